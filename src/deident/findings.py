@@ -1,0 +1,68 @@
+"""The records every stage returns and every report renders.
+
+A ``Finding`` never carries an identifying value in clear: ``detail`` describes (size, type, keyed hash),
+so that a report can be shared without becoming a leak itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    SAFE = "safe"  # scrub: output written and verified
+    FAILED = "failed"  # could not be made safe / could not be checked
+    SKIPPED = "skipped"  # not an image we handle (e.g. already a deident output), nothing written
+    CLEAN = "clean"  # check: nothing identifying found
+    UNSAFE = "unsafe"  # check: identifiers found
+
+
+class Action(str, Enum):
+    REMOVED = "removed"
+    REPLACED = "replaced"
+    REDACTED = "redacted"
+    KEPT = "kept"
+    FOUND = "found"  # check/inspect: present, nothing done
+
+
+@dataclass(frozen=True)
+class Finding:
+    stage: str  # metadata | dicom | text | faces | barcode | filename | caption
+    kind: str  # machine-readable, dotted: "exif.gps", "jpeg.com", "dicom.(0010,0010)", "text.line"
+    where: str  # location in the file: "APP1 segment at 2", "frame 0 box 12,40-300,80"
+    action: Action
+    detail: str = ""  # human description without the identifying value
+
+    def to_dict(self) -> dict[str, str]:
+        d = asdict(self)
+        d["action"] = self.action.value
+        return d
+
+    def as_found(self) -> Finding:
+        """The same finding as reported by a read-only check."""
+        return Finding(self.stage, self.kind, self.where, Action.FOUND, self.detail)
+
+
+@dataclass
+class FileResult:
+    input: str
+    status: Status
+    output: str | None = None
+    format: str | None = None
+    reason: str = ""
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (Status.SAFE, Status.CLEAN, Status.SKIPPED)
+
+    def to_dict(self) -> dict:
+        return {
+            "input": self.input,
+            "output": self.output,
+            "format": self.format,
+            "status": self.status.value,
+            "reason": self.reason,
+            "findings": [f.to_dict() for f in self.findings],
+        }

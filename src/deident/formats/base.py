@@ -1,0 +1,146 @@
+"""One interface for every container deident understands.
+
+A format module registers a sniffer (does this content belong to me?) and an opener that returns a
+``Document``. The pipeline only ever talks to ``Document``: inspect and scrub metadata, hand out frames
+for the pixel stages, take redactions back, write. Adding a format never touches the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from deident.errors import UnsupportedFormat
+from deident.findings import Finding
+from deident.keys import Keyring
+from deident.options import Options
+from deident.regions import Redaction
+
+
+@dataclass
+class Source:
+    """An input file; most formats read it whole, streaming ones (whole-slide images) use the path."""
+
+    path: Path
+
+    @cached_property
+    def data(self) -> bytes:
+        return self.path.read_bytes()
+
+    def head(self, n: int = 4096) -> bytes:
+        if "data" in self.__dict__:
+            return self.data[:n]
+        with open(self.path, "rb") as fh:
+            return fh.read(n)
+
+
+@dataclass
+class Context:
+    """What a document may need besides its own bytes."""
+
+    options: Options
+    keyring: Keyring
+    deny_terms: tuple[str, ...] = ()  # batch deny-list values, memory only
+
+
+@dataclass
+class Frame:
+    index: int
+    rgb: np.ndarray  # HxWx3 uint8, oriented as a viewer displays it
+    photographic: bool = True  # the face stage looks at photographic frames only
+    label: str = ""  # e.g. "page 2", "frame 17", "label image"
+
+
+class Document(ABC):
+    """A parsed file. Methods that change it work in memory; ``write`` produces the output."""
+
+    format: str = ""
+
+    @abstractmethod
+    def metadata_findings(self) -> list[Finding]:
+        """Identifying metadata present now (read-only; empty after a successful scrub)."""
+
+    @abstractmethod
+    def scrub_metadata(self, ctx: Context) -> list[Finding]:
+        """Remove or replace identifying metadata; return what was done."""
+
+    def identifiers(self) -> list[str]:
+        """Identifying values in clear (names, IDs, dates) for the batch deny-list. Memory only."""
+        return []
+
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        """Decoded pictures for the pixel stages; formats without pixels yield nothing."""
+        return iter(())
+
+    def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
+        """Apply redactions given in the coordinates of ``frames()[frame_index]``."""
+        raise NotImplementedError(f"{self.format}: pixel redaction is not supported")
+
+    def pixels_verified(self, stages: list[str], ctx: Context) -> list[Finding]:
+        """Called once every frame went through ``stages`` and verification found nothing left.
+
+        DICOM uses it to set BurnedInAnnotation to NO and record the Clean Pixel Data option.
+        """
+        return []
+
+    @abstractmethod
+    def write(self, out: BinaryIO, ctx: Context) -> None:
+        """Write the (scrubbed) document."""
+
+    def output_suffix(self, ctx: Context) -> str | None:
+        """A new file extension when the output changes container (``--format``), else None."""
+        return None
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    name: str
+    sniff: Callable[[bytes], bool]
+    opener: str  # "module:function" imported only when a file of this format is opened
+    streaming: bool = False
+
+
+_REGISTRY: list[FormatSpec] = []
+
+
+def register(spec: FormatSpec) -> None:
+    _REGISTRY[:] = [s for s in _REGISTRY if s.name != spec.name] + [spec]
+
+
+def registered() -> list[FormatSpec]:
+    return list(_REGISTRY)
+
+
+def detect(head: bytes) -> FormatSpec | None:
+    for spec in _REGISTRY:
+        if spec.sniff(head):
+            return spec
+    return None
+
+
+def open_document(source: Source) -> Document:
+    spec = detect(source.head())
+    if spec is None:
+        raise UnsupportedFormat("not a supported image or DICOM file (content not recognised)")
+    module, func = spec.opener.split(":")
+    opener: Callable[[Source], Document] = getattr(importlib.import_module(module), func)
+    return opener(source)
+
+
+@dataclass
+class ImageDims:
+    width: int
+    height: int
+    frames: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height * max(1, self.frames)
