@@ -100,7 +100,9 @@ def _pixelate(patch: np.ndarray, block: int) -> np.ndarray:
     for by in range(0, patch.shape[0], block):
         for bx in range(0, patch.shape[1], block):
             cell = patch[by : by + block, bx : bx + block]
-            out[by : by + block, bx : bx + block] = cell.reshape(-1, *cell.shape[2:]).mean(axis=0).astype(patch.dtype)
+            out[by : by + block, bx : bx + block] = (
+                cell.reshape(-1, *cell.shape[2:]).mean(axis=0).astype(patch.dtype)
+            )
     return out
 
 

@@ -29,14 +29,26 @@ def _dicom(h: bytes) -> bool:
     if len(h) >= 132 and h[128:132] == b"DICM":
         return True
     # No preamble: a dataset that starts with group 0002 or 0008 little-endian (explicit or implicit VR).
-    return len(h) >= 8 and h[:2] in (b"\x02\x00", b"\x08\x00") and h[3:4] == b"\x00" and (
-        h[4:6].isalpha() or h[4:8] < b"\x00\x01\x00\x00"
+    return (
+        len(h) >= 8
+        and h[:2] in (b"\x02\x00", b"\x08\x00")
+        and h[3:4] == b"\x00"
+        and (h[4:6].isalpha() or h[4:8] < b"\x00\x01\x00\x00")
     )
 
 
 def _heif(h: bytes) -> bool:
     return h[4:8] == b"ftyp" and h[8:12] in (
-        b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis",
+        b"heic",
+        b"heix",
+        b"heim",
+        b"heis",
+        b"hevc",
+        b"hevx",
+        b"mif1",
+        b"msf1",
+        b"avif",
+        b"avis",
     )
 
 

@@ -1,0 +1,384 @@
+"""The per-file flow, and running it over a batch.
+
+For each file, in this order::
+
+    open_document(Source)            detect the real format by content; parse
+    doc.scrub_metadata(ctx)          EXIF/XMP/IPTC/comments/thumbnails, DICOM PS3.15 profile
+    pixel stages per frame           barcodes, text, faces -> Regions -> doc.redact(...)
+    doc.pixels_verified(...)         e.g. DICOM BurnedInAnnotation=NO + code 113101
+    doc.write(temp file)             beside the final name, fsync'd
+    verify the temp file             re-open: no metadata finding, pixel stages find nothing left
+    os.replace(temp, final)          atomic: a crash never leaves a half-written file at a final name
+    sidecar captions                 fuzzed next to the output with --fuzz-history
+
+``check`` runs the same detectors read-only. Any exception from a stage becomes a ``failed`` result with
+its reason; other files of the batch go on. A batch first collects identifying values from every file
+(headers, names, captions) into a deny-list held in memory, then scrubs with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from deident.atomic import atomic_output, write_bytes_atomic
+from deident.errors import DeidentError, VerificationFailed
+from deident.findings import Action, FileResult, Finding, Status
+from deident.formats.base import Context, Document, Source, open_document
+from deident.keys import Keyring, load_key
+from deident.options import Options
+from deident.paths import Planned, plan
+
+MAX_REDACTION_ROUNDS = 3  # redact, re-check the output, redact what is left; then give up (fail closed)
+
+Progress = Callable[[FileResult], None]
+
+
+# ---------------------------------------------------------------- public entry points
+
+
+def scrub_paths(paths: Iterable, options: Options | None = None, progress: Progress | None = None):
+    return run(paths, options or Options(), read_only=False, progress=progress)
+
+
+def check_paths(paths: Iterable, options: Options | None = None, progress: Progress | None = None):
+    return run(paths, options or Options(), read_only=True, progress=progress)
+
+
+def prepare_options(options: Options, *, read_only: bool) -> tuple[Options, str | None]:
+    """Resolve the key once in the parent process; returns a note for the user when a key was created."""
+    if options.key is not None:
+        return options, None
+    source = load_key(create=not read_only)
+    note = f"deident key: {source.origin}" if source.created else None
+    return dataclasses.replace(options, key=source.keyring.secret), note
+
+
+def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
+    options, _ = prepare_options(options, read_only=read_only)
+    planned, results = _split_plan(paths, options, read_only)
+    deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
+    work = [p for p in planned if not p.skip_reason]
+    for p in planned:
+        if p.skip_reason:
+            results.append(FileResult(str(p.input), Status.SKIPPED, reason=p.skip_reason))
+    results.extend(_map(_process_one, work, options, (read_only, deny_terms), progress))
+    order = {str(p.input): i for i, p in enumerate(planned)}
+    results.sort(key=lambda r: order.get(r.input, -1))
+    return results
+
+
+# ---------------------------------------------------------------- batch plumbing
+
+
+def _split_plan(paths, options: Options, read_only: bool) -> tuple[list[Planned], list[FileResult]]:
+    planned: list[Planned] = []
+    errors: list[FileResult] = []
+    for item in plan(paths, output_dir=options.output_dir, in_place=options.in_place, read_only=read_only):
+        if isinstance(item, Planned):
+            planned.append(item)
+        else:
+            errors.append(FileResult(str(item[0]), Status.FAILED, reason=item[1]))
+    return planned, errors
+
+
+def _wants_deny_list(options: Options) -> bool:
+    return options.pixel_stages and options.text.value != "off"
+
+
+def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progress | None = None) -> Iterator:
+    """Yield ``fn(item, options, *extra)`` for every item, in worker processes when jobs > 1.
+
+    At most ``2 * jobs`` files are in flight, so memory stays flat however large the batch.
+    """
+    jobs = max(1, min(options.jobs, len(items)))
+    if jobs == 1:
+        for item in items:
+            result = fn(item, options, *extra)
+            if progress:
+                progress(result)
+            yield result
+        return
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) as pool:
+        pending: set[Future] = set()
+        for item in items:
+            pending.add(pool.submit(fn, item, options, *extra))
+            if len(pending) >= 2 * jobs:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from _drain(done, progress)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from _drain(done, progress)
+
+
+def _drain(done: set[Future], progress) -> Iterator:
+    for fut in done:
+        result = fut.result()
+        if progress:
+            progress(result)
+        yield result
+
+
+def _worker_init() -> None:
+    # One process per core already; native libraries must not each spawn a thread per core too.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    with contextlib.suppress(ImportError):
+        import cv2
+
+        cv2.setNumThreads(1)
+
+
+def _collect_deny_terms(planned: list[Planned], options: Options) -> tuple[str, ...]:
+    work = [p for p in planned if not p.skip_reason]
+    terms: set[str] = set()
+    for found in _map(_identifiers_of, work, options):
+        terms.update(found)
+    return tuple(sorted(terms))
+
+
+def _identifiers_of(item: Planned, options: Options) -> list[str]:
+    values: list[str] = []
+    with contextlib.suppress(ImportError):
+        from deident.denylist import collect_from_path
+
+        values += collect_from_path(item.input)
+    with contextlib.suppress(DeidentError, OSError, ValueError):
+        values += open_document(Source(item.input)).identifiers()
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        from deident.history import find_sidecars, identifiers_in
+
+        for sidecar in find_sidecars(item.input):
+            values += identifiers_in(sidecar.read_text(errors="replace"))
+    return values
+
+
+# ---------------------------------------------------------------- one file
+
+
+def _process_one(item: Planned, options: Options, read_only: bool, deny_terms: tuple[str, ...]) -> FileResult:
+    ctx = Context(options, Keyring(options.key or b""), deny_terms)
+    result = FileResult(str(item.input), Status.FAILED)
+    try:
+        if read_only:
+            _check(item, ctx, result)
+        else:
+            _scrub(item, ctx, result)
+    except DeidentError as exc:
+        result.status, result.reason = Status.FAILED, str(exc)
+    except MemoryError:
+        result.status, result.reason = (
+            Status.FAILED,
+            "out of memory while decoding (raise --max-pixels carefully)",
+        )
+    except OSError as exc:
+        result.status, result.reason = Status.FAILED, f"{exc.strerror or exc}: {exc.filename or item.input}"
+    except Exception as exc:  # a bug in one stage must not pass a file as safe, nor stop the batch
+        result.status, result.reason = Status.FAILED, f"internal error ({type(exc).__name__}: {exc})"
+    return result
+
+
+def _check(item: Planned, ctx: Context, result: FileResult) -> None:
+    doc = open_document(Source(item.input))
+    result.format = doc.format
+    result.findings += [f.as_found() for f in doc.metadata_findings()]
+    result.findings += _name_findings(item.input)
+    result.findings += _caption_findings(item.input)
+    if ctx.options.pixel_stages:
+        result.findings += _detect_all(doc, ctx, redact=False)[0]
+    result.status = Status.UNSAFE if result.findings else Status.CLEAN
+
+
+def _scrub(item: Planned, ctx: Context, result: FileResult) -> None:
+    options = ctx.options
+    assert item.output is not None
+    source = Source(item.input)
+    doc = open_document(source)
+    result.format = doc.format
+    output = item.output
+    suffix = doc.output_suffix(ctx)
+    if suffix:
+        output = output.with_suffix(suffix)
+    if options.resume and _finished(item.input, output):
+        result.status, result.output, result.reason = Status.SKIPPED, str(output), "output already written"
+        return
+    result.findings += doc.scrub_metadata(ctx)
+    stages: list[str] = []
+    redacted: dict[int, list] = {}
+    if options.pixel_stages:
+        found, redacted, stages = _detect_all(doc, ctx, redact=True)
+        result.findings += found
+        result.findings += doc.pixels_verified(stages, ctx)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(output) as temp:
+        for round_ in range(MAX_REDACTION_ROUNDS):
+            with open(temp, "wb") as fh:
+                doc.write(fh, ctx)
+                fh.flush()
+                os.fsync(fh.fileno())
+            leftovers = _verify(temp, ctx, frames=set(redacted))
+            if not leftovers:
+                break
+            if round_ == MAX_REDACTION_ROUNDS - 1 or not _redact_leftovers(
+                doc, leftovers, ctx, redacted, result
+            ):
+                raise VerificationFailed(
+                    "output still carries identifiers after scrub: "
+                    + "; ".join(sorted({f.detail or f.kind for f in leftovers}))
+                )
+    result.findings += _fuzz_sidecars(item.input, output, ctx)
+    result.status, result.output = Status.SAFE, str(output)
+
+
+def _finished(source: Path, output: Path) -> bool:
+    """Outputs only ever appear atomically after verification, so one newer than its input is done."""
+    try:
+        return output.stat().st_mtime >= source.stat().st_mtime and output != source
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- pixel stages
+
+
+def _detectors(ctx: Context):
+    from deident.stages import detectors_for
+
+    detectors = detectors_for(ctx.options)
+    for d in detectors:
+        d.ensure_available()
+    return detectors
+
+
+def _detect_all(doc: Document, ctx: Context, *, redact: bool):
+    """Run every pixel stage over every frame; redact in place when asked.
+
+    Returns (findings, {frame index: regions redacted}, stage names).
+    """
+    from deident.stages import redactions_for
+
+    detectors = _detectors(ctx)
+    findings: list[Finding] = []
+    redacted: dict[int, list] = {}
+    for frame in doc.frames(ctx):
+        regions = [r for d in detectors for r in d.detect(frame, ctx)]
+        if not regions:
+            continue
+        action = Action.REDACTED if redact else Action.FOUND
+        findings += [_region_finding(frame.label or f"frame {frame.index}", r, action, ctx) for r in regions]
+        if redact:
+            doc.redact(frame.index, redactions_for(regions, ctx.options), ctx)
+            redacted[frame.index] = regions
+    return findings, redacted, [d.name for d in detectors]
+
+
+def _region_finding(where: str, region, action: Action, ctx: Context) -> Finding:
+    from deident.stages import style_for
+
+    stage = {"eyes": "faces", "face": "faces"}.get(region.kind, region.kind)
+    detail = region.label or region.kind
+    if action is Action.REDACTED:
+        detail = f"{detail} ({style_for(region, ctx.options)})"
+    return Finding(stage, f"{stage}.{region.kind}", f"{where} box {region.describe()}", action, detail)
+
+
+def _verify(temp: Path, ctx: Context, frames: set[int]) -> list[Finding]:
+    """Re-open what was written: metadata must be gone; redacted frames must show nothing any more."""
+    doc = open_document(Source(temp))
+    leftovers = [f for f in doc.metadata_findings() if not _is_pixel_notice(f, ctx)]
+    if frames:
+        for frame in doc.frames(ctx):
+            if frame.index not in frames:
+                continue
+            for d in _detectors(ctx):
+                for region in _verification_regions(d, frame, ctx):
+                    leftovers.append(
+                        _region_finding(frame.label or f"frame {frame.index}", region, Action.FOUND, ctx)
+                    )
+    return leftovers
+
+
+def _verification_regions(detector, frame, ctx: Context):
+    verify = getattr(detector, "verify", None)  # a stage may define what "nothing left" means (eye bars)
+    return verify(frame, ctx) if verify else detector.detect(frame, ctx)
+
+
+def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
+    """With the text stage off the user chose not to clean pixels: that notice must not fail the file."""
+    return ctx.options.text.value == "off" and finding.kind in PIXEL_NOTICE_KINDS
+
+
+PIXEL_NOTICE_KINDS = {"dicom.pixels-unverified", "dicom.BurnedInAnnotation"}
+
+
+def _redact_leftovers(doc: Document, leftovers: list[Finding], ctx: Context, redacted, result) -> bool:
+    """A second round over what verification still saw: only pixel leftovers can be fixed this way."""
+    if any(f.stage in ("metadata", "dicom") for f in leftovers):
+        return False
+    from deident.stages import redactions_for
+
+    again = False
+    for frame in doc.frames(ctx):
+        if frame.index not in redacted:
+            continue
+        regions = [r for d in _detectors(ctx) for r in _verification_regions(d, frame, ctx)]
+        if regions:
+            grown = [r.grown(max(4.0, 0.25 * (r.bbox()[3] - r.bbox()[1]))) for r in regions]
+            doc.redact(frame.index, redactions_for(grown, ctx.options), ctx)
+            result.findings += [_region_finding(frame.label, r, Action.REDACTED, ctx) for r in grown]
+            again = True
+    return again
+
+
+# ---------------------------------------------------------------- names and captions
+
+
+def _name_findings(path: Path) -> list[Finding]:
+    try:
+        from deident.denylist import collect_from_path
+    except ImportError:
+        return []
+    parts = collect_from_path(path)
+    return [
+        Finding(
+            "filename",
+            "filename.identifier",
+            str(path),
+            Action.FOUND,
+            f"identifying file or folder name part ({len(p)} chars)",
+        )
+        for p in parts
+    ]
+
+
+def _caption_findings(path: Path) -> list[Finding]:
+    try:
+        from deident.history import check_caption, find_sidecars
+    except ImportError:
+        return []
+    found: list[Finding] = []
+    for sidecar in find_sidecars(path):
+        for f in check_caption(sidecar.read_text(errors="replace")):
+            found.append(dataclasses.replace(f, where=f"{sidecar.name}: {f.where}"))
+    return found
+
+
+def _fuzz_sidecars(source: Path, output: Path, ctx: Context) -> list[Finding]:
+    if not ctx.options.fuzz_history:
+        return []
+    from deident.history import FuzzSettings, find_sidecars, fuzz_sidecar
+
+    findings: list[Finding] = []
+    for sidecar in find_sidecars(source):
+        data, changes = fuzz_sidecar(sidecar, ctx.options.seed, FuzzSettings())
+        target = output.with_name(output.stem + sidecar.suffix)
+        write_bytes_atomic(target, data)
+        findings += changes
+    return findings
+
+
+__all__ = ["check_paths", "prepare_options", "run", "scrub_paths"]
