@@ -12,7 +12,7 @@ from deident.paths import TEMP_MARK
 
 
 @contextlib.contextmanager
-def atomic_output(final: Path) -> Iterator[Path]:
+def atomic_output(final: Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; on success it replaces ``final`` in one rename.
 
     The original (``--in-place``) stays untouched until that rename, so a failed write never loses it.
@@ -22,10 +22,11 @@ def atomic_output(final: Path) -> Iterator[Path]:
     temp = Path(name)
     try:
         yield temp
-        try:
-            mode = final.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o666 & ~_umask()
+        if mode is None:
+            try:
+                mode = final.stat().st_mode & 0o777
+            except FileNotFoundError:
+                mode = 0o666 & ~_umask()
         os.chmod(temp, mode)
         os.replace(temp, final)
         _fsync_dir(final.parent)
@@ -34,9 +35,9 @@ def atomic_output(final: Path) -> Iterator[Path]:
             temp.unlink()
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as temp, open(temp, "wb") as fh:
+    with atomic_output(path, mode) as temp, open(temp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

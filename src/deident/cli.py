@@ -118,7 +118,7 @@ def _options(**kw):
             fields["key"] = load_key(kw["key_file"]).keyring.secret
         except (OSError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--key-file") from exc
-    for name in ("output_dir", "seed", "output_format"):
+    for name in ("output_dir", "seed", "output_format", "mapping_file"):
         if kw.get(name) is not None:
             fields[name] = kw[name]
     for flag in ("in_place", "fast", "rename", "fuzz_history", "resume", "reencode", "keep_macro"):
@@ -240,11 +240,23 @@ class _progress:
 @click.option(
     "--keep-macro", is_flag=True, help="Whole-slide images: keep the macro image with its label filled."
 )
+@click.option("--rename", is_flag=True, help="Neutral output names (keyed hash); needs --output-dir.")
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private CSV of original -> neutral names (default: DIR-mapping.csv beside DIR).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every finding per file.")
 def scrub(paths, as_json, report, verbose, **kw):
     """Write a safe copy of every image and DICOM file under PATHS."""
     if kw.get("in_place") and kw.get("output_dir"):
         raise click.UsageError("--in-place and --output-dir exclude each other")
+    if kw.get("rename") and not kw.get("output_dir"):
+        raise click.UsageError("--rename needs --output-dir: neutral names go into a folder of their own")
+    mapping, out = kw.get("mapping_file"), kw.get("output_dir")
+    if mapping and out and Path(mapping).resolve().is_relative_to(Path(out).resolve()):
+        raise click.UsageError("the --mapping file must not be inside the output folder")
     results = _run("scrub", paths, _options(**kw), as_json=as_json, report=report, details=verbose)
     sys.exit(0 if all(r.ok for r in results) else 1)
 

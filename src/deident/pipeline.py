@@ -61,6 +61,8 @@ def prepare_options(options: Options, *, read_only: bool) -> tuple[Options, str 
 def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
     options, _ = prepare_options(options, read_only=read_only)
     planned, results = _split_plan(paths, options, read_only)
+    if options.rename and not read_only:
+        planned = [_neutral_name(p, options) for p in planned]
     deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
     work = [p for p in planned if not p.skip_reason]
     for p in planned:
@@ -69,7 +71,44 @@ def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progres
     results.extend(_map(_process_one, work, options, (read_only, deny_terms), progress))
     order = {str(p.input): i for i, p in enumerate(planned)}
     results.sort(key=lambda r: order.get(r.input, -1))
+    if options.rename and not read_only:
+        write_mapping(mapping_path(options), results)
     return results
+
+
+def mapping_path(options: Options) -> Path:
+    """Where --rename keeps original names: given, or beside (never inside) the output folder."""
+    if options.mapping_file:
+        return options.mapping_file
+    if options.output_dir is None:
+        raise ValueError("--rename needs --output-dir (or a mapping file outside the output folder)")
+    out = options.output_dir.resolve()
+    return out.parent / f"{out.name}-mapping.csv"
+
+
+def _neutral_name(item: Planned, options: Options) -> Planned:
+    """Flat in the output folder under a keyed hash: folder names can identify a patient too."""
+    if item.output is None or item.skip_reason or options.output_dir is None:
+        return item
+    digest = Keyring(options.key or b"").short_hash(str(item.input.resolve()), 16)
+    return dataclasses.replace(item, output=options.output_dir / f"{digest}{item.input.suffix.lower()}")
+
+
+def write_mapping(path: Path, results: list[FileResult]) -> None:
+    """Private CSV (mode 0600) of original -> neutral names, merged with earlier runs."""
+    import csv
+    import io
+
+    rows: dict[str, str] = {}
+    if path.exists():
+        with open(path, newline="") as fh:
+            rows.update({r["original"]: r["output"] for r in csv.DictReader(fh)})
+    rows.update({r.input: r.output for r in results if r.status is Status.SAFE and r.output})
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["original", "output"])
+    writer.writerows(sorted(rows.items()))
+    write_bytes_atomic(path, buf.getvalue().encode(), mode=0o600)
 
 
 # ---------------------------------------------------------------- batch plumbing
@@ -230,6 +269,8 @@ def _scrub(item: Planned, ctx: Context, result: FileResult) -> None:
                     "output still carries identifiers after scrub: "
                     + "; ".join(sorted({f.detail or f.kind for f in leftovers}))
                 )
+    if not options.rename:
+        result.findings += _name_findings(item.input, Action.KEPT)
     result.findings += _fuzz_sidecars(item.input, output, ctx)
     result.status, result.output = Status.SAFE, str(output)
 
@@ -337,7 +378,7 @@ def _redact_leftovers(doc: Document, leftovers: list[Finding], ctx: Context, red
 # ---------------------------------------------------------------- names and captions
 
 
-def _name_findings(path: Path) -> list[Finding]:
+def _name_findings(path: Path, action: Action = Action.FOUND) -> list[Finding]:
     try:
         from deident.denylist import collect_from_path
     except ImportError:
@@ -348,8 +389,9 @@ def _name_findings(path: Path) -> list[Finding]:
             "filename",
             "filename.identifier",
             str(path),
-            Action.FOUND,
-            f"identifying file or folder name part ({len(p)} chars)",
+            action,
+            f"identifying file or folder name part ({len(p)} chars)"
+            + (" kept: use --rename" if action is Action.KEPT else ""),
         )
         for p in parts
     ]
