@@ -80,7 +80,8 @@ def exif_bytes(gps: bool, thumbnail: bytes | None = None) -> bytes:
             piexif.GPSIFD.GPSDateStamp: b"2017:03:04",
         }
     if thumbnail:
-        data["1st"] = {piexif.ImageIFD.JPEGInterchangeFormat: 0, piexif.ImageIFD.JPEGInterchangeFormatLength: 0}
+        ifd = piexif.ImageIFD
+        data["1st"] = {ifd.JPEGInterchangeFormat: 0, ifd.JPEGInterchangeFormatLength: 0}
         data["thumbnail"] = thumbnail
     return piexif.dump(data)
 
@@ -111,7 +112,9 @@ def save_jpeg(img: Image.Image, exif: bytes, extra: list[bytes], path: Path) -> 
 def slide_photo(w: int = 1000, h: int = 560) -> Image.Image:
     img = Image.new("RGB", (w, h), (58, 62, 70))
     draw = ImageDraw.Draw(img)
-    draw.rounded_rectangle((60, 110, 940, 450), radius=8, fill=(214, 222, 226), outline=(240, 244, 246), width=3)
+    draw.rounded_rectangle(
+        (60, 110, 940, 450), radius=8, fill=(214, 222, 226), outline=(240, 244, 246), width=3
+    )
     tissue = histology(420, 240).resize((420, 240))
     mask = Image.new("L", (420, 240), 0)
     ImageDraw.Draw(mask).ellipse((10, 10, 410, 230), fill=255)

@@ -60,7 +60,7 @@ class Options:
     dicom: DicomOptions = field(default_factory=DicomOptions)
     max_pixels: int = DEFAULT_MAX_PIXELS
     fast: bool = False  # check: metadata, DICOM headers and names only
-    rename: bool = False  # neutral output names; the mapping goes to ``mapping_file``, never the output folder
+    rename: bool = False  # neutral names; the mapping goes to ``mapping_file``, never the output folder
     mapping_file: Path | None = None
     fuzz_history: bool = False
     resume: bool = False

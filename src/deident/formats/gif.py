@@ -1,0 +1,166 @@
+"""GIF: a block walker (GIF89a: header, screen descriptor, extensions, images, trailer).
+
+Comments, plain-text extensions (text drawn over the picture), XMP and other application extensions
+are dropped; looping (NETSCAPE2.0 / ANIMEXTS1.0) and ICC colour data stay; image blocks are copied.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from deident.errors import CorruptFile
+from deident.formats._pillow import Item, WholeFileDocument, clean_values, xmp_identifiers
+from deident.formats.base import Context, ImageDims, Source
+
+EXTENSION, IMAGE, TRAILER = 0x21, 0x2C, 0x3B
+GRAPHIC_CONTROL, COMMENT, PLAIN_TEXT, APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
+KEEP_APPS = {b"NETSCAPE2.0", b"ANIMEXTS1.0", b"ICCRGBG1012"}
+EXT_KIND = {COMMENT: ("gif.comment", "comment"), PLAIN_TEXT: ("gif.plaintext", "plain-text overlay")}
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: int  # EXTENSION | IMAGE
+    label: int  # extension label (0 for images)
+    start: int
+    end: int
+    app: bytes = b""  # application identifier + authentication code
+
+    def body(self, data: bytes) -> bytes:
+        return data[self.start : self.end]
+
+
+@dataclass
+class Parsed:
+    header_end: int
+    blocks: list[Block]
+    end: int
+    trailer: int
+    width: int
+    height: int
+
+
+def _sub_blocks(data: bytes, pos: int) -> int:
+    """Skip a chain of data sub-blocks; return the offset after the terminator."""
+    n = len(data)
+    while True:
+        if pos >= n:
+            raise CorruptFile("GIF is truncated inside a data block")
+        size = data[pos]
+        pos += 1 + size
+        if size == 0:
+            return pos
+
+
+def walk(data: bytes) -> Parsed:
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        raise CorruptFile("not a GIF (bad header)")
+    width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    flags = data[10]
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    header_end, blocks, n = pos, [], len(data)
+    while True:
+        if pos >= n:
+            raise CorruptFile("GIF is truncated (no trailer)")
+        kind, start = data[pos], pos
+        if kind == TRAILER:
+            return Parsed(header_end, blocks, pos + 1, n - pos - 1, width, height)
+        if kind == EXTENSION:
+            if pos + 2 > n:
+                raise CorruptFile("GIF is truncated inside an extension")
+            label = data[pos + 1]
+            app = data[pos + 3 : pos + 14] if label == APPLICATION else b""
+            pos = _sub_blocks(data, pos + 2)
+            blocks.append(Block(kind, label, start, pos, app))
+        elif kind == IMAGE:
+            if pos + 11 > n:
+                raise CorruptFile("GIF is truncated inside an image descriptor")
+            flags = data[pos + 9]
+            pos += (
+                10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1
+            )  # descriptor, local table, LZW size
+            pos = _sub_blocks(data, pos)
+            blocks.append(Block(kind, 0, start, pos))
+        else:
+            raise CorruptFile(f"GIF: unknown block 0x{kind:02X} at {pos}")
+
+
+def _keep(block: Block) -> bool:
+    return block.kind == IMAGE or block.label == GRAPHIC_CONTROL or block.app in KEEP_APPS
+
+
+def block_items(parsed: Parsed) -> Iterator[Item]:
+    for b in parsed.blocks:
+        if _keep(b):
+            continue
+        where, size = f"extension 0x{b.label:02X} at {b.start}", b.end - b.start
+        if b.label == APPLICATION:
+            name = b.app[:8].decode("latin-1", "replace")
+            kind = "xmp" if b.app == b"XMP DataXMP" else "gif.app"
+            yield Item(kind, where, f"application extension '{name}', {size} bytes")
+        else:
+            kind, label = EXT_KIND.get(b.label, ("gif.extension", "unknown extension"))
+            yield Item(kind, where, f"{label}, {size} bytes")
+    if parsed.trailer:
+        yield Item("trailer", f"after trailer at {parsed.end}", f"{parsed.trailer} bytes after the image")
+
+
+def clean_gif(data: bytes) -> bytes:
+    parsed = walk(data)
+    body = b"".join(b.body(data) for b in parsed.blocks if _keep(b))
+    return data[: parsed.header_end] + body + b";"
+
+
+def _sub_block_data(data: bytes, pos: int) -> bytes:
+    out = []
+    while pos < len(data) and data[pos]:
+        out.append(data[pos + 1 : pos + 1 + data[pos]])
+        pos += 1 + data[pos]
+    return b"".join(out)
+
+
+class GifDocument(WholeFileDocument):
+    format = "gif"
+
+    def _items(self, data: bytes) -> list[Item]:
+        return list(block_items(walk(data)))
+
+    def _clean(self, data: bytes) -> bytes:
+        return clean_gif(data)
+
+    def _dims(self) -> ImageDims:
+        parsed = walk(self.data)
+        return ImageDims(parsed.width, parsed.height, max(1, sum(b.kind == IMAGE for b in parsed.blocks)))
+
+    def _encode(self, ctx: Context) -> bytes:
+        """All frames again (GIF frames depend on each other), with the original timing and looping."""
+        from deident.formats._pillow import open_image
+
+        src = open_image(self.data)
+        frames, durations = [], []
+        for i in range(self._dims().frames):
+            img = self.stored(i, ctx)
+            src.seek(i)
+            durations.append(src.info.get("duration", 0))
+            frames.append(img)
+        buf = io.BytesIO()
+        kwargs = {"loop": src.info["loop"]} if "loop" in src.info else {}
+        if len(frames) > 1:
+            kwargs |= {"save_all": True, "append_images": frames[1:], "duration": durations}
+        frames[0].save(buf, "GIF", optimize=False, **kwargs)
+        return buf.getvalue()
+
+    def identifiers(self) -> list[str]:
+        values: list[str] = []
+        for b in walk(self.data).blocks:
+            if b.app == b"XMP DataXMP":
+                values += xmp_identifiers(self.data[b.start + 14 : b.end])
+            elif b.label == COMMENT:
+                values.append(_sub_block_data(self.data, b.start + 2).decode("latin-1"))
+        return clean_values(values)
+
+
+def open_gif(source: Source) -> GifDocument:
+    return GifDocument(source)

@@ -1,0 +1,324 @@
+"""JPEG: a segment walker in the words of ITU T.81 (markers, segments, entropy-coded data).
+
+Scrubbing keeps the coding tables, frame and scan headers and the entropy-coded data byte for byte, plus
+the APPn segments a decoder or viewer needs (JFIF without its thumbnail, ICC profile, Adobe); everything
+else goes, including data after the first EOI (MPF previews, aCropalypse trailers). When the EXIF block
+held a non-default Orientation a minimal EXIF segment carrying only that is written back.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from deident.errors import CorruptFile
+from deident.findings import Action, Finding
+from deident.formats._pillow import (
+    IPTC_RESOURCE,
+    Item,
+    WholeFileDocument,
+    iptc_identifiers,
+    photoshop_resources,
+    plural,
+    redact_image,
+    to_stored,
+    xmp_identifiers,
+)
+from deident.formats.base import Context, ImageDims, Source
+from deident.formats.tiff import exif_items, orientation_exif
+from deident.regions import Redaction
+
+SOI, EOI, SOS, COM, DRI = 0xD8, 0xD9, 0xDA, 0xFE, 0xDD
+APP0, APP1, APP2, APP13, APP14 = 0xE0, 0xE1, 0xE2, 0xED, 0xEE
+RST = range(0xD0, 0xD8)
+STANDALONE = {SOI, EOI, 0x01, *RST}  # markers without a length field (TEM, RSTn)
+SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# Segments a decoder needs: frame headers, tables, restart interval, number of lines, scan headers.
+TABLES = SOF | {0xC4, 0xCC, 0xDB, DRI, 0xDC, 0xDE, 0xDF}
+
+EXIF_SIG, XMP_SIG, XMP_EXT_SIG = (
+    b"Exif\0\0",
+    b"http://ns.adobe.com/xap/1.0/\0",
+    b"http://ns.adobe.com/xmp/extension/\0",
+)
+JFIF_SIG, JFXX_SIG, ICC_SIG, MPF_SIG = b"JFIF\0", b"JFXX\0", b"ICC_PROFILE\0", b"MPF\0"
+ADOBE_SIG, PHOTOSHOP_SIG = b"Adobe", b"Photoshop 3.0\0"
+
+# Kept APPn segments: (marker, signature). Anything else of type APPn is dropped.
+KEEP_APP = {(APP0, JFIF_SIG), (APP2, ICC_SIG), (APP14, ADOBE_SIG)}
+# Kinds for dropped APPn segments recognised by signature; the rest become "jpeg.appN".
+APP_KIND = {
+    (APP0, JFXX_SIG): ("jpeg.jfxx", "JFIF extension thumbnail"),
+    (APP1, XMP_SIG): ("xmp", "XMP packet"),
+    (APP1, XMP_EXT_SIG): ("xmp", "extended XMP"),
+    (APP2, MPF_SIG): ("jpeg.mpf", "multi-picture index (previews after the image)"),
+    (APP2, b"FPXR\0"): ("jpeg.app2", "FlashPix data"),
+    (0xEB, b"JP"): ("jpeg.app11", "JPEG XT / JUMBF box (e.g. C2PA provenance)"),
+    (APP13, PHOTOSHOP_SIG): ("jpeg.app13", "Photoshop resources"),
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    marker: int
+    start: int  # offset of the 0xFF of the marker
+    payload: bytes  # bytes after the length field (empty for stand-alone markers)
+    scan_end: int = 0  # for SOS: end of the entropy-coded data that follows the header
+
+    def startswith(self, sig: bytes) -> bool:
+        return self.payload.startswith(sig)
+
+    @property
+    def name(self) -> str:
+        m = self.marker
+        if 0xE0 <= m <= 0xEF:
+            return f"APP{m - 0xE0}"
+        return {COM: "COM", SOS: "SOS", 0xDB: "DQT", 0xC4: "DHT", DRI: "DRI", SOI: "SOI", EOI: "EOI"}.get(
+            m, f"SOF{m - 0xC0}" if m in SOF else f"marker 0x{m:02X}"
+        )
+
+
+@dataclass
+class Parsed:
+    segments: list[Segment]
+    eoi: int  # offset just after EOI
+    trailer: int  # bytes after EOI
+
+
+_last: tuple[bytes, Parsed] | None = None
+
+
+def walk(data: bytes) -> Parsed:
+    """Every marker segment up to the first EOI; raises CorruptFile on anything a decoder would choke on.
+
+    The last result is cached: inspect, scrub and verify walk the same bytes several times.
+    """
+    global _last
+    last = _last  # one read: another thread may replace it meanwhile
+    if last is not None and last[0] is data:
+        return last[1]
+    parsed = _walk(data)
+    _last = (data, parsed)
+    return parsed
+
+
+def _walk(data: bytes) -> Parsed:
+    if data[:2] != b"\xff\xd8":
+        raise CorruptFile("not a JPEG (no start-of-image marker)")
+    segs: list[Segment] = []
+    pos, n = 2, len(data)
+    while True:
+        if pos >= n:
+            raise CorruptFile("JPEG is truncated (no end-of-image marker)")
+        if data[pos] != 0xFF:
+            raise CorruptFile(f"JPEG: expected a marker at byte {pos}")
+        while pos < n and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos >= n:
+            raise CorruptFile("JPEG is truncated (no end-of-image marker)")
+        marker, start = data[pos], pos - 1
+        pos += 1
+        if marker == EOI:
+            return Parsed(segs, pos, n - pos)
+        if marker in STANDALONE:
+            continue
+        if pos + 2 > n:
+            raise CorruptFile("JPEG is truncated inside a segment header")
+        length = struct.unpack(">H", data[pos : pos + 2])[0]
+        if length < 2 or pos + length > n:
+            raise CorruptFile(f"JPEG: {Segment(marker, start, b'').name} segment length runs past the end")
+        payload = data[pos + 2 : pos + length]
+        pos += length
+        if marker == SOS:
+            end = _scan_end(data, pos)
+            segs.append(Segment(marker, start, payload, end))
+            pos = end
+        else:
+            segs.append(Segment(marker, start, payload))
+
+
+# A marker inside entropy-coded data: 0xFF followed by anything but a stuffed zero or RST0-7 (T.81 F.1.2.3).
+_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7]", re.S)
+
+
+def _scan_end(data: bytes, pos: int) -> int:
+    """End of entropy-coded data: the first 0xFF not followed by a stuffed 0x00 or an RSTn marker."""
+    m = _MARKER_IN_SCAN.search(data, pos)
+    if m is None:
+        raise CorruptFile("JPEG is truncated inside the image data (no end-of-image marker)")
+    return m.start()
+
+
+def _segment_bytes(data: bytes, seg: Segment) -> bytes:
+    return b"\xff" + bytes([seg.marker]) + struct.pack(">H", len(seg.payload) + 2) + seg.payload
+
+
+def _app_key(seg: Segment) -> tuple[int, bytes] | None:
+    for key in (*KEEP_APP, *APP_KIND):
+        if key[0] == seg.marker and seg.startswith(key[1]):
+            return key
+    return None
+
+
+def exif_orientation(parsed: Parsed) -> int:
+    for seg in parsed.segments:
+        if seg.marker == APP1 and seg.startswith(EXIF_SIG):
+            _, summary = exif_items(seg.payload[6:], "")
+            return summary.orientation if 1 <= summary.orientation <= 8 else 1
+    return 1
+
+
+def _jfif_without_thumbnail(payload: bytes) -> bytes:
+    return payload[:12] + b"\0\0" if len(payload) >= 14 else payload
+
+
+def segment_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
+    for seg in parsed.segments:
+        where = f"{seg.name} segment at {seg.start}"
+        m = seg.marker
+        if m == COM:
+            yield Item("jpeg.com", where, f"comment, {len(seg.payload)} bytes")
+        elif m == APP1 and seg.startswith(EXIF_SIG):
+            yield from exif_items(seg.payload[6:], where)[0]
+        elif m == APP13 and seg.startswith(PHOTOSHOP_SIG):
+            ids = [rid for rid, _ in photoshop_resources(seg.payload[14:])]
+            if IPTC_RESOURCE in ids:
+                yield Item("iptc", where, "IPTC record")
+            yield Item("jpeg.app13", where, f"Photoshop resources ({plural(len(ids), 'block')})")
+        elif m == APP0 and seg.startswith(JFIF_SIG) and seg.payload[12:14] not in (b"", b"\0\0"):
+            yield Item("jpeg.jfif-thumbnail", where, "JFIF thumbnail", Action.REPLACED)
+        elif 0xE0 <= m <= 0xEF:
+            key = _app_key(seg)
+            if key in KEEP_APP:
+                continue
+            kind, label = APP_KIND.get(key, (f"jpeg.app{m - 0xE0}", f"{len(seg.payload)} bytes"))
+            yield Item(kind, where, f"{label}, {len(seg.payload)} bytes")
+        elif m not in TABLES and m != SOS:
+            yield Item("jpeg.marker", where, f"unknown segment 0x{m:02X}, {len(seg.payload)} bytes")
+    if parsed.trailer:
+        yield Item(
+            "trailer", f"after end of image at {parsed.eoi}", f"{parsed.trailer} bytes after the image"
+        )
+
+
+def clean_jpeg(data: bytes, orientation: int = 1) -> bytes:
+    """SOI, JFIF, [EXIF Orientation], ICC, Adobe, tables, scans (copied), EOI; nothing else."""
+    parsed = walk(data)
+    out = io.BytesIO()
+    out.write(b"\xff\xd8")
+    segs = parsed.segments
+    jfif = [s for s in segs if s.marker == APP0 and s.startswith(JFIF_SIG)][:1]
+    for s in jfif:
+        out.write(_segment_bytes(data, Segment(APP0, s.start, _jfif_without_thumbnail(s.payload))))
+    if orientation != 1:
+        out.write(_segment_bytes(data, Segment(APP1, 0, EXIF_SIG + orientation_exif(orientation))))
+    for s in segs:
+        if s in jfif:
+            continue
+        if 0xE0 <= s.marker <= 0xEF:
+            if _app_key(s) in KEEP_APP:
+                out.write(_segment_bytes(data, s))
+        elif s.marker == SOS:
+            out.write(_segment_bytes(data, s))
+            out.write(data[s.start + 4 + len(s.payload) : s.scan_end])
+        elif s.marker in TABLES:
+            out.write(_segment_bytes(data, s))
+    out.write(b"\xff\xd9")
+    return out.getvalue()
+
+
+def redact_jpeg(original: bytes, redactions: list, redacted_pixels, reencode: bool = False) -> bytes:
+    """The JPEG with ``redactions`` (stored coordinates) applied: the one place JPEG pixels change.
+
+    In the DCT domain when possible (``formats.jpeg_dct``: only the touched blocks change); decode and
+    re-encode (``redacted_pixels``) when asked (``--reencode``) or when that path cannot handle the file.
+    """
+    if not reencode:
+        try:
+            from deident.formats.jpeg_dct import DctUnsupported, redact_dct
+
+            return redact_dct(original, redactions)
+        except (ImportError, DctUnsupported):
+            pass
+    return reencode_jpeg(original, redacted_pixels)
+
+
+def reencode_jpeg(original: bytes, stored) -> bytes:
+    """Encode redacted stored pixels with the original's quantisation tables and chroma subsampling."""
+    from PIL import JpegImagePlugin
+
+    from deident.formats._pillow import open_image
+
+    src = open_image(original)
+    kwargs = {"qtables": src.quantization} if getattr(src, "quantization", None) else {"quality": 95}
+    sampling = JpegImagePlugin.get_sampling(src) if src.mode == "RGB" else -1
+    if sampling != -1:
+        kwargs["subsampling"] = sampling
+    if src.info.get("icc_profile"):
+        kwargs["icc_profile"] = src.info["icc_profile"]
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", **kwargs)
+    return buf.getvalue()
+
+
+class JpegDocument(WholeFileDocument):
+    format = "jpeg"
+
+    def __init__(self, source: Source):
+        super().__init__(source)
+        self.pending: list[Redaction] = []
+        self._orientation = exif_orientation(walk(self.data))  # kept through scrub and re-encode
+
+    def _items(self, data: bytes) -> list[Item]:
+        return list(segment_items(data, walk(data)))
+
+    def _kept(self) -> list[Item]:
+        if self.orientation == 1:
+            return []
+        return [Item("exif.orientation", "APP1 segment", "display orientation (only this EXIF field)")]
+
+    @property
+    def orientation(self) -> int:
+        return self._orientation
+
+    def _clean(self, data: bytes) -> bytes:
+        return clean_jpeg(data, self.orientation)
+
+    def _dims(self) -> ImageDims:
+        for seg in walk(self.data).segments:
+            if seg.marker in SOF and len(seg.payload) >= 5:
+                h, w = struct.unpack(">HH", seg.payload[1:5])
+                return ImageDims(w, h)
+        raise CorruptFile("JPEG has no frame header (SOF)")
+
+    def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
+        img = self.stored(frame_index, ctx)
+        stored = to_stored(redactions, self.orientation, img.size)
+        self.pending += stored  # every redaction so far, re-applied to the original at each write
+        self.edited[frame_index] = redact_image(img, stored)  # what frames() shows meanwhile
+        return []
+
+    def _encode(self, ctx: Context) -> bytes:
+        return redact_jpeg(self.data, self.pending, self.edited[0], ctx.options.reencode)
+
+    def identifiers(self) -> list[str]:
+        from deident.formats._pillow import clean_values
+
+        values: list[str] = []
+        for seg in walk(self.data).segments:
+            if seg.marker == APP1 and seg.startswith(EXIF_SIG):
+                values += exif_items(seg.payload[6:], "")[1].identifiers
+            elif seg.marker == APP1 and (seg.startswith(XMP_SIG) or seg.startswith(XMP_EXT_SIG)):
+                values += xmp_identifiers(seg.payload)
+            elif seg.marker == APP13 and seg.startswith(PHOTOSHOP_SIG):
+                for rid, block in photoshop_resources(seg.payload[14:]):
+                    if rid == IPTC_RESOURCE:
+                        values += iptc_identifiers(block)
+        return clean_values(values)
+
+
+def open_jpeg(source: Source) -> JpegDocument:
+    return JpegDocument(source)

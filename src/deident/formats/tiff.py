@@ -1,0 +1,740 @@
+"""TIFF (classic and BigTIFF, stripped and tiled, multi-page): a streaming rewriter keeping only what decodes.
+
+The same IFD reader serves EXIF blocks found in JPEG, PNG and WebP (an EXIF block is a small TIFF).
+
+Layout of what ``rewrite_tiff`` writes, with every offset known before the first byte goes out (no seeks,
+so it can write to a pipe and never holds a slide in memory)::
+
+    header -> page 0: IFD, out-of-line tag values, strip/tile data -> page 1: ... -> next-IFD 0
+
+A page policy decides per page what survives: ``structural_page`` (the default) keeps the tags in
+``DECODE_TAGS``; a whole-slide module can drop pages or add a cleaned ImageDescription with its own policy.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from deident.errors import CorruptFile, UnsupportedFormat
+from deident.findings import Action, Finding
+from deident.formats._pillow import DECODE_ERRORS, Item, WholeFileDocument, clean_values, plural
+from deident.formats.base import Context, Frame, ImageDims, Source
+from deident.regions import Redaction
+
+# TIFF 6.0 / BigTIFF field types: type -> (size of one value, struct code)
+TYPES = {1: (1, "B"), 2: (1, "B"), 3: (2, "H"), 4: (4, "I"), 5: (8, "II"), 6: (1, "b"), 7: (1, "B")}
+TYPES |= {8: (2, "h"), 9: (4, "i"), 10: (8, "ii"), 11: (4, "f"), 12: (8, "d"), 13: (4, "I")}
+TYPES |= {16: (8, "Q"), 17: (8, "q"), 18: (8, "Q")}
+ASCII, SHORT, LONG, LONG8 = 2, 3, 4, 16
+
+MAX_PAGES = 100_000
+MAX_ENTRIES = 4096
+
+# ---------------------------------------------------------------- tag tables
+
+# Tags needed to decode and display a page: the rewriter keeps these and nothing else.
+DECODE_TAGS = {
+    254: "NewSubfileType",
+    255: "SubfileType",
+    256: "ImageWidth",
+    257: "ImageLength",
+    258: "BitsPerSample",
+    259: "Compression",
+    262: "PhotometricInterpretation",
+    263: "Threshholding",
+    266: "FillOrder",
+    273: "StripOffsets",
+    274: "Orientation",
+    277: "SamplesPerPixel",
+    278: "RowsPerStrip",
+    279: "StripByteCounts",
+    280: "MinSampleValue",
+    281: "MaxSampleValue",
+    282: "XResolution",
+    283: "YResolution",
+    284: "PlanarConfiguration",
+    290: "GrayResponseUnit",
+    291: "GrayResponseCurve",
+    296: "ResolutionUnit",
+    301: "TransferFunction",
+    317: "Predictor",
+    318: "WhitePoint",
+    319: "PrimaryChromaticities",
+    320: "ColorMap",
+    321: "HalftoneHints",
+    322: "TileWidth",
+    323: "TileLength",
+    324: "TileOffsets",
+    325: "TileByteCounts",
+    332: "InkSet",
+    338: "ExtraSamples",
+    339: "SampleFormat",
+    340: "SMinSampleValue",
+    341: "SMaxSampleValue",
+    347: "JPEGTables",
+    529: "YCbCrCoefficients",
+    530: "YCbCrSubSampling",
+    531: "YCbCrPositioning",
+    532: "ReferenceBlackWhite",
+    32997: "ImageDepth",  # SGI: volumetric pages (private, but needed to decode)
+    32998: "TileDepth",
+    34675: "InterColorProfile",
+}
+OFFSET_TAGS = {273: 279, 324: 325}  # data offsets -> their byte counts
+
+# Names for what gets dropped, so a report says "tiff.Artist" instead of a number.
+TAG_NAMES = {
+    269: "DocumentName",
+    270: "ImageDescription",
+    271: "Make",
+    272: "Model",
+    285: "PageName",
+    305: "Software",
+    306: "DateTime",
+    315: "Artist",
+    316: "HostComputer",
+    330: "SubIFDs",
+    513: "JPEGInterchangeFormat",
+    514: "JPEGInterchangeFormatLength",
+    700: "XMP",
+    33432: "Copyright",
+    33550: "ModelPixelScale",
+    33723: "IPTC",
+    33922: "ModelTiepoint",
+    34264: "ModelTransformation",
+    34377: "Photoshop",
+    34665: "ExifIFD",
+    34735: "GeoKeyDirectory",
+    34736: "GeoDoubleParams",
+    34737: "GeoAsciiParams",
+    34853: "GPSIFD",
+    37724: "ImageSourceData",
+    40965: "InteropIFD",
+    50706: "DNGVersion",
+    50708: "UniqueCameraModel",
+    50735: "CameraSerialNumber",
+}
+GEO_TAGS = {33550, 33922, 34264, 34735, 34736, 34737}
+TAG_KIND = {700: "xmp", 33723: "iptc", 34853: "exif.gps"} | dict.fromkeys(GEO_TAGS, "tiff.geo")
+
+# EXIF tags by what they reveal. Orientation (274) is display information, not identifying.
+EXIF_KIND = {
+    **dict.fromkeys((306, 36867, 36868, 36880, 36881, 36882, 37520, 37521, 37522), "exif.datetime"),
+    **dict.fromkeys((315, 33432, 40093, 42032), "exif.owner"),
+    **dict.fromkeys((269, 270, 285, 316, 37510, 40091, 40092, 40094, 40095), "exif.text"),
+    **dict.fromkeys((42016, 42033, 42037, 50735), "exif.serial"),
+    **dict.fromkeys((11, 271, 272, 305, 42034, 42035, 42036), "exif.device"),
+    37500: "exif.makernote",
+}
+EXIF_LABEL = {
+    "exif.datetime": "dates and times",
+    "exif.owner": "owner, artist or copyright",
+    "exif.text": "descriptions and comments",
+    "exif.serial": "serial numbers and unique IDs",
+    "exif.device": "make, model and software",
+    "exif.makernote": "maker note",
+    "exif.gps": "GPS position",
+    "exif.thumbnail": "embedded thumbnail",
+    "exif.settings": "other camera fields",
+}
+EXIF_POINTERS = {34665: "exif", 34853: "gps", 40965: "interop"}
+ORIENTATION = 274
+# Values worth putting on the batch deny-list (names, serials, dates), as (kind) whose values we collect.
+VALUE_KINDS = {"exif.owner", "exif.serial", "exif.datetime", "exif.text"}
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class Entry:
+    tag: int
+    type: int
+    count: int
+    offset: int  # absolute position of the value bytes (inline or not)
+
+    @property
+    def size(self) -> int:
+        return TYPES.get(self.type, (1, "B"))[0] * self.count
+
+
+@dataclass
+class IFD:
+    offset: int
+    entries: dict[int, Entry]
+    next: int
+
+
+class TiffReader:
+    """Random access to the IFDs and values of a TIFF held in a file object; every offset bounds-checked."""
+
+    def __init__(self, fh: BinaryIO, size: int | None = None, base: int = 0):
+        self.fh, self.base = fh, base
+        if size is None:
+            fh.seek(0, io.SEEK_END)
+            size = fh.tell() - base
+        self.size = size
+        head = self.read(0, 16 if size >= 16 else 8)
+        if head[:2] not in (b"II", b"MM"):
+            raise CorruptFile("not a TIFF structure (bad byte-order mark)")
+        self.bo = "<" if head[:2] == b"II" else ">"
+        magic = struct.unpack(self.bo + "H", head[2:4])[0]
+        if magic == 42:
+            self.big, self.first = False, struct.unpack(self.bo + "I", head[4:8])[0]
+        elif magic == 43:
+            if len(head) < 16 or struct.unpack(self.bo + "HH", head[4:8]) != (8, 0):
+                raise CorruptFile("BigTIFF header is damaged")
+            self.big, self.first = True, struct.unpack(self.bo + "Q", head[8:16])[0]
+        else:
+            raise CorruptFile(f"not a TIFF structure (magic {magic})")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TiffReader:
+        return cls(io.BytesIO(data), len(data))
+
+    def read(self, pos: int, n: int) -> bytes:
+        if pos < 0 or n < 0 or pos + n > self.size:
+            raise CorruptFile(f"TIFF structure points past the end of the data ({pos}+{n} > {self.size})")
+        self.fh.seek(self.base + pos)
+        data = self.fh.read(n)
+        if len(data) != n:
+            raise CorruptFile("TIFF data is truncated")
+        return data
+
+    def ifd(self, offset: int) -> IFD:
+        count_fmt, entry_size, off_fmt = ("Q", 20, "Q") if self.big else ("H", 12, "I")
+        csize = struct.calcsize(count_fmt)
+        n = struct.unpack(self.bo + count_fmt, self.read(offset, csize))[0]
+        if n > MAX_ENTRIES:
+            raise CorruptFile(f"IFD at {offset} claims {n} entries")
+        raw = self.read(offset + csize, n * entry_size + struct.calcsize(off_fmt))
+        entries: dict[int, Entry] = {}
+        inline = 8 if self.big else 4
+        for i in range(n):
+            e = raw[i * entry_size : (i + 1) * entry_size]
+            tag, typ = struct.unpack(self.bo + "HH", e[:4])
+            count = struct.unpack(self.bo + ("Q" if self.big else "I"), e[4 : 4 + (8 if self.big else 4)])[0]
+            value_at = offset + csize + i * entry_size + (12 if self.big else 8)
+            entry = Entry(tag, typ, count, value_at)
+            if entry.size > inline:
+                entry.offset = struct.unpack(self.bo + off_fmt, e[-inline:])[0]
+            entries[tag] = entry
+        nxt = struct.unpack(self.bo + off_fmt, raw[n * entry_size :])[0]
+        return IFD(offset, entries, nxt)
+
+    def chain(self, offset: int | None = None) -> Iterator[IFD]:
+        """Every IFD of a next-pointer chain (pages), refusing loops."""
+        seen: set[int] = set()
+        offset = self.first if offset is None else offset
+        while offset:
+            if offset in seen or len(seen) >= MAX_PAGES:
+                raise CorruptFile("TIFF page chain loops back on itself")
+            seen.add(offset)
+            ifd = self.ifd(offset)
+            yield ifd
+            offset = ifd.next
+
+    def raw(self, entry: Entry) -> bytes:
+        return self.read(entry.offset, entry.size)
+
+    def values(self, entry: Entry) -> tuple:
+        if entry.type not in TYPES:
+            raise CorruptFile(f"tag {entry.tag} has unknown field type {entry.type}")
+        code = TYPES[entry.type][1]
+        return struct.unpack(f"{self.bo}{entry.count * len(code)}{code[0]}", self.raw(entry))
+
+    def text(self, entry: Entry) -> str:
+        raw = self.raw(entry)
+        if entry.tag in (40091, 40092, 40093, 40094, 40095):  # Windows XP* tags: UTF-16LE in BYTE arrays
+            return raw.decode("utf-16-le", "replace")
+        if entry.tag == 37510:  # UserComment: 8-byte character code, then the text
+            code, raw = raw[:8], raw[8:]
+            return raw.decode("utf-16-be" if code.startswith(b"UNICODE") else "latin-1", "replace")
+        return raw.split(b"\0")[0].decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------- EXIF blocks (JPEG, PNG, WebP)
+
+
+@dataclass
+class ExifSummary:
+    """What an EXIF block holds, by category, without values (except ``identifiers``, memory only)."""
+
+    counts: dict[str, list[int]] = field(default_factory=dict)  # kind -> [fields, bytes]
+    orientation: int = 1
+    gps_position: bool = False
+    identifiers: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, nbytes: int) -> None:
+        c = self.counts.setdefault(kind, [0, 0])
+        c[0] += 1
+        c[1] += nbytes
+
+    def items(self, where: str) -> list[Item]:
+        out = []
+        for kind, (n, nbytes) in self.counts.items():
+            label = EXIF_LABEL[kind]
+            if kind == "exif.gps" and not self.gps_position:
+                label = "GPS data"
+            out.append(Item(kind, where, f"{label}: {plural(n, 'field')}, {nbytes} bytes"))
+        return out
+
+
+def read_exif(data: bytes) -> ExifSummary:
+    """Summarise a TIFF-structured EXIF block; damage in it is reported as a whole-block finding."""
+    summary = ExifSummary()
+    reader = TiffReader.from_bytes(data)
+    ifds = list(reader.chain())
+    for n, ifd in enumerate(ifds[:2]):
+        _walk_exif_ifd(reader, ifd, summary, thumbnail=n == 1)
+    for _ in ifds[2:]:
+        summary.add("exif.settings", 0)
+    return summary
+
+
+def _walk_exif_ifd(reader: TiffReader, ifd: IFD, summary: ExifSummary, thumbnail=False, depth=0) -> None:
+    for tag, entry in ifd.entries.items():
+        if thumbnail:
+            size = entry.size + (reader.values(entry)[0] if tag == 514 and entry.count else 0)
+            summary.add("exif.thumbnail", size)
+            continue
+        if tag == ORIENTATION:
+            if entry.type == SHORT and entry.count >= 1:
+                summary.orientation = reader.values(entry)[0]
+            continue
+        if tag in EXIF_POINTERS:
+            if depth < 2 and entry.type in (LONG, 13, LONG8) and entry.count >= 1:
+                sub = reader.ifd(reader.values(entry)[0])
+                if tag == 34853:
+                    summary.gps_position = 2 in sub.entries and 4 in sub.entries
+                    for e in sub.entries.values():
+                        summary.add("exif.gps", e.size)
+                else:
+                    _walk_exif_ifd(reader, sub, summary, depth=depth + 1)
+            continue
+        kind = EXIF_KIND.get(tag, "exif.settings")
+        summary.add(kind, entry.size)
+        if kind in VALUE_KINDS and entry.type in (ASCII, 1, 7):
+            value = reader.text(entry)
+            summary.identifiers += clean_values([value, value[:10]] if kind == "exif.datetime" else [value])
+
+
+def exif_items(data: bytes, where: str) -> tuple[list[Item], ExifSummary]:
+    """Items of one EXIF block; a block we cannot parse is still one item (it gets dropped whole)."""
+    try:
+        summary = read_exif(data)
+    except (CorruptFile, struct.error) as exc:
+        return [Item("exif", where, f"EXIF block, {len(data)} bytes (unreadable: {exc})")], ExifSummary()
+    return summary.items(where), summary
+
+
+def orientation_exif(orientation: int) -> bytes:
+    """A minimal little-endian EXIF block holding only Orientation: what a viewer needs, nothing else."""
+    return b"II*\x00" + struct.pack("<IHHHIHHI", 8, 1, ORIENTATION, SHORT, 1, orientation, 0, 0)
+
+
+# ---------------------------------------------------------------- rewriting
+
+
+@dataclass
+class Page:
+    """One page as read: where its tags are and how to fetch them."""
+
+    index: int
+    reader: TiffReader
+    ifd: IFD
+
+    def tag_values(self, tag: int) -> tuple:
+        return self.reader.values(self.ifd.entries[tag])
+
+
+@dataclass
+class PagePlan:
+    """What a policy decided for a page: the tags to write and, optionally, replacement tags/pixels.
+
+    ``extra`` adds or overrides tags: tag -> (type, raw value bytes in the output byte order, count).
+    ``pixels`` replaces the page's image data by the first page of another TIFF (a re-encoded redaction).
+    """
+
+    keep_tags: set[int]
+    extra: dict[int, tuple[int, bytes, int]] = field(default_factory=dict)
+    pixels: Page | None = None
+
+
+PagePolicy = Callable[[Page], PagePlan | None]
+
+
+def structural_page(page: Page) -> PagePlan | None:
+    """Default policy: keep every page, only the tags needed to decode and display it."""
+    return PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS})
+
+
+def rewrite_tiff(src: Path | BinaryIO, out: BinaryIO, policy: PagePolicy = structural_page) -> int:
+    """Write a new TIFF with the pages and tags ``policy`` keeps; image data is copied byte for byte.
+
+    Returns the number of pages written. The output keeps the source's byte order (uncompressed samples
+    depend on it) and is BigTIFF when the source was or when it would not fit in 4 GiB.
+    """
+    fh = open(src, "rb") if isinstance(src, (str, Path)) else src  # noqa: SIM115 - closed below
+    try:
+        reader = TiffReader(fh)
+        plans = []
+        for i, ifd in enumerate(reader.chain()):
+            page = Page(i, reader, ifd)
+            plan = policy(page)
+            if plan is not None:
+                plans.append((page, plan))
+        if not plans:
+            raise UnsupportedFormat("TIFF: no page left to write")
+        layouts = [_layout(page, plan) for page, plan in plans]
+        big = reader.big or sum(lay.size(False) for lay in layouts) > 0xFFFF_FF00
+        writer = _Writer(out, reader.bo, big)
+        writer.header(16 if big else 8)
+        pos = writer.pos
+        for n, lay in enumerate(layouts):
+            nxt = pos + lay.size(big) if n + 1 < len(layouts) else 0
+            lay.write(writer, pos, nxt)
+            pos = writer.pos
+        return len(layouts)
+    finally:
+        if fh is not src:
+            fh.close()
+
+
+@dataclass
+class _Layout:
+    """A page about to be written: its tags (type, raw, count) and the image data blocks to copy."""
+
+    reader: TiffReader
+    tags: dict[int, tuple[int, bytes, int]]
+    data_tag: int | None  # 273 or 324
+    blocks: list[tuple[int, int]]  # (source offset, byte count)
+
+    def value_bytes(self, big: bool) -> int:
+        inline = 8 if big else 4
+        offsets = len(self.blocks) * (8 if big else 4)
+        return sum(_even(len(raw)) for _, raw, _ in self.tags.values() if len(raw) > inline) + (
+            _even(offsets) if offsets > inline else 0
+        )
+
+    def size(self, big: bool) -> int:
+        n = len(self.tags) + (1 if self.data_tag else 0)
+        ifd = (8 + n * 20 + 8) if big else (2 + n * 12 + 4)
+        return _even(ifd) + self.value_bytes(big) + sum(_even(c) for _, c in self.blocks)
+
+    def write(self, w: _Writer, pos: int, nxt: int) -> None:
+        big = w.big
+        inline = 8 if big else 4
+        n = len(self.tags) + (1 if self.data_tag else 0)
+        ifd_size = _even((8 + n * 20 + 8) if big else (2 + n * 12 + 4))
+        values_at = pos + ifd_size
+        data_at = values_at + self.value_bytes(big)
+        offsets, at = [], data_at
+        for _, count in self.blocks:
+            offsets.append(at)
+            at += _even(count)
+        off_type = LONG8 if big else LONG
+        tags = dict(self.tags)
+        if self.data_tag:
+            tags[self.data_tag] = (off_type, w.pack_ints(offsets, off_type), len(offsets))
+        entries, values, vpos = [], [], values_at
+        for tag in sorted(tags):
+            typ, raw, count = tags[tag]
+            if len(raw) > inline:
+                entries.append(w.entry(tag, typ, count, w.pack_ints([vpos], off_type)))
+                values.append(raw + b"\0" * (len(raw) & 1))
+                vpos += _even(len(raw))
+            else:
+                entries.append(w.entry(tag, typ, count, raw.ljust(inline, b"\0")))
+        head = w.pack_ints([n], LONG8 if big else SHORT)
+        ifd = head + b"".join(entries) + w.pack_ints([nxt], off_type)
+        w.put(ifd + b"\0" * (ifd_size - len(ifd)))
+        for v in values:
+            w.put(v)
+        assert w.pos == data_at, "TIFF layout mismatch"
+        for off, count in self.blocks:
+            w.copy(self.reader, off, count)
+            if count & 1:
+                w.put(b"\0")
+
+
+def _even(n: int) -> int:
+    return n + (n & 1)
+
+
+def _layout(page: Page, plan: PagePlan) -> _Layout:
+    src = plan.pixels or page
+    reader, entries = src.reader, src.ifd.entries
+    if 259 in entries and reader.values(entries[259])[0] == 6:
+        raise UnsupportedFormat("TIFF: old-style JPEG compression (6) is not supported")
+    data_tag = next((t for t in OFFSET_TAGS if t in entries), None)
+    if data_tag is None:
+        raise CorruptFile(f"TIFF page {page.index} has no strip or tile offsets")
+    offsets = reader.values(entries[data_tag])
+    counts = reader.values(entries[OFFSET_TAGS[data_tag]]) if OFFSET_TAGS[data_tag] in entries else ()
+    if len(counts) != len(offsets):
+        raise CorruptFile(f"TIFF page {page.index}: offsets and byte counts disagree")
+    for off, count in zip(offsets, counts, strict=True):
+        if off + count > reader.size:
+            raise CorruptFile(f"TIFF page {page.index}: image data points past the end of the file")
+    tags: dict[int, tuple[int, bytes, int]] = {}
+    # Pixel-defining tags come from the pixel source; display tags (orientation, resolution) from the page.
+    keep = plan.keep_tags if plan.pixels is None else plan.keep_tags - _PIXEL_TAGS
+    for tag in sorted(keep):
+        if tag in OFFSET_TAGS or tag in OFFSET_TAGS.values() or tag not in page.ifd.entries:
+            continue
+        e = page.ifd.entries[tag]
+        tags[tag] = (e.type, _reorder(page.reader, e), e.count)
+    if plan.pixels is not None:
+        for tag, e in entries.items():
+            if tag in _PIXEL_TAGS and tag not in OFFSET_TAGS and tag not in OFFSET_TAGS.values():
+                tags[tag] = (e.type, _reorder(reader, e, page.reader.bo), e.count)
+    count_type = LONG if max(counts, default=0) <= 0xFFFF_FFFF else LONG8
+    packed = struct.pack(f"{page.reader.bo}{len(counts)}{TYPES[count_type][1]}", *counts)
+    tags[OFFSET_TAGS[data_tag]] = (count_type, packed, len(counts))
+    tags |= plan.extra
+    return _Layout(reader, tags, data_tag, list(zip(offsets, counts, strict=True)))
+
+
+_PIXEL_TAGS = {256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 338, 339, 347}
+_PIXEL_TAGS |= {529, 530, 531, 532, 32997, 32998, 266, 280, 281, 340, 341}
+
+
+def _reorder(reader: TiffReader, e: Entry, bo: str | None = None) -> bytes:
+    """Raw value bytes in byte order ``bo`` (default: the reader's own)."""
+    if e.type in (1, 2, 6, 7) or (bo or reader.bo) == reader.bo:
+        return reader.raw(e)
+    code = TYPES.get(e.type, (1, "B"))[1]
+    vals = reader.values(e)
+    return struct.pack(f"{bo}{len(vals)}{code[0]}", *vals)
+
+
+class _Writer:
+    def __init__(self, out: BinaryIO, bo: str, big: bool):
+        self.out, self.bo, self.big, self.pos = out, bo, big, 0
+
+    def put(self, data: bytes) -> None:
+        self.out.write(data)
+        self.pos += len(data)
+
+    def header(self, size: int) -> None:
+        mark = b"II" if self.bo == "<" else b"MM"
+        if self.big:
+            self.put(mark + struct.pack(self.bo + "HHHQ", 43, 8, 0, size))
+        else:
+            self.put(mark + struct.pack(self.bo + "HI", 42, size))
+
+    def pack_ints(self, values, typ: int) -> bytes:
+        return struct.pack(f"{self.bo}{len(values)}{TYPES[typ][1]}", *values)
+
+    def entry(self, tag: int, typ: int, count: int, value: bytes) -> bytes:
+        return struct.pack(self.bo + ("HHQ" if self.big else "HHI"), tag, typ, count) + value
+
+    def copy(self, reader: TiffReader, offset: int, count: int, chunk: int = 1 << 22) -> None:
+        done = 0
+        while done < count:
+            n = min(chunk, count - done)
+            self.put(reader.read(offset + done, n))
+            done += n
+
+
+# ---------------------------------------------------------------- the document
+
+# SubIFDs (330) hold reduced-resolution or raw images: not carried over (reported as removed).
+_PILLOW_LOSSLESS = {
+    1: "raw",
+    5: "tiff_lzw",
+    8: "tiff_adobe_deflate",
+    32946: "tiff_deflate",
+    32773: "packbits",
+}
+
+
+class TiffDocument(WholeFileDocument):
+    """Reads structure from the path (never the whole file); pixels via Pillow only when asked."""
+
+    format = "tiff"
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.scrubbed = False
+        self.edited = {}
+        with open(source.path, "rb") as fh:
+            if not fh.read(8):
+                raise CorruptFile("empty file")
+            reader = TiffReader(fh)
+            self.byte_order = reader.bo
+            self.pages = [self._page_info(reader, ifd) for ifd in reader.chain()]
+        if not self.pages:
+            raise CorruptFile("TIFF has no pages")
+
+    @staticmethod
+    def _page_info(reader: TiffReader, ifd: IFD) -> dict:
+        e = ifd.entries
+        info = {"tags": {t: (x.type, x.size) for t, x in e.items()}, "items": [], "ids": []}
+
+        def first(tag, default=0):
+            return reader.values(e[tag])[0] if tag in e and e[tag].count else default
+
+        info.update(width=first(256), height=first(257), orientation=first(274, 1))
+        for tag, entry in e.items():
+            if tag in DECODE_TAGS:
+                continue
+            name = TAG_NAMES.get(tag, f"tag{tag}")
+            kind = TAG_KIND.get(tag, f"tiff.{name}" if tag < 32768 or tag in TAG_NAMES else "tiff.private")
+            detail = f"{name}, {entry.size} bytes"
+            if tag == 34665:
+                try:
+                    summary = ExifSummary()
+                    _walk_exif_ifd(reader, reader.ifd(reader.values(entry)[0]), summary)
+                    info["items"] += summary.items("page {page} EXIF IFD")
+                    info["ids"] += summary.identifiers
+                    continue
+                except (CorruptFile, struct.error, IndexError):
+                    detail = "EXIF IFD (unreadable)"
+            if tag in (315, 33432, 306, 269, 316) and entry.type == ASCII:
+                value = reader.text(entry)
+                info["ids"] += clean_values([value, value[:10]] if tag == 306 else [value])
+            if tag in (700, 33723):
+                from deident.formats._pillow import iptc_identifiers, xmp_identifiers
+
+                raw = reader.raw(entry)
+                info["ids"] += xmp_identifiers(raw) if tag == 700 else iptc_identifiers(raw)
+            info["items"].append(Item(kind, f"page {{page}} tag {tag}", detail))
+        return info
+
+    def _items(self, data=None) -> list[Item]:
+        if self.scrubbed:
+            return []
+        return [
+            Item(it.kind, it.where.format(page=n), it.detail)
+            for n, p in enumerate(self.pages)
+            for it in p["items"]
+        ]
+
+    def metadata_findings(self) -> list[Finding]:
+        return [it.finding(Action.FOUND) for it in self._items()]
+
+    def scrub_metadata(self, ctx: Context) -> list[Finding]:
+        found = [it.finding() for it in self._items()]
+        self.scrubbed = True
+        return found
+
+    def identifiers(self) -> list[str]:
+        return clean_values(v for p in self.pages for v in p["ids"])
+
+    def _dims(self) -> ImageDims:
+        return ImageDims(
+            max(p["width"] for p in self.pages),
+            max(p["height"] for p in self.pages),
+            len(self.pages),
+            {"pixels": sum(p["width"] * p["height"] for p in self.pages)},
+        )
+
+    def check_size(self, ctx: Context) -> ImageDims:
+        from deident.errors import TooLarge
+
+        dims = self._dims()
+        if dims.extra["pixels"] > ctx.options.max_pixels:
+            raise TooLarge(
+                f"{dims.extra['pixels']} pixels over {dims.frames} pages exceeds the limit of "
+                f"{ctx.options.max_pixels} (raise --max-pixels to allow it)"
+            )
+        return dims
+
+    def stored(self, index: int, ctx: Context):
+        from deident.formats._pillow import loaded, open_image
+
+        if index in self.edited:
+            return self.edited[index]
+        self.check_size(ctx)
+        img = open_image(str(self.source.path))
+        try:
+            img.seek(index)
+            return loaded(img).copy()
+        except DECODE_ERRORS as exc:
+            raise CorruptFile(f"cannot decode TIFF page {index}: {exc}") from None
+
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        from deident.formats._pillow import orient, to_rgb8
+
+        self.check_size(ctx)
+        for i, p in enumerate(self.pages):
+            shown = orient(self.stored(i, ctx), p["orientation"])
+            yield Frame(i, to_rgb8(shown), True, f"page {i + 1}" if len(self.pages) > 1 else "image")
+
+    def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
+        from deident.formats._pillow import redact_image, to_stored
+
+        img = self.stored(frame_index, ctx)
+        orientation = self.pages[frame_index]["orientation"]
+        self.edited[frame_index] = redact_image(img, to_stored(redactions, orientation, img.size))
+        return []
+
+    def _reencoded(self) -> dict[int, Page]:
+        """Each edited page as the first page of a small lossless TIFF in memory."""
+        out = {}
+        for i, img in self.edited.items():
+            typ_size = self.pages[i]["tags"].get(259)
+            compression = 1
+            if typ_size:
+                with open(self.source.path, "rb") as fh:
+                    reader = TiffReader(fh)
+                    ifd = list(reader.chain())[i]
+                    compression = reader.values(ifd.entries[259])[0]
+            if self.byte_order == ">" and img.mode.startswith("I;16"):
+                # Pillow writes little-endian files; pre-swap so the bytes read right under our 'MM' header.
+                import numpy as np
+                from PIL import Image
+
+                img = Image.fromarray(np.asarray(img).astype("<u2").byteswap())
+            buf = io.BytesIO()
+            img.save(buf, "TIFF", compression=_PILLOW_LOSSLESS.get(compression, "tiff_adobe_deflate"))
+            reader = TiffReader.from_bytes(buf.getvalue())
+            out[i] = Page(0, reader, next(reader.chain()))
+        return out
+
+    def write(self, out, ctx: Context) -> None:
+        if not self.scrubbed and not self.edited:
+            with open(self.source.path, "rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    out.write(chunk)
+            return
+        replaced = self._reencoded()
+
+        def policy(page: Page) -> PagePlan | None:
+            plan = structural_page(page)
+            if not self.scrubbed:
+                plan = PagePlan(set(page.ifd.entries) - {330, 34665, 34853, 40965})
+            if page.index in replaced:
+                plan.pixels = replaced[page.index]
+            return plan
+
+        rewrite_tiff(self.source.path, out, policy)
+
+
+def open_tiff(source: Source):
+    """A TIFF document; a DICOM file whose 128-byte preamble holds a TIFF header goes to the DICOM opener.
+
+    PS3.10 allows such dual-personality files (pydicom's CT_small.dcm is one). As TIFF, the patient's
+    header would be invisible, so they must be read as DICOM whatever the registry order.
+    """
+    if source.head(132)[128:132] == b"DICM":
+        import importlib
+
+        from deident.formats.base import registered
+
+        spec = next((s for s in registered() if s.name == "dicom"), None)
+        if spec is None:
+            raise UnsupportedFormat("DICOM file with a TIFF preamble, and DICOM support is not installed")
+        module, func = spec.opener.split(":")
+        return getattr(importlib.import_module(module), func)(source)
+    try:
+        return TiffDocument(source)
+    except struct.error as exc:
+        raise CorruptFile(f"TIFF structure is damaged: {exc}") from None

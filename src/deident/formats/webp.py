@@ -1,0 +1,142 @@
+"""WebP: a RIFF chunk walker. EXIF, XMP and unknown chunks go, VP8X flags are fixed, image chunks stay."""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from deident.errors import CorruptFile
+from deident.formats._pillow import Item, WholeFileDocument, clean_values, xmp_identifiers
+from deident.formats.base import Context, ImageDims, Source
+from deident.formats.tiff import exif_items
+
+KEEP = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}
+VP8X_EXIF, VP8X_XMP = 0x08, 0x04
+
+
+@dataclass(frozen=True)
+class Chunk:
+    fourcc: bytes
+    start: int
+    data: bytes
+
+    def raw(self) -> bytes:
+        return self.fourcc + struct.pack("<I", len(self.data)) + self.data + b"\0" * (len(self.data) & 1)
+
+
+@dataclass
+class Parsed:
+    chunks: list[Chunk]
+    end: int
+    trailer: int
+
+
+def walk(data: bytes) -> Parsed:
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise CorruptFile("not a WebP (bad RIFF header)")
+    riff_end = 8 + struct.unpack("<I", data[4:8])[0]
+    if riff_end > len(data):
+        raise CorruptFile("WebP is truncated (RIFF size runs past the end of the file)")
+    chunks, pos = [], 12
+    while pos < riff_end:
+        if pos + 8 > riff_end:
+            raise CorruptFile(f"WebP: truncated chunk header at {pos}")
+        fourcc, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if pos + 8 + size > riff_end:
+            raise CorruptFile(f"WebP: chunk {fourcc!r} at {pos} runs past the end of the RIFF data")
+        chunks.append(Chunk(fourcc, pos, data[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + (size & 1)
+    if not any(c.fourcc in (b"VP8 ", b"VP8L", b"ANMF") for c in chunks):
+        raise CorruptFile("WebP has no image data")
+    return Parsed(chunks, riff_end, len(data) - riff_end)
+
+
+def chunk_items(parsed: Parsed) -> Iterator[Item]:
+    for c in parsed.chunks:
+        if c.fourcc in KEEP:
+            continue
+        where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
+        if c.fourcc == b"EXIF":
+            data = c.data[6:] if c.data.startswith(b"Exif\0\0") else c.data
+            items, _ = exif_items(data, where)
+            yield from items or [Item("exif", where, f"EXIF block, {len(c.data)} bytes")]
+        elif c.fourcc == b"XMP ":
+            yield Item("xmp", where, f"XMP packet, {len(c.data)} bytes")
+        else:
+            yield Item("webp.chunk", where, f"unknown chunk, {len(c.data)} bytes")
+    if parsed.trailer:
+        yield Item("trailer", f"after RIFF data at {parsed.end}", f"{parsed.trailer} bytes after the image")
+
+
+def clean_webp(data: bytes) -> bytes:
+    body = []
+    for c in walk(data).chunks:
+        if c.fourcc == b"VP8X" and c.data:
+            c = Chunk(c.fourcc, c.start, bytes([c.data[0] & ~(VP8X_EXIF | VP8X_XMP) & 0xFF]) + c.data[1:])
+        if c.fourcc in KEEP:
+            body.append(c.raw())
+    payload = b"WEBP" + b"".join(body)
+    return b"RIFF" + struct.pack("<I", len(payload)) + payload
+
+
+class WebpDocument(WholeFileDocument):
+    format = "webp"
+
+    def _items(self, data: bytes) -> list[Item]:
+        items = list(chunk_items(parsed := walk(data)))
+        vp8x = next((c for c in parsed.chunks if c.fourcc == b"VP8X"), None)
+        if vp8x and vp8x.data and vp8x.data[0] & (VP8X_EXIF | VP8X_XMP) and not items:
+            items.append(Item("webp.flags", "VP8X chunk", "flags announce EXIF/XMP"))
+        return items
+
+    def _clean(self, data: bytes) -> bytes:
+        return clean_webp(data)
+
+    def _dims(self) -> ImageDims:
+        parsed = walk(self.data)
+        frames = sum(c.fourcc == b"ANMF" for c in parsed.chunks) or 1
+        vp8x = next((c for c in parsed.chunks if c.fourcc == b"VP8X" and len(c.data) >= 10), None)
+        if vp8x:
+            w = int.from_bytes(vp8x.data[4:7], "little") + 1
+            h = int.from_bytes(vp8x.data[7:10], "little") + 1
+            return ImageDims(w, h, frames)
+        from deident.formats._pillow import open_image
+
+        img = open_image(self.data)
+        return ImageDims(img.width, img.height, frames)
+
+    def _encode(self, ctx: Context) -> bytes:
+        """Lossless WebP (no second generation of lossy artefacts), every frame with its timing."""
+        from deident.formats._pillow import open_image
+
+        src = open_image(self.data)
+        frames, durations = [], []
+        for i in range(self._dims().frames):
+            frames.append(self.stored(i, ctx))
+            src.seek(i)
+            durations.append(src.info.get("duration", 0))
+        kwargs = {"lossless": True, "exact": True}
+        if src.info.get("icc_profile"):
+            kwargs["icc_profile"] = src.info["icc_profile"]
+        if len(frames) > 1:
+            kwargs |= {"save_all": True, "append_images": frames[1:], "duration": durations}
+            kwargs["loop"] = src.info.get("loop", 0)
+        buf = io.BytesIO()
+        frames[0].save(buf, "WEBP", **kwargs)
+        return buf.getvalue()
+
+    def identifiers(self) -> list[str]:
+        values: list[str] = []
+        for c in walk(self.data).chunks:
+            if c.fourcc == b"EXIF":
+                data = c.data[6:] if c.data.startswith(b"Exif\0\0") else c.data
+                values += exif_items(data, "")[1].identifiers
+            elif c.fourcc == b"XMP ":
+                values += xmp_identifiers(c.data)
+        return clean_values(values)
+
+
+def open_webp(source: Source) -> WebpDocument:
+    return WebpDocument(source)

@@ -1,0 +1,150 @@
+"""ExifTool's own test images: each is scrubbed down to structural tags only, or refused with a reason.
+
+ExifTool is the judge: after our scrub, ``exiftool -a -G1`` may list only tags that describe how to
+decode and display the picture (the allow-list below), never a date, name, device, position or comment.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from deident.errors import DeidentError
+from deident.formats.base import Source, detect, open_document
+from deident.keys import Keyring
+from deident.options import Options
+
+MY_FORMATS = {"jpeg", "png", "gif", "webp", "tiff"}
+
+# Groups that describe the file itself or the colour pipeline: allowed whole.
+ALLOWED_GROUPS = {"System", "ExifTool", "JFIF", "ICC_Profile", "ICC-header", "ICC-meas", "ICC-view", "Adobe"}
+# Groups allowed tag by tag: what ExifTool reads from the structures we keep.
+ALLOWED_TAGS = {
+    "File": {
+        "FileType",
+        "FileTypeExtension",
+        "MIMEType",
+        "ImageWidth",
+        "ImageHeight",
+        "EncodingProcess",
+        "BitsPerSample",
+        "ColorComponents",
+        "YCbCrSubSampling",
+        "ExifByteOrder",
+        "FileSize",
+        "FileName",
+        "Directory",
+    },
+    "Composite": {"ImageSize", "Megapixels", "YCbCrSubSampling"},
+    "IFD0": {
+        "SubfileType",
+        "OldSubfileType",
+        "ImageWidth",
+        "ImageHeight",
+        "BitsPerSample",
+        "Compression",
+        "PhotometricInterpretation",
+        "FillOrder",
+        "StripOffsets",
+        "Orientation",
+        "SamplesPerPixel",
+        "RowsPerStrip",
+        "StripByteCounts",
+        "MinSampleValue",
+        "MaxSampleValue",
+        "XResolution",
+        "YResolution",
+        "PlanarConfiguration",
+        "ResolutionUnit",
+        "TransferFunction",
+        "Predictor",
+        "WhitePoint",
+        "PrimaryChromaticities",
+        "ColorMap",
+        "TileWidth",
+        "TileLength",
+        "TileOffsets",
+        "TileByteCounts",
+        "InkSet",
+        "ExtraSamples",
+        "SampleFormat",
+        "JPEGTables",
+        "YCbCrCoefficients",
+        "YCbCrSubSampling",
+        "YCbCrPositioning",
+        "ReferenceBlackWhite",
+    },
+    "PNG": {"ImageWidth", "ImageHeight", "BitDepth", "ColorType", "Compression", "Filter", "Interlace"}
+    | {
+        "Gamma",
+        "SRGBRendering",
+        "PixelsPerUnitX",
+        "PixelsPerUnitY",
+        "PixelUnits",
+        "WhitePointX",
+        "WhitePointY",
+    }
+    | {"RedX", "RedY", "GreenX", "GreenY", "BlueX", "BlueY", "Palette", "Transparency", "SignificantBits"}
+    | {"ProfileName", "AnimationFrames", "AnimationPlays", "BackgroundColor"},
+    "GIF": {"GIFVersion", "ImageWidth", "ImageHeight", "HasColorMap", "ColorResolutionDepth", "BitsPerPixel"}
+    | {
+        "BackgroundColor",
+        "PixelAspectRatio",
+        "AnimationIterations",
+        "FrameCount",
+        "Duration",
+        "TransparentColor",
+    },
+    "RIFF": {"ImageWidth", "ImageHeight", "VP8Version", "HorizontalScale", "VerticalScale", "WebP_Flags"}
+    | {"AlphaPreprocessing", "AlphaFiltering", "AlphaCompression", "AnimationLoopCount", "BackgroundColor"},
+}
+# Files whose EXIF/ICC hold an orientation ExifTool reports under IFD0: allowed above ("Orientation").
+
+
+def _allowed(key: str) -> bool:
+    group, _, tag = key.partition(":")
+    return key == "SourceFile" or group in ALLOWED_GROUPS or tag in ALLOWED_TAGS.get(group, set())
+
+
+def test_every_corpus_file_is_scrubbed_or_refused(shared_dir, tmp_path):
+    corpus = shared_dir / "corpora" / "exiftool-images"
+    if not corpus.is_dir():
+        pytest.skip("exiftool-images corpus missing")
+    exiftool = shutil.which("exiftool")
+    if exiftool is None:
+        pytest.skip("exiftool is not installed")
+    from deident.formats.base import Context
+
+    ctx = Context(Options(), Keyring(b"corpus"))
+    written, refused = {}, {}
+    for path in sorted(corpus.iterdir()):
+        spec = detect(path.read_bytes()[:4096])
+        if spec is not None and spec.name not in MY_FORMATS:
+            continue  # DICOM / HEIF belong to their own modules and tests
+        try:
+            doc = open_document(Source(path))
+            doc.scrub_metadata(ctx)
+            out = tmp_path / path.name
+            with open(out, "wb") as fh:
+                doc.write(fh, ctx)
+            assert open_document(Source(out)).metadata_findings() == [], path.name
+            written[out.name] = path
+        except DeidentError as exc:
+            assert str(exc), f"{path.name}: refusal without a reason"
+            refused[path.name] = str(exc)
+    assert len(written) >= 40, f"too many refusals: {refused}"
+    result = subprocess.run(
+        [exiftool, "-a", "-G1", "-s", "-j", "-q", "-q", *(str(tmp_path / n) for n in sorted(written))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    leaks = {}
+    for entry in json.loads(result.stdout):
+        bad = sorted(k for k in entry if not _allowed(k))
+        if bad:
+            leaks[entry["SourceFile"].rsplit("/", 1)[-1]] = bad
+    assert leaks == {}

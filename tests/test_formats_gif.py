@@ -1,0 +1,84 @@
+"""GIF: comments, plain-text overlays, XMP and foreign application blocks go; frames and looping stay."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from deident.formats.base import Source, open_document
+from deident.formats.gif import walk
+from deident.regions import Redaction, Region
+from test_formats_common import (
+    COMMENT,
+    TRAILER,
+    UNKNOWN,
+    XMP_CREATOR,
+    assert_same_pixels,
+    ctx,
+    leaked,
+    picture,
+    reopen_findings,
+    scrub_bytes,
+    xmp_packet,
+)
+
+
+def sub_blocks(data: bytes) -> bytes:
+    return (
+        b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
+        + b"\0"
+    )
+
+
+def loaded_gif(tmp_path, frames: int = 3) -> tuple:
+    imgs = [picture(40, 30, seed=i).convert("P") for i in range(frames)]
+    buf = io.BytesIO()
+    imgs[0].save(buf, "GIF", save_all=True, append_images=imgs[1:], duration=80, loop=0, comment=COMMENT)
+    data = buf.getvalue()
+    extra = b"!\xff\x0bXMP DataXMP" + sub_blocks(xmp_packet())  # real XMP uses a "magic trailer"; not needed
+    extra += b"!\x01" + sub_blocks(b"\x00" * 12 + UNKNOWN)  # plain-text extension
+    extra += b"!\xff\x0bMRKAPPID1.0" + sub_blocks(UNKNOWN)
+    at = data.index(b",")  # before the first image descriptor
+    data = data[:at] + extra + data[at:-1] + b";" + TRAILER
+    path = tmp_path / "in.gif"
+    path.write_bytes(data)
+    return path, data
+
+
+def test_scrub_drops_comments_and_foreign_blocks(tmp_path):
+    path, original = loaded_gif(tmp_path)
+    kinds = {f.kind for f in open_document(Source(path)).metadata_findings()}
+    assert {"gif.comment", "gif.plaintext", "gif.app", "xmp", "trailer"} <= kinds
+    out, _ = scrub_bytes(path)
+    assert leaked(out) == [] and XMP_CREATOR.encode() not in out
+    assert_same_pixels(original, out, frames=3)
+    img = Image.open(io.BytesIO(out))
+    assert img.n_frames == 3 and img.info.get("loop") == 0
+    assert sum(b.kind == 0x2C for b in walk(out).blocks) == 3
+    assert reopen_findings(tmp_path, out, "a.gif") == []
+
+
+def test_redacting_one_frame_keeps_the_others(tmp_path):
+    path, _ = loaded_gif(tmp_path)
+    doc = open_document(Source(path))
+    c = ctx()
+    doc.scrub_metadata(c)
+    before = [f.rgb for f in doc.frames(c)]
+    doc.redact(1, [Redaction(Region.box(2, 2, 15, 10, "text"), "fill")], c)
+    buf = io.BytesIO()
+    doc.write(buf, c)
+    out = buf.getvalue()
+    assert leaked(out) == []
+    written = open_document(Source(_save(tmp_path, out)))
+    after = [f.rgb for f in written.frames(c)]
+    assert len(after) == 3
+    assert (after[1][3:10, 3:15].max(axis=2) < 30).all()
+    assert (after[0] == before[0]).all() and (after[2] == before[2]).all()
+    assert written.metadata_findings() == []
+
+
+def _save(tmp_path, data: bytes):
+    p = tmp_path / "w.gif"
+    p.write_bytes(data)
+    return p

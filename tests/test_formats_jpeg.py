@@ -1,0 +1,183 @@
+"""JPEG: every identifying segment goes, entropy-coded data and decoded pixels stay identical."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deident.findings import Action
+from deident.formats.base import Source, open_document
+from deident.formats.jpeg import walk
+from deident.regions import Redaction, Region
+from test_formats_common import (
+    ARTIST,
+    COMMENT,
+    DATE,
+    IPTC_BYLINE,
+    OWNER,
+    SERIAL,
+    THUMB_MARK,
+    TRAILER,
+    UNKNOWN,
+    XMP_CREATOR,
+    assert_same_pixels,
+    ctx,
+    exif_block,
+    iptc_block,
+    leaked,
+    photoshop_irb,
+    picture,
+    reopen_findings,
+    scrub_bytes,
+    xmp_packet,
+)
+
+
+def segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def with_segments(jpeg: bytes, *segments: bytes) -> bytes:
+    """Insert segments right after SOI (and after APP0 JFIF when there is one)."""
+    at = 2
+    if jpeg[2:4] == b"\xff\xe0":
+        at = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    return jpeg[:at] + b"".join(segments) + jpeg[at:]
+
+
+def thumbnail() -> bytes:
+    buf = io.BytesIO()
+    picture(16, 12, seed=3).save(buf, "JPEG")
+    data = buf.getvalue()
+    return data[:2] + segment(0xFE, THUMB_MARK) + data[2:]
+
+
+def loaded_jpeg(tmp_path, name="in.jpg", orientation=6, **save) -> tuple:
+    """A photo carrying every kind of JPEG metadata; returns (path, original bytes)."""
+    buf = io.BytesIO()
+    picture().save(buf, "JPEG", icc_profile=b"\0" * 128 + b"fake-icc", **save)
+    icc_and_rest = buf.getvalue()
+    data = with_segments(
+        icc_and_rest,
+        segment(0xE1, b"Exif\0\0" + exif_block(orientation, thumbnail())),
+        segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + xmp_packet()),
+        segment(0xED, photoshop_irb(iptc_block())),
+        segment(0xFE, COMMENT),
+        segment(0xEB, b"JP\0\0" + UNKNOWN),
+        segment(0xE5, UNKNOWN),
+        segment(0xE2, b"MPF\0II*\0" + UNKNOWN),
+    )
+    data += TRAILER + thumbnail()  # an MPF preview / aCropalypse leftover after EOI
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path, data
+
+
+def test_scrub_removes_every_identifying_segment_and_keeps_pixels(tmp_path):
+    path, original = loaded_jpeg(tmp_path)
+    doc = open_document(Source(path))
+    kinds = {f.kind for f in doc.metadata_findings()}
+    expected = {"exif.owner", "exif.serial", "exif.datetime", "exif.gps", "exif.thumbnail", "exif.text"}
+    expected |= {"xmp", "iptc", "jpeg.com", "jpeg.app11", "jpeg.app5", "jpeg.mpf", "trailer"}
+    assert expected <= kinds
+    out, findings = scrub_bytes(path)
+    assert {f.kind for f in findings if f.action is Action.REMOVED} >= expected
+    assert any(f.kind == "exif.orientation" and f.action is Action.KEPT for f in findings)
+    assert leaked(out) == []
+    assert_same_pixels(original, out)
+    img = Image.open(io.BytesIO(out))
+    assert img.getexif().get(274) == 6 and len(img.getexif()) == 1
+    assert img.info.get("icc_profile", b"").endswith(b"fake-icc")
+    assert reopen_findings(tmp_path, out, "a.jpg") == []
+
+
+def test_entropy_coded_data_is_copied_byte_for_byte(tmp_path):
+    path, original = loaded_jpeg(tmp_path)
+    out, _ = scrub_bytes(path)
+
+    def scans(data):
+        parsed = walk(data)
+        return [data[s.start : s.scan_end] for s in parsed.segments if s.marker == 0xDA]
+
+    assert scans(out) == scans(original)
+
+
+@pytest.mark.parametrize(
+    "save", [{"progressive": True}, {"restart_marker_blocks": 3}, {"subsampling": 0, "quality": 60}]
+)
+def test_progressive_restart_markers_and_fill_bytes(tmp_path, save):
+    path, original = loaded_jpeg(tmp_path, **save)
+    # Fill bytes before a marker (T.81 B.1.1.2) are legal and must not confuse the walker.
+    at = next(seg.start for seg in walk(original).segments if seg.marker == 0xDB)
+    padded = original[:at] + b"\xff\xff\xff" + original[at:]
+    path.write_bytes(padded)
+    out, _ = scrub_bytes(path)
+    assert leaked(out) == []
+    assert_same_pixels(padded, out)
+    if "progressive" in save:
+        assert sum(s.marker == 0xDA for s in walk(out).segments) > 1
+    if "restart_marker_blocks" in save:
+        assert b"\xff\xdd" in out and b"\xff\xd0" in out
+
+
+def test_orientation_one_writes_no_exif_at_all(tmp_path):
+    path, _ = loaded_jpeg(tmp_path, orientation=1)
+    out, findings = scrub_bytes(path)
+    assert b"Exif" not in out
+    assert not any(f.action is Action.KEPT for f in findings)
+
+
+def test_jfif_thumbnail_is_emptied(tmp_path):
+    buf = io.BytesIO()
+    picture().save(buf, "JPEG")
+    data = buf.getvalue()
+    jfif = b"JFIF\0\x01\x02\0\0\x01\0\x01" + bytes([2, 1]) + THUMB_MARK[:6]  # 2x1 RGB thumbnail
+    data = data[:2] + segment(0xE0, jfif) + data[2 + 2 + struct.unpack(">H", data[4:6])[0] :]
+    path = tmp_path / "j.jpg"
+    path.write_bytes(data)
+    assert "jpeg.jfif-thumbnail" in {f.kind for f in open_document(Source(path)).metadata_findings()}
+    out, _ = scrub_bytes(path)
+    assert THUMB_MARK[:6] not in out
+    assert_same_pixels(data, out)
+
+
+def test_identifiers_name_the_people_serials_and_dates(tmp_path):
+    path, _ = loaded_jpeg(tmp_path)
+    ids = open_document(Source(path)).identifiers()
+    for value in (ARTIST, OWNER, SERIAL, DATE, XMP_CREATOR, IPTC_BYLINE):
+        assert value in ids
+
+
+@pytest.mark.parametrize("reencode", [True, False])
+def test_redaction_keeps_the_original_tables(tmp_path, reencode):
+    """--reencode decodes and re-encodes; otherwise the DCT path (when jpeglib is there) leaves far blocks."""
+    yy, xx = np.mgrid[0:64, 0:96]
+    smooth = np.stack([xx * 2, yy * 3, (xx + yy)], axis=2).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(smooth).save(buf, "JPEG", quality=70, exif=b"Exif\0\0" + exif_block(1))
+    original = buf.getvalue()
+    path = tmp_path / "smooth.jpg"
+    path.write_bytes(original)
+    doc = open_document(Source(path))
+    c = ctx(reencode=reencode)
+    doc.scrub_metadata(c)
+    doc.redact(0, [Redaction(Region.box(40, 20, 80, 50, "text"), "fill")], c)
+    buf = io.BytesIO()
+    doc.write(buf, c)
+    out = buf.getvalue()
+    assert leaked(out) == []
+    a, b = Image.open(io.BytesIO(original)), Image.open(io.BytesIO(out))
+    assert a.quantization == b.quantization
+    pixels = np.asarray(b).astype(int)
+    assert pixels[24:46, 44:76].max() < 40  # black, give or take JPEG ringing
+    # Away from the box the picture is the same up to one more generation of the same quantisation.
+    diff = np.abs(np.asarray(a).astype(int) - pixels)[:, :16]
+    assert diff.mean() < 2
+    if not reencode and importlib.util.find_spec("jpeglib") is not None:
+        assert diff.max() == 0  # blocks far from the box are untouched in the DCT domain
+    assert reopen_findings(tmp_path, out, "r.jpg") == []

@@ -1,0 +1,194 @@
+"""TIFF: only decode/display tags survive, every page's strip/tile bytes are copied, pixels identical."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deident.findings import Action
+from deident.formats.base import Source, open_document
+from deident.formats.tiff import DECODE_TAGS, TiffReader, rewrite_tiff, structural_page
+from deident.regions import Redaction, Region
+from test_formats_common import (
+    ARTIST,
+    COPYRIGHT,
+    DESCRIPTION,
+    MAKE,
+    OWNER,
+    SERIAL,
+    UNKNOWN,
+    ctx,
+    exif_block,
+    iptc_block,
+    leaked,
+    picture,
+    reopen_findings,
+    scrub_bytes,
+    xmp_packet,
+)
+
+tifffile = pytest.importorskip("tifffile")
+
+
+def pages() -> list[np.ndarray]:
+    rgb = np.asarray(picture(64, 48))
+    grey16 = (np.arange(40 * 64, dtype=np.uint16).reshape(40, 64) * 23).astype(np.uint16)
+    return [rgb, grey16, rgb[::-1].copy()]
+
+
+def loaded_tiff(tmp_path, name="in.tif", **kw) -> tuple:
+    """Three pages: stripped RGB, tiled 16-bit grey, deflate-compressed RGB; each with identifying tags."""
+    path = tmp_path / name
+    extratags = [
+        (315, "s", 0, ARTIST, True),
+        (33432, "s", 0, COPYRIGHT, True),
+        (271, "s", 0, MAKE, True),
+        (700, "B", len(xmp_packet()), xmp_packet(), True),
+        (33723, "B", len(iptc_block()), iptc_block(), True),
+        (65000, "B", len(UNKNOWN), UNKNOWN, True),
+    ]
+    with tifffile.TiffWriter(path, **kw) as tw:
+        p = pages()
+        common = {
+            "description": DESCRIPTION,
+            "software": "MRK-SOFTWARE",
+            "extratags": extratags,
+            "metadata": None,
+        }
+        tw.write(p[0], photometric="rgb", rowsperstrip=16, datetime="2019:04:21 09:31:07", **common)
+        tw.write(p[1], tile=(16, 16), **common)
+        tw.write(p[2], photometric="rgb", compression="zlib", **common)
+    return path, path.read_bytes()
+
+
+def assert_pages_identical(a, b, n=3):
+    for i in range(n):
+        assert np.array_equal(tifffile.imread(a, key=i), tifffile.imread(b, key=i)), f"page {i}"
+
+
+@pytest.mark.parametrize("kw", [{}, {"bigtiff": True}, {"byteorder": ">"}])
+def test_scrub_keeps_only_decode_tags_on_every_page(tmp_path, kw):
+    path, _ = loaded_tiff(tmp_path, **kw)
+    doc = open_document(Source(path))
+    kinds = {f.kind for f in doc.metadata_findings()}
+    assert {"tiff.Artist", "tiff.Copyright", "tiff.Make", "tiff.ImageDescription", "xmp", "iptc"} <= kinds
+    assert {"tiff.Software", "tiff.DateTime", "tiff.private"} <= kinds
+    out, findings = scrub_bytes(path)
+    assert leaked(out) == [] and b"MRK-SOFTWARE" not in out
+    assert all(f.action is Action.REMOVED for f in findings)
+    written = tmp_path / "out.tif"
+    written.write_bytes(out)
+    assert_pages_identical(path, written)
+    reader = TiffReader.from_bytes(out)
+    assert reader.big == bool(kw.get("bigtiff")) and reader.bo == kw.get("byteorder", "<")
+    ifds = list(reader.chain())
+    assert len(ifds) == 3
+    assert all(set(ifd.entries) <= set(DECODE_TAGS) for ifd in ifds)
+    assert 322 in ifds[1].entries  # still tiled
+    assert reopen_findings(tmp_path, out, "a.tif") == []
+
+
+def hand_made_tiff_with_exif(tmp_path):
+    """A TIFF whose IFD0 carries EXIF and GPS sub-IFDs (what cameras and scanners write)."""
+    pix = np.asarray(picture(32, 24)).tobytes()
+
+    def build(strip_at: int) -> bytes:
+        image_tags = (
+            (256, 3, 1, struct.pack("<H", 32)),
+            (257, 3, 1, struct.pack("<H", 24)),
+            (258, 3, 3, struct.pack("<HHH", 8, 8, 8)),
+            (259, 3, 1, struct.pack("<H", 1)),
+            (262, 3, 1, struct.pack("<H", 2)),
+            (273, 4, 1, struct.pack("<I", strip_at)),
+            (277, 3, 1, struct.pack("<H", 3)),
+            (278, 3, 1, struct.pack("<H", 24)),
+            (279, 4, 1, struct.pack("<I", len(pix))),
+        )
+        return exif_block(orientation=1, extra=image_tags)
+
+    head = build(0)
+    data = build(len(head)) + pix
+    path = tmp_path / "exif.tif"
+    path.write_bytes(data)
+    return path, data
+
+
+def test_exif_and_gps_sub_ifds_go(tmp_path):
+    path, original = hand_made_tiff_with_exif(tmp_path)
+    doc = open_document(Source(path))
+    kinds = {f.kind for f in doc.metadata_findings()}
+    assert {"exif.gps", "exif.serial", "exif.owner", "exif.datetime", "tiff.Artist"} <= kinds
+    assert {ARTIST, OWNER, SERIAL} <= set(doc.identifiers())
+    out, _ = scrub_bytes(path)
+    assert leaked(out) == []
+    assert np.array_equal(tifffile.imread(io.BytesIO(original)), tifffile.imread(io.BytesIO(out)))
+
+
+def test_redacting_a_16_bit_page_reencodes_only_that_page(tmp_path):
+    path, _ = loaded_tiff(tmp_path)
+    doc = open_document(Source(path))
+    c = ctx()
+    doc.scrub_metadata(c)
+    frames = list(doc.frames(c))
+    assert [f.label for f in frames] == ["page 1", "page 2", "page 3"]
+    doc.redact(1, [Redaction(Region.box(4, 4, 20, 12, "text"), "fill")], c)
+    buf = io.BytesIO()
+    doc.write(buf, c)
+    out = buf.getvalue()
+    assert leaked(out) == []
+    p = pages()
+    page1 = tifffile.imread(io.BytesIO(out), key=1)
+    assert page1.dtype == np.uint16 and (page1[5:12, 5:20] == 0).all()
+    assert (page1[20:, 30:] == p[1][20:, 30:]).all()
+    assert np.array_equal(tifffile.imread(io.BytesIO(out), key=0), p[0])
+    assert np.array_equal(tifffile.imread(io.BytesIO(out), key=2), p[2])
+    assert reopen_findings(tmp_path, out, "r.tif") == []
+
+
+def test_a_page_policy_can_drop_pages_and_add_a_clean_description(tmp_path):
+    path, _ = loaded_tiff(tmp_path)
+    text = b"cleaned description\0"
+
+    def policy(page):
+        if page.index == 1:
+            return None
+        plan = structural_page(page)
+        plan.extra[270] = (2, text, len(text))
+        return plan
+
+    buf = io.BytesIO()
+    assert rewrite_tiff(path, buf, policy) == 2
+    out = buf.getvalue()
+    assert leaked(out) == []
+    with tifffile.TiffFile(io.BytesIO(out)) as tf:
+        assert len(tf.pages) == 2
+        assert tf.pages[0].description == "cleaned description"
+        assert np.array_equal(tf.pages[1].asarray(), pages()[2])
+
+
+def test_scrub_and_write_never_read_the_whole_file(tmp_path):
+    path, _ = loaded_tiff(tmp_path)
+    source = Source(path)
+    doc = open_document(source)
+    c = ctx()
+    doc.scrub_metadata(c)
+    doc.write(io.BytesIO(), c)
+    assert "data" not in source.__dict__
+
+
+def test_dicom_with_a_tiff_preamble_is_read_as_dicom(tmp_path):
+    """PS3.10 dual-personality files: the patient header must not hide behind the TIFF reading."""
+    pydicom_data = pytest.importorskip("pydicom.data")
+    src = pydicom_data.get_testdata_file("CT_small.dcm")
+    path = tmp_path / "dual.dcm"
+    path.write_bytes(Path(src).read_bytes())
+    assert path.read_bytes()[:4] == b"II*\0"
+    try:
+        doc = open_document(Source(path))
+    except ModuleNotFoundError:
+        pytest.skip("DICOM documents are not available in this tree")
+    assert doc.format != "tiff"
