@@ -1,0 +1,304 @@
+"""DICOM as a deident ``Document``: PS3.15 Annex E Basic profile plus the options in ``DicomOptions``.
+
+Order of a scrub, as the pipeline calls it::
+
+    open_dicom(source)          parse (force: files without preamble/meta too); truncated -> CorruptFile
+    scrub_metadata(ctx)         table actions on every element, recursively; private, overlay, curve groups
+                                removed; PatientIdentityRemoved, DeidentificationMethod(+CodeSequence) set
+    frames(ctx) / redact(...)   only when a pixel stage runs: stored values decoded, windowed for display
+    pixels_verified(...)        BurnedInAnnotation=NO and code 113101 once the text stage ran
+    write(out, ctx)             new preamble and File Meta; Pixel Data bytes untouched unless redacted
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from deident import __version__
+from deident.errors import CorruptFile, UnsupportedFormat
+from deident.findings import Action, Finding
+from deident.formats.base import Context, Document, Frame, Source
+from deident.regions import Redaction
+
+# Our implementation's identity in every File Meta we write: 2.25 + uuid5(URL, "deident.implementation").
+IMPLEMENTATION_UID = "2.25.77383759526787599850519146195758806815"
+IMPLEMENTATION_VERSION = f"DEIDENT_{__version__}"[:16]
+# File Meta attributes that name the sender or carry private data: never written, flagged when read.
+META_IDENTIFYING = (
+    "SourceApplicationEntityTitle",
+    "SendingApplicationEntityTitle",
+    "ReceivingApplicationEntityTitle",
+    "SourcePresentationAddress",
+    "SendingPresentationAddress",
+    "ReceivingPresentationAddress",
+    "PrivateInformationCreatorUID",
+    "PrivateInformation",
+)
+# Values handed to the batch deny-list (burned-in text search), by how they are rendered in pixels.
+IDENTIFIER_NAMES = (
+    "PatientName", "OtherPatientNames", "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName",
+    "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy", "PatientMotherBirthName", "RequestingPhysician",
+)  # fmt: skip
+IDENTIFIER_VALUES = (
+    "PatientID", "OtherPatientIDs", "AccessionNumber", "InstitutionName", "InstitutionAddress",
+    "InstitutionalDepartmentName", "StationName", "StudyID", "PatientAddress", "PatientTelephoneNumbers",
+    "MedicalRecordLocator", "DeviceSerialNumber",
+)  # fmt: skip
+IDENTIFIER_DATES = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+DATE_RENDERINGS = ("{y}{m}{d}", "{y}-{m}-{d}", "{d}/{m}/{y}", "{m}/{d}/{y}", "{d}.{m}.{y}", "{y}/{m}/{d}")
+UID_SHAPE = re.compile(r"[0-9]+(\.[0-9]+)+")
+TS_BY_ENCODING = {  # (implicit VR, little endian) of a file read without a transfer syntax
+    (True, True): "1.2.840.10008.1.2",
+    (False, True): "1.2.840.10008.1.2.1",
+    (False, False): "1.2.840.10008.1.2.2",
+}
+
+
+def open_dicom(source: Source) -> DicomDocument:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(source.data), force=True)
+    except (
+        InvalidDicomError,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        NotImplementedError,
+    ) as exc:
+        raise CorruptFile(f"DICOM cannot be parsed: {exc}") from exc
+    except Exception as exc:  # pydicom raises many kinds on damaged data; none may surface as a traceback
+        raise CorruptFile(f"DICOM cannot be parsed ({type(exc).__name__}: {exc})") from exc
+    return DicomDocument(ds)
+
+
+class DicomDocument(Document):
+    format = "dicom"
+
+    def __init__(self, ds):
+        from deident.dicom.pixels import check_length
+
+        has_dataset = any(int(t) >> 16 != 0x0002 for t in ds.keys())  # noqa: SIM118 (keys: no value decoding)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sop_class = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID") or "")
+        if not has_dataset or not UID_SHAPE.fullmatch(sop_class):
+            raise UnsupportedFormat("not a DICOM dataset (no valid SOP Class UID): content not recognised")
+        self.ds = ds
+        self._transfer_syntax = self._original_transfer_syntax()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check_length(ds)
+        self._pixels = None
+        self._original_instance = str(
+            ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID", "")
+        )
+
+    def _original_transfer_syntax(self) -> str:
+        from pydicom.uid import UID
+
+        ts = self.ds.file_meta.get("TransferSyntaxUID")
+        if not ts:
+            ts = TS_BY_ENCODING.get(tuple(self.ds.original_encoding), "1.2.840.10008.1.2.1")
+            self.ds.file_meta.TransferSyntaxUID = UID(ts)
+        return str(ts)
+
+    # ------------------------------------------------------------ metadata
+
+    def metadata_findings(self) -> list[Finding]:
+        from deident.dicom.scrub import audit, claimed_columns
+
+        ds = self.ds
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            columns = claimed_columns(ds)
+            out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
+        out += self._marks_findings(columns)
+        return out
+
+    def _marks_findings(self, columns) -> list[Finding]:
+        ds = self.ds
+        out = []
+        if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES" or not _codes(ds) >= {"113100"}:
+            detail = "not marked as de-identified with the Basic profile (113100)"
+            out.append(_found("PatientIdentityRemoved", "(0012,0062) PatientIdentityRemoved", detail))
+        if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+            detail = "BurnedInAnnotation=YES: identifying text is burned into the pixels"
+            out.append(_found("BurnedInAnnotation", "(0028,0301) BurnedInAnnotation", detail))
+        if "PixelData" in ds and "113101" not in _codes(ds):
+            detail = "pixel data not verified clean (no Clean Pixel Data code 113101)"
+            out.append(
+                Finding("dicom", "dicom.pixels-unverified", "(7FE0,0010) PixelData", Action.FOUND, detail)
+            )
+        return out
+
+    def scrub_metadata(self, ctx: Context) -> list[Finding]:
+        from deident.dicom.profile import enabled_columns
+        from deident.dicom.scrub import Scrubber
+        from deident.dicom.values import Replacer
+
+        ds = self.ds
+        patient = str(ds.get("PatientID", "") or "").strip() or str(ds.get("PatientName", "") or "").strip()
+        scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                out = scrubber.scrub(ds)
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:
+                raise CorruptFile(f"DICOM element cannot be read or rewritten: {exc}") from exc
+        self._mark(ctx)
+        return out
+
+    def _mark(self, ctx: Context, clean_pixels: bool = False) -> None:
+        from pydicom.dataset import Dataset
+
+        from deident.dicom.profile import CLEAN_PIXELS_CODE, load_profile, option_codes
+
+        ds = self.ds
+        codes = option_codes(ctx.options.dicom) + ([CLEAN_PIXELS_CODE] if clean_pixels else [])
+        ds.PatientIdentityRemoved = "YES"
+        ds.DeidentificationMethod = [f"deident {__version__}", f"DICOM PS3.15 {load_profile().edition}"] + [
+            meaning[:64] for _, meaning in codes
+        ]
+        items = []
+        for value, meaning in codes:
+            item = Dataset()
+            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+            items.append(item)
+        ds.DeidentificationMethodCodeSequence = items
+        dates = ctx.options.dicom.retain_long_modified_dates
+        ds.LongitudinalTemporalInformationModified = "MODIFIED" if dates else "REMOVED"
+
+    def identifiers(self) -> list[str]:
+        ds = self.ds
+        out: list[str] = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for kw in IDENTIFIER_NAMES:
+                for name in _strings(ds.get(kw)):
+                    parts = [p.strip() for p in name.replace("=", "^").split("^") if len(p.strip()) > 1]
+                    out += [name] + parts + ([" ".join(parts[1:2] + parts[:1])] if len(parts) > 1 else [])
+            for kw in IDENTIFIER_VALUES:
+                out += _strings(ds.get(kw))
+            for kw in IDENTIFIER_DATES:
+                for value in _strings(ds.get(kw)):
+                    if len(value) >= 8 and value[:8].isdigit():
+                        y, m, d = value[:4], value[4:6], value[6:8]
+                        out += [r.format(y=y, m=m, d=d) for r in DATE_RENDERINGS]
+        return sorted({v.strip() for v in out if len(v.strip()) > 1})
+
+    # ------------------------------------------------------------ pixels
+
+    def _decoded(self, ctx: Context):
+        from deident.dicom.pixels import Pixels
+
+        if self._pixels is None:
+            self._pixels = Pixels.decode(self.ds, ctx.options.max_pixels)
+        return self._pixels
+
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        from deident.dicom.pixels import is_photographic
+
+        if "PixelData" not in self.ds:
+            return
+        pixels = self._decoded(ctx)
+        photo = is_photographic(self.ds)
+        for i in range(pixels.array.shape[0]):
+            yield Frame(i, pixels.display(i), photographic=photo, label=f"frame {i}")
+
+    def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
+        pixels = self._decoded(ctx)
+        if not 0 <= frame_index < pixels.array.shape[0]:
+            raise IndexError(f"DICOM has no frame {frame_index}")
+        pixels.redact(frame_index, redactions)
+        return [
+            Finding(
+                "dicom",
+                "dicom.pixels",
+                f"frame {frame_index} box {r.region.describe()}",
+                Action.REDACTED,
+                f"{r.region.kind} ({r.style}) in stored pixel values",
+            )
+            for r in redactions
+        ]
+
+    def pixels_verified(self, stages: list[str], ctx: Context) -> list[Finding]:
+        if "text" not in stages or "PixelData" not in self.ds:
+            return []
+        self.ds.BurnedInAnnotation = "NO"
+        self._mark(ctx, clean_pixels=True)
+        burned = "(0028,0301) BurnedInAnnotation"
+        codes = "(0012,0064) DeidentificationMethodCodeSequence"
+        return [
+            Finding(
+                "dicom", "dicom.BurnedInAnnotation", burned, Action.REPLACED, "set to NO: text stage ran"
+            ),
+            Finding("dicom", "dicom.code-113101", codes, Action.REPLACED, "Clean Pixel Data Option recorded"),
+        ]
+
+    # ------------------------------------------------------------ output
+
+    def write(self, out: BinaryIO, ctx: Context) -> None:
+        import pydicom
+        from pydicom.dataset import FileMetaDataset
+        from pydicom.uid import UID
+
+        ds = self.ds
+        if self._pixels is not None and self._pixels.dirty:
+            self._pixels.store()
+        sop_class = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
+        instance = ds.get("SOPInstanceUID") or (
+            ctx.keyring.uid(self._original_instance) if self._original_instance else ""
+        )
+        if not sop_class or not instance:
+            raise CorruptFile("DICOM has no SOP Class or SOP Instance UID: cannot write a valid Part 10 file")
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = UID(str(sop_class))
+        meta.MediaStorageSOPInstanceUID = UID(str(instance))
+        meta.TransferSyntaxUID = UID(str(ds.file_meta.get("TransferSyntaxUID") or self._transfer_syntax))
+        meta.ImplementationClassUID = UID(IMPLEMENTATION_UID)
+        meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+        ds.file_meta = meta
+        ds.preamble = b"\0" * 128
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pydicom.dcmwrite(out, ds, enforce_file_format=True)
+        except (ValueError, TypeError, KeyError, OverflowError, NotImplementedError) as exc:
+            raise CorruptFile(f"DICOM cannot be written: {exc}") from exc
+
+
+def _codes(ds) -> set[str]:
+    return {str(getattr(item, "CodeValue", "")) for item in ds.get("DeidentificationMethodCodeSequence", [])}
+
+
+def _found(keyword: str, where: str, detail: str) -> Finding:
+    return Finding("dicom", f"dicom.{keyword}", where, Action.FOUND, detail)
+
+
+def _strings(elem) -> list[str]:
+    if elem is None:
+        return []
+    value = elem.value if hasattr(elem, "value") else elem
+    values = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+    return [str(v) for v in values if v not in (None, "")]
+
+
+def _meta_findings(meta, columns) -> list[Finding]:
+    from deident.dicom.values import is_new_uid
+
+    out = [_found(kw, f"File Meta {kw}", "names the sending system") for kw in META_IDENTIFYING if kw in meta]
+    uid = str(meta.get("MediaStorageSOPInstanceUID", "") or "")
+    if not is_new_uid(uid):
+        where = "File Meta (0002,0003) MediaStorageSOPInstanceUID"
+        out.append(_found("MediaStorageSOPInstanceUID", where, f"original UID ({len(uid)} chars)"))
+    return out

@@ -1,0 +1,244 @@
+"""Apply the profile to a dataset (``Scrubber``) and audit a dataset against it (``audit``).
+
+Both walk every element, recursively inside sequences, and look its action up in the shipped table, so
+"what the scrub does" and "what the check flags" are one piece of knowledge. Attributes the table does not
+list are handled by ``BY_VR`` (every DA/DT and PN value, as PS3.15 allows) and ``BY_GROUP`` (whole
+overlay and curve groups, group lengths); everything else is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+from deident.dicom.profile import Rule, columns_for_codes, load_profile, mask_matches, resolve
+from deident.dicom.values import (
+    BINARY_VRS,
+    DATE_VRS,
+    DUMMY,
+    PSEUDONYMS,
+    TEXT_VRS,
+    Replacer,
+    is_clean,
+    is_dummy,
+    is_new_uid,
+)
+from deident.findings import Action, Finding
+
+# Attributes not in Table E.1-1, by VR: "D" dates become dummies (or are shifted with option 113107).
+BY_VR = {"DA": "D", "DT": "D", "PN": "Z"}
+# (tag mask, action, why) for what the table names only in part; masks as in profile.csv.
+BY_GROUP = (
+    ("60xxxxxx", "X", "overlay group (60xx): overlays can carry burned-in annotation"),
+    ("50xxxxxx", "X", "curve group (50xx, retired)"),
+    ("xxxx0000", "X", "group length: recomputed or omitted on write"),
+)
+ACTION_VERB = {"X": "removed", "Z": "emptied", "D": "replaced by a dummy", "U": "new UID", "C": "cleaned",
+               "S": "date shifted", "P": "pseudonym"}  # fmt: skip
+
+
+def group_rule(tag: int) -> tuple[str, str] | None:
+    for mask, action, why in BY_GROUP:
+        if mask_matches(mask, tag):
+            return action, why
+    return None
+
+
+def kind_of(tag: int, keyword: str) -> str:
+    if (tag >> 16) & 1:
+        return "dicom.private"
+    return "dicom." + (keyword or f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
+
+
+def vr_of(ds, tag: int) -> str:
+    raw = ds.get_item(tag)
+    vr = getattr(raw, "VR", None)
+    return str(vr) if vr else _dictionary_vr(tag)
+
+
+@cache
+def _dictionary_vr(tag: int) -> str:
+    """The VR of an implicit-VR element: the dictionary's first choice, UN when unknown."""
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return dictionary_VR(tag).split(" or ")[0]
+    except KeyError:
+        return "UN"
+
+
+@cache
+def action_for(tag: int, vr: str, keyword: str, columns: tuple[str, ...]) -> tuple[str, str]:
+    """(action, why) for one element; the pseudonymised attributes report "P" for Z and D."""
+    special = group_rule(tag)
+    if special:
+        return special
+    rule: Rule | None = load_profile().rule_for(tag)
+    if rule is None:
+        action, why = BY_VR.get(vr, "K"), f"{vr} value not listed in Table E.1-1"
+    else:
+        action, why = resolve(rule, columns), f"PS3.15 {rule.basic}"
+    if action == "D" and vr in DATE_VRS and "rtnLongModifDatesOpt" in columns:
+        action = "S"
+    if action in ("Z", "D") and keyword in PSEUDONYMS:
+        action = "P"
+    return action, why
+
+
+def where(path: str, tag: int, keyword: str) -> str:
+    here = f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword or 'Unknown'}".rstrip()
+    return f"{path} > {here}" if path else here
+
+
+@cache
+def _keyword(tag: int) -> str:
+    from pydicom.datadict import keyword_for_tag
+
+    return "" if (tag >> 16) & 1 else keyword_for_tag(tag)
+
+
+@dataclass
+class Scrubber:
+    """Applies the resolved action to every element of a dataset and its sequences."""
+
+    replacer: Replacer
+    columns: tuple[str, ...]
+
+    def scrub(self, ds, path: str = "") -> list[Finding]:
+        out: list[Finding] = []
+        for tag in list(ds.keys()):
+            tag = int(tag)
+            vr = vr_of(ds, tag)
+            kw = _keyword(tag)
+            action, why = action_for(tag, vr, kw, self.columns)
+            if action == "K" and vr != "SQ":
+                continue
+            loc = where(path, tag, kw)
+            if action == "X":
+                del ds[tag]
+                out.append(Finding("dicom", kind_of(tag, kw), loc, Action.REMOVED, f"removed ({why})"))
+                continue
+            if vr == "SQ":
+                out += self._sequence(ds, tag, action, why, loc)
+                continue
+            elem = ds[tag]
+            new = self._replace(elem.value, vr, action, kw)
+            if new != elem.value:
+                elem.value = new
+                detail = f"{ACTION_VERB[action]} ({why})"
+                out.append(Finding("dicom", kind_of(tag, kw), loc, Action.REPLACED, detail))
+        return out
+
+    def _sequence(self, ds, tag: int, action: str, why: str, loc: str) -> list[Finding]:
+        elem = ds[tag]
+        if action in ("Z", "D", "P"):  # a sequence has no safe dummy content: the empty sequence is the dummy
+            if len(elem.value):
+                elem.value = []
+                kind = kind_of(tag, _keyword(tag))
+                return [Finding("dicom", kind, loc, Action.REPLACED, f"emptied ({why})")]
+            return []
+        out: list[Finding] = []
+        for i, item in enumerate(elem.value):
+            out += self.scrub(item, f"{loc}[{i}]")
+        return out
+
+    def _replace(self, value, vr: str, action: str, keyword: str):
+        if action == "P":
+            return self.replacer.pseudonym(keyword)
+        if vr in BINARY_VRS:
+            return b"" if action in ("Z", "D", "C", "S") else value  # an encoded timestamp cannot be shifted
+        if action == "Z" or value in (None, ""):
+            return None if vr not in TEXT_VRS | {"PN", "DA", "DT", "TM", "UI", "AE", "AS"} else ""
+        return _map(value, lambda v: self._one(v, vr, action))
+
+    def _one(self, value, vr: str, action: str):
+        if vr == "UI" and action in ("U", "D"):
+            return self.replacer.uid(str(value))
+        if action == "S":
+            return self.replacer.shift(vr, str(value)) if vr in DATE_VRS else value
+        if action == "C":
+            if vr in DATE_VRS:
+                return self.replacer.shift(vr, str(value))
+            if vr in TEXT_VRS or vr in ("AE", "PN"):
+                return self.replacer.clean(vr, str(value))
+        return DUMMY.get(vr, "")
+
+
+def _map(value, fn):
+    from pydicom.multival import MultiValue
+
+    if isinstance(value, (MultiValue, list, tuple)):
+        return [fn(v) for v in value]
+    return fn(value)
+
+
+def _values(value) -> Iterator:
+    from pydicom.multival import MultiValue
+
+    yield from (value if isinstance(value, (MultiValue, list, tuple)) else [value])
+
+
+def _empty(value) -> bool:
+    return value is None or value == "" or value == b"" or (hasattr(value, "__len__") and len(value) == 0)
+
+
+# ---------------------------------------------------------------- audit
+
+
+def claimed_columns(ds) -> tuple[str, ...]:
+    """Options a de-identified file records; an input that does not claim de-identification gets none."""
+    codes = {str(getattr(item, "CodeValue", "")) for item in ds.get("DeidentificationMethodCodeSequence", [])}
+    if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES" or "113100" not in codes:
+        return ()
+    return columns_for_codes(codes)
+
+
+def audit(ds, columns: tuple[str, ...], path: str = "") -> list[Finding]:
+    """Every element whose value is not what the profile (under ``columns``) leaves behind."""
+    out: list[Finding] = []
+    for tag in list(ds.keys()):
+        tag = int(tag)
+        vr = vr_of(ds, tag)
+        kw = _keyword(tag)
+        action, why = action_for(tag, vr, kw, columns)
+        if (action == "K" and vr != "SQ") or tag & 0xFFFF == 0:  # group lengths are structure, not identity
+            continue
+        loc = where(path, tag, kw)
+        kind = kind_of(tag, kw)
+        try:
+            value = ds[tag].value
+        except Exception:  # an unparseable value cannot be shown to be clean
+            out.append(Finding("dicom", kind, loc, Action.FOUND, f"unreadable value ({why})"))
+            continue
+        if vr == "SQ":
+            if action == "X" or (action in ("Z", "D", "P") and len(value)):
+                detail = f"sequence of {len(value)} items ({why})"
+                out.append(Finding("dicom", kind, loc, Action.FOUND, detail))
+            elif action not in ("Z", "D", "P"):
+                for i, item in enumerate(value):
+                    out += audit(item, columns, f"{loc}[{i}]")
+            continue
+        problem = _problem(value, vr, action, kw)
+        if problem:
+            out.append(Finding("dicom", kind, loc, Action.FOUND, f"{problem} ({why})"))
+    return out
+
+
+def _problem(value, vr: str, action: str, keyword: str) -> str:
+    if _empty(value) or (action == "S" and vr not in BINARY_VRS):
+        return ""
+    size = f"{len(value) if hasattr(value, '__len__') else 1} {'bytes' if vr in BINARY_VRS else 'chars'}"
+    values = [str(v) for v in _values(value)]
+    if action == "P":
+        ok = all(PSEUDONYMS[keyword][1].fullmatch(v.strip()) for v in values)
+        return "" if ok else f"value present, not a pseudonym ({size})"
+    if action == "X" or action == "Z":
+        return f"value present ({size})"
+    if vr == "UI" and action in ("U", "D"):
+        return "" if all(is_new_uid(v) for v in values) else f"original UID ({size})"
+    if action == "D":
+        return "" if all(is_dummy(vr, v) for v in _values(value)) else f"value present, not a dummy ({size})"
+    if action == "C":
+        return "" if all(is_clean(vr, v) for v in values) else f"free text not cleaned ({size})"
+    return ""

@@ -1,0 +1,114 @@
+"""Builders shared by the DICOM tests (no tests here): identifiers planted wherever a leak could hide."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from deident.formats.base import Context, Source
+from deident.keys import Keyring
+from deident.options import DicomOptions, Options
+
+# Distinctive values: none of them occurs in pydicom's test files.
+SECRETS = {
+    "PatientName": "Quixote^Dulcinea",
+    "PatientID": "MRN-778899",
+    "OtherPatientIDs": "ALT-556677",
+    "PatientBirthDate": "19610214",
+    "StudyDate": "20230317",
+    "SeriesDate": "20230317",
+    "AccessionNumber": "ACC99887766",
+    "InstitutionName": "Saint Zanzibar Hospital",
+    "ReferringPhysicianName": "Drbrownish^Emmett",
+    "StudyDescription": "Chest for Dulcinea",
+    "ImageComments": "Seen by Drbrownish on 17/03/2023",
+    "OperatorsName": "Operatorova^Ilse",
+}
+LEAK_STRINGS = ["Quixote", "Dulcinea", "778899", "556677", "19610214", "20230317", "99887766", "Zanzibar",
+                "ZANZIBAR", "Drbrownish", "Operatorova", "Emmett", "SECRETPRIV", "ACME-PRIVATE"]  # fmt: skip
+STUDY_UID = "1.2.826.0.1.3680043.99.4242.1"
+SERIES_UID = "1.2.826.0.1.3680043.99.4242.2"
+
+REPRESENTATIVE = [
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "MR_small_implicit.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_RLE.dcm",
+    "MR_small_jp2klossless.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "JPEG-lossy.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm",
+    "examples_palette.dcm",
+    "examples_ybr_color.dcm",
+    "examples_overlay.dcm",
+    "SC_rgb_rle_2frame.dcm",
+    "image_dfl.dcm",
+    "test-SR.dcm",
+    "rtplan.dcm",
+    "rtdose.dcm",
+]
+
+
+def pydicom_file(name: str) -> Path:
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    if not path:
+        pytest.skip(f"pydicom test file {name} not available offline")
+    return Path(path)
+
+
+def context(key: bytes = b"dicom-test-key-0123456789abcdef", **dicom) -> Context:
+    return Context(Options(dicom=DicomOptions(**dicom)), Keyring(key))
+
+
+def plant(ds, n: int = 0) -> None:
+    """Fill ``ds`` with SECRETS at top level, inside sequences and in a private block."""
+    from pydicom.dataset import Dataset
+
+    for kw, value in SECRETS.items():
+        setattr(ds, kw, value)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = STUDY_UID, SERIES_UID
+    ds.SOPInstanceUID = f"1.2.826.0.1.3680043.99.4242.3.{n}"
+    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.99.4242.4"
+    request = Dataset()
+    request.RequestedProcedureDescription = "Quixote special"
+    request.ScheduledProcedureStepID = "SPS-778899"
+    ds.RequestAttributesSequence = [request]
+    inner = Dataset()  # a sequence the table does not list: its items are still walked
+    inner.PatientName = "Quixote^Dulcinea"
+    inner.StudyDate = "20230317"
+    inner.InstitutionName = "Saint Zanzibar Hospital"
+    outer = Dataset()
+    outer.CodeValue, outer.CodingSchemeDesignator, outer.CodeMeaning = "T-D3000", "SRT", "Chest"
+    outer.ReferencedStudySequence = [inner]
+    ds.AnatomicRegionSequence = [outer]
+    block = ds.private_block(0x0099, "ACME-PRIVATE", create=True)
+    block.add_new(0x01, "LO", "SECRETPRIV Quixote")
+    ds.file_meta.SourceApplicationEntityTitle = "ZANZIBAR"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+
+
+def planted_file(tmp_path: Path, name: str, n: int = 0) -> Path:
+    import pydicom
+
+    ds = pydicom.dcmread(pydicom_file(name), force=True)
+    plant(ds, n)
+    out = tmp_path / f"in-{n}-{name}"
+    ds.save_as(out, enforce_file_format=False)
+    return out
+
+
+def scrub_bytes(path: Path, ctx: Context, verified: bool = True) -> bytes:
+    from deident.dicom.document import open_dicom
+
+    doc = open_dicom(Source(path))
+    doc.scrub_metadata(ctx)
+    if verified:
+        doc.pixels_verified(["text"], ctx)
+    buf = io.BytesIO()
+    doc.write(buf, ctx)
+    return buf.getvalue()

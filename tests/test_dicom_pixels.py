@@ -1,0 +1,150 @@
+"""Frames for the pixel stages, and redaction of one frame in stored values, written losslessly."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless, SecondaryCaptureImageStorage, generate_uid
+
+from deident.dicom.document import DicomDocument, open_dicom
+from deident.errors import TooLarge
+from deident.formats.base import Context, Source
+from deident.keys import Keyring
+from deident.options import Options
+from deident.regions import Redaction, Region
+from test_dicom_helpers import context, pydicom_file
+
+
+def multiframe(path, photometric="MONOCHROME2", frames=3, rle=False, window=None):
+    rng = np.random.default_rng(7)
+    arr = rng.integers(200, 4000, size=(frames, 48, 64), dtype=np.uint16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "OT", "Quixote^Dulcinea", "MRN-778899"
+    ds.set_pixel_data(arr, photometric, 12, generate_instance_uid=False)
+    if window:
+        ds.WindowCenter, ds.WindowWidth = window
+    if rle:
+        ds.compress(RLELossless)
+    ds.save_as(path, enforce_file_format=True)
+    return arr
+
+
+def test_redact_one_frame_in_original_values(tmp_path):
+    src = tmp_path / "multi.dcm"
+    original = multiframe(src, rle=True)
+    ctx = context()
+    doc = open_dicom(Source(src))
+    doc.scrub_metadata(ctx)
+    frames = list(doc.frames(ctx))
+    assert [f.index for f in frames] == [0, 1, 2] and frames[1].rgb.shape == (48, 64, 3)
+    assert frames[1].rgb.dtype == np.uint8 and not frames[1].photographic
+    doc.redact(1, [Redaction(Region.box(10, 5, 29, 19, "text"), "fill")], ctx)
+    buf = io.BytesIO()
+    doc.write(buf, ctx)
+    ds = pydicom.dcmread(io.BytesIO(buf.getvalue()))
+    assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian  # lossless, uncompressed
+    out = ds.pixel_array
+    assert out.dtype == original.dtype and out.shape == original.shape
+    assert np.array_equal(out[0], original[0]) and np.array_equal(out[2], original[2])
+    box = np.zeros(out.shape[1:], bool)
+    box[5:20, 10:30] = True
+    assert np.array_equal(out[1][~box], original[1][~box])
+    assert (out[1][box] == original[1].min()).all()  # darkest stored value: black on display
+
+
+def test_monochrome1_fills_with_the_maximum(tmp_path):
+    src = tmp_path / "mono1.dcm"
+    original = multiframe(src, photometric="MONOCHROME1", frames=2)
+    ctx = context()
+    doc = open_dicom(Source(src))
+    frame = next(iter(doc.frames(ctx)))
+    y, x = np.unravel_index(np.argmax(original[0]), original[0].shape)
+    assert frame.rgb[y, x].tolist() == [0, 0, 0]  # the highest value displays black
+    doc.redact(0, [Redaction(Region.box(0, 0, 9, 9, "text"), "fill")], ctx)
+    doc.write(buf := io.BytesIO(), ctx)
+    out = pydicom.dcmread(io.BytesIO(buf.getvalue())).pixel_array
+    assert (out[0][:10, :10] == original[0].max()).all()
+    assert np.array_equal(out[1], original[1])
+
+
+def test_window_is_used_for_display(tmp_path):
+    src = tmp_path / "window.dcm"
+    original = multiframe(src, frames=1, window=(1000, 200))
+    frame = next(iter(open_dicom(Source(src)).frames(context())))
+    grey = frame.rgb[:, :, 0]
+    assert (grey[original[0] <= 900] == 0).all() and (grey[original[0] >= 1100] == 255).all()
+    inside = (original[0] > 950) & (original[0] < 1050)
+    assert ((grey[inside] > 0) & (grey[inside] < 255)).all()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "examples_palette.dcm",
+        "examples_ybr_color.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "MR_small_RLE.dcm",
+        "JPEG2000.dcm",
+    ],
+)
+def test_every_frame_decodes_to_rgb(name):
+    ds = pydicom.dcmread(pydicom_file(name))
+    try:
+        _ = ds.pixel_array
+    except Exception:
+        pytest.skip(f"no pixel handler installed for {ds.file_meta.TransferSyntaxUID.name}")
+    frames = list(open_dicom(Source(pydicom_file(name))).frames(context()))
+    assert len(frames) == int(ds.get("NumberOfFrames", 1) or 1)
+    for f in frames:
+        assert f.rgb.shape == (ds.Rows, ds.Columns, 3) and f.rgb.dtype == np.uint8
+        assert f.rgb.max() > f.rgb.min()
+    if ds.PhotometricInterpretation != "MONOCHROME2":
+        assert any((f.rgb[:, :, 0] != f.rgb[:, :, 1]).any() for f in frames)  # colour, not grey
+
+
+def test_redacted_jpeg_is_written_uncompressed_and_stays_marked_lossy(tmp_path):
+    name = "SC_rgb_jpeg_dcmtk.dcm"
+    ds = pydicom.dcmread(pydicom_file(name))
+    try:
+        decoded = ds.pixel_array
+    except Exception:
+        pytest.skip("no JPEG pixel handler")
+    ctx = context()
+    doc = open_dicom(Source(pydicom_file(name)))
+    doc.scrub_metadata(ctx)
+    list(doc.frames(ctx))
+    doc.redact(0, [Redaction(Region.box(0, 0, 19, 19, "text"), "fill")], ctx)
+    doc.pixels_verified(["text"], ctx)
+    doc.write(buf := io.BytesIO(), ctx)
+    out = pydicom.dcmread(io.BytesIO(buf.getvalue()))
+    assert not out.file_meta.TransferSyntaxUID.is_compressed and out.PhotometricInterpretation == "RGB"
+    assert (out.pixel_array[:20, :20] == 0).all()
+    assert np.array_equal(out.pixel_array[30:, 30:], decoded[30:, 30:])
+    assert out.get("LossyImageCompression", "01") == "01"
+    assert DicomDocument(out).metadata_findings() == []
+
+
+def test_pixel_limit_is_enforced(tmp_path):
+    src = tmp_path / "big.dcm"
+    multiframe(src, frames=2)
+    ctx = Context(Options(max_pixels=1000), Keyring(b"k" * 32))
+    with pytest.raises(TooLarge):
+        list(open_dicom(Source(src)).frames(ctx))
+
+
+def test_photographic_modalities_are_flagged(tmp_path):
+    src = tmp_path / "photo.dcm"
+    ds = pydicom.dcmread(pydicom_file("SC_rgb_rle_2frame.dcm"))
+    ds.Modality = "XC"
+    ds.save_as(src)
+    assert all(f.photographic for f in open_dicom(Source(src)).frames(context()))
+    ds.Modality = "CT"
+    ds.save_as(src)
+    assert not any(f.photographic for f in open_dicom(Source(src)).frames(context()))
