@@ -1,0 +1,353 @@
+"""The batch deny-list: identifiers found in one file, looked for in the text of every other.
+
+A patient's name from a DICOM header reappears burned into the next frame; an accession number in a
+folder name reappears on a slide label; the camera owner's name from EXIF reappears in a caption. The
+pipeline collects those values in a pre-pass (``Document.identifiers``, ``collect_from_path``) and the
+text stage asks ``DenyList.find`` where they occur in what OCR read.
+
+How matching works (see docs/denylist.md):
+
+* every term is expanded into its spellings (``term_variants``: name orders, initials, date formats,
+  IDs without separators or leading zeros);
+* both sides are *canonicalised*: upper case, accents dropped, OCR-confusable characters folded into one
+  symbol (O->0, I/L->1, S->5, B->8, Z->2) and every space and punctuation mark removed;
+* text is cut into alphanumeric tokens and every run of up to ``MAX_WINDOW`` consecutive tokens is looked
+  up as one key, so "S17-04522", "S17 04522" and "S1704522" meet, while a term never matches half a word
+  ("CD" never matches inside "CD20");
+* a key shorter than ``MIN_KEY`` characters or in ``STOP_WORDS`` is never a term ("M", "CT", "YES", "12").
+  Initials are the one exception: two or three letters, taken from a name with at least two parts,
+  matched only against a whole upper-case text word such as "JS" or "J.S." and never against
+  ``STOP_INITIALS`` (clinical abbreviations such as "AP", "HE", "LR").
+
+Keys can be kept as keyed hashes (``hashed`` / ``from_hashes``): matching then hashes each text window
+with the same key, so a saved deny-list never holds a value in clear.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from deident.keys import Keyring
+
+MIN_KEY = 4  # canonical characters a term needs: "12", "CT", "YES" never become terms
+MAX_WINDOW = 8  # consecutive text tokens joined into one key
+MIN_LONG_ID = 6  # digit runs at least this long are also found glued to a prefix ("MRN00123456")
+HASH_PURPOSE = "denylist"
+
+# OCR confusions folded into one canonical symbol (applied after upper-casing).
+_CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1", "|": "1", "S": "5", "B": "8", "Z": "2"})
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# Words that are never terms, however they arrived (sex codes, modalities, views, placeholders, stains).
+STOP_WORDS = frozenset(
+    _words(
+        """
+    M F O U YES NO NONE NULL NA N/A UNKNOWN ANONYMOUS ANON PATIENT TEST DEMO PHANTOM MALE FEMALE OTHER
+    CT MR MRI US CR DX DR XA RF PT NM MG OT SC SR PORTABLE SUPINE UPRIGHT ERECT SEMI-UPRIGHT LEFT RIGHT
+    LATERAL FRONTAL CHEST HEAD BODY KNEE HAND FOOT SPINE PELVIS ABDOMEN SKULL AXIAL CORONAL SAGITTAL
+    H&E HE IHC CD20 CD3 CD4 CD8 CD45 KI67 KI-67 PAS GMS TRICHROME GIEMSA SLIDE BLOCK STAIN LABEL
+    IMAGE IMAGES PHOTO SCAN SERIES STUDY CASE SAMPLE SPECIMEN DEFAULT ADMIN ROOT USER OWNER CAMERA
+    CANON NIKON SONY APPLE IPHONE SAMSUNG OLYMPUS IMG DSC DSCN DCIM PXL SCREENSHOT SCAN EXPORT
+    """
+    )
+)
+# Two/three-letter clinical abbreviations that must never be taken for someone's initials.
+STOP_INITIALS = frozenset(
+    _words(
+        """
+    AP PA LR RL LL RUL RLL LUL LLL HE PT CT MR US CR DX NM OR ER ED IV IM PO AM PM DR MD RN ID NO OK
+    LAT OBL ABD CXR KUB BMI BP HR CD SC SR RT LT BIL ANT POS EXP INS UP DN
+    """
+    )
+)
+
+# English month names written out (strftime's %b/%B follow the locale, so they are never used here).
+_MONTH_NAMES = _words("JANUARY FEBRUARY MARCH APRIL MAY JUNE JULY AUGUST SEPTEMBER OCTOBER NOVEMBER DECEMBER")
+_MONTHS = tuple(name[:3] for name in _MONTH_NAMES)
+# Numeric spellings a date term may arrive in (DICOM DA first); day-first for dots, month-first for slashes.
+_DATE_INPUTS = ("%Y%m%d", "%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d.%m.%Y", "%m/%d/%Y")
+# Spelled-out months ("09-Jan-2012", "Jan 9, 2012", "9 January 2012"), parsed without the locale.
+_DATE_WORDS = (
+    re.compile(r"^(?P<d>\d{1,2})[- ](?P<m>[A-Za-z]{3,9})[- ,]+(?P<y>\d{4})$"),
+    re.compile(r"^(?P<m>[A-Za-z]{3,9})\.? (?P<d>\d{1,2}),? (?P<y>\d{4})$"),
+)
+# Numeric spellings generated for every date (strftime without %b/%B, which follow the locale).
+_DATE_OUTPUTS = ("%Y%m%d", "%Y-%m-%d", "%d.%m.%Y", "%m.%d.%Y", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%y", "%m/%d/%y")
+
+# Identifying shapes shared with the barcode stage and with file names (regex, what it is).
+ID_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"(?<![A-Za-z0-9])(?:MRN|PID|ACC|ACCN|PATID|PAT|ID|NHS|SSN)[-_#: ]?\d{4,}(?![0-9])", "record number"),
+    (r"(?<![A-Za-z0-9])[A-Z]{1,3}\d{2}[-_/]\d{3,7}(?![0-9])", "accession number"),
+    (r"(?<![0-9])(?:19|20)\d{2}[-_.]?(?:0[1-9]|1[0-2])[-_.]?(?:0[1-9]|[12]\d|3[01])(?![0-9])", "date"),
+    (r"(?<![0-9])\d{6,}(?![0-9])", "digit run"),
+)
+_ID_RE = re.compile("|".join(f"(?:{p})" for p, _ in ID_PATTERNS))
+# File-name person names: an upper-case surname joined by _ ^ or , to a given name ("SMITH_John").
+_NAME_IN_PATH = re.compile(r"(?<![A-Za-z])([A-Z][A-Z'-]+)[_^,]+([A-Z][a-z]+|[A-Z]{2,})(?![a-z])")
+_PERSON_HINT = re.compile(r"\^|^[A-Za-z'-]+,\s*[A-Za-z]")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_LONG_DIGITS = re.compile(rf"\d{{{MIN_LONG_ID},}}")
+
+
+def canonical(text: str) -> str:
+    """Upper case, no accents, confusables folded, only letters and digits kept."""
+    folded = unicodedata.normalize("NFKD", text)
+    folded = "".join(c for c in folded if not unicodedata.combining(c)).upper().translate(_CONFUSABLE)
+    return "".join(c for c in folded if c.isalnum())
+
+
+def looks_identifying(text: str) -> bool:
+    """True when ``text`` holds a record number, accession number, date, long digit run or a DICOM name."""
+    return bool(_ID_RE.search(text) or "^" in text)
+
+
+# ---------------------------------------------------------------- variants
+
+
+def term_variants(value: str) -> set[str]:
+    """Every spelling under which ``value`` may appear in text (before canonicalisation)."""
+    value = " ".join(value.split())
+    if not value:
+        return set()
+    day = _parse_date(value)
+    if day is not None:
+        return _date_variants(day)
+    parts = _name_parts(value)
+    if parts is not None:
+        return _name_variants(*parts)
+    return _id_variants(value)
+
+
+def _parse_date(value: str) -> date | None:
+    for fmt in _DATE_INPUTS:
+        try:
+            day = datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+        return day if 1900 <= day.year <= 2100 else None
+    for pattern in _DATE_WORDS:
+        m = pattern.match(value)
+        month = m and m.group("m").upper()[:3]
+        if m and month in _MONTHS:
+            try:
+                return date(int(m.group("y")), _MONTHS.index(month) + 1, int(m.group("d")))
+            except ValueError:
+                return None
+    return None
+
+
+def _date_variants(day: date) -> set[str]:
+    out = {day.strftime(fmt) for fmt in _DATE_OUTPUTS}
+    d, m, y = day.day, day.month, day.year
+    out |= {f"{d}.{m}.{y}", f"{m}/{d}/{y}", f"{d}/{m}/{y}"}
+    for month in (_MONTHS[m - 1], _MONTH_NAMES[m - 1]):
+        for dd in {str(d), f"{d:02d}"}:
+            out |= {f"{dd}-{month}-{y}", f"{dd} {month} {y}", f"{month} {dd}, {y}"}
+    return out
+
+
+def _name_parts(value: str) -> tuple[str, list[str]] | None:
+    """(family name, given names) for DICOM PN, "LAST, First" or "First Last"; None for non-names."""
+    if "^" in value:
+        family, *given = value.split("^")
+        given = [g for g in " ".join(given).split() if g]
+        return (family.strip(), given) if family.strip() else None
+    words = value.replace(",", " , ").split()
+    if any(any(c.isdigit() for c in w) for w in words):
+        return None
+    if "," in words and words[0] != "," and 2 <= len(words) <= 5:
+        i = words.index(",")
+        return " ".join(words[:i]), [w for w in words[i + 1 :] if w != ","]
+    if 2 <= len(words) <= 4 and all(w.replace("-", "").replace("'", "").isalpha() for w in words):
+        return words[-1], words[:-1]
+    return None
+
+
+def _name_variants(family: str, given: list[str]) -> set[str]:
+    out = {family}
+    if not given:
+        return out
+    first, middle = given[0], given[1:]
+    out |= {
+        f"{first} {family}",
+        f"{family} {first}",
+        f"{family}, {first}",
+        f"{first[0]} {family}",
+        f"{first[0]}. {family}",
+        f"{family} {first[0]}",
+        " ".join([first, *middle, family]),
+        " ".join([family, first, *middle]),
+    }
+    initials = "".join(p[0] for p in [first, *middle, family] if p).upper()
+    if initials.isalpha():
+        out.add("#" + initials)  # "#" marks a whole-word initials key (see _Term.key)
+        out.add("#" + (first[0] + family[0]).upper())
+    return out
+
+
+def _id_variants(value: str) -> set[str]:
+    out = {value}
+    digits = canonical(value)
+    if digits.isdigit() and digits.lstrip("0") and len(digits.lstrip("0")) >= MIN_KEY:
+        out.add(digits.lstrip("0"))
+    return out
+
+
+# ---------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True)
+class _Token:
+    start: int
+    end: int
+    key: str  # canonical form of the token
+
+
+def _tokens(text: str) -> list[_Token]:
+    out = []
+    for m in _WORD.finditer(text):
+        key = canonical(m.group())
+        if key:
+            out.append(_Token(m.start(), m.end(), key))
+    return out
+
+
+def _keys_of(variant: str) -> str | None:
+    """The lookup key of one variant, or None when the stop rules forbid it."""
+    if variant.startswith("#"):
+        letters = variant[1:]
+        if 2 <= len(letters) <= 3 and letters not in STOP_INITIALS:
+            return "#" + letters
+        return None
+    if variant.upper() in STOP_WORDS:
+        return None
+    key = canonical(variant)
+    if len(key) < MIN_KEY or canonical(variant) in _CANON_STOP:
+        return None
+    return key
+
+
+_CANON_STOP = frozenset(canonical(w) for w in STOP_WORDS)
+_INITIALS_WORD = re.compile(r"(?<!\S)((?:[A-Z]\.?){2,3})(?!\S)")
+
+
+class DenyList:
+    """Terms to find in text, held as canonical keys (in clear, or as keyed hashes)."""
+
+    def __init__(self, terms: Iterable[str] = ()):
+        self._keys: set[str] = set()
+        self._hash: Keyring | None = None
+        for term in terms:
+            for variant in term_variants(term):
+                key = _keys_of(variant)
+                if key:
+                    self._keys.add(key)
+
+    @classmethod
+    def from_hashes(cls, hashes: Iterable[str], keyring: Keyring) -> DenyList:
+        """A deny-list restored from ``hashed``: it matches the same text, under the same key only."""
+        out = cls()
+        out._keys = set(hashes)
+        out._hash = keyring
+        return out
+
+    def hashed(self, keyring: Keyring) -> list[str]:
+        """The keys as sorted keyed hashes, safe to persist (the values are never written in clear)."""
+        if self._hash is not None:
+            if self._hash.secret != keyring.secret:
+                raise ValueError("this deny-list was hashed under another key")
+            return sorted(self._keys)
+        return sorted(_hash_key(keyring, k) for k in self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def _has(self, key: str) -> bool:
+        if self._hash is not None:
+            return _hash_key(self._hash, key) in self._keys
+        return key in self._keys
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        """Spans of ``text`` that spell a term, merged and sorted."""
+        if not self._keys or not text:
+            return []
+        spans = self._token_spans(text) + self._initials_spans(text)
+        return _merge(spans)
+
+    def matches(self, text: str) -> bool:
+        return bool(self.find(text))
+
+    def _token_spans(self, text: str) -> list[tuple[int, int]]:
+        tokens = _tokens(text)
+        spans = []
+        for i, first in enumerate(tokens):
+            key = ""
+            for tok in tokens[i : i + MAX_WINDOW]:
+                key += tok.key
+                if len(key) >= MIN_KEY and (self._has(key) or (key[0] == "0" and self._has(key.lstrip("0")))):
+                    spans.append((first.start, tok.end))
+            for m in _LONG_DIGITS.finditer(first.key):
+                if (m.start(), m.end()) != (0, len(first.key)) and self._has(m.group()):
+                    spans.append((first.start, first.end))
+        return spans
+
+    def _initials_spans(self, text: str) -> list[tuple[int, int]]:
+        return [
+            (m.start(1), m.end(1))
+            for m in _INITIALS_WORD.finditer(text)
+            if self._has("#" + m.group(1).replace(".", ""))
+        ]
+
+
+@lru_cache(maxsize=4)
+def deny_list_for(terms: tuple[str, ...]) -> DenyList:
+    """One matcher per batch deny-list and process: every stage of every file shares it."""
+    return DenyList(terms)
+
+
+def _hash_key(keyring: Keyring, key: str) -> str:
+    return keyring.digest(HASH_PURPOSE, key).hex()[:32]
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+# ---------------------------------------------------------------- file and folder names
+
+
+def collect_from_path(path: Path) -> list[str]:
+    """Identifying parts of a file's name and of its folders' names (values in clear, memory only).
+
+    Person names come back as DICOM PN ("SMITH^John") so ``term_variants`` expands them as names.
+    """
+    path = Path(path)
+    found: list[str] = []
+    for part in [*path.parent.parts, path.stem]:
+        if part in (path.anchor, "", ".", ".."):
+            continue
+        for m in _NAME_IN_PATH.finditer(part):
+            family, given = m.group(1), m.group(2)
+            if family.upper() not in STOP_WORDS and given.upper() not in STOP_WORDS and len(family) >= 2:
+                found.append(f"{family}^{given}")
+        found += [m.group() for m in _ID_RE.finditer(part)]
+    return list(dict.fromkeys(found))

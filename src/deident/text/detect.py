@@ -1,0 +1,250 @@
+"""Where text lines are: PP-OCR's DB detector over an overview and, on large frames, finer tiles.
+
+One downscaled overview (long side 1280) finds large text whole; tiles of the frame at 0.6 scale find
+14-px lines on multi-megapixel photos that the overview shrinks below what the detector sees. Quads
+from all passes are kept (a line cut by a tile edge is covered piece by piece) except those almost
+inside another. Each quad is grown along its own axes by a share of its height, so the redaction covers
+anti-aliased ink and the halo a JPEG leaves around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deident.text import engine as ocr
+
+OVERVIEW_SIDE = 1280  # long side of the overview pass
+TILE = 1536  # longest tile side (in fine-pass pixels)
+TILE_SCALE = 0.6  # fine passes see the frame at this scale: 14-px text stays >= 8 px
+OVERLAP = 160  # tiles overlap by more than a large label's height
+TILE_ABOVE = 2400  # frames whose long side exceeds this are also tiled (overview scale < 0.53)
+BOX_THRESH = 0.4  # DB mean score a box needs to count as text
+GROW = 0.3  # each side grows by this share of the line height
+CONTAINED = 0.85  # a quad this much inside another adds nothing
+MIN_BOX_AREA = 100  # px: smaller flat patches are left alone
+SOLID = 0.97  # area / convex hull area of a patch that is a filled box rather than a background
+ROUNDS = 2  # detector passes at most: the first, then after filling what was found
+MAX_LINE_SHARE = 0.35  # a "line" taller than this share of the frame's short side is texture, not text
+MAX_LINE_PX = 200  # ...but a line up to this height always counts (small frames, e.g. a cropped label)
+FLAT = 8  # grey levels: a quad whose core spans fewer (2nd-98th percentile) holds no ink
+REFINE_BELOW = 48  # px: lines thinner than this, found on a downscaled frame, are looked at again...
+REFINE_HEIGHT = 28  # ...in a strip along the line, scaled so the text stands this many px high
+MAX_REFINE = 64  # strips per frame at most (dense documents are found whole by the overview anyway)
+
+
+@dataclass(frozen=True)
+class Line:
+    quad: np.ndarray  # 4x2 float, frame coordinates, clockwise from top-left of the text
+    score: float
+
+    @property
+    def height(self) -> float:
+        q = self.quad
+        return float(min(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[0] - q[1])))
+
+
+def _resize(img: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    if scale == 1.0:
+        return img
+    h, w = img.shape[:2]
+    size = (max(32, round(w * scale)), max(32, round(h * scale)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+
+
+def _windows(length: int) -> list[tuple[int, int]]:
+    """(start, size) of the fewest equal tiles no longer than TILE that overlap by OVERLAP."""
+    if length <= TILE:
+        return [(0, length)]
+    n = -(-(length - OVERLAP) // (TILE - OVERLAP))
+    size = -(-(length + (n - 1) * OVERLAP) // n)
+    return [(round(i * (length - size) / (n - 1)), size) for i in range(n)]
+
+
+def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
+    """Repaint solid one-colour convex patches (filled redactions) with the colour around them.
+
+    Verification re-runs the detector on the redacted frame, and DB segmentation reads a black box on a
+    busy background as one big word. A patch of a single exact colour with no holes holds no ink by
+    construction, so inpainting it from its surroundings changes nothing that could be text; text on a
+    flat background is untouched because its letters are holes in the flat patch.
+    """
+    import cv2
+
+    kernel = np.ones((3, 3), np.uint8)
+    flat = np.all(cv2.dilate(bgr, kernel) == cv2.erode(bgr, kernel), axis=2).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+    out = None
+    for i in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_BOX_AREA) + 1:
+        x, y, w, h, area = (int(v) for v in stats[i])
+        comp = (labels[y : y + h, x : x + w] == i).astype(np.uint8)
+        contours, hierarchy = cv2.findContours(comp, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        if hierarchy is None or (hierarchy[0][:, 3] >= 0).any():
+            continue  # holes: something (letters) sits inside this patch, so it is a background
+        hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
+        if hull <= 0 or area / hull < SOLID:
+            continue
+        y0, x0 = max(0, y - 3), max(0, x - 3)
+        sub = bgr[y0 : y + h + 3, x0 : x + w + 3]
+        mask = np.zeros(sub.shape[:2], np.uint8)
+        mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = comp
+        mask = cv2.dilate(mask, kernel, iterations=2)  # the erosion above shaved one pixel off
+        if out is None:
+            out = bgr.copy()
+        view = out[y0 : y + h + 3, x0 : x + w + 3]
+        view[:] = cv2.inpaint(np.ascontiguousarray(view), mask, 3, cv2.INPAINT_TELEA)
+    return bgr if out is None else out
+
+
+def _pass(engine, bgr: np.ndarray, box_thresh: float, near: list[Line] | None = None) -> list[Line]:
+    """One pass: the overview, then (large frames) the fine tiles, or only those touching ``near``."""
+    h, w = bgr.shape[:2]
+    scale = min(1.0, OVERVIEW_SIDE / max(h, w))
+    if min(h, w) * scale < 64:  # tiny frames: the detector needs room around the ink
+        scale = 64 / min(h, w)
+    quads, scores = ocr.detect_boxes(engine, _resize(bgr, scale), box_thresh)
+    found = [Line(q / scale, float(s)) for q, s in zip(quads, scores, strict=True)]
+    if max(h, w) > TILE_ABOVE:
+        fine = _resize(bgr, TILE_SCALE)
+        for (y, th), (x, tw) in _tiles(*fine.shape[:2]):
+            if near is not None and not _touches(
+                near, x / TILE_SCALE, y / TILE_SCALE, tw / TILE_SCALE, th / TILE_SCALE
+            ):
+                continue
+            quads, scores = ocr.detect_boxes(engine, fine[y : y + th, x : x + tw], box_thresh)
+            shift = np.array([x, y], np.float32)
+            found += [Line((q + shift) / TILE_SCALE, float(s)) for q, s in zip(quads, scores, strict=True)]
+    tallest = max(MAX_LINE_PX, MAX_LINE_SHARE * min(h, w))
+    return [ln for ln in found if ln.height <= tallest and has_ink(bgr, ln.quad)]
+
+
+def _touches(lines: list[Line], x: float, y: float, w: float, h: float) -> bool:
+    for ln in lines:
+        (x0, y0), (x1, y1) = ln.quad.min(axis=0), ln.quad.max(axis=0)
+        if x0 < x + w and x1 > x and y0 < y + h and y1 > y:
+            return True
+    return False
+
+
+def _tiles(h: int, w: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    return [(ys, xs) for ys in _windows(h) for xs in _windows(w)]
+
+
+def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH) -> list[Line]:
+    """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates.
+
+    After a pass, the lines found are filled the way a redaction would fill them and the detector looks
+    again (overview, and the tiles those lines touch): the parts of a line it first read as texture,
+    and whatever the pipeline's verification pass would find next to a fresh box, are found here.
+    """
+    import cv2
+
+    work = neutralise_boxes(bgr)
+    lines = _drop_contained(_pass(engine, work, box_thresh))
+    if max(bgr.shape[:2]) > OVERVIEW_SIDE:
+        lines = _drop_contained(lines + _refine(engine, work, lines, box_thresh))
+    new = lines
+    for _ in range(ROUNDS - 1):
+        if not new:
+            break
+        filled = work.copy()
+        for ln in lines:
+            cv2.fillPoly(filled, [np.round(grown(ln.quad)).astype(np.int32)], (0, 0, 0))
+        work = neutralise_boxes(filled)
+        found = _pass(engine, work, box_thresh, near=new)
+        lines = _drop_contained(lines + found)
+        new = [ln for ln in found if any(ln is k for k in lines)]
+    return lines
+
+
+def _refine(engine, bgr: np.ndarray, lines: list[Line], box_thresh: float) -> list[Line]:
+    """Small lines again, at full resolution, in a strip along each one's own axis.
+
+    Thin strokes shrunk below two pixels by the overview or the 0.6-scale tiles are found only in part
+    (the brightest glyphs); the rest of such a line lies along its axis, so a strip there sees it whole.
+    """
+    h, w = bgr.shape[:2]
+    found: list[Line] = []
+    small = sorted((ln for ln in lines if ln.height < REFINE_BELOW), key=lambda ln: -ln.score)
+    for ln in small[:MAX_REFINE]:
+        (x0, y0), (x1, y1) = ln.quad.min(axis=0), ln.quad.max(axis=0)
+        t = max(2.0, ln.height)
+        along, across = 12 * t + 32, 2 * t + 16
+        px, py = (along, across) if x1 - x0 >= y1 - y0 else (across, along)
+        cx0, cy0 = int(max(0, x0 - px)), int(max(0, y0 - py))
+        cx1, cy1 = int(min(w, x1 + px)), int(min(h, y1 + py))
+        scale = min(3.0, max(1.0, REFINE_HEIGHT / t))
+        quads, scores = ocr.detect_boxes(engine, _resize(bgr[cy0:cy1, cx0:cx1], scale), box_thresh)
+        shift = np.array([cx0, cy0], np.float32)
+        found += [Line(q / scale + shift, float(s)) for q, s in zip(quads, scores, strict=True)]
+    return [ln for ln in found if has_ink(bgr, ln.quad)]
+
+
+def has_ink(img: np.ndarray, quad: np.ndarray) -> bool:
+    """False for a quad whose core is one flat colour: a filled redaction box the detector took for text.
+
+    Verification re-runs the detector on the redacted frame, and DB segmentation reads a solid box on a
+    busy background as one big word. Real text, even 14 px high, always leaves strokes in the core.
+    """
+    import cv2
+
+    q = quad.astype(np.float32)
+    w = int(max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[3] - q[2])))
+    h = int(max(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2])))
+    if w < 4 or h < 4:
+        return True
+    rect = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    patch = cv2.warpPerspective(img, cv2.getPerspectiveTransform(q, rect), (w, h), flags=cv2.INTER_NEAREST)
+    trim = max(1, int(0.3 * min(w, h)))
+    core = patch[trim : h - trim, trim : w - trim].reshape(-1, patch.shape[2] if patch.ndim == 3 else 1)
+    if core.size == 0:
+        return True
+    lo, hi = np.percentile(core, [2, 98], axis=0)
+    return bool(np.max(hi - lo) >= FLAT)
+
+
+def _area(q: np.ndarray) -> float:
+    import cv2
+
+    return abs(float(cv2.contourArea(q.astype(np.float32))))
+
+
+def _drop_contained(lines: list[Line]) -> list[Line]:
+    """Remove quads lying (almost) wholly inside a larger kept one; order-independent and deterministic."""
+    import cv2
+
+    order = sorted(range(len(lines)), key=lambda i: (-_area(lines[i].quad), i))
+    kept: list[Line] = []
+    for i in order:
+        q = lines[i].quad.astype(np.float32)
+        a = _area(q)
+        inside = False
+        for k in kept:
+            inter, _ = cv2.intersectConvexConvex(q, k.quad.astype(np.float32))
+            if a > 0 and inter / a >= CONTAINED:
+                inside = True
+                break
+        if not inside:
+            kept.append(lines[i])
+    return kept
+
+
+def grown(quad: np.ndarray, share: float = GROW) -> np.ndarray:
+    """The quad pushed outwards along its own two axes by ``share`` of its short side."""
+    q = quad.astype(np.float64)
+    centre = q.mean(axis=0)
+    u = (q[1] - q[0]) + (q[2] - q[3])
+    v = (q[3] - q[0]) + (q[2] - q[1])
+    nu, nv = np.linalg.norm(u), np.linalg.norm(v)
+    if nu < 1e-6 or nv < 1e-6:
+        return q
+    u, v = u / nu, v / nv
+    margin = share * min(nu, nv) / 2 + 2.0
+    out = []
+    for p in q:
+        d = p - centre
+        out.append(p + margin * np.sign(d @ u) * u + margin * np.sign(d @ v) * v)
+    return np.array(out)

@@ -1,0 +1,67 @@
+"""Which recognised lines are identifying, from the vocabulary in ``phi.json``.
+
+PHI mode fails closed: a line stays visible only when every word in it is explained by the keep
+vocabulary (stains, magnifications, scale bars, positional markers) and nothing in it matches a PHI
+pattern or the batch deny-list. Unknown words count as possible names, unreadable lines as identifying.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+MIN_SCORE = 0.5  # recognition confidence below which a line counts as unreadable
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    phi: tuple[tuple[str, re.Pattern], ...]  # (label, pattern)
+    keep_words: frozenset[str]
+    keep: re.Pattern  # a whole word made only of keep words and keep patterns
+
+
+@cache
+def vocabulary() -> Vocabulary:
+    data = json.loads(resources.files("deident.text").joinpath("phi.json").read_text("utf-8"))
+    phi = tuple((label, re.compile(p, re.I)) for label, pats in data["phi"].items() for p in pats)
+    # OCR often drops the space between tokens ("H&E40x"), so a word may be a run of keep pieces;
+    # single letters (L, R, x) count only as whole words, never as pieces of a longer one.
+    pieces = [re.escape(w) for w in sorted(data["keep_words"], key=len, reverse=True) if len(w) > 1]
+    alternation = "|".join([*(f"(?:{p})" for p in data["keep_patterns"]), *pieces])
+    keep = re.compile(f"(?:{alternation})+", re.I)
+    return Vocabulary(phi, frozenset(w.lower() for w in data["keep_words"]), keep)
+
+
+_WORD = re.compile(r"[^\s,;:()\[\]{}<>\"'|]+")
+_EDGE = ".,;:!?*#=_~`'\"-/\\"
+
+
+def kept_by(text: str, patterns: tuple[re.Pattern, ...]) -> bool:
+    """True when the user's --keep-text regexes cover every visible character of ``text``."""
+    if not patterns or not text.strip():
+        return False
+    rest = text
+    for p in patterns:
+        rest = p.sub(" ", rest)
+    return not re.sub(r"[\W_]+", "", rest)
+
+
+def classify(text: str, score: float, deny=None) -> str | None:
+    """A safe label ("date", "possible name", ...) when the line is identifying, else None."""
+    if score < MIN_SCORE or not text.strip():
+        return "unreadable"
+    if deny is not None and deny.matches(text):
+        return "listed identifier"
+    voc = vocabulary()
+    for label, pattern in voc.phi:
+        if pattern.search(text):
+            return label
+    for word in _WORD.findall(text):
+        w = word.strip(_EDGE).lower()
+        if not w or w in voc.keep_words or voc.keep.fullmatch(w) or not re.search(r"[^\W\d_]", w):
+            continue
+        return "possible name"
+    return None

@@ -1,0 +1,211 @@
+"""Barcodes: every symbology found at several sizes and angles, filled so nothing decodes, never in clear."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from deident.errors import StageUnavailable
+from deident.formats.base import Context, Frame
+from deident.keys import Keyring
+from deident.options import Options
+from deident.regions import Redaction, redact
+
+cv2 = pytest.importorskip("cv2")
+zxingcpp = pytest.importorskip("zxingcpp")
+skdata = pytest.importorskip("skimage.data")
+
+from deident.text.barcodes import BarcodeDetector  # noqa: E402
+
+# (zxing format name, content): identifying-looking and harmless contents, every family of symbology.
+CODES = [
+    ("QRCode", "MRN 00123456 SMITH^JOHN"),
+    ("DataMatrix", "S17-04522"),
+    ("Aztec", "ACC 7741023"),
+    ("PDF417", "SMITH JOHN 19600101"),
+    ("MicroQRCode", "88123456"),
+    ("Code128", "S17-04522"),
+    ("Code39", "MRN12345"),
+    ("EAN13", "4006381333931"),
+    ("UPCA", "036000291452"),
+    ("ITF", "12345678"),
+    ("Codabar", "A40156B"),
+]
+LINEAR = {"Code128", "Code39", "EAN13", "UPCA", "ITF", "Codabar"}
+
+
+@pytest.fixture(scope="module")
+def detector() -> BarcodeDetector:
+    d = BarcodeDetector(Options())
+    d.ensure_available()
+    return d
+
+
+@pytest.fixture(scope="module")
+def ctx() -> Context:
+    return Context(Options(), Keyring(b"deident-test-key-0123456789abcdef"))
+
+
+def symbol(fmt: str, value: str, module: int) -> np.ndarray:
+    """A generated symbol (grey, with its quiet zone), linear codes cut to a label-like bar height."""
+    img = np.asarray(
+        zxingcpp.create_barcode(value, getattr(zxingcpp.BarcodeFormat, fmt)).to_image(scale=module)
+    )
+    if fmt in LINEAR:
+        img = img[: 30 * module]
+    return img
+
+
+def rotate(img: np.ndarray, angle: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos) + 1, int(h * cos + w * sin) + 1
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(img, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=255)
+
+
+def slide_label(code: np.ndarray) -> np.ndarray:
+    """A pale label with printed text beside the code, as on a slide or specimen tube."""
+    h, w = code.shape
+    label = np.full((max(h + 80, 220), w + 420, 3), (236, 232, 214), np.uint8)
+    cv2.putText(label, "PATIENT: SMITH JOHN", (w + 40, 60), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (20, 20, 20), 2)
+    cv2.putText(label, "H&E  S17-04522  L", (w + 40, 110), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (20, 20, 20), 2)
+    label[40 : 40 + h, 20 : 20 + w] = code[..., None]
+    return label
+
+
+def on_photo(code: np.ndarray) -> np.ndarray:
+    """The code printed on a sticker inside a real photograph."""
+    photo = np.ascontiguousarray(skdata.coffee())
+    h, w = code.shape
+    if h + 40 > photo.shape[0] or w + 40 > photo.shape[1]:
+        photo = cv2.resize(photo, (max(photo.shape[1], w + 80), max(photo.shape[0], h + 80)))
+    photo[30 : 30 + h, 30 : 30 + w] = code[..., None]
+    return photo
+
+
+def decodes_anything(rgb: np.ndarray) -> bool:
+    """zxing at its most thorough, two binarisers, plus a 2x upscale: what a determined reader would try."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    for img in (gray, cv2.resize(gray, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)):
+        for binarizer in (zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram):
+            found = zxingcpp.read_barcodes(
+                img, try_rotate=True, try_downscale=True, try_invert=True, binarizer=binarizer
+            )
+            if found:
+                return True
+    return False
+
+
+def scrub(rgb: np.ndarray, detector: BarcodeDetector, ctx: Context):
+    regions = detector.detect(Frame(0, rgb), ctx)
+    return regions, redact(rgb, [Redaction(r, "fill") for r in regions])
+
+
+@pytest.mark.parametrize(("fmt", "value"), CODES)
+@pytest.mark.parametrize("scene", ["label", "photo"])
+def test_each_symbology_is_found_and_filled(fmt, value, scene, detector, ctx) -> None:
+    code = symbol(fmt, value, 3)
+    rgb = slide_label(code) if scene == "label" else on_photo(code)
+    assert decodes_anything(rgb), "test image must carry a readable code"
+    regions, out = scrub(rgb, detector, ctx)
+    assert regions and all(r.kind == "barcode" for r in regions)
+    assert not decodes_anything(out)
+    assert detector.detect(Frame(0, out), ctx) == []  # the pipeline's verification pass
+    for r in regions:
+        assert value not in r.label and value.replace(" ", "") not in r.label.replace(" ", "")
+        assert "code #" in r.label
+
+
+@pytest.mark.parametrize(
+    ("fmt", "value", "module", "angle"),
+    [
+        ("QRCode", "MRN 00123456", 2, 33),
+        ("DataMatrix", "S17-04522", 4, 90),
+        ("Code128", "S17-04522", 2, 25),
+        ("Code39", "MRN12345", 3, 180),
+        ("EAN13", "4006381333931", 2, 50),
+        ("PDF417", "SMITH JOHN 19600101", 2, 270),
+        ("Aztec", "ACC 7741023", 2, 15),
+    ],
+)
+def test_rotated_and_small_codes(fmt, value, module, angle, detector, ctx) -> None:
+    rgb = on_photo(rotate(symbol(fmt, value, module), angle))
+    assert decodes_anything(rgb) or fmt in LINEAR, "test image must carry a readable code"
+    regions, out = scrub(rgb, detector, ctx)
+    assert regions, f"{fmt} at {angle} degrees not found"
+    assert not decodes_anything(out)
+
+
+def test_inverted_code_on_dark_dicom_like_frame(detector, ctx) -> None:
+    code = 255 - symbol("DataMatrix", "S17-04522", 3)
+    frame = np.full((512, 512), 12, np.uint8)
+    frame[400 : 400 + code.shape[0], 380 : 380 + code.shape[1]] = code
+    rgb = np.dstack([frame] * 3)
+    regions, out = scrub(rgb, detector, ctx)
+    assert regions
+    assert not decodes_anything(out)
+
+
+def test_several_codes_on_one_label(detector, ctx) -> None:
+    qr = symbol("QRCode", "MRN 00123456", 3)
+    bars = symbol("Code128", "S17-04522", 2)
+    label = np.full((260, 900, 3), 240, np.uint8)
+    label[20 : 20 + qr.shape[0], 20 : 20 + qr.shape[1]] = qr[..., None]
+    label[40 : 40 + bars.shape[0], 300 : 300 + bars.shape[1]] = bars[..., None]
+    regions, out = scrub(label, detector, ctx)
+    assert len(regions) == 2
+    assert not decodes_anything(out)
+
+
+@pytest.mark.parametrize("name", ["coffee", "astronaut", "immunohistochemistry", "chelsea", "camera"])
+def test_code_free_images_are_left_alone(name, detector, ctx) -> None:
+    img = getattr(skdata, name)()
+    rgb = np.dstack([img] * 3) if img.ndim == 2 else np.ascontiguousarray(img[..., :3])
+    regions, out = scrub(rgb, detector, ctx)
+    assert regions == []
+    assert (out != rgb).any(axis=2).mean() < 0.02
+
+
+def test_text_only_label_is_left_alone(detector, ctx) -> None:
+    label = slide_label(np.full((120, 120), 236, np.uint8))
+    regions, out = scrub(label, detector, ctx)
+    assert regions == []
+    assert (out != label).any(axis=2).mean() < 0.02
+
+
+def test_labels_say_identifying_without_the_value(detector, ctx) -> None:
+    ident = detector.detect(Frame(0, slide_label(symbol("Code128", "S17-04522", 3))), ctx)
+    product = detector.detect(Frame(0, slide_label(symbol("EAN13", "4006381333931", 3))), ctx)
+    harmless = detector.detect(Frame(0, slide_label(symbol("QRCode", "see the protocol", 3))), ctx)
+    assert ident[0].label.endswith("(identifying)")
+    assert not product[0].label.endswith("(identifying)")
+    assert not harmless[0].label.endswith("(identifying)")
+    # The batch deny-list makes any content identifying, product codes included.
+    deny_ctx = Context(ctx.options, ctx.keyring, deny_terms=("4006381333931",))
+    flagged = BarcodeDetector(Options()).detect(
+        Frame(0, slide_label(symbol("EAN13", "4006381333931", 3))), deny_ctx
+    )
+    assert flagged[0].label.endswith("(identifying)")
+    assert "4006381333931" not in flagged[0].label
+
+
+def test_deterministic(detector, ctx) -> None:
+    rgb = on_photo(rotate(symbol("QRCode", "MRN 00123456", 3), 20))
+    first = BarcodeDetector(Options()).detect(Frame(0, rgb), ctx)
+    second = BarcodeDetector(Options()).detect(Frame(0, rgb.copy()), ctx)
+    assert first == second
+    assert detector.detect(Frame(0, rgb), ctx) == first
+
+
+def test_fails_closed_without_zxing(monkeypatch, ctx) -> None:
+    monkeypatch.setitem(sys.modules, "zxingcpp", None)  # import zxingcpp now raises ImportError
+    detector = BarcodeDetector(Options())
+    with pytest.raises(StageUnavailable, match="pip install zxing-cpp"):
+        detector.ensure_available()
+    with pytest.raises(StageUnavailable):
+        detector.detect(Frame(0, np.zeros((64, 64, 3), np.uint8)), ctx)

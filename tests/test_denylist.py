@@ -1,0 +1,161 @@
+"""The batch deny-list: spellings, OCR confusions, stop rules, hashed persistence, file-name collection."""
+
+from __future__ import annotations
+
+import random
+import string
+import time
+from pathlib import Path
+
+import pytest
+
+from deident.denylist import DenyList, collect_from_path, looks_identifying, term_variants
+from deident.keys import Keyring
+
+PATIENT = ["SMITH^JOHN^QUINCY", "20120109", "00123456", "S17-04522"]
+
+
+@pytest.fixture(scope="module")
+def deny() -> DenyList:
+    return DenyList(PATIENT)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patient: John Smith",
+        "SMITH, JOHN",
+        "Smith John Q",
+        "J. Smith",
+        "J SMITH",
+        "SMlTH J0HN",  # OCR: l for I, 0 for O
+        "5MITH",  # OCR: 5 for S
+        "John Quincy Smith",
+        "JQS",
+        "seen by J.S. today",
+        "DOB 2012-01-09",
+        "09.01.2012",
+        "01/09/2012",
+        "9/1/2012",
+        "09-Jan-2012",
+        "Jan 9, 2012",
+        "9 January 2012",
+        "2O12O1O9",  # OCR: O for 0
+        "ID 123456",  # leading zeros dropped
+        "ID: 00123456",
+        "MRN00123456",  # glued to its prefix
+        "S17 04522",
+        "S1704522",
+        "Sl7-O4522",
+        "ACC: s17-04522",
+    ],
+)
+def test_variants_match(deny: DenyList, text: str) -> None:
+    assert deny.matches(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Portable",
+        "L",
+        "R",
+        "H&E",
+        "CD20",
+        "Semi-Upright AP",
+        "Smithson",  # a longer word is not the surname
+        "2012",
+        "1234567",  # another number that merely contains part of the ID
+        "9123456",
+        "JSX",
+        "js",  # initials only as an upper-case whole word
+        "Ki-67 40x",
+        "Jan 10, 2012",
+    ],
+)
+def test_harmless_text_never_matches(deny: DenyList, text: str) -> None:
+    assert not deny.matches(text), text
+
+
+def test_common_words_never_become_terms() -> None:
+    weak = DenyList(["M", "F", "YES", "CT", "12", "123", "L", "AP", "HE", "Portable", "CD20", "H&E", ""])
+    assert len(weak) == 0
+    for text in ["Portable", "L", "H&E", "CD20", "CT chest", "M 12 YES", "AP view", "he said"]:
+        assert not weak.matches(text)
+
+
+def test_initials_need_two_parts_and_skip_abbreviations() -> None:
+    assert not DenyList(["ADAMS^PETER"]).matches("AP view")  # "AP" is a stop initial
+    assert DenyList(["KOCH^MARIA"]).matches("MK 2012")
+    assert not DenyList(["MADONNA"]).matches("M")
+
+
+def test_find_returns_spans_in_the_original_text(deny: DenyList) -> None:
+    text = "Name: Smith, John   seen 09-Jan-2012 (portable)"
+    spans = deny.find(text)
+    pieces = [text[a:b] for a, b in spans]
+    assert pieces == ["Smith, John", "09-Jan-2012"]
+
+
+def test_term_variants_cover_the_documented_spellings() -> None:
+    names = {v.upper() for v in term_variants("DOE^JANE^ANN")}
+    assert {"JANE DOE", "DOE JANE", "DOE, JANE", "J DOE", "J. DOE"} <= names
+    dates = term_variants("20170304")
+    assert {"2017-03-04", "04.03.2017", "03/04/2017", "3/4/2017", "04-MAR-2017", "MAR 4, 2017"} <= dates
+    assert "12345" in term_variants("0012345")
+
+
+def test_hashed_persistence_round_trip(deny: DenyList, keyring: Keyring) -> None:
+    hashes = deny.hashed(keyring)
+    assert len(hashes) == len(deny)
+    blob = "\n".join(hashes)
+    for clear in ("SMITH", "JOHN", "123456", "2012"):
+        assert clear not in blob
+    restored = DenyList.from_hashes(hashes, keyring)
+    for text in ["SMlTH, J0HN", "Jan 9, 2012", "MRN00123456", "J.S.", "Portable", "CD20", "2012"]:
+        assert restored.find(text) == deny.find(text), text
+    assert restored.hashed(keyring) == hashes
+    other = DenyList.from_hashes(hashes, Keyring(b"another-key-another-key-0123456"))
+    assert not other.matches("John Smith")
+
+
+def test_looks_identifying() -> None:
+    for value in ["MRN12345", "S17-04522", "2017-03-04", "00123456", "SMITH^JOHN"]:
+        assert looks_identifying(value), value
+    for value in ["https://example.org", "LOT 42", "H&E", "CD20"]:
+        assert not looks_identifying(value), value
+
+
+def test_collect_from_path() -> None:
+    path = Path("/data/SMITH_John/2017-03-04/S17-04522 slide MRN12345 IMG_20170304_123456.jpg")
+    found = collect_from_path(path)
+    for expected in ["SMITH^John", "2017-03-04", "S17-04522", "MRN12345", "123456"]:
+        assert expected in found
+    assert collect_from_path(Path("/scans/CT_HEAD/Case_Study/DSC_0001.jpg")) == []
+    assert DenyList(found).matches("Label: John SMITH 04.03.2017")
+
+
+def test_thousand_terms_over_ten_thousand_lines(capsys) -> None:
+    """Performance sanity: measured and printed, not asserted (the machine is shared)."""
+    rng = random.Random(7)
+    terms = [
+        "".join(rng.choice(string.ascii_uppercase) for _ in range(7))
+        + "^"
+        + "".join(rng.choice(string.ascii_uppercase) for _ in range(5))
+        for _ in range(500)
+    ] + [str(rng.randrange(10**6, 10**9)) for _ in range(500)]
+    deny = DenyList(terms)
+    lines = [
+        " ".join(
+            rng.choice(["Portable", "AP", "L", "CD20", "H&E", str(rng.randrange(10**4))]) for _ in range(6)
+        )
+        for _ in range(10_000)
+    ]
+    hit_family = terms[3].split("^")[0]
+    lines[500] = f"Patient {hit_family} seen"
+    start = time.perf_counter()
+    hits = sum(deny.matches(line) for line in lines)
+    elapsed = time.perf_counter() - start
+    assert hits >= 1
+    with capsys.disabled():
+        print(f"\ndeny-list: {len(deny)} keys from 1000 terms, 10000 lines in {elapsed:.2f} s, {hits} hits")
