@@ -1,0 +1,78 @@
+"""Faces and eyes: find every face in a photographic frame and say what to hide.
+
+``FaceDetector`` is the pipeline's ``faces`` stage (see ``deident.stages``). It returns ``face`` regions
+(whole head with hairline and ears; the pipeline blurs, pixelates or fills them) or, in ``--faces eyes``
+mode, ``eyes`` bars across both eyes built from the eye landmarks. Detection and the model load live in
+``deident.faces.yunet`` and are imported only when a frame is checked.
+
+Verification: the pipeline runs ``detect`` again on the redacted frame and fails the file if anything is
+returned. In blur/pixelate/fill modes that means no face is left to find. In eyes mode a face stays
+findable, so ``detect`` returns a bar only for faces whose eyes are still visible (the pixels around both
+eye centres are not one flat colour); ``eyes_visible`` says the same as a boolean.
+"""
+
+from __future__ import annotations
+
+from deident.errors import StageUnavailable
+from deident.formats.base import Context, Frame
+from deident.options import FaceMode, Options
+from deident.regions import Region
+
+INSTALL_HINT = (
+    "the face model could not load: reinstall deident (it ships faces/models/"
+    "face_detection_yunet_2023mar.onnx) and make sure opencv-python-headless >= 4.8 is installed"
+)
+
+
+class FaceDetector:
+    """The ``faces`` stage: YuNet over an image pyramid, regions shaped by ``deident.faces.geometry``."""
+
+    name = "faces"
+
+    def __init__(self, options: Options):
+        self.options = options
+
+    def _threads(self, ctx: Context | None) -> int | None:
+        """One thread per worker when files run in parallel, so workers do not fight over cores."""
+        opts = ctx.options if ctx is not None else self.options
+        return 1 if opts.jobs > 1 else None
+
+    def ensure_available(self) -> None:
+        try:
+            from deident.faces import yunet
+
+            yunet.load(self._threads(None))
+        except Exception as exc:  # any load failure means the check cannot run: fail closed
+            raise StageUnavailable(f"{INSTALL_HINT} ({type(exc).__name__})") from exc
+
+    def faces(self, frame: Frame, ctx: Context | None = None):
+        """Raw detections (``yunet.Face``) of a photographic frame, for callers that need landmarks."""
+        if not frame.photographic:
+            return []
+        self.ensure_available()
+        from deident.faces import yunet
+
+        return yunet.find_faces(frame.rgb, self._threads(ctx))
+
+    def detect(self, frame: Frame, ctx: Context) -> list[Region]:
+        from deident.faces import geometry
+
+        faces = self.faces(frame, ctx)
+        if ctx.options.faces is FaceMode.EYES:
+            return [
+                Region(geometry.eye_bar(f), "eyes", f"eyes of face {i}", f.score)
+                for i, f in enumerate(faces, 1)
+                if not geometry.eyes_flat(frame.rgb, f)
+            ]
+        return [
+            Region(geometry.head_polygon(f), "face", f"face {i}", f.score) for i, f in enumerate(faces, 1)
+        ]
+
+    def eyes_visible(self, frame: Frame, ctx: Context) -> bool:
+        """True when some face in the frame still shows its eyes (what eyes-mode verification checks)."""
+        from deident.faces import geometry
+
+        return any(not geometry.eyes_flat(frame.rgb, f) for f in self.faces(frame, ctx))
+
+
+__all__ = ["INSTALL_HINT", "FaceDetector"]
