@@ -1,0 +1,147 @@
+"""Caption files beside an image (NAME.txt, NAME.md, NAME.json) and the read-only caption check."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from deident.findings import Action, Finding
+from deident.history.fuzz import FuzzSettings, fuzz_edits
+from deident.history.rules import Edit
+
+STAGE = "caption"
+TEXT_SUFFIXES = (".txt", ".md")
+JSON_FIELDS = ("caption", "history")
+# What a report says about each kind of change: never the value itself.
+DETAILS = {
+    "age": ("age moved", Action.REPLACED),
+    "sex": ("sex changed", Action.REPLACED),
+    "site": ("site generalised", Action.REPLACED),
+    "laterality": ("side swapped", Action.REPLACED),
+    "date": ("date made vague", Action.REPLACED),
+    "time": ("time removed", Action.REMOVED),
+    "name": ("name removed", Action.REMOVED),
+    "identifier": ("identifier removed", Action.REMOVED),
+    "phone": ("phone number removed", Action.REMOVED),
+    "email": ("email address removed", Action.REMOVED),
+    "dob": ("date of birth removed", Action.REMOVED),
+    "place": ("institution removed", Action.REMOVED),
+}
+CHECK_DETAILS = {
+    "age": "age over 89",
+    "date": "date or relative date",
+    "time": "clock time",
+    "name": "name",
+    "identifier": "record or accession number",
+    "phone": "phone number",
+    "email": "email address",
+    "dob": "date of birth",
+    "place": "hospital or clinic name",
+}
+# Kinds whose value is worth searching for in the image itself (relative dates and times are not).
+DENY_KINDS = frozenset({"name", "identifier", "phone", "email", "dob", "date", "place"})
+# A check moves nothing: only what is always rewritten (identifiers, dates, ages over 89) shows up.
+CHECK_SETTINGS = FuzzSettings(age_jitter=0, sex_change_rate=0.0, laterality_swap_rate=0.0)
+
+
+def _json_fields(data: object) -> list[str]:
+    if not isinstance(data, dict):
+        return []
+    return [k for k in JSON_FIELDS if isinstance(data.get(k), str)]
+
+
+def _load_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if _json_fields(data) else None
+
+
+def find_sidecars(image_path: Path) -> list[Path]:
+    """Caption files for an image: same stem, .txt/.md, or .json with a caption/history string."""
+    image_path = Path(image_path)
+    found = []
+    for suffix in (*TEXT_SUFFIXES, ".json"):
+        candidate = image_path.with_suffix(suffix)
+        if candidate == image_path or not candidate.is_file():
+            continue
+        if suffix == ".json" and _load_json(candidate) is None:
+            continue
+        found.append(candidate)
+    return found
+
+
+def _findings(edits: list[Edit], where: str) -> list[Finding]:
+    out = []
+    for e in edits:
+        detail, action = DETAILS.get(e.change.kind, (f"{e.change.kind} changed", Action.REPLACED))
+        if e.change.kind == "age" and ("90+" in e.change.after or "90 or older" in e.change.after):
+            detail = "age over 89 aggregated"
+        out.append(Finding(STAGE, e.change.kind, where, action, detail))
+    return out
+
+
+def fuzz_sidecar(path: Path, seed: int | None, settings: FuzzSettings) -> tuple[bytes, list[Finding]]:
+    """The rewritten caption file and one finding per change; JSON keeps its structure and other keys."""
+    path = Path(path)
+    if seed is None:  # one seed for the whole file, so every field gets the same sex and side decisions
+        seed = random.SystemRandom().getrandbits(64)
+    if path.suffix.lower() == ".json":
+        data = _load_json(path)
+        if data is None:
+            raise ValueError(f"{path.name}: no caption or history text field")
+        findings: list[Finding] = []
+        for key in _json_fields(data):
+            data[key], edits = fuzz_edits(data[key], seed, settings)
+            findings += _findings(edits, f"{path.name}: {key}")
+        indent = 2 if "\n" in path.read_text(encoding="utf-8").strip() else None
+        return (json.dumps(data, ensure_ascii=False, indent=indent) + "\n").encode("utf-8"), findings
+    raw = path.read_bytes()
+    encoding = _encoding(raw)
+    text, edits = fuzz_edits(raw.decode(encoding), seed, settings)
+    return text.encode(encoding), _findings(edits, path.name)
+
+
+def _encoding(raw: bytes) -> str:
+    """Write a caption back as it was read: UTF-8 (BOM kept if present), else Windows-1252/Latin-1."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            raw.decode(encoding)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    return "latin-1"  # decodes any byte string
+
+
+def _check_edits(text: str) -> list[Edit]:
+    return fuzz_edits(text, 0, CHECK_SETTINGS)[1]
+
+
+def _where(text: str, edit: Edit) -> str:
+    """The line a finding sits on (a later pass may see text an earlier one rewrote: then "text")."""
+    for fragment in (edit.change.before, edit.value):
+        pos = text.find(fragment) if fragment else -1
+        if pos >= 0:
+            return f"line {text.count(chr(10), 0, pos) + 1}"
+    return "text"
+
+
+def check_caption(text: str) -> list[Finding]:
+    """Identifying content in a caption, reported without its value (read-only)."""
+    return [
+        Finding(STAGE, e.change.kind, _where(text, e), Action.FOUND, CHECK_DETAILS.get(e.change.kind, ""))
+        for e in _check_edits(text)
+    ]
+
+
+def identifiers_in(text: str) -> list[str]:
+    """Names, numbers and dates found in a caption, in clear, for the batch deny-list (held in memory)."""
+    seen: dict[str, None] = {}
+    for e in _check_edits(text):
+        if e.change.kind in DENY_KINDS and e.value:
+            seen.setdefault(e.value, None)
+    return list(seen)

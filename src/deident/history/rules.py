@@ -1,0 +1,303 @@
+"""Deterministic rewriting rules: identifiers and dates, plus the machinery every pass shares.
+
+A rule is a pattern, a change kind and how the match is rewritten. The same rules serve ``fuzz_text``
+(rewrite), ``check_caption`` (report only) and ``identifiers_in`` (the batch deny-list), so what is
+removed and what is reported can never drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from deident.history.vocab import relative_dates, words_pattern
+
+REMOVED = "[removed]"
+
+
+@dataclass
+class Change:
+    kind: str  # age | sex | site | laterality | date | time | name | identifier | phone | email | dob
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A change plus the identifying value inside it (for the deny-list), if it is one."""
+
+    change: Change
+    value: str = ""
+
+
+# How a match becomes its replacement: a fixed string, or a function of the match.
+Render = str | Callable[[re.Match[str]], str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str
+    pattern: re.Pattern[str]
+    render: Render
+    value_group: str | int | None = 0  # the identifying part, for the deny-list; None: not an identifier
+
+
+def at_sentence_start(text: str, pos: int) -> bool:
+    before = text[:pos].rstrip(" \t\"'(*_")
+    return not before or before[-1] in ".!?\n:"
+
+
+def fit_case(new: str, old: str, text: str, pos: int) -> str:
+    """Give the replacement the capitalisation its place asks for (sentence start, all capitals)."""
+    if not new or new.startswith("["):
+        return new
+    if len(old) > 1 and old.isalpha() and old.isupper():
+        return new.upper()
+    if at_sentence_start(text, pos):
+        return new[0].upper() + new[1:]
+    return new
+
+
+def apply(text: str, rules: tuple[Rule, ...], edits: list[Edit]) -> str:
+    """Run each rule over the text in order, recording every change."""
+    for rule in rules:
+
+        def repl(m: re.Match[str], rule: Rule = rule) -> str:
+            raw = rule.render if isinstance(rule.render, str) else rule.render(m)
+            if raw == m.group(0):
+                return raw
+            new = fit_case(raw, m.group(0), m.string, m.start())
+            if (
+                m.group(0).endswith(".")
+                and not new.endswith(".")
+                and re.match(r"\s+[A-Z]|\s*$", m.string[m.end() :])
+            ):
+                new += "."  # the abbreviation's period was also the sentence's
+            value = m.group(rule.value_group) if rule.value_group is not None else ""
+            edits.append(Edit(Change(rule.kind, m.group(0), new or "(removed)"), (value or "").strip()))
+            return new
+
+        text = rule.pattern.sub(repl, text)
+    return text
+
+
+# ---------------------------------------------------------------- shared pieces of patterns
+
+MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+ORD = r"\d{1,2}(?:st|nd|rd|th)?"
+YEAR = r"(?:19|20)\d{2}"
+SEASON = r"(?:spring|summer|fall|autumn|winter)"
+WEEKDAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+ABS_DATE = (
+    rf"(?:(?<![\d/.-]){YEAR}[-/.]\d{{1,2}}[-/.]\d{{1,2}}(?![\d/])"
+    rf"|(?<![\d/.-])\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:{YEAR}|\d{{2}})(?![\d/])"
+    rf"|(?<![\d/.])\d{{1,2}}/{YEAR}(?![\d/])"
+    rf"|\b{MONTH}\s+{ORD}(?:,?\s+{YEAR})?\b"
+    rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+{YEAR})?\b"
+    rf"|\b{MONTH}\s+{YEAR}\b)"
+)
+# A name: optional initials, then one to three capitalised words ("X", "J. Smith", "Mary-Ann O'Neil").
+_UP, _LOW = "A-ZÀ-ÖØ-Þ\u0100-\u017f", "a-zß-öø-ÿ\u0100-\u017f"  # Latin letters, accented ones included
+_WORD = rf"[{_UP}][{_LOW}]+(?:[-'’][{_UP}][{_LOW}]+)*"
+_PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
+NAME = rf"(?:(?:[{_UP}]\.\s?){{1,2}}{_WORD}|{_WORD}(?:\s+{_WORD}){{0,2}}|[{_UP}]\b\.?)"
+PATIENT_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Master)"
+DOCTOR_TITLES = r"(?:Dr|Prof|Professor)"
+# Capitalised words that follow "patient" without being a name.
+NOT_NAMES = {
+    "history", "information", "summary", "notes", "note", "details", "was", "is", "has", "had", "presented",
+    "with", "and", "the", "who", "came", "reports", "denies", "underwent", "case", "age", "sex", "consent",
+    "hx", "dx", "tx", "rx", "sx", "bx", "fx", "hb", "hgb", "cr", "na", "pmh", "pt", "id", "mrn", "dob",
+}  # fmt: skip
+
+_PREP = r"(?:(?P<prep>[Oo]n|[Ii]n|[Aa]t|[Dd]uring|[Aa]round|[Bb]y|[Ss]ince|[Ff]rom|[Oo]f)\s+(?:the\s+)?)?"
+
+
+def _vague(word: str) -> Callable[[re.Match[str]], str]:
+    """A date becomes vague; "since <date>" becomes "for some time" so the sentence still reads."""
+
+    def render(m: re.Match[str]) -> str:
+        prep = (m.groupdict().get("prep") or "").lower()
+        return "for some time" if prep == "since" else word
+
+    return render
+
+
+def _relative(m: re.Match[str]) -> str:
+    phrase = re.sub(r"\s+", " ", m.group("rel").lower())
+    return _vague(relative_dates().get(phrase, "recently"))(m)
+
+
+def _ago(m: re.Match[str]) -> str:
+    return _vague("previously" if m.group("unit").lower().startswith(("month", "year")) else "recently")(m)
+
+
+def _title_name(m: re.Match[str]) -> str:
+    return "a colleague" if re.match(DOCTOR_TITLES, m.group("title")) else "the patient"
+
+
+def _patient_name(m: re.Match[str]) -> str:
+    if m.group("name").split()[0].lower() in NOT_NAMES:
+        return m.group(0)
+    return m.group("who")
+
+
+_I = re.IGNORECASE
+_NUMWORD = r"(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|a\s+few|several|a\s+couple\s+of)"
+
+IDENTIFIER_RULES: tuple[Rule, ...] = (
+    Rule("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), REMOVED),
+    Rule(
+        "dob",
+        re.compile(
+            rf"\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|born(?:\s+on|\s+in)?)\s*[:#-]?\s*"
+            rf"(?P<v>{ABS_DATE}|{YEAR}\b)",
+            _I,
+        ),
+        "",
+        "v",
+    ),
+    Rule(
+        "identifier",
+        re.compile(
+            r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hospital\s+(?:number|no\.?|#)"
+            r"|NHS\s+(?:number|no\.?)|chart\s+(?:number|no\.?|#)|patient\s+(?:ID|number|no\.?)|ID"
+            r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#))"
+            r"\s*(?:[:#]|no\.?|number)?\s*(?P<v>[A-Z]{0,3}[-\s]?\d[\d-]{1,}[A-Z]?)\b",
+            _I,
+        ),
+        "",
+        "v",
+    ),
+    Rule("identifier", re.compile(r"\b(?<![\d.])[A-Z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
+    Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}-\d{2}-\d{4}\b(?!-)"), REMOVED),
+    Rule(
+        "phone",
+        re.compile(
+            r"(?<![\w/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"
+            r"|(?<![\w/.-])\+?\b0\d{3,4}\s?\d{6}\b"
+        ),
+        REMOVED,
+    ),
+    Rule("identifier", re.compile(r"(?<![\d.,])\b\d{6,}\b(?![.,]\d)"), REMOVED),
+    Rule(
+        "place",
+        re.compile(
+            rf"\b(?:(?:St\.?|Saint)\s+)?{_PLACE_WORD}(?:['’]s)?(?:\s+{_PLACE_WORD}(?:['’]s)?){{0,3}}\s+"
+            r"(?P<what>Hospital|Clinic|Infirmary|(?:Medical|Health|Cancer)\s+Cent(?:er|re))\b"
+        ),
+        lambda m: "a " + m.group("what").lower(),
+        0,
+    ),
+    Rule(
+        "name",
+        re.compile(rf"\b(?:patient\s+|pt\s+)?name\s*:\s*(?P<name>{NAME})", _I),
+        "",
+        "name",
+    ),
+    Rule(
+        "name",
+        re.compile(rf"\b(?P<title>{PATIENT_TITLES}|{DOCTOR_TITLES})\b\.?\s+(?P<name>{NAME})"),
+        _title_name,
+        "name",
+    ),
+    Rule(
+        "name",
+        re.compile(rf"\b(?P<who>[Pp]atient|[Pp]t\.?)\s+(?:named\s+|called\s+)?(?P<name>{NAME})(?![\w.]*:)"),
+        _patient_name,
+        "name",
+    ),
+    Rule("name", re.compile(rf",?\s+named\s+(?P<name>{NAME})"), "", "name"),
+)
+
+DATE_RULES: tuple[Rule, ...] = (
+    Rule(
+        "time",
+        re.compile(
+            r"(?:\b(?:at|around|about)\s+|@\s?)?"
+            r"(?:\b\d{1,2}(?::[0-5]\d)?\s?(?:am|pm|a\.m\.|p\.m\.)(?![a-z])"
+            r"|(?<=at\s)\d{1,2}:[0-5]\d\b|\b\d{1,2}:[0-5]\d\s?(?:h|hrs|hours)\b"
+            r"|(?<=at\s)(?:noon|midnight))",
+            _I,
+        ),
+        "",
+        None,
+    ),
+    Rule("date", re.compile(rf"\b{_PREP}(?P<v>{ABS_DATE})"), _vague("recently"), "v"),
+    Rule(
+        "date",
+        re.compile(r"\b(?P<prep>[Oo]n|[Ii]n|[Ss]ince|[Ff]rom)\s+(?:the\s+)?(?P<v>\d{1,2}/\d{1,2})(?![\d/])"),
+        _vague("recently"),
+        "v",
+    ),
+    Rule(
+        "date",
+        re.compile(
+            rf"\b(?P<prep>[Ii]n|[Dd]uring|[Ss]ince|[Ff]rom|[Aa]round)\s+(?:(?:early|late|mid)[\s-]+)?"
+            rf"(?:(?:the\s+)?{SEASON}\s+(?:of\s+)?)?(?P<v>(?!May\b){MONTH}(?:\s+{YEAR})?|{YEAR})(?!\w)"
+        ),
+        _vague("recently"),
+        "v",
+    ),
+    Rule(
+        "date",
+        re.compile(
+            rf"\b{_PREP}(?:(?:over|during)\s+)?(?:the\s+)?(?:(?:early|late|mid)[\s-]+)?{SEASON}\s+(?:of\s+)?(?P<v>{YEAR})\b",
+            _I,
+        ),
+        _vague("recently"),
+        "v",
+    ),
+    Rule(
+        "date",
+        re.compile(
+            rf"\b{_PREP}(?P<ago>{_NUMWORD}\s+(?P<unit>days?|weeks?|months?|years?)\s+ago)\b",
+            _I,
+        ),
+        _ago,
+        None,
+    ),
+    Rule(
+        "date",
+        re.compile(
+            rf"\b(?:(?P<prep>[Oo]n|[Ss]ince|[Ff]rom)\s+)?(?P<rel>{words_pattern(list(relative_dates()))})"
+            r"(?:\s+(?:morning|afternoon|evening|night))?\b",
+            _I,
+        ),
+        _relative,
+        None,
+    ),
+    Rule(
+        "date",
+        re.compile(
+            rf"\b(?:(?P<prep>[Oo]n|[Ll]ast|[Tt]his|[Nn]ext|[Pp]ast|[Ss]ince)\s+)?{WEEKDAY}s?"
+            r"(?:\s+(?:morning|afternoon|evening|night))?\b"
+        ),
+        _vague("recently"),
+        None,
+    ),
+)
+
+_CLEANUP: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\((?:\s|[,;:])*\)|\[(?:\s|[,;:])*\]"), ""),
+    (re.compile(r"\b(recently|previously)(?:[\s,]+(?:recently|previously)\b)+", re.IGNORECASE), r"\1"),
+    (re.compile(r"([.!?])[ \t]+[,;:.](?=\s|$)"), r"\1"),
+    (re.compile(r"[ \t]+([.,;:!?)])"), r"\1"),
+    (re.compile(r"([.!?])[.,;:](?!\.)"), r"\1"),
+    (re.compile(r"([(\[])[ \t]+"), r"\1"),
+    (re.compile(r"([,;:])(?:[ \t]*[,;:])+"), r"\1"),
+    (re.compile(r"(^|\n)[ \t]*[,;:][ \t]*"), r"\1"),
+    (re.compile(r"[ \t]{2,}"), " "),
+    (re.compile(r"^[ \t]+|[ \t]+$", re.MULTILINE), ""),
+)
+
+
+def tidy(text: str) -> str:
+    """Mend the punctuation that removals leave behind (empty brackets, doubled commas, stray spaces)."""
+    for pattern, repl in _CLEANUP:
+        text = pattern.sub(repl, text)
+    return text

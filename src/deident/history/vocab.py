@@ -1,0 +1,93 @@
+"""The word lists the fuzzer reads, kept as data under ``data/``: clinicians extend them without code."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from functools import cache
+from importlib import resources
+
+
+def _text(name: str) -> str:
+    return resources.files("deident.history").joinpath("data").joinpath(name).read_text(encoding="utf-8")
+
+
+def _lines(name: str) -> list[str]:
+    """Non-empty, non-comment lines of a ``.txt`` list."""
+    return [s.strip() for s in _text(name).splitlines() if s.strip() and not s.lstrip().startswith("#")]
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(_text(name).splitlines()))
+
+
+def words_pattern(words: list[str]) -> str:
+    """An alternation that prefers the longest phrase, with flexible spaces or hyphens inside phrases."""
+    ordered = sorted(set(words), key=len, reverse=True)
+    return "|".join(re.escape(w).replace(r"\ ", r"[\s-]+") for w in ordered)
+
+
+@cache
+def sex_specific() -> re.Pattern[str]:
+    """Any word that ties the case to one sex ("ovarian", "PSA"); a trailing ``$`` means whole word."""
+    parts = [
+        re.escape(s[:-1]) + r"\b" if s.endswith("$") else re.escape(s) for s in _lines("sex_specific.txt")
+    ]
+    return re.compile(r"\b(?:" + "|".join(parts) + ")", re.IGNORECASE)
+
+
+@cache
+def kin_words() -> re.Pattern[str]:
+    """Gendered words for other people (mother, husband): their presence blocks a sex change."""
+    return re.compile(r"\b(?:" + words_pattern(_lines("kin_words.txt")) + r")s?\b", re.IGNORECASE)
+
+
+@cache
+def sex_swaps() -> dict[str, str]:
+    """Lower-case word -> its other-sex counterpart, both ways ("her"/"his" are decided in context)."""
+    out: dict[str, str] = {}
+    for row in _rows("sex_terms.csv"):
+        female, male = row["female"], row["male"]
+        if female and male and female not in out:
+            out[female] = male
+        if male and female and male not in out:
+            out[male] = female
+    out["mr"] = "ms"
+    out["him"] = "her"
+    return out
+
+
+@cache
+def sites() -> dict[str, str]:
+    """Site -> the region it generalises to (organs map to themselves: only the side is dropped)."""
+    return {row["site"]: row["region"] for row in _rows("sites.csv")}
+
+
+@cache
+def laterality() -> dict[str, str]:
+    return {row["word"]: row["opposite"] for row in _rows("laterality.csv")}
+
+
+@cache
+def laterality_fixed() -> tuple[str, ...]:
+    """Phrases after left/right that name a different structure, not one of a pair: never swapped."""
+    return tuple(_lines("laterality_fixed.txt"))
+
+
+@cache
+def relative_dates() -> dict[str, str]:
+    """Relative time phrase -> the vague word that replaces it."""
+    return {row["phrase"]: row["vague"] for row in _rows("dates.csv")}
+
+
+@cache
+def grammar() -> dict[str, list[str]]:
+    """Context words around "her" and around a bare left/right."""
+    return json.loads(_text("grammar.json"))
+
+
+@cache
+def lateral_words() -> tuple[str, ...]:
+    """Stems after left/right that show it names a side of the body."""
+    return tuple(_lines("lateral_words.txt"))
