@@ -1,0 +1,303 @@
+"""Redact JPEG pixels by editing the quantised DCT coefficients, without decoding and re-encoding.
+
+A re-encode costs every block of the picture a generation of loss; here only the 8x8 blocks under a
+redaction change. The coefficients are read with libjpeg (through ``jpeglib``), the blocks of every MCU a
+redaction touches (plus a small margin) are replaced by one flat colour (``fill``: the DC value that decodes
+to black luma and neutral chroma, every AC coefficient zero) or by their cell's mean colour (``pixelate``:
+DC averaged over cells of whole MCUs, AC zero), and the coefficients are entropy-coded again losslessly
+with the original quantisation tables and sampling factors (optimised Huffman tables). Progressive inputs
+are made progressive again by MozJPEG's lossless transcoder. Every other block keeps its exact values.
+
+The caller (``deident.formats.jpeg``) passes redactions in stored pixel coordinates (before EXIF
+orientation), runs the result through its metadata filter, and falls back to decode/re-encode when this
+module raises ``DctUnsupported``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deident.errors import CorruptFile, DeidentError
+from deident.regions import PIXELATE_CELLS, Redaction, polygon_mask
+
+# libjpeg build used through jpeglib: libjpeg-turbo 2.1, the same family Pillow decodes with.
+LIBJPEG_VERSION = "turbo210"
+# Pixels added around every redaction before it is snapped outward to whole MCUs (detector boxes are tight).
+MARGIN_PX = 2
+# Pixelate cells are at least this many pixels (and at least one MCU), and at least 1/PIXELATE_CELLS of
+# the short side.
+MIN_CELL_PX = 16
+STYLES = ("fill", "pixelate")
+# jpeglib keeps the selected libjpeg build and the markers being read in process-wide state.
+_JPEGLIB_LOCK = threading.Lock()
+
+# Start-of-frame markers: the coding process each one announces (ITU-T T.81 table B.1).
+SOF_PROCESS = {
+    0xC0: "baseline",
+    0xC1: "extended sequential",
+    0xC2: "progressive",
+    0xC3: "lossless",
+    0xC5: "hierarchical sequential",
+    0xC6: "hierarchical progressive",
+    0xC7: "hierarchical lossless",
+    0xC9: "arithmetic sequential",
+    0xCA: "arithmetic progressive",
+    0xCB: "arithmetic lossless",
+    0xCD: "arithmetic hierarchical sequential",
+    0xCE: "arithmetic hierarchical progressive",
+    0xCF: "arithmetic hierarchical lossless",
+}
+SUPPORTED_PROCESSES = {"baseline", "extended sequential", "progressive"}
+# Markers without a length field (T.81 B.1.1.3): TEM and RST0-7.
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+
+
+class DctUnsupported(DeidentError):
+    """This JPEG or this redaction cannot be done on coefficients: decode and re-encode instead."""
+
+
+@dataclass(frozen=True)
+class JpegLayout:
+    """What the frame header says, read with a marker walk (no decoding)."""
+
+    process: str
+    precision: int
+    width: int
+    height: int
+    factors: tuple[tuple[int, int], ...]  # (h, v) sampling factors per component
+    component_ids: tuple[int, ...]
+    adobe_transform: int | None = None  # APP14 "Adobe" colour transform flag, if present
+    restart_interval: int = 0
+
+    @property
+    def color(self) -> str:
+        """The colour model as libjpeg would guess it (jdapimin.c rules, simplified)."""
+        n = len(self.factors)
+        if n == 1:
+            return "gray"
+        if n == 3:
+            rgb = self.adobe_transform == 0 or self.component_ids == (82, 71, 66)
+            return "rgb" if rgb else "ycbcr"
+        return "cmyk" if n == 4 else f"{n} components"
+
+    def unsupported_reason(self) -> str | None:
+        if self.process not in SUPPORTED_PROCESSES:
+            return f"{self.process} JPEG"
+        if self.precision != 8:
+            return f"{self.precision}-bit JPEG"
+        if self.color not in ("gray", "ycbcr"):
+            return f"{self.color} JPEG"
+        return None
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The MCU grid in stored pixels, and how each component's blocks sit in it."""
+
+    width: int
+    height: int
+    factors: tuple[tuple[int, int], ...]  # (h, v)
+
+    @property
+    def mcu(self) -> tuple[int, int]:  # (width, height) in pixels
+        return 8 * max(h for h, _ in self.factors), 8 * max(v for _, v in self.factors)
+
+    @property
+    def shape(self) -> tuple[int, int]:  # MCU rows, columns
+        mw, mh = self.mcu
+        return math.ceil(self.height / mh), math.ceil(self.width / mw)
+
+    def mcu_mask(self, red: Redaction) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """MCUs the redaction (grown by MARGIN_PX) touches, as a window and its (row, column) origin."""
+        mw, mh = self.mcu
+        x0, y0, x1, y1 = red.region.bbox()
+        x0, y0 = max(0, x0 - MARGIN_PX), max(0, y0 - MARGIN_PX)
+        x1, y1 = min(self.width, x1 + MARGIN_PX + 1), min(self.height, y1 + MARGIN_PX + 1)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        c0, r0 = x0 // mw, y0 // mh
+        c1, r1 = math.ceil(x1 / mw), math.ceil(y1 / mh)
+        px0, py0 = c0 * mw, r0 * mh
+        shifted = red.region.mapped(lambda x, y: (x - px0, y - py0))
+        pixels = polygon_mask(((r1 - r0) * mh, (c1 - c0) * mw), [shifted])
+        if MARGIN_PX:
+            import cv2
+
+            kernel = np.ones((2 * MARGIN_PX + 1, 2 * MARGIN_PX + 1), np.uint8)
+            pixels = cv2.dilate(pixels.astype(np.uint8), kernel).astype(bool)
+        mask = pixels.reshape(r1 - r0, mh, c1 - c0, mw).any(axis=(1, 3))
+        return (mask, (r0, c0)) if mask.any() else None
+
+
+def read_layout(jpeg_bytes: bytes) -> JpegLayout:
+    """Walk the markers of the first frame up to its first scan (T.81 annex B)."""
+    data = memoryview(jpeg_bytes)
+    if bytes(data[:2]) != b"\xff\xd8":
+        raise CorruptFile("not a JPEG stream (no SOI marker)")
+    pos, adobe, restart, frame = 2, None, 0, None
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise CorruptFile(f"JPEG marker expected at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):
+            break
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        body = bytes(data[pos + 4 : pos + 2 + length])
+        if length < 2 or len(body) != length - 2:
+            raise CorruptFile(f"truncated JPEG segment at byte {pos}")
+        if marker == 0xEE and body[:5] == b"Adobe" and len(body) >= 12:
+            adobe = body[11]
+        elif marker == 0xDD and len(body) >= 2:
+            (restart,) = struct.unpack(">H", body[:2])
+        elif marker in SOF_PROCESS and frame is None:
+            frame = (SOF_PROCESS[marker], body)
+        pos += 2 + length
+    if frame is None:
+        raise CorruptFile("JPEG stream has no frame header")
+    process, body = frame
+    if len(body) < 6:
+        raise CorruptFile("truncated JPEG frame header")
+    precision, height, width, n = struct.unpack(">BHHB", body[:6])
+    comps = [body[6 + 3 * i : 9 + 3 * i] for i in range(n)]
+    if n == 0 or width == 0 or any(len(c) != 3 or not c[1] >> 4 or not c[1] & 15 for c in comps):
+        raise CorruptFile("invalid JPEG frame header")
+    return JpegLayout(
+        process=process,
+        precision=precision,
+        width=width,
+        height=height,
+        factors=tuple((c[1] >> 4, c[1] & 15) for c in comps),
+        component_ids=tuple(c[0] for c in comps),
+        adobe_transform=adobe,
+        restart_interval=restart,
+    )
+
+
+def unsupported_reason(jpeg_bytes: bytes) -> str | None:
+    """Why this JPEG cannot be redacted on coefficients here, or None when it can."""
+    try:
+        layout = read_layout(jpeg_bytes)
+    except CorruptFile as exc:
+        return str(exc)
+    reason = layout.unsupported_reason()
+    if reason is None and layout.process == "progressive" and not _have("mozjpeg_lossless_optimization"):
+        reason = "progressive output needs mozjpeg-lossless-optimization"
+    if reason is None and not _have("jpeglib"):
+        reason = "jpeglib is not installed"
+    return reason
+
+
+def dct_supported(jpeg_bytes: bytes) -> bool:
+    return unsupported_reason(jpeg_bytes) is None
+
+
+def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
+    """A new JPEG with every redaction applied to whole MCUs and every other block bit-identical.
+
+    Raises ``DctUnsupported`` (the caller re-encodes instead) for ``blur`` and for JPEG flavours this
+    path does not handle; ``CorruptFile`` when libjpeg cannot read the coefficients.
+    """
+    for red in redactions:
+        if red.style not in STYLES:
+            raise DctUnsupported(f"{red.style!r} redaction needs decoded pixels")
+    layout = read_layout(jpeg_bytes)
+    reason = unsupported_reason(jpeg_bytes)
+    if reason:
+        raise DctUnsupported(f"no DCT-domain redaction for this file: {reason}")
+    import jpeglib
+
+    if LIBJPEG_VERSION not in jpeglib.version.versions():
+        raise DctUnsupported(f"this jpeglib has no libjpeg build {LIBJPEG_VERSION!r}")
+    with (
+        _JPEGLIB_LOCK,
+        tempfile.TemporaryDirectory(prefix="deident-dct-") as tmp,
+        jpeglib.version(LIBJPEG_VERSION),
+    ):
+        src, dst = Path(tmp) / "in.jpg", Path(tmp) / "out.jpg"
+        src.write_bytes(jpeg_bytes)
+        try:
+            jpeg = jpeglib.read_dct(str(src))
+            planes = [p for p in (jpeg.Y, jpeg.Cb, jpeg.Cr) if p is not None]
+        except OSError as exc:
+            raise CorruptFile(f"libjpeg could not read the JPEG coefficients: {exc}") from exc
+        if len(planes) != len(layout.factors):
+            raise DctUnsupported(f"libjpeg reads {len(planes)} of {len(layout.factors)} components")
+        grid = _Grid(layout.width, layout.height, layout.factors)
+        qdc = [int(jpeg.get_component_qt(i)[0, 0]) for i in range(len(planes))]
+        for red in redactions:
+            _apply(red, grid, planes, qdc)
+        # libjpeg writes its own JFIF header (density copied from the source): drop the copied one.
+        jpeg.markers = [m for m in (jpeg.markers or []) if not _is_jfif(m)]
+        try:
+            jpeg.write_dct(str(dst), flags=["+OPTIMIZE_CODING"])
+        except OSError as exc:
+            raise DctUnsupported(f"libjpeg could not write the coefficients: {exc}") from exc
+        out = dst.read_bytes()
+    if layout.process == "progressive":
+        out = _progressive(out)
+    return out
+
+
+def _progressive(baseline: bytes) -> bytes:
+    """The same coefficients as a progressive JPEG (MozJPEG's jpegtran -optimize -progressive -copy all)."""
+    import mozjpeg_lossless_optimization as mozjpeg
+
+    try:
+        return mozjpeg.optimize(baseline, copy=mozjpeg.COPY_MARKERS.ALL)
+    except Exception as exc:  # a C library's failure of any kind: let the caller re-encode instead
+        raise DctUnsupported(f"MozJPEG could not make the output progressive: {exc}") from exc
+
+
+def fill_dc(qdc: int, luma: bool) -> int:
+    """The quantised DC giving black luma (mean 0 after the +128 level shift) or neutral chroma (128)."""
+    return -math.ceil(1024 / qdc) if luma else 0
+
+
+def _apply(red: Redaction, grid: _Grid, planes: list[np.ndarray], qdc: list[int]) -> None:
+    found = grid.mcu_mask(red)
+    if found is None:
+        return
+    mask, (r0, c0) = found
+    mw, mh = grid.mcu
+    x0, y0, x1, y1 = red.region.bbox()
+    short = max(1, min(x1 - x0, y1 - y0))
+    cell = max(1, math.ceil(max(MIN_CELL_PX, short / PIXELATE_CELLS) / max(mw, mh)))  # in MCUs
+    for i, (plane, (h, v)) in enumerate(zip(planes, grid.factors, strict=True)):
+        blocks = np.repeat(np.repeat(mask, v, axis=0), h, axis=1)
+        rows, cols = np.nonzero(blocks)
+        rows, cols = rows + r0 * v, cols + c0 * h
+        keep = (rows < plane.shape[0]) & (cols < plane.shape[1])
+        rows, cols = rows[keep], cols[keep]
+        if red.style == "fill":
+            dc = np.full(rows.shape, fill_dc(qdc[i], i == 0))
+        else:
+            cy, cx = (rows - r0 * v) // (cell * v), (cols - c0 * h) // (cell * h)
+            ids = cy * (int(cx.max(initial=0)) + 1) + cx
+            dcs = plane[rows, cols, 0, 0].astype(np.float64)
+            means = np.bincount(ids, dcs) / np.maximum(np.bincount(ids), 1)
+            dc = np.rint(means[ids])
+        plane[rows, cols] = 0
+        plane[rows, cols, 0, 0] = dc.astype(plane.dtype)
+
+
+def _is_jfif(marker) -> bool:
+    return int(marker.type) == 0xE0 and bytes(marker.content[:5]) == b"JFIF\x00"
+
+
+def _have(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
