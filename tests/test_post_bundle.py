@@ -1,0 +1,321 @@
+"""``build_post`` end to end on pictures made here: what reaches the bundle, and what never does."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from deident.options import FaceMode, Options, TextMode
+from deident.post import build_post
+
+history = pytest.importorskip("deident.history", reason="deident.history (caption fuzzing) is not there yet")
+if not hasattr(history, "fuzz_text"):
+    pytest.skip("deident.history has no fuzz_text yet", allow_module_level=True)
+
+LABEL_LINES = ("SMITH JANE", "S17-04522", "03/04/2017")
+CAPTION = (
+    "Mrs. Jane Smith, 93, MRN 4455667, seen on 03/04/2017 (call 555-123-4567). Skin biopsy showed a "
+    "basal cell carcinoma next to a dermatofibroma."
+)
+PHI_IN_CAPTION = ("Smith", "Jane", "4455667", "03/04/2017", "2017", "555", "4567", "93")
+CREDIT = "@path_doc42"
+FAST = Options(text=TextMode.OFF, faces=FaceMode.OFF, jobs=1)  # metadata only: for the image plumbing
+
+
+def _font(px: int):
+    for path in (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    ):
+        if Path(path).exists():
+            return ImageFont.truetype(path, px)
+    return ImageFont.load_default(size=px)
+
+
+def slide_photo(path: Path, size=(800, 450)) -> Path:
+    """A photo of a glass slide: tissue on the left, a printed label with a name, accession and date."""
+    w, h = size
+    img = Image.new("RGB", size, (58, 62, 72))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle((40, 80, w - 40, h - 80), 8, fill=(216, 222, 226))
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        x, y = rng.normal(0.3 * w, 0.09 * w), rng.normal(h / 2, 0.12 * h)
+        r = rng.uniform(3, 7)
+        draw.ellipse(
+            (x - r, y - r, x + r, y + r), fill=(int(rng.uniform(90, 140)), 60, int(rng.uniform(150, 200)))
+        )
+    draw.rectangle((int(0.6 * w), 95, w - 55, h - 95), fill=(250, 250, 246))
+    for i, line in enumerate(LABEL_LINES):
+        draw.text((int(0.62 * w), 110 + 52 * i), line, font=_font(34), fill=(10, 10, 10))
+    exif = Image.Exif()
+    exif[0x013B] = "SMITH JANE"  # Artist
+    exif[0x010E] = "S17-04522"  # ImageDescription
+    img.save(path, "JPEG", quality=95, exif=exif.tobytes(), comment=b"SMITH JANE S17-04522")
+    return path
+
+
+def _ocr(img: Image.Image) -> str:
+    import pytesseract
+
+    texts = []
+    for scale in (1, 2):
+        big = img.resize((img.width * scale, img.height * scale)) if scale > 1 else img
+        for psm in (3, 11):
+            texts.append(pytesseract.image_to_string(big, config=f"--psm {psm}"))
+    return "\n".join(texts)
+
+
+def _quarters(img: Image.Image):
+    w, h = img.size
+    for x in (0, w // 2):
+        for y in (0, h // 2):
+            yield img.crop((x, y, x + w // 2, y + h // 2))
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """One full run (text, barcodes and faces stages on): the expensive part, shared by the checks."""
+    root = tmp_path_factory.mktemp("post")
+    photo = slide_photo(root / "SMITH_JANE_S17-04522.jpg")
+    out = root / "bundle"
+    result = build_post(
+        [photo],
+        out,
+        caption=CAPTION,
+        credit=CREDIT,
+        watermark=True,
+        seed=7,
+        long_side=640,
+        options=Options(jobs=1),
+    )
+    return result, out, root
+
+
+def test_bundle_written(bundle):
+    result, out, root = bundle
+    assert result.ok, result.reason
+    assert sorted(p.name for p in out.iterdir()) == ["post-1.jpg", "post.txt"]
+    assert result.images == [str(out / "post-1.jpg")]
+    assert not [p for p in root.iterdir() if ".deid-tmp" in p.name]  # work folder removed
+
+
+def test_text_has_no_identifiers_and_has_tags_and_credit(bundle):
+    result, out, _ = bundle
+    text = (out / "post.txt").read_text(encoding="utf-8")
+    assert text == result.text
+    for phi in PHI_IN_CAPTION:
+        assert not re.search(rf"\b{re.escape(phi)}\b", text), (phi, text)
+    assert all(int(n) <= 90 for n in re.findall(r"\d+", text)), text  # ages over 89 aggregated
+    assert f"Image courtesy of {CREDIT}" in text
+    for tag in ("#BCC", "#Dermatofibroma", "#dermpath", "#pathology"):
+        assert tag in result.hashtags and tag in text
+    assert "basal cell carcinoma" in text  # the clinical content stays
+
+
+def test_image_small_srgb_and_metadata_free(bundle):
+    _, out, _ = bundle
+    data = (out / "post-1.jpg").read_bytes()
+    for marker in (b"SMITH", b"S17-04522", b"Exif", b"ICC_PROFILE", b"http://ns.adobe.com"):
+        assert marker not in data
+    img = Image.open(io.BytesIO(data))
+    assert img.mode == "RGB" and max(img.size) == 640 and img.size == (640, 360)
+    assert not {"exif", "icc_profile", "xmp", "comment", "photoshop"} & set(img.info)
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+def test_exiftool_sees_only_structure(bundle):
+    _, out, _ = bundle
+    raw = subprocess.run(
+        ["exiftool", "-j", "-a", "-G1", str(out / "post-1.jpg")], capture_output=True, check=True
+    )
+    groups = {key.split(":")[0] for key in json.loads(raw.stdout)[0] if ":" in key}
+    assert groups <= {"ExifTool", "System", "File", "JFIF", "Composite"}, groups
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed")
+def test_credit_readable_label_not(bundle):
+    _, out, _ = bundle
+    img = Image.open(out / "post-1.jpg").convert("RGB")
+    import pytesseract
+
+    corners = "\n".join(pytesseract.image_to_string(q, config="--psm 11") for q in _quarters(img))
+    assert "path_doc42" in corners
+    read = _ocr(img) + corners
+    for word in ("SMITH", "JANE", "04522", "S17", "2017"):
+        assert word not in read.upper(), word
+
+
+def test_report_is_json_and_never_names_the_patient(bundle):
+    result, _, _ = bundle
+    d = result.to_dict()
+    dumped = json.dumps({k: v for k, v in d.items() if k != "sources"})
+    for phi in ("SMITH", "Smith", "4455667", "03/04/2017", "555-123"):
+        assert phi not in dumped
+    assert d["credit"] == CREDIT and d["watermarks"][0]["corner"]
+    stages = {f["stage"] for f in d["findings"]}
+    assert {"caption", "metadata", "text"} <= stages
+
+
+def test_compose_text_layout():
+    from deident.post import compose_text
+
+    assert (
+        compose_text("A BCC.", "@me", ["#BCC", "#dermpath"])
+        == "A BCC.\n\nImage courtesy of @me\n\n#BCC #dermpath\n"
+    )
+    assert compose_text("", None, ["#BCC"]) == "#BCC\n"
+    assert compose_text("  ", None, []) == ""
+
+
+def _dicom(path: Path) -> Path:
+    """A small secondary-capture radiograph-like DICOM with a patient name in its header."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.Modality = "SMITH^JANE", "4455667", "OT"
+    yy, xx = np.mgrid[0:96, 0:128]
+    pixels = (40 + 150 * np.exp(-((xx - 64) ** 2 + (yy - 48) ** 2) / 900)).astype(np.uint8)
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_dicom_rendered_for_posting(tmp_path):
+    pytest.importorskip("pydicom")
+    from deident.formats.base import Source, open_document
+
+    source = _dicom(tmp_path / "study.dcm")
+    try:
+        open_document(Source(source))
+    except Exception as exc:  # the DICOM format module is another engineer's; skip until it opens files
+        pytest.skip(f"DICOM documents not available yet: {exc}")
+    result = build_post([source], tmp_path / "bundle", caption="CT of a lung mass", options=FAST)
+    assert result.ok, result.reason
+    data = Path(result.images[0]).read_bytes()
+    assert data[:3] == b"\xff\xd8\xff" and b"SMITH" not in data and b"4455667" not in data
+    img = Image.open(io.BytesIO(data))
+    assert img.size == (128, 96)
+    assert (
+        np.asarray(img.convert("L"))[48, 64] > np.asarray(img.convert("L"))[5, 5] + 80
+    )  # bright centre kept
+    assert "#radiology" in result.hashtags
+
+
+def test_fail_closed_on_an_unreadable_image(tmp_path):
+    good = slide_photo(tmp_path / "a.jpg")
+    bad = tmp_path / "b.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "bundle"
+    result = build_post([good, bad], out, caption="BCC", options=FAST)
+    assert not result.ok and "b.jpg" in result.reason
+    assert not out.exists() and result.images == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "b.jpg"]
+
+
+def test_fail_closed_when_a_check_cannot_run(tmp_path, monkeypatch):
+    from deident import stages
+    from deident.errors import StageUnavailable
+
+    class Broken:
+        name = "text"
+
+        def __init__(self, options):
+            pass
+
+        def ensure_available(self):
+            raise StageUnavailable("text engine missing (simulated)")
+
+        def detect(self, frame, ctx):
+            return []
+
+    monkeypatch.setattr(stages, "_cache", {("text", "all"): Broken(None), ("barcode", "all"): Broken(None)})
+    out = tmp_path / "bundle"
+    result = build_post([slide_photo(tmp_path / "a.jpg")], out, options=Options(faces=FaceMode.OFF, jobs=1))
+    assert not result.ok and "simulated" in result.reason
+    assert not out.exists()
+
+
+def test_identifying_credit_refused(tmp_path):
+    out = tmp_path / "bundle"
+    result = build_post([slide_photo(tmp_path / "a.jpg")], out, credit="call 555-123-4567", options=FAST)
+    assert not result.ok and "identifying" in result.reason
+    assert not out.exists()
+
+
+def test_watermark_needs_credit_and_folder_must_be_ours(tmp_path):
+    photo = slide_photo(tmp_path / "a.jpg")
+    assert "credit" in build_post([photo], tmp_path / "x", watermark=True, options=FAST).reason
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.docx").write_bytes(b"mine")
+    result = build_post([photo], busy, options=FAST)
+    assert not result.ok and "other files" in result.reason
+    assert sorted(p.name for p in busy.iterdir()) == ["notes.docx"]
+
+
+def test_rebuild_replaces_the_earlier_bundle_and_is_deterministic(tmp_path):
+    photos = [slide_photo(tmp_path / f"{n}.jpg", size=(500 + 40 * n, 300)) for n in range(3)]
+    out = tmp_path / "bundle"
+    first = build_post(photos, out, caption=CAPTION, seed=11, credit=CREDIT, watermark=True, options=FAST)
+    assert first.ok, first.reason
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {"post.txt", "post-1.jpg", "post-2.jpg", "post-3.jpg"}
+    again = build_post(photos, out, caption=CAPTION, seed=11, credit=CREDIT, watermark=True, options=FAST)
+    assert again.ok and {p.name: p.read_bytes() for p in out.iterdir()} == before
+    fewer = build_post(photos[:1], out, caption=CAPTION, seed=11, options=FAST)
+    assert fewer.ok and sorted(p.name for p in out.iterdir()) == ["post-1.jpg", "post.txt"]
+
+
+def test_icc_converted_and_size_bounds_through_the_pipeline(tmp_path):
+    from test_post_render import swapped_profile
+
+    red = tmp_path / "red.png"
+    Image.new("RGB", (1200, 900), (255, 0, 0)).save(red, icc_profile=swapped_profile())
+    small = tmp_path / "small.png"
+    Image.new("RGB", (200, 150), (0, 128, 0)).save(small)
+    result = build_post([red, small], tmp_path / "bundle", long_side=500, options=FAST)
+    assert result.ok, result.reason
+    first, second = (Image.open(p) for p in result.images)
+    assert first.size == (500, 375) and second.size == (200, 150)  # bounded, never upscaled
+    r, _, b = first.convert("RGB").getpixel((250, 180))
+    assert b > 200 and r < 60  # the profile's "red" is sRGB blue
+    assert "icc_profile" not in first.info
+    assert any(f.kind == "post.icc" for f in result.findings)
+
+
+@pytest.mark.parametrize("mode", [FaceMode.EYES, FaceMode.BLUR])
+def test_faces_hidden_in_the_posted_picture(tmp_path, mode):
+    from skimage import data
+
+    from deident.findings import Status
+    from deident.pipeline import check_paths
+
+    photo = tmp_path / "portrait.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    options = dataclasses.replace(FAST, faces=mode)
+    before = check_paths([photo], options)[0]
+    assert before.status is Status.UNSAFE  # the detector does see this face
+    result = build_post([photo], tmp_path / "bundle", long_side=400, options=options)
+    assert result.ok, result.reason
+    assert any(f.stage == "faces" for f in result.findings)
+    assert check_paths(result.images, options)[0].status is Status.CLEAN
