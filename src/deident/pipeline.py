@@ -259,16 +259,16 @@ def _scrub(item: Planned, ctx: Context, result: FileResult) -> None:
                 doc.write(fh, ctx)
                 fh.flush()
                 os.fsync(fh.fileno())
-            leftovers = _verify(temp, ctx, frames=set(redacted))
+            leftovers, pixel_leftovers = _verify(temp, ctx, frames=set(redacted))
             if not leftovers:
                 break
-            if round_ == MAX_REDACTION_ROUNDS - 1 or not _redact_leftovers(
-                doc, leftovers, ctx, redacted, result
-            ):
+            fixable = not any(f.stage in ("metadata", "dicom") for f in leftovers)
+            if round_ == MAX_REDACTION_ROUNDS - 1 or not fixable:
                 raise VerificationFailed(
                     "output still carries identifiers after scrub: "
                     + "; ".join(sorted({f.detail or f.kind for f in leftovers}))
                 )
+            _redact_leftovers(doc, pixel_leftovers, ctx, result)
     if not options.rename:
         result.findings += _name_findings(item.input, Action.KEPT)
     result.findings += _fuzz_sidecars(item.input, output, ctx)
@@ -327,20 +327,26 @@ def _region_finding(where: str, region, action: Action, ctx: Context) -> Finding
     return Finding(stage, f"{stage}.{region.kind}", f"{where} box {region.describe()}", action, detail)
 
 
-def _verify(temp: Path, ctx: Context, frames: set[int]) -> list[Finding]:
-    """Re-open what was written: metadata must be gone; redacted frames must show nothing any more."""
+def _verify(temp: Path, ctx: Context, frames: set[int]) -> tuple[list[Finding], dict[int, tuple[str, list]]]:
+    """Re-open what was written: metadata must be gone; redacted frames must show nothing any more.
+
+    Returns every leftover as a finding, and the pixel leftovers as regions of the written frames: the
+    written pixels can differ from the in-memory ones (JPEG redaction grows to whole blocks), so a second
+    round must redact what the output shows, not what memory shows.
+    """
     doc = open_document(Source(temp))
     leftovers = [f for f in doc.metadata_findings() if not _is_pixel_notice(f, ctx)]
+    regions: dict[int, tuple[str, list]] = {}
     if frames:
         for frame in doc.frames(ctx):
             if frame.index not in frames:
                 continue
-            for d in _detectors(ctx):
-                for region in _verification_regions(d, frame, ctx):
-                    leftovers.append(
-                        _region_finding(frame.label or f"frame {frame.index}", region, Action.FOUND, ctx)
-                    )
-    return leftovers
+            where = frame.label or f"frame {frame.index}"
+            found = [r for d in _detectors(ctx) for r in _verification_regions(d, frame, ctx)]
+            if found:
+                regions[frame.index] = (where, found)
+                leftovers += [_region_finding(where, r, Action.FOUND, ctx) for r in found]
+    return leftovers, regions
 
 
 def _verification_regions(detector, frame, ctx: Context):
@@ -356,23 +362,14 @@ def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
 PIXEL_NOTICE_KINDS = {"dicom.pixels-unverified", "dicom.BurnedInAnnotation"}
 
 
-def _redact_leftovers(doc: Document, leftovers: list[Finding], ctx: Context, redacted, result) -> bool:
-    """A second round over what verification still saw: only pixel leftovers can be fixed this way."""
-    if any(f.stage in ("metadata", "dicom") for f in leftovers):
-        return False
+def _redact_leftovers(doc: Document, leftovers: dict[int, tuple[str, list]], ctx: Context, result) -> None:
+    """A second round over what verification still saw in the output, grown a little further."""
     from deident.stages import redactions_for
 
-    again = False
-    for frame in doc.frames(ctx):
-        if frame.index not in redacted:
-            continue
-        regions = [r for d in _detectors(ctx) for r in _verification_regions(d, frame, ctx)]
-        if regions:
-            grown = [r.grown(max(4.0, 0.25 * (r.bbox()[3] - r.bbox()[1]))) for r in regions]
-            doc.redact(frame.index, redactions_for(grown, ctx.options), ctx)
-            result.findings += [_region_finding(frame.label, r, Action.REDACTED, ctx) for r in grown]
-            again = True
-    return again
+    for index, (where, regions) in leftovers.items():
+        grown = [r.grown(max(4.0, 0.25 * (r.bbox()[3] - r.bbox()[1]))) for r in regions]
+        doc.redact(index, redactions_for(grown, ctx.options), ctx)
+        result.findings += [_region_finding(where, r, Action.REDACTED, ctx) for r in grown]
 
 
 # ---------------------------------------------------------------- names and captions
