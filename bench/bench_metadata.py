@@ -1,8 +1,9 @@
-"""Metadata-only scrub throughput: deident vs ``exiftool -all=`` on the same generated JPEGs.
+"""Metadata-only scrub throughput: deident vs ``exiftool -all=`` and mat2 on the same generated JPEGs.
 
 Generates N photos (~1.5 MP, each with EXIF incl. GPS, owner, serial, dates and a thumbnail, XMP, IPTC,
 a comment and an aCropalypse-style trailer, every value unique per file) under bench/.work/, then times
-``deident scrub DIR -o OUT --text off --faces off -j 2`` and ``exiftool -all= -o OUT DIR`` alternately,
+``deident scrub DIR -o OUT --text off --faces off -j 2``, ``exiftool -all= -o OUT DIR`` and ``mat2 FILES``
+(on a copy of the inputs: it writes ``NAME.cleaned.jpg`` beside each) in turn, rotating who goes first,
 counts what each left behind (planted marker bytes anywhere in the file; tags ExifTool still lists
 outside the structural allow-list of tests/test_exiftool_corpus.py), times ``deident --help`` start-up,
 and appends a dated section to docs/benchmarks.md.
@@ -74,8 +75,28 @@ def make_inputs(n: int) -> Path:
     return src
 
 
-def timed(cmd: list[str], out: Path) -> float:
+PEERS = {"exiftool": "libimage-exiftool-perl", "mat2": "mat2"}  # command -> Debian package
+
+
+def ensure_peers() -> None:
+    """Install a missing peer tool from Debian's packages (the bench runs as root on a fresh machine)."""
+    missing = [pkg for cmd, pkg in PEERS.items() if shutil.which(cmd) is None]
+    if missing:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True)
+
+
+def mat2_inputs(src: Path) -> list[str]:
+    """A fresh copy of the inputs for mat2 (untimed), which writes its outputs beside them."""
+    out = WORK / "out-mat2"
     shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(src, out)
+    return [str(f) for f in sorted(out.glob("*.jpg"))]
+
+
+def timed(cmd: list[str], out: Path) -> float:
+    if out.name != "out-mat2":
+        shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -85,9 +106,9 @@ def timed(cmd: list[str], out: Path) -> float:
     return elapsed
 
 
-def leaks(out: Path) -> tuple[int, int, int]:
+def leaks(out: Path, pattern: str = "*.jpg") -> tuple[int, int, int]:
     """(files written, files with planted bytes left, files where ExifTool lists non-structural tags)."""
-    files = sorted(out.rglob("*.jpg"))
+    files = sorted(out.rglob(pattern))
     byte_leaks = sum(1 for f in files if planted.leaked(f.read_bytes()))
     tag_leaks = 0
     for start in range(0, len(files), 500):
@@ -99,24 +120,34 @@ def leaks(out: Path) -> tuple[int, int, int]:
     return len(files), byte_leaks, tag_leaks
 
 
+def _version(cmd: list[str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return (proc.stdout or proc.stderr).strip().split("\n")[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=1500)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--no-append", action="store_true", help="print the section, do not write the docs")
     args = ap.parse_args()
+    ensure_peers()
     src = make_inputs(args.files)
     deident = shutil.which("deident") or "deident"
-    runs = {"deident": [], "exiftool": []}
+    runs: dict[str, list[float]] = {"deident": [], "exiftool": [], "mat2": []}
     cmds = {
         "deident": [deident, "scrub", str(src), "-o", str(WORK / "out-deident"), *METADATA_ONLY],
         "exiftool": ["exiftool", "-q", "-q", "-all=", "-o", str(WORK / "out-exiftool") + "/", str(src)],
     }
-    for r in range(args.rounds):  # alternate, and swap who goes first each round
-        order = ["deident", "exiftool"] if r % 2 == 0 else ["exiftool", "deident"]
-        for name in order:
-            runs[name].append(timed(cmds[name], Path(cmds[name][cmds[name].index("-o") + 1])))
-    results = {name: leaks(WORK / f"out-{name}") for name in runs}
+    names = list(runs)
+    for r in range(args.rounds):  # rotate who goes first each round
+        for name in names[r % 3 :] + names[: r % 3]:
+            if name == "mat2":
+                runs[name].append(timed(["mat2", *mat2_inputs(src)], WORK / "out-mat2"))
+            else:
+                runs[name].append(timed(cmds[name], Path(cmds[name][cmds[name].index("-o") + 1])))
+    results = {name: leaks(WORK / f"out-{name}") for name in ("deident", "exiftool")}
+    results["mat2"] = leaks(WORK / "out-mat2", "*.cleaned.jpg")
     starts = []
     for _ in range(5):
         t0 = time.perf_counter()
@@ -127,12 +158,13 @@ def main() -> None:
     rate = {k: args.files / v for k, v in med.items()}
     lines = [
         "",
-        f"## Metadata-only scrub: deident vs exiftool -all= ({dt.date.today().isoformat()})",
+        f"## Metadata-only scrub: deident vs exiftool -all= and mat2 ({dt.date.today().isoformat()})",
         "",
         f"`bench/bench_metadata.py`: {args.files} generated JPEGs (1500x1000; EXIF with GPS, owner, serial,",
         "dates and thumbnail; XMP, IPTC, COM, bytes after EOI; values unique per file). deident:",
         "`deident scrub DIR -o OUT --text off --faces off -j 2`; exiftool: `exiftool -all= -o OUT/ DIR`",
-        f"(one process). {args.rounds} rounds, alternating, median wall time. Leaks: files where planted",
+        f"(one process); mat2 {_version(['mat2', '--version'])}: `mat2 FILES` (one process, re-encodes).",
+        f"{args.rounds} rounds, rotating who goes first, median wall time. Leaks: files where planted",
         "marker bytes survive anywhere / files where `exiftool -a -G1` lists a tag outside the structural",
         "allow-list. Shared machine (2 cores, other sessions running): times are indicative.",
         "",
@@ -144,7 +176,8 @@ def main() -> None:
         lines.append(f"| {k} | {med[k]:.1f} s | {rate[k]:.0f} | {n} | {b} | {t} |")
     lines += [
         "",
-        f"Throughput ratio deident / exiftool: **{rate['deident'] / rate['exiftool']:.2f}x**. "
+        f"Throughput ratio deident / exiftool: **{rate['deident'] / rate['exiftool']:.2f}x**; "
+        f"deident / mat2: **{rate['deident'] / rate['mat2']:.2f}x**. "
         f"`deident --help` start-up: median {statistics.median(starts) * 1000:.0f} ms over 5 runs.",
         "",
     ]

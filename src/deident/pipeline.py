@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from deident.atomic import atomic_output, write_bytes_atomic
+from deident.atomic import Staged, commit, discard, stage, sync_dirs, write_bytes_atomic
 from deident.errors import DeidentError, VerificationFailed
 from deident.findings import Action, FileResult, Finding, Status
-from deident.formats.base import Context, Document, Source, open_document
+from deident.formats.base import Context, Document, Source, detect, open_document
 from deident.keys import Keyring, load_key
 from deident.options import Options
 from deident.paths import Planned, plan
@@ -60,25 +60,31 @@ def prepare_options(options: Options, *, read_only: bool) -> tuple[Options, str 
 
 def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
     options, _ = prepare_options(options, read_only=read_only)
+    rename = options.rename and not read_only
+    mapping = mapping_path(options) if rename else None  # refuse a bad mapping place before writing
     planned, results = _split_plan(paths, options, read_only)
-    if options.rename and not read_only:
+    if rename:
         planned = [_neutral_name(p, options) for p in planned]
     deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
     work = [p for p in planned if not p.skip_reason]
     for p in planned:
         if p.skip_reason:
             results.append(FileResult(str(p.input), Status.SKIPPED, reason=p.skip_reason))
-    results.extend(_map(_process_one, work, options, (read_only, deny_terms), progress))
+    results.extend(_map(_process_chunk, work, options, (read_only, deny_terms), progress))
     order = {str(p.input): i for i, p in enumerate(planned)}
     results.sort(key=lambda r: order.get(r.input, -1))
-    if options.rename and not read_only:
-        write_mapping(mapping_path(options), results)
+    sync_dirs(Path(r.output).parent for r in results if r.status is Status.SAFE and r.output)
+    if mapping is not None:
+        write_mapping(mapping, results)
     return results
 
 
 def mapping_path(options: Options) -> Path:
     """Where --rename keeps original names: given, or beside (never inside) the output folder."""
     if options.mapping_file:
+        out = options.output_dir.resolve() if options.output_dir else None
+        if out is not None and options.mapping_file.resolve().is_relative_to(out):
+            raise ValueError("the --rename mapping must not be inside the output folder (it names patients)")
         return options.mapping_file
     if options.output_dir is None:
         raise ValueError("--rename needs --output-dir (or a mapping file outside the output folder)")
@@ -90,8 +96,12 @@ def _neutral_name(item: Planned, options: Options) -> Planned:
     """Flat in the output folder under a keyed hash: folder names can identify a patient too."""
     if item.output is None or item.skip_reason or options.output_dir is None:
         return item
-    digest = Keyring(options.key or b"").short_hash(str(item.input.resolve()), 16)
-    return dataclasses.replace(item, output=options.output_dir / f"{digest}{item.input.suffix.lower()}")
+    digest = Keyring(options.key or b"").digest("rename", str(item.input.resolve())).hex()[:16]
+    name = digest.translate(_HEX_TO_LETTERS)  # hex digits would make runs of 6+ digits, an "MRN-like" name
+    return dataclasses.replace(item, output=options.output_dir / f"{name}{item.input.suffix.lower()}")
+
+
+_HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 
 
 def write_mapping(path: Path, results: list[FileResult]) -> None:
@@ -130,22 +140,27 @@ def _wants_deny_list(options: Options) -> bool:
 
 
 def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progress | None = None) -> Iterator:
-    """Yield ``fn(item, options, *extra)`` for every item, in worker processes when jobs > 1.
+    """Yield the results of ``fn(chunk, options, *extra)`` over chunks of ``items``, in worker processes
+    when jobs > 1.
 
-    At most ``2 * jobs`` files are in flight, so memory stays flat however large the batch.
+    Metadata-only files take a millisecond or two, less than a round trip to a worker, so they travel
+    in chunks (and a chunk's outputs are committed to disk together); files that go through the pixel
+    stages take seconds and travel one by one, which keeps both cores busy to the end. At most
+    ``2 * jobs`` chunks are in flight, so memory stays flat however large the batch.
     """
     jobs = max(1, min(options.jobs, len(items)))
+    size = 1 if options.pixel_stages else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
     if jobs == 1:
-        for item in items:
-            result = fn(item, options, *extra)
-            if progress:
-                progress(result)
-            yield result
+        for chunk in chunks:
+            yield from _report(fn(chunk, options, *extra), progress)
         return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, initializer=_worker_init, initargs=(options.pixel_stages,)
+    ) as pool:
         pending: set[Future] = set()
-        for item in items:
-            pending.add(pool.submit(fn, item, options, *extra))
+        for chunk in chunks:
+            pending.add(pool.submit(fn, chunk, options, *extra))
             if len(pending) >= 2 * jobs:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from _drain(done, progress)
@@ -154,18 +169,27 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
             yield from _drain(done, progress)
 
 
+MAX_CHUNK = 32  # files per worker task (and per disk flush) for metadata-only work
+
+
 def _drain(done: set[Future], progress) -> Iterator:
     for fut in done:
-        result = fut.result()
+        yield from _report(fut.result(), progress)
+
+
+def _report(results: list, progress) -> Iterator:
+    for result in results:
         if progress:
             progress(result)
         yield result
 
 
-def _worker_init() -> None:
+def _worker_init(pixel_stages: bool) -> None:
     # One process per core already; native libraries must not each spawn a thread per core too.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    if not pixel_stages:
+        return  # metadata only: OpenCV is never loaded, so do not pay for importing it
     with contextlib.suppress(ImportError):
         import cv2
 
@@ -175,9 +199,13 @@ def _worker_init() -> None:
 def _collect_deny_terms(planned: list[Planned], options: Options) -> tuple[str, ...]:
     work = [p for p in planned if not p.skip_reason]
     terms: set[str] = set()
-    for found in _map(_identifiers_of, work, options):
+    for found in _map(_identifiers_of_chunk, work, options):
         terms.update(found)
     return tuple(sorted(terms))
+
+
+def _identifiers_of_chunk(items: list[Planned], options: Options) -> list[list[str]]:
+    return [_identifiers_of(item, options) for item in items]
 
 
 def _identifiers_of(item: Planned, options: Options) -> list[str]:
@@ -199,14 +227,34 @@ def _identifiers_of(item: Planned, options: Options) -> list[str]:
 # ---------------------------------------------------------------- one file
 
 
-def _process_one(item: Planned, options: Options, read_only: bool, deny_terms: tuple[str, ...]) -> FileResult:
+def _process_chunk(
+    items: list[Planned], options: Options, read_only: bool, deny_terms: tuple[str, ...]
+) -> list[FileResult]:
+    """Process files, then commit their outputs together: a result is SAFE once its file is in place."""
+    staged: list[tuple[Staged, FileResult]] = []
+    results = [_process_one(item, options, read_only, deny_terms, staged) for item in items]
+    errors = commit([s for s, _ in staged])
+    for (s, result), err in zip(staged, errors, strict=True):
+        if err is not None:
+            result.status, result.output = Status.FAILED, None
+            result.reason = f"could not write the output: {err.strerror or err}: {s.final}"
+    return results
+
+
+def _process_one(
+    item: Planned,
+    options: Options,
+    read_only: bool,
+    deny_terms: tuple[str, ...],
+    staged: list[tuple[Staged, FileResult]],
+) -> FileResult:
     ctx = Context(options, Keyring(options.key or b""), deny_terms)
     result = FileResult(str(item.input), Status.FAILED)
     try:
         if read_only:
             _check(item, ctx, result)
         else:
-            _scrub(item, ctx, result)
+            _scrub(item, ctx, result, staged)
     except DeidentError as exc:
         result.status, result.reason = Status.FAILED, str(exc)
     except MemoryError:
@@ -232,7 +280,7 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     result.status = Status.UNSAFE if result.findings else Status.CLEAN
 
 
-def _scrub(item: Planned, ctx: Context, result: FileResult) -> None:
+def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[Staged, FileResult]]) -> None:
     options = ctx.options
     assert item.output is not None
     source = Source(item.input)
@@ -253,13 +301,11 @@ def _scrub(item: Planned, ctx: Context, result: FileResult) -> None:
         result.findings += found
         result.findings += doc.pixels_verified(stages, ctx)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(output) as temp:
+    out = stage(output)  # committed with the rest of its chunk; run() then syncs each output folder once
+    try:
         for round_ in range(MAX_REDACTION_ROUNDS):
-            with open(temp, "wb") as fh:
-                doc.write(fh, ctx)
-                fh.flush()
-                os.fsync(fh.fileno())
-            leftovers, pixel_leftovers = _verify(temp, ctx, frames=set(redacted))
+            written = _write(doc, out.temp, ctx, streaming=_streaming(source))
+            leftovers, pixel_leftovers = _verify(written, ctx, frames=set(redacted))
             if not leftovers:
                 break
             fixable = not any(f.stage in ("metadata", "dicom") for f in leftovers)
@@ -269,10 +315,37 @@ def _scrub(item: Planned, ctx: Context, result: FileResult) -> None:
                     + "; ".join(sorted({f.detail or f.kind for f in leftovers}))
                 )
             _redact_leftovers(doc, pixel_leftovers, ctx, result)
-    if not options.rename:
-        result.findings += _name_findings(item.input, Action.KEPT)
-    result.findings += _fuzz_sidecars(item.input, output, ctx)
+        if not options.rename:
+            result.findings += _name_findings(item.input, Action.KEPT)
+        result.findings += _fuzz_sidecars(item.input, output, ctx)
+    except BaseException:
+        discard(out)
+        raise
     result.status, result.output = Status.SAFE, str(output)
+    staged.append((out, result))  # SAFE holds once commit() has put the file at its final name
+
+
+def _streaming(source: Source) -> bool:
+    spec = detect(source.head())
+    return bool(spec and spec.streaming)
+
+
+def _write(doc: Document, temp: Path, ctx: Context, *, streaming: bool) -> Source:
+    """Write and fsync the output; return it for verification.
+
+    In-memory formats are verified from the very bytes written (reading them back from the page cache
+    would only copy them again); streaming formats (whole-slide images) are re-opened from disk.
+    """
+    with open(temp, "wb") as fh:
+        if streaming:
+            doc.write(fh, ctx)
+            data = None
+        else:
+            data = doc.to_bytes(ctx)
+            fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Source(temp) if data is None else Source.written(temp, data)
 
 
 def _finished(source: Path, output: Path) -> bool:
@@ -327,16 +400,19 @@ def _region_finding(where: str, region, action: Action, ctx: Context) -> Finding
     return Finding(stage, f"{stage}.{region.kind}", f"{where} box {region.describe()}", action, detail)
 
 
-def _verify(temp: Path, ctx: Context, frames: set[int]) -> tuple[list[Finding], dict[int, tuple[str, list]]]:
+Leftovers = dict[int, tuple[str, list]]  # frame index -> (where, regions still found)
+
+
+def _verify(written: Source, ctx: Context, frames: set[int]) -> tuple[list[Finding], Leftovers]:
     """Re-open what was written: metadata must be gone; redacted frames must show nothing any more.
 
     Returns every leftover as a finding, and the pixel leftovers as regions of the written frames: the
     written pixels can differ from the in-memory ones (JPEG redaction grows to whole blocks), so a second
     round must redact what the output shows, not what memory shows.
     """
-    doc = open_document(Source(temp))
+    doc = open_document(written)
     leftovers = [f for f in doc.metadata_findings() if not _is_pixel_notice(f, ctx)]
-    regions: dict[int, tuple[str, list]] = {}
+    regions: Leftovers = {}
     if frames:
         for frame in doc.frames(ctx):
             if frame.index not in frames:
@@ -362,7 +438,7 @@ def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
 PIXEL_NOTICE_KINDS = {"dicom.pixels-unverified", "dicom.BurnedInAnnotation"}
 
 
-def _redact_leftovers(doc: Document, leftovers: dict[int, tuple[str, list]], ctx: Context, result) -> None:
+def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result) -> None:
     """A second round over what verification still saw in the output, grown a little further."""
     from deident.stages import redactions_for
 

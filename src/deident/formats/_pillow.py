@@ -7,6 +7,7 @@ here once. Pillow is imported inside functions so that the CLI starts without it
 
 from __future__ import annotations
 
+import bisect
 import io
 import re
 import struct
@@ -22,6 +23,7 @@ from deident.regions import Redaction
 
 # Everything Pillow (and struct/zlib underneath it) raises on a damaged file.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError)
+DECODE_ERRORS += (OverflowError,)  # Pillow, on a fuzzed TIFF whose tile size overflows a C int
 
 
 @dataclass(frozen=True)
@@ -155,9 +157,13 @@ _XMP_VALUE_TAGS = (
     "exifEX:CameraOwnerName",
     "tiff:Artist",
 )
-_XMP_RE = re.compile(
-    rb"<(" + b"|".join(re.escape(t.encode()) for t in _XMP_VALUE_TAGS) + rb")\b[^>]*>(.*?)</\1>", re.S
-)
+_XMP_TAGS_RE = b"|".join(re.escape(t.encode()) for t in _XMP_VALUE_TAGS)
+# Opening and closing tags are found separately and paired by position: one regex with a lazy body,
+# ``<(tag)[^>]*>(.*?)</\1>``, rescans to the end of the packet for every opening tag without a closing
+# one, which made a crafted 500 kB packet take a minute (quadratic). Attributes are bounded for the
+# same reason.
+_XMP_OPEN_RE = re.compile(rb"<(" + _XMP_TAGS_RE + rb")\b[^<>]{0,4096}>")
+_XMP_CLOSE_RE = re.compile(rb"</(" + _XMP_TAGS_RE + rb")>")
 _XMP_ATTR_RE = re.compile(
     rb"\b(" + b"|".join(re.escape(t.encode()) for t in _XMP_VALUE_TAGS) + rb')="([^"]*)"'
 )
@@ -167,11 +173,28 @@ _XML_TEXT_RE = re.compile(rb">([^<>]+)<")
 def xmp_identifiers(xmp: bytes) -> list[str]:
     """Names, places, dates and serials from an XMP packet (element and attribute forms)."""
     values: list[bytes] = []
-    for _, body in _XMP_RE.findall(xmp):
+    for body in _xmp_element_bodies(xmp):
         inner = _XML_TEXT_RE.findall(b">" + body + b"<")
         values += inner or [body]
     values += [v for _, v in _XMP_ATTR_RE.findall(xmp)]
     return clean_values(v.decode("utf-8", "replace") for v in values)
+
+
+def _xmp_element_bodies(xmp: bytes) -> Iterator[bytes]:
+    """Bodies of the value elements, non-overlapping, left to right: linear in the packet size."""
+    closes: dict[bytes, list[int]] = {}
+    for m in _XMP_CLOSE_RE.finditer(xmp):
+        closes.setdefault(m.group(1), []).append(m.start())
+    consumed = 0
+    for m in _XMP_OPEN_RE.finditer(xmp):
+        ends = closes.get(m.group(1))
+        if m.start() < consumed or not ends:
+            continue
+        i = bisect.bisect_left(ends, m.end())
+        if i == len(ends):
+            continue
+        yield xmp[m.end() : ends[i]]
+        consumed = ends[i] + len(m.group(1)) + 3
 
 
 # IPTC IIM record 2 datasets that name people, places, dates or sources.
@@ -245,7 +268,14 @@ class WholeFileDocument(Document):
         self.data: bytes = source.data
         self.scrubbed = False
         self.edited: dict[int, object] = {}  # frame index -> stored pixels (PIL image) after redaction
-        self._items(self.data)  # parse now: a damaged container fails at open, not half-way
+        self._parsed: tuple[bytes, list[Item]] | None = None
+        self._items_of(self.data)  # parse now: a damaged container fails at open, not half-way
+
+    def _items_of(self, data: bytes) -> list[Item]:
+        """``_items`` once per bytes object: open, inspect and scrub all ask about the same bytes."""
+        if self._parsed is None or self._parsed[0] is not data:
+            self._parsed = (data, self._items(data))
+        return self._parsed[1]
 
     # -- format hooks
     def _items(self, data: bytes) -> list[Item]:
@@ -270,10 +300,10 @@ class WholeFileDocument(Document):
 
     # -- Document
     def metadata_findings(self) -> list[Finding]:
-        return [it.finding(Action.FOUND) for it in self._items(self.data)]
+        return [it.finding(Action.FOUND) for it in self._items_of(self.data)]
 
     def scrub_metadata(self, ctx: Context) -> list[Finding]:
-        items = self._items(self.data)
+        items = self._items_of(self.data)
         kept = self._kept()
         self.data = self._clean(self.data)
         self.scrubbed = True
@@ -315,8 +345,14 @@ class WholeFileDocument(Document):
         return []
 
     def write(self, out, ctx: Context) -> None:
-        data = self.data
+        out.write(self._output(ctx))
+
+    def to_bytes(self, ctx: Context) -> bytes:
+        return self._output(ctx)  # the very bytes: no copy through a buffer
+
+    def _output(self, ctx: Context) -> bytes:
+        """The whole output; a subclass that writes differently overrides this, never ``write`` alone."""
         if self.edited:
             # Re-encoded bytes carry only what the encoder wrote; the filter also restores the orientation.
-            data = self._clean(self._encode(ctx))
-        out.write(data)
+            return self._clean(self._encode(ctx))
+        return self.data

@@ -8,6 +8,7 @@ for the pixel stages, take redactions back, write. Adding a format never touches
 from __future__ import annotations
 
 import importlib
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,13 @@ class Source:
     @cached_property
     def data(self) -> bytes:
         return self.path.read_bytes()
+
+    @classmethod
+    def written(cls, path: Path, data: bytes) -> Source:
+        """The file at ``path`` whose bytes are known: the ones just written and fsync'd there."""
+        source = cls(path)
+        source.__dict__["data"] = data
+        return source
 
     def head(self, n: int = 4096) -> bytes:
         if "data" in self.__dict__:
@@ -93,6 +101,12 @@ class Document(ABC):
     @abstractmethod
     def write(self, out: BinaryIO, ctx: Context) -> None:
         """Write the (scrubbed) document."""
+
+    def to_bytes(self, ctx: Context) -> bytes:
+        """The output in memory (formats that stream, such as whole-slide images, never call this)."""
+        buf = io.BytesIO()
+        self.write(buf, ctx)
+        return buf.getvalue()
 
     def output_suffix(self, ctx: Context) -> str | None:
         """A new file extension when the output changes container (``--format``), else None."""

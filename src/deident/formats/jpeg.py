@@ -207,27 +207,27 @@ def segment_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
 def clean_jpeg(data: bytes, orientation: int = 1) -> bytes:
     """SOI, JFIF, [EXIF Orientation], ICC, Adobe, tables, scans (copied), EOI; nothing else."""
     parsed = walk(data)
-    out = io.BytesIO()
-    out.write(b"\xff\xd8")
+    view = memoryview(data)
+    out: list[bytes | memoryview] = [b"\xff\xd8"]
     segs = parsed.segments
     jfif = [s for s in segs if s.marker == APP0 and s.startswith(JFIF_SIG)][:1]
     for s in jfif:
-        out.write(_segment_bytes(data, Segment(APP0, s.start, _jfif_without_thumbnail(s.payload))))
+        out.append(_segment_bytes(data, Segment(APP0, s.start, _jfif_without_thumbnail(s.payload))))
     if orientation != 1:
-        out.write(_segment_bytes(data, Segment(APP1, 0, EXIF_SIG + orientation_exif(orientation))))
+        out.append(_segment_bytes(data, Segment(APP1, 0, EXIF_SIG + orientation_exif(orientation))))
     for s in segs:
         if s in jfif:
             continue
         if 0xE0 <= s.marker <= 0xEF:
             if _app_key(s) in KEEP_APP:
-                out.write(_segment_bytes(data, s))
+                out.append(_segment_bytes(data, s))
         elif s.marker == SOS:
-            out.write(_segment_bytes(data, s))
-            out.write(data[s.start + 4 + len(s.payload) : s.scan_end])
+            out.append(_segment_bytes(data, s))
+            out.append(view[s.start + 4 + len(s.payload) : s.scan_end])  # entropy-coded data, as it is
         elif s.marker in TABLES:
-            out.write(_segment_bytes(data, s))
-    out.write(b"\xff\xd9")
-    return out.getvalue()
+            out.append(_segment_bytes(data, s))
+    out.append(b"\xff\xd9")
+    return b"".join(out)
 
 
 def redact_jpeg(original: bytes, redactions: list, redacted_pixels, reencode: bool = False) -> bytes:
