@@ -8,7 +8,8 @@ so it can write to a pipe and never holds a slide in memory)::
     header -> page 0: IFD, out-of-line tag values, strip/tile data -> page 1: ... -> next-IFD 0
 
 A page policy decides per page what survives: ``structural_page`` (the default) keeps the tags in
-``DECODE_TAGS``; a whole-slide module can drop pages or add a cleaned ImageDescription with its own policy.
+``DECODE_TAGS``; the whole-slide module (``formats.wsi``) drops label/macro pages and adds a cleaned
+ImageDescription with its own policy. ``open_tiff`` hands slides to it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import BinaryIO
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats._pillow import DECODE_ERRORS, Item, WholeFileDocument, clean_values, plural
-from deident.formats.base import Context, Frame, ImageDims, Source
+from deident.formats.base import Context, Document, Frame, ImageDims, Source
 from deident.regions import Redaction
 
 # TIFF 6.0 / BigTIFF field types: type -> (size of one value, struct code)
@@ -374,11 +375,14 @@ def structural_page(page: Page) -> PagePlan | None:
     return PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS})
 
 
-def rewrite_tiff(src: Path | BinaryIO, out: BinaryIO, policy: PagePolicy = structural_page) -> int:
+def rewrite_tiff(
+    src: Path | BinaryIO, out: BinaryIO, policy: PagePolicy = structural_page, ndpi: bool = False
+) -> int:
     """Write a new TIFF with the pages and tags ``policy`` keeps; image data is copied byte for byte.
 
     Returns the number of pages written. The output keeps the source's byte order (uncompressed samples
-    depend on it) and is BigTIFF when the source was or when it would not fit in 4 GiB.
+    depend on it) and is BigTIFF when the source was or when it would not fit in 4 GiB. ``ndpi`` writes
+    Hamamatsu's variant: classic TIFF whose IFD offsets (header and next-IFD) are 8 bytes wide.
     """
     fh = open(src, "rb") if isinstance(src, (str, Path)) else src  # noqa: SIM115 - closed below
     try:
@@ -392,9 +396,14 @@ def rewrite_tiff(src: Path | BinaryIO, out: BinaryIO, policy: PagePolicy = struc
         if not plans:
             raise UnsupportedFormat("TIFF: no page left to write")
         layouts = [_layout(page, plan) for page, plan in plans]
+        for lay in layouts:
+            lay.tail = 4 if ndpi else 0
         big = reader.big or sum(lay.size(False) for lay in layouts) > 0xFFFF_FF00
-        writer = _Writer(out, reader.bo, big)
-        writer.header(16 if big else 8)
+        if ndpi and big:
+            raise UnsupportedFormat("NDPI output would need more than 4 GiB")
+        writer = _Writer(out, reader.bo, big, tail=4 if ndpi else 0)
+        writer.header(16 if big or ndpi else 8)
+        writer.put(b"\0" * (8 if ndpi else 0))
         pos = writer.pos
         for n, lay in enumerate(layouts):
             nxt = pos + lay.size(big) if n + 1 < len(layouts) else 0
@@ -414,6 +423,7 @@ class _Layout:
     tags: dict[int, tuple[int, bytes, int]]
     data_tag: int | None  # 273 or 324
     blocks: list[tuple[int, int]]  # (source offset, byte count)
+    tail: int = 0  # bytes after the next-IFD offset (NDPI: its upper half)
 
     def value_bytes(self, big: bool) -> int:
         inline = 8 if big else 4
@@ -423,15 +433,21 @@ class _Layout:
         )
 
     def size(self, big: bool) -> int:
+        return (
+            _even(self.ifd_size(big, self.tail))
+            + self.value_bytes(big)
+            + sum(_even(c) for _, c in self.blocks)
+        )
+
+    def ifd_size(self, big: bool, tail: int = 0) -> int:
         n = len(self.tags) + (1 if self.data_tag else 0)
-        ifd = (8 + n * 20 + 8) if big else (2 + n * 12 + 4)
-        return _even(ifd) + self.value_bytes(big) + sum(_even(c) for _, c in self.blocks)
+        return (8 + n * 20 + 8) if big else (2 + n * 12 + 4 + tail)
 
     def write(self, w: _Writer, pos: int, nxt: int) -> None:
         big = w.big
         inline = 8 if big else 4
         n = len(self.tags) + (1 if self.data_tag else 0)
-        ifd_size = _even((8 + n * 20 + 8) if big else (2 + n * 12 + 4))
+        ifd_size = _even(self.ifd_size(big, w.tail))
         values_at = pos + ifd_size
         data_at = values_at + self.value_bytes(big)
         offsets, at = [], data_at
@@ -452,7 +468,7 @@ class _Layout:
             else:
                 entries.append(w.entry(tag, typ, count, raw.ljust(inline, b"\0")))
         head = w.pack_ints([n], LONG8 if big else SHORT)
-        ifd = head + b"".join(entries) + w.pack_ints([nxt], off_type)
+        ifd = head + b"".join(entries) + w.pack_ints([nxt], off_type) + b"\0" * w.tail
         w.put(ifd + b"\0" * (ifd_size - len(ifd)))
         for v in values:
             w.put(v)
@@ -515,8 +531,8 @@ def _reorder(reader: TiffReader, e: Entry, bo: str | None = None) -> bytes:
 
 
 class _Writer:
-    def __init__(self, out: BinaryIO, bo: str, big: bool):
-        self.out, self.bo, self.big, self.pos = out, bo, big, 0
+    def __init__(self, out: BinaryIO, bo: str, big: bool, tail: int = 0):
+        self.out, self.bo, self.big, self.pos, self.tail = out, bo, big, 0, tail
 
     def put(self, data: bytes) -> None:
         self.out.write(data)
@@ -574,7 +590,8 @@ class TiffDocument(WholeFileDocument):
             raise CorruptFile("TIFF has no pages")
 
     @staticmethod
-    def _page_info(reader: TiffReader, ifd: IFD) -> dict:
+    def _page_info(reader: TiffReader, ifd: IFD, keep: set[int] | dict = DECODE_TAGS) -> dict:
+        """Size, orientation and one item per tag outside ``keep`` (what a scrub drops), with its values."""
         e = ifd.entries
         info = {"tags": {t: (x.type, x.size) for t, x in e.items()}, "items": [], "ids": []}
 
@@ -583,7 +600,7 @@ class TiffDocument(WholeFileDocument):
 
         info.update(width=first(256), height=first(257), orientation=first(274, 1))
         for tag, entry in e.items():
-            if tag in DECODE_TAGS:
+            if tag in keep:
                 continue
             name = TAG_NAMES.get(tag, f"tag{tag}")
             kind = TAG_KIND.get(tag, f"tiff.{name}" if tag < 32768 or tag in TAG_NAMES else "tiff.private")
@@ -699,6 +716,9 @@ class TiffDocument(WholeFileDocument):
             out[i] = Page(0, reader, next(reader.chain()))
         return out
 
+    def to_bytes(self, ctx: Context) -> bytes:
+        return Document.to_bytes(self, ctx)  # through the streaming writer below, never the input bytes
+
     def write(self, out, ctx: Context) -> None:
         if not self.scrubbed and not self.edited:
             with open(self.source.path, "rb") as fh:
@@ -735,6 +755,8 @@ def open_tiff(source: Source):
         module, func = spec.opener.split(":")
         return getattr(importlib.import_module(module), func)(source)
     try:
-        return TiffDocument(source)
+        from deident.formats.wsi import open_slide
+
+        return open_slide(source) or TiffDocument(source)
     except struct.error as exc:
         raise CorruptFile(f"TIFF structure is damaged: {exc}") from None
