@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import skimage.data as skdata
+import zxingcpp
 
+import textsynth as ts
 from deident.errors import StageUnavailable
 from deident.formats.base import Context, Frame
 from deident.keys import Keyring
 from deident.options import Options
 from deident.regions import Redaction, redact
-
-cv2 = pytest.importorskip("cv2")
-zxingcpp = pytest.importorskip("zxingcpp")
-skdata = pytest.importorskip("skimage.data")
-
-from deident.text.barcodes import BarcodeDetector  # noqa: E402
+from deident.text.barcodes import BarcodeDetector
 
 # (zxing format name, content): identifying-looking and harmless contents, every family of symbology.
 CODES = [
@@ -209,3 +210,97 @@ def test_fails_closed_without_zxing(monkeypatch, ctx) -> None:
         detector.ensure_available()
     with pytest.raises(StageUnavailable):
         detector.detect(Frame(0, np.zeros((64, 64, 3), np.uint8)), ctx)
+
+
+SYMBOLOGIES = [
+    ("QRCode", "MRN 00123456"),
+    ("DataMatrix", "S17-04522"),
+    ("Aztec", "ACC 7741023"),
+    ("PDF417", "SMITH JOHN 19600101"),
+    ("Code128", "S17-04522"),
+    ("EAN13", "4006381333931"),
+]
+# Off-axis angles each family can be read at: matrix codes anywhere, linear codes at 30 degrees (read
+# through the stage's rotated views), PDF417 only near an axis (no reader decodes it further off).
+OFF_AXIS = {"QRCode": 45, "DataMatrix": 45, "Aztec": 45, "PDF417": 5, "Code128": 30, "EAN13": 30}
+SIZE_ANGLE_CASES = [
+    (fmt, value, module, angle)
+    for fmt, value in SYMBOLOGIES
+    for module in (2, 4)
+    for angle in (0, 90, 180, OFF_AXIS[fmt])
+]
+
+
+@pytest.mark.parametrize(("fmt", "value", "module", "angle"), SIZE_ANGLE_CASES)
+def test_every_symbology_at_several_sizes_and_angles(fmt, value, module, angle, detector, ctx) -> None:
+    rgb = slide_label(rotate(symbol(fmt, value, module), angle))
+    assert decodes_anything(rgb) or fmt in LINEAR, "test image must carry a readable code"
+    regions, out = scrub(rgb, detector, ctx)
+    assert regions, f"{fmt} module {module} at {angle} degrees not found"
+    assert not decodes_anything(out)
+
+
+# ---------------------------------------------------------------- through the pipeline: scrub and check
+
+LABEL_TEXT = ("PATIENT SMITH JOHN", "S17-04522", "H&E 2012")
+
+
+def _label_file(path: Path, fmt: str, value: str, angle: float, seed: int) -> ts.Sample:
+    """A slide-label photo: the code and three printed lines, with the lines' ink recorded."""
+    from PIL import Image
+
+    sample = ts.Sample(path.name, np.full((560, 900, 3), (236, 232, 214), np.uint8))
+    code = rotate(symbol(fmt, value, 3), angle)
+    h, w = code.shape
+    sample.rgb[30 : 30 + h, 30 : 30 + w] = code[..., None]
+    sample.lines.append(ts.Line("code", "", 30, 30, np.zeros((h, w), bool), 20, angle))  # keeps text away
+    rng = np.random.default_rng(seed)
+    for text in LABEL_TEXT:
+        assert ts.place(sample, "name", text, 30, ts.fonts()[0], 0, "plain", rng), text
+    del sample.lines[0]
+    Image.fromarray(sample.rgb).save(path)
+    return sample
+
+
+@pytest.mark.slow
+def test_scrub_leaves_no_code_and_no_legible_text_and_check_reports_codes_safely(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from deident.findings import Status
+    from deident.options import FaceMode
+    from deident.pipeline import check_paths, scrub_paths
+
+    src = tmp_path / "in"
+    src.mkdir()
+    codes = {"qr.png": ("QRCode", "MRN 00123456", 0), "dm.png": ("DataMatrix", "S17-04522", 30),
+             "pdf.png": ("PDF417", "SMITH JOHN 19600101", 90), "c128.png": ("Code128", "S17-04522", 180),
+             "aztec.png": ("Aztec", "see protocol 7", 0)}  # fmt: skip
+    samples = {n: _label_file(src / n, *spec, seed=i) for i, (n, spec) in enumerate(codes.items())}
+    photo = np.ascontiguousarray(skdata.immunohistochemistry())
+    Image.fromarray(photo).save(src / "plain.png")
+    options = Options(faces=FaceMode.OFF, jobs=1)
+
+    checked = {Path(r.input).name: r for r in check_paths([src], options)}
+    for name, (fmt, value, _) in codes.items():
+        found = [f for f in checked[name].findings if f.stage == "barcode"]
+        assert len(found) == 1, (name, found)
+        detail = found[0].detail
+        symbology = {"QRCode": "QR", "DataMatrix": "Data Matrix", "PDF417": "PDF417", "Code128": "Code 128",
+                     "Aztec": "Aztec"}[fmt]  # fmt: skip
+        assert re.fullmatch(rf"{symbology} code #[0-9a-f]{{6,16}}( \(identifying\))?", detail), detail
+        assert detail.endswith("(identifying)") == (name != "aztec.png")
+        report = " ".join(f.detail + f.where for f in checked[name].findings)
+        assert value not in report and value.replace(" ", "") not in report.replace(" ", "")
+    assert checked["plain.png"].status is Status.CLEAN
+
+    out = tmp_path / "out"
+    results = {
+        Path(r.input).name: r for r in scrub_paths([src], Options(faces=FaceMode.OFF, jobs=1, output_dir=out))
+    }
+    assert all(r.status is Status.SAFE for r in results.values()), [r.reason for r in results.values()]
+    for name, sample in samples.items():
+        after = np.asarray(Image.open(out / name).convert("RGB"))
+        assert not decodes_anything(after), name
+        assert [ln.text for ln in ts.leaked_lines(sample, after)] == [], name
+    after = np.asarray(Image.open(out / "plain.png").convert("RGB"))
+    assert ts.changed_fraction(photo, after) < 0.02

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
 import string
 import time
 from pathlib import Path
 
 import pytest
 
+import textsynth as ts
 from deident.denylist import DenyList, collect_from_path, looks_identifying, term_variants
 from deident.keys import Keyring
 
@@ -159,3 +161,136 @@ def test_thousand_terms_over_ten_thousand_lines(capsys) -> None:
     assert hits >= 1
     with capsys.disabled():
         print(f"\ndeny-list: {len(deny)} keys from 1000 terms, 10000 lines in {elapsed:.2f} s, {hits} hits")
+
+
+# ---------------------------------------------------------------- a real batch through the pipeline
+
+# Burned into the pixels of *other* files than the one whose header holds the value (name DAVIDSON^DOUGLAS,
+# ID 00482913, study date 2012-01-09), in the spellings scanners and people print.
+BURNED = {
+    "b.dcm": ["DAVIDSON^DOUGLAS", "Douglas Davidson", "Portable"],
+    "c.dcm": ["DAVIDSON, DOUGLAS", "davidson douglas", "L"],
+    "d.dcm": ["DD 01.09.2012", "2012-01-09", "09-Jan-2012"],
+    "e.dcm": ["DAV1DS0N D0UGLA5", "ID 0O482913", "H&E"],
+}
+PHOTO_LINES = ["Anna KOWALSKI", "H&E 40x"]  # the name is known only from the photo's folder
+HARMLESS = {"Portable", "L", "H&E", "H&E 40x"}
+
+
+def _lines_image(texts: list[str], seed: int, grey: bool):
+    import numpy as np
+
+    sample = ts.Sample("batch", ts.background("radiograph" if grey else "histology", (900, 640)))
+    rng = np.random.default_rng(seed)
+    for text in texts:
+        kind = "safe" if text in HARMLESS else "name"
+        assert ts.place(sample, kind, text, 34, ts.fonts()[0], 0, "plain", rng), text
+    if grey:
+        mono = sample.rgb.mean(axis=2).astype(np.uint8)
+        sample.rgb = np.dstack([mono] * 3)
+    return sample
+
+
+def _dicom_file(path: Path, name: str, pid: str, date: str, pixels) -> None:
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.StudyDate, ds.Modality = name, pid, date, "OT"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _box(where: str) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = re.search(r"box (-?[\d.]+),(-?[\d.]+)-(-?[\d.]+),(-?[\d.]+)", where).groups()
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _covers(box, line) -> bool:
+    """A finding's box holds most of the line's ink."""
+    ys, xs = line.ink.nonzero()
+    xs, ys = xs + line.x, ys + line.y
+    inside = (xs >= box[0]) & (xs <= box[2]) & (ys >= box[1]) & (ys <= box[3])
+    return inside.mean() > 0.5
+
+
+@pytest.mark.slow
+def test_batch_deny_list_redacts_every_spelling_in_phi_mode(tmp_path: Path) -> None:
+    """DICOM headers and a folder name feed the deny-list; other files' pixels are searched for them."""
+    import numpy as np
+    import pydicom
+    from PIL import Image
+
+    from deident.findings import Status
+    from deident.options import FaceMode, Options, TextMode
+    from deident.pipeline import scrub_paths
+
+    root = tmp_path / "batch"
+    (root / "ct").mkdir(parents=True)
+    plain = np.full((256, 256), 30, np.uint8)
+    _dicom_file(root / "ct" / "a.dcm", "DAVIDSON^DOUGLAS", "00482913", "20120109", plain)
+    samples = {}
+    for i, (name, texts) in enumerate(BURNED.items()):
+        samples[name] = _lines_image(texts, i, grey=True)
+        _dicom_file(
+            root / "ct" / name, "OTHER^PERSON", f"9{i}7", "20200202", samples[name].rgb[..., 0].copy()
+        )
+    (root / "KOWALSKI_Anna").mkdir()
+    photo = _lines_image(PHOTO_LINES, 9, grey=False)
+    Image.fromarray(photo.rgb).save(root / "KOWALSKI_Anna" / "slide.png")
+
+    out = tmp_path / "out"
+    options = Options(text=TextMode.PHI, faces=FaceMode.OFF, jobs=1, output_dir=out)
+    results = {Path(r.input).name: r for r in scrub_paths([root], options)}
+    assert all(r.status is Status.SAFE for r in results.values()), [
+        (r.input, r.reason) for r in results.values()
+    ]
+
+    def written(name: str) -> np.ndarray:
+        if name.endswith(".dcm"):
+            return np.dstack([pydicom.dcmread(out / "ct" / name).pixel_array.astype(np.uint8)] * 3)
+        return np.asarray(Image.open(out / "KOWALSKI_Anna" / name).convert("RGB"))
+
+    missed, hidden_harmless, unlisted = [], [], []
+    for name, sample in [*samples.items(), ("slide.png", photo)]:
+        after = written(name)
+        listed = [
+            _box(f.where)
+            for f in results[name].findings
+            if f.stage == "text" and "listed identifier" in f.detail
+        ]
+        for line in sample.lines:
+            if line.text in HARMLESS:
+                if not ts.leaked(line, sample.rgb, after):
+                    hidden_harmless.append((name, line.text))
+                continue
+            if ts.leaked(line, sample.rgb, after):
+                missed.append((name, line.text))
+            if not any(_covers(box, line) for box in listed):
+                unlisted.append((name, line.text))
+        # (a "filename" finding's where is the input path the user gave: only what deident adds counts)
+        report = " ".join(
+            f.detail + ("" if f.stage == "filename" else f.where) for f in results[name].findings
+        )
+        assert (
+            "DAVIDSON" not in report.upper() and "KOWALSKI" not in report.upper() and "482913" not in report
+        )
+    # Nothing written holds a deny-list value in clear (no list is persisted beside the outputs either).
+    written_files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written_files == ["KOWALSKI_Anna/slide.png", *(f"ct/{n}" for n in ("a.dcm", *BURNED))]
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes().upper()
+            assert not any(v in data for v in (b"DAVIDSON", b"DOUGLAS", b"KOWALSKI", b"482913")), path
+    assert missed == []  # every appearance is redacted...
+    assert unlisted == []  # ...and reported as a deny-list match (not only by the generic PHI rules)
+    assert hidden_harmless == []  # stains, "Portable" and "L" stay legible

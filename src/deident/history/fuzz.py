@@ -80,18 +80,25 @@ class _AgeForm:
 
 
 _AGE_FORMS: tuple[_AgeForm, ...] = (
-    _AgeForm(re.compile(rf"{_ART}(?<![\d.,])\b{_N}(?=[\s-]?(?:years?|yrs?|yr)[\s-]?old\b)", re.I)),
+    _AgeForm(
+        re.compile(rf"{_ART}(?<![\d.,])\b{_N}(?=[\s-]?(?:years?|yrs?|yr)(?:[\s-]?old|\s+of\s+age)\b)", re.I)
+    ),
     _AgeForm(re.compile(rf"{_ART}(?<![\d.,])\b{_N}(?=[\s-]?(?:months?|mos?|m/o)[\s-]?old\b)", re.I), True),
     _AgeForm(
         re.compile(rf"{_ART}(?<![\d.,])\b{_N}(?=\s?(?:mos?|m/o)\b\.?\s?(?:old|[FM]\b|baby|infant|boy|girl))"),
         True,
     ),
-    _AgeForm(re.compile(rf"{_ART}(?<![\d.,/])\b{_N}(?=\s?(?:yo|y/o|y\.o\.?|yrs?\.?\s?old)(?!\w))", re.I)),
+    _AgeForm(
+        re.compile(
+            rf"{_ART}(?<![\d.,/])\b{_N}(?=\s?(?:yo|y/o|y\.o\.?|yrs?\.?\s?old)(?:(?-i:[FM])\b|(?!\w)))", re.I
+        )
+    ),
     _AgeForm(
         re.compile(rf"{_ART}(?<![\d.,/:])\b{_N}(?=\s?y?\s?[FM]\b(?!\s*(?:catheter|sheath|tube|gauge)))")
     ),
     _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}\b", re.I), over89="90 or older"),
-    _AgeForm(re.compile(rf"\b{_WHO},\s{_N}(?=\s*[,)])", re.I), over89="90 or older"),
+    _AgeForm(re.compile(rf"\b{_WHO},\s{_N}(?=\s*(?:[,);]|\.(?:\s|$)))", re.I), over89="90 or older"),
+    _AgeForm(re.compile(rf"\b{_WHO}\s?\({_N}\)", re.I), over89="90 or older"),
 )
 _WORDS_90 = (
     r"(?:ninety|(?:one|a)\s+hundred)(?:[\s-]+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|nine))?"
@@ -186,7 +193,9 @@ _SEX_WORDS = re.compile(
     r"|\b(?-i:Mrs|Mr|Ms|Miss)\b(?=\.?\s|\.?$)",
     re.IGNORECASE,
 )
-_SEX_CODES = re.compile(r"(?<=\d)(?P<sp>\s?(?:yo|y/o|y)?\s?)(?P<c>[FM])\b|(?<=\b[Ss]ex:\s)(?P<c2>[FM])\b")
+_SEX_CODES = re.compile(
+    r"(?<=\d)(?P<sp>\s?(?i:yo|y/o|y\.o\.?|y)?\s?)(?P<c>[FM])\b|(?<=\b[Ss]ex:\s)(?P<c2>[FM])\b"
+)
 
 
 def _case_like(new: str, old: str) -> str:

@@ -105,6 +105,7 @@ _UP, _LOW = "A-ZÀ-ÖØ-Þ\u0100-\u017f", "a-zß-öø-ÿ\u0100-\u017f"  # Latin 
 _WORD = rf"[{_UP}][{_LOW}]+(?:[-'’][{_UP}][{_LOW}]+)*"
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
 NAME = rf"(?:(?:[{_UP}]\.\s?){{1,2}}{_WORD}|{_WORD}(?:\s+{_WORD}){{0,2}}|[{_UP}]\b\.?)"
+_CAPS_NAME = rf"[{_UP}][{_UP}'’-]+(?:\s+[{_UP}][{_UP}'’-]+)?\b"
 PATIENT_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Master)"
 DOCTOR_TITLES = r"(?:Dr|Prof|Professor)"
 # Capitalised words that follow "patient" without being a name.
@@ -112,6 +113,7 @@ NOT_NAMES = {
     "history", "information", "summary", "notes", "note", "details", "was", "is", "has", "had", "presented",
     "with", "and", "the", "who", "came", "reports", "denies", "underwent", "case", "age", "sex", "consent",
     "hx", "dx", "tx", "rx", "sx", "bx", "fx", "hb", "hgb", "cr", "na", "pmh", "pt", "id", "mrn", "dob",
+    "a", "an", "male", "female", "man", "woman", "boy", "girl", "child", "infant", "unknown", "anonymous",
 }  # fmt: skip
 
 _PREP = r"(?:(?P<prep>[Oo]n|[Ii]n|[Aa]t|[Dd]uring|[Aa]round|[Bb]y|[Ss]ince|[Ff]rom|[Oo]f)\s+(?:the\s+)?)?"
@@ -137,7 +139,7 @@ def _ago(m: re.Match[str]) -> str:
 
 
 def _title_name(m: re.Match[str]) -> str:
-    return "a colleague" if re.match(DOCTOR_TITLES, m.group("title")) else "the patient"
+    return "a colleague" if re.match(DOCTOR_TITLES, m.group("title"), re.IGNORECASE) else "the patient"
 
 
 def _patient_name(m: re.Match[str]) -> str:
@@ -173,13 +175,15 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "",
         "v",
     ),
-    Rule("identifier", re.compile(r"\b(?<![\d.])[A-Z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
+    Rule("identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
     Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}-\d{2}-\d{4}\b(?!-)"), REMOVED),
     Rule(
         "phone",
         re.compile(
             r"(?<![\w/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"
             r"|(?<![\w/.-])\+?\b0\d{3,4}\s?\d{6}\b"
+            r"|(?<![\w/.-])\+\d{1,3}(?:[\s.-]?\(?\d{1,5}\)?){2,5}(?![\d.,]?\d)"  # +44 20 7946 0958
+            r"|(?<![\w/.-])\b0\d{2,4}[\s.-]\d{3,4}[\s.-]\d{3,4}\b"  # 020 7946 0958
         ),
         REMOVED,
     ),
@@ -205,9 +209,17 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         _title_name,
         "name",
     ),
+    Rule(  # in capitals ("MR. SMITH"): only with the period, as "MR brain" and "MS" are not titles
+        "name",
+        re.compile(rf"\b(?P<title>MRS|MR|MS|MISS|DR|PROF)\.\s+(?P<name>{_CAPS_NAME})"),
+        _title_name,
+        "name",
+    ),
     Rule(
         "name",
-        re.compile(rf"\b(?P<who>[Pp]atient|[Pp]t\.?)\s+(?:named\s+|called\s+)?(?P<name>{NAME})(?![\w.]*:)"),
+        re.compile(
+            rf"\b(?P<who>[Pp]atient|[Pp]t\.?)(?:\s*:)?\s+(?:named\s+|called\s+)?(?P<name>{NAME})(?![\w.]*:)"
+        ),
         _patient_name,
         "name",
     ),
@@ -290,6 +302,7 @@ _CLEANUP: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"([.!?])[.,;:](?!\.)"), r"\1"),
     (re.compile(r"([(\[])[ \t]+"), r"\1"),
     (re.compile(r"([,;:])(?:[ \t]*[,;:])+"), r"\1"),
+    (re.compile(r"[,;:]+(?=[.!?](?:\s|$))"), ""),
     (re.compile(r"(^|\n)[ \t]*[,;:][ \t]*"), r"\1"),
     (re.compile(r"[ \t]{2,}"), " "),
     (re.compile(r"^[ \t]+|[ \t]+$", re.MULTILINE), ""),

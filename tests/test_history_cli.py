@@ -1,0 +1,139 @@
+"""`deident fuzz` on the command line; sidecar captions through `deident scrub` and `deident check`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from deident.cli import cli
+
+TEXT = "Mrs. Smith, 54, came in yesterday with a left thigh mass. She had it excised at 3pm."
+SECRETS = ("Smith", "yesterday", "3pm")
+
+
+def _fuzz(*args: str, stdin: str | None = None) -> str:
+    result = CliRunner().invoke(cli, ["fuzz", *args], input=stdin)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _age(text: str) -> int:
+    return int(re.search(r"patient, (\d+),", text).group(1))
+
+
+def test_fuzz_prints_the_rewritten_text_and_a_seed_makes_it_repeatable():
+    out = _fuzz("--seed", "3", TEXT)
+    assert out == _fuzz("--seed", "3", TEXT)
+    assert not any(s in out for s in SECRETS)
+    assert "thigh mass" in out and _age(out) != 54
+    assert len({_fuzz("--seed", str(s), TEXT) for s in range(10)}) > 2
+
+
+def test_fuzz_reads_standard_input_with_a_dash_or_no_argument():
+    given = _fuzz("--seed", "5", TEXT)
+    assert _fuzz("--seed", "5", "-", stdin=TEXT) == given
+    assert _fuzz("--seed", "5", stdin=TEXT) == given
+
+
+def test_fuzz_json_lists_every_change():
+    data = json.loads(_fuzz("--seed", "3", "--json", TEXT))
+    assert data["seed"] == 3
+    assert data["text"] + "\n" == _fuzz("--seed", "3", TEXT)
+    kinds = {c["kind"] for c in data["changes"]}
+    assert {"name", "age", "date", "time"} <= kinds
+    assert all(set(c) == {"kind", "before", "after"} and c["before"] != c["after"] for c in data["changes"])
+
+
+@pytest.mark.parametrize("jitter", [0, 1, 5])
+def test_fuzz_age_jitter(jitter: int):
+    ages = [_age(_fuzz("--seed", str(s), "--age-jitter", str(jitter), TEXT)) for s in range(20)]
+    assert all(abs(a - 54) <= jitter for a in ages)
+    if jitter == 0:
+        assert set(ages) == {54}
+    else:
+        assert 54 not in ages and len(set(ages)) > 1
+
+
+def test_fuzz_sex_change_rate_and_laterality_swap_rate():
+    text = "A 40-year-old man with a mass on his left thigh."
+    never = {_fuzz("--seed", str(s), "--sex-change-rate", "0", "--laterality-swap-rate", "0", text)
+             for s in range(20)}  # fmt: skip
+    assert all(" man " in o and "left thigh" in o for o in never)
+    always = [_fuzz("--seed", str(s), "--sex-change-rate", "1", "--laterality-swap-rate", "1", text)
+              for s in range(20)]  # fmt: skip
+    assert all("woman" in o and "her right thigh" in o for o in always)
+    default = [_fuzz("--seed", str(s), text) for s in range(60)]
+    changed = sum("woman" in o for o in default)
+    assert 5 < changed < 40  # about a third
+
+
+def test_fuzz_generalize_site():
+    out = _fuzz("--seed", "1", "--generalize-site", "A 20-year-old woman with a left thigh mass.")
+    assert "lower extremity mass" in out and "thigh" not in out and "left" not in out
+
+
+# ---------------------------------------------------------------- sidecars through scrub and check
+
+CAPTION = "Mrs. Smith, 54, seen on 03/04/2017 with a left thigh mass (MRN 1234567). Biopsy: lipoma."
+CAPTION_SECRETS = ("Smith", "03/04/2017", "2017", "1234567")
+
+
+def _case(folder: Path) -> Path:
+    folder.mkdir()
+    image = folder / "case1.png"
+    Image.new("RGB", (64, 48), (200, 180, 190)).save(image)
+    (folder / "case1.txt").write_text(CAPTION + "\n", encoding="utf-8")
+    (folder / "case1.md").write_text("# Case\n\n" + CAPTION + "\n", encoding="utf-8")
+    (folder / "case1.json").write_text(json.dumps({"caption": CAPTION, "history": "Seen last week.", "n": 2}))
+    return image
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(cli, [*args, "--text", "off", "--faces", "off", "-j", "1", "--json"])
+
+
+def _report(result) -> dict:
+    return json.loads(result.output[result.output.index("{") :])
+
+
+def test_scrub_fuzz_history_writes_fuzzed_sidecars_and_check_gates_them(tmp_path: Path):
+    source = tmp_path / "in"
+    _case(source)
+    out = tmp_path / "out"
+    result = _invoke("scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["case1.json", "case1.md", "case1.png", "case1.txt"]
+    for name in ("case1.txt", "case1.md", "case1.json"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert not any(s in text for s in CAPTION_SECRETS), (name, text)
+        assert "thigh mass" in text and "lipoma" in text
+    data = json.loads((out / "case1.json").read_text())
+    assert list(data) == ["caption", "history", "n"] and data["n"] == 2 and "last week" not in data["history"]
+    assert (out / "case1.md").read_text().startswith("# Case\n")
+    findings = [f for r in _report(result)["files"] for f in r["findings"] if f["stage"] == "caption"]
+    assert {f["kind"] for f in findings} >= {"name", "age", "date", "identifier"}
+    assert not any(s in json.dumps(findings) for s in CAPTION_SECRETS)
+
+    # The gate: the original captions are identifying, the fuzzed ones are not.
+    before = _invoke("check", str(source))
+    assert before.exit_code == 1, before.output
+    found = [f for r in _report(before)["files"] for f in r["findings"] if f["stage"] == "caption"]
+    assert {f["where"].split(":")[0] for f in found} == {"case1.txt", "case1.md", "case1.json"}
+    assert {f["kind"] for f in found} >= {"name", "date", "identifier"}
+    assert not any(s in before.output for s in CAPTION_SECRETS)
+    after = _invoke("check", str(out))
+    assert after.exit_code == 0, after.output
+
+
+def test_scrub_without_fuzz_history_writes_no_caption(tmp_path: Path):
+    source = tmp_path / "in"
+    _case(source)
+    out = tmp_path / "out"
+    result = _invoke("scrub", str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["case1.png"]
