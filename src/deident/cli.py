@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
@@ -18,20 +19,87 @@ FACE_MODES = ("blur", "pixelate", "fill", "eyes", "off")
 STYLES = ("fill", "blur", "pixelate")
 
 
-def _default_map() -> dict:
+def _option_keys(command: click.Command) -> dict[str, str]:
+    """Configuration key -> parameter name: long option names (dashes or underscores) and the name itself."""
+    keys: dict[str, str] = {}
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name in (None, "help"):
+            continue
+        keys[param.name] = param.name
+        for opt in param.opts:
+            if opt.startswith("--"):
+                keys[opt[2:].replace("-", "_")] = param.name
+    return keys
+
+
+def _config_defaults(group: click.Group, config, only: str | None = None) -> tuple[dict, dict]:
+    """Click's default_map from a configuration, validated; and, per command, where each value came from.
+
+    Only options take defaults from the file (an argument never does: ``text = "phi"`` must not become
+    the text ``deident fuzz`` rewrites). A value Click would refuse is refused here, naming the file.
+    """
+    default_map: dict[str, dict] = {}
+    sources: dict[str, dict] = {}
+    for name, command in group.commands.items():
+        if only is not None and name != only:
+            continue
+        keys = _option_keys(command)
+        params = {p.name: p for p in command.params}
+        wanted: dict = {}
+        for key, value in config.for_command(name).items():
+            if key not in keys:
+                continue
+            param = params[keys[key]]
+            try:
+                values = value if param.multiple and isinstance(value, list) else [value]
+                for v in values:
+                    param.type.convert(v, param, None)
+            except click.BadParameter as exc:
+                raise click.UsageError(f"{config.path}: {key} = {value!r}: {exc.message}") from exc
+            wanted[param.name] = [value] if param.multiple and isinstance(value, str) else value
+            sources.setdefault(name, {})[param.name] = config.source_of(name, key)
+        default_map[name] = wanted
+    return default_map, sources
+
+
+def _find_config():
     from deident.config import find_config
 
     try:
-        config = find_config()
+        return find_config()
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    return {cmd: config.for_command(cmd) for cmd in ("scrub", "check", "inspect", "fuzz", "post")}
 
 
 class _Group(click.Group):
+    """Defaults from the configuration file for every command; ``post`` imported only when used."""
+
+    # name -> module whose command(stage_options, build_options) makes the command
+    lazy_commands: ClassVar[dict[str, str]] = {"post": "deident.post.cli"}
+
     def make_context(self, info_name, args, parent=None, **extra):
-        extra.setdefault("default_map", _default_map())
+        extra.setdefault("default_map", _config_defaults(self, _find_config())[0])
         return super().make_context(info_name, args, parent=parent, **extra)
+
+    def list_commands(self, ctx):
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx, name):
+        if name in self.lazy_commands and name not in self.commands:
+            import importlib
+
+            try:
+                module = importlib.import_module(self.lazy_commands[name])
+            except ImportError:
+                return None
+            self.add_command(module.command(_stage_options, _options), name)
+            if ctx.default_map is not None:
+                ctx.default_map[name] = _config_defaults(self, _find_config(), only=name)[0][name]
+        return super().get_command(ctx, name)
+
+    def load_all(self, ctx) -> None:
+        for name in self.lazy_commands:
+            self.get_command(ctx, name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -81,7 +149,7 @@ def _stage_options(fn):
                 default=None,
                 help="Refuse to decode images larger than this (decompression-bomb guard).",
             ),
-            click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout."),
+            click.option("--json/--no-json", "as_json", help="Print the JSON report to stdout."),
             click.option(
                 "--report",
                 type=click.Path(dir_okay=False, path_type=Path),
@@ -136,25 +204,52 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
     from deident import report as rep
 
     err = Console(stderr=True)
-    options, note = pipeline.prepare_options(options, read_only=command != "scrub")
-    notes = [note] if note else []
-    if note:
+    read_only = command != "scrub"
+    options, note = pipeline.prepare_options(options, read_only=read_only)
+    notes = [note] if note and not read_only else []  # a check creates no key: nothing to keep private
+    if notes:
         err.print(f"[yellow]{note}[/] — keep it private; the same key gives the same pseudonyms and UIDs.")
-    _refuse_unavailable_stages(options, err)
-    with _progress(err, enabled=not as_json) as progress:
-        results = pipeline.run(paths, options, read_only=command != "scrub", progress=progress)
+    _refuse_unavailable_stages(options, err, exit_code=2 if read_only else 1)
+    batch = len(paths) > 1 or any(Path(p).is_dir() for p in paths)
+    with _progress(
+        err, enabled=batch and not as_json, total=lambda: _count_inputs(paths, options)
+    ) as progress:
+        results = pipeline.run(paths, options, read_only=read_only, progress=progress)
     if report:
         rep.write_json(report, command, results, notes)
     if as_json:
         click.echo(rep.to_json(command, results, notes))
     else:
-        out = Console()
+        out = _stdout_console()
         rep.render_table(out, command, results, details=details)
         out.print(rep.summary_line(command, results))
     return results
 
 
-def _refuse_unavailable_stages(options, err) -> None:
+def _stdout_console():
+    """A terminal gets a table as wide as it is; a pipe or a hook log gets rows that are not folded."""
+    import os
+
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = Console(width=200)
+    return console
+
+
+def _count_inputs(paths, options) -> int:
+    """How many files the run will process (the progress bar's total): the plan, walked once more."""
+    from deident.paths import Planned, plan
+
+    return sum(
+        1
+        for item in plan(paths, output_dir=options.output_dir, in_place=options.in_place, read_only=True)
+        if isinstance(item, Planned) and not item.skip_reason
+    )
+
+
+def _refuse_unavailable_stages(options, err, exit_code: int) -> None:
     """Fail closed up front, once, with the install command, instead of once per file."""
     from deident.errors import StageUnavailable
     from deident.stages import detectors_for
@@ -164,22 +259,19 @@ def _refuse_unavailable_stages(options, err) -> None:
             detector.ensure_available()
     except StageUnavailable as exc:
         err.print(f"[bold red]error:[/] {exc}\nNothing was written as safe.")
-        sys.exit(1)
+        sys.exit(exit_code)
 
 
 class _progress:
-    """A rich progress bar on stderr for batches; silent for a single file or when output is JSON."""
+    """A rich progress bar on stderr for batches (a folder or several files); silent for one file, for
+    JSON output and when stderr is not a terminal (rich draws nothing there, so a log stays clean)."""
 
-    def __init__(self, console, enabled: bool):
-        self.console, self.enabled, self.bar, self.task = console, enabled, None, None
+    def __init__(self, console, enabled: bool, total=None):
+        self.console, self.enabled, self.total = console, enabled and console.is_terminal, total
+        self.bar, self.task = None, None
 
     def __enter__(self):
-        return self
-
-    def __call__(self, result) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
+        if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
@@ -191,8 +283,13 @@ class _progress:
                 transient=True,
             )
             self.bar.start()
-            self.task = self.bar.add_task("files", total=None)
-        self.bar.advance(self.task)
+            total = self.total() if callable(self.total) else self.total
+            self.task = self.bar.add_task("files", total=total)
+        return self
+
+    def __call__(self, result) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task)
 
     def __exit__(self, *exc):
         if self.bar is not None:
@@ -207,7 +304,7 @@ class _progress:
     type=click.Path(file_okay=False, path_type=Path),
     help="Write outputs under DIR, mirroring the inputs' relative paths.",
 )
-@click.option("--in-place", is_flag=True, help="Replace the originals (atomically).")
+@click.option("--in-place/--no-in-place", help="Replace the originals (atomically).")
 @_stage_options
 @click.option(
     "--redact-style",
@@ -218,17 +315,22 @@ class _progress:
 )
 @click.option("--seed", type=int, default=None, help="Seed for randomised steps (caption fuzzing).")
 @click.option(
-    "--retain-dates", is_flag=True, help="DICOM: keep dates, shifted by a keyed per-patient offset."
+    "--retain-dates/--no-retain-dates", help="DICOM: keep dates, shifted by a keyed per-patient offset."
 )
-@click.option("--retain-patient-chars", is_flag=True, help="DICOM: keep age, sex, size and weight.")
-@click.option("--retain-device", is_flag=True, help="DICOM: keep device identity.")
 @click.option(
-    "--clean-descriptors", is_flag=True, help="DICOM: clean free-text descriptions instead of removing."
+    "--retain-patient-chars/--no-retain-patient-chars", help="DICOM: keep age, sex, size and weight."
 )
-@click.option("--fuzz-history", is_flag=True, help="Fuzz caption files beside each image into the output.")
-@click.option("--resume", is_flag=True, help="Skip inputs whose output is already written.")
+@click.option("--retain-device/--no-retain-device", help="DICOM: keep device identity.")
 @click.option(
-    "--reencode", is_flag=True, help="JPEG: redact by decode and re-encode instead of in the DCT domain."
+    "--clean-descriptors/--no-clean-descriptors",
+    help="DICOM: clean free-text descriptions instead of removing.",
+)
+@click.option(
+    "--fuzz-history/--no-fuzz-history", help="Fuzz caption files beside each image into the output."
+)
+@click.option("--resume/--no-resume", help="Skip inputs whose output is already written.")
+@click.option(
+    "--reencode/--no-reencode", help="JPEG: redact by decode and re-encode instead of in the DCT domain."
 )
 @click.option(
     "--format",
@@ -238,16 +340,16 @@ class _progress:
     help="Convert outputs to this format (e.g. HEIC photos before posting).",
 )
 @click.option(
-    "--keep-macro", is_flag=True, help="Whole-slide images: keep the macro image with its label filled."
+    "--keep-macro/--no-keep-macro", help="Whole-slide images: keep the macro image with its label filled."
 )
-@click.option("--rename", is_flag=True, help="Neutral output names (keyed hash); needs --output-dir.")
+@click.option("--rename/--no-rename", help="Neutral output names (keyed hash); needs --output-dir.")
 @click.option(
     "--mapping",
     "mapping_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Private CSV of original -> neutral names (default: DIR-mapping.csv beside DIR).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="List every finding per file.")
+@click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
 def scrub(paths, as_json, report, verbose, **kw):
     """Write a safe copy of every image and DICOM file under PATHS."""
     if kw.get("in_place") and kw.get("output_dir"):
@@ -264,10 +366,15 @@ def scrub(paths, as_json, report, verbose, **kw):
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_stage_options
-@click.option("--fast", is_flag=True, help="Metadata, DICOM headers and names only (no pixel stages).")
-@click.option("-v", "--verbose", is_flag=True, help="List every finding per file.")
+@click.option("--fast/--no-fast", help="Metadata, DICOM headers and names only (no pixel stages).")
+@click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
 def check(paths, as_json, report, verbose, **kw):
-    """Exit non-zero when a file under PATHS still carries identifiers (writes nothing)."""
+    """Report what still identifies a patient in PATHS, writing nothing.
+
+    Every detector runs: metadata, DICOM headers, burned-in text, barcodes, faces, identifying file and
+    folder names, captions beside images (--fast: metadata, DICOM headers and names only). Exit status:
+    0 clean, 1 identifiers found, 2 a file could not be checked.
+    """
     from deident.findings import Status
 
     results = _run("check", paths, _options(**kw), as_json=as_json, report=report, details=verbose)
@@ -279,7 +386,7 @@ def check(paths, as_json, report, verbose, **kw):
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @_stage_options
-@click.option("--fast", is_flag=True, help="Metadata and headers only.")
+@click.option("--fast/--no-fast", help="Metadata and headers only.")
 def inspect(paths, as_json, report, **kw):
     """Show every identifier found in PATHS, finding by finding, without writing anything."""
     from deident.findings import Status
@@ -295,9 +402,10 @@ def inspect(paths, as_json, report, **kw):
 @click.option("--sex-change-rate", type=click.FloatRange(0, 1), default=1 / 3, show_default="1/3")
 @click.option("--laterality-swap-rate", type=click.FloatRange(0, 1), default=None)
 @click.option(
-    "--generalize-site", is_flag=True, help="Replace the site by its region (left thigh -> lower extremity)."
+    "--generalize-site/--no-generalize-site",
+    help="Replace the site by its region (left thigh -> lower extremity).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the text and every change as JSON.")
+@click.option("--json/--no-json", "as_json", help="Print the text and every change as JSON.")
 def fuzz(text, seed, age_jitter, sex_change_rate, laterality_swap_rate, generalize_site, as_json):
     """Rewrite a case history as careful clinicians do: TEXT, or standard input with '-'."""
     import dataclasses
@@ -326,30 +434,78 @@ def fuzz(text, seed, age_jitter, sex_change_rate, laterality_swap_rate, generali
 def show_config() -> None:
     """Show the effective default of every option and where it came from."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    from deident.config import find_config
+    from deident.keys import load_key
 
-    config = find_config()
+    group_ctx = click.get_current_context().find_root()
+    cli.load_all(group_ctx)
+    config = _find_config()
+    _, sources = _config_defaults(cli, config)
+    out, err = _stdout_console(), Console(stderr=True)
+    if config.path:
+        out.print(
+            escape(f"configuration: {config.path}" + (f" [{config.section}]" if config.section else ""))
+        )
+    else:
+        out.print("configuration: none (no .deident.toml, nor pyproject.toml with [tool.deident], upward)")
     table = Table("command", "option", "value", "from")
-    for name in ("scrub", "check"):
+    names = [n for n, c in cli.commands.items() if c is not click.get_current_context().command]
+    for name in names:
         command = cli.commands[name]
-        configured = config.for_command(name)
+        ctx = click.Context(command, info_name=name, parent=group_ctx)
         for param in command.params:
-            if not isinstance(param, click.Option) or param.name in ("help",):
+            if not isinstance(param, click.Option) or param.name in (None, "help"):
                 continue
-            if param.name in configured:
-                table.add_row(name, param.opts[-1], repr(configured[param.name]), str(config.path))
-            else:
-                table.add_row(name, param.opts[-1], repr(param.default), "default")
-    Console().print(table)
-    unknown = set(config.for_command("scrub")) - {p.name for p in cli.commands["scrub"].params}
-    unknown -= {p.name for p in cli.commands["check"].params}
+            value = _shown(param, ctx)
+            source = sources.get(name, {}).get(param.name, "default")
+            table.add_row(name, param.opts[-1], escape(repr(value)), escape(source))
+    out.print(table)
+    try:
+        key = load_key(create=False)
+        out.print(
+            f"key: {'none yet (scrub creates one at ' + key.origin + ')' if key.created else key.origin}"
+        )
+    except (OSError, ValueError) as exc:
+        err.print(f"[bold red]key:[/] {escape(str(exc))}")
+    unknown = _unknown_keys(config)
     if unknown:
-        Console(stderr=True).print(f"[yellow]unknown keys in {config.path}:[/] {', '.join(sorted(unknown))}")
+        err.print(f"[yellow]ignored keys in {escape(str(config.path))}:[/] {escape(', '.join(unknown))}")
+
+
+def _shown(param: click.Option, ctx: click.Context):
+    """The value an option takes when the command line does not set it (the configured one, or Click's)."""
+    unset = getattr(click.core, "UNSET", None)
+    value = ctx.lookup_default(param.name, call=False)
+    if value is None or value is unset:
+        value = param.get_default(ctx, call=False)
+    if value is None or value is unset:
+        return () if param.multiple else (False if param.is_flag else None)
+    return tuple(value) if param.multiple and isinstance(value, list) else value
+
+
+def _unknown_keys(config) -> list[str]:
+    """Keys no command takes (typos): a top-level key any command knows, a table key its command knows."""
+    known = {key for command in cli.commands.values() for key in _option_keys(command)}
+    unknown = []
+    for key, value in config.values.items():
+        if not isinstance(value, dict):
+            if key.replace("-", "_") not in known:
+                unknown.append(key)
+        elif key not in cli.commands:
+            unknown.append(f"[{key}]")
+        else:
+            own = _option_keys(cli.commands[key])
+            unknown += [f"{key}.{k}" for k in value if k.replace("-", "_") not in own]
+    return sorted(unknown)
 
 
 def main() -> None:
+    import os
+
+    # OpenCV's DNN backend prints warnings about targets it does not use into every report and hook log
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     cli(prog_name="deident")
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from deident import __version__
-from deident.findings import Action, FileResult, Status
+from deident.findings import Action, FileResult, Finding, Status
 
 
 def summary_counts(results: Sequence[FileResult]) -> dict[str, int]:
@@ -59,14 +59,96 @@ _STYLE = {
 }
 
 
+# Short reasons for the "why" column and hook output, most telling first: what a reader must see even
+# when the list is cut (GPS before "thumbnail").
+_METADATA_REASONS = {
+    "exif.gps": "GPS position",
+    "tiff.geo": "GPS position",
+    "exif.datetime": "dates",
+    "png.tIME": "dates",
+    "exif.owner": "owner/artist",
+    "tiff.Artist": "owner/artist",
+    "exif.serial": "serial numbers",
+    "exif.device": "camera make/model",
+    "exif.text": "descriptions",
+    "exif.makernote": "maker notes",
+    "exif.thumbnail": "thumbnail",
+    "jpeg.jfif-thumbnail": "thumbnail",
+    "heif.thumbnail": "thumbnail",
+    "xmp": "XMP",
+    "iptc": "IPTC",
+    "jpeg.app13": "IPTC/Photoshop",
+    "jpeg.com": "comment",
+    "trailer": "data after the image",
+}
+_ORDER = (
+    "GPS position",
+    "face",
+    "eyes",
+    "burned-in text",
+    "barcode",
+    "identifying name",
+    "caption",
+    "DICOM patient data",
+    "dates",
+    "DICOM dates",
+    "owner/artist",
+    "serial numbers",
+    "DICOM header fields",
+    "original UIDs",
+)
+
+
+def reason(finding: Finding) -> str:
+    """One finding as a short reason: "GPS position", "dates", "burned-in text", "face"."""
+    stage, kind = finding.stage, finding.kind
+    if stage == "faces":
+        return "eyes" if kind.endswith("eyes") else "face"
+    if stage == "text":
+        return "burned-in text"
+    if stage == "barcode":
+        return "barcode"
+    if stage == "filename":  # "date in folder name (10 chars)" when the pipeline says which kind
+        named = finding.detail.split(" (")[0]
+        return (
+            named if named.endswith(" name") and not named.startswith("identifying") else "identifying name"
+        )
+    if stage == "caption":
+        return f"caption ({finding.detail or kind})" if finding.detail else "caption"
+    if stage == "dicom":
+        attr = kind.split(".", 1)[-1]
+        if attr.startswith(("Patient", "Other Patient", "OtherPatient")) and attr != "PatientIdentityRemoved":
+            return "DICOM patient data"
+        if attr.endswith(("Date", "Time", "DateTime")):
+            return "DICOM dates"
+        if attr.endswith("UID"):
+            return "original UIDs"
+        if attr in ("BurnedInAnnotation", "pixels-unverified"):
+            return "pixels not verified free of burned-in text"
+        if attr == "PatientIdentityRemoved":
+            return "not marked de-identified"
+        return "DICOM header fields"
+    if kind in _METADATA_REASONS:
+        return _METADATA_REASONS[kind]
+    text = finding.detail or kind
+    return text.split(" (")[0].split(":")[0].split(", ")[0]
+
+
 def why(result: FileResult, limit: int = 6) -> str:
-    """A short list of distinct reasons: 'GPS position; 2 dates; 3 text lines; 1 face'."""
+    """A short list of distinct reasons, most telling first: 'GPS position; dates; 3× burned-in text'."""
     if result.reason and result.status in (Status.FAILED, Status.SKIPPED):
         return result.reason
-    counts: Counter[str] = Counter()
-    for f in result.findings:
-        counts[f.detail.split(" (")[0] or f.kind] += 1
-    items = [f"{n}× {d}" if n > 1 else d for d, n in counts.most_common()]
+    counts: Counter[str] = Counter(reason(f) for f in result.findings if f.action is not Action.KEPT)
+    counts.update(reason(f) + " (kept)" for f in result.findings if f.action is Action.KEPT)
+    rank = {name: i for i, name in enumerate(_ORDER)}
+
+    def order(label: str) -> tuple[int, int]:
+        base = label.split(" (")[0]
+        base = "identifying name" if base.endswith(" name") else base
+        return (rank.get(base, len(rank)), -counts[label])
+
+    ordered = sorted(counts, key=order)
+    items = [f"{counts[d]}× {d}" if counts[d] > 1 else d for d in ordered]
     more = len(items) - limit
     return "; ".join(items[:limit]) + (f"; +{more} more" if more > 0 else "")
 
@@ -75,18 +157,38 @@ def render_table(console, command: str, results: Sequence[FileResult], *, detail
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold", expand=False)
-    table.add_column("file", overflow="fold")
+    longest = max((len(r.input) for r in results), default=4)
+    # a file name folded over lines is hard to find in a log: give it room first (a terminal: half)
+    room = max(20, console.width // 2 if console.is_terminal else console.width - 60)
+    table.add_column("file", overflow="fold", min_width=min(longest, room))
     table.add_column("status")
     table.add_column("findings", justify="right")
     table.add_column("output" if command == "scrub" else "why", overflow="fold")
-    for r in results:
+    listed = results if details or len(results) <= FULL_TABLE_UP_TO else [r for r in results if _attention(r)]
+    for r in listed:
         last = (
             (r.output or r.reason or "") if command == "scrub" and r.status is not Status.FAILED else why(r)
         )
         table.add_row(r.input, f"[{_STYLE[r.status]}]{r.status.value}[/]", str(len(r.findings)), last)
-    console.print(table)
+    if listed:
+        console.print(table)
+    unlisted = len(results) - len(listed)
+    if unlisted:
+        console.print(
+            f"[dim]{unlisted} {'safe' if command == 'scrub' else 'clean'} files not listed "
+            "(-v lists every file; --json or --report FILE has every finding)[/]"
+        )
     if details:
         render_findings(console, results)
+
+
+# Up to this many files the table lists every one; above it, only those that need a look (a long batch
+# of safe files would bury the few that failed, and rendering thousands of rows takes seconds).
+FULL_TABLE_UP_TO = 50
+
+
+def _attention(result: FileResult) -> bool:
+    return result.status not in (Status.SAFE, Status.CLEAN)
 
 
 def render_findings(console, results: Sequence[FileResult]) -> None:
