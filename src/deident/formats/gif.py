@@ -87,13 +87,40 @@ def walk(data: bytes) -> Parsed:
             raise CorruptFile(f"GIF: unknown block 0x{kind:02X} at {pos}")
 
 
-def _keep(block: Block) -> bool:
-    return block.kind == IMAGE or block.label == GRAPHIC_CONTROL or block.app in KEEP_APPS
+LOOPING_APPS = {b"NETSCAPE2.0", b"ANIMEXTS1.0"}
 
 
-def block_items(parsed: Parsed) -> Iterator[Item]:
+def _kept_bytes(block: Block, data: bytes) -> bytes | None:
+    """What is written for a block, or None when it goes.
+
+    Kept extensions are written in their canonical form, so no extra sub-block (or a longer one) can
+    carry bytes through the filter: a graphic control block of exactly 4 bytes, a looping block with
+    only its loop count, an ICC profile (signature 'acsp') as it is.
+    """
+    body = block.body(data)
+    if block.kind == IMAGE:
+        return body
+    if block.label == GRAPHIC_CONTROL:
+        return body if len(body) == 8 and body[2] == 4 and body[7] == 0 else None
+    if block.app in LOOPING_APPS and body[2] == 11:
+        sub = _sub_block_data(data, block.start + 14, first_only=True)
+        if len(sub) >= 3 and sub[0] == 1:
+            return b"!\xff\x0b" + block.app + b"\x03\x01" + sub[1:3] + b"\x00"
+        return None
+    if block.app == b"ICCRGBG1012" and body[2] == 11:
+        icc = _sub_block_data(data, block.start + 14)
+        return body if icc[36:40] == b"acsp" else None  # an ICC profile, not other data under its name
+    return None
+
+
+def block_items(parsed: Parsed, data: bytes) -> Iterator[Item]:
     for b in parsed.blocks:
-        if _keep(b):
+        kept = _kept_bytes(b, data)
+        if kept == b.body(data):
+            continue
+        if kept is not None:  # a looping block written back without its extra bytes
+            where, extra = f"extension 0x{b.label:02X} at {b.start}", b.end - b.start - len(kept)
+            yield Item("gif.app", where, f"extra data in the looping extension, {extra} bytes")
             continue
         where, size = f"extension 0x{b.label:02X} at {b.start}", b.end - b.start
         if b.label == APPLICATION:
@@ -109,15 +136,17 @@ def block_items(parsed: Parsed) -> Iterator[Item]:
 
 def clean_gif(data: bytes) -> bytes:
     parsed = walk(data)
-    body = b"".join(b.body(data) for b in parsed.blocks if _keep(b))
+    body = b"".join(k for b in parsed.blocks if (k := _kept_bytes(b, data)) is not None)
     return data[: parsed.header_end] + body + b";"
 
 
-def _sub_block_data(data: bytes, pos: int) -> bytes:
+def _sub_block_data(data: bytes, pos: int, first_only: bool = False) -> bytes:
     out = []
     while pos < len(data) and data[pos]:
         out.append(data[pos + 1 : pos + 1 + data[pos]])
         pos += 1 + data[pos]
+        if first_only:
+            break
     return b"".join(out)
 
 
@@ -125,7 +154,7 @@ class GifDocument(WholeFileDocument):
     format = "gif"
 
     def _items(self, data: bytes) -> list[Item]:
-        return list(block_items(walk(data)))
+        return list(block_items(walk(data), data))
 
     def _clean(self, data: bytes) -> bytes:
         return clean_gif(data)

@@ -24,6 +24,13 @@ KEEP |= {b"bKGD", b"cICP", b"mDCv", b"cLLi"}  # background colour, HDR colour si
 KEEP |= {b"acTL", b"fcTL", b"fdAT"}  # APNG animation
 TEXT = {b"tEXt", b"zTXt", b"iTXt"}
 VALUE_KEYWORDS = {b"Author", b"Copyright", b"Creation Time", b"Source", b"Title", b"Disclaimer"}
+# Kept chunks whose body has one size (PNG 3rd edition, APNG): a longer body could smuggle bytes
+# through the filter, so such a chunk is dropped (and reported) instead of copied.
+FIXED_SIZE = {b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9, b"cICP": 4, b"mDCv": 24, b"cLLi": 8}
+FIXED_SIZE |= {b"acTL": 8, b"fcTL": 26}
+MAX_SIZE = {b"sBIT": 4, b"bKGD": 6, b"tRNS": 256, b"PLTE": 768}
+# Decompressed text read for the deny-list: values are short; a zTXt "bomb" must not fill memory.
+MAX_TEXT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -63,8 +70,8 @@ def walk(data: bytes) -> Parsed:
         (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
         if zlib.crc32(ctype + body) != crc:
             raise CorruptFile(f"PNG: CRC mismatch in chunk {ctype!r} at {pos}")
-        if not chunks and ctype != b"IHDR":
-            raise CorruptFile("PNG: first chunk is not IHDR")
+        if not chunks and (ctype != b"IHDR" or length != 13):
+            raise CorruptFile("PNG: first chunk is not a 13-byte IHDR")
         chunks.append(Chunk(ctype, pos, body))
         pos += 12 + length
         if ctype == b"IEND":
@@ -75,27 +82,59 @@ def _text_keyword(chunk: Chunk) -> bytes:
     return chunk.data.split(b"\0", 1)[0][:79]
 
 
+def _inflate(data: bytes) -> bytes:
+    """At most ``MAX_TEXT`` bytes of a zlib stream (a few hundred kB can inflate to gigabytes)."""
+    return zlib.decompressobj().decompress(data, MAX_TEXT)
+
+
 def _text_value(chunk: Chunk) -> bytes:
-    """Value of a tEXt/zTXt/iTXt chunk (decompressed); empty when it cannot be read."""
+    """Value of a tEXt/zTXt/iTXt chunk (decompressed, bounded); empty when it cannot be read."""
     rest = chunk.data.split(b"\0", 1)[1] if b"\0" in chunk.data else b""
     try:
         if chunk.type == b"zTXt":
-            return zlib.decompress(rest[1:])
+            return _inflate(rest[1:])
         if chunk.type == b"iTXt":
             flag, _method, rest = rest[0], rest[1], rest[2:]
             rest = rest.split(b"\0", 2)[-1]  # skip language tag and translated keyword
-            return zlib.decompress(rest) if flag else rest
+            return _inflate(rest) if flag else rest
     except (zlib.error, IndexError):
         return b""
     return rest
 
 
+def _well_formed(c: Chunk) -> bool:
+    """A kept chunk whose size fits its type; anything else is not copied."""
+    if c.type in FIXED_SIZE:
+        return len(c.data) == FIXED_SIZE[c.type]
+    return len(c.data) <= MAX_SIZE.get(c.type, len(c.data))
+
+
+def _kept(c: Chunk) -> bool:
+    return c.type == b"IEND" or (c.type in KEEP and _well_formed(c))
+
+
+def _canonical(c: Chunk) -> Chunk:
+    """What is written for a kept chunk: IEND always empty; the ICC profile under a neutral name (the
+    name is free Latin-1 text, up to 79 bytes)."""
+    if c.type == b"IEND":
+        return Chunk(c.type, c.start, b"")
+    if c.type == b"iCCP" and b"\0" in c.data[:80]:
+        return Chunk(c.type, c.start, b"ICC profile" + c.data[c.data.index(b"\0") :])
+    return c
+
+
 def chunk_items(parsed: Parsed) -> Iterator[Item]:
     for c in parsed.chunks:
-        if c.type in KEEP:
+        if c.type == b"IEND" and c.data:
+            yield Item("png.IEND", f"IEND chunk at {c.start}", f"{len(c.data)} bytes inside IEND")
+        if _kept(c):
             continue
         where, name = f"{c.type.decode('latin-1')} chunk at {c.start}", c.type.decode("latin-1")
-        if c.type in TEXT:
+        if c.type in KEEP:  # a kept type with the wrong size: not copied
+            if c.type == b"PLTE":
+                raise CorruptFile(f"PNG: palette chunk at {c.start} is too long ({len(c.data)} bytes)")
+            yield Item(f"png.{name}", where, f"malformed {name} chunk, {len(c.data)} bytes")
+        elif c.type in TEXT:
             key = _text_keyword(c)
             if key == b"XML:com.adobe.xmp":
                 yield Item("xmp", where, f"XMP packet, {len(c.data)} bytes")
@@ -116,7 +155,7 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
 
 def clean_png(data: bytes) -> bytes:
     parsed = walk(data)
-    return SIGNATURE + b"".join(c.raw() for c in parsed.chunks if c.type in KEEP)
+    return SIGNATURE + b"".join(_canonical(c).raw() for c in parsed.chunks if _kept(c))
 
 
 class PngDocument(WholeFileDocument):

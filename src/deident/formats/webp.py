@@ -14,6 +14,12 @@ from deident.formats.tiff import exif_items
 
 KEEP = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}
 VP8X_EXIF, VP8X_XMP = 0x08, 0x04
+VP8X_FLAGS = 0x3E  # ICC, alpha, EXIF, XMP, animation; the other bits are reserved (written as 0)
+# Kept chunks of one size (WebP container spec): the canonical form is written, so no extra or
+# reserved bytes travel through the filter. ANMF is a 16-byte frame header followed by frame chunks.
+FIXED = {b"VP8X": 10, b"ANIM": 6}
+ANMF_HEADER = 16
+FRAME_CHUNKS = {b"VP8 ", b"VP8L", b"ALPH"}
 
 
 @dataclass(frozen=True)
@@ -33,29 +39,71 @@ class Parsed:
     trailer: int
 
 
+def _chunks(data: bytes, pos: int, end: int, base: int = 0) -> list[Chunk]:
+    """The chunks in ``data[pos:end]``; ``base`` makes offsets absolute for nested (ANMF) chunks."""
+    chunks = []
+    while pos < end:
+        if pos + 8 > end:
+            raise CorruptFile(f"WebP: truncated chunk header at {base + pos}")
+        fourcc, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if pos + 8 + size > end:
+            raise CorruptFile(f"WebP: chunk {fourcc!r} at {base + pos} runs past the end of the RIFF data")
+        chunks.append(Chunk(fourcc, base + pos, data[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + (size & 1)
+    return chunks
+
+
+def frame_chunks(anmf: Chunk) -> list[Chunk]:
+    """The chunks inside an ANMF frame, after its 16-byte header."""
+    if len(anmf.data) < ANMF_HEADER:
+        raise CorruptFile(f"WebP: ANMF chunk at {anmf.start} is shorter than its header")
+    return _chunks(anmf.data, ANMF_HEADER, len(anmf.data), anmf.start + 8)
+
+
 def walk(data: bytes) -> Parsed:
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         raise CorruptFile("not a WebP (bad RIFF header)")
     riff_end = 8 + struct.unpack("<I", data[4:8])[0]
     if riff_end > len(data):
         raise CorruptFile("WebP is truncated (RIFF size runs past the end of the file)")
-    chunks, pos = [], 12
-    while pos < riff_end:
-        if pos + 8 > riff_end:
-            raise CorruptFile(f"WebP: truncated chunk header at {pos}")
-        fourcc, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        if pos + 8 + size > riff_end:
-            raise CorruptFile(f"WebP: chunk {fourcc!r} at {pos} runs past the end of the RIFF data")
-        chunks.append(Chunk(fourcc, pos, data[pos + 8 : pos + 8 + size]))
-        pos += 8 + size + (size & 1)
+    chunks = _chunks(data, 12, riff_end)
+    for c in chunks:
+        if c.fourcc in FIXED and len(c.data) < FIXED[c.fourcc]:
+            raise CorruptFile(f"WebP: {c.fourcc.decode('latin-1')} chunk at {c.start} is too short")
+        if c.fourcc == b"ANMF":
+            frame_chunks(c)  # raises when damaged
     if not any(c.fourcc in (b"VP8 ", b"VP8L", b"ANMF") for c in chunks):
         raise CorruptFile("WebP has no image data")
     return Parsed(chunks, riff_end, len(data) - riff_end)
 
 
+def canonical(c: Chunk) -> Chunk:
+    """What is written for a kept chunk (VP8X without the EXIF/XMP flags)."""
+    if c.fourcc == b"VP8X":
+        flags = c.data[0] & VP8X_FLAGS & ~(VP8X_EXIF | VP8X_XMP)
+        return Chunk(c.fourcc, c.start, bytes([flags, 0, 0, 0]) + c.data[4:10])
+    if c.fourcc in FIXED:
+        return Chunk(c.fourcc, c.start, c.data[: FIXED[c.fourcc]])
+    if c.fourcc == b"ANMF":
+        inner = b"".join(f.raw() for f in frame_chunks(c) if f.fourcc in FRAME_CHUNKS)
+        return Chunk(c.fourcc, c.start, c.data[:ANMF_HEADER] + inner)
+    return c
+
+
+def _extra_bytes(c: Chunk) -> int:
+    """Bytes of a kept chunk that its canonical form leaves out (flags for EXIF/XMP not counted)."""
+    if c.fourcc == b"VP8X":
+        return len(c.data) - 10 + (c.data[1:4] != b"\0\0\0") + bool(c.data[0] & ~VP8X_FLAGS & 0xFF)
+    return len(c.data) - len(canonical(c).data)
+
+
 def chunk_items(parsed: Parsed) -> Iterator[Item]:
     for c in parsed.chunks:
         if c.fourcc in KEEP:
+            extra = _extra_bytes(c)
+            if extra:
+                where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
+                yield Item("webp.chunk", where, f"extra or reserved data in a kept chunk ({extra} bytes)")
             continue
         where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
         if c.fourcc == b"EXIF":
@@ -71,12 +119,7 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
 
 
 def clean_webp(data: bytes) -> bytes:
-    body = []
-    for c in walk(data).chunks:
-        if c.fourcc == b"VP8X" and c.data:
-            c = Chunk(c.fourcc, c.start, bytes([c.data[0] & ~(VP8X_EXIF | VP8X_XMP) & 0xFF]) + c.data[1:])
-        if c.fourcc in KEEP:
-            body.append(c.raw())
+    body = [canonical(c).raw() for c in walk(data).chunks if c.fourcc in KEEP]
     payload = b"WEBP" + b"".join(body)
     return b"RIFF" + struct.pack("<I", len(payload)) + payload
 

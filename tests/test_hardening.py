@@ -1,0 +1,950 @@
+"""Hardening (issue 8): fuzzed parsers, a bad-input suite, and faults (kill -9, disk full, --in-place).
+
+Every parser is driven through the Document API (``open_document`` -> ``scrub_metadata`` -> ``frames``
+-> ``write``) on mutated copies of files that carry planted markers in every metadata place (the
+builders of the format tests). The property, for any input: a project error (``DeidentError``), or an
+output that re-opens, decodes, carries none of the marker bytes and has no metadata finding; never an
+other exception, never a hang. The bad inputs and the faults go through the pipeline or the CLI.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import io
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from deident import pipeline
+from deident.errors import CorruptFile, DeidentError, TooLarge, UnsupportedFormat
+from deident.findings import Status
+from deident.formats import gif as gif_mod
+from deident.formats import jpeg as jpeg_mod
+from deident.formats import png as png_mod
+from deident.formats import webp as webp_mod
+from deident.formats.base import Source, open_document
+from deident.formats.tiff import DECODE_TAGS, OFFSET_TAGS, TiffReader
+from deident.options import DEFAULT_MAX_PIXELS, FaceMode, Options, TextMode
+from test_formats_common import COMMENT, UNKNOWN, ctx, exif_block, leaked, picture, xmp_packet
+from test_formats_png import chunk
+
+REPO = Path(__file__).resolve().parents[1]
+DEIDENT = str(Path(sys.executable).with_name("deident"))
+PER_EXAMPLE_SECONDS = 5.0  # far above what any example takes; a hang or a quadratic blow-up trips it
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: a failure here is reproducible
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+
+
+# ---------------------------------------------------------------- seeds: files with planted metadata
+
+
+@functools.cache
+def seed(fmt: str) -> bytes:
+    """A small file of ``fmt`` carrying markers in every metadata place the format has."""
+    from test_formats_gif import loaded_gif
+    from test_formats_jpeg import loaded_jpeg
+    from test_formats_png import loaded_png
+    from test_formats_tiff import loaded_tiff
+    from test_formats_webp import loaded_webp
+
+    build = {"jpeg": loaded_jpeg, "png": loaded_png, "webp": loaded_webp, "gif": loaded_gif}
+    build["tiff"] = loaded_tiff
+    with tempfile.TemporaryDirectory() as d:
+        return build[fmt](Path(d))[1]
+
+
+@functools.cache
+def fields(fmt: str) -> tuple[tuple[int, int], ...]:
+    """(offset, width) of the structural length/count/type fields of the seed: where mutations hurt."""
+    data = seed(fmt)
+    out: list[tuple[int, int]] = []
+    if fmt == "jpeg":
+        out = [(s.start + 2, 2) for s in jpeg_mod.walk(data).segments]
+    elif fmt == "png":
+        out = [(c.start, 4) for c in png_mod.walk(data).chunks] + [
+            (c.start + 4, 4) for c in png_mod.walk(data).chunks
+        ]
+    elif fmt == "webp":
+        out = [(4, 4)] + [(c.start + 4, 4) for c in webp_mod.walk(data).chunks]
+    elif fmt == "gif":
+        out = [(b.start + 2, 1) for b in gif_mod.walk(data).blocks] + [(6, 2), (8, 2), (10, 1)]
+    elif fmt == "tiff":
+        reader = TiffReader.from_bytes(data)
+        for ifd in reader.chain():
+            for i in range(len(ifd.entries)):
+                at = ifd.offset + 2 + 12 * i
+                out += [(at + 2, 2), (at + 4, 4), (at + 8, 4)]  # type, count, value/offset
+    return tuple(out)
+
+
+@st.composite
+def mutated(draw, fmt: str) -> bytes:
+    """The seed with 1-4 mutations: byte flips, truncation, inserted bytes or segments, bad lengths."""
+    data = bytearray(seed(fmt))
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(
+            st.sampled_from(["flip", "flip", "truncate", "insert", "field", "field", "segment", "segment"])
+        )
+        if op == "flip":
+            at = draw(st.integers(0, len(data) - 1))
+            data[at] = draw(st.integers(0, 255))
+        elif op == "truncate":
+            del data[draw(st.integers(0, len(data) - 1)) :]
+        elif op == "insert":
+            at = draw(st.integers(0, len(data)))
+            data[at:at] = draw(st.binary(min_size=1, max_size=32))
+        elif op == "field":
+            at, width = draw(st.sampled_from(fields(fmt)))
+            value = draw(
+                st.one_of(
+                    st.sampled_from([0, 1, 2, 3, 4, 7, 11, 12, 16, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF]),
+                    st.integers(0, 2 ** (8 * width) - 1),
+                )
+            )
+            value &= 2 ** (8 * width) - 1
+            order = "big" if fmt in ("jpeg", "png") else "little"
+            data[at : at + width] = value.to_bytes(width, order)
+        else:  # a whole planted segment/chunk/block inserted at a structural boundary
+            at = draw(st.sampled_from(fields(fmt)))[0]
+            data[at:at] = _planted_unit(fmt, draw(st.integers(0, 255)))
+        if not data:
+            break
+    if fmt == "png" and draw(st.booleans()):
+        data = bytearray(_fix_png_crcs(bytes(data)))  # get past the CRC check to the chunk logic
+    return bytes(data)
+
+
+def _planted_unit(fmt: str, kind: int) -> bytes:
+    payload = UNKNOWN + COMMENT
+    if fmt == "jpeg":
+        marker = [0xFE, 0xE1, 0xE2, 0xED, 0xEE, 0xE0, 0xEB, 0xC4][kind % 8]
+        sig = {0xEE: b"Adobe", 0xE0: b"JFIF\0", 0xE2: b"ICC_PROFILE\0"}.get(marker, b"")
+        return bytes([0xFF, marker]) + struct.pack(">H", len(sig + payload) + 2) + sig + payload
+    if fmt == "png":
+        ctype = [b"tEXt", b"pHYs", b"gAMA", b"prVt", b"iCCP", b"IEND", b"sRGB", b"bKGD"][kind % 8]
+        return chunk(ctype, payload)
+    if fmt == "webp":
+        fourcc = [b"EXIF", b"XMP ", b"VP8X", b"ANIM", b"ICCP", b"MRKZ", b"ALPH", b"ANMF"][kind % 8]
+        return fourcc + struct.pack("<I", len(payload)) + payload
+    if fmt == "gif":
+        app = [b"NETSCAPE2.0", b"ANIMEXTS1.0", b"XMP DataXMP", b"MRKAPPID1.0"][kind % 4]
+        if kind % 5 == 4:
+            return b"!\xf9" + bytes([len(payload)]) + payload + b"\0"  # an oversized graphic control
+        return b"!\xff\x0b" + app + b"\x03\x01\0\0" + bytes([len(payload)]) + payload + b"\0"
+    return payload  # TIFF: stray bytes between structures
+
+
+def _fix_png_crcs(data: bytes) -> bytes:
+    out, pos = bytearray(data[:8]), 8
+    while pos + 12 <= len(data):
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        if pos + 12 + length > len(data):
+            break
+        body = data[pos + 4 : pos + 8 + length]
+        out += data[pos : pos + 8 + length] + struct.pack(">I", zlib.crc32(body))
+        pos += 12 + length
+    return bytes(out + data[pos:])
+
+
+def _known_tiff_leak(data: bytes) -> str | None:
+    """Handed over (tiff.py): a kept tag's or strip's bytes overlapping a dropped tag's value, or
+    strip/tile offsets of a non-integer type. See the strict xfail tests below."""
+    try:
+        reader = TiffReader.from_bytes(data)
+        for ifd in reader.chain():
+            dropped, kept = [], []
+            for tag, e in ifd.entries.items():
+                span = (e.offset, e.offset + e.size)
+                (kept if tag in DECODE_TAGS else dropped).append(span)
+                if tag in OFFSET_TAGS and e.type not in (3, 4, 16):
+                    return "non-integer offsets"
+                if tag == 259 and e.count == 0:
+                    return "empty Compression"
+            for off_tag, count_tag in OFFSET_TAGS.items():
+                if off_tag in ifd.entries and count_tag in ifd.entries:
+                    offs = reader.values(ifd.entries[off_tag])
+                    counts = reader.values(ifd.entries[count_tag])
+                    kept += [(o, o + c) for o, c in zip(offs, counts, strict=False)]
+            if any(a < d1 and d0 < b for a, b in kept for d0, d1 in dropped if d1 - d0 > 4):
+                return "overlap"
+    except (DeidentError, struct.error, ValueError, TypeError, OverflowError):
+        return None
+    return None
+
+
+def run_document(data: bytes, tmp: Path, name: str) -> str:
+    """The property: 'refused' (a DeidentError) or 'safe' (checked); anything else fails the test."""
+    path = tmp / name
+    path.write_bytes(data)
+    t0 = time.monotonic()
+    c = ctx(max_pixels=4_000_000)
+    try:
+        doc = open_document(Source(path))
+        doc.scrub_metadata(c)
+        for _ in doc.frames(c):
+            pass
+        buf = io.BytesIO()
+        doc.write(buf, c)
+    except DeidentError as exc:
+        assert str(exc), "a refusal must give a reason"
+        return "refused"
+    finally:
+        assert time.monotonic() - t0 < PER_EXAMPLE_SECONDS, "parser took too long (hang?)"
+    out = buf.getvalue()
+    assert leaked(out) == [], "output still carries planted metadata bytes"
+    written = tmp / f"out-{name}"
+    written.write_bytes(out)
+    again = open_document(Source(written))
+    assert again.metadata_findings() == [], "the output still has metadata findings"
+    for _ in again.frames(c):  # the output decodes (the input did)
+        pass
+    assert time.monotonic() - t0 < PER_EXAMPLE_SECONDS
+    return "safe"
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "gif"])
+def test_parsers_give_a_safe_output_or_a_clean_refusal(fmt, fuzz_dir):
+    outcomes: dict[str, int] = {}
+
+    @FUZZ
+    @given(data=mutated(fmt))
+    def prop(data):
+        result = run_document(data, fuzz_dir, f"f.{fmt}")
+        outcomes[result] = outcomes.get(result, 0) + 1
+
+    prop()
+    assert outcomes.get("refused", 0) >= 10 and outcomes.get("safe", 0) >= 10, outcomes  # both ends reached
+    print(f"{fmt}: {outcomes}")
+
+
+def test_tiff_rewriter_gives_a_safe_output_or_a_clean_refusal(fuzz_dir):
+    """As above; inputs of the two leak classes handed over (see the xfail tests) only must not hang."""
+    outcomes: dict[str, int] = {}
+
+    @FUZZ
+    @given(data=mutated("tiff"))
+    def prop(data):
+        known = _known_tiff_leak(data)
+        try:
+            result = run_document(data, fuzz_dir, "f.tif")
+        except (AssertionError, TypeError, IndexError) as exc:
+            if known is None or "too long" in str(exc):
+                raise
+            result = f"known: {known}"
+        outcomes[result] = outcomes.get(result, 0) + 1
+
+    prop()
+    assert outcomes.get("refused", 0) >= 10 and outcomes.get("safe", 0) >= 10, outcomes
+    print(f"tiff: {outcomes}")
+
+
+# ---------------------------------------------------------------- leaks and crashes found by fuzzing
+
+
+def _scrub_doc(path: Path) -> bytes:
+    c = ctx()
+    doc = open_document(Source(path))
+    doc.scrub_metadata(c)
+    buf = io.BytesIO()
+    doc.write(buf, c)
+    return buf.getvalue()
+
+
+def _png() -> bytes:
+    buf = io.BytesIO()
+    picture(16, 12).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "ctype, body",
+    [
+        (b"pHYs", b"\0\0\0\x01\0\0\0\x01\x01" + UNKNOWN),
+        (b"gAMA", b"\0\0\xb1\x8f" + UNKNOWN),
+        (b"IEND", UNKNOWN),
+    ],
+)
+def test_png_kept_chunks_cannot_smuggle_bytes(tmp_path, ctype, body):
+    """Found by fuzzing: a kept chunk (pHYs, gAMA, IEND) with extra bytes was copied whole."""
+    data = _png()
+    at = 33 if ctype != b"IEND" else data.index(b"IEND") - 4
+    path = tmp_path / "s.png"
+    path.write_bytes(data[:at] + chunk(ctype, body) + data[at + (12 if ctype == b"IEND" else 0) :])
+    assert open_document(Source(path)).metadata_findings()  # reported ...
+    out = _scrub_doc(path)
+    assert UNKNOWN not in out  # ... and not copied
+    assert Image.open(io.BytesIO(out)).size == (16, 12)
+    (tmp_path / "o.png").write_bytes(out)
+    assert open_document(Source(tmp_path / "o.png")).metadata_findings() == []
+
+
+def test_png_short_header_is_refused(tmp_path):
+    """Found by fuzzing: a 6-byte IHDR gave struct.error from frames() instead of CorruptFile."""
+    data = _png()
+    path = tmp_path / "h.png"
+    path.write_bytes(data[:8] + chunk(b"IHDR", data[16:22]) + data[33:])
+    with pytest.raises(CorruptFile, match="IHDR"):
+        open_document(Source(path))
+
+
+def test_png_compressed_text_bomb_is_read_bounded(tmp_path):
+    """A 50 kB zTXt inflating to 50 MB: the deny-list reads at most MAX_TEXT bytes of it."""
+    import tracemalloc
+
+    data = _png()
+    bomb = chunk(b"zTXt", b"Author\0\0" + zlib.compress(b"A" * 50_000_000, 9))
+    path = tmp_path / "b.png"
+    path.write_bytes(data[:33] + bomb + data[33:])
+    doc = open_document(Source(path))
+    tracemalloc.start()
+    doc.identifiers()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 * png_mod.MAX_TEXT
+    assert b"Author" not in _scrub_doc(path)
+
+
+def test_huge_xmp_packet_is_linear_time(tmp_path):
+    """Found by review: the XMP value regex rescanned the packet per opening tag (480 kB took 60 s)."""
+    xmp = b"<dc:creator>" * 40_000 + b"<tiff:Artist>MRK-ARTIST-late</tiff:Artist>" + b"<dc:creator " * 40_000
+    data = _png()
+    path = tmp_path / "x.png"
+    path.write_bytes(data[:33] + chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp) + data[33:])
+    t0 = time.monotonic()
+    ids = open_document(Source(path)).identifiers()
+    assert time.monotonic() - t0 < 2.0
+    assert "MRK-ARTIST-late" in ids
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [
+        b"!\xff\x0bNETSCAPE2.0\x03\x01\0\0" + bytes([len(UNKNOWN)]) + UNKNOWN + b"\0",  # extra sub-block
+        b"!\xff" + bytes([14 + len(UNKNOWN)]) + b"NETSCAPE2.0\x01\0\0" + UNKNOWN + b"\0",  # long id block
+        b"!\xf9" + bytes([len(UNKNOWN)]) + UNKNOWN + b"\0",  # oversized graphic control block
+        b"!\xff\x0bICCRGBG1012" + bytes([len(xmp_packet()[:255])]) + xmp_packet()[:255] + b"\0",  # not an ICC
+    ],
+)
+def test_gif_kept_extensions_cannot_smuggle_bytes(tmp_path, extension):
+    buf = io.BytesIO()
+    picture(16, 12).convert("P").save(buf, "GIF")
+    data = buf.getvalue()
+    at = data.index(b",")
+    path = tmp_path / "s.gif"
+    path.write_bytes(data[:at] + extension + data[at:])
+    out = _scrub_doc(path)
+    assert UNKNOWN not in out and leaked(out) == []
+    assert Image.open(io.BytesIO(out)).size == (16, 12)
+    (tmp_path / "o.gif").write_bytes(out)
+    assert open_document(Source(tmp_path / "o.gif")).metadata_findings() == []
+
+
+@pytest.mark.parametrize("where", ["vp8x", "anim-frame"])
+def test_webp_kept_chunks_cannot_smuggle_bytes(tmp_path, where):
+    if where == "vp8x":
+        buf = io.BytesIO()
+        picture(16, 12).save(buf, "WEBP", lossless=True, exif=b"Exif\0\0" + exif_block(1))
+        data = buf.getvalue()
+        at = data.index(b"VP8X")
+        body = data[at + 8 : at + 18] + UNKNOWN
+        body += b"\0" * (len(body) & 1)
+        data = data[:at] + b"VP8X" + struct.pack("<I", len(body)) + body + data[at + 18 :]
+    else:
+        frames = [picture(16, 12, seed=i) for i in range(2)]
+        buf = io.BytesIO()
+        frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+        data = buf.getvalue()
+        at = data.index(b"ANMF")
+        size = struct.unpack("<I", data[at + 4 : at + 8])[0]
+        extra = b"MRKZ" + struct.pack("<I", len(UNKNOWN)) + UNKNOWN + b"\0" * (len(UNKNOWN) & 1)
+        anmf = b"ANMF" + struct.pack("<I", size + len(extra)) + data[at + 8 : at + 8 + size] + extra
+        data = data[:at] + anmf + data[at + 8 + size + (size & 1) :]
+    data = b"RIFF" + struct.pack("<I", len(data) - 8) + data[8:]
+    path = tmp_path / "s.webp"
+    path.write_bytes(data)
+    assert open_document(Source(path)).metadata_findings()
+    out = _scrub_doc(path)
+    assert UNKNOWN not in out
+    img = Image.open(io.BytesIO(out))
+    assert img.size == (16, 12) and getattr(img, "n_frames", 1) == (2 if where != "vp8x" else 1)
+    (tmp_path / "o.webp").write_bytes(out)
+    assert open_document(Source(tmp_path / "o.webp")).metadata_findings() == []
+
+
+def _tiff_with(tmp_path: Path, patch) -> Path:
+    """The planted TIFF seed with ``patch(bytearray, reader)`` applied."""
+    data = bytearray(seed("tiff"))
+    patch(data, TiffReader.from_bytes(bytes(data)))
+    path = tmp_path / "p.tif"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _entry_at(reader: TiffReader, page: int, tag: int) -> int:
+    ifd = list(reader.chain())[page]
+    return ifd.offset + 2 + 12 * sorted(ifd.entries).index(tag)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tiff.py (handed over): a kept tag's count is not checked, so YResolution with count 7 copies "
+    "56 bytes from its offset, which covers the dropped DateTime value, into the output",
+)
+def test_tiff_kept_tag_with_inflated_count_does_not_copy_dropped_values(tmp_path):
+    def patch(data, reader):
+        at = _entry_at(reader, 0, 283)  # YResolution, one RATIONAL
+        data[at + 4 : at + 8] = struct.pack("<I", 40)
+
+    out = _scrub_doc(_tiff_with(tmp_path, patch))
+    assert leaked(out) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tiff.py (handed over): strip byte ranges are only checked against the file size, so a strip "
+    "that spans a dropped tag's value (here Artist's) is copied into the output as image data",
+)
+def test_tiff_strip_spanning_a_dropped_value_is_not_copied(tmp_path):
+    def patch(data, reader):
+        ifd = next(reader.chain())
+        artist = ifd.entries[315]
+        offsets = reader.values(ifd.entries[273])
+        strip_at = ifd.entries[273].offset  # three LONG strip offsets, out of line
+        data[strip_at : strip_at + 4] = struct.pack("<I", artist.offset)
+        counts_at = ifd.entries[279].offset
+        first_count = reader.values(ifd.entries[279])[0]
+        assert offsets[0] > artist.offset and first_count >= artist.size
+
+        data[counts_at : counts_at + 4] = struct.pack("<I", first_count)
+
+    out = _scrub_doc(_tiff_with(tmp_path, patch))
+    assert b"MRK-ARTIST" not in out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tiff.py (handed over): StripOffsets of type FLOAT reach file.seek() as floats in "
+    "_Writer.copy -> TiffReader.read: TypeError instead of CorruptFile",
+)
+def test_tiff_float_strip_offsets_are_refused(tmp_path):
+    def patch(data, reader):
+        at = _entry_at(reader, 2, 273)  # page 3: one strip, offset inline
+        data[at + 2 : at + 4] = struct.pack("<H", 11)  # FLOAT
+
+    path = _tiff_with(tmp_path, patch)
+    with pytest.raises(DeidentError):
+        _scrub_doc(path)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tiff.py (handed over): Compression with count 0 gives IndexError in _layout "
+    "(reader.values(entries[259])[0]) instead of CorruptFile",
+)
+def test_tiff_empty_compression_is_refused(tmp_path):
+    def patch(data, reader):
+        at = _entry_at(reader, 0, 259)
+        data[at + 4 : at + 8] = b"\0\0\0\0"
+
+    path = _tiff_with(tmp_path, patch)
+    with pytest.raises(DeidentError):
+        _scrub_doc(path)
+
+
+def test_pillow_overflow_on_a_fuzzed_tiff_is_a_clean_refusal(tmp_path):
+    """Found by fuzzing: TileWidth 0xFFFFFFFF made Pillow's decoder raise OverflowError."""
+
+    def patch(data, reader):
+        at = _entry_at(reader, 1, 322)  # page 2 is tiled; TileWidth LONG inline
+        data[at + 8 : at + 12] = b"\xff\xff\xff\x7f"
+
+    path = _tiff_with(tmp_path, patch)
+    doc = open_document(Source(path))
+    with pytest.raises(DeidentError):
+        for _ in doc.frames(ctx()):
+            pass
+
+
+# ---------------------------------------------------------------- the bad-input suite (pipeline level)
+
+METADATA_ONLY = {"text": TextMode.OFF, "faces": FaceMode.OFF, "jobs": 1}
+
+
+def scrub(paths, out: Path, **kw):
+    return pipeline.scrub_paths(paths, Options(output_dir=out, **(METADATA_ONLY | kw)))
+
+
+def cli(*args, timeout=120, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
+    return subprocess.run([DEIDENT, *args], capture_output=True, timeout=timeout, env=env, **kw)
+
+
+def final_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and ".deid-tmp-" not in p.name)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "gif", "tiff"])
+def test_empty_and_truncated_files_fail_with_a_reason_and_write_nothing(tmp_path, fmt):
+    src = tmp_path / "in"
+    src.mkdir()
+    good = seed(fmt)
+    (src / f"empty.{fmt}").write_bytes(b"")
+    for n, cut in enumerate((4, len(good) // 3, len(good) // 2)):  # inside the structure, not a trailer
+        (src / f"cut{n}.{fmt}").write_bytes(good[:cut])
+    results = scrub([src], tmp_path / "out")
+    assert len(results) == 4
+    assert all(r.status is Status.FAILED and r.reason for r in results), [
+        (r.status, r.reason) for r in results
+    ]
+    assert not any("internal error" in r.reason for r in results)
+    assert final_files(tmp_path / "out") == []
+
+
+def test_wrong_extension_goes_by_content(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "photo.jpg").write_bytes(seed("png"))  # a PNG named .jpg
+    (src / "notes.png").write_bytes(b"Patient MRK-NOTES, bed 12\n" * 40)  # text named .png
+    (src / "scan.dcm").write_bytes(seed("gif"))
+    res = {Path(r.input).name: r for r in scrub([src], tmp_path / "out")}
+    assert res["photo.jpg"].status is Status.SAFE and res["photo.jpg"].format == "png"
+    assert leaked((tmp_path / "out" / "photo.jpg").read_bytes()) == []
+    assert res["scan.dcm"].status is Status.SAFE and res["scan.dcm"].format == "gif"
+    assert res["notes.png"].status is Status.FAILED and "not a supported" in res["notes.png"].reason
+    assert not (tmp_path / "out" / "notes.png").exists()
+
+
+def test_corrupt_crc_fails_the_file_and_the_batch_goes_on(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    data = bytearray(seed("png"))
+    data[data.index(b"IDAT") + 8] ^= 0xFF
+    (src / "bad.png").write_bytes(bytes(data))
+    (src / "good.png").write_bytes(seed("png"))
+    res = {Path(r.input).name: r for r in scrub([src], tmp_path / "out")}
+    assert res["bad.png"].status is Status.FAILED and "CRC" in res["bad.png"].reason
+    assert res["good.png"].status is Status.SAFE
+    proc = cli("scrub", str(src), "-o", str(tmp_path / "out2"), "--text", "off", "--faces", "off")
+    assert proc.returncode == 1, proc.stderr  # some failed
+    assert [p.name for p in final_files(tmp_path / "out2")] == ["good.png"]
+
+
+def _past_the_end(fmt: str) -> bytes:
+    data = bytearray(seed(fmt))
+    if fmt == "jpeg":
+        data[4:6] = b"\xff\xff"  # first segment's length runs past the end
+        return bytes(data[:2000])
+    if fmt == "png":
+        data[8:12] = struct.pack(">I", 0x7FFFFFF0)
+        return bytes(data)
+    if fmt == "webp":
+        data[16:20] = struct.pack("<I", 0x7FFFFFF0)
+        return bytes(data)
+    if fmt == "gif":
+        at = data.index(b",")
+        return bytes(data[: at + 11]) + b"\x08\xff" + b"\x01" * 50  # a 255-byte sub-block, 50 bytes there
+    data[4:8] = struct.pack("<I", len(data) + 1000)  # TIFF: first IFD past the end
+    return bytes(data)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "gif", "tiff"])
+def test_lengths_past_the_end_are_refused(tmp_path, fmt):
+    path = tmp_path / f"x.{fmt}"
+    path.write_bytes(_past_the_end(fmt))
+    (result,) = scrub([path], tmp_path / "out")
+    assert result.status is Status.FAILED
+    assert "internal error" not in result.reason and result.reason
+    assert final_files(tmp_path / "out") == []
+
+
+def _bomb(fmt: str, side: int) -> bytes:
+    """A small file whose header claims ``side`` x ``side`` pixels."""
+    if fmt == "png":
+        ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+        idat = zlib.compress(b"\0" * 1000)
+        return png_mod.SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    data = bytearray(seed(fmt))
+    if fmt == "jpeg":
+        sof = next(s for s in jpeg_mod.walk(bytes(data)).segments if s.marker in jpeg_mod.SOF)
+        data[sof.start + 5 : sof.start + 9] = struct.pack(">HH", min(side, 65535), min(side, 65535))
+    elif fmt == "gif":
+        data[6:10] = struct.pack("<HH", min(side, 65535), min(side, 65535))
+    elif fmt == "webp":
+        at = bytes(data).index(b"VP8X") + 8
+        data[at + 4 : at + 10] = (min(side, 1 << 24) - 1).to_bytes(3, "little") * 2
+    return bytes(data)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "gif", "webp"])
+def test_decompression_bombs_are_refused_below_the_adjustable_limit(tmp_path, fmt):
+    path = tmp_path / f"bomb.{fmt}"
+    path.write_bytes(_bomb(fmt, 60_000))  # 3.6 gigapixels claimed
+    doc = open_document(Source(path))
+    t0 = time.monotonic()
+    with pytest.raises(TooLarge, match="max-pixels"):
+        next(iter(doc.frames(ctx())))  # default limit
+    assert time.monotonic() - t0 < 1.0  # refused from the header, nothing decoded
+    assert doc.check_size(ctx(max_pixels=2**40)).pixels >= 60_000**2 * 0.99  # the limit is a knob
+    assert DEFAULT_MAX_PIXELS == 250_000_000
+
+
+def test_max_pixels_is_a_documented_cli_option():
+    proc = cli("scrub", "--help")
+    assert b"--max-pixels" in proc.stdout and b"decompression" in proc.stdout
+    assert "--max-pixels" in (REPO / "docs" / "formats.md").read_text()
+
+
+def test_huge_exif_blocks_are_dropped_whole_and_quickly(tmp_path):
+    """A 64 kB EXIF segment of 5,000 entries in JPEG, a 4 MB eXIf chunk in PNG: removed, in time."""
+    entries = 5000  # over MAX_ENTRIES: the block is unreadable, so it is dropped as one item
+    ifd = struct.pack("<H", entries) + b"".join(
+        struct.pack("<HHI4s", 0x9000 + i % 100, 2, 4, b"MRK\0") for i in range(entries)
+    )
+    exif = b"II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0"
+    jpeg = seed("jpeg")
+    seg = b"\xff\xe1" + struct.pack(">H", len(exif) // 2 + 8) + b"Exif\0\0" + exif[: len(exif) // 2]
+    big_png = _png()
+    big_png = big_png[:33] + chunk(b"eXIf", exif_block(1) + b"MRK-HUGE" * 500_000) + big_png[33:]
+    for name, data in (("e.jpg", jpeg[:2] + seg + jpeg[2:]), ("e.png", big_png)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        t0 = time.monotonic()
+        found = open_document(Source(path)).metadata_findings()
+        out = _scrub_doc(path)
+        assert time.monotonic() - t0 < 3.0
+        assert any(f.kind.startswith("exif") for f in found)
+        assert b"MRK" not in out.replace(b"MRK-", b"") or leaked(out) == []
+        assert b"MRK-HUGE" not in out and b"MRK\0" not in out
+
+
+def test_dicom_truncated_or_without_meta_header(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    from test_dicom_helpers import LEAK_STRINGS, planted_file
+
+    planted = planted_file(tmp_path, "CT_small.dcm")
+    ds = pydicom.dcmread(planted, force=True)
+    src = tmp_path / "in"
+    src.mkdir()
+    whole = planted.read_bytes()
+    for n, cut in enumerate((10, 140, 400, len(whole) // 2, len(whole) - 7)):
+        (src / f"cut{n}.dcm").write_bytes(whole[:cut])
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    bare = io.BytesIO()
+    ds.preamble = None
+    ds.save_as(bare, enforce_file_format=False, implicit_vr=False, little_endian=True)
+    (src / "nometa.dcm").write_bytes(bare.getvalue())
+    results = {Path(r.input).name: r for r in scrub([src], tmp_path / "out")}
+    assert results["nometa.dcm"].status is Status.SAFE, results["nometa.dcm"].reason
+    out = (tmp_path / "out" / "nometa.dcm").read_bytes()
+    assert out[128:132] == b"DICM"
+    assert not [s for s in LEAK_STRINGS if s.encode() in out]
+    for n in range(5):
+        r = results[f"cut{n}.dcm"]
+        assert r.status in (Status.FAILED, Status.SAFE) and "internal error" not in r.reason, r.reason
+        if r.status is Status.SAFE:  # a cut inside the pixel data may still parse: then it must be clean
+            assert not [s for s in LEAK_STRINGS if s.encode() in Path(r.output).read_bytes()]
+    assert results["cut0.dcm"].status is Status.FAILED and results["cut1.dcm"].status is Status.FAILED
+
+
+def test_symlink_loops_named_on_the_command_line_fail_cleanly(tmp_path):
+    (tmp_path / "a.jpg").symlink_to(tmp_path / "b.jpg")
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    (tmp_path / "self.jpg").symlink_to(tmp_path / "self.jpg")
+    folder = tmp_path / "tree"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "up").symlink_to(folder)
+    (folder / "x.jpg").write_bytes(seed("jpeg"))
+    t0 = time.monotonic()
+    results = scrub([tmp_path / "a.jpg", tmp_path / "self.jpg", folder], tmp_path / "out")
+    assert time.monotonic() - t0 < 10
+    by_name = {Path(r.input).name: r for r in results}
+    for name in ("a.jpg", "self.jpg"):
+        assert by_name[name].status is Status.FAILED and "symbolic links" in by_name[name].reason
+    assert by_name["x.jpg"].status is Status.SAFE and "up" not in by_name  # the loop is not followed
+
+
+def test_unreadable_files_fail_and_the_batch_goes_on(tmp_path, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "locked.jpg").write_bytes(seed("jpeg"))
+    (src / "open.jpg").write_bytes(seed("jpeg"))
+    if os.geteuid() != 0:
+        (src / "locked.jpg").chmod(0)
+    else:  # root reads through mode 000: refuse the read the way the kernel would
+        real_open = open
+
+        def guarded(file, *a, **kw):
+            if Path(os.fsdecode(file)).name == "locked.jpg":
+                raise PermissionError(errno.EACCES, "Permission denied", str(file))
+            return real_open(file, *a, **kw)
+
+        monkeypatch.setattr("builtins.open", guarded)
+        monkeypatch.setattr(Path, "read_bytes", lambda self: guarded(self, "rb").read())
+    res = {Path(r.input).name: r for r in scrub([src], tmp_path / "out")}
+    assert res["locked.jpg"].status is Status.FAILED and "Permission denied" in res["locked.jpg"].reason
+    assert res["open.jpg"].status is Status.SAFE
+    assert [p.name for p in final_files(tmp_path / "out")] == ["open.jpg"]
+
+
+def test_read_only_output_folder(tmp_path, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(seed("jpeg"))
+    out = tmp_path / "out"
+    out.mkdir()
+    if os.geteuid() != 0:
+        out.chmod(0o555)
+    else:  # root writes through mode 555: refuse creating files there as the kernel would
+        real_mkstemp = tempfile.mkstemp
+
+        def mkstemp(*a, dir=None, **kw):
+            if dir is not None and Path(dir).resolve() == out.resolve():
+                raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+            return real_mkstemp(*a, dir=dir, **kw)
+
+        monkeypatch.setattr("deident.atomic.tempfile.mkstemp", mkstemp)
+    (result,) = scrub([src], out)
+    assert result.status is Status.FAILED and "Permission denied" in result.reason
+    assert list(out.iterdir()) == []
+
+
+class _FailingFile:
+    """A file whose writes put half the bytes out, then fail as a full (or broken) device does."""
+
+    def __init__(self, fh, err: int):
+        self.fh, self.err = fh, err
+
+    def write(self, data) -> int:
+        self.fh.write(bytes(data[: max(1, len(data) // 2)]))
+        raise OSError(self.err, os.strerror(self.err))
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
+
+
+def failing_writes(monkeypatch, err: int = errno.ENOSPC) -> None:
+    """Every write to a deident temporary file fails with ``err`` (whatever code path writes it)."""
+    real_open = open
+
+    def fake(file, mode="r", *a, **kw):
+        fh = real_open(file, mode, *a, **kw)
+        if any(c in mode for c in "wa+") and ".deid-tmp-" in os.fsdecode(file):
+            return _FailingFile(fh, err)
+        return fh
+
+    monkeypatch.setattr("builtins.open", fake)
+
+
+def test_disk_full_on_write_leaves_nothing(tmp_path, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(seed("jpeg"))
+
+    failing_writes(monkeypatch, errno.ENOSPC)
+    (result,) = scrub([src], tmp_path / "out")
+    assert result.status is Status.FAILED and "No space left" in result.reason
+    assert list((tmp_path / "out").iterdir()) == []  # neither a final file nor a temporary one
+
+
+def test_disk_full_on_a_real_tiny_tmpfs(tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        src = tmp_path / "in"
+        src.mkdir()
+        for i in range(12):  # ~24 kB each once scrubbed: the first two fit, the rest do not
+            img = Image.effect_noise((160, 120), 90).convert("RGB")
+            buf = io.BytesIO()
+            img.save(buf, "JPEG", quality=95, exif=b"Exif\0\0" + exif_block(1))
+            (src / f"{i:02d}.jpg").write_bytes(buf.getvalue())
+        results = scrub([src], mnt / "out")
+        failed = [r for r in results if r.status is Status.FAILED]
+        assert failed and all("No space left" in r.reason for r in failed), [r.reason for r in failed]
+        for r in results:
+            if r.status is Status.SAFE:  # what was written is whole and clean
+                assert open_document(Source(Path(r.output))).metadata_findings() == []
+        assert not [p for p in (mnt / "out").iterdir() if ".deid-tmp-" in p.name]
+        assert len(final_files(mnt / "out")) == len(results) - len(failed)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_non_utf8_file_names(tmp_path):
+    src = os.fsencode(tmp_path / "in")
+    os.mkdir(src)
+    name = b"caf\xe9-\xff\xfe.jpg"  # Latin-1 and invalid UTF-8 bytes
+    with open(os.path.join(src, name), "wb") as fh:
+        fh.write(seed("jpeg"))
+    out = tmp_path / "out"
+    proc = cli("scrub", os.fsdecode(src), "-o", str(out), "--text", "off", "--faces", "off", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.decode("utf-8", "surrogateescape"))
+    assert report["files"][0]["status"] == "safe"
+    written = os.path.join(os.fsencode(out), name)
+    assert os.path.exists(written)
+    with open(written, "rb") as fh:
+        assert leaked(fh.read()) == []
+    check = cli("check", os.fsdecode(written), "--fast")
+    assert check.returncode == 0, check.stdout[-2000:]
+
+
+# ---------------------------------------------------------------- faults: kill -9, resume, in-place
+
+
+def _batch(folder: Path, n: int) -> None:
+    folder.mkdir(parents=True)
+    buf = io.BytesIO()
+    picture(64, 48).save(buf, "JPEG")
+    base = buf.getvalue()
+    for i in range(n):
+        exif = exif_block(1).replace(b"MRK-SERIAL-559031", f"MRK-SERIAL-{i:06d}".encode())
+        seg = b"\xff\xe1" + struct.pack(">H", len(exif) + 8) + b"Exif\0\0" + exif
+        xmp = b"\xff\xe1" + struct.pack(">H", len(xmp_packet()) + 31) + b"http://ns.adobe.com/xap/1.0/\0"
+        (folder / f"{i:05d}.jpg").write_bytes(base[:2] + seg + xmp + xmp_packet() + base[2:])
+
+
+def _assert_whole_and_clean(out: Path) -> int:
+    finals = final_files(out)
+    for p in finals:
+        data = p.read_bytes()
+        assert data.endswith(b"\xff\xd9"), f"{p.name} is partial"
+        assert leaked(data) == [] and b"MRK-SERIAL" not in data, p.name
+        assert open_document(Source(p)).metadata_findings() == [], p.name
+        Image.open(p).load()
+    return len(finals)
+
+
+def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
+    n = 3000
+    src, out = tmp_path / "in", tmp_path / "out"
+    _batch(src, n)
+    args = ("scrub", str(src), "-o", str(out), "--text", "off", "--faces", "off", "-j", "2", "--json")
+    env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
+    proc = subprocess.Popen(
+        [DEIDENT, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and sum(1 for _ in out.iterdir()) >= 100:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the batch finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its workers, mid-write
+    proc.wait()
+    done = _assert_whole_and_clean(out)
+    assert 0 < done < n
+    rerun = cli(*args, "--resume", timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    statuses = [f["status"] for f in json.loads(rerun.stdout)["files"]]
+    assert statuses.count("skipped") == done and statuses.count("safe") == n - done
+    assert _assert_whole_and_clean(out) == n
+
+
+def test_rerun_without_resume_rewrites_and_with_resume_skips(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _batch(src, 3)
+    first = scrub([src], out)
+    assert [r.status for r in first] == [Status.SAFE] * 3
+    again = scrub([src], out, resume=True)
+    assert [r.status for r in again] == [Status.SKIPPED] * 3
+    os.utime(src / "00001.jpg", (time.time() + 10, time.time() + 10))  # the input changed since
+    third = scrub([src], out, resume=True)
+    assert [r.status for r in third] == [Status.SKIPPED, Status.SAFE, Status.SKIPPED]
+
+
+def test_in_place_never_loses_the_original_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "a.jpg"
+    original = seed("jpeg")
+    path.write_bytes(original)
+
+    with monkeypatch.context() as m:
+        failing_writes(m, errno.EIO)
+        (result,) = pipeline.scrub_paths([path], Options(in_place=True, **METADATA_ONLY))
+    assert result.status is Status.FAILED and "Input/output error" in result.reason
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["a.jpg"]  # no temporary file left either
+    with monkeypatch.context() as m:
+        failing_writes(m, errno.ENOSPC)
+        (result,) = pipeline.scrub_paths([path], Options(in_place=True, **METADATA_ONLY))
+    assert result.status is Status.FAILED and path.read_bytes() == original
+    (result,) = pipeline.scrub_paths([path], Options(in_place=True, **METADATA_ONLY))
+    assert result.status is Status.SAFE and leaked(path.read_bytes()) == []
+
+
+def test_unsupported_and_refused_inputs_never_become_outputs(tmp_path):
+    """The CLI's exit code and files for a mixed batch: 1, and only the safe files written."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "ok.gif").write_bytes(seed("gif"))
+    (src / "empty.jpg").write_bytes(b"")
+    (src / "bomb.png").write_bytes(_bomb("png", 60_000))
+    (src / "junk.webp").write_bytes(os.urandom(500))
+    out = tmp_path / "out"
+    proc = cli("scrub", str(src), "-o", str(out), "--text", "off", "--faces", "off", "--json")
+    assert proc.returncode == 1
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert files["ok.gif"]["status"] == "safe" and files["empty.jpg"]["status"] == "failed"
+    assert files["junk.webp"]["status"] == "failed"
+    # Metadata only: the bomb's header is fine and its pixels are never decoded, so it is written.
+    assert files["bomb.png"]["status"] == "safe"
+    assert sorted(p.name for p in final_files(out)) == ["bomb.png", "ok.gif"]
+
+
+def test_unsupported_format_error_type():
+    with pytest.raises(UnsupportedFormat):
+        open_document(Source(Path(__file__)))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="report/CLI (handed over): --json prints a non-UTF-8 file name's raw bytes, so the JSON on "
+    "stdout is not valid UTF-8 (json.loads fails); names need an escaped or replaced form",
+)
+def test_json_report_is_valid_utf8_with_non_utf8_names(tmp_path):
+    src = os.fsencode(tmp_path / "in")
+    os.mkdir(src)
+    with open(os.path.join(src, b"caf\xe9.jpg"), "wb") as fh:
+        fh.write(seed("jpeg"))
+    proc = cli(
+        "scrub", os.fsdecode(src), "-o", str(tmp_path / "out"), "--text", "off", "--faces", "off", "--json"
+    )
+    assert proc.returncode == 0
+    json.loads(proc.stdout.decode("utf-8"))
