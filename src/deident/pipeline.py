@@ -331,10 +331,11 @@ def _streaming(source: Source) -> bool:
 
 
 def _write(doc: Document, temp: Path, ctx: Context, *, streaming: bool) -> Source:
-    """Write and fsync the output; return it for verification.
+    """Write the output under its temporary name; return it for verification.
 
-    In-memory formats are verified from the very bytes written (reading them back from the page cache
-    would only copy them again); streaming formats (whole-slide images) are re-opened from disk.
+    No fsync here: ``commit`` flushes the whole chunk with one syncfs before any rename. In-memory
+    formats are verified from the very bytes written (reading them back from the page cache would only
+    copy them again); streaming formats (whole-slide images) are re-opened from disk.
     """
     with open(temp, "wb") as fh:
         if streaming:
@@ -343,8 +344,6 @@ def _write(doc: Document, temp: Path, ctx: Context, *, streaming: bool) -> Sourc
         else:
             data = doc.to_bytes(ctx)
             fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
     return Source(temp) if data is None else Source.written(temp, data)
 
 
