@@ -4,8 +4,8 @@
 
 Inputs: copies of pydicom's own test files (several transfer syntaxes, SR, RT) with distinctive identifiers
 planted at top level, in nested sequences, in a private block and in the File Meta, under
-bench/.work/dicom/in. Peers run from a venv under bench/.work (``python -m venv bench/.work/venv &&
-bench/.work/venv/bin/pip install dicognito==0.19.0 deid``). Tools are run alternately, each round into a
+bench/.work/dicom/in. Peers run from their own venv, bench/.work/venv, which this script creates and fills
+(``pip install dicognito==0.19.0 deid``) when missing. Tools are run alternately, each round into a
 fresh folder; after each run the outputs are searched for the planted strings and private tags.
 A dated section with files/s and ratios is appended to docs/benchmarks.md.
 """
@@ -64,6 +64,18 @@ def generate(n: int) -> Path:
     return folder
 
 
+PEERS = ("dicognito==0.19.0", "deid")
+
+
+def ensure_peers() -> None:
+    """The peers in a venv of their own, so their pins never touch deident's environment."""
+    if not VENV_PY.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV_PY.parents[1])], check=True)
+    probe = subprocess.run([str(VENV_PY), "-c", "import dicognito, deid"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([str(VENV_PY), "-m", "pip", "install", "-q", *PEERS], check=False)
+
+
 def commands(src: Path, out: Path) -> dict[str, list[str]]:
     deident = Path(sys.executable).with_name("deident")
     cmds = {"deident": [str(deident), "scrub", str(src), "-o", str(out), "--text", "off", "--faces", "off"]}
@@ -103,6 +115,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--dry-run", action="store_true", help="print, do not append to docs/benchmarks.md")
     args = parser.parse_args()
+    ensure_peers()
     src = generate(args.files)
     times: dict[str, list[float]] = {}
     results: dict[str, tuple] = {}

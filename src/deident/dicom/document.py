@@ -183,10 +183,9 @@ class DicomDocument(Document):
         out: list[str] = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for kw in IDENTIFIER_NAMES:
+            for kw in IDENTIFIER_NAMES:  # whole names: the deny-list derives the spellings (docs/denylist.md)
                 for name in _strings(ds.get(kw)):
-                    parts = [p.strip() for p in name.replace("=", "^").split("^") if len(p.strip()) > 1]
-                    out += [name] + parts + ([" ".join(parts[1:2] + parts[:1])] if len(parts) > 1 else [])
+                    out += [group for group in name.split("=") if group.strip()]  # alphabetic/ideographic
             for kw in IDENTIFIER_VALUES:
                 out += _strings(ds.get(kw))
             for kw in IDENTIFIER_DATES:

@@ -1,6 +1,8 @@
 """Regenerate the bundled sample images (all synthetic, made here; every "patient" is invented).
 
-    python sample_images/make_samples.py
+    python tests/make_sample_images.py
+
+It lives here, not in sample_images/, so that the folder the README demo scrubs holds inputs only.
 
 - histology.jpg       an H&E-like photomicrograph with camera EXIF (make, serial, owner, dates) and XMP
 - slide_label.jpg     a photo of a glass slide whose label carries a name, an accession number, a date
@@ -17,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "sample_images"
 RNG = np.random.default_rng(20261122)
 
 
