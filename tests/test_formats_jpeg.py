@@ -181,3 +181,30 @@ def test_redaction_keeps_the_original_tables(tmp_path, reencode):
     if not reencode and importlib.util.find_spec("jpeglib") is not None:
         assert diff.max() == 0  # blocks far from the box are untouched in the DCT domain
     assert reopen_findings(tmp_path, out, "r.jpg") == []
+
+
+def test_adobe_segment_is_kept_in_its_standard_form_only(tmp_path):
+    """APP14 Adobe is kept (CMYK/YCCK decoding needs its transform flag), but only its 12 standard bytes."""
+    buf = io.BytesIO()
+    picture().convert("CMYK").save(buf, "JPEG")
+    data = buf.getvalue()
+    (adobe,) = [s for s in walk(data).segments if s.marker == 0xEE]
+    assert adobe.payload.startswith(b"Adobe") and len(adobe.payload) == 12
+    path = tmp_path / "clean.jpg"
+    path.write_bytes(data)
+    assert open_document(Source(path)).metadata_findings() == []  # the standard form is no finding
+    out, _ = scrub_bytes(path)
+    assert [s.payload for s in walk(out).segments if s.marker == 0xEE] == [adobe.payload]
+
+    start = adobe.start
+    smuggled = segment(0xEE, adobe.payload + UNKNOWN)
+    path.write_bytes(data[:start] + smuggled + data[start + 4 + len(adobe.payload) :])
+    found = open_document(Source(path)).metadata_findings()
+    assert [(f.kind, f.detail) for f in found] == [
+        ("jpeg.app14", f"{len(UNKNOWN)} bytes after the Adobe colour-transform fields")
+    ]
+    out, findings = scrub_bytes(path)
+    assert UNKNOWN not in out and [f.kind for f in findings] == ["jpeg.app14"]
+    assert [s.payload for s in walk(out).segments if s.marker == 0xEE] == [adobe.payload]
+    assert_same_pixels(data, out)
+    assert reopen_findings(tmp_path, out, "a.jpg") == []

@@ -5,13 +5,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deident.paths import TEMP_MARK
+from deident.findings import Action, Finding
+from deident.paths import temp_owner, temp_prefix
+
+# A temporary left by a killed run is removed by a later run writing the same output, when no process
+# holds its lock (each run locks its temporaries until they are renamed or removed) and it is older
+# than LOCK_GRACE (the instant between creating a file and locking it). Where the filesystem has no
+# locks, only when it is older than STALE_AFTER.
+LOCK_GRACE = 10.0
+STALE_AFTER = 600.0
+LISTING_TTL = 60.0  # a folder is listed for stale temporaries at most once a minute per process
 
 
 @dataclass
@@ -21,17 +32,119 @@ class Staged:
     temp: Path
     final: Path
     mode: int | None = None  # None: keep the mode of the file it replaces, else the umask default
+    fd: int | None = None  # held open, and locked, while the temporary is ours
+    swept: int = 0  # stale temporaries of the same output (from a killed run) removed by commit()
 
 
 def stage(final: Path, mode: int | None = None) -> Staged:
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}{TEMP_MARK}", dir=final.parent)
-    os.close(fd)
-    return Staged(Path(name), final, mode)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(final.name), dir=final.parent)
+    if _try_lock(fd) is not True:
+        os.close(fd)
+        fd = None
+    return Staged(Path(name), final, mode, fd)
 
 
 def discard(staged: Staged) -> None:
     with contextlib.suppress(FileNotFoundError):
         staged.temp.unlink()
+    _release(staged)
+
+
+def _release(staged: Staged) -> None:
+    if staged.fd is not None:
+        os.close(staged.fd)
+        staged.fd = None
+
+
+def _try_lock(fd: int) -> bool | None:
+    """True: locked now; False: another open file holds the lock; None: no locks here."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
+def sweep_stale(finals: Iterable[Path]) -> dict[Path, int]:
+    """Remove stale temporaries (``.NAME.deid-tmp-XXXXXXXX``) of these outputs; returns the count per output.
+
+    Only exact temporary names of the given outputs are looked at, and only regular files of this user
+    that no process has locked, older than ``LOCK_GRACE`` (``STALE_AFTER`` where locks do not work).
+    """
+    wanted: dict[Path, set[str]] = {}
+    for final in finals:
+        wanted.setdefault(final.parent, set()).add(final.name)
+    removed: dict[Path, int] = {}
+    for folder, names in wanted.items():
+        temps = _temps_in(folder)
+        for name in names & temps.keys():
+            for temp in temps.pop(name):
+                if _remove_if_stale(folder / temp):
+                    removed[folder / name] = removed.get(folder / name, 0) + 1
+    return removed
+
+
+_listings: dict[Path, tuple[float, dict[str, list[str]]]] = {}
+
+
+def _temps_in(folder: Path) -> dict[str, list[str]]:
+    """Output name -> its temporaries' names in ``folder``, listed at most once per ``LISTING_TTL``."""
+    now = time.monotonic()
+    cached = _listings.get(folder)
+    if cached is not None and now - cached[0] < LISTING_TTL:
+        return cached[1]
+    temps: dict[str, list[str]] = {}
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            owner = temp_owner(entry.name)
+            if owner is not None:
+                temps.setdefault(owner, []).append(entry.name)
+    _listings[folder] = (now, temps)
+    return temps
+
+
+def _remove_if_stale(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.getuid():
+            return False
+        locked = _try_lock(fd)
+        age = time.time() - st.st_mtime
+        if locked is False or age < (LOCK_GRACE if locked else STALE_AFTER):
+            return False
+        if os.lstat(path).st_ino != st.st_ino:
+            return False
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def stale_finding(staged: Staged) -> Finding | None:
+    """The finding a result gets when ``commit`` removed stale temporaries of its output."""
+    if not staged.swept:
+        return None
+    n = staged.swept
+    files = "temporary file" if n == 1 else "temporary files"
+    return Finding(
+        "output",
+        "output.stale-temp",
+        str(staged.final.parent),
+        Action.REMOVED,
+        f"{n} unfinished {files} of this output from an interrupted run",
+    )
 
 
 def commit(staged: Sequence[Staged]) -> list[OSError | None]:
@@ -41,15 +154,18 @@ def commit(staged: Sequence[Staged]) -> list[OSError | None]:
     3.7 ms a file): the guarantee is the same, since no final name appears before its data is on disk.
     Returns, per file, None or the error that kept it from its final name (its temporary is removed).
     """
+    swept = sweep_stale(s.final for s in staged)
     _flush([s.temp for s in staged])
     errors: list[OSError | None] = []
     for s in staged:
+        s.swept = swept.pop(s.final, 0)
         try:
             _rename(s)
             errors.append(None)
         except OSError as exc:
             discard(s)
             errors.append(exc)
+        _release(s)
     return errors
 
 

@@ -6,8 +6,21 @@ so that a report can be shared without becoming a leak itself.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+
+
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: bytes of a file name that are not UTF-8 (which Python keeps as surrogate
+    escapes) shown as ``\\xNN``, so ``caf\\xe9.jpg`` for a Latin-1 ``café.jpg``. Other text is unchanged."""
+    if text.isascii():
+        return text
+    try:
+        raw = os.fsencode(text)
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        raw = text.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 class Status(str, Enum):
@@ -35,9 +48,7 @@ class Finding:
     detail: str = ""  # human description without the identifying value
 
     def to_dict(self) -> dict[str, str]:
-        d = asdict(self)
-        d["action"] = self.action.value
-        return d
+        return {k: self.action.value if k == "action" else printable(v) for k, v in asdict(self).items()}
 
     def as_found(self) -> Finding:
         """The same finding as reported by a read-only check."""
@@ -58,11 +69,12 @@ class FileResult:
         return self.status in (Status.SAFE, Status.CLEAN, Status.SKIPPED)
 
     def to_dict(self) -> dict:
+        """JSON-ready, every string valid UTF-8 (names that are not are shown with ``\\xNN`` escapes)."""
         return {
-            "input": self.input,
-            "output": self.output,
+            "input": printable(self.input),
+            "output": None if self.output is None else printable(self.output),
             "format": self.format,
             "status": self.status.value,
-            "reason": self.reason,
+            "reason": printable(self.reason),
             "findings": [f.to_dict() for f in self.findings],
         }

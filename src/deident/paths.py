@@ -32,6 +32,23 @@ def is_temp(path: Path) -> bool:
     return TEMP_MARK in path.name
 
 
+def temp_prefix(final_name: str) -> str:
+    """Outputs are written as ``.NAME.deid-tmp-XXXXXXXX`` beside NAME (XXXXXXXX: mkstemp's random part)."""
+    return f".{final_name}{TEMP_MARK}"
+
+
+_TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")  # what tempfile.mkstemp puts after the prefix
+
+
+def temp_owner(name: str) -> str | None:
+    """The final name a temporary file named ``name`` was written for; None when it is not exactly one."""
+    if not name.startswith(".") or TEMP_MARK not in name:
+        return None
+    final = name[1 : name.rindex(TEMP_MARK)]
+    rest = name[len(temp_prefix(final)) :]
+    return final if final and _TEMP_RANDOM.fullmatch(rest) else None
+
+
 def is_output_name(path: Path) -> bool:
     return path.stem.endswith(OUTPUT_MARK)
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from deident import __version__
-from deident.findings import Action, FileResult, Finding, Status
+from deident.findings import Action, FileResult, Finding, Status, printable
 
 
 def summary_counts(results: Sequence[FileResult]) -> dict[str, int]:
@@ -157,7 +157,7 @@ def render_table(console, command: str, results: Sequence[FileResult], *, detail
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold", expand=False)
-    longest = max((len(r.input) for r in results), default=4)
+    longest = max((len(printable(r.input)) for r in results), default=4)
     # a file name folded over lines is hard to find in a log: give it room first (a terminal: half)
     room = max(20, console.width // 2 if console.is_terminal else console.width - 60)
     table.add_column("file", overflow="fold", min_width=min(longest, room))
@@ -169,7 +169,9 @@ def render_table(console, command: str, results: Sequence[FileResult], *, detail
         last = (
             (r.output or r.reason or "") if command == "scrub" and r.status is not Status.FAILED else why(r)
         )
-        table.add_row(r.input, f"[{_STYLE[r.status]}]{r.status.value}[/]", str(len(r.findings)), last)
+        table.add_row(
+            _cell(r.input), f"[{_STYLE[r.status]}]{r.status.value}[/]", str(len(r.findings)), _cell(last)
+        )
     if listed:
         console.print(table)
     unlisted = len(results) - len(listed)
@@ -180,6 +182,13 @@ def render_table(console, command: str, results: Sequence[FileResult], *, detail
         )
     if details:
         render_findings(console, results)
+
+
+def _cell(text: str) -> str:
+    """A name or reason for a table cell: valid UTF-8 (see ``printable``), brackets not taken as markup."""
+    from rich.markup import escape
+
+    return escape(printable(text))
 
 
 # Up to this many files the table lists every one; above it, only those that need a look (a long batch
@@ -197,7 +206,7 @@ def render_findings(console, results: Sequence[FileResult]) -> None:
     for r in results:
         if not r.findings:
             continue
-        table = Table(title=r.input, title_justify="left", show_header=True, header_style="bold")
+        table = Table(title=_cell(r.input), title_justify="left", show_header=True, header_style="bold")
         for col in ("stage", "what", "where", "action"):
             table.add_column(col, overflow="fold")
         for f in r.findings:

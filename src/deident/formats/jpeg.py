@@ -49,6 +49,7 @@ ADOBE_SIG, PHOTOSHOP_SIG = b"Adobe", b"Photoshop 3.0\0"
 
 # Kept APPn segments: (marker, signature). Anything else of type APPn is dropped.
 KEEP_APP = {(APP0, JFIF_SIG), (APP2, ICC_SIG), (APP14, ADOBE_SIG)}
+ADOBE_SIZE = 12  # "Adobe", version, flags0, flags1, colour transform: all a decoder reads of APP14
 # Kinds for dropped APPn segments recognised by signature; the rest become "jpeg.appN".
 APP_KIND = {
     (APP0, JFXX_SIG): ("jpeg.jfxx", "JFIF extension thumbnail"),
@@ -192,6 +193,9 @@ def segment_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
             yield Item("jpeg.jfif-thumbnail", where, "JFIF thumbnail", Action.REPLACED)
         elif 0xE0 <= m <= 0xEF:
             key = _app_key(seg)
+            if key == (APP14, ADOBE_SIG) and len(seg.payload) > ADOBE_SIZE:
+                extra = len(seg.payload) - ADOBE_SIZE
+                yield Item("jpeg.app14", where, f"{extra} bytes after the Adobe colour-transform fields")
             if key in KEEP_APP:
                 continue
             kind, label = APP_KIND.get(key, (f"jpeg.app{m - 0xE0}", f"{len(seg.payload)} bytes"))
@@ -219,7 +223,10 @@ def clean_jpeg(data: bytes, orientation: int = 1) -> bytes:
         if s in jfif:
             continue
         if 0xE0 <= s.marker <= 0xEF:
-            if _app_key(s) in KEEP_APP:
+            key = _app_key(s)
+            if key == (APP14, ADOBE_SIG):  # its standard form only: anything after it could be anything
+                out.append(_segment_bytes(data, Segment(APP14, s.start, s.payload[:ADOBE_SIZE])))
+            elif key in KEEP_APP:
                 out.append(_segment_bytes(data, s))
         elif s.marker == SOS:
             out.append(_segment_bytes(data, s))

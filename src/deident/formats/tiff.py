@@ -88,6 +88,39 @@ DECODE_TAGS = {
 }
 OFFSET_TAGS = {273: 279, 324: 325}  # data offsets -> their byte counts
 
+# The standard form of every tag the rewriter copies: (allowed field types, count). A count is a number,
+# "any" (a byte blob or one value per strip/tile), "spp" (1 to SamplesPerPixel values) or, for tables
+# indexed by sample value, "curve" (2**BitsPerSample), "transfer" (1 or 3 such tables), "colormap" (3).
+# A kept tag in another form is refused: its count decides how many bytes are copied, so an inflated one
+# would carry whatever lies after its value into the output.
+_INT, _RATIONAL = (SHORT, LONG, LONG8), (5,)
+_NUMERIC = (1, SHORT, LONG, 5, 6, 8, 9, 10, 11, 12, LONG8, 17)
+_BLOB = (1, 7)
+TAG_FORMS: dict[int, tuple[tuple[int, ...], int | str]] = {
+    **dict.fromkeys((254, 255, 256, 257, 259, 262, 263, 266, 274, 277, 278), (_INT, 1)),
+    **dict.fromkeys((284, 290, 296, 317, 322, 323, 332, 531, 32997, 32998), (_INT, 1)),
+    **dict.fromkeys((273, 279, 324, 325), (_INT, "any")),
+    **dict.fromkeys((258, 280, 281, 338, 339), (_INT, "spp")),
+    **dict.fromkeys((340, 341), (_NUMERIC, "spp")),
+    **dict.fromkeys((282, 283), (_RATIONAL, 1)),
+    291: (_INT, "curve"),
+    301: (_INT, "transfer"),
+    318: (_RATIONAL, 2),
+    319: (_RATIONAL, 6),
+    320: (_INT, "colormap"),
+    321: (_INT, 2),
+    347: (_BLOB, "any"),
+    529: (_RATIONAL, 3),
+    530: (_INT, 2),
+    532: (_RATIONAL, 6),
+    34675: (_BLOB, "any"),
+    # Hamamatsu NDPI tags formats.wsi keeps: format flag, source lens, slide offsets, focal plane, MCU starts
+    65420: (_INT, 1),
+    65421: ((11,), 1),
+    **dict.fromkeys((65422, 65423, 65424), ((LONG, 9), 1)),
+    **dict.fromkeys((65426, 65432), ((LONG, LONG8), "any")),
+}
+
 # Names for what gets dropped, so a report says "tiff.Artist" instead of a number.
 TAG_NAMES = {
     269: "DocumentName",
@@ -169,6 +202,8 @@ class IFD:
     offset: int
     entries: dict[int, Entry]
     next: int
+    size: int = 0  # bytes of the IFD itself: entry count, entries, next-IFD offset
+    shadowed: list[Entry] = field(default_factory=list)  # earlier entries of a tag listed twice
 
 
 class TiffReader:
@@ -215,6 +250,7 @@ class TiffReader:
             raise CorruptFile(f"IFD at {offset} claims {n} entries")
         raw = self.read(offset + csize, n * entry_size + struct.calcsize(off_fmt))
         entries: dict[int, Entry] = {}
+        shadowed: list[Entry] = []
         inline = 8 if self.big else 4
         for i in range(n):
             e = raw[i * entry_size : (i + 1) * entry_size]
@@ -224,9 +260,11 @@ class TiffReader:
             entry = Entry(tag, typ, count, value_at)
             if entry.size > inline:
                 entry.offset = struct.unpack(self.bo + off_fmt, e[-inline:])[0]
+            if tag in entries:
+                shadowed.append(entries[tag])
             entries[tag] = entry
         nxt = struct.unpack(self.bo + off_fmt, raw[n * entry_size :])[0]
-        return IFD(offset, entries, nxt)
+        return IFD(offset, entries, nxt, csize + len(raw), shadowed)
 
     def chain(self, offset: int | None = None) -> Iterator[IFD]:
         """Every IFD of a next-pointer chain (pages), refusing loops."""
@@ -387,15 +425,13 @@ def rewrite_tiff(
     fh = open(src, "rb") if isinstance(src, (str, Path)) else src  # noqa: SIM115 - closed below
     try:
         reader = TiffReader(fh)
-        plans = []
-        for i, ifd in enumerate(reader.chain()):
-            page = Page(i, reader, ifd)
-            plan = policy(page)
-            if plan is not None:
-                plans.append((page, plan))
+        pages = [Page(i, reader, ifd) for i, ifd in enumerate(reader.chain())]
+        decided = [(page, policy(page)) for page in pages]  # every page: dropped ones are protected below
+        plans = [(page, plan) for page, plan in decided if plan is not None]
         if not plans:
             raise UnsupportedFormat("TIFF: no page left to write")
         layouts = [_layout(page, plan) for page, plan in plans]
+        _refuse_overlaps(reader, decided, layouts)
         for lay in layouts:
             lay.tail = 4 if ndpi else 0
         big = reader.big or sum(lay.size(False) for lay in layouts) > 0xFFFF_FF00
@@ -424,6 +460,7 @@ class _Layout:
     data_tag: int | None  # 273 or 324
     blocks: list[tuple[int, int]]  # (source offset, byte count)
     tail: int = 0  # bytes after the next-IFD offset (NDPI: its upper half)
+    copied: list[tuple[int, int]] = field(default_factory=list)  # (start, end) read from the source file
 
     def value_bytes(self, big: bool) -> int:
         inline = 8 if big else 4
@@ -486,6 +523,11 @@ def _even(n: int) -> int:
 def _layout(page: Page, plan: PagePlan) -> _Layout:
     src = plan.pixels or page
     reader, entries = src.reader, src.ifd.entries
+    where = f"TIFF page {page.index}"
+    spp, bits = _samples(where, reader, entries)
+    for tag in (259, *OFFSET_TAGS, *OFFSET_TAGS.values()):
+        if tag in entries:
+            _check_form(where, entries[tag], spp, bits)
     if 259 in entries and reader.values(entries[259])[0] == 6:
         raise UnsupportedFormat("TIFF: old-style JPEG compression (6) is not supported")
     data_tag = next((t for t in OFFSET_TAGS if t in entries), None)
@@ -499,22 +541,146 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
         if off + count > reader.size:
             raise CorruptFile(f"TIFF page {page.index}: image data points past the end of the file")
     tags: dict[int, tuple[int, bytes, int]] = {}
+    copied: list[tuple[int, int]] = []
+    inline = 8 if page.reader.big else 4
     # Pixel-defining tags come from the pixel source; display tags (orientation, resolution) from the page.
     keep = plan.keep_tags if plan.pixels is None else plan.keep_tags - _PIXEL_TAGS
     for tag in sorted(keep):
         if tag in OFFSET_TAGS or tag in OFFSET_TAGS.values() or tag not in page.ifd.entries:
             continue
         e = page.ifd.entries[tag]
+        _check_form(where, e, spp, bits)
         tags[tag] = (e.type, _reorder(page.reader, e), e.count)
+        if e.size > inline and tag not in plan.extra:
+            copied.append((e.offset, e.offset + e.size))
     if plan.pixels is not None:
         for tag, e in entries.items():
             if tag in _PIXEL_TAGS and tag not in OFFSET_TAGS and tag not in OFFSET_TAGS.values():
+                _check_form(where, e, spp, bits)
                 tags[tag] = (e.type, _reorder(reader, e, page.reader.bo), e.count)
+    else:
+        copied += [(off, off + count) for off, count in zip(offsets, counts, strict=True) if count]
     count_type = LONG if max(counts, default=0) <= 0xFFFF_FFFF else LONG8
     packed = struct.pack(f"{page.reader.bo}{len(counts)}{TYPES[count_type][1]}", *counts)
     tags[OFFSET_TAGS[data_tag]] = (count_type, packed, len(counts))
     tags |= plan.extra
-    return _Layout(reader, tags, data_tag, list(zip(offsets, counts, strict=True)))
+    return _Layout(reader, tags, data_tag, list(zip(offsets, counts, strict=True)), copied=copied)
+
+
+def _samples(where: str, reader: TiffReader, entries: dict[int, Entry]) -> tuple[int, int]:
+    """SamplesPerPixel and the first BitsPerSample (defaults 1), their own forms checked first."""
+    spp = bits = 1
+    if 277 in entries:
+        _check_form(where, entries[277], 1, 1)
+        spp = max(1, reader.values(entries[277])[0])
+    if 258 in entries:
+        _check_form(where, entries[258], spp, 1)
+        bits = reader.values(entries[258])[0]
+    return spp, bits
+
+
+def _check_form(where: str, e: Entry, spp: int, bits: int) -> None:
+    """Refuse a kept tag whose field type or count is not its standard one (``TAG_FORMS``)."""
+    form = TAG_FORMS.get(e.tag)
+    if form is None:
+        return
+    types, count = form
+    name = DECODE_TAGS.get(e.tag, f"tag {e.tag}")
+    if e.type not in types:
+        raise CorruptFile(f"{where}: {name} has field type {e.type} (allowed: {', '.join(map(str, types))})")
+    table = 1 << bits if 0 < bits <= 16 else -1  # a table indexed by sample value
+    allowed = {
+        "any": None,
+        "spp": range(1, spp + 1),
+        "curve": (table,),
+        "transfer": (table, 3 * table),
+        "colormap": (3 * table,),
+    }.get(count, (count,))
+    if allowed is not None and e.count not in allowed:
+        raise CorruptFile(f"{where}: {name} has {e.count} values, not the standard number")
+
+
+def _refuse_overlaps(reader: TiffReader, decided: list[tuple[Page, PagePlan | None]], layouts) -> None:
+    """Refuse when bytes the output copies (kept values, strips, tiles) overlap what it drops.
+
+    Protected: every IFD (with the values held inline in it), the values of dropped tags, the EXIF, GPS,
+    Interop and SubIFD structures, and the image data of dropped or replaced pages. Real encoders never
+    share those bytes with kept data; a file that does would smuggle them into a "clean" output.
+    Sorted intervals and a binary search per copied range: O(n log n) however many tiles a pyramid has.
+    """
+    import bisect
+
+    protected: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    inline = 8 if reader.big else 4
+    for page, plan in decided:
+        copied = (plan.keep_tags - plan.extra.keys()) if plan is not None else set()
+        protected += _ifd_spans(reader, page.ifd, seen, depth=0)
+        for tag, e in page.ifd.entries.items():
+            if tag not in copied and tag not in DECODE_TAGS and e.size > inline:
+                protected.append((e.offset, e.offset + e.size))
+        if plan is None or plan.pixels is not None:
+            protected += _data_spans(reader, page.ifd)
+    spans = sorted((a, b) for a, b in protected if b > a)
+    starts, ends = [], []
+    for a, b in spans:
+        if ends and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    for n, lay in enumerate(layouts):
+        for a, b in lay.copied:
+            i = bisect.bisect_right(starts, a) - 1
+            if (i >= 0 and ends[i] > a) or (i + 1 < len(starts) and starts[i + 1] < b):
+                raise CorruptFile(
+                    f"TIFF output page {n}: kept data at {a}-{b} overlaps an IFD or a dropped value "
+                    "(refused: it would copy removed metadata)"
+                )
+
+
+_SUB_IFD_TAGS = {*EXIF_POINTERS, 330}
+
+
+def _ifd_spans(reader: TiffReader, ifd: IFD, seen: set[int], depth: int) -> list[tuple[int, int]]:
+    """The IFD itself, its shadowed entries' values and, walked, its EXIF/GPS/Interop/SubIFD structures."""
+    inline = 8 if reader.big else 4
+    out = [(ifd.offset, ifd.offset + ifd.size)]
+    out += [(e.offset, e.offset + e.size) for e in ifd.shadowed if e.size > inline]
+    for tag in _SUB_IFD_TAGS & ifd.entries.keys():
+        e = ifd.entries[tag]
+        if depth >= 3 or e.type not in (LONG, 13, LONG8, 18) or not 0 < e.count <= MAX_ENTRIES:
+            continue
+        try:
+            offsets = reader.values(e)
+        except CorruptFile:
+            continue
+        for offset in offsets:
+            if offset in seen:
+                continue
+            seen.add(offset)
+            try:
+                sub = reader.ifd(offset)
+            except (CorruptFile, struct.error):
+                continue  # unreadable: nothing there can be located (and it is not written)
+            out += _ifd_spans(reader, sub, seen, depth + 1)
+            out += [(x.offset, x.offset + x.size) for x in sub.entries.values() if x.size > inline]
+            out += _data_spans(reader, sub)
+    return out
+
+
+def _data_spans(reader: TiffReader, ifd: IFD) -> list[tuple[int, int]]:
+    """Strip/tile byte ranges of a page that is not written (best effort: damage there is not fatal)."""
+    out = []
+    for off_tag, count_tag in OFFSET_TAGS.items():
+        offs, counts = ifd.entries.get(off_tag), ifd.entries.get(count_tag)
+        if offs is None or counts is None or offs.type not in _INT or counts.type not in _INT:
+            continue
+        try:
+            out += [(o, o + c) for o, c in zip(reader.values(offs), reader.values(counts), strict=False)]
+        except CorruptFile:
+            continue
+    return out
 
 
 _PIXEL_TAGS = {256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 338, 339, 347}
@@ -703,7 +869,7 @@ class TiffDocument(WholeFileDocument):
                 with open(self.source.path, "rb") as fh:
                     reader = TiffReader(fh)
                     ifd = list(reader.chain())[i]
-                    compression = reader.values(ifd.entries[259])[0]
+                    compression = (reader.values(ifd.entries[259]) or (1,))[0]
             if self.byte_order == ">" and img.mode.startswith("I;16"):
                 # Pillow writes little-endian files; pre-swap so the bytes read right under our 'MM' header.
                 import numpy as np
