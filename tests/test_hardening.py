@@ -36,7 +36,7 @@ from deident.formats import jpeg as jpeg_mod
 from deident.formats import png as png_mod
 from deident.formats import webp as webp_mod
 from deident.formats.base import Source, open_document
-from deident.formats.tiff import DECODE_TAGS, OFFSET_TAGS, TiffReader
+from deident.formats.tiff import TiffReader
 from deident.options import DEFAULT_MAX_PIXELS, FaceMode, Options, TextMode
 from test_formats_common import COMMENT, UNKNOWN, ctx, exif_block, leaked, picture, xmp_packet
 from test_formats_png import chunk
@@ -164,32 +164,6 @@ def _fix_png_crcs(data: bytes) -> bytes:
     return bytes(out + data[pos:])
 
 
-def _known_tiff_leak(data: bytes) -> str | None:
-    """Handed over (tiff.py): a kept tag's or strip's bytes overlapping a dropped tag's value, or
-    strip/tile offsets of a non-integer type. See the strict xfail tests below."""
-    try:
-        reader = TiffReader.from_bytes(data)
-        for ifd in reader.chain():
-            dropped, kept = [], []
-            for tag, e in ifd.entries.items():
-                span = (e.offset, e.offset + e.size)
-                (kept if tag in DECODE_TAGS else dropped).append(span)
-                if tag in OFFSET_TAGS and e.type not in (3, 4, 16):
-                    return "non-integer offsets"
-                if tag == 259 and e.count == 0:
-                    return "empty Compression"
-            for off_tag, count_tag in OFFSET_TAGS.items():
-                if off_tag in ifd.entries and count_tag in ifd.entries:
-                    offs = reader.values(ifd.entries[off_tag])
-                    counts = reader.values(ifd.entries[count_tag])
-                    kept += [(o, o + c) for o, c in zip(offs, counts, strict=False)]
-            if any(a < d1 and d0 < b for a, b in kept for d0, d1 in dropped if d1 - d0 > 4):
-                return "overlap"
-    except (DeidentError, struct.error, ValueError, TypeError, OverflowError):
-        return None
-    return None
-
-
 def run_document(data: bytes, tmp: Path, name: str) -> str:
     """The property: 'refused' (a DeidentError) or 'safe' (checked); anything else fails the test."""
     path = tmp / name
@@ -241,19 +215,13 @@ def test_parsers_give_a_safe_output_or_a_clean_refusal(fmt, fuzz_dir):
 
 
 def test_tiff_rewriter_gives_a_safe_output_or_a_clean_refusal(fuzz_dir):
-    """As above; inputs of the two leak classes handed over (see the xfail tests) only must not hang."""
+    """As above, with no exception: kept counts, offset types and overlaps are checked by the rewriter."""
     outcomes: dict[str, int] = {}
 
     @FUZZ
     @given(data=mutated("tiff"))
     def prop(data):
-        known = _known_tiff_leak(data)
-        try:
-            result = run_document(data, fuzz_dir, "f.tif")
-        except (AssertionError, TypeError, IndexError) as exc:
-            if known is None or "too long" in str(exc):
-                raise
-            result = f"known: {known}"
+        result = run_document(data, fuzz_dir, "f.tif")
         outcomes[result] = outcomes.get(result, 0) + 1
 
     prop()
@@ -408,70 +376,78 @@ def _entry_at(reader: TiffReader, page: int, tag: int) -> int:
     return ifd.offset + 2 + 12 * sorted(ifd.entries).index(tag)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tiff.py (handed over): a kept tag's count is not checked, so YResolution with count 7 copies "
-    "56 bytes from its offset, which covers the dropped DateTime value, into the output",
-)
-def test_tiff_kept_tag_with_inflated_count_does_not_copy_dropped_values(tmp_path):
+def test_tiff_kept_tag_with_inflated_count_is_refused(tmp_path):
+    """Found by fuzzing: YResolution with count 40 copied 320 bytes from its offset (the dropped DateTime
+    among them) into the output. A kept tag must have its standard form."""
+
     def patch(data, reader):
         at = _entry_at(reader, 0, 283)  # YResolution, one RATIONAL
         data[at + 4 : at + 8] = struct.pack("<I", 40)
 
-    out = _scrub_doc(_tiff_with(tmp_path, patch))
-    assert leaked(out) == []
+    with pytest.raises(CorruptFile, match="YResolution has 40 values"):
+        _scrub_doc(_tiff_with(tmp_path, patch))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tiff.py (handed over): strip byte ranges are only checked against the file size, so a strip "
-    "that spans a dropped tag's value (here Artist's) is copied into the output as image data",
-)
-def test_tiff_strip_spanning_a_dropped_value_is_not_copied(tmp_path):
+@pytest.mark.parametrize("onto", [306, 282])
+def test_tiff_kept_value_may_share_bytes_with_kept_data_only(tmp_path, onto):
+    """YResolution (standard count) pointed at DateTime's value is refused (its 8 bytes are "2019:04:");
+    pointed at XResolution's it is not a leak: writers share identical values and tiles."""
+
     def patch(data, reader):
-        ifd = next(reader.chain())
-        artist = ifd.entries[315]
-        offsets = reader.values(ifd.entries[273])
-        strip_at = ifd.entries[273].offset  # three LONG strip offsets, out of line
-        data[strip_at : strip_at + 4] = struct.pack("<I", artist.offset)
-        counts_at = ifd.entries[279].offset
-        first_count = reader.values(ifd.entries[279])[0]
-        assert offsets[0] > artist.offset and first_count >= artist.size
+        at = _entry_at(reader, 0, 283)
+        data[at + 8 : at + 12] = struct.pack("<I", next(reader.chain()).entries[onto].offset)
 
-        data[counts_at : counts_at + 4] = struct.pack("<I", first_count)
-
-    out = _scrub_doc(_tiff_with(tmp_path, patch))
-    assert b"MRK-ARTIST" not in out
+    path = _tiff_with(tmp_path, patch)
+    if onto == 306:
+        with pytest.raises(CorruptFile, match="overlaps an IFD or a dropped value"):
+            _scrub_doc(path)
+    else:
+        out = _scrub_doc(path)
+        assert leaked(out) == [] and Image.open(io.BytesIO(out)).size == (64, 48)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tiff.py (handed over): StripOffsets of type FLOAT reach file.seek() as floats in "
-    "_Writer.copy -> TiffReader.read: TypeError instead of CorruptFile",
-)
+@pytest.mark.parametrize("target", ["artist", "ifd", "exif"])
+def test_tiff_strip_spanning_a_dropped_value_or_an_ifd_is_refused(tmp_path, target):
+    """Found by fuzzing: a strip spanning a dropped value (Artist) or an IFD was copied as image data."""
+
+    def patch(data, reader):
+        ifds = list(reader.chain())
+        entries = ifds[0].entries
+        strip_at = entries[273].offset  # three LONG strip offsets, out of line
+        if target == "exif":  # an EXIF IFD written over the first strip's bytes, page 0 pointing to it
+            begin = reader.values(entries[273])[0]
+            data[begin : begin + 18] = struct.pack("<HHHI4sI", 1, 0x9003, 2, 4, b"MRK\0", 0)
+            at = _entry_at(reader, 0, 65000)  # the private tag's entry becomes the ExifIFD pointer
+            data[at : at + 12] = struct.pack("<HHII", 34665, 4, 1, begin)
+            return
+        begin = entries[315].offset if target == "artist" else ifds[1].offset
+        data[strip_at : strip_at + 4] = struct.pack("<I", begin)
+        assert begin + reader.values(entries[279])[0] <= len(data)
+
+    with pytest.raises(CorruptFile, match="overlaps an IFD or a dropped value"):
+        _scrub_doc(_tiff_with(tmp_path, patch))
+
+
 def test_tiff_float_strip_offsets_are_refused(tmp_path):
+    """Found by fuzzing: FLOAT StripOffsets reached file.seek() as floats (TypeError)."""
+
     def patch(data, reader):
         at = _entry_at(reader, 2, 273)  # page 3: one strip, offset inline
         data[at + 2 : at + 4] = struct.pack("<H", 11)  # FLOAT
 
-    path = _tiff_with(tmp_path, patch)
-    with pytest.raises(DeidentError):
-        _scrub_doc(path)
+    with pytest.raises(CorruptFile, match="StripOffsets has field type 11"):
+        _scrub_doc(_tiff_with(tmp_path, patch))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tiff.py (handed over): Compression with count 0 gives IndexError in _layout "
-    "(reader.values(entries[259])[0]) instead of CorruptFile",
-)
 def test_tiff_empty_compression_is_refused(tmp_path):
+    """Found by fuzzing: Compression with count 0 gave IndexError in _layout."""
+
     def patch(data, reader):
         at = _entry_at(reader, 0, 259)
         data[at + 4 : at + 8] = b"\0\0\0\0"
 
-    path = _tiff_with(tmp_path, patch)
-    with pytest.raises(DeidentError):
-        _scrub_doc(path)
+    with pytest.raises(CorruptFile, match="Compression has 0 values"):
+        _scrub_doc(_tiff_with(tmp_path, patch))
 
 
 def test_pillow_overflow_on_a_fuzzed_tiff_is_a_clean_refusal(tmp_path):
@@ -822,6 +798,19 @@ def test_non_utf8_file_names(tmp_path):
     assert check.returncode == 0, check.stdout[-2000:]
 
 
+def test_rename_mapping_keeps_a_non_utf8_name_as_its_bytes(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    name = os.fsdecode(b"caf\xe9-\xff.jpg")
+    (src / name).write_bytes(seed("jpeg"))
+    out = tmp_path / "out"
+    for _ in range(2):  # the second run reads the mapping back and merges it
+        (result,) = scrub([src], out, rename=True)
+        assert result.status is Status.SAFE, result.reason
+    mapping = (tmp_path / "out-mapping.csv").read_bytes()
+    assert os.fsencode(src / name) in mapping and mapping.count(b"\n") == 2
+
+
 # ---------------------------------------------------------------- faults: kill -9, resume, in-place
 
 
@@ -848,8 +837,10 @@ def _assert_whole_and_clean(out: Path) -> int:
     return len(finals)
 
 
-def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
-    n = 3000
+def _killed_batch(tmp_path: Path, n: int) -> tuple[Path, Path, tuple]:
+    """A batch of ``n`` JPEGs scrubbed by the CLI, SIGKILLed with its workers once 100 files are out.
+
+    Returns (input folder, output folder, the scrub arguments, for a rerun)."""
     src, out = tmp_path / "in", tmp_path / "out"
     _batch(src, n)
     args = ("scrub", str(src), "-o", str(out), "--text", "off", "--faces", "off", "-j", "2", "--json")
@@ -869,6 +860,12 @@ def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
     assert proc.poll() is None, "the batch finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its workers, mid-write
     proc.wait()
+    return src, out, args
+
+
+def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
+    n = 3000
+    _, out, args = _killed_batch(tmp_path, n)
     done = _assert_whole_and_clean(out)
     assert 0 < done < n
     rerun = cli(*args, "--resume", timeout=300)
@@ -876,6 +873,56 @@ def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
     statuses = [f["status"] for f in json.loads(rerun.stdout)["files"]]
     assert statuses.count("skipped") == done and statuses.count("safe") == n - done
     assert _assert_whole_and_clean(out) == n
+
+
+def test_rerun_removes_the_stale_temporaries_of_a_killed_run_and_nothing_else(tmp_path):
+    import fcntl
+
+    from deident.atomic import LOCK_GRACE
+
+    n = 600
+    src, out, args = _killed_batch(tmp_path, n)
+    left_by_kill = {p.name for p in out.iterdir() if ".deid-tmp-" in p.name}
+    x, y, z = [p.name for p in sorted(src.iterdir()) if not (out / p.name).exists()][-3:]
+    (out / f".{x}.deid-tmp-abcdefgh").write_bytes(b"partial")  # stale: removed, whatever the kill left
+    keep = [f".{x}.deid-tmp-abc", f".{x}.deid-tmp-ABCDEFGH", f"{x}.deid-tmp-abcdefgh"]  # not the pattern
+    keep += [".other.jpg.deid-tmp-abcdefgh", f".{y}.deid-tmp-lockedzz", f".{z}.deid-tmp-symlinkz"]
+    for name in keep[:-1]:
+        (out / name).write_bytes(b"not ours to remove")
+    (out / keep[-1]).symlink_to(src / z)  # not a regular file
+    old = time.time() - LOCK_GRACE - 50  # as if the rerun came a minute after the kill
+    for p in out.iterdir():
+        if ".deid-tmp-" in p.name:
+            os.utime(p, (old, old), follow_symlinks=False)
+    held = os.open(out / f".{y}.deid-tmp-lockedzz", os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)  # a live owner, as a run still writing it would be
+    try:
+        rerun = cli(*args, "--resume", timeout=300)
+    finally:
+        os.close(held)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir() if ".deid-tmp-" in p.name) == sorted(keep), left_by_kill
+    assert _assert_whole_and_clean(out) == n
+
+
+def test_commit_reports_the_stale_temporaries_it_removed(tmp_path):
+    from deident import atomic
+
+    final = tmp_path / "a.jpg"
+    stale, fresh = tmp_path / ".a.jpg.deid-tmp-k1lled00", tmp_path / ".a.jpg.deid-tmp-fresh000"
+    stale.write_bytes(b"partial")
+    fresh.write_bytes(b"being written by a run that has not locked it yet")
+    old = time.time() - atomic.STALE_AFTER
+    os.utime(stale, (old, old))
+    staged = atomic.stage(final)
+    atomic._listings.clear()  # this process may have listed tmp_path under another test's name
+    staged.temp.write_bytes(b"done")
+    assert atomic.commit([staged]) == [None]
+    assert final.read_bytes() == b"done" and not stale.exists() and fresh.exists()
+    finding = atomic.stale_finding(staged)
+    assert finding is not None and finding.kind == "output.stale-temp" and finding.action.value == "removed"
+    assert finding.detail == "1 unfinished temporary file of this output from an interrupted run"
+    assert atomic.stale_finding(atomic.Staged(final, final)) is None
 
 
 def test_rerun_without_resume_rewrites_and_with_resume_skips(tmp_path):
@@ -933,18 +980,20 @@ def test_unsupported_format_error_type():
         open_document(Source(Path(__file__)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report/CLI (handed over): --json prints a non-UTF-8 file name's raw bytes, so the JSON on "
-    "stdout is not valid UTF-8 (json.loads fails); names need an escaped or replaced form",
-)
 def test_json_report_is_valid_utf8_with_non_utf8_names(tmp_path):
+    """A file name that is not UTF-8 appears with \\xNN escapes in --json, --report and the table."""
     src = os.fsencode(tmp_path / "in")
     os.mkdir(src)
-    with open(os.path.join(src, b"caf\xe9.jpg"), "wb") as fh:
+    with open(os.path.join(src, b"caf\xe9 [bold].jpg"), "wb") as fh:
         fh.write(seed("jpeg"))
-    proc = cli(
-        "scrub", os.fsdecode(src), "-o", str(tmp_path / "out"), "--text", "off", "--faces", "off", "--json"
-    )
-    assert proc.returncode == 0
-    json.loads(proc.stdout.decode("utf-8"))
+    report = tmp_path / "report.json"
+    args = ("scrub", os.fsdecode(src), "--text", "off", "--faces", "off")
+    proc = cli(*args, "-o", str(tmp_path / "out"), "--json", "--report", str(report))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for doc in (json.loads(proc.stdout.decode("utf-8")), json.loads(report.read_bytes().decode("utf-8"))):
+        (entry,) = doc["files"]
+        assert entry["status"] == "safe" and entry["input"].endswith("/caf\\xe9 [bold].jpg")
+        assert entry["output"] == str(tmp_path / "out" / "caf\\xe9 [bold].jpg")
+    table = cli(*args, "-o", str(tmp_path / "out2"))
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert "caf\\xe9 [bold].jpg" in table.stdout.decode("utf-8")

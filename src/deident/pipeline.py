@@ -20,12 +20,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from deident.atomic import Staged, commit, discard, stage, sync_dirs, write_bytes_atomic
+from deident.atomic import (
+    Staged,
+    commit,
+    discard,
+    stage,
+    stale_finding,
+    sweep_stale,
+    sync_dirs,
+    write_bytes_atomic,
+)
 from deident.errors import DeidentError, VerificationFailed
 from deident.findings import Action, FileResult, Finding, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
@@ -111,14 +122,17 @@ def write_mapping(path: Path, results: list[FileResult]) -> None:
 
     rows: dict[str, str] = {}
     if path.exists():
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding=_NAMES_AS_ON_DISK[0], errors=_NAMES_AS_ON_DISK[1]) as fh:
             rows.update({r["original"]: r["output"] for r in csv.DictReader(fh)})
     rows.update({r.input: r.output for r in results if r.status is Status.SAFE and r.output})
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["original", "output"])
     writer.writerows(sorted(rows.items()))
-    write_bytes_atomic(path, buf.getvalue().encode(), mode=0o600)
+    write_bytes_atomic(path, buf.getvalue().encode(*_NAMES_AS_ON_DISK), mode=0o600)
+
+
+_NAMES_AS_ON_DISK = ("utf-8", "surrogateescape")  # a non-UTF-8 file name keeps its real bytes
 
 
 # ---------------------------------------------------------------- batch plumbing
@@ -156,7 +170,10 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
             yield from _report(fn(chunk, options, *extra), progress)
         return
     with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_worker_init, initargs=(options.pixel_stages,)
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context(_start_method(options)),
+        initializer=_worker_init,
+        initargs=(options.pixel_stages,),
     ) as pool:
         pending: set[Future] = set()
         for chunk in chunks:
@@ -170,6 +187,18 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
 
 
 MAX_CHUNK = 32  # files per worker task (and per disk flush) for metadata-only work
+
+
+def _start_method(options: Options) -> str:
+    """Fork only where nothing has started native thread pools: the OCR and face runtimes have.
+
+    A process that forks while onnxruntime or OpenCV threads hold a lock hands the child that lock,
+    locked for ever (seen here: a batch hung after a check had loaded the models in the same process).
+    Pixel-stage files take seconds each, so starting clean workers costs nothing that shows.
+    """
+    if options.pixel_stages or not sys.platform.startswith("linux"):
+        return "spawn"
+    return "fork"
 
 
 def _drain(done: set[Future], progress) -> Iterator:
@@ -238,6 +267,8 @@ def _process_chunk(
         if err is not None:
             result.status, result.output = Status.FAILED, None
             result.reason = f"could not write the output: {err.strerror or err}: {s.final}"
+        elif found := stale_finding(s):
+            result.findings.append(found)  # temporaries a killed earlier run left beside this output
     return results
 
 
@@ -292,6 +323,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         output = output.with_suffix(suffix)
     if options.resume and _finished(item.input, output):
         result.status, result.output, result.reason = Status.SKIPPED, str(output), "output already written"
+        sweep_stale([output])  # what a killed run left beside a finished output
         return
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []

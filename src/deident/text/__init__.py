@@ -42,10 +42,9 @@ class TextDetector:
         options = ctx.options
         eng = self._engine(options)
         bgr = frame.rgb[..., ::-1]
-        lines = detect.find_lines(eng, bgr)
+        lines = _resolve_tall(eng, bgr, detect.find_lines(eng, bgr))
         reading = options.text is TextMode.PHI or bool(self._keep)
         texts = engine.recognise(eng, bgr, [ln.quad for ln in lines]) if reading else []
-        lines, texts = _drop_tall_texture(eng, bgr, lines, texts)
         deny = None
         if options.text is TextMode.PHI and ctx.deny_terms:
             from deident.denylist import deny_list_for  # part of the package: never optional
@@ -69,26 +68,41 @@ class TextDetector:
 
 
 # A "line" taller than this must also be read as text to count. Dense tissue (nuclei on a stained
-# section) can look like one huge word to the detector, above all once a label beside it is filled;
-# real text that large reads with a confidence near 1 (measured: a 118-px line 1.00, a tissue blob 0.22).
+# section) or a textured object can look like one huge word to the detector, above all once a label
+# beside it is filled; real text that large reads with a confidence near 1 (measured: a 118-px line 1.00,
+# a tissue blob 0.22). Such a quad can also swallow small labels lying on the texture, so what does not
+# read as text is searched again at full resolution and the lines inside it are kept.
 TALL_LINE_PX = 64
 TALL_LINE_MIN_SCORE = 0.5
 
 
-def _drop_tall_texture(eng, bgr, lines: list, texts: list) -> tuple[list, list]:
-    from deident.text import engine
+def _resolve_tall(eng, bgr, lines: list, depth: int = 0) -> list:
+    from deident.text import detect, engine
 
-    tall = [i for i, ln in enumerate(lines) if ln.height > TALL_LINE_PX]
+    tall = [ln for ln in lines if ln.height > TALL_LINE_PX]
     if not tall:
-        return lines, texts
-    reads = texts or [None] * len(lines)
-    if not texts:
-        for i, read in zip(tall, engine.recognise(eng, bgr, [lines[i].quad for i in tall]), strict=True):
-            reads[i] = read
-    keep = [
-        i
-        for i in range(len(lines))
-        if i not in tall
-        or (reads[i].score >= TALL_LINE_MIN_SCORE and any(c.isalnum() for c in reads[i].text))
-    ]
-    return [lines[i] for i in keep], ([texts[i] for i in keep] if texts else [])
+        return lines
+    out = [ln for ln in lines if ln.height <= TALL_LINE_PX]
+    for ln, read in zip(tall, engine.recognise(eng, bgr, [ln.quad for ln in tall]), strict=True):
+        if read.score >= TALL_LINE_MIN_SCORE and any(c.isalnum() for c in read.text):
+            out.append(ln)
+        elif depth == 0:
+            out += _resolve_tall(eng, bgr, _lines_inside(eng, bgr, ln), depth + 1)
+    return detect.drop_contained(out)
+
+
+def _lines_inside(eng, bgr, line) -> list:
+    """The detector's lines within ``line``'s bounding box, looked at on their own."""
+    import numpy as np
+
+    from deident.text import detect
+
+    h, w = bgr.shape[:2]
+    (x0, y0), (x1, y1) = line.quad.min(axis=0), line.quad.max(axis=0)
+    x0, y0 = max(0, int(x0)), max(0, int(y0))
+    x1, y1 = min(w, int(x1) + 1), min(h, int(y1) + 1)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return []
+    shift = np.array([x0, y0], np.float32)
+    found = detect.find_lines(eng, np.ascontiguousarray(bgr[y0:y1, x0:x1]))
+    return [detect.Line(ln.quad + shift, ln.score) for ln in found]

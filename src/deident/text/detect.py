@@ -143,9 +143,9 @@ def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH) -> list[
     import cv2
 
     work = neutralise_boxes(bgr)
-    lines = _drop_contained(_pass(engine, work, box_thresh))
+    lines = drop_contained(_pass(engine, work, box_thresh))
     if max(bgr.shape[:2]) > OVERVIEW_SIDE:
-        lines = _drop_contained(lines + _refine(engine, work, lines, box_thresh))
+        lines = drop_contained(lines + _refine(engine, work, lines, box_thresh))
     new = lines
     for _ in range(ROUNDS - 1):
         if not new:
@@ -155,7 +155,7 @@ def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH) -> list[
             cv2.fillPoly(filled, [np.round(grown(ln.quad)).astype(np.int32)], (0, 0, 0))
         work = neutralise_boxes(filled)
         found = _pass(engine, work, box_thresh, near=new)
-        lines = _drop_contained(lines + found)
+        lines = drop_contained(lines + found)
         new = [ln for ln in found if any(ln is k for k in lines)]
     return lines
 
@@ -212,7 +212,7 @@ def _area(q: np.ndarray) -> float:
     return abs(float(cv2.contourArea(q.astype(np.float32))))
 
 
-def _drop_contained(lines: list[Line]) -> list[Line]:
+def drop_contained(lines: list[Line]) -> list[Line]:
     """Remove quads lying (almost) wholly inside a larger kept one; order-independent and deterministic."""
     import cv2
 
