@@ -673,7 +673,7 @@ def test_unreadable_files_fail_and_the_batch_goes_on(tmp_path, monkeypatch):
         real_open = open
 
         def guarded(file, *a, **kw):
-            if Path(os.fsdecode(file)).name == "locked.jpg":
+            if Path(_name_of(file)).name == "locked.jpg":
                 raise PermissionError(errno.EACCES, "Permission denied", str(file))
             return real_open(file, *a, **kw)
 
@@ -727,13 +727,18 @@ class _FailingFile:
         self.fh.close()
 
 
+def _name_of(file) -> str:
+    """The path ``open`` was given, or the one behind a descriptor (deident writes through held ones)."""
+    return os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else os.fsdecode(file)
+
+
 def failing_writes(monkeypatch, err: int = errno.ENOSPC) -> None:
     """Every write to a deident temporary file fails with ``err`` (whatever code path writes it)."""
     real_open = open
 
     def fake(file, mode="r", *a, **kw):
         fh = real_open(file, mode, *a, **kw)
-        if any(c in mode for c in "wa+") and ".deid-tmp-" in os.fsdecode(file):
+        if any(c in mode for c in "wa+") and ".deid-tmp-" in _name_of(file):
             return _FailingFile(fh, err)
         return fh
 

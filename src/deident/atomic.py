@@ -6,12 +6,12 @@ import contextlib
 import functools
 import os
 import stat
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from deident.findings import Action, Finding
 from deident.paths import temp_owner, temp_prefix
@@ -34,6 +34,18 @@ class Staged:
     mode: int | None = None  # None: keep the mode of the file it replaces, else the umask default
     fd: int | None = None  # held open, and locked, while the temporary is ours
     swept: int = 0  # stale temporaries of the same output (from a killed run) removed by commit()
+
+
+    def writer(self) -> BinaryIO:
+        """The temporary, emptied, for writing from the start (each redaction round rewrites it).
+
+        Through the descriptor the stage holds: no second open of the same file.
+        """
+        if self.fd is None:
+            return open(self.temp, "wb")
+        os.ftruncate(self.fd, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        return open(self.fd, "wb", closefd=False)
 
 
 def stage(final: Path, mode: int | None = None) -> Staged:
@@ -150,12 +162,12 @@ def stale_finding(staged: Staged) -> Finding | None:
 def commit(staged: Sequence[Staged]) -> list[OSError | None]:
     """Flush every staged file to disk at once, then rename each into place (group commit).
 
-    One ``syncfs`` per filesystem instead of an ``fsync`` per file (measured here: 0.6 ms instead of
-    3.7 ms a file): the guarantee is the same, since no final name appears before its data is on disk.
+    The files' fsyncs run concurrently (see ``_flush``) instead of one after another (3.7 ms a file
+    here): the guarantee is the same, since no final name appears before its data is on disk.
     Returns, per file, None or the error that kept it from its final name (its temporary is removed).
     """
     swept = sweep_stale(s.final for s in staged)
-    _flush([s.temp for s in staged])
+    _flush(staged)
     errors: list[OSError | None] = []
     for s in staged:
         s.swept = swept.pop(s.final, 0)
@@ -196,38 +208,40 @@ def _rename(staged: Staged) -> None:
     os.replace(staged.temp, staged.final)
 
 
-def _flush(paths: Sequence[Path]) -> None:
-    """Data of ``paths`` on disk: one syncfs per filesystem where Linux has it, else fsync each file."""
-    syncfs = _syncfs()
-    by_device: dict[int, list[Path]] = {}
-    for path in paths:
-        by_device.setdefault(path.stat().st_dev, []).append(path)
-    for files in by_device.values():
-        if syncfs is not None:
-            fd = os.open(files[0].parent, os.O_RDONLY)
-            try:
-                if syncfs(fd) == 0:
-                    continue
-            finally:
-                os.close(fd)
-        for path in files:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+def _flush(staged: Sequence[Staged]) -> None:
+    """Data of the staged files on disk, fsync'd concurrently so the journal commits them together.
+
+    Only our own files: a filesystem-wide ``syncfs`` also waited for whatever else was dirty (measured
+    with 600 MB of another program's output pending: 1.02 ms a file against 0.82 ms this way, 0.66 ms
+    with no flush at all, 3.7 ms with one fsync after another).
+    """
+    if len(staged) == 1:
+        _fsync_staged(staged[0])
+    elif staged:
+        list(_flush_pool().map(_fsync_staged, staged))
+
+
+def _fsync_staged(staged: Staged) -> None:
+    if staged.fd is not None:
+        os.fsync(staged.fd)
+        return
+    fd = os.open(staged.temp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @functools.cache
-def _syncfs():
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
+def _flush_pool():
+    from concurrent.futures import ThreadPoolExecutor
 
-    try:
-        return ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
+    return ThreadPoolExecutor(FLUSH_THREADS, thread_name_prefix="deident-fsync")
+
+
+FLUSH_THREADS = 8  # fsyncs in flight at once: enough for the journal to batch a chunk's files
+if hasattr(os, "register_at_fork"):  # a forked worker has none of its parent's threads
+    os.register_at_fork(after_in_child=_flush_pool.cache_clear)
 
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None:

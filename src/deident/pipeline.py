@@ -336,7 +336,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     out = stage(output)  # committed with the rest of its chunk; run() then syncs each output folder once
     try:
         for round_ in range(MAX_REDACTION_ROUNDS):
-            written = _write(doc, out.temp, ctx, streaming=_streaming(source))
+            written = _write(doc, out, ctx, streaming=_streaming(source))
             leftovers, pixel_leftovers = _verify(written, ctx, frames=set(redacted))
             if not leftovers:
                 break
@@ -362,14 +362,15 @@ def _streaming(source: Source) -> bool:
     return bool(spec and spec.streaming)
 
 
-def _write(doc: Document, temp: Path, ctx: Context, *, streaming: bool) -> Source:
+def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Source:
     """Write the output under its temporary name; return it for verification.
 
     No fsync here: ``commit`` flushes the whole chunk with one syncfs before any rename. In-memory
     formats are verified from the very bytes written (reading them back from the page cache would only
     copy them again); streaming formats (whole-slide images) are re-opened from disk.
     """
-    with open(temp, "wb") as fh:
+    temp = out.temp
+    with out.writer() as fh:
         if streaming:
             doc.write(fh, ctx)
             data = None
