@@ -107,7 +107,9 @@ ALLOWED_TAGS = {
     | {"ChromaFormat", "BitDepthLuma", "BitDepthChroma", "AverageFrameRate", "ConstantFrameRate"}
     | {"NumTemporalLayers", "TemporalIDNested", "ColorProfiles", "ColorPrimaries", "TransferCharacteristics"}
     | {"MatrixCoefficients", "VideoFullRangeFlag", "ImageSpatialExtent", "ImagePixelDepth"}
-    | {"MediaDataSize", "MediaDataOffset"},
+    | {"MediaDataSize", "MediaDataOffset"}
+    # AVIF: the av1C property (AV1 codec configuration) and its chroma siting.
+    | {"AV1ConfigurationVersion", "ChromaSamplePosition"},
     "Meta": {"PrimaryItemReference"},
 }
 # Files whose EXIF/ICC hold an orientation ExifTool reports under IFD0: allowed above ("Orientation").

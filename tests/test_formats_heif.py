@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from deident.errors import CorruptFile, DeidentError, TooLarge, UnsupportedFormat
 from deident.findings import Action, Status
@@ -48,6 +48,8 @@ pillow_heif = pytest.importorskip("pillow_heif")
 
 FAST = {"text": TextMode.OFF, "faces": FaceMode.OFF, "jobs": 1}
 SIZE = (160, 120)
+AVIF = features.check("avif")  # a Pillow built with libavif
+avif_only = pytest.mark.skipif(not AVIF, reason="this Pillow has no AVIF plugin")
 
 
 @functools.cache
@@ -304,16 +306,42 @@ def test_too_large_is_refused_before_decoding(tmp_path):
         next(iter(doc.frames(ctx(max_pixels=100))))
 
 
-def test_avif_is_refused_when_the_build_cannot_decode_it(tmp_path):
-    decoders = pillow_heif.libheif_info().get("decoders", {})
-    if any(n in k for k in decoders for n in ("dav1d", "aom", "libgav1")):
-        pytest.skip("this pillow-heif build decodes AVIF")
-    data = heic_bytes(loaded=False).replace(b"ftypheic", b"ftypavif", 1).replace(b"hvc1", b"av01")
-    path = tmp_path / "x.avif"
-    path.write_bytes(data)
+@pytest.mark.parametrize("name", ["photo.avif", "tiny.avif"])
+def test_avif_is_refused_when_nothing_can_decode_it(tmp_path, monkeypatch, name):
+    """Neither Pillow's AVIF plugin nor pillow-heif decodes AV1: refused, never passed unchecked."""
+    from deident.formats import heif
+
+    monkeypatch.setattr(heif, "pillow_avif_decodes", lambda: False)
+    monkeypatch.setattr(heif, "heif_avif_decodes", lambda: False)
+    if name == "photo.avif" and AVIF:
+        path = write_avif(tmp_path)
+    else:  # a HEIC relabelled as AVIF: enough for the walker, whatever this Pillow can do
+        path = tmp_path / name
+        path.write_bytes(
+            heic_bytes(loaded=False).replace(b"ftypheic", b"ftypavif", 1).replace(b"hvc1", b"av01")
+        )
     (result,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
-    assert result.status is Status.FAILED and "AVIF" in result.reason
-    assert not (tmp_path / "out" / "x.avif").exists()
+    assert result.status is Status.FAILED and "AVIF" in result.reason and "decode" in result.reason
+    assert not (tmp_path / "out" / name).exists()
+    (checked,) = check_paths([path], Options(**FAST))
+    assert checked.status is not Status.CLEAN
+
+
+@avif_only
+def test_avif_needs_neither_pillow_heif_nor_fails_without_an_encoder(tmp_path, monkeypatch):
+    """AVIF goes through Pillow alone; without an AV1 encoder the AVIF output fails, --format still works."""
+    from deident.formats import heif
+
+    path = write_avif(tmp_path)
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # import now raises ImportError
+    (result,) = scrub_paths([path], Options(output_dir=tmp_path / "a", **FAST))
+    assert result.status is Status.SAFE, result.reason
+    monkeypatch.setattr(heif, "pillow_avif_encodes", lambda: False)
+    (result,) = scrub_paths([path], Options(output_dir=tmp_path / "b", **FAST))
+    assert result.status is Status.FAILED and "encoder" in result.reason
+    assert not (tmp_path / "b" / "photo.avif").exists()
+    (result,) = scrub_paths([path], Options(output_dir=tmp_path / "c", output_format="png", **FAST))
+    assert result.status is Status.SAFE, result.reason
 
 
 def test_missing_pillow_heif_fails_closed(tmp_path, monkeypatch):
@@ -362,3 +390,307 @@ def test_depth_and_auxiliary_images_are_reported_and_dropped(tmp_path, aux, kind
     assert result.status is Status.SAFE, result.reason
     out = (tmp_path / "out" / "aux.heic").read_bytes()
     assert aux not in out and [i.type for i in walk(out).items.values()] == [b"hvc1"]
+
+
+# ---------------------------------------------------------------- AVIF (decoded and encoded by Pillow)
+
+ORIENTATION_ENTRY = struct.pack("<HHII", 274, 3, 1, 1)  # the Orientation=1 entry exif_block writes
+
+
+def avif_bytes(orientation: int = 1, img: Image.Image | None = None, loaded: bool = True) -> bytes:
+    """An AVIF written by Pillow (libavif) with EXIF, XMP and an unknown box after the media data.
+
+    Pillow moves an EXIF Orientation into irot/imir and re-serialises the EXIF, which drops its IFD1
+    thumbnail; for the upright file the entry is renamed (ResolutionUnit) so the block goes in verbatim.
+    """
+    img = img or picture(*SIZE)
+    kwargs: dict = {"quality": 90, "icc_profile": _icc()}
+    if loaded:
+        exif = exif_block(orientation, thumbnail=THUMB_MARK)
+        if orientation == 1:
+            assert exif.count(ORIENTATION_ENTRY) == 1
+            exif = exif.replace(ORIENTATION_ENTRY, struct.pack("<HHII", 296, 3, 1, 1))
+        kwargs |= {"exif": exif, "xmp": xmp_packet()}
+    elif orientation != 1:
+        kwargs["exif"] = Image.Exif()
+        kwargs["exif"][0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "AVIF", **kwargs)
+    data = buf.getvalue()
+    if loaded:
+        payload = b"\x11" * 16 + TRAILER
+        data += struct.pack(">I4s", 8 + len(payload), b"uuid") + payload
+    return data
+
+
+def write_avif(tmp_path, name: str = "photo.avif", **kw):
+    path = tmp_path / name
+    path.write_bytes(avif_bytes(**kw))
+    return path
+
+
+def decode_avif(data: bytes, transpose: bool = True) -> np.ndarray:
+    """Pillow's decode, turned by the orientation Pillow reports for irot/imir (an independent reading)."""
+    from PIL import ImageOps
+
+    img = Image.open(io.BytesIO(data), formats=["AVIF"])
+    img = ImageOps.exif_transpose(img) if transpose else img
+    return np.asarray(img.convert("RGB"), dtype=np.float64)
+
+
+def _properties(data: bytes) -> list[bytes]:
+    parsed = walk(data)
+    return [parsed.properties[i - 1].type for i in parsed.items[parsed.primary].properties]
+
+
+@avif_only
+def test_avif_findings_name_every_item_without_values(tmp_path):
+    doc = open_document(Source(write_avif(tmp_path)))
+    assert doc.format == "avif" and doc.decoder == "pillow"
+    found = doc.metadata_findings()
+    kinds = {f.kind for f in found}
+    assert {
+        "exif.owner",
+        "exif.serial",
+        "exif.datetime",
+        "exif.gps",
+        "exif.thumbnail",
+        "xmp",
+        "heif.box",
+    } <= kinds
+    assert all(f.action is Action.FOUND for f in found)
+    assert leaked(repr([f.to_dict() for f in found]).encode()) == []
+    assert {ARTIST, OWNER, SERIAL, XMP_CREATOR} <= set(doc.identifiers())
+
+
+@avif_only
+def test_avif_scrub_keeps_avif_and_leaves_no_identifying_byte(tmp_path):
+    path = write_avif(tmp_path)
+    original = path.read_bytes()
+    assert len(leaked(original)) >= 7 and THUMB_MARK in original and TRAILER in original
+    (result,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
+    assert result.status is Status.SAFE, result.reason
+    assert result.output.endswith("photo.avif")
+    out = (tmp_path / "out" / "photo.avif").read_bytes()
+    assert leaked(out) == [] and THUMB_MARK not in out and TRAILER not in out
+    assert b"Exif" not in out and b"rdf:RDF" not in out
+    parsed = walk(out)
+    assert [i.type for i in parsed.items.values()] == [b"av01"]  # the picture alone: no Exif/mime item
+    assert parsed.refs == [] and [b.type for b in parsed.top] == [b"ftyp", b"meta", b"mdat"]
+    img = Image.open(io.BytesIO(out))
+    assert img.format == "AVIF" and img.size == SIZE
+    assert "exif" not in img.info and "xmp" not in img.info and not img.getexif()
+    assert img.info["icc_profile"] == _icc()  # colour profile kept
+    # one high-quality generation (this random picture is the worst case: a photograph gives 46 dB)
+    assert psnr(decode_avif(original), decode_avif(out)) > 35
+    kinds = {f.kind for f in result.findings}
+    assert {"exif.gps", "exif.thumbnail", "xmp", "heif.box", "heif.reencoded", "heif.icc"} <= kinds
+    (reencoded,) = [f for f in result.findings if f.kind == "heif.reencoded"]
+    assert "AVIF" in reencoded.detail and "lossy" in reencoded.detail
+    assert open_document(Source(tmp_path / "out" / "photo.avif")).metadata_findings() == []
+    assert exiftool_leaks(tmp_path / "out" / "photo.avif") == []
+    assert exiftool_leaks(path)  # the judge does see the planted tags in the input
+
+
+@avif_only
+@pytest.mark.parametrize(("fmt", "suffix"), [("jpeg", ".jpg"), ("png", ".png")])
+def test_avif_format_option_converts_to_a_metadata_free_file(tmp_path, fmt, suffix):
+    path = write_avif(tmp_path)
+    (result,) = scrub_paths([path], Options(output_dir=tmp_path / "out", output_format=fmt, **FAST))
+    assert result.status is Status.SAFE, result.reason
+    target = tmp_path / "out" / f"photo{suffix}"
+    assert result.output == str(target) and not (tmp_path / "out" / "photo.avif").exists()
+    assert leaked(target.read_bytes()) == []
+    doc = open_document(Source(target))
+    assert doc.format == fmt and doc.metadata_findings() == []
+    img = Image.open(target)
+    assert img.size == SIZE and img.info.get("icc_profile") == _icc()
+    assert "exif" not in img.info and not img.getexif()
+    converted = np.asarray(img.convert("RGB"), dtype=np.float64)
+    if fmt == "png":  # lossless from the decoded picture
+        assert np.array_equal(converted, decode_avif(path.read_bytes()))
+    else:
+        assert psnr(converted, decode_avif(path.read_bytes())) > 35
+    assert exiftool_leaks(target) == []
+
+
+def _smooth() -> Image.Image:
+    """Gradients with a red top-left patch: survives a lossy encode, shows any wrong turn or mirror."""
+    y, x = np.mgrid[0 : SIZE[1], 0 : SIZE[0]]
+    arr = np.stack([x * 255 // SIZE[0], y * 255 // SIZE[1], np.full_like(x, 128)], axis=-1).astype(np.uint8)
+    arr[:30, :40] = (255, 0, 0)
+    return Image.fromarray(arr, "RGB")
+
+
+@avif_only
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_avif_orientation_is_applied_to_the_pixels(tmp_path, orientation):
+    """Pillow leaves irot/imir to the caller; the output shows what a viewer showed, without them."""
+    from deident.formats._pillow import orient
+
+    path = write_avif(tmp_path, orientation=orientation, img=_smooth(), loaded=False)
+    source = path.read_bytes()
+    transforms = {b"irot", b"imir"} & set(_properties(source))
+    assert (orientation == 1) == (not transforms)
+    shown = decode_avif(source)  # Pillow's own reading of irot/imir, through its EXIF Orientation
+    expected = np.asarray(orient(_smooth(), orientation), dtype=np.float64)
+    assert shown.shape == expected.shape and psnr(shown, expected) > 30
+    out, findings = scrub_bytes(path)
+    assert {b"irot", b"imir"}.isdisjoint(_properties(out))
+    again = decode_avif(out, transpose=False)
+    assert again.shape == shown.shape and psnr(shown, again) > 35
+    assert ("heif.orientation" in {f.kind for f in findings}) == (orientation != 1)
+
+
+def _with_clap(data: bytes, width: int, height: int, dx: int, dy: int) -> bytes:
+    """Swap the ICC colr property for a clap, as libavif wants it: after the descriptive properties and
+    marked essential. A free box pads the ipco to its old size, so no box size or item offset changes."""
+    parsed = walk(data)
+    props = parsed.properties
+    index, prof = next(
+        (i, b) for i, b in enumerate(props, 1) if data[b.start + 4 : b.body + 4] == b"colrprof"
+    )
+    last = props[-1]
+    assert index in parsed.items[parsed.primary].properties and len(props) - index == 1  # just nclx after
+    clap = struct.pack(">I4sIIIIiIiI", 40, b"clap", width, 1, height, 1, dx, 1, dy, 1)
+    pad = prof.end - prof.start - len(clap)
+    filler = struct.pack(">I4s", pad, b"free") + bytes(pad - 8)
+    out = bytearray(data[: prof.start] + data[prof.end : last.end] + clap + filler + data[last.end :])
+    # nclx moved down to index and the clap took index + 1: mark that association essential
+    ipma = out.index(b"ipma") + 4
+    assert out[ipma : ipma + 4] == bytes(4) and out[ipma + 4 : ipma + 10] == b"\0\0\0\1\0\1"  # v0, 1 item
+    count = out[ipma + 10]
+    for at in range(ipma + 11, ipma + 11 + count):
+        if out[at] & 0x7F == len(props):
+            out[at] = 0x80 | len(props)  # clap, essential
+    return bytes(out)
+
+
+@avif_only
+def test_avif_clean_aperture_crop_is_applied(tmp_path):
+    """A clap crop hides a border from viewers; the clean copy must not bring it back."""
+    path = tmp_path / "crop.avif"
+    path.write_bytes(_with_clap(avif_bytes(loaded=False), 100, 80, -10, 0))
+    assert b"clap" in _properties(path.read_bytes())
+    assert open_document(Source(path)).metadata_findings() == []
+    (result,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
+    assert result.status is Status.SAFE, result.reason
+    out = (tmp_path / "out" / "crop.avif").read_bytes()
+    assert b"clap" not in _properties(out)
+    full = decode_avif(path.read_bytes())  # Pillow ignores clap: the whole coded picture
+    assert full.shape[:2] == (120, 160)
+    cropped = decode_avif(out)
+    assert cropped.shape[:2] == (80, 100)  # left = -10 + (160 - 100) / 2 = 20, top = (120 - 80) / 2 = 20
+    assert psnr(full[20:100, 20:120], cropped) > 35
+    assert "heif.crop" in {f.kind for f in result.findings}
+
+
+@avif_only
+def test_avif_same_input_gives_the_same_bytes_and_no_second_generation(tmp_path):
+    path = write_avif(tmp_path, orientation=6, img=Image.new("RGB", SIZE, (200, 200, 200)))
+    assert scrub_bytes(path)[0] == scrub_bytes(path)[0]
+    doc = open_document(Source(path))
+    c = ctx()
+    doc.scrub_metadata(c)
+    frame = next(iter(doc.frames(c)))
+    assert frame.rgb.shape == (SIZE[0], SIZE[1], 3)  # displayed: 120 wide, 160 high
+    doc.redact(0, [Redaction(Region.box(10, 20, 50, 40, "text"), "fill")], c)
+    first, second = io.BytesIO(), io.BytesIO()
+    doc.write(first, c)
+    doc.write(second, c)
+    assert first.getvalue() == second.getvalue()
+    shown = decode_avif(first.getvalue())
+    assert shown[24:36, 14:46].max() < 40 and shown[60:, :].min() > 150  # the fill, where it was drawn
+
+
+@avif_only
+def test_avif_pixel_stages_run_on_the_decoded_picture(tmp_path):
+    from PIL import ImageDraw, ImageFont
+
+    img = Image.new("RGB", (640, 360), (235, 235, 235))
+    try:
+        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 44)
+    except OSError:
+        font = ImageFont.load_default(size=44)
+    ImageDraw.Draw(img).text((40, 140), "MRN 00482913", fill=(10, 10, 10), font=font)
+    path = tmp_path / "label.avif"
+    path.write_bytes(avif_bytes(img=img))
+    options = Options(output_dir=tmp_path / "out", text=TextMode.ALL, faces=FaceMode.BLUR, jobs=1)
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.SAFE, result.reason
+    assert any(f.stage == "text" and f.action is Action.REDACTED for f in result.findings)
+    data = (tmp_path / "out" / "label.avif").read_bytes()
+    assert leaked(data) == []
+    out, ink = decode_avif(data), decode_avif(path.read_bytes()).min(axis=2) < 100
+    assert out.shape == (360, 640, 3) and ink.sum() > 500
+    assert (out.max(axis=2)[ink] < 60).mean() > 0.95  # the ink is under a black fill now
+    (checked,) = check_paths([tmp_path / "out" / "label.avif"], Options(jobs=1))
+    assert checked.status is Status.CLEAN, checked.findings
+
+
+@avif_only
+def test_avif_check_reports_the_original_and_passes_the_output(tmp_path):
+    path = write_avif(tmp_path)
+    (scrubbed,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
+    assert scrubbed.status is Status.SAFE, scrubbed.reason
+    before, after = check_paths([path, tmp_path / "out" / "photo.avif"], Options(**FAST))
+    assert before.status is Status.UNSAFE and before.format == "avif"
+    assert {"exif.gps", "xmp", "heif.box"} <= {f.kind for f in before.findings}
+    assert after.status is Status.CLEAN and after.format == "avif", after.findings
+
+
+@avif_only
+def test_avif_with_alpha_keeps_it(tmp_path):
+    rgba = picture(*SIZE).convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(SIZE))
+    path = tmp_path / "alpha.avif"
+    path.write_bytes(avif_bytes(img=rgba, loaded=False))
+    assert open_document(Source(path)).metadata_findings() == []  # the alpha item is part of the picture
+    (result,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
+    assert result.status is Status.SAFE, result.reason
+    assert Image.open(tmp_path / "out" / "alpha.avif").mode == "RGBA"
+
+
+@avif_only
+def test_damaged_avif_is_refused_and_nothing_is_written(tmp_path):
+    good = avif_bytes(loaded=False)
+    mdat = next(b for b in walk(good).top if b.type == b"mdat")
+    garbled = bytearray(good)
+    garbled[mdat.body : mdat.end] = bytes(mdat.end - mdat.body)  # structure intact, coded picture zeroed
+    fake = heic_bytes(loaded=False).replace(b"ftypheic", b"ftypavif", 1).replace(b"hvc1", b"av01")
+    variants = {
+        "half": good[: len(good) // 2],
+        "header": good[:40],
+        "tail": good[:-7],
+        "garbled": bytes(garbled),
+        "hevc-labelled-av1": fake,
+    }
+    for name, data in variants.items():
+        path = tmp_path / f"{name}.avif"
+        path.write_bytes(data)
+        (result,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
+        assert result.status is Status.FAILED, name
+        assert result.reason and "internal error" not in result.reason, (name, result.reason)
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+@avif_only
+def test_random_avif_damage_raises_only_project_errors(tmp_path):
+    import random
+
+    good = avif_bytes()
+    rng = random.Random(7)
+    for n in range(30):
+        bad = bytearray(good[: rng.randrange(len(good))] if n % 3 == 0 else good)
+        for _ in range(rng.randint(1, 4)):
+            bad[rng.randrange(len(bad))] = rng.randrange(256)
+        path = tmp_path / f"bad{n}.avif"
+        path.write_bytes(bytes(bad))
+        try:
+            out, _ = scrub_bytes(path)
+        except (CorruptFile, UnsupportedFormat) as exc:
+            assert str(exc)
+            continue
+        except DeidentError as exc:  # pragma: no cover - shown on failure
+            pytest.fail(f"variant {n}: unexpected {type(exc).__name__}: {exc}")
+        assert leaked(out) == []

@@ -1,4 +1,4 @@
-"""HEIF / HEIC (and AVIF when the build can decode it): an ISOBMFF box walker plus a pillow-heif re-encode.
+"""HEIF / HEIC and AVIF: an ISOBMFF box walker plus a re-encode of the primary picture alone.
 
 The walker (``walk``) reads the container in the words of ISO/IEC 23008-12: top-level boxes, and inside
 ``meta`` the primary item (pitm), item infos (iinf), locations (iloc), references (iref) and properties
@@ -6,11 +6,18 @@ The walker (``walk``) reads the container in the words of ISO/IEC 23008-12: top-
 images, extra images, unknown boxes, unreferenced media data) without decoding anything.
 
 Cleaning cannot copy the coded picture the way the JPEG walker copies its scans without rebuilding the
-item tables, so the primary image is decoded (libheif applies irot/imir: the pixels come out as a viewer
-shows them) and re-encoded by pillow-heif with only the ICC profile, or converted to JPEG/PNG with
+item tables, so the primary image is decoded (libheif applies clap/irot/imir: the pixels come out as a
+viewer shows them) and re-encoded by pillow-heif with only the ICC profile, or converted to JPEG/PNG with
 ``--format``. HEVC is lossy: the re-encode is one generation at ``HEIC_QUALITY``; redactions are applied
 to the decoded original so repeated writes never stack generations. pillow-heif is imported inside
 functions so that ``deident --help`` stays fast.
+
+AVIF has the same boxes (so the same walker and findings), but this pillow-heif build has no AV1 decoder:
+Pillow's own AVIF plugin (libavif) decodes and encodes it. libavif leaves clap/irot/imir to the caller
+(Pillow only reports them as an EXIF Orientation in ``info``), so ``_display`` applies them to the pixels
+in ipma order from the walker's boxes. The clean AVIF is written by Pillow at ``AVIF_QUALITY`` with only
+the ICC profile; every ``info`` key Pillow filled (EXIF, XMP, ...) is dropped before any encoder sees the
+image.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from deident.errors import CorruptFile, DeidentError, UnsupportedFormat
 from deident.findings import Action, Finding
@@ -33,6 +41,13 @@ JPEG_QUALITY = 95
 # x265 preset "fast": 4-5x quicker than the default "slow" at the same PSNR, files about 7% larger.
 X265 = {"preset": "fast"}
 
+# libaom quality for the one lossy generation a clean AVIF costs (4:4:4; measured in docs/formats.md), at
+# libavif's default speed 6; one encoder thread, because libaom's output bytes depend on the thread count
+# and the same input must give the same bytes on every machine.
+AVIF_QUALITY = 90
+AVIF_SPEED = 6
+AVIF_THREADS = 1
+
 # Top-level boxes a still image needs; free/skip count only when they hold something other than zeros.
 TOP_KEEP = {b"ftyp", b"meta", b"mdat"}
 FREE = {b"free", b"skip"}
@@ -44,6 +59,8 @@ PROPERTY_KEEP |= {b"auxC", b"pasp", b"clli", b"mdcv", b"amve", b"cclv", b"a1op",
 PROPERTY_KEEP |= {b"ndwt", b"iscl", b"uncC", b"cmpd", b"altt"}
 IMAGE_TYPES = {b"hvc1", b"av01", b"grid", b"iden", b"iovl", b"jpeg", b"vvc1", b"unci", b"tmap", b"hvt1"}
 HEVC_TYPES = {b"hvc1", b"grid", b"iden", b"iovl"}
+AVIF_TYPES = {b"av01", b"grid"}  # what libavif decodes as a primary item
+QUARTER_TURNS = ("", "ROTATE_90", "ROTATE_180", "ROTATE_270")  # irot angle -> Pillow (anticlockwise)
 XMP_TYPES = {"application/rdf+xml", "application/xmp+xml"}
 ALPHA_AUX = {"urn:mpeg:hevc:2015:auxid:1", "urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"}
 DEPTH_AUX = {"urn:mpeg:hevc:2015:auxid:2", "urn:mpeg:mpegB:cicp:systems:auxiliary:depth"}
@@ -402,6 +419,62 @@ def _pillow_heif():
 
 
 AV1_DECODERS = ("dav1d", "aom", "libgav1")
+AV1_ENCODERS = ("aom", "rav1e", "svt")
+
+
+def _pillow_avif():
+    """Pillow's libavif binding, or None when this Pillow has no AVIF plugin."""
+    try:
+        from PIL import AvifImagePlugin
+    except ImportError:
+        return None
+    if not AvifImagePlugin.SUPPORTED:
+        return None
+    from PIL import _avif
+
+    return _avif
+
+
+def pillow_avif_decodes() -> bool:
+    """Pillow's AVIF plugin is built with an AV1 decoder (a Pillow built with libavif)."""
+    avif = _pillow_avif()
+    return avif is not None and any(avif.decoder_codec_available(c) for c in AV1_DECODERS)
+
+
+def pillow_avif_encodes() -> bool:
+    avif = _pillow_avif()
+    return avif is not None and any(avif.encoder_codec_available(c) for c in AV1_ENCODERS)
+
+
+def heif_avif_decodes() -> bool:
+    """pillow-heif's libheif has an AV1 decoder (this project's wheel has only libde265)."""
+    try:
+        decoders = _pillow_heif().libheif_info().get("decoders", {})
+    except UnsupportedFormat:
+        return False
+    return any(name in key for key in decoders for name in AV1_DECODERS)
+
+
+def _full_box_byte(data: bytes, box: Box | None) -> int | None:
+    return data[box.body] if box is not None and box.end > box.body else None
+
+
+def clap_rect(data: bytes, box: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The clean-aperture crop (left, top, right, bottom) of a picture of ``size``, as libavif computes it."""
+    if box.end - box.body < 32:
+        raise CorruptFile("HEIF: the clap property is truncated")
+    wn, wd, hn, hd, xn, xd, yn, yd = struct.unpack(">IIIIiIiI", data[box.body : box.body + 32])
+    if 0 in (wd, hd, xd, yd):
+        raise CorruptFile("HEIF: the clap property divides by zero")
+    w, h = Fraction(wn, wd), Fraction(hn, hd)
+    left = Fraction(xn, xd) + (size[0] - w) / 2
+    top = Fraction(yn, yd) + (size[1] - h) / 2
+    rect = (left, top, left + w, top + h)
+    if any(v.denominator != 1 for v in rect) or w < 1 or h < 1 or left < 0 or top < 0:
+        raise CorruptFile("HEIF: the clap crop is not a whole-pixel rectangle inside the picture")
+    if rect[2] > size[0] or rect[3] > size[1]:
+        raise CorruptFile("HEIF: the clap crop is not a whole-pixel rectangle inside the picture")
+    return tuple(int(v) for v in rect)  # type: ignore[return-value]
 
 
 class HeifDocument(WholeFileDocument):
@@ -414,11 +487,20 @@ class HeifDocument(WholeFileDocument):
         parsed = walk(self.data)
         primary = parsed.items[parsed.primary]
         self.avif = primary.type == b"av01" or parsed.brand in (b"avif", b"avis")
+        self.decoder = "pillow-heif"  # or "pillow": Pillow's AVIF plugin
         if self.avif:
             self.format = "avif"
-            decoders = _pillow_heif().libheif_info().get("decoders", {})
-            if not any(name in key for key in decoders for name in AV1_DECODERS):
-                raise UnsupportedFormat("AVIF: this pillow-heif build has no AV1 decoder, cannot check it")
+            if primary.type not in AVIF_TYPES:
+                raise UnsupportedFormat(f"AVIF: primary image of type {primary.type!r} is not supported")
+            if pillow_avif_decodes():
+                self.decoder = "pillow"
+                # libavif decodes the track, not the still image, of a sequence not branded avif
+                if parsed.brand != b"avif" and any(b.type == b"moov" for b in parsed.top):
+                    raise UnsupportedFormat("AVIF: an image sequence is not supported")
+            elif not heif_avif_decodes():
+                raise UnsupportedFormat(
+                    "AVIF: neither Pillow's AVIF plugin nor pillow-heif can decode AV1 here, cannot check it"
+                )
         elif primary.type not in HEVC_TYPES:
             raise UnsupportedFormat(f"HEIF: primary image of type {primary.type!r} is not supported")
         ispe = parsed.property_box(primary, b"ispe")
@@ -426,11 +508,17 @@ class HeifDocument(WholeFileDocument):
             raise CorruptFile("HEIF: the primary image has no size (ispe) property")
         w, h = struct.unpack(">II", self.data[ispe.body + 4 : ispe.body + 12])
         self.size = (w, h)
-        self.transformed = any(parsed.property_box(primary, t) for t in (b"irot", b"imir"))
+        # clap/irot/imir in ipma order: what a viewer does to the decoded picture before showing it
+        props = [parsed.properties[i - 1] for i in primary.properties if 0 < i <= len(parsed.properties)]
+        self.transforms = [b for b in props if b.type in (b"clap", b"irot", b"imir")]
+        self.transformed = any(b.type in (b"irot", b"imir") for b in self.transforms)
+        self.cropped = any(b.type == b"clap" for b in self.transforms)
+        self.depth, self.subsampling = _av1_config(parsed) if self.avif else (8, "4:2:0")
         self.icc: bytes | None = None
         self.nclx: dict | None = None
         self.decoded = None  # PIL image of the primary picture as displayed, without any info
         self._heif = None  # pillow-heif's HeifFile, opened on first need
+        self._pil = None  # Pillow's AvifImageFile, opened on first need
 
     # -- WholeFileDocument hooks
     def _items(self, data: bytes) -> list[Item]:
@@ -447,6 +535,9 @@ class HeifDocument(WholeFileDocument):
                     "heif.orientation", "irot/imir", "display orientation applied to the pixels", Action.KEPT
                 )
             )
+        if self.cropped:
+            detail = "clean-aperture crop applied: the hidden border is not written"
+            kept.append(Item("heif.crop", "clap property", detail, Action.REMOVED))
         self._decode_header()
         if self.icc:
             kept.append(Item("heif.icc", "colr box", "ICC colour profile (colour fidelity)", Action.KEPT))
@@ -457,9 +548,13 @@ class HeifDocument(WholeFileDocument):
             done = "converted to PNG (lossless from the decoded picture)"
         elif fmt == "jpeg":
             done = f"converted to JPEG (quality {JPEG_QUALITY}, 4:4:4, lossy)"
+        elif self.avif:
+            layout = self.subsampling
+            done = f"re-encoded as AVIF (AV1 quality {AVIF_QUALITY}, {layout}: one lossy generation)"
         else:
             done = f"re-encoded as HEIC (HEVC quality {HEIC_QUALITY}: one lossy generation)"
-        depth = self._decode_header().info.get("bit_depth", 8)
+        header = self._decode_header()
+        depth = header.info.get("bit_depth", 8) if self.decoder == "pillow-heif" else self.depth
         return done + (f"; {depth}-bit samples written as 8-bit" if depth > 8 else "")
 
     # -- Document
@@ -475,7 +570,9 @@ class HeifDocument(WholeFileDocument):
         return {"jpeg": ".jpg", "png": ".png"}.get(ctx.options.output_format or "")
 
     def _decode_header(self):
-        """Open with pillow-heif (no pixel decode yet): colour profile, and whether libheif accepts it."""
+        """Open the file without decoding pixels yet: colour profile, and whether the decoder accepts it."""
+        if self.decoder == "pillow":
+            return self._pillow_header()
         if self._heif is not None:
             return self._heif
         ph = _pillow_heif()
@@ -491,25 +588,70 @@ class HeifDocument(WholeFileDocument):
         self._heif = heif
         return heif
 
+    def _pillow_header(self):
+        """Pillow's AVIF plugin parses the file (libavif) and reads the ICC profile; pixels come later."""
+        if self._pil is not None:
+            return self._pil
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = None  # our own limit (ctx.options.max_pixels) is checked before decoding
+        try:
+            img = Image.open(io.BytesIO(self.data), formats=["AVIF"])
+        except (*DECODE_ERRORS, RuntimeError) as exc:
+            raise CorruptFile(f"AVIF: cannot decode ({exc})") from None
+        if getattr(img, "n_frames", 1) != 1 or img.size != self.size:
+            raise CorruptFile(f"AVIF: libavif decodes {img.size}, not the primary image's {self.size}")
+        if img.info.get("icc_profile"):
+            self.icc = bytes(img.info["icc_profile"])
+        self._pil = img
+        return img
+
     def stored(self, index: int, ctx: Context):
-        """The displayed picture (libheif applied irot/imir), so display and stored coordinates agree."""
+        """The displayed picture (clap/irot/imir applied), so display and stored coordinates agree."""
         if index in self.edited:
             return self.edited[index]
         if index != 0:
             raise IndexError(f"{self.format}: only the primary image is decoded")
         if self.decoded is None:
             self.check_size(ctx)
-            heif = self._decode_header()
+            header = self._decode_header()
             try:
-                img = heif.to_pillow()
-                img.load()
+                if self.decoder == "pillow":
+                    header.load()
+                    img = self._display(header)
+                else:  # libheif applied the transforms itself
+                    img = header.to_pillow()
+                    img.load()
             except (*DECODE_ERRORS, RuntimeError) as exc:
-                raise CorruptFile(f"HEIF: cannot decode the primary image ({exc})") from None
+                raise CorruptFile(f"{self.format.upper()}: cannot decode the primary image ({exc})") from None
             if img.mode not in ("RGB", "RGBA"):
                 img = img.convert("RGBA" if "A" in img.mode else "RGB")
-            img.info = {}  # pixels only: EXIF/XMP pillow-heif copied into info must never reach an encoder
+            img.info = {}  # pixels only: EXIF/XMP/ICC a decoder copied into info must never reach an encoder
             self.decoded = img
         return self.decoded
+
+    def _display(self, img):
+        """libavif's decode as a viewer shows it: clap, irot and imir applied in the order ipma lists them."""
+        from PIL import Image
+
+        for box in self.transforms:
+            if box.type == b"clap":
+                img = img.crop(clap_rect(self.data, box, img.size))
+            elif box.type == b"irot":
+                angle = _full_box_byte(self.data, box)
+                if angle is None:
+                    raise CorruptFile("AVIF: the irot property is truncated")
+                turn = QUARTER_TURNS[angle & 3]  # anticlockwise quarter turns
+                if turn:
+                    img = img.transpose(getattr(Image.Transpose, turn))
+            else:
+                axis = _full_box_byte(self.data, box)
+                if axis is None:
+                    raise CorruptFile("AVIF: the imir property is truncated")
+                # as libavif and libheif write it: axis 1 mirrors left-right, 0 top-bottom
+                flip = Image.Transpose.FLIP_LEFT_RIGHT if axis & 1 else Image.Transpose.FLIP_TOP_BOTTOM
+                img = img.transpose(flip)
+        return img
 
     def _output(self, ctx: Context) -> bytes:
         img = self.stored(0, ctx)
@@ -519,7 +661,7 @@ class HeifDocument(WholeFileDocument):
                 return self._png(img)
             if fmt == "jpeg":
                 return self._jpeg(img)
-            return self._heic(img)
+            return self._avif(img) if self.avif else self._heic(img)
         except DeidentError:
             raise
         except (*DECODE_ERRORS, RuntimeError) as exc:
@@ -532,6 +674,25 @@ class HeifDocument(WholeFileDocument):
             extra["nclx_profile"] = self.nclx
         buf = io.BytesIO()
         ph.encode(img.mode, img.size, img.tobytes(), buf, quality=HEIC_QUALITY, enc_params=X265, **extra)
+        return buf.getvalue()
+
+    def _avif(self, img) -> bytes:
+        """Pillow's AVIF encoder with the pixels and the ICC profile alone: no exif, no xmp, no info."""
+        if not pillow_avif_encodes():
+            raise UnsupportedFormat("AVIF: Pillow has no AV1 encoder here; use --format jpeg or png")
+        clean = img.copy()
+        clean.info = {}
+        kwargs: dict = {"icc_profile": self.icc} if self.icc else {}
+        buf = io.BytesIO()
+        clean.save(
+            buf,
+            "AVIF",
+            quality=AVIF_QUALITY,
+            speed=AVIF_SPEED,
+            max_threads=AVIF_THREADS,
+            subsampling=self.subsampling,
+            **kwargs,
+        )
         return buf.getvalue()
 
     def _jpeg(self, img) -> bytes:
@@ -566,6 +727,23 @@ class HeifDocument(WholeFileDocument):
             elif item.type == b"mime" and item.content_type in XMP_TYPES:
                 values += xmp_identifiers(parsed.item_data(item))
         return clean_values(values)
+
+
+def _av1_config(parsed: Parsed) -> tuple[int, str]:
+    """Bit depth from the av1C of the primary item (or its first grid tile), and the chroma layout to write.
+
+    4:4:4 unless the source is monochrome: the decoded chroma was already subsampled once by the source
+    encoder, and libavif's 4:2:0 down/up-sampling is not idempotent (on colour noise a 4:2:0 re-encode
+    loses 7 dB more than 4:4:4; on a photograph both give 46 dB, 4:4:4 about 3% larger).
+    """
+    for item_id in [parsed.primary, *sorted(parsed.parts_of(parsed.primary))]:
+        item = parsed.items.get(item_id)
+        box = parsed.property_box(item, b"av1C") if item is not None else None
+        if box is not None and box.end - box.body >= 4:
+            flags = parsed.data[box.body + 2]
+            depth = (12 if flags & 0x20 else 10) if flags & 0x40 else 8
+            return depth, "4:0:0" if flags & 0x10 else "4:4:4"
+    raise CorruptFile("AVIF: the primary image has no AV1 configuration (av1C)")
 
 
 def open_heif(source: Source) -> HeifDocument:
