@@ -12,6 +12,7 @@ from deident.formats.base import Context, Frame
 from deident.options import Options, TextMode
 from deident.regions import Redaction, redact
 from deident.text import TextDetector, phi
+from deident.text.detect import Line
 
 
 def _scrub(sample: ts.Sample, ctx: Context) -> tuple[np.ndarray, list]:
@@ -172,3 +173,150 @@ def test_small_white_text_on_black_radiograph_frame(all_ctx, side):
     regions = TextDetector(all_ctx.options).detect(Frame(0, img, photographic=False), all_ctx)
     out = redact(img, [Redaction(r, "fill") for r in regions])
     assert int(out.max()) == 0
+
+
+# --- PHI mode: lines the detector splits into fragments ---------------------------------------------
+
+
+def _draw(sample: ts.Sample, kind: str, text: str, size: int, font: str, angle: float, at, colour) -> None:
+    """``ts.place`` at a fixed spot: the detector's split of a line depends on where it lies."""
+    cov = ts.render(text, size, font, angle)
+    (x, y), (h, w) = at, cov.shape
+    patch = sample.rgb[y : y + h, x : x + w].astype(np.float32)
+    a = (cov.astype(np.float32) / 255.0)[..., None]
+    ink = np.clip(patch * (1 - a) + np.float32(colour) * a, 0, 255)
+    sample.rgb[y : y + h, x : x + w] = ink.astype(np.uint8)
+    sample.lines.append(ts.Line(kind, text, x, y, cov >= 128, size, angle))
+
+
+def _inside(region, line: ts.Line) -> bool:
+    cx, cy = np.mean(region.polygon, axis=0)
+    h, w = line.ink.shape
+    return line.x <= cx <= line.x + w and line.y <= cy <= line.y + h
+
+
+def test_phi_mode_redacts_every_fragment_of_a_split_date(all_ctx, keyring):
+    """A 96-px date tilted -7 degrees comes back as three quads ('2019', '-07', '2314:02'): only the
+    last is a date piece on its own, so the run of fragments on one baseline must be judged together."""
+    sample = ts.Sample("split-date", ts.background("histology", (1200, 900)))
+    fonts = ts.fonts()
+    _draw(sample, "date", "2019-07-23 14:02", 96, fonts[min(1, len(fonts) - 1)], -7, (100, 500), (200, 0, 0))
+    for text, at in (("H&E 40x", (60, 60)), ("100 µm", (900, 80)), ("Portable", (800, 300))):
+        _draw(sample, "safe", text, 30, fonts[0], 0, at, (0, 0, 0))
+    date = sample.lines[0]
+    found = TextDetector(all_ctx.options).detect(Frame(0, sample.rgb), all_ctx)
+    assert sum(_inside(r, date) for r in found) >= 2, "no longer split: the test proves nothing"
+    out, regions = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
+    assert not ts.leaked(date, sample.rgb, out)
+    assert sum(_inside(r, date) for r in regions) >= 2
+    visible = {ln.text for ln in sample.lines if ts.leaked(ln, sample.rgb, out)}
+    assert visible == {"H&E 40x", "100 µm", "Portable"}
+
+
+@pytest.mark.parametrize(
+    ("text", "piece"),
+    [
+        ("2019-07-2", True),
+        ("-2314:02", True),
+        ("14:02", True),
+        ("07-23", True),
+        ("03/11/", True),
+        ("2019-07-2 3mm", True),  # a unit after the piece does not explain it
+        ("1:100", True),  # fails closed: a dilution reads like a time
+        ("2019", False),  # a bare year or short number is kept (keep_patterns)
+        ("-07", False),
+        ("7-23", False),
+        ("Ki-67 10X", False),
+        ("Ki-6710X", False),
+        ("CD20", False),
+        ("H&E 40x", False),
+        ("100 µm", False),
+        ("1.125 mm", False),
+        ("x400", False),
+        ("ae1/ae3", False),
+        ("S-100", False),
+    ],
+)
+def test_number_pieces(text, piece):
+    assert phi.number_piece(text) is piece
+    if piece:
+        assert phi.classify(text, 0.99) is not None
+
+
+def _rect(cx: float, cy: float, length: float, height: float, angle: float) -> np.ndarray:
+    """A detector-style quad (clockwise from the text's top-left) of a line tilted ``angle`` degrees."""
+    t = np.radians(angle)
+    u, v = np.array([np.cos(t), -np.sin(t)]), np.array([np.sin(t), np.cos(t)])
+    c, dl, dh = np.array([cx, cy]), length / 2 * u, height / 2 * v
+    return np.array([c - dl - dh, c + dl - dh, c + dl + dh, c - dl + dh], np.float32)
+
+
+def _along_line(offset: float, length: float, height: float = 90, angle: float = -7, across: float = 0):
+    """A fragment ``offset`` px along (and ``across`` px off) a baseline through (300, 500)."""
+    t = np.radians(angle)
+    u, v = np.array([np.cos(t), -np.sin(t)]), np.array([np.sin(t), np.cos(t)])
+    cx, cy = np.array([300.0, 500.0]) + (offset + length / 2) * u + across * v
+    return Line(_rect(cx, cy, length, height, angle), 0.9)
+
+
+def test_runs_follow_a_tilted_baseline():
+    from deident.text import _runs
+
+    lines = [
+        _along_line(0, 420),  # 0: '2019-07-2'
+        _along_line(400, 400),  # 1: overlaps 0 along the line, as the detector's pieces do
+        _along_line(860, 200),  # 2: 60 px after 1 (under one height): same run
+        _along_line(0, 420, across=95),  # 3: the next line down, touching 0
+        _along_line(1300, 200),  # 4: 240 px after 2: a separate label
+        _along_line(1075, 200, height=40),  # 5: beside 2 but less than half its height
+        _along_line(300, 400, angle=30),  # 6: crosses 0 and 1 at another angle
+    ]
+    assert _runs(lines) == [[0, 1, 2]]
+    vertical = [Line(_rect(100, 200 + 200 * k, 180, 40, 90), 0.9) for k in range(2)]  # a 90-degree line
+    assert _runs(vertical) == [[0, 1]] or _runs(vertical) == [[1, 0]]
+
+
+def _fragments(*texts: str) -> tuple[list, list]:
+    from deident.text.engine import Recognised
+
+    lines, off = [], 0.0
+    for t in texts:
+        lines.append(_along_line(off, 30 * len(t), height=40))
+        off += 30 * len(t) + 10
+    return lines, [Recognised(t, 0.99) for t in texts]
+
+
+def test_joined_fragments_decide_for_the_whole_run(monkeypatch):
+    from deident.text import _phi_categories, engine
+    from deident.text.engine import Recognised
+
+    calls = []
+
+    def union_read(eng, bgr, quads):
+        calls.append(quads)
+        return [Recognised("Portable SMITH", 0.95) for _ in quads]
+
+    monkeypatch.setattr(engine, "recognise", union_read)
+    lines, texts = _fragments("Tel (617) 555-", "0143")  # the phone number only joined
+    assert _phi_categories(None, None, lines, texts, None)[1] == "phone"
+    lines, texts = _fragments("(617) 555-", "0143", "Portable")
+    assert _phi_categories(None, None, lines, texts, None) == ["phone"] * 3
+    assert calls == []  # the joined text sufficed: no extra read
+    lines, texts = _fragments("Portable", "AP")  # harmless apart and joined: the union quad is read once
+    assert _phi_categories(None, None, lines, texts, None) == ["possible name"] * 2
+    assert len(calls) == 1 and len(calls[0]) == 1
+    union = calls[0][0]
+    assert union.min(axis=0)[0] <= lines[0].quad.min(axis=0)[0] + 1
+    assert union.max(axis=0)[0] >= lines[1].quad.max(axis=0)[0] - 1
+    lone = [lines[0], _along_line(3000, 240, height=40)]
+    assert _phi_categories(None, None, lone, texts, None) == [None, None]
+    assert len(calls) == 1  # lines apart are never read again
+
+
+def test_poor_union_read_does_not_redact(monkeypatch):
+    from deident.text import _phi_categories, engine
+    from deident.text.engine import Recognised
+
+    monkeypatch.setattr(engine, "recognise", lambda eng, bgr, quads: [Recognised("Xq", 0.2) for _ in quads])
+    lines, texts = _fragments("Portable", "AP")
+    assert _phi_categories(None, None, lines, texts, None) == [None, None]

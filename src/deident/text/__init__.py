@@ -3,8 +3,9 @@
 PP-OCR (rapidocr's bundled ONNX models) finds the lines: an overview pass plus finer tiles on large
 frames (detect.py). ALL mode needs only the boxes; PHI mode and ``--keep-text`` also read each line
 (the classifier turns 90/180/270-degree lines upright first) and judge it against phi.json (phi.py) and
-the batch deny-list. Regions never carry the text read, only a category. Heavy imports stay inside
-functions so the CLI starts fast.
+the batch deny-list. PHI mode also judges each run of fragments on one baseline together (the detector
+may split one large or tilted line into pieces that mean nothing alone). Regions never carry the text
+read, only a category. Heavy imports stay inside functions so the CLI starts fast.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class TextDetector:
             from deident.denylist import deny_list_for  # part of the package: never optional
 
             deny = deny_list_for(ctx.deny_terms)
+        categories = _phi_categories(eng, bgr, lines, texts, deny) if options.text is TextMode.PHI else []
         regions = []
         for i, ln in enumerate(lines):
             label = "text line"
@@ -58,13 +60,155 @@ class TextDetector:
                 if read.score >= phi.MIN_SCORE and phi.kept_by(read.text, self._keep):
                     continue
                 if options.text is TextMode.PHI:
-                    category = phi.classify(read.text, read.score, deny)
-                    if category is None:
+                    if categories[i] is None:
                         continue
-                    label = f"text line ({category})"
+                    label = f"text line ({categories[i]})"
             quad = detect.grown(ln.quad)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), "text", label, ln.score))
         return regions
+
+
+def _phi_categories(eng, bgr, lines: list, texts: list, deny) -> list[str | None]:
+    """Each line's PHI category (None: harmless), judged alone and with its run of neighbours.
+
+    A run (see ``_runs``) whose fragments are not all identifying already is judged on its joined text,
+    in both orders (reading direction is unknown for turned lines) and with and without a space between
+    fragments; if that is harmless, the run's union quad is read once more as one line. Whatever makes
+    the run identifying makes every fragment of it identifying. Only such candidate runs cost a read.
+    """
+    from deident.text import engine, phi
+
+    cats = [phi.classify(t.text, t.score, deny) for t in texts]
+    pending = []
+    for run in _runs(lines):
+        if all(cats[i] is not None for i in run):
+            continue
+        readable = [texts[i] for i in run if texts[i].score >= phi.MIN_SCORE]
+        category = None
+        if len(readable) > 1:
+            score = min(t.score for t in readable)
+            for order in (readable, readable[::-1]):
+                for sep in (" ", ""):
+                    category = category or phi.classify(sep.join(t.text for t in order), score, deny)
+        if category is None:
+            pending.append(run)
+        else:
+            _mark(cats, run, category)
+    if pending:
+        reads = engine.recognise(eng, bgr, [_union_quad([lines[i].quad for i in run]) for run in pending])
+        for run, read in zip(pending, reads, strict=True):
+            # A poorly read union (an awkward crop) proves nothing: its fragments were read well alone.
+            if read.score >= phi.MIN_SCORE and (category := phi.classify(read.text, read.score, deny)):
+                _mark(cats, run, category)
+    return cats
+
+
+def _mark(cats: list, run: list[int], category: str) -> None:
+    for i in run:
+        cats[i] = cats[i] or category
+
+
+# Fragments of one line: extents across the line overlapping by this share of the smaller one, heights
+# within this ratio, at most this many (mean) heights apart along it, axes within this angle.
+RUN_ACROSS = 0.6
+RUN_HEIGHT = 0.6
+RUN_GAP = 1.0
+RUN_ANGLE = 15.0
+_SQUARE = 1.3  # a quad less elongated than this has no reliable axis of its own (one or two glyphs)
+
+
+def _axes(quad) -> tuple:
+    """(unit vector along the line, elongation) of a quad, the line taken as its longer side."""
+    import numpy as np
+
+    q = np.asarray(quad, np.float64)
+    a, b = (q[1] - q[0]) + (q[2] - q[3]), (q[3] - q[0]) + (q[2] - q[1])
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if max(na, nb) < 1e-6:
+        return np.array([1.0, 0.0]), 1.0
+    if na >= nb:
+        return a / na, na / max(nb, 1e-6)
+    return b / nb, nb / max(na, 1e-6)
+
+
+def _same_line(qa, qb) -> bool:
+    """True when quads ``qa`` and ``qb`` look like neighbouring fragments of one line of text."""
+    import math
+
+    import numpy as np
+
+    (ua, ea), (ub, eb) = _axes(qa), _axes(qb)
+    ref, other, u, e_other = (qa, qb, ua, eb) if ea >= eb else (qb, qa, ub, ea)
+    if e_other >= _SQUARE and abs(float(u @ _axes(other)[0])) < math.cos(math.radians(RUN_ANGLE)):
+        return False
+    # Near-square pairs (single glyphs) have no axis to trust: either direction may be the line.
+    directions = [u] if max(ea, eb) >= _SQUARE else [u, np.array([-u[1], u[0]])]
+    r, o = np.asarray(ref, np.float64), np.asarray(other, np.float64)
+    for along in directions:
+        across = np.array([-along[1], along[0]])
+        (r0, r1), (o0, o1) = ((float(p.min()), float(p.max())) for p in (r @ across, o @ across))
+        hr, ho = r1 - r0, o1 - o0
+        if min(hr, ho) <= 0 or min(hr, ho) < RUN_HEIGHT * max(hr, ho):
+            continue
+        if min(r1, o1) - max(r0, o0) < RUN_ACROSS * min(hr, ho):
+            continue
+        (a0, a1), (b0, b1) = ((float(p.min()), float(p.max())) for p in (r @ along, o @ along))
+        if max(b0 - a1, a0 - b1) <= RUN_GAP * (hr + ho) / 2:
+            return True
+    return False
+
+
+def _runs(lines: list) -> list[list[int]]:
+    """Indices of lines grouped into runs of neighbouring fragments on one baseline (2 or more each)."""
+    import numpy as np
+
+    n = len(lines)
+    if n < 2:
+        return []
+    quads = np.stack([np.asarray(ln.quad, np.float64) for ln in lines])
+    lo, hi = quads.min(axis=1), quads.max(axis=1)
+    reach = RUN_GAP * np.array([max(1.0, ln.height) for ln in lines])[:, None]
+    lo, hi = lo - reach, hi + reach
+    near = np.all((lo[:, None, :] <= hi[None, :, :]) & (lo[None, :, :] <= hi[:, None, :]), axis=2)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(near, 1)), strict=True):
+        if root(int(i)) != root(int(j)) and _same_line(quads[i], quads[j]):
+            parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    runs = [g for g in groups.values() if len(g) > 1]
+    return [_along(g, quads) for g in runs]
+
+
+def _along(run: list[int], quads) -> list[int]:
+    """``run`` ordered along the axis of its most elongated fragment."""
+    ref = max(run, key=lambda i: (_axes(quads[i])[1], -i))
+    u = _axes(quads[ref])[0]
+    return sorted(run, key=lambda i: (float(quads[i].mean(axis=0) @ u), i))
+
+
+def _union_quad(quads: list):
+    """One quad around all ``quads``, on the axes (and corner order) of the most elongated of them."""
+    import numpy as np
+
+    ref = np.asarray(max(quads, key=lambda q: _axes(q)[1]), np.float64)
+    a = (ref[1] - ref[0]) + (ref[2] - ref[3])
+    a /= max(float(np.linalg.norm(a)), 1e-6)
+    b = (ref[3] - ref[0]) + (ref[2] - ref[1])
+    b -= (b @ a) * a
+    b /= max(float(np.linalg.norm(b)), 1e-6)
+    pts = np.concatenate([np.asarray(q, np.float64) for q in quads])
+    (a0, a1), (b0, b1) = ((float(p.min()), float(p.max())) for p in (pts @ a, pts @ b))
+    corners = [(a0, b0), (a1, b0), (a1, b1), (a0, b1)]
+    return np.array([s * a + t * b for s, t in corners], np.float32)
 
 
 # A "line" taller than this must also be read as text to count. Dense tissue (nuclei on a stained

@@ -21,6 +21,7 @@ class Vocabulary:
     phi: tuple[tuple[str, re.Pattern], ...]  # (label, pattern)
     keep_words: frozenset[str]
     keep: re.Pattern  # a whole word made only of keep words and keep patterns
+    harmless: re.Pattern  # keep forms that carry digits (40x, 100 µm, Ki-67): not pieces of a number
 
 
 @cache
@@ -32,8 +33,24 @@ def vocabulary() -> Vocabulary:
     pieces = [re.escape(w) for w in sorted(data["keep_words"], key=len, reverse=True) if len(w) > 1]
     alternation = "|".join([*(f"(?:{p})" for p in data["keep_patterns"]), *pieces])
     keep = re.compile(f"(?:{alternation})+", re.I)
-    return Vocabulary(phi, frozenset(w.lower() for w in data["keep_words"]), keep)
+    # The same forms, minus bare short numbers, found anywhere in a line (a run of them: "Ki-6710X") but
+    # never starting or ending inside a run of digits and separators, so "2019-07-2 3mm" keeps its date.
+    digit_forms = [f"(?:{p})" for p in data["keep_patterns"] if not re.fullmatch(p, "12")]
+    digit_forms += [re.escape(w) for w in sorted(data["keep_words"], key=len, reverse=True) if _has_digit(w)]
+    harmless = re.compile(f"(?<![\\d./:-])(?:{'|'.join(digit_forms)})+(?!\\w)", re.I)
+    return Vocabulary(phi, frozenset(w.lower() for w in data["keep_words"]), keep, harmless)
 
+
+def _has_digit(text: str) -> bool:
+    return any(c.isdigit() for c in text)
+
+
+# A piece of a date, time, phone or ID number: digits with date/time separators, at least this many digits.
+# The detector sometimes splits one large or tilted line into fragments read apart ("2019-07-2" and
+# "-2314:02"); neither matches a date pattern, and a word without letters is never a possible name.
+PIECE_DIGITS = 4
+_NUMBER_RUN = re.compile(r"[\d./:-]+")
+_SEPARATED = re.compile(r"\d[./:-]|[./:-]\d")
 
 _WORD = re.compile(r"[^\s,;:()\[\]{}<>\"'|]+")
 _EDGE = ".,;:!?*#=_~`'\"-/\\"
@@ -59,9 +76,26 @@ def classify(text: str, score: float, deny=None) -> str | None:
     for label, pattern in voc.phi:
         if pattern.search(text):
             return label
+    if number_piece(text):
+        return "partial date or number"
     for word in _WORD.findall(text):
         w = word.strip(_EDGE).lower()
         if not w or w in voc.keep_words or voc.keep.fullmatch(w) or not re.search(r"[^\W\d_]", w):
             continue
         return "possible name"
     return None
+
+
+def number_piece(text: str) -> bool:
+    """True when ``text`` holds a run of digits and ``- / . :`` with at least PIECE_DIGITS digits.
+
+    Forms the keep vocabulary explains (``40x``, ``1.25 mm``, ``Ki-67``, ``CD20``) are taken out first;
+    what is left is judged as a possible piece of a date, time or ID (``2019-07-2``, ``14:02``, ``07-23``).
+    Fails closed: dilutions (``1:100``) and ranges of image numbers (``45/120``) count as well.
+    """
+    rest = vocabulary().harmless.sub(" ", text)
+    for m in _NUMBER_RUN.finditer(rest):
+        run = m.group()
+        if sum(c.isdigit() for c in run) >= PIECE_DIGITS and _SEPARATED.search(run):
+            return True
+    return False
