@@ -54,9 +54,9 @@ def sections(text: str) -> list[Section]:
 
 def latest(secs: list[Section]) -> dict[str, Section]:
     found: dict[str, Section] = {}
-    for s in secs:  # appended in order: the last one of a title wins
-        found[s.title] = s
-    return found
+    for s in secs:  # appended in order: the last one of a comparison wins, whatever its subtitle
+        found[_short(s.title)] = s  # "Metadata-only scrub: deident vs exiftool -all= [and mat2]"
+    return {s.title: s for s in found.values()}
 
 
 def tables(body: str) -> list[list[dict[str, str]]]:
