@@ -100,6 +100,16 @@ def loaded(img):
     return img
 
 
+def decode_frame(data: bytes | str, index: int, what: str = "frame"):
+    """Frame ``index`` of an image (bytes, or a path for files too large to hold), decoded, detached."""
+    img = open_image(data)
+    try:
+        img.seek(index)
+        return loaded(img).copy()
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"cannot decode {what} {index}: {exc}") from None
+
+
 def to_rgb8(img) -> np.ndarray:
     """HxWx3 uint8: deep grey levels are stretched to their own min..max so faint text stays visible."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -325,12 +335,7 @@ class WholeFileDocument(Document):
         dims = self.check_size(ctx)
         if not 0 <= index < dims.frames:
             raise IndexError(f"{self.format}: no frame {index}")
-        img = open_image(self.data)
-        try:
-            img.seek(index)
-            return loaded(img).copy()
-        except DECODE_ERRORS as exc:
-            raise CorruptFile(f"cannot decode frame {index}: {exc}") from None
+        return decode_frame(self.data, index)
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
         dims = self.check_size(ctx)

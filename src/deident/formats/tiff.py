@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
-from deident.formats._pillow import DECODE_ERRORS, Item, WholeFileDocument, clean_values, plural
+from deident.formats._pillow import Item, WholeFileDocument, clean_values, plural
 from deident.formats.base import Context, Document, Frame, ImageDims, Source
 from deident.regions import Redaction
 
@@ -839,17 +839,12 @@ class TiffDocument(WholeFileDocument):
         return dims
 
     def stored(self, index: int, ctx: Context):
-        from deident.formats._pillow import loaded, open_image
+        from deident.formats._pillow import decode_frame
 
         if index in self.edited:
             return self.edited[index]
         self.check_size(ctx)
-        img = open_image(str(self.source.path))
-        try:
-            img.seek(index)
-            return loaded(img).copy()
-        except DECODE_ERRORS as exc:
-            raise CorruptFile(f"cannot decode TIFF page {index}: {exc}") from None
+        return decode_frame(str(self.source.path), index, "TIFF page")
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
         from deident.formats._pillow import orient, to_rgb8

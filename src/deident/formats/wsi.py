@@ -486,17 +486,12 @@ class SlideDocument(Document):
 
     # -- pixels
     def _decode(self, index: int, limit: int):
-        from deident.formats._pillow import DECODE_ERRORS, loaded, open_image
+        from deident.formats._pillow import decode_frame
 
         p = self.pages[index]
         if p.width * p.height > limit:
             raise UnsupportedFormat(f"page {index} ({p.width}x{p.height}) is too large to decode here")
-        img = open_image(str(self.source.path))
-        try:
-            img.seek(index)
-            return loaded(img).copy()
-        except DECODE_ERRORS as exc:
-            raise CorruptFile(f"cannot decode slide page {index}: {exc}") from None
+        return decode_frame(str(self.source.path), index, "slide page")
 
     def _overview(self) -> SlidePage | None:
         small = [
