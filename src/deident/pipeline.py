@@ -6,9 +6,10 @@ For each file, in this order::
     doc.scrub_metadata(ctx)          EXIF/XMP/IPTC/comments/thumbnails, DICOM PS3.15 profile
     pixel stages per frame           barcodes, text, faces -> Regions -> doc.redact(...)
     doc.pixels_verified(...)         e.g. DICOM BurnedInAnnotation=NO + code 113101
-    doc.write(temp file)             beside the final name, fsync'd
-    verify the temp file             re-open: no metadata finding, pixel stages find nothing left
-    os.replace(temp, final)          atomic: a crash never leaves a half-written file at a final name
+    doc.write(temp file)             beside the final name (atomic.stage)
+    verify the temp file             re-parse the bytes written: no metadata finding, no pixel leftover
+    commit(chunk)                    fsync the chunk's temporaries together, then os.replace each:
+                                     a crash never leaves a half-written file at a final name
     sidecar captions                 fuzzed next to the output with --fuzz-history
 
 ``check`` runs the same detectors read-only. Any exception from a stage becomes a ``failed`` result with
@@ -365,7 +366,7 @@ def _streaming(source: Source) -> bool:
 def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Source:
     """Write the output under its temporary name; return it for verification.
 
-    No fsync here: ``commit`` flushes the whole chunk with one syncfs before any rename. In-memory
+    No fsync here: ``commit`` flushes the whole chunk (concurrent fsyncs) before any rename. In-memory
     formats are verified from the very bytes written (reading them back from the page cache would only
     copy them again); streaming formats (whole-slide images) are re-opened from disk.
     """
