@@ -260,9 +260,33 @@ def _identifiers_of(item: Planned, options: Options) -> list[str]:
 def _process_chunk(
     items: list[Planned], options: Options, read_only: bool, deny_terms: tuple[str, ...]
 ) -> list[FileResult]:
-    """Process files, then commit their outputs together: a result is SAFE once its file is in place."""
-    staged: list[tuple[Staged, FileResult]] = []
-    results = [_process_one(item, options, read_only, deny_terms, staged) for item in items]
+    """Process files and commit their outputs; a result is SAFE once its file is in place.
+
+    Outputs are committed in groups of ``COMMIT_GROUP`` on a background thread while the next group is
+    processed, so the wait for the disk overlaps with work; the chunk returns only once every commit
+    has settled.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    results: list[FileResult] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="deident-commit") as committer:
+        pending = None
+        for start in range(0, len(items), COMMIT_GROUP):
+            staged: list[tuple[Staged, FileResult]] = []
+            for item in items[start : start + COMMIT_GROUP]:
+                results.append(_process_one(item, options, read_only, deny_terms, staged))
+            if pending is not None:
+                pending.result()
+            pending = committer.submit(_commit_group, staged) if staged else None
+        if pending is not None:
+            pending.result()
+    return results
+
+
+COMMIT_GROUP = 8  # outputs flushed and renamed together (their fsyncs run concurrently)
+
+
+def _commit_group(staged: list[tuple[Staged, FileResult]]) -> None:
     errors = commit([s for s, _ in staged])
     for (s, result), err in zip(staged, errors, strict=True):
         if err is not None:
@@ -270,7 +294,6 @@ def _process_chunk(
             result.reason = f"could not write the output: {err.strerror or err}: {s.final}"
         elif found := stale_finding(s):
             result.findings.append(found)  # temporaries a killed earlier run left beside this output
-    return results
 
 
 def _process_one(
