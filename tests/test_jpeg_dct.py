@@ -307,3 +307,26 @@ def test_shared_corpus_jpegs(shared_dir):
         np.testing.assert_array_equal(src_px[40:, 40:], out_px[40:, 40:])
         done += 1
     assert done >= len(paths) // 2
+
+
+def test_report_says_when_and_why_pixels_were_re_encoded(tmp_path):
+    """Fill stays in the DCT domain and says nothing; blur and --reencode decode, and the report says so."""
+    from deident.formats.base import Context, Source, open_document
+    from deident.keys import Keyring
+    from deident.options import Options
+    from deident.regions import Redaction, Region
+
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(np.full((64, 96, 3), 128, np.uint8)).save(path, quality=90)
+    box = Region(((8.0, 8.0), (40.0, 8.0), (40.0, 30.0), (8.0, 30.0)), "text", "text line")
+    for style, options, expected in (
+        ("fill", Options(jobs=1), None),
+        ("blur", Options(jobs=1), "blur needs decoded pixels"),
+        ("fill", Options(jobs=1, reencode=True), "--reencode"),
+    ):
+        doc = open_document(Source(path))
+        ctx = Context(options, Keyring(b"k" * 32))
+        found = doc.redact(0, [Redaction(box, style)], ctx) + doc.redact(0, [Redaction(box, style)], ctx)
+        notes = [f.detail for f in found if f.kind == "jpeg.reencoded"]  # once per file, however many calls
+        why = f"decoded and re-encoded with the input's quantisation tables ({expected})"
+        assert notes == ([] if expected is None else [why])

@@ -441,7 +441,7 @@ def _detect_all(doc: Document, ctx: Context, *, redact: bool):
         action = Action.REDACTED if redact else Action.FOUND
         findings += [_region_finding(frame.label or f"frame {frame.index}", r, action, ctx) for r in regions]
         if redact:
-            doc.redact(frame.index, redactions_for(regions, ctx.options), ctx)
+            findings += doc.redact(frame.index, redactions_for(regions, ctx.options), ctx)
             redacted[frame.index] = regions
     return findings, redacted, [d.name for d in detectors]
 
@@ -500,7 +500,7 @@ def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result)
 
     for index, (where, regions) in leftovers.items():
         grown = [r.grown(max(4.0, 0.25 * (r.bbox()[3] - r.bbox()[1]))) for r in regions]
-        doc.redact(index, redactions_for(grown, ctx.options), ctx)
+        result.findings += doc.redact(index, redactions_for(grown, ctx.options), ctx)
         result.findings += [_region_finding(where, r, Action.REDACTED, ctx) for r in grown]
 
 

@@ -219,16 +219,7 @@ class DicomDocument(Document):
         if not 0 <= frame_index < pixels.array.shape[0]:
             raise IndexError(f"DICOM has no frame {frame_index}")
         pixels.redact(frame_index, redactions)
-        return [
-            Finding(
-                "dicom",
-                "dicom.pixels",
-                f"frame {frame_index} box {r.region.describe()}",
-                Action.REDACTED,
-                f"{r.region.kind} ({r.style}) in stored pixel values",
-            )
-            for r in redactions
-        ]
+        return []  # the pipeline reports each region redacted; pixels_verified() records the cleaning
 
     def pixels_verified(self, stages: list[str], ctx: Context) -> list[Finding]:
         if "text" not in stages or "PixelData" not in self.ds:

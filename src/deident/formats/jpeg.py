@@ -253,6 +253,20 @@ def redact_jpeg(original: bytes, redactions: list, redacted_pixels, reencode: bo
     return reencode_jpeg(original, redacted_pixels)
 
 
+def reencode_reason(original: bytes, redactions: list, reencode: bool) -> str | None:
+    """Why ``redact_jpeg`` will decode and re-encode rather than edit coefficients; None if it will not."""
+    if reencode:
+        return "--reencode"
+    try:
+        from deident.formats.jpeg_dct import STYLES, unsupported_reason
+    except ImportError:
+        return "DCT-domain redaction is not installed"
+    needs_pixels = sorted({r.style for r in redactions} - set(STYLES))
+    if needs_pixels:
+        return f"{' and '.join(needs_pixels)} needs decoded pixels"
+    return unsupported_reason(original)
+
+
 def reencode_jpeg(original: bytes, stored) -> bytes:
     """Encode redacted stored pixels with the original's quantisation tables and chroma subsampling."""
     from PIL import JpegImagePlugin
@@ -277,6 +291,7 @@ class JpegDocument(WholeFileDocument):
     def __init__(self, source: Source):
         super().__init__(source)
         self.pending: list[Redaction] = []
+        self.reencode_reported = False  # the report says once why pixels were not edited in the DCT domain
         self._orientation = exif_orientation(walk(self.data))  # kept through scrub and re-encode
 
     def _items(self, data: bytes) -> list[Item]:
@@ -306,7 +321,12 @@ class JpegDocument(WholeFileDocument):
         stored = to_stored(redactions, self.orientation, img.size)
         self.pending += stored  # every redaction so far, re-applied to the original at each write
         self.edited[frame_index] = redact_image(img, stored)  # what frames() shows meanwhile
-        return []
+        reason = reencode_reason(self.data, self.pending, ctx.options.reencode)
+        if reason is None or self.reencode_reported:
+            return []
+        self.reencode_reported = True
+        detail = f"decoded and re-encoded with the input's quantisation tables ({reason})"
+        return [Finding("pixels", "jpeg.reencoded", "image", Action.REPLACED, detail)]
 
     def _encode(self, ctx: Context) -> bytes:
         return redact_jpeg(self.data, self.pending, self.edited[0], ctx.options.reencode)
