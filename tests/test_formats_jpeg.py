@@ -146,6 +146,27 @@ def test_jfif_thumbnail_is_emptied(tmp_path):
     assert_same_pixels(data, out)
 
 
+def test_bytes_hidden_in_jfif_segments_are_reported_and_dropped(tmp_path):
+    """Past its 14 standard bytes (no thumbnail declared), and a second JFIF segment: both reported."""
+    buf = io.BytesIO()
+    picture().save(buf, "JPEG")
+    data = buf.getvalue()
+    first = b"JFIF\0\x01\x02\0\0\x01\0\x01\0\0" + THUMB_MARK  # 0x0 thumbnail, then hidden bytes
+    second = b"JFIF\0\x01\x02\0\0\x01\0\x01\0\0" + COMMENT
+    rest = data[2 + 2 + struct.unpack(">H", data[4:6])[0] :]
+    data = data[:2] + segment(0xE0, first) + segment(0xE0, second) + rest
+    path = tmp_path / "j.jpg"
+    path.write_bytes(data)
+    found = {f.kind: f.detail for f in open_document(Source(path)).metadata_findings()}
+    assert found["jpeg.jfif-thumbnail"] == f"JFIF thumbnail or extra data, {len(THUMB_MARK)} bytes"
+    assert found["jpeg.app0"].startswith("another JFIF segment")
+    out, findings = scrub_bytes(path)
+    assert THUMB_MARK not in out and COMMENT not in out
+    assert {"jpeg.jfif-thumbnail", "jpeg.app0"} <= {f.kind for f in findings}
+    assert reopen_findings(tmp_path, out, "clean.jpg") == []
+    assert_same_pixels(data, out)
+
+
 def test_identifiers_name_the_people_serials_and_dates(tmp_path):
     path, _ = loaded_jpeg(tmp_path)
     ids = open_document(Source(path)).identifiers()

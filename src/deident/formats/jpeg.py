@@ -50,6 +50,7 @@ ADOBE_SIG, PHOTOSHOP_SIG = b"Adobe", b"Photoshop 3.0\0"
 # Kept APPn segments: (marker, signature). Anything else of type APPn is dropped.
 KEEP_APP = {(APP0, JFIF_SIG), (APP2, ICC_SIG), (APP14, ADOBE_SIG)}
 ADOBE_SIZE = 12  # "Adobe", version, flags0, flags1, colour transform: all a decoder reads of APP14
+JFIF_SIZE = 14  # "JFIF\0", version, units, densities, thumbnail size (0x0 once its pixels are gone)
 # Kinds for dropped APPn segments recognised by signature; the rest become "jpeg.appN".
 APP_KIND = {
     (APP0, JFXX_SIG): ("jpeg.jfxx", "JFIF extension thumbnail"),
@@ -177,6 +178,7 @@ def _jfif_without_thumbnail(payload: bytes) -> bytes:
 
 
 def segment_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
+    jfif_seen = False  # clean_jpeg keeps the first JFIF segment only, cut to its standard 14 bytes
     for seg in parsed.segments:
         where = f"{seg.name} segment at {seg.start}"
         m = seg.marker
@@ -189,8 +191,18 @@ def segment_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
             if IPTC_RESOURCE in ids:
                 yield Item("iptc", where, "IPTC record")
             yield Item("jpeg.app13", where, f"Photoshop resources ({plural(len(ids), 'block')})")
-        elif m == APP0 and seg.startswith(JFIF_SIG) and seg.payload[12:14] not in (b"", b"\0\0"):
-            yield Item("jpeg.jfif-thumbnail", where, "JFIF thumbnail", Action.REPLACED)
+        elif m == APP0 and seg.startswith(JFIF_SIG):
+            if jfif_seen:
+                yield Item("jpeg.app0", where, f"another JFIF segment, {len(seg.payload)} bytes")
+            elif seg.payload[12:14] not in (b"", b"\0\0") or len(seg.payload) > JFIF_SIZE:
+                extra = max(0, len(seg.payload) - JFIF_SIZE)
+                yield Item(
+                    "jpeg.jfif-thumbnail",
+                    where,
+                    f"JFIF thumbnail or extra data, {extra} bytes",
+                    Action.REPLACED,
+                )
+            jfif_seen = True
         elif 0xE0 <= m <= 0xEF:
             key = _app_key(seg)
             if key == (APP14, ADOBE_SIG) and len(seg.payload) > ADOBE_SIZE:
@@ -220,13 +232,11 @@ def clean_jpeg(data: bytes, orientation: int = 1) -> bytes:
     if orientation != 1:
         out.append(_segment_bytes(data, Segment(APP1, 0, EXIF_SIG + orientation_exif(orientation))))
     for s in segs:
-        if s in jfif:
-            continue
         if 0xE0 <= s.marker <= 0xEF:
             key = _app_key(s)
             if key == (APP14, ADOBE_SIG):  # its standard form only: anything after it could be anything
                 out.append(_segment_bytes(data, Segment(APP14, s.start, s.payload[:ADOBE_SIZE])))
-            elif key in KEEP_APP:
+            elif key in KEEP_APP and key != (APP0, JFIF_SIG):  # JFIF: only the first, written above
                 out.append(_segment_bytes(data, s))
         elif s.marker == SOS:
             out.append(_segment_bytes(data, s))
