@@ -251,15 +251,16 @@ def redact_jpeg(original: bytes, redactions: list, redacted_pixels, reencode: bo
     """The JPEG with ``redactions`` (stored coordinates) applied: the one place JPEG pixels change.
 
     In the DCT domain when possible (``formats.jpeg_dct``: only the touched blocks change); decode and
-    re-encode (``redacted_pixels``) when asked (``--reencode``) or when that path cannot handle the file.
+    re-encode (``redacted_pixels``) when ``reencode_reason`` gives a reason, the one place that decides
+    (and that the report quotes).
     """
-    if not reencode:
-        try:
-            from deident.formats.jpeg_dct import DctUnsupported, redact_dct
+    if reencode_reason(original, redactions, reencode) is None:
+        from deident.formats.jpeg_dct import DctUnsupported, redact_dct
 
+        try:
             return redact_dct(original, redactions)
-        except (ImportError, DctUnsupported):
-            pass
+        except DctUnsupported:
+            pass  # failed while encoding (MozJPEG could not make it progressive again): re-encode instead
     return reencode_jpeg(original, redacted_pixels)
 
 

@@ -197,6 +197,11 @@ def unsupported_reason(jpeg_bytes: bytes) -> str | None:
         reason = "progressive output needs mozjpeg-lossless-optimization"
     if reason is None and not _have("jpeglib"):
         reason = "jpeglib is not installed"
+    if reason is None:
+        import jpeglib
+
+        if LIBJPEG_VERSION not in jpeglib.version.versions():
+            reason = f"this jpeglib has no libjpeg build {LIBJPEG_VERSION!r}"
     return reason
 
 
@@ -219,8 +224,6 @@ def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
         raise DctUnsupported(f"no DCT-domain redaction for this file: {reason}")
     import jpeglib
 
-    if LIBJPEG_VERSION not in jpeglib.version.versions():
-        raise DctUnsupported(f"this jpeglib has no libjpeg build {LIBJPEG_VERSION!r}")
     with (
         _JPEGLIB_LOCK,
         tempfile.TemporaryDirectory(prefix="deident-dct-") as tmp,
