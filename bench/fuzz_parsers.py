@@ -14,7 +14,6 @@ Without atheris installed it says so and exits 0 (nothing to run).
 from __future__ import annotations
 
 import argparse
-import io
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ def one_input(fmt: str, slow: float):
     from deident.errors import DeidentError
     from deident.formats.base import Source, open_document
     from test_formats_common import ctx, leaked
+    from test_hardening import scrubbed_bytes
 
     tmp = Path(tempfile.mkdtemp(prefix=f"fuzz-{fmt}-"))
     path, written = tmp / f"in.{fmt}", tmp / f"out.{fmt}"
@@ -46,18 +46,12 @@ def one_input(fmt: str, slow: float):
         path.write_bytes(data)
         t0 = time.monotonic()
         try:
-            doc = open_document(Source(path))
-            doc.scrub_metadata(c)
-            for _ in doc.frames(c):
-                pass
-            buf = io.BytesIO()
-            doc.write(buf, c)
+            out = scrubbed_bytes(path, c)
         except DeidentError:
             return
         finally:
             if time.monotonic() - t0 > slow:
                 raise RuntimeError(f"slow input: {time.monotonic() - t0:.1f} s")
-        out = buf.getvalue()
         # libFuzzer copies parts of an input into other parts: marker bytes inside the image data
         # (copied as they are by design) are not a leak.
         inside = image_bytes(fmt, data)

@@ -164,6 +164,20 @@ def _fix_png_crcs(data: bytes) -> bytes:
     return bytes(out + data[pos:])
 
 
+def scrubbed_bytes(path: Path, c) -> bytes:
+    """open -> scrub metadata -> decode every frame -> write: what a scrub does to a parser's output.
+
+    Raises the project's ``DeidentError`` on a refusal. Shared with bench/fuzz_parsers.py (atheris).
+    """
+    doc = open_document(Source(path))
+    doc.scrub_metadata(c)
+    for _ in doc.frames(c):
+        pass
+    buf = io.BytesIO()
+    doc.write(buf, c)
+    return buf.getvalue()
+
+
 def run_document(data: bytes, tmp: Path, name: str) -> str:
     """The property: 'refused' (a DeidentError) or 'safe' (checked); anything else fails the test."""
     path = tmp / name
@@ -171,18 +185,12 @@ def run_document(data: bytes, tmp: Path, name: str) -> str:
     t0 = time.monotonic()
     c = ctx(max_pixels=4_000_000)
     try:
-        doc = open_document(Source(path))
-        doc.scrub_metadata(c)
-        for _ in doc.frames(c):
-            pass
-        buf = io.BytesIO()
-        doc.write(buf, c)
+        out = scrubbed_bytes(path, c)
     except DeidentError as exc:
         assert str(exc), "a refusal must give a reason"
         return "refused"
     finally:
         assert time.monotonic() - t0 < PER_EXAMPLE_SECONDS, "parser took too long (hang?)"
-    out = buf.getvalue()
     assert leaked(out) == [], "output still carries planted metadata bytes"
     written = tmp / f"out-{name}"
     written.write_bytes(out)

@@ -35,7 +35,6 @@ class Staged:
     fd: int | None = None  # held open, and locked, while the temporary is ours
     swept: int = 0  # stale temporaries of the same output (from a killed run) removed by commit()
 
-
     def writer(self) -> BinaryIO:
         """The temporary, emptied, for writing from the start (each redaction round rewrites it).
 

@@ -357,10 +357,11 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         result.findings += found
         result.findings += doc.pixels_verified(stages, ctx)
     output.parent.mkdir(parents=True, exist_ok=True)
-    out = stage(output)  # committed with the rest of its chunk; run() then syncs each output folder once
+    out = stage(output)  # committed with its group by _process_chunk; run() then syncs each folder once
+    streaming = _streaming(source)
     try:
         for round_ in range(MAX_REDACTION_ROUNDS):
-            written = _write(doc, out, ctx, streaming=_streaming(source))
+            written = _write(doc, out, ctx, streaming=streaming)
             leftovers, pixel_leftovers = _verify(written, ctx, frames=set(redacted))
             if not leftovers:
                 break
