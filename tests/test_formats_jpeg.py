@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deident.errors import CorruptFile
 from deident.findings import Action
 from deident.formats.base import Source, open_document
 from deident.formats.jpeg import walk
@@ -105,6 +106,36 @@ def test_entropy_coded_data_is_copied_byte_for_byte(tmp_path):
         return [data[s.start : s.scan_end] for s in parsed.segments if s.marker == 0xDA]
 
     assert scans(out) == scans(original)
+
+
+@pytest.mark.parametrize("save", [{}, {"progressive": True}, {"restart_marker_blocks": 3}])
+def test_a_scan_seen_before_ends_where_a_fresh_search_says(tmp_path, save):
+    """Verification reuses the input's scans when the output repeats them byte for byte: only then."""
+    from deident.formats.jpeg import _walk
+
+    _, original = loaded_jpeg(tmp_path, **save)
+    seen = (original, _walk(original))
+    sos = [s for s in seen[1].segments if s.marker == 0xDA]
+    first, last = sos[0], sos[-1]
+    cut = first.start + 4 + len(first.payload) + 40  # inside the first scan's entropy-coded data
+    variants = {
+        "same bytes": original,
+        "shifted": original[:2] + segment(0xFE, b"x" * 33) + original[2:],
+        "marker inside a scan": original[:cut] + segment(0xFE, b"HIDDEN") + original[cut:],
+        "other marker at the end": original[: last.scan_end] + segment(0xFE, b"HIDDEN") + b"\xff\xd9",
+        "scan cut short": original[:cut] + b"\xff\xd9",
+        "scan goes on": original[: last.scan_end] + b"\xff\x00\x12\x34\xff\xd9",  # stuffed, not a marker
+    }
+
+    def outcome(*args):
+        try:
+            return _walk(*args)
+        except CorruptFile as exc:
+            return str(exc)
+
+    for name, data in variants.items():
+        assert outcome(data, seen) == outcome(data), name
+    assert isinstance(outcome(variants["marker inside a scan"]), str)  # the COM ends the scan early
 
 
 @pytest.mark.parametrize(
@@ -229,3 +260,4 @@ def test_adobe_segment_is_kept_in_its_standard_form_only(tmp_path):
     assert [s.payload for s in walk(out).segments if s.marker == 0xEE] == [adobe.payload]
     assert_same_pixels(data, out)
     assert reopen_findings(tmp_path, out, "a.jpg") == []
+
