@@ -261,3 +261,22 @@ def test_adobe_segment_is_kept_in_its_standard_form_only(tmp_path):
     assert_same_pixels(data, out)
     assert reopen_findings(tmp_path, out, "a.jpg") == []
 
+
+def test_metadata_only_scrub_loads_no_pixel_library(tmp_path):
+    """Fast to start: a metadata-only run never pays for importing numpy, Pillow or OpenCV."""
+    import subprocess
+    import sys
+
+    path, _ = loaded_jpeg(tmp_path)
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from deident.options import FaceMode, Options, TextMode\n"
+        "from deident.pipeline import scrub_paths\n"
+        f"(r,) = scrub_paths([{str(path)!r}], Options(text=TextMode.OFF, faces=FaceMode.OFF, jobs=1,"
+        f" output_dir=Path({str(tmp_path / 'out')!r})))\n"
+        "assert r.status.value == 'safe', r.reason\n"
+        "print(' '.join(m for m in ('numpy', 'PIL', 'cv2') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == []
+    assert (tmp_path / "out" / path.name).exists()

@@ -7,10 +7,13 @@ was shown (the picture as a viewer displays it). Documents map them back to thei
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy only where pixels are touched: metadata-only runs start without it
+    import numpy as np
 
 Point = tuple[float, float]
 
@@ -29,13 +32,13 @@ class Region:
     def bbox(self) -> tuple[int, int, int, int]:
         xs = [p[0] for p in self.polygon]
         ys = [p[1] for p in self.polygon]
-        return int(np.floor(min(xs))), int(np.floor(min(ys))), int(np.ceil(max(xs))), int(np.ceil(max(ys)))
+        return math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys))
 
     def grown(self, margin: float) -> Region:
         """Push every corner ``margin`` pixels away from the centroid along both axes' directions."""
         cx = sum(p[0] for p in self.polygon) / len(self.polygon)
         cy = sum(p[1] for p in self.polygon) / len(self.polygon)
-        pts = tuple((x + margin * np.sign(x - cx), y + margin * np.sign(y - cy)) for x, y in self.polygon)
+        pts = tuple((x + margin * _sign(x - cx), y + margin * _sign(y - cy)) for x, y in self.polygon)
         return Region(tuple((float(x), float(y)) for x, y in pts), self.kind, self.label, self.score)
 
     def mapped(self, fn) -> Region:
@@ -44,6 +47,10 @@ class Region:
     def describe(self) -> str:
         x0, y0, x1, y1 = self.bbox()
         return f"{x0},{y0}-{x1},{y1}"
+
+
+def _sign(v: float) -> int:
+    return 1 if v > 0 else -1 if v < 0 else 0
 
 
 # A pixelated region is this many cells across its short side. YuNet found pixelated faces again in 7 of
@@ -61,6 +68,7 @@ class Redaction:
 def polygon_mask(shape: Sequence[int], regions: Iterable[Region]) -> np.ndarray:
     """Boolean HxW mask covering the regions (clipped to the frame)."""
     import cv2
+    import numpy as np
 
     mask = np.zeros(tuple(shape[:2]), np.uint8)
     for r in regions:
@@ -115,6 +123,7 @@ def _pixelate(patch: np.ndarray, block: int) -> np.ndarray:
 
 def _blur(patch: np.ndarray, k: int) -> np.ndarray:
     import cv2
+    import numpy as np
 
     work = patch.astype(np.float32)
     for _ in range(3):  # three box passes approximate a wide Gaussian and erase fine detail

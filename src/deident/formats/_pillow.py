@@ -13,13 +13,15 @@ import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from deident.errors import CorruptFile, TooLarge
 from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, ImageDims, Source
 from deident.regions import Redaction
+
+if TYPE_CHECKING:  # numpy only where pixels are touched: metadata-only runs start without it
+    import numpy as np
 
 # Everything Pillow (and struct/zlib underneath it) raises on a damaged file.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError)
@@ -112,6 +114,8 @@ def decode_frame(data: bytes | str, index: int, what: str = "frame"):
 
 def to_rgb8(img) -> np.ndarray:
     """HxWx3 uint8: deep grey levels are stretched to their own min..max so faint text stays visible."""
+    import numpy as np
+
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
@@ -129,6 +133,7 @@ _OPAQUE_BLACK = {"RGBA": (0, 0, 0, 255), "LA": (0, 255), "1": False}
 
 def redact_image(img, redactions: list[Redaction]):
     """A copy of ``img`` (stored pixels, native mode) with the redactions (stored coordinates) applied."""
+    import numpy as np
     from PIL import Image
 
     from deident.regions import redact

@@ -14,15 +14,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO
 
 from deident.errors import UnsupportedFormat
 from deident.findings import Finding
 from deident.keys import Keyring
 from deident.options import Options
 from deident.regions import Redaction
+
+if TYPE_CHECKING:  # numpy only where pixels are touched: metadata-only runs start without it
+    import numpy as np
 
 
 @dataclass
