@@ -219,11 +219,34 @@ def _worker_init(pixel_stages: bool) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     if not pixel_stages:
+        _keep_freed_memory()
         return  # metadata only: OpenCV is never loaded, so do not pay for importing it
     with contextlib.suppress(ImportError):
         import cv2
 
         cv2.setNumThreads(1)
+
+
+def _keep_freed_memory() -> None:
+    """Let a metadata-only worker reuse the memory of one file for the next (glibc malloc).
+
+    Each file passes through a few buffers of its own size (read, filtered, compared). By default
+    glibc hands buffers that large back to the kernel when they are freed, so every file faulted in
+    fresh zeroed pages: half of the batch's system time (measured, 1,500 photos of 470 KB: 1.18 s of
+    system time, 0.63 s with this). Pixel-stage workers keep the default: they must give the memory
+    of a decoded slide back.
+    """
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest glibc takes; files above it keep their own map
+    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
 
 
 def _collect_deny_terms(planned: list[Planned], options: Options) -> tuple[str, ...]:
