@@ -209,8 +209,10 @@ def _jfif_without_thumbnail(payload: bytes) -> bytes:
 def segment_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
     jfif_seen = False  # clean_jpeg keeps the first JFIF segment only, cut to its standard 14 bytes
     for seg in parsed.segments:
-        where = f"{seg.name} segment at {seg.start}"
         m = seg.marker
+        if m in TABLES or m == SOS:
+            continue  # coding tables and scans: kept as they are, nothing to report
+        where = f"{seg.name} segment at {seg.start}"
         if m == COM:
             yield Item("jpeg.com", where, f"comment, {len(seg.payload)} bytes")
         elif m == APP1 and seg.startswith(EXIF_SIG):
@@ -241,7 +243,7 @@ def segment_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
                 continue
             kind, label = APP_KIND.get(key, (f"jpeg.app{m - 0xE0}", f"{len(seg.payload)} bytes"))
             yield Item(kind, where, f"{label}, {len(seg.payload)} bytes")
-        elif m not in TABLES and m != SOS:
+        else:
             yield Item("jpeg.marker", where, f"unknown segment 0x{m:02X}, {len(seg.payload)} bytes")
     if parsed.trailer:
         yield Item(

@@ -231,16 +231,19 @@ class TiffReader:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TiffReader:
-        return cls(io.BytesIO(data), len(data))
+        return InMemoryTiffReader(data)
 
     def read(self, pos: int, n: int) -> bytes:
-        if pos < 0 or n < 0 or pos + n > self.size:
-            raise CorruptFile(f"TIFF structure points past the end of the data ({pos}+{n} > {self.size})")
+        self._check(pos, n)
         self.fh.seek(self.base + pos)
         data = self.fh.read(n)
         if len(data) != n:
             raise CorruptFile("TIFF data is truncated")
         return data
+
+    def _check(self, pos: int, n: int) -> None:
+        if pos < 0 or n < 0 or pos + n > self.size:
+            raise CorruptFile(f"TIFF structure points past the end of the data ({pos}+{n} > {self.size})")
 
     def ifd(self, offset: int) -> IFD:
         count_fmt, entry_size, off_fmt = ("Q", 20, "Q") if self.big else ("H", 12, "I")
@@ -295,6 +298,18 @@ class TiffReader:
             code, raw = raw[:8], raw[8:]
             return raw.decode("utf-16-be" if code.startswith(b"UNICODE") else "latin-1", "replace")
         return raw.split(b"\0")[0].decode("utf-8", "replace")
+
+
+class InMemoryTiffReader(TiffReader):
+    """The same reader over bytes in memory (EXIF blocks): a slice per value, not a seek and a read."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        super().__init__(io.BytesIO(data), len(data))
+
+    def read(self, pos: int, n: int) -> bytes:
+        self._check(pos, n)
+        return self.data[pos : pos + n]
 
 
 # ---------------------------------------------------------------- EXIF blocks (JPEG, PNG, WebP)
