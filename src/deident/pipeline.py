@@ -379,8 +379,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         found, redacted, stages = _detect_all(doc, ctx, redact=True)
         result.findings += found
         result.findings += doc.pixels_verified(stages, ctx)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    out = stage(output)  # committed with its group by _process_chunk; run() then syncs each folder once
+    out = _stage_in_folder(output)  # committed with its group by _process_chunk; run() syncs each folder
     streaming = _streaming(source)
     try:
         for round_ in range(MAX_REDACTION_ROUNDS):
@@ -403,6 +402,15 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         raise
     result.status, result.output = Status.SAFE, str(output)
     staged.append((out, result))  # SAFE holds once commit() has put the file at its final name
+
+
+def _stage_in_folder(output: Path) -> Staged:
+    """Stage the output, creating its folder the first time it is missing (not a mkdir per file)."""
+    try:
+        return stage(output)
+    except FileNotFoundError:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return stage(output)
 
 
 def _streaming(source: Source) -> bool:
