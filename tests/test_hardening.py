@@ -938,6 +938,66 @@ def test_commit_reports_the_stale_temporaries_it_removed(tmp_path):
     assert atomic.stale_finding(atomic.Staged(final, final)) is None
 
 
+def _staged_group(tmp_path, n=3):
+    from deident import atomic
+
+    group = [atomic.stage(tmp_path / f"{i}.jpg") for i in range(n)]
+    for i, s in enumerate(group):
+        os.write(s.fd, b"whole output %d" % i)
+    return group
+
+
+def _counting(monkeypatch, syncfs_result=0):
+    """Count syncfs calls (faked: the real one needs no test) and fsyncs of the staged files."""
+    from deident import atomic
+
+    calls = {"syncfs": 0, "fsync": 0}
+
+    def syncfs(fd):
+        calls["syncfs"] += 1
+        os.sync()
+        return syncfs_result
+
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        calls["fsync"] += 1
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic, "_syncfs", lambda: syncfs)
+    monkeypatch.setattr(os, "fsync", fsync)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("pending", "syncfs_result", "expected"),
+    [
+        (0, 0, {"syncfs": 1, "fsync": 0}),  # quiet machine: one syncfs for the group
+        (1 << 30, 0, {"syncfs": 0, "fsync": 3}),  # 1 GB of others' writes pending: fsync each file
+        (0, -1, {"syncfs": 1, "fsync": 3}),  # syncfs failed: each file is fsync'd, which reports why
+    ],
+)
+def test_a_group_is_on_disk_before_any_rename(tmp_path, monkeypatch, pending, syncfs_result, expected):
+    from deident import atomic
+
+    calls = _counting(monkeypatch, syncfs_result)
+    monkeypatch.setattr(atomic, "_pending_writes", lambda: pending)
+    renamed_before_flush = []
+    real_replace = os.replace
+    monkeypatch.setattr(
+        os,
+        "replace",
+        lambda a, b: (renamed_before_flush.append(sum(calls.values()) == 0), real_replace(a, b)),
+    )
+    group = _staged_group(tmp_path)
+    assert atomic.commit(group) == [None, None, None]
+    assert calls == expected
+    assert renamed_before_flush == [False, False, False]
+    assert [(tmp_path / f"{i}.jpg").read_bytes() for i in range(3)] == [
+        b"whole output %d" % i for i in range(3)
+    ]
+
+
 def test_rerun_without_resume_rewrites_and_with_resume_skips(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     _batch(src, 3)

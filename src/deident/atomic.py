@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -208,16 +209,70 @@ def _rename(staged: Staged) -> None:
 
 
 def _flush(staged: Sequence[Staged]) -> None:
-    """Data of the staged files on disk, fsync'd concurrently so the journal commits them together.
+    """Data of the staged files on disk before any of them is renamed into place.
 
-    Only our own files: a filesystem-wide ``syncfs`` also waited for whatever else was dirty (measured
-    with 600 MB of another program's output pending: 1.02 ms a file against 0.82 ms this way, 0.66 ms
-    with no flush at all, 3.7 ms with one fsync after another).
+    A group goes down in one ``syncfs`` of its filesystem while the machine has little else to write:
+    one journal commit and one cache flush for the group, where concurrent fsyncs paid several (1,500
+    photos, two workers, groups of 8: 1.86 s against 2.36 s, 1.84 s with no flush at all). With more
+    of other programs' data pending, syncfs would wait for all of it too (600 MB pending: 1.02 ms a
+    file against 0.82 ms), so then each file is fsync'd, concurrently so the journal batches them
+    (3.7 ms a file one after another).
     """
+    if len(staged) > 1 and _sync_filesystems(staged):
+        return
     if len(staged) == 1:
         _fsync_staged(staged[0])
     elif staged:
         list(_flush_pool().map(_fsync_staged, staged))
+
+
+def _sync_filesystems(staged: Sequence[Staged]) -> bool:
+    """``syncfs`` each filesystem the group is on, if that is cheap now; False: fsync each file instead."""
+    syncfs = _syncfs()
+    if syncfs is None or any(s.fd is None for s in staged):
+        return False
+    by_device: dict[int, int] = {}
+    ours = 0
+    for s in staged:
+        st = os.fstat(s.fd)
+        by_device.setdefault(st.st_dev, s.fd)
+        ours += st.st_size
+    others = _pending_writes()
+    if others is None or others - ours > SYNCFS_OTHERS_MAX:
+        return False
+    return all(syncfs(fd) == 0 for fd in by_device.values())  # a failure: fsync each, which reports it
+
+
+SYNCFS_OTHERS_MAX = 64 << 20  # bytes of other data waiting to be written, above which syncfs is not used
+
+
+@functools.cache
+def _syncfs():
+    """libc's syncfs (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+    return syncfs
+
+
+def _pending_writes() -> int | None:
+    """Bytes the kernel has yet to write (Dirty + Writeback in /proc/meminfo), or None if unknown."""
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    total = 0
+    for line in text.splitlines():
+        if line.startswith((b"Dirty:", b"Writeback:")):
+            total += int(line.split()[1]) * 1024
+    return total
 
 
 def _fsync_staged(staged: Staged) -> None:
