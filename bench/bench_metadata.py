@@ -103,6 +103,9 @@ RUNS = WORK / "runs"  # one folder per timed run, removed once every round is ov
 
 
 def timed(cmd: list[str]) -> float:
+    """Wall time of one run, started with nothing left to write: exiftool and mat2 never flush, and the
+    next tool would otherwise wait behind their 700 MB of outputs going to disk."""
+    os.sync()
     env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -136,6 +139,11 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=1500)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-append", action="store_true", help="print the section, do not write the docs")
+    ap.add_argument(
+        "--delete-between",
+        action="store_true",
+        help="as before 2026-12-01: each tool writes to one folder, deleted just before its next run",
+    )
     args = ap.parse_args()
     ensure_peers()
     src = make_inputs(args.files)
@@ -146,7 +154,8 @@ def main() -> None:
     last: dict[str, Path] = {}
     for r in range(args.rounds):  # rotate who goes first each round
         for name in names[r % 3 :] + names[: r % 3]:
-            out = RUNS / f"{r}-{name}"
+            out = RUNS / (name if args.delete_between else f"{r}-{name}")
+            shutil.rmtree(out, ignore_errors=True)  # only with --delete-between is there anything
             if name == "mat2":
                 cmd = ["mat2", *mat2_inputs(src, out)]
             elif name == "exiftool":
@@ -176,8 +185,13 @@ def main() -> None:
         "dates and thumbnail; XMP, IPTC, COM, bytes after EOI; values unique per file). deident:",
         "`deident scrub DIR -o OUT --text off --faces off -j 2`; exiftool: `exiftool -all= -o OUT/ DIR`",
         f"(one process); mat2 {_version(['mat2', '--version'])}: `mat2 FILES` (one process, re-encodes).",
-        f"{args.rounds} rounds, rotating who goes first, each run into a folder of its own (deleted after",
-        "the last round); median wall time, and the median of the per-round time ratios. Leaks: files where",
+        f"{args.rounds} rounds, rotating who goes first, "
+        + (
+            "each tool into one folder, deleted just before its next run (`--delete-between`);"
+            if args.delete_between
+            else "each run into a folder of its own (deleted after the last round);"
+        ),
+        "median wall time, and the median of the per-round time ratios. Leaks: files where",
         "planted marker bytes survive anywhere / files where `exiftool -a -G1` lists a tag outside the",
         "structural allow-list. Shared machine (2 cores, other sessions running): times are indicative.",
         "",
