@@ -998,6 +998,18 @@ def test_a_group_is_on_disk_before_any_rename(tmp_path, monkeypatch, pending, sy
     ]
 
 
+def test_each_output_starts_for_the_disk_as_soon_as_it_is_written(tmp_path, monkeypatch):
+    from deident import atomic
+
+    started: list[int] = []
+    monkeypatch.setattr(atomic, "_sync_file_range", lambda: lambda fd, off, n, flags: started.append(fd))
+    src = tmp_path / "in"
+    _batch(src, 3)
+    results = scrub([src], tmp_path / "out")
+    assert [r.status for r in results] == [Status.SAFE] * 3
+    assert len(started) == 3
+
+
 def test_rerun_without_resume_rewrites_and_with_resume_skips(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     _batch(src, 3)

@@ -34,6 +34,7 @@ from deident.atomic import (
     discard,
     stage,
     stale_finding,
+    start_writeback,
     sweep_stale,
     sync_dirs,
     write_bytes_atomic,
@@ -421,7 +422,7 @@ def _streaming(source: Source) -> bool:
 def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Source:
     """Write the output under its temporary name; return it for verification.
 
-    No fsync here: ``commit`` flushes the whole chunk (concurrent fsyncs) before any rename. In-memory
+    No flush here: the data is only sent on its way; ``commit`` flushes the group before any rename. In-memory
     formats are verified from the very bytes written (reading them back from the page cache would only
     copy them again); streaming formats (whole-slide images) are re-opened from disk.
     """
@@ -433,6 +434,7 @@ def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Sour
         else:
             data = doc.to_bytes(ctx)
             fh.write(data)
+    start_writeback(out)  # on its way to disk while the next files are parsed
     return Source(temp) if data is None else Source.written(temp, data)
 
 
