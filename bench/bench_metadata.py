@@ -8,12 +8,21 @@ counts what each left behind (planted marker bytes anywhere in the file; tags Ex
 outside the structural allow-list of tests/test_exiftool_corpus.py), times ``deident --help`` start-up,
 and appends a dated section to docs/benchmarks.md.
 
-Every run writes into a folder of its own, and the outputs are deleted only once all rounds are over.
-Deleting the previous run's 1,500 files just before a timed run made ext4 step over each recently
-deleted inode on every file it created afterwards (``perf``: a quarter of all samples in the kernel's
-``recently_deleted``), a cost of the bench's own clean-up that no user's batch pays. The ratio reported
-is the median over rounds of exiftool's time / deident's time within the same round: the machine is
-shared, and its speed drifts more between rounds than the two tools differ within one.
+How the runs are kept apart, each for a measured reason:
+
+- Every run writes into a folder of its own; the outputs are deleted only once all rounds are over.
+  Deleting the previous run's 1,500 files just before a timed run made ext4 step over each recently
+  deleted inode on every file it created afterwards (``perf``: a quarter of all samples in the
+  kernel's ``recently_deleted``), a cost of the bench's own clean-up that no user's batch pays.
+- Each run starts with nothing left to write (``sync``): exiftool and mat2 never flush, and the next
+  tool would otherwise wait behind their 700 MB going to disk.
+- Once a run is over its outputs are evicted from the page cache (after the sync they are clean), so
+  the next run writes into memory the last one freed, as on a machine in steady use. Keeping them
+  cached made every run take memory never touched before, which this VM's host backs on first touch:
+  both tools then ran at half speed or less (exiftool 1.2 s -> 3.0 s) and the run order mattered.
+  One untimed warm-up round comes first for the same reason.
+- The ratio reported is the median over rounds of exiftool's time / deident's time within the same
+  round: the machine is shared, and its speed drifts more between rounds than the tools differ.
 
     python bench/bench_metadata.py [--files 1500] [--rounds 5]
 """
@@ -102,6 +111,18 @@ def mat2_inputs(src: Path, out: Path) -> list[str]:
 RUNS = WORK / "runs"  # one folder per timed run, removed once every round is over
 
 
+def evict(folder: Path) -> None:
+    """Drop a finished run's files from the page cache (flushed first, so every page is clean)."""
+    os.sync()
+    for f in folder.rglob("*"):
+        if f.is_file():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def timed(cmd: list[str]) -> float:
     """Wall time of one run, started with nothing left to write: exiftool and mat2 never flush, and the
     next tool would otherwise wait behind their 700 MB of outputs going to disk."""
@@ -152,8 +173,10 @@ def main() -> None:
     runs: dict[str, list[float]] = {"deident": [], "exiftool": [], "mat2": []}
     names = list(runs)
     last: dict[str, Path] = {}
-    for r in range(args.rounds):  # rotate who goes first each round
+    for r in range(-1, args.rounds):  # round -1: untimed warm-up; rotate who goes first each round
         for name in names[r % 3 :] + names[: r % 3]:
+            if r < 0 and name == "mat2":
+                continue  # ten times slower than the others: warms nothing they use
             out = RUNS / (name if args.delete_between else f"{r}-{name}")
             shutil.rmtree(out, ignore_errors=True)  # only with --delete-between is there anything
             if name == "mat2":
@@ -162,8 +185,12 @@ def main() -> None:
                 cmd = ["exiftool", "-q", "-q", "-all=", "-o", f"{out}/", str(src)]
             else:
                 cmd = [deident, "scrub", str(src), "-o", str(out), *METADATA_ONLY]
-            runs[name].append(timed(cmd))
-            last[name] = out
+            elapsed = timed(cmd)
+            if r >= 0:
+                runs[name].append(elapsed)
+                last[name] = out
+            if not args.delete_between:
+                evict(out)
     results = {name: leaks(last[name]) for name in ("deident", "exiftool")}
     results["mat2"] = leaks(last["mat2"], "*.cleaned.jpg")
     shutil.rmtree(RUNS, ignore_errors=True)
@@ -185,11 +212,12 @@ def main() -> None:
         "dates and thumbnail; XMP, IPTC, COM, bytes after EOI; values unique per file). deident:",
         "`deident scrub DIR -o OUT --text off --faces off -j 2`; exiftool: `exiftool -all= -o OUT/ DIR`",
         f"(one process); mat2 {_version(['mat2', '--version'])}: `mat2 FILES` (one process, re-encodes).",
-        f"{args.rounds} rounds, rotating who goes first, "
+        f"{args.rounds} rounds after an untimed one, rotating who goes first, each started after a sync; "
         + (
             "each tool into one folder, deleted just before its next run (`--delete-between`);"
             if args.delete_between
-            else "each run into a folder of its own (deleted after the last round);"
+            else "each run into a folder of its own, evicted from the page cache when done (see the"
+            " script's docstring);"
         ),
         "median wall time, and the median of the per-round time ratios. Leaks: files where",
         "planted marker bytes survive anywhere / files where `exiftool -a -G1` lists a tag outside the",
