@@ -255,17 +255,16 @@ class TiffReader:
         entries: dict[int, Entry] = {}
         shadowed: list[Entry] = []
         inline = 8 if self.big else 4
-        for i in range(n):
-            e = raw[i * entry_size : (i + 1) * entry_size]
-            tag, typ = struct.unpack(self.bo + "HH", e[:4])
-            count = struct.unpack(self.bo + ("Q" if self.big else "I"), e[4 : 4 + (8 if self.big else 4)])[0]
-            value_at = offset + csize + i * entry_size + (12 if self.big else 8)
+        value_at = offset + csize + entry_size - inline  # where the first entry's value field starts
+        layout = self.bo + ("HHQ8s" if self.big else "HHI4s")  # tag, type, count, value or offset
+        for tag, typ, count, value in struct.iter_unpack(layout, raw[: n * entry_size]):
             entry = Entry(tag, typ, count, value_at)
             if entry.size > inline:
-                entry.offset = struct.unpack(self.bo + off_fmt, e[-inline:])[0]
+                entry.offset = struct.unpack(self.bo + off_fmt, value)[0]
             if tag in entries:
                 shadowed.append(entries[tag])
             entries[tag] = entry
+            value_at += entry_size
         nxt = struct.unpack(self.bo + off_fmt, raw[n * entry_size :])[0]
         return IFD(offset, entries, nxt, csize + len(raw), shadowed)
 
