@@ -261,42 +261,27 @@ def start_writeback(staged: Staged) -> None:
 SYNC_FILE_RANGE_WRITE = 2  # from linux/fs.h: start write-out of dirty pages not already under it
 
 
-@functools.cache
 def _sync_file_range():
-    """libc's sync_file_range (Linux), or None."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "sync_file_range"):
-        return None
-    import ctypes
+    return _linux_call("sync_file_range", "c_int", "c_int64", "c_int64", "c_uint")
 
-    fn = libc.sync_file_range
-    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    return fn
+
+def _syncfs():
+    return _linux_call("syncfs", "c_int")
 
 
 @functools.cache
-def _libc():
+def _linux_call(name: str, *argtypes: str):
+    """libc's ``name`` with its argument types (ctypes names), or None off Linux or where it is missing."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         import ctypes
 
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
+        fn = getattr(ctypes.CDLL(None, use_errno=True), name)
+    except (OSError, AttributeError):
         return None
-
-
-@functools.cache
-def _syncfs():
-    """libc's syncfs (Linux), or None."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "syncfs"):
-        return None
-    import ctypes
-
-    syncfs = libc.syncfs
-    syncfs.argtypes = [ctypes.c_int]
-    return syncfs
+    fn.argtypes = [getattr(ctypes, t) for t in argtypes]
+    return fn
 
 
 def _pending_writes() -> int | None:
