@@ -218,7 +218,7 @@ def main() -> None:
         f"`bench/bench_metadata.py`: {args.files} generated JPEGs (1500x1000; EXIF with GPS, owner, serial,",
         "dates and thumbnail; XMP, IPTC, COM, bytes after EOI; values unique per file). deident:",
         "`deident scrub DIR -o OUT --text off --faces off -j 2`; exiftool: `exiftool -all= -o OUT/ DIR`",
-        f"(one process); mat2 {_version(['mat2', '--version'])}: `mat2 FILES` (one process, re-encodes).",
+        f"(one process); {_version(['mat2', '--version'])}: `mat2 FILES` (one process, re-encodes).",
         f"{args.rounds} rounds after an untimed one, rotating who goes first, each started after a sync; "
         + (
             "each tool into one folder, deleted just before its next run (`--delete-between`);"
