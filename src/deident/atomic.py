@@ -162,8 +162,8 @@ def stale_finding(staged: Staged) -> Finding | None:
 def commit(staged: Sequence[Staged]) -> list[OSError | None]:
     """Flush every staged file to disk at once, then rename each into place (group commit).
 
-    The files' fsyncs run concurrently (see ``_flush``) instead of one after another (3.7 ms a file
-    here): the guarantee is the same, since no final name appears before its data is on disk.
+    One flush for the group (see ``_flush``) instead of an fsync after another (3.7 ms a file here):
+    the guarantee is the same, since no final name appears before its data is on disk.
     Returns, per file, None or the error that kept it from its final name (its temporary is removed).
     """
     swept = sweep_stale(s.final for s in staged)
