@@ -14,6 +14,7 @@ import functools
 import io
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -970,16 +971,21 @@ def _counting(monkeypatch, syncfs_result=0):
 
 
 @pytest.mark.parametrize(
-    ("pending", "syncfs_result", "expected"),
+    ("pending", "syncfs_result", "filesystem", "expected"),
     [
-        (0, 0, {"syncfs": 1, "fsync": 0}),  # quiet machine: one syncfs for the group
-        (1 << 30, 0, {"syncfs": 0, "fsync": 3}),  # 1 GB of others' writes pending: fsync each file
-        (0, -1, {"syncfs": 1, "fsync": 3}),  # syncfs failed: each file is fsync'd, which reports why
+        (0, 0, "ext4", {"syncfs": 1, "fsync": 0}),  # quiet machine: one syncfs for the group
+        (1 << 30, 0, "ext4", {"syncfs": 0, "fsync": 3}),  # 1 GB of others' writes pending: fsync each
+        (0, -1, "ext4", {"syncfs": 1, "fsync": 3}),  # syncfs failed: each file is fsync'd, which says why
+        (0, 0, "fuse.sshfs", {"syncfs": 0, "fsync": 3}),  # syncfs may not reach the server's disk
+        (0, 0, None, {"syncfs": 0, "fsync": 3}),  # a filesystem not found in mountinfo: the same
     ],
 )
-def test_a_group_is_on_disk_before_any_rename(tmp_path, monkeypatch, pending, syncfs_result, expected):
+def test_a_group_is_on_disk_before_any_rename(
+    tmp_path, monkeypatch, pending, syncfs_result, filesystem, expected
+):
     from deident import atomic
 
+    monkeypatch.setattr(atomic, "_filesystem_type", lambda device: filesystem)
     calls = _counting(monkeypatch, syncfs_result)
     monkeypatch.setattr(atomic, "_pending_writes", lambda: pending)
     renamed_before_flush = []
@@ -996,6 +1002,16 @@ def test_a_group_is_on_disk_before_any_rename(tmp_path, monkeypatch, pending, sy
     assert [(tmp_path / f"{i}.jpg").read_bytes() for i in range(3)] == [
         b"whole output %d" % i for i in range(3)
     ]
+
+
+@pytest.mark.skipif(shutil.which("findmnt") is None, reason="needs util-linux findmnt (Linux)")
+def test_the_filesystem_of_an_output_folder_is_read_from_mountinfo(tmp_path):
+    from deident import atomic
+
+    expected = subprocess.run(
+        ["findmnt", "-n", "-o", "FSTYPE", "-T", str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert atomic._filesystem_type(os.stat(tmp_path).st_dev) == expected
 
 
 def test_each_output_starts_for_the_disk_as_soon_as_it_is_written(tmp_path, monkeypatch):
