@@ -248,7 +248,7 @@ def _keep_freed_memory() -> None:
     except (OSError, AttributeError):  # not glibc: nothing to tune
         return
     mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest glibc takes; files above it keep their own map
-    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 64 << 20)  # free memory kept at most: a few files' worth is enough
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h

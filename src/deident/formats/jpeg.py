@@ -163,9 +163,9 @@ class _ScansSeen:
 
     Where a scan starts is found by the walk; where it ends is a function of the bytes from there up to
     and including the marker that ends it (the first 0xFF not followed by 0x00 or RSTn). So when those
-    bytes equal a scan already walked, byte for byte, its end is known without searching again: a
-    comparison runs twenty times faster than the search (the scrubbed output, verified, copies
-    every scan of its input).
+    bytes equal a scan already walked, byte for byte, its end is known without searching again. The
+    scrubbed output copies every scan of its input, so its verification compares instead of searching:
+    0.19 -> 0.03 ms a 1.5 MP photo.
     """
 
     def __init__(self, seen: tuple[bytes, Parsed]):
