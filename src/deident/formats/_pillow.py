@@ -264,6 +264,14 @@ def clean_values(values) -> list[str]:
     return out
 
 
+def refuse_above_limit(pixels: int, described: str, ctx: Context) -> None:
+    """Fail closed before decoding more pixels than ``--max-pixels`` allows (decompression bombs)."""
+    if pixels > ctx.options.max_pixels:
+        raise TooLarge(
+            f"{described} exceeds the limit of {ctx.options.max_pixels} (raise --max-pixels to allow it)"
+        )
+
+
 # ---------------------------------------------------------------- the shared document
 
 
@@ -326,11 +334,7 @@ class WholeFileDocument(Document):
 
     def check_size(self, ctx: Context) -> ImageDims:
         dims = self._dims()
-        if dims.pixels > ctx.options.max_pixels:
-            raise TooLarge(
-                f"{dims.width}x{dims.height}x{dims.frames} pixels exceeds the limit of "
-                f"{ctx.options.max_pixels} (raise --max-pixels to allow it)"
-            )
+        refuse_above_limit(dims.pixels, f"{dims.width}x{dims.height}x{dims.frames} pixels", ctx)
         return dims
 
     def stored(self, index: int, ctx: Context):

@@ -842,14 +842,11 @@ class TiffDocument(WholeFileDocument):
         )
 
     def check_size(self, ctx: Context) -> ImageDims:
-        from deident.errors import TooLarge
+        from deident.formats._pillow import refuse_above_limit
 
         dims = self._dims()
-        if dims.extra["pixels"] > ctx.options.max_pixels:
-            raise TooLarge(
-                f"{dims.extra['pixels']} pixels over {dims.frames} pages exceeds the limit of "
-                f"{ctx.options.max_pixels} (raise --max-pixels to allow it)"
-            )
+        pixels = dims.extra["pixels"]
+        refuse_above_limit(pixels, f"{pixels} pixels over {dims.frames} pages", ctx)
         return dims
 
     def stored(self, index: int, ctx: Context):
