@@ -223,8 +223,8 @@ def test_same_input_gives_the_same_bytes(tmp_path):
     assert scrub_bytes(path)[0] == scrub_bytes(path)[0]
 
 
-def test_pixel_stages_run_on_the_decoded_picture(tmp_path):
-    """Burned-in text in a HEIC is found and filled; the clean output passes the check gate."""
+def _label_picture() -> Image.Image:
+    """A grey card with a medical record number burned in."""
     from PIL import ImageDraw, ImageFont
 
     img = Image.new("RGB", (640, 360), (235, 235, 235))
@@ -233,28 +233,47 @@ def test_pixel_stages_run_on_the_decoded_picture(tmp_path):
     except OSError:
         font = ImageFont.load_default(size=44)
     ImageDraw.Draw(img).text((40, 140), "MRN 00482913", fill=(10, 10, 10), font=font)
-    path = tmp_path / "label.heic"
-    path.write_bytes(heic_bytes(img=img, loaded=False))
+    return img
+
+
+def _assert_text_filled_and_output_clean(tmp_path, name: str, data: bytes, decoder):
+    """Scrub a label picture with the pixel stages: the ink ends under a fill and ``check`` passes it.
+
+    Returns the output's bytes and decoded pixels.
+    """
+    path = tmp_path / name
+    path.write_bytes(data)
     options = Options(output_dir=tmp_path / "out", text=TextMode.ALL, faces=FaceMode.BLUR, jobs=1)
     (result,) = scrub_paths([path], options)
     assert result.status is Status.SAFE, result.reason
     assert any(f.stage == "text" and f.action is Action.REDACTED for f in result.findings)
-    out = decode((tmp_path / "out" / "label.heic").read_bytes())
-    ink = decode(path.read_bytes()).min(axis=2) < 100
+    written = (tmp_path / "out" / name).read_bytes()
+    out, ink = decoder(written), decoder(path.read_bytes()).min(axis=2) < 100
     assert ink.sum() > 500
     assert (out.max(axis=2)[ink] < 60).mean() > 0.95  # the ink is under a black fill now
-    (checked,) = check_paths([tmp_path / "out" / "label.heic"], Options(jobs=1))
+    (checked,) = check_paths([tmp_path / "out" / name], Options(jobs=1))
     assert checked.status is Status.CLEAN, checked.findings
+    return written, out
+
+
+def _assert_check_flags_the_input_and_passes_the_output(tmp_path, path, fmt: str, kinds: set[str]):
+    (scrubbed,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
+    assert scrubbed.status is Status.SAFE, scrubbed.reason
+    before, after = check_paths([path, tmp_path / "out" / path.name], Options(**FAST))
+    assert before.status is Status.UNSAFE and before.format == fmt
+    assert kinds <= {f.kind for f in before.findings}
+    assert after.status is Status.CLEAN and after.format == fmt, after.findings
+
+
+def test_pixel_stages_run_on_the_decoded_picture(tmp_path):
+    """Burned-in text in a HEIC is found and filled; the clean output passes the check gate."""
+    data = heic_bytes(img=_label_picture(), loaded=False)
+    _assert_text_filled_and_output_clean(tmp_path, "label.heic", data, decode)
 
 
 def test_check_reports_the_original_and_passes_the_output(tmp_path):
-    path = write_heic(tmp_path)
-    (scrubbed,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
-    assert scrubbed.status is Status.SAFE, scrubbed.reason
-    before, after = check_paths([path, tmp_path / "out" / "photo.heic"], Options(**FAST))
-    assert before.status is Status.UNSAFE and before.format == "heif"
-    assert {"exif.gps", "xmp", "heif.thumbnail"} <= {f.kind for f in before.findings}
-    assert after.status is Status.CLEAN, after.findings
+    kinds = {"exif.gps", "xmp", "heif.thumbnail"}
+    _assert_check_flags_the_input_and_passes_the_output(tmp_path, write_heic(tmp_path), "heif", kinds)
 
 
 # ---------------------------------------------------------------- fail closed
@@ -593,38 +612,16 @@ def test_avif_same_input_gives_the_same_bytes_and_no_second_generation(tmp_path)
 
 @avif_only
 def test_avif_pixel_stages_run_on_the_decoded_picture(tmp_path):
-    from PIL import ImageDraw, ImageFont
-
-    img = Image.new("RGB", (640, 360), (235, 235, 235))
-    try:
-        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 44)
-    except OSError:
-        font = ImageFont.load_default(size=44)
-    ImageDraw.Draw(img).text((40, 140), "MRN 00482913", fill=(10, 10, 10), font=font)
-    path = tmp_path / "label.avif"
-    path.write_bytes(avif_bytes(img=img))
-    options = Options(output_dir=tmp_path / "out", text=TextMode.ALL, faces=FaceMode.BLUR, jobs=1)
-    (result,) = scrub_paths([path], options)
-    assert result.status is Status.SAFE, result.reason
-    assert any(f.stage == "text" and f.action is Action.REDACTED for f in result.findings)
-    data = (tmp_path / "out" / "label.avif").read_bytes()
-    assert leaked(data) == []
-    out, ink = decode_avif(data), decode_avif(path.read_bytes()).min(axis=2) < 100
-    assert out.shape == (360, 640, 3) and ink.sum() > 500
-    assert (out.max(axis=2)[ink] < 60).mean() > 0.95  # the ink is under a black fill now
-    (checked,) = check_paths([tmp_path / "out" / "label.avif"], Options(jobs=1))
-    assert checked.status is Status.CLEAN, checked.findings
+    data = avif_bytes(img=_label_picture())
+    written, out = _assert_text_filled_and_output_clean(tmp_path, "label.avif", data, decode_avif)
+    assert leaked(written) == []
+    assert out.shape == (360, 640, 3)
 
 
 @avif_only
 def test_avif_check_reports_the_original_and_passes_the_output(tmp_path):
-    path = write_avif(tmp_path)
-    (scrubbed,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
-    assert scrubbed.status is Status.SAFE, scrubbed.reason
-    before, after = check_paths([path, tmp_path / "out" / "photo.avif"], Options(**FAST))
-    assert before.status is Status.UNSAFE and before.format == "avif"
-    assert {"exif.gps", "xmp", "heif.box"} <= {f.kind for f in before.findings}
-    assert after.status is Status.CLEAN and after.format == "avif", after.findings
+    kinds = {"exif.gps", "xmp", "heif.box"}
+    _assert_check_flags_the_input_and_passes_the_output(tmp_path, write_avif(tmp_path), "avif", kinds)
 
 
 @avif_only
