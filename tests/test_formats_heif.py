@@ -77,16 +77,21 @@ def heic_bytes(orientation: int = 1, img: Image.Image | None = None, loaded: boo
         heif.add_from_pillow(picture(48, 32, seed=5))  # a second top-level image (e.g. an edit's original)
     buf = io.BytesIO()
     heif.save(buf, **kwargs)
-    data = buf.getvalue()
-    if loaded:  # an unknown top-level box after the media data
-        payload = b"\x11" * 16 + TRAILER
-        data += struct.pack(">I4s", 8 + len(payload), b"uuid") + payload
-    return data
+    return with_unknown_box(buf.getvalue()) if loaded else buf.getvalue()
+
+
+def with_unknown_box(data: bytes) -> bytes:
+    """An unknown top-level box after the media data, carrying the planted trailer bytes."""
+    payload = b"\x11" * 16 + TRAILER
+    return data + struct.pack(">I4s", 8 + len(payload), b"uuid") + payload
 
 
 def write_heic(tmp_path, name: str = "photo.heic", **kw):
-    path = tmp_path / name
-    path.write_bytes(heic_bytes(**kw))
+    return _written(tmp_path / name, heic_bytes(**kw))
+
+
+def _written(path, data: bytes):
+    path.write_bytes(data)
     return path
 
 
@@ -444,17 +449,11 @@ def avif_bytes(orientation: int = 1, img: Image.Image | None = None, loaded: boo
         kwargs["exif"][0x0112] = orientation
     buf = io.BytesIO()
     img.save(buf, "AVIF", **kwargs)
-    data = buf.getvalue()
-    if loaded:
-        payload = b"\x11" * 16 + TRAILER
-        data += struct.pack(">I4s", 8 + len(payload), b"uuid") + payload
-    return data
+    return with_unknown_box(buf.getvalue()) if loaded else buf.getvalue()
 
 
 def write_avif(tmp_path, name: str = "photo.avif", **kw):
-    path = tmp_path / name
-    path.write_bytes(avif_bytes(**kw))
-    return path
+    return _written(tmp_path / name, avif_bytes(**kw))
 
 
 def decode_avif(data: bytes, transpose: bool = True) -> np.ndarray:
