@@ -175,25 +175,11 @@ def test_compose_text_layout():
 
 def _dicom(path: Path) -> Path:
     """A small secondary-capture radiograph-like DICOM with a patient name in its header."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    from test_dicom_helpers import secondary_capture
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.PatientName, ds.PatientID, ds.Modality = "SMITH^JANE", "4455667", "OT"
     yy, xx = np.mgrid[0:96, 0:128]
     pixels = (40 + 150 * np.exp(-((xx - 64) ** 2 + (yy - 48) ** 2) / 900)).astype(np.uint8)
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = pixels.tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return secondary_capture(path, pixels, PatientName="SMITH^JANE", PatientID="4455667")
 
 
 def test_dicom_rendered_for_posting(tmp_path):
