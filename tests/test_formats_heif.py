@@ -295,13 +295,7 @@ def test_damaged_heic_is_refused_and_nothing_is_written(tmp_path):
         "tail": good[:-7],
         "garbled": bytes(garbled),
     }
-    for name, data in variants.items():
-        path = tmp_path / f"{name}.heic"
-        path.write_bytes(data)
-        (result,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
-        assert result.status is Status.FAILED, name
-        assert result.reason and "internal error" not in result.reason, (name, result.reason)
-    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    _assert_all_refused(tmp_path, variants, ".heic")
 
 
 def _damage(tmp_path, good: bytes, suffix: str, seed: int) -> int:
@@ -327,6 +321,17 @@ def _damage(tmp_path, good: bytes, suffix: str, seed: int) -> int:
             pytest.fail(f"variant {n}: unexpected {type(exc).__name__}: {exc}")
         assert leaked(out) == []
     return refused
+
+
+def _assert_all_refused(tmp_path, variants: dict[str, bytes], suffix: str) -> None:
+    """Each variant fails with a reason of its own (never an internal error) and writes nothing."""
+    for name, data in variants.items():
+        path = tmp_path / f"{name}{suffix}"
+        path.write_bytes(data)
+        (result,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
+        assert result.status is Status.FAILED, name
+        assert result.reason and "internal error" not in result.reason, (name, result.reason)
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
 def test_random_damage_raises_only_project_errors(tmp_path):
@@ -654,13 +659,7 @@ def test_damaged_avif_is_refused_and_nothing_is_written(tmp_path):
         "garbled": bytes(garbled),
         "hevc-labelled-av1": fake,
     }
-    for name, data in variants.items():
-        path = tmp_path / f"{name}.avif"
-        path.write_bytes(data)
-        (result,) = scrub_paths([path], Options(output_dir=tmp_path / "out", **FAST))
-        assert result.status is Status.FAILED, name
-        assert result.reason and "internal error" not in result.reason, (name, result.reason)
-    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    _assert_all_refused(tmp_path, variants, ".avif")
 
 
 @avif_only
