@@ -6,7 +6,6 @@ import contextlib
 import functools
 import os
 import stat
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from deident.findings import Action, Finding
+from deident.libc import linux_call
 from deident.paths import temp_owner, temp_prefix
 
 # A temporary left by a killed run is removed by a later run writing the same output, when no process
@@ -284,26 +284,11 @@ SYNC_FILE_RANGE_WRITE = 2  # from linux/fs.h: start write-out of dirty pages not
 
 
 def _sync_file_range():
-    return _linux_call("sync_file_range", "c_int", "c_int64", "c_int64", "c_uint")
+    return linux_call("sync_file_range", "c_int", "c_int64", "c_int64", "c_uint")
 
 
 def _syncfs():
-    return _linux_call("syncfs", "c_int")
-
-
-@functools.cache
-def _linux_call(name: str, *argtypes: str):
-    """libc's ``name`` with its argument types (ctypes names), or None off Linux or where it is missing."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        fn = getattr(ctypes.CDLL(None, use_errno=True), name)
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [getattr(ctypes, t) for t in argtypes]
-    return fn
+    return linux_call("syncfs", "c_int")
 
 
 def _pending_writes() -> int | None:

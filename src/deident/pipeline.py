@@ -241,11 +241,10 @@ def _keep_freed_memory() -> None:
     system time, 0.63 s with this). Pixel-stage workers keep the default: they must give the memory
     of a decoded slide back.
     """
-    try:
-        import ctypes
+    from deident.libc import linux_call
 
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc: nothing to tune
+    mallopt = linux_call("mallopt", "c_int", "c_int")
+    if mallopt is None:  # not Linux's glibc: nothing to tune
         return
     mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest glibc takes; files above it keep their own map
     mallopt(_M_TRIM_THRESHOLD, 64 << 20)  # free memory kept at most: a few files' worth is enough
