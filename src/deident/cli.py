@@ -197,6 +197,38 @@ def _options(**kw):
         raise click.UsageError(str(exc)) from exc
 
 
+def _decisions_option(fn):
+    return click.option(
+        "--decisions",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Apply a reviewer's decisions.json exported by the review page (keep visible / also hide).",
+    )(fn)
+
+
+def _review_options(options, paths, review: str | None, decisions: Path | None):
+    """--review and --decisions resolved by the library; a bad decisions file stops before any write."""
+    import dataclasses
+
+    if review is not None:
+        from deident.review import place
+
+        try:
+            folder, outputs_only = place(paths, options.output_dir, review)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--review") from exc
+        options = dataclasses.replace(options, review_dir=folder, review_outputs_only=outputs_only)
+    if decisions is not None:
+        from deident.review.decisions import DecisionsError, load, refuse_changed
+
+        try:
+            loaded = load(decisions)
+            refuse_changed(loaded)
+        except DecisionsError as exc:
+            raise click.BadParameter(f"{exc}. Nothing was written.", param_hint="--decisions") from exc
+        options = dataclasses.replace(options, decisions=loaded)
+    return options
+
+
 def _run(command: str, paths, options, *, as_json: bool, report: Path | None, details: bool = False) -> list:
     from rich.console import Console
 
@@ -349,6 +381,17 @@ class _progress:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Private CSV of original -> neutral names (default: DIR-mapping.csv beside DIR).",
 )
+@click.option(
+    "--review",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[DIR|outputs]",
+    help="Write a review page (originals beside outputs; private) to DIR, default OUTPUT-review/ beside "
+    "the outputs; 'outputs' for a page of outputs only, safe to share. Give it after the paths, or "
+    "as --review=DIR.",
+)
+@_decisions_option
 @click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
 def scrub(paths, as_json, report, verbose, **kw):
     """Write a safe copy of every image and DICOM file under PATHS."""
@@ -359,7 +402,15 @@ def scrub(paths, as_json, report, verbose, **kw):
     mapping, out = kw.get("mapping_file"), kw.get("output_dir")
     if mapping and out and Path(mapping).resolve().is_relative_to(Path(out).resolve()):
         raise click.UsageError("the --mapping file must not be inside the output folder")
-    results = _run("scrub", paths, _options(**kw), as_json=as_json, report=report, details=verbose)
+    options = _review_options(_options(**kw), paths, kw.get("review"), kw.get("decisions"))
+    results = _run("scrub", paths, options, as_json=as_json, report=report, details=verbose)
+    if options.review_dir is not None:
+        from rich.console import Console
+        from rich.markup import escape
+
+        private = "outputs only" if options.review_outputs_only else "shows originals: keep it private"
+        page = escape(str(options.review_dir / "index.html"))
+        Console(stderr=True).print(f"review page ({private}): {page}")
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
@@ -367,6 +418,7 @@ def scrub(paths, as_json, report, verbose, **kw):
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_stage_options
 @click.option("--fast/--no-fast", help="Metadata, DICOM headers and names only (no pixel stages).")
+@_decisions_option
 @click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
 def check(paths, as_json, report, verbose, **kw):
     """Report what still identifies a patient in PATHS, writing nothing.
@@ -377,7 +429,8 @@ def check(paths, as_json, report, verbose, **kw):
     """
     from deident.findings import Status
 
-    results = _run("check", paths, _options(**kw), as_json=as_json, report=report, details=verbose)
+    options = _review_options(_options(**kw), paths, None, kw.get("decisions"))
+    results = _run("check", paths, options, as_json=as_json, report=report, details=verbose)
     if any(r.status is Status.FAILED for r in results):
         sys.exit(2)
     sys.exit(1 if any(r.status is Status.UNSAFE for r in results) else 0)

@@ -6,8 +6,9 @@ so that a report can be shared without becoming a leak itself.
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 
@@ -40,19 +41,53 @@ class Action(str, Enum):
 
 
 @dataclass(frozen=True)
+class Area:
+    """Where a pixel finding sits, as data: the review page outlines it and a reviewer's decision names it.
+
+    ``polygon`` is in the coordinates of frame ``frame`` as a viewer displays it (``Document.frames()``).
+    """
+
+    frame: int
+    polygon: tuple[tuple[float, float], ...]
+
+    def bbox(self) -> tuple[int, int, int, int]:
+        xs = [p[0] for p in self.polygon]
+        ys = [p[1] for p in self.polygon]
+        return math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys))
+
+    def to_dict(self) -> dict:
+        return {
+            "frame": self.frame,
+            "polygon": [[round(x, 1), round(y, 1)] for x, y in self.polygon],
+            "box": list(self.bbox()),
+        }
+
+
+@dataclass(frozen=True)
 class Finding:
     stage: str  # metadata | dicom | text | faces | barcode | filename | caption
     kind: str  # machine-readable, dotted: "exif.gps", "jpeg.com", "dicom.(0010,0010)", "text.line"
     where: str  # location in the file: "APP1 segment at 2", "frame 0 box 12,40-300,80"
     action: Action
     detail: str = ""  # human description without the identifying value
+    area: Area | None = None  # pixel findings: the region as data (``where`` says it in words)
 
-    def to_dict(self) -> dict[str, str]:
-        return {k: self.action.value if k == "action" else printable(v) for k, v in asdict(self).items()}
+    def to_dict(self) -> dict:
+        """JSON-ready; ``area`` appears only on pixel findings, so older readers see the same keys."""
+        out: dict = {
+            "stage": printable(self.stage),
+            "kind": printable(self.kind),
+            "where": printable(self.where),
+            "action": self.action.value,
+            "detail": printable(self.detail),
+        }
+        if self.area is not None:
+            out["area"] = self.area.to_dict()
+        return out
 
     def as_found(self) -> Finding:
         """The same finding as reported by a read-only check."""
-        return Finding(self.stage, self.kind, self.where, Action.FOUND, self.detail)
+        return replace(self, action=Action.FOUND)
 
 
 @dataclass
@@ -63,6 +98,8 @@ class FileResult:
     format: str | None = None
     reason: str = ""
     findings: list[Finding] = field(default_factory=list)
+    sha256: str | None = None  # the input's content hash, when a review page or decisions need it
+    preview: dict | None = None  # the review page's thumbnails of this file (--review); not in reports
 
     @property
     def ok(self) -> bool:

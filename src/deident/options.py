@@ -10,6 +10,10 @@ import os
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deident.review.decisions import Decisions
 
 
 class TextMode(str, Enum):
@@ -67,6 +71,9 @@ class Options:
     reencode: bool = False  # force decode/re-encode for JPEG pixel redaction
     output_format: str | None = None  # convert on write: "jpeg" | "png"
     keep_macro: bool = False  # whole-slide images: keep the macro image with its label filled
+    review_dir: Path | None = None  # --review: where the review page goes (deident.review.place)
+    review_outputs_only: bool = False  # --review outputs: a page without originals, safe to share
+    decisions: Decisions | None = None  # --decisions: a reviewer's corrections, loaded and validated
 
     @property
     def pixel_stages(self) -> bool:

@@ -41,7 +41,7 @@ from deident.atomic import (
     write_bytes_atomic,
 )
 from deident.errors import DeidentError, VerificationFailed
-from deident.findings import Action, FileResult, Finding, Status
+from deident.findings import Action, Area, FileResult, Finding, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
 from deident.keys import Keyring, load_key
 from deident.options import Options
@@ -90,7 +90,24 @@ def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progres
     sync_dirs(Path(r.output).parent for r in results if r.status is Status.SAFE and r.output)
     if mapping is not None:
         write_mapping(mapping, results)
+    _after_review(results, options, read_only)
     return results
+
+
+def _after_review(results: list[FileResult], options: Options, read_only: bool) -> None:
+    """--review: the page, once every thumbnail is made; --decisions: the outputs' kept regions added to
+    the decisions file, so that ``check --decisions`` of the outputs honours them."""
+    if options.review_dir is not None:
+        from deident.review import write_page
+
+        write_page(results, options.review_dir, options.review_outputs_only)
+    if options.decisions is not None and options.decisions.source is not None and not read_only:
+        from deident.review import applied_outputs
+        from deident.review.decisions import with_outputs
+
+        updated = with_outputs(options.decisions, applied_outputs(results))
+        if updated.files != options.decisions.files:
+            write_bytes_atomic(updated.source, (updated.to_json() + "\n").encode(), mode=0o600)
 
 
 def mapping_path(options: Options) -> Path:
@@ -333,10 +350,13 @@ def _process_one(
     ctx = Context(options, Keyring(options.key or b""), deny_terms)
     result = FileResult(str(item.input), Status.FAILED)
     try:
+        _attach_review(item, ctx, result)
         if read_only:
             _check(item, ctx, result)
         else:
             _scrub(item, ctx, result, staged)
+        if ctx.review is not None:
+            result.findings += ctx.review.unused()
     except DeidentError as exc:
         result.status, result.reason = Status.FAILED, str(exc)
     except MemoryError:
@@ -348,7 +368,23 @@ def _process_one(
         result.status, result.reason = Status.FAILED, f"{exc.strerror or exc}: {exc.filename or item.input}"
     except Exception as exc:  # a bug in one stage must not pass a file as safe, nor stop the batch
         result.status, result.reason = Status.FAILED, f"internal error ({type(exc).__name__}: {exc})"
+    if options.review_dir is not None:
+        from deident.review.render import render_file
+
+        render_file(item, result, ctx, staged)
     return result
+
+
+def _attach_review(item: Planned, ctx: Context, result: FileResult) -> None:
+    """The input's content hash (review page, decisions) and its reviewer decisions, if any."""
+    options = ctx.options
+    if options.review_dir is None and options.decisions is None:
+        return
+    from deident.review.decisions import Applying, file_sha256
+
+    result.sha256 = file_sha256(item.input)
+    decision = options.decisions.for_hash(result.sha256) if options.decisions else None
+    ctx.review = Applying(decision) if decision else None
 
 
 def _check(item: Planned, ctx: Context, result: FileResult) -> None:
@@ -359,7 +395,8 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     result.findings += _caption_findings(item.input)
     if ctx.options.pixel_stages:
         result.findings += _detect_all(doc, ctx, redact=False)[0]
-    result.status = Status.UNSAFE if result.findings else Status.CLEAN
+    unsafe = any(f.action is not Action.KEPT for f in result.findings)  # what a reviewer kept is no finding
+    result.status = Status.UNSAFE if unsafe else Status.CLEAN
 
 
 def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[Staged, FileResult]]) -> None:
@@ -473,24 +510,38 @@ def _detect_all(doc: Document, ctx: Context, *, redact: bool):
     redacted: dict[int, list] = {}
     for frame in doc.frames(ctx):
         regions = [r for d in detectors for r in d.detect(frame, ctx)]
+        regions, kept = _reviewed(frame, regions, ctx)
+        findings += kept
         if not regions:
             continue
         action = Action.REDACTED if redact else Action.FOUND
-        findings += [_region_finding(frame.label or f"frame {frame.index}", r, action, ctx) for r in regions]
+        where = frame.label or f"frame {frame.index}"
+        findings += [_region_finding(where, r, action, ctx, frame.index) for r in regions]
         if redact:
             findings += doc.redact(frame.index, redactions_for(regions, ctx.options), ctx)
             redacted[frame.index] = regions
     return findings, redacted, [d.name for d in detectors]
 
 
-def _region_finding(where: str, region, action: Action, ctx: Context) -> Finding:
+def _region_finding(where: str, region, action: Action, ctx: Context, frame: int) -> Finding:
     from deident.stages import style_for
 
-    stage = {"eyes": "faces", "face": "faces"}.get(region.kind, region.kind)
+    stage = {"eyes": "faces", "face": "faces", "hide": "user"}.get(region.kind, region.kind)
     detail = region.label or region.kind
     if action is Action.REDACTED:
         detail = f"{detail} ({style_for(region, ctx.options)})"
-    return Finding(stage, f"{stage}.{region.kind}", f"{where} box {region.describe()}", action, detail)
+    area = Area(frame, region.polygon)
+    return Finding(stage, f"{stage}.{region.kind}", f"{where} box {region.describe()}", action, detail, area)
+
+
+def _reviewed(frame, regions: list, ctx: Context) -> tuple[list, list[Finding]]:
+    """Apply the reviewer's decisions to one frame: kept detections out (reported as kept), boxes to
+    hide in (redacted like any region, reported under the ``user`` stage)."""
+    if ctx.review is None:
+        return regions, []
+    regions, kept = ctx.review.split(frame.index, regions, frame.label or f"frame {frame.index}")
+    height, width = frame.rgb.shape[:2]
+    return regions + ctx.review.hides(frame.index, width, height), kept
 
 
 Leftovers = dict[int, tuple[str, list]]  # frame index -> (where, regions still found)
@@ -512,9 +563,11 @@ def _verify(written: Source, ctx: Context, frames: set[int]) -> tuple[list[Findi
                 continue
             where = frame.label or f"frame {frame.index}"
             found = [r for d in _detectors(ctx) for r in _verification_regions(d, frame, ctx)]
+            if ctx.review is not None:  # what the reviewer kept visible does not fail the file
+                found = ctx.review.visible(frame.index, found)
             if found:
                 regions[frame.index] = (where, found)
-                leftovers += [_region_finding(where, r, Action.FOUND, ctx) for r in found]
+                leftovers += [_region_finding(where, r, Action.FOUND, ctx, frame.index) for r in found]
     return leftovers, regions
 
 
@@ -538,7 +591,7 @@ def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result)
     for index, (where, regions) in leftovers.items():
         grown = [r.grown(max(4.0, 0.25 * (r.bbox()[3] - r.bbox()[1]))) for r in regions]
         result.findings += doc.redact(index, redactions_for(grown, ctx.options), ctx)
-        result.findings += [_region_finding(where, r, Action.REDACTED, ctx) for r in grown]
+        result.findings += [_region_finding(where, r, Action.REDACTED, ctx, index) for r in grown]
 
 
 # ---------------------------------------------------------------- names and captions

@@ -25,6 +25,8 @@ from deident.regions import Redaction
 if TYPE_CHECKING:  # numpy only where pixels are touched: metadata-only runs start without it
     import numpy as np
 
+    from deident.review.decisions import Applying
+
 
 @dataclass
 class Source:
@@ -57,6 +59,7 @@ class Context:
     options: Options
     keyring: Keyring
     deny_terms: tuple[str, ...] = ()  # batch deny-list values, memory only
+    review: Applying | None = None  # this file's reviewer decisions (--decisions), if any
 
 
 @dataclass

@@ -1,0 +1,105 @@
+"""The review page: originals and outputs side by side, every redaction outlined, corrections exported.
+
+``scrub --review`` makes thumbnails in the workers (``render``), then ``write_page`` writes ``index.html``
+with its script, style and data beside them. The page loads nothing from anywhere else (its
+Content-Security-Policy forbids it) and works from ``file://``. It shows originals, so the folder and its
+files are owner-only; ``--review outputs`` writes a variant with outputs only, safe to share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+
+from deident.findings import FileResult, Status, printable
+from deident.review.render import DIR_MODE, FILE_MODE, ensure_private_dir
+
+OUTPUTS = "outputs"  # --review outputs
+STATIC = ("index.html", "review.js", "review.css")
+
+
+def place(paths: Sequence[Path], output_dir: Path | None, value: str) -> tuple[Path, bool]:
+    """Where ``--review [DIR]`` writes, and whether it shows outputs only.
+
+    Default: ``OUTPUT-review/`` beside the output folder; for a single file, ``NAME-review/`` beside its
+    output; ``…-review-outputs/`` for the outputs-only page. Never inside the output folder (a later run
+    over it would take the thumbnails of originals for inputs).
+    """
+    outputs_only = value == OUTPUTS
+    suffix = "-review-outputs" if outputs_only else "-review"
+    if value and not outputs_only:
+        folder = Path(value)
+    elif output_dir is not None:
+        out = output_dir.resolve()
+        folder = out.parent / f"{out.name}{suffix}"
+    elif len(paths) == 1 and not Path(paths[0]).is_dir():
+        first = Path(paths[0]).resolve()
+        folder = first.parent / f"{first.stem}{suffix}"
+    else:
+        first = Path(paths[0]).resolve()
+        folder = first.parent / f"{first.name}{suffix}"
+    if output_dir is not None and folder.resolve().is_relative_to(output_dir.resolve()):
+        raise ValueError("the review page must not be inside the output folder (it shows the originals)")
+    return folder, outputs_only
+
+
+def page_data(results: Iterable[FileResult], outputs_only: bool) -> dict:
+    """What the page shows, per file: status, reasons, findings with their areas, thumbnails."""
+    files = []
+    for i, r in enumerate(results):
+        findings = [f.to_dict() for f in r.findings if not (outputs_only and f.stage == "filename")]
+        entry = {
+            "id": i,
+            "name": printable(r.output or r.input) if outputs_only else printable(r.input),
+            "output": None if r.output is None else printable(r.output),
+            "status": r.status.value,
+            "reason": printable(r.reason),
+            "format": r.format,
+            "findings": findings,
+            "frames": (r.preview or {}).get("frames", []),
+            "preview_error": (r.preview or {}).get("error", ""),
+        }
+        if not outputs_only:
+            entry["sha256"] = r.sha256
+            entry["path"] = printable(str(Path(r.input).resolve()))
+        files.append(entry)
+    return {"outputs_only": outputs_only, "files": files}
+
+
+def write_page(results: Sequence[FileResult], review_dir: Path, outputs_only: bool) -> Path:
+    """Write ``index.html`` (+ script, style, data) into ``review_dir``; returns the page's path."""
+    ensure_private_dir(review_dir)
+    data = json.dumps(page_data(results, outputs_only), ensure_ascii=False)
+    _write(review_dir / "data.js", f"window.DEIDENT_REVIEW = {data};\n".encode())
+    for name in STATIC:
+        _write(review_dir / name, resources.files("deident.review").joinpath("static", name).read_bytes())
+    return review_dir / "index.html"
+
+
+def _write(path: Path, data: bytes) -> None:
+    from deident.atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, data, mode=FILE_MODE)
+
+
+def prepare(review_dir: Path) -> None:
+    """Create the folder owner-only before the workers write thumbnails into it."""
+    ensure_private_dir(review_dir / "thumbs")
+    os.chmod(review_dir, DIR_MODE)
+
+
+__all__ = ["OUTPUTS", "page_data", "place", "prepare", "write_page"]
+
+
+def applied_outputs(results: Sequence[FileResult]) -> list[tuple[str, str]]:
+    """(input hash, output hash) of each output written: ``check --decisions`` then knows the outputs."""
+    from deident.review.decisions import file_sha256
+
+    pairs = []
+    for r in results:
+        if r.status is Status.SAFE and r.output and r.sha256:
+            pairs.append((r.sha256, file_sha256(Path(r.output))))
+    return pairs

@@ -1,0 +1,93 @@
+"""Thumbnails for the review page, made in the worker right after a file's result is ready.
+
+Pictures come from ``Document.frames()``, the same frames the detectors saw (DICOM windowed as a viewer
+shows it, photos oriented), so regions drawn on them need no mapping and formats stay in one place.
+A thumbnail that cannot be made never changes the file's result: the page says why it has none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from deident.findings import Action, FileResult, Status
+
+THUMB_SIDE = 480  # longest side of a thumbnail, in pixels: sharp enough to see a label is gone
+MAX_FRAMES = 8  # a multi-frame file shows at most this many of the frames that changed
+FILE_MODE, DIR_MODE = 0o600, 0o700  # the page shows originals: as private as they are
+
+
+def thumb_dir(review_dir: Path) -> Path:
+    return review_dir / "thumbs"
+
+
+def ensure_private_dir(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    os.chmod(folder, DIR_MODE)
+
+
+def wanted_frames(result: FileResult) -> list[int]:
+    """The frames that changed (a redaction or a reviewer's mark), else the first one."""
+    changed = {f.area.frame for f in result.findings if f.area is not None and f.action is not Action.FOUND}
+    return sorted(changed)[:MAX_FRAMES]
+
+
+def render_file(item, result: FileResult, ctx, staged: list) -> None:
+    """Write this file's thumbnails into the review folder and describe them on ``result.preview``."""
+    from deident.formats.base import Source
+
+    options = ctx.options
+    folder = thumb_dir(options.review_dir)
+    stem = hashlib.sha256(os.fsencode(str(item.input))).hexdigest()[:20]  # no patient name in file names
+    output = _written_output(result, staged)
+    want = wanted_frames(result)
+    frames: dict[int, dict] = {}
+    errors = []
+    sides = [("d", output)] if options.review_outputs_only else [("o", item.input), ("d", output)]
+    for side, path in sides:
+        if path is None:
+            continue
+        try:
+            for frame, rgb, label in _frames(Source(Path(path)), ctx, want):
+                entry = frames.setdefault(frame, {"frame": frame, "label": label})
+                entry["w"], entry["h"] = rgb.shape[1], rgb.shape[0]
+                name = f"{stem}-{side}{frame}.jpg"
+                entry[side], (entry["tw"], entry["th"]) = f"thumbs/{name}", _save(rgb, folder / name)
+        except Exception as exc:  # the page says why; the file's own result stands
+            errors.append(f"{'original' if side == 'o' else 'output'}: {type(exc).__name__}: {exc}")
+    result.preview = {"frames": [frames[k] for k in sorted(frames)], "error": "; ".join(errors)}
+
+
+def _written_output(result: FileResult, staged: list):
+    """The output's bytes as staged (committed together with its group a moment later)."""
+    if result.status is not Status.SAFE:
+        return None
+    for out, staged_result in reversed(staged):
+        if staged_result is result:
+            return out.temp
+    return result.output
+
+
+def _frames(source, ctx, want: list[int]):
+    """(index, HxWx3 uint8, label) of the wanted frames; the first frame when none is wanted."""
+    from deident.formats.base import open_document
+
+    doc = open_document(source)
+    for frame in doc.frames(ctx):
+        if not want or frame.index in want:
+            yield frame.index, frame.rgb, frame.label
+            if not want or frame.index >= want[-1]:
+                return
+
+
+def _save(rgb, path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    img = Image.fromarray(rgb)
+    img.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    ensure_private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        img.save(fh, "JPEG", quality=82)
+    return img.size
