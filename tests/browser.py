@@ -68,14 +68,15 @@ def chromium(downloads: Path | None = None):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def requested_urls(driver) -> list[str]:
-    """Every URL the page asked the network stack for, from the performance (DevTools) log."""
-    urls = []
+def requests(driver) -> list[tuple[str, str]]:
+    """(URL, URL of the document that asked) of every request in the performance (DevTools) log."""
+    found = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
-    return urls
+            params = message["params"]
+            found.append((params["request"]["url"], params.get("documentURL", "")))
+    return found
 
 
 def wait_ready(driver, timeout: float = 10.0) -> None:

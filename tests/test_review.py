@@ -1,0 +1,352 @@
+"""The review page and the reviewer's decisions, judged from outside: the page in a real headless
+Chromium (its DevTools network log, what it shows, what it exports), outputs read back with Pillow."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from browser import chromium, requests, wait_ready
+from make_sample_images import font
+
+REPO = Path(__file__).resolve().parents[1]
+DEIDENT = [sys.executable, "-m", "deident.cli"]
+LINES = {"name": ((40, 40), "DAVIDSON, Douglas"), "mrn": ((40, 380), "MRN 00482913")}
+
+
+def deident(*args, check: bool = False) -> subprocess.CompletedProcess:
+    cmd = [*DEIDENT, *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=300)
+
+
+def label_png(path: Path) -> Path:
+    """Two lines of burned-in text on a mottled grey: the text stage finds and fills both."""
+    rng = np.random.default_rng(0)
+    img = Image.fromarray((200 + rng.integers(0, 20, (480, 720, 3))).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for xy, text in LINES.values():
+        draw.text(xy, text, fill=(10, 10, 10), font=font(36))
+    img.save(path)
+    return path
+
+
+def plain_jpeg(path: Path) -> Path:
+    """A photo with nothing to find: the pixel stages leave it alone."""
+    yy, xx = np.mgrid[0:400, 0:600]
+    rgb = np.stack([(xx * 255 // 600), (yy * 255 // 400), np.full_like(xx, 128)], axis=2).astype(np.uint8)
+    Image.fromarray(rgb).save(path, quality=92)
+    return path
+
+
+def mixed_batch(root: Path) -> Path:
+    """PNG with text, a plain JPEG, the sample DICOM radiograph and a damaged file."""
+    batch = root / "batch"
+    batch.mkdir()
+    label_png(batch / "label.png")
+    plain_jpeg(batch / "plain.jpg")
+    (batch / "radiograph.dcm").write_bytes((REPO / "sample_images" / "radiograph.dcm").read_bytes())
+    (batch / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    return batch
+
+
+def report(path: Path) -> dict:
+    return {Path(f["input"]).name: f for f in json.loads(path.read_text())["files"]}
+
+
+# ---------------------------------------------------------------- structured regions, page files
+
+
+@pytest.mark.slow
+def test_pixel_findings_carry_their_area_and_the_page_is_private_beside_the_output(tmp_path):
+    src = label_png(tmp_path / "label.png")
+    out = tmp_path / "out"
+    deident("scrub", src, "-o", out, "-j", "1", "--faces", "off", "--report", tmp_path / "r.json", "--review")
+    findings = report(tmp_path / "r.json")["label.png"]["findings"]
+    text = [f for f in findings if f["stage"] == "text"]
+    assert len(text) == 2 and all(f["area"]["frame"] == 0 for f in text)
+    for f in text:  # each box covers its line's ink, as Pillow measures it
+        x0, y0, x1, y1 = f["area"]["box"]
+        assert x0 <= 40 and y0 <= 400 and f["where"].endswith(f"box {x0},{y0}-{x1},{y1}")
+    assert all("area" not in f for f in findings if f["stage"] == "metadata")
+    page = tmp_path / "out-review"
+    assert (page / "index.html").is_file() and not (out / "out-review").exists()
+    assert stat.S_IMODE(page.stat().st_mode) == 0o700
+    files = [p for p in page.rglob("*") if p.is_file()]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+    assert "CONTAINS ORIGINALS" in (page / "review.js").read_text()
+
+
+def test_review_page_is_refused_inside_the_output_folder(tmp_path):
+    src = plain_jpeg(tmp_path / "a.jpg")
+    result = deident("scrub", src, "-o", tmp_path / "out", f"--review={tmp_path / 'out' / 'page'}")
+    assert result.returncode == 2 and "inside the output folder" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- decisions files that cannot be trusted
+
+
+def _decisions(path: Path, files: dict) -> Path:
+    from deident.review.decisions import FORMAT, VERSION, checksum
+
+    path.write_text(
+        json.dumps({"format": FORMAT, "version": VERSION, "files": files, "sha256": checksum(files)})
+    )
+    return path
+
+
+def _sha(path: Path) -> str:
+    from deident.review.decisions import file_sha256
+
+    return file_sha256(path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d.replace('"hide"', '"hid"'),  # hand-edited: checksum no longer matches
+        lambda d: d[: len(d) // 2],  # truncated
+        lambda d: d.replace("[30, 30, 90, 90]", "[30, 30, 95, 90]"),  # a box moved by hand
+    ],
+)
+def test_a_damaged_or_hand_edited_decisions_file_is_refused_and_nothing_written(tmp_path, damage):
+    src = plain_jpeg(tmp_path / "a.jpg")
+    good = _decisions(
+        tmp_path / "d.json", {_sha(src): {"keep": [], "hide": [{"frame": 0, "box": [30, 30, 90, 90]}]}}
+    )
+    good.write_text(damage(json.dumps(json.loads(good.read_text()))))
+    result = deident(
+        "scrub", src, "-o", tmp_path / "out", "--text", "off", "--faces", "off", "--decisions", good
+    )
+    assert result.returncode == 2 and "Nothing was written" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_decision_for_a_file_whose_content_changed_is_refused(tmp_path):
+    src = plain_jpeg(tmp_path / "a.jpg")
+    digest = _sha(src)
+    decisions = _decisions(
+        tmp_path / "d.json",
+        {digest: {"path": str(src), "keep": [], "hide": [{"frame": 0, "box": [1, 1, 9, 9]}]}},
+    )
+    Image.open(src).rotate(90).save(src)  # edited after the review
+    result = deident("scrub", src, "-o", tmp_path / "out", "--decisions", decisions)
+    assert result.returncode == 2 and "changed since it was reviewed" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_decisions_that_do_nothing_are_reported(tmp_path):
+    src = label_png(tmp_path / "label.png")
+    decisions = _decisions(
+        tmp_path / "d.json",
+        {
+            _sha(src): {
+                "keep": [{"frame": 0, "box": [500, 200, 700, 260], "stage": "text"}],  # no detection there
+                "hide": [{"frame": 0, "box": [800, 600, 900, 700]}, {"frame": 3, "box": [0, 0, 9, 9]}],
+            }
+        },
+    )
+    deident(
+        "scrub",
+        src,
+        "-o",
+        tmp_path / "out",
+        "-j",
+        "1",
+        "--faces",
+        "off",
+        "--decisions",
+        decisions,
+        "--report",
+        tmp_path / "r.json",
+        check=True,
+    )
+    kinds = [f["kind"] for f in report(tmp_path / "r.json")["label.png"]["findings"] if f["stage"] == "user"]
+    assert sorted(kinds) == ["user.hide-nothing", "user.hide-nothing", "user.keep-unmatched"]
+    before = np.asarray(Image.open(src))
+    after = np.asarray(Image.open(tmp_path / "out" / "label.png"))
+    assert (after[200:260, 500:700] == before[200:260, 500:700]).all()  # nothing hidden where nothing was
+
+
+# ---------------------------------------------------------------- the page in a real browser
+
+
+def _open(driver, page: Path) -> None:
+    driver.get_log("performance")  # drop what the browser did before the page (its own new-tab page)
+    driver.get(page.as_uri())
+    wait_ready(driver)
+
+
+def _leaving(found: list[tuple[str, str]], folder: Path) -> list[str]:
+    """Requests that leave the review folder: from the page, anything but file:// below the folder (or
+    its own data:/blob:); from anyone (the browser's own pages included), anything over a network."""
+    prefix = folder.resolve().as_uri() + "/"
+    ours = [u for u, doc in found if doc.startswith(prefix)]
+    assert any(u.endswith("/thumbs/" + u.rsplit("/", 1)[-1]) for u in ours)  # the log did see the page
+    away = [u for u in ours if not u.startswith((prefix, "data:", "blob:file"))]
+    return away + [u for u, _ in found if u.split(":", 1)[0] in ("http", "https", "ws", "wss", "ftp")]
+
+
+@pytest.mark.slow
+def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
+    batch = mixed_batch(tmp_path)
+    out = tmp_path / "out"
+    deident("scrub", batch, "-o", out, "-j", "1", "--faces", "off", "--review")
+    page = tmp_path / "out-review"
+    with chromium() as driver:
+        _open(driver, page / "index.html")
+        time.sleep(0.5)
+        assert _leaving(requests(driver), page) == []
+        names = driver.execute_script(
+            "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
+        )
+        assert sorted(Path(n).name for n in names) == [
+            "broken.jpg",
+            "label.png",
+            "plain.jpg",
+            "radiograph.dcm",
+        ]
+        counts = driver.execute_script(
+            "return Object.fromEntries([...document.querySelectorAll('#filters button')]"
+            ".map(b => [b.dataset.filter, +b.querySelector('.n').textContent]))"
+        )
+        assert counts["all"] == 4 and counts["failed"] == 1
+        assert counts["redacted"] == 2 and counts["stage:text"] == 2  # label.png and the radiograph's text
+        assert counts["untouched"] == 1  # plain.jpg
+        driver.find_element("css selector", "[data-filter='failed']").click()
+        shown = driver.execute_script(
+            "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
+        )
+        assert [Path(n).name for n in shown] == ["broken.jpg"]
+        driver.find_element("css selector", "[data-filter='untouched']").click()
+        shown = driver.execute_script(
+            "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
+        )
+        assert [Path(n).name for n in shown] == ["plain.jpg"]
+        # the DICOM card shows a windowed picture: both sides rendered, not blank
+        driver.find_element("css selector", "[data-filter='all']").click()
+        thumbs = driver.execute_script(
+            "return [...document.querySelectorAll('.card')]"
+            ".filter(c => c.querySelector('h2').textContent.endsWith('radiograph.dcm'))"
+            ".flatMap(c => [...c.querySelectorAll('img')].map(i => i.getAttribute('src')))"
+        )
+    assert len(thumbs) == 2
+    for src in thumbs:
+        grey = np.asarray(Image.open(page / src).convert("L"), dtype=float)
+        assert grey.std() > 10  # a picture, not a flat slab
+
+
+def _line_box(findings: list[dict], y: int) -> list[int]:
+    (box,) = [
+        f["area"]["box"]
+        for f in findings
+        if f["stage"] == "text" and f["area"]["box"][1] <= y <= f["area"]["box"][3]
+    ]
+    return box
+
+
+@pytest.mark.slow
+def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_run(tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    label, plain = label_png(batch / "label.png"), plain_jpeg(batch / "plain.jpg")
+    first, second = tmp_path / "first", tmp_path / "second"
+    deident(
+        "scrub", batch, "-o", first, "-j", "1", "--faces", "off", "--report", tmp_path / "r1.json", "--review"
+    )
+    findings = report(tmp_path / "r1.json")["label.png"]["findings"]
+    kept_box, other_box = _line_box(findings, 60), _line_box(findings, 400)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with chromium(downloads) as driver:
+        _open(driver, tmp_path / "first-review" / "index.html")
+        cards = {
+            Path(c.find_element("css selector", "h2").text).name: c
+            for c in driver.find_elements("css selector", ".card")
+        }
+        # keep visible: the name line's outline on the original
+        index = next(i for i, f in enumerate(findings) if f.get("area", {}).get("box") == kept_box)
+        cards["label.png"].find_element(
+            "css selector", f"[data-side=original] polygon[data-finding='{index}']"
+        ).click()
+        # also hide: a box drawn on the plain photo's original, 1/4 to 1/2 across, 1/4 to 1/2 down
+        svg = cards["plain.jpg"].find_element("css selector", "[data-side=original] svg")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", svg)
+        w, h = svg.rect["width"], svg.rect["height"]
+        ActionChains(driver).move_to_element_with_offset(svg, -w / 4, -h / 4).click_and_hold().move_by_offset(
+            w / 4, h / 4
+        ).release().perform()
+        assert driver.find_element("id", "decision-count").text == "2 decisions"
+        driver.find_element("id", "export").click()
+        WebDriverWait(driver, 10).until(lambda d: (downloads / "decisions.json").exists())
+        shown = driver.find_element("id", "decisions").get_attribute("value")
+    exported = downloads / "decisions.json"
+    assert json.loads(exported.read_text()) == json.loads(shown)
+    files = json.loads(exported.read_text())["files"]
+    assert set(files) == {_sha(label), _sha(plain)}
+    (hide,) = files[_sha(plain)]["hide"]
+    x0, y0, x1, y1 = hide["box"]
+    assert abs(x0 - 150) <= 4 and abs(y0 - 100) <= 4 and abs(x1 - 300) <= 4 and abs(y1 - 200) <= 4
+
+    deident(
+        "scrub",
+        batch,
+        "-o",
+        second,
+        "-j",
+        "1",
+        "--faces",
+        "off",
+        "--decisions",
+        exported,
+        "--report",
+        tmp_path / "r2.json",
+        check=True,
+    )
+    user = [
+        (f["kind"], f["action"])
+        for r in report(tmp_path / "r2.json").values()
+        for f in r["findings"]
+        if f["stage"] == "user"
+    ]
+    assert sorted(user) == [("user.hide", "redacted"), ("user.keep", "kept")]
+
+    original = np.asarray(Image.open(label).convert("RGB")).astype(int)
+    one, two = (np.asarray(Image.open(d / "label.png").convert("RGB")).astype(int) for d in (first, second))
+    kx0, ky0, kx1, ky1 = kept_box
+    assert (one[ky0:ky1, kx0:kx1] != original[ky0:ky1, kx0:kx1]).any()  # filled the first time
+    assert (two[ky0:ky1, kx0:kx1] == original[ky0:ky1, kx0:kx1]).all()  # kept visible now
+    changed = np.argwhere((one != two).any(axis=2))
+    assert (
+        changed.size
+        and (changed.min(axis=0) >= [ky0, kx0]).all()
+        and (changed.max(axis=0) <= [ky1, kx1]).all()
+    )
+    ox0, oy0, ox1, oy1 = other_box
+    assert (two[oy0 + 4 : oy1 - 4, ox0 + 4 : ox1 - 4] == 0).all()  # the other line stays filled
+
+    photo_one, photo_two = (
+        np.asarray(Image.open(d / "plain.jpg").convert("L")).astype(int) for d in (first, second)
+    )
+    assert photo_two[y0 + 8 : y1 - 8, x0 + 8 : x1 - 8].max() <= 8  # the drawn box is filled black
+    assert photo_one[y0 + 8 : y1 - 8, x0 + 8 : x1 - 8].max() > 100  # it was not before
+    outside = np.ones(photo_one.shape, bool)
+    outside[max(0, y0 - 16) : y1 + 16, max(0, x0 - 16) : x1 + 16] = False  # JPEG: whole blocks around the box
+    assert (photo_one[outside] == photo_two[outside]).all()
+
+    # the pre-commit gate honours the same file: the kept line does not fail the check of the outputs
+    assert deident("check", second / "label.png", "--faces", "off").returncode == 1
+    gate = deident("check", second / "label.png", "--faces", "off", "--decisions", exported)
+    assert gate.returncode == 0, gate.stdout + gate.stderr
