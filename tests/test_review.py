@@ -222,6 +222,14 @@ def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
         assert counts["all"] == 4 and counts["failed"] == 1
         assert counts["redacted"] == 2 and counts["stage:text"] == 2  # label.png and the radiograph's text
         assert counts["untouched"] == 1  # plain.jpg
+        body = driver.find_element("css selector", "body")
+        current = "return document.querySelector('.card.current h2').textContent"
+        body.send_keys("j")
+        assert driver.execute_script(current) == names[0]
+        body.send_keys("j", "j")
+        assert driver.execute_script(current) == names[2]
+        body.send_keys("k")
+        assert driver.execute_script(current) == names[1]
         driver.find_element("css selector", "[data-filter='failed']").click()
         shown = driver.execute_script(
             "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
@@ -350,3 +358,16 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
     assert deident("check", second / "label.png", "--faces", "off").returncode == 1
     gate = deident("check", second / "label.png", "--faces", "off", "--decisions", exported)
     assert gate.returncode == 0, gate.stdout + gate.stderr
+
+
+def test_outputs_only_page_holds_no_original(tmp_path):
+    src = plain_jpeg(tmp_path / "a.jpg")
+    result = deident("scrub", src, "--text", "off", "--faces", "off", "--review", "outputs")
+    assert result.returncode == 0, result.stderr
+    page = tmp_path / "a-review-outputs"
+    thumbs = sorted(p.name for p in (page / "thumbs").iterdir())
+    assert len(thumbs) == 1 and thumbs[0].endswith("-d0.jpg")  # the output's picture only
+    data = (page / "data.js").read_text()
+    assert '"outputs_only": true' in data and "sha256" not in data and str(src) not in data
+    shown = np.asarray(Image.open(page / "thumbs" / thumbs[0]).convert("L"), dtype=float)
+    assert shown.std() > 10
