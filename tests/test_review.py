@@ -3,6 +3,7 @@ Chromium (its DevTools network log, what it shows, what it exports), outputs rea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import subprocess
@@ -16,6 +17,7 @@ from PIL import Image, ImageDraw
 
 from browser import chromium, requests, wait_ready
 from make_sample_images import font
+from test_formats_wsi import make_svs
 
 REPO = Path(__file__).resolve().parents[1]
 DEIDENT = [sys.executable, "-m", "deident.cli"]
@@ -47,13 +49,14 @@ def plain_jpeg(path: Path) -> Path:
 
 
 def mixed_batch(root: Path) -> Path:
-    """PNG with text, a plain JPEG, the sample DICOM radiograph and a damaged file."""
+    """PNG with text, a plain JPEG, the sample DICOM radiograph, a whole-slide image and a damaged file."""
     batch = root / "batch"
     batch.mkdir()
     label_png(batch / "label.png")
     plain_jpeg(batch / "plain.jpg")
     (batch / "radiograph.dcm").write_bytes((REPO / "sample_images" / "radiograph.dcm").read_bytes())
     (batch / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    make_svs(batch / "slide.svs")
     return batch
 
 
@@ -214,14 +217,20 @@ def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
             "label.png",
             "plain.jpg",
             "radiograph.dcm",
+            "slide.svs",
         ]
         counts = driver.execute_script(
             "return Object.fromEntries([...document.querySelectorAll('#filters button')]"
             ".map(b => [b.dataset.filter, +b.querySelector('.n').textContent]))"
         )
-        assert counts["all"] == 4 and counts["failed"] == 1
+        assert counts["all"] == 5 and counts["failed"] == 1
         assert counts["redacted"] == 2 and counts["stage:text"] == 2  # label.png and the radiograph's text
-        assert counts["untouched"] == 1  # plain.jpg
+        assert counts["untouched"] == 2  # plain.jpg, slide.svs (label and macro removed, no pixel touched)
+        for text in ("", "abc", "é" * 100, "x" * 55, "y" * 56, "z" * 1000):  # the page's own SHA-256
+            js = driver.execute_script(
+                "return deidentSha256.plain(new TextEncoder().encode(arguments[0]))", text
+            )
+            assert js == hashlib.sha256(text.encode()).hexdigest()
         body = driver.find_element("css selector", "body")
         current = "return document.querySelector('.card.current h2').textContent"
         body.send_keys("j")
@@ -239,7 +248,11 @@ def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
         shown = driver.execute_script(
             "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
         )
-        assert [Path(n).name for n in shown] == ["plain.jpg"]
+        assert [Path(n).name for n in shown] == ["plain.jpg", "slide.svs"]
+        removed = driver.execute_script(
+            "return [...document.querySelectorAll('.removed')].map(r => r.dataset.kind).sort()"
+        )
+        assert removed == ["wsi.label", "wsi.macro"]  # the slide's label and macro, shown as removed
         # the DICOM card shows a windowed picture: both sides rendered, not blank
         driver.find_element("css selector", "[data-filter='all']").click()
         thumbs = driver.execute_script(
@@ -269,7 +282,10 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
 
     batch = tmp_path / "batch"
     batch.mkdir()
-    label, plain = label_png(batch / "label.png"), plain_jpeg(batch / "plain.jpg")
+    label, plain = (
+        label_png(batch / "label.png"),
+        plain_jpeg(batch / "plain-é.jpg"),
+    )  # non-ASCII: canonical JSON
     first, second = tmp_path / "first", tmp_path / "second"
     deident(
         "scrub", batch, "-o", first, "-j", "1", "--faces", "off", "--report", tmp_path / "r1.json", "--review"
@@ -290,7 +306,7 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
             "css selector", f"[data-side=original] polygon[data-finding='{index}']"
         ).click()
         # also hide: a box drawn on the plain photo's original, 1/4 to 1/2 across, 1/4 to 1/2 down
-        svg = cards["plain.jpg"].find_element("css selector", "[data-side=original] svg")
+        svg = cards["plain-é.jpg"].find_element("css selector", "[data-side=original] svg")
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", svg)
         w, h = svg.rect["width"], svg.rect["height"]
         ActionChains(driver).move_to_element_with_offset(svg, -w / 4, -h / 4).click_and_hold().move_by_offset(
@@ -346,7 +362,7 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
     assert (two[oy0 + 4 : oy1 - 4, ox0 + 4 : ox1 - 4] == 0).all()  # the other line stays filled
 
     photo_one, photo_two = (
-        np.asarray(Image.open(d / "plain.jpg").convert("L")).astype(int) for d in (first, second)
+        np.asarray(Image.open(d / "plain-é.jpg").convert("L")).astype(int) for d in (first, second)
     )
     assert photo_two[y0 + 8 : y1 - 8, x0 + 8 : x1 - 8].max() <= 8  # the drawn box is filled black
     assert photo_one[y0 + 8 : y1 - 8, x0 + 8 : x1 - 8].max() > 100  # it was not before

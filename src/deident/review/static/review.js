@@ -96,6 +96,10 @@
       if (fr.d) pair.appendChild(figure(file, fr, fr.d, false));
       frames.appendChild(pair);
     }
+    for (const f of file.findings) { // whole-slide label and macro images: shown as removed
+      if (!/^wsi\.(label|macro|associated)$/.test(f.kind) || f.action !== "removed") continue;
+      frames.appendChild(el("div", { class: "removed", "data-kind": f.kind }, f.detail + ": removed, not in the output"));
+    }
     c.appendChild(frames);
     if (file.findings.length) {
       const d = el("details");
@@ -223,12 +227,47 @@
     if (typeof v === "string") return JSON.stringify(v).replace(/[\u0080-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
     return JSON.stringify(v);
   }
+  function sha256Plain(bytes) { // FIPS 180-4, for a browser that offers no crypto.subtle on file://
+    const K = [], H = [];
+    const frac = (x) => ((x - Math.floor(x)) * 4294967296) >>> 0;
+    for (let n = 2, found = 0; found < 64; n++) {
+      let prime = true;
+      for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; }
+      if (!prime) continue;
+      if (found < 8) H.push(frac(Math.sqrt(n)));
+      K.push(frac(Math.cbrt(n))); found++;
+    }
+    const len = bytes.length, padded = new Uint8Array(((len + 9 + 63) >> 6) << 6);
+    padded.set(bytes); padded[len] = 0x80;
+    const view = new DataView(padded.buffer);
+    view.setUint32(padded.length - 8, Math.floor(len / 536870912)); view.setUint32(padded.length - 4, (len << 3) >>> 0);
+    const w = new Uint32Array(64), rot = (x, n) => (x >>> n) | (x << (32 - n));
+    for (let off = 0; off < padded.length; off += 64) {
+      for (let i = 0; i < 16; i++) w[i] = view.getUint32(off + 4 * i);
+      for (let i = 16; i < 64; i++) {
+        const s0 = rot(w[i - 15], 7) ^ rot(w[i - 15], 18) ^ (w[i - 15] >>> 3), s1 = rot(w[i - 2], 17) ^ rot(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+        w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+      }
+      let [a, b, c, d, e, f, g, h] = H;
+      for (let i = 0; i < 64; i++) {
+        const t1 = (h + (rot(e, 6) ^ rot(e, 11) ^ rot(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
+        const t2 = ((rot(a, 2) ^ rot(a, 13) ^ rot(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+        h = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+      }
+      [a, b, c, d, e, f, g, h].forEach((v, i) => { H[i] = (H[i] + v) >>> 0; });
+    }
+    return H.map((v) => v.toString(16).padStart(8, "0")).join("");
+  }
+  async function sha256(bytes) {
+    if (!(window.crypto && crypto.subtle)) return sha256Plain(bytes);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  window.deidentSha256 = { plain: sha256Plain, best: sha256 }; // for the tests: both give the same digest
   async function exported() {
     const files = decisions();
-    const bytes = new TextEncoder().encode(canonical(files));
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-    const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-    return JSON.stringify({ format: "deident-decisions", version: 1, files: files, sha256: sha256 }, null, 1);
+    const sha256sum = await sha256(new TextEncoder().encode(canonical(files)));
+    return JSON.stringify({ format: "deident-decisions", version: 1, files: files, sha256: sha256sum }, null, 1);
   }
   function updateCount() {
     let n = 0;
