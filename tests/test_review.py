@@ -201,6 +201,8 @@ def _leaving(found: list[tuple[str, str]], folder: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
     batch = mixed_batch(tmp_path)
     out = tmp_path / "out"
     deident("scrub", batch, "-o", out, "-j", "1", "--faces", "off", "--review")
@@ -239,6 +241,18 @@ def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
         assert driver.execute_script(current) == names[2]
         body.send_keys("k")
         assert driver.execute_script(current) == names[1]
+        label = names.index(next(n for n in names if n.endswith("label.png")))
+        for _ in range(label - 1):  # from names[1] to the label card
+            body.send_keys("j")
+        assert driver.execute_script(current) == names[label]
+        zoom = "return [...document.querySelectorAll('.card.current figure')].map(f => f.style.transform)"
+        body.send_keys("r")  # zoom both pictures onto its first region
+        assert [t.startswith("scale(") and t != "scale(1)" for t in driver.execute_script(zoom)] == [
+            True,
+            True,
+        ]
+        body.send_keys(Keys.ESCAPE)
+        assert driver.execute_script(zoom) == ["", ""]
         driver.find_element("css selector", "[data-filter='failed']").click()
         shown = driver.execute_script(
             "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"

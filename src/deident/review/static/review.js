@@ -292,7 +292,8 @@
     if (index < 0 || index >= shown.length) return;
     while (index >= rendered) more();
     const prev = document.querySelector(".card.current");
-    if (prev) prev.classList.remove("current");
+    if (prev) { prev.classList.remove("current"); for (const fig of prev.querySelectorAll("figure")) fig.style.transform = ""; }
+    region = -1;
     current = index;
     const c = document.querySelector(`.card[data-id="${shown[index].id}"]`);
     c.classList.add("current");
@@ -303,7 +304,34 @@
     if (ev.key === "j" || ev.key === "ArrowDown" || ev.key === "n") { select(current + 1); ev.preventDefault(); }
     else if (ev.key === "k" || ev.key === "ArrowUp" || ev.key === "p") { select(Math.max(0, current - 1)); ev.preventDefault(); }
     else if (ev.key === "z" && current >= 0) document.querySelector(".card.current").classList.toggle("zoom");
+    else if (ev.key === "r" && current >= 0) zoomToRegion(1);
+    else if (ev.key === "R" && current >= 0) zoomToRegion(-1);
+    else if (ev.key === "Escape" && current >= 0) zoomToRegion(0);
   });
+
+  // r / R: zoom both pictures of the current file onto its next / previous region; Escape: whole picture
+  let region = -1;
+  function zoomToRegion(step) {
+    const file = shown[current];
+    const c = document.querySelector(".card.current");
+    const areas = file.findings.filter((f) => drawn(f));
+    for (const fig of c.querySelectorAll("figure")) { fig.style.transform = ""; fig.classList.remove("zoomed"); }
+    for (const p of c.querySelectorAll("polygon.focus")) p.classList.remove("focus");
+    if (!step || !areas.length) { region = -1; return; }
+    region = (region + step + areas.length) % areas.length;
+    const f = areas[region];
+    const fr = file.frames.find((x) => x.frame === f.area.frame);
+    if (!fr) return;
+    const [x0, y0, x1, y1] = f.area.box;
+    const scale = Math.max(1, Math.min(8, 0.9 * Math.min(fr.w / Math.max(1, x1 - x0), fr.h / Math.max(1, y1 - y0))));
+    for (const fig of c.querySelectorAll(`figure[data-frame="${fr.frame}"]`)) {
+      fig.style.transformOrigin = `${(100 * (x0 + x1)) / 2 / fr.w}% ${(100 * (y0 + y1)) / 2 / fr.h}%`;
+      fig.style.transform = `scale(${scale.toFixed(2)})`;
+      fig.classList.add("zoomed");
+      const p = fig.querySelector(`polygon[data-finding="${file.findings.indexOf(f)}"]`);
+      if (p) p.classList.add("focus");
+    }
+  }
 
   // ---- start
   const privacy = document.getElementById("privacy");
