@@ -94,18 +94,24 @@ def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progres
 
 def _after_review(results: list[FileResult], options: Options, read_only: bool) -> None:
     """--review: the page, once every thumbnail is made; --decisions: the outputs' kept regions added to
-    the decisions file, so that ``check --decisions`` of the outputs honours them."""
-    if options.review_dir is not None:
-        from deident.review import write_page
+    the decisions file, so that ``check --decisions`` of the outputs honours them. Neither changes what
+    the outputs are: a failure here is a warning, and the run's results stand."""
+    import warnings
 
-        write_page(results, options.review_dir, options.review_outputs_only)
-    if options.decisions is not None and options.decisions.source is not None and not read_only:
-        from deident.review import applied_outputs
-        from deident.review.decisions import with_outputs
+    try:
+        if options.review_dir is not None:
+            from deident.review import write_page
 
-        updated = with_outputs(options.decisions, applied_outputs(results))
-        if updated.files != options.decisions.files:
-            write_bytes_atomic(updated.source, (updated.to_json() + "\n").encode(), mode=0o600)
+            write_page(results, options.review_dir, options.review_outputs_only)
+        if options.decisions is not None and options.decisions.source is not None and not read_only:
+            from deident.review import applied_outputs
+            from deident.review.decisions import with_outputs
+
+            updated = with_outputs(options.decisions, applied_outputs(results))
+            if updated.files != options.decisions.files:
+                write_bytes_atomic(updated.source, (updated.to_json() + "\n").encode(), mode=0o600)
+    except OSError as exc:
+        warnings.warn(f"review page or decisions file not written: {exc}", stacklevel=1)
 
 
 def mapping_path(options: Options) -> Path:
