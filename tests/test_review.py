@@ -401,3 +401,21 @@ def test_outputs_only_page_holds_no_original(tmp_path):
     assert '"outputs_only": true' in data and "sha256" not in data and str(src) not in data
     shown = np.asarray(Image.open(page / "thumbs" / thumbs[0]).convert("L"), dtype=float)
     assert shown.std() > 10
+
+
+@pytest.mark.slow
+def test_a_multi_frame_file_shows_the_strip_of_its_changed_frames(tmp_path):
+    rng = np.random.default_rng(1)
+    frames = [Image.fromarray((180 + rng.integers(0, 30, (240, 480, 3))).astype(np.uint8)) for _ in range(3)]
+    ImageDraw.Draw(frames[1]).text((30, 90), "MRN 00482913", fill=(0, 0, 0), font=font(36))
+    src = tmp_path / "clip.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100)
+    result = deident("scrub", src, "-o", tmp_path / "out", "-j", "1", "--faces", "off", "--review")
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "out-review" / "data.js").read_text().split(" = ", 1)[1].rstrip(";\n"))
+    (entry,) = data["files"]
+    assert [f["frame"] for f in entry["frames"]] == [1]  # only the frame that changed
+    shown = entry["frames"][0]
+    before = np.asarray(Image.open(tmp_path / "out-review" / shown["o"]).convert("L"), dtype=int)
+    after = np.asarray(Image.open(tmp_path / "out-review" / shown["d"]).convert("L"), dtype=int)
+    assert before.min() < 60 and (after < 30).mean() > (before < 30).mean()  # text, then a filled box
