@@ -118,7 +118,9 @@ def _sha(path: Path) -> str:
         lambda d: d.replace('"hide"', '"hid"'),  # hand-edited: checksum no longer matches
         lambda d: d[: len(d) // 2],  # truncated
         lambda d: d.replace("[30, 30, 90, 90]", "[30, 30, 95, 90]"),  # a box moved by hand
+        lambda d: d.replace('"version": 1', '"version": 7'),  # another format
     ],
+    ids=["hand-edited", "truncated", "box-moved", "version"],
 )
 def test_a_damaged_or_hand_edited_decisions_file_is_refused_and_nothing_written(tmp_path, damage):
     src = plain_jpeg(tmp_path / "a.jpg")
