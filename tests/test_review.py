@@ -421,3 +421,20 @@ def test_a_multi_frame_file_shows_the_strip_of_its_changed_frames(tmp_path):
     before = np.asarray(Image.open(tmp_path / "out-review" / shown["o"]).convert("L"), dtype=int)
     after = np.asarray(Image.open(tmp_path / "out-review" / shown["d"]).convert("L"), dtype=int)
     assert before.min() < 60 and (after < 30).mean() > (before < 30).mean()  # text, then a filled box
+
+
+def test_the_page_goes_beside_the_outputs_never_inside(tmp_path):
+    from deident.review import place
+
+    (tmp_path / "cases").mkdir()
+    photo = plain_jpeg(tmp_path / "cases" / "a.jpg")
+    assert place([tmp_path / "cases"], tmp_path / "safe", "") == (tmp_path / "safe-review", False)
+    assert place([tmp_path / "cases"], tmp_path / "safe", "outputs") == (
+        tmp_path / "safe-review-outputs",
+        True,
+    )
+    assert place([photo], None, "") == (tmp_path / "cases" / "a-review", False)
+    assert place([tmp_path / "cases"], None, "") == (tmp_path / "cases-review", False)
+    assert place([photo], None, str(tmp_path / "mine")) == (tmp_path / "mine", False)
+    with pytest.raises(ValueError, match="inside the output folder"):
+        place([photo], tmp_path / "safe", str(tmp_path / "safe" / "page"))
