@@ -44,18 +44,30 @@ def render_file(item, result: FileResult, ctx, staged: list) -> None:
     want = wanted_frames(result)
     frames: dict[int, dict] = {}
     errors = []
-    sides = [("d", output)] if options.review_outputs_only else [("o", item.input), ("d", output)]
-    for side, path in sides:
-        if path is None:
-            continue
+    if not options.review_outputs_only:
         try:
-            for frame, rgb, label in _frames(Source(Path(path)), ctx, want):
+            for frame, rgb, label in _frames(Source(Path(item.input)), ctx, want):
                 entry = frames.setdefault(frame, {"frame": frame, "label": label})
                 entry["w"], entry["h"] = rgb.shape[1], rgb.shape[0]
-                name = f"{stem}-{side}{frame}.jpg"
-                entry[side], (entry["tw"], entry["th"]) = f"thumbs/{name}", _save(rgb, folder / name)
+                entry["o"], (entry["tw"], entry["th"]) = _save(rgb, folder, f"{stem}-o{frame}.jpg")
         except Exception as exc:  # the page says why; the file's own result stands
-            errors.append(f"{'original' if side == 'o' else 'output'}: {type(exc).__name__}: {exc}")
+            errors.append(f"original: {type(exc).__name__}: {exc}")
+    # A frame no redaction touched shows the same pixels in the output (metadata-only changes, entropy
+    # data copied): its thumbnail serves both sides, so an untouched photo is decoded once, not twice.
+    if output is not None and options.output_format is None:
+        for entry in frames.values():
+            if entry["frame"] not in want:
+                entry["d"] = entry["o"]
+    missing = [i for i in want if "d" not in frames.get(i, {})]
+    first_only = not want and not frames  # nothing shown yet: the output's first frame
+    if output is not None and (missing or first_only):
+        try:
+            for frame, rgb, label in _frames(Source(Path(output)), ctx, missing):
+                entry = frames.setdefault(frame, {"frame": frame, "label": label})
+                entry["w"], entry["h"] = rgb.shape[1], rgb.shape[0]
+                entry["d"], (entry["tw"], entry["th"]) = _save(rgb, folder, f"{stem}-d{frame}.jpg")
+        except Exception as exc:
+            errors.append(f"output: {type(exc).__name__}: {exc}")
     result.preview = {"frames": [frames[k] for k in sorted(frames)], "error": "; ".join(errors)}
 
 
@@ -81,13 +93,21 @@ def _frames(source, ctx, want: list[int]):
                 return
 
 
-def _save(rgb, path: Path) -> tuple[int, int]:
+def _save(rgb, folder: Path, name: str) -> tuple[str, tuple[int, int]]:
+    """A JPEG thumbnail, owner-only; returns its page-relative path and size.
+
+    Shrunk by a whole factor with box averaging (``Image.reduce``): sharp enough to see that a label is
+    gone, and a sixth of the time of a resampled ``thumbnail`` (measured on 640x480 photos: 0.7 ms
+    against 4.6 ms), which keeps the page's cost on a batch of photos within a few per cent.
+    """
     from PIL import Image
 
     img = Image.fromarray(rgb)
-    img.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    ensure_private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    factor = -(-max(img.size) // THUMB_SIDE)
+    if factor > 1:
+        img = img.reduce(factor)
+    ensure_private_dir(folder)
+    fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "wb") as fh:
         img.save(fh, "JPEG", quality=82)
-    return img.size
+    return f"{folder.name}/{name}", img.size
