@@ -75,9 +75,12 @@ def test_pixel_findings_carry_their_area_and_the_page_is_private_beside_the_outp
     findings = report(tmp_path / "r.json")["label.png"]["findings"]
     text = [f for f in findings if f["stage"] == "text"]
     assert len(text) == 2 and all(f["area"]["frame"] == 0 for f in text)
-    for f in text:  # each box covers its line's ink, as Pillow measures it
-        x0, y0, x1, y1 = f["area"]["box"]
-        assert x0 <= 40 and y0 <= 400 and f["where"].endswith(f"box {x0},{y0}-{x1},{y1}")
+    boxes = [f["area"]["box"] for f in text]
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    for xy, line in LINES.values():  # each line's ink, as Pillow measures it, lies inside one area
+        ix0, iy0, ix1, iy1 = draw.textbbox(xy, line, font=font(36))
+        assert [b for b in boxes if b[0] <= ix0 and b[1] <= iy0 and b[2] >= ix1 and b[3] >= iy1] != []
+    assert all(f["where"].endswith("box {},{}-{},{}".format(*f["area"]["box"])) for f in text)
     assert all("area" not in f for f in findings if f["stage"] == "metadata")
     page = tmp_path / "out-review"
     assert (page / "index.html").is_file() and not (out / "out-review").exists()
