@@ -115,6 +115,7 @@ class DicomDocument(Document):
     # ------------------------------------------------------------ metadata
 
     def metadata_findings(self) -> list[Finding]:
+        from deident.dicom.fragments import filter_fragments
         from deident.dicom.scrub import audit, claimed_columns
 
         ds = self.ds
@@ -122,6 +123,7 @@ class DicomDocument(Document):
             warnings.simplefilter("ignore")
             columns = claimed_columns(ds)
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
+            out += filter_fragments(ds).findings(Action.FOUND)
         out += self._marks_findings(columns)
         return out
 
@@ -142,6 +144,7 @@ class DicomDocument(Document):
         return out
 
     def scrub_metadata(self, ctx: Context) -> list[Finding]:
+        from deident.dicom.fragments import filter_fragments
         from deident.dicom.profile import enabled_columns
         from deident.dicom.scrub import Scrubber
         from deident.dicom.values import Replacer
@@ -155,6 +158,9 @@ class DicomDocument(Document):
                 out = scrubber.scrub(ds)
             except (ValueError, TypeError, KeyError, OverflowError) as exc:
                 raise CorruptFile(f"DICOM element cannot be read or rewritten: {exc}") from exc
+            filtered = filter_fragments(ds)  # camera EXIF, comments, a second image after EOI
+            filtered.apply(ds)
+            out += filtered.findings(Action.REMOVED)
         self._mark(ctx)
         return out
 
