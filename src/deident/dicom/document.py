@@ -116,6 +116,7 @@ class DicomDocument(Document):
 
     def metadata_findings(self) -> list[Finding]:
         from deident.dicom.fragments import filter_fragments
+        from deident.dicom.pixels import clean_native
         from deident.dicom.scrub import audit, claimed_columns
 
         ds = self.ds
@@ -124,6 +125,7 @@ class DicomDocument(Document):
             columns = claimed_columns(ds)
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
             out += filter_fragments(ds).findings(Action.FOUND)
+            out += clean_native(ds, fix=False)
         out += self._marks_findings(columns)
         return out
 
@@ -145,6 +147,7 @@ class DicomDocument(Document):
 
     def scrub_metadata(self, ctx: Context) -> list[Finding]:
         from deident.dicom.fragments import filter_fragments
+        from deident.dicom.pixels import clean_native
         from deident.dicom.profile import enabled_columns
         from deident.dicom.scrub import Scrubber
         from deident.dicom.values import Replacer
@@ -161,6 +164,7 @@ class DicomDocument(Document):
             filtered = filter_fragments(ds)  # camera EXIF, comments, a second image after EOI
             filtered.apply(ds)
             out += filtered.findings(Action.REMOVED)
+            out += clean_native(ds, fix=True)  # bytes past the last frame, bits outside BitsStored
         self._mark(ctx)
         return out
 
@@ -204,9 +208,10 @@ class DicomDocument(Document):
     # ------------------------------------------------------------ pixels
 
     def _decoded(self, ctx: Context):
-        from deident.dicom.pixels import Pixels
+        from deident.dicom.pixels import Pixels, clean_native
 
         if self._pixels is None:
+            clean_native(self.ds, fix=True)  # done by the scrub already; for check: what a scrub would keep
             self._pixels = Pixels.decode(self.ds, ctx.options.max_pixels)
         return self._pixels
 

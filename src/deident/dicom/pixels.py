@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from deident.dicom.fragments import WHERE
 from deident.errors import CorruptFile, StageUnavailable, TooLarge
+from deident.findings import Action, Finding
 from deident.regions import Redaction, redact
 
 # Modality -> when its frames are photographs (the face stage only looks at photographs).
@@ -48,18 +50,86 @@ def check_size(ds, max_pixels: int) -> None:
 
 def check_length(ds) -> None:
     """Native (uncompressed) Pixel Data shorter than its header says means a truncated file."""
+    expected = expected_native_bytes(ds)
+    got = len(ds.PixelData or b"") if expected is not None else 0
+    if expected is not None and got < expected:
+        raise CorruptFile(f"DICOM pixel data is truncated ({got} of {expected} bytes)")
+
+
+def expected_native_bytes(ds) -> int | None:
+    """Bytes of native Pixel Data the header declares; None for encapsulated data or a broken header."""
     from pydicom.pixels.utils import get_expected_length
 
-    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if "PixelData" not in ds or (ts is not None and ts.is_compressed):
-        return
+    if not _native(ds):
+        return None
     try:
         expected = get_expected_length(ds, unit="bytes")
     except (AttributeError, KeyError, TypeError, ValueError):
-        return
-    got = len(ds.PixelData or b"")
-    if isinstance(expected, int) and got < expected:
-        raise CorruptFile(f"DICOM pixel data is truncated ({got} of {expected} bytes)")
+        return None
+    return expected if isinstance(expected, int) else None
+
+
+NATIVE_DTYPES = {8: "u1", 16: "u2", 32: "u4"}  # BitsAllocated -> stored word (bits outside masked)
+
+
+def _native(ds) -> bool:
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    return "PixelData" in ds and (ts is None or not ts.is_compressed)
+
+
+def clean_native(ds, fix: bool) -> list[Finding]:
+    """Native Pixel Data holds only what its header describes (issue 19, items 2 and 5).
+
+    Bytes past the last frame (extra rows, a name) are cut off; in every stored word, bits above HighBit
+    and below its low bit (HighBit - BitsStored + 1) are cleared, or set to the sign for signed data
+    (PixelRepresentation 1), which is how a retired overlay (OverlayBitPosition 15) or text hides in
+    them. Both are lossless: no reader may interpret those bytes or bits. ``fix`` False only reports.
+    """
+    expected = expected_native_bytes(ds)
+    if expected is None:
+        return []
+    data = ds.PixelData or b""
+    out: list[Finding] = []
+    action = Action.REMOVED if fix else Action.FOUND
+    if len(data) > expected + expected % 2:
+        extra = len(data) - expected
+        detail = f"{extra} bytes after the last frame ({int(ds.get('NumberOfFrames', 1) or 1)} declared)"
+        out.append(Finding("dicom", "dicom.pixel-data.excess", WHERE, action, detail))
+        data = data[:expected] + b"\0" * (expected % 2)
+    words, mask, sign = _word_layout(ds, expected)
+    if words is not None:
+        arr = np.frombuffer(data, words, count=expected // words.itemsize)
+        new = arr & mask
+        if sign:
+            negative = (arr & sign) != 0
+            new = np.where(negative, new | ~(sign | (sign - 1)) & np.iinfo(words).max, new).astype(words)
+        changed = int(np.count_nonzero(new != arr))
+        if changed:
+            detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
+            out.append(Finding("dicom", "dicom.pixel-data.unused-bits", WHERE, action, detail))
+            data = new.astype(words).tobytes() + data[expected:]
+    if fix and out:
+        ds.PixelData = data
+    return out
+
+
+def _word_layout(ds, expected: int):
+    """(numpy word type, mask of the bits in use, sign bit or 0), or None when every bit is in use."""
+    allocated = int(ds.get("BitsAllocated", 0) or 0)
+    stored = int(ds.get("BitsStored", allocated) or allocated)
+    high = int(ds.get("HighBit", stored - 1) if ds.get("HighBit") is not None else stored - 1)
+    if allocated not in NATIVE_DTYPES or expected % (allocated // 8):
+        return None, 0, 0
+    low = max(0, high - stored + 1)
+    high = min(high, allocated - 1)
+    if low == 0 and high == allocated - 1:
+        return None, 0, 0
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    big = ts is not None and str(ts) == "1.2.840.10008.1.2.2"
+    words = np.dtype((">" if big else "<") + NATIVE_DTYPES[allocated])
+    mask = ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    return words, mask, (1 << high) if signed else 0
 
 
 @dataclass
@@ -88,7 +158,14 @@ class Pixels:
             raise CorruptFile(f"DICOM pixel data cannot be decoded: {exc}") from exc
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
-        arr = arr.reshape((frames, int(ds.Rows), int(ds.Columns)) + ((samples,) if samples > 1 else ()))
+        shape = (frames, int(ds.Rows), int(ds.Columns)) + ((samples,) if samples > 1 else ())
+        if arr.size != int(np.prod(shape)):
+            raise CorruptFile(
+                f"DICOM pixel data decodes to {arr.size} values, but Rows x Columns x NumberOfFrames x "
+                f"SamplesPerPixel declares {int(np.prod(shape))} ({' x '.join(map(str, shape))}): "
+                "the header does not describe the pixels, so they cannot all be checked"
+            )
+        arr = arr.reshape(shape)
         stored = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
         return cls(ds, arr, DECODED_PHOTOMETRIC.get(stored, stored))
 
