@@ -118,6 +118,7 @@ class DicomDocument(Document):
         from deident.dicom.fragments import filter_fragments
         from deident.dicom.pixels import clean_native
         from deident.dicom.scrub import audit, claimed_columns
+        from deident.dicom.sweep import Sweeper
 
         ds = self.ds
         with warnings.catch_warnings():
@@ -126,6 +127,7 @@ class DicomDocument(Document):
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
             out += filter_fragments(ds).findings(Action.FOUND)
             out += clean_native(ds, fix=False)
+            out += Sweeper([], fix=False).sweep(ds)
         out += self._marks_findings(columns)
         return out
 
@@ -146,14 +148,19 @@ class DicomDocument(Document):
         return out
 
     def scrub_metadata(self, ctx: Context) -> list[Finding]:
+        from deident.denylist import deny_list_for
         from deident.dicom.fragments import filter_fragments
         from deident.dicom.pixels import clean_native
         from deident.dicom.profile import enabled_columns
         from deident.dicom.scrub import Scrubber
+        from deident.dicom.sweep import Sweeper
         from deident.dicom.values import Replacer
 
         ds = self.ds
         patient = str(ds.get("PatientID", "") or "").strip() or str(ds.get("PatientName", "") or "").strip()
+        # this file's names and IDs (its dates are found by the date patterns), then the batch's list
+        own = tuple(self._identifiers(dates=False))
+        deny = [deny_list_for(own)] + ([deny_list_for(ctx.deny_terms)] if ctx.deny_terms else [])
         scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -165,6 +172,7 @@ class DicomDocument(Document):
             filtered.apply(ds)
             out += filtered.findings(Action.REMOVED)
             out += clean_native(ds, fix=True)  # bytes past the last frame, bits outside BitsStored
+            out += Sweeper(deny, fix=True).sweep(ds)  # identifiers in what the table keeps
         self._mark(ctx)
         return out
 
@@ -189,6 +197,10 @@ class DicomDocument(Document):
         ds.LongitudinalTemporalInformationModified = "MODIFIED" if dates else "REMOVED"
 
     def identifiers(self) -> list[str]:
+        return self._identifiers(dates=True)
+
+    def _identifiers(self, dates: bool) -> list[str]:
+        """Names, IDs and (``dates``) the main dates in their common renderings."""
         ds = self.ds
         out: list[str] = []
         with warnings.catch_warnings():
@@ -198,7 +210,7 @@ class DicomDocument(Document):
                     out += [group for group in name.split("=") if group.strip()]  # alphabetic/ideographic
             for kw in IDENTIFIER_VALUES:
                 out += _strings(ds.get(kw))
-            for kw in IDENTIFIER_DATES:
+            for kw in IDENTIFIER_DATES if dates else ():
                 for value in _strings(ds.get(kw)):
                     if len(value) >= 8 and value[:8].isdigit():
                         y, m, d = value[:4], value[4:6], value[6:8]
