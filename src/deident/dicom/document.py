@@ -132,6 +132,8 @@ class DicomDocument(Document):
         return out
 
     def _marks_findings(self, columns) -> list[Finding]:
+        from deident.dicom.pixels import PIXEL_ELEMENTS, pixel_element
+
         ds = self.ds
         out = []
         if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES" or not _codes(ds) >= {"113100"}:
@@ -140,10 +142,16 @@ class DicomDocument(Document):
         if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
             detail = "BurnedInAnnotation=YES: identifying text is burned into the pixels"
             out.append(_found("BurnedInAnnotation", "(0028,0301) BurnedInAnnotation", detail))
-        if "PixelData" in ds and "113101" not in _codes(ds):
+        if pixel_element(ds) and "113101" not in _codes(ds):
             detail = "pixel data not verified clean (no Clean Pixel Data code 113101)"
             out.append(
-                Finding("dicom", "dicom.pixels-unverified", "(7FE0,0010) PixelData", Action.FOUND, detail)
+                Finding(
+                    "dicom",
+                    "dicom.pixels-unverified",
+                    PIXEL_ELEMENTS[pixel_element(ds)],
+                    Action.FOUND,
+                    detail,
+                )
             )
         return out
 
@@ -228,9 +236,9 @@ class DicomDocument(Document):
         return self._pixels
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
-        from deident.dicom.pixels import is_photographic
+        from deident.dicom.pixels import is_photographic, pixel_element
 
-        if "PixelData" not in self.ds:
+        if pixel_element(self.ds) is None:
             return
         pixels = self._decoded(ctx)
         photo = is_photographic(self.ds)
@@ -245,7 +253,9 @@ class DicomDocument(Document):
         return []  # the pipeline reports each region redacted; pixels_verified() records the cleaning
 
     def pixels_verified(self, stages: list[str], ctx: Context) -> list[Finding]:
-        if "text" not in stages or "PixelData" not in self.ds:
+        from deident.dicom.pixels import pixel_element
+
+        if "text" not in stages or pixel_element(self.ds) is None:
             return []
         self.ds.BurnedInAnnotation = "NO"
         self._mark(ctx, clean_pixels=True)

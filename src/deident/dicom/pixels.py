@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deident.dicom.fragments import WHERE
 from deident.errors import CorruptFile, StageUnavailable, TooLarge
 from deident.findings import Action, Finding
 from deident.regions import Redaction, redact
@@ -26,6 +25,12 @@ PHOTOGRAPHIC_MODALITIES = {
 }
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage classes: photos when in colour
 COLOUR_PHOTOMETRICS = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"}
+# The three Pixel Data elements (PS3.3 C.7.6.3): integers (native or encapsulated), float, double float.
+PIXEL_ELEMENTS = {
+    "PixelData": "(7FE0,0010) PixelData",
+    "FloatPixelData": "(7FE0,0008) FloatPixelData",
+    "DoubleFloatPixelData": "(7FE0,0009) DoubleFloatPixelData",
+}
 # What the decoded array is in, for each stored photometric interpretation (pydicom converts YBR to RGB).
 DECODED_PHOTOMETRIC = {p: "RGB" for p in COLOUR_PHOTOMETRICS}
 
@@ -36,6 +41,11 @@ def is_photographic(ds) -> bool:
     if rule is None and str(ds.get("SOPClassUID", "")).startswith(SECONDARY_CAPTURE_PREFIX):
         rule = "colour"
     return rule == "always" or (rule == "colour" and colour)
+
+
+def pixel_element(ds) -> str | None:
+    """The keyword of the dataset's pixel data element (Parametric Maps carry float pixels), or None."""
+    return next((kw for kw in PIXEL_ELEMENTS if kw in ds), None)
 
 
 def check_size(ds, max_pixels: int) -> None:
@@ -51,7 +61,7 @@ def check_size(ds, max_pixels: int) -> None:
 def check_length(ds) -> None:
     """Native (uncompressed) Pixel Data shorter than its header says means a truncated file."""
     expected = expected_native_bytes(ds)
-    got = len(ds.PixelData or b"") if expected is not None else 0
+    got = len(ds[pixel_element(ds)].value or b"") if expected is not None else 0
     if expected is not None and got < expected:
         raise CorruptFile(f"DICOM pixel data is truncated ({got} of {expected} bytes)")
 
@@ -74,7 +84,8 @@ NATIVE_DTYPES = {8: "u1", 16: "u2", 32: "u4"}  # BitsAllocated -> stored word (b
 
 def _native(ds) -> bool:
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    return "PixelData" in ds and (ts is None or not ts.is_compressed)
+    kw = pixel_element(ds)
+    return kw is not None and (kw != "PixelData" or ts is None or not ts.is_compressed)
 
 
 def clean_native(ds, fix: bool) -> list[Finding]:
@@ -88,15 +99,16 @@ def clean_native(ds, fix: bool) -> list[Finding]:
     expected = expected_native_bytes(ds)
     if expected is None:
         return []
-    data = ds.PixelData or b""
+    kw = pixel_element(ds)
+    where, data = PIXEL_ELEMENTS[kw], ds[kw].value or b""
     out: list[Finding] = []
     action = Action.REMOVED if fix else Action.FOUND
     if len(data) > expected + expected % 2:
         extra = len(data) - expected
         detail = f"{extra} bytes after the last frame ({int(ds.get('NumberOfFrames', 1) or 1)} declared)"
-        out.append(Finding("dicom", "dicom.pixel-data.excess", WHERE, action, detail))
+        out.append(Finding("dicom", "dicom.pixel-data.excess", where, action, detail))
         data = data[:expected] + b"\0" * (expected % 2)
-    words, mask, sign = _word_layout(ds, expected)
+    words, mask, sign = _word_layout(ds, expected) if kw == "PixelData" else (None, 0, 0)
     if words is not None:
         arr = np.frombuffer(data, words, count=expected // words.itemsize)
         new = arr & mask
@@ -106,10 +118,10 @@ def clean_native(ds, fix: bool) -> list[Finding]:
         changed = int(np.count_nonzero(new != arr))
         if changed:
             detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
-            out.append(Finding("dicom", "dicom.pixel-data.unused-bits", WHERE, action, detail))
+            out.append(Finding("dicom", "dicom.pixel-data.unused-bits", where, action, detail))
             data = new.astype(words).tobytes() + data[expected:]
     if fix and out:
-        ds.PixelData = data
+        ds[kw].value = data
     return out
 
 
@@ -193,7 +205,7 @@ class Pixels:
         if self.photometric == "PALETTE COLOR":
             shown = self.display(index).astype(np.int32).sum(axis=2)
             return frame.flat[int(np.argmin(shown))]
-        return frame.min()
+        return _finite(frame).min()
 
     def redact(self, index: int, redactions: list[Redaction]) -> None:
         if not self.array.flags.writeable:
@@ -209,6 +221,11 @@ class Pixels:
         for _ in ds.iterall():  # convert raw elements before the encoding changes
             pass
         arr = self.array if self.array.shape[0] > 1 else self.array[0]
+        kw = pixel_element(ds)
+        if kw != "PixelData":  # float pixels: always native, written back in their own element
+            ds[kw].value = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            return
         if int(ds.get("BitsAllocated", 8)) == 1:
             from pydicom.pixels import pack_bits
 
@@ -231,7 +248,7 @@ def _window(frame: np.ndarray, ds) -> np.ndarray:
     """Modality LUT, then VOI window (first one) or VOI LUT, else min-max; returns HxW uint8."""
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    values = apply_modality_lut(frame, ds).astype(np.float64)
+    values = _finite(apply_modality_lut(frame, ds).astype(np.float64))
     centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
     if centre is not None and width is not None:
         c = float(centre[0] if _multi(centre) else centre)
@@ -242,6 +259,15 @@ def _window(frame: np.ndarray, ds) -> np.ndarray:
     if "VOILUTSequence" in ds:
         values = apply_voi_lut(frame, ds).astype(np.float64)
     return _minmax(values)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """Float pixels (Parametric Maps) may hold NaN or infinities: shown as the lowest finite value."""
+    if values.dtype.kind != "f" or np.isfinite(values).all():
+        return values
+    finite = values[np.isfinite(values)]
+    low = float(finite.min()) if finite.size else 0.0
+    return np.nan_to_num(values, nan=low, posinf=float(finite.max()) if finite.size else 0.0, neginf=low)
 
 
 def _multi(value) -> bool:

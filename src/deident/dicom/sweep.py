@@ -63,8 +63,8 @@ def _pattern_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _version_number(text: str) -> bool:
-    """Version numbers such as 5.00.02 and 50.80.103: dotted numbers of at most three digits that no reading makes a date
-    (a phone number such as 555.123.4567 has a four-digit group)."""
+    """Version numbers such as 5.00.02 and 50.80.103: dotted numbers of at most three digits that no
+    reading makes a date (a phone number such as 555.123.4567 has a four-digit group)."""
     m = VERSION.fullmatch(text)
     if m is None:
         return False
