@@ -242,8 +242,10 @@ class DicomDocument(Document):
             return
         pixels = self._decoded(ctx)
         photo = is_photographic(self.ds)
-        for i in range(pixels.array.shape[0]):
-            yield Frame(i, pixels.display(i), photographic=photo, label=f"frame {i}")
+        for i in range(pixels.array.shape[0]):  # one Frame per rendering, all in the frame's geometry
+            for mapping, rgb in pixels.renderings(i):
+                label = f"frame {i}, {mapping}" if mapping else f"frame {i}"
+                yield Frame(i, rgb, photographic=photo and not mapping, label=label)
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         pixels = self._decoded(ctx)

@@ -9,6 +9,7 @@ uncompressed) when a frame was changed: otherwise the original bytes are written
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,6 +196,34 @@ class Pixels:
             grey = 255 - grey
         return np.repeat(grey[:, :, None], 3, axis=2)
 
+    def renderings(self, index: int) -> Iterator[tuple[str, np.ndarray]]:
+        """Frame ``index`` as the viewer shows it first, then what else a viewer can make visible.
+
+        A greyscale frame is also rendered under each further stored window, over its full stored range
+        and with local contrast (each pixel scaled between the lowest and highest value around it), so a
+        label drawn at 3,100 on a 3,000 background, flat under a 1000/400 window, is read too (issue 19,
+        item 3). Renderings equal to one already given are skipped. Colour frames have one rendering.
+        """
+        first = self.display(index)
+        yield "", first
+        frame = self.array[index]
+        if frame.ndim == 3 or self.photometric == "PALETTE COLOR":
+            return
+        from pydicom.pixels import apply_modality_lut
+
+        values = _finite(apply_modality_lut(frame, self.ds).astype(np.float64))
+        seen = [first[:, :, 0]]
+        windows = _windows(self.ds)[1:]
+        candidates = [(f"window {i + 2}", _linear(values, c, w)) for i, (c, w) in enumerate(windows)]
+        candidates += [("full stored range", _minmax(values)), ("local contrast", _local_contrast(values))]
+        for label, grey in candidates:
+            if self.photometric == "MONOCHROME1":
+                grey = 255 - grey
+            if any(np.array_equal(grey, s) for s in seen):
+                continue
+            seen.append(grey)
+            yield label, np.repeat(grey[:, :, None], 3, axis=2)
+
     def fill_value(self, index: int):
         """The stored value shown black: minimum (MONOCHROME1 maximum), 0 in colour, darkest palette entry."""
         frame = self.array[index]
@@ -249,16 +278,45 @@ def _window(frame: np.ndarray, ds) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     values = _finite(apply_modality_lut(frame, ds).astype(np.float64))
-    centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
-    if centre is not None and width is not None:
-        c = float(centre[0] if _multi(centre) else centre)
-        w = float(width[0] if _multi(width) else width)
-        if w >= 1:
-            scaled = ((values - (c - 0.5)) / max(w - 1, 1) + 0.5) * 255.0
-            return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    windows = _windows(ds)
+    if windows:
+        return _linear(values, *windows[0])
     if "VOILUTSequence" in ds:
         values = apply_voi_lut(frame, ds).astype(np.float64)
     return _minmax(values)
+
+
+def _windows(ds) -> list[tuple[float, float]]:
+    """Every stored (WindowCenter, WindowWidth) pair with a usable width, in order."""
+    centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if centre is None or width is None:
+        return []
+    centres = list(centre) if _multi(centre) else [centre]
+    widths = list(width) if _multi(width) else [width]
+    try:
+        pairs = [(float(c), float(w)) for c, w in zip(centres, widths, strict=False)]
+    except (TypeError, ValueError):
+        return []
+    return [(c, w) for c, w in pairs if w >= 1]
+
+
+def _linear(values: np.ndarray, centre: float, width: float) -> np.ndarray:
+    """The PS3.3 C.11.2.1.2 linear VOI function to 8 bits."""
+    scaled = ((values - (centre - 0.5)) / max(width - 1, 1) + 0.5) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _local_contrast(values: np.ndarray) -> np.ndarray:
+    """Each value scaled between the lowest and highest value within ~1/16 of the frame around it."""
+    import cv2
+
+    size = max(15, (max(values.shape) // 16) | 1)
+    kernel = np.ones((size, size), np.uint8)
+    v = values.astype(np.float32)
+    low, high = cv2.erode(v, kernel), cv2.dilate(v, kernel)
+    span = high - low
+    out = np.divide(v - low, span, out=np.zeros_like(v), where=span > 0)
+    return np.rint(out * 255).astype(np.uint8)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
