@@ -237,11 +237,14 @@ class DicomDocument(Document):
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
         from deident.dicom.pixels import is_photographic, pixel_element
+        from deident.options import TextMode
 
         if pixel_element(self.ds) is None:
             return
-        pixels = self._decoded(ctx)
         photo = is_photographic(self.ds)
+        if not photo and ctx.options.text is TextMode.OFF:
+            return  # only the face stage runs, and it looks at photographs only: nothing to decode
+        pixels = self._decoded(ctx)
         for i in range(pixels.array.shape[0]):  # one Frame per rendering, all in the frame's geometry
             for mapping, rgb in pixels.renderings(i):
                 label = f"frame {i}, {mapping}" if mapping else f"frame {i}"

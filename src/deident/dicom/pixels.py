@@ -145,6 +145,29 @@ def _word_layout(ds, expected: int):
     return words, mask, (1 << high) if signed else 0
 
 
+def decoders_refused(ds, exc: Exception) -> str:
+    """Which decoders pydicom tried for this transfer syntax and why each refused, or which are missing.
+
+    pydicom lists them one per line after a first line (the plugins' own words: a library and version, or
+    "does not support 'JPEG Extended' for samples with 12-bit precision"); they never quote a value.
+    """
+    ts = ds.file_meta.get("TransferSyntaxUID", "unknown")
+    name = getattr(ts, "name", str(ts))
+    lines = [ln.strip().replace("\t", "") for ln in str(exc).splitlines()[1:] if ln.strip()]
+    if not lines:
+        return f"no installed decoder reads DICOM {name} pixel data ({exc})"
+    if "missing dependencies" in str(exc):
+        return f"no decoder for DICOM {name} pixel data is installed; install one of: " + "; ".join(lines)
+    refused = f"no installed decoder accepts this DICOM {name} pixel data: tried " + "; ".join(lines)
+    try:
+        from pydicom.pixels.decoders.base import get_decoder
+
+        missing = list(get_decoder(ts).missing_dependencies)
+    except (NotImplementedError, ValueError, AttributeError):
+        missing = []
+    return refused + (f"; not installed: {'; '.join(missing)}" if missing else "")
+
+
 @dataclass
 class Pixels:
     """All frames of one dataset as stored values, shaped (frames, rows, columns[, samples])."""
@@ -162,11 +185,7 @@ class Pixels:
                 warnings.simplefilter("ignore")
                 arr = ds.pixel_array
         except (NotImplementedError, RuntimeError) as exc:
-            ts = ds.file_meta.get("TransferSyntaxUID", "unknown")
-            raise StageUnavailable(
-                f"no decoder for DICOM transfer syntax {getattr(ts, 'name', ts)} "
-                "(install pylibjpeg with pylibjpeg-libjpeg / pylibjpeg-openjpeg, or pyjpegls)"
-            ) from exc
+            raise StageUnavailable(decoders_refused(ds, exc)) from exc
         except Exception as exc:
             raise CorruptFile(f"DICOM pixel data cannot be decoded: {exc}") from exc
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
