@@ -292,6 +292,15 @@ def filter_fragments(ds) -> Filtered:
         frames = list(generate_frames(data, number_of_frames=frames_n, extended_offsets=extended))
     except (ValueError, KeyError, struct.error) as exc:
         raise CorruptFile(f"DICOM encapsulated pixel data cannot be split into frames: {exc}") from exc
+    if len(frames) < frames_n:
+        raise CorruptFile(
+            f"DICOM declares {frames_n} frames but its encapsulated pixel data holds {len(frames)}: "
+            "truncated or damaged"
+        )
+    if len(frames) > frames_n:  # an undeclared frame is still in the file for any reader to show
+        extra = f"{len(frames) - frames_n} frame(s) after the {frames_n} declared (NumberOfFrames)"
+        dropped.append(Dropped("dicom.pixel-data.excess", f"frames {frames_n}-{len(frames) - 1}", extra))
+        frames = frames[:frames_n]
     cleaned: list[bytes] = []
     for i, frame in enumerate(frames):
         try:
