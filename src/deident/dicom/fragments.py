@@ -287,37 +287,49 @@ def filter_fragments(ds) -> Filtered:
     dropped: list[Dropped] = []
     try:
         data, bad_table = _valid_offset_table(bytes(data), frames_n)
-        if bad_table:
-            dropped.append(Dropped("dicom.pixel-data.offset-table", "Basic Offset Table", bad_table))
-        frames = list(generate_frames(data, number_of_frames=frames_n, extended_offsets=extended))
     except (ValueError, KeyError, struct.error) as exc:
         raise CorruptFile(f"DICOM encapsulated pixel data cannot be split into frames: {exc}") from exc
-    if len(frames) < frames_n:
+    if bad_table:
+        dropped.append(Dropped("dicom.pixel-data.offset-table", "Basic Offset Table", bad_table))
+
+    def frames():  # one frame at a time: a whole-slide image's frames are not all held twice
+        try:
+            yield from generate_frames(data, number_of_frames=frames_n, extended_offsets=extended)
+        except (ValueError, KeyError, struct.error) as exc:
+            raise CorruptFile(f"DICOM encapsulated pixel data cannot be split into frames: {exc}") from exc
+
+    count, same = 0, True
+    for i, frame in enumerate(frames()):  # first pass: what would go
+        count += 1
+        if i >= frames_n:
+            continue
+        clean, found = _filter_frame(codec, frame, i)
+        prefix = f"frame {i}" if frames_n > 1 else "frame"
+        dropped += [Dropped(d.kind, f"{prefix}: {d.where}", d.detail) for d in found]
+        same = same and frame.startswith(clean) and frame[len(clean) :] in PADDING
+    if count < frames_n:
         raise CorruptFile(
-            f"DICOM declares {frames_n} frames but its encapsulated pixel data holds {len(frames)}: "
+            f"DICOM declares {frames_n} frames but its encapsulated pixel data holds {count}: "
             "truncated or damaged"
         )
-    if len(frames) > frames_n:  # an undeclared frame is still in the file for any reader to show
-        extra = f"{len(frames) - frames_n} frame(s) after the {frames_n} declared (NumberOfFrames)"
-        dropped.append(Dropped("dicom.pixel-data.excess", f"frames {frames_n}-{len(frames) - 1}", extra))
-        frames = frames[:frames_n]
-    cleaned: list[bytes] = []
-    for i, frame in enumerate(frames):
-        try:
-            clean, found = codec(frame)
-        except CorruptFile as exc:
-            raise CorruptFile(f"DICOM frame {i}: {exc}; its codestream cannot be checked") from exc
-        prefix = f"frame {i}" if len(frames) > 1 else "frame"
-        dropped += [Dropped(d.kind, f"{prefix}: {d.where}", d.detail) for d in found]
-        cleaned.append(clean)
-    if not dropped and all(
-        f.startswith(c) and f[len(c) :] in PADDING for c, f in zip(cleaned, frames, strict=True)
-    ):
+    if count > frames_n:  # an undeclared frame is still in the file for any reader to show
+        extra = f"{count - frames_n} frame(s) after the {frames_n} declared (NumberOfFrames)"
+        dropped.append(Dropped("dicom.pixel-data.excess", f"frames {frames_n}-{count - 1}", extra))
+    if not dropped and same:
         return Filtered(None, [])
+    second = itertools.islice(frames(), frames_n)  # second pass: only when something goes
+    cleaned = [_filter_frame(codec, f, i)[0] for i, f in enumerate(second)]
     if extended is not None:
         rebuilt, offsets, lengths = encapsulate_extended(cleaned)
         return Filtered(rebuilt, dropped, (offsets, lengths))
     return Filtered(encapsulate(cleaned, has_bot=len(cleaned) > 1), dropped)
+
+
+def _filter_frame(codec: FrameFilter, frame: bytes, index: int) -> tuple[bytes, list[Dropped]]:
+    try:
+        return codec(frame)
+    except CorruptFile as exc:
+        raise CorruptFile(f"DICOM frame {index}: {exc}; its codestream cannot be checked") from exc
 
 
 def _valid_offset_table(data: bytes, frames_n: int) -> tuple[bytes, str]:
