@@ -237,12 +237,12 @@ class DicomDocument(Document):
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
         from deident.dicom.pixels import is_photographic, pixel_element
-        from deident.options import TextMode
+        from deident.options import FaceMode, TextMode
 
         if pixel_element(self.ds) is None:
             return
         photo = is_photographic(self.ds)
-        if not photo and ctx.options.text is TextMode.OFF:
+        if not photo and ctx.options.text is TextMode.OFF and ctx.options.faces is not FaceMode.OFF:
             return  # only the face stage runs, and it looks at photographs only: nothing to decode
         pixels = self._decoded(ctx)
         for i in range(pixels.array.shape[0]):  # one Frame per rendering, all in the frame's geometry
