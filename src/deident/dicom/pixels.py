@@ -232,9 +232,12 @@ class Pixels:
 
         values = _finite(apply_modality_lut(frame, self.ds).astype(np.float64))
         seen = [first[:, :, 0]]
-        windows = _windows(self.ds)[1:]
-        candidates = [(f"window {i + 2}", _linear(values, c, w)) for i, (c, w) in enumerate(windows)]
-        candidates += [("full stored range", _minmax(values)), ("local contrast", _local_contrast(values))]
+        windows = _windows(self.ds)
+        candidates = [(f"window {i + 2}", _linear(values, c, w)) for i, (c, w) in enumerate(windows[1:])]
+        low, high = float(values.min()), float(values.max())
+        if not any(c - w / 2 <= low and high <= c + w / 2 for c, w in windows) or not windows:
+            candidates.append(("full stored range", _minmax(values)))  # a window clips some values
+        candidates.append(("local contrast", _local_contrast(values)))
         for label, grey in candidates:
             if self.photometric == "MONOCHROME1":
                 grey = 255 - grey
