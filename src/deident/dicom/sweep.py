@@ -92,7 +92,11 @@ class Sweeper:
                 vr = _dictionary_vr(tag)
             if vr == "SQ":
                 loc = where(path, tag, kw)
-                for i, item in enumerate(ds[tag].value or []):
+                try:
+                    items = list(ds[tag].value or [])
+                except Exception:
+                    continue  # the profile's audit reports unreadable values
+                for i, item in enumerate(items):
                     out += self.sweep(item, f"{loc}[{i}]")
                 continue
             if vr not in NUMERIC_STRING and vr not in SWEPT_VRS:
