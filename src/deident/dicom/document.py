@@ -12,8 +12,10 @@ Order of a scrub, as the pipeline calls it::
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import struct
 import warnings
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -88,20 +90,18 @@ class DicomDocument(Document):
         from deident.dicom.pixels import check_length
 
         has_dataset = any(int(t) >> 16 != 0x0002 for t in ds.keys())  # noqa: SIM118 (keys: no value decoding)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _readable("SOP Class"):
             sop_class = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID") or "")
         if not has_dataset or not UID_SHAPE.fullmatch(sop_class):
             raise UnsupportedFormat("not a DICOM dataset (no valid SOP Class UID): content not recognised")
         self.ds = ds
-        self._transfer_syntax = self._original_transfer_syntax()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _readable("transfer syntax, pixel data length"):
+            self._transfer_syntax = self._original_transfer_syntax()
             check_length(ds)
+            self._original_instance = str(
+                ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID", "")
+            )
         self._pixels = None
-        self._original_instance = str(
-            ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID", "")
-        )
 
     def _original_transfer_syntax(self) -> str:
         from pydicom.uid import UID
@@ -121,8 +121,7 @@ class DicomDocument(Document):
         from deident.dicom.sweep import Sweeper
 
         ds = self.ds
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _readable("check"):
             columns = claimed_columns(ds)
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
             out += filter_fragments(ds).findings(Action.FOUND)
@@ -165,17 +164,15 @@ class DicomDocument(Document):
         from deident.dicom.values import Replacer
 
         ds = self.ds
-        patient = str(ds.get("PatientID", "") or "").strip() or str(ds.get("PatientName", "") or "").strip()
-        # this file's names and IDs (its dates are found by the date patterns), then the batch's list
-        own = tuple(self._identifiers(dates=False))
-        deny = [deny_list_for(own)] + ([deny_list_for(ctx.deny_terms)] if ctx.deny_terms else [])
-        scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                out = scrubber.scrub(ds)
-            except (ValueError, TypeError, KeyError, OverflowError) as exc:
-                raise CorruptFile(f"DICOM element cannot be read or rewritten: {exc}") from exc
+        with _readable("scrub"):
+            patient = (
+                str(ds.get("PatientID", "") or "").strip() or str(ds.get("PatientName", "") or "").strip()
+            )
+            # this file's names and IDs (its dates are found by the date patterns), then the batch's list
+            own = tuple(self._identifiers(dates=False))
+            deny = [deny_list_for(own)] + ([deny_list_for(ctx.deny_terms)] if ctx.deny_terms else [])
+            scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
+            out = scrubber.scrub(ds)
             filtered = filter_fragments(ds)  # camera EXIF, comments, a second image after EOI
             filtered.apply(ds)
             out += filtered.findings(Action.REMOVED)
@@ -211,8 +208,7 @@ class DicomDocument(Document):
         """Names, IDs and (``dates``) the main dates in their common renderings."""
         ds = self.ds
         out: list[str] = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _readable("identifiers"):
             for kw in IDENTIFIER_NAMES:  # whole names: the deny-list derives the spellings (docs/denylist.md)
                 for name in _strings(ds.get(kw)):
                     out += [group for group in name.split("=") if group.strip()]  # alphabetic/ideographic
@@ -303,6 +299,21 @@ class DicomDocument(Document):
                 pydicom.dcmwrite(out, ds, enforce_file_format=True)
         except (ValueError, TypeError, KeyError, OverflowError, NotImplementedError) as exc:
             raise CorruptFile(f"DICOM cannot be written: {exc}") from exc
+
+
+# What pydicom raises on a damaged element (an unknown VR, a value that does not parse): the file cannot be
+# read through, so it fails with that reason rather than as an internal error.
+UNREADABLE = (ValueError, TypeError, KeyError, OverflowError, NotImplementedError, struct.error)
+
+
+@contextlib.contextmanager
+def _readable(doing: str) -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        except UNREADABLE as exc:
+            raise CorruptFile(f"DICOM element cannot be read ({doing}): {exc}") from exc
 
 
 def _codes(ds) -> set[str]:
