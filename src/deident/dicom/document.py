@@ -242,7 +242,7 @@ class DicomDocument(Document):
             return  # only the face stage runs, and it looks at photographs only: nothing to decode
         pixels = self._decoded(ctx)
         for i in range(pixels.array.shape[0]):  # one Frame per rendering, all in the frame's geometry
-            for mapping, rgb in pixels.renderings(i):
+            for mapping, rgb in _rendered(pixels, i):
                 label = f"frame {i}, {mapping}" if mapping else f"frame {i}"
                 yield Frame(i, rgb, photographic=photo and not mapping, label=label)
 
@@ -297,7 +297,7 @@ class DicomDocument(Document):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 pydicom.dcmwrite(out, ds, enforce_file_format=True)
-        except (ValueError, TypeError, KeyError, OverflowError, NotImplementedError) as exc:
+        except (*UNREADABLE, AttributeError) as exc:
             raise CorruptFile(f"DICOM cannot be written: {exc}") from exc
 
 
@@ -314,6 +314,15 @@ def _readable(doing: str) -> Iterator[None]:
             yield
         except UNREADABLE as exc:
             raise CorruptFile(f"DICOM element cannot be read ({doing}): {exc}") from exc
+
+
+def _rendered(pixels, index: int) -> Iterator[tuple[str, object]]:
+    """The frame's renderings; a header that cannot display them (a broken palette, an unknown VR in a
+    LUT) fails the file: its pixels cannot be checked."""
+    try:
+        yield from pixels.renderings(index)
+    except (*UNREADABLE, AttributeError, IndexError) as exc:
+        raise CorruptFile(f"DICOM frame {index} cannot be displayed for checking: {exc}") from exc
 
 
 def _codes(ds) -> set[str]:
