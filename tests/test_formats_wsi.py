@@ -17,6 +17,7 @@ from deident.findings import Action
 from deident.formats.base import Source, open_document
 from deident.formats.wsi import LABEL_FRACTION, clean_svs_description, label_columns
 from deident.regions import Redaction, Region
+from slidesynth import label_image
 from test_formats_common import ctx
 
 tifffile = pytest.importorskip("tifffile")
@@ -444,15 +445,6 @@ def test_cli_check_reports_label_and_macro_and_scrub_output_passes(tmp_path, svs
 # ---------------------------------------------------------------- associated images by structure (issue 19)
 
 
-def label_photo(w: int = 240, h: int = 260) -> np.ndarray:
-    """A slide label photo (portrait, white paper, a name): the aspect of no tissue level."""
-    img = Image.new("RGB", (w, h), (250, 250, 245))
-    d = ImageDraw.Draw(img)
-    for i, y in enumerate(range(20, h - 40, 30)):
-        d.text((12, y), f"SMITH JANE 44556{i}", fill=(0, 0, 0))
-    return np.asarray(img).copy()
-
-
 def data_bytes(path: Path, index: int) -> bytes:
     with tifffile.TiffFile(path) as tf, open(path, "rb") as fh:
         page = tf.pages[index]
@@ -466,7 +458,7 @@ def test_unnamed_label_pages_are_recognised_by_structure(tmp_path, vendor):
     src = tmp_path / f"unnamed.{'svs' if vendor == 'svs' else 'tif'}"
     w, h = BASE
     base = tissue(w, h)
-    label = label_photo()
+    label = label_image(240, 260)
     head = f"{HEADER}\r\n{w}x{h} [0,0 {w}x{h}] ({TILE}x{TILE}) JPEG/RGB Q=70|AppMag = 20"
     with tifffile.TiffWriter(src) as tw:
         tw.write(
