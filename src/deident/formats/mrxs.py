@@ -89,6 +89,7 @@ class Value:
     record: int  # its number in the hierarchical or non-hierarchical table
     ranges: list[tuple[int, int, int]] = field(default_factory=list)  # (file, offset, length)
     images: list[int] = field(default_factory=list)  # hierarchical: image index of each range
+    unread: bool = False  # a record that could not be read (its bytes are zeroed in the output)
 
 
 @dataclass
@@ -150,15 +151,20 @@ class _Index:
         return struct.unpack_from("<i", self.data, at)[0]
 
     def items(self, table: int, record: int, size: int) -> list[tuple[int, ...]]:
-        """Every item of a record: ``size`` int32s each, over the record's pages."""
-        page = self.int32(self.int32(self.roots + 4 * table) + 4 * record)  # the list's first (empty) page
+        """Every item of a record: ``size`` int32s each, over the record's pages.
+
+        A non-hierarchical record (``size`` 5) is one page of one item after the empty first page; its
+        next pointer is not always 0 (OpenSlide has seen 1253) and, like OpenSlide, is not followed.
+        """
+        head = self.int32(self.int32(self.roots + 4 * table) + 4 * record)  # the list's first (empty) page
+        page = self.int32(head + 4)
         out: list[tuple[int, ...]] = []
         for _ in range(MAX_PAGES):
             count, nxt = self.int32(page), self.int32(page + 4)
-            if count < 0 or page + 8 + 4 * size * count > len(self.data):
-                raise CorruptFile("Index.dat data page runs past its end")
+            if count < 0 or page + 8 + 4 * size * count > len(self.data) or (size == 5 and count != 1):
+                raise CorruptFile("Index.dat data page is damaged")
             out += [struct.unpack_from(f"<{size}i", self.data, page + 8 + 4 * size * k) for k in range(count)]
-            if nxt == 0:
+            if nxt == 0 or size == 5:
                 return out
             page = nxt
         raise CorruptFile("Index.dat data pages loop")
@@ -179,10 +185,18 @@ def read_slide(folder: Path) -> Slide:
                 f"{SLIDEDAT} names a data or index file outside the slide folder ({len(name)} chars)"
             )
     index = _Index((folder / index_name).read_bytes(), slide_id)
-    for v in (v for layer in hier for v in layer.values):
-        for image, offset, length, fileno in index.items(0, v.record, 4):
-            v.ranges.append((fileno, offset, length))
-            v.images.append(image)
+    for n, layer in enumerate(hier):
+        for v in layer.values:
+            try:
+                items = index.items(0, v.record, 4)
+            except CorruptFile:
+                if n == 0:
+                    raise  # a zoom level: the tissue itself
+                items = []  # another layer's record (filter, focus) OpenSlide does not read: not carried over
+                v.unread = True
+            for image, offset, length, fileno in items:
+                v.ranges.append((fileno, offset, length))
+                v.images.append(image)
     for layer in nonhier:
         for v in layer.values:
             try:
@@ -307,6 +321,12 @@ class MrxsDocument(Document):
             )
             out.append(
                 Finding("metadata", f"mrxs.{role}", f"record {v.record}", action, f"{what}, {size} bytes")
+            )
+        for v in (v for layer in self.slide.hier for v in layer.values if v.unread):
+            out.append(
+                Finding(
+                    "metadata", "mrxs.unread", f"record {v.record}", action, "unreadable: not carried over"
+                )
             )
         clean = clean_slidedat(self.slide, "0" * 32)
         for where, value in clean.dropped:
