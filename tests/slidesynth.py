@@ -116,9 +116,8 @@ def _index(hier, nonhier) -> bytes:
         return put([0, first])  # the empty first page, then the page with the items
 
     hier_records = [listed([len(items), 0, *[v for it in items for v in it]]) for items in hier]
-    nonhier_records = [
-        listed([1, 1253 if n == 0 else 0, 0, 0, *it]) for n, it in enumerate(nonhier)
-    ]  # 1253: seen
+    # A non-hierarchical page's next pointer is not always 0 (OpenSlide has seen 1253): one says so here.
+    nonhier_records = [listed([1, 1253 if n == 0 else 0, 0, 0, *it]) for n, it in enumerate(nonhier)]
     out[len(head) : len(head) + 4] = i32.pack(put(hier_records))
     out[len(head) + 4 : len(head) + 8] = i32.pack(put(nonhier_records))
     return bytes(out)
