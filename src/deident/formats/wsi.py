@@ -221,7 +221,8 @@ def page_roles(vendor: str, shapes: list[PageShape]) -> list[str]:
 
     A level is tiled (NDPI: any page with a positive source lens), not a transparency mask, no larger than
     the base and of its aspect (``fits_pyramid``); SVS and generic levels also come in one run from page
-    0, each smaller than the one before. The SVS thumbnail is page 1, untiled, of the base's aspect.
+    0, none larger than the one before (planes repeat a size). The SVS thumbnail is page 1, untiled, of the
+    base's aspect.
     Anything else is an associated image: named label or macro when it says so or carries the macro bit
     (NewSubfileType 8, NDPI lens -1), otherwise unidentified. None of them is kept as tissue.
     """
@@ -232,7 +233,7 @@ def page_roles(vendor: str, shapes: list[PageShape]) -> list[str]:
         macro = s.lens == -1 if vendor == "ndpi" else bool(s.subfile & 8)
         looks = s.lens > 0 if vendor == "ndpi" else s.tiled and (i == 0 or smallest is not None)
         if vendor != "ndpi" and smallest is not None:
-            looks = looks and s.width * s.height < smallest
+            looks = looks and s.width * s.height <= smallest  # planes (channels, focus) repeat a size
         if s.named or macro:
             role = s.named or "macro"
         elif looks and not s.subfile & 4 and fits_pyramid(s, base):
