@@ -6,6 +6,10 @@ included) and sometimes a thumbnail of the tissue. What identifies is in the ass
 text tags (SVS ``ImageDescription`` carries Date, Time, User, Filename, ScanScope ID; NDPI a slide
 reference and scanner serial).
 
+Roles come from structure, not from words (``page_roles``): a page is tissue only when it is tiled, of the
+base's aspect, no larger than the level before it and in the pyramid's run of pages; anything else is an
+associated image and goes, whether or not its description says "label".
+
 The policy, per page:
 
 - tissue levels and the SVS thumbnail: kept, only ``DECODE_TAGS`` (+ the NDPI tags a reader needs), tiles
@@ -16,8 +20,9 @@ The policy, per page:
 - macro: dropped, or with ``--keep-macro`` decoded (it is small), its label end filled and re-encoded
   losslessly; its description records the filled columns so a later check can verify the fill.
 
-Pixel stages see the kept macro and one bounded *tissue overview* (the largest kept level or thumbnail of
-at most ``OVERVIEW_MAX_PIXELS``), never the base level. Text or faces found in the overview cannot be
+Pixel stages see the kept macro, one bounded *tissue overview* (the largest kept level or thumbnail of
+at most ``OVERVIEW_MAX_PIXELS``) and every other kept page that is not a level (the thumbnail), never the
+base level. Text or faces found in the overview cannot be
 redacted without re-encoding the pyramid, so ``redact`` refuses (the file fails closed).
 """
 
