@@ -347,7 +347,7 @@ def test_generic_pyramid_drops_associated_pages_and_descriptions(tmp_path):
         assert s.level_count == 2 and s.level_dimensions == ((1024, 768), (512, 384))
 
 
-def make_ndpi(path: Path, monkeypatch) -> None:
+def make_ndpi(path: Path, monkeypatch, extra: tuple = ()) -> None:
     """NDPI-like: one-strip JPEG levels, a macro marked by SourceLens -1, reference/serial/property tags.
 
     tifffile writes pre-encoded JPEG strips as given, but asks for an encoder first: imagecodecs is not
@@ -370,7 +370,7 @@ def make_ndpi(path: Path, monkeypatch) -> None:
     ]
     ndpi += [(65449, "s", 0, "NDP.S/N=SS7731\r\nUser=jdoe", True)]
     with tifffile.TiffWriter(path) as tw:
-        for arr, lens in ((base, 20.0), (base[::2, ::2], 20.0), (macro, -1.0)):
+        for arr, lens in ((base, 20.0), (base[::2, ::2], 20.0), (macro, -1.0), *extra):
             tw.write(
                 iter([jpeg(arr)]),
                 shape=arr.shape,
@@ -418,6 +418,21 @@ def test_ndpi_macro_and_identifying_tags_go(tmp_path, monkeypatch):
         assert "macro" in a.associated_images and "macro" not in b.associated_images
         region = (0, 0), 0, (200, 100)
         assert np.array_equal(np.asarray(a.read_region(*region)), np.asarray(b.read_region(*region)))
+
+
+def test_ndpi_page_with_a_lens_but_not_the_pyramid_shape_is_not_a_level(tmp_path, monkeypatch):
+    """A label photo carrying a magnification (SourceLens 20) is no level: its aspect is not the slide's."""
+    src = tmp_path / "in.ndpi"
+    label = np.ascontiguousarray(label_image(240, 256))
+    make_ndpi(src, monkeypatch, extra=((label, 20.0),))
+    doc = open_document(Source(src))
+    assert [p.role for p in doc.pages] == ["level", "level", "macro", "associated"]
+    out = tmp_path / "out.ndpi"
+    scrub_to(src, out)
+    assert strips(out) == strips(src)[:2]  # both levels byte for byte; macro and label photo gone
+    openslide = pytest.importorskip("openslide")
+    with openslide.OpenSlide(str(out)) as s:
+        assert s.level_dimensions[:2] == ((512, 384), (256, 192)) and not s.associated_images
 
 
 # ---------------------------------------------------------------- the CLI
