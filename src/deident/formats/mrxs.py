@@ -475,6 +475,7 @@ def write_folder(doc: MrxsDocument, target: Path) -> None:
     import shutil
     import tempfile
 
+    from deident.atomic import sync_dirs
     from deident.paths import temp_prefix
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -492,6 +493,7 @@ def write_folder(doc: MrxsDocument, target: Path) -> None:
             os.replace(target, old / target.name)
             shutil.rmtree(old)
         os.replace(stage, target)
+        sync_dirs([target.parent])  # the rename itself on disk
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
