@@ -22,8 +22,9 @@ The policy, per page:
 
 Pixel stages see the kept macro, one bounded *tissue overview* (the largest kept level or thumbnail of
 at most ``OVERVIEW_MAX_PIXELS``) and every other kept page that is not a level (the thumbnail), never the
-base level. Text or faces found in the overview cannot be
-redacted without re-encoding the pyramid, so ``redact`` refuses (the file fails closed).
+base level. Text or faces found in the overview cannot be redacted without re-encoding the pyramid, so
+``redact`` refuses (the file fails closed); in the macro or the thumbnail they are filled and the page
+re-encoded losslessly.
 """
 
 from __future__ import annotations
