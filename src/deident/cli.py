@@ -186,7 +186,15 @@ def _options(**kw):
             fields["key"] = load_key(kw["key_file"]).keyring.secret
         except (OSError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--key-file") from exc
-    for name in ("output_dir", "seed", "output_format", "mapping_file"):
+    if kw.get("scheduler"):
+        from deident.cluster import check_scheduler
+        from deident.errors import StageUnavailable
+
+        try:
+            check_scheduler(kw["scheduler"])
+        except (ValueError, StageUnavailable) as exc:
+            raise click.UsageError(str(exc)) from exc
+    for name in ("output_dir", "seed", "output_format", "mapping_file", "scheduler"):
         if kw.get(name) is not None:
             fields[name] = kw[name]
     for flag in ("in_place", "fast", "rename", "fuzz_history", "resume", "reencode", "keep_macro"):
@@ -291,6 +299,12 @@ class _progress:
         if self.bar is not None:
             self.bar.advance(self.task)
 
+    def note(self, text: str) -> None:
+        """A line for the user above the bar (e.g. the Dask dashboard's address)."""
+        from rich.markup import escape
+
+        (self.bar.console if self.bar is not None else self.console).print(escape(text))
+
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.stop()
@@ -341,6 +355,12 @@ class _progress:
 )
 @click.option(
     "--keep-macro/--no-keep-macro", help="Whole-slide images: keep the macro image with its label filled."
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS|local:N",
+    default=None,
+    help="Run the batch on a Dask cluster (tcp://HOST:PORT), or on N local Dask workers; needs deident[dask].",
 )
 @click.option("--rename/--no-rename", help="Neutral output names (keyed hash); needs --output-dir.")
 @click.option(
