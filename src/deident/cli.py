@@ -303,7 +303,7 @@ class _progress:
         """A line for the user above the bar (e.g. the Dask dashboard's address)."""
         from rich.markup import escape
 
-        (self.bar.console if self.bar is not None else self.console).print(escape(text))
+        (self.bar.console if self.bar is not None else self.console).print(escape(text), soft_wrap=True)
 
     def __exit__(self, *exc):
         if self.bar is not None:
@@ -360,7 +360,7 @@ class _progress:
     "--scheduler",
     metavar="ADDRESS|local:N",
     default=None,
-    help="Run the batch on a Dask cluster (tcp://HOST:PORT), or on N local Dask workers; needs deident[dask].",
+    help="Run the batch on a Dask cluster (tcp://HOST:PORT) or N local Dask workers; needs deident[dask].",
 )
 @click.option("--rename/--no-rename", help="Neutral output names (keyed hash); needs --output-dir.")
 @click.option(

@@ -6,7 +6,7 @@
 
 - the deny-list is still collected first (workers read the files' identifiers, chunk by chunk; the
   client unions them) and the scrub then runs with it; the options (key included) and the deny-list
-  are scattered to every worker once per phase, and each task names them instead of carrying them;
+  reach every worker once per phase, and each task names them instead of carrying them;
 - a task is a chunk of files, and each worker runs the very ``_process_chunk`` a local worker runs,
   writing beside the final name and renaming (deident.atomic) on storage every worker mounts;
 - keyed UIDs, pseudonyms and date shifts come from the key alone, so outputs are byte-identical to a
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -171,47 +172,80 @@ def map_chunks(fn: Callable, items: list, options, extra: tuple, progress=None) 
     At most a few tasks per worker thread are in flight, so the scheduler's memory stays flat however
     large the batch; results come back in the order tasks finish, as from the local pool.
     """
-    from distributed import as_completed
-
     from deident.pipeline import _report
 
     with _connected(options) as client:
         threads = max(1, sum(client.nthreads().values()))
         size = 1 if options.pixel_stages else max(1, min(CLUSTER_CHUNK, len(items) // (4 * threads)))
-        queue = deque(items[i : i + size] for i in range(0, len(items), size))
-        shared = client.scatter([os.getcwd(), options, *extra], broadcast=True, hash=False)
-        running: dict = {}
-        done = as_completed()
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        shared = [client.submit(_held, value, pure=False) for value in (os.getcwd(), options, *extra)]
+        phase = _Phase(client, fn, shared, deque(chunks), window=2 * threads + 2)
+        for results in phase.run():
+            yield from _report(results, progress)
 
-        def submit() -> None:
-            while queue and len(running) < 2 * threads + 2:
-                chunk = queue.popleft()
-                future = client.submit(_task, fn, chunk, *shared, pure=False)
-                running[future.key] = chunk
-                done.add(future)
 
-        submit()
-        for future in done:
-            chunk = running.pop(future.key)
+def _held(value):
+    """A value every task of a phase uses (options and key, the deny-list): sent to the scheduler once,
+    copied to each worker once, by the first task there that needs it. Held as a task's result rather
+    than scattered: if every worker holding it dies, the scheduler makes it again from the task."""
+    return value
+
+
+@dataclass
+class _Phase:
+    """The tasks of one phase, and what happens when Dask gives up on one (``KilledWorker``: the workers
+    it ran on died ``allowed-failures`` + 1 times).
+
+    Its files become suspects, run one at a time with nothing else on the cluster: a suspect that
+    still kills its worker there is the culprit, a ``failed`` result (fail closed); the others, and
+    every other file, are not lost with it.
+    """
+
+    client: object
+    fn: Callable
+    shared: list
+    queue: deque
+    window: int
+    suspects: deque = dataclasses.field(default_factory=deque)
+    running: dict = dataclasses.field(default_factory=dict)  # future key -> (chunk, isolated)
+
+    def run(self) -> Iterator[list]:
+        from distributed import as_completed
+
+        self.done = as_completed()
+        self._submit()
+        for future in self.done:
+            chunk, isolated = self.running.pop(future.key)
             if future.status == "finished":
-                yield from _report(future.result(), progress)
+                yield future.result()
             else:
-                yield from _report(_after_error(future, chunk, fn, queue), progress)
+                yield self._after_error(future, chunk, isolated)
             future.release()
-            submit()
+            self._submit()
 
+    def _submit(self) -> None:
+        if self.suspects:
+            if not self.running:
+                self._start([self.suspects.popleft()], isolated=True)
+            return
+        while self.queue and len(self.running) < self.window:
+            self._start(self.queue.popleft(), isolated=False)
 
-def _after_error(future, chunk: list, fn: Callable, queue: deque) -> list:
-    """A chunk whose worker kept dying: its files again one by one; a single file: a failed result."""
-    from distributed import KilledWorker
+    def _start(self, chunk: list, *, isolated: bool) -> None:
+        future = self.client.submit(_task, self.fn, chunk, *self.shared, pure=False)
+        self.running[future.key] = (chunk, isolated)
+        self.done.add(future)
 
-    error = future.exception()
-    if not isinstance(error, KilledWorker):
-        raise error  # a bug outside the per-file guard stops the run, as it does locally
-    if len(chunk) > 1:
-        queue.extendleft([item] for item in reversed(chunk))
+    def _after_error(self, future, chunk: list, isolated: bool) -> list:
+        from distributed import KilledWorker
+
+        error = future.exception() if future.status == "error" else None
+        if not isinstance(error, KilledWorker):  # a bug outside the per-file guard stops the run, as locally
+            raise error or RuntimeError(f"a Dask task ended {future.status}: the run cannot be complete")
+        if isolated:
+            return [_lost(self.fn, chunk[0])]
+        self.suspects.extend(chunk)
         return []
-    return [_lost(fn, chunk[0])]
 
 
 def _lost(fn: Callable, item):
