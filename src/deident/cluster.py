@@ -176,12 +176,25 @@ def map_chunks(fn: Callable, items: list, options, extra: tuple, progress=None) 
 
     with _connected(options) as client:
         threads = max(1, sum(client.nthreads().values()))
-        size = 1 if options.pixel_stages else max(1, min(CLUSTER_CHUNK, len(items) // (4 * threads)))
+        size = chunk_size(len(items), threads, options.pixel_stages)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         shared = [client.submit(_held, value, pure=False) for value in (os.getcwd(), options, *extra)]
         phase = _Phase(client, fn, shared, deque(chunks), window=2 * threads + 2)
         for results in phase.run():
             yield from _report(results, progress)
+
+
+def chunk_size(files: int, threads: int, pixel_stages: bool) -> int:
+    """Files per task: ``CLUSTER_CHUNK``, more on a large cluster, fewer at the end of a small batch.
+
+    The scheduler handles tasks one after another; with many workers they would finish tasks faster
+    than it hands them out unless each task holds more files (the model in docs/scaling.md: with the
+    costs measured there, half a file per worker thread keeps it ahead). At least four tasks per
+    thread keep the last of the batch spread over every worker.
+    """
+    if pixel_stages:
+        return 1
+    return max(1, min(max(CLUSTER_CHUNK, threads // 2), files // (4 * threads)))
 
 
 def _held(value):
@@ -267,4 +280,12 @@ def _task(fn: Callable, chunk: list, cwd: str, options, *extra):
     return fn(chunk, options, *extra)
 
 
-__all__ = ["CLUSTER_CHUNK", "INSTALL_HINT", "Scheduler", "check_scheduler", "map_chunks", "on_cluster"]
+__all__ = [
+    "CLUSTER_CHUNK",
+    "INSTALL_HINT",
+    "Scheduler",
+    "check_scheduler",
+    "chunk_size",
+    "map_chunks",
+    "on_cluster",
+]
