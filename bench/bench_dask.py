@@ -91,10 +91,9 @@ def task_overhead(client, tasks: int = 2000) -> float:
     from deident.cluster import _held, _Phase
 
     chunks = deque([[i] for i in range(tasks)])
-    threads = sum(client.nthreads().values())
     shared = [client.submit(_held, value, pure=False) for value in (os.getcwd(), None)]  # cwd, options
     t0 = time.perf_counter()
-    for _ in _Phase(client, _empty, shared, chunks, window=2 * threads + 2).run():
+    for _ in _Phase(client, _empty, shared, chunks).run():
         pass
     return (time.perf_counter() - t0) / tasks
 

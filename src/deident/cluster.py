@@ -24,6 +24,7 @@ import contextlib
 import contextvars
 import dataclasses
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -81,8 +82,9 @@ _client: contextvars.ContextVar = contextvars.ContextVar("deident_dask_client", 
 def on_cluster(run_batch: Callable, paths, options, *, read_only: bool, progress=None):
     """Run ``run_batch`` (pipeline's local batch) with its phases mapped on the cluster."""
     with _connected(options) as client:
+        _wait_for_workers(client, progress)
         _note(progress, client)
-        _refuse_unseen(client, paths)
+        _refuse_unseen(client, paths, None if read_only else options.output_dir)
         token = _client.set(client)
         try:
             return run_batch(paths, options, read_only=read_only, progress=progress)
@@ -115,7 +117,13 @@ def _connected(options) -> Iterator:
         else:
             client = stack.enter_context(Client(scheduler.address))
         client.register_plugin(WorkerSetup(options.pixel_stages, options.text, options.faces), name=PLUGIN)
+        stack.callback(_unregister, client)  # a cluster that outlives the run keeps nothing of it
         yield client
+
+
+def _unregister(client) -> None:
+    with contextlib.suppress(Exception):  # the run's outcome stands whether or not the scheduler answers
+        client.unregister_worker_plugin(PLUGIN)
 
 
 PLUGIN = "deident-worker-setup"
@@ -139,6 +147,24 @@ class WorkerSetup(WorkerPlugin):
                 detector.ensure_available()
 
 
+def _wait_for_workers(client, progress) -> None:
+    """A batch job's workers may still be queued (SLURM, Kubernetes): wait for one, a while."""
+    if client.nthreads():
+        return
+    note = getattr(progress, "note", None)
+    if note is not None:
+        note(
+            f"waiting up to {WORKER_WAIT // 60} minutes for a Dask worker to join {client.scheduler.address}"
+        )
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT)
+    except TimeoutError as exc:
+        raise ValueError(f"no Dask worker joined {client.scheduler.address} in {WORKER_WAIT} s") from exc
+
+
+WORKER_WAIT = 600  # seconds
+
+
 def _note(progress, client) -> None:
     """Tell the user where the dashboard is (through the progress reporter, when it can print)."""
     note = getattr(progress, "note", None)
@@ -150,9 +176,13 @@ def _note(progress, client) -> None:
     note(f"Dask scheduler {client.scheduler.address}: {workers} workers{where}")
 
 
-def _refuse_unseen(client, paths) -> None:
-    """Every worker must see the inputs where the client does (shared storage, same mount point)."""
+def _refuse_unseen(client, paths, output_dir: Path | None) -> None:
+    """Every worker must see the inputs, and the output folder, where the client does (shared storage,
+    same mount point): else outputs would land on the workers' own disks."""
     wanted = [str(Path(p).absolute()) for p in paths]
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        wanted.append(str(output_dir.absolute()))
     seen = client.run(_all_exist, wanted)
     blind = sorted(addr for addr, ok in seen.items() if not ok)
     if blind:
@@ -179,7 +209,7 @@ def map_chunks(fn: Callable, items: list, options, extra: tuple, progress=None) 
         size = chunk_size(len(items), threads, options.pixel_stages)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         shared = [client.submit(_held, value, pure=False) for value in (os.getcwd(), options, *extra)]
-        phase = _Phase(client, fn, shared, deque(chunks), window=2 * threads + 2)
+        phase = _Phase(client, fn, shared, deque(chunks))
         for results in phase.run():
             yield from _report(results, progress)
 
@@ -204,6 +234,9 @@ def _held(value):
     return value
 
 
+WINDOW_EVERY = 2.0  # seconds between asking the scheduler how many worker threads there are
+
+
 @dataclass
 class _Phase:
     """The tasks of one phase, and what happens when Dask gives up on one (``KilledWorker``: the workers
@@ -218,9 +251,17 @@ class _Phase:
     fn: Callable
     shared: list
     queue: deque
-    window: int
     suspects: deque = dataclasses.field(default_factory=deque)
     running: dict = dataclasses.field(default_factory=dict)  # future key -> (chunk, isolated)
+    window: int = 0  # tasks in flight: two per worker thread (and two more), as workers come and go
+    window_at: float = -WINDOW_EVERY
+
+    def _window(self) -> int:
+        now = time.monotonic()
+        if now - self.window_at >= WINDOW_EVERY:
+            self.window = 2 * sum(self.client.nthreads().values()) + 2
+            self.window_at = now
+        return self.window
 
     def run(self) -> Iterator[list]:
         from distributed import as_completed
@@ -241,7 +282,7 @@ class _Phase:
             if not self.running:
                 self._start([self.suspects.popleft()], isolated=True)
             return
-        while self.queue and len(self.running) < self.window:
+        while self.queue and len(self.running) < self._window():
             self._start(self.queue.popleft(), isolated=False)
 
     def _start(self, chunk: list, *, isolated: bool) -> None:
