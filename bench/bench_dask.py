@@ -185,15 +185,16 @@ def main() -> None:
         client.close()
         cluster.close()
     m = Measured(
-        args.files,
-        args.rounds,
-        local_walls,
-        cluster_walls,
-        small_wall,
-        same,
-        per_task,
-        startup,
-        (load_before, os.getloadavg()[0]),
+        files=args.files,
+        rounds=args.rounds,
+        local_walls=local_walls,
+        cluster_walls=cluster_walls,
+        small_wall=small_wall,
+        small_cluster_wall=small_cluster_wall,
+        same=same,
+        per_task=per_task,
+        startup=startup,
+        load=(load_before, os.getloadavg()[0]),
     )
     print(
         f"byte-identical: {same}; overhead {m.overhead:+.1%} ({m.per_file_overhead:+.1%} per file, "
