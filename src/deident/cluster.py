@@ -218,13 +218,14 @@ def chunk_size(files: int, threads: int, pixel_stages: bool) -> int:
     """Files per task: ``CLUSTER_CHUNK``, more on a large cluster, fewer at the end of a small batch.
 
     The scheduler handles tasks one after another; with many workers they would finish tasks faster
-    than it hands them out unless each task holds more files (the model in docs/scaling.md: with the
-    costs measured there, half a file per worker thread keeps it ahead). At least four tasks per
-    thread keep the last of the batch spread over every worker.
+    than it hands them out unless each task holds more files: ``files per task > workers x (cost of a
+    task to the scheduler) / (cost of a file)``, and that ratio measured 1.4 (docs/scaling.md), so two
+    files per worker thread keep it ahead. At least four tasks per thread keep the last of the batch
+    spread over every worker.
     """
     if pixel_stages:
         return 1
-    return max(1, min(max(CLUSTER_CHUNK, threads // 2), files // (4 * threads)))
+    return max(1, min(max(CLUSTER_CHUNK, 2 * threads), files // (4 * threads)))
 
 
 def _held(value):
