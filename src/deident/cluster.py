@@ -219,8 +219,8 @@ def chunk_size(files: int, threads: int, pixel_stages: bool) -> int:
 
     The scheduler handles tasks one after another; with many workers they would finish tasks faster
     than it hands them out unless each task holds more files: ``files per task > workers x (cost of a
-    task to the scheduler) / (cost of a file)``, and that ratio measured 1.4 (docs/scaling.md), so two
-    files per worker thread keep it ahead. At least four tasks per thread keep the last of the batch
+    task to the scheduler) / (cost of a file)``; that ratio measured 0.6 and 1.4 (docs/scaling.md), so
+    two files per worker thread keep it ahead. At least four tasks per thread keep the last of the batch
     spread over every worker.
     """
     if pixel_stages:
