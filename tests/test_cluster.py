@@ -77,6 +77,25 @@ def test_a_local_run_never_imports_distributed(tmp_path: Path) -> None:
     assert done.stdout.strip() == "False"
 
 
+def test_a_scheduler_without_workers_is_refused_after_a_wait(monkeypatch, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    import deident.cluster
+    from deident.pipeline import scrub_paths
+
+    monkeypatch.setattr(deident.cluster, "WORKER_WAIT", 1)
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    progress = _Progress()
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as empty:
+        options = Options(
+            **METADATA_ONLY, key=KEY, scheduler=empty.scheduler_address, output_dir=tmp_path / "o"
+        )
+        with pytest.raises(ValueError, match="no Dask worker joined"):
+            scrub_paths([tmp_path / "a.png"], options, progress=progress)
+    assert progress.notes == [f"waiting up to 1 s for a Dask worker to join {empty.scheduler_address}"]
+    assert not (tmp_path / "o").exists()
+
+
 # ---------------------------------------------------------------- batches
 
 

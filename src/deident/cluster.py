@@ -153,9 +153,7 @@ def _wait_for_workers(client, progress) -> None:
         return
     note = getattr(progress, "note", None)
     if note is not None:
-        note(
-            f"waiting up to {WORKER_WAIT // 60} minutes for a Dask worker to join {client.scheduler.address}"
-        )
+        note(f"waiting up to {WORKER_WAIT} s for a Dask worker to join {client.scheduler.address}")
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT)
     except TimeoutError as exc:
