@@ -63,6 +63,31 @@ def test_the_scheduler_comes_from_the_configuration_file(monkeypatch, tmp_path: 
     assert out.exit_code == 2 and "local:N needs a number of workers" in out.output
 
 
+def test_an_unreachable_scheduler_is_named_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from deident.cli import cli
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    args = ["scrub", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--text", "off", "--faces", "off"]
+    with dask_timeouts("2s"):
+        out = CliRunner().invoke(cli, [*args, "--scheduler", f"127.0.0.1:{port}"])
+    assert out.exit_code == 1, out.output
+    assert f"cannot reach the Dask scheduler tcp://127.0.0.1:{port}" in out.output
+    assert not (tmp_path / "o").exists()
+
+
+def dask_timeouts(connect: str):
+    import dask
+
+    return dask.config.set({"distributed.comm.timeouts.connect": connect})
+
+
 def test_a_local_run_never_imports_distributed(tmp_path: Path) -> None:
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     code = (
@@ -81,6 +106,7 @@ def test_a_scheduler_without_workers_is_refused_after_a_wait(monkeypatch, tmp_pa
     from distributed import LocalCluster
 
     import deident.cluster
+    from deident.errors import RunUnavailable
     from deident.pipeline import scrub_paths
 
     monkeypatch.setattr(deident.cluster, "WORKER_WAIT", 1)
@@ -90,7 +116,7 @@ def test_a_scheduler_without_workers_is_refused_after_a_wait(monkeypatch, tmp_pa
         options = Options(
             **METADATA_ONLY, key=KEY, scheduler=empty.scheduler_address, output_dir=tmp_path / "o"
         )
-        with pytest.raises(ValueError, match="no Dask worker joined"):
+        with pytest.raises(RunUnavailable, match="no Dask worker joined"):
             scrub_paths([tmp_path / "a.png"], options, progress=progress)
     assert progress.notes == [f"waiting up to 1 s for a Dask worker to join {empty.scheduler_address}"]
     assert not (tmp_path / "o").exists()

@@ -222,7 +222,7 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
     with _progress(
         err, enabled=batch and not as_json, total=lambda: _count_inputs(paths, options)
     ) as progress:
-        results = pipeline.run(paths, options, read_only=read_only, progress=progress)
+        results = _run_batch(pipeline, paths, options, read_only, progress, err)
     if report:
         rep.write_json(report, command, results, notes)
     if as_json:
@@ -232,6 +232,20 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
         rep.render_table(out, command, results, details=details)
         out.print(rep.summary_line(command, results))
     return results
+
+
+def _run_batch(pipeline, paths, options, read_only: bool, progress, err) -> list:
+    """The batch; a run that cannot start at all (no Dask worker, storage the workers do not see) is
+    named with its reason, not a traceback."""
+    from deident.errors import RunUnavailable
+
+    try:
+        return pipeline.run(paths, options, read_only=read_only, progress=progress)
+    except RunUnavailable as exc:
+        from rich.markup import escape
+
+        err.print(f"[bold red]error:[/] {escape(str(exc))}\nNothing was written as safe.")
+        sys.exit(2 if read_only else 1)
 
 
 def _stdout_console():

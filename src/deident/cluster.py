@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from deident.errors import StageUnavailable
+from deident.errors import RunUnavailable, StageUnavailable
 
 try:
     from distributed import WorkerPlugin
@@ -115,7 +115,10 @@ def _connected(options) -> Iterator:
             )
             client = stack.enter_context(Client(cluster))
         else:
-            client = stack.enter_context(Client(scheduler.address))
+            try:
+                client = stack.enter_context(Client(scheduler.address))
+            except OSError as exc:  # refused, unknown host, timed out
+                raise RunUnavailable(f"cannot reach the Dask scheduler {scheduler.address}: {exc}") from exc
         client.register_plugin(WorkerSetup(options.pixel_stages, options.text, options.faces), name=PLUGIN)
         stack.callback(_unregister, client)  # a cluster that outlives the run keeps nothing of it
         yield client
@@ -157,7 +160,7 @@ def _wait_for_workers(client, progress) -> None:
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT)
     except TimeoutError as exc:
-        raise ValueError(f"no Dask worker joined {client.scheduler.address} in {WORKER_WAIT} s") from exc
+        raise RunUnavailable(f"no Dask worker joined {client.scheduler.address} in {WORKER_WAIT} s") from exc
 
 
 WORKER_WAIT = 600  # seconds
@@ -184,7 +187,7 @@ def _refuse_unseen(client, paths, output_dir: Path | None) -> None:
     seen = client.run(_all_exist, wanted)
     blind = sorted(addr for addr, ok in seen.items() if not ok)
     if blind:
-        raise ValueError(
+        raise RunUnavailable(
             f"worker {blind[0]} does not see {wanted[0]} (or another input): run on storage every worker "
             "mounts at the same path"
         )
