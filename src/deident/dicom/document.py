@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from deident import __version__
+from deident.dicom.wsi import whole_slide_associated
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, Source
@@ -128,6 +129,7 @@ class DicomDocument(Document):
             out += clean_native(ds, fix=False)
             out += Sweeper([], fix=False).sweep(ds)
         out += self._marks_findings(columns)
+        out += whole_slide_associated(ds, blank=False)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
         return out
 
     def _marks_findings(self, columns) -> list[Finding]:
@@ -173,6 +175,7 @@ class DicomDocument(Document):
             deny = [deny_list_for(own)] + ([deny_list_for(ctx.deny_terms)] if ctx.deny_terms else [])
             scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
             out = scrubber.scrub(ds)
+            out += whole_slide_associated(ds, blank=True)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
             filtered = filter_fragments(ds)  # camera EXIF, comments, a second image after EOI
             filtered.apply(ds)
             out += filtered.findings(Action.REMOVED)
