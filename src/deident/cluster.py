@@ -81,13 +81,18 @@ _client: contextvars.ContextVar = contextvars.ContextVar("deident_dask_client", 
 
 def on_cluster(run_batch: Callable, paths, options, *, read_only: bool, progress=None):
     """Run ``run_batch`` (pipeline's local batch) with its phases mapped on the cluster."""
+    from deident.objects import run_objects, url_of
+
+    on_objects = any(url_of(p) for p in paths)
     with _connected(options) as client:
         _wait_for_workers(client, progress)
         _note(progress, client)
-        _refuse_unseen(client, paths, None if read_only else options.output_dir)
+        if not on_objects:
+            _refuse_unseen(client, paths, None if read_only else options.output_dir)
         token = _client.set(client)
         try:
-            return run_batch(paths, options, read_only=read_only, progress=progress)
+            run = run_objects if on_objects else run_batch
+            return run(paths, options, read_only=read_only, progress=progress)
         finally:
             _client.reset(token)
 
@@ -316,7 +321,12 @@ def _lost(fn: Callable, item):
 
 
 def _task(fn: Callable, chunk: list, cwd: str, options, *extra):
-    """On a worker: the chunk, with relative input paths meaning what they mean to the client."""
+    """On a worker: the chunk, with relative input paths meaning what they mean to the client; objects
+    staged through this worker's own disk (deident.objects)."""
+    from deident.objects import ObjectItem, run_staged
+
+    if chunk and isinstance(chunk[0], ObjectItem):
+        return run_staged(fn, chunk, options, extra)
     if os.getcwd() != cwd:  # workers run one thread each (see _connected and docs/cluster.md)
         with contextlib.suppress(OSError):  # not mounted here: relative inputs then fail, each named
             os.chdir(cwd)
