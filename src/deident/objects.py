@@ -42,7 +42,7 @@ _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.*)$")
 def url_of(path) -> str | None:
     """``s3://b/k`` as given, or as pathlib squashed it (``s3:/b/k``); None for a local path."""
     match = _URL.match(str(path))
-    if match is None or match.group(1).lower() == "file":
+    if match is None or match.group(1).lower() == "file" or len(match.group(1)) == 1:  # 1: C:/ on Windows
         return None
     return f"{match.group(1)}://{match.group(2)}"
 
