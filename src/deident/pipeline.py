@@ -362,6 +362,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         result.status, result.output, result.reason = Status.SKIPPED, str(output), "output already written"
         sweep_stale([output])  # what a killed run left beside a finished output
         return
+    ctx.output = output  # where a format that writes a folder beside its file (MRXS) puts it
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
