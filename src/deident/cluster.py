@@ -12,8 +12,9 @@
 - keyed UIDs, pseudonyms and date shifts come from the key alone, so outputs are byte-identical to a
   local run with the same key and options;
 - a worker that dies mid-task (killed, out of memory) loses nothing at a final name: Dask runs its
-  task again elsewhere; a chunk that keeps killing workers is split into single files, and a file that
-  still kills its worker is a ``failed`` result, not a failed batch.
+  task again elsewhere; the files of a task Dask gives up on run one at a time, alone, and a file
+  that still kills its worker is a ``failed`` result, not a failed batch (``_Phase``);
+- inputs and outputs on an object store (``s3://…``) are staged on the workers (deident.objects).
 
 ``distributed`` is imported here only, and this module only when a scheduler is given.
 """
@@ -39,10 +40,10 @@ except ImportError:  # the flag then fails with INSTALL_HINT before any plugin i
 
 INSTALL_HINT = "--scheduler needs Dask's distributed: pip install 'deident[dask]'"
 
-# Files per task for metadata-only work. One task costs the scheduler and the round trip about a
-# millisecond or two (bench/bench_dask.py measures it); a DICOM header scrub about as much per file,
-# so 64 files keep that overhead near 2 % (see docs/scaling.md). Pixel-stage files take seconds: one
-# file per task keeps every worker busy to the end.
+# Files per task for metadata-only work. One task cost the client, scheduler and round trip 6 to 11 ms
+# and a DICOM header scrub 8 to 11 ms per file (bench/bench_dask.py on a loaded 2-CPU machine, see
+# docs/scaling.md): with 64 files a task's overhead stays near 1 to 2 %. Pixel-stage files take
+# seconds: one file per task keeps every worker busy to the end.
 CLUSTER_CHUNK = 64
 
 
