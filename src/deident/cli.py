@@ -222,7 +222,7 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
     with _progress(
         err, enabled=batch and not as_json, total=lambda: _count_inputs(paths, options)
     ) as progress:
-        results = _run_batch(pipeline, paths, options, read_only, progress, err)
+        results = _run_pipeline(pipeline, paths, options, read_only, progress, err)
     if report:
         rep.write_json(report, command, results, notes)
     if as_json:
@@ -234,7 +234,7 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
     return results
 
 
-def _run_batch(pipeline, paths, options, read_only: bool, progress, err) -> list:
+def _run_pipeline(pipeline, paths, options, read_only: bool, progress, err) -> list:
     """The batch; a run that cannot start at all (no Dask worker, storage the workers do not see) is
     named with its reason, not a traceback."""
     from deident.errors import RunUnavailable
