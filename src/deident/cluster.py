@@ -4,8 +4,8 @@
 ``LocalCluster``) once for the run; ``pipeline._map`` then sends each of the batch's two phases here
 (``map_chunks``) instead of to its process pool. Nothing else differs from a local run:
 
-- the deny-list is still collected first (workers read the files' identifiers, chunk by chunk; the
-  client unions them) and the scrub then runs with it; the options (key included) and the deny-list
+- the deny-list is still collected first (workers read the files' identifiers and merge each chunk's;
+  the client unions the chunks') and the scrub then runs with it; the options (key included) and the deny-list
   reach every worker once per phase, and each task names them instead of carrying them;
 - a task is a chunk of files, and each worker runs the very ``_process_chunk`` a local worker runs,
   writing beside the final name and renaming (deident.atomic) on storage every worker mounts;
@@ -209,11 +209,12 @@ def map_chunks(fn: Callable, items: list, options, extra: tuple, progress=None) 
     At most a few tasks per worker thread are in flight, so the scheduler's memory stays flat however
     large the batch; results come back in the order tasks finish, as from the local pool.
     """
-    from deident.pipeline import _report
+    from deident.pipeline import _identifiers_of_chunk, _report
 
     with _connected(options) as client:
         threads = max(1, sum(client.nthreads().values()))
-        size = chunk_size(len(items), threads, options.pixel_stages)
+        # reading identifiers is header work whatever the options: chunked as metadata-only files
+        size = chunk_size(len(items), threads, options.pixel_stages and fn is not _identifiers_of_chunk)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         shared = [client.submit(_held, value, pure=False) for value in (os.getcwd(), options, *extra)]
         phase = _Phase(client, fn, shared, deque(chunks))
@@ -325,13 +326,18 @@ def _task(fn: Callable, chunk: list, cwd: str, options, *extra):
     """On a worker: the chunk, with relative input paths meaning what they mean to the client; objects
     staged through this worker's own disk (deident.objects)."""
     from deident.objects import ObjectItem, run_staged
+    from deident.pipeline import _identifiers_of_chunk
 
     if chunk and isinstance(chunk[0], ObjectItem):
-        return run_staged(fn, chunk, options, extra)
-    if os.getcwd() != cwd:  # workers run one thread each (see _connected and docs/cluster.md)
-        with contextlib.suppress(OSError):  # not mounted here: relative inputs then fail, each named
-            os.chdir(cwd)
-    return fn(chunk, options, *extra)
+        results = run_staged(fn, chunk, options, extra)
+    else:
+        if os.getcwd() != cwd:  # workers run one thread each (see _connected and docs/cluster.md)
+            with contextlib.suppress(OSError):  # not mounted here: relative inputs then fail, each named
+                os.chdir(cwd)
+        results = fn(chunk, options, *extra)
+    if fn is _identifiers_of_chunk:  # the map-side combine: a study's files repeat the same values
+        return [sorted({value for found in results for value in found})]
+    return results
 
 
 __all__ = [
