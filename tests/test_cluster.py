@@ -37,6 +37,18 @@ def test_scheduler_spec() -> None:
             Scheduler.parse(bad)
 
 
+def test_files_per_task() -> None:
+    """64 metadata-only files a task; more on a large cluster (the scheduler must keep up); fewer at the
+    end of a small batch; one file a task through the pixel stages."""
+    from deident.cluster import chunk_size
+
+    assert chunk_size(10_000, 2, pixel_stages=False) == 64
+    assert chunk_size(10_000_000, 1_000, pixel_stages=False) == 2_000
+    assert chunk_size(100, 2, pixel_stages=False) == 12
+    assert chunk_size(3, 2, pixel_stages=False) == 1
+    assert chunk_size(10_000, 2, pixel_stages=True) == 1
+
+
 def test_without_distributed_the_flag_fails_with_the_install_hint(monkeypatch, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
