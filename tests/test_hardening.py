@@ -39,6 +39,7 @@ from deident.formats import webp as webp_mod
 from deident.formats.base import Source, open_document
 from deident.formats.tiff import TiffReader
 from deident.options import DEFAULT_MAX_PIXELS, FaceMode, Options, TextMode
+from deident.outputs import BatchRefused
 from test_formats_common import COMMENT, UNKNOWN, ctx, exif_block, leaked, picture, xmp_packet
 from test_formats_png import chunk
 
@@ -711,9 +712,21 @@ def test_read_only_output_folder(tmp_path, monkeypatch):
             return real_mkstemp(*a, dir=dir, **kw)
 
         monkeypatch.setattr("deident.atomic.tempfile.mkstemp", mkstemp)
-    (result,) = scrub([src], out)
-    assert result.status is Status.FAILED and "Permission denied" in result.reason
+    opened = []
+    monkeypatch.setattr(pipeline, "open_document", lambda *a: opened.append(a) or open_document(*a))
+    with pytest.raises(BatchRefused, match="not writable: Permission denied"):
+        scrub([src], out)
+    assert opened == []  # found before any file went through the stages, not after
     assert list(out.iterdir()) == []
+
+
+def test_an_output_folder_that_cannot_exist_stops_the_run_before_the_work(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(seed("jpeg"))
+    (tmp_path / "file").write_bytes(b"a file, not a folder")
+    proc = cli("scrub", str(src), "-o", str(tmp_path / "file" / "out"), "--text", "off", "--faces", "off")
+    assert proc.returncode == 2 and b"is not a folder" in proc.stderr and b"Nothing was written" in proc.stderr
 
 
 class _FailingFile:

@@ -8,7 +8,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -159,15 +159,20 @@ def stale_finding(staged: Staged) -> Finding | None:
     )
 
 
-def commit(staged: Sequence[Staged]) -> list[OSError | None]:
+def commit(
+    staged: Sequence[Staged], before_rename: Callable[[Sequence[Staged]], None] | None = None
+) -> list[OSError | None]:
     """Flush every staged file to disk at once, then rename each into place (group commit).
 
     One flush for the group (see ``_flush``) instead of an fsync after another (3.7 ms a file here):
     the guarantee is the same, since no final name appears before its data is on disk.
+    ``before_rename`` sees the group once its data is on disk (the pipeline journals what it wrote).
     Returns, per file, None or the error that kept it from its final name (its temporary is removed).
     """
     swept = sweep_stale(s.final for s in staged)
     _flush(staged)
+    if before_rename is not None:
+        before_rename(staged)
     errors: list[OSError | None] = []
     for s in staged:
         s.swept = swept.pop(s.final, 0)
@@ -346,7 +351,20 @@ def sync_dirs(folders: Iterable[Path]) -> None:
         _fsync_dir(folder)
 
 
+def mode_like(source: Path) -> int:
+    """Permission bits for an output of ``source``: the input's, never wider than a new file's (a 0600
+    photo gives a 0600 output, not one the umask would make readable by all)."""
+    try:
+        bits = os.stat(source).st_mode & 0o666
+    except OSError:
+        bits = 0o666
+    return bits & ~_umask()
+
+
+@functools.cache
 def _umask() -> int:
+    """Read once: reading it means setting it, and a file created meanwhile by another thread of this
+    process would get no umask at all."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -189,7 +189,10 @@ def _options(**kw):
     for name in ("output_dir", "seed", "output_format", "mapping_file"):
         if kw.get(name) is not None:
             fields[name] = kw[name]
-    for flag in ("in_place", "fast", "rename", "fuzz_history", "resume", "reencode", "keep_macro"):
+    for flag in (
+        *("in_place", "fast", "rename", "fuzz_history", "resume", "reencode", "keep_macro"),
+        *("overwrite", "keep_names", "dry_run"),
+    ):
         fields[flag] = bool(kw.get(flag))
     try:
         return Options(**fields)
@@ -199,9 +202,13 @@ def _options(**kw):
 
 def _run(command: str, paths, options, *, as_json: bool, report: Path | None, details: bool = False) -> list:
     from rich.console import Console
+    from rich.markup import escape
 
     from deident import pipeline
     from deident import report as rep
+    from deident.errors import Interrupted
+    from deident.findings import printable
+    from deident.outputs import BatchRefused
 
     err = Console(stderr=True)
     read_only = command != "scrub"
@@ -211,10 +218,19 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
         err.print(f"[yellow]{note}[/] — keep it private; the same key gives the same pseudonyms and UIDs.")
     _refuse_unavailable_stages(options, err, exit_code=2 if read_only else 1)
     batch = len(paths) > 1 or any(Path(p).is_dir() for p in paths)
-    with _progress(
-        err, enabled=batch and not as_json, total=lambda: _count_inputs(paths, options)
-    ) as progress:
-        results = pipeline.run(paths, options, read_only=read_only, progress=progress)
+    interrupted = False
+    try:
+        with _progress(
+            err, enabled=batch and not as_json, total=lambda: _count_inputs(paths, options)
+        ) as progress:
+            results = pipeline.run(paths, options, read_only=read_only, progress=progress)
+    except BatchRefused as exc:
+        for problem in exc.problems:
+            err.print(f"[bold red]refused:[/] {escape(printable(problem))}", soft_wrap=True)
+        err.print("Nothing was written.")
+        sys.exit(2)
+    except Interrupted as exc:
+        results, interrupted = exc.results, True
     if report:
         rep.write_json(report, command, results, notes)
     if as_json:
@@ -223,6 +239,10 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
         out = _stdout_console()
         rep.render_table(out, command, results, details=details)
         out.print(rep.summary_line(command, results))
+    if interrupted:
+        hint = " (--resume goes on from here)" if command == "scrub" else ""
+        err.print(f"[yellow]interrupted:[/] {len(results)} files finished and reported{hint}")
+        sys.exit(130)
     return results
 
 
@@ -328,7 +348,14 @@ class _progress:
 @click.option(
     "--fuzz-history/--no-fuzz-history", help="Fuzz caption files beside each image into the output."
 )
-@click.option("--resume/--no-resume", help="Skip inputs whose output is already written.")
+@click.option(
+    "--resume/--no-resume",
+    help="Skip inputs whose output an earlier run wrote with the same options, key and version.",
+)
+@click.option(
+    "--overwrite/--no-overwrite",
+    help="Replace existing files deident did not write (and read-only originals with --in-place).",
+)
 @click.option(
     "--reencode/--no-reencode", help="JPEG: redact by decode and re-encode instead of in the DCT domain."
 )

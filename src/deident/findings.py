@@ -68,6 +68,11 @@ class FileResult:
     def ok(self) -> bool:
         return self.status in (Status.SAFE, Status.CLEAN, Status.SKIPPED)
 
+    @property
+    def written(self) -> bool:
+        """An output is in place for this file (safe, or written but with an identifying name kept)."""
+        return self.output is not None and self.status in (Status.SAFE, Status.UNSAFE)
+
     def to_dict(self) -> dict:
         """JSON-ready, every string valid UTF-8 (names that are not are shown with ``\\xNN`` escapes)."""
         return {

@@ -24,6 +24,7 @@ import dataclasses
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -33,6 +34,7 @@ from deident.atomic import (
     Staged,
     commit,
     discard,
+    mode_like,
     stage,
     stale_finding,
     start_writeback,
@@ -40,11 +42,12 @@ from deident.atomic import (
     sync_dirs,
     write_bytes_atomic,
 )
-from deident.errors import DeidentError, VerificationFailed
+from deident.errors import DeidentError, Interrupted, VerificationFailed
 from deident.findings import Action, FileResult, Finding, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
 from deident.keys import Keyring, load_key
 from deident.options import Options
+from deident.outputs import made_by, record, settle
 from deident.paths import Planned, plan
 
 MAX_REDACTION_ROUNDS = 3  # redact, re-check the output, redact what is left; then give up (fail closed)
@@ -73,24 +76,68 @@ def prepare_options(options: Options, *, read_only: bool) -> tuple[Options, str 
 
 
 def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
+    """Every file's result, in the order given. A scrub first settles where each output goes (see
+    ``deident.outputs``): ``BatchRefused`` before anything is written when the batch would lose or
+    overwrite a file. Ctrl-C raises ``Interrupted`` with the results of the files that finished."""
     options, _ = prepare_options(options, read_only=read_only)
     rename = options.rename and not read_only
     mapping = mapping_path(options) if rename else None  # refuse a bad mapping place before writing
     planned, results = _split_plan(paths, options, read_only)
     if rename:
         planned = [_neutral_name(p, options) for p in planned]
-    deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
-    work = [p for p in planned if not p.skip_reason]
     for p in planned:
         if p.skip_reason:
             results.append(FileResult(str(p.input), Status.SKIPPED, reason=p.skip_reason))
-    results.extend(_map(_process_chunk, work, options, (read_only, deny_terms), progress))
+    work = [p for p in planned if not p.skip_reason]
+    if not read_only:
+        work = _settle(_converted_names(work, options), options, results)
+    try:
+        deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
+        for result in _map(_process_chunk, work, options, (read_only, deny_terms), progress):
+            results.append(result)
+    except Interrupted as exc:
+        results.extend(exc.results)
+        interrupted = True
+    except KeyboardInterrupt:
+        interrupted = True
+    else:
+        interrupted = False
     order = {str(p.input): i for i, p in enumerate(planned)}
     results.sort(key=lambda r: order.get(r.input, -1))
-    sync_dirs(Path(r.output).parent for r in results if r.status is Status.SAFE and r.output)
+    sync_dirs(Path(r.output).parent for r in results if r.written)
     if mapping is not None:
         write_mapping(mapping, results)
+    if interrupted:
+        raise Interrupted(results)
     return results
+
+
+def _settle(work: list[Planned], options: Options, results: list[FileResult]) -> list[Planned]:
+    """What may be written (see ``deident.outputs.settle``); what is left as it is goes into ``results``."""
+    settled = settle(work, options)
+    for item, reason in settled.done:
+        output = str(item.output) if item.output and item.output != item.input else None
+        results.append(FileResult(str(item.input), Status.SKIPPED, output=output, reason=reason))
+    results.extend(FileResult(str(item.input), Status.FAILED, reason=why) for item, why in settled.refused)
+    sweep_stale(item.output for item, _ in settled.done if item.output)  # what a killed run left beside
+    return settled.work
+
+
+def _converted_names(work: list[Planned], options: Options) -> list[Planned]:
+    """With ``--format``, an output's extension is the new format's: known before anything is written, so
+    that ``a.heic`` and ``a.png`` converted beside each other are seen to collide."""
+    if not options.output_format:
+        return work
+    ctx = Context(options, Keyring(options.key or b""), ())
+    converted = []
+    for item in work:
+        suffix = None
+        with contextlib.suppress(DeidentError, OSError, ValueError):  # the file fails later, with its reason
+            suffix = open_document(Source(item.input)).output_suffix(ctx)
+        if suffix and item.output is not None:
+            item = dataclasses.replace(item, output=item.output.with_suffix(suffix))
+        converted.append(item)
+    return converted
 
 
 def mapping_path(options: Options) -> Path:
@@ -127,7 +174,7 @@ def write_mapping(path: Path, results: list[FileResult]) -> None:
     if path.exists():
         with open(path, newline="", encoding=_NAMES_AS_ON_DISK[0], errors=_NAMES_AS_ON_DISK[1]) as fh:
             rows.update({r["original"]: r["output"] for r in csv.DictReader(fh)})
-    rows.update({r.input: r.output for r in results if r.status is Status.SAFE and r.output})
+    rows.update({r.input: r.output for r in results if r.written and r.output})
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["original", "output"])
@@ -179,14 +226,26 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
         initargs=(options.pixel_stages,),
     ) as pool:
         pending: set[Future] = set()
-        for chunk in chunks:
-            pending.add(pool.submit(fn, chunk, options, *extra))
-            if len(pending) >= 2 * jobs:
+        try:
+            for chunk in chunks:
+                pending.add(pool.submit(fn, chunk, options, *extra))
+                if len(pending) >= 2 * jobs:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from _drain(done, progress)
+            while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from _drain(done, progress)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield from _drain(done, progress)
+        except KeyboardInterrupt:
+            yield from _finish_started(pending, progress)
+            raise
+
+
+def _finish_started(pending: set[Future], progress) -> Iterator:
+    """Ctrl-C: drop the chunks not started; let the started ones finish (workers ignore SIGINT), so every
+    output in place is reported. A second Ctrl-C stops the wait."""
+    started = {fut for fut in pending if not fut.cancel()}
+    wait(started)
+    yield from _drain({f for f in started if f.exception() is None}, progress)
 
 
 MAX_CHUNK = 32  # files per worker task (and per disk flush) for metadata-only work
@@ -217,6 +276,7 @@ def _report(results: list, progress) -> Iterator:
 
 
 def _worker_init(pixel_stages: bool) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     # One process per core already; native libraries must not each spawn a thread per core too.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -296,15 +356,25 @@ def _process_chunk(
     from concurrent.futures import ThreadPoolExecutor
 
     results: list[FileResult] = []
+    made = made_by(options)
     with ThreadPoolExecutor(1, thread_name_prefix="deident-commit") as committer:
-        pending = None
-        for start in range(0, len(items), COMMIT_GROUP):
-            staged: list[tuple[Staged, FileResult]] = []
-            for item in items[start : start + COMMIT_GROUP]:
-                results.append(_process_one(item, options, read_only, deny_terms, staged))
+        pending, staged, submitted = None, [], 0  # submitted: results whose group went to the committer
+        try:
+            for start in range(0, len(items), COMMIT_GROUP):
+                staged = []
+                for item in items[start : start + COMMIT_GROUP]:
+                    results.append(_process_one(item, options, read_only, deny_terms, staged))
+                if pending is not None:
+                    pending.result()
+                pending = committer.submit(_commit_group, staged, made) if staged else None
+                submitted = len(results)
+        except KeyboardInterrupt:  # in-process only (workers ignore SIGINT): keep what is committed
+            if submitted < len(results):
+                for s, _ in staged:  # verified but never renamed into place
+                    discard(s)
             if pending is not None:
                 pending.result()
-            pending = committer.submit(_commit_group, staged) if staged else None
+            raise Interrupted(results[:submitted]) from None
         if pending is not None:
             pending.result()
     return results
@@ -313,14 +383,19 @@ def _process_chunk(
 COMMIT_GROUP = 8  # outputs flushed and renamed together (their fsyncs run concurrently)
 
 
-def _commit_group(staged: list[tuple[Staged, FileResult]]) -> None:
-    errors = commit([s for s, _ in staged])
+def _commit_group(staged: list[tuple[Staged, FileResult]], made) -> None:
+    errors = commit([s for s, _ in staged], before_rename=lambda group: _journal(group, made))
     for (s, result), err in zip(staged, errors, strict=True):
         if err is not None:
             result.status, result.output = Status.FAILED, None
             result.reason = f"could not write the output: {err.strerror or err}: {s.final}"
         elif found := stale_finding(s):
             result.findings.append(found)  # temporaries a killed earlier run left beside this output
+
+
+def _journal(group, made) -> None:
+    """Record what made each output, once its data is on disk and before its rename (deident.outputs)."""
+    record([(s.final, s.fd, s.temp) for s in group], made)
 
 
 def _process_one(
@@ -368,14 +443,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     source = Source(item.input)
     doc = open_document(source)
     result.format = doc.format
-    output = item.output
-    suffix = doc.output_suffix(ctx)
-    if suffix:
-        output = output.with_suffix(suffix)
-    if options.resume and _finished(item.input, output):
-        result.status, result.output, result.reason = Status.SKIPPED, str(output), "output already written"
-        sweep_stale([output])  # what a killed run left beside a finished output
-        return
+    output = item.output  # its extension already the converted format's (see _converted_names)
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
@@ -383,7 +451,8 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         found, redacted, stages = _detect_all(doc, ctx, redact=True)
         result.findings += found
         result.findings += doc.pixels_verified(stages, ctx)
-    out = _stage_in_folder(output)  # committed with its group by _process_chunk; run() syncs each folder
+    mode = None if options.in_place else mode_like(item.input)  # in place: the original's mode stays
+    out = _stage_in_folder(output, mode)  # committed with its group by _process_chunk; run() syncs folders
     streaming = _streaming(source)
     try:
         for round_ in range(MAX_REDACTION_ROUNDS):
@@ -408,13 +477,13 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     staged.append((out, result))  # SAFE holds once commit() has put the file at its final name
 
 
-def _stage_in_folder(output: Path) -> Staged:
+def _stage_in_folder(output: Path, mode: int | None) -> Staged:
     """Stage the output, creating its folder the first time it is missing (not a mkdir per file)."""
     try:
-        return stage(output)
+        return stage(output, mode)
     except FileNotFoundError:
         output.parent.mkdir(parents=True, exist_ok=True)
-        return stage(output)
+        return stage(output, mode)
 
 
 def _streaming(source: Source) -> bool:
@@ -439,14 +508,6 @@ def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Sour
             fh.write(data)
     start_writeback(out)  # on its way to disk while the next files are parsed
     return Source(temp) if data is None else Source.written(temp, data)
-
-
-def _finished(source: Path, output: Path) -> bool:
-    """Outputs only ever appear atomically after verification, so one newer than its input is done."""
-    try:
-        return output.stat().st_mtime >= source.stat().st_mtime and output != source
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------- pixel stages

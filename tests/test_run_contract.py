@@ -1,0 +1,111 @@
+"""The run contract (issue 20): nothing lost, nothing overwritten, every outcome honest.
+
+Judged by what is on disk (bytes, modes, links, file lists), by exit codes and by Pillow; the CLI runs as a
+real process where a user would see the behaviour (exit codes, messages, signals).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from deident import pipeline
+from deident.findings import Status
+from deident.options import Options
+from deident.outputs import BatchRefused
+from test_formats_common import leaked, picture
+from test_hardening import DEIDENT, METADATA_ONLY, cli, final_files, scrub, seed
+
+OFF = ("--text", "off", "--faces", "off")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def photo(path: Path, data: bytes | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data or seed("jpeg"))
+    return path
+
+
+def tree_state(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): digest(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------- 20.1-3: data loss and collisions
+
+
+@pytest.mark.parametrize("how", ["file into its folder", "folder into itself", "dot from inside"])
+def test_output_folder_that_is_the_input_folder_never_replaces_originals(tmp_path, how):
+    d = tmp_path / "d"
+    photo(d / "c.jpg")
+    photo(d / "sub" / "e.jpg")
+    before = tree_state(d)
+    args, cwd = {
+        "file into its folder": ((str(d / "c.jpg"), "-o", str(d)), None),
+        "folder into itself": ((str(d), "-o", str(d)), None),
+        "dot from inside": (("c.jpg", "-o", "."), d),
+    }[how]
+    proc = cli("scrub", *args, *OFF, cwd=cwd)
+    assert proc.returncode == 2, proc.stdout
+    assert "c.jpg" in proc.stderr.decode() and "--in-place" in proc.stderr.decode()
+    assert tree_state(d) == before  # the planted markers still there: nothing replaced, nothing added
+
+
+def test_two_inputs_mapped_to_one_output_are_refused_naming_both(tmp_path):
+    a1, a2 = photo(tmp_path / "d1" / "a.jpg"), photo(tmp_path / "d2" / "a.jpg")
+    out = tmp_path / "out"
+    proc = cli("scrub", str(a1), str(a2), "-o", str(out), *OFF)
+    assert proc.returncode == 2
+    err = proc.stderr.decode()
+    assert str(a1) in err and str(a2) in err and "Nothing was written" in err
+    assert not out.exists() or final_files(out) == []
+
+
+def test_a_users_file_named_like_an_output_is_an_input_never_overwritten(tmp_path):
+    d = tmp_path / "d"
+    photo(d / "scan.jpg")
+    own = photo(d / "scan.deid.jpg")  # the user's own file, unscrubbed, named like an output
+    before = digest(own)
+    proc = cli("scrub", str(d), *OFF)
+    assert proc.returncode == 2
+    assert "scan.deid.jpg" in proc.stderr.decode() and "scan.jpg" in proc.stderr.decode()
+    assert digest(own) == before and sorted(p.name for p in d.iterdir()) == ["scan.deid.jpg", "scan.jpg"]
+
+
+def test_an_existing_file_deident_did_not_write_is_kept_unless_overwrite(tmp_path):
+    src = photo(tmp_path / "in" / "a.jpg")
+    out = tmp_path / "out"
+    theirs = photo(out / "a.jpg", b"someone else's file")
+    with pytest.raises(BatchRefused, match="not overwritten"):
+        scrub([src.parent], out)
+    assert theirs.read_bytes() == b"someone else's file"
+    (result,) = scrub([src.parent], out, overwrite=True)
+    assert result.status is Status.SAFE and leaked(theirs.read_bytes()) == []
+    (again,) = scrub([src.parent], out)  # deident's own output, same key: a rerun replaces it
+    assert again.status is Status.SAFE
+    with pytest.raises(BatchRefused, match="another key"):
+        scrub([src.parent], out, key=b"another key, 32 bytes long......")
+
+
+def test_deident_knows_its_output_by_the_file_not_by_the_name(tmp_path):
+    d = tmp_path / "d"
+    photo(d / "a.jpg")
+    first = pipeline.scrub_paths([d], Options(**METADATA_ONLY))
+    assert [r.status for r in first] == [Status.SAFE]
+    second = {Path(r.input).name: r for r in pipeline.scrub_paths([d], Options(**METADATA_ONLY))}
+    assert second["a.deid.jpg"].status is Status.SKIPPED and second["a.deid.jpg"].output is None
+    assert second["a.jpg"].status is Status.SAFE
+    (d / "a.deid.jpg").write_bytes(seed("jpeg"))  # replaced by another file under the same name
+    with pytest.raises(BatchRefused, match="another input of this batch"):
+        pipeline.scrub_paths([d], Options(**METADATA_ONLY))
