@@ -109,3 +109,43 @@ def test_deident_knows_its_output_by_the_file_not_by_the_name(tmp_path):
     (d / "a.deid.jpg").write_bytes(seed("jpeg"))  # replaced by another file under the same name
     with pytest.raises(BatchRefused, match="another input of this batch"):
         pipeline.scrub_paths([d], Options(**METADATA_ONLY))
+
+
+# ---------------------------------------------------------------- 18.1: the gate judges content, not names
+
+
+def test_check_judges_content_never_names(tmp_path):
+    g = tmp_path / "g"
+    photo(g / "x.deid.jpg")  # unscrubbed, named like an output
+    photo(g / ".deid-review" / "y.jpg")  # inside a folder named like deident's own
+    (g / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 not an image")
+    temp = photo(g / ".p.jpg.deid-tmp-abcdefgh")
+    proc = cli("check", "--fast", "--json", str(g))
+    assert proc.returncode == 2  # Thumbs.db cannot be checked: named, never passed over
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert set(files) == {"x.deid.jpg", "y.jpg", "Thumbs.db", ".p.jpg.deid-tmp-abcdefgh"}
+    assert {files[n]["status"] for n in ("x.deid.jpg", "y.jpg", temp.name)} == {"unsafe"}
+    assert files["Thumbs.db"]["status"] == "failed" and files["Thumbs.db"]["reason"]
+    named = cli("check", "--fast", str(temp))  # named on the command line too
+    assert named.returncode == 1
+
+
+# ---------------------------------------------------------------- 20.4: special files
+
+
+def test_special_files_are_never_opened(tmp_path):
+    d = tmp_path / "d"
+    photo(d / "a.jpg")
+    os.mkfifo(d / "pipe.jpg")  # opening it for reading would block for ever
+    out = tmp_path / "out"
+    proc = cli("scrub", str(d), "-o", str(out), "--json", *OFF, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert files["pipe.jpg"]["status"] == "skipped" and "special file (FIFO)" in files["pipe.jpg"]["reason"]
+    assert files["a.jpg"]["status"] == "safe" and [p.name for p in final_files(out)] == ["a.jpg"]
+    checked = cli("check", "--fast", "--json", str(d), timeout=60)
+    assert checked.returncode == 2  # a gate names what it could not check
+    (row,) = [f for f in json.loads(checked.stdout)["files"] if f["input"].endswith("pipe.jpg")]
+    assert row["status"] == "failed" and "FIFO" in row["reason"]
+    named = cli("scrub", str(d / "pipe.jpg"), "-o", str(tmp_path / "o2"), *OFF, timeout=60)
+    assert named.returncode == 1 and b"FIFO" in named.stdout  # asked for by name: it fails
