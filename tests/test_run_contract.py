@@ -149,3 +149,42 @@ def test_special_files_are_never_opened(tmp_path):
     assert row["status"] == "failed" and "FIFO" in row["reason"]
     named = cli("scrub", str(d / "pipe.jpg"), "-o", str(tmp_path / "o2"), *OFF, timeout=60)
     assert named.returncode == 1 and b"FIFO" in named.stdout  # asked for by name: it fails
+
+
+# ---------------------------------------------------------------- 20.7: Ctrl-C
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_cleanly_reports_what_finished_and_resume_goes_on(tmp_path, jobs):
+    from test_hardening import _assert_whole_and_clean, _batch
+
+    src, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
+    n = 1500
+    _batch(src, n)
+    args = ("scrub", str(src), "-o", str(out), *OFF, "-j", jobs)
+    proc = subprocess.Popen(
+        [DEIDENT, *args, "--report", str(report)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and sum(1 for _ in out.iterdir()) >= 50:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the batch finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode()[-2000:]
+    assert b"--resume" in stderr and b"Aborted" not in stderr
+    done = _assert_whole_and_clean(out)
+    assert 0 < done < n
+    listed = json.loads(report.read_text())
+    assert listed["summary"]["safe"] == done and f"{done} safe".encode() in stdout  # what finished, all of it
+    assert {Path(f["output"]).name for f in listed["files"]} == {p.name for p in final_files(out)}
+    rerun = cli(*args, "--resume", "--json", timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    statuses = [f["status"] for f in json.loads(rerun.stdout)["files"]]
+    assert statuses.count("skipped") == done and statuses.count("safe") == n - done
