@@ -188,3 +188,26 @@ def test_ctrl_c_stops_cleanly_reports_what_finished_and_resume_goes_on(tmp_path,
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     statuses = [f["status"] for f in json.loads(rerun.stdout)["files"]]
     assert statuses.count("skipped") == done and statuses.count("safe") == n - done
+
+
+# ---------------------------------------------------------------- 20.8: --resume only over the same recipe
+
+
+def test_resume_keeps_only_outputs_made_the_same_way(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    photo(src / "a.jpg")
+    photo(src / "b.jpg")
+    first = pipeline.scrub_paths([src], Options(output_dir=out, **METADATA_ONLY))
+    assert [r.status for r in first] == [Status.SAFE] * 2
+    same = pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **METADATA_ONLY))
+    assert [r.status for r in same] == [Status.SKIPPED] * 2
+    # the text stage on now: outputs made with it off are made again, not kept
+    text_on = METADATA_ONLY | {"text": Options().text}
+    again = pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))
+    assert [r.status for r in again] == [Status.SAFE] * 2
+    other_key = Options(output_dir=out, resume=True, key=b"another key, 32 bytes long......", **text_on)
+    with pytest.raises(BatchRefused, match="another key"):  # nor with another key: refused, not kept
+        pipeline.scrub_paths([src], other_key)
+    (out / "b.jpg").write_bytes((out / "b.jpg").read_bytes())  # rewritten since: same name and bytes
+    with pytest.raises(BatchRefused, match="did not write"):
+        pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))
