@@ -7,7 +7,6 @@ real process where a user would see the behaviour (exit codes, messages, signals
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import signal
@@ -18,11 +17,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from deident import pipeline
+from deident import atomic, pipeline
 from deident.findings import Status
 from deident.options import Options
 from deident.outputs import BatchRefused
-from test_formats_common import leaked, picture
+from test_formats_common import leaked
 from test_hardening import DEIDENT, METADATA_ONLY, cli, final_files, scrub, seed
 
 OFF = ("--text", "off", "--faces", "off")
@@ -211,3 +210,65 @@ def test_resume_keeps_only_outputs_made_the_same_way(tmp_path):
     (out / "b.jpg").write_bytes((out / "b.jpg").read_bytes())  # rewritten since: same name and bytes
     with pytest.raises(BatchRefused, match="did not write"):
         pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))
+
+
+# ---------------------------------------------------------------- 20.9-10: links, read-only files, modes
+
+
+def test_in_place_on_a_link_scrubs_its_target_and_keeps_the_link(tmp_path):
+    target = photo(tmp_path / "photos" / "a.jpg")
+    link = tmp_path / "link.jpg"
+    link.symlink_to(target)
+    (result,) = pipeline.scrub_paths([link], Options(in_place=True, **METADATA_ONLY))
+    assert result.status is Status.SAFE, result.reason
+    assert link.is_symlink() and link.resolve() == target
+    assert leaked(target.read_bytes()) == []
+    Image.open(target).load()
+
+
+def test_in_place_respects_a_read_only_original_unless_overwrite(tmp_path):
+    ro = photo(tmp_path / "ro.jpg")
+    other = photo(tmp_path / "rw.jpg")
+    ro.chmod(0o444)
+    before = digest(ro)
+    proc = cli("scrub", str(ro), str(other), "--in-place", *OFF, "--json")
+    assert proc.returncode == 1
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert files["ro.jpg"]["status"] == "failed" and "read-only" in files["ro.jpg"]["reason"]
+    assert files["rw.jpg"]["status"] == "safe"  # the others go on
+    assert digest(ro) == before
+    forced = cli("scrub", str(ro), "--in-place", "--overwrite", *OFF)
+    assert forced.returncode == 0 and leaked(ro.read_bytes()) == []
+    assert ro.stat().st_mode & 0o777 == 0o444  # replaced, still read-only
+
+
+@pytest.mark.parametrize(("mode", "expected"), [(0o600, 0o600), (0o640, 0o640), (0o666, 0o644)])
+def test_outputs_keep_the_inputs_permissions_never_wider(tmp_path, mode, expected):
+    src = photo(tmp_path / "in" / "a.jpg")
+    src.chmod(mode)
+    old = os.umask(0o022)
+    atomic._umask.cache_clear()  # read once per process: this test sets its own
+    try:
+        (result,) = scrub([src], tmp_path / "out")
+    finally:
+        os.umask(old)
+        atomic._umask.cache_clear()
+    assert result.status is Status.SAFE
+    assert (tmp_path / "out" / "a.jpg").stat().st_mode & 0o777 == expected
+
+
+def test_a_key_file_others_can_read_is_warned_about(tmp_path):
+    src = photo(tmp_path / "in" / "a.jpg")
+    key = tmp_path / "key"
+    key.write_text("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n")
+    for mode, warned in ((0o644, True), (0o600, False)):
+        key.chmod(mode)
+        env = {k: v for k, v in os.environ.items() if k != "DEIDENT_KEY"} | {"DEIDENT_KEY_FILE": str(key)}
+        proc = subprocess.run(
+            [DEIDENT, "scrub", str(src), "-o", str(tmp_path / f"out{mode:o}"), *OFF],
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert (b"readable by others" in proc.stderr) is warned, proc.stderr

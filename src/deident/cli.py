@@ -183,9 +183,12 @@ def _options(**kw):
         from deident.keys import load_key
 
         try:
-            fields["key"] = load_key(kw["key_file"]).keyring.secret
+            source = load_key(kw["key_file"])
         except (OSError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--key-file") from exc
+        fields["key"] = source.keyring.secret
+        if source.warning:
+            click.echo(f"warning: {source.warning}", err=True)
     for name in ("output_dir", "seed", "output_format", "mapping_file"):
         if kw.get(name) is not None:
             fields[name] = kw[name]
@@ -213,8 +216,8 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
     err = Console(stderr=True)
     read_only = command != "scrub"
     options, note = pipeline.prepare_options(options, read_only=read_only)
-    notes = [note] if note and not read_only else []  # a check creates no key: nothing to keep private
-    if notes:
+    notes = [note] if note else []
+    if note:
         err.print(f"[yellow]{note}[/] — keep it private; the same key gives the same pseudonyms and UIDs.")
     _refuse_unavailable_stages(options, err, exit_code=2 if read_only else 1)
     batch = len(paths) > 1 or any(Path(p).is_dir() for p in paths)

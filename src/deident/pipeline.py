@@ -67,11 +67,13 @@ def check_paths(paths: Iterable, options: Options | None = None, progress: Progr
 
 
 def prepare_options(options: Options, *, read_only: bool) -> tuple[Options, str | None]:
-    """Resolve the key once in the parent process; returns a note for the user when a key was created."""
+    """Resolve the key once in the parent process; returns a note for the user when a key was created, or
+    when its file is readable by others."""
     if options.key is not None:
         return options, None
     source = load_key(create=not read_only)
-    note = f"deident key: {source.origin}" if source.created else None
+    created = source.created and not read_only  # a check creates no key: nothing to keep private
+    note = f"deident key: {source.origin}" if created else (source.warning or None)
     return dataclasses.replace(options, key=source.keyring.secret), note
 
 
