@@ -272,3 +272,45 @@ def test_a_key_file_others_can_read_is_warned_about(tmp_path):
         )
         assert proc.returncode == 0, proc.stderr
         assert (b"readable by others" in proc.stderr) is warned, proc.stderr
+
+
+# ---------------------------------------------------------------- 20.12-13: honest outcomes, one count
+
+
+def test_scrub_and_check_agree_on_an_identifying_name(tmp_path):
+    src = photo(tmp_path / "in" / "SMITH_John_2023-04-01.jpg")
+    out = tmp_path / "out"
+    proc = cli("scrub", str(src), "-o", str(out), *OFF)
+    assert proc.returncode == 1 and b"unsafe" in proc.stdout and b"--rename" in proc.stdout  # default view
+    assert cli("check", "--fast", str(out / src.name)).returncode == 1  # what check says of that output
+    kept = cli("scrub", str(src), "-o", str(tmp_path / "kept"), *OFF, "--keep-names")
+    assert kept.returncode == 0 and b"1 safe" in kept.stdout
+    renamed = cli("scrub", str(src), "-o", str(tmp_path / "renamed"), *OFF, "--rename", "--json")
+    assert renamed.returncode == 0
+    (output,) = [f["output"] for f in json.loads(renamed.stdout)["files"]]
+    assert cli("check", "--fast", output).returncode == 0
+
+
+def test_rows_summary_and_json_count_the_same_findings(tmp_path):
+    for name in ("SMITH_John_2023-04-01.jpg", "b.jpg", "c.jpg"):
+        photo(tmp_path / "in" / name)
+    report = tmp_path / "report.json"
+    proc = cli(
+        "scrub",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "out"),
+        *OFF,
+        "--keep-names",
+        "--report",
+        str(report),
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.decode()
+    cells = [line.split("│")[3].strip() for line in text.splitlines() if line.startswith("│")]
+    rows = [int(c) for c in cells if c]  # a folded row continues with an empty count
+    doc = json.loads(report.read_text())
+    per_file = sum(len(f["findings"]) for f in doc["files"])
+    kept = sum(1 for f in doc["files"] for x in f["findings"] if x["action"] == "kept")
+    assert kept > 0 and sum(rows) == per_file == doc["summary"]["findings"]
+    assert f", {per_file} findings" in text

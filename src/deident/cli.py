@@ -374,6 +374,10 @@ class _progress:
 )
 @click.option("--rename/--no-rename", help="Neutral output names (keyed hash); needs --output-dir.")
 @click.option(
+    "--keep-names/--no-keep-names",
+    help="Keep identifying file and folder names on purpose (else such a file is reported unsafe, exit 1).",
+)
+@click.option(
     "--mapping",
     "mapping_file",
     type=click.Path(dir_okay=False, path_type=Path),

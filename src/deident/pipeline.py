@@ -469,14 +469,19 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
                     + "; ".join(sorted({f.detail or f.kind for f in leftovers}))
                 )
             _redact_leftovers(doc, pixel_leftovers, ctx, result)
-        if not options.rename:
-            result.findings += _name_findings(item.input, Action.KEPT)
+        names = [] if options.rename else _name_findings(item.input, Action.KEPT)
+        result.findings += names
         result.findings += _fuzz_sidecars(item.input, output, ctx)
     except BaseException:
         discard(out)
         raise
     result.status, result.output = Status.SAFE, str(output)
-    staged.append((out, result))  # SAFE holds once commit() has put the file at its final name
+    if names and not options.keep_names:  # what check would say of the output: scrub must agree
+        result.status, result.reason = Status.UNSAFE, NAME_KEPT
+    staged.append((out, result))  # the status holds once commit() has put the file at its final name
+
+
+NAME_KEPT = "identifying file or folder name kept: use --rename (or --keep-names to keep it on purpose)"
 
 
 def _stage_in_folder(output: Path, mode: int | None) -> Staged:

@@ -45,8 +45,8 @@ def summary_line(command: str, results: Sequence[FileResult]) -> str:
     parts = [f"{c['files']} file{'s' if c['files'] != 1 else ''}"]
     order = ("safe", "clean", "unsafe", "failed", "skipped")
     parts += [f"{c[s]} {s}" for s in order if c[s]]
-    acted = sum(1 for r in results for f in r.findings if f.action is not Action.KEPT)
-    parts.append(f"{acted} finding{'s' if acted != 1 else ''}")
+    n = c["findings"]  # the same count as the rows and the JSON: every finding, kept ones included
+    parts.append(f"{n} finding{'s' if n != 1 else ''}")
     return f"deident {command}: " + ", ".join(parts)
 
 
@@ -166,9 +166,7 @@ def render_table(console, command: str, results: Sequence[FileResult], *, detail
     table.add_column("output" if command == "scrub" else "why", overflow="fold")
     listed = results if details or len(results) <= FULL_TABLE_UP_TO else [r for r in results if _attention(r)]
     for r in listed:
-        last = (
-            (r.output or r.reason or "") if command == "scrub" and r.status is not Status.FAILED else why(r)
-        )
+        last = _last_cell(command, r)
         table.add_row(
             _cell(r.input), f"[{_STYLE[r.status]}]{r.status.value}[/]", str(len(r.findings)), _cell(last)
         )
@@ -182,6 +180,15 @@ def render_table(console, command: str, results: Sequence[FileResult], *, detail
         )
     if details:
         render_findings(console, results)
+
+
+def _last_cell(command: str, r: FileResult) -> str:
+    """scrub: where the output went, and why when it needs a look; check: why."""
+    if command != "scrub" or r.status is Status.FAILED:
+        return why(r)
+    if r.output and r.reason:
+        return f"{r.output} — {r.reason}"
+    return r.output or r.reason or ""
 
 
 def _cell(text: str) -> str:
