@@ -314,3 +314,20 @@ def test_rows_summary_and_json_count_the_same_findings(tmp_path):
     kept = sum(1 for f in doc["files"] for x in f["findings"] if x["action"] == "kept")
     assert kept > 0 and sum(rows) == per_file == doc["summary"]["findings"]
     assert f", {per_file} findings" in text
+
+
+# ---------------------------------------------------------------- 20.14: a shareable report with --rename
+
+
+def test_with_rename_the_report_names_only_neutral_names(tmp_path):
+    src = tmp_path / "SMITH_John"
+    photo(src / "MRN1234567_2023-04-01.jpg")
+    (src / "MRN1234567_2023-04-01.txt").write_text("Jane Doe, seen 2023-04-01, MRN 1234567\n")
+    (src / "notes.pdf").write_bytes(b"%PDF-1.4 not an image")  # a failure reason quotes no path either
+    report, out = tmp_path / "report.json", tmp_path / "out"
+    proc = cli("scrub", str(src), "-o", str(out), *OFF, "--rename", "--fuzz-history", "--report", str(report))
+    shown = proc.stdout + report.read_bytes()
+    for identifying in (b"SMITH", b"MRN1234567", b"2023-04-01", b"1234567"):
+        assert identifying not in shown, identifying
+    mapping = (tmp_path / "out-mapping.csv").read_bytes()  # the private side keeps the originals
+    assert b"MRN1234567_2023-04-01.jpg" in mapping

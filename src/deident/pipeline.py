@@ -109,6 +109,7 @@ def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progres
     sync_dirs(Path(r.output).parent for r in results if r.written)
     if mapping is not None:
         write_mapping(mapping, results)
+        results = [_neutral_report(r, options) for r in results]
     if interrupted:
         raise Interrupted(results)
     return results
@@ -159,9 +160,35 @@ def _neutral_name(item: Planned, options: Options) -> Planned:
     """Flat in the output folder under a keyed hash: folder names can identify a patient too."""
     if item.output is None or item.skip_reason or options.output_dir is None:
         return item
-    digest = Keyring(options.key or b"").digest("rename", str(item.input.resolve())).hex()[:16]
+    return dataclasses.replace(item, output=options.output_dir / neutral_label(item.input, options))
+
+
+def neutral_label(path: Path, options: Options) -> str:
+    digest = Keyring(options.key or b"").digest("rename", str(path.resolve())).hex()[:16]
     name = digest.translate(_HEX_TO_LETTERS)  # hex digits would make runs of 6+ digits, an "MRN-like" name
-    return dataclasses.replace(item, output=options.output_dir / f"{name}{item.input.suffix.lower()}")
+    return f"{name}{path.suffix.lower()}"
+
+
+def _neutral_report(result: FileResult, options: Options) -> FileResult:
+    """With --rename the report names inputs only by their neutral names (the mapping says the rest):
+    the input path and name are replaced wherever the result quotes them, and so is the name of a
+    caption beside the input (``NAME.txt: …``)."""
+    path = Path(result.input)
+    label = neutral_label(path, options)
+    quoted = sorted({result.input, path.name} - {""}, key=len, reverse=True)
+
+    def neutral(text: str) -> str:
+        for q in quoted:
+            text = text.replace(q, label)
+        return text
+
+    def where(f: Finding) -> str:
+        if f.stage == "caption" and f.where.startswith(path.stem + "."):
+            return Path(label).stem + f.where[len(path.stem) :]
+        return neutral(f.where)
+
+    findings = [dataclasses.replace(f, where=where(f), detail=neutral(f.detail)) for f in result.findings]
+    return dataclasses.replace(result, input=label, reason=neutral(result.reason), findings=findings)
 
 
 _HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
