@@ -331,3 +331,58 @@ def test_with_rename_the_report_names_only_neutral_names(tmp_path):
         assert identifying not in shown, identifying
     mapping = (tmp_path / "out-mapping.csv").read_bytes()  # the private side keeps the originals
     assert b"MRN1234567_2023-04-01.jpg" in mapping
+
+
+# ---------------------------------------------------------------- 20.16: other files, -q, --dry-run
+
+
+def test_a_folders_other_files_are_listed_not_copied_and_do_not_fail_the_run(tmp_path):
+    tf = tmp_path / "tf"
+    photo(tf / "a.jpg")
+    (tf / "README.txt").write_text("teaching file notes\n")
+    (tf / "talk.pptx").write_bytes(b"PK\x03\x04 a slide deck")
+    (tf / "paper.pdf").write_bytes(b"%PDF-1.4 a paper")
+    out = tmp_path / "out"
+    proc = cli("scrub", str(tf), "-o", str(out), *OFF, "--json")
+    assert proc.returncode == 0, proc.stdout
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    for name in ("README.txt", "talk.pptx", "paper.pdf"):
+        assert files[name]["status"] == "skipped" and files[name]["reason"].startswith("not an image")
+    assert [p.name for p in final_files(out)] == ["a.jpg"]
+    named = cli("scrub", str(tf / "paper.pdf"), "-o", str(tmp_path / "o2"), *OFF)
+    assert named.returncode == 1  # asked for by name: it fails
+
+
+def test_quiet_prints_only_what_needs_a_look(tmp_path):
+    photo(tmp_path / "in" / "a.jpg")
+    photo(tmp_path / "in" / "b.jpg")
+    calm = cli("scrub", str(tmp_path / "in"), "-o", str(tmp_path / "out"), *OFF, "-q")
+    assert calm.returncode == 0 and calm.stdout == b""
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    bad = cli(
+        "scrub",
+        str(tmp_path / "bad.jpg"),
+        str(tmp_path / "in" / "a.jpg"),
+        "-o",
+        str(tmp_path / "o2"),
+        *OFF,
+        "-q",
+    )
+    assert (
+        bad.returncode == 1
+        and b"bad.jpg" in bad.stdout
+        and b"a.jpg" not in bad.stdout.replace(b"bad.jpg", b"")
+    )
+
+
+def test_dry_run_says_what_would_be_done_and_writes_nothing(tmp_path):
+    src = photo(tmp_path / "in" / "a.jpg")
+    before = tree_state(tmp_path)
+    proc = cli("scrub", str(src.parent), "-o", str(tmp_path / "out"), *OFF, "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["files"]
+    assert row["status"] == "planned" and row["output"].endswith("out/a.jpg")
+    assert sum(f["action"] == "removed" for f in row["findings"]) > 3
+    assert tree_state(tmp_path) == before and not (tmp_path / "out").exists()
+    in_place = cli("scrub", str(src), "--in-place", *OFF, "--dry-run")
+    assert in_place.returncode == 0 and tree_state(tmp_path) == before

@@ -203,7 +203,16 @@ def _options(**kw):
         raise click.UsageError(str(exc)) from exc
 
 
-def _run(command: str, paths, options, *, as_json: bool, report: Path | None, details: bool = False) -> list:
+def _run(
+    command: str,
+    paths,
+    options,
+    *,
+    as_json: bool,
+    report: Path | None,
+    details: bool = False,
+    quiet: bool = False,
+) -> list:
     from rich.console import Console
     from rich.markup import escape
 
@@ -224,7 +233,7 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
     interrupted = False
     try:
         with _progress(
-            err, enabled=batch and not as_json, total=lambda: _count_inputs(paths, options)
+            err, enabled=batch and not as_json and not quiet, total=lambda: _count_inputs(paths, options)
         ) as progress:
             results = pipeline.run(paths, options, read_only=read_only, progress=progress)
     except BatchRefused as exc:
@@ -240,8 +249,9 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
         click.echo(rep.to_json(command, results, notes))
     else:
         out = _stdout_console()
-        rep.render_table(out, command, results, details=details)
-        out.print(rep.summary_line(command, results))
+        rep.render_table(out, command, results, details=details, quiet=quiet)
+        if not quiet:
+            out.print(rep.summary_line(command, results))
     if interrupted:
         hint = " (--resume goes on from here)" if command == "scrub" else ""
         err.print(f"[yellow]interrupted:[/] {len(results)} files finished and reported{hint}")
@@ -383,8 +393,14 @@ class _progress:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Private CSV of original -> neutral names (default: DIR-mapping.csv beside DIR).",
 )
+@click.option(
+    "--dry-run/--no-dry-run", help="Say what would be removed and redacted, and where; write nothing."
+)
 @click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
-def scrub(paths, as_json, report, verbose, **kw):
+@click.option(
+    "-q", "--quiet/--no-quiet", help="Print only the files that need a look; the exit code says the rest."
+)
+def scrub(paths, as_json, report, verbose, quiet, **kw):
     """Write a safe copy of every image and DICOM file under PATHS."""
     if kw.get("in_place") and kw.get("output_dir"):
         raise click.UsageError("--in-place and --output-dir exclude each other")
@@ -393,7 +409,9 @@ def scrub(paths, as_json, report, verbose, **kw):
     mapping, out = kw.get("mapping_file"), kw.get("output_dir")
     if mapping and out and Path(mapping).resolve().is_relative_to(Path(out).resolve()):
         raise click.UsageError("the --mapping file must not be inside the output folder")
-    results = _run("scrub", paths, _options(**kw), as_json=as_json, report=report, details=verbose)
+    results = _run(
+        "scrub", paths, _options(**kw), as_json=as_json, report=report, details=verbose, quiet=quiet
+    )
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
@@ -402,7 +420,10 @@ def scrub(paths, as_json, report, verbose, **kw):
 @_stage_options
 @click.option("--fast/--no-fast", help="Metadata, DICOM headers and names only (no pixel stages).")
 @click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
-def check(paths, as_json, report, verbose, **kw):
+@click.option(
+    "-q", "--quiet/--no-quiet", help="Print only the files that need a look; the exit code says the rest."
+)
+def check(paths, as_json, report, verbose, quiet, **kw):
     """Report what still identifies a patient in PATHS, writing nothing.
 
     Every detector runs: metadata, DICOM headers, burned-in text, barcodes, faces, identifying file and
@@ -411,7 +432,9 @@ def check(paths, as_json, report, verbose, **kw):
     """
     from deident.findings import Status
 
-    results = _run("check", paths, _options(**kw), as_json=as_json, report=report, details=verbose)
+    results = _run(
+        "check", paths, _options(**kw), as_json=as_json, report=report, details=verbose, quiet=quiet
+    )
     if any(r.status is Status.FAILED for r in results):
         sys.exit(2)
     sys.exit(1 if any(r.status is Status.UNSAFE for r in results) else 0)

@@ -42,7 +42,7 @@ from deident.atomic import (
     sync_dirs,
     write_bytes_atomic,
 )
-from deident.errors import DeidentError, Interrupted, VerificationFailed
+from deident.errors import DeidentError, Interrupted, UnsupportedFormat, VerificationFailed
 from deident.findings import Action, FileResult, Finding, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
 from deident.keys import Keyring, load_key
@@ -108,7 +108,8 @@ def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progres
     results.sort(key=lambda r: order.get(r.input, -1))
     sync_dirs(Path(r.output).parent for r in results if r.written)
     if mapping is not None:
-        write_mapping(mapping, results)
+        if not options.dry_run:
+            write_mapping(mapping, results)
         results = [_neutral_report(r, options) for r in results]
     if interrupted:
         raise Interrupted(results)
@@ -441,6 +442,12 @@ def _process_one(
             _check(item, ctx, result)
         else:
             _scrub(item, ctx, result, staged)
+    except UnsupportedFormat as exc:
+        # a folder's notes, slides decks and PDFs: listed, not copied, not a failure; a file asked for by
+        # name that cannot be read fails, and check (a gate) names every file it cannot check
+        skip = item.walked and not read_only
+        result.status = Status.SKIPPED if skip else Status.FAILED
+        result.reason = "not an image deident reads: not copied" if skip else str(exc)
     except DeidentError as exc:
         result.status, result.reason = Status.FAILED, str(exc)
     except MemoryError:
@@ -480,6 +487,13 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         found, redacted, stages = _detect_all(doc, ctx, redact=True)
         result.findings += found
         result.findings += doc.pixels_verified(stages, ctx)
+    if options.dry_run:  # what would be removed and redacted; nothing written
+        names = [] if options.rename else _name_findings(item.input, Action.KEPT)
+        result.findings += names
+        result.status, result.output, result.reason = Status.PLANNED, str(output), "dry run: nothing written"
+        if names and not options.keep_names:
+            result.reason += f"; {NAME_KEPT}"
+        return
     mode = None if options.in_place else mode_like(item.input)  # in place: the original's mode stays
     out = _stage_in_folder(output, mode)  # committed with its group by _process_chunk; run() syncs folders
     streaming = _streaming(source)
