@@ -386,3 +386,38 @@ def test_dry_run_says_what_would_be_done_and_writes_nothing(tmp_path):
     assert tree_state(tmp_path) == before and not (tmp_path / "out").exists()
     in_place = cli("scrub", str(src), "--in-place", *OFF, "--dry-run")
     assert in_place.returncode == 0 and tree_state(tmp_path) == before
+
+
+# ---------------------------------------------------------------- 20.15: small dishonesties, one behaviour
+
+
+def test_format_that_cannot_apply_is_said_not_silent(tmp_path):
+    src = photo(tmp_path / "in" / "a.jpg")
+    (result,) = scrub([src], tmp_path / "out", output_format="png")
+    assert result.status is Status.SAFE and "kept as jpeg" in result.reason
+    assert any(f.kind == "output.format-kept" for f in result.findings)
+    assert Image.open(result.output).format == "JPEG" and result.output.endswith(".jpg")
+
+
+@pytest.mark.slow
+def test_nothing_to_do_and_missing_paths_are_usage_errors_in_every_command(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for command in ("scrub", "check", "inspect"):
+        empty = cli(command, str(tmp_path / "empty"), "--fast" if command != "scrub" else "--dry-run")
+        assert empty.returncode == 2 and b"nothing to do" in empty.stderr, command
+        missing = cli(command, str(tmp_path / "nope.jpg"), "--fast" if command != "scrub" else "--dry-run")
+        assert missing.returncode == 2 and b"no such file" in missing.stdout, (command, missing.stderr)
+    fuzz = subprocess.run([DEIDENT, "fuzz"], input=b"", capture_output=True, timeout=60)
+    assert fuzz.returncode == 2 and b"no text to fuzz" in fuzz.stderr
+
+
+def test_config_without_a_file_names_the_table_it_looked_for(tmp_path):
+    proc = cli("config", cwd=tmp_path)
+    assert proc.returncode == 0 and b"pyproject.toml with [tool.deident], upward" in proc.stdout
+
+
+def test_report_boxes_have_no_negative_coordinates():
+    from deident.regions import Region
+
+    grown = Region.box(2, 3, 40, 20, "text").grown(10)
+    assert grown.bbox()[0] < 0 and grown.describe() == "0,0-" + grown.describe().split("-")[1]

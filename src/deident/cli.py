@@ -256,6 +256,11 @@ def _run(
         hint = " (--resume goes on from here)" if command == "scrub" else ""
         err.print(f"[yellow]interrupted:[/] {len(results)} files finished and reported{hint}")
         sys.exit(130)
+    if not results:
+        err.print(escape(f"nothing to do: no files under {', '.join(map(str, paths))}"))
+        sys.exit(2)
+    if any(not Path(p).exists() and not Path(p).is_symlink() for p in paths):
+        sys.exit(2)  # a path that does not exist: a usage error in every command (its row says which)
     return results
 
 
@@ -272,13 +277,12 @@ def _stdout_console():
 
 
 def _count_inputs(paths, options) -> int:
-    """How many files the run will process (the progress bar's total): the plan, walked once more."""
-    from deident.paths import Planned, plan
+    """How many rows the run will report (the progress bar's total): the plan, walked once more; one
+    entry per file, processed, skipped or failed alike, as in the summary."""
+    from deident.paths import plan
 
     return sum(
-        1
-        for item in plan(paths, output_dir=options.output_dir, in_place=options.in_place, read_only=True)
-        if isinstance(item, Planned) and not item.skip_reason
+        1 for _ in plan(paths, output_dir=options.output_dir, in_place=options.in_place, read_only=True)
     )
 
 
@@ -312,17 +316,20 @@ class _progress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
+                TextColumn("{task.fields[file]}", markup=False),
                 console=self.console,
                 transient=True,
             )
             self.bar.start()
             total = self.total() if callable(self.total) else self.total
-            self.task = self.bar.add_task("files", total=total)
+            self.task = self.bar.add_task("files", total=total, file="")
         return self
 
     def __call__(self, result) -> None:
         if self.bar is not None:
-            self.bar.advance(self.task)
+            from deident.findings import printable
+
+            self.bar.update(self.task, advance=1, file=printable(Path(result.input).name))
 
     def __exit__(self, *exc):
         if self.bar is not None:
@@ -377,7 +384,7 @@ class _progress:
     "output_format",
     type=click.Choice(("jpeg", "png")),
     default=None,
-    help="Convert outputs to this format (e.g. HEIC photos before posting).",
+    help="Convert HEIC/AVIF photos to this format (other formats keep theirs; the report says so).",
 )
 @click.option(
     "--keep-macro/--no-keep-macro", help="Whole-slide images: keep the macro image with its label filled."
@@ -441,7 +448,7 @@ def check(paths, as_json, report, verbose, quiet, **kw):
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_stage_options
 @click.option("--fast/--no-fast", help="Metadata and headers only.")
 def inspect(paths, as_json, report, **kw):
@@ -470,8 +477,12 @@ def fuzz(text, seed, age_jitter, sex_change_rate, laterality_swap_rate, generali
 
     from deident.history import FuzzSettings, fuzz_text
 
+    if text is None and sys.stdin.isatty():
+        raise click.UsageError("give the TEXT to fuzz, or '-' to read it from standard input")
     if text is None or text == "-":
         text = sys.stdin.read()
+    if not text.strip():
+        raise click.UsageError("no text to fuzz: TEXT (or standard input) is empty")
     settings = FuzzSettings(
         age_jitter=age_jitter, sex_change_rate=sex_change_rate, generalize_site=generalize_site
     )
@@ -506,7 +517,9 @@ def show_config() -> None:
             escape(f"configuration: {config.path}" + (f" [{config.section}]" if config.section else ""))
         )
     else:
-        out.print("configuration: none (no .deident.toml, nor pyproject.toml with [tool.deident], upward)")
+        out.print(
+            escape("configuration: none (no .deident.toml, nor pyproject.toml with [tool.deident], upward)")
+        )
     table = Table("command", "option", "value", "from")
     names = [n for n, c in cli.commands.items() if c is not click.get_current_context().command]
     for name in names:

@@ -93,6 +93,8 @@ def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progres
     work = [p for p in planned if not p.skip_reason]
     if not read_only:
         work = _settle(_converted_names(work, options), options, results)
+    for result in results if progress else ():  # the bar counts every row of the summary
+        progress(result)
     try:
         deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
         for result in _map(_process_chunk, work, options, (read_only, deny_terms), progress):
@@ -480,6 +482,9 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     doc = open_document(source)
     result.format = doc.format
     output = item.output  # its extension already the converted format's (see _converted_names)
+    if options.output_format and options.output_format != doc.format and doc.output_suffix(ctx) is None:
+        result.reason = f"kept as {doc.format}: --format converts HEIC and AVIF photos only"
+        result.findings.append(Finding("output", "output.format-kept", "file", Action.KEPT, result.reason))
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
