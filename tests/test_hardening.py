@@ -775,6 +775,7 @@ def test_disk_full_on_write_leaves_nothing(tmp_path, monkeypatch):
     failing_writes(monkeypatch, errno.ENOSPC)
     (result,) = scrub([src], tmp_path / "out")
     assert result.status is Status.FAILED and "No space left" in result.reason
+    assert str(tmp_path / "out" / "a.jpg") in result.reason and str(src) not in result.reason  # the output
     assert list((tmp_path / "out").iterdir()) == []  # neither a final file nor a temporary one
 
 
@@ -797,6 +798,7 @@ def test_disk_full_on_a_real_tiny_tmpfs(tmp_path):
         results = scrub([src], mnt / "out")
         failed = [r for r in results if r.status is Status.FAILED]
         assert failed and all("No space left" in r.reason for r in failed), [r.reason for r in failed]
+        assert all(str(mnt / "out") in r.reason for r in failed)  # the full place is named, not the input
         for r in results:
             if r.status is Status.SAFE:  # what was written is whole and clean
                 assert open_document(Source(Path(r.output))).metadata_findings() == []

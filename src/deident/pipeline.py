@@ -518,6 +518,11 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         names = [] if options.rename else _name_findings(item.input, Action.KEPT)
         result.findings += names
         result.findings += _fuzz_sidecars(item.input, output, ctx)
+    except OSError as exc:
+        discard(out)
+        if exc.filename is None:  # a write that failed (a full disk): name the output, not the input
+            raise OSError(exc.errno, exc.strerror, str(output)) from exc
+        raise
     except BaseException:
         discard(out)
         raise
