@@ -1086,9 +1086,9 @@ def test_unsupported_and_refused_inputs_never_become_outputs(tmp_path):
     files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
     assert files["ok.gif"]["status"] == "safe" and files["empty.jpg"]["status"] == "failed"
     assert files["junk.webp"]["status"] == "failed"
-    # Metadata only: the bomb's header is fine and its pixels are never decoded, so it is written.
-    assert files["bomb.png"]["status"] == "safe"
-    assert sorted(p.name for p in final_files(out)) == ["bomb.png", "ok.gif"]
+    # Metadata only too: a header declaring more than --max-pixels is refused, decoded or not.
+    assert files["bomb.png"]["status"] == "failed" and "--max-pixels" in files["bomb.png"]["reason"]
+    assert sorted(p.name for p in final_files(out)) == ["ok.gif"]
 
 
 def test_unsupported_format_error_type():

@@ -421,3 +421,42 @@ def test_report_boxes_have_no_negative_coordinates():
 
     grown = Region.box(2, 3, 40, 20, "text").grown(10)
     assert grown.bbox()[0] < 0 and grown.describe() == "0,0-" + grown.describe().split("-")[1]
+
+
+# ---------------------------------------------------------------- 20.11: refusals a user can act on
+
+
+def test_a_header_above_max_pixels_is_refused_in_every_mode(tmp_path):
+    from test_hardening import _bomb
+
+    bomb = tmp_path / "in" / "bomb.png"
+    bomb.parent.mkdir()
+    bomb.write_bytes(_bomb("png", 40_000))  # 1.6 gigapixels declared, a few bytes of image data
+    (result,) = scrub([bomb], tmp_path / "out")  # metadata only: nothing would decode it
+    assert result.status is Status.FAILED and "--max-pixels" in result.reason
+    assert not (tmp_path / "out" / "bomb.png").exists()
+    (checked,) = pipeline.check_paths([bomb], Options(fast=True))
+    assert checked.status is Status.FAILED and "--max-pixels" in checked.reason
+
+
+def test_a_file_too_large_for_the_limit_is_refused_without_being_read(tmp_path, monkeypatch):
+    big = tmp_path / "in" / "big.jpg"
+    big.parent.mkdir()
+    with open(big, "wb") as fh:
+        fh.write(seed("jpeg"))
+        fh.truncate(80 << 20)  # sparse: 80 MB on paper
+    read: list[Path] = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self) or real(self))
+    (result,) = scrub([big], tmp_path / "out", max_pixels=1000)
+    assert result.status is Status.FAILED and "--max-pixels" in result.reason and "bytes" in result.reason
+    assert big not in read
+
+
+def test_an_internal_error_says_what_happened_and_what_to_do(tmp_path, monkeypatch):
+    src = photo(tmp_path / "in" / "a.jpg")
+    monkeypatch.setattr(pipeline, "_name_findings", lambda *a: 1 / 0)  # a bug in a stage
+    (result,) = scrub([src], tmp_path / "out")
+    assert result.status is Status.FAILED and "ZeroDivisionError" in result.reason
+    assert "wrote nothing" in result.reason and "report" in result.reason
+    assert final_files(tmp_path / "out") == []

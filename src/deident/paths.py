@@ -20,6 +20,13 @@ TEMP_MARK = ".deid-tmp-"
 OUTPUT_MARK = ".deid"
 # Written by operating systems, never images; Thumbs.db even holds thumbnails: never copy, never fail on.
 SYSTEM_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", "ehthumbs.db", ".directory"}
+# Names that promise an image or a DICOM file (as the pre-commit hooks select them): such a file whose
+# content deident cannot read fails; a folder's other files (notes, slide decks, PDFs) are only listed.
+IMAGE_SUFFIXES = {
+    *(".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".tif", ".tiff", ".webp", ".gif"),
+    *(".dcm", ".dicom", ".dic", ".heic", ".heif", ".hif", ".avif"),
+    *(".svs", ".ndpi", ".scn", ".bif", ".qptiff"),
+}
 # Text beside an image is a caption (handled with its image), not an input of its own.
 SIDECAR_SUFFIXES = {".txt", ".md", ".json"}
 

@@ -42,13 +42,13 @@ from deident.atomic import (
     sync_dirs,
     write_bytes_atomic,
 )
-from deident.errors import DeidentError, Interrupted, UnsupportedFormat, VerificationFailed
+from deident.errors import DeidentError, Interrupted, TooLarge, UnsupportedFormat, VerificationFailed
 from deident.findings import Action, FileResult, Finding, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
 from deident.keys import Keyring, load_key
 from deident.options import Options
 from deident.outputs import made_by, record, settle
-from deident.paths import Planned, plan
+from deident.paths import IMAGE_SUFFIXES, Planned, plan
 
 MAX_REDACTION_ROUNDS = 3  # redact, re-check the output, redact what is left; then give up (fail closed)
 
@@ -139,7 +139,7 @@ def _converted_names(work: list[Planned], options: Options) -> list[Planned]:
     for item in work:
         suffix = None
         with contextlib.suppress(DeidentError, OSError, ValueError):  # the file fails later, with its reason
-            suffix = open_document(Source(item.input)).output_suffix(ctx)
+            suffix = open_input(Source(item.input), options).output_suffix(ctx)
         if suffix and item.output is not None:
             item = dataclasses.replace(item, output=item.output.with_suffix(suffix))
         converted.append(item)
@@ -364,7 +364,7 @@ def _identifiers_of(item: Planned, options: Options) -> list[str]:
 
         values += collect_from_path(item.input)
     with contextlib.suppress(DeidentError, OSError, ValueError):
-        values += open_document(Source(item.input)).identifiers()
+        values += open_input(Source(item.input), options).identifiers()
     with contextlib.suppress(ImportError, OSError, ValueError):
         from deident.history import find_sidecars, identifiers_in
 
@@ -445,9 +445,9 @@ def _process_one(
         else:
             _scrub(item, ctx, result, staged)
     except UnsupportedFormat as exc:
-        # a folder's notes, slides decks and PDFs: listed, not copied, not a failure; a file asked for by
-        # name that cannot be read fails, and check (a gate) names every file it cannot check
-        skip = item.walked and not read_only
+        # a folder's notes, slide decks and PDFs: listed, not copied, not a failure; a file asked for by
+        # name, or named as an image, that cannot be read fails; check (a gate) fails every such file
+        skip = item.walked and not read_only and item.input.suffix.lower() not in IMAGE_SUFFIXES
         result.status = Status.SKIPPED if skip else Status.FAILED
         result.reason = "not an image deident reads: not copied" if skip else str(exc)
     except DeidentError as exc:
@@ -460,13 +460,21 @@ def _process_one(
     except OSError as exc:
         result.status, result.reason = Status.FAILED, f"{exc.strerror or exc}: {exc.filename or item.input}"
     except Exception as exc:  # a bug in one stage must not pass a file as safe, nor stop the batch
-        result.status, result.reason = Status.FAILED, f"internal error ({type(exc).__name__}: {exc})"
+        result.status, result.reason = Status.FAILED, INTERNAL_ERROR.format(f"{type(exc).__name__}: {exc}")
     return result
 
 
+# A bug, never a verdict on the file: say that nothing was written and what to do about it.
+INTERNAL_ERROR = (
+    "internal error ({}): deident could not handle this file and wrote nothing for it; "
+    "please report it (with the file's format, never the file itself if it identifies a patient)"
+)
+
+
 def _check(item: Planned, ctx: Context, result: FileResult) -> None:
-    doc = open_document(Source(item.input))
+    doc = open_input(Source(item.input), ctx.options)
     result.format = doc.format
+    doc.check_size(ctx)
     result.findings += [f.as_found() for f in doc.metadata_findings()]
     result.findings += _name_findings(item.input)
     result.findings += _caption_findings(item.input)
@@ -479,8 +487,9 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     options = ctx.options
     assert item.output is not None
     source = Source(item.input)
-    doc = open_document(source)
+    doc = open_input(source, options)
     result.format = doc.format
+    doc.check_size(ctx)  # --max-pixels from the header, in every mode
     output = item.output  # its extension already the converted format's (see _converted_names)
     if options.output_format and options.output_format != doc.format and doc.output_suffix(ctx) is None:
         result.reason = f"kept as {doc.format}: --format converts HEIC and AVIF photos only"
@@ -533,6 +542,26 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
 
 
 NAME_KEPT = "identifying file or folder name kept: use --rename (or --keep-names to keep it on purpose)"
+
+
+def open_input(source: Source, options: Options) -> Document:
+    """Open an input, refusing first, from its size alone, a file held in memory whole that is larger
+    than any picture within ``--max-pixels`` could be: never read 2 GB to refuse them afterwards."""
+    spec = detect(source.head())
+    if spec is not None and not spec.streaming:
+        size = source.path.stat().st_size
+        limit = options.max_pixels * MAX_BYTES_PER_PIXEL + MAX_METADATA_BYTES
+        if size > limit:
+            raise TooLarge(
+                f"{spec.name} file of {size} bytes: larger than any picture within the limit of "
+                f"{options.max_pixels} pixels could be ({limit} bytes; raise --max-pixels to allow it)"
+            )
+    return open_document(source)
+
+
+# 16-bit RGBA stored uncompressed is 8 bytes a pixel; metadata, previews and padding get 64 MiB more.
+MAX_BYTES_PER_PIXEL = 8
+MAX_METADATA_BYTES = 64 << 20
 
 
 def _stage_in_folder(output: Path, mode: int | None) -> Staged:
