@@ -460,3 +460,19 @@ def test_an_internal_error_says_what_happened_and_what_to_do(tmp_path, monkeypat
     assert result.status is Status.FAILED and "ZeroDivisionError" in result.reason
     assert "wrote nothing" in result.reason and "report" in result.reason
     assert final_files(tmp_path / "out") == []
+
+
+# ---------------------------------------------------------------- 20.17: the Python it needs, declared
+
+
+def test_the_lowest_python_is_declared_and_nothing_undeclared_is_imported():
+    import sys
+    import tomllib
+
+    from conftest import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11" and sys.version_info >= (3, 11)
+    declared = " ".join(project["dependencies"])
+    sources = "\n".join(p.read_text() for p in (REPO / "src" / "deident").rglob("*.py"))
+    assert "import tomli" not in sources or "tomli" in declared  # tomllib is in the standard library
