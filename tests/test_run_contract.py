@@ -467,6 +467,7 @@ def test_an_internal_error_says_what_happened_and_what_to_do(tmp_path, monkeypat
 
 def test_the_lowest_python_is_declared_and_nothing_undeclared_is_imported():
     import sys
+
     import tomllib
 
     from conftest import REPO
