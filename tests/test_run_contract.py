@@ -7,6 +7,7 @@ real process where a user would see the behaviour (exit codes, messages, signals
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
@@ -477,3 +478,17 @@ def test_the_lowest_python_is_declared_and_nothing_undeclared_is_imported():
     declared = " ".join(project["dependencies"])
     sources = "\n".join(p.read_text() for p in (REPO / "src" / "deident").rglob("*.py"))
     assert "import tomli" not in sources or "tomli" in declared  # tomllib is in the standard library
+
+
+def test_converted_names_that_collide_are_refused_before_writing(tmp_path):
+    pytest.importorskip("pillow_heif")
+    from test_formats_heif import heic_bytes
+
+    d = tmp_path / "d"
+    photo(d / "a.heic", heic_bytes())
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), "white").save(buf, "PNG")
+    photo(d / "a.png", buf.getvalue())
+    with pytest.raises(BatchRefused, match=r"a\.heic and .*a\.png would both be written to .*a\.deid\.png"):
+        pipeline.scrub_paths([d], Options(output_format="png", **METADATA_ONLY))
+    assert sorted(p.name for p in d.iterdir()) == ["a.heic", "a.png"]
