@@ -875,22 +875,24 @@ def _killed_batch(tmp_path: Path, n: int) -> tuple[Path, Path, tuple]:
     _batch(src, n)
     args = ("scrub", str(src), "-o", str(out), "--text", "off", "--faces", "off", "-j", "2", "--json")
     env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
-    proc = subprocess.Popen(
-        [DEIDENT, *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
+    proc = running_batch(
+        [DEIDENT, *args], out, 100, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.is_dir() and sum(1 for _ in out.iterdir()) >= 100:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the batch finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its workers, mid-write
     proc.wait()
     return src, out, args
+
+
+def running_batch(argv: list[str], out: Path, files: int, **kw) -> subprocess.Popen:
+    """The command started in a session of its own, returned once ``files`` entries are in ``out``."""
+    proc = subprocess.Popen(argv, start_new_session=True, **kw)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and sum(1 for _ in out.iterdir()) >= files:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the batch finished before it could be stopped"
+    return proc
 
 
 def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):

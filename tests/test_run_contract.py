@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -157,24 +156,14 @@ def test_special_files_are_never_opened(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_stops_cleanly_reports_what_finished_and_resume_goes_on(tmp_path, jobs):
-    from test_hardening import _assert_whole_and_clean, _batch
+    from test_hardening import _assert_whole_and_clean, _batch, running_batch
 
     src, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
     n = 1500
     _batch(src, n)
     args = ("scrub", str(src), "-o", str(out), *OFF, "-j", jobs)
-    proc = subprocess.Popen(
-        [DEIDENT, *args, "--report", str(report)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.is_dir() and sum(1 for _ in out.iterdir()) >= 50:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the batch finished before it could be interrupted"
+    argv = [DEIDENT, *args, "--report", str(report)]
+    proc = running_batch(argv, out, 50, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr.decode()[-2000:]
