@@ -233,16 +233,11 @@ def test_in_place_respects_a_read_only_original_unless_overwrite(tmp_path):
 
 
 @pytest.mark.parametrize(("mode", "expected"), [(0o600, 0o600), (0o640, 0o640), (0o666, 0o644)])
-def test_outputs_keep_the_inputs_permissions_never_wider(tmp_path, mode, expected):
+def test_outputs_keep_the_inputs_permissions_never_wider(tmp_path, monkeypatch, mode, expected):
     src = photo(tmp_path / "in" / "a.jpg")
     src.chmod(mode)
-    old = os.umask(0o022)
-    atomic._umask.cache_clear()  # read once per process: this test sets its own
-    try:
-        (result,) = scrub([src], tmp_path / "out")
-    finally:
-        os.umask(old)
-        atomic._umask.cache_clear()
+    monkeypatch.setattr(atomic, "_UMASK", 0o022)  # read once per process: this test sets its own
+    (result,) = scrub([src], tmp_path / "out")
     assert result.status is Status.SAFE
     assert (tmp_path / "out" / "a.jpg").stat().st_mode & 0o777 == expected
 
