@@ -189,7 +189,15 @@ def _options(**kw):
         fields["key"] = source.keyring.secret
         if source.warning:
             click.echo(f"warning: {source.warning}", err=True)
-    for name in ("output_dir", "seed", "output_format", "mapping_file"):
+    if kw.get("scheduler"):
+        from deident.cluster import check_scheduler
+        from deident.errors import StageUnavailable
+
+        try:
+            check_scheduler(kw["scheduler"])
+        except (ValueError, StageUnavailable) as exc:
+            raise click.UsageError(str(exc)) from exc
+    for name in ("output_dir", "seed", "output_format", "mapping_file", "scheduler"):
         if kw.get(name) is not None:
             fields[name] = kw[name]
     for flag in (
@@ -219,8 +227,6 @@ def _run(
     from deident import pipeline
     from deident import report as rep
     from deident.errors import Interrupted
-    from deident.findings import printable
-    from deident.outputs import BatchRefused
 
     err = Console(stderr=True)
     read_only = command != "scrub"
@@ -235,12 +241,7 @@ def _run(
         with _progress(
             err, enabled=batch and not as_json and not quiet, total=lambda: _count_inputs(paths, options)
         ) as progress:
-            results = pipeline.run(paths, options, read_only=read_only, progress=progress)
-    except BatchRefused as exc:
-        for problem in exc.problems:
-            err.print(f"[bold red]refused:[/] {escape(printable(problem))}", soft_wrap=True)
-        err.print("Nothing was written.")
-        sys.exit(2)
+            results = _run_batch(pipeline, paths, options, read_only, progress, err)
     except Interrupted as exc:
         results, interrupted = exc.results, True
     if report:
@@ -262,6 +263,27 @@ def _run(
     if any(not Path(p).exists() and not Path(p).is_symlink() for p in paths):
         sys.exit(2)  # a path that does not exist: a usage error in every command (its row says which)
     return results
+
+
+def _run_batch(pipeline, paths, options, read_only: bool, progress, err) -> list:
+    """The batch; a run that cannot start at all (no Dask worker, storage the workers do not see) or a
+    batch refused before anything is written is named with its reason, not a traceback."""
+    from rich.markup import escape
+
+    from deident.errors import RunUnavailable
+    from deident.findings import printable
+    from deident.outputs import BatchRefused
+
+    try:
+        return pipeline.run(paths, options, read_only=read_only, progress=progress)
+    except RunUnavailable as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}\nNothing was written as safe.")
+        sys.exit(2 if read_only else 1)
+    except BatchRefused as exc:  # the batch would lose or overwrite a file (deident.outputs)
+        for problem in exc.problems:
+            err.print(f"[bold red]refused:[/] {escape(printable(problem))}", soft_wrap=True)
+        err.print("Nothing was written.")
+        sys.exit(2)
 
 
 def _stdout_console():
@@ -331,6 +353,12 @@ class _progress:
 
             self.bar.update(self.task, advance=1, file=printable(Path(result.input).name))
 
+    def note(self, text: str) -> None:
+        """A line for the user above the bar (e.g. the Dask dashboard's address)."""
+        from rich.markup import escape
+
+        (self.bar.console if self.bar is not None else self.console).print(escape(text), soft_wrap=True)
+
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.stop()
@@ -388,6 +416,12 @@ class _progress:
 )
 @click.option(
     "--keep-macro/--no-keep-macro", help="Whole-slide images: keep the macro image with its label filled."
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS|local:N",
+    default=None,
+    help="Run the batch on a Dask cluster (tcp://HOST:PORT) or N local Dask workers; needs deident[dask].",
 )
 @click.option("--rename/--no-rename", help="Neutral output names (keyed hash); needs --output-dir.")
 @click.option(

@@ -33,3 +33,7 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, results: list):
         super().__init__()
         self.results = results
+
+
+class RunUnavailable(DeidentError):
+    """The batch cannot run at all (e.g. no Dask worker joined, the workers do not see the files)."""

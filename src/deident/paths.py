@@ -71,10 +71,19 @@ def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if read_only or not ((exclude and _same(here / d, exclude)) or d.startswith(".deid"))
+            if not _slide_folder(here / d)  # read and checked with its slide
+            and (
+                read_only
+                or not ((exclude and _same(here / d, exclude)) or d.startswith(".deid") or TEMP_MARK in d)
+            )
         )
         for name in sorted(filenames):
             yield here / name
+
+
+def _slide_folder(path: Path) -> bool:
+    """``X/`` beside ``X.mrxs``: part of that slide, read and written with it (formats/mrxs.py)."""
+    return path.with_name(path.name + ".mrxs").is_file()
 
 
 def _same(a: Path, b: Path) -> bool:

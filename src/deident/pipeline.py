@@ -79,6 +79,14 @@ def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progres
     """Every file's result, in the order given. A scrub first settles where each output goes (see
     ``deident.outputs``): ``BatchRefused`` before anything is written when the batch would lose or
     overwrite a file. Ctrl-C raises ``Interrupted`` with the results of the files that finished."""
+    if options.scheduler:  # the same batch, its phases mapped on a Dask cluster (deident.cluster)
+        from deident.cluster import on_cluster
+
+        return on_cluster(_run_batch, paths, options, read_only=read_only, progress=progress)
+    return _run_batch(paths, options, read_only=read_only, progress=progress)
+
+
+def _run_batch(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
     options, _ = prepare_options(options, read_only=read_only)
     rename = options.rename and not read_only
     mapping = mapping_path(options) if rename else None  # refuse a bad mapping place before writing
@@ -242,6 +250,11 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
     stages take seconds and travel one by one, which keeps both cores busy to the end. At most
     ``2 * jobs`` chunks are in flight, so memory stays flat however large the batch.
     """
+    if options.scheduler:
+        from deident.cluster import map_chunks
+
+        yield from map_chunks(fn, items, options, extra, progress)
+        return
     jobs = max(1, min(options.jobs, len(items)))
     size = 1 if options.pixel_stages else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
@@ -306,7 +319,8 @@ def _report(results: list, progress) -> Iterator:
 
 
 def _worker_init(pixel_stages: bool) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    with contextlib.suppress(ValueError):  # not the main thread (a Dask worker's setup): not ours to set
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     # One process per core already; native libraries must not each spawn a thread per core too.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -467,6 +481,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     if options.output_format and options.output_format != doc.format and doc.output_suffix(ctx) is None:
         result.reason = f"kept as {doc.format}: --format converts HEIC and AVIF photos only"
         result.findings.append(Finding("output", "output.format-kept", "file", Action.KEPT, result.reason))
+    ctx.output = output  # where a format that writes a folder beside its file (MRXS) puts it
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
