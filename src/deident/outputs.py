@@ -269,7 +269,7 @@ def _existing(item: Planned, journal: Journal, made: Made, options: Options) -> 
     earlier = journal.made(item.output, st)
     if earlier is not None and earlier.key_id == made.key_id:
         if options.resume and earlier.recipe == made.recipe and _newer(st, item.input):
-            return RESUMED, "output already written"  # by the same options, key and deident version
+            return RESUMED, "output already written (same input, options, key and deident version)"
         return WRITE, ""
     if options.overwrite:
         return WRITE, ""
