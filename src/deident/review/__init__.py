@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from deident.findings import FileResult, Status, printable
+from deident.findings import FileResult, printable
 from deident.review.render import DIR_MODE, FILE_MODE, ensure_private_dir
 
 OUTPUTS = "outputs"  # --review outputs
@@ -100,6 +100,6 @@ def applied_outputs(results: Sequence[FileResult]) -> list[tuple[str, str]]:
 
     pairs = []
     for r in results:
-        if r.status is Status.SAFE and r.output and r.sha256:
+        if r.written and r.sha256:
             pairs.append((r.sha256, file_sha256(Path(r.output))))
     return pairs

@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from deident.findings import Action, FileResult, Status
+from deident.findings import Action, FileResult
 
 THUMB_SIDE = 480  # longest side of a thumbnail, in pixels: sharp enough to see a label is gone
 MAX_FRAMES = 8  # a multi-frame file shows at most this many of the frames that changed
@@ -73,7 +73,7 @@ def render_file(item, result: FileResult, ctx, staged: list) -> None:
 
 def _written_output(result: FileResult, staged: list):
     """The output's bytes as staged (committed together with its group a moment later)."""
-    if result.status is not Status.SAFE:
+    if not result.written:
         return None
     for out, staged_result in reversed(staged):
         if staged_result is result:
