@@ -354,6 +354,7 @@ def _process_one(
 def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     doc = open_document(Source(item.input))
     result.format = doc.format
+    doc.prepare(ctx)
     result.findings += [f.as_found() for f in doc.metadata_findings()]
     result.findings += _name_findings(item.input)
     result.findings += _caption_findings(item.input)
@@ -376,6 +377,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         result.status, result.output, result.reason = Status.SKIPPED, str(output), "output already written"
         sweep_stale([output])  # what a killed run left beside a finished output
         return
+    doc.prepare(ctx)
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}

@@ -84,6 +84,11 @@ class Document(ABC):
         """Identifying values in clear (names, IDs, dates) for the batch deny-list. Memory only."""
         return []
 
+    def prepare(self, ctx: Context) -> None:
+        """Checks from the header, made in every mode before the document is inspected or scrubbed:
+        ``--max-pixels`` (``TooLarge``), so a metadata-only run refuses what a pixel run would."""
+        return None
+
     def frames(self, ctx: Context) -> Iterator[Frame]:
         """Decoded pictures for the pixel stages; formats without pixels yield nothing."""
         return iter(())
