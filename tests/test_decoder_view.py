@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -15,8 +16,9 @@ from PIL import Image, ImageFile
 
 from deident.findings import Status
 from deident.formats import jpeg
+from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
-from deident.pipeline import check_paths
+from deident.pipeline import check_paths, scrub_paths
 from test_formats_common import ctx, scrub_bytes
 
 SENTINEL = b"MRK-HIDDEN-Doe-Jane-MRN4455667"
@@ -115,3 +117,113 @@ def test_check_finds_hidden_rows_when_it_looks_at_pixels(tmp_path):
     (result,) = check_paths([path], Options(faces=FaceMode.OFF, jobs=1))
     assert result.status is Status.UNSAFE
     assert "jpeg.scan" in {f.kind for f in result.findings}
+
+
+# ---------------------------------------------------------------- PNG
+
+
+def _chunk(ctype: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 8
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        out.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]))
+        pos += 12 + n
+    return out
+
+
+def _png(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"".join(_chunk(t, b) for t, b in chunks)
+
+
+def _png_of(img: Image.Image, **save) -> list[tuple[bytes, bytes]]:
+    buf = io.BytesIO()
+    img.save(buf, "PNG", **save)
+    return _chunks(buf.getvalue())
+
+
+def _with_ihdr(chunks, width: int, height: int):
+    (_, ihdr), *rest = chunks
+    return [(b"IHDR", struct.pack(">II", width, height) + ihdr[8:]), *rest]
+
+
+def _idat(data: bytes) -> bytes:
+    return b"".join(b for t, b in _chunks(data) if t == b"IDAT")
+
+
+def test_png_rows_below_the_declared_height_are_not_copied(tmp_path):
+    chunks = _png_of(_bars())
+    path = tmp_path / "crop.png"
+    path.write_bytes(_png(_with_ihdr(chunks, 64, 32)))
+    assert len(zlib.decompress(_idat(path.read_bytes()))) == 64 * (1 + 64 * 3)  # the leak
+    out, findings = scrub_bytes(path)
+    assert "png.IDAT" in {f.kind for f in findings}
+    assert len(zlib.decompress(_idat(out))) == 32 * (1 + 64 * 3)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(_bars())[:32])
+
+
+def test_png_bytes_after_the_zlib_stream_are_cut(tmp_path):
+    chunks = _png_of(_bars())
+    chunks = [(t, b + SENTINEL if t == b"IDAT" else b) for t, b in chunks]
+    path = tmp_path / "tail.png"
+    path.write_bytes(_png(chunks))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and "png.IDAT" in {f.kind for f in findings}
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(_bars()))
+
+
+def test_png_tables_are_kept_only_at_the_size_a_decoder_uses(tmp_path):
+    planted = np.frombuffer(SENTINEL.ljust(30, b"!"), np.uint8)
+    chunks = _png_of(_bars())
+    extra = [(b"PLTE", planted.tobytes()), (b"mDCv", SENTINEL[:24]), (b"cLLi", SENTINEL[:8])]
+    path = tmp_path / "rgb-plte.png"
+    path.write_bytes(_png(chunks[:1] + extra + chunks[1:]))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:8] not in out
+    assert {"png.PLTE", "png.mDCv", "png.cLLi"} <= {f.kind for f in findings}
+    # A 1-bit palette image: two palette entries reachable, transparency for those two only.
+    pal = _png_of(_bars().convert("1").convert("P"), bits=1)
+    pal = [(t, (b[:6] + SENTINEL) if t == b"PLTE" else b) for t, b in pal]
+    pal.insert(2, (b"tRNS", b"\xff\x00" + SENTINEL))
+    path = tmp_path / "pal.png"
+    path.write_bytes(_png(pal))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:3] not in out and {"png.PLTE", "png.tRNS"} <= {f.kind for f in findings}
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("RGBA")), np.asarray(Image.open(path).convert("RGBA"))
+    )
+
+
+@pytest.mark.parametrize("mode", ["scrub", "check"])
+def test_a_header_larger_than_its_image_data_is_a_truncated_file_in_every_mode(tmp_path, mode):
+    chunks = _with_ihdr(_png_of(_bars()), 40000, 40000)
+    path = tmp_path / "big.png"
+    path.write_bytes(_png(chunks))
+    options = Options(jobs=1, max_pixels=2_000_000_000, output_dir=tmp_path / "out", **METADATA_ONLY)
+    (result,) = (scrub_paths if mode == "scrub" else check_paths)([path], options)
+    assert result.status is Status.FAILED and "truncated" in result.reason
+    assert not (tmp_path / "out" / "big.png").exists()
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "gif", "webp", "tiff"])
+def test_max_pixels_is_checked_from_the_header_in_a_metadata_only_run(tmp_path, fmt):
+    path = tmp_path / f"x.{fmt}"
+    _bars(64, 64).save(path, fmt.upper())
+    options = Options(jobs=1, max_pixels=1000, output_dir=tmp_path / "out", **METADATA_ONLY)
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.FAILED and "--max-pixels" in result.reason
+    (result,) = check_paths([path], options)
+    assert result.status is Status.FAILED
+
+
+def test_an_apng_default_image_outside_the_animation_is_scanned(tmp_path):
+    frames = [_bars(), Image.new("RGB", (64, 64), "red"), Image.new("RGB", (64, 64), "blue")]
+    path = tmp_path / "anim.png"
+    frames[0].save(path, save_all=True, append_images=frames[1:], default_image=True)
+    assert Image.open(path).n_frames == 3  # a viewer shows the default image too
+    doc = open_document(Source(path))
+    shown = [f.rgb for f in doc.frames(ctx())]
+    assert len(shown) == 3 and shown[0][40:].mean() < 5  # the black half of the default image
