@@ -19,7 +19,7 @@ from deident.formats import jpeg
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
 from deident.pipeline import check_paths, scrub_paths
-from test_formats_common import ctx, scrub_bytes
+from test_formats_common import SRGB_ICC, ctx, scrub_bytes
 
 SENTINEL = b"MRK-HIDDEN-Doe-Jane-MRN4455667"
 METADATA_ONLY = {"text": TextMode.OFF, "faces": FaceMode.OFF}
@@ -227,3 +227,126 @@ def test_an_apng_default_image_outside_the_animation_is_scanned(tmp_path):
     doc = open_document(Source(path))
     shown = [f.rgb for f in doc.frames(ctx())]
     assert len(shown) == 3 and shown[0][40:].mean() < 5  # the black half of the default image
+
+
+# ---------------------------------------------------------------- ICC profiles (item 5)
+
+
+def _mluc(text: bytes) -> bytes:
+    utf16 = text.decode().encode("utf-16-be")
+    return b"mluc\0\0\0\0" + struct.pack(">II2s2sII", 1, 12, b"en", b"US", len(utf16), 28) + utf16
+
+
+def _planted_profile() -> bytes:
+    """A real sRGB profile whose description, device tags, a private tag and header name a patient."""
+    base = SRGB_ICC
+    (n,) = struct.unpack(">I", base[128:132])
+    tags = [struct.unpack(">4sII", base[132 + 12 * i : 144 + 12 * i]) for i in range(n)]
+    elements = [(sig, base[off : off + size]) for sig, off, size in tags if sig != b"desc"]
+    elements += [
+        (b"desc", _mluc(SENTINEL)),
+        (b"dmnd", _mluc(SENTINEL)),
+        (b"zzzz", b"text\0\0\0\0" + SENTINEL),
+    ]
+    at, table, body = 132 + 12 * len(elements), [], b""
+    for sig, element in elements:
+        element += b"\0" * (-len(element) % 4)
+        table.append(struct.pack(">4sII", sig, at + len(body), len(element)))
+        body += element
+    header = base[4:48] + SENTINEL[:4] + base[52:80] + SENTINEL[4:8] + base[84:128]  # maker, creator
+    rest = struct.pack(">I", len(elements)) + b"".join(table) + body
+    return struct.pack(">I", 128 + len(rest)) + header + rest
+
+
+def _leaks(data: bytes) -> bool:
+    return SENTINEL in data or SENTINEL.decode().encode("utf-16-be") in data or SENTINEL[:8] in data
+
+
+def _gif_with_icc(profile: bytes) -> bytes:
+    buf = io.BytesIO()
+    _bars().convert("P").save(buf, "GIF")
+    data = buf.getvalue()
+    at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    subs = b"".join(bytes([len(p)]) + p for p in (profile[i : i + 255] for i in range(0, len(profile), 255)))
+    return data[:at] + b"!\xff\x0bICCRGBG1012" + subs + b"\0" + data[at:]
+
+
+def _saved(fmt: str, profile: bytes) -> bytes:
+    if fmt == "gif":
+        return _gif_with_icc(profile)
+    buf = io.BytesIO()
+    _bars().save(buf, fmt.upper(), icc_profile=profile, **({"lossless": True} if fmt == "webp" else {}))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "tiff", "webp", "gif"])
+def test_icc_text_is_made_neutral_and_the_profile_still_parses(tmp_path, fmt):
+    from PIL import ImageCms
+
+    planted = _planted_profile()
+    ImageCms.ImageCmsProfile(io.BytesIO(planted))  # a valid profile, as LittleCMS reads it
+    data = _saved(fmt, planted)
+    assert _leaks(data if fmt != "png" else zlib.decompress(_chunks(data)[1][1].split(b"\0", 1)[1][1:]))
+    path = tmp_path / f"icc.{fmt}"
+    path.write_bytes(data)
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert "icc" in {f.kind for f in findings}
+    written = _raw_profile(fmt, out)
+    assert not _leaks(out) and not _leaks(written)
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(written))
+    assert ImageCms.getProfileDescription(profile).strip() == "ICC profile"
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("RGB")), np.asarray(Image.open(path).convert("RGB"))
+    )
+
+
+def _raw_profile(fmt: str, data: bytes) -> bytes:
+    """The profile as written, read without deident: Pillow, or the GIF extension's sub-blocks."""
+    if fmt != "gif":
+        return Image.open(io.BytesIO(data)).info["icc_profile"]
+    at = data.index(b"ICCRGBG1012") + 11
+    out = b""
+    while data[at]:
+        out += data[at + 1 : at + 1 + data[at]]
+        at += 1 + data[at]
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "gif"])
+def test_other_data_under_the_icc_name_is_dropped(tmp_path, fmt):
+    fake = b"\0" * 36 + b"acsp" + SENTINEL * 4  # passes a look at the signature, parses as nothing
+    path = tmp_path / f"fake.{fmt}"
+    if fmt == "gif":
+        path.write_bytes(_gif_with_icc(fake))
+    else:
+        data = _jpeg(_bars())
+        path.write_bytes(
+            data[:2]
+            + b"\xff\xe2"
+            + struct.pack(">H", 16 + len(fake))
+            + b"ICC_PROFILE\0\1\1"
+            + fake
+            + data[2:]
+        )
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and "icc" in {f.kind for f in findings}
+    assert "icc_profile" not in Image.open(io.BytesIO(out)).info
+
+
+@pytest.mark.slow
+def test_heic_icc_text_is_made_neutral(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from PIL import ImageCms
+
+    heif = pillow_heif.from_pillow(_bars())
+    buf = io.BytesIO()
+    heif.save(buf, quality=90, icc_profile=_planted_profile())
+    assert _leaks(buf.getvalue())
+    path = tmp_path / "icc.heic"
+    path.write_bytes(buf.getvalue())
+    out, _ = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert not _leaks(out)
+    written = pillow_heif.open_heif(io.BytesIO(out)).info["icc_profile"]
+    assert (
+        ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(written))).strip() == "ICC profile"
+    )

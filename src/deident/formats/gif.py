@@ -108,13 +108,33 @@ def _kept_bytes(block: Block, data: bytes) -> bytes | None:
             return b"!\xff\x0b" + block.app + b"\x03\x01" + sub[1:3] + b"\x00"
         return None
     if block.app == b"ICCRGBG1012" and body[2] == 11:
-        icc = _sub_block_data(data, block.start + 14)
-        return body if icc[36:40] == b"acsp" else None  # an ICC profile, not other data under its name
+        profile = _profile(block, data)[0]  # an ICC profile, cleaned; other data under its name goes
+        return None if profile is None else b"!\xff\x0b" + block.app + _as_sub_blocks(profile)
     return None
+
+
+def _profile(block: Block, data: bytes) -> tuple[bytes | None, Item | None]:
+    from deident.formats import icc
+
+    where = f"extension 0x{block.label:02X} at {block.start}"
+    return icc.profile_item(_sub_block_data(data, block.start + 14), where)
+
+
+def _as_sub_blocks(payload: bytes) -> bytes:
+    """Data sub-blocks of at most 255 bytes each, then the terminator."""
+    return (
+        b"".join(bytes([len(p)]) + p for p in (payload[i : i + 255] for i in range(0, len(payload), 255)))
+        + b"\0"
+    )
 
 
 def block_items(parsed: Parsed, data: bytes) -> Iterator[Item]:
     for b in parsed.blocks:
+        if b.app == b"ICCRGBG1012" and b.body(data)[2] == 11:
+            item = _profile(b, data)[1]
+            if item is not None:
+                yield item
+            continue
         kept = _kept_bytes(b, data)
         if kept == b.body(data):
             continue

@@ -209,8 +209,39 @@ def _jfif_without_thumbnail(payload: bytes) -> bytes:
     return payload[:12] + b"\0\0" if len(payload) >= 14 else payload
 
 
+def icc_profile(parsed: Parsed) -> tuple[list[Segment], bytes | None, Item | None]:
+    """The APP2 ICC segments, the profile to write in their place (None: none) and the finding.
+
+    A profile larger than one segment is split over several, numbered 1..n (ICC.1 annex B.4); segments
+    out of that sequence cannot be put together, so they go.
+    """
+    from deident.formats import icc
+
+    segs = [s for s in parsed.segments if s.marker == APP2 and s.startswith(ICC_SIG) and len(s.payload) > 14]
+    if not segs:
+        return [], None, None
+    where = f"APP2 segment at {segs[0].start}"
+    parts = sorted((s.payload[12], s.payload[13], s.payload[14:]) for s in segs)
+    if [p[:2] for p in parts] != [(n, len(parts)) for n in range(1, len(parts) + 1)]:
+        return segs, None, Item("icc", where, f"ICC profile segments out of sequence, {len(segs)} segments")
+    profile, item = icc.profile_item(b"".join(p[2] for p in parts), where)
+    return segs, profile, item
+
+
+def _icc_segments(profile: bytes) -> list[bytes]:
+    size = 65533 - len(ICC_SIG) - 2
+    parts = [profile[i : i + size] for i in range(0, len(profile), size)]
+    return [
+        _segment_bytes(b"", Segment(APP2, 0, ICC_SIG + bytes((n + 1, len(parts))) + part))
+        for n, part in enumerate(parts)
+    ]
+
+
 def segment_items(data: bytes, parsed: Parsed, walk_scans: bool = False) -> Iterator[Item]:
     yield from coded_view(data, parsed, walk_scans).items
+    icc_item = icc_profile(parsed)[2]
+    if icc_item is not None:
+        yield icc_item
     jfif_seen = False  # clean_jpeg keeps the first JFIF segment only, cut to its standard 14 bytes
     for seg in parsed.segments:
         m = seg.marker
@@ -259,6 +290,7 @@ def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool = False) -> b
     """SOI, JFIF, [EXIF Orientation], ICC, Adobe, used tables, scans (their used data), EOI; nothing else."""
     parsed = walk(data)
     coded = coded_view(data, parsed, walk_scans)
+    icc_segs, profile, _ = icc_profile(parsed)
     view = memoryview(data)
     out: list[bytes | memoryview] = [b"\xff\xd8"]
     segs = parsed.segments
@@ -272,6 +304,9 @@ def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool = False) -> b
             key = _app_key(s)
             if key == (APP14, ADOBE_SIG):  # its standard form only: anything after it could be anything
                 out.append(_segment_bytes(data, Segment(APP14, s.start, s.payload[:ADOBE_SIZE])))
+            elif key == (APP2, ICC_SIG):  # the profile, cleaned, where its first segment was
+                if profile is not None and s is icc_segs[0]:
+                    out += _icc_segments(profile)
             elif key in KEEP_APP and key != (APP0, JFIF_SIG):  # JFIF: only the first, written above
                 out.append(_segment_bytes(data, s))
         elif s.start in coded.replaced:

@@ -44,6 +44,7 @@ TYPE_SIZE = {
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 # Decompressed text read for the deny-list: values are short; a zTXt "bomb" must not fill memory.
 MAX_TEXT = 1 << 20
+MAX_ICC = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,8 @@ def _decoder_view(parsed: Parsed) -> View:
             _trim(view, c, 3 * palette, where, "palette entries no pixel value can reach")
         elif c.type == b"tRNS" and header.colour == 3:
             _trim(view, c, palette, where, "transparency entries beyond the palette")
+        elif c.type == b"iCCP":
+            _icc(view, c, where)
     if not default:
         raise CorruptFile("PNG has no image data (IDAT)")
     actl = next((c for c in parsed.chunks if c.type == b"acTL" and len(c.data) == 8), None)
@@ -273,6 +276,29 @@ def _decoder_view(parsed: Parsed) -> View:
         view.replaced |= dict.fromkeys((c.start for c in chunks[1:]), None)
         view.replaced[chunks[0].start] = Chunk(b"IDAT", chunks[0].start, recoded)
     return view
+
+
+def _icc(view: View, c: Chunk, where: str) -> None:
+    """iCCP: the profile cleaned by ``formats.icc`` under a neutral name, or dropped when it is not one."""
+    from deident.formats import icc
+
+    _, _, rest = c.data.partition(b"\0")
+    d = zlib.decompressobj()
+    try:
+        raw = d.decompress(rest[1:], MAX_ICC) if rest[:1] == b"\0" else b""
+    except zlib.error:
+        raw = b""
+    profile, item = icc.profile_item(raw if d.eof else b"", where)
+    if item is not None:
+        view.items.append(item)
+    if profile is None:
+        view.replaced[c.start] = None
+    elif item is not None or d.unused_data:
+        view.replaced[c.start] = Chunk(c.type, c.start, b"ICC profile\0\0" + zlib.compress(profile, 9))
+        if item is None:
+            view.items.append(
+                Item("png.iCCP", where, f"{len(d.unused_data)} bytes after the compressed profile")
+            )
 
 
 def _trim(view: View, c: Chunk, size: int, where: str, what: str) -> None:

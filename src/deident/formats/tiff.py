@@ -431,8 +431,26 @@ PagePolicy = Callable[[Page], PagePlan | None]
 
 
 def structural_page(page: Page) -> PagePlan | None:
-    """Default policy: keep every page, only the tags needed to decode and display it."""
-    return PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS})
+    """Default policy: keep every page, only the tags needed to decode and display it (the ICC profile
+    cleaned by ``formats.icc``)."""
+    plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS})
+    clean_icc(page, plan)
+    return plan
+
+
+def clean_icc(page: Page, plan: PagePlan) -> None:
+    """InterColorProfile (34675) written cleaned, or dropped when its bytes are not an ICC profile."""
+    from deident.formats import icc
+
+    entry = page.ifd.entries.get(34675)
+    if entry is None or 34675 not in plan.keep_tags:
+        return
+    raw = page.reader.raw(entry)
+    profile = icc.neutral(raw)
+    if profile is None:
+        plan.keep_tags.discard(34675)
+    elif profile != raw:
+        plan.extra[34675] = (7, profile, len(profile))
 
 
 def rewrite_tiff(
@@ -788,6 +806,11 @@ class TiffDocument(WholeFileDocument):
 
         info.update(width=first(256), height=first(257), orientation=first(274, 1))
         for tag, entry in e.items():
+            if tag == 34675 and tag in keep:
+                from deident.formats import icc
+
+                item = icc.profile_item(reader.raw(entry), "page {page} tag 34675")[1]
+                info["items"] += [item] if item is not None else []
             if tag in keep:
                 continue
             name = TAG_NAMES.get(tag, f"tag{tag}")

@@ -13,7 +13,7 @@ from deident.formats.base import Context, ImageDims, Source
 from deident.formats.tiff import exif_items
 
 KEEP = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}
-VP8X_EXIF, VP8X_XMP = 0x08, 0x04
+VP8X_ICC, VP8X_EXIF, VP8X_XMP = 0x20, 0x08, 0x04
 VP8X_FLAGS = 0x3E  # ICC, alpha, EXIF, XMP, animation; the other bits are reserved (written as 0)
 # Kept chunks of one size (WebP container spec): the canonical form is written, so no extra or
 # reserved bytes travel through the filter. ANMF is a 16-byte frame header followed by frame chunks.
@@ -77,11 +77,24 @@ def walk(data: bytes) -> Parsed:
     return Parsed(chunks, riff_end, len(data) - riff_end)
 
 
-def canonical(c: Chunk) -> Chunk:
-    """What is written for a kept chunk (VP8X without the EXIF/XMP flags)."""
+def _profile(c: Chunk) -> tuple[bytes | None, Item | None]:
+    from deident.formats import icc
+
+    return icc.profile_item(c.data, f"ICCP chunk at {c.start}")
+
+
+def _kept(c: Chunk) -> bool:
+    return c.fourcc in KEEP and (c.fourcc != b"ICCP" or _profile(c)[0] is not None)
+
+
+def canonical(c: Chunk, icc: bool = True) -> Chunk:
+    """What is written for a kept chunk (VP8X without the EXIF/XMP flags, and without the ICC flag when
+    no profile is written; the ICC profile cleaned by ``formats.icc``)."""
     if c.fourcc == b"VP8X":
-        flags = c.data[0] & VP8X_FLAGS & ~(VP8X_EXIF | VP8X_XMP)
+        flags = c.data[0] & VP8X_FLAGS & ~(VP8X_EXIF | VP8X_XMP) & ~(0 if icc else VP8X_ICC)
         return Chunk(c.fourcc, c.start, bytes([flags, 0, 0, 0]) + c.data[4:10])
+    if c.fourcc == b"ICCP":
+        return Chunk(c.fourcc, c.start, _profile(c)[0] or b"")
     if c.fourcc in FIXED:
         return Chunk(c.fourcc, c.start, c.data[: FIXED[c.fourcc]])
     if c.fourcc == b"ANMF":
@@ -99,6 +112,11 @@ def _extra_bytes(c: Chunk) -> int:
 
 def chunk_items(parsed: Parsed) -> Iterator[Item]:
     for c in parsed.chunks:
+        if c.fourcc == b"ICCP":
+            item = _profile(c)[1]
+            if item is not None:
+                yield item
+            continue
         if c.fourcc in KEEP:
             extra = _extra_bytes(c)
             if extra:
@@ -119,7 +137,9 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
 
 
 def clean_webp(data: bytes) -> bytes:
-    body = [canonical(c).raw() for c in walk(data).chunks if c.fourcc in KEEP]
+    chunks = [c for c in walk(data).chunks if _kept(c)]
+    icc = any(c.fourcc == b"ICCP" for c in chunks)
+    body = [canonical(c, icc).raw() for c in chunks]
     payload = b"WEBP" + b"".join(body)
     return b"RIFF" + struct.pack("<I", len(payload)) + payload
 
