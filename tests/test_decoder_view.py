@@ -350,3 +350,41 @@ def test_heic_icc_text_is_made_neutral(tmp_path):
     assert (
         ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(written))).strip() == "ICC profile"
     )
+
+
+# ---------------------------------------------------------------- text in the alpha channel (item 3)
+
+
+def _alpha_text(mode: str) -> Image.Image:
+    """Uniform colour; a name and number drawn only in the alpha channel (a viewer shows them)."""
+    from PIL import ImageDraw, ImageFont
+
+    alpha = Image.new("L", (520, 90), 0)
+    font = ImageFont.truetype("DejaVuSans-Bold.ttf", 40)
+    ImageDraw.Draw(alpha).text((12, 18), "DOE JANE 4455667", fill=255, font=font)
+    colour = Image.new("RGB" if mode == "RGBA" else "L", alpha.size, 0)
+    return Image.merge(mode, (*colour.split(), alpha))
+
+
+def _alpha_ocr(data: bytes) -> str:
+    import pytesseract
+
+    alpha = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))[:, :, 3]
+    return pytesseract.image_to_string(Image.fromarray(255 - alpha), config="--psm 7")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fmt", "mode"), [("png", "RGBA"), ("png", "LA"), ("webp", "RGBA"), ("tiff", "RGBA")]
+)
+def test_text_drawn_only_in_alpha_is_redacted(tmp_path, fmt, mode):
+    path = tmp_path / f"alpha.{fmt}"
+    _alpha_text(mode).save(path, fmt.upper(), **({"lossless": True} if fmt == "webp" else {}))
+    assert "4455667" in _alpha_ocr(path.read_bytes())
+    assert np.ptp(np.asarray(Image.open(path).convert("RGB"))) == 0  # nothing in the colour channels
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    text = _alpha_ocr((tmp_path / "o" / path.name).read_bytes())
+    assert "4455667" not in text and "DOE" not in text and "JANE" not in text

@@ -514,8 +514,8 @@ def _verify(written: Source, ctx: Context, frames: set[int]) -> tuple[list[Findi
                 continue
             where = frame.label or f"frame {frame.index}"
             found = [r for d in _detectors(ctx) for r in _verification_regions(d, frame, ctx)]
-            if found:
-                regions[frame.index] = (where, found)
+            if found:  # a picture can be shown twice (colours, alpha): its leftovers add up
+                regions[frame.index] = (where, regions.get(frame.index, ("", []))[1] + found)
                 leftovers += [_region_finding(where, r, Action.FOUND, ctx) for r in found]
     return leftovers, regions
 

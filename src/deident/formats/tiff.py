@@ -881,12 +881,12 @@ class TiffDocument(WholeFileDocument):
         return decode_frame(str(self.source.path), index, "TIFF page")
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
-        from deident.formats._pillow import orient, to_rgb8
+        from deident.formats._pillow import orient, shown_frames
 
         self.check_size(ctx)
         for i, p in enumerate(self.pages):
             shown = orient(self.stored(i, ctx), p["orientation"])
-            yield Frame(i, to_rgb8(shown), True, f"page {i + 1}" if len(self.pages) > 1 else "image")
+            yield from shown_frames(i, shown, f"page {i + 1}" if len(self.pages) > 1 else "image")
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         from deident.formats._pillow import redact_image, to_stored

@@ -34,7 +34,7 @@ def first_frame(path: Path, ctx: Context) -> tuple[np.ndarray, bool]:
     first = next(frames, None)
     if first is None:
         raise ValueError(f"{path.name}: no picture to post")
-    more = next(frames, None) is not None
+    more = any(f.index != first.index for f in frames)  # another picture, not another view of this one
     return first.rgb, more
 
 
