@@ -388,3 +388,25 @@ def test_text_drawn_only_in_alpha_is_redacted(tmp_path, fmt, mode):
     assert result.status is Status.SAFE, result.reason
     text = _alpha_ocr((tmp_path / "o" / path.name).read_bytes())
     assert "4455667" not in text and "DOE" not in text and "JANE" not in text
+
+
+# ---------------------------------------------------------------- reports never quote a value (item 8)
+
+
+def test_reports_do_not_quote_private_png_keywords_or_gif_application_names(tmp_path):
+    png = _png_of(_bars())
+    png.insert(1, (b"tEXt", b"Jane Doe MRN4455667\0x"))
+    png.insert(1, (b"tEXt", b"Title\0x"))
+    (tmp_path / "a.png").write_bytes(_png(png))
+    gif = io.BytesIO()
+    _bars().convert("P").save(gif, "GIF")
+    data = gif.getvalue()
+    at = 13 + (3 << ((data[10] & 7) + 1))
+    (tmp_path / "a.gif").write_bytes(data[:at] + b"!\xff\x0bJANEDOE4455\x01x\0" + data[at:])
+    options = Options(jobs=1, output_dir=tmp_path / "out", **METADATA_ONLY)
+    results = scrub_paths([tmp_path / "a.png", tmp_path / "a.gif"], options) + check_paths(
+        [tmp_path / "a.png", tmp_path / "a.gif"], options
+    )
+    shown = " ".join(f"{f.kind} {f.where} {f.detail}" for r in results for f in r.findings)
+    assert "'Title'" in shown and "private" in shown
+    assert "Jane" not in shown and "4455" not in shown and "JANEDOE" not in shown

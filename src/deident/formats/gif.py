@@ -17,6 +17,8 @@ from deident.formats.base import Context, ImageDims, Source
 EXTENSION, IMAGE, TRAILER = 0x21, 0x2C, 0x3B
 GRAPHIC_CONTROL, COMMENT, PLAIN_TEXT, APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
 KEEP_APPS = {b"NETSCAPE2.0", b"ANIMEXTS1.0", b"ICCRGBG1012"}
+# Application identifiers a report may name (any other is free text and is never quoted).
+KNOWN_APPS = KEEP_APPS | {b"XMP DataXMP", b"MGK8BIM0000", b"MGKIPTC0000", b"MGLK_IPTC0000", b"ImageMagick"}
 EXT_KIND = {COMMENT: ("gif.comment", "comment"), PLAIN_TEXT: ("gif.plaintext", "plain-text overlay")}
 
 
@@ -144,9 +146,9 @@ def block_items(parsed: Parsed, data: bytes) -> Iterator[Item]:
             continue
         where, size = f"extension 0x{b.label:02X} at {b.start}", b.end - b.start
         if b.label == APPLICATION:
-            name = b.app[:8].decode("latin-1", "replace")
             kind = "xmp" if b.app == b"XMP DataXMP" else "gif.app"
-            yield Item(kind, where, f"application extension '{name}', {size} bytes")
+            name = f"'{b.app[:8].decode('latin-1')}'" if b.app in KNOWN_APPS else "under a private identifier"
+            yield Item(kind, where, f"application extension {name}, {size} bytes")
         else:
             kind, label = EXT_KIND.get(b.label, ("gif.extension", "unknown extension"))
             yield Item(kind, where, f"{label}, {size} bytes")

@@ -26,6 +26,10 @@ KEEP = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", 
 KEEP |= {b"bKGD", b"cICP"}  # background colour, colour signalling (mDCv/cLLi: free numbers, dropped)
 KEEP |= {b"acTL", b"fcTL", b"fdAT"}  # APNG animation
 TEXT = {b"tEXt", b"zTXt", b"iTXt"}
+# Keywords a report may name: PNG 3rd edition 11.3.3.2, and those ImageMagick and exiftool write.
+KEYWORDS = {b"Title", b"Author", b"Description", b"Copyright", b"Creation Time", b"Software", b"Disclaimer"}
+KEYWORDS |= {b"Warning", b"Source", b"Comment", b"date:create", b"date:modify", b"date:timestamp", b"Label"}
+KEYWORDS |= {b"Raw profile type " + t for t in (b"exif", b"iptc", b"xmp", b"8bim", b"icc", b"icm", b"APP1")}
 VALUE_KEYWORDS = {b"Author", b"Copyright", b"Creation Time", b"Source", b"Title", b"Disclaimer"}
 # Kept chunks whose body has one size (PNG 3rd edition, APNG): a longer body could smuggle bytes
 # through the filter, so such a chunk is dropped (and reported) instead of copied.
@@ -309,6 +313,13 @@ def _trim(view: View, c: Chunk, size: int, where: str, what: str) -> None:
         )
 
 
+def _keyword(key: bytes) -> str:
+    """A keyword as a report may show it: a registered one by name, any other never (it is free text)."""
+    if key in KEYWORDS:
+        return f"'{key.decode('latin-1')}'"
+    return f"under a private keyword ({len(key)} characters)"
+
+
 def chunk_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
     header = Header.parse(parsed.chunks[0])
     yield from decoder_view(data, parsed).items
@@ -327,9 +338,9 @@ def chunk_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
             if key == b"XML:com.adobe.xmp":
                 yield Item("xmp", where, f"XMP packet, {len(c.data)} bytes")
             elif key.startswith(b"Raw profile type"):
-                yield Item("png.profile", where, f"{key.decode('latin-1')}, {len(c.data)} bytes")
+                yield Item("png.profile", where, f"{_keyword(key)}, {len(c.data)} bytes")
             else:
-                yield Item(f"png.{name}", where, f"text field '{key.decode('latin-1')}', {len(c.data)} bytes")
+                yield Item(f"png.{name}", where, f"text field {_keyword(key)}, {len(c.data)} bytes")
         elif c.type == b"eXIf":
             items, _ = exif_items(c.data, where)
             yield from items or [Item("exif", where, f"EXIF block, {len(c.data)} bytes")]
