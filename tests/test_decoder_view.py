@@ -410,3 +410,60 @@ def test_reports_do_not_quote_private_png_keywords_or_gif_application_names(tmp_
     shown = " ".join(f"{f.kind} {f.where} {f.detail}" for r in results for f in r.findings)
     assert "'Title'" in shown and "private" in shown
     assert "Jane" not in shown and "4455" not in shown and "JANEDOE" not in shown
+
+
+# ---------------------------------------------------------------- TIFF
+
+
+def _tiff(width: int, height: int, pixels: bytes, extra: tuple = (), declared: int | None = None) -> bytes:
+    """A little-endian grey TIFF, one uncompressed strip of ``pixels``; ``extra``: (tag, type, bytes)."""
+    tags = [(256, 3, 1, struct.pack("<H", width)), (257, 3, 1, struct.pack("<H", declared or height))]
+    tags += [
+        (258, 3, 1, struct.pack("<H", 8)),
+        (259, 3, 1, struct.pack("<H", 1)),
+        (262, 3, 1, struct.pack("<H", 1)),
+    ]
+    tags += [(277, 3, 1, struct.pack("<H", 1)), (278, 3, 1, struct.pack("<H", height))]
+    tags += [(t, typ, len(v) // {1: 1, 3: 2, 7: 1}[typ], v) for t, typ, v in extra]
+    n = len(tags) + 2
+    data_at = 8 + 2 + 12 * n + 4
+    values, entries = b"", []
+    strip_at = data_at + sum(len(v) + (len(v) & 1) for *_, v in tags if len(v) > 4)
+    tags += [(273, 4, 1, struct.pack("<I", strip_at)), (279, 4, 1, struct.pack("<I", len(pixels)))]
+    for tag, typ, count, value in sorted(tags):
+        if len(value) > 4:
+            entries.append(struct.pack("<HHI", tag, typ, count) + struct.pack("<I", data_at + len(values)))
+            values += value + b"\0" * (len(value) & 1)
+        else:
+            entries.append(struct.pack("<HHI", tag, typ, count) + value.ljust(4, b"\0"))
+    return b"II*\0" + struct.pack("<IH", 8, n) + b"".join(entries) + b"\0\0\0\0" + values + pixels
+
+
+def test_tiff_strip_data_beyond_the_declared_image_is_not_copied(tmp_path):
+    rows = bytearray(b"\xff" * 64 * 64)
+    rows[40 * 64 : 40 * 64 + len(SENTINEL)] = SENTINEL  # row 40: below a declared height of 32
+    path = tmp_path / "crop.tif"
+    path.write_bytes(_tiff(64, 64, bytes(rows), declared=32) + SENTINEL)  # and bytes after the strip
+    with Image.open(path) as img:
+        assert img.size == (64, 32)
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and "tiff.strips" in {f.kind for f in findings}
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(Image.open(path)))
+
+
+def test_tiff_tables_a_page_does_not_use_are_dropped(tmp_path):
+    pixels = bytes(range(64)) * 64
+    extra = ((347, 7, SENTINEL), (320, 3, SENTINEL.ljust(2 * 3 * 256, b"!")))  # JPEG tables, colour map
+    path = tmp_path / "tables.tif"
+    path.write_bytes(_tiff(64, 64, pixels, extra))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and {"tiff.JPEGTables", "tiff.ColorMap"} <= {f.kind for f in findings}
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(Image.open(path)))
+
+
+def test_tiff_with_fewer_strip_bytes_than_its_image_needs_is_refused(tmp_path):
+    path = tmp_path / "short.tif"
+    path.write_bytes(_tiff(64, 64, b"\x80" * 64 * 10))
+    options = Options(jobs=1, output_dir=tmp_path / "out", **METADATA_ONLY)
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.FAILED and "truncated" in result.reason

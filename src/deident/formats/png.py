@@ -36,6 +36,9 @@ VALUE_KEYWORDS = {b"Author", b"Copyright", b"Creation Time", b"Source", b"Title"
 FIXED_SIZE = {b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9, b"cICP": 4}
 FIXED_SIZE |= {b"acTL": 8, b"fcTL": 26}
 MAX_SIZE = {b"tRNS": 256, b"PLTE": 768}
+# Chunks a decoder reads once, before the image data (PNG 3rd edition 5.6); acTL likewise (APNG).
+ONCE_BEFORE_IDAT = {b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs", b"bKGD", b"cICP"}
+ONCE_BEFORE_IDAT |= {b"acTL"}
 # Per colour type (0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA): samples per pixel, and the one size
 # of sBIT, bKGD and tRNS (None: not allowed for that type; tRNS of a palette image: up to the palette).
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -222,8 +225,32 @@ def _decoder_view(parsed: Parsed) -> View:
     default: list[Chunk] = []
     frame: list[Chunk] | None = None
     palette = 0
+    first = next((i for i, c in enumerate(parsed.chunks) if c.type == b"IDAT"), len(parsed.chunks))
+    animated = any(c.type == b"acTL" for c in parsed.chunks[:first])
+    seen: set[bytes] = set()
     for c in parsed.chunks:
         where = f"{c.type.decode('latin-1')} chunk at {c.start}"
+        name = c.type.decode("latin-1")
+        if c.type in ONCE_BEFORE_IDAT:  # a second one, or one after the image data: a decoder ignores it
+            if c.type in seen or default:
+                view.replaced[c.start] = None
+                view.items.append(
+                    Item(f"png.{name}", where, f"{name} chunk a decoder ignores, {len(c.data)} bytes")
+                )
+                continue
+            seen.add(c.type)
+        if c.type in (b"fcTL", b"fdAT") and not animated:
+            view.replaced[c.start] = None
+            view.items.append(
+                Item(f"png.{name}", where, f"animation chunk outside an animation, {len(c.data)} bytes")
+            )
+            continue
+        if (
+            c.type == b"fcTL"
+            and not default
+            and c.data[4:20] != struct.pack(">IIII", header.width, header.height, 0, 0)
+        ):
+            raise CorruptFile("APNG: the first frame control does not match the image header")
         if c.type == b"IDAT":
             default.append(c)
         elif c.type == b"fcTL" and len(c.data) == 26 and default:

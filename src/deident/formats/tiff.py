@@ -433,9 +433,28 @@ PagePolicy = Callable[[Page], PagePlan | None]
 def structural_page(page: Page) -> PagePlan | None:
     """Default policy: keep every page, only the tags needed to decode and display it (the ICC profile
     cleaned by ``formats.icc``)."""
-    plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS})
+    plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS} - unused_tables(page.reader, page.ifd))
     clean_icc(page, plan)
     return plan
+
+
+def unused_tables(reader: TiffReader, ifd: IFD) -> set[int]:
+    """Table tags a decoder ignores on this page: JPEGTables unless the page is JPEG (7), ColorMap unless
+    it is a palette page (photometric 3). Their bytes would travel through the filter unread."""
+
+    def first(tag: int) -> int | None:
+        e = ifd.entries.get(tag)
+        try:
+            return reader.values(e)[0] if e is not None and e.count else None
+        except (CorruptFile, struct.error):
+            return None
+
+    unused = set()
+    if 347 in ifd.entries and first(259) != 7:
+        unused.add(347)
+    if 320 in ifd.entries and first(262) != 3:
+        unused.add(320)
+    return unused
 
 
 def clean_icc(page: Page, plan: PagePlan) -> None:
@@ -580,6 +599,7 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
     for off, count in zip(offsets, counts, strict=True):
         if off + count > reader.size:
             raise CorruptFile(f"TIFF page {page.index}: image data points past the end of the file")
+    offsets, counts = declared_blocks(where, reader, entries, offsets, counts, spp, bits)
     tags: dict[int, tuple[int, bytes, int]] = {}
     copied: list[tuple[int, int]] = []
     inline = 8 if page.reader.big else 4
@@ -605,6 +625,74 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
     tags[OFFSET_TAGS[data_tag]] = (count_type, packed, len(counts))
     tags |= plan.extra
     return _Layout(reader, tags, data_tag, list(zip(offsets, counts, strict=True)), copied=copied)
+
+
+def declared_blocks(
+    where: str,
+    reader: TiffReader,
+    entries: dict[int, Entry],
+    offsets: tuple,
+    counts: tuple,
+    spp: int,
+    bits: int,
+) -> tuple[tuple, tuple]:
+    """The strips or tiles the declared image uses, and for uncompressed data the bytes each one uses.
+
+    ImageLength (or ImageWidth) smaller than the data: the strips or tiles beyond the declared image and
+    the bytes of an uncompressed strip beyond its rows are never decoded, so they are not copied. Fewer
+    than the image needs is a truncated file.
+    """
+
+    def first(tag: int, default: int) -> int:
+        e = entries.get(tag)
+        return reader.values(e)[0] if e is not None and e.count else default
+
+    width, length = first(256, 0), first(257, 0)
+    if not width or not length or 32997 in entries:
+        return offsets, counts  # no size to hold the data to, or a volume (ImageDepth): left as it is
+    planar, compression, photometric = first(284, 1), first(259, 1), first(262, 1)
+    planes = spp if planar == 2 else 1
+    per_pixel = (1 if planar == 2 else spp) * bits
+    if 322 in entries and 323 in entries:
+        tw, tl = first(322, 0), first(323, 0)
+        if not tw or not tl:
+            raise CorruptFile(f"{where}: zero tile size")
+        sizes = [tl * -(-tw * per_pixel // 8)] * (-(-width // tw) * -(-length // tl) * planes)
+    else:
+        rps = min(first(278, length), length) or length
+        rows = [min(rps, length - k) for k in range(0, length, rps)]
+        sizes = [r * -(-width * per_pixel // 8) for r in rows] * planes
+    if len(offsets) < len(sizes):
+        raise CorruptFile(
+            f"{where} is truncated: {len(offsets)} of the {len(sizes)} strips or tiles it declares"
+        )
+    offsets, counts = offsets[: len(sizes)], counts[: len(sizes)]
+    if compression != 1 or photometric == 6:  # coded data (or subsampled YCbCr): sizes unknown here
+        return offsets, counts
+    if any(c < n for c, n in zip(counts, sizes, strict=True)):
+        raise CorruptFile(f"{where} is truncated: a strip or tile holds fewer bytes than its pixels need")
+    return offsets, tuple(sizes)
+
+
+def _beyond_declared(reader: TiffReader, entries: dict[int, Entry]) -> list[Item]:
+    """The finding for image data beyond the declared image (``declared_blocks``), if any."""
+    data_tag = next((t for t in OFFSET_TAGS if t in entries), None)
+    if data_tag is None or OFFSET_TAGS[data_tag] not in entries:
+        return []
+    try:
+        spp, bits = _samples("TIFF page", reader, entries)
+        offsets, counts = reader.values(entries[data_tag]), reader.values(entries[OFFSET_TAGS[data_tag]])
+    except (CorruptFile, struct.error):
+        return []  # refused with its reason when the page is written
+    kept = declared_blocks("TIFF page", reader, entries, offsets, counts, spp, bits)[1]
+    extra = sum(counts) - sum(kept)
+    if not extra:
+        return []
+    return [
+        Item(
+            "tiff.strips", "page {page} image data", f"{extra} bytes of image data beyond the declared image"
+        )
+    ]
 
 
 def _samples(where: str, reader: TiffReader, entries: dict[int, Entry]) -> tuple[int, int]:
@@ -805,6 +893,12 @@ class TiffDocument(WholeFileDocument):
             return reader.values(e[tag])[0] if tag in e and e[tag].count else default
 
         info.update(width=first(256), height=first(257), orientation=first(274, 1))
+        info["items"] += _beyond_declared(reader, e)
+        for tag in unused_tables(reader, ifd) & set(keep):
+            name = DECODE_TAGS[tag]
+            info["items"].append(
+                Item(f"tiff.{name}", f"page {{page}} tag {tag}", f"{name} this page does not use")
+            )
         for tag, entry in e.items():
             if tag == 34675 and tag in keep:
                 from deident.formats import icc
