@@ -424,7 +424,7 @@ def _tiff(width: int, height: int, pixels: bytes, extra: tuple = (), declared: i
         (262, 3, 1, struct.pack("<H", 1)),
     ]
     tags += [(277, 3, 1, struct.pack("<H", 1)), (278, 3, 1, struct.pack("<H", height))]
-    tags += [(t, typ, len(v) // {1: 1, 3: 2, 7: 1}[typ], v) for t, typ, v in extra]
+    tags += [(t, typ, len(v) // {1: 1, 2: 1, 3: 2, 7: 1}[typ], v) for t, typ, v in extra]
     n = len(tags) + 2
     data_at = 8 + 2 + 12 * n + 4
     values, entries = b"", []
