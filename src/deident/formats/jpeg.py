@@ -11,6 +11,7 @@ Every kept byte is one a decoder uses: quantisation and Huffman tables no scan u
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
@@ -350,42 +351,86 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool) -> CodedView:
 def _coded_view(data: bytes, parsed: Parsed, walk_scans: bool) -> CodedView:
     from deident.formats import jpeg_scan as js
 
-    segs = parsed.segments
+    segs = [s for s in parsed.segments if s.marker in TABLES or s.marker == SOS]
+    plan = _table_plan(tuple((s.marker, s.payload) for s in segs))
     items: list[Item] = []
     replaced: dict[int, bytes | None] = {}
-    frame = next((js.FrameHeader.parse(s.marker, s.payload) for s in segs if s.marker in SOF), None)
+    for i, payload, kind, detail in plan.changes:
+        seg = segs[i]
+        kept = None if payload is None else _segment_bytes(data, Segment(seg.marker, seg.start, payload))
+        replaced[seg.start] = kept
+        items.append(Item(kind, f"{seg.name} segment at {seg.start}", detail))
+    if plan.frame is None or not (walk_scans or plan.restart):
+        return CodedView(items, replaced)  # nothing to learn about the scans without decoding them
+    frame, huffman, restart = plan.frame, {}, 0
+    for seg in segs:
+        if seg.marker == 0xC4:
+            js.parse_dht(seg.payload, huffman)
+        elif seg.marker == DRI and len(seg.payload) >= 2:
+            restart = struct.unpack(">H", seg.payload[:2])[0]
+        elif seg.marker == SOS:
+            scan = js.ScanHeader.parse(seg.payload)
+            walked = walk_scans and frame.marker in js.SEQUENTIAL_HUFFMAN
+            if not walked and not restart:
+                continue
+            coded = data[seg.start + 4 + len(seg.payload) : seg.scan_end]
+            if walked:
+                trimmed = js.trim_scan(coded, frame, scan, huffman, restart)
+            else:
+                trimmed = js.cut_intervals(coded, frame, scan, restart)
+            if trimmed.coded != coded:
+                replaced[seg.start] = _segment_bytes(data, seg) + trimmed.coded
+                detail = f"{trimmed.dropped} bytes of coded data beyond the declared image"
+                if not trimmed.dropped:
+                    detail = "pad bits after the last coded unit (set to 1)"
+                items.append(Item("jpeg.scan", f"scan at {seg.start}", detail))
+    return CodedView(items, replaced)
+
+
+@dataclass(frozen=True)
+class _TablePlan:
+    frame: object  # jpeg_scan.FrameHeader of the first frame, or None
+    restart: bool  # a DRI segment is present (restart intervals can be counted without decoding)
+    changes: tuple[
+        tuple[int, bytes | None, str, str], ...
+    ]  # (segment index, new payload or None, kind, detail)
+
+
+@functools.lru_cache(maxsize=64)
+def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
+    """Which tables no scan uses, and DNL, from the table, frame and scan headers alone.
+
+    A function of those bytes only (cached: the verified output and photos from one camera share them).
+    A table definition is used when a later scan refers to its key before the key is defined again.
+    """
+    from deident.formats import jpeg_scan as js
+
+    frame = next((js.FrameHeader.parse(m, p) for m, p in segments if m in SOF), None)
     if frame is not None and frame.height == 0:
         raise UnsupportedFormat(
             "JPEG whose height is given by a DNL segment (after the scan) is not supported"
         )
     tq = {c.id: c.tq for c in frame.components} if frame else {}
     progressive = frame is not None and frame.marker in (0xC2, 0xC6, 0xCA, 0xCE)
-    # Table definitions (segment start, key, raw bytes), in order; a definition is used when a later
-    # scan refers to its key before the key is defined again.
-    defs: list[tuple[int, tuple[str, int], bytes]] = []
+    defs: list[tuple[int, tuple[str, int], bytes]] = []  # (segment index, key, raw table)
     used: set[int] = set()  # indices into defs
     latest: dict[tuple[str, int], int] = {}
-    huffman: dict[tuple[int, int], bytes] = {}
-    restart = 0
-    for seg in segs:
-        where = f"{seg.name} segment at {seg.start}"
-        if seg.marker == 0xDB:
-            for tid, raw in js.parse_dqt(seg.payload):
+    changes: list[tuple[int, bytes | None, str, str]] = []
+    for i, (marker, payload) in enumerate(segments):
+        if marker == 0xDB:
+            for tid, raw in js.parse_dqt(payload):
                 latest[("q", tid)] = len(defs)
-                defs.append((seg.start, ("q", tid), raw))
-        elif seg.marker == 0xC4:
-            for tc, th, raw in js.parse_dht(seg.payload, huffman):
+                defs.append((i, ("q", tid), raw))
+        elif marker == 0xC4:
+            for tc, th, raw in js.parse_dht(payload, {}):
                 latest[("dc" if tc == 0 else "ac", th)] = len(defs)
-                defs.append((seg.start, ("dc" if tc == 0 else "ac", th), raw))
-        elif seg.marker == DRI and len(seg.payload) >= 2:
-            restart = struct.unpack(">H", seg.payload[:2])[0]
-        elif seg.marker == 0xDC:
-            replaced[seg.start] = None
-            items.append(
-                Item("jpeg.dnl", where, "number-of-lines segment (the frame header gives the height)")
+                defs.append((i, ("dc" if tc == 0 else "ac", th), raw))
+        elif marker == 0xDC:
+            changes.append(
+                (i, None, "jpeg.dnl", "number-of-lines segment (the height is in the frame header)")
             )
-        elif seg.marker == SOS and frame is not None:
-            scan = js.ScanHeader.parse(seg.payload)
+        elif marker == SOS and frame is not None:
+            scan = js.ScanHeader.parse(payload)
             for cid, td, ta in scan.components:
                 keys = [("q", tq.get(cid, -1))]
                 if not progressive or scan.ss == 0:
@@ -393,42 +438,20 @@ def _coded_view(data: bytes, parsed: Parsed, walk_scans: bool) -> CodedView:
                 if not progressive or scan.ss > 0:
                     keys.append(("ac", ta))
                 used.update(latest[k] for k in keys if k in latest)
-            header = _segment_bytes(data, seg)
-            coded = data[seg.start + 4 + len(seg.payload) : seg.scan_end]
-            if walk_scans and frame.marker in js.SEQUENTIAL_HUFFMAN:
-                trimmed = js.trim_scan(coded, frame, scan, huffman, restart)
-            else:
-                trimmed = js.cut_intervals(coded, frame, scan, restart)
-            if trimmed.coded != coded:
-                replaced[seg.start] = header + trimmed.coded
-                detail = f"{trimmed.dropped} bytes of coded data beyond the declared image"
-                items.append(
-                    Item(
-                        "jpeg.scan",
-                        f"scan at {seg.start}",
-                        detail if trimmed.dropped else "pad bits after the last coded unit (set to 1)",
-                    )
-                )
     by_segment: dict[int, list[tuple[int, tuple[str, int], bytes]]] = {}
-    for n, d in enumerate(defs):
-        by_segment.setdefault(d[0], []).append((n, d[1], d[2]))
-    for start, tables in by_segment.items():
+    for n, (i, key, raw) in enumerate(defs):
+        by_segment.setdefault(i, []).append((n, key, raw))
+    for i, tables in by_segment.items():
         unused = [(key, raw) for n, key, raw in tables if n not in used]
         if not unused:
             continue
         kept = b"".join(raw for n, _, raw in tables if n in used)
-        marker = 0xDB if tables[0][1][0] == "q" else 0xC4
-        replaced[start] = _segment_bytes(data, Segment(marker, start, kept)) if kept else None
         for key, raw in unused:
             kind = "quantisation" if key[0] == "q" else f"{key[0].upper()} Huffman"
-            items.append(
-                Item(
-                    "jpeg.table",
-                    f"{Segment(marker, start, b'').name} segment at {start}",
-                    f"{kind} table {key[1]} that no scan uses, {len(raw)} bytes",
-                )
-            )
-    return CodedView(items, replaced)
+            detail = f"{kind} table {key[1]} that no scan uses, {len(raw)} bytes"
+            changes.append((i, kept or None, "jpeg.table", detail))
+    restart = any(m == DRI for m, _ in segments)
+    return _TablePlan(frame, restart, tuple(changes))
 
 
 def filter_segments(data: bytes, walk_scans: bool = True) -> tuple[bytes, list[Finding]]:
