@@ -467,3 +467,62 @@ def test_tiff_with_fewer_strip_bytes_than_its_image_needs_is_refused(tmp_path):
     options = Options(jobs=1, output_dir=tmp_path / "out", **METADATA_ONLY)
     (result,) = scrub_paths([path], options)
     assert result.status is Status.FAILED and "truncated" in result.reason
+
+
+# ---------------------------------------------------------------- GIF
+
+
+def _gif_image_at(data: bytes) -> int:
+    """Offset of the first image descriptor: after the screen, its colour table and any extensions."""
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    while data[pos] == 0x21:
+        pos += 2
+        while data[pos]:
+            pos += 1 + data[pos]
+        pos += 1
+    return pos
+
+
+def _gif(img: Image.Image, height: int | None = None) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "GIF", optimize=False, interlace=False)
+    data = bytearray(buf.getvalue())
+    if height is not None:  # the screen and the frame declare fewer rows than the LZW data holds
+        at = _gif_image_at(data)
+        data[8:10] = data[at + 7 : at + 9] = struct.pack("<H", height)
+    return bytes(data)
+
+
+def test_gif_rows_below_the_declared_height_are_not_copied(tmp_path):
+    arr = np.full((64, 64), 255, np.uint8)
+    arr[32:] = np.random.default_rng(1).integers(0, 255, (32, 64))  # what the hidden rows show
+    bars = Image.fromarray(arr)
+    path = tmp_path / "crop.gif"
+    path.write_bytes(_gif(bars, height=32))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert "gif.image" in {f.kind for f in findings}
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("L")), np.asarray(bars.convert("L"))[:32]
+    )
+    restored = bytearray(out)  # give the frame its 64 rows back: nothing is left to fill them
+    at = _gif_image_at(restored)
+    restored[8:10] = restored[at + 7 : at + 9] = struct.pack("<H", 64)
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        bottom = np.asarray(Image.open(io.BytesIO(bytes(restored))).convert("L"))[40:]
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    assert np.ptp(bottom) == 0  # nothing of the hidden rows is left, only a decoder's fill
+
+
+def test_gif_colour_table_entries_no_pixel_uses_are_blanked(tmp_path):
+    img = Image.fromarray((np.asarray(_bars().convert("L")) // 255).astype(np.uint8), "P")
+    img.putpalette([0, 0, 0, 255, 255, 255, *SENTINEL.ljust(3 * 254, b"!")])
+    path = tmp_path / "palette.gif"
+    path.write_bytes(_gif(img))
+    assert SENTINEL in path.read_bytes()
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:6] not in out and "gif.palette" in {f.kind for f in findings}
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("RGB")), np.asarray(Image.open(path).convert("RGB"))
+    )
