@@ -526,3 +526,22 @@ def test_gif_colour_table_entries_no_pixel_uses_are_blanked(tmp_path):
     assert np.array_equal(
         np.asarray(Image.open(io.BytesIO(out)).convert("RGB")), np.asarray(Image.open(path).convert("RGB"))
     )
+
+
+def test_tiff_edge_tile_padding_is_written_blank(tmp_path):
+    import tifffile
+
+    path = tmp_path / "tiled.tif"
+    arr = np.full((40, 40), 200, np.uint8)
+    tifffile.imwrite(path, arr, tile=(32, 32))
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        bottom = tif.pages[0].dataoffsets[2]  # tile 2: rows 32..39 are the image, its rows 8..31 padding
+        right = tif.pages[0].dataoffsets[1]  # tile 1: columns 32..39 are the image, 40..63 padding
+    data[bottom + 8 * 32 : bottom + 8 * 32 + len(SENTINEL)] = SENTINEL
+    data[right + 8 : right + 8 + 24] = SENTINEL[:24]
+    path.write_bytes(bytes(data))
+    assert np.array_equal(tifffile.imread(path), arr)  # the padding is not part of the picture
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and "tiff.tiles" in {f.kind for f in findings}
+    assert np.array_equal(tifffile.imread(io.BytesIO(out)), arr)

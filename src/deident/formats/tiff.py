@@ -520,6 +520,7 @@ class _Layout:
     blocks: list[tuple[int, int]]  # (source offset, byte count)
     tail: int = 0  # bytes after the next-IFD offset (NDPI: its upper half)
     copied: list[tuple[int, int]] = field(default_factory=list)  # (start, end) read from the source file
+    padding: dict[int, EdgePadding] = field(default_factory=dict)  # block index -> edge tile padding
 
     def value_bytes(self, big: bool) -> int:
         inline = 8 if big else 4
@@ -569,8 +570,11 @@ class _Layout:
         for v in values:
             w.put(v)
         assert w.pos == data_at, "TIFF layout mismatch"
-        for off, count in self.blocks:
-            w.copy(self.reader, off, count)
+        for i, (off, count) in enumerate(self.blocks):
+            if i in self.padding:  # an edge tile: what lies beyond the image is written blank
+                w.put(self.padding[i].blank(self.reader.read(off, count)))
+            else:
+                w.copy(self.reader, off, count)
             if count & 1:
                 w.put(b"\0")
 
@@ -599,7 +603,7 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
     for off, count in zip(offsets, counts, strict=True):
         if off + count > reader.size:
             raise CorruptFile(f"TIFF page {page.index}: image data points past the end of the file")
-    offsets, counts = declared_blocks(where, reader, entries, offsets, counts, spp, bits)
+    offsets, counts, padding = declared_blocks(where, reader, entries, offsets, counts, spp, bits)
     tags: dict[int, tuple[int, bytes, int]] = {}
     copied: list[tuple[int, int]] = []
     inline = 8 if page.reader.big else 4
@@ -624,7 +628,8 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
     packed = struct.pack(f"{page.reader.bo}{len(counts)}{TYPES[count_type][1]}", *counts)
     tags[OFFSET_TAGS[data_tag]] = (count_type, packed, len(counts))
     tags |= plan.extra
-    return _Layout(reader, tags, data_tag, list(zip(offsets, counts, strict=True)), copied=copied)
+    blocks = list(zip(offsets, counts, strict=True))
+    return _Layout(reader, tags, data_tag, blocks, copied=copied, padding=padding)
 
 
 def declared_blocks(
@@ -649,15 +654,22 @@ def declared_blocks(
 
     width, length = first(256, 0), first(257, 0)
     if not width or not length or 32997 in entries:
-        return offsets, counts  # no size to hold the data to, or a volume (ImageDepth): left as it is
+        return offsets, counts, {}  # no size to hold the data to, or a volume (ImageDepth): left as it is
     planar, compression, photometric = first(284, 1), first(259, 1), first(262, 1)
     planes = spp if planar == 2 else 1
     per_pixel = (1 if planar == 2 else spp) * bits
+    padding: dict[int, EdgePadding] = {}
     if 322 in entries and 323 in entries:
         tw, tl = first(322, 0), first(323, 0)
         if not tw or not tl:
             raise CorruptFile(f"{where}: zero tile size")
-        sizes = [tl * -(-tw * per_pixel // 8)] * (-(-width // tw) * -(-length // tl) * planes)
+        across, down = -(-width // tw), -(-length // tl)
+        row = -(-tw * per_pixel // 8)
+        sizes = [tl * row] * (across * down * planes)
+        for i in range(len(sizes)):
+            cols, rows = min(tw, width - (i % across) * tw), min(tl, length - (i // across % down) * tl)
+            if cols < tw or rows < tl:
+                padding[i] = EdgePadding(row, -(-cols * per_pixel // 8), rows)
     else:
         rps = min(first(278, length), length) or length
         rows = [min(rps, length - k) for k in range(0, length, rps)]
@@ -668,10 +680,26 @@ def declared_blocks(
         )
     offsets, counts = offsets[: len(sizes)], counts[: len(sizes)]
     if compression != 1 or photometric == 6:  # coded data (or subsampled YCbCr): sizes unknown here
-        return offsets, counts
+        return offsets, counts, {}
     if any(c < n for c, n in zip(counts, sizes, strict=True)):
         raise CorruptFile(f"{where} is truncated: a strip or tile holds fewer bytes than its pixels need")
-    return offsets, tuple(sizes)
+    return offsets, tuple(sizes), padding
+
+
+@dataclass(frozen=True)
+class EdgePadding:
+    """Where an uncompressed edge tile's pixels end: bytes per tile row, image bytes per row, image rows."""
+
+    row: int
+    used: int
+    rows: int
+
+    def blank(self, tile: bytes) -> bytes:
+        out = bytearray(tile)
+        for r in range(len(out) // self.row if self.row else 0):
+            start = r * self.row + (self.used if r < self.rows else 0)
+            out[start : (r + 1) * self.row] = bytes((r + 1) * self.row - start)
+        return bytes(out)
 
 
 def _beyond_declared(reader: TiffReader, entries: dict[int, Entry]) -> list[Item]:
@@ -684,15 +712,21 @@ def _beyond_declared(reader: TiffReader, entries: dict[int, Entry]) -> list[Item
         offsets, counts = reader.values(entries[data_tag]), reader.values(entries[OFFSET_TAGS[data_tag]])
     except (CorruptFile, struct.error):
         return []  # refused with its reason when the page is written
-    kept = declared_blocks("TIFF page", reader, entries, offsets, counts, spp, bits)[1]
+    kept_offsets, kept, padding = declared_blocks("TIFF page", reader, entries, offsets, counts, spp, bits)
+    items = []
     extra = sum(counts) - sum(kept)
-    if not extra:
-        return []
-    return [
-        Item(
-            "tiff.strips", "page {page} image data", f"{extra} bytes of image data beyond the declared image"
+    if extra:
+        detail = f"{extra} bytes of image data beyond the declared image"
+        items.append(Item("tiff.strips", "page {page} image data", detail))
+    held = 0
+    for i, pad in padding.items():
+        tile = reader.read(kept_offsets[i], kept[i])
+        held += pad.blank(tile) != tile
+    if held:
+        items.append(
+            Item("tiff.tiles", "page {page} edge tiles", f"{held} edge tiles hold data beyond the image")
         )
-    ]
+    return items
 
 
 def _samples(where: str, reader: TiffReader, entries: dict[int, Entry]) -> tuple[int, int]:
