@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -545,3 +546,36 @@ def test_tiff_edge_tile_padding_is_written_blank(tmp_path):
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
     assert SENTINEL not in out and "tiff.tiles" in {f.kind for f in findings}
     assert np.array_equal(tifffile.imread(io.BytesIO(out)), arr)
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def _dirty_files(tmp_path) -> dict[str, bytes]:
+    """One file per class that a metadata-only check must find (no pixel stage needed)."""
+    data = _jpeg(_bars())
+    sos = data.index(b"\xff\xda")
+    unused_dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x03" + SENTINEL.ljust(64, b"!")
+    png = _png_of(_bars())
+    return {
+        "crop.png": _png(_with_ihdr(png, 64, 32)),
+        "idat-tail.png": _png([(t, b + SENTINEL if t == b"IDAT" else b) for t, b in png]),
+        "icc.png": _saved("png", _planted_profile()),
+        "icc.webp": _saved("webp", _planted_profile()),
+        "table.jpg": data[:sos] + unused_dqt + data[sos:],
+        "rst.jpg": _with_height(_jpeg(_bars(), restart_marker_rows=1), 32),
+        "crop.gif": _gif(_bars().convert("P"), height=32),
+        "strips.tif": _tiff(64, 64, b"\x80" * 64 * 64, declared=32),
+    }
+
+
+def test_check_finds_every_class_in_a_metadata_only_run(tmp_path):
+    names = []
+    for name, data in _dirty_files(tmp_path).items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        names.append(path)
+    results = check_paths(names, Options(jobs=1, **METADATA_ONLY))
+    assert {Path(r.input).name: r.status for r in results} == dict.fromkeys(
+        (p.name for p in names), Status.UNSAFE
+    )
