@@ -44,7 +44,7 @@ def _jpeg(img: Image.Image, **save) -> bytes:
 
 def _with_height(data: bytes, height: int) -> bytes:
     """The same JPEG with its SOF0 height set to ``height`` (the crop an editor might write)."""
-    i = data.index(b"\xff\xc0")
+    i = data.index(b"\xff\xc2") if b"\xff\xc2" in data else data.index(b"\xff\xc0")  # SOF2 or SOF0
     return data[: i + 5] + struct.pack(">H", height) + data[i + 7 :]
 
 
@@ -56,8 +56,9 @@ def _decode(data: bytes) -> np.ndarray:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path):
-    full = _jpeg(_bars())
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path, progressive):
+    full = _jpeg(_bars(), progressive=progressive)
     cropped = _with_height(full, 32)  # the black half is still coded after the white half
     assert _decode(_with_height(cropped, 64))[40:].mean() < 40  # the leak: restore the height, see it
     path = tmp_path / "crop.jpg"
@@ -68,8 +69,9 @@ def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path):
     assert _decode(_with_height(out, 64))[40:].mean() > 100  # nothing of the black half is left
 
 
-def test_jpeg_bytes_after_the_last_coded_unit_are_dropped(tmp_path):
-    data = _jpeg(_bars())
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_bytes_after_the_last_coded_unit_are_dropped(tmp_path, progressive):
+    data = _jpeg(_bars(), progressive=progressive)
     eoi = data.rindex(b"\xff\xd9")
     path = tmp_path / "tail.jpg"
     path.write_bytes(data[:eoi] + SENTINEL + data[eoi:])

@@ -58,7 +58,7 @@ def _encoded(fmt: str, **save) -> bytes:
 
 # ---------------------------------------------------------------- JPEG
 
-JPEG = _encoded("JPEG", quality=90)
+JPEGS = [_encoded("JPEG", quality=90), _encoded("JPEG", quality=90, progressive=True)]
 SIGNATURES = [b"", b"JFIF\0", b"ICC_PROFILE\0\1\1", b"Adobe", b"Exif\0\0", b"http://ns.adobe.com/xap/1.0/\0"]
 
 
@@ -74,12 +74,13 @@ def _jpeg_boundaries(data: bytes) -> list[int]:
 @st.composite
 def jpeg_insertions(draw) -> bytes:
     payload = draw(payloads)
+    jpeg = draw(st.sampled_from(JPEGS))
     where = draw(st.sampled_from(["segment", "table", "before EOI", "after EOI"]))
     if where == "before EOI":
-        eoi = JPEG.rindex(b"\xff\xd9")
-        return JPEG[:eoi] + payload.replace(b"\xff", b"") + JPEG[eoi:]
+        eoi = jpeg.rindex(b"\xff\xd9")
+        return jpeg[:eoi] + payload.replace(b"\xff", b"") + jpeg[eoi:]
     if where == "after EOI":
-        return JPEG + payload
+        return jpeg + payload
     if where == "table":  # a table no scan uses (ids 2 and 3 are free in a Pillow JPEG)
         tid = draw(st.sampled_from([2, 3]))
         if draw(st.booleans()):
@@ -95,8 +96,8 @@ def jpeg_insertions(draw) -> bytes:
         marker = draw(st.sampled_from([*range(0xE0, 0xF0), 0xFE, 0xF1, 0xF7, 0xDC]))
         body = draw(st.sampled_from(SIGNATURES)) + payload
         segment = bytes([0xFF, marker]) + struct.pack(">H", 2 + len(body)) + body
-    at = draw(st.sampled_from(_jpeg_boundaries(JPEG)))
-    return JPEG[:at] + segment + JPEG[at:]
+    at = draw(st.sampled_from(_jpeg_boundaries(jpeg)))
+    return jpeg[:at] + segment + jpeg[at:]
 
 
 @PROPERTY

@@ -363,6 +363,7 @@ def _coded_view(data: bytes, parsed: Parsed, walk_scans: bool) -> CodedView:
     if plan.frame is None or not (walk_scans or plan.restart):
         return CodedView(items, replaced)  # nothing to learn about the scans without decoding them
     frame, huffman, restart = plan.frame, {}, 0
+    progressive = js.ProgressiveState() if frame.marker == js.PROGRESSIVE_HUFFMAN else None
     for seg in segs:
         if seg.marker == 0xC4:
             js.parse_dht(seg.payload, huffman)
@@ -370,12 +371,12 @@ def _coded_view(data: bytes, parsed: Parsed, walk_scans: bool) -> CodedView:
             restart = struct.unpack(">H", seg.payload[:2])[0]
         elif seg.marker == SOS:
             scan = js.ScanHeader.parse(seg.payload)
-            walked = walk_scans and frame.marker in js.SEQUENTIAL_HUFFMAN
+            walked = walk_scans and (frame.marker in js.SEQUENTIAL_HUFFMAN or progressive is not None)
             if not walked and not restart:
                 continue
             coded = data[seg.start + 4 + len(seg.payload) : seg.scan_end]
             if walked:
-                trimmed = js.trim_scan(coded, frame, scan, huffman, restart)
+                trimmed = js.trim_scan(coded, frame, scan, huffman, restart, progressive)
             else:
                 trimmed = js.cut_intervals(coded, frame, scan, restart)
             if trimmed.coded != coded:

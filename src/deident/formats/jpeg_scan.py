@@ -8,8 +8,9 @@ scan, without computing a coefficient, to find the last byte the declared MCUs u
 keeps exactly those bytes (restart markers renumbered as they were, pad bits set to 1 as T.81 F.1.2.3
 asks). The coefficients are untouched, so the decoded pixels are bit-identical.
 
-Sequential Huffman scans (SOF0, SOF1) are walked. Progressive, arithmetic, lossless and hierarchical
-frames are not (``walkable`` says so); their scans are copied as they are.
+Sequential (SOF0, SOF1) and progressive (SOF2) Huffman scans are walked; a progressive walk keeps, per
+block, which coefficients earlier scans made non-zero (refinement scans read a bit for each). Arithmetic,
+lossless and hierarchical frames are not walked; their scans are copied as they are.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from deident.errors import CorruptFile
 
 SEQUENTIAL_HUFFMAN = {0xC0, 0xC1}
+PROGRESSIVE_HUFFMAN = 0xC2
 DHT, DNL, DRI, DQT = 0xC4, 0xDC, 0xDD, 0xDB
 LOOKAHEAD = 9  # bits decoded by one table lookup; longer codes take the canonical slow path
 
@@ -141,6 +143,7 @@ class ScanHeader:
     components: tuple[tuple[int, int, int], ...]  # (component id, DC table, AC table)
     ss: int
     se: int
+    al_ah: int = 0  # successive approximation: high nibble Ah, low nibble Al
 
     @classmethod
     def parse(cls, payload: bytes) -> ScanHeader:
@@ -152,7 +155,7 @@ class ScanHeader:
         comps = tuple(
             (payload[1 + 2 * i], payload[2 + 2 * i] >> 4, payload[2 + 2 * i] & 15) for i in range(n)
         )
-        return cls(comps, payload[1 + 2 * n], payload[2 + 2 * n])
+        return cls(comps, payload[1 + 2 * n], payload[2 + 2 * n], payload[3 + 2 * n])
 
 
 def mcu_layout(frame: FrameHeader, scan: ScanHeader) -> tuple[int, list[int]]:
@@ -235,18 +238,34 @@ class ScanTrim:
 
 
 def trim_scan(
-    coded: bytes, frame: FrameHeader, scan: ScanHeader, tables: dict[tuple[int, int], bytes], restart: int
+    coded: bytes,
+    frame: FrameHeader,
+    scan: ScanHeader,
+    tables: dict[tuple[int, int], bytes],
+    restart: int,
+    state: ProgressiveState | None = None,
 ) -> ScanTrim:
-    """Keep only the coded bytes of the MCUs ``frame`` declares, per restart interval."""
+    """Keep only the coded bytes of the MCUs ``frame`` declares, per restart interval.
+
+    Sequential scans need nothing else; progressive ones (``state`` given) need which coefficients
+    earlier scans made non-zero, since refinement scans read a correction bit for each of those.
+    """
     mcus, block_comps = mcu_layout(frame, scan)
-    try:
-        decoders = {
-            i: (huffman(tables[(0, scan.components[i][1])]), huffman(tables[(1, scan.components[i][2])]))
-            for i in set(block_comps)
-        }
-    except KeyError:
-        raise CorruptFile("JPEG: a scan uses a Huffman table that is not defined") from None
-    blocks = [decoders[i] for i in block_comps]
+    if state is not None:
+        walker = state.walker(frame, scan, tables)
+    else:
+        try:
+            decoders = {
+                i: (huffman(tables[(0, scan.components[i][1])]), huffman(tables[(1, scan.components[i][2])]))
+                for i in set(block_comps)
+            }
+        except KeyError:
+            raise CorruptFile("JPEG: a scan uses a Huffman table that is not defined") from None
+        blocks = [decoders[i] for i in block_comps]
+
+        def walker(data: bytes, first: int, count: int) -> int:
+            return used_bits(data, count, blocks)
+
     intervals = _intervals(coded)
     expected = math.ceil(mcus / restart) if restart else 1
     if len(intervals) < expected:
@@ -255,7 +274,7 @@ def trim_scan(
     for n in range(expected):
         left = min(restart, mcus - n * restart) if restart else mcus
         data = _unstuff(intervals[n])
-        bits = used_bits(data, left, blocks)
+        bits = walker(data, n * restart, left)
         used = bytearray(data[: (bits + 7) // 8])
         if bits % 8:
             used[-1] |= (1 << (8 - bits % 8)) - 1  # pad bits are 1s (T.81 F.1.2.3)
@@ -264,6 +283,156 @@ def trim_scan(
             out.append(bytes((0xFF, 0xD0 + n % 8)))
     trimmed = b"".join(out)
     return ScanTrim(trimmed, max(0, len(coded) - len(trimmed)) if trimmed != coded else 0)
+
+
+class BitReader:
+    """Bits of unstuffed entropy-coded data, most significant first; past the end it is a truncated file."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos, self.limit = data + b"\0\0\0\0", 0, 8 * len(data)
+
+    def bits(self, n: int) -> int:
+        if not n:
+            return 0
+        p = self.pos
+        self.pos += n
+        if self.pos > self.limit:
+            raise CorruptFile("JPEG is truncated: the image data ends before the declared image does")
+        word = int.from_bytes(self.data[p >> 3 : (p >> 3) + 4], "big")
+        return (word >> (32 - (p & 7) - n)) & ((1 << n) - 1)
+
+    def decode(self, table: Huffman) -> int:
+        p = self.pos
+        word = int.from_bytes(self.data[p >> 3 : (p >> 3) + 4], "big") << (p & 7) & 0xFFFFFFFF
+        length, symbol = table.fast[word >> (32 - LOOKAHEAD)]
+        if not length:
+            length, symbol = table.slow(word, 32)
+        self.bits(length)
+        return symbol
+
+
+def _checked(pos: int, data: bytes) -> int:
+    if pos > 8 * len(data):
+        raise CorruptFile("JPEG is truncated: the image data ends before the declared image does")
+    return pos
+
+
+class ProgressiveState:
+    """Which coefficients of each block are non-zero so far, per component (T.81 G.1.2.3)."""
+
+    def __init__(self) -> None:
+        self.nonzero: dict[int, list[int]] = {}  # component id -> bit mask per block (non-interleaved order)
+
+    def walker(self, frame: FrameHeader, scan: ScanHeader, tables: dict[tuple[int, int], bytes]):
+        """A function (unstuffed data, first MCU, MCU count) -> bits used, for one scan."""
+        ah, al = scan.al_ah >> 4, scan.al_ah & 15
+        del al  # successive approximation only shifts values; the bits read do not depend on it
+        mcus, block_comps = mcu_layout(frame, scan)
+
+        def table(cls: int, i: int) -> Huffman:
+            key = (cls, scan.components[i][1 + cls])
+            if key not in tables:
+                raise CorruptFile("JPEG: a scan uses a Huffman table that is not defined")
+            return huffman(tables[key])
+
+        if scan.ss == 0:  # DC: first pass reads a difference per block, a refinement one bit
+            dcs = [table(0, i) for i in block_comps] if not ah else []
+
+            def dc(data: bytes, first: int, count: int) -> int:
+                if ah:  # one bit per block
+                    return _checked(count * len(block_comps), data)
+                r = BitReader(data)
+                for _ in range(count):
+                    for n in range(len(block_comps)):
+                        size = r.decode(dcs[n]) if not ah else 1
+                        if size > 15:
+                            raise CorruptFile("JPEG: invalid DC difference category in the image data")
+                        r.bits(size)
+                return r.pos
+
+            return dc
+        if len(scan.components) != 1 or not 0 < scan.ss <= scan.se <= 63:
+            raise CorruptFile("JPEG: invalid progressive AC scan")
+        ac = table(1, 0)
+        masks = self.nonzero.setdefault(scan.components[0][0], [0] * mcus)
+        ss, se = scan.ss, scan.se
+
+        fast, shift = ac.fast, 32 - LOOKAHEAD
+        band = (1 << (se + 1)) - (1 << ss)  # the coefficients this scan covers
+
+        def first_pass(data: bytes, first: int, count: int) -> int:
+            d, pos, eobrun = data + b"\0\0\0\0", 0, 0
+            for b in range(first, first + count):
+                if eobrun:
+                    eobrun -= 1
+                    continue
+                k = ss
+                while k <= se:
+                    word = int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
+                    length, rs = fast[word >> shift]
+                    if not length:
+                        length, rs = ac.slow(word, 32)
+                    pos += length
+                    run, size = rs >> 4, rs & 15
+                    if size:
+                        k += run
+                        pos += size  # the coefficient's value: not needed, only its place
+                        if k <= 63:
+                            masks[b] |= 1 << k
+                        k += 1
+                    elif run < 15:
+                        word = int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
+                        eobrun = (1 << run) + (word >> (32 - run) if run else 0) - 1
+                        pos += run
+                        break
+                    else:
+                        k += 16
+                if pos > 8 * len(data):
+                    break
+            return _checked(pos, data)
+
+        def refinement(data: bytes, first: int, count: int) -> int:
+            d, pos, eobrun = data + b"\0\0\0\0", 0, 0
+            for b in range(first, first + count):
+                k, mask = ss, masks[b]
+                if not eobrun:
+                    while k <= se:
+                        word = int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
+                        length, rs = fast[word >> shift]
+                        if not length:
+                            length, rs = ac.slow(word, 32)
+                        pos += length
+                        run, size = rs >> 4, rs & 15
+                        if size:
+                            pos += 1  # sign of the new coefficient
+                        elif run != 15:
+                            word = (
+                                int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
+                            )
+                            eobrun = (1 << run) + (word >> (32 - run) if run else 0)
+                            pos += run
+                            break
+                        # Past ``run`` coefficients still zero (a correction bit for each non-zero one on
+                        # the way) to the next zero one: where the new coefficient goes, or after a ZRL.
+                        z = (~mask & band) >> k << k
+                        for _ in range(run):
+                            z &= z - 1
+                        target = (z & -z).bit_length() - 1 if z else se + 1
+                        pos += (mask & ((1 << target) - (1 << k))).bit_count()
+                        k = target
+                        if size and k <= se:
+                            mask |= 1 << k
+                        k += 1
+                if eobrun:
+                    if k <= se:  # a correction bit for each coefficient already non-zero, to the band's end
+                        pos += (mask >> k & ((1 << (se - k + 1)) - 1)).bit_count()
+                    eobrun -= 1
+                masks[b] = mask
+                if pos > 8 * len(data):
+                    break
+            return _checked(pos, data)
+
+        return refinement if ah else first_pass
 
 
 _RST = re.compile(rb"\xff[\xd0-\xd7]")
