@@ -593,3 +593,21 @@ def test_check_finds_every_class_in_a_metadata_only_run(tmp_path):
     assert {Path(r.input).name: r.status for r in results} == dict.fromkeys(
         (p.name for p in names), Status.UNSAFE
     )
+
+
+def test_tiff_colour_map_entries_no_pixel_uses_are_blanked(tmp_path):
+    import tifffile
+
+    img = Image.fromarray((np.asarray(_bars().convert("L")) // 255).astype(np.uint8), "P")
+    planted = np.frombuffer(SENTINEL.ljust(3 * 254, b"!"), np.uint8)
+    img.putpalette([0, 0, 0, 255, 255, 255, *planted])  # entries 2..255: text no pixel shows
+    path = tmp_path / "palette.tif"
+    img.save(path, "TIFF")
+    with tifffile.TiffFile(path) as tif:
+        assert (tif.pages[0].colormap[:, 2:] >> 8).any()
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert "tiff.ColorMap" in {f.kind for f in findings}
+    with tifffile.TiffFile(io.BytesIO(out)) as tif:
+        assert not tif.pages[0].colormap[:, 2:].any()
+    with Image.open(io.BytesIO(out)) as clean, Image.open(path) as original:
+        assert np.array_equal(np.asarray(clean.convert("RGB")), np.asarray(original.convert("RGB")))

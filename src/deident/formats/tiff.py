@@ -435,7 +435,35 @@ def structural_page(page: Page) -> PagePlan | None:
     cleaned by ``formats.icc``)."""
     plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS} - unused_tables(page.reader, page.ifd))
     clean_icc(page, plan)
+    colormap = used_colormap(page.reader, page.ifd, page.index)
+    if colormap is not None and 320 in plan.keep_tags:
+        values = struct.pack(f"{page.reader.bo}{len(colormap)}H", *colormap)
+        plan.extra[320] = (SHORT, values, len(colormap))
     return plan
+
+
+def used_colormap(reader: TiffReader, ifd: IFD, index: int) -> list[int] | None:
+    """A palette page's ColorMap with the entries no pixel uses set to black, or None when every entry is
+    used (or this is no 8-bit-or-less palette page). Unused entries are free numbers that can spell text;
+    finding them decodes the page (Pillow), which only palette pages pay for."""
+    e = ifd.entries.get(320)
+    if e is None or 320 in unused_tables(reader, ifd) or e.type != SHORT or e.count > 3 * 256:
+        return None
+    from deident.formats._pillow import DECODE_ERRORS, open_image
+
+    reader.fh.seek(reader.base)
+    try:
+        img = open_image(reader.fh.read(reader.size))
+        img.seek(index)
+        counts = img.histogram() if img.mode == "P" else None
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"TIFF page {index}: cannot decode the palette image ({exc})") from None
+    if counts is None:
+        return None
+    values = list(reader.values(e))
+    n = len(values) // 3
+    blanked = [v if counts[i % n] or i % n >= len(counts) else 0 for i, v in enumerate(values)]
+    return None if blanked == values else blanked
 
 
 def unused_tables(reader: TiffReader, ifd: IFD) -> set[int]:
@@ -913,12 +941,14 @@ class TiffDocument(WholeFileDocument):
                 raise CorruptFile("empty file")
             reader = TiffReader(fh)
             self.byte_order = reader.bo
-            self.pages = [self._page_info(reader, ifd) for ifd in reader.chain()]
+            self.pages = [self._page_info(reader, ifd, index=n) for n, ifd in enumerate(reader.chain())]
         if not self.pages:
             raise CorruptFile("TIFF has no pages")
 
     @staticmethod
-    def _page_info(reader: TiffReader, ifd: IFD, keep: set[int] | dict = DECODE_TAGS) -> dict:
+    def _page_info(
+        reader: TiffReader, ifd: IFD, keep: set[int] | dict = DECODE_TAGS, index: int | None = None
+    ) -> dict:
         """Size, orientation and one item per tag outside ``keep`` (what a scrub drops), with its values."""
         e = ifd.entries
         info = {"tags": {t: (x.type, x.size) for t, x in e.items()}, "items": [], "ids": []}
@@ -928,6 +958,10 @@ class TiffDocument(WholeFileDocument):
 
         info.update(width=first(256), height=first(257), orientation=first(274, 1))
         info["items"] += _beyond_declared(reader, e)
+        if index is not None and 320 in keep and used_colormap(reader, ifd, index) is not None:
+            info["items"].append(
+                Item("tiff.ColorMap", "page {page} tag 320", "colour-map entries no pixel uses")
+            )
         for tag in unused_tables(reader, ifd) & set(keep):
             name = DECODE_TAGS[tag]
             info["items"].append(
