@@ -611,3 +611,17 @@ def test_tiff_colour_map_entries_no_pixel_uses_are_blanked(tmp_path):
         assert not tif.pages[0].colormap[:, 2:].any()
     with Image.open(io.BytesIO(out)) as clean, Image.open(path) as original:
         assert np.array_equal(np.asarray(clean.convert("RGB")), np.asarray(original.convert("RGB")))
+
+
+def test_png_palette_entries_no_pixel_uses_are_blanked(tmp_path):
+    img = Image.fromarray((np.asarray(_bars().convert("L")) // 255).astype(np.uint8), "P")
+    img.putpalette([0, 0, 0, 255, 255, 255, *SENTINEL.ljust(3 * 254, b"!")])
+    img.info["transparency"] = bytes([255, 255]) + SENTINEL[:20]
+    path = tmp_path / "palette.png"
+    img.save(path, "PNG", transparency=img.info["transparency"])
+    assert SENTINEL in path.read_bytes()
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:6] not in out and {"png.PLTE", "png.tRNS"} <= {f.kind for f in findings}
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("RGBA")), np.asarray(Image.open(path).convert("RGBA"))
+    )

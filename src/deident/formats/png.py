@@ -213,18 +213,18 @@ def decoder_view(data: bytes, parsed: Parsed) -> View:
     last = _last_view
     if last is not None and last[0] is data:
         return last[1]
-    view = _decoder_view(parsed)
+    view = _decoder_view(parsed, data)
     _last_view = (data, view)
     return view
 
 
-def _decoder_view(parsed: Parsed) -> View:
+def _decoder_view(parsed: Parsed, data: bytes) -> View:
     header = Header.parse(parsed.chunks[0])
     view = View([], {})
     streams: list[tuple[str, int, int, list[Chunk]]] = []  # (label, width, height, data chunks)
     default: list[Chunk] = []
     frame: list[Chunk] | None = None
-    palette = 0
+    palette, used = 0, None
     first = next((i for i, c in enumerate(parsed.chunks) if c.type == b"IDAT"), len(parsed.chunks))
     animated = any(c.type == b"acTL" for c in parsed.chunks[:first])
     seen: set[bytes] = set()
@@ -270,8 +270,13 @@ def _decoder_view(parsed: Parsed) -> View:
                 continue
             palette = min(len(c.data) // 3, 1 << header.depth)
             _trim(view, c, 3 * palette, where, "palette entries no pixel value can reach")
+            used = _used_indices(data) if not animated else None
+            if used is not None:
+                _blank(view, c, palette, used, 3, where)
         elif c.type == b"tRNS" and header.colour == 3:
             _trim(view, c, palette, where, "transparency entries beyond the palette")
+            if used is not None:
+                _blank(view, c, palette, used, 1, where)
         elif c.type == b"iCCP":
             _icc(view, c, where)
     if not default:
@@ -330,6 +335,35 @@ def _icc(view: View, c: Chunk, where: str) -> None:
             view.items.append(
                 Item("png.iCCP", where, f"{len(d.unused_data)} bytes after the compressed profile")
             )
+
+
+def _used_indices(data: bytes) -> set[int] | None:
+    """Palette indices the pixels use (Pillow decodes the image: only palette images pay for it)."""
+    from deident.formats._pillow import DECODE_ERRORS, open_image
+
+    try:
+        img = open_image(data)
+        return {i for i, n in enumerate(img.histogram()) if n} if img.mode == "P" else None
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"PNG: cannot decode the palette image ({exc})") from None
+
+
+def _blank(view: View, c: Chunk, entries: int, used: set[int], size: int, where: str) -> None:
+    """Palette (size 3) or transparency (size 1) entries no pixel uses: black, or opaque."""
+    current = view.replaced.get(c.start, c)
+    if current is None:
+        return
+    body = bytearray(current.data)
+    fill = b"\0\0\0" if size == 3 else b"\xff"
+    for i in range(min(entries, len(body) // size)):
+        if i not in used:
+            body[i * size : (i + 1) * size] = fill
+    if bytes(body) != current.data:
+        view.replaced[c.start] = Chunk(c.type, c.start, bytes(body))
+        what = "palette" if size == 3 else "transparency"
+        view.items.append(
+            Item(f"png.{c.type.decode('latin-1')}", where, f"{what} entries no pixel uses (blanked)")
+        )
 
 
 def _trim(view: View, c: Chunk, size: int, where: str, what: str) -> None:
