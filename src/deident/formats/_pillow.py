@@ -8,6 +8,7 @@ here once. Pillow is imported inside functions so that the CLI starts without it
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import re
 import struct
@@ -39,6 +40,27 @@ class Item:
 
     def finding(self, action: Action | None = None) -> Finding:
         return Finding("metadata", self.kind, self.where, action or self.action, self.detail)
+
+
+def per_bytes(fn):
+    """``fn(data, parsed, *flags)`` computed once for the last bytes object (by identity) and flags.
+
+    Open, inspect, scrub and verify ask about the same bytes several times; one entry is enough, and it is
+    replaced in one assignment, so threads at worst compute it twice.
+    """
+    last: tuple | None = None
+
+    @functools.wraps(fn)
+    def remembered(data, parsed, *flags):
+        nonlocal last
+        seen = last
+        if seen is not None and seen[0] is data and seen[1] == flags:
+            return seen[2]
+        result = fn(data, parsed, *flags)
+        last = (data, flags, result)
+        return result
+
+    return remembered
 
 
 def plural(n: int, word: str) -> str:

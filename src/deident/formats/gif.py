@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
-from deident.formats._pillow import Item, WholeFileDocument, clean_values, xmp_identifiers
+from deident.formats._pillow import Item, WholeFileDocument, clean_values, per_bytes, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
 
 EXTENSION, IMAGE, TRAILER = 0x21, 0x2C, 0x3B
@@ -210,20 +210,8 @@ class ImageView:
     items: list[Item]
 
 
-_last_view: tuple[bytes, ImageView] | None = None
-
-
+@per_bytes
 def image_view(data: bytes, parsed: Parsed) -> ImageView:
-    global _last_view
-    last = _last_view
-    if last is not None and last[0] is data:
-        return last[1]
-    view = _image_view(data, parsed)
-    _last_view = (data, view)
-    return view
-
-
-def _image_view(data: bytes, parsed: Parsed) -> ImageView:
     """Each frame's LZW data is decoded as far as its declared size: codes beyond it (hidden rows) and
     bytes after the end code are cut; fewer pixels than declared is a truncated file. Colour-table
     entries no pixel, transparency or background index uses are set to black (their bytes can spell text).

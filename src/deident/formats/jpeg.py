@@ -25,6 +25,7 @@ from deident.formats._pillow import (
     Item,
     WholeFileDocument,
     iptc_identifiers,
+    per_bytes,
     photoshop_resources,
     plural,
     redact_image,
@@ -330,25 +331,13 @@ class CodedView:
     replaced: dict[int, bytes | None]  # segment start -> bytes written instead (None: dropped)
 
 
-_last_view: tuple[bytes, bool, CodedView] | None = None
-
-
+@per_bytes
 def coded_view(data: bytes, parsed: Parsed, walk_scans: bool) -> CodedView:
     """Tables no scan uses, DNL, and coded data beyond the declared MCUs (``walk_scans``), per segment.
 
     Walking the Huffman codes costs about 0.35 s per 1.5 MP photo in Python, so it is done where the
     pixels are decoded anyway (``walk_scans``); restart intervals beyond the declared image are cut always.
     """
-    global _last_view
-    last = _last_view
-    if last is not None and last[0] is data and last[1] == walk_scans:
-        return last[2]
-    view = _coded_view(data, parsed, walk_scans)
-    _last_view = (data, walk_scans, view)
-    return view
-
-
-def _coded_view(data: bytes, parsed: Parsed, walk_scans: bool) -> CodedView:
     from deident.formats import jpeg_scan as js
 
     segs = [s for s in parsed.segments if s.marker in TABLES or s.marker == SOS]

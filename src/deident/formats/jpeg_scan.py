@@ -360,6 +360,19 @@ class ProgressiveState:
         fast, shift = ac.fast, 32 - LOOKAHEAD
         band = (1 << (se + 1)) - (1 << ss)  # the coefficients this scan covers
 
+        def symbol(d: bytes, pos: int) -> tuple[int, int]:
+            """(position after the next AC Huffman code, its run/size symbol)."""
+            word = int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
+            length, rs = fast[word >> shift]
+            if not length:
+                length, rs = ac.slow(word, 32)
+            return pos + length, rs
+
+        def eob_run(d: bytes, pos: int, run: int) -> tuple[int, int]:
+            """(position after an EOBn's extra bits, how many blocks it ends: 2**run plus those bits)."""
+            word = int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
+            return pos + run, (1 << run) + (word >> (32 - run) if run else 0)
+
         def first_pass(data: bytes, first: int, count: int) -> int:
             d, pos, eobrun = data + b"\0\0\0\0", 0, 0
             for b in range(first, first + count):
@@ -368,11 +381,7 @@ class ProgressiveState:
                     continue
                 k = ss
                 while k <= se:
-                    word = int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
-                    length, rs = fast[word >> shift]
-                    if not length:
-                        length, rs = ac.slow(word, 32)
-                    pos += length
+                    pos, rs = symbol(d, pos)
                     run, size = rs >> 4, rs & 15
                     if size:
                         k += run
@@ -381,9 +390,8 @@ class ProgressiveState:
                             masks[b] |= 1 << k
                         k += 1
                     elif run < 15:
-                        word = int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
-                        eobrun = (1 << run) + (word >> (32 - run) if run else 0) - 1
-                        pos += run
+                        pos, eobrun = eob_run(d, pos, run)
+                        eobrun -= 1  # this block is the first it ends
                         break
                     else:
                         k += 16
@@ -397,20 +405,12 @@ class ProgressiveState:
                 k, mask = ss, masks[b]
                 if not eobrun:
                     while k <= se:
-                        word = int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
-                        length, rs = fast[word >> shift]
-                        if not length:
-                            length, rs = ac.slow(word, 32)
-                        pos += length
+                        pos, rs = symbol(d, pos)
                         run, size = rs >> 4, rs & 15
                         if size:
                             pos += 1  # sign of the new coefficient
                         elif run != 15:
-                            word = (
-                                int.from_bytes(d[pos >> 3 : (pos >> 3) + 4], "big") << (pos & 7) & 0xFFFFFFFF
-                            )
-                            eobrun = (1 << run) + (word >> (32 - run) if run else 0)
-                            pos += run
+                            pos, eobrun = eob_run(d, pos, run)
                             break
                         # Past ``run`` coefficients still zero (a correction bit for each non-zero one on
                         # the way) to the next zero one: where the new coefficient goes, or after a ZRL.

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
-from deident.formats._pillow import Item, WholeFileDocument, clean_values, xmp_identifiers
+from deident.formats._pillow import Item, WholeFileDocument, clean_values, per_bytes, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.tiff import exif_items
 
@@ -205,20 +205,8 @@ class View:
     replaced: dict[int, Chunk | None]  # chunk start -> chunk written instead (None: dropped)
 
 
-_last_view: tuple[bytes, View] | None = None
-
-
+@per_bytes
 def decoder_view(data: bytes, parsed: Parsed) -> View:
-    global _last_view
-    last = _last_view
-    if last is not None and last[0] is data:
-        return last[1]
-    view = _decoder_view(parsed, data)
-    _last_view = (data, view)
-    return view
-
-
-def _decoder_view(parsed: Parsed, data: bytes) -> View:
     header = Header.parse(parsed.chunks[0])
     view = View([], {})
     streams: list[tuple[str, int, int, list[Chunk]]] = []  # (label, width, height, data chunks)
