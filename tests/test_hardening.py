@@ -466,9 +466,8 @@ def test_pillow_overflow_on_a_fuzzed_tiff_is_a_clean_refusal(tmp_path):
         data[at + 8 : at + 12] = b"\xff\xff\xff\x7f"
 
     path = _tiff_with(tmp_path, patch)
-    doc = open_document(Source(path))
-    with pytest.raises(DeidentError):
-        for _ in doc.frames(ctx()):
+    with pytest.raises(DeidentError):  # at open (the tiles cannot hold the page) or when decoding
+        for _ in open_document(Source(path)).frames(ctx()):
             pass
 
 
@@ -1052,9 +1051,9 @@ def test_unsupported_and_refused_inputs_never_become_outputs(tmp_path):
     files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
     assert files["ok.gif"]["status"] == "safe" and files["empty.jpg"]["status"] == "failed"
     assert files["junk.webp"]["status"] == "failed"
-    # Metadata only: the bomb's header is fine and its pixels are never decoded, so it is written.
-    assert files["bomb.png"]["status"] == "safe"
-    assert sorted(p.name for p in final_files(out)) == ["bomb.png", "ok.gif"]
+    # Metadata only too: --max-pixels holds from the header (issue 20), so the bomb is not written.
+    assert files["bomb.png"]["status"] == "failed" and "max-pixels" in files["bomb.png"]["reason"]
+    assert sorted(p.name for p in final_files(out)) == ["ok.gif"]
 
 
 def test_unsupported_format_error_type():

@@ -198,6 +198,14 @@ def lzw_extent(lzw: bytes, min_size: int, pixels: int) -> tuple[int, int, bytear
         prev = entry
         if len(table) == 1 << size and size < 12:
             size += 1
+    while len(out) >= pixels and pos + size <= limit:  # the codes that close a full frame: clear, end
+        code = (int.from_bytes(padded[pos >> 3 : (pos >> 3) + 3], "little") >> (pos & 7)) & ((1 << size) - 1)
+        if code not in (clear, end):
+            break
+        pos += size
+        if code == end:
+            break
+        size = min_size + 1
     return min(len(out), pixels), (pos + 7) // 8, out[:pixels]
 
 

@@ -369,9 +369,12 @@ def _keyword(key: bytes) -> str:
     return f"under a private keyword ({len(key)} characters)"
 
 
-def chunk_items(data: bytes, parsed: Parsed) -> Iterator[Item]:
+def chunk_items(data: bytes, parsed: Parsed, image_data: bool = True) -> Iterator[Item]:
+    """Every item a scrub removes or changes; ``image_data`` False leaves out the decoder view (which
+    inflates the image data) when only the chunk structure is wanted."""
     header = Header.parse(parsed.chunks[0])
-    yield from decoder_view(data, parsed).items
+    if image_data:
+        yield from decoder_view(data, parsed).items
     for c in parsed.chunks:
         if c.type == b"IEND" and c.data:
             yield Item("png.IEND", f"IEND chunk at {c.start}", f"{len(c.data)} bytes inside IEND")
@@ -410,9 +413,17 @@ def clean_png(data: bytes) -> bytes:
 
 class PngDocument(WholeFileDocument):
     format = "png"
+    _opening = False
+
+    def __init__(self, source: Source):
+        """Opening checks the chunks (CRCs, IHDR); the image data is inflated and counted on the first
+        inspection, after ``prepare`` has held the header to ``--max-pixels`` (a bomb is refused unread)."""
+        self._opening = True
+        super().__init__(source)
+        self._opening, self._parsed = False, None
 
     def _items(self, data: bytes) -> list[Item]:
-        return list(chunk_items(data, walk(data)))
+        return list(chunk_items(data, walk(data), image_data=not self._opening))
 
     def _clean(self, data: bytes) -> bytes:
         return clean_png(data)

@@ -687,25 +687,30 @@ def declared_blocks(
     planes = spp if planar == 2 else 1
     per_pixel = (1 if planar == 2 else spp) * bits
     padding: dict[int, EdgePadding] = {}
-    if 322 in entries and 323 in entries:
+    tiled = 322 in entries and 323 in entries
+    if tiled:
         tw, tl = first(322, 0), first(323, 0)
         if not tw or not tl:
             raise CorruptFile(f"{where}: zero tile size")
         across, down = -(-width // tw), -(-length // tl)
+        needed = across * down * planes
+    else:
+        rps = min(first(278, length), length) or length
+        needed = -(-length // rps) * planes
+    if len(counts) != len(offsets):
+        raise CorruptFile(f"{where}: strip or tile offsets and byte counts disagree")
+    if len(offsets) < needed:  # before any list of that length is made: the size fields can be anything
+        raise CorruptFile(f"{where} is truncated: {len(offsets)} of the {needed} strips or tiles it declares")
+    if tiled:
         row = -(-tw * per_pixel // 8)
-        sizes = [tl * row] * (across * down * planes)
-        for i in range(len(sizes)):
+        sizes = [tl * row] * needed
+        for i in range(needed):
             cols, rows = min(tw, width - (i % across) * tw), min(tl, length - (i // across % down) * tl)
             if cols < tw or rows < tl:
                 padding[i] = EdgePadding(row, -(-cols * per_pixel // 8), rows)
     else:
-        rps = min(first(278, length), length) or length
         rows = [min(rps, length - k) for k in range(0, length, rps)]
         sizes = [r * -(-width * per_pixel // 8) for r in rows] * planes
-    if len(offsets) < len(sizes):
-        raise CorruptFile(
-            f"{where} is truncated: {len(offsets)} of the {len(sizes)} strips or tiles it declares"
-        )
     offsets, counts = offsets[: len(sizes)], counts[: len(sizes)]
     if compression != 1 or photometric == 6:  # coded data (or subsampled YCbCr): sizes unknown here
         return offsets, counts, {}
