@@ -875,6 +875,7 @@ def _killed_batch(tmp_path: Path, n: int) -> tuple[Path, Path, tuple]:
     return src, out, args
 
 
+@pytest.mark.slow
 def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
     n = 3000
     _, out, args = _killed_batch(tmp_path, n)
@@ -887,6 +888,7 @@ def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
     assert _assert_whole_and_clean(out) == n
 
 
+@pytest.mark.slow
 def test_rerun_removes_the_stale_temporaries_of_a_killed_run_and_nothing_else(tmp_path):
     import fcntl
 

@@ -71,6 +71,14 @@ def prepare_options(options: Options, *, read_only: bool) -> tuple[Options, str 
 
 
 def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
+    if options.scheduler:  # the same batch, its phases mapped on a Dask cluster (deident.cluster)
+        from deident.cluster import on_cluster
+
+        return on_cluster(_run_batch, paths, options, read_only=read_only, progress=progress)
+    return _run_batch(paths, options, read_only=read_only, progress=progress)
+
+
+def _run_batch(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
     options, _ = prepare_options(options, read_only=read_only)
     rename = options.rename and not read_only
     mapping = mapping_path(options) if rename else None  # refuse a bad mapping place before writing
@@ -163,6 +171,11 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
     stages take seconds and travel one by one, which keeps both cores busy to the end. At most
     ``2 * jobs`` chunks are in flight, so memory stays flat however large the batch.
     """
+    if options.scheduler:
+        from deident.cluster import map_chunks
+
+        yield from map_chunks(fn, items, options, extra, progress)
+        return
     jobs = max(1, min(options.jobs, len(items)))
     size = 1 if options.pixel_stages else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
@@ -350,6 +363,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         result.status, result.output, result.reason = Status.SKIPPED, str(output), "output already written"
         sweep_stale([output])  # what a killed run left beside a finished output
         return
+    ctx.output = output  # where a format that writes a folder beside its file (MRXS) puts it
     doc.prepare(ctx)
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
