@@ -36,6 +36,7 @@ def _outcome(data: bytes, suffix: str) -> bytes | None:
         try:
             doc = open_document(Source(path))
             c = ctx()
+            doc.check_size(c)
             doc.prepare(c)
             doc.scrub_metadata(c)
             for _ in doc.frames(c):

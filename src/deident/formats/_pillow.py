@@ -377,9 +377,6 @@ class WholeFileDocument(Document):
         self.scrubbed = True
         return [it.finding() for it in items] + [it.finding(Action.KEPT) for it in kept]
 
-    def prepare(self, ctx: Context) -> None:
-        self.check_size(ctx)
-
     def check_size(self, ctx: Context) -> ImageDims:
         dims = self._dims()
         refuse_above_limit(dims.pixels, f"{dims.width}x{dims.height}x{dims.frames} pixels", ctx)

@@ -86,8 +86,8 @@ class Document(ABC):
         return []
 
     def prepare(self, ctx: Context) -> None:
-        """Checks from the header, made in every mode before the document is inspected or scrubbed:
-        ``--max-pixels`` (``TooLarge``), so a metadata-only run refuses what a pixel run would."""
+        """Told the options before the document is inspected or scrubbed, after ``check_size``: a format
+        whose inspection costs more when pixels are decoded anyway does it then (JPEG walks its scans)."""
         return None
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
@@ -117,6 +117,15 @@ class Document(ABC):
 
     def output_suffix(self, ctx: Context) -> str | None:
         """A new file extension when the output changes container (``--format``), else None."""
+        return None
+
+    def check_size(self, ctx: Context) -> ImageDims | None:
+        """Refuse (``TooLarge``) a picture whose header declares more pixels than ``--max-pixels``.
+
+        Called in every mode, metadata-only too: a file deident would refuse to decode is never passed
+        as safe because nothing happened to decode it. Formats held whole in memory implement it;
+        streaming ones (whole-slide pyramids) are limited per decoded image instead.
+        """
         return None
 
 
