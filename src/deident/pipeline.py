@@ -43,6 +43,7 @@ from deident.atomic import (
 from deident.errors import DeidentError, VerificationFailed
 from deident.findings import Action, FileResult, Finding, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
+from deident.frames_cache import detect_frames
 from deident.keys import Keyring, load_key
 from deident.options import Options
 from deident.paths import Planned, plan
@@ -471,8 +472,7 @@ def _detect_all(doc: Document, ctx: Context, *, redact: bool):
     detectors = _detectors(ctx)
     findings: list[Finding] = []
     redacted: dict[int, list] = {}
-    for frame in doc.frames(ctx):
-        regions = [r for d in detectors for r in d.detect(frame, ctx)]
+    for frame, regions in detect_frames(doc.frames(ctx), detectors, ctx):
         if not regions:
             continue
         action = Action.REDACTED if redact else Action.FOUND
@@ -507,11 +507,9 @@ def _verify(written: Source, ctx: Context, frames: set[int]) -> tuple[list[Findi
     leftovers = [f for f in doc.metadata_findings() if not _is_pixel_notice(f, ctx)]
     regions: Leftovers = {}
     if frames:
-        for frame in doc.frames(ctx):
-            if frame.index not in frames:
-                continue
+        chosen = (f for f in doc.frames(ctx) if f.index in frames)
+        for frame, found in detect_frames(chosen, _detectors(ctx), ctx, _verification_regions):
             where = frame.label or f"frame {frame.index}"
-            found = [r for d in _detectors(ctx) for r in _verification_regions(d, frame, ctx)]
             if found:
                 regions[frame.index] = (where, found)
                 leftovers += [_region_finding(where, r, Action.FOUND, ctx) for r in found]
