@@ -167,6 +167,7 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
     ``2 * jobs`` chunks are in flight, so memory stays flat however large the batch.
     """
     jobs = max(1, min(options.jobs, len(items)))
+    options = dataclasses.replace(options, jobs=jobs)  # the workers really running share out the cores
     size = 1 if options.pixel_stages else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     if jobs == 1:
