@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-import pydicom
-import pytest
 
 from deident.formats.base import Frame
 from deident.frames_cache import detect_frames
