@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+import pydicom
+import pytest
 
 from deident.formats.base import Frame
 from deident.frames_cache import detect_frames
@@ -62,3 +66,48 @@ def test_a_frame_that_changed_everywhere_is_looked_at_whole():
     got = [boxes(r) for _, r in detect_frames(frames, [detector], None)]
     assert got[2] == boxes(BrightBlobs().detect(frames[2], None))
     assert detector.seen > 2 * video[0].shape[0] * video[0].shape[1]
+
+
+def text_cine(path, frames: int = 8, only: int = 5):
+    """A native RGB ultrasound cine: a name on every frame, a record number on frame ``only`` alone."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
+
+    import textsynth
+
+    rng = np.random.default_rng(5)
+    video = np.zeros((frames, 240, 320, 3), np.uint8)
+    video[:, 70:230, 60:260] = rng.integers(0, 120, (frames, 160, 200, 1), np.uint8)  # the moving image
+    font = textsynth.fonts()[0]
+    name = textsynth.render("DOE JOHN", 16, font, 0)
+    video[:, 8 : 8 + name.shape[0], 8 : 8 + name.shape[1]] = name[:, :, None]
+    mrn = textsynth.render("MRN 48213977", 16, font, 0)
+    video[only, 120 : 120 + mrn.shape[0], 100 : 100 + mrn.shape[1]] = mrn[:, :, None]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = UltrasoundMultiFrameImageStorage, generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "US", "Doe^John", "48213977"
+    ds.set_pixel_data(video, "RGB", 8, generate_instance_uid=False)
+    ds.save_as(path, enforce_file_format=True)
+    return video, (100, 120, 100 + mrn.shape[1], 120 + mrn.shape[0])
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed")
+def test_text_in_one_frame_of_a_cine_is_redacted_there_only(tmp_path):
+    import pytesseract
+
+    from deident.options import FaceMode, Options, TextMode
+    from deident.pipeline import scrub_paths
+
+    src = tmp_path / "cine.dcm"
+    video, (x0, y0, x1, y1) = text_cine(src)
+    assert "48213977" in pytesseract.image_to_string(video[5, y0 - 8 : y1 + 8, x0 - 8 : x1 + 8])
+    opts = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "out")
+    [result] = scrub_paths([src], opts)
+    assert result.status.value == "safe", result.reason
+    out = pydicom.dcmread(result.output).pixel_array
+    assert "4821" not in pytesseract.image_to_string(out[5, y0 - 8 : y1 + 8, x0 - 8 : x1 + 8])
+    assert out[5, y0:y1, x0:x1].max() < 40  # filled
+    assert np.array_equal(out[4, y0:y1, x0:x1], video[4, y0:y1, x0:x1])  # no text there: untouched
+    assert all(out[i, 8:24, 8:80].max() < 40 for i in range(8))  # the name, on every frame

@@ -509,17 +509,12 @@ def _verify(written: Source, ctx: Context, frames: set[int]) -> tuple[list[Findi
     regions: Leftovers = {}
     if frames:
         chosen = (f for f in doc.frames(ctx) if f.index in frames)
-        for frame, found in detect_frames(chosen, _detectors(ctx), ctx, _verification_regions):
+        for frame, found in detect_frames(chosen, _detectors(ctx), ctx, verifying=True):
             where = frame.label or f"frame {frame.index}"
             if found:
                 regions[frame.index] = (where, found)
                 leftovers += [_region_finding(where, r, Action.FOUND, ctx) for r in found]
     return leftovers, regions
-
-
-def _verification_regions(detector, frame, ctx: Context):
-    verify = getattr(detector, "verify", None)  # a stage may define what "nothing left" means (eye bars)
-    return verify(frame, ctx) if verify else detector.detect(frame, ctx)
 
 
 def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
