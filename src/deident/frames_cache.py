@@ -66,7 +66,7 @@ def detect_frames(
         same_shape = ref_rgb is not None and ref_rgb.shape == frame.rgb.shape
         crops = _changed(ref_rgb, frame.rgb) if same_shape else None
         if crops is None or sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in crops) > FULL_SHARE * h * w:
-            ref_rgb = frame.rgb
+            ref_rgb = frame.rgb.copy()  # a view: the caller may redact the frame once it has its regions
             ref_regions = _look(looks, frame, ctx, (0, 0, w, h))
             yield frame, list(ref_regions)
             continue
