@@ -54,11 +54,11 @@ class Burners:
             p.join()
 
 
-def timed(cmd: list[str], **kw) -> tuple[float, float]:
-    """(wall s, CPU s of the command's process tree)."""
+def timed(cmd: list[str], check: bool = True) -> tuple[float, float]:
+    """(wall s, CPU s of the command's process tree); ``check``: a non-zero exit is an error."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    subprocess.run(cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -139,6 +139,28 @@ class _nothing:
         return False
 
 
+def hook_rows(work: Path, rounds: int) -> list[str]:
+    """``deident check`` as a pre-commit hook runs it: on 1, 10 and 100 small photos (the real-world
+    pictures, cycled under new names), default jobs; medians over rounds."""
+    pictures = [f for d in ("faces", "controls", "text") for f in sorted((SHARED / d).iterdir())]
+    pictures = [f for f in pictures if f.suffix.lower() in IMAGES]
+    out = ["| files | wall | CPU-s | load avg |", "|---|---|---|---|"]
+    for n in (1, 10, 100):
+        folder = work / f"hook-{n}"
+        folder.mkdir()
+        for i in range(n):
+            src = pictures[i % len(pictures)]
+            shutil.copy(src, folder / f"{i:03d}{src.suffix}")
+        runs = []
+        for _ in range(rounds):
+            load = os.getloadavg()[0]
+            runs.append((*timed([DEIDENT, "check", str(folder)], check=False), load))
+        wall, cpu = (statistics.median(r[i] for r in runs) for i in (0, 1))
+        out.append(f"| {n} | {wall:.1f} s | {cpu:.1f} | {min(r[2] for r in runs):.1f} |")
+        print(out[-1], flush=True)
+    return out
+
+
 def table(rows: list) -> str:
     out = [
         "| set | cores | images | deident wall | deident CPU-s | tesseract wall | tesseract CPU-s "
@@ -174,6 +196,7 @@ def main() -> int:
             compare(rows, "photos with text (--faces off)", lambda: deident(text_dir, "--faces", "off"),
                     text, rounds, burn)  # fmt: skip
             compare(rows, "text-free controls (faces on)", lambda: deident(ctrl_dir), ctrl, rounds, burn)
+        hook = hook_rows(work, args.rounds)
         cine = None if args.no_cine else cine_frames(work)
         if cine:
             path, frames = cine
@@ -192,7 +215,9 @@ def main() -> int:
         + f"; {os.cpu_count()} cores; deident `scrub -j 1`, Tesseract `tesseract IMG stdout` per image "
         '(the cine\'s 120 frames: one process over a list). "burning": one busy-loop process per core '
         "beside both. Medians over rounds; CPU-s from getrusage of the children. Ratio = deident / "
-        "Tesseract.\n\n" + table(rows) + f"\n\n{size_note}\n"
+        "Tesseract.\n\n" + table(rows) + f"\n\n{size_note}\n\n"
+        "`deident check` as a pre-commit hook runs it (default jobs, every detector), on real-world "
+        "photos:\n\n" + "\n".join(hook) + "\n"
     )
     print(section)
     if not args.dry_run:

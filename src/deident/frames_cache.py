@@ -4,9 +4,9 @@ An ultrasound cine shows the same burned-in overlay (names, dates, settings) on 
 moving image. The first frame is looked at whole and becomes the reference. Each later frame is compared
 with the reference (any channel differing by more than ``TOLERANCE``, taken per 8x8 block): the
 reference's regions hold for it, and every changed area, padded by ``PAD``, is looked at again as a crop
-of the frame. So text that appears in one frame only is found there (it changes that frame's pixels),
-and static text costs one look. A frame whose changed areas cover more than ``FULL_SHARE`` of it is
-looked at whole and becomes the reference.
+of the frame, its unchanged pixels shown black. So text that appears in one frame only is found there
+(it changes that frame's pixels), and static text costs one look. A frame whose changed areas cover more
+than ``FULL_SHARE`` of it is looked at whole and becomes the reference.
 
 Looks are remembered by what they saw (the detector, the crop's place and a digest of its pixels), for
 one file's context: verification re-opens the written frames, whose moving parts are the very pixels the
@@ -64,7 +64,7 @@ def detect_frames(
     for frame in frames:
         h, w = frame.rgb.shape[:2]
         same_shape = ref_rgb is not None and ref_rgb.shape == frame.rgb.shape
-        crops = _changed(ref_rgb, frame.rgb) if same_shape else None
+        crops, keep = _changed(ref_rgb, frame.rgb) if same_shape else (None, None)
         if crops is None or sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in crops) > FULL_SHARE * h * w:
             ref_rgb = frame.rgb.copy()  # a view: the caller may redact the frame once it has its regions
             ref_regions = _look(looks, frame, ctx, (0, 0, w, h))
@@ -72,16 +72,23 @@ def detect_frames(
             continue
         regions = list(ref_regions)  # kept even where the frame changed: the crop below may see a part only
         for box in crops:
-            regions += _look(looks, frame, ctx, box)
+            regions += _look(looks, frame, ctx, box, keep)
         yield frame, regions
 
 
-def _look(looks: list, frame: Frame, ctx: Context, box: Box) -> list[Region]:
-    """Every detector's regions in ``box`` of the frame (frame coordinates), remembered by content."""
+def _look(looks: list, frame: Frame, ctx: Context, box: Box, keep: np.ndarray | None = None) -> list[Region]:
+    """Every detector's regions in ``box`` of the frame (frame coordinates), remembered by content.
+
+    Pixels outside ``keep`` (areas that did not change, whose regions the reference gives) are shown
+    black: the crop of a fan-shaped moving image must not find the static labels in its corners again,
+    which would also make the written frame's crop differ from the one remembered here.
+    """
     import numpy as np
 
     x0, y0, x1, y1 = box
-    crop = np.ascontiguousarray(frame.rgb[y0:y1, x0:x1])
+    crop = np.array(frame.rgb[y0:y1, x0:x1])
+    if keep is not None:
+        crop[~keep[y0:y1, x0:x1]] = 0
     digest = hashlib.blake2b(crop.data, digest_size=16).digest()
     part = frame if box == (0, 0, frame.rgb.shape[1], frame.rgb.shape[0]) else None
     out: list[Region] = []
@@ -90,15 +97,14 @@ def _look(looks: list, frame: Frame, ctx: Context, box: Box) -> list[Region]:
         if key not in _memo:
             part = part or dataclasses.replace(frame, rgb=crop)
             found = look(part, ctx)
-            _memo[key] = (
-                [r.mapped(lambda x, y: (x + x0, y + y0)) for r in found] if (x0, y0) != (0, 0) else found
-            )
+            _memo[key] = [r.mapped(lambda x, y: (x + x0, y + y0)) for r in found]
         out += _memo[key]
     return out
 
 
-def _changed(ref: np.ndarray, rgb: np.ndarray) -> list[Box]:
-    """Padded boxes around the areas where ``rgb`` differs from ``ref`` (an empty list: none)."""
+def _changed(ref: np.ndarray, rgb: np.ndarray) -> tuple[list[Box], np.ndarray]:
+    """Boxes around the areas where ``rgb`` differs from ``ref`` (none: an empty list), and the mask of
+    those areas (changed blocks padded by ``PAD``)."""
     import cv2
     import numpy as np
 
@@ -111,7 +117,7 @@ def _changed(ref: np.ndarray, rgb: np.ndarray) -> list[Box]:
     grid[:h, :w] = diff > TOLERANCE
     blocks = grid.reshape(bh, BLOCK, bw, BLOCK).any(axis=(1, 3)).astype(np.uint8)
     if not blocks.any():
-        return []
+        return [], None
     reach = -(-PAD // BLOCK)  # the dilation adds the padding on every side (and joins areas that near)
     joined = cv2.dilate(blocks, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
@@ -119,7 +125,8 @@ def _changed(ref: np.ndarray, rgb: np.ndarray) -> list[Box]:
         (int(x) * BLOCK, int(y) * BLOCK, min(w, int(x + bw_) * BLOCK), min(h, int(y + bh_) * BLOCK))
         for x, y, bw_, bh_, _area in stats[1:n]
     ]
-    return _merged(boxes)
+    keep = np.repeat(np.repeat(joined.astype(bool), BLOCK, axis=0), BLOCK, axis=1)[:h, :w]
+    return _merged(boxes), keep
 
 
 def _merged(boxes: list[Box]) -> list[Box]:
