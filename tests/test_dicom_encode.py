@@ -10,12 +10,12 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom.encaps import encapsulate, generate_frames
-from pydicom.uid import JPEGBaseline8Bit, RLELossless
+from pydicom.uid import JPEGBaseline8Bit
 
 from deident.dicom.document import open_dicom
 from deident.formats.base import Source
 from deident.regions import Redaction, Region
-from test_dicom_helpers import context
+from test_dicom_helpers import context, pydicom_file
 from test_dicom_pixels import multiframe
 
 
@@ -74,15 +74,29 @@ def test_jpeg_cine_frame_redacted_in_the_dct_domain_others_copied(tmp_path):
     assert size <= 1.2 * src.stat().st_size
 
 
-def test_rle_frame_reencoded_losslessly_others_copied(tmp_path):
-    src = tmp_path / "rle.dcm"
-    multiframe(src, rle=True)
+@pytest.mark.parametrize(
+    "name", ["rle", "emri_small_jpeg_ls_lossless.dcm", "emri_small_jpeg_2k_lossless.dcm"]
+)
+def test_lossless_frame_reencoded_in_its_syntax_others_copied(tmp_path, name):
+    if name == "rle":
+        src = tmp_path / "rle.dcm"
+        multiframe(src, rle=True)
+    else:
+        src = pydicom_file(name)
+    before = pydicom.dcmread(src)
+    syntax = before.file_meta.TransferSyntaxUID
     out, found, size = scrub(src, 1, (10, 5, 29, 19))
-    assert out.file_meta.TransferSyntaxUID == RLELossless
-    assert [f.kind for f in found] == ["dicom.frame-lossless"] and "RLE Lossless" in found[0].detail
-    original, written = fragments(pydicom.dcmread(src)), fragments(out)
-    assert written[0] == original[0] and written[2] == original[2] and written[1] != original[1]
-    assert size <= 1.2 * src.stat().st_size
+    assert out.file_meta.TransferSyntaxUID == syntax
+    assert [f.kind for f in found] == ["dicom.frame-lossless"] and syntax.name in found[0].detail
+    original, written = fragments(before), fragments(out)
+    assert [a == b for a, b in zip(original, written, strict=True)].count(False) == 1
+    assert written[0] == original[0] and written[1] != original[1]
+    decoded, redacted = before.pixel_array, out.pixel_array  # pydicom's decoders
+    box = np.zeros(decoded.shape[1:], bool)
+    box[5:20, 10:30] = True
+    assert np.array_equal(redacted[1][~box], decoded[1][~box])  # lossless outside the box
+    assert (redacted[1][box] == decoded[1].min()).all()
+    assert size <= 1.2 * Path(src).stat().st_size
 
 
 @pytest.mark.parametrize("name", ["color3d_jpeg_baseline.dcm"])
