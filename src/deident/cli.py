@@ -186,7 +186,15 @@ def _options(**kw):
             fields["key"] = load_key(kw["key_file"]).keyring.secret
         except (OSError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--key-file") from exc
-    for name in ("output_dir", "seed", "output_format", "mapping_file"):
+    if kw.get("scheduler"):
+        from deident.cluster import check_scheduler
+        from deident.errors import StageUnavailable
+
+        try:
+            check_scheduler(kw["scheduler"])
+        except (ValueError, StageUnavailable) as exc:
+            raise click.UsageError(str(exc)) from exc
+    for name in ("output_dir", "seed", "output_format", "mapping_file", "scheduler"):
         if kw.get(name) is not None:
             fields[name] = kw[name]
     for flag in ("in_place", "fast", "rename", "fuzz_history", "resume", "reencode", "keep_macro"):
@@ -214,7 +222,7 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
     with _progress(
         err, enabled=batch and not as_json, total=lambda: _count_inputs(paths, options)
     ) as progress:
-        results = pipeline.run(paths, options, read_only=read_only, progress=progress)
+        results = _run_batch(pipeline, paths, options, read_only, progress, err)
     if report:
         rep.write_json(report, command, results, notes)
     if as_json:
@@ -224,6 +232,20 @@ def _run(command: str, paths, options, *, as_json: bool, report: Path | None, de
         rep.render_table(out, command, results, details=details)
         out.print(rep.summary_line(command, results))
     return results
+
+
+def _run_batch(pipeline, paths, options, read_only: bool, progress, err) -> list:
+    """The batch; a run that cannot start at all (no Dask worker, storage the workers do not see) is
+    named with its reason, not a traceback."""
+    from deident.errors import RunUnavailable
+
+    try:
+        return pipeline.run(paths, options, read_only=read_only, progress=progress)
+    except RunUnavailable as exc:
+        from rich.markup import escape
+
+        err.print(f"[bold red]error:[/] {escape(str(exc))}\nNothing was written as safe.")
+        sys.exit(2 if read_only else 1)
 
 
 def _stdout_console():
@@ -291,6 +313,12 @@ class _progress:
         if self.bar is not None:
             self.bar.advance(self.task)
 
+    def note(self, text: str) -> None:
+        """A line for the user above the bar (e.g. the Dask dashboard's address)."""
+        from rich.markup import escape
+
+        (self.bar.console if self.bar is not None else self.console).print(escape(text), soft_wrap=True)
+
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.stop()
@@ -341,6 +369,12 @@ class _progress:
 )
 @click.option(
     "--keep-macro/--no-keep-macro", help="Whole-slide images: keep the macro image with its label filled."
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS|local:N",
+    default=None,
+    help="Run the batch on a Dask cluster (tcp://HOST:PORT) or N local Dask workers; needs deident[dask].",
 )
 @click.option("--rename/--no-rename", help="Neutral output names (keyed hash); needs --output-dir.")
 @click.option(

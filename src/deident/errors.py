@@ -25,3 +25,7 @@ class StageUnavailable(DeidentError):
 
 class VerificationFailed(DeidentError):
     """The written output still carries something the scrub was meant to remove."""
+
+
+class RunUnavailable(DeidentError):
+    """The batch cannot run at all (e.g. no Dask worker joined, the workers do not see the files)."""

@@ -67,6 +67,7 @@ class Options:
     reencode: bool = False  # force decode/re-encode for JPEG pixel redaction
     output_format: str | None = None  # convert on write: "jpeg" | "png"
     keep_macro: bool = False  # whole-slide images: keep the macro image with its label filled
+    scheduler: str | None = None  # run the batch on Dask: "tcp://HOST:PORT" or "local:N" (deident.cluster)
 
     @property
     def pixel_stages(self) -> bool:

@@ -57,10 +57,20 @@ def _walk(root: Path, exclude: Path | None) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         dirnames[:] = sorted(
-            d for d in dirnames if not (exclude and _same(here / d, exclude)) and not d.startswith(".deid")
+            d
+            for d in dirnames
+            if not (exclude and _same(here / d, exclude))
+            and not d.startswith(".deid")
+            and TEMP_MARK not in d
+            and not _slide_folder(here / d)
         )
         for name in sorted(filenames):
             yield here / name
+
+
+def _slide_folder(path: Path) -> bool:
+    """``X/`` beside ``X.mrxs``: part of that slide, read and written with it (formats/mrxs.py)."""
+    return path.with_name(path.name + ".mrxs").is_file()
 
 
 def _same(a: Path, b: Path) -> bool:

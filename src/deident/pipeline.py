@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import multiprocessing
 import os
 import sys
@@ -35,7 +34,6 @@ from deident.atomic import (
     discard,
     stage,
     stale_finding,
-    start_writeback,
     sweep_stale,
     sync_dirs,
     write_bytes_atomic,
@@ -74,6 +72,14 @@ def prepare_options(options: Options, *, read_only: bool) -> tuple[Options, str 
 
 
 def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
+    if options.scheduler:  # the same batch, its phases mapped on a Dask cluster (deident.cluster)
+        from deident.cluster import on_cluster
+
+        return on_cluster(_run_batch, paths, options, read_only=read_only, progress=progress)
+    return _run_batch(paths, options, read_only=read_only, progress=progress)
+
+
+def _run_batch(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
     options, _ = prepare_options(options, read_only=read_only)
     rename = options.rename and not read_only
     mapping = mapping_path(options) if rename else None  # refuse a bad mapping place before writing
@@ -166,6 +172,11 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
     stages take seconds and travel one by one, which keeps both cores busy to the end. At most
     ``2 * jobs`` chunks are in flight, so memory stays flat however large the batch.
     """
+    if options.scheduler:
+        from deident.cluster import map_chunks
+
+        yield from map_chunks(fn, items, options, extra, progress)
+        return
     jobs = max(1, min(options.jobs, len(items)))
     options = dataclasses.replace(options, jobs=jobs)  # the workers really running share out the cores
     size = 1 if options.pixel_stages else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
@@ -222,37 +233,12 @@ def _worker_init(pixel_stages: bool) -> None:
     # One process per core already; native libraries must not each spawn a thread per core too.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    # What the worker starts with (the parent's modules, forked or imported) lives as long as it does:
-    # the collector need not walk it again at every full collection (1,500 photos: 16% less CPU).
-    gc.freeze()
     if not pixel_stages:
-        _keep_freed_memory()
         return  # metadata only: OpenCV is never loaded, so do not pay for importing it
     with contextlib.suppress(ImportError):
         import cv2
 
         cv2.setNumThreads(1)
-
-
-def _keep_freed_memory() -> None:
-    """Let a metadata-only worker reuse the memory of one file for the next (glibc malloc).
-
-    Each file passes through a few buffers of its own size (read, filtered, compared). By default
-    glibc hands buffers that large back to the kernel when they are freed, so every file faulted in
-    fresh zeroed pages: half of the batch's system time (measured, 1,500 photos of 470 KB: 1.18 s of
-    system time, 0.63 s with this). Pixel-stage workers keep the default: they must give the memory
-    of a decoded slide back.
-    """
-    from deident.libc import linux_call
-
-    mallopt = linux_call("mallopt", "c_int", "c_int")
-    if mallopt is None:  # not Linux's glibc: nothing to tune
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest glibc takes; files above it keep their own map
-    mallopt(_M_TRIM_THRESHOLD, 64 << 20)  # free memory kept at most: a few files' worth is enough
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
 
 
 def _collect_deny_terms(planned: list[Planned], options: Options) -> tuple[str, ...]:
@@ -378,6 +364,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         result.status, result.output, result.reason = Status.SKIPPED, str(output), "output already written"
         sweep_stale([output])  # what a killed run left beside a finished output
         return
+    ctx.output = output  # where a format that writes a folder beside its file (MRXS) puts it
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
@@ -427,7 +414,7 @@ def _streaming(source: Source) -> bool:
 def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Source:
     """Write the output under its temporary name; return it for verification.
 
-    No flush here: the data is only sent on its way; ``commit`` flushes the group before any rename. In-memory
+    No flush here: ``commit`` flushes the group before any rename. In-memory
     formats are verified from the very bytes written (reading them back from the page cache would only
     copy them again); streaming formats (whole-slide images) are re-opened from disk.
     """
@@ -439,7 +426,6 @@ def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Sour
         else:
             data = doc.to_bytes(ctx)
             fh.write(data)
-    start_writeback(out)  # on its way to disk while the next files are parsed
     return Source(temp) if data is None else Source.written(temp, data)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from deident import __version__
+from deident.dicom.wsi import whole_slide_associated
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, Source
@@ -123,6 +124,7 @@ class DicomDocument(Document):
             columns = claimed_columns(ds)
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
         out += self._marks_findings(columns)
+        out += whole_slide_associated(ds, blank=False)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
         return out
 
     def _marks_findings(self, columns) -> list[Finding]:
@@ -155,6 +157,7 @@ class DicomDocument(Document):
                 out = scrubber.scrub(ds)
             except (ValueError, TypeError, KeyError, OverflowError) as exc:
                 raise CorruptFile(f"DICOM element cannot be read or rewritten: {exc}") from exc
+        out += whole_slide_associated(ds, blank=True)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
         self._mark(ctx)
         return out
 
