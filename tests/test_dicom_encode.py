@@ -99,6 +99,7 @@ def test_lossless_frame_reencoded_in_its_syntax_others_copied(tmp_path, name):
     assert size <= 1.2 * Path(src).stat().st_size
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["color3d_jpeg_baseline.dcm"])
 def test_pydicom_data_cine_keeps_its_size(tmp_path, name):
     pytest.importorskip("data_store", reason="pydicom-data is not installed")

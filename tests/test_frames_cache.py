@@ -93,6 +93,7 @@ def text_cine(path, frames: int = 8, only: int = 5):
     return video, (100, 120, 100 + mrn.shape[1], 120 + mrn.shape[0])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed")
 def test_text_in_one_frame_of_a_cine_is_redacted_there_only(tmp_path):
     import pytesseract
