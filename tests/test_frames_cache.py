@@ -112,3 +112,20 @@ def test_text_in_one_frame_of_a_cine_is_redacted_there_only(tmp_path):
     assert out[5, y0:y1, x0:x1].max() < 40  # filled
     assert np.array_equal(out[4, y0:y1, x0:x1], video[4, y0:y1, x0:x1])  # no text there: untouched
     assert all(out[i, 8:24, 8:80].max() < 40 for i in range(8))  # the name, on every frame
+
+
+def test_verification_looks_where_the_written_frame_changed_and_around_what_was_found():
+    video = cine()[:3]
+    frames = [Frame(i, video[i].copy(), photographic=False) for i in range(3)]
+    ctx = object()  # one file's context
+    detector = BrightBlobs()
+    found = [boxes(r) for _, r in detect_frames(frames, [detector], ctx)]
+    written = video.copy()
+    written[:, 4:12, 4:20] = 0  # the name only half covered
+    written[1, 228:236, 280:316] = 0  # the date covered on frame 1 only
+    checker = BrightBlobs()
+    outputs = [Frame(i, written[i]) for i in range(3)]
+    left = [boxes(r) for _, r in detect_frames(outputs, [checker], ctx, verifying=True)]
+    assert left[1] == {(20, 4, 39, 11)} and (20, 4, 39, 11) in left[0] and (280, 228, 315, 235) in left[0]
+    assert found[0] >= {(4, 4, 39, 11), (280, 228, 315, 235)}
+    assert checker.seen < 0.5 * 3 * 240 * 320  # not every frame whole

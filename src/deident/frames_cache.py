@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -58,22 +59,94 @@ def detect_frames(
     looks = [look_of(d, verifying) for d in detectors]
     if _memo_owner[0] is not ctx:
         _memo.clear()
+        _seen.clear()
         _memo_owner[0] = ctx
+    if verifying:
+        yield from _verify_frames(frames, looks, ctx)
+        return
     ref_rgb = None
     ref_regions: list[Region] = []
     for frame in frames:
         h, w = frame.rgb.shape[:2]
         same_shape = ref_rgb is not None and ref_rgb.shape == frame.rgb.shape
         crops, keep = _changed(ref_rgb, frame.rgb) if same_shape else (None, None)
-        if crops is None or sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in crops) > FULL_SHARE * h * w:
+        if crops is None or _area(crops) > FULL_SHARE * h * w:
             ref_rgb = frame.rgb.copy()  # a view: the caller may redact the frame once it has its regions
             ref_regions = _look(looks, frame, ctx, (0, 0, w, h))
-            yield frame, list(ref_regions)
-            continue
-        regions = list(ref_regions)  # kept even where the frame changed: the crop below may see a part only
-        for box in crops:
-            regions += _look(looks, frame, ctx, box, keep)
+            regions = list(ref_regions)
+        else:
+            regions = list(ref_regions)  # kept where the frame changed too: a crop may see a part only
+            for box in crops:
+                regions += _look(looks, frame, ctx, box, keep)
+        _seen[frame.index] = Seen(frame.rgb.shape, _fingerprints(frame.rgb), list(regions))
         yield frame, regions
+
+
+@dataclasses.dataclass
+class Seen:
+    """What the detection pass looked at in one frame: its 8x8 blocks' fingerprints, and what it found."""
+
+    shape: tuple[int, ...]
+    blocks: np.ndarray
+    regions: list[Region]
+
+
+_seen: dict[int, Seen] = {}  # frame index -> Seen, for one context (as the memo)
+
+
+def _verify_frames(
+    frames: Iterable[Frame], looks: list, ctx: Context
+) -> Iterator[tuple[Frame, list[Region]]]:
+    """Look at each written frame where it differs from the frame the detection pass saw, and around
+    everything that pass found; the rest holds the very pixels already found clean.
+
+    A frame the detection pass did not see (or of another size) is looked at whole. Measured on 5 real
+    photos, verification was twice the CPU of detection when it looked at every frame whole.
+    """
+    import numpy as np
+
+    for frame in frames:
+        h, w = frame.rgb.shape[:2]
+        seen = _seen.get(frame.index)
+        boxes = None
+        if seen is not None and seen.shape == frame.rgb.shape:
+            blocks = _fingerprints(frame.rgb) != seen.blocks
+            for r in seen.regions:
+                x0, y0, x1, y1 = r.bbox()
+                blocks[max(0, y0) // BLOCK : y1 // BLOCK + 1, max(0, x0) // BLOCK : x1 // BLOCK + 1] = True
+            boxes, _ = _padded_boxes(blocks.astype(np.uint8), h, w)
+        if boxes is None or _area(boxes) > FULL_SHARE * h * w:
+            regions = _look(looks, frame, ctx, (0, 0, w, h))
+        else:
+            regions = [r for box in boxes for r in _look(looks, frame, ctx, box)]
+        if seen is not None:
+            seen.regions += regions  # a second round must look around what this one found, too
+        yield frame, regions
+
+
+def _fingerprints(rgb: np.ndarray) -> np.ndarray:
+    """A 64-bit fingerprint of every 8x8 block (a keyed sum of its bytes; equal blocks, equal prints)."""
+    import numpy as np
+
+    h, w = rgb.shape[:2]
+    c = rgb.shape[2] if rgb.ndim == 3 else 1
+    bh, bw = -(-h // BLOCK), -(-w // BLOCK)
+    padded = np.zeros((bh * BLOCK, bw * BLOCK, c), np.uint8)
+    padded[:h, :w] = rgb.reshape(h, w, c)
+    blocks = padded.reshape(bh, BLOCK, bw, BLOCK, c).transpose(0, 2, 1, 3, 4).reshape(bh, bw, -1)
+    words = np.ascontiguousarray(blocks).view(np.uint64)
+    return (words * _keys()[: words.shape[2]]).sum(axis=2, dtype=np.uint64)
+
+
+@cache
+def _keys():
+    import numpy as np
+
+    return np.random.default_rng(24).integers(1, 2**62, size=BLOCK * BLOCK * 4 // 8, dtype=np.uint64) * 2 + 1
+
+
+def _area(boxes: list[Box]) -> int:
+    return sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes)
 
 
 def _look(looks: list, frame: Frame, ctx: Context, box: Box, keep: np.ndarray | None = None) -> list[Region]:
@@ -118,7 +191,15 @@ def _changed(ref: np.ndarray, rgb: np.ndarray) -> tuple[list[Box], np.ndarray]:
     blocks = grid.reshape(bh, BLOCK, bw, BLOCK).any(axis=(1, 3)).astype(np.uint8)
     if not blocks.any():
         return [], None
-    reach = -(-PAD // BLOCK)  # the dilation adds the padding on every side (and joins areas that near)
+    return _padded_boxes(blocks, h, w)
+
+
+def _padded_boxes(blocks: np.ndarray, h: int, w: int) -> tuple[list[Box], np.ndarray]:
+    """Boxes around the marked blocks padded by ``PAD`` (areas that near joined), and the padded mask."""
+    import cv2
+    import numpy as np
+
+    reach = -(-PAD // BLOCK)
     joined = cv2.dilate(blocks, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     boxes = [
