@@ -85,7 +85,10 @@ def _sleeping_threads():
     """
     from rapidocr.inference_engine.onnxruntime import main as ort_main
 
-    saved = ort_main.OrtInferSession.__dict__["_init_sess_opts"]
+    saved = vars(ort_main.OrtInferSession).get("_init_sess_opts")
+    if not isinstance(saved, staticmethod):  # another rapidocr: its own defaults, nothing patched
+        yield
+        return
 
     def options(cfg):
         opts = saved.__func__(cfg)
