@@ -38,6 +38,7 @@ from deident.formats import webp as webp_mod
 from deident.formats.base import Source, open_document
 from deident.formats.tiff import TiffReader
 from deident.options import DEFAULT_MAX_PIXELS, FaceMode, Options, TextMode
+from deident.outputs import BatchRefused
 from test_formats_common import COMMENT, UNKNOWN, ctx, exif_block, leaked, picture, xmp_packet
 from test_formats_png import chunk
 
@@ -710,9 +711,22 @@ def test_read_only_output_folder(tmp_path, monkeypatch):
             return real_mkstemp(*a, dir=dir, **kw)
 
         monkeypatch.setattr("deident.atomic.tempfile.mkstemp", mkstemp)
-    (result,) = scrub([src], out)
-    assert result.status is Status.FAILED and "Permission denied" in result.reason
+    opened = []
+    monkeypatch.setattr(pipeline, "open_document", lambda *a: opened.append(a) or open_document(*a))
+    with pytest.raises(BatchRefused, match="not writable: Permission denied"):
+        scrub([src], out)
+    assert opened == []  # found before any file went through the stages, not after
     assert list(out.iterdir()) == []
+
+
+def test_an_output_folder_that_cannot_exist_stops_the_run_before_the_work(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(seed("jpeg"))
+    (tmp_path / "file").write_bytes(b"a file, not a folder")
+    proc = cli("scrub", str(src), "-o", str(tmp_path / "file" / "out"), "--text", "off", "--faces", "off")
+    assert proc.returncode == 2 and b"is not a folder" in proc.stderr
+    assert b"Nothing was written" in proc.stderr
 
 
 class _FailingFile:
@@ -761,6 +775,7 @@ def test_disk_full_on_write_leaves_nothing(tmp_path, monkeypatch):
     failing_writes(monkeypatch, errno.ENOSPC)
     (result,) = scrub([src], tmp_path / "out")
     assert result.status is Status.FAILED and "No space left" in result.reason
+    assert str(tmp_path / "out" / "a.jpg") in result.reason and str(src) not in result.reason  # the output
     assert list((tmp_path / "out").iterdir()) == []  # neither a final file nor a temporary one
 
 
@@ -783,6 +798,7 @@ def test_disk_full_on_a_real_tiny_tmpfs(tmp_path):
         results = scrub([src], mnt / "out")
         failed = [r for r in results if r.status is Status.FAILED]
         assert failed and all("No space left" in r.reason for r in failed), [r.reason for r in failed]
+        assert all(str(mnt / "out") in r.reason for r in failed)  # the full place is named, not the input
         for r in results:
             if r.status is Status.SAFE:  # what was written is whole and clean
                 assert open_document(Source(Path(r.output))).metadata_findings() == []
@@ -858,22 +874,24 @@ def _killed_batch(tmp_path: Path, n: int) -> tuple[Path, Path, tuple]:
     _batch(src, n)
     args = ("scrub", str(src), "-o", str(out), "--text", "off", "--faces", "off", "-j", "2", "--json")
     env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
-    proc = subprocess.Popen(
-        [DEIDENT, *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
+    proc = running_batch(
+        [DEIDENT, *args], out, 100, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.is_dir() and sum(1 for _ in out.iterdir()) >= 100:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the batch finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its workers, mid-write
     proc.wait()
     return src, out, args
+
+
+def running_batch(argv: list[str], out: Path, files: int, **kw) -> subprocess.Popen:
+    """The command started in a session of its own, returned once ``files`` entries are in ``out``."""
+    proc = subprocess.Popen(argv, start_new_session=True, **kw)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and sum(1 for _ in out.iterdir()) >= files:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the batch finished before it could be stopped"
+    return proc
 
 
 @pytest.mark.slow
@@ -1054,9 +1072,9 @@ def test_unsupported_and_refused_inputs_never_become_outputs(tmp_path):
     files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
     assert files["ok.gif"]["status"] == "safe" and files["empty.jpg"]["status"] == "failed"
     assert files["junk.webp"]["status"] == "failed"
-    # Metadata only: the bomb's header is fine and its pixels are never decoded, so it is written.
-    assert files["bomb.png"]["status"] == "safe"
-    assert sorted(p.name for p in final_files(out)) == ["bomb.png", "ok.gif"]
+    # Metadata only too: a header declaring more than --max-pixels is refused, decoded or not.
+    assert files["bomb.png"]["status"] == "failed" and "--max-pixels" in files["bomb.png"]["reason"]
+    assert sorted(p.name for p in final_files(out)) == ["ok.gif"]
 
 
 def test_unsupported_format_error_type():

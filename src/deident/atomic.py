@@ -8,7 +8,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -158,15 +158,20 @@ def stale_finding(staged: Staged) -> Finding | None:
     )
 
 
-def commit(staged: Sequence[Staged]) -> list[OSError | None]:
+def commit(
+    staged: Sequence[Staged], before_rename: Callable[[Sequence[Staged]], None] | None = None
+) -> list[OSError | None]:
     """Flush every staged file to disk, then rename each into place.
 
     No final name appears before its data is on disk: each temporary is fsync'd (see ``_flush``)
     before any of the group is renamed, and ``sync_dirs`` later makes the renames durable.
+    ``before_rename`` sees the group once its data is on disk (the pipeline journals what it wrote).
     Returns, per file, None or the error that kept it from its final name (its temporary is removed).
     """
     swept = sweep_stale(s.final for s in staged)
     flushed = _flush(staged)
+    if before_rename is not None:
+        before_rename([s for s, err in zip(staged, flushed, strict=True) if err is None])
     errors: list[OSError | None] = []
     for s, flush_error in zip(staged, flushed, strict=True):
         s.swept = swept.pop(s.final, 0)
@@ -264,6 +269,16 @@ def sync_dirs(folders: Iterable[Path]) -> None:
     """Make the renames into these folders durable: one fsync per folder, not per file."""
     for folder in sorted(set(folders)):
         _fsync_dir(folder)
+
+
+def mode_like(source: Path) -> int:
+    """Permission bits for an output of ``source``: the input's, never wider than a new file's (a 0600
+    photo gives a 0600 output, not one the umask would make readable by all)."""
+    try:
+        bits = os.stat(source).st_mode & 0o666
+    except OSError:
+        bits = 0o666
+    return bits & ~_UMASK
 
 
 def _read_umask() -> int:

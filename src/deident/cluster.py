@@ -4,16 +4,17 @@
 ``LocalCluster``) once for the run; ``pipeline._map`` then sends each of the batch's two phases here
 (``map_chunks``) instead of to its process pool. Nothing else differs from a local run:
 
-- the deny-list is still collected first (workers read the files' identifiers, chunk by chunk; the
-  client unions them) and the scrub then runs with it; the options (key included) and the deny-list
+- the deny-list is still collected first (workers read the files' identifiers and merge each chunk's;
+  the client unions the chunks') and the scrub then runs with it; the options (key included) and the deny-list
   reach every worker once per phase, and each task names them instead of carrying them;
 - a task is a chunk of files, and each worker runs the very ``_process_chunk`` a local worker runs,
   writing beside the final name and renaming (deident.atomic) on storage every worker mounts;
 - keyed UIDs, pseudonyms and date shifts come from the key alone, so outputs are byte-identical to a
   local run with the same key and options;
 - a worker that dies mid-task (killed, out of memory) loses nothing at a final name: Dask runs its
-  task again elsewhere; a chunk that keeps killing workers is split into single files, and a file that
-  still kills its worker is a ``failed`` result, not a failed batch.
+  task again elsewhere; the files of a task Dask gives up on run one at a time, alone, and a file
+  that still kills its worker is a ``failed`` result, not a failed batch (``_Phase``);
+- inputs and outputs on an object store (``s3://…``) are staged on the workers (deident.objects).
 
 ``distributed`` is imported here only, and this module only when a scheduler is given.
 """
@@ -39,10 +40,10 @@ except ImportError:  # the flag then fails with INSTALL_HINT before any plugin i
 
 INSTALL_HINT = "--scheduler needs Dask's distributed: pip install 'deident[dask]'"
 
-# Files per task for metadata-only work. One task costs the scheduler and the round trip about a
-# millisecond or two (bench/bench_dask.py measures it); a DICOM header scrub about as much per file,
-# so 64 files keep that overhead near 2 % (see docs/scaling.md). Pixel-stage files take seconds: one
-# file per task keeps every worker busy to the end.
+# Files per task for metadata-only work. One task cost the client, scheduler and round trip 6 to 11 ms
+# and a DICOM header scrub 8 to 11 ms per file (bench/bench_dask.py on a loaded 2-CPU machine, see
+# docs/scaling.md): with 64 files a task's overhead stays near 1 to 2 %. Pixel-stage files take
+# seconds: one file per task keeps every worker busy to the end.
 CLUSTER_CHUNK = 64
 
 
@@ -81,13 +82,18 @@ _client: contextvars.ContextVar = contextvars.ContextVar("deident_dask_client", 
 
 def on_cluster(run_batch: Callable, paths, options, *, read_only: bool, progress=None):
     """Run ``run_batch`` (pipeline's local batch) with its phases mapped on the cluster."""
+    from deident.objects import run_objects, url_of
+
+    on_objects = any(url_of(p) for p in paths)
     with _connected(options) as client:
         _wait_for_workers(client, progress)
         _note(progress, client)
-        _refuse_unseen(client, paths, None if read_only else options.output_dir)
+        if not on_objects:
+            _refuse_unseen(client, paths, None if read_only else options.output_dir)
         token = _client.set(client)
         try:
-            return run_batch(paths, options, read_only=read_only, progress=progress)
+            run = run_objects if on_objects else run_batch
+            return run(paths, options, read_only=read_only, progress=progress)
         finally:
             _client.reset(token)
 
@@ -203,11 +209,12 @@ def map_chunks(fn: Callable, items: list, options, extra: tuple, progress=None) 
     At most a few tasks per worker thread are in flight, so the scheduler's memory stays flat however
     large the batch; results come back in the order tasks finish, as from the local pool.
     """
-    from deident.pipeline import _report
+    from deident.pipeline import _identifiers_of_chunk, _report
 
     with _connected(options) as client:
         threads = max(1, sum(client.nthreads().values()))
-        size = chunk_size(len(items), threads, options.pixel_stages)
+        # reading identifiers is header work whatever the options: chunked as metadata-only files
+        size = chunk_size(len(items), threads, options.pixel_stages and fn is not _identifiers_of_chunk)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         shared = [client.submit(_held, value, pure=False) for value in (os.getcwd(), options, *extra)]
         phase = _Phase(client, fn, shared, deque(chunks))
@@ -316,11 +323,21 @@ def _lost(fn: Callable, item):
 
 
 def _task(fn: Callable, chunk: list, cwd: str, options, *extra):
-    """On a worker: the chunk, with relative input paths meaning what they mean to the client."""
-    if os.getcwd() != cwd:  # workers run one thread each (see _connected and docs/cluster.md)
-        with contextlib.suppress(OSError):  # not mounted here: relative inputs then fail, each named
-            os.chdir(cwd)
-    return fn(chunk, options, *extra)
+    """On a worker: the chunk, with relative input paths meaning what they mean to the client; objects
+    staged through this worker's own disk (deident.objects)."""
+    from deident.objects import ObjectItem, run_staged
+    from deident.pipeline import _identifiers_of_chunk
+
+    if chunk and isinstance(chunk[0], ObjectItem):
+        results = run_staged(fn, chunk, options, extra)
+    else:
+        if os.getcwd() != cwd:  # workers run one thread each (see _connected and docs/cluster.md)
+            with contextlib.suppress(OSError):  # not mounted here: relative inputs then fail, each named
+                os.chdir(cwd)
+        results = fn(chunk, options, *extra)
+    if fn is _identifiers_of_chunk:  # the map-side combine: a study's files repeat the same values
+        return [sorted({value for found in results for value in found})]
+    return results
 
 
 __all__ = [

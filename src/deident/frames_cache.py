@@ -65,22 +65,28 @@ def detect_frames(
     if verifying:
         yield from _verify_frames(frames, looks, ctx)
         return
-    ref_rgb = None
-    ref_regions: list[Region] = []
+    refs: dict[str, tuple[np.ndarray, list[Region]]] = {}  # per rendering: the reference and its regions
     for frame in frames:
         h, w = frame.rgb.shape[:2]
+        ref_rgb, ref_regions = refs.get(_rendering(frame), (None, []))
         same_shape = ref_rgb is not None and ref_rgb.shape == frame.rgb.shape
         crops, keep = _changed(ref_rgb, frame.rgb) if same_shape else (None, None)
         if crops is None or _area(crops) > FULL_SHARE * h * w:
-            ref_rgb = frame.rgb.copy()  # a view: the caller may redact the frame once it has its regions
-            ref_regions = _look(looks, frame, ctx, (0, 0, w, h))
-            regions = list(ref_regions)
+            regions = _look(looks, frame, ctx, (0, 0, w, h))
+            # a copy: the rgb is a view, and the caller may redact the frame once it has its regions
+            refs[_rendering(frame)] = (frame.rgb.copy(), list(regions))
         else:
             regions = list(ref_regions)  # kept where the frame changed too: a crop may see a part only
             for box in crops:
                 regions += _look(looks, frame, ctx, box, keep)
-        _seen[frame.index] = Seen(frame.rgb.shape, _fingerprints(frame.rgb), list(regions))
+        _seen[(frame.index, frame.label)] = Seen(frame.rgb.shape, _fingerprints(frame.rgb), list(regions))
         yield frame, regions
+
+
+def _rendering(frame: Frame) -> str:
+    """Which rendering of its stored frame this is: a DICOM greyscale frame comes as displayed
+    ("frame 3") and under other windows ("frame 3, full range"); each is compared with its own kind."""
+    return frame.label.partition(", ")[2]
 
 
 @dataclasses.dataclass
@@ -92,7 +98,7 @@ class Seen:
     regions: list[Region]
 
 
-_seen: dict[int, Seen] = {}  # frame index -> Seen, for one context (as the memo)
+_seen: dict[tuple[int, str], Seen] = {}  # (frame index, label) -> Seen, for one context (as the memo)
 
 
 def _verify_frames(
@@ -108,7 +114,7 @@ def _verify_frames(
 
     for frame in frames:
         h, w = frame.rgb.shape[:2]
-        seen = _seen.get(frame.index)
+        seen = _seen.get((frame.index, frame.label))
         boxes = None
         if seen is not None and seen.shape == frame.rgb.shape:
             blocks = _fingerprints(frame.rgb) != seen.blocks

@@ -114,6 +114,15 @@ class Document(ABC):
         """A new file extension when the output changes container (``--format``), else None."""
         return None
 
+    def check_size(self, ctx: Context) -> ImageDims | None:
+        """Refuse (``TooLarge``) a picture whose header declares more pixels than ``--max-pixels``.
+
+        Called in every mode, metadata-only too: a file deident would refuse to decode is never passed
+        as safe because nothing happened to decode it. Formats held whole in memory implement it;
+        streaming ones (whole-slide pyramids) are limited per decoded image instead.
+        """
+        return None
+
 
 @dataclass(frozen=True)
 class FormatSpec:
