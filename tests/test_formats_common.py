@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from deident.errors import CorruptFile, DeidentError, TooLarge, UnsupportedFormat
 from deident.findings import Action
@@ -39,6 +39,7 @@ COMMENT = b"MRK-COMMENT-bed-12"
 TRAILER = b"MRK-TRAILER-uncropped-original"
 UNKNOWN = b"MRK-UNKNOWN-SEGMENT"
 
+SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # a real profile to keep
 MARKERS = [m.encode() for m in (ARTIST, COPYRIGHT, OWNER, SERIAL, DESCRIPTION, MAKE, XMP_CREATOR)]
 MARKERS += [m.encode() for m in (IPTC_BYLINE, IPTC_CITY)] + [XP_AUTHOR.encode("utf-16-le"), DATE.encode()]
 MARKERS += [THUMB_MARK, COMMENT, TRAILER, UNKNOWN]

@@ -17,6 +17,7 @@ from test_formats_common import (
     COMMENT,
     DESCRIPTION,
     OWNER,
+    SRGB_ICC,
     TRAILER,
     UNKNOWN,
     XMP_CREATOR,
@@ -43,7 +44,7 @@ def loaded_png(tmp_path, img: Image.Image | None = None, **save) -> tuple:
     info.add(b"tIME", struct.pack(">HBBBBB", 2019, 4, 21, 9, 31, 7))
     info.add(b"prVt", UNKNOWN)
     buf = io.BytesIO()
-    (img or picture()).save(buf, "PNG", pnginfo=info, exif=exif_block(1), icc_profile=b"\0" * 132, **save)
+    (img or picture()).save(buf, "PNG", pnginfo=info, exif=exif_block(1), icc_profile=SRGB_ICC, **save)
     data = buf.getvalue() + TRAILER
     path = tmp_path / "in.png"
     path.write_bytes(data)

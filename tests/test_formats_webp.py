@@ -14,6 +14,7 @@ from deident.formats.webp import walk
 from deident.regions import Redaction, Region
 from test_formats_common import (
     OWNER,
+    SRGB_ICC,
     TRAILER,
     UNKNOWN,
     XMP_CREATOR,
@@ -31,7 +32,7 @@ from test_formats_common import (
 def loaded_webp(tmp_path, **save) -> tuple:
     buf = io.BytesIO()
     picture().save(
-        buf, "WEBP", exif=b"Exif\0\0" + exif_block(1), xmp=xmp_packet(), icc_profile=b"\0" * 132, **save
+        buf, "WEBP", exif=b"Exif\0\0" + exif_block(1), xmp=xmp_packet(), icc_profile=SRGB_ICC, **save
     )
     data = buf.getvalue()
     unknown = b"MRKZ" + struct.pack("<I", len(UNKNOWN)) + UNKNOWN + b"\0" * (len(UNKNOWN) & 1)

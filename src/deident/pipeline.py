@@ -464,6 +464,7 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     doc = open_input(Source(item.input), ctx.options)
     result.format = doc.format
     doc.check_size(ctx)
+    doc.prepare(ctx)
     result.findings += [f.as_found() for f in doc.metadata_findings()]
     result.findings += _name_findings(item.input)
     result.findings += _caption_findings(item.input)
@@ -484,6 +485,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         result.reason = f"kept as {doc.format}: --format converts HEIC and AVIF photos only"
         result.findings.append(Finding("output", "output.format-kept", "file", Action.KEPT, result.reason))
     ctx.output = output  # where a format that writes a folder beside its file (MRXS) puts it
+    doc.prepare(ctx)
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
@@ -646,8 +648,8 @@ def _verify(written: Source, ctx: Context, frames: set[int]) -> tuple[list[Findi
         chosen = (f for f in doc.frames(ctx) if f.index in frames)
         for frame, found in detect_frames(chosen, _detectors(ctx), ctx, verifying=True):
             where = frame.label or f"frame {frame.index}"
-            if found:
-                regions[frame.index] = (where, found)
+            if found:  # a picture can be shown twice (colours, alpha): its leftovers add up
+                regions[frame.index] = (where, regions.get(frame.index, ("", []))[1] + found)
                 leftovers += [_region_finding(where, r, Action.FOUND, ctx) for r in found]
     return leftovers, regions
 

@@ -117,7 +117,7 @@ class DicomDocument(Document):
 
     def metadata_findings(self) -> list[Finding]:
         from deident.dicom.fragments import filter_fragments
-        from deident.dicom.pixels import clean_native
+        from deident.dicom.pixels import clean_native, clean_rle_bits
         from deident.dicom.scrub import audit, claimed_columns
         from deident.dicom.sweep import Sweeper
 
@@ -126,7 +126,7 @@ class DicomDocument(Document):
             columns = claimed_columns(ds)
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
             out += filter_fragments(ds).findings(Action.FOUND)
-            out += clean_native(ds, fix=False)
+            out += clean_native(ds, fix=False) + clean_rle_bits(ds, fix=False)
             out += Sweeper([], fix=False).sweep(ds)
         out += self._marks_findings(columns)
         out += whole_slide_associated(ds, blank=False)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
@@ -159,7 +159,7 @@ class DicomDocument(Document):
     def scrub_metadata(self, ctx: Context) -> list[Finding]:
         from deident.denylist import deny_list_for
         from deident.dicom.fragments import filter_fragments
-        from deident.dicom.pixels import clean_native
+        from deident.dicom.pixels import clean_native, clean_rle_bits
         from deident.dicom.profile import enabled_columns
         from deident.dicom.scrub import Scrubber
         from deident.dicom.sweep import Sweeper
@@ -180,6 +180,7 @@ class DicomDocument(Document):
             filtered.apply(ds)
             out += filtered.findings(Action.REMOVED)
             out += clean_native(ds, fix=True)  # bytes past the last frame, bits outside BitsStored
+            out += clean_rle_bits(ds, fix=True)  # the same bits inside RLE, re-encoded losslessly
             out += Sweeper(deny, fix=True).sweep(ds)  # identifiers in what the table keeps
         self._mark(ctx)
         return out

@@ -113,11 +113,7 @@ def clean_native(ds, fix: bool) -> list[Finding]:
     words, mask, sign = _word_layout(ds, expected) if kw == "PixelData" else (None, 0, 0)
     if words is not None:
         arr = np.frombuffer(data, words, count=expected // words.itemsize)
-        new = arr & mask
-        if sign:
-            negative = (arr & sign) != 0
-            new = np.where(negative, new | ~(sign | (sign - 1)) & np.iinfo(words).max, new).astype(words)
-        changed = int(np.count_nonzero(new != arr))
+        new, changed = _within_bits(arr, mask, sign)
         if changed:
             detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
             out.append(Finding("dicom", "dicom.pixel-data.unused-bits", where, action, detail))
@@ -125,6 +121,52 @@ def clean_native(ds, fix: bool) -> list[Finding]:
     if fix and out:
         ds[kw].value = data
     return out
+
+
+def _within_bits(arr: np.ndarray, mask: int, sign: int) -> tuple[np.ndarray, int]:
+    """Words with the bits outside ``mask`` cleared (set to the sign bit's value for signed data), and
+    how many words that changed."""
+    new = arr & mask
+    if sign:
+        negative = (arr & sign) != 0
+        new = np.where(negative, new | ~(sign | (sign - 1)) & np.iinfo(arr.dtype).max, new)
+    new = new.astype(arr.dtype)
+    return new, int(np.count_nonzero(new != arr))
+
+
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+
+
+def clean_rle_bits(ds, fix: bool) -> list[Finding]:
+    """RLE keeps every bit of every byte, so an overlay in bit 15 survives compression; pydicom masks it
+    away when decoding (so the text stage never sees it) but other readers may show it. The frames are
+    decoded without that masking, and re-encoded with pydicom's RLE encoder (lossless) when a word had
+    bits outside BitsStored/HighBit. Every other compressed syntax stores the codec's precision only."""
+    from pydicom.pixels import pixel_array
+    from pydicom.pixels.utils import get_expected_length
+
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if "PixelData" not in ds or str(ts or "") != RLE_LOSSLESS:
+        return []
+    try:
+        words, mask, sign = _word_layout(ds, int(get_expected_length(ds, unit="bytes")))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return []
+    if words is None:
+        return []
+    try:
+        arr = pixel_array(ds, raw=True, correct_unused_bits=False)
+    except Exception as exc:
+        raise CorruptFile(f"DICOM RLE pixel data cannot be decoded to check its unused bits: {exc}") from exc
+    stored = arr.view(words.newbyteorder("="))
+    new, changed = _within_bits(stored, mask, sign)
+    if not changed:
+        return []
+    if fix:
+        ds.compress(RLE_LOSSLESS, new.view(arr.dtype), encoding_plugin="pydicom", generate_instance_uid=False)
+    detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
+    action = Action.REPLACED if fix else Action.FOUND
+    return [Finding("dicom", "dicom.pixel-data.unused-bits", PIXEL_ELEMENTS["PixelData"], action, detail)]
 
 
 def _word_layout(ds, expected: int):

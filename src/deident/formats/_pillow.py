@@ -8,6 +8,7 @@ here once. Pillow is imported inside functions so that the CLI starts without it
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import re
 import struct
@@ -39,6 +40,27 @@ class Item:
 
     def finding(self, action: Action | None = None) -> Finding:
         return Finding("metadata", self.kind, self.where, action or self.action, self.detail)
+
+
+def per_bytes(fn):
+    """``fn(data, parsed, *flags)`` computed once for the last bytes object (by identity) and flags.
+
+    Open, inspect, scrub and verify ask about the same bytes several times; one entry is enough, and it is
+    replaced in one assignment, so threads at worst compute it twice.
+    """
+    last: tuple | None = None
+
+    @functools.wraps(fn)
+    def remembered(data, parsed, *flags):
+        nonlocal last
+        seen = last
+        if seen is not None and seen[0] is data and seen[1] == flags:
+            return seen[2]
+        result = fn(data, parsed, *flags)
+        last = (data, flags, result)
+        return result
+
+    return remembered
 
 
 def plural(n: int, word: str) -> str:
@@ -129,6 +151,29 @@ def to_rgb8(img) -> np.ndarray:
 # Modes where filling/blurring native values makes sense; others go through RGB(A) and back.
 _NATIVE_MODES = {"L", "RGB", "RGBA", "LA", "I;16", "I;16B", "I;16L", "I", "1"}
 _OPAQUE_BLACK = {"RGBA": (0, 0, 0, 255), "LA": (0, 255), "1": False}
+
+
+def alpha_view(img) -> np.ndarray | None:
+    """The alpha channel as a picture (opaque = black, transparent = white), or None when every pixel is
+    opaque. ``to_rgb8`` shows the colour channels only, so text drawn in alpha alone (the colour uniform)
+    would never reach a detector, while a viewer shows it over its background. Redacting the stored
+    pixels with an opaque fill covers both."""
+    import numpy as np
+
+    if img.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in img.info:
+        return None
+    alpha = np.asarray(img.convert("RGBA"), dtype=np.uint8)[:, :, 3]
+    if alpha.min() == 255:
+        return None
+    return np.repeat((255 - alpha)[:, :, None], 3, axis=2)
+
+
+def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
+    """What a viewer may show of one picture: its colours, and its alpha channel when it has one."""
+    yield Frame(index, to_rgb8(shown), True, label)
+    alpha = alpha_view(shown)
+    if alpha is not None:
+        yield Frame(index, alpha, False, f"{label} alpha")
 
 
 def redact_image(img, redactions: list[Redaction]):
@@ -350,8 +395,7 @@ class WholeFileDocument(Document):
         dims = self.check_size(ctx)
         for i in range(dims.frames):
             shown = orient(self.stored(i, ctx), self.orientation)
-            label = f"frame {i}" if dims.frames > 1 else "image"
-            yield Frame(i, to_rgb8(shown), True, label)
+            yield from shown_frames(i, shown, f"frame {i}" if dims.frames > 1 else "image")
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         img = self.stored(frame_index, ctx)

@@ -85,6 +85,11 @@ class Document(ABC):
         """Identifying values in clear (names, IDs, dates) for the batch deny-list. Memory only."""
         return []
 
+    def prepare(self, ctx: Context) -> None:
+        """Told the options before the document is inspected or scrubbed, after ``check_size``: a format
+        whose inspection costs more when pixels are decoded anyway does it then (JPEG walks its scans)."""
+        return None
+
     def frames(self, ctx: Context) -> Iterator[Frame]:
         """Decoded pictures for the pixel stages; formats without pixels yield nothing."""
         return iter(())

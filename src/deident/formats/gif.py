@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
-from deident.formats._pillow import Item, WholeFileDocument, clean_values, xmp_identifiers
+from deident.formats._pillow import Item, WholeFileDocument, clean_values, per_bytes, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
 
 EXTENSION, IMAGE, TRAILER = 0x21, 0x2C, 0x3B
 GRAPHIC_CONTROL, COMMENT, PLAIN_TEXT, APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
 KEEP_APPS = {b"NETSCAPE2.0", b"ANIMEXTS1.0", b"ICCRGBG1012"}
+# Application identifiers a report may name (any other is free text and is never quoted).
+KNOWN_APPS = KEEP_APPS | {b"XMP DataXMP", b"MGK8BIM0000", b"MGKIPTC0000", b"MGLK_IPTC0000", b"ImageMagick"}
 EXT_KIND = {COMMENT: ("gif.comment", "comment"), PLAIN_TEXT: ("gif.plaintext", "plain-text overlay")}
 
 
@@ -108,13 +110,34 @@ def _kept_bytes(block: Block, data: bytes) -> bytes | None:
             return b"!\xff\x0b" + block.app + b"\x03\x01" + sub[1:3] + b"\x00"
         return None
     if block.app == b"ICCRGBG1012" and body[2] == 11:
-        icc = _sub_block_data(data, block.start + 14)
-        return body if icc[36:40] == b"acsp" else None  # an ICC profile, not other data under its name
+        profile = _profile(block, data)[0]  # an ICC profile, cleaned; other data under its name goes
+        return None if profile is None else b"!\xff\x0b" + block.app + _as_sub_blocks(profile)
     return None
 
 
+def _profile(block: Block, data: bytes) -> tuple[bytes | None, Item | None]:
+    from deident.formats import icc
+
+    where = f"extension 0x{block.label:02X} at {block.start}"
+    return icc.profile_item(_sub_block_data(data, block.start + 14), where)
+
+
+def _as_sub_blocks(payload: bytes) -> bytes:
+    """Data sub-blocks of at most 255 bytes each, then the terminator."""
+    return (
+        b"".join(bytes([len(p)]) + p for p in (payload[i : i + 255] for i in range(0, len(payload), 255)))
+        + b"\0"
+    )
+
+
 def block_items(parsed: Parsed, data: bytes) -> Iterator[Item]:
+    yield from image_view(data, parsed).items
     for b in parsed.blocks:
+        if b.app == b"ICCRGBG1012" and b.body(data)[2] == 11:
+            item = _profile(b, data)[1]
+            if item is not None:
+                yield item
+            continue
         kept = _kept_bytes(b, data)
         if kept == b.body(data):
             continue
@@ -124,9 +147,9 @@ def block_items(parsed: Parsed, data: bytes) -> Iterator[Item]:
             continue
         where, size = f"extension 0x{b.label:02X} at {b.start}", b.end - b.start
         if b.label == APPLICATION:
-            name = b.app[:8].decode("latin-1", "replace")
             kind = "xmp" if b.app == b"XMP DataXMP" else "gif.app"
-            yield Item(kind, where, f"application extension '{name}', {size} bytes")
+            name = f"'{b.app[:8].decode('latin-1')}'" if b.app in KNOWN_APPS else "under a private identifier"
+            yield Item(kind, where, f"application extension {name}, {size} bytes")
         else:
             kind, label = EXT_KIND.get(b.label, ("gif.extension", "unknown extension"))
             yield Item(kind, where, f"{label}, {size} bytes")
@@ -136,8 +159,126 @@ def block_items(parsed: Parsed, data: bytes) -> Iterator[Item]:
 
 def clean_gif(data: bytes) -> bytes:
     parsed = walk(data)
-    body = b"".join(k for b in parsed.blocks if (k := _kept_bytes(b, data)) is not None)
-    return data[: parsed.header_end] + body + b";"
+    view = image_view(data, parsed)
+    body = b"".join(
+        view.images.get(b.start, k) for b in parsed.blocks if (k := _kept_bytes(b, data)) is not None
+    )
+    return view.header + body + b";"
+
+
+def lzw_extent(lzw: bytes, min_size: int, pixels: int) -> tuple[int, int, bytearray]:
+    """Decode a GIF LZW stream (GIF89a appendix F) only as far as a decoder does: until ``pixels`` pixels
+    or the end code. Returns (pixels decoded, bytes those codes take, the colour indices decoded)."""
+    if not 2 <= min_size <= 8:
+        raise CorruptFile(f"GIF: invalid LZW code size {min_size}")
+    clear, end = 1 << min_size, (1 << min_size) + 1
+    table: list[bytes] = [bytes([i]) for i in range(clear)] + [b"", b""]
+    size, pos, prev = min_size + 1, 0, b""
+    out = bytearray()
+    padded, limit = lzw + b"\0\0\0", 8 * len(lzw)
+    while len(out) < pixels and pos + size <= limit:
+        code = (int.from_bytes(padded[pos >> 3 : (pos >> 3) + 3], "little") >> (pos & 7)) & ((1 << size) - 1)
+        pos += size
+        if code == clear:
+            del table[end + 1 :]
+            size, prev = min_size + 1, b""
+            continue
+        if code == end:
+            break
+        if code < len(table):
+            entry = table[code]
+            if prev and len(table) < 4096:
+                table.append(prev + entry[:1])
+        elif code == len(table) and prev and len(table) < 4096:
+            entry = prev + prev[:1]
+            table.append(entry)
+        else:
+            raise CorruptFile("GIF: invalid LZW code in the image data")
+        out += entry
+        prev = entry
+        if len(table) == 1 << size and size < 12:
+            size += 1
+    while len(out) >= pixels and pos + size <= limit:  # the codes that close a full frame: clear, end
+        code = (int.from_bytes(padded[pos >> 3 : (pos >> 3) + 3], "little") >> (pos & 7)) & ((1 << size) - 1)
+        if code not in (clear, end):
+            break
+        pos += size
+        if code == end:
+            break
+        size = min_size + 1
+    return min(len(out), pixels), (pos + 7) // 8, out[:pixels]
+
+
+@dataclass
+class ImageView:
+    """The header and image blocks as a decoder reads them; what changed, as findings."""
+
+    header: bytes  # header, screen descriptor, global colour table (entries no pixel uses set to 0)
+    images: dict[int, bytes]  # image block start -> the block rewritten (LZW data cut, unused entries 0)
+    items: list[Item]
+
+
+@per_bytes
+def image_view(data: bytes, parsed: Parsed) -> ImageView:
+    """Each frame's LZW data is decoded as far as its declared size: codes beyond it (hidden rows) and
+    bytes after the end code are cut; fewer pixels than declared is a truncated file. Colour-table
+    entries no pixel, transparency or background index uses are set to black (their bytes can spell text).
+    """
+    items: list[Item] = []
+    images: dict[int, bytes] = {}
+    global_used: set[int] = {data[11]} if data[10] & 0x80 else set()  # background colour index
+    transparent: int | None = None
+    for b in parsed.blocks:
+        if b.kind == EXTENSION and b.label == GRAPHIC_CONTROL and len(b.body(data)) == 8:
+            transparent = data[b.start + 6] if data[b.start + 3] & 1 else None
+            continue
+        if b.kind != IMAGE:
+            continue
+        w, h = (
+            int.from_bytes(data[b.start + 5 : b.start + 7], "little"),
+            int.from_bytes(data[b.start + 7 : b.start + 9], "little"),
+        )
+        flags = data[b.start + 9]
+        table_end = b.start + 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+        lzw = _sub_block_data(data, table_end + 1)
+        count, used_bytes, indices = lzw_extent(lzw, data[table_end], w * h)
+        where = f"image at {b.start}"
+        if count < w * h:
+            raise CorruptFile(f"GIF is truncated: the {where} holds {count} of its {w * h} pixels")
+        used = set(indices) | ({transparent} if transparent is not None else set())
+        transparent = None  # a graphic control applies to the next image only
+        table = bytearray(data[b.start + 10 : table_end])
+        if flags & 0x80:
+            _blank_unused(table, used, where, items)
+        else:
+            global_used |= used
+        if used_bytes < len(lzw):
+            items.append(
+                Item("gif.image", where, f"{len(lzw) - used_bytes} bytes of image data beyond the frame")
+            )
+        if used_bytes < len(lzw) or bytes(table) != data[b.start + 10 : table_end]:
+            images[b.start] = (
+                data[b.start : b.start + 10]
+                + bytes(table)
+                + data[table_end : table_end + 1]
+                + _as_sub_blocks(lzw[:used_bytes])
+            )
+    header = bytearray(data[: parsed.header_end])
+    if data[10] & 0x80:
+        table = bytearray(header[13:])
+        _blank_unused(table, global_used, "global colour table", items)
+        header[13:] = table
+    return ImageView(bytes(header), images, items)
+
+
+def _blank_unused(table: bytearray, used: set[int], where: str, items: list[Item]) -> None:
+    unused = [i for i in range(len(table) // 3) if i not in used and table[3 * i : 3 * i + 3] != b"\0\0\0"]
+    for i in unused:
+        table[3 * i : 3 * i + 3] = b"\0\0\0"
+    if unused:
+        items.append(
+            Item("gif.palette", where, f"{len(unused)} colour-table entries no pixel uses (set to black)")
+        )
 
 
 def _sub_block_data(data: bytes, pos: int, first_only: bool = False) -> bytes:

@@ -30,6 +30,7 @@ from fractions import Fraction
 
 from deident.errors import CorruptFile, DeidentError, UnsupportedFormat
 from deident.findings import Action, Finding
+from deident.formats import icc
 from deident.formats._pillow import DECODE_ERRORS, Item, WholeFileDocument, clean_values, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.tiff import exif_items
@@ -582,7 +583,7 @@ class HeifDocument(WholeFileDocument):
         except (*DECODE_ERRORS, RuntimeError) as exc:
             raise CorruptFile(f"HEIF: cannot decode ({exc})") from None
         if info.get("icc_profile"):
-            self.icc = bytes(info["icc_profile"])
+            self.icc = icc.neutral(bytes(info["icc_profile"]))  # text reset; not a profile: dropped
         elif isinstance(info.get("nclx_profile"), dict):
             self.nclx = dict(info["nclx_profile"])
         self._heif = heif
@@ -602,7 +603,7 @@ class HeifDocument(WholeFileDocument):
         if getattr(img, "n_frames", 1) != 1 or img.size != self.size:
             raise CorruptFile(f"AVIF: libavif decodes {img.size}, not the primary image's {self.size}")
         if img.info.get("icc_profile"):
-            self.icc = bytes(img.info["icc_profile"])
+            self.icc = icc.neutral(bytes(img.info["icc_profile"]))  # text reset; not a profile: dropped
         self._pil = img
         return img
 

@@ -1,7 +1,10 @@
 """PNG (and APNG): a chunk walker with CRC checks, keeping only the chunks that decode and display.
 
 Text chunks, eXIf, tIME, unknown chunks and anything after IEND (aCropalypse) are dropped; image data
-chunks are copied unchanged, so the decoded pixels are identical.
+chunks are copied unchanged, so the decoded pixels are identical. Every kept byte is one a decoder uses:
+each image's data is inflated (counted, not kept) and must fill exactly the size its header declares:
+less is a truncated file (refused), more is re-compressed without the excess, bytes after the zlib stream
+are cut; a palette or transparency table is kept only at the size the colour type uses.
 """
 
 from __future__ import annotations
@@ -13,24 +16,42 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
-from deident.formats._pillow import Item, WholeFileDocument, clean_values, xmp_identifiers
+from deident.formats._pillow import Item, WholeFileDocument, clean_values, per_bytes, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.tiff import exif_items
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Chunks needed to decode and display (PNG 3rd edition): header, palette, data, transparency, colour.
 KEEP = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs"}
-KEEP |= {b"bKGD", b"cICP", b"mDCv", b"cLLi"}  # background colour, HDR colour signalling: display only
+KEEP |= {b"bKGD", b"cICP"}  # background colour, colour signalling (mDCv/cLLi: free numbers, dropped)
 KEEP |= {b"acTL", b"fcTL", b"fdAT"}  # APNG animation
 TEXT = {b"tEXt", b"zTXt", b"iTXt"}
+# Keywords a report may name: PNG 3rd edition 11.3.3.2, and those ImageMagick and exiftool write.
+KEYWORDS = {b"Title", b"Author", b"Description", b"Copyright", b"Creation Time", b"Software", b"Disclaimer"}
+KEYWORDS |= {b"Warning", b"Source", b"Comment", b"date:create", b"date:modify", b"date:timestamp", b"Label"}
+KEYWORDS |= {b"Raw profile type " + t for t in (b"exif", b"iptc", b"xmp", b"8bim", b"icc", b"icm", b"APP1")}
 VALUE_KEYWORDS = {b"Author", b"Copyright", b"Creation Time", b"Source", b"Title", b"Disclaimer"}
 # Kept chunks whose body has one size (PNG 3rd edition, APNG): a longer body could smuggle bytes
 # through the filter, so such a chunk is dropped (and reported) instead of copied.
-FIXED_SIZE = {b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9, b"cICP": 4, b"mDCv": 24, b"cLLi": 8}
+FIXED_SIZE = {b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9, b"cICP": 4}
 FIXED_SIZE |= {b"acTL": 8, b"fcTL": 26}
-MAX_SIZE = {b"sBIT": 4, b"bKGD": 6, b"tRNS": 256, b"PLTE": 768}
+MAX_SIZE = {b"tRNS": 256, b"PLTE": 768}
+# Chunks a decoder reads once, before the image data (PNG 3rd edition 5.6); acTL likewise (APNG).
+ONCE_BEFORE_IDAT = {b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs", b"bKGD", b"cICP"}
+ONCE_BEFORE_IDAT |= {b"acTL"}
+# Per colour type (0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA): samples per pixel, and the one size
+# of sBIT, bKGD and tRNS (None: not allowed for that type; tRNS of a palette image: up to the palette).
+CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+TYPE_SIZE = {
+    b"sBIT": {0: 1, 2: 3, 3: 3, 4: 2, 6: 4},
+    b"bKGD": {0: 2, 2: 6, 3: 1, 4: 2, 6: 6},
+    b"tRNS": {0: 2, 2: 6, 3: None, 4: None, 6: None},
+}
+# Adam7 passes: (first column, first row, column step, row step).
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 # Decompressed text read for the deny-list: values are short; a zTXt "bomb" must not fill memory.
 MAX_TEXT = 1 << 20
+MAX_ICC = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -102,15 +123,19 @@ def _text_value(chunk: Chunk) -> bytes:
     return rest
 
 
-def _well_formed(c: Chunk) -> bool:
-    """A kept chunk whose size fits its type; anything else is not copied."""
+def _well_formed(c: Chunk, header: Header) -> bool:
+    """A kept chunk whose size fits its type and the image's colour type; anything else is not copied."""
     if c.type in FIXED_SIZE:
         return len(c.data) == FIXED_SIZE[c.type]
+    if c.type == b"tRNS" and header.colour == 3:
+        return len(c.data) <= 256  # cut to the palette by decoder_view
+    if c.type in TYPE_SIZE:
+        return len(c.data) == TYPE_SIZE[c.type][header.colour]
     return len(c.data) <= MAX_SIZE.get(c.type, len(c.data))
 
 
-def _kept(c: Chunk) -> bool:
-    return c.type == b"IEND" or (c.type in KEEP and _well_formed(c))
+def _kept(c: Chunk, header: Header) -> bool:
+    return c.type == b"IEND" or (c.type in KEEP and _well_formed(c, header))
 
 
 def _canonical(c: Chunk) -> Chunk:
@@ -123,11 +148,237 @@ def _canonical(c: Chunk) -> Chunk:
     return c
 
 
-def chunk_items(parsed: Parsed) -> Iterator[Item]:
+@dataclass(frozen=True)
+class Header:
+    """IHDR: what the image data must fill."""
+
+    width: int
+    height: int
+    depth: int
+    colour: int
+    interlace: int
+
+    @classmethod
+    def parse(cls, ihdr: Chunk) -> Header:
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr.data)
+        if (
+            colour not in CHANNELS
+            or interlace > 1
+            or depth not in (1, 2, 4, 8, 16)
+            or not width
+            or not height
+        ):
+            raise CorruptFile("PNG: invalid image header (IHDR)")
+        return cls(width, height, depth, colour, interlace)
+
+    def raw_size(self, width: int, height: int) -> int:
+        """Bytes of filtered scanlines an image of this size inflates to (PNG 3rd edition 7.2, 8.2)."""
+        bits = CHANNELS[self.colour] * self.depth
+
+        def rows(w: int, h: int) -> int:
+            return h * (1 + (w * bits + 7) // 8) if w and h else 0
+
+        if not self.interlace:
+            return rows(width, height)
+        return sum(rows(-(-(width - x) // dx), -(-(height - y) // dy)) for x, y, dx, dy in ADAM7)
+
+
+def inflated_size(compressed: bytes, limit: int) -> tuple[int, int, bool]:
+    """(bytes the zlib stream inflates to, counted up to ``limit`` + 1 and not kept; compressed bytes
+    after the end of the stream; whether the stream ends)."""
+    d = zlib.decompressobj()
+    total, rest = 0, compressed
+    try:
+        while rest and not d.eof and total <= limit:
+            total += len(d.decompress(rest, 1 << 20))
+            rest = d.unconsumed_tail
+    except zlib.error as exc:
+        raise CorruptFile(f"PNG: image data does not inflate ({exc})") from None
+    return total, len(d.unused_data), d.eof
+
+
+@dataclass
+class View:
+    """What a decoder reads of the image data and the tables: chunks rewritten or dropped, and why."""
+
+    items: list[Item]
+    replaced: dict[int, Chunk | None]  # chunk start -> chunk written instead (None: dropped)
+
+
+@per_bytes
+def decoder_view(data: bytes, parsed: Parsed) -> View:
+    header = Header.parse(parsed.chunks[0])
+    view = View([], {})
+    streams: list[tuple[str, int, int, list[Chunk]]] = []  # (label, width, height, data chunks)
+    default: list[Chunk] = []
+    frame: list[Chunk] | None = None
+    palette, used = 0, None
+    first = next((i for i, c in enumerate(parsed.chunks) if c.type == b"IDAT"), len(parsed.chunks))
+    animated = any(c.type == b"acTL" for c in parsed.chunks[:first])
+    seen: set[bytes] = set()
+    for c in parsed.chunks:
+        where = f"{c.type.decode('latin-1')} chunk at {c.start}"
+        name = c.type.decode("latin-1")
+        if c.type in ONCE_BEFORE_IDAT:  # a second one, or one after the image data: a decoder ignores it
+            if c.type in seen or default:
+                view.replaced[c.start] = None
+                view.items.append(
+                    Item(f"png.{name}", where, f"{name} chunk a decoder ignores, {len(c.data)} bytes")
+                )
+                continue
+            seen.add(c.type)
+        if c.type in (b"fcTL", b"fdAT") and not animated:
+            view.replaced[c.start] = None
+            view.items.append(
+                Item(f"png.{name}", where, f"animation chunk outside an animation, {len(c.data)} bytes")
+            )
+            continue
+        if (
+            c.type == b"fcTL"
+            and not default
+            and c.data[4:20] != struct.pack(">IIII", header.width, header.height, 0, 0)
+        ):
+            raise CorruptFile("APNG: the first frame control does not match the image header")
+        if c.type == b"IDAT":
+            default.append(c)
+        elif c.type == b"fcTL" and len(c.data) == 26 and default:
+            w, h = struct.unpack(">II", c.data[4:12])
+            frame = []
+            streams.append((f"APNG frame at {c.start}", w, h, frame))
+        elif c.type == b"fdAT" and frame is not None:
+            frame.append(c)
+        elif c.type == b"PLTE":
+            if len(c.data) % 3 or not c.data:
+                raise CorruptFile(f"PNG: palette chunk at {c.start} is not a list of RGB entries")
+            if header.colour != 3:
+                view.replaced[c.start] = None
+                view.items.append(
+                    Item("png.PLTE", where, f"palette a decoder does not use, {len(c.data)} bytes")
+                )
+                continue
+            palette = min(len(c.data) // 3, 1 << header.depth)
+            _trim(view, c, 3 * palette, where, "palette entries no pixel value can reach")
+            used = _used_indices(data) if not animated else None
+            if used is not None:
+                _blank(view, c, palette, used, 3, where)
+        elif c.type == b"tRNS" and header.colour == 3:
+            _trim(view, c, palette, where, "transparency entries beyond the palette")
+            if used is not None:
+                _blank(view, c, palette, used, 1, where)
+        elif c.type == b"iCCP":
+            _icc(view, c, where)
+    if not default:
+        raise CorruptFile("PNG has no image data (IDAT)")
+    actl = next((c for c in parsed.chunks if c.type == b"acTL" and len(c.data) == 8), None)
+    controls = sum(c.type == b"fcTL" for c in parsed.chunks)
+    if actl is not None and struct.unpack(">I", actl.data[:4])[0] != controls:
+        raise CorruptFile(
+            f"APNG: acTL declares {struct.unpack('>I', actl.data[:4])[0]} frames, the file holds {controls}"
+        )
+    streams.insert(0, ("image data", header.width, header.height, default))
+    for n, (label, w, h, chunks) in enumerate(streams):
+        offset = 0 if n == 0 else 4  # fdAT bodies start with a sequence number
+        compressed = b"".join(c.data[offset:] for c in chunks)
+        expected = header.raw_size(w, h)
+        total, after, ended = inflated_size(compressed, expected)
+        if total < expected or (not ended and total == expected):
+            raise CorruptFile(
+                f"PNG is truncated: the {label} holds {total} of the {expected} bytes its header declares"
+            )
+        if total == expected and not after:
+            continue
+        if n:
+            raise CorruptFile(f"PNG: the {label} holds data beyond its declared size (refused)")
+        where = f"IDAT chunk at {chunks[0].start}"
+        if total > expected:
+            recoded = zlib.compress(zlib.decompressobj().decompress(compressed, expected), 9)
+            detail = "image data beyond the declared size (re-compressed without it)"
+        else:
+            recoded = compressed[: len(compressed) - after]
+            detail = f"{after} bytes after the end of the compressed image data"
+        view.items.append(Item("png.IDAT", where, detail))
+        view.replaced |= dict.fromkeys((c.start for c in chunks[1:]), None)
+        view.replaced[chunks[0].start] = Chunk(b"IDAT", chunks[0].start, recoded)
+    return view
+
+
+def _icc(view: View, c: Chunk, where: str) -> None:
+    """iCCP: the profile cleaned by ``formats.icc`` under a neutral name, or dropped when it is not one."""
+    from deident.formats import icc
+
+    _, _, rest = c.data.partition(b"\0")
+    d = zlib.decompressobj()
+    try:
+        raw = d.decompress(rest[1:], MAX_ICC) if rest[:1] == b"\0" else b""
+    except zlib.error:
+        raw = b""
+    profile, item = icc.profile_item(raw if d.eof else b"", where)
+    if item is not None:
+        view.items.append(item)
+    if profile is None:
+        view.replaced[c.start] = None
+    elif item is not None or d.unused_data:
+        view.replaced[c.start] = Chunk(c.type, c.start, b"ICC profile\0\0" + zlib.compress(profile, 9))
+        if item is None:
+            view.items.append(
+                Item("png.iCCP", where, f"{len(d.unused_data)} bytes after the compressed profile")
+            )
+
+
+def _used_indices(data: bytes) -> set[int] | None:
+    """Palette indices the pixels use (Pillow decodes the image: only palette images pay for it)."""
+    from deident.formats._pillow import DECODE_ERRORS, open_image
+
+    try:
+        img = open_image(data)
+        return {i for i, n in enumerate(img.histogram()) if n} if img.mode == "P" else None
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"PNG: cannot decode the palette image ({exc})") from None
+
+
+def _blank(view: View, c: Chunk, entries: int, used: set[int], size: int, where: str) -> None:
+    """Palette (size 3) or transparency (size 1) entries no pixel uses: black, or opaque."""
+    current = view.replaced.get(c.start, c)
+    if current is None:
+        return
+    body = bytearray(current.data)
+    fill = b"\0\0\0" if size == 3 else b"\xff"
+    for i in range(min(entries, len(body) // size)):
+        if i not in used:
+            body[i * size : (i + 1) * size] = fill
+    if bytes(body) != current.data:
+        view.replaced[c.start] = Chunk(c.type, c.start, bytes(body))
+        what = "palette" if size == 3 else "transparency"
+        view.items.append(
+            Item(f"png.{c.type.decode('latin-1')}", where, f"{what} entries no pixel uses (blanked)")
+        )
+
+
+def _trim(view: View, c: Chunk, size: int, where: str, what: str) -> None:
+    if len(c.data) > size:
+        view.replaced[c.start] = Chunk(c.type, c.start, c.data[:size]) if size else None
+        view.items.append(
+            Item(f"png.{c.type.decode('latin-1')}", where, f"{what}, {len(c.data) - size} bytes")
+        )
+
+
+def _keyword(key: bytes) -> str:
+    """A keyword as a report may show it: a registered one by name, any other never (it is free text)."""
+    if key in KEYWORDS:
+        return f"'{key.decode('latin-1')}'"
+    return f"under a private keyword ({len(key)} characters)"
+
+
+def chunk_items(data: bytes, parsed: Parsed, image_data: bool = True) -> Iterator[Item]:
+    """Every item a scrub removes or changes; ``image_data`` False leaves out the decoder view (which
+    inflates the image data) when only the chunk structure is wanted."""
+    header = Header.parse(parsed.chunks[0])
+    if image_data:
+        yield from decoder_view(data, parsed).items
     for c in parsed.chunks:
         if c.type == b"IEND" and c.data:
             yield Item("png.IEND", f"IEND chunk at {c.start}", f"{len(c.data)} bytes inside IEND")
-        if _kept(c):
+        if _kept(c, header):
             continue
         where, name = f"{c.type.decode('latin-1')} chunk at {c.start}", c.type.decode("latin-1")
         if c.type in KEEP:  # a kept type with the wrong size: not copied
@@ -139,9 +390,9 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
             if key == b"XML:com.adobe.xmp":
                 yield Item("xmp", where, f"XMP packet, {len(c.data)} bytes")
             elif key.startswith(b"Raw profile type"):
-                yield Item("png.profile", where, f"{key.decode('latin-1')}, {len(c.data)} bytes")
+                yield Item("png.profile", where, f"{_keyword(key)}, {len(c.data)} bytes")
             else:
-                yield Item(f"png.{name}", where, f"text field '{key.decode('latin-1')}', {len(c.data)} bytes")
+                yield Item(f"png.{name}", where, f"text field {_keyword(key)}, {len(c.data)} bytes")
         elif c.type == b"eXIf":
             items, _ = exif_items(c.data, where)
             yield from items or [Item("exif", where, f"EXIF block, {len(c.data)} bytes")]
@@ -155,14 +406,24 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
 
 def clean_png(data: bytes) -> bytes:
     parsed = walk(data)
-    return SIGNATURE + b"".join(_canonical(c).raw() for c in parsed.chunks if _kept(c))
+    header, replaced = Header.parse(parsed.chunks[0]), decoder_view(data, parsed).replaced
+    kept = (replaced.get(c.start, c) for c in parsed.chunks if _kept(c, header))
+    return SIGNATURE + b"".join(_canonical(c).raw() for c in kept if c is not None)
 
 
 class PngDocument(WholeFileDocument):
     format = "png"
+    _opening = False
+
+    def __init__(self, source: Source):
+        """Opening checks the chunks (CRCs, IHDR); the image data is inflated and counted on the first
+        inspection, after ``prepare`` has held the header to ``--max-pixels`` (a bomb is refused unread)."""
+        self._opening = True
+        super().__init__(source)
+        self._opening, self._parsed = False, None
 
     def _items(self, data: bytes) -> list[Item]:
-        return list(chunk_items(walk(data)))
+        return list(chunk_items(data, walk(data), image_data=not self._opening))
 
     def _clean(self, data: bytes) -> bytes:
         return clean_png(data)
@@ -170,9 +431,12 @@ class PngDocument(WholeFileDocument):
     def _dims(self) -> ImageDims:
         parsed = walk(self.data)
         w, h = struct.unpack(">II", parsed.chunks[0].data[:8])
-        actl = next((c for c in parsed.chunks if c.type == b"acTL"), None)
-        frames = struct.unpack(">I", actl.data[:4])[0] if actl and len(actl.data) >= 8 else 1
-        return ImageDims(w, h, max(1, frames))
+        if not any(c.type == b"acTL" for c in parsed.chunks):
+            return ImageDims(w, h, 1)
+        # Every image a decoder shows: the default image (IDAT), then one per frame control after it;
+        # a default image outside the animation is one more than acTL counts (Pillow shows it first).
+        first = next(i for i, c in enumerate(parsed.chunks) if c.type == b"IDAT")
+        return ImageDims(w, h, 1 + sum(c.type == b"fcTL" for c in parsed.chunks[first:]))
 
     def _encode(self, ctx: Context) -> bytes:
         if self._dims().frames > 1:

@@ -431,8 +431,73 @@ PagePolicy = Callable[[Page], PagePlan | None]
 
 
 def structural_page(page: Page) -> PagePlan | None:
-    """Default policy: keep every page, only the tags needed to decode and display it."""
-    return PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS})
+    """Default policy: keep every page, only the tags needed to decode and display it (the ICC profile
+    cleaned by ``formats.icc``)."""
+    plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS} - unused_tables(page.reader, page.ifd))
+    clean_icc(page, plan)
+    colormap = used_colormap(page.reader, page.ifd, page.index)
+    if colormap is not None and 320 in plan.keep_tags:
+        values = struct.pack(f"{page.reader.bo}{len(colormap)}H", *colormap)
+        plan.extra[320] = (SHORT, values, len(colormap))
+    return plan
+
+
+def used_colormap(reader: TiffReader, ifd: IFD, index: int) -> list[int] | None:
+    """A palette page's ColorMap with the entries no pixel uses set to black, or None when every entry is
+    used (or this is no 8-bit-or-less palette page). Unused entries are free numbers that can spell text;
+    finding them decodes the page (Pillow), which only palette pages pay for."""
+    e = ifd.entries.get(320)
+    if e is None or 320 in unused_tables(reader, ifd) or e.type != SHORT or e.count > 3 * 256:
+        return None
+    from deident.formats._pillow import DECODE_ERRORS, open_image
+
+    reader.fh.seek(reader.base)
+    try:
+        img = open_image(reader.fh.read(reader.size))
+        img.seek(index)
+        counts = img.histogram() if img.mode == "P" else None
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"TIFF page {index}: cannot decode the palette image ({exc})") from None
+    if counts is None:
+        return None
+    values = list(reader.values(e))
+    n = len(values) // 3
+    blanked = [v if counts[i % n] or i % n >= len(counts) else 0 for i, v in enumerate(values)]
+    return None if blanked == values else blanked
+
+
+def unused_tables(reader: TiffReader, ifd: IFD) -> set[int]:
+    """Table tags a decoder ignores on this page: JPEGTables unless the page is JPEG (7), ColorMap unless
+    it is a palette page (photometric 3). Their bytes would travel through the filter unread."""
+
+    def first(tag: int) -> int | None:
+        e = ifd.entries.get(tag)
+        try:
+            return reader.values(e)[0] if e is not None and e.count else None
+        except (CorruptFile, struct.error):
+            return None
+
+    unused = set()
+    if 347 in ifd.entries and first(259) != 7:
+        unused.add(347)
+    if 320 in ifd.entries and first(262) != 3:
+        unused.add(320)
+    return unused
+
+
+def clean_icc(page: Page, plan: PagePlan) -> None:
+    """InterColorProfile (34675) written cleaned, or dropped when its bytes are not an ICC profile."""
+    from deident.formats import icc
+
+    entry = page.ifd.entries.get(34675)
+    if entry is None or 34675 not in plan.keep_tags:
+        return
+    raw = page.reader.raw(entry)
+    profile = icc.neutral(raw)
+    if profile is None:
+        plan.keep_tags.discard(34675)
+    elif profile != raw:
+        plan.extra[34675] = (7, profile, len(profile))
 
 
 def rewrite_tiff(
@@ -483,6 +548,7 @@ class _Layout:
     blocks: list[tuple[int, int]]  # (source offset, byte count)
     tail: int = 0  # bytes after the next-IFD offset (NDPI: its upper half)
     copied: list[tuple[int, int]] = field(default_factory=list)  # (start, end) read from the source file
+    padding: dict[int, EdgePadding] = field(default_factory=dict)  # block index -> edge tile padding
 
     def value_bytes(self, big: bool) -> int:
         inline = 8 if big else 4
@@ -532,8 +598,11 @@ class _Layout:
         for v in values:
             w.put(v)
         assert w.pos == data_at, "TIFF layout mismatch"
-        for off, count in self.blocks:
-            w.copy(self.reader, off, count)
+        for i, (off, count) in enumerate(self.blocks):
+            if i in self.padding:  # an edge tile: what lies beyond the image is written blank
+                w.put(self.padding[i].blank(self.reader.read(off, count)))
+            else:
+                w.copy(self.reader, off, count)
             if count & 1:
                 w.put(b"\0")
 
@@ -562,6 +631,7 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
     for off, count in zip(offsets, counts, strict=True):
         if off + count > reader.size:
             raise CorruptFile(f"TIFF page {page.index}: image data points past the end of the file")
+    offsets, counts, padding = declared_blocks(where, reader, entries, offsets, counts, spp, bits)
     tags: dict[int, tuple[int, bytes, int]] = {}
     copied: list[tuple[int, int]] = []
     inline = 8 if page.reader.big else 4
@@ -586,7 +656,110 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
     packed = struct.pack(f"{page.reader.bo}{len(counts)}{TYPES[count_type][1]}", *counts)
     tags[OFFSET_TAGS[data_tag]] = (count_type, packed, len(counts))
     tags |= plan.extra
-    return _Layout(reader, tags, data_tag, list(zip(offsets, counts, strict=True)), copied=copied)
+    blocks = list(zip(offsets, counts, strict=True))
+    return _Layout(reader, tags, data_tag, blocks, copied=copied, padding=padding)
+
+
+def declared_blocks(
+    where: str,
+    reader: TiffReader,
+    entries: dict[int, Entry],
+    offsets: tuple,
+    counts: tuple,
+    spp: int,
+    bits: int,
+) -> tuple[tuple, tuple]:
+    """The strips or tiles the declared image uses, and for uncompressed data the bytes each one uses.
+
+    ImageLength (or ImageWidth) smaller than the data: the strips or tiles beyond the declared image and
+    the bytes of an uncompressed strip beyond its rows are never decoded, so they are not copied. Fewer
+    than the image needs is a truncated file.
+    """
+
+    def first(tag: int, default: int) -> int:
+        e = entries.get(tag)
+        return reader.values(e)[0] if e is not None and e.count else default
+
+    width, length = first(256, 0), first(257, 0)
+    if not width or not length or 32997 in entries:
+        return offsets, counts, {}  # no size to hold the data to, or a volume (ImageDepth): left as it is
+    planar, compression, photometric = first(284, 1), first(259, 1), first(262, 1)
+    planes = spp if planar == 2 else 1
+    per_pixel = (1 if planar == 2 else spp) * bits
+    padding: dict[int, EdgePadding] = {}
+    tiled = 322 in entries and 323 in entries
+    if tiled:
+        tw, tl = first(322, 0), first(323, 0)
+        if not tw or not tl:
+            raise CorruptFile(f"{where}: zero tile size")
+        across, down = -(-width // tw), -(-length // tl)
+        needed = across * down * planes
+    else:
+        rps = min(first(278, length), length) or length
+        needed = -(-length // rps) * planes
+    if len(counts) != len(offsets):
+        raise CorruptFile(f"{where}: strip or tile offsets and byte counts disagree")
+    if len(offsets) < needed:  # before any list of that length is made: the size fields can be anything
+        raise CorruptFile(f"{where} is truncated: {len(offsets)} of the {needed} strips or tiles it declares")
+    if tiled:
+        row = -(-tw * per_pixel // 8)
+        sizes = [tl * row] * needed
+        for i in range(needed):
+            cols, rows = min(tw, width - (i % across) * tw), min(tl, length - (i // across % down) * tl)
+            if cols < tw or rows < tl:
+                padding[i] = EdgePadding(row, -(-cols * per_pixel // 8), rows)
+    else:
+        rows = [min(rps, length - k) for k in range(0, length, rps)]
+        sizes = [r * -(-width * per_pixel // 8) for r in rows] * planes
+    offsets, counts = offsets[: len(sizes)], counts[: len(sizes)]
+    if compression != 1 or photometric == 6:  # coded data (or subsampled YCbCr): sizes unknown here
+        return offsets, counts, {}
+    if any(c < n for c, n in zip(counts, sizes, strict=True)):
+        raise CorruptFile(f"{where} is truncated: a strip or tile holds fewer bytes than its pixels need")
+    return offsets, tuple(sizes), padding
+
+
+@dataclass(frozen=True)
+class EdgePadding:
+    """Where an uncompressed edge tile's pixels end: bytes per tile row, image bytes per row, image rows."""
+
+    row: int
+    used: int
+    rows: int
+
+    def blank(self, tile: bytes) -> bytes:
+        out = bytearray(tile)
+        for r in range(len(out) // self.row if self.row else 0):
+            start = r * self.row + (self.used if r < self.rows else 0)
+            out[start : (r + 1) * self.row] = bytes((r + 1) * self.row - start)
+        return bytes(out)
+
+
+def _beyond_declared(reader: TiffReader, entries: dict[int, Entry]) -> list[Item]:
+    """The finding for image data beyond the declared image (``declared_blocks``), if any."""
+    data_tag = next((t for t in OFFSET_TAGS if t in entries), None)
+    if data_tag is None or OFFSET_TAGS[data_tag] not in entries:
+        return []
+    try:
+        spp, bits = _samples("TIFF page", reader, entries)
+        offsets, counts = reader.values(entries[data_tag]), reader.values(entries[OFFSET_TAGS[data_tag]])
+    except (CorruptFile, struct.error):
+        return []  # refused with its reason when the page is written
+    kept_offsets, kept, padding = declared_blocks("TIFF page", reader, entries, offsets, counts, spp, bits)
+    items = []
+    extra = sum(counts) - sum(kept)
+    if extra:
+        detail = f"{extra} bytes of image data beyond the declared image"
+        items.append(Item("tiff.strips", "page {page} image data", detail))
+    held = 0
+    for i, pad in padding.items():
+        tile = reader.read(kept_offsets[i], kept[i])
+        held += pad.blank(tile) != tile
+    if held:
+        items.append(
+            Item("tiff.tiles", "page {page} edge tiles", f"{held} edge tiles hold data beyond the image")
+        )
+    return items
 
 
 def _samples(where: str, reader: TiffReader, entries: dict[int, Entry]) -> tuple[int, int]:
@@ -773,12 +946,14 @@ class TiffDocument(WholeFileDocument):
                 raise CorruptFile("empty file")
             reader = TiffReader(fh)
             self.byte_order = reader.bo
-            self.pages = [self._page_info(reader, ifd) for ifd in reader.chain()]
+            self.pages = [self._page_info(reader, ifd, index=n) for n, ifd in enumerate(reader.chain())]
         if not self.pages:
             raise CorruptFile("TIFF has no pages")
 
     @staticmethod
-    def _page_info(reader: TiffReader, ifd: IFD, keep: set[int] | dict = DECODE_TAGS) -> dict:
+    def _page_info(
+        reader: TiffReader, ifd: IFD, keep: set[int] | dict = DECODE_TAGS, index: int | None = None
+    ) -> dict:
         """Size, orientation and one item per tag outside ``keep`` (what a scrub drops), with its values."""
         e = ifd.entries
         info = {"tags": {t: (x.type, x.size) for t, x in e.items()}, "items": [], "ids": []}
@@ -787,7 +962,22 @@ class TiffDocument(WholeFileDocument):
             return reader.values(e[tag])[0] if tag in e and e[tag].count else default
 
         info.update(width=first(256), height=first(257), orientation=first(274, 1))
+        info["items"] += _beyond_declared(reader, e)
+        if index is not None and 320 in keep and used_colormap(reader, ifd, index) is not None:
+            info["items"].append(
+                Item("tiff.ColorMap", "page {page} tag 320", "colour-map entries no pixel uses")
+            )
+        for tag in unused_tables(reader, ifd) & set(keep):
+            name = DECODE_TAGS[tag]
+            info["items"].append(
+                Item(f"tiff.{name}", f"page {{page}} tag {tag}", f"{name} this page does not use")
+            )
         for tag, entry in e.items():
+            if tag == 34675 and tag in keep:
+                from deident.formats import icc
+
+                item = icc.profile_item(reader.raw(entry), "page {page} tag 34675")[1]
+                info["items"] += [item] if item is not None else []
             if tag in keep:
                 continue
             name = TAG_NAMES.get(tag, f"tag{tag}")
@@ -858,12 +1048,12 @@ class TiffDocument(WholeFileDocument):
         return decode_frame(str(self.source.path), index, "TIFF page")
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
-        from deident.formats._pillow import orient, to_rgb8
+        from deident.formats._pillow import orient, shown_frames
 
         self.check_size(ctx)
         for i, p in enumerate(self.pages):
             shown = orient(self.stored(i, ctx), p["orientation"])
-            yield Frame(i, to_rgb8(shown), True, f"page {i + 1}" if len(self.pages) > 1 else "image")
+            yield from shown_frames(i, shown, f"page {i + 1}" if len(self.pages) > 1 else "image")
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         from deident.formats._pillow import redact_image, to_stored

@@ -13,7 +13,7 @@ from deident.formats.base import Context, ImageDims, Source
 from deident.formats.tiff import exif_items
 
 KEEP = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}
-VP8X_EXIF, VP8X_XMP = 0x08, 0x04
+VP8X_ICC, VP8X_EXIF, VP8X_XMP = 0x20, 0x08, 0x04
 VP8X_FLAGS = 0x3E  # ICC, alpha, EXIF, XMP, animation; the other bits are reserved (written as 0)
 # Kept chunks of one size (WebP container spec): the canonical form is written, so no extra or
 # reserved bytes travel through the filter. ANMF is a 16-byte frame header followed by frame chunks.
@@ -77,15 +77,66 @@ def walk(data: bytes) -> Parsed:
     return Parsed(chunks, riff_end, len(data) - riff_end)
 
 
-def canonical(c: Chunk) -> Chunk:
-    """What is written for a kept chunk (VP8X without the EXIF/XMP flags)."""
+def _profile(c: Chunk) -> tuple[bytes | None, Item | None]:
+    from deident.formats import icc
+
+    return icc.profile_item(c.data, f"ICCP chunk at {c.start}")
+
+
+def _kept(c: Chunk) -> bool:
+    return c.fourcc in KEEP and (c.fourcc != b"ICCP" or _profile(c)[0] is not None)
+
+
+VP8X_ANIMATION, VP8X_ALPHA = 0x02, 0x10
+
+
+def unread(chunks: list[Chunk]) -> set[int]:
+    """Starts of kept-type chunks a decoder never reads (WebP container spec): in a simple file all but
+    the first image chunk; in an extended one, the image chunks of the other kind (still or animated),
+    ALPH without a following VP8 or without the alpha flag, ICCP without the ICC flag, any repeat."""
+    if not chunks or chunks[0].fourcc != b"VP8X":
+        return {c.start for c in chunks[1:] if c.fourcc in KEEP} | (
+            {chunks[0].start} if chunks and chunks[0].fourcc not in (b"VP8 ", b"VP8L") else set()
+        )
+    flags = chunks[0].data[0]
+    read: set[int] = {chunks[0].start}
+    if flags & VP8X_ANIMATION:
+        read |= {c.start for c in chunks if c.fourcc == b"ANMF"}
+        read |= {c.start for c in chunks if c.fourcc == b"ANIM"}
+    else:
+        read |= _still(chunks[1:], flags & VP8X_ALPHA)
+    icc = next((c for c in chunks if c.fourcc == b"ICCP"), None)
+    if icc is not None and flags & VP8X_ICC:
+        read.add(icc.start)
+    if (anim := next((c for c in chunks if c.fourcc == b"ANIM"), None)) is not None:
+        read -= {c.start for c in chunks if c.fourcc == b"ANIM" and c is not anim}
+    return {c.start for c in chunks if c.fourcc in KEEP} - read
+
+
+def _still(chunks: list[Chunk], alpha: int) -> set[int]:
+    """The chunks of one still picture: the first VP8/VP8L, and the ALPH just before a VP8."""
+    for i, c in enumerate(chunks):
+        if c.fourcc in (b"VP8 ", b"VP8L"):
+            before = chunks[i - 1] if i else None
+            lossy_alpha = c.fourcc == b"VP8 " and alpha and before is not None and before.fourcc == b"ALPH"
+            return {c.start} | ({before.start} if lossy_alpha else set())
+    return set()
+
+
+def canonical(c: Chunk, icc: bool = True) -> Chunk:
+    """What is written for a kept chunk (VP8X without the EXIF/XMP flags, and without the ICC flag when
+    no profile is written; the ICC profile cleaned by ``formats.icc``)."""
     if c.fourcc == b"VP8X":
-        flags = c.data[0] & VP8X_FLAGS & ~(VP8X_EXIF | VP8X_XMP)
+        flags = c.data[0] & VP8X_FLAGS & ~(VP8X_EXIF | VP8X_XMP) & ~(0 if icc else VP8X_ICC)
         return Chunk(c.fourcc, c.start, bytes([flags, 0, 0, 0]) + c.data[4:10])
+    if c.fourcc == b"ICCP":
+        return Chunk(c.fourcc, c.start, _profile(c)[0] or b"")
     if c.fourcc in FIXED:
         return Chunk(c.fourcc, c.start, c.data[: FIXED[c.fourcc]])
     if c.fourcc == b"ANMF":
-        inner = b"".join(f.raw() for f in frame_chunks(c) if f.fourcc in FRAME_CHUNKS)
+        frame = frame_chunks(c)
+        read = _still(frame, VP8X_ALPHA)
+        inner = b"".join(f.raw() for f in frame if f.start in read)
         return Chunk(c.fourcc, c.start, c.data[:ANMF_HEADER] + inner)
     return c
 
@@ -98,7 +149,17 @@ def _extra_bytes(c: Chunk) -> int:
 
 
 def chunk_items(parsed: Parsed) -> Iterator[Item]:
+    skipped = unread(parsed.chunks)
     for c in parsed.chunks:
+        if c.start in skipped:
+            where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
+            yield Item("webp.chunk", where, f"chunk a decoder does not read, {len(c.data)} bytes")
+            continue
+        if c.fourcc == b"ICCP":
+            item = _profile(c)[1]
+            if item is not None:
+                yield item
+            continue
         if c.fourcc in KEEP:
             extra = _extra_bytes(c)
             if extra:
@@ -119,7 +180,11 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
 
 
 def clean_webp(data: bytes) -> bytes:
-    body = [canonical(c).raw() for c in walk(data).chunks if c.fourcc in KEEP]
+    parsed = walk(data)
+    skipped = unread(parsed.chunks)
+    chunks = [c for c in parsed.chunks if _kept(c) and c.start not in skipped]
+    icc = any(c.fourcc == b"ICCP" for c in chunks)
+    body = [canonical(c, icc).raw() for c in chunks]
     payload = b"WEBP" + b"".join(body)
     return b"RIFF" + struct.pack("<I", len(payload)) + payload
 

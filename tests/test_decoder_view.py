@@ -1,0 +1,627 @@
+"""Issue 18: every kept byte is one a decoder uses; pixels hidden behind a smaller declared size are not
+copied; truncated image data is refused in every mode.
+
+Each case is built here; the assertions use Pillow, zlib and planted sentinels, never deident's check.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from deident.findings import Status
+from deident.formats import jpeg
+from deident.formats.base import Source, open_document
+from deident.options import FaceMode, Options, TextMode
+from deident.pipeline import check_paths, scrub_paths
+from test_formats_common import SRGB_ICC, ctx, scrub_bytes
+
+SENTINEL = b"MRK-HIDDEN-Doe-Jane-MRN4455667"
+METADATA_ONLY = {"text": TextMode.OFF, "faces": FaceMode.OFF}
+
+
+def _bars(w: int = 64, h: int = 64, split: int = 32) -> Image.Image:
+    """White above ``split``, black below: what a hidden part of the image would show is obvious."""
+    arr = np.full((h, w, 3), 255, np.uint8)
+    arr[split:] = 0
+    return Image.fromarray(arr)
+
+
+# ---------------------------------------------------------------- JPEG
+
+
+def _jpeg(img: Image.Image, **save) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, **save)
+    return buf.getvalue()
+
+
+def _with_height(data: bytes, height: int) -> bytes:
+    """The same JPEG with its SOF0 height set to ``height`` (the crop an editor might write)."""
+    i = data.index(b"\xff\xc2") if b"\xff\xc2" in data else data.index(b"\xff\xc0")  # SOF2 or SOF0
+    return data[: i + 5] + struct.pack(">H", height) + data[i + 7 :]
+
+
+def _decode(data: bytes) -> np.ndarray:
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        return np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=np.int16)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path, progressive):
+    full = _jpeg(_bars(), progressive=progressive)
+    cropped = _with_height(full, 32)  # the black half is still coded after the white half
+    assert _decode(_with_height(cropped, 64))[40:].mean() < 40  # the leak: restore the height, see it
+    path = tmp_path / "crop.jpg"
+    path.write_bytes(cropped)
+    out, findings = scrub_bytes(path)
+    assert "jpeg.scan" in {f.kind for f in findings}
+    assert np.array_equal(_decode(out), _decode(cropped))  # the declared picture is untouched
+    assert _decode(_with_height(out, 64))[40:].mean() > 100  # nothing of the black half is left
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_bytes_after_the_last_coded_unit_are_dropped(tmp_path, progressive):
+    data = _jpeg(_bars(), progressive=progressive)
+    eoi = data.rindex(b"\xff\xd9")
+    path = tmp_path / "tail.jpg"
+    path.write_bytes(data[:eoi] + SENTINEL + data[eoi:])
+    out, findings = scrub_bytes(path)
+    assert SENTINEL not in out and "jpeg.scan" in {f.kind for f in findings}
+    assert np.array_equal(_decode(out), _decode(data))
+
+
+def test_jpeg_extra_restart_intervals_are_cut_even_in_a_metadata_only_run(tmp_path):
+    full = _jpeg(_bars(), restart_marker_rows=1)
+    cropped = _with_height(full, 32)
+    path = tmp_path / "rst.jpg"
+    path.write_bytes(cropped)
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert "jpeg.scan" in {f.kind for f in findings}
+    assert np.array_equal(_decode(out), _decode(cropped))
+    assert _decode(_with_height(out, 64))[40:].mean() > 100
+
+
+def test_jpeg_unused_tables_and_dnl_are_dropped(tmp_path):
+    data = _jpeg(_bars())
+    sos = data.index(b"\xff\xda")
+    unused_dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x03" + SENTINEL.ljust(64, b"!")
+    dnl = b"\xff\xdc\x00\x04\x00\x40"
+    eoi = data.rindex(b"\xff\xd9")
+    path = tmp_path / "tables.jpg"
+    path.write_bytes(data[:sos] + unused_dqt + data[sos:eoi] + dnl + data[eoi:])
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and b"\xff\xdc" not in out
+    assert {"jpeg.table", "jpeg.dnl"} <= {f.kind for f in findings}
+    assert np.array_equal(_decode(out), _decode(data))
+
+
+def test_filter_segments_is_the_public_jpeg_filter():
+    data = _jpeg(_bars())
+    eoi = data.rindex(b"\xff\xd9")
+    out, findings = jpeg.filter_segments(data[:eoi] + SENTINEL + data[eoi:])
+    assert SENTINEL not in out and [f.kind for f in findings] == ["jpeg.scan"]
+    assert jpeg.filter_segments(out)[1] == []
+
+
+@pytest.mark.slow
+def test_check_finds_hidden_rows_when_it_looks_at_pixels(tmp_path):
+    path = tmp_path / "crop.jpg"
+    path.write_bytes(_with_height(_jpeg(_bars()), 32))
+    (result,) = check_paths([path], Options(faces=FaceMode.OFF, jobs=1))
+    assert result.status is Status.UNSAFE
+    assert "jpeg.scan" in {f.kind for f in result.findings}
+
+
+# ---------------------------------------------------------------- PNG
+
+
+def _chunk(ctype: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 8
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        out.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]))
+        pos += 12 + n
+    return out
+
+
+def _png(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"".join(_chunk(t, b) for t, b in chunks)
+
+
+def _png_of(img: Image.Image, **save) -> list[tuple[bytes, bytes]]:
+    buf = io.BytesIO()
+    img.save(buf, "PNG", **save)
+    return _chunks(buf.getvalue())
+
+
+def _with_ihdr(chunks, width: int, height: int):
+    (_, ihdr), *rest = chunks
+    return [(b"IHDR", struct.pack(">II", width, height) + ihdr[8:]), *rest]
+
+
+def _idat(data: bytes) -> bytes:
+    return b"".join(b for t, b in _chunks(data) if t == b"IDAT")
+
+
+def test_png_rows_below_the_declared_height_are_not_copied(tmp_path):
+    chunks = _png_of(_bars())
+    path = tmp_path / "crop.png"
+    path.write_bytes(_png(_with_ihdr(chunks, 64, 32)))
+    assert len(zlib.decompress(_idat(path.read_bytes()))) == 64 * (1 + 64 * 3)  # the leak
+    out, findings = scrub_bytes(path)
+    assert "png.IDAT" in {f.kind for f in findings}
+    assert len(zlib.decompress(_idat(out))) == 32 * (1 + 64 * 3)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(_bars())[:32])
+
+
+def test_png_bytes_after_the_zlib_stream_are_cut(tmp_path):
+    chunks = _png_of(_bars())
+    chunks = [(t, b + SENTINEL if t == b"IDAT" else b) for t, b in chunks]
+    path = tmp_path / "tail.png"
+    path.write_bytes(_png(chunks))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and "png.IDAT" in {f.kind for f in findings}
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(_bars()))
+
+
+def test_png_tables_are_kept_only_at_the_size_a_decoder_uses(tmp_path):
+    planted = np.frombuffer(SENTINEL.ljust(30, b"!"), np.uint8)
+    chunks = _png_of(_bars())
+    extra = [(b"PLTE", planted.tobytes()), (b"mDCv", SENTINEL[:24]), (b"cLLi", SENTINEL[:8])]
+    path = tmp_path / "rgb-plte.png"
+    path.write_bytes(_png(chunks[:1] + extra + chunks[1:]))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:8] not in out
+    assert {"png.PLTE", "png.mDCv", "png.cLLi"} <= {f.kind for f in findings}
+    # A 1-bit palette image: two palette entries reachable, transparency for those two only.
+    pal = _png_of(_bars().convert("1").convert("P"), bits=1)
+    pal = [(t, (b[:6] + SENTINEL) if t == b"PLTE" else b) for t, b in pal]
+    pal.insert(2, (b"tRNS", b"\xff\x00" + SENTINEL))
+    path = tmp_path / "pal.png"
+    path.write_bytes(_png(pal))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:3] not in out and {"png.PLTE", "png.tRNS"} <= {f.kind for f in findings}
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("RGBA")), np.asarray(Image.open(path).convert("RGBA"))
+    )
+
+
+@pytest.mark.parametrize("mode", ["scrub", "check"])
+def test_a_header_larger_than_its_image_data_is_a_truncated_file_in_every_mode(tmp_path, mode):
+    chunks = _with_ihdr(_png_of(_bars()), 40000, 40000)
+    path = tmp_path / "big.png"
+    path.write_bytes(_png(chunks))
+    options = Options(jobs=1, max_pixels=2_000_000_000, output_dir=tmp_path / "out", **METADATA_ONLY)
+    (result,) = (scrub_paths if mode == "scrub" else check_paths)([path], options)
+    assert result.status is Status.FAILED and "truncated" in result.reason
+    assert not (tmp_path / "out" / "big.png").exists()
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "gif", "webp", "tiff"])
+def test_max_pixels_is_checked_from_the_header_in_a_metadata_only_run(tmp_path, fmt):
+    path = tmp_path / f"x.{fmt}"
+    _bars(64, 64).save(path, fmt.upper())
+    options = Options(jobs=1, max_pixels=1000, output_dir=tmp_path / "out", **METADATA_ONLY)
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.FAILED and "--max-pixels" in result.reason
+    (result,) = check_paths([path], options)
+    assert result.status is Status.FAILED
+
+
+def test_an_apng_default_image_outside_the_animation_is_scanned(tmp_path):
+    frames = [_bars(), Image.new("RGB", (64, 64), "red"), Image.new("RGB", (64, 64), "blue")]
+    path = tmp_path / "anim.png"
+    frames[0].save(path, save_all=True, append_images=frames[1:], default_image=True)
+    assert Image.open(path).n_frames == 3  # a viewer shows the default image too
+    doc = open_document(Source(path))
+    shown = [f.rgb for f in doc.frames(ctx())]
+    assert len(shown) == 3 and shown[0][40:].mean() < 5  # the black half of the default image
+
+
+# ---------------------------------------------------------------- ICC profiles (item 5)
+
+
+def _mluc(text: bytes) -> bytes:
+    utf16 = text.decode().encode("utf-16-be")
+    return b"mluc\0\0\0\0" + struct.pack(">II2s2sII", 1, 12, b"en", b"US", len(utf16), 28) + utf16
+
+
+def _planted_profile() -> bytes:
+    """A real sRGB profile whose description, device tags, a private tag and header name a patient."""
+    base = SRGB_ICC
+    (n,) = struct.unpack(">I", base[128:132])
+    tags = [struct.unpack(">4sII", base[132 + 12 * i : 144 + 12 * i]) for i in range(n)]
+    elements = [(sig, base[off : off + size]) for sig, off, size in tags if sig != b"desc"]
+    elements += [
+        (b"desc", _mluc(SENTINEL)),
+        (b"dmnd", _mluc(SENTINEL)),
+        (b"zzzz", b"text\0\0\0\0" + SENTINEL),
+    ]
+    at, table, body = 132 + 12 * len(elements), [], b""
+    for sig, element in elements:
+        element += b"\0" * (-len(element) % 4)
+        table.append(struct.pack(">4sII", sig, at + len(body), len(element)))
+        body += element
+    header = base[4:48] + SENTINEL[:4] + base[52:80] + SENTINEL[4:8] + base[84:128]  # maker, creator
+    rest = struct.pack(">I", len(elements)) + b"".join(table) + body
+    return struct.pack(">I", 128 + len(rest)) + header + rest
+
+
+def _leaks(data: bytes) -> bool:
+    return SENTINEL in data or SENTINEL.decode().encode("utf-16-be") in data or SENTINEL[:8] in data
+
+
+def _gif_with_icc(profile: bytes) -> bytes:
+    buf = io.BytesIO()
+    _bars().convert("P").save(buf, "GIF")
+    data = buf.getvalue()
+    at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    subs = b"".join(bytes([len(p)]) + p for p in (profile[i : i + 255] for i in range(0, len(profile), 255)))
+    return data[:at] + b"!\xff\x0bICCRGBG1012" + subs + b"\0" + data[at:]
+
+
+def _saved(fmt: str, profile: bytes) -> bytes:
+    if fmt == "gif":
+        return _gif_with_icc(profile)
+    buf = io.BytesIO()
+    _bars().save(buf, fmt.upper(), icc_profile=profile, **({"lossless": True} if fmt == "webp" else {}))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "tiff", "webp", "gif"])
+def test_icc_text_is_made_neutral_and_the_profile_still_parses(tmp_path, fmt):
+    from PIL import ImageCms
+
+    planted = _planted_profile()
+    ImageCms.ImageCmsProfile(io.BytesIO(planted))  # a valid profile, as LittleCMS reads it
+    data = _saved(fmt, planted)
+    assert _leaks(data if fmt != "png" else zlib.decompress(_chunks(data)[1][1].split(b"\0", 1)[1][1:]))
+    path = tmp_path / f"icc.{fmt}"
+    path.write_bytes(data)
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert "icc" in {f.kind for f in findings}
+    written = _raw_profile(fmt, out)
+    assert not _leaks(out) and not _leaks(written)
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(written))
+    assert ImageCms.getProfileDescription(profile).strip() == "ICC profile"
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("RGB")), np.asarray(Image.open(path).convert("RGB"))
+    )
+
+
+def _raw_profile(fmt: str, data: bytes) -> bytes:
+    """The profile as written, read without deident: Pillow, or the GIF extension's sub-blocks."""
+    if fmt != "gif":
+        return Image.open(io.BytesIO(data)).info["icc_profile"]
+    at = data.index(b"ICCRGBG1012") + 11
+    out = b""
+    while data[at]:
+        out += data[at + 1 : at + 1 + data[at]]
+        at += 1 + data[at]
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "gif"])
+def test_other_data_under_the_icc_name_is_dropped(tmp_path, fmt):
+    fake = b"\0" * 36 + b"acsp" + SENTINEL * 4  # passes a look at the signature, parses as nothing
+    path = tmp_path / f"fake.{fmt}"
+    if fmt == "gif":
+        path.write_bytes(_gif_with_icc(fake))
+    else:
+        data = _jpeg(_bars())
+        path.write_bytes(
+            data[:2]
+            + b"\xff\xe2"
+            + struct.pack(">H", 16 + len(fake))
+            + b"ICC_PROFILE\0\1\1"
+            + fake
+            + data[2:]
+        )
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and "icc" in {f.kind for f in findings}
+    assert "icc_profile" not in Image.open(io.BytesIO(out)).info
+
+
+@pytest.mark.slow
+def test_heic_icc_text_is_made_neutral(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from PIL import ImageCms
+
+    heif = pillow_heif.from_pillow(_bars())
+    buf = io.BytesIO()
+    heif.save(buf, quality=90, icc_profile=_planted_profile())
+    assert _leaks(buf.getvalue())
+    path = tmp_path / "icc.heic"
+    path.write_bytes(buf.getvalue())
+    out, _ = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert not _leaks(out)
+    written = pillow_heif.open_heif(io.BytesIO(out)).info["icc_profile"]
+    assert (
+        ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(written))).strip() == "ICC profile"
+    )
+
+
+# ---------------------------------------------------------------- text in the alpha channel (item 3)
+
+
+def _alpha_text(mode: str) -> Image.Image:
+    """Uniform colour; a name and number drawn only in the alpha channel (a viewer shows them)."""
+    from PIL import ImageDraw, ImageFont
+
+    alpha = Image.new("L", (520, 90), 0)
+    font = ImageFont.truetype("DejaVuSans-Bold.ttf", 40)
+    ImageDraw.Draw(alpha).text((12, 18), "DOE JANE 4455667", fill=255, font=font)
+    colour = Image.new("RGB" if mode == "RGBA" else "L", alpha.size, 0)
+    return Image.merge(mode, (*colour.split(), alpha))
+
+
+def _opened(data: bytes) -> Image.Image:
+    if data[4:8] == b"ftyp":
+        import pillow_heif
+
+        return pillow_heif.open_heif(io.BytesIO(data)).to_pillow()
+    return Image.open(io.BytesIO(data))
+
+
+def _alpha_ocr(data: bytes) -> str:
+    import pytesseract
+
+    alpha = np.asarray(_opened(data).convert("RGBA"))[:, :, 3]
+    return pytesseract.image_to_string(Image.fromarray(255 - alpha), config="--psm 7")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fmt", "mode"), [("png", "RGBA"), ("png", "LA"), ("webp", "RGBA"), ("tiff", "RGBA"), ("heic", "RGBA")]
+)
+def test_text_drawn_only_in_alpha_is_redacted(tmp_path, fmt, mode):
+    path = tmp_path / f"alpha.{fmt}"
+    if fmt == "heic":
+        pillow_heif = pytest.importorskip("pillow_heif")
+        pillow_heif.from_pillow(_alpha_text(mode)).save(path, quality=95)
+    else:
+        _alpha_text(mode).save(path, fmt.upper(), **({"lossless": True} if fmt == "webp" else {}))
+    assert "4455667" in _alpha_ocr(path.read_bytes())
+    assert np.ptp(np.asarray(_opened(path.read_bytes()).convert("RGB"))) <= 2  # nothing in the colours
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    text = _alpha_ocr((tmp_path / "o" / path.name).read_bytes())
+    assert "4455667" not in text and "DOE" not in text and "JANE" not in text
+
+
+# ---------------------------------------------------------------- reports never quote a value (item 8)
+
+
+def test_reports_do_not_quote_private_png_keywords_or_gif_application_names(tmp_path):
+    png = _png_of(_bars())
+    png.insert(1, (b"tEXt", b"Jane Doe MRN4455667\0x"))
+    png.insert(1, (b"tEXt", b"Title\0x"))
+    (tmp_path / "a.png").write_bytes(_png(png))
+    gif = io.BytesIO()
+    _bars().convert("P").save(gif, "GIF")
+    data = gif.getvalue()
+    at = 13 + (3 << ((data[10] & 7) + 1))
+    (tmp_path / "a.gif").write_bytes(data[:at] + b"!\xff\x0bJANEDOE4455\x01x\0" + data[at:])
+    options = Options(jobs=1, output_dir=tmp_path / "out", **METADATA_ONLY)
+    results = scrub_paths([tmp_path / "a.png", tmp_path / "a.gif"], options) + check_paths(
+        [tmp_path / "a.png", tmp_path / "a.gif"], options
+    )
+    shown = " ".join(f"{f.kind} {f.where} {f.detail}" for r in results for f in r.findings)
+    assert "'Title'" in shown and "private" in shown
+    assert "Jane" not in shown and "4455" not in shown and "JANEDOE" not in shown
+
+
+# ---------------------------------------------------------------- TIFF
+
+
+def _tiff(width: int, height: int, pixels: bytes, extra: tuple = (), declared: int | None = None) -> bytes:
+    """A little-endian grey TIFF, one uncompressed strip of ``pixels``; ``extra``: (tag, type, bytes)."""
+    tags = [(256, 3, 1, struct.pack("<H", width)), (257, 3, 1, struct.pack("<H", declared or height))]
+    tags += [
+        (258, 3, 1, struct.pack("<H", 8)),
+        (259, 3, 1, struct.pack("<H", 1)),
+        (262, 3, 1, struct.pack("<H", 1)),
+    ]
+    tags += [(277, 3, 1, struct.pack("<H", 1)), (278, 3, 1, struct.pack("<H", height))]
+    tags += [(t, typ, len(v) // {1: 1, 2: 1, 3: 2, 7: 1}[typ], v) for t, typ, v in extra]
+    n = len(tags) + 2
+    data_at = 8 + 2 + 12 * n + 4
+    values, entries = b"", []
+    strip_at = data_at + sum(len(v) + (len(v) & 1) for *_, v in tags if len(v) > 4)
+    tags += [(273, 4, 1, struct.pack("<I", strip_at)), (279, 4, 1, struct.pack("<I", len(pixels)))]
+    for tag, typ, count, value in sorted(tags):
+        if len(value) > 4:
+            entries.append(struct.pack("<HHI", tag, typ, count) + struct.pack("<I", data_at + len(values)))
+            values += value + b"\0" * (len(value) & 1)
+        else:
+            entries.append(struct.pack("<HHI", tag, typ, count) + value.ljust(4, b"\0"))
+    return b"II*\0" + struct.pack("<IH", 8, n) + b"".join(entries) + b"\0\0\0\0" + values + pixels
+
+
+def test_tiff_strip_data_beyond_the_declared_image_is_not_copied(tmp_path):
+    rows = bytearray(b"\xff" * 64 * 64)
+    rows[40 * 64 : 40 * 64 + len(SENTINEL)] = SENTINEL  # row 40: below a declared height of 32
+    path = tmp_path / "crop.tif"
+    path.write_bytes(_tiff(64, 64, bytes(rows), declared=32) + SENTINEL)  # and bytes after the strip
+    with Image.open(path) as img:
+        assert img.size == (64, 32)
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and "tiff.strips" in {f.kind for f in findings}
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(Image.open(path)))
+
+
+def test_tiff_tables_a_page_does_not_use_are_dropped(tmp_path):
+    pixels = bytes(range(64)) * 64
+    extra = ((347, 7, SENTINEL), (320, 3, SENTINEL.ljust(2 * 3 * 256, b"!")))  # JPEG tables, colour map
+    path = tmp_path / "tables.tif"
+    path.write_bytes(_tiff(64, 64, pixels, extra))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and {"tiff.JPEGTables", "tiff.ColorMap"} <= {f.kind for f in findings}
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(Image.open(path)))
+
+
+def test_tiff_with_fewer_strip_bytes_than_its_image_needs_is_refused(tmp_path):
+    path = tmp_path / "short.tif"
+    path.write_bytes(_tiff(64, 64, b"\x80" * 64 * 10))
+    options = Options(jobs=1, output_dir=tmp_path / "out", **METADATA_ONLY)
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.FAILED and "truncated" in result.reason
+
+
+# ---------------------------------------------------------------- GIF
+
+
+def _gif_image_at(data: bytes) -> int:
+    """Offset of the first image descriptor: after the screen, its colour table and any extensions."""
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    while data[pos] == 0x21:
+        pos += 2
+        while data[pos]:
+            pos += 1 + data[pos]
+        pos += 1
+    return pos
+
+
+def _gif(img: Image.Image, height: int | None = None) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "GIF", optimize=False, interlace=False)
+    data = bytearray(buf.getvalue())
+    if height is not None:  # the screen and the frame declare fewer rows than the LZW data holds
+        at = _gif_image_at(data)
+        data[8:10] = data[at + 7 : at + 9] = struct.pack("<H", height)
+    return bytes(data)
+
+
+def test_gif_rows_below_the_declared_height_are_not_copied(tmp_path):
+    arr = np.full((64, 64), 255, np.uint8)
+    arr[32:] = np.random.default_rng(1).integers(0, 255, (32, 64))  # what the hidden rows show
+    bars = Image.fromarray(arr)
+    path = tmp_path / "crop.gif"
+    path.write_bytes(_gif(bars, height=32))
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert "gif.image" in {f.kind for f in findings}
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("L")), np.asarray(bars.convert("L"))[:32]
+    )
+    restored = bytearray(out)  # give the frame its 64 rows back: nothing is left to fill them
+    at = _gif_image_at(restored)
+    restored[8:10] = restored[at + 7 : at + 9] = struct.pack("<H", 64)
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        bottom = np.asarray(Image.open(io.BytesIO(bytes(restored))).convert("L"))[40:]
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    assert np.ptp(bottom) == 0  # nothing of the hidden rows is left, only a decoder's fill
+
+
+def test_gif_colour_table_entries_no_pixel_uses_are_blanked(tmp_path):
+    img = Image.fromarray((np.asarray(_bars().convert("L")) // 255).astype(np.uint8), "P")
+    img.putpalette([0, 0, 0, 255, 255, 255, *SENTINEL.ljust(3 * 254, b"!")])
+    path = tmp_path / "palette.gif"
+    path.write_bytes(_gif(img))
+    assert SENTINEL in path.read_bytes()
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:6] not in out and "gif.palette" in {f.kind for f in findings}
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("RGB")), np.asarray(Image.open(path).convert("RGB"))
+    )
+
+
+def test_tiff_edge_tile_padding_is_written_blank(tmp_path):
+    import tifffile
+
+    path = tmp_path / "tiled.tif"
+    arr = np.full((40, 40), 200, np.uint8)
+    tifffile.imwrite(path, arr, tile=(32, 32))
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        bottom = tif.pages[0].dataoffsets[2]  # tile 2: rows 32..39 are the image, its rows 8..31 padding
+        right = tif.pages[0].dataoffsets[1]  # tile 1: columns 32..39 are the image, 40..63 padding
+    data[bottom + 8 * 32 : bottom + 8 * 32 + len(SENTINEL)] = SENTINEL
+    data[right + 8 : right + 8 + 24] = SENTINEL[:24]
+    path.write_bytes(bytes(data))
+    assert np.array_equal(tifffile.imread(path), arr)  # the padding is not part of the picture
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and "tiff.tiles" in {f.kind for f in findings}
+    assert np.array_equal(tifffile.imread(io.BytesIO(out)), arr)
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def _dirty_files(tmp_path) -> dict[str, bytes]:
+    """One file per class that a metadata-only check must find (no pixel stage needed)."""
+    data = _jpeg(_bars())
+    sos = data.index(b"\xff\xda")
+    unused_dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x03" + SENTINEL.ljust(64, b"!")
+    png = _png_of(_bars())
+    return {
+        "crop.png": _png(_with_ihdr(png, 64, 32)),
+        "idat-tail.png": _png([(t, b + SENTINEL if t == b"IDAT" else b) for t, b in png]),
+        "icc.png": _saved("png", _planted_profile()),
+        "icc.webp": _saved("webp", _planted_profile()),
+        "table.jpg": data[:sos] + unused_dqt + data[sos:],
+        "rst.jpg": _with_height(_jpeg(_bars(), restart_marker_rows=1), 32),
+        "crop.gif": _gif(_bars().convert("P"), height=32),
+        "strips.tif": _tiff(64, 64, b"\x80" * 64 * 64, declared=32),
+    }
+
+
+def test_check_finds_every_class_in_a_metadata_only_run(tmp_path):
+    names = []
+    for name, data in _dirty_files(tmp_path).items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        names.append(path)
+    results = check_paths(names, Options(jobs=1, **METADATA_ONLY))
+    assert {Path(r.input).name: r.status for r in results} == dict.fromkeys(
+        (p.name for p in names), Status.UNSAFE
+    )
+
+
+def test_tiff_colour_map_entries_no_pixel_uses_are_blanked(tmp_path):
+    import tifffile
+
+    img = Image.fromarray((np.asarray(_bars().convert("L")) // 255).astype(np.uint8), "P")
+    planted = np.frombuffer(SENTINEL.ljust(3 * 254, b"!"), np.uint8)
+    img.putpalette([0, 0, 0, 255, 255, 255, *planted])  # entries 2..255: text no pixel shows
+    path = tmp_path / "palette.tif"
+    img.save(path, "TIFF")
+    with tifffile.TiffFile(path) as tif:
+        assert (tif.pages[0].colormap[:, 2:] >> 8).any()
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert "tiff.ColorMap" in {f.kind for f in findings}
+    with tifffile.TiffFile(io.BytesIO(out)) as tif:
+        assert not tif.pages[0].colormap[:, 2:].any()
+    with Image.open(io.BytesIO(out)) as clean, Image.open(path) as original:
+        assert np.array_equal(np.asarray(clean.convert("RGB")), np.asarray(original.convert("RGB")))
+
+
+def test_png_palette_entries_no_pixel_uses_are_blanked(tmp_path):
+    img = Image.fromarray((np.asarray(_bars().convert("L")) // 255).astype(np.uint8), "P")
+    img.putpalette([0, 0, 0, 255, 255, 255, *SENTINEL.ljust(3 * 254, b"!")])
+    img.info["transparency"] = bytes([255, 255]) + SENTINEL[:20]
+    path = tmp_path / "palette.png"
+    img.save(path, "PNG", transparency=img.info["transparency"])
+    assert SENTINEL in path.read_bytes()
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:6] not in out and {"png.PLTE", "png.tRNS"} <= {f.kind for f in findings}
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(out)).convert("RGBA")), np.asarray(Image.open(path).convert("RGBA"))
+    )
