@@ -43,6 +43,7 @@ from deident.atomic import (
 from deident.errors import DeidentError, Interrupted, TooLarge, UnsupportedFormat, VerificationFailed
 from deident.findings import Action, Area, FileResult, Finding, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
+from deident.frames_cache import detect_frames
 from deident.keys import Keyring, load_key
 from deident.options import Options
 from deident.outputs import made_by, record, settle
@@ -280,6 +281,7 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
         yield from map_chunks(fn, items, options, extra, progress)
         return
     jobs = max(1, min(options.jobs, len(items)))
+    options = dataclasses.replace(options, jobs=jobs)  # the workers really running share out the cores
     size = 1 if options.pixel_stages else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     if jobs == 1:
@@ -652,8 +654,7 @@ def _detect_all(doc: Document, ctx: Context, *, redact: bool):
     detectors = _detectors(ctx)
     findings: list[Finding] = []
     redacted: dict[int, list] = {}
-    for frame in doc.frames(ctx):
-        regions = [r for d in detectors for r in d.detect(frame, ctx)]
+    for frame, regions in detect_frames(doc.frames(ctx), detectors, ctx):
         regions, kept = _reviewed(frame, regions, ctx)
         findings += kept
         if not regions:
@@ -702,22 +703,15 @@ def _verify(written: Source, ctx: Context, frames: set[int]) -> tuple[list[Findi
     leftovers = [f for f in doc.metadata_findings() if not _is_pixel_notice(f, ctx)]
     regions: Leftovers = {}
     if frames:
-        for frame in doc.frames(ctx):
-            if frame.index not in frames:
-                continue
+        chosen = (f for f in doc.frames(ctx) if f.index in frames)
+        for frame, found in detect_frames(chosen, _detectors(ctx), ctx, verifying=True):
             where = frame.label or f"frame {frame.index}"
-            found = [r for d in _detectors(ctx) for r in _verification_regions(d, frame, ctx)]
             if ctx.review is not None:  # what the reviewer kept visible does not fail the file
                 found = ctx.review.visible(frame.index, found)
             if found:  # a picture can be shown twice (colours, alpha): its leftovers add up
                 regions[frame.index] = (where, regions.get(frame.index, ("", []))[1] + found)
                 leftovers += [_region_finding(where, r, Action.FOUND, ctx, frame.index) for r in found]
     return leftovers, regions
-
-
-def _verification_regions(detector, frame, ctx: Context):
-    verify = getattr(detector, "verify", None)  # a stage may define what "nothing left" means (eye bars)
-    return verify(frame, ctx) if verify else detector.detect(frame, ctx)
 
 
 def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:

@@ -254,8 +254,13 @@ class DicomDocument(Document):
         pixels = self._decoded(ctx)
         if not 0 <= frame_index < pixels.array.shape[0]:
             raise IndexError(f"DICOM has no frame {frame_index}")
+        from deident.dicom import encode
+
         pixels.redact(frame_index, redactions)
-        return []  # the pipeline reports each region redacted; pixels_verified() records the cleaning
+        before, pixels.plan = pixels.plan, encode.plan(pixels, frame_index)
+        # the pipeline reports each region redacted; pixels_verified() records the cleaning; here: how
+        # the frame is written
+        return encode.findings(pixels, frame_index, before)
 
     def pixels_verified(self, stages: list[str], ctx: Context) -> list[Finding]:
         from deident.dicom.pixels import pixel_element
@@ -282,7 +287,9 @@ class DicomDocument(Document):
 
         ds = self.ds
         if self._pixels is not None and self._pixels.dirty:
-            self._pixels.store()
+            from deident.dicom import encode
+
+            encode.store(self._pixels)
         sop_class = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
         instance = ds.get("SOPInstanceUID") or (
             ctx.keyring.uid(self._original_instance) if self._original_instance else ""

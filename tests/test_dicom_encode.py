@@ -1,0 +1,122 @@
+"""Redacted DICOM frames keep the input's transfer syntax; frames no redaction touched are copied as read."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import JPEGBaseline8Bit
+
+from deident.dicom.document import open_dicom
+from deident.dicom.fragments import filter_fragments
+from deident.formats.base import Source
+from deident.regions import Redaction, Region
+from test_dicom_helpers import context, pydicom_file
+from test_dicom_pixels import multiframe
+
+
+def jpeg_cine(path, frames: int = 5) -> np.ndarray:
+    """A JPEG Baseline (YBR_FULL_422) multi-frame ultrasound, each frame compressed by Pillow."""
+    from skimage import data
+
+    base = data.astronaut()[::4, ::4]  # 128x128 RGB
+    video = np.stack([np.roll(base, 3 * i, axis=1) for i in range(frames)])
+    encoded = []
+    for f in video:
+        Image.fromarray(f).save(buf := io.BytesIO(), "JPEG", quality=90, subsampling=1)
+        encoded.append(buf.getvalue())
+    from test_dicom_helpers import secondary_capture
+
+    secondary_capture(path, np.zeros((128, 128), np.uint8), Modality="US")
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
+    ds.NumberOfFrames, ds.LossyImageCompression = frames, "01"
+    ds.PixelData = encapsulate(encoded, has_bot=True)
+    ds["PixelData"].VR, ds["PixelData"].is_undefined_length = "OB", True
+    ds.save_as(path, enforce_file_format=True)
+    return pydicom.dcmread(path).pixel_array
+
+
+def scrub(path, frame: int, box, style: str = "fill"):
+    ctx = context()
+    doc = open_dicom(Source(path))
+    doc.scrub_metadata(ctx)
+    list(doc.frames(ctx))
+    found = doc.redact(frame, [Redaction(Region.box(*box, "text"), style)], ctx)
+    doc.write(buf := io.BytesIO(), ctx)
+    return pydicom.dcmread(io.BytesIO(buf.getvalue())), found, len(buf.getvalue())
+
+
+def fragments(ds) -> list[bytes]:
+    return list(generate_frames(ds.PixelData, number_of_frames=int(ds.NumberOfFrames)))
+
+
+def test_jpeg_cine_frame_redacted_in_the_dct_domain_others_copied(tmp_path):
+    src = tmp_path / "cine.dcm"
+    before = jpeg_cine(src)
+    out, found, size = scrub(src, 2, (16, 16, 63, 31))
+    assert out.file_meta.TransferSyntaxUID == JPEGBaseline8Bit
+    assert out.PhotometricInterpretation == "YBR_FULL_422" and out.LossyImageCompression == "01"
+    assert [(f.kind, f.where) for f in found] == [("dicom.frame-dct", "frame 2")]
+    original = fragments(pydicom.dcmread(src))
+    written = fragments(out)
+    assert [written[i] == original[i] for i in range(5)] == [True, True, False, True, True]
+    after = out.pixel_array  # pydicom's own decoder, not ours
+    assert after[2, 16:32, 16:64].max() <= 8  # black under the redaction
+    far = np.ones(after.shape[1:3], bool)
+    far[:48, :88] = False  # beyond the redacted MCUs (x 0-79, y 8-39) and their one-pixel ring
+    assert np.array_equal(after[2][far], before[2][far])  # no generation loss elsewhere
+    assert size <= 1.2 * src.stat().st_size
+
+
+@pytest.mark.parametrize(
+    "name", ["rle", "emri_small_jpeg_ls_lossless.dcm", "emri_small_jpeg_2k_lossless.dcm"]
+)
+def test_lossless_frame_reencoded_in_its_syntax_others_copied(tmp_path, name):
+    if name == "rle":
+        src = tmp_path / "rle.dcm"
+        multiframe(src, rle=True)
+    else:
+        src = pydicom_file(name)
+    before = pydicom.dcmread(src)
+    filter_fragments(before).apply(before)  # what every scrub does first (comments, trailing bytes)
+    syntax = before.file_meta.TransferSyntaxUID
+    out, found, size = scrub(src, 1, (10, 5, 29, 19))
+    assert out.file_meta.TransferSyntaxUID == syntax
+    assert [f.kind for f in found] == ["dicom.frame-lossless"] and syntax.name in found[0].detail
+    original, written = fragments(before), fragments(out)
+    assert [a == b for a, b in zip(original, written, strict=True)].count(False) == 1
+    assert written[0] == original[0] and written[1] != original[1]
+    decoded, redacted = before.pixel_array, out.pixel_array  # pydicom's decoders
+    box = np.zeros(decoded.shape[1:], bool)
+    box[5:20, 10:30] = True
+    assert np.array_equal(redacted[1][~box], decoded[1][~box])  # lossless outside the box
+    assert (redacted[1][box] == decoded[1].min()).all()
+    assert size <= 1.2 * Path(src).stat().st_size
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["color3d_jpeg_baseline.dcm"])
+def test_pydicom_data_cine_keeps_its_size(tmp_path, name):
+    pytest.importorskip("data_store", reason="pydicom-data is not installed")
+    from pydicom.data import get_testdata_file
+
+    path = Path(get_testdata_file(name))
+    ctx = context()
+    doc = open_dicom(Source(path))
+    doc.scrub_metadata(ctx)
+    frames = doc.frames(ctx)
+    next(frames)
+    for i in range(0, 120, 7):
+        doc.redact(i, [Redaction(Region.box(0, 0, 90, 40, "text"), "fill")], ctx)
+    doc.write(buf := io.BytesIO(), ctx)
+    out = pydicom.dcmread(io.BytesIO(buf.getvalue()))
+    assert out.file_meta.TransferSyntaxUID == JPEGBaseline8Bit
+    assert len(buf.getvalue()) <= 1.2 * path.stat().st_size
+    assert out.pixel_array[7, :40, :90].max() <= 8

@@ -1,0 +1,131 @@
+"""Cine loops: overlays detected once across frames that share them, text in one frame only still found."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+
+from deident.formats.base import Frame
+from deident.frames_cache import detect_frames
+from deident.regions import Region
+
+
+class BrightBlobs:
+    """A stand-in detector: a box around every connected patch of pure white; counts the pixels it saw."""
+
+    name = "text"
+
+    def __init__(self):
+        self.seen = 0
+
+    def detect(self, frame: Frame, ctx) -> list[Region]:
+        import cv2
+
+        self.seen += frame.rgb.shape[0] * frame.rgb.shape[1]
+        mask = (frame.rgb == 255).all(axis=2).astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        return [Region.box(x, y, x + w - 1, y + h - 1, "text") for x, y, w, h, _ in stats[1:n]]
+
+
+def cine(frames: int = 12, seed: int = 3) -> np.ndarray:
+    """Static white labels around a moving textured middle; frame 7 alone gets two more labels."""
+    rng = np.random.default_rng(seed)
+    video = np.zeros((frames, 240, 320, 3), np.uint8)
+    video[:, 4:12, 4:40] = 255  # a name, top left, on every frame
+    video[:, 228:236, 280:316] = 255  # a date, bottom right, on every frame
+    video[:, 60:180, 100:220] = rng.integers(0, 200, (frames, 120, 120, 1), np.uint8)  # the moving image
+    video[7, 100:106, 110:140] = 255  # text inside the moving image, in one frame only
+    video[7, 200:206, 8:30] = 255  # and text on the static background, in that frame only
+    return video
+
+
+def boxes(regions: list[Region]) -> set[tuple[int, int, int, int]]:
+    return {r.bbox() for r in regions}
+
+
+def test_same_regions_as_looking_at_every_frame_whole_at_a_fraction_of_the_pixels():
+    video = cine()
+    frames = [Frame(i, video[i], photographic=False) for i in range(len(video))]
+    whole, cached = BrightBlobs(), BrightBlobs()
+    expected = [boxes(whole.detect(f, None)) for f in frames]
+    got = [boxes(regions) for _, regions in detect_frames(frames, [cached], None)]
+    assert got == expected
+    assert {(110, 100, 139, 105), (8, 200, 29, 205)} <= got[7]
+    assert not {(110, 100, 139, 105), (8, 200, 29, 205)} & got[6]
+    assert cached.seen < 0.4 * whole.seen  # static areas were looked at once
+
+
+def test_a_frame_that_changed_everywhere_is_looked_at_whole():
+    video = cine()[:3]
+    video[2] = 255 - video[2]  # a cut: nothing shared with the reference
+    frames = [Frame(i, video[i], photographic=False) for i in range(3)]
+    detector = BrightBlobs()
+    got = [boxes(r) for _, r in detect_frames(frames, [detector], None)]
+    assert got[2] == boxes(BrightBlobs().detect(frames[2], None))
+    assert detector.seen > 2 * video[0].shape[0] * video[0].shape[1]
+
+
+def text_cine(path, frames: int = 8, only: int = 5):
+    """A native RGB ultrasound cine: a name on every frame, a record number on frame ``only`` alone."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
+
+    import textsynth
+
+    rng = np.random.default_rng(5)
+    video = np.zeros((frames, 240, 320, 3), np.uint8)
+    video[:, 70:230, 60:260] = rng.integers(0, 120, (frames, 160, 200, 1), np.uint8)  # the moving image
+    font = textsynth.fonts()[0]
+    name = textsynth.render("DOE JOHN", 16, font, 0)
+    video[:, 8 : 8 + name.shape[0], 8 : 8 + name.shape[1]] = name[:, :, None]
+    mrn = textsynth.render("MRN 48213977", 16, font, 0)
+    video[only, 120 : 120 + mrn.shape[0], 100 : 100 + mrn.shape[1]] = mrn[:, :, None]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = UltrasoundMultiFrameImageStorage, generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "US", "Doe^John", "48213977"
+    ds.set_pixel_data(video, "RGB", 8, generate_instance_uid=False)
+    ds.save_as(path, enforce_file_format=True)
+    return video, (100, 120, 100 + mrn.shape[1], 120 + mrn.shape[0])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed")
+def test_text_in_one_frame_of_a_cine_is_redacted_there_only(tmp_path):
+    import pytesseract
+
+    from deident.options import FaceMode, Options, TextMode
+    from deident.pipeline import scrub_paths
+
+    src = tmp_path / "cine.dcm"
+    video, (x0, y0, x1, y1) = text_cine(src)
+    assert "48213977" in pytesseract.image_to_string(video[5, y0 - 8 : y1 + 8, x0 - 8 : x1 + 8])
+    opts = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "out")
+    [result] = scrub_paths([src], opts)
+    assert result.status.value == "safe", result.reason
+    out = pydicom.dcmread(result.output).pixel_array
+    assert "4821" not in pytesseract.image_to_string(out[5, y0 - 8 : y1 + 8, x0 - 8 : x1 + 8])
+    assert out[5, y0:y1, x0:x1].max() < 40  # filled
+    assert np.array_equal(out[4, y0:y1, x0:x1], video[4, y0:y1, x0:x1])  # no text there: untouched
+    assert all(out[i, 8:24, 8:80].max() < 40 for i in range(8))  # the name, on every frame
+
+
+def test_verification_looks_where_the_written_frame_changed_and_around_what_was_found():
+    video = cine()[:3]
+    frames = [Frame(i, video[i].copy(), photographic=False) for i in range(3)]
+    ctx = object()  # one file's context
+    detector = BrightBlobs()
+    found = [boxes(r) for _, r in detect_frames(frames, [detector], ctx)]
+    written = video.copy()
+    written[:, 4:12, 4:20] = 0  # the name only half covered
+    written[1, 228:236, 280:316] = 0  # the date covered on frame 1 only
+    checker = BrightBlobs()
+    outputs = [Frame(i, written[i]) for i in range(3)]
+    left = [boxes(r) for _, r in detect_frames(outputs, [checker], ctx, verifying=True)]
+    assert left[1] == {(20, 4, 39, 11)} and (20, 4, 39, 11) in left[0] and (280, 228, 315, 235) in left[0]
+    assert found[0] >= {(4, 4, 39, 11), (280, 228, 315, 235)}
+    assert checker.seen < 0.5 * 3 * 240 * 320  # not every frame whole
