@@ -63,7 +63,7 @@ class TextDetector:
                     if categories[i] is None:
                         continue
                     label = f"text line ({categories[i]})"
-            quad = detect.grown(ln.quad)
+            quad = detect.clipped(detect.to_border(detect.grown(ln.quad), bgr.shape), bgr.shape)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), "text", label, ln.score))
         return regions
 

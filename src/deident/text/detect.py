@@ -21,7 +21,11 @@ TILE_SCALE = 0.6  # fine passes see the frame at this scale: 14-px text stays >=
 OVERLAP = 160  # tiles overlap by more than a large label's height
 TILE_ABOVE = 2400  # frames whose long side exceeds this are also tiled (overview scale < 0.53)
 BOX_THRESH = 0.4  # DB mean score a box needs to count as text
-GROW = 0.3  # each side grows by this share of the line height
+GROW = 0.3  # each side grows by this share of the line height...
+GROW_CAP = 4.0  # ...but by at most this many px plus GROW_CAP_SHARE of it: a halo does not scale with text
+GROW_CAP_SHARE = 0.1
+TO_BORDER = 2.0  # a line end this many heights or less from the frame's edge is covered to the edge...
+BORDER_WIDEN = 0.35  # ...and widened by this share of its height on each side (cut glyphs fit it loosely)
 CONTAINED = 0.85  # a quad this much inside another adds nothing
 MIN_BOX_AREA = 100  # px: smaller flat patches are left alone
 SOLID = 0.97  # area / convex hull area of a patch that is a filled box rather than a background
@@ -233,18 +237,88 @@ def drop_contained(lines: list[Line]) -> list[Line]:
 
 
 def grown(quad: np.ndarray, share: float = GROW) -> np.ndarray:
-    """The quad pushed outwards along its own two axes by ``share`` of its short side."""
+    """The quad pushed outwards along its own two axes by ``share`` of its short side (capped).
+
+    DB quads already reach the ink's edge (its unclip restores the shrunk kernel); the margin only
+    covers anti-aliasing and JPEG ringing, a few pixels whatever the text size. Uncapped, a 95-px sign
+    line grew by 30 px on every side (a third of the real-world set's over-redaction on sign photos).
+    """
     q = quad.astype(np.float64)
     centre = q.mean(axis=0)
-    u = (q[1] - q[0]) + (q[2] - q[3])
-    v = (q[3] - q[0]) + (q[2] - q[1])
-    nu, nv = np.linalg.norm(u), np.linalg.norm(v)
+    u, v, nu, nv = _unit_axes(q)
     if nu < 1e-6 or nv < 1e-6:
         return q
-    u, v = u / nu, v / nv
-    margin = share * min(nu, nv) / 2 + 2.0
+    height = min(nu, nv) / 2
+    margin = min(share * height, GROW_CAP + GROW_CAP_SHARE * height) + 2.0
     out = []
     for p in q:
         d = p - centre
         out.append(p + margin * np.sign(d @ u) * u + margin * np.sign(d @ v) * v)
     return np.array(out)
+
+
+def _unit_axes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Unit vectors along the quad's first and second side pairs, and the pairs' summed lengths."""
+    u = (q[1] - q[0]) + (q[2] - q[3])
+    v = (q[3] - q[0]) + (q[2] - q[1])
+    nu, nv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+    return u / max(nu, 1e-6), v / max(nv, 1e-6), nu, nv
+
+
+def to_border(quad: np.ndarray, shape) -> np.ndarray:
+    """A line whose end stops near the frame's edge, as a rectangle carried past that edge.
+
+    A line cut by the border (a label photographed at 35 degrees, running off the picture) is found only
+    up to its last whole glyphs, and the detector fits the cut end loosely (the top of "19" at a
+    35-degree border stood above its quad). An end within TO_BORDER line heights of the edge, measured
+    along the line, is carried past it, and the line is widened across by BORDER_WIDEN of its height.
+    Other lines are returned as they are.
+    """
+    q = quad.astype(np.float64)
+    u, v, nu, nv = _unit_axes(q)
+    if nu < 1e-6 or nv < 1e-6:
+        return q
+    if nv > nu:  # the line runs along the longer side pair
+        u = v
+    v = np.array([-u[1], u[0]])  # a true rectangle: cut quads come back as parallelograms
+    a, b = q @ u, q @ v
+    ends, (b0, b1) = [float(a.min()), float(a.max())], (float(b.min()), float(b.max()))
+    height = b1 - b0
+    h, w = shape[:2]
+
+    def reach(end: float, sign: float, lo: float, hi: float) -> float:
+        return max(_to_edge(end * u + t * v, sign * u, w, h) for t in (lo, hi))
+
+    cut = [k for k, sign in ((0, -1.0), (1, 1.0)) if reach(ends[k], sign, b0, b1) <= TO_BORDER * height]
+    if not cut:
+        return q
+    b0, b1 = b0 - BORDER_WIDEN * height, b1 + BORDER_WIDEN * height
+    for k in cut:
+        sign = 1.0 if k else -1.0
+        ends[k] += sign * (reach(ends[k], sign, b0, b1) + 2.0)
+    return np.array([ends[0] * u + b0 * v, ends[1] * u + b0 * v, ends[1] * u + b1 * v, ends[0] * u + b1 * v])
+
+
+def _to_edge(p: np.ndarray, d: np.ndarray, w: int, h: int) -> float:
+    """Distance from ``p`` along unit vector ``d`` until it leaves the frame (0 when already outside)."""
+    if not (0 <= p[0] <= w and 0 <= p[1] <= h):
+        return 0.0
+    ts = []
+    for coord, step, hi in ((p[0], d[0], w), (p[1], d[1], h)):
+        if step > 1e-9:
+            ts.append((hi - coord) / step)
+        elif step < -1e-9:
+            ts.append(-coord / step)
+    return min(ts) if ts else np.inf
+
+
+def clipped(quad: np.ndarray, shape) -> np.ndarray:
+    """The polygon of ``quad`` inside the frame (redaction never reaches outside the picture)."""
+    import cv2
+
+    h, w = shape[:2]
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    area, poly = cv2.intersectConvexConvex(quad.astype(np.float32), frame)
+    if area <= 0 or poly is None:
+        return quad
+    return poly.reshape(-1, 2).astype(np.float64)
