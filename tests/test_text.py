@@ -117,6 +117,15 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Age 93 yrs", True),
         ("12 Main Street", True),
         ("Zebulon", True),  # unknown words may be names: PHI mode fails closed
+        ("590 601", True),  # IDs and dates written with spaces (issue 17)
+        ("12 03 1970", True),
+        ("4455 667", True),
+        ("50 40", False),
+        ("Gn 60", False),  # ultrasound read-outs and probe names
+        ("C5-1", False),
+        ("28Hz", False),
+        ("TIB 0.2", False),
+        ("LYMPH NODE", False),
     ],
 )
 def test_phi_vocabulary(text, identifying):
