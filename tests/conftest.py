@@ -27,6 +27,7 @@ def keyring() -> Keyring:
 
 @pytest.fixture(autouse=True)
 def _isolated_key(tmp_path_factory, monkeypatch):
-    """Never let a test create or read the user's real key."""
+    """Never let a test create or read the user's real key, nor journal outputs in the user's state."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))  # the outputs journal
     monkeypatch.setenv("DEIDENT_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")

@@ -195,19 +195,30 @@ def radiograph(path: Path) -> None:
 def main() -> None:
     thumb = io.BytesIO()
     histology(160, 120).save(thumb, "JPEG", quality=70)
-    save_jpeg(histology(), exif_bytes(gps=False, thumbnail=thumb.getvalue()), [segment(0xE1, XMP)],
-              HERE / "histology.jpg")
-    save_jpeg(slide_photo(), exif_bytes(gps=True), [segment(0xFE, b"scanned by jexample on 2017-03-04")],
-              HERE / "slide_label.jpg")
+    save_jpeg(
+        histology(),
+        exif_bytes(gps=False, thumbnail=thumb.getvalue()),
+        [segment(0xE1, XMP)],
+        HERE / "histology.jpg",
+    )
+    save_jpeg(
+        slide_photo(),
+        exif_bytes(gps=True),
+        [segment(0xFE, b"scanned by jexample on 2017-03-04")],
+        HERE / "slide_label.jpg",
+    )
     (HERE / "slide_label.txt").write_text(
         "Yesterday I saw this in a 20-year-old woman with a left thigh mass (MRN 1234567). "
         "Her biopsy on 03/04/2017 showed a spindle cell lesion. #pathology\n"
     )
     thumb = io.BytesIO()
     clinical_photo(160, 124).save(thumb, "JPEG", quality=70)
-    save_jpeg(clinical_photo(), exif_bytes(gps=True, thumbnail=thumb.getvalue()),
-              [segment(0xFE, b"Mrs Smith, left forearm"), segment(0xEB, b"JPXX unknown APP11 payload")],
-              HERE / "clinical_gps.jpg")
+    save_jpeg(
+        clinical_photo(),
+        exif_bytes(gps=True, thumbnail=thumb.getvalue()),
+        [segment(0xFE, b"Mrs Smith, left forearm"), segment(0xEB, b"JPXX unknown APP11 payload")],
+        HERE / "clinical_gps.jpg",
+    )
     radiograph(HERE / "radiograph.dcm")
     for p in sorted(HERE.iterdir()):
         if p.suffix != ".py":

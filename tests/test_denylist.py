@@ -236,7 +236,8 @@ def test_batch_deny_list_redacts_every_spelling_in_phi_mode(tmp_path: Path) -> N
     Image.fromarray(photo.rgb).save(root / "KOWALSKI_Anna" / "slide.png")
 
     out = tmp_path / "out"
-    options = Options(text=TextMode.PHI, faces=FaceMode.OFF, jobs=1, output_dir=out)
+    # the folder name identifies on purpose (a deny-list source): kept, as --keep-names says
+    options = Options(text=TextMode.PHI, faces=FaceMode.OFF, jobs=1, output_dir=out, keep_names=True)
     results = {Path(r.input).name: r for r in scrub_paths([root], options)}
     assert all(r.status is Status.SAFE for r in results.values()), [
         (r.input, r.reason) for r in results.values()

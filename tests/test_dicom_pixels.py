@@ -42,7 +42,7 @@ def test_redact_one_frame_in_original_values(tmp_path):
     ctx = context()
     doc = open_dicom(Source(src))
     doc.scrub_metadata(ctx)
-    frames = list(doc.frames(ctx))
+    frames = [f for f in doc.frames(ctx) if f.label == f"frame {f.index}"]  # first rendering of each
     assert [f.index for f in frames] == [0, 1, 2] and frames[1].rgb.shape == (48, 64, 3)
     assert frames[1].rgb.dtype == np.uint8 and not frames[1].photographic
     doc.redact(1, [Redaction(Region.box(10, 5, 29, 19, "text"), "fill")], ctx)
@@ -100,7 +100,7 @@ def test_every_frame_decodes_to_rgb(name):
         _ = ds.pixel_array
     except Exception:
         pytest.skip(f"no pixel handler installed for {ds.file_meta.TransferSyntaxUID.name}")
-    frames = list(open_dicom(Source(pydicom_file(name))).frames(context()))
+    frames = [f for f in open_dicom(Source(pydicom_file(name))).frames(context()) if "," not in f.label]
     assert len(frames) == int(ds.get("NumberOfFrames", 1) or 1)
     for f in frames:
         assert f.rgb.shape == (ds.Rows, ds.Columns, 3) and f.rgb.dtype == np.uint8

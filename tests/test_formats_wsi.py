@@ -17,6 +17,7 @@ from deident.findings import Action
 from deident.formats.base import Source, open_document
 from deident.formats.wsi import LABEL_FRACTION, clean_svs_description, label_columns
 from deident.regions import Redaction, Region
+from slidesynth import label_image
 from test_formats_common import ctx
 
 tifffile = pytest.importorskip("tifffile")
@@ -294,7 +295,8 @@ def test_pixel_stages_see_the_macro_and_a_bounded_overview_never_the_base(tmp_pa
     findings = doc.scrub_metadata(c)
     assert "tissue overview 768x512" in next(f.detail for f in findings if f.kind == "wsi.tissue")
     frames = list(doc.frames(c))
-    assert [f.label for f in frames] == ["macro image", "tissue overview 768x512"]
+    labels = ["macro image", "tissue overview 768x512", "thumbnail 192x128 (page 1)"]
+    assert [f.label for f in frames] == labels
     assert np.array_equal(frames[1].rgb, made["levels"][1])
     with pytest.raises(UnsupportedFormat, match="tissue overview"):
         doc.redact(1, [Redaction(Region.box(0, 0, 10, 10, "text"), "fill")], c)
@@ -345,7 +347,7 @@ def test_generic_pyramid_drops_associated_pages_and_descriptions(tmp_path):
         assert s.level_count == 2 and s.level_dimensions == ((1024, 768), (512, 384))
 
 
-def make_ndpi(path: Path, monkeypatch) -> None:
+def make_ndpi(path: Path, monkeypatch, extra: tuple = ()) -> None:
     """NDPI-like: one-strip JPEG levels, a macro marked by SourceLens -1, reference/serial/property tags.
 
     tifffile writes pre-encoded JPEG strips as given, but asks for an encoder first: imagecodecs is not
@@ -368,7 +370,7 @@ def make_ndpi(path: Path, monkeypatch) -> None:
     ]
     ndpi += [(65449, "s", 0, "NDP.S/N=SS7731\r\nUser=jdoe", True)]
     with tifffile.TiffWriter(path) as tw:
-        for arr, lens in ((base, 20.0), (base[::2, ::2], 20.0), (macro, -1.0)):
+        for arr, lens in ((base, 20.0), (base[::2, ::2], 20.0), (macro, -1.0), *extra):
             tw.write(
                 iter([jpeg(arr)]),
                 shape=arr.shape,
@@ -418,6 +420,21 @@ def test_ndpi_macro_and_identifying_tags_go(tmp_path, monkeypatch):
         assert np.array_equal(np.asarray(a.read_region(*region)), np.asarray(b.read_region(*region)))
 
 
+def test_ndpi_page_with_a_lens_but_not_the_pyramid_shape_is_not_a_level(tmp_path, monkeypatch):
+    """A label photo carrying a magnification (SourceLens 20) is no level: its aspect is not the slide's."""
+    src = tmp_path / "in.ndpi"
+    label = np.ascontiguousarray(label_image(240, 256))
+    make_ndpi(src, monkeypatch, extra=((label, 20.0),))
+    doc = open_document(Source(src))
+    assert [p.role for p in doc.pages] == ["level", "level", "macro", "associated"]
+    out = tmp_path / "out.ndpi"
+    scrub_to(src, out)
+    assert strips(out) == strips(src)[:2]  # both levels byte for byte; macro and label photo gone
+    openslide = pytest.importorskip("openslide")
+    with openslide.OpenSlide(str(out)) as s:
+        assert s.level_dimensions[:2] == ((512, 384), (256, 192)) and not s.associated_images
+
+
 # ---------------------------------------------------------------- the CLI
 
 
@@ -438,3 +455,109 @@ def test_cli_check_reports_label_and_macro_and_scrub_output_passes(tmp_path, svs
     (written,) = outdir.rglob("*.svs")
     res = deident("check", str(written), "--text", "off", "--faces", "off")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+# ---------------------------------------------------------------- associated images by structure (issue 19)
+
+
+def data_bytes(path: Path, index: int) -> bytes:
+    with tifffile.TiffFile(path) as tf, open(path, "rb") as fh:
+        page = tf.pages[index]
+        fh.seek(page.dataoffsets[0])
+        return fh.read(min(512, page.databytecounts[0]))
+
+
+@pytest.mark.parametrize("vendor", ["svs", "generic"])
+def test_unnamed_label_pages_are_recognised_by_structure(tmp_path, vendor):
+    """A label described by nothing (no word 'label'): untiled at page 1, or tiled at the end of the file."""
+    src = tmp_path / f"unnamed.{'svs' if vendor == 'svs' else 'tif'}"
+    w, h = BASE
+    base = tissue(w, h)
+    label = label_image(240, 260)
+    head = f"{HEADER}\r\n{w}x{h} [0,0 {w}x{h}] ({TILE}x{TILE}) JPEG/RGB Q=70|AppMag = 20"
+    with tifffile.TiffWriter(src) as tw:
+        tw.write(
+            base,
+            tile=(TILE, TILE),
+            compression="zlib",
+            description=head if vendor == "svs" else None,
+            metadata=None,
+        )
+        tw.write(label, rowsperstrip=label.shape[0], compression="zlib", subfiletype=1, metadata=None)
+        tw.write(
+            255 - base, tile=(TILE, TILE), compression="zlib", metadata=None
+        )  # a plane of the base's size
+        tw.write(base[::2, ::2].copy(), tile=(TILE, TILE), compression="zlib", subfiletype=1, metadata=None)
+        tw.write(base[::4, ::4].copy(), tile=(TILE, TILE), compression="zlib", subfiletype=1, metadata=None)
+        big_label = np.asarray(Image.fromarray(label).resize((512, 560)))
+        tw.write(big_label, tile=(TILE, TILE), compression="zlib", subfiletype=1, metadata=None)
+    doc = open_document(Source(src))
+    assert doc.format == f"wsi-{vendor}"
+    assert [p.role for p in doc.pages] == ["level", "associated", "level", "level", "level", "associated"]
+    out = tmp_path / "out.tif"
+    findings = scrub_to(src, out)
+    assert sum(f.kind == "wsi.associated" and f.action is Action.REMOVED for f in findings) == 2
+    data = out.read_bytes()
+    assert data_bytes(src, 1) not in data and data_bytes(src, 5) not in data
+    with tifffile.TiffFile(out) as tf:
+        assert [p.shape[:2] for p in tf.pages] == [(h, w), (h, w), (h // 2, w // 2), (h // 4, w // 4)]
+    assert tiled_raw(out) == tiled_raw(src)[:4]
+    openslide = pytest.importorskip("openslide")
+    with openslide.OpenSlide(str(out)) as s:
+        assert s.level_dimensions[-2:] == ((w // 2, h // 2), (w // 4, h // 4)) and not s.associated_images
+
+
+def test_the_kept_thumbnail_is_scanned_and_redacted_like_the_macro(tmp_path, svs):
+    """The thumbnail is kept, so it is a frame of its own (not only when it happens to be the overview)."""
+    src, made = svs
+    doc = open_document(Source(src))
+    c = ctx()
+    doc.scrub_metadata(c)
+    frames = {f.label: f for f in doc.frames(c)}
+    assert set(frames) == {"tissue overview 1536x1024", "thumbnail 192x128 (page 1)"}
+    thumb = frames["thumbnail 192x128 (page 1)"]
+    assert np.array_equal(thumb.rgb, made["levels"][0][::8, ::8])
+    doc.redact(thumb.index, [Redaction(Region.box(20, 30, 90, 60, "text"), "fill")], c)
+    out = tmp_path / "out.svs"
+    with open(out, "wb") as fh:
+        doc.write(fh, c)
+    with tifffile.TiffFile(out) as tf:
+        kept = tf.pages[1].asarray()
+        assert tf.pages[1].description.startswith(HEADER) and "AppMag = 20" in tf.pages[1].description
+    assert (kept[30:60, 20:90] == 0).all()
+    outside = np.ones(kept.shape[:2], bool)
+    outside[28:62, 18:92] = False  # the box and a pixel or two of its edge
+    assert np.array_equal(kept[outside], made["levels"][0][::8, ::8][outside])
+    assert tiled_raw(out) == tiled_raw(src)
+    frames_out = {f.index: f.label for f in open_document(Source(out)).frames(c)}
+    assert frames_out == {f.index: f.label for f in frames.values()}  # verification sees the same frames
+
+
+def test_description_digits_and_dates_never_pass_free():
+    dims = "46000x32914 [0,100 46000x32814] (240x240) JPEG/RGB Q=30"
+    desc = f"{HEADER} 4455667 12.29.2020\r\n{dims} 4455667\r\n2020 12 29|AppMag = 4455667|MPP = 0.499"
+    desc += "|OriginalWidth = 4455667|StripeWidth = 2040"
+    clean = clean_svs_description(desc, bound=2 * 46000)
+    assert clean.text == f"{HEADER}|MPP = 0.499|StripeWidth = 2040"
+    assert "4455667" not in clean.text and "2020" not in clean.text
+    assert clean_svs_description(clean.text, bound=2 * 46000).dropped == []
+    assert clean_svs_description(f"{HEADER}\r\n{dims}", bound=2 * 46000).dropped == []  # real lines stay
+    hidden = clean_svs_description(f"{HEADER}\r\n4455667x2 [0,100 46000x32814]", bound=2 * 46000)
+    assert "4455667" not in hidden.text  # a number larger than the slide is not a dimension
+
+
+def test_description_digits_do_not_reach_the_output(tmp_path):
+    src = tmp_path / "digits.svs"
+    w, h = BASE
+    base = tissue(w, h)
+    desc = f"{HEADER}\r\n{w}x{h} [0,0 {w}x{h}] ({TILE}x{TILE}) JPEG/RGB Q=70 4455667|AppMag = 20|MPP = 0.4990"
+    with tifffile.TiffWriter(src) as tw:
+        tw.write(base, tile=(TILE, TILE), description=desc, metadata=None)
+        tw.write(base[::2, ::2].copy(), tile=(TILE, TILE), subfiletype=1, description=desc, metadata=None)
+    out = tmp_path / "out.svs"
+    findings = scrub_to(src, out)
+    assert b"4455667" not in out.read_bytes()
+    assert any(f.kind == "svs.description" and "header line 2" in f.detail for f in findings)
+    openslide = pytest.importorskip("openslide")
+    with openslide.OpenSlide(str(out)) as s:
+        assert s.properties["openslide.objective-power"] == "20"

@@ -14,7 +14,6 @@ import functools
 import io
 import json
 import os
-import shutil
 import signal
 import struct
 import subprocess
@@ -39,6 +38,7 @@ from deident.formats import webp as webp_mod
 from deident.formats.base import Source, open_document
 from deident.formats.tiff import TiffReader
 from deident.options import DEFAULT_MAX_PIXELS, FaceMode, Options, TextMode
+from deident.outputs import BatchRefused
 from test_formats_common import COMMENT, UNKNOWN, ctx, exif_block, leaked, picture, xmp_packet
 from test_formats_png import chunk
 
@@ -711,9 +711,22 @@ def test_read_only_output_folder(tmp_path, monkeypatch):
             return real_mkstemp(*a, dir=dir, **kw)
 
         monkeypatch.setattr("deident.atomic.tempfile.mkstemp", mkstemp)
-    (result,) = scrub([src], out)
-    assert result.status is Status.FAILED and "Permission denied" in result.reason
+    opened = []
+    monkeypatch.setattr(pipeline, "open_document", lambda *a: opened.append(a) or open_document(*a))
+    with pytest.raises(BatchRefused, match="not writable: Permission denied"):
+        scrub([src], out)
+    assert opened == []  # found before any file went through the stages, not after
     assert list(out.iterdir()) == []
+
+
+def test_an_output_folder_that_cannot_exist_stops_the_run_before_the_work(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(seed("jpeg"))
+    (tmp_path / "file").write_bytes(b"a file, not a folder")
+    proc = cli("scrub", str(src), "-o", str(tmp_path / "file" / "out"), "--text", "off", "--faces", "off")
+    assert proc.returncode == 2 and b"is not a folder" in proc.stderr
+    assert b"Nothing was written" in proc.stderr
 
 
 class _FailingFile:
@@ -762,6 +775,7 @@ def test_disk_full_on_write_leaves_nothing(tmp_path, monkeypatch):
     failing_writes(monkeypatch, errno.ENOSPC)
     (result,) = scrub([src], tmp_path / "out")
     assert result.status is Status.FAILED and "No space left" in result.reason
+    assert str(tmp_path / "out" / "a.jpg") in result.reason and str(src) not in result.reason  # the output
     assert list((tmp_path / "out").iterdir()) == []  # neither a final file nor a temporary one
 
 
@@ -784,6 +798,7 @@ def test_disk_full_on_a_real_tiny_tmpfs(tmp_path):
         results = scrub([src], mnt / "out")
         failed = [r for r in results if r.status is Status.FAILED]
         assert failed and all("No space left" in r.reason for r in failed), [r.reason for r in failed]
+        assert all(str(mnt / "out") in r.reason for r in failed)  # the full place is named, not the input
         for r in results:
             if r.status is Status.SAFE:  # what was written is whole and clean
                 assert open_document(Source(Path(r.output))).metadata_findings() == []
@@ -859,24 +874,27 @@ def _killed_batch(tmp_path: Path, n: int) -> tuple[Path, Path, tuple]:
     _batch(src, n)
     args = ("scrub", str(src), "-o", str(out), "--text", "off", "--faces", "off", "-j", "2", "--json")
     env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
-    proc = subprocess.Popen(
-        [DEIDENT, *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
+    proc = running_batch(
+        [DEIDENT, *args], out, 100, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.is_dir() and sum(1 for _ in out.iterdir()) >= 100:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the batch finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its workers, mid-write
     proc.wait()
     return src, out, args
 
 
+def running_batch(argv: list[str], out: Path, files: int, **kw) -> subprocess.Popen:
+    """The command started in a session of its own, returned once ``files`` entries are in ``out``."""
+    proc = subprocess.Popen(argv, start_new_session=True, **kw)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and sum(1 for _ in out.iterdir()) >= files:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the batch finished before it could be stopped"
+    return proc
+
+
+@pytest.mark.slow
 def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
     n = 3000
     _, out, args = _killed_batch(tmp_path, n)
@@ -889,6 +907,7 @@ def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
     assert _assert_whole_and_clean(out) == n
 
 
+@pytest.mark.slow
 def test_rerun_removes_the_stale_temporaries_of_a_killed_run_and_nothing_else(tmp_path):
     import fcntl
 
@@ -948,82 +967,64 @@ def _staged_group(tmp_path, n=3):
     return group
 
 
-def _counting(monkeypatch, syncfs_result=0):
-    """Count syncfs calls (faked: the real one needs no test) and fsyncs of the staged files."""
+def test_no_final_name_appears_before_its_data_was_flushed(tmp_path, monkeypatch):
+    """Observed, not restated: at every rename, the file being renamed was fsync'd whole before."""
     from deident import atomic
 
-    calls = {"syncfs": 0, "fsync": 0}
+    flushed: dict[tuple[int, int], bytes] = {}  # (device, inode) -> the bytes on disk when fsync returned
+    real_fsync, real_replace = os.fsync, os.replace
 
-    def syncfs(fd):
-        calls["syncfs"] += 1
-        os.sync()
-        return syncfs_result
+    def fsync(fd):
+        real_fsync(fd)
+        st = os.fstat(fd)
+        flushed[(st.st_dev, st.st_ino)] = os.pread(fd, st.st_size, 0)
 
+    renamed: list[tuple[bool, bytes]] = []
+
+    def replace(a, b):
+        st = os.stat(a)
+        renamed.append(((st.st_dev, st.st_ino) in flushed, flushed.get((st.st_dev, st.st_ino), b"")))
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    for n in (1, 3, 9):  # one file, a group, more than the flush pool's threads
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        renamed.clear()
+        assert atomic.commit(_staged_group(folder, n)) == [None] * n
+        assert renamed == [(True, b"whole output %d" % i) for i in range(n)]
+        assert [(folder / f"{i}.jpg").read_bytes() for i in range(n)] == [
+            b"whole output %d" % i for i in range(n)
+        ]
+
+
+def test_a_file_whose_flush_fails_never_reaches_its_final_name(tmp_path, monkeypatch):
+    from deident import atomic
+
+    group = _staged_group(tmp_path, 3)
+    bad = os.fstat(group[1].fd).st_ino
     real_fsync = os.fsync
 
     def fsync(fd):
-        calls["fsync"] += 1
+        if os.fstat(fd).st_ino == bad:
+            raise OSError(errno.EIO, "Input/output error")
         real_fsync(fd)
 
-    monkeypatch.setattr(atomic, "_syncfs", lambda: syncfs)
     monkeypatch.setattr(os, "fsync", fsync)
-    return calls
+    errors = atomic.commit(group)
+    assert errors[0] is None and errors[2] is None and errors[1].errno == errno.EIO
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.jpg", "2.jpg"]  # no temporary left either
 
 
-@pytest.mark.parametrize(
-    ("pending", "syncfs_result", "filesystem", "expected"),
-    [
-        (0, 0, "ext4", {"syncfs": 1, "fsync": 0}),  # quiet machine: one syncfs for the group
-        (1 << 30, 0, "ext4", {"syncfs": 0, "fsync": 3}),  # 1 GB of others' writes pending: fsync each
-        (0, -1, "ext4", {"syncfs": 1, "fsync": 3}),  # syncfs failed: each file is fsync'd, which says why
-        (0, 0, "fuse.sshfs", {"syncfs": 0, "fsync": 3}),  # syncfs may not reach the server's disk
-        (0, 0, None, {"syncfs": 0, "fsync": 3}),  # a filesystem not found in mountinfo: the same
-    ],
-)
-def test_a_group_is_on_disk_before_any_rename(
-    tmp_path, monkeypatch, pending, syncfs_result, filesystem, expected
-):
-    from deident import atomic
-
-    monkeypatch.setattr(atomic, "_filesystem_type", lambda device: filesystem)
-    calls = _counting(monkeypatch, syncfs_result)
-    monkeypatch.setattr(atomic, "_pending_writes", lambda: pending)
-    renamed_before_flush = []
-    real_replace = os.replace
-    monkeypatch.setattr(
-        os,
-        "replace",
-        lambda a, b: (renamed_before_flush.append(sum(calls.values()) == 0), real_replace(a, b)),
+def test_new_outputs_take_the_umask_and_reading_it_changes_nothing(tmp_path):
+    """The umask is read without being set (a thread creating files meanwhile must not see 0)."""
+    code = (
+        "import os; os.umask(0o027); from deident import atomic; "
+        "m = os.umask(0o027); print(oct(atomic._UMASK), oct(m))"
     )
-    group = _staged_group(tmp_path)
-    assert atomic.commit(group) == [None, None, None]
-    assert calls == expected
-    assert renamed_before_flush == [False, False, False]
-    assert [(tmp_path / f"{i}.jpg").read_bytes() for i in range(3)] == [
-        b"whole output %d" % i for i in range(3)
-    ]
-
-
-@pytest.mark.skipif(shutil.which("findmnt") is None, reason="needs util-linux findmnt (Linux)")
-def test_the_filesystem_of_an_output_folder_is_read_from_mountinfo(tmp_path):
-    from deident import atomic
-
-    expected = subprocess.run(
-        ["findmnt", "-n", "-o", "FSTYPE", "-T", str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert atomic._filesystem_type(os.stat(tmp_path).st_dev) == expected
-
-
-def test_each_output_starts_for_the_disk_as_soon_as_it_is_written(tmp_path, monkeypatch):
-    from deident import atomic
-
-    started: list[int] = []
-    monkeypatch.setattr(atomic, "_sync_file_range", lambda: lambda fd, off, n, flags: started.append(fd))
-    src = tmp_path / "in"
-    _batch(src, 3)
-    results = scrub([src], tmp_path / "out")
-    assert [r.status for r in results] == [Status.SAFE] * 3
-    assert len(started) == 3
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0o27", "0o27"]
 
 
 def test_rerun_without_resume_rewrites_and_with_resume_skips(tmp_path):
@@ -1071,9 +1072,9 @@ def test_unsupported_and_refused_inputs_never_become_outputs(tmp_path):
     files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
     assert files["ok.gif"]["status"] == "safe" and files["empty.jpg"]["status"] == "failed"
     assert files["junk.webp"]["status"] == "failed"
-    # Metadata only: the bomb's header is fine and its pixels are never decoded, so it is written.
-    assert files["bomb.png"]["status"] == "safe"
-    assert sorted(p.name for p in final_files(out)) == ["bomb.png", "ok.gif"]
+    # Metadata only too: a header declaring more than --max-pixels is refused, decoded or not.
+    assert files["bomb.png"]["status"] == "failed" and "--max-pixels" in files["bomb.png"]["reason"]
+    assert sorted(p.name for p in final_files(out)) == ["ok.gif"]
 
 
 def test_unsupported_format_error_type():

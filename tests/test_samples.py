@@ -30,6 +30,7 @@ def _pixels(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
 
 
+@pytest.mark.slow
 def test_every_sample_is_made_safe(scrubbed):
     _, results = scrubbed
     images = {n: r for n, r in results.items() if not n.endswith(".txt")}
@@ -37,6 +38,7 @@ def test_every_sample_is_made_safe(scrubbed):
     assert all(r.status is Status.SAFE for r in images.values()), {n: r.reason for n, r in images.items()}
 
 
+@pytest.mark.slow
 def test_label_is_filled_and_tissue_is_kept(scrubbed):
     out, _ = scrubbed
     before, after = _pixels(SAMPLES / "slide_label.jpg"), _pixels(out / "slide_label.jpg")
@@ -47,12 +49,14 @@ def test_label_is_filled_and_tissue_is_kept(scrubbed):
     assert label.mean() > 0.3  # name, accession, dates and the DataMatrix code are covered
 
 
+@pytest.mark.slow
 def test_text_free_photomicrograph_barely_changes(scrubbed):
     out, _ = scrubbed
     changed = np.abs(_pixels(out / "histology.jpg") - _pixels(SAMPLES / "histology.jpg")).max(axis=2) > 24
     assert changed.mean() < 0.02
 
 
+@pytest.mark.slow
 def test_outputs_pass_the_check(scrubbed):
     out, _ = scrubbed
     results = check_paths([out], Options(jobs=2, key=b"sample-key" * 4))

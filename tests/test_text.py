@@ -40,6 +40,7 @@ def _assert_scrubbed(samples: list[ts.Sample], ctx: Context, min_lines: int) -> 
     assert leaked == []
 
 
+@pytest.mark.slow
 def test_synthetic_set_leaves_no_line_legible(all_ctx):
     _assert_scrubbed(ts.make_set(6, (800, 600), controls=2), all_ctx, 20)
 
@@ -50,6 +51,7 @@ def test_small_text_on_large_photos(all_ctx):
     _assert_scrubbed([ts.make_sample(i, (4000, 3000), seed=9) for i in range(2)], all_ctx, 8)
 
 
+@pytest.mark.slow
 def test_verification_pass_finds_nothing_on_filled_boxes(all_ctx):
     detector = TextDetector(all_ctx.options)
     for s in ts.make_set(3, (800, 600), seed=3):
@@ -58,6 +60,7 @@ def test_verification_pass_finds_nothing_on_filled_boxes(all_ctx):
         assert detector.detect(Frame(0, out), all_ctx) == [], s.name
 
 
+@pytest.mark.slow
 def test_same_input_same_regions(all_ctx):
     s = ts.make_sample(2, (800, 600), seed=5)
     detector = TextDetector(all_ctx.options)
@@ -171,6 +174,7 @@ def test_missing_package_fails_closed(monkeypatch):
 
 
 @pytest.mark.parametrize("side", [1500, 3000])
+@pytest.mark.slow
 def test_small_white_text_on_black_radiograph_frame(all_ctx, side):
     """The DICOM case: a flat black surround must not be taken for a redaction box and repainted."""
     import cv2
@@ -204,6 +208,7 @@ def _inside(region, line: ts.Line) -> bool:
     return line.x <= cx <= line.x + w and line.y <= cy <= line.y + h
 
 
+@pytest.mark.slow
 def test_phi_mode_redacts_every_fragment_of_a_split_date(all_ctx, keyring):
     """A 96-px date tilted -7 degrees comes back as three quads ('2019', '-07', '2314:02'): only the
     last is a date piece on its own, so the run of fragments on one baseline must be judged together."""

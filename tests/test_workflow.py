@@ -380,23 +380,31 @@ def test_progress_bar_counts_files_on_a_terminal():
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=80)
+    rows = [FileResult(f"cases/{name}.jpg", Status.CLEAN) for name in ("first", "second", "third")]
     with cli_module._progress(console, enabled=True, total=lambda: 3) as progress:
-        for _ in range(3):
-            progress(None)
+        for row in rows:
+            progress(row)
     assert "0/3" in buf.getvalue() and "3/3" in buf.getvalue()
+    assert "third.jpg" in buf.getvalue()  # the bar names the file it is at
     quiet = io.StringIO()
     with cli_module._progress(Console(file=quiet), enabled=True, total=lambda: 3) as progress:
-        progress(None)  # not a terminal: nothing drawn (a log or a hook's output stays clean)
+        progress(rows[0])  # not a terminal: nothing drawn (a log or a hook's output stays clean)
     assert quiet.getvalue() == ""
 
 
-def test_progress_total_is_the_number_of_files_checked(tmp_path):
+def test_progress_total_is_the_number_of_rows_of_the_summary(tmp_path):
+    from deident import pipeline
     from deident.options import Options
 
     for name in ("a.jpg", "b.jpg", "sub/c.jpg"):
         photo(tmp_path / "cases" / name)
     (tmp_path / "cases" / ".DS_Store").write_bytes(b"x")
-    assert cli_module._count_inputs([tmp_path / "cases"], Options()) == 3
+    (tmp_path / "cases" / "README.txt").write_text("notes")
+    paths = [tmp_path / "cases", tmp_path / "missing.jpg"]
+    options = Options(fast=True)
+    counted: list = []
+    results = pipeline.check_paths(paths, options, progress=counted.append)
+    assert cli_module._count_inputs(paths, options) == len(results) == len(counted) == 6
 
 
 def _complete(words: str, cword: int) -> list[str]:

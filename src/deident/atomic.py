@@ -8,13 +8,12 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from deident.findings import Action, Finding
-from deident.libc import linux_call
 from deident.paths import temp_owner, temp_prefix
 
 # A temporary left by a killed run is removed by a later run writing the same output, when no process
@@ -159,19 +158,26 @@ def stale_finding(staged: Staged) -> Finding | None:
     )
 
 
-def commit(staged: Sequence[Staged]) -> list[OSError | None]:
-    """Flush every staged file to disk at once, then rename each into place (group commit).
+def commit(
+    staged: Sequence[Staged], before_rename: Callable[[Sequence[Staged]], None] | None = None
+) -> list[OSError | None]:
+    """Flush every staged file to disk, then rename each into place.
 
-    One flush for the group (see ``_flush``) instead of an fsync after another (3.7 ms a file here):
-    the guarantee is the same, since no final name appears before its data is on disk.
+    No final name appears before its data is on disk: each temporary is fsync'd (see ``_flush``)
+    before any of the group is renamed, and ``sync_dirs`` later makes the renames durable.
+    ``before_rename`` sees the group once its data is on disk (the pipeline journals what it wrote).
     Returns, per file, None or the error that kept it from its final name (its temporary is removed).
     """
     swept = sweep_stale(s.final for s in staged)
-    _flush(staged)
+    flushed = _flush(staged)
+    if before_rename is not None:
+        before_rename([s for s, err in zip(staged, flushed, strict=True) if err is None])
     errors: list[OSError | None] = []
-    for s in staged:
+    for s, flush_error in zip(staged, flushed, strict=True):
         s.swept = swept.pop(s.final, 0)
         try:
+            if flush_error is not None:
+                raise flush_error
             _rename(s)
             errors.append(None)
         except OSError as exc:
@@ -203,117 +209,36 @@ def _rename(staged: Staged) -> None:
         try:
             mode = staged.final.stat().st_mode & 0o777
         except FileNotFoundError:
-            mode = 0o666 & ~_umask()
+            mode = 0o666 & ~_UMASK
     os.chmod(staged.temp, mode)
     os.replace(staged.temp, staged.final)
 
 
-def _flush(staged: Sequence[Staged]) -> None:
-    """Data of the staged files on disk before any of them is renamed into place.
+def _flush(staged: Sequence[Staged]) -> list[OSError | None]:
+    """fsync each staged file; a group's fsyncs run side by side so the journal can batch them.
 
-    A group goes down in one ``syncfs`` of its filesystem while the machine has little else to write:
-    one journal commit and one cache flush for the group, where concurrent fsyncs paid several (1,500
-    photos, two workers, groups of 8: 1.86 s against 2.36 s, 1.84 s with no flush at all). With more
-    of other programs' data pending, syncfs would wait for all of it too (600 MB pending: 1.02 ms a
-    file against 0.82 ms), so then each file is fsync'd, concurrently so the journal batches them
-    (3.7 ms a file one after another). Only filesystems whose syncfs is known to reach the disk take
-    the shortcut: on FUSE or network filesystems it may stop short of what fsync asks the server for.
+    Side by side, a group of 8 commits in one journal transaction instead of eight (A/B in
+    docs/benchmarks.md, "atomic writes"). Returns, per file, None or the error its fsync raised:
+    an I/O error reported by fsync keeps that file from its final name.
     """
-    if len(staged) > 1 and _sync_filesystems(staged):
-        return
-    if len(staged) == 1:
-        _fsync_staged(staged[0])
-    elif staged:
-        list(_flush_pool().map(_fsync_staged, staged))
+    if len(staged) <= 1:
+        return [_fsync_staged(s) for s in staged]
+    return list(_flush_pool().map(_fsync_staged, staged))
 
 
-def _sync_filesystems(staged: Sequence[Staged]) -> bool:
-    """``syncfs`` each filesystem the group is on, if that is cheap now; False: fsync each file instead."""
-    syncfs = _syncfs()
-    if syncfs is None or any(s.fd is None for s in staged):
-        return False
-    by_device: dict[int, int] = {}
-    ours = 0
-    for s in staged:
-        st = os.fstat(s.fd)
-        by_device.setdefault(st.st_dev, s.fd)
-        ours += st.st_size
-    if any(_filesystem_type(dev) not in SYNCFS_FILESYSTEMS for dev in by_device):
-        return False
-    others = _pending_writes()
-    if others is None or others - ours > SYNCFS_OTHERS_MAX:
-        return False
-    return all(syncfs(fd) == 0 for fd in by_device.values())  # a failure: fsync each, which reports it
-
-
-SYNCFS_OTHERS_MAX = 64 << 20  # bytes of other data waiting to be written, above which syncfs is not used
-# Local filesystems whose syncfs writes and waits for every dirty file and then commits and flushes
-# like fsync (tmpfs: neither ever reaches a disk).
-SYNCFS_FILESYSTEMS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "tmpfs"}
-
-
-@functools.cache
-def _filesystem_type(device: int) -> str | None:
-    """The type of the filesystem mounted from ``device`` (``st_dev``), from /proc/self/mountinfo."""
-    wanted = f"{os.major(device)}:{os.minor(device)}"
+def _fsync_staged(staged: Staged) -> OSError | None:
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                fields, _, rest = line.partition(" - ")
-                parts = fields.split()
-                if len(parts) > 2 and parts[2] == wanted and rest:
-                    return rest.split()[0]
-    except OSError:
-        pass
+        if staged.fd is not None:
+            os.fsync(staged.fd)
+            return None
+        fd = os.open(staged.temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return exc
     return None
-
-
-def start_writeback(staged: Staged) -> None:
-    """Start writing a just-written temporary to disk now, without waiting (a hint, Linux only).
-
-    The group's flush then finds most of its data already written instead of all of it still to
-    write: the wait at the end of each chunk shrinks (1,500 photos: 0.94 s against 1.21 s). The flush
-    itself still gives the guarantee.
-    """
-    sync_file_range = _sync_file_range()
-    if sync_file_range is not None and staged.fd is not None:
-        sync_file_range(staged.fd, 0, 0, SYNC_FILE_RANGE_WRITE)  # a failure only loses the head start
-
-
-SYNC_FILE_RANGE_WRITE = 2  # from linux/fs.h: start write-out of dirty pages not already under it
-
-
-def _sync_file_range():
-    return linux_call("sync_file_range", "c_int", "c_int64", "c_int64", "c_uint")
-
-
-def _syncfs():
-    return linux_call("syncfs", "c_int")
-
-
-def _pending_writes() -> int | None:
-    """Bytes the kernel has yet to write (Dirty + Writeback in /proc/meminfo), or None if unknown."""
-    try:
-        with open("/proc/meminfo", "rb") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    total = 0
-    for line in text.splitlines():
-        if line.startswith((b"Dirty:", b"Writeback:")):
-            total += int(line.split()[1]) * 1024
-    return total
-
-
-def _fsync_staged(staged: Staged) -> None:
-    if staged.fd is not None:
-        os.fsync(staged.fd)
-        return
-    fd = os.open(staged.temp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @functools.cache
@@ -323,7 +248,7 @@ def _flush_pool():
     return ThreadPoolExecutor(FLUSH_THREADS, thread_name_prefix="deident-fsync")
 
 
-FLUSH_THREADS = 8  # fsyncs in flight at once: enough for the journal to batch a chunk's files
+FLUSH_THREADS = 8  # fsyncs in flight at once: a commit group's worth
 if hasattr(os, "register_at_fork"):  # a forked worker has none of its parent's threads
     os.register_at_fork(after_in_child=_flush_pool.cache_clear)
 
@@ -346,10 +271,32 @@ def sync_dirs(folders: Iterable[Path]) -> None:
         _fsync_dir(folder)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def mode_like(source: Path) -> int:
+    """Permission bits for an output of ``source``: the input's, never wider than a new file's (a 0600
+    photo gives a 0600 output, not one the umask would make readable by all)."""
+    try:
+        bits = os.stat(source).st_mode & 0o666
+    except OSError:
+        bits = 0o666
+    return bits & ~_UMASK
+
+
+def _read_umask() -> int:
+    """The process umask, read once at import: reading it means setting it, which must never happen
+    while another thread may be creating files (the commit thread runs beside the main one)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def _fsync_dir(folder: Path) -> None:

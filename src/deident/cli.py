@@ -183,13 +183,27 @@ def _options(**kw):
         from deident.keys import load_key
 
         try:
-            fields["key"] = load_key(kw["key_file"]).keyring.secret
+            source = load_key(kw["key_file"])
         except (OSError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--key-file") from exc
-    for name in ("output_dir", "seed", "output_format", "mapping_file"):
+        fields["key"] = source.keyring.secret
+        if source.warning:
+            click.echo(f"warning: {source.warning}", err=True)
+    if kw.get("scheduler"):
+        from deident.cluster import check_scheduler
+        from deident.errors import StageUnavailable
+
+        try:
+            check_scheduler(kw["scheduler"])
+        except (ValueError, StageUnavailable) as exc:
+            raise click.UsageError(str(exc)) from exc
+    for name in ("output_dir", "seed", "output_format", "mapping_file", "scheduler"):
         if kw.get(name) is not None:
             fields[name] = kw[name]
-    for flag in ("in_place", "fast", "rename", "fuzz_history", "resume", "reencode", "keep_macro"):
+    for flag in (
+        *("in_place", "fast", "rename", "fuzz_history", "resume", "reencode", "keep_macro"),
+        *("overwrite", "keep_names", "dry_run"),
+    ):
         fields[flag] = bool(kw.get(flag))
     try:
         return Options(**fields)
@@ -197,33 +211,79 @@ def _options(**kw):
         raise click.UsageError(str(exc)) from exc
 
 
-def _run(command: str, paths, options, *, as_json: bool, report: Path | None, details: bool = False) -> list:
+def _run(
+    command: str,
+    paths,
+    options,
+    *,
+    as_json: bool,
+    report: Path | None,
+    details: bool = False,
+    quiet: bool = False,
+) -> list:
     from rich.console import Console
+    from rich.markup import escape
 
     from deident import pipeline
     from deident import report as rep
+    from deident.errors import Interrupted
 
     err = Console(stderr=True)
     read_only = command != "scrub"
     options, note = pipeline.prepare_options(options, read_only=read_only)
-    notes = [note] if note and not read_only else []  # a check creates no key: nothing to keep private
-    if notes:
+    notes = [note] if note else []
+    if note:
         err.print(f"[yellow]{note}[/] — keep it private; the same key gives the same pseudonyms and UIDs.")
     _refuse_unavailable_stages(options, err, exit_code=2 if read_only else 1)
     batch = len(paths) > 1 or any(Path(p).is_dir() for p in paths)
-    with _progress(
-        err, enabled=batch and not as_json, total=lambda: _count_inputs(paths, options)
-    ) as progress:
-        results = pipeline.run(paths, options, read_only=read_only, progress=progress)
+    interrupted = False
+    try:
+        with _progress(
+            err, enabled=batch and not as_json and not quiet, total=lambda: _count_inputs(paths, options)
+        ) as progress:
+            results = _run_batch(pipeline, paths, options, read_only, progress, err)
+    except Interrupted as exc:
+        results, interrupted = exc.results, True
     if report:
         rep.write_json(report, command, results, notes)
     if as_json:
         click.echo(rep.to_json(command, results, notes))
     else:
         out = _stdout_console()
-        rep.render_table(out, command, results, details=details)
-        out.print(rep.summary_line(command, results))
+        rep.render_table(out, command, results, details=details, quiet=quiet)
+        if not quiet:
+            out.print(rep.summary_line(command, results))
+    if interrupted:
+        hint = " (--resume goes on from here)" if command == "scrub" else ""
+        err.print(f"[yellow]interrupted:[/] {len(results)} files finished and reported{hint}")
+        sys.exit(130)
+    if not results:
+        err.print(escape(f"nothing to do: no files under {', '.join(map(str, paths))}"))
+        sys.exit(2)
+    if any(not Path(p).exists() and not Path(p).is_symlink() for p in paths):
+        sys.exit(2)  # a path that does not exist: a usage error in every command (its row says which)
     return results
+
+
+def _run_batch(pipeline, paths, options, read_only: bool, progress, err) -> list:
+    """The batch; a run that cannot start at all (no Dask worker, storage the workers do not see) or a
+    batch refused before anything is written is named with its reason, not a traceback."""
+    from rich.markup import escape
+
+    from deident.errors import RunUnavailable
+    from deident.findings import printable
+    from deident.outputs import BatchRefused
+
+    try:
+        return pipeline.run(paths, options, read_only=read_only, progress=progress)
+    except RunUnavailable as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}\nNothing was written as safe.")
+        sys.exit(2 if read_only else 1)
+    except BatchRefused as exc:  # the batch would lose or overwrite a file (deident.outputs)
+        for problem in exc.problems:
+            err.print(f"[bold red]refused:[/] {escape(printable(problem))}", soft_wrap=True)
+        err.print("Nothing was written.")
+        sys.exit(2)
 
 
 def _stdout_console():
@@ -239,13 +299,12 @@ def _stdout_console():
 
 
 def _count_inputs(paths, options) -> int:
-    """How many files the run will process (the progress bar's total): the plan, walked once more."""
-    from deident.paths import Planned, plan
+    """How many rows the run will report (the progress bar's total): the plan, walked once more; one
+    entry per file, processed, skipped or failed alike, as in the summary."""
+    from deident.paths import plan
 
     return sum(
-        1
-        for item in plan(paths, output_dir=options.output_dir, in_place=options.in_place, read_only=True)
-        if isinstance(item, Planned) and not item.skip_reason
+        1 for _ in plan(paths, output_dir=options.output_dir, in_place=options.in_place, read_only=True)
     )
 
 
@@ -279,17 +338,26 @@ class _progress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
+                TextColumn("{task.fields[file]}", markup=False),
                 console=self.console,
                 transient=True,
             )
             self.bar.start()
             total = self.total() if callable(self.total) else self.total
-            self.task = self.bar.add_task("files", total=total)
+            self.task = self.bar.add_task("files", total=total, file="")
         return self
 
     def __call__(self, result) -> None:
         if self.bar is not None:
-            self.bar.advance(self.task)
+            from deident.findings import printable
+
+            self.bar.update(self.task, advance=1, file=printable(Path(result.input).name))
+
+    def note(self, text: str) -> None:
+        """A line for the user above the bar (e.g. the Dask dashboard's address)."""
+        from rich.markup import escape
+
+        (self.bar.console if self.bar is not None else self.console).print(escape(text), soft_wrap=True)
 
     def __exit__(self, *exc):
         if self.bar is not None:
@@ -328,7 +396,14 @@ class _progress:
 @click.option(
     "--fuzz-history/--no-fuzz-history", help="Fuzz caption files beside each image into the output."
 )
-@click.option("--resume/--no-resume", help="Skip inputs whose output is already written.")
+@click.option(
+    "--resume/--no-resume",
+    help="Skip inputs whose output an earlier run wrote with the same options, key and version.",
+)
+@click.option(
+    "--overwrite/--no-overwrite",
+    help="Replace existing files deident did not write (and read-only originals with --in-place).",
+)
 @click.option(
     "--reencode/--no-reencode", help="JPEG: redact by decode and re-encode instead of in the DCT domain."
 )
@@ -337,20 +412,36 @@ class _progress:
     "output_format",
     type=click.Choice(("jpeg", "png")),
     default=None,
-    help="Convert outputs to this format (e.g. HEIC photos before posting).",
+    help="Convert HEIC/AVIF photos to this format (other formats keep theirs; the report says so).",
 )
 @click.option(
     "--keep-macro/--no-keep-macro", help="Whole-slide images: keep the macro image with its label filled."
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS|local:N",
+    default=None,
+    help="Run the batch on a Dask cluster (tcp://HOST:PORT) or N local Dask workers; needs deident[dask].",
+)
 @click.option("--rename/--no-rename", help="Neutral output names (keyed hash); needs --output-dir.")
+@click.option(
+    "--keep-names/--no-keep-names",
+    help="Keep identifying file and folder names on purpose (else such a file is reported unsafe, exit 1).",
+)
 @click.option(
     "--mapping",
     "mapping_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Private CSV of original -> neutral names (default: DIR-mapping.csv beside DIR).",
 )
+@click.option(
+    "--dry-run/--no-dry-run", help="Say what would be removed and redacted, and where; write nothing."
+)
 @click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
-def scrub(paths, as_json, report, verbose, **kw):
+@click.option(
+    "-q", "--quiet/--no-quiet", help="Print only the files that need a look; the exit code says the rest."
+)
+def scrub(paths, as_json, report, verbose, quiet, **kw):
     """Write a safe copy of every image and DICOM file under PATHS."""
     if kw.get("in_place") and kw.get("output_dir"):
         raise click.UsageError("--in-place and --output-dir exclude each other")
@@ -359,7 +450,9 @@ def scrub(paths, as_json, report, verbose, **kw):
     mapping, out = kw.get("mapping_file"), kw.get("output_dir")
     if mapping and out and Path(mapping).resolve().is_relative_to(Path(out).resolve()):
         raise click.UsageError("the --mapping file must not be inside the output folder")
-    results = _run("scrub", paths, _options(**kw), as_json=as_json, report=report, details=verbose)
+    results = _run(
+        "scrub", paths, _options(**kw), as_json=as_json, report=report, details=verbose, quiet=quiet
+    )
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
@@ -368,7 +461,10 @@ def scrub(paths, as_json, report, verbose, **kw):
 @_stage_options
 @click.option("--fast/--no-fast", help="Metadata, DICOM headers and names only (no pixel stages).")
 @click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
-def check(paths, as_json, report, verbose, **kw):
+@click.option(
+    "-q", "--quiet/--no-quiet", help="Print only the files that need a look; the exit code says the rest."
+)
+def check(paths, as_json, report, verbose, quiet, **kw):
     """Report what still identifies a patient in PATHS, writing nothing.
 
     Every detector runs: metadata, DICOM headers, burned-in text, barcodes, faces, identifying file and
@@ -377,14 +473,16 @@ def check(paths, as_json, report, verbose, **kw):
     """
     from deident.findings import Status
 
-    results = _run("check", paths, _options(**kw), as_json=as_json, report=report, details=verbose)
+    results = _run(
+        "check", paths, _options(**kw), as_json=as_json, report=report, details=verbose, quiet=quiet
+    )
     if any(r.status is Status.FAILED for r in results):
         sys.exit(2)
     sys.exit(1 if any(r.status is Status.UNSAFE for r in results) else 0)
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_stage_options
 @click.option("--fast/--no-fast", help="Metadata and headers only.")
 def inspect(paths, as_json, report, **kw):
@@ -413,8 +511,12 @@ def fuzz(text, seed, age_jitter, sex_change_rate, laterality_swap_rate, generali
 
     from deident.history import FuzzSettings, fuzz_text
 
+    if text is None and sys.stdin.isatty():
+        raise click.UsageError("give the TEXT to fuzz, or '-' to read it from standard input")
     if text is None or text == "-":
         text = sys.stdin.read()
+    if not text.strip():
+        raise click.UsageError("no text to fuzz: TEXT (or standard input) is empty")
     settings = FuzzSettings(
         age_jitter=age_jitter, sex_change_rate=sex_change_rate, generalize_site=generalize_site
     )
@@ -449,7 +551,9 @@ def show_config() -> None:
             escape(f"configuration: {config.path}" + (f" [{config.section}]" if config.section else ""))
         )
     else:
-        out.print("configuration: none (no .deident.toml, nor pyproject.toml with [tool.deident], upward)")
+        out.print(
+            escape("configuration: none (no .deident.toml, nor pyproject.toml with [tool.deident], upward)")
+        )
     table = Table("command", "option", "value", "from")
     names = [n for n, c in cli.commands.items() if c is not click.get_current_context().command]
     for name in names:

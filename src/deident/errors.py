@@ -25,3 +25,15 @@ class StageUnavailable(DeidentError):
 
 class VerificationFailed(DeidentError):
     """The written output still carries something the scrub was meant to remove."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C: the run stopped cleanly. ``results`` holds every file that finished (outputs in place)."""
+
+    def __init__(self, results: list):
+        super().__init__()
+        self.results = results
+
+
+class RunUnavailable(DeidentError):
+    """The batch cannot run at all (e.g. no Dask worker joined, the workers do not see the files)."""

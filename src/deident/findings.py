@@ -28,7 +28,8 @@ class Status(str, Enum):
     FAILED = "failed"  # could not be made safe / could not be checked
     SKIPPED = "skipped"  # not an image we handle (e.g. already a deident output), nothing written
     CLEAN = "clean"  # check: nothing identifying found
-    UNSAFE = "unsafe"  # check: identifiers found
+    UNSAFE = "unsafe"  # check: identifiers found; scrub: written, but an identifying name was kept
+    PLANNED = "planned"  # scrub --dry-run: what would be done, nothing written
 
 
 class Action(str, Enum):
@@ -66,7 +67,12 @@ class FileResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in (Status.SAFE, Status.CLEAN, Status.SKIPPED)
+        return self.status in (Status.SAFE, Status.CLEAN, Status.SKIPPED, Status.PLANNED)
+
+    @property
+    def written(self) -> bool:
+        """An output is in place for this file (safe, or written but with an identifying name kept)."""
+        return self.output is not None and self.status in (Status.SAFE, Status.UNSAFE)
 
     def to_dict(self) -> dict:
         """JSON-ready, every string valid UTF-8 (names that are not are shown with ``\\xNN`` escapes)."""

@@ -63,20 +63,37 @@ class KeySource:
     keyring: Keyring
     origin: str  # where it came from, for the user
     created: bool = False
+    warning: str = ""  # a key file others may read
+
+
+def exposure(path: Path) -> str:
+    """A warning when users other than the owner may read or change the key file (ssh refuses such a
+    private key; deident warns), else ""."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return ""
+    if not mode & 0o077:
+        return ""
+    return f"key file {path} is readable by others (mode {mode:04o}): chmod 600 {path}"
 
 
 def load_key(key_file: str | os.PathLike | None = None, *, create: bool = True) -> KeySource:
     if key_file:
-        return KeySource(Keyring(_read_key(Path(key_file))), f"file {key_file}")
+        path = Path(key_file)
+        return KeySource(Keyring(_read_key(path)), f"file {key_file}", warning=exposure(path))
     env = os.environ.get("DEIDENT_KEY")
     if env:
         return KeySource(Keyring(_parse(env.encode())), "environment variable DEIDENT_KEY")
     env_file = os.environ.get("DEIDENT_KEY_FILE")
     if env_file:
-        return KeySource(Keyring(_read_key(Path(env_file))), f"file {env_file} (DEIDENT_KEY_FILE)")
+        path = Path(env_file)
+        return KeySource(
+            Keyring(_read_key(path)), f"file {env_file} (DEIDENT_KEY_FILE)", warning=exposure(path)
+        )
     path = default_key_path()
     if path.exists():
-        return KeySource(Keyring(_read_key(path)), f"file {path}")
+        return KeySource(Keyring(_read_key(path)), f"file {path}", warning=exposure(path))
     secret = secrets.token_bytes(32)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -63,10 +63,14 @@ class Options:
     rename: bool = False  # neutral names; the mapping goes to ``mapping_file``, never the output folder
     mapping_file: Path | None = None
     fuzz_history: bool = False
-    resume: bool = False
+    resume: bool = False  # skip outputs made from the same input with the same options, key and version
+    overwrite: bool = False  # replace files deident did not write, and read-only originals with in_place
+    keep_names: bool = False  # an identifying file or folder name kept on purpose (else scrub fails the file)
+    dry_run: bool = False  # scrub: say what would be removed and redacted, write nothing
     reencode: bool = False  # force decode/re-encode for JPEG pixel redaction
     output_format: str | None = None  # convert on write: "jpeg" | "png"
     keep_macro: bool = False  # whole-slide images: keep the macro image with its label filled
+    scheduler: str | None = None  # run the batch on Dask: "tcp://HOST:PORT" or "local:N" (deident.cluster)
 
     @property
     def pixel_stages(self) -> bool:

@@ -1,15 +1,18 @@
 """Which files a run touches and where each output goes.
 
 Directory arguments are walked without following symlinks (no loops, no escaping the tree); a symlink
-named explicitly on the command line is followed. deident's own outputs and temporary files are never
-taken as inputs.
+named explicitly on the command line is followed. Special files (FIFOs, sockets, devices) are never opened:
+reading a FIFO blocks for ever. ``scrub`` skips, with a reason, what it must not copy (operating-system
+files, its own unfinished temporaries, links inside a folder); ``check`` is a gate and judges content, never
+names: every file it is given is checked, or named as not checkable.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,13 @@ TEMP_MARK = ".deid-tmp-"
 OUTPUT_MARK = ".deid"
 # Written by operating systems, never images; Thumbs.db even holds thumbnails: never copy, never fail on.
 SYSTEM_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", "ehthumbs.db", ".directory"}
+# Names that promise an image or a DICOM file (as the pre-commit hooks select them): such a file whose
+# content deident cannot read fails; a folder's other files (notes, slide decks, PDFs) are only listed.
+IMAGE_SUFFIXES = {
+    *(".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".tif", ".tiff", ".webp", ".gif"),
+    *(".dcm", ".dicom", ".dic", ".heic", ".heif", ".hif", ".avif"),
+    *(".svs", ".ndpi", ".scn", ".bif", ".qptiff"),
+}
 # Text beside an image is a caption (handled with its image), not an input of its own.
 SIDECAR_SUFFIXES = {".txt", ".md", ".json"}
 
@@ -26,6 +36,7 @@ class Planned:
     input: Path
     output: Path | None  # None for read-only commands
     skip_reason: str = ""  # non-empty: reported as skipped, not processed
+    walked: bool = False  # found inside a folder argument (not named on the command line)
 
 
 def is_temp(path: Path) -> bool:
@@ -53,14 +64,26 @@ def is_output_name(path: Path) -> bool:
     return path.stem.endswith(OUTPUT_MARK)
 
 
-def _walk(root: Path, exclude: Path | None) -> Iterator[Path]:
+def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path]:
+    """Every file under ``root``; scrub leaves out its output folder and deident's ``.deid*`` folders."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         dirnames[:] = sorted(
-            d for d in dirnames if not (exclude and _same(here / d, exclude)) and not d.startswith(".deid")
+            d
+            for d in dirnames
+            if not _slide_folder(here / d)  # read and checked with its slide
+            and (
+                read_only
+                or not ((exclude and _same(here / d, exclude)) or d.startswith(".deid") or TEMP_MARK in d)
+            )
         )
         for name in sorted(filenames):
             yield here / name
+
+
+def _slide_folder(path: Path) -> bool:
+    """``X/`` beside ``X.mrxs``: part of that slide, read and written with it (formats/mrxs.py)."""
+    return path.with_name(path.name + ".mrxs").is_file()
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -98,30 +121,101 @@ def plan(
             yield (arg, "no such file or directory")
             continue
         if arg.is_dir():
-            for path in _walk(arg, out_root):
+            for path in _walk(arg, out_root, read_only=read_only):
                 yield _planned(path, path.relative_to(arg), out_root, in_place, read_only, walked=True)
         else:
             yield _planned(arg, Path(arg.name), out_root, in_place, read_only, walked=False)
 
 
-def _planned(path: Path, rel: Path, out_root, in_place, read_only, *, walked: bool) -> Planned:
-    skip = ""
-    if path.name in SYSTEM_FILES:
-        skip = "operating-system file, not copied"
-    elif is_temp(path):
-        skip = "unfinished deident temporary file"
-    elif walked and path.is_symlink():
-        skip = "symbolic link inside a folder (not followed)"
-    elif walked and not out_root and not in_place and is_output_name(path):
-        skip = "already a deident output"
-    elif walked and _is_sidecar(path):
-        skip = "caption beside an image (handled with the image)"
+def special_kind(path: Path) -> str | None:
+    """The kind of a special file ("FIFO", "socket", "device"), never to be opened; None otherwise.
+
+    A symbolic link inside a folder is judged as the link (it is not followed); one named on the command
+    line as what it points to.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            mode = os.stat(path).st_mode
+    except OSError:
+        return None  # a dangling link or a loop: opening it fails with its own reason
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return None
+
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "device"),
+    (stat.S_ISBLK, "device"),
+)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A kind of path a command does not process as an image, and what each command says about it.
+
+    ``scrub`` skips what it must not copy. ``check`` is a gate that judges content, never names: what
+    it cannot read as what it is (a link it does not follow, a special file) is named as not checkable
+    (exit 2); a ``check`` reason of None means the file is checked like any other.
+    """
+
+    applies: Callable[[Path, bool], bool]  # (path, found inside a folder)
+    scrub: str
+    check: str | None
+    check_fails: bool = True
+
+
+LEFT_OUT = (
+    LeftOut(
+        lambda p, walked: walked and p.is_symlink(),
+        "symbolic link inside a folder (not followed)",
+        "symbolic link inside a folder: not followed, not checked",
+    ),
+    LeftOut(
+        lambda p, walked: special_kind(p) is not None,
+        "special file ({kind}): never opened",
+        "special file ({kind}): never opened, not checkable",
+    ),
+    LeftOut(lambda p, walked: p.name in SYSTEM_FILES, "operating-system file, not copied", None),
+    LeftOut(lambda p, walked: is_temp(p), "unfinished deident temporary file", None),
+    LeftOut(
+        lambda p, walked: walked and _is_sidecar(p),
+        "caption beside an image (handled with the image)",
+        "caption beside an image (checked with the image)",
+        check_fails=False,
+    ),
+)
+
+
+def _left_out(path: Path, walked: bool, read_only: bool) -> tuple[str, bool]:
+    """(reason, fails) for a path the command does not process as an image; ("", False) otherwise.
+
+    ``fails``: a failed result (exit 2 for check) rather than a skipped one. A special file named on the
+    scrub command line fails too: it was asked for and cannot be made safe.
+    """
+    for rule in LEFT_OUT:
+        reason = rule.check if read_only else rule.scrub
+        if reason is None or not rule.applies(path, walked):
+            continue
+        kind = special_kind(path)
+        fails = rule.check_fails if read_only else (not walked and kind is not None)
+        return reason.format(kind=kind), fails
+    return "", False
+
+
+def _planned(path: Path, rel: Path, out_root, in_place, read_only, *, walked: bool):
+    skip, fails = _left_out(path, walked, read_only)
+    if fails:
+        return (path, skip)
     if read_only:
-        return Planned(path, None, skip)
+        return Planned(path, None, skip, walked)
     if in_place:
-        output = path
+        output = path.resolve() if path.is_symlink() else path  # the link's target is what gets scrubbed
     elif out_root is not None:
         output = out_root / rel
     else:
         output = path.with_name(f"{path.stem}{OUTPUT_MARK}{path.suffix}")
-    return Planned(path, output, skip)
+    return Planned(path, output, skip, walked)

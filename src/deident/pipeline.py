@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -33,19 +33,20 @@ from deident.atomic import (
     Staged,
     commit,
     discard,
+    mode_like,
     stage,
     stale_finding,
-    start_writeback,
     sweep_stale,
     sync_dirs,
     write_bytes_atomic,
 )
-from deident.errors import DeidentError, VerificationFailed
+from deident.errors import DeidentError, Interrupted, TooLarge, UnsupportedFormat, VerificationFailed
 from deident.findings import Action, FileResult, Finding, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
 from deident.keys import Keyring, load_key
 from deident.options import Options
-from deident.paths import Planned, plan
+from deident.outputs import made_by, record, settle
+from deident.paths import IMAGE_SUFFIXES, Planned, plan
 
 MAX_REDACTION_ROUNDS = 3  # redact, re-check the output, redact what is left; then give up (fail closed)
 
@@ -64,33 +65,91 @@ def check_paths(paths: Iterable, options: Options | None = None, progress: Progr
 
 
 def prepare_options(options: Options, *, read_only: bool) -> tuple[Options, str | None]:
-    """Resolve the key once in the parent process; returns a note for the user when a key was created."""
+    """Resolve the key once in the parent process; returns a note for the user when a key was created, or
+    when its file is readable by others."""
     if options.key is not None:
         return options, None
     source = load_key(create=not read_only)
-    note = f"deident key: {source.origin}" if source.created else None
+    created = source.created and not read_only  # a check creates no key: nothing to keep private
+    note = f"deident key: {source.origin}" if created else (source.warning or None)
     return dataclasses.replace(options, key=source.keyring.secret), note
 
 
 def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
+    """Every file's result, in the order given. A scrub first settles where each output goes (see
+    ``deident.outputs``): ``BatchRefused`` before anything is written when the batch would lose or
+    overwrite a file. Ctrl-C raises ``Interrupted`` with the results of the files that finished."""
+    if options.scheduler:  # the same batch, its phases mapped on a Dask cluster (deident.cluster)
+        from deident.cluster import on_cluster
+
+        return on_cluster(_run_batch, paths, options, read_only=read_only, progress=progress)
+    return _run_batch(paths, options, read_only=read_only, progress=progress)
+
+
+def _run_batch(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
     options, _ = prepare_options(options, read_only=read_only)
     rename = options.rename and not read_only
     mapping = mapping_path(options) if rename else None  # refuse a bad mapping place before writing
     planned, results = _split_plan(paths, options, read_only)
     if rename:
         planned = [_neutral_name(p, options) for p in planned]
-    deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
-    work = [p for p in planned if not p.skip_reason]
     for p in planned:
         if p.skip_reason:
             results.append(FileResult(str(p.input), Status.SKIPPED, reason=p.skip_reason))
-    results.extend(_map(_process_chunk, work, options, (read_only, deny_terms), progress))
+    work = [p for p in planned if not p.skip_reason]
+    if not read_only:
+        work = _settle(_converted_names(work, options), options, results)
+    for result in results if progress else ():  # the bar counts every row of the summary
+        progress(result)
+    try:
+        deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
+        for result in _map(_process_chunk, work, options, (read_only, deny_terms), progress):
+            results.append(result)
+    except Interrupted as exc:
+        results.extend(exc.results)
+        interrupted = True
+    except KeyboardInterrupt:
+        interrupted = True
+    else:
+        interrupted = False
     order = {str(p.input): i for i, p in enumerate(planned)}
     results.sort(key=lambda r: order.get(r.input, -1))
-    sync_dirs(Path(r.output).parent for r in results if r.status is Status.SAFE and r.output)
+    sync_dirs(Path(r.output).parent for r in results if r.written)
     if mapping is not None:
-        write_mapping(mapping, results)
+        if not options.dry_run:
+            write_mapping(mapping, results)
+        results = [_neutral_report(r, options) for r in results]
+    if interrupted:
+        raise Interrupted(results)
     return results
+
+
+def _settle(work: list[Planned], options: Options, results: list[FileResult]) -> list[Planned]:
+    """What may be written (see ``deident.outputs.settle``); what is left as it is goes into ``results``."""
+    settled = settle(work, options)
+    for item, reason in settled.done:
+        output = str(item.output) if item.output and item.output != item.input else None
+        results.append(FileResult(str(item.input), Status.SKIPPED, output=output, reason=reason))
+    results.extend(FileResult(str(item.input), Status.FAILED, reason=why) for item, why in settled.refused)
+    sweep_stale(item.output for item, _ in settled.done if item.output)  # what a killed run left beside
+    return settled.work
+
+
+def _converted_names(work: list[Planned], options: Options) -> list[Planned]:
+    """With ``--format``, an output's extension is the new format's: known before anything is written, so
+    that ``a.heic`` and ``a.png`` converted beside each other are seen to collide."""
+    if not options.output_format:
+        return work
+    ctx = Context(options, Keyring(options.key or b""), ())
+    converted = []
+    for item in work:
+        suffix = None
+        with contextlib.suppress(DeidentError, OSError, ValueError):  # the file fails later, with its reason
+            suffix = open_input(Source(item.input), options).output_suffix(ctx)
+        if suffix and item.output is not None:
+            item = dataclasses.replace(item, output=item.output.with_suffix(suffix))
+        converted.append(item)
+    return converted
 
 
 def mapping_path(options: Options) -> Path:
@@ -110,9 +169,35 @@ def _neutral_name(item: Planned, options: Options) -> Planned:
     """Flat in the output folder under a keyed hash: folder names can identify a patient too."""
     if item.output is None or item.skip_reason or options.output_dir is None:
         return item
-    digest = Keyring(options.key or b"").digest("rename", str(item.input.resolve())).hex()[:16]
+    return dataclasses.replace(item, output=options.output_dir / neutral_label(item.input, options))
+
+
+def neutral_label(path: Path, options: Options) -> str:
+    digest = Keyring(options.key or b"").digest("rename", str(path.resolve())).hex()[:16]
     name = digest.translate(_HEX_TO_LETTERS)  # hex digits would make runs of 6+ digits, an "MRN-like" name
-    return dataclasses.replace(item, output=options.output_dir / f"{name}{item.input.suffix.lower()}")
+    return f"{name}{path.suffix.lower()}"
+
+
+def _neutral_report(result: FileResult, options: Options) -> FileResult:
+    """With --rename the report names inputs only by their neutral names (the mapping says the rest):
+    the input path and name are replaced wherever the result quotes them, and so is the name of a
+    caption beside the input (``NAME.txt: …``)."""
+    path = Path(result.input)
+    label = neutral_label(path, options)
+    quoted = sorted({result.input, path.name} - {""}, key=len, reverse=True)
+
+    def neutral(text: str) -> str:
+        for q in quoted:
+            text = text.replace(q, label)
+        return text
+
+    def where(f: Finding) -> str:
+        if f.stage == "caption" and f.where.startswith(path.stem + "."):
+            return Path(label).stem + f.where[len(path.stem) :]
+        return neutral(f.where)
+
+    findings = [dataclasses.replace(f, where=where(f), detail=neutral(f.detail)) for f in result.findings]
+    return dataclasses.replace(result, input=label, reason=neutral(result.reason), findings=findings)
 
 
 _HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
@@ -127,7 +212,7 @@ def write_mapping(path: Path, results: list[FileResult]) -> None:
     if path.exists():
         with open(path, newline="", encoding=_NAMES_AS_ON_DISK[0], errors=_NAMES_AS_ON_DISK[1]) as fh:
             rows.update({r["original"]: r["output"] for r in csv.DictReader(fh)})
-    rows.update({r.input: r.output for r in results if r.status is Status.SAFE and r.output})
+    rows.update({r.input: r.output for r in results if r.written and r.output})
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["original", "output"])
@@ -165,6 +250,11 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
     stages take seconds and travel one by one, which keeps both cores busy to the end. At most
     ``2 * jobs`` chunks are in flight, so memory stays flat however large the batch.
     """
+    if options.scheduler:
+        from deident.cluster import map_chunks
+
+        yield from map_chunks(fn, items, options, extra, progress)
+        return
     jobs = max(1, min(options.jobs, len(items)))
     size = 1 if options.pixel_stages else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
@@ -179,14 +269,26 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
         initargs=(options.pixel_stages,),
     ) as pool:
         pending: set[Future] = set()
-        for chunk in chunks:
-            pending.add(pool.submit(fn, chunk, options, *extra))
-            if len(pending) >= 2 * jobs:
+        try:
+            for chunk in chunks:
+                pending.add(pool.submit(fn, chunk, options, *extra))
+                if len(pending) >= 2 * jobs:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from _drain(done, progress)
+            while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from _drain(done, progress)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield from _drain(done, progress)
+        except KeyboardInterrupt:
+            yield from _finish_started(pending, progress)
+            raise
+
+
+def _finish_started(pending: set[Future], progress) -> Iterator:
+    """Ctrl-C: drop the chunks not started; let the started ones finish (workers ignore SIGINT), so every
+    output in place is reported. A second Ctrl-C stops the wait."""
+    started = {fut for fut in pending if not fut.cancel()}
+    wait(started)
+    yield from _drain({f for f in started if f.exception() is None}, progress)
 
 
 MAX_CHUNK = 32  # files per worker task (and per disk flush) for metadata-only work
@@ -217,40 +319,17 @@ def _report(results: list, progress) -> Iterator:
 
 
 def _worker_init(pixel_stages: bool) -> None:
+    with contextlib.suppress(ValueError):  # not the main thread (a Dask worker's setup): not ours to set
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     # One process per core already; native libraries must not each spawn a thread per core too.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    # What the worker starts with (the parent's modules, forked or imported) lives as long as it does:
-    # the collector need not walk it again at every full collection (1,500 photos: 16% less CPU).
-    gc.freeze()
     if not pixel_stages:
-        _keep_freed_memory()
         return  # metadata only: OpenCV is never loaded, so do not pay for importing it
     with contextlib.suppress(ImportError):
         import cv2
 
         cv2.setNumThreads(1)
-
-
-def _keep_freed_memory() -> None:
-    """Let a metadata-only worker reuse the memory of one file for the next (glibc malloc).
-
-    Each file passes through a few buffers of its own size (read, filtered, compared). By default
-    glibc hands buffers that large back to the kernel when they are freed, so every file faulted in
-    fresh zeroed pages: half of the batch's system time (measured, 1,500 photos of 470 KB: 1.18 s of
-    system time, 0.63 s with this). Pixel-stage workers keep the default: they must give the memory
-    of a decoded slide back.
-    """
-    from deident.libc import linux_call
-
-    mallopt = linux_call("mallopt", "c_int", "c_int")
-    if mallopt is None:  # not Linux's glibc: nothing to tune
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest glibc takes; files above it keep their own map
-    mallopt(_M_TRIM_THRESHOLD, 64 << 20)  # free memory kept at most: a few files' worth is enough
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
 
 
 def _collect_deny_terms(planned: list[Planned], options: Options) -> tuple[str, ...]:
@@ -272,7 +351,7 @@ def _identifiers_of(item: Planned, options: Options) -> list[str]:
 
         values += collect_from_path(item.input)
     with contextlib.suppress(DeidentError, OSError, ValueError):
-        values += open_document(Source(item.input)).identifiers()
+        values += open_input(Source(item.input), options).identifiers()
     with contextlib.suppress(ImportError, OSError, ValueError):
         from deident.history import find_sidecars, identifiers_in
 
@@ -296,15 +375,25 @@ def _process_chunk(
     from concurrent.futures import ThreadPoolExecutor
 
     results: list[FileResult] = []
+    made = made_by(options)
     with ThreadPoolExecutor(1, thread_name_prefix="deident-commit") as committer:
-        pending = None
-        for start in range(0, len(items), COMMIT_GROUP):
-            staged: list[tuple[Staged, FileResult]] = []
-            for item in items[start : start + COMMIT_GROUP]:
-                results.append(_process_one(item, options, read_only, deny_terms, staged))
+        pending, staged, submitted = None, [], 0  # submitted: results whose group went to the committer
+        try:
+            for start in range(0, len(items), COMMIT_GROUP):
+                staged = []
+                for item in items[start : start + COMMIT_GROUP]:
+                    results.append(_process_one(item, options, read_only, deny_terms, staged))
+                if pending is not None:
+                    pending.result()
+                pending = committer.submit(_commit_group, staged, made) if staged else None
+                submitted = len(results)
+        except KeyboardInterrupt:  # in-process only (workers ignore SIGINT): keep what is committed
+            if submitted < len(results):
+                for s, _ in staged:  # verified but never renamed into place
+                    discard(s)
             if pending is not None:
                 pending.result()
-            pending = committer.submit(_commit_group, staged) if staged else None
+            raise Interrupted(results[:submitted]) from None
         if pending is not None:
             pending.result()
     return results
@@ -313,14 +402,19 @@ def _process_chunk(
 COMMIT_GROUP = 8  # outputs flushed and renamed together (their fsyncs run concurrently)
 
 
-def _commit_group(staged: list[tuple[Staged, FileResult]]) -> None:
-    errors = commit([s for s, _ in staged])
+def _commit_group(staged: list[tuple[Staged, FileResult]], made) -> None:
+    errors = commit([s for s, _ in staged], before_rename=lambda group: _journal(group, made))
     for (s, result), err in zip(staged, errors, strict=True):
         if err is not None:
             result.status, result.output = Status.FAILED, None
             result.reason = f"could not write the output: {err.strerror or err}: {s.final}"
         elif found := stale_finding(s):
             result.findings.append(found)  # temporaries a killed earlier run left beside this output
+
+
+def _journal(group, made) -> None:
+    """Record what made each output, once its data is on disk and before its rename (deident.outputs)."""
+    record([(s.final, s.fd, s.temp) for s in group], made)
 
 
 def _process_one(
@@ -337,6 +431,12 @@ def _process_one(
             _check(item, ctx, result)
         else:
             _scrub(item, ctx, result, staged)
+    except UnsupportedFormat as exc:
+        # a folder's notes, slide decks and PDFs: listed, not copied, not a failure; a file asked for by
+        # name, or named as an image, that cannot be read fails; check (a gate) fails every such file
+        skip = item.walked and not read_only and item.input.suffix.lower() not in IMAGE_SUFFIXES
+        result.status = Status.SKIPPED if skip else Status.FAILED
+        result.reason = "not an image deident reads: not copied" if skip else str(exc)
     except DeidentError as exc:
         result.status, result.reason = Status.FAILED, str(exc)
     except MemoryError:
@@ -347,13 +447,21 @@ def _process_one(
     except OSError as exc:
         result.status, result.reason = Status.FAILED, f"{exc.strerror or exc}: {exc.filename or item.input}"
     except Exception as exc:  # a bug in one stage must not pass a file as safe, nor stop the batch
-        result.status, result.reason = Status.FAILED, f"internal error ({type(exc).__name__}: {exc})"
+        result.status, result.reason = Status.FAILED, INTERNAL_ERROR.format(f"{type(exc).__name__}: {exc}")
     return result
 
 
+# A bug, never a verdict on the file: say that nothing was written and what to do about it.
+INTERNAL_ERROR = (
+    "internal error ({}): deident could not handle this file and wrote nothing for it; "
+    "please report it (with the file's format, never the file itself if it identifies a patient)"
+)
+
+
 def _check(item: Planned, ctx: Context, result: FileResult) -> None:
-    doc = open_document(Source(item.input))
+    doc = open_input(Source(item.input), ctx.options)
     result.format = doc.format
+    doc.check_size(ctx)
     result.findings += [f.as_found() for f in doc.metadata_findings()]
     result.findings += _name_findings(item.input)
     result.findings += _caption_findings(item.input)
@@ -366,16 +474,14 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     options = ctx.options
     assert item.output is not None
     source = Source(item.input)
-    doc = open_document(source)
+    doc = open_input(source, options)
     result.format = doc.format
-    output = item.output
-    suffix = doc.output_suffix(ctx)
-    if suffix:
-        output = output.with_suffix(suffix)
-    if options.resume and _finished(item.input, output):
-        result.status, result.output, result.reason = Status.SKIPPED, str(output), "output already written"
-        sweep_stale([output])  # what a killed run left beside a finished output
-        return
+    doc.check_size(ctx)  # --max-pixels from the header, in every mode
+    output = item.output  # its extension already the converted format's (see _converted_names)
+    if options.output_format and options.output_format != doc.format and doc.output_suffix(ctx) is None:
+        result.reason = f"kept as {doc.format}: --format converts HEIC and AVIF photos only"
+        result.findings.append(Finding("output", "output.format-kept", "file", Action.KEPT, result.reason))
+    ctx.output = output  # where a format that writes a folder beside its file (MRXS) puts it
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
@@ -383,7 +489,15 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         found, redacted, stages = _detect_all(doc, ctx, redact=True)
         result.findings += found
         result.findings += doc.pixels_verified(stages, ctx)
-    out = _stage_in_folder(output)  # committed with its group by _process_chunk; run() syncs each folder
+    if options.dry_run:  # what would be removed and redacted; nothing written
+        names = [] if options.rename else _name_findings(item.input, Action.KEPT)
+        result.findings += names
+        result.status, result.output, result.reason = Status.PLANNED, str(output), "dry run: nothing written"
+        if names and not options.keep_names:
+            result.reason += f"; {NAME_KEPT}"
+        return
+    mode = None if options.in_place else mode_like(item.input)  # in place: the original's mode stays
+    out = _stage_in_folder(output, mode)  # committed with its group by _process_chunk; run() syncs folders
     streaming = _streaming(source)
     try:
         for round_ in range(MAX_REDACTION_ROUNDS):
@@ -395,23 +509,53 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
             if round_ == MAX_REDACTION_ROUNDS - 1 or not fixable:
                 raise VerificationFailed(_refusal(leftovers))
             _redact_leftovers(doc, pixel_leftovers, ctx, result, redacted)
-        if not options.rename:
-            result.findings += _name_findings(item.input, Action.KEPT)
+        names = [] if options.rename else _name_findings(item.input, Action.KEPT)
+        result.findings += names
         result.findings += _fuzz_sidecars(item.input, output, ctx)
+    except OSError as exc:
+        discard(out)
+        if exc.filename is None:  # a write that failed (a full disk): name the output, not the input
+            raise OSError(exc.errno, exc.strerror, str(output)) from exc
+        raise
     except BaseException:
         discard(out)
         raise
     result.status, result.output = Status.SAFE, str(output)
-    staged.append((out, result))  # SAFE holds once commit() has put the file at its final name
+    if names and not options.keep_names:  # what check would say of the output: scrub must agree
+        result.status, result.reason = Status.UNSAFE, NAME_KEPT
+    staged.append((out, result))  # the status holds once commit() has put the file at its final name
 
 
-def _stage_in_folder(output: Path) -> Staged:
+NAME_KEPT = "identifying file or folder name kept: use --rename (or --keep-names to keep it on purpose)"
+
+
+def open_input(source: Source, options: Options) -> Document:
+    """Open an input, refusing first, from its size alone, a file held in memory whole that is larger
+    than any picture within ``--max-pixels`` could be: never read 2 GB to refuse them afterwards."""
+    spec = detect(source.head())
+    if spec is not None and not spec.streaming:
+        size = source.path.stat().st_size
+        limit = options.max_pixels * MAX_BYTES_PER_PIXEL + MAX_METADATA_BYTES
+        if size > limit:
+            raise TooLarge(
+                f"{spec.name} file of {size} bytes: larger than any picture within the limit of "
+                f"{options.max_pixels} pixels could be ({limit} bytes; raise --max-pixels to allow it)"
+            )
+    return open_document(source)
+
+
+# 16-bit RGBA stored uncompressed is 8 bytes a pixel; metadata, previews and padding get 64 MiB more.
+MAX_BYTES_PER_PIXEL = 8
+MAX_METADATA_BYTES = 64 << 20
+
+
+def _stage_in_folder(output: Path, mode: int | None) -> Staged:
     """Stage the output, creating its folder the first time it is missing (not a mkdir per file)."""
     try:
-        return stage(output)
+        return stage(output, mode)
     except FileNotFoundError:
         output.parent.mkdir(parents=True, exist_ok=True)
-        return stage(output)
+        return stage(output, mode)
 
 
 def _streaming(source: Source) -> bool:
@@ -422,7 +566,7 @@ def _streaming(source: Source) -> bool:
 def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Source:
     """Write the output under its temporary name; return it for verification.
 
-    No flush here: the data is only sent on its way; ``commit`` flushes the group before any rename. In-memory
+    No flush here: ``commit`` flushes the group before any rename. In-memory
     formats are verified from the very bytes written (reading them back from the page cache would only
     copy them again); streaming formats (whole-slide images) are re-opened from disk.
     """
@@ -434,16 +578,7 @@ def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Sour
         else:
             data = doc.to_bytes(ctx)
             fh.write(data)
-    start_writeback(out)  # on its way to disk while the next files are parsed
     return Source(temp) if data is None else Source.written(temp, data)
-
-
-def _finished(source: Path, output: Path) -> bool:
-    """Outputs only ever appear atomically after verification, so one newer than its input is done."""
-    try:
-        return output.stat().st_mtime >= source.stat().st_mtime and output != source
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------- pixel stages

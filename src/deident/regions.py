@@ -45,8 +45,10 @@ class Region:
         return Region(tuple(fn(x, y) for x, y in self.polygon), self.kind, self.label, self.score)
 
     def describe(self) -> str:
+        """The box in a report: grown or rotated regions may reach past the top-left edge; the report
+        shows the part inside the picture (no negative coordinates)."""
         x0, y0, x1, y1 = self.bbox()
-        return f"{x0},{y0}-{x1},{y1}"
+        return f"{max(0, x0)},{max(0, y0)}-{max(0, x1)},{max(0, y1)}"
 
 
 def _sign(v: float) -> int:

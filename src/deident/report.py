@@ -43,10 +43,10 @@ def write_json(path: Path, command: str, results: Sequence[FileResult], notes: S
 def summary_line(command: str, results: Sequence[FileResult]) -> str:
     c = summary_counts(results)
     parts = [f"{c['files']} file{'s' if c['files'] != 1 else ''}"]
-    order = ("safe", "clean", "unsafe", "failed", "skipped")
+    order = ("safe", "planned", "clean", "unsafe", "failed", "skipped")
     parts += [f"{c[s]} {s}" for s in order if c[s]]
-    acted = sum(1 for r in results for f in r.findings if f.action is not Action.KEPT)
-    parts.append(f"{acted} finding{'s' if acted != 1 else ''}")
+    n = c["findings"]  # the same count as the rows and the JSON: every finding, kept ones included
+    parts.append(f"{n} finding{'s' if n != 1 else ''}")
     return f"deident {command}: " + ", ".join(parts)
 
 
@@ -54,6 +54,7 @@ _STYLE = {
     Status.SAFE: "green",
     Status.CLEAN: "green",
     Status.SKIPPED: "dim",
+    Status.PLANNED: "cyan",
     Status.UNSAFE: "bold red",
     Status.FAILED: "bold red",
 }
@@ -153,7 +154,11 @@ def why(result: FileResult, limit: int = 6) -> str:
     return "; ".join(items[:limit]) + (f"; +{more} more" if more > 0 else "")
 
 
-def render_table(console, command: str, results: Sequence[FileResult], *, details: bool = False) -> None:
+def render_table(
+    console, command: str, results: Sequence[FileResult], *, details: bool = False, quiet: bool = False
+) -> None:
+    """One row per file; above FULL_TABLE_UP_TO files only those that need a look; ``quiet``: only those
+    that failed or are unsafe."""
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold", expand=False)
@@ -164,24 +169,32 @@ def render_table(console, command: str, results: Sequence[FileResult], *, detail
     table.add_column("status")
     table.add_column("findings", justify="right")
     table.add_column("output" if command == "scrub" else "why", overflow="fold")
-    listed = results if details or len(results) <= FULL_TABLE_UP_TO else [r for r in results if _attention(r)]
+    everything = details or (len(results) <= FULL_TABLE_UP_TO and not quiet)
+    listed = results if everything else [r for r in results if (not r.ok if quiet else _attention(r))]
     for r in listed:
-        last = (
-            (r.output or r.reason or "") if command == "scrub" and r.status is not Status.FAILED else why(r)
-        )
+        last = _last_cell(command, r)
         table.add_row(
             _cell(r.input), f"[{_STYLE[r.status]}]{r.status.value}[/]", str(len(r.findings)), _cell(last)
         )
     if listed:
         console.print(table)
     unlisted = len(results) - len(listed)
-    if unlisted:
+    if unlisted and not quiet:
         console.print(
             f"[dim]{unlisted} {'safe' if command == 'scrub' else 'clean'} files not listed "
             "(-v lists every file; --json or --report FILE has every finding)[/]"
         )
     if details:
         render_findings(console, results)
+
+
+def _last_cell(command: str, r: FileResult) -> str:
+    """scrub: where the output went, and why when it needs a look; check: why."""
+    if command != "scrub" or r.status is Status.FAILED:
+        return why(r)
+    if r.output and r.reason:
+        return f"{r.output} — {r.reason}"
+    return r.output or r.reason or ""
 
 
 def _cell(text: str) -> str:
@@ -197,7 +210,7 @@ FULL_TABLE_UP_TO = 50
 
 
 def _attention(result: FileResult) -> bool:
-    return result.status not in (Status.SAFE, Status.CLEAN)
+    return result.status not in (Status.SAFE, Status.CLEAN, Status.PLANNED)
 
 
 def render_findings(console, results: Sequence[FileResult]) -> None:

@@ -12,13 +12,16 @@ Order of a scrub, as the pipeline calls it::
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import struct
 import warnings
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from deident import __version__
+from deident.dicom.wsi import whole_slide_associated
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, Source
@@ -88,20 +91,18 @@ class DicomDocument(Document):
         from deident.dicom.pixels import check_length
 
         has_dataset = any(int(t) >> 16 != 0x0002 for t in ds.keys())  # noqa: SIM118 (keys: no value decoding)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _readable("SOP Class"):
             sop_class = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID") or "")
         if not has_dataset or not UID_SHAPE.fullmatch(sop_class):
             raise UnsupportedFormat("not a DICOM dataset (no valid SOP Class UID): content not recognised")
         self.ds = ds
-        self._transfer_syntax = self._original_transfer_syntax()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _readable("transfer syntax, pixel data length"):
+            self._transfer_syntax = self._original_transfer_syntax()
             check_length(ds)
+            self._original_instance = str(
+                ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID", "")
+            )
         self._pixels = None
-        self._original_instance = str(
-            ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID", "")
-        )
 
     def _original_transfer_syntax(self) -> str:
         from pydicom.uid import UID
@@ -115,17 +116,25 @@ class DicomDocument(Document):
     # ------------------------------------------------------------ metadata
 
     def metadata_findings(self) -> list[Finding]:
+        from deident.dicom.fragments import filter_fragments
+        from deident.dicom.pixels import clean_native, clean_rle_bits
         from deident.dicom.scrub import audit, claimed_columns
+        from deident.dicom.sweep import Sweeper
 
         ds = self.ds
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _readable("check"):
             columns = claimed_columns(ds)
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
+            out += filter_fragments(ds).findings(Action.FOUND)
+            out += clean_native(ds, fix=False) + clean_rle_bits(ds, fix=False)
+            out += Sweeper([], fix=False).sweep(ds)
         out += self._marks_findings(columns)
+        out += whole_slide_associated(ds, blank=False)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
         return out
 
     def _marks_findings(self, columns) -> list[Finding]:
+        from deident.dicom.pixels import PIXEL_ELEMENTS, pixel_element
+
         ds = self.ds
         out = []
         if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES" or not _codes(ds) >= {"113100"}:
@@ -134,27 +143,45 @@ class DicomDocument(Document):
         if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
             detail = "BurnedInAnnotation=YES: identifying text is burned into the pixels"
             out.append(_found("BurnedInAnnotation", "(0028,0301) BurnedInAnnotation", detail))
-        if "PixelData" in ds and "113101" not in _codes(ds):
+        if pixel_element(ds) and "113101" not in _codes(ds):
             detail = "pixel data not verified clean (no Clean Pixel Data code 113101)"
             out.append(
-                Finding("dicom", "dicom.pixels-unverified", "(7FE0,0010) PixelData", Action.FOUND, detail)
+                Finding(
+                    "dicom",
+                    "dicom.pixels-unverified",
+                    PIXEL_ELEMENTS[pixel_element(ds)],
+                    Action.FOUND,
+                    detail,
+                )
             )
         return out
 
     def scrub_metadata(self, ctx: Context) -> list[Finding]:
+        from deident.denylist import deny_list_for
+        from deident.dicom.fragments import filter_fragments
+        from deident.dicom.pixels import clean_native, clean_rle_bits
         from deident.dicom.profile import enabled_columns
         from deident.dicom.scrub import Scrubber
+        from deident.dicom.sweep import Sweeper
         from deident.dicom.values import Replacer
 
         ds = self.ds
-        patient = str(ds.get("PatientID", "") or "").strip() or str(ds.get("PatientName", "") or "").strip()
-        scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                out = scrubber.scrub(ds)
-            except (ValueError, TypeError, KeyError, OverflowError) as exc:
-                raise CorruptFile(f"DICOM element cannot be read or rewritten: {exc}") from exc
+        with _readable("scrub"):
+            patient = (
+                str(ds.get("PatientID", "") or "").strip() or str(ds.get("PatientName", "") or "").strip()
+            )
+            # this file's names and IDs (its dates are found by the date patterns), then the batch's list
+            own = tuple(self._identifiers(dates=False))
+            deny = [deny_list_for(own)] + ([deny_list_for(ctx.deny_terms)] if ctx.deny_terms else [])
+            scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
+            out = scrubber.scrub(ds)
+            out += whole_slide_associated(ds, blank=True)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
+            filtered = filter_fragments(ds)  # camera EXIF, comments, a second image after EOI
+            filtered.apply(ds)
+            out += filtered.findings(Action.REMOVED)
+            out += clean_native(ds, fix=True)  # bytes past the last frame, bits outside BitsStored
+            out += clean_rle_bits(ds, fix=True)  # the same bits inside RLE, re-encoded losslessly
+            out += Sweeper(deny, fix=True).sweep(ds)  # identifiers in what the table keeps
         self._mark(ctx)
         return out
 
@@ -179,16 +206,19 @@ class DicomDocument(Document):
         ds.LongitudinalTemporalInformationModified = "MODIFIED" if dates else "REMOVED"
 
     def identifiers(self) -> list[str]:
+        return self._identifiers(dates=True)
+
+    def _identifiers(self, dates: bool) -> list[str]:
+        """Names, IDs and (``dates``) the main dates in their common renderings."""
         ds = self.ds
         out: list[str] = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _readable("identifiers"):
             for kw in IDENTIFIER_NAMES:  # whole names: the deny-list derives the spellings (docs/denylist.md)
                 for name in _strings(ds.get(kw)):
                     out += [group for group in name.split("=") if group.strip()]  # alphabetic/ideographic
             for kw in IDENTIFIER_VALUES:
                 out += _strings(ds.get(kw))
-            for kw in IDENTIFIER_DATES:
+            for kw in IDENTIFIER_DATES if dates else ():
                 for value in _strings(ds.get(kw)):
                     if len(value) >= 8 and value[:8].isdigit():
                         y, m, d = value[:4], value[4:6], value[6:8]
@@ -198,21 +228,27 @@ class DicomDocument(Document):
     # ------------------------------------------------------------ pixels
 
     def _decoded(self, ctx: Context):
-        from deident.dicom.pixels import Pixels
+        from deident.dicom.pixels import Pixels, clean_native
 
         if self._pixels is None:
+            clean_native(self.ds, fix=True)  # done by the scrub already; for check: what a scrub would keep
             self._pixels = Pixels.decode(self.ds, ctx.options.max_pixels)
         return self._pixels
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
-        from deident.dicom.pixels import is_photographic
+        from deident.dicom.pixels import is_photographic, pixel_element
+        from deident.options import FaceMode, TextMode
 
-        if "PixelData" not in self.ds:
+        if pixel_element(self.ds) is None:
             return
-        pixels = self._decoded(ctx)
         photo = is_photographic(self.ds)
-        for i in range(pixels.array.shape[0]):
-            yield Frame(i, pixels.display(i), photographic=photo, label=f"frame {i}")
+        if not photo and ctx.options.text is TextMode.OFF and ctx.options.faces is not FaceMode.OFF:
+            return  # only the face stage runs, and it looks at photographs only: nothing to decode
+        pixels = self._decoded(ctx)
+        for i in range(pixels.array.shape[0]):  # one Frame per rendering, all in the frame's geometry
+            for mapping, rgb in _rendered(pixels, i):
+                label = f"frame {i}, {mapping}" if mapping else f"frame {i}"
+                yield Frame(i, rgb, photographic=photo and not mapping, label=label)
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         pixels = self._decoded(ctx)
@@ -222,7 +258,9 @@ class DicomDocument(Document):
         return []  # the pipeline reports each region redacted; pixels_verified() records the cleaning
 
     def pixels_verified(self, stages: list[str], ctx: Context) -> list[Finding]:
-        if "text" not in stages or "PixelData" not in self.ds:
+        from deident.dicom.pixels import pixel_element
+
+        if "text" not in stages or pixel_element(self.ds) is None:
             return []
         self.ds.BurnedInAnnotation = "NO"
         self._mark(ctx, clean_pixels=True)
@@ -263,8 +301,32 @@ class DicomDocument(Document):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 pydicom.dcmwrite(out, ds, enforce_file_format=True)
-        except (ValueError, TypeError, KeyError, OverflowError, NotImplementedError) as exc:
+        except (*UNREADABLE, AttributeError) as exc:
             raise CorruptFile(f"DICOM cannot be written: {exc}") from exc
+
+
+# What pydicom raises on a damaged element (an unknown VR, a value that does not parse): the file cannot be
+# read through, so it fails with that reason rather than as an internal error.
+UNREADABLE = (ValueError, TypeError, KeyError, OverflowError, NotImplementedError, struct.error)
+
+
+@contextlib.contextmanager
+def _readable(doing: str) -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        except UNREADABLE as exc:
+            raise CorruptFile(f"DICOM element cannot be read ({doing}): {exc}") from exc
+
+
+def _rendered(pixels, index: int) -> Iterator[tuple[str, object]]:
+    """The frame's renderings; a header that cannot display them (a broken palette, an unknown VR in a
+    LUT) fails the file: its pixels cannot be checked."""
+    try:
+        yield from pixels.renderings(index)
+    except (*UNREADABLE, AttributeError, IndexError) as exc:
+        raise CorruptFile(f"DICOM frame {index} cannot be displayed for checking: {exc}") from exc
 
 
 def _codes(ds) -> set[str]:

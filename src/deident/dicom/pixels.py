@@ -9,11 +9,13 @@ uncompressed) when a frame was changed: otherwise the original bytes are written
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from deident.errors import CorruptFile, StageUnavailable, TooLarge
+from deident.findings import Action, Finding
 from deident.regions import Redaction, redact
 
 # Modality -> when its frames are photographs (the face stage only looks at photographs).
@@ -24,6 +26,12 @@ PHOTOGRAPHIC_MODALITIES = {
 }
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"  # SC Image Storage classes: photos when in colour
 COLOUR_PHOTOMETRICS = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"}
+# The three Pixel Data elements (PS3.3 C.7.6.3): integers (native or encapsulated), float, double float.
+PIXEL_ELEMENTS = {
+    "PixelData": "(7FE0,0010) PixelData",
+    "FloatPixelData": "(7FE0,0008) FloatPixelData",
+    "DoubleFloatPixelData": "(7FE0,0009) DoubleFloatPixelData",
+}
 # What the decoded array is in, for each stored photometric interpretation (pydicom converts YBR to RGB).
 DECODED_PHOTOMETRIC = {p: "RGB" for p in COLOUR_PHOTOMETRICS}
 
@@ -34,6 +42,11 @@ def is_photographic(ds) -> bool:
     if rule is None and str(ds.get("SOPClassUID", "")).startswith(SECONDARY_CAPTURE_PREFIX):
         rule = "colour"
     return rule == "always" or (rule == "colour" and colour)
+
+
+def pixel_element(ds) -> str | None:
+    """The keyword of the dataset's pixel data element (Parametric Maps carry float pixels), or None."""
+    return next((kw for kw in PIXEL_ELEMENTS if kw in ds), None)
 
 
 def check_size(ds, max_pixels: int) -> None:
@@ -48,18 +61,153 @@ def check_size(ds, max_pixels: int) -> None:
 
 def check_length(ds) -> None:
     """Native (uncompressed) Pixel Data shorter than its header says means a truncated file."""
+    expected = expected_native_bytes(ds)
+    got = len(ds[pixel_element(ds)].value or b"") if expected is not None else 0
+    if expected is not None and got < expected:
+        raise CorruptFile(f"DICOM pixel data is truncated ({got} of {expected} bytes)")
+
+
+def expected_native_bytes(ds) -> int | None:
+    """Bytes of native Pixel Data the header declares; None for encapsulated data or a broken header."""
     from pydicom.pixels.utils import get_expected_length
 
-    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if "PixelData" not in ds or (ts is not None and ts.is_compressed):
-        return
+    if not _native(ds):
+        return None
     try:
         expected = get_expected_length(ds, unit="bytes")
     except (AttributeError, KeyError, TypeError, ValueError):
-        return
-    got = len(ds.PixelData or b"")
-    if isinstance(expected, int) and got < expected:
-        raise CorruptFile(f"DICOM pixel data is truncated ({got} of {expected} bytes)")
+        return None
+    return expected if isinstance(expected, int) else None
+
+
+NATIVE_DTYPES = {8: "u1", 16: "u2", 32: "u4"}  # BitsAllocated -> stored word (bits outside masked)
+
+
+def _native(ds) -> bool:
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    kw = pixel_element(ds)
+    return kw is not None and (kw != "PixelData" or ts is None or not ts.is_compressed)
+
+
+def clean_native(ds, fix: bool) -> list[Finding]:
+    """Native Pixel Data holds only what its header describes (issue 19, items 2 and 5).
+
+    Bytes past the last frame (extra rows, a name) are cut off; in every stored word, bits above HighBit
+    and below its low bit (HighBit - BitsStored + 1) are cleared, or set to the sign for signed data
+    (PixelRepresentation 1), which is how a retired overlay (OverlayBitPosition 15) or text hides in
+    them. Both are lossless: no reader may interpret those bytes or bits. ``fix`` False only reports.
+    """
+    expected = expected_native_bytes(ds)
+    if expected is None:
+        return []
+    kw = pixel_element(ds)
+    where, data = PIXEL_ELEMENTS[kw], ds[kw].value or b""
+    out: list[Finding] = []
+    action = Action.REMOVED if fix else Action.FOUND
+    if len(data) > expected + expected % 2:
+        extra = len(data) - expected
+        detail = f"{extra} bytes after the last frame ({int(ds.get('NumberOfFrames', 1) or 1)} declared)"
+        out.append(Finding("dicom", "dicom.pixel-data.excess", where, action, detail))
+        data = data[:expected] + b"\0" * (expected % 2)
+    words, mask, sign = _word_layout(ds, expected) if kw == "PixelData" else (None, 0, 0)
+    if words is not None:
+        arr = np.frombuffer(data, words, count=expected // words.itemsize)
+        new, changed = _within_bits(arr, mask, sign)
+        if changed:
+            detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
+            out.append(Finding("dicom", "dicom.pixel-data.unused-bits", where, action, detail))
+            data = new.astype(words).tobytes() + data[expected:]
+    if fix and out:
+        ds[kw].value = data
+    return out
+
+
+def _within_bits(arr: np.ndarray, mask: int, sign: int) -> tuple[np.ndarray, int]:
+    """Words with the bits outside ``mask`` cleared (set to the sign bit's value for signed data), and
+    how many words that changed."""
+    new = arr & mask
+    if sign:
+        negative = (arr & sign) != 0
+        new = np.where(negative, new | ~(sign | (sign - 1)) & np.iinfo(arr.dtype).max, new)
+    new = new.astype(arr.dtype)
+    return new, int(np.count_nonzero(new != arr))
+
+
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+
+
+def clean_rle_bits(ds, fix: bool) -> list[Finding]:
+    """RLE keeps every bit of every byte, so an overlay in bit 15 survives compression; pydicom masks it
+    away when decoding (so the text stage never sees it) but other readers may show it. The frames are
+    decoded without that masking, and re-encoded with pydicom's RLE encoder (lossless) when a word had
+    bits outside BitsStored/HighBit. Every other compressed syntax stores the codec's precision only."""
+    from pydicom.pixels import pixel_array
+    from pydicom.pixels.utils import get_expected_length
+
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if "PixelData" not in ds or str(ts or "") != RLE_LOSSLESS:
+        return []
+    try:
+        words, mask, sign = _word_layout(ds, int(get_expected_length(ds, unit="bytes")))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return []
+    if words is None:
+        return []
+    try:
+        arr = pixel_array(ds, raw=True, correct_unused_bits=False)
+    except Exception as exc:
+        raise CorruptFile(f"DICOM RLE pixel data cannot be decoded to check its unused bits: {exc}") from exc
+    stored = arr.view(words.newbyteorder("="))
+    new, changed = _within_bits(stored, mask, sign)
+    if not changed:
+        return []
+    if fix:
+        ds.compress(RLE_LOSSLESS, new.view(arr.dtype), encoding_plugin="pydicom", generate_instance_uid=False)
+    detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
+    action = Action.REPLACED if fix else Action.FOUND
+    return [Finding("dicom", "dicom.pixel-data.unused-bits", PIXEL_ELEMENTS["PixelData"], action, detail)]
+
+
+def _word_layout(ds, expected: int):
+    """(numpy word type, mask of the bits in use, sign bit or 0), or None when every bit is in use."""
+    allocated = int(ds.get("BitsAllocated", 0) or 0)
+    stored = int(ds.get("BitsStored", allocated) or allocated)
+    high = int(ds.get("HighBit", stored - 1) if ds.get("HighBit") is not None else stored - 1)
+    if allocated not in NATIVE_DTYPES or expected % (allocated // 8):
+        return None, 0, 0
+    low = max(0, high - stored + 1)
+    high = min(high, allocated - 1)
+    if low == 0 and high == allocated - 1:
+        return None, 0, 0
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    big = ts is not None and str(ts) == "1.2.840.10008.1.2.2"
+    words = np.dtype((">" if big else "<") + NATIVE_DTYPES[allocated])
+    mask = ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    return words, mask, (1 << high) if signed else 0
+
+
+def decoders_refused(ds, exc: Exception) -> str:
+    """Which decoders pydicom tried for this transfer syntax and why each refused, or which are missing.
+
+    pydicom lists them one per line after a first line (the plugins' own words: a library and version, or
+    "does not support 'JPEG Extended' for samples with 12-bit precision"); they never quote a value.
+    """
+    ts = ds.file_meta.get("TransferSyntaxUID", "unknown")
+    name = getattr(ts, "name", str(ts))
+    lines = [ln.strip().replace("\t", "") for ln in str(exc).splitlines()[1:] if ln.strip()]
+    if not lines:
+        return f"no installed decoder reads DICOM {name} pixel data ({exc})"
+    if "missing dependencies" in str(exc):
+        return f"no decoder for DICOM {name} pixel data is installed; install one of: " + "; ".join(lines)
+    refused = f"no installed decoder accepts this DICOM {name} pixel data: tried " + "; ".join(lines)
+    try:
+        from pydicom.pixels.decoders.base import get_decoder
+
+        missing = list(get_decoder(ts).missing_dependencies)
+    except (NotImplementedError, ValueError, AttributeError):
+        missing = []
+    return refused + (f"; not installed: {'; '.join(missing)}" if missing else "")
 
 
 @dataclass
@@ -79,16 +227,19 @@ class Pixels:
                 warnings.simplefilter("ignore")
                 arr = ds.pixel_array
         except (NotImplementedError, RuntimeError) as exc:
-            ts = ds.file_meta.get("TransferSyntaxUID", "unknown")
-            raise StageUnavailable(
-                f"no decoder for DICOM transfer syntax {getattr(ts, 'name', ts)} "
-                "(install pylibjpeg with pylibjpeg-libjpeg / pylibjpeg-openjpeg, or pyjpegls)"
-            ) from exc
+            raise StageUnavailable(decoders_refused(ds, exc)) from exc
         except Exception as exc:
             raise CorruptFile(f"DICOM pixel data cannot be decoded: {exc}") from exc
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
-        arr = arr.reshape((frames, int(ds.Rows), int(ds.Columns)) + ((samples,) if samples > 1 else ()))
+        shape = (frames, int(ds.Rows), int(ds.Columns)) + ((samples,) if samples > 1 else ())
+        if arr.size != int(np.prod(shape)):
+            raise CorruptFile(
+                f"DICOM pixel data decodes to {arr.size} values, but Rows x Columns x NumberOfFrames x "
+                f"SamplesPerPixel declares {int(np.prod(shape))} ({' x '.join(map(str, shape))}): "
+                "the header does not describe the pixels, so they cannot all be checked"
+            )
+        arr = arr.reshape(shape)
         stored = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
         return cls(ds, arr, DECODED_PHOTOMETRIC.get(stored, stored))
 
@@ -106,6 +257,37 @@ class Pixels:
             grey = 255 - grey
         return np.repeat(grey[:, :, None], 3, axis=2)
 
+    def renderings(self, index: int) -> Iterator[tuple[str, np.ndarray]]:
+        """Frame ``index`` as the viewer shows it first, then what else a viewer can make visible.
+
+        A greyscale frame is also rendered under each further stored window, over its full stored range
+        and with local contrast (each pixel scaled between the lowest and highest value around it), so a
+        label drawn at 3,100 on a 3,000 background, flat under a 1000/400 window, is read too (issue 19,
+        item 3). Renderings equal to one already given are skipped. Colour frames have one rendering.
+        """
+        first = self.display(index)
+        yield "", first
+        frame = self.array[index]
+        if frame.ndim == 3 or self.photometric == "PALETTE COLOR":
+            return
+        from pydicom.pixels import apply_modality_lut
+
+        values = _finite(apply_modality_lut(frame, self.ds).astype(np.float64))
+        seen = [first[:, :, 0]]
+        windows = _windows(self.ds)
+        candidates = [(f"window {i + 2}", _linear(values, c, w)) for i, (c, w) in enumerate(windows[1:])]
+        low, high = float(values.min()), float(values.max())
+        if not any(c - w / 2 <= low and high <= c + w / 2 for c, w in windows) or not windows:
+            candidates.append(("full stored range", _minmax(values)))  # a window clips some values
+        candidates.append(("local contrast", _local_contrast(values)))
+        for label, grey in candidates:
+            if self.photometric == "MONOCHROME1":
+                grey = 255 - grey
+            if any(np.array_equal(grey, s) for s in seen):
+                continue
+            seen.append(grey)
+            yield label, np.repeat(grey[:, :, None], 3, axis=2)
+
     def fill_value(self, index: int):
         """The stored value shown black: minimum (MONOCHROME1 maximum), 0 in colour, darkest palette entry."""
         frame = self.array[index]
@@ -116,7 +298,7 @@ class Pixels:
         if self.photometric == "PALETTE COLOR":
             shown = self.display(index).astype(np.int32).sum(axis=2)
             return frame.flat[int(np.argmin(shown))]
-        return frame.min()
+        return _finite(frame).min()
 
     def redact(self, index: int, redactions: list[Redaction]) -> None:
         if not self.array.flags.writeable:
@@ -132,6 +314,11 @@ class Pixels:
         for _ in ds.iterall():  # convert raw elements before the encoding changes
             pass
         arr = self.array if self.array.shape[0] > 1 else self.array[0]
+        kw = pixel_element(ds)
+        if kw != "PixelData":  # float pixels: always native, written back in their own element
+            ds[kw].value = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            return
         if int(ds.get("BitsAllocated", 8)) == 1:
             from pydicom.pixels import pack_bits
 
@@ -154,17 +341,55 @@ def _window(frame: np.ndarray, ds) -> np.ndarray:
     """Modality LUT, then VOI window (first one) or VOI LUT, else min-max; returns HxW uint8."""
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    values = apply_modality_lut(frame, ds).astype(np.float64)
-    centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
-    if centre is not None and width is not None:
-        c = float(centre[0] if _multi(centre) else centre)
-        w = float(width[0] if _multi(width) else width)
-        if w >= 1:
-            scaled = ((values - (c - 0.5)) / max(w - 1, 1) + 0.5) * 255.0
-            return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    values = _finite(apply_modality_lut(frame, ds).astype(np.float64))
+    windows = _windows(ds)
+    if windows:
+        return _linear(values, *windows[0])
     if "VOILUTSequence" in ds:
         values = apply_voi_lut(frame, ds).astype(np.float64)
     return _minmax(values)
+
+
+def _windows(ds) -> list[tuple[float, float]]:
+    """Every stored (WindowCenter, WindowWidth) pair with a usable width, in order."""
+    centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if centre is None or width is None:
+        return []
+    centres = list(centre) if _multi(centre) else [centre]
+    widths = list(width) if _multi(width) else [width]
+    try:
+        pairs = [(float(c), float(w)) for c, w in zip(centres, widths, strict=False)]
+    except (TypeError, ValueError):
+        return []
+    return [(c, w) for c, w in pairs if w >= 1]
+
+
+def _linear(values: np.ndarray, centre: float, width: float) -> np.ndarray:
+    """The PS3.3 C.11.2.1.2 linear VOI function to 8 bits."""
+    scaled = ((values - (centre - 0.5)) / max(width - 1, 1) + 0.5) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _local_contrast(values: np.ndarray) -> np.ndarray:
+    """Each value scaled between the lowest and highest value within ~1/16 of the frame around it."""
+    import cv2
+
+    size = max(15, (max(values.shape) // 16) | 1)
+    kernel = np.ones((size, size), np.uint8)
+    v = values.astype(np.float32)
+    low, high = cv2.erode(v, kernel), cv2.dilate(v, kernel)
+    span = high - low
+    out = np.divide(v - low, span, out=np.zeros_like(v), where=span > 0)
+    return np.rint(out * 255).astype(np.uint8)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """Float pixels (Parametric Maps) may hold NaN or infinities: shown as the lowest finite value."""
+    if values.dtype.kind != "f" or np.isfinite(values).all():
+        return values
+    finite = values[np.isfinite(values)]
+    low = float(finite.min()) if finite.size else 0.0
+    return np.nan_to_num(values, nan=low, posinf=float(finite.max()) if finite.size else 0.0, neginf=low)
 
 
 def _multi(value) -> bool:

@@ -57,6 +57,7 @@ class Context:
     options: Options
     keyring: Keyring
     deny_terms: tuple[str, ...] = ()  # batch deny-list values, memory only
+    output: Path | None = None  # the final output name (formats that also write a folder beside it: MRXS)
 
 
 @dataclass
@@ -113,6 +114,15 @@ class Document(ABC):
         """A new file extension when the output changes container (``--format``), else None."""
         return None
 
+    def check_size(self, ctx: Context) -> ImageDims | None:
+        """Refuse (``TooLarge``) a picture whose header declares more pixels than ``--max-pixels``.
+
+        Called in every mode, metadata-only too: a file deident would refuse to decode is never passed
+        as safe because nothing happened to decode it. Formats held whole in memory implement it;
+        streaming ones (whole-slide pyramids) are limited per decoded image instead.
+        """
+        return None
+
 
 @dataclass(frozen=True)
 class FormatSpec:
@@ -140,7 +150,19 @@ def detect(head: bytes) -> FormatSpec | None:
     return None
 
 
+# Formats that are a file and a folder beside it: recognised by the file's suffix and the folder's content
+# (the file itself holds nothing to sniff). A temporary output counts under the name it is written for.
+FOLDER_FORMATS = {".mrxs": "deident.formats.mrxs:open_mrxs"}
+
+
 def open_document(source: Source) -> Document:
+    from deident.paths import temp_owner
+
+    name = temp_owner(source.path.name) or source.path.name
+    folder_format = FOLDER_FORMATS.get(Path(name).suffix.lower())
+    if folder_format:
+        module, func = folder_format.split(":")
+        return getattr(importlib.import_module(module), func)(source)
     spec = detect(source.head())
     if spec is None:
         raise UnsupportedFormat("not a supported image or DICOM file (content not recognised)")

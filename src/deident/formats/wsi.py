@@ -6,6 +6,10 @@ included) and sometimes a thumbnail of the tissue. What identifies is in the ass
 text tags (SVS ``ImageDescription`` carries Date, Time, User, Filename, ScanScope ID; NDPI a slide
 reference and scanner serial).
 
+Roles come from structure, not from words (``page_roles``): a page is tissue only when it is tiled, of the
+base's aspect, no larger than the level before it and in the pyramid's run of pages; anything else is an
+associated image and goes, whether or not its description says "label".
+
 The policy, per page:
 
 - tissue levels and the SVS thumbnail: kept, only ``DECODE_TAGS`` (+ the NDPI tags a reader needs), tiles
@@ -16,9 +20,11 @@ The policy, per page:
 - macro: dropped, or with ``--keep-macro`` decoded (it is small), its label end filled and re-encoded
   losslessly; its description records the filled columns so a later check can verify the fill.
 
-Pixel stages see the kept macro and one bounded *tissue overview* (the largest kept level or thumbnail of
-at most ``OVERVIEW_MAX_PIXELS``), never the base level. Text or faces found in the overview cannot be
-redacted without re-encoding the pyramid, so ``redact`` refuses (the file fails closed).
+Pixel stages see the kept macro, one bounded *tissue overview* (the largest kept level or thumbnail of
+at most ``OVERVIEW_MAX_PIXELS``) and every other kept page that is not a level (the thumbnail), never the
+base level. Text or faces found in the overview cannot be redacted without re-encoding the pyramid, so
+``redact`` refuses (the file fails closed); in the macro or the thumbnail they are filled and the page
+re-encoded losslessly.
 """
 
 from __future__ import annotations
@@ -57,24 +63,29 @@ MACRO_MAX_PIXELS = 50_000_000  # a macro larger than this is not a photo of a sl
 LABEL_FRACTION = 0.36  # the label end of a 75 mm slide is at most ~26 mm: fill at least this share
 FILL_VALUE = 0
 
-SVS_KEEP_FIELDS = (
-    "AppMag",
-    "MPP",
-    "StripeWidth",
-    "OriginalWidth",
-    "OriginalHeight",
-    "Originalheight",
-    "Filtered",
-    "Gamma",
-    "Exposure Time",
-    "Exposure Scale",
-)
+# The ``|Key = Value`` fields an Aperio description keeps, each with the only form its value may take: a
+# bounded number ("dim": digits no larger than the slide, see ``clean_svs_description``), never free digits.
+SVS_KEEP_FIELDS = {
+    "AppMag": r"\d{1,3}(\.\d{1,2})?",
+    "MPP": r"\d{1,2}(\.\d{1,6})?",
+    "StripeWidth": "dim",
+    "OriginalWidth": "dim",
+    "OriginalHeight": "dim",
+    "Originalheight": "dim",
+    "Filtered": r"\d{1,2}",
+    "Gamma": r"\d(\.\d{1,4})?",
+    "Exposure Time": r"\d{1,5}",
+    "Exposure Scale": r"\d(\.\d{1,6})?",
+}
+DIM_BOUND = 1_000_000  # without a file: no slide side is a million pixels; with one, twice its largest side
 _NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
 _HEADER_WORDS = {"Aperio", "Image", "Library", "Format", "Leica", "Biosystems", "GT450", "AT2", "CS2"}
-_VERSION = re.compile(r"v?\d+(\.\d+)*")
+_VERSION = re.compile(r"v\d{1,2}(\.\d{1,3}){0,3}")  # v12.0.15; a bare number or a date is not a version
+# Tokens of the dimension line; a bare number is none of them (it would carry an accession number or a date).
 _DIM_TOKEN = re.compile(
-    r"[\[(]?\d+(x\d+|,\d+)*[\])]?|->|-|(JPEG|J2K|JP2K|LZW|RAW|NONE|DEFLATE|ZIP)/(RGB|YCBCR|YCbCr|GRAY|GREY)"
-    r"|[QR]=\d+|label|macro|thumbnail|label-filled|x=\d+-\d+(,\d+-\d+)*"
+    r"\d+x\d+|\[\d+,\d+|\d+x\d+\]|\(\d+x\d+\)|->|-"
+    r"|(JPEG|J2K|JP2K|LZW|RAW|NONE|DEFLATE|ZIP)/(RGB|YCBCR|YCbCr|GRAY|GREY)"
+    r"|[QR]=\d{1,3}|label|macro|thumbnail|label-filled|x=\d+-\d+(,\d+-\d+)*"
 )
 _FILLED = re.compile(r"label-filled x=(\d+-\d+(?:,\d+-\d+)*)")
 
@@ -89,13 +100,19 @@ class CleanDescription:
     kept: list[str] = field(default_factory=list)  # field names kept
 
 
-def clean_svs_description(desc: str) -> CleanDescription:
-    """Rebuild an Aperio description from a keep-list: header words, dimension tokens, numeric fields.
+def clean_svs_description(desc: str, bound: int = DIM_BOUND) -> CleanDescription:
+    """Rebuild an Aperio description from a keep-list: header words, dimension tokens, bounded numeric fields.
 
     ``Aperio Image Library v11.2.1\\r\\n46000x32914 [0,100 46000x32814] (240x240) JPEG/RGB Q=30|AppMag = 20|
-    Date = 12/29/09|User = jdoe|MPP = 0.499`` keeps everything but Date and User. The result is a fixed
-    point (cleaning it again drops nothing), which is what lets the output pass its own check.
+    Date = 12/29/09|User = jdoe|MPP = 0.499`` keeps everything but Date and User. No free digits pass: a
+    bare number, a date or a number larger than ``bound`` (twice the slide's largest side) drops its line
+    or field. The result is a fixed point (cleaning it again drops nothing), which is what lets the output
+    pass its own check.
     """
+
+    def small(text: str) -> bool:
+        return all(int(n) <= bound for n in re.findall(r"\d+", text))
+
     out = CleanDescription("")
     head, *fields = desc.replace("\0", "").split("|")
     lines = [ln.strip() for ln in re.split(r"\r?\n", head) if ln.strip()]
@@ -107,7 +124,7 @@ def clean_svs_description(desc: str) -> CleanDescription:
             if len(good) != len(words):
                 out.dropped.append(("header words", " ".join(w for w in words if w not in good)))
             kept_lines.append(" ".join(good) or "Aperio")
-        elif all(_DIM_TOKEN.fullmatch(w) for w in words):
+        elif all(_DIM_TOKEN.fullmatch(w) for w in words) and small(line):
             kept_lines.append(line)
         else:
             out.dropped.append((f"header line {n + 1}", line))
@@ -115,7 +132,12 @@ def clean_svs_description(desc: str) -> CleanDescription:
     for f in fields:
         key, sep, value = f.partition("=")
         key, value = key.strip(), value.strip()
-        if sep and key in SVS_KEEP_FIELDS and _NUMBER.fullmatch(value):
+        form = SVS_KEEP_FIELDS.get(key) if sep else None
+        if form == "dim":
+            fits = re.fullmatch(r"\d{1,7}", value) is not None and small(value)
+        else:
+            fits = form is not None and re.fullmatch(form, value) is not None
+        if fits:
             kept_fields.append(f"{key} = {value}")
             out.kept.append(key)
         elif f.strip():
@@ -163,47 +185,92 @@ def _named(desc: str | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class PageShape:
+    """What a page's role is decided from: its structure; a description naming it is one hint among them."""
+
+    width: int
+    height: int
+    tiled: bool
+    subfile: int  # NewSubfileType: 1 reduced resolution, 4 transparency mask, 8 Aperio's macro bit
+    named: str | None  # "label" / "macro" when a description says so
+    lens: float = 1.0  # NDPI SourceLens: magnification, -1 macro, -2 map
+
+
+ASPECT_SLACK = 0.02  # a level's height is the base's scaled to its width, within 2 % and 2 px (rounding)
+
+
+def fits_pyramid(page: PageShape, base: PageShape) -> bool:
+    """No larger than the base and of its aspect: what every reduced level of a pyramid is."""
+    if not (0 < page.width <= base.width and 0 < page.height <= base.height):
+        return False
+    expected = base.height * page.width / base.width
+    return abs(page.height - expected) <= 2 + ASPECT_SLACK * expected
+
+
+def _shape(reader: TiffReader, ifd: IFD, vendor: str) -> PageShape:
+    desc = _description(reader, ifd)
+    if vendor == "svs":  # the first line is the library's name: the role is named on the second
+        desc = "\n".join((desc or "").splitlines()[1:])
+    return PageShape(
+        _first(reader, ifd, 256),
+        _first(reader, ifd, 257),
+        322 in ifd.entries and 324 in ifd.entries,
+        _first(reader, ifd, 254),
+        _named(desc),
+        _first(reader, ifd, NDPI_SOURCELENS, 1.0) if vendor == "ndpi" else 1.0,
+    )
+
+
+def page_roles(vendor: str, shapes: list[PageShape]) -> list[str]:
+    """Role per page, by structure: a level must look like one, whatever its description says.
+
+    A level is tiled (NDPI: any page with a positive source lens), not a transparency mask, no larger than
+    the base and of its aspect (``fits_pyramid``); SVS and generic levels also come in one run from page
+    0, none larger than the one before (planes repeat a size). The SVS thumbnail is page 1, untiled, of the
+    base's aspect.
+    Anything else is an associated image: named label or macro when it says so or carries the macro bit
+    (NewSubfileType 8, NDPI lens -1), otherwise unidentified. None of them is kept as tissue.
+    """
+    base = shapes[0]
+    roles: list[str] = []
+    smallest = None  # area of the last level while the run of levels lasts (SVS, generic)
+    for i, s in enumerate(shapes):
+        macro = s.lens == -1 if vendor == "ndpi" else bool(s.subfile & 8)
+        looks = s.lens > 0 if vendor == "ndpi" else s.tiled and (i == 0 or smallest is not None)
+        if vendor != "ndpi" and smallest is not None:
+            looks = looks and s.width * s.height <= smallest  # planes (channels, focus) repeat a size
+        if s.named or macro:
+            role = s.named or "macro"
+        elif looks and not s.subfile & 4 and fits_pyramid(s, base):
+            role = "level"
+        elif vendor == "svs" and i == 1 and not s.tiled and fits_pyramid(s, base) and s.width < base.width:
+            role = "thumbnail"
+        else:
+            role = "associated"
+        if role == "level":
+            smallest = s.width * s.height
+        elif role != "thumbnail" and (i > 1 or s.named or macro):
+            smallest = None  # the run of levels is over (page 1 is where SVS keeps its thumbnail)
+        roles.append(role)
+    return roles
+
+
 def classify(reader: TiffReader, ifds: list[IFD]) -> tuple[str, list[str]] | None:
     """(vendor, role per page) for a slide, None for an ordinary TIFF."""
-    e0 = ifds[0].entries
     desc0 = _description(reader, ifds[0]) or ""
-    tiled = [322 in ifd.entries and 324 in ifd.entries for ifd in ifds]
-    subfile = [_first(reader, ifd, 254) for ifd in ifds]
-    if NDPI_FORMAT_FLAG in e0:
-        roles = []
-        for ifd in ifds:
-            lens = _first(reader, ifd, NDPI_SOURCELENS, 1.0)
-            roles.append("macro" if lens == -1 else "associated" if lens <= 0 else "level")
-        return "ndpi", roles
-    if desc0.startswith("Aperio"):
-        roles = []
-        for i, ifd in enumerate(ifds):
-            named = _named("\n".join((_description(reader, ifd) or "").splitlines()[1:]))
-            if tiled[i] and named is None:
-                roles.append("level")
-            elif named:
-                roles.append(named)
-            elif i == 1:
-                roles.append("thumbnail")
-            elif subfile[i] & 8 or subfile[i] == 9:
-                roles.append("macro")
-            else:
-                roles.append("associated")
-        return "svs", roles
-    named = [_named(_description(reader, ifd)) for ifd in ifds]
-    if not tiled[0] or not (sum(tiled) >= 2 or any(named) or any(s & 8 for s in subfile)):
-        return None
-    roles = []
-    for i in range(len(ifds)):
-        if named[i]:
-            roles.append(named[i])
-        elif subfile[i] & 8:
-            roles.append("macro")
-        elif tiled[i]:
-            roles.append("level")
-        else:
-            roles.append("associated")
-    return "generic", roles
+    if NDPI_FORMAT_FLAG in ifds[0].entries:
+        vendor = "ndpi"
+    elif desc0.startswith("Aperio"):
+        vendor = "svs"
+    else:
+        vendor = "generic"
+    shapes = [_shape(reader, ifd, vendor) for ifd in ifds]
+    if vendor == "generic":
+        tiled = sum(s.tiled for s in shapes)
+        if not shapes[0].tiled or not (tiled >= 2 or any(s.named or s.subfile & 8 for s in shapes)):
+            return None
+    return vendor, page_roles(vendor, shapes)
 
 
 def open_slide(source: Source) -> SlideDocument | None:
@@ -326,10 +393,11 @@ class SlideDocument(Document):
         self.format = f"wsi-{vendor}"
         self.scrubbed = False
         self.keep_macro = False
-        self.macro_img = None  # PIL image of the kept macro, label end filled (and redacted)
+        self.edited: dict[int, object] = {}  # page index -> PIL image written instead (macro, redactions)
         self.macro_cols: list[tuple[int, int]] = []
+        bound = 2 * max((max(p.width, p.height) for p in pages), default=0) or DIM_BOUND
         self.descriptions = {
-            p.index: clean_svs_description(p.description)
+            p.index: clean_svs_description(p.description, bound)
             for p in pages
             if vendor == "svs" and p.description is not None
         }
@@ -342,6 +410,10 @@ class SlideDocument(Document):
         return _FILLED.search(p.description or "") is not None and _filled_ok(
             p.description, np.asarray(self._decode(p.index, MACRO_MAX_PIXELS).convert("RGB"))
         )
+
+    def _marked(self, p: SlidePage) -> bool:
+        """A macro a previous scrub kept (label end filled): its other pixels are scanned like any photo."""
+        return not self.scrubbed and _FILLED.search(p.description or "") is not None
 
     def _findings(self, action_for_tags: Action) -> list[Finding]:
         out = []
@@ -365,7 +437,8 @@ class SlideDocument(Document):
                         "wsi.associated",
                         where,
                         Action.REMOVED,
-                        f"unidentified associated image {p.width}x{p.height}",
+                        f"unidentified associated image {p.width}x{p.height} (not a pyramid level by "
+                        "tiling, size, aspect or position)",
                     )
                 )
                 continue
@@ -462,7 +535,7 @@ class SlideDocument(Document):
 
     def _fill_macro(self, finding: Finding) -> Finding:
         macro = next(p for p in self.pages if p.role == "macro")
-        if self.macro_img is None:
+        if macro.index not in self.edited:
             from PIL import Image
 
             img = self._decode(macro.index, MACRO_MAX_PIXELS).convert("RGB")
@@ -474,7 +547,7 @@ class SlideDocument(Document):
             self.macro_cols, self.macro_reason = label_columns(arr, label_px)
             for a, b in self.macro_cols:
                 arr[:, a:b] = FILL_VALUE
-            self.macro_img = Image.fromarray(arr)
+            self.edited[macro.index] = Image.fromarray(arr)
         cols = ",".join(f"{a}-{b}" for a, b in self.macro_cols)
         return Finding(
             "metadata",
@@ -501,12 +574,18 @@ class SlideDocument(Document):
         ]
         return max(small, key=lambda p: p.width * p.height, default=None)
 
-    def frames(self, ctx: Context) -> Iterator[Frame]:
-        """Frame 0: the kept macro (scrub with --keep-macro); frame 1: the bounded tissue overview."""
-        from deident.formats._pillow import to_rgb8
+    def _scanned(self) -> list[tuple[int, SlidePage, str]]:
+        """(frame index, page, label) of every page the pixel stages see.
 
-        if self.macro_img is not None:
-            yield Frame(0, np.asarray(self.macro_img).copy(), False, "macro image")
+        Frame 0 is the kept macro, frame 1 the tissue overview, frames 2... every other kept page that is not
+        a pyramid level (the thumbnail), in page order. The numbering depends only on the kept pages, so the
+        output (from which label and macro are gone) numbers its frames the same way for verification.
+        """
+        out = []
+        kept = [p for p in self.pages if p.role == "macro" and (p.index in self.edited or self._marked(p))]
+        macro = kept[0] if kept else None
+        if macro is not None:
+            out.append((0, macro, "macro image"))
         overview = self._overview()
         if overview is None:
             raise UnsupportedFormat(
@@ -514,31 +593,48 @@ class SlideDocument(Document):
                 "for the pixel stages; run with --text off --faces off to scrub metadata and associated "
                 "images only"
             )
-        shown = to_rgb8(self._decode(overview.index, OVERVIEW_MAX_PIXELS))
-        yield Frame(1, shown, False, f"tissue overview {overview.width}x{overview.height}")
+        out.append((1, overview, f"tissue overview {overview.width}x{overview.height}"))
+        others = [p for p in self.pages if p.role == "thumbnail" and p is not overview]
+        for n, p in enumerate(others):
+            out.append((2 + n, p, f"{p.role} {p.width}x{p.height} (page {p.index})"))
+        return out
+
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        """The kept macro, the bounded tissue overview, and every other kept page that is not a level."""
+        from deident.formats._pillow import to_rgb8
+
+        for index, page, label in self._scanned():
+            img = self.edited.get(page.index) or self._decode(page.index, OVERVIEW_MAX_PIXELS)
+            yield Frame(index, to_rgb8(img), False, label)
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
-        if frame_index != 0 or self.macro_img is None:
+        """The macro and the thumbnail are small: redacted and re-encoded. The tissue overview is refused."""
+        from deident.formats._pillow import redact_image
+
+        page = next((p for i, p, _ in self._scanned() if i == frame_index), None)
+        if page is None or frame_index == 1:
             raise UnsupportedFormat(
                 "text or a face was found in the tissue overview of a whole-slide image; redacting it would "
                 "mean re-encoding every pyramid level: crop or re-scan the slide, or check it by eye and use "
                 "--text off"
             )
-        from deident.formats._pillow import redact_image
-
-        self.macro_img = redact_image(self.macro_img, redactions)
+        img = self.edited.get(page.index) or self._decode(page.index, MACRO_MAX_PIXELS).convert("RGB")
+        self.edited[page.index] = redact_image(img, redactions)
         return []
 
     # -- output
-    def _macro_page(self, page: Page) -> PagePlan:
+    def _edited_page(self, page: Page) -> PagePlan:
+        """A page whose pixels were changed: re-encoded losslessly (deflate), its description rebuilt."""
         buf = io.BytesIO()
-        self.macro_img.save(buf, "TIFF", compression="tiff_adobe_deflate")
+        self.edited[page.index].save(buf, "TIFF", compression="tiff_adobe_deflate")
         reader = TiffReader.from_bytes(buf.getvalue())
         m = self.pages[page.index]
-        cols = ",".join(f"{a}-{b}" for a, b in self.macro_cols)
-        text = f"macro {m.width}x{m.height} label-filled x={cols}"
-        if self.vendor == "svs":
-            text = self.descriptions[page.index].text.split("\r\n")[0] + "\r\n" + text
+        text = None
+        if m.role == "macro":
+            cols = ",".join(f"{a}-{b}" for a, b in self.macro_cols)
+            text = f"macro {m.width}x{m.height} label-filled x={cols}"
+            if self.vendor == "svs":
+                text = self.descriptions[page.index].text.split("\r\n")[0] + "\r\n" + text
         plan = self._plan(page, description=text)
         plan.pixels = Page(0, reader, next(reader.chain()))
         return plan
@@ -559,10 +655,10 @@ class SlideDocument(Document):
     def write(self, out, ctx: Context) -> None:
         def policy(page: Page) -> PagePlan | None:
             role = self.pages[page.index].role
+            if page.index in self.edited:
+                return self._edited_page(page)
             if role in ("level", "thumbnail"):
                 return self._plan(page)
-            if role == "macro" and self.macro_img is not None:
-                return self._macro_page(page)
             return None
 
         if not self.scrubbed:

@@ -137,6 +137,7 @@ def _scrub(images: list[Path], options: Options, folder: Path) -> list[FileResul
         output_dir=folder,
         in_place=False,
         rename=False,
+        keep_names=True,  # the bundle names its pictures post-N.jpg: no input name reaches it
         resume=False,
         fuzz_history=False,
         output_format=None,

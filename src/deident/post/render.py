@@ -34,7 +34,7 @@ def first_frame(path: Path, ctx: Context) -> tuple[np.ndarray, bool]:
     first = next(frames, None)
     if first is None:
         raise ValueError(f"{path.name}: no picture to post")
-    more = next(frames, None) is not None
+    more = next((f for f in frames if f.index != first.index), None) is not None  # DICOM: renderings
     return first.rgb, more
 
 

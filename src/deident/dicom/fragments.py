@@ -1,0 +1,353 @@
+"""Encapsulated Pixel Data: each compressed frame keeps only what its decoder needs (issue 19, item 1).
+
+A VL photograph or secondary capture made from a camera JPEG carries the camera's EXIF (Artist, dates,
+GPS), COM segments and whatever follows the end-of-image marker (a second, complete JPEG) inside its
+Pixel Data fragments, where the PS3.15 table never looks. ``filter_fragments`` walks every frame with the
+codec's own grammar and keeps the codestream only:
+
+* JPEG (T.81, every JPEG transfer syntax): ``formats.jpeg.clean_jpeg`` (tables, frame and scan headers,
+  entropy-coded data byte for byte, JFIF/ICC/Adobe), nothing after EOI;
+* JPEG-LS (T.87): SOF55, LSE, DRI, scans and the APP8 "mrfx" colour transform; COM and other APPn go;
+* JPEG 2000 / HTJ2K codestreams (T.800): COM markers go (main and tile-part headers, Psot adjusted, TLM
+  dropped since its lengths would be stale); a JP2 wrapper is reduced to its signature, file type, header and
+  codestream boxes;
+* every frame: the bytes after its end marker; the Basic Offset Table is rebuilt from the frames.
+
+The entropy-coded data is never decoded or changed, so the pixels are exactly what they were. When nothing
+had to go, Pixel Data is left byte for byte as it was. ``fragment_findings`` is the same walk, read-only,
+for ``check``. The re-encoding of redacted frames (``pixels.py``) is a separate concern.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from deident.errors import CorruptFile
+from deident.findings import Action, Finding
+
+WHERE = "(7FE0,0010) PixelData"
+PADDING = (b"", b"\0", b"\xff")  # fragments are padded to an even length with one byte (0x00, some 0xFF)
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """One thing removed from a frame's codestream (never its content: only what and how large)."""
+
+    kind: str
+    where: str
+    detail: str
+
+
+FrameFilter = Callable[[bytes], tuple[bytes, list[Dropped]]]
+
+
+# ---------------------------------------------------------------- JPEG (T.81): formats.jpeg's filter
+
+
+def filter_jpeg(frame: bytes) -> tuple[bytes, list[Dropped]]:
+    """The adapter to ``formats.jpeg``: its segment walker reports, its ``clean_jpeg`` keeps."""
+    from deident.formats import jpeg
+
+    parsed = jpeg.walk(frame)
+    dropped = [
+        Dropped(f"dicom.pixel-data.{item.kind}", item.where, item.detail)
+        for item in jpeg.segment_items(frame, parsed)
+        if item.kind != "trailer"  # reported below, with the DICOM padding byte allowed for
+    ]
+    dropped += _trailer(frame, parsed.eoi)
+    return jpeg.clean_jpeg(frame), dropped
+
+
+def _trailer(frame: bytes, end: int) -> list[Dropped]:
+    rest = frame[end:]
+    if rest in PADDING:
+        return []
+    return [Dropped("dicom.pixel-data.trailer", f"after the end marker at {end}", f"{len(rest)} bytes")]
+
+
+# ---------------------------------------------------------------- JPEG-LS (T.87)
+
+JLS_KEEP = {0xF7, 0xF8, 0xDD, 0xDA}  # SOF55, LSE (preset parameters, mapping tables), DRI, SOS
+JLS_APP8_MRFX = b"mrfx"  # HP colour transform: decoders need it to restore RGB
+
+
+def filter_jpeg_ls(frame: bytes) -> tuple[bytes, list[Dropped]]:
+    """JPEG-LS markers; scan data ends at 0xFF followed by a byte with its high bit set (T.87 A.1)."""
+    if frame[:2] != b"\xff\xd8":
+        raise CorruptFile("JPEG-LS frame has no start-of-image marker")
+    out, dropped, pos, n = [b"\xff\xd8"], [], 2, len(frame)
+    while True:
+        while pos < n and frame[pos] == 0xFF and pos + 1 < n and frame[pos + 1] == 0xFF:
+            pos += 1  # fill bytes
+        if pos + 2 > n or frame[pos] != 0xFF:
+            raise CorruptFile(f"JPEG-LS frame: expected a marker at byte {pos} (truncated or damaged)")
+        marker, start = frame[pos + 1], pos
+        pos += 2
+        if marker == 0xD9:
+            out.append(b"\xff\xd9")
+            return b"".join(out), dropped + _trailer(frame, pos)
+        if marker == 0xD8:  # SOI again, after a SPIFF directory (T.87 annex G): written once
+            continue
+        if 0xD0 <= marker <= 0xD7:  # RSTn between scan intervals
+            out.append(frame[start:pos])
+            pos = _jls_scan_end(frame, pos)
+            out.append(frame[start + 2 : pos])
+            continue
+        if pos + 2 > n:
+            raise CorruptFile("JPEG-LS frame is truncated inside a segment header")
+        length = struct.unpack(">H", frame[pos : pos + 2])[0]
+        end = pos + length
+        if length < 2 or end > n:
+            raise CorruptFile(f"JPEG-LS frame: segment 0xFF{marker:02X} runs past the end")
+        payload = frame[pos + 2 : end]
+        if marker == 0xDA:
+            scan_end = _jls_scan_end(frame, end)
+            out.append(frame[start:scan_end])
+            pos = scan_end
+            continue
+        if marker in JLS_KEEP or (marker == 0xE8 and payload.startswith(JLS_APP8_MRFX)):
+            out.append(frame[start:end])
+        else:
+            name = "COM" if marker == 0xFE else f"APP{marker - 0xE0}" if 0xE0 <= marker <= 0xEF else None
+            kind = "jpeg.com" if marker == 0xFE else f"jpeg.app{marker - 0xE0}" if name else "jpeg.marker"
+            label = name or f"marker 0xFF{marker:02X}"
+            dropped.append(
+                Dropped(f"dicom.pixel-data.{kind}", f"{label} segment at {start}", f"{len(payload)} bytes")
+            )
+        pos = end
+
+
+def _jls_scan_end(frame: bytes, pos: int) -> int:
+    n = len(frame)
+    while True:
+        pos = frame.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= n:
+            raise CorruptFile("JPEG-LS frame is truncated inside the image data (no end-of-image marker)")
+        nxt = frame[pos + 1]
+        if nxt >= 0x80 and not 0xD0 <= nxt <= 0xD7 and nxt != 0xFF:
+            return pos
+        if 0xD0 <= nxt <= 0xD7:
+            return pos  # a restart marker: the walker copies it and continues the scan
+        pos += 1
+
+
+# ---------------------------------------------------------------- JPEG 2000 (T.800)
+
+J2K_SOC, J2K_SOT, J2K_SOD, J2K_EOC, J2K_COM, J2K_TLM = 0x4F, 0x90, 0x93, 0xD9, 0x64, 0x55
+JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+JP2_KEEP_BOXES = {b"jP  ", b"ftyp", b"jp2h"}  # the codestream box (jp2c) is filtered, everything else goes
+
+
+def filter_jpeg2000(frame: bytes) -> tuple[bytes, list[Dropped]]:
+    if frame.startswith(JP2_SIGNATURE):
+        return _filter_jp2(frame)
+    return _filter_codestream(frame)
+
+
+def _filter_codestream(data: bytes, base: int = 0) -> tuple[bytes, list[Dropped]]:
+    """Main header and tile-parts, without COM (and TLM, whose tile-part lengths would be stale)."""
+    if data[:2] != b"\xff\x4f":
+        raise CorruptFile("JPEG 2000 frame has no start-of-codestream marker")
+    out, dropped, pos, n = [b"\xff\x4f"], [], 2, len(data)
+
+    def segment(pos: int) -> tuple[int, int, bytes]:
+        if pos + 4 > n or data[pos] != 0xFF:
+            raise CorruptFile(
+                f"JPEG 2000 frame: expected a marker at byte {base + pos} (truncated or damaged)"
+            )
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        if length < 2 or pos + 2 + length > n:
+            raise CorruptFile(f"JPEG 2000 frame: segment 0xFF{data[pos + 1]:02X} runs past the end")
+        return data[pos + 1], pos + 2 + length, data[pos + 4 : pos + 2 + length]
+
+    def drop(marker: int, at: int, payload: bytes) -> None:
+        kind, label = ("com", "COM") if marker == J2K_COM else ("tlm", "TLM")
+        dropped.append(
+            Dropped(f"dicom.pixel-data.j2k.{kind}", f"{label} marker at {base + at}", f"{len(payload)} bytes")
+        )
+
+    while pos + 2 <= n and data[pos : pos + 2] != b"\xff\x90":  # main header, up to the first SOT
+        marker, end, payload = segment(pos)
+        if marker in (J2K_COM, J2K_TLM):
+            drop(marker, pos, payload)
+        else:
+            out.append(data[pos:end])
+        pos = end
+    while pos + 2 <= n and data[pos : pos + 2] == b"\xff\x90":  # tile-parts: SOT header ... SOD data
+        marker, header_end, sot = segment(pos)
+        if len(sot) != 8:
+            raise CorruptFile(f"JPEG 2000 frame: malformed SOT at byte {base + pos}")
+        psot = struct.unpack(">I", sot[2:6])[0]
+        part_end = pos + psot if psot else _j2k_last_part_end(data)
+        if part_end > n or part_end <= header_end:
+            raise CorruptFile(f"JPEG 2000 frame: tile-part at byte {base + pos} runs past the end")
+        kept, at = [], header_end
+        while data[at : at + 2] != b"\xff\x93":
+            marker, end, payload = segment(at)
+            if marker == J2K_COM:
+                drop(marker, at, payload)
+            else:
+                kept.append(data[at:end])
+            at = end
+        body = b"".join(kept) + data[at:part_end]  # SOD and the packet data, as they are
+        new_psot = 12 + len(body) if psot else 0
+        out.append(data[pos : pos + 6] + struct.pack(">I", new_psot) + sot[6:] + body)
+        pos = part_end
+    if data[pos : pos + 2] != b"\xff\xd9":
+        raise CorruptFile(f"JPEG 2000 frame: no end-of-codestream marker at byte {base + pos}")
+    out.append(b"\xff\xd9")
+    return b"".join(out), dropped + _trailer(data, pos + 2)
+
+
+def _j2k_last_part_end(data: bytes) -> int:
+    """Psot 0: the last tile-part runs to the EOC marker that ends the codestream."""
+    end = data.rfind(b"\xff\xd9")
+    if end < 0:
+        raise CorruptFile("JPEG 2000 frame: no end-of-codestream marker")
+    return end
+
+
+def _filter_jp2(data: bytes) -> tuple[bytes, list[Dropped]]:
+    """A JP2 file in a fragment: the boxes a decoder needs, the codestream filtered, nothing after it."""
+    out, dropped, pos, n = [], [], 0, len(data)
+    while pos + 8 <= n:
+        size, box = struct.unpack(">I4s", data[pos : pos + 8])
+        header = 8
+        if size == 1 and pos + 16 <= n:
+            size, header = struct.unpack(">Q", data[pos + 8 : pos + 16])[0], 16
+        elif size == 0:
+            size = n - pos
+        if size < header or pos + size > n:
+            raise CorruptFile(f"JPEG 2000 frame: JP2 box at byte {pos} runs past the end")
+        if box == b"jp2c":
+            stream, found = _filter_codestream(data[pos + header : pos + size], pos + header)
+            out.append(struct.pack(">I4s", 8 + len(stream), box) + stream)
+            return b"".join(out), dropped + found + _trailer(data, pos + size)
+        if box in JP2_KEEP_BOXES:
+            out.append(data[pos : pos + size])
+        else:
+            name = box.decode("latin-1").strip() or "?"
+            dropped.append(Dropped("dicom.pixel-data.jp2.box", f"JP2 '{name}' box at {pos}", f"{size} bytes"))
+        pos += size
+    raise CorruptFile("JPEG 2000 frame: JP2 file without a codestream box")
+
+
+# ---------------------------------------------------------------- transfer syntax -> filter
+
+_PREFIX = "1.2.840.10008.1.2.4."
+FILTERS: dict[str, FrameFilter] = {
+    **{f"{_PREFIX}{n}": filter_jpeg for n in (*range(50, 67), 70)},  # baseline ... lossless SV1
+    **{f"{_PREFIX}{n}": filter_jpeg_ls for n in (80, 81)},
+    **{f"{_PREFIX}{n}": filter_jpeg2000 for n in (90, 91, 92, 93, 201, 202, 203)},
+}
+
+
+@dataclass
+class Filtered:
+    """Pixel Data as it will be written: ``data`` None when the original bytes stay as they are."""
+
+    data: bytes | None
+    dropped: list[Dropped]
+    extended: tuple[bytes, bytes] | None = None  # a rebuilt Extended Offset Table (offsets, lengths)
+
+    def apply(self, ds) -> None:
+        if self.data is None:
+            return
+        ds.PixelData = self.data
+        ds["PixelData"].is_undefined_length = True
+        if self.extended is not None:
+            ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths = self.extended
+
+    def findings(self, action: Action) -> list[Finding]:
+        return [Finding("dicom", d.kind, f"{WHERE} {d.where}", action, d.detail) for d in self.dropped]
+
+
+def filter_fragments(ds) -> Filtered:
+    """Every frame of encapsulated Pixel Data through its codec's filter; the offset table rebuilt.
+
+    Transfer syntaxes without a filter here (RLE, MPEG/HEVC video, JPEG XL) are left as they are.
+    Raises CorruptFile when a frame does not follow its codec's grammar: it cannot be shown clean.
+    """
+    from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
+
+    ts = str(ds.file_meta.get("TransferSyntaxUID", "") if hasattr(ds, "file_meta") else "")
+    codec = FILTERS.get(ts)
+    if codec is None or "PixelData" not in ds:
+        return Filtered(None, [])
+    data = ds.PixelData
+    if not data:
+        return Filtered(None, [])
+    frames_n = max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    extended = None
+    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+        extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+    dropped: list[Dropped] = []
+    try:
+        data, bad_table = _valid_offset_table(bytes(data), frames_n)
+    except (ValueError, KeyError, struct.error) as exc:
+        raise CorruptFile(f"DICOM encapsulated pixel data cannot be split into frames: {exc}") from exc
+    if bad_table:
+        dropped.append(Dropped("dicom.pixel-data.offset-table", "Basic Offset Table", bad_table))
+
+    def frames():  # one frame at a time: a whole-slide image's frames are not all held twice
+        try:
+            yield from generate_frames(data, number_of_frames=frames_n, extended_offsets=extended)
+        except (ValueError, KeyError, struct.error) as exc:
+            raise CorruptFile(f"DICOM encapsulated pixel data cannot be split into frames: {exc}") from exc
+
+    count, same = 0, True
+    for i, frame in enumerate(frames()):  # first pass: what would go
+        count += 1
+        if i >= frames_n:
+            continue
+        clean, found = _filter_frame(codec, frame, i)
+        prefix = f"frame {i}" if frames_n > 1 else "frame"
+        dropped += [Dropped(d.kind, f"{prefix}: {d.where}", d.detail) for d in found]
+        same = same and frame.startswith(clean) and frame[len(clean) :] in PADDING
+    if count < frames_n:
+        raise CorruptFile(
+            f"DICOM declares {frames_n} frames but its encapsulated pixel data holds {count}: "
+            "truncated or damaged"
+        )
+    if count > frames_n:  # an undeclared frame is still in the file for any reader to show
+        extra = f"{count - frames_n} frame(s) after the {frames_n} declared (NumberOfFrames)"
+        dropped.append(Dropped("dicom.pixel-data.excess", f"frames {frames_n}-{count - 1}", extra))
+    if not dropped and same:
+        return Filtered(None, [])
+    second = itertools.islice(frames(), frames_n)  # second pass: only when something goes
+    cleaned = [_filter_frame(codec, f, i)[0] for i, f in enumerate(second)]
+    if extended is not None:
+        rebuilt, offsets, lengths = encapsulate_extended(cleaned)
+        return Filtered(rebuilt, dropped, (offsets, lengths))
+    return Filtered(encapsulate(cleaned, has_bot=len(cleaned) > 1), dropped)
+
+
+def _filter_frame(codec: FrameFilter, frame: bytes, index: int) -> tuple[bytes, list[Dropped]]:
+    try:
+        return codec(frame)
+    except CorruptFile as exc:
+        raise CorruptFile(f"DICOM frame {index}: {exc}; its codestream cannot be checked") from exc
+
+
+def _valid_offset_table(data: bytes, frames_n: int) -> tuple[bytes, str]:
+    """The data with its Basic Offset Table emptied when the table is not offsets of fragment starts
+    (text can be hidden there), and why; else the data as it is and ""."""
+    from pydicom.encaps import parse_basic_offsets, parse_fragments
+
+    offsets = parse_basic_offsets(data)
+    if not offsets:
+        return data, ""
+    size = struct.unpack("<I", data[4:8])[0]
+    _, starts = parse_fragments(data[8 + size :])
+    ok = (
+        len(offsets) == frames_n
+        and offsets[0] == 0
+        and all(a < b for a, b in itertools.pairwise(offsets))
+        and set(offsets) <= set(starts)
+    )
+    if ok:
+        return data, ""
+    return b"\xfe\xff\x00\xe0\0\0\0\0" + data[8 + size :], f"{size} bytes that are not frame offsets"

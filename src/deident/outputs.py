@@ -1,0 +1,311 @@
+"""Where a scrub may write: nothing lost, nothing overwritten that deident did not write.
+
+Before any file of a batch is written, every planned output is settled:
+
+- an output that is one of the batch's inputs (``-o`` at the input's own folder, a user's own
+  ``scan.deid.jpg`` beside ``scan.jpg``) is refused, naming both: only ``--in-place`` replaces originals;
+- two inputs mapped to one output are refused, naming both;
+- an existing file is replaced only when deident wrote it, with the same key, or with ``--overwrite``;
+- ``--resume`` skips an output only when it was made from this input with the same options, key and
+  deident version;
+- every output folder is tried for writing, so a read-only or impossible one stops the run before the
+  slow stages, not after.
+
+What made each output is kept in a private journal outside the output tree (nothing is added to the
+folder that is shared): ``$XDG_STATE_HOME/deident/outputs/`` (``~/.local/state/deident/outputs``), one
+file per output folder, one line per output written, naming the file by a hash of its name and its
+identity on disk (device, inode, size, modification time), which a rename keeps. A line is written once
+the output's data is on disk and before its rename, so an output a killed run put in place is known too.
+A file at an output name is "deident's" only while it is that very file; moved or copied elsewhere it is
+a file like any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import stat
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from deident import __version__
+from deident.errors import DeidentError
+from deident.keys import Keyring
+from deident.options import Options
+from deident.paths import Planned
+
+
+class BatchRefused(DeidentError):
+    """The batch would lose or overwrite a file: nothing was written. ``problems`` says each, in full."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{problems[0]}{more}")
+
+
+@dataclass(frozen=True)
+class Made:
+    """What made an output: the key (its fingerprint, never the key) and the whole recipe."""
+
+    key_id: str  # keyed fingerprint of the key: overwriting an earlier output needs the same key
+    recipe: str  # options, key and deident version: --resume keeps an output only when all are the same
+
+
+# Options that do not change what a file's output holds, so they do not enter its recipe.
+NOT_IN_RECIPE = frozenset({"jobs", "resume", "overwrite", "key", "output_dir", "in_place", "mapping_file"})
+
+
+def made_by(options: Options) -> Made:
+    keyring = Keyring(options.key or b"")
+    key_id = keyring.digest("provenance", "key").hex()[:16]
+    kept = {
+        f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name not in NOT_IN_RECIPE
+    }
+    recipe = hashlib.sha256(f"{__version__}\0{key_id}\0{kept!r}".encode()).hexdigest()[:16]
+    return Made(key_id, recipe)
+
+
+# ---------------------------------------------------------------- the journal
+
+
+def journal_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "deident" / "outputs"
+
+
+@functools.lru_cache(maxsize=256)
+def _journal_of(folder: Path) -> Path:
+    real = os.fsencode(os.path.realpath(folder))
+    return journal_dir() / hashlib.sha256(real).hexdigest()[:32]
+
+
+def _name_id(name: str) -> str:
+    return hashlib.sha256(os.fsencode(name)).hexdigest()[:24]
+
+
+Identity = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns: a rename keeps all four
+
+
+def _identity(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def record(entries: Sequence[tuple[Path, int | None, Path]], made: Made) -> None:
+    """Journal outputs about to be renamed into place: (final name, open descriptor or None, temporary).
+
+    Best effort: an output that could not be journaled is only treated, later, as a file deident did not
+    write (a rerun asks for ``--overwrite``), never the other way round.
+    """
+    lines: dict[Path, list[str]] = {}
+    for final, fd, temp in entries:
+        try:
+            st = os.fstat(fd) if fd is not None else os.stat(temp)
+        except OSError:
+            continue
+        ident = " ".join(map(str, _identity(st)))
+        line = f"{_name_id(final.name)} {ident} {made.key_id} {made.recipe}\n"
+        lines.setdefault(_journal_of(final.parent), []).append(line)
+    for journal, rows in lines.items():
+        try:
+            journal.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError:
+            continue
+        try:
+            os.write(fd, "".join(rows).encode())  # one append: lines of concurrent workers never interleave
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+class Journal:
+    """The journal as read by one run: which files at output names deident wrote, and how."""
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, dict[tuple[str, Identity], Made]] = {}
+
+    def made(self, path: Path, st: os.stat_result | None = None) -> Made | None:
+        """What made the file now at ``path``, if deident wrote that very file; else None."""
+        try:
+            st = st or os.lstat(path)
+        except OSError:
+            return None
+        return self._entries(path.parent).get((_name_id(path.name), _identity(st)))
+
+    def _entries(self, folder: Path) -> dict[tuple[str, Identity], Made]:
+        journal = _journal_of(folder)
+        if journal not in self._folders:
+            entries: dict[tuple[str, Identity], Made] = {}
+            try:
+                text = journal.read_text(encoding="ascii", errors="replace")
+            except OSError:
+                text = ""
+            for line in text.splitlines():
+                parts = line.split()
+                if len(parts) == 7 and all(p.isdigit() for p in parts[1:5]):
+                    ident = (int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]))
+                    entries[(parts[0], ident)] = Made(parts[5], parts[6])
+            self._folders[journal] = entries
+        return self._folders[journal]
+
+
+# ---------------------------------------------------------------- settling a plan
+
+
+@dataclass
+class Settled:
+    work: list[Planned]  # to process
+    done: list[tuple[Planned, str]]  # left as they are, with the reason (--resume, deident's own outputs)
+    refused: list[tuple[Planned, str]]  # this file only (a read-only original with --in-place)
+
+
+def settle(planned: Sequence[Planned], options: Options) -> Settled:
+    """Decide, before anything is written, what each planned output may do; raise ``BatchRefused`` when
+    the batch would replace an input, write two inputs to one file, or overwrite a file deident did not
+    write (unless ``--overwrite``)."""
+    journal, made = Journal(), made_by(options)
+    settled = Settled([], [], [])
+    inputs: dict[str, Path] = {}
+    for item in planned:
+        if item.skip_reason:
+            continue
+        if _own_output(item, options, journal):
+            settled.done.append((dataclasses.replace(item, output=None), "already a deident output"))
+            continue
+        inputs.setdefault(os.path.realpath(item.input), item.input)
+    problems: list[str] = []
+    targets: dict[str, Path] = {}
+    for item in planned:
+        if item.skip_reason or os.path.realpath(item.input) not in inputs or item.output is None:
+            continue
+        target = os.path.realpath(item.output)
+        if target in targets:
+            problems.append(_both(targets[target], item.input, item.output))
+            continue
+        targets[target] = item.input
+        if options.in_place:
+            if _read_only(item.output) and not options.overwrite:
+                settled.refused.append((item, "read-only file: not replaced (--overwrite replaces it)"))
+            else:
+                settled.work.append(item)
+            continue
+        if target in inputs:
+            problems.append(_replaces_input(item, inputs[target]))
+            continue
+        verdict, why = _existing(item, journal, made, options)
+        if verdict == WRITE:
+            settled.work.append(item)
+        elif verdict == RESUMED:
+            settled.done.append((item, why))
+        else:
+            problems.append(why)
+    problems += unwritable_folders(item.output for item in settled.work if item.output is not None)
+    if problems:
+        raise BatchRefused(problems)
+    return settled
+
+
+def _own_output(item: Planned, options: Options, journal: Journal) -> bool:
+    """A walked file beside the inputs that deident wrote itself (``NAME.deid.EXT``): not an input again."""
+    return (
+        item.walked
+        and not options.in_place
+        and options.output_dir is None
+        and journal.made(item.input) is not None
+    )
+
+
+def _both(first: Path, second: Path, output: Path) -> str:
+    if os.path.realpath(first) == os.path.realpath(second):
+        return f"{second}: given twice (its output {output} would be written twice)"
+    return f"{first} and {second} would both be written to {output}: rename one, or use --rename"
+
+
+def _replaces_input(item: Planned, other: Path) -> str:
+    if os.path.realpath(other) == os.path.realpath(item.input):
+        return (
+            f"{item.input}: its output {item.output} is the input itself: originals are replaced only "
+            "with --in-place (or choose another output folder)"
+        )
+    return (
+        f"{item.input}: its output {item.output} would overwrite {other}, another input of this batch "
+        "that deident did not write: rename it, or choose an output folder"
+    )
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return not os.stat(path).st_mode & 0o222
+    except OSError:
+        return False
+
+
+WRITE, RESUMED, REFUSED = "write", "resumed", "refused"
+
+
+def _existing(item: Planned, journal: Journal, made: Made, options: Options) -> tuple[str, str]:
+    """(WRITE, ""), (RESUMED, why it is kept) or (REFUSED, why) for the file at an item's output name."""
+    assert item.output is not None
+    try:
+        st = os.lstat(item.output)
+    except (
+        FileNotFoundError,
+        NotADirectoryError,
+    ):  # a folder that cannot be made: unwritable_folders says so
+        return WRITE, ""
+    except OSError as exc:
+        return REFUSED, f"{item.output}: {exc.strerror}"
+    if not stat.S_ISREG(st.st_mode):
+        return (
+            REFUSED,
+            f"{item.input}: its output {item.output} exists and is not a regular file: not replaced",
+        )
+    earlier = journal.made(item.output, st)
+    if earlier is not None and earlier.key_id == made.key_id:
+        if options.resume and earlier.recipe == made.recipe and _newer(st, item.input):
+            return RESUMED, "output already written (same input, options, key and deident version)"
+        return WRITE, ""
+    if options.overwrite:
+        return WRITE, ""
+    who = "deident did not write it" if earlier is None else "deident wrote it with another key"
+    return (
+        REFUSED,
+        f"{item.input}: its output {item.output} exists and {who}: not overwritten (--overwrite replaces it)",
+    )
+
+
+def _newer(st: os.stat_result, source: Path) -> bool:
+    try:
+        return st.st_mtime >= os.stat(source).st_mtime
+    except OSError:
+        return False
+
+
+def unwritable_folders(outputs) -> list[str]:
+    """Try each output folder (its nearest existing ancestor) for writing, once, before the work starts."""
+    problems: list[str] = []
+    tried: set[Path] = set()
+    for folder in sorted({Path(o).parent for o in outputs}):
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing in tried:
+            continue
+        tried.add(existing)
+        if not existing.is_dir():
+            problems.append(f"output folder {folder}: {existing} is not a folder")
+            continue
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".deident-probe-", dir=existing)
+        except OSError as exc:
+            problems.append(f"output folder {folder} is not writable: {exc.strerror or exc}")
+            continue
+        os.close(fd)
+        os.unlink(probe)
+    return problems

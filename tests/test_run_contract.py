@@ -1,0 +1,478 @@
+"""The run contract (issue 20): nothing lost, nothing overwritten, every outcome honest.
+
+Judged by what is on disk (bytes, modes, links, file lists), by exit codes and by Pillow; the CLI runs as a
+real process where a user would see the behaviour (exit codes, messages, signals).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from deident import atomic, pipeline
+from deident.findings import Status
+from deident.options import Options
+from deident.outputs import BatchRefused
+from test_formats_common import leaked
+from test_hardening import DEIDENT, METADATA_ONLY, cli, final_files, scrub, seed
+
+OFF = ("--text", "off", "--faces", "off")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def photo(path: Path, data: bytes | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data or seed("jpeg"))
+    return path
+
+
+def tree_state(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): digest(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------- 20.1-3: data loss and collisions
+
+
+@pytest.mark.parametrize("how", ["file into its folder", "folder into itself", "dot from inside"])
+def test_output_folder_that_is_the_input_folder_never_replaces_originals(tmp_path, how):
+    d = tmp_path / "d"
+    photo(d / "c.jpg")
+    photo(d / "sub" / "e.jpg")
+    before = tree_state(d)
+    args, cwd = {
+        "file into its folder": ((str(d / "c.jpg"), "-o", str(d)), None),
+        "folder into itself": ((str(d), "-o", str(d)), None),
+        "dot from inside": (("c.jpg", "-o", "."), d),
+    }[how]
+    proc = cli("scrub", *args, *OFF, cwd=cwd)
+    assert proc.returncode == 2, proc.stdout
+    assert "c.jpg" in proc.stderr.decode() and "--in-place" in proc.stderr.decode()
+    assert tree_state(d) == before  # the planted markers still there: nothing replaced, nothing added
+
+
+def test_two_inputs_mapped_to_one_output_are_refused_naming_both(tmp_path):
+    a1, a2 = photo(tmp_path / "d1" / "a.jpg"), photo(tmp_path / "d2" / "a.jpg")
+    out = tmp_path / "out"
+    proc = cli("scrub", str(a1), str(a2), "-o", str(out), *OFF)
+    assert proc.returncode == 2
+    err = proc.stderr.decode()
+    assert str(a1) in err and str(a2) in err and "Nothing was written" in err
+    assert not out.exists() or final_files(out) == []
+
+
+def test_a_users_file_named_like_an_output_is_an_input_never_overwritten(tmp_path):
+    d = tmp_path / "d"
+    photo(d / "scan.jpg")
+    own = photo(d / "scan.deid.jpg")  # the user's own file, unscrubbed, named like an output
+    before = digest(own)
+    proc = cli("scrub", str(d), *OFF)
+    assert proc.returncode == 2
+    assert "scan.deid.jpg" in proc.stderr.decode() and "scan.jpg" in proc.stderr.decode()
+    assert digest(own) == before and sorted(p.name for p in d.iterdir()) == ["scan.deid.jpg", "scan.jpg"]
+
+
+def test_an_existing_file_deident_did_not_write_is_kept_unless_overwrite(tmp_path):
+    src = photo(tmp_path / "in" / "a.jpg")
+    out = tmp_path / "out"
+    theirs = photo(out / "a.jpg", b"someone else's file")
+    with pytest.raises(BatchRefused, match="not overwritten"):
+        scrub([src.parent], out)
+    assert theirs.read_bytes() == b"someone else's file"
+    (result,) = scrub([src.parent], out, overwrite=True)
+    assert result.status is Status.SAFE and leaked(theirs.read_bytes()) == []
+    (again,) = scrub([src.parent], out)  # deident's own output, same key: a rerun replaces it
+    assert again.status is Status.SAFE
+    with pytest.raises(BatchRefused, match="another key"):
+        scrub([src.parent], out, key=b"another key, 32 bytes long......")
+
+
+def test_deident_knows_its_output_by_the_file_not_by_the_name(tmp_path):
+    d = tmp_path / "d"
+    photo(d / "a.jpg")
+    first = pipeline.scrub_paths([d], Options(**METADATA_ONLY))
+    assert [r.status for r in first] == [Status.SAFE]
+    second = {Path(r.input).name: r for r in pipeline.scrub_paths([d], Options(**METADATA_ONLY))}
+    assert second["a.deid.jpg"].status is Status.SKIPPED and second["a.deid.jpg"].output is None
+    assert second["a.jpg"].status is Status.SAFE
+    (d / "a.deid.jpg").write_bytes(seed("jpeg"))  # replaced by another file under the same name
+    with pytest.raises(BatchRefused, match="another input of this batch"):
+        pipeline.scrub_paths([d], Options(**METADATA_ONLY))
+
+
+# ---------------------------------------------------------------- 18.1: the gate judges content, not names
+
+
+def test_check_judges_content_never_names(tmp_path):
+    g = tmp_path / "g"
+    photo(g / "x.deid.jpg")  # unscrubbed, named like an output
+    photo(g / ".deid-review" / "y.jpg")  # inside a folder named like deident's own
+    (g / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 not an image")
+    temp = photo(g / ".p.jpg.deid-tmp-abcdefgh")
+    proc = cli("check", "--fast", "--json", str(g))
+    assert proc.returncode == 2  # Thumbs.db cannot be checked: named, never passed over
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert set(files) == {"x.deid.jpg", "y.jpg", "Thumbs.db", ".p.jpg.deid-tmp-abcdefgh"}
+    assert {files[n]["status"] for n in ("x.deid.jpg", "y.jpg", temp.name)} == {"unsafe"}
+    assert files["Thumbs.db"]["status"] == "failed" and files["Thumbs.db"]["reason"]
+    named = cli("check", "--fast", str(temp))  # named on the command line too
+    assert named.returncode == 1
+
+
+# ---------------------------------------------------------------- 20.4: special files
+
+
+def test_special_files_are_never_opened(tmp_path):
+    d = tmp_path / "d"
+    photo(d / "a.jpg")
+    os.mkfifo(d / "pipe.jpg")  # opening it for reading would block for ever
+    out = tmp_path / "out"
+    proc = cli("scrub", str(d), "-o", str(out), "--json", *OFF, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert files["pipe.jpg"]["status"] == "skipped" and "special file (FIFO)" in files["pipe.jpg"]["reason"]
+    assert files["a.jpg"]["status"] == "safe" and [p.name for p in final_files(out)] == ["a.jpg"]
+    checked = cli("check", "--fast", "--json", str(d), timeout=60)
+    assert checked.returncode == 2  # a gate names what it could not check
+    (row,) = [f for f in json.loads(checked.stdout)["files"] if f["input"].endswith("pipe.jpg")]
+    assert row["status"] == "failed" and "FIFO" in row["reason"]
+    named = cli("scrub", str(d / "pipe.jpg"), "-o", str(tmp_path / "o2"), *OFF, timeout=60)
+    assert named.returncode == 1 and b"FIFO" in named.stdout  # asked for by name: it fails
+
+
+# ---------------------------------------------------------------- 20.7: Ctrl-C
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_cleanly_reports_what_finished_and_resume_goes_on(tmp_path, jobs):
+    from test_hardening import _assert_whole_and_clean, _batch, running_batch
+
+    src, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
+    n = 1500
+    _batch(src, n)
+    args = ("scrub", str(src), "-o", str(out), *OFF, "-j", jobs)
+    argv = [DEIDENT, *args, "--report", str(report)]
+    proc = running_batch(argv, out, 50, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode()[-2000:]
+    assert b"--resume" in stderr and b"Aborted" not in stderr
+    done = _assert_whole_and_clean(out)
+    assert 0 < done < n
+    listed = json.loads(report.read_text())
+    assert listed["summary"]["safe"] == done and f"{done} safe".encode() in stdout  # what finished, all of it
+    assert {Path(f["output"]).name for f in listed["files"]} == {p.name for p in final_files(out)}
+    rerun = cli(*args, "--resume", "--json", timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    statuses = [f["status"] for f in json.loads(rerun.stdout)["files"]]
+    assert statuses.count("skipped") == done and statuses.count("safe") == n - done
+
+
+# ---------------------------------------------------------------- 20.8: --resume only over the same recipe
+
+
+def test_resume_keeps_only_outputs_made_the_same_way(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    photo(src / "a.jpg")
+    photo(src / "b.jpg")
+    first = pipeline.scrub_paths([src], Options(output_dir=out, **METADATA_ONLY))
+    assert [r.status for r in first] == [Status.SAFE] * 2
+    same = pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **METADATA_ONLY))
+    assert [r.status for r in same] == [Status.SKIPPED] * 2
+    # the text stage on now: outputs made with it off are made again, not kept
+    text_on = METADATA_ONLY | {"text": Options().text}
+    again = pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))
+    assert [r.status for r in again] == [Status.SAFE] * 2
+    other_key = Options(output_dir=out, resume=True, key=b"another key, 32 bytes long......", **text_on)
+    with pytest.raises(BatchRefused, match="another key"):  # nor with another key: refused, not kept
+        pipeline.scrub_paths([src], other_key)
+    (out / "b.jpg").write_bytes((out / "b.jpg").read_bytes())  # rewritten since: same name and bytes
+    with pytest.raises(BatchRefused, match="did not write"):
+        pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))
+
+
+# ---------------------------------------------------------------- 20.9-10: links, read-only files, modes
+
+
+def test_in_place_on_a_link_scrubs_its_target_and_keeps_the_link(tmp_path):
+    target = photo(tmp_path / "photos" / "a.jpg")
+    link = tmp_path / "link.jpg"
+    link.symlink_to(target)
+    (result,) = pipeline.scrub_paths([link], Options(in_place=True, **METADATA_ONLY))
+    assert result.status is Status.SAFE, result.reason
+    assert link.is_symlink() and link.resolve() == target
+    assert leaked(target.read_bytes()) == []
+    Image.open(target).load()
+
+
+def test_in_place_respects_a_read_only_original_unless_overwrite(tmp_path):
+    ro = photo(tmp_path / "ro.jpg")
+    other = photo(tmp_path / "rw.jpg")
+    ro.chmod(0o444)
+    before = digest(ro)
+    proc = cli("scrub", str(ro), str(other), "--in-place", *OFF, "--json")
+    assert proc.returncode == 1
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert files["ro.jpg"]["status"] == "failed" and "read-only" in files["ro.jpg"]["reason"]
+    assert files["rw.jpg"]["status"] == "safe"  # the others go on
+    assert digest(ro) == before
+    forced = cli("scrub", str(ro), "--in-place", "--overwrite", *OFF)
+    assert forced.returncode == 0 and leaked(ro.read_bytes()) == []
+    assert ro.stat().st_mode & 0o777 == 0o444  # replaced, still read-only
+
+
+@pytest.mark.parametrize(("mode", "expected"), [(0o600, 0o600), (0o640, 0o640), (0o666, 0o644)])
+def test_outputs_keep_the_inputs_permissions_never_wider(tmp_path, monkeypatch, mode, expected):
+    src = photo(tmp_path / "in" / "a.jpg")
+    src.chmod(mode)
+    monkeypatch.setattr(atomic, "_UMASK", 0o022)  # read once per process: this test sets its own
+    (result,) = scrub([src], tmp_path / "out")
+    assert result.status is Status.SAFE
+    assert (tmp_path / "out" / "a.jpg").stat().st_mode & 0o777 == expected
+
+
+def test_a_key_file_others_can_read_is_warned_about(tmp_path):
+    src = photo(tmp_path / "in" / "a.jpg")
+    key = tmp_path / "key"
+    key.write_text("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n")
+    for mode, warned in ((0o644, True), (0o600, False)):
+        key.chmod(mode)
+        env = {k: v for k, v in os.environ.items() if k != "DEIDENT_KEY"} | {"DEIDENT_KEY_FILE": str(key)}
+        proc = subprocess.run(
+            [DEIDENT, "scrub", str(src), "-o", str(tmp_path / f"out{mode:o}"), *OFF],
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert (b"readable by others" in proc.stderr) is warned, proc.stderr
+
+
+# ---------------------------------------------------------------- 20.12-13: honest outcomes, one count
+
+
+def test_scrub_and_check_agree_on_an_identifying_name(tmp_path):
+    src = photo(tmp_path / "in" / "SMITH_John_2023-04-01.jpg")
+    out = tmp_path / "out"
+    proc = cli("scrub", str(src), "-o", str(out), *OFF)
+    assert proc.returncode == 1 and b"unsafe" in proc.stdout and b"--rename" in proc.stdout  # default view
+    assert cli("check", "--fast", str(out / src.name)).returncode == 1  # what check says of that output
+    kept = cli("scrub", str(src), "-o", str(tmp_path / "kept"), *OFF, "--keep-names")
+    assert kept.returncode == 0 and b"1 safe" in kept.stdout
+    renamed = cli("scrub", str(src), "-o", str(tmp_path / "renamed"), *OFF, "--rename", "--json")
+    assert renamed.returncode == 0
+    (output,) = [f["output"] for f in json.loads(renamed.stdout)["files"]]
+    assert cli("check", "--fast", output).returncode == 0
+
+
+def test_rows_summary_and_json_count_the_same_findings(tmp_path):
+    for name in ("SMITH_John_2023-04-01.jpg", "b.jpg", "c.jpg"):
+        photo(tmp_path / "in" / name)
+    report = tmp_path / "report.json"
+    proc = cli(
+        "scrub",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "out"),
+        *OFF,
+        "--keep-names",
+        "--report",
+        str(report),
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.decode()
+    cells = [line.split("│")[3].strip() for line in text.splitlines() if line.startswith("│")]
+    rows = [int(c) for c in cells if c]  # a folded row continues with an empty count
+    doc = json.loads(report.read_text())
+    per_file = sum(len(f["findings"]) for f in doc["files"])
+    kept = sum(1 for f in doc["files"] for x in f["findings"] if x["action"] == "kept")
+    assert kept > 0 and sum(rows) == per_file == doc["summary"]["findings"]
+    assert f", {per_file} findings" in text
+
+
+# ---------------------------------------------------------------- 20.14: a shareable report with --rename
+
+
+def test_with_rename_the_report_names_only_neutral_names(tmp_path):
+    src = tmp_path / "SMITH_John"
+    photo(src / "MRN1234567_2023-04-01.jpg")
+    (src / "MRN1234567_2023-04-01.txt").write_text("Jane Doe, seen 2023-04-01, MRN 1234567\n")
+    (src / "notes.pdf").write_bytes(b"%PDF-1.4 not an image")  # a failure reason quotes no path either
+    report, out = tmp_path / "report.json", tmp_path / "out"
+    proc = cli("scrub", str(src), "-o", str(out), *OFF, "--rename", "--fuzz-history", "--report", str(report))
+    shown = proc.stdout + report.read_bytes()
+    for identifying in (b"SMITH", b"MRN1234567", b"2023-04-01", b"1234567"):
+        assert identifying not in shown, identifying
+    mapping = (tmp_path / "out-mapping.csv").read_bytes()  # the private side keeps the originals
+    assert b"MRN1234567_2023-04-01.jpg" in mapping
+
+
+# ---------------------------------------------------------------- 20.16: other files, -q, --dry-run
+
+
+def test_a_folders_other_files_are_listed_not_copied_and_do_not_fail_the_run(tmp_path):
+    tf = tmp_path / "tf"
+    photo(tf / "a.jpg")
+    (tf / "README.txt").write_text("teaching file notes\n")
+    (tf / "talk.pptx").write_bytes(b"PK\x03\x04 a slide deck")
+    (tf / "paper.pdf").write_bytes(b"%PDF-1.4 a paper")
+    out = tmp_path / "out"
+    proc = cli("scrub", str(tf), "-o", str(out), *OFF, "--json")
+    assert proc.returncode == 0, proc.stdout
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    for name in ("README.txt", "talk.pptx", "paper.pdf"):
+        assert files[name]["status"] == "skipped" and files[name]["reason"].startswith("not an image")
+    assert [p.name for p in final_files(out)] == ["a.jpg"]
+    named = cli("scrub", str(tf / "paper.pdf"), "-o", str(tmp_path / "o2"), *OFF)
+    assert named.returncode == 1  # asked for by name: it fails
+
+
+def test_quiet_prints_only_what_needs_a_look(tmp_path):
+    photo(tmp_path / "in" / "a.jpg")
+    photo(tmp_path / "in" / "b.jpg")
+    calm = cli("scrub", str(tmp_path / "in"), "-o", str(tmp_path / "out"), *OFF, "-q")
+    assert calm.returncode == 0 and calm.stdout == b""
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    bad = cli(
+        "scrub",
+        str(tmp_path / "bad.jpg"),
+        str(tmp_path / "in" / "a.jpg"),
+        "-o",
+        str(tmp_path / "o2"),
+        *OFF,
+        "-q",
+    )
+    assert (
+        bad.returncode == 1
+        and b"bad.jpg" in bad.stdout
+        and b"a.jpg" not in bad.stdout.replace(b"bad.jpg", b"")
+    )
+
+
+def test_dry_run_says_what_would_be_done_and_writes_nothing(tmp_path):
+    src = photo(tmp_path / "in" / "a.jpg")
+    before = tree_state(tmp_path)
+    proc = cli("scrub", str(src.parent), "-o", str(tmp_path / "out"), *OFF, "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["files"]
+    assert row["status"] == "planned" and row["output"].endswith("out/a.jpg")
+    assert sum(f["action"] == "removed" for f in row["findings"]) > 3
+    assert tree_state(tmp_path) == before and not (tmp_path / "out").exists()
+    in_place = cli("scrub", str(src), "--in-place", *OFF, "--dry-run")
+    assert in_place.returncode == 0 and tree_state(tmp_path) == before
+
+
+# ---------------------------------------------------------------- 20.15: small dishonesties, one behaviour
+
+
+def test_format_that_cannot_apply_is_said_not_silent(tmp_path):
+    src = photo(tmp_path / "in" / "a.jpg")
+    (result,) = scrub([src], tmp_path / "out", output_format="png")
+    assert result.status is Status.SAFE and "kept as jpeg" in result.reason
+    assert any(f.kind == "output.format-kept" for f in result.findings)
+    assert Image.open(result.output).format == "JPEG" and result.output.endswith(".jpg")
+
+
+@pytest.mark.slow
+def test_nothing_to_do_and_missing_paths_are_usage_errors_in_every_command(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for command in ("scrub", "check", "inspect"):
+        empty = cli(command, str(tmp_path / "empty"), "--fast" if command != "scrub" else "--dry-run")
+        assert empty.returncode == 2 and b"nothing to do" in empty.stderr, command
+        missing = cli(command, str(tmp_path / "nope.jpg"), "--fast" if command != "scrub" else "--dry-run")
+        assert missing.returncode == 2 and b"no such file" in missing.stdout, (command, missing.stderr)
+    fuzz = subprocess.run([DEIDENT, "fuzz"], input=b"", capture_output=True, timeout=60)
+    assert fuzz.returncode == 2 and b"no text to fuzz" in fuzz.stderr
+
+
+def test_config_without_a_file_names_the_table_it_looked_for(tmp_path):
+    proc = cli("config", cwd=tmp_path)
+    assert proc.returncode == 0 and b"pyproject.toml with [tool.deident], upward" in proc.stdout
+
+
+def test_report_boxes_have_no_negative_coordinates():
+    from deident.regions import Region
+
+    grown = Region.box(2, 3, 40, 20, "text").grown(10)
+    assert grown.bbox()[0] < 0 and grown.describe() == "0,0-" + grown.describe().split("-")[1]
+
+
+# ---------------------------------------------------------------- 20.11: refusals a user can act on
+
+
+def test_a_header_above_max_pixels_is_refused_in_every_mode(tmp_path):
+    from test_hardening import _bomb
+
+    bomb = tmp_path / "in" / "bomb.png"
+    bomb.parent.mkdir()
+    bomb.write_bytes(_bomb("png", 40_000))  # 1.6 gigapixels declared, a few bytes of image data
+    (result,) = scrub([bomb], tmp_path / "out")  # metadata only: nothing would decode it
+    assert result.status is Status.FAILED and "--max-pixels" in result.reason
+    assert not (tmp_path / "out" / "bomb.png").exists()
+    (checked,) = pipeline.check_paths([bomb], Options(fast=True))
+    assert checked.status is Status.FAILED and "--max-pixels" in checked.reason
+
+
+def test_a_file_too_large_for_the_limit_is_refused_without_being_read(tmp_path, monkeypatch):
+    big = tmp_path / "in" / "big.jpg"
+    big.parent.mkdir()
+    with open(big, "wb") as fh:
+        fh.write(seed("jpeg"))
+        fh.truncate(80 << 20)  # sparse: 80 MB on paper
+    read: list[Path] = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self) or real(self))
+    (result,) = scrub([big], tmp_path / "out", max_pixels=1000)
+    assert result.status is Status.FAILED and "--max-pixels" in result.reason and "bytes" in result.reason
+    assert big not in read
+
+
+def test_an_internal_error_says_what_happened_and_what_to_do(tmp_path, monkeypatch):
+    src = photo(tmp_path / "in" / "a.jpg")
+    monkeypatch.setattr(pipeline, "_name_findings", lambda *a: 1 / 0)  # a bug in a stage
+    (result,) = scrub([src], tmp_path / "out")
+    assert result.status is Status.FAILED and "ZeroDivisionError" in result.reason
+    assert "wrote nothing" in result.reason and "report" in result.reason
+    assert final_files(tmp_path / "out") == []
+
+
+# ---------------------------------------------------------------- 20.17: the Python it needs, declared
+
+
+def test_the_lowest_python_is_declared_and_nothing_undeclared_is_imported():
+    import sys
+
+    import tomllib
+
+    from conftest import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11" and sys.version_info >= (3, 11)
+    declared = " ".join(project["dependencies"])
+    sources = "\n".join(p.read_text() for p in (REPO / "src" / "deident").rglob("*.py"))
+    assert "import tomli" not in sources or "tomli" in declared  # tomllib is in the standard library
+
+
+def test_converted_names_that_collide_are_refused_before_writing(tmp_path):
+    pytest.importorskip("pillow_heif")
+    from test_formats_heif import heic_bytes
+
+    d = tmp_path / "d"
+    photo(d / "a.heic", heic_bytes())
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), "white").save(buf, "PNG")
+    photo(d / "a.png", buf.getvalue())
+    with pytest.raises(BatchRefused, match=r"a\.heic and .*a\.png would both be written to .*a\.deid\.png"):
+        pipeline.scrub_paths([d], Options(output_format="png", **METADATA_ONLY))
+    assert sorted(p.name for p in d.iterdir()) == ["a.heic", "a.png"]
