@@ -173,3 +173,18 @@ def test_eyes_flat_never_true_on_a_real_face(face_set):
     for s in face_set:
         for f in yunet.find_faces(s.rgb):
             assert not geometry.eyes_flat(s.rgb, f)
+
+
+def test_eyes_mode_blurs_a_face_whose_eyes_cannot_be_placed(monkeypatch):
+    """A face found with its eye landmarks outside the box gets no misplaced bar: it is blurred whole."""
+    face = yunet.Face(
+        (100.0, 100.0, 200.0, 220.0), ((30.0, 40.0), (35.0, 42.0), (150, 170), (130, 200), (170, 200)), 0.9
+    )
+    monkeypatch.setattr(yunet, "find_faces", lambda rgb, threads=None: [face])
+    det, ctx = _ctx(FaceMode.EYES)
+    rgb = np.random.default_rng(0).integers(0, 255, (300, 300, 3), np.uint8)
+    regions = det.detect(Frame(0, rgb), ctx)
+    assert [r.kind for r in regions] == ["face"]
+    assert "no eye landmarks" in regions[0].label
+    assert redactions_for(regions, ctx.options)[0].style == "blur"
+    assert polygon_mask(rgb.shape, regions)[100:220, 100:200].mean() > 0.95

@@ -120,6 +120,15 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Age 93 yrs", True),
         ("12 Main Street", True),
         ("Zebulon", True),  # unknown words may be names: PHI mode fails closed
+        ("590 601", True),  # IDs and dates written with spaces (issue 17)
+        ("12 03 1970", True),
+        ("4455 667", True),
+        ("50 40", False),
+        ("Gn 60", False),  # ultrasound read-outs and probe names
+        ("C5-1", False),
+        ("28Hz", False),
+        ("TIB 0.2", False),
+        ("LYMPH NODE", False),
     ],
 )
 def test_phi_vocabulary(text, identifying):
@@ -325,3 +334,38 @@ def test_poor_union_read_does_not_redact(monkeypatch):
     monkeypatch.setattr(engine, "recognise", lambda eng, bgr, quads: [Recognised("Xq", 0.2) for _ in quads])
     lines, texts = _fragments("Portable", "AP")
     assert _phi_categories(None, None, lines, texts, None) == [None, None]
+
+
+def _cut_by_border(bg: str, angle: float, cut: float, edge: str) -> ts.Sample:
+    """'DOB 03/11/1948' (40 px, white) at ``angle`` degrees with ``cut`` of its width beyond ``edge``."""
+    sample = ts.Sample(f"{bg}-cut-{edge}", ts.background(bg, (800, 600)))
+    cov = ts.render("DOB 03/11/1948", 40, ts.fonts()[0], angle)
+    h, w = cov.shape
+    width = sample.rgb.shape[1]
+    x, y = (width - round(w * (1 - cut)), 250) if edge == "right" else (-round(w * cut), 250)
+    x0, x1 = max(0, x), min(width, x + w)
+    inside = cov[:, x0 - x : x1 - x]
+    a = (inside.astype(np.float32) / 255)[..., None]
+    patch = sample.rgb[y : y + h, x0:x1].astype(np.float32)
+    sample.rgb[y : y + h, x0:x1] = np.clip(patch * (1 - a) + 255 * a, 0, 255).astype(np.uint8)
+    sample.lines.append(ts.Line("date", "DOB", x0, y, inside >= 128, 40, angle))
+    return sample
+
+
+@pytest.mark.parametrize(
+    ("bg", "angle", "cut", "edge"),
+    [
+        ("camera", 35, 0.2, "right"),
+        ("coffee", -35, 0.2, "right"),
+        ("histology", 35, 0.35, "right"),
+        ("histology", 35, 0.2, "left"),
+        ("histology", -35, 0.35, "left"),
+    ],
+)
+def test_rotated_line_cut_by_the_border_is_covered_to_the_border(all_ctx, bg, angle, cut, edge):
+    """Issue 18 item 7: glyphs of a 35-degree line running off the picture stayed beside the bar."""
+    sample = _cut_by_border(bg, angle, cut, edge)
+    out, regions = _scrub(sample, all_ctx)
+    assert ts.leaked_lines(sample, out) == []
+    h, w = sample.rgb.shape[:2]
+    assert all(0 <= x <= w and 0 <= y <= h for r in regions for x, y in r.polygon)  # clipped to the frame

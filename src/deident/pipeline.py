@@ -550,16 +550,13 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     try:
         for round_ in range(MAX_REDACTION_ROUNDS):
             written = _write(doc, out, ctx, streaming=streaming)
-            leftovers, pixel_leftovers = _verify(written, ctx, frames=set(redacted))
+            leftovers, pixel_leftovers = _verify(written, ctx, redacted)
             if not leftovers:
                 break
             fixable = not any(f.stage in ("metadata", "dicom") for f in leftovers)
             if round_ == MAX_REDACTION_ROUNDS - 1 or not fixable:
-                raise VerificationFailed(
-                    "output still carries identifiers after scrub: "
-                    + "; ".join(sorted({f.detail or f.kind for f in leftovers}))
-                )
-            _redact_leftovers(doc, pixel_leftovers, ctx, result)
+                raise VerificationFailed(_refusal(leftovers))
+            _redact_leftovers(doc, pixel_leftovers, ctx, result, redacted)
         names = [] if options.rename else _name_findings(item.input, Action.KEPT)
         result.findings += names
         result.findings += _fuzz_sidecars(item.input, output, ctx)
@@ -692,26 +689,67 @@ def _reviewed(frame, regions: list, ctx: Context) -> tuple[list, list[Finding]]:
 Leftovers = dict[int, tuple[str, list]]  # frame index -> (where, regions still found)
 
 
-def _verify(written: Source, ctx: Context, frames: set[int]) -> tuple[list[Finding], Leftovers]:
+def _verify(written: Source, ctx: Context, redacted: dict[int, list]) -> tuple[list[Finding], Leftovers]:
     """Re-open what was written: metadata must be gone; redacted frames must show nothing any more.
 
     Returns every leftover as a finding, and the pixel leftovers as regions of the written frames: the
     written pixels can differ from the in-memory ones (JPEG redaction grows to whole blocks), so a second
-    round must redact what the output shows, not what memory shows.
+    round must redact what the output shows, not what memory shows. Text or a code found (almost) wholly
+    inside what the pipeline itself just blurred or filled is the redaction seen again, not a leftover.
     """
     doc = open_document(written)
     leftovers = [f for f in doc.metadata_findings() if not _is_pixel_notice(f, ctx)]
     regions: Leftovers = {}
-    if frames:
-        chosen = (f for f in doc.frames(ctx) if f.index in frames)
+    if redacted:
+        chosen = (f for f in doc.frames(ctx) if f.index in redacted)
         for frame, found in detect_frames(chosen, _detectors(ctx), ctx, verifying=True):
             where = frame.label or f"frame {frame.index}"
+            found = _outside_redactions(found, redacted[frame.index], frame.rgb.shape)
             if ctx.review is not None:  # what the reviewer kept visible does not fail the file
                 found = ctx.review.visible(frame.index, found)
             if found:  # a picture can be shown twice (colours, alpha): its leftovers add up
                 regions[frame.index] = (where, regions.get(frame.index, ("", []))[1] + found)
                 leftovers += [_region_finding(where, r, Action.FOUND, ctx, frame.index) for r in found]
     return leftovers, regions
+
+
+# A text or code detection with at least this share of its area inside regions the pipeline redacted is
+# the redaction itself: blurred heads read as "text" to the DB detector (a two-person photo and a dog
+# photo of ../shared's real-world set were refused that way), and a blurred or filled area holds nothing
+# legible by construction. Faces found again are never excused: a face seen through its blur is a leak.
+INSIDE_REDACTION = 0.8
+
+
+def _outside_redactions(found: list, redacted: list, shape) -> list:
+    from deident.regions import polygon_mask
+
+    if not redacted or not found:
+        return found
+    covered = polygon_mask(shape, redacted)
+    kept = []
+    for r in found:
+        if r.kind in ("text", "barcode"):
+            own = polygon_mask(shape, [r])
+            area = int(own.sum())
+            if area and (own & covered).sum() >= INSIDE_REDACTION * area:
+                continue
+        kept.append(r)
+    return kept
+
+
+def _refusal(leftovers: list[Finding]) -> str:
+    """Why a file is refused: which region, which stage, and what the user can do about it."""
+    pixel = [f for f in leftovers if f.stage not in ("metadata", "dicom")]
+    parts = sorted({f"{f.stage}: {f.detail or f.kind} at {f.where}" for f in leftovers})
+    hint = ""
+    if any(f.stage == "text" for f in pixel):
+        hint = (
+            " — if that is not identifying text, leave it with --keep-text REGEX (or --text phi for "
+            "harmless words), then check the output by eye"
+        )
+    elif pixel:
+        hint = " — check the region by eye; scrub with a stronger --faces style (fill) to hide it"
+    return "output still carries identifiers after scrub: " + "; ".join(parts) + hint
 
 
 def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
@@ -722,7 +760,7 @@ def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
 PIXEL_NOTICE_KINDS = {"dicom.pixels-unverified", "dicom.BurnedInAnnotation"}
 
 
-def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result) -> None:
+def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result, redacted: dict) -> None:
     """A second round over what verification still saw in the output, grown a little further."""
     from deident.stages import redactions_for
 
@@ -730,6 +768,7 @@ def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result)
         grown = [r.grown(max(4.0, 0.25 * (r.bbox()[3] - r.bbox()[1]))) for r in regions]
         result.findings += doc.redact(index, redactions_for(grown, ctx.options), ctx)
         result.findings += [_region_finding(where, r, Action.REDACTED, ctx, index) for r in grown]
+        redacted.setdefault(index, []).extend(grown)
 
 
 # ---------------------------------------------------------------- names and captions

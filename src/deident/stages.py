@@ -51,9 +51,11 @@ def detectors_for(options: Options) -> list[Detector]:
 
 
 def style_for(region: Region, options: Options) -> str:
-    """How a region is hidden: text by --redact-style, faces by --faces, eye bars and codes by fill."""
+    """How a region is hidden: text by --redact-style, faces by --faces, eye bars and codes by fill.
+
+    In eyes mode a face whose eyes cannot be placed is blurred whole (a bar would miss the eyes)."""
     if region.kind == "face":
-        return options.faces.value if options.faces.value in ("blur", "pixelate", "fill") else "fill"
+        return options.faces.value if options.faces.value in ("blur", "pixelate", "fill") else "blur"
     if region.kind == "text":
         return options.redact_style.value
     return "fill"

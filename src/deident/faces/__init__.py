@@ -59,11 +59,7 @@ class FaceDetector:
 
         faces = self.faces(frame, ctx)
         if ctx.options.faces is FaceMode.EYES:
-            return [
-                Region(geometry.eye_bar(f), "eyes", f"eyes of face {i}", f.score)
-                for i, f in enumerate(faces, 1)
-                if not geometry.eyes_flat(frame.rgb, f)
-            ]
+            return [r for i, f in enumerate(faces, 1) if (r := _eyes_region(frame, f, i)) is not None]
         return [
             Region(geometry.head_polygon(f), "face", f"face {i}", f.score) for i, f in enumerate(faces, 1)
         ]
@@ -73,6 +69,19 @@ class FaceDetector:
         from deident.faces import geometry
 
         return any(not geometry.eyes_flat(frame.rgb, f) for f in self.faces(frame, ctx))
+
+
+def _eyes_region(frame: Frame, face, i: int) -> Region | None:
+    """An eye bar where the eyes still show; the whole head (blurred) where no bar can be placed."""
+    from deident.faces import geometry
+
+    if not geometry.eyes_placeable(face):
+        return Region(
+            geometry.head_polygon(face), "face", f"face {i} (no eye landmarks: face blurred)", face.score
+        )
+    if geometry.eyes_flat(frame.rgb, face):
+        return None
+    return Region(geometry.eye_bar(face), "eyes", f"eyes of face {i}", face.score)
 
 
 __all__ = ["INSTALL_HINT", "FaceDetector"]

@@ -1,8 +1,9 @@
 """Where to hide: the whole head around a face, or a bar across both eyes, aligned with the eye line.
 
 Both shapes are rectangles rotated to the line through the eyes, so a tilted face is covered as well as an
-upright one. Proportions are multiples of the detected box (face) or of the eye distance (bar), measured
-on tests/facesynth.py: YuNet's box runs from the brows to the chin and misses hair and ears.
+upright one. Proportions are multiples of the detected box (face) or of the
+eye distance (bar), measured on tests/facesynth.py: YuNet's box runs from the brows to the chin and
+misses hair and ears.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class Extent:
 
 
 # Head: half widths and heights as fractions of the detected box (hairline above, ears at the sides).
+# A rectangle: an ellipse inscribed in it (and one 10 % wider) left enough head outline for YuNet to find
+# the blurred face again on ../shared's real-world set (camera.png, bald_guys.jpg), and the re-redaction
+# round then grew the blur far wider; only an ellipse larger than this rectangle was never found again.
 HEAD = Extent(left=0.72, right=0.72, up=0.95, down=0.68)
 # Eye bar: beyond each eye and above/below the eye line as fractions of the eye distance.
 BAR = Extent(left=0.6, right=0.6, up=0.5, down=0.5)
@@ -60,6 +64,21 @@ def _rotated(cx: float, cy: float, angle: float, ext: Extent, unit_u: float, uni
 def head_polygon(face: Face) -> tuple[tuple[float, float], ...]:
     x0, y0, x1, y1 = face.box
     return _rotated((x0 + x1) / 2, (y0 + y1) / 2, eye_angle(face), HEAD, x1 - x0, y1 - y0)
+
+
+# Eye landmarks a bar can rest on: both within the detected box (grown by this share of its width on each
+# side) and at least MIN_EYE_SPAN of its width apart (a profile's two landmarks sit ~0.2 apart).
+EYE_SLACK = 0.1
+MIN_EYE_SPAN = 0.12
+
+
+def eyes_placeable(face: Face) -> bool:
+    """True when the eye landmarks are plausible enough to place a bar on; else the face is covered."""
+    x0, y0, x1, y1 = face.box
+    w = max(1.0, x1 - x0)
+    slack = EYE_SLACK * w
+    inside = all(x0 - slack <= x <= x1 + slack and y0 - slack <= y <= y1 + slack for x, y in face.eyes)
+    return inside and eye_distance(face) >= MIN_EYE_SPAN * w
 
 
 def eye_distance(face: Face) -> float:

@@ -63,7 +63,7 @@ class TextDetector:
                     if categories[i] is None:
                         continue
                     label = f"text line ({categories[i]})"
-            quad = detect.grown(ln.quad)
+            quad = detect.clipped(detect.to_border(detect.grown(ln.quad), bgr.shape), bgr.shape)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), "text", label, ln.score))
         return regions
 
@@ -211,13 +211,23 @@ def _union_quad(quads: list):
     return np.array([s * a + t * b for s, t in corners], np.float32)
 
 
-# A "line" taller than this must also be read as text to count. Dense tissue (nuclei on a stained
-# section) or a textured object can look like one huge word to the detector, above all once a label
-# beside it is filled; real text that large reads with a confidence near 1 (measured: a 118-px line 1.00,
-# a tissue blob 0.22). Such a quad can also swallow small labels lying on the texture, so what does not
-# read as text is searched again at full resolution and the lines inside it are kept.
+# A "line" taller than this must also be read as text, or show the strokes of printed text, to count.
+# Dense tissue (nuclei on a stained section) or a textured object can look like one huge word to the
+# detector, above all once a label beside it is filled. Real text that large reads with a confidence near
+# 1: on ../shared's real-world set and tests/textsynth.py, 0.98-1.00 for printed Latin and Japanese tall
+# lines; texture up to 0.88 for one letter (a dark vest read as "G") and 0.55 for two (re-encoded dog fur
+# read as "LA"), so two letters or digits at 0.8 or more. Hangul reads poorly (0.24 and 0.60) but has the
+# strokes ``detect.has_strokes`` measures. Such a quad can also swallow small labels lying on the texture,
+# so what does not count is searched again at full resolution and the lines inside it are kept when they
+# read as text themselves.
 TALL_LINE_PX = 64
-TALL_LINE_MIN_SCORE = 0.5
+TALL_LINE_MIN_SCORE = 0.8
+TALL_LINE_MIN_CHARS = 2
+INSIDE_MIN_SCORE = 0.5  # a line found inside rejected texture needs this reading confidence
+
+
+def _reads_as_text(read, min_score: float, min_chars: int) -> bool:
+    return read.score >= min_score and sum(c.isalnum() for c in read.text) >= min_chars
 
 
 def _resolve_tall(eng, bgr, lines: list, depth: int = 0) -> list:
@@ -228,11 +238,20 @@ def _resolve_tall(eng, bgr, lines: list, depth: int = 0) -> list:
         return lines
     out = [ln for ln in lines if ln.height <= TALL_LINE_PX]
     for ln, read in zip(tall, engine.recognise(eng, bgr, [ln.quad for ln in tall]), strict=True):
-        if read.score >= TALL_LINE_MIN_SCORE and any(c.isalnum() for c in read.text):
+        if _reads_as_text(read, TALL_LINE_MIN_SCORE, TALL_LINE_MIN_CHARS) or detect.has_strokes(bgr, ln.quad):
             out.append(ln)
         elif depth == 0:
-            out += _resolve_tall(eng, bgr, _lines_inside(eng, bgr, ln), depth + 1)
+            out += _resolve_tall(eng, bgr, _read_inside(eng, bgr, ln), depth + 1)
     return detect.drop_contained(out)
+
+
+def _read_inside(eng, bgr, line) -> list:
+    """The lines inside rejected texture that read as text on their own (hair, fur and fabric do not)."""
+    from deident.text import engine
+
+    inside = _lines_inside(eng, bgr, line)
+    reads = engine.recognise(eng, bgr, [ln.quad for ln in inside])
+    return [ln for ln, read in zip(inside, reads, strict=True) if _reads_as_text(read, INSIDE_MIN_SCORE, 1)]
 
 
 def _lines_inside(eng, bgr, line) -> list:

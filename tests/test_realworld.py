@@ -1,0 +1,160 @@
+"""Real photos come out usable (issue 17): no refusal, no slab where nothing is written, identifiers gone.
+
+Judged by independent oracles (tests/realworld.py: Tesseract, CenterFace, pixel differences), never by
+deident's own check. Images from ../shared/corpora/realworld (skipped when absent), and real images that
+ship inside installed packages: scikit-image's ``camera``, ``astronaut`` and ``immunohistochemistry``, and
+pydicom's ``CT_small.dcm``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import realworld as rw
+from deident import pipeline
+from deident.findings import Action, Finding, Status
+from deident.options import FaceMode, Options, TextMode
+from deident.regions import Region
+
+OPTIONS = Options(jobs=1, key=b"realworld-test-key-0123456789abc")
+
+
+def _scrub(paths: list[Path], out: Path, **kw) -> dict[str, object]:
+    opts = dataclasses.replace(OPTIONS, output_dir=out, **kw)
+    return {Path(r.input).name: r for r in pipeline.scrub_paths(paths, opts)}
+
+
+def _entries(shared: Path) -> dict[str, rw.Entry]:
+    return {e.name: e for e in rw.load(shared / "corpora" / "realworld")}
+
+
+# ---------------------------------------------------------------- the shared real-world set
+
+
+@pytest.mark.slow
+def test_ordinary_photos_are_neither_refused_nor_slabbed(shared_dir, tmp_path):
+    """A dog photo was refused (blurred dog heads read as text); a portrait got a black slab on its vest."""
+    root = shared_dir / "corpora" / "realworld"
+    dogs, portrait = "controls/dogs.jpg", "faces/test_alex_lacamoire1.jpg"
+    results = _scrub([root / dogs, root / portrait], tmp_path)
+    entries = _entries(shared_dir)
+    r = results[Path(portrait).name]
+    assert r.status is Status.SAFE, r.reason
+    score = rw.score(entries[portrait], root / portrait, Path(r.output), "default")
+    assert score.over <= rw.OVER_MAX
+    assert score.faces_recognisable == 0
+    # The dog photo: written, and its text boxes stay on the cereal box's words (YuNet still takes one dog's
+    # face for a person's, score 0.77, and blurs it: a face-stage false positive, not measured here).
+    r = results[Path(dogs).name]
+    assert r.status is Status.SAFE, r.reason
+    lines = rw.annotated_mask(
+        dataclasses.replace(entries[dogs], data={"lines": entries[dogs].data["lines"]}), (916, 900)
+    )
+    for f in r.findings:
+        if f.stage == "text":
+            box = re.search(r"box (-?\d+),(-?\d+)-(-?\d+),(-?\d+)", f.where)
+            x0, y0, x1, y1 = (int(v) for v in box.groups())
+            assert lines[max(0, y0) : y1, max(0, x0) : x1].mean() > 0.5, f.where
+
+
+@pytest.mark.slow
+def test_phi_mode_hides_ids_written_with_spaces(shared_dir, tmp_path):
+    """'590 408' on a photo of part labels stayed legible with --text phi."""
+    root = shared_dir / "corpora" / "realworld"
+    name = "text/easyocr_Photo-8.jpg"
+    r = _scrub([root / name], tmp_path, text=TextMode.PHI)[Path(name).name]
+    assert r.status is Status.SAFE, r.reason
+    score = rw.score(_entries(shared_dir)[name], root / name, Path(r.output), "phi")
+    assert score.id_legible == []
+
+
+# ---------------------------------------------------------------- package-shipped real images
+
+
+def _png(tmp_path: Path, name: str, rgb: np.ndarray) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "in" / f"{name}.png"
+    path.parent.mkdir(exist_ok=True)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def _changed(before: Path, after: Path, level: int) -> float:
+    a, _ = rw.display(before)
+    b, _ = rw.display(after)
+    return float((np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > level).mean())
+
+
+@pytest.mark.slow
+def test_rolled_micrograph_is_not_refused_and_left_alone(tmp_path):
+    """scikit-image's IHC micrograph rolled by 21 px (a straight seam) at 1600x1200 was refused."""
+    import cv2
+    from skimage import data
+
+    ihc = cv2.resize(
+        np.roll(data.immunohistochemistry(), 21, axis=1), (1600, 1200), interpolation=cv2.INTER_CUBIC
+    )
+    path = _png(tmp_path, "ihc_rolled", ihc)
+    r = _scrub([path], tmp_path / "out")[path.name]
+    assert r.status is Status.SAFE, r.reason
+    # measured 0.68 %: one false vertical "line" on tissue at the top-left corner (the 0.5 % goal is not met)
+    assert _changed(path, Path(r.output), rw.CONTROL_LEVEL) <= rw.OVER_MAX
+
+
+@pytest.mark.slow
+def test_camera_man_keeps_buildings_and_coat(tmp_path):
+    """scikit-image's camera: boxes went over buildings and coat buttons; only the head may change."""
+    from skimage import color, data
+
+    rgb = (color.gray2rgb(data.camera())).astype(np.uint8)
+    path = _png(tmp_path, "camera", rgb)
+    r = _scrub([path], tmp_path / "out")[path.name]
+    assert r.status is Status.SAFE, r.reason
+    assert not [f for f in r.findings if f.stage == "text"]
+    a, _ = rw.display(path)
+    b, _ = rw.display(Path(r.output))
+    changed = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > rw.OVER_LEVEL
+    changed[:260, 150:320] = False  # the head (face at about 190-260 x 80-200)
+    assert changed.mean() <= rw.OVER_MAX
+
+
+def test_ct_slice_gets_no_frame_sized_box(tmp_path):
+    """pydicom's CT_small.dcm (128x128, no text) got one box over 16,383 of its 16,384 pixels."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    src = tmp_path / "in" / "CT_small.dcm"
+    src.parent.mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), src)
+    r = _scrub([src], tmp_path / "out", faces=FaceMode.OFF)[src.name]
+    assert r.status is Status.SAFE, r.reason
+    assert not [f for f in r.findings if f.stage == "text"]
+    before, after = pydicom.dcmread(src).pixel_array, pydicom.dcmread(r.output).pixel_array
+    assert np.array_equal(before, after)
+
+
+# ---------------------------------------------------------------- verification and refusals
+
+
+def test_verification_excuses_text_inside_its_own_redactions():
+    """Blurred heads read as 'text' to the detector: inside a redacted face that is the blur, not a leak."""
+    face = Region.box(100, 100, 300, 340, "face", "face 1")
+    inside = Region.box(150, 150, 250, 200, "text", "text line")
+    across = Region.box(250, 150, 420, 200, "text", "text line")  # text running out of the face: a leak
+    face_again = Region.box(120, 120, 280, 300, "face", "face 1")
+    kept = pipeline._outside_redactions([inside, across, face_again], [face], (480, 640, 3))
+    assert kept == [across, face_again]
+
+
+def test_refusal_names_region_stage_and_way_out():
+    leftover = Finding("text", "text.text", "image box 10,10-90,30", Action.FOUND, "text line")
+    message = pipeline._refusal([leftover])
+    assert "text: text line at image box 10,10-90,30" in message
+    assert "--keep-text" in message
