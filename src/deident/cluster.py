@@ -303,7 +303,10 @@ class _Phase:
         from distributed import KilledWorker
 
         error = future.exception() if future.status == "error" else None
-        if not isinstance(error, KilledWorker):  # a bug outside the per-file guard stops the run, as locally
+        # "lost": the worker holding the task's result died before the result reached us (seen when a
+        # crash takes a second worker down with it): its files are run again, alone, like a killed one's.
+        died = isinstance(error, KilledWorker) or future.status == "lost"
+        if not died:  # a bug outside the per-file guard stops the run, as locally
             raise error or RuntimeError(f"a Dask task ended {future.status}: the run cannot be complete")
         if isolated:
             return [_lost(self.fn, chunk[0])]
