@@ -657,11 +657,12 @@ def _detect_all(doc: Document, ctx: Context, *, redact: bool):
         if not regions:
             continue
         action = Action.REDACTED if redact else Action.FOUND
-        where = frame.label or f"frame {frame.index}"
-        findings += [_region_finding(where, r, action, ctx, frame.index) for r in regions]
+        findings += [_region_finding(frame.where, r, action, ctx, frame.index) for r in regions]
         if redact:
             findings += doc.redact(frame.index, redactions_for(regions, ctx.options), ctx)
-            redacted[frame.index] = regions
+            # One picture can be shown more than once (DICOM windows, an alpha plane): what each view
+            # found was redacted, so verification must know all of it.
+            redacted.setdefault(frame.index, []).extend(regions)
     return findings, redacted, [d.name for d in detectors]
 
 
@@ -681,7 +682,7 @@ def _reviewed(frame, regions: list, ctx: Context) -> tuple[list, list[Finding]]:
     hide in (redacted like any region, reported under the ``user`` stage)."""
     if ctx.review is None:
         return regions, []
-    regions, kept = ctx.review.split(frame.index, regions, frame.label or f"frame {frame.index}")
+    regions, kept = ctx.review.split(frame.index, regions, frame.where)
     height, width = frame.rgb.shape[:2]
     return regions + ctx.review.hides(frame.index, width, height), kept
 
@@ -703,7 +704,7 @@ def _verify(written: Source, ctx: Context, redacted: dict[int, list]) -> tuple[l
     if redacted:
         chosen = (f for f in doc.frames(ctx) if f.index in redacted)
         for frame, found in detect_frames(chosen, _detectors(ctx), ctx, verifying=True):
-            where = frame.label or f"frame {frame.index}"
+            where = frame.where
             found = _outside_redactions(found, redacted[frame.index], frame.rgb.shape)
             if ctx.review is not None:  # what the reviewer kept visible does not fail the file
                 found = ctx.review.visible(frame.index, found)

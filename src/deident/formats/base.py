@@ -70,6 +70,11 @@ class Frame:
     photographic: bool = True  # the face stage looks at photographic frames only
     label: str = ""  # e.g. "page 2", "frame 17", "label image"
 
+    @property
+    def where(self) -> str:
+        """How findings name this picture."""
+        return self.label or f"frame {self.index}"
+
 
 class Document(ABC):
     """A parsed file. Methods that change it work in memory; ``write`` produces the output."""
