@@ -70,7 +70,8 @@ def one_input(fmt: str, slow: float):
 def image_bytes(fmt: str, data: bytes) -> bytes:
     """The input's image data units (copied unchanged by a scrub): scans, IDAT, VP8, GIF images, strips."""
     from deident.formats import gif, jpeg, png, webp
-    from deident.formats.tiff import OFFSET_TAGS, TiffReader
+    from deident.formats.tiff.reader import TiffReader
+    from deident.formats.tiff.tags import OFFSET_TAGS
 
     try:
         if fmt == "jpeg":
@@ -101,10 +102,13 @@ def run_one(fmt: str, seconds: int, slow: float) -> int:
 
     with atheris.instrument_imports():
         import deident.formats._pillow
+        import deident.formats.exif
         import deident.formats.gif
         import deident.formats.jpeg
         import deident.formats.png
-        import deident.formats.tiff
+        import deident.formats.tiff.document
+        import deident.formats.tiff.reader
+        import deident.formats.tiff.rewrite
         import deident.formats.webp  # noqa: F401
     corpus = WORK / f"corpus-{fmt}"
     corpus.mkdir(parents=True, exist_ok=True)

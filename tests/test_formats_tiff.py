@@ -11,7 +11,9 @@ import pytest
 
 from deident.findings import Action
 from deident.formats.base import Source, open_document
-from deident.formats.tiff import DECODE_TAGS, TiffReader, rewrite_tiff, structural_page
+from deident.formats.tiff.reader import TiffReader
+from deident.formats.tiff.rewrite import rewrite_tiff, structural_page
+from deident.formats.tiff.tags import DECODE_TAGS
 from deident.regions import Redaction, Region
 from test_formats_common import (
     ARTIST,

@@ -386,7 +386,7 @@ def make_ndpi(path: Path, monkeypatch, extra: tuple = ()) -> None:
 
 
 def strips(path: Path) -> list[bytes]:
-    from deident.formats.tiff import TiffReader
+    from deident.formats.tiff.reader import TiffReader
 
     with open(path, "rb") as fh:
         r = TiffReader(fh)

@@ -36,7 +36,7 @@ from deident.formats import jpeg as jpeg_mod
 from deident.formats import png as png_mod
 from deident.formats import webp as webp_mod
 from deident.formats.base import Source, open_document
-from deident.formats.tiff import TiffReader
+from deident.formats.tiff.reader import TiffReader
 from deident.options import DEFAULT_MAX_PIXELS, FaceMode, Options, TextMode
 from deident.outputs import BatchRefused
 from test_formats_common import COMMENT, UNKNOWN, ctx, exif_block, leaked, picture, xmp_packet

@@ -57,7 +57,7 @@ for _spec in (
     FormatSpec("png", _png, "deident.formats.png:open_png"),
     FormatSpec("gif", _gif, "deident.formats.gif:open_gif"),
     FormatSpec("webp", _webp, "deident.formats.webp:open_webp"),
-    FormatSpec("tiff", _tiff, "deident.formats.tiff:open_tiff", streaming=True),
+    FormatSpec("tiff", _tiff, "deident.formats.tiff.opener:open_tiff", streaming=True),
     FormatSpec("dicom", _dicom, "deident.dicom.document:open_dicom"),
     FormatSpec("heif", _heif, "deident.formats.heif:open_heif"),
 ):

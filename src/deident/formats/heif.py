@@ -33,7 +33,7 @@ from deident.findings import Action, Finding
 from deident.formats import icc
 from deident.formats._pillow import DECODE_ERRORS, Item, WholeFileDocument, clean_values, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
-from deident.formats.tiff import exif_items
+from deident.formats.exif import exif_items
 
 # x265 quality for the one lossy generation a clean HEIC costs: visually transparent, about 1.5-2x the
 # size of a phone's own encode (measured in docs/formats.md). ``--format png`` is the lossless way out.

@@ -33,7 +33,7 @@ from deident.formats._pillow import (
     xmp_identifiers,
 )
 from deident.formats.base import Context, ImageDims, Source
-from deident.formats.tiff import exif_items, orientation_exif
+from deident.formats.exif import exif_items, orientation_exif
 from deident.regions import Redaction
 
 SOI, EOI, SOS, COM, DRI = 0xD8, 0xD9, 0xDA, 0xFE, 0xDD

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from deident.errors import CorruptFile
 from deident.formats._pillow import Item, WholeFileDocument, clean_values, per_bytes, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
-from deident.formats.tiff import exif_items
+from deident.formats.exif import exif_items
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Chunks needed to decode and display (PNG 3rd edition): header, palette, data, transparency, colour.

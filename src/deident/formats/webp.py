@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from deident.errors import CorruptFile
 from deident.formats._pillow import Item, WholeFileDocument, clean_values, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
-from deident.formats.tiff import exif_items
+from deident.formats.exif import exif_items
 
 KEEP = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}
 VP8X_ICC, VP8X_EXIF, VP8X_XMP = 0x20, 0x08, 0x04

@@ -40,16 +40,10 @@ import numpy as np
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, Source
-from deident.formats.tiff import (
-    ASCII,
-    DECODE_TAGS,
-    IFD,
-    Page,
-    PagePlan,
-    TiffDocument,
-    TiffReader,
-    rewrite_tiff,
-)
+from deident.formats.tiff.document import PageInfo
+from deident.formats.tiff.reader import IFD, TiffReader
+from deident.formats.tiff.rewrite import Page, PagePlan, rewrite_tiff
+from deident.formats.tiff.tags import ASCII, DECODE_TAGS, Tag
 from deident.regions import Redaction
 
 # Hamamatsu NDPI private tags a reader needs (format flag, source lens = magnification or -1 macro / -2 map,
@@ -158,7 +152,7 @@ class SlidePage:
     height: int
     tiled: bool
     description: str | None
-    info: dict  # TiffDocument._page_info: tags outside the keep-list, identifying values
+    info: PageInfo  # tags outside the keep-list, identifying values
 
 
 def _first(reader: TiffReader, ifd: IFD, tag: int, default=0):
@@ -169,7 +163,7 @@ def _first(reader: TiffReader, ifd: IFD, tag: int, default=0):
 
 
 def _description(reader: TiffReader, ifd: IFD) -> str | None:
-    e = ifd.entries.get(270)
+    e = ifd.entries.get(Tag.ImageDescription)
     return reader.text(e) if e is not None and e.type == ASCII else None
 
 
@@ -213,10 +207,10 @@ def _shape(reader: TiffReader, ifd: IFD, vendor: str) -> PageShape:
     if vendor == "svs":  # the first line is the library's name: the role is named on the second
         desc = "\n".join((desc or "").splitlines()[1:])
     return PageShape(
-        _first(reader, ifd, 256),
-        _first(reader, ifd, 257),
-        322 in ifd.entries and 324 in ifd.entries,
-        _first(reader, ifd, 254),
+        _first(reader, ifd, Tag.ImageWidth),
+        _first(reader, ifd, Tag.ImageLength),
+        Tag.TileWidth in ifd.entries and Tag.TileOffsets in ifd.entries,
+        _first(reader, ifd, Tag.NewSubfileType),
         _named(desc),
         _first(reader, ifd, NDPI_SOURCELENS, 1.0) if vendor == "ndpi" else 1.0,
     )
@@ -290,27 +284,15 @@ def open_slide(source: Source) -> SlideDocument | None:
                 "NDPI over 4 GiB stores non-standard 64-bit offsets (high words outside the TIFF "
                 "structure); not supported: export the slide to SVS/OME-TIFF first"
             )
-        keep = DECODE_TAGS.keys() | {270} | (NDPI_KEEP if vendor == "ndpi" else set())
+        keep = DECODE_TAGS.keys() | {Tag.ImageDescription} | (NDPI_KEEP if vendor == "ndpi" else set())
         pages = []
         for i, (ifd, role) in enumerate(zip(ifds, roles, strict=True)):
-            info = TiffDocument._page_info(reader, ifd, keep)
-            if (
-                vendor == "ndpi"
-                and 305 in ifd.entries
-                and reader.text(ifd.entries[305]).startswith("NDP.scan")
-            ):
-                info["items"] = [it for it in info["items"] if it.kind != "tiff.Software"]
-            pages.append(
-                SlidePage(
-                    i,
-                    role,
-                    _first(reader, ifd, 256),
-                    _first(reader, ifd, 257),
-                    322 in ifd.entries,
-                    _description(reader, ifd),
-                    info,
-                )
-            )
+            info = PageInfo.read(reader, ifd, i, keep, palette=False)
+            software = ifd.entries.get(Tag.Software)
+            if vendor == "ndpi" and software and reader.text(software).startswith("NDP.scan"):
+                info.items = [it for it in info.items if it.kind != "tiff.Software"]
+            tiled = Tag.TileWidth in ifd.entries
+            pages.append(SlidePage(i, role, info.width, info.height, tiled, _description(reader, ifd), info))
     return SlideDocument(source, vendor, pages)
 
 
@@ -454,10 +436,7 @@ class SlideDocument(Document):
                 )
                 if action_for_tags is Action.FOUND:
                     continue
-            for it in p.info["items"]:
-                out.append(
-                    Finding("metadata", it.kind, it.where.format(page=p.index), action_for_tags, it.detail)
-                )
+            out += [it.finding(action_for_tags) for it in p.info.items]
             if p.description is None:
                 continue
             if self.vendor != "svs":
@@ -492,7 +471,7 @@ class SlideDocument(Document):
     def identifiers(self) -> list[str]:
         from deident.formats._pillow import clean_values
 
-        values = [v for p in self.pages for v in p.info["ids"]]
+        values = [v for p in self.pages for v in p.info.identifiers]
         for d in self.descriptions.values():
             for name, value in d.dropped:
                 if name != "header line 2" or not value.startswith(("label", "macro")):
@@ -646,10 +625,10 @@ class SlideDocument(Document):
             description = self.descriptions[page.index].text
         if description is not None:
             raw = description.encode("ascii", "replace") + b"\0"
-            plan.extra[270] = (ASCII, raw, len(raw))
-        software = page.ifd.entries.get(305)
+            plan.extra[Tag.ImageDescription] = (ASCII, raw, len(raw))
+        software = page.ifd.entries.get(Tag.Software)
         if self.vendor == "ndpi" and software and page.reader.text(software).startswith("NDP.scan"):
-            plan.extra[305] = (ASCII, b"NDP.scan\0", 9)  # the vendor signature readers look for
+            plan.extra[Tag.Software] = (ASCII, b"NDP.scan\0", 9)  # the vendor signature readers look for
         return plan
 
     def write(self, out, ctx: Context) -> None:

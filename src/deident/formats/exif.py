@@ -1,0 +1,139 @@
+"""EXIF blocks (JPEG APP1, PNG eXIf, WebP EXIF, HEIF Exif items): what they reveal, by category.
+
+An EXIF block is a small TIFF; ``formats.tiff.reader`` walks it. Findings name categories and sizes,
+never values; the identifying values (owner, serials, dates, descriptions) go to the batch deny-list in
+memory only.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from deident.errors import CorruptFile
+from deident.formats._pillow import Item, clean_values, plural
+from deident.formats.tiff.reader import IFD, TiffReader
+from deident.formats.tiff.tags import (
+    ASCII,
+    BYTE,
+    EXIF_POINTERS,
+    IFD_OFFSET,
+    LONG,
+    LONG8,
+    SHORT,
+    UNDEFINED,
+    Tag,
+)
+
+# EXIF tags by what they reveal. Orientation is display information, not identifying.
+EXIF_KIND = {
+    **dict.fromkeys((306, 36867, 36868, 36880, 36881, 36882, 37520, 37521, 37522), "exif.datetime"),
+    **dict.fromkeys((315, 33432, 40093, 42032), "exif.owner"),
+    **dict.fromkeys((269, 270, 285, 316, 37510, 40091, 40092, 40094, 40095), "exif.text"),
+    **dict.fromkeys((42016, 42033, 42037, 50735), "exif.serial"),
+    **dict.fromkeys((11, 271, 272, 305, 42034, 42035, 42036), "exif.device"),
+    37500: "exif.makernote",
+}
+EXIF_LABEL = {
+    "exif.datetime": "dates and times",
+    "exif.owner": "owner, artist or copyright",
+    "exif.text": "descriptions and comments",
+    "exif.serial": "serial numbers and unique IDs",
+    "exif.device": "make, model and software",
+    "exif.makernote": "maker note",
+    "exif.gps": "GPS position",
+    "exif.thumbnail": "embedded thumbnail",
+    "exif.settings": "other camera fields",
+}
+# Values worth putting on the batch deny-list (names, serials, dates), as (kind) whose values we collect.
+VALUE_KINDS = {"exif.owner", "exif.serial", "exif.datetime", "exif.text"}
+GPS_LATITUDE, GPS_LONGITUDE = 2, 4  # in the GPS IFD: a position needs both
+
+
+@dataclass
+class ExifSummary:
+    """What an EXIF block holds, by category, without values (except ``identifiers``, memory only)."""
+
+    counts: dict[str, list[int]] = field(default_factory=dict)  # kind -> [fields, bytes]
+    orientation: int = 1
+    gps_position: bool = False
+    identifiers: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, nbytes: int) -> None:
+        c = self.counts.setdefault(kind, [0, 0])
+        c[0] += 1
+        c[1] += nbytes
+
+    def items(self, where: str) -> list[Item]:
+        out = []
+        for kind, (n, nbytes) in self.counts.items():
+            label = EXIF_LABEL[kind]
+            if kind == "exif.gps" and not self.gps_position:
+                label = "GPS data"
+            out.append(Item(kind, where, f"{label}: {plural(n, 'field')}, {nbytes} bytes"))
+        return out
+
+
+def read_exif(data: bytes) -> ExifSummary:
+    """Summarise a TIFF-structured EXIF block; damage in it is reported as a whole-block finding."""
+    summary = ExifSummary()
+    reader = TiffReader.from_bytes(data)
+    ifds = list(reader.chain())
+    for n, ifd in enumerate(ifds[:2]):
+        walk_exif_ifd(reader, ifd, summary, thumbnail=n == 1)
+    for _ in ifds[2:]:
+        summary.add("exif.settings", 0)
+    return summary
+
+
+def walk_exif_ifd(reader: TiffReader, ifd: IFD, summary: ExifSummary, thumbnail=False, depth=0) -> None:
+    """Add one IFD's fields to ``summary``, following its EXIF, GPS and Interop pointers (also used for a
+    TIFF page's EXIF IFD)."""
+    for tag, entry in ifd.entries.items():
+        if thumbnail:
+            size = entry.size + (
+                reader.values(entry)[0] if tag == Tag.JPEGInterchangeFormatLength and entry.count else 0
+            )
+            summary.add("exif.thumbnail", size)
+            continue
+        if tag == Tag.Orientation:
+            if entry.type == SHORT and entry.count >= 1:
+                summary.orientation = reader.values(entry)[0]
+            continue
+        if tag in EXIF_POINTERS:
+            if depth < 2 and entry.type in (LONG, IFD_OFFSET, LONG8) and entry.count >= 1:
+                sub = reader.ifd(reader.values(entry)[0])
+                if tag == Tag.GPSIFD:
+                    summary.gps_position = GPS_LATITUDE in sub.entries and GPS_LONGITUDE in sub.entries
+                    for e in sub.entries.values():
+                        summary.add("exif.gps", e.size)
+                else:
+                    walk_exif_ifd(reader, sub, summary, depth=depth + 1)
+            continue
+        kind = EXIF_KIND.get(tag, "exif.settings")
+        summary.add(kind, entry.size)
+        if kind in VALUE_KINDS and entry.type in (ASCII, BYTE, UNDEFINED):
+            value = reader.text(entry)
+            summary.identifiers += clean_values([value, value[:10]] if kind == "exif.datetime" else [value])
+
+
+def exif_items(data: bytes, where: str) -> tuple[list[Item], ExifSummary]:
+    """Items of one EXIF block; a block we cannot parse is still one item (it gets dropped whole)."""
+    global _last_exif
+    last = _last_exif  # one read: another thread may replace it meanwhile
+    if last is not None and last[0] == data:
+        return last[1].items(where), last[1]  # the same block again (orientation, then findings)
+    try:
+        summary = read_exif(data)
+    except (CorruptFile, struct.error) as exc:
+        return [Item("exif", where, f"EXIF block, {len(data)} bytes (unreadable: {exc})")], ExifSummary()
+    _last_exif = (data, summary)
+    return summary.items(where), summary
+
+
+_last_exif: tuple[bytes, ExifSummary] | None = None
+
+
+def orientation_exif(orientation: int) -> bytes:
+    """A minimal little-endian EXIF block holding only Orientation: what a viewer needs, nothing else."""
+    return b"II*\x00" + struct.pack("<IHHHIHHI", 8, 1, Tag.Orientation, SHORT, 1, orientation, 0, 0)

@@ -1,0 +1,264 @@
+"""The TIFF document: what each page holds (``PageInfo``), pixels through Pillow, output through the rewriter.
+
+Structure is read from the path, never the whole file. Whole-slide images (``formats.wsi``) read their
+pages through the same ``PageInfo``; ``formats.tiff.opener`` decides which document a TIFF becomes.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from deident.errors import CorruptFile
+from deident.findings import Action, Finding
+from deident.formats._pillow import Item, clean_values
+from deident.formats.base import Context, Document, Frame, ImageDims, Source
+from deident.formats.exif import ExifSummary, walk_exif_ifd
+from deident.formats.tiff.reader import IFD, Entry, TiffReader, samples
+from deident.formats.tiff.rewrite import (
+    Page,
+    PagePlan,
+    declared_blocks,
+    rewrite_tiff,
+    structural_page,
+    unused_tables,
+    used_colormap,
+)
+from deident.formats.tiff.tags import (
+    ASCII,
+    DECODE_TAGS,
+    OFFSET_TAGS,
+    SUB_IFD_TAGS,
+    TAG_KIND,
+    TAG_NAMES,
+    Tag,
+)
+from deident.regions import Redaction
+
+# Identifying text tags whose values go to the batch deny-list (DateTime also by its date alone).
+_VALUE_TAGS = {Tag.Artist, Tag.Copyright, Tag.DateTime, Tag.DocumentName, Tag.HostComputer}
+
+
+@dataclass
+class PageInfo:
+    """One page before a scrub: its size and orientation, and what dropping its tags outside a keep-list
+    removes (one item per tag, plus the identifying values among them, kept in memory for the deny-list)."""
+
+    index: int
+    width: int
+    height: int
+    orientation: int = 1
+    items: list[Item] = field(default_factory=list)
+    identifiers: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(
+        cls, reader: TiffReader, ifd: IFD, index: int, keep: set[int] | dict = DECODE_TAGS, palette=True
+    ) -> PageInfo:
+        """The page's findings when only ``keep`` survives; ``palette`` reports colour-map entries no pixel
+        uses (``structural_page`` blanks them; the whole-slide policy copies the table as it is)."""
+        e = ifd.entries
+
+        def first(tag, default=0):
+            return reader.values(e[tag])[0] if tag in e and e[tag].count else default
+
+        info = cls(index, first(Tag.ImageWidth), first(Tag.ImageLength), first(Tag.Orientation, 1))
+        where = f"page {index}"
+        info.items += _beyond_declared(reader, e, where)
+        if palette and Tag.ColorMap in keep and used_colormap(reader, ifd, index) is not None:
+            info.items.append(Item("tiff.ColorMap", f"{where} tag 320", "colour-map entries no pixel uses"))
+        for tag in unused_tables(reader, ifd) & set(keep):
+            name = DECODE_TAGS[tag]
+            info.items.append(
+                Item(f"tiff.{name}", f"{where} tag {int(tag)}", f"{name} this page does not use")
+            )
+        for tag, entry in e.items():
+            if tag == Tag.InterColorProfile and tag in keep:
+                from deident.formats import icc
+
+                item = icc.profile_item(reader.raw(entry), f"{where} tag {tag}")[1]
+                info.items += [item] if item is not None else []
+            if tag in keep:
+                continue
+            info._dropped(reader, tag, entry)
+        return info
+
+    def _dropped(self, reader: TiffReader, tag: int, entry: Entry) -> None:
+        """The item for a tag the scrub drops, and its identifying values."""
+        name = TAG_NAMES.get(tag, f"tag{tag}")
+        kind = TAG_KIND.get(tag, f"tiff.{name}" if tag < 32768 or tag in TAG_NAMES else "tiff.private")
+        detail = f"{name}, {entry.size} bytes"
+        if tag == Tag.ExifIFD:
+            try:
+                summary = ExifSummary()
+                walk_exif_ifd(reader, reader.ifd(reader.values(entry)[0]), summary)
+                self.items += summary.items(f"page {self.index} EXIF IFD")
+                self.identifiers += summary.identifiers
+                return
+            except (CorruptFile, struct.error, IndexError):
+                detail = "EXIF IFD (unreadable)"
+        if tag in _VALUE_TAGS and entry.type == ASCII:
+            value = reader.text(entry)
+            self.identifiers += clean_values([value, value[:10]] if tag == Tag.DateTime else [value])
+        if tag in (Tag.XMP, Tag.IPTC):
+            from deident.formats._pillow import iptc_identifiers, xmp_identifiers
+
+            raw = reader.raw(entry)
+            self.identifiers += xmp_identifiers(raw) if tag == Tag.XMP else iptc_identifiers(raw)
+        self.items.append(Item(kind, f"page {self.index} tag {tag}", detail))
+
+
+def _beyond_declared(reader: TiffReader, entries: dict[int, Entry], where: str) -> list[Item]:
+    """The finding for image data beyond the declared image (``declared_blocks``), if any."""
+    data_tag = next((t for t in OFFSET_TAGS if t in entries), None)
+    if data_tag is None or OFFSET_TAGS[data_tag] not in entries:
+        return []
+    try:
+        spp, bits = samples("TIFF page", reader, entries)
+        offsets, counts = reader.values(entries[data_tag]), reader.values(entries[OFFSET_TAGS[data_tag]])
+    except (CorruptFile, struct.error):
+        return []  # refused with its reason when the page is written
+    kept_offsets, kept, padding = declared_blocks("TIFF page", reader, entries, offsets, counts, spp, bits)
+    items = []
+    extra = sum(counts) - sum(kept)
+    if extra:
+        detail = f"{extra} bytes of image data beyond the declared image"
+        items.append(Item("tiff.strips", f"{where} image data", detail))
+    held = 0
+    for i, pad in padding.items():
+        tile = reader.read(kept_offsets[i], kept[i])
+        held += pad.blank(tile) != tile
+    if held:
+        items.append(
+            Item("tiff.tiles", f"{where} edge tiles", f"{held} edge tiles hold data beyond the image")
+        )
+    return items
+
+
+# Pillow's encoder for each lossless TIFF compression; an edited page is re-encoded with its own.
+_PILLOW_LOSSLESS = {
+    1: "raw",
+    5: "tiff_lzw",
+    8: "tiff_adobe_deflate",
+    32946: "tiff_deflate",
+    32773: "packbits",
+}
+
+
+class TiffDocument(Document):
+    """Reads structure from the path (never the whole file); pixels via Pillow only when asked.
+
+    SubIFDs hold reduced-resolution or raw images: not carried over (reported as removed).
+    """
+
+    format = "tiff"
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.scrubbed = False
+        self.edited: dict[int, object] = {}  # page index -> stored pixels (PIL image) after redaction
+        with open(source.path, "rb") as fh:
+            if not fh.read(8):
+                raise CorruptFile("empty file")
+            reader = TiffReader(fh)
+            self.byte_order = reader.bo
+            self.pages = [PageInfo.read(reader, ifd, n) for n, ifd in enumerate(reader.chain())]
+        if not self.pages:
+            raise CorruptFile("TIFF has no pages")
+
+    def _items(self) -> list[Item]:
+        return [] if self.scrubbed else [it for p in self.pages for it in p.items]
+
+    def metadata_findings(self) -> list[Finding]:
+        return [it.finding(Action.FOUND) for it in self._items()]
+
+    def scrub_metadata(self, ctx: Context) -> list[Finding]:
+        found = [it.finding() for it in self._items()]
+        self.scrubbed = True
+        return found
+
+    def identifiers(self) -> list[str]:
+        return clean_values(v for p in self.pages for v in p.identifiers)
+
+    def check_size(self, ctx: Context) -> ImageDims:
+        from deident.formats._pillow import refuse_above_limit
+
+        pixels = sum(p.width * p.height for p in self.pages)
+        dims = ImageDims(
+            max(p.width for p in self.pages),
+            max(p.height for p in self.pages),
+            len(self.pages),
+            {"pixels": pixels},
+        )
+        refuse_above_limit(pixels, f"{pixels} pixels over {dims.frames} pages", ctx)
+        return dims
+
+    def stored(self, index: int, ctx: Context):
+        from deident.formats._pillow import decode_frame
+
+        if index in self.edited:
+            return self.edited[index]
+        self.check_size(ctx)
+        return decode_frame(str(self.source.path), index, "TIFF page")
+
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        from deident.formats._pillow import orient, shown_frames
+
+        self.check_size(ctx)
+        for i, p in enumerate(self.pages):
+            shown = orient(self.stored(i, ctx), p.orientation)
+            yield from shown_frames(i, shown, f"page {i + 1}" if len(self.pages) > 1 else "image")
+
+    def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
+        from deident.formats._pillow import redact_image, to_stored
+
+        img = self.stored(frame_index, ctx)
+        orientation = self.pages[frame_index].orientation
+        self.edited[frame_index] = redact_image(img, to_stored(redactions, orientation, img.size))
+        return []
+
+    def _reencoded(self) -> dict[int, Page]:
+        """Each edited page as the first page of a small lossless TIFF in memory."""
+        out = {}
+        with open(self.source.path, "rb") as fh:
+            reader = TiffReader(fh)
+            ifds = list(reader.chain())
+            compressions = {
+                i: (reader.values(ifds[i].entries[Tag.Compression]) or (1,))[0]
+                for i in self.edited
+                if Tag.Compression in ifds[i].entries
+            }
+        for i, img in self.edited.items():
+            if self.byte_order == ">" and img.mode.startswith("I;16"):
+                # Pillow writes little-endian files; pre-swap so the bytes read right under our 'MM' header.
+                import numpy as np
+                from PIL import Image
+
+                img = Image.fromarray(np.asarray(img).astype("<u2").byteswap())
+            buf = io.BytesIO()
+            compression = _PILLOW_LOSSLESS.get(compressions.get(i, 1), "tiff_adobe_deflate")
+            img.save(buf, "TIFF", compression=compression)
+            reader = TiffReader.from_bytes(buf.getvalue())
+            out[i] = Page(0, reader, next(reader.chain()))
+        return out
+
+    def write(self, out, ctx: Context) -> None:
+        """The input as it is when nothing changed; otherwise through the streaming rewriter."""
+        if not self.scrubbed and not self.edited:
+            with open(self.source.path, "rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    out.write(chunk)
+            return
+        replaced = self._reencoded()
+
+        def policy(page: Page) -> PagePlan | None:
+            plan = structural_page(page)
+            if not self.scrubbed:
+                plan = PagePlan(set(page.ifd.entries) - SUB_IFD_TAGS)
+            if page.index in replaced:
+                plan.pixels = replaced[page.index]
+            return plan
+
+        rewrite_tiff(self.source.path, out, policy)

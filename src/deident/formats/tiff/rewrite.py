@@ -1,0 +1,498 @@
+"""The streaming TIFF rewriter: a new file with the pages and tags a page policy keeps.
+
+Layout of what ``rewrite_tiff`` writes, with every offset known before the first byte goes out (no seeks,
+so it can write to a pipe and never holds a slide in memory)::
+
+    header -> page 0: IFD, out-of-line tag values, strip/tile data -> page 1: ... -> next-IFD 0
+
+A page policy decides per page what survives: ``structural_page`` (the default) keeps the tags in
+``DECODE_TAGS``; the whole-slide module (``formats.wsi``) drops label/macro pages and adds a cleaned
+ImageDescription with its own policy. Image data is copied byte for byte, never re-encoded here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from deident.errors import CorruptFile, UnsupportedFormat
+from deident.formats.tiff.reader import IFD, Entry, TiffReader, check_form, samples
+from deident.formats.tiff.tags import (
+    BYTE_TYPES,
+    COMPRESSION_JPEG,
+    COMPRESSION_NONE,
+    COMPRESSION_OLD_JPEG,
+    DECODE_TAGS,
+    INT_TYPES,
+    LONG,
+    LONG8,
+    MAX_ENTRIES,
+    OFFSET_TAGS,
+    PHOTOMETRIC_PALETTE,
+    PHOTOMETRIC_YCBCR,
+    PIXEL_TAGS,
+    POINTER_TYPES,
+    SHORT,
+    SUB_IFD_TAGS,
+    TYPES,
+    UNDEFINED,
+    Tag,
+)
+
+
+@dataclass
+class Page:
+    """One page as read: where its tags are and how to fetch them."""
+
+    index: int
+    reader: TiffReader
+    ifd: IFD
+
+    def tag_values(self, tag: int) -> tuple:
+        return self.reader.values(self.ifd.entries[tag])
+
+
+@dataclass
+class PagePlan:
+    """What a policy decided for a page: the tags to write and, optionally, replacement tags/pixels.
+
+    ``extra`` adds or overrides tags: tag -> (type, raw value bytes in the output byte order, count).
+    ``pixels`` replaces the page's image data by the first page of another TIFF (a re-encoded redaction).
+    """
+
+    keep_tags: set[int]
+    extra: dict[int, tuple[int, bytes, int]] = field(default_factory=dict)
+    pixels: Page | None = None
+
+
+PagePolicy = Callable[[Page], PagePlan | None]
+
+
+def structural_page(page: Page) -> PagePlan | None:
+    """Default policy: keep every page, only the tags needed to decode and display it (the ICC profile
+    cleaned by ``formats.icc``)."""
+    plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS} - unused_tables(page.reader, page.ifd))
+    clean_icc(page, plan)
+    colormap = used_colormap(page.reader, page.ifd, page.index)
+    if colormap is not None and Tag.ColorMap in plan.keep_tags:
+        values = struct.pack(f"{page.reader.bo}{len(colormap)}H", *colormap)
+        plan.extra[Tag.ColorMap] = (SHORT, values, len(colormap))
+    return plan
+
+
+def used_colormap(reader: TiffReader, ifd: IFD, index: int) -> list[int] | None:
+    """A palette page's ColorMap with the entries no pixel uses set to black, or None when every entry is
+    used (or this is no 8-bit-or-less palette page). Unused entries are free numbers that can spell text;
+    finding them decodes the page (Pillow), which only palette pages pay for."""
+    e = ifd.entries.get(Tag.ColorMap)
+    if e is None or Tag.ColorMap in unused_tables(reader, ifd) or e.type != SHORT or e.count > 3 * 256:
+        return None
+    from deident.formats._pillow import DECODE_ERRORS, open_image
+
+    reader.fh.seek(reader.base)
+    try:
+        img = open_image(reader.fh.read(reader.size))
+        img.seek(index)
+        counts = img.histogram() if img.mode == "P" else None
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"TIFF page {index}: cannot decode the palette image ({exc})") from None
+    if counts is None:
+        return None
+    values = list(reader.values(e))
+    n = len(values) // 3
+    blanked = [v if counts[i % n] or i % n >= len(counts) else 0 for i, v in enumerate(values)]
+    return None if blanked == values else blanked
+
+
+def unused_tables(reader: TiffReader, ifd: IFD) -> set[int]:
+    """Table tags a decoder ignores on this page: JPEGTables unless the page is JPEG (7), ColorMap unless
+    it is a palette page (photometric 3). Their bytes would travel through the filter unread."""
+
+    def first(tag: int) -> int | None:
+        e = ifd.entries.get(tag)
+        try:
+            return reader.values(e)[0] if e is not None and e.count else None
+        except (CorruptFile, struct.error):
+            return None
+
+    unused = set()
+    if Tag.JPEGTables in ifd.entries and first(Tag.Compression) != COMPRESSION_JPEG:
+        unused.add(Tag.JPEGTables)
+    if Tag.ColorMap in ifd.entries and first(Tag.PhotometricInterpretation) != PHOTOMETRIC_PALETTE:
+        unused.add(Tag.ColorMap)
+    return unused
+
+
+def clean_icc(page: Page, plan: PagePlan) -> None:
+    """InterColorProfile written cleaned, or dropped when its bytes are not an ICC profile."""
+    from deident.formats import icc
+
+    entry = page.ifd.entries.get(Tag.InterColorProfile)
+    if entry is None or Tag.InterColorProfile not in plan.keep_tags:
+        return
+    raw = page.reader.raw(entry)
+    profile = icc.neutral(raw)
+    if profile is None:
+        plan.keep_tags.discard(Tag.InterColorProfile)
+    elif profile != raw:
+        plan.extra[Tag.InterColorProfile] = (UNDEFINED, profile, len(profile))
+
+
+def rewrite_tiff(
+    src: Path | BinaryIO, out: BinaryIO, policy: PagePolicy = structural_page, ndpi: bool = False
+) -> int:
+    """Write a new TIFF with the pages and tags ``policy`` keeps; image data is copied byte for byte.
+
+    Returns the number of pages written. The output keeps the source's byte order (uncompressed samples
+    depend on it) and is BigTIFF when the source was or when it would not fit in 4 GiB. ``ndpi`` writes
+    Hamamatsu's variant: classic TIFF whose IFD offsets (header and next-IFD) are 8 bytes wide.
+    """
+    fh = open(src, "rb") if isinstance(src, (str, Path)) else src  # noqa: SIM115 - closed below
+    try:
+        reader = TiffReader(fh)
+        pages = [Page(i, reader, ifd) for i, ifd in enumerate(reader.chain())]
+        decided = [(page, policy(page)) for page in pages]  # every page: dropped ones are protected below
+        plans = [(page, plan) for page, plan in decided if plan is not None]
+        if not plans:
+            raise UnsupportedFormat("TIFF: no page left to write")
+        layouts = [_layout(page, plan) for page, plan in plans]
+        _refuse_overlaps(reader, decided, layouts)
+        for lay in layouts:
+            lay.tail = 4 if ndpi else 0
+        big = reader.big or sum(lay.size(False) for lay in layouts) > 0xFFFF_FF00
+        if ndpi and big:
+            raise UnsupportedFormat("NDPI output would need more than 4 GiB")
+        writer = _Writer(out, reader.bo, big, tail=4 if ndpi else 0)
+        writer.header(16 if big or ndpi else 8)
+        writer.put(b"\0" * (8 if ndpi else 0))
+        pos = writer.pos
+        for n, lay in enumerate(layouts):
+            nxt = pos + lay.size(big) if n + 1 < len(layouts) else 0
+            lay.write(writer, pos, nxt)
+            pos = writer.pos
+        return len(layouts)
+    finally:
+        if fh is not src:
+            fh.close()
+
+
+@dataclass
+class _Layout:
+    """A page about to be written: its tags (type, raw, count) and the image data blocks to copy."""
+
+    reader: TiffReader
+    tags: dict[int, tuple[int, bytes, int]]
+    data_tag: int | None  # StripOffsets or TileOffsets
+    blocks: list[tuple[int, int]]  # (source offset, byte count)
+    tail: int = 0  # bytes after the next-IFD offset (NDPI: its upper half)
+    copied: list[tuple[int, int]] = field(default_factory=list)  # (start, end) read from the source file
+    padding: dict[int, EdgePadding] = field(default_factory=dict)  # block index -> edge tile padding
+
+    def value_bytes(self, big: bool) -> int:
+        inline = 8 if big else 4
+        offsets = len(self.blocks) * (8 if big else 4)
+        return sum(_even(len(raw)) for _, raw, _ in self.tags.values() if len(raw) > inline) + (
+            _even(offsets) if offsets > inline else 0
+        )
+
+    def size(self, big: bool) -> int:
+        return (
+            _even(self.ifd_size(big, self.tail))
+            + self.value_bytes(big)
+            + sum(_even(c) for _, c in self.blocks)
+        )
+
+    def ifd_size(self, big: bool, tail: int = 0) -> int:
+        n = len(self.tags) + (1 if self.data_tag else 0)
+        return (8 + n * 20 + 8) if big else (2 + n * 12 + 4 + tail)
+
+    def write(self, w: _Writer, pos: int, nxt: int) -> None:
+        big = w.big
+        inline = 8 if big else 4
+        n = len(self.tags) + (1 if self.data_tag else 0)
+        ifd_size = _even(self.ifd_size(big, w.tail))
+        values_at = pos + ifd_size
+        data_at = values_at + self.value_bytes(big)
+        offsets, at = [], data_at
+        for _, count in self.blocks:
+            offsets.append(at)
+            at += _even(count)
+        off_type = LONG8 if big else LONG
+        tags = dict(self.tags)
+        if self.data_tag:
+            tags[self.data_tag] = (off_type, w.pack_ints(offsets, off_type), len(offsets))
+        entries, values, vpos = [], [], values_at
+        for tag in sorted(tags):
+            typ, raw, count = tags[tag]
+            if len(raw) > inline:
+                entries.append(w.entry(tag, typ, count, w.pack_ints([vpos], off_type)))
+                values.append(raw + b"\0" * (len(raw) & 1))
+                vpos += _even(len(raw))
+            else:
+                entries.append(w.entry(tag, typ, count, raw.ljust(inline, b"\0")))
+        head = w.pack_ints([n], LONG8 if big else SHORT)
+        ifd = head + b"".join(entries) + w.pack_ints([nxt], off_type) + b"\0" * w.tail
+        w.put(ifd + b"\0" * (ifd_size - len(ifd)))
+        for v in values:
+            w.put(v)
+        assert w.pos == data_at, "TIFF layout mismatch"
+        for i, (off, count) in enumerate(self.blocks):
+            if i in self.padding:  # an edge tile: what lies beyond the image is written blank
+                w.put(self.padding[i].blank(self.reader.read(off, count)))
+            else:
+                w.copy(self.reader, off, count)
+            if count & 1:
+                w.put(b"\0")
+
+
+def _even(n: int) -> int:
+    return n + (n & 1)
+
+
+def _layout(page: Page, plan: PagePlan) -> _Layout:
+    src = plan.pixels or page
+    reader, entries = src.reader, src.ifd.entries
+    where = f"TIFF page {page.index}"
+    spp, bits = samples(where, reader, entries)
+    for tag in (Tag.Compression, *OFFSET_TAGS, *OFFSET_TAGS.values()):
+        if tag in entries:
+            check_form(where, entries[tag], spp, bits)
+    compression = entries.get(Tag.Compression)
+    if compression is not None and reader.values(compression)[0] == COMPRESSION_OLD_JPEG:
+        raise UnsupportedFormat("TIFF: old-style JPEG compression (6) is not supported")
+    data_tag = next((t for t in OFFSET_TAGS if t in entries), None)
+    if data_tag is None:
+        raise CorruptFile(f"TIFF page {page.index} has no strip or tile offsets")
+    offsets = reader.values(entries[data_tag])
+    counts = reader.values(entries[OFFSET_TAGS[data_tag]]) if OFFSET_TAGS[data_tag] in entries else ()
+    if len(counts) != len(offsets):
+        raise CorruptFile(f"TIFF page {page.index}: offsets and byte counts disagree")
+    for off, count in zip(offsets, counts, strict=True):
+        if off + count > reader.size:
+            raise CorruptFile(f"TIFF page {page.index}: image data points past the end of the file")
+    offsets, counts, padding = declared_blocks(where, reader, entries, offsets, counts, spp, bits)
+    tags: dict[int, tuple[int, bytes, int]] = {}
+    copied: list[tuple[int, int]] = []
+    inline = 8 if page.reader.big else 4
+    # Pixel-defining tags come from the pixel source; display tags (orientation, resolution) from the page.
+    keep = plan.keep_tags if plan.pixels is None else plan.keep_tags - PIXEL_TAGS
+    for tag in sorted(keep):
+        if tag in OFFSET_TAGS or tag in OFFSET_TAGS.values() or tag not in page.ifd.entries:
+            continue
+        e = page.ifd.entries[tag]
+        check_form(where, e, spp, bits)
+        tags[tag] = (e.type, _reorder(page.reader, e), e.count)
+        if e.size > inline and tag not in plan.extra:
+            copied.append((e.offset, e.offset + e.size))
+    if plan.pixels is not None:
+        for tag, e in entries.items():
+            if tag in PIXEL_TAGS and tag not in OFFSET_TAGS and tag not in OFFSET_TAGS.values():
+                check_form(where, e, spp, bits)
+                tags[tag] = (e.type, _reorder(reader, e, page.reader.bo), e.count)
+    else:
+        copied += [(off, off + count) for off, count in zip(offsets, counts, strict=True) if count]
+    count_type = LONG if max(counts, default=0) <= 0xFFFF_FFFF else LONG8
+    packed = struct.pack(f"{page.reader.bo}{len(counts)}{TYPES[count_type][1]}", *counts)
+    tags[OFFSET_TAGS[data_tag]] = (count_type, packed, len(counts))
+    tags |= plan.extra
+    blocks = list(zip(offsets, counts, strict=True))
+    return _Layout(reader, tags, data_tag, blocks, copied=copied, padding=padding)
+
+
+def declared_blocks(
+    where: str,
+    reader: TiffReader,
+    entries: dict[int, Entry],
+    offsets: tuple,
+    counts: tuple,
+    spp: int,
+    bits: int,
+) -> tuple[tuple, tuple]:
+    """The strips or tiles the declared image uses, and for uncompressed data the bytes each one uses.
+
+    ImageLength (or ImageWidth) smaller than the data: the strips or tiles beyond the declared image and
+    the bytes of an uncompressed strip beyond its rows are never decoded, so they are not copied. Fewer
+    than the image needs is a truncated file.
+    """
+
+    def first(tag: int, default: int) -> int:
+        e = entries.get(tag)
+        return reader.values(e)[0] if e is not None and e.count else default
+
+    width, length = first(Tag.ImageWidth, 0), first(Tag.ImageLength, 0)
+    if not width or not length or Tag.ImageDepth in entries:
+        return offsets, counts, {}  # no size to hold the data to, or a volume (ImageDepth): left as it is
+    planar = first(Tag.PlanarConfiguration, 1)
+    compression = first(Tag.Compression, COMPRESSION_NONE)
+    photometric = first(Tag.PhotometricInterpretation, 1)
+    planes = spp if planar == 2 else 1
+    per_pixel = (1 if planar == 2 else spp) * bits
+    padding: dict[int, EdgePadding] = {}
+    tiled = Tag.TileWidth in entries and Tag.TileLength in entries
+    if tiled:
+        tw, tl = first(Tag.TileWidth, 0), first(Tag.TileLength, 0)
+        if not tw or not tl:
+            raise CorruptFile(f"{where}: zero tile size")
+        across, down = -(-width // tw), -(-length // tl)
+        needed = across * down * planes
+    else:
+        rps = min(first(Tag.RowsPerStrip, length), length) or length
+        needed = -(-length // rps) * planes
+    if len(counts) != len(offsets):
+        raise CorruptFile(f"{where}: strip or tile offsets and byte counts disagree")
+    if len(offsets) < needed:  # before any list of that length is made: the size fields can be anything
+        raise CorruptFile(f"{where} is truncated: {len(offsets)} of the {needed} strips or tiles it declares")
+    if tiled:
+        row = -(-tw * per_pixel // 8)
+        sizes = [tl * row] * needed
+        for i in range(needed):
+            cols, rows = min(tw, width - (i % across) * tw), min(tl, length - (i // across % down) * tl)
+            if cols < tw or rows < tl:
+                padding[i] = EdgePadding(row, -(-cols * per_pixel // 8), rows)
+    else:
+        rows = [min(rps, length - k) for k in range(0, length, rps)]
+        sizes = [r * -(-width * per_pixel // 8) for r in rows] * planes
+    offsets, counts = offsets[: len(sizes)], counts[: len(sizes)]
+    if (
+        compression != COMPRESSION_NONE or photometric == PHOTOMETRIC_YCBCR
+    ):  # coded data (or subsampled YCbCr): sizes unknown here
+        return offsets, counts, {}
+    if any(c < n for c, n in zip(counts, sizes, strict=True)):
+        raise CorruptFile(f"{where} is truncated: a strip or tile holds fewer bytes than its pixels need")
+    return offsets, tuple(sizes), padding
+
+
+@dataclass(frozen=True)
+class EdgePadding:
+    """Where an uncompressed edge tile's pixels end: bytes per tile row, image bytes per row, image rows."""
+
+    row: int
+    used: int
+    rows: int
+
+    def blank(self, tile: bytes) -> bytes:
+        out = bytearray(tile)
+        for r in range(len(out) // self.row if self.row else 0):
+            start = r * self.row + (self.used if r < self.rows else 0)
+            out[start : (r + 1) * self.row] = bytes((r + 1) * self.row - start)
+        return bytes(out)
+
+
+def _refuse_overlaps(reader: TiffReader, decided: list[tuple[Page, PagePlan | None]], layouts) -> None:
+    """Refuse when bytes the output copies (kept values, strips, tiles) overlap what it drops.
+
+    Protected: every IFD (with the values held inline in it), the values of dropped tags, the EXIF, GPS,
+    Interop and SubIFD structures, and the image data of dropped or replaced pages. Real encoders never
+    share those bytes with kept data; a file that does would smuggle them into a "clean" output.
+    Sorted intervals and a binary search per copied range: O(n log n) however many tiles a pyramid has.
+    """
+    protected: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    inline = 8 if reader.big else 4
+    for page, plan in decided:
+        copied = (plan.keep_tags - plan.extra.keys()) if plan is not None else set()
+        protected += _ifd_spans(reader, page.ifd, seen, depth=0)
+        for tag, e in page.ifd.entries.items():
+            if tag not in copied and tag not in DECODE_TAGS and e.size > inline:
+                protected.append((e.offset, e.offset + e.size))
+        if plan is None or plan.pixels is not None:
+            protected += _data_spans(reader, page.ifd)
+    spans = sorted((a, b) for a, b in protected if b > a)
+    starts, ends = [], []
+    for a, b in spans:
+        if ends and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    for n, lay in enumerate(layouts):
+        for a, b in lay.copied:
+            i = bisect.bisect_right(starts, a) - 1
+            if (i >= 0 and ends[i] > a) or (i + 1 < len(starts) and starts[i + 1] < b):
+                raise CorruptFile(
+                    f"TIFF output page {n}: kept data at {a}-{b} overlaps an IFD or a dropped value "
+                    "(refused: it would copy removed metadata)"
+                )
+
+
+def _ifd_spans(reader: TiffReader, ifd: IFD, seen: set[int], depth: int) -> list[tuple[int, int]]:
+    """The IFD itself, its shadowed entries' values and, walked, its EXIF/GPS/Interop/SubIFD structures."""
+    inline = 8 if reader.big else 4
+    out = [(ifd.offset, ifd.offset + ifd.size)]
+    out += [(e.offset, e.offset + e.size) for e in ifd.shadowed if e.size > inline]
+    for tag in SUB_IFD_TAGS & ifd.entries.keys():
+        e = ifd.entries[tag]
+        if depth >= 3 or e.type not in POINTER_TYPES or not 0 < e.count <= MAX_ENTRIES:
+            continue
+        try:
+            offsets = reader.values(e)
+        except CorruptFile:
+            continue
+        for offset in offsets:
+            if offset in seen:
+                continue
+            seen.add(offset)
+            try:
+                sub = reader.ifd(offset)
+            except (CorruptFile, struct.error):
+                continue  # unreadable: nothing there can be located (and it is not written)
+            out += _ifd_spans(reader, sub, seen, depth + 1)
+            out += [(x.offset, x.offset + x.size) for x in sub.entries.values() if x.size > inline]
+            out += _data_spans(reader, sub)
+    return out
+
+
+def _data_spans(reader: TiffReader, ifd: IFD) -> list[tuple[int, int]]:
+    """Strip/tile byte ranges of a page that is not written (best effort: damage there is not fatal)."""
+    out = []
+    for off_tag, count_tag in OFFSET_TAGS.items():
+        offs, counts = ifd.entries.get(off_tag), ifd.entries.get(count_tag)
+        if offs is None or counts is None or offs.type not in INT_TYPES or counts.type not in INT_TYPES:
+            continue
+        try:
+            out += [(o, o + c) for o, c in zip(reader.values(offs), reader.values(counts), strict=False)]
+        except CorruptFile:
+            continue
+    return out
+
+
+def _reorder(reader: TiffReader, e: Entry, bo: str | None = None) -> bytes:
+    """Raw value bytes in byte order ``bo`` (default: the reader's own)."""
+    if e.type in BYTE_TYPES or (bo or reader.bo) == reader.bo:
+        return reader.raw(e)
+    code = TYPES.get(e.type, (1, "B"))[1]
+    vals = reader.values(e)
+    return struct.pack(f"{bo}{len(vals)}{code[0]}", *vals)
+
+
+class _Writer:
+    def __init__(self, out: BinaryIO, bo: str, big: bool, tail: int = 0):
+        self.out, self.bo, self.big, self.pos, self.tail = out, bo, big, 0, tail
+
+    def put(self, data: bytes) -> None:
+        self.out.write(data)
+        self.pos += len(data)
+
+    def header(self, size: int) -> None:
+        mark = b"II" if self.bo == "<" else b"MM"
+        if self.big:
+            self.put(mark + struct.pack(self.bo + "HHHQ", 43, 8, 0, size))
+        else:
+            self.put(mark + struct.pack(self.bo + "HI", 42, size))
+
+    def pack_ints(self, values, typ: int) -> bytes:
+        return struct.pack(f"{self.bo}{len(values)}{TYPES[typ][1]}", *values)
+
+    def entry(self, tag: int, typ: int, count: int, value: bytes) -> bytes:
+        return struct.pack(self.bo + ("HHQ" if self.big else "HHI"), tag, typ, count) + value
+
+    def copy(self, reader: TiffReader, offset: int, count: int, chunk: int = 1 << 22) -> None:
+        done = 0
+        while done < count:
+            n = min(chunk, count - done)
+            self.put(reader.read(offset + done, n))
+            done += n
