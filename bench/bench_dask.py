@@ -35,7 +35,7 @@ WORK = ROOT / "bench" / ".work" / "dask"
 DOCS = ROOT / "docs" / "scaling.md"
 sys.path.insert(0, str(ROOT / "tests"))  # the secondary-capture builder, one definition
 
-from test_dicom_helpers import secondary_capture  # noqa: E402
+from support.dicom import secondary_capture  # noqa: E402
 
 KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 METADATA_ONLY = ("--text", "off", "--faces", "off")

@@ -45,7 +45,7 @@ def generate(n: int) -> Path:
     import pydicom
     from pydicom.data import get_testdata_file
 
-    from test_dicom_helpers import SECRETS, plant
+    from support.dicom import SECRETS, plant
 
     folder = WORK / "in"
     if folder.is_dir() and len(list(folder.iterdir())) == n:
@@ -91,7 +91,7 @@ def leaks(out: Path) -> tuple[int, int, int, int]:
     """(files written, files with a planted string, planted strings found, private elements left)."""
     import pydicom
 
-    from test_dicom_helpers import LEAK_STRINGS
+    from support.dicom import LEAK_STRINGS
 
     files = [p for p in out.rglob("*") if p.is_file()]
     with_leak = strings = private = 0

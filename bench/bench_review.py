@@ -35,9 +35,9 @@ WORK = ROOT / "bench" / ".work" / "review"
 DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))
 
-import test_formats_common as planted  # noqa: E402
-from browser import chromium, wait_ready  # noqa: E402
-from make_sample_images import font  # noqa: E402
+from support import planted  # noqa: E402
+from support.browser import chromium, wait_ready  # noqa: E402
+from support.sample_images import font  # noqa: E402
 
 
 def make_photos(n: int) -> Path:

@@ -37,7 +37,7 @@ WORK = ROOT / "bench" / ".work" / "scaling"
 DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))  # the planted-EXIF builder and marker list, one definition
 
-import test_formats_common as planted  # noqa: E402
+from support import planted  # noqa: E402
 
 METADATA_ONLY = ("--text", "off", "--faces", "off")
 SIZE = (320, 240)

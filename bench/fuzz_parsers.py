@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def seeds(fmt: str) -> list[bytes]:
-    from test_hardening import seed
+    from support.runs import seed
 
     return [seed(fmt)]
 
@@ -35,8 +35,8 @@ def seeds(fmt: str) -> list[bytes]:
 def one_input(fmt: str, slow: float):
     from deident.errors import DeidentError
     from deident.formats.base import Source, open_document
-    from test_formats_common import ctx, leaked
-    from test_hardening import scrubbed_bytes
+    from support.planted import ctx, leaked
+    from support.runs import scrubbed_bytes
 
     tmp = Path(tempfile.mkdtemp(prefix=f"fuzz-{fmt}-"))
     path, written = tmp / f"in.{fmt}", tmp / f"out.{fmt}"

@@ -9,16 +9,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import skimage.data as skdata
 import zxingcpp
 
-import textsynth as ts
 from deident.errors import StageUnavailable
 from deident.formats.base import Context, Frame
 from deident.keys import Keyring
 from deident.options import Options
 from deident.regions import Redaction, redact
 from deident.text.barcodes import BarcodeDetector
+from support import need
+from support import textsynth as ts
 
 # (zxing format name, content): identifying-looking and harmless contents, every family of symbology.
 CODES = [
@@ -47,6 +47,10 @@ def detector() -> BarcodeDetector:
 @pytest.fixture(scope="module")
 def ctx() -> Context:
     return Context(Options(), Keyring(b"deident-test-key-0123456789abcdef"))
+
+
+def _photos():
+    return need("skimage.data", "scikit-image's sample photos")
 
 
 def symbol(fmt: str, value: str, module: int) -> np.ndarray:
@@ -81,7 +85,7 @@ def slide_label(code: np.ndarray) -> np.ndarray:
 
 def on_photo(code: np.ndarray) -> np.ndarray:
     """The code printed on a sticker inside a real photograph."""
-    photo = np.ascontiguousarray(skdata.coffee())
+    photo = np.ascontiguousarray(_photos().coffee())
     h, w = code.shape
     if h + 40 > photo.shape[0] or w + 40 > photo.shape[1]:
         photo = cv2.resize(photo, (max(photo.shape[1], w + 80), max(photo.shape[0], h + 80)))
@@ -165,7 +169,7 @@ def test_several_codes_on_one_label(detector, ctx) -> None:
 
 @pytest.mark.parametrize("name", ["coffee", "astronaut", "immunohistochemistry", "chelsea", "camera"])
 def test_code_free_images_are_left_alone(name, detector, ctx) -> None:
-    img = getattr(skdata, name)()
+    img = getattr(_photos(), name)()
     rgb = np.dstack([img] * 3) if img.ndim == 2 else np.ascontiguousarray(img[..., :3])
     regions, out = scrub(rgb, detector, ctx)
     assert regions == []
@@ -276,7 +280,7 @@ def test_scrub_leaves_no_code_and_no_legible_text_and_check_reports_codes_safely
              "pdf.png": ("PDF417", "SMITH JOHN 19600101", 90), "c128.png": ("Code128", "S17-04522", 180),
              "aztec.png": ("Aztec", "see protocol 7", 0)}  # fmt: skip
     samples = {n: _label_file(src / n, *spec, seed=i) for i, (n, spec) in enumerate(codes.items())}
-    photo = np.ascontiguousarray(skdata.immunohistochemistry())
+    photo = np.ascontiguousarray(_photos().immunohistochemistry())
     Image.fromarray(photo).save(src / "plain.png")
     options = Options(faces=FaceMode.OFF, jobs=1)
 

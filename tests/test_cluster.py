@@ -138,14 +138,14 @@ def test_a_scheduler_without_workers_is_refused_after_a_wait(monkeypatch, tmp_pa
 
 
 def _dicom(path: Path, name: str, pid: str, pixels: np.ndarray) -> None:
-    from test_dicom_helpers import secondary_capture
+    from support.dicom import secondary_capture
 
     path.parent.mkdir(parents=True, exist_ok=True)
     secondary_capture(path, pixels, PatientName=name, PatientID=pid, StudyDate="20120109")
 
 
 def _photo(path: Path, seed: int) -> None:
-    import test_formats_common as planted
+    from support import planted
 
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = path.with_suffix(".tmp")
@@ -196,11 +196,11 @@ def test_cluster_outputs_are_byte_identical_to_a_local_run(tmp_path: Path) -> No
     """Photos and DICOM, text in phi mode: a name read from one file's header is redacted from the pixels
     of another file (the deny-list built on the workers), and every byte matches a local run."""
     from deident.pipeline import scrub_paths
-    from test_denylist import _lines_image
+    from support.textsynth import lines_image
 
     root = _metadata_batch(tmp_path / "in", 4)
     _dicom(root / "ct0" / "header.dcm", "DAVIDSON^DOUGLAS", "00482913", np.full((64, 64), 30, np.uint8))
-    burned = _lines_image(["DAVIDSON^DOUGLAS", "Portable"], 1, grey=True).rgb[..., 0].copy()
+    burned = lines_image(["DAVIDSON^DOUGLAS", "Portable"], 1, grey=True).rgb[..., 0].copy()
     _dicom(root / "ct1" / "burned.dcm", "OTHER^PERSON", "917", burned)
     base = Options(text=TextMode.PHI, faces=FaceMode.OFF, key=KEY)
     local = scrub_paths([root], dataclasses.replace(base, jobs=1, output_dir=tmp_path / "local"))

@@ -20,17 +20,11 @@ from deident.formats import jpeg
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
 from deident.pipeline import check_paths, scrub_paths
-from test_formats_common import SRGB_ICC, ctx, scrub_bytes
+from support.photos import bars, grey_tiff, png_chunks, png_file
+from support.planted import SRGB_ICC, ctx, scrub_bytes
 
 SENTINEL = b"MRK-HIDDEN-Doe-Jane-MRN4455667"
 METADATA_ONLY = {"text": TextMode.OFF, "faces": FaceMode.OFF}
-
-
-def _bars(w: int = 64, h: int = 64, split: int = 32) -> Image.Image:
-    """White above ``split``, black below: what a hidden part of the image would show is obvious."""
-    arr = np.full((h, w, 3), 255, np.uint8)
-    arr[split:] = 0
-    return Image.fromarray(arr)
 
 
 # ---------------------------------------------------------------- JPEG
@@ -58,7 +52,7 @@ def _decode(data: bytes) -> np.ndarray:
 
 @pytest.mark.parametrize("progressive", [False, True])
 def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path, progressive):
-    full = _jpeg(_bars(), progressive=progressive)
+    full = _jpeg(bars(), progressive=progressive)
     cropped = _with_height(full, 32)  # the black half is still coded after the white half
     assert _decode(_with_height(cropped, 64))[40:].mean() < 40  # the leak: restore the height, see it
     path = tmp_path / "crop.jpg"
@@ -71,7 +65,7 @@ def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path, progressiv
 
 @pytest.mark.parametrize("progressive", [False, True])
 def test_jpeg_bytes_after_the_last_coded_unit_are_dropped(tmp_path, progressive):
-    data = _jpeg(_bars(), progressive=progressive)
+    data = _jpeg(bars(), progressive=progressive)
     eoi = data.rindex(b"\xff\xd9")
     path = tmp_path / "tail.jpg"
     path.write_bytes(data[:eoi] + SENTINEL + data[eoi:])
@@ -81,7 +75,7 @@ def test_jpeg_bytes_after_the_last_coded_unit_are_dropped(tmp_path, progressive)
 
 
 def test_jpeg_extra_restart_intervals_are_cut_even_in_a_metadata_only_run(tmp_path):
-    full = _jpeg(_bars(), restart_marker_rows=1)
+    full = _jpeg(bars(), restart_marker_rows=1)
     cropped = _with_height(full, 32)
     path = tmp_path / "rst.jpg"
     path.write_bytes(cropped)
@@ -92,7 +86,7 @@ def test_jpeg_extra_restart_intervals_are_cut_even_in_a_metadata_only_run(tmp_pa
 
 
 def test_jpeg_unused_tables_and_dnl_are_dropped(tmp_path):
-    data = _jpeg(_bars())
+    data = _jpeg(bars())
     sos = data.index(b"\xff\xda")
     unused_dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x03" + SENTINEL.ljust(64, b"!")
     dnl = b"\xff\xdc\x00\x04\x00\x40"
@@ -106,7 +100,7 @@ def test_jpeg_unused_tables_and_dnl_are_dropped(tmp_path):
 
 
 def test_filter_segments_is_the_public_jpeg_filter():
-    data = _jpeg(_bars())
+    data = _jpeg(bars())
     eoi = data.rindex(b"\xff\xd9")
     out, findings = jpeg.filter_segments(data[:eoi] + SENTINEL + data[eoi:])
     assert SENTINEL not in out and [f.kind for f in findings] == ["jpeg.scan"]
@@ -116,7 +110,7 @@ def test_filter_segments_is_the_public_jpeg_filter():
 @pytest.mark.slow
 def test_check_finds_hidden_rows_when_it_looks_at_pixels(tmp_path):
     path = tmp_path / "crop.jpg"
-    path.write_bytes(_with_height(_jpeg(_bars()), 32))
+    path.write_bytes(_with_height(_jpeg(bars()), 32))
     (result,) = check_paths([path], Options(faces=FaceMode.OFF, jobs=1))
     assert result.status is Status.UNSAFE
     assert "jpeg.scan" in {f.kind for f in result.findings}
@@ -125,27 +119,10 @@ def test_check_finds_hidden_rows_when_it_looks_at_pixels(tmp_path):
 # ---------------------------------------------------------------- PNG
 
 
-def _chunk(ctype: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
-
-
-def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    out, pos = [], 8
-    while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos : pos + 4])
-        out.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]))
-        pos += 12 + n
-    return out
-
-
-def _png(chunks: list[tuple[bytes, bytes]]) -> bytes:
-    return b"\x89PNG\r\n\x1a\n" + b"".join(_chunk(t, b) for t, b in chunks)
-
-
 def _png_of(img: Image.Image, **save) -> list[tuple[bytes, bytes]]:
     buf = io.BytesIO()
     img.save(buf, "PNG", **save)
-    return _chunks(buf.getvalue())
+    return png_chunks(buf.getvalue())
 
 
 def _with_ihdr(chunks, width: int, height: int):
@@ -154,45 +131,45 @@ def _with_ihdr(chunks, width: int, height: int):
 
 
 def _idat(data: bytes) -> bytes:
-    return b"".join(b for t, b in _chunks(data) if t == b"IDAT")
+    return b"".join(b for t, b in png_chunks(data) if t == b"IDAT")
 
 
 def test_png_rows_below_the_declared_height_are_not_copied(tmp_path):
-    chunks = _png_of(_bars())
+    chunks = _png_of(bars())
     path = tmp_path / "crop.png"
-    path.write_bytes(_png(_with_ihdr(chunks, 64, 32)))
+    path.write_bytes(png_file(_with_ihdr(chunks, 64, 32)))
     assert len(zlib.decompress(_idat(path.read_bytes()))) == 64 * (1 + 64 * 3)  # the leak
     out, findings = scrub_bytes(path)
     assert "png.IDAT" in {f.kind for f in findings}
     assert len(zlib.decompress(_idat(out))) == 32 * (1 + 64 * 3)
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(_bars())[:32])
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(bars())[:32])
 
 
 def test_png_bytes_after_the_zlib_stream_are_cut(tmp_path):
-    chunks = _png_of(_bars())
+    chunks = _png_of(bars())
     chunks = [(t, b + SENTINEL if t == b"IDAT" else b) for t, b in chunks]
     path = tmp_path / "tail.png"
-    path.write_bytes(_png(chunks))
+    path.write_bytes(png_file(chunks))
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
     assert SENTINEL not in out and "png.IDAT" in {f.kind for f in findings}
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(_bars()))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(bars()))
 
 
 def test_png_tables_are_kept_only_at_the_size_a_decoder_uses(tmp_path):
     planted = np.frombuffer(SENTINEL.ljust(30, b"!"), np.uint8)
-    chunks = _png_of(_bars())
+    chunks = _png_of(bars())
     extra = [(b"PLTE", planted.tobytes()), (b"mDCv", SENTINEL[:24]), (b"cLLi", SENTINEL[:8])]
     path = tmp_path / "rgb-plte.png"
-    path.write_bytes(_png(chunks[:1] + extra + chunks[1:]))
+    path.write_bytes(png_file(chunks[:1] + extra + chunks[1:]))
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
     assert SENTINEL[:8] not in out
     assert {"png.PLTE", "png.mDCv", "png.cLLi"} <= {f.kind for f in findings}
     # A 1-bit palette image: two palette entries reachable, transparency for those two only.
-    pal = _png_of(_bars().convert("1").convert("P"), bits=1)
+    pal = _png_of(bars().convert("1").convert("P"), bits=1)
     pal = [(t, (b[:6] + SENTINEL) if t == b"PLTE" else b) for t, b in pal]
     pal.insert(2, (b"tRNS", b"\xff\x00" + SENTINEL))
     path = tmp_path / "pal.png"
-    path.write_bytes(_png(pal))
+    path.write_bytes(png_file(pal))
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
     assert SENTINEL[:3] not in out and {"png.PLTE", "png.tRNS"} <= {f.kind for f in findings}
     assert np.array_equal(
@@ -202,9 +179,9 @@ def test_png_tables_are_kept_only_at_the_size_a_decoder_uses(tmp_path):
 
 @pytest.mark.parametrize("mode", ["scrub", "check"])
 def test_a_header_larger_than_its_image_data_is_a_truncated_file_in_every_mode(tmp_path, mode):
-    chunks = _with_ihdr(_png_of(_bars()), 40000, 40000)
+    chunks = _with_ihdr(_png_of(bars()), 40000, 40000)
     path = tmp_path / "big.png"
-    path.write_bytes(_png(chunks))
+    path.write_bytes(png_file(chunks))
     options = Options(jobs=1, max_pixels=2_000_000_000, output_dir=tmp_path / "out", **METADATA_ONLY)
     (result,) = (scrub_paths if mode == "scrub" else check_paths)([path], options)
     assert result.status is Status.FAILED and "truncated" in result.reason
@@ -214,7 +191,7 @@ def test_a_header_larger_than_its_image_data_is_a_truncated_file_in_every_mode(t
 @pytest.mark.parametrize("fmt", ["png", "jpeg", "gif", "webp", "tiff"])
 def test_max_pixels_is_checked_from_the_header_in_a_metadata_only_run(tmp_path, fmt):
     path = tmp_path / f"x.{fmt}"
-    _bars(64, 64).save(path, fmt.upper())
+    bars(64, 64).save(path, fmt.upper())
     options = Options(jobs=1, max_pixels=1000, output_dir=tmp_path / "out", **METADATA_ONLY)
     (result,) = scrub_paths([path], options)
     assert result.status is Status.FAILED and "--max-pixels" in result.reason
@@ -223,7 +200,7 @@ def test_max_pixels_is_checked_from_the_header_in_a_metadata_only_run(tmp_path, 
 
 
 def test_an_apng_default_image_outside_the_animation_is_scanned(tmp_path):
-    frames = [_bars(), Image.new("RGB", (64, 64), "red"), Image.new("RGB", (64, 64), "blue")]
+    frames = [bars(), Image.new("RGB", (64, 64), "red"), Image.new("RGB", (64, 64), "blue")]
     path = tmp_path / "anim.png"
     frames[0].save(path, save_all=True, append_images=frames[1:], default_image=True)
     assert Image.open(path).n_frames == 3  # a viewer shows the default image too
@@ -267,7 +244,7 @@ def _leaks(data: bytes) -> bool:
 
 def _gif_with_icc(profile: bytes) -> bytes:
     buf = io.BytesIO()
-    _bars().convert("P").save(buf, "GIF")
+    bars().convert("P").save(buf, "GIF")
     data = buf.getvalue()
     at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
     subs = b"".join(bytes([len(p)]) + p for p in (profile[i : i + 255] for i in range(0, len(profile), 255)))
@@ -278,7 +255,7 @@ def _saved(fmt: str, profile: bytes) -> bytes:
     if fmt == "gif":
         return _gif_with_icc(profile)
     buf = io.BytesIO()
-    _bars().save(buf, fmt.upper(), icc_profile=profile, **({"lossless": True} if fmt == "webp" else {}))
+    bars().save(buf, fmt.upper(), icc_profile=profile, **({"lossless": True} if fmt == "webp" else {}))
     return buf.getvalue()
 
 
@@ -289,7 +266,7 @@ def test_icc_text_is_made_neutral_and_the_profile_still_parses(tmp_path, fmt):
     planted = _planted_profile()
     ImageCms.ImageCmsProfile(io.BytesIO(planted))  # a valid profile, as LittleCMS reads it
     data = _saved(fmt, planted)
-    assert _leaks(data if fmt != "png" else zlib.decompress(_chunks(data)[1][1].split(b"\0", 1)[1][1:]))
+    assert _leaks(data if fmt != "png" else zlib.decompress(png_chunks(data)[1][1].split(b"\0", 1)[1][1:]))
     path = tmp_path / f"icc.{fmt}"
     path.write_bytes(data)
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
@@ -322,7 +299,7 @@ def test_other_data_under_the_icc_name_is_dropped(tmp_path, fmt):
     if fmt == "gif":
         path.write_bytes(_gif_with_icc(fake))
     else:
-        data = _jpeg(_bars())
+        data = _jpeg(bars())
         path.write_bytes(
             data[:2]
             + b"\xff\xe2"
@@ -341,7 +318,7 @@ def test_heic_icc_text_is_made_neutral(tmp_path):
     pillow_heif = pytest.importorskip("pillow_heif")
     from PIL import ImageCms
 
-    heif = pillow_heif.from_pillow(_bars())
+    heif = pillow_heif.from_pillow(bars())
     buf = io.BytesIO()
     heif.save(buf, quality=90, icc_profile=_planted_profile())
     assert _leaks(buf.getvalue())
@@ -409,12 +386,12 @@ def test_text_drawn_only_in_alpha_is_redacted(tmp_path, fmt, mode):
 
 
 def test_reports_do_not_quote_private_png_keywords_or_gif_application_names(tmp_path):
-    png = _png_of(_bars())
+    png = _png_of(bars())
     png.insert(1, (b"tEXt", b"Jane Doe MRN4455667\0x"))
     png.insert(1, (b"tEXt", b"Title\0x"))
-    (tmp_path / "a.png").write_bytes(_png(png))
+    (tmp_path / "a.png").write_bytes(png_file(png))
     gif = io.BytesIO()
-    _bars().convert("P").save(gif, "GIF")
+    bars().convert("P").save(gif, "GIF")
     data = gif.getvalue()
     at = 13 + (3 << ((data[10] & 7) + 1))
     (tmp_path / "a.gif").write_bytes(data[:at] + b"!\xff\x0bJANEDOE4455\x01x\0" + data[at:])
@@ -430,35 +407,11 @@ def test_reports_do_not_quote_private_png_keywords_or_gif_application_names(tmp_
 # ---------------------------------------------------------------- TIFF
 
 
-def _tiff(width: int, height: int, pixels: bytes, extra: tuple = (), declared: int | None = None) -> bytes:
-    """A little-endian grey TIFF, one uncompressed strip of ``pixels``; ``extra``: (tag, type, bytes)."""
-    tags = [(256, 3, 1, struct.pack("<H", width)), (257, 3, 1, struct.pack("<H", declared or height))]
-    tags += [
-        (258, 3, 1, struct.pack("<H", 8)),
-        (259, 3, 1, struct.pack("<H", 1)),
-        (262, 3, 1, struct.pack("<H", 1)),
-    ]
-    tags += [(277, 3, 1, struct.pack("<H", 1)), (278, 3, 1, struct.pack("<H", height))]
-    tags += [(t, typ, len(v) // {1: 1, 2: 1, 3: 2, 7: 1}[typ], v) for t, typ, v in extra]
-    n = len(tags) + 2
-    data_at = 8 + 2 + 12 * n + 4
-    values, entries = b"", []
-    strip_at = data_at + sum(len(v) + (len(v) & 1) for *_, v in tags if len(v) > 4)
-    tags += [(273, 4, 1, struct.pack("<I", strip_at)), (279, 4, 1, struct.pack("<I", len(pixels)))]
-    for tag, typ, count, value in sorted(tags):
-        if len(value) > 4:
-            entries.append(struct.pack("<HHI", tag, typ, count) + struct.pack("<I", data_at + len(values)))
-            values += value + b"\0" * (len(value) & 1)
-        else:
-            entries.append(struct.pack("<HHI", tag, typ, count) + value.ljust(4, b"\0"))
-    return b"II*\0" + struct.pack("<IH", 8, n) + b"".join(entries) + b"\0\0\0\0" + values + pixels
-
-
 def test_tiff_strip_data_beyond_the_declared_image_is_not_copied(tmp_path):
     rows = bytearray(b"\xff" * 64 * 64)
     rows[40 * 64 : 40 * 64 + len(SENTINEL)] = SENTINEL  # row 40: below a declared height of 32
     path = tmp_path / "crop.tif"
-    path.write_bytes(_tiff(64, 64, bytes(rows), declared=32) + SENTINEL)  # and bytes after the strip
+    path.write_bytes(grey_tiff(64, 64, bytes(rows), declared=32) + SENTINEL)  # and bytes after the strip
     with Image.open(path) as img:
         assert img.size == (64, 32)
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
@@ -470,7 +423,7 @@ def test_tiff_tables_a_page_does_not_use_are_dropped(tmp_path):
     pixels = bytes(range(64)) * 64
     extra = ((347, 7, SENTINEL), (320, 3, SENTINEL.ljust(2 * 3 * 256, b"!")))  # JPEG tables, colour map
     path = tmp_path / "tables.tif"
-    path.write_bytes(_tiff(64, 64, pixels, extra))
+    path.write_bytes(grey_tiff(64, 64, pixels, extra))
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
     assert SENTINEL not in out and {"tiff.JPEGTables", "tiff.ColorMap"} <= {f.kind for f in findings}
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(Image.open(path)))
@@ -478,7 +431,7 @@ def test_tiff_tables_a_page_does_not_use_are_dropped(tmp_path):
 
 def test_tiff_with_fewer_strip_bytes_than_its_image_needs_is_refused(tmp_path):
     path = tmp_path / "short.tif"
-    path.write_bytes(_tiff(64, 64, b"\x80" * 64 * 10))
+    path.write_bytes(grey_tiff(64, 64, b"\x80" * 64 * 10))
     options = Options(jobs=1, output_dir=tmp_path / "out", **METADATA_ONLY)
     (result,) = scrub_paths([path], options)
     assert result.status is Status.FAILED and "truncated" in result.reason
@@ -531,7 +484,7 @@ def test_gif_rows_below_the_declared_height_are_not_copied(tmp_path):
 
 
 def test_gif_colour_table_entries_no_pixel_uses_are_blanked(tmp_path):
-    img = Image.fromarray((np.asarray(_bars().convert("L")) // 255).astype(np.uint8), "P")
+    img = Image.fromarray((np.asarray(bars().convert("L")) // 255).astype(np.uint8), "P")
     img.putpalette([0, 0, 0, 255, 255, 255, *SENTINEL.ljust(3 * 254, b"!")])
     path = tmp_path / "palette.gif"
     path.write_bytes(_gif(img))
@@ -567,19 +520,19 @@ def test_tiff_edge_tile_padding_is_written_blank(tmp_path):
 
 def _dirty_files(tmp_path) -> dict[str, bytes]:
     """One file per class that a metadata-only check must find (no pixel stage needed)."""
-    data = _jpeg(_bars())
+    data = _jpeg(bars())
     sos = data.index(b"\xff\xda")
     unused_dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x03" + SENTINEL.ljust(64, b"!")
-    png = _png_of(_bars())
+    png = _png_of(bars())
     return {
-        "crop.png": _png(_with_ihdr(png, 64, 32)),
-        "idat-tail.png": _png([(t, b + SENTINEL if t == b"IDAT" else b) for t, b in png]),
+        "crop.png": png_file(_with_ihdr(png, 64, 32)),
+        "idat-tail.png": png_file([(t, b + SENTINEL if t == b"IDAT" else b) for t, b in png]),
         "icc.png": _saved("png", _planted_profile()),
         "icc.webp": _saved("webp", _planted_profile()),
         "table.jpg": data[:sos] + unused_dqt + data[sos:],
-        "rst.jpg": _with_height(_jpeg(_bars(), restart_marker_rows=1), 32),
-        "crop.gif": _gif(_bars().convert("P"), height=32),
-        "strips.tif": _tiff(64, 64, b"\x80" * 64 * 64, declared=32),
+        "rst.jpg": _with_height(_jpeg(bars(), restart_marker_rows=1), 32),
+        "crop.gif": _gif(bars().convert("P"), height=32),
+        "strips.tif": grey_tiff(64, 64, b"\x80" * 64 * 64, declared=32),
     }
 
 
@@ -598,7 +551,7 @@ def test_check_finds_every_class_in_a_metadata_only_run(tmp_path):
 def test_tiff_colour_map_entries_no_pixel_uses_are_blanked(tmp_path):
     import tifffile
 
-    img = Image.fromarray((np.asarray(_bars().convert("L")) // 255).astype(np.uint8), "P")
+    img = Image.fromarray((np.asarray(bars().convert("L")) // 255).astype(np.uint8), "P")
     planted = np.frombuffer(SENTINEL.ljust(3 * 254, b"!"), np.uint8)
     img.putpalette([0, 0, 0, 255, 255, 255, *planted])  # entries 2..255: text no pixel shows
     path = tmp_path / "palette.tif"
@@ -614,7 +567,7 @@ def test_tiff_colour_map_entries_no_pixel_uses_are_blanked(tmp_path):
 
 
 def test_png_palette_entries_no_pixel_uses_are_blanked(tmp_path):
-    img = Image.fromarray((np.asarray(_bars().convert("L")) // 255).astype(np.uint8), "P")
+    img = Image.fromarray((np.asarray(bars().convert("L")) // 255).astype(np.uint8), "P")
     img.putpalette([0, 0, 0, 255, 255, 255, *SENTINEL.ljust(3 * 254, b"!")])
     img.info["transparency"] = bytes([255, 255]) + SENTINEL[:20]
     path = tmp_path / "palette.png"

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import textsynth as ts
 from deident.denylist import DenyList, collect_from_path, looks_identifying, term_variants
 from deident.keys import Keyring
+from support import textsynth as ts
+from support.textsynth import HARMLESS, lines_image
 
 PATIENT = ["SMITH^JOHN^QUINCY", "20120109", "00123456", "S17-04522"]
 
@@ -174,25 +175,10 @@ BURNED = {
     "e.dcm": ["DAV1DS0N D0UGLA5", "ID 0O482913", "H&E"],
 }
 PHOTO_LINES = ["Anna KOWALSKI", "H&E 40x"]  # the name is known only from the photo's folder
-HARMLESS = {"Portable", "L", "H&E", "H&E 40x"}
-
-
-def _lines_image(texts: list[str], seed: int, grey: bool):
-    import numpy as np
-
-    sample = ts.Sample("batch", ts.background("radiograph" if grey else "histology", (900, 640)))
-    rng = np.random.default_rng(seed)
-    for text in texts:
-        kind = "safe" if text in HARMLESS else "name"
-        assert ts.place(sample, kind, text, 34, ts.fonts()[0], 0, "plain", rng), text
-    if grey:
-        mono = sample.rgb.mean(axis=2).astype(np.uint8)
-        sample.rgb = np.dstack([mono] * 3)
-    return sample
 
 
 def _dicom_file(path: Path, name: str, pid: str, date: str, pixels) -> None:
-    from test_dicom_helpers import secondary_capture
+    from support.dicom import secondary_capture
 
     secondary_capture(path, pixels, PatientName=name, PatientID=pid, StudyDate=date)
 
@@ -227,12 +213,12 @@ def test_batch_deny_list_redacts_every_spelling_in_phi_mode(tmp_path: Path) -> N
     _dicom_file(root / "ct" / "a.dcm", "DAVIDSON^DOUGLAS", "00482913", "20120109", plain)
     samples = {}
     for i, (name, texts) in enumerate(BURNED.items()):
-        samples[name] = _lines_image(texts, i, grey=True)
+        samples[name] = lines_image(texts, i, grey=True)
         _dicom_file(
             root / "ct" / name, "OTHER^PERSON", f"9{i}7", "20200202", samples[name].rgb[..., 0].copy()
         )
     (root / "KOWALSKI_Anna").mkdir()
-    photo = _lines_image(PHOTO_LINES, 9, grey=False)
+    photo = lines_image(PHOTO_LINES, 9, grey=False)
     Image.fromarray(photo.rgb).save(root / "KOWALSKI_Anna" / "slide.png")
 
     out = tmp_path / "out"

@@ -14,7 +14,7 @@ from deident.dicom.document import DicomDocument, open_dicom
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action
 from deident.formats.base import Source
-from test_dicom_helpers import (
+from support.dicom import (
     LEAK_STRINGS,
     REPRESENTATIVE,
     SECRETS,

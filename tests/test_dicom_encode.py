@@ -16,13 +16,13 @@ from deident.dicom.document import open_dicom
 from deident.dicom.fragments import filter_fragments
 from deident.formats.base import Source
 from deident.regions import Redaction, Region
-from test_dicom_helpers import context, pydicom_file
-from test_dicom_pixels import multiframe
+from support import need
+from support.dicom import context, multiframe, pydicom_file
 
 
 def jpeg_cine(path, frames: int = 5) -> np.ndarray:
     """A JPEG Baseline (YBR_FULL_422) multi-frame ultrasound, each frame compressed by Pillow."""
-    from skimage import data
+    data = need("skimage.data", "scikit-image's sample photos")
 
     base = data.astronaut()[::4, ::4]  # 128x128 RGB
     video = np.stack([np.roll(base, 3 * i, axis=1) for i in range(frames)])
@@ -30,7 +30,7 @@ def jpeg_cine(path, frames: int = 5) -> np.ndarray:
     for f in video:
         Image.fromarray(f).save(buf := io.BytesIO(), "JPEG", quality=90, subsampling=1)
         encoded.append(buf.getvalue())
-    from test_dicom_helpers import secondary_capture
+    from support.dicom import secondary_capture
 
     secondary_capture(path, np.zeros((128, 128), np.uint8), Modality="US")
     ds = pydicom.dcmread(path)

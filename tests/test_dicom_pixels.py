@@ -7,8 +7,7 @@ import io
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, RLELossless, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import RLELossless
 
 from deident.dicom.document import DicomDocument, open_dicom
 from deident.errors import TooLarge
@@ -16,24 +15,7 @@ from deident.formats.base import Context, Source
 from deident.keys import Keyring
 from deident.options import Options
 from deident.regions import Redaction, Region
-from test_dicom_helpers import context, pydicom_file
-
-
-def multiframe(path, photometric="MONOCHROME2", frames=3, rle=False, window=None):
-    rng = np.random.default_rng(7)
-    arr = rng.integers(200, 4000, size=(frames, 48, 64), dtype=np.uint16)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = "OT", "Quixote^Dulcinea", "MRN-778899"
-    ds.set_pixel_data(arr, photometric, 12, generate_instance_uid=False)
-    if window:
-        ds.WindowCenter, ds.WindowWidth = window
-    if rle:
-        ds.compress(RLELossless)
-    ds.save_as(path, enforce_file_format=True)
-    return arr
+from support.dicom import context, multiframe, pydicom_file
 
 
 def test_redact_one_frame_in_original_values(tmp_path):

@@ -13,7 +13,7 @@ from deident.dicom import generate_profile
 from deident.dicom.profile import load_profile
 from deident.dicom.scrub import Scrubber
 from deident.dicom.values import PSEUDONYMS, Replacer, clean_text
-from test_dicom_helpers import context
+from support.dicom import context
 
 # One identifying-looking value per VR (the test's own, not the implementation's dummies).
 SAMPLE = {

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from deident.formats.base import Source, open_document
-from slidesynth import label_image
-from test_dicom_helpers import LEAK_STRINGS, context, plant
+from support.dicom import LEAK_STRINGS, context, plant
+from support.slidesynth import label_image
 
 pydicom = pytest.importorskip("pydicom")
 

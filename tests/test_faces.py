@@ -1,4 +1,4 @@
-"""The faces stage on real face photos pasted into clinical scenes (tests/facesynth.py)."""
+"""The faces stage on real face photos pasted into clinical scenes (tests/support/facesynth.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from deident.keys import Keyring
 from deident.options import FaceMode, Options
 from deident.regions import polygon_mask, redact
 from deident.stages import redactions_for
-from facesynth import build_set, control_samples, face_sample, laplacian_detail
+from support.facesynth import build_set, control_samples, face_sample, laplacian_detail
 
 
 def _ctx(mode: FaceMode, jobs: int = 1) -> tuple[FaceDetector, Context]:
@@ -132,7 +132,7 @@ def test_large_photo_with_small_and_frame_filling_faces():
     """A 12 MP-class frame with a ~170 px face, and a frame that one face fills almost edge to edge."""
     import cv2
 
-    from facesynth import SOURCES
+    from support.facesynth import SOURCES
 
     small = face_sample(np.random.default_rng(11), 0, sizes=(45.0,))
     big = cv2.resize(small.rgb, (3600, 3600), interpolation=cv2.INTER_CUBIC)

@@ -9,41 +9,15 @@ from PIL import Image
 from deident.formats.base import Source, open_document
 from deident.formats.gif import walk
 from deident.regions import Redaction, Region
-from test_formats_common import (
-    COMMENT,
-    TRAILER,
-    UNKNOWN,
+from support.photos import loaded_gif
+from support.planted import (
     XMP_CREATOR,
     assert_same_pixels,
     ctx,
     leaked,
-    picture,
     reopen_findings,
     scrub_bytes,
-    xmp_packet,
 )
-
-
-def sub_blocks(data: bytes) -> bytes:
-    return (
-        b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255] for i in range(0, len(data), 255))
-        + b"\0"
-    )
-
-
-def loaded_gif(tmp_path, frames: int = 3) -> tuple:
-    imgs = [picture(40, 30, seed=i).convert("P") for i in range(frames)]
-    buf = io.BytesIO()
-    imgs[0].save(buf, "GIF", save_all=True, append_images=imgs[1:], duration=80, loop=0, comment=COMMENT)
-    data = buf.getvalue()
-    extra = b"!\xff\x0bXMP DataXMP" + sub_blocks(xmp_packet())  # real XMP uses a "magic trailer"; not needed
-    extra += b"!\x01" + sub_blocks(b"\x00" * 12 + UNKNOWN)  # plain-text extension
-    extra += b"!\xff\x0bMRKAPPID1.0" + sub_blocks(UNKNOWN)
-    at = data.index(b",")  # before the first image descriptor
-    data = data[:at] + extra + data[at:-1] + b";" + TRAILER
-    path = tmp_path / "in.gif"
-    path.write_bytes(data)
-    return path, data
 
 
 def test_scrub_drops_comments_and_foreign_blocks(tmp_path):

@@ -8,7 +8,6 @@ anywhere in the output, and exiftool may list only structural tags.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import shutil
@@ -29,14 +28,14 @@ from deident.formats.heif import walk
 from deident.options import FaceMode, Options, TextMode
 from deident.pipeline import check_paths, scrub_paths
 from deident.regions import Redaction, Region
-from test_exiftool_corpus import ALLOWED_GROUPS, _allowed
-from test_formats_common import (
+from support.exiftool import ALLOWED_GROUPS, allowed
+from support.photos import SIZE, heic_bytes, heic_icc, with_unknown_box
+from support.planted import (
     ARTIST,
     OWNER,
     SERIAL,
     THUMB_MARK,
     TRAILER,
-    UNKNOWN,
     XMP_CREATOR,
     ctx,
     exif_block,
@@ -49,42 +48,8 @@ from test_formats_common import (
 pillow_heif = pytest.importorskip("pillow_heif")
 
 FAST = {"text": TextMode.OFF, "faces": FaceMode.OFF, "jobs": 1}
-SIZE = (160, 120)
 AVIF = features.check("avif")  # a Pillow built with libavif
 avif_only = pytest.mark.skipif(not AVIF, reason="this Pillow has no AVIF plugin")
-
-
-@functools.cache
-def _icc() -> bytes:
-    """One sRGB profile per run: its header carries the creation time, so build it once."""
-    from PIL import ImageCms
-
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-
-
-def heic_bytes(orientation: int = 1, img: Image.Image | None = None, loaded: bool = True) -> bytes:
-    """A HEIC as a phone or an editor would leave it, with every metadata place filled with markers."""
-    img = img or picture(*SIZE)
-    kwargs: dict = {"quality": 90, "icc_profile": _icc()}
-    if loaded:
-        kwargs |= {
-            "exif": exif_block(orientation, thumbnail=THUMB_MARK),
-            "xmp": xmp_packet(),
-            "thumbnails": [32],
-            "metadata": [{"type": "mime", "content_type": "text/plain", "data": UNKNOWN}],
-        }
-    heif = pillow_heif.from_pillow(img)
-    if loaded:
-        heif.add_from_pillow(picture(48, 32, seed=5))  # a second top-level image (e.g. an edit's original)
-    buf = io.BytesIO()
-    heif.save(buf, **kwargs)
-    return with_unknown_box(buf.getvalue()) if loaded else buf.getvalue()
-
-
-def with_unknown_box(data: bytes) -> bytes:
-    """An unknown top-level box after the media data, carrying the planted trailer bytes."""
-    payload = b"\x11" * 16 + TRAILER
-    return data + struct.pack(">I4s", 8 + len(payload), b"uuid") + payload
 
 
 def write_heic(tmp_path, name: str = "photo.heic", **kw):
@@ -107,7 +72,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def heic_allowed(key: str) -> bool:
     group = key.partition(":")[0]
-    return _allowed(key) or group in ALLOWED_GROUPS | {"ICC-chrm"}
+    return allowed(key) or group in ALLOWED_GROUPS | {"ICC-chrm"}
 
 
 def exiftool_leaks(path) -> list[str]:
@@ -158,7 +123,7 @@ def test_scrub_keeps_heic_and_leaves_no_identifying_byte(tmp_path):
     heif = pillow_heif.open_heif(io.BytesIO(out))
     assert heif.size == SIZE and len(heif) == 1
     assert heif.info["thumbnails"] == [] and heif.info.get("exif") is None and not heif.info.get("xmp")
-    assert heif.info["icc_profile"] == icc.neutral(_icc())  # colour profile kept, its text made neutral
+    assert heif.info["icc_profile"] == icc.neutral(heic_icc())  # colour profile kept, its text made neutral
     assert psnr(decode(original), decode(out)) > 40  # one high-quality generation
     kinds = {f.kind for f in result.findings}
     assert {"exif.gps", "xmp", "heif.thumbnail", "heif.image", "heif.reencoded", "heif.icc"} <= kinds
@@ -176,7 +141,7 @@ def _assert_converted(tmp_path, path: Path, fmt: str, suffix: str, decode_input)
     doc = open_document(Source(target))
     assert doc.format == fmt and doc.metadata_findings() == []
     img = Image.open(target)
-    assert img.size == SIZE and img.info.get("icc_profile") == icc.neutral(_icc())
+    assert img.size == SIZE and img.info.get("icc_profile") == icc.neutral(heic_icc())
     assert "exif" not in img.info and not img.getexif()
     converted = np.asarray(img.convert("RGB"), dtype=np.float64)
     if fmt == "png":  # lossless from the decoded picture
@@ -443,7 +408,7 @@ def avif_bytes(orientation: int = 1, img: Image.Image | None = None, loaded: boo
     thumbnail; for the upright file the entry is renamed (ResolutionUnit) so the block goes in verbatim.
     """
     img = img or picture(*SIZE)
-    kwargs: dict = {"quality": 90, "icc_profile": _icc()}
+    kwargs: dict = {"quality": 90, "icc_profile": heic_icc()}
     if loaded:
         exif = exif_block(orientation, thumbnail=THUMB_MARK)
         if orientation == 1:
@@ -513,7 +478,7 @@ def test_avif_scrub_keeps_avif_and_leaves_no_identifying_byte(tmp_path):
     img = Image.open(io.BytesIO(out))
     assert img.format == "AVIF" and img.size == SIZE
     assert "exif" not in img.info and "xmp" not in img.info and not img.getexif()
-    assert img.info["icc_profile"] == icc.neutral(_icc())  # colour profile kept, its text made neutral
+    assert img.info["icc_profile"] == icc.neutral(heic_icc())  # colour profile kept, its text made neutral
     # one high-quality generation (this random picture is the worst case: a photograph gives 46 dB)
     assert psnr(decode_avif(original), decode_avif(out)) > 35
     kinds = {f.kind for f in result.findings}

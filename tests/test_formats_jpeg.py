@@ -15,69 +15,25 @@ from deident.findings import Action
 from deident.formats.base import Source, open_document
 from deident.formats.jpeg import walk
 from deident.regions import Redaction, Region
-from test_formats_common import (
+from support.photos import loaded_jpeg, segment
+from support.planted import (
     ARTIST,
     COMMENT,
     DATE,
     IPTC_BYLINE,
     OWNER,
     SERIAL,
-    SRGB_ICC,
     THUMB_MARK,
-    TRAILER,
     UNKNOWN,
     XMP_CREATOR,
     assert_same_pixels,
     ctx,
     exif_block,
-    iptc_block,
     leaked,
-    photoshop_irb,
     picture,
     reopen_findings,
     scrub_bytes,
-    xmp_packet,
 )
-
-
-def segment(marker: int, payload: bytes) -> bytes:
-    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
-
-
-def with_segments(jpeg: bytes, *segments: bytes) -> bytes:
-    """Insert segments right after SOI (and after APP0 JFIF when there is one)."""
-    at = 2
-    if jpeg[2:4] == b"\xff\xe0":
-        at = 4 + struct.unpack(">H", jpeg[4:6])[0]
-    return jpeg[:at] + b"".join(segments) + jpeg[at:]
-
-
-def thumbnail() -> bytes:
-    buf = io.BytesIO()
-    picture(16, 12, seed=3).save(buf, "JPEG")
-    data = buf.getvalue()
-    return data[:2] + segment(0xFE, THUMB_MARK) + data[2:]
-
-
-def loaded_jpeg(tmp_path, name="in.jpg", orientation=6, **save) -> tuple:
-    """A photo carrying every kind of JPEG metadata; returns (path, original bytes)."""
-    buf = io.BytesIO()
-    picture().save(buf, "JPEG", icc_profile=SRGB_ICC, **save)
-    icc_and_rest = buf.getvalue()
-    data = with_segments(
-        icc_and_rest,
-        segment(0xE1, b"Exif\0\0" + exif_block(orientation, thumbnail())),
-        segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + xmp_packet()),
-        segment(0xED, photoshop_irb(iptc_block())),
-        segment(0xFE, COMMENT),
-        segment(0xEB, b"JP\0\0" + UNKNOWN),
-        segment(0xE5, UNKNOWN),
-        segment(0xE2, b"MPF\0II*\0" + UNKNOWN),
-    )
-    data += TRAILER + thumbnail()  # an MPF preview / aCropalypse leftover after EOI
-    path = tmp_path / name
-    path.write_bytes(data)
-    return path, data
 
 
 def test_scrub_removes_every_identifying_segment_and_keeps_pixels(tmp_path):

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from deident.formats.base import Source, open_document
-from slidesynth import PLANTED, make_mrxs
-from test_formats_common import ctx
+from support.planted import ctx
+from support.slidesynth import PLANTED, make_mrxs
 
 openslide = pytest.importorskip("openslide")
 

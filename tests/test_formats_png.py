@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image, PngImagePlugin
@@ -12,43 +10,17 @@ from PIL import Image, PngImagePlugin
 from deident.errors import CorruptFile
 from deident.formats.base import Source, open_document
 from deident.formats.png import walk
-from test_formats_common import (
+from support.photos import loaded_png
+from support.planted import (
     ARTIST,
-    COMMENT,
-    DESCRIPTION,
     OWNER,
-    SRGB_ICC,
-    TRAILER,
-    UNKNOWN,
     XMP_CREATOR,
     assert_same_pixels,
-    exif_block,
     leaked,
     picture,
     reopen_findings,
     scrub_bytes,
-    xmp_packet,
 )
-
-
-def chunk(ctype: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body))
-
-
-def loaded_png(tmp_path, img: Image.Image | None = None, **save) -> tuple:
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Author", ARTIST)
-    info.add_text("Comment", COMMENT.decode(), zip=True)
-    info.add_itxt("Description", DESCRIPTION)
-    info.add_itxt("XML:com.adobe.xmp", xmp_packet().decode())
-    info.add(b"tIME", struct.pack(">HBBBBB", 2019, 4, 21, 9, 31, 7))
-    info.add(b"prVt", UNKNOWN)
-    buf = io.BytesIO()
-    (img or picture()).save(buf, "PNG", pnginfo=info, exif=exif_block(1), icc_profile=SRGB_ICC, **save)
-    data = buf.getvalue() + TRAILER
-    path = tmp_path / "in.png"
-    path.write_bytes(data)
-    return path, data
 
 
 def test_scrub_drops_metadata_chunks_and_keeps_pixels(tmp_path):

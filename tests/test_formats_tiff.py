@@ -15,56 +15,20 @@ from deident.formats.tiff.reader import TiffReader
 from deident.formats.tiff.rewrite import rewrite_tiff, structural_page
 from deident.formats.tiff.tags import DECODE_TAGS
 from deident.regions import Redaction, Region
-from test_formats_common import (
+from support.photos import loaded_tiff, pages
+from support.planted import (
     ARTIST,
-    COPYRIGHT,
-    DESCRIPTION,
-    MAKE,
     OWNER,
     SERIAL,
-    UNKNOWN,
     ctx,
     exif_block,
-    iptc_block,
     leaked,
     picture,
     reopen_findings,
     scrub_bytes,
-    xmp_packet,
 )
 
 tifffile = pytest.importorskip("tifffile")
-
-
-def pages() -> list[np.ndarray]:
-    rgb = np.asarray(picture(64, 48))
-    grey16 = (np.arange(40 * 64, dtype=np.uint16).reshape(40, 64) * 23).astype(np.uint16)
-    return [rgb, grey16, rgb[::-1].copy()]
-
-
-def loaded_tiff(tmp_path, name="in.tif", **kw) -> tuple:
-    """Three pages: stripped RGB, tiled 16-bit grey, deflate-compressed RGB; each with identifying tags."""
-    path = tmp_path / name
-    extratags = [
-        (315, "s", 0, ARTIST, True),
-        (33432, "s", 0, COPYRIGHT, True),
-        (271, "s", 0, MAKE, True),
-        (700, "B", len(xmp_packet()), xmp_packet(), True),
-        (33723, "B", len(iptc_block()), iptc_block(), True),
-        (65000, "B", len(UNKNOWN), UNKNOWN, True),
-    ]
-    with tifffile.TiffWriter(path, **kw) as tw:
-        p = pages()
-        common = {
-            "description": DESCRIPTION,
-            "software": "MRK-SOFTWARE",
-            "extratags": extratags,
-            "metadata": None,
-        }
-        tw.write(p[0], photometric="rgb", rowsperstrip=16, datetime="2019:04:21 09:31:07", **common)
-        tw.write(p[1], tile=(16, 16), **common)
-        tw.write(p[2], photometric="rgb", compression="zlib", **common)
-    return path, path.read_bytes()
 
 
 def assert_pages_identical(a, b, n=3):

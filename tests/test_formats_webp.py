@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
 
 import numpy as np
 import pytest
@@ -12,35 +11,17 @@ from PIL import Image
 from deident.formats.base import Source, open_document
 from deident.formats.webp import walk
 from deident.regions import Redaction, Region
-from test_formats_common import (
+from support.photos import loaded_webp
+from support.planted import (
     OWNER,
-    SRGB_ICC,
-    TRAILER,
-    UNKNOWN,
     XMP_CREATOR,
     assert_same_pixels,
     ctx,
-    exif_block,
     leaked,
     picture,
     reopen_findings,
     scrub_bytes,
-    xmp_packet,
 )
-
-
-def loaded_webp(tmp_path, **save) -> tuple:
-    buf = io.BytesIO()
-    picture().save(
-        buf, "WEBP", exif=b"Exif\0\0" + exif_block(1), xmp=xmp_packet(), icc_profile=SRGB_ICC, **save
-    )
-    data = buf.getvalue()
-    unknown = b"MRKZ" + struct.pack("<I", len(UNKNOWN)) + UNKNOWN + b"\0" * (len(UNKNOWN) & 1)
-    body = data[12:] + unknown
-    data = b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body + TRAILER
-    path = tmp_path / "in.webp"
-    path.write_bytes(data)
-    return path, data
 
 
 @pytest.mark.parametrize("save", [{"lossless": True}, {"quality": 80}])

@@ -73,7 +73,7 @@ def text_cine(path, frames: int = 8, only: int = 5):
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
 
-    import textsynth
+    from support import textsynth
 
     rng = np.random.default_rng(5)
     video = np.zeros((frames, 240, 320, 3), np.uint8)

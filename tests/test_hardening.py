@@ -37,13 +37,25 @@ from deident.formats import png as png_mod
 from deident.formats import webp as webp_mod
 from deident.formats.base import Source, open_document
 from deident.formats.tiff.reader import TiffReader
-from deident.options import DEFAULT_MAX_PIXELS, FaceMode, Options, TextMode
+from deident.options import DEFAULT_MAX_PIXELS, Options
 from deident.outputs import BatchRefused
-from test_formats_common import COMMENT, UNKNOWN, ctx, exif_block, leaked, picture, xmp_packet
-from test_formats_png import chunk
+from support.photos import chunk
+from support.planted import COMMENT, UNKNOWN, ctx, exif_block, leaked, picture, xmp_packet
+from support.runs import (
+    DEIDENT,
+    METADATA_ONLY,
+    assert_whole_and_clean,
+    batch_of,
+    cli,
+    final_files,
+    pixel_bomb,
+    running_batch,
+    scrub,
+    scrubbed_bytes,
+    seed,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-DEIDENT = str(Path(sys.executable).with_name("deident"))
 PER_EXAMPLE_SECONDS = 5.0  # far above what any example takes; a hang or a quadratic blow-up trips it
 FUZZ = settings(
     max_examples=300,
@@ -55,21 +67,6 @@ FUZZ = settings(
 
 
 # ---------------------------------------------------------------- seeds: files with planted metadata
-
-
-@functools.cache
-def seed(fmt: str) -> bytes:
-    """A small file of ``fmt`` carrying markers in every metadata place the format has."""
-    from test_formats_gif import loaded_gif
-    from test_formats_jpeg import loaded_jpeg
-    from test_formats_png import loaded_png
-    from test_formats_tiff import loaded_tiff
-    from test_formats_webp import loaded_webp
-
-    build = {"jpeg": loaded_jpeg, "png": loaded_png, "webp": loaded_webp, "gif": loaded_gif}
-    build["tiff"] = loaded_tiff
-    with tempfile.TemporaryDirectory() as d:
-        return build[fmt](Path(d))[1]
 
 
 @functools.cache
@@ -163,20 +160,6 @@ def _fix_png_crcs(data: bytes) -> bytes:
         out += data[pos : pos + 8 + length] + struct.pack(">I", zlib.crc32(body))
         pos += 12 + length
     return bytes(out + data[pos:])
-
-
-def scrubbed_bytes(path: Path, c) -> bytes:
-    """open -> scrub metadata -> decode every frame -> write: what a scrub does to a parser's output.
-
-    Raises the project's ``DeidentError`` on a refusal. Shared with bench/fuzz_parsers.py (atheris).
-    """
-    doc = open_document(Source(path))
-    doc.scrub_metadata(c)
-    for _ in doc.frames(c):
-        pass
-    buf = io.BytesIO()
-    doc.write(buf, c)
-    return buf.getvalue()
 
 
 def run_document(data: bytes, tmp: Path, name: str) -> str:
@@ -474,21 +457,6 @@ def test_pillow_overflow_on_a_fuzzed_tiff_is_a_clean_refusal(tmp_path):
 
 # ---------------------------------------------------------------- the bad-input suite (pipeline level)
 
-METADATA_ONLY = {"text": TextMode.OFF, "faces": FaceMode.OFF, "jobs": 1}
-
-
-def scrub(paths, out: Path, **kw):
-    return pipeline.scrub_paths(paths, Options(output_dir=out, **(METADATA_ONLY | kw)))
-
-
-def cli(*args, timeout=120, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
-    return subprocess.run([DEIDENT, *args], capture_output=True, timeout=timeout, env=env, **kw)
-
-
-def final_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and ".deid-tmp-" not in p.name)
-
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "gif", "tiff"])
 def test_empty_and_truncated_files_fail_with_a_reason_and_write_nothing(tmp_path, fmt):
@@ -564,28 +532,10 @@ def test_lengths_past_the_end_are_refused(tmp_path, fmt):
     assert final_files(tmp_path / "out") == []
 
 
-def _bomb(fmt: str, side: int) -> bytes:
-    """A small file whose header claims ``side`` x ``side`` pixels."""
-    if fmt == "png":
-        ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-        idat = zlib.compress(b"\0" * 1000)
-        return png_mod.SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    data = bytearray(seed(fmt))
-    if fmt == "jpeg":
-        sof = next(s for s in jpeg_mod.walk(bytes(data)).segments if s.marker in jpeg_mod.SOF)
-        data[sof.start + 5 : sof.start + 9] = struct.pack(">HH", min(side, 65535), min(side, 65535))
-    elif fmt == "gif":
-        data[6:10] = struct.pack("<HH", min(side, 65535), min(side, 65535))
-    elif fmt == "webp":
-        at = bytes(data).index(b"VP8X") + 8
-        data[at + 4 : at + 10] = (min(side, 1 << 24) - 1).to_bytes(3, "little") * 2
-    return bytes(data)
-
-
 @pytest.mark.parametrize("fmt", ["png", "jpeg", "gif", "webp"])
 def test_decompression_bombs_are_refused_below_the_adjustable_limit(tmp_path, fmt):
     path = tmp_path / f"bomb.{fmt}"
-    path.write_bytes(_bomb(fmt, 60_000))  # 3.6 gigapixels claimed
+    path.write_bytes(pixel_bomb(fmt, 60_000))  # 3.6 gigapixels claimed
     doc = open_document(Source(path))
     t0 = time.monotonic()
     with pytest.raises(TooLarge, match="max-pixels"):
@@ -626,7 +576,7 @@ def test_huge_exif_blocks_are_dropped_whole_and_quickly(tmp_path):
 
 def test_dicom_truncated_or_without_meta_header(tmp_path):
     pydicom = pytest.importorskip("pydicom")
-    from test_dicom_helpers import LEAK_STRINGS, planted_file
+    from support.dicom import LEAK_STRINGS, planted_file
 
     planted = planted_file(tmp_path, "CT_small.dcm")
     ds = pydicom.dcmread(planted, force=True)
@@ -842,35 +792,12 @@ def test_rename_mapping_keeps_a_non_utf8_name_as_its_bytes(tmp_path):
 # ---------------------------------------------------------------- faults: kill -9, resume, in-place
 
 
-def _batch(folder: Path, n: int) -> None:
-    folder.mkdir(parents=True)
-    buf = io.BytesIO()
-    picture(64, 48).save(buf, "JPEG")
-    base = buf.getvalue()
-    for i in range(n):
-        exif = exif_block(1).replace(b"MRK-SERIAL-559031", f"MRK-SERIAL-{i:06d}".encode())
-        seg = b"\xff\xe1" + struct.pack(">H", len(exif) + 8) + b"Exif\0\0" + exif
-        xmp = b"\xff\xe1" + struct.pack(">H", len(xmp_packet()) + 31) + b"http://ns.adobe.com/xap/1.0/\0"
-        (folder / f"{i:05d}.jpg").write_bytes(base[:2] + seg + xmp + xmp_packet() + base[2:])
-
-
-def _assert_whole_and_clean(out: Path) -> int:
-    finals = final_files(out)
-    for p in finals:
-        data = p.read_bytes()
-        assert data.endswith(b"\xff\xd9"), f"{p.name} is partial"
-        assert leaked(data) == [] and b"MRK-SERIAL" not in data, p.name
-        assert open_document(Source(p)).metadata_findings() == [], p.name
-        Image.open(p).load()
-    return len(finals)
-
-
 def _killed_batch(tmp_path: Path, n: int) -> tuple[Path, Path, tuple]:
     """A batch of ``n`` JPEGs scrubbed by the CLI, SIGKILLed with its workers once 100 files are out.
 
     Returns (input folder, output folder, the scrub arguments, for a rerun)."""
     src, out = tmp_path / "in", tmp_path / "out"
-    _batch(src, n)
+    batch_of(src, n)
     args = ("scrub", str(src), "-o", str(out), "--text", "off", "--faces", "off", "-j", "2", "--json")
     env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
     proc = running_batch(
@@ -881,29 +808,17 @@ def _killed_batch(tmp_path: Path, n: int) -> tuple[Path, Path, tuple]:
     return src, out, args
 
 
-def running_batch(argv: list[str], out: Path, files: int, **kw) -> subprocess.Popen:
-    """The command started in a session of its own, returned once ``files`` entries are in ``out``."""
-    proc = subprocess.Popen(argv, start_new_session=True, **kw)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.is_dir() and sum(1 for _ in out.iterdir()) >= files:
-            break
-        time.sleep(0.005)
-    assert proc.poll() is None, "the batch finished before it could be stopped"
-    return proc
-
-
 @pytest.mark.slow
 def test_kill_9_mid_batch_leaves_no_partial_file_and_resume_completes(tmp_path):
     n = 3000
     _, out, args = _killed_batch(tmp_path, n)
-    done = _assert_whole_and_clean(out)
+    done = assert_whole_and_clean(out)
     assert 0 < done < n
     rerun = cli(*args, "--resume", timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     statuses = [f["status"] for f in json.loads(rerun.stdout)["files"]]
     assert statuses.count("skipped") == done and statuses.count("safe") == n - done
-    assert _assert_whole_and_clean(out) == n
+    assert assert_whole_and_clean(out) == n
 
 
 @pytest.mark.slow
@@ -934,7 +849,7 @@ def test_rerun_removes_the_stale_temporaries_of_a_killed_run_and_nothing_else(tm
         os.close(held)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir() if ".deid-tmp-" in p.name) == sorted(keep), left_by_kill
-    assert _assert_whole_and_clean(out) == n
+    assert assert_whole_and_clean(out) == n
 
 
 def test_commit_reports_the_stale_temporaries_it_removed(tmp_path):
@@ -1028,7 +943,7 @@ def test_new_outputs_take_the_umask_and_reading_it_changes_nothing(tmp_path):
 
 def test_rerun_without_resume_rewrites_and_with_resume_skips(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
-    _batch(src, 3)
+    batch_of(src, 3)
     first = scrub([src], out)
     assert [r.status for r in first] == [Status.SAFE] * 3
     again = scrub([src], out, resume=True)
@@ -1063,7 +978,7 @@ def test_unsupported_and_refused_inputs_never_become_outputs(tmp_path):
     src.mkdir()
     (src / "ok.gif").write_bytes(seed("gif"))
     (src / "empty.jpg").write_bytes(b"")
-    (src / "bomb.png").write_bytes(_bomb("png", 60_000))
+    (src / "bomb.png").write_bytes(pixel_bomb("png", 60_000))
     (src / "junk.webp").write_bytes(os.urandom(500))
     out = tmp_path / "out"
     proc = cli("scrub", str(src), "-o", str(out), "--text", "off", "--faces", "off", "--json")

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from deident.errors import CorruptFile, TooLarge, UnsupportedFormat
 from deident.formats.base import Source, open_document
-from test_decoder_view import _bars, _chunk, _chunks, _png, _tiff
-from test_formats_common import ctx
+from support.photos import bars, chunk, grey_tiff, png_chunks, png_file
+from support.planted import ctx
 
 SENT = b"MRK-PROP-7f3a91c4"
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -53,7 +53,7 @@ def _assert_gone(data: bytes, suffix: str) -> None:
 
 def _encoded(fmt: str, **save) -> bytes:
     buf = io.BytesIO()
-    _bars(32, 32, 16).save(buf, fmt, **save)
+    bars(32, 32, 16).save(buf, fmt, **save)
     return buf.getvalue()
 
 
@@ -109,7 +109,7 @@ def test_jpeg_inserted_structures(data):
 
 # ---------------------------------------------------------------- PNG
 
-PNG = _chunks(_encoded("PNG"))
+PNG = png_chunks(_encoded("PNG"))
 PNG_TYPES = [
     b"tEXt",
     b"zTXt",
@@ -145,8 +145,8 @@ def png_insertions(draw) -> bytes:
     if ctype == b"iCCP" and draw(st.booleans()):
         payload = b"ICC profile\0\0" + zlib.compress(payload)
     at = draw(st.integers(1, len(PNG)))
-    data = _png(PNG[:at]) + _chunk(ctype, payload) + b"".join(_chunk(t, b) for t, b in PNG[at:])
-    return data if at < len(PNG) else _png(PNG) + _chunk(ctype, payload)
+    data = png_file(PNG[:at]) + chunk(ctype, payload) + b"".join(chunk(t, b) for t, b in PNG[at:])
+    return data if at < len(PNG) else png_file(PNG) + chunk(ctype, payload)
 
 
 @PROPERTY
@@ -252,10 +252,10 @@ def tiff_insertions(draw) -> bytes:
     payload = draw(payloads)
     pixels = bytes(range(32)) * 32
     if draw(st.booleans()):  # bytes after the strip, counted in StripByteCounts
-        data = _tiff(32, 32, pixels + payload)
+        data = grey_tiff(32, 32, pixels + payload)
         return data
     tag, typ = draw(st.sampled_from(TIFF_TAGS)), draw(st.sampled_from([1, 2, 7]))
-    return _tiff(32, 32, pixels, ((tag, typ, payload),))
+    return grey_tiff(32, 32, pixels, ((tag, typ, payload),))
 
 
 @PROPERTY

@@ -22,9 +22,9 @@ from deident.formats.jpeg_dct import (
     redact_dct,
 )
 from deident.regions import Redaction, Region
+from support import need
 
 jpeglib = pytest.importorskip("jpeglib")
-skdata = pytest.importorskip("skimage.data")
 
 LABEL = "PATIENT DOE 1234"
 
@@ -39,6 +39,10 @@ class Coefs:
     @property
     def mcu(self) -> tuple[int, int]:  # (height, width) in pixels
         return 8 * max(v for v, _ in self.factors), 8 * max(h for _, h in self.factors)
+
+
+def _photos():
+    return need("skimage.data", "scikit-image's sample photos")
 
 
 def read_coefs(data: bytes, tmp_path) -> Coefs:
@@ -148,19 +152,19 @@ def check_redaction(tmp_path, lab, base, box, style: str, **save) -> bytes:
 @pytest.mark.parametrize("progressive", [False, True])
 @pytest.mark.parametrize("subsampling", [0, 1, 2])
 def test_colour_redaction_changes_only_its_mcus(tmp_path, subsampling, progressive, style):
-    lab, base, box = labelled(skdata.astronaut())
+    lab, base, box = labelled(_photos().astronaut())
     check_redaction(tmp_path, lab, base, box, style, subsampling=subsampling, progressive=progressive)
 
 
 @pytest.mark.parametrize("progressive", [False, True])
 def test_grayscale(tmp_path, progressive):
-    lab, base, box = labelled(skdata.camera(), mode="L", at=(60, 420))
+    lab, base, box = labelled(_photos().camera(), mode="L", at=(60, 420))
     out = check_redaction(tmp_path, lab, base, box, "pixelate", progressive=progressive)
     assert len(read_layout(out).factors) == 1
 
 
 def test_restart_intervals_are_read(tmp_path):
-    lab, base, box = labelled(skdata.coffee())
+    lab, base, box = labelled(_photos().coffee())
     src = encode(lab, subsampling=2, restart_marker_blocks=7)
     assert read_layout(src).restart_interval == 7
     check_redaction(tmp_path, lab, base, box, "fill", subsampling=2, restart_marker_blocks=7)
@@ -168,14 +172,14 @@ def test_restart_intervals_are_read(tmp_path):
 
 def test_partial_edge_mcus(tmp_path):
     """A size that is no multiple of the MCU, redacted at the bottom-right corner."""
-    photo = skdata.coffee()[:389, :583]
+    photo = _photos().coffee()[:389, :583]
     lab, base, box = labelled(photo, at=(390, 360))
     check_redaction(tmp_path, lab, base, box, "fill", subsampling=2)
 
 
 @pytest.mark.parametrize("progressive", [False, True])
 def test_second_scrub_has_no_generation_loss(tmp_path, progressive):
-    lab, _, box = labelled(skdata.astronaut())
+    lab, _, box = labelled(_photos().astronaut())
     first = redact_dct(
         encode(lab, subsampling=2, progressive=progressive), [Redaction(Region.box(*box, "text"), "fill")]
     )
@@ -188,7 +192,7 @@ def test_second_scrub_has_no_generation_loss(tmp_path, progressive):
 
 @pytest.mark.parametrize("progressive", [False, True])
 def test_empty_list_keeps_pixels(tmp_path, progressive):
-    src = encode(Image.fromarray(skdata.chelsea()), subsampling=1, progressive=progressive)
+    src = encode(Image.fromarray(_photos().chelsea()), subsampling=1, progressive=progressive)
     out = redact_dct(src, [])
     np.testing.assert_array_equal(decode(src), decode(out))
     c_in, c_out = read_coefs(src, tmp_path), read_coefs(out, tmp_path)
@@ -197,7 +201,7 @@ def test_empty_list_keeps_pixels(tmp_path, progressive):
 
 
 def test_rotated_polygon_touches_only_its_mcus(tmp_path):
-    src = encode(Image.fromarray(skdata.astronaut()), subsampling=2)
+    src = encode(Image.fromarray(_photos().astronaut()), subsampling=2)
     poly = Region(((200.0, 100.0), (260.0, 160.0), (200.0, 220.0), (140.0, 160.0)), "text")
     out = redact_dct(src, [Redaction(poly, "fill")])
     c_in, c_out = read_coefs(src, tmp_path), read_coefs(out, tmp_path)
@@ -212,7 +216,7 @@ def test_metadata_segments_are_carried(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6
     icc = b"\x00" * 128 + b"fake profile body"
-    lab, _, box = labelled(skdata.astronaut())
+    lab, _, box = labelled(_photos().astronaut())
     for progressive in (False, True):
         src = encode(lab, exif=exif, icc_profile=icc, progressive=progressive)
         out = redact_dct(src, [Redaction(Region.box(*box, "text"), "fill")])
@@ -223,7 +227,7 @@ def test_metadata_segments_are_carried(tmp_path):
 
 
 def test_blur_is_refused():
-    src = encode(Image.fromarray(skdata.astronaut()))
+    src = encode(Image.fromarray(_photos().astronaut()))
     with pytest.raises(DctUnsupported):
         redact_dct(src, [Redaction(Region.box(10, 10, 50, 50, "face"), "blur")])
 
@@ -249,7 +253,7 @@ def _patched_sof(data: bytes, marker: int | None = None, precision: int | None =
     ],
 )
 def test_unsupported_flavours_are_refused(patch):
-    src = encode(Image.fromarray(skdata.astronaut()))
+    src = encode(Image.fromarray(_photos().astronaut()))
     assert dct_supported(src)
     bad = _patched_sof(src, **patch)
     assert not dct_supported(bad)
@@ -258,7 +262,7 @@ def test_unsupported_flavours_are_refused(patch):
 
 
 def test_cmyk_is_refused():
-    src = encode(Image.fromarray(skdata.astronaut()).convert("CMYK"))
+    src = encode(Image.fromarray(_photos().astronaut()).convert("CMYK"))
     assert read_layout(src).color == "cmyk"
     assert not dct_supported(src)
     with pytest.raises(DctUnsupported):
@@ -282,7 +286,7 @@ def test_fill_dc_decodes_to_black_and_neutral(q):
 
 
 def test_deterministic_and_ignores_regions_off_the_frame(tmp_path):
-    src = encode(Image.fromarray(skdata.astronaut()), subsampling=2, progressive=True)
+    src = encode(Image.fromarray(_photos().astronaut()), subsampling=2, progressive=True)
     reds = [Redaction(Region.box(40, 40, 90, 70, "text"), "pixelate")]
     assert redact_dct(src, reds) == redact_dct(src, reds)
     off = redact_dct(src, [Redaction(Region.box(600, 600, 700, 650, "text"), "fill")])

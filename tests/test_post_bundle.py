@@ -12,52 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from deident.options import FaceMode, Options, TextMode
 from deident.post import build_post
+from support.post import CAPTION, CREDIT, PHI_IN_CAPTION, slide_photo
 
-LABEL_LINES = ("SMITH JANE", "S17-04522", "03/04/2017")
-CAPTION = (
-    "Mrs. Jane Smith, 93, MRN 4455667, seen on 03/04/2017 (call 555-123-4567). Skin biopsy showed a "
-    "basal cell carcinoma next to a dermatofibroma."
-)
-PHI_IN_CAPTION = ("Smith", "Jane", "4455667", "03/04/2017", "2017", "555", "4567", "93")
-CREDIT = "@path_doc42"
 FAST = Options(text=TextMode.OFF, faces=FaceMode.OFF, jobs=1)  # metadata only: for the image plumbing
-
-
-def _font(px: int):
-    for path in (
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    ):
-        if Path(path).exists():
-            return ImageFont.truetype(path, px)
-    return ImageFont.load_default(size=px)
-
-
-def slide_photo(path: Path, size=(800, 450)) -> Path:
-    """A photo of a glass slide: tissue on the left, a printed label with a name, accession and date."""
-    w, h = size
-    img = Image.new("RGB", size, (58, 62, 72))
-    draw = ImageDraw.Draw(img)
-    draw.rounded_rectangle((40, 80, w - 40, h - 80), 8, fill=(216, 222, 226))
-    rng = np.random.default_rng(1)
-    for _ in range(400):
-        x, y = rng.normal(0.3 * w, 0.09 * w), rng.normal(h / 2, 0.12 * h)
-        r = rng.uniform(3, 7)
-        draw.ellipse(
-            (x - r, y - r, x + r, y + r), fill=(int(rng.uniform(90, 140)), 60, int(rng.uniform(150, 200)))
-        )
-    draw.rectangle((int(0.6 * w), 95, w - 55, h - 95), fill=(250, 250, 246))
-    for i, line in enumerate(LABEL_LINES):
-        draw.text((int(0.62 * w), 110 + 52 * i), line, font=_font(34), fill=(10, 10, 10))
-    exif = Image.Exif()
-    exif[0x013B] = "SMITH JANE"  # Artist
-    exif[0x010E] = "S17-04522"  # ImageDescription
-    img.save(path, "JPEG", quality=95, exif=exif.tobytes(), comment=b"SMITH JANE S17-04522")
-    return path
 
 
 def _ocr(img: Image.Image) -> str:
@@ -175,7 +136,7 @@ def test_compose_text_layout():
 
 def _dicom(path: Path) -> Path:
     """A small secondary-capture radiograph-like DICOM with a patient name in its header."""
-    from test_dicom_helpers import secondary_capture
+    from support.dicom import secondary_capture
 
     yy, xx = np.mgrid[0:96, 0:128]
     pixels = (40 + 150 * np.exp(-((xx - 64) ** 2 + (yy - 48) ** 2) / 900)).astype(np.uint8)
@@ -262,7 +223,7 @@ def test_rebuild_replaces_the_earlier_bundle_and_is_deterministic(tmp_path):
 
 
 def test_icc_converted_and_size_bounds_through_the_pipeline(tmp_path):
-    from test_post_render import swapped_profile
+    from support.post import swapped_profile
 
     red = tmp_path / "red.png"
     Image.new("RGB", (1200, 900), (255, 0, 0)).save(red, icc_profile=swapped_profile())

@@ -11,7 +11,7 @@ from PIL import Image
 
 from deident import cli as main_cli
 from deident.post.cli import command
-from test_post_bundle import CAPTION, CREDIT, PHI_IN_CAPTION, slide_photo
+from support.post import CAPTION, CREDIT, PHI_IN_CAPTION, slide_photo
 
 FAST = ("--text", "off", "--faces", "off", "-j", "1")
 

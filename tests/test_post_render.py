@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import struct
 
 import numpy as np
 import pytest
@@ -13,55 +12,7 @@ from PIL import Image, ImageCms
 from deident.findings import Action
 from deident.post.render import encode_jpeg, fit, to_srgb
 from deident.post.watermark import CORNERS, draw_credit, plan_credit
-
-# sRGB primaries adapted to D50, as an ICC v2 matrix/TRC profile stores them.
-SRGB_D50 = {"r": (0.4361, 0.2225, 0.0139), "g": (0.3851, 0.7169, 0.0971), "b": (0.1431, 0.0606, 0.7141)}
-
-
-def _s15(v: float) -> bytes:
-    return struct.pack(">i", round(v * 65536))
-
-
-def _xyz(x: float, y: float, z: float) -> bytes:
-    return b"XYZ \0\0\0\0" + _s15(x) + _s15(y) + _s15(z)
-
-
-def icc_profile(
-    primaries: dict[str, tuple[float, float, float]], gamma: float = 2.2, desc: str = "test"
-) -> bytes:
-    """A minimal ICC v2 RGB matrix/TRC display profile, built by hand (ICC.1:2001-04 layout)."""
-    text = desc.encode("ascii") + b"\0"
-    desc_tag = (
-        b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + b"\0" * 4 + b"\0" * 4 + b"\0\0\0" + b"\0" * 67
-    )
-    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
-    tags = [
-        (b"desc", desc_tag),
-        (b"wtpt", _xyz(0.9642, 1.0, 0.8249)),
-        (b"rXYZ", _xyz(*primaries["r"])),
-        (b"gXYZ", _xyz(*primaries["g"])),
-        (b"bXYZ", _xyz(*primaries["b"])),
-        (b"rTRC", curve),
-        (b"gTRC", curve),
-        (b"bTRC", curve),
-        (b"cprt", b"text\0\0\0\0" + b"public domain\0"),
-    ]
-    offset = 128 + 4 + 12 * len(tags)
-    table, body = b"", b""
-    for sig, data in tags:
-        data += b"\0" * (-len(data) % 4)
-        table += sig + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    size = offset + len(body)
-    header = struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12
-    header += b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + _s15(0.9642) + _s15(1.0) + _s15(0.8249)
-    header += b"\0" * (128 - len(header))
-    return header + struct.pack(">I", len(tags)) + table + body
-
-
-def swapped_profile() -> bytes:
-    """A profile whose red channel is sRGB's blue and vice versa: conversion must show it."""
-    return icc_profile({"r": SRGB_D50["b"], "g": SRGB_D50["g"], "b": SRGB_D50["r"]})
+from support.post import SRGB_D50, icc_profile, swapped_profile
 
 
 def test_fit_never_upscales_and_bounds_long_side():

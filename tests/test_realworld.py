@@ -1,6 +1,6 @@
 """Real photos come out usable (issue 17): no refusal, no slab where nothing is written, identifiers gone.
 
-Judged by independent oracles (tests/realworld.py: Tesseract, CenterFace, pixel differences), never by
+Judged by independent oracles (tests/support/realworld.py: Tesseract, CenterFace, pixel differences), never by
 deident's own check. Images from ../shared/corpora/realworld (skipped when absent), and real images that
 ship inside installed packages: scikit-image's ``camera``, ``astronaut`` and ``immunohistochemistry``, and
 pydicom's ``CT_small.dcm``.
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import realworld as rw
 from deident import pipeline
 from deident.findings import Action, Finding, Status
 from deident.options import FaceMode, Options, TextMode
 from deident.regions import Region
+from support import realworld as rw
 
 OPTIONS = Options(jobs=1, key=b"realworld-test-key-0123456789abc")
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from browser import chromium, requests, wait_ready
-from make_sample_images import font
-from test_formats_wsi import make_svs
+from support.browser import chromium, requests, wait_ready
+from support.sample_images import font
+from support.slidesynth import make_svs
 
 REPO = Path(__file__).resolve().parents[1]
 DEIDENT = [sys.executable, "-m", "deident.cli"]

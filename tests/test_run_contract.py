@@ -21,8 +21,8 @@ from deident import atomic, pipeline
 from deident.findings import Status
 from deident.options import Options
 from deident.outputs import BatchRefused
-from test_formats_common import leaked
-from test_hardening import DEIDENT, METADATA_ONLY, cli, final_files, scrub, seed
+from support.planted import leaked
+from support.runs import DEIDENT, METADATA_ONLY, cli, final_files, scrub, seed
 
 OFF = ("--text", "off", "--faces", "off")
 
@@ -156,11 +156,11 @@ def test_special_files_are_never_opened(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_stops_cleanly_reports_what_finished_and_resume_goes_on(tmp_path, jobs):
-    from test_hardening import _assert_whole_and_clean, _batch, running_batch
+    from support.runs import assert_whole_and_clean, batch_of, running_batch
 
     src, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
     n = 1500
-    _batch(src, n)
+    batch_of(src, n)
     args = ("scrub", str(src), "-o", str(out), *OFF, "-j", jobs)
     argv = [DEIDENT, *args, "--report", str(report)]
     proc = running_batch(argv, out, 50, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -168,7 +168,7 @@ def test_ctrl_c_stops_cleanly_reports_what_finished_and_resume_goes_on(tmp_path,
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr.decode()[-2000:]
     assert b"--resume" in stderr and b"Aborted" not in stderr
-    done = _assert_whole_and_clean(out)
+    done = assert_whole_and_clean(out)
     assert 0 < done < n
     listed = json.loads(report.read_text())
     assert listed["summary"]["safe"] == done and f"{done} safe".encode() in stdout  # what finished, all of it
@@ -412,11 +412,11 @@ def test_report_boxes_have_no_negative_coordinates():
 
 
 def test_a_header_above_max_pixels_is_refused_in_every_mode(tmp_path):
-    from test_hardening import _bomb
+    from support.runs import pixel_bomb
 
     bomb = tmp_path / "in" / "bomb.png"
     bomb.parent.mkdir()
-    bomb.write_bytes(_bomb("png", 40_000))  # 1.6 gigapixels declared, a few bytes of image data
+    bomb.write_bytes(pixel_bomb("png", 40_000))  # 1.6 gigapixels declared, a few bytes of image data
     (result,) = scrub([bomb], tmp_path / "out")  # metadata only: nothing would decode it
     assert result.status is Status.FAILED and "--max-pixels" in result.reason
     assert not (tmp_path / "out" / "bomb.png").exists()
@@ -466,7 +466,7 @@ def test_the_lowest_python_is_declared_and_nothing_undeclared_is_imported():
 
 def test_converted_names_that_collide_are_refused_before_writing(tmp_path):
     pytest.importorskip("pillow_heif")
-    from test_formats_heif import heic_bytes
+    from support.photos import heic_bytes
 
     d = tmp_path / "d"
     photo(d / "a.heic", heic_bytes())

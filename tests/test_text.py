@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import textsynth as ts
 from deident.denylist import DenyList
 from deident.errors import StageUnavailable
 from deident.formats.base import Context, Frame
@@ -13,6 +12,7 @@ from deident.options import Options, TextMode
 from deident.regions import Redaction, redact
 from deident.text import TextDetector, phi
 from deident.text.detect import Line
+from support import textsynth as ts
 
 
 def _scrub(sample: ts.Sample, ctx: Context) -> tuple[np.ndarray, list]:

@@ -56,7 +56,7 @@ def _sign(v: float) -> int:
 
 
 # A pixelated region is this many cells across its short side. YuNet found pixelated faces again in 7 of
-# 60 test scenes at 8 cells, 2 of 88 at 5, none of 88 at 4 (tests/facesynth.py seeds 0 and 7).
+# 60 test scenes at 8 cells, 2 of 88 at 5, none of 88 at 4 (tests/support/facesynth.py seeds 0 and 7).
 # Shared by the pixel and the DCT-domain paths.
 PIXELATE_CELLS = 4
 

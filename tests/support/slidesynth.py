@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from support import need
+
 SLIDE_ID = "0f3d5c2a9b8e4d7c6a5b4c3d2e1f0a9b"
 IMAGE = 256  # every stored image is IMAGE x IMAGE pixels
 GRID = 4  # base images across and down
@@ -181,3 +183,104 @@ PREVIEW_IMAGE_TYPE=JPEG
 VIMSLIDE_POSITION_DATA_FORMAT_VERSION=257
 OPERATOR=MRK-COMPUTER
 """
+
+
+HEADER = "Aperio Image Library v12.0.15"
+
+
+IDENT = "Date = 12/29/2020|Time = 09:12:44|User = jdoe|Filename = SMITH_JANE_S17-04522|ScanScope ID = SS7731"
+
+
+IDENT += "|Barcode = S17-04522-A1|Parmset = MRK-PARMSET"
+
+
+BASE = (1536, 1024)  # width, height of level 0
+
+
+TILE = 256
+
+
+def tissue(w: int, h: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr = np.stack([200 + (xx % 37), 120 + (yy % 53), 180 + ((xx + yy) % 41)], axis=2)
+    return np.clip(arr + rng.integers(-15, 15, arr.shape), 0, 255).astype(np.uint8)
+
+
+def slide_glass(w: int = 600, h: int = 200, label_right: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(macro, label): glass with a pink tissue blob, a white paper label with dark writing at one end."""
+    rng = np.random.default_rng(5)
+    glass = np.clip(225 + rng.integers(-8, 8, (h, w, 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(glass)
+    d = ImageDraw.Draw(img)
+    d.ellipse((w * 0.42, h * 0.2, w * 0.6, h * 0.8), fill=(214, 120, 170))
+    lw = int(w * 0.3)
+    x0 = w - lw if label_right else 0
+    d.rectangle((x0, 0, x0 + lw - 1, h - 1), fill=(250, 250, 245))
+    for i, y in enumerate(range(15, h - 20, 28)):
+        d.text((x0 + 10, y), f"SMITH JANE S17-{4522 + i}", fill=(10, 10, 10))
+    for k in range(0, lw - 20, 6):  # a barcode
+        d.rectangle((x0 + 10 + k, h - 18, x0 + 12 + k + (k % 4), h - 4), fill=(0, 0, 0))
+    macro = np.asarray(img).copy()
+    label = np.rot90(macro[:, x0 : x0 + lw], 1)  # label photos are not always the macro's way up
+    label = np.asarray(Image.fromarray(np.ascontiguousarray(label)).resize((h * 2, lw * 2)))
+    return macro, label
+
+
+def make_svs(path: Path, *, bigtiff: bool = False, with_label: bool = True) -> dict:
+    """An SVS-like file: 3 tiled levels, a stripped thumbnail, a label and a macro, Aperio descriptions."""
+    w, h = BASE
+    base = tissue(w, h)
+    levels = [base, base[::2, ::2].copy(), base[::4, ::4].copy()]
+    macro, label = slide_glass()
+    dims = f"{w}x{h} [0,0 {w}x{h}] ({TILE}x{TILE}) JPEG/RGB Q=70"
+    fields = f"AppMag = 20|StripeWidth = 2040|{IDENT}|MPP = 0.4990|Left = 25.69"
+    common = {"metadata": None, "software": "MRK-SOFTWARE", "photometric": "rgb"}
+    make = [(271, "s", 0, "MRK-SCANNER-MAKE", True)]
+    tifffile = need("tifffile", "writes the synthetic SVS slide")
+    with tifffile.TiffWriter(path, bigtiff=bigtiff) as tw:
+        tw.write(
+            levels[0],
+            tile=(TILE, TILE),
+            compression="zlib",
+            description=f"{HEADER}\r\n{dims}|{fields}",
+            datetime="2020:12:29 09:12:44",
+            extratags=make,
+            **common,
+        )
+        thumb = base[::8, ::8].copy()
+        tw.write(
+            thumb,
+            rowsperstrip=16,
+            description=f"{HEADER}\r\n{w}x{h} -> {thumb.shape[1]}x{thumb.shape[0]} - "
+            f"|AppMag = 20|{IDENT}|MPP = 0.4990",
+            **common,
+        )
+        for lvl in levels[1:]:
+            tw.write(
+                lvl,
+                tile=(TILE, TILE),
+                compression="zlib",
+                subfiletype=1,
+                description=f"{HEADER}\r\n{w}x{h} [0,0 {w}x{h}] ({TILE}x{TILE}) "
+                f"-> {lvl.shape[1]}x{lvl.shape[0]} JPEG/RGB Q=70|AppMag = 20|{IDENT}|MPP = 0.4990",
+                **common,
+            )
+        if with_label:
+            tw.write(
+                label,
+                rowsperstrip=label.shape[0],
+                compression="zlib",
+                subfiletype=1,
+                description=f"{HEADER}\r\nlabel {label.shape[1]}x{label.shape[0]}\r\nMRK-LABEL-DESC",
+                **common,
+            )
+        tw.write(
+            macro,
+            rowsperstrip=32,
+            compression="zlib",
+            subfiletype=9,
+            description=f"{HEADER}\r\nmacro {macro.shape[1]}x{macro.shape[0]}",
+            **common,
+        )
+    return {"levels": levels, "macro": macro, "label": label}

@@ -1,6 +1,6 @@
 """Regenerate the bundled sample images (all synthetic, made here; every "patient" is invented).
 
-    python tests/make_sample_images.py
+    python tests/support/sample_images.py
 
 It lives here, not in sample_images/, so that the folder the README demo scrubs holds inputs only.
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
+import pydicom
 import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless, SecondaryCaptureImageStorage, generate_uid
 
+from deident.dicom.document import open_dicom
 from deident.formats.base import Context, Source
 from deident.keys import Keyring
 from deident.options import DicomOptions, Options
 
 # Distinctive values: none of them occurs in pydicom's test files.
+
 SECRETS = {
     "PatientName": "Quixote^Dulcinea",
     "PatientID": "MRN-778899",
@@ -93,7 +99,6 @@ def plant(ds, n: int = 0) -> None:
 
 
 def planted_file(tmp_path: Path, name: str, n: int = 0) -> Path:
-    import pydicom
 
     ds = pydicom.dcmread(pydicom_file(name), force=True)
     plant(ds, n)
@@ -103,7 +108,6 @@ def planted_file(tmp_path: Path, name: str, n: int = 0) -> Path:
 
 
 def scrub_bytes(path: Path, ctx: Context, verified: bool = True) -> bytes:
-    from deident.dicom.document import open_dicom
 
     doc = open_dicom(Source(path))
     doc.scrub_metadata(ctx)
@@ -136,3 +140,20 @@ def secondary_capture(path: Path, pixels, **attributes) -> Path:
     ds.PixelData = pixels.tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def multiframe(path, photometric="MONOCHROME2", frames=3, rle=False, window=None):
+    rng = np.random.default_rng(7)
+    arr = rng.integers(200, 4000, size=(frames, 48, 64), dtype=np.uint16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "OT", "Quixote^Dulcinea", "MRN-778899"
+    ds.set_pixel_data(arr, photometric, 12, generate_instance_uid=False)
+    if window:
+        ds.WindowCenter, ds.WindowWidth = window
+    if rle:
+        ds.compress(RLELossless)
+    ds.save_as(path, enforce_file_format=True)
+    return arr

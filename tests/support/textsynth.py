@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from support import need
+from support import textsynth as ts
+
 LEAK_RATIO = 0.35
 
 # Identifying label lines (all invented) and harmless ones, with a kind for PHI-mode checks.
@@ -43,7 +46,7 @@ def _gray3(img: np.ndarray) -> np.ndarray:
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        from skimage import data
+        data = need("skimage.data", "scikit-image's sample photos")
 
         return _gray3(getattr(data, name)())
 
@@ -253,3 +256,20 @@ def leaked_lines(sample: Sample, after: np.ndarray) -> list[Line]:
 
 def changed_fraction(before: np.ndarray, after: np.ndarray) -> float:
     return float(np.any(before != after, axis=2).mean())
+
+
+HARMLESS = {"Portable", "L", "H&E", "H&E 40x"}
+
+
+def lines_image(texts: list[str], seed: int, grey: bool):
+    import numpy as np
+
+    sample = ts.Sample("batch", ts.background("radiograph" if grey else "histology", (900, 640)))
+    rng = np.random.default_rng(seed)
+    for text in texts:
+        kind = "safe" if text in HARMLESS else "name"
+        assert ts.place(sample, kind, text, 34, ts.fonts()[0], 0, "plain", rng), text
+    if grey:
+        mono = sample.rgb.mean(axis=2).astype(np.uint8)
+        sample.rgb = np.dstack([mono] * 3)
+    return sample

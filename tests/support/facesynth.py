@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from support import need
+
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 
@@ -30,7 +32,7 @@ class FaceSource:
 
 
 def _astronaut() -> np.ndarray:
-    from skimage import data
+    data = need("skimage.data", "scikit-image's sample photos")
 
     return data.astronaut()
 
@@ -50,25 +52,25 @@ SOURCES = (
 
 
 def _immuno() -> np.ndarray:
-    from skimage import data
+    data = need("skimage.data", "scikit-image's sample photos")
 
     return data.immunohistochemistry()
 
 
 def _coffee() -> np.ndarray:
-    from skimage import data
+    data = need("skimage.data", "scikit-image's sample photos")
 
     return data.coffee()
 
 
 def _cells() -> np.ndarray:
-    from skimage import data
+    data = need("skimage.data", "scikit-image's sample photos")
 
     return np.repeat(data.cell()[..., None], 3, axis=2)
 
 
 def _retina() -> np.ndarray:
-    from skimage import data
+    data = need("skimage.data", "scikit-image's sample photos")
 
     return data.retina()
 
@@ -76,7 +78,8 @@ def _retina() -> np.ndarray:
 def _radiograph() -> np.ndarray:
     """A chest-film-like grey picture: a phantom's ellipses, blurred, on a dark vignette."""
     import cv2
-    from skimage import data
+
+    data = need("skimage.data", "scikit-image's sample photos")
 
     phantom = cv2.resize(data.shepp_logan_phantom(), (700, 700))
     yy, xx = np.mgrid[-1:1:700j, -1:1:700j]
@@ -256,7 +259,7 @@ def covered(truth: FaceTruth, boxes: list[Box], min_cover: float = 0.8) -> bool:
     return False
 
 
-if __name__ == "__main__":  # write the set to a folder for a look: python tests/facesynth.py OUTDIR
+if __name__ == "__main__":  # write the set to a folder for a look: python tests/support/facesynth.py OUTDIR
     import sys
     from pathlib import Path
 
