@@ -508,7 +508,7 @@ def _smooth() -> Image.Image:
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_avif_orientation_is_applied_to_the_pixels(tmp_path, orientation):
     """Pillow leaves irot/imir to the caller; the output shows what a viewer showed, without them."""
-    from deident.formats._pillow import orient
+    from deident.formats.pixels import orient
 
     path = write_avif(tmp_path, orientation=orientation, img=_smooth(), loaded=False)
     source = path.read_bytes()

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass, field
 
 from deident.errors import CorruptFile
-from deident.formats._pillow import Item, clean_values, plural
+from deident.formats.items import Item, clean_values, plural
 from deident.formats.tiff.reader import IFD, TiffReader
 from deident.formats.tiff.tags import (
     ASCII,

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
-from deident.formats._pillow import Item, WholeFileDocument, clean_values, per_bytes, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
+from deident.formats.items import Item, clean_values, per_bytes
+from deident.formats.photo import WholeFileDocument
+from deident.formats.xmp import xmp_identifiers
 
 EXTENSION, IMAGE, TRAILER = 0x21, 0x2C, 0x3B
 GRAPHIC_CONTROL, COMMENT, PLAIN_TEXT, APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
@@ -306,7 +308,7 @@ class GifDocument(WholeFileDocument):
 
     def _encode(self, ctx: Context) -> bytes:
         """All frames again (GIF frames depend on each other), with the original timing and looping."""
-        from deident.formats._pillow import open_image
+        from deident.formats.pixels import open_image
 
         src = open_image(self.data)
         frames, durations = [], []

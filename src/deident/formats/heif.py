@@ -31,9 +31,12 @@ from fractions import Fraction
 from deident.errors import CorruptFile, DeidentError, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats import icc
-from deident.formats._pillow import DECODE_ERRORS, Item, WholeFileDocument, clean_values, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_items
+from deident.formats.items import Item, clean_values
+from deident.formats.photo import WholeFileDocument
+from deident.formats.pixels import DECODE_ERRORS
+from deident.formats.xmp import xmp_identifiers
 
 # x265 quality for the one lossy generation a clean HEIC costs: visually transparent, about 1.5-2x the
 # size of a phone's own encode (measured in docs/formats.md). ``--format png`` is the lossless way out.

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 
 from deident.findings import Action
-from deident.formats._pillow import Item
+from deident.formats.items import Item
 
 HEADER = 128
 MAX_TAGS = 200

@@ -20,20 +20,13 @@ from dataclasses import dataclass
 
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
-from deident.formats._pillow import (
-    IPTC_RESOURCE,
-    Item,
-    WholeFileDocument,
-    iptc_identifiers,
-    per_bytes,
-    photoshop_resources,
-    plural,
-    redact_image,
-    to_stored,
-    xmp_identifiers,
-)
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_items, orientation_exif
+from deident.formats.iptc import IPTC_RESOURCE, iptc_identifiers, photoshop_resources
+from deident.formats.items import Item, per_bytes, plural
+from deident.formats.photo import WholeFileDocument
+from deident.formats.pixels import redact_image, to_stored
+from deident.formats.xmp import xmp_identifiers
 from deident.regions import Redaction
 
 SOI, EOI, SOS, COM, DRI = 0xD8, 0xD9, 0xDA, 0xFE, 0xDD
@@ -490,7 +483,7 @@ def reencode_jpeg(original: bytes, stored) -> bytes:
     """Encode redacted stored pixels with the original's quantisation tables and chroma subsampling."""
     from PIL import JpegImagePlugin
 
-    from deident.formats._pillow import open_image
+    from deident.formats.pixels import open_image
 
     src = open_image(original)
     kwargs = {"qtables": src.quantization} if getattr(src, "quantization", None) else {"quality": 95}
@@ -564,7 +557,7 @@ class JpegDocument(WholeFileDocument):
         return redact_jpeg(self.data, self.pending, self.edited[0], ctx.options.reencode)
 
     def identifiers(self) -> list[str]:
-        from deident.formats._pillow import clean_values
+        from deident.formats.items import clean_values
 
         values: list[str] = []
         for seg in walk(self.data).segments:

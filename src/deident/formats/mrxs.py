@@ -385,7 +385,7 @@ class MrxsDocument(Document):
         return [] if self.scrubbed else self._findings(Action.FOUND)
 
     def identifiers(self) -> list[str]:
-        from deident.formats._pillow import clean_values
+        from deident.formats.items import clean_values
 
         values = [v for _, v in clean_slidedat(self.slide, "0" * 32).dropped]
         return clean_values(v for v in values if not _NUMBER.fullmatch(v.strip()))

@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
-from deident.formats._pillow import Item, WholeFileDocument, clean_values, per_bytes, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_items
+from deident.formats.items import Item, clean_values, per_bytes
+from deident.formats.photo import WholeFileDocument
+from deident.formats.xmp import xmp_identifiers
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Chunks needed to decode and display (PNG 3rd edition): header, palette, data, transparency, colour.
@@ -327,7 +329,7 @@ def _icc(view: View, c: Chunk, where: str) -> None:
 
 def _used_indices(data: bytes) -> set[int] | None:
     """Palette indices the pixels use (Pillow decodes the image: only palette images pay for it)."""
-    from deident.formats._pillow import DECODE_ERRORS, open_image
+    from deident.formats.pixels import DECODE_ERRORS, open_image
 
     try:
         img = open_image(data)
@@ -443,7 +445,7 @@ class PngDocument(WholeFileDocument):
             from deident.errors import UnsupportedFormat
 
             raise UnsupportedFormat("PNG: redacting frames of an animated PNG is not supported")
-        from deident.formats._pillow import open_image
+        from deident.formats.pixels import open_image
 
         src = open_image(self.data)
         img = self.edited[0]

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
-from deident.formats._pillow import Item, WholeFileDocument, clean_values, xmp_identifiers
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_items
+from deident.formats.items import Item, clean_values
+from deident.formats.photo import WholeFileDocument
+from deident.formats.xmp import xmp_identifiers
 
 KEEP = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}
 VP8X_ICC, VP8X_EXIF, VP8X_XMP = 0x20, 0x08, 0x04
@@ -210,14 +212,14 @@ class WebpDocument(WholeFileDocument):
             w = int.from_bytes(vp8x.data[4:7], "little") + 1
             h = int.from_bytes(vp8x.data[7:10], "little") + 1
             return ImageDims(w, h, frames)
-        from deident.formats._pillow import open_image
+        from deident.formats.pixels import open_image
 
         img = open_image(self.data)
         return ImageDims(img.width, img.height, frames)
 
     def _encode(self, ctx: Context) -> bytes:
         """Lossless WebP (no second generation of lossy artefacts), every frame with its timing."""
-        from deident.formats._pillow import open_image
+        from deident.formats.pixels import open_image
 
         src = open_image(self.data)
         frames, durations = [], []

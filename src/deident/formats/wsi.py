@@ -469,7 +469,7 @@ class SlideDocument(Document):
         return [f.as_found() for f in self._findings(Action.FOUND)]
 
     def identifiers(self) -> list[str]:
-        from deident.formats._pillow import clean_values
+        from deident.formats.items import clean_values
 
         values = [v for p in self.pages for v in p.info.identifiers]
         for d in self.descriptions.values():
@@ -538,7 +538,7 @@ class SlideDocument(Document):
 
     # -- pixels
     def _decode(self, index: int, limit: int):
-        from deident.formats._pillow import decode_frame
+        from deident.formats.pixels import decode_frame
 
         p = self.pages[index]
         if p.width * p.height > limit:
@@ -580,7 +580,7 @@ class SlideDocument(Document):
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
         """The kept macro, the bounded tissue overview, and every other kept page that is not a level."""
-        from deident.formats._pillow import to_rgb8
+        from deident.formats.pixels import to_rgb8
 
         for index, page, label in self._scanned():
             img = self.edited.get(page.index) or self._decode(page.index, OVERVIEW_MAX_PIXELS)
@@ -588,7 +588,7 @@ class SlideDocument(Document):
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         """The macro and the thumbnail are small: redacted and re-encoded. The tissue overview is refused."""
-        from deident.formats._pillow import redact_image
+        from deident.formats.pixels import redact_image
 
         page = next((p for i, p, _ in self._scanned() if i == frame_index), None)
         if page is None or frame_index == 1:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from deident.errors import CorruptFile
 from deident.findings import Action, Finding
-from deident.formats._pillow import Item, clean_values
 from deident.formats.base import Context, Document, Frame, ImageDims, Source
 from deident.formats.exif import ExifSummary, walk_exif_ifd
+from deident.formats.items import Item, clean_values
 from deident.formats.tiff.reader import IFD, Entry, TiffReader, samples
 from deident.formats.tiff.rewrite import (
     Page,
@@ -103,7 +103,8 @@ class PageInfo:
             value = reader.text(entry)
             self.identifiers += clean_values([value, value[:10]] if tag == Tag.DateTime else [value])
         if tag in (Tag.XMP, Tag.IPTC):
-            from deident.formats._pillow import iptc_identifiers, xmp_identifiers
+            from deident.formats.iptc import iptc_identifiers
+            from deident.formats.xmp import xmp_identifiers
 
             raw = reader.raw(entry)
             self.identifiers += xmp_identifiers(raw) if tag == Tag.XMP else iptc_identifiers(raw)
@@ -183,7 +184,7 @@ class TiffDocument(Document):
         return clean_values(v for p in self.pages for v in p.identifiers)
 
     def check_size(self, ctx: Context) -> ImageDims:
-        from deident.formats._pillow import refuse_above_limit
+        from deident.formats.pixels import refuse_above_limit
 
         pixels = sum(p.width * p.height for p in self.pages)
         dims = ImageDims(
@@ -196,7 +197,7 @@ class TiffDocument(Document):
         return dims
 
     def stored(self, index: int, ctx: Context):
-        from deident.formats._pillow import decode_frame
+        from deident.formats.pixels import decode_frame
 
         if index in self.edited:
             return self.edited[index]
@@ -204,7 +205,7 @@ class TiffDocument(Document):
         return decode_frame(str(self.source.path), index, "TIFF page")
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
-        from deident.formats._pillow import orient, shown_frames
+        from deident.formats.pixels import orient, shown_frames
 
         self.check_size(ctx)
         for i, p in enumerate(self.pages):
@@ -212,7 +213,7 @@ class TiffDocument(Document):
             yield from shown_frames(i, shown, f"page {i + 1}" if len(self.pages) > 1 else "image")
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
-        from deident.formats._pillow import redact_image, to_stored
+        from deident.formats.pixels import redact_image, to_stored
 
         img = self.stored(frame_index, ctx)
         orientation = self.pages[frame_index].orientation

@@ -91,7 +91,7 @@ def used_colormap(reader: TiffReader, ifd: IFD, index: int) -> list[int] | None:
     e = ifd.entries.get(Tag.ColorMap)
     if e is None or Tag.ColorMap in unused_tables(reader, ifd) or e.type != SHORT or e.count > 3 * 256:
         return None
-    from deident.formats._pillow import DECODE_ERRORS, open_image
+    from deident.formats.pixels import DECODE_ERRORS, open_image
 
     reader.fh.seek(reader.base)
     try:

@@ -1,0 +1,57 @@
+"""What a container walk reports: ``Item`` (one identifying thing, before it becomes a ``Finding``) and the
+small helpers every walker uses (identifying values for the deny-list, plural counts, per-bytes memo)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from deident.findings import Action, Finding
+
+
+@dataclass(frozen=True)
+class Item:
+    """One identifying thing found in a container, before it becomes a ``Finding``."""
+
+    kind: str
+    where: str
+    detail: str
+    action: Action = Action.REMOVED
+
+    def finding(self, action: Action | None = None) -> Finding:
+        return Finding("metadata", self.kind, self.where, action or self.action, self.detail)
+
+
+def per_bytes(fn):
+    """``fn(data, parsed, *flags)`` computed once for the last bytes object (by identity) and flags.
+
+    Open, inspect, scrub and verify ask about the same bytes several times; one entry is enough, and it is
+    replaced in one assignment, so threads at worst compute it twice.
+    """
+    last: tuple | None = None
+
+    @functools.wraps(fn)
+    def remembered(data, parsed, *flags):
+        nonlocal last
+        seen = last
+        if seen is not None and seen[0] is data and seen[1] == flags:
+            return seen[2]
+        result = fn(data, parsed, *flags)
+        last = (data, flags, result)
+        return result
+
+    return remembered
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def clean_values(values) -> list[str]:
+    """Trimmed, de-duplicated, short enough to be a name/date/serial (long prose is no deny-list term)."""
+    out: list[str] = []
+    for v in values:
+        v = v.replace("\x00", "").strip()
+        if 2 <= len(v) <= 80 and v not in out:
+            out.append(v)
+    return out

@@ -1,0 +1,159 @@
+"""Pixels through Pillow for the photo formats: decoding (damage becomes ``CorruptFile``), display
+orientation, the views the pixel stages see (colours, alpha), redaction in stored pixels, size limits.
+
+Pillow and numpy are imported inside functions so that the CLI starts without them.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from deident.errors import CorruptFile, TooLarge
+from deident.formats.base import Context, Frame
+from deident.regions import Redaction
+
+if TYPE_CHECKING:  # numpy only where pixels are touched: metadata-only runs start without it
+    import numpy as np
+
+# Everything Pillow (and struct/zlib underneath it) raises on a damaged file.
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError)
+DECODE_ERRORS += (OverflowError,)  # Pillow, on a fuzzed TIFF whose tile size overflows a C int
+
+# ---------------------------------------------------------------- orientation (EXIF 0x0112 values)
+
+# Pillow transpose method names that turn stored pixels into what a viewer shows.
+_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270"}
+_TRANSPOSE |= {7: "TRANSVERSE", 8: "ROTATE_90"}
+
+# Display point (x, y) -> stored point, for a stored picture of width w and height h.
+_TO_STORED: dict[int, Callable[[float, float, int, int], tuple[float, float]]] = {
+    1: lambda x, y, w, h: (x, y),
+    2: lambda x, y, w, h: (w - x, y),
+    3: lambda x, y, w, h: (w - x, h - y),
+    4: lambda x, y, w, h: (x, h - y),
+    5: lambda x, y, w, h: (y, x),
+    6: lambda x, y, w, h: (y, h - x),
+    7: lambda x, y, w, h: (w - y, h - x),
+    8: lambda x, y, w, h: (w - y, x),
+}
+
+
+def orient(img, orientation: int):
+    """The picture as a viewer shows it."""
+    from PIL import Image
+
+    name = _TRANSPOSE.get(orientation)
+    return img.transpose(getattr(Image.Transpose, name)) if name else img
+
+
+def to_stored(redactions: list[Redaction], orientation: int, size: tuple[int, int]) -> list[Redaction]:
+    """Map polygons given in display coordinates back onto the stored pixel grid."""
+    fn = _TO_STORED.get(orientation, _TO_STORED[1])
+    w, h = size
+    return [Redaction(r.region.mapped(lambda x, y: fn(x, y, w, h)), r.style) for r in redactions]
+
+
+# ---------------------------------------------------------------- pixels
+
+
+def open_image(data: bytes | str):
+    """Pillow image, lazily decoded; any parse error becomes ``CorruptFile``."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # our own limit (ctx.options.max_pixels) is checked before decoding
+    try:
+        return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"cannot decode image: {exc}") from None
+
+
+def loaded(img):
+    """Force decoding now, turning decoder errors into ``CorruptFile``."""
+    try:
+        img.load()
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"cannot decode image data: {exc}") from None
+    return img
+
+
+def decode_frame(data: bytes | str, index: int, what: str = "frame"):
+    """Frame ``index`` of an image (bytes, or a path for files too large to hold), decoded, detached."""
+    img = open_image(data)
+    try:
+        img.seek(index)
+        return loaded(img).copy()
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"cannot decode {what} {index}: {exc}") from None
+
+
+def to_rgb8(img) -> np.ndarray:
+    """HxWx3 uint8: deep grey levels are stretched to their own min..max so faint text stays visible."""
+    import numpy as np
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        grey = (
+            np.zeros(arr.shape, np.uint8) if hi <= lo else ((arr - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+        )
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+# Modes where filling/blurring native values makes sense; others go through RGB(A) and back.
+_NATIVE_MODES = {"L", "RGB", "RGBA", "LA", "I;16", "I;16B", "I;16L", "I", "1"}
+_OPAQUE_BLACK = {"RGBA": (0, 0, 0, 255), "LA": (0, 255), "1": False}
+
+
+def alpha_view(img) -> np.ndarray | None:
+    """The alpha channel as a picture (opaque = black, transparent = white), or None when every pixel is
+    opaque. ``to_rgb8`` shows the colour channels only, so text drawn in alpha alone (the colour uniform)
+    would never reach a detector, while a viewer shows it over its background. Redacting the stored
+    pixels with an opaque fill covers both."""
+    import numpy as np
+
+    if img.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in img.info:
+        return None
+    alpha = np.asarray(img.convert("RGBA"), dtype=np.uint8)[:, :, 3]
+    if alpha.min() == 255:
+        return None
+    return np.repeat((255 - alpha)[:, :, None], 3, axis=2)
+
+
+def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
+    """What a viewer may show of one picture: its colours, and its alpha channel when it has one."""
+    yield Frame(index, to_rgb8(shown), True, label)
+    alpha = alpha_view(shown)
+    if alpha is not None:
+        yield Frame(index, alpha, False, f"{label} alpha")
+
+
+def redact_image(img, redactions: list[Redaction]):
+    """A copy of ``img`` (stored pixels, native mode) with the redactions (stored coordinates) applied."""
+    import numpy as np
+    from PIL import Image
+
+    from deident.regions import redact
+
+    if img.mode in _NATIVE_MODES:
+        arr = redact(np.asarray(img), redactions, _OPAQUE_BLACK.get(img.mode))
+        out = Image.fromarray(arr)  # the mode follows from dtype and shape
+        return out if out.mode == img.mode else out.convert(img.mode)
+    if img.mode == "P":
+        work = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        done = Image.fromarray(redact(np.asarray(work), redactions, _OPAQUE_BLACK.get(work.mode)))
+        # Back onto the original palette: untouched pixels map to themselves, the rest to the nearest entry.
+        return done.convert("RGB").quantize(palette=img, dither=Image.Dither.NONE)
+    work = img.convert("RGB")
+    return Image.fromarray(redact(np.asarray(work), redactions)).convert(img.mode)
+
+
+def refuse_above_limit(pixels: int, described: str, ctx: Context) -> None:
+    """Fail closed before decoding more pixels than ``--max-pixels`` allows (decompression bombs)."""
+    if pixels > ctx.options.max_pixels:
+        raise TooLarge(
+            f"{described} exceeds the limit of {ctx.options.max_pixels} (raise --max-pixels to allow it)"
+        )
