@@ -13,14 +13,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import WorkerPlugin
 from PIL import Image
 
 from deident.findings import Status
 from deident.options import FaceMode, Options, TextMode
+from support import need
+
+try:
+    from distributed import WorkerPlugin
+except ImportError:  # the tests that run a cluster skip, each saying so (``_distributed``)
+    WorkerPlugin = object
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
 METADATA_ONLY = {"text": TextMode.OFF, "faces": FaceMode.OFF}
+
+
+def _distributed():
+    return need("distributed", "the dask extra: batches on a cluster")
 
 
 # ---------------------------------------------------------------- without a cluster
@@ -95,6 +104,7 @@ def test_an_unreachable_scheduler_is_named_without_a_traceback(tmp_path: Path) -
 
 
 def dask_timeouts(connect: str):
+    _distributed()
     import dask
 
     return dask.config.set({"distributed.comm.timeouts.connect": connect})
@@ -115,7 +125,7 @@ def test_a_local_run_never_imports_distributed(tmp_path: Path) -> None:
 
 
 def test_a_scheduler_without_workers_is_refused_after_a_wait(monkeypatch, tmp_path: Path) -> None:
-    from distributed import LocalCluster
+    LocalCluster = _distributed().LocalCluster
 
     import deident.cluster
     from deident.errors import RunUnavailable
@@ -257,15 +267,15 @@ class _KillOnWrite(WorkerPlugin):
 @contextlib.contextmanager
 def _cluster_with(plugin, **config):
     """A LocalCluster of two worker processes on 127.0.0.1, ``plugin`` on every worker; its address."""
+    distributed = _distributed()
     import dask
-    from distributed import Client, LocalCluster
 
     with (
         dask.config.set(config),
-        LocalCluster(
+        distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
         ) as cluster,
-        Client(cluster) as client,
+        distributed.Client(cluster) as client,
     ):
         client.register_plugin(plugin, name=plugin.name)
         yield cluster.scheduler_address, client

@@ -16,7 +16,9 @@ from deident.formats.base import Source, open_document
 from support.planted import ctx
 from support.slidesynth import PLANTED, make_mrxs
 
-openslide = pytest.importorskip("openslide")
+openslide = pytest.importorskip(
+    "openslide", reason="openslide-python, a test extra, is the independent reader of MRXS slides"
+)
 
 
 def deident(*args) -> subprocess.CompletedProcess:

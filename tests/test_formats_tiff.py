@@ -28,7 +28,9 @@ from support.planted import (
     scrub_bytes,
 )
 
-tifffile = pytest.importorskip("tifffile")
+tifffile = pytest.importorskip(
+    "tifffile", reason="tifffile, a test extra, writes and reads the TIFF files judged here"
+)
 
 
 def assert_pages_identical(a, b, n=3):

@@ -20,7 +20,9 @@ from deident.regions import Redaction, Region
 from support.planted import ctx
 from support.slidesynth import BASE, HEADER, IDENT, TILE, label_image, make_svs, slide_glass, tissue
 
-tifffile = pytest.importorskip("tifffile")
+tifffile = pytest.importorskip(
+    "tifffile", reason="tifffile, a test extra, writes and reads the slides judged here"
+)
 
 PLANTED = [b"12/29/2020", b"09:12:44", b"jdoe", b"SMITH_JANE", b"S17-04522", b"SS7731", b"MRK-PARMSET"]
 PLANTED += [b"2020:12:29", b"MRK-SCANNER-MAKE", b"MRK-LABEL-DESC"]

@@ -38,8 +38,9 @@ def _astronaut() -> np.ndarray:
 
 
 def _grace_hopper() -> np.ndarray:
-    import matplotlib
     from PIL import Image
+
+    matplotlib = need("matplotlib", "its sample data holds the Grace Hopper photo")
 
     path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
     return np.asarray(Image.open(path).convert("RGB"))

