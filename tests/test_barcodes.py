@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import zxingcpp
 
+from deident.barcodes.detect import BarcodeDetector
 from deident.errors import StageUnavailable
 from deident.formats.base import Context, Frame
 from deident.keys import Keyring
 from deident.options import Options
 from deident.regions import Redaction, redact
-from deident.text.barcodes import BarcodeDetector
 from support import need
 from support import textsynth as ts
 

@@ -26,7 +26,7 @@ class Detector(Protocol):
 
 # (stage name, "module:factory", enabled(options)) — factories are imported lazily.
 _STAGES = (
-    ("barcode", "deident.text.barcodes:BarcodeDetector", lambda o: o.text is not TextMode.OFF),
+    ("barcode", "deident.barcodes.detect:BarcodeDetector", lambda o: o.text is not TextMode.OFF),
     ("text", "deident.text:TextDetector", lambda o: o.text is not TextMode.OFF),
     ("faces", "deident.faces:FaceDetector", lambda o: o.faces is not FaceMode.OFF),
 )
