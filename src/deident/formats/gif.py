@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from deident.errors import CorruptFile
 from deident.formats.base import Context, ImageDims, Source
-from deident.formats.items import Item, clean_values, per_bytes
+from deident.formats.items import Item, per_bytes
 from deident.formats.photo import WholeFileDocument
 from deident.formats.xmp import xmp_identifiers
 
@@ -149,12 +149,19 @@ def block_items(parsed: Parsed, data: bytes) -> Iterator[Item]:
             continue
         where, size = f"extension 0x{b.label:02X} at {b.start}", b.end - b.start
         if b.label == APPLICATION:
-            kind = "xmp" if b.app == b"XMP DataXMP" else "gif.app"
+            xmp = b.app == b"XMP DataXMP"
             name = f"'{b.app[:8].decode('latin-1')}'" if b.app in KNOWN_APPS else "under a private identifier"
-            yield Item(kind, where, f"application extension {name}, {size} bytes")
+            values = tuple(xmp_identifiers(b.body(data)[14:])) if xmp else ()
+            yield Item(
+                "xmp" if xmp else "gif.app",
+                where,
+                f"application extension {name}, {size} bytes",
+                values=values,
+            )
         else:
             kind, label = EXT_KIND.get(b.label, ("gif.extension", "unknown extension"))
-            yield Item(kind, where, f"{label}, {size} bytes")
+            text = _sub_block_data(data, b.start + 2).decode("latin-1") if b.label == COMMENT else None
+            yield Item(kind, where, f"{label}, {size} bytes", values=() if text is None else (text,))
     if parsed.trailer:
         yield Item("trailer", f"after trailer at {parsed.end}", f"{parsed.trailer} bytes after the image")
 
@@ -323,15 +330,6 @@ class GifDocument(WholeFileDocument):
             kwargs |= {"save_all": True, "append_images": frames[1:], "duration": durations}
         frames[0].save(buf, "GIF", optimize=False, **kwargs)
         return buf.getvalue()
-
-    def identifiers(self) -> list[str]:
-        values: list[str] = []
-        for b in walk(self.data).blocks:
-            if b.app == b"XMP DataXMP":
-                values += xmp_identifiers(self.data[b.start + 14 : b.end])
-            elif b.label == COMMENT:
-                values.append(_sub_block_data(self.data, b.start + 2).decode("latin-1"))
-        return clean_values(values)
 
 
 def open_gif(source: Source) -> GifDocument:

@@ -4,19 +4,24 @@ small helpers every walker uses (identifying values for the deny-list, plural co
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deident.findings import Action, Finding
 
 
 @dataclass(frozen=True)
 class Item:
-    """One identifying thing found in a container, before it becomes a ``Finding``."""
+    """One identifying thing found in a container, before it becomes a ``Finding``.
+
+    ``values``: the identifying values it holds (names, dates, serials) for the batch deny-list, in memory
+    only and never in the finding; one walk yields both, so findings and deny-list cannot disagree.
+    """
 
     kind: str
     where: str
     detail: str
     action: Action = Action.REMOVED
+    values: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def finding(self, action: Action | None = None) -> Finding:
         return Finding("metadata", self.kind, self.where, action or self.action, self.detail)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from deident.errors import CorruptFile
 from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, ImageDims, Source
-from deident.formats.items import Item
+from deident.formats.items import Item, clean_values
 from deident.formats.pixels import (
     decode_frame,
     orient,
@@ -61,6 +61,10 @@ class WholeFileDocument(Document):
 
     def _encode(self, ctx: Context) -> bytes:
         raise NotImplementedError
+
+    def identifiers(self) -> list[str]:
+        """The values the items of the walk carry (formats that walk once: items hold their values)."""
+        return clean_values(v for it in self._items_of(self.data) for v in it.values)
 
     def _kept(self) -> list[Item]:
         """What scrub deliberately leaves (reported as KEPT)."""

@@ -13,7 +13,7 @@ import io
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from deident.errors import CorruptFile
 from deident.formats.base import Context, ImageDims, Source
@@ -390,13 +390,18 @@ def chunk_items(data: bytes, parsed: Parsed, image_data: bool = True) -> Iterato
         elif c.type in TEXT:
             key = _text_keyword(c)
             if key == b"XML:com.adobe.xmp":
-                yield Item("xmp", where, f"XMP packet, {len(c.data)} bytes")
+                values = tuple(xmp_identifiers(_text_value(c)))
+                yield Item("xmp", where, f"XMP packet, {len(c.data)} bytes", values=values)
             elif key.startswith(b"Raw profile type"):
                 yield Item("png.profile", where, f"{_keyword(key)}, {len(c.data)} bytes")
             else:
-                yield Item(f"png.{name}", where, f"text field {_keyword(key)}, {len(c.data)} bytes")
+                values = (_text_value(c).decode("utf-8", "replace"),) if key in VALUE_KEYWORDS else ()
+                detail = f"text field {_keyword(key)}, {len(c.data)} bytes"
+                yield Item(f"png.{name}", where, detail, values=values)
         elif c.type == b"eXIf":
-            items, _ = exif_items(c.data, where)
+            items, summary = exif_items(c.data, where)
+            if items:  # the block's values travel with its first item
+                items[0] = replace(items[0], values=tuple(summary.identifiers))
             yield from items or [Item("exif", where, f"EXIF block, {len(c.data)} bytes")]
         elif c.type == b"tIME":
             yield Item("png.tIME", where, "last-modification time")
@@ -457,17 +462,10 @@ class PngDocument(WholeFileDocument):
         return buf.getvalue()
 
     def identifiers(self) -> list[str]:
-        values: list[str] = []
-        for c in walk(self.data).chunks:
-            if c.type in TEXT:
-                key, value = _text_keyword(c), _text_value(c)
-                if key == b"XML:com.adobe.xmp":
-                    values += xmp_identifiers(value)
-                elif key in VALUE_KEYWORDS:
-                    values.append(value.decode("utf-8", "replace"))
-            elif c.type == b"eXIf":
-                values += exif_items(c.data, "")[1].identifiers
-        return clean_values(values)
+        """From the chunk structure only: called right after opening, before ``check_size`` has held the
+        header to ``--max-pixels``, so the image data is not inflated here."""
+        items = chunk_items(self.data, walk(self.data), image_data=False)
+        return clean_values(v for it in items for v in it.values)
 
 
 def open_png(source: Source) -> PngDocument:
