@@ -208,6 +208,7 @@ def test_cluster_outputs_are_byte_identical_to_a_local_run(tmp_path: Path) -> No
     from deident.pipeline import scrub_paths
     from support.textsynth import lines_image
 
+    _distributed()
     root = _metadata_batch(tmp_path / "in", 4)
     _dicom(root / "ct0" / "header.dcm", "DAVIDSON^DOUGLAS", "00482913", np.full((64, 64), 30, np.uint8))
     burned = lines_image(["DAVIDSON^DOUGLAS", "Portable"], 1, grey=True).rgb[..., 0].copy()

@@ -20,6 +20,7 @@ from deident.formats import jpeg
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
 from deident.pipeline import check_paths, scrub_paths
+from support import need
 from support.photos import bars, grey_tiff, png_chunks, png_file
 from support.planted import SRGB_ICC, ctx, scrub_bytes
 
@@ -497,7 +498,7 @@ def test_gif_colour_table_entries_no_pixel_uses_are_blanked(tmp_path):
 
 
 def test_tiff_edge_tile_padding_is_written_blank(tmp_path):
-    import tifffile
+    tifffile = need("tifffile", "writes the tiled and palette TIFF files")
 
     path = tmp_path / "tiled.tif"
     arr = np.full((40, 40), 200, np.uint8)
@@ -549,7 +550,7 @@ def test_check_finds_every_class_in_a_metadata_only_run(tmp_path):
 
 
 def test_tiff_colour_map_entries_no_pixel_uses_are_blanked(tmp_path):
-    import tifffile
+    tifffile = need("tifffile", "writes the tiled and palette TIFF files")
 
     img = Image.fromarray((np.asarray(bars().convert("L")) // 255).astype(np.uint8), "P")
     planted = np.frombuffer(SENTINEL.ljust(3 * 254, b"!"), np.uint8)

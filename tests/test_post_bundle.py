@@ -16,6 +16,7 @@ from PIL import Image
 
 from deident.options import FaceMode, Options, TextMode
 from deident.post import build_post
+from support import need
 from support.post import CAPTION, CREDIT, PHI_IN_CAPTION, slide_photo
 
 FAST = Options(text=TextMode.OFF, faces=FaceMode.OFF, jobs=1)  # metadata only: for the image plumbing
@@ -241,7 +242,7 @@ def test_icc_converted_and_size_bounds_through_the_pipeline(tmp_path):
 
 @pytest.mark.parametrize("mode", [FaceMode.EYES, FaceMode.BLUR])
 def test_faces_hidden_in_the_posted_picture(tmp_path, mode):
-    from skimage import data
+    data = need("skimage.data", "scikit-image's sample photos")
 
     from deident.findings import Status
     from deident.pipeline import check_paths

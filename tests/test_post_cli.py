@@ -11,6 +11,7 @@ from PIL import Image
 
 from deident import cli as main_cli
 from deident.post.cli import command
+from support import need
 from support.post import CAPTION, CREDIT, PHI_IN_CAPTION, slide_photo
 
 FAST = ("--text", "off", "--faces", "off", "-j", "1")
@@ -73,7 +74,7 @@ def test_usage_errors(post, tmp_path: Path):
 
 
 def test_consented_bars_the_eyes_unless_faces_is_given(post, tmp_path: Path):
-    from skimage import data
+    data = need("skimage.data", "scikit-image's sample photos")
 
     photo = tmp_path / "portrait.png"
     Image.fromarray(data.astronaut()).save(photo)

@@ -12,6 +12,7 @@ from PIL import Image, ImageCms
 from deident.findings import Action
 from deident.post.render import encode_jpeg, fit, to_srgb
 from deident.post.watermark import CORNERS, draw_credit, plan_credit
+from support import need
 from support.post import SRGB_D50, icc_profile, swapped_profile
 
 
@@ -97,7 +98,8 @@ def test_credit_size_scales_with_picture_and_stays_small():
 @pytest.mark.parametrize("corner", ["bottom-right", "top-left"])
 def test_credit_readable_by_ocr(corner):
     import pytesseract
-    from skimage import data
+
+    data = need("skimage.data", "scikit-image's sample photos")
 
     tissue = np.asarray(Image.fromarray(data.immunohistochemistry()).resize((800, 600)))
     rgb = _plain_corner(tissue, corner)

@@ -20,6 +20,7 @@ from deident import pipeline
 from deident.findings import Action, Finding, Status
 from deident.options import FaceMode, Options, TextMode
 from deident.regions import Region
+from support import need
 from support import realworld as rw
 
 OPTIONS = Options(jobs=1, key=b"realworld-test-key-0123456789abc")
@@ -96,7 +97,8 @@ def _changed(before: Path, after: Path, level: int) -> float:
 def test_rolled_micrograph_is_not_refused_and_left_alone(tmp_path):
     """scikit-image's IHC micrograph rolled by 21 px (a straight seam) at 1600x1200 was refused."""
     import cv2
-    from skimage import data
+
+    data = need("skimage.data", "scikit-image's sample photos")
 
     ihc = cv2.resize(
         np.roll(data.immunohistochemistry(), 21, axis=1), (1600, 1200), interpolation=cv2.INTER_CUBIC
@@ -111,7 +113,8 @@ def test_rolled_micrograph_is_not_refused_and_left_alone(tmp_path):
 @pytest.mark.slow
 def test_camera_man_keeps_buildings_and_coat(tmp_path):
     """scikit-image's camera: boxes went over buildings and coat buttons; only the head may change."""
-    from skimage import color, data
+    data = need("skimage.data", "scikit-image's sample photos")
+    color = need("skimage.color", "scikit-image converts the grey photo")
 
     rgb = (color.gray2rgb(data.camera())).astype(np.uint8)
     path = _png(tmp_path, "camera", rgb)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from support import need
 from support.browser import chromium, requests, wait_ready
 from support.sample_images import font
 from support.slidesynth import make_svs
@@ -206,7 +207,7 @@ def _leaving(found: list[tuple[str, str]], folder: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
-    from selenium.webdriver.common.keys import Keys
+    Keys = need("selenium.webdriver.common.keys", "drives the review page in Chromium").Keys
 
     batch = mixed_batch(tmp_path)
     out = tmp_path / "out"
@@ -296,8 +297,8 @@ def _line_box(findings: list[dict], y: int) -> list[int]:
 
 @pytest.mark.slow
 def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_run(tmp_path):
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.support.ui import WebDriverWait
+    ActionChains = need("selenium.webdriver.common.action_chains", "drives the review page").ActionChains
+    WebDriverWait = need("selenium.webdriver.support.ui", "drives the review page").WebDriverWait
 
     batch = tmp_path / "batch"
     batch.mkdir()
