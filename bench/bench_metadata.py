@@ -5,7 +5,7 @@ a comment and an aCropalypse-style trailer, every value unique per file) under b
 ``deident scrub DIR -o OUT --text off --faces off -j 2``, ``exiftool -all= -o OUT DIR`` and ``mat2 FILES``
 (on a copy of the inputs: it writes ``NAME.cleaned.jpg`` beside each) in turn, rotating who goes first,
 counts what each left behind (planted marker bytes anywhere in the file; tags ExifTool still lists
-outside the structural allow-list of tests/test_exiftool_corpus.py), times ``deident --help`` start-up,
+outside the structural allow-list of tests/support/exiftool.py), times ``deident --help`` start-up,
 and appends a dated section to docs/benchmarks.md.
 
 How the runs are kept apart, each for a measured reason:
