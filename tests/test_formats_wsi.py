@@ -15,7 +15,8 @@ from PIL import Image
 from deident.errors import UnsupportedFormat
 from deident.findings import Action
 from deident.formats.base import Source, open_document
-from deident.formats.wsi import LABEL_FRACTION, clean_svs_description, label_columns
+from deident.formats.wsi.description import clean_svs_description
+from deident.formats.wsi.macro import LABEL_FRACTION, label_columns
 from deident.regions import Redaction, Region
 from support.planted import ctx
 from support.slidesynth import BASE, HEADER, IDENT, TILE, label_image, make_svs, slide_glass, tissue
@@ -198,7 +199,7 @@ def test_a_tampered_fill_marker_is_not_trusted(tmp_path, svs):
 
 
 def test_pixel_stages_see_the_macro_and_a_bounded_overview_never_the_base(tmp_path, svs, monkeypatch):
-    import deident.formats.wsi as wsi
+    import deident.formats.wsi.document as wsi
 
     monkeypatch.setattr(wsi, "OVERVIEW_MAX_PIXELS", 1_000_000)  # the 1536x1024 base is over it
     src, made = svs

@@ -31,7 +31,7 @@ def open_tiff(source: Source) -> Document:
         return getattr(importlib.import_module(module), func)(source)
     try:
         from deident.formats.tiff.document import TiffDocument
-        from deident.formats.wsi import open_slide
+        from deident.formats.wsi.document import open_slide
 
         return open_slide(source) or TiffDocument(source)
     except struct.error as exc:
