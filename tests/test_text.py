@@ -129,10 +129,30 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("28Hz", False),
         ("TIB 0.2", False),
         ("LYMPH NODE", False),
+        # ordinary words of signs and documents (wordfreq), unless common as names (census lists)
+        ("NO LITTER", False),
+        ("SPEED LIMIT", False),
+        ("the markers are found at the two extreme parts of the", False),
+        ("PHILIPS", False),  # a scanner maker (keep_words), though also a surname
+        ("Philips Healthcare", False),
+        ("6,001,271.61", False),  # an amount, not pieces of a date
+        ("JOHN SMITH", True),
+        ("Garcia", True),
+        ("WHITE", True),  # as common a surname as it is a word: fails closed
+        ("Pneumothorax Smith", True),
+        ("BY636", True),  # letters and digits: an ID, not a word
     ],
 )
 def test_phi_vocabulary(text, identifying):
     assert (phi.classify(text, 0.99) is not None) is identifying
+
+
+def test_ordinary_words_need_both_lists(monkeypatch):
+    """Without wordfreq or the census names no word is ordinary: PHI mode falls back to its vocabulary."""
+    assert phi.classify("NO LITTER", 0.99) is None
+    monkeypatch.setattr(phi, "_lexicon", lambda: None)
+    assert phi.classify("NO LITTER", 0.99) == "possible name"
+    assert phi.classify("LYMPH NODE", 0.99) is None
 
 
 def test_unreadable_line_counts_as_identifying():
@@ -325,6 +345,39 @@ def test_joined_fragments_decide_for_the_whole_run(monkeypatch):
     lone = [lines[0], _along_line(3000, 240, height=40)]
     assert _phi_categories(None, None, lone, texts, None) == [None, None]
     assert len(calls) == 1  # lines apart are never read again
+
+
+def test_fragments_joined_without_a_space_make_no_new_words(monkeypatch):
+    """'+ Cist Mag' and '1.06 cm' on an ultrasound: joined as 'Mag1.06' they made an unknown "word"."""
+    from deident.text import _phi_categories, engine
+    from deident.text.engine import Recognised
+
+    monkeypatch.setattr(engine, "recognise", lambda eng, bgr, quads: [Recognised("Cist Mag 1.06 cm", 0.99)])
+    lines, texts = _fragments("+ Cist Mag", "1.06 cm")
+    assert _phi_categories(None, None, lines, texts, None) == [None, None]
+    lines, texts = _fragments("(617) 555-", "0143")  # numbers still join without a space
+    assert _phi_categories(None, None, lines, texts, None) == ["phone", "phone"]
+
+
+@pytest.mark.parametrize(
+    ("first", "core", "kept"),
+    [
+        (("Leut t s t e", 0.59), ("Let us first determine", 1.0), "Let us first determine"),
+        (("JOHN SMITH LIVER", 0.6), ("LIVER", 0.99), "JOHN SMITH LIVER"),  # shorter: never replaces
+        (("LIVER", 0.99), ("LIVER X", 1.0), "LIVER"),  # confident reads are not read again
+    ],
+)
+def test_poor_read_is_read_again_from_the_core(monkeypatch, first, core, kept):
+    from deident.text import _read, engine
+    from deident.text.engine import Recognised
+
+    line = _along_line(0, 300, height=40, angle=0)
+
+    def recognise(eng, bgr, quads):
+        return [Recognised(*(first if np.allclose(q, line.quad) else core)) for q in quads]
+
+    monkeypatch.setattr(engine, "recognise", recognise)
+    assert _read(None, None, [line])[0].text == kept
 
 
 def test_poor_union_read_does_not_redact(monkeypatch):

@@ -301,6 +301,19 @@ def grown(quad: np.ndarray, share: float = GROW) -> np.ndarray:
     return np.array(out)
 
 
+def core(quad: np.ndarray, trim: float) -> np.ndarray:
+    """The quad without ``trim`` of its height along each long side (the line's ends kept)."""
+    q = quad.astype(np.float64)
+    a, b, c, d = q
+    if np.linalg.norm(b - a) >= np.linalg.norm(d - a):  # a line along a-b: trim towards its middle
+        s, t = (d - a) * trim, (c - b) * trim
+        out = [a + s, b + t, c - t, d - s]
+    else:  # a vertical line (along a-d)
+        s, t = (b - a) * trim, (c - d) * trim
+        out = [a + s, b - s, c - t, d + t]
+    return np.array(out, np.float32)
+
+
 def _unit_axes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Unit vectors along the quad's first and second side pairs, and the pairs' summed lengths."""
     u = (q[1] - q[0]) + (q[2] - q[3])
