@@ -38,7 +38,7 @@ class TextDetector:
         self._engine(self.options)
 
     def detect(self, frame: Frame, ctx: Context) -> list[Region]:
-        from deident.text import detect, engine, phi
+        from deident.text import detect, phi
 
         options = ctx.options
         eng = self._engine(options)
