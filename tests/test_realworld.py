@@ -153,6 +153,25 @@ def test_verification_excuses_text_inside_its_own_redactions():
     assert kept == [across, face_again]
 
 
+def test_verification_reads_text_found_across_a_face_it_barred(tmp_path):
+    """A face with a black eye bar, seen in a small verification crop, looked like a text line; it was
+    filled again over the whole face. Text across the bar that reads as text is still a leftover."""
+    import cv2
+
+    rgb = np.full((120, 320, 3), (150, 170, 200), np.uint8)
+    cv2.ellipse(rgb, (60, 60), (35, 45), 0, 0, 360, (190, 150, 130), -1)
+    rgb[45:60, 35:85] = 0  # the eye bar the pipeline drew
+    cv2.putText(rgb, "SMITH 1970", (70, 75), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
+    bar = Region.box(35, 45, 85, 60, "eyes", "eyes of face 1")
+    blob = Region.box(20, 40, 100, 80, "text", "text line")  # the barred face alone
+    name = Region.box(60, 50, 260, 85, "text", "text line")  # text running from the bar on
+    from deident.formats.base import Context, Frame
+
+    ctx = Context(OPTIONS, None)
+    kept = pipeline._read_beside_faces([blob, name], [bar], Frame(0, rgb), ctx)
+    assert kept == [name]
+
+
 def test_refusal_names_region_stage_and_way_out():
     leftover = Finding("text", "text.text", "image box 10,10-90,30", Action.FOUND, "text line")
     message = pipeline._refusal([leftover])

@@ -63,7 +63,7 @@ class TextDetector:
                     if categories[i] is None:
                         continue
                     label = f"text line ({categories[i]})"
-            quad = detect.clipped(detect.to_border(detect.grown(ln.quad), bgr.shape), bgr.shape)
+            quad = detect.covering(bgr, ln.quad)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), "text", label, ln.score))
         return regions
 
@@ -99,6 +99,22 @@ def _read(eng, bgr, lines: list) -> list:
 
 def _alnum(text: str) -> int:
     return sum(c.isalnum() for c in text)
+
+
+def reads_as_text(rgb, region: Region, options: Options) -> bool:
+    """True when the region's pixels read as text (two letters or digits, confidently) or show printed
+    strokes: the evidence ``_resolve_tall`` asks of a very tall line, asked of any region."""
+    import cv2
+    import numpy as np
+
+    from deident.text import detect, engine
+
+    eng = engine.load(engine.threads_for(options.jobs))
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    quad = cv2.boxPoints(cv2.minAreaRect(np.asarray(region.polygon, np.float32)))
+    quad = detect.clockwise(quad)
+    read = engine.recognise(eng, bgr, [quad])[0]
+    return _reads_as_text(read, TALL_LINE_MIN_SCORE, TALL_LINE_MIN_CHARS) or detect.has_strokes(bgr, quad)
 
 
 def _phi_categories(eng, bgr, lines: list, texts: list, deny) -> list[str | None]:
