@@ -422,3 +422,22 @@ def test_rotated_line_cut_by_the_border_is_covered_to_the_border(all_ctx, bg, an
     assert ts.leaked_lines(sample, out) == []
     h, w = sample.rgb.shape[:2]
     assert all(0 <= x <= w and 0 <= y <= h for r in regions for x, y in r.polygon)  # clipped to the frame
+
+
+@pytest.mark.slow
+def test_sign_text_is_covered_tightly(all_ctx):
+    """Large sign text on a plain panel: the fill follows the ink, not the detector's loose quad (a 71-px
+    Hangul line came back 94 px high and 30 px wider, and the sign around it was slabbed)."""
+    fonts = ts.fonts()
+    sample = ts.Sample("sign", np.full((400, 900, 3), (40, 120, 60), np.uint8))
+    for text, at in (("SPEED LIMIT", (120, 80)), ("JOHN SMITH", (140, 230))):
+        _draw(sample, "name", text, 80, fonts[0], 0, at, (250, 250, 250))
+    out, _ = _scrub(sample, all_ctx)
+    assert ts.leaked_lines(sample, out) == []
+    near = np.zeros(sample.rgb.shape[:2], bool)
+    for ln in sample.lines:  # each line's ink box, grown by 12 px
+        ly, lx = np.nonzero(ln.ink)
+        y0, x0 = ln.y + ly.min() - 12, ln.x + lx.min() - 12
+        near[max(0, y0) : ln.y + ly.max() + 13, max(0, x0) : ln.x + lx.max() + 13] = True
+    changed = np.abs(out.astype(np.int16) - sample.rgb.astype(np.int16)).max(axis=2) > 40
+    assert (changed & ~near).sum() <= 0.002 * changed.size
