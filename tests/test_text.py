@@ -140,6 +140,8 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Garcia", True),
         ("WHITE", True),  # as common a surname as it is a word: fails closed
         ("Pneumothorax Smith", True),
+        ("HOPE DAY", True),  # ordinary words, each also a name: together, a name
+        ("FOR LEASE", False),  # lease is a rare surname, "for" none
         ("BY636", True),  # letters and digits: an ID, not a word
     ],
 )

@@ -86,14 +86,20 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
         return "partial date or number"
     if not words:
         return None
+    lettered, named = 0, 0
     for word in _WORD.findall(text):
         w = word.strip(_EDGE).lower()
-        if not w or w in voc.keep_words or voc.keep.fullmatch(w) or not re.search(r"[^\W\d_]", w):
+        if not w or not re.search(r"[^\W\d_]", w):
             continue
-        if not _has_digit(w) and all(ordinary(piece) for piece in _LETTERS.findall(w)):
+        lettered += 1
+        if w in voc.keep_words or voc.keep.fullmatch(w):
+            continue
+        pieces = _LETTERS.findall(w)
+        if not _has_digit(w) and all(ordinary(piece) for piece in pieces):
+            named += any(name_like(piece) for piece in pieces)
             continue
         return "possible name"
-    return None
+    return "possible name" if named >= 2 and named == lettered else None
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -121,6 +127,17 @@ def ordinary(word: str) -> bool:
     frequencies, names = lexicon
     freq = frequencies.get(word, 0.0)
     return freq >= 10 ** (ORDINARY_ZIPF - 9) and names.get(word, 0.0) < NAME_RATIO * freq
+
+
+# A name-like word: carried by at least this share of people (0.001 %, the census lists' print step).
+# Ordinary words can be names too (Hope, May, Summer, Day, Love, Little); two or more of them making up
+# a whole line ("HOPE DAY") are taken for a name.
+NAME_LIKE = 1e-5
+
+
+def name_like(word: str) -> bool:
+    lexicon = _lexicon()
+    return lexicon is None or lexicon[1].get(word, 0.0) >= NAME_LIKE
 
 
 # The census lists print shares in steps of 0.001 %; a listed name shown as 0.000 is taken at half a step.
