@@ -177,3 +177,4 @@ def test_refusal_names_region_stage_and_way_out():
     message = pipeline._refusal([leftover])
     assert "text: text line at image box 10,10-90,30" in message
     assert "--keep-text" in message
+    assert "--review" in message and "--decisions" in message  # the reviewer's way out

@@ -770,7 +770,8 @@ def _refusal(leftovers: list[Finding]) -> str:
     if any(f.stage == "text" for f in pixel):
         hint = (
             " — if that is not identifying text, leave it with --keep-text REGEX (or --text phi for "
-            "harmless words), then check the output by eye"
+            "harmless words), or mark it 'keep visible' on a --review page and scrub again with "
+            "--decisions; then check the output by eye"
         )
     elif pixel:
         hint = " — check the region by eye; scrub with a stronger --faces style (fill) to hide it"
