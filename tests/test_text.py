@@ -129,10 +129,32 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("28Hz", False),
         ("TIB 0.2", False),
         ("LYMPH NODE", False),
+        # ordinary words of signs and documents (wordfreq), unless common as names (census lists)
+        ("NO LITTER", False),
+        ("SPEED LIMIT", False),
+        ("the markers are found at the two extreme parts of the", False),
+        ("PHILIPS", False),  # a scanner maker (keep_words), though also a surname
+        ("Philips Healthcare", False),
+        ("6,001,271.61", False),  # an amount, not pieces of a date
+        ("JOHN SMITH", True),
+        ("Garcia", True),
+        ("WHITE", True),  # as common a surname as it is a word: fails closed
+        ("Pneumothorax Smith", True),
+        ("HOPE DAY", True),  # ordinary words, each also a name: together, a name
+        ("FOR LEASE", False),  # lease is a rare surname, "for" none
+        ("BY636", True),  # letters and digits: an ID, not a word
     ],
 )
 def test_phi_vocabulary(text, identifying):
     assert (phi.classify(text, 0.99) is not None) is identifying
+
+
+def test_ordinary_words_need_both_lists(monkeypatch):
+    """Without wordfreq or the census names no word is ordinary: PHI mode falls back to its vocabulary."""
+    assert phi.classify("NO LITTER", 0.99) is None
+    monkeypatch.setattr(phi, "_lexicon", lambda: None)
+    assert phi.classify("NO LITTER", 0.99) == "possible name"
+    assert phi.classify("LYMPH NODE", 0.99) is None
 
 
 def test_unreadable_line_counts_as_identifying():
@@ -327,6 +349,39 @@ def test_joined_fragments_decide_for_the_whole_run(monkeypatch):
     assert len(calls) == 1  # lines apart are never read again
 
 
+def test_fragments_joined_without_a_space_make_no_new_words(monkeypatch):
+    """'+ Cist Mag' and '1.06 cm' on an ultrasound: joined as 'Mag1.06' they made an unknown "word"."""
+    from deident.text import _phi_categories, engine
+    from deident.text.engine import Recognised
+
+    monkeypatch.setattr(engine, "recognise", lambda eng, bgr, quads: [Recognised("Cist Mag 1.06 cm", 0.99)])
+    lines, texts = _fragments("+ Cist Mag", "1.06 cm")
+    assert _phi_categories(None, None, lines, texts, None) == [None, None]
+    lines, texts = _fragments("(617) 555-", "0143")  # numbers still join without a space
+    assert _phi_categories(None, None, lines, texts, None) == ["phone", "phone"]
+
+
+@pytest.mark.parametrize(
+    ("first", "core", "kept"),
+    [
+        (("Leut t s t e", 0.59), ("Let us first determine", 1.0), "Let us first determine"),
+        (("JOHN SMITH LIVER", 0.6), ("LIVER", 0.99), "JOHN SMITH LIVER"),  # shorter: never replaces
+        (("LIVER", 0.99), ("LIVER X", 1.0), "LIVER"),  # confident reads are not read again
+    ],
+)
+def test_poor_read_is_read_again_from_the_core(monkeypatch, first, core, kept):
+    from deident.text import _read, engine
+    from deident.text.engine import Recognised
+
+    line = _along_line(0, 300, height=40, angle=0)
+
+    def recognise(eng, bgr, quads):
+        return [Recognised(*(first if np.allclose(q, line.quad) else core)) for q in quads]
+
+    monkeypatch.setattr(engine, "recognise", recognise)
+    assert _read(None, None, [line])[0].text == kept
+
+
 def test_poor_union_read_does_not_redact(monkeypatch):
     from deident.text import _phi_categories, engine
     from deident.text.engine import Recognised
@@ -369,3 +424,22 @@ def test_rotated_line_cut_by_the_border_is_covered_to_the_border(all_ctx, bg, an
     assert ts.leaked_lines(sample, out) == []
     h, w = sample.rgb.shape[:2]
     assert all(0 <= x <= w and 0 <= y <= h for r in regions for x, y in r.polygon)  # clipped to the frame
+
+
+@pytest.mark.slow
+def test_sign_text_is_covered_tightly(all_ctx):
+    """Large sign text on a plain panel: the fill follows the ink, not the detector's loose quad (a 71-px
+    Hangul line came back 94 px high and 30 px wider, and the sign around it was slabbed)."""
+    fonts = ts.fonts()
+    sample = ts.Sample("sign", np.full((400, 900, 3), (40, 120, 60), np.uint8))
+    for text, at in (("SPEED LIMIT", (120, 80)), ("JOHN SMITH", (140, 230))):
+        _draw(sample, "name", text, 80, fonts[0], 0, at, (250, 250, 250))
+    out, _ = _scrub(sample, all_ctx)
+    assert ts.leaked_lines(sample, out) == []
+    near = np.zeros(sample.rgb.shape[:2], bool)
+    for ln in sample.lines:  # each line's ink box, grown by 12 px
+        ly, lx = np.nonzero(ln.ink)
+        y0, x0 = ln.y + ly.min() - 12, ln.x + lx.min() - 12
+        near[max(0, y0) : ln.y + ly.max() + 13, max(0, x0) : ln.x + lx.max() + 13] = True
+    changed = np.abs(out.astype(np.int16) - sample.rgb.astype(np.int16)).max(axis=2) > 40
+    assert (changed & ~near).sum() <= 0.002 * changed.size

@@ -301,6 +301,110 @@ def grown(quad: np.ndarray, share: float = GROW) -> np.ndarray:
     return np.array(out)
 
 
+# Ink: pixels at least INK_CONTRAST of the line's contrast (98th percentile of the colour distance
+# from the background) away from the background, the median colour of the quad's outer ring. A ring
+# varying by more than RING_NOISE of that contrast (text on tissue, foliage, a cut-off glyph at the quad's
+# edge) is no plain background: such a line, or one whose "ink" covers more than BUSY_SHARE of its quad,
+# is left as found.
+INK_CONTRAST = 0.35
+RING_NOISE = 0.2
+BUSY_SHARE = 0.6
+RING_PX = 2
+TIGHT_GROW = 0.1  # a quad fitted to its ink grows by this share of its height (+2 px) for the halo
+
+
+def tight(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """The quad narrowed, along its own axes, to the ink inside it (never grown); ``quad`` itself when
+    its background is not plain.
+
+    DB quads reach well past the glyphs on large sign text (the detector's unclip, plus a downscaled
+    pass): a 71-px Hangul line of ../shared's real-world set came back 94 px high and 30 px wider, and
+    the grown redaction slabbed the sign around it. Ink is measured against the plain background around
+    the glyphs, at a third of the line's contrast, so anti-aliased and faint strokes count as ink.
+    """
+    patch = _upright(img, quad)
+    if patch is None or patch.ndim != 3 or min(patch.shape[:2]) <= 4 * RING_PX:
+        return quad
+    p = patch.astype(np.float32)
+    r = RING_PX
+    ring = np.concatenate(
+        [p[:r].reshape(-1, 3), p[-r:].reshape(-1, 3), p[r:-r, :r].reshape(-1, 3), p[r:-r, -r:].reshape(-1, 3)]
+    )
+    background = np.median(ring, axis=0)
+    distance = np.abs(p - background).max(axis=2)
+    contrast = float(np.percentile(distance, 98))
+    if (
+        contrast < FLAT
+        or float(np.percentile(np.abs(ring - background).max(axis=1), 90)) > RING_NOISE * contrast
+    ):
+        return quad
+    ink = distance >= INK_CONTRAST * contrast
+    if ink.mean() > BUSY_SHARE:
+        return quad
+    ink = _without_specks(ink)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        return quad
+    h, w = ink.shape
+    s0, s1, t0, t1 = cols[0] / w, (cols[-1] + 1) / w, rows[0] / h, (rows[-1] + 1) / h
+    q = quad.astype(np.float64)
+
+    def at(s: float, t: float) -> np.ndarray:  # the upright patch's (s, t) in frame coordinates
+        return (1 - t) * ((1 - s) * q[0] + s * q[1]) + t * ((1 - s) * q[3] + s * q[2])
+
+    return np.array([at(s0, t0), at(s1, t0), at(s1, t1), at(s0, t1)], np.float32)
+
+
+SPECK = 0.002  # ink blobs smaller than this share of the height squared (at least 4 px) are noise
+
+
+def _without_specks(ink: np.ndarray) -> np.ndarray:
+    """``ink`` without blobs too small to be any part of a legible glyph (JPEG noise, dust): a 22-px
+    blob beside 106-px text; the dot of an i is about five times larger."""
+    import cv2
+
+    least = max(4.0, SPECK * min(ink.shape) ** 2)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] < least)
+    small = small[small > 0]
+    return ink & ~np.isin(labels, small) if small.size else ink
+
+
+def covering(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """The polygon a line's redaction fills: its ink (``tight``) and a halo, carried past a near frame
+    edge (``to_border``), clipped to the frame.
+
+    Where the ink was fitted, the carry is decided from the fitted quad: glyphs that end on a plain
+    background more than a line height from the edge are not a line cut by it (on a 231-px sign photo
+    every line 30 px from the edge was carried over the sign's border and the trees). Elsewhere (a busy
+    background, or a quad whose end runs through a glyph) the detector's quad decides, as before.
+    """
+    fit = tight(img, quad)
+    cover = grown(quad) if fit is quad else grown(fit, TIGHT_GROW)
+    return clipped(to_border(cover, img.shape), img.shape)
+
+
+def clockwise(points: np.ndarray) -> np.ndarray:
+    """Four corners in the detector's order: clockwise (on screen) from the top-left one."""
+    p = np.asarray(points, np.float32)
+    c = p.mean(axis=0)
+    p = p[np.argsort(np.arctan2(p[:, 1] - c[1], p[:, 0] - c[0]))]
+    return np.roll(p, -int(np.argmin(p.sum(axis=1))), axis=0)
+
+
+def core(quad: np.ndarray, trim: float) -> np.ndarray:
+    """The quad without ``trim`` of its height along each long side (the line's ends kept)."""
+    q = quad.astype(np.float64)
+    a, b, c, d = q
+    if np.linalg.norm(b - a) >= np.linalg.norm(d - a):  # a line along a-b: trim towards its middle
+        s, t = (d - a) * trim, (c - b) * trim
+        out = [a + s, b + t, c - t, d - s]
+    else:  # a vertical line (along a-d)
+        s, t = (b - a) * trim, (c - d) * trim
+        out = [a + s, b - s, c - t, d + t]
+    return np.array(out, np.float32)
+
+
 def _unit_axes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Unit vectors along the quad's first and second side pairs, and the pairs' summed lengths."""
     u = (q[1] - q[0]) + (q[2] - q[3])

@@ -1,8 +1,10 @@
 """Which recognised lines are identifying, from the vocabulary in ``phi.json``.
 
-PHI mode fails closed: a line stays visible only when every word in it is explained by the keep
-vocabulary (stains, magnifications, scale bars, positional markers) and nothing in it matches a PHI
-pattern or the batch deny-list. Unknown words count as possible names, unreadable lines as identifying.
+PHI mode fails closed: a line stays visible only when every word in it is explained, by the keep
+vocabulary (stains, magnifications, scale bars, positional markers, read-outs) or as an ordinary English
+word (``ordinary``: common in wordfreq's list and not common as a name in the US census lists), and
+nothing in it matches a PHI pattern or the batch deny-list. Unknown words count as possible names,
+unreadable lines as identifying.
 """
 
 from __future__ import annotations
@@ -66,8 +68,12 @@ def kept_by(text: str, patterns: tuple[re.Pattern, ...]) -> bool:
     return not re.sub(r"[\W_]+", "", rest)
 
 
-def classify(text: str, score: float, deny=None) -> str | None:
-    """A safe label ("date", "possible name", ...) when the line is identifying, else None."""
+def classify(text: str, score: float, deny=None, words: bool = True) -> str | None:
+    """A safe label ("date", "possible name", ...) when the line is identifying, else None.
+
+    ``words=False`` judges only patterns and numbers, not words: for fragments joined without a space,
+    whose joints make new "words" ("Mag" + "1.06 cm") that were never written.
+    """
     if score < MIN_SCORE or not text.strip():
         return "unreadable"
     if deny is not None and deny.matches(text):
@@ -78,12 +84,90 @@ def classify(text: str, score: float, deny=None) -> str | None:
             return label
     if number_piece(text):
         return "partial date or number"
+    if not words:
+        return None
+    lettered, named = 0, 0
     for word in _WORD.findall(text):
         w = word.strip(_EDGE).lower()
-        if not w or w in voc.keep_words or voc.keep.fullmatch(w) or not re.search(r"[^\W\d_]", w):
+        if not w or not re.search(r"[^\W\d_]", w):
+            continue
+        lettered += 1
+        if w in voc.keep_words or voc.keep.fullmatch(w):
+            continue
+        pieces = _LETTERS.findall(w)
+        if not _has_digit(w) and all(ordinary(piece) for piece in pieces):
+            named += any(name_like(piece) for piece in pieces)
             continue
         return "possible name"
-    return None
+    return "possible name" if named >= 2 and named == lettered else None
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+# An ordinary word: at least this common in English (Zipf scale, wordfreq's "small" list: 3.5 is about
+# 3 in a million words). Given names and surnames not in the census lists (Müller 3.05, Priya 2.92,
+# Hiroshi 2.93, Dmitri 2.90, Sven 3.24) mostly fall below it; so do rare ordinary words (segmentation
+# 3.23), which stay redacted: PHI mode fails closed.
+ORDINARY_ZIPF = 3.5
+# ...and not common as a name: a word counts as a name when, for every time it is written as a word,
+# at least this many people carry it as a surname or given name (the census share over the word's
+# frequency). Smith 129, Garcia 33, Bentley 39, White 8.7, Young 7, King 13, Long 1.4 are names; Speed
+# 0.3, Market 0.03, City 0.01, Lease 0.07 are words.
+NAME_RATIO = 1.0
+
+
+def ordinary(word: str) -> bool:
+    """True for a common English word that is not also a common name (``word`` lower-case letters).
+
+    Without both lists (wordfreq, names) no word is ordinary: PHI mode falls back to its vocabulary.
+    """
+    lexicon = _lexicon()
+    if lexicon is None:
+        return False
+    frequencies, names = lexicon
+    freq = frequencies.get(word, 0.0)
+    return freq >= 10 ** (ORDINARY_ZIPF - 9) and names.get(word, 0.0) < NAME_RATIO * freq
+
+
+# A name-like word: carried by at least this share of people (0.001 %, the census lists' print step).
+# Ordinary words can be names too (Hope, May, Summer, Day, Love, Little); two or more of them making up
+# a whole line ("HOPE DAY") are taken for a name.
+NAME_LIKE = 1e-5
+
+
+def name_like(word: str) -> bool:
+    lexicon = _lexicon()
+    return lexicon is None or lexicon[1].get(word, 0.0) >= NAME_LIKE
+
+
+# The census lists print shares in steps of 0.001 %; a listed name shown as 0.000 is taken at half a step.
+_SHARE_FLOOR = 0.0005
+
+
+@cache
+def _lexicon() -> tuple[dict[str, float], dict[str, float]] | None:
+    """(word -> share of running English text, name -> share of people carrying it), or None.
+
+    Words: wordfreq's "small" English list. Names: the 1990 US census surnames and given names shipped
+    in the ``names`` package (given-name shares are per sex, so halved). Loaded at the first PHI-mode
+    word that the vocabulary does not explain (about 0.3 s).
+    """
+    try:
+        from importlib.resources import files
+
+        import wordfreq
+
+        root = files("names")
+        frequencies = wordfreq.get_frequency_dict("en", wordlist="small")
+        shares: dict[str, float] = {}
+        for name, weight in (("dist.all.last", 1.0), ("dist.male.first", 0.5), ("dist.female.first", 0.5)):
+            for row in root.joinpath(name).read_text("ascii").splitlines():
+                fields = row.split()
+                share = max(float(fields[1]), _SHARE_FLOOR) * weight / 100
+                shares[fields[0].lower()] = max(shares.get(fields[0].lower(), 0.0), share)
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
+    return (frequencies, shares) if frequencies and len(shares) > 1000 else None
 
 
 def number_piece(text: str) -> bool:
