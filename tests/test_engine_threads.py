@@ -19,7 +19,7 @@ def test_workers_times_threads_never_exceed_the_cores(monkeypatch, cores, worker
 def test_sessions_sleep_between_operators_and_readers_load_at_first_use(monkeypatch):
     monkeypatch.setattr(engine, "_engines", {})
     det, cls, rec = engine.load(1)
-    options = det.session.session.get_session_options()
+    options = det.session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert options.intra_op_num_threads == 1
     assert cls.model is None and rec.model is None  # nothing read yet
