@@ -19,7 +19,48 @@ def test_workers_times_threads_never_exceed_the_cores(monkeypatch, cores, worker
 def test_sessions_sleep_between_operators_and_readers_load_at_first_use(monkeypatch):
     monkeypatch.setattr(engine, "_engines", {})
     det, cls, rec = engine.load(1)
-    options = det.session.session.get_session_options()
+    options = det.session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert options.intra_op_num_threads == 1
     assert cls.model is None and rec.model is None  # nothing read yet
+
+
+def _rapidocr_models():
+    """rapidocr's own engine over the same bundled files: the independent reader of the boxes and text."""
+    from rapidocr import RapidOCR
+
+    root = engine.model_dir()
+    params = {"Global.log_level": "error", "EngineConfig.onnxruntime.intra_op_num_threads": 1}
+    params.update({f"{task}.model_path": str(root / name) for task, name in engine.MODEL_FILES.items()})
+    ocr = RapidOCR(params=params)
+    det = ocr._load_det_model()
+    det.limit_type = "max"
+    return det, ocr._load_cls_model(), ocr._load_rec_model()
+
+
+def test_direct_models_find_and_read_what_rapidocr_does():
+    """deident runs the model files on onnxruntime itself (no rapidocr import at start-up); the boxes,
+    their scores and the readings, upside-down lines included, must be rapidocr's to the last bit."""
+    import numpy as np
+    from rapidocr.ch_ppocr_rec import TextRecInput
+    from rapidocr.utils.process_img import get_rotate_crop_image
+
+    import textsynth as ts
+
+    det, cls, rec = _rapidocr_models()
+    eng = engine.load(1)
+    for sample in ts.make_set(3, (800, 600), seed=7):
+        bgr = np.ascontiguousarray(sample.rgb[..., ::-1])
+        det.limit_side_len = max(bgr.shape[:2]) + 32
+        det.postprocess_op.box_thresh = 0.4
+        theirs = det(bgr)
+        quads, scores = engine.detect_boxes(eng, bgr, 0.4)
+        assert len(quads) >= len(sample.lines) > 0
+        assert np.array_equal(np.asarray(theirs.boxes, np.float32), quads)
+        assert sorted(np.float32(theirs.scores).tolist()) == sorted(scores.tolist())  # theirs: unsorted
+        turned = [*quads, *(np.roll(q, 2, axis=0) for q in quads)]  # each line also upside down
+        crops = [get_rotate_crop_image(bgr, q.astype(np.float32).copy()) for q in turned]
+        read = rec(TextRecInput(img=list(cls(crops).img_list)))
+        assert [(r.text, r.score) for r in engine.recognise(eng, bgr, turned)] == list(
+            zip(read.txts, read.scores, strict=True)
+        )

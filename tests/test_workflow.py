@@ -392,6 +392,27 @@ def test_progress_bar_counts_files_on_a_terminal():
     assert quiet.getvalue() == ""
 
 
+def test_one_long_file_shows_frames_done_of_frames_on_a_terminal(tmp_path):
+    """A single multi-frame DICOM (pydicom's 10-frame MR) gets a frames bar: 10 of 10 by the end."""
+    from pydicom.data import get_testdata_file
+    from rich.console import Console
+
+    from deident import pipeline
+    from deident.options import FaceMode, Options, TextMode
+
+    path = get_testdata_file("emri_small.dcm")
+    options = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1)
+    buf = io.StringIO()
+    with cli_module._frame_progress(Console(file=buf, force_terminal=True, width=100), enabled=True):
+        [result] = pipeline.check_paths([Path(path)], options)
+    assert result.status in (Status.CLEAN, Status.UNSAFE)
+    assert "frames" in buf.getvalue() and "10/10" in buf.getvalue()
+    quiet = io.StringIO()
+    with cli_module._frame_progress(Console(file=quiet), enabled=True):  # not a terminal: nothing drawn
+        pipeline.check_paths([Path(path)], options)
+    assert quiet.getvalue() == ""
+
+
 def test_progress_total_is_the_number_of_rows_of_the_summary(tmp_path):
     from deident import pipeline
     from deident.options import Options

@@ -270,9 +270,12 @@ def _run(
     batch = len(paths) > 1 or any(Path(p).is_dir() for p in paths)
     interrupted = False
     try:
-        with _progress(
-            err, enabled=batch and not as_json and not quiet, total=lambda: _count_inputs(paths, options)
-        ) as progress:
+        with (
+            _progress(
+                err, enabled=batch and not as_json and not quiet, total=lambda: _count_inputs(paths, options)
+            ) as progress,
+            _frame_progress(err, enabled=not batch and not as_json and not quiet),
+        ):
             results = _run_batch(pipeline, paths, options, read_only, progress, err)
     except Interrupted as exc:
         results, interrupted = exc.results, True
@@ -394,6 +397,45 @@ class _progress:
     def __exit__(self, *exc):
         if self.bar is not None:
             self.bar.stop()
+
+
+class _frame_progress:
+    """One long file's bar on stderr (frames done of frames: a cine loop, a multi-frame DICOM), shown
+    from its second frame, so a photo never flashes one; only on a terminal, as the batch bar."""
+
+    def __init__(self, console, enabled: bool):
+        self.console, self.enabled = console, enabled and console.is_terminal
+        self.bar, self.task, self.phase = None, None, None
+
+    def __enter__(self):
+        if self.enabled:
+            from deident.frames_cache import reporting_frames
+
+            self.reporting = reporting_frames(self)
+            self.reporting.__enter__()
+        return self
+
+    def __call__(self, done: int, total: int | None, verifying: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        phase = "verifying frames" if verifying else "frames"
+        if self.bar is None and done >= 2:
+            columns = (TextColumn("[bold]deident"), TextColumn("{task.description}"), BarColumn())
+            self.bar = Progress(*columns, MofNCompleteColumn(), TimeRemainingColumn(), console=self.console,
+                                transient=True)  # fmt: skip
+            self.bar.start()
+        if self.bar is None:
+            return
+        if phase != self.phase:
+            self.phase = phase
+            self.task = self.bar.add_task(phase, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        if self.enabled:
+            self.reporting.__exit__(*exc)
 
 
 @cli.command()

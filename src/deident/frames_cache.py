@@ -19,6 +19,7 @@ detection 31.3 -> 12.6 and verification 15.8 -> 7.1; five real photos, verificat
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +43,30 @@ _memo: dict[tuple, list] = {}  # (detector method, box, digest) -> regions, for 
 _memo_owner: list = [None]  # the context the memo belongs to (a new file starts a new memo)
 
 
+# Told after each frame (frames done, frames in all or None, verifying?): one long file's progress bar.
+_on_frame: list[Callable[[int, int | None, bool], None] | None] = [None]
+
+
+@contextlib.contextmanager
+def reporting_frames(report: Callable[[int, int | None, bool], None]):
+    """Within the block, ``detect_frames`` reports each frame it finishes to ``report``."""
+    saved, _on_frame[0] = _on_frame[0], report
+    try:
+        yield
+    finally:
+        _on_frame[0] = saved
+
+
+def _reported(pairs: Iterator, total: int | None, verifying: bool) -> Iterator:
+    """``pairs`` passed on, each stored frame counted once (a frame can be shown in several renderings)."""
+    done = set()
+    for frame, regions in pairs:
+        done.add(frame.index)
+        if _on_frame[0] is not None:
+            _on_frame[0](len(done), total, verifying)
+        yield frame, regions
+
+
 def look_of(detector, verifying: bool) -> Callable[[Frame, Context], list[Region]]:
     """What a detector runs: ``verify`` when checking an output and it defines what "nothing left"
     means (eye bars), else ``detect``."""
@@ -50,13 +75,20 @@ def look_of(detector, verifying: bool) -> Callable[[Frame, Context], list[Region
 
 
 def detect_frames(
-    frames: Iterable[Frame], detectors: list, ctx: Context, verifying: bool = False
+    frames: Iterable[Frame], detectors: list, ctx: Context, verifying: bool = False, total: int | None = None
 ) -> Iterator[tuple[Frame, list[Region]]]:
-    """Yield each frame with the regions every detector's look (``look_of``) finds in it.
+    """Yield each frame with the regions every detector's look (``look_of``) finds in it (``total``:
+    how many stored frames there are, for ``reporting_frames``).
 
     What looking at every frame whole finds, except that a frame's unchanged areas are not looked at
     again: they keep the reference frame's regions.
     """
+    yield from _reported(_detect_frames(frames, detectors, ctx, verifying), total, verifying)
+
+
+def _detect_frames(
+    frames: Iterable[Frame], detectors: list, ctx: Context, verifying: bool
+) -> Iterator[tuple[Frame, list[Region]]]:
     looks = [look_of(d, verifying) for d in detectors]
     if _memo_owner[0] is not ctx:
         _memo.clear()

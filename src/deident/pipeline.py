@@ -651,7 +651,7 @@ def _detect_all(doc: Document, ctx: Context, *, redact: bool):
     detectors = _detectors(ctx)
     findings: list[Finding] = []
     redacted: dict[int, list] = {}
-    for frame, regions in detect_frames(doc.frames(ctx), detectors, ctx):
+    for frame, regions in detect_frames(doc.frames(ctx), detectors, ctx, total=doc.frame_count()):
         regions, kept = _reviewed(frame, regions, ctx)
         findings += kept
         if not regions:
@@ -703,7 +703,7 @@ def _verify(written: Source, ctx: Context, redacted: dict[int, list]) -> tuple[l
     regions: Leftovers = {}
     if redacted:
         chosen = (f for f in doc.frames(ctx) if f.index in redacted)
-        for frame, found in detect_frames(chosen, _detectors(ctx), ctx, verifying=True):
+        for frame, found in detect_frames(chosen, _detectors(ctx), ctx, verifying=True, total=len(redacted)):
             where = frame.where
             found = _outside_redactions(found, redacted[frame.index], frame.rgb.shape)
             found = _read_beside_faces(found, redacted[frame.index], frame, ctx)

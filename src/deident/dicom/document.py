@@ -235,6 +235,9 @@ class DicomDocument(Document):
             self._pixels = Pixels.decode(self.ds, ctx.options.max_pixels)
         return self._pixels
 
+    def frame_count(self) -> int | None:
+        return max(1, int(self.ds.get("NumberOfFrames", 1) or 1))
+
     def frames(self, ctx: Context) -> Iterator[Frame]:
         from deident.dicom.pixels import is_photographic, pixel_element
         from deident.options import FaceMode, TextMode

@@ -102,6 +102,10 @@ class Document(ABC):
         """Decoded pictures for the pixel stages; formats without pixels yield nothing."""
         return iter(())
 
+    def frame_count(self) -> int | None:
+        """How many stored frames ``frames`` goes through, where the header says (a progress bar's total)."""
+        return None
+
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         """Apply redactions given in the coordinates of ``frames()[frame_index]``."""
         raise NotImplementedError(f"{self.format}: pixel redaction is not supported")

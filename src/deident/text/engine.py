@@ -1,15 +1,14 @@
 """The PP-OCR models rapidocr ships in its wheel, loaded once per process and never downloaded.
 
-rapidocr fetches a model when its path is not given; deident always passes the bundled files' paths and
-turns rapidocr's downloader into an error while loading, so a missing file fails the stage closed instead
-of reaching the network. onnxruntime runs with a fixed thread count (the cores shared out among the
-pipeline's workers, at most 2 each), which keeps the boxes identical from run to run, and its idle threads
-sleep instead of spinning (``_sleeping_threads``).
+deident runs the bundled model files on onnxruntime itself (db.py, readers.py) and never uses rapidocr's
+engine, which downloads a model it cannot find: a missing file fails the stage closed instead of reaching
+the network. onnxruntime runs with a fixed thread count (the cores shared out among the pipeline's
+workers, at most 2 each), which keeps the boxes identical from run to run, and its idle threads sleep
+instead of spinning (``_session``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,52 +58,13 @@ def model_dir() -> Path:
     return Path(rapidocr.__file__).resolve().parent / "models"
 
 
-@contextlib.contextmanager
-def _offline():
-    """Make any download rapidocr attempts an error (models must come from the wheel)."""
-    from rapidocr.utils import download_file
-
-    def refuse(*_a, **_k):
-        raise StageUnavailable(f"a rapidocr model is missing from the installed package: {INSTALL_HINT}")
-
-    saved = download_file.DownloadFile.run
-    download_file.DownloadFile.run = classmethod(refuse)
-    try:
-        yield
-    finally:
-        download_file.DownloadFile.run = saved
-
-
-@contextlib.contextmanager
-def _sleeping_threads():
-    """Sessions created meanwhile let idle intra-op threads sleep instead of spinning.
-
-    By default onnxruntime's pool threads spin between operators, burning a core that other processes
-    (or the other worker) need. Measured here, 2 threads, PP-OCR detector on a 960x704 photo, load
-    average 11 on 2 cores: 2.43 CPU-s spinning vs 1.83 sleeping (-25 %), wall 11.7 s vs 9.6 s.
-    """
-    from rapidocr.inference_engine.onnxruntime import main as ort_main
-
-    saved = vars(ort_main.OrtInferSession).get("_init_sess_opts")
-    if not isinstance(saved, staticmethod):  # another rapidocr: its own defaults, nothing patched
-        yield
-        return
-
-    def options(cfg):
-        opts = saved.__func__(cfg)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return opts
-
-    ort_main.OrtInferSession._init_sess_opts = staticmethod(options)
-    try:
-        yield
-    finally:
-        ort_main.OrtInferSession._init_sess_opts = saved
-
-
 def load(threads: int):
-    """The rapidocr engine: the detector loaded, the other two at first use (cached per process and
-    thread count). Every model file must be present before anything runs."""
+    """(detector, classifier, recogniser): the detector loaded, the other two at first use (cached per
+    process and thread count). Every model file must be present before anything runs.
+
+    The models run on onnxruntime directly (``db.Detector``, ``readers``): building rapidocr's engine
+    cost 0.55 CPU-s of imports and config parsing, more than a small photo's whole detection.
+    """
     if threads in _engines:
         return _engines[threads]
     root = model_dir()
@@ -113,28 +73,43 @@ def load(threads: int):
         raise StageUnavailable(f"rapidocr models not found ({', '.join(missing)}): {INSTALL_HINT}")
     try:
         import onnxruntime  # noqa: F401
-        from rapidocr import RapidOCR
     except ImportError as e:
         raise StageUnavailable(f"text detection needs rapidocr and onnxruntime: {INSTALL_HINT}") from e
-    params: dict[str, Any] = {
-        "Global.log_level": "error",
-        "Global.model_root_dir": str(root),
-        "EngineConfig.onnxruntime.intra_op_num_threads": threads,
-        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-    }
-    params.update({f"{task}.model_path": str(root / name) for task, name in MODEL_FILES.items()})
-    engine = _loaded(lambda: RapidOCR(params=params))
-    det = _loaded(engine._load_det_model)
-    det.limit_type = "max"
-    _engines[threads] = (det, _Later(engine._load_cls_model), _Later(engine._load_rec_model))
+    from deident.text.db import Detector
+    from deident.text.readers import Classifier, Recogniser
+
+    det = _loaded(lambda: Detector(_session(root / MODEL_FILES["Det"], threads)))
+    _engines[threads] = (
+        det,
+        _Later(lambda: Classifier(_session(root / MODEL_FILES["Cls"], threads))),
+        _Later(lambda: Recogniser(_session(root / MODEL_FILES["Rec"], threads))),
+    )
     return _engines[threads]
 
 
+def _session(path: Path, threads: int):
+    """An onnxruntime session as rapidocr builds one (same options), its idle threads sleeping.
+
+    By default onnxruntime's pool threads spin between operators, burning a core that other processes
+    (or the other worker) need. Measured here, 2 threads, PP-OCR detector on a 960x704 photo, load
+    average 11 on 2 cores: 2.43 CPU-s spinning vs 1.83 sleeping (-25 %), wall 11.7 s vs 9.6 s.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    opts.enable_cpu_mem_arena = False
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 def _loaded(make):
-    """``make()`` with downloads refused and sleeping threads; any failure fails the stage closed."""
+    """``make()``; any failure fails the stage closed."""
     try:
-        with _offline(), _sleeping_threads():
-            return make()
+        return make()
     except StageUnavailable:
         raise
     except Exception as e:  # a broken wheel or runtime: fail closed with the reason
@@ -145,37 +120,31 @@ def _loaded(make):
 class _Later:
     """A model loaded at its first call: the classifier and recogniser run only when a line is read (PHI
     mode, ``--keep-text``, very tall lines), so a run that reads nothing skips their load (0.15 of the
-    1.4 CPU-s of ``deident check`` on one photo, measured)."""
+    1.4 CPU-s of ``deident check`` on one photo, measured) and rapidocr's import (0.55)."""
 
     make: Any
     model: Any = None
 
-    def __call__(self, *args):
+    def get(self):
         if self.model is None:
             self.model = _loaded(self.make)
-        return self.model(*args)
+        return self.model
+
+    def __call__(self, *args):
+        return self.get()(*args)
 
 
 def detect_boxes(engine, bgr: np.ndarray, box_thresh: float) -> tuple[np.ndarray, np.ndarray]:
     """Quads (Nx4x2, pixel coordinates of ``bgr``) and scores, without resizing the input."""
-    det = engine[0]
-    det.limit_side_len = max(bgr.shape[:2]) + 32
-    det.postprocess_op.box_thresh = box_thresh
-    out = det(np.ascontiguousarray(bgr))
-    if out.boxes is None or len(out.boxes) == 0:
-        return np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32)
-    return np.asarray(out.boxes, np.float32), np.asarray(out.scores, np.float32)
+    return engine[0](np.ascontiguousarray(bgr), box_thresh)
 
 
 def recognise(engine, bgr: np.ndarray, quads: list[np.ndarray]) -> list[Recognised]:
     """Read each quad: crop upright (vertical lines turned), fix 180-degree turns, recognise."""
-    from rapidocr.ch_ppocr_rec import TextRecInput
-    from rapidocr.utils.process_img import get_rotate_crop_image
+    from deident.text.readers import crop
 
     if not quads:
         return []
     _, cls, rec = engine
-    crops = [get_rotate_crop_image(bgr, q.astype(np.float32).copy()) for q in quads]
-    crops = list(cls(crops).img_list)
-    out = rec(TextRecInput(img=crops))
-    return [Recognised(str(t), float(s)) for t, s in zip(out.txts, out.scores, strict=True)]
+    crops = cls([crop(bgr, q) for q in quads])
+    return [Recognised(str(t), float(s)) for t, s in rec(crops)]
