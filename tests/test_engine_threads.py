@@ -45,7 +45,7 @@ def test_direct_models_find_and_read_what_rapidocr_does():
     from rapidocr.ch_ppocr_rec import TextRecInput
     from rapidocr.utils.process_img import get_rotate_crop_image
 
-    import textsynth as ts
+    from support import textsynth as ts
 
     det, cls, rec = _rapidocr_models()
     eng = engine.load(1)

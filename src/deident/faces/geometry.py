@@ -2,7 +2,7 @@
 
 Both shapes are rectangles rotated to the line through the eyes, so a tilted face is covered as well as an
 upright one. Proportions are multiples of the detected box (face) or of the
-eye distance (bar), measured on tests/facesynth.py: YuNet's box runs from the brows to the chin and
+eye distance (bar), measured on tests/support/facesynth.py: YuNet's box runs from the brows to the chin and
 misses hair and ears.
 """
 
@@ -38,7 +38,7 @@ BAR = Extent(left=0.6, right=0.6, up=0.5, down=0.5)
 # bar is filled black; JPEG re-encoding leaves ringing of up to ~20 levels near its edges). The disk is
 # wide because on a barred face the model can only guess the eyes (measured drift up to ~0.4 eye
 # distances). Measured on
-# tests/facesynth.py (40 scenes, seed 5): untouched faces reach at most 0.1 %; barred faces at least
+# tests/support/facesynth.py (40 scenes, seed 5): untouched faces reach at most 0.1 %; barred faces at least
 # 34 %, also after JPEG at quality 75.
 EYE_PROBE = 0.5
 FLAT_RANGE = 2

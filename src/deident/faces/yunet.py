@@ -23,7 +23,7 @@ MODEL = "face_detection_yunet_2023mar.onnx"
 FINEST_LONG_SIDE = 2048  # finest level: long side at most this (full resolution when smaller)
 LEVEL_STEP = 3.0
 COARSEST_SHORT_SIDE = 320
-SCORE_THRESHOLD = 0.7  # chosen on tests/facesynth.py: see docs/faces.md
+SCORE_THRESHOLD = 0.7  # chosen on tests/support/facesynth.py: see docs/faces.md
 NMS_IOU = 0.3
 
 
