@@ -109,6 +109,15 @@ def _decisions(path: Path, files: dict) -> Path:
     return path
 
 
+def _resealed(text: str, old: str, new: str) -> str:
+    """A hand edit whose author also recomputed the checksum: the content itself must be refused."""
+    from deident.review.decisions import checksum
+
+    doc = json.loads(text.replace(old, new))
+    doc["sha256"] = checksum(doc["files"])
+    return json.dumps(doc)
+
+
 def _sha(path: Path) -> str:
     from deident.review.decisions import file_sha256
 
@@ -122,8 +131,12 @@ def _sha(path: Path) -> str:
         lambda d: d[: len(d) // 2],  # truncated
         lambda d: d.replace("[30, 30, 90, 90]", "[30, 30, 95, 90]"),  # a box moved by hand
         lambda d: d.replace('"version": 1', '"version": 7'),  # another format
+        lambda d: _resealed(d, "[30, 30, 90, 90]", "[90, 30, 30, 90]"),  # checksum right, box inverted
+        lambda d: _resealed(d, "[30, 30, 90, 90]", '[30, 30, 90, "90"]'),  # checksum right, not a number
+        lambda d: _resealed(d, '"frame": 0', '"frame": -1'),  # checksum right, no such frame
+        lambda d: _resealed(d, '"hide"', '"also"'),  # checksum right, unknown key
     ],
-    ids=["hand-edited", "truncated", "box-moved", "version"],
+    ids=["hand-edited", "truncated", "box-moved", "version", "inverted", "string", "frame", "key"],
 )
 def test_a_damaged_or_hand_edited_decisions_file_is_refused_and_nothing_written(tmp_path, damage):
     src = plain_jpeg(tmp_path / "a.jpg")
@@ -136,6 +149,7 @@ def test_a_damaged_or_hand_edited_decisions_file_is_refused_and_nothing_written(
     )
     assert result.returncode == 2 and "Nothing was written" in result.stderr
     assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "d.json"]
 
 
 def test_a_decision_for_a_file_whose_content_changed_is_refused(tmp_path):
@@ -339,6 +353,7 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
     assert json.loads(exported.read_text()) == json.loads(shown)
     files = json.loads(exported.read_text())["files"]
     assert set(files) == {_sha(label), _sha(plain)}
+    exported_bytes, exported_mtime = exported.read_bytes(), exported.stat().st_mtime_ns
     (hide,) = files[_sha(plain)]["hide"]
     x0, y0, x1, y1 = hide["box"]
     assert abs(x0 - 150) <= 4 and abs(y0 - 100) <= 4 and abs(x1 - 300) <= 4 and abs(y1 - 200) <= 4
@@ -389,9 +404,17 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
     outside[max(0, y0 - 16) : y1 + 16, max(0, x0 - 16) : x1 + 16] = False  # JPEG: whole blocks around the box
     assert (photo_one[outside] == photo_two[outside]).all()
 
-    # the pre-commit gate honours the same file: the kept line does not fail the check of the outputs
+    # the reviewer's file is never rewritten; the outputs' kept regions go into NAME-outputs.json beside it
+    assert exported.read_bytes() == exported_bytes and exported.stat().st_mtime_ns == exported_mtime
+    extended = downloads / "decisions-outputs.json"
+    assert set(json.loads(extended.read_text())["files"]) == {
+        _sha(label),
+        _sha(plain),
+        _sha(second / "label.png"),
+    }
+    # the pre-commit gate honours it: the kept line does not fail the check of the outputs
     assert deident("check", second / "label.png", "--faces", "off").returncode == 1
-    gate = deident("check", second / "label.png", "--faces", "off", "--decisions", exported)
+    gate = deident("check", second / "label.png", "--faces", "off", "--decisions", extended)
     assert gate.returncode == 0, gate.stdout + gate.stderr
 
 
@@ -441,3 +464,40 @@ def test_the_page_goes_beside_the_outputs_never_inside(tmp_path):
     assert place([photo], None, str(tmp_path / "mine")) == (tmp_path / "mine", False)
     with pytest.raises(ValueError, match="inside the output folder"):
         place([photo], tmp_path / "safe", str(tmp_path / "safe" / "page"))
+
+
+def test_a_later_scrub_leaves_the_review_page_out_and_check_still_checks_it(tmp_path):
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    plain_jpeg(cases / "a.jpg")
+    first = deident("scrub", cases, "-o", tmp_path / "safe", "--text", "off", "--faces", "off", "--review")
+    assert first.returncode == 0, first.stderr
+    thumbs = sorted((tmp_path / "safe-review" / "thumbs").iterdir())
+    assert thumbs  # pictures of the original, JPEG like any photo
+    # the whole parent folder scrubbed again: the page is listed as left out, nothing of it copied
+    again = deident(
+        "scrub",
+        tmp_path,
+        "-o",
+        tmp_path.parent / f"{tmp_path.name}-all",
+        "--text",
+        "off",
+        "--faces",
+        "off",
+        "--report",
+        tmp_path.parent / f"{tmp_path.name}-all.json",
+    )
+    assert again.returncode == 0, again.stderr
+    rows = {
+        Path(f["input"]).relative_to(tmp_path).as_posix(): f
+        for f in json.loads((tmp_path.parent / f"{tmp_path.name}-all.json").read_text())["files"]
+    }
+    page_rows = {k: v for k, v in rows.items() if k.startswith("safe-review/")}
+    assert {f"safe-review/thumbs/{t.name}" for t in thumbs} <= set(page_rows)
+    assert all(r["status"] == "skipped" and "review page" in r["reason"] for r in page_rows.values())
+    assert not (tmp_path.parent / f"{tmp_path.name}-all" / "safe-review").exists()
+    assert rows["cases/a.jpg"]["status"] == "safe" and rows["safe/a.jpg"]["status"] == "safe"
+    # check is a gate: a thumbnail given to it is judged by its content like any other file
+    gate = deident("check", thumbs[0], "--fast", "--json")
+    (row,) = json.loads(gate.stdout)["files"]
+    assert row["status"] in ("clean", "unsafe") and gate.returncode in (0, 1)

@@ -9,6 +9,7 @@ whole, before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable
@@ -154,15 +155,31 @@ def refuse_changed(decisions: Decisions) -> None:
             )
 
 
-def with_outputs(decisions: Decisions, outputs: Iterable[tuple[str, str]]) -> Decisions:
-    """The decisions plus each written output's own entry (its kept regions), so that ``check`` of the
-    outputs honours them too. ``outputs``: (input hash, output hash) pairs."""
+def outputs_file(decisions: Decisions) -> Path:
+    """Where a run writes the decisions that also cover its outputs: ``NAME-outputs.json`` beside the
+    reviewer's ``NAME.json``, which is never rewritten (it is theirs, and may be read-only or shared)."""
+    source = Path(decisions.source)
+    return source.with_name(f"{source.stem}-outputs.json")
+
+
+def with_outputs(decisions: Decisions, results: Iterable) -> Decisions | None:
+    """The decisions plus an entry per written output whose input had kept regions (keyed by the
+    output's hash, keep marks only, no path), so that ``check --decisions`` of the outputs honours them;
+    None when no output kept a region. Entries for outputs of earlier runs, from an earlier
+    ``NAME-outputs.json``, are carried over."""
     files = dict(decisions.files)
-    for src, out in outputs:
-        keep = decisions.files[src].keep if src in decisions.files else ()
-        if keep and out not in files:
-            files[out] = FileDecision(keep=keep)
-    return Decisions(files, decisions.source)
+    added = False
+    for r in results:
+        decision = decisions.files.get(r.sha256 or "")
+        if r.written and decision is not None and decision.keep:
+            files.setdefault(file_sha256(Path(r.output)), FileDecision(keep=decision.keep))
+            added = True
+    if not added:
+        return None
+    with contextlib.suppress(DecisionsError, OSError):
+        earlier = load(outputs_file(decisions))
+        files = {**{h: d for h, d in earlier.files.items() if d.path is None}, **files}
+    return Decisions(files, outputs_file(decisions))
 
 
 # ---------------------------------------------------------------- applying one file's decision

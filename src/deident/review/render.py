@@ -27,6 +27,26 @@ def ensure_private_dir(folder: Path) -> None:
     os.chmod(folder, DIR_MODE)
 
 
+_opened: set[Path] = set()  # page folders this process has made ready: once each, not once per file
+
+
+def open_page_dir(review_dir: Path) -> None:
+    """The page's folder and ``thumbs/``, owner-only, with deident's marker from the first thumbnail on:
+    a later ``scrub`` over their parent leaves the pictures of originals out (``paths.REVIEW_MARK``)."""
+    if review_dir in _opened and thumb_dir(review_dir).is_dir():
+        return
+    from deident.paths import REVIEW_MARK
+
+    ensure_private_dir(thumb_dir(review_dir))
+    os.chmod(review_dir, DIR_MODE)
+    marker = review_dir / REVIEW_MARK
+    if not marker.is_file():
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("A deident review page: it shows originals. deident scrub leaves this folder out.\n")
+    _opened.add(review_dir)
+
+
 def wanted_frames(result: FileResult) -> list[int]:
     """The frames that changed (a redaction or a reviewer's mark), else the first one."""
     changed = {f.area.frame for f in result.findings if f.area is not None and f.action is not Action.FOUND}
@@ -38,6 +58,7 @@ def render_file(item, result: FileResult, ctx, staged: list) -> None:
     from deident.formats.base import Source
 
     options = ctx.options
+    open_page_dir(options.review_dir)
     folder = thumb_dir(options.review_dir)
     stem = hashlib.sha256(os.fsencode(str(item.input))).hexdigest()[:20]  # no patient name in file names
     output = _written_output(result, staged)
@@ -106,7 +127,6 @@ def _save(rgb, folder: Path, name: str) -> tuple[str, tuple[int, int]]:
     factor = -(-max(img.size) // THUMB_SIDE)
     if factor > 1:
         img = img.reduce(factor)
-    ensure_private_dir(folder)
     fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "wb") as fh:
         img.save(fh, "JPEG", quality=82)
