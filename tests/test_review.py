@@ -1,5 +1,5 @@
-"""The review page and the reviewer's decisions, judged from outside: the page in a real headless
-Chromium (its DevTools network log, what it shows, what it exports), outputs read back with Pillow."""
+"""The review page and the reviewer's decisions, judged from outside: the page in real headless
+Chromium and Firefox (their network logs, what it shows, what it exports), outputs read back with Pillow."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from browser import chromium, requests, wait_ready
 from make_sample_images import font
+from pagedriver import BROWSERS, ESCAPE, Page, open_browser
 from test_formats_wsi import make_svs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -200,39 +200,39 @@ def test_decisions_that_do_nothing_are_reported(tmp_path):
 
 
 # ---------------------------------------------------------------- the page in a real browser
+# Every test below runs in both browsers (pagedriver.Page); a browser not installed locally is skipped.
+
+CARD = (
+    "[...document.querySelectorAll('.card')]"
+    ".find(c => c.querySelector('h2').textContent.endsWith(arguments[0]))"
+)
 
 
-def _open(driver, page: Path) -> None:
-    driver.get_log("performance")  # drop what the browser did before the page (its own new-tab page)
-    driver.get(page.as_uri())
-    wait_ready(driver)
-
-
-def _leaving(found: list[tuple[str, str]], folder: Path) -> list[str]:
-    """Requests that leave the review folder: from the page, anything but file:// below the folder (or
-    its own data:/blob:); from anyone (the browser's own pages included), anything over a network."""
+def _leaving(page: Page, folder: Path) -> list[str]:
+    """Requests that leave the review folder: anything but file:// below the folder, data: or blob:.
+    The log is proved to work first: a request made on purpose shows up in it; Chromium's log also
+    holds the page's own file:// loads (Firefox logs network requests only)."""
+    found = page.requests()
     prefix = folder.resolve().as_uri() + "/"
-    ours = [u for u, doc in found if doc.startswith(prefix)]
-    assert any(u.endswith("/thumbs/" + u.rsplit("/", 1)[-1]) for u in ours)  # the log did see the page
-    away = [u for u in ours if not u.startswith((prefix, "data:", "blob:file"))]
-    return away + [u for u, _ in found if u.split(":", 1)[0] in ("http", "https", "ws", "wss", "ftp")]
+    if page.logs_files:
+        assert any(u.startswith(prefix + "thumbs/") for u in found)  # the log did see the page
+    assert page.probe_is_logged()
+    return [u for u in found if not u.startswith((prefix, "data:", "blob:"))]
 
 
 @pytest.mark.slow
-def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
-    from selenium.webdriver.common.keys import Keys
-
+@pytest.mark.parametrize("browser", BROWSERS)
+def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path, browser):
     batch = mixed_batch(tmp_path)
     out = tmp_path / "out"
     deident("scrub", batch, "-o", out, "-j", "1", "--faces", "off", "--review")
-    page = tmp_path / "out-review"
-    with chromium() as driver:
-        _open(driver, page / "index.html")
+    folder = tmp_path / "out-review"
+    with open_browser(browser) as page:
+        page.open(folder / "index.html")
         time.sleep(0.5)
-        assert _leaving(requests(driver), page) == []
-        names = driver.execute_script(
-            "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
-        )
+        assert _leaving(page, folder) == []
+        page.open(folder / "index.html")
+        names = page.js("return [...document.querySelectorAll('.card h2')].map(h => h.textContent)")
         assert sorted(Path(n).name for n in names) == [
             "broken.jpg",
             "label.png",
@@ -240,7 +240,7 @@ def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
             "radiograph.dcm",
             "slide.svs",
         ]
-        counts = driver.execute_script(
+        counts = page.js(
             "return Object.fromEntries([...document.querySelectorAll('#filters button')]"
             ".map(b => [b.dataset.filter, +b.querySelector('.n').textContent]))"
         )
@@ -248,55 +248,57 @@ def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
         assert counts["redacted"] == 2 and counts["stage:text"] == 2  # label.png and the radiograph's text
         assert counts["untouched"] == 2  # plain.jpg, slide.svs (label and macro removed, no pixel touched)
         for text in ("", "abc", "é" * 100, "x" * 55, "y" * 56, "z" * 1000):  # the page's own SHA-256
-            js = driver.execute_script(
-                "return deidentSha256.plain(new TextEncoder().encode(arguments[0]))", text
-            )
+            js = page.js("return deidentSha256.plain(new TextEncoder().encode(arguments[0]))", text)
             assert js == hashlib.sha256(text.encode()).hexdigest()
-        body = driver.find_element("css selector", "body")
+            best = page.js("return deidentSha256.best(new TextEncoder().encode(arguments[0]))", text)
+            assert best == hashlib.sha256(text.encode()).hexdigest()
         current = "return document.querySelector('.card.current h2').textContent"
-        body.send_keys("j")
-        assert driver.execute_script(current) == names[0]
-        body.send_keys("j", "j")
-        assert driver.execute_script(current) == names[2]
-        body.send_keys("k")
-        assert driver.execute_script(current) == names[1]
+        page.keys("j")
+        assert page.js(current) == names[0]
+        page.keys("j", "j")
+        assert page.js(current) == names[2]
+        page.keys("k")
+        assert page.js(current) == names[1]
         label = names.index(next(n for n in names if n.endswith("label.png")))
-        for _ in range(label - 1):  # from names[1] to the label card
-            body.send_keys("j")
-        assert driver.execute_script(current) == names[label]
+        page.keys(*["j"] * (label - 1))  # from names[1] to the label card
+        assert page.js(current) == names[label]
         zoom = "return [...document.querySelectorAll('.card.current figure')].map(f => f.style.transform)"
-        body.send_keys("r")  # zoom both pictures onto its first region
-        assert [t.startswith("scale(") and t != "scale(1)" for t in driver.execute_script(zoom)] == [
-            True,
-            True,
-        ]
-        body.send_keys(Keys.ESCAPE)
-        assert driver.execute_script(zoom) == ["", ""]
-        driver.find_element("css selector", "[data-filter='failed']").click()
-        shown = driver.execute_script(
-            "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
-        )
+        page.keys("r")  # zoom both pictures onto its first region
+        assert [t.startswith("scale(") and t != "scale(1)" for t in page.js(zoom)] == [True, True]
+        page.keys(ESCAPE)
+        assert page.js(zoom) == ["", ""]
+        page.click("[data-filter='failed']")
+        shown = page.js("return [...document.querySelectorAll('.card h2')].map(h => h.textContent)")
         assert [Path(n).name for n in shown] == ["broken.jpg"]
-        driver.find_element("css selector", "[data-filter='untouched']").click()
-        shown = driver.execute_script(
-            "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
-        )
+        page.click("[data-filter='untouched']")
+        shown = page.js("return [...document.querySelectorAll('.card h2')].map(h => h.textContent)")
         assert [Path(n).name for n in shown] == ["plain.jpg", "slide.svs"]
-        removed = driver.execute_script(
-            "return [...document.querySelectorAll('.removed')].map(r => r.dataset.kind).sort()"
+        # the slide's label and macro are pictured, struck through as removed: their pictures are loaded
+        removed = page.js(
+            f"const c = {CARD}; return [...c.querySelectorAll('.removed')].map(r => [r.dataset.kind, "
+            "(r.querySelector('img') || {}).naturalWidth || 0, !!r.querySelector('.struck')]).sort()",
+            "slide.svs",
         )
-        assert removed == ["wsi.label", "wsi.macro"]  # the slide's label and macro, shown as removed
+        assert [k for k, _, _ in removed] == ["wsi.label", "wsi.macro"]
+        assert all(width > 0 and struck for _, width, struck in removed)
         # the DICOM card shows a windowed picture: both sides rendered, not blank
-        driver.find_element("css selector", "[data-filter='all']").click()
-        thumbs = driver.execute_script(
-            "return [...document.querySelectorAll('.card')]"
-            ".filter(c => c.querySelector('h2').textContent.endsWith('radiograph.dcm'))"
-            ".flatMap(c => [...c.querySelectorAll('img')].map(i => i.getAttribute('src')))"
+        page.click("[data-filter='all']")
+        thumbs = page.js(
+            f"const c = {CARD}; return [...c.querySelectorAll('figure img')].map(i => i.getAttribute('src'))",
+            "radiograph.dcm",
+        )
+        slide = page.js(
+            f"const c = {CARD}; return [...c.querySelectorAll('.removed img')]"
+            ".map(i => i.getAttribute('src'))",
+            "slide.svs",
         )
     assert len(thumbs) == 2
     for src in thumbs:
-        grey = np.asarray(Image.open(page / src).convert("L"), dtype=float)
+        grey = np.asarray(Image.open(folder / src).convert("L"), dtype=float)
         assert grey.std() > 10  # a picture, not a flat slab
+    assert len(slide) == 2
+    for src in slide:  # the label and macro as they were in the original (make_svs paints them)
+        assert np.asarray(Image.open(folder / src).convert("L"), dtype=float).std() > 5
 
 
 def _line_box(findings: list[dict], y: int) -> list[int]:
@@ -309,10 +311,8 @@ def _line_box(findings: list[dict], y: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_run(tmp_path):
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.support.ui import WebDriverWait
-
+@pytest.mark.parametrize("browser", BROWSERS)
+def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_run(tmp_path, browser):
     batch = tmp_path / "batch"
     batch.mkdir()
     label, plain = (
@@ -327,28 +327,25 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
     kept_box, other_box = _line_box(findings, 60), _line_box(findings, 400)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    with chromium(downloads) as driver:
-        _open(driver, tmp_path / "first-review" / "index.html")
-        cards = {
-            Path(c.find_element("css selector", "h2").text).name: c
-            for c in driver.find_elements("css selector", ".card")
-        }
-        # keep visible: the name line's outline on the original
+    with open_browser(browser, downloads) as page:
+        page.open(tmp_path / "first-review" / "index.html")
+        ids = page.js(
+            "return Object.fromEntries([...document.querySelectorAll('.card')]"
+            ".map(c => [c.querySelector('h2').textContent.split('/').pop(), c.dataset.id]))"
+        )
+        # keep visible: a real click on the name line's outline on the original
         index = next(i for i, f in enumerate(findings) if f.get("area", {}).get("box") == kept_box)
-        cards["label.png"].find_element(
-            "css selector", f"[data-side=original] polygon[data-finding='{index}']"
-        ).click()
-        # also hide: a box drawn on the plain photo's original, 1/4 to 1/2 across, 1/4 to 1/2 down
-        svg = cards["plain-é.jpg"].find_element("css selector", "[data-side=original] svg")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", svg)
-        w, h = svg.rect["width"], svg.rect["height"]
-        ActionChains(driver).move_to_element_with_offset(svg, -w / 4, -h / 4).click_and_hold().move_by_offset(
-            w / 4, h / 4
-        ).release().perform()
-        assert driver.find_element("id", "decision-count").text == "2 decisions"
-        driver.find_element("id", "export").click()
-        WebDriverWait(driver, 10).until(lambda d: (downloads / "decisions.json").exists())
-        shown = driver.find_element("id", "decisions").get_attribute("value")
+        label_card = f".card[data-id='{ids['label.png']}']"
+        page.click(f"[data-side=original] polygon[data-finding='{index}']", label_card)
+        # also hide: a box dragged on the plain photo's original, 1/4 to 1/2 across, 1/4 to 1/2 down
+        plain_card = f".card[data-id='{ids['plain-é.jpg']}']"
+        page.drag("[data-side=original] svg", (0.25, 0.25), (0.5, 0.5), plain_card)
+        assert page.js("return document.getElementById('decision-count').textContent") == "2 decisions"
+        page.click("#export")
+        page.until(
+            lambda: (downloads / "decisions.json").exists() and (downloads / "decisions.json").stat().st_size
+        )
+        shown = page.js("return document.getElementById('decisions').value")
     exported = downloads / "decisions.json"
     assert json.loads(exported.read_text()) == json.loads(shown)
     files = json.loads(exported.read_text())["files"]

@@ -59,6 +59,7 @@ def page_data(results: Iterable[FileResult], outputs_only: bool) -> dict:
             "format": r.format,
             "findings": findings,
             "frames": (r.preview or {}).get("frames", []),
+            "removed": (r.preview or {}).get("removed", []),
             "preview_error": (r.preview or {}).get("error", ""),
         }
         if not outputs_only:

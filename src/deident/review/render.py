@@ -55,7 +55,7 @@ def wanted_frames(result: FileResult) -> list[int]:
 
 def render_file(item, result: FileResult, ctx, staged: list) -> None:
     """Write this file's thumbnails into the review folder and describe them on ``result.preview``."""
-    from deident.formats.base import Source
+    from deident.formats.base import Source, open_document
 
     options = ctx.options
     open_page_dir(options.review_dir)
@@ -65,12 +65,15 @@ def render_file(item, result: FileResult, ctx, staged: list) -> None:
     want = wanted_frames(result)
     frames: dict[int, dict] = {}
     errors = []
+    removed = []
     if not options.review_outputs_only:
         try:
-            for frame, rgb, label in _frames(Source(Path(item.input)), ctx, want):
+            doc = open_document(Source(Path(item.input)))
+            for frame, rgb, label in _frames(doc, ctx, want):
                 entry = frames.setdefault(frame, {"frame": frame, "label": label})
                 entry["w"], entry["h"] = rgb.shape[1], rgb.shape[0]
                 entry["o"], (entry["tw"], entry["th"]) = _save(rgb, folder, f"{stem}-o{frame}.jpg")
+            removed = _removed(doc, result, folder, stem)
         except Exception as exc:  # the page says why; the file's own result stands
             errors.append(f"original: {type(exc).__name__}: {exc}")
     # A frame no redaction touched shows the same pixels in the output (metadata-only changes, entropy
@@ -83,13 +86,29 @@ def render_file(item, result: FileResult, ctx, staged: list) -> None:
     first_only = not want and not frames  # nothing shown yet: the output's first frame
     if output is not None and (missing or first_only):
         try:
-            for frame, rgb, label in _frames(Source(Path(output)), ctx, missing):
+            for frame, rgb, label in _frames(open_document(Source(Path(output))), ctx, missing):
                 entry = frames.setdefault(frame, {"frame": frame, "label": label})
                 entry["w"], entry["h"] = rgb.shape[1], rgb.shape[0]
                 entry["d"], (entry["tw"], entry["th"]) = _save(rgb, folder, f"{stem}-d{frame}.jpg")
         except Exception as exc:
             errors.append(f"output: {type(exc).__name__}: {exc}")
-    result.preview = {"frames": [frames[k] for k in sorted(frames)], "error": "; ".join(errors)}
+    result.preview = {
+        "frames": [frames[k] for k in sorted(frames)],
+        "removed": removed,
+        "error": "; ".join(errors),
+    }
+
+
+def _removed(doc, result: FileResult, folder: Path, stem: str) -> list[dict]:
+    """Thumbnails of the pictures removed whole (a slide's label and macro): the page shows them struck
+    through, so that the reviewer sees what left the file, not only a line in the findings."""
+    out = []
+    for finding in result.findings:
+        rgb = doc.removed_picture(finding) if finding.action is Action.REMOVED else None
+        if rgb is not None:
+            src, (tw, th) = _save(rgb, folder, f"{stem}-r{len(out)}.jpg")
+            out.append({"where": finding.where, "kind": finding.kind, "src": src, "tw": tw, "th": th})
+    return out
 
 
 def _written_output(result: FileResult, staged: list):
@@ -102,11 +121,8 @@ def _written_output(result: FileResult, staged: list):
     return result.output
 
 
-def _frames(source, ctx, want: list[int]):
+def _frames(doc, ctx, want: list[int]):
     """(index, HxWx3 uint8, label) of the wanted frames; the first frame when none is wanted."""
-    from deident.formats.base import open_document
-
-    doc = open_document(source)
     for frame in doc.frames(ctx):
         if not want or frame.index in want:
             yield frame.index, frame.rgb, frame.label
