@@ -17,6 +17,7 @@ also saves a screenshot of the sample batch's page (docs/review.png in the READM
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import resource
@@ -89,8 +90,8 @@ def timed_scrub(src: Path, out: Path, review: bool) -> tuple[float, float]:
 def compare(src: Path, rounds: int) -> dict:
     out = WORK / "out"
     runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-    for _ in range(rounds):
-        for review in (False, True):
+    for k in range(rounds):  # ABBA: the order flips every round, so drift in the machine's load cancels
+        for review in (False, True) if k % 2 == 0 else (True, False):
             runs[review].append(timed_scrub(src, out, review))
     med = {
         r: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for r, v in runs.items()
@@ -102,6 +103,43 @@ def compare(src: Path, rounds: int) -> dict:
         "cpu_pct": 100 * (med[True][1] / med[False][1] - 1),
         "runs": runs,
     }
+
+
+def review_share(src: Path) -> dict:
+    """Where the page's time goes, in-process (``-j 1``, CPU seconds of this process): the input's content
+    hash, the thumbnails (decode + shrink + encode, per side), the page's data and files, against the
+    whole ``scrub --review`` run. Steadier than an A/B of two runs on a loaded machine."""
+    import deident.pipeline as pipeline
+    import deident.review as review
+    import deident.review.render as render
+    from deident.cli import cli
+
+    spent: dict[str, float] = {}
+
+    def timed(owner, name: str, key: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[key] = spent.get(key, 0.0) + time.process_time() - start
+
+        setattr(owner, name, wrapper)
+
+    timed(pipeline, "_attach_review", "content hash")
+    timed(render, "_save", "shrink + JPEG encode")
+    timed(render, "render_file", "thumbnails, all")
+    timed(review, "write_page", "page data + files")
+    out = WORK / "share-out"
+    for folder in (out, out.with_name(out.name + "-review")):
+        shutil.rmtree(folder, ignore_errors=True)
+    start = time.process_time()
+    with contextlib.suppress(SystemExit):
+        cli.main(["scrub", str(src), "-o", str(out), "-j", "1", "--review", "-q"], standalone_mode=False)
+    spent["whole run"] = time.process_time() - start
+    return spent
 
 
 def big_page(n: int = 2000) -> Path:

@@ -152,6 +152,23 @@ def test_a_damaged_or_hand_edited_decisions_file_is_refused_and_nothing_written(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "d.json"]
 
 
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_decision_names_its_files_length_and_only_files_of_that_length_are_hashed(tmp_path, extra):
+    src = plain_jpeg(tmp_path / "a.jpg")
+    size = src.stat().st_size + extra  # off by one: no file of the run can be the reviewed one
+    hide = {"frame": 0, "box": [100, 100, 200, 200]}
+    decisions = _decisions(tmp_path / "d.json", {_sha(src): {"keep": [], "hide": [hide], "size": size}})
+    # pixel stages off: the reviewer's box is still filled (it is no detector's)
+    args = ("--text", "off", "--faces", "off", "--decisions", decisions, "--report", tmp_path / "r.json")
+    assert deident("scrub", src, "-o", tmp_path / "out", *args).returncode == 0
+    user = [f["kind"] for f in report(tmp_path / "r.json")["a.jpg"]["findings"] if f["stage"] == "user"]
+    inside = np.asarray(Image.open(tmp_path / "out" / "a.jpg").convert("L"))[110:190, 110:190]
+    if extra:
+        assert user == [] and inside.max() > 100  # not hashed, so not matched: the picture is untouched
+    else:
+        assert user == ["user.hide"] and inside.max() <= 8  # the box is filled
+
+
 def test_a_decision_for_a_file_whose_content_changed_is_refused(tmp_path):
     src = plain_jpeg(tmp_path / "a.jpg")
     digest = _sha(src)
@@ -350,6 +367,7 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
     assert json.loads(exported.read_text()) == json.loads(shown)
     files = json.loads(exported.read_text())["files"]
     assert set(files) == {_sha(label), _sha(plain)}
+    assert files[_sha(plain)]["size"] == plain.stat().st_size  # a later run hashes only files this long
     exported_bytes, exported_mtime = exported.read_bytes(), exported.stat().st_mtime_ns
     (hide,) = files[_sha(plain)]["hide"]
     x0, y0, x1, y1 = hide["box"]

@@ -498,6 +498,8 @@ def _attach_review(item: Planned, ctx: Context, result: FileResult) -> None:
         return
     from deident.review.decisions import Applying, file_sha256
 
+    if options.review_dir is None and not options.decisions.may_hold(os.stat(item.input).st_size):
+        return  # no decision can be for this file: no need to hash it
     result.sha256 = file_sha256(item.input)
     decision = options.decisions.for_hash(result.sha256) if options.decisions else None
     ctx.review = Applying(decision) if decision else None
@@ -533,7 +535,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
-    if options.pixel_stages:
+    if options.pixel_stages or (ctx.review is not None and ctx.review.decision.hide):  # reviewer's boxes too
         found, redacted, stages = _detect_all(doc, ctx, redact=True)
         result.findings += found
         result.findings += doc.pixels_verified(stages, ctx)

@@ -64,9 +64,17 @@ def page_data(results: Iterable[FileResult], outputs_only: bool) -> dict:
         }
         if not outputs_only:
             entry["sha256"] = r.sha256
+            entry["size"] = _size(r.input)
             entry["path"] = printable(str(Path(r.input).resolve()))
         files.append(entry)
     return {"outputs_only": outputs_only, "files": files}
+
+
+def _size(path: str) -> int | None:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return None
 
 
 def write_page(results: Sequence[FileResult], review_dir: Path, outputs_only: bool) -> Path:

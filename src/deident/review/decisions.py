@@ -49,11 +49,14 @@ class FileDecision:
     keep: tuple[Mark, ...] = ()
     hide: tuple[Mark, ...] = ()
     path: str | None = None  # where the reviewed input was: a changed file there is refused
+    size: int | None = None  # its length in bytes: a file of another length is not hashed at all
 
     def to_dict(self) -> dict:
         out: dict = {"keep": [m.to_dict() for m in self.keep], "hide": [m.to_dict() for m in self.hide]}
         if self.path is not None:
             out["path"] = self.path
+        if self.size is not None:
+            out["size"] = self.size
         return out
 
 
@@ -64,6 +67,11 @@ class Decisions:
 
     def for_hash(self, digest: str) -> FileDecision | None:
         return self.files.get(digest)
+
+    def may_hold(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes can have a decision: hashing a big slide costs 0.66 CPU-s a GB,
+        and the files a reviewer marked are few (docs/benchmarks.md). Exact: a hash names one length."""
+        return any(d.size is None or d.size == size for d in self.files.values())
 
     def to_json(self) -> str:
         files = {h: d.to_dict() for h, d in sorted(self.files.items())}
@@ -108,15 +116,18 @@ def load(path: Path) -> Decisions:
 def _file(path: Path, digest: str, raw) -> FileDecision:
     if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
         raise DecisionsError(f"{path}: {digest!r} is not a SHA-256 content hash")
-    if not isinstance(raw, dict) or set(raw) - {"keep", "hide", "path"}:
+    if not isinstance(raw, dict) or set(raw) - {"keep", "hide", "path", "size"}:
         raise DecisionsError(f"{path}: the entry for {digest[:12]}… is malformed")
-    where = raw.get("path")
+    where, size = raw.get("path"), raw.get("size")
     if where is not None and not isinstance(where, str):
         raise DecisionsError(f"{path}: the entry for {digest[:12]}… has a malformed path")
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size >= 0):
+        raise DecisionsError(f"{path}: the entry for {digest[:12]}… has a malformed size")
     return FileDecision(
         tuple(_mark(path, digest, m) for m in raw.get("keep", [])),
         tuple(_mark(path, digest, m) for m in raw.get("hide", [])),
         where,
+        size,
     )
 
 
@@ -172,7 +183,9 @@ def with_outputs(decisions: Decisions, results: Iterable) -> Decisions | None:
     for r in results:
         decision = decisions.files.get(r.sha256 or "")
         if r.written and decision is not None and decision.keep:
-            files.setdefault(file_sha256(Path(r.output)), FileDecision(keep=decision.keep))
+            output = Path(r.output)
+            entry = FileDecision(keep=decision.keep, size=output.stat().st_size)
+            files.setdefault(file_sha256(output), entry)
             added = True
     if not added:
         return None

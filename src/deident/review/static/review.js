@@ -233,6 +233,7 @@
         return { frame: f.area.frame, box: f.area.box, stage: f.stage };
       });
       files[file.sha256] = { path: file.path, keep: keep, hide: s.hide.map((h) => ({ frame: h.frame, box: h.box })) };
+      if (Number.isInteger(file.size)) files[file.sha256].size = file.size; // a run hashes only files of this length
     }
     return files;
   }
