@@ -37,7 +37,6 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))
 
 import test_formats_common as planted  # noqa: E402
-from browser import chromium, wait_ready  # noqa: E402
 from make_sample_images import font  # noqa: E402
 from pagedriver import open_browser  # noqa: E402
 
@@ -202,21 +201,32 @@ def first_paint(page: Path, browser: str, loads: int = 5) -> tuple[float, float]
 
 
 def screenshot(target: Path) -> None:
-    """The sample batch's page in headless Chromium, scrolled to the whole-slide image (label and macro
-    struck through) and the radiograph below it."""
+    """Two pictures of the page: the sample batch in headless Chromium (``target``), and a whole-slide
+    image with its label and macro struck through as removed in headless Firefox (``…-slide.png``)."""
+    from test_formats_wsi import make_svs
+
     out = WORK / "sample-out"
     timed_scrub(ROOT / "sample_images", out, review=True)
-    with chromium() as driver:
-        driver.set_window_size(1280, 900)
-        driver.get((out.with_name(out.name + "-review") / "index.html").as_uri())
-        wait_ready(driver)
-        driver.execute_script(
-            "const c = [...document.querySelectorAll('.card')]"
-            ".find(c => c.textContent.includes('slide_label'));"
-            "c.scrollIntoView({block: 'start'}); window.scrollBy(0, -150);"
-        )
+    scroll = (
+        "const c = [...document.querySelectorAll('.card')].find(c => c.textContent.includes(arguments[0]));"
+        "c.scrollIntoView({block: 'start'}); window.scrollBy(0, -150); return 1"
+    )
+    with open_browser("chromium") as page:
+        page.open(out.with_name(out.name + "-review") / "index.html")
+        page.js(scroll, "slide_label")
         time.sleep(0.5)
-        driver.save_screenshot(str(target))
+        page.screenshot(target)
+    slides = WORK / "slides"
+    shutil.rmtree(slides, ignore_errors=True)
+    slides.mkdir(parents=True)
+    make_svs(slides / "case-S17-04522.svs")
+    out = WORK / "slides-out"
+    timed_scrub(slides, out, review=True)
+    with open_browser("firefox") as page:
+        page.open(out.with_name(out.name + "-review") / "index.html")
+        page.js(scroll, ".svs")
+        time.sleep(0.5)
+        page.screenshot(target.with_name(target.stem + "-slide.png"))
 
 
 BROWSER_NAMES = {
