@@ -114,9 +114,11 @@ def review_share(src: Path) -> dict:
     from deident.cli import cli
 
     spent: dict[str, float] = {}
+    patched = []
 
     def timed(owner, name: str, key: str) -> None:
         inner = getattr(owner, name)
+        patched.append((owner, name, inner))
 
         def wrapper(*args, **kwargs):
             start = time.process_time()
@@ -135,8 +137,12 @@ def review_share(src: Path) -> dict:
     for folder in (out, out.with_name(out.name + "-review")):
         shutil.rmtree(folder, ignore_errors=True)
     start = time.process_time()
-    with contextlib.suppress(SystemExit):
-        cli.main(["scrub", str(src), "-o", str(out), "-j", "1", "--review", "-q"], standalone_mode=False)
+    try:
+        with contextlib.suppress(SystemExit):
+            cli.main(["scrub", str(src), "-o", str(out), "-j", "1", "--review", "-q"], standalone_mode=False)
+    finally:
+        for owner, name, inner in patched:
+            setattr(owner, name, inner)
     spent["whole run"] = time.process_time() - start
     return spent
 
@@ -239,6 +245,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--photos", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--share-photos", type=int, default=60, help="photos for the in-process breakdown")
     ap.add_argument("--screenshot", type=Path)
     ap.add_argument("--no-append", action="store_true")
     ap.add_argument("--browsers", default="chromium,firefox", help="first paint in these (comma-separated)")
@@ -246,6 +253,10 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     sample = compare(ROOT / "sample_images", args.rounds)
     photos = compare(make_photos(args.photos), args.rounds)
+    shares = {
+        "sample batch": review_share(ROOT / "sample_images"),
+        f"{args.share_photos} photos": review_share(make_photos(args.share_photos)),
+    }
     page = big_page()
     paint = {b: first_paint(page, b) for b in args.browsers.split(",")}
     if args.screenshot:
@@ -270,6 +281,23 @@ def main() -> None:
         lines.append(
             f"| {name} | {r['plain'][0]:.2f} s | {r['review'][0]:.2f} s | {r['wall_pct']:+.1f} % "
             f"| {r['plain'][1]:.2f} s | {r['review'][1]:.2f} s | {r['cpu_pct']:+.1f} % |"
+        )
+    lines += [
+        "",
+        "Where the page's time goes, in-process (`scrub --review -j 1`, CPU seconds of the process, "
+        "`review_share`):",
+        "",
+        "| batch | whole run | content hash | thumbnails (decode, shrink, encode) | of which shrink + encode "
+        "| page data + files | page, all |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, sh in shares.items():
+        page_all = sh.get("content hash", 0) + sh.get("thumbnails, all", 0) + sh.get("page data + files", 0)
+        lines.append(
+            f"| {name} | {sh['whole run']:.2f} s | {sh.get('content hash', 0):.3f} s "
+            f"| {sh.get('thumbnails, all', 0):.3f} s | {sh.get('shrink + JPEG encode', 0):.3f} s "
+            f"| {sh.get('page data + files', 0):.3f} s | {page_all:.3f} s "
+            f"({100 * page_all / sh['whole run']:.1f} %) |"
         )
     lines += [
         "",
