@@ -94,4 +94,3 @@ def _write(path: Path, data: bytes) -> None:
 
 
 __all__ = ["OUTPUTS", "page_data", "place", "write_page"]
-
