@@ -17,6 +17,7 @@ also saves a screenshot of the sample batch's page (docs/review.png in the READM
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import resource
@@ -36,8 +37,8 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support import planted  # noqa: E402
-from support.browser import chromium, wait_ready  # noqa: E402
 from support.sample_images import font  # noqa: E402
+from support.pagedriver import open_browser  # noqa: E402
 
 
 def make_photos(n: int) -> Path:
@@ -88,8 +89,8 @@ def timed_scrub(src: Path, out: Path, review: bool) -> tuple[float, float]:
 def compare(src: Path, rounds: int) -> dict:
     out = WORK / "out"
     runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-    for _ in range(rounds):
-        for review in (False, True):
+    for k in range(rounds):  # ABBA: the order flips every round, so drift in the machine's load cancels
+        for review in (False, True) if k % 2 == 0 else (True, False):
             runs[review].append(timed_scrub(src, out, review))
     med = {
         r: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for r, v in runs.items()
@@ -101,6 +102,49 @@ def compare(src: Path, rounds: int) -> dict:
         "cpu_pct": 100 * (med[True][1] / med[False][1] - 1),
         "runs": runs,
     }
+
+
+def review_share(src: Path) -> dict:
+    """Where the page's time goes, in-process (``-j 1``, CPU seconds of this process): the input's content
+    hash, the thumbnails (decode + shrink + encode, per side), the page's data and files, against the
+    whole ``scrub --review`` run. Steadier than an A/B of two runs on a loaded machine."""
+    import deident.pipeline as pipeline
+    import deident.review as review
+    import deident.review.render as render
+    from deident.cli import cli
+
+    spent: dict[str, float] = {}
+    patched = []
+
+    def timed(owner, name: str, key: str) -> None:
+        inner = getattr(owner, name)
+        patched.append((owner, name, inner))
+
+        def wrapper(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[key] = spent.get(key, 0.0) + time.process_time() - start
+
+        setattr(owner, name, wrapper)
+
+    timed(pipeline, "_attach_review", "content hash")
+    timed(render, "_save", "shrink + JPEG encode")
+    timed(render, "render_file", "thumbnails, all")
+    timed(review, "write_page", "page data + files")
+    out = WORK / "share-out"
+    for folder in (out, out.with_name(out.name + "-review")):
+        shutil.rmtree(folder, ignore_errors=True)
+    start = time.process_time()
+    try:
+        with contextlib.suppress(SystemExit):
+            cli.main(["scrub", str(src), "-o", str(out), "-j", "1", "--review", "-q"], standalone_mode=False)
+    finally:
+        for owner, name, inner in patched:
+            setattr(owner, name, inner)
+    spent["whole run"] = time.process_time() - start
+    return spent
 
 
 def big_page(n: int = 2000) -> Path:
@@ -147,52 +191,74 @@ def big_page(n: int = 2000) -> Path:
     return write_page(results, folder, outputs_only=False)
 
 
-def first_paint(page: Path, loads: int = 5) -> tuple[float, float]:
-    """Median (first contentful paint, page ready) in ms over fresh loads in headless Chromium."""
+def first_paint(page: Path, browser: str, loads: int = 5) -> tuple[float, float]:
+    """Median (first contentful paint, DOMContentLoaded) in ms over fresh loads in a headless browser."""
     paints, ready = [], []
-    with chromium() as driver:
+    with open_browser(browser) as driver:
         for _ in range(loads):
-            driver.get("about:blank")
-            driver.get(page.as_uri())
-            wait_ready(driver)
-            fcp = driver.execute_script(
+            driver.open(page)
+            fcp = driver.js(
                 "return (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime"
             )
-            nav = driver.execute_script(
-                "return performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
-            )
+            nav = driver.js("return performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
             paints.append(float(fcp))
             ready.append(float(nav))
     return statistics.median(paints), statistics.median(ready)
 
 
 def screenshot(target: Path) -> None:
+    """Two pictures of the page: the sample batch in headless Chromium (``target``), and a whole-slide
+    image with its label and macro struck through as removed in headless Firefox (``…-slide.png``)."""
+    from support.slidesynth import make_svs
+
     out = WORK / "sample-out"
     timed_scrub(ROOT / "sample_images", out, review=True)
-    with chromium() as driver:
-        driver.set_window_size(1280, 900)
-        driver.get((out.with_name(out.name + "-review") / "index.html").as_uri())
-        wait_ready(driver)
-        driver.execute_script(
-            "const c = [...document.querySelectorAll('.card')]"
-            ".find(c => c.textContent.includes('slide_label'));"
-            "c.scrollIntoView({block: 'start'}); window.scrollBy(0, -150);"
-        )
+    scroll = (
+        "const c = [...document.querySelectorAll('.card')].find(c => c.textContent.includes(arguments[0]));"
+        "c.scrollIntoView({block: 'start'}); window.scrollBy(0, -150); return 1"
+    )
+    with open_browser("chromium") as page:
+        page.open(out.with_name(out.name + "-review") / "index.html")
+        page.js(scroll, "slide_label")
         time.sleep(0.5)
-        driver.save_screenshot(str(target))
+        page.screenshot(target)
+    slides = WORK / "slides"
+    shutil.rmtree(slides, ignore_errors=True)
+    slides.mkdir(parents=True)
+    make_svs(slides / "case-S17-04522.svs")
+    out = WORK / "slides-out"
+    timed_scrub(slides, out, review=True)
+    with open_browser("firefox") as page:
+        page.open(out.with_name(out.name + "-review") / "index.html")
+        page.js(scroll, ".svs")
+        time.sleep(0.5)
+        page.screenshot(target.with_name(target.stem + "-slide.png"))
+
+
+BROWSER_NAMES = {
+    "chromium": "headless Chromium (Debian's, via chromedriver)",
+    "firefox": "headless Firefox ESR (Debian's, over WebDriver BiDi)",
+}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--photos", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--share-photos", type=int, default=60, help="photos for the in-process breakdown")
     ap.add_argument("--screenshot", type=Path)
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--browsers", default="chromium,firefox", help="first paint in these (comma-separated)")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     sample = compare(ROOT / "sample_images", args.rounds)
     photos = compare(make_photos(args.photos), args.rounds)
-    fcp, ready = first_paint(big_page())
+    shares = {
+        "sample batch": review_share(ROOT / "sample_images"),
+        f"{args.share_photos} photos": review_share(make_photos(args.share_photos)),
+    }
+    page = big_page()
+    paint = {b: first_paint(page, b) for b in args.browsers.split(",")}
     if args.screenshot:
         screenshot(args.screenshot)
     rows = [
@@ -218,9 +284,29 @@ def main() -> None:
         )
     lines += [
         "",
-        "A page of 2,000 files opened from `file://` in headless Chromium (Debian's, via chromedriver), "
-        f"median of 5 fresh loads: first contentful paint **{fcp:.0f} ms**, DOMContentLoaded {ready:.0f} ms "
-        "(cards are added 30 at a time as the list scrolls; thumbnails load lazily).",
+        "Where the page's time goes, in-process (`scrub --review -j 1`, CPU seconds of the process, "
+        "`review_share`):",
+        "",
+        "| batch | whole run | content hash | thumbnails (decode, shrink, encode) | of which shrink + encode "
+        "| page data + files | page, all |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, sh in shares.items():
+        page_all = sh.get("content hash", 0) + sh.get("thumbnails, all", 0) + sh.get("page data + files", 0)
+        lines.append(
+            f"| {name} | {sh['whole run']:.2f} s | {sh.get('content hash', 0):.3f} s "
+            f"| {sh.get('thumbnails, all', 0):.3f} s | {sh.get('shrink + JPEG encode', 0):.3f} s "
+            f"| {sh.get('page data + files', 0):.3f} s | {page_all:.3f} s "
+            f"({100 * page_all / sh['whole run']:.1f} %) |"
+        )
+    lines += [
+        "",
+        "A page of 2,000 files opened from `file://`, median of 5 fresh loads: "
+        + "; ".join(
+            f"{BROWSER_NAMES[b]}: first contentful paint **{fcp:.0f} ms**, DOMContentLoaded {ready:.0f} ms"
+            for b, (fcp, ready) in paint.items()
+        )
+        + " (cards are added 30 at a time as the list scrolls; thumbnails load lazily).",
         "",
     ]
     text = "\n".join(lines)

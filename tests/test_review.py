@@ -1,5 +1,5 @@
-"""The review page and the reviewer's decisions, judged from outside: the page in a real headless
-Chromium (its DevTools network log, what it shows, what it exports), outputs read back with Pillow."""
+"""The review page and the reviewer's decisions, judged from outside: the page in real headless
+Chromium and Firefox (their network logs, what it shows, what it exports), outputs read back with Pillow."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from support import need
-from support.browser import chromium, requests, wait_ready
 from support.sample_images import font
+from support.pagedriver import BROWSERS, ESCAPE, Page, open_browser
 from support.slidesynth import make_svs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,6 +109,15 @@ def _decisions(path: Path, files: dict) -> Path:
     return path
 
 
+def _resealed(text: str, old: str, new: str) -> str:
+    """A hand edit whose author also recomputed the checksum: the content itself must be refused."""
+    from deident.review.decisions import checksum
+
+    doc = json.loads(text.replace(old, new))
+    doc["sha256"] = checksum(doc["files"])
+    return json.dumps(doc)
+
+
 def _sha(path: Path) -> str:
     from deident.review.decisions import file_sha256
 
@@ -123,8 +131,12 @@ def _sha(path: Path) -> str:
         lambda d: d[: len(d) // 2],  # truncated
         lambda d: d.replace("[30, 30, 90, 90]", "[30, 30, 95, 90]"),  # a box moved by hand
         lambda d: d.replace('"version": 1', '"version": 7'),  # another format
+        lambda d: _resealed(d, "[30, 30, 90, 90]", "[90, 30, 30, 90]"),  # checksum right, box inverted
+        lambda d: _resealed(d, "[30, 30, 90, 90]", '[30, 30, 90, "90"]'),  # checksum right, not a number
+        lambda d: _resealed(d, '"frame": 0', '"frame": -1'),  # checksum right, no such frame
+        lambda d: _resealed(d, '"hide"', '"also"'),  # checksum right, unknown key
     ],
-    ids=["hand-edited", "truncated", "box-moved", "version"],
+    ids=["hand-edited", "truncated", "box-moved", "version", "inverted", "string", "frame", "key"],
 )
 def test_a_damaged_or_hand_edited_decisions_file_is_refused_and_nothing_written(tmp_path, damage):
     src = plain_jpeg(tmp_path / "a.jpg")
@@ -137,6 +149,24 @@ def test_a_damaged_or_hand_edited_decisions_file_is_refused_and_nothing_written(
     )
     assert result.returncode == 2 and "Nothing was written" in result.stderr
     assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "d.json"]
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_decision_names_its_files_length_and_only_files_of_that_length_are_hashed(tmp_path, extra):
+    src = plain_jpeg(tmp_path / "a.jpg")
+    size = src.stat().st_size + extra  # off by one: no file of the run can be the reviewed one
+    hide = {"frame": 0, "box": [100, 100, 200, 200]}
+    decisions = _decisions(tmp_path / "d.json", {_sha(src): {"keep": [], "hide": [hide], "size": size}})
+    # pixel stages off: the reviewer's box is still filled (it is no detector's)
+    args = ("--text", "off", "--faces", "off", "--decisions", decisions, "--report", tmp_path / "r.json")
+    assert deident("scrub", src, "-o", tmp_path / "out", *args).returncode == 0
+    user = [f["kind"] for f in report(tmp_path / "r.json")["a.jpg"]["findings"] if f["stage"] == "user"]
+    inside = np.asarray(Image.open(tmp_path / "out" / "a.jpg").convert("L"))[110:190, 110:190]
+    if extra:
+        assert user == [] and inside.max() > 100  # not hashed, so not matched: the picture is untouched
+    else:
+        assert user == ["user.hide"] and inside.max() <= 8  # the box is filled
 
 
 def test_a_decision_for_a_file_whose_content_changed_is_refused(tmp_path):
@@ -187,39 +217,39 @@ def test_decisions_that_do_nothing_are_reported(tmp_path):
 
 
 # ---------------------------------------------------------------- the page in a real browser
+# Every test below runs in both browsers (pagedriver.Page); a browser not installed locally is skipped.
+
+CARD = (
+    "[...document.querySelectorAll('.card')]"
+    ".find(c => c.querySelector('h2').textContent.endsWith(arguments[0]))"
+)
 
 
-def _open(driver, page: Path) -> None:
-    driver.get_log("performance")  # drop what the browser did before the page (its own new-tab page)
-    driver.get(page.as_uri())
-    wait_ready(driver)
-
-
-def _leaving(found: list[tuple[str, str]], folder: Path) -> list[str]:
-    """Requests that leave the review folder: from the page, anything but file:// below the folder (or
-    its own data:/blob:); from anyone (the browser's own pages included), anything over a network."""
+def _leaving(page: Page, folder: Path) -> list[str]:
+    """Requests that leave the review folder: anything but file:// below the folder, data: or blob:.
+    The log is proved to work first: a request made on purpose shows up in it; Chromium's log also
+    holds the page's own file:// loads (Firefox logs network requests only)."""
+    found = page.requests()
     prefix = folder.resolve().as_uri() + "/"
-    ours = [u for u, doc in found if doc.startswith(prefix)]
-    assert any(u.endswith("/thumbs/" + u.rsplit("/", 1)[-1]) for u in ours)  # the log did see the page
-    away = [u for u in ours if not u.startswith((prefix, "data:", "blob:file"))]
-    return away + [u for u, _ in found if u.split(":", 1)[0] in ("http", "https", "ws", "wss", "ftp")]
+    if page.logs_files:
+        assert any(u.startswith(prefix + "thumbs/") for u in found)  # the log did see the page
+    assert page.probe_is_logged()
+    return [u for u in found if not u.startswith((prefix, "data:", "blob:"))]
 
 
 @pytest.mark.slow
-def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
-    Keys = need("selenium.webdriver.common.keys", "drives the review page in Chromium").Keys
-
+@pytest.mark.parametrize("browser", BROWSERS)
+def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path, browser):
     batch = mixed_batch(tmp_path)
     out = tmp_path / "out"
     deident("scrub", batch, "-o", out, "-j", "1", "--faces", "off", "--review")
-    page = tmp_path / "out-review"
-    with chromium() as driver:
-        _open(driver, page / "index.html")
+    folder = tmp_path / "out-review"
+    with open_browser(browser) as page:
+        page.open(folder / "index.html")
         time.sleep(0.5)
-        assert _leaving(requests(driver), page) == []
-        names = driver.execute_script(
-            "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
-        )
+        assert _leaving(page, folder) == []
+        page.open(folder / "index.html")
+        names = page.js("return [...document.querySelectorAll('.card h2')].map(h => h.textContent)")
         assert sorted(Path(n).name for n in names) == [
             "broken.jpg",
             "label.png",
@@ -227,7 +257,7 @@ def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
             "radiograph.dcm",
             "slide.svs",
         ]
-        counts = driver.execute_script(
+        counts = page.js(
             "return Object.fromEntries([...document.querySelectorAll('#filters button')]"
             ".map(b => [b.dataset.filter, +b.querySelector('.n').textContent]))"
         )
@@ -235,55 +265,57 @@ def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path):
         assert counts["redacted"] == 2 and counts["stage:text"] == 2  # label.png and the radiograph's text
         assert counts["untouched"] == 2  # plain.jpg, slide.svs (label and macro removed, no pixel touched)
         for text in ("", "abc", "é" * 100, "x" * 55, "y" * 56, "z" * 1000):  # the page's own SHA-256
-            js = driver.execute_script(
-                "return deidentSha256.plain(new TextEncoder().encode(arguments[0]))", text
-            )
+            js = page.js("return deidentSha256.plain(new TextEncoder().encode(arguments[0]))", text)
             assert js == hashlib.sha256(text.encode()).hexdigest()
-        body = driver.find_element("css selector", "body")
+            best = page.js("return deidentSha256.best(new TextEncoder().encode(arguments[0]))", text)
+            assert best == hashlib.sha256(text.encode()).hexdigest()
         current = "return document.querySelector('.card.current h2').textContent"
-        body.send_keys("j")
-        assert driver.execute_script(current) == names[0]
-        body.send_keys("j", "j")
-        assert driver.execute_script(current) == names[2]
-        body.send_keys("k")
-        assert driver.execute_script(current) == names[1]
+        page.keys("j")
+        assert page.js(current) == names[0]
+        page.keys("j", "j")
+        assert page.js(current) == names[2]
+        page.keys("k")
+        assert page.js(current) == names[1]
         label = names.index(next(n for n in names if n.endswith("label.png")))
-        for _ in range(label - 1):  # from names[1] to the label card
-            body.send_keys("j")
-        assert driver.execute_script(current) == names[label]
+        page.keys(*["j"] * (label - 1))  # from names[1] to the label card
+        assert page.js(current) == names[label]
         zoom = "return [...document.querySelectorAll('.card.current figure')].map(f => f.style.transform)"
-        body.send_keys("r")  # zoom both pictures onto its first region
-        assert [t.startswith("scale(") and t != "scale(1)" for t in driver.execute_script(zoom)] == [
-            True,
-            True,
-        ]
-        body.send_keys(Keys.ESCAPE)
-        assert driver.execute_script(zoom) == ["", ""]
-        driver.find_element("css selector", "[data-filter='failed']").click()
-        shown = driver.execute_script(
-            "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
-        )
+        page.keys("r")  # zoom both pictures onto its first region
+        assert [t.startswith("scale(") and t != "scale(1)" for t in page.js(zoom)] == [True, True]
+        page.keys(ESCAPE)
+        assert page.js(zoom) == ["", ""]
+        page.click("[data-filter='failed']")
+        shown = page.js("return [...document.querySelectorAll('.card h2')].map(h => h.textContent)")
         assert [Path(n).name for n in shown] == ["broken.jpg"]
-        driver.find_element("css selector", "[data-filter='untouched']").click()
-        shown = driver.execute_script(
-            "return [...document.querySelectorAll('.card h2')].map(h => h.textContent)"
-        )
+        page.click("[data-filter='untouched']")
+        shown = page.js("return [...document.querySelectorAll('.card h2')].map(h => h.textContent)")
         assert [Path(n).name for n in shown] == ["plain.jpg", "slide.svs"]
-        removed = driver.execute_script(
-            "return [...document.querySelectorAll('.removed')].map(r => r.dataset.kind).sort()"
+        # the slide's label and macro are pictured, struck through as removed: their pictures are loaded
+        removed = page.js(
+            f"const c = {CARD}; return [...c.querySelectorAll('.removed')].map(r => [r.dataset.kind, "
+            "(r.querySelector('img') || {}).naturalWidth || 0, !!r.querySelector('.struck')]).sort()",
+            "slide.svs",
         )
-        assert removed == ["wsi.label", "wsi.macro"]  # the slide's label and macro, shown as removed
+        assert [k for k, _, _ in removed] == ["wsi.label", "wsi.macro"]
+        assert all(width > 0 and struck for _, width, struck in removed)
         # the DICOM card shows a windowed picture: both sides rendered, not blank
-        driver.find_element("css selector", "[data-filter='all']").click()
-        thumbs = driver.execute_script(
-            "return [...document.querySelectorAll('.card')]"
-            ".filter(c => c.querySelector('h2').textContent.endsWith('radiograph.dcm'))"
-            ".flatMap(c => [...c.querySelectorAll('img')].map(i => i.getAttribute('src')))"
+        page.click("[data-filter='all']")
+        thumbs = page.js(
+            f"const c = {CARD}; return [...c.querySelectorAll('figure img')].map(i => i.getAttribute('src'))",
+            "radiograph.dcm",
+        )
+        slide = page.js(
+            f"const c = {CARD}; return [...c.querySelectorAll('.removed img')]"
+            ".map(i => i.getAttribute('src'))",
+            "slide.svs",
         )
     assert len(thumbs) == 2
     for src in thumbs:
-        grey = np.asarray(Image.open(page / src).convert("L"), dtype=float)
+        grey = np.asarray(Image.open(folder / src).convert("L"), dtype=float)
         assert grey.std() > 10  # a picture, not a flat slab
+    assert len(slide) == 2
+    for src in slide:  # the label and macro as they were in the original (make_svs paints them)
+        assert np.asarray(Image.open(folder / src).convert("L"), dtype=float).std() > 5
 
 
 def _line_box(findings: list[dict], y: int) -> list[int]:
@@ -296,10 +328,8 @@ def _line_box(findings: list[dict], y: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_run(tmp_path):
-    ActionChains = need("selenium.webdriver.common.action_chains", "drives the review page").ActionChains
-    WebDriverWait = need("selenium.webdriver.support.ui", "drives the review page").WebDriverWait
-
+@pytest.mark.parametrize("browser", BROWSERS)
+def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_run(tmp_path, browser):
     batch = tmp_path / "batch"
     batch.mkdir()
     label, plain = (
@@ -314,32 +344,31 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
     kept_box, other_box = _line_box(findings, 60), _line_box(findings, 400)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    with chromium(downloads) as driver:
-        _open(driver, tmp_path / "first-review" / "index.html")
-        cards = {
-            Path(c.find_element("css selector", "h2").text).name: c
-            for c in driver.find_elements("css selector", ".card")
-        }
-        # keep visible: the name line's outline on the original
+    with open_browser(browser, downloads) as page:
+        page.open(tmp_path / "first-review" / "index.html")
+        ids = page.js(
+            "return Object.fromEntries([...document.querySelectorAll('.card')]"
+            ".map(c => [c.querySelector('h2').textContent.split('/').pop(), c.dataset.id]))"
+        )
+        # keep visible: a real click on the name line's outline on the original
         index = next(i for i, f in enumerate(findings) if f.get("area", {}).get("box") == kept_box)
-        cards["label.png"].find_element(
-            "css selector", f"[data-side=original] polygon[data-finding='{index}']"
-        ).click()
-        # also hide: a box drawn on the plain photo's original, 1/4 to 1/2 across, 1/4 to 1/2 down
-        svg = cards["plain-é.jpg"].find_element("css selector", "[data-side=original] svg")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", svg)
-        w, h = svg.rect["width"], svg.rect["height"]
-        ActionChains(driver).move_to_element_with_offset(svg, -w / 4, -h / 4).click_and_hold().move_by_offset(
-            w / 4, h / 4
-        ).release().perform()
-        assert driver.find_element("id", "decision-count").text == "2 decisions"
-        driver.find_element("id", "export").click()
-        WebDriverWait(driver, 10).until(lambda d: (downloads / "decisions.json").exists())
-        shown = driver.find_element("id", "decisions").get_attribute("value")
+        label_card = f".card[data-id='{ids['label.png']}']"
+        page.click(f"[data-side=original] polygon[data-finding='{index}']", label_card)
+        # also hide: a box dragged on the plain photo's original, 1/4 to 1/2 across, 1/4 to 1/2 down
+        plain_card = f".card[data-id='{ids['plain-é.jpg']}']"
+        page.drag("[data-side=original] svg", (0.25, 0.25), (0.5, 0.5), plain_card)
+        assert page.js("return document.getElementById('decision-count').textContent") == "2 decisions"
+        page.click("#export")
+        page.until(
+            lambda: (downloads / "decisions.json").exists() and (downloads / "decisions.json").stat().st_size
+        )
+        shown = page.js("return document.getElementById('decisions').value")
     exported = downloads / "decisions.json"
     assert json.loads(exported.read_text()) == json.loads(shown)
     files = json.loads(exported.read_text())["files"]
     assert set(files) == {_sha(label), _sha(plain)}
+    assert files[_sha(plain)]["size"] == plain.stat().st_size  # a later run hashes only files this long
+    exported_bytes, exported_mtime = exported.read_bytes(), exported.stat().st_mtime_ns
     (hide,) = files[_sha(plain)]["hide"]
     x0, y0, x1, y1 = hide["box"]
     assert abs(x0 - 150) <= 4 and abs(y0 - 100) <= 4 and abs(x1 - 300) <= 4 and abs(y1 - 200) <= 4
@@ -390,9 +419,17 @@ def test_keep_and_hide_exported_by_the_page_change_exactly_those_regions_next_ru
     outside[max(0, y0 - 16) : y1 + 16, max(0, x0 - 16) : x1 + 16] = False  # JPEG: whole blocks around the box
     assert (photo_one[outside] == photo_two[outside]).all()
 
-    # the pre-commit gate honours the same file: the kept line does not fail the check of the outputs
+    # the reviewer's file is never rewritten; the outputs' kept regions go into NAME-outputs.json beside it
+    assert exported.read_bytes() == exported_bytes and exported.stat().st_mtime_ns == exported_mtime
+    extended = downloads / "decisions-outputs.json"
+    assert set(json.loads(extended.read_text())["files"]) == {
+        _sha(label),
+        _sha(plain),
+        _sha(second / "label.png"),
+    }
+    # the pre-commit gate honours it: the kept line does not fail the check of the outputs
     assert deident("check", second / "label.png", "--faces", "off").returncode == 1
-    gate = deident("check", second / "label.png", "--faces", "off", "--decisions", exported)
+    gate = deident("check", second / "label.png", "--faces", "off", "--decisions", extended)
     assert gate.returncode == 0, gate.stdout + gate.stderr
 
 
@@ -442,3 +479,40 @@ def test_the_page_goes_beside_the_outputs_never_inside(tmp_path):
     assert place([photo], None, str(tmp_path / "mine")) == (tmp_path / "mine", False)
     with pytest.raises(ValueError, match="inside the output folder"):
         place([photo], tmp_path / "safe", str(tmp_path / "safe" / "page"))
+
+
+def test_a_later_scrub_leaves_the_review_page_out_and_check_still_checks_it(tmp_path):
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    plain_jpeg(cases / "a.jpg")
+    first = deident("scrub", cases, "-o", tmp_path / "safe", "--text", "off", "--faces", "off", "--review")
+    assert first.returncode == 0, first.stderr
+    thumbs = sorted((tmp_path / "safe-review" / "thumbs").iterdir())
+    assert thumbs  # pictures of the original, JPEG like any photo
+    # the whole parent folder scrubbed again: the page is listed as left out, nothing of it copied
+    again = deident(
+        "scrub",
+        tmp_path,
+        "-o",
+        tmp_path.parent / f"{tmp_path.name}-all",
+        "--text",
+        "off",
+        "--faces",
+        "off",
+        "--report",
+        tmp_path.parent / f"{tmp_path.name}-all.json",
+    )
+    assert again.returncode == 0, again.stderr
+    rows = {
+        Path(f["input"]).relative_to(tmp_path).as_posix(): f
+        for f in json.loads((tmp_path.parent / f"{tmp_path.name}-all.json").read_text())["files"]
+    }
+    page_rows = {k: v for k, v in rows.items() if k.startswith("safe-review/")}
+    assert {f"safe-review/thumbs/{t.name}" for t in thumbs} <= set(page_rows)
+    assert all(r["status"] == "skipped" and "review page" in r["reason"] for r in page_rows.values())
+    assert not (tmp_path.parent / f"{tmp_path.name}-all" / "safe-review").exists()
+    assert rows["cases/a.jpg"]["status"] == "safe" and rows["safe/a.jpg"]["status"] == "safe"
+    # check is a gate: a thumbnail given to it is judged by its content like any other file
+    gate = deident("check", thumbs[0], "--fast", "--json")
+    (row,) = json.loads(gate.stdout)["files"]
+    assert row["status"] in ("clean", "unsafe") and gate.returncode in (0, 1)

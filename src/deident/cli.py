@@ -7,6 +7,7 @@ Exit codes: ``scrub`` 0 when every file was made safe, 1 when one could not be; 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -536,15 +537,27 @@ def scrub(paths, as_json, report, verbose, quiet, **kw):
     if mapping and out and Path(mapping).resolve().is_relative_to(Path(out).resolve()):
         raise click.UsageError("the --mapping file must not be inside the output folder")
     options = _review_options(_options(**kw), paths, kw.get("review"), kw.get("decisions"))
+    started = time.time()
     results = _run("scrub", paths, options, as_json=as_json, report=report, details=verbose, quiet=quiet)
-    if options.review_dir is not None:
-        from rich.console import Console
-        from rich.markup import escape
+    _say_review_files(options, started)
+    sys.exit(0 if all(r.ok for r in results) else 1)
 
+
+def _say_review_files(options, started: float) -> None:
+    """Where the review page went, and the decisions file that covers the outputs (if this run wrote it)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    if options.review_dir is not None:
         private = "outputs only" if options.review_outputs_only else "shows originals: keep it private"
         page = escape(str(options.review_dir / "index.html"))
         Console(stderr=True).print(f"review page ({private}): {page}")
-    sys.exit(0 if all(r.ok for r in results) else 1)
+    if options.decisions is not None:
+        from deident.review.decisions import outputs_file
+
+        extended = outputs_file(options.decisions)
+        if extended.is_file() and extended.stat().st_mtime >= started - 1:
+            Console(stderr=True).print(f"decisions covering the outputs (for check): {escape(str(extended))}")
 
 
 @cli.command()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 TEMP_MARK = ".deid-tmp-"
 OUTPUT_MARK = ".deid"
+REVIEW_MARK = ".deident-review"  # in a review page's folder: a later scrub over its parent leaves it out
 # Written by operating systems, never images; Thumbs.db even holds thumbnails: never copy, never fail on.
 SYSTEM_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", "ehthumbs.db", ".directory"}
 # Names that promise an image or a DICOM file (as the pre-commit hooks select them): such a file whose
@@ -84,6 +85,11 @@ def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path
 def _slide_folder(path: Path) -> bool:
     """``X/`` beside ``X.mrxs``: part of that slide, read and written with it (formats/mrxs.py)."""
     return path.with_name(path.name + ".mrxs").is_file()
+
+
+def _in_review_page(path: Path) -> bool:
+    """A file of a review page (``index.html``, ``thumbs/…``): its folder carries deident's marker."""
+    return (path.parent / REVIEW_MARK).is_file() or (path.parent.parent / REVIEW_MARK).is_file()
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -181,6 +187,11 @@ LEFT_OUT = (
     ),
     LeftOut(lambda p, walked: p.name in SYSTEM_FILES, "operating-system file, not copied", None),
     LeftOut(lambda p, walked: is_temp(p), "unfinished deident temporary file", None),
+    LeftOut(
+        lambda p, walked: walked and _in_review_page(p),
+        "part of a deident review page (pictures of originals): not copied",
+        None,  # check judges content, never names: a file given to it is checked
+    ),
     LeftOut(
         lambda p, walked: walked and _is_sidecar(p),
         "caption beside an image (handled with the image)",

@@ -155,9 +155,10 @@ def _converted_names(work: list[Planned], options: Options) -> list[Planned]:
 
 
 def _after_review(results: list[FileResult], options: Options, read_only: bool) -> None:
-    """--review: the page, once every thumbnail is made; --decisions: the outputs' kept regions added to
-    the decisions file, so that ``check --decisions`` of the outputs honours them. Neither changes what
-    the outputs are: a failure here is a warning, and the run's results stand."""
+    """--review: the page, once every thumbnail is made; --decisions: the outputs' kept regions written
+    to ``NAME-outputs.json`` beside the reviewer's file (never rewritten), so that ``check --decisions``
+    of the outputs honours them. Neither changes what the outputs are: a failure here is a warning, and
+    the run's results stand."""
     import warnings
 
     try:
@@ -167,11 +168,10 @@ def _after_review(results: list[FileResult], options: Options, read_only: bool) 
             write_page(results, options.review_dir, options.review_outputs_only)
         writes = not (read_only or options.dry_run)
         if options.decisions is not None and options.decisions.source is not None and writes:
-            from deident.review import applied_outputs
             from deident.review.decisions import with_outputs
 
-            updated = with_outputs(options.decisions, applied_outputs(results))
-            if updated.files != options.decisions.files:
+            updated = with_outputs(options.decisions, results)
+            if updated is not None:
                 write_bytes_atomic(updated.source, (updated.to_json() + "\n").encode(), mode=0o600)
     except OSError as exc:
         warnings.warn(f"review page or decisions file not written: {exc}", stacklevel=1)
@@ -498,6 +498,8 @@ def _attach_review(item: Planned, ctx: Context, result: FileResult) -> None:
         return
     from deident.review.decisions import Applying, file_sha256
 
+    if options.review_dir is None and not options.decisions.may_hold(os.stat(item.input).st_size):
+        return  # no decision can be for this file: no need to hash it
     result.sha256 = file_sha256(item.input)
     decision = options.decisions.for_hash(result.sha256) if options.decisions else None
     ctx.review = Applying(decision) if decision else None
@@ -533,7 +535,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
-    if options.pixel_stages:
+    if options.pixel_stages or (ctx.review is not None and ctx.review.decision.hide):  # reviewer's boxes too
         found, redacted, stages = _detect_all(doc, ctx, redact=True)
         result.findings += found
         result.findings += doc.pixels_verified(stages, ctx)

@@ -93,6 +93,11 @@ class Document(ABC):
         """Identifying values in clear (names, IDs, dates) for the batch deny-list. Memory only."""
         return []
 
+    def removed_picture(self, finding: Finding) -> np.ndarray | None:
+        """The pixels (HxWx3 uint8) of a picture the scrub removes whole (a slide's label and macro), for the
+        review page to show it as removed; None for any other finding, and in most formats."""
+        return None
+
     def prepare(self, ctx: Context) -> None:
         """Told the options before the document is inspected or scrubbed, after ``check_size``: a format
         whose inspection costs more when pixels are decoded anyway does it then (JPEG walks its scans)."""

@@ -9,13 +9,12 @@ files are owner-only; ``--review outputs`` writes a variant with outputs only, s
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
 from deident.findings import FileResult, printable
-from deident.review.render import DIR_MODE, FILE_MODE, ensure_private_dir
+from deident.review.render import FILE_MODE, open_page_dir
 
 OUTPUTS = "outputs"  # --review outputs
 STATIC = ("index.html", "review.js", "review.css")
@@ -60,18 +59,27 @@ def page_data(results: Iterable[FileResult], outputs_only: bool) -> dict:
             "format": r.format,
             "findings": findings,
             "frames": (r.preview or {}).get("frames", []),
+            "removed": (r.preview or {}).get("removed", []),
             "preview_error": (r.preview or {}).get("error", ""),
         }
         if not outputs_only:
             entry["sha256"] = r.sha256
+            entry["size"] = _size(r.input)
             entry["path"] = printable(str(Path(r.input).resolve()))
         files.append(entry)
     return {"outputs_only": outputs_only, "files": files}
 
 
+def _size(path: str) -> int | None:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return None
+
+
 def write_page(results: Sequence[FileResult], review_dir: Path, outputs_only: bool) -> Path:
     """Write ``index.html`` (+ script, style, data) into ``review_dir``; returns the page's path."""
-    ensure_private_dir(review_dir)
+    open_page_dir(review_dir)
     data = json.dumps(page_data(results, outputs_only), ensure_ascii=False)
     _write(review_dir / "data.js", f"window.DEIDENT_REVIEW = {data};\n".encode())
     for name in STATIC:
@@ -85,21 +93,4 @@ def _write(path: Path, data: bytes) -> None:
     write_bytes_atomic(path, data, mode=FILE_MODE)
 
 
-def prepare(review_dir: Path) -> None:
-    """Create the folder owner-only before the workers write thumbnails into it."""
-    ensure_private_dir(review_dir / "thumbs")
-    os.chmod(review_dir, DIR_MODE)
-
-
-__all__ = ["OUTPUTS", "page_data", "place", "prepare", "write_page"]
-
-
-def applied_outputs(results: Sequence[FileResult]) -> list[tuple[str, str]]:
-    """(input hash, output hash) of each output written: ``check --decisions`` then knows the outputs."""
-    from deident.review.decisions import file_sha256
-
-    pairs = []
-    for r in results:
-        if r.written and r.sha256:
-            pairs.append((r.sha256, file_sha256(Path(r.output))))
-    return pairs
+__all__ = ["OUTPUTS", "page_data", "place", "write_page"]

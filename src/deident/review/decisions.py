@@ -9,6 +9,7 @@ whole, before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable
@@ -48,11 +49,14 @@ class FileDecision:
     keep: tuple[Mark, ...] = ()
     hide: tuple[Mark, ...] = ()
     path: str | None = None  # where the reviewed input was: a changed file there is refused
+    size: int | None = None  # its length in bytes: a file of another length is not hashed at all
 
     def to_dict(self) -> dict:
         out: dict = {"keep": [m.to_dict() for m in self.keep], "hide": [m.to_dict() for m in self.hide]}
         if self.path is not None:
             out["path"] = self.path
+        if self.size is not None:
+            out["size"] = self.size
         return out
 
 
@@ -63,6 +67,11 @@ class Decisions:
 
     def for_hash(self, digest: str) -> FileDecision | None:
         return self.files.get(digest)
+
+    def may_hold(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes can have a decision: hashing a big slide costs 0.66 CPU-s a GB,
+        and the files a reviewer marked are few (docs/benchmarks.md). Exact: a hash names one length."""
+        return any(d.size is None or d.size == size for d in self.files.values())
 
     def to_json(self) -> str:
         files = {h: d.to_dict() for h, d in sorted(self.files.items())}
@@ -107,15 +116,18 @@ def load(path: Path) -> Decisions:
 def _file(path: Path, digest: str, raw) -> FileDecision:
     if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
         raise DecisionsError(f"{path}: {digest!r} is not a SHA-256 content hash")
-    if not isinstance(raw, dict) or set(raw) - {"keep", "hide", "path"}:
+    if not isinstance(raw, dict) or set(raw) - {"keep", "hide", "path", "size"}:
         raise DecisionsError(f"{path}: the entry for {digest[:12]}… is malformed")
-    where = raw.get("path")
+    where, size = raw.get("path"), raw.get("size")
     if where is not None and not isinstance(where, str):
         raise DecisionsError(f"{path}: the entry for {digest[:12]}… has a malformed path")
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size >= 0):
+        raise DecisionsError(f"{path}: the entry for {digest[:12]}… has a malformed size")
     return FileDecision(
         tuple(_mark(path, digest, m) for m in raw.get("keep", [])),
         tuple(_mark(path, digest, m) for m in raw.get("hide", [])),
         where,
+        size,
     )
 
 
@@ -154,15 +166,33 @@ def refuse_changed(decisions: Decisions) -> None:
             )
 
 
-def with_outputs(decisions: Decisions, outputs: Iterable[tuple[str, str]]) -> Decisions:
-    """The decisions plus each written output's own entry (its kept regions), so that ``check`` of the
-    outputs honours them too. ``outputs``: (input hash, output hash) pairs."""
+def outputs_file(decisions: Decisions) -> Path:
+    """Where a run writes the decisions that also cover its outputs: ``NAME-outputs.json`` beside the
+    reviewer's ``NAME.json``, which is never rewritten (it is theirs, and may be read-only or shared)."""
+    source = Path(decisions.source)
+    return source.with_name(f"{source.stem}-outputs.json")
+
+
+def with_outputs(decisions: Decisions, results: Iterable) -> Decisions | None:
+    """The decisions plus an entry per written output whose input had kept regions (keyed by the
+    output's hash, keep marks only, no path), so that ``check --decisions`` of the outputs honours them;
+    None when no output kept a region. Entries for outputs of earlier runs, from an earlier
+    ``NAME-outputs.json``, are carried over."""
     files = dict(decisions.files)
-    for src, out in outputs:
-        keep = decisions.files[src].keep if src in decisions.files else ()
-        if keep and out not in files:
-            files[out] = FileDecision(keep=keep)
-    return Decisions(files, decisions.source)
+    added = False
+    for r in results:
+        decision = decisions.files.get(r.sha256 or "")
+        if r.written and decision is not None and decision.keep:
+            output = Path(r.output)
+            entry = FileDecision(keep=decision.keep, size=output.stat().st_size)
+            files.setdefault(file_sha256(output), entry)
+            added = True
+    if not added:
+        return None
+    with contextlib.suppress(DecisionsError, OSError):
+        earlier = load(outputs_file(decisions))
+        files = {**{h: d for h, d in earlier.files.items() if d.path is None}, **files}
+    return Decisions(files, outputs_file(decisions))
 
 
 # ---------------------------------------------------------------- applying one file's decision

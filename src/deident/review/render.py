@@ -27,6 +27,26 @@ def ensure_private_dir(folder: Path) -> None:
     os.chmod(folder, DIR_MODE)
 
 
+_opened: set[Path] = set()  # page folders this process has made ready: once each, not once per file
+
+
+def open_page_dir(review_dir: Path) -> None:
+    """The page's folder and ``thumbs/``, owner-only, with deident's marker from the first thumbnail on:
+    a later ``scrub`` over their parent leaves the pictures of originals out (``paths.REVIEW_MARK``)."""
+    if review_dir in _opened and thumb_dir(review_dir).is_dir():
+        return
+    from deident.paths import REVIEW_MARK
+
+    ensure_private_dir(thumb_dir(review_dir))
+    os.chmod(review_dir, DIR_MODE)
+    marker = review_dir / REVIEW_MARK
+    if not marker.is_file():
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("A deident review page: it shows originals. deident scrub leaves this folder out.\n")
+    _opened.add(review_dir)
+
+
 def wanted_frames(result: FileResult) -> list[int]:
     """The frames that changed (a redaction or a reviewer's mark), else the first one."""
     changed = {f.area.frame for f in result.findings if f.area is not None and f.action is not Action.FOUND}
@@ -35,21 +55,25 @@ def wanted_frames(result: FileResult) -> list[int]:
 
 def render_file(item, result: FileResult, ctx, staged: list) -> None:
     """Write this file's thumbnails into the review folder and describe them on ``result.preview``."""
-    from deident.formats.base import Source
+    from deident.formats.base import Source, open_document
 
     options = ctx.options
+    open_page_dir(options.review_dir)
     folder = thumb_dir(options.review_dir)
     stem = hashlib.sha256(os.fsencode(str(item.input))).hexdigest()[:20]  # no patient name in file names
     output = _written_output(result, staged)
     want = wanted_frames(result)
     frames: dict[int, dict] = {}
     errors = []
+    removed = []
     if not options.review_outputs_only:
         try:
-            for frame, rgb, label in _frames(Source(Path(item.input)), ctx, want):
+            doc = open_document(Source(Path(item.input)))
+            for frame, rgb, label in _frames(doc, ctx, want):
                 entry = frames.setdefault(frame, {"frame": frame, "label": label})
                 entry["w"], entry["h"] = rgb.shape[1], rgb.shape[0]
                 entry["o"], (entry["tw"], entry["th"]) = _save(rgb, folder, f"{stem}-o{frame}.jpg")
+            removed = _removed(doc, result, folder, stem)
         except Exception as exc:  # the page says why; the file's own result stands
             errors.append(f"original: {type(exc).__name__}: {exc}")
     # A frame no redaction touched shows the same pixels in the output (metadata-only changes, entropy
@@ -62,13 +86,29 @@ def render_file(item, result: FileResult, ctx, staged: list) -> None:
     first_only = not want and not frames  # nothing shown yet: the output's first frame
     if output is not None and (missing or first_only):
         try:
-            for frame, rgb, label in _frames(Source(Path(output)), ctx, missing):
+            for frame, rgb, label in _frames(open_document(Source(Path(output))), ctx, missing):
                 entry = frames.setdefault(frame, {"frame": frame, "label": label})
                 entry["w"], entry["h"] = rgb.shape[1], rgb.shape[0]
                 entry["d"], (entry["tw"], entry["th"]) = _save(rgb, folder, f"{stem}-d{frame}.jpg")
         except Exception as exc:
             errors.append(f"output: {type(exc).__name__}: {exc}")
-    result.preview = {"frames": [frames[k] for k in sorted(frames)], "error": "; ".join(errors)}
+    result.preview = {
+        "frames": [frames[k] for k in sorted(frames)],
+        "removed": removed,
+        "error": "; ".join(errors),
+    }
+
+
+def _removed(doc, result: FileResult, folder: Path, stem: str) -> list[dict]:
+    """Thumbnails of the pictures removed whole (a slide's label and macro): the page shows them struck
+    through, so that the reviewer sees what left the file, not only a line in the findings."""
+    out = []
+    for finding in result.findings:
+        rgb = doc.removed_picture(finding) if finding.action is Action.REMOVED else None
+        if rgb is not None:
+            src, (tw, th) = _save(rgb, folder, f"{stem}-r{len(out)}.jpg")
+            out.append({"where": finding.where, "kind": finding.kind, "src": src, "tw": tw, "th": th})
+    return out
 
 
 def _written_output(result: FileResult, staged: list):
@@ -81,11 +121,8 @@ def _written_output(result: FileResult, staged: list):
     return result.output
 
 
-def _frames(source, ctx, want: list[int]):
+def _frames(doc, ctx, want: list[int]):
     """(index, HxWx3 uint8, label) of the wanted frames; the first frame when none is wanted."""
-    from deident.formats.base import open_document
-
-    doc = open_document(source)
     for frame in doc.frames(ctx):
         if not want or frame.index in want:
             yield frame.index, frame.rgb, frame.label
@@ -106,7 +143,6 @@ def _save(rgb, folder: Path, name: str) -> tuple[str, tuple[int, int]]:
     factor = -(-max(img.size) // THUMB_SIDE)
     if factor > 1:
         img = img.reduce(factor)
-    ensure_private_dir(folder)
     fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "wb") as fh:
         img.save(fh, "JPEG", quality=82)

@@ -253,6 +253,14 @@ class SlideDocument(Document):
             raise UnsupportedFormat(f"page {index} ({p.width}x{p.height}) is too large to decode here")
         return decode_frame(str(self.source.path), index, "slide page")
 
+    def removed_picture(self, finding: Finding) -> np.ndarray | None:
+        from deident.formats.pixels import to_rgb8
+
+        if finding.action is not Action.REMOVED or not finding.kind.startswith("wsi."):
+            return None
+        page = next((p for p in self.pages if self._where(p) == finding.where), None)
+        return None if page is None else to_rgb8(self._decode(page.index, MACRO_MAX_PIXELS))
+
     def _overview(self) -> SlidePage | None:
         small = [
             p

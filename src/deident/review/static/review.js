@@ -96,9 +96,18 @@
       if (fr.d) pair.appendChild(figure(file, fr, fr.d, false));
       frames.appendChild(pair);
     }
-    for (const f of file.findings) { // whole-slide label and macro images: shown as removed
+    for (const f of file.findings) { // whole-slide label and macro images: pictured, struck through
       if (!/^wsi\.(label|macro|associated)$/.test(f.kind) || f.action !== "removed") continue;
-      frames.appendChild(el("div", { class: "removed", "data-kind": f.kind }, f.detail + ": removed, not in the output"));
+      const box = el("div", { class: "removed", "data-kind": f.kind });
+      const pic = (file.removed || []).find((r) => r.where === f.where);
+      if (pic) {
+        const fig = el("figure");
+        fig.appendChild(img(pic.src, pic.tw, pic.th, 200, "removed " + f.kind));
+        fig.appendChild(el("span", { class: "struck", "aria-hidden": "true" }));
+        box.appendChild(fig);
+      }
+      box.appendChild(el("div", { class: "why" }, "REMOVED · " + f.detail + " · not in the output"));
+      frames.appendChild(box);
     }
     c.appendChild(frames);
     if (file.findings.length) {
@@ -120,9 +129,15 @@
     return c;
   }
 
+  function img(src, w, h, maxHeight, alt) { // lazily loaded, its box sized before it loads
+    const i = el("img", { src: src, loading: "lazy", decoding: "async", width: String(w), height: String(h), alt: alt });
+    i.style.setProperty("--w", Math.round(Math.min(w, (w * maxHeight) / h)) + "px");
+    return i;
+  }
+
   function figure(file, fr, src, original) {
     const fig = el("figure", { "data-side": original ? "original" : "output", "data-frame": String(fr.frame) });
-    fig.appendChild(el("img", { src: src, loading: "lazy", decoding: "async", width: String(fr.tw), height: String(fr.th), alt: (original ? "original " : "output ") + (fr.label || "") }));
+    fig.appendChild(img(src, fr.tw, fr.th, 320, (original ? "original " : "output ") + (fr.label || "")));
     const svg = svgEl("svg", { viewBox: `0 0 ${fr.w} ${fr.h}`, preserveAspectRatio: "none" });
     file.findings.forEach((f, i) => {
       if (!drawn(f) || f.area.frame !== fr.frame) return;
@@ -218,6 +233,7 @@
         return { frame: f.area.frame, box: f.area.box, stage: f.stage };
       });
       files[file.sha256] = { path: file.path, keep: keep, hide: s.hide.map((h) => ({ frame: h.frame, box: h.box })) };
+      if (Number.isInteger(file.size)) files[file.sha256].size = file.size; // a run hashes only files of this length
     }
     return files;
   }
