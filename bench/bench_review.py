@@ -37,8 +37,8 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support import planted  # noqa: E402
-from support.sample_images import font  # noqa: E402
 from support.pagedriver import open_browser  # noqa: E402
+from support.sample_images import font  # noqa: E402
 
 
 def make_photos(n: int) -> Path:

@@ -233,10 +233,10 @@ def _review_options(options, paths, review: str | None, decisions: Path | None):
             raise click.BadParameter(str(exc), param_hint="--review") from exc
         options = dataclasses.replace(options, review_dir=folder, review_outputs_only=outputs_only)
     if decisions is not None:
-        from deident.review.decisions import DecisionsError, load, refuse_changed
+        from deident.review.decisions import DecisionsError, load_with_outputs, refuse_changed
 
         try:
-            loaded = load(decisions)
+            loaded = load_with_outputs(decisions)
             refuse_changed(loaded)
         except DecisionsError as exc:
             raise click.BadParameter(f"{exc}. Nothing was written.", param_hint="--decisions") from exc

@@ -173,6 +173,18 @@ def outputs_file(decisions: Decisions) -> Path:
     return source.with_name(f"{source.stem}-outputs.json")
 
 
+def load_with_outputs(path: Path) -> Decisions:
+    """The reviewer's file plus the ``NAME-outputs.json`` a scrub wrote beside it, so that
+    ``check OUT --decisions NAME.json`` honours the kept regions with the very file the scrub was given.
+    A damaged companion is refused like a damaged decisions file (a gate never guesses)."""
+    decisions = load(path)
+    companion = outputs_file(decisions)
+    if not companion.exists():
+        return decisions
+    covering = load(companion).files
+    return Decisions({**covering, **decisions.files}, decisions.source)
+
+
 def with_outputs(decisions: Decisions, results: Iterable) -> Decisions | None:
     """The decisions plus an entry per written output whose input had kept regions (keyed by the
     output's hash, keep marks only, no path), so that ``check --decisions`` of the outputs honours them;

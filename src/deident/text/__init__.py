@@ -261,10 +261,10 @@ def _union_quad(quads: list):
     return np.array([s * a + t * b for s, t in corners], np.float32)
 
 
-# A "line" taller than this must also be read as text, or show the strokes of printed text, to count.
-# Dense tissue (nuclei on a stained section) or a textured object can look like one huge word to the
-# detector, above all once a label beside it is filled. Real text that large reads with a confidence near
-# 1: on ../shared's real-world set and tests/support/textsynth.py, 0.98-1.00 for printed Latin and Japanese tall
+# A "line" taller than this must also be read as text, or show the strokes of printed text, to count. Dense
+# tissue (nuclei on a stained section) or a textured object can look like one huge word to the detector,
+# above all once a label beside it is filled. Real text that large reads with a confidence near 1: on
+# ../shared's real-world set and tests/support/textsynth.py, 0.98-1.00 for printed Latin and Japanese tall
 # lines; texture up to 0.88 for one letter (a dark vest read as "G") and 0.55 for two (re-encoded dog fur
 # read as "LA"), so two letters or digits at 0.8 or more. Hangul reads poorly (0.24 and 0.60) but has the
 # strokes ``detect.has_strokes`` measures. Such a quad can also swallow small labels lying on the texture,

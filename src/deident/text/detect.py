@@ -222,11 +222,12 @@ def has_ink(img: np.ndarray, quad: np.ndarray) -> bool:
 
 
 # Strokes: ink and background split by Otsu stand apart (class means this many summed class standard
-# deviations apart), the ink (the smaller class) is a real share of the line, and it is thin: almost all
-# of it lies within STROKE_HALF_WIDTH of the line's height from the background. Measured on the detector's
-# tall "lines" (over 64 px) of ../shared's real-world set and tests/support/textsynth.py: printed signs and labels
-# in Latin, Japanese and Hangul 2.8-5.7 with 24-37 % ink; hair, fur, fabric and blurred heads 1.2-2.4, a
-# dark vest 3.5 with 14 % "ink"; a CT slice (pydicom's CT_small) is bimodal but its "ink" is one thick body.
+# deviations apart), the ink (the smaller class) is a real share of the line, and it is thin: almost all of
+# it lies within STROKE_HALF_WIDTH of the line's height from the background. Measured on the detector's tall
+# "lines" (over 64 px) of ../shared's real-world set and tests/support/textsynth.py: printed signs and
+# labels in Latin, Japanese and Hangul 2.8-5.7 with 24-37 % ink; hair, fur, fabric and blurred heads
+# 1.2-2.4, a dark vest 3.5 with 14 % "ink"; a CT slice (pydicom's CT_small) is bimodal but its "ink" is one
+# thick body.
 STROKE_SEPARATION = 2.5
 STROKE_INK_SHARE = 0.2
 STROKE_HALF_WIDTH = 0.15
