@@ -56,14 +56,15 @@ def _decode(data: bytes) -> np.ndarray:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
+@pytest.mark.parametrize("metadata_only", [False])
 @pytest.mark.parametrize("progressive", [False, True])
-def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path, progressive):
-    full = _jpeg(_bars(), progressive=progressive)
+def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path, progressive, metadata_only):
+    full = _jpeg(_bars(), progressive=progressive)  # no restart markers: only decoding finds the end
     cropped = _with_height(full, 32)  # the black half is still coded after the white half
     assert _decode(_with_height(cropped, 64))[40:].mean() < 40  # the leak: restore the height, see it
     path = tmp_path / "crop.jpg"
     path.write_bytes(cropped)
-    out, findings = scrub_bytes(path)
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY) if metadata_only else None)
     assert "jpeg.scan" in {f.kind for f in findings}
     assert np.array_equal(_decode(out), _decode(cropped))  # the declared picture is untouched
     assert _decode(_with_height(out, 64))[40:].mean() > 100  # nothing of the black half is left
@@ -96,11 +97,12 @@ def test_jpeg_unused_tables_and_dnl_are_dropped(tmp_path):
     sos = data.index(b"\xff\xda")
     unused_dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x03" + SENTINEL.ljust(64, b"!")
     dnl = b"\xff\xdc\x00\x04\x00\x40"
+    dac = b"\xff\xcc" + struct.pack(">H", 2 + 2 * len(SENTINEL)) + SENTINEL * 2  # arithmetic-only table
     eoi = data.rindex(b"\xff\xd9")
     path = tmp_path / "tables.jpg"
-    path.write_bytes(data[:sos] + unused_dqt + data[sos:eoi] + dnl + data[eoi:])
+    path.write_bytes(data[:sos] + unused_dqt + dac + data[sos:eoi] + dnl + data[eoi:])
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
-    assert SENTINEL not in out and b"\xff\xdc" not in out
+    assert SENTINEL not in out and b"\xff\xdc" not in out and b"\xff\xcc" not in out
     assert {"jpeg.table", "jpeg.dnl"} <= {f.kind for f in findings}
     assert np.array_equal(_decode(out), _decode(data))
 
@@ -111,6 +113,41 @@ def test_filter_segments_is_the_public_jpeg_filter():
     out, findings = jpeg.filter_segments(data[:eoi] + SENTINEL + data[eoi:])
     assert SENTINEL not in out and [f.kind for f in findings] == ["jpeg.scan"]
     assert jpeg.filter_segments(out)[1] == []
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "arithmetic (SOF9)",
+        "arithmetic progressive (SOF10)",
+        "lossless (SOF3)",
+        "hierarchical (DHP)",
+        "two frames",
+    ],
+)
+def test_jpeg_whose_coded_data_cannot_be_walked_is_refused(tmp_path, how):
+    data = _jpeg(_bars())
+    sof = data.index(b"\xff\xc0")
+    sof_segment = data[sof : sof + 2 + struct.unpack(">H", data[sof + 2 : sof + 4])[0]]
+    made = {
+        "arithmetic (SOF9)": data.replace(b"\xff\xc0", b"\xff\xc9", 1),
+        "arithmetic progressive (SOF10)": data.replace(b"\xff\xc0", b"\xff\xca", 1),
+        "lossless (SOF3)": data.replace(b"\xff\xc0", b"\xff\xc3", 1),
+        "hierarchical (DHP)": data[:sof] + b"\xff\xde" + sof_segment[2:] + data[sof:],
+        "two frames": data[:sof] + sof_segment + data[sof:],
+    }[how]
+    path = tmp_path / "odd.jpg"
+    path.write_bytes(made[:-2] + SENTINEL + made[-2:])  # after the scan: copied unchecked, it would stay
+    out_dir = tmp_path / "out"
+    for options in (
+        Options(jobs=1, output_dir=out_dir, **METADATA_ONLY),
+        Options(jobs=1, output_dir=out_dir),
+    ):
+        (result,) = scrub_paths([path], options)
+        assert result.status is Status.FAILED and "not supported" in result.reason
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+    (checked,) = check_paths([path], Options(jobs=1, **METADATA_ONLY))
+    assert checked.status is Status.FAILED
 
 
 @pytest.mark.slow
