@@ -288,12 +288,17 @@ def _planted_profile() -> bytes:
         (b"dmnd", _mluc(SENTINEL)),
         (b"zzzz", b"text\0\0\0\0" + SENTINEL),
     ]
+    header = base[4:48] + SENTINEL[:4] + base[52:80] + SENTINEL[4:8] + base[84:128]  # maker, creator
+    return _assembled(header, elements)
+
+
+def _assembled(header: bytes, elements: list[tuple[bytes, bytes]]) -> bytes:
+    """A profile of ``header`` (bytes 4-127) and the tag elements, in order."""
     at, table, body = 132 + 12 * len(elements), [], b""
     for sig, element in elements:
         element += b"\0" * (-len(element) % 4)
         table.append(struct.pack(">4sII", sig, at + len(body), len(element)))
         body += element
-    header = base[4:48] + SENTINEL[:4] + base[52:80] + SENTINEL[4:8] + base[84:128]  # maker, creator
     rest = struct.pack(">I", len(elements)) + b"".join(table) + body
     return struct.pack(">I", 128 + len(rest)) + header + rest
 
@@ -338,6 +343,77 @@ def test_icc_text_is_made_neutral_and_the_profile_still_parses(tmp_path, fmt):
     assert np.array_equal(
         np.asarray(Image.open(io.BytesIO(out)).convert("RGB")), np.asarray(Image.open(path).convert("RGB"))
     )
+
+
+def _mab_profile() -> bytes:
+    """The sRGB profile with an A2B0 lutAtoB (curves, a 2x2x2 grid from its primaries, curves) and
+    the planted name in the room between the parts, where nothing reads."""
+    base = SRGB_ICC
+    (n,) = struct.unpack(">I", base[128:132])
+    tags = [struct.unpack(">4sII", base[132 + 12 * i : 144 + 12 * i]) for i in range(n)]
+    elements = [(sig, base[off : off + size]) for sig, off, size in tags]
+    xyz = {sig: np.array(struct.unpack(">3i", el[8:20])) / 65536 for sig, el in elements if sig[1:] == b"XYZ"}
+    corners = [
+        r * xyz[b"rXYZ"] + g * xyz[b"gXYZ"] + b * xyz[b"bXYZ"] for r in (0, 1) for g in (0, 1) for b in (0, 1)
+    ]
+    grid = b"".join(struct.pack(">3H", *(min(0xFFFF, round(v * 0x8000)) for v in c)) for c in corners)
+    curve = b"curv\0\0\0\0\0\0\0\0"  # identity
+    gap = SENTINEL + b"\0" * (-len(SENTINEL) % 4)
+    b_at = 32
+    clut_at = b_at + 3 * len(curve) + len(gap)
+    clut = bytes([2, 2, 2]) + b"\0" * 13 + b"\x02\0\0\0" + grid
+    a_at = clut_at + len(clut) + (-len(clut) % 4) + len(gap)
+    mab = (
+        b"mAB \0\0\0\0\x03\x03\0\0"
+        + struct.pack(">5I", b_at, 0, 0, clut_at, a_at)
+        + curve * 3
+        + gap
+        + clut
+        + b"\0" * (-len(clut) % 4)
+        + gap
+        + curve * 3
+    )
+    return _assembled(base[4:128], [*elements, (b"A2B0", mab)])
+
+
+def _lut_profile(name: str) -> bytes:
+    """LittleCMS's own profile for ``name`` (Lab: a lut16 A2B0) or the lutAtoB above, its last tag a
+    look-up table: planted bytes in its reserved field and after its tables, inside the tag's size."""
+    from PIL import ImageCms
+
+    base = (
+        _mab_profile() if name == "RGB" else ImageCms.ImageCmsProfile(ImageCms.createProfile(name)).tobytes()
+    )
+    (n,) = struct.unpack(">I", base[128:132])
+    _, offset, size = struct.unpack(">4sII", base[132 + 12 * (n - 1) : 144 + 12 * (n - 1)])
+    assert base[offset : offset + 4] in (b"mft2", b"mAB ") and offset + size == len(base)
+    grown = bytearray(base + SENTINEL)
+    grown[:4] = struct.pack(">I", len(grown))
+    grown[132 + 12 * (n - 1) + 8 : 144 + 12 * (n - 1)] = struct.pack(">I", size + len(SENTINEL))
+    grown[offset + 4 : offset + 8] = SENTINEL[:4]
+    return bytes(grown)
+
+
+@pytest.mark.parametrize("name", ["LAB", "RGB"])
+def test_icc_look_up_tables_keep_only_what_a_colour_engine_reads(tmp_path, name):
+    from PIL import ImageCms
+
+    planted = _lut_profile(name)
+    path = tmp_path / "lut.png"
+    path.write_bytes(_saved("png", planted))
+    out, _ = scrub_bytes(path, ctx(**METADATA_ONLY))
+    written = _raw_profile("png", out)
+    assert SENTINEL not in written and SENTINEL[:4] not in written and SENTINEL in planted
+    srgb = ImageCms.createProfile("sRGB")
+    mode = name
+    sample = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), np.uint8), mode)
+    before, after = (
+        ImageCms.applyTransform(
+            sample, ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(p)), srgb, mode, "RGB")
+        )
+        for p in (planted, written)
+    )
+    assert np.array_equal(np.asarray(before), np.asarray(after))  # the same colours, table for table
 
 
 def _raw_profile(fmt: str, data: bytes) -> bytes:
