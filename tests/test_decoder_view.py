@@ -70,6 +70,19 @@ def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path, progressiv
     assert _decode(_with_height(out, 64))[40:].mean() > 100  # nothing of the black half is left
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: a metadata-only run walks scans only where restart markers are; libjpeg's look "
+    "(commit 2e57e2b, reverted for speed) closes it at ~4 ms a photo",
+)
+def test_jpeg_rows_below_the_declared_height_without_restarts_in_a_metadata_only_run(tmp_path):
+    cropped = _with_height(_jpeg(_bars()), 32)
+    path = tmp_path / "crop.jpg"
+    path.write_bytes(cropped)
+    out, _ = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert _decode(_with_height(out, 64))[40:].mean() > 100
+
+
 @pytest.mark.parametrize("progressive", [False, True])
 def test_jpeg_bytes_after_the_last_coded_unit_are_dropped(tmp_path, progressive):
     data = _jpeg(_bars(), progressive=progressive)
