@@ -364,9 +364,10 @@ def _keep_freed_memory() -> None:
 
     Each file passes through a few buffers of its own size, kept until its commit group is renamed.
     glibc hands that much freed memory back to the kernel, so every group faulted in fresh zeroed pages:
-    1,500 photos, -j 2: 165,000 page faults against 15,600 with this (A/B in
-    docs/benchmarks.md, 2026-12-05 "issue 18"). Pixel-stage workers keep the default: they must give
-    the memory of a decoded slide back. Elsewhere than glibc there is no mallopt, and nothing to do.
+    1,500 photos, -j 2: 164,700 page faults against 15,500 with this, 11 % less CPU (A/B in
+    docs/benchmarks.md, "the cost of issues 18 and 20"). Whether that happens depends on the parent's heap
+    at fork, so it is pinned here. Pixel-stage workers keep the default: they must give the memory of a
+    decoded slide back. Elsewhere than glibc there is no mallopt, and nothing to do.
     """
     try:
         import ctypes
