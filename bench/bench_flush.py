@@ -2,11 +2,12 @@
 
 Runs the metadata-only scrub of bench_metadata.py's generated JPEGs (``--text off --faces off -j 2``)
 alternately with ``atomic.FLUSH_THREADS`` at its value and at 1 (fsyncs one after another), and, when
-``--baseline`` names another deident executable (an older checkout's), that one too; each run into a
+``--baseline`` names other deident executables (older checkouts'), those too; each run into a
 folder of its own, evicted from the page cache afterwards, as in bench_metadata.py. Reports the median
 time of each variant and the median of the per-round ratios, and appends them to docs/benchmarks.md.
 
-    python bench/bench_flush.py [--files 1500] [--rounds 5] [--baseline /path/to/old/.venv/bin/deident]
+    python bench/bench_flush.py [--files 1500] [--rounds 5] [--baseline [NAME=]/path/to/old/deident ...]
+        [--no-serial]  # only this tree against the baselines: the A/B of a change's cost
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=1500)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--baseline", help="another deident executable to run in the same rounds")
+    ap.add_argument(
+        "--baseline", action="append", default=[], help="[NAME=]another deident executable (repeatable)"
+    )
+    ap.add_argument("--no-serial", action="store_true", help="leave out the one-after-another variant")
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args()
     meta.compile_deident()
@@ -47,10 +51,12 @@ def main() -> None:
             LAUNCH,
             str(atomic.FLUSH_THREADS),
         ],
-        "one after another": [sys.executable, "-c", LAUNCH, "1"],
     }
-    if args.baseline:
-        variants["baseline"] = [args.baseline]
+    if not args.no_serial:
+        variants["one after another"] = [sys.executable, "-c", LAUNCH, "1"]
+    for n, baseline in enumerate(args.baseline):
+        name, _, exe = baseline.rpartition("=")
+        variants[name or f"baseline {n + 1}"] = [exe]
     times: dict[str, list[float]] = {k: [] for k in variants}
     shutil.rmtree(RUNS, ignore_errors=True)
     names = list(variants)

@@ -51,17 +51,31 @@ def _decode(data: bytes) -> np.ndarray:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
+@pytest.mark.parametrize("metadata_only", [False])
 @pytest.mark.parametrize("progressive", [False, True])
-def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path, progressive):
-    full = _jpeg(bars(), progressive=progressive)
+def test_jpeg_rows_below_the_declared_height_are_not_copied(tmp_path, progressive, metadata_only):
+    full = _jpeg(bars(), progressive=progressive)  # no restart markers: only decoding finds the end
     cropped = _with_height(full, 32)  # the black half is still coded after the white half
     assert _decode(_with_height(cropped, 64))[40:].mean() < 40  # the leak: restore the height, see it
     path = tmp_path / "crop.jpg"
     path.write_bytes(cropped)
-    out, findings = scrub_bytes(path)
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY) if metadata_only else None)
     assert "jpeg.scan" in {f.kind for f in findings}
     assert np.array_equal(_decode(out), _decode(cropped))  # the declared picture is untouched
     assert _decode(_with_height(out, 64))[40:].mean() > 100  # nothing of the black half is left
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: a metadata-only run walks scans only where restart markers are; libjpeg's look "
+    "(commit 2e57e2b, reverted for speed) closes it at ~4 ms a photo",
+)
+def test_jpeg_rows_below_the_declared_height_without_restarts_in_a_metadata_only_run(tmp_path):
+    cropped = _with_height(_jpeg(bars()), 32)
+    path = tmp_path / "crop.jpg"
+    path.write_bytes(cropped)
+    out, _ = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert _decode(_with_height(out, 64))[40:].mean() > 100
 
 
 @pytest.mark.parametrize("progressive", [False, True])
@@ -91,11 +105,12 @@ def test_jpeg_unused_tables_and_dnl_are_dropped(tmp_path):
     sos = data.index(b"\xff\xda")
     unused_dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x03" + SENTINEL.ljust(64, b"!")
     dnl = b"\xff\xdc\x00\x04\x00\x40"
+    dac = b"\xff\xcc" + struct.pack(">H", 2 + 2 * len(SENTINEL)) + SENTINEL * 2  # arithmetic-only table
     eoi = data.rindex(b"\xff\xd9")
     path = tmp_path / "tables.jpg"
-    path.write_bytes(data[:sos] + unused_dqt + data[sos:eoi] + dnl + data[eoi:])
+    path.write_bytes(data[:sos] + unused_dqt + dac + data[sos:eoi] + dnl + data[eoi:])
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
-    assert SENTINEL not in out and b"\xff\xdc" not in out
+    assert SENTINEL not in out and b"\xff\xdc" not in out and b"\xff\xcc" not in out
     assert {"jpeg.table", "jpeg.dnl"} <= {f.kind for f in findings}
     assert np.array_equal(_decode(out), _decode(data))
 
@@ -106,6 +121,41 @@ def test_filter_segments_is_the_public_jpeg_filter():
     out, findings = jpeg.filter_segments(data[:eoi] + SENTINEL + data[eoi:])
     assert SENTINEL not in out and [f.kind for f in findings] == ["jpeg.scan"]
     assert jpeg.filter_segments(out)[1] == []
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "arithmetic (SOF9)",
+        "arithmetic progressive (SOF10)",
+        "lossless (SOF3)",
+        "hierarchical (DHP)",
+        "two frames",
+    ],
+)
+def test_jpeg_whose_coded_data_cannot_be_walked_is_refused(tmp_path, how):
+    data = _jpeg(bars())
+    sof = data.index(b"\xff\xc0")
+    sof_segment = data[sof : sof + 2 + struct.unpack(">H", data[sof + 2 : sof + 4])[0]]
+    made = {
+        "arithmetic (SOF9)": data.replace(b"\xff\xc0", b"\xff\xc9", 1),
+        "arithmetic progressive (SOF10)": data.replace(b"\xff\xc0", b"\xff\xca", 1),
+        "lossless (SOF3)": data.replace(b"\xff\xc0", b"\xff\xc3", 1),
+        "hierarchical (DHP)": data[:sof] + b"\xff\xde" + sof_segment[2:] + data[sof:],
+        "two frames": data[:sof] + sof_segment + data[sof:],
+    }[how]
+    path = tmp_path / "odd.jpg"
+    path.write_bytes(made[:-2] + SENTINEL + made[-2:])  # after the scan: copied unchecked, it would stay
+    out_dir = tmp_path / "out"
+    for options in (
+        Options(jobs=1, output_dir=out_dir, **METADATA_ONLY),
+        Options(jobs=1, output_dir=out_dir),
+    ):
+        (result,) = scrub_paths([path], options)
+        assert result.status is Status.FAILED and "not supported" in result.reason
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+    (checked,) = check_paths([path], Options(jobs=1, **METADATA_ONLY))
+    assert checked.status is Status.FAILED
 
 
 @pytest.mark.slow
@@ -229,12 +279,17 @@ def _planted_profile() -> bytes:
         (b"dmnd", _mluc(SENTINEL)),
         (b"zzzz", b"text\0\0\0\0" + SENTINEL),
     ]
+    header = base[4:48] + SENTINEL[:4] + base[52:80] + SENTINEL[4:8] + base[84:128]  # maker, creator
+    return _assembled(header, elements)
+
+
+def _assembled(header: bytes, elements: list[tuple[bytes, bytes]]) -> bytes:
+    """A profile of ``header`` (bytes 4-127) and the tag elements, in order."""
     at, table, body = 132 + 12 * len(elements), [], b""
     for sig, element in elements:
         element += b"\0" * (-len(element) % 4)
         table.append(struct.pack(">4sII", sig, at + len(body), len(element)))
         body += element
-    header = base[4:48] + SENTINEL[:4] + base[52:80] + SENTINEL[4:8] + base[84:128]  # maker, creator
     rest = struct.pack(">I", len(elements)) + b"".join(table) + body
     return struct.pack(">I", 128 + len(rest)) + header + rest
 
@@ -279,6 +334,77 @@ def test_icc_text_is_made_neutral_and_the_profile_still_parses(tmp_path, fmt):
     assert np.array_equal(
         np.asarray(Image.open(io.BytesIO(out)).convert("RGB")), np.asarray(Image.open(path).convert("RGB"))
     )
+
+
+def _mab_profile() -> bytes:
+    """The sRGB profile with an A2B0 lutAtoB (curves, a 2x2x2 grid from its primaries, curves) and
+    the planted name in the room between the parts, where nothing reads."""
+    base = SRGB_ICC
+    (n,) = struct.unpack(">I", base[128:132])
+    tags = [struct.unpack(">4sII", base[132 + 12 * i : 144 + 12 * i]) for i in range(n)]
+    elements = [(sig, base[off : off + size]) for sig, off, size in tags]
+    xyz = {sig: np.array(struct.unpack(">3i", el[8:20])) / 65536 for sig, el in elements if sig[1:] == b"XYZ"}
+    corners = [
+        r * xyz[b"rXYZ"] + g * xyz[b"gXYZ"] + b * xyz[b"bXYZ"] for r in (0, 1) for g in (0, 1) for b in (0, 1)
+    ]
+    grid = b"".join(struct.pack(">3H", *(min(0xFFFF, round(v * 0x8000)) for v in c)) for c in corners)
+    curve = b"curv\0\0\0\0\0\0\0\0"  # identity
+    gap = SENTINEL + b"\0" * (-len(SENTINEL) % 4)
+    b_at = 32
+    clut_at = b_at + 3 * len(curve) + len(gap)
+    clut = bytes([2, 2, 2]) + b"\0" * 13 + b"\x02\0\0\0" + grid
+    a_at = clut_at + len(clut) + (-len(clut) % 4) + len(gap)
+    mab = (
+        b"mAB \0\0\0\0\x03\x03\0\0"
+        + struct.pack(">5I", b_at, 0, 0, clut_at, a_at)
+        + curve * 3
+        + gap
+        + clut
+        + b"\0" * (-len(clut) % 4)
+        + gap
+        + curve * 3
+    )
+    return _assembled(base[4:128], [*elements, (b"A2B0", mab)])
+
+
+def _lut_profile(name: str) -> bytes:
+    """LittleCMS's own profile for ``name`` (Lab: a lut16 A2B0) or the lutAtoB above, its last tag a
+    look-up table: planted bytes in its reserved field and after its tables, inside the tag's size."""
+    from PIL import ImageCms
+
+    base = (
+        _mab_profile() if name == "RGB" else ImageCms.ImageCmsProfile(ImageCms.createProfile(name)).tobytes()
+    )
+    (n,) = struct.unpack(">I", base[128:132])
+    _, offset, size = struct.unpack(">4sII", base[132 + 12 * (n - 1) : 144 + 12 * (n - 1)])
+    assert base[offset : offset + 4] in (b"mft2", b"mAB ") and offset + size == len(base)
+    grown = bytearray(base + SENTINEL)
+    grown[:4] = struct.pack(">I", len(grown))
+    grown[132 + 12 * (n - 1) + 8 : 144 + 12 * (n - 1)] = struct.pack(">I", size + len(SENTINEL))
+    grown[offset + 4 : offset + 8] = SENTINEL[:4]
+    return bytes(grown)
+
+
+@pytest.mark.parametrize("name", ["LAB", "RGB"])
+def test_icc_look_up_tables_keep_only_what_a_colour_engine_reads(tmp_path, name):
+    from PIL import ImageCms
+
+    planted = _lut_profile(name)
+    path = tmp_path / "lut.png"
+    path.write_bytes(_saved("png", planted))
+    out, _ = scrub_bytes(path, ctx(**METADATA_ONLY))
+    written = _raw_profile("png", out)
+    assert SENTINEL not in written and SENTINEL[:4] not in written and SENTINEL in planted
+    srgb = ImageCms.createProfile("sRGB")
+    mode = name
+    sample = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), np.uint8), mode)
+    before, after = (
+        ImageCms.applyTransform(
+            sample, ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(p)), srgb, mode, "RGB")
+        )
+        for p in (planted, written)
+    )
+    assert np.array_equal(np.asarray(before), np.asarray(after))  # the same colours, table for table
 
 
 def _raw_profile(fmt: str, data: bytes) -> bytes:
@@ -579,3 +705,38 @@ def test_png_palette_entries_no_pixel_uses_are_blanked(tmp_path):
     assert np.array_equal(
         np.asarray(Image.open(io.BytesIO(out)).convert("RGBA")), np.asarray(Image.open(path).convert("RGBA"))
     )
+
+
+# ---------------------------------------------------------------- WebP alpha
+
+
+def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 12
+    while pos < len(data):
+        size = struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        out.append((data[pos : pos + 4], data[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + (size & 1)
+    return out
+
+
+def _riff(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    body = b"WEBP" + b"".join(t + struct.pack("<I", len(b)) + b + b"\0" * (len(b) & 1) for t, b in chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_webp_raw_alpha_keeps_one_byte_a_pixel(tmp_path):
+    img = bars().convert("RGBA")
+    img.putalpha(Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))))
+    buf = io.BytesIO()
+    img.save(buf, "WEBP", quality=90)  # lossy with alpha: VP8X, ALPH, VP8
+    raw_alpha = b"\0" + img.getchannel("A").tobytes() + SENTINEL  # raw plane, then bytes no one reads
+    chunks = [(t, raw_alpha if t == b"ALPH" else b) for t, b in _riff_chunks(buf.getvalue())]
+    assert [t for t, _ in chunks] == [b"VP8X", b"ALPH", b"VP8 "]
+    path = tmp_path / "alpha.webp"
+    path.write_bytes(_riff(chunks))
+    before = np.asarray(Image.open(path).convert("RGBA"))
+    assert np.array_equal(before[..., 3], np.asarray(img.getchannel("A")))  # libwebp reads the raw plane
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL not in out and "webp.chunk" in {f.kind for f in findings}
+    assert len(dict(_riff_chunks(out))[b"ALPH"]) == 1 + 64 * 64
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out)).convert("RGBA")), before)

@@ -44,16 +44,24 @@ def tree_state(root: Path) -> dict[str, str]:
 # ---------------------------------------------------------------- 20.1-3: data loss and collisions
 
 
-@pytest.mark.parametrize("how", ["file into its folder", "folder into itself", "dot from inside"])
+HOWS = ["file into its folder", "folder into itself", "dot from inside", "through a linked folder"]
+
+
+@pytest.mark.parametrize("how", [*HOWS, "a link to the input in the output folder"])
 def test_output_folder_that_is_the_input_folder_never_replaces_originals(tmp_path, how):
     d = tmp_path / "d"
     photo(d / "c.jpg")
     photo(d / "sub" / "e.jpg")
+    (tmp_path / "link").symlink_to(d)  # a folder link: the same files under another name
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "c.jpg").symlink_to(d / "c.jpg")  # an output name that is the input itself
     before = tree_state(d)
     args, cwd = {
         "file into its folder": ((str(d / "c.jpg"), "-o", str(d)), None),
         "folder into itself": ((str(d), "-o", str(d)), None),
         "dot from inside": (("c.jpg", "-o", "."), d),
+        "through a linked folder": ((str(tmp_path / "link" / "c.jpg"), "-o", str(d)), None),
+        "a link to the input in the output folder": ((str(d / "c.jpg"), "-o", str(tmp_path / "out")), None),
     }[how]
     proc = cli("scrub", *args, *OFF, cwd=cwd)
     assert proc.returncode == 2, proc.stdout

@@ -169,7 +169,7 @@ def settle(planned: Sequence[Planned], options: Options) -> Settled:
     """Decide, before anything is written, what each planned output may do; raise ``BatchRefused`` when
     the batch would replace an input, write two inputs to one file, or overwrite a file deident did not
     write (unless ``--overwrite``)."""
-    journal, made = Journal(), made_by(options)
+    journal, made, real = Journal(), made_by(options), Realpaths()
     settled = Settled([], [], [])
     inputs: dict[str, Path] = {}
     for item in planned:
@@ -178,13 +178,13 @@ def settle(planned: Sequence[Planned], options: Options) -> Settled:
         if _own_output(item, options, journal):
             settled.done.append((dataclasses.replace(item, output=None), "already a deident output"))
             continue
-        inputs.setdefault(os.path.realpath(item.input), item.input)
+        inputs.setdefault(real(item.input), item.input)
     problems: list[str] = []
     targets: dict[str, Path] = {}
     for item in planned:
-        if item.skip_reason or os.path.realpath(item.input) not in inputs or item.output is None:
+        if item.skip_reason or real(item.input) not in inputs or item.output is None:
             continue
-        target = os.path.realpath(item.output)
+        target = real(item.output)
         if target in targets:
             problems.append(_both(targets[target], item.input, item.output))
             continue
@@ -209,6 +209,30 @@ def settle(planned: Sequence[Planned], options: Options) -> Settled:
     if problems:
         raise BatchRefused(problems)
     return settled
+
+
+class Realpaths:
+    """``os.path.realpath`` for a batch's files, each folder resolved once rather than once per file.
+
+    realpath checks every component of a path (an lstat each): a batch of 1,500 photos spent 0.1 s in it
+    before the first file was processed. Only a file that is itself a symbolic link (one lstat to know)
+    is resolved in full; any other file is its resolved folder joined with its own name.
+    """
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str] = {}
+        self._files: dict[Path, str] = {}
+
+    def __call__(self, path: Path) -> str:
+        if path not in self._files:
+            head, name = os.path.split(path)
+            if name in ("", ".", "..") or os.path.islink(path):
+                self._files[path] = os.path.realpath(path)
+            else:
+                if head not in self._folders:
+                    self._folders[head] = os.path.realpath(head or ".")
+                self._files[path] = os.path.join(self._folders[head], name)
+        return self._files[path]
 
 
 def _own_output(item: Planned, options: Options, journal: Journal) -> bool:

@@ -11,6 +11,7 @@ unchanged, so verification finds nothing on the second look.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ def clean_profile(data: bytes) -> Cleaned:
         if sig in TEXT_TAGS:
             kept.append((sig, _text(TEXT_TAGS[sig], v4, sig == b"desc")))
         elif element[:4] in COLOUR_TAGS.get(sig, ()):
-            kept.append((sig, _cut(element)))
+            kept.append((sig, _cut(element[:4] + b"\0" * 4 + element[8:])))  # reserved bytes: zero
         else:
             dropped += 1
     header = b"".join(
@@ -117,14 +118,20 @@ def clean_profile(data: bytes) -> Cleaned:
 
 
 def _cut(element: bytes) -> bytes:
-    """A colour element at the size its type uses (look-up tables: as declared)."""
+    """A colour element at the size its type uses; in look-up tables, only the bytes a colour engine reads."""
     kind = element[:4]
+    if kind in LUTS:
+        try:
+            return _lut(element)
+        except (struct.error, IndexError, OverflowError):
+            raise NotAProfile(f"{kind.decode('latin-1').strip()} table runs past its tag") from None
     if kind == b"XYZ ":
         return element[: 8 + 12 * ((len(element) - 8) // 12)]
     if kind == b"curv" and len(element) >= 12:
         return element[: 12 + 2 * struct.unpack(">I", element[8:12])[0]]
     if kind == b"para" and len(element) >= 12:
-        return element[: 12 + 4 * PARA_PARAMS.get(struct.unpack(">H", element[8:10])[0], 0)]
+        params = PARA_PARAMS.get(struct.unpack(">H", element[8:10])[0], 0)
+        return element[:10] + b"\0\0" + element[12 : 12 + 4 * params]  # two reserved bytes: zero
     if kind == b"sf32":
         return element[: 8 + 4 * ((len(element) - 8) // 4)]
     if kind == b"chrm" and len(element) >= 12:
@@ -132,6 +139,60 @@ def _cut(element: bytes) -> bytes:
     if kind == b"cicp":
         return element[:12]
     return element
+
+
+def _lut(element: bytes) -> bytes:
+    """A look-up table element keeping only its parts (ICC.1 10.10-10.13); every other byte zero.
+
+    lut8 and lut16 are one run of fixed-size tables: cut after the last. lutAtoB and lutBtoA place their
+    curves, matrix and grid at offsets, with room between that nothing reads: copied part by part into
+    zeros. A part that runs past the tag makes the profile not one.
+    """
+    kind, n_in, n_out = element[:4], element[8], element[9]
+    if kind in (b"mft1", b"mft2"):
+        grid = element[10] ** n_in
+        if kind == b"mft1":
+            end = 48 + 256 * n_in + grid * n_out + 256 * n_out
+            head = 48
+        else:
+            entries_in, entries_out = struct.unpack(">HH", element[48:52])
+            end = 52 + 2 * (entries_in * n_in + grid * n_out + entries_out * n_out)
+            head = 52
+        if end > len(element):
+            raise IndexError
+        return element[:11] + b"\0" + element[12:head] + element[head:end]
+    out = bytearray(len(element))
+    out[:10] = element[:10]  # type, reserved (zero), channels; two bytes of padding stay zero
+    offsets = struct.unpack(">5I", element[12:32])
+    out[12:32] = element[12:32]
+    a_to_b = kind == b"mAB "
+    curves = {0: n_out if a_to_b else n_in, 2: n_out if a_to_b else n_in, 4: n_in if a_to_b else n_out}
+    end = 32
+    for part, offset in enumerate(offsets):  # B curves, matrix, M curves, CLUT, A curves
+        if not offset:
+            continue
+        at = offset
+        if part in curves:
+            for _ in range(curves[part]):
+                curve = _cut(element[at:])
+                if curve[:4] not in (b"curv", b"para") or at + len(curve) > len(element):
+                    raise IndexError
+                out[at : at + len(curve)] = curve[:4] + b"\0" * 4 + curve[8:]
+                at += len(curve) + (-len(curve) % 4)
+        elif part == 1:
+            at += 48
+            out[offset:at] = element[offset:at]
+        else:  # CLUT: grid points per input channel (16 bytes), precision, padding, then the grid
+            dims, precision = element[at : at + n_in], element[at + 16]
+            size = precision * n_out * math.prod(dims)  # the grid maps the inputs to the outputs
+            out[at : at + n_in] = dims
+            out[at + 16] = precision
+            at += 20 + size
+            out[offset + 20 : at] = element[offset + 20 : at]
+        if at > len(element):
+            raise IndexError
+        end = max(end, at)
+    return bytes(out[:end])
 
 
 def _text(text: str, v4: bool, description: bool) -> bytes:

@@ -36,6 +36,10 @@ STANDALONE = {SOI, EOI, 0x01, *RST}  # markers without a length field (TEM, RSTn
 SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 # Segments a decoder needs: frame headers, tables, restart interval, number of lines, scan headers.
 TABLES = SOF | {0xC4, 0xCC, 0xDB, DRI, 0xDC, 0xDE, 0xDF}
+DAC, HIERARCHY = 0xCC, {0xDE, 0xDF}  # arithmetic conditioning; DHP and EXP (hierarchical mode only)
+# The frames whose scans deident can walk and cut (baseline, extended and progressive Huffman DCT).
+# Arithmetic-coded, lossless and hierarchical JPEG is refused, never copied unchecked: rare in photos.
+HUFFMAN_DCT = {0xC0, 0xC1, 0xC2}
 
 EXIF_SIG, XMP_SIG, XMP_EXT_SIG = (
     b"Exif\0\0",
@@ -388,6 +392,15 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
     """
     from deident.formats import jpeg_scan as js
 
+    frames = [m for m, _ in segments if m in SOF]
+    if (
+        len(frames) > 1
+        or any(m not in HUFFMAN_DCT for m in frames)
+        or any(m in HIERARCHY for m, _ in segments)
+    ):
+        raise UnsupportedFormat(
+            "arithmetic-coded, lossless or hierarchical JPEG is not supported: its coded data is not checked"
+        )
     frame = next((js.FrameHeader.parse(m, p) for m, p in segments if m in SOF), None)
     if frame is not None and frame.height == 0:
         raise UnsupportedFormat(
@@ -411,6 +424,10 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
         elif marker == 0xDC:
             changes.append(
                 (i, None, "jpeg.dnl", "number-of-lines segment (the height is in the frame header)")
+            )
+        elif marker == DAC:
+            changes.append(
+                (i, None, "jpeg.table", "arithmetic-coding conditioning table (Huffman-coded image)")
             )
         elif marker == SOS and frame is not None:
             scan = js.ScanHeader.parse(payload)

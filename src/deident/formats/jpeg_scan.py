@@ -10,7 +10,7 @@ asks). The coefficients are untouched, so the decoded pixels are bit-identical.
 
 Sequential (SOF0, SOF1) and progressive (SOF2) Huffman scans are walked; a progressive walk keeps, per
 block, which coefficients earlier scans made non-zero (refinement scans read a bit for each). Arithmetic,
-lossless and hierarchical frames are not walked; their scans are copied as they are.
+lossless and hierarchical frames are refused by ``deident.formats.jpeg``.
 """
 
 from __future__ import annotations

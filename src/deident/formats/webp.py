@@ -125,9 +125,37 @@ def _still(chunks: list[Chunk], alpha: int) -> set[int]:
     return set()
 
 
-def canonical(c: Chunk, icc: bool = True) -> Chunk:
+def canvas(chunks: list[Chunk]) -> tuple[int, int] | None:
+    """Width and height the VP8X chunk declares (the size of a still picture's alpha plane)."""
+    vp8x = next((c for c in chunks if c.fourcc == b"VP8X"), None)
+    if vp8x is None:
+        return None
+    return int.from_bytes(vp8x.data[4:7], "little") + 1, int.from_bytes(vp8x.data[7:10], "little") + 1
+
+
+def _alpha(c: Chunk, size: tuple[int, int] | None) -> Chunk:
+    """An ALPH chunk stored raw, cut to one byte a pixel of ``size`` (libwebp ignores the rest).
+
+    Compressed alpha (a VP8L stream) is kept as it is: its end is known only by decoding it. The header
+    byte stays: libwebp refuses a plane whose reserved bits are set, so they cannot hide a picture.
+    """
+    if not c.data:
+        raise CorruptFile(f"WebP: empty ALPH chunk at {c.start}")
+    header, body = c.data[0], c.data[1:]
+    if header & 3 == 0 and size is not None:  # uncompressed
+        need = size[0] * size[1]
+        if len(body) < need:
+            raise CorruptFile(f"WebP: ALPH chunk at {c.start} holds fewer bytes than its picture")
+        body = body[:need]
+    return Chunk(c.fourcc, c.start, bytes([header]) + body)
+
+
+def canonical(c: Chunk, icc: bool = True, size: tuple[int, int] | None = None) -> Chunk:
     """What is written for a kept chunk (VP8X without the EXIF/XMP flags, and without the ICC flag when
-    no profile is written; the ICC profile cleaned by ``formats.icc``)."""
+    no profile is written; the ICC profile cleaned by ``formats.icc``; ALPH as ``_alpha`` makes it, of a
+    picture of ``size``)."""
+    if c.fourcc == b"ALPH":
+        return _alpha(c, size)
     if c.fourcc == b"VP8X":
         flags = c.data[0] & VP8X_FLAGS & ~(VP8X_EXIF | VP8X_XMP) & ~(0 if icc else VP8X_ICC)
         return Chunk(c.fourcc, c.start, bytes([flags, 0, 0, 0]) + c.data[4:10])
@@ -138,20 +166,22 @@ def canonical(c: Chunk, icc: bool = True) -> Chunk:
     if c.fourcc == b"ANMF":
         frame = frame_chunks(c)
         read = _still(frame, VP8X_ALPHA)
-        inner = b"".join(f.raw() for f in frame if f.start in read)
+        frame_size = (int.from_bytes(c.data[6:9], "little") + 1, int.from_bytes(c.data[9:12], "little") + 1)
+        inner = b"".join(canonical(f, size=frame_size).raw() for f in frame if f.start in read)
         return Chunk(c.fourcc, c.start, c.data[:ANMF_HEADER] + inner)
     return c
 
 
-def _extra_bytes(c: Chunk) -> int:
+def _extra_bytes(c: Chunk, size: tuple[int, int] | None) -> int:
     """Bytes of a kept chunk that its canonical form leaves out (flags for EXIF/XMP not counted)."""
     if c.fourcc == b"VP8X":
         return len(c.data) - 10 + (c.data[1:4] != b"\0\0\0") + bool(c.data[0] & ~VP8X_FLAGS & 0xFF)
-    return len(c.data) - len(canonical(c).data)
+    kept = canonical(c, size=size).data
+    return len(c.data) - len(kept) or int(kept != c.data)
 
 
 def chunk_items(parsed: Parsed) -> Iterator[Item]:
-    skipped = unread(parsed.chunks)
+    skipped, size = unread(parsed.chunks), canvas(parsed.chunks)
     for c in parsed.chunks:
         if c.start in skipped:
             where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
@@ -163,7 +193,7 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
                 yield item
             continue
         if c.fourcc in KEEP:
-            extra = _extra_bytes(c)
+            extra = _extra_bytes(c, size)
             if extra:
                 where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
                 yield Item("webp.chunk", where, f"extra or reserved data in a kept chunk ({extra} bytes)")
@@ -185,8 +215,8 @@ def clean_webp(data: bytes) -> bytes:
     parsed = walk(data)
     skipped = unread(parsed.chunks)
     chunks = [c for c in parsed.chunks if _kept(c) and c.start not in skipped]
-    icc = any(c.fourcc == b"ICCP" for c in chunks)
-    body = [canonical(c, icc).raw() for c in chunks]
+    icc, size = any(c.fourcc == b"ICCP" for c in chunks), canvas(parsed.chunks)
+    body = [canonical(c, icc, size).raw() for c in chunks]
     payload = b"WEBP" + b"".join(body)
     return b"RIFF" + struct.pack("<I", len(payload)) + payload
 
