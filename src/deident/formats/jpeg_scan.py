@@ -11,6 +11,10 @@ asks). The coefficients are untouched, so the decoded pixels are bit-identical.
 Sequential (SOF0, SOF1) and progressive (SOF2) Huffman scans are walked; a progressive walk keeps, per
 block, which coefficients earlier scans made non-zero (refinement scans read a bit for each). Arithmetic,
 lossless and hierarchical frames are refused by ``deident.formats.jpeg``.
+
+The walk costs about 0.35 s per 1.5 MP photo in Python. Where pixels are not decoded anyway (metadata-only
+runs) ``decoder_skips_data`` asks libjpeg first (3.8 ms): a scan whose declared MCUs end where its
+coded data ends decodes without a word; only a file libjpeg warns about is walked.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import struct
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
+
+_last_checked: tuple[bytes, bool] | None = None  # (coded bytes, libjpeg skipped some): verify asks again
 
 SEQUENTIAL_HUFFMAN = {0xC0, 0xC1}
 PROGRESSIVE_HUFFMAN = 0xC2
@@ -460,3 +466,42 @@ def _intervals(coded: bytes) -> list[bytes]:
         pos += 2 if nxt == 0 or 0xD0 <= nxt <= 0xD7 else 1
     out.append(coded[start:])
     return out
+
+
+def decoder_skips_data(jpeg: bytes, coded: bytes) -> bool:
+    """True unless libjpeg decodes ``jpeg`` without a warning: no coded data beyond its declared MCUs.
+
+    libjpeg-turbo (OpenCV's build, at 1/8 scale: every Huffman code is decoded, few pixels computed)
+    says "N extraneous bytes before marker" when a scan holds more than the declared MCUs use; it writes
+    that to the process's standard error, so the descriptor is borrowed for the call. Any warning, or a
+    decoder that cannot run, answers True: the caller then walks the scans itself. ``coded`` (the tables
+    and scans as a decoder reads them) names the answer, so the verified output is not decoded again.
+    """
+    global _last_checked
+    last = _last_checked
+    if last is not None and last[0] == coded:
+        return last[1]
+    skips = _libjpeg_warns(jpeg)
+    _last_checked = (coded, skips)
+    return skips
+
+
+def _libjpeg_warns(jpeg: bytes) -> bool:
+    import os
+    import tempfile
+
+    try:
+        import cv2
+        import numpy as np
+    except ImportError:
+        return True
+    with tempfile.TemporaryFile() as said:
+        saved = os.dup(2)
+        try:
+            os.dup2(said.fileno(), 2)
+            img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        said.seek(0)
+        return img is None or bool(said.read(1))
