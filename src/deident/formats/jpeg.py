@@ -236,7 +236,7 @@ def _icc_segments(profile: bytes) -> list[bytes]:
     ]
 
 
-def segment_items(data: bytes, parsed: Parsed, walk_scans: bool = False) -> Iterator[Item]:
+def segment_items(data: bytes, parsed: Parsed, walk_scans: bool | None = None) -> Iterator[Item]:
     yield from coded_view(data, parsed, walk_scans).items
     icc_item = icc_profile(parsed)[2]
     if icc_item is not None:
@@ -285,7 +285,7 @@ def segment_items(data: bytes, parsed: Parsed, walk_scans: bool = False) -> Iter
         )
 
 
-def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool = False) -> bytes:
+def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool | None = None) -> bytes:
     """SOI, JFIF, [EXIF Orientation], ICC, Adobe, used tables, scans (their used data), EOI; nothing else."""
     parsed = walk(data)
     coded = coded_view(data, parsed, walk_scans)
@@ -329,12 +329,13 @@ class CodedView:
 
 
 @per_bytes
-def coded_view(data: bytes, parsed: Parsed, walk_scans: bool) -> CodedView:
-    """Tables no scan uses, DNL, and coded data beyond the declared MCUs (``walk_scans``), per segment.
+def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedView:
+    """Tables no scan uses, DNL, and coded data beyond the declared MCUs, per segment.
 
     Walking the Huffman codes costs about 0.35 s per 1.5 MP photo in Python, so it is done where the
-    pixels are decoded anyway (``walk_scans``) or where libjpeg finds coded data it did not use
-    (``jpeg_scan.decoder_skips_data``); restart intervals beyond the declared image are cut always.
+    pixels are decoded anyway (``walk_scans`` True) or, with ``walk_scans`` None, where libjpeg finds coded
+    data it did not use (``jpeg_scan.decoder_skips_data``; the caller has checked the declared size by
+    then). False looks at nothing but restart intervals, which are cut beyond the declared image always.
     """
     from deident.formats import jpeg_scan as js
 
@@ -349,7 +350,7 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool) -> CodedView:
         items.append(Item(kind, f"{seg.name} segment at {seg.start}", detail))
     if plan.frame is None:
         return CodedView(items, replaced)
-    if not walk_scans:  # walk only what libjpeg says holds more than the declared image
+    if walk_scans is None:  # walk only what libjpeg says holds more than the declared image
         coded_bytes = b"".join(data[s.start : s.scan_end or s.start + 4 + len(s.payload)] for s in segs)
         walk_scans = js.decoder_skips_data(data, coded_bytes)
     if not (walk_scans or plan.restart):
@@ -522,7 +523,9 @@ def reencode_jpeg(original: bytes, stored) -> bytes:
 
 class JpegDocument(WholeFileDocument):
     format = "jpeg"
-    walk_scans = False  # Huffman-walk the scans: set by ``prepare``/scrub where pixels are decoded anyway
+    # Huffman-walk the scans: False when opened (nothing decoded before the size is checked); ``prepare``
+    # sets True where pixels are decoded anyway, else None (libjpeg is asked first).
+    walk_scans: bool | None = False
 
     def __init__(self, source: Source):
         super().__init__(source)
@@ -539,8 +542,9 @@ class JpegDocument(WholeFileDocument):
         return super().scrub_metadata(ctx)
 
     def _walk_scans(self, ctx: Context) -> None:
-        if ctx.options.pixel_stages and not self.walk_scans:
-            self.walk_scans, self._parsed = True, None
+        wanted = True if ctx.options.pixel_stages else None
+        if self.walk_scans is not True and self.walk_scans is not wanted:
+            self.walk_scans, self._parsed = wanted, None
 
     def _items(self, data: bytes) -> list[Item]:
         return list(segment_items(data, walk(data), self.walk_scans))
