@@ -13,10 +13,12 @@ from typing import ClassVar
 import click
 
 from deident import __version__
+from deident.options import OUTPUT_FORMATS, FaceMode, Options, RedactStyle, TextMode
 
-TEXT_MODES = ("all", "phi", "off")
-FACE_MODES = ("blur", "pixelate", "fill", "eyes", "off")
-STYLES = ("fill", "blur", "pixelate")
+
+def _choice(enum) -> click.Choice:
+    """The values an option enum takes, in its order: the command line offers what ``Options`` accepts."""
+    return click.Choice([member.value for member in enum])
 
 
 def _option_keys(command: click.Command) -> dict[str, str]:
@@ -113,15 +115,15 @@ def _stage_options(fn):
         (
             click.option(
                 "--text",
-                type=click.Choice(TEXT_MODES),
-                default="all",
+                type=_choice(TextMode),
+                default=Options.text.value,
                 show_default=True,
                 help="Burned-in text: redact all of it, only identifying text, or skip the stage.",
             ),
             click.option(
                 "--faces",
-                type=click.Choice(FACE_MODES),
-                default="blur",
+                type=_choice(FaceMode),
+                default=Options.faces.value,
                 show_default=True,
                 help="Faces: hide them, bar the eyes only (consented photos), or skip the stage.",
             ),
@@ -162,23 +164,14 @@ def _stage_options(fn):
 
 
 def _options(**kw):
-    from deident.options import DEFAULT_MAX_PIXELS, DicomOptions, FaceMode, Options, RedactStyle, TextMode
+    """``Options`` from a command's parameters (``Options.from_values`` checks them), then the key file
+    and the scheduler, which need reading and importing."""
+    import dataclasses
 
-    fields = {
-        "text": TextMode(kw.get("text") or "all"),
-        "faces": FaceMode(kw.get("faces") or "blur"),
-        "redact_style": RedactStyle(kw.get("redact_style") or "fill"),
-        "keep_text": tuple(kw.get("keep_text") or ()),
-        "max_pixels": kw.get("max_pixels") or DEFAULT_MAX_PIXELS,
-        "dicom": DicomOptions(
-            retain_long_modified_dates=bool(kw.get("retain_dates")),
-            retain_patient_characteristics=bool(kw.get("retain_patient_chars")),
-            retain_device_identity=bool(kw.get("retain_device")),
-            clean_descriptors=bool(kw.get("clean_descriptors")),
-        ),
-    }
-    if kw.get("jobs"):
-        fields["jobs"] = kw["jobs"]
+    try:
+        options = Options.from_values({k: v for k, v in kw.items() if k != "decisions"})  # loaded later
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     if kw.get("key_file"):
         from deident.keys import load_key
 
@@ -186,7 +179,7 @@ def _options(**kw):
             source = load_key(kw["key_file"])
         except (OSError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--key-file") from exc
-        fields["key"] = source.keyring.secret
+        options = dataclasses.replace(options, key=source.keyring.secret)
         if source.warning:
             click.echo(f"warning: {source.warning}", err=True)
     if kw.get("scheduler"):
@@ -197,18 +190,7 @@ def _options(**kw):
             check_scheduler(kw["scheduler"])
         except (ValueError, StageUnavailable) as exc:
             raise click.UsageError(str(exc)) from exc
-    for name in ("output_dir", "seed", "output_format", "mapping_file", "scheduler"):
-        if kw.get(name) is not None:
-            fields[name] = kw[name]
-    for flag in (
-        *("in_place", "fast", "rename", "fuzz_history", "resume", "reencode", "keep_macro"),
-        *("overwrite", "keep_names", "dry_run"),
-    ):
-        fields[flag] = bool(kw.get(flag))
-    try:
-        return Options(**fields)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    return options
 
 
 def _decisions_option(fn):
@@ -408,8 +390,8 @@ class _progress:
 @_stage_options
 @click.option(
     "--redact-style",
-    type=click.Choice(STYLES),
-    default="fill",
+    type=_choice(RedactStyle),
+    default=Options.redact_style.value,
     show_default=True,
     help="How text regions are hidden.",
 )
@@ -442,7 +424,7 @@ class _progress:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(("jpeg", "png")),
+    type=click.Choice(OUTPUT_FORMATS),
     default=None,
     help="Convert HEIC/AVIF photos to this format (other formats keep theirs; the report says so).",
 )
@@ -486,13 +468,6 @@ class _progress:
 )
 def scrub(paths, as_json, report, verbose, quiet, **kw):
     """Write a safe copy of every image and DICOM file under PATHS."""
-    if kw.get("in_place") and kw.get("output_dir"):
-        raise click.UsageError("--in-place and --output-dir exclude each other")
-    if kw.get("rename") and not kw.get("output_dir"):
-        raise click.UsageError("--rename needs --output-dir: neutral names go into a folder of their own")
-    mapping, out = kw.get("mapping_file"), kw.get("output_dir")
-    if mapping and out and Path(mapping).resolve().is_relative_to(Path(out).resolve()):
-        raise click.UsageError("the --mapping file must not be inside the output folder")
     options = _review_options(_options(**kw), paths, kw.get("review"), kw.get("decisions"))
     results = _run("scrub", paths, options, as_json=as_json, report=report, details=verbose, quiet=quiet)
     if options.review_dir is not None:
