@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from deident.errors import CorruptFile
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_items
-from deident.formats.items import Item, clean_values, per_bytes
+from deident.formats.items import Item, Parsed, clean_values, per_bytes
 from deident.formats.photo import WholeFileDocument
 from deident.formats.xmp import xmp_identifiers
 
@@ -71,14 +71,7 @@ class Chunk:
         )
 
 
-@dataclass
-class Parsed:
-    chunks: list[Chunk]
-    end: int  # offset after IEND
-    trailer: int
-
-
-def walk(data: bytes) -> Parsed:
+def walk(data: bytes) -> Parsed[Chunk]:
     if data[:8] != SIGNATURE:
         raise CorruptFile("not a PNG (bad signature)")
     chunks: list[Chunk] = []
