@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from deident.errors import CorruptFile
 from deident.formats.base import Context, ImageDims, Source
-from deident.formats.exif import exif_items
-from deident.formats.items import Item, Parsed, clean_values
+from deident.formats.exif import exif_block_items
+from deident.formats.items import Item, Parsed
 from deident.formats.photo import WholeFileDocument
 from deident.formats.xmp import xmp_identifiers
 
@@ -163,10 +163,11 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
         where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
         if c.fourcc == b"EXIF":
             data = c.data[6:] if c.data.startswith(b"Exif\0\0") else c.data
-            items, _ = exif_items(data, where)
-            yield from items or [Item("exif", where, f"EXIF block, {len(c.data)} bytes")]
+            yield from exif_block_items(data, where, len(c.data))
         elif c.fourcc == b"XMP ":
-            yield Item("xmp", where, f"XMP packet, {len(c.data)} bytes")
+            yield Item(
+                "xmp", where, f"XMP packet, {len(c.data)} bytes", values=tuple(xmp_identifiers(c.data))
+            )
         else:
             yield Item("webp.chunk", where, f"unknown chunk, {len(c.data)} bytes")
     if parsed.trailer:
@@ -212,16 +213,6 @@ class WebpDocument(WholeFileDocument):
     def _encode(self, ctx: Context) -> bytes:
         """Lossless WebP (no second generation of lossy artefacts), every frame with its timing."""
         return self._encode_frames(ctx, "WEBP", _save_options)
-
-    def identifiers(self) -> list[str]:
-        values: list[str] = []
-        for c in walk(self.data).chunks:
-            if c.fourcc == b"EXIF":
-                data = c.data[6:] if c.data.startswith(b"Exif\0\0") else c.data
-                values += exif_items(data, "")[1].identifiers
-            elif c.fourcc == b"XMP ":
-                values += xmp_identifiers(c.data)
-        return clean_values(values)
 
 
 def _save_options(info: dict, animated: bool) -> dict:
