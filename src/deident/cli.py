@@ -13,12 +13,20 @@ from typing import ClassVar
 import click
 
 from deident import __version__
-from deident.options import OUTPUT_FORMATS, FaceMode, Options, RedactStyle, TextMode
+from deident.options import OUTPUT_FORMATS, Options
 
 
-def _choice(enum) -> click.Choice:
-    """The values an option enum takes, in its order: the command line offers what ``Options`` accepts."""
-    return click.Choice([member.value for member in enum])
+def _mode_option(name: str, help: str):
+    """``--NAME`` for an enum field of ``Options``: its choices the enum's values, its default the field's,
+    so the command line offers exactly what ``Options`` accepts."""
+    default = getattr(Options, name)
+    return click.option(
+        f"--{name.replace('_', '-')}",
+        type=click.Choice([member.value for member in type(default)]),
+        default=default.value,
+        show_default=True,
+        help=help,
+    )
 
 
 def _option_keys(command: click.Command) -> dict[str, str]:
@@ -113,19 +121,11 @@ def cli() -> None:
 def _stage_options(fn):
     for decorator in reversed(
         (
-            click.option(
-                "--text",
-                type=_choice(TextMode),
-                default=Options.text.value,
-                show_default=True,
-                help="Burned-in text: redact all of it, only identifying text, or skip the stage.",
+            _mode_option(
+                "text", "Burned-in text: redact all of it, only identifying text, or skip the stage."
             ),
-            click.option(
-                "--faces",
-                type=_choice(FaceMode),
-                default=Options.faces.value,
-                show_default=True,
-                help="Faces: hide them, bar the eyes only (consented photos), or skip the stage.",
+            _mode_option(
+                "faces", "Faces: hide them, bar the eyes only (consented photos), or skip the stage."
             ),
             click.option(
                 "--keep-text",
@@ -388,13 +388,7 @@ class _progress:
 )
 @click.option("--in-place/--no-in-place", help="Replace the originals (atomically).")
 @_stage_options
-@click.option(
-    "--redact-style",
-    type=_choice(RedactStyle),
-    default=Options.redact_style.value,
-    show_default=True,
-    help="How text regions are hidden.",
-)
+@_mode_option("redact_style", "How text regions are hidden.")
 @click.option("--seed", type=int, default=None, help="Seed for randomised steps (caption fuzzing).")
 @click.option(
     "--retain-dates/--no-retain-dates", help="DICOM: keep dates, shifted by a keyed per-patient offset."
