@@ -258,6 +258,17 @@ def test_rename_mapping_is_refused_inside_the_output_folder(tmp_path):
     assert not (tmp_path / "out-mapping.csv").exists()
 
 
+def test_in_place_with_an_output_folder_is_refused_from_flags_or_configuration(tmp_path):
+    original = photo(tmp_path / "in" / "a.jpg", exif=gps_exif())
+    before, out = original.read_bytes(), tmp_path / "out"
+    result = run("scrub", original, "--in-place", "-o", out, *METADATA_ONLY)
+    assert result.exit_code == 2 and "--in-place and --output-dir exclude each other" in result.output
+    (tmp_path / ".deident.toml").write_text("in-place = true\n")  # the same check for a configured value
+    result = run("scrub", original, "-o", out, *METADATA_ONLY)
+    assert result.exit_code == 2 and "--in-place and --output-dir exclude each other" in result.output
+    assert original.read_bytes() == before and not out.exists()
+
+
 def test_neutral_names_never_look_identifying(tmp_path):
     for i in range(40):
         photo(tmp_path / "in" / f"case {i}.jpg", size=(16, 16))
