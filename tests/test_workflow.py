@@ -258,6 +258,11 @@ def test_rename_mapping_is_refused_inside_the_output_folder(tmp_path):
     assert not (tmp_path / "out-mapping.csv").exists()
 
 
+def test_python_dash_m_deident_is_the_command():
+    proc = subprocess.run([sys.executable, "-m", "deident", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("deident, version ")
+
+
 def test_in_place_with_an_output_folder_is_refused_from_flags_or_configuration(tmp_path):
     original = photo(tmp_path / "in" / "a.jpg", exif=gps_exif())
     before, out = original.read_bytes(), tmp_path / "out"
