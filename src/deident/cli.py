@@ -118,6 +118,12 @@ def cli() -> None:
     """Make clinical images safe to share: metadata, DICOM headers, burned-in text, faces, captions."""
 
 
+def _switch(name: str, help: str, short: str | None = None):
+    """``--NAME/--no-NAME``: off unless given on the command line or in the configuration."""
+    flags = f"--{name}/--no-{name}"
+    return click.option(short, flags, help=help) if short else click.option(flags, help=help)
+
+
 def _stage_options(fn):
     for decorator in reversed(
         (
@@ -386,35 +392,20 @@ class _progress:
     type=click.Path(file_okay=False, path_type=Path),
     help="Write outputs under DIR, mirroring the inputs' relative paths.",
 )
-@click.option("--in-place/--no-in-place", help="Replace the originals (atomically).")
+@_switch("in-place", "Replace the originals (atomically).")
 @_stage_options
 @_mode_option("redact_style", "How text regions are hidden.")
 @click.option("--seed", type=int, default=None, help="Seed for randomised steps (caption fuzzing).")
-@click.option(
-    "--retain-dates/--no-retain-dates", help="DICOM: keep dates, shifted by a keyed per-patient offset."
+@_switch("retain-dates", "DICOM: keep dates, shifted by a keyed per-patient offset.")
+@_switch("retain-patient-chars", "DICOM: keep age, sex, size and weight.")
+@_switch("retain-device", "DICOM: keep device identity.")
+@_switch("clean-descriptors", "DICOM: clean free-text descriptions instead of removing.")
+@_switch("fuzz-history", "Fuzz caption files beside each image into the output.")
+@_switch("resume", "Skip inputs whose output an earlier run wrote with the same options, key and version.")
+@_switch(
+    "overwrite", "Replace existing files deident did not write (and read-only originals with --in-place)."
 )
-@click.option(
-    "--retain-patient-chars/--no-retain-patient-chars", help="DICOM: keep age, sex, size and weight."
-)
-@click.option("--retain-device/--no-retain-device", help="DICOM: keep device identity.")
-@click.option(
-    "--clean-descriptors/--no-clean-descriptors",
-    help="DICOM: clean free-text descriptions instead of removing.",
-)
-@click.option(
-    "--fuzz-history/--no-fuzz-history", help="Fuzz caption files beside each image into the output."
-)
-@click.option(
-    "--resume/--no-resume",
-    help="Skip inputs whose output an earlier run wrote with the same options, key and version.",
-)
-@click.option(
-    "--overwrite/--no-overwrite",
-    help="Replace existing files deident did not write (and read-only originals with --in-place).",
-)
-@click.option(
-    "--reencode/--no-reencode", help="JPEG: redact by decode and re-encode instead of in the DCT domain."
-)
+@_switch("reencode", "JPEG: redact by decode and re-encode instead of in the DCT domain.")
 @click.option(
     "--format",
     "output_format",
@@ -422,19 +413,17 @@ class _progress:
     default=None,
     help="Convert HEIC/AVIF photos to this format (other formats keep theirs; the report says so).",
 )
-@click.option(
-    "--keep-macro/--no-keep-macro", help="Whole-slide images: keep the macro image with its label filled."
-)
+@_switch("keep-macro", "Whole-slide images: keep the macro image with its label filled.")
 @click.option(
     "--scheduler",
     metavar="ADDRESS|local:N",
     default=None,
     help="Run the batch on a Dask cluster (tcp://HOST:PORT) or N local Dask workers; needs deident[dask].",
 )
-@click.option("--rename/--no-rename", help="Neutral output names (keyed hash); needs --output-dir.")
-@click.option(
-    "--keep-names/--no-keep-names",
-    help="Keep identifying file and folder names on purpose (else such a file is reported unsafe, exit 1).",
+@_switch("rename", "Neutral output names (keyed hash); needs --output-dir.")
+@_switch(
+    "keep-names",
+    "Keep identifying file and folder names on purpose (else such a file is reported unsafe, exit 1).",
 )
 @click.option(
     "--mapping",
@@ -453,13 +442,9 @@ class _progress:
     "as --review=DIR.",
 )
 @_decisions_option
-@click.option(
-    "--dry-run/--no-dry-run", help="Say what would be removed and redacted, and where; write nothing."
-)
-@click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
-@click.option(
-    "-q", "--quiet/--no-quiet", help="Print only the files that need a look; the exit code says the rest."
-)
+@_switch("dry-run", "Say what would be removed and redacted, and where; write nothing.")
+@_switch("verbose", "List every finding per file.", "-v")
+@_switch("quiet", "Print only the files that need a look; the exit code says the rest.", "-q")
 def scrub(paths, as_json, report, verbose, quiet, **kw):
     """Write a safe copy of every image and DICOM file under PATHS."""
     options = _review_options(_options(**kw), paths, kw.get("review"), kw.get("decisions"))
@@ -477,12 +462,10 @@ def scrub(paths, as_json, report, verbose, quiet, **kw):
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_stage_options
-@click.option("--fast/--no-fast", help="Metadata, DICOM headers and names only (no pixel stages).")
+@_switch("fast", "Metadata, DICOM headers and names only (no pixel stages).")
 @_decisions_option
-@click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
-@click.option(
-    "-q", "--quiet/--no-quiet", help="Print only the files that need a look; the exit code says the rest."
-)
+@_switch("verbose", "List every finding per file.", "-v")
+@_switch("quiet", "Print only the files that need a look; the exit code says the rest.", "-q")
 def check(paths, as_json, report, verbose, quiet, **kw):
     """Report what still identifies a patient in PATHS, writing nothing.
 
@@ -502,7 +485,7 @@ def check(paths, as_json, report, verbose, quiet, **kw):
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_stage_options
-@click.option("--fast/--no-fast", help="Metadata and headers only.")
+@_switch("fast", "Metadata and headers only.")
 def inspect(paths, as_json, report, **kw):
     """Show every identifier found in PATHS, finding by finding, without writing anything."""
     from deident.findings import Status
@@ -517,10 +500,7 @@ def inspect(paths, as_json, report, **kw):
 @click.option("--age-jitter", type=click.IntRange(0, 10), default=3, show_default=True)
 @click.option("--sex-change-rate", type=click.FloatRange(0, 1), default=1 / 3, show_default="1/3")
 @click.option("--laterality-swap-rate", type=click.FloatRange(0, 1), default=None)
-@click.option(
-    "--generalize-site/--no-generalize-site",
-    help="Replace the site by its region (left thigh -> lower extremity).",
-)
+@_switch("generalize-site", "Replace the site by its region (left thigh -> lower extremity).")
 @click.option("--json/--no-json", "as_json", help="Print the text and every change as JSON.")
 def fuzz(text, seed, age_jitter, sex_change_rate, laterality_swap_rate, generalize_site, as_json):
     """Rewrite a case history as careful clinicians do: TEXT, or standard input with '-'."""
