@@ -29,49 +29,6 @@ def _mode_option(name: str, help: str):
     )
 
 
-def _option_keys(command: click.Command) -> dict[str, str]:
-    """Configuration key -> parameter name: long option names (dashes or underscores) and the name itself."""
-    keys: dict[str, str] = {}
-    for param in command.params:
-        if not isinstance(param, click.Option) or param.name in (None, "help"):
-            continue
-        keys[param.name] = param.name
-        for opt in param.opts:
-            if opt.startswith("--"):
-                keys[opt[2:].replace("-", "_")] = param.name
-    return keys
-
-
-def _config_defaults(group: click.Group, config, only: str | None = None) -> tuple[dict, dict]:
-    """Click's default_map from a configuration, validated; and, per command, where each value came from.
-
-    Only options take defaults from the file (an argument never does: ``text = "phi"`` must not become
-    the text ``deident fuzz`` rewrites). A value Click would refuse is refused here, naming the file.
-    """
-    default_map: dict[str, dict] = {}
-    sources: dict[str, dict] = {}
-    for name, command in group.commands.items():
-        if only is not None and name != only:
-            continue
-        keys = _option_keys(command)
-        params = {p.name: p for p in command.params}
-        wanted: dict = {}
-        for key, value in config.for_command(name).items():
-            if key not in keys:
-                continue
-            param = params[keys[key]]
-            try:
-                values = value if param.multiple and isinstance(value, list) else [value]
-                for v in values:
-                    param.type.convert(v, param, None)
-            except click.BadParameter as exc:
-                raise click.UsageError(f"{config.path}: {key} = {value!r}: {exc.message}") from exc
-            wanted[param.name] = [value] if param.multiple and isinstance(value, str) else value
-            sources.setdefault(name, {})[param.name] = config.source_of(name, key)
-        default_map[name] = wanted
-    return default_map, sources
-
-
 def _find_config():
     from deident.config import find_config
 
@@ -88,7 +45,7 @@ class _Group(click.Group):
     lazy_commands: ClassVar[dict[str, str]] = {"post": "deident.post.cli"}
 
     def make_context(self, info_name, args, parent=None, **extra):
-        extra.setdefault("default_map", _config_defaults(self, _find_config())[0])
+        extra.setdefault("default_map", _find_config().click_defaults(self.commands)[0])
         return super().make_context(info_name, args, parent=parent, **extra)
 
     def list_commands(self, ctx):
@@ -104,7 +61,7 @@ class _Group(click.Group):
                 return None
             self.add_command(module.command(_stage_options, _options), name)
             if ctx.default_map is not None:
-                ctx.default_map[name] = _config_defaults(self, _find_config(), only=name)[0][name]
+                ctx.default_map[name] = _find_config().click_defaults(self.commands, only=name)[0][name]
         return super().get_command(ctx, name)
 
     def load_all(self, ctx) -> None:
@@ -537,12 +494,13 @@ def show_config() -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from deident.config import configurable
     from deident.keys import load_key
 
     group_ctx = click.get_current_context().find_root()
     cli.load_all(group_ctx)
     config = _find_config()
-    _, sources = _config_defaults(cli, config)
+    _, sources = config.click_defaults(cli.commands)
     out, err = _stdout_console(), Console(stderr=True)
     if config.path:
         out.print(
@@ -557,9 +515,7 @@ def show_config() -> None:
     for name in names:
         command = cli.commands[name]
         ctx = click.Context(command, info_name=name, parent=group_ctx)
-        for param in command.params:
-            if not isinstance(param, click.Option) or param.name in (None, "help"):
-                continue
+        for param in configurable(command):
             value = _shown(param, ctx)
             source = sources.get(name, {}).get(param.name, "default")
             table.add_row(name, param.opts[-1], escape(repr(value)), escape(source))
@@ -571,7 +527,7 @@ def show_config() -> None:
         )
     except (OSError, ValueError) as exc:
         err.print(f"[bold red]key:[/] {escape(str(exc))}")
-    unknown = _unknown_keys(config)
+    unknown = config.unknown_keys(cli.commands)
     if unknown:
         err.print(f"[yellow]ignored keys in {escape(str(config.path))}:[/] {escape(', '.join(unknown))}")
 
@@ -585,22 +541,6 @@ def _shown(param: click.Option, ctx: click.Context):
     if value is None or value is unset:
         return () if param.multiple else (False if param.is_flag else None)
     return tuple(value) if param.multiple and isinstance(value, list) else value
-
-
-def _unknown_keys(config) -> list[str]:
-    """Keys no command takes (typos): a top-level key any command knows, a table key its command knows."""
-    known = {key for command in cli.commands.values() for key in _option_keys(command)}
-    unknown = []
-    for key, value in config.values.items():
-        if not isinstance(value, dict):
-            if key.replace("-", "_") not in known:
-                unknown.append(key)
-        elif key not in cli.commands:
-            unknown.append(f"[{key}]")
-        else:
-            own = _option_keys(cli.commands[key])
-            unknown += [f"{key}.{k}" for k in value if k.replace("-", "_") not in own]
-    return sorted(unknown)
 
 
 def main() -> None:
