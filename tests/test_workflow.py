@@ -335,7 +335,7 @@ def test_config_command_shows_every_option_and_its_source(tmp_path):
     _write(
         tmp_path / "pyproject.toml",
         '[tool.deident]\ntext = "phi"\ntypo = 1\n'
-        "[tool.deident.check]\nfast = true\n[tool.deident.nope]\nx = 1\n",
+        "[tool.deident.check]\nfast = true\nfoo = 2\n[tool.deident.nope]\nx = 1\n",
     )
     result = run("config")
     assert result.exit_code == 0, result.output
@@ -352,7 +352,7 @@ def test_config_command_shows_every_option_and_its_source(tmp_path):
         for param in cli.commands[command].params:
             if param.param_type_name == "option" and param.name != "help":
                 assert param.opts[-1] in options
-    assert "typo" in result.stderr and "[nope]" in result.stderr
+    assert "typo" in result.stderr and "[nope]" in result.stderr and "check.foo" in result.stderr
     assert "key: environment variable DEIDENT_KEY" in result.stdout
 
 
