@@ -10,6 +10,7 @@ import pytest
 
 from deident.config import find_config
 from deident.keys import Keyring, load_key
+from deident.options import FaceMode, Options, TextMode
 from deident.paths import Planned, plan
 from deident.regions import Redaction, Region, redact
 
@@ -120,3 +121,21 @@ def test_config_found_upward_and_dot_file_wins(tmp_path):
     config = find_config(deep)
     assert config.path == tmp_path / "a" / ".deident.toml"
     assert config.for_command("scrub") == {"faces": "eyes", "redact_style": "blur"}
+
+
+def test_options_from_flat_values_take_enums_by_value_keep_defaults_and_refuse_contradictions(tmp_path):
+    """What the CLI and a configuration file hand over: option names, ``None`` for unset, extra keys."""
+    values = {"text": "phi", "faces": None, "keep_text": ["MRN"], "retain_dates": True, "key_file": "k"}
+    options = Options.from_values(values | {"jobs": None, "max_pixels": None, "as_json": False})
+    assert options.text is TextMode.PHI and options.faces is FaceMode.BLUR and options.keep_text == ("MRN",)
+    assert options.dicom.retain_long_modified_dates and not options.dicom.retain_device_identity
+    assert (options.jobs, options.max_pixels) == (Options().jobs, Options().max_pixels)
+    with pytest.raises(ValueError, match="--rename needs --output-dir"):
+        Options.from_values({"rename": True})
+    with pytest.raises(ValueError, match="exclude each other"):
+        Options.from_values({"in_place": True, "output_dir": tmp_path / "out"})
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="--mapping file must not be inside"):
+        Options.from_values({"rename": True, "output_dir": out, "mapping_file": out / "sub" / "map.csv"})
+    with pytest.raises(ValueError):
+        Options.from_values({"text": "some"})

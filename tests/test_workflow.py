@@ -258,6 +258,22 @@ def test_rename_mapping_is_refused_inside_the_output_folder(tmp_path):
     assert not (tmp_path / "out-mapping.csv").exists()
 
 
+def test_python_dash_m_deident_is_the_command():
+    proc = subprocess.run([sys.executable, "-m", "deident", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("deident, version ")
+
+
+def test_in_place_with_an_output_folder_is_refused_from_flags_or_configuration(tmp_path):
+    original = photo(tmp_path / "in" / "a.jpg", exif=gps_exif())
+    before, out = original.read_bytes(), tmp_path / "out"
+    result = run("scrub", original, "--in-place", "-o", out, *METADATA_ONLY)
+    assert result.exit_code == 2 and "--in-place and --output-dir exclude each other" in result.output
+    (tmp_path / ".deident.toml").write_text("in-place = true\n")  # the same check for a configured value
+    result = run("scrub", original, "-o", out, *METADATA_ONLY)
+    assert result.exit_code == 2 and "--in-place and --output-dir exclude each other" in result.output
+    assert original.read_bytes() == before and not out.exists()
+
+
 def test_neutral_names_never_look_identifying(tmp_path):
     for i in range(40):
         photo(tmp_path / "in" / f"case {i}.jpg", size=(16, 16))
@@ -319,7 +335,7 @@ def test_config_command_shows_every_option_and_its_source(tmp_path):
     _write(
         tmp_path / "pyproject.toml",
         '[tool.deident]\ntext = "phi"\ntypo = 1\n'
-        "[tool.deident.check]\nfast = true\n[tool.deident.nope]\nx = 1\n",
+        "[tool.deident.check]\nfast = true\nfoo = 2\n[tool.deident.nope]\nx = 1\n",
     )
     result = run("config")
     assert result.exit_code == 0, result.output
@@ -336,7 +352,7 @@ def test_config_command_shows_every_option_and_its_source(tmp_path):
         for param in cli.commands[command].params:
             if param.param_type_name == "option" and param.name != "help":
                 assert param.opts[-1] in options
-    assert "typo" in result.stderr and "[nope]" in result.stderr
+    assert "typo" in result.stderr and "[nope]" in result.stderr and "check.foo" in result.stderr
     assert "key: environment variable DEIDENT_KEY" in result.stdout
 
 

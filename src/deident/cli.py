@@ -14,53 +14,20 @@ from typing import ClassVar
 import click
 
 from deident import __version__
-
-TEXT_MODES = ("all", "phi", "off")
-FACE_MODES = ("blur", "pixelate", "fill", "eyes", "off")
-STYLES = ("fill", "blur", "pixelate")
+from deident.options import OUTPUT_FORMATS, Options
 
 
-def _option_keys(command: click.Command) -> dict[str, str]:
-    """Configuration key -> parameter name: long option names (dashes or underscores) and the name itself."""
-    keys: dict[str, str] = {}
-    for param in command.params:
-        if not isinstance(param, click.Option) or param.name in (None, "help"):
-            continue
-        keys[param.name] = param.name
-        for opt in param.opts:
-            if opt.startswith("--"):
-                keys[opt[2:].replace("-", "_")] = param.name
-    return keys
-
-
-def _config_defaults(group: click.Group, config, only: str | None = None) -> tuple[dict, dict]:
-    """Click's default_map from a configuration, validated; and, per command, where each value came from.
-
-    Only options take defaults from the file (an argument never does: ``text = "phi"`` must not become
-    the text ``deident fuzz`` rewrites). A value Click would refuse is refused here, naming the file.
-    """
-    default_map: dict[str, dict] = {}
-    sources: dict[str, dict] = {}
-    for name, command in group.commands.items():
-        if only is not None and name != only:
-            continue
-        keys = _option_keys(command)
-        params = {p.name: p for p in command.params}
-        wanted: dict = {}
-        for key, value in config.for_command(name).items():
-            if key not in keys:
-                continue
-            param = params[keys[key]]
-            try:
-                values = value if param.multiple and isinstance(value, list) else [value]
-                for v in values:
-                    param.type.convert(v, param, None)
-            except click.BadParameter as exc:
-                raise click.UsageError(f"{config.path}: {key} = {value!r}: {exc.message}") from exc
-            wanted[param.name] = [value] if param.multiple and isinstance(value, str) else value
-            sources.setdefault(name, {})[param.name] = config.source_of(name, key)
-        default_map[name] = wanted
-    return default_map, sources
+def _mode_option(name: str, help: str):
+    """``--NAME`` for an enum field of ``Options``: its choices the enum's values, its default the field's,
+    so the command line offers exactly what ``Options`` accepts."""
+    default = getattr(Options, name)
+    return click.option(
+        f"--{name.replace('_', '-')}",
+        type=click.Choice([member.value for member in type(default)]),
+        default=default.value,
+        show_default=True,
+        help=help,
+    )
 
 
 def _find_config():
@@ -79,7 +46,7 @@ class _Group(click.Group):
     lazy_commands: ClassVar[dict[str, str]] = {"post": "deident.post.cli"}
 
     def make_context(self, info_name, args, parent=None, **extra):
-        extra.setdefault("default_map", _config_defaults(self, _find_config())[0])
+        extra.setdefault("default_map", _find_config().click_defaults(self.commands)[0])
         return super().make_context(info_name, args, parent=parent, **extra)
 
     def list_commands(self, ctx):
@@ -95,7 +62,7 @@ class _Group(click.Group):
                 return None
             self.add_command(module.command(_stage_options, _options), name)
             if ctx.default_map is not None:
-                ctx.default_map[name] = _config_defaults(self, _find_config(), only=name)[0][name]
+                ctx.default_map[name] = _find_config().click_defaults(self.commands, only=name)[0][name]
         return super().get_command(ctx, name)
 
     def load_all(self, ctx) -> None:
@@ -109,22 +76,20 @@ def cli() -> None:
     """Make clinical images safe to share: metadata, DICOM headers, burned-in text, faces, captions."""
 
 
+def _switch(name: str, help: str, short: str | None = None):
+    """``--NAME/--no-NAME``: off unless given on the command line or in the configuration."""
+    flags = f"--{name}/--no-{name}"
+    return click.option(short, flags, help=help) if short else click.option(flags, help=help)
+
+
 def _stage_options(fn):
     for decorator in reversed(
         (
-            click.option(
-                "--text",
-                type=click.Choice(TEXT_MODES),
-                default="all",
-                show_default=True,
-                help="Burned-in text: redact all of it, only identifying text, or skip the stage.",
+            _mode_option(
+                "text", "Burned-in text: redact all of it, only identifying text, or skip the stage."
             ),
-            click.option(
-                "--faces",
-                type=click.Choice(FACE_MODES),
-                default="blur",
-                show_default=True,
-                help="Faces: hide them, bar the eyes only (consented photos), or skip the stage.",
+            _mode_option(
+                "faces", "Faces: hide them, bar the eyes only (consented photos), or skip the stage."
             ),
             click.option(
                 "--keep-text",
@@ -163,23 +128,14 @@ def _stage_options(fn):
 
 
 def _options(**kw):
-    from deident.options import DEFAULT_MAX_PIXELS, DicomOptions, FaceMode, Options, RedactStyle, TextMode
+    """``Options`` from a command's parameters (``Options.from_values`` checks them), then the key file
+    and the scheduler, which need reading and importing."""
+    import dataclasses
 
-    fields = {
-        "text": TextMode(kw.get("text") or "all"),
-        "faces": FaceMode(kw.get("faces") or "blur"),
-        "redact_style": RedactStyle(kw.get("redact_style") or "fill"),
-        "keep_text": tuple(kw.get("keep_text") or ()),
-        "max_pixels": kw.get("max_pixels") or DEFAULT_MAX_PIXELS,
-        "dicom": DicomOptions(
-            retain_long_modified_dates=bool(kw.get("retain_dates")),
-            retain_patient_characteristics=bool(kw.get("retain_patient_chars")),
-            retain_device_identity=bool(kw.get("retain_device")),
-            clean_descriptors=bool(kw.get("clean_descriptors")),
-        ),
-    }
-    if kw.get("jobs"):
-        fields["jobs"] = kw["jobs"]
+    try:
+        options = Options.from_values({k: v for k, v in kw.items() if k != "decisions"})  # loaded later
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     if kw.get("key_file"):
         from deident.keys import load_key
 
@@ -187,7 +143,7 @@ def _options(**kw):
             source = load_key(kw["key_file"])
         except (OSError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="--key-file") from exc
-        fields["key"] = source.keyring.secret
+        options = dataclasses.replace(options, key=source.keyring.secret)
         if source.warning:
             click.echo(f"warning: {source.warning}", err=True)
     if kw.get("scheduler"):
@@ -198,18 +154,7 @@ def _options(**kw):
             check_scheduler(kw["scheduler"])
         except (ValueError, StageUnavailable) as exc:
             raise click.UsageError(str(exc)) from exc
-    for name in ("output_dir", "seed", "output_format", "mapping_file", "scheduler"):
-        if kw.get(name) is not None:
-            fields[name] = kw[name]
-    for flag in (
-        *("in_place", "fast", "rename", "fuzz_history", "resume", "reencode", "keep_macro"),
-        *("overwrite", "keep_names", "dry_run"),
-    ):
-        fields[flag] = bool(kw.get(flag))
-    try:
-        return Options(**fields)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+    return options
 
 
 def _decisions_option(fn):
@@ -447,61 +392,38 @@ class _frame_progress:
     type=click.Path(file_okay=False, path_type=Path),
     help="Write outputs under DIR, mirroring the inputs' relative paths.",
 )
-@click.option("--in-place/--no-in-place", help="Replace the originals (atomically).")
+@_switch("in-place", "Replace the originals (atomically).")
 @_stage_options
-@click.option(
-    "--redact-style",
-    type=click.Choice(STYLES),
-    default="fill",
-    show_default=True,
-    help="How text regions are hidden.",
-)
+@_mode_option("redact_style", "How text regions are hidden.")
 @click.option("--seed", type=int, default=None, help="Seed for randomised steps (caption fuzzing).")
-@click.option(
-    "--retain-dates/--no-retain-dates", help="DICOM: keep dates, shifted by a keyed per-patient offset."
+@_switch("retain-dates", "DICOM: keep dates, shifted by a keyed per-patient offset.")
+@_switch("retain-patient-chars", "DICOM: keep age, sex, size and weight.")
+@_switch("retain-device", "DICOM: keep device identity.")
+@_switch("clean-descriptors", "DICOM: clean free-text descriptions instead of removing.")
+@_switch("fuzz-history", "Fuzz caption files beside each image into the output.")
+@_switch("resume", "Skip inputs whose output an earlier run wrote with the same options, key and version.")
+@_switch(
+    "overwrite", "Replace existing files deident did not write (and read-only originals with --in-place)."
 )
-@click.option(
-    "--retain-patient-chars/--no-retain-patient-chars", help="DICOM: keep age, sex, size and weight."
-)
-@click.option("--retain-device/--no-retain-device", help="DICOM: keep device identity.")
-@click.option(
-    "--clean-descriptors/--no-clean-descriptors",
-    help="DICOM: clean free-text descriptions instead of removing.",
-)
-@click.option(
-    "--fuzz-history/--no-fuzz-history", help="Fuzz caption files beside each image into the output."
-)
-@click.option(
-    "--resume/--no-resume",
-    help="Skip inputs whose output an earlier run wrote with the same options, key and version.",
-)
-@click.option(
-    "--overwrite/--no-overwrite",
-    help="Replace existing files deident did not write (and read-only originals with --in-place).",
-)
-@click.option(
-    "--reencode/--no-reencode", help="JPEG: redact by decode and re-encode instead of in the DCT domain."
-)
+@_switch("reencode", "JPEG: redact by decode and re-encode instead of in the DCT domain.")
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(("jpeg", "png")),
+    type=click.Choice(OUTPUT_FORMATS),
     default=None,
     help="Convert HEIC/AVIF photos to this format (other formats keep theirs; the report says so).",
 )
-@click.option(
-    "--keep-macro/--no-keep-macro", help="Whole-slide images: keep the macro image with its label filled."
-)
+@_switch("keep-macro", "Whole-slide images: keep the macro image with its label filled.")
 @click.option(
     "--scheduler",
     metavar="ADDRESS|local:N",
     default=None,
     help="Run the batch on a Dask cluster (tcp://HOST:PORT) or N local Dask workers; needs deident[dask].",
 )
-@click.option("--rename/--no-rename", help="Neutral output names (keyed hash); needs --output-dir.")
-@click.option(
-    "--keep-names/--no-keep-names",
-    help="Keep identifying file and folder names on purpose (else such a file is reported unsafe, exit 1).",
+@_switch("rename", "Neutral output names (keyed hash); needs --output-dir.")
+@_switch(
+    "keep-names",
+    "Keep identifying file and folder names on purpose (else such a file is reported unsafe, exit 1).",
 )
 @click.option(
     "--mapping",
@@ -520,22 +442,11 @@ class _frame_progress:
     "as --review=DIR.",
 )
 @_decisions_option
-@click.option(
-    "--dry-run/--no-dry-run", help="Say what would be removed and redacted, and where; write nothing."
-)
-@click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
-@click.option(
-    "-q", "--quiet/--no-quiet", help="Print only the files that need a look; the exit code says the rest."
-)
+@_switch("dry-run", "Say what would be removed and redacted, and where; write nothing.")
+@_switch("verbose", "List every finding per file.", "-v")
+@_switch("quiet", "Print only the files that need a look; the exit code says the rest.", "-q")
 def scrub(paths, as_json, report, verbose, quiet, **kw):
     """Write a safe copy of every image and DICOM file under PATHS."""
-    if kw.get("in_place") and kw.get("output_dir"):
-        raise click.UsageError("--in-place and --output-dir exclude each other")
-    if kw.get("rename") and not kw.get("output_dir"):
-        raise click.UsageError("--rename needs --output-dir: neutral names go into a folder of their own")
-    mapping, out = kw.get("mapping_file"), kw.get("output_dir")
-    if mapping and out and Path(mapping).resolve().is_relative_to(Path(out).resolve()):
-        raise click.UsageError("the --mapping file must not be inside the output folder")
     options = _review_options(_options(**kw), paths, kw.get("review"), kw.get("decisions"))
     started = time.time()
     results = _run("scrub", paths, options, as_json=as_json, report=report, details=verbose, quiet=quiet)
@@ -563,12 +474,10 @@ def _say_review_files(options, started: float) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_stage_options
-@click.option("--fast/--no-fast", help="Metadata, DICOM headers and names only (no pixel stages).")
+@_switch("fast", "Metadata, DICOM headers and names only (no pixel stages).")
 @_decisions_option
-@click.option("-v", "--verbose/--no-verbose", help="List every finding per file.")
-@click.option(
-    "-q", "--quiet/--no-quiet", help="Print only the files that need a look; the exit code says the rest."
-)
+@_switch("verbose", "List every finding per file.", "-v")
+@_switch("quiet", "Print only the files that need a look; the exit code says the rest.", "-q")
 def check(paths, as_json, report, verbose, quiet, **kw):
     """Report what still identifies a patient in PATHS, writing nothing.
 
@@ -588,7 +497,7 @@ def check(paths, as_json, report, verbose, quiet, **kw):
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_stage_options
-@click.option("--fast/--no-fast", help="Metadata and headers only.")
+@_switch("fast", "Metadata and headers only.")
 def inspect(paths, as_json, report, **kw):
     """Show every identifier found in PATHS, finding by finding, without writing anything."""
     from deident.findings import Status
@@ -603,10 +512,7 @@ def inspect(paths, as_json, report, **kw):
 @click.option("--age-jitter", type=click.IntRange(0, 10), default=3, show_default=True)
 @click.option("--sex-change-rate", type=click.FloatRange(0, 1), default=1 / 3, show_default="1/3")
 @click.option("--laterality-swap-rate", type=click.FloatRange(0, 1), default=None)
-@click.option(
-    "--generalize-site/--no-generalize-site",
-    help="Replace the site by its region (left thigh -> lower extremity).",
-)
+@_switch("generalize-site", "Replace the site by its region (left thigh -> lower extremity).")
 @click.option("--json/--no-json", "as_json", help="Print the text and every change as JSON.")
 def fuzz(text, seed, age_jitter, sex_change_rate, laterality_swap_rate, generalize_site, as_json):
     """Rewrite a case history as careful clinicians do: TEXT, or standard input with '-'."""
@@ -643,12 +549,13 @@ def show_config() -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from deident.config import configurable
     from deident.keys import load_key
 
     group_ctx = click.get_current_context().find_root()
     cli.load_all(group_ctx)
     config = _find_config()
-    _, sources = _config_defaults(cli, config)
+    _, sources = config.click_defaults(cli.commands)
     out, err = _stdout_console(), Console(stderr=True)
     if config.path:
         out.print(
@@ -663,9 +570,7 @@ def show_config() -> None:
     for name in names:
         command = cli.commands[name]
         ctx = click.Context(command, info_name=name, parent=group_ctx)
-        for param in command.params:
-            if not isinstance(param, click.Option) or param.name in (None, "help"):
-                continue
+        for param in configurable(command):
             value = _shown(param, ctx)
             source = sources.get(name, {}).get(param.name, "default")
             table.add_row(name, param.opts[-1], escape(repr(value)), escape(source))
@@ -677,7 +582,7 @@ def show_config() -> None:
         )
     except (OSError, ValueError) as exc:
         err.print(f"[bold red]key:[/] {escape(str(exc))}")
-    unknown = _unknown_keys(config)
+    unknown = config.unknown_keys(cli.commands)
     if unknown:
         err.print(f"[yellow]ignored keys in {escape(str(config.path))}:[/] {escape(', '.join(unknown))}")
 
@@ -691,22 +596,6 @@ def _shown(param: click.Option, ctx: click.Context):
     if value is None or value is unset:
         return () if param.multiple else (False if param.is_flag else None)
     return tuple(value) if param.multiple and isinstance(value, list) else value
-
-
-def _unknown_keys(config) -> list[str]:
-    """Keys no command takes (typos): a top-level key any command knows, a table key its command knows."""
-    known = {key for command in cli.commands.values() for key in _option_keys(command)}
-    unknown = []
-    for key, value in config.values.items():
-        if not isinstance(value, dict):
-            if key.replace("-", "_") not in known:
-                unknown.append(key)
-        elif key not in cli.commands:
-            unknown.append(f"[{key}]")
-        else:
-            own = _option_keys(cli.commands[key])
-            unknown += [f"{key}.{k}" for k in value if k.replace("-", "_") not in own]
-    return sorted(unknown)
 
 
 def main() -> None:

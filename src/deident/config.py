@@ -3,14 +3,17 @@
 The nearest file found walking up from the working directory wins (a ``.deident.toml`` before a
 ``pyproject.toml`` in the same folder); command-line flags win over both. Keys use the long option
 names with dashes or underscores (``text = "phi"``, ``redact-style = "blur"``); a key may also sit in a
-per-command table (``[tool.deident.scrub]``).
+per-command table (``[tool.deident.scrub]``). Values are checked here, once, by the same Click parameter
+types the command line uses, so a bad value is refused naming the file, and a typo is reported.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import click
 import tomllib  # Python 3.11+, the lowest deident supports (requires-python)
 
 
@@ -34,8 +37,67 @@ class Config:
         table = ".".join(t for t in (self.section, command if in_own else "") if t)
         return f"{self.path} [{table}]" if table else str(self.path)
 
-    def unknown_tables(self, commands) -> list[str]:
-        return sorted(k for k, v in self.values.items() if isinstance(v, dict) and k not in commands)
+    def click_defaults(self, commands: Mapping[str, click.Command], only: str | None = None):
+        """Click's default_map, validated; and, per command, where each value came from.
+
+        Only options take defaults from the file (an argument never does: ``text = "phi"`` must not become
+        the text ``deident fuzz`` rewrites). A value Click would refuse is refused here, naming the file.
+        """
+        default_map: dict[str, dict] = {}
+        sources: dict[str, dict] = {}
+        for name, command in commands.items():
+            if only is not None and name != only:
+                continue
+            keys = option_keys(command)
+            params = {p.name: p for p in command.params}
+            wanted: dict = {}
+            for key, value in self.for_command(name).items():
+                if key not in keys:
+                    continue
+                param = params[keys[key]]
+                try:
+                    values = value if param.multiple and isinstance(value, list) else [value]
+                    for v in values:
+                        param.type.convert(v, param, None)
+                except click.BadParameter as exc:
+                    raise click.UsageError(f"{self.path}: {key} = {value!r}: {exc.message}") from exc
+                wanted[param.name] = [value] if param.multiple and isinstance(value, str) else value
+                sources.setdefault(name, {})[param.name] = self.source_of(name, key)
+            default_map[name] = wanted
+        return default_map, sources
+
+    def unknown_keys(self, commands: Mapping[str, click.Command]) -> list[str]:
+        """Keys no command takes (typos): a top-level key any command knows, a table key its command knows."""
+        known = {key for command in commands.values() for key in option_keys(command)}
+        unknown = []
+        for key, value in self.values.items():
+            if not isinstance(value, dict):
+                if key.replace("-", "_") not in known:
+                    unknown.append(key)
+            elif key not in commands:
+                unknown.append(f"[{key}]")
+            else:
+                own = option_keys(commands[key])
+                unknown += [f"{key}.{k}" for k in value if k.replace("-", "_") not in own]
+        return sorted(unknown)
+
+
+def configurable(command: click.Command) -> Iterator[click.Option]:
+    """The options of a command a configuration may set (not its arguments, nor --help)."""
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name not in (None, "help"):
+            yield param
+
+
+def option_keys(command: click.Command) -> dict[str, str]:
+    """Configuration key -> parameter name: long option names (dashes or underscores) and the name itself."""
+    keys: dict[str, str] = {}
+    for param in configurable(command):
+        keys[param.name] = param.name
+        for opt in param.opts:
+            if opt.startswith("--"):
+                keys[opt[2:].replace("-", "_")] = param.name
+    return keys
 
 
 def find_config(start: Path | None = None) -> Config:

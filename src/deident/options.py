@@ -1,13 +1,15 @@
 """Every knob of a run, as one frozen value passed to the pipeline and to each stage.
 
-The CLI and the configuration file (``[tool.deident]`` / ``.deident.toml``) only build an ``Options``;
-library users build one directly.
+The CLI and the configuration file (``[tool.deident]`` / ``.deident.toml``) only build an ``Options``
+(``Options.from_values``); library users build one directly. The defaults, the choices the command line
+offers (the enums below) and the checks of how options combine live here, once.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +38,9 @@ class RedactStyle(str, Enum):
     PIXELATE = "pixelate"
 
 
+# Formats ``output_format`` converts HEIC/AVIF photos to (``--format``).
+OUTPUT_FORMATS = ("jpeg", "png")
+
 # Refuse to decode images above this many pixels unless raised: guards against decompression bombs.
 DEFAULT_MAX_PIXELS = 250_000_000
 
@@ -48,6 +53,15 @@ class DicomOptions:
     retain_patient_characteristics: bool = False  # 113108: age, sex, size, weight
     retain_device_identity: bool = False  # 113109
     clean_descriptors: bool = False  # 113105: keep descriptions after cleaning instead of removing
+
+
+# Command-line / configuration names of the DicomOptions flags
+_DICOM_FLAGS = {
+    "retain_dates": "retain_long_modified_dates",
+    "retain_patient_chars": "retain_patient_characteristics",
+    "retain_device": "retain_device_identity",
+    "clean_descriptors": "clean_descriptors",
+}
 
 
 @dataclass(frozen=True)
@@ -82,3 +96,35 @@ class Options:
     @property
     def pixel_stages(self) -> bool:
         return not self.fast and (self.text is not TextMode.OFF or self.faces is not FaceMode.OFF)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, object]) -> Options:
+        """An ``Options`` from flat command-line or configuration values, checked (``ValueError``).
+
+        A name that is not a field is ignored and ``None`` keeps the default, so a command passes all of
+        its parameters; enums are given by value, the DICOM flags by their option names.
+        """
+        given = {f.name: values[f.name] for f in fields(cls) if values.get(f.name) is not None}
+        given.pop("dicom", None)
+        for name, enum in (("text", TextMode), ("faces", FaceMode), ("redact_style", RedactStyle)):
+            if name in given:
+                given[name] = enum(given[name])
+        if "keep_text" in given:
+            given["keep_text"] = tuple(given["keep_text"])
+        dicom = {own: bool(values.get(flag)) for flag, own in _DICOM_FLAGS.items()}
+        options = cls(**given, dicom=DicomOptions(**dicom))
+        options.check()
+        return options
+
+    def check(self) -> None:
+        """Refuse options that contradict each other before any key is loaded or any file read."""
+        if self.in_place and self.output_dir:
+            raise ValueError("--in-place and --output-dir exclude each other")
+        if self.rename and not self.output_dir:
+            raise ValueError("--rename needs --output-dir: neutral names go into a folder of their own")
+        if (
+            self.mapping_file
+            and self.output_dir
+            and self.mapping_file.resolve().is_relative_to(self.output_dir.resolve())
+        ):
+            raise ValueError("the --mapping file must not be inside the output folder")

@@ -8,7 +8,7 @@ memory only.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from deident.errors import CorruptFile
 from deident.formats.items import Item, clean_values, plural
@@ -128,6 +128,15 @@ def exif_items(data: bytes, where: str) -> tuple[list[Item], ExifSummary]:
     except (CorruptFile, struct.error) as exc:
         return [Item("exif", where, f"EXIF block, {len(data)} bytes (unreadable: {exc})")], ExifSummary()
     return summary.items(where), summary
+
+
+def exif_block_items(data: bytes, where: str, size: int | None = None) -> list[Item]:
+    """The items of an EXIF block that is dropped whole, its identifying values on the first (one walk
+    gives findings and deny-list terms); a block naming nothing is still one item of ``size`` bytes."""
+    items, summary = exif_items(data, where)
+    if not items:
+        return [Item("exif", where, f"EXIF block, {len(data) if size is None else size} bytes")]
+    return [replace(items[0], values=tuple(summary.identifiers)), *items[1:]]
 
 
 def orientation_exif(orientation: int) -> bytes:

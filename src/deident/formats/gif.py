@@ -6,7 +6,6 @@ are dropped; looping (NETSCAPE2.0 / ANIMEXTS1.0) and ICC colour data stay; image
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -315,21 +314,11 @@ class GifDocument(WholeFileDocument):
 
     def _encode(self, ctx: Context) -> bytes:
         """All frames again (GIF frames depend on each other), with the original timing and looping."""
-        from deident.formats.pixels import open_image
+        return self._encode_frames(ctx, "GIF", _save_options)
 
-        src = open_image(self.data)
-        frames, durations = [], []
-        for i in range(self._dims().frames):
-            img = self.stored(i, ctx)
-            src.seek(i)
-            durations.append(src.info.get("duration", 0))
-            frames.append(img)
-        buf = io.BytesIO()
-        kwargs = {"loop": src.info["loop"]} if "loop" in src.info else {}
-        if len(frames) > 1:
-            kwargs |= {"save_all": True, "append_images": frames[1:], "duration": durations}
-        frames[0].save(buf, "GIF", optimize=False, **kwargs)
-        return buf.getvalue()
+
+def _save_options(info: dict, animated: bool) -> dict:
+    return {"optimize": False} | ({"loop": info["loop"]} if "loop" in info else {})
 
 
 def open_gif(source: Source) -> GifDocument:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from deident.findings import Action, Finding
 
@@ -25,6 +26,19 @@ class Item:
 
     def finding(self, action: Action | None = None) -> Finding:
         return Finding("metadata", self.kind, self.where, action or self.action, self.detail)
+
+
+C = TypeVar("C")
+
+
+@dataclass
+class Parsed(Generic[C]):
+    """A chunked container (PNG, WebP) walked to its end: its chunks in file order, the offset after the
+    last one, and how many bytes follow it (a trailer decoders ignore, where identifiers can hide)."""
+
+    chunks: list[C]
+    end: int
+    trailer: int
 
 
 def per_bytes(fn):

@@ -7,7 +7,8 @@ here once, through ``formats.pixels``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 
 from deident.errors import CorruptFile
 from deident.findings import Action, Finding
@@ -115,6 +116,24 @@ class WholeFileDocument(Document):
 
     def to_bytes(self, ctx: Context) -> bytes:
         return self._output(ctx)  # the very bytes: no copy through a buffer
+
+    def _encode_frames(self, ctx: Context, fmt: str, save_options: Callable[[dict, bool], dict]) -> bytes:
+        """Every frame again, edited or not (GIF and WebP frames depend on each other), each with its
+        original duration; ``save_options(info, animated)`` adds what the format keeps (loop, ICC)."""
+        from deident.formats.pixels import open_image
+
+        src = open_image(self.data)
+        frames, durations = [], []
+        for i in range(self._dims().frames):
+            frames.append(self.stored(i, ctx))
+            src.seek(i)
+            durations.append(src.info.get("duration", 0))
+        kwargs = save_options(src.info, len(frames) > 1)
+        if len(frames) > 1:
+            kwargs |= {"save_all": True, "append_images": frames[1:], "duration": durations}
+        buf = io.BytesIO()
+        frames[0].save(buf, fmt, **kwargs)
+        return buf.getvalue()
 
     def _output(self, ctx: Context) -> bytes:
         """The whole output; a subclass that writes differently overrides this, never ``write`` alone."""

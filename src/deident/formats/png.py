@@ -13,12 +13,12 @@ import io
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from deident.errors import CorruptFile
 from deident.formats.base import Context, ImageDims, Source
-from deident.formats.exif import exif_items
-from deident.formats.items import Item, clean_values, per_bytes
+from deident.formats.exif import exif_block_items
+from deident.formats.items import Item, Parsed, clean_values, per_bytes
 from deident.formats.photo import WholeFileDocument
 from deident.formats.xmp import xmp_identifiers
 
@@ -71,14 +71,7 @@ class Chunk:
         )
 
 
-@dataclass
-class Parsed:
-    chunks: list[Chunk]
-    end: int  # offset after IEND
-    trailer: int
-
-
-def walk(data: bytes) -> Parsed:
+def walk(data: bytes) -> Parsed[Chunk]:
     if data[:8] != SIGNATURE:
         raise CorruptFile("not a PNG (bad signature)")
     chunks: list[Chunk] = []
@@ -399,10 +392,7 @@ def chunk_items(data: bytes, parsed: Parsed, image_data: bool = True) -> Iterato
                 detail = f"text field {_keyword(key)}, {len(c.data)} bytes"
                 yield Item(f"png.{name}", where, detail, values=values)
         elif c.type == b"eXIf":
-            items, summary = exif_items(c.data, where)
-            if items:  # the block's values travel with its first item
-                items[0] = replace(items[0], values=tuple(summary.identifiers))
-            yield from items or [Item("exif", where, f"EXIF block, {len(c.data)} bytes")]
+            yield from exif_block_items(c.data, where)
         elif c.type == b"tIME":
             yield Item("png.tIME", where, "last-modification time")
         else:

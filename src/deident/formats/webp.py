@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
 from deident.formats.base import Context, ImageDims, Source
-from deident.formats.exif import exif_items
-from deident.formats.items import Item, clean_values
+from deident.formats.exif import exif_block_items
+from deident.formats.items import Item, Parsed
 from deident.formats.photo import WholeFileDocument
 from deident.formats.xmp import xmp_identifiers
 
@@ -34,13 +33,6 @@ class Chunk:
         return self.fourcc + struct.pack("<I", len(self.data)) + self.data + b"\0" * (len(self.data) & 1)
 
 
-@dataclass
-class Parsed:
-    chunks: list[Chunk]
-    end: int
-    trailer: int
-
-
 def _chunks(data: bytes, pos: int, end: int, base: int = 0) -> list[Chunk]:
     """The chunks in ``data[pos:end]``; ``base`` makes offsets absolute for nested (ANMF) chunks."""
     chunks = []
@@ -62,7 +54,7 @@ def frame_chunks(anmf: Chunk) -> list[Chunk]:
     return _chunks(anmf.data, ANMF_HEADER, len(anmf.data), anmf.start + 8)
 
 
-def walk(data: bytes) -> Parsed:
+def walk(data: bytes) -> Parsed[Chunk]:
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         raise CorruptFile("not a WebP (bad RIFF header)")
     riff_end = 8 + struct.unpack("<I", data[4:8])[0]
@@ -201,10 +193,11 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
         where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
         if c.fourcc == b"EXIF":
             data = c.data[6:] if c.data.startswith(b"Exif\0\0") else c.data
-            items, _ = exif_items(data, where)
-            yield from items or [Item("exif", where, f"EXIF block, {len(c.data)} bytes")]
+            yield from exif_block_items(data, where, len(c.data))
         elif c.fourcc == b"XMP ":
-            yield Item("xmp", where, f"XMP packet, {len(c.data)} bytes")
+            yield Item(
+                "xmp", where, f"XMP packet, {len(c.data)} bytes", values=tuple(xmp_identifiers(c.data))
+            )
         else:
             yield Item("webp.chunk", where, f"unknown chunk, {len(c.data)} bytes")
     if parsed.trailer:
@@ -249,33 +242,14 @@ class WebpDocument(WholeFileDocument):
 
     def _encode(self, ctx: Context) -> bytes:
         """Lossless WebP (no second generation of lossy artefacts), every frame with its timing."""
-        from deident.formats.pixels import open_image
+        return self._encode_frames(ctx, "WEBP", _save_options)
 
-        src = open_image(self.data)
-        frames, durations = [], []
-        for i in range(self._dims().frames):
-            frames.append(self.stored(i, ctx))
-            src.seek(i)
-            durations.append(src.info.get("duration", 0))
-        kwargs = {"lossless": True, "exact": True}
-        if src.info.get("icc_profile"):
-            kwargs["icc_profile"] = src.info["icc_profile"]
-        if len(frames) > 1:
-            kwargs |= {"save_all": True, "append_images": frames[1:], "duration": durations}
-            kwargs["loop"] = src.info.get("loop", 0)
-        buf = io.BytesIO()
-        frames[0].save(buf, "WEBP", **kwargs)
-        return buf.getvalue()
 
-    def identifiers(self) -> list[str]:
-        values: list[str] = []
-        for c in walk(self.data).chunks:
-            if c.fourcc == b"EXIF":
-                data = c.data[6:] if c.data.startswith(b"Exif\0\0") else c.data
-                values += exif_items(data, "")[1].identifiers
-            elif c.fourcc == b"XMP ":
-                values += xmp_identifiers(c.data)
-        return clean_values(values)
+def _save_options(info: dict, animated: bool) -> dict:
+    options = {"lossless": True, "exact": True}
+    if info.get("icc_profile"):
+        options["icc_profile"] = info["icc_profile"]
+    return options | ({"loop": info.get("loop", 0)} if animated else {})
 
 
 def open_webp(source: Source) -> WebpDocument:
