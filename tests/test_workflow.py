@@ -393,7 +393,7 @@ def test_progress_bar_counts_files_on_a_terminal():
 
 
 def test_progress_total_is_the_number_of_rows_of_the_summary(tmp_path):
-    from deident import pipeline
+    from deident import batch
     from deident.options import Options
 
     for name in ("a.jpg", "b.jpg", "sub/c.jpg"):
@@ -403,7 +403,7 @@ def test_progress_total_is_the_number_of_rows_of_the_summary(tmp_path):
     paths = [tmp_path / "cases", tmp_path / "missing.jpg"]
     options = Options(fast=True)
     counted: list = []
-    results = pipeline.check_paths(paths, options, progress=counted.append)
+    results = batch.check_paths(paths, options, progress=counted.append)
     assert cli_module._count_inputs(paths, options) == len(results) == len(counted) == 6
 
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from deident import __version__
 from deident.findings import Action, FileResult, Finding, Status, printable
+from deident.version import __version__
 
 
 def summary_counts(results: Sequence[FileResult]) -> dict[str, int]:

@@ -20,12 +20,12 @@ import warnings
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from deident import __version__
 from deident.dicom.wsi import whole_slide_associated
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, Source
 from deident.regions import Redaction
+from deident.version import __version__
 
 # Our implementation's identity in every File Meta we write: 2.25 + uuid5(URL, "deident.implementation").
 IMPLEMENTATION_UID = "2.25.77383759526787599850519146195758806815"
