@@ -20,7 +20,7 @@ from pathlib import Path
 from deident.atomic import sweep_stale, sync_dirs, write_bytes_atomic
 from deident.chunks import identifiers_of_chunk, process_chunk, reported, worker_init
 from deident.errors import DeidentError, Interrupted
-from deident.findings import FileResult, Finding, Status
+from deident.findings import FileResult, Finding, Stage, Status
 from deident.formats.base import Context, Source
 from deident.keys import Keyring, load_key
 from deident.options import Options
@@ -205,7 +205,7 @@ def _neutral_report(result: FileResult, options: Options) -> FileResult:
         return text
 
     def where(f: Finding) -> str:
-        if f.stage == "caption" and f.where.startswith(path.stem + "."):
+        if f.stage is Stage.CAPTION and f.where.startswith(path.stem + "."):
             return Path(label).stem + f.where[len(path.stem) :]
         return neutral(f.where)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from deident.atomic import Staged, discard, mode_like, stage, write_bytes_atomic
 from deident.errors import DeidentError, TooLarge, UnsupportedFormat, VerificationFailed
-from deident.findings import Action, Area, FileResult, Finding, Status
+from deident.findings import HEADER_STAGES, Action, Area, FileResult, Finding, Reason, Stage, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
 from deident.frames_cache import detect_frames
 from deident.keys import Keyring
@@ -160,7 +160,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
             leftovers, pixel_leftovers = _verify(written, ctx, redacted)
             if not leftovers:
                 break
-            fixable = not any(f.stage in ("metadata", "dicom") for f in leftovers)
+            fixable = not any(f.stage in HEADER_STAGES for f in leftovers)
             if round_ == MAX_REDACTION_ROUNDS - 1 or not fixable:
                 raise VerificationFailed(_refusal(leftovers))
             _redact_leftovers(doc, pixel_leftovers, ctx, result, redacted)
@@ -276,12 +276,23 @@ def _detect_all(doc: Document, ctx: Context, *, redact: bool):
 def _region_finding(where: str, region, action: Action, ctx: Context, frame: int) -> Finding:
     from deident.stages import style_for
 
-    stage = {"eyes": "faces", "face": "faces", "hide": "user"}.get(region.kind, region.kind)
+    stage, reason = REGION_STAGES[region.kind]
     detail = region.label or region.kind
     if action is Action.REDACTED:
         detail = f"{detail} ({style_for(region, ctx.options)})"
     area = Area(frame, region.polygon)
-    return Finding(stage, f"{stage}.{region.kind}", f"{where} box {region.describe()}", action, detail, area)
+    where = f"{where} box {region.describe()}"
+    return Finding(stage, f"{stage}.{region.kind}", where, action, detail, area, reason=reason)
+
+
+# A region's kind (what its detector saw, or a reviewer's box to hide) -> its finding's stage and reason.
+REGION_STAGES: dict[str, tuple[Stage, Reason | None]] = {
+    "face": (Stage.FACES, Reason.FACE),
+    "eyes": (Stage.FACES, Reason.EYES),
+    "text": (Stage.TEXT, Reason.TEXT),
+    "barcode": (Stage.BARCODE, Reason.BARCODE),
+    "hide": (Stage.USER, None),  # the reviewer's own label says why
+}
 
 
 def _reviewed(frame, regions: list, ctx: Context) -> tuple[list, list[Finding]]:
@@ -347,10 +358,10 @@ def _outside_redactions(found: list, redacted: list, shape) -> list:
 
 def _refusal(leftovers: list[Finding]) -> str:
     """Why a file is refused: which region, which stage, and what the user can do about it."""
-    pixel = [f for f in leftovers if f.stage not in ("metadata", "dicom")]
+    pixel = [f for f in leftovers if f.stage not in HEADER_STAGES]
     parts = sorted({f"{f.stage}: {f.detail or f.kind} at {f.where}" for f in leftovers})
     hint = ""
-    if any(f.stage == "text" for f in pixel):
+    if any(f.stage is Stage.TEXT for f in pixel):
         hint = (
             " — if that is not identifying text, leave it with --keep-text REGEX (or --text phi for "
             "harmless words), then check the output by eye"
@@ -362,10 +373,7 @@ def _refusal(leftovers: list[Finding]) -> str:
 
 def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
     """With the text stage off the user chose not to clean pixels: that notice must not fail the file."""
-    return ctx.options.text.value == "off" and finding.kind in PIXEL_NOTICE_KINDS
-
-
-PIXEL_NOTICE_KINDS = {"dicom.pixels-unverified", "dicom.BurnedInAnnotation"}
+    return ctx.options.text.value == "off" and finding.reason is Reason.PIXELS_UNVERIFIED
 
 
 def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result, redacted: dict) -> None:
@@ -388,12 +396,13 @@ def _name_findings(path: Path, action: Action = Action.FOUND) -> list[Finding]:
     parts = collect_from_path(path)
     return [
         Finding(
-            "filename",
+            Stage.FILENAME,
             "filename.identifier",
             str(path),
             action,
             f"identifying file or folder name part ({len(p)} chars)"
             + (" kept: use --rename" if action is Action.KEPT else ""),
+            reason=Reason.NAME,
         )
         for p in parts
     ]

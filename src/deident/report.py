@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from deident.findings import Action, FileResult, Finding, Status, printable
+from deident.findings import Action, FileResult, Finding, Reason, Stage, Status, printable
 from deident.version import __version__
 
 
@@ -82,6 +82,13 @@ _METADATA_REASONS = {
     "jpeg.com": "comment",
     "trailer": "data after the image",
 }
+# What a whole stage means, for a finding made without a reason of its own.
+_STAGE_REASONS = {
+    Stage.FACES: Reason.FACE,
+    Stage.TEXT: Reason.TEXT,
+    Stage.BARCODE: Reason.BARCODE,
+    Stage.FILENAME: Reason.NAME,
+}
 _ORDER = (
     "GPS position",
     "face",
@@ -102,32 +109,21 @@ _ORDER = (
 
 def reason(finding: Finding) -> str:
     """One finding as a short reason: "GPS position", "dates", "burned-in text", "face"."""
+    if finding.reason is not None:  # set by the code that made the finding
+        return finding.reason.value
     stage, kind = finding.stage, finding.kind
-    if stage == "faces":
-        return "eyes" if kind.endswith("eyes") else "face"
-    if stage == "text":
-        return "burned-in text"
-    if stage == "barcode":
-        return "barcode"
-    if stage == "filename":  # "date in folder name (10 chars)" when the pipeline says which kind
-        named = finding.detail.split(" (")[0]
-        return (
-            named if named.endswith(" name") and not named.startswith("identifying") else "identifying name"
-        )
-    if stage == "caption":
+    if stage in _STAGE_REASONS:
+        return _STAGE_REASONS[stage].value
+    if stage is Stage.CAPTION:
         return f"caption ({finding.detail or kind})" if finding.detail else "caption"
-    if stage == "dicom":
+    if stage is Stage.DICOM:
         attr = kind.split(".", 1)[-1]
-        if attr.startswith(("Patient", "Other Patient", "OtherPatient")) and attr != "PatientIdentityRemoved":
+        if attr.startswith(("Patient", "Other Patient", "OtherPatient")):
             return "DICOM patient data"
         if attr.endswith(("Date", "Time", "DateTime")):
             return "DICOM dates"
         if attr.endswith("UID"):
             return "original UIDs"
-        if attr in ("BurnedInAnnotation", "pixels-unverified"):
-            return "pixels not verified free of burned-in text"
-        if attr == "PatientIdentityRemoved":
-            return "not marked de-identified"
         return "DICOM header fields"
     if kind in _METADATA_REASONS:
         return _METADATA_REASONS[kind]

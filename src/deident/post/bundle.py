@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deident.errors import DeidentError
-from deident.findings import Action, FileResult, Finding, Status
+from deident.findings import Action, FileResult, Finding, Stage, Status
 from deident.options import Options
 from deident.paths import TEMP_MARK
 
@@ -153,7 +153,7 @@ def _scrub(images: list[Path], options: Options, folder: Path) -> list[FileResul
 
 def _source_finding(n: int, finding: Finding) -> Finding:
     """A scrub finding as the bundle reports it: pictures are renamed, so file names are not kept."""
-    if finding.stage == "filename":
+    if finding.stage is Stage.FILENAME:
         detail = "identifying file or folder name not used: the bundle names pictures post-N.jpg"
         return Finding("filename", finding.kind, f"image {n}", Action.REMOVED, detail)
     return dataclasses.replace(finding, where=f"image {n}: {finding.where}")
@@ -177,7 +177,9 @@ def _check(paths: list[Path], options: Options) -> list[Finding]:
             raise PostFailed(f"image {n} could not be checked after resizing: {r.reason}")
         # Names are ours (post-N.jpg in a temporary folder), not the patient's: only contents count.
         found += [
-            dataclasses.replace(f, where=f"image {n}: {f.where}") for f in r.findings if f.stage != "filename"
+            dataclasses.replace(f, where=f"image {n}: {f.where}")
+            for f in r.findings
+            if f.stage is not Stage.FILENAME
         ]
     return found
 
@@ -195,7 +197,7 @@ def _verify_metadata(paths: list[Path], options: Options) -> None:
             raise PostFailed(f"image {n}: metadata left after encoding ({', '.join(sorted(extra))})")
     fast = dataclasses.replace(options, fast=True, output_dir=None, jobs=1)
     for n, r in enumerate(check_paths(paths, fast), 1):
-        meta = [f for f in r.findings if f.stage != "filename"]
+        meta = [f for f in r.findings if f.stage is not Stage.FILENAME]
         if r.status is Status.FAILED or meta:
             raise PostFailed(f"image {n}: final file failed the metadata check {r.reason}".strip(), meta)
 
