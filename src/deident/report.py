@@ -60,51 +60,33 @@ _STYLE = {
 }
 
 
-# Short reasons for the "why" column and hook output, most telling first: what a reader must see even
-# when the list is cut (GPS before "thumbnail").
-_METADATA_REASONS = {
-    "exif.gps": "GPS position",
-    "tiff.geo": "GPS position",
-    "exif.datetime": "dates",
-    "png.tIME": "dates",
-    "exif.owner": "owner/artist",
-    "tiff.Artist": "owner/artist",
-    "exif.serial": "serial numbers",
-    "exif.device": "camera make/model",
-    "exif.text": "descriptions",
-    "exif.makernote": "maker notes",
-    "exif.thumbnail": "thumbnail",
-    "jpeg.jfif-thumbnail": "thumbnail",
-    "heif.thumbnail": "thumbnail",
-    "xmp": "XMP",
-    "iptc": "IPTC",
-    "jpeg.app13": "IPTC/Photoshop",
-    "jpeg.com": "comment",
-    "trailer": "data after the image",
-}
 # What a whole stage means, for a finding made without a reason of its own.
 _STAGE_REASONS = {
     Stage.FACES: Reason.FACE,
     Stage.TEXT: Reason.TEXT,
     Stage.BARCODE: Reason.BARCODE,
     Stage.FILENAME: Reason.NAME,
+    Stage.DICOM: Reason.DICOM_FIELDS,
 }
-_ORDER = (
-    "GPS position",
-    "face",
-    "eyes",
-    "burned-in text",
-    "barcode",
-    "identifying name",
-    "caption",
-    "DICOM patient data",
-    "dates",
-    "DICOM dates",
-    "owner/artist",
-    "serial numbers",
-    "DICOM header fields",
-    "original UIDs",
-)
+_ORDER = tuple(
+    r.value
+    for r in (
+        Reason.GPS,
+        Reason.FACE,
+        Reason.EYES,
+        Reason.TEXT,
+        Reason.BARCODE,
+        Reason.NAME,
+        Reason.CAPTION,
+        Reason.DICOM_PATIENT,
+        Reason.DATES,
+        Reason.DICOM_DATES,
+        Reason.OWNER,
+        Reason.SERIALS,
+        Reason.DICOM_FIELDS,
+        Reason.DICOM_UIDS,
+    )
+)  # most telling first: what a reader must see even when the list is cut
 
 
 def reason(finding: Finding) -> str:
@@ -114,19 +96,8 @@ def reason(finding: Finding) -> str:
     stage, kind = finding.stage, finding.kind
     if stage in _STAGE_REASONS:
         return _STAGE_REASONS[stage].value
-    if stage is Stage.CAPTION:
-        return f"caption ({finding.detail or kind})" if finding.detail else "caption"
-    if stage is Stage.DICOM:
-        attr = kind.split(".", 1)[-1]
-        if attr.startswith(("Patient", "Other Patient", "OtherPatient")):
-            return "DICOM patient data"
-        if attr.endswith(("Date", "Time", "DateTime")):
-            return "DICOM dates"
-        if attr.endswith("UID"):
-            return "original UIDs"
-        return "DICOM header fields"
-    if kind in _METADATA_REASONS:
-        return _METADATA_REASONS[kind]
+    if stage is Stage.CAPTION:  # "caption (age)": which kind of change the fuzzing made
+        return f"{Reason.CAPTION.value} ({finding.detail})" if finding.detail else Reason.CAPTION.value
     text = finding.detail or kind
     return text.split(" (")[0].split(":")[0].split(", ")[0]
 

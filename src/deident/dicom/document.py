@@ -140,11 +140,11 @@ class DicomDocument(Document):
         if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES" or not _codes(ds) >= {"113100"}:
             detail = "not marked as de-identified with the Basic profile (113100)"
             where = "(0012,0062) PatientIdentityRemoved"
-            out.append(_found("PatientIdentityRemoved", where, detail, Reason.NOT_MARKED))
+            out.append(_found("PatientIdentityRemoved", where, detail))
         if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
             detail = "BurnedInAnnotation=YES: identifying text is burned into the pixels"
             where = "(0028,0301) BurnedInAnnotation"
-            out.append(_found("BurnedInAnnotation", where, detail, Reason.PIXELS_UNVERIFIED))
+            out.append(_found("BurnedInAnnotation", where, detail))
         if pixel_element(ds) and "113101" not in _codes(ds):
             detail = "pixel data not verified clean (no Clean Pixel Data code 113101)"
             out.append(
@@ -348,8 +348,10 @@ def _codes(ds) -> set[str]:
     return {str(getattr(item, "CodeValue", "")) for item in ds.get("DeidentificationMethodCodeSequence", [])}
 
 
-def _found(keyword: str, where: str, detail: str, reason: Reason | None = None) -> Finding:
-    return Finding("dicom", f"dicom.{keyword}", where, Action.FOUND, detail, reason=reason)
+def _found(keyword: str, where: str, detail: str) -> Finding:
+    from deident.dicom.scrub import reason_of
+
+    return Finding("dicom", f"dicom.{keyword}", where, Action.FOUND, detail, reason=reason_of(keyword))
 
 
 def _strings(elem) -> list[str]:
