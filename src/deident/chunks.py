@@ -20,6 +20,7 @@ from deident.pipeline import identifiers_of, process_one
 
 
 def reported(results: list, progress) -> Iterator:
+    """Each result, once ``progress`` has been told of it (the local pool and the cluster alike)."""
     for result in results:
         if progress:
             progress(result)
@@ -27,6 +28,7 @@ def reported(results: list, progress) -> Iterator:
 
 
 def worker_init(pixel_stages: bool) -> None:
+    """A worker process's setup, before its first chunk: Ctrl-C is the parent's, one thread per library."""
     with contextlib.suppress(ValueError):  # not the main thread (a Dask worker's setup): not ours to set
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     # One process per core already; native libraries must not each spawn a thread per core too.
@@ -40,6 +42,7 @@ def worker_init(pixel_stages: bool) -> None:
 
 
 def identifiers_of_chunk(items: list[Planned], options: Options) -> list[list[str]]:
+    """The deny-list phase's task: each file's identifying values (``pipeline.identifiers_of``)."""
     return [identifiers_of(item, options) for item in items]
 
 
