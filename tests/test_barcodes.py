@@ -270,9 +270,9 @@ def _label_file(path: Path, fmt: str, value: str, angle: float, seed: int) -> ts
 def test_scrub_leaves_no_code_and_no_legible_text_and_check_reports_codes_safely(tmp_path: Path) -> None:
     from PIL import Image
 
+    from deident.batch import check_paths, scrub_paths
     from deident.findings import Status
     from deident.options import FaceMode
-    from deident.pipeline import check_paths, scrub_paths
 
     src = tmp_path / "in"
     src.mkdir()

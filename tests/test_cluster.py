@@ -114,7 +114,7 @@ def test_a_local_run_never_imports_distributed(tmp_path: Path) -> None:
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     code = (
         "import sys; from pathlib import Path; from deident.options import Options; "
-        "from deident.options import FaceMode, TextMode; from deident.pipeline import scrub_paths; "
+        "from deident.options import FaceMode, TextMode; from deident.batch import scrub_paths; "
         f"r = scrub_paths([Path({str(tmp_path)!r})], Options(TextMode.OFF, FaceMode.OFF, jobs=1, "
         f"output_dir=Path({str(tmp_path / 'o')!r}))); "
         "assert r[0].status.value == 'safe', r; print('distributed' in sys.modules)"
@@ -128,8 +128,8 @@ def test_a_scheduler_without_workers_is_refused_after_a_wait(monkeypatch, tmp_pa
     LocalCluster = _distributed().LocalCluster
 
     import deident.cluster
+    from deident.batch import scrub_paths
     from deident.errors import RunUnavailable
-    from deident.pipeline import scrub_paths
 
     monkeypatch.setattr(deident.cluster, "WORKER_WAIT", 1)
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
@@ -205,7 +205,7 @@ class _Progress:
 def test_cluster_outputs_are_byte_identical_to_a_local_run(tmp_path: Path) -> None:
     """Photos and DICOM, text in phi mode: a name read from one file's header is redacted from the pixels
     of another file (the deny-list built on the workers), and every byte matches a local run."""
-    from deident.pipeline import scrub_paths
+    from deident.batch import scrub_paths
     from support.textsynth import lines_image
 
     _distributed()
@@ -284,7 +284,7 @@ def _cluster_with(plugin, **config):
 
 @pytest.mark.slow
 def test_worker_killed_mid_write_loses_nothing_and_resume_works(tmp_path: Path) -> None:
-    from deident.pipeline import scrub_paths
+    from deident.batch import scrub_paths
 
     root = _metadata_batch(tmp_path / "in", 40)
     local = scrub_paths([root], Options(**METADATA_ONLY, key=KEY, jobs=1, output_dir=tmp_path / "local"))
@@ -311,7 +311,7 @@ def test_worker_killed_mid_write_loses_nothing_and_resume_works(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_a_file_that_kills_every_worker_fails_alone(tmp_path: Path) -> None:
-    from deident.pipeline import scrub_paths
+    from deident.batch import scrub_paths
 
     root = _metadata_batch(tmp_path / "in", 12)
     plugin = _KillOnWrite("im005.dcm", str(tmp_path / "marker"), once=False)
@@ -337,7 +337,7 @@ def test_objects_on_a_local_s3_server_come_out_as_from_a_local_run(tmp_path: Pat
     pytest.importorskip("s3fs")
     import fsspec
 
-    from deident.pipeline import scrub_paths
+    from deident.batch import scrub_paths
 
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from deident.batch import check_paths, scrub_paths
 from deident.findings import Status
 from deident.formats import jpeg
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
-from deident.pipeline import check_paths, scrub_paths
 from support import need
 from support.photos import bars, grey_tiff, png_chunks, png_file
 from support.planted import SRGB_ICC, ctx, scrub_bytes

@@ -203,9 +203,9 @@ def test_batch_deny_list_redacts_every_spelling_in_phi_mode(tmp_path: Path) -> N
     import pydicom
     from PIL import Image
 
+    from deident.batch import scrub_paths
     from deident.findings import Status
     from deident.options import FaceMode, Options, TextMode
-    from deident.pipeline import scrub_paths
 
     root = tmp_path / "batch"
     (root / "ct").mkdir(parents=True)

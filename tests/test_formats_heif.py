@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
+from deident.batch import check_paths, scrub_paths
 from deident.errors import CorruptFile, DeidentError, TooLarge, UnsupportedFormat
 from deident.findings import Action, Status
 from deident.formats import icc
 from deident.formats.base import Source, open_document
 from deident.formats.heif import walk
 from deident.options import FaceMode, Options, TextMode
-from deident.pipeline import check_paths, scrub_paths
 from deident.regions import Redaction, Region
 from support.exiftool import ALLOWED_GROUPS, allowed
 from support.photos import SIZE, heic_bytes, heic_icc, with_unknown_box

@@ -231,7 +231,7 @@ def test_metadata_only_scrub_loads_no_pixel_library(tmp_path):
     code = (
         "import sys\nfrom pathlib import Path\n"
         "from deident.options import FaceMode, Options, TextMode\n"
-        "from deident.pipeline import scrub_paths\n"
+        "from deident.batch import scrub_paths\n"
         f"(r,) = scrub_paths([{str(path)!r}], Options(text=TextMode.OFF, faces=FaceMode.OFF, jobs=1,"
         f" output_dir=Path({str(tmp_path / 'out')!r})))\n"
         "assert r.status.value == 'safe', r.reason\n"

@@ -98,8 +98,8 @@ def text_cine(path, frames: int = 8, only: int = 5):
 def test_text_in_one_frame_of_a_cine_is_redacted_there_only(tmp_path):
     import pytesseract
 
+    from deident.batch import scrub_paths
     from deident.options import FaceMode, Options, TextMode
-    from deident.pipeline import scrub_paths
 
     src = tmp_path / "cine.dcm"
     video, (x0, y0, x1, y1) = text_cine(src)

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from deident import pipeline
+from deident import batch, pipeline
 from deident.errors import CorruptFile, DeidentError, TooLarge, UnsupportedFormat
 from deident.findings import Status
 from deident.formats import gif as gif_mod
@@ -960,15 +960,15 @@ def test_in_place_never_loses_the_original_when_writing_fails(tmp_path, monkeypa
 
     with monkeypatch.context() as m:
         failing_writes(m, errno.EIO)
-        (result,) = pipeline.scrub_paths([path], Options(in_place=True, **METADATA_ONLY))
+        (result,) = batch.scrub_paths([path], Options(in_place=True, **METADATA_ONLY))
     assert result.status is Status.FAILED and "Input/output error" in result.reason
     assert path.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["a.jpg"]  # no temporary file left either
     with monkeypatch.context() as m:
         failing_writes(m, errno.ENOSPC)
-        (result,) = pipeline.scrub_paths([path], Options(in_place=True, **METADATA_ONLY))
+        (result,) = batch.scrub_paths([path], Options(in_place=True, **METADATA_ONLY))
     assert result.status is Status.FAILED and path.read_bytes() == original
-    (result,) = pipeline.scrub_paths([path], Options(in_place=True, **METADATA_ONLY))
+    (result,) = batch.scrub_paths([path], Options(in_place=True, **METADATA_ONLY))
     assert result.status is Status.SAFE and leaked(path.read_bytes()) == []
 
 

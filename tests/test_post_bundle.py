@@ -244,8 +244,8 @@ def test_icc_converted_and_size_bounds_through_the_pipeline(tmp_path):
 def test_faces_hidden_in_the_posted_picture(tmp_path, mode):
     data = need("skimage.data", "scikit-image's sample photos")
 
+    from deident.batch import check_paths
     from deident.findings import Status
-    from deident.pipeline import check_paths
 
     photo = tmp_path / "portrait.png"
     Image.fromarray(data.astronaut()).save(photo)
@@ -283,9 +283,9 @@ def test_post_text_never_carries_caption_identifiers(tmp_path, caption, forbidde
 
 def test_pictures_are_checked_before_anything_is_written(tmp_path, monkeypatch):
     """The rendered pictures go through the same check as ``deident check``, before the bundle exists."""
-    from deident import pipeline
+    from deident import batch
 
-    real = pipeline.check_paths
+    real = batch.check_paths
     calls = []
 
     def spy(paths, options=None, progress=None):
@@ -293,7 +293,7 @@ def test_pictures_are_checked_before_anything_is_written(tmp_path, monkeypatch):
         calls.append(([p.name for p in paths], options.fast, out.exists()))
         return real(paths, options, progress)
 
-    monkeypatch.setattr(pipeline, "check_paths", spy)
+    monkeypatch.setattr(batch, "check_paths", spy)
     out = tmp_path / "bundle"
     photos = [slide_photo(tmp_path / "a.jpg"), slide_photo(tmp_path / "b.jpg")]
     result = build_post(photos, out, caption="A BCC.", options=FAST)
@@ -303,10 +303,10 @@ def test_pictures_are_checked_before_anything_is_written(tmp_path, monkeypatch):
 
 
 def test_a_finding_of_the_check_refuses_the_bundle(tmp_path, monkeypatch):
-    from deident import pipeline
+    from deident import batch
     from deident.findings import Action, FileResult, Finding, Status
 
-    real = pipeline.check_paths
+    real = batch.check_paths
 
     def unsafe(paths, options=None, progress=None):
         results = real(paths, options, progress)
@@ -316,7 +316,7 @@ def test_a_finding_of_the_check_refuses_the_bundle(tmp_path, monkeypatch):
                 r.status = Status.UNSAFE
         return results
 
-    monkeypatch.setattr(pipeline, "check_paths", unsafe)
+    monkeypatch.setattr(batch, "check_paths", unsafe)
     out = tmp_path / "bundle"
     result = build_post([slide_photo(tmp_path / "a.jpg")], out, caption="A BCC.", options=FAST)
     assert not result.ok and "still show identifiers" in result.reason

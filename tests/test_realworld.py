@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deident import pipeline
+from deident import batch, pipeline
 from deident.findings import Action, Finding, Status
 from deident.options import FaceMode, Options, TextMode
 from deident.regions import Region
@@ -28,7 +28,7 @@ OPTIONS = Options(jobs=1, key=b"realworld-test-key-0123456789abc")
 
 def _scrub(paths: list[Path], out: Path, **kw) -> dict[str, object]:
     opts = dataclasses.replace(OPTIONS, output_dir=out, **kw)
-    return {Path(r.input).name: r for r in pipeline.scrub_paths(paths, opts)}
+    return {Path(r.input).name: r for r in batch.scrub_paths(paths, opts)}
 
 
 def _entries(shared: Path) -> dict[str, rw.Entry]:

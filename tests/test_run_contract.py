@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from deident import atomic, pipeline
+from deident import atomic, batch, pipeline
 from deident.findings import Status
 from deident.options import Options
 from deident.outputs import BatchRefused
@@ -108,14 +108,14 @@ def test_an_existing_file_deident_did_not_write_is_kept_unless_overwrite(tmp_pat
 def test_deident_knows_its_output_by_the_file_not_by_the_name(tmp_path):
     d = tmp_path / "d"
     photo(d / "a.jpg")
-    first = pipeline.scrub_paths([d], Options(**METADATA_ONLY))
+    first = batch.scrub_paths([d], Options(**METADATA_ONLY))
     assert [r.status for r in first] == [Status.SAFE]
-    second = {Path(r.input).name: r for r in pipeline.scrub_paths([d], Options(**METADATA_ONLY))}
+    second = {Path(r.input).name: r for r in batch.scrub_paths([d], Options(**METADATA_ONLY))}
     assert second["a.deid.jpg"].status is Status.SKIPPED and second["a.deid.jpg"].output is None
     assert second["a.jpg"].status is Status.SAFE
     (d / "a.deid.jpg").write_bytes(seed("jpeg"))  # replaced by another file under the same name
     with pytest.raises(BatchRefused, match="another input of this batch"):
-        pipeline.scrub_paths([d], Options(**METADATA_ONLY))
+        batch.scrub_paths([d], Options(**METADATA_ONLY))
 
 
 # ---------------------------------------------------------------- 18.1: the gate judges content, not names
@@ -194,20 +194,20 @@ def test_resume_keeps_only_outputs_made_the_same_way(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     photo(src / "a.jpg")
     photo(src / "b.jpg")
-    first = pipeline.scrub_paths([src], Options(output_dir=out, **METADATA_ONLY))
+    first = batch.scrub_paths([src], Options(output_dir=out, **METADATA_ONLY))
     assert [r.status for r in first] == [Status.SAFE] * 2
-    same = pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **METADATA_ONLY))
+    same = batch.scrub_paths([src], Options(output_dir=out, resume=True, **METADATA_ONLY))
     assert [r.status for r in same] == [Status.SKIPPED] * 2
     # the text stage on now: outputs made with it off are made again, not kept
     text_on = METADATA_ONLY | {"text": Options().text}
-    again = pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))
+    again = batch.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))
     assert [r.status for r in again] == [Status.SAFE] * 2
     other_key = Options(output_dir=out, resume=True, key=b"another key, 32 bytes long......", **text_on)
     with pytest.raises(BatchRefused, match="another key"):  # nor with another key: refused, not kept
-        pipeline.scrub_paths([src], other_key)
+        batch.scrub_paths([src], other_key)
     (out / "b.jpg").write_bytes((out / "b.jpg").read_bytes())  # rewritten since: same name and bytes
     with pytest.raises(BatchRefused, match="did not write"):
-        pipeline.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))
+        batch.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))
 
 
 # ---------------------------------------------------------------- 20.9-10: links, read-only files, modes
@@ -217,7 +217,7 @@ def test_in_place_on_a_link_scrubs_its_target_and_keeps_the_link(tmp_path):
     target = photo(tmp_path / "photos" / "a.jpg")
     link = tmp_path / "link.jpg"
     link.symlink_to(target)
-    (result,) = pipeline.scrub_paths([link], Options(in_place=True, **METADATA_ONLY))
+    (result,) = batch.scrub_paths([link], Options(in_place=True, **METADATA_ONLY))
     assert result.status is Status.SAFE, result.reason
     assert link.is_symlink() and link.resolve() == target
     assert leaked(target.read_bytes()) == []
@@ -428,7 +428,7 @@ def test_a_header_above_max_pixels_is_refused_in_every_mode(tmp_path):
     (result,) = scrub([bomb], tmp_path / "out")  # metadata only: nothing would decode it
     assert result.status is Status.FAILED and "--max-pixels" in result.reason
     assert not (tmp_path / "out" / "bomb.png").exists()
-    (checked,) = pipeline.check_paths([bomb], Options(fast=True))
+    (checked,) = batch.check_paths([bomb], Options(fast=True))
     assert checked.status is Status.FAILED and "--max-pixels" in checked.reason
 
 
@@ -482,5 +482,5 @@ def test_converted_names_that_collide_are_refused_before_writing(tmp_path):
     Image.new("RGB", (32, 24), "white").save(buf, "PNG")
     photo(d / "a.png", buf.getvalue())
     with pytest.raises(BatchRefused, match=r"a\.heic and .*a\.png would both be written to .*a\.deid\.png"):
-        pipeline.scrub_paths([d], Options(output_format="png", **METADATA_ONLY))
+        batch.scrub_paths([d], Options(output_format="png", **METADATA_ONLY))
     assert sorted(p.name for p in d.iterdir()) == ["a.heic", "a.png"]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deident.batch import check_paths, scrub_paths
 from deident.findings import Status
 from deident.options import Options
-from deident.pipeline import check_paths, scrub_paths
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_images"
 

@@ -21,8 +21,9 @@ from PIL import Image
 
 from deident import cli as cli_module
 from deident.cli import cli
-from deident.findings import Action, FileResult, Finding, Status
-from deident.report import why
+from deident.findings import Action, FileResult, Finding, Stage, Status
+from deident.formats.items import Item
+from deident.report import reason, why
 
 DEIDENT = Path(sys.executable).parent / "deident"
 METADATA_ONLY = ("--text", "off", "--faces", "off", "-j", "1")
@@ -116,6 +117,8 @@ def test_check_table_names_the_file_and_says_gps_first(tmp_path):
 
 def test_why_puts_the_telling_reasons_first():
     def f(stage, kind, detail=""):
+        if stage == "metadata":  # as a container walk makes it (formats.items)
+            return Item(kind, "here", detail).finding(Action.FOUND)
         return Finding(stage, kind, "here", Action.FOUND, detail)
 
     findings = [
@@ -135,6 +138,28 @@ def test_why_puts_the_telling_reasons_first():
     assert text == "GPS position; face; 2× burned-in text; identifying name; +6 more"
     failed = FileResult("x.jpg", Status.FAILED, reason="not a supported image")
     assert why(failed) == "not a supported image"
+
+
+def test_the_reason_is_set_where_the_finding_is_made_not_read_from_its_text():
+    """An eye bar, a DICOM element and a GPS block say why through their maker; their details do not."""
+    from deident.dicom.scrub import element_finding
+    from deident.pipeline import _region_finding
+    from deident.regions import Region
+
+    eyes = _region_finding("frame 0", Region.box(1, 2, 30, 9, "eyes"), Action.FOUND, None, 0)
+    birth = element_finding(0x00100030, "PatientBirthDate", "(0010,0030)", Action.REMOVED, "removed (X)")
+    study = element_finding(0x00080020, "StudyDate", "(0008,0020)", Action.REPLACED, "shifted (D)")
+    private = element_finding(0x00091001, "", "(0009,1001)", Action.REMOVED, "removed (private)")
+    gps = Item("exif.gps", "APP1 segment at 2", "5 fields, 63 bytes").finding()
+    assert [reason(x) for x in (eyes, birth, study, private, gps)] == [
+        "eyes",
+        "DICOM patient data",
+        "DICOM dates",
+        "DICOM header fields",
+        "GPS position",
+    ]
+    assert [x.to_dict()["stage"] for x in (eyes, birth, gps)] == ["faces", "dicom", "metadata"]
+    assert [Finding("faces", "faces.eyes", "here", Action.FOUND).stage] == [Stage.FACES]  # a string is typed
 
 
 def test_check_refuses_with_2_when_a_stage_cannot_run(tmp_path, monkeypatch):
@@ -413,24 +438,24 @@ def test_one_long_file_shows_frames_done_of_frames_on_a_terminal(tmp_path):
     from pydicom.data import get_testdata_file
     from rich.console import Console
 
-    from deident import pipeline
+    from deident import batch
     from deident.options import FaceMode, Options, TextMode
 
     path = get_testdata_file("emri_small.dcm")
     options = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1)
     buf = io.StringIO()
     with cli_module._frame_progress(Console(file=buf, force_terminal=True, width=100), enabled=True):
-        [result] = pipeline.check_paths([Path(path)], options)
+        [result] = batch.check_paths([Path(path)], options)
     assert result.status in (Status.CLEAN, Status.UNSAFE)
     assert "frames" in buf.getvalue() and "10/10" in buf.getvalue()
     quiet = io.StringIO()
     with cli_module._frame_progress(Console(file=quiet), enabled=True):  # not a terminal: nothing drawn
-        pipeline.check_paths([Path(path)], options)
+        batch.check_paths([Path(path)], options)
     assert quiet.getvalue() == ""
 
 
 def test_progress_total_is_the_number_of_rows_of_the_summary(tmp_path):
-    from deident import pipeline
+    from deident import batch
     from deident.options import Options
 
     for name in ("a.jpg", "b.jpg", "sub/c.jpg"):
@@ -440,7 +465,7 @@ def test_progress_total_is_the_number_of_rows_of_the_summary(tmp_path):
     paths = [tmp_path / "cases", tmp_path / "missing.jpg"]
     options = Options(fast=True)
     counted: list = []
-    results = pipeline.check_paths(paths, options, progress=counted.append)
+    results = batch.check_paths(paths, options, progress=counted.append)
     assert cli_module._count_inputs(paths, options) == len(results) == len(counted) == 6
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from deident.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from deident.findings import FileResult
@@ -18,14 +18,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def scrub(paths, options: Options | None = None) -> list[FileResult]:
     """Write a safe copy of every supported file under ``paths``; see ``deident scrub --help``."""
-    from deident.pipeline import scrub_paths
+    from deident.batch import scrub_paths
 
     return scrub_paths(paths, options)
 
 
 def check(paths, options: Options | None = None) -> list[FileResult]:
     """Report what still identifies a patient in ``paths`` without writing anything."""
-    from deident.pipeline import check_paths
+    from deident.batch import check_paths
 
     return check_paths(paths, options)
 

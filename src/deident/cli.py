@@ -202,27 +202,29 @@ def _run(
     from rich.console import Console
     from rich.markup import escape
 
-    from deident import pipeline
+    from deident import batch
     from deident import report as rep
     from deident.errors import Interrupted
 
     err = Console(stderr=True)
     read_only = command != "scrub"
-    options, note = pipeline.prepare_options(options, read_only=read_only)
+    options, note = batch.prepare_options(options, read_only=read_only)
     notes = [note] if note else []
     if note:
         err.print(f"[yellow]{note}[/] — keep it private; the same key gives the same pseudonyms and UIDs.")
     _refuse_unavailable_stages(options, err, exit_code=2 if read_only else 1)
-    batch = len(paths) > 1 or any(Path(p).is_dir() for p in paths)
+    several = len(paths) > 1 or any(Path(p).is_dir() for p in paths)
     interrupted = False
     try:
         with (
             _progress(
-                err, enabled=batch and not as_json and not quiet, total=lambda: _count_inputs(paths, options)
+                err,
+                enabled=several and not as_json and not quiet,
+                total=lambda: _count_inputs(paths, options),
             ) as progress,
-            _frame_progress(err, enabled=not batch and not as_json and not quiet),
+            _frame_progress(err, enabled=not several and not as_json and not quiet),
         ):
-            results = _run_batch(pipeline, paths, options, read_only, progress, err)
+            results = _run_batch(batch, paths, options, read_only, progress, err)
     except Interrupted as exc:
         results, interrupted = exc.results, True
     if report:
@@ -246,7 +248,7 @@ def _run(
     return results
 
 
-def _run_batch(pipeline, paths, options, read_only: bool, progress, err) -> list:
+def _run_batch(batch, paths, options, read_only: bool, progress, err) -> list:
     """The batch; a run that cannot start at all (no Dask worker, storage the workers do not see) or a
     batch refused before anything is written is named with its reason, not a traceback."""
     from rich.markup import escape
@@ -256,7 +258,7 @@ def _run_batch(pipeline, paths, options, read_only: bool, progress, err) -> list
     from deident.outputs import BatchRefused
 
     try:
-        return pipeline.run(paths, options, read_only=read_only, progress=progress)
+        return batch.run(paths, options, read_only=read_only, progress=progress)
     except RunUnavailable as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}\nNothing was written as safe.")
         sys.exit(2 if read_only else 1)

@@ -1,13 +1,13 @@
 """The same batch on a Dask cluster: ``--scheduler tcp://HOST:PORT`` or ``--scheduler local:N``.
 
-``pipeline.run`` hands a batch with a scheduler to ``on_cluster``, which connects (or starts a
-``LocalCluster``) once for the run; ``pipeline._map`` then sends each of the batch's two phases here
+``batch.run`` hands a batch with a scheduler to ``on_cluster``, which connects (or starts a
+``LocalCluster``) once for the run; ``batch._map`` then sends each of the batch's two phases here
 (``map_chunks``) instead of to its process pool. Nothing else differs from a local run:
 
 - the deny-list is still collected first (workers read the files' identifiers and merge each chunk's;
   the client unions the chunks') and the scrub then runs with it; the options (key included) and the deny-list
   reach every worker once per phase, and each task names them instead of carrying them;
-- a task is a chunk of files, and each worker runs the very ``_process_chunk`` a local worker runs,
+- a task is a chunk of files, and each worker runs the very ``chunks.process_chunk`` a local worker runs,
   writing beside the final name and renaming (deident.atomic) on storage every worker mounts;
 - keyed UIDs, pseudonyms and date shifts come from the key alone, so outputs are byte-identical to a
   local run with the same key and options;
@@ -80,9 +80,10 @@ def check_scheduler(spec: str) -> Scheduler:
 _client: contextvars.ContextVar = contextvars.ContextVar("deident_dask_client", default=None)
 
 
-def on_cluster(run_batch: Callable, paths, options, *, read_only: bool, progress=None):
-    """Run ``run_batch`` (pipeline's local batch) with its phases mapped on the cluster."""
-    from deident.objects import run_objects, url_of
+def on_cluster(run_batch: Callable, run_objects: Callable, paths, options, *, read_only: bool, progress=None):
+    """Run ``run_batch`` (the local batch of ``deident.batch``), or ``run_objects`` for inputs on an object
+    store, with its phases mapped on the cluster."""
+    from deident.objects import url_of
 
     on_objects = any(url_of(p) for p in paths)
     with _connected(options) as client:
@@ -146,11 +147,11 @@ class WorkerSetup(WorkerPlugin):
         self.pixel_stages, self.text, self.faces = pixel_stages, text, faces
 
     def setup(self, worker=None) -> None:
+        from deident.chunks import worker_init
         from deident.options import Options
-        from deident.pipeline import _worker_init
         from deident.stages import detectors_for
 
-        _worker_init(self.pixel_stages)
+        worker_init(self.pixel_stages)
         for detector in detectors_for(Options(text=self.text, faces=self.faces)):
             with contextlib.suppress(StageUnavailable):  # each file then fails closed with the reason
                 detector.ensure_available()
@@ -209,17 +210,17 @@ def map_chunks(fn: Callable, items: list, options, extra: tuple, progress=None) 
     At most a few tasks per worker thread are in flight, so the scheduler's memory stays flat however
     large the batch; results come back in the order tasks finish, as from the local pool.
     """
-    from deident.pipeline import _identifiers_of_chunk, _report
+    from deident.chunks import identifiers_of_chunk, reported
 
     with _connected(options) as client:
         threads = max(1, sum(client.nthreads().values()))
         # reading identifiers is header work whatever the options: chunked as metadata-only files
-        size = chunk_size(len(items), threads, options.pixel_stages and fn is not _identifiers_of_chunk)
+        size = chunk_size(len(items), threads, options.pixel_stages and fn is not identifiers_of_chunk)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         shared = [client.submit(_held, value, pure=False) for value in (os.getcwd(), options, *extra)]
         phase = _Phase(client, fn, shared, deque(chunks))
         for results in phase.run():
-            yield from _report(results, progress)
+            yield from reported(results, progress)
 
 
 def chunk_size(files: int, threads: int, pixel_stages: bool) -> int:
@@ -316,10 +317,10 @@ class _Phase:
 
 def _lost(fn: Callable, item):
     """The result of a file that killed every worker it was given to (fail closed)."""
+    from deident.chunks import process_chunk
     from deident.findings import FileResult, Status
-    from deident.pipeline import _process_chunk
 
-    if fn is not _process_chunk:
+    if fn is not process_chunk:
         return []  # the deny-list phase: nothing read from it; its scrub will meet the same crash
     reason = "the worker processing this file died each time it was tried (crash or out of memory)"
     return FileResult(str(item.input), Status.FAILED, reason=reason)
@@ -328,8 +329,8 @@ def _lost(fn: Callable, item):
 def _task(fn: Callable, chunk: list, cwd: str, options, *extra):
     """On a worker: the chunk, with relative input paths meaning what they mean to the client; objects
     staged through this worker's own disk (deident.objects)."""
+    from deident.chunks import identifiers_of_chunk
     from deident.objects import ObjectItem, run_staged
-    from deident.pipeline import _identifiers_of_chunk
 
     if chunk and isinstance(chunk[0], ObjectItem):
         results = run_staged(fn, chunk, options, extra)
@@ -338,7 +339,7 @@ def _task(fn: Callable, chunk: list, cwd: str, options, *extra):
             with contextlib.suppress(OSError):  # not mounted here: relative inputs then fail, each named
                 os.chdir(cwd)
         results = fn(chunk, options, *extra)
-    if fn is _identifiers_of_chunk:  # the map-side combine: a study's files repeat the same values
+    if fn is identifiers_of_chunk:  # the map-side combine: a study's files repeat the same values
         return [sorted({value for found in results for value in found})]
     return results
 

@@ -41,6 +41,61 @@ class Action(str, Enum):
     FOUND = "found"  # check/inspect: present, nothing done
 
 
+class Stage(str, Enum):
+    """The part of deident that made a finding; its value is the JSON report's ``stage``."""
+
+    METADATA = "metadata"  # EXIF, XMP, IPTC, comments, thumbnails, trailers
+    DICOM = "dicom"  # the PS3.15 profile, DICOM pixel notices
+    BARCODE = "barcode"
+    TEXT = "text"
+    FACES = "faces"
+    USER = "user"  # a reviewer's decision: a box hidden, a detection kept
+    FILENAME = "filename"
+    CAPTION = "caption"
+    PIXELS = "pixels"  # pixels re-encoded (e.g. a JPEG that could not be redacted losslessly)
+    OUTPUT = "output"
+    POST = "post"  # ``deident post``: the bundle's own changes
+
+    def __str__(self) -> str:  # the same word in f-strings, tables and JSON on every Python version
+        return self.value
+
+
+# Found in a header: a further redaction round over the pixels cannot remove it.
+HEADER_STAGES = frozenset({Stage.METADATA, Stage.DICOM})
+
+
+class Reason(str, Enum):
+    """Why a finding matters, in the words of the report's "why" column and the hook's output: set by the
+    code that makes the finding, which knows, so that no reader has to guess it from ``kind`` or ``detail``.
+    """
+
+    FACE = "face"
+    EYES = "eyes"
+    TEXT = "burned-in text"
+    BARCODE = "barcode"
+    NAME = "identifying name"
+    CAPTION = "caption"
+    NOT_MARKED = "not marked de-identified"
+    PIXELS_UNVERIFIED = "pixels not verified free of burned-in text"
+    DICOM_PATIENT = "DICOM patient data"
+    DICOM_DATES = "DICOM dates"
+    DICOM_UIDS = "original UIDs"
+    DICOM_FIELDS = "DICOM header fields"
+    GPS = "GPS position"
+    DATES = "dates"
+    OWNER = "owner/artist"
+    SERIALS = "serial numbers"
+    DEVICE = "camera make/model"
+    DESCRIPTIONS = "descriptions"
+    MAKER_NOTES = "maker notes"
+    THUMBNAIL = "thumbnail"
+    XMP = "XMP"
+    IPTC = "IPTC"
+    PHOTOSHOP = "IPTC/Photoshop"
+    COMMENT = "comment"
+    TRAILER = "data after the image"
+
+
 @dataclass(frozen=True)
 class Area:
     """Where a pixel finding sits, as data: the review page outlines it and a reviewer's decision names it.
@@ -66,17 +121,21 @@ class Area:
 
 @dataclass(frozen=True)
 class Finding:
-    stage: str  # metadata | dicom | text | faces | barcode | filename | caption
+    stage: Stage  # a plain string is taken too ("metadata"), and made a Stage
     kind: str  # machine-readable, dotted: "exif.gps", "jpeg.com", "dicom.(0010,0010)", "text.line"
     where: str  # location in the file: "APP1 segment at 2", "frame 0 box 12,40-300,80"
     action: Action
     detail: str = ""  # human description without the identifying value
     area: Area | None = None  # pixel findings: the region as data (``where`` says it in words)
+    reason: Reason | None = field(default=None, compare=False)  # for the report's "why"; not in JSON
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", Stage(self.stage))
 
     def to_dict(self) -> dict:
         """JSON-ready; ``area`` appears only on pixel findings, so older readers see the same keys."""
         out: dict = {
-            "stage": printable(self.stage),
+            "stage": self.stage.value,
             "kind": printable(self.kind),
             "where": printable(self.where),
             "action": self.action.value,

@@ -79,20 +79,6 @@ def plan_objects(paths: Iterable, options, *, read_only: bool) -> tuple[list[Obj
     return items, errors
 
 
-def run_objects(paths, options, *, read_only: bool, progress=None) -> list[FileResult]:
-    """The batch of ``pipeline.run`` on objects: the deny-list from every object, then the scrub."""
-    from deident.pipeline import _collect_deny_terms, _map, _process_chunk, _wants_deny_list, prepare_options
-
-    options, _ = prepare_options(options, read_only=read_only)
-    items, results = plan_objects(paths, options, read_only=read_only)
-    work = [i for i in items if not i.skip_reason]
-    results += [FileResult(i.url, Status.SKIPPED, reason=i.skip_reason) for i in items if i.skip_reason]
-    deny_terms = _collect_deny_terms(work, options) if _wants_deny_list(options) else ()
-    results += _map(_process_chunk, work, options, (read_only, deny_terms), progress)
-    order = {i.url: n for n, i in enumerate(items)}
-    return sorted(results, key=lambda r: order.get(r.input, -1))
-
-
 def _skip_reason(key: str) -> str:
     name = PurePosixPath(key).name
     if name in SYSTEM_FILES:
@@ -106,9 +92,9 @@ def _skip_reason(key: str) -> str:
 
 def run_staged(fn, chunk: list[ObjectItem], options, extra: tuple) -> list:
     """On a worker: download the chunk, run ``fn`` on the local copies, upload each safe output whole."""
-    from deident.pipeline import _process_chunk
+    from deident.chunks import process_chunk
 
-    scrub = fn is _process_chunk
+    scrub = fn is process_chunk
     back = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="deident-stage-") as stage:
         os.chdir(stage)  # relative BUCKET/KEY paths: no temporary name enters the deny-list
@@ -168,4 +154,4 @@ def _upload(result: FileResult, item: ObjectItem) -> None:
     result.output = url
 
 
-__all__ = ["ObjectItem", "plan_objects", "run_objects", "run_staged", "url_of"]
+__all__ = ["ObjectItem", "plan_objects", "run_staged", "url_of"]

@@ -32,11 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deident import __version__
 from deident.errors import DeidentError
 from deident.keys import Keyring
 from deident.options import Options
 from deident.paths import Planned
+from deident.version import __version__
 
 
 class BatchRefused(DeidentError):

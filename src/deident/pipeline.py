@@ -1,4 +1,4 @@
-"""The per-file flow, and running it over a batch.
+"""The per-file flow: one file opened, scrubbed (or checked), written, verified.
 
 For each file, in this order::
 
@@ -8,463 +8,50 @@ For each file, in this order::
     doc.pixels_verified(...)         e.g. DICOM BurnedInAnnotation=NO + code 113101
     doc.write(temp file)             beside the final name (atomic.stage)
     verify the temp file             re-parse the bytes written: no metadata finding, no pixel leftover
-    commit(chunk)                    fsync the chunk's temporaries together, then os.replace each:
-                                     a crash never leaves a half-written file at a final name
+    commit(chunk)                    (deident.chunks) fsync the chunk's temporaries together, then
+                                     os.replace each: a crash never leaves a half-written file at a final name
     sidecar captions                 fuzzed next to the output with --fuzz-history
 
 ``check`` runs the same detectors read-only. Any exception from a stage becomes a ``failed`` result with
-its reason; other files of the batch go on. A batch first collects identifying values from every file
-(headers, names, captions) into a deny-list held in memory, then scrubs with it.
+its reason; other files of the batch go on. Running this over a batch (the deny-list first, the process
+pool, the commits) is ``deident.batch``'s and ``deident.chunks``' work.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import multiprocessing
 import os
-import signal
-import sys
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from deident.atomic import (
-    Staged,
-    commit,
-    discard,
-    mode_like,
-    stage,
-    stale_finding,
-    sweep_stale,
-    sync_dirs,
-    write_bytes_atomic,
-)
-from deident.errors import DeidentError, Interrupted, TooLarge, UnsupportedFormat, VerificationFailed
-from deident.findings import Action, Area, FileResult, Finding, Status
+from deident.atomic import Staged, discard, mode_like, stage, write_bytes_atomic
+from deident.errors import DeidentError, TooLarge, UnsupportedFormat, VerificationFailed
+from deident.findings import HEADER_STAGES, Action, Area, FileResult, Finding, Reason, Stage, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
 from deident.frames_cache import detect_frames
-from deident.keys import Keyring, load_key
+from deident.keys import Keyring
 from deident.options import Options
-from deident.outputs import made_by, record, settle
-from deident.paths import IMAGE_SUFFIXES, Planned, plan
+from deident.paths import IMAGE_SUFFIXES, Planned
 
 MAX_REDACTION_ROUNDS = 3  # redact, re-check the output, redact what is left; then give up (fail closed)
 
-Progress = Callable[[FileResult], None]
 
+def identifiers_of(item: Planned, options: Options) -> list[str]:
+    """The values a batch's deny-list takes from one file: its name, its headers, its captions."""
+    from deident.denylist import collect_from_path
+    from deident.history import find_sidecars, identifiers_in
 
-# ---------------------------------------------------------------- public entry points
-
-
-def scrub_paths(paths: Iterable, options: Options | None = None, progress: Progress | None = None):
-    return run(paths, options or Options(), read_only=False, progress=progress)
-
-
-def check_paths(paths: Iterable, options: Options | None = None, progress: Progress | None = None):
-    return run(paths, options or Options(), read_only=True, progress=progress)
-
-
-def prepare_options(options: Options, *, read_only: bool) -> tuple[Options, str | None]:
-    """Resolve the key once in the parent process; returns a note for the user when a key was created, or
-    when its file is readable by others."""
-    if options.key is not None:
-        return options, None
-    source = load_key(create=not read_only)
-    created = source.created and not read_only  # a check creates no key: nothing to keep private
-    note = f"deident key: {source.origin}" if created else (source.warning or None)
-    return dataclasses.replace(options, key=source.keyring.secret), note
-
-
-def run(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
-    """Every file's result, in the order given. A scrub first settles where each output goes (see
-    ``deident.outputs``): ``BatchRefused`` before anything is written when the batch would lose or
-    overwrite a file. Ctrl-C raises ``Interrupted`` with the results of the files that finished."""
-    if options.scheduler:  # the same batch, its phases mapped on a Dask cluster (deident.cluster)
-        from deident.cluster import on_cluster
-
-        return on_cluster(_run_batch, paths, options, read_only=read_only, progress=progress)
-    return _run_batch(paths, options, read_only=read_only, progress=progress)
-
-
-def _run_batch(paths: Iterable, options: Options, *, read_only: bool, progress: Progress | None = None):
-    options, _ = prepare_options(options, read_only=read_only)
-    rename = options.rename and not read_only
-    mapping = mapping_path(options) if rename else None  # refuse a bad mapping place before writing
-    planned, results = _split_plan(paths, options, read_only)
-    if rename:
-        planned = [_neutral_name(p, options) for p in planned]
-    for p in planned:
-        if p.skip_reason:
-            results.append(FileResult(str(p.input), Status.SKIPPED, reason=p.skip_reason))
-    work = [p for p in planned if not p.skip_reason]
-    if not read_only:
-        work = _settle(_converted_names(work, options), options, results)
-    for result in results if progress else ():  # the bar counts every row of the summary
-        progress(result)
-    try:
-        deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
-        for result in _map(_process_chunk, work, options, (read_only, deny_terms), progress):
-            results.append(result)
-    except Interrupted as exc:
-        results.extend(exc.results)
-        interrupted = True
-    except KeyboardInterrupt:
-        interrupted = True
-    else:
-        interrupted = False
-    order = {str(p.input): i for i, p in enumerate(planned)}
-    results.sort(key=lambda r: order.get(r.input, -1))
-    sync_dirs(Path(r.output).parent for r in results if r.written)
-    if mapping is not None:
-        if not options.dry_run:
-            write_mapping(mapping, results)
-        results = [_neutral_report(r, options) for r in results]
-    _after_review(results, options, read_only)
-    if interrupted:
-        raise Interrupted(results)
-    return results
-
-
-def _settle(work: list[Planned], options: Options, results: list[FileResult]) -> list[Planned]:
-    """What may be written (see ``deident.outputs.settle``); what is left as it is goes into ``results``."""
-    settled = settle(work, options)
-    for item, reason in settled.done:
-        output = str(item.output) if item.output and item.output != item.input else None
-        results.append(FileResult(str(item.input), Status.SKIPPED, output=output, reason=reason))
-    results.extend(FileResult(str(item.input), Status.FAILED, reason=why) for item, why in settled.refused)
-    sweep_stale(item.output for item, _ in settled.done if item.output)  # what a killed run left beside
-    return settled.work
-
-
-def _converted_names(work: list[Planned], options: Options) -> list[Planned]:
-    """With ``--format``, an output's extension is the new format's: known before anything is written, so
-    that ``a.heic`` and ``a.png`` converted beside each other are seen to collide."""
-    if not options.output_format:
-        return work
-    ctx = Context(options, Keyring(options.key or b""), ())
-    converted = []
-    for item in work:
-        suffix = None
-        with contextlib.suppress(DeidentError, OSError, ValueError):  # the file fails later, with its reason
-            suffix = open_input(Source(item.input), options).output_suffix(ctx)
-        if suffix and item.output is not None:
-            item = dataclasses.replace(item, output=item.output.with_suffix(suffix))
-        converted.append(item)
-    return converted
-
-
-def _after_review(results: list[FileResult], options: Options, read_only: bool) -> None:
-    """--review: the page, once every thumbnail is made; --decisions: the outputs' kept regions written
-    to ``NAME-outputs.json`` beside the reviewer's file (never rewritten), so that ``check --decisions``
-    of the outputs honours them. Neither changes what the outputs are: a failure here is a warning, and
-    the run's results stand."""
-    import warnings
-
-    try:
-        if options.review_dir is not None:
-            from deident.review import write_page
-
-            write_page(results, options.review_dir, options.review_outputs_only)
-        writes = not (read_only or options.dry_run)
-        if options.decisions is not None and options.decisions.source is not None and writes:
-            from deident.review.decisions import with_outputs
-
-            updated = with_outputs(options.decisions, results)
-            if updated is not None:
-                write_bytes_atomic(updated.source, (updated.to_json() + "\n").encode(), mode=0o600)
-    except OSError as exc:
-        warnings.warn(f"review page or decisions file not written: {exc}", stacklevel=1)
-
-
-def mapping_path(options: Options) -> Path:
-    """Where --rename keeps original names: given, or beside (never inside) the output folder."""
-    if options.mapping_file:
-        out = options.output_dir.resolve() if options.output_dir else None
-        if out is not None and options.mapping_file.resolve().is_relative_to(out):
-            raise ValueError("the --rename mapping must not be inside the output folder (it names patients)")
-        return options.mapping_file
-    if options.output_dir is None:
-        raise ValueError("--rename needs --output-dir (or a mapping file outside the output folder)")
-    out = options.output_dir.resolve()
-    return out.parent / f"{out.name}-mapping.csv"
-
-
-def _neutral_name(item: Planned, options: Options) -> Planned:
-    """Flat in the output folder under a keyed hash: folder names can identify a patient too."""
-    if item.output is None or item.skip_reason or options.output_dir is None:
-        return item
-    return dataclasses.replace(item, output=options.output_dir / neutral_label(item.input, options))
-
-
-def neutral_label(path: Path, options: Options) -> str:
-    digest = Keyring(options.key or b"").digest("rename", str(path.resolve())).hex()[:16]
-    name = digest.translate(_HEX_TO_LETTERS)  # hex digits would make runs of 6+ digits, an "MRN-like" name
-    return f"{name}{path.suffix.lower()}"
-
-
-def _neutral_report(result: FileResult, options: Options) -> FileResult:
-    """With --rename the report names inputs only by their neutral names (the mapping says the rest):
-    the input path and name are replaced wherever the result quotes them, and so is the name of a
-    caption beside the input (``NAME.txt: …``)."""
-    path = Path(result.input)
-    label = neutral_label(path, options)
-    quoted = sorted({result.input, path.name} - {""}, key=len, reverse=True)
-
-    def neutral(text: str) -> str:
-        for q in quoted:
-            text = text.replace(q, label)
-        return text
-
-    def where(f: Finding) -> str:
-        if f.stage == "caption" and f.where.startswith(path.stem + "."):
-            return Path(label).stem + f.where[len(path.stem) :]
-        return neutral(f.where)
-
-    findings = [dataclasses.replace(f, where=where(f), detail=neutral(f.detail)) for f in result.findings]
-    return dataclasses.replace(result, input=label, reason=neutral(result.reason), findings=findings)
-
-
-_HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
-
-
-def write_mapping(path: Path, results: list[FileResult]) -> None:
-    """Private CSV (mode 0600) of original -> neutral names, merged with earlier runs."""
-    import csv
-    import io
-
-    rows: dict[str, str] = {}
-    if path.exists():
-        with open(path, newline="", encoding=_NAMES_AS_ON_DISK[0], errors=_NAMES_AS_ON_DISK[1]) as fh:
-            rows.update({r["original"]: r["output"] for r in csv.DictReader(fh)})
-    rows.update({r.input: r.output for r in results if r.written and r.output})
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["original", "output"])
-    writer.writerows(sorted(rows.items()))
-    write_bytes_atomic(path, buf.getvalue().encode(*_NAMES_AS_ON_DISK), mode=0o600)
-
-
-_NAMES_AS_ON_DISK = ("utf-8", "surrogateescape")  # a non-UTF-8 file name keeps its real bytes
-
-
-# ---------------------------------------------------------------- batch plumbing
-
-
-def _split_plan(paths, options: Options, read_only: bool) -> tuple[list[Planned], list[FileResult]]:
-    planned: list[Planned] = []
-    errors: list[FileResult] = []
-    for item in plan(paths, output_dir=options.output_dir, in_place=options.in_place, read_only=read_only):
-        if isinstance(item, Planned):
-            planned.append(item)
-        else:
-            errors.append(FileResult(str(item[0]), Status.FAILED, reason=item[1]))
-    return planned, errors
-
-
-def _wants_deny_list(options: Options) -> bool:
-    return options.pixel_stages and options.text.value != "off"
-
-
-def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progress | None = None) -> Iterator:
-    """Yield the results of ``fn(chunk, options, *extra)`` over chunks of ``items``, in worker processes
-    when jobs > 1.
-
-    Metadata-only files take a millisecond or two, less than a round trip to a worker, so they travel
-    in chunks (and a chunk's outputs are committed to disk together); files that go through the pixel
-    stages take seconds and travel one by one, which keeps both cores busy to the end. At most
-    ``2 * jobs`` chunks are in flight, so memory stays flat however large the batch.
-    """
-    if options.scheduler:
-        from deident.cluster import map_chunks
-
-        yield from map_chunks(fn, items, options, extra, progress)
-        return
-    jobs = max(1, min(options.jobs, len(items)))
-    options = dataclasses.replace(options, jobs=jobs)  # the workers really running share out the cores
-    size = 1 if options.pixel_stages else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    if jobs == 1:
-        for chunk in chunks:
-            yield from _report(fn(chunk, options, *extra), progress)
-        return
-    with ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context(_start_method(options)),
-        initializer=_worker_init,
-        initargs=(options.pixel_stages,),
-    ) as pool:
-        pending: set[Future] = set()
-        try:
-            for chunk in chunks:
-                pending.add(pool.submit(fn, chunk, options, *extra))
-                if len(pending) >= 2 * jobs:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    yield from _drain(done, progress)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from _drain(done, progress)
-        except KeyboardInterrupt:
-            yield from _finish_started(pending, progress)
-            raise
-
-
-def _finish_started(pending: set[Future], progress) -> Iterator:
-    """Ctrl-C: drop the chunks not started; let the started ones finish (workers ignore SIGINT), so every
-    output in place is reported. A second Ctrl-C stops the wait."""
-    started = {fut for fut in pending if not fut.cancel()}
-    wait(started)
-    yield from _drain({f for f in started if f.exception() is None}, progress)
-
-
-MAX_CHUNK = 32  # files per worker task (and per disk flush) for metadata-only work
-
-
-def _start_method(options: Options) -> str:
-    """Fork only where nothing has started native thread pools: the OCR and face runtimes have.
-
-    A process that forks while onnxruntime or OpenCV threads hold a lock hands the child that lock,
-    locked for ever (seen here: a batch hung after a check had loaded the models in the same process).
-    Pixel-stage files take seconds each, so starting clean workers costs nothing that shows.
-    """
-    if options.pixel_stages or not sys.platform.startswith("linux"):
-        return "spawn"
-    return "fork"
-
-
-def _drain(done: set[Future], progress) -> Iterator:
-    for fut in done:
-        yield from _report(fut.result(), progress)
-
-
-def _report(results: list, progress) -> Iterator:
-    for result in results:
-        if progress:
-            progress(result)
-        yield result
-
-
-def _worker_init(pixel_stages: bool) -> None:
-    with contextlib.suppress(ValueError):  # not the main thread (a Dask worker's setup): not ours to set
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    # One process per core already; native libraries must not each spawn a thread per core too.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    if not pixel_stages:
-        _keep_freed_memory()
-        return  # metadata only: OpenCV is never loaded, so do not pay for importing it
-    with contextlib.suppress(ImportError):
-        import cv2
-
-        cv2.setNumThreads(1)
-
-
-def _keep_freed_memory() -> None:
-    """Let a metadata-only worker reuse the memory of one file for the next (glibc's malloc).
-
-    Each file passes through a few buffers of its own size, kept until its commit group is renamed.
-    glibc hands that much freed memory back to the kernel, so every group faulted in fresh zeroed pages:
-    1,500 photos, -j 2: 164,700 page faults against 15,500 with this, 11 % less CPU (A/B in
-    docs/benchmarks.md, "the cost of issues 18 and 20"). Whether that happens depends on the parent's heap
-    at fork, so it is pinned here. Pixel-stage workers keep the default: they must give the memory of a
-    decoded slide back. Elsewhere than glibc there is no mallopt, and nothing to do.
-    """
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL(None).mallopt
-    except (ImportError, OSError, AttributeError):
-        return
-    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: the largest glibc takes; larger buffers keep their own map
-    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD: free memory kept at most, a few groups' worth
-
-
-def _collect_deny_terms(planned: list[Planned], options: Options) -> tuple[str, ...]:
-    work = [p for p in planned if not p.skip_reason]
-    terms: set[str] = set()
-    for found in _map(_identifiers_of_chunk, work, options):
-        terms.update(found)
-    return tuple(sorted(terms))
-
-
-def _identifiers_of_chunk(items: list[Planned], options: Options) -> list[list[str]]:
-    return [_identifiers_of(item, options) for item in items]
-
-
-def _identifiers_of(item: Planned, options: Options) -> list[str]:
     values: list[str] = []
-    with contextlib.suppress(ImportError):
-        from deident.denylist import collect_from_path
-
-        values += collect_from_path(item.input)
+    values += collect_from_path(item.input)
     with contextlib.suppress(DeidentError, OSError, ValueError):
         values += open_input(Source(item.input), options).identifiers()
-    with contextlib.suppress(ImportError, OSError, ValueError):
-        from deident.history import find_sidecars, identifiers_in
-
+    with contextlib.suppress(OSError, ValueError):
         for sidecar in find_sidecars(item.input):
             values += identifiers_in(sidecar.read_text(errors="replace"))
     return values
 
 
-# ---------------------------------------------------------------- one file
-
-
-def _process_chunk(
-    items: list[Planned], options: Options, read_only: bool, deny_terms: tuple[str, ...]
-) -> list[FileResult]:
-    """Process files and commit their outputs; a result is SAFE once its file is in place.
-
-    Outputs are committed in groups of ``COMMIT_GROUP`` on a background thread while the next group is
-    processed, so the wait for the disk overlaps with work; the chunk returns only once every commit
-    has settled.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    results: list[FileResult] = []
-    made = made_by(options)
-    with ThreadPoolExecutor(1, thread_name_prefix="deident-commit") as committer:
-        pending, staged, submitted = None, [], 0  # submitted: results whose group went to the committer
-        try:
-            for start in range(0, len(items), COMMIT_GROUP):
-                staged = []
-                for item in items[start : start + COMMIT_GROUP]:
-                    results.append(_process_one(item, options, read_only, deny_terms, staged))
-                if pending is not None:
-                    pending.result()
-                pending = committer.submit(_commit_group, staged, made) if staged else None
-                submitted = len(results)
-        except KeyboardInterrupt:  # in-process only (workers ignore SIGINT): keep what is committed
-            if submitted < len(results):
-                for s, _ in staged:  # verified but never renamed into place
-                    discard(s)
-            if pending is not None:
-                pending.result()
-            raise Interrupted(results[:submitted]) from None
-        if pending is not None:
-            pending.result()
-    return results
-
-
-COMMIT_GROUP = 8  # outputs flushed and renamed together (their fsyncs run concurrently)
-
-
-def _commit_group(staged: list[tuple[Staged, FileResult]], made) -> None:
-    errors = commit([s for s, _ in staged], before_rename=lambda group: _journal(group, made))
-    for (s, result), err in zip(staged, errors, strict=True):
-        if err is not None:
-            result.status, result.output = Status.FAILED, None
-            result.reason = f"could not write the output: {err.strerror or err}: {s.final}"
-        elif found := stale_finding(s):
-            result.findings.append(found)  # temporaries a killed earlier run left beside this output
-
-
-def _journal(group, made) -> None:
-    """Record what made each output, once its data is on disk and before its rename (deident.outputs)."""
-    record([(s.final, s.fd, s.temp) for s in group], made)
-
-
-def _process_one(
+def process_one(
     item: Planned,
     options: Options,
     read_only: bool,
@@ -568,7 +155,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
             result.reason += f"; {NAME_KEPT}"
         return
     mode = None if options.in_place else mode_like(item.input)  # in place: the original's mode stays
-    out = _stage_in_folder(output, mode)  # committed with its group by _process_chunk; run() syncs folders
+    out = _stage_in_folder(output, mode)  # committed with its group by process_chunk; run() syncs folders
     streaming = _streaming(source)
     try:
         for round_ in range(MAX_REDACTION_ROUNDS):
@@ -576,7 +163,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
             leftovers, pixel_leftovers = _verify(written, ctx, redacted)
             if not leftovers:
                 break
-            fixable = not any(f.stage in ("metadata", "dicom") for f in leftovers)
+            fixable = not any(f.stage in HEADER_STAGES for f in leftovers)
             if round_ == MAX_REDACTION_ROUNDS - 1 or not fixable:
                 raise VerificationFailed(_refusal(leftovers))
             _redact_leftovers(doc, pixel_leftovers, ctx, result, redacted)
@@ -692,12 +279,23 @@ def _detect_all(doc: Document, ctx: Context, *, redact: bool):
 def _region_finding(where: str, region, action: Action, ctx: Context, frame: int) -> Finding:
     from deident.stages import style_for
 
-    stage = {"eyes": "faces", "face": "faces", "hide": "user"}.get(region.kind, region.kind)
+    stage, reason = REGION_STAGES[region.kind]
     detail = region.label or region.kind
     if action is Action.REDACTED:
         detail = f"{detail} ({style_for(region, ctx.options)})"
     area = Area(frame, region.polygon)
-    return Finding(stage, f"{stage}.{region.kind}", f"{where} box {region.describe()}", action, detail, area)
+    where = f"{where} box {region.describe()}"
+    return Finding(stage, f"{stage}.{region.kind}", where, action, detail, area, reason=reason)
+
+
+# A region's kind (what its detector saw, or a reviewer's box to hide) -> its finding's stage and reason.
+REGION_STAGES: dict[str, tuple[Stage, Reason | None]] = {
+    "face": (Stage.FACES, Reason.FACE),
+    "eyes": (Stage.FACES, Reason.EYES),
+    "text": (Stage.TEXT, Reason.TEXT),
+    "barcode": (Stage.BARCODE, Reason.BARCODE),
+    "hide": (Stage.USER, None),  # the reviewer's own label says why
+}
 
 
 def _reviewed(frame, regions: list, ctx: Context) -> tuple[list, list[Finding]]:
@@ -787,10 +385,10 @@ def _overlaps(region, others: list, shape) -> bool:
 
 def _refusal(leftovers: list[Finding]) -> str:
     """Why a file is refused: which region, which stage, and what the user can do about it."""
-    pixel = [f for f in leftovers if f.stage not in ("metadata", "dicom")]
+    pixel = [f for f in leftovers if f.stage not in HEADER_STAGES]
     parts = sorted({f"{f.stage}: {f.detail or f.kind} at {f.where}" for f in leftovers})
     hint = ""
-    if any(f.stage == "text" for f in pixel):
+    if any(f.stage is Stage.TEXT for f in pixel):
         hint = (
             " — if that is not identifying text, leave it with --keep-text REGEX (or --text phi for "
             "harmless words), or mark it 'keep visible' on a --review page and scrub again with "
@@ -803,10 +401,7 @@ def _refusal(leftovers: list[Finding]) -> str:
 
 def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
     """With the text stage off the user chose not to clean pixels: that notice must not fail the file."""
-    return ctx.options.text.value == "off" and finding.kind in PIXEL_NOTICE_KINDS
-
-
-PIXEL_NOTICE_KINDS = {"dicom.pixels-unverified", "dicom.BurnedInAnnotation"}
+    return ctx.options.text.value == "off" and finding.reason is Reason.PIXELS_UNVERIFIED
 
 
 def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result, redacted: dict) -> None:
@@ -824,29 +419,26 @@ def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result,
 
 
 def _name_findings(path: Path, action: Action = Action.FOUND) -> list[Finding]:
-    try:
-        from deident.denylist import collect_from_path
-    except ImportError:
-        return []
+    from deident.denylist import collect_from_path
+
     parts = collect_from_path(path)
     return [
         Finding(
-            "filename",
+            Stage.FILENAME,
             "filename.identifier",
             str(path),
             action,
             f"identifying file or folder name part ({len(p)} chars)"
             + (" kept: use --rename" if action is Action.KEPT else ""),
+            reason=Reason.NAME,
         )
         for p in parts
     ]
 
 
 def _caption_findings(path: Path) -> list[Finding]:
-    try:
-        from deident.history import check_caption, find_sidecars
-    except ImportError:
-        return []
+    from deident.history import check_caption, find_sidecars
+
     found: list[Finding] = []
     for sidecar in find_sidecars(path):
         for f in check_caption(sidecar.read_text(errors="replace")):
@@ -868,4 +460,4 @@ def _fuzz_sidecars(source: Path, output: Path, ctx: Context) -> list[Finding]:
     return findings
 
 
-__all__ = ["check_paths", "prepare_options", "run", "scrub_paths"]
+__all__ = ["identifiers_of", "open_input", "process_one"]

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from deident import __version__
-from deident.findings import Action, FileResult, Finding, Status, printable
+from deident.findings import Action, FileResult, Finding, Reason, Stage, Status, printable
+from deident.version import __version__
 
 
 def summary_counts(results: Sequence[FileResult]) -> dict[str, int]:
@@ -60,77 +60,44 @@ _STYLE = {
 }
 
 
-# Short reasons for the "why" column and hook output, most telling first: what a reader must see even
-# when the list is cut (GPS before "thumbnail").
-_METADATA_REASONS = {
-    "exif.gps": "GPS position",
-    "tiff.geo": "GPS position",
-    "exif.datetime": "dates",
-    "png.tIME": "dates",
-    "exif.owner": "owner/artist",
-    "tiff.Artist": "owner/artist",
-    "exif.serial": "serial numbers",
-    "exif.device": "camera make/model",
-    "exif.text": "descriptions",
-    "exif.makernote": "maker notes",
-    "exif.thumbnail": "thumbnail",
-    "jpeg.jfif-thumbnail": "thumbnail",
-    "heif.thumbnail": "thumbnail",
-    "xmp": "XMP",
-    "iptc": "IPTC",
-    "jpeg.app13": "IPTC/Photoshop",
-    "jpeg.com": "comment",
-    "trailer": "data after the image",
+# What a whole stage means, for a finding made without a reason of its own.
+_STAGE_REASONS = {
+    Stage.FACES: Reason.FACE,
+    Stage.TEXT: Reason.TEXT,
+    Stage.BARCODE: Reason.BARCODE,
+    Stage.FILENAME: Reason.NAME,
+    Stage.DICOM: Reason.DICOM_FIELDS,
 }
-_ORDER = (
-    "GPS position",
-    "face",
-    "eyes",
-    "burned-in text",
-    "barcode",
-    "identifying name",
-    "caption",
-    "DICOM patient data",
-    "dates",
-    "DICOM dates",
-    "owner/artist",
-    "serial numbers",
-    "DICOM header fields",
-    "original UIDs",
-)
+_ORDER = tuple(
+    r.value
+    for r in (
+        Reason.GPS,
+        Reason.FACE,
+        Reason.EYES,
+        Reason.TEXT,
+        Reason.BARCODE,
+        Reason.NAME,
+        Reason.CAPTION,
+        Reason.DICOM_PATIENT,
+        Reason.DATES,
+        Reason.DICOM_DATES,
+        Reason.OWNER,
+        Reason.SERIALS,
+        Reason.DICOM_FIELDS,
+        Reason.DICOM_UIDS,
+    )
+)  # most telling first: what a reader must see even when the list is cut
 
 
 def reason(finding: Finding) -> str:
     """One finding as a short reason: "GPS position", "dates", "burned-in text", "face"."""
+    if finding.reason is not None:  # set by the code that made the finding
+        return finding.reason.value
     stage, kind = finding.stage, finding.kind
-    if stage == "faces":
-        return "eyes" if kind.endswith("eyes") else "face"
-    if stage == "text":
-        return "burned-in text"
-    if stage == "barcode":
-        return "barcode"
-    if stage == "filename":  # "date in folder name (10 chars)" when the pipeline says which kind
-        named = finding.detail.split(" (")[0]
-        return (
-            named if named.endswith(" name") and not named.startswith("identifying") else "identifying name"
-        )
-    if stage == "caption":
-        return f"caption ({finding.detail or kind})" if finding.detail else "caption"
-    if stage == "dicom":
-        attr = kind.split(".", 1)[-1]
-        if attr.startswith(("Patient", "Other Patient", "OtherPatient")) and attr != "PatientIdentityRemoved":
-            return "DICOM patient data"
-        if attr.endswith(("Date", "Time", "DateTime")):
-            return "DICOM dates"
-        if attr.endswith("UID"):
-            return "original UIDs"
-        if attr in ("BurnedInAnnotation", "pixels-unverified"):
-            return "pixels not verified free of burned-in text"
-        if attr == "PatientIdentityRemoved":
-            return "not marked de-identified"
-        return "DICOM header fields"
-    if kind in _METADATA_REASONS:
-        return _METADATA_REASONS[kind]
+    if stage in _STAGE_REASONS:
+        return _STAGE_REASONS[stage].value
+    if stage is Stage.CAPTION:  # "caption (age)": which kind of change the fuzzing made
+        return f"{Reason.CAPTION.value} ({finding.detail})" if finding.detail else Reason.CAPTION.value
     text = finding.detail or kind
     return text.split(" (")[0].split(":")[0].split(", ")[0]
 

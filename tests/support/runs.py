@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from deident import pipeline
+from deident import batch
 from deident.formats import jpeg as jpeg_mod
 from deident.formats import png as png_mod
 from deident.formats.base import Source, open_document
@@ -56,7 +56,7 @@ METADATA_ONLY = {"text": TextMode.OFF, "faces": FaceMode.OFF, "jobs": 1}
 
 
 def scrub(paths, out: Path, **kw):
-    return pipeline.scrub_paths(paths, Options(output_dir=out, **(METADATA_ONLY | kw)))
+    return batch.scrub_paths(paths, Options(output_dir=out, **(METADATA_ONLY | kw)))
 
 
 def cli(*args, timeout=120, **kw) -> subprocess.CompletedProcess:

@@ -20,12 +20,12 @@ import warnings
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from deident import __version__
 from deident.dicom.wsi import whole_slide_associated
 from deident.errors import CorruptFile, UnsupportedFormat
-from deident.findings import Action, Finding
+from deident.findings import Action, Finding, Reason
 from deident.formats.base import Context, Document, Frame, Source
 from deident.regions import Redaction
+from deident.version import __version__
 
 # Our implementation's identity in every File Meta we write: 2.25 + uuid5(URL, "deident.implementation").
 IMPLEMENTATION_UID = "2.25.77383759526787599850519146195758806815"
@@ -139,10 +139,12 @@ class DicomDocument(Document):
         out = []
         if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES" or not _codes(ds) >= {"113100"}:
             detail = "not marked as de-identified with the Basic profile (113100)"
-            out.append(_found("PatientIdentityRemoved", "(0012,0062) PatientIdentityRemoved", detail))
+            where = "(0012,0062) PatientIdentityRemoved"
+            out.append(_found("PatientIdentityRemoved", where, detail))
         if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
             detail = "BurnedInAnnotation=YES: identifying text is burned into the pixels"
-            out.append(_found("BurnedInAnnotation", "(0028,0301) BurnedInAnnotation", detail))
+            where = "(0028,0301) BurnedInAnnotation"
+            out.append(_found("BurnedInAnnotation", where, detail))
         if pixel_element(ds) and "113101" not in _codes(ds):
             detail = "pixel data not verified clean (no Clean Pixel Data code 113101)"
             out.append(
@@ -152,6 +154,7 @@ class DicomDocument(Document):
                     PIXEL_ELEMENTS[pixel_element(ds)],
                     Action.FOUND,
                     detail,
+                    reason=Reason.PIXELS_UNVERIFIED,
                 )
             )
         return out
@@ -276,7 +279,12 @@ class DicomDocument(Document):
         codes = "(0012,0064) DeidentificationMethodCodeSequence"
         return [
             Finding(
-                "dicom", "dicom.BurnedInAnnotation", burned, Action.REPLACED, "set to NO: text stage ran"
+                "dicom",
+                "dicom.BurnedInAnnotation",
+                burned,
+                Action.REPLACED,
+                "set to NO: text stage ran",
+                reason=Reason.PIXELS_UNVERIFIED,
             ),
             Finding("dicom", "dicom.code-113101", codes, Action.REPLACED, "Clean Pixel Data Option recorded"),
         ]
@@ -344,7 +352,9 @@ def _codes(ds) -> set[str]:
 
 
 def _found(keyword: str, where: str, detail: str) -> Finding:
-    return Finding("dicom", f"dicom.{keyword}", where, Action.FOUND, detail)
+    from deident.dicom.scrub import reason_of
+
+    return Finding("dicom", f"dicom.{keyword}", where, Action.FOUND, detail, reason=reason_of(keyword))
 
 
 def _strings(elem) -> list[str]:

@@ -24,7 +24,7 @@ from deident.dicom.values import (
     is_dummy,
     is_new_uid,
 )
-from deident.findings import Action, Finding
+from deident.findings import Action, Finding, Reason
 
 # Attributes not in Table E.1-1, by VR: "D" dates become dummies (or are shifted with option 113107).
 BY_VR = {"DA": "D", "DT": "D", "PN": "Z"}
@@ -43,6 +43,30 @@ def group_rule(tag: int) -> tuple[str, str] | None:
         if mask_matches(mask, tag):
             return action, why
     return None
+
+
+def element_finding(tag: int, keyword: str, where: str, action: Action, detail: str) -> Finding:
+    """A finding about one element, with what it holds in the report's words."""
+    private = (tag >> 16) & 1
+    reason = Reason.DICOM_FIELDS if private else reason_of(keyword)
+    return Finding("dicom", kind_of(tag, keyword), where, action, detail, reason=reason)
+
+
+def reason_of(keyword: str) -> Reason:
+    """What an attribute holds, in the report's words, from its keyword."""
+    if not keyword:
+        return Reason.DICOM_FIELDS
+    if keyword == "PatientIdentityRemoved":
+        return Reason.NOT_MARKED
+    if keyword == "BurnedInAnnotation":
+        return Reason.PIXELS_UNVERIFIED
+    if keyword.startswith(("Patient", "OtherPatient")):
+        return Reason.DICOM_PATIENT
+    if keyword.endswith(("Date", "Time", "DateTime")):
+        return Reason.DICOM_DATES
+    if keyword.endswith("UID"):
+        return Reason.DICOM_UIDS
+    return Reason.DICOM_FIELDS
 
 
 def kind_of(tag: int, keyword: str) -> str:
@@ -117,7 +141,7 @@ class Scrubber:
             loc = where(path, tag, kw)
             if action == "X":
                 del ds[tag]
-                out.append(Finding("dicom", kind_of(tag, kw), loc, Action.REMOVED, f"removed ({why})"))
+                out.append(element_finding(tag, kw, loc, Action.REMOVED, f"removed ({why})"))
                 continue
             if vr == "SQ":
                 out += self._sequence(ds, tag, action, why, loc)
@@ -127,7 +151,7 @@ class Scrubber:
             if new != elem.value:
                 elem.value = new
                 detail = f"{ACTION_VERB[action]} ({why})"
-                out.append(Finding("dicom", kind_of(tag, kw), loc, Action.REPLACED, detail))
+                out.append(element_finding(tag, kw, loc, Action.REPLACED, detail))
         return out
 
     def _sequence(self, ds, tag: int, action: str, why: str, loc: str) -> list[Finding]:
@@ -135,8 +159,7 @@ class Scrubber:
         if action in ("Z", "D", "P"):  # a sequence has no safe dummy content: the empty sequence is the dummy
             if len(elem.value):
                 elem.value = []
-                kind = kind_of(tag, _keyword(tag))
-                return [Finding("dicom", kind, loc, Action.REPLACED, f"emptied ({why})")]
+                return [element_finding(tag, _keyword(tag), loc, Action.REPLACED, f"emptied ({why})")]
             return []
         out: list[Finding] = []
         for i, item in enumerate(elem.value):
@@ -205,23 +228,22 @@ def audit(ds, columns: tuple[str, ...], path: str = "") -> list[Finding]:
         if (action == "K" and vr != "SQ") or tag & 0xFFFF == 0:  # group lengths are structure, not identity
             continue
         loc = where(path, tag, kw)
-        kind = kind_of(tag, kw)
         try:
             value = ds[tag].value
         except Exception:  # an unparseable value cannot be shown to be clean
-            out.append(Finding("dicom", kind, loc, Action.FOUND, f"unreadable value ({why})"))
+            out.append(element_finding(tag, kw, loc, Action.FOUND, f"unreadable value ({why})"))
             continue
         if vr == "SQ":
             if action == "X" or (action in ("Z", "D", "P") and len(value)):
                 detail = f"sequence of {len(value)} items ({why})"
-                out.append(Finding("dicom", kind, loc, Action.FOUND, detail))
+                out.append(element_finding(tag, kw, loc, Action.FOUND, detail))
             elif action not in ("Z", "D", "P"):
                 for i, item in enumerate(value):
                     out += audit(item, columns, f"{loc}[{i}]")
             continue
         problem = _problem(value, vr, action, kw)
         if problem:
-            out.append(Finding("dicom", kind, loc, Action.FOUND, f"{problem} ({why})"))
+            out.append(element_finding(tag, kw, loc, Action.FOUND, f"{problem} ({why})"))
     return out
 
 

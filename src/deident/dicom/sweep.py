@@ -25,7 +25,7 @@ from functools import cache
 from pydicom.dataelem import DataElement
 from pydicom.multival import MultiValue
 
-from deident.dicom.scrub import _dictionary_vr, _keyword, kind_of, where
+from deident.dicom.scrub import _dictionary_vr, _keyword, element_finding, where
 from deident.dicom.values import AE_SHAPE, DUMMY, PSEUDONYMS
 from deident.findings import Action, Finding
 
@@ -123,12 +123,12 @@ class Sweeper:
         return [i for i, v in enumerate(values) if self._spans(v, kw)]
 
     def _fix(self, ds, tag: int, vr: str, kw: str, loc: str, values: list[str], hits: list[int]) -> Finding:
-        kind, action = kind_of(tag, kw), Action.REPLACED if self.fix else Action.FOUND
+        action = Action.REPLACED if self.fix else Action.FOUND
         if vr == "UN":
             if self.fix:
                 del ds[tag]
             detail = f"unknown attribute holding an identifier ({len(values[0])} bytes)"
-            return Finding("dicom", kind, loc, Action.REMOVED if self.fix else action, detail)
+            return element_finding(tag, kw, loc, Action.REMOVED if self.fix else action, detail)
         if vr in NUMERIC_STRING:
             new = [DUMMY[vr] if i in hits else v for i, v in enumerate(values)]
             detail = f"{len(hits)} value(s) not a valid {vr} (free text in a number)"
@@ -139,7 +139,7 @@ class Sweeper:
             detail = f"identifier {verb} ({len(hits)} value(s), outside Table E.1-1)"
         if self.fix:
             ds[tag].value = new if len(new) > 1 else new[0]
-        return Finding("dicom", kind, loc, action, detail)
+        return element_finding(tag, kw, loc, action, detail)
 
     def _spans(self, text: str, kw: str) -> list[tuple[int, int]]:
         spans = [] if kw in PATTERNS_EXEMPT else _pattern_spans(text)

@@ -7,7 +7,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from deident.findings import Action, Finding
+from deident.findings import Action, Finding, Reason
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,32 @@ class Item:
     values: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def finding(self, action: Action | None = None) -> Finding:
-        return Finding("metadata", self.kind, self.where, action or self.action, self.detail)
+        action = action or self.action
+        return Finding("metadata", self.kind, self.where, action, self.detail, reason=REASONS.get(self.kind))
+
+
+# What an item holds, in the report's words, for the kinds a reader must tell apart at a glance (GPS
+# before "thumbnail"); any other item is described by its own detail.
+REASONS = {
+    "exif.gps": Reason.GPS,
+    "tiff.geo": Reason.GPS,
+    "exif.datetime": Reason.DATES,
+    "png.tIME": Reason.DATES,
+    "exif.owner": Reason.OWNER,
+    "tiff.Artist": Reason.OWNER,
+    "exif.serial": Reason.SERIALS,
+    "exif.device": Reason.DEVICE,
+    "exif.text": Reason.DESCRIPTIONS,
+    "exif.makernote": Reason.MAKER_NOTES,
+    "exif.thumbnail": Reason.THUMBNAIL,
+    "jpeg.jfif-thumbnail": Reason.THUMBNAIL,
+    "heif.thumbnail": Reason.THUMBNAIL,
+    "xmp": Reason.XMP,
+    "iptc": Reason.IPTC,
+    "jpeg.app13": Reason.PHOTOSHOP,
+    "jpeg.com": Reason.COMMENT,
+    "trailer": Reason.TRAILER,
+}
 
 
 C = TypeVar("C")

@@ -3,9 +3,9 @@
 In this order (each step fails the whole bundle, nothing is written to ``out_dir`` until the end)::
 
     caption      fuzz_text -> + credit line + hashtags -> check_caption(final text) must be empty
-    scrub        pipeline.scrub_paths on every image (metadata, barcodes, text, faces; verified)
+    scrub        batch.scrub_paths on every image (metadata, barcodes, text, faces; verified)
     render       first frame, ICC -> sRGB, long side <= N (never up), JPEG q92 4:4:4, no metadata
-    check        pipeline.check_paths on the rendered JPEGs (eyes mode: every eye band still flat)
+    check        batch.check_paths on the rendered JPEGs (eyes mode: every eye band still flat)
     watermark    optional credit drawn on the checked pixels (after the check: it is our own text)
     verify       metadata check of the final files (nothing but a JFIF header)
     publish      post-1.jpg ... and post.txt moved into out_dir
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deident.errors import DeidentError
-from deident.findings import Action, FileResult, Finding, Status
+from deident.findings import Action, FileResult, Finding, Stage, Status
 from deident.options import Options
 from deident.paths import TEMP_MARK
 
@@ -130,7 +130,7 @@ def prepare_text(
 
 
 def _scrub(images: list[Path], options: Options, folder: Path) -> list[FileResult]:
-    from deident.pipeline import scrub_paths
+    from deident.batch import scrub_paths
 
     scrub_options = dataclasses.replace(
         options,
@@ -153,7 +153,7 @@ def _scrub(images: list[Path], options: Options, folder: Path) -> list[FileResul
 
 def _source_finding(n: int, finding: Finding) -> Finding:
     """A scrub finding as the bundle reports it: pictures are renamed, so file names are not kept."""
-    if finding.stage == "filename":
+    if finding.stage is Stage.FILENAME:
         detail = "identifying file or folder name not used: the bundle names pictures post-N.jpg"
         return Finding("filename", finding.kind, f"image {n}", Action.REMOVED, detail)
     return dataclasses.replace(finding, where=f"image {n}: {finding.where}")
@@ -169,7 +169,7 @@ def _check_options(options: Options) -> Options:
 
 
 def _check(paths: list[Path], options: Options) -> list[Finding]:
-    from deident.pipeline import check_paths
+    from deident.batch import check_paths
 
     found: list[Finding] = []
     for n, r in enumerate(check_paths(paths, _check_options(options)), 1):
@@ -177,7 +177,9 @@ def _check(paths: list[Path], options: Options) -> list[Finding]:
             raise PostFailed(f"image {n} could not be checked after resizing: {r.reason}")
         # Names are ours (post-N.jpg in a temporary folder), not the patient's: only contents count.
         found += [
-            dataclasses.replace(f, where=f"image {n}: {f.where}") for f in r.findings if f.stage != "filename"
+            dataclasses.replace(f, where=f"image {n}: {f.where}")
+            for f in r.findings
+            if f.stage is not Stage.FILENAME
         ]
     return found
 
@@ -186,7 +188,7 @@ def _verify_metadata(paths: list[Path], options: Options) -> None:
     """The final files carry no metadata at all (Pillow view and the format's own walker)."""
     from PIL import Image
 
-    from deident.pipeline import check_paths
+    from deident.batch import check_paths
 
     for n, path in enumerate(paths, 1):
         with Image.open(path) as img:
@@ -195,7 +197,7 @@ def _verify_metadata(paths: list[Path], options: Options) -> None:
             raise PostFailed(f"image {n}: metadata left after encoding ({', '.join(sorted(extra))})")
     fast = dataclasses.replace(options, fast=True, output_dir=None, jobs=1)
     for n, r in enumerate(check_paths(paths, fast), 1):
-        meta = [f for f in r.findings if f.stage != "filename"]
+        meta = [f for f in r.findings if f.stage is not Stage.FILENAME]
         if r.status is Status.FAILED or meta:
             raise PostFailed(f"image {n}: final file failed the metadata check {r.reason}".strip(), meta)
 
@@ -278,7 +280,7 @@ def build_post(
     ``options`` drives the scrub (default: ``Options()``, faces blurred; pass ``faces=FaceMode.EYES``
     for consented photos). Never raises for a bad input: ``ok`` is False and ``reason`` says why.
     """
-    from deident.pipeline import prepare_options
+    from deident.batch import prepare_options
 
     images = [Path(p) for p in images]
     out_dir = Path(out_dir)

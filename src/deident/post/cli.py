@@ -54,8 +54,8 @@ def command(stage_options: Callable, build_options: Callable) -> click.Command:
              consented, seed, as_json, report, **kw):  # fmt: skip
         """Scrub IMAGES and write a bundle ready to share: pictures, fuzzed caption, credit, hashtags."""
         from deident.atomic import write_bytes_atomic
+        from deident.batch import prepare_options
         from deident.options import FaceMode
-        from deident.pipeline import prepare_options
         from deident.post.bundle import build_post
 
         if caption is not None and caption_file is not None:

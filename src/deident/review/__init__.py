@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from deident.findings import FileResult, printable
+from deident.findings import FileResult, Stage, printable
 from deident.review.render import FILE_MODE, open_page_dir
 
 OUTPUTS = "outputs"  # --review outputs
@@ -49,7 +49,7 @@ def page_data(results: Iterable[FileResult], outputs_only: bool) -> dict:
     """What the page shows, per file: status, reasons, findings with their areas, thumbnails."""
     files = []
     for i, r in enumerate(results):
-        findings = [f.to_dict() for f in r.findings if not (outputs_only and f.stage == "filename")]
+        findings = [f.to_dict() for f in r.findings if not (outputs_only and f.stage is Stage.FILENAME)]
         entry = {
             "id": i,
             "name": printable(r.output or r.input) if outputs_only else printable(r.input),
