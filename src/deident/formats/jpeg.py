@@ -16,7 +16,7 @@ import io
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
@@ -250,11 +250,17 @@ def segment_items(data: bytes, parsed: Parsed, walk_scans: bool | None = None) -
         if m == COM:
             yield Item("jpeg.com", where, f"comment, {len(seg.payload)} bytes")
         elif m == APP1 and seg.startswith(EXIF_SIG):
-            yield from exif_items(seg.payload[6:], where)[0]
+            items, summary = exif_items(seg.payload[6:], where)
+            if items:  # the block's identifying values ride on its first item (one walk, two uses)
+                items[0] = replace(items[0], values=tuple(summary.identifiers))
+            yield from items
         elif m == APP13 and seg.startswith(PHOTOSHOP_SIG):
-            ids = [rid for rid, _ in photoshop_resources(seg.payload[14:])]
-            if IPTC_RESOURCE in ids:
-                yield Item("iptc", where, "IPTC record")
+            resources = list(photoshop_resources(seg.payload[14:]))
+            iptc = [block for rid, block in resources if rid == IPTC_RESOURCE]
+            if iptc:
+                values = tuple(v for block in iptc for v in iptc_identifiers(block))
+                yield Item("iptc", where, "IPTC record", values=values)
+            ids = [rid for rid, _ in resources]
             yield Item("jpeg.app13", where, f"Photoshop resources ({plural(len(ids), 'block')})")
         elif m == APP0 and seg.startswith(JFIF_SIG):
             if jfif_seen:
@@ -276,7 +282,8 @@ def segment_items(data: bytes, parsed: Parsed, walk_scans: bool | None = None) -
             if key in KEEP_APP:
                 continue
             kind, label = APP_KIND.get(key, (f"jpeg.app{m - 0xE0}", f"{len(seg.payload)} bytes"))
-            yield Item(kind, where, f"{label}, {len(seg.payload)} bytes")
+            values = tuple(xmp_identifiers(seg.payload)) if kind == "xmp" else ()
+            yield Item(kind, where, f"{label}, {len(seg.payload)} bytes", values=values)
         else:
             yield Item("jpeg.marker", where, f"unknown segment 0x{m:02X}, {len(seg.payload)} bytes")
     if parsed.trailer:
@@ -582,21 +589,6 @@ class JpegDocument(WholeFileDocument):
 
     def _encode(self, ctx: Context) -> bytes:
         return redact_jpeg(self.data, self.pending, self.edited[0], ctx.options.reencode)
-
-    def identifiers(self) -> list[str]:
-        from deident.formats.items import clean_values
-
-        values: list[str] = []
-        for seg in walk(self.data).segments:
-            if seg.marker == APP1 and seg.startswith(EXIF_SIG):
-                values += exif_items(seg.payload[6:], "")[1].identifiers
-            elif seg.marker == APP1 and (seg.startswith(XMP_SIG) or seg.startswith(XMP_EXT_SIG)):
-                values += xmp_identifiers(seg.payload)
-            elif seg.marker == APP13 and seg.startswith(PHOTOSHOP_SIG):
-                for rid, block in photoshop_resources(seg.payload[14:]):
-                    if rid == IPTC_RESOURCE:
-                        values += iptc_identifiers(block)
-        return clean_values(values)
 
 
 def open_jpeg(source: Source) -> JpegDocument:
