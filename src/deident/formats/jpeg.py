@@ -98,22 +98,22 @@ _last: tuple[bytes, Parsed] | None = None
 def walk(data: bytes) -> Parsed:
     """Every marker segment up to the first EOI; raises CorruptFile on anything a decoder would choke on.
 
-    The last result is cached: inspect, scrub and verify walk the same bytes several times.
+    The last result is kept: inspect, scrub and verify walk the same bytes several times (without it a
+    metadata-only scrub costs 17 % more CPU: 2.01 against 1.71 CPU-s for 300 photos, median of 5
+    interleaved rounds, 2026-12-05).
     """
     global _last
     last = _last  # one read: another thread may replace it meanwhile
     if last is not None and last[0] is data:
         return last[1]
-    parsed = _walk(data, last)
+    parsed = _walk(data)
     _last = (data, parsed)
     return parsed
 
 
-def _walk(data: bytes, seen: tuple[bytes, Parsed] | None = None) -> Parsed:
-    """``seen``: bytes walked before, whose scans may reappear here (the output of a scrub, verified)."""
+def _walk(data: bytes) -> Parsed:
     if data[:2] != b"\xff\xd8":
         raise CorruptFile("not a JPEG (no start-of-image marker)")
-    known = _ScansSeen(seen) if seen is not None else None
     segs: list[Segment] = []
     pos, n = 2, len(data)
     while True:
@@ -139,9 +139,7 @@ def _walk(data: bytes, seen: tuple[bytes, Parsed] | None = None) -> Parsed:
         payload = data[pos + 2 : pos + length]
         pos += length
         if marker == SOS:
-            end = known.scan_end(data, pos) if known is not None else None
-            if end is None:
-                end = _scan_end(data, pos)
+            end = _scan_end(data, pos)
             segs.append(Segment(marker, start, payload, end))
             pos = end
         else:
@@ -158,31 +156,6 @@ def _scan_end(data: bytes, pos: int) -> int:
     if m is None:
         raise CorruptFile("JPEG is truncated inside the image data (no end-of-image marker)")
     return m.start()
-
-
-class _ScansSeen:
-    """The entropy-coded data of bytes walked before, to recognise when the same data reappears.
-
-    Where a scan starts is found by the walk; where it ends is a function of the bytes from there up to
-    and including the marker that ends it (the first 0xFF not followed by 0x00 or RSTn). So when those
-    bytes equal a scan already walked, byte for byte, its end is known without searching again. The
-    scrubbed output copies every scan of its input, so its verification compares instead of searching:
-    0.19 -> 0.03 ms a 1.5 MP photo.
-    """
-
-    def __init__(self, seen: tuple[bytes, Parsed]):
-        self.data = seen[0]
-        self.scans = [(s.start + 4 + len(s.payload), s.scan_end) for s in seen[1].segments if s.marker == SOS]
-
-    def scan_end(self, data: bytes, pos: int) -> int | None:
-        if not isinstance(data, bytes | bytearray):
-            return None
-        for start, end in self.scans:
-            size = end - start + 2  # the scan and the two bytes of the marker that ends it
-            with memoryview(self.data) as seen:
-                if data.startswith(seen[start : start + size], pos):  # one memcmp, no copy
-                    return pos + size - 2
-        return None
 
 
 def _segment_bytes(data: bytes, seg: Segment) -> bytes:
