@@ -10,7 +10,7 @@ import pytest
 
 from deident.formats.base import Frame
 from deident.frames_cache import detect_frames
-from deident.regions import Region
+from deident.regions import KEPT, Region
 
 
 class BrightBlobs:
@@ -129,3 +129,35 @@ def test_verification_looks_where_the_written_frame_changed_and_around_what_was_
     assert left[1] == {(20, 4, 39, 11)} and (20, 4, 39, 11) in left[0] and (280, 228, 315, 235) in left[0]
     assert found[0] >= {(4, 4, 39, 11), (280, 228, 315, 235)}
     assert checker.seen < 0.5 * 3 * 240 * 320  # not every frame whole
+
+
+class KeepsGrey(BrightBlobs):
+    """Also judges every grey (128) patch harmless: a region of kind KEPT, which the detection pass keeps
+    for verification and never yields."""
+
+    def look(self, frame: Frame, ctx) -> list[Region]:
+        import cv2
+
+        mask = (frame.rgb == 128).all(axis=2).astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        kept = [Region.box(x, y, x + w - 1, y + h - 1, KEPT) for x, y, w, h, _ in stats[1:n]]
+        return self.detect(frame, ctx) + kept
+
+
+def test_kept_lines_count_for_verification_only_while_shown_as_they_were():
+    from deident.frames_cache import unchanged_kept
+
+    rgb = np.zeros((120, 200, 3), np.uint8)
+    rgb[10:20, 10:60] = 255  # identifying: redacted
+    rgb[10:20, 64:120] = 128  # harmless, beside it
+    rgb[60:70, 10:60] = 128  # harmless, far from it
+    ctx = object()
+    ((_, found),) = list(detect_frames([Frame(0, rgb, photographic=False)], [KeepsGrey()], ctx))
+    assert boxes(found) == {(10, 10, 59, 19)}  # kept lines are never yielded for redaction
+    out = rgb.copy()
+    out[8:22, 8:66] = 0  # the fill, reaching into the harmless neighbour
+    shown = unchanged_kept(Frame(0, out, photographic=False), found)
+    assert boxes(shown) == {(64, 10, 119, 19), (10, 60, 59, 69)}
+    out[62:66, 20:30] = 255  # a change no redaction made: that line is judged again
+    shown = unchanged_kept(Frame(0, out, photographic=False), found)
+    assert boxes(shown) == {(64, 10, 119, 19)}

@@ -143,6 +143,13 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("HOPE DAY", True),  # ordinary words, each also a name: together, a name
         ("FOR LEASE", False),  # lease is a rare surname, "for" none
         ("BY636", True),  # letters and digits: an ID, not a word
+        # derivations of ordinary words, rarer than ordinary words must be (issue 17, page.png)
+        ("Region-based segmentation", False),
+        ("These markers are pixels", False),
+        ("unambiguously as either", False),
+        ("Sven Jansen", True),  # names as rare, missing from the census lists: no ordinary stem
+        ("Hastings Fields", True),  # an ordinary stem, but in the census lists
+        ("segmentation 4455", True),
     ],
 )
 def test_phi_vocabulary(text, identifying):

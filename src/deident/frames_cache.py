@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import TYPE_CHECKING
 
+from deident.regions import KEPT
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 
 TOLERANCE = 10  # grey levels: a smaller change (compression noise) is not a change
 BLOCK = 8  # px: changes are mapped on this grid (one JPEG block)
+REDACTION_REACH = 16  # px: how far a written redaction can reach past its region (a JPEG MCU)
 PAD = 16  # px of context around a changed area (the detector needs room around the ink)
 FULL_SHARE = 0.75  # changed crops covering more than this share of the frame: look at it whole
 
@@ -69,9 +72,11 @@ def _reported(pairs: Iterator, total: int | None, verifying: bool) -> Iterator:
 
 def look_of(detector, verifying: bool) -> Callable[[Frame, Context], list[Region]]:
     """What a detector runs: ``verify`` when checking an output and it defines what "nothing left"
-    means (eye bars), else ``detect``."""
-    verify = getattr(detector, "verify", None) if verifying else None
-    return verify or detector.detect
+    means (eye bars), else ``detect``; ``look`` when detecting and it also tells what it judged harmless
+    (regions of kind ``KEPT``, kept out of what ``detect_frames`` yields)."""
+    if verifying:
+        return getattr(detector, "verify", None) or detector.detect
+    return getattr(detector, "look", None) or detector.detect
 
 
 def detect_frames(
@@ -111,7 +116,10 @@ def _detect_frames(
             regions = list(ref_regions)  # kept where the frame changed too: a crop may see a part only
             for box in crops:
                 regions += _look(looks, frame, ctx, box, keep)
-        _seen[(frame.index, frame.label)] = Seen(frame.rgb.shape, _fingerprints(frame.rgb), list(regions))
+        kept = [Kept(r, _pixels(frame.rgb, r)) for r in regions if r.kind == KEPT]
+        regions = [r for r in regions if r.kind != KEPT]
+        seen = Seen(frame.rgb.shape, _fingerprints(frame.rgb), list(regions), kept)
+        _seen[(frame.index, frame.label)] = seen
         yield frame, regions
 
 
@@ -128,6 +136,48 @@ class Seen:
     shape: tuple[int, ...]
     blocks: np.ndarray
     regions: list[Region]
+    kept: list[Kept] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Kept:
+    """A line the detection pass read whole and judged harmless (PHI mode), and its pixels then."""
+
+    region: Region
+    pixels: np.ndarray
+
+
+def _pixels(rgb: np.ndarray, region: Region) -> np.ndarray:
+    x0, y0, x1, y1 = region.bbox()
+    return rgb[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)].copy()
+
+
+def unchanged_kept(frame: Frame, redacted: list[Region]) -> list[Region]:
+    """The lines the detection pass judged harmless in this frame that the written frame still shows as
+    they were, except where the pipeline redacted (a fill can reach a neighbour; JPEG grows it to whole
+    blocks, hence the ``REDACTION_REACH`` px): what text verification finds there shows nothing the
+    harmless line did not, though a crop that cuts the line off can read it as something else."""
+    import cv2
+    import numpy as np
+
+    from deident.regions import polygon_mask
+
+    seen = _seen.get((frame.index, frame.label))
+    if seen is None or seen.shape != frame.rgb.shape or not seen.kept:
+        return []
+    reach = 2 * REDACTION_REACH + 1
+    filled = cv2.dilate(
+        polygon_mask(frame.rgb.shape, redacted).astype(np.uint8), np.ones((reach, reach), np.uint8)
+    )
+    out = []
+    for k in seen.kept:
+        x0, y0 = (max(0, v) for v in k.region.bbox()[:2])
+        now = frame.rgb[y0 : y0 + k.pixels.shape[0], x0 : x0 + k.pixels.shape[1]]
+        diff = np.abs(now.astype(np.int16) - k.pixels.astype(np.int16))
+        moved = diff.max(axis=2) > TOLERANCE if diff.ndim == 3 else diff > TOLERANCE
+        if not (moved & ~filled[y0 : y0 + moved.shape[0], x0 : x0 + moved.shape[1]].astype(bool)).any():
+            out.append(k.region)
+    return out
 
 
 _seen: dict[tuple[int, str], Seen] = {}  # (frame index, label) -> Seen, for one context (as the memo)

@@ -17,6 +17,10 @@ if TYPE_CHECKING:  # numpy only where pixels are touched: metadata-only runs sta
 
 Point = tuple[float, float]
 
+# The kind of a region a detector judged harmless and keeps (a PHI-mode text line): never redacted, only
+# told to verification (frames_cache.unchanged_kept).
+KEPT = "kept text"
+
 
 @dataclass(frozen=True)
 class Region:

@@ -15,7 +15,7 @@ from functools import cached_property
 
 from deident.formats.base import Context, Frame
 from deident.options import Options, TextMode
-from deident.regions import Region
+from deident.regions import KEPT, Region
 
 
 class TextDetector:
@@ -38,6 +38,12 @@ class TextDetector:
         self._engine(self.options)
 
     def detect(self, frame: Frame, ctx: Context) -> list[Region]:
+        return [r for r in self.look(frame, ctx) if r.kind != KEPT]
+
+    def look(self, frame: Frame, ctx: Context) -> list[Region]:
+        """``detect``'s regions, plus (PHI mode) each line read whole and judged harmless, as a region of
+        kind ``KEPT``: verification must not re-judge such a line from a crop that cuts it off
+        (``frames_cache.unchanged_kept``)."""
         from deident.text import detect, phi
 
         options = ctx.options
@@ -54,17 +60,16 @@ class TextDetector:
         categories = _phi_categories(eng, bgr, lines, texts, deny) if options.text is TextMode.PHI else []
         regions = []
         for i, ln in enumerate(lines):
-            label = "text line"
+            kind, label = "text", "text line"
             if reading:
                 read = texts[i]
                 if read.score >= phi.MIN_SCORE and phi.kept_by(read.text, self._keep):
                     continue
                 if options.text is TextMode.PHI:
-                    if categories[i] is None:
-                        continue
-                    label = f"text line ({categories[i]})"
+                    harmless = categories[i] is None
+                    kind, label = (KEPT, "kept") if harmless else ("text", f"text line ({categories[i]})")
             quad = detect.covering(bgr, ln.quad)
-            regions.append(Region(tuple((float(x), float(y)) for x, y in quad), "text", label, ln.score))
+            regions.append(Region(tuple((float(x), float(y)) for x, y in quad), kind, label, ln.score))
         return regions
 
 

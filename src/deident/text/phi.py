@@ -5,6 +5,12 @@ vocabulary (stains, magnifications, scale bars, positional markers, read-outs) o
 word (``ordinary``: common in wordfreq's list and not common as a name in the US census lists), and
 nothing in it matches a PHI pattern or the batch deny-list. Unknown words count as possible names,
 unreadable lines as identifying.
+
+Scripts other than Latin (CJK, Hangul, Devanagari) are never explained, so their lines are redacted:
+a Japanese, Chinese or Korean name is written in the very characters of signs and sentences (山田 is a
+surname and a word for mountain fields), two to four of them, with nothing (no capital, no census list)
+to tell it from a word; a line without digits can be a name as well as a sign. On ../shared's
+real-world set that costs all 5 harmless Japanese and Hangul sign lines.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
     if not words:
         return None
     lettered, named = 0, 0
+    plain = not _has_digit(text)  # a line with digits may be an ID with a word beside it: no derivations
     for word in _WORD.findall(text):
         w = word.strip(_EDGE).lower()
         if not w or not re.search(r"[^\W\d_]", w):
@@ -95,7 +102,7 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
         if w in voc.keep_words or voc.keep.fullmatch(w):
             continue
         pieces = _LETTERS.findall(w)
-        if not _has_digit(w) and all(ordinary(piece) for piece in pieces):
+        if not _has_digit(w) and all(ordinary(piece) or (plain and derived(piece)) for piece in pieces):
             named += any(name_like(piece) for piece in pieces)
             continue
         return "possible name"
@@ -127,6 +134,41 @@ def ordinary(word: str) -> bool:
     frequencies, names = lexicon
     freq = frequencies.get(word, 0.0)
     return freq >= 10 ** (ORDINARY_ZIPF - 9) and names.get(word, 0.0) < NAME_RATIO * freq
+
+
+# Affixes of English derivations ("segment" -> "segmentation", "pixel" -> "pixels", "ambiguous" ->
+# "unambiguously"), each with what its stem may have lost ("create" -> "creation"). A derived word is
+# rarer than its stem (segmentation 3.23, pixels 3.49, zeros 3.06 on the Zipf scale) and as rare as
+# names missing from the census lists (Müller 3.29, Sven 3.24, Jansen 2.98), so frequency cannot tell
+# them apart; an ordinary stem can.
+SUFFIXES = (
+    ("ation", ("", "e")),
+    ("ment", ("",)),
+    ("ness", ("",)),
+    ("ity", ("", "e")),
+    ("ing", ("", "e")),
+    ("ed", ("", "e")),
+    ("ly", ("",)),
+    ("al", ("",)),
+    ("es", ("",)),
+    ("s", ("",)),
+)
+PREFIXES = ("un", "non", "re", "pre")
+DERIVE_DEPTH = 2  # "unambiguously": -ly, then un-
+DERIVE_STEM = 3  # letters a stem keeps at least
+
+
+def derived(word: str, depth: int = DERIVE_DEPTH) -> bool:
+    """True for an English derivation of an ordinary word (``word`` lower-case letters) that is not
+    itself in the census name lists ("Rhodes", "Fields", "Banks" are): lines without digits only."""
+    lexicon = _lexicon()
+    if lexicon is None or word in lexicon[1] or depth == 0:
+        return False
+    stems = [word[len(p) :] for p in PREFIXES if word.startswith(p)]
+    for suffix, restore in SUFFIXES:
+        if word.endswith(suffix):
+            stems += [word[: -len(suffix)] + r for r in restore]
+    return any(len(stem) >= DERIVE_STEM and (ordinary(stem) or derived(stem, depth - 1)) for stem in stems)
 
 
 # A name-like word: carried by at least this share of people (0.001 %, the census lists' print step).
