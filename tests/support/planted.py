@@ -187,6 +187,16 @@ def scrub_bytes(path: Path, c: Context | None = None) -> tuple[bytes, list]:
     return buf.getvalue(), findings
 
 
+def filled_bytes(doc, frame: int, box: tuple[int, int, int, int], c: Context) -> bytes:
+    """Fill ``box`` (x0, y0, x1, y1) of one frame as the text stage would, then write: the output bytes."""
+    from deident.regions import Redaction, Region
+
+    doc.redact(frame, [Redaction(Region.box(*box, "text"), "fill")], c)
+    buf = io.BytesIO()
+    doc.write(buf, c)
+    return buf.getvalue()
+
+
 def reopen_findings(tmp_path: Path, data: bytes, name: str) -> list:
     out = tmp_path / f"out-{name}"
     out.write_bytes(data)
