@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from deident import cli as cli_module
 from deident.cli import cli
 from deident.findings import Action, FileResult, Finding, Stage, Status
 from deident.formats.items import Item
+from deident.progress import BatchBar, FrameBar, count_inputs
 from deident.report import reason, why
 
 DEIDENT = Path(sys.executable).parent / "deident"
@@ -422,13 +422,13 @@ def test_progress_bar_counts_files_on_a_terminal():
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=80)
     rows = [FileResult(f"cases/{name}.jpg", Status.CLEAN) for name in ("first", "second", "third")]
-    with cli_module._progress(console, enabled=True, total=lambda: 3) as progress:
+    with BatchBar(console, enabled=True, total=lambda: 3) as progress:
         for row in rows:
             progress(row)
     assert "0/3" in buf.getvalue() and "3/3" in buf.getvalue()
     assert "third.jpg" in buf.getvalue()  # the bar names the file it is at
     quiet = io.StringIO()
-    with cli_module._progress(Console(file=quiet), enabled=True, total=lambda: 3) as progress:
+    with BatchBar(Console(file=quiet), enabled=True, total=lambda: 3) as progress:
         progress(rows[0])  # not a terminal: nothing drawn (a log or a hook's output stays clean)
     assert quiet.getvalue() == ""
 
@@ -444,12 +444,12 @@ def test_one_long_file_shows_frames_done_of_frames_on_a_terminal(tmp_path):
     path = get_testdata_file("emri_small.dcm")
     options = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1)
     buf = io.StringIO()
-    with cli_module._frame_progress(Console(file=buf, force_terminal=True, width=100), enabled=True):
+    with FrameBar(Console(file=buf, force_terminal=True, width=100), enabled=True):
         [result] = batch.check_paths([Path(path)], options)
     assert result.status in (Status.CLEAN, Status.UNSAFE)
     assert "frames" in buf.getvalue() and "10/10" in buf.getvalue()
     quiet = io.StringIO()
-    with cli_module._frame_progress(Console(file=quiet), enabled=True):  # not a terminal: nothing drawn
+    with FrameBar(Console(file=quiet), enabled=True):  # not a terminal: nothing drawn
         batch.check_paths([Path(path)], options)
     assert quiet.getvalue() == ""
 
@@ -466,7 +466,7 @@ def test_progress_total_is_the_number_of_rows_of_the_summary(tmp_path):
     options = Options(fast=True)
     counted: list = []
     results = batch.check_paths(paths, options, progress=counted.append)
-    assert cli_module._count_inputs(paths, options) == len(results) == len(counted) == 6
+    assert count_inputs(paths, options) == len(results) == len(counted) == 6
 
 
 def _complete(words: str, cword: int) -> list[str]:
