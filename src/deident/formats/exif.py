@@ -27,12 +27,51 @@ from deident.formats.tiff.tags import (
 
 # EXIF tags by what they reveal. Orientation is display information, not identifying.
 EXIF_KIND = {
-    **dict.fromkeys((306, 36867, 36868, 36880, 36881, 36882, 37520, 37521, 37522), "exif.datetime"),
-    **dict.fromkeys((315, 33432, 40093, 42032), "exif.owner"),
-    **dict.fromkeys((269, 270, 285, 316, 37510, 40091, 40092, 40094, 40095), "exif.text"),
-    **dict.fromkeys((42016, 42033, 42037, 50735), "exif.serial"),
-    **dict.fromkeys((11, 271, 272, 305, 42034, 42035, 42036), "exif.device"),
-    37500: "exif.makernote",
+    **dict.fromkeys(
+        (
+            Tag.DateTime,
+            Tag.DateTimeOriginal,
+            Tag.DateTimeDigitized,
+            Tag.OffsetTime,
+            Tag.OffsetTimeOriginal,
+            Tag.OffsetTimeDigitized,
+            Tag.SubSecTime,
+            Tag.SubSecTimeOriginal,
+            Tag.SubSecTimeDigitized,
+        ),
+        "exif.datetime",
+    ),
+    **dict.fromkeys((Tag.Artist, Tag.Copyright, Tag.XPAuthor, Tag.CameraOwnerName), "exif.owner"),
+    **dict.fromkeys(
+        (
+            Tag.DocumentName,
+            Tag.ImageDescription,
+            Tag.PageName,
+            Tag.HostComputer,
+            Tag.UserComment,
+            Tag.XPTitle,
+            Tag.XPComment,
+            Tag.XPKeywords,
+            Tag.XPSubject,
+        ),
+        "exif.text",
+    ),
+    **dict.fromkeys(
+        (Tag.ImageUniqueID, Tag.BodySerialNumber, Tag.LensSerialNumber, Tag.CameraSerialNumber), "exif.serial"
+    ),
+    **dict.fromkeys(
+        (
+            Tag.ProcessingSoftware,
+            Tag.Make,
+            Tag.Model,
+            Tag.Software,
+            Tag.LensSpecification,
+            Tag.LensMake,
+            Tag.LensModel,
+        ),
+        "exif.device",
+    ),
+    Tag.MakerNote: "exif.makernote",
 }
 EXIF_LABEL = {
     "exif.datetime": "dates and times",

@@ -25,6 +25,7 @@ MAX_ENTRIES = 4096
 class Tag(IntEnum):
     """The TIFF, EXIF and GeoTIFF tags deident keeps, drops by name, or reads (the names are the spec's)."""
 
+    ProcessingSoftware = 11
     NewSubfileType = 254
     SubfileType = 255
     ImageWidth = 256
@@ -94,9 +95,30 @@ class Tag(IntEnum):
     GeoDoubleParams = 34736
     GeoAsciiParams = 34737
     GPSIFD = 34853
+    DateTimeOriginal = 36867
+    DateTimeDigitized = 36868
+    OffsetTime = 36880
+    OffsetTimeOriginal = 36881
+    OffsetTimeDigitized = 36882
+    MakerNote = 37500
     UserComment = 37510
+    SubSecTime = 37520
+    SubSecTimeOriginal = 37521
+    SubSecTimeDigitized = 37522
     ImageSourceData = 37724
+    XPTitle = 40091
+    XPComment = 40092
+    XPAuthor = 40093
+    XPKeywords = 40094
+    XPSubject = 40095
     InteropIFD = 40965
+    ImageUniqueID = 42016
+    CameraOwnerName = 42032
+    BodySerialNumber = 42033
+    LensSpecification = 42034
+    LensMake = 42035
+    LensModel = 42036
+    LensSerialNumber = 42037
     DNGVersion = 50706
     UniqueCameraModel = 50708
     CameraSerialNumber = 50735
@@ -107,7 +129,7 @@ COMPRESSION_NONE, COMPRESSION_OLD_JPEG, COMPRESSION_JPEG = 1, 6, 7
 PHOTOMETRIC_PALETTE, PHOTOMETRIC_YCBCR = 3, 6
 
 # Windows XPTitle .. XPSubject: UTF-16LE text in BYTE arrays.
-XP_TAGS = (40091, 40092, 40093, 40094, 40095)
+XP_TAGS = (Tag.XPTitle, Tag.XPComment, Tag.XPAuthor, Tag.XPKeywords, Tag.XPSubject)
 
 # Tags needed to decode and display a page: the rewriter keeps these and nothing else.
 DECODE_TAGS: dict[int, str] = {
