@@ -11,7 +11,6 @@ Every kept byte is one a decoder uses: quantisation and Huffman tables no scan u
 
 from __future__ import annotations
 
-import functools
 import io
 import re
 import struct
@@ -331,8 +330,7 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedVie
     if plan.frame is None:
         return CodedView(items, replaced)
     if walk_scans is None:  # walk only what libjpeg says holds more than the declared image
-        coded_bytes = b"".join(data[s.start : s.scan_end or s.start + 4 + len(s.payload)] for s in segs)
-        walk_scans = js.decoder_skips_data(data, coded_bytes)
+        walk_scans = js.decoder_skips_data(data)
     if not (walk_scans or plan.restart):
         return CodedView(items, replaced)
     frame, huffman, restart = plan.frame, {}, 0
@@ -370,7 +368,6 @@ class _TablePlan:
     ]  # (segment index, new payload or None, kind, detail)
 
 
-@functools.lru_cache(maxsize=64)
 def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
     """Which tables no scan uses, and DNL, from the table, frame and scan headers alone.
 

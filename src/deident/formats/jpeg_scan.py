@@ -26,8 +26,6 @@ from dataclasses import dataclass
 
 from deident.errors import CorruptFile
 
-_last_checked: tuple[bytes, bool] | None = None  # (coded bytes, libjpeg skipped some): verify asks again
-
 SEQUENTIAL_HUFFMAN = {0xC0, 0xC1}
 PROGRESSIVE_HUFFMAN = 0xC2
 DHT, DNL, DRI, DQT = 0xC4, 0xDC, 0xDD, 0xDB
@@ -468,25 +466,14 @@ def _intervals(coded: bytes) -> list[bytes]:
     return out
 
 
-def decoder_skips_data(jpeg: bytes, coded: bytes) -> bool:
+def decoder_skips_data(jpeg: bytes) -> bool:
     """True unless libjpeg decodes ``jpeg`` without a warning: no coded data beyond its declared MCUs.
 
     libjpeg-turbo (OpenCV's build, at 1/8 scale: every Huffman code is decoded, few pixels computed)
     says "N extraneous bytes before marker" when a scan holds more than the declared MCUs use; it writes
     that to the process's standard error, so the descriptor is borrowed for the call. Any warning, or a
-    decoder that cannot run, answers True: the caller then walks the scans itself. ``coded`` (the tables
-    and scans as a decoder reads them) names the answer, so the verified output is not decoded again.
+    decoder that cannot run, answers True: the caller then walks the scans itself.
     """
-    global _last_checked
-    last = _last_checked
-    if last is not None and last[0] == coded:
-        return last[1]
-    skips = _libjpeg_warns(jpeg)
-    _last_checked = (coded, skips)
-    return skips
-
-
-def _libjpeg_warns(jpeg: bytes) -> bool:
     import os
     import tempfile
 
