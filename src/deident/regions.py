@@ -71,14 +71,17 @@ class Redaction:
     style: str  # "fill" | "blur" | "pixelate"
 
 
-def polygon_mask(shape: Sequence[int], regions: Iterable[Region]) -> np.ndarray:
-    """Boolean HxW mask covering the regions (clipped to the frame)."""
+def polygon_mask(
+    shape: Sequence[int], regions: Iterable[Region], origin: tuple[int, int] = (0, 0)
+) -> np.ndarray:
+    """Boolean HxW mask covering the regions (clipped to the frame), of the window whose top-left
+    corner is ``origin`` in frame coordinates (the same pixels: the polygons are shifted by whole pixels)."""
     import cv2
     import numpy as np
 
     mask = np.zeros(tuple(shape[:2]), np.uint8)
     for r in regions:
-        pts = np.round(np.array(r.polygon, np.float64)).astype(np.int32)
+        pts = np.round(np.array(r.polygon, np.float64)).astype(np.int32) - np.array(origin, np.int32)
         cv2.fillPoly(mask, [pts], 1)
     return mask.astype(bool)
 
@@ -92,18 +95,20 @@ def redact(pixels: np.ndarray, redactions: Iterable[Redaction], fill_value=None)
     remains.
     """
     out = pixels.copy()
+    h, w = out.shape[:2]
     for red in redactions:
-        mask = polygon_mask(out.shape, [red.region])
-        if not mask.any():
-            continue
-        x0, y0, x1, y1 = red.region.bbox()
-        h, w = out.shape[:2]
+        x0, y0, x1, y1 = red.region.bbox()  # holds every pixel of the region's mask
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1 + 1), min(h, y1 + 1)
-        if red.style == "fill":
-            value = fill_value if fill_value is not None else (0 if out.dtype.kind in "ui" else 0.0)
-            out[mask] = value
+        if x0 >= x1 or y0 >= y1:
+            continue
+        # The mask of the box alone: a frame-sized one per region cost 4 % of a cine's CPU.
+        sub = polygon_mask((y1 - y0, x1 - x0), [red.region], (x0, y0))
+        if not sub.any():
             continue
         patch = out[y0:y1, x0:x1]
+        if red.style == "fill":
+            patch[sub] = fill_value if fill_value is not None else (0 if out.dtype.kind in "ui" else 0.0)
+            continue
         short = max(1, min(patch.shape[0], patch.shape[1]))
         if red.style == "pixelate":
             hidden = _pixelate(patch, max(4, -(-short // PIXELATE_CELLS)))
@@ -111,7 +116,6 @@ def redact(pixels: np.ndarray, redactions: Iterable[Redaction], fill_value=None)
             hidden = _blur(patch, max(3, short // 2))
         else:
             raise ValueError(f"unknown redaction style {red.style!r}")
-        sub = mask[y0:y1, x0:x1]
         patch[sub] = hidden[sub]
     return out
 
