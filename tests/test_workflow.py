@@ -435,13 +435,13 @@ def test_progress_bar_counts_files_on_a_terminal():
 
 def test_one_long_file_shows_frames_done_of_frames_on_a_terminal(tmp_path):
     """A single multi-frame DICOM (pydicom's 10-frame MR) gets a frames bar: 10 of 10 by the end."""
-    from pydicom.data import get_testdata_file
     from rich.console import Console
 
     from deident import batch
     from deident.options import FaceMode, Options, TextMode
+    from support.dicom import pydicom_file
 
-    path = get_testdata_file("emri_small.dcm")
+    path = pydicom_file("emri_small.dcm")  # in pydicom-data, a test extra: skips with its reason without
     options = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1)
     buf = io.StringIO()
     with FrameBar(Console(file=buf, force_terminal=True, width=100), enabled=True):
