@@ -75,7 +75,7 @@ def image_bytes(fmt: str, data: bytes) -> bytes:
 
     try:
         if fmt == "jpeg":
-            segs = jpeg.walk(data).segments
+            segs = jpeg.walk(data).chunks
             return b"".join(data[s.start : s.scan_end] for s in segs if s.marker == jpeg.SOS)
         if fmt == "png":
             return b"".join(c.data for c in png.walk(data).chunks if c.type in (b"IDAT", b"fdAT", b"iCCP"))

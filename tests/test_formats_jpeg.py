@@ -62,7 +62,7 @@ def test_entropy_coded_data_is_copied_byte_for_byte(tmp_path):
 
     def scans(data):
         parsed = walk(data)
-        return [data[s.start : s.scan_end] for s in parsed.segments if s.marker == 0xDA]
+        return [data[s.start : s.scan_end] for s in parsed.chunks if s.marker == 0xDA]
 
     assert scans(out) == scans(original)
 
@@ -72,11 +72,11 @@ def test_a_scan_ends_at_the_first_marker_that_is_not_stuffed_or_a_restart(tmp_pa
     from deident.formats.jpeg import _walk
 
     _, original = loaded_jpeg(tmp_path, **save)
-    sos = [s for s in _walk(original).segments if s.marker == 0xDA]
+    sos = [s for s in _walk(original).chunks if s.marker == 0xDA]
     first, last = sos[0], sos[-1]
     cut = first.start + 4 + len(first.payload) + 40  # inside the first scan's entropy-coded data
     goes_on = original[: last.scan_end] + b"\xff\x00\x12\x34\xff\xd9"  # stuffed, not a marker
-    assert _walk(goes_on).segments[-1].scan_end == last.scan_end + 4
+    assert _walk(goes_on).chunks[-1].scan_end == last.scan_end + 4
     with pytest.raises(CorruptFile):  # a COM inside the scan ends it early: what follows is no segment
         _walk(original[:cut] + segment(0xFE, b"HIDDEN") + original[cut:])
 
@@ -87,14 +87,14 @@ def test_a_scan_ends_at_the_first_marker_that_is_not_stuffed_or_a_restart(tmp_pa
 def test_progressive_restart_markers_and_fill_bytes(tmp_path, save):
     path, original = loaded_jpeg(tmp_path, **save)
     # Fill bytes before a marker (T.81 B.1.1.2) are legal and must not confuse the walker.
-    at = next(seg.start for seg in walk(original).segments if seg.marker == 0xDB)
+    at = next(seg.start for seg in walk(original).chunks if seg.marker == 0xDB)
     padded = original[:at] + b"\xff\xff\xff" + original[at:]
     path.write_bytes(padded)
     out, _ = scrub_bytes(path)
     assert leaked(out) == []
     assert_same_pixels(padded, out)
     if "progressive" in save:
-        assert sum(s.marker == 0xDA for s in walk(out).segments) > 1
+        assert sum(s.marker == 0xDA for s in walk(out).chunks) > 1
     if "restart_marker_blocks" in save:
         assert b"\xff\xdd" in out and b"\xff\xd0" in out
 
@@ -180,13 +180,13 @@ def test_adobe_segment_is_kept_in_its_standard_form_only(tmp_path):
     buf = io.BytesIO()
     picture().convert("CMYK").save(buf, "JPEG")
     data = buf.getvalue()
-    (adobe,) = [s for s in walk(data).segments if s.marker == 0xEE]
+    (adobe,) = [s for s in walk(data).chunks if s.marker == 0xEE]
     assert adobe.payload.startswith(b"Adobe") and len(adobe.payload) == 12
     path = tmp_path / "clean.jpg"
     path.write_bytes(data)
     assert open_document(Source(path)).metadata_findings() == []  # the standard form is no finding
     out, _ = scrub_bytes(path)
-    assert [s.payload for s in walk(out).segments if s.marker == 0xEE] == [adobe.payload]
+    assert [s.payload for s in walk(out).chunks if s.marker == 0xEE] == [adobe.payload]
 
     start = adobe.start
     smuggled = segment(0xEE, adobe.payload + UNKNOWN)
@@ -197,7 +197,7 @@ def test_adobe_segment_is_kept_in_its_standard_form_only(tmp_path):
     ]
     out, findings = scrub_bytes(path)
     assert UNKNOWN not in out and [f.kind for f in findings] == ["jpeg.app14"]
-    assert [s.payload for s in walk(out).segments if s.marker == 0xEE] == [adobe.payload]
+    assert [s.payload for s in walk(out).chunks if s.marker == 0xEE] == [adobe.payload]
     assert_same_pixels(data, out)
     assert reopen_findings(tmp_path, out, "a.jpg") == []
 

@@ -75,7 +75,7 @@ def fields(fmt: str) -> tuple[tuple[int, int], ...]:
     data = seed(fmt)
     out: list[tuple[int, int]] = []
     if fmt == "jpeg":
-        out = [(s.start + 2, 2) for s in jpeg_mod.walk(data).segments]
+        out = [(s.start + 2, 2) for s in jpeg_mod.walk(data).chunks]
     elif fmt == "png":
         out = [(c.start, 4) for c in png_mod.walk(data).chunks] + [
             (c.start + 4, 4) for c in png_mod.walk(data).chunks

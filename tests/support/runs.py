@@ -76,7 +76,7 @@ def pixel_bomb(fmt: str, side: int) -> bytes:
         return png_mod.SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     data = bytearray(seed(fmt))
     if fmt == "jpeg":
-        sof = next(s for s in jpeg_mod.walk(bytes(data)).segments if s.marker in jpeg_mod.SOF)
+        sof = next(s for s in jpeg_mod.walk(bytes(data)).chunks if s.marker in jpeg_mod.SOF)
         data[sof.start + 5 : sof.start + 9] = struct.pack(">HH", min(side, 65535), min(side, 65535))
     elif fmt == "gif":
         data[6:10] = struct.pack("<HH", min(side, 65535), min(side, 65535))

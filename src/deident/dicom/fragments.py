@@ -57,7 +57,7 @@ def filter_jpeg(frame: bytes) -> tuple[bytes, list[Dropped]]:
         for item in jpeg.segment_items(frame, parsed)
         if item.kind != "trailer"  # reported below, with the DICOM padding byte allowed for
     ]
-    dropped += _trailer(frame, parsed.eoi)
+    dropped += _trailer(frame, parsed.end)
     return jpeg.clean_jpeg(frame), dropped
 
 

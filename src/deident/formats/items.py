@@ -58,8 +58,9 @@ C = TypeVar("C")
 
 @dataclass
 class Parsed(Generic[C]):
-    """A chunked container (PNG, WebP) walked to its end: its chunks in file order, the offset after the
-    last one, and how many bytes follow it (a trailer decoders ignore, where identifiers can hide)."""
+    """A chunked container (PNG and WebP chunks, JPEG marker segments) walked to its end: its chunks in file
+    order, the offset after the last one, and how many bytes follow it (a trailer decoders ignore, where
+    identifiers can hide)."""
 
     chunks: list[C]
     end: int

@@ -22,7 +22,7 @@ from deident.findings import Action, Finding
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_items, orientation_exif
 from deident.formats.iptc import IPTC_RESOURCE, iptc_identifiers, photoshop_resources
-from deident.formats.items import Item, per_bytes, plural
+from deident.formats.items import Item, Parsed, per_bytes, plural
 from deident.formats.photo import WholeFileDocument
 from deident.formats.pixels import redact_image, to_stored
 from deident.formats.xmp import xmp_identifiers
@@ -84,18 +84,12 @@ class Segment:
         )
 
 
-@dataclass
-class Parsed:
-    segments: list[Segment]
-    eoi: int  # offset just after EOI
-    trailer: int  # bytes after EOI
+_last: tuple[bytes, Parsed[Segment]] | None = None
 
 
-_last: tuple[bytes, Parsed] | None = None
-
-
-def walk(data: bytes) -> Parsed:
-    """Every marker segment up to the first EOI; raises CorruptFile on anything a decoder would choke on.
+def walk(data: bytes) -> Parsed[Segment]:
+    """Every marker segment up to the first EOI (``chunks``; ``end`` just after EOI, then ``trailer`` bytes);
+    raises CorruptFile on anything a decoder would choke on.
 
     The last result is kept: inspect, scrub and verify walk the same bytes several times (without it a
     metadata-only scrub costs 17 % more CPU: 2.01 against 1.71 CPU-s for 300 photos, median of 5
@@ -110,7 +104,7 @@ def walk(data: bytes) -> Parsed:
     return parsed
 
 
-def _walk(data: bytes) -> Parsed:
+def _walk(data: bytes) -> Parsed[Segment]:
     if data[:2] != b"\xff\xd8":
         raise CorruptFile("not a JPEG (no start-of-image marker)")
     segs: list[Segment] = []
@@ -169,7 +163,7 @@ def _app_key(seg: Segment) -> tuple[int, bytes] | None:
 
 
 def exif_orientation(parsed: Parsed) -> int:
-    for seg in parsed.segments:
+    for seg in parsed.chunks:
         if seg.marker == APP1 and seg.startswith(EXIF_SIG):
             _, summary = exif_items(seg.payload[6:], "")
             return summary.orientation if 1 <= summary.orientation <= 8 else 1
@@ -188,7 +182,7 @@ def icc_profile(parsed: Parsed) -> tuple[list[Segment], bytes | None, Item | Non
     """
     from deident.formats import icc
 
-    segs = [s for s in parsed.segments if s.marker == APP2 and s.startswith(ICC_SIG) and len(s.payload) > 14]
+    segs = [s for s in parsed.chunks if s.marker == APP2 and s.startswith(ICC_SIG) and len(s.payload) > 14]
     if not segs:
         return [], None, None
     where = f"APP2 segment at {segs[0].start}"
@@ -214,7 +208,7 @@ def segment_items(data: bytes, parsed: Parsed, walk_scans: bool | None = None) -
     if icc_item is not None:
         yield icc_item
     jfif_seen = False  # clean_jpeg keeps the first JFIF segment only, cut to its standard 14 bytes
-    for seg in parsed.segments:
+    for seg in parsed.chunks:
         m = seg.marker
         if m in TABLES or m == SOS:
             continue  # coding tables and scans: reported by coded_view
@@ -260,7 +254,7 @@ def segment_items(data: bytes, parsed: Parsed, walk_scans: bool | None = None) -
             yield Item("jpeg.marker", where, f"unknown segment 0x{m:02X}, {len(seg.payload)} bytes")
     if parsed.trailer:
         yield Item(
-            "trailer", f"after end of image at {parsed.eoi}", f"{parsed.trailer} bytes after the image"
+            "trailer", f"after end of image at {parsed.end}", f"{parsed.trailer} bytes after the image"
         )
 
 
@@ -271,7 +265,7 @@ def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool | None = None
     icc_segs, profile, _ = icc_profile(parsed)
     view = memoryview(data)
     out: list[bytes | memoryview] = [b"\xff\xd8"]
-    segs = parsed.segments
+    segs = parsed.chunks
     jfif = [s for s in segs if s.marker == APP0 and s.startswith(JFIF_SIG)][:1]
     for s in jfif:
         out.append(_segment_bytes(data, Segment(APP0, s.start, _jfif_without_thumbnail(s.payload))))
@@ -318,7 +312,7 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedVie
     """
     from deident.formats import jpeg_scan as js
 
-    segs = [s for s in parsed.segments if s.marker in TABLES or s.marker == SOS]
+    segs = [s for s in parsed.chunks if s.marker in TABLES or s.marker == SOS]
     plan = _table_plan(tuple((s.marker, s.payload) for s in segs))
     items: list[Item] = []
     replaced: dict[int, bytes | None] = {}
@@ -539,7 +533,7 @@ class JpegDocument(WholeFileDocument):
         return clean_jpeg(data, self.orientation, self.walk_scans)
 
     def _dims(self) -> ImageDims:
-        for seg in walk(self.data).segments:
+        for seg in walk(self.data).chunks:
             if seg.marker in SOF and len(seg.payload) >= 5:
                 h, w = struct.unpack(">HH", seg.payload[1:5])
                 return ImageDims(w, h)
