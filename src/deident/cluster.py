@@ -178,9 +178,9 @@ def _note(progress, client) -> None:
     note = getattr(progress, "note", None)
     if note is None:
         return
-    services = client.scheduler_info().get("services", {})
-    where = f", dashboard {client.dashboard_link}" if "dashboard" in services else ""
-    workers = len(client.scheduler_info().get("workers", {}))
+    info = client.scheduler_info()
+    where = f", dashboard {client.dashboard_link}" if "dashboard" in info.get("services", {}) else ""
+    workers = len(info.get("workers", {}))
     note(f"Dask scheduler {client.scheduler.address}: {workers} workers{where}")
 
 

@@ -61,10 +61,6 @@ def temp_owner(name: str) -> str | None:
     return final if final and _TEMP_RANDOM.fullmatch(rest) else None
 
 
-def is_output_name(path: Path) -> bool:
-    return path.stem.endswith(OUTPUT_MARK)
-
-
 def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path]:
     """Every file under ``root``; scrub leaves out its output folder and deident's ``.deid*`` folders."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):

@@ -374,19 +374,20 @@ def _read_beside_faces(found: list, redacted: list, frame, ctx: Context) -> list
     inside an 80x39 "line", filled again over the whole face). Real text beside a face still reads.
     """
     faces = [r for r in redacted if r.kind in ("face", "eyes")]
-    suspects = [r for r in found if r.kind == "text" and faces and _overlaps(r, faces, frame.rgb.shape)]
+    texts = [r for r in found if r.kind == "text"]
+    if not (faces and texts):
+        return found
+    from deident.regions import polygon_mask
+    from deident.text import reads_as_text
+
+    shape = frame.rgb.shape
+    face_mask = polygon_mask(shape, faces)  # once per frame, not once per text region
+    suspects = [r for r in texts if (polygon_mask(shape, [r]) & face_mask).any()]
     if not suspects:
         return found
-    from deident.text import reads_as_text
 
     unread = {id(r) for r in suspects if not reads_as_text(frame.rgb, r, ctx.options)}
     return [r for r in found if id(r) not in unread]
-
-
-def _overlaps(region, others: list, shape) -> bool:
-    from deident.regions import polygon_mask
-
-    return bool((polygon_mask(shape, [region]) & polygon_mask(shape, others)).any())
 
 
 def _refusal(leftovers: list[Finding]) -> str:
