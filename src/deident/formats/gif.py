@@ -17,7 +17,8 @@ from deident.formats.xmp import xmp_identifiers
 
 EXTENSION, IMAGE, TRAILER = 0x21, 0x2C, 0x3B
 GRAPHIC_CONTROL, COMMENT, PLAIN_TEXT, APPLICATION = 0xF9, 0xFE, 0x01, 0xFF
-KEEP_APPS = {b"NETSCAPE2.0", b"ANIMEXTS1.0", b"ICCRGBG1012"}
+LOOPING_APPS = {b"NETSCAPE2.0", b"ANIMEXTS1.0"}
+KEEP_APPS = LOOPING_APPS | {b"ICCRGBG1012"}
 # Application identifiers a report may name (any other is free text and is never quoted).
 KNOWN_APPS = KEEP_APPS | {b"XMP DataXMP", b"MGK8BIM0000", b"MGKIPTC0000", b"MGLK_IPTC0000", b"ImageMagick"}
 EXT_KIND = {COMMENT: ("gif.comment", "comment"), PLAIN_TEXT: ("gif.plaintext", "plain-text overlay")}
@@ -45,6 +46,11 @@ class Parsed:
     height: int
 
 
+def _table_size(flags: int) -> int:
+    """Bytes of the colour table a screen or image descriptor's flags announce (none without bit 7)."""
+    return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
+
+
 def _sub_blocks(data: bytes, pos: int) -> int:
     """Skip a chain of data sub-blocks; return the offset after the terminator."""
     n = len(data)
@@ -62,7 +68,7 @@ def walk(data: bytes) -> Parsed:
         raise CorruptFile("not a GIF (bad header)")
     width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
     flags = data[10]
-    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    pos = 13 + _table_size(flags)
     header_end, blocks, n = pos, [], len(data)
     while True:
         if pos >= n:
@@ -81,16 +87,11 @@ def walk(data: bytes) -> Parsed:
             if pos + 11 > n:
                 raise CorruptFile("GIF is truncated inside an image descriptor")
             flags = data[pos + 9]
-            pos += (
-                10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0) + 1
-            )  # descriptor, local table, LZW size
+            pos += 10 + _table_size(flags) + 1  # descriptor, local table, LZW size
             pos = _sub_blocks(data, pos)
             blocks.append(Block(kind, 0, start, pos))
         else:
             raise CorruptFile(f"GIF: unknown block 0x{kind:02X} at {pos}")
-
-
-LOOPING_APPS = {b"NETSCAPE2.0", b"ANIMEXTS1.0"}
 
 
 def _kept_bytes(block: Block, data: bytes) -> bytes | None:
@@ -247,7 +248,7 @@ def image_view(data: bytes, parsed: Parsed) -> ImageView:
             int.from_bytes(data[b.start + 7 : b.start + 9], "little"),
         )
         flags = data[b.start + 9]
-        table_end = b.start + 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+        table_end = b.start + 10 + _table_size(flags)
         lzw = _sub_block_data(data, table_end + 1)
         count, used_bytes, indices = lzw_extent(lzw, data[table_end], w * h)
         where = f"image at {b.start}"

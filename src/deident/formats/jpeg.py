@@ -336,7 +336,7 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedVie
             restart = struct.unpack(">H", seg.payload[:2])[0]
         elif seg.marker == SOS:
             scan = js.ScanHeader.parse(seg.payload)
-            walked = walk_scans and (frame.marker in js.SEQUENTIAL_HUFFMAN or progressive is not None)
+            walked = walk_scans  # the plan refused every frame but Huffman sequential and progressive
             if not walked and not restart:
                 continue
             coded = data[seg.start + 4 + len(seg.payload) : seg.scan_end]
@@ -365,7 +365,7 @@ class _TablePlan:
 def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
     """Which tables no scan uses, and DNL, from the table, frame and scan headers alone.
 
-    A function of those bytes only (cached: the verified output and photos from one camera share them).
+    A function of those bytes only.
     A table definition is used when a later scan refers to its key before the key is defined again.
     """
     from deident.formats import jpeg_scan as js
@@ -385,7 +385,7 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
             "JPEG whose height is given by a DNL segment (after the scan) is not supported"
         )
     tq = {c.id: c.tq for c in frame.components} if frame else {}
-    progressive = frame is not None and frame.marker in (0xC2, 0xC6, 0xCA, 0xCE)
+    progressive = frame is not None and frame.marker == js.PROGRESSIVE_HUFFMAN
     defs: list[tuple[int, tuple[str, int], bytes]] = []  # (segment index, key, raw table)
     used: set[int] = set()  # indices into defs
     latest: dict[tuple[str, int], int] = {}

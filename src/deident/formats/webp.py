@@ -20,7 +20,6 @@ VP8X_FLAGS = 0x3E  # ICC, alpha, EXIF, XMP, animation; the other bits are reserv
 # reserved bytes travel through the filter. ANMF is a 16-byte frame header followed by frame chunks.
 FIXED = {b"VP8X": 10, b"ANIM": 6}
 ANMF_HEADER = 16
-FRAME_CHUNKS = {b"VP8 ", b"VP8L", b"ALPH"}
 
 
 @dataclass(frozen=True)
@@ -230,11 +229,9 @@ class WebpDocument(WholeFileDocument):
     def _dims(self) -> ImageDims:
         parsed = walk(self.data)
         frames = sum(c.fourcc == b"ANMF" for c in parsed.chunks) or 1
-        vp8x = next((c for c in parsed.chunks if c.fourcc == b"VP8X" and len(c.data) >= 10), None)
-        if vp8x:
-            w = int.from_bytes(vp8x.data[4:7], "little") + 1
-            h = int.from_bytes(vp8x.data[7:10], "little") + 1
-            return ImageDims(w, h, frames)
+        size = canvas(parsed.chunks)  # walk refused a VP8X shorter than its 10 bytes
+        if size:
+            return ImageDims(*size, frames)
         from deident.formats.pixels import open_image
 
         img = open_image(self.data)

@@ -61,10 +61,12 @@ class PageInfo:
         uses (``structural_page`` blanks them; the whole-slide policy copies the table as it is)."""
         e = ifd.entries
 
-        def first(tag, default=0):
-            return reader.values(e[tag])[0] if tag in e and e[tag].count else default
-
-        info = cls(index, first(Tag.ImageWidth), first(Tag.ImageLength), first(Tag.Orientation, 1))
+        info = cls(
+            index,
+            reader.first_value(e, Tag.ImageWidth),
+            reader.first_value(e, Tag.ImageLength),
+            reader.first_value(e, Tag.Orientation, 1),
+        )
         where = f"page {index}"
         info.items += _beyond_declared(reader, e, where)
         if palette and Tag.ColorMap in keep and used_colormap(reader, ifd, index) is not None:

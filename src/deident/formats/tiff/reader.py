@@ -115,6 +115,11 @@ class TiffReader:
     def raw(self, entry: Entry) -> bytes:
         return self.read(entry.offset, entry.size)
 
+    def first_value(self, entries: dict[int, Entry], tag: int, default=0):
+        """The first value of ``tag`` among a page's ``entries``; ``default`` when it is absent or empty."""
+        e = entries.get(tag)
+        return self.values(e)[0] if e is not None and e.count else default
+
     def values(self, entry: Entry) -> tuple:
         if entry.type not in TYPES:
             raise CorruptFile(f"tag {entry.tag} has unknown field type {entry.type}")

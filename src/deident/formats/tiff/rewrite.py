@@ -52,9 +52,6 @@ class Page:
     reader: TiffReader
     ifd: IFD
 
-    def tag_values(self, tag: int) -> tuple:
-        return self.reader.values(self.ifd.entries[tag])
-
 
 @dataclass
 class PagePlan:
@@ -113,9 +110,8 @@ def unused_tables(reader: TiffReader, ifd: IFD) -> set[int]:
     it is a palette page (photometric 3). Their bytes would travel through the filter unread."""
 
     def first(tag: int) -> int | None:
-        e = ifd.entries.get(tag)
         try:
-            return reader.values(e)[0] if e is not None and e.count else None
+            return reader.first_value(ifd.entries, tag, None)
         except (CorruptFile, struct.error):
             return None
 
@@ -319,28 +315,24 @@ def declared_blocks(
     than the image needs is a truncated file.
     """
 
-    def first(tag: int, default: int) -> int:
-        e = entries.get(tag)
-        return reader.values(e)[0] if e is not None and e.count else default
-
-    width, length = first(Tag.ImageWidth, 0), first(Tag.ImageLength, 0)
+    width, length = reader.first_value(entries, Tag.ImageWidth), reader.first_value(entries, Tag.ImageLength)
     if not width or not length or Tag.ImageDepth in entries:
         return offsets, counts, {}  # no size to hold the data to, or a volume (ImageDepth): left as it is
-    planar = first(Tag.PlanarConfiguration, 1)
-    compression = first(Tag.Compression, COMPRESSION_NONE)
-    photometric = first(Tag.PhotometricInterpretation, 1)
+    planar = reader.first_value(entries, Tag.PlanarConfiguration, 1)
+    compression = reader.first_value(entries, Tag.Compression, COMPRESSION_NONE)
+    photometric = reader.first_value(entries, Tag.PhotometricInterpretation, 1)
     planes = spp if planar == 2 else 1
     per_pixel = (1 if planar == 2 else spp) * bits
     padding: dict[int, EdgePadding] = {}
     tiled = Tag.TileWidth in entries and Tag.TileLength in entries
     if tiled:
-        tw, tl = first(Tag.TileWidth, 0), first(Tag.TileLength, 0)
+        tw, tl = reader.first_value(entries, Tag.TileWidth, 0), reader.first_value(entries, Tag.TileLength, 0)
         if not tw or not tl:
             raise CorruptFile(f"{where}: zero tile size")
         across, down = -(-width // tw), -(-length // tl)
         needed = across * down * planes
     else:
-        rps = min(first(Tag.RowsPerStrip, length), length) or length
+        rps = min(reader.first_value(entries, Tag.RowsPerStrip, length), length) or length
         needed = -(-length // rps) * planes
     if len(counts) != len(offsets):
         raise CorruptFile(f"{where}: strip or tile offsets and byte counts disagree")

@@ -13,14 +13,6 @@ from deident.formats.tiff.tags import ASCII, Tag
 # slide offsets, focal plane, JPEG restart offsets relative to the strip and their high words).
 NDPI_FORMAT_FLAG, NDPI_SOURCELENS, NDPI_REFERENCE = 65420, 65421, 65427
 NDPI_KEEP = {65420, 65421, 65422, 65423, 65424, 65426, 65432}
-NDPI_NAMES = {65427: "NDPI slide reference", 65442: "NDPI scanner serial", 65449: "NDPI property map"}
-
-
-def _first(reader: TiffReader, ifd: IFD, tag: int, default=0):
-    e = ifd.entries.get(tag)
-    if e is None or not e.count:
-        return default
-    return reader.values(e)[0]
 
 
 def description_of(reader: TiffReader, ifd: IFD) -> str | None:
@@ -68,12 +60,12 @@ def _shape(reader: TiffReader, ifd: IFD, vendor: str) -> PageShape:
     if vendor == "svs":  # the first line is the library's name: the role is named on the second
         desc = "\n".join((desc or "").splitlines()[1:])
     return PageShape(
-        _first(reader, ifd, Tag.ImageWidth),
-        _first(reader, ifd, Tag.ImageLength),
+        reader.first_value(ifd.entries, Tag.ImageWidth),
+        reader.first_value(ifd.entries, Tag.ImageLength),
         Tag.TileWidth in ifd.entries and Tag.TileOffsets in ifd.entries,
-        _first(reader, ifd, Tag.NewSubfileType),
+        reader.first_value(ifd.entries, Tag.NewSubfileType),
         _named(desc),
-        _first(reader, ifd, NDPI_SOURCELENS, 1.0) if vendor == "ndpi" else 1.0,
+        reader.first_value(ifd.entries, NDPI_SOURCELENS, 1.0) if vendor == "ndpi" else 1.0,
     )
 
 
