@@ -101,7 +101,20 @@ def run_one(fmt: str, seconds: int, slow: float) -> int:
     import atheris
 
     with atheris.instrument_imports():
-        pass
+        import deident.formats.exif
+        import deident.formats.gif
+        import deident.formats.icc
+        import deident.formats.iptc
+        import deident.formats.items
+        import deident.formats.jpeg
+        import deident.formats.photo
+        import deident.formats.pixels
+        import deident.formats.png
+        import deident.formats.tiff.document
+        import deident.formats.tiff.reader
+        import deident.formats.tiff.rewrite
+        import deident.formats.webp
+        import deident.formats.xmp  # noqa: F401
     corpus = WORK / f"corpus-{fmt}"
     corpus.mkdir(parents=True, exist_ok=True)
     for i, data in enumerate(seeds(fmt)):

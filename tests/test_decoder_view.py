@@ -21,7 +21,7 @@ from deident.formats import jpeg
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
 from support import need
-from support.photos import bars, grey_tiff, png_chunks, png_file
+from support.photos import bars, grey_tiff, png_chunks, png_file, sub_blocks
 from support.planted import SRGB_ICC, ctx, scrub_bytes
 
 SENTINEL = b"MRK-HIDDEN-Doe-Jane-MRN4455667"
@@ -290,8 +290,7 @@ def _gif_with_icc(profile: bytes) -> bytes:
     bars().convert("P").save(buf, "GIF")
     data = buf.getvalue()
     at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
-    subs = b"".join(bytes([len(p)]) + p for p in (profile[i : i + 255] for i in range(0, len(profile), 255)))
-    return data[:at] + b"!\xff\x0bICCRGBG1012" + subs + b"\0" + data[at:]
+    return data[:at] + b"!\xff\x0bICCRGBG1012" + sub_blocks(profile) + data[at:]
 
 
 def _saved(fmt: str, profile: bytes) -> bytes:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from deident.formats.base import Source, open_document
 from support.dicom import LEAK_STRINGS, context, plant
+from support.planted import scrub_bytes
 from support.slidesynth import label_image
 
 pydicom = pytest.importorskip("pydicom")
@@ -53,15 +54,6 @@ def wsi_instance(
     return path
 
 
-def scrub(path: Path) -> tuple[bytes, list]:
-    c = context()
-    doc = open_document(Source(path))
-    findings = doc.scrub_metadata(c)
-    buf = io.BytesIO()
-    doc.write(buf, c)
-    return buf.getvalue(), findings
-
-
 @pytest.mark.parametrize("jpeg", [False, True])
 @pytest.mark.parametrize(("flavour", "flag"), [("LABEL", None), ("OVERVIEW", "YES"), ("OVERVIEW", None)])
 def test_label_and_overview_pictures_are_blanked(tmp_path, jpeg, flavour, flag):
@@ -71,7 +63,7 @@ def test_label_and_overview_pictures_are_blanked(tmp_path, jpeg, flavour, flag):
     fragment = original.PixelData[64:160]  # bytes of the picture as stored (native or JPEG)
     role = f"dicom.wsi-{flavour.lower()}"
     assert role in {f.kind for f in open_document(Source(src)).metadata_findings()}
-    data, findings = scrub(src)
+    data, findings = scrub_bytes(src, context())
     assert any(f.kind == role and f.action.value == "redacted" for f in findings)
     assert fragment not in data and [s for s in LEAK_STRINGS if s.encode() in data] == []
     out = pydicom.dcmread(io.BytesIO(data))
@@ -95,7 +87,7 @@ def test_in_a_slide_series_only_the_pictures_with_the_label_go(tmp_path):
     ]
     for flavour, flag, blanked in series:
         src = wsi_instance(tmp_path / f"{flavour}.dcm", flavour, pixels, jpeg=False, label_in_image=flag)
-        data, findings = scrub(src)
+        data, findings = scrub_bytes(src, context())
         assert any(f.kind.startswith("dicom.wsi-") for f in findings) == blanked
         kept = pydicom.dcmread(io.BytesIO(data)).pixel_array
         assert not kept.any() if blanked else np.array_equal(kept, pixels)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from deident.errors import CorruptFile, TooLarge, UnsupportedFormat
 from deident.formats.base import Source, open_document
-from support.photos import bars, chunk, grey_tiff, png_chunks, png_file
+from support.photos import bars, chunk, grey_tiff, png_chunks, png_file, sub_blocks
 from support.planted import ctx
 
 SENT = b"MRK-PROP-7f3a91c4"
@@ -176,23 +176,16 @@ def _gif_boundaries(data: bytes) -> list[int]:
     return out
 
 
-def _sub_blocks(payload: bytes) -> bytes:
-    return (
-        b"".join(bytes([len(p)]) + p for p in (payload[i : i + 255] for i in range(0, len(payload), 255)))
-        + b"\0"
-    )
-
-
 @st.composite
 def gif_insertions(draw) -> bytes:
     payload = draw(payloads)
     label = draw(st.sampled_from([0x01, 0xF9, 0xFE, 0xFF, 0x77]))
     if label == 0xFF:
-        block = b"!\xff\x0b" + draw(st.sampled_from(GIF_APPS)) + _sub_blocks(payload)
+        block = b"!\xff\x0b" + draw(st.sampled_from(GIF_APPS)) + sub_blocks(payload)
     elif label == 0xF9 and draw(st.booleans()):
-        block = b"!\xf9\x04" + payload[:4].ljust(4, b"\0") + b"\0" + _sub_blocks(payload)
+        block = b"!\xf9\x04" + payload[:4].ljust(4, b"\0") + b"\0" + sub_blocks(payload)
     else:
-        block = bytes([0x21, label]) + _sub_blocks(payload)
+        block = bytes([0x21, label]) + sub_blocks(payload)
     if draw(st.booleans()):
         return GIF + payload
     at = draw(st.sampled_from(_gif_boundaries(GIF)))

@@ -77,17 +77,3 @@ def requests(driver) -> list[tuple[str, str]]:
             params = message["params"]
             found.append((params["request"]["url"], params.get("documentURL", "")))
     return found
-
-
-def wait_ready(driver, timeout: float = 10.0) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(driver, timeout).until(
-        lambda d: d.execute_script("return document.body && document.body.dataset.ready === '1'")
-    )
-    WebDriverWait(driver, timeout).until(
-        lambda d: d.execute_script(
-            "return [...document.images].filter(i => i.getBoundingClientRect().top < innerHeight)"
-            ".every(i => i.complete)"
-        )
-    )

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-HERE = Path(__file__).resolve().parents[1] / "sample_images"
+HERE = Path(__file__).resolve().parents[2] / "sample_images"
 RNG = np.random.default_rng(20261122)
 
 
