@@ -50,11 +50,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # reuse the test builders and ExifTool 
 
 from support import planted  # noqa: E402
 from support.exiftool import allowed  # noqa: E402
-
-
-def segment(marker: int, payload: bytes) -> bytes:
-    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
-
+from support.photos import segment  # noqa: E402
 
 METADATA_ONLY = ("--text", "off", "--faces", "off", "-j", "2")
 

@@ -36,7 +36,7 @@ WORK = ROOT / "bench" / ".work" / "review"
 DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support import planted  # noqa: E402
+from support import photos, planted  # noqa: E402
 from support.pagedriver import open_browser  # noqa: E402
 from support.sample_images import font  # noqa: E402
 
@@ -47,7 +47,7 @@ def make_photos(n: int) -> Path:
     src.mkdir(parents=True)
     rng = np.random.default_rng(n)
     exif = planted.exif_block(orientation=1)
-    segment = b"\xff\xe1" + (len(exif) + 8).to_bytes(2, "big") + b"Exif\0\0" + exif
+    segment = photos.segment(0xE1, b"Exif\0\0" + exif)
     for i in range(n):
         base = rng.integers(90, 200, (480 // 8, 640 // 8, 3), dtype=np.uint8)
         img = Image.fromarray(base).resize((640, 480), Image.Resampling.BICUBIC)

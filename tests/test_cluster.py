@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from PIL import Image
 from deident.findings import Status
 from deident.options import FaceMode, Options, TextMode
 from support import need
+from support.photos import segment
 
 try:
     from distributed import WorkerPlugin
@@ -158,12 +160,10 @@ def _photo(path: Path, seed: int) -> None:
     from support import planted
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = path.with_suffix(".tmp")
+    buf = io.BytesIO()
     planted.picture(64, 48, seed).save(buf, "JPEG", quality=90)
-    data = buf.read_bytes()
-    buf.unlink()
-    exif = planted.exif_block(orientation=1)
-    app1 = b"\xff\xe1" + (len(exif) + 8).to_bytes(2, "big") + b"Exif\0\0" + exif
+    data = buf.getvalue()
+    app1 = segment(0xE1, b"Exif\0\0" + planted.exif_block(orientation=1))
     path.write_bytes(data[:2] + app1 + data[2:])
 
 

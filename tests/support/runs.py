@@ -21,7 +21,7 @@ from deident.formats import jpeg as jpeg_mod
 from deident.formats import png as png_mod
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
-from support.photos import chunk
+from support.photos import chunk, segment
 from support.planted import exif_block, leaked, picture, xmp_packet
 
 DEIDENT = str(Path(sys.executable).with_name("deident"))
@@ -93,9 +93,9 @@ def batch_of(folder: Path, n: int) -> None:
     base = buf.getvalue()
     for i in range(n):
         exif = exif_block(1).replace(b"MRK-SERIAL-559031", f"MRK-SERIAL-{i:06d}".encode())
-        seg = b"\xff\xe1" + struct.pack(">H", len(exif) + 8) + b"Exif\0\0" + exif
-        xmp = b"\xff\xe1" + struct.pack(">H", len(xmp_packet()) + 31) + b"http://ns.adobe.com/xap/1.0/\0"
-        (folder / f"{i:05d}.jpg").write_bytes(base[:2] + seg + xmp + xmp_packet() + base[2:])
+        seg = segment(0xE1, b"Exif\0\0" + exif)
+        xmp = segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + xmp_packet())
+        (folder / f"{i:05d}.jpg").write_bytes(base[:2] + seg + xmp + base[2:])
 
 
 def assert_whole_and_clean(out: Path) -> int:
