@@ -227,19 +227,22 @@ class Applying:
     used_hides: set[int] = field(default_factory=set)
 
     def kept(self, frame: int, region: Region) -> bool:
-        return any(
-            m.frame == frame and _overlap(region.bbox(), m.box) >= KEEP_OVERLAP for m in self.decision.keep
-        )
+        return bool(self._keep_hits(frame, region))
+
+    def _keep_hits(self, frame: int, region: Region) -> list[int]:
+        """Indices of the keep marks on ``frame`` that cover ``region``."""
+        box = region.bbox()
+        return [
+            i
+            for i, m in enumerate(self.decision.keep)
+            if m.frame == frame and _overlap(box, m.box) >= KEEP_OVERLAP
+        ]
 
     def split(self, frame: int, regions: list[Region], where: str) -> tuple[list[Region], list[Finding]]:
         """Detections to redact, and those the reviewer kept (reported as user-kept)."""
         out, findings = [], []
         for region in regions:
-            hits = [
-                i
-                for i, m in enumerate(self.decision.keep)
-                if m.frame == frame and _overlap(region.bbox(), m.box) >= KEEP_OVERLAP
-            ]
+            hits = self._keep_hits(frame, region)
             if not hits:
                 out.append(region)
                 continue

@@ -28,7 +28,8 @@ class TextDetector:
     def _keep(self) -> tuple[re.Pattern, ...]:
         return tuple(re.compile(p, re.I) for p in self.options.keep_text)
 
-    def _engine(self, options: Options):
+    @staticmethod
+    def _engine(options: Options):
         from deident.text import engine
 
         return engine.load(engine.threads_for(options.jobs))
@@ -114,11 +115,18 @@ def reads_as_text(rgb, region: Region, options: Options) -> bool:
 
     from deident.text import detect, engine
 
-    eng = engine.load(engine.threads_for(options.jobs))
+    eng = TextDetector._engine(options)
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     quad = cv2.boxPoints(cv2.minAreaRect(np.asarray(region.polygon, np.float32)))
     quad = detect.clockwise(quad)
-    read = engine.recognise(eng, bgr, [quad])[0]
+    return _shows_text(bgr, quad, engine.recognise(eng, bgr, [quad])[0])
+
+
+def _shows_text(bgr, quad, read) -> bool:
+    """The evidence a very tall "line" must give to count as text: two letters or digits read
+    confidently, or the strokes of print (texture, fur and blurred heads give neither)."""
+    from deident.text import detect
+
     return _reads_as_text(read, TALL_LINE_MIN_SCORE, TALL_LINE_MIN_CHARS) or detect.has_strokes(bgr, quad)
 
 
@@ -293,7 +301,7 @@ def _resolve_tall(eng, bgr, lines: list, depth: int = 0) -> list:
         return lines
     out = [ln for ln in lines if ln.height <= TALL_LINE_PX]
     for ln, read in zip(tall, engine.recognise(eng, bgr, [ln.quad for ln in tall]), strict=True):
-        if _reads_as_text(read, TALL_LINE_MIN_SCORE, TALL_LINE_MIN_CHARS) or detect.has_strokes(bgr, ln.quad):
+        if _shows_text(bgr, ln.quad, read):
             out.append(ln)
         elif depth == 0:
             out += _resolve_tall(eng, bgr, _read_inside(eng, bgr, ln), depth + 1)

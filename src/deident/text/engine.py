@@ -125,13 +125,10 @@ class _Later:
     make: Any
     model: Any = None
 
-    def get(self):
+    def __call__(self, *args):
         if self.model is None:
             self.model = _loaded(self.make)
-        return self.model
-
-    def __call__(self, *args):
-        return self.get()(*args)
+        return self.model(*args)
 
 
 def detect_boxes(engine, bgr: np.ndarray, box_thresh: float) -> tuple[np.ndarray, np.ndarray]:
