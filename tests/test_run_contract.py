@@ -198,6 +198,9 @@ def test_resume_keeps_only_outputs_made_the_same_way(tmp_path):
     assert [r.status for r in first] == [Status.SAFE] * 2
     same = batch.scrub_paths([src], Options(output_dir=out, resume=True, **METADATA_ONLY))
     assert [r.status for r in same] == [Status.SKIPPED] * 2
+    # a review page, or another scheduler, makes the same outputs: they are kept too
+    page = Options(output_dir=out, resume=True, review_dir=tmp_path / "page", **METADATA_ONLY)
+    assert [r.status for r in batch.scrub_paths([src], page)] == [Status.SKIPPED] * 2
     # the text stage on now: outputs made with it off are made again, not kept
     text_on = METADATA_ONLY | {"text": Options().text}
     again = batch.scrub_paths([src], Options(output_dir=out, resume=True, **text_on))

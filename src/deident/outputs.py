@@ -56,8 +56,12 @@ class Made:
     recipe: str  # options, key and deident version: --resume keeps an output only when all are the same
 
 
-# Options that do not change what a file's output holds, so they do not enter its recipe.
-NOT_IN_RECIPE = frozenset({"jobs", "resume", "overwrite", "key", "output_dir", "in_place", "mapping_file"})
+# Options that do not change what a file's output holds, so they do not enter its recipe: where and how the
+# batch runs (a cluster's outputs are a local run's, byte for byte) and whether a review page is written.
+NOT_IN_RECIPE = frozenset(
+    {"jobs", "resume", "overwrite", "key", "output_dir", "in_place", "mapping_file"}
+    | {"scheduler", "review_dir", "review_outputs_only"}
+)
 
 
 def made_by(options: Options) -> Made:
