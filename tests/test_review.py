@@ -291,6 +291,15 @@ def test_page_opens_offline_and_counts_every_file_of_a_mixed_batch(tmp_path, bro
         shown = page.js("return [...document.querySelectorAll('.card h2')].map(h => h.textContent)")
         assert [Path(n).name for n in shown] == ["plain.jpg", "slide.svs"]
         # the slide's label and macro are pictured, struck through as removed: their pictures are loaded
+        # once the card is in view (they load lazily; the filter click alone does not wait for them)
+        page.js(f"{CARD}.scrollIntoView({{block: 'center'}})", "slide.svs")
+        page.until(
+            lambda: page.js(
+                f"const i = [...{CARD}.querySelectorAll('.removed img')];"
+                "return i.length > 0 && i.every(x => x.complete && x.naturalWidth > 0)",
+                "slide.svs",
+            )
+        )
         removed = page.js(
             f"const c = {CARD}; return [...c.querySelectorAll('.removed')].map(r => [r.dataset.kind, "
             "(r.querySelector('img') || {}).naturalWidth || 0, !!r.querySelector('.struck')]).sort()",
