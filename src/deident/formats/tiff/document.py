@@ -114,7 +114,8 @@ class PageInfo:
 
 
 def _beyond_declared(reader: TiffReader, entries: dict[int, Entry], where: str) -> list[Item]:
-    """The finding for image data beyond the declared image (``declared_blocks``), if any."""
+    """The findings for image data beyond the declared image or a coded stream's end, and for blocks
+    whose padding or rows below the image hold something (``declared_blocks``)."""
     data_tag = next((t for t in OFFSET_TAGS if t in entries), None)
     if data_tag is None or OFFSET_TAGS[data_tag] not in entries:
         return []
@@ -123,20 +124,18 @@ def _beyond_declared(reader: TiffReader, entries: dict[int, Entry], where: str) 
         offsets, counts = reader.values(entries[data_tag]), reader.values(entries[OFFSET_TAGS[data_tag]])
     except (CorruptFile, struct.error):
         return []  # refused with its reason when the page is written
-    kept_offsets, kept, padding = declared_blocks("TIFF page", reader, entries, offsets, counts, spp, bits)
+    kept_offsets, kept, fixes = declared_blocks("TIFF page", reader, entries, offsets, counts, spp, bits)
     items = []
-    extra = sum(counts) - sum(kept)
+    changed = [i for i, fix in fixes.items() if fix.changes(reader, kept_offsets[i], kept[i])]
+    extra = sum(counts) - sum(k if i not in fixes else counts[i] for i, k in enumerate(kept))
     if extra:
-        detail = f"{extra} bytes of image data beyond the declared image"
+        detail = f"{extra} bytes of image data beyond the declared image or a coded stream's end"
         items.append(Item("tiff.strips", f"{where} image data", detail))
-    held = 0
-    for i, pad in padding.items():
-        tile = reader.read(kept_offsets[i], kept[i])
-        held += pad.blank(tile) != tile
-    if held:
-        items.append(
-            Item("tiff.tiles", f"{where} edge tiles", f"{held} edge tiles hold data beyond the image")
-        )
+    if changed:
+        blocks = "edge tiles" if data_tag == Tag.TileOffsets else "strips"
+        kind = "tiff.tiles" if data_tag == Tag.TileOffsets else "tiff.strips"
+        detail = f"{len(changed)} {blocks} hold data beyond the image"
+        items.append(Item(kind, f"{where} {blocks}", detail))
     return items
 
 

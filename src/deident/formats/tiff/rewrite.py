@@ -7,7 +7,8 @@ so it can write to a pipe and never holds a slide in memory)::
 
 A page policy decides per page what survives: ``structural_page`` (the default) keeps the tags in
 ``DECODE_TAGS``; the whole-slide module (``formats.wsi``) drops label/macro pages and adds a cleaned
-ImageDescription with its own policy. Image data is copied byte for byte, never re-encoded here.
+ImageDescription with its own policy. Image data is copied byte for byte, save for the blocks that hold
+something beyond the declared image (``declared_blocks``): those are written with it blank.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from deident.errors import CorruptFile, UnsupportedFormat
+from deident.formats.tiff import codecs
 from deident.formats.tiff.reader import IFD, Entry, TiffReader, check_form, samples
 from deident.formats.tiff.tags import (
     BYTE_TYPES,
@@ -141,7 +143,8 @@ def clean_icc(page: Page, plan: PagePlan) -> None:
 def rewrite_tiff(
     src: Path | BinaryIO, out: BinaryIO, policy: PagePolicy = structural_page, ndpi: bool = False
 ) -> int:
-    """Write a new TIFF with the pages and tags ``policy`` keeps; image data is copied byte for byte.
+    """Write a new TIFF with the pages and tags ``policy`` keeps; image data is copied byte for byte (save
+    for what ``declared_blocks`` blanks).
 
     Returns the number of pages written. The output keeps the source's byte order (uncompressed samples
     depend on it) and is BigTIFF when the source was or when it would not fit in 4 GiB. ``ndpi`` writes
@@ -186,7 +189,7 @@ class _Layout:
     blocks: list[tuple[int, int]]  # (source offset, byte count)
     tail: int = 0  # bytes after the next-IFD offset (NDPI: its upper half)
     copied: list[tuple[int, int]] = field(default_factory=list)  # (start, end) read from the source file
-    padding: dict[int, EdgePadding] = field(default_factory=dict)  # block index -> edge tile padding
+    padding: dict[int, BlockFix] = field(default_factory=dict)  # block index -> what is written blank
 
     def value_bytes(self, big: bool) -> int:
         inline = 8 if big else 4
@@ -237,8 +240,8 @@ class _Layout:
             w.put(v)
         assert w.pos == data_at, "TIFF layout mismatch"
         for i, (off, count) in enumerate(self.blocks):
-            if i in self.padding:  # an edge tile: what lies beyond the image is written blank
-                w.put(self.padding[i].blank(self.reader.read(off, count)))
+            if i in self.padding:  # an edge block: what lies beyond the image is written blank
+                w.put(self.padding[i].block(self.reader, off, count))
             else:
                 w.copy(self.reader, off, count)
             if count & 1:
@@ -290,7 +293,11 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
                 check_form(where, e, spp, bits)
                 tags[tag] = (e.type, _reorder(reader, e, page.reader.bo), e.count)
     else:
-        copied += [(off, off + count) for off, count in zip(offsets, counts, strict=True) if count]
+        copied += [
+            (off, off + count)
+            for i, (off, count) in enumerate(zip(offsets, counts, strict=True))
+            if count and not isinstance(padding.get(i), Recoded)
+        ]
     count_type = LONG if max(counts, default=0) <= 0xFFFF_FFFF else LONG8
     packed = struct.pack(f"{page.reader.bo}{len(counts)}{TYPES[count_type][1]}", *counts)
     tags[OFFSET_TAGS[data_tag]] = (count_type, packed, len(counts))
@@ -307,12 +314,15 @@ def declared_blocks(
     counts: tuple,
     spp: int,
     bits: int,
-) -> tuple[tuple, tuple]:
-    """The strips or tiles the declared image uses, and for uncompressed data the bytes each one uses.
+) -> tuple[tuple, tuple, dict[int, BlockFix]]:
+    """The strips or tiles the declared image uses, the bytes of each one a decoder uses, and the blocks
+    written changed (``BlockFix``: what a block holds beyond the image, written blank).
 
     ImageLength (or ImageWidth) smaller than the data: the strips or tiles beyond the declared image and
     the bytes of an uncompressed strip beyond its rows are never decoded, so they are not copied. Fewer
-    than the image needs is a truncated file.
+    than the image needs is a truncated file. Blocks coded with a codec of ``codecs.LOSSLESS`` are decoded:
+    bytes after a stream's end are trimmed, and padding or rows beyond the image that are not blank are set
+    to zero and the block coded again (``_coded_blocks``).
     """
 
     width, length = reader.first_value(entries, Tag.ImageWidth), reader.first_value(entries, Tag.ImageLength)
@@ -323,7 +333,6 @@ def declared_blocks(
     photometric = reader.first_value(entries, Tag.PhotometricInterpretation, 1)
     planes = spp if planar == 2 else 1
     per_pixel = (1 if planar == 2 else spp) * bits
-    padding: dict[int, EdgePadding] = {}
     tiled = Tag.TileWidth in entries and Tag.TileLength in entries
     if tiled:
         tw, tl = reader.first_value(entries, Tag.TileWidth, 0), reader.first_value(entries, Tag.TileLength, 0)
@@ -340,31 +349,88 @@ def declared_blocks(
         raise CorruptFile(f"{where} is truncated: {len(offsets)} of the {needed} strips or tiles it declares")
     if tiled:
         row = -(-tw * per_pixel // 8)
-        sizes = [tl * row] * needed
-        for i in range(needed):
-            cols, rows = min(tw, width - (i % across) * tw), min(tl, length - (i // across % down) * tl)
-            if cols < tw or rows < tl:
-                padding[i] = EdgePadding(row, -(-cols * per_pixel // 8), rows)
+        full = tl * row
+        cols = [min(tw, width - i % across * tw) for i in range(needed)]
+        shapes = [
+            EdgePadding(row, -(-c * per_pixel // 8), min(tl, length - i // across % down * tl))
+            for i, c in enumerate(cols)
+        ]
     else:
-        rows = [min(rps, length - k) for k in range(0, length, rps)]
-        sizes = [r * -(-width * per_pixel // 8) for r in rows] * planes
-    offsets, counts = offsets[: len(sizes)], counts[: len(sizes)]
-    if (
-        compression != COMPRESSION_NONE or photometric == PHOTOMETRIC_YCBCR
-    ):  # coded data (or subsampled YCbCr): sizes unknown here
+        row = -(-width * per_pixel // 8)
+        full = rps * row
+        shapes = [EdgePadding(row, row, min(rps, length - k)) for k in range(0, length, rps)] * planes
+    offsets, counts = offsets[:needed], counts[:needed]
+    if photometric == PHOTOMETRIC_YCBCR:  # subsampled YCbCr: the coded layout differs; left as it is
         return offsets, counts, {}
+    if compression in codecs.LOSSLESS:
+        predictor = codecs.Predictor(
+            reader.first_value(entries, Tag.Predictor, 1) if compression != codecs.PACKBITS else 1,
+            spp if planar == 1 else 1,
+            bits,
+            reader.bo,
+        )
+        if reader.first_value(entries, Tag.FillOrder, 1) != 1:
+            raise UnsupportedFormat(f"{where}: FillOrder 2 with compression {compression} is not supported")
+        predictor.check(where)
+        return _coded_blocks(where, reader, compression, predictor, (offsets, counts), shapes, full, tiled)
+    if compression != COMPRESSION_NONE:
+        # TODO(issue 18, JPEG padding): JPEG (7) edge tiles go to formats.jpeg's padding function when
+        # it lands; JPEG 2000, WebP, ZSTD, LZMA and the rest are copied as they are (docs/benchmarks.md).
+        return offsets, counts, {}
+    sizes = tuple(s.rows * s.row if not tiled else full for s in shapes)
     if any(c < n for c, n in zip(counts, sizes, strict=True)):
         raise CorruptFile(f"{where} is truncated: a strip or tile holds fewer bytes than its pixels need")
-    return offsets, tuple(sizes), padding
+    padding = {i: s for i, s in enumerate(shapes) if tiled and s.outside(full)}
+    return offsets, sizes, padding
+
+
+def _coded_blocks(
+    where: str,
+    reader: TiffReader,
+    compression: int,
+    predictor: codecs.Predictor,
+    blocks: tuple[tuple, tuple],
+    shapes: list[EdgePadding],
+    full: int,
+    tiled: bool,
+) -> tuple[tuple, tuple, dict[int, BlockFix]]:
+    """Each block decoded: counted to its stream's end, and coded again when it holds anything but zeros
+    beyond the image (padding, rows below ImageLength, more than ``full``: a whole tile or strip). A
+    re-coded tile keeps its size; a re-coded strip holds the image's rows only. Only blocks that reach
+    outside the image have their predictor undone, so an ordinary block costs one decode."""
+    offsets, counts = blocks
+    kept, fixes = list(counts), {}
+    for i, (off, count, shape) in enumerate(zip(offsets, counts, shapes, strict=True)):
+        raw, used = codecs.decode(compression, reader.read(off, count), full)
+        if len(raw) < shape.rows * shape.row:
+            raise CorruptFile(f"{where} is truncated: a strip or tile decodes to fewer bytes than it needs")
+        clean = len(raw) <= full and len(raw) % shape.row == 0
+        if clean and shape.outside(len(raw)):
+            pixels = predictor.undo(raw, shape.row)
+            clean = shape.blank(pixels) == pixels
+        if clean:
+            kept[i] = used
+            continue
+        size = full if tiled else shape.rows * shape.row
+        whole = min(len(raw), size) // shape.row * shape.row
+        pixels = shape.blank(predictor.undo(raw[:whole], shape.row)).ljust(size, b"\0")
+        fixes[i] = Recoded(codecs.encode(compression, predictor.apply(pixels, shape.row)))
+        kept[i] = len(fixes[i].data)
+    return offsets, tuple(kept), fixes
 
 
 @dataclass(frozen=True)
 class EdgePadding:
-    """Where an uncompressed edge tile's pixels end: bytes per tile row, image bytes per row, image rows."""
+    """Where a block's image ends: bytes per block row, image bytes per row, image rows. What lies beyond
+    (padding columns, rows below) is written blank."""
 
     row: int
     used: int
     rows: int
+
+    def outside(self, size: int) -> bool:
+        """Whether a block of ``size`` decoded bytes holds anything beyond the image."""
+        return self.used < self.row or size > self.rows * self.row
 
     def blank(self, tile: bytes) -> bytes:
         out = bytearray(tile)
@@ -372,6 +438,29 @@ class EdgePadding:
             start = r * self.row + (self.used if r < self.rows else 0)
             out[start : (r + 1) * self.row] = bytes((r + 1) * self.row - start)
         return bytes(out)
+
+    def block(self, reader: TiffReader, offset: int, count: int) -> bytes:
+        return self.blank(reader.read(offset, count))
+
+    def changes(self, reader: TiffReader, offset: int, count: int) -> bool:
+        tile = reader.read(offset, count)
+        return self.blank(tile) != tile
+
+
+@dataclass(frozen=True)
+class Recoded:
+    """A coded block written anew (its padding blank), in place of the source's bytes."""
+
+    data: bytes
+
+    def block(self, reader: TiffReader, offset: int, count: int) -> bytes:
+        return self.data
+
+    def changes(self, reader: TiffReader, offset: int, count: int) -> bool:
+        return True
+
+
+BlockFix = EdgePadding | Recoded
 
 
 def _refuse_overlaps(reader: TiffReader, decided: list[tuple[Page, PagePlan | None]], layouts) -> None:

@@ -1,0 +1,246 @@
+"""The lossless TIFF codecs deident decodes and codes again exactly: Deflate (zlib), LZW, PackBits, and the
+horizontal (2) and floating-point (3) predictors.
+
+Why: an edge tile's padding and the rows of a last strip below ImageLength are coded like the image and
+cropped by decoders, so a name can hide there (issue 18). To blank them a block is decoded, its padding set
+to zero and the block coded again with the same codec and predictor; every decoder also says how many input
+bytes its stream uses, so bytes after the stream's end are not copied. LZW and PackBits follow libtiff's
+``tif_lzw.c`` and ``tif_packbits.c`` (TIFF 6.0, sections 9 and 13); Deflate is the standard library's zlib.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from deident.errors import CorruptFile, UnsupportedFormat
+
+LZW, DEFLATE, ADOBE_DEFLATE, PACKBITS = 5, 32946, 8, 32773
+LOSSLESS = {LZW, DEFLATE, ADOBE_DEFLATE, PACKBITS}  # what ``decode`` and ``encode`` handle
+
+_CLEAR, _EOI, _FIRST = 256, 257, 258
+
+
+def decode(compression: int, data: bytes, size: int) -> tuple[bytes, int]:
+    """The decoded bytes (at most ``size + 1``: one more says the stream holds more than the block) and how
+    many bytes of ``data`` the decoder reads (the rest, if any, lies after the stream's end)."""
+    if compression in (DEFLATE, ADOBE_DEFLATE):
+        d = zlib.decompressobj()
+        try:
+            out = d.decompress(data, size + 1)
+        except zlib.error as exc:
+            raise CorruptFile(f"Deflate data is damaged ({exc})") from None
+        return out, (len(data) - len(d.unused_data) if d.eof else len(data))
+    if compression == PACKBITS:
+        return _unpackbits(data, size)
+    if compression == LZW:
+        return _unlzw(data, size + 1)
+    raise UnsupportedFormat(f"TIFF compression {compression} cannot be re-coded")
+
+
+def encode(compression: int, raw: bytes) -> bytes:
+    """``raw`` coded with ``compression`` (one of ``LOSSLESS``)."""
+    if compression in (DEFLATE, ADOBE_DEFLATE):
+        return zlib.compress(raw, 6)
+    if compression == PACKBITS:
+        return _packbits(raw)
+    if compression == LZW:
+        return _lzw(raw)
+    raise UnsupportedFormat(f"TIFF compression {compression} cannot be re-coded")
+
+
+def _unpackbits(data: bytes, limit: int) -> tuple[bytes, int]:
+    """PackBits until the input ends or ``limit`` bytes are out (where libtiff stops: the block is full; a
+    last run that overshoots it gives one byte more)."""
+    out = bytearray()
+    pos, n = 0, len(data)
+    while pos < n and len(out) < limit:
+        head = data[pos]
+        pos += 1
+        if head < 128:  # 0..127: the next head + 1 bytes as they are
+            out += data[pos : pos + head + 1]
+            pos += head + 1
+        elif head > 128:  # 129..255: the next byte 257 - head times; 128 is a no-op
+            if pos < n:
+                out += data[pos : pos + 1] * (257 - head)
+            pos += 1
+    return bytes(out[: limit + 1]), min(pos, n)
+
+
+def _packbits(raw: bytes) -> bytes:
+    """PackBits: runs of 3 or more equal bytes as a repeat, the rest as literals of at most 128 bytes."""
+    out = bytearray()
+    i, n = 0, len(raw)
+    literal = bytearray()
+    while i < n:
+        j = i + 1
+        while j < n and j - i < 128 and raw[j] == raw[i]:
+            j += 1
+        if j - i >= 3:
+            if literal:
+                out += _literals(literal)
+                literal.clear()
+            out += bytes((257 - (j - i), raw[i]))
+            i = j
+        else:
+            literal += raw[i:j]
+            i = j
+    if literal:
+        out += _literals(literal)
+    return bytes(out)
+
+
+def _literals(raw: bytes | bytearray) -> bytes:
+    chunks = (bytes(raw[k : k + 128]) for k in range(0, len(raw), 128))
+    return b"".join(bytes((len(c) - 1,)) + c for c in chunks)
+
+
+def _unlzw(data: bytes, limit: int) -> tuple[bytes, int]:
+    """TIFF LZW (MSB-first codes, 9 to 12 bits, widths switched one code early) until EOI, the end of the
+    input, or ``limit`` bytes out. Old-style (LSB-first, libtiff 'compat') codes are refused."""
+    if len(data) >= 2 and data[0] == 0 and data[1] & 1:
+        raise UnsupportedFormat("TIFF: old-style LZW is not supported")
+    padded, nbits = data + b"\0\0\0", len(data) * 8
+    table: list[bytes] = [bytes((i,)) for i in range(256)] + [b"", b""]
+    out = bytearray()
+    pos, width, prev = 0, 9, b""
+    while pos + width <= nbits and len(out) < limit:
+        at = pos >> 3
+        code = (int.from_bytes(padded[at : at + 3], "big") >> (24 - (pos & 7) - width)) & ((1 << width) - 1)
+        pos += width
+        if code == _EOI:
+            break
+        if code == _CLEAR:
+            del table[_FIRST:]
+            width, prev = 9, b""
+            continue
+        if code < len(table):
+            entry = table[code]
+        elif code == len(table) and prev:
+            entry = prev + prev[:1]
+        else:
+            raise CorruptFile("LZW data is damaged (a code not yet defined)")
+        out += entry
+        if prev:
+            table.append(prev + entry[:1])
+            if len(table) > 4096:
+                raise CorruptFile("LZW data is damaged (a table of more than 4096 codes)")
+            if len(table) >= (1 << width) - 1 and width < 12:
+                width += 1
+        prev = entry
+    return bytes(out[:limit]), min(-(-pos // 8), len(data))
+
+
+def _lzw(raw: bytes) -> bytes:
+    """TIFF LZW as libtiff writes it: Clear first, a Clear whenever the table is full, EOI last."""
+    bits = _Bits()
+    bits.put(_CLEAR, 9)
+    codes: dict[bytes, int] = {}
+    width, nxt = 9, _FIRST
+    prefix = b""
+    for byte in raw:
+        grown = prefix + bytes((byte,))
+        if len(grown) == 1 or grown in codes:
+            prefix = grown
+            continue
+        bits.put(codes[prefix] if len(prefix) > 1 else prefix[0], width)
+        codes[grown], nxt = nxt, nxt + 1
+        width, nxt = _after_code(bits, codes, width, nxt)
+        prefix = bytes((byte,))
+    if prefix:
+        bits.put(codes[prefix] if len(prefix) > 1 else prefix[0], width)
+        nxt += 1
+        width, nxt = _after_code(bits, codes, width, nxt)
+    bits.put(_EOI, width)
+    return bits.done()
+
+
+def _after_code(bits: _Bits, codes: dict[bytes, int], width: int, nxt: int) -> tuple[int, int]:
+    """libtiff's step after a code: a Clear when the table is full (4094 codes), else the next width."""
+    if nxt == 4094:
+        bits.put(_CLEAR, width)
+        codes.clear()
+        return 9, _FIRST
+    return (width + 1, nxt) if nxt > (1 << width) - 1 else (width, nxt)
+
+
+@dataclass
+class _Bits:
+    """An MSB-first bit writer."""
+
+    acc: int = 0
+    n: int = 0
+    out: bytearray | None = None
+
+    def put(self, code: int, width: int) -> None:
+        if self.out is None:
+            self.out = bytearray()
+        self.acc = (self.acc << width) | code
+        self.n += width
+        while self.n >= 8:
+            self.n -= 8
+            self.out.append((self.acc >> self.n) & 0xFF)
+        self.acc &= (1 << self.n) - 1
+
+    def done(self) -> bytes:
+        out = self.out if self.out is not None else bytearray()
+        if self.n:
+            out.append((self.acc << (8 - self.n)) & 0xFF)
+        return bytes(out)
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A block's predictor: 1 none, 2 horizontal differencing, 3 floating point (libtiff's tif_predict.c).
+
+    ``stride`` is samples per pixel in a row (1 for planar pages), ``bits`` the sample size, ``bo`` the
+    file's byte order ('<' or '>'), which horizontal differencing of 16-64-bit samples works in.
+    """
+
+    kind: int
+    stride: int
+    bits: int
+    bo: str
+
+    def check(self, where: str) -> None:
+        if self.kind not in (1, 2, 3):
+            raise UnsupportedFormat(f"{where}: predictor {self.kind} is not supported")
+        if self.kind != 1 and self.bits not in (8, 16, 32, 64):
+            raise CorruptFile(f"{where}: predictor {self.kind} with {self.bits}-bit samples")
+        if self.kind == 3 and self.bits == 8:
+            raise CorruptFile(f"{where}: floating-point predictor with 8-bit samples")
+
+    def undo(self, coded: bytes, row: int) -> bytes:
+        """Pixel bytes from predicted ``coded`` (whole rows of ``row`` bytes). The floating-point predictor
+        gives each sample's bytes most significant first, whatever the file's byte order."""
+        if self.kind == 1 or not coded:
+            return coded
+        rows = len(coded) // row
+        if self.kind == 2:
+            a = np.frombuffer(coded, f"{self.bo}u{self.bits // 8}").reshape(rows, -1, self.stride)
+            native = a.dtype.newbyteorder("=")
+            return np.cumsum(a.astype(native), axis=1, dtype=native).astype(a.dtype).tobytes()
+        size = self.bits // 8
+        b = np.cumsum(np.frombuffer(coded, np.uint8).reshape(rows, -1, self.stride), axis=1, dtype=np.uint8)
+        return b.reshape(rows, size, -1).transpose(0, 2, 1).tobytes()
+
+    def apply(self, pixels: bytes, row: int) -> bytes:
+        """The inverse of ``undo``."""
+        if self.kind == 1 or not pixels:
+            return pixels
+        rows = len(pixels) // row
+        if self.kind == 2:
+            a = np.frombuffer(pixels, f"{self.bo}u{self.bits // 8}").reshape(rows, -1, self.stride)
+            return _differences(a.astype(a.dtype.newbyteorder("="))).astype(a.dtype).tobytes()
+        size = self.bits // 8
+        b = np.frombuffer(pixels, np.uint8).reshape(rows, -1, size).transpose(0, 2, 1)
+        return _differences(np.ascontiguousarray(b).reshape(rows, -1, self.stride)).tobytes()
+
+
+def _differences(a: np.ndarray) -> np.ndarray:
+    """Each sample minus the one a pixel before it (unsigned, wrapping); the first pixel of a row as it is."""
+    out = a.copy()
+    out[:, 1:] -= a[:, :-1]
+    return out
