@@ -1,0 +1,356 @@
+"""Issue 18, TIFF: coded strips and edge tiles that hold pixels beyond the declared image.
+
+Each file is written bigger than it declares (a name drawn below row 100 and right of column 180), then its
+ImageLength/ImageWidth lowered: decoders crop the name, and raising the size shows it again. After a
+scrub the size is raised back on the output and the blocks are decoded whole by independent readers
+(libtiff through Pillow, tifffile, zlib): what lies beyond the declared image is zero and Tesseract no
+longer reads the name. Blocks are coded by libtiff (Pillow) or tifffile, never by deident.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from deident.formats.tiff import codecs
+from deident.options import FaceMode, TextMode
+from support import need
+from support.planted import ctx, scrub_bytes
+from support.sample_images import font
+
+tifffile = need("tifffile", "writes and reads the tiled, planar, 16-bit and float TIFF files")
+
+W, H = 180, 100  # what the files declare
+FULL_W, FULL_H = 256, 128  # what their coded data holds: two 128 x 128 tiles, or two 64-row strips
+NAME = "DOE JANE"
+METADATA_ONLY = {"text": TextMode.OFF, "faces": FaceMode.OFF}
+SENTINEL = b"MRK-TAIL-Doe-Jane-MRN4455667"
+LIBTIFF = {5: "tiff_lzw", 8: "tiff_adobe_deflate", 32773: "packbits"}
+
+
+def _picture(dtype: str = "uint8", spp: int = 1) -> np.ndarray:
+    """Bars over the declared image, a name in black on white beyond it (rows 100-127)."""
+    img = Image.new("L", (FULL_W, FULL_H), 255)
+    draw = ImageDraw.Draw(img)
+    for x in range(0, W, 30):
+        draw.rectangle((x, 10, x + 12, 90), fill=40)
+    draw.text((6, 101), NAME, fill=0, font=font(22))
+    arr = np.asarray(img).astype(np.float64) / 255
+    if spp > 1:
+        arr = np.stack([arr] * spp, axis=-1)
+    if dtype == "float32":
+        return arr.astype(np.float32)
+    return (arr * np.iinfo(dtype).max).round().astype(dtype)
+
+
+def _tag(data: bytes, name: str):
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        return tif.pages[0].tags[name]
+
+
+def _set(data: bytes, name: str, value: int) -> bytes:
+    """``data`` with the one value of tag ``name`` changed in place (its field type kept)."""
+    tag = _tag(data, name)
+    fmt = "<H" if tag.dtype in (3, "H") or tag.dtype.name == "SHORT" else "<I"
+    out = bytearray(data)
+    out[tag.valueoffset : tag.valueoffset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    return bytes(out)
+
+
+def _declare(data: bytes, tiled: bool, width: int = W, height: int = H) -> bytes:
+    data = _set(data, "ImageLength", height)
+    return _set(data, "ImageWidth", width) if tiled else data
+
+
+def _segments(data: bytes) -> list[bytes]:
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        return [data[o : o + n] for o, n in zip(page.dataoffsets, page.databytecounts, strict=True)]
+
+
+def _tifffile(arr: np.ndarray, tiled: bool, **kw) -> bytes:
+    buf = io.BytesIO()
+    layout = {"tile": (128, 128)} if tiled else {"rowsperstrip": 64}
+    tifffile.imwrite(buf, arr, compression="zlib", **layout, **kw)
+    return buf.getvalue()
+
+
+def _libtiff_block(arr: np.ndarray, compression: int, predictor: int) -> bytes:
+    """``arr`` coded by libtiff (Pillow) as one strip: a strip or a tile's stream."""
+    buf = io.BytesIO()
+    info = {317: predictor, 278: arr.shape[0]}
+    Image.fromarray(arr).save(buf, "TIFF", compression=LIBTIFF[compression], tiffinfo=info)
+    (segment,) = _segments(buf.getvalue())
+    return segment
+
+
+def _libtiff(arr: np.ndarray, tiled: bool, compression: int, predictor: int = 1) -> bytes:
+    """A libtiff-coded TIFF; tiled: its tiles coded one by one and laid out by tifffile (which cannot
+    code LZW or PackBits itself here: it writes them as given, and the Compression tag is set after)."""
+    if not tiled:
+        buf = io.BytesIO()
+        info = {317: predictor, 278: 64}
+        Image.fromarray(arr).save(buf, "TIFF", compression=LIBTIFF[compression], tiffinfo=info)
+        return buf.getvalue()
+    tiles = [
+        _libtiff_block(np.ascontiguousarray(arr[y : y + 128, x : x + 128]), compression, predictor)
+        for y in range(0, arr.shape[0], 128)
+        for x in range(0, arr.shape[1], 128)
+    ]
+    buf = io.BytesIO()
+    photometric = "rgb" if arr.ndim == 3 else "minisblack"
+    tifffile.imwrite(
+        buf,
+        iter(tiles),
+        shape=arr.shape,
+        dtype=arr.dtype,
+        tile=(128, 128),
+        compression="zlib",
+        photometric=photometric,
+        predictor=predictor if predictor != 1 else None,
+    )
+    return _set(buf.getvalue(), "Compression", compression)
+
+
+def _ocr(arr: np.ndarray) -> str:
+    import pytesseract
+
+    grey = arr if arr.ndim == 2 else arr[..., 0]
+    if grey.dtype != np.uint8:
+        grey = grey.astype(np.float64) / (1.0 if grey.dtype.kind == "f" else np.iinfo(grey.dtype).max) * 255
+        grey = grey.clip(0, 255).astype(np.uint8)
+    return pytesseract.image_to_string(
+        Image.fromarray(grey).resize((FULL_W * 2, FULL_H * 2)), config="--psm 6"
+    )
+
+
+def _raised(data: bytes, tiled: bool) -> np.ndarray:
+    """The whole coded picture of a file, its declared size raised back (tifffile reads it; None when a
+    strip holds fewer rows than that)."""
+    try:
+        return tifffile.imread(io.BytesIO(_declare(data, tiled, FULL_W if tiled else W, FULL_H)))
+    except ValueError:
+        assert not tiled
+        return None
+
+
+def _shown(data: bytes) -> np.ndarray:
+    """The declared image: libtiff (Pillow) reads LZW, which tifffile cannot without imagecodecs."""
+    if _tag(data, "Compression").value == 5:
+        return np.asarray(Image.open(io.BytesIO(data)))
+    return tifffile.imread(io.BytesIO(data))
+
+
+def _scrub(tmp_path, data: bytes) -> tuple[bytes, set[str]]:
+    path = tmp_path / "in.tif"
+    path.write_bytes(data)
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    return out, {f.kind for f in findings}
+
+
+def _check_blanked(tmp_path, data: bytes, tiled: bool, reader=_raised) -> bytes:
+    """Scrub ``data`` (a name hidden beyond its declared image); the name reads on the input's hidden
+    part and not on the output's, which is zero beyond the image and shows the same image."""
+    hidden = reader(data, tiled)
+    assert NAME.split()[0] in _ocr(hidden)  # the leak is real
+    out, kinds = _scrub(tmp_path, data)
+    assert ("tiff.tiles" if tiled else "tiff.strips") in kinds
+    assert np.array_equal(_shown(out), _shown(data))  # the declared image, every pixel as it was
+    assert hidden.shape[:2] == (FULL_H, FULL_W)
+    whole = reader(out, tiled)
+    if whole is not None:  # None: libtiff finds no rows below the declared image to show
+        assert whole.shape == hidden.shape
+        beyond = whole.copy()
+        beyond[:H, :W] = 0
+        assert not beyond.any()
+        assert NAME.split()[0] not in _ocr(whole)
+    if not tiled:
+        assert _strip_sizes(out)[-1] < _strip_sizes(data)[-1]  # the last strip holds the image's rows only
+    return out
+
+
+def _strip_sizes(data: bytes) -> list[int]:
+    """Each strip's decoded size by an independent decoder (zlib, tifffile's PackBits), or its coded size
+    for LZW (nothing but libtiff decodes it here)."""
+    compression = _tag(data, "Compression").value
+    if compression == 8:
+        return [len(zlib.decompress(s)) for s in _segments(data)]
+    if compression == 32773:
+        from tifffile import _imagecodecs
+
+        return [len(_imagecodecs.packbits_decode(s)) for s in _segments(data)]
+    return [len(s) for s in _segments(data)]
+
+
+# ---------------------------------------------------------------- Deflate, written by tifffile
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiles", "strips"])
+@pytest.mark.parametrize(
+    ("dtype", "spp", "predictor", "planar"),
+    [
+        ("uint8", 1, None, None),
+        ("uint8", 1, 2, None),
+        ("uint16", 1, 2, None),
+        ("uint8", 3, 2, "contig"),
+        ("uint16", 3, None, "separate"),
+        ("uint8", 3, 2, "separate"),
+    ],
+)
+def test_deflate_blocks_beyond_the_declared_image_are_blanked(tmp_path, tiled, dtype, spp, predictor, planar):
+    arr = _picture(dtype, spp)
+    kw = {"predictor": predictor, "planarconfig": planar} if planar else {"predictor": predictor}
+    if planar == "separate":
+        arr = np.moveaxis(arr, -1, 0)
+    data = _declare(_tifffile(arr, tiled, photometric="rgb" if spp == 3 else "minisblack", **kw), tiled)
+    out = _check_blanked(tmp_path, data, tiled, reader=_raised if planar != "separate" else _planes)
+    if not tiled:  # the last strip of each plane is coded again with the image's 36 rows only
+        row = FULL_W * np.dtype(dtype).itemsize * (spp if planar != "separate" else 1)
+        segments = _segments(out)
+        sizes = [len(zlib.decompress(s)) for s in segments]
+        assert sizes == [64 * row, 36 * row] * (spp if planar == "separate" else 1)
+
+
+def _planes(data: bytes, tiled: bool) -> np.ndarray:
+    """A planar file's whole coded picture, its planes moved last (as a contiguous file's)."""
+    planes = _raised(data, tiled)
+    return None if planes is None else np.moveaxis(planes, 0, -1)
+
+
+# ---------------------------------------------------------------- LZW and PackBits, coded by libtiff
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiles", "strips"])
+@pytest.mark.parametrize(
+    ("compression", "predictor", "mode"),
+    [
+        (5, 1, "L"),
+        (5, 2, "L"),
+        (5, 2, "RGB"),
+        (5, 2, "I;16"),
+        (32773, 1, "L"),
+        (32773, 1, "RGB"),
+        (8, 2, "RGB"),
+    ],
+)
+def test_libtiff_coded_blocks_beyond_the_declared_image_are_blanked(
+    tmp_path, tiled, compression, predictor, mode
+):
+    arr = _picture({"I;16": "uint16", "F": "float32"}.get(mode, "uint8"), 3 if mode == "RGB" else 1)
+    data = _declare(_libtiff(arr, tiled, compression, predictor), tiled)
+    out = _check_blanked(tmp_path, data, tiled, reader=_pillow_raised)
+    assert _tag(out, "Compression").value == compression
+    if predictor != 1:
+        assert _tag(out, "Predictor").value == predictor
+
+
+def _pillow_raised(data: bytes, tiled: bool) -> np.ndarray | None:
+    """The whole coded picture decoded by libtiff (Pillow), the declared size raised back. A re-coded last
+    strip holds only the image's rows: libtiff then fills the rest, which Pillow reads as truncated."""
+    from PIL import ImageFile
+
+    raised = _declare(data, tiled, FULL_W if tiled else W, FULL_H)
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with Image.open(io.BytesIO(raised)) as img:
+            img.load()
+            return np.asarray(img)
+    except OSError as exc:  # libtiff: "Not enough data at scanline 64", the strip holds fewer rows
+        assert not tiled and "decoder error" in str(exc)
+        return None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+# ---------------------------------------------------------------- ordinary files keep their bytes
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiles", "strips"])
+@pytest.mark.parametrize("coder", ["tifffile-zlib", "tifffile-zlib-pred", "lzw", "lzw-pred", "packbits"])
+def test_ordinary_odd_sized_blocks_are_copied_byte_for_byte(tmp_path, tiled, coder):
+    arr = np.ascontiguousarray(_picture("uint8", 3)[:H, :W])  # nothing beyond the image: encoders pad with 0
+    if coder.startswith("tifffile"):
+        data = _tifffile(arr, tiled, photometric="rgb", predictor=2 if coder.endswith("pred") else None)
+    else:
+        padded = np.zeros((FULL_H, FULL_W, 3), np.uint8)
+        padded[:H, :W] = arr
+        compression = 5 if coder.startswith("lzw") else 32773
+        if tiled:
+            data = _declare(_libtiff(padded, True, compression, 2 if coder.endswith("pred") else 1), True)
+        else:
+            data = _libtiff(arr, False, compression, 2 if coder.endswith("pred") else 1)
+    out, kinds = _scrub(tmp_path, data)
+    assert _segments(out) == _segments(data)
+    assert not {"tiff.tiles", "tiff.strips"} & kinds
+    assert np.array_equal(_shown(out), arr)
+
+
+# ---------------------------------------------------------------- bytes after a stream's end
+
+
+def _with_tail(data: bytes, tail: bytes) -> bytes:
+    """``data`` whose last strip or tile is a copy at the file's end followed by ``tail``, its byte count
+    raised to hold both (the stream itself ends where it did)."""
+    segments = _segments(data)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        tiled = 324 in page.tags
+        offsets, counts = page.tags[324 if tiled else 273], page.tags[325 if tiled else 279]
+    last = len(segments) - 1
+    out = bytearray(data)
+    for tag, value in ((offsets, len(data)), (counts, len(segments[-1]) + len(tail))):
+        size = 2 if tag.dtype.name == "SHORT" else 4
+        at = tag.valueoffset + last * size
+        out[at : at + size] = value.to_bytes(size, "little")
+    return bytes(out) + segments[-1] + tail
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiles", "strips"])
+@pytest.mark.parametrize("compression", [8, 5, 32773])
+def test_bytes_after_a_coded_stream_are_not_copied(tmp_path, tiled, compression):
+    arr = np.ascontiguousarray(_picture("uint8", 1)[:H, :W])
+    if compression == 8:
+        data = _tifffile(arr, tiled)
+    elif tiled:
+        padded = np.zeros((FULL_H, FULL_W), np.uint8)
+        padded[:H, :W] = arr
+        data = _declare(_libtiff(padded, True, compression), True)
+    else:
+        data = _libtiff(arr, False, compression)
+    planted = _with_tail(data, SENTINEL * 3)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(planted))), arr)  # libtiff never reads the tail
+    out, kinds = _scrub(tmp_path, planted)
+    assert SENTINEL not in out and "tiff.strips" in kinds
+    assert _segments(out)[:-1] == _segments(planted)[:-1]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), arr)
+
+
+# ---------------------------------------------------------------- the codecs against libtiff
+
+
+@pytest.mark.parametrize("compression", [5, 32773])
+def test_lzw_and_packbits_as_deident_codes_them_are_what_libtiff_reads(compression):
+    rng = np.random.default_rng(7)
+    for arr in (
+        rng.integers(0, 256, (300, 257), dtype=np.uint8),  # noise: LZW clears its table many times
+        (np.arange(300 * 257) // 97 % 3).astype(np.uint8).reshape(300, 257),  # long runs
+    ):
+        stream = codecs.encode(compression, arr.tobytes())
+        one = _one_strip(arr, compression, stream)  # libtiff decodes deident's stream
+
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(one))), arr)
+        assert codecs.decode(compression, _libtiff_block(arr, compression, 1), arr.size)[0] == arr.tobytes()
+
+
+def _one_strip(arr: np.ndarray, compression: int, stream: bytes) -> bytes:
+    """A grey TIFF of ``arr`` in one strip holding ``stream``, laid out by tifffile."""
+    buf = io.BytesIO()
+    tifffile.imwrite(
+        buf, iter([stream]), shape=arr.shape, dtype=arr.dtype, compression="zlib", rowsperstrip=arr.shape[0]
+    )
+    return _set(buf.getvalue(), "Compression", compression)
