@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from deident.errors import CorruptFile, TooLarge, UnsupportedFormat
 from deident.formats.base import Source, open_document
+from deident.formats.tiff.reader import TiffReader
 from support.photos import bars, chunk, grey_tiff, png_chunks, png_file, sub_blocks
 from support.planted import ctx
 
@@ -254,4 +255,43 @@ def tiff_insertions(draw) -> bytes:
 @PROPERTY
 @given(tiff_insertions())
 def test_tiff_inserted_structures(data):
+    _assert_gone(data, ".tif")
+
+
+def _literal_packbits(raw: bytes) -> bytes:
+    """PackBits with every byte a literal (what a lazy encoder writes; the bytes stay readable)."""
+    return b"".join(bytes((len(raw[i : i + 128]) - 1,)) + raw[i : i + 128] for i in range(0, len(raw), 128))
+
+
+def _libtiff_lzw(pixels: bytes) -> bytes:
+    """One 32-column grey strip of ``pixels`` coded by libtiff (Pillow)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.frombytes("L", (32, len(pixels) // 32), pixels).save(buf, "TIFF", compression="tiff_lzw")
+    data = buf.getvalue()
+    reader = TiffReader.from_bytes(data)
+    ifd = next(reader.chain())
+    off, count = reader.first_value(ifd.entries, 273), reader.first_value(ifd.entries, 279)
+    return data[off : off + count]
+
+
+@st.composite
+def coded_strip_insertions(draw) -> bytes:
+    """A coded strip (Deflate stored, PackBits literals, LZW by libtiff) with the payload after its
+    stream's end, or (Deflate, PackBits: the bytes stay verbatim) in rows below the declared 32."""
+    payload = draw(payloads)
+    compression = draw(st.sampled_from([8, 32773, 5]))
+    pixels = bytes(range(32)) * 32
+    hidden = compression != 5 and draw(st.booleans())
+    rows = pixels + payload.ljust(-(-len(payload) // 32) * 32, b"\0") if hidden else pixels
+    code = {8: lambda r: zlib.compress(r, 0), 32773: _literal_packbits, 5: _libtiff_lzw}[compression]
+    stream = code(rows) + (b"" if hidden else payload)
+    return grey_tiff(32, len(rows) // 32, stream, declared=32, compression=compression)
+
+
+@PROPERTY
+@given(coded_strip_insertions())
+def test_tiff_coded_strip_insertions(data):
+    assert SENT in data
     _assert_gone(data, ".tif")

@@ -181,13 +181,19 @@ def png_file(chunks: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def grey_tiff(
-    width: int, height: int, pixels: bytes, extra: tuple = (), declared: int | None = None
+    width: int,
+    height: int,
+    pixels: bytes,
+    extra: tuple = (),
+    declared: int | None = None,
+    compression: int = 1,
 ) -> bytes:
-    """A little-endian grey TIFF, one uncompressed strip of ``pixels``; ``extra``: (tag, type, bytes)."""
+    """A little-endian grey TIFF, one strip of ``pixels`` (coded with ``compression``); ``extra``: (tag,
+    type, bytes)."""
     tags = [(256, 3, 1, struct.pack("<H", width)), (257, 3, 1, struct.pack("<H", declared or height))]
     tags += [
         (258, 3, 1, struct.pack("<H", 8)),
-        (259, 3, 1, struct.pack("<H", 1)),
+        (259, 3, 1, struct.pack("<H", compression)),
         (262, 3, 1, struct.pack("<H", 1)),
     ]
     tags += [(277, 3, 1, struct.pack("<H", 1)), (278, 3, 1, struct.pack("<H", height))]
