@@ -354,3 +354,15 @@ def _one_strip(arr: np.ndarray, compression: int, stream: bytes) -> bytes:
         buf, iter([stream]), shape=arr.shape, dtype=arr.dtype, compression="zlib", rowsperstrip=arr.shape[0]
     )
     return _set(buf.getvalue(), "Compression", compression)
+
+
+@pytest.mark.parametrize("compression", [5, 32773, 8])
+def test_measured_stream_ends_are_where_libtiff_ends_them(compression):
+    """The walk that spares decoding ordinary blocks (``codecs.measure``) agrees with libtiff: the decoded
+    size is the strip's pixels and the stream ends at the byte count libtiff wrote, whatever follows."""
+    rng = np.random.default_rng(11)
+    photo = np.asarray(Image.open(io.BytesIO(_libtiff(_picture("uint8", 3), False, 8))).convert("RGB"))
+    for arr in (photo, rng.integers(0, 256, (200, 301), dtype=np.uint8), np.zeros((90, 77), np.uint8)):
+        stream = _libtiff_block(np.ascontiguousarray(arr), compression, 1)
+        for tail in (b"", SENTINEL, b"\x80\x00"):
+            assert codecs.measure(compression, stream + tail, arr.nbytes) == (arr.nbytes, len(stream))

@@ -40,6 +40,27 @@ def decode(compression: int, data: bytes, size: int) -> tuple[bytes, int]:
     raise UnsupportedFormat(f"TIFF compression {compression} cannot be re-coded")
 
 
+def measure(compression: int, data: bytes, size: int) -> tuple[int, int]:
+    """What ``decode`` tells without the decoded bytes: their number (at most ``size + 1``) and how many
+    bytes of ``data`` the decoder reads. LZW is walked a table segment at a time in numpy (``_lzw_walk``):
+    decoding it in Python runs at about 2.5 MB/s, far too slow for every block of an ordinary file."""
+    if compression == LZW:
+        n, used = _lzw_walk(data)
+        return min(n, size + 1), used
+    if compression == PACKBITS:
+        return _packbits_count(data, size)
+    if compression not in (DEFLATE, ADOBE_DEFLATE):
+        raise UnsupportedFormat(f"TIFF compression {compression} cannot be re-coded")
+    d, n, rest = zlib.decompressobj(), 0, data  # in pieces: a single strip can be a whole large image
+    try:
+        while rest and n <= size and not d.eof:
+            n += len(d.decompress(rest, 1 << 22))
+            rest = d.unconsumed_tail
+    except zlib.error as exc:
+        raise CorruptFile(f"Deflate data is damaged ({exc})") from None
+    return min(n, size + 1), (len(data) - len(d.unused_data) if d.eof else len(data))
+
+
 def encode(compression: int, raw: bytes) -> bytes:
     """``raw`` coded with ``compression`` (one of ``LOSSLESS``)."""
     if compression in (DEFLATE, ADOBE_DEFLATE):
@@ -67,6 +88,21 @@ def _unpackbits(data: bytes, limit: int) -> tuple[bytes, int]:
                 out += data[pos : pos + 1] * (257 - head)
             pos += 1
     return bytes(out[: limit + 1]), min(pos, n)
+
+
+def _packbits_count(data: bytes, limit: int) -> tuple[int, int]:
+    """``_unpackbits`` counting the bytes out instead of making them."""
+    n = pos = 0
+    end = len(data)
+    while pos < end and n < limit:
+        head = data[pos]
+        if head < 128:
+            n += min(head + 1, end - pos - 1)
+            pos += head + 2
+        else:
+            n += 257 - head if head > 128 and pos + 1 < end else 0
+            pos += 2 if head > 128 else 1
+    return min(n, limit + 1), min(pos, end)
 
 
 def _packbits(raw: bytes) -> bytes:
@@ -131,6 +167,55 @@ def _unlzw(data: bytes, limit: int) -> tuple[bytes, int]:
                 width += 1
         prev = entry
     return bytes(out[:limit]), min(-(-pos // 8), len(data))
+
+
+# Width of the k-th code after a Clear: each code but the first adds a table entry, and the width grows
+# one code early (at 511, 1023 and 2047 entries); a table holds 4096 entries, so 3839 codes at most.
+_WIDTHS = np.array([9] * 254 + [10] * 512 + [11] * 1024 + [12] * 2049, np.int64)
+_STARTS = np.concatenate(([0], np.cumsum(_WIDTHS)))
+
+
+def _lzw_walk(data: bytes) -> tuple[int, int]:
+    """The decoded size of an LZW stream and the bytes it uses (to its EOI), as ``_unlzw`` would give them.
+
+    Between two Clears every code's width is known from its place, so a whole segment of codes is read at
+    once; a code's string is one byte longer than the string of the code it extends (``code - 258``
+    places back in the segment), summed by pointer jumping (about 12 rounds for 3839 codes).
+    """
+    if len(data) >= 2 and data[0] == 0 and data[1] & 1:
+        raise UnsupportedFormat("TIFF: old-style LZW is not supported")
+    b = np.frombuffer(data + b"\0\0\0", np.uint8).astype(np.int64)
+    nbits, pos, total = len(data) * 8, 0, 0
+    while True:
+        starts = pos + _STARTS[:-1]
+        fit = int(np.searchsorted(starts + _WIDTHS, nbits, side="right"))
+        at, widths = starts[:fit], _WIDTHS[:fit]
+        word = (b[at >> 3] << 16) | (b[(at >> 3) + 1] << 8) | b[(at >> 3) + 2]
+        codes = (word >> (24 - (at & 7) - widths)) & ((1 << widths) - 1)
+        stop = np.flatnonzero((codes == _CLEAR) | (codes == _EOI))
+        end = int(stop[0]) if len(stop) else fit
+        if end == len(_WIDTHS):
+            raise CorruptFile("LZW data is damaged (a table of more than 4096 codes)")
+        total += _lzw_lengths(codes[:end])
+        if end == fit:  # the data ends without EOI
+            return total, len(data)
+        pos = int(at[end] + widths[end])
+        if codes[end] == _EOI:
+            return total, min(-(-pos // 8), len(data))
+
+
+def _lzw_lengths(codes: np.ndarray) -> int:
+    """The summed string lengths of one segment's codes (no Clear or EOI among them)."""
+    if not len(codes):
+        return 0
+    back = np.where(codes >= _FIRST, codes - _FIRST, -1)
+    if (back >= np.arange(len(codes))).any():
+        raise CorruptFile("LZW data is damaged (a code not yet defined)")
+    length = np.ones(len(codes), np.int64)
+    while (live := back >= 0).any():
+        length[live] += length[back[live]]
+        back[live] = back[back[live]]
+    return int(length.sum())
 
 
 def _lzw(raw: bytes) -> bytes:

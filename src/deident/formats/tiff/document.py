@@ -16,7 +16,7 @@ from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, ImageDims, Source
 from deident.formats.exif import ExifSummary, walk_exif_ifd
 from deident.formats.items import Item, clean_values
-from deident.formats.tiff.reader import IFD, Entry, TiffReader, samples
+from deident.formats.tiff.reader import IFD, Entry, TiffReader, check_form, samples
 from deident.formats.tiff.rewrite import (
     Page,
     PagePlan,
@@ -121,6 +121,9 @@ def _beyond_declared(reader: TiffReader, entries: dict[int, Entry], where: str) 
         return []
     try:
         spp, bits = samples("TIFF page", reader, entries)
+        for tag in (data_tag, OFFSET_TAGS[data_tag], Tag.Compression, Tag.Predictor):
+            if tag in entries:
+                check_form("TIFF page", entries[tag], spp, bits)
         offsets, counts = reader.values(entries[data_tag]), reader.values(entries[OFFSET_TAGS[data_tag]])
     except (CorruptFile, struct.error):
         return []  # refused with its reason when the page is written

@@ -397,15 +397,17 @@ def _coded_blocks(
     """Each block decoded: counted to its stream's end, and coded again when it holds anything but zeros
     beyond the image (padding, rows below ImageLength, more than ``full``: a whole tile or strip). A
     re-coded tile keeps its size; a re-coded strip holds the image's rows only. Only blocks that reach
-    outside the image have their predictor undone, so an ordinary block costs one decode."""
+    outside the image are decoded to pixels; the others are measured (``codecs.measure``)."""
     offsets, counts = blocks
     kept, fixes = list(counts), {}
     for i, (off, count, shape) in enumerate(zip(offsets, counts, shapes, strict=True)):
-        raw, used = codecs.decode(compression, reader.read(off, count), full)
-        if len(raw) < shape.rows * shape.row:
+        data = reader.read(off, count)
+        n, used = codecs.measure(compression, data, full)
+        if n < shape.rows * shape.row:
             raise CorruptFile(f"{where} is truncated: a strip or tile decodes to fewer bytes than it needs")
-        clean = len(raw) <= full and len(raw) % shape.row == 0
-        if clean and shape.outside(len(raw)):
+        clean = n <= full and n % shape.row == 0
+        raw = codecs.decode(compression, data, full)[0] if not clean or shape.outside(n) else b""
+        if clean and shape.outside(n):
             pixels = predictor.undo(raw, shape.row)
             clean = shape.blank(pixels) == pixels
         if clean:
