@@ -206,15 +206,16 @@ def _lzw_walk(data: bytes) -> tuple[int, int]:
 
 def _lzw_lengths(codes: np.ndarray) -> int:
     """The summed string lengths of one segment's codes (no Clear or EOI among them)."""
-    if not len(codes):
-        return 0
-    back = np.where(codes >= _FIRST, codes - _FIRST, -1)
-    if (back >= np.arange(len(codes))).any():
+    m = len(codes)
+    back = np.where(codes >= _FIRST, codes - _FIRST, m)  # m: a root (one byte), length 0 beyond it
+    if (back[codes >= _FIRST] >= np.arange(m)[codes >= _FIRST]).any():
         raise CorruptFile("LZW data is damaged (a code not yet defined)")
-    length = np.ones(len(codes), np.int64)
-    while (live := back >= 0).any():
-        length[live] += length[back[live]]
-        back[live] = back[back[live]]
+    length = np.ones(m + 1, np.int64)
+    length[m] = 0
+    back = np.append(back, m)
+    for _ in range(max(m, 1).bit_length()):  # each round doubles how far a code has looked back
+        length += length[back]
+        back = back[back]
     return int(length.sum())
 
 

@@ -18,6 +18,7 @@ from deident.formats.exif import ExifSummary, walk_exif_ifd
 from deident.formats.items import Item, clean_values
 from deident.formats.tiff.reader import IFD, Entry, TiffReader, check_form, samples
 from deident.formats.tiff.rewrite import (
+    Blocks,
     Page,
     PagePlan,
     declared_blocks,
@@ -52,6 +53,7 @@ class PageInfo:
     orientation: int = 1
     items: list[Item] = field(default_factory=list)
     identifiers: list[str] = field(default_factory=list)
+    blocks: Blocks | None = None  # declared_blocks, for the rewriter (None: unreadable, refused there)
 
     @classmethod
     def read(
@@ -68,7 +70,8 @@ class PageInfo:
             reader.first_value(e, Tag.Orientation, 1),
         )
         where = f"page {index}"
-        info.items += _beyond_declared(reader, e, where)
+        items, info.blocks = _beyond_declared(reader, e, where)
+        info.items += items
         if palette and Tag.ColorMap in keep and used_colormap(reader, ifd, index) is not None:
             info.items.append(Item("tiff.ColorMap", f"{where} tag 320", "colour-map entries no pixel uses"))
         for tag in unused_tables(reader, ifd) & set(keep):
@@ -113,12 +116,14 @@ class PageInfo:
         self.items.append(Item(kind, f"page {self.index} tag {tag}", detail))
 
 
-def _beyond_declared(reader: TiffReader, entries: dict[int, Entry], where: str) -> list[Item]:
+def _beyond_declared(
+    reader: TiffReader, entries: dict[int, Entry], where: str
+) -> tuple[list[Item], Blocks | None]:
     """The findings for image data beyond the declared image or a coded stream's end, and for blocks
     whose padding or rows below the image hold something (``declared_blocks``)."""
     data_tag = next((t for t in OFFSET_TAGS if t in entries), None)
     if data_tag is None or OFFSET_TAGS[data_tag] not in entries:
-        return []
+        return [], None
     try:
         spp, bits = samples("TIFF page", reader, entries)
         for tag in (data_tag, OFFSET_TAGS[data_tag], Tag.Compression, Tag.Predictor):
@@ -126,8 +131,9 @@ def _beyond_declared(reader: TiffReader, entries: dict[int, Entry], where: str) 
                 check_form("TIFF page", entries[tag], spp, bits)
         offsets, counts = reader.values(entries[data_tag]), reader.values(entries[OFFSET_TAGS[data_tag]])
     except (CorruptFile, struct.error):
-        return []  # refused with its reason when the page is written
-    kept_offsets, kept, fixes = declared_blocks("TIFF page", reader, entries, offsets, counts, spp, bits)
+        return [], None  # refused with its reason when the page is written
+    blocks = declared_blocks("TIFF page", reader, entries, offsets, counts, spp, bits)
+    kept_offsets, kept, fixes = blocks
     items = []
     changed = [i for i, fix in fixes.items() if fix.changes(reader, kept_offsets[i], kept[i])]
     extra = sum(counts) - sum(k if i not in fixes else counts[i] for i, k in enumerate(kept))
@@ -135,11 +141,11 @@ def _beyond_declared(reader: TiffReader, entries: dict[int, Entry], where: str) 
         detail = f"{extra} bytes of image data beyond the declared image or a coded stream's end"
         items.append(Item("tiff.strips", f"{where} image data", detail))
     if changed:
-        blocks = "edge tiles" if data_tag == Tag.TileOffsets else "strips"
+        what = "edge tiles" if data_tag == Tag.TileOffsets else "strips"
         kind = "tiff.tiles" if data_tag == Tag.TileOffsets else "tiff.strips"
-        detail = f"{len(changed)} {blocks} hold data beyond the image"
-        items.append(Item(kind, f"{where} {blocks}", detail))
-    return items
+        detail = f"{len(changed)} {what} hold data beyond the image"
+        items.append(Item(kind, f"{where} {what}", detail))
+    return items, blocks
 
 
 # Pillow's encoder for each lossless TIFF compression; an edited page is re-encoded with its own.
@@ -262,6 +268,7 @@ class TiffDocument(Document):
             plan = structural_page(page)
             if not self.scrubbed:
                 plan = PagePlan(set(page.ifd.entries) - SUB_IFD_TAGS)
+            plan.blocks = self.pages[page.index].blocks
             if page.index in replaced:
                 plan.pixels = replaced[page.index]
             return plan

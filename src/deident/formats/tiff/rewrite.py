@@ -61,11 +61,14 @@ class PagePlan:
 
     ``extra`` adds or overrides tags: tag -> (type, raw value bytes in the output byte order, count).
     ``pixels`` replaces the page's image data by the first page of another TIFF (a re-encoded redaction).
+    ``blocks``: ``declared_blocks`` as found when the document was opened (checking coded blocks decodes
+    them: once per scrub is enough); None works them out here.
     """
 
     keep_tags: set[int]
     extra: dict[int, tuple[int, bytes, int]] = field(default_factory=dict)
     pixels: Page | None = None
+    blocks: Blocks | None = None
 
 
 PagePolicy = Callable[[Page], PagePlan | None]
@@ -273,7 +276,10 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
     for off, count in zip(offsets, counts, strict=True):
         if off + count > reader.size:
             raise CorruptFile(f"TIFF page {page.index}: image data points past the end of the file")
-    offsets, counts, padding = declared_blocks(where, reader, entries, offsets, counts, spp, bits)
+    if plan.blocks is not None and plan.pixels is None:
+        offsets, counts, padding = plan.blocks
+    else:
+        offsets, counts, padding = declared_blocks(where, reader, entries, offsets, counts, spp, bits)
     tags: dict[int, tuple[int, bytes, int]] = {}
     copied: list[tuple[int, int]] = []
     inline = 8 if page.reader.big else 4
@@ -314,7 +320,7 @@ def declared_blocks(
     counts: tuple,
     spp: int,
     bits: int,
-) -> tuple[tuple, tuple, dict[int, BlockFix]]:
+) -> Blocks:
     """The strips or tiles the declared image uses, the bytes of each one a decoder uses, and the blocks
     written changed (``BlockFix``: what a block holds beyond the image, written blank).
 
@@ -393,7 +399,7 @@ def _coded_blocks(
     shapes: list[EdgePadding],
     full: int,
     tiled: bool,
-) -> tuple[tuple, tuple, dict[int, BlockFix]]:
+) -> Blocks:
     """Each block decoded: counted to its stream's end, and coded again when it holds anything but zeros
     beyond the image (padding, rows below ImageLength, more than ``full``: a whole tile or strip). A
     re-coded tile keeps its size; a re-coded strip holds the image's rows only. Only blocks that reach
@@ -463,6 +469,7 @@ class Recoded:
 
 
 BlockFix = EdgePadding | Recoded
+Blocks = tuple[tuple, tuple, dict[int, BlockFix]]  # offsets, byte counts, blocks written changed
 
 
 def _refuse_overlaps(reader: TiffReader, decided: list[tuple[Page, PagePlan | None]], layouts) -> None:

@@ -336,7 +336,7 @@ class SlideDocument(Document):
 
     def _plan(self, page: Page, description: str | None = None) -> PagePlan:
         keep = DECODE_TAGS.keys() | (NDPI_KEEP if self.vendor == "ndpi" else set())
-        plan = PagePlan({t for t in page.ifd.entries if t in keep})
+        plan = PagePlan({t for t in page.ifd.entries if t in keep}, blocks=self.pages[page.index].info.blocks)
         if description is None and self.vendor == "svs" and page.index in self.descriptions:
             description = self.descriptions[page.index].text
         if description is not None:
