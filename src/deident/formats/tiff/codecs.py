@@ -180,7 +180,7 @@ def _lzw_walk(data: bytes) -> tuple[int, int]:
 
     Between two Clears every code's width is known from its place, so a whole segment of codes is read at
     once; a code's string is one byte longer than the string of the code it extends (``code - 258``
-    places back in the segment), summed by pointer jumping (about 12 rounds for 3839 codes).
+    places back in the segment), summed by pointer jumping (log2 of the longest string rounds).
     """
     if len(data) >= 2 and data[0] == 0 and data[1] & 1:
         raise UnsupportedFormat("TIFF: old-style LZW is not supported")
@@ -213,7 +213,7 @@ def _lzw_lengths(codes: np.ndarray) -> int:
     length = np.ones(m + 1, np.int64)
     length[m] = 0
     back = np.append(back, m)
-    for _ in range(max(m, 1).bit_length()):  # each round doubles how far a code has looked back
+    while (back < m).any():  # each round doubles how far a code has looked back (log2 of the longest)
         length += length[back]
         back = back[back]
     return int(length.sum())
