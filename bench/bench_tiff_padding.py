@@ -9,7 +9,8 @@ encoders write it, so the check decides "clean" for every block: what is measure
 A and B run the same in-process scrub (open, scrub metadata, write to memory) file by file, A with the
 coded-block check off (``codecs.LOSSLESS`` emptied: coded blocks copied as they are, as before issue 18),
 B with it on, alternating which goes first; CPU seconds (``time.process_time``) summed per variant, so the
-other jobs on a shared machine change little. Appends a dated section to docs/benchmarks.md.
+other jobs on a shared machine change little; for scale, one decode of each picture by Pillow (libtiff)
+in the same rotation. Appends a dated section to docs/benchmarks.md.
 
     python bench/bench_tiff_padding.py [--rounds 3] [--megapixels 6]
 """
@@ -79,16 +80,25 @@ def scrub_cpu(path: Path) -> float:
     return time.process_time() - start
 
 
+def decode_cpu(path: Path) -> float:
+    """What one decode of the whole picture costs (libtiff through Pillow), for scale."""
+    start = time.process_time()
+    with Image.open(path) as img:
+        img.load()
+    return time.process_time() - start
+
+
 def run(files: list[Path], rounds: int) -> dict[str, dict[str, float]]:
     lossless = codecs.LOSSLESS
-    cpu: dict[str, dict[str, float]] = {"A": {}, "B": {}}
+    cpu: dict[str, dict[str, float]] = {"A": {}, "B": {}, "D": {}}
     for r in range(rounds):
         for i, path in enumerate(files):
-            order = ("A", "B") if (r + i) % 2 == 0 else ("B", "A")
+            order = ("A", "B", "D") if (r + i) % 2 == 0 else ("B", "A", "D")
             for variant in order:
                 codecs.LOSSLESS = set() if variant == "A" else lossless
                 kind = path.stem.split("-", 1)[1]
-                cpu[variant][kind] = cpu[variant].get(kind, 0.0) + scrub_cpu(path)
+                spent = decode_cpu(path) if variant == "D" else scrub_cpu(path)
+                cpu[variant][kind] = cpu[variant].get(kind, 0.0) + spent
     codecs.LOSSLESS = lossless
     return cpu
 
@@ -114,14 +124,14 @@ def main() -> None:
         "its stream's end and edge blocks decoded. CPU seconds summed over "
         f"{args.rounds} rounds, A and B alternating file by file in one process (shared machine).",
         "",
-        "| files | A: unchecked (CPU s) | B: checked (CPU s) | B / A |",
-        "|---|---|---|---|",
+        "| files | A: unchecked (CPU s) | B: checked (CPU s) | B / A | one Pillow decode (CPU s) |",
+        "|---|---|---|---|---|",
     ]
     for kind in sorted(cpu["A"]):
-        a, b = cpu["A"][kind], cpu["B"][kind]
-        lines.append(f"| {kind} | {a:.2f} | {b:.2f} | {b / a:.2f}x |")
-    a, b = sum(cpu["A"].values()), sum(cpu["B"].values())
-    lines += [f"| all | {a:.2f} | {b:.2f} | {b / a:.2f}x |", ""]
+        a, b, d = cpu["A"][kind], cpu["B"][kind], cpu["D"][kind]
+        lines.append(f"| {kind} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {d:.2f} |")
+    a, b, d = (sum(cpu[v].values()) for v in "ABD")
+    lines += [f"| all | {a:.2f} | {b:.2f} | {b / a:.1f}x | {d:.2f} |", ""]
     text = "\n".join(lines) + "\n"
     print(text)
     with open(ROOT / "docs" / "benchmarks.md", "a") as fh:

@@ -73,10 +73,10 @@ def _segments(data: bytes) -> list[bytes]:
         return [data[o : o + n] for o, n in zip(page.dataoffsets, page.databytecounts, strict=True)]
 
 
-def _tifffile(arr: np.ndarray, tiled: bool, **kw) -> bytes:
+def _tifffile(arr: np.ndarray, tiled: bool, compression: str = "zlib", **kw) -> bytes:
     buf = io.BytesIO()
     layout = {"tile": (128, 128)} if tiled else {"rowsperstrip": 64}
-    tifffile.imwrite(buf, arr, compression="zlib", **layout, **kw)
+    tifffile.imwrite(buf, arr, compression=compression, **layout, **kw)
     return buf.getvalue()
 
 
@@ -180,10 +180,11 @@ def _strip_sizes(data: bytes) -> list[int]:
     compression = _tag(data, "Compression").value
     if compression == 8:
         return [len(zlib.decompress(s)) for s in _segments(data)]
-    if compression == 32773:
+    if compression in (32773, 34925):
         from tifffile import _imagecodecs
 
-        return [len(_imagecodecs.packbits_decode(s)) for s in _segments(data)]
+        decoder = _imagecodecs.packbits_decode if compression == 32773 else _imagecodecs.lzma_decode
+        return [len(decoder(s)) for s in _segments(data)]
     return [len(s) for s in _segments(data)]
 
 
@@ -214,6 +215,15 @@ def test_deflate_blocks_beyond_the_declared_image_are_blanked(tmp_path, tiled, d
         segments = _segments(out)
         sizes = [len(zlib.decompress(s)) for s in segments]
         assert sizes == [64 * row, 36 * row] * (spp if planar == "separate" else 1)
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiles", "strips"])
+@pytest.mark.parametrize(("dtype", "spp"), [("uint16", 1), ("uint8", 3)])
+def test_lzma_blocks_beyond_the_declared_image_are_blanked(tmp_path, tiled, dtype, spp):
+    photometric = "rgb" if spp == 3 else "minisblack"
+    data = _tifffile(_picture(dtype, spp), tiled, "lzma", predictor=2, photometric=photometric)
+    out = _check_blanked(tmp_path, _declare(data, tiled), tiled)
+    assert _tag(out, "Compression").value == 34925
 
 
 def _planes(data: bytes, tiled: bool) -> np.ndarray:

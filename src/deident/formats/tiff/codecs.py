@@ -1,15 +1,17 @@
-"""The lossless TIFF codecs deident decodes and codes again exactly: Deflate (zlib), LZW, PackBits, and the
-horizontal (2) and floating-point (3) predictors.
+"""The lossless TIFF codecs deident decodes and codes again exactly: Deflate (zlib), LZMA, LZW, PackBits,
+and the horizontal (2) and floating-point (3) predictors.
 
 Why: an edge tile's padding and the rows of a last strip below ImageLength are coded like the image and
 cropped by decoders, so a name can hide there (issue 18). To blank them a block is decoded, its padding set
 to zero and the block coded again with the same codec and predictor; every decoder also says how many input
 bytes its stream uses, so bytes after the stream's end are not copied. LZW and PackBits follow libtiff's
-``tif_lzw.c`` and ``tif_packbits.c`` (TIFF 6.0, sections 9 and 13); Deflate is the standard library's zlib.
+``tif_lzw.c`` and ``tif_packbits.c`` (TIFF 6.0, sections 9 and 13); Deflate and LZMA are the standard
+library's zlib and lzma.
 """
 
 from __future__ import annotations
 
+import lzma
 import zlib
 from dataclasses import dataclass
 
@@ -17,8 +19,8 @@ import numpy as np
 
 from deident.errors import CorruptFile, UnsupportedFormat
 
-LZW, DEFLATE, ADOBE_DEFLATE, PACKBITS = 5, 32946, 8, 32773
-LOSSLESS = {LZW, DEFLATE, ADOBE_DEFLATE, PACKBITS}  # what ``decode`` and ``encode`` handle
+LZW, DEFLATE, ADOBE_DEFLATE, PACKBITS, LZMA = 5, 32946, 8, 32773, 34925
+LOSSLESS = {LZW, DEFLATE, ADOBE_DEFLATE, PACKBITS, LZMA}  # what ``decode`` and ``encode`` handle
 
 _CLEAR, _EOI, _FIRST = 256, 257, 258
 
@@ -26,18 +28,13 @@ _CLEAR, _EOI, _FIRST = 256, 257, 258
 def decode(compression: int, data: bytes, size: int) -> tuple[bytes, int]:
     """The decoded bytes (at most ``size + 1``: one more says the stream holds more than the block) and how
     many bytes of ``data`` the decoder reads (the rest, if any, lies after the stream's end)."""
-    if compression in (DEFLATE, ADOBE_DEFLATE):
-        d = zlib.decompressobj()
-        try:
-            out = d.decompress(data, size + 1)
-        except zlib.error as exc:
-            raise CorruptFile(f"Deflate data is damaged ({exc})") from None
-        return out, (len(data) - len(d.unused_data) if d.eof else len(data))
     if compression == PACKBITS:
         return _unpackbits(data, size)
     if compression == LZW:
         return _unlzw(data, size + 1)
-    raise UnsupportedFormat(f"TIFF compression {compression} cannot be re-coded")
+    out = bytearray()
+    used = _inflate(compression, data, size, out.extend)
+    return bytes(out[: size + 1]), used
 
 
 def measure(compression: int, data: bytes, size: int) -> tuple[int, int]:
@@ -49,22 +46,41 @@ def measure(compression: int, data: bytes, size: int) -> tuple[int, int]:
         return min(n, size + 1), used
     if compression == PACKBITS:
         return _packbits_count(data, size)
-    if compression not in (DEFLATE, ADOBE_DEFLATE):
+    count = [0]
+    used = _inflate(compression, data, size, lambda piece: count.__setitem__(0, count[0] + len(piece)))
+    return min(count[0], size + 1), used
+
+
+def _inflate(compression: int, data: bytes, size: int, take) -> int:
+    """Deflate or LZMA (xz) decoded in 4 MiB pieces handed to ``take``, until the stream ends or more than
+    ``size`` bytes came out; returns the bytes of ``data`` the stream uses (a single strip can be a whole
+    large image, so a piece at a time)."""
+    if compression in (DEFLATE, ADOBE_DEFLATE):
+        d, errors = zlib.decompressobj(), zlib.error
+    elif compression == LZMA:
+        d, errors = lzma.LZMADecompressor(), lzma.LZMAError
+    else:
         raise UnsupportedFormat(f"TIFF compression {compression} cannot be re-coded")
-    d, n, rest = zlib.decompressobj(), 0, data  # in pieces: a single strip can be a whole large image
+    n, rest = 0, data
     try:
-        while rest and n <= size and not d.eof:
-            n += len(d.decompress(rest, 1 << 22))
-            rest = d.unconsumed_tail
-    except zlib.error as exc:
-        raise CorruptFile(f"Deflate data is damaged ({exc})") from None
-    return min(n, size + 1), (len(data) - len(d.unused_data) if d.eof else len(data))
+        while n <= size and not d.eof:
+            piece = d.decompress(rest, 1 << 22)
+            take(piece)
+            n += len(piece)
+            rest = getattr(d, "unconsumed_tail", b"")  # zlib hands back what it did not read; lzma keeps it
+            if not piece and (not rest and getattr(d, "needs_input", True)):
+                break  # the data ends before the stream does
+    except errors as exc:
+        raise CorruptFile(f"TIFF compression {compression}: the data is damaged ({exc})") from None
+    return len(data) - len(d.unused_data) if d.eof else len(data)
 
 
 def encode(compression: int, raw: bytes) -> bytes:
     """``raw`` coded with ``compression`` (one of ``LOSSLESS``)."""
     if compression in (DEFLATE, ADOBE_DEFLATE):
         return zlib.compress(raw, 6)
+    if compression == LZMA:
+        return lzma.compress(raw)
     if compression == PACKBITS:
         return _packbits(raw)
     if compression == LZW:

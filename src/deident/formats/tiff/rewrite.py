@@ -381,7 +381,7 @@ def declared_blocks(
         return _coded_blocks(where, reader, compression, predictor, (offsets, counts), shapes, full, tiled)
     if compression != COMPRESSION_NONE:
         # TODO(issue 18, JPEG padding): JPEG (7) edge tiles go to formats.jpeg's padding function when
-        # it lands; JPEG 2000, WebP, ZSTD, LZMA and the rest are copied as they are (docs/benchmarks.md).
+        # it lands; JPEG 2000, WebP, ZSTD and the rest are copied as they are (docs/benchmarks.md).
         return offsets, counts, {}
     sizes = tuple(s.rows * s.row if not tiled else full for s in shapes)
     if any(c < n for c, n in zip(counts, sizes, strict=True)):
