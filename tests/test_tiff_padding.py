@@ -376,3 +376,32 @@ def test_measured_stream_ends_are_where_libtiff_ends_them(compression):
         stream = _libtiff_block(np.ascontiguousarray(arr), compression, 1)
         for tail in (b"", SENTINEL, b"\x80\x00"):
             assert codecs.measure(compression, stream + tail, arr.nbytes) == (arr.nbytes, len(stream))
+
+
+def test_a_tile_stream_that_codes_more_than_its_tile_is_cut(tmp_path):
+    """A Deflate tile whose stream goes on past the tile (stored, so the bytes stay readable): libtiff
+    stops at the tile's end and never shows them; the output's tile holds exactly the tile."""
+    arr = np.ascontiguousarray(_picture("uint8", 1)[:128, :128])
+    more = arr.tobytes() + SENTINEL.ljust(128 * 4, b"!")  # four rows more than the tile
+    buf = io.BytesIO()
+    tiles = iter([zlib.compress(more, 0)])
+    tifffile.imwrite(buf, tiles, shape=arr.shape, dtype=arr.dtype, tile=(128, 128), compression="zlib")
+    data = buf.getvalue()
+    assert SENTINEL in data and np.array_equal(np.asarray(Image.open(io.BytesIO(data))), arr)
+    out, kinds = _scrub(tmp_path, data)
+    assert SENTINEL not in out and "tiff.tiles" in kinds
+    assert [len(zlib.decompress(s)) for s in _segments(out)] == [arr.nbytes]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), arr)
+
+
+def test_a_zero_byte_an_old_lzw_encoder_codes_after_the_strip_is_let_be(tmp_path, shared_dir):
+    """ExifTool's sample TIFF: its LZW strip decodes to its 57,600 pixel bytes and one zero more (libtiff
+    reads the pixels and stops). Zeros carry nothing: the strip is copied as it is."""
+    path = shared_dir / "corpora" / "exiftool-images" / "ExifTool.tif"
+    if not path.is_file():
+        pytest.skip("ExifTool.tif is not in ../shared")
+    data = path.read_bytes()
+    (segment,) = _segments(data)
+    assert codecs.measure(5, segment, 120 * 160 * 3) == (120 * 160 * 3 + 1, len(segment))
+    out, kinds = _scrub(tmp_path, data)
+    assert _segments(out) == [segment] and not {"tiff.tiles", "tiff.strips"} & kinds

@@ -25,6 +25,13 @@ LOSSLESS = {LZW, DEFLATE, ADOBE_DEFLATE, PACKBITS, LZMA}  # what ``decode`` and 
 _CLEAR, _EOI, _FIRST = 256, 257, 258
 
 
+def reach(compression: int, block: int) -> int:
+    """How many bytes to decode for a block of ``block`` bytes: PackBits stops where the block is full (as
+    libtiff does: the rest is after the stream); the others go on to twice that, so zeros an encoder codes
+    after the block (old LZW writers code one more byte) are told apart from content."""
+    return block if compression == PACKBITS else 2 * block
+
+
 def decode(compression: int, data: bytes, size: int) -> tuple[bytes, int]:
     """The decoded bytes (at most ``size + 1``: one more says the stream holds more than the block) and how
     many bytes of ``data`` the decoder reads (the rest, if any, lies after the stream's end)."""

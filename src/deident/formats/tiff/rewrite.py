@@ -400,25 +400,27 @@ def _coded_blocks(
     full: int,
     tiled: bool,
 ) -> Blocks:
-    """Each block decoded: counted to its stream's end, and coded again when it holds anything but zeros
-    beyond the image (padding, rows below ImageLength, more than ``full``: a whole tile or strip). A
+    """Each block counted to its stream's end, and coded again when it holds anything but zeros beyond the
+    image (padding, rows below ImageLength, bytes after ``full``: a whole tile or strip). A
     re-coded tile keeps its size; a re-coded strip holds the image's rows only. Only blocks that reach
     outside the image are decoded to pixels; the others are measured (``codecs.measure``)."""
     offsets, counts = blocks
-    kept, fixes = list(counts), {}
+    kept, fixes, limit = list(counts), {}, codecs.reach(compression, full)
     for i, (off, count, shape) in enumerate(zip(offsets, counts, shapes, strict=True)):
         data = reader.read(off, count)
-        n, used = codecs.measure(compression, data, full)
+        n, used = codecs.measure(compression, data, limit)
         if n < shape.rows * shape.row:
             raise CorruptFile(f"{where} is truncated: a strip or tile decodes to fewer bytes than it needs")
-        clean = n <= full and n % shape.row == 0
-        raw = codecs.decode(compression, data, full)[0] if not clean or shape.outside(n) else b""
-        if clean and shape.outside(n):
-            pixels = predictor.undo(raw, shape.row)
-            clean = shape.blank(pixels) == pixels
-        if clean:
+        clean, raw = n <= limit, b""
+        if clean and (n > full or n % shape.row or shape.outside(n)):
+            raw = codecs.decode(compression, data, limit)[0]
+            body = raw[: min(n, full) // shape.row * shape.row]
+            pixels = predictor.undo(body, shape.row)
+            clean = shape.blank(pixels) == pixels and not raw[len(body) :].strip(b"\0")
+        if clean:  # zeros after the block are let be: old LZW encoders code one more zero byte
             kept[i] = used
             continue
+        raw = raw or codecs.decode(compression, data, limit)[0]
         size = full if tiled else shape.rows * shape.row
         whole = min(len(raw), size) // shape.row * shape.row
         pixels = shape.blank(predictor.undo(raw[:whole], shape.row)).ljust(size, b"\0")
