@@ -405,3 +405,28 @@ def test_a_zero_byte_an_old_lzw_encoder_codes_after_the_strip_is_let_be(tmp_path
     assert codecs.measure(5, segment, 120 * 160 * 3) == (120 * 160 * 3 + 1, len(segment))
     out, kinds = _scrub(tmp_path, data)
     assert _segments(out) == [segment] and not {"tiff.tiles", "tiff.strips"} & kinds
+
+
+def test_check_finds_coded_blocks_beyond_the_image_and_passes_the_scrubbed_files(tmp_path):
+    """The gate: a metadata-only ``check`` finds each dirty file (any name), and the scrub's outputs pass."""
+    from deident.batch import check_paths, scrub_paths
+    from deident.findings import Status
+    from deident.options import Options
+
+    arr = _picture("uint8", 3)
+    small = np.ascontiguousarray(arr[:H, :W])
+    dirty = {
+        "tiles.deid.tif": _declare(_tifffile(arr, True, photometric="rgb", predictor=2), True),
+        "rows.tif": _declare(_libtiff(arr, False, 5, 2), False),
+        "tail.tif": _with_tail(_libtiff(small, False, 32773), SENTINEL),
+    }
+    paths = []
+    for name, data in dirty.items():
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(data)
+    options = Options(jobs=1, output_dir=tmp_path / "out", **METADATA_ONLY)
+    assert {r.status for r in check_paths(paths, options)} == {Status.UNSAFE}
+    assert {r.status for r in scrub_paths(paths, options)} == {Status.SAFE}
+    outputs = sorted((tmp_path / "out").iterdir())
+    assert len(outputs) == 3
+    assert {r.status for r in check_paths(outputs, Options(jobs=1, **METADATA_ONLY))} == {Status.CLEAN}
