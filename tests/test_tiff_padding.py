@@ -56,7 +56,7 @@ def _tag(data: bytes, name: str):
 def _set(data: bytes, name: str, value: int) -> bytes:
     """``data`` with the one value of tag ``name`` changed in place (its field type kept)."""
     tag = _tag(data, name)
-    fmt = "<H" if tag.dtype in (3, "H") or tag.dtype.name == "SHORT" else "<I"
+    fmt = ("<" if data[:2] == b"II" else ">") + ("H" if tag.dtype.name == "SHORT" else "I")
     out = bytearray(data)
     out[tag.valueoffset : tag.valueoffset + struct.calcsize(fmt)] = struct.pack(fmt, value)
     return bytes(out)
@@ -430,3 +430,10 @@ def test_check_finds_coded_blocks_beyond_the_image_and_passes_the_scrubbed_files
     outputs = sorted((tmp_path / "out").iterdir())
     assert len(outputs) == 3
     assert {r.status for r in check_paths(outputs, Options(jobs=1, **METADATA_ONLY))} == {Status.CLEAN}
+
+
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiles", "strips"])
+def test_big_endian_16_bit_with_predictor_is_blanked_in_its_own_byte_order(tmp_path, tiled):
+    data = _tifffile(_picture("uint16", 1), tiled, predictor=2, byteorder=">")
+    assert data[:2] == b"MM"
+    _check_blanked(tmp_path, _declare(data, tiled), tiled)
