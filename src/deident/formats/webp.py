@@ -254,7 +254,27 @@ def clean_webp(data: bytes, limit: int | None = None) -> bytes:
     icc, size = any(c.fourcc == b"ICCP" for c in chunks), canvas(parsed.chunks)
     body = [canonical(c, icc, size, limit).raw() for c in chunks]
     payload = b"WEBP" + b"".join(body)
-    return b"RIFF" + struct.pack("<I", len(payload)) + payload
+    out = b"RIFF" + struct.pack("<I", len(payload)) + payload
+    if limit is not None and _streams(out) != _streams(data):
+        _same_pictures(data, out)
+    return out
+
+
+def _streams(data: bytes) -> list[bytes]:
+    parsed = walk(data)
+    frames = [f for c in parsed.chunks if c.fourcc == b"ANMF" for f in frame_chunks(c)]
+    return [c.data for c in parsed.chunks + frames if c.fourcc in (b"VP8 ", b"VP8L", b"ALPH")]
+
+
+def _same_pictures(data: bytes, out: bytes) -> None:
+    """Refuse an output whose frames (alpha included) do not decode to those of the input: each stream was
+    checked alone, this checks them in the file."""
+    from deident.formats.pixels import decode_frame
+
+    for i in range(sum(c.fourcc == b"ANMF" for c in walk(data).chunks) or 1):
+        a, b = decode_frame(data, i), decode_frame(out, i)
+        if (a.mode, a.size, a.tobytes()) != (b.mode, b.size, b.tobytes()):
+            raise CorruptFile(f"WebP: frame {i} does not decode the same once its bitstreams are cut")
 
 
 class WebpDocument(WholeFileDocument):

@@ -8,11 +8,11 @@ without its header). A name planted there would be copied, so each stream is cut
 libwebp refuses a stream cut short of a byte it reads: the VP8 boolean decoder flags end of data on its first
 read past the end and the frame fails ("Premature end-of-file"); the VP8L bit reader flags it once a code
 takes a bit past the end and a still picture fails. Up to that byte both read the same bytes, so the shortest
-prefix that decodes, to the same pixels, is the part decoding uses; a longer one decodes the same. It is
-found by a search over the length (each step a decode of the stream alone), and the result decodes to the
-same pixels once more before it is used. An encoder's final flush leaves up to a few zero bytes after what
-the decoder reads (libwebp 1.2-1.6: 1-3 after a VP8 partition, 0-1 after a VP8L stream, in 58 files
-measured); zero bytes carry nothing, so they stay and ordinary files keep their bitstreams byte for byte.
+prefix that decodes to the same pixels is the part decoding uses. It is found by a search over the length,
+each step a decode of the stream alone as a still picture, and what is kept is a length that decoded to the
+same pixels. One trap, measured: a chunk of odd length is followed by a zero pad byte that libwebp hands the
+decoder as data, and a zero where the encoder wrote another byte can decode the same, so only lengths that
+leave no pad are tried (a byte at most is kept that a shorter odd cut would drop).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from collections.abc import Callable
 
 from deident.errors import CorruptFile, TooLarge
 
-# What an encoder's final flush leaves after the bytes the decoder reads, kept so that ordinary files stay
-# byte for byte: in 432 lossy encodes by libwebp 1.6 (6 pictures, quality 5-100, methods 0/4/6, 3 sizes)
-# each partition ended in 1-4 such bytes, the last ones zero and at most the first 2 not (patterns Z, ZZ,
-# ZZZ, ZZZZ, xZ, xZZ, xZZZ, xxZZ); lossless streams in 0-1 zero byte.
-FLUSH, FLUSH_CODED = 4, 2
+# Zero bytes an encoder's final flush leaves after the bytes libwebp reads, kept so that ordinary files stay
+# byte for byte: in 970 files by libwebp 1.6 (Pillow: 6 pictures, 3 sizes, quality 5-100, methods 0/4/6, with
+# and without alpha, lossless) and 1.2.4 (cwebp), 1-3 after a VP8 partition, 0-2 after an alpha plane, none
+# after a VP8L stream. Zeros carry nothing; any other tail goes whole.
+FLUSH = 4
 VP8L_SIGNATURE = 0x2F
 _ENDS: dict[bytes, bytes] = {}  # digest of (kind, payload, size) -> the payload cut: open, scrub, verify ask
 
@@ -51,7 +51,8 @@ def _trim(fourcc: bytes, payload: bytes, limit: int, size: tuple[int, int] | Non
     if size is None or max(size) > 1 << 14:
         raise CorruptFile("WebP: ALPH chunk without a picture size a VP8 frame can have")
     header = struct.pack("<BI", VP8L_SIGNATURE, (size[0] - 1) | (size[1] - 1) << 14)
-    body = _lossless(header + payload[1:], limit)[len(header) :]  # the plane as a VP8L picture
+    # the plane as a VP8L picture: 5 header bytes for the ALPH one, so its length keeps the chunk's parity
+    body = _lossless(header + payload[1:], limit)[len(header) :]
     return payload[:1] + body
 
 
@@ -62,14 +63,13 @@ def _lossless(payload: bytes, limit: int) -> bytes:
     _refuse_above(((bits & 0x3FFF) + 1) * ((bits >> 14 & 0x3FFF) + 1), limit)
     wrap = _still(b"VP8L")
     reference = _reference(wrap(payload))
-    end = _shortest(payload, lambda n: _same(_decoded(wrap(payload[:n])), reference))
+    end = _shortest(payload, lambda n: _same(_decoded(wrap(payload[:n])), reference), parity=0)
     return payload[:end]
 
 
 def _lossy(payload: bytes, limit: int) -> bytes:
-    """Each partition cut in turn, the ones before it already cut (libwebp reads past a partition's end as
-    zeros, and what it then makes of the last macroblock depends on the others' lengths, so each is tried
-    in the frame as it will be written); declared sizes rewritten to match."""
+    """Each partition cut in turn, in the frame as it will be written (the ones before it already cut, the
+    last one to an even frame length); declared sizes rewritten to match, the whole checked once more."""
     parts = vp8_partitions(payload)
     width, height = (int.from_bytes(payload[i : i + 2], "little") & 0x3FFF for i in (6, 8))
     _refuse_above(width * height, limit)
@@ -81,7 +81,11 @@ def _lossy(payload: bytes, limit: int) -> bytes:
         def same(n: int, i: int = i) -> bool:
             return _same(_decoded(wrap(_vp8(payload, parts, sizes | {i: n}))), reference)
 
-        sizes[i] = _shortest(part, same)
+        if i < len(parts) - 1:
+            sizes[i] = _shortest(part, same)
+        else:  # the frame's length: the pad byte follows its end
+            parity = (len(_vp8(payload, parts, sizes)) - len(part)) % 2
+            sizes[i] = _shortest(part, same, parity)
     out = _vp8(payload, parts, sizes)
     if out != payload and not _same(_decoded(wrap(out)), reference):
         raise CorruptFile("WebP: a VP8 frame whose end cannot be told")
@@ -166,30 +170,29 @@ class _BoolDecoder:
         return out
 
 
-def _shortest(data: bytes, same: Callable[[int], bool]) -> int:
+def _shortest(data: bytes, same: Callable[[int], bool], parity: int | None = None) -> int:
     """The shortest length ``n`` for which ``same(n)`` holds (it holds for ``len(data)``), unless all that
-    follows it is an encoder's flush (``_flush``): then ``len(data)``. A galloping search down from the
-    byte before the flush, then a bisection."""
-    good = len(data) - _flush(data)
-    if good == 0 or not same(good - 1):
+    follows it is up to ``FLUSH`` zero bytes: then ``len(data)``. With ``parity``, only lengths of that
+    parity are tried: a chunk of odd length is followed by a zero pad byte that libwebp reads as data, and a
+    zero in place of a byte the decoder reads may decode the same (a byte it reads and lacks makes it fail).
+    A galloping search down from the last non-zero byte, then a bisection, in steps of 1 (or 2)."""
+    step = 1 if parity is None else 2
+    top = len(data) - min(len(data) - len(data.rstrip(b"\0")), FLUSH) - 1
+    if parity is not None and top % 2 != parity:
+        top -= 1
+    if top <= 0 or not same(top):
         return len(data)
-    step, good = 1, good - 1
+    good, jump = top, step
     while True:  # same(good) holds; find a length below it where it does not
-        bad = max(good - step, 0)
-        if bad == 0 or not same(bad):
+        bad = good - jump
+        if bad <= 0 or not same(bad):
+            bad = max(bad, good % step - step)  # an empty stream never decodes: -1 or -2 stand for it
             break
-        good, step = bad, step * 2
-    while good - bad > 1:
-        mid = (good + bad) // 2
+        good, jump = bad, jump * 2
+    while good - bad > step:
+        mid = bad + (good - bad) // (2 * step) * step
         good, bad = (mid, bad) if same(mid) else (good, mid)
     return good
-
-
-def _flush(data: bytes) -> int:
-    """The length of the tail an encoder's final flush may leave unread: up to ``FLUSH`` bytes, of which
-    only the first ``FLUSH_CODED`` may be non-zero (the boolean coder's last bits, then zero padding)."""
-    zeros = len(data) - len(data.rstrip(b"\0"))
-    return min(FLUSH, zeros + FLUSH_CODED, len(data))
 
 
 def _still(fourcc: bytes) -> Callable[[bytes], bytes]:
