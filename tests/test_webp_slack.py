@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from support.photos import riff, riff_body, riff_chunks
 from support.planted import picture
 from support.runs import cli
 
@@ -28,33 +28,15 @@ OFF = ("--text", "off", "--faces", "off")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "exiftool-images"
 
 
-# ---------------------------------------------------------------- RIFF, written here (not deident's walk)
-
-
-def chunks(body: bytes) -> list[tuple[bytes, bytes]]:
-    out, pos = [], 0
-    while pos < len(body):
-        size = struct.unpack("<I", body[pos + 4 : pos + 8])[0]
-        out.append((body[pos : pos + 4], body[pos + 8 : pos + 8 + size]))
-        pos += 8 + size + (size & 1)
-    return out
-
-
-def joined(items: list[tuple[bytes, bytes]]) -> bytes:
-    return b"".join(t + struct.pack("<I", len(b)) + b + b"\0" * (len(b) & 1) for t, b in items)
-
-
-def riff(items: list[tuple[bytes, bytes]]) -> bytes:
-    body = b"WEBP" + joined(items)
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+# ---------------------------------------------------------------- RIFF (tests/support, not deident's walk)
 
 
 def image_payloads(data: bytes) -> list[tuple[bytes, bytes]]:
     """Every VP8, VP8L and ALPH payload, in ANMF frames too, in file order."""
     out = []
-    for t, b in chunks(data[12:]):
+    for t, b in riff_chunks(data):
         if t == b"ANMF":
-            out += [(ft, fb) for ft, fb in chunks(b[16:]) if ft in (b"VP8 ", b"VP8L", b"ALPH")]
+            out += [(ft, fb) for ft, fb in riff_chunks(b, 16) if ft in (b"VP8 ", b"VP8L", b"ALPH")]
         elif t in (b"VP8 ", b"VP8L", b"ALPH"):
             out.append((t, b))
     return out
@@ -73,11 +55,11 @@ def plant(data: bytes, fourcc: bytes, where: str = "end") -> bytes:
         return tag.to_bytes(3, "little") + payload[3 : 10 + first] + SENT + payload[10 + first :]
 
     items, done = [], False
-    for t, b in chunks(data[12:]):
+    for t, b in riff_chunks(data):
         if t == b"ANMF" and not done:
-            inner = [(ft, planted(fb) if ft == fourcc else fb) for ft, fb in chunks(b[16:])]
+            inner = [(ft, planted(fb) if ft == fourcc else fb) for ft, fb in riff_chunks(b, 16)]
             done = any(ft == fourcc for ft, _ in inner)
-            b = b[:16] + joined(inner)
+            b = b[:16] + riff_body(inner)
         elif t == fourcc and not done:
             b, done = planted(b), True
         items.append((t, b))
