@@ -269,12 +269,18 @@ def _streams(data: bytes) -> list[bytes]:
 def _same_pictures(data: bytes, out: bytes) -> None:
     """Refuse an output whose frames (alpha included) do not decode to those of the input: each stream was
     checked alone, this checks them in the file."""
-    from deident.formats.pixels import decode_frame
+    from deident.formats.pixels import DECODE_ERRORS, open_image
 
-    for i in range(sum(c.fourcc == b"ANMF" for c in walk(data).chunks) or 1):
-        a, b = decode_frame(data, i), decode_frame(out, i)
-        if (a.mode, a.size, a.tobytes()) != (b.mode, b.size, b.tobytes()):
-            raise CorruptFile(f"WebP: frame {i} does not decode the same once its bitstreams are cut")
+    before, after = open_image(data), open_image(out)
+    try:
+        for i in range(getattr(before, "n_frames", 1)):
+            before.seek(i)
+            after.seek(i)
+            a, b = before.convert("RGBA"), after.convert("RGBA")
+            if a.size != b.size or a.tobytes() != b.tobytes():
+                raise CorruptFile(f"WebP: frame {i} does not decode the same once its bitstreams are cut")
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"WebP: cannot decode the file with its bitstreams cut: {exc}") from None
 
 
 class WebpDocument(WholeFileDocument):

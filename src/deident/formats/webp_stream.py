@@ -29,7 +29,9 @@ from deident.errors import CorruptFile, TooLarge
 # after a VP8L stream. Zeros carry nothing; any other tail goes whole.
 FLUSH = 4
 VP8L_SIGNATURE = 0x2F
-_ENDS: dict[bytes, bytes] = {}  # digest of (kind, payload, size) -> the payload cut: open, scrub, verify ask
+# digest of (kind, size, payload) -> the lengths kept (of the stream, or of each VP8 partition): open, scrub
+# and the check of the output ask about the same streams; lengths only, so the memo stays small
+_ENDS: dict[bytes, tuple[int, ...]] = {}
 
 
 def trimmed(fourcc: bytes, payload: bytes, limit: int, size: tuple[int, int] | None = None) -> bytes:
@@ -39,35 +41,36 @@ def trimmed(fourcc: bytes, payload: bytes, limit: int, size: tuple[int, int] | N
     if key not in _ENDS:
         if len(_ENDS) > 4096:
             _ENDS.clear()
-        _ENDS[key] = _trim(fourcc, payload, limit, size)
-    return _ENDS[key]
+        _ENDS[key] = _lengths(fourcc, payload, limit, size)
+    kept = _ENDS[key]
+    if fourcc == b"VP8 ":
+        return _vp8(payload, vp8_partitions(payload), dict(enumerate(kept)))
+    return payload[: kept[0]]
 
 
-def _trim(fourcc: bytes, payload: bytes, limit: int, size: tuple[int, int] | None) -> bytes:
+def _lengths(fourcc: bytes, payload: bytes, limit: int, size: tuple[int, int] | None) -> tuple[int, ...]:
     if fourcc == b"VP8L":
-        return _lossless(payload, limit)
+        return (_lossless(payload, limit),)
     if fourcc == b"VP8 ":
         return _lossy(payload, limit)
     if size is None or max(size) > 1 << 14:
         raise CorruptFile("WebP: ALPH chunk without a picture size a VP8 frame can have")
     header = struct.pack("<BI", VP8L_SIGNATURE, (size[0] - 1) | (size[1] - 1) << 14)
     # the plane as a VP8L picture: 5 header bytes for the ALPH one, so its length keeps the chunk's parity
-    body = _lossless(header + payload[1:], limit)[len(header) :]
-    return payload[:1] + body
+    return (_lossless(header + payload[1:], limit) - len(header) + 1,)
 
 
-def _lossless(payload: bytes, limit: int) -> bytes:
+def _lossless(payload: bytes, limit: int) -> int:
     if len(payload) < 5 or payload[0] != VP8L_SIGNATURE:
         raise CorruptFile("WebP: VP8L stream without its signature")
     bits = int.from_bytes(payload[1:5], "little")
     _refuse_above(((bits & 0x3FFF) + 1) * ((bits >> 14 & 0x3FFF) + 1), limit)
     wrap = _still(b"VP8L")
     reference = _reference(wrap(payload))
-    end = _shortest(payload, lambda n: _same(_decoded(wrap(payload[:n])), reference), parity=0)
-    return payload[:end]
+    return _shortest(payload, lambda n: _same(_decoded(wrap(payload[:n])), reference), parity=0)
 
 
-def _lossy(payload: bytes, limit: int) -> bytes:
+def _lossy(payload: bytes, limit: int) -> tuple[int, ...]:
     """Each partition cut in turn, in the frame as it will be written (the ones before it already cut, the
     last one to an even frame length); declared sizes rewritten to match, the whole checked once more."""
     parts = vp8_partitions(payload)
@@ -89,7 +92,7 @@ def _lossy(payload: bytes, limit: int) -> bytes:
     out = _vp8(payload, parts, sizes)
     if out != payload and not _same(_decoded(wrap(out)), reference):
         raise CorruptFile("WebP: a VP8 frame whose end cannot be told")
-    return out
+    return tuple(sizes[i] for i in range(len(parts)))
 
 
 def vp8_partitions(payload: bytes) -> list[bytes]:
