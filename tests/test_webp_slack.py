@@ -174,6 +174,17 @@ def _ordinary(tmp_path: Path) -> list[tuple[str, bytes]]:
         buf = io.BytesIO()
         picture(131, 77, seed=q).save(buf, "WEBP", quality=q, method=6)
         files.append((f"lossy q{q}", buf.getvalue()))
+    import skimage.data
+
+    for name, q in (
+        ("astronaut", 100),
+        ("rocket", 40),
+    ):  # odd lengths: a search blind to the pad byte cut them
+        buf = io.BytesIO()
+        Image.fromarray(getattr(skimage.data, name)()).crop((0, 0, 333, 211)).save(
+            buf, "WEBP", quality=q, method=0
+        )
+        files.append((f"{name} 333x211 q{q}", buf.getvalue()))
     if (SHARED / "RIFF.webp").is_file():
         files.append(("exiftool RIFF.webp", (SHARED / "RIFF.webp").read_bytes()))
     return files
