@@ -21,7 +21,7 @@ from deident.formats import jpeg
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
 from support import need
-from support.photos import bars, grey_tiff, png_chunks, png_file, sub_blocks
+from support.photos import bars, grey_tiff, png_chunks, png_file, riff, riff_chunks, sub_blocks
 from support.planted import SRGB_ICC, ctx, scrub_bytes
 
 SENTINEL = b"MRK-HIDDEN-Doe-Jane-MRN4455667"
@@ -698,33 +698,19 @@ def test_png_palette_entries_no_pixel_uses_are_blanked(tmp_path):
 # ---------------------------------------------------------------- WebP alpha
 
 
-def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    out, pos = [], 12
-    while pos < len(data):
-        size = struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        out.append((data[pos : pos + 4], data[pos + 8 : pos + 8 + size]))
-        pos += 8 + size + (size & 1)
-    return out
-
-
-def _riff(chunks: list[tuple[bytes, bytes]]) -> bytes:
-    body = b"WEBP" + b"".join(t + struct.pack("<I", len(b)) + b + b"\0" * (len(b) & 1) for t, b in chunks)
-    return b"RIFF" + struct.pack("<I", len(body)) + body
-
-
 def test_webp_raw_alpha_keeps_one_byte_a_pixel(tmp_path):
     img = bars().convert("RGBA")
     img.putalpha(Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))))
     buf = io.BytesIO()
     img.save(buf, "WEBP", quality=90)  # lossy with alpha: VP8X, ALPH, VP8
     raw_alpha = b"\0" + img.getchannel("A").tobytes() + SENTINEL  # raw plane, then bytes no one reads
-    chunks = [(t, raw_alpha if t == b"ALPH" else b) for t, b in _riff_chunks(buf.getvalue())]
+    chunks = [(t, raw_alpha if t == b"ALPH" else b) for t, b in riff_chunks(buf.getvalue())]
     assert [t for t, _ in chunks] == [b"VP8X", b"ALPH", b"VP8 "]
     path = tmp_path / "alpha.webp"
-    path.write_bytes(_riff(chunks))
+    path.write_bytes(riff(chunks))
     before = np.asarray(Image.open(path).convert("RGBA"))
     assert np.array_equal(before[..., 3], np.asarray(img.getchannel("A")))  # libwebp reads the raw plane
     out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
-    assert SENTINEL not in out and "webp.chunk" in {f.kind for f in findings}
-    assert len(dict(_riff_chunks(out))[b"ALPH"]) == 1 + 64 * 64
+    assert SENTINEL not in out and "webp.slack" in {f.kind for f in findings}
+    assert len(dict(riff_chunks(out))[b"ALPH"]) == 1 + 64 * 64
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(out)).convert("RGBA")), before)

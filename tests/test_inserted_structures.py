@@ -236,6 +236,48 @@ def test_webp_inserted_structures(data):
     _assert_gone(data, ".webp")
 
 
+def _alpha_picture():
+    img = bars(32, 32, 16).convert("RGBA")
+    img.putalpha(96)
+    return img
+
+
+def _saved(img, **save) -> list[bytes]:
+    buf = io.BytesIO()
+    img.save(buf, "WEBP", **save)
+    return _webp_chunks(buf.getvalue())
+
+
+# Files whose bitstreams can carry bytes after their end: VP8L, VP8 (its last token partition runs to the
+# chunk end), and a compressed ALPH plane before a VP8.
+WEBP_STREAMS = {
+    "lossless": WEBP["lossless"],
+    "lossy": _webp_chunks(_encoded("WEBP", quality=60)),
+    "alpha": _saved(_alpha_picture(), quality=60),
+    "lossless alpha": _saved(_alpha_picture(), lossless=True),
+}
+
+
+@st.composite
+def webp_stream_slack(draw) -> bytes:
+    """A payload appended inside a VP8, VP8L or ALPH chunk, after its bitstream (sizes fixed)."""
+    payload = draw(payloads)
+    base = WEBP_STREAMS[draw(st.sampled_from(sorted(WEBP_STREAMS)))]
+    streams = [i for i, c in enumerate(base) if c[:4] in (b"VP8 ", b"VP8L", b"ALPH")]
+    i = draw(st.sampled_from(streams))
+    size = struct.unpack("<I", base[i][4:8])[0]
+    body = base[i][8 : 8 + size] + payload
+    grown = base[i][:4] + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
+    riff = b"WEBP" + b"".join(base[:i]) + grown + b"".join(base[i + 1 :])
+    return b"RIFF" + struct.pack("<I", len(riff)) + riff
+
+
+@PROPERTY
+@given(webp_stream_slack())
+def test_webp_bytes_after_a_bitstream(data):
+    _assert_gone(data, ".webp")
+
+
 # ---------------------------------------------------------------- TIFF
 
 TIFF_TAGS = [269, 270, 285, 291, 301, 305, 315, 320, 330, 347, 700, 33432, 34665, 34675, 37724, 50000, 65000]

@@ -247,3 +247,23 @@ def with_unknown_box(data: bytes) -> bytes:
     """An unknown top-level box after the media data, carrying the planted trailer bytes."""
     payload = b"\x11" * 16 + TRAILER
     return data + struct.pack(">I4s", 8 + len(payload), b"uuid") + payload
+
+
+def riff_chunks(data: bytes, pos: int = 12) -> list[tuple[bytes, bytes]]:
+    """(fourcc, payload) of the RIFF chunks from ``pos`` on (12: a WebP file's; 0: an ANMF frame's body)."""
+    out = []
+    while pos < len(data):
+        size = struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        out.append((data[pos : pos + 4], data[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + (size & 1)
+    return out
+
+
+def riff_body(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(t + struct.pack("<I", len(b)) + b + b"\0" * (len(b) & 1) for t, b in chunks)
+
+
+def riff(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    """A WebP file of these chunks."""
+    body = b"WEBP" + riff_body(chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body

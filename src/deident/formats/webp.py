@@ -1,4 +1,5 @@
-"""WebP: a RIFF chunk walker. EXIF, XMP and unknown chunks go, VP8X flags are fixed, image chunks stay."""
+"""WebP: a RIFF chunk walker. EXIF, XMP and unknown chunks go, VP8X flags are fixed, image chunks stay,
+each bitstream cut to the bytes libwebp reads (``webp_stream``) once the pixel limit is known."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
+from deident.findings import Finding
+from deident.formats import webp_stream
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_block_items
 from deident.formats.items import Item, Parsed
@@ -124,11 +127,12 @@ def canvas(chunks: list[Chunk]) -> tuple[int, int] | None:
     return int.from_bytes(vp8x.data[4:7], "little") + 1, int.from_bytes(vp8x.data[7:10], "little") + 1
 
 
-def _alpha(c: Chunk, size: tuple[int, int] | None) -> Chunk:
-    """An ALPH chunk stored raw, cut to one byte a pixel of ``size`` (libwebp ignores the rest).
+def _alpha(c: Chunk, size: tuple[int, int] | None, limit: int | None) -> Chunk:
+    """An ALPH chunk cut to what libwebp reads of a ``size`` picture: one byte a pixel when stored raw,
+    the compressed plane (a VP8L stream) to its decoded end once ``limit`` (pixels) allows decoding it.
 
-    Compressed alpha (a VP8L stream) is kept as it is: its end is known only by decoding it. The header
-    byte stays: libwebp refuses a plane whose reserved bits are set, so they cannot hide a picture.
+    The header byte stays: libwebp refuses a plane whose reserved bits are set, so they cannot hide a
+    picture; it refuses the compression methods 2 and 3 too, so such a plane is a damaged file.
     """
     if not c.data:
         raise CorruptFile(f"WebP: empty ALPH chunk at {c.start}")
@@ -137,16 +141,31 @@ def _alpha(c: Chunk, size: tuple[int, int] | None) -> Chunk:
         need = size[0] * size[1]
         if len(body) < need:
             raise CorruptFile(f"WebP: ALPH chunk at {c.start} holds fewer bytes than its picture")
-        body = body[:need]
-    return Chunk(c.fourcc, c.start, bytes([header]) + body)
+        return Chunk(c.fourcc, c.start, bytes([header]) + body[:need])
+    if header & 3 > 1:
+        raise CorruptFile(f"WebP: ALPH chunk at {c.start} has an unknown compression method")
+    return _bitstream(c, limit, size)
 
 
-def canonical(c: Chunk, icc: bool = True, size: tuple[int, int] | None = None) -> Chunk:
+def _bitstream(c: Chunk, limit: int | None, size: tuple[int, int] | None = None) -> Chunk:
+    if limit is None:
+        return c
+    try:
+        return Chunk(c.fourcc, c.start, webp_stream.trimmed(c.fourcc, c.data, limit, size))
+    except CorruptFile as exc:
+        raise CorruptFile(f"{exc} ({c.fourcc.decode('latin-1').strip()} chunk at {c.start})") from None
+
+
+def canonical(
+    c: Chunk, icc: bool = True, size: tuple[int, int] | None = None, limit: int | None = None
+) -> Chunk:
     """What is written for a kept chunk (VP8X without the EXIF/XMP flags, and without the ICC flag when
     no profile is written; the ICC profile cleaned by ``formats.icc``; ALPH as ``_alpha`` makes it, of a
-    picture of ``size``)."""
+    picture of ``size``; VP8 and VP8L cut to what libwebp reads when ``limit`` is given)."""
     if c.fourcc == b"ALPH":
-        return _alpha(c, size)
+        return _alpha(c, size, limit)
+    if c.fourcc in (b"VP8 ", b"VP8L"):
+        return _bitstream(c, limit)
     if c.fourcc == b"VP8X":
         flags = c.data[0] & VP8X_FLAGS & ~(VP8X_EXIF | VP8X_XMP) & ~(0 if icc else VP8X_ICC)
         return Chunk(c.fourcc, c.start, bytes([flags, 0, 0, 0]) + c.data[4:10])
@@ -155,23 +174,46 @@ def canonical(c: Chunk, icc: bool = True, size: tuple[int, int] | None = None) -
     if c.fourcc in FIXED:
         return Chunk(c.fourcc, c.start, c.data[: FIXED[c.fourcc]])
     if c.fourcc == b"ANMF":
-        frame = frame_chunks(c)
-        read = _still(frame, VP8X_ALPHA)
-        frame_size = (int.from_bytes(c.data[6:9], "little") + 1, int.from_bytes(c.data[9:12], "little") + 1)
-        inner = b"".join(canonical(f, size=frame_size).raw() for f in frame if f.start in read)
+        inner = b"".join(canonical(f, size=size, limit=limit).raw() for f, size in frame_pictures(c))
         return Chunk(c.fourcc, c.start, c.data[:ANMF_HEADER] + inner)
     return c
 
 
+def frame_pictures(anmf: Chunk) -> list[tuple[Chunk, tuple[int, int]]]:
+    """The chunks of an ANMF frame that libwebp reads, each with the frame's size."""
+    frame = frame_chunks(anmf)
+    read = _still(frame, VP8X_ALPHA)
+    size = (int.from_bytes(anmf.data[6:9], "little") + 1, int.from_bytes(anmf.data[9:12], "little") + 1)
+    return [(f, size) for f in frame if f.start in read]
+
+
 def _extra_bytes(c: Chunk, size: tuple[int, int] | None) -> int:
-    """Bytes of a kept chunk that its canonical form leaves out (flags for EXIF/XMP not counted)."""
+    """Bytes of a kept chunk that its canonical form leaves out, bitstreams whole (flags for EXIF/XMP not
+    counted)."""
     if c.fourcc == b"VP8X":
         return len(c.data) - 10 + (c.data[1:4] != b"\0\0\0") + bool(c.data[0] & ~VP8X_FLAGS & 0xFF)
+    if c.fourcc == b"ALPH":
+        return 0  # counted by _slack
     kept = canonical(c, size=size).data
     return len(c.data) - len(kept) or int(kept != c.data)
 
 
-def chunk_items(parsed: Parsed) -> Iterator[Item]:
+def _slack(c: Chunk, size: tuple[int, int] | None, limit: int | None) -> Iterator[Item]:
+    """Bytes after the end of what libwebp reads in an image chunk (or in those of an ANMF frame)."""
+    if c.fourcc == b"ANMF":
+        for f, frame_size in frame_pictures(c):
+            yield from _slack(f, frame_size, limit)
+        return
+    if c.fourcc not in (b"VP8 ", b"VP8L", b"ALPH"):
+        return
+    cut = len(c.data) - len(canonical(c, size=size, limit=limit).data)
+    if cut:
+        where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
+        yield Item("webp.slack", where, f"bytes after the end of its bitstream ({cut} bytes)")
+
+
+def chunk_items(parsed: Parsed, limit: int | None = None) -> Iterator[Item]:
+    """The items of a walk; bitstreams are decoded to find their ends only when ``limit`` is given."""
     skipped, size = unread(parsed.chunks), canvas(parsed.chunks)
     for c in parsed.chunks:
         if c.start in skipped:
@@ -188,6 +230,7 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
             if extra:
                 where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
                 yield Item("webp.chunk", where, f"extra or reserved data in a kept chunk ({extra} bytes)")
+            yield from _slack(c, size, limit)
             continue
         where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
         if c.fourcc == b"EXIF":
@@ -203,28 +246,71 @@ def chunk_items(parsed: Parsed) -> Iterator[Item]:
         yield Item("trailer", f"after RIFF data at {parsed.end}", f"{parsed.trailer} bytes after the image")
 
 
-def clean_webp(data: bytes) -> bytes:
+def clean_webp(data: bytes, limit: int | None = None) -> bytes:
+    """The file with only what a decoder reads; bitstreams cut to their ends only when ``limit`` is given."""
     parsed = walk(data)
     skipped = unread(parsed.chunks)
     chunks = [c for c in parsed.chunks if _kept(c) and c.start not in skipped]
     icc, size = any(c.fourcc == b"ICCP" for c in chunks), canvas(parsed.chunks)
-    body = [canonical(c, icc, size).raw() for c in chunks]
+    body = [canonical(c, icc, size, limit).raw() for c in chunks]
     payload = b"WEBP" + b"".join(body)
-    return b"RIFF" + struct.pack("<I", len(payload)) + payload
+    out = b"RIFF" + struct.pack("<I", len(payload)) + payload
+    if limit is not None and _streams(out) != _streams(data):
+        _same_pictures(data, out)
+    return out
+
+
+def _streams(data: bytes) -> list[bytes]:
+    parsed = walk(data)
+    frames = [f for c in parsed.chunks if c.fourcc == b"ANMF" for f in frame_chunks(c)]
+    return [c.data for c in parsed.chunks + frames if c.fourcc in (b"VP8 ", b"VP8L", b"ALPH")]
+
+
+def _same_pictures(data: bytes, out: bytes) -> None:
+    """Refuse an output whose frames (alpha included) do not decode to those of the input: each stream was
+    checked alone, this checks them in the file."""
+    from deident.formats.pixels import DECODE_ERRORS, open_image
+
+    before, after = open_image(data), open_image(out)
+    try:
+        for i in range(getattr(before, "n_frames", 1)):
+            before.seek(i)
+            after.seek(i)
+            a, b = before.convert("RGBA"), after.convert("RGBA")
+            if a.size != b.size or a.tobytes() != b.tobytes():
+                raise CorruptFile(f"WebP: frame {i} does not decode the same once its bitstreams are cut")
+    except DECODE_ERRORS as exc:
+        raise CorruptFile(f"WebP: cannot decode the file with its bitstreams cut: {exc}") from None
 
 
 class WebpDocument(WholeFileDocument):
+    """``limit``: --max-pixels once the size was checked; until then no bitstream is decoded (opening
+    a file only walks its chunks), after it each is cut to what libwebp reads."""
+
     format = "webp"
+    limit: int | None = None
+
+    def prepare(self, ctx: Context) -> None:
+        super().prepare(ctx)
+        self._decode_up_to(ctx)
+
+    def scrub_metadata(self, ctx: Context) -> list[Finding]:
+        self._decode_up_to(ctx)
+        return super().scrub_metadata(ctx)
+
+    def _decode_up_to(self, ctx: Context) -> None:
+        if self.limit != ctx.options.max_pixels:
+            self.limit, self._parsed = ctx.options.max_pixels, None
 
     def _items(self, data: bytes) -> list[Item]:
-        items = list(chunk_items(parsed := walk(data)))
+        items = list(chunk_items(parsed := walk(data), self.limit))
         vp8x = next((c for c in parsed.chunks if c.fourcc == b"VP8X"), None)
         if vp8x and vp8x.data and vp8x.data[0] & (VP8X_EXIF | VP8X_XMP) and not items:
             items.append(Item("webp.flags", "VP8X chunk", "flags announce EXIF/XMP"))
         return items
 
     def _clean(self, data: bytes) -> bytes:
-        return clean_webp(data)
+        return clean_webp(data, self.limit)
 
     def _dims(self) -> ImageDims:
         parsed = walk(self.data)
