@@ -281,6 +281,8 @@ def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool | None = None
                     out += _icc_segments(profile)
             elif key in KEEP_APP and key != (APP0, JFIF_SIG):  # JFIF: only the first, written above
                 out.append(_segment_bytes(data, s))
+        elif coded.recoded is not None and (s.marker in TABLES or s.marker == SOS):
+            continue  # written anew below
         elif s.start in coded.replaced:
             if coded.replaced[s.start] is not None:
                 out.append(coded.replaced[s.start])
@@ -289,6 +291,8 @@ def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool | None = None
             out.append(view[s.start + 4 + len(s.payload) : s.scan_end])  # entropy-coded data, as it is
         elif s.marker in TABLES:
             out.append(_segment_bytes(data, s))
+    if coded.recoded is not None:
+        out.append(coded.recoded)
     out.append(b"\xff\xd9")
     return b"".join(out)
 
@@ -299,6 +303,7 @@ class CodedView:
 
     items: list[Item]
     replaced: dict[int, bytes | None]  # segment start -> bytes written instead (None: dropped)
+    recoded: bytes | None = None  # every table, frame and scan written anew (content in the MCU padding)
 
 
 @per_bytes
@@ -323,10 +328,13 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedVie
         items.append(Item(kind, f"{seg.name} segment at {seg.start}", detail))
     if plan.frame is None:
         return CodedView(items, replaced)
+    recoded = None
+    if walk_scans is not False:  # the size is checked by now: the coefficients may be read
+        recoded = _padding(data, items)
     if walk_scans is None:  # walk only what libjpeg says holds more than the declared image
         walk_scans = js.decoder_skips_data(data)
     if not (walk_scans or plan.restart):
-        return CodedView(items, replaced)
+        return CodedView(items, replaced, recoded)
     frame, huffman, restart = plan.frame, {}, 0
     progressive = js.ProgressiveState() if frame.marker == js.PROGRESSIVE_HUFFMAN else None
     for seg in segs:
@@ -350,7 +358,25 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedVie
                 if not trimmed.dropped:
                     detail = "pad bits after the last coded unit (set to 1)"
                 items.append(Item("jpeg.scan", f"scan at {seg.start}", detail))
-    return CodedView(items, replaced)
+    return CodedView(items, replaced, recoded)
+
+
+def _padding(data: bytes, items: list[Item]) -> bytes | None:
+    """The tables, frame and scans written anew when the MCU padding holds content (``jpeg_padding``),
+    with its item added to ``items``; None when the padding is what encoders put there."""
+    from deident.formats.jpeg_padding import padding_fix
+
+    fix = padding_fix(data)
+    if fix is None:
+        return None
+    items.append(Item("jpeg.padding", "last MCU row/column", fix.detail, Action.REPLACED))
+    fixed = fix.data
+    return b"".join(
+        _segment_bytes(fixed, s)
+        + (fixed[s.start + 4 + len(s.payload) : s.scan_end] if s.marker == SOS else b"")
+        for s in walk(fixed).chunks
+        if s.marker in TABLES or s.marker == SOS
+    )
 
 
 @dataclass(frozen=True)
