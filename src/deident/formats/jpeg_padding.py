@@ -136,14 +136,17 @@ def _content_blocks(plane: np.ndarray, q: np.ndarray, size: tuple[int, int]) -> 
     """Blocks (row, column) of one component whose hidden pixels hold more than an encoder's padding."""
     cw, ch = size
     rows, cols = plane.shape[:2]
+    last = ((ch - 1) // 8, (cw - 1) // 8)
     found = []
     for key, where in _edge_blocks(rows, cols, cw, ch).items():
+        if 0 in key:  # wholly outside: libjpeg codes these flat, with the DC of a block before them
+            flat = [_flat_as_neighbour(plane, r, c, last) for r, c in zip(*where, strict=True)]
+            found += [(int(r), int(c)) for r, c, ok in zip(*where, flat, strict=True) if not ok]
+            continue
         y = plane[where].reshape(-1, 64).astype(np.float64)
         off = np.full(len(y), np.inf)
         for pad in PADDINGS:
-            proj = _projection(key, pad, q.tobytes())
-            if proj is not None:
-                off = np.minimum(off, np.abs(y - y @ proj.T).max(axis=1))
+            off = np.minimum(off, np.abs(y - y @ _projection(key, pad, q.tobytes()).T).max(axis=1))
         found += [(int(r), int(c)) for r, c, o in zip(*where, off, strict=True) if o > TOLERANCE]
     return sorted(found)
 
@@ -164,18 +167,18 @@ def _edge_blocks(
     return out
 
 
-# How encoders fill the hidden part of a block with ``a`` visible columns and ``b`` visible rows: the
+# How encoders fill the hidden part of an edge block with ``a`` visible columns and ``b`` visible rows: the
 # variable each pixel (y, x) takes. "fill": one value per hidden row run, per hidden column run and for the
 # corner (libjpeg replicates the edge; others pad with a constant, or replicate before subsampling chroma);
-# no glyph fits in stripes. "mirror" (Adobe Photoshop): the visible pixels reflected.
+# no glyph fits in stripes at most 7 pixels long. "mirror" (Adobe Photoshop): the visible pixels reflected.
 PADDINGS = ("fill", "mirror")
 
 
-def _source(pad: str, a: int, b: int, y: int, x: int) -> tuple[int, int] | str | None:
+def _source(pad: str, a: int, b: int, y: int, x: int) -> tuple[int, int] | str:
     if y < b and x < a:
         return y, x
     if pad == "mirror":
-        return (_reflect(y, b), _reflect(x, a)) if a and b else None
+        return _reflect(y, b), _reflect(x, a)
     return f"row{y}" if y < b else f"col{x}" if x < a else "corner"
 
 
@@ -185,15 +188,23 @@ def _reflect(i: int, n: int) -> int:
     return i
 
 
+def _flat_as_neighbour(plane: np.ndarray, r: int, c: int, last: tuple[int, int]) -> bool:
+    """A flat block (AC zero) with the DC of the visible block libjpeg copies it from: the last one left
+    of it, or in the last visible block row the one above it or beside that. ``last``: the block row and
+    column holding the last visible pixels. A flat block of any other value counts as content: a column
+    of them is a channel (one value per 8 rows: a bar code)."""
+    block = plane[r, c].ravel()
+    r0, c0 = last
+    sources = {(min(r, r0), min(x, c0)) for x in (c - 1, c, c + 1) if x >= 0}
+    return not block[1:].any() and any(plane[y, x, 0, 0] == block[0] for y, x in sources)
+
+
 @functools.lru_cache(maxsize=128)
-def _projection(key: tuple[int, int], pad: str, qt: bytes) -> np.ndarray | None:
-    """Least-squares projection, in quantisation steps, onto the blocks padded as ``pad`` says (None: that
-    padding has no meaning for this block)."""
+def _projection(key: tuple[int, int], pad: str, qt: bytes) -> np.ndarray:
+    """Least-squares projection, in quantisation steps, onto the edge blocks padded as ``pad`` says."""
     a, b = key
     q = np.frombuffer(qt, np.float64).reshape(64)
     sources = [[_source(pad, a, b, y, x) for x in range(8)] for y in range(8)]
-    if any(s is None for row in sources for s in row):
-        return None
     index = {s: n for n, s in enumerate(dict.fromkeys(s for row in sources for s in row))}
     basis = np.zeros((64, len(index)))
     for y in range(8):
