@@ -39,7 +39,9 @@ def _with_size(data: bytes, width: int, height: int) -> bytes:
     return data[: sof.start + 5] + struct.pack(">HH", height, width) + data[sof.start + 9 :]
 
 
-def _planted(width: int, height: int, subsampling: int, progressive: bool, quality: int = 90) -> bytes:
+def _planted(
+    width: int, height: int, subsampling: int, progressive: bool, quality: int = 90, **save
+) -> bytes:
     """A light picture of ``width`` x ``height`` whose MCU padding holds NAME (bottom) and a bar (right)."""
     mw, mh = _mcu(subsampling)
     coded = (-(-width // mw) * mw, -(-height // mh) * mh)
@@ -51,7 +53,7 @@ def _planted(width: int, height: int, subsampling: int, progressive: bool, quali
     if coded[0] > width:
         draw.rectangle((width + 1, 8, coded[0] - 1, height - 8), fill=(0, 0, 0))
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality, subsampling=subsampling)
+    img.save(buf, "JPEG", quality=quality, subsampling=subsampling, **save)
     data = _with_size(buf.getvalue(), width, height)
     # Progressive: the same coefficients made progressive (a progressive encode of the bigger picture
     # would code more blocks per row in its one-component scans than the lowered header declares).
@@ -126,6 +128,16 @@ def test_content_in_the_mcu_padding_is_written_blank(tmp_path, size, subsampling
     edge[:, (width - 1) // 8 * 8 - 8 :] = True
     assert not diff[~edge].any()
     assert diff.max() <= 24
+
+
+def test_padding_of_a_frame_with_restart_markers(tmp_path):
+    width, height = 157, 105
+    data = _planted(width, height, 2, False, restart_marker_blocks=3)
+    assert b"\xff\xdd" in data and _dark_in_padding(_raised(data, width, height, 2), width, height) > 40
+    out, kinds = _scrub(tmp_path, data, True)
+    assert "jpeg.padding" in kinds
+    assert _dark_in_padding(_raised(out, width, height, 2), width, height) == 0
+    assert np.abs(_decoded(out) - _decoded(data)).max() <= 24
 
 
 @pytest.mark.parametrize("pixel_run", [False, True])
