@@ -202,8 +202,8 @@ def _icc_segments(profile: bytes) -> list[bytes]:
     ]
 
 
-def segment_items(data: bytes, parsed: Parsed, walk_scans: bool | None = None) -> Iterator[Item]:
-    yield from coded_view(data, parsed, walk_scans).items
+def segment_items(data: bytes, parsed: Parsed, decode: bool = True) -> Iterator[Item]:
+    yield from coded_view(data, parsed, decode).items
     icc_item = icc_profile(parsed)[2]
     if icc_item is not None:
         yield icc_item
@@ -258,10 +258,10 @@ def segment_items(data: bytes, parsed: Parsed, walk_scans: bool | None = None) -
         )
 
 
-def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool | None = None) -> bytes:
+def clean_jpeg(data: bytes, orientation: int = 1, decode: bool = True) -> bytes:
     """SOI, JFIF, [EXIF Orientation], ICC, Adobe, used tables, scans (their used data), EOI; nothing else."""
     parsed = walk(data)
-    coded = coded_view(data, parsed, walk_scans)
+    coded = coded_view(data, parsed, decode)
     icc_segs, profile, _ = icc_profile(parsed)
     view = memoryview(data)
     out: list[bytes | memoryview] = [b"\xff\xd8"]
@@ -307,13 +307,14 @@ class CodedView:
 
 
 @per_bytes
-def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedView:
+def coded_view(data: bytes, parsed: Parsed, decode: bool) -> CodedView:
     """Tables no scan uses, DNL, and coded data beyond the declared MCUs, per segment.
 
-    Walking the Huffman codes costs about 0.35 s per 1.5 MP photo in Python, so it is done where the
-    pixels are decoded anyway (``walk_scans`` True) or, with ``walk_scans`` None, where libjpeg finds coded
-    data it did not use (``jpeg_scan.decoder_skips_data``; the caller has checked the declared size by
-    then). False looks at nothing but restart intervals, which are cut beyond the declared image always.
+    ``decode`` (the caller has checked the declared size by then): libjpeg reads the coded data, for
+    content in the MCU padding (``jpeg_padding``) and for coded data it did not use
+    (``jpeg_scan.decoder_skips_data``); only then are the Huffman codes walked, which costs about 0.35 s
+    per 1.5 MP photo in Python. Without it nothing is decoded: restart intervals beyond the declared image
+    are cut all the same.
     """
     from deident.formats import jpeg_scan as js
 
@@ -329,10 +330,10 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedVie
     if plan.frame is None:
         return CodedView(items, replaced)
     recoded = None
-    if walk_scans is not False:  # the size is checked by now: the coefficients may be read
+    walk_scans = False
+    if decode:  # the size is checked by now: libjpeg may read the coded data
         recoded = _padding(data, items)
-    if walk_scans is None:  # walk only what libjpeg says holds more than the declared image
-        walk_scans = js.decoder_skips_data(data)
+        walk_scans = js.decoder_skips_data(data)  # walk only what holds more than the declared image
     if not (walk_scans or plan.restart):
         return CodedView(items, replaced, recoded)
     frame, huffman, restart = plan.frame, {}, 0
@@ -458,15 +459,16 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
     return _TablePlan(frame, restart, tuple(changes))
 
 
-def filter_segments(data: bytes, walk_scans: bool = True) -> tuple[bytes, list[Finding]]:
+def filter_segments(data: bytes) -> tuple[bytes, list[Finding]]:
     """A JPEG stream (a file, or a DICOM fragment) with only what a decoder uses, and what went.
 
     The public filter other modules call: the keep list of ``clean_jpeg`` (no orientation written back)
-    and every removal as a ``Finding``. ``walk_scans`` also cuts coded data beyond the declared image.
+    and every removal as a ``Finding``, coded data beyond the declared image and content in the MCU
+    padding included.
     """
     parsed = walk(data)
-    findings = [it.finding() for it in segment_items(data, parsed, walk_scans)]
-    return clean_jpeg(data, 1, walk_scans), findings
+    findings = [it.finding() for it in segment_items(data, parsed)]
+    return clean_jpeg(data, 1), findings
 
 
 def redact_jpeg(original: bytes, redactions: list, redacted_pixels, reencode: bool = False) -> bytes:
@@ -520,9 +522,9 @@ def reencode_jpeg(original: bytes, stored) -> bytes:
 
 class JpegDocument(WholeFileDocument):
     format = "jpeg"
-    # Huffman-walk the scans: False when opened (nothing decoded before the size is checked); ``prepare``
-    # sets True where pixels are decoded anyway, else None (libjpeg is asked first).
-    walk_scans: bool | None = False
+    # Let libjpeg read the coded data (``coded_view``): not when opened, only once ``prepare`` or
+    # ``scrub_metadata`` runs (the caller has checked the declared size by then).
+    decode = False
 
     def __init__(self, source: Source):
         super().__init__(source)
@@ -532,19 +534,18 @@ class JpegDocument(WholeFileDocument):
 
     def prepare(self, ctx: Context) -> None:
         super().prepare(ctx)
-        self._walk_scans(ctx)
+        self._size_checked()
 
     def scrub_metadata(self, ctx: Context) -> list[Finding]:
-        self._walk_scans(ctx)
+        self._size_checked()
         return super().scrub_metadata(ctx)
 
-    def _walk_scans(self, ctx: Context) -> None:
-        wanted = True if ctx.options.pixel_stages else None
-        if self.walk_scans is not True and self.walk_scans is not wanted:
-            self.walk_scans, self._parsed = wanted, None
+    def _size_checked(self) -> None:
+        if not self.decode:
+            self.decode, self._parsed = True, None
 
     def _items(self, data: bytes) -> list[Item]:
-        return list(segment_items(data, walk(data), self.walk_scans))
+        return list(segment_items(data, walk(data), self.decode))
 
     def _kept(self) -> list[Item]:
         if self.orientation == 1:
@@ -556,7 +557,7 @@ class JpegDocument(WholeFileDocument):
         return self._orientation
 
     def _clean(self, data: bytes) -> bytes:
-        return clean_jpeg(data, self.orientation, self.walk_scans)
+        return clean_jpeg(data, self.orientation, self.decode)
 
     def _dims(self) -> ImageDims:
         for seg in walk(self.data).chunks:
