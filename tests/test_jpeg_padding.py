@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
 from deident.formats.jpeg import SOF, walk
@@ -229,3 +231,40 @@ def test_real_jpegs_are_not_touched(tmp_path):
         if "jpeg.padding" in kinds or not np.array_equal(_decoded(out), _decoded(data)):
             touched += 1
     assert checked >= 40 and touched == 0
+
+
+@st.composite
+def padded_jpegs(draw) -> tuple[bytes, int, int, int]:
+    """A light picture of random odd size whose MCU padding holds random dark rectangles."""
+    subsampling = draw(st.sampled_from([0, 1, 2]))
+    mw, mh = _mcu(subsampling)
+    width = draw(st.integers(2, 6)) * mw + draw(st.integers(1, mw - 1))
+    height = draw(st.integers(2, 6)) * mh + draw(st.integers(0, mh - 1))
+    coded = (-(-width // mw) * mw, -(-height // mh) * mh)
+    img = Image.new("L", coded, BACKGROUND)
+    draw_on = ImageDraw.Draw(img)
+    for _ in range(draw(st.integers(1, 4))):
+        if draw(st.booleans()) or coded[1] == height:  # in the columns right of the picture
+            x0 = draw(st.integers(width, coded[0] - 1))
+            y0 = draw(st.integers(0, coded[1] - 2))
+        else:  # in the rows under it
+            x0 = draw(st.integers(0, coded[0] - 2))
+            y0 = draw(st.integers(height, coded[1] - 1))
+        x1, y1 = draw(st.integers(x0, coded[0] - 1)), draw(st.integers(y0, coded[1] - 1))
+        draw_on.rectangle((x0, y0, x1, y1), fill=draw(st.integers(0, 60)))
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=draw(st.sampled_from([50, 90])), subsampling=subsampling)
+    data = _with_size(buf.getvalue(), width, height)
+    return (_progressive(data) if draw(st.booleans()) else data), width, height, subsampling
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(padded_jpegs())
+def test_property_no_planted_pixel_survives_in_the_padding(tmp_path, case):
+    data, width, height, subsampling = case
+    out, _ = _scrub(tmp_path, data, True)
+    assert _dark_in_padding(_raised(out, width, height, subsampling), width, height) == 0

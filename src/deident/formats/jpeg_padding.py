@@ -31,7 +31,7 @@ from deident.errors import CorruptFile, UnsupportedFormat
 # A block is padding when its coefficients lie within this many quantisation steps (least squares) of a
 # block padded as some encoder pads (``PADDINGS``). Rounding alone gives at most 0.5; 706 ordinary JPEGs
 # stay below 0.71 (docs/benchmarks.md, 2026-12-05: the padding survey); a glyph stroke is far above.
-TOLERANCE = 1.5
+TOLERANCE = 1.0
 _DCT = np.array(
     [
         [math.sqrt((1 if u == 0 else 2) / 8) * math.cos((2 * x + 1) * u * math.pi / 16) for x in range(8)]
@@ -78,6 +78,11 @@ class _Frame:
         mw, mh = self.mcu
         return math.ceil(self.width / mw) * mw, math.ceil(self.height / mh) * mh
 
+    def subsampled(self, i: int) -> tuple[bool, bool]:
+        """Whether component ``i`` has fewer samples than the image across, and down."""
+        h, v = self.factors[i]
+        return h < max(f[0] for f in self.factors), v < max(f[1] for f in self.factors)
+
     def component_size(self, i: int, width: int, height: int) -> tuple[int, int]:
         h, v = self.factors[i]
         hmax, vmax = (max(f[k] for f in self.factors) for k in (0, 1))
@@ -106,18 +111,20 @@ def padding_fix(jpeg: bytes, width: int | None = None, height: int | None = None
     jpeg_obj, planes, qts = _coefficients(jpeg, parsed, frame)
     blanked = recoded = 0
     for i, (plane, q) in enumerate(zip(planes, qts, strict=True)):
-        b, r = _blank_component(plane, q, frame.component_size(i, width, height))
+        b, r = _blank_component(plane, q, frame.component_size(i, width, height), frame.subsampled(i))
         blanked, recoded = blanked + b, recoded + r
     if not blanked and not recoded:
         return None
     return PaddingFix(_write(jpeg_obj, planes, frame), blanked, recoded)
 
 
-def _blank_component(plane: np.ndarray, q: np.ndarray, size: tuple[int, int]) -> tuple[int, int]:
+def _blank_component(
+    plane: np.ndarray, q: np.ndarray, size: tuple[int, int], subsampled: tuple[bool, bool]
+) -> tuple[int, int]:
     """Rewrite, in place, the blocks of one component whose hidden pixels hold content; (blanked, recoded)."""
     cw, ch = size
     blanked = recoded = 0
-    for r, c in _content_blocks(plane, q, size):
+    for r, c in _content_blocks(plane, q, size, subsampled):
         if 8 * c >= cw or 8 * r >= ch:  # wholly outside: flat, with the DC of the nearest visible block
             plane[r, c] = 0
             plane[r, c, 0, 0] = plane[min(r, (ch - 1) // 8), min(c, (cw - 1) // 8), 0, 0]
@@ -132,7 +139,9 @@ def _blank_component(plane: np.ndarray, q: np.ndarray, size: tuple[int, int]) ->
     return blanked, recoded
 
 
-def _content_blocks(plane: np.ndarray, q: np.ndarray, size: tuple[int, int]) -> list[tuple[int, int]]:
+def _content_blocks(
+    plane: np.ndarray, q: np.ndarray, size: tuple[int, int], subsampled: tuple[bool, bool]
+) -> list[tuple[int, int]]:
     """Blocks (row, column) of one component whose hidden pixels hold more than an encoder's padding."""
     cw, ch = size
     rows, cols = plane.shape[:2]
@@ -146,7 +155,8 @@ def _content_blocks(plane: np.ndarray, q: np.ndarray, size: tuple[int, int]) -> 
         y = plane[where].reshape(-1, 64).astype(np.float64)
         off = np.full(len(y), np.inf)
         for pad in PADDINGS:
-            off = np.minimum(off, np.abs(y - y @ _projection(key, pad, q.tobytes()).T).max(axis=1))
+            proj = _projection(key, pad, subsampled, q.tobytes())
+            off = np.minimum(off, np.abs(y - y @ proj.T).max(axis=1))
         found += [(int(r), int(c)) for r, c, o in zip(*where, off, strict=True) if o > TOLERANCE]
     return sorted(found)
 
@@ -168,18 +178,26 @@ def _edge_blocks(
 
 
 # How encoders fill the hidden part of an edge block with ``a`` visible columns and ``b`` visible rows: the
-# variable each pixel (y, x) takes. "fill": one value per hidden row run, per hidden column run and for the
-# corner (libjpeg replicates the edge; others pad with a constant, or replicate before subsampling chroma);
-# no glyph fits in stripes at most 7 pixels long. "mirror" (Adobe Photoshop): the visible pixels reflected.
+# variable each pixel (y, x) takes. "fill": the edge replicated (libjpeg), except along a subsampled
+# direction, where the hidden run of each row (column) has a value of its own (encoders that replicate the
+# full-resolution edge before subsampling chroma: the chroma of the last full-resolution column is stored
+# nowhere else). "mirror" (Adobe Photoshop): the visible pixels reflected. Neither draws a glyph; the
+# free runs of "fill" are chroma stripes at most 7 samples long. (A free constant per block would make a
+# column of edge blocks a bar code: no encoder in the survey needs it.)
 PADDINGS = ("fill", "mirror")
 
 
-def _source(pad: str, a: int, b: int, y: int, x: int) -> tuple[int, int] | str:
+def _source(pad: str, a: int, b: int, y: int, x: int, sub: tuple[bool, bool]) -> tuple[int, int] | str:
     if y < b and x < a:
         return y, x
     if pad == "mirror":
         return _reflect(y, b), _reflect(x, a)
-    return f"row{y}" if y < b else f"col{x}" if x < a else "corner"
+    yy, xx = min(y, b - 1), min(x, a - 1)  # the visible pixel libjpeg replicates
+    if x >= a and sub[0]:
+        return f"row{yy}"
+    if y >= b and sub[1]:
+        return f"col{xx}"
+    return yy, xx
 
 
 def _reflect(i: int, n: int) -> int:
@@ -200,11 +218,11 @@ def _flat_as_neighbour(plane: np.ndarray, r: int, c: int, last: tuple[int, int])
 
 
 @functools.lru_cache(maxsize=128)
-def _projection(key: tuple[int, int], pad: str, qt: bytes) -> np.ndarray:
+def _projection(key: tuple[int, int], pad: str, sub: tuple[bool, bool], qt: bytes) -> np.ndarray:
     """Least-squares projection, in quantisation steps, onto the edge blocks padded as ``pad`` says."""
     a, b = key
     q = np.frombuffer(qt, np.float64).reshape(64)
-    sources = [[_source(pad, a, b, y, x) for x in range(8)] for y in range(8)]
+    sources = [[_source(pad, a, b, y, x, sub) for x in range(8)] for y in range(8)]
     index = {s: n for n, s in enumerate(dict.fromkeys(s for row in sources for s in row))}
     basis = np.zeros((64, len(index)))
     for y in range(8):
