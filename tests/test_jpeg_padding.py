@@ -253,7 +253,7 @@ def padded_jpegs(draw) -> tuple[bytes, int, int, int]:
         x1, y1 = draw(st.integers(x0, coded[0] - 1)), draw(st.integers(y0, coded[1] - 1))
         draw_on.rectangle((x0, y0, x1, y1), fill=draw(st.integers(0, 60)))
     buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=draw(st.sampled_from([50, 90])), subsampling=subsampling)
+    img.convert("RGB").save(buf, "JPEG", quality=draw(st.sampled_from([75, 90])), subsampling=subsampling)
     data = _with_size(buf.getvalue(), width, height)
     return (_progressive(data) if draw(st.booleans()) else data), width, height, subsampling
 
