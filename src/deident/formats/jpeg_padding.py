@@ -155,8 +155,9 @@ def _content_blocks(
         y = plane[where].reshape(-1, 64).astype(np.float64)
         off = np.full(len(y), np.inf)
         for pad in PADDINGS:
-            proj = _projection(key, pad, subsampled, q.tobytes())
-            off = np.minimum(off, np.abs(y - y @ proj.T).max(axis=1))
+            # einsum, not a BLAS product: on so small a product BLAS threads cost 3x the CPU (A/B, 2026-12-05)
+            fitted = np.einsum("nk,jk->nj", y, _projection(key, pad, subsampled, q.tobytes()))
+            off = np.minimum(off, np.abs(y - fitted).max(axis=1))
         found += [(int(r), int(c)) for r, c, o in zip(*where, off, strict=True) if o > TOLERANCE]
     return sorted(found)
 
