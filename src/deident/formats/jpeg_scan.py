@@ -12,9 +12,9 @@ Sequential (SOF0, SOF1) and progressive (SOF2) Huffman scans are walked; a progr
 block, which coefficients earlier scans made non-zero (refinement scans read a bit for each). Arithmetic,
 lossless and hierarchical frames are refused by ``deident.formats.jpeg``.
 
-The walk costs about 0.35 s per 1.5 MP photo in Python. Where pixels are not decoded anyway (metadata-only
-runs) ``decoder_skips_data`` asks libjpeg first (3.8 ms): a scan whose declared MCUs end where its
-coded data ends decodes without a word; only a file libjpeg warns about is walked.
+The walk costs about 0.35 s per 1.5 MP photo in Python, so ``decoder_skips_data`` asks libjpeg first
+(3.8 ms), in every run: a scan whose declared MCUs end where its coded data ends decodes without a word;
+only a file libjpeg warns about is walked.
 """
 
 from __future__ import annotations
