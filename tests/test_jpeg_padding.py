@@ -268,3 +268,17 @@ def test_property_no_planted_pixel_survives_in_the_padding(tmp_path, case):
     data, width, height, subsampling = case
     out, _ = _scrub(tmp_path, data, True)
     assert _dark_in_padding(_raised(out, width, height, subsampling), width, height) == 0
+
+
+def test_whole_mcu_rows_under_a_height_that_is_not_whole_mcus_are_cut_too(tmp_path):
+    """The coefficient read also tells whether libjpeg skipped coded data (one read, two answers)."""
+    img = Image.new("RGB", (64, 64), (BACKGROUND,) * 3)
+    ImageDraw.Draw(img).rectangle((0, 40, 63, 63), fill=(0, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, subsampling=2)
+    data = _with_size(buf.getvalue(), 64, 37)  # MCU rows 0-2 declared; row 3 (48-63) coded all the same
+    out, kinds = _scrub(tmp_path, data, True)
+    assert {"jpeg.scan", "jpeg.padding"} <= kinds
+    assert _dark_in_padding(_raised(out, 64, 37, 2), 64, 37) == 0
+    shown = np.asarray(Image.open(io.BytesIO(_with_size(out, 64, 64))).convert("L"))
+    assert (shown[48:] < 60).sum() == 0  # the black MCU row is gone (a decoder fills grey), not only hidden

@@ -332,8 +332,9 @@ def coded_view(data: bytes, parsed: Parsed, decode: bool) -> CodedView:
     recoded = None
     walk_scans = False
     if decode:  # the size is checked by now: libjpeg may read the coded data
-        recoded = _padding(data, items)
-        walk_scans = js.decoder_skips_data(data)  # walk only what holds more than the declared image
+        recoded, warned = _padding(data, items)
+        # Walk only what libjpeg says holds more than the declared image (one read answers both).
+        walk_scans = js.decoder_skips_data(data) if warned is None else warned
     if not (walk_scans or plan.restart):
         return CodedView(items, replaced, recoded)
     frame, huffman, restart = plan.frame, {}, 0
@@ -362,22 +363,24 @@ def coded_view(data: bytes, parsed: Parsed, decode: bool) -> CodedView:
     return CodedView(items, replaced, recoded)
 
 
-def _padding(data: bytes, items: list[Item]) -> bytes | None:
-    """The tables, frame and scans written anew when the MCU padding holds content (``jpeg_padding``),
-    with its item added to ``items``; None when the padding is what encoders put there."""
-    from deident.formats.jpeg_padding import padding_fix
+def _padding(data: bytes, items: list[Item]) -> tuple[bytes | None, bool | None]:
+    """(The tables, frame and scans written anew when the MCU padding holds content (``jpeg_padding``),
+    with its item added to ``items``, else None; whether libjpeg warned, None when nothing was read)."""
+    from deident.formats.jpeg_padding import check_padding
 
-    fix = padding_fix(data)
-    if fix is None:
-        return None
+    checked = check_padding(data)
+    if checked is None or checked.fix is None:
+        return None, None if checked is None else checked.decoder_warned
+    fix = checked.fix
     items.append(Item("jpeg.padding", "last MCU row/column", fix.detail, Action.REPLACED))
     fixed = fix.data
-    return b"".join(
+    coding = b"".join(
         _segment_bytes(fixed, s)
         + (fixed[s.start + 4 + len(s.payload) : s.scan_end] if s.marker == SOS else b"")
         for s in walk(fixed).chunks
         if s.marker in TABLES or s.marker == SOS
     )
+    return coding, checked.decoder_warned
 
 
 @dataclass(frozen=True)

@@ -89,12 +89,28 @@ class _Frame:
         return math.ceil(width * h / hmax), math.ceil(height * v / vmax)
 
 
+@dataclass(frozen=True)
+class PaddingCheck:
+    fix: PaddingFix | None  # None: the padding holds only what encoders put there
+    decoder_warned: bool  # libjpeg warned while reading (coded data beyond the declared MCUs, for one)
+
+
 def padding_fix(jpeg: bytes, width: int | None = None, height: int | None = None) -> PaddingFix | None:
     """``jpeg`` with its coded padding blank, or None when the padding holds only what encoders put there.
 
     ``width`` and ``height`` are the declared size (default: the frame header's; a TIFF tile passes the
     part of the tile inside the image). Raises UnsupportedFormat when the coefficients cannot be read
     (the caller refuses the file: an unchecked padding is never written as safe).
+    """
+    checked = check_padding(jpeg, width, height)
+    return None if checked is None else checked.fix
+
+
+def check_padding(jpeg: bytes, width: int | None = None, height: int | None = None) -> PaddingCheck | None:
+    """``padding_fix`` and whether libjpeg warned on the way; None for a frame of whole MCUs (nothing read).
+
+    The warning answers ``jpeg_scan.decoder_skips_data`` with the same read: the copy with a raised frame
+    header codes the same MCUs, and scans it leaves out are read from the original.
     """
     from deident.formats.jpeg import SOF, walk
 
@@ -108,14 +124,14 @@ def padding_fix(jpeg: bytes, width: int | None = None, height: int | None = None
     width, height = min(width or fw, fw), min(height or fh, fh)
     if (width, height) == frame.coded:
         return None  # whole MCUs: nothing coded beyond the image
-    jpeg_obj, planes, qts = _coefficients(jpeg, parsed, frame)
+    jpeg_obj, planes, qts, warned = _coefficients(jpeg, parsed, frame)
     blanked = recoded = 0
     for i, (plane, q) in enumerate(zip(planes, qts, strict=True)):
         b, r = _blank_component(plane, q, frame.component_size(i, width, height), frame.subsampled(i))
         blanked, recoded = blanked + b, recoded + r
     if not blanked and not recoded:
-        return None
-    return PaddingFix(_write(jpeg_obj, planes, frame), blanked, recoded)
+        return PaddingCheck(None, warned)
+    return PaddingCheck(PaddingFix(_write(jpeg_obj, planes, frame), blanked, recoded), warned)
 
 
 def _blank_component(
@@ -236,7 +252,8 @@ def _projection(key: tuple[int, int], pad: str, sub: tuple[bool, bool], qt: byte
 
 
 def _coefficients(jpeg: bytes, parsed, frame: _Frame):
-    """(jpeglib object, coefficient planes of every coded block, quantisation table per component).
+    """(jpeglib object, coefficient planes of every coded block, quantisation table per component,
+    whether libjpeg warned).
 
     libjpeg returns only the blocks inside the declared size, so it reads a copy whose frame header
     declares whole MCUs. Scans of one component code a block count that follows the declared size, so
@@ -282,7 +299,7 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame):
         _JPEGLIB_LOCK,
         tempfile.TemporaryDirectory(prefix="deident-pad-") as tmp,
         jpeglib.version(LIBJPEG_VERSION),
-        stderr_captured(),
+        stderr_captured() as said,
     ):
         path = Path(tmp) / "raised.jpg"
         path.write_bytes(b"".join(raised))
@@ -299,7 +316,7 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame):
         qts = [obj.get_component_qt(i).astype(np.float64) for i in range(len(planes))]
     if len(planes) != len(frame.factors):
         raise UnsupportedFormat(f"libjpeg reads {len(planes)} of {len(frame.factors)} JPEG components")
-    return obj, planes, qts
+    return obj, planes, qts, bool(said)
 
 
 def _planes(obj) -> list[np.ndarray]:
