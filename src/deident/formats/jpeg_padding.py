@@ -8,8 +8,9 @@ outside as flat blocks (AC zero); others pad flat. A name drawn there is copied 
 reads back once the frame header declares a few more pixels.
 
 ``padding_fix`` reads the coefficients of every coded block (libjpeg through ``jpeglib``, with the frame
-header raised to whole MCUs on a copy), compares what lies beyond the declared size with the replicated
-edge, and where that differs by more than quantisation noise writes the blocks again: a block wholly
+header raised to whole MCUs on a copy), compares what lies beyond the declared size with what encoders put
+there (``PADDINGS``; a block wholly outside: flat, with the DC libjpeg copies), and where that differs by
+more than quantisation noise writes the blocks again: a block wholly
 outside becomes flat with its visible neighbour's DC (every visible pixel bit-identical), a block across
 the edge is decoded, its hidden part replaced by the replicated edge and coded with the same quantisation
 table (its visible pixels may move by quantisation noise). Other blocks keep their coefficients.
@@ -29,8 +30,8 @@ import numpy as np
 from deident.errors import CorruptFile, UnsupportedFormat
 
 # A block is padding when its coefficients lie within this many quantisation steps (least squares) of a
-# block padded as some encoder pads (``PADDINGS``). Rounding alone gives at most 0.5; 706 ordinary JPEGs
-# stay below 0.71 (docs/benchmarks.md, 2026-12-05: the padding survey); a glyph stroke is far above.
+# block padded as some encoder pads (``PADDINGS``). Rounding alone gives at most 0.5; 705 ordinary JPEGs
+# stay below 0.73 (docs/benchmarks.md, 2026-12-05: the padding survey); a glyph stroke is far above.
 TOLERANCE = 1.0
 _DCT = np.array(
     [
