@@ -114,14 +114,17 @@ def check_padding(jpeg: bytes, width: int | None = None, height: int | None = No
     header codes the same MCUs, and scans it leaves out are read from the original.
     """
     from deident.formats.jpeg import SOF, walk
+    from deident.formats.jpeg_scan import FrameHeader
 
     parsed = walk(jpeg)
-    sof = next((s for s in parsed.chunks if s.marker in SOF), None)
-    if sof is None or len(sof.payload) < 6:
+    sofs = [s for s in parsed.chunks if s.marker in SOF]
+    if not sofs:
         raise CorruptFile("JPEG has no frame header (SOF)")
-    _, fh, fw, n = struct.unpack(">BHHB", sof.payload[:6])
-    factors = tuple((b >> 4, b & 15) for b in sof.payload[7 : 6 + 3 * n : 3])
-    frame = _Frame(sof.marker, fh, fw, factors)
+    if len(sofs) > 1:
+        raise UnsupportedFormat("cannot check what a JPEG of two frames codes beyond its declared size")
+    header = FrameHeader.parse(sofs[0].marker, sofs[0].payload)  # raises CorruptFile on a bad one
+    frame = _Frame(header.marker, header.height, header.width, tuple((c.h, c.v) for c in header.components))
+    fh, fw = frame.height, frame.width
     width, height = min(width or fw, fw), min(height or fh, fh)
     if (width, height) == frame.coded:
         return None  # whole MCUs: nothing coded beyond the image
@@ -260,13 +263,19 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame):
     declares whole MCUs. Scans of one component code a block count that follows the declared size, so
     where that count changes such scans are left out of the copy and their blocks read from the original.
     """
-    from deident.formats.jpeg import SOF, SOS, TABLES
+    from deident.formats.jpeg import HUFFMAN_DCT, SOF, SOS, TABLES
     from deident.formats.jpeg_dct import LIBJPEG_VERSION, _have
     from deident.formats.jpeg_scan import ScanHeader, stderr_captured
 
     precision = next(s.payload[0] for s in parsed.chunks if s.marker in SOF)
-    if precision != 8 or not _have("jpeglib"):
-        reason = f"{precision}-bit JPEG" if precision != 8 else "jpeglib is not installed"
+    reason = None
+    if frame.marker not in HUFFMAN_DCT:  # libjpeg reads the coefficients of these only
+        reason = "not Huffman-coded DCT"
+    elif precision != 8:
+        reason = f"{precision}-bit JPEG"
+    elif not _have("jpeglib"):
+        reason = "jpeglib is not installed"
+    if reason:
         raise UnsupportedFormat(f"cannot check what the JPEG codes beyond its declared size: {reason}")
     cw, ch = frame.coded
     ids = [s.payload[6 + 3 * i] for s in parsed.chunks if s.marker in SOF for i in range(len(frame.factors))]
