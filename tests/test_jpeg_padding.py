@@ -282,3 +282,16 @@ def test_whole_mcu_rows_under_a_height_that_is_not_whole_mcus_are_cut_too(tmp_pa
     assert _dark_in_padding(_raised(out, 64, 37, 2), 64, 37) == 0
     shown = np.asarray(Image.open(io.BytesIO(_with_size(out, 64, 64))).convert("L"))
     assert (shown[48:] < 60).sum() == 0  # the black MCU row is gone (a decoder fills grey), not only hidden
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_check_reports_a_jpeg_with_content_in_its_padding_as_unsafe(tmp_path, progressive):
+    from deident.batch import check_paths
+    from deident.findings import Status
+    from deident.options import Options
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_planted(157, 105, 2, progressive))
+    (result,) = check_paths([path], Options(jobs=1, **METADATA_ONLY))
+    assert result.status is Status.UNSAFE
+    assert "jpeg.padding" in {f.kind for f in result.findings}
