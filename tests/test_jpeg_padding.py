@@ -20,10 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
+from deident.batch import check_paths, scrub_paths
+from deident.findings import Status
 from deident.formats.jpeg import SOF, walk
-from deident.options import FaceMode, TextMode
+from deident.options import FaceMode, Options, TextMode
 from support import need
-from support.planted import ctx, scrub_bytes
 
 METADATA_ONLY = {"text": TextMode.OFF, "faces": FaceMode.OFF}
 NAME = "JOHN SMITH"
@@ -100,10 +101,14 @@ def _dark_in_padding(pixels: np.ndarray, width: int, height: int) -> int:
 
 
 def _scrub(tmp_path: Path, data: bytes, metadata_only: bool) -> tuple[bytes, set[str]]:
+    """``deident scrub`` with --text off --faces off, or with the defaults (every pixel stage)."""
     path = tmp_path / "in.jpg"
     path.write_bytes(data)
-    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY) if metadata_only else None)
-    return out, {f.kind for f in findings}
+    out_dir = tmp_path / "out"
+    options = Options(jobs=1, output_dir=out_dir, overwrite=True, **(METADATA_ONLY if metadata_only else {}))
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.SAFE, result.reason
+    return (out_dir / "in.jpg").read_bytes(), {f.kind for f in result.findings}
 
 
 SIZES = [(157, 105), (161, 113), (152, 97)]  # odd widths and heights; 152 = 8 x 19 (only 4:2:x pad it)
@@ -286,12 +291,24 @@ def test_whole_mcu_rows_under_a_height_that_is_not_whole_mcus_are_cut_too(tmp_pa
 
 @pytest.mark.parametrize("progressive", [False, True])
 def test_check_reports_a_jpeg_with_content_in_its_padding_as_unsafe(tmp_path, progressive):
-    from deident.batch import check_paths
-    from deident.findings import Status
-    from deident.options import Options
-
     path = tmp_path / "photo.jpg"
     path.write_bytes(_planted(157, 105, 2, progressive))
     (result,) = check_paths([path], Options(jobs=1, **METADATA_ONLY))
     assert result.status is Status.UNSAFE
     assert "jpeg.padding" in {f.kind for f in result.findings}
+
+
+def test_a_pixel_run_that_redacts_visible_text_leaves_the_padding_blank(tmp_path):
+    """Text in the picture is redacted in the DCT domain (libjpeg writes every block again); the padding
+    check runs on that output too."""
+    width, height = 320, 241
+    img = Image.new("RGB", (width, 256), (BACKGROUND,) * 3)
+    draw = ImageDraw.Draw(img)
+    draw.text((20, 60), "Patient: JANE DOE 1970-01-02", fill=(0, 0, 0), font=ImageFont.load_default(size=18))
+    draw.text((4, height + 1), NAME, fill=(0, 0, 0), font=ImageFont.load_default(size=13))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, subsampling=2)
+    data = _with_size(buf.getvalue(), width, height)
+    out, kinds = _scrub(tmp_path, data, False)
+    assert "jpeg.padding" in kinds and any(k.startswith("text") for k in kinds)
+    assert _dark_in_padding(_raised(out, width, height, 2), width, height) == 0
