@@ -202,8 +202,8 @@ def _icc_segments(profile: bytes) -> list[bytes]:
     ]
 
 
-def segment_items(data: bytes, parsed: Parsed, walk_scans: bool | None = None) -> Iterator[Item]:
-    yield from coded_view(data, parsed, walk_scans).items
+def segment_items(data: bytes, parsed: Parsed, decode: bool = True) -> Iterator[Item]:
+    yield from coded_view(data, parsed, decode).items
     icc_item = icc_profile(parsed)[2]
     if icc_item is not None:
         yield icc_item
@@ -258,10 +258,10 @@ def segment_items(data: bytes, parsed: Parsed, walk_scans: bool | None = None) -
         )
 
 
-def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool | None = None) -> bytes:
+def clean_jpeg(data: bytes, orientation: int = 1, decode: bool = True) -> bytes:
     """SOI, JFIF, [EXIF Orientation], ICC, Adobe, used tables, scans (their used data), EOI; nothing else."""
     parsed = walk(data)
-    coded = coded_view(data, parsed, walk_scans)
+    coded = coded_view(data, parsed, decode)
     icc_segs, profile, _ = icc_profile(parsed)
     view = memoryview(data)
     out: list[bytes | memoryview] = [b"\xff\xd8"]
@@ -281,6 +281,8 @@ def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool | None = None
                     out += _icc_segments(profile)
             elif key in KEEP_APP and key != (APP0, JFIF_SIG):  # JFIF: only the first, written above
                 out.append(_segment_bytes(data, s))
+        elif coded.recoded is not None and (s.marker in TABLES or s.marker == SOS):
+            continue  # written anew below
         elif s.start in coded.replaced:
             if coded.replaced[s.start] is not None:
                 out.append(coded.replaced[s.start])
@@ -289,6 +291,8 @@ def clean_jpeg(data: bytes, orientation: int = 1, walk_scans: bool | None = None
             out.append(view[s.start + 4 + len(s.payload) : s.scan_end])  # entropy-coded data, as it is
         elif s.marker in TABLES:
             out.append(_segment_bytes(data, s))
+    if coded.recoded is not None:
+        out.append(coded.recoded)
     out.append(b"\xff\xd9")
     return b"".join(out)
 
@@ -299,16 +303,18 @@ class CodedView:
 
     items: list[Item]
     replaced: dict[int, bytes | None]  # segment start -> bytes written instead (None: dropped)
+    recoded: bytes | None = None  # every table, frame and scan written anew (content in the MCU padding)
 
 
 @per_bytes
-def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedView:
+def coded_view(data: bytes, parsed: Parsed, decode: bool) -> CodedView:
     """Tables no scan uses, DNL, and coded data beyond the declared MCUs, per segment.
 
-    Walking the Huffman codes costs about 0.35 s per 1.5 MP photo in Python, so it is done where the
-    pixels are decoded anyway (``walk_scans`` True) or, with ``walk_scans`` None, where libjpeg finds coded
-    data it did not use (``jpeg_scan.decoder_skips_data``; the caller has checked the declared size by
-    then). False looks at nothing but restart intervals, which are cut beyond the declared image always.
+    ``decode`` (the caller has checked the declared size by then): libjpeg reads the coded data, for
+    content in the MCU padding (``jpeg_padding``) and for coded data it did not use
+    (``jpeg_scan.decoder_skips_data``); only then are the Huffman codes walked, which costs about 0.35 s
+    per 1.5 MP photo in Python. Without it nothing is decoded: restart intervals beyond the declared image
+    are cut all the same.
     """
     from deident.formats import jpeg_scan as js
 
@@ -323,10 +329,14 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedVie
         items.append(Item(kind, f"{seg.name} segment at {seg.start}", detail))
     if plan.frame is None:
         return CodedView(items, replaced)
-    if walk_scans is None:  # walk only what libjpeg says holds more than the declared image
-        walk_scans = js.decoder_skips_data(data)
+    recoded = None
+    walk_scans = False
+    if decode:  # the size is checked by now: libjpeg may read the coded data
+        recoded, warned = _padding(data, items)
+        # Walk only what libjpeg says holds more than the declared image (one read answers both).
+        walk_scans = js.decoder_skips_data(data) if warned is None else warned
     if not (walk_scans or plan.restart):
-        return CodedView(items, replaced)
+        return CodedView(items, replaced, recoded)
     frame, huffman, restart = plan.frame, {}, 0
     progressive = js.ProgressiveState() if frame.marker == js.PROGRESSIVE_HUFFMAN else None
     for seg in segs:
@@ -350,7 +360,27 @@ def coded_view(data: bytes, parsed: Parsed, walk_scans: bool | None) -> CodedVie
                 if not trimmed.dropped:
                     detail = "pad bits after the last coded unit (set to 1)"
                 items.append(Item("jpeg.scan", f"scan at {seg.start}", detail))
-    return CodedView(items, replaced)
+    return CodedView(items, replaced, recoded)
+
+
+def _padding(data: bytes, items: list[Item]) -> tuple[bytes | None, bool | None]:
+    """(The tables, frame and scans written anew when the MCU padding holds content (``jpeg_padding``),
+    with its item added to ``items``, else None; whether libjpeg warned, None when nothing was read)."""
+    from deident.formats.jpeg_padding import check_padding
+
+    checked = check_padding(data)
+    if checked is None or checked.fix is None:
+        return None, None if checked is None else checked.decoder_warned
+    fix = checked.fix
+    items.append(Item("jpeg.padding", "last MCU row/column", fix.detail, Action.REPLACED))
+    fixed = fix.data
+    coding = b"".join(
+        _segment_bytes(fixed, s)
+        + (fixed[s.start + 4 + len(s.payload) : s.scan_end] if s.marker == SOS else b"")
+        for s in walk(fixed).chunks
+        if s.marker in TABLES or s.marker == SOS
+    )
+    return coding, checked.decoder_warned
 
 
 @dataclass(frozen=True)
@@ -432,15 +462,16 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
     return _TablePlan(frame, restart, tuple(changes))
 
 
-def filter_segments(data: bytes, walk_scans: bool = True) -> tuple[bytes, list[Finding]]:
+def filter_segments(data: bytes) -> tuple[bytes, list[Finding]]:
     """A JPEG stream (a file, or a DICOM fragment) with only what a decoder uses, and what went.
 
     The public filter other modules call: the keep list of ``clean_jpeg`` (no orientation written back)
-    and every removal as a ``Finding``. ``walk_scans`` also cuts coded data beyond the declared image.
+    and every removal as a ``Finding``, coded data beyond the declared image and content in the MCU
+    padding included.
     """
     parsed = walk(data)
-    findings = [it.finding() for it in segment_items(data, parsed, walk_scans)]
-    return clean_jpeg(data, 1, walk_scans), findings
+    findings = [it.finding() for it in segment_items(data, parsed)]
+    return clean_jpeg(data, 1), findings
 
 
 def redact_jpeg(original: bytes, redactions: list, redacted_pixels, reencode: bool = False) -> bytes:
@@ -494,9 +525,9 @@ def reencode_jpeg(original: bytes, stored) -> bytes:
 
 class JpegDocument(WholeFileDocument):
     format = "jpeg"
-    # Huffman-walk the scans: False when opened (nothing decoded before the size is checked); ``prepare``
-    # sets True where pixels are decoded anyway, else None (libjpeg is asked first).
-    walk_scans: bool | None = False
+    # Let libjpeg read the coded data (``coded_view``): not when opened, only once ``prepare`` or
+    # ``scrub_metadata`` runs (the caller has checked the declared size by then).
+    decode = False
 
     def __init__(self, source: Source):
         super().__init__(source)
@@ -506,19 +537,18 @@ class JpegDocument(WholeFileDocument):
 
     def prepare(self, ctx: Context) -> None:
         super().prepare(ctx)
-        self._walk_scans(ctx)
+        self._size_checked()
 
     def scrub_metadata(self, ctx: Context) -> list[Finding]:
-        self._walk_scans(ctx)
+        self._size_checked()
         return super().scrub_metadata(ctx)
 
-    def _walk_scans(self, ctx: Context) -> None:
-        wanted = True if ctx.options.pixel_stages else None
-        if self.walk_scans is not True and self.walk_scans is not wanted:
-            self.walk_scans, self._parsed = wanted, None
+    def _size_checked(self) -> None:
+        if not self.decode:
+            self.decode, self._parsed = True, None
 
     def _items(self, data: bytes) -> list[Item]:
-        return list(segment_items(data, walk(data), self.walk_scans))
+        return list(segment_items(data, walk(data), self.decode))
 
     def _kept(self) -> list[Item]:
         if self.orientation == 1:
@@ -530,7 +560,7 @@ class JpegDocument(WholeFileDocument):
         return self._orientation
 
     def _clean(self, data: bytes) -> bytes:
-        return clean_jpeg(data, self.orientation, self.walk_scans)
+        return clean_jpeg(data, self.orientation, self.decode)
 
     def _dims(self) -> ImageDims:
         for seg in walk(self.data).chunks:

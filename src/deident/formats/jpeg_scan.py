@@ -12,16 +12,20 @@ Sequential (SOF0, SOF1) and progressive (SOF2) Huffman scans are walked; a progr
 block, which coefficients earlier scans made non-zero (refinement scans read a bit for each). Arithmetic,
 lossless and hierarchical frames are refused by ``deident.formats.jpeg``.
 
-The walk costs about 0.35 s per 1.5 MP photo in Python. Where pixels are not decoded anyway (metadata-only
-runs) ``decoder_skips_data`` asks libjpeg first (3.8 ms): a scan whose declared MCUs end where its
-coded data ends decodes without a word; only a file libjpeg warns about is walked.
+The walk costs about 0.35 s per 1.5 MP photo in Python, so ``decoder_skips_data`` asks libjpeg first
+(3.8 ms), in every run: a scan whose declared MCUs end where its coded data ends decodes without a word;
+only a file libjpeg warns about is walked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import struct
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
@@ -470,25 +474,33 @@ def decoder_skips_data(jpeg: bytes) -> bool:
     """True unless libjpeg decodes ``jpeg`` without a warning: no coded data beyond its declared MCUs.
 
     libjpeg-turbo (OpenCV's build, at 1/8 scale: every Huffman code is decoded, few pixels computed)
-    says "N extraneous bytes before marker" when a scan holds more than the declared MCUs use; it writes
-    that to the process's standard error, so the descriptor is borrowed for the call. Any warning, or a
-    decoder that cannot run, answers True: the caller then walks the scans itself.
+    says "N extraneous bytes before marker" when a scan holds more than the declared MCUs use. Any
+    warning, or a decoder that cannot run, answers True: the caller then walks the scans itself.
     """
-    import os
-    import tempfile
-
     try:
         import cv2
         import numpy as np
     except ImportError:
         return True
-    with tempfile.TemporaryFile() as said:
+    with stderr_captured() as said:
+        img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    return img is None or bool(said)
+
+
+@contextlib.contextmanager
+def stderr_captured() -> Iterator[bytearray]:
+    """What C libraries (libjpeg) write to the process's standard error meanwhile (filled on exit).
+
+    libjpeg prints its warnings there, not through Python, so the descriptor is borrowed for the call.
+    """
+    said = bytearray()
+    with tempfile.TemporaryFile() as f:
         saved = os.dup(2)
         try:
-            os.dup2(said.fileno(), 2)
-            img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+            os.dup2(f.fileno(), 2)
+            yield said
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-        said.seek(0)
-        return img is None or bool(said.read(1))
+            f.seek(0)
+            said += f.read()

@@ -1,0 +1,360 @@
+"""What a JPEG codes beyond its declared size inside the last MCU row and column (issue 18, class 2).
+
+A frame whose width or height is not a multiple of the MCU (8 or 16 pixels) still codes whole MCUs; a
+decoder crops them. The cropped part is an edge block partly outside the image (up to 7 pixels of it
+hidden) or, with subsampled chroma, a whole luma block outside it (so up to 15 pixels). Encoders put
+nothing there: libjpeg replicates the last column and row before the transform and codes the blocks wholly
+outside as flat blocks (AC zero); others pad flat. A name drawn there is copied with the coded data and
+reads back once the frame header declares a few more pixels.
+
+``padding_fix`` reads the coefficients of every coded block (libjpeg through ``jpeglib``, with the frame
+header raised to whole MCUs on a copy), compares what lies beyond the declared size with what encoders put
+there (``PADDINGS``; a block wholly outside: flat, with the DC libjpeg copies), and where that differs by
+more than quantisation noise writes the blocks again: a block wholly
+outside becomes flat with its visible neighbour's DC (every visible pixel bit-identical), a block across
+the edge is decoded, its hidden part replaced by the replicated edge and coded with the same quantisation
+table (its visible pixels may move by quantisation noise). Other blocks keep their coefficients.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deident.errors import CorruptFile, UnsupportedFormat
+
+# A block is padding when its coefficients lie within this many quantisation steps (least squares) of a
+# block padded as some encoder pads (``PADDINGS``). Rounding alone gives at most 0.5; 705 ordinary JPEGs
+# stay below 0.73 (docs/benchmarks.md, 2026-12-05: the padding survey); a glyph stroke is far above.
+TOLERANCE = 1.0
+_DCT = np.array(
+    [
+        [math.sqrt((1 if u == 0 else 2) / 8) * math.cos((2 * x + 1) * u * math.pi / 16) for x in range(8)]
+        for u in range(8)
+    ]
+)
+
+
+@dataclass(frozen=True)
+class PaddingFix:
+    """A JPEG stream whose coded padding was written blank, and what changed."""
+
+    data: bytes
+    blanked: int  # blocks wholly outside the declared image set flat (no visible pixel changed)
+    recoded: int  # blocks across the edge re-coded (a few visible edge pixels may change)
+
+    @property
+    def detail(self) -> str:
+        parts = []
+        if self.blanked:
+            parts.append(f"{self.blanked} coded block(s) wholly beyond the declared size set flat")
+        if self.recoded:
+            parts.append(
+                f"{self.recoded} edge block(s) re-coded with their hidden part blank"
+                " (visible edge pixels may differ by quantisation noise)"
+            )
+        return "content in the padding of the last MCU row/column: " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    marker: int
+    height: int
+    width: int
+    factors: tuple[tuple[int, int], ...]  # (h, v) per component
+
+    @property
+    def mcu(self) -> tuple[int, int]:
+        return 8 * max(h for h, _ in self.factors), 8 * max(v for _, v in self.factors)
+
+    @property
+    def coded(self) -> tuple[int, int]:
+        """(width, height) of the whole MCUs the scans code."""
+        mw, mh = self.mcu
+        return math.ceil(self.width / mw) * mw, math.ceil(self.height / mh) * mh
+
+    def subsampled(self, i: int) -> tuple[bool, bool]:
+        """Whether component ``i`` has fewer samples than the image across, and down."""
+        h, v = self.factors[i]
+        return h < max(f[0] for f in self.factors), v < max(f[1] for f in self.factors)
+
+    def component_size(self, i: int, width: int, height: int) -> tuple[int, int]:
+        h, v = self.factors[i]
+        hmax, vmax = (max(f[k] for f in self.factors) for k in (0, 1))
+        return math.ceil(width * h / hmax), math.ceil(height * v / vmax)
+
+
+@dataclass(frozen=True)
+class PaddingCheck:
+    fix: PaddingFix | None  # None: the padding holds only what encoders put there
+    decoder_warned: bool  # libjpeg warned while reading (coded data beyond the declared MCUs, for one)
+
+
+def padding_fix(jpeg: bytes, width: int | None = None, height: int | None = None) -> PaddingFix | None:
+    """``jpeg`` with its coded padding blank, or None when the padding holds only what encoders put there.
+
+    ``width`` and ``height`` are the declared size (default: the frame header's; a TIFF tile passes the
+    part of the tile inside the image). Raises UnsupportedFormat when the coefficients cannot be read
+    (the caller refuses the file: an unchecked padding is never written as safe).
+    """
+    checked = check_padding(jpeg, width, height)
+    return None if checked is None else checked.fix
+
+
+def check_padding(jpeg: bytes, width: int | None = None, height: int | None = None) -> PaddingCheck | None:
+    """``padding_fix`` and whether libjpeg warned on the way; None for a frame of whole MCUs (nothing read).
+
+    The warning answers ``jpeg_scan.decoder_skips_data`` with the same read: the copy with a raised frame
+    header codes the same MCUs, and scans it leaves out are read from the original.
+    """
+    from deident.formats.jpeg import SOF, walk
+    from deident.formats.jpeg_scan import FrameHeader
+
+    parsed = walk(jpeg)
+    sofs = [s for s in parsed.chunks if s.marker in SOF]
+    if not sofs:
+        raise CorruptFile("JPEG has no frame header (SOF)")
+    if len(sofs) > 1:
+        raise UnsupportedFormat("cannot check what a JPEG of two frames codes beyond its declared size")
+    header = FrameHeader.parse(sofs[0].marker, sofs[0].payload)  # raises CorruptFile on a bad one
+    frame = _Frame(header.marker, header.height, header.width, tuple((c.h, c.v) for c in header.components))
+    fh, fw = frame.height, frame.width
+    width, height = min(width or fw, fw), min(height or fh, fh)
+    if (width, height) == frame.coded:
+        return None  # whole MCUs: nothing coded beyond the image
+    jpeg_obj, planes, qts, warned = _coefficients(jpeg, parsed, frame)
+    blanked = recoded = 0
+    for i, (plane, q) in enumerate(zip(planes, qts, strict=True)):
+        b, r = _blank_component(plane, q, frame.component_size(i, width, height), frame.subsampled(i))
+        blanked, recoded = blanked + b, recoded + r
+    if not blanked and not recoded:
+        return PaddingCheck(None, warned)
+    return PaddingCheck(PaddingFix(_write(jpeg_obj, planes, frame), blanked, recoded), warned)
+
+
+def _blank_component(
+    plane: np.ndarray, q: np.ndarray, size: tuple[int, int], subsampled: tuple[bool, bool]
+) -> tuple[int, int]:
+    """Rewrite, in place, the blocks of one component whose hidden pixels hold content; (blanked, recoded)."""
+    cw, ch = size
+    blanked = recoded = 0
+    for r, c in _content_blocks(plane, q, size, subsampled):
+        if 8 * c >= cw or 8 * r >= ch:  # wholly outside: flat, with the DC of the nearest visible block
+            plane[r, c] = 0
+            plane[r, c, 0, 0] = plane[min(r, (ch - 1) // 8), min(c, (cw - 1) // 8), 0, 0]
+            blanked += 1
+        else:  # across the edge: decoded, the hidden part replicating the edge, coded with the same table
+            x0, y0 = min(cw - 8 * c, 8), min(ch - 8 * r, 8)
+            pix = _DCT.T @ (plane[r, c] * q) @ _DCT
+            pix[:, x0:] = pix[:, x0 - 1 : x0]
+            pix[y0:, :] = pix[y0 - 1 : y0, :]
+            plane[r, c] = np.clip(np.rint(_DCT @ pix @ _DCT.T / q), -32768, 32767).astype(plane.dtype)
+            recoded += 1
+    return blanked, recoded
+
+
+def _content_blocks(
+    plane: np.ndarray, q: np.ndarray, size: tuple[int, int], subsampled: tuple[bool, bool]
+) -> list[tuple[int, int]]:
+    """Blocks (row, column) of one component whose hidden pixels hold more than an encoder's padding."""
+    cw, ch = size
+    rows, cols = plane.shape[:2]
+    last = ((ch - 1) // 8, (cw - 1) // 8)
+    found = []
+    for key, where in _edge_blocks(rows, cols, cw, ch).items():
+        if 0 in key:  # wholly outside: libjpeg codes these flat, with the DC of a block before them
+            flat = [_flat_as_neighbour(plane, r, c, last) for r, c in zip(*where, strict=True)]
+            found += [(int(r), int(c)) for r, c, ok in zip(*where, flat, strict=True) if not ok]
+            continue
+        y = plane[where].reshape(-1, 64).astype(np.float64)
+        off = np.full(len(y), np.inf)
+        for pad in PADDINGS:
+            # einsum, not a BLAS product: on so small a product BLAS threads cost 3x the CPU (A/B, 2026-12-05)
+            fitted = np.einsum("nk,jk->nj", y, _projection(key, pad, subsampled, q.tobytes()))
+            off = np.minimum(off, np.abs(y - fitted).max(axis=1))
+        found += [(int(r), int(c)) for r, c, o in zip(*where, off, strict=True) if o > TOLERANCE]
+    return sorted(found)
+
+
+def _edge_blocks(
+    rows: int, cols: int, cw: int, ch: int
+) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """Blocks holding hidden pixels, by (visible columns, visible rows) in the block."""
+    vis_c = np.clip(cw - 8 * np.arange(cols), 0, 8)
+    vis_r = np.clip(ch - 8 * np.arange(rows), 0, 8)
+    out: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for a in np.unique(vis_c):
+        for b in np.unique(vis_r):
+            if a == 8 and b == 8:
+                continue
+            rr, cc = np.nonzero((vis_r[:, None] == b) & (vis_c[None, :] == a))
+            out[(int(a), int(b))] = (rr, cc)
+    return out
+
+
+# How encoders fill the hidden part of an edge block with ``a`` visible columns and ``b`` visible rows: the
+# variable each pixel (y, x) takes. "fill": the edge replicated (libjpeg), except along a subsampled
+# direction, where the hidden run of each row (column) has a value of its own (encoders that replicate the
+# full-resolution edge before subsampling chroma: the chroma of the last full-resolution column is stored
+# nowhere else). "mirror" (Adobe Photoshop): the visible pixels reflected. Neither draws a glyph; the
+# free runs of "fill" are chroma stripes at most 7 samples long. (A free constant per block would make a
+# column of edge blocks a bar code: no encoder in the survey needs it.)
+PADDINGS = ("fill", "mirror")
+
+
+def _source(pad: str, a: int, b: int, y: int, x: int, sub: tuple[bool, bool]) -> tuple[int, int] | str:
+    if y < b and x < a:
+        return y, x
+    if pad == "mirror":
+        return _reflect(y, b), _reflect(x, a)
+    yy, xx = min(y, b - 1), min(x, a - 1)  # the visible pixel libjpeg replicates
+    if x >= a and sub[0]:
+        return f"row{yy}"
+    if y >= b and sub[1]:
+        return f"col{xx}"
+    return yy, xx
+
+
+def _reflect(i: int, n: int) -> int:
+    while not 0 <= i < n:
+        i = 2 * n - 1 - i if i >= n else -1 - i
+    return i
+
+
+def _flat_as_neighbour(plane: np.ndarray, r: int, c: int, last: tuple[int, int]) -> bool:
+    """A flat block (AC zero) with the DC of the visible block libjpeg copies it from: the last one left
+    of it, or in the last visible block row the one above it or beside that. ``last``: the block row and
+    column holding the last visible pixels. A flat block of any other value counts as content: a column
+    of them is a channel (one value per 8 rows: a bar code)."""
+    block = plane[r, c].ravel()
+    r0, c0 = last
+    sources = {(min(r, r0), min(x, c0)) for x in (c - 1, c, c + 1) if x >= 0}
+    return not block[1:].any() and any(plane[y, x, 0, 0] == block[0] for y, x in sources)
+
+
+@functools.lru_cache(maxsize=128)
+def _projection(key: tuple[int, int], pad: str, sub: tuple[bool, bool], qt: bytes) -> np.ndarray:
+    """Least-squares projection, in quantisation steps, onto the edge blocks padded as ``pad`` says."""
+    a, b = key
+    q = np.frombuffer(qt, np.float64).reshape(64)
+    sources = [[_source(pad, a, b, y, x, sub) for x in range(8)] for y in range(8)]
+    index = {s: n for n, s in enumerate(dict.fromkeys(s for row in sources for s in row))}
+    basis = np.zeros((64, len(index)))
+    for y in range(8):
+        for x in range(8):
+            one = np.zeros((8, 8))
+            one[y, x] = 1
+            basis[:, index[sources[y][x]]] += (_DCT @ one @ _DCT.T).ravel()
+    steps = basis / q[:, None]
+    return steps @ np.linalg.pinv(steps)
+
+
+def _coefficients(jpeg: bytes, parsed, frame: _Frame):
+    """(jpeglib object, coefficient planes of every coded block, quantisation table per component,
+    whether libjpeg warned).
+
+    libjpeg returns only the blocks inside the declared size, so it reads a copy whose frame header
+    declares whole MCUs. Scans of one component code a block count that follows the declared size, so
+    where that count changes such scans are left out of the copy and their blocks read from the original.
+    """
+    from deident.formats.jpeg import HUFFMAN_DCT, SOF, SOS, TABLES
+    from deident.formats.jpeg_dct import LIBJPEG_VERSION, _have
+    from deident.formats.jpeg_scan import ScanHeader, stderr_captured
+
+    precision = next(s.payload[0] for s in parsed.chunks if s.marker in SOF)
+    reason = None
+    if frame.marker not in HUFFMAN_DCT:  # libjpeg reads the coefficients of these only
+        reason = "not Huffman-coded DCT"
+    elif precision != 8:
+        reason = f"{precision}-bit JPEG"
+    elif not _have("jpeglib"):
+        reason = "jpeglib is not installed"
+    if reason:
+        raise UnsupportedFormat(f"cannot check what the JPEG codes beyond its declared size: {reason}")
+    cw, ch = frame.coded
+    ids = [s.payload[6 + 3 * i] for s in parsed.chunks if s.marker in SOF for i in range(len(frame.factors))]
+    changed = {
+        ids[i]
+        for i in range(len(frame.factors))
+        if _blocks(frame.component_size(i, frame.width, frame.height))
+        != _blocks(frame.component_size(i, cw, ch))
+    }
+    raised, dropped = [b"\xff\xd8"], False
+    for s in parsed.chunks:
+        if s.marker == 0xDC or (s.marker not in TABLES and s.marker != SOS):  # DNL: height is raised
+            continue
+        payload = s.payload
+        if s.marker in SOF:
+            payload = payload[:1] + struct.pack(">HH", ch, cw) + payload[5:]
+        if s.marker == SOS:
+            scan = ScanHeader.parse(payload)
+            if len(scan.components) == 1 and scan.components[0][0] in changed:
+                dropped = True
+                continue
+        raised.append(b"\xff" + bytes([s.marker]) + struct.pack(">H", len(payload) + 2) + payload)
+        if s.marker == SOS:
+            raised.append(jpeg[s.start + 4 + len(s.payload) : s.scan_end])
+    raised.append(b"\xff\xd9")
+    import jpeglib
+
+    from deident.formats.jpeg_dct import _JPEGLIB_LOCK
+
+    with (
+        _JPEGLIB_LOCK,
+        tempfile.TemporaryDirectory(prefix="deident-pad-") as tmp,
+        jpeglib.version(LIBJPEG_VERSION),
+        stderr_captured() as said,
+    ):
+        path = Path(tmp) / "raised.jpg"
+        path.write_bytes(b"".join(raised))
+        try:
+            obj = jpeglib.read_dct(str(path))
+            planes = _planes(obj)
+            if dropped:
+                path.write_bytes(jpeg)
+                declared = jpeglib.read_dct(str(path))
+                for plane, part in zip(planes, _planes(declared), strict=True):
+                    plane[: part.shape[0], : part.shape[1]] = part
+        except OSError as exc:
+            raise CorruptFile(f"libjpeg could not read the JPEG coefficients: {exc}") from exc
+        qts = [obj.get_component_qt(i).astype(np.float64) for i in range(len(planes))]
+    if len(planes) != len(frame.factors):
+        raise UnsupportedFormat(f"libjpeg reads {len(planes)} of {len(frame.factors)} JPEG components")
+    return obj, planes, qts, bool(said)
+
+
+def _planes(obj) -> list[np.ndarray]:
+    return [p for p in (obj.Y, obj.Cb, obj.Cr, obj.K) if p is not None]
+
+
+def _blocks(size: tuple[int, int]) -> tuple[int, int]:
+    return math.ceil(size[0] / 8), math.ceil(size[1] / 8)
+
+
+def _write(obj, planes: list[np.ndarray], frame: _Frame) -> bytes:
+    """The edited coefficients as a JPEG stream declaring the original size (progressive again if it was)."""
+    import jpeglib
+
+    from deident.formats.jpeg import SOF, walk
+    from deident.formats.jpeg_dct import _JPEGLIB_LOCK, LIBJPEG_VERSION, _progressive
+
+    for name, plane in zip(("Y", "Cb", "Cr", "K"), planes, strict=False):
+        setattr(obj, name, plane)
+    obj.markers = []
+    with (
+        _JPEGLIB_LOCK,
+        tempfile.TemporaryDirectory(prefix="deident-pad-") as tmp,
+        jpeglib.version(LIBJPEG_VERSION),
+    ):
+        path = Path(tmp) / "out.jpg"
+        obj.write_dct(str(path), flags=["+OPTIMIZE_CODING"])
+        out = bytearray(path.read_bytes())
+    sof = next(s.start for s in walk(bytes(out)).chunks if s.marker in SOF)
+    out[sof + 5 : sof + 9] = struct.pack(">HH", frame.height, frame.width)
+    return _progressive(bytes(out)) if frame.marker == 0xC2 else bytes(out)
