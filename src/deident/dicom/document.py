@@ -116,6 +116,7 @@ class DicomDocument(Document):
     # ------------------------------------------------------------ metadata
 
     def metadata_findings(self) -> list[Finding]:
+        from deident.dicom.encode import recode_lossless_jpeg
         from deident.dicom.fragments import filter_fragments
         from deident.dicom.pixels import clean_native, clean_rle_bits
         from deident.dicom.scrub import audit, claimed_columns
@@ -125,7 +126,8 @@ class DicomDocument(Document):
         with _readable("check"):
             columns = claimed_columns(ds)
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
-            out += filter_fragments(ds).findings(Action.FOUND)
+            recoded = recode_lossless_jpeg(ds, fix=False)
+            out += recoded or filter_fragments(ds).findings(Action.FOUND)
             out += clean_native(ds, fix=False) + clean_rle_bits(ds, fix=False)
             out += Sweeper([], fix=False).sweep(ds)
         out += self._marks_findings(columns)
@@ -161,6 +163,7 @@ class DicomDocument(Document):
 
     def scrub_metadata(self, ctx: Context) -> list[Finding]:
         from deident.denylist import deny_list_for
+        from deident.dicom.encode import recode_lossless_jpeg
         from deident.dicom.fragments import filter_fragments
         from deident.dicom.pixels import clean_native, clean_rle_bits
         from deident.dicom.profile import enabled_columns
@@ -179,6 +182,7 @@ class DicomDocument(Document):
             scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
             out = scrubber.scrub(ds)
             out += whole_slide_associated(ds, blank=True)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
+            out += recode_lossless_jpeg(ds, fix=True)  # JPEG Lossless coded again, pixels identical
             filtered = filter_fragments(ds)  # camera EXIF, comments, a second image after EOI
             filtered.apply(ds)
             out += filtered.findings(Action.REMOVED)

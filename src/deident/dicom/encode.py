@@ -27,6 +27,9 @@ LOSSLESS_SYNTAXES = {
     "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
 }
 DCT, LOSSLESS, NATIVE = "dct", "lossless", "native"
+# JPEG Lossless (Process 14): coded data deident cannot walk, so it is coded again (``recode_lossless_jpeg``)
+LOSSLESS_JPEG_SYNTAXES = {"1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"}
+RECODE_TARGETS = ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.5")  # JPEG-LS Lossless, then RLE Lossless
 
 
 @dataclass(frozen=True)
@@ -131,3 +134,63 @@ def _syntax_name(ts: str) -> str:
     from pydicom.uid import UID
 
     return UID(ts).name if ts else "unknown transfer syntax"
+
+
+def recode_lossless_jpeg(ds, fix: bool) -> list[Finding]:
+    """JPEG Lossless (Process 14) Pixel Data decoded and coded again by deident, pixels identical.
+
+    Its scans are not Huffman-coded DCT blocks, so ``formats.jpeg`` cannot tell which coded bytes a decoder
+    reads (rows hidden under a lowered frame height, bytes after the last row) and would refuse the file.
+    Radiology archives hold many such studies: rather than refuse them or copy bytes unchecked, every frame
+    is decoded and written again as JPEG-LS Lossless (else RLE Lossless, else uncompressed), and the new
+    coding is accepted only if it decodes to the same pixels. ``check`` reports such an input as unchecked.
+    """
+    ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    if ts not in LOSSLESS_JPEG_SYNTAXES or "PixelData" not in ds:
+        return []
+    where = "(7FE0,0010) PixelData"
+    if not fix:
+        detail = f"{_syntax_name(ts)}: its coded data is checked only by coding it again (scrub)"
+        return [Finding("dicom", "dicom.pixels-recoded", where, Action.FOUND, detail)]
+    import numpy as np
+
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # no decoder plugin (python-gdcm), or a damaged stream
+        raise CorruptFile(f"{_syntax_name(ts)} pixel data cannot be decoded to check it: {exc}") from exc
+    pixels = np.array(pixels, copy=True)
+    for target in RECODE_TARGETS:
+        if _encoder(target) is None:
+            continue
+        trial = ds.copy()
+        trial.file_meta = ds.file_meta.copy()
+        try:
+            trial.compress(target, pixels, generate_instance_uid=False)
+            same = np.array_equal(trial.pixel_array, pixels)
+        except Exception:  # this encoder does not take these pixels: try the next
+            continue
+        if same:
+            _adopt(ds, trial)
+            detail = f"{_syntax_name(ts)} frames coded again as {_syntax_name(target)}, pixels identical"
+            return [Finding("dicom", "dicom.pixels-recoded", where, Action.REPLACED, detail)]
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds.PixelData = pixels.tobytes()
+    ds["PixelData"].VR = "OW" if int(ds.BitsAllocated) > 8 else "OB"
+    ds["PixelData"].is_undefined_length = False
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    detail = f"{_syntax_name(ts)} frames decoded and written uncompressed (no lossless encoder took them)"
+    return [Finding("dicom", "dicom.pixels-recoded", where, Action.REPLACED, detail)]
+
+
+def _adopt(ds, trial) -> None:
+    """Take the re-coded Pixel Data and the attributes ``Dataset.compress`` set with it."""
+    ds.PixelData = trial.PixelData
+    ds["PixelData"].VR = trial["PixelData"].VR
+    ds["PixelData"].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = trial.file_meta.TransferSyntaxUID
+    for keyword in ("PhotometricInterpretation", "PlanarConfiguration", "LossyImageCompression"):
+        if keyword in trial:
+            setattr(ds, keyword, trial.get(keyword))
+    for tag in (0x7FE00001, 0x7FE00002):  # an extended offset table described the old fragments
+        ds.pop(tag, None)
