@@ -59,6 +59,7 @@ class TextDetector:
 
             deny = deny_list_for(ctx.deny_terms)
         categories = _phi_categories(eng, bgr, lines, texts, deny) if options.text is TextMode.PHI else []
+        visible = [ln.quad for ln, c in zip(lines, categories, strict=True) if c is None]
         regions = []
         for i, ln in enumerate(lines):
             kind, label = "text", "text line"
@@ -70,6 +71,8 @@ class TextDetector:
                     harmless = categories[i] is None
                     kind, label = (KEPT, "kept") if harmless else ("text", f"text line ({categories[i]})")
             quad = detect.covering(bgr, ln.quad)
+            if kind == "text" and visible:
+                quad = detect.spared(quad, ln.quad, visible)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), kind, label, ln.score))
         return regions
 
