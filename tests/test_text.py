@@ -440,7 +440,7 @@ def test_phi_fill_spares_the_harmless_line_below(keyring):
     font = ts.fonts()[0]
     _draw(sample, "name", "JOHN SMITH", 30, font, 0, (100, 150), (255, 255, 255))
     _draw(sample, "safe", "LIVER BIOPSY", 30, font, 0, (100, 181), (255, 255, 255))
-    out, regions = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
+    out, _ = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
     name, safe = sample.lines
     assert ts.leaked(name, sample.rgb, out) is False
     ys, xs = np.nonzero(safe.ink)

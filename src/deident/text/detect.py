@@ -436,7 +436,9 @@ def _unit_axes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     return u / max(nu, 1e-6), v / max(nv, 1e-6), nu, nv
 
 
-def to_border(quad: np.ndarray, shape, line: np.ndarray | None = None, height: float | None = None) -> np.ndarray:
+def to_border(
+    quad: np.ndarray, shape, line: np.ndarray | None = None, height: float | None = None
+) -> np.ndarray:
     """A line whose end stops near the frame's edge, as a rectangle carried past that edge.
 
     A line cut by the border (a label photographed at 35 degrees, running off the picture) is found only
