@@ -59,7 +59,7 @@ class TextDetector:
 
             deny = deny_list_for(ctx.deny_terms)
         categories = _phi_categories(eng, bgr, lines, texts, deny) if options.text is TextMode.PHI else []
-        visible = [ln.quad for ln, c in zip(lines, categories, strict=True) if c is None]
+        visible = [lines[i].quad for i, c in enumerate(categories) if c is None]  # PHI mode only
         regions = []
         for i, ln in enumerate(lines):
             kind, label = "text", "text line"
