@@ -228,8 +228,28 @@ def test_verification_reads_text_found_across_a_face_it_barred(tmp_path):
     from deident.formats.base import Context, Frame
 
     ctx = Context(OPTIONS, None)
-    kept = pipeline._read_beside_faces([blob, name], [bar], Frame(0, rgb), ctx)
+    kept = pipeline._read_beside_redactions([blob, name], [bar], Frame(0, rgb), ctx)
     assert kept == [name]
+
+
+def test_verification_reads_text_found_beside_a_fill():
+    """Under two fills on a photo of part labels, a verification crop took the border between a white
+    label and black foam for a 360x23 text line and filled it (1.3 % of the frame). It reads as nothing
+    and has no strokes; real text beside the fill still reads and stays a leftover."""
+    import cv2
+
+    rng = np.random.default_rng(7)
+    rgb = np.full((160, 480, 3), 245, np.uint8)
+    rgb[100:] = rng.integers(20, 60, (60, 480, 1), dtype=np.uint8)  # the foam under the label
+    rgb[40:80, 40:200] = 0  # the fill the pipeline drew
+    cv2.putText(rgb, "SMITH 1970", (230, 70), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    fill = Region.box(40, 40, 200, 80, "text", "text line")
+    edge = Region.box(20, 88, 460, 111, "text", "text line")  # label over foam
+    name = Region.box(225, 45, 420, 80, "text", "text line")
+    from deident.formats.base import Context, Frame
+
+    ctx = Context(OPTIONS, None)
+    assert pipeline._read_beside_redactions([edge, name], [fill], Frame(0, rgb), ctx) == [name]
 
 
 def test_refusal_names_region_stage_and_way_out():

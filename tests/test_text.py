@@ -433,6 +433,36 @@ def test_rotated_line_cut_by_the_border_is_covered_to_the_border(all_ctx, bg, an
     assert all(0 <= x <= w and 0 <= y <= h for r in regions for x, y in r.polygon)  # clipped to the frame
 
 
+def test_phi_fill_spares_the_harmless_line_below(keyring):
+    """Dense print on a busy background: the halo of a name line's fill reached 7 px into the harmless
+    line below it (MARKET under a name on a real sign photo) and cut its glyphs in half."""
+    sample = ts.Sample("dense", ts.background("histology", (700, 400)))
+    font = ts.fonts()[0]
+    _draw(sample, "name", "JOHN SMITH", 30, font, 0, (100, 150), (255, 255, 255))
+    _draw(sample, "safe", "LIVER BIOPSY", 30, font, 0, (100, 181), (255, 255, 255))
+    out, _ = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
+    name, safe = sample.lines
+    assert ts.leaked(name, sample.rgb, out) is False
+    ys, xs = np.nonzero(safe.ink)
+    ink = (safe.y + ys, safe.x + xs)
+    assert np.abs(out[ink].astype(int) - sample.rgb[ink].astype(int)).max(axis=1).mean() < 2
+
+
+def test_line_inside_the_frame_is_not_carried_to_its_edge(all_ctx):
+    """A sign line 28 px inside a 231-px photo's edge was filled out to the edge, over the sign's border and
+    the trees: the carry was decided from the grown fill against the grown height, so any line within
+    about three of its heights of an edge counted as cut by it. Measured on the line itself, it is not."""
+    sample = ts.Sample("near-edge", ts.background("histology", (600, 400)))
+    _draw(sample, "name", "JOHN SMITH", 30, ts.fonts()[0], 0, (50, 150), (255, 255, 255))
+    out, _ = _scrub(sample, all_ctx)
+    assert ts.leaked_lines(sample, out) == []
+    line = sample.lines[0]
+    ys, xs = np.nonzero(line.ink)
+    rows, left = slice(line.y + ys.min(), line.y + ys.max() + 1), line.x + xs.min() - 20
+    assert left >= 30
+    assert np.array_equal(out[rows, :left], sample.rgb[rows, :left])
+
+
 @pytest.mark.slow
 def test_sign_text_is_covered_tightly(all_ctx):
     """Large sign text on a plain panel: the fill follows the ink, not the detector's loose quad (a 71-px

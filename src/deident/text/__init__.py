@@ -59,6 +59,7 @@ class TextDetector:
 
             deny = deny_list_for(ctx.deny_terms)
         categories = _phi_categories(eng, bgr, lines, texts, deny) if options.text is TextMode.PHI else []
+        visible = [lines[i].quad for i, c in enumerate(categories) if c is None]  # PHI mode only
         regions = []
         for i, ln in enumerate(lines):
             kind, label = "text", "text line"
@@ -70,6 +71,8 @@ class TextDetector:
                     harmless = categories[i] is None
                     kind, label = (KEPT, "kept") if harmless else ("text", f"text line ({categories[i]})")
             quad = detect.covering(bgr, ln.quad)
+            if kind == "text" and visible:
+                quad = detect.spared(quad, ln.quad, visible)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), kind, label, ln.score))
         return regions
 
@@ -107,9 +110,10 @@ def _alnum(text: str) -> int:
     return sum(c.isalnum() for c in text)
 
 
-def reads_as_text(rgb, region: Region, options: Options) -> bool:
-    """True when the region's pixels read as text (two letters or digits, confidently) or show printed
-    strokes: the evidence ``_resolve_tall`` asks of a very tall line, asked of any region."""
+def reads_as_text(rgb, region: Region, options: Options, letters: int = 2) -> bool:
+    """True when the region's pixels read as text or show printed strokes: the evidence ``_resolve_tall``
+    asks of a very tall line (two letters or digits, confidently), asked of any region; ``letters=1``
+    asks what a line found inside rejected texture needs (one, at ``INSIDE_MIN_SCORE``)."""
     import cv2
     import numpy as np
 
@@ -119,7 +123,10 @@ def reads_as_text(rgb, region: Region, options: Options) -> bool:
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     quad = cv2.boxPoints(cv2.minAreaRect(np.asarray(region.polygon, np.float32)))
     quad = detect.clockwise(quad)
-    return _shows_text(bgr, quad, engine.recognise(eng, bgr, [quad])[0])
+    read = engine.recognise(eng, bgr, [quad])[0]
+    if letters < TALL_LINE_MIN_CHARS:
+        return _reads_as_text(read, INSIDE_MIN_SCORE, letters) or detect.has_strokes(bgr, quad)
+    return _shows_text(bgr, quad, read)
 
 
 def _shows_text(bgr, quad, read) -> bool:
