@@ -437,3 +437,60 @@ def test_big_endian_16_bit_with_predictor_is_blanked_in_its_own_byte_order(tmp_p
     data = _tifffile(_picture("uint16", 1), tiled, predictor=2, byteorder=">")
     assert data[:2] == b"MM"
     _check_blanked(tmp_path, _declare(data, tiled), tiled)
+
+
+# ---------------------------------------------------------------- JPEG (7) tiles
+
+
+def _jpeg_tiled(arr: np.ndarray) -> bytes:
+    """Two 128 x 128 RGB tiles, each a complete JPEG stream (Pillow, 4:4:4), declared 180 x 100."""
+    tiles = []
+    for x in (0, 128):
+        Image.fromarray(np.ascontiguousarray(arr[:, x : x + 128])).save(
+            buf := io.BytesIO(), "JPEG", quality=90, subsampling=0
+        )
+        tiles.append(buf.getvalue())
+    buf = io.BytesIO()
+    tifffile.imwrite(
+        buf,
+        iter(tiles),
+        shape=arr.shape,
+        dtype="uint8",
+        tile=(128, 128),
+        compression="zlib",
+        photometric="rgb",
+    )
+    return _declare(_set(buf.getvalue(), "Compression", 7), True)
+
+
+def _jpeg_raised(data: bytes, tiled: bool = True) -> np.ndarray:
+    """The whole coded picture with the size raised back, decoded by libtiff (Pillow)."""
+    raised = _declare(data, True, FULL_W, FULL_H)
+    return np.asarray(Image.open(io.BytesIO(raised)).convert("RGB"))
+
+
+def test_a_name_in_a_jpeg_edge_tile_padding_is_written_blank(tmp_path):
+    data = _jpeg_tiled(_picture("uint8", 3))
+    hidden = _jpeg_raised(data)
+    assert NAME.split()[0] in _ocr(hidden)  # the leak is real
+    out, kinds = _scrub(tmp_path, data)
+    assert "tiff.tiles" in kinds
+    whole = _jpeg_raised(out)
+    assert NAME.split()[0] not in _ocr(whole)
+    assert whole[H + 8 :].std(axis=(0, 1)).max() < 8  # below the last block row: flat, each channel
+    shown = np.asarray(Image.open(io.BytesIO(out)).convert("RGB")).astype(int)
+    before = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+    rows, cols = H // 8 * 8, W // 8 * 8  # where the blocks across the image's edge begin
+    assert np.abs(shown - before)[:rows, :cols].max() == 0  # every other block decodes as it did
+    assert np.abs(shown - before).max() <= 24  # edge blocks: quantisation noise only
+
+
+def test_ordinary_jpeg_edge_tiles_are_copied_byte_for_byte(tmp_path):
+    picture = np.zeros((FULL_H, FULL_W, 3), np.uint8)
+    picture[:H, :W] = _picture("uint8", 3)[:H, :W]
+    picture[H:, :W] = picture[H - 1 : H, :W]  # the edge replicated into the padding, as libjpeg pads
+    picture[:, W:] = picture[:, W - 1 : W]
+    data = _jpeg_tiled(picture)
+    out, kinds = _scrub(tmp_path, data)
+    assert _segments(out) == _segments(data)
+    assert "tiff.tiles" not in kinds

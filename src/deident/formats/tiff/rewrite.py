@@ -366,6 +366,8 @@ def declared_blocks(
         full = rps * row
         shapes = [EdgePadding(row, row, min(rps, length - k)) for k in range(0, length, rps)] * planes
     offsets, counts = offsets[:needed], counts[:needed]
+    if compression == COMPRESSION_JPEG:
+        return _jpeg_blocks(reader, entries, (offsets, counts), shapes, per_pixel, full if tiled else 0)
     if photometric == PHOTOMETRIC_YCBCR:  # subsampled YCbCr: the coded layout differs; left as it is
         return offsets, counts, {}
     if compression in codecs.LOSSLESS:
@@ -379,9 +381,7 @@ def declared_blocks(
             raise UnsupportedFormat(f"{where}: FillOrder 2 with compression {compression} is not supported")
         predictor.check(where)
         return _coded_blocks(where, reader, compression, predictor, (offsets, counts), shapes, full, tiled)
-    if compression != COMPRESSION_NONE:
-        # TODO(issue 18, JPEG padding): JPEG (7) edge tiles go to formats.jpeg's padding function when
-        # it lands; JPEG 2000, WebP, ZSTD and the rest are copied as they are (docs/benchmarks.md).
+    if compression != COMPRESSION_NONE:  # JPEG 2000, WebP, ZSTD and the rest are copied as they are
         return offsets, counts, {}
     sizes = tuple(s.rows * s.row if not tiled else full for s in shapes)
     if any(c < n for c, n in zip(counts, sizes, strict=True)):
@@ -426,6 +426,41 @@ def _coded_blocks(
         pixels = shape.blank(predictor.undo(raw[:whole], shape.row)).ljust(size, b"\0")
         fixes[i] = Recoded(codecs.encode(compression, predictor.apply(pixels, shape.row)))
         kept[i] = len(fixes[i].data)
+    return offsets, tuple(kept), fixes
+
+
+def _jpeg_blocks(
+    reader: TiffReader,
+    entries: dict[int, Entry],
+    blocks: tuple[tuple, tuple],
+    shapes,
+    per_pixel: int,
+    tile_bytes: int,
+) -> Blocks:
+    """JPEG (7) strips and edge tiles with content coded beyond the image, written blank.
+
+    An edge tile's JPEG codes the whole tile, and a strip's may code more rows than the image has: what a
+    reader crops is checked as a JPEG frame's MCU padding is (``formats.jpeg_padding``). A block with
+    content there is written as the complete stream that function returns (its own tables, which TIFF
+    readers take over JPEGTables); every other block is copied. Interior tiles code nothing outside.
+    """
+    from deident.formats.jpeg_padding import padding_fix
+
+    offsets, counts = blocks
+    entry = entries.get(Tag.JPEGTables)
+    tables = reader.raw(entry) if entry is not None else b""
+    tables = tables[2:-2] if tables[:2] == b"\xff\xd8" and tables[-2:] == b"\xff\xd9" else b""
+    kept, fixes = list(counts), {}
+    for i, (off, count, shape) in enumerate(zip(offsets, counts, shapes, strict=True)):
+        if tile_bytes and not shape.outside(tile_bytes):
+            continue
+        stream = reader.read(off, count)
+        if stream[:2] == b"\xff\xd8":  # the page's shared tables first; the block's own ones override
+            stream = stream[:2] + tables + stream[2:]
+        fix = padding_fix(stream, shape.used * 8 // per_pixel, shape.rows)
+        if fix is not None:
+            fixes[i] = Recoded(fix.data)
+            kept[i] = len(fix.data)
     return offsets, tuple(kept), fixes
 
 
