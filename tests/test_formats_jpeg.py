@@ -69,7 +69,7 @@ def test_entropy_coded_data_is_copied_byte_for_byte(tmp_path):
 
 @pytest.mark.parametrize("save", [{}, {"progressive": True}, {"restart_marker_blocks": 3}])
 def test_a_scan_ends_at_the_first_marker_that_is_not_stuffed_or_a_restart(tmp_path, save):
-    from deident.formats.jpeg import _walk
+    from deident.formats.jpeg_segments import _walk
 
     _, original = loaded_jpeg(tmp_path, **save)
     sos = [s for s in _walk(original).chunks if s.marker == 0xDA]

@@ -113,8 +113,8 @@ def check_padding(jpeg: bytes, width: int | None = None, height: int | None = No
     The warning answers ``jpeg_scan.decoder_skips_data`` with the same read: the copy with a raised frame
     header codes the same MCUs, and scans it leaves out are read from the original.
     """
-    from deident.formats.jpeg import SOF, walk
     from deident.formats.jpeg_scan import FrameHeader
+    from deident.formats.jpeg_segments import SOF, walk
 
     parsed = walk(jpeg)
     sofs = [s for s in parsed.chunks if s.marker in SOF]
@@ -263,9 +263,9 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame):
     declares whole MCUs. Scans of one component code a block count that follows the declared size, so
     where that count changes such scans are left out of the copy and their blocks read from the original.
     """
-    from deident.formats.jpeg import HUFFMAN_DCT, SOF, SOS, TABLES
     from deident.formats.jpeg_dct import LIBJPEG_VERSION, _have
     from deident.formats.jpeg_scan import ScanHeader, stderr_captured
+    from deident.formats.jpeg_segments import HUFFMAN_DCT, SOF, SOS, TABLES
 
     precision = next(s.payload[0] for s in parsed.chunks if s.marker in SOF)
     reason = None
@@ -341,8 +341,8 @@ def _write(obj, planes: list[np.ndarray], frame: _Frame) -> bytes:
     """The edited coefficients as a JPEG stream declaring the original size (progressive again if it was)."""
     import jpeglib
 
-    from deident.formats.jpeg import SOF, walk
     from deident.formats.jpeg_dct import _JPEGLIB_LOCK, LIBJPEG_VERSION, _progressive
+    from deident.formats.jpeg_segments import SOF, walk
 
     for name, plane in zip(("Y", "Cb", "Cr", "K"), planes, strict=False):
         setattr(obj, name, plane)
