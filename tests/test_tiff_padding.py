@@ -494,3 +494,20 @@ def test_ordinary_jpeg_edge_tiles_are_copied_byte_for_byte(tmp_path):
     out, kinds = _scrub(tmp_path, data)
     assert _segments(out) == _segments(data)
     assert "tiff.tiles" not in kinds
+
+
+def test_bytes_past_an_uncompressed_edge_tile_are_reported(tmp_path):
+    """An uncompressed edge tile whose byte count runs past its tile: the surplus is not copied and
+    the report says so (the edge tile's own blanking is a separate finding)."""
+    tifffile.imwrite(buf := io.BytesIO(), np.zeros((20, 20), np.uint8), tile=(16, 16))
+    data = buf.getvalue()
+    counts, offsets = _tag(data, "TileByteCounts"), _tag(data, "TileOffsets").value
+    assert offsets[-1] + counts.value[-1] == len(data)  # the last tile ends the file
+    grown = bytearray(data + SENTINEL)
+    fmt = "<" + ("H" if counts.dtype.name == "SHORT" else "I")
+    size = struct.calcsize(fmt)
+    pos = counts.valueoffset + size * (len(counts.value) - 1)
+    grown[pos : pos + size] = struct.pack(fmt, counts.value[-1] + len(SENTINEL))
+    out, kinds = _scrub(tmp_path, bytes(grown))
+    assert SENTINEL not in out
+    assert "tiff.strips" in kinds  # "N bytes of image data beyond the declared image"

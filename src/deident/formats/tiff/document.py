@@ -16,11 +16,13 @@ from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, ImageDims, Source
 from deident.formats.exif import ExifSummary, walk_exif_ifd
 from deident.formats.items import Item, clean_values
-from deident.formats.tiff.reader import IFD, Entry, TiffReader, check_form, samples
+from deident.formats.tiff.reader import IFD, Entry, TiffReader, samples
 from deident.formats.tiff.rewrite import (
     Blocks,
     Page,
     PagePlan,
+    Recoded,
+    check_data_tags,
     declared_blocks,
     rewrite_tiff,
     structural_page,
@@ -126,9 +128,7 @@ def _beyond_declared(
         return [], None
     try:
         spp, bits = samples("TIFF page", reader, entries)
-        for tag in (data_tag, OFFSET_TAGS[data_tag], Tag.Compression, Tag.Predictor):
-            if tag in entries:
-                check_form("TIFF page", entries[tag], spp, bits)
+        check_data_tags("TIFF page", entries, spp, bits)
         offsets, counts = reader.values(entries[data_tag]), reader.values(entries[OFFSET_TAGS[data_tag]])
     except (CorruptFile, struct.error):
         return [], None  # refused with its reason when the page is written
@@ -136,7 +136,9 @@ def _beyond_declared(
     kept_offsets, kept, fixes = blocks
     items = []
     changed = [i for i, fix in fixes.items() if fix.changes(reader, kept_offsets[i], kept[i])]
-    extra = sum(counts) - sum(k if i not in fixes else counts[i] for i, k in enumerate(kept))
+    # a re-coded block is counted whole (its change is its own finding); an edge tile at its trimmed size
+    written = [counts[i] if isinstance(fixes.get(i), Recoded) else k for i, k in enumerate(kept)]
+    extra = sum(counts) - sum(written)
     if extra:
         detail = f"{extra} bytes of image data beyond the declared image or a coded stream's end"
         items.append(Item("tiff.strips", f"{where} image data", detail))

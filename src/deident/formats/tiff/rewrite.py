@@ -255,14 +255,19 @@ def _even(n: int) -> int:
     return n + (n & 1)
 
 
+def check_data_tags(where: str, entries: dict[int, Entry], spp: int, bits: int) -> None:
+    """The tags that place and code the image data have the form their values are read in."""
+    for tag in (Tag.Compression, Tag.Predictor, *OFFSET_TAGS, *OFFSET_TAGS.values()):
+        if tag in entries:
+            check_form(where, entries[tag], spp, bits)
+
+
 def _layout(page: Page, plan: PagePlan) -> _Layout:
     src = plan.pixels or page
     reader, entries = src.reader, src.ifd.entries
     where = f"TIFF page {page.index}"
     spp, bits = samples(where, reader, entries)
-    for tag in (Tag.Compression, *OFFSET_TAGS, *OFFSET_TAGS.values()):
-        if tag in entries:
-            check_form(where, entries[tag], spp, bits)
+    check_data_tags(where, entries, spp, bits)
     compression = entries.get(Tag.Compression)
     if compression is not None and reader.values(compression)[0] == COMPRESSION_OLD_JPEG:
         raise UnsupportedFormat("TIFF: old-style JPEG compression (6) is not supported")
