@@ -37,6 +37,7 @@ from deident.formats.jpeg_segments import (  # re-exported: the walker and marke
     SOS,
     TABLES,
     Segment,
+    segment_bytes,
     walk,
 )
 from deident.formats.photo import WholeFileDocument
@@ -66,10 +67,6 @@ APP_KIND = {
     (0xEB, b"JP"): ("jpeg.app11", "JPEG XT / JUMBF box (e.g. C2PA provenance)"),
     (APP13, PHOTOSHOP_SIG): ("jpeg.app13", "Photoshop resources"),
 }
-
-
-def _segment_bytes(data: bytes, seg: Segment) -> bytes:
-    return b"\xff" + bytes([seg.marker]) + struct.pack(">H", len(seg.payload) + 2) + seg.payload
 
 
 def _app_key(seg: Segment) -> tuple[int, bytes] | None:
@@ -114,7 +111,7 @@ def _icc_segments(profile: bytes) -> list[bytes]:
     size = 65533 - len(ICC_SIG) - 2
     parts = [profile[i : i + size] for i in range(0, len(profile), size)]
     return [
-        _segment_bytes(b"", Segment(APP2, 0, ICC_SIG + bytes((n + 1, len(parts))) + part))
+        segment_bytes(Segment(APP2, 0, ICC_SIG + bytes((n + 1, len(parts))) + part))
         for n, part in enumerate(parts)
     ]
 
@@ -185,29 +182,29 @@ def clean_jpeg(data: bytes, orientation: int = 1, decode: bool = True) -> bytes:
     segs = parsed.chunks
     jfif = [s for s in segs if s.marker == APP0 and s.startswith(JFIF_SIG)][:1]
     for s in jfif:
-        out.append(_segment_bytes(data, Segment(APP0, s.start, _jfif_without_thumbnail(s.payload))))
+        out.append(segment_bytes(Segment(APP0, s.start, _jfif_without_thumbnail(s.payload))))
     if orientation != 1:
-        out.append(_segment_bytes(data, Segment(APP1, 0, EXIF_SIG + orientation_exif(orientation))))
+        out.append(segment_bytes(Segment(APP1, 0, EXIF_SIG + orientation_exif(orientation))))
     for s in segs:
         if 0xE0 <= s.marker <= 0xEF:
             key = _app_key(s)
             if key == (APP14, ADOBE_SIG):  # its standard form only: anything after it could be anything
-                out.append(_segment_bytes(data, Segment(APP14, s.start, s.payload[:ADOBE_SIZE])))
+                out.append(segment_bytes(Segment(APP14, s.start, s.payload[:ADOBE_SIZE])))
             elif key == (APP2, ICC_SIG):  # the profile, cleaned, where its first segment was
                 if profile is not None and s is icc_segs[0]:
                     out += _icc_segments(profile)
             elif key in KEEP_APP and key != (APP0, JFIF_SIG):  # JFIF: only the first, written above
-                out.append(_segment_bytes(data, s))
+                out.append(segment_bytes(s))
         elif coded.recoded is not None and (s.marker in TABLES or s.marker == SOS):
             continue  # written anew below
         elif s.start in coded.replaced:
             if coded.replaced[s.start] is not None:
                 out.append(coded.replaced[s.start])
         elif s.marker == SOS:
-            out.append(_segment_bytes(data, s))
+            out.append(segment_bytes(s))
             out.append(view[s.start + 4 + len(s.payload) : s.scan_end])  # entropy-coded data, as it is
         elif s.marker in TABLES:
-            out.append(_segment_bytes(data, s))
+            out.append(segment_bytes(s))
     if coded.recoded is not None:
         out.append(coded.recoded)
     out.append(b"\xff\xd9")
@@ -241,7 +238,7 @@ def coded_view(data: bytes, parsed: Parsed, decode: bool) -> CodedView:
     replaced: dict[int, bytes | None] = {}
     for i, payload, kind, detail in plan.changes:
         seg = segs[i]
-        kept = None if payload is None else _segment_bytes(data, Segment(seg.marker, seg.start, payload))
+        kept = None if payload is None else segment_bytes(Segment(seg.marker, seg.start, payload))
         replaced[seg.start] = kept
         items.append(Item(kind, f"{seg.name} segment at {seg.start}", detail))
     if plan.frame is None:
@@ -272,7 +269,7 @@ def coded_view(data: bytes, parsed: Parsed, decode: bool) -> CodedView:
             else:
                 trimmed = js.cut_intervals(coded, frame, scan, restart)
             if trimmed.coded != coded:
-                replaced[seg.start] = _segment_bytes(data, seg) + trimmed.coded
+                replaced[seg.start] = segment_bytes(seg) + trimmed.coded
                 detail = f"{trimmed.dropped} bytes of coded data beyond the declared image"
                 if not trimmed.dropped:
                     detail = "pad bits after the last coded unit (set to 1)"
@@ -292,8 +289,7 @@ def _padding(data: bytes, items: list[Item]) -> tuple[bytes | None, bool | None]
     items.append(Item("jpeg.padding", "last MCU row/column", fix.detail, Action.REPLACED))
     fixed = fix.data
     coding = b"".join(
-        _segment_bytes(fixed, s)
-        + (fixed[s.start + 4 + len(s.payload) : s.scan_end] if s.marker == SOS else b"")
+        segment_bytes(s) + (fixed[s.start + 4 + len(s.payload) : s.scan_end] if s.marker == SOS else b"")
         for s in walk(fixed).chunks
         if s.marker in TABLES or s.marker == SOS
     )

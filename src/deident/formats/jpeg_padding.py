@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from deident.errors import CorruptFile, UnsupportedFormat
+from deident.formats.jpeg_scan import FrameHeader, ScanHeader, stderr_captured
+from deident.formats.jpeg_segments import HUFFMAN_DCT, SOF, SOS, TABLES, Segment, segment_bytes, walk
 
 # A block is padding when its coefficients lie within this many quantisation steps (least squares) of a
 # block padded as some encoder pads (``PADDINGS``). Rounding alone gives at most 0.5; 705 ordinary JPEGs
@@ -113,8 +115,6 @@ def check_padding(jpeg: bytes, width: int | None = None, height: int | None = No
     The warning answers ``jpeg_scan.decoder_skips_data`` with the same read: the copy with a raised frame
     header codes the same MCUs, and scans it leaves out are read from the original.
     """
-    from deident.formats.jpeg_scan import FrameHeader
-    from deident.formats.jpeg_segments import SOF, walk
 
     parsed = walk(jpeg)
     sofs = [s for s in parsed.chunks if s.marker in SOF]
@@ -128,7 +128,7 @@ def check_padding(jpeg: bytes, width: int | None = None, height: int | None = No
     width, height = min(width or fw, fw), min(height or fh, fh)
     if (width, height) == frame.coded:
         return None  # whole MCUs: nothing coded beyond the image
-    jpeg_obj, planes, qts, warned = _coefficients(jpeg, parsed, frame)
+    jpeg_obj, planes, qts, warned = _coefficients(jpeg, parsed, frame, header)
     blanked = recoded = 0
     for i, (plane, q) in enumerate(zip(planes, qts, strict=True)):
         b, r = _blank_component(plane, q, frame.component_size(i, width, height), frame.subsampled(i))
@@ -255,7 +255,7 @@ def _projection(key: tuple[int, int], pad: str, sub: tuple[bool, bool], qt: byte
     return steps @ np.linalg.pinv(steps)
 
 
-def _coefficients(jpeg: bytes, parsed, frame: _Frame):
+def _coefficients(jpeg: bytes, parsed, frame: _Frame, header: FrameHeader):
     """(jpeglib object, coefficient planes of every coded block, quantisation table per component,
     whether libjpeg warned).
 
@@ -264,10 +264,8 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame):
     where that count changes such scans are left out of the copy and their blocks read from the original.
     """
     from deident.formats.jpeg_dct import LIBJPEG_VERSION, _have
-    from deident.formats.jpeg_scan import ScanHeader, stderr_captured
-    from deident.formats.jpeg_segments import HUFFMAN_DCT, SOF, SOS, TABLES
 
-    precision = next(s.payload[0] for s in parsed.chunks if s.marker in SOF)
+    precision = header.precision
     reason = None
     if frame.marker not in HUFFMAN_DCT:  # libjpeg reads the coefficients of these only
         reason = "not Huffman-coded DCT"
@@ -278,7 +276,7 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame):
     if reason:
         raise UnsupportedFormat(f"cannot check what the JPEG codes beyond its declared size: {reason}")
     cw, ch = frame.coded
-    ids = [s.payload[6 + 3 * i] for s in parsed.chunks if s.marker in SOF for i in range(len(frame.factors))]
+    ids = [c.id for c in header.components]
     changed = {
         ids[i]
         for i in range(len(frame.factors))
@@ -297,7 +295,7 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame):
             if len(scan.components) == 1 and scan.components[0][0] in changed:
                 dropped = True
                 continue
-        raised.append(b"\xff" + bytes([s.marker]) + struct.pack(">H", len(payload) + 2) + payload)
+        raised.append(segment_bytes(Segment(s.marker, s.start, payload)))
         if s.marker == SOS:
             raised.append(jpeg[s.start + 4 + len(s.payload) : s.scan_end])
     raised.append(b"\xff\xd9")
@@ -342,7 +340,6 @@ def _write(obj, planes: list[np.ndarray], frame: _Frame) -> bytes:
     import jpeglib
 
     from deident.formats.jpeg_dct import _JPEGLIB_LOCK, LIBJPEG_VERSION, _progressive
-    from deident.formats.jpeg_segments import SOF, walk
 
     for name, plane in zip(("Y", "Cb", "Cr", "K"), planes, strict=False):
         setattr(obj, name, plane)

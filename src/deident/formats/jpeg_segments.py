@@ -111,3 +111,8 @@ def _scan_end(data: bytes, pos: int) -> int:
     if m is None:
         raise CorruptFile("JPEG is truncated inside the image data (no end-of-image marker)")
     return m.start()
+
+
+def segment_bytes(seg: Segment) -> bytes:
+    """A marker segment as written: marker, length field, payload."""
+    return b"\xff" + bytes([seg.marker]) + struct.pack(">H", len(seg.payload) + 2) + seg.payload
