@@ -126,7 +126,7 @@ class DicomDocument(Document):
         with _readable("check"):
             columns = claimed_columns(ds)
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
-            recoded = recode_lossless_jpeg(ds, fix=False)
+            recoded = recode_lossless_jpeg(ds, fix=False, max_pixels=0)
             out += recoded or filter_fragments(ds).findings(Action.FOUND)
             out += clean_native(ds, fix=False) + clean_rle_bits(ds, fix=False)
             out += Sweeper([], fix=False).sweep(ds)
@@ -182,7 +182,8 @@ class DicomDocument(Document):
             scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
             out = scrubber.scrub(ds)
             out += whole_slide_associated(ds, blank=True)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
-            out += recode_lossless_jpeg(ds, fix=True)  # JPEG Lossless coded again, pixels identical
+            # JPEG Lossless coded again, pixels identical
+            out += recode_lossless_jpeg(ds, fix=True, max_pixels=ctx.options.max_pixels)
             filtered = filter_fragments(ds)  # camera EXIF, comments, a second image after EOI
             filtered.apply(ds)
             out += filtered.findings(Action.REMOVED)

@@ -136,7 +136,7 @@ def _syntax_name(ts: str) -> str:
     return UID(ts).name if ts else "unknown transfer syntax"
 
 
-def recode_lossless_jpeg(ds, fix: bool) -> list[Finding]:
+def recode_lossless_jpeg(ds, fix: bool, max_pixels: int) -> list[Finding]:
     """JPEG Lossless (Process 14) Pixel Data decoded and coded again by deident, pixels identical.
 
     Its scans are not Huffman-coded DCT blocks, so ``formats.jpeg`` cannot tell which coded bytes a decoder
@@ -154,43 +154,23 @@ def recode_lossless_jpeg(ds, fix: bool) -> list[Finding]:
         return [Finding("dicom", "dicom.pixels-recoded", where, Action.FOUND, detail)]
     import numpy as np
 
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:  # no decoder plugin (python-gdcm), or a damaged stream
-        raise CorruptFile(f"{_syntax_name(ts)} pixel data cannot be decoded to check it: {exc}") from exc
-    pixels = np.array(pixels, copy=True)
+    from deident.dicom.pixels import Pixels
+
+    pixels = Pixels.decode(ds, max_pixels)  # names the decoders tried when none can (python-gdcm)
+    values = pixels.array if pixels.array.shape[0] > 1 else pixels.array[0]
     for target in RECODE_TARGETS:
         if _encoder(target) is None:
             continue
-        trial = ds.copy()
-        trial.file_meta = ds.file_meta.copy()
-        try:
-            trial.compress(target, pixels, generate_instance_uid=False)
-            same = np.array_equal(trial.pixel_array, pixels)
+        try:  # Dataset.compress sets Pixel Data, the transfer syntax and what goes with them on ``ds``
+            ds.compress(target, values, generate_instance_uid=False)
+            same = np.array_equal(ds.pixel_array, values)
         except Exception:  # this encoder does not take these pixels: try the next
             continue
         if same:
-            _adopt(ds, trial)
+            for tag in (0x7FE00001, 0x7FE00002):  # an extended offset table described the old fragments
+                ds.pop(tag, None)
             detail = f"{_syntax_name(ts)} frames coded again as {_syntax_name(target)}, pixels identical"
             return [Finding("dicom", "dicom.pixels-recoded", where, Action.REPLACED, detail)]
-    from pydicom.uid import ExplicitVRLittleEndian
-
-    ds.PixelData = pixels.tobytes()
-    ds["PixelData"].VR = "OW" if int(ds.BitsAllocated) > 8 else "OB"
-    ds["PixelData"].is_undefined_length = False
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    pixels.store()
     detail = f"{_syntax_name(ts)} frames decoded and written uncompressed (no lossless encoder took them)"
     return [Finding("dicom", "dicom.pixels-recoded", where, Action.REPLACED, detail)]
-
-
-def _adopt(ds, trial) -> None:
-    """Take the re-coded Pixel Data and the attributes ``Dataset.compress`` set with it."""
-    ds.PixelData = trial.PixelData
-    ds["PixelData"].VR = trial["PixelData"].VR
-    ds["PixelData"].is_undefined_length = True
-    ds.file_meta.TransferSyntaxUID = trial.file_meta.TransferSyntaxUID
-    for keyword in ("PhotometricInterpretation", "PlanarConfiguration", "LossyImageCompression"):
-        if keyword in trial:
-            setattr(ds, keyword, trial.get(keyword))
-    for tag in (0x7FE00001, 0x7FE00002):  # an extended offset table described the old fragments
-        ds.pop(tag, None)
