@@ -385,10 +385,10 @@ def _read_beside_redactions(found: list, redacted: list, frame, ctx: Context) ->
     from deident.text import reads_as_text
 
     shape = frame.rgb.shape
-    face_mask = polygon_mask(shape, faces)  # once per frame, not once per text region
+    face_mask = polygon_mask(shape, faces) if faces else None  # once per frame, not once per region
     unread = set()
     for r in texts:
-        across = bool((polygon_mask(shape, [r]) & face_mask).any())
+        across = face_mask is not None and bool((polygon_mask(shape, [r]) & face_mask).any())
         if not reads_as_text(frame.rgb, r, ctx.options, letters=2 if across else 1):
             unread.add(id(r))
     return [r for r in found if id(r) not in unread]

@@ -194,6 +194,8 @@ def _extra_bytes(c: Chunk, size: tuple[int, int] | None) -> int:
         return len(c.data) - 10 + (c.data[1:4] != b"\0\0\0") + bool(c.data[0] & ~VP8X_FLAGS & 0xFF)
     if c.fourcc == b"ALPH":
         return 0  # counted by _slack
+    if c.fourcc == b"ANMF":  # what its pictures hold after their bitstreams is counted by _slack
+        return len(c.data) - ANMF_HEADER - sum(len(f.raw()) for f, _ in frame_pictures(c))
     kept = canonical(c, size=size).data
     return len(c.data) - len(kept) or int(kept != c.data)
 

@@ -436,17 +436,15 @@ def _unit_axes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     return u / max(nu, 1e-6), v / max(nv, 1e-6), nu, nv
 
 
-def to_border(
-    quad: np.ndarray, shape, line: np.ndarray | None = None, height: float | None = None
-) -> np.ndarray:
+def to_border(quad: np.ndarray, shape, line: np.ndarray, height: float) -> np.ndarray:
     """A line whose end stops near the frame's edge, as a rectangle carried past that edge.
 
     A line cut by the border (a label photographed at 35 degrees, running off the picture) is found only
     up to its last whole glyphs, and the detector fits the cut end loosely (the top of "19" at a
     35-degree border stood above its quad). An end within TO_BORDER line heights of the edge, measured
     along the line, is carried past it, and the line is widened across by BORDER_WIDEN of its height.
-    Other lines are returned as they are. ``quad`` is what gets carried; ``line`` (default ``quad``) and
-    ``height`` (default its height across) decide which ends are cut.
+    Other lines are returned as they are. ``quad`` is what gets carried; ``line`` and ``height`` decide
+    which ends are cut.
     """
     q = quad.astype(np.float64)
     u, v, nu, nv = _unit_axes(q)
@@ -467,9 +465,9 @@ def to_border(
     # An end is cut when the line's band meets the edge within the yardstick of it: at the nearer of the
     # band's two corners (on a tilted line the farther one lies a height times the tilt's tangent beyond)
     # that lies in the frame (a corner past the top or bottom edge says nothing about the line's end).
-    ref = q if line is None else line.astype(np.float64)
+    ref = line.astype(np.float64)
     (r0, r1), (c0, c1) = ((float(p.min()), float(p.max())) for p in (ref @ u, ref @ v))
-    yardstick = TO_BORDER * (c1 - c0 if height is None else height)
+    yardstick = TO_BORDER * height
 
     def near(end: float, sign: float) -> float:
         corners = [end * u + t * v for t in (c0, c1)]
