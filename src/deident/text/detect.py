@@ -110,14 +110,17 @@ def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
     return bgr if out is None else out
 
 
-def _pass(engine, bgr: np.ndarray, box_thresh: float, near: list[Line] | None = None) -> list[Line]:
-    """One pass: the overview, then (large frames) the fine tiles, or only those touching ``near``."""
+def _pass(
+    engine, bgr: np.ndarray, box_thresh: float, near: list[Line] | None = None, screen: bool = False
+) -> list[Line]:
+    """One pass: the overview, then (large frames) the fine tiles, or only those touching ``near``
+    (``screen``: the overview only in windows around ``near``, ``_near_windows``)."""
     h, w = bgr.shape[:2]
     scale = min(1.0, OVERVIEW_SIDE / max(h, w))
     if min(h, w) * scale < 64:  # tiny frames: the detector needs room around the ink
         scale = 64 / min(h, w)
     found: list[Line] = []
-    for x0, y0, x1, y1 in _near_windows(near, h, w) if near is not None else [(0, 0, w, h)]:
+    for x0, y0, x1, y1 in _near_windows(near, h, w) if screen else [(0, 0, w, h)]:
         quads, scores = ocr.detect_boxes(engine, _resize(bgr[y0:y1, x0:x1], scale), box_thresh)
         shift = np.array([x0, y0], np.float32)
         found += [Line(q / scale + shift, float(s)) for q, s in zip(quads, scores, strict=True)]
@@ -136,9 +139,11 @@ def _pass(engine, bgr: np.ndarray, box_thresh: float, near: list[Line] | None = 
 
 
 def _near_windows(lines: list[Line], h: int, w: int) -> list[tuple[int, int, int, int]]:
-    """Where a second round looks: around each line the first found, ``NEAR`` of its heights (at least
-    ``NEAR_MIN`` px) on every side, snapped to the ``GRID``; or the whole frame when those windows would
-    cover most of it.
+    """Where a second round first looks (a screen): around each line the first found, ``NEAR`` of its
+    heights (at least ``NEAR_MIN`` px) on every side, snapped to the ``GRID``; or the whole frame when
+    those windows would cover most of it. Only when the screen finds something is the whole frame looked
+    at again: the windows alone found blobs on textured backgrounds that the whole frame did not, and a
+    blob can swallow a real line (tests/test_text.py's synthetic set).
 
     What the second round adds lies next to a fresh fill: on ../shared's real-world set it found 2 lines,
     1.3 and 1.5 heights from one the first round found. Looking at the whole frame again doubled the
@@ -191,7 +196,9 @@ def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH) -> list[
         for ln in lines:
             cv2.fillPoly(filled, [np.round(grown(ln.quad)).astype(np.int32)], (0, 0, 0))
         work = neutralise_boxes(filled)
-        found = _pass(engine, work, box_thresh, near=new)
+        found = _pass(engine, work, box_thresh, near=new, screen=True)
+        if found:  # the screen found something: the whole overview again, as a full second round
+            found = _pass(engine, work, box_thresh, near=new)
         lines = drop_contained(lines + found)
         new = [ln for ln in found if any(ln is k for k in lines)]
     return lines
