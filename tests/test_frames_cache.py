@@ -68,8 +68,9 @@ def test_a_frame_that_changed_everywhere_is_looked_at_whole():
     assert detector.seen > 2 * video[0].shape[0] * video[0].shape[1]
 
 
-def text_cine(path, frames: int = 8, only: int = 5):
-    """A native RGB ultrasound cine: a name on every frame, a record number on frame ``only`` alone."""
+def text_cine(path, frames: int = 8, only: int = 5, code: np.ndarray | None = None):
+    """A native RGB ultrasound cine: a name on every frame, a record number on frame ``only`` alone (and
+    ``code``, a grey symbol, inside that frame's moving image at rows 150-, columns 190-)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
 
@@ -83,6 +84,8 @@ def text_cine(path, frames: int = 8, only: int = 5):
     video[:, 8 : 8 + name.shape[0], 8 : 8 + name.shape[1]] = name[:, :, None]
     mrn = textsynth.render("MRN 48213977", 16, font, 0)
     video[only, 120 : 120 + mrn.shape[0], 100 : 100 + mrn.shape[1]] = mrn[:, :, None]
+    if code is not None:
+        video[only, 150 : 150 + code.shape[0], 190 : 190 + code.shape[1]] = code[:, :, None]
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -161,3 +164,28 @@ def test_kept_lines_count_for_verification_only_while_shown_as_they_were():
     out[62:66, 20:30] = 255  # a change no redaction made: that line is judged again
     shown = unchanged_kept(Frame(0, out, photographic=False), found)
     assert boxes(shown) == {(64, 10, 119, 19)}
+
+
+def test_a_code_in_one_frame_of_a_cine_is_redacted_there_only(tmp_path):
+    """A code drawn into one frame's moving image: zxing reads it in the input frame and nowhere in the
+    written one, and every other frame keeps those pixels as they were."""
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from deident.batch import scrub_paths
+    from deident.options import FaceMode, Options, TextMode
+
+    code = np.asarray(
+        zxingcpp.create_barcode("S17-04522", zxingcpp.BarcodeFormat.DataMatrix).to_image(scale=3)
+    )
+    src = tmp_path / "cine.dcm"
+    video, _ = text_cine(src, code=code)
+    y0, x0, y1, x1 = 150, 190, 150 + code.shape[0], 190 + code.shape[1]
+    assert [c.text for c in zxingcpp.read_barcodes(video[5])] == ["S17-04522"]
+    assert all(not zxingcpp.read_barcodes(video[i]) for i in range(8) if i != 5)
+    opts = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "out")
+    [result] = scrub_paths([src], opts)
+    assert result.status.value == "safe", result.reason
+    out = pydicom.dcmread(result.output).pixel_array
+    for binarizer in (zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram):
+        assert not zxingcpp.read_barcodes(out[5], try_rotate=True, try_invert=True, binarizer=binarizer)
+    assert out[5, y0:y1, x0:x1].max() < 40  # filled
+    assert all(np.array_equal(out[i, y0:y1, x0:x1], video[i, y0:y1, x0:x1]) for i in range(8) if i != 5)
