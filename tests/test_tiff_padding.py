@@ -19,11 +19,12 @@ from PIL import Image, ImageDraw
 
 from deident.formats.tiff import codecs
 from deident.options import FaceMode, TextMode
-from support import need
 from support.planted import ctx, scrub_bytes
 from support.sample_images import font
 
-tifffile = need("tifffile", "writes and reads the tiled, planar, 16-bit and float TIFF files")
+tifffile = pytest.importorskip(
+    "tifffile", reason="tifffile, a test extra, writes and reads the tiled, planar, 16-bit and float TIFFs"
+)
 
 W, H = 180, 100  # what the files declare
 FULL_W, FULL_H = 256, 128  # what their coded data holds: two 128 x 128 tiles, or two 64-row strips
