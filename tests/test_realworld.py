@@ -67,12 +67,15 @@ def test_ordinary_photos_are_neither_refused_nor_slabbed(shared_dir, tmp_path):
 @pytest.mark.slow
 def test_phi_mode_hides_ids_written_with_spaces(shared_dir, tmp_path):
     """'590 408' on a photo of part labels stayed legible with --text phi."""
+    assert _phi_score(shared_dir, tmp_path, "text/easyocr_Photo-8.jpg").id_legible == []
+
+
+def _phi_score(shared_dir, tmp_path, name: str, **options) -> rw.Score:
+    """One real-world image scrubbed with --text phi (written as safe), scored against its annotations."""
     root = shared_dir / "corpora" / "realworld"
-    name = "text/easyocr_Photo-8.jpg"
-    r = _scrub([root / name], tmp_path, text=TextMode.PHI)[Path(name).name]
+    r = _scrub([root / name], tmp_path, text=TextMode.PHI, **options)[Path(name).name]
     assert r.status is Status.SAFE, r.reason
-    score = rw.score(_entries(shared_dir)[name], root / name, Path(r.output), "phi")
-    assert score.id_legible == []
+    return rw.score(_entries(shared_dir)[name], root / name, Path(r.output), "phi")
 
 
 @pytest.mark.slow
@@ -112,11 +115,7 @@ def test_phi_mode_keeps_ordinary_and_clinical_text(shared_dir, tmp_path):
 def test_phi_verification_does_not_re_judge_kept_lines_from_cut_crops(shared_dir, tmp_path):
     """Verification re-read "6,001,271.61" (read whole at 1.00 and kept) in a crop around a neighbour's
     fill as "6,001 271 61", an ID, and filled it and more in two more rounds: 10.71 % over-redaction."""
-    root = shared_dir / "corpora" / "realworld"
-    name = "text/easyocr_width_ths.png"
-    r = _scrub([root / name], tmp_path, text=TextMode.PHI, keep_names=True)[Path(name).name]
-    assert r.status is Status.SAFE, r.reason
-    score = rw.score(_entries(shared_dir)[name], root / name, Path(r.output), "phi")
+    score = _phi_score(shared_dir, tmp_path, "text/easyocr_width_ths.png", keep_names=True)
     assert score.over <= rw.OVER_MAX
     assert score.harmless_legible >= 2  # both "6,001,271.61" (measured 2 of 4: "width_ths" is no word)
 
@@ -126,11 +125,7 @@ def test_phi_verification_shows_a_picture_s_crops_whole(shared_dir, tmp_path):
     """Verification crops with everything far from a change shown black (a cine's trick, so its static
     overlay repeats) cut a line the first pass read and kept in example3; read as a fragment it was
     filled: 3.98 % over-redaction in phi mode against 1.05 % with whole crops."""
-    root = shared_dir / "corpora" / "realworld"
-    name = "text/easyocr_example3.png"
-    r = _scrub([root / name], tmp_path, text=TextMode.PHI)[Path(name).name]
-    assert r.status is Status.SAFE, r.reason
-    score = rw.score(_entries(shared_dir)[name], root / name, Path(r.output), "phi")
+    score = _phi_score(shared_dir, tmp_path, "text/easyocr_example3.png")
     assert score.id_legible == []
     assert score.over <= 0.02  # of the frame: measured 1.05 % (3.98 % with masked crops)
 
