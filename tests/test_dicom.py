@@ -238,3 +238,30 @@ def test_pipeline_scrubs_a_folder(tmp_path):
     for r in results:
         data = Path(r.output).read_bytes().upper()
         assert not [s for s in LEAK_STRINGS if s.upper().encode() in data]
+
+
+def test_a_file_pydicom_cannot_write_fails_with_a_one_line_reason(tmp_path):
+    """pydicom's SC_rgb_jpeg.dcm (implicit VR under an explicit transfer syntax) cannot be written back;
+    pydicom's error text carries a traceback, which the report's reason used to quote whole."""
+    import json
+
+    from support.dicom import pydicom_file
+    from support.runs import cli
+
+    run = cli(
+        "scrub",
+        pydicom_file("SC_rgb_jpeg.dcm"),
+        "-o",
+        tmp_path / "out",
+        "--text",
+        "off",
+        "--faces",
+        "off",
+        "--json",
+        "-q",
+        text=True,
+    )
+    [result] = json.loads(run.stdout)["files"]
+    assert result["status"] == "failed" and not result["output"]
+    assert result["reason"].startswith("DICOM cannot be written: ") and "\n" not in result["reason"]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

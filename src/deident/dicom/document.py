@@ -325,7 +325,8 @@ class DicomDocument(Document):
                 warnings.simplefilter("ignore")
                 pydicom.dcmwrite(out, ds, enforce_file_format=True)
         except (*UNREADABLE, AttributeError) as exc:
-            raise CorruptFile(f"DICOM cannot be written: {exc}") from exc
+            said = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # pydicom appends a traceback
+            raise CorruptFile(f"DICOM cannot be written: {said}") from exc
 
 
 # What pydicom raises on a damaged element (an unknown VR, a value that does not parse): the file cannot be
