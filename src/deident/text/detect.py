@@ -110,31 +110,46 @@ def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
     return bgr if out is None else out
 
 
-def _pass(
-    engine, bgr: np.ndarray, box_thresh: float, near: list[Line] | None = None, screen: bool = False
-) -> list[Line]:
-    """One pass: the overview, then (large frames) the fine tiles, or only those touching ``near``
-    (``screen``: the overview only in windows around ``near``, ``_near_windows``)."""
+def _pass(engine, bgr: np.ndarray, box_thresh: float, near: list[Line] | None = None) -> list[Line]:
+    """One pass: the overview, then (large frames) the fine tiles, or only those touching ``near``."""
+    return _overview(engine, bgr, box_thresh) + _fine(engine, bgr, box_thresh, near)
+
+
+def _overview(engine, bgr: np.ndarray, box_thresh: float, windows=None) -> list[Line]:
+    """The whole frame at the overview scale, or only ``windows`` of it (a second round's screen)."""
     h, w = bgr.shape[:2]
     scale = min(1.0, OVERVIEW_SIDE / max(h, w))
     if min(h, w) * scale < 64:  # tiny frames: the detector needs room around the ink
         scale = 64 / min(h, w)
     found: list[Line] = []
-    for x0, y0, x1, y1 in _near_windows(near, h, w) if screen else [(0, 0, w, h)]:
+    for x0, y0, x1, y1 in windows or [(0, 0, w, h)]:
         quads, scores = ocr.detect_boxes(engine, _resize(bgr[y0:y1, x0:x1], scale), box_thresh)
         shift = np.array([x0, y0], np.float32)
         found += [Line(q / scale + shift, float(s)) for q, s in zip(quads, scores, strict=True)]
-    if max(h, w) > TILE_ABOVE:
-        fine = _resize(bgr, TILE_SCALE)
-        for (y, th), (x, tw) in _tiles(*fine.shape[:2]):
-            if near is not None and not _touches(
-                near, x / TILE_SCALE, y / TILE_SCALE, tw / TILE_SCALE, th / TILE_SCALE
-            ):
-                continue
-            quads, scores = ocr.detect_boxes(engine, fine[y : y + th, x : x + tw], box_thresh)
-            shift = np.array([x, y], np.float32)
-            found += [Line((q + shift) / TILE_SCALE, float(s)) for q, s in zip(quads, scores, strict=True)]
-    tallest = max(MAX_LINE_PX, MAX_LINE_SHARE * min(h, w))
+    return _plausible(bgr, found)
+
+
+def _fine(engine, bgr: np.ndarray, box_thresh: float, near: list[Line] | None) -> list[Line]:
+    """Large frames: the fine tiles, or only those touching ``near``; small frames have none."""
+    h, w = bgr.shape[:2]
+    if max(h, w) <= TILE_ABOVE:
+        return []
+    found: list[Line] = []
+    fine = _resize(bgr, TILE_SCALE)
+    for (y, th), (x, tw) in _tiles(*fine.shape[:2]):
+        if near is not None and not _touches(
+            near, x / TILE_SCALE, y / TILE_SCALE, tw / TILE_SCALE, th / TILE_SCALE
+        ):
+            continue
+        quads, scores = ocr.detect_boxes(engine, fine[y : y + th, x : x + tw], box_thresh)
+        shift = np.array([x, y], np.float32)
+        found += [Line((q + shift) / TILE_SCALE, float(s)) for q, s in zip(quads, scores, strict=True)]
+    return _plausible(bgr, found)
+
+
+def _plausible(bgr: np.ndarray, found: list[Line]) -> list[Line]:
+    """Lines no taller than a line can be, over some ink."""
+    tallest = max(MAX_LINE_PX, MAX_LINE_SHARE * min(bgr.shape[:2]))
     return [ln for ln in found if ln.height <= tallest and has_ink(bgr, ln.quad)]
 
 
@@ -196,9 +211,12 @@ def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH) -> list[
         for ln in lines:
             cv2.fillPoly(filled, [np.round(grown(ln.quad)).astype(np.int32)], (0, 0, 0))
         work = neutralise_boxes(filled)
-        found = _pass(engine, work, box_thresh, near=new, screen=True)
-        if found:  # the screen found something: the whole overview again, as a full second round
-            found = _pass(engine, work, box_thresh, near=new)
+        h, w = work.shape[:2]
+        windows = _near_windows(new, h, w)
+        tiles = _fine(engine, work, box_thresh, new)
+        found = _overview(engine, work, box_thresh, windows) + tiles
+        if found and windows != [(0, 0, w, h)]:  # the screen found something: the whole overview too
+            found = _overview(engine, work, box_thresh) + tiles
         lines = drop_contained(lines + found)
         new = [ln for ln in found if any(ln is k for k in lines)]
     return lines
