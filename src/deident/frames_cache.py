@@ -166,17 +166,20 @@ def unchanged_kept(frame: Frame, redacted: list[Region]) -> list[Region]:
     if seen is None or seen.shape != frame.rgb.shape or not seen.kept:
         return []
     reach = 2 * REDACTION_REACH + 1
-    filled = cv2.dilate(
-        polygon_mask(frame.rgb.shape, redacted).astype(np.uint8), np.ones((reach, reach), np.uint8)
-    )
+    filled = None  # the frame's redactions and their reach, drawn once a kept line has moved pixels
     out = []
     for k in seen.kept:
         x0, y0 = (max(0, v) for v in k.region.bbox()[:2])
         now = frame.rgb[y0 : y0 + k.pixels.shape[0], x0 : x0 + k.pixels.shape[1]]
         diff = np.abs(now.astype(np.int16) - k.pixels.astype(np.int16))
         moved = diff.max(axis=2) > TOLERANCE if diff.ndim == 3 else diff > TOLERANCE
-        if not (moved & ~filled[y0 : y0 + moved.shape[0], x0 : x0 + moved.shape[1]].astype(bool)).any():
-            out.append(k.region)
+        if moved.any():
+            if filled is None:
+                mask = polygon_mask(frame.rgb.shape, redacted).astype(np.uint8)
+                filled = cv2.dilate(mask, np.ones((reach, reach), np.uint8)).astype(bool)
+            if (moved & ~filled[y0 : y0 + moved.shape[0], x0 : x0 + moved.shape[1]]).any():
+                continue
+        out.append(k.region)
     return out
 
 
@@ -190,17 +193,20 @@ def _verify_frames(
     everything that pass found; the rest holds the very pixels already found clean.
 
     A frame the detection pass did not see (or of another size) is looked at whole. Measured on 5 real
-    photos, verification was twice the CPU of detection when it looked at every frame whole. In an object
-    of several frames, pixels of a crop farther than ``PAD`` from what changed or was found are shown
-    black, as in detection: a cine's crop around its static overlay then holds the same pixels on every
-    frame and is looked at once (the 120-frame ultrasound: 340 detector looks -> 228, verification 15.8 ->
-    6.9 CPU-s). In one picture nothing repeats, and a masked crop cut a line that the first pass read and
-    kept, which then read as an identifying fragment and was filled (../shared's example3 in phi mode:
-    over-redaction 1.05 -> 3.98 % of the frame), so a picture's crops are shown whole.
+    photos, verification was twice the CPU of detection when it looked at every frame whole. Where
+    several frames share a size (a cine), pixels of a crop farther than ``PAD`` from what changed or was
+    found are shown black, as in detection: the crop around a static overlay then holds the same pixels on
+    every frame and is looked at once (the 120-frame ultrasound: 340 detector looks -> 228, verification
+    15.8 -> 6.9 CPU-s). A picture with no frame of its size (a photo; a slide's macro beside its
+    overview) repeats nothing, and a masked crop cut a line that the first pass read and kept, which then
+    read as an identifying fragment and was filled (../shared's example3 in phi mode: over-redaction 1.05
+    -> 3.98 % of the frame), so such a picture's crops are shown whole.
     """
     import numpy as np
 
-    several = len({index for index, _ in _seen}) > 1
+    frames_of_size: dict[tuple, set[int]] = {}
+    for (index, _), s in _seen.items():
+        frames_of_size.setdefault(s.shape, set()).add(index)
     for frame in frames:
         h, w = frame.rgb.shape[:2]
         seen = _seen.get((frame.index, frame.label))
@@ -214,7 +220,8 @@ def _verify_frames(
         if boxes is None or _area(boxes) > FULL_SHARE * h * w:
             regions = _look(looks, frame, ctx, (0, 0, w, h))
         else:
-            regions = [r for box in boxes for r in _look(looks, frame, ctx, box, keep if several else None)]
+            shared = len(frames_of_size[seen.shape]) > 1  # ``seen`` is set wherever ``boxes`` is
+            regions = [r for box in boxes for r in _look(looks, frame, ctx, box, keep if shared else None)]
         if seen is not None:
             seen.regions += regions  # a second round must look around what this one found, too
         yield frame, regions
