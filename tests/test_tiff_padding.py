@@ -355,7 +355,7 @@ def test_lzw_and_packbits_as_deident_codes_them_are_what_libtiff_reads(compressi
         one = _one_strip(arr, compression, stream)  # libtiff decodes deident's stream
 
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(one))), arr)
-        assert codecs.decode(compression, _libtiff_block(arr, compression, 1), arr.size)[0] == arr.tobytes()
+        assert codecs.decode(compression, _libtiff_block(arr, compression, 1), arr.size) == arr.tobytes()
 
 
 def _one_strip(arr: np.ndarray, compression: int, stream: bytes) -> bytes:

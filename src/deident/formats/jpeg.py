@@ -260,11 +260,10 @@ def coded_view(data: bytes, parsed: Parsed, decode: bool) -> CodedView:
             restart = struct.unpack(">H", seg.payload[:2])[0]
         elif seg.marker == SOS:
             scan = js.ScanHeader.parse(seg.payload)
-            walked = walk_scans  # the plan refused every frame but Huffman sequential and progressive
-            if not walked and not restart:
+            if not walk_scans and not restart:  # the plan refused every frame but Huffman DCT
                 continue
             coded = data[seg.start + 4 + len(seg.payload) : seg.scan_end]
-            if walked:
+            if walk_scans:
                 trimmed = js.trim_scan(coded, frame, scan, huffman, restart, progressive)
             else:
                 trimmed = js.cut_intervals(coded, frame, scan, restart)

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 from deident.errors import CorruptFile
 
-SEQUENTIAL_HUFFMAN = {0xC0, 0xC1}
 PROGRESSIVE_HUFFMAN = 0xC2
 DHT, DNL, DRI, DQT = 0xC4, 0xDC, 0xDD, 0xDB
 LOOKAHEAD = 9  # bits decoded by one table lookup; longer codes take the canonical slow path

@@ -187,7 +187,7 @@ def frame_pictures(anmf: Chunk) -> list[tuple[Chunk, tuple[int, int]]]:
     return [(f, size) for f in frame if f.start in read]
 
 
-def _extra_bytes(c: Chunk, size: tuple[int, int] | None) -> int:
+def _extra_bytes(c: Chunk) -> int:
     """Bytes of a kept chunk that its canonical form leaves out, bitstreams whole (flags for EXIF/XMP not
     counted)."""
     if c.fourcc == b"VP8X":
@@ -196,8 +196,7 @@ def _extra_bytes(c: Chunk, size: tuple[int, int] | None) -> int:
         return 0  # counted by _slack
     if c.fourcc == b"ANMF":  # what its pictures hold after their bitstreams is counted by _slack
         return len(c.data) - ANMF_HEADER - sum(len(f.raw()) for f, _ in frame_pictures(c))
-    kept = canonical(c, size=size).data
-    return len(c.data) - len(kept) or int(kept != c.data)
+    return len(c.data) - len(canonical(c).data)
 
 
 def _slack(c: Chunk, size: tuple[int, int] | None, limit: int | None) -> Iterator[Item]:
@@ -228,7 +227,7 @@ def chunk_items(parsed: Parsed, limit: int | None = None) -> Iterator[Item]:
                 yield item
             continue
         if c.fourcc in KEEP:
-            extra = _extra_bytes(c, size)
+            extra = _extra_bytes(c)
             if extra:
                 where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
                 yield Item("webp.chunk", where, f"extra or reserved data in a kept chunk ({extra} bytes)")

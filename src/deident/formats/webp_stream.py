@@ -67,7 +67,7 @@ def _lossless(payload: bytes, limit: int) -> int:
     _refuse_above(((bits & 0x3FFF) + 1) * ((bits >> 14 & 0x3FFF) + 1), limit)
     wrap = _still(b"VP8L")
     reference = _reference(wrap(payload))
-    return _shortest(payload, lambda n: _same(_decoded(wrap(payload[:n])), reference), parity=0)
+    return _shortest(payload, lambda n: _decoded(wrap(payload[:n])) == reference, parity=0)
 
 
 def _lossy(payload: bytes, limit: int) -> tuple[int, ...]:
@@ -82,7 +82,7 @@ def _lossy(payload: bytes, limit: int) -> tuple[int, ...]:
     for i, part in enumerate(parts):
 
         def same(n: int, i: int = i) -> bool:
-            return _same(_decoded(wrap(_vp8(payload, parts, sizes | {i: n}))), reference)
+            return _decoded(wrap(_vp8(payload, parts, sizes | {i: n}))) == reference
 
         if i < len(parts) - 1:
             sizes[i] = _shortest(part, same)
@@ -90,7 +90,7 @@ def _lossy(payload: bytes, limit: int) -> tuple[int, ...]:
             parity = (len(_vp8(payload, parts, sizes)) - len(part)) % 2
             sizes[i] = _shortest(part, same, parity)
     out = _vp8(payload, parts, sizes)
-    if out != payload and not _same(_decoded(wrap(out)), reference):
+    if out != payload and _decoded(wrap(out)) != reference:
         raise CorruptFile("WebP: a VP8 frame whose end cannot be told")
     return tuple(sizes[i] for i in range(len(parts)))
 
@@ -224,10 +224,6 @@ def _reference(data: bytes) -> Pixels:
     if pixels is None:
         raise CorruptFile("WebP: a bitstream libwebp cannot decode")
     return pixels
-
-
-def _same(pixels: Pixels | None, reference: Pixels) -> bool:
-    return pixels == reference
 
 
 def _refuse_above(pixels: int, limit: int) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import lzma
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,16 +32,15 @@ def reach(compression: int, block: int) -> int:
     return block if compression == PACKBITS else 2 * block
 
 
-def decode(compression: int, data: bytes, size: int) -> tuple[bytes, int]:
-    """The decoded bytes (at most ``size + 1``: one more says the stream holds more than the block) and how
-    many bytes of ``data`` the decoder reads (the rest, if any, lies after the stream's end)."""
+def decode(compression: int, data: bytes, size: int) -> bytes:
+    """The decoded bytes (at most ``size + 1``: one more says the stream holds more than the block)."""
     if compression == PACKBITS:
         return _unpackbits(data, size)
     if compression == LZW:
         return _unlzw(data, size + 1)
     out = bytearray()
-    used = _inflate(compression, data, size, out.extend)
-    return bytes(out[: size + 1]), used
+    _inflate(compression, data, size, out.extend)
+    return bytes(out[: size + 1])
 
 
 def measure(compression: int, data: bytes, size: int) -> tuple[int, int]:
@@ -95,7 +94,7 @@ def encode(compression: int, raw: bytes) -> bytes:
     raise UnsupportedFormat(f"TIFF compression {compression} cannot be re-coded")
 
 
-def _unpackbits(data: bytes, limit: int) -> tuple[bytes, int]:
+def _unpackbits(data: bytes, limit: int) -> bytes:
     """PackBits until the input ends or ``limit`` bytes are out (where libtiff stops: the block is full; a
     last run that overshoots it gives one byte more)."""
     out = bytearray()
@@ -110,7 +109,7 @@ def _unpackbits(data: bytes, limit: int) -> tuple[bytes, int]:
             if pos < n:
                 out += data[pos : pos + 1] * (257 - head)
             pos += 1
-    return bytes(out[: limit + 1]), min(pos, n)
+    return bytes(out[: limit + 1])
 
 
 def _packbits_count(data: bytes, limit: int) -> tuple[int, int]:
@@ -156,7 +155,7 @@ def _literals(raw: bytes | bytearray) -> bytes:
     return b"".join(bytes((len(c) - 1,)) + c for c in chunks)
 
 
-def _unlzw(data: bytes, limit: int) -> tuple[bytes, int]:
+def _unlzw(data: bytes, limit: int) -> bytes:
     """TIFF LZW (MSB-first codes, 9 to 12 bits, widths switched one code early) until EOI, the end of the
     input, or ``limit`` bytes out. Old-style (LSB-first, libtiff 'compat') codes are refused."""
     if len(data) >= 2 and data[0] == 0 and data[1] & 1:
@@ -189,7 +188,7 @@ def _unlzw(data: bytes, limit: int) -> tuple[bytes, int]:
             if len(table) >= (1 << width) - 1 and width < 12:
                 width += 1
         prev = entry
-    return bytes(out[:limit]), min(-(-pos // 8), len(data))
+    return bytes(out[:limit])
 
 
 # Width of the k-th code after a Clear: each code but the first adds a table entry, and the width grows
@@ -199,7 +198,7 @@ _STARTS = np.concatenate(([0], np.cumsum(_WIDTHS)))
 
 
 def _lzw_walk(data: bytes) -> tuple[int, int]:
-    """The decoded size of an LZW stream and the bytes it uses (to its EOI), as ``_unlzw`` would give them.
+    """The decoded size of an LZW stream and the bytes it uses (to its EOI, where ``_unlzw`` stops).
 
     Between two Clears every code's width is known from its place, so a whole segment of codes is read at
     once; a code's string is one byte longer than the string of the code it extends (``code - 258``
@@ -281,11 +280,9 @@ class _Bits:
 
     acc: int = 0
     n: int = 0
-    out: bytearray | None = None
+    out: bytearray = field(default_factory=bytearray)
 
     def put(self, code: int, width: int) -> None:
-        if self.out is None:
-            self.out = bytearray()
         self.acc = (self.acc << width) | code
         self.n += width
         while self.n >= 8:
@@ -294,7 +291,7 @@ class _Bits:
         self.acc &= (1 << self.n) - 1
 
     def done(self) -> bytes:
-        out = self.out if self.out is not None else bytearray()
+        out = self.out
         if self.n:
             out.append((self.acc << (8 - self.n)) & 0xFF)
         return bytes(out)

@@ -418,14 +418,14 @@ def _coded_blocks(
             raise CorruptFile(f"{where} is truncated: a strip or tile decodes to fewer bytes than it needs")
         clean, raw = n <= limit, b""
         if clean and (n > full or n % shape.row or shape.outside(n)):
-            raw = codecs.decode(compression, data, limit)[0]
+            raw = codecs.decode(compression, data, limit)
             body = raw[: min(n, full) // shape.row * shape.row]
             pixels = predictor.undo(body, shape.row)
             clean = shape.blank(pixels) == pixels and not raw[len(body) :].strip(b"\0")
         if clean:  # zeros after the block are let be: old LZW encoders code one more zero byte
             kept[i] = used
             continue
-        raw = raw or codecs.decode(compression, data, limit)[0]
+        raw = raw or codecs.decode(compression, data, limit)
         size = full if tiled else shape.rows * shape.row
         whole = min(len(raw), size) // shape.row * shape.row
         pixels = shape.blank(predictor.undo(raw[:whole], shape.row)).ljust(size, b"\0")
