@@ -65,34 +65,6 @@ class PaddingFix:
 
 
 @dataclass(frozen=True)
-class _Frame:
-    marker: int
-    height: int
-    width: int
-    factors: tuple[tuple[int, int], ...]  # (h, v) per component
-
-    @property
-    def mcu(self) -> tuple[int, int]:
-        return 8 * max(h for h, _ in self.factors), 8 * max(v for _, v in self.factors)
-
-    @property
-    def coded(self) -> tuple[int, int]:
-        """(width, height) of the whole MCUs the scans code."""
-        mw, mh = self.mcu
-        return math.ceil(self.width / mw) * mw, math.ceil(self.height / mh) * mh
-
-    def subsampled(self, i: int) -> tuple[bool, bool]:
-        """Whether component ``i`` has fewer samples than the image across, and down."""
-        h, v = self.factors[i]
-        return h < max(f[0] for f in self.factors), v < max(f[1] for f in self.factors)
-
-    def component_size(self, i: int, width: int, height: int) -> tuple[int, int]:
-        h, v = self.factors[i]
-        hmax, vmax = (max(f[k] for f in self.factors) for k in (0, 1))
-        return math.ceil(width * h / hmax), math.ceil(height * v / vmax)
-
-
-@dataclass(frozen=True)
 class PaddingCheck:
     fix: PaddingFix | None  # None: the padding holds only what encoders put there
     decoder_warned: bool  # libjpeg warned while reading (coded data beyond the declared MCUs, for one)
@@ -122,13 +94,12 @@ def check_padding(jpeg: bytes, width: int | None = None, height: int | None = No
         raise CorruptFile("JPEG has no frame header (SOF)")
     if len(sofs) > 1:
         raise UnsupportedFormat("cannot check what a JPEG of two frames codes beyond its declared size")
-    header = FrameHeader.parse(sofs[0].marker, sofs[0].payload)  # raises CorruptFile on a bad one
-    frame = _Frame(header.marker, header.height, header.width, tuple((c.h, c.v) for c in header.components))
+    frame = FrameHeader.parse(sofs[0].marker, sofs[0].payload)  # raises CorruptFile on a bad one
     fh, fw = frame.height, frame.width
     width, height = min(width or fw, fw), min(height or fh, fh)
     if (width, height) == frame.coded:
         return None  # whole MCUs: nothing coded beyond the image
-    jpeg_obj, planes, qts, warned = _coefficients(jpeg, parsed, frame, header)
+    jpeg_obj, planes, qts, warned = _coefficients(jpeg, parsed, frame)
     blanked = recoded = 0
     for i, (plane, q) in enumerate(zip(planes, qts, strict=True)):
         b, r = _blank_component(plane, q, frame.component_size(i, width, height), frame.subsampled(i))
@@ -255,7 +226,7 @@ def _projection(key: tuple[int, int], pad: str, sub: tuple[bool, bool], qt: byte
     return steps @ np.linalg.pinv(steps)
 
 
-def _coefficients(jpeg: bytes, parsed, frame: _Frame, header: FrameHeader):
+def _coefficients(jpeg: bytes, parsed, frame: FrameHeader):
     """(jpeglib object, coefficient planes of every coded block, quantisation table per component,
     whether libjpeg warned).
 
@@ -265,7 +236,7 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame, header: FrameHeader):
     """
     from deident.formats.jpeg_dct import LIBJPEG_VERSION, _have
 
-    precision = header.precision
+    precision = frame.precision
     reason = None
     if frame.marker not in HUFFMAN_DCT:  # libjpeg reads the coefficients of these only
         reason = "not Huffman-coded DCT"
@@ -276,10 +247,10 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame, header: FrameHeader):
     if reason:
         raise UnsupportedFormat(f"cannot check what the JPEG codes beyond its declared size: {reason}")
     cw, ch = frame.coded
-    ids = [c.id for c in header.components]
+    ids = [c.id for c in frame.components]
     changed = {
         ids[i]
-        for i in range(len(frame.factors))
+        for i in range(len(frame.components))
         if _blocks(frame.component_size(i, frame.width, frame.height))
         != _blocks(frame.component_size(i, cw, ch))
     }
@@ -322,8 +293,8 @@ def _coefficients(jpeg: bytes, parsed, frame: _Frame, header: FrameHeader):
         except OSError as exc:
             raise CorruptFile(f"libjpeg could not read the JPEG coefficients: {exc}") from exc
         qts = [obj.get_component_qt(i).astype(np.float64) for i in range(len(planes))]
-    if len(planes) != len(frame.factors):
-        raise UnsupportedFormat(f"libjpeg reads {len(planes)} of {len(frame.factors)} JPEG components")
+    if len(planes) != len(frame.components):
+        raise UnsupportedFormat(f"libjpeg reads {len(planes)} of {len(frame.components)} JPEG components")
     return obj, planes, qts, bool(said)
 
 
@@ -335,7 +306,7 @@ def _blocks(size: tuple[int, int]) -> tuple[int, int]:
     return math.ceil(size[0] / 8), math.ceil(size[1] / 8)
 
 
-def _write(obj, planes: list[np.ndarray], frame: _Frame) -> bytes:
+def _write(obj, planes: list[np.ndarray], frame: FrameHeader) -> bytes:
     """The edited coefficients as a JPEG stream declaring the original size (progressive again if it was)."""
     import jpeglib
 

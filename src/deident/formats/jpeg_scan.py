@@ -74,6 +74,21 @@ class FrameHeader:
     def vmax(self) -> int:
         return max(c.v for c in self.components)
 
+    @property
+    def coded(self) -> tuple[int, int]:
+        """(width, height) of the whole MCUs the scans code."""
+        mw, mh = 8 * self.hmax, 8 * self.vmax
+        return math.ceil(self.width / mw) * mw, math.ceil(self.height / mh) * mh
+
+    def subsampled(self, i: int) -> tuple[bool, bool]:
+        """Whether component ``i`` has fewer samples than the image across, and down."""
+        c = self.components[i]
+        return c.h < self.hmax, c.v < self.vmax
+
+    def component_size(self, i: int, width: int, height: int) -> tuple[int, int]:
+        c = self.components[i]
+        return math.ceil(width * c.h / self.hmax), math.ceil(height * c.v / self.vmax)
+
 
 class Huffman:
     """One Huffman table (T.81 C): a lookahead table for short codes, canonical decoding for the rest."""
