@@ -59,10 +59,17 @@ class PageInfo:
 
     @classmethod
     def read(
-        cls, reader: TiffReader, ifd: IFD, index: int, keep: set[int] | dict = DECODE_TAGS, palette=True
+        cls,
+        reader: TiffReader,
+        ifd: IFD,
+        index: int,
+        keep: set[int] | dict = DECODE_TAGS,
+        palette=True,
+        blocks=True,
     ) -> PageInfo:
         """The page's findings when only ``keep`` survives; ``palette`` reports colour-map entries no pixel
-        uses (``structural_page`` blanks them; the whole-slide policy copies the table as it is)."""
+        uses (``structural_page`` blanks them; the whole-slide policy copies the table as it is);
+        ``blocks`` False leaves the image data's check to ``read_blocks`` (it decodes edge blocks)."""
         e = ifd.entries
 
         info = cls(
@@ -72,8 +79,8 @@ class PageInfo:
             reader.first_value(e, Tag.Orientation, 1),
         )
         where = f"page {index}"
-        items, info.blocks = _beyond_declared(reader, e, where)
-        info.items += items
+        if blocks:
+            info.read_blocks(reader, ifd)
         if palette and Tag.ColorMap in keep and used_colormap(reader, ifd, index) is not None:
             info.items.append(Item("tiff.ColorMap", f"{where} tag 320", "colour-map entries no pixel uses"))
         for tag in unused_tables(reader, ifd) & set(keep):
@@ -91,6 +98,11 @@ class PageInfo:
                 continue
             info._dropped(reader, tag, entry)
         return info
+
+    def read_blocks(self, reader: TiffReader, ifd: IFD) -> None:
+        """Image data beyond the declared image or past a stream's end (``declared_blocks``), found first."""
+        items, self.blocks = _beyond_declared(reader, ifd.entries, f"page {self.index}")
+        self.items[:0] = items
 
     def _dropped(self, reader: TiffReader, tag: int, entry: Entry) -> None:
         """The item for a tag the scrub drops, and its identifying values."""
@@ -177,12 +189,27 @@ class TiffDocument(Document):
                 raise CorruptFile("empty file")
             reader = TiffReader(fh)
             self.byte_order = reader.bo
-            self.pages = [PageInfo.read(reader, ifd, n) for n, ifd in enumerate(reader.chain())]
+            # the image data is checked once the size is (``_read_blocks``): it decodes edge blocks, and
+            # the batch's deny-list opens every file only for its identifiers
+            self.pages = [PageInfo.read(reader, ifd, n, blocks=False) for n, ifd in enumerate(reader.chain())]
         if not self.pages:
             raise CorruptFile("TIFF has no pages")
+        self._blocks_read = False
+
+    def _read_blocks(self) -> None:
+        if self._blocks_read:
+            return
+        with open(self.source.path, "rb") as fh:
+            reader = TiffReader(fh)
+            for info, ifd in zip(self.pages, reader.chain(), strict=True):
+                info.read_blocks(reader, ifd)
+        self._blocks_read = True
 
     def _items(self) -> list[Item]:
-        return [] if self.scrubbed else [it for p in self.pages for it in p.items]
+        if self.scrubbed:
+            return []
+        self._read_blocks()
+        return [it for p in self.pages for it in p.items]
 
     def metadata_findings(self) -> list[Finding]:
         return [it.finding(Action.FOUND) for it in self._items()]
@@ -264,6 +291,7 @@ class TiffDocument(Document):
                 while chunk := fh.read(1 << 22):
                     out.write(chunk)
             return
+        self._read_blocks()
         replaced = self._reencoded()
 
         def policy(page: Page) -> PagePlan | None:
