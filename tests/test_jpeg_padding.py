@@ -312,3 +312,44 @@ def test_a_pixel_run_that_redacts_visible_text_leaves_the_padding_blank(tmp_path
     out, kinds = _scrub(tmp_path, data, False)
     assert "jpeg.padding" in kinds and any(k.startswith("text") for k in kinds)
     assert _dark_in_padding(_raised(out, width, height, 2), width, height) == 0
+
+
+def _one_component_scans(width: int, height: int, bar_from: int | None = None) -> bytes:
+    """A grayscale JPEG whose one component has 2x1 sampling (Pillow writes it for subsampling 4:2:2):
+    its scans each code one component, so they code only the blocks the declared width needs. ``bar_from``:
+    a dark bar from that column to the coded edge, declared away by a lowered frame header."""
+    coded_width = width if bar_from is None else -(-width // 8) * 8
+    rng = np.random.default_rng(3)
+    pixels = (np.add.outer(np.arange(height), np.arange(coded_width)) % 200 + 30).astype(np.int16)
+    pixels = (pixels + rng.integers(-10, 10, pixels.shape)).clip(0, 255).astype(np.uint8)
+    if bar_from is not None:
+        pixels[:, bar_from:] = 0
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "L").save(buf, "JPEG", quality=90, subsampling=1)
+    data = buf.getvalue()
+    sof = next(s for s in walk(data).chunks if s.marker in SOF)
+    assert sof.payload[7] == 0x21  # one component, sampled 2x1: MCUs 16 wide, scans non-interleaved
+    return _with_size(data, width, height)
+
+
+def test_a_jpeg_whose_scans_each_code_one_component_is_checked_not_refused(tmp_path):
+    """Before, the copy libjpeg read with a raised frame header held none of these scans, and libjpeg's
+    refusal of it refused the file as corrupt."""
+    data = _one_component_scans(150, 100)  # 19 blocks coded per row, 20 in whole MCUs
+    out, kinds = _scrub(tmp_path, data, True)
+    assert "jpeg.padding" not in kinds and _scan_data(out) == _scan_data(data)
+    assert np.array_equal(_decoded(out), _decoded(data))
+
+
+def test_content_in_the_padding_of_one_component_scans_is_refused(tmp_path):
+    """Its edge blocks cannot be re-coded through libjpeg's whole-MCU copy: the file is refused, not
+    written with the bar in it."""
+    data = _one_component_scans(150, 100, bar_from=150)
+    path = tmp_path / "in.jpg"
+    path.write_bytes(data)
+    big = np.asarray(Image.open(io.BytesIO(_with_size(data, 152, 100))).convert("L"))
+    assert (big[:, 150:] < 40).mean() > 0.9  # the bar reads back once the header declares it
+    out_dir = tmp_path / "out"
+    (result,) = scrub_paths([path], Options(jobs=1, output_dir=out_dir, overwrite=True, **METADATA_ONLY))
+    assert result.status is not Status.SAFE
+    assert not (out_dir / "in.jpg").exists()

@@ -99,14 +99,18 @@ def check_padding(jpeg: bytes, width: int | None = None, height: int | None = No
     width, height = min(width or fw, fw), min(height or fh, fh)
     if (width, height) == frame.coded:
         return None  # whole MCUs: nothing coded beyond the image
-    jpeg_obj, planes, qts, warned = _coefficients(jpeg, parsed, frame)
+    raised, planes, qts, warned = _coefficients(jpeg, parsed, frame)
     blanked = recoded = 0
     for i, (plane, q) in enumerate(zip(planes, qts, strict=True)):
         b, r = _blank_component(plane, q, frame.component_size(i, width, height), frame.subsampled(i))
         blanked, recoded = blanked + b, recoded + r
     if not blanked and not recoded:
         return PaddingCheck(None, warned)
-    return PaddingCheck(PaddingFix(_write(jpeg_obj, planes, frame), blanked, recoded), warned)
+    if raised is None:
+        raise UnsupportedFormat(
+            "cannot re-code the hidden part of edge blocks of a JPEG whose scans each code one component"
+        )
+    return PaddingCheck(PaddingFix(_write(raised, planes, frame), blanked, recoded), warned)
 
 
 def _blank_component(
@@ -140,7 +144,7 @@ def _content_blocks(
     found = []
     for key, where in _edge_blocks(rows, cols, cw, ch).items():
         if 0 in key:  # wholly outside: libjpeg codes these flat, with the DC of a block before them
-            flat = [_flat_as_neighbour(plane, r, c, last) for r, c in zip(*where, strict=True)]
+            flat = _flat_as_neighbour(plane, *where, last)
             found += [(int(r), int(c)) for r, c, ok in zip(*where, flat, strict=True) if not ok]
             continue
         y = plane[where].reshape(-1, 64).astype(np.float64)
@@ -198,15 +202,20 @@ def _reflect(i: int, n: int) -> int:
     return i
 
 
-def _flat_as_neighbour(plane: np.ndarray, r: int, c: int, last: tuple[int, int]) -> bool:
-    """A flat block (AC zero) with the DC of the visible block libjpeg copies it from: the last one left
-    of it, or in the last visible block row the one above it or beside that. ``last``: the block row and
-    column holding the last visible pixels. A flat block of any other value counts as content: a column
-    of them is a channel (one value per 8 rows: a bar code)."""
-    block = plane[r, c].ravel()
-    r0, c0 = last
-    sources = {(min(r, r0), min(x, c0)) for x in (c - 1, c, c + 1) if x >= 0}
-    return not block[1:].any() and any(plane[y, x, 0, 0] == block[0] for y, x in sources)
+def _flat_as_neighbour(
+    plane: np.ndarray, rows: np.ndarray, cols: np.ndarray, last: tuple[int, int]
+) -> np.ndarray:
+    """Per block (``rows``, ``cols``): flat (AC zero) with the DC of the visible block libjpeg copies it
+    from: the last one left of it, or in the last visible block row the one above it or beside that.
+    ``last``: the block row and column holding the last visible pixels. A flat block of any other value
+    counts as content: a column of them is a channel (one value per 8 rows: a bar code)."""
+    blocks = plane[rows, cols].reshape(len(rows), 64)
+    ok = np.zeros(len(rows), bool)
+    for dx in (-1, 0, 1):
+        x = cols + dx
+        source = plane[np.minimum(rows, last[0]), np.clip(x, 0, last[1]), 0, 0]
+        ok |= (x >= 0) & (source == blocks[:, 0])
+    return ok & ~blocks[:, 1:].any(axis=1)
 
 
 @functools.lru_cache(maxsize=128)
@@ -227,14 +236,16 @@ def _projection(key: tuple[int, int], pad: str, sub: tuple[bool, bool], qt: byte
 
 
 def _coefficients(jpeg: bytes, parsed, frame: FrameHeader):
-    """(jpeglib object, coefficient planes of every coded block, quantisation table per component,
-    whether libjpeg warned).
+    """(the raised copy libjpeg read, None when it holds no scan; coefficient planes of every coded block;
+    quantisation table per component; whether libjpeg warned).
 
     libjpeg returns only the blocks inside the declared size, so it reads a copy whose frame header
     declares whole MCUs. Scans of one component code a block count that follows the declared size, so
-    where that count changes such scans are left out of the copy and their blocks read from the original.
+    where that count changes such scans are left out of the copy and their blocks read from a copy that
+    declares the original size. Both copies are rebuilt from ``parsed``: libjpeg sees exactly the frame
+    header the planes are sized from.
     """
-    from deident.formats.jpeg_dct import LIBJPEG_VERSION, _have
+    from deident.formats.jpeg_dct import _have
 
     precision = frame.precision
     reason = None
@@ -242,6 +253,8 @@ def _coefficients(jpeg: bytes, parsed, frame: FrameHeader):
         reason = "not Huffman-coded DCT"
     elif precision != 8:
         reason = f"{precision}-bit JPEG"
+    elif len(frame.components) not in (1, 3, 4):  # jpeglib has a plane for Y, Cb, Cr and K only
+        reason = f"{len(frame.components)} components"
     elif not _have("jpeglib"):
         reason = "jpeglib is not installed"
     if reason:
@@ -254,75 +267,118 @@ def _coefficients(jpeg: bytes, parsed, frame: FrameHeader):
         if _blocks(frame.component_size(i, frame.width, frame.height))
         != _blocks(frame.component_size(i, cw, ch))
     }
-    raised, dropped = [b"\xff\xd8"], False
+    if not any(s.marker == SOS for s in parsed.chunks):
+        raise CorruptFile("JPEG has no scan")
+    raised, declared = [b"\xff\xd8"], [b"\xff\xd8"]
+    in_raised: set[int] = set()  # components some scan of the raised copy codes
     for s in parsed.chunks:
         if s.marker == 0xDC or (s.marker not in TABLES and s.marker != SOS):  # DNL: height is raised
             continue
-        payload = s.payload
+        kept = segment_bytes(Segment(s.marker, s.start, s.payload))
+        if s.marker == SOS:
+            kept += jpeg[s.start + 4 + len(s.payload) : s.scan_end]
+        declared.append(kept)
         if s.marker in SOF:
-            payload = payload[:1] + struct.pack(">HH", ch, cw) + payload[5:]
+            payload = s.payload[:1] + struct.pack(">HH", ch, cw) + s.payload[5:]
+            kept = segment_bytes(Segment(s.marker, s.start, payload))
         if s.marker == SOS:
-            scan = ScanHeader.parse(payload)
-            if len(scan.components) == 1 and scan.components[0][0] in changed:
-                dropped = True
+            scanned = [c[0] for c in ScanHeader.parse(s.payload).components]
+            if len(scanned) == 1 and scanned[0] in changed:
                 continue
-        raised.append(segment_bytes(Segment(s.marker, s.start, payload)))
-        if s.marker == SOS:
-            raised.append(jpeg[s.start + 4 + len(s.payload) : s.scan_end])
-    raised.append(b"\xff\xd9")
+            in_raised.update(scanned)
+        raised.append(kept)
+    stream = b"".join([*raised, b"\xff\xd9"])
+    with stderr_captured() as said:
+        if in_raised:
+            planes, qts = _read_planes(stream, frame, cw, ch)
+        if len(raised) < len(declared):  # scans left out of the raised copy
+            parts, qts = _read_planes(b"".join([*declared, b"\xff\xd9"]), frame, frame.width, frame.height)
+            if not in_raised:
+                planes = [
+                    np.zeros((*_blocks(frame.component_size(i, cw, ch))[::-1], 8, 8), np.int16)
+                    for i in range(len(parts))
+                ]
+            for i, (plane, part) in enumerate(zip(planes, parts, strict=True)):
+                plane[: part.shape[0], : part.shape[1]] = part
+                if ids[i] not in in_raised:
+                    _pad_as_libjpeg(plane, part.shape[:2])
+    return stream if in_raised else None, planes, qts, bool(said)
+
+
+def _pad_as_libjpeg(plane: np.ndarray, coded: tuple[int, int]) -> None:
+    """Fill the blocks beyond the ``coded`` (rows, columns) of a component no interleaved scan codes as
+    libjpeg pads: flat, with the DC of the last coded block. Its scans code only the blocks its own size
+    needs, so nothing lies in the rest: it is given what an encoder would write there."""
+    rows, cols = coded
+    plane[rows:] = 0
+    plane[:, cols:] = 0
+    plane[rows:, :cols, 0, 0] = plane[rows - 1, :cols, 0, 0]
+    plane[:, cols:, 0, 0] = plane[:, cols - 1 : cols, 0, 0]
+
+
+def _read_planes(
+    stream: bytes, frame: FrameHeader, width: int, height: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The coefficient planes and quantisation tables libjpeg reads from ``stream``, a JPEG rebuilt by
+    ``_coefficients`` whose frame header is ``frame`` at ``width`` x ``height`` and which holds a scan
+    (jpeglib's reader crashes the process on a stream without one).
+
+    jpeglib's C reader is called with planes sized from that header: ``jpeglib.read_dct`` first decodes
+    the whole stream once more for header facts this module already has (A/B in docs/benchmarks.md).
+    """
+    import ctypes
+
     import jpeglib
+    from jpeglib._bind import CJpegLib
 
-    from deident.formats.jpeg_dct import _JPEGLIB_LOCK
+    from deident.formats.jpeg_dct import _JPEGLIB_LOCK, LIBJPEG_VERSION
 
+    shapes = [_blocks(frame.component_size(i, width, height)) for i in range(len(frame.components))]
+    planes = [np.zeros((rows, cols, 8, 8), np.int16) for cols, rows in shapes]
+    slots = ([p.ctypes.data_as(ctypes.POINTER(ctypes.c_short)) for p in planes] + [None] * 4)[:4]  # Y Cb Cr K
+    qt, table_of = ((ctypes.c_ushort * 64) * 4)(), (ctypes.c_short * 4)()
     with (
         _JPEGLIB_LOCK,
         tempfile.TemporaryDirectory(prefix="deident-pad-") as tmp,
         jpeglib.version(LIBJPEG_VERSION),
-        stderr_captured() as said,
     ):
-        path = Path(tmp) / "raised.jpg"
-        path.write_bytes(b"".join(raised))
+        path = Path(tmp) / "coded.jpg"
+        path.write_bytes(stream)
         try:
-            obj = jpeglib.read_dct(str(path))
-            planes = _planes(obj)
-            if dropped:
-                path.write_bytes(jpeg)
-                declared = jpeglib.read_dct(str(path))
-                for plane, part in zip(planes, _planes(declared), strict=True):
-                    plane[: part.shape[0], : part.shape[1]] = part
+            CJpegLib.read_jpeg_dct(str(path), *slots, qt, table_of)
         except OSError as exc:
             raise CorruptFile(f"libjpeg could not read the JPEG coefficients: {exc}") from exc
-        qts = [obj.get_component_qt(i).astype(np.float64) for i in range(len(planes))]
-    if len(planes) != len(frame.components):
-        raise UnsupportedFormat(f"libjpeg reads {len(planes)} of {len(frame.components)} JPEG components")
-    return obj, planes, qts, bool(said)
-
-
-def _planes(obj) -> list[np.ndarray]:
-    return [p for p in (obj.Y, obj.Cb, obj.Cr, obj.K) if p is not None]
+    tables = np.ctypeslib.as_array(qt).reshape(4, 8, 8).astype(np.float64)
+    return planes, [tables[table_of[i]] for i in range(len(planes))]
 
 
 def _blocks(size: tuple[int, int]) -> tuple[int, int]:
     return math.ceil(size[0] / 8), math.ceil(size[1] / 8)
 
 
-def _write(obj, planes: list[np.ndarray], frame: FrameHeader) -> bytes:
-    """The edited coefficients as a JPEG stream declaring the original size (progressive again if it was)."""
+def _write(raised: bytes, planes: list[np.ndarray], frame: FrameHeader) -> bytes:
+    """The edited coefficients as a JPEG stream declaring the original size (progressive again if it was);
+    ``raised`` is the copy they were read from (its tables and sampling are written again)."""
     import jpeglib
 
     from deident.formats.jpeg_dct import _JPEGLIB_LOCK, LIBJPEG_VERSION, _progressive
 
-    for name, plane in zip(("Y", "Cb", "Cr", "K"), planes, strict=False):
-        setattr(obj, name, plane)
-    obj.markers = []
     with (
         _JPEGLIB_LOCK,
         tempfile.TemporaryDirectory(prefix="deident-pad-") as tmp,
         jpeglib.version(LIBJPEG_VERSION),
     ):
-        path = Path(tmp) / "out.jpg"
-        obj.write_dct(str(path), flags=["+OPTIMIZE_CODING"])
-        out = bytearray(path.read_bytes())
+        path = Path(tmp) / "raised.jpg"
+        path.write_bytes(raised)
+        with stderr_captured():  # its warnings were heard when the coefficients were read
+            obj = jpeglib.read_dct(str(path))
+            obj.load()
+        for name, plane in zip(("Y", "Cb", "Cr", "K"), planes, strict=False):
+            setattr(obj, name, plane)
+        obj.markers = []
+        out_path = Path(tmp) / "out.jpg"
+        obj.write_dct(str(out_path), flags=["+OPTIMIZE_CODING"])
+        out = bytearray(out_path.read_bytes())
     sof = next(s.start for s in walk(bytes(out)).chunks if s.marker in SOF)
     out[sof + 5 : sof + 9] = struct.pack(">HH", frame.height, frame.width)
     return _progressive(bytes(out)) if frame.marker == 0xC2 else bytes(out)
