@@ -512,3 +512,75 @@ def test_bytes_past_an_uncompressed_edge_tile_are_reported(tmp_path):
     out, kinds = _scrub(tmp_path, bytes(grown))
     assert SENTINEL not in out
     assert "tiff.strips" in kinds  # "N bytes of image data beyond the declared image"
+
+
+# ---------------------------------------------------------------- JPEG 2000 and WebP tiles, other codecs
+
+PICTURE_CODECS = {34712: "JPEG2000", 33003: "JPEG2000", 50001: "WEBP"}
+
+
+def _picture_tiled(arr: np.ndarray, compression: int) -> bytes:
+    """Two 128 x 128 tiles, each one picture of the codec (Pillow: OpenJPEG raw codestream, libwebp;
+    lossless), declared 180 x 100; tifffile lays them out as given."""
+    tiles = []
+    for x in (0, 128):
+        tile = Image.fromarray(np.ascontiguousarray(arr[:, x : x + 128]))
+        if PICTURE_CODECS.get(compression) == "WEBP":
+            tile.save(buf := io.BytesIO(), "WEBP", lossless=True, exact=True)
+        else:
+            tile.save(buf := io.BytesIO(), "JPEG2000", no_jp2=True, irreversible=False)
+        tiles.append(buf.getvalue())
+    buf = io.BytesIO()
+    photometric = "rgb" if arr.ndim == 3 else "minisblack"
+    tifffile.imwrite(
+        buf,
+        iter(tiles),
+        shape=arr.shape,
+        dtype="uint8",
+        tile=(128, 128),
+        compression="zlib",
+        photometric=photometric,
+    )
+    return _declare(_set(buf.getvalue(), "Compression", compression), True)
+
+
+def _picture_raised(data: bytes, compression: int) -> np.ndarray:
+    """The whole coded picture: each tile decoded by Pillow (OpenJPEG, libwebp), whatever the TIFF declares."""
+    fmt = PICTURE_CODECS[compression]
+    tiles = [np.asarray(Image.open(io.BytesIO(t), formats=[fmt])) for t in _segments(data)]
+    return np.concatenate(tiles, axis=1)
+
+
+@pytest.mark.parametrize(("compression", "spp"), [(34712, 1), (34712, 3), (33003, 3), (50001, 3)])
+def test_a_name_in_jpeg2000_and_webp_edge_tiles_is_written_blank(tmp_path, compression, spp):
+    data = _picture_tiled(_picture("uint8", spp), compression)
+    hidden = _picture_raised(data, compression)
+    assert NAME.split()[0] in _ocr(hidden)  # the leak is real
+    out, kinds = _scrub(tmp_path, data)
+    assert "tiff.tiles" in kinds
+    assert _tag(out, "Compression").value == compression
+    whole = _picture_raised(out, compression)
+    assert np.array_equal(whole[:H, :W], hidden[:H, :W])  # the declared image, every pixel as it was
+    beyond = whole.copy()
+    beyond[:H, :W] = 0
+    assert not beyond.any()
+    assert NAME.split()[0] not in _ocr(whole)
+
+
+def test_jpeg2000_edge_tiles_with_blank_padding_are_copied_byte_for_byte(tmp_path):
+    picture = _picture("uint8", 3)
+    picture[H:] = 0
+    picture[:, W:] = 0
+    data = _picture_tiled(picture, 34712)
+    out, kinds = _scrub(tmp_path, data)
+    assert _segments(out) == _segments(data)
+    assert "tiff.tiles" not in kinds
+
+
+@pytest.mark.parametrize("compression", [50000, 34887, 50002])  # ZSTD, LERC, JPEG XL
+def test_edge_tiles_of_a_codec_that_cannot_be_checked_refuse_the_file(tmp_path, compression):
+    from deident.errors import DeidentError
+
+    data = _set(_declare(_tifffile(_picture(), True), True), "Compression", compression)
+    with pytest.raises(DeidentError, match="cannot be checked"):
+        _scrub(tmp_path, data)

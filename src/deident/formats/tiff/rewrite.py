@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.formats.tiff import codecs
+from deident.formats.tiff.picture_codecs import BlockShape
 from deident.formats.tiff.reader import IFD, Entry, TiffReader, check_form, samples
 from deident.formats.tiff.tags import (
     BYTE_TYPES,
@@ -386,8 +387,9 @@ def declared_blocks(
             raise UnsupportedFormat(f"{where}: FillOrder 2 with compression {compression} is not supported")
         predictor.check(where)
         return _coded_blocks(where, reader, compression, predictor, (offsets, counts), shapes, full, tiled)
-    if compression != COMPRESSION_NONE:  # JPEG 2000, WebP, ZSTD and the rest are copied as they are
-        return offsets, counts, {}
+    if compression != COMPRESSION_NONE:  # JPEG 2000, WebP: decoded; ZSTD and the rest: refused
+        size = BlockShape(tw, tl, per_pixel) if tiled else BlockShape(width, None, per_pixel)
+        return _picture_blocks(reader, compression, (offsets, counts), shapes, size, full if tiled else 0)
     sizes = tuple(s.rows * s.row if not tiled else full for s in shapes)
     if any(c < n for c, n in zip(counts, sizes, strict=True)):
         raise CorruptFile(f"{where} is truncated: a strip or tile holds fewer bytes than its pixels need")
@@ -466,6 +468,32 @@ def _jpeg_blocks(
         if fix is not None:
             fixes[i] = Recoded(fix.data)
             kept[i] = len(fix.data)
+    return offsets, tuple(kept), fixes
+
+
+def _picture_blocks(
+    reader: TiffReader,
+    compression: int,
+    blocks: tuple[tuple, tuple],
+    shapes: list[EdgePadding],
+    size: BlockShape,
+    tile_bytes: int,
+) -> Blocks:
+    """Edge tiles and strips of other codecs: decoded, and coded again with what lies beyond the image
+    zero where it is not (``picture_codecs``). Interior tiles code nothing outside and are copied; every
+    strip may code rows below the image, so each is looked at."""
+    from deident.formats.tiff.picture_codecs import blank_beyond
+
+    offsets, counts = blocks
+    kept, fixes = list(counts), {}
+    for i, (off, count, shape) in enumerate(zip(offsets, counts, shapes, strict=True)):
+        if tile_bytes and not shape.outside(tile_bytes):
+            continue
+        visible = (shape.used * 8 // size.bits, shape.rows)
+        recoded = blank_beyond(compression, reader.read(off, count), size, visible)
+        if recoded is not None:
+            fixes[i] = Recoded(recoded)
+            kept[i] = len(recoded)
     return offsets, tuple(kept), fixes
 
 

@@ -14,8 +14,8 @@ The policy, per page:
 
 - tissue levels and the SVS thumbnail: kept, only ``DECODE_TAGS`` (+ the NDPI tags a reader needs), tiles
   copied byte for byte by ``rewrite_tiff`` in 4 MiB chunks (never held in memory), save for Deflate/LZW/
-  LZMA/PackBits edge tiles whose padding holds something: those are re-coded with it blank (JPEG and JPEG 2000
-  tiles are copied as they are; see ``tiff.rewrite.declared_blocks``);
+  LZMA/PackBits, JPEG, JPEG 2000 and WebP edge tiles whose padding holds something: those are re-coded with
+  it blank (see ``tiff.rewrite.declared_blocks``); edge tiles of other codecs refuse the file;
 - SVS ``ImageDescription``: rebuilt from a keep-list (header words, the dimension line, numeric
   ``AppMag``/``MPP``/... fields); everything else in it is dropped and reported field by field;
 - label and unidentified associated pages: dropped;
