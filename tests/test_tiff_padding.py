@@ -584,3 +584,22 @@ def test_edge_tiles_of_a_codec_that_cannot_be_checked_refuse_the_file(tmp_path, 
     data = _set(_declare(_tifffile(_picture(), True), True), "Compression", compression)
     with pytest.raises(DeidentError, match="cannot be checked"):
         _scrub(tmp_path, data)
+
+
+@pytest.mark.parametrize("tiled", [True, False])
+def test_subsampled_ycbcr_blocks_of_a_lossless_codec_refuse_the_file(tmp_path, tiled):
+    """Their coded layout (luma and chroma in blocks) does not say where the image ends: refused, where
+    they were copied unchecked. The same page not subsampled goes through the ordinary check."""
+    from deident.errors import DeidentError
+
+    buf = io.BytesIO()
+    layout = {"tile": (128, 128)} if tiled else {"rowsperstrip": 64}
+    tifffile.imwrite(buf, np.full((FULL_H, FULL_W, 3), 128, np.uint8), photometric="ycbcr", **layout)
+    data = _declare(buf.getvalue(), tiled)
+    tag = _tag(data, "YCbCrSubSampling")
+    assert tag.value == (1, 1)
+    _scrub(tmp_path, data)  # 1 x 1: an ordinary page
+    sub = bytearray(data)
+    sub[tag.valueoffset : tag.valueoffset + 4] = struct.pack("<HH", 2, 2)
+    with pytest.raises(DeidentError, match="subsampled YCbCr"):
+        _scrub(tmp_path, bytes(sub))

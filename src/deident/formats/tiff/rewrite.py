@@ -374,7 +374,12 @@ def declared_blocks(
     offsets, counts = offsets[:needed], counts[:needed]
     if compression == COMPRESSION_JPEG:
         return _jpeg_blocks(reader, entries, (offsets, counts), shapes, per_pixel, full if tiled else 0)
-    if photometric == PHOTOMETRIC_YCBCR:  # subsampled YCbCr: the coded layout differs; left as it is
+    if photometric == PHOTOMETRIC_YCBCR and _subsampled(reader, entries):
+        # the coded layout differs (blocks of luma and chroma): what lies beyond the image is not located
+        if not tiled or any(s.outside(full) for s in shapes):
+            raise UnsupportedFormat(
+                f"{where}: what subsampled YCbCr blocks hold beyond the image is not checked"
+            )
         return offsets, counts, {}
     if compression in codecs.LOSSLESS:
         predictor = codecs.Predictor(
@@ -469,6 +474,12 @@ def _jpeg_blocks(
             fixes[i] = Recoded(fix.data)
             kept[i] = len(fix.data)
     return offsets, tuple(kept), fixes
+
+
+def _subsampled(reader: TiffReader, entries: dict[int, Entry]) -> bool:
+    """YCbCrSubSampling other than 1 x 1 (TIFF's default is 2 x 2)."""
+    entry = entries.get(Tag.YCbCrSubSampling)
+    return (tuple(reader.values(entry))[:2] if entry is not None and entry.count >= 2 else (2, 2)) != (1, 1)
 
 
 def _picture_blocks(
