@@ -443,15 +443,12 @@ def test_big_endian_16_bit_with_predictor_is_blanked_in_its_own_byte_order(tmp_p
 # ---------------------------------------------------------------- JPEG (7) tiles
 
 
-def _jpeg_tiled(arr: np.ndarray) -> bytes:
-    """Two 128 x 128 RGB tiles, each a complete JPEG stream (Pillow, 4:4:4), declared 180 x 100."""
-    tiles = []
-    for x in (0, 128):
-        Image.fromarray(np.ascontiguousarray(arr[:, x : x + 128])).save(
-            buf := io.BytesIO(), "JPEG", quality=90, subsampling=0
-        )
-        tiles.append(buf.getvalue())
+def _two_tiles(arr: np.ndarray, compression: int, code) -> bytes:
+    """Two 128 x 128 tiles, each coded by ``code`` (a tile's pixels -> its stream), laid out by tifffile as
+    given, with ``compression`` in the tag; declared 180 x 100."""
+    tiles = [code(Image.fromarray(np.ascontiguousarray(arr[:, x : x + 128]))) for x in (0, 128)]
     buf = io.BytesIO()
+    photometric = "rgb" if arr.ndim == 3 else "minisblack"
     tifffile.imwrite(
         buf,
         iter(tiles),
@@ -459,9 +456,19 @@ def _jpeg_tiled(arr: np.ndarray) -> bytes:
         dtype="uint8",
         tile=(128, 128),
         compression="zlib",
-        photometric="rgb",
+        photometric=photometric,
     )
-    return _declare(_set(buf.getvalue(), "Compression", 7), True)
+    return _declare(_set(buf.getvalue(), "Compression", compression), True)
+
+
+def _saved(tile: Image.Image, fmt: str, **options) -> bytes:
+    tile.save(buf := io.BytesIO(), fmt, **options)
+    return buf.getvalue()
+
+
+def _jpeg_tiled(arr: np.ndarray) -> bytes:
+    """Two 128 x 128 RGB tiles, each a complete JPEG stream (Pillow, 4:4:4), declared 180 x 100."""
+    return _two_tiles(arr, 7, lambda tile: _saved(tile, "JPEG", quality=90, subsampling=0))
 
 
 def _jpeg_raised(data: bytes, tiled: bool = True) -> np.ndarray:
@@ -521,31 +528,16 @@ PICTURE_CODECS = {34712: "JPEG2000", 33003: "JPEG2000", 50001: "WEBP"}
 
 def _picture_tiled(arr: np.ndarray, compression: int) -> bytes:
     """Two 128 x 128 tiles, each one picture of the codec (Pillow: OpenJPEG raw codestream, libwebp;
-    lossless), declared 180 x 100; tifffile lays them out as given."""
-    tiles = []
-    for x in (0, 128):
-        tile = Image.fromarray(np.ascontiguousarray(arr[:, x : x + 128]))
-        if PICTURE_CODECS.get(compression) == "WEBP":
-            tile.save(buf := io.BytesIO(), "WEBP", lossless=True, exact=True)
-        else:
-            tile.save(buf := io.BytesIO(), "JPEG2000", no_jp2=True, irreversible=False)
-        tiles.append(buf.getvalue())
-    buf = io.BytesIO()
-    photometric = "rgb" if arr.ndim == 3 else "minisblack"
-    tifffile.imwrite(
-        buf,
-        iter(tiles),
-        shape=arr.shape,
-        dtype="uint8",
-        tile=(128, 128),
-        compression="zlib",
-        photometric=photometric,
+    lossless), declared 180 x 100."""
+    if PICTURE_CODECS[compression] == "WEBP":
+        return _two_tiles(arr, compression, lambda tile: _saved(tile, "WEBP", lossless=True, exact=True))
+    return _two_tiles(
+        arr, compression, lambda tile: _saved(tile, "JPEG2000", no_jp2=True, irreversible=False)
     )
-    return _declare(_set(buf.getvalue(), "Compression", compression), True)
 
 
 def _picture_raised(data: bytes, compression: int) -> np.ndarray:
-    """The whole coded picture: each tile decoded by Pillow (OpenJPEG, libwebp), whatever the TIFF declares."""
+    """The whole coded picture: each tile decoded by Pillow (OpenJPEG, libwebp), whatever the TIFF says."""
     fmt = PICTURE_CODECS[compression]
     tiles = [np.asarray(Image.open(io.BytesIO(t), formats=[fmt])) for t in _segments(data)]
     return np.concatenate(tiles, axis=1)
