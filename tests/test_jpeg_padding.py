@@ -353,3 +353,31 @@ def test_content_in_the_padding_of_one_component_scans_is_refused(tmp_path):
     (result,) = scrub_paths([path], Options(jobs=1, output_dir=out_dir, overwrite=True, **METADATA_ONLY))
     assert result.status is not Status.SAFE
     assert not (out_dir / "in.jpg").exists()
+
+
+@pytest.mark.parametrize("damage", ["huffman table", "scan component"])
+def test_a_damaged_header_is_refused_not_a_crash(tmp_path, damage):
+    """libjpeg's error in a header ends jpeglib's coefficient reader with a crash of the whole process;
+    the header is read on its own first. Run in a child process: a crash there fails the test, not the
+    run."""
+    import subprocess
+    import sys
+
+    data = bytearray(_planted(157, 105, 2, False))
+    segments = walk(bytes(data)).chunks
+    if damage == "huffman table":
+        dht = next(s for s in segments if s.marker == 0xC4)
+        data[dht.start + 5 : dht.start + 21] = bytes([255] * 16)  # code counts far beyond 256 symbols
+    else:
+        sos = next(s for s in segments if s.marker == 0xDA)
+        data[sos.start + 5] = 202  # a component the frame does not have
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(bytes(data))
+    code = (
+        "import sys; from deident.formats.jpeg_padding import check_padding; from deident.errors import "
+        "DeidentError\ntry: check_padding(open(sys.argv[1], 'rb').read())\nexcept DeidentError as e: "
+        "print('refused:', type(e).__name__)"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-500:]
+    assert "refused: CorruptFile" in run.stdout

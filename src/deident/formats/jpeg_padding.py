@@ -320,8 +320,8 @@ def _read_planes(
     stream: bytes, frame: FrameHeader, width: int, height: int
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The coefficient planes and quantisation tables libjpeg reads from ``stream``, a JPEG rebuilt by
-    ``_coefficients`` whose frame header is ``frame`` at ``width`` x ``height`` and which holds a scan
-    (jpeglib's reader crashes the process on a stream without one).
+    ``_coefficients`` (no APPn or COM segment) whose frame header is ``frame`` at ``width`` x ``height``
+    and which holds a scan (jpeglib's reader crashes the process on a stream without one).
 
     jpeglib's C reader is called with planes sized from that header: ``jpeglib.read_dct`` first decodes
     the whole stream once more for header facts this module already has (A/B in docs/benchmarks.md).
@@ -345,6 +345,9 @@ def _read_planes(
         path = Path(tmp) / "coded.jpg"
         path.write_bytes(stream)
         try:
+            # the header first, on its own: jpeglib's coefficient reader crashes the process on an error
+            # in it (its file handle is not yet set when the error unwinds), this reader does not
+            CJpegLib.read_jpeg_markers(str(path), (ctypes.c_ubyte * 1)())
             CJpegLib.read_jpeg_dct(str(path), *slots, qt, table_of)
         except OSError as exc:
             raise CorruptFile(f"libjpeg could not read the JPEG coefficients: {exc}") from exc
