@@ -2,9 +2,9 @@
 
 A scrub first settles where each output goes (``deident.outputs``), a batch then collects identifying
 values from every file (headers, names, captions) into a deny-list held in memory, and scrubs with it.
-Both phases map chunks of files (``deident.chunks``) on a process pool, or on a Dask cluster
-(``deident.cluster``) with ``--scheduler``. ``--rename`` and the review page are settled here, once
-every file is done.
+Both phases map chunks of files (``deident.chunks``) on one process pool (with the pixel stages this
+process takes files too), or on a Dask cluster (``deident.cluster``) with ``--scheduler``. ``--rename``
+and the review page are settled here, once every file is done.
 """
 
 from __future__ import annotations
