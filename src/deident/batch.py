@@ -12,10 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import multiprocessing
-import queue
 import sys
-import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -287,9 +284,6 @@ def _map(
     with contextlib.ExitStack() as own:
         if pool is None:
             pool = own.enter_context(_workers(options, jobs))
-        if options.pixel_stages:
-            yield from _alongside(fn, chunks, options, extra, progress, pool, workers=jobs - 1)
-            return
         pending: set[Future] = set()
         try:
             for chunk in chunks:
@@ -303,72 +297,6 @@ def _map(
         except KeyboardInterrupt:
             yield from _finish_started(pending, progress)
             raise
-
-
-def _alongside(fn, chunks: list, options: Options, extra: tuple, progress, pool, workers: int) -> Iterator:
-    """Pixel-stage work: this process takes chunks too, beside ``workers`` pool workers, whoever is free
-    first takes the next. Its models are loaded already (the CLI loads them to fail closed up front), and
-    it would otherwise only wait: one worker fewer to start (Python, OpenCV, the models) and the first
-    file starts at once. Each worker holds one chunk at a time, so none is queued behind a long file.
-
-    Ctrl-C: no chunk is started after it; the chunks started (here and in the workers, which ignore
-    SIGINT) finish and are reported, then ``Interrupted`` (this process's) or ``KeyboardInterrupt``
-    goes on. A second Ctrl-C stops the wait.
-    """
-    import cv2
-
-    todo, lock, stop = deque(chunks), threading.Lock(), threading.Event()
-    finished: queue.SimpleQueue = queue.SimpleQueue()  # the workers' futures (or a broken pool), then None
-
-    def take():
-        with lock:
-            return todo.popleft() if todo and not stop.is_set() else None
-
-    def feed() -> None:
-        pending: set[Future] = set()
-        try:
-            while True:
-                while len(pending) < workers and (chunk := take()) is not None:
-                    pending.add(pool.submit(fn, chunk, options, *extra))
-                if not pending:
-                    return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    finished.put(fut)
-        except BaseException as exc:  # the pool broke: the run fails, as it would without this thread
-            finished.put(exc)
-        finally:
-            for fut in pending:  # every chunk submitted is already with a worker: it finishes
-                finished.put(fut)
-            finished.put(None)
-
-    over = False  # the feeder has handed back its None
-
-    def collected(block: bool) -> Iterator:
-        nonlocal over
-        while not over and (block or not finished.empty()):
-            fut = finished.get()
-            if isinstance(fut, BaseException):
-                raise fut
-            over = fut is None
-            if not over:
-                yield from reported(fut.result(), progress)
-
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # as in a worker: one process per core already
-    threading.Thread(target=feed, name="deident-feed", daemon=True).start()
-    try:
-        while (chunk := take()) is not None:
-            yield from reported(fn(chunk, options, *extra), progress)
-            yield from collected(block=False)
-        yield from collected(block=True)
-    except (KeyboardInterrupt, Interrupted):
-        stop.set()
-        yield from collected(block=True)
-        raise
-    finally:
-        stop.set()
-        cv2.setNumThreads(threads)
 
 
 def _finish_started(pending: set[Future], progress) -> Iterator:
@@ -392,7 +320,7 @@ def _workers(options: Options, files: int) -> Iterator[ProcessPoolExecutor | Non
         yield None
         return
     with ProcessPoolExecutor(
-        max_workers=jobs - 1 if options.pixel_stages else jobs,  # pixel stages: this process works too
+        max_workers=jobs,
         mp_context=multiprocessing.get_context(_start_method(options)),
         initializer=worker_init,
         initargs=(options.pixel_stages,),
