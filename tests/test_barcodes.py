@@ -15,7 +15,7 @@ from deident.barcodes.detect import BarcodeDetector
 from deident.errors import StageUnavailable
 from deident.formats.base import Context, Frame
 from deident.keys import Keyring
-from deident.options import Options
+from deident.options import FaceMode, Options
 from deident.regions import Redaction, redact
 from support import need
 from support import textsynth as ts
@@ -202,6 +202,35 @@ def test_labels_say_identifying_without_the_value(detector, ctx) -> None:
     )
     assert flagged[0].label.endswith("(identifying)")
     assert "4006381333931" not in flagged[0].label
+
+
+def test_parallel_check_reads_the_deny_list_and_processes_on_the_same_workers(tmp_path, monkeypatch):
+    """-j 2: a product code is identifying because another file's header lists its value (the deny-list
+    reached the workers), and both phases of the batch ran on one pool of workers (started once)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from PIL import Image
+
+    from deident import batch
+    from support.dicom import secondary_capture
+
+    pools = []
+
+    class Counted(ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs.get("max_workers"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "ProcessPoolExecutor", Counted)
+    secondary_capture(tmp_path / "a.dcm", np.full((64, 64), 30, np.uint8), PatientID="4006381333931")
+    Image.fromarray(slide_label(symbol("EAN13", "4006381333931", 3))).save(tmp_path / "label.png")
+    Image.fromarray(slide_label(symbol("EAN13", "4006381333931", 3))).save(tmp_path / "label2.png")
+    results = batch.check_paths([tmp_path], Options(faces=FaceMode.OFF, jobs=2))
+    codes = {Path(r.input).name: [f.detail for f in r.findings if f.stage == "barcode"] for r in results}
+    assert codes["label.png"] == codes["label2.png"]
+    assert len(codes["label.png"]) == 1 and codes["label.png"][0].endswith("(identifying)")
+    assert "4006381333931" not in codes["label.png"][0]
+    assert pools == [2]
 
 
 def test_deterministic(detector, ctx) -> None:

@@ -148,3 +148,35 @@ def test_text_sidecar_keeps_its_encoding(tmp_path: Path, encoding: str):
     assert text.startswith("Café visit: The patient, ")
     assert "Müller" not in text and "yesterday" not in text
     assert data.startswith(b"\xef\xbb\xbf") == (encoding == "utf-8-sig")
+
+
+def test_a_check_compiles_the_caption_rules_only_for_a_file_with_a_caption(tmp_path: Path):
+    """A fresh process checks a photo alone (the rules are never imported: their regular expressions cost
+    every process a start-up), then a photo with its caption (found, and reported without its values)."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    for name in ("plain", "captioned"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "a.png")
+    (tmp_path / "captioned" / "a.txt").write_text(CAPTION)
+    code = (
+        "import sys; from pathlib import Path; from deident.batch import check_paths; "
+        "from deident.options import FaceMode, Options, TextMode; "
+        "r = check_paths([Path(sys.argv[1])], Options(TextMode.OFF, FaceMode.OFF, jobs=1, key=b'k' * 32)); "
+        "print(sorted({f.kind for f in r[0].findings if f.stage == 'caption'}), "
+        "'deident.history.rules' in sys.modules)"
+    )
+    seen = {
+        name: subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / name / "a.png")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for name in ("plain", "captioned")
+    }
+    assert seen["plain"] == "[] False"
+    assert seen["captioned"] == "['date', 'identifier', 'name'] True"

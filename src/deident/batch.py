@@ -2,7 +2,7 @@
 
 A scrub first settles where each output goes (``deident.outputs``), a batch then collects identifying
 values from every file (headers, names, captions) into a deny-list held in memory, and scrubs with it.
-Both phases map chunks of files (``deident.chunks``) on a process pool, or on a Dask cluster
+Both phases map chunks of files (``deident.chunks``) on one process pool, or on a Dask cluster
 (``deident.cluster``) with ``--scheduler``. ``--rename`` and the review page are settled here, once
 every file is done.
 """
@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 
 from deident.atomic import sweep_stale, sync_dirs, write_bytes_atomic
-from deident.chunks import identifiers_of_chunk, process_chunk, reported, worker_init
+from deident.chunks import identifiers_of_chunk, process_chunk, reported, travels_alone, worker_init
 from deident.errors import DeidentError, Interrupted
 from deident.findings import FileResult, Finding, Stage, Status
 from deident.formats.base import Context, Source
@@ -77,9 +77,10 @@ def _run_batch(paths: Iterable, options: Options, *, read_only: bool, progress: 
     for result in results if progress else ():  # the bar counts every row of the summary
         progress(result)
     try:
-        deny_terms = _collect_deny_terms(planned, options) if _wants_deny_list(options) else ()
-        for result in _map(process_chunk, work, options, (read_only, deny_terms), progress):
-            results.append(result)
+        with _workers(options, sum(not p.skip_reason for p in planned)) as pool:  # both phases' workers
+            deny_terms = _collect_deny_terms(planned, options, pool) if _wants_deny_list(options) else ()
+            for result in _map(process_chunk, work, options, (read_only, deny_terms), progress, pool):
+                results.append(result)
     except Interrupted as exc:
         results.extend(exc.results)
         interrupted = True
@@ -251,9 +252,16 @@ def _wants_deny_list(options: Options) -> bool:
     return options.pixel_stages and options.text.value != "off"
 
 
-def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progress | None = None) -> Iterator:
+def _map(
+    fn,
+    items: list,
+    options: Options,
+    extra: tuple = (),
+    progress: Progress | None = None,
+    pool: ProcessPoolExecutor | None = None,
+) -> Iterator:
     """Yield the results of ``fn(chunk, options, *extra)`` over chunks of ``items``, in worker processes
-    when jobs > 1.
+    when jobs > 1: ``pool`` (a batch's phases share one, see ``_workers``) or a pool of its own.
 
     Metadata-only files take a millisecond or two, less than a round trip to a worker, so they travel
     in chunks (and a chunk's outputs are committed to disk together); files that go through the pixel
@@ -267,18 +275,15 @@ def _map(fn, items: list, options: Options, extra: tuple = (), progress: Progres
         return
     jobs = max(1, min(options.jobs, len(items)))
     options = dataclasses.replace(options, jobs=jobs)  # the workers really running share out the cores
-    size = 1 if options.pixel_stages else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
+    size = 1 if travels_alone(fn, options) else max(1, min(MAX_CHUNK, len(items) // (8 * jobs)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     if jobs == 1:
         for chunk in chunks:
             yield from reported(fn(chunk, options, *extra), progress)
         return
-    with ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context(_start_method(options)),
-        initializer=worker_init,
-        initargs=(options.pixel_stages,),
-    ) as pool:
+    with contextlib.ExitStack() as own:
+        if pool is None:
+            pool = own.enter_context(_workers(options, jobs))
         pending: set[Future] = set()
         try:
             for chunk in chunks:
@@ -305,6 +310,24 @@ def _finish_started(pending: set[Future], progress) -> Iterator:
 MAX_CHUNK = 32  # files per worker task (and per disk flush) for metadata-only work
 
 
+@contextlib.contextmanager
+def _workers(options: Options, files: int) -> Iterator[ProcessPoolExecutor | None]:
+    """The worker processes of a batch of ``files``, shared by its deny-list phase and its processing:
+    a pixel-stage worker's start (Python, deident and OpenCV: 0.25 CPU-s) is paid once per run, not once
+    per phase. None where nothing runs in a pool (one job, or a Dask cluster)."""
+    jobs = max(1, min(options.jobs, files))
+    if jobs == 1 or options.scheduler:
+        yield None
+        return
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context(_start_method(options)),
+        initializer=worker_init,
+        initargs=(options.pixel_stages,),
+    ) as pool:
+        yield pool
+
+
 def _start_method(options: Options) -> str:
     """Fork only where nothing has started native thread pools: the OCR and face runtimes have.
 
@@ -322,10 +345,12 @@ def _drain(done: set[Future], progress) -> Iterator:
         yield from reported(fut.result(), progress)
 
 
-def _collect_deny_terms(planned: list[Planned], options: Options) -> tuple[str, ...]:
+def _collect_deny_terms(
+    planned: list[Planned], options: Options, pool: ProcessPoolExecutor | None = None
+) -> tuple[str, ...]:
     work = [p for p in planned if not p.skip_reason]
     terms: set[str] = set()
-    for found in _map(identifiers_of_chunk, work, options):
+    for found in _map(identifiers_of_chunk, work, options, pool=pool):
         terms.update(found)
     return tuple(sorted(terms))
 

@@ -62,6 +62,12 @@ def _keep_freed_memory() -> None:
     mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD: free memory kept at most, a few groups' worth
 
 
+def travels_alone(fn, options: Options) -> bool:
+    """Whether ``fn``'s tasks hold one file each: pixel-stage work takes seconds a file; reading
+    identifiers is header work whatever the options, chunked like metadata-only files."""
+    return options.pixel_stages and fn is not identifiers_of_chunk
+
+
 def identifiers_of_chunk(items: list[Planned], options: Options) -> list[list[str]]:
     """The deny-list phase's task: each file's identifying values (``pipeline.identifiers_of``)."""
     return [identifiers_of(item, options) for item in items]
@@ -121,4 +127,11 @@ def _journal(group, made) -> None:
     record([(s.final, s.fd, s.temp) for s in group], made)
 
 
-__all__ = ["COMMIT_GROUP", "identifiers_of_chunk", "process_chunk", "reported", "worker_init"]
+__all__ = [
+    "COMMIT_GROUP",
+    "identifiers_of_chunk",
+    "process_chunk",
+    "reported",
+    "travels_alone",
+    "worker_init",
+]

@@ -210,12 +210,11 @@ def map_chunks(fn: Callable, items: list, options, extra: tuple, progress=None) 
     At most a few tasks per worker thread are in flight, so the scheduler's memory stays flat however
     large the batch; results come back in the order tasks finish, as from the local pool.
     """
-    from deident.chunks import identifiers_of_chunk, reported
+    from deident.chunks import reported, travels_alone
 
     with _connected(options) as client:
         threads = max(1, sum(client.nthreads().values()))
-        # reading identifiers is header work whatever the options: chunked as metadata-only files
-        size = chunk_size(len(items), threads, options.pixel_stages and fn is not identifiers_of_chunk)
+        size = chunk_size(len(items), threads, travels_alone(fn, options))
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         shared = [client.submit(_held, value, pure=False) for value in (os.getcwd(), options, *extra)]
         phase = _Phase(client, fn, shared, deque(chunks))

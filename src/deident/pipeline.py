@@ -39,7 +39,7 @@ MAX_REDACTION_ROUNDS = 3  # redact, re-check the output, redact what is left; th
 def identifiers_of(item: Planned, options: Options) -> list[str]:
     """The values a batch's deny-list takes from one file: its name, its headers, its captions."""
     from deident.denylist import collect_from_path
-    from deident.history import find_sidecars, identifiers_in
+    from deident.history import find_sidecars
 
     values: list[str] = []
     values += collect_from_path(item.input)
@@ -47,6 +47,8 @@ def identifiers_of(item: Planned, options: Options) -> list[str]:
         values += open_input(Source(item.input), options).identifiers()
     with contextlib.suppress(OSError, ValueError):
         for sidecar in find_sidecars(item.input):
+            from deident.history import identifiers_in  # only a file with a caption needs its rules
+
             values += identifiers_in(sidecar.read_text(errors="replace"))
     return values
 
@@ -448,10 +450,12 @@ def _name_findings(path: Path, action: Action = Action.FOUND) -> list[Finding]:
 
 
 def _caption_findings(path: Path) -> list[Finding]:
-    from deident.history import check_caption, find_sidecars
+    from deident.history import find_sidecars
 
     found: list[Finding] = []
     for sidecar in find_sidecars(path):
+        from deident.history import check_caption  # only a file with a caption needs its rules
+
         for f in check_caption(sidecar.read_text(errors="replace")):
             found.append(dataclasses.replace(f, where=f"{sidecar.name}: {f.where}"))
     return found

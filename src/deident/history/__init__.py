@@ -6,9 +6,27 @@
 
 from __future__ import annotations
 
-from deident.history.captions import check_caption, find_sidecars, fuzz_sidecar, identifiers_in
-from deident.history.fuzz import FuzzResult, FuzzSettings, fuzz_text
-from deident.history.rules import Change
+import importlib
+
+# name -> its module, imported at first use: most checked files have no caption, and the rules' regular
+# expressions cost 0.05 CPU-s to compile in every process that imports them
+_WHERE = {
+    "Change": "rules",
+    "FuzzResult": "fuzz",
+    "FuzzSettings": "fuzz",
+    "check_caption": "captions",
+    "find_sidecars": "sidecars",
+    "fuzz_sidecar": "captions",
+    "fuzz_text": "fuzz",
+    "identifiers_in": "captions",
+}
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "Change",

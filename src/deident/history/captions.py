@@ -9,10 +9,9 @@ from pathlib import Path
 from deident.findings import Action, Finding
 from deident.history.fuzz import FuzzSettings, fuzz_edits
 from deident.history.rules import Edit
+from deident.history.sidecars import json_fields, load_json
 
 STAGE = "caption"
-TEXT_SUFFIXES = (".txt", ".md")
-JSON_FIELDS = ("caption", "history")
 # What a report says about each kind of change: never the value itself.
 DETAILS = {
     "age": ("age moved", Action.REPLACED),
@@ -45,34 +44,6 @@ DENY_KINDS = frozenset({"name", "identifier", "phone", "email", "dob", "date", "
 CHECK_SETTINGS = FuzzSettings(age_jitter=0, sex_change_rate=0.0, laterality_swap_rate=0.0)
 
 
-def _json_fields(data: object) -> list[str]:
-    if not isinstance(data, dict):
-        return []
-    return [k for k in JSON_FIELDS if isinstance(data.get(k), str)]
-
-
-def _load_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if _json_fields(data) else None
-
-
-def find_sidecars(image_path: Path) -> list[Path]:
-    """Caption files for an image: same stem, .txt/.md, or .json with a caption/history string."""
-    image_path = Path(image_path)
-    found = []
-    for suffix in (*TEXT_SUFFIXES, ".json"):
-        candidate = image_path.with_suffix(suffix)
-        if candidate == image_path or not candidate.is_file():
-            continue
-        if suffix == ".json" and _load_json(candidate) is None:
-            continue
-        found.append(candidate)
-    return found
-
-
 def _findings(edits: list[Edit], where: str) -> list[Finding]:
     out = []
     for e in edits:
@@ -89,11 +60,11 @@ def fuzz_sidecar(path: Path, seed: int | None, settings: FuzzSettings) -> tuple[
     if seed is None:  # one seed for the whole file, so every field gets the same sex and side decisions
         seed = random.SystemRandom().getrandbits(64)
     if path.suffix.lower() == ".json":
-        data = _load_json(path)
+        data = load_json(path)
         if data is None:
             raise ValueError(f"{path.name}: no caption or history text field")
         findings: list[Finding] = []
-        for key in _json_fields(data):
+        for key in json_fields(data):
             data[key], edits = fuzz_edits(data[key], seed, settings)
             findings += _findings(edits, f"{path.name}: {key}")
         indent = 2 if "\n" in path.read_text(encoding="utf-8").strip() else None
