@@ -70,6 +70,22 @@ def test_phi_mode_hides_ids_written_with_spaces(shared_dir, tmp_path):
     assert _phi_score(shared_dir, tmp_path, "text/easyocr_Photo-8.jpg").id_legible == []
 
 
+@pytest.mark.slow
+def test_soft_small_text_in_a_street_photo_is_found(shared_dir, tmp_path):
+    """A taxi's phone number "653-5050", 14 px high and soft, stayed legible: the detector left only faint
+    heat there at 1x (found whole only at 2.5x). Looked at closer where the heat hints at text, it is
+    found and filled, in the default run and with --text phi, and nothing else on the photo is slabbed."""
+    root = shared_dir / "corpora" / "realworld"
+    name = "text/mmod_cars_test_image.jpg"
+    entry = _entries(shared_dir)[name]
+    for mode in (TextMode.ALL, TextMode.PHI):
+        r = _scrub([root / name], tmp_path / mode.value, text=mode)[Path(name).name]
+        assert r.status is Status.SAFE, r.reason
+        score = rw.score(entry, root / name, Path(r.output), "phi" if mode is TextMode.PHI else "default")
+        assert score.id_legible == [], mode
+        assert score.over <= rw.OVER_MAX  # measured 0.55 % (default), 0.23 % (phi)
+
+
 def _phi_score(shared_dir, tmp_path, name: str, **options) -> rw.Score:
     """One real-world image scrubbed with --text phi (written as safe), scored against its annotations."""
     root = shared_dir / "corpora" / "realworld"
