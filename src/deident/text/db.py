@@ -39,15 +39,22 @@ class Detector:
 
     def __call__(self, bgr: np.ndarray, box_thresh: float) -> tuple[np.ndarray, np.ndarray]:
         """Quads (Nx4x2 float32, pixel coordinates of ``bgr``, clockwise from top-left) and scores."""
+        quads, scores, _ = self.with_heat(bgr, box_thresh)
+        return quads, scores
+
+    def with_heat(
+        self, bgr: np.ndarray, box_thresh: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``self(bgr, box_thresh)`` and the probability map it came from (None when ``bgr`` is too small)."""
         empty = np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32)
         pred = self.probabilities(bgr)
         if pred is None:
-            return empty
+            return *empty, None
         boxes, scores = _boxes(pred, bgr.shape[0], bgr.shape[1], box_thresh)
         if not boxes:
-            return empty
+            return *empty, pred
         order = _reading_order(np.array(boxes))
-        return np.array(boxes, np.float32)[order], np.array(scores, np.float32)[order]
+        return np.array(boxes, np.float32)[order], np.array(scores, np.float32)[order], pred
 
 
 @cache

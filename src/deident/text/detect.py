@@ -43,6 +43,9 @@ NEAR = 4.0  # a second round looks this many line heights around each line the f
 NEAR_MIN = 64  # ...and at least this many px (the detector needs room around the ink)...
 NEAR_SHARE = 0.5  # ...unless those windows cover more than this share of the frame: then all of it
 GRID = 32  # px: windows on the detector's own grid, so it sees their pixels as it saw the whole frame's
+FAINT = 0.05  # text probability of the overview's faint heat: text too small or soft for a box...
+FAINT_PEAK = 0.08  # ...a cluster of it peaking this high, and thinner than REFINE_BELOW, is looked at
+MAX_FAINT = 16  # closer as a small line is (``_refine``), the strongest this many clusters per frame
 
 
 @dataclass(frozen=True)
@@ -110,23 +113,26 @@ def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
     return bgr if out is None else out
 
 
-def _pass(engine, bgr: np.ndarray, box_thresh: float, near: list[Line] | None = None) -> list[Line]:
-    """One pass: the overview, then (large frames) the fine tiles, or only those touching ``near``."""
-    return _overview(engine, bgr, box_thresh) + _fine(engine, bgr, box_thresh, near)
-
-
 def _overview(engine, bgr: np.ndarray, box_thresh: float, windows=None) -> list[Line]:
     """The whole frame at the overview scale, or only ``windows`` of it (a second round's screen)."""
+    return _overview_heat(engine, bgr, box_thresh, windows)[0]
+
+
+def _overview_heat(engine, bgr: np.ndarray, box_thresh: float, windows=None) -> tuple[list[Line], np.ndarray]:
+    """``_overview``'s lines, and the detector's text probability map over its last window (the whole
+    frame when no ``windows`` are given), at the detector's own resolution."""
     h, w = bgr.shape[:2]
     scale = min(1.0, OVERVIEW_SIDE / max(h, w))
     if min(h, w) * scale < 64:  # tiny frames: the detector needs room around the ink
         scale = 64 / min(h, w)
     found: list[Line] = []
+    heat = np.zeros((1, 1), np.float32)
     for x0, y0, x1, y1 in windows or [(0, 0, w, h)]:
-        quads, scores = ocr.detect_boxes(engine, _resize(bgr[y0:y1, x0:x1], scale), box_thresh)
+        quads, scores, pred = ocr.detect_heat(engine, _resize(bgr[y0:y1, x0:x1], scale), box_thresh)
         shift = np.array([x0, y0], np.float32)
         found += [Line(q / scale + shift, float(s)) for q, s in zip(quads, scores, strict=True)]
-    return _plausible(bgr, found)
+        heat = heat if pred is None else pred
+    return _plausible(bgr, found), heat
 
 
 def _fine(engine, bgr: np.ndarray, box_thresh: float, near: list[Line] | None) -> list[Line]:
@@ -190,8 +196,9 @@ def _tiles(h: int, w: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     return [(ys, xs) for ys in _windows(h) for xs in _windows(w)]
 
 
-def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH) -> list[Line]:
-    """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates.
+def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH, faint: bool = True) -> list[Line]:
+    """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates; with ``faint``,
+    also those its heat only hints at (``_faint``).
 
     After a pass, the lines found are filled the way a redaction would fill them and the detector looks
     again (overview, and the tiles those lines touch): the parts of a line it first read as texture,
@@ -200,9 +207,12 @@ def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH) -> list[
     import cv2
 
     work = neutralise_boxes(bgr)
-    lines = drop_contained(_pass(engine, work, box_thresh))
+    lines, heat = _overview_heat(engine, work, box_thresh)
+    lines = drop_contained(lines + _fine(engine, work, box_thresh, None))
     if max(bgr.shape[:2]) > OVERVIEW_SIDE:
         lines = drop_contained(lines + _refine(engine, work, lines, box_thresh))
+    if faint:
+        lines = drop_contained(lines + _faint(engine, work, lines, heat, box_thresh))
     new = lines
     for _ in range(ROUNDS - 1):
         if not new:
@@ -222,7 +232,44 @@ def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH) -> list[
     return lines
 
 
-def _refine(engine, bgr: np.ndarray, lines: list[Line], box_thresh: float) -> list[Line]:
+def _faint(engine, bgr: np.ndarray, lines: list[Line], heat: np.ndarray, box_thresh: float) -> list[Line]:
+    """Lines too small or soft for the overview, looked at closer where its heat hints at them.
+
+    The detector sees 10-px text poorly at 1x: a taxi's blurred phone number 14 px high in a 928x478
+    street photo of ../shared's real-world set left only specks of heat (0.05-0.11) in a row, and the
+    whole frame at 2.5x (3.5 CPU-s instead of 0.5) was needed to find it. Each cluster of faint heat that
+    no line covers is looked at in a window scaled by its own height (the text's, not the frame's), and
+    what is found there must read as text, two letters or digits confidently: hair, fur and buttons give
+    heat too, and a logo's crisp strokes are no line (a car maker's "B" on a label read at 1.00).
+    """
+    import cv2
+
+    h, w = bgr.shape[:2]
+    if heat.size == 1:
+        return []
+    sx, sy = w / heat.shape[1], h / heat.shape[0]  # frame px per heat px
+    near = cv2.dilate((heat > FAINT).astype(np.uint8), np.ones((3, 7), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
+    peaks = np.zeros(n, np.float32)
+    np.maximum.at(peaks, labels.ravel(), heat.ravel())
+    clusters = []
+    for i in np.flatnonzero(peaks[1:] >= FAINT_PEAK) + 1:  # label 0 is the background
+        x, y, cw, ch = stats[i, 0] * sx, stats[i, 1] * sy, stats[i, 2] * sx, stats[i, 3] * sy
+        box = np.array([[x, y], [x + cw, y], [x + cw, y + ch], [x, y + ch]], np.float32)
+        if not _touches(lines, x, y, cw, ch):
+            clusters.append(Line(box, float(peaks[i])))
+    found = drop_contained(_refine(engine, bgr, clusters, box_thresh, MAX_FAINT))
+    if not found:
+        return []
+    from deident.text import reads_confidently
+
+    reads = ocr.recognise(engine, bgr, [ln.quad for ln in found])
+    return [ln for ln, read in zip(found, reads, strict=True) if reads_confidently(read)]
+
+
+def _refine(
+    engine, bgr: np.ndarray, lines: list[Line], box_thresh: float, most: int = MAX_REFINE
+) -> list[Line]:
     """Small lines again, at full resolution, in a strip along each one's own axis.
 
     Thin strokes shrunk below two pixels by the overview or the 0.6-scale tiles are found only in part
@@ -231,7 +278,7 @@ def _refine(engine, bgr: np.ndarray, lines: list[Line], box_thresh: float) -> li
     h, w = bgr.shape[:2]
     found: list[Line] = []
     small = sorted((ln for ln in lines if ln.height < REFINE_BELOW), key=lambda ln: -ln.score)
-    for ln in small[:MAX_REFINE]:
+    for ln in small[:most]:
         (x0, y0), (x1, y1) = ln.quad.min(axis=0), ln.quad.max(axis=0)
         t = max(2.0, ln.height)
         along, across = 12 * t + 32, 2 * t + 16

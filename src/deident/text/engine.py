@@ -136,6 +136,13 @@ def detect_boxes(engine, bgr: np.ndarray, box_thresh: float) -> tuple[np.ndarray
     return engine[0](np.ascontiguousarray(bgr), box_thresh)
 
 
+def detect_heat(
+    engine, bgr: np.ndarray, box_thresh: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``detect_boxes`` and the detector's text probability map (its own size, multiples of 32)."""
+    return engine[0].with_heat(np.ascontiguousarray(bgr), box_thresh)
+
+
 def recognise(engine, bgr: np.ndarray, quads: list[np.ndarray]) -> list[Recognised]:
     """Read each quad: crop upright (vertical lines turned), fix 180-degree turns, recognise."""
     from deident.text.readers import crop
