@@ -18,6 +18,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from deident.formats.tiff import codecs
+from deident.formats.tiff.picture_codecs import PICTURE
 from deident.options import FaceMode, TextMode
 from support.planted import ctx, scrub_bytes
 from support.sample_images import font
@@ -523,13 +524,11 @@ def test_bytes_past_an_uncompressed_edge_tile_are_reported(tmp_path):
 
 # ---------------------------------------------------------------- JPEG 2000 and WebP tiles, other codecs
 
-PICTURE_CODECS = {34712: "JPEG2000", 33003: "JPEG2000", 50001: "WEBP"}
-
 
 def _picture_tiled(arr: np.ndarray, compression: int) -> bytes:
     """Two 128 x 128 tiles, each one picture of the codec (Pillow: OpenJPEG raw codestream, libwebp;
     lossless), declared 180 x 100."""
-    if PICTURE_CODECS[compression] == "WEBP":
+    if PICTURE[compression] == "WEBP":
         return _two_tiles(arr, compression, lambda tile: _saved(tile, "WEBP", lossless=True, exact=True))
     return _two_tiles(
         arr, compression, lambda tile: _saved(tile, "JPEG2000", no_jp2=True, irreversible=False)
@@ -538,7 +537,7 @@ def _picture_tiled(arr: np.ndarray, compression: int) -> bytes:
 
 def _picture_raised(data: bytes, compression: int) -> np.ndarray:
     """The whole coded picture: each tile decoded by Pillow (OpenJPEG, libwebp), whatever the TIFF says."""
-    fmt = PICTURE_CODECS[compression]
+    fmt = PICTURE[compression]
     tiles = [np.asarray(Image.open(io.BytesIO(t), formats=[fmt])) for t in _segments(data)]
     return np.concatenate(tiles, axis=1)
 

@@ -72,12 +72,13 @@ def _run_batch(paths: Iterable, options: Options, *, read_only: bool, progress: 
         if p.skip_reason:
             results.append(FileResult(str(p.input), Status.SKIPPED, reason=p.skip_reason))
     work = [p for p in planned if not p.skip_reason]
+    files = len(work)  # before any is settled: the pool serves the deny-list phase too
     if not read_only:
         work = _settle(_converted_names(work, options), options, results)
     for result in results if progress else ():  # the bar counts every row of the summary
         progress(result)
     try:
-        with _workers(options, sum(not p.skip_reason for p in planned)) as pool:  # both phases' workers
+        with _workers(options, files) as pool:  # both phases' workers
             deny_terms = _collect_deny_terms(planned, options, pool) if _wants_deny_list(options) else ()
             for result in _map(process_chunk, work, options, (read_only, deny_terms), progress, pool):
                 results.append(result)
@@ -261,7 +262,7 @@ def _map(
     pool: ProcessPoolExecutor | None = None,
 ) -> Iterator:
     """Yield the results of ``fn(chunk, options, *extra)`` over chunks of ``items``, in worker processes
-    when jobs > 1: ``pool`` (a batch's phases share one, see ``_workers``) or a pool of its own.
+    when jobs > 1, on ``pool`` (a batch's phases share one: ``_workers``, which starts none for one job).
 
     Metadata-only files take a millisecond or two, less than a round trip to a worker, so they travel
     in chunks (and a chunk's outputs are committed to disk together); files that go through the pixel
@@ -281,22 +282,19 @@ def _map(
         for chunk in chunks:
             yield from reported(fn(chunk, options, *extra), progress)
         return
-    with contextlib.ExitStack() as own:
-        if pool is None:
-            pool = own.enter_context(_workers(options, jobs))
-        pending: set[Future] = set()
-        try:
-            for chunk in chunks:
-                pending.add(pool.submit(fn, chunk, options, *extra))
-                if len(pending) >= 2 * jobs:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    yield from _drain(done, progress)
-            while pending:
+    pending: set[Future] = set()
+    try:
+        for chunk in chunks:
+            pending.add(pool.submit(fn, chunk, options, *extra))
+            if len(pending) >= 2 * jobs:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from _drain(done, progress)
-        except KeyboardInterrupt:
-            yield from _finish_started(pending, progress)
-            raise
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield from _drain(done, progress)
+    except KeyboardInterrupt:
+        yield from _finish_started(pending, progress)
+        raise
 
 
 def _finish_started(pending: set[Future], progress) -> Iterator:

@@ -294,10 +294,7 @@ def _coefficients(jpeg: bytes, parsed, frame: FrameHeader):
         if len(raised) < len(declared):  # scans left out of the raised copy
             parts, qts = _read_planes(b"".join([*declared, b"\xff\xd9"]), frame, frame.width, frame.height)
             if not in_raised:
-                planes = [
-                    np.zeros((*_blocks(frame.component_size(i, cw, ch))[::-1], 8, 8), np.int16)
-                    for i in range(len(parts))
-                ]
+                planes = _zero_planes(frame, cw, ch)
             for i, (plane, part) in enumerate(zip(planes, parts, strict=True)):
                 plane[: part.shape[0], : part.shape[1]] = part
                 if ids[i] not in in_raised:
@@ -333,8 +330,7 @@ def _read_planes(
 
     from deident.formats.jpeg_dct import _JPEGLIB_LOCK, LIBJPEG_VERSION
 
-    shapes = [_blocks(frame.component_size(i, width, height)) for i in range(len(frame.components))]
-    planes = [np.zeros((rows, cols, 8, 8), np.int16) for cols, rows in shapes]
+    planes = _zero_planes(frame, width, height)
     slots = ([p.ctypes.data_as(ctypes.POINTER(ctypes.c_short)) for p in planes] + [None] * 4)[:4]  # Y Cb Cr K
     qt, table_of = ((ctypes.c_ushort * 64) * 4)(), (ctypes.c_short * 4)()
     with (
@@ -353,6 +349,12 @@ def _read_planes(
             raise CorruptFile(f"libjpeg could not read the JPEG coefficients: {exc}") from exc
     tables = np.ctypeslib.as_array(qt).reshape(4, 8, 8).astype(np.float64)
     return planes, [tables[table_of[i]] for i in range(len(planes))]
+
+
+def _zero_planes(frame: FrameHeader, width: int, height: int) -> list[np.ndarray]:
+    """A plane of zero blocks per component of ``frame`` at ``width`` x ``height``."""
+    shapes = [_blocks(frame.component_size(i, width, height)) for i in range(len(frame.components))]
+    return [np.zeros((rows, cols, 8, 8), np.int16) for cols, rows in shapes]
 
 
 def _blocks(size: tuple[int, int]) -> tuple[int, int]:

@@ -28,13 +28,4 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
 
 
-__all__ = [
-    "Change",
-    "FuzzResult",
-    "FuzzSettings",
-    "check_caption",
-    "find_sidecars",
-    "fuzz_sidecar",
-    "fuzz_text",
-    "identifiers_in",
-]
+__all__ = sorted(_WHERE)

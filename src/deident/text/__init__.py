@@ -57,7 +57,9 @@ class TextDetector:
         options = ctx.options
         eng = self._engine(options)
         bgr = frame.rgb[..., ::-1]
-        lines = _glyphs_read(eng, bgr, _resolve_tall(eng, bgr, detect.find_lines(eng, bgr, faint=faint)))
+        lines = _glyphs_read(
+            eng, bgr, _resolve_tall(eng, bgr, detect.find_lines(eng, bgr, faint=faint), faint=faint)
+        )
         reading = options.text is TextMode.PHI or bool(self._keep)
         texts = _read(eng, bgr, lines) if reading else []
         deny = None
@@ -313,7 +315,7 @@ def _reads_as_text(read, min_score: float, min_chars: int) -> bool:
     return read.score >= min_score and _alnum(read.text) >= min_chars
 
 
-def _resolve_tall(eng, bgr, lines: list, depth: int = 0) -> list:
+def _resolve_tall(eng, bgr, lines: list, depth: int = 0, faint: bool = True) -> list:
     from deident.text import detect, engine
 
     tall = [ln for ln in lines if ln.height > TALL_LINE_PX]
@@ -324,7 +326,7 @@ def _resolve_tall(eng, bgr, lines: list, depth: int = 0) -> list:
         if _shows_text(bgr, ln.quad, read):
             out.append(ln)
         elif depth == 0:
-            out += _resolve_tall(eng, bgr, _read_inside(eng, bgr, ln), depth + 1)
+            out += _resolve_tall(eng, bgr, _read_inside(eng, bgr, ln, faint), depth + 1, faint)
     return detect.drop_contained(out)
 
 
@@ -337,15 +339,9 @@ GLYPH_ASPECT = 1.5
 
 def _glyphs_read(eng, bgr, lines: list) -> list:
     """``lines`` without the near-square ones that do not read as a letter or digit (logos, emblems)."""
-    import numpy as np
-
     from deident.text import engine
 
-    def squarish(q) -> bool:
-        a, b = float(np.linalg.norm(q[1] - q[0])), float(np.linalg.norm(q[3] - q[0]))
-        return max(a, b) < GLYPH_ASPECT * max(1.0, min(a, b))
-
-    glyphs = [ln for ln in lines if squarish(ln.quad) and ln.height <= TALL_LINE_PX]
+    glyphs = [ln for ln in lines if _axes(ln.quad)[1] < GLYPH_ASPECT and ln.height <= TALL_LINE_PX]
     if not glyphs:
         return lines
     reads = engine.recognise(eng, bgr, [ln.quad for ln in glyphs])
@@ -355,17 +351,18 @@ def _glyphs_read(eng, bgr, lines: list) -> list:
     return [ln for ln in lines if id(ln) not in unread]
 
 
-def _read_inside(eng, bgr, line) -> list:
+def _read_inside(eng, bgr, line, faint: bool = True) -> list:
     """The lines inside rejected texture that read as text on their own (hair, fur and fabric do not)."""
     from deident.text import engine
 
-    inside = _lines_inside(eng, bgr, line)
+    inside = _lines_inside(eng, bgr, line, faint)
     reads = engine.recognise(eng, bgr, [ln.quad for ln in inside])
     return [ln for ln, read in zip(inside, reads, strict=True) if _reads_as_text(read, INSIDE_MIN_SCORE, 1)]
 
 
-def _lines_inside(eng, bgr, line) -> list:
-    """The detector's lines within ``line``'s bounding box, looked at on their own."""
+def _lines_inside(eng, bgr, line, faint: bool = True) -> list:
+    """The detector's lines within ``line``'s bounding box, looked at on their own (with the closer look
+    at faint heat unless ``faint`` is off, as in verification)."""
     import numpy as np
 
     from deident.text import detect
@@ -377,5 +374,5 @@ def _lines_inside(eng, bgr, line) -> list:
     if x1 - x0 < 8 or y1 - y0 < 8:
         return []
     shift = np.array([x0, y0], np.float32)
-    found = detect.find_lines(eng, np.ascontiguousarray(bgr[y0:y1, x0:x1]))
+    found = detect.find_lines(eng, np.ascontiguousarray(bgr[y0:y1, x0:x1]), faint=faint)
     return [detect.Line(ln.quad + shift, ln.score) for ln in found]

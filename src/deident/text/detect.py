@@ -118,7 +118,9 @@ def _overview(engine, bgr: np.ndarray, box_thresh: float, windows=None) -> list[
     return _overview_heat(engine, bgr, box_thresh, windows)[0]
 
 
-def _overview_heat(engine, bgr: np.ndarray, box_thresh: float, windows=None) -> tuple[list[Line], np.ndarray]:
+def _overview_heat(
+    engine, bgr: np.ndarray, box_thresh: float, windows=None
+) -> tuple[list[Line], np.ndarray | None]:
     """``_overview``'s lines, and the detector's text probability map over its last window (the whole
     frame when no ``windows`` are given), at the detector's own resolution."""
     h, w = bgr.shape[:2]
@@ -126,12 +128,12 @@ def _overview_heat(engine, bgr: np.ndarray, box_thresh: float, windows=None) -> 
     if min(h, w) * scale < 64:  # tiny frames: the detector needs room around the ink
         scale = 64 / min(h, w)
     found: list[Line] = []
-    heat = np.zeros((1, 1), np.float32)
+    heat = None
     for x0, y0, x1, y1 in windows or [(0, 0, w, h)]:
         quads, scores, pred = ocr.detect_heat(engine, _resize(bgr[y0:y1, x0:x1], scale), box_thresh)
         shift = np.array([x0, y0], np.float32)
         found += [Line(q / scale + shift, float(s)) for q, s in zip(quads, scores, strict=True)]
-        heat = heat if pred is None else pred
+        heat = pred if pred is not None else heat
     return _plausible(bgr, found), heat
 
 
@@ -232,7 +234,9 @@ def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH, faint: b
     return lines
 
 
-def _faint(engine, bgr: np.ndarray, lines: list[Line], heat: np.ndarray, box_thresh: float) -> list[Line]:
+def _faint(
+    engine, bgr: np.ndarray, lines: list[Line], heat: np.ndarray | None, box_thresh: float
+) -> list[Line]:
     """Lines too small or soft for the overview, looked at closer where its heat hints at them.
 
     The detector sees 10-px text poorly at 1x: a taxi's blurred phone number 14 px high in a 928x478
@@ -245,7 +249,7 @@ def _faint(engine, bgr: np.ndarray, lines: list[Line], heat: np.ndarray, box_thr
     import cv2
 
     h, w = bgr.shape[:2]
-    if heat.size == 1:
+    if heat is None:
         return []
     sx, sy = w / heat.shape[1], h / heat.shape[0]  # frame px per heat px
     near = cv2.dilate((heat > FAINT).astype(np.uint8), np.ones((3, 7), np.uint8))

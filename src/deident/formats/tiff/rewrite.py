@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.formats.tiff import codecs
-from deident.formats.tiff.picture_codecs import BlockShape
+from deident.formats.tiff.picture_codecs import BlockShape, blank_beyond
 from deident.formats.tiff.reader import IFD, Entry, TiffReader, check_form, samples
 from deident.formats.tiff.tags import (
     BYTE_TYPES,
@@ -394,7 +394,14 @@ def declared_blocks(
         return _coded_blocks(where, reader, compression, predictor, (offsets, counts), shapes, full, tiled)
     if compression != COMPRESSION_NONE:  # JPEG 2000, WebP: decoded; ZSTD and the rest: refused
         size = BlockShape(tw, tl, per_pixel) if tiled else BlockShape(width, None, per_pixel)
-        return _picture_blocks(reader, compression, (offsets, counts), shapes, size, full if tiled else 0)
+        return _recoded_edges(
+            reader,
+            (offsets, counts),
+            shapes,
+            per_pixel,
+            full if tiled else 0,
+            lambda block, visible: blank_beyond(compression, block, size, visible),
+        )
     sizes = tuple(s.rows * s.row if not tiled else full for s in shapes)
     if any(c < n for c, n in zip(counts, sizes, strict=True)):
         raise CorruptFile(f"{where} is truncated: a strip or tile holds fewer bytes than its pixels need")
@@ -458,21 +465,39 @@ def _jpeg_blocks(
     """
     from deident.formats.jpeg_padding import padding_fix
 
-    offsets, counts = blocks
     entry = entries.get(Tag.JPEGTables)
     tables = reader.raw(entry) if entry is not None else b""
     tables = tables[2:-2] if tables[:2] == b"\xff\xd8" and tables[-2:] == b"\xff\xd9" else b""
+
+    def recode(stream: bytes, visible: tuple[int, int]) -> bytes | None:
+        if stream[:2] == b"\xff\xd8":  # the page's shared tables first; the block's own ones override
+            stream = stream[:2] + tables + stream[2:]
+        fix = padding_fix(stream, *visible)
+        return None if fix is None else fix.data
+
+    return _recoded_edges(reader, blocks, shapes, per_pixel, tile_bytes, recode)
+
+
+def _recoded_edges(
+    reader: TiffReader,
+    blocks: tuple[tuple, tuple],
+    shapes: list[EdgePadding],
+    per_pixel: int,
+    tile_bytes: int,
+    recode: Callable[[bytes, tuple[int, int]], bytes | None],
+) -> Blocks:
+    """Each strip, and each tile reaching beyond the image, through ``recode`` (its stream and visible
+    columns and rows -> the block written anew, or None to copy it). Interior tiles code nothing outside
+    and are copied; every strip may code rows below the image, so each is looked at."""
+    offsets, counts = blocks
     kept, fixes = list(counts), {}
     for i, (off, count, shape) in enumerate(zip(offsets, counts, shapes, strict=True)):
         if tile_bytes and not shape.outside(tile_bytes):
             continue
-        stream = reader.read(off, count)
-        if stream[:2] == b"\xff\xd8":  # the page's shared tables first; the block's own ones override
-            stream = stream[:2] + tables + stream[2:]
-        fix = padding_fix(stream, shape.used * 8 // per_pixel, shape.rows)
-        if fix is not None:
-            fixes[i] = Recoded(fix.data)
-            kept[i] = len(fix.data)
+        data = recode(reader.read(off, count), (shape.used * 8 // per_pixel, shape.rows))
+        if data is not None:
+            fixes[i] = Recoded(data)
+            kept[i] = len(data)
     return offsets, tuple(kept), fixes
 
 
@@ -480,32 +505,6 @@ def _subsampled(reader: TiffReader, entries: dict[int, Entry]) -> bool:
     """YCbCrSubSampling other than 1 x 1 (TIFF's default is 2 x 2)."""
     entry = entries.get(Tag.YCbCrSubSampling)
     return (tuple(reader.values(entry))[:2] if entry is not None and entry.count >= 2 else (2, 2)) != (1, 1)
-
-
-def _picture_blocks(
-    reader: TiffReader,
-    compression: int,
-    blocks: tuple[tuple, tuple],
-    shapes: list[EdgePadding],
-    size: BlockShape,
-    tile_bytes: int,
-) -> Blocks:
-    """Edge tiles and strips of other codecs: decoded, and coded again with what lies beyond the image
-    zero where it is not (``picture_codecs``). Interior tiles code nothing outside and are copied; every
-    strip may code rows below the image, so each is looked at."""
-    from deident.formats.tiff.picture_codecs import blank_beyond
-
-    offsets, counts = blocks
-    kept, fixes = list(counts), {}
-    for i, (off, count, shape) in enumerate(zip(offsets, counts, shapes, strict=True)):
-        if tile_bytes and not shape.outside(tile_bytes):
-            continue
-        visible = (shape.used * 8 // size.bits, shape.rows)
-        recoded = blank_beyond(compression, reader.read(off, count), size, visible)
-        if recoded is not None:
-            fixes[i] = Recoded(recoded)
-            kept[i] = len(recoded)
-    return offsets, tuple(kept), fixes
 
 
 @dataclass(frozen=True)
