@@ -10,7 +10,8 @@ instead of spinning (``_session``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ MODEL_FILES = {
 }
 
 _engines: dict[int, Any] = {}
+_loading = threading.Lock()  # frames looked at side by side (frames_cache) load each model once
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,13 @@ def load(threads: int):
     The models run on onnxruntime directly (``db.Detector``, ``readers``): building rapidocr's engine
     cost 0.55 CPU-s of imports and config parsing, more than a small photo's whole detection.
     """
-    if threads in _engines:
+    with _loading:
+        if threads not in _engines:
+            _engines[threads] = _engine(threads)
         return _engines[threads]
+
+
+def _engine(threads: int):
     root = model_dir()
     missing = [f for f in MODEL_FILES.values() if not (root / f).is_file()]
     if missing:
@@ -79,12 +86,11 @@ def load(threads: int):
     from deident.text.readers import Classifier, Recogniser
 
     det = _loaded(lambda: Detector(_session(root / MODEL_FILES["Det"], threads)))
-    _engines[threads] = (
+    return (
         det,
         _Later(lambda: Classifier(_session(root / MODEL_FILES["Cls"], threads))),
         _Later(lambda: Recogniser(_session(root / MODEL_FILES["Rec"], threads))),
     )
-    return _engines[threads]
 
 
 def _session(path: Path, threads: int):
@@ -124,10 +130,12 @@ class _Later:
 
     make: Any
     model: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, *args):
-        if self.model is None:
-            self.model = _loaded(self.make)
+        with self.lock:
+            if self.model is None:
+                self.model = _loaded(self.make)
         return self.model(*args)
 
 
