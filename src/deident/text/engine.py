@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,5 +152,33 @@ def recognise(engine, bgr: np.ndarray, quads: list[np.ndarray]) -> list[Recognis
     if not quads:
         return []
     _, cls, rec = engine
-    crops = cls([crop(bgr, q) for q in quads])
-    return [Recognised(str(t), float(s)) for t, s in rec(crops)]
+    crops = [crop(bgr, q) for q in quads]
+    return _remembered(crops, lambda: [Recognised(str(t), float(s)) for t, s in rec(cls(crops))])
+
+
+READ_MEMO = 256  # calls remembered (each a few short lines)
+_reads: OrderedDict[bytes, list[Recognised]] = OrderedDict()
+_reads_lock = threading.Lock()
+
+
+def _remembered(crops: list[np.ndarray], read) -> list[Recognised]:
+    """``read()``, or what it gave for the very same crops: a cine's static marker is read in every
+    frame's moving crop (the 120-frame ultrasound in PHI mode: 630 calls, 139 distinct, 9.8 -> 4.3
+    CPU-s). Keyed by the whole call's pixels, because a crop's reading depends on its batch's padding."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for c in crops:
+        digest.update(repr(c.shape).encode())
+        digest.update(np.ascontiguousarray(c).data)
+    key = digest.digest()
+    with _reads_lock:
+        if key in _reads:
+            _reads.move_to_end(key)
+            return list(_reads[key])
+    out = read()
+    with _reads_lock:
+        _reads[key] = out
+        if len(_reads) > READ_MEMO:
+            _reads.popitem(last=False)
+    return list(out)
