@@ -325,8 +325,8 @@ def _verify(written: Source, ctx: Context, redacted: dict[int, list]) -> tuple[l
     regions: Leftovers = {}
     if redacted:
         chosen = (f for f in doc.frames(ctx) if f.index in redacted)
-        # nothing is redacted while the written frames are looked at: they can be taken ahead
-        looked = detect_frames(chosen, _detectors(ctx), ctx, verifying=True, total=len(redacted), ahead=True)
+        ahead = doc.frames_ahead()
+        looked = detect_frames(chosen, _detectors(ctx), ctx, verifying=True, total=len(redacted), ahead=ahead)
         for frame, found in looked:
             where = frame.where
             kept = unchanged_kept(frame, redacted[frame.index])
