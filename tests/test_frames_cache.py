@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -189,3 +191,69 @@ def test_a_code_in_one_frame_of_a_cine_is_redacted_there_only(tmp_path):
         assert not zxingcpp.read_barcodes(out[5], try_rotate=True, try_invert=True, binarizer=binarizer)
     assert out[5, y0:y1, x0:x1].max() < 40  # filled
     assert all(np.array_equal(out[i, y0:y1, x0:x1], video[i, y0:y1, x0:x1]) for i in range(8) if i != 5)
+
+
+def test_frames_looked_at_side_by_side_write_the_same_bytes_as_one_at_a_time(tmp_path, monkeypatch):
+    """The frame pool (two cores, one worker) against one frame at a time (one core): the same output
+    file byte for byte, the record number and the code still gone from frame 5 alone."""
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from deident.barcodes.detect import BarcodeDetector
+    from deident.batch import scrub_paths
+    from deident.options import FaceMode, Options, TextMode
+    from deident.text import engine
+
+    if engine.cores() < 2:
+        pytest.skip("one core: frames are looked at one at a time")
+    code = np.asarray(zxingcpp.create_barcode("S17-04522", zxingcpp.BarcodeFormat.QRCode).to_image(scale=3))
+    src = tmp_path / "cine.dcm"
+    video, (x0, y0, x1, y1) = text_cine(src, frames=10, code=code)
+    threads = set()
+    decode = BarcodeDetector.decode
+
+    def recorded(self, rgb):
+        threads.add(threading.current_thread().name)
+        return decode(self, rgb)
+
+    monkeypatch.setattr(BarcodeDetector, "decode", recorded)
+    written = {}
+    for cores in (2, 1):
+        monkeypatch.setattr(engine, "cores", lambda cores=cores: cores)
+        opts = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / f"out{cores}")
+        [result] = scrub_paths([src], opts)
+        assert result.status.value == "safe", result.reason
+        written[cores] = Path(result.output).read_bytes()
+        if cores == 2:
+            assert any(t.startswith("deident-frames") for t in threads)  # the pool did look
+    assert written[2] == written[1]
+    out = pydicom.dcmread(result.output).pixel_array
+    assert out[5, y0:y1, x0:x1].max() < 40 and not zxingcpp.read_barcodes(out[5])
+    assert np.array_equal(out[4, y0:y1, x0:x1], video[4, y0:y1, x0:x1])
+
+
+def test_frames_side_by_side_never_take_more_threads_than_cores(monkeypatch):
+    """One worker on two cores: two frames at once, each on one model thread; two workers: one frame at
+    a time each (and one model thread); frames that cannot be taken ahead: one at a time."""
+    from types import SimpleNamespace
+
+    from deident.frames_cache import _side_by_side, side_by_side
+    from deident.options import Options
+    from deident.text import engine
+
+    monkeypatch.setattr(engine, "cores", lambda: 2)
+    for jobs, ahead, width in ((1, True, 2), (2, True, 1), (1, False, 1)):
+        ctx = SimpleNamespace(options=Options(jobs=jobs))
+        with _side_by_side(ctx, ahead) as (run, depth):
+            seen = run(lambda: (side_by_side(), threading.current_thread().name)).result()
+        assert seen[0] == width and (depth > 0) == (width > 1)
+        assert width * engine.threads_for(jobs * seen[0]) * jobs <= 2
+
+
+def test_greyscale_dicom_frames_are_not_taken_ahead_of_their_redaction():
+    """A greyscale frame's further renderings are made from its redacted values; colour frames have one."""
+    from pydicom.data import get_testdata_file
+
+    from deident.dicom.document import DicomDocument
+
+    grey = DicomDocument(pydicom.dcmread(get_testdata_file("CT_small.dcm")))
+    colour = DicomDocument(pydicom.dcmread(get_testdata_file("SC_rgb.dcm")))
+    assert not grey.frames_ahead() and colour.frames_ahead()

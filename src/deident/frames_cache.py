@@ -19,10 +19,15 @@ detection 31.3 -> 12.6 and verification 15.8 -> 7.1; five real photos, verificat
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import functools
 import hashlib
+import itertools
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -42,7 +47,7 @@ FULL_SHARE = 0.75  # changed crops covering more than this share of the frame: l
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
-_memo: dict[tuple, list] = {}  # (detector method, box, digest) -> regions, for one context
+_memo: dict[tuple, Future] = {}  # (detector method, box, digest) -> its regions, for one context
 _memo_owner: list = [None]  # the context the memo belongs to (a new file starts a new memo)
 
 
@@ -80,47 +85,126 @@ def look_of(detector, verifying: bool) -> Callable[[Frame, Context], list[Region
 
 
 def detect_frames(
-    frames: Iterable[Frame], detectors: list, ctx: Context, verifying: bool = False, total: int | None = None
+    frames: Iterable[Frame],
+    detectors: list,
+    ctx: Context,
+    verifying: bool = False,
+    total: int | None = None,
+    ahead: bool = False,
 ) -> Iterator[tuple[Frame, list[Region]]]:
     """Yield each frame with the regions every detector's look (``look_of``) finds in it (``total``:
-    how many stored frames there are, for ``reporting_frames``).
+    how many stored frames there are, for ``reporting_frames``; ``ahead``: later frames may be taken
+    before the caller has redacted earlier ones, so several can be looked at side by side).
 
     What looking at every frame whole finds, except that a frame's unchanged areas are not looked at
     again: they keep the reference frame's regions.
     """
-    yield from _reported(_detect_frames(frames, detectors, ctx, verifying), total, verifying)
+    yield from _reported(_detect_frames(frames, detectors, ctx, verifying, total, ahead), total, verifying)
 
 
 def _detect_frames(
-    frames: Iterable[Frame], detectors: list, ctx: Context, verifying: bool
+    frames: Iterable[Frame], detectors: list, ctx: Context, verifying: bool, total: int | None, ahead: bool
 ) -> Iterator[tuple[Frame, list[Region]]]:
     looks = [look_of(d, verifying) for d in detectors]
     if _memo_owner[0] is not ctx:
         _memo.clear()
         _seen.clear()
         _memo_owner[0] = ctx
-    if verifying:
-        yield from _verify_frames(frames, looks, ctx)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
         return
-    refs: dict[str, tuple[np.ndarray, list[Region]]] = {}  # per rendering: the reference and its regions
+    faces = first.photographic and any(d.name == "faces" for d in detectors)
+    with _side_by_side(ctx, ahead and not faces and (total or 0) > 1) as (run, depth):
+        plan = _verify_frames if verifying else _plan_frames
+        planned = plan(itertools.chain([first], frames), looks, ctx, run)
+        queue: collections.deque = collections.deque()
+        for done in planned:
+            queue.append(done)
+            while len(queue) > depth:  # in order; none taken ahead when looking one frame at a time
+                yield queue.popleft()()
+        while queue:
+            yield queue.popleft()()
+
+
+def _plan_frames(frames: Iterable[Frame], looks: list, ctx: Context, run) -> Iterator[Callable]:
+    """For each frame, what gives its regions once its looks (started with ``run``) are done."""
+    refs: dict[str, tuple[np.ndarray, list]] = {}  # per rendering: the reference and its looks
     for frame in frames:
         h, w = frame.rgb.shape[:2]
-        ref_rgb, ref_regions = refs.get(_rendering(frame), (None, []))
+        ref_rgb, ref_looks = refs.get(_rendering(frame), (None, []))
         same_shape = ref_rgb is not None and ref_rgb.shape == frame.rgb.shape
         crops, keep = _changed(ref_rgb, frame.rgb) if same_shape else (None, None)
         if crops is None or _area(crops) > FULL_SHARE * h * w:
-            regions = _look(looks, frame, ctx, (0, 0, w, h))
+            started = _look(looks, frame, ctx, (0, 0, w, h), run=run)
             # a copy: the rgb is a view, and the caller may redact the frame once it has its regions
-            refs[_rendering(frame)] = (frame.rgb.copy(), list(regions))
+            refs[_rendering(frame)] = (frame.rgb.copy(), started)
         else:
-            regions = list(ref_regions)  # kept where the frame changed too: a crop may see a part only
+            started = list(ref_looks)  # kept where the frame changed too: a crop may see a part only
             for box in crops:
-                regions += _look(looks, frame, ctx, box, keep)
-        kept = [Kept(r, _pixels(frame.rgb, r)) for r in regions if r.kind == KEPT]
-        regions = [r for r in regions if r.kind != KEPT]
-        seen = Seen(frame.rgb.shape, _fingerprints(frame.rgb), list(regions), kept)
-        _seen[(frame.index, frame.label)] = seen
-        yield frame, regions
+                started += _look(looks, frame, ctx, box, keep, run)
+        yield functools.partial(_seen_in, frame, started)
+
+
+def _seen_in(frame: Frame, started: list[Future]) -> tuple[Frame, list[Region]]:
+    """The frame and its regions, once its looks are done; what was seen is remembered for verification
+    (before the frame is yielded, so before the caller redacts it)."""
+    regions = [r for f in started for r in f.result()]
+    kept = [Kept(r, _pixels(frame.rgb, r)) for r in regions if r.kind == KEPT]
+    regions = [r for r in regions if r.kind != KEPT]
+    _seen[(frame.index, frame.label)] = Seen(frame.rgb.shape, _fingerprints(frame.rgb), list(regions), kept)
+    return frame, regions
+
+
+MAX_AHEAD = 2  # frames started per thread before the oldest is yielded
+
+
+@contextlib.contextmanager
+def _side_by_side(ctx: Context, ahead: bool) -> Iterator[tuple[Callable[..., Future], int]]:
+    """(how a look is started, how many frames may be started ahead of the one yielded).
+
+    Where frames can be taken ahead, one file's frames are looked at side by side, one per core of this
+    worker's share (``engine.threads_for(jobs)``, which the parallel workers of ``-j`` already divide),
+    each on a thread whose models run single-threaded (``side_by_side``): never more threads than cores.
+    onnxruntime, zxing-cpp and OpenCV release the GIL while they work. Results do not depend on it: the
+    detector's outputs are bit-identical on one or two threads, and regions are gathered in frame order.
+    Else (one frame, a redaction that may change what a later frame shows, faces: OpenCV's thread count
+    is one setting for the whole process) each look runs at once, in order, as before.
+    """
+    from deident.text.engine import threads_for
+
+    width = threads_for(ctx.options.jobs) if ahead else 1
+    if width == 1:
+        yield _now, 0
+        return
+    pool = ThreadPoolExecutor(width, "deident-frames", initializer=_in_pool, initargs=(width,))
+    try:
+        yield pool.submit, MAX_AHEAD * width
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+_pooled = threading.local()  # in a frame pool's thread: how many frames are looked at side by side
+
+
+def _in_pool(width: int) -> None:
+    _pooled.width = width
+
+
+def side_by_side() -> int:
+    """Frames this thread's file is looked at in at once (1 outside ``_side_by_side``'s pool): a model
+    runs on ``threads_for(jobs * side_by_side())`` threads."""
+    return getattr(_pooled, "width", 1)
+
+
+def _now(fn: Callable, *args) -> Future:
+    """``fn(*args)`` run now, as a done future (its exception raised where the result is asked for)."""
+    done: Future = Future()
+    try:
+        done.set_result(fn(*args))
+    except Exception as exc:  # handed on to whoever asks for the result, as a pool's future does
+        done.set_exception(exc)
+    return done
 
 
 def _rendering(frame: Frame) -> str:
@@ -186,9 +270,7 @@ def unchanged_kept(frame: Frame, redacted: list[Region]) -> list[Region]:
 _seen: dict[tuple[int, str], Seen] = {}  # (frame index, label) -> Seen, for one context (as the memo)
 
 
-def _verify_frames(
-    frames: Iterable[Frame], looks: list, ctx: Context
-) -> Iterator[tuple[Frame, list[Region]]]:
+def _verify_frames(frames: Iterable[Frame], looks: list, ctx: Context, run) -> Iterator[Callable]:
     """Look at each written frame where it differs from the frame the detection pass saw, and around
     everything that pass found; the rest holds the very pixels already found clean.
 
@@ -218,13 +300,18 @@ def _verify_frames(
                 blocks[max(0, y0) // BLOCK : y1 // BLOCK + 1, max(0, x0) // BLOCK : x1 // BLOCK + 1] = True
             boxes, keep = _padded_boxes(blocks.astype(np.uint8), h, w)
         if boxes is None or _area(boxes) > FULL_SHARE * h * w:
-            regions = _look(looks, frame, ctx, (0, 0, w, h))
+            started = _look(looks, frame, ctx, (0, 0, w, h), run=run)
         else:
-            shared = len(frames_of_size[seen.shape]) > 1  # ``seen`` is set wherever ``boxes`` is
-            regions = [r for box in boxes for r in _look(looks, frame, ctx, box, keep if shared else None)]
-        if seen is not None:
-            seen.regions += regions  # a second round must look around what this one found, too
-        yield frame, regions
+            masked = keep if len(frames_of_size[seen.shape]) > 1 else None  # ``seen`` is set with ``boxes``
+            started = [f for box in boxes for f in _look(looks, frame, ctx, box, masked, run)]
+        yield functools.partial(_verified, frame, started, seen)
+
+
+def _verified(frame: Frame, started: list[Future], seen: Seen | None) -> tuple[Frame, list[Region]]:
+    regions = [r for f in started for r in f.result()]
+    if seen is not None:
+        seen.regions += regions  # a second round must look around what this one found, too
+    return frame, regions
 
 
 def _fingerprints(rgb: np.ndarray) -> np.ndarray:
@@ -252,8 +339,11 @@ def _area(boxes: list[Box]) -> int:
     return sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes)
 
 
-def _look(looks: list, frame: Frame, ctx: Context, box: Box, keep: np.ndarray | None = None) -> list[Region]:
-    """Every detector's regions in ``box`` of the frame (frame coordinates), remembered by content.
+def _look(
+    looks: list, frame: Frame, ctx: Context, box: Box, keep: np.ndarray | None = None, run=None
+) -> list[Future]:
+    """Every detector's regions in ``box`` of the frame (frame coordinates), remembered by content:
+    the looks started with ``run`` (at once when not given), one future per detector.
 
     Pixels outside ``keep`` (areas that did not change, whose regions the reference gives) are shown
     black: the crop of a fan-shaped moving image must not find the static labels in its corners again,
@@ -267,15 +357,18 @@ def _look(looks: list, frame: Frame, ctx: Context, box: Box, keep: np.ndarray | 
         crop[~keep[y0:y1, x0:x1]] = 0
     digest = hashlib.blake2b(crop.data, digest_size=16).digest()
     part = frame if box == (0, 0, frame.rgb.shape[1], frame.rgb.shape[0]) else None
-    out: list[Region] = []
+    out: list[Future] = []
     for look in looks:
         key = (look, box, digest)
         if key not in _memo:
             part = part or dataclasses.replace(frame, rgb=crop)
-            found = look(part, ctx)
-            _memo[key] = [r.mapped(lambda x, y: (x + x0, y + y0)) for r in found]
-        out += _memo[key]
+            _memo[key] = (run or _now)(_looked_at, look, part, ctx, x0, y0)
+        out.append(_memo[key])
     return out
+
+
+def _looked_at(look, part: Frame, ctx: Context, x0: int, y0: int) -> list[Region]:
+    return [r.mapped(lambda x, y: (x + x0, y + y0)) for r in look(part, ctx)]
 
 
 def _changed(ref: np.ndarray, rgb: np.ndarray) -> tuple[list[Box], np.ndarray]:

@@ -263,7 +263,8 @@ def _detect_all(doc: Document, ctx: Context, *, redact: bool):
     detectors = _detectors(ctx)
     findings: list[Finding] = []
     redacted: dict[int, list] = {}
-    for frame, regions in detect_frames(doc.frames(ctx), detectors, ctx, total=doc.frame_count()):
+    frames = detect_frames(doc.frames(ctx), detectors, ctx, total=doc.frame_count(), ahead=doc.frames_ahead())
+    for frame, regions in frames:
         regions, kept = _reviewed(frame, regions, ctx)
         findings += kept
         if not regions:
@@ -326,7 +327,9 @@ def _verify(written: Source, ctx: Context, redacted: dict[int, list]) -> tuple[l
     regions: Leftovers = {}
     if redacted:
         chosen = (f for f in doc.frames(ctx) if f.index in redacted)
-        for frame, found in detect_frames(chosen, _detectors(ctx), ctx, verifying=True, total=len(redacted)):
+        ahead = doc.frames_ahead()
+        looked = detect_frames(chosen, _detectors(ctx), ctx, verifying=True, total=len(redacted), ahead=ahead)
+        for frame, found in looked:
             where = frame.where
             kept = unchanged_kept(frame, redacted[frame.index])
             found = _outside_redactions(found, redacted[frame.index], frame.rgb.shape, kept)

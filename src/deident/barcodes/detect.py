@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -97,6 +98,7 @@ class BarcodeDetector:
     def __init__(self, options: Options):
         self.options = options
         self._cache: OrderedDict[bytes, tuple[Decoded, ...]] = OrderedDict()
+        self._lock = threading.Lock()  # frames are looked at side by side (frames_cache)
 
     def ensure_available(self) -> None:
         _zxing()
@@ -110,13 +112,15 @@ class BarcodeDetector:
         """Every code in the picture (values in clear: never report them), cached by pixel content."""
         gray = _gray(rgb)
         key = hashlib.blake2b(gray.tobytes(), digest_size=16, person=str(gray.shape).encode()[:16]).digest()
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         codes = _read_until_clean(gray)
-        self._cache[key] = codes
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = codes
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
         return codes
 
 

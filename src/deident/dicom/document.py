@@ -246,6 +246,15 @@ class DicomDocument(Document):
     def frame_count(self) -> int | None:
         return max(1, int(self.ds.get("NumberOfFrames", 1) or 1))
 
+    def frames_ahead(self) -> bool:
+        """Colour and palette frames are rendered once each, from their own stored values; a greyscale
+        frame's further renderings (``Pixels.renderings``) are made after its first one was redacted."""
+        try:
+            colour = int(self.ds.get("SamplesPerPixel", 1) or 1) > 1
+        except (TypeError, ValueError):  # a broken header: one frame at a time (decoding will say more)
+            return False
+        return colour or str(self.ds.get("PhotometricInterpretation", "")).strip() == "PALETTE COLOR"
+
     def frames(self, ctx: Context) -> Iterator[Frame]:
         from deident.dicom.pixels import is_photographic, pixel_element
         from deident.options import FaceMode, TextMode

@@ -107,6 +107,11 @@ class Document(ABC):
         """Decoded pictures for the pixel stages; formats without pixels yield nothing."""
         return iter(())
 
+    def frames_ahead(self) -> bool:
+        """True when ``frames`` may be taken ahead of ``redact``: no frame shows what redacting an earlier
+        one changed (a later rendering of one picture does), so several can be looked at side by side."""
+        return False
+
     def frame_count(self) -> int | None:
         """How many stored frames ``frames`` goes through, where the header says (a progress bar's total)."""
         return None

@@ -30,9 +30,10 @@ class TextDetector:
 
     @staticmethod
     def _engine(options: Options):
+        from deident.frames_cache import side_by_side
         from deident.text import engine
 
-        return engine.load(engine.threads_for(options.jobs))
+        return engine.load(engine.threads_for(options.jobs * side_by_side()))
 
     def ensure_available(self) -> None:
         """Load the models now (raises StageUnavailable with the install command when they cannot)."""
