@@ -147,6 +147,11 @@ def _shows_text(bgr, quad, read) -> bool:
     return reads_confidently(read) or detect.has_strokes(bgr, quad)
 
 
+def reads_as_a_glyph(read) -> bool:
+    """One letter or digit read at ``INSIDE_MIN_SCORE``: the least a doubtful region must read as."""
+    return _reads_as_text(read, INSIDE_MIN_SCORE, 1)
+
+
 def reads_confidently(read) -> bool:
     """Two letters or digits read at ``TALL_LINE_MIN_SCORE``: the evidence a doubtful line must give
     (a coat's four buttons read "0000" at 0.79; a taxi's soft phone number "653-5050" at 0.98)."""
@@ -346,9 +351,7 @@ def _glyphs_read(eng, bgr, lines: list) -> list:
     if not glyphs:
         return lines
     reads = engine.recognise(eng, bgr, [ln.quad for ln in glyphs])
-    unread = {
-        id(ln) for ln, r in zip(glyphs, reads, strict=True) if not _reads_as_text(r, INSIDE_MIN_SCORE, 1)
-    }
+    unread = {id(ln) for ln, r in zip(glyphs, reads, strict=True) if not reads_as_a_glyph(r)}
     return [ln for ln in lines if id(ln) not in unread]
 
 
@@ -358,7 +361,7 @@ def _read_inside(eng, bgr, line, faint: bool = True) -> list:
 
     inside = _lines_inside(eng, bgr, line, faint)
     reads = engine.recognise(eng, bgr, [ln.quad for ln in inside])
-    return [ln for ln, read in zip(inside, reads, strict=True) if _reads_as_text(read, INSIDE_MIN_SCORE, 1)]
+    return [ln for ln, read in zip(inside, reads, strict=True) if reads_as_a_glyph(read)]
 
 
 def _lines_inside(eng, bgr, line, faint: bool = True) -> list:
