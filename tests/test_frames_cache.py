@@ -197,6 +197,7 @@ def test_frames_looked_at_side_by_side_write_the_same_bytes_as_one_at_a_time(tmp
     """The frame pool (two cores, one worker) against one frame at a time (one core): the same output
     file byte for byte, the record number and the code still gone from frame 5 alone."""
     zxingcpp = pytest.importorskip("zxingcpp")
+    from deident import stages
     from deident.barcodes.detect import BarcodeDetector
     from deident.batch import scrub_paths
     from deident.options import FaceMode, Options, TextMode
@@ -217,6 +218,8 @@ def test_frames_looked_at_side_by_side_write_the_same_bytes_as_one_at_a_time(tmp
     monkeypatch.setattr(BarcodeDetector, "decode", recorded)
     written = {}
     for cores in (2, 1):
+        monkeypatch.setattr(stages, "_cache", {})  # a new BarcodeDetector, an empty decode cache
+        engine._reads.clear()  # no readings carried over from the other run
         monkeypatch.setattr(engine, "cores", lambda cores=cores: cores)
         opts = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / f"out{cores}")
         [result] = scrub_paths([src], opts)

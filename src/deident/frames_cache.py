@@ -136,7 +136,7 @@ def _plan_frames(frames: Iterable[Frame], looks: list, ctx: Context, run) -> Ite
         same_shape = ref_rgb is not None and ref_rgb.shape == frame.rgb.shape
         crops, keep = _changed(ref_rgb, frame.rgb) if same_shape else (None, None)
         if crops is None or _area(crops) > FULL_SHARE * h * w:
-            started = _look(looks, frame, ctx, (0, 0, w, h), run=run)
+            started = _look(looks, frame, ctx, (0, 0, w, h), None, run)
             # a copy: the rgb is a view, and the caller may redact the frame once it has its regions
             refs[_rendering(frame)] = (frame.rgb.copy(), started)
         else:
@@ -300,7 +300,7 @@ def _verify_frames(frames: Iterable[Frame], looks: list, ctx: Context, run) -> I
                 blocks[max(0, y0) // BLOCK : y1 // BLOCK + 1, max(0, x0) // BLOCK : x1 // BLOCK + 1] = True
             boxes, keep = _padded_boxes(blocks.astype(np.uint8), h, w)
         if boxes is None or _area(boxes) > FULL_SHARE * h * w:
-            started = _look(looks, frame, ctx, (0, 0, w, h), run=run)
+            started = _look(looks, frame, ctx, (0, 0, w, h), None, run)
         else:
             masked = keep if len(frames_of_size[seen.shape]) > 1 else None  # ``seen`` is set with ``boxes``
             started = [f for box in boxes for f in _look(looks, frame, ctx, box, masked, run)]
@@ -340,10 +340,10 @@ def _area(boxes: list[Box]) -> int:
 
 
 def _look(
-    looks: list, frame: Frame, ctx: Context, box: Box, keep: np.ndarray | None = None, run=None
+    looks: list, frame: Frame, ctx: Context, box: Box, keep: np.ndarray | None, run: Callable[..., Future]
 ) -> list[Future]:
     """Every detector's regions in ``box`` of the frame (frame coordinates), remembered by content:
-    the looks started with ``run`` (at once when not given), one future per detector.
+    the looks started with ``run``, one future per detector.
 
     Pixels outside ``keep`` (areas that did not change, whose regions the reference gives) are shown
     black: the crop of a fan-shaped moving image must not find the static labels in its corners again,
@@ -362,7 +362,7 @@ def _look(
         key = (look, box, digest)
         if key not in _memo:
             part = part or dataclasses.replace(frame, rgb=crop)
-            _memo[key] = (run or _now)(_looked_at, look, part, ctx, x0, y0)
+            _memo[key] = run(_looked_at, look, part, ctx, x0, y0)
         out.append(_memo[key])
     return out
 

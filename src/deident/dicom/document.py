@@ -249,11 +249,9 @@ class DicomDocument(Document):
     def frames_ahead(self) -> bool:
         """Colour and palette frames are rendered once each, from their own stored values; a greyscale
         frame's further renderings (``Pixels.renderings``) are made after its first one was redacted."""
-        try:
-            colour = int(self.ds.get("SamplesPerPixel", 1) or 1) > 1
-        except (TypeError, ValueError):  # a broken header: one frame at a time (decoding will say more)
-            return False
-        return colour or str(self.ds.get("PhotometricInterpretation", "")).strip() == "PALETTE COLOR"
+        from deident.dicom.pixels import one_rendering
+
+        return one_rendering(self.ds)
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
         from deident.dicom.pixels import is_photographic, pixel_element

@@ -45,6 +45,16 @@ def is_photographic(ds) -> bool:
     return rule == "always" or (rule == "colour" and colour)
 
 
+def one_rendering(ds) -> bool:
+    """Colour and palette frames are shown one way (``Pixels.renderings``); a greyscale frame also under
+    further windows, made from its values as redacted so far. A broken SamplesPerPixel: False."""
+    try:
+        colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
+    except (TypeError, ValueError):
+        return False
+    return colour or str(ds.get("PhotometricInterpretation", "")).strip() == "PALETTE COLOR"
+
+
 def pixel_element(ds) -> str | None:
     """The keyword of the dataset's pixel data element (Parametric Maps carry float pixels), or None."""
     return next((kw for kw in PIXEL_ELEMENTS if kw in ds), None)
@@ -281,7 +291,7 @@ class Pixels:
         first = self.display(index)
         yield "", first
         frame = self.array[index]
-        if frame.ndim == 3 or self.photometric == "PALETTE COLOR":
+        if one_rendering(self.ds):
             return
         from pydicom.pixels import apply_modality_lut
 
