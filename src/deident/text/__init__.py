@@ -16,6 +16,14 @@ from functools import cached_property
 from deident.formats.base import Context, Frame
 from deident.options import Options, TextMode
 from deident.regions import KEPT, Region
+from deident.text.evidence import (
+    INSIDE_MIN_SCORE,
+    TALL_LINE_MIN_CHARS,
+    alnum,
+    reads_as,
+    reads_as_a_glyph,
+    reads_confidently,
+)
 
 
 class TextDetector:
@@ -111,13 +119,9 @@ def _read(eng, bgr, lines: list) -> list:
         return texts
     again = engine.recognise(eng, bgr, [detect.core(lines[i].quad, REREAD_TRIM) for i in poor])
     for i, read in zip(poor, again, strict=True):
-        if read.score > texts[i].score and _alnum(read.text) >= _alnum(texts[i].text):
+        if read.score > texts[i].score and alnum(read.text) >= alnum(texts[i].text):
             texts[i] = read
     return texts
-
-
-def _alnum(text: str) -> int:
-    return sum(c.isalnum() for c in text)
 
 
 def reads_as_text(rgb, region: Region, options: Options, letters: int = 2) -> bool:
@@ -135,7 +139,7 @@ def reads_as_text(rgb, region: Region, options: Options, letters: int = 2) -> bo
     quad = detect.clockwise(quad)
     read = engine.recognise(eng, bgr, [quad])[0]
     if letters < TALL_LINE_MIN_CHARS:
-        return _reads_as_text(read, INSIDE_MIN_SCORE, letters) or detect.has_strokes(bgr, quad)
+        return reads_as(read, INSIDE_MIN_SCORE, letters) or detect.has_strokes(bgr, quad)
     return _shows_text(bgr, quad, read)
 
 
@@ -145,17 +149,6 @@ def _shows_text(bgr, quad, read) -> bool:
     from deident.text import detect
 
     return reads_confidently(read) or detect.has_strokes(bgr, quad)
-
-
-def reads_as_a_glyph(read) -> bool:
-    """One letter or digit read at ``INSIDE_MIN_SCORE``: the least a doubtful region must read as."""
-    return _reads_as_text(read, INSIDE_MIN_SCORE, 1)
-
-
-def reads_confidently(read) -> bool:
-    """Two letters or digits read at ``TALL_LINE_MIN_SCORE``: the evidence a doubtful line must give
-    (a coat's four buttons read "0000" at 0.79; a taxi's soft phone number "653-5050" at 0.98)."""
-    return _reads_as_text(read, TALL_LINE_MIN_SCORE, TALL_LINE_MIN_CHARS)
 
 
 def _phi_categories(eng, bgr, lines: list, texts: list, deny) -> list[str | None]:
@@ -302,23 +295,13 @@ def _union_quad(quads: list):
     return np.array([s * a + t * b for s, t in corners], np.float32)
 
 
-# A "line" taller than this must also be read as text, or show the strokes of printed text, to count. Dense
-# tissue (nuclei on a stained section) or a textured object can look like one huge word to the detector,
-# above all once a label beside it is filled. Real text that large reads with a confidence near 1: on
-# ../shared's real-world set and tests/support/textsynth.py, 0.98-1.00 for printed Latin and Japanese tall
-# lines; texture up to 0.88 for one letter (a dark vest read as "G") and 0.55 for two (re-encoded dog fur
-# read as "LA"), so two letters or digits at 0.8 or more. Hangul reads poorly (0.24 and 0.60) but has the
-# strokes ``detect.has_strokes`` measures. Such a quad can also swallow small labels lying on the texture,
-# so what does not count is searched again at full resolution and the lines inside it are kept when they
-# read as text themselves.
+# A "line" taller than this must also be read as text (``evidence.reads_confidently``), or show the strokes
+# of printed text, to count. Dense tissue (nuclei on a stained section) or a textured object can look like
+# one huge word to the detector, above all once a label beside it is filled. Hangul reads poorly (0.24 and
+# 0.60) but has the strokes ``detect.has_strokes`` measures. Such a quad can also swallow small labels lying
+# on the texture, so what does not count is searched again at full resolution and the lines inside it are
+# kept when they read as text themselves.
 TALL_LINE_PX = 64
-TALL_LINE_MIN_SCORE = 0.8
-TALL_LINE_MIN_CHARS = 2
-INSIDE_MIN_SCORE = 0.5  # a line found inside rejected texture needs this reading confidence
-
-
-def _reads_as_text(read, min_score: float, min_chars: int) -> bool:
-    return read.score >= min_score and _alnum(read.text) >= min_chars
 
 
 def _resolve_tall(eng, bgr, lines: list, depth: int = 0, faint: bool = True) -> list:
