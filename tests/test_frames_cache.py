@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import threading
 from pathlib import Path
@@ -257,6 +258,10 @@ def test_greyscale_dicom_frames_are_not_taken_ahead_of_their_redaction():
 
     from deident.dicom.document import DicomDocument
 
-    grey = DicomDocument(pydicom.dcmread(get_testdata_file("CT_small.dcm")))
-    colour = DicomDocument(pydicom.dcmread(get_testdata_file("SC_rgb.dcm")))
-    assert not grey.frames_ahead() and colour.frames_ahead()
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))  # ships with pydicom itself
+    colour, palette = copy.deepcopy(ds), copy.deepcopy(ds)
+    colour.SamplesPerPixel, colour.PhotometricInterpretation = 3, "RGB"
+    colour.PixelData = ds.PixelData * 3  # three samples a pixel
+    palette.PhotometricInterpretation = "PALETTE COLOR"
+    assert not DicomDocument(ds).frames_ahead()
+    assert DicomDocument(colour).frames_ahead() and DicomDocument(palette).frames_ahead()
