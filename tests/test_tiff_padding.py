@@ -104,6 +104,12 @@ def _libtiff(arr: np.ndarray, tiled: bool, compression: int, predictor: int = 1)
         for y in range(0, arr.shape[0], 128)
         for x in range(0, arr.shape[1], 128)
     ]
+    return _laid_out(tiles, arr, compression, predictor)
+
+
+def _laid_out(tiles: list[bytes], arr: np.ndarray, compression: int, predictor: int = 1) -> bytes:
+    """Coded 128 x 128 tiles of ``arr`` laid out by tifffile as given, ``compression`` set in the tag
+    after (tifffile writes the streams without coding them)."""
     buf = io.BytesIO()
     photometric = "rgb" if arr.ndim == 3 else "minisblack"
     tifffile.imwrite(
@@ -445,21 +451,9 @@ def test_big_endian_16_bit_with_predictor_is_blanked_in_its_own_byte_order(tmp_p
 
 
 def _two_tiles(arr: np.ndarray, compression: int, code) -> bytes:
-    """Two 128 x 128 tiles, each coded by ``code`` (a tile's pixels -> its stream), laid out by tifffile as
-    given, with ``compression`` in the tag; declared 180 x 100."""
+    """Two 128 x 128 tiles, each coded by ``code`` (a tile's pixels -> its stream); declared 180 x 100."""
     tiles = [code(Image.fromarray(np.ascontiguousarray(arr[:, x : x + 128]))) for x in (0, 128)]
-    buf = io.BytesIO()
-    photometric = "rgb" if arr.ndim == 3 else "minisblack"
-    tifffile.imwrite(
-        buf,
-        iter(tiles),
-        shape=arr.shape,
-        dtype="uint8",
-        tile=(128, 128),
-        compression="zlib",
-        photometric=photometric,
-    )
-    return _declare(_set(buf.getvalue(), "Compression", compression), True)
+    return _declare(_laid_out(tiles, arr, compression), True)
 
 
 def _saved(tile: Image.Image, fmt: str, **options) -> bytes:
