@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -31,6 +29,7 @@ import numpy as np
 
 from deident.errors import StageUnavailable
 from deident.formats.base import Context, Frame
+from deident.memo import Memo
 from deident.options import Options
 from deident.regions import Point, Region
 
@@ -97,8 +96,7 @@ class BarcodeDetector:
 
     def __init__(self, options: Options):
         self.options = options
-        self._cache: OrderedDict[bytes, tuple[Decoded, ...]] = OrderedDict()
-        self._lock = threading.Lock()  # frames are looked at side by side (frames_cache)
+        self._cache: Memo[tuple[Decoded, ...]] = Memo(CACHE_SIZE)
 
     def ensure_available(self) -> None:
         _zxing()
@@ -112,16 +110,7 @@ class BarcodeDetector:
         """Every code in the picture (values in clear: never report them), cached by pixel content."""
         gray = _gray(rgb)
         key = hashlib.blake2b(gray.tobytes(), digest_size=16, person=str(gray.shape).encode()[:16]).digest()
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        codes = _read_until_clean(gray)
-        with self._lock:
-            self._cache[key] = codes
-            if len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return codes
+        return self._cache.get(key, lambda: _read_until_clean(gray))
 
 
 # ---------------------------------------------------------------- reading

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from deident.errors import StageUnavailable
+from deident.memo import Memo
 
 INSTALL_HINT = "pip install rapidocr onnxruntime"
 MODEL_FILES = {
@@ -163,9 +163,7 @@ def recognise(engine, bgr: np.ndarray, quads: list[np.ndarray]) -> list[Recognis
     return _remembered(crops, lambda: [Recognised(str(t), float(s)) for t, s in rec(cls(crops))])
 
 
-READ_MEMO = 256  # calls remembered (each a few short lines)
-_reads: OrderedDict[bytes, list[Recognised]] = OrderedDict()
-_reads_lock = threading.Lock()
+_reads: Memo[list[Recognised]] = Memo(256)  # calls remembered (each a few short lines)
 
 
 def _remembered(crops: list[np.ndarray], read) -> list[Recognised]:
@@ -178,14 +176,4 @@ def _remembered(crops: list[np.ndarray], read) -> list[Recognised]:
     for c in crops:
         digest.update(repr(c.shape).encode())
         digest.update(np.ascontiguousarray(c).data)
-    key = digest.digest()
-    with _reads_lock:
-        if key in _reads:
-            _reads.move_to_end(key)
-            return list(_reads[key])
-    out = read()
-    with _reads_lock:
-        _reads[key] = out
-        if len(_reads) > READ_MEMO:
-            _reads.popitem(last=False)
-    return list(out)
+    return list(_reads.get(digest.digest(), read))
