@@ -19,6 +19,7 @@ import numpy as np
 
 from deident.errors import StageUnavailable
 from deident.memo import Memo
+from deident.text.weights import without_denormals
 
 INSTALL_HINT = "pip install rapidocr onnxruntime"
 MODEL_FILES = {
@@ -86,7 +87,7 @@ def _engine(threads: int):
     from deident.text.db import Detector
     from deident.text.readers import Classifier, Recogniser
 
-    det = _loaded(lambda: Detector(_session(root / MODEL_FILES["Det"], threads)))
+    det = _loaded(lambda: Detector(_session(root / MODEL_FILES["Det"], threads, flush=True)))
     return (
         det,
         _Later(lambda: Classifier(_session(root / MODEL_FILES["Cls"], threads))),
@@ -94,8 +95,11 @@ def _engine(threads: int):
     )
 
 
-def _session(path: Path, threads: int):
-    """An onnxruntime session as rapidocr builds one (same options), its idle threads sleeping.
+def _session(path: Path, threads: int, flush: bool = False):
+    """An onnxruntime session as rapidocr builds one (same options), its idle threads sleeping; with
+    ``flush``, its denormal weights made zero (``weights.without_denormals``): the detector's maps stay
+    bit-identical at 65 % less CPU. The recogniser's 241 denormals cost nothing measurable, and
+    flushing them would add 50 ms to its load.
 
     By default onnxruntime's pool threads spin between operators, burning a core that other processes
     (or the other worker) need. Measured here, 2 threads, PP-OCR detector on a 960x704 photo, load
@@ -110,7 +114,8 @@ def _session(path: Path, threads: int):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    model = without_denormals(path.read_bytes()) if flush else str(path)
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def _loaded(make):
