@@ -130,3 +130,20 @@ def test_photographic_modalities_are_flagged(tmp_path):
     ds.Modality = "CT"
     ds.save_as(src)
     assert not any(f.photographic for f in open_dicom(Source(src)).frames(context()))
+
+
+@pytest.mark.parametrize("name", ["examples_ybr_color.dcm", "color3d_jpeg_baseline.dcm"])  # 30 and 120 frames
+def test_jpeg_baseline_frames_are_the_values_gdcm_decodes(name):
+    """Multi-frame JPEG Baseline is decoded by Pillow where installed (faster): GDCM reads the same."""
+    from pydicom.pixels import iter_pixels
+    from pydicom.pixels.decoders import JPEGBaseline8BitDecoder
+
+    if "gdcm" not in JPEGBaseline8BitDecoder.available_plugins:
+        pytest.skip("GDCM (python-gdcm) is not installed")
+    ds = pydicom.dcmread(pydicom_file(name))
+    assert ds.file_meta.TransferSyntaxUID == JPEGBaseline8BitDecoder.UID
+    theirs = list(iter_pixels(ds, decoding_plugin="gdcm"))
+    ours = [f.rgb for f in open_dicom(Source(pydicom_file(name))).frames(context()) if "," not in f.label]
+    assert len(ours) == len(theirs) == int(ds.get("NumberOfFrames", 1) or 1)
+    for a, b in zip(ours, theirs, strict=True):
+        assert np.array_equal(a, b)

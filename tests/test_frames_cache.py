@@ -265,3 +265,21 @@ def test_greyscale_dicom_frames_are_not_taken_ahead_of_their_redaction():
     palette.PhotometricInterpretation = "PALETTE COLOR"
     assert not DicomDocument(ds).frames_ahead()
     assert DicomDocument(colour).frames_ahead() and DicomDocument(palette).frames_ahead()
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (477, 641, 3), (31, 17), (9, 8, 4)])
+def test_changed_blocks_are_every_block_with_a_pixel_changed_beyond_the_tolerance(shape):
+    from deident import frames_cache
+
+    rng = np.random.default_rng(sum(shape))
+    ref = rng.integers(0, 256, shape, np.uint8)
+    rgb = ref.copy()
+    moved = rng.random(shape[:2]) < 0.01
+    rgb[moved] = ref[moved] ^ 0x30  # by 16 or 32 levels in some channel
+    rgb[0, 0] = np.clip(ref[0, 0].astype(int) + frames_cache.TOLERANCE, 0, 255)  # within the tolerance
+    h, w = shape[:2]
+    b = frames_cache.BLOCK
+    over = np.abs(rgb.astype(int) - ref.astype(int)) > frames_cache.TOLERANCE
+    over = over.reshape(h, w, -1).any(axis=2)
+    expected = [[over[y : y + b, x : x + b].any() for x in range(0, w, b)] for y in range(0, h, b)]
+    assert frames_cache._changed_blocks(ref, rgb).astype(bool).tolist() == expected

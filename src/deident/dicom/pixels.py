@@ -375,11 +375,25 @@ def _decoded_frames(ds) -> np.ndarray:
     if n == 1 or ts is None or not ts.is_encapsulated:
         return ds.pixel_array
     out = None
-    for i, frame in enumerate(iter_pixels(ds)):
+    for i, frame in enumerate(iter_pixels(ds, decoding_plugin=_fastest_plugin(ts))):
         if out is None:
             out = np.empty((n, *frame.shape), frame.dtype)
         out[i] = frame
     return out
+
+
+def _fastest_plugin(ts) -> str:
+    """Pillow for JPEG Baseline frames where it is installed, else pydicom's choice (GDCM first).
+
+    Pillow's libjpeg-turbo gives the very values GDCM does (all 15 JPEG Baseline files of pydicom's test
+    data, the 120-frame ultrasound cine among them: equal arrays) in 0.6 instead of 1.6 CPU-s on the
+    cine, whose frames are decoded twice (detection, then verification of the written file).
+    """
+    from pydicom.pixels.decoders import JPEGBaseline8BitDecoder
+
+    if ts == JPEGBaseline8BitDecoder.UID and "pillow" in JPEGBaseline8BitDecoder.available_plugins:
+        return "pillow"
+    return ""
 
 
 def _window(frame: np.ndarray, ds) -> np.ndarray:
