@@ -114,7 +114,12 @@ def _session(path: Path, threads: int, flush: bool = False):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    model = without_denormals(path.read_bytes()) if flush else str(path)
+    model: str | bytes = str(path)
+    if flush:
+        stored = path.read_bytes()
+        flushed = without_denormals(stored)
+        if flushed != stored:  # else the path: a model with external weights finds them beside it
+            model = flushed
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
