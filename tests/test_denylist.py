@@ -268,3 +268,17 @@ def test_batch_deny_list_redacts_every_spelling_in_phi_mode(tmp_path: Path) -> N
     assert missed == []  # every appearance is redacted...
     assert unlisted == []  # ...and reported as a deny-list match (not only by the generic PHI rules)
     assert hidden_harmless == []  # stains, "Portable" and "L" stay legible
+
+
+def test_a_terms_keys_are_worked_out_once_per_process(monkeypatch):
+    """Every DICOM file builds a list of its own identifiers; the files of a batch repeat them."""
+    from deident import denylist
+
+    parsed = []
+    parse = denylist._parse_date
+    monkeypatch.setattr(denylist, "_parse_date", lambda v: parsed.append(v) or parse(v))
+    terms = ("Quixotesque^Dulcinella", "MRN-7788991", "19610214")
+    first, second = denylist.DenyList(terms), denylist.DenyList(terms)
+    assert len(parsed) <= len(terms)  # the second list parsed nothing again
+    for text in ("seen by Dulcinella Quixotesque", "MRN 7788991", "14.02.1961"):
+        assert first.find(text) == second.find(text) != []

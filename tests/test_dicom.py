@@ -265,3 +265,27 @@ def test_a_file_pydicom_cannot_write_fails_with_a_one_line_reason(tmp_path):
     assert result["status"] == "failed" and not result["output"]
     assert result["reason"].startswith("DICOM cannot be written: ") and "\n" not in result["reason"]
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_frame_the_scrub_kept_is_walked_once(tmp_path, monkeypatch):
+    """JPEG-lossy.dcm is 12-bit: libjpeg cannot say where its scan ends, so its Huffman codes are walked in
+    Python (8 ms). Verification reads the output's own copy of the frame, byte-identical to the input's:
+    the walk's answer for those bytes is reused, not computed again."""
+    from deident import scrub
+    from deident.findings import Status
+    from deident.formats import jpeg_scan
+    from deident.options import FaceMode, Options, TextMode
+
+    walks = []
+    used_bits = jpeg_scan.used_bits
+    monkeypatch.setattr(jpeg_scan, "used_bits", lambda *a: walks.append(1) or used_bits(*a))
+    src = tmp_path / "in"
+    src.mkdir()
+    ds = pydicom.dcmread(planted_file(tmp_path, "JPEG-lossy.dcm"))
+    ds.preamble = b"\0" * 128
+    ds.save_as(src / "0.dcm", enforce_file_format=True)
+    options = Options(text=TextMode.OFF, faces=FaceMode.OFF, output_dir=tmp_path / "out", jobs=1)
+    [result] = scrub([src], options)
+    assert result.status is Status.SAFE, result.reason
+    assert pydicom.dcmread(result.output).PixelData == ds.PixelData
+    assert len(walks) == 1

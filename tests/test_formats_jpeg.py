@@ -221,3 +221,18 @@ def test_metadata_only_scrub_loads_no_pixel_library(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.split() == ["numpy", "cv2"]
     assert (tmp_path / "out" / path.name).exists()
+
+
+def test_the_per_bytes_memo_answers_for_equal_bytes_only():
+    from deident.formats.items import per_bytes
+
+    calls = []
+
+    @per_bytes
+    def size(data, parsed):
+        calls.append(data)
+        return [len(data)]
+
+    first = size(b"abc" * 10, None)
+    assert size(bytes(bytearray(b"abc" * 10)), None) is first  # another object, the same bytes
+    assert size(b"abd" * 10, None) == [30] and len(calls) == 2  # other bytes: computed again
