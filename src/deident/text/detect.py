@@ -512,7 +512,9 @@ OWN_BAND_INK = 0.6  # the line's own band of rows holds at least this share of t
 
 def _own_band(ink: np.ndarray) -> np.ndarray | None:
     """``ink`` of the quad's own line only: the run of rows holding ink, between blank rows, that crosses
-    the quad's middle; None when that run is not most of the ink (texture, or no gap to split at).
+    the quad's middle; None when that run holds under OWN_BAND_INK of the ink (the middle row is blank, or
+    the quad is mostly another line). Where no blank row splits the quad the run is all of it, and the line
+    is fitted to its ink's extent as on a plain ground (page.png's lines: descenders touch ascenders).
 
     DB quads on dense print reach into the lines above and below, and on a scanned table over the ruling
     and the boxes drawn round the figures: page.png of ../shared's real-world set has 26-px quads over
