@@ -559,11 +559,12 @@ def covering(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """The polygon a line's redaction fills: its ink (``tight``) and a halo, carried past a near frame
     edge (``to_border``), clipped to the frame.
 
-    The carry is decided from the line itself, before the halo: the fitted ink where it was fitted, else
-    the detector's quad, each end measured against the detector's line height. A line cut by the edge
-    ends within a glyph of it; measured from the grown polygon against the grown height (a 18-px sign
-    line came out 33 px high), lines 28 px from the edge of a 231-px sign photo were carried over the
-    sign's border and the trees.
+    The carry is decided from the line itself, before the halo: the fitted ink against its glyphs'
+    height (``_glyph_height``) where it was fitted, else the detector's quad against its height. A line
+    cut by the edge ends within a glyph of it; measured from the grown polygon against the grown height
+    (a 18-px sign line came out 33 px high), lines 28 px from the edge of a 231-px sign photo were carried
+    over the sign's border and the trees, and against a 25-px quad round 12-px figures, a figure 16 px
+    from the edge was.
     """
     found = _fitted(img, quad)
     if found is None:
