@@ -446,9 +446,15 @@ def tight(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     the grown redaction slabbed the sign around it. Ink is measured against the plain background around
     the glyphs, at a third of the line's contrast, so anti-aliased and faint strokes count as ink.
     """
+    fit = _fitted(img, quad)
+    return quad if fit is None else fit[0]
+
+
+def _fitted(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """``tight``'s quad and the height of the line's glyphs (``_glyph_height``); None when not fitted."""
     patch = _upright(img, quad)
     if patch is None or patch.ndim != 3 or min(patch.shape[:2]) <= 4 * RING_PX:
-        return quad
+        return None
     p = patch.astype(np.float32)
     r = RING_PX
     ring = np.concatenate(
@@ -457,18 +463,19 @@ def tight(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     background = np.median(ring, axis=0)
     distance = np.abs(p - background).max(axis=2)
     contrast = float(np.percentile(distance, 98))
-    if (
-        contrast < FLAT
-        or float(np.percentile(np.abs(ring - background).max(axis=1), 90)) > RING_NOISE * contrast
-    ):
-        return quad
+    if contrast < FLAT:
+        return None
     ink = distance >= INK_CONTRAST * contrast
     if ink.mean() > BUSY_SHARE:
-        return quad
+        return None
     ink = _without_specks(ink)
+    if float(np.percentile(np.abs(ring - background).max(axis=1), 90)) > RING_NOISE * contrast:
+        ink = _own_band(ink)  # the ring holds other ink: neighbouring lines, ruling, a box drawn round
+        if ink is None:
+            return None
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size == 0:
-        return quad
+        return None
     h, w = ink.shape
     s0, s1, t0, t1 = cols[0] / w, (cols[-1] + 1) / w, rows[0] / h, (rows[-1] + 1) / h
     q = quad.astype(np.float64)
@@ -476,7 +483,61 @@ def tight(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     def at(s: float, t: float) -> np.ndarray:  # the upright patch's (s, t) in frame coordinates
         return (1 - t) * ((1 - s) * q[0] + s * q[1]) + t * ((1 - s) * q[3] + s * q[2])
 
-    return np.array([at(s0, t0), at(s1, t0), at(s1, t1), at(s0, t1)], np.float32)
+    fit = np.array([at(s0, t0), at(s1, t0), at(s1, t1), at(s0, t1)], np.float32)
+    return fit, _glyph_height(ink) * Line(quad, 0.0).height / min(h, w)
+
+
+GLYPH_PERCENTILE = 75  # of the ink blobs' extents across the line: ascenders and capitals...
+GLYPH_LEAST = 0.25  # ...counting only blobs this share of the quad's height or more (not commas, grain)
+
+
+def _glyph_height(ink: np.ndarray) -> float:
+    """How tall the line's glyphs stand (px of the upright patch, across the line): a high percentile of
+    its ink blobs' extents, so a box drawn round the figures or a ruling that touches them is not taken
+    for the text (easyocr_width_ths.png of ../shared's real-world set: 25-px quads and boxes over 12-px
+    digits). Blobs under GLYPH_LEAST of the quad are punctuation or the grain of a textured ground (a
+    white line on tissue gave 3-8 px blobs beside its 46-px glyphs merged with the ground)."""
+    import cv2
+
+    across = 3 if ink.shape[0] <= ink.shape[1] else 2  # CC_STAT_HEIGHT, or WIDTH for an upright column
+    height = min(ink.shape)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    extents = stats[1:, across]
+    extents = extents[extents >= GLYPH_LEAST * height]
+    return float(np.percentile(extents, GLYPH_PERCENTILE)) if extents.size else float(height)
+
+
+OWN_BAND_INK = 0.6  # the line's own band of rows holds at least this share of the quad's ink
+
+
+def _own_band(ink: np.ndarray) -> np.ndarray | None:
+    """``ink`` of the quad's own line only: the run of rows holding ink, between blank rows, that crosses
+    the quad's middle; None when that run holds under OWN_BAND_INK of the ink (the middle row is blank, or
+    the quad is mostly another line). Where no blank row splits the quad the run is all of it, and the line
+    is fitted to its ink's extent as on a plain ground (page.png's lines: descenders touch ascenders).
+
+    DB quads on dense print reach into the lines above and below, and on a scanned table over the ruling
+    and the boxes drawn round the figures: page.png of ../shared's real-world set has 26-px quads over
+    12-px lines, easyocr_width_ths.png 25-px quads whose rings hold red boxes. Their plain background is
+    still the median of the ring, but the ring's own ink says nothing about where this line's glyphs stop
+    across it; the blank rows between lines do.
+    """
+    if ink.shape[0] > ink.shape[1]:
+        return None  # an upright column: its rows run along the line, and glyphs stand between blank ones
+    filled = ink.any(axis=1)
+    mid = ink.shape[0] // 2
+    if not filled[mid]:
+        return None
+    top, bottom = mid, mid + 1
+    while top > 0 and filled[top - 1]:
+        top -= 1
+    while bottom < filled.size and filled[bottom]:
+        bottom += 1
+    if ink[top:bottom].sum() < OWN_BAND_INK * ink.sum():
+        return None
+    own = np.zeros_like(ink)
+    own[top:bottom] = ink[top:bottom]
+    return own
 
 
 SPECK = 0.002  # ink blobs smaller than this share of the height squared (at least 4 px) are noise
@@ -498,15 +559,18 @@ def covering(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """The polygon a line's redaction fills: its ink (``tight``) and a halo, carried past a near frame
     edge (``to_border``), clipped to the frame.
 
-    The carry is decided from the line itself, before the halo: the fitted ink where it was fitted, else
-    the detector's quad, each end measured against the detector's line height. A line cut by the edge
-    ends within a glyph of it; measured from the grown polygon against the grown height (a 18-px sign
-    line came out 33 px high), lines 28 px from the edge of a 231-px sign photo were carried over the
-    sign's border and the trees.
+    The carry is decided from the line itself, before the halo: the fitted ink against its glyphs'
+    height (``_glyph_height``) where it was fitted, else the detector's quad against its height. A line
+    cut by the edge ends within a glyph of it; measured from the grown polygon against the grown height
+    (a 18-px sign line came out 33 px high), lines 28 px from the edge of a 231-px sign photo were carried
+    over the sign's border and the trees, and against a 25-px quad round 12-px figures, a figure 16 px
+    from the edge was.
     """
-    fit = tight(img, quad)
-    cover = grown(quad) if fit is quad else grown(fit, TIGHT_GROW)
-    return clipped(to_border(cover, img.shape, fit, Line(quad, 0.0).height), img.shape)
+    found = _fitted(img, quad)
+    if found is None:
+        return clipped(to_border(grown(quad), img.shape, quad, Line(quad, 0.0).height), img.shape)
+    fit, glyphs = found
+    return clipped(to_border(grown(fit, TIGHT_GROW), img.shape, fit, glyphs), img.shape)
 
 
 def spared(cover: np.ndarray, quad: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
