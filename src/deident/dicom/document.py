@@ -103,6 +103,7 @@ class DicomDocument(Document):
                 ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID", "")
             )
         self._pixels = None
+        self._native_clean = None  # (Pixel Data, layout) as a clean_native run left them clean
 
     def _original_transfer_syntax(self) -> str:
         from pydicom.uid import UID
@@ -118,7 +119,7 @@ class DicomDocument(Document):
     def metadata_findings(self) -> list[Finding]:
         from deident.dicom.encode import recode_lossless_jpeg
         from deident.dicom.fragments import filter_fragments
-        from deident.dicom.pixels import clean_native, clean_rle_bits
+        from deident.dicom.pixels import clean_rle_bits
         from deident.dicom.scrub import audit, claimed_columns
         from deident.dicom.sweep import Sweeper
 
@@ -128,7 +129,7 @@ class DicomDocument(Document):
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
             recoded = recode_lossless_jpeg(ds, fix=False, max_pixels=0)
             out += recoded or filter_fragments(ds).findings(Action.FOUND)
-            out += clean_native(ds, fix=False) + clean_rle_bits(ds, fix=False)
+            out += self._clean_native(fix=False) + clean_rle_bits(ds, fix=False)
             out += Sweeper([], fix=False).sweep(ds)
         out += self._marks_findings(columns)
         out += whole_slide_associated(ds, blank=False)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
@@ -165,7 +166,7 @@ class DicomDocument(Document):
         from deident.denylist import deny_list_for
         from deident.dicom.encode import recode_lossless_jpeg
         from deident.dicom.fragments import filter_fragments
-        from deident.dicom.pixels import clean_native, clean_rle_bits
+        from deident.dicom.pixels import clean_rle_bits
         from deident.dicom.profile import enabled_columns
         from deident.dicom.scrub import Scrubber
         from deident.dicom.sweep import Sweeper
@@ -187,7 +188,7 @@ class DicomDocument(Document):
             filtered = filter_fragments(ds)  # camera EXIF, comments, a second image after EOI
             filtered.apply(ds)
             out += filtered.findings(Action.REMOVED)
-            out += clean_native(ds, fix=True)  # bytes past the last frame, bits outside BitsStored
+            out += self._clean_native(fix=True)  # bytes past the last frame, bits outside BitsStored
             out += clean_rle_bits(ds, fix=True)  # the same bits inside RLE, re-encoded losslessly
             out += Sweeper(deny, fix=True).sweep(ds)  # identifiers in what the table keeps
         self._mark(ctx)
@@ -235,11 +236,30 @@ class DicomDocument(Document):
 
     # ------------------------------------------------------------ pixels
 
+    def _clean_native(self, fix: bool) -> list[Finding]:
+        """``clean_native``, remembering the Pixel Data and header it leaves clean for ``_decoded``."""
+        from deident.dicom.pixels import clean_native
+
+        found = clean_native(self.ds, fix)
+        if fix or not found:
+            self._native_clean = self._native_state()
+        return found
+
+    def _native_state(self):
+        from deident.dicom.pixels import native_layout
+
+        layout = native_layout(self.ds)
+        return None if layout is None else (self.ds[layout[0]].value, layout)
+
     def _decoded(self, ctx: Context):
         from deident.dicom.pixels import Pixels, clean_native
 
         if self._pixels is None:
-            clean_native(self.ds, fix=True)  # done by the scrub already; for check: what a scrub would keep
+            # what a scrub keeps (for check); skipped where the scrub's or check's own run left these very
+            # bytes under this header clean: a second run would find nothing and change nothing
+            if self._native_clean != self._native_state():
+                clean_native(self.ds, fix=True)
+            self._native_clean = None
             self._pixels = Pixels.decode(self.ds, ctx.options.max_pixels)
         return self._pixels
 

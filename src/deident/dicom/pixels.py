@@ -108,10 +108,10 @@ def clean_native(ds, fix: bool) -> list[Finding]:
     (PixelRepresentation 1), which is how a retired overlay (OverlayBitPosition 15) or text hides in
     them. Both are lossless: no reader may interpret those bytes or bits. ``fix`` False only reports.
     """
-    expected = expected_native_bytes(ds)
-    if expected is None:
+    layout = native_layout(ds)
+    if layout is None:
         return []
-    kw = pixel_element(ds)
+    kw, expected, words, mask, sign = layout
     where, data = PIXEL_ELEMENTS[kw], ds[kw].value or b""
     out: list[Finding] = []
     action = Action.REMOVED if fix else Action.FOUND
@@ -120,7 +120,6 @@ def clean_native(ds, fix: bool) -> list[Finding]:
         detail = f"{extra} bytes after the last frame ({int(ds.get('NumberOfFrames', 1) or 1)} declared)"
         out.append(Finding("dicom", "dicom.pixel-data.excess", where, action, detail))
         data = data[:expected] + b"\0" * (expected % 2)
-    words, mask, sign = _word_layout(ds, expected) if kw == "PixelData" else (None, 0, 0)
     if words is not None:
         arr = np.frombuffer(data, words, count=expected // words.itemsize)
         new, changed = _within_bits(arr, mask, sign)
@@ -131,6 +130,17 @@ def clean_native(ds, fix: bool) -> list[Finding]:
     if fix and out:
         ds[kw].value = data
     return out
+
+
+def native_layout(ds) -> tuple | None:
+    """What ``clean_native`` reads besides the bytes: (element, declared bytes, word type, mask of the bits
+    in use, sign bit); None for encapsulated data or a broken header."""
+    expected = expected_native_bytes(ds)
+    if expected is None:
+        return None
+    kw = pixel_element(ds)
+    words, mask, sign = _word_layout(ds, expected) if kw == "PixelData" else (None, 0, 0)
+    return kw, expected, words, mask, sign
 
 
 def _within_bits(arr: np.ndarray, mask: int, sign: int) -> tuple[np.ndarray, int]:

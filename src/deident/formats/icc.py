@@ -76,7 +76,7 @@ def clean_profile(data: bytes) -> Cleaned:
         if sig in TEXT_TAGS:
             kept.append((sig, _text(TEXT_TAGS[sig], v4, sig == b"desc")))
         elif element[:4] in COLOUR_TAGS.get(sig, ()):
-            kept.append((sig, _cut(element[:4] + b"\0" * 4 + element[8:])))  # reserved bytes: zero
+            kept.append((sig, _cut(element)))
         else:
             dropped += 1
     header = b"".join(
@@ -118,8 +118,10 @@ def clean_profile(data: bytes) -> Cleaned:
 
 
 def _cut(element: bytes) -> bytes:
-    """A colour element at the size its type uses; in look-up tables, only the bytes a colour engine reads."""
+    """A colour element at the size its type uses, its 4 reserved bytes zero; in look-up tables, only the
+    bytes a colour engine reads."""
     kind = element[:4]
+    element = kind + bytes(len(element[4:8])) + element[8:]
     if kind in LUTS:
         try:
             return _lut(element)
@@ -177,7 +179,7 @@ def _lut(element: bytes) -> bytes:
                 curve = _cut(element[at:])
                 if curve[:4] not in (b"curv", b"para") or at + len(curve) > len(element):
                     raise IndexError
-                out[at : at + len(curve)] = curve[:4] + b"\0" * 4 + curve[8:]
+                out[at : at + len(curve)] = curve
                 at += len(curve) + (-len(curve) % 4)
         elif part == 1:
             at += 48

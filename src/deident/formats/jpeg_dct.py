@@ -19,6 +19,8 @@ import math
 import struct
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,13 +226,8 @@ def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
         raise DctUnsupported(f"no DCT-domain redaction for this file: {reason}")
     import jpeglib
 
-    with (
-        _JPEGLIB_LOCK,
-        tempfile.TemporaryDirectory(prefix="deident-dct-") as tmp,
-        jpeglib.version(LIBJPEG_VERSION),
-    ):
-        src, dst = Path(tmp) / "in.jpg", Path(tmp) / "out.jpg"
-        src.write_bytes(jpeg_bytes)
+    with jpeglib_file(jpeg_bytes) as src:
+        dst = src.with_name("out.jpg")
         try:
             jpeg = jpeglib.read_dct(str(src))
             planes = [p for p in (jpeg.Y, jpeg.Cb, jpeg.Cr) if p is not None]
@@ -252,6 +249,23 @@ def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
     if layout.process == "progressive":
         out = _progressive(out)
     return out
+
+
+@contextmanager
+def jpeglib_file(data: bytes) -> Iterator[Path]:
+    """A temporary file holding ``data``, for as long as the block runs under jpeglib's lock and with
+    ``LIBJPEG_VERSION`` selected: jpeglib reads and writes only files, and keeps its libjpeg build and the
+    markers being read in process-wide state. Files the block writes beside it are removed with it."""
+    import jpeglib
+
+    with (
+        _JPEGLIB_LOCK,
+        tempfile.TemporaryDirectory(prefix="deident-jpeglib-") as tmp,
+        jpeglib.version(LIBJPEG_VERSION),
+    ):
+        path = Path(tmp) / "in.jpg"
+        path.write_bytes(data)
+        yield path
 
 
 def _progressive(baseline: bytes) -> bytes:

@@ -21,9 +21,7 @@ from __future__ import annotations
 import functools
 import math
 import struct
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -325,21 +323,14 @@ def _read_planes(
     """
     import ctypes
 
-    import jpeglib
     from jpeglib._bind import CJpegLib
 
-    from deident.formats.jpeg_dct import _JPEGLIB_LOCK, LIBJPEG_VERSION
+    from deident.formats.jpeg_dct import jpeglib_file
 
     planes = _zero_planes(frame, width, height)
     slots = ([p.ctypes.data_as(ctypes.POINTER(ctypes.c_short)) for p in planes] + [None] * 4)[:4]  # Y Cb Cr K
     qt, table_of = ((ctypes.c_ushort * 64) * 4)(), (ctypes.c_short * 4)()
-    with (
-        _JPEGLIB_LOCK,
-        tempfile.TemporaryDirectory(prefix="deident-pad-") as tmp,
-        jpeglib.version(LIBJPEG_VERSION),
-    ):
-        path = Path(tmp) / "coded.jpg"
-        path.write_bytes(stream)
+    with jpeglib_file(stream) as path:
         try:
             # the header first, on its own: jpeglib's coefficient reader crashes the process on an error
             # in it (its file handle is not yet set when the error unwinds), this reader does not
@@ -366,22 +357,16 @@ def _write(raised: bytes, planes: list[np.ndarray], frame: FrameHeader) -> bytes
     ``raised`` is the copy they were read from (its tables and sampling are written again)."""
     import jpeglib
 
-    from deident.formats.jpeg_dct import _JPEGLIB_LOCK, LIBJPEG_VERSION, _progressive
+    from deident.formats.jpeg_dct import _progressive, jpeglib_file
 
-    with (
-        _JPEGLIB_LOCK,
-        tempfile.TemporaryDirectory(prefix="deident-pad-") as tmp,
-        jpeglib.version(LIBJPEG_VERSION),
-    ):
-        path = Path(tmp) / "raised.jpg"
-        path.write_bytes(raised)
+    with jpeglib_file(raised) as path:
         with stderr_captured():  # its warnings were heard when the coefficients were read
             obj = jpeglib.read_dct(str(path))
             obj.load()
         for name, plane in zip(("Y", "Cb", "Cr", "K"), planes, strict=False):
             setattr(obj, name, plane)
         obj.markers = []
-        out_path = Path(tmp) / "out.jpg"
+        out_path = path.with_name("out.jpg")
         obj.write_dct(str(out_path), flags=["+OPTIMIZE_CODING"])
         out = bytearray(out_path.read_bytes())
     sof = next(s.start for s in walk(bytes(out)).chunks if s.marker in SOF)

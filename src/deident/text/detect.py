@@ -595,7 +595,10 @@ def spared(cover: np.ndarray, quad: np.ndarray, neighbours: list[np.ndarray]) ->
 
 
 def clockwise(points: np.ndarray) -> np.ndarray:
-    """Four corners in the detector's order: clockwise (on screen) from the top-left one."""
+    """Four corners in the detector's order: clockwise (on screen) from the top-left one.
+
+    Not ``db._clockwise``, which copies rapidocr's order (two leftmost, then by height) bit for bit: on
+    lines tilted more than 45 degrees it starts elsewhere (173 of 357 tilts from -89 to 89 differ)."""
     p = np.asarray(points, np.float32)
     c = p.mean(axis=0)
     p = p[np.argsort(np.arctan2(p[:, 1] - c[1], p[:, 0] - c[0]))]
