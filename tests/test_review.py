@@ -528,3 +528,27 @@ def test_a_later_scrub_leaves_the_review_page_out_and_check_still_checks_it(tmp_
     gate = deident("check", thumbs[0], "--fast", "--json")
     (row,) = json.loads(gate.stdout)["files"]
     assert row["status"] in ("clean", "unsafe") and gate.returncode in (0, 1)
+
+
+def test_marks_the_reviewer_has_cleared_do_not_come_back_from_the_outputs_file(tmp_path):
+    """A scrub copies the reviewer's entries into NAME-outputs.json; a later export without them (every
+    mark on the file removed) must not get them back from there, or text they now want hidden stays kept."""
+    from deident.review.decisions import load_with_outputs
+
+    src = plain_jpeg(tmp_path / "a.jpg")
+    keep = {"frame": 0, "box": [30, 30, 90, 90]}
+    output_hash = "ab" * 32
+    _decisions(
+        tmp_path / "d-outputs.json",
+        {
+            _sha(src): {"path": str(src), "keep": [keep], "hide": []},
+            output_hash: {"keep": [keep], "hide": []},
+        },
+    )
+    cleared = load_with_outputs(_decisions(tmp_path / "d.json", {}))
+    assert _sha(src) not in cleared.files  # the reviewer's old keep mark stays gone
+    assert cleared.files[output_hash].keep  # the output written under the old decisions is still covered
+    kept = load_with_outputs(
+        _decisions(tmp_path / "d.json", {_sha(src): {"path": str(src), "keep": [], "hide": [keep]}})
+    )
+    assert not kept.files[_sha(src)].keep and kept.files[_sha(src)].hide  # the new export wins

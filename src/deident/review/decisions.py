@@ -174,14 +174,17 @@ def outputs_file(decisions: Decisions) -> Path:
 
 
 def load_with_outputs(path: Path) -> Decisions:
-    """The reviewer's file plus the ``NAME-outputs.json`` a scrub wrote beside it, so that
-    ``check OUT --decisions NAME.json`` honours the kept regions with the very file the scrub was given.
-    A damaged companion is refused like a damaged decisions file (a gate never guesses)."""
+    """The reviewer's file plus the outputs' entries of the ``NAME-outputs.json`` a scrub wrote beside it,
+    so that ``check OUT --decisions NAME.json`` honours the kept regions with the very file the scrub was
+    given. Only the outputs' entries (no path) are taken: the companion also holds a copy of the reviewer's
+    entries from that run, and one the reviewer has since cleared (no mark left on the file, so no entry in
+    a new export) must not come back and keep visible what they now want hidden. A damaged companion is
+    refused like a damaged decisions file (a gate never guesses)."""
     decisions = load(path)
     companion = outputs_file(decisions)
     if not companion.exists():
         return decisions
-    covering = load(companion).files
+    covering = {h: d for h, d in load(companion).files.items() if d.path is None}
     return Decisions({**covering, **decisions.files}, decisions.source)
 
 
