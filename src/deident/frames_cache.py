@@ -352,7 +352,7 @@ def _look(
     import numpy as np
 
     x0, y0, x1, y1 = box
-    crop = np.array(frame.rgb[y0:y1, x0:x1])
+    crop = np.array(frame.rgb[y0:y1, x0:x1], order="C")  # a copy whose bytes can be hashed
     if keep is not None:
         crop[~keep[y0:y1, x0:x1]] = 0
     digest = hashlib.blake2b(crop.data, digest_size=16).digest()
