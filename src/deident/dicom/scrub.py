@@ -76,9 +76,12 @@ def kind_of(tag: int, keyword: str) -> str:
 
 
 def vr_of(ds, tag: int) -> str:
+    """The element's VR as pydicom hands its value over: the dictionary's for an implicit VR, and for an
+    explicit UN whose tag the dictionary knows (pydicom converts those values on access; taken as UN, a
+    UN-encoded StudyInstanceUID was kept as "bytes" and the written file refused)."""
     raw = ds.get_item(tag)
-    vr = getattr(raw, "VR", None)
-    return str(vr) if vr else _dictionary_vr(tag)
+    vr = str(getattr(raw, "VR", None) or "")
+    return vr if vr and vr != "UN" else _dictionary_vr(tag)
 
 
 @cache
