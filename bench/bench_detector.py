@@ -40,18 +40,6 @@ def network_input(path: Path) -> np.ndarray:
     return ((bgr / 255 - 0.5) / 0.5).transpose(2, 0, 1)[None].copy()
 
 
-def session(model, threads: int):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 4
-    opts.enable_cpu_mem_arena = False
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
-
-
 def main() -> None:
     from deident.text import engine
     from deident.text.weights import without_denormals
@@ -67,7 +55,10 @@ def main() -> None:
     inputs = [network_input(p) for p in pictures()]
     rows = []
     for threads in (1, 2):
-        sessions = {"shipped": session(shipped, threads), "flushed": session(flushed, threads)}
+        sessions = {
+            "shipped": engine._session(path, threads),
+            "flushed": engine._session(path, threads, flush=True),
+        }
         name = sessions["shipped"].get_inputs()[0].name
         cpu = dict.fromkeys(sessions, 0.0)
         wall = dict.fromkeys(sessions, 0.0)

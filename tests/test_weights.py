@@ -16,14 +16,6 @@ pytest.importorskip("rapidocr")
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_images"
 
 
-def _session(model):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
-
-
 def test_only_denormal_weights_change_and_the_maps_stay_bit_identical():
     from PIL import Image
 
@@ -37,7 +29,7 @@ def test_only_denormal_weights_change_and_the_maps_stay_bit_identical():
     assert set(after[changed].tolist()) <= {0x00, 0x80}  # zeros (the sign byte keeps its sign)
     assert set(before[changed].tolist()) - {0x00, 0x80}  # ...where the mantissa held something
 
-    theirs, ours = _session(str(path)), _session(flushed)
+    theirs, ours = engine._session(path, 1), engine._session(path, 1, flush=True)  # as shipped, and flushed
     name = theirs.get_inputs()[0].name
     for picture in ("histology.jpg", "slide_label.jpg", "clinical_gps.jpg"):
         rgb = np.asarray(Image.open(SAMPLES / picture).convert("RGB").resize((640, 480)))

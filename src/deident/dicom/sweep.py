@@ -25,7 +25,7 @@ from functools import cache
 from pydicom.dataelem import DataElement
 from pydicom.multival import MultiValue
 
-from deident.dicom.scrub import _dictionary_vr, _keyword, element_finding, where
+from deident.dicom.scrub import _keyword, element_finding, vr_of, where
 from deident.dicom.values import AE_SHAPE, DUMMY, PSEUDONYMS
 from deident.findings import Action, Finding
 
@@ -91,9 +91,7 @@ class Sweeper:
             kw = _keyword(tag)
             if kw in NOT_SWEPT or (tag >> 16) & 1 or tag & 0xFFFF == 0:
                 continue
-            vr = str(elem.VR) if elem.VR else _dictionary_vr(tag)
-            if vr == "UN" and kw:  # a known attribute read as UN: pydicom decodes it by its dictionary VR
-                vr = _dictionary_vr(tag)
+            vr = vr_of(ds, tag)  # a known attribute read as UN: pydicom decodes it by its dictionary VR
             if vr == "SQ":
                 loc = where(path, tag, kw)
                 try:

@@ -184,8 +184,13 @@ def load_with_outputs(path: Path) -> Decisions:
     companion = outputs_file(decisions)
     if not companion.exists():
         return decisions
-    covering = {h: d for h, d in load(companion).files.items() if d.path is None}
+    covering = _outputs_entries(load(companion))
     return Decisions({**covering, **decisions.files}, decisions.source)
+
+
+def _outputs_entries(decisions: Decisions) -> dict[str, FileDecision]:
+    """The entries a run wrote for its outputs (no path), not the reviewer's copied beside them."""
+    return {h: d for h, d in decisions.files.items() if d.path is None}
 
 
 def with_outputs(decisions: Decisions, results: Iterable) -> Decisions | None:
@@ -206,7 +211,7 @@ def with_outputs(decisions: Decisions, results: Iterable) -> Decisions | None:
         return None
     with contextlib.suppress(DecisionsError, OSError):
         earlier = load(outputs_file(decisions))
-        files = {**{h: d for h, d in earlier.files.items() if d.path is None}, **files}
+        files = {**_outputs_entries(earlier), **files}
     return Decisions(files, outputs_file(decisions))
 
 

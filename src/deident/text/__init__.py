@@ -66,8 +66,13 @@ class TextDetector:
         options = ctx.options
         eng = self._engine(options)
         bgr = frame.rgb[..., ::-1]
-        lines = detect.find_lines(eng, bgr, faint=faint)
-        shown = bgr if faint else _without_fills(bgr, lines)  # verification: fresh fills are no glyphs
+        # Verification reads tall and near-square lines with the frame's solid fills repainted, as the
+        # detector saw it: on a sign of ../shared's real-world set (easyocr_example3.png) two fresh fills
+        # stacked in a yellow frame read as "D" (0.51) and counted as a glyph, and the whole sign was filled
+        # in a second round (23 % of the frame); with the fills repainted the quad reads "b" at 0.41.
+        work = None if faint else detect.neutralise_boxes(bgr)
+        lines = detect.find_lines(eng, bgr, faint=faint, work=work)
+        shown = bgr if work is None else work
         lines = _glyphs_read(eng, shown, _resolve_tall(eng, shown, lines, faint=faint))
         reading = options.text is TextMode.PHI or bool(self._keep)
         texts = _read(eng, bgr, lines) if reading else []
@@ -324,19 +329,6 @@ def _resolve_tall(eng, bgr, lines: list, depth: int = 0, faint: bool = True) -> 
 # real-world set ("T" at 0.36) and a ward's emblem beside a Japanese sign line ("e" at 0.21) were filled as
 # text; a taxi's fleet number "72" reads at 0.83.
 GLYPH_ASPECT = 1.5
-
-
-def _without_fills(bgr, lines: list):
-    """``bgr`` with its solid patches repainted (``detect.neutralise_boxes``), where some line needs a
-    reading to count (tall or near-square): the detector looks at such a frame so, and verification's
-    frames hold the pipeline's fresh fills. On a sign of ../shared's real-world set (easyocr_example3.png)
-    two fills stacked in a yellow frame read as "D" (0.51) and counted as a glyph, and the whole sign was
-    filled in a second round (23 % of the frame); with the fills repainted the quad reads "b" at 0.41."""
-    from deident.text import detect
-
-    if any(ln.height > TALL_LINE_PX or _axes(ln.quad)[1] < GLYPH_ASPECT for ln in lines):
-        return detect.neutralise_boxes(bgr)
-    return bgr
 
 
 def _glyphs_read(eng, bgr, lines: list) -> list:

@@ -198,9 +198,16 @@ def _tiles(h: int, w: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     return [(ys, xs) for ys in _windows(h) for xs in _windows(w)]
 
 
-def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH, faint: bool = True) -> list[Line]:
+def find_lines(
+    engine,
+    bgr: np.ndarray,
+    box_thresh: float = BOX_THRESH,
+    faint: bool = True,
+    work: np.ndarray | None = None,
+) -> list[Line]:
     """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates; with ``faint``,
-    also those its heat only hints at (``_faint``).
+    also those its heat only hints at (``_faint``). ``work``: ``neutralise_boxes(bgr)``, if the caller
+    has it already.
 
     After a pass, the lines found are filled the way a redaction would fill them and the detector looks
     again (overview, and the tiles those lines touch): the parts of a line it first read as texture,
@@ -208,7 +215,7 @@ def find_lines(engine, bgr: np.ndarray, box_thresh: float = BOX_THRESH, faint: b
     """
     import cv2
 
-    work = neutralise_boxes(bgr)
+    work = neutralise_boxes(bgr) if work is None else work
     lines, heat = _overview_heat(engine, work, box_thresh)
     lines = drop_contained(lines + _fine(engine, work, box_thresh, None))
     if max(bgr.shape[:2]) > OVERVIEW_SIDE:
@@ -437,21 +444,15 @@ RING_PX = 2
 TIGHT_GROW = 0.1  # a quad fitted to its ink grows by this share of its height (+2 px) for the halo
 
 
-def tight(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """The quad narrowed, along its own axes, to the ink inside it (never grown); ``quad`` itself when
-    its background is not plain.
+def tight(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The quad narrowed, along its own axes, to the ink inside it (never grown), and the height of the
+    line's glyphs (``_glyph_height``), in frame px; None when its background is not plain.
 
     DB quads reach well past the glyphs on large sign text (the detector's unclip, plus a downscaled
     pass): a 71-px Hangul line of ../shared's real-world set came back 94 px high and 30 px wider, and
     the grown redaction slabbed the sign around it. Ink is measured against the plain background around
     the glyphs, at a third of the line's contrast, so anti-aliased and faint strokes count as ink.
     """
-    fit = _fitted(img, quad)
-    return quad if fit is None else fit[0]
-
-
-def _fitted(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """``tight``'s quad and the height of the line's glyphs (``_glyph_height``); None when not fitted."""
     patch = _upright(img, quad)
     if patch is None or patch.ndim != 3 or min(patch.shape[:2]) <= 4 * RING_PX:
         return None
@@ -566,7 +567,7 @@ def covering(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     over the sign's border and the trees, and against a 25-px quad round 12-px figures, a figure 16 px
     from the edge was.
     """
-    found = _fitted(img, quad)
+    found = tight(img, quad)
     if found is None:
         return clipped(to_border(grown(quad), img.shape, quad, Line(quad, 0.0).height), img.shape)
     fit, glyphs = found
