@@ -31,6 +31,7 @@ BORDER_TILT = 10.0  # degrees off the frame's axes from which a cut line counts 
 BORDER_MAX_HEIGHT = 80  # px (grown quad): taller "lines" stay as found (a blob must not grow to a frame)
 CONTAINED = 0.85  # a quad this much inside another adds nothing
 MIN_BOX_AREA = 100  # px: smaller flat patches are left alone
+FILL_NOISE = 4  # grey levels: black this close to 0 is a fill's black after lossy coding
 SOLID = 0.97  # area / convex hull area of a patch that is a filled box rather than a background
 ROUNDS = 2  # detector passes at most: the first, then after filling what was found
 MAX_LINE_SHARE = 0.35  # a "line" taller than this share of the frame's short side is texture, not text
@@ -84,12 +85,17 @@ def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
     Verification re-runs the detector on the redacted frame, and DB segmentation reads a black box on a
     busy background as one big word. A patch of a single exact colour with no holes holds no ink by
     construction, so inpainting it from its surroundings changes nothing that could be text; text on a
-    flat background is untouched because its letters are holes in the flat patch.
+    flat background is untouched because its letters are holes in the flat patch. Black counts as one
+    colour up to ``FILL_NOISE`` levels: a fill written in a lossy format (AVIF, HEIC) decodes with a few
+    pixels at 1 or 2, which made holes in its patch, and a ``check`` of the output read the bar's end as
+    a glyph.
     """
     import cv2
 
     kernel = np.ones((3, 3), np.uint8)
-    flat = np.all(cv2.dilate(bgr, kernel) == cv2.erode(bgr, kernel), axis=2).astype(np.uint8)
+    grown = cv2.dilate(bgr, kernel)
+    flat = np.all(grown == cv2.erode(bgr, kernel), axis=2) | (grown.max(axis=2) <= FILL_NOISE)
+    flat = flat.astype(np.uint8)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
     out = None
     for i in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_BOX_AREA) + 1:
