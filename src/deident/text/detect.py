@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deident.text import engine as ocr
+from deident.text.evidence import reads_as_a_glyph, reads_confidently
 
 OVERVIEW_SIDE = 1280  # long side of the overview pass
 TILE = 1536  # longest tile side (in fine-pass pixels)
@@ -275,7 +276,6 @@ def _faint(
         box = np.array([[x, y], [x + cw, y], [x + cw, y + ch], [x, y + ch]], np.float32)
         if not _touches(lines, x, y, cw, ch):
             clusters.append(Line(box, float(peaks[i])))
-    from deident.text.evidence import reads_confidently
 
     found = drop_contained(_refine(engine, bgr, _hinting(engine, bgr, clusters), box_thresh, MAX_FAINT))
     if not found:
@@ -290,8 +290,6 @@ def _hinting(engine, bgr: np.ndarray, clusters: list[Line]) -> list[Line]:
     real-world set every cluster that led to a line reads so (at 0.63-1.00: "653-050" for the taxi's
     phone number, "600 kg", "Tara"), and 21 of the 24 on face photos do not (hair, ears, collars, at
     0.00-0.45); their strips took a third of the text stage on such a photo."""
-    from deident.text.evidence import reads_as_a_glyph
-
     small = [c for c in clusters if c.height < REFINE_BELOW]
     grown = []
     for c in small:
