@@ -374,7 +374,6 @@ def _looked_at(look, part: Frame, ctx: Context, x0: int, y0: int) -> list[Region
 def _changed(ref: np.ndarray, rgb: np.ndarray) -> tuple[list[Box], np.ndarray]:
     """Boxes around the areas where ``rgb`` differs from ``ref`` (none: an empty list), and the mask of
     those areas (changed blocks padded by ``PAD``)."""
-
     h, w = rgb.shape[:2]
     blocks = _changed_blocks(ref, rgb)
     if not blocks.any():
