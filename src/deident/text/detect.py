@@ -95,7 +95,7 @@ def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
 
     kernel = np.ones((3, 3), np.uint8)
     grown = cv2.dilate(bgr, kernel)
-    flat = np.all(grown == cv2.erode(bgr, kernel), axis=2) | (grown.max(axis=2) <= FILL_NOISE)
+    flat = _every_channel(grown == cv2.erode(bgr, kernel)) | _every_channel(grown <= FILL_NOISE)
     flat = flat.astype(np.uint8)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
     out = None
@@ -118,6 +118,16 @@ def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
         view = out[y0 : y + h + 3, x0 : x + w + 3]
         view[:] = cv2.inpaint(np.ascontiguousarray(view), mask, 3, cv2.INPAINT_TELEA)
     return bgr if out is None else out
+
+
+def _every_channel(mask: np.ndarray) -> np.ndarray:
+    """``mask.all(axis=2)`` for an HxWxC mask, one plane at a time: numpy reduces a 3-long last axis
+    element by element (8.4 against 0.7 ms on a 420x629 photo, where it was a quarter of
+    ``neutralise_boxes``)."""
+    out = mask[..., 0].copy()
+    for c in range(1, mask.shape[2]):
+        out &= mask[..., c]
+    return out
 
 
 def _overview(engine, bgr: np.ndarray, box_thresh: float, windows=None) -> list[Line]:
