@@ -282,3 +282,32 @@ def test_a_terms_keys_are_worked_out_once_per_process(monkeypatch):
     assert len(parsed) <= len(terms)  # the second list parsed nothing again
     for text in ("seen by Dulcinella Quixotesque", "MRN 7788991", "14.02.1961"):
         assert first.find(text) == second.find(text) != []
+
+
+@pytest.mark.slow
+def test_an_ultrasound_keeps_its_maker_s_name_when_the_header_gives_it_as_institution(tmp_path: Path) -> None:
+    """OBXXXX1A.dcm of ../shared's real-world set: InstitutionName "Philips Healthcare" (Manufacturer
+    "Philips Medical Systems") made the maker's name burned into the picture a deny-list term, and
+    --text phi filled it; the patient's name beside it must still go."""
+    import numpy as np
+    import pydicom
+
+    from deident.batch import scrub_paths
+    from deident.findings import Status
+    from deident.options import FaceMode, Options, TextMode
+    from support.dicom import secondary_capture
+
+    sample = lines_image(["Philips Healthcare", "DAVIDSON Douglas"], 3, grey=True)
+    secondary_capture(
+        tmp_path / "us.dcm",
+        sample.rgb[..., 0].copy(),
+        PatientName="DAVIDSON^DOUGLAS",
+        InstitutionName="Philips Healthcare",
+        Manufacturer="Philips Medical Systems",
+    )
+    options = Options(text=TextMode.PHI, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "out")
+    (result,) = scrub_paths([tmp_path / "us.dcm"], options)
+    assert result.status is Status.SAFE, result.reason
+    after = np.dstack([pydicom.dcmread(result.output).pixel_array.astype(np.uint8)] * 3)
+    visible = {ln.text for ln in sample.lines if ts.leaked(ln, sample.rgb, after)}
+    assert visible == {"Philips Healthcare"}

@@ -180,6 +180,28 @@ def test_identifiers_for_the_deny_list(tmp_path):
         assert expected in values
 
 
+@pytest.mark.parametrize(
+    ("institution", "manufacturer", "listed"),
+    [
+        ("Philips Healthcare", "Philips Medical Systems", False),  # the maker's own name (OBXXXX1A.dcm)
+        ("GE Healthcare", "GE MEDICAL SYSTEMS", False),
+        ("Philips Healthcare", "", True),  # no Manufacturer says so: an institution like any other
+        ("Medical Systems", "Siemens", True),  # makers' words, but not this device's maker
+        ("Fuji Hospital", "FUJIFILM Corporation", True),  # a place of care
+    ],
+)
+def test_an_institution_named_after_the_scanner_s_maker_is_no_identifier(
+    tmp_path, institution, manufacturer, listed
+):
+    from support.dicom import secondary_capture
+
+    attributes = {"PatientName": "Fuji^Aiko", "InstitutionName": institution, "Manufacturer": manufacturer}
+    path = secondary_capture(tmp_path / "a.dcm", np.zeros((8, 8), np.uint8), **attributes)
+    values = open_dicom(Source(path)).identifiers()
+    assert (institution in values) is listed
+    assert "Fuji^Aiko" in values  # a patient named like a maker stays listed
+
+
 @pytest.mark.parametrize("name", ["ExplVR_LitEndNoMeta.dcm", "ExplVR_BigEndNoMeta.dcm"])
 def test_files_without_meta_get_part10_output(name):
     out = scrub_bytes(pydicom_file(name), context())

@@ -369,6 +369,82 @@ def test_fragments_joined_without_a_space_make_no_new_words(monkeypatch):
 
 
 @pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("TIB 0.2", True),  # ultrasound read-outs: a label of keep words, decimal values
+        ("MI 1.1", True),
+        ("Mag 1.06 cm", True),
+        ("H&E 40x", True),
+        ("TIB 12", False),  # a bare number may begin an ID written with a space ("12 345678")
+        ("TIB 10.02", False),  # four digits: may be a piece of a date
+        ("0.2", False),  # no label
+        ("LIVER", False),  # no value: may be a word of the name beside it
+        ("Gram 0.2 Smith", False),
+        ("Tel 0.2", False),
+    ],
+)
+def test_read_outs(text, field):
+    assert phi.read_out(text) is field
+
+
+def test_a_read_out_beside_an_identifying_fragment_stays(monkeypatch):
+    """On an ultrasound's header "TIB 0.2" stands a word space from the time "2:56:22 PM": the run rule
+    filled both. A read-out is spared only beside a fragment identifying alone."""
+    from deident.text import _phi_categories, engine
+    from deident.text.engine import Recognised
+
+    monkeypatch.setattr(
+        engine, "recognise", lambda eng, bgr, quads: [Recognised("TIB 0.2 X", 0.99)] * len(quads)
+    )
+    lines, texts = _fragments("TIB 0.2", "2:56:22 PM")
+    assert _phi_categories(None, None, lines, texts, None) == [None, "partial date or number"]
+    lines, texts = _fragments("JOHN SMITH", "Mag 1.06 cm")
+    assert _phi_categories(None, None, lines, texts, None) == ["possible name", None]
+    # a partly identifying line still goes whole: no read-out, or a run only its join makes identifying
+    for pair in (
+        ("TIB 12", "345678"),
+        ("LIVER", "JOHN SMITH"),
+        ("12 03", "1970"),
+        ("12 03", "1970", "TIB 0.2"),
+    ):
+        lines, texts = _fragments(*pair)
+        assert None not in _phi_categories(None, None, lines, texts, None), pair
+
+
+def _scanner_header(gap: int) -> ts.Sample:
+    """An ultrasound's header band: white 16-px read-outs, a date and a time, as on OBXXXX1A.dcm."""
+    rgb = np.zeros((120, 640, 3), np.uint8)
+    rgb[:70] = (38, 58, 92)
+    sample, font = ts.Sample("header", rgb), ts.fonts()[0]
+    white = (255, 255, 255)
+    _draw(sample, "safe", "MI 1.1", 16, font, 0, (300, 8), white)
+    _draw(sample, "date", "5/25/2011", 16, font, 0, (420, 8), white)
+    _draw(sample, "safe", "TIB 0.2", 16, font, 0, (300, 36), white)
+    width = ts.render("TIB 0.2", 16, font, 0).shape[1]
+    _draw(sample, "time", "2:56:22 PM", 16, font, 0, (300 + width + gap, 36), white)
+    return sample
+
+
+def test_phi_mode_keeps_a_read_out_a_word_space_from_a_time(keyring):
+    """The time is filled and "TIB 0.2" beside it stays legible (pixels); main filled both."""
+    sample = _scanner_header(gap=16)  # ink 24 px apart, 12-px capitals: two fields, one run
+    out, regions = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
+    tib, time = sample.lines[2:]
+    assert any(_inside(r, time) for r in regions) and not any(_inside(r, tib) for r in regions)
+    visible = {ln.text for ln in sample.lines if ts.leaked(ln, sample.rgb, out)}
+    assert visible == {"MI 1.1", "TIB 0.2"}
+    assert not any(r.label == "text line" for r in regions)
+
+
+def test_phi_mode_fills_a_read_out_run_into_a_time_whole(keyring):
+    """Without a gap the detector reads "TIB 0.2 2:56:22 PM" as one line: filled whole, never halved."""
+    sample = _scanner_header(gap=0)
+    out, _ = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
+    visible = {ln.text for ln in sample.lines if ts.leaked(ln, sample.rgb, out)}
+    assert visible == {"MI 1.1"}
+
+
+@pytest.mark.parametrize(
     ("first", "core", "kept"),
     [
         (("Leut t s t e", 0.59), ("Let us first determine", 1.0), "Let us first determine"),

@@ -53,6 +53,15 @@ IDENTIFIER_VALUES = (
 )  # fmt: skip
 IDENTIFIER_DATES = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 DATE_RENDERINGS = ("{y}{m}{d}", "{y}-{m}-{d}", "{d}/{m}/{y}", "{m}/{d}/{y}", "{d}.{m}.{y}", "{y}/{m}/{d}")
+
+
+def _maker(ds, institution: str) -> bool:
+    """An InstitutionName that only names the scanner's maker (``phi.names_a_maker``) is no identifier."""
+    from deident.text.phi import names_a_maker  # data only (phi.json): no model, no heavy import
+
+    return names_a_maker(institution, " ".join(_strings(ds.get("Manufacturer"))))
+
+
 UID_SHAPE = re.compile(r"[0-9]+(\.[0-9]+)+")
 TS_BY_ENCODING = {  # (implicit VR, little endian) of a file read without a transfer syntax
     (True, True): "1.2.840.10008.1.2",
@@ -226,7 +235,7 @@ class DicomDocument(Document):
                 for name in _strings(ds.get(kw)):
                     out += [group for group in name.split("=") if group.strip()]  # alphabetic/ideographic
             for kw in IDENTIFIER_VALUES:
-                out += _strings(ds.get(kw))
+                out += [v for v in _strings(ds.get(kw)) if not (kw == "InstitutionName" and _maker(ds, v))]
             for kw in IDENTIFIER_DATES if dates else ():
                 for value in _strings(ds.get(kw)):
                     if len(value) >= 8 and value[:8].isdigit():

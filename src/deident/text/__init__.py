@@ -162,7 +162,8 @@ def _phi_categories(eng, bgr, lines: list, texts: list, deny) -> list[str | None
     A run (see ``_runs``) whose fragments are not all identifying already is judged on its joined text,
     in both orders (reading direction is unknown for turned lines) and with and without a space between
     fragments; if that is harmless, the run's union quad is read once more as one line. Whatever makes
-    the run identifying makes every fragment of it identifying. Only such candidate runs cost a read.
+    the run identifying makes every fragment of it identifying, except a read-out beside a fragment
+    identifying alone (``_mark``). Only such candidate runs cost a read.
     """
     from deident.text import engine, phi
 
@@ -182,19 +183,27 @@ def _phi_categories(eng, bgr, lines: list, texts: list, deny) -> list[str | None
         if category is None:
             pending.append(run)
         else:
-            _mark(cats, run, category)
+            _mark(cats, run, category, texts)
     if pending:
         reads = engine.recognise(eng, bgr, [_union_quad([lines[i].quad for i in run]) for run in pending])
         for run, read in zip(pending, reads, strict=True):
             # A poorly read union (an awkward crop) proves nothing: its fragments were read well alone.
             if read.score >= phi.MIN_SCORE and (category := phi.classify(read.text, read.score, deny)):
-                _mark(cats, run, category)
+                _mark(cats, run, category, texts)
     return cats
 
 
-def _mark(cats: list, run: list[int], category: str) -> None:
+def _mark(cats: list, run: list[int], category: str, texts: list) -> None:
+    """Mark the run's fragments with ``category``; a read-out (``phi.read_out``) stays harmless when
+    another fragment is identifying alone: it is a field of its own beside that one. On an ultrasound of
+    ../shared's real-world set "TIB 0.2" stands a word space from the time "2:56:22 PM" and was filled
+    with it; a run that only its join makes identifying ("12 03" "1970") is still marked whole."""
+    from deident.text import phi
+
+    beside = any(cats[i] is not None for i in run)
     for i in run:
-        cats[i] = cats[i] or category
+        if cats[i] is None and not (beside and phi.read_out(texts[i].text)):
+            cats[i] = category
 
 
 # Fragments of one line: extents across the line overlapping by this share of the smaller one, heights

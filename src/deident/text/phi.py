@@ -30,11 +30,13 @@ class Vocabulary:
     keep_words: frozenset[str]
     keep: re.Pattern  # a whole word made only of keep words and keep patterns
     harmless: re.Pattern  # keep forms that carry digits (40x, 100 µm, Ki-67): not pieces of a number
+    makers: frozenset[str]  # scanner and microscope makers' words (keep words as well)
 
 
 @cache
 def vocabulary() -> Vocabulary:
     data = json.loads(resources.files("deident.text").joinpath("phi.json").read_text("utf-8"))
+    data["keep_words"] = data["keep_words"] + data["makers"]
     phi = tuple((label, re.compile(p, re.I)) for label, pats in data["phi"].items() for p in pats)
     # OCR often drops the space between tokens ("H&E40x"), so a word may be a run of keep pieces;
     # single letters (L, R, x) count only as whole words, never as pieces of a longer one.
@@ -46,7 +48,8 @@ def vocabulary() -> Vocabulary:
     digit_forms = [f"(?:{p})" for p in data["keep_patterns"] if not re.fullmatch(p, "12")]
     digit_forms += [re.escape(w) for w in sorted(data["keep_words"], key=len, reverse=True) if _has_digit(w)]
     harmless = re.compile(f"(?<![\\d./:-])(?:{'|'.join(digit_forms)})+(?!\\w)", re.I)
-    return Vocabulary(phi, frozenset(w.lower() for w in data["keep_words"]), keep, harmless)
+    words = frozenset(w.lower() for w in data["keep_words"])
+    return Vocabulary(phi, words, keep, harmless, frozenset(w.lower() for w in data["makers"]))
 
 
 def _has_digit(text: str) -> bool:
@@ -62,6 +65,42 @@ _SEPARATED = re.compile(r"\d[./:-]|[./:-]\d")
 
 _WORD = re.compile(r"[^\s,;:()\[\]{}<>\"'|]+")
 _EDGE = ".,;:!?*#=_~`'\"-/\\"
+
+
+def names_a_maker(value: str, manufacturer: str) -> bool:
+    """True when ``value`` (an InstitutionName) is only a scanner maker's words, one of them shared with
+    the file's Manufacturer: vendors fill it in on demo and factory-set machines (an ultrasound of
+    ../shared's real-world set: "Philips Healthcare" beside "Philips Medical Systems"). As a deny-list
+    term it redacted the maker's own name printed on every such image; a hospital's name is never
+    made only of makers' words."""
+    words = set(_LETTERS.findall(value.lower()))
+    makers = vocabulary().makers
+    shared = words & set(_LETTERS.findall(manufacturer.lower()))
+    return bool(words) and not _has_digit(value) and words <= makers and bool(shared)
+
+
+def read_out(text: str) -> bool:
+    """True for a setting or a measurement written as its label and values ("TIB 0.2", "MI 1.1",
+    "Mag 1.06 cm"): a field of its own, not a piece of what stands beside it.
+
+    Every word is explained by the keep vocabulary, one of them a word of letters (the label), and
+    every number is a decimal or carries a unit, with fewer than PIECE_DIGITS digits: "TIB 12" may
+    begin an ID written with a space, "0.2" cannot.
+    """
+    voc = vocabulary()
+    words = [w.strip(_EDGE).lower() for w in _WORD.findall(text)]
+    words = [w for w in words if _LETTERS.search(w)]  # numbers are judged below
+    if not _has_digit(text) or not all(w in voc.keep_words or voc.keep.fullmatch(w) for w in words):
+        return False
+    if not any(w in voc.keep_words and not _has_digit(w) for w in words):
+        return False
+    if any(sum(c.isdigit() for c in m.group()) >= PIECE_DIGITS for m in _NUMBER_RUN.finditer(text)):
+        return False
+    rest = voc.harmless.sub(" ", text)
+    return all(_DECIMAL.fullmatch(m.group()) for m in _NUMBER_RUN.finditer(rest) if _has_digit(m.group()))
+
+
+_DECIMAL = re.compile(r"\d+\.\d+")
 
 
 def kept_by(text: str, patterns: tuple[re.Pattern, ...]) -> bool:
