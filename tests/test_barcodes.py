@@ -151,6 +151,20 @@ def test_rotated_and_small_codes(fmt, value, module, angle, detector, ctx) -> No
     assert_found_and_hidden(on_photo(rotate(symbol(fmt, value, module), angle)), fmt, detector, ctx)
 
 
+@pytest.mark.parametrize(
+    ("fmt", "value", "angle"), [("MicroQRCode", "88123456", 36), ("QRCode", "MRN 00123456", 45)]
+)
+def test_small_module_matrix_code_turned_on_a_large_photo(fmt, value, angle, detector, ctx) -> None:
+    """Over 2.5 MP the stage has no upscaled view: a matrix code with 2-px modules turned off the axes is
+    read only through its 30 and 60 degree views, which must read every symbology there (read level and
+    upscaled, as on small frames, these two stay unread)."""
+    photo = cv2.resize(np.ascontiguousarray(_photos().coffee()), (2200, 1300))
+    code = rotate(symbol(fmt, value, 2), angle)
+    h, w = code.shape
+    photo[400 : 400 + h, 900 : 900 + w] = code[..., None]
+    assert_found_and_hidden(photo, fmt, detector, ctx)
+
+
 def test_inverted_code_on_dark_dicom_like_frame(detector, ctx) -> None:
     code = 255 - symbol("DataMatrix", "S17-04522", 3)
     frame = np.full((512, 512), 12, np.uint8)
