@@ -17,8 +17,8 @@ from deident.formats.base import Context, Frame
 from deident.options import Options, TextMode
 from deident.regions import KEPT, Region
 from deident.text.evidence import (
-    INSIDE_MIN_SCORE,
     TALL_LINE_MIN_CHARS,
+    TALL_LINE_MIN_SCORE,
     alnum,
     reads_as,
     reads_as_a_glyph,
@@ -129,10 +129,9 @@ def _read(eng, bgr, lines: list) -> list:
     return texts
 
 
-def reads_as_text(rgb, region: Region, options: Options, letters: int = 2) -> bool:
-    """True when the region's pixels read as text or show printed strokes: the evidence ``_resolve_tall``
-    asks of a very tall line (two letters or digits, confidently), asked of any region; ``letters=1``
-    asks what a line found inside rejected texture needs (one, at ``INSIDE_MIN_SCORE``)."""
+def reads_as_text(rgb, region: Region, options: Options, score: float = TALL_LINE_MIN_SCORE) -> bool:
+    """True when the region's pixels read as text (two letters or digits at ``score``) or show printed
+    strokes. The default is the evidence ``_resolve_tall`` asks of a very tall line (read confidently)."""
     import cv2
     import numpy as np
 
@@ -143,9 +142,7 @@ def reads_as_text(rgb, region: Region, options: Options, letters: int = 2) -> bo
     quad = cv2.boxPoints(cv2.minAreaRect(np.asarray(region.polygon, np.float32)))
     quad = detect.clockwise(quad)
     read = engine.recognise(eng, bgr, [quad])[0]
-    if letters < TALL_LINE_MIN_CHARS:
-        return reads_as(read, INSIDE_MIN_SCORE, letters) or detect.has_strokes(bgr, quad)
-    return _shows_text(bgr, quad, read)
+    return reads_as(read, score, TALL_LINE_MIN_CHARS) or detect.has_strokes(bgr, quad)
 
 
 def _shows_text(bgr, quad, read) -> bool:
