@@ -1,12 +1,15 @@
 """Redact JPEG pixels by editing the quantised DCT coefficients, without decoding and re-encoding.
 
 A re-encode costs every block of the picture a generation of loss; here only the 8x8 blocks under a
-redaction change. The coefficients are read with libjpeg (through ``jpeglib``), the blocks of every MCU a
-redaction touches (plus a small margin) are replaced by one flat colour (``fill``: the DC value that decodes
-to black luma and neutral chroma, every AC coefficient zero) or by their cell's mean colour (``pixelate``:
-DC averaged over cells of whole MCUs, AC zero), and the coefficients are entropy-coded again losslessly
-with the original quantisation tables and sampling factors (optimised Huffman tables). Progressive inputs
-are made progressive again by MozJPEG's lossless transcoder. Every other block keeps its exact values.
+redaction change. The coefficients are read with libjpeg (through ``jpeglib``). ``fill`` follows the
+redaction's polygon (plus a small margin) block by block, at each component's own resolution: a block it
+covers whole is set to the flat DC that decodes to black luma or neutral chroma; a block it cuts is
+decoded, the polygon painted in it, and quantised again with the file's own table (``_painted``), so the
+rest of that block stays as it was up to quantisation. ``pixelate`` sets every block of the MCUs the
+redaction touches to its cell's mean colour (DC averaged over cells of whole MCUs, AC zero). The
+coefficients are entropy-coded again losslessly with the original quantisation tables and sampling
+factors (optimised Huffman tables); progressive inputs are made progressive again by MozJPEG's lossless
+transcoder. Every block no redaction reaches keeps its exact values.
 
 The caller (``deident.formats.jpeg``) passes redactions in stored pixel coordinates (before EXIF
 orientation), runs the result through its metadata filter, and falls back to decode/re-encode when this
@@ -31,7 +34,7 @@ from deident.regions import PIXELATE_CELLS, Redaction, polygon_mask
 
 # libjpeg build used through jpeglib: libjpeg-turbo 2.1, the same family Pillow decodes with.
 LIBJPEG_VERSION = "turbo210"
-# Pixels added around every redaction before it is snapped outward to whole MCUs (detector boxes are tight).
+# Pixels added around every redaction (detector boxes are tight; a glyph's anti-aliased edge lies beside).
 MARGIN_PX = 2
 # Pixelate cells are at least this many pixels (and at least one MCU), and at least 1/PIXELATE_CELLS of
 # the short side.
@@ -221,7 +224,7 @@ def dct_supported(jpeg_bytes: bytes) -> bool:
 
 
 def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
-    """A new JPEG with every redaction applied to whole MCUs and every other block bit-identical.
+    """A new JPEG with every redaction applied to the blocks it reaches and every other block bit-identical.
 
     Raises ``DctUnsupported`` (the caller re-encodes instead) for ``blur`` and for JPEG flavours this
     path does not handle; ``CorruptFile`` when libjpeg cannot read the coefficients.
