@@ -61,7 +61,7 @@ class TextDetector:
         """``detect``'s regions, plus (PHI mode) each line read whole and judged harmless, as a region of
         kind ``KEPT``: verification must not re-judge such a line from a crop that cuts it off
         (``frames_cache.unchanged_kept``)."""
-        from deident.text import detect, phi
+        from deident.text import detect, engine, phi
 
         options = ctx.options
         eng = self._engine(options)
@@ -93,7 +93,7 @@ class TextDetector:
                 if options.text is TextMode.PHI:
                     harmless = categories[i] is None
                     kind, label = (KEPT, "kept") if harmless else ("text", f"text line ({categories[i]})")
-            quad = detect.covering(bgr, ln.quad)
+            quad = detect.covering(bgr, ln.quad, lambda quads: engine.recognise(eng, bgr, quads))
             if kind == "text" and visible:
                 quad = detect.spared(quad, ln.quad, visible)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), kind, label, ln.score))

@@ -450,9 +450,10 @@ RING_PX = 2
 TIGHT_GROW = 0.1  # a quad fitted to its ink grows by this share of its height (+2 px) for the halo
 
 
-def tight(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """The quad narrowed, along its own axes, to the ink inside it (never grown), and the height of the
-    line's glyphs (``_glyph_height``), in frame px; None when its background is not plain.
+def tight(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None] | None:
+    """The quad narrowed, along its own axes, to the ink inside it (never grown), the height of the
+    line's glyphs (``_glyph_height``), in frame px, and the narrowed quad without a lone long blob at
+    either end (``_end_blobs``; None when there is none); None when its background is not plain.
 
     DB quads reach well past the glyphs on large sign text (the detector's unclip, plus a downscaled
     pass): a 71-px Hangul line of ../shared's real-world set came back 94 px high and 30 px wider, and
@@ -484,14 +485,50 @@ def tight(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
     if rows.size == 0:
         return None
     h, w = ink.shape
-    s0, s1, t0, t1 = cols[0] / w, (cols[-1] + 1) / w, rows[0] / h, (rows[-1] + 1) / h
+    t0, t1 = rows[0] / h, (rows[-1] + 1) / h
     q = quad.astype(np.float64)
 
-    def at(s: float, t: float) -> np.ndarray:  # the upright patch's (s, t) in frame coordinates
-        return (1 - t) * ((1 - s) * q[0] + s * q[1]) + t * ((1 - s) * q[3] + s * q[2])
+    def fitted(c0: int, c1: int) -> np.ndarray:  # columns [c0, c1) of the upright patch, in the frame
+        corners = [(c0 / w, t0), (c1 / w, t0), (c1 / w, t1), (c0 / w, t1)]
+        return np.array(
+            [(1 - t) * ((1 - s) * q[0] + s * q[1]) + t * ((1 - s) * q[3] + s * q[2]) for s, t in corners],
+            np.float32,
+        )
 
-    fit = np.array([at(s0, t0), at(s1, t0), at(s1, t1), at(s0, t1)], np.float32)
-    return fit, _glyph_height(ink) * Line(quad, 0.0).height / min(h, w)
+    glyphs = _glyph_height(ink)
+    trimmed = _end_blobs(ink, glyphs)
+    fit = fitted(cols[0], cols[-1] + 1)
+    return fit, glyphs * Line(quad, 0.0).height / min(h, w), None if trimmed is None else fitted(*trimmed)
+
+
+END_BLOB = 1.5  # a blob at a line's end this many glyph heights long, alone in its columns, may be no text
+
+
+def _end_blobs(ink: np.ndarray, glyphs: float) -> tuple[int, int] | None:
+    """Columns [c0, c1) of a line's ink without the lone long blob at either end, or None when there is
+    none: on a road sign of ../shared's real-world set the arrow 10 px beside "205Km" is one blob as long
+    as three of its digits are high, inside the detector's quad, and its fill took 1.15 % of the frame.
+    Only a candidate: ``covering`` keeps the cut when the line reads the same without it."""
+    import cv2
+
+    if ink.shape[0] > ink.shape[1]:
+        return None  # an upright column: its glyphs stand along the rows
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if n < 3:
+        return None  # one blob: nothing would be left
+    left = stats[1:, cv2.CC_STAT_LEFT]
+    right = left + stats[1:, cv2.CC_STAT_WIDTH]
+    long = right - left >= END_BLOB * glyphs
+    rest = np.ones(len(left), bool)
+    last, first = int(np.argmax(right)), int(np.argmin(left))
+    if long[last] and np.delete(right, last).max() <= left[last]:  # alone in its columns
+        rest[last] = False
+    others = rest & (np.arange(len(left)) != first)
+    if first != last and long[first] and others.any() and left[others].min() >= right[first]:
+        rest[first] = False
+    if rest.all():
+        return None
+    return int(left[rest].min()), int(right[rest].max())
 
 
 GLYPH_PERCENTILE = 75  # of the ink blobs' extents across the line: ascenders and capitals...
@@ -562,9 +599,11 @@ def _without_specks(ink: np.ndarray) -> np.ndarray:
     return ink & ~np.isin(labels, small) if small.size else ink
 
 
-def covering(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+def covering(img: np.ndarray, quad: np.ndarray, read=None) -> np.ndarray:
     """The polygon a line's redaction fills: its ink (``tight``) and a halo, carried past a near frame
-    edge (``to_border``), clipped to the frame.
+    edge (``to_border``), clipped to the frame. A lone long blob at an end of the ink (an arrow beside a
+    distance) is left out when ``read`` (quads -> readings) reads the line the same without it: the same
+    letters and digits, at least one.
 
     The carry is decided from the line itself, before the halo: the fitted ink against its glyphs'
     height (``_glyph_height``) where it was fitted, else the detector's quad against its height. A line
@@ -576,8 +615,15 @@ def covering(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     found = tight(img, quad)
     if found is None:
         return clipped(to_border(grown(quad), img.shape, quad, Line(quad, 0.0).height), img.shape)
-    fit, glyphs = found
+    fit, glyphs, trimmed = found
+    if trimmed is not None and read is not None:
+        whole, cut = (_letters(r.text) for r in read([fit, trimmed]))
+        fit = trimmed if cut and cut == whole else fit
     return clipped(to_border(grown(fit, TIGHT_GROW), img.shape, fit, glyphs), img.shape)
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
 
 
 def spared(cover: np.ndarray, quad: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
