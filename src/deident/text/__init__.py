@@ -70,8 +70,8 @@ class TextDetector:
         # detector saw it: on a sign of ../shared's real-world set (easyocr_example3.png) two fresh fills
         # stacked in a yellow frame read as "D" (0.51) and counted as a glyph, and the whole sign was filled
         # in a second round (23 % of the frame); with the fills repainted the quad reads "b" at 0.41.
-        work = None if faint else detect.neutralise_boxes(bgr)
-        lines = detect.find_lines(eng, bgr, faint=faint, work=work)
+        work = None if faint else detect.neutralise_boxes(bgr, plain=True)
+        lines = detect.find_lines(eng, bgr, faint=faint, work=work, plain=not faint)
         shown = bgr if work is None else work
         lines = _glyphs_read(eng, shown, _resolve_tall(eng, shown, lines, faint=faint))
         reading = options.text is TextMode.PHI or bool(self._keep)

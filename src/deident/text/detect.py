@@ -80,8 +80,9 @@ def _windows(length: int) -> list[tuple[int, int]]:
     return [(round(i * (length - size) / (n - 1)), size) for i in range(n)]
 
 
-def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
-    """Repaint solid one-colour convex patches (filled redactions) with the colour around them.
+def neutralise_boxes(bgr: np.ndarray, plain: bool = False) -> np.ndarray:
+    """Repaint solid one-colour convex patches (filled redactions) with the colour around them: inpainted,
+    or with ``plain``, flat in the median colour of a plain ground around them (``_repainted``).
 
     Verification re-runs the detector on the redacted frame, and DB segmentation reads a black box on a
     busy background as one big word. A patch of a single exact colour with no holes holds no ink by
@@ -89,8 +90,7 @@ def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
     flat background is untouched because its letters are holes in the flat patch. Black counts as one
     colour up to ``FILL_NOISE`` levels: a fill written in a lossy format (AVIF, HEIC) decodes with a few
     pixels at 1 or 2, which made holes in its patch, and a ``check`` of the output read the bar's end as
-    a glyph. The patch takes the median colour of the pixels right around it, not an inpainting: inpainting
-    drew a logo's wing tips just under a label's fill up into it as a grey band like blurred print.
+    a glyph.
     """
     import cv2
 
@@ -117,9 +117,35 @@ def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
         if out is None:
             out = bgr.copy()
         view = out[y0 : y + h + 3, x0 : x + w + 3]
-        ring = cv2.dilate(mask, kernel) > mask
-        view[mask > 0] = np.median(view[ring], axis=0) if ring.any() else view[mask > 0]
+        view[:] = _repainted(np.ascontiguousarray(view), mask, plain)
     return bgr if out is None else out
+
+
+PLAIN_LEVELS = 16  # a ring with PLAIN_SHARE of its pixels within this many levels of its median colour...
+PLAIN_SHARE = 0.5  # ...is a plain ground (a label round a fill, with a logo's wing tips beside it)
+
+
+def _repainted(view: np.ndarray, mask: np.ndarray, plain: bool) -> np.ndarray:
+    """``view`` with ``mask`` painted over from the pixels right around it: inpainted, or with ``plain``
+    and a plain ground around it, flat in the ground's median colour.
+
+    Verification asks for ``plain``: inpainting drew a logo's wing tips just under a label's fill up into
+    it as a grey band like blurred print (easyocr_Photo-8.jpg of ../shared's real-world set, once JPEG
+    fills followed their polygons: the detector took the band and the logo for one line across the label,
+    and 11.6 % of the frame was filled again). On a textured ground a flat patch is a box the detector
+    reads as a word, so there, and in the detection pass's own second round (whose flat patches on
+    synthetic labels' tissue and photos came back as 234x288 px "lines"), the patch is inpainted."""
+    import cv2
+
+    if plain:
+        ring = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > mask
+        around = view[ring].astype(np.int16)
+        ground = np.median(around, axis=0) if around.size else None
+        if ground is not None and (np.abs(around - ground).max(axis=1) <= PLAIN_LEVELS).mean() >= PLAIN_SHARE:
+            out = view.copy()
+            out[mask > 0] = ground.astype(view.dtype)
+            return out
+    return cv2.inpaint(view, mask, 3, cv2.INPAINT_TELEA)
 
 
 def _overview(engine, bgr: np.ndarray, box_thresh: float, windows=None) -> list[Line]:
@@ -213,10 +239,11 @@ def find_lines(
     box_thresh: float = BOX_THRESH,
     faint: bool = True,
     work: np.ndarray | None = None,
+    plain: bool = False,
 ) -> list[Line]:
     """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates; with ``faint``,
-    also those its heat only hints at (``_faint``). ``work``: ``neutralise_boxes(bgr)``, if the caller
-    has it already.
+    also those its heat only hints at (``_faint``). ``work``: ``neutralise_boxes(bgr, plain)``, if the
+    caller has it already; ``plain``: how fills are repainted (``_repainted``).
 
     After a pass, the lines found are filled the way a redaction would fill them and the detector looks
     again (overview, and the tiles those lines touch): the parts of a line it first read as texture,
@@ -224,7 +251,7 @@ def find_lines(
     """
     import cv2
 
-    work = neutralise_boxes(bgr) if work is None else work
+    work = neutralise_boxes(bgr, plain) if work is None else work
     lines, heat = _overview_heat(engine, work, box_thresh)
     lines = drop_contained(lines + _fine(engine, work, box_thresh, None))
     if max(bgr.shape[:2]) > OVERVIEW_SIDE:
@@ -238,7 +265,7 @@ def find_lines(
         filled = work.copy()
         for ln in lines:
             cv2.fillPoly(filled, [np.round(grown(ln.quad)).astype(np.int32)], (0, 0, 0))
-        work = neutralise_boxes(filled)
+        work = neutralise_boxes(filled, plain)
         h, w = work.shape[:2]
         windows = _near_windows(new, h, w)
         tiles = _fine(engine, work, box_thresh, new)
