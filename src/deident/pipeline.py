@@ -318,9 +318,10 @@ def _verify(written: Source, ctx: Context, redacted: dict[int, list]) -> tuple[l
     """Re-open what was written: metadata must be gone; redacted frames must show nothing any more.
 
     Returns every leftover as a finding, and the pixel leftovers as regions of the written frames: the
-    written pixels can differ from the in-memory ones (JPEG redaction grows to whole blocks), so a second
-    round must redact what the output shows, not what memory shows. Text or a code found (almost) wholly
-    inside what the pipeline itself just blurred or filled is the redaction seen again, not a leftover.
+    written pixels can differ from the in-memory ones (a JPEG fill grows by a margin and re-quantises the
+    blocks it cuts), so a second round must redact what the output shows, not what memory shows. Text or
+    a code found (almost) wholly inside what the pipeline itself just blurred or filled is the redaction
+    seen again, not a leftover.
     """
     doc = open_document(written)
     leftovers = [f for f in doc.metadata_findings() if not _is_pixel_notice(f, ctx)]
