@@ -364,12 +364,19 @@ def _painted(
         new = np.rint(np.einsum("ux,nxy,vy->nuv", _BASIS, pixels, _BASIS) / qt)
         shown = np.einsum("ux,nuv,vy->nxy", _BASIS, new * qt, _BASIS)
         stray = shown + 128.0 if luma else np.abs(shown)
-        ok = ~done & ~np.any(masks & (stray > TOLERANCE), axis=(1, 2))
+        ok = ~done & ~np.any(masks & (stray > TOLERANCE), axis=(1, 2)) & _codable(new)
         out[ok] = new[ok]
         done |= ok
         if done.all():
             break
     return out, done
+
+
+def _codable(coefs: np.ndarray) -> np.ndarray:
+    """Which blocks an 8-bit Huffman JPEG can code: DC within 11 bits, AC within 10 (T.81 F.1.2). A deep
+    paint under a fine quantiser (quality 100: every step 1) can go beyond; such a block is set flat."""
+    ac = np.abs(coefs.reshape(len(coefs), -1)[:, 1:]).max(axis=1, initial=0)
+    return (np.abs(coefs[:, 0, 0]) <= 2047) & (ac <= 1023)
 
 
 def _pixelate(red: Redaction, grid: _Grid, planes: list[np.ndarray]) -> None:
