@@ -17,8 +17,8 @@ from deident.formats.base import Context, Frame
 from deident.options import Options, TextMode
 from deident.regions import KEPT, Region
 from deident.text.evidence import (
-    INSIDE_MIN_SCORE,
     TALL_LINE_MIN_CHARS,
+    TALL_LINE_MIN_SCORE,
     alnum,
     reads_as,
     reads_as_a_glyph,
@@ -61,7 +61,7 @@ class TextDetector:
         """``detect``'s regions, plus (PHI mode) each line read whole and judged harmless, as a region of
         kind ``KEPT``: verification must not re-judge such a line from a crop that cuts it off
         (``frames_cache.unchanged_kept``)."""
-        from deident.text import detect, phi
+        from deident.text import detect, engine, phi
 
         options = ctx.options
         eng = self._engine(options)
@@ -70,8 +70,8 @@ class TextDetector:
         # detector saw it: on a sign of ../shared's real-world set (easyocr_example3.png) two fresh fills
         # stacked in a yellow frame read as "D" (0.51) and counted as a glyph, and the whole sign was filled
         # in a second round (23 % of the frame); with the fills repainted the quad reads "b" at 0.41.
-        work = None if faint else detect.neutralise_boxes(bgr)
-        lines = detect.find_lines(eng, bgr, faint=faint, work=work)
+        work = None if faint else detect.neutralise_boxes(bgr, plain=True)
+        lines = detect.find_lines(eng, bgr, faint=faint, work=work, plain=not faint)
         shown = bgr if work is None else work
         lines = _glyphs_read(eng, shown, _resolve_tall(eng, shown, lines, faint=faint))
         reading = options.text is TextMode.PHI or bool(self._keep)
@@ -93,7 +93,7 @@ class TextDetector:
                 if options.text is TextMode.PHI:
                     harmless = categories[i] is None
                     kind, label = (KEPT, "kept") if harmless else ("text", f"text line ({categories[i]})")
-            quad = detect.covering(bgr, ln.quad)
+            quad = detect.covering(bgr, ln.quad, lambda quads: engine.recognise(eng, bgr, quads))
             if kind == "text" and visible:
                 quad = detect.spared(quad, ln.quad, visible)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), kind, label, ln.score))
@@ -129,10 +129,9 @@ def _read(eng, bgr, lines: list) -> list:
     return texts
 
 
-def reads_as_text(rgb, region: Region, options: Options, letters: int = 2) -> bool:
-    """True when the region's pixels read as text or show printed strokes: the evidence ``_resolve_tall``
-    asks of a very tall line (two letters or digits, confidently), asked of any region; ``letters=1``
-    asks what a line found inside rejected texture needs (one, at ``INSIDE_MIN_SCORE``)."""
+def reads_as_text(rgb, region: Region, options: Options, score: float = TALL_LINE_MIN_SCORE) -> bool:
+    """True when the region's pixels read as text (two letters or digits at ``score``) or show printed
+    strokes. The default is the evidence ``_resolve_tall`` asks of a very tall line (read confidently)."""
     import cv2
     import numpy as np
 
@@ -143,9 +142,7 @@ def reads_as_text(rgb, region: Region, options: Options, letters: int = 2) -> bo
     quad = cv2.boxPoints(cv2.minAreaRect(np.asarray(region.polygon, np.float32)))
     quad = detect.clockwise(quad)
     read = engine.recognise(eng, bgr, [quad])[0]
-    if letters < TALL_LINE_MIN_CHARS:
-        return reads_as(read, INSIDE_MIN_SCORE, letters) or detect.has_strokes(bgr, quad)
-    return _shows_text(bgr, quad, read)
+    return reads_as(read, score, TALL_LINE_MIN_CHARS) or detect.has_strokes(bgr, quad)
 
 
 def _shows_text(bgr, quad, read) -> bool:

@@ -80,8 +80,9 @@ def _windows(length: int) -> list[tuple[int, int]]:
     return [(round(i * (length - size) / (n - 1)), size) for i in range(n)]
 
 
-def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
-    """Repaint solid one-colour convex patches (filled redactions) with the colour around them.
+def neutralise_boxes(bgr: np.ndarray, plain: bool = False) -> np.ndarray:
+    """Repaint solid one-colour convex patches (filled redactions) with the colour around them: inpainted,
+    or with ``plain``, flat in the median colour of a plain ground around them (``_repainted``).
 
     Verification re-runs the detector on the redacted frame, and DB segmentation reads a black box on a
     busy background as one big word. A patch of a single exact colour with no holes holds no ink by
@@ -116,7 +117,7 @@ def neutralise_boxes(bgr: np.ndarray) -> np.ndarray:
         if out is None:
             out = bgr.copy()
         view = out[y0 : y + h + 3, x0 : x + w + 3]
-        view[:] = cv2.inpaint(np.ascontiguousarray(view), mask, 3, cv2.INPAINT_TELEA)
+        view[:] = _repainted(np.ascontiguousarray(view), mask, plain)
     return bgr if out is None else out
 
 
@@ -128,6 +129,33 @@ def _every_channel(mask: np.ndarray) -> np.ndarray:
     for c in range(1, mask.shape[2]):
         out &= mask[..., c]
     return out
+
+
+PLAIN_LEVELS = 16  # a ring with PLAIN_SHARE of its pixels within this many levels of its median colour...
+PLAIN_SHARE = 0.5  # ...is a plain ground (a label round a fill, with a logo's wing tips beside it)
+
+
+def _repainted(view: np.ndarray, mask: np.ndarray, plain: bool) -> np.ndarray:
+    """``view`` with ``mask`` painted over from the pixels right around it: inpainted, or with ``plain``
+    and a plain ground around it, flat in the ground's median colour.
+
+    Verification asks for ``plain``: inpainting drew a logo's wing tips just under a label's fill up into
+    it as a grey band like blurred print (easyocr_Photo-8.jpg of ../shared's real-world set, once JPEG
+    fills followed their polygons: the detector took the band and the logo for one line across the label,
+    and 11.6 % of the frame was filled again). On a textured ground a flat patch is a box the detector
+    reads as a word, so there, and in the detection pass's own second round (whose flat patches on
+    synthetic labels' tissue and photos came back as 234x288 px "lines"), the patch is inpainted."""
+    import cv2
+
+    if plain:
+        ring = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > mask
+        around = view[ring].astype(np.int16)
+        ground = np.median(around, axis=0) if around.size else None
+        if ground is not None and (np.abs(around - ground).max(axis=1) <= PLAIN_LEVELS).mean() >= PLAIN_SHARE:
+            out = view.copy()
+            out[mask > 0] = ground.astype(view.dtype)
+            return out
+    return cv2.inpaint(view, mask, 3, cv2.INPAINT_TELEA)
 
 
 def _overview(engine, bgr: np.ndarray, box_thresh: float, windows=None) -> list[Line]:
@@ -221,10 +249,11 @@ def find_lines(
     box_thresh: float = BOX_THRESH,
     faint: bool = True,
     work: np.ndarray | None = None,
+    plain: bool = False,
 ) -> list[Line]:
     """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates; with ``faint``,
-    also those its heat only hints at (``_faint``). ``work``: ``neutralise_boxes(bgr)``, if the caller
-    has it already.
+    also those its heat only hints at (``_faint``). ``work``: ``neutralise_boxes(bgr, plain)``, if the
+    caller has it already; ``plain``: how fills are repainted (``_repainted``).
 
     After a pass, the lines found are filled the way a redaction would fill them and the detector looks
     again (overview, and the tiles those lines touch): the parts of a line it first read as texture,
@@ -232,7 +261,7 @@ def find_lines(
     """
     import cv2
 
-    work = neutralise_boxes(bgr) if work is None else work
+    work = neutralise_boxes(bgr, plain) if work is None else work
     lines, heat = _overview_heat(engine, work, box_thresh)
     lines = drop_contained(lines + _fine(engine, work, box_thresh, None))
     if max(bgr.shape[:2]) > OVERVIEW_SIDE:
@@ -246,7 +275,7 @@ def find_lines(
         filled = work.copy()
         for ln in lines:
             cv2.fillPoly(filled, [np.round(grown(ln.quad)).astype(np.int32)], (0, 0, 0))
-        work = neutralise_boxes(filled)
+        work = neutralise_boxes(filled, plain)
         h, w = work.shape[:2]
         windows = _near_windows(new, h, w)
         tiles = _fine(engine, work, box_thresh, new)
@@ -458,9 +487,10 @@ RING_PX = 2
 TIGHT_GROW = 0.1  # a quad fitted to its ink grows by this share of its height (+2 px) for the halo
 
 
-def tight(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """The quad narrowed, along its own axes, to the ink inside it (never grown), and the height of the
-    line's glyphs (``_glyph_height``), in frame px; None when its background is not plain.
+def tight(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None] | None:
+    """The quad narrowed, along its own axes, to the ink inside it (never grown), the height of the
+    line's glyphs (``_glyph_height``), in frame px, and the narrowed quad without a lone long blob at
+    either end (``_end_blobs``; None when there is none); None when its background is not plain.
 
     DB quads reach well past the glyphs on large sign text (the detector's unclip, plus a downscaled
     pass): a 71-px Hangul line of ../shared's real-world set came back 94 px high and 30 px wider, and
@@ -492,14 +522,50 @@ def tight(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
     if rows.size == 0:
         return None
     h, w = ink.shape
-    s0, s1, t0, t1 = cols[0] / w, (cols[-1] + 1) / w, rows[0] / h, (rows[-1] + 1) / h
+    t0, t1 = rows[0] / h, (rows[-1] + 1) / h
     q = quad.astype(np.float64)
 
-    def at(s: float, t: float) -> np.ndarray:  # the upright patch's (s, t) in frame coordinates
-        return (1 - t) * ((1 - s) * q[0] + s * q[1]) + t * ((1 - s) * q[3] + s * q[2])
+    def fitted(c0: int, c1: int) -> np.ndarray:  # columns [c0, c1) of the upright patch, in the frame
+        corners = [(c0 / w, t0), (c1 / w, t0), (c1 / w, t1), (c0 / w, t1)]
+        return np.array(
+            [(1 - t) * ((1 - s) * q[0] + s * q[1]) + t * ((1 - s) * q[3] + s * q[2]) for s, t in corners],
+            np.float32,
+        )
 
-    fit = np.array([at(s0, t0), at(s1, t0), at(s1, t1), at(s0, t1)], np.float32)
-    return fit, _glyph_height(ink) * Line(quad, 0.0).height / min(h, w)
+    glyphs = _glyph_height(ink)
+    trimmed = _end_blobs(ink, glyphs)
+    fit = fitted(cols[0], cols[-1] + 1)
+    return fit, glyphs * Line(quad, 0.0).height / min(h, w), None if trimmed is None else fitted(*trimmed)
+
+
+END_BLOB = 1.5  # a blob at a line's end this many glyph heights long, alone in its columns, may be no text
+
+
+def _end_blobs(ink: np.ndarray, glyphs: float) -> tuple[int, int] | None:
+    """Columns [c0, c1) of a line's ink without the lone long blob at either end, or None when there is
+    none: on a road sign of ../shared's real-world set the arrow 10 px beside "205Km" is one blob as long
+    as three of its digits are high, inside the detector's quad, and its fill took 1.15 % of the frame.
+    Only a candidate: ``covering`` keeps the cut when the line reads the same without it."""
+    import cv2
+
+    if ink.shape[0] > ink.shape[1]:
+        return None  # an upright column: its glyphs stand along the rows
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if n < 3:
+        return None  # one blob: nothing would be left
+    left = stats[1:, cv2.CC_STAT_LEFT]
+    right = left + stats[1:, cv2.CC_STAT_WIDTH]
+    long = right - left >= END_BLOB * glyphs
+    rest = np.ones(len(left), bool)
+    last, first = int(np.argmax(right)), int(np.argmin(left))
+    if long[last] and np.delete(right, last).max() <= left[last]:  # alone in its columns
+        rest[last] = False
+    others = rest & (np.arange(len(left)) != first)
+    if first != last and long[first] and others.any() and left[others].min() >= right[first]:
+        rest[first] = False
+    if rest.all():
+        return None
+    return int(left[rest].min()), int(right[rest].max())
 
 
 GLYPH_PERCENTILE = 75  # of the ink blobs' extents across the line: ascenders and capitals...
@@ -570,9 +636,11 @@ def _without_specks(ink: np.ndarray) -> np.ndarray:
     return ink & ~np.isin(labels, small) if small.size else ink
 
 
-def covering(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+def covering(img: np.ndarray, quad: np.ndarray, read=None) -> np.ndarray:
     """The polygon a line's redaction fills: its ink (``tight``) and a halo, carried past a near frame
-    edge (``to_border``), clipped to the frame.
+    edge (``to_border``), clipped to the frame. A lone long blob at an end of the ink (an arrow beside a
+    distance) is left out when ``read`` (quads -> readings) reads the line the same without it: the same
+    letters and digits, at least one.
 
     The carry is decided from the line itself, before the halo: the fitted ink against its glyphs'
     height (``_glyph_height``) where it was fitted, else the detector's quad against its height. A line
@@ -584,8 +652,15 @@ def covering(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     found = tight(img, quad)
     if found is None:
         return clipped(to_border(grown(quad), img.shape, quad, Line(quad, 0.0).height), img.shape)
-    fit, glyphs = found
+    fit, glyphs, trimmed = found
+    if trimmed is not None and read is not None:
+        whole, cut = (_letters(r.text) for r in read([fit, trimmed]))
+        fit = trimmed if cut and cut == whole else fit
     return clipped(to_border(grown(fit, TIGHT_GROW), img.shape, fit, glyphs), img.shape)
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
 
 
 def spared(cover: np.ndarray, quad: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
