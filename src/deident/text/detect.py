@@ -231,10 +231,12 @@ def find_lines(
     again (overview, and the tiles those lines touch): the parts of a line it first read as texture,
     and whatever the pipeline's verification pass would find next to a fresh box, are found here.
     ``settle``: what the caller keeps of the first pass's lines (``TextDetector.look``: a very tall or
-    near-square "line" must read as text), so that only fills the pipeline will make are made here. On
-    ../shared's real-world set, blobs filled here and then dropped (a face, a jacket, a giraffe's
-    neck) made the whole overview run again on three photos with no text, and found only two rivets
-    on a leather jerkin, which were filled.
+    near-square "line" must read as text). The second round looks around those only, and not at all when
+    none is kept: on ../shared's real-world set, blobs the caller then dropped made the whole overview
+    run again on three photos with no text (a portrait's face and hair, a giraffe's neck), which found
+    only two rivets on a leather jerkin. What it drops is filled all the same, or the second round finds
+    it again as a slightly different quad that reads otherwise (an ultrasound's marker triangle, read as
+    a glyph there).
     """
     import cv2
 
@@ -245,6 +247,7 @@ def find_lines(
         lines = drop_contained(lines + _refine(engine, work, lines, box_thresh))
     if faint:
         lines = drop_contained(lines + _faint(engine, work, lines, heat, box_thresh))
+    first = lines
     if settle is not None:
         lines = settle(lines)
     new = lines
@@ -252,7 +255,7 @@ def find_lines(
         if not new:
             break
         filled = work.copy()
-        for ln in lines:
+        for ln in first + lines:
             cv2.fillPoly(filled, [np.round(grown(ln.quad)).astype(np.int32)], (0, 0, 0))
         work = neutralise_boxes(filled)
         h, w = work.shape[:2]
