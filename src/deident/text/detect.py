@@ -233,7 +233,7 @@ def find_lines(
     ``settle``: what the caller keeps of the first pass's lines (``TextDetector.look``: a very tall or
     near-square "line" must read as text). The second round looks around those only, and not at all when
     none is kept: on ../shared's real-world set, blobs the caller then dropped made the whole overview
-    run again on three photos with no text (a portrait's face and hair, a giraffe's neck), which found
+    run again on three photos with no text (a portrait's face and hair, a giraffe), which found
     only two rivets on a leather jerkin. What it drops is filled all the same, or the second round finds
     it again as a slightly different quad that reads otherwise (an ultrasound's marker triangle, read as
     a glyph there).
