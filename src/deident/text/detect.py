@@ -10,6 +10,7 @@ anti-aliased ink and the halo a JPEG leaves around it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,7 +222,7 @@ def find_lines(
     box_thresh: float = BOX_THRESH,
     faint: bool = True,
     work: np.ndarray | None = None,
-    settle=None,
+    settle: Callable[[list[Line]], list[Line]] | None = None,
 ) -> list[Line]:
     """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates; with ``faint``,
     also those its heat only hints at (``_faint``). ``work``: ``neutralise_boxes(bgr)``, if the caller
