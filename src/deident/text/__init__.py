@@ -71,9 +71,12 @@ class TextDetector:
         # stacked in a yellow frame read as "D" (0.51) and counted as a glyph, and the whole sign was filled
         # in a second round (23 % of the frame); with the fills repainted the quad reads "b" at 0.41.
         work = None if faint else detect.neutralise_boxes(bgr, plain=True)
-        lines = detect.find_lines(eng, bgr, faint=faint, work=work, plain=not faint)
         shown = bgr if work is None else work
-        lines = _glyphs_read(eng, shown, _resolve_tall(eng, shown, lines, faint=faint))
+
+        def settled(found: list) -> list:
+            return _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint))
+
+        lines = settled(detect.find_lines(eng, bgr, faint=faint, work=work, plain=not faint, settle=settled))
         reading = options.text is TextMode.PHI or bool(self._keep)
         texts = _read(eng, bgr, lines) if reading else []
         deny = None

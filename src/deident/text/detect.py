@@ -10,6 +10,7 @@ anti-aliased ink and the halo a JPEG leaves around it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,6 +251,7 @@ def find_lines(
     faint: bool = True,
     work: np.ndarray | None = None,
     plain: bool = False,
+    settle: Callable[[list[Line]], list[Line]] | None = None,
 ) -> list[Line]:
     """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates; with ``faint``,
     also those its heat only hints at (``_faint``). ``work``: ``neutralise_boxes(bgr, plain)``, if the
@@ -258,6 +260,13 @@ def find_lines(
     After a pass, the lines found are filled the way a redaction would fill them and the detector looks
     again (overview, and the tiles those lines touch): the parts of a line it first read as texture,
     and whatever the pipeline's verification pass would find next to a fresh box, are found here.
+    ``settle``: what the caller keeps of the first pass's lines (``TextDetector.look``: a very tall or
+    near-square "line" must read as text). The second round looks around those only, and not at all when
+    none is kept: on ../shared's real-world set, blobs the caller then dropped made the whole overview
+    run again on three photos with no text (a portrait's face and hair, a giraffe), which found
+    only two rivets on a leather jerkin. What it drops is filled all the same, or the second round finds
+    it again as a slightly different quad that reads otherwise (an ultrasound's marker triangle, read as
+    a glyph there).
     """
     import cv2
 
@@ -268,12 +277,15 @@ def find_lines(
         lines = drop_contained(lines + _refine(engine, work, lines, box_thresh))
     if faint:
         lines = drop_contained(lines + _faint(engine, work, lines, heat, box_thresh))
+    first = lines
+    if settle is not None:
+        lines = settle(lines)
     new = lines
     for _ in range(ROUNDS - 1):
         if not new:
             break
         filled = work.copy()
-        for ln in lines:
+        for ln in first + lines:
             cv2.fillPoly(filled, [np.round(grown(ln.quad)).astype(np.int32)], (0, 0, 0))
         work = neutralise_boxes(filled, plain)
         h, w = work.shape[:2]
