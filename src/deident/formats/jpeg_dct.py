@@ -355,14 +355,14 @@ def _painted(
     ``masks`` is set, and quantised again with ``qt``; and which of them decode so inside the mask (the
     others ``_fill`` sets flat). The new blocks depend only on the pixels left unpainted."""
     qt = qt.astype(np.float64)
-    pixels = np.clip(np.einsum("ux,nuv,vy->nxy", _BASIS, coefs * qt, _BASIS), -128.0, 127.0)
+    pixels = np.clip(_BASIS.T @ (coefs * qt) @ _BASIS, -128.0, 127.0)
     out = np.zeros_like(pixels)
     done = np.zeros(len(pixels), bool)
     for depth in DEPTHS if luma else (0.0,):
         level = -128.0 - depth if luma else 0.0
         pixels[masks] = level
-        new = np.rint(np.einsum("ux,nxy,vy->nuv", _BASIS, pixels, _BASIS) / qt)
-        shown = np.einsum("ux,nuv,vy->nxy", _BASIS, new * qt, _BASIS)
+        new = np.rint(_BASIS @ pixels @ _BASIS.T / qt)
+        shown = _BASIS.T @ (new * qt) @ _BASIS
         stray = shown + 128.0 if luma else np.abs(shown)
         ok = ~done & ~np.any(masks & (stray > TOLERANCE), axis=(1, 2)) & _codable(new)
         out[ok] = new[ok]
