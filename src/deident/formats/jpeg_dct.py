@@ -1,15 +1,12 @@
 """Redact JPEG pixels by editing the quantised DCT coefficients, without decoding and re-encoding.
 
 A re-encode costs every block of the picture a generation of loss; here only the 8x8 blocks under a
-redaction change. The coefficients are read with libjpeg (through ``jpeglib``). ``fill`` follows the
-redaction's polygon (plus a small margin) block by block, at each component's own resolution: a block it
-covers whole is set to the flat DC that decodes to black luma or neutral chroma; a block it cuts is
-decoded, the polygon painted in it, and quantised again with the file's own table (``_painted``), so the
-rest of that block stays as it was up to quantisation. ``pixelate`` sets every block of the MCUs the
-redaction touches to its cell's mean colour (DC averaged over cells of whole MCUs, AC zero). The
-coefficients are entropy-coded again losslessly with the original quantisation tables and sampling
-factors (optimised Huffman tables); progressive inputs are made progressive again by MozJPEG's lossless
-transcoder. Every block no redaction reaches keeps its exact values.
+redaction change. The coefficients are read with libjpeg (through ``jpeglib``), the blocks of every MCU a
+redaction touches (plus a small margin) are replaced by one flat colour (``fill``: the DC value that decodes
+to black luma and neutral chroma, every AC coefficient zero) or by their cell's mean colour (``pixelate``:
+DC averaged over cells of whole MCUs, AC zero), and the coefficients are entropy-coded again losslessly
+with the original quantisation tables and sampling factors (optimised Huffman tables). Progressive inputs
+are made progressive again by MozJPEG's lossless transcoder. Every other block keeps its exact values.
 
 The caller (``deident.formats.jpeg``) passes redactions in stored pixel coordinates (before EXIF
 orientation), runs the result through its metadata filter, and falls back to decode/re-encode when this
@@ -34,7 +31,7 @@ from deident.regions import PIXELATE_CELLS, Redaction, polygon_mask
 
 # libjpeg build used through jpeglib: libjpeg-turbo 2.1, the same family Pillow decodes with.
 LIBJPEG_VERSION = "turbo210"
-# Pixels added around every redaction (detector boxes are tight; a glyph's anti-aliased edge lies beside).
+# Pixels added around every redaction before it is snapped outward to whole MCUs (detector boxes are tight).
 MARGIN_PX = 2
 # Pixelate cells are at least this many pixels (and at least one MCU), and at least 1/PIXELATE_CELLS of
 # the short side.
@@ -119,9 +116,8 @@ class _Grid:
         mw, mh = self.mcu
         return math.ceil(self.height / mh), math.ceil(self.width / mw)
 
-    def window(self, red: Redaction) -> tuple[np.ndarray, tuple[int, int]] | None:
-        """The redaction's pixels grown by MARGIN_PX, in a window of whole MCUs, and its (row, column)
-        origin in MCUs; None when it touches no pixel of the frame."""
+    def mcu_mask(self, red: Redaction) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """MCUs the redaction (grown by MARGIN_PX) touches, as a window and its (row, column) origin."""
         mw, mh = self.mcu
         x0, y0, x1, y1 = red.region.bbox()
         x0, y0 = max(0, x0 - MARGIN_PX), max(0, y0 - MARGIN_PX)
@@ -138,16 +134,8 @@ class _Grid:
 
             kernel = np.ones((2 * MARGIN_PX + 1, 2 * MARGIN_PX + 1), np.uint8)
             pixels = cv2.dilate(pixels.astype(np.uint8), kernel).astype(bool)
-        return (pixels, (r0, c0)) if pixels.any() else None
-
-    def mcu_mask(self, red: Redaction) -> tuple[np.ndarray, tuple[int, int]] | None:
-        """MCUs the redaction (grown by MARGIN_PX) touches, as a window and its (row, column) origin."""
-        found = self.window(red)
-        if found is None:
-            return None
-        pixels, origin = found
-        mw, mh = self.mcu
-        return pixels.reshape(pixels.shape[0] // mh, mh, pixels.shape[1] // mw, mw).any(axis=(1, 3)), origin
+        mask = pixels.reshape(r1 - r0, mh, c1 - c0, mw).any(axis=(1, 3))
+        return (mask, (r0, c0)) if mask.any() else None
 
 
 def read_layout(jpeg_bytes: bytes) -> JpegLayout:
@@ -224,7 +212,7 @@ def dct_supported(jpeg_bytes: bytes) -> bool:
 
 
 def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
-    """A new JPEG with every redaction applied to the blocks it reaches and every other block bit-identical.
+    """A new JPEG with every redaction applied to whole MCUs and every other block bit-identical.
 
     Raises ``DctUnsupported`` (the caller re-encodes instead) for ``blur`` and for JPEG flavours this
     path does not handle; ``CorruptFile`` when libjpeg cannot read the coefficients.
@@ -248,9 +236,9 @@ def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
         if len(planes) != len(layout.factors):
             raise DctUnsupported(f"libjpeg reads {len(planes)} of {len(layout.factors)} components")
         grid = _Grid(layout.width, layout.height, layout.factors)
-        qts = [np.asarray(jpeg.get_component_qt(i)) for i in range(len(planes))]
+        qdc = [int(jpeg.get_component_qt(i)[0, 0]) for i in range(len(planes))]
         for red in redactions:
-            _apply(red, grid, planes, qts)
+            _apply(red, grid, planes, qdc)
         # libjpeg writes its own JFIF header (density copied from the source): drop the copied one.
         jpeg.markers = [m for m in (jpeg.markers or []) if not _is_jfif(m)]
         try:
@@ -295,93 +283,7 @@ def fill_dc(qdc: int, luma: bool) -> int:
     return -math.ceil(1024 / qdc) if luma else 0
 
 
-def _apply(red: Redaction, grid: _Grid, planes: list[np.ndarray], qts: list[np.ndarray]) -> None:
-    if red.style == "fill":
-        _fill(red, grid, planes, qts)
-    else:
-        _pixelate(red, grid, planes)
-
-
-def _fill(red: Redaction, grid: _Grid, planes: list[np.ndarray], qts: list[np.ndarray]) -> None:
-    """Black luma and neutral chroma over the grown polygon, block by block at each component's resolution.
-
-    A block the polygon covers whole is set flat (``fill_dc``); a block it covers in part is decoded, the
-    polygon painted in it, and quantised again with the file's own table (``_painted``). Every other block
-    keeps its coefficients."""
-    found = grid.window(red)
-    if found is None:
-        return
-    pixels, (r0, c0) = found
-    hmax, vmax = (max(f[k] for f in grid.factors) for k in (0, 1))
-    for i, (plane, (h, v)) in enumerate(zip(planes, grid.factors, strict=True)):
-        if hmax % h or vmax % v:  # a non-integer subsampling ratio: every block of a touched MCU
-            mw, mh = grid.mcu
-            mcus = pixels.reshape(pixels.shape[0] // mh, mh, pixels.shape[1] // mw, mw).any(axis=(1, 3))
-            comp = np.repeat(np.repeat(mcus, 8 * v, axis=0), 8 * h, axis=1)
-        else:  # a sample is painted when any pixel it stands for is
-            sy, sx = vmax // v, hmax // h
-            comp = pixels.reshape(pixels.shape[0] // sy, sy, pixels.shape[1] // sx, sx).any(axis=(1, 3))
-        blocks = comp.reshape(comp.shape[0] // 8, 8, comp.shape[1] // 8, 8).swapaxes(1, 2)
-        rows, cols = np.nonzero(blocks.any(axis=(2, 3)))
-        at_r, at_c = rows + r0 * v, cols + c0 * h
-        keep = (at_r < plane.shape[0]) & (at_c < plane.shape[1])
-        rows, cols, at_r, at_c = rows[keep], cols[keep], at_r[keep], at_c[keep]
-        masks = blocks[rows, cols]
-        whole = masks.all(axis=(1, 2))
-        if not whole.all():
-            part = np.flatnonzero(~whole)
-            painted, hidden = _painted(plane[at_r[part], at_c[part]], masks[part], qts[i], luma=i == 0)
-            plane[at_r[part[hidden]], at_c[part[hidden]]] = painted[hidden].astype(plane.dtype)
-            whole[part[~hidden]] = True
-        plane[at_r[whole], at_c[whole]] = 0
-        plane[at_r[whole], at_c[whole], 0, 0] = fill_dc(int(qts[i][0, 0]), i == 0)
-
-
-# The 8-point DCT-II basis (T.81 A.3.3, orthonormal): pixels = B.T @ coefficients @ B.
-_U = np.arange(8)
-_BASIS = np.cos((2 * _U[None, :] + 1) * _U[:, None] * np.pi / 16) * np.where(_U == 0, 0.5**1.5, 0.5)[:, None]
-# Painted luma is pushed this far below black (level-shifted) until the block decodes black inside the
-# polygon: the decoder clamps, so a deeper target still shows black, and its quantisation ringing stays
-# under the clamp. Chroma cannot hide its ringing that way (neutral is mid-range): a chroma block is kept
-# painted only where it decodes neutral inside, else set neutral whole.
-DEPTHS = (0.0, 32.0, 64.0, 128.0, 256.0)
-TOLERANCE = 0.5  # decoded levels (float IDCT) a painted block may stray from black or neutral inside
-
-
-def _painted(
-    coefs: np.ndarray, masks: np.ndarray, qt: np.ndarray, luma: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Blocks (N x 8 x 8 quantised coefficients) decoded, black (luma) or neutral (chroma) painted where
-    ``masks`` is set, and quantised again with ``qt``; and which of them decode so inside the mask (the
-    others ``_fill`` sets flat). The new blocks depend only on the pixels left unpainted."""
-    qt = qt.astype(np.float64)
-    pixels = np.clip(_BASIS.T @ (coefs * qt) @ _BASIS, -128.0, 127.0)
-    out = np.zeros_like(pixels)
-    done = np.zeros(len(pixels), bool)
-    for depth in DEPTHS if luma else (0.0,):
-        level = -128.0 - depth if luma else 0.0
-        pixels[masks] = level
-        new = np.rint(_BASIS @ pixels @ _BASIS.T / qt)
-        shown = _BASIS.T @ (new * qt) @ _BASIS
-        stray = shown + 128.0 if luma else np.abs(shown)
-        ok = ~done & ~np.any(masks & (stray > TOLERANCE), axis=(1, 2)) & _codable(new)
-        out[ok] = new[ok]
-        done |= ok
-        if done.all():
-            break
-    return out, done
-
-
-def _codable(coefs: np.ndarray) -> np.ndarray:
-    """Which blocks an 8-bit Huffman JPEG can code: DC within 11 bits, AC within 10 (T.81 F.1.2). A deep
-    paint under a fine quantiser (quality 100: every step 1) can go beyond; such a block is set flat."""
-    ac = np.abs(coefs.reshape(len(coefs), -1)[:, 1:]).max(axis=1, initial=0)
-    return (np.abs(coefs[:, 0, 0]) <= 2047) & (ac <= 1023)
-
-
-def _pixelate(red: Redaction, grid: _Grid, planes: list[np.ndarray]) -> None:
-    """Every block of the MCUs the grown polygon touches set to its cell's mean DC (whole MCUs: a cell
-    mean of a partly covered block would carry what it hides into the block's uncovered part)."""
+def _apply(red: Redaction, grid: _Grid, planes: list[np.ndarray], qdc: list[int]) -> None:
     found = grid.mcu_mask(red)
     if found is None:
         return
@@ -390,18 +292,22 @@ def _pixelate(red: Redaction, grid: _Grid, planes: list[np.ndarray]) -> None:
     x0, y0, x1, y1 = red.region.bbox()
     short = max(1, min(x1 - x0, y1 - y0))
     cell = max(1, math.ceil(max(MIN_CELL_PX, short / PIXELATE_CELLS) / max(mw, mh)))  # in MCUs
-    for plane, (h, v) in zip(planes, grid.factors, strict=True):
+    for i, (plane, (h, v)) in enumerate(zip(planes, grid.factors, strict=True)):
         blocks = np.repeat(np.repeat(mask, v, axis=0), h, axis=1)
         rows, cols = np.nonzero(blocks)
         rows, cols = rows + r0 * v, cols + c0 * h
         keep = (rows < plane.shape[0]) & (cols < plane.shape[1])
         rows, cols = rows[keep], cols[keep]
-        cy, cx = (rows - r0 * v) // (cell * v), (cols - c0 * h) // (cell * h)
-        ids = cy * (int(cx.max(initial=0)) + 1) + cx
-        dcs = plane[rows, cols, 0, 0].astype(np.float64)
-        means = np.bincount(ids, dcs) / np.maximum(np.bincount(ids), 1)
+        if red.style == "fill":
+            dc = np.full(rows.shape, fill_dc(qdc[i], i == 0))
+        else:
+            cy, cx = (rows - r0 * v) // (cell * v), (cols - c0 * h) // (cell * h)
+            ids = cy * (int(cx.max(initial=0)) + 1) + cx
+            dcs = plane[rows, cols, 0, 0].astype(np.float64)
+            means = np.bincount(ids, dcs) / np.maximum(np.bincount(ids), 1)
+            dc = np.rint(means[ids])
         plane[rows, cols] = 0
-        plane[rows, cols, 0, 0] = np.rint(means[ids]).astype(plane.dtype)
+        plane[rows, cols, 0, 0] = dc.astype(plane.dtype)
 
 
 def _is_jfif(marker) -> bool:

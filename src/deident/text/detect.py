@@ -141,11 +141,12 @@ def _repainted(view: np.ndarray, mask: np.ndarray, plain: bool) -> np.ndarray:
     and a plain ground around it, flat in the ground's median colour.
 
     Verification asks for ``plain``: inpainting drew a logo's wing tips just under a label's fill up into
-    it as a grey band like blurred print (easyocr_Photo-8.jpg of ../shared's real-world set, once JPEG
-    fills followed their polygons: the detector took the band and the logo for one line across the label,
-    and 11.6 % of the frame was filled again). On a textured ground a flat patch is a box the detector
-    reads as a word, so there, and in the detection pass's own second round (whose flat patches on
-    synthetic labels' tissue and photos came back as 234x288 px "lines"), the patch is inpainted."""
+    it as a grey band like blurred print (easyocr_Photo-8.jpg of ../shared's real-world set, with JPEG
+    fills that followed their polygons inside blocks, a variant tried and not kept: the detector took the
+    band and the logo for one line across the label, and 11.6 % of the frame was filled again). On a
+    textured ground a flat patch is a box the detector reads as a word, so there, and in the detection
+    pass's own second round (whose flat patches on synthetic labels' tissue and photos came back as
+    234x288 px "lines"), the patch is inpainted."""
     import cv2
 
     if plain:
