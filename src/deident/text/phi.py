@@ -32,6 +32,10 @@ class Vocabulary:
     harmless: re.Pattern  # keep forms that carry digits (40x, 100 µm, Ki-67): not pieces of a number
     makers: frozenset[str]  # scanner and microscope makers' words (keep words as well)
 
+    def keeps(self, word: str) -> bool:
+        """``word`` (lower case, edges stripped) is a keep word, or made only of keep pieces."""
+        return word in self.keep_words or bool(self.keep.fullmatch(word))
+
 
 @cache
 def vocabulary() -> Vocabulary:
@@ -90,7 +94,7 @@ def read_out(text: str) -> bool:
     voc = vocabulary()
     words = [w.strip(_EDGE).lower() for w in _WORD.findall(text)]
     words = [w for w in words if _LETTERS.search(w)]  # numbers are judged below
-    if not _has_digit(text) or not all(w in voc.keep_words or voc.keep.fullmatch(w) for w in words):
+    if not _has_digit(text) or not all(voc.keeps(w) for w in words):
         return False
     if not any(w in voc.keep_words and not _has_digit(w) for w in words):
         return False
@@ -138,7 +142,7 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
         if not w or not re.search(r"[^\W\d_]", w):
             continue
         lettered += 1
-        if w in voc.keep_words or voc.keep.fullmatch(w):
+        if voc.keeps(w):
             continue
         pieces = _LETTERS.findall(w)
         if not _has_digit(w) and all(ordinary(piece) or (plain and derived(piece)) for piece in pieces):
