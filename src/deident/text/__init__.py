@@ -22,7 +22,6 @@ from deident.text.evidence import (
     alnum,
     reads_as,
     reads_as_a_glyph,
-    reads_confidently,
 )
 
 
@@ -145,15 +144,16 @@ def reads_as_text(rgb, region: Region, options: Options, score: float = TALL_LIN
     quad = cv2.boxPoints(cv2.minAreaRect(np.asarray(region.polygon, np.float32)))
     quad = detect.clockwise(quad)
     read = engine.recognise(eng, bgr, [quad])[0]
-    return reads_as(read, score, TALL_LINE_MIN_CHARS) or detect.has_strokes(bgr, quad)
+    return _shows_text(bgr, quad, read, score)
 
 
-def _shows_text(bgr, quad, read) -> bool:
-    """The evidence a very tall "line" must give to count as text: two letters or digits read
-    confidently, or the strokes of print (texture, fur and blurred heads give neither)."""
+def _shows_text(bgr, quad, read, score: float = TALL_LINE_MIN_SCORE) -> bool:
+    """The evidence a very tall "line" must give to count as text: two letters or digits read at
+    ``score`` (by default confidently), or the strokes of print (texture, fur and blurred heads give
+    neither)."""
     from deident.text import detect
 
-    return reads_confidently(read) or detect.has_strokes(bgr, quad)
+    return reads_as(read, score, TALL_LINE_MIN_CHARS) or detect.has_strokes(bgr, quad)
 
 
 def _phi_categories(eng, bgr, lines: list, texts: list, deny) -> list[str | None]:
