@@ -545,8 +545,9 @@ def tight(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float, np.ndar
             np.float32,
         )
 
-    glyphs = _glyph_height(ink)
-    trimmed = _end_blobs(ink, glyphs)
+    blobs = _blobs(ink)
+    glyphs = _glyph_height(ink, blobs)
+    trimmed = _end_blobs(ink, blobs, glyphs)
     fit = fitted(cols[0], cols[-1] + 1)
     return fit, glyphs * Line(quad, 0.0).height / min(h, w), None if trimmed is None else fitted(*trimmed)
 
@@ -554,7 +555,14 @@ def tight(img: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float, np.ndar
 END_BLOB = 1.5  # a blob at a line's end this many glyph heights long, alone in its columns, may be no text
 
 
-def _end_blobs(ink: np.ndarray, glyphs: float) -> tuple[int, int] | None:
+def _blobs(ink: np.ndarray) -> np.ndarray:
+    """OpenCV's stats (left, top, width, height, area) of each 8-connected ink blob, background left out."""
+    import cv2
+
+    return cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)[2][1:]
+
+
+def _end_blobs(ink: np.ndarray, blobs: np.ndarray, glyphs: float) -> tuple[int, int] | None:
     """Columns [c0, c1) of a line's ink without the lone long blob at either end, or None when there is
     none: on a road sign of ../shared's real-world set the arrow 10 px beside "205Km" is one blob as long
     as three of its digits are high, inside the detector's quad, and its fill took 1.15 % of the frame.
@@ -563,11 +571,10 @@ def _end_blobs(ink: np.ndarray, glyphs: float) -> tuple[int, int] | None:
 
     if ink.shape[0] > ink.shape[1]:
         return None  # an upright column: its glyphs stand along the rows
-    n, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
-    if n < 3:
+    if len(blobs) < 2:
         return None  # one blob: nothing would be left
-    left = stats[1:, cv2.CC_STAT_LEFT]
-    right = left + stats[1:, cv2.CC_STAT_WIDTH]
+    left = blobs[:, cv2.CC_STAT_LEFT]
+    right = left + blobs[:, cv2.CC_STAT_WIDTH]
     long = right - left >= END_BLOB * glyphs
     rest = np.ones(len(left), bool)
     last, first = int(np.argmax(right)), int(np.argmin(left))
@@ -585,18 +592,15 @@ GLYPH_PERCENTILE = 75  # of the ink blobs' extents across the line: ascenders an
 GLYPH_LEAST = 0.25  # ...counting only blobs this share of the quad's height or more (not commas, grain)
 
 
-def _glyph_height(ink: np.ndarray) -> float:
+def _glyph_height(ink: np.ndarray, blobs: np.ndarray) -> float:
     """How tall the line's glyphs stand (px of the upright patch, across the line): a high percentile of
     its ink blobs' extents, so a box drawn round the figures or a ruling that touches them is not taken
     for the text (easyocr_width_ths.png of ../shared's real-world set: 25-px quads and boxes over 12-px
     digits). Blobs under GLYPH_LEAST of the quad are punctuation or the grain of a textured ground (a
     white line on tissue gave 3-8 px blobs beside its 46-px glyphs merged with the ground)."""
-    import cv2
-
     across = 3 if ink.shape[0] <= ink.shape[1] else 2  # CC_STAT_HEIGHT, or WIDTH for an upright column
     height = min(ink.shape)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
-    extents = stats[1:, across]
+    extents = blobs[:, across]
     extents = extents[extents >= GLYPH_LEAST * height]
     return float(np.percentile(extents, GLYPH_PERCENTILE)) if extents.size else float(height)
 
