@@ -33,11 +33,14 @@ def _ocr(img: Image.Image) -> str:
     return "\n".join(texts)
 
 
-def _quarters(img: Image.Image):
+def _corners(img: Image.Image):
+    """Each quarter, and each half of the bottom band, where the credit goes: Tesseract's page layout
+    can drop a small line beside a large black fill in the same crop."""
     w, h = img.size
     for x in (0, w // 2):
         for y in (0, h // 2):
             yield img.crop((x, y, x + w // 2, y + h // 2))
+        yield img.crop((x, h * 3 // 4, x + w // 2, h))
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +109,7 @@ def test_credit_readable_label_not(bundle):
     img = Image.open(out / "post-1.jpg").convert("RGB")
     import pytesseract
 
-    corners = "\n".join(pytesseract.image_to_string(q, config="--psm 11") for q in _quarters(img))
+    corners = "\n".join(pytesseract.image_to_string(q, config="--psm 11") for q in _corners(img))
     assert "path_doc42" in corners
     read = _ocr(img) + corners
     for word in ("SMITH", "JANE", "04522", "S17", "2017"):

@@ -26,6 +26,7 @@ EYES_HIDDEN = 0.7  # share of an eye box that must be changed by more than EYES_
 EYES_LEVEL = 25
 LINE_SIMILAR = 0.6  # OCR of a line's crop this similar to its text: legible
 INK_KEPT = 0.35  # a line whose ink keeps more than this share of its contrast: legible
+INK_RING = 3  # px around the ink that its contrast is measured against
 OVER_LEVEL = 40  # changed by more than this (or become flat) outside the annotations: over-redaction
 OVER_MAX = 0.01
 CONTROL_LEVEL = 10
@@ -250,7 +251,12 @@ def ocr_similarity(img: np.ndarray, line: dict) -> float:
 
 
 def ink_kept(orig: np.ndarray, out: np.ndarray, line: dict) -> float:
-    """Share of a line's ink contrast the output keeps: ink is the minority Otsu class of the original."""
+    """Share of a line's ink contrast against the pixels right around it (a ring of INK_RING px) that the
+    output keeps: ink is the minority Otsu class of the original.
+
+    Against the ring, not against every other pixel of the box: a fill that blackens the glyphs and
+    their surroundings but leaves a plain strip of the box's padding shows no glyph, yet differs from
+    that strip as much as ink did."""
     import cv2
 
     x0, y0, x1, y1 = _clip(line["box"], orig.shape)
@@ -264,8 +270,12 @@ def ink_kept(orig: np.ndarray, out: np.ndarray, line: dict) -> float:
         ink = ~ink
     if not ink.any() or ink.all():
         return 0.0
-    before = abs(float(o[ink].mean()) - float(o[~ink].mean()))
-    after = abs(float(r[ink].mean()) - float(r[~ink].mean()))
+    size = 2 * INK_RING + 1
+    ring = cv2.dilate(ink.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool) & ~ink
+    if not ring.any():
+        return 0.0
+    before = abs(float(o[ink].mean()) - float(o[ring].mean()))
+    after = abs(float(r[ink].mean()) - float(r[ring].mean()))
     return after / before if before > 0 else 0.0
 
 

@@ -33,6 +33,11 @@ from deident.regions import PIXELATE_CELLS, Redaction, polygon_mask
 LIBJPEG_VERSION = "turbo210"
 # Pixels added around every redaction before it is snapped outward to whole MCUs (detector boxes are tight).
 MARGIN_PX = 2
+# An MCU a fill only grazes (under GRAZED of it inside the redaction itself) is left as it is when every one
+# of its blocks decodes flat, each within FLAT_LEVEL grey levels: it holds no ink, and filling it would
+# only widen the black box by up to an MCU on each side.
+GRAZED = 0.5
+FLAT_LEVEL = 12
 # Pixelate cells are at least this many pixels (and at least one MCU), and at least 1/PIXELATE_CELLS of
 # the short side.
 MIN_CELL_PX = 16
@@ -99,6 +104,11 @@ class JpegLayout:
         return None
 
 
+# MCUs a redaction touches (a window of the MCU grid), the share of each inside the redaction itself, and
+# the window's (row, column) origin.
+_McuMask = tuple[np.ndarray, np.ndarray, tuple[int, int]]
+
+
 @dataclass(frozen=True)
 class _Grid:
     """The MCU grid in stored pixels, and how each component's blocks sit in it."""
@@ -116,8 +126,9 @@ class _Grid:
         mw, mh = self.mcu
         return math.ceil(self.height / mh), math.ceil(self.width / mw)
 
-    def mcu_mask(self, red: Redaction) -> tuple[np.ndarray, tuple[int, int]] | None:
-        """MCUs the redaction (grown by MARGIN_PX) touches, as a window and its (row, column) origin."""
+    def mcu_mask(self, red: Redaction) -> _McuMask | None:
+        """MCUs the redaction (grown by MARGIN_PX) touches, as a window and its (row, column) origin, with
+        the share of each MCU inside the redaction itself."""
         mw, mh = self.mcu
         x0, y0, x1, y1 = red.region.bbox()
         x0, y0 = max(0, x0 - MARGIN_PX), max(0, y0 - MARGIN_PX)
@@ -129,13 +140,14 @@ class _Grid:
         px0, py0 = c0 * mw, r0 * mh
         shifted = red.region.mapped(lambda x, y: (x - px0, y - py0))
         pixels = polygon_mask(((r1 - r0) * mh, (c1 - c0) * mw), [shifted])
+        share = pixels.reshape(r1 - r0, mh, c1 - c0, mw).mean(axis=(1, 3))
         if MARGIN_PX:
             import cv2
 
             kernel = np.ones((2 * MARGIN_PX + 1, 2 * MARGIN_PX + 1), np.uint8)
             pixels = cv2.dilate(pixels.astype(np.uint8), kernel).astype(bool)
         mask = pixels.reshape(r1 - r0, mh, c1 - c0, mw).any(axis=(1, 3))
-        return (mask, (r0, c0)) if mask.any() else None
+        return (mask, share, (r0, c0)) if mask.any() else None
 
 
 def read_layout(jpeg_bytes: bytes) -> JpegLayout:
@@ -236,9 +248,12 @@ def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
         if len(planes) != len(layout.factors):
             raise DctUnsupported(f"libjpeg reads {len(planes)} of {len(layout.factors)} components")
         grid = _Grid(layout.width, layout.height, layout.factors)
-        qdc = [int(jpeg.get_component_qt(i)[0, 0]) for i in range(len(planes))]
-        for red in redactions:
-            _apply(red, grid, planes, qdc)
+        qts = [jpeg.get_component_qt(i).astype(np.float64) for i in range(len(planes))]
+        found = [(red, grid.mcu_mask(red)) for red in redactions]
+        kept = _flat_grazed(grid, [f for red, f in found if f and red.style == "fill"], planes, qts)
+        for red, mcus in found:
+            if mcus:
+                _apply(red, mcus, kept, grid, planes, qts)
         # libjpeg writes its own JFIF header (density copied from the source): drop the copied one.
         jpeg.markers = [m for m in (jpeg.markers or []) if not _is_jfif(m)]
         try:
@@ -283,11 +298,46 @@ def fill_dc(qdc: int, luma: bool) -> int:
     return -math.ceil(1024 / qdc) if luma else 0
 
 
-def _apply(red: Redaction, grid: _Grid, planes: list[np.ndarray], qdc: list[int]) -> None:
-    found = grid.mcu_mask(red)
-    if found is None:
-        return
-    mask, (r0, c0) = found
+def _flat_grazed(
+    grid: _Grid, fills: list[_McuMask], planes: list[np.ndarray], qts: list[np.ndarray]
+) -> np.ndarray:
+    """The MCUs (a frame-sized grid) left out of the fills: on their outline, only grazed, and flat.
+
+    Shares are summed over the fills, so an MCU between two stacked lines is filled with them. Only MCUs
+    reached from outside the fills through other such MCUs are left out: a fill keeps no hole that would
+    trace where the glyphs reach."""
+    share = np.zeros(grid.shape)
+    filled = np.zeros(grid.shape, bool)
+    for mask, part, (r0, c0) in fills:
+        rows, cols = slice(r0, r0 + mask.shape[0]), slice(c0, c0 + mask.shape[1])
+        share[rows, cols] += part[: grid.shape[0] - r0, : grid.shape[1] - c0]
+        filled[rows, cols] |= mask[: grid.shape[0] - r0, : grid.shape[1] - c0]
+    grazed = filled & (share < GRAZED)
+    grazed[grazed] = _flat(np.argwhere(grazed), grid, planes, qts)
+    import cv2
+
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    left_out = np.zeros(grid.shape, bool)
+    while True:
+        outside = np.pad(~filled | left_out, 1, constant_values=True).astype(np.uint8)
+        reached = grazed & cv2.dilate(outside, cross)[1:-1, 1:-1].astype(bool)
+        if (reached == left_out).all():
+            return left_out
+        left_out = reached
+
+
+def _apply(
+    red: Redaction,
+    mcus: _McuMask,
+    grazed: np.ndarray,
+    grid: _Grid,
+    planes: list[np.ndarray],
+    qts: list[np.ndarray],
+) -> None:
+    mask, _, (r0, c0) = mcus
+    if red.style == "fill":
+        mask = mask & ~grazed[r0 : r0 + mask.shape[0], c0 : c0 + mask.shape[1]]
+    qdc = [int(q[0, 0]) for q in qts]
     mw, mh = grid.mcu
     x0, y0, x1, y1 = red.region.bbox()
     short = max(1, min(x1 - x0, y1 - y0))
@@ -308,6 +358,31 @@ def _apply(red: Redaction, grid: _Grid, planes: list[np.ndarray], qdc: list[int]
             dc = np.rint(means[ids])
         plane[rows, cols] = 0
         plane[rows, cols, 0, 0] = dc.astype(plane.dtype)
+
+
+def _flat(mcus: np.ndarray, grid: _Grid, planes: list[np.ndarray], qts: list[np.ndarray]) -> np.ndarray:
+    """For each (row, column) of ``mcus``: whether every block of it decodes within FLAT_LEVEL levels."""
+    flat = np.ones(len(mcus), bool)
+    for plane, (h, v), qt in zip(planes, grid.factors, qts, strict=True):
+        for dy in range(v):
+            for dx in range(h):
+                rows, cols = mcus[:, 0] * v + dy, mcus[:, 1] * h + dx
+                inside = (rows < plane.shape[0]) & (cols < plane.shape[1])
+                pixels = _IDCT @ (plane[rows[inside], cols[inside]] * qt) @ _IDCT.T
+                spread = np.ptp(pixels.reshape(len(pixels), 64), axis=1)
+                flat[inside] &= spread <= FLAT_LEVEL
+    return flat
+
+
+def _dct_matrix() -> np.ndarray:
+    """The orthonormal 8-point DCT-II (T.81 A.3.3): a block decodes as ``D.T @ coefficients @ D``."""
+    k, n = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    d = np.cos((2 * n + 1) * k * np.pi / 16) * np.sqrt(2 / 8)
+    d[0] /= np.sqrt(2)
+    return d
+
+
+_IDCT = _dct_matrix().T
 
 
 def _is_jfif(marker) -> bool:
