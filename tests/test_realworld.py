@@ -399,3 +399,22 @@ def test_refusal_names_region_stage_and_way_out():
     assert "text: text line at image box 10,10-90,30" in message
     assert "--keep-text" in message
     assert "--review" in message and "--decisions" in message  # the reviewer's way out
+
+
+def test_the_ink_oracle_measures_glyphs_against_what_is_right_around_them():
+    """The legibility oracle's ink rule (the set's README, metric 5): a printed line untouched keeps its
+    contrast; blackened with its surroundings it keeps none, even when a plain strip of the annotated
+    box is left; with its lower half left visible it keeps much of it."""
+    from PIL import Image, ImageDraw
+
+    page = Image.new("RGB", (260, 60), "white")
+    ImageDraw.Draw(page).text((10, 14), "590 408 SMITH", fill="black", font_size=30)
+    orig = np.asarray(page)
+    line = {"text": "590 408 SMITH", "box": [6, 6, 248, 48]}
+    assert rw.ink_kept(orig, orig, line) > 0.99
+    filled = orig.copy()
+    filled[12:60, :] = 0  # the glyphs and more than their ring; rows 6-11 of the box left plain
+    assert rw.ink_kept(orig, filled, line) < 0.05
+    half = orig.copy()
+    half[:30, :] = 0  # the upper half blackened, the lower half of the glyphs still shows
+    assert rw.ink_kept(orig, half, line) > rw.INK_KEPT
