@@ -150,6 +150,27 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Sven Jansen", True),  # names as rare, missing from the census lists: no ordinary stem
         ("Hastings Fields", True),  # an ordinary stem, but in the census lists
         ("segmentation 4455", True),
+        # a title before a word that is also a name: a name (these were kept)
+        ("Dr Hope", True),
+        ("Mrs. Summer", True),
+        ("Prof Love", True),
+        ("seen by Dr. Day", True),
+        ("MR. LITTLE", True),
+        ("Ms Rose", True),
+        ("MR KNEE", False),  # MR in capitals, no full stop: the modality
+        ("MR Brain with contrast", False),
+        # clinical terms whose words alone count as names, and label words with no number after them
+        ("white matter", False),
+        ("GREY MATTER", False),
+        ("long axis", False),
+        ("Hodgkin lymphoma", False),
+        ("methyl green", False),
+        ("Dr White matter", True),
+        ("Paget disease SMITH", True),
+        ("Merkel cell", False),  # "cell" was a phone label on its own
+        ("pH 7.4", False),
+        ("Cell: 555 1234", True),
+        ("Ph: 617 555 0143", True),
     ],
 )
 def test_phi_vocabulary(text, identifying):
@@ -620,3 +641,21 @@ def test_an_arrow_beside_a_distance_is_not_filled_with_it(all_ctx):
     assert ts.leaked_lines(sample, out) == []
     shaft = (slice(mid - 5, mid + 6), slice(x1 + 12, x1 + 45))
     assert np.array_equal(out[shaft], sample.rgb[shaft])  # the arrow beyond the halo keeps its pixels
+
+
+def test_phi_mode_keeps_a_pathologist_s_labels_and_hides_a_titled_name(keyring):
+    """A micrograph's labels in PHI mode, judged by pixels: the diagnosis, the cells and the stain read
+    stay legible; "Dr Hope" (a title before a word that is also a name) is hidden. Before, every one of
+    the clinical lines was filled: their words are too rare in English to be ordinary ("carcinoma"), or
+    taken for a phone label ("cell", "pH") or a surname ("white")."""
+    sample = _label_image(
+        [
+            ("safe", "Squamous cell carcinoma"),
+            ("safe", "keratinocytes with mitoses"),
+            ("safe", "white matter, pH 7.4"),
+            ("phi", "Dr Hope"),
+        ]
+    )
+    out, _ = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
+    visible = {ln.text for ln in sample.lines if ts.leaked(ln, sample.rgb, out)}
+    assert visible == {"Squamous cell carcinoma", "keratinocytes with mitoses", "white matter, pH 7.4"}

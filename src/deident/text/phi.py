@@ -1,8 +1,9 @@
 """Which recognised lines are identifying, from the vocabulary in ``phi.json``.
 
 PHI mode fails closed: a line stays visible only when every word in it is explained, by the keep
-vocabulary (stains, magnifications, scale bars, positional markers, read-outs) or as an ordinary English
-word (``ordinary``: common in wordfreq's list and not common as a name in the US census lists), and
+vocabulary (stains, magnifications, scale bars, positional markers, read-outs, clinical phrases) or as an
+ordinary English word (``ordinary``: common in wordfreq's list, or a clinical word of
+``clinical_words.txt``, and not common as a name in the US census lists), and
 nothing in it matches a PHI pattern or the batch deny-list. Unknown words count as possible names,
 unreadable lines as identifying.
 
@@ -31,6 +32,8 @@ class Vocabulary:
     keep: re.Pattern  # a whole word made only of keep words and keep patterns
     harmless: re.Pattern  # keep forms that carry digits (40x, 100 µm, Ki-67): not pieces of a number
     makers: frozenset[str]  # scanner and microscope makers' words (keep words as well)
+    titled: re.Pattern  # a title and the word after it (group "name")
+    phrases: re.Pattern  # clinical terms made of words that alone count as names
 
     def keeps(self, word: str) -> bool:
         """``word`` (lower case, edges stripped) is a keep word, or made only of keep pieces."""
@@ -53,7 +56,16 @@ def vocabulary() -> Vocabulary:
     digit_forms += [re.escape(w) for w in sorted(data["keep_words"], key=len, reverse=True) if _has_digit(w)]
     harmless = re.compile(f"(?<![\\d./:-])(?:{'|'.join(digit_forms)})+(?!\\w)", re.I)
     words = frozenset(w.lower() for w in data["keep_words"])
-    return Vocabulary(phi, words, keep, harmless, frozenset(w.lower() for w in data["makers"]))
+    titles = data["titles"]
+    any_case = "|".join(titles["any_case"])
+    cased = "|".join(t.capitalize() for t in titles["capitalised_or_dotted"])
+    dotted = "|".join(titles["capitalised_or_dotted"])
+    titled = re.compile(
+        rf"(?:\b(?i:{any_case})\b\.?|\b(?:{cased})\b\.?|\b(?i:{dotted})\.)\s*(?P<name>[^\W\d_][\w'-]*)"
+    )
+    phrases = re.compile(r"\b(?:" + "|".join(data["keep_phrases"]) + r")\b", re.I)
+    makers = frozenset(w.lower() for w in data["makers"])
+    return Vocabulary(phi, words, keep, harmless, makers, titled, phrases)
 
 
 def _has_digit(text: str) -> bool:
@@ -135,6 +147,11 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
         return "partial date or number"
     if not words:
         return None
+    if any(
+        name_like(piece.lower()) for m in voc.titled.finditer(text) for piece in _LETTERS.findall(m["name"])
+    ):
+        return "possible name"
+    text = voc.phrases.sub(" ", text)
     lettered, named = 0, 0
     plain = not _has_digit(text)  # a line with digits may be an ID with a word beside it: no derivations
     for word in _WORD.findall(text):
@@ -175,8 +192,18 @@ def ordinary(word: str) -> bool:
     if lexicon is None:
         return False
     frequencies, names = lexicon
+    if word in clinical_words():
+        return names.get(word, 0.0) < NAME_LIKE
     freq = frequencies.get(word, 0.0)
     return freq >= 10 ** (ORDINARY_ZIPF - 9) and names.get(word, 0.0) < NAME_RATIO * freq
+
+
+@cache
+def clinical_words() -> frozenset[str]:
+    """Pathology, dermatology and radiology words too rare in English to be ordinary by frequency
+    (``clinical_words.txt``): "carcinoma" and "keratinocytes" were taken for possible names."""
+    text = resources.files("deident.text").joinpath("clinical_words.txt").read_text("utf-8")
+    return frozenset(ln.strip().lower() for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
 
 
 # Affixes of English derivations ("segment" -> "segmentation", "pixel" -> "pixels", "ambiguous" ->
