@@ -157,6 +157,9 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("seen by Dr. Day", True),
         ("MR. LITTLE", True),
         ("Ms Rose", True),
+        ("Attending: May", True),  # a role a name follows, like a title
+        ("Signed: Hope", True),
+        ("resident macrophages", False),
         ("MR KNEE", False),  # MR in capitals, no full stop: the modality
         ("MR Brain with contrast", False),
         # clinical terms whose words alone count as names, and label words with no number after them
