@@ -174,6 +174,18 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("pH 7.4", False),
         ("Cell: 555 1234", True),
         ("Ph: 617 555 0143", True),
+        # immunostains, staging and grading systems
+        ("HMB-45", False),
+        ("CD3/CD20", False),
+        ("GATA3 positive", False),
+        ("pT3 pN1a", False),
+        ("T2N1M0", False),
+        ("Gleason 3+4=7", False),
+        ("Breslow 1.2 mm", False),
+        ("Clark level IV", False),
+        ("Clark", True),  # the eponym alone is a surname
+        ("SMITH/JONES", True),
+        ("N1234", True),
     ],
 )
 def test_phi_vocabulary(text, identifying):

@@ -36,8 +36,12 @@ class Vocabulary:
     phrases: re.Pattern  # clinical terms made of words that alone count as names
 
     def keeps(self, word: str) -> bool:
-        """``word`` (lower case, edges stripped) is a keep word, or made only of keep pieces."""
-        return word in self.keep_words or bool(self.keep.fullmatch(word))
+        """``word`` (lower case, edges stripped) is a keep word, or made only of keep pieces, or of such
+        words joined by "/" ("cd3/cd20")."""
+        if word in self.keep_words or self.keep.fullmatch(word):
+            return True
+        parts = word.split("/")
+        return len(parts) > 1 and all(part and self.keeps(part) for part in parts)
 
 
 @cache
