@@ -186,6 +186,11 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Clark", True),  # the eponym alone is a surname
         ("SMITH/JONES", True),
         ("N1234", True),
+        # keep pieces joined without a space never make a name ("ma" + "rt" + "in")
+        ("MARTIN", True),
+        ("Fisher", True),
+        ("Chester", True),
+        ("H&E40x", False),
     ],
 )
 def test_phi_vocabulary(text, identifying):

@@ -37,9 +37,14 @@ class Vocabulary:
 
     def keeps(self, word: str) -> bool:
         """``word`` (lower case, edges stripped) is a keep word, or made only of keep pieces, or of such
-        words joined by "/" ("cd3/cd20")."""
-        if word in self.keep_words or self.keep.fullmatch(word):
+        words joined by "/" ("cd3/cd20").
+
+        Pieces joined without a space ("h&e40x") never make a name: "ma" + "rt" + "in" is MARTIN, and 385
+        names of the census lists were kept that way."""
+        if word in self.keep_words:
             return True
+        if self.keep.fullmatch(word):
+            return _has_digit(word) or not name_like(word)
         parts = word.split("/")
         return len(parts) > 1 and all(part and self.keeps(part) for part in parts)
 
