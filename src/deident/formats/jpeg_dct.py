@@ -250,10 +250,10 @@ def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
         grid = _Grid(layout.width, layout.height, layout.factors)
         qts = [jpeg.get_component_qt(i).astype(np.float64) for i in range(len(planes))]
         found = [(red, grid.mcu_mask(red)) for red in redactions]
-        kept = _flat_grazed(grid, [f for red, f in found if f and red.style == "fill"], planes, qts)
+        left_out = _flat_grazed(grid, [f for red, f in found if f and red.style == "fill"], planes, qts)
         for red, mcus in found:
             if mcus:
-                _apply(red, mcus, kept, grid, planes, qts)
+                _apply(red, mcus, left_out, grid, planes, qts)
         # libjpeg writes its own JFIF header (density copied from the source): drop the copied one.
         jpeg.markers = [m for m in (jpeg.markers or []) if not _is_jfif(m)]
         try:
