@@ -160,6 +160,10 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Attending: May", True),  # a role a name follows, like a title
         ("Signed: Hope", True),
         ("resident macrophages", False),
+        ("Attending Dr Hope", True),  # a title after a role is no name, the word after it is
+        ("Prof. Dr. Hope", True),
+        ("resident doctor", False),
+        ("consultant radiologist", False),
         ("MR KNEE", False),  # MR in capitals, no full stop: the modality
         ("MR Brain with contrast", False),
         # clinical terms whose words alone count as names, and label words with no number after them

@@ -32,7 +32,8 @@ class Vocabulary:
     keep: re.Pattern  # a whole word made only of keep words and keep patterns
     harmless: re.Pattern  # keep forms that carry digits (40x, 100 µm, Ki-67): not pieces of a number
     makers: frozenset[str]  # scanner and microscope makers' words (keep words as well)
-    titled: re.Pattern  # a title and the word after it (group "name")
+    titled: re.Pattern  # a title or role and the word after it (group "name")
+    titles: frozenset[str]  # the titles and roles themselves ("resident doctor" names no one)
     phrases: re.Pattern  # clinical terms made of words that alone count as names
 
     def keeps(self, word: str) -> bool:
@@ -70,11 +71,12 @@ def vocabulary() -> Vocabulary:
     cased = "|".join(t.capitalize() for t in titles["capitalised_or_dotted"])
     dotted = "|".join(titles["capitalised_or_dotted"])
     titled = re.compile(
-        rf"(?:\b(?i:{any_case})\b[.:]?|\b(?:{cased})\b[.:]?|\b(?i:{dotted})\.)\s*(?P<name>[^\W\d_][\w'-]*)"
+        rf"(?:\b(?i:{any_case})\b[.:]?|\b(?:{cased})\b[.:]?|\b(?i:{dotted})\.)(?=\s*(?P<name>[^\W\d_][\w'-]*))"
     )
     phrases = re.compile(r"\b(?:" + "|".join(data["keep_phrases"]) + r")\b", re.I)
     makers = frozenset(w.lower() for w in data["makers"])
-    return Vocabulary(phi, words, keep, harmless, makers, titled, phrases)
+    title_words = frozenset(titles["any_case"] + titles["capitalised_or_dotted"])
+    return Vocabulary(phi, words, keep, harmless, makers, titled, title_words, phrases)
 
 
 def _has_digit(text: str) -> bool:
@@ -156,9 +158,8 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
         return "partial date or number"
     if not words:
         return None
-    if any(
-        name_like(piece.lower()) for m in voc.titled.finditer(text) for piece in _LETTERS.findall(m["name"])
-    ):
+    titled = [m["name"].lower() for m in voc.titled.finditer(text)]
+    if any(name_like(p) for name in titled if name not in voc.titles for p in _LETTERS.findall(name)):
         return "possible name"
     text = voc.phrases.sub(" ", text)
     lettered, named = 0, 0
