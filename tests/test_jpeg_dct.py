@@ -447,3 +447,25 @@ def test_a_grazed_flat_mcu_inside_a_fill_is_filled_no_hole():
     ]
     after = decode(redact_dct(src, reds))
     assert after[16:76, 48:208].max() <= 4  # one black patch from the first line's top to the second's foot
+
+
+def test_faint_text_astride_an_mcu_row_is_filled():
+    """A line 8 grey levels off its ground, across the boundary of two 16-px MCU rows: every MCU is under
+    half inside the box, so only the flatness test keeps it in the fill. Its blocks span more than the
+    text stage's no-ink level; none of its ink may stay as it was (a level of 12 left 101 pixels)."""
+    img = Image.new("RGB", (256, 64), (12, 12, 12))
+    draw = ImageDraw.Draw(img)
+    draw.text((20, 7), "JOHN SMITH 12345", fill=(20, 20, 20), font_size=12)
+    box = draw.textbbox((20, 7), "JOHN SMITH 12345", font_size=12)
+    src = _jpeg(img, quality=95, subsampling=2)
+    before = decode(src)
+    ink = np.abs(np.asarray(img).astype(int) - 12).max(axis=2) >= 6
+    assert ink.sum() > 150
+    after = decode(redact_dct(src, [Redaction(Region.box(*box, "text"), "fill")]))
+    assert (after[ink] == before[ink]).all(axis=1).sum() == 0
+
+
+def _jpeg(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", **kw)
+    return buf.getvalue()
