@@ -162,6 +162,9 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("resident macrophages", False),
         ("Attending Dr Hope", True),  # a title after a role is no name, the word after it is
         ("Prof. Dr. Hope", True),
+        ("Dr J. Hope", True),  # initials between the title and the name
+        ("DR J.HOPE", True),
+        ("Phone number: 4521", True),
         ("resident doctor", False),
         ("consultant radiologist", False),
         ("MR KNEE", False),  # MR in capitals, no full stop: the modality

@@ -71,7 +71,7 @@ def vocabulary() -> Vocabulary:
     cased = "|".join(t.capitalize() for t in titles["capitalised_or_dotted"])
     dotted = "|".join(titles["capitalised_or_dotted"])
     titled = re.compile(
-        rf"(?:\b(?i:{any_case})\b[.:]?|\b(?:{cased})\b[.:]?|\b(?i:{dotted})\.)(?=\s*(?P<name>[^\W\d_][\w'-]*))"
+        rf"(?:\b(?i:{any_case})\b[.:]?|\b(?:{cased})\b[.:]?|\b(?i:{dotted})\.)(?=\s*(?:[^\W\d_]\.\s*|[^\W\d_]\s+)*(?P<name>[^\W\d_][\w'-]*))"
     )
     phrases = re.compile(r"\b(?:" + "|".join(data["keep_phrases"]) + r")\b", re.I)
     makers = frozenset(w.lower() for w in data["makers"])
