@@ -82,3 +82,50 @@ def test_identifiers_come_from_text_xmp_and_exif(tmp_path):
     path, _ = loaded_png(tmp_path)
     ids = open_document(Source(path)).identifiers()
     assert {ARTIST, XMP_CREATOR, OWNER} <= set(ids)
+
+
+def _with_chunk(ctype: bytes, body: bytes) -> bytes:
+    """A small RGB PNG (Pillow's) with one more chunk after IHDR."""
+    from support.photos import chunk
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 40, 40)).save(buf, "PNG")
+    data = buf.getvalue()
+    end_of_ihdr = 8 + 12 + 13
+    return data[:end_of_ihdr] + chunk(ctype, body) + data[end_of_ihdr:]
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body", "planted"),
+    [
+        (b"cHRM", b"\0" * 5 + b"MRN 4455667 DOE J" + b"\0" * 10, b"4455667"),  # 32 bytes, the cHRM size
+        (b"pHYs", b"MRN44556\x01", b"MRN44556"),  # 9 bytes, the pHYs size
+        (b"gAMA", b"DOE1", b"DOE1"),
+    ],
+)
+def test_a_colour_or_size_chunk_with_numbers_out_of_range_is_not_copied(tmp_path, ctype, body, planted):
+    """The size check let a cHRM of the right size carry a planted ID (found by the inserted-structures
+    property test); its numbers, read as chromaticities, are far above 1.0. Read by bytes and by Pillow."""
+    path = tmp_path / "a.png"
+    path.write_bytes(_with_chunk(ctype, body))
+    out, findings = scrub_bytes(path)
+    assert planted not in out and ctype not in [c.type for c in walk(out).chunks]
+    assert any(f.kind == f"png.{ctype.decode()}" for f in findings)
+    Image.open(io.BytesIO(out)).load()
+
+
+def test_colour_and_size_chunks_in_range_are_kept(tmp_path):
+    """sRGB's own chromaticities, gamma 1/2.2 and 300 dpi stay."""
+    import struct
+
+    chrm = struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
+    data = _with_chunk(b"cHRM", chrm)
+    path = tmp_path / "a.png"
+    path.write_bytes(data)
+    out, _ = scrub_bytes(path)
+    kept = {c.type: c.data for c in walk(out).chunks}
+    assert kept[b"cHRM"] == chrm
+    path.write_bytes(_with_chunk(b"pHYs", struct.pack(">IIB", 11811, 11811, 1)))
+    assert b"pHYs" in {c.type for c in walk(scrub_bytes(path)[0]).chunks}
+    path.write_bytes(_with_chunk(b"gAMA", struct.pack(">I", 45455)))
+    assert b"gAMA" in {c.type for c in walk(scrub_bytes(path)[0]).chunks}

@@ -119,14 +119,38 @@ def _text_value(chunk: Chunk) -> bytes:
 
 
 def _well_formed(c: Chunk, header: Header) -> bool:
-    """A kept chunk whose size fits its type and the image's colour type; anything else is not copied."""
+    """A kept chunk whose size fits its type and the image's colour type, and whose numbers lie in their
+    range; anything else is not copied."""
     if c.type in FIXED_SIZE:
-        return len(c.data) == FIXED_SIZE[c.type]
+        return len(c.data) == FIXED_SIZE[c.type] and _in_range(c)
     if c.type == b"tRNS" and header.colour == 3:
         return len(c.data) <= 256  # cut to the palette by decoder_view
     if c.type in TYPE_SIZE:
         return len(c.data) == TYPE_SIZE[c.type][header.colour]
     return len(c.data) <= MAX_SIZE.get(c.type, len(c.data))
+
+
+# Ranges of the numbers in kept colour and size chunks (PNG 3rd edition 11.3.2, ITU-T H.273): chromaticities
+# at most 1.0 (x 100000), a gamma at most 10, at most 10^8 pixels a metre (0.01 µm pixels). Out of range the
+# numbers are no colour or size a decoder uses, but room for bytes: a cHRM's 32 bytes held a planted
+# identifier that the size check let through.
+MAX_CHROMATICITY = 100_000
+MAX_GAMMA = 1_000_000
+MAX_PIXELS_PER_METRE = 100_000_000
+
+
+def _in_range(c: Chunk) -> bool:
+    if c.type == b"cHRM":
+        return max(struct.unpack(">8I", c.data)) <= MAX_CHROMATICITY
+    if c.type == b"gAMA":
+        return 0 < struct.unpack(">I", c.data)[0] <= MAX_GAMMA
+    if c.type == b"pHYs":
+        x, y, unit = struct.unpack(">IIB", c.data)
+        return unit in (0, 1) and max(x, y) <= MAX_PIXELS_PER_METRE
+    if c.type == b"cICP":
+        primaries, transfer, matrix, full_range = c.data
+        return primaries <= 22 and transfer <= 18 and matrix == 0 and full_range in (0, 1)
+    return True
 
 
 def _kept(c: Chunk, header: Header) -> bool:
@@ -376,7 +400,7 @@ def chunk_items(data: bytes, parsed: Parsed, image_data: bool = True) -> Iterato
         if _kept(c, header):
             continue
         where, name = f"{c.type.decode('latin-1')} chunk at {c.start}", c.type.decode("latin-1")
-        if c.type in KEEP:  # a kept type with the wrong size: not copied
+        if c.type in KEEP:  # a kept type with the wrong size or numbers out of range: not copied
             if c.type == b"PLTE":
                 raise CorruptFile(f"PNG: palette chunk at {c.start} is too long ({len(c.data)} bytes)")
             yield Item(f"png.{name}", where, f"malformed {name} chunk, {len(c.data)} bytes")
