@@ -165,6 +165,10 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Dr J. Hope", True),  # initials between the title and the name
         ("DR J.HOPE", True),
         ("Phone number: 4521", True),
+        ("Hope, MD", True),  # a degree after a word that is also a name
+        ("May RN", True),
+        ("HOPE^MAY", True),  # a DICOM person name: two name-like words
+        ("Pneumothorax, MD", False),
         ("resident doctor", False),
         ("consultant radiologist", False),
         ("MR KNEE", False),  # MR in capitals, no full stop: the modality

@@ -33,6 +33,7 @@ class Vocabulary:
     harmless: re.Pattern  # keep forms that carry digits (40x, 100 µm, Ki-67): not pieces of a number
     makers: frozenset[str]  # scanner and microscope makers' words (keep words as well)
     titled: re.Pattern  # a title or role and the word after it (group "name")
+    degreed: re.Pattern  # a word and the degree after it ("Hope, MD"; group "name")
     titles: frozenset[str]  # the titles and roles themselves ("resident doctor" names no one)
     phrases: re.Pattern  # clinical terms made of words that alone count as names
 
@@ -75,8 +76,10 @@ def vocabulary() -> Vocabulary:
     )
     phrases = re.compile(r"\b(?:" + "|".join(data["keep_phrases"]) + r")\b", re.I)
     makers = frozenset(w.lower() for w in data["makers"])
+    degrees = "|".join(re.escape(d) for d in titles["after_name"])
+    degreed = re.compile(rf"(?P<name>[^\W\d_][\w'-]*)[.,]?\s+(?i:{degrees})\b\.?")
     title_words = frozenset(titles["any_case"] + titles["capitalised_or_dotted"])
-    return Vocabulary(phi, words, keep, harmless, makers, titled, title_words, phrases)
+    return Vocabulary(phi, words, keep, harmless, makers, titled, degreed, title_words, phrases)
 
 
 def _has_digit(text: str) -> bool:
@@ -90,7 +93,7 @@ PIECE_DIGITS = 4
 _NUMBER_RUN = re.compile(r"[\d./:-]+")
 _SEPARATED = re.compile(r"\d[./:-]|[./:-]\d")
 
-_WORD = re.compile(r"[^\s,;:()\[\]{}<>\"'|]+")
+_WORD = re.compile(r"[^\s,;:()\[\]{}<>\"'|^]+")  # "^" parts a DICOM person name (HOPE^MAY)
 _EDGE = ".,;:!?*#=_~`'\"-/\\"
 
 
@@ -158,7 +161,7 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
         return "partial date or number"
     if not words:
         return None
-    titled = [m["name"].lower() for m in voc.titled.finditer(text)]
+    titled = [m["name"].lower() for rx in (voc.titled, voc.degreed) for m in rx.finditer(text)]
     if any(name_like(p) for name in titled if name not in voc.titles for p in _LETTERS.findall(name)):
         return "possible name"
     text = voc.phrases.sub(" ", text)
