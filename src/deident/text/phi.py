@@ -206,7 +206,7 @@ def ordinary(word: str) -> bool:
         return False
     frequencies, names = lexicon
     if word in clinical_words():
-        return names.get(word, 0.0) < NAME_LIKE
+        return not name_like(word)
     freq = frequencies.get(word, 0.0)
     return freq >= 10 ** (ORDINARY_ZIPF - 9) and names.get(word, 0.0) < NAME_RATIO * freq
 
