@@ -310,10 +310,10 @@ def _flat_grazed(
     trace where the glyphs reach."""
     share = np.zeros(grid.shape)
     filled = np.zeros(grid.shape, bool)
-    for mask, part, (r0, c0) in fills:
+    for mask, part, (r0, c0) in fills:  # windows lie inside the grid (mcu_mask clips to the frame)
         rows, cols = slice(r0, r0 + mask.shape[0]), slice(c0, c0 + mask.shape[1])
-        share[rows, cols] += part[: grid.shape[0] - r0, : grid.shape[1] - c0]
-        filled[rows, cols] |= mask[: grid.shape[0] - r0, : grid.shape[1] - c0]
+        share[rows, cols] += part
+        filled[rows, cols] |= mask
     grazed = filled & (share < GRAZED)
     grazed[grazed] = _flat(np.argwhere(grazed), grid, planes, qts)
     import cv2
