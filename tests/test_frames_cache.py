@@ -234,6 +234,52 @@ def test_frames_looked_at_side_by_side_write_the_same_bytes_as_one_at_a_time(tmp
     assert np.array_equal(out[4, y0:y1, x0:x1], video[4, y0:y1, x0:x1])
 
 
+def test_codes_read_beside_the_text_give_the_same_bytes_as_one_stage_at_a_time(tmp_path, monkeypatch):
+    """One photo, one worker on two cores: the barcode reader looks on a helper thread while the text
+    detector runs; on one core, one stage after the other. The same output byte for byte, the code no
+    longer decodes and the printed name is filled."""
+    import cv2
+
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from deident import stages
+    from deident.barcodes.detect import BarcodeDetector
+    from deident.batch import scrub_paths
+    from deident.options import FaceMode, Options, TextMode
+    from deident.text import engine
+
+    symbol = zxingcpp.create_barcode("S17-04522", zxingcpp.BarcodeFormat.DataMatrix)
+    code = np.asarray(symbol.to_image(scale=4))
+    label = np.full((260, 700, 3), (236, 232, 214), np.uint8)
+    label[40 : 40 + code.shape[0], 30 : 30 + code.shape[1]] = code[..., None]
+    cv2.putText(label, "SMITH JOHN", (260, 120), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (20, 20, 20), 3)
+    src = tmp_path / "label.png"
+    cv2.imwrite(str(src), label[..., ::-1])
+    threads = set()
+    decode = BarcodeDetector.decode
+
+    def recorded(self, rgb):
+        threads.add(threading.current_thread().name)
+        return decode(self, rgb)
+
+    monkeypatch.setattr(BarcodeDetector, "decode", recorded)
+    written = {}
+    for cores in (2, 1):
+        threads.clear()
+        monkeypatch.setattr(stages, "_cache", {})  # a new BarcodeDetector, an empty decode cache
+        monkeypatch.setattr(engine, "cores", lambda cores=cores: cores)
+        opts = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / f"out{cores}")
+        [result] = scrub_paths([src], opts)
+        assert result.status.value == "safe", result.reason
+        written[cores] = Path(result.output).read_bytes()
+        beside = {t for t in threads if t.startswith("deident-beside")}
+        assert bool(beside) == (cores == 2) and len(beside) <= 1
+    assert written[2] == written[1]
+    out = cv2.imdecode(np.frombuffer(written[2], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert not zxingcpp.read_barcodes(out)
+    ink = (label[90:125, 260:520] < 100).all(axis=2)
+    assert ink.sum() > 500 and (out[90:125, 260:520][ink] != label[90:125, 260:520][ink]).any(axis=1).all()
+
+
 def test_frames_side_by_side_never_take_more_threads_than_cores(monkeypatch):
     """One worker on two cores: two frames at once, each on one model thread; two workers: one frame at
     a time each (and one model thread); frames that cannot be taken ahead: one at a time."""

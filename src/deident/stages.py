@@ -18,6 +18,7 @@ from deident.regions import Redaction, Region
 
 class Detector(Protocol):
     name: str  # "text" | "barcode" | "faces"; also the Finding.stage of what it reports
+    runs_beside: bool  # single-threaded, no process-wide setting: may look while the others do
 
     def ensure_available(self) -> None: ...
 

@@ -104,6 +104,7 @@ class Decoded:
 
 class BarcodeDetector:
     name = "barcode"
+    runs_beside = True  # zxing-cpp and OpenCV's barcode detector on one thread (``frames_cache._beside``)
 
     def __init__(self, options: Options):
         self.options = options

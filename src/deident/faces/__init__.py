@@ -28,6 +28,7 @@ class FaceDetector:
     """The ``faces`` stage: YuNet over an image pyramid, regions shaped by ``deident.faces.geometry``."""
 
     name = "faces"
+    runs_beside = False  # OpenCV's thread count is one setting for the whole process
 
     def __init__(self, options: Options):
         self.options = options

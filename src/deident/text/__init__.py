@@ -27,6 +27,7 @@ from deident.text.evidence import (
 
 class TextDetector:
     name = "text"
+    runs_beside = False  # its models run on the worker's cores (``engine.threads_for``)
 
     def __init__(self, options: Options):
         self.options = options
