@@ -280,9 +280,19 @@ def test_codes_read_beside_the_text_give_the_same_bytes_as_one_stage_at_a_time(t
     assert ink.sum() > 500 and (out[90:125, 260:520][ink] != label[90:125, 260:520][ink]).any(axis=1).all()
 
 
+class _Beside:
+    """A stand-in detector whose looks may run beside the others; tells which thread ran its look."""
+
+    runs_beside = True
+
+    def look(self) -> str:
+        return threading.current_thread().name
+
+
 def test_frames_side_by_side_never_take_more_threads_than_cores(monkeypatch):
     """One worker on two cores: two frames at once, each on one model thread; two workers: one frame at
-    a time each (and one model thread); frames that cannot be taken ahead: one at a time."""
+    a time each (and one model thread); frames that cannot be taken ahead: one at a time. A look that
+    runs beside the others gets a helper thread only where one worker has the two cores."""
     from types import SimpleNamespace
 
     from deident.frames_cache import _side_by_side, side_by_side
@@ -290,12 +300,20 @@ def test_frames_side_by_side_never_take_more_threads_than_cores(monkeypatch):
     from deident.text import engine
 
     monkeypatch.setattr(engine, "cores", lambda: 2)
-    for jobs, ahead, width in ((1, True, 2), (2, True, 1), (1, False, 1)):
+    for jobs, ahead, width, helper in (
+        (1, True, 2, False),
+        (2, True, 1, False),
+        (1, False, 1, True),
+        (2, False, 1, False),
+    ):
         ctx = SimpleNamespace(options=Options(jobs=jobs))
         with _side_by_side(ctx, ahead) as (run, depth):
             seen = run(lambda: (side_by_side(), threading.current_thread().name)).result()
+            beside = run(lambda look: look(), _Beside().look).result()
         assert seen[0] == width and (depth > 0) == (width > 1)
         assert width * engine.threads_for(jobs * seen[0]) * jobs <= 2
+        assert beside.startswith("deident-beside") == helper
+        assert beside.startswith("deident-frames") == (width > 1)
 
 
 def test_greyscale_dicom_frames_are_not_taken_ahead_of_their_redaction():
