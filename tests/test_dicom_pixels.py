@@ -163,3 +163,36 @@ def test_deep_colour_frames_are_looked_at_and_written(tmp_path, name):
     before, after = pydicom.dcmread(src), pydicom.dcmread(result.output)
     assert np.array_equal(before.pixel_array, after.pixel_array)  # nothing to redact: the same pixels
     assert after.SOPInstanceUID != before.SOPInstanceUID
+
+
+def _frames_of(name: str, copies: int) -> pydicom.Dataset:
+    """pydicom's test file ``name`` made a multi-frame object of its first frame ``copies`` times."""
+    from pydicom.encaps import encapsulate, generate_frames
+
+    ds = pydicom.dcmread(pydicom_file(name))
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    first = next(generate_frames(ds.PixelData, number_of_frames=n))
+    ds.PixelData = encapsulate([first] * copies)
+    ds.NumberOfFrames = copies
+    return ds
+
+
+def test_ycbcr_jpeg_frames_turned_rgb_by_libjpeg_have_pydicom_s_values(monkeypatch):
+    """YCbCr JPEG Baseline frames are decoded to RGB by libjpeg-turbo itself, without pydicom's
+    floating-point conversion, to the very values pydicom gives; frames libjpeg would not convert
+    (stored RGB, named so by their components or an Adobe marker) are left to pydicom."""
+    from pydicom.pixels import iter_pixels, processing
+
+    from deident.dicom import pixels
+
+    cases = {"examples_ybr_color.dcm": None, "SC_rgb_dcmtk_+eb+cy+np.dcm": 3, "SC_rgb_jpeg.dcm": 3}
+    for name, copies in cases.items():
+        ds = _frames_of(name, copies) if copies else pydicom.dcmread(pydicom_file(name))
+        expected = np.stack(list(iter_pixels(ds, decoding_plugin="pillow")))
+        ycbcr = str(ds.PhotometricInterpretation) in pixels.YCBCR
+        with monkeypatch.context() as m:
+            if ycbcr:  # pydicom's conversion is never called on this path
+                m.setattr(processing, "_convert_YBR_FULL_to_RGB", None)
+            got = pixels._decoded_frames(ds)
+        assert got.shape == expected.shape and np.array_equal(got, expected), name
+        assert (pixels._ycbcr_jpeg_frames(ds, ds.file_meta.TransferSyntaxUID, len(got)) is None) != ycbcr
