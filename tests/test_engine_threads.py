@@ -64,3 +64,34 @@ def test_direct_models_find_and_read_what_rapidocr_does():
         assert [(r.text, r.score) for r in engine.recognise(eng, bgr, turned)] == list(
             zip(read.txts, read.scores, strict=True)
         )
+
+
+def test_one_file_loads_the_detector_once_as_its_run_uses_it(monkeypatch, tmp_path):
+    """``check`` of one file (default jobs, several cores): the up-front availability check loads the
+    text detector with the threads the file's run then uses, and leaves OpenCV's thread count alone.
+    It loaded one model thread's worth for the default jobs, the run loaded it again with two, and
+    OpenCV stayed at one thread for the whole run."""
+    import cv2
+    import numpy as np
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from deident import stages
+    from deident.cli import cli
+
+    monkeypatch.setattr(engine, "cores", lambda: 2)
+    monkeypatch.setattr(engine, "_engines", {})
+    monkeypatch.setattr(stages, "_cache", {})
+    loads = []
+    make = engine._engine
+    monkeypatch.setattr(engine, "_engine", lambda threads: loads.append(threads) or make(threads))
+    before = cv2.getNumThreads()
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (120, 160, 3), np.uint8)).save(path)
+    try:
+        result = CliRunner().invoke(cli, ["check", str(path), "--jobs", "2", "--json"])
+        assert result.exit_code in (0, 1), result.output
+        assert loads == [2]  # once, with the two threads of one job on two cores
+        assert cv2.getNumThreads() == before
+    finally:
+        cv2.setNumThreads(before)

@@ -213,8 +213,8 @@ def _run(
     notes = [note] if note else []
     if note:
         err.print(f"[yellow]{note}[/] — keep it private; the same key gives the same pseudonyms and UIDs.")
-    _refuse_unavailable_stages(options, err, exit_code=2 if read_only else 1)
     several = len(paths) > 1 or any(Path(p).is_dir() for p in paths)
+    _refuse_unavailable_stages(options, several, err, exit_code=2 if read_only else 1)
     interrupted = False
     try:
         with (
@@ -270,11 +270,19 @@ def _run_batch(batch, paths, options, read_only: bool, progress, err) -> list:
         sys.exit(2)
 
 
-def _refuse_unavailable_stages(options, err, exit_code: int) -> None:
-    """Fail closed up front, once, with the install command, instead of once per file."""
+def _refuse_unavailable_stages(options, several: bool, err, exit_code: int) -> None:
+    """Fail closed up front, once, with the install command, instead of once per file.
+
+    One file runs in this process as one job (``batch``): its models are loaded here as that job
+    will use them. Loaded for the default jobs instead, the text detector was loaded twice (one model
+    thread here, two for the run: 60-85 ms) and OpenCV was left at one thread for the whole run."""
+    import dataclasses
+
     from deident.errors import StageUnavailable
     from deident.stages import detectors_for
 
+    if not several:
+        options = dataclasses.replace(options, jobs=1)
     try:
         for detector in detectors_for(options):
             detector.ensure_available()
