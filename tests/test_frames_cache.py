@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import shutil
 import threading
 from pathlib import Path
@@ -194,22 +195,16 @@ def test_a_code_in_one_frame_of_a_cine_is_redacted_there_only(tmp_path):
     assert all(np.array_equal(out[i, y0:y1, x0:x1], video[i, y0:y1, x0:x1]) for i in range(8) if i != 5)
 
 
-def test_frames_looked_at_side_by_side_write_the_same_bytes_as_one_at_a_time(tmp_path, monkeypatch):
-    """The frame pool (two cores, one worker) against one frame at a time (one core): the same output
-    file byte for byte, the record number and the code still gone from frame 5 alone."""
-    zxingcpp = pytest.importorskip("zxingcpp")
+def _on_two_cores_and_one(src: Path, tmp_path: Path, monkeypatch) -> tuple[dict, dict]:
+    """``src`` scrubbed (text, no faces, one job) as on two cores and as on one: each run's output bytes
+    and the names of the threads the barcode reader ran on."""
     from deident import stages
     from deident.barcodes.detect import BarcodeDetector
     from deident.batch import scrub_paths
     from deident.options import FaceMode, Options, TextMode
     from deident.text import engine
 
-    if engine.cores() < 2:
-        pytest.skip("one core: frames are looked at one at a time")
-    code = np.asarray(zxingcpp.create_barcode("S17-04522", zxingcpp.BarcodeFormat.QRCode).to_image(scale=3))
-    src = tmp_path / "cine.dcm"
-    video, (x0, y0, x1, y1) = text_cine(src, frames=10, code=code)
-    threads = set()
+    threads: set[str] = set()
     decode = BarcodeDetector.decode
 
     def recorded(self, rgb):
@@ -217,19 +212,30 @@ def test_frames_looked_at_side_by_side_write_the_same_bytes_as_one_at_a_time(tmp
         return decode(self, rgb)
 
     monkeypatch.setattr(BarcodeDetector, "decode", recorded)
-    written = {}
+    written, seen = {}, {}
     for cores in (2, 1):
+        threads.clear()
         monkeypatch.setattr(stages, "_cache", {})  # a new BarcodeDetector, an empty decode cache
         engine._reads.clear()  # no readings carried over from the other run
         monkeypatch.setattr(engine, "cores", lambda cores=cores: cores)
         opts = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / f"out{cores}")
         [result] = scrub_paths([src], opts)
         assert result.status.value == "safe", result.reason
-        written[cores] = Path(result.output).read_bytes()
-        if cores == 2:
-            assert any(t.startswith("deident-frames") for t in threads)  # the pool did look
+        written[cores], seen[cores] = Path(result.output).read_bytes(), set(threads)
+    return written, seen
+
+
+def test_frames_looked_at_side_by_side_write_the_same_bytes_as_one_at_a_time(tmp_path, monkeypatch):
+    """The frame pool (two cores, one worker) against one frame at a time (one core): the same output
+    file byte for byte, the record number and the code still gone from frame 5 alone."""
+    zxingcpp = pytest.importorskip("zxingcpp")
+    code = np.asarray(zxingcpp.create_barcode("S17-04522", zxingcpp.BarcodeFormat.QRCode).to_image(scale=3))
+    src = tmp_path / "cine.dcm"
+    video, (x0, y0, x1, y1) = text_cine(src, frames=10, code=code)
+    written, seen = _on_two_cores_and_one(src, tmp_path, monkeypatch)
+    assert any(t.startswith("deident-frames") for t in seen[2])  # the pool did look
     assert written[2] == written[1]
-    out = pydicom.dcmread(result.output).pixel_array
+    out = pydicom.dcmread(io.BytesIO(written[2])).pixel_array
     assert out[5, y0:y1, x0:x1].max() < 40 and not zxingcpp.read_barcodes(out[5])
     assert np.array_equal(out[4, y0:y1, x0:x1], video[4, y0:y1, x0:x1])
 
@@ -241,12 +247,6 @@ def test_codes_read_beside_the_text_give_the_same_bytes_as_one_stage_at_a_time(t
     import cv2
 
     zxingcpp = pytest.importorskip("zxingcpp")
-    from deident import stages
-    from deident.barcodes.detect import BarcodeDetector
-    from deident.batch import scrub_paths
-    from deident.options import FaceMode, Options, TextMode
-    from deident.text import engine
-
     symbol = zxingcpp.create_barcode("S17-04522", zxingcpp.BarcodeFormat.DataMatrix)
     code = np.asarray(symbol.to_image(scale=4))
     label = np.full((260, 700, 3), (236, 232, 214), np.uint8)
@@ -254,25 +254,9 @@ def test_codes_read_beside_the_text_give_the_same_bytes_as_one_stage_at_a_time(t
     cv2.putText(label, "SMITH JOHN", (260, 120), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (20, 20, 20), 3)
     src = tmp_path / "label.png"
     cv2.imwrite(str(src), label[..., ::-1])
-    threads = set()
-    decode = BarcodeDetector.decode
-
-    def recorded(self, rgb):
-        threads.add(threading.current_thread().name)
-        return decode(self, rgb)
-
-    monkeypatch.setattr(BarcodeDetector, "decode", recorded)
-    written = {}
-    for cores in (2, 1):
-        threads.clear()
-        monkeypatch.setattr(stages, "_cache", {})  # a new BarcodeDetector, an empty decode cache
-        monkeypatch.setattr(engine, "cores", lambda cores=cores: cores)
-        opts = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / f"out{cores}")
-        [result] = scrub_paths([src], opts)
-        assert result.status.value == "safe", result.reason
-        written[cores] = Path(result.output).read_bytes()
-        beside = {t for t in threads if t.startswith("deident-beside")}
-        assert bool(beside) == (cores == 2) and len(beside) <= 1
+    written, seen = _on_two_cores_and_one(src, tmp_path, monkeypatch)
+    assert [t.split("_")[0] for t in seen[2]].count("deident-beside") == 1
+    assert not any(t.startswith("deident-beside") for t in seen[1])
     assert written[2] == written[1]
     out = cv2.imdecode(np.frombuffer(written[2], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
     assert not zxingcpp.read_barcodes(out)

@@ -10,9 +10,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 from deident.keys import UID_ROOT, Keyring
+from deident.wordlists import read_lines
 
 # D: a dummy per VR, valid for its VR and carrying no information.
 DUMMY = {
@@ -94,8 +94,7 @@ class Replacer:
 
 @cache
 def vocabulary() -> frozenset[str]:
-    text = resources.files("deident.dicom").joinpath("descriptor_words.txt").read_text()
-    return frozenset(ln.strip().lower() for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
+    return frozenset(w.lower() for w in read_lines("deident.dicom", "descriptor_words.txt"))
 
 
 def clean_text(value: str) -> str:

@@ -8,14 +8,15 @@ import re
 from functools import cache
 from importlib import resources
 
+from deident.wordlists import read_lines
+
 
 def _text(name: str) -> str:
     return resources.files("deident.history").joinpath("data").joinpath(name).read_text(encoding="utf-8")
 
 
 def _lines(name: str) -> list[str]:
-    """Non-empty, non-comment lines of a ``.txt`` list."""
-    return [s.strip() for s in _text(name).splitlines() if s.strip() and not s.lstrip().startswith("#")]
+    return read_lines("deident.history", "data", name)
 
 
 def _rows(name: str) -> list[dict[str, str]]:

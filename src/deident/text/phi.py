@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from deident.wordlists import read_lines
+
 MIN_SCORE = 0.5  # recognition confidence below which a line counts as unreadable
 
 
@@ -215,8 +217,7 @@ def ordinary(word: str) -> bool:
 def clinical_words() -> frozenset[str]:
     """Pathology, dermatology and radiology words too rare in English to be ordinary by frequency
     (``clinical_words.txt``): "carcinoma" and "keratinocytes" were taken for possible names."""
-    text = resources.files("deident.text").joinpath("clinical_words.txt").read_text("utf-8")
-    return frozenset(ln.strip().lower() for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
+    return frozenset(w.lower() for w in read_lines("deident.text", "clinical_words.txt"))
 
 
 # Affixes of English derivations ("segment" -> "segmentation", "pixel" -> "pixels", "ambiguous" ->
