@@ -87,9 +87,7 @@ def find_faces(rgb: np.ndarray, threads: int | None = None) -> list[Face]:
     for s in pyramid(w, h):
         sw, sh = max(1, round(w * s)), max(1, round(h * s))
         level = bgr if (sw, sh) == (w, h) else cv2.resize(bgr, (sw, sh), interpolation=cv2.INTER_AREA)
-        with _lock:  # one detector object per process: its input size is per call
-            det.setInputSize((sw, sh))
-            _, found = det.detect(level)
+        found = _detect(det, level)
         if found is not None:
             found = found.copy()
             found[:, :14] *= np.array([w / sw, h / sh] * 7, np.float32)
@@ -107,6 +105,14 @@ def find_faces(rgb: np.ndarray, threads: int | None = None) -> list[Face]:
         lms = tuple((float(r[4 + 2 * k]), float(r[5 + 2 * k])) for k in range(5))
         faces.append(Face((x, y, x + bw, y + bh), lms, float(r[14])))
     return [f for f in faces if f.score >= SECOND_LOOK_BELOW or _confirmed(det, bgr, f)]
+
+
+def _detect(det, bgr: np.ndarray) -> np.ndarray | None:
+    """YuNet's rows for ``bgr`` at its own size (one detector object per process: its input size is set
+    for each call, under the lock)."""
+    with _lock:
+        det.setInputSize((bgr.shape[1], bgr.shape[0]))
+        return det.detect(bgr)[1]
 
 
 def _confirmed(det, bgr: np.ndarray, face: Face) -> bool:
@@ -131,9 +137,7 @@ def _confirmed(det, bgr: np.ndarray, face: Face) -> bool:
     s = SECOND_LOOK_PX / side
     size = (max(1, round((c - a) * s)), max(1, round((d - b) * s)))
     crop = cv2.resize(bgr[b:d, a:c], size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    with _lock:
-        det.setInputSize(size)
-        _, found = det.detect(crop)
+    found = _detect(det, crop)
     for r in [] if found is None else found:
         fx0, fy0 = a + r[0] * (c - a) / size[0], b + r[1] * (d - b) / size[1]
         fx1, fy1 = fx0 + r[2] * (c - a) / size[0], fy0 + r[3] * (d - b) / size[1]
