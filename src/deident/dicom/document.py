@@ -55,13 +55,6 @@ IDENTIFIER_DATES = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionD
 DATE_RENDERINGS = ("{y}{m}{d}", "{y}-{m}-{d}", "{d}/{m}/{y}", "{m}/{d}/{y}", "{d}.{m}.{y}", "{y}/{m}/{d}")
 
 
-def _maker(ds, institution: str) -> bool:
-    """An InstitutionName that only names the scanner's maker (``phi.names_a_maker``) is no identifier."""
-    from deident.text.phi import names_a_maker  # data only (phi.json): no model, no heavy import
-
-    return names_a_maker(institution, " ".join(_strings(ds.get("Manufacturer"))))
-
-
 UID_SHAPE = re.compile(r"[0-9]+(\.[0-9]+)+")
 TS_BY_ENCODING = {  # (implicit VR, little endian) of a file read without a transfer syntax
     (True, True): "1.2.840.10008.1.2",
@@ -405,6 +398,13 @@ def _strings(elem) -> list[str]:
     value = elem.value if hasattr(elem, "value") else elem
     values = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
     return [str(v) for v in values if v not in (None, "")]
+
+
+def _maker(ds, institution: str) -> bool:
+    """An InstitutionName that only names the scanner's maker (``phi.names_a_maker``) is no identifier."""
+    from deident.text.phi import names_a_maker  # data only (phi.json): no model, no heavy import
+
+    return names_a_maker(institution, " ".join(_strings(ds.get("Manufacturer"))))
 
 
 def _meta_findings(meta, columns) -> list[Finding]:
