@@ -196,3 +196,7 @@ def test_ycbcr_jpeg_frames_turned_rgb_by_libjpeg_have_pydicom_s_values(monkeypat
             got = pixels._decoded_frames(ds)
         assert got.shape == expected.shape and np.array_equal(got, expected), name
         assert (pixels._ycbcr_jpeg_frames(ds, ds.file_meta.TransferSyntaxUID, len(got)) is None) != ycbcr
+    for name in ("SC_rgb_dcmtk_+eb+cr.dcm", "SC_jpeg_no_color_transform_2.dcm"):  # R,G,B + Adobe; Adobe
+        ds = _frames_of(name, 2)
+        ds.PhotometricInterpretation = "YBR_FULL"  # labelled YCbCr, coded RGB: left to pydicom
+        assert pixels._ycbcr_jpeg_frames(ds, ds.file_meta.TransferSyntaxUID, 2) is None, name

@@ -402,18 +402,19 @@ YCBCR = frozenset({"YBR_FULL", "YBR_FULL_422"})
 def _ycbcr_jpeg_frames(ds, ts, n: int) -> np.ndarray | None:
     """JPEG Baseline YCbCr frames turned to RGB by libjpeg-turbo itself (Pillow), or None where another
     path decodes them. pydicom keeps libjpeg's YCbCr and converts it in floating point, 0.8 s of the
-    120-frame cine's decode, done twice a run (detection, verification); libjpeg's conversion gives the
-    very same values (the cine and pydicom's 12 YBR JPEG Baseline test files: equal arrays). A frame
-    libjpeg would not convert (an Adobe marker, components named R, G, B) leaves it to pydicom."""
+    120-frame cine's decode, done twice a run (detection, verification). libjpeg's integer conversion
+    gives the same values on the cine and on pydicom's 12 YBR JPEG Baseline test files (equal arrays);
+    elsewhere it is within one level of pydicom's (green or blue, for about 0.1 % of YCbCr triples). A
+    frame libjpeg would not convert (an Adobe marker, components named R, G, B) is left to pydicom, as is
+    every frame where Pillow cannot decode JPEG (``_fastest_plugin``)."""
     import io
 
     from PIL import Image
     from pydicom.encaps import generate_frames
-    from pydicom.pixels.decoders import JPEGBaseline8BitDecoder
 
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if ts != JPEGBaseline8BitDecoder.UID or photometric not in YCBCR or samples != 3:
+    if _fastest_plugin(ts) != "pillow" or photometric not in YCBCR or samples != 3:
         return None
     shape = (int(ds.Rows), int(ds.Columns), 3)
     out = np.empty((n, *shape), np.uint8)

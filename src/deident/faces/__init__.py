@@ -42,7 +42,7 @@ class FaceDetector:
         try:
             from deident.faces import yunet
 
-            yunet.load(self._threads(None))
+            yunet.load()  # each look sets its run's thread count (``find_faces``)
         except Exception as exc:  # any load failure means the check cannot run: fail closed
             raise StageUnavailable(f"{INSTALL_HINT} ({type(exc).__name__})") from exc
 
