@@ -359,28 +359,20 @@ def _apply(
 
 
 def _flat(mcus: np.ndarray, grid: _Grid, planes: list[np.ndarray], qts: list[np.ndarray]) -> np.ndarray:
-    """For each (row, column) of ``mcus``: whether every block of it decodes within FLAT_LEVEL levels."""
+    """For each (row, column) of ``mcus``: whether every block of it decodes within FLAT_LEVEL levels
+    (decoded with the padding check's DCT matrix, ``jpeg_padding._DCT``)."""
+    from deident.formats.jpeg_padding import _DCT
+
     flat = np.ones(len(mcus), bool)
     for plane, (h, v), qt in zip(planes, grid.factors, qts, strict=True):
         for dy in range(v):
             for dx in range(h):
                 rows, cols = mcus[:, 0] * v + dy, mcus[:, 1] * h + dx
                 inside = (rows < plane.shape[0]) & (cols < plane.shape[1])
-                pixels = _IDCT @ (plane[rows[inside], cols[inside]] * qt) @ _IDCT.T
+                pixels = _DCT.T @ (plane[rows[inside], cols[inside]] * qt) @ _DCT
                 spread = np.ptp(pixels.reshape(len(pixels), 64), axis=1)
                 flat[inside] &= spread <= FLAT_LEVEL
     return flat
-
-
-def _dct_matrix() -> np.ndarray:
-    """The orthonormal 8-point DCT-II (T.81 A.3.3): a block decodes as ``D.T @ coefficients @ D``."""
-    k, n = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
-    d = np.cos((2 * n + 1) * k * np.pi / 16) * np.sqrt(2 / 8)
-    d[0] /= np.sqrt(2)
-    return d
-
-
-_IDCT = _dct_matrix().T
 
 
 def _is_jfif(marker) -> bool:
