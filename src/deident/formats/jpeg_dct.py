@@ -40,6 +40,13 @@ MARGIN_PX = 2
 # survived a level of 12.
 GRAZED = 0.5
 FLAT_LEVEL = 7
+# The orthonormal 8-point DCT-II (T.81 A.3.3): a block of coefficients decodes as ``DCT.T @ c @ DCT``.
+DCT = np.array(
+    [
+        [math.sqrt((1 if u == 0 else 2) / 8) * math.cos((2 * x + 1) * u * math.pi / 16) for x in range(8)]
+        for u in range(8)
+    ]
+)
 # Pixelate cells are at least this many pixels (and at least one MCU), and at least 1/PIXELATE_CELLS of
 # the short side.
 MIN_CELL_PX = 16
@@ -359,17 +366,14 @@ def _apply(
 
 
 def _flat(mcus: np.ndarray, grid: _Grid, planes: list[np.ndarray], qts: list[np.ndarray]) -> np.ndarray:
-    """For each (row, column) of ``mcus``: whether every block of it decodes within FLAT_LEVEL levels
-    (decoded with the padding check's DCT matrix, ``jpeg_padding._DCT``)."""
-    from deident.formats.jpeg_padding import _DCT
-
+    """For each (row, column) of ``mcus``: whether every block of it decodes within FLAT_LEVEL levels."""
     flat = np.ones(len(mcus), bool)
     for plane, (h, v), qt in zip(planes, grid.factors, qts, strict=True):
         for dy in range(v):
             for dx in range(h):
                 rows, cols = mcus[:, 0] * v + dy, mcus[:, 1] * h + dx
                 inside = (rows < plane.shape[0]) & (cols < plane.shape[1])
-                pixels = _DCT.T @ (plane[rows[inside], cols[inside]] * qt) @ _DCT
+                pixels = DCT.T @ (plane[rows[inside], cols[inside]] * qt) @ DCT
                 spread = np.ptp(pixels.reshape(len(pixels), 64), axis=1)
                 flat[inside] &= spread <= FLAT_LEVEL
     return flat

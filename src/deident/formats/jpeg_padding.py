@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deident.errors import CorruptFile, UnsupportedFormat
+from deident.formats.jpeg_dct import DCT, _have, _progressive, jpeglib_file
 from deident.formats.jpeg_scan import FrameHeader, ScanHeader, stderr_captured
 from deident.formats.jpeg_segments import HUFFMAN_DCT, SOF, SOS, TABLES, Segment, segment_bytes, walk
 
@@ -33,12 +34,6 @@ from deident.formats.jpeg_segments import HUFFMAN_DCT, SOF, SOS, TABLES, Segment
 # block padded as some encoder pads (``PADDINGS``). Rounding alone gives at most 0.5; 705 ordinary JPEGs
 # stay below 0.73 (docs/benchmarks.md, 2026-12-05: the padding survey); a glyph stroke is far above.
 TOLERANCE = 1.0
-_DCT = np.array(
-    [
-        [math.sqrt((1 if u == 0 else 2) / 8) * math.cos((2 * x + 1) * u * math.pi / 16) for x in range(8)]
-        for u in range(8)
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -124,10 +119,10 @@ def _blank_component(
             blanked += 1
         else:  # across the edge: decoded, the hidden part replicating the edge, coded with the same table
             x0, y0 = min(cw - 8 * c, 8), min(ch - 8 * r, 8)
-            pix = _DCT.T @ (plane[r, c] * q) @ _DCT
+            pix = DCT.T @ (plane[r, c] * q) @ DCT
             pix[:, x0:] = pix[:, x0 - 1 : x0]
             pix[y0:, :] = pix[y0 - 1 : y0, :]
-            plane[r, c] = np.clip(np.rint(_DCT @ pix @ _DCT.T / q), -32768, 32767).astype(plane.dtype)
+            plane[r, c] = np.clip(np.rint(DCT @ pix @ DCT.T / q), -32768, 32767).astype(plane.dtype)
             recoded += 1
     return blanked, recoded
 
@@ -228,7 +223,7 @@ def _projection(key: tuple[int, int], pad: str, sub: tuple[bool, bool], qt: byte
         for x in range(8):
             one = np.zeros((8, 8))
             one[y, x] = 1
-            basis[:, index[sources[y][x]]] += (_DCT @ one @ _DCT.T).ravel()
+            basis[:, index[sources[y][x]]] += (DCT @ one @ DCT.T).ravel()
     steps = basis / q[:, None]
     return steps @ np.linalg.pinv(steps)
 
@@ -243,7 +238,6 @@ def _coefficients(jpeg: bytes, parsed, frame: FrameHeader):
     declares the original size. Both copies are rebuilt from ``parsed``: libjpeg sees exactly the frame
     header the planes are sized from.
     """
-    from deident.formats.jpeg_dct import _have
 
     precision = frame.precision
     reason = None
@@ -325,8 +319,6 @@ def _read_planes(
 
     from jpeglib._bind import CJpegLib
 
-    from deident.formats.jpeg_dct import jpeglib_file
-
     planes = _zero_planes(frame, width, height)
     slots = ([p.ctypes.data_as(ctypes.POINTER(ctypes.c_short)) for p in planes] + [None] * 4)[:4]  # Y Cb Cr K
     qt, table_of = ((ctypes.c_ushort * 64) * 4)(), (ctypes.c_short * 4)()
@@ -356,8 +348,6 @@ def _write(raised: bytes, planes: list[np.ndarray], frame: FrameHeader) -> bytes
     """The edited coefficients as a JPEG stream declaring the original size (progressive again if it was);
     ``raised`` is the copy they were read from (its tables and sampling are written again)."""
     import jpeglib
-
-    from deident.formats.jpeg_dct import _progressive, jpeglib_file
 
     with jpeglib_file(raised) as path:
         with stderr_captured():  # its warnings were heard when the coefficients were read
