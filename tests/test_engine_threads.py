@@ -96,3 +96,30 @@ def test_one_file_loads_the_detector_once_as_its_run_uses_it(monkeypatch, tmp_pa
         assert cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(before)
+
+
+_HUGEPAGES = """
+import os, sys
+from deident import cli
+assert "numpy" not in sys.modules, "numpy imported before main() could set its start-up variable"
+cli.cli = lambda **kw: None  # the command itself is not the point here
+cli.main()
+import numpy
+print(numpy._core.multiarray._get_madvise_hugepage(), os.environ["NUMPY_MADVISE_HUGEPAGE"])
+"""
+
+
+@pytest.mark.parametrize(("given", "said"), [(None, "False 0"), ("1", "True 1")])
+def test_the_cli_starts_numpy_without_hugepage_advice_unless_the_user_asked(given, said):
+    """The entry point turns numpy's 2 MB page advice off before numpy is imported (a user's own setting
+    stands); the workers of -j inherit it with the environment."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if given is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = given
+    run = subprocess.run([sys.executable, "-c", _HUGEPAGES], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == said.split()
