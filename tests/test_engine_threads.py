@@ -105,7 +105,8 @@ assert "numpy" not in sys.modules, "numpy imported before main() could set its s
 cli.cli = lambda **kw: None  # the command itself is not the point here
 cli.main()
 import numpy
-print(numpy._core.multiarray._get_madvise_hugepage(), os.environ["NUMPY_MADVISE_HUGEPAGE"])
+advice = getattr(numpy._core.multiarray, "_get_madvise_hugepage", None)  # numpy's own reading of the switch
+print(advice() if advice else "unknown", os.environ["NUMPY_MADVISE_HUGEPAGE"])
 """
 
 
@@ -122,4 +123,6 @@ def test_the_cli_starts_numpy_without_hugepage_advice_unless_the_user_asked(give
         env["NUMPY_MADVISE_HUGEPAGE"] = given
     run = subprocess.run([sys.executable, "-c", _HUGEPAGES], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+    if run.stdout.split()[0] == "unknown":
+        pytest.skip("this numpy does not say whether it advises hugepages")
     assert run.stdout.split() == said.split()
