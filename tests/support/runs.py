@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -110,8 +111,10 @@ def assert_whole_and_clean(out: Path) -> int:
 
 
 def running_batch(argv: list[str], out: Path, files: int, **kw) -> subprocess.Popen:
-    """The command started in a session of its own, returned once ``files`` entries are in ``out``."""
-    proc = subprocess.Popen(argv, start_new_session=True, **kw)
+    """The command started in a session of its own, as from a terminal (Ctrl-C not ignored: a test run
+    started as a shell's background job inherits it ignored), returned once ``files`` entries are in
+    ``out``."""
+    proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_ctrl_c_as_from_a_terminal, **kw)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if out.is_dir() and sum(1 for _ in out.iterdir()) >= files:
@@ -119,3 +122,7 @@ def running_batch(argv: list[str], out: Path, files: int, **kw) -> subprocess.Po
         time.sleep(0.005)
     assert proc.poll() is None, "the batch finished before it could be stopped"
     return proc
+
+
+def _ctrl_c_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
