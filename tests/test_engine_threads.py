@@ -1,6 +1,11 @@
-"""Threads matched to cores: workers x intra-op threads never exceed them, and idle threads sleep."""
+"""Threads matched to cores: workers x intra-op threads never exceed them, idle threads sleep, and numpy
+starts without its hugepage advice."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -105,7 +110,8 @@ assert "numpy" not in sys.modules, "numpy imported before main() could set its s
 cli.cli = lambda **kw: None  # the command itself is not the point here
 cli.main()
 import numpy
-advice = getattr(numpy._core.multiarray, "_get_madvise_hugepage", None)  # numpy's own reading of the switch
+core = getattr(numpy, "_core", None) or numpy.core
+advice = getattr(core.multiarray, "_get_madvise_hugepage", None)  # numpy's own reading of the switch
 print(advice() if advice else "unknown", os.environ["NUMPY_MADVISE_HUGEPAGE"])
 """
 
@@ -114,10 +120,6 @@ print(advice() if advice else "unknown", os.environ["NUMPY_MADVISE_HUGEPAGE"])
 def test_the_cli_starts_numpy_without_hugepage_advice_unless_the_user_asked(given, said):
     """The entry point turns numpy's 2 MB page advice off before numpy is imported (a user's own setting
     stands); the workers of -j inherit it with the environment."""
-    import os
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     if given is not None:
         env["NUMPY_MADVISE_HUGEPAGE"] = given

@@ -513,7 +513,7 @@ def main() -> None:
     # numpy (read when it is imported, here and in -j workers) asks the kernel for 2 MB pages for every
     # array of 4 MB or more; where transparent hugepages are "madvise" (Ubuntu's default), each first touch
     # of such a page was slow in kernel time here: copying the 120-frame cine's 110 MB of decoded frames
-    # took 1.3 s instead of 0.07 (docs/benchmarks.md, "numpy's hugepages": cine -15 %, 12 MP photos -10 %)
+    # took 1.3 s instead of 0.07 (docs/benchmarks.md, "numpy's hugepages": cine -16 %, 12 MP photos -8 %)
     os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
     cli(prog_name="deident")
 
