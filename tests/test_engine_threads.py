@@ -3,9 +3,11 @@ starts without its hugepage advice."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +130,20 @@ def test_the_cli_starts_numpy_without_hugepage_advice_unless_the_user_asked(give
     if run.stdout.split()[0] == "unknown":
         pytest.skip("this numpy does not say whether it advises hugepages")
     assert run.stdout.split() == said.split()
+
+
+def test_the_text_stage_leaves_no_onnxruntime_telemetry_behind(tmp_path):
+    """No network call, ever: onnxruntime's usage telemetry (a device id and an event cache under the
+    user's home, uploaded to Microsoft when online) never starts in a deident run."""
+    from support.runs import DEIDENT
+
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORT_")}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(cache))
+    label = Path(__file__).parents[1] / "sample_images" / "slide_label.jpg"
+    run = subprocess.run([DEIDENT, "check", str(label), "--json"], env=env, capture_output=True, text=True)
+    assert run.returncode == 1, run.stderr  # the label's text was found: the detector ran
+    assert any(f["stage"] == "text" for f in json.loads(run.stdout)["files"][0]["findings"])
+    left = [p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()]
+    assert not left, left

@@ -81,7 +81,7 @@ def _engine(threads: int):
     if missing:
         raise StageUnavailable(f"rapidocr models not found ({', '.join(missing)}): {INSTALL_HINT}")
     try:
-        import onnxruntime  # noqa: F401
+        onnxruntime()
     except ImportError as e:
         raise StageUnavailable(f"text detection needs rapidocr and onnxruntime: {INSTALL_HINT}") from e
     from deident.text.db import Detector
@@ -95,6 +95,22 @@ def _engine(threads: int):
     )
 
 
+def onnxruntime():
+    """onnxruntime, imported with its telemetry off: deident makes no network call.
+
+    Recent Linux and macOS wheels (1.32 here) queue usage events (a persistent device id, the process's
+    details) under ``~/.cache/Microsoft/DeveloperTools/.onnxruntime`` for upload to Microsoft.
+    ``ORT_DISABLE_TELEMETRY=1`` set before onnxruntime is first imported in the process turns that off: no
+    device id, no event cache (checked with 1.32). Set later, the process's event is already queued; the
+    runtime switch is called too, for whatever comes after."""
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    import onnxruntime as ort
+
+    if hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()
+    return ort
+
+
 def _session(path: Path, threads: int, flush: bool = False):
     """An onnxruntime session as rapidocr builds one (same options), its idle threads sleeping; with
     ``flush``, its denormal weights made zero (``weights.without_denormals``): the detector's maps stay
@@ -105,8 +121,7 @@ def _session(path: Path, threads: int, flush: bool = False):
     (or the other worker) need. Measured here, 2 threads, PP-OCR detector on a 960x704 photo, load
     average 11 on 2 cores: 2.43 CPU-s spinning vs 1.83 sleeping (-25 %), wall 11.7 s vs 9.6 s.
     """
-    import onnxruntime as ort
-
+    ort = onnxruntime()
     opts = ort.SessionOptions()
     opts.log_severity_level = 4
     opts.enable_cpu_mem_arena = False
