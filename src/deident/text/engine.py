@@ -81,7 +81,7 @@ def _engine(threads: int):
     if missing:
         raise StageUnavailable(f"rapidocr models not found ({', '.join(missing)}): {INSTALL_HINT}")
     try:
-        onnxruntime()
+        offline_onnxruntime()
     except ImportError as e:
         raise StageUnavailable(f"text detection needs rapidocr and onnxruntime: {INSTALL_HINT}") from e
     from deident.text.db import Detector
@@ -95,7 +95,7 @@ def _engine(threads: int):
     )
 
 
-def onnxruntime():
+def offline_onnxruntime():
     """onnxruntime, imported with its telemetry off: deident makes no network call.
 
     Recent Linux and macOS wheels (1.32 here) queue usage events (a persistent device id, the process's
@@ -121,7 +121,7 @@ def _session(path: Path, threads: int, flush: bool = False):
     (or the other worker) need. Measured here, 2 threads, PP-OCR detector on a 960x704 photo, load
     average 11 on 2 cores: 2.43 CPU-s spinning vs 1.83 sleeping (-25 %), wall 11.7 s vs 9.6 s.
     """
-    ort = onnxruntime()
+    ort = offline_onnxruntime()
     opts = ort.SessionOptions()
     opts.log_severity_level = 4
     opts.enable_cpu_mem_arena = False
