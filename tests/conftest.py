@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from deident.keys import Keyring
+
+# Some oracles build rapidocr's own engine, which imports onnxruntime before deident can turn its usage
+# telemetry off (text.engine.offline_onnxruntime): the test process makes no network call either.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
