@@ -32,7 +32,9 @@ def keyring() -> Keyring:
 
 @pytest.fixture(autouse=True)
 def _isolated_key(tmp_path_factory, monkeypatch):
-    """Never let a test create or read the user's real key, nor journal outputs in the user's state."""
+    """Never let a test create or read the user's real key, journal outputs in the user's state, or reuse
+    a verdict another test's check left."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))  # the outputs journal
+    monkeypatch.setenv("DEIDENT_CACHE_DIR", str(tmp_path_factory.mktemp("checked")))  # check's verdicts
     monkeypatch.setenv("DEIDENT_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")

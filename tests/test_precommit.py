@@ -124,6 +124,7 @@ def env(tmp_path_factory) -> dict[str, str]:
         "GIT_COMMITTER_NAME": "t",
         "GIT_COMMITTER_EMAIL": "t@example.invalid",
         "XDG_CONFIG_HOME": str(home / "xdg"),
+        "DEIDENT_CACHE_DIR": str(home / "deident-checked"),  # never the user's own verdicts
         "DEIDENT_KEY": "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PIP_PROGRESS_BAR": "off",
@@ -215,3 +216,25 @@ def test_commit_with_gps_photo_is_blocked_and_the_scrubbed_copy_passes(teaching_
     assert passed.returncode == 0, output
     assert output.count("Passed") >= 2, output  # both hooks ran on the file and passed
     assert _git("rev-list", "--count", "HEAD", cwd=teaching_repo, env=env) == "2"
+
+
+@pytest.mark.slow
+def test_the_hook_passes_what_deident_scrub_made_safe(teaching_repo, env, tmp_path):
+    """scikit-image's camera scrubbed with the defaults by this environment's deident: the hook, which
+    runs deident from pre-commit's own environment, passes it. Once its face was blurred, a whole-frame
+    look took the coat's row of buttons for a text line, and the hook refused the scrub's safe output."""
+    data = pytest.importorskip("skimage.data")
+    original = tmp_path / "in" / "camera.png"
+    original.parent.mkdir()
+    Image.fromarray(data.camera()).save(original)
+    scrubbed = tmp_path / "safe"
+    proc = _run([VENV_BIN / "deident", "scrub", original, "-o", scrubbed], tmp_path, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    case = teaching_repo / "cases" / "camera.png"
+    case.parent.mkdir()
+    shutil.copyfile(scrubbed / "camera.png", case)
+    _git("add", "cases/camera.png", cwd=teaching_repo, env=env)
+    passed = _run([GIT, "commit", "-m", "add case"], teaching_repo, env)
+    output = passed.stdout + passed.stderr
+    assert passed.returncode == 0, output
+    assert output.count("Passed") >= 2, output

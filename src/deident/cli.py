@@ -77,10 +77,12 @@ def cli() -> None:
     """Make clinical images safe to share: metadata, DICOM headers, burned-in text, faces, captions."""
 
 
-def _switch(name: str, help: str, short: str | None = None):
-    """``--NAME/--no-NAME``: off unless given on the command line or in the configuration."""
+def _switch(name: str, help: str, short: str | None = None, on: bool = False):
+    """``--NAME/--no-NAME``: off unless given on the command line or in the configuration; with ``on``,
+    the ``Options`` default (on) unless given."""
     flags = f"--{name}/--no-{name}"
-    return click.option(short, flags, help=help) if short else click.option(flags, help=help)
+    default = None if on else False
+    return click.option(*filter(None, (short, flags)), default=default, help=help)
 
 
 def _stage_options(fn):
@@ -382,6 +384,12 @@ def _say_review_files(options, started: float) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_stage_options
 @_switch("fast", "Metadata, DICOM headers and names only (no pixel stages).")
+@_switch(
+    "cache",
+    "On unless --no-cache: pixels an earlier check found clean are not looked at again while the file's "
+    "bytes, deident, its packages and the options are the same (kept as digests in ~/.cache/deident).",
+    on=True,
+)
 @_decisions_option
 @_switch("verbose", "List every finding per file.", "-v")
 @_switch("quiet", "Print only the files that need a look; the exit code says the rest.", "-q")
@@ -396,9 +404,23 @@ def check(paths, as_json, report, verbose, quiet, **kw):
 
     options = _review_options(_options(**kw), paths, None, kw.get("decisions"))
     results = _run("check", paths, options, as_json=as_json, report=report, details=verbose, quiet=quiet)
+    _say_checked_before(results, quiet or as_json)
     if any(r.status is Status.FAILED for r in results):
         sys.exit(2)
     sys.exit(1 if any(r.status is Status.UNSAFE for r in results) else 0)
+
+
+def _say_checked_before(results, quiet: bool) -> None:
+    from rich.console import Console
+
+    from deident.checked import CHECKED_BEFORE
+
+    cached = sum(r.reason == CHECKED_BEFORE for r in results)
+    if cached and not quiet:
+        Console(stderr=True).print(
+            f"[dim]{cached} file{'s' if cached != 1 else ''}: pixels as an earlier check of the same bytes "
+            "found them (--no-cache looks again)[/]"
+        )
 
 
 @cli.command()

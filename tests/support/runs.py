@@ -60,8 +60,9 @@ def scrub(paths, out: Path, **kw):
     return batch.scrub_paths(paths, Options(output_dir=out, **(METADATA_ONLY | kw)))
 
 
-def cli(*args, timeout=120, **kw) -> subprocess.CompletedProcess:
+def cli(*args, timeout=120, env_extra: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ, DEIDENT_KEY="00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
+    env.update(env_extra or {})
     return subprocess.run([DEIDENT, *args], capture_output=True, timeout=timeout, env=env, **kw)
 
 

@@ -45,9 +45,13 @@ class Source:
         source.__dict__["data"] = data
         return source
 
+    def held(self) -> bytes | None:
+        """The bytes when they are in memory already (never read for this)."""
+        return self.__dict__.get("data")
+
     def head(self, n: int = 4096) -> bytes:
-        if "data" in self.__dict__:
-            return self.data[:n]
+        if (data := self.held()) is not None:
+            return data[:n]
         with open(self.path, "rb") as fh:
             return fh.read(n)
 

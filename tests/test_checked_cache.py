@@ -1,0 +1,123 @@
+"""``check`` remembers the pixels it found clean (deident.checked): a hook's next run does not look again at
+the same bytes, and looks again at anything else. Text is judged by Tesseract, not by deident."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytesseract
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw, ImageFont
+
+from deident.checked import CHECKED_BEFORE
+from deident.cli import cli
+from support.runs import cli as deident_process
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+ID_LINE = "MRN 4455667"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configuration file from outside the test
+
+
+def photo(path: Path, text: str | None = None) -> Path:
+    """A smooth 320x240 JPEG, text-free and face-free unless ``text`` is drawn on it."""
+    yy, xx = np.mgrid[0:240, 0:320]
+    arr = np.stack([xx * 255 // 319, yy * 255 // 239, np.full_like(xx, 90)], 2).astype(np.uint8)
+    img = Image.fromarray(arr)
+    if text:
+        ImageDraw.Draw(img).text((20, 100), text, fill=(255, 255, 255), font=ImageFont.truetype(FONT, 28))
+    img.save(path, "JPEG", quality=92)
+    return path
+
+
+def checked(*args) -> dict:
+    """The one file's entry of ``deident check --json -j 1``, with the exit code."""
+    result = CliRunner().invoke(cli, ["check", "--json", "-j", "1", *map(str, args)])
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)["files"][0] | {"exit": result.exit_code}
+
+
+def entries() -> list[Path]:
+    return sorted(p for p in Path(os.environ["DEIDENT_CACHE_DIR"]).rglob("*") if p.is_file())
+
+
+def test_a_clean_photo_checked_again_is_not_looked_at_again(tmp_path):
+    clean = photo(tmp_path / "wrist.jpg")
+    first = checked(clean)
+    assert (first["status"], first["reason"], first["exit"]) == ("clean", "", 0)
+    [entry] = entries()
+    assert entry.stat().st_size == 0  # only digests: no name, path or pixel of the file
+    assert "wrist" not in str(entry.relative_to(os.environ["DEIDENT_CACHE_DIR"]))
+    again = checked(clean)
+    assert (again["status"], again["reason"], again["exit"]) == ("clean", CHECKED_BEFORE, 0)
+    assert entries() == [entry]
+
+
+def test_text_burned_into_the_same_file_later_is_found(tmp_path):
+    path = photo(tmp_path / "wrist.jpg")
+    assert checked(path)["status"] == "clean" and entries()
+    photo(path, ID_LINE)  # the same name, other bytes
+    assert "4455667" in pytesseract.image_to_string(Image.open(path)).replace(" ", "")  # legible
+    found = checked(path)
+    assert found["exit"] == 1 and found["reason"] == ""
+    assert any(f["stage"] == "text" for f in found["findings"])
+
+
+def test_a_file_with_findings_is_never_remembered(tmp_path):
+    path = photo(tmp_path / "label.jpg", ID_LINE)
+    for _ in range(2):
+        found = checked(path)
+        assert found["exit"] == 1 and any(f["stage"] == "text" for f in found["findings"])
+    assert entries() == []
+
+
+def test_other_options_and_no_cache_look_again(tmp_path):
+    clean = photo(tmp_path / "wrist.jpg")
+    checked(clean)
+    assert checked(clean, "--text", "phi")["reason"] == ""  # other options: looked at, then remembered
+    assert len(entries()) == 2
+    assert checked(clean, "--no-cache")["reason"] == ""
+    other = photo(tmp_path / "other.jpg", None)
+    other.write_bytes(other.read_bytes() + b"\0")  # other bytes, the same pixels
+    assert checked(other, "--no-cache")["reason"] == ""
+    assert len(entries()) == 2  # --no-cache neither reads nor writes
+
+
+def test_another_version_of_what_deident_requires_looks_again(tmp_path):
+    """A verdict is only as good as the models and code that made it: another version of a distribution
+    deident requires (here onnxruntime, found first on the path) is another fingerprint; one it does not
+    require (the tools of another environment, such as the pre-commit hook's) is not."""
+    clean = photo(tmp_path / "wrist.jpg")
+    args = ("check", "--json", "-j", "1", str(clean))
+    unrelated, onnxruntime = tmp_path / "unrelated", tmp_path / "onnxruntime"
+    (unrelated / "sometool-1.0.dist-info").mkdir(parents=True)
+    (onnxruntime / "onnxruntime-99.0.dist-info").mkdir(parents=True)
+    runs = [
+        deident_process(*args),
+        deident_process(*args, env_extra={"PYTHONPATH": str(unrelated)}),
+        deident_process(*args, env_extra={"PYTHONPATH": str(onnxruntime)}),
+    ]
+    reasons = [json.loads(r.stdout)["files"][0]["reason"] for r in runs]
+    assert reasons == ["", CHECKED_BEFORE, ""], [r.stderr for r in runs]
+
+
+def test_check_says_of_an_output_what_the_scrub_that_wrote_it_said(tmp_path):
+    """scikit-image's camera: once its face was blurred, a whole-frame look at the output took the coat's
+    row of buttons for a text line, and the pre-commit hook refused the scrub's own safe output."""
+    data = pytest.importorskip("skimage.data")
+    (tmp_path / "in").mkdir()
+    Image.fromarray(data.camera()).save(tmp_path / "in" / "camera.png")
+    scrubbed = CliRunner().invoke(cli, ["scrub", "-j", "1", "--json", str(tmp_path / "in"), "-o", "out"])
+    assert json.loads(scrubbed.stdout)["files"][0]["status"] == "safe", scrubbed.output
+    out = tmp_path / "out" / "camera.png"
+    verdict = checked(out)
+    assert (verdict["exit"], verdict["status"], verdict["reason"]) == (0, "clean", CHECKED_BEFORE)
+    Image.open(out).save(out, compress_level=1)  # the same pixels in other bytes: looked at again
+    assert checked(out)["reason"] == ""
