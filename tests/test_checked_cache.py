@@ -121,3 +121,18 @@ def test_check_says_of_an_output_what_the_scrub_that_wrote_it_said(tmp_path):
     assert (verdict["exit"], verdict["status"], verdict["reason"]) == (0, "clean", CHECKED_BEFORE)
     Image.open(out).save(out, compress_level=1)  # the same pixels in other bytes: looked at again
     assert checked(out)["reason"] == ""
+
+
+def test_a_phi_mode_scrub_output_passes_a_phi_mode_check_without_its_inputs_deny_list(tmp_path):
+    """The scrub's deny-list comes from its inputs' metadata (the photographer's name here); a check of the
+    outputs finds none there. What the scrub left visible with the list is harmless without it."""
+    (tmp_path / "in").mkdir()
+    exif = Image.Exif()
+    exif[0x013B] = "Quentin Marlowe"  # Artist: a batch deny-list term
+    img = Image.open(photo(tmp_path / "plain.jpg", "H&E 40x"))
+    img.save(tmp_path / "in" / "slide.jpg", "JPEG", quality=92, exif=exif.tobytes())
+    scrubbed = CliRunner().invoke(cli, ["scrub", "-j", "1", "--json", "--text", "phi", "in", "-o", "out"])
+    assert json.loads(scrubbed.stdout)["files"][0]["status"] == "safe", scrubbed.output
+    verdict = checked(tmp_path / "out" / "slide.jpg", "--text", "phi")
+    assert (verdict["exit"], verdict["reason"]) == (0, CHECKED_BEFORE)
+    assert "H&E" in pytesseract.image_to_string(Image.open(tmp_path / "out" / "slide.jpg"))  # kept legible
