@@ -227,6 +227,7 @@ def main() -> int:
             size_note = _cine_size(path, kept)
         else:
             size_note = "cine: pydicom-data not installed, skipped."
+            size_note = "cine: not run (--no-cine)." if args.no_cine else size_note
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"\n## Pixel stages vs one Tesseract pass, quiet and burning — {now} (bench/bench_speed.py)\n\n"
