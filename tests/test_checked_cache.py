@@ -136,3 +136,23 @@ def test_a_phi_mode_scrub_output_passes_a_phi_mode_check_without_its_inputs_deny
     verdict = checked(tmp_path / "out" / "slide.jpg", "--text", "phi")
     assert (verdict["exit"], verdict["reason"]) == (0, CHECKED_BEFORE)
     assert "H&E" in pytesseract.image_to_string(Image.open(tmp_path / "out" / "slide.jpg"))  # kept legible
+
+
+def test_a_whole_slide_scrubbed_is_not_looked_at_again_but_mrxs_always_is(tmp_path):
+    """An SVS is one file: its verdict is kept like a photo's. An MRXS slide's tiles are files beside its
+    index, whose bytes alone say nothing of them: never kept."""
+    from support.slidesynth import make_mrxs, make_svs
+
+    (tmp_path / "in").mkdir()
+    make_svs(tmp_path / "in" / "slide.svs")
+    scrubbed = CliRunner().invoke(cli, ["scrub", "-j", "1", "--json", "in", "-o", "out"])
+    assert json.loads(scrubbed.stdout)["files"][0]["status"] == "safe", scrubbed.output
+    assert checked(tmp_path / "out" / "slide.svs")["reason"] == CHECKED_BEFORE
+    make_mrxs(tmp_path / "mrxs", name="slide")
+    scrubbed = CliRunner().invoke(cli, ["scrub", "-j", "1", "--json", "mrxs", "-o", "out-mrxs"])
+    [result] = [r for r in json.loads(scrubbed.stdout)["files"] if r["input"].endswith(".mrxs")]
+    assert result["status"] == "safe", scrubbed.output
+    before = entries()
+    verdicts = [checked(result["output"]) for _ in range(2)]
+    assert [(v["status"], v["reason"]) for v in verdicts] == [("clean", "")] * 2
+    assert entries() == before

@@ -27,8 +27,10 @@ from pathlib import Path
 
 from deident.options import Options, TextMode
 
-# Formats whose whole content is the one file hashed (an MRXS slide's tiles are files beside it).
-ONE_FILE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "tiff", "heif", "avif", "dicom", "wsi"})
+# Formats whose whole content is the one file hashed (an MRXS slide's tiles are files beside it), and the
+# whole-slide TIFFs ("wsi-svs", "wsi-ndpi", ...: one file each).
+ONE_FILE_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "tiff", "heif", "avif", "dicom"})
+ONE_FILE_PREFIX = "wsi-"
 
 # Said of a file whose pixels were not looked at again (its report's reason; the CLI counts these).
 CHECKED_BEFORE = (
@@ -66,7 +68,8 @@ def entry_for(
 ) -> Entry | None:
     """Where the clean verdict of the file at ``path`` (its content hash ``sha256``, if known) is kept, or
     None when it may not be (cache off, a reviewer's decisions in play, a format of several files)."""
-    if not options.cache or options.decisions is not None or fmt not in ONE_FILE_FORMATS:
+    one_file = fmt in ONE_FILE_FORMATS or fmt.startswith(ONE_FILE_PREFIX)
+    if not options.cache or options.decisions is not None or not one_file:
         return None
     from deident.outputs import made_by
     from deident.review.decisions import file_sha256
