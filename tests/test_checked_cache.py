@@ -156,3 +156,24 @@ def test_a_whole_slide_scrubbed_is_not_looked_at_again_but_mrxs_always_is(tmp_pa
     verdicts = [checked(result["output"]) for _ in range(2)]
     assert [(v["status"], v["reason"]) for v in verdicts] == [("clean", "")] * 2
     assert entries() == before
+
+
+def test_the_verdict_is_kept_for_the_bytes_looked_at_not_for_what_the_file_became(tmp_path, monkeypatch):
+    """A file swapped for another while it is checked (here once deident holds its bytes, while it reads
+    the captions beside it): the clean look is kept under the digest of the clean bytes looked at, so
+    the other bytes, with an ID burned in, are looked at when they are checked."""
+    from deident import pipeline
+
+    path = photo(tmp_path / "wrist.jpg")
+    labelled = photo(tmp_path / "labelled.jpg", ID_LINE).read_bytes()
+    captions = pipeline._caption_findings
+
+    def swap_then_read_captions(input_path):
+        path.write_bytes(labelled)
+        return captions(input_path)
+
+    monkeypatch.setattr(pipeline, "_caption_findings", swap_then_read_captions)
+    assert checked(path)["status"] == "clean"  # the bytes held, not those now on disk
+    monkeypatch.setattr(pipeline, "_caption_findings", captions)
+    found = checked(path)
+    assert found["exit"] == 1 and any(f["stage"] == "text" for f in found["findings"])

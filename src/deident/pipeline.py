@@ -116,7 +116,8 @@ def _attach_review(item: Planned, ctx: Context, result: FileResult) -> None:
 
 
 def _check(item: Planned, ctx: Context, result: FileResult) -> None:
-    doc = open_input(Source(item.input), ctx.options)
+    source = Source(item.input)
+    doc = open_input(source, ctx.options)
     result.format = doc.format
     doc.check_size(ctx)
     doc.prepare(ctx)
@@ -124,22 +125,33 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     result.findings += _name_findings(item.input)
     result.findings += _caption_findings(item.input)
     if ctx.options.pixel_stages:
-        result.findings += _pixel_findings(item, doc, ctx, result)
+        result.findings += _pixel_findings(source, doc, ctx, result)
     unsafe = any(f.action is not Action.KEPT for f in result.findings)  # what a reviewer kept is no finding
     result.status = Status.UNSAFE if unsafe else Status.CLEAN
 
 
-def _pixel_findings(item: Planned, doc: Document, ctx: Context, result: FileResult) -> list[Finding]:
-    """What the pixel stages find, unless an earlier check found these very bytes clean (``checked``)."""
+def _pixel_findings(source: Source, doc: Document, ctx: Context, result: FileResult) -> list[Finding]:
+    """What the pixel stages find, unless deident found these very bytes clean before (``checked``).
+
+    The verdict is kept under the digest of the bytes looked at: those the document holds in memory (a
+    file swapped on disk meanwhile is not what was looked at), or for a streamed format (a whole slide,
+    read from disk as it goes) the file's; kept only when the digest after the look is the one before."""
+    import hashlib
+
     from deident.checked import CHECKED_BEFORE, entry_for
 
-    entry = entry_for(item.input, result.sha256, doc.format, ctx.options, ctx.deny_terms)
-    if entry is not None and entry.seen():
+    def entry():
+        data = source.held()
+        digest = hashlib.sha256(data).hexdigest() if data is not None else None
+        return entry_for(source.path, digest, doc.format, ctx.options, ctx.deny_terms)
+
+    before = entry()
+    if before is not None and before.seen():
         result.reason = CHECKED_BEFORE
         return []
     found = _detect_all(doc, ctx, redact=False)[0]
-    if entry is not None and not found:
-        entry.remember()
+    if before is not None and not found and entry() == before:
+        before.remember()
     return found
 
 
