@@ -2,13 +2,14 @@
 
 A pre-commit hook checks the files deident just wrote, and the same unchanged files again and again
 (``pre-commit run --all-files``, a commit retried after one file was fixed). Each entry says: these very
-bytes, looked at by this very deident (its code and every installed package, ``fingerprint``) with the
-same options (in PHI mode, the same deny-list too), showed nothing in their pixels; either a full check
-found nothing there, or a scrub wrote them and its verification passed (``check`` must say of an output
-what the scrub that wrote it said). Anything else is looked at again: a changed byte, another version of
-any package, other options. Only the pixel stages are remembered; metadata, DICOM headers, names and
-captions are checked on every run (milliseconds). Only a clean verdict is kept: a file with findings is
-looked at again every time, and an error is never remembered.
+bytes, looked at by this very deident (its code, each package it requires, the kind of processor:
+``fingerprint``) with the same options (in PHI mode, the same deny-list too), showed nothing in their
+pixels; either a full check found nothing there, or a scrub wrote them and its verification passed
+(``check`` must say of an output what the scrub that wrote it said). Anything else is looked at again: a
+changed byte, another version of any package it requires, other options. Only the pixel stages are
+remembered; metadata, DICOM headers, names and captions are checked on every run (milliseconds). Only a
+clean verdict is kept: a file with findings is looked at again every time, and an error is never
+remembered.
 
 The entries are empty files named by a SHA-256 of all of that, under ``$DEIDENT_CACHE_DIR`` or
 ``$XDG_CACHE_HOME/deident/checked`` (``~/.cache/deident/checked``): no name, path or pixel of any file,
@@ -17,6 +18,7 @@ only digests. A cache that cannot be read or written is no cache: the file is lo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -88,15 +90,16 @@ def entry_for(
 
 @functools.cache
 def fingerprint() -> str:
-    """A digest of what decides a verdict besides the file: deident's own files (an editable install
-    keeps its version number through every change) and the name and version of each distribution it
-    requires (the models and decoders ship in them; what those require in turn is built into them).
+    """A digest of what decides a verdict besides the file: the processor (``_processor``), deident's own
+    files (an editable install keeps its version number through every change) and the name and version
+    of each distribution it requires (the models and decoders ship in them; what those require in turn is
+    built into them).
 
     Not every installed distribution: the pre-commit hook runs deident from an environment of its own,
     without the tools of the one the files were scrubbed in, and the verdicts of that scrub must hold
     there. Read from the dist-info folders on ``sys.path``: a few ms, where importlib.metadata took 190 ms
     to list them."""
-    digest = hashlib.sha256(f"{sys.version_info[:2]}".encode())
+    digest = hashlib.sha256(f"{sys.version_info[:2]} {_processor()}".encode())
     package = Path(__file__).resolve().parent
     for path in sorted(package.rglob("*")):
         if path.suffix in PACKAGED and "__pycache__" not in path.parts:
@@ -107,6 +110,19 @@ def fingerprint() -> str:
     needed = {"deident", *_requires(own[1])} if own else set(installed)
     digest.update("\0".join(f"{n} {installed[n][0]}" for n in sorted(needed & set(installed))).encode())
     return digest.hexdigest()
+
+
+def _processor() -> str:
+    """The CPU's model and architecture: onnxruntime picks its kernels by instruction set, and a verdict on
+    texture (a row of buttons, rivets) can differ in the last bits on another processor. A cache shared
+    between machines (``DEIDENT_CACHE_DIR`` on a network share, a CI cache) is then shared only by alike
+    ones."""
+    import platform
+
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+        model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    return f"{platform.machine()} {model or platform.processor()}"
 
 
 # What a wheel of deident holds: its modules and pyproject's package-data.
