@@ -26,8 +26,12 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deident.options import Options, TextMode
+
+if TYPE_CHECKING:
+    from deident.formats.base import Source
 
 # Formats whose whole content is the one file hashed (an MRXS slide's tiles are files beside it), and the
 # whole-slide TIFFs ("wsi-svs", "wsi-ndpi", ...: one file each).
@@ -65,10 +69,8 @@ class Entry:
             pass  # no entry: the next run looks again
 
 
-def entry_for(
-    path: Path, sha256: str | None, fmt: str, options: Options, deny_terms: tuple[str, ...]
-) -> Entry | None:
-    """Where the clean verdict of the file at ``path`` (its content hash ``sha256``, if known) is kept, or
+def entry_for(source: Source, fmt: str, options: Options, deny_terms: tuple[str, ...]) -> Entry | None:
+    """Where the clean verdict of ``source``'s bytes (those held in memory, else the file's) is kept, or
     None when it may not be (cache off, a reviewer's decisions in play, a format of several files)."""
     one_file = fmt in ONE_FILE_FORMATS or fmt.startswith(ONE_FILE_PREFIX)
     if not options.cache or options.decisions is not None or not one_file:
@@ -76,8 +78,9 @@ def entry_for(
     from deident.outputs import made_by
     from deident.review.decisions import file_sha256
 
+    data = source.held()
     try:
-        content = sha256 or file_sha256(path)
+        content = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(source.path)
     except OSError:
         return None
     recipe = made_by(options).recipe  # every option that changes what a file's output holds

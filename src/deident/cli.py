@@ -386,8 +386,8 @@ def _say_review_files(options, started: float) -> None:
 @_switch("fast", "Metadata, DICOM headers and names only (no pixel stages).")
 @_switch(
     "cache",
-    "On unless --no-cache: pixels an earlier check found clean are not looked at again while the file's "
-    "bytes, deident, its packages and the options are the same (kept as digests in ~/.cache/deident).",
+    "On unless --no-cache: pixels deident found clean when it wrote or last checked the same bytes, with "
+    "the same deident, packages and options, are not looked at again (digests in ~/.cache/deident).",
     on=True,
 )
 @_decisions_option
@@ -417,10 +417,7 @@ def _say_checked_before(results, quiet: bool) -> None:
 
     cached = sum(r.reason == CHECKED_BEFORE for r in results)
     if cached and not quiet:
-        Console(stderr=True).print(
-            f"[dim]{cached} file{'s' if cached != 1 else ''}: pixels as an earlier check of the same bytes "
-            "found them (--no-cache looks again)[/]"
-        )
+        Console(stderr=True).print(f"[dim]{cached} file{'s' if cached != 1 else ''}: {CHECKED_BEFORE}[/]")
 
 
 @cli.command()

@@ -78,7 +78,7 @@ class Options:
     dicom: DicomOptions = field(default_factory=DicomOptions)
     max_pixels: int = DEFAULT_MAX_PIXELS
     fast: bool = False  # check: metadata, DICOM headers and names only
-    cache: bool = True  # check: pixels an earlier full check found clean are not looked at again (checked.py)
+    cache: bool = True  # check: pixels found clean before (a check, a scrub's output) not looked at again
     rename: bool = False  # neutral names; the mapping goes to ``mapping_file``, never the output folder
     mapping_file: Path | None = None
     fuzz_history: bool = False

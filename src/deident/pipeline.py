@@ -136,21 +136,18 @@ def _pixel_findings(source: Source, doc: Document, ctx: Context, result: FileRes
     The verdict is kept under the digest of the bytes looked at: those the document holds in memory (a
     file swapped on disk meanwhile is not what was looked at), or for a streamed format (a whole slide,
     read from disk as it goes) the file's; kept only when the digest after the look is the one before."""
-    import hashlib
-
     from deident.checked import CHECKED_BEFORE, entry_for
 
-    def entry():
-        data = source.held()
-        digest = hashlib.sha256(data).hexdigest() if data is not None else None
-        return entry_for(source.path, digest, doc.format, ctx.options, ctx.deny_terms)
-
-    before = entry()
+    before = entry_for(source, doc.format, ctx.options, ctx.deny_terms)
     if before is not None and before.seen():
         result.reason = CHECKED_BEFORE
         return []
     found = _detect_all(doc, ctx, redact=False)[0]
-    if before is not None and not found and entry() == before:
+    if (
+        before is not None
+        and not found
+        and entry_for(source, doc.format, ctx.options, ctx.deny_terms) == before
+    ):
         before.remember()
     return found
 
@@ -160,16 +157,13 @@ def _remember_verified(written: Source, fmt: str, ctx: Context) -> None:
     frame. The detector is not exact on texture: a face blurred elsewhere in the frame changed its answer
     on a coat's row of buttons (scikit-image's camera), a leather jerkin's rivets and a tie's pattern,
     and 3 of 14 safe outputs of ../shared's real-world photos were then refused by the pre-commit hook.
-    Those pixels were looked at in the input and found clean, and are the same in the output."""
-    import hashlib
+    Those pixels were looked at in the input and found clean, and are the same in the output.
 
+    Kept for a check with no deny-list (``--text phi``): the outputs' metadata holds no names to list, and
+    what this scrub's list (from its inputs) left visible is harmless without one too."""
     from deident.checked import entry_for
 
-    data = written.held()  # in-memory formats: the very bytes written; streaming ones are hashed on disk
-    digest = hashlib.sha256(data).hexdigest() if data is not None else None
-    # Kept for a check with no deny-list (--text phi): the outputs' metadata holds no names to list, and
-    # what this scrub's list (from its inputs) left visible is harmless without one too.
-    entry = entry_for(written.path, digest, fmt, ctx.options, ())
+    entry = entry_for(written, fmt, ctx.options, ())  # the very bytes written (streamed: read back)
     if entry is not None:
         entry.remember()
 
