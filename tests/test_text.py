@@ -51,6 +51,15 @@ def test_small_text_on_large_photos(all_ctx):
     _assert_scrubbed([ts.make_sample(i, (4000, 3000), seed=9) for i in range(2)], all_ctx, 8)
 
 
+def test_a_fit_to_the_ink_leaves_no_glyph_of_the_line_out(all_ctx):
+    """Ink is measured against the quad's ring: on a ground darkening along the line, the fit to the ink
+    left "Pt: K" of "Pt: KOWALSKI Anna" out, legible. A fit that trims a line's end must read as the
+    detector's quad does."""
+    sample = ts.make_sample(7, (1600, 1200), seed=6)
+    assert "Pt: KOWALSKI Anna" in [ln.text for ln in sample.lines]
+    _assert_scrubbed([sample], all_ctx, 4)
+
+
 @pytest.mark.slow
 def test_verification_pass_finds_nothing_on_filled_boxes(all_ctx):
     detector = TextDetector(all_ctx.options)
