@@ -74,7 +74,7 @@ class TextDetector:
         shown = bgr if work is None else work
 
         def settled(found: list) -> list:
-            return _short_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint))
+            return _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint))
 
         lines = settled(detect.find_lines(eng, bgr, faint=faint, work=work, plain=not faint, settle=settled))
         reading = options.text is TextMode.PHI or bool(self._keep)
@@ -341,47 +341,16 @@ def _resolve_tall(eng, bgr, lines: list, depth: int = 0, faint: bool = True) -> 
 GLYPH_ASPECT = 1.5
 
 
-def _short_read(eng, bgr, lines: list) -> list:
-    """``lines`` without the near-square ones that do not read as a letter or digit (logos, emblems) and
-    without rows of round things (``ROUND_ROW_SCORE``); both kinds read in one batch, nothing else read."""
-    from deident.text import detect, engine
+def _glyphs_read(eng, bgr, lines: list) -> list:
+    """``lines`` without the near-square ones that do not read as a letter or digit (logos, emblems)."""
+    from deident.text import engine
 
-    short = [ln for ln in lines if ln.height <= TALL_LINE_PX]
-    glyphs = {id(ln) for ln in short if _axes(ln.quad)[1] < GLYPH_ASPECT}
-    rows = {
-        id(ln)
-        for ln in short
-        if ln.score < ROUND_ROW_SCORE
-        and _axes(ln.quad)[1] <= ROUND_ROW_LENGTH
-        and not detect.has_strokes(bgr, ln.quad)
-    }
-    doubtful = [ln for ln in short if id(ln) in glyphs | rows]
-    if not doubtful:
+    glyphs = [ln for ln in lines if _axes(ln.quad)[1] < GLYPH_ASPECT and ln.height <= TALL_LINE_PX]
+    if not glyphs:
         return lines
-    reads = engine.recognise(eng, bgr, [ln.quad for ln in doubtful])
-    dropped = {
-        id(ln)
-        for ln, read in zip(doubtful, reads, strict=True)
-        if (id(ln) in glyphs and not reads_as_a_glyph(read)) or (id(ln) in rows and _only_round(read.text))
-    }
-    return [ln for ln in lines if id(ln) not in dropped]
-
-
-# A short line (at most ROUND_ROW_LENGTH heights long: a few glyphs) the detector saw without much
-# conviction (its score under ROUND_ROW_SCORE), without the strokes of print (``detect.has_strokes``), that
-# reads as round glyphs only, is a row of round things. On ../shared's real-world photos: a coat's four
-# buttons ("0000" at 0.90, score 0.68), a leather jerkin's rivets ("O" at 0.61, "0" at 0.53), the dots of a
-# tie ("8" at 0.78); filled as text on the originals, and on a scrubbed photo checked whole they refused the
-# scrub's own safe output. Of the set's 73 lines and 247 synthetic label lines (tests/support/textsynth.py)
-# none is all three; the one real line read as round glyphs only (a "0" at 0.98) has strokes.
-ROUND_GLYPHS = frozenset("0Oo8Q")
-ROUND_ROW_SCORE = 0.7
-ROUND_ROW_LENGTH = 3.0
-
-
-def _only_round(text: str) -> bool:
-    glyphs = [c for c in text if c.isalnum()]
-    return bool(glyphs) and all(c in ROUND_GLYPHS for c in glyphs)
+    reads = engine.recognise(eng, bgr, [ln.quad for ln in glyphs])
+    unread = {id(ln) for ln, r in zip(glyphs, reads, strict=True) if not reads_as_a_glyph(r)}
+    return [ln for ln in lines if id(ln) not in unread]
 
 
 def _read_inside(eng, bgr, line, faint: bool = True) -> list:
