@@ -657,7 +657,8 @@ def covering(img: np.ndarray, quad: np.ndarray, read=None) -> np.ndarray:
     """The polygon a line's redaction fills: its ink (``tight``) and a halo, carried past a near frame
     edge (``to_border``), clipped to the frame. A lone long blob at an end of the ink (an arrow beside a
     distance) is left out when ``read`` (quads -> readings) reads the line the same without it: the same
-    letters and digits, at least one.
+    letters and digits, at least one. A fit that stops short of an end of the detector's quad
+    (``_ends_trimmed``) must read as the quad does, or the quad is covered as found.
 
     The carry is decided from the line itself, before the halo: the fitted ink against its glyphs'
     height (``_glyph_height``) where it was fitted, else the detector's quad against its height. A line
@@ -689,13 +690,12 @@ END_TRIM_CHECK = 0.5
 
 
 def _ends_trimmed(quad: np.ndarray, fit: np.ndarray) -> bool:
+    """True when ``fit`` stops short of either end of the line ``quad`` by more than END_TRIM_CHECK."""
     q, f = quad.astype(np.float64), fit.astype(np.float64)
-    u, _, nu, nv = _unit_axes(q)
-    if nv > nu:  # the line runs along the second pair of sides
-        _, u, nv, nu = _unit_axes(q)
-    height = min(nu, nv) / 2
-    (a0, a1), (b0, b1) = ((float(p.min()), float(p.max())) for p in (q @ u, f @ u))
-    return max(b0 - a0, a1 - b1) > END_TRIM_CHECK * height
+    u, v, nu, nv = _unit_axes(q)
+    along = u if nu >= nv else v
+    (a0, a1), (b0, b1) = ((float(p.min()), float(p.max())) for p in (q @ along, f @ along))
+    return max(b0 - a0, a1 - b1) > END_TRIM_CHECK * min(nu, nv) / 2
 
 
 def _letters(text: str) -> str:
