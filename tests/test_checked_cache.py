@@ -177,3 +177,15 @@ def test_the_verdict_is_kept_for_the_bytes_looked_at_not_for_what_the_file_becam
     monkeypatch.setattr(pipeline, "_caption_findings", captions)
     found = checked(path)
     assert found["exit"] == 1 and any(f["stage"] == "text" for f in found["findings"])
+
+
+def test_a_cache_that_cannot_be_written_is_no_cache(tmp_path, monkeypatch):
+    """The cache folder is a file here: every check looks at the pixels, and finds the ID each time."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"")
+    monkeypatch.setenv("DEIDENT_CACHE_DIR", str(blocker))
+    clean, labelled = photo(tmp_path / "wrist.jpg"), photo(tmp_path / "label.jpg", ID_LINE)
+    for _ in range(2):
+        assert checked(clean)["reason"] == "" and checked(clean)["status"] == "clean"
+        assert checked(labelled)["exit"] == 1
+    assert blocker.read_bytes() == b""
