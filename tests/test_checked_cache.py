@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,15 @@ def test_a_cache_that_cannot_be_written_is_no_cache(tmp_path, monkeypatch):
         assert checked(clean)["reason"] == "" and checked(clean)["status"] == "clean"
         assert checked(labelled)["exit"] == 1
     assert blocker.read_bytes() == b""
+
+
+def test_the_configuration_turns_the_cache_off_and_config_says_so(tmp_path):
+    clean = photo(tmp_path / "wrist.jpg")
+    shown = CliRunner().invoke(cli, ["config"]).output
+    assert re.search(r"check\s+│\s+--cache\s+│\s+True\s+│\s+default", shown), shown
+    (tmp_path / ".deident.toml").write_text("[check]\ncache = false\n")
+    shown = CliRunner().invoke(cli, ["config"]).output
+    assert re.search(r"check\s+│\s+--cache\s+│\s+False\s+│", shown), shown
+    for _ in range(2):
+        assert checked(clean)["reason"] == ""
+    assert entries() == []

@@ -78,11 +78,9 @@ def cli() -> None:
 
 
 def _switch(name: str, help: str, short: str | None = None, on: bool = False):
-    """``--NAME/--no-NAME``: off unless given on the command line or in the configuration; with ``on``,
-    the ``Options`` default (on) unless given."""
+    """``--NAME/--no-NAME``: off (with ``on``: on) unless set on the command line or in the configuration."""
     flags = f"--{name}/--no-{name}"
-    default = None if on else False
-    return click.option(*filter(None, (short, flags)), default=default, help=help)
+    return click.option(*filter(None, (short, flags)), default=on, help=help)
 
 
 def _stage_options(fn):
