@@ -138,16 +138,15 @@ def _pixel_findings(source: Source, doc: Document, ctx: Context, result: FileRes
     read from disk as it goes) the file's; kept only when the digest after the look is the one before."""
     from deident.checked import CHECKED_BEFORE, entry_for
 
+    held = source.held() is not None  # the bytes the look decodes: their digest holds after it too
     before = entry_for(source, doc.format, ctx.options, ctx.deny_terms)
     if before is not None and before.seen():
         result.reason = CHECKED_BEFORE
         return []
     found = _detect_all(doc, ctx, redact=False)[0]
-    if (
-        before is not None
-        and not found
-        and entry_for(source, doc.format, ctx.options, ctx.deny_terms) == before
-    ):
+    if before is None or found:
+        return found
+    if held or entry_for(source, doc.format, ctx.options, ctx.deny_terms) == before:
         before.remember()
     return found
 
