@@ -146,10 +146,11 @@ def hook_rows(work: Path, rounds: int, sizes: list[int]) -> list[str]:
     pictures, cycled under new names), default jobs; medians over rounds.
 
     "photos": the pictures as they are (most hold a face, text or metadata: the hook blocks them), on a
-    first run (an empty verdict cache, ``deident.checked``). "scrubbed": their ``deident scrub`` outputs
-    (defaults), what a hook sees once the files were made safe: looked at whole (``--no-cache``, what every
-    hook run cost before the cache), and as a hook's run after that scrub (the scrub and the hook share
-    the user's cache)."""
+    first run (an empty verdict cache, ``deident.checked``), as the gate runs (stopping at the first stage
+    that refuses a file) and with every stage (``--all-stages``, what every hook run did before the gate).
+    "scrubbed": their ``deident scrub`` outputs (defaults), what a hook sees once the files were made safe:
+    looked at whole (``--no-cache``, what every hook run cost before the cache), and as a hook's run after
+    that scrub (the scrub and the hook share the user's cache)."""
     pictures = [f for d in ("faces", "controls", "text") for f in sorted((SHARED / d).iterdir())]
     pictures = [f for f in pictures if f.suffix.lower() in IMAGES]
     out = ["| files | run | wall | CPU-s | load avg |", "|---|---|---|---|---|"]
@@ -161,6 +162,7 @@ def hook_rows(work: Path, rounds: int, sizes: list[int]) -> list[str]:
             shutil.copy(src, folder / f"{i:03d}{src.suffix}")
         scrubbed = work / f"hook-{n}-scrubbed"
         for label, target, options in (
+            ("photos, first run, every stage (--all-stages)", folder, ["--all-stages"]),
             ("photos, first run", folder, []),
             ("scrubbed, looked at whole (--no-cache)", scrubbed, ["--no-cache"]),
             ("scrubbed, the hook after the scrub", scrubbed, []),

@@ -44,6 +44,10 @@ CHECKED_BEFORE = (
 )
 
 
+# Said of a file the check gate refused before every stage had looked at it (``Options.all_stages`` off).
+LOOKED_NO_FURTHER = "refused before every stage had looked (deident inspect lists every identifier)"
+
+
 def cache_dir() -> Path:
     """``$DEIDENT_CACHE_DIR`` (a CI job can keep it between runs), else under the user's cache folder."""
     if os.environ.get("DEIDENT_CACHE_DIR"):

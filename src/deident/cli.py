@@ -388,34 +388,44 @@ def _say_review_files(options, started: float) -> None:
     "the same deident, packages and options, are not looked at again (digests in ~/.cache/deident).",
     on=True,
 )
+@_switch(
+    "all-stages",
+    "Run every stage on a file already refused (as inspect does): a full list of what identifies it. "
+    "Without it a file refused by its metadata, name or caption is not looked at, and a picture with a "
+    "face is not read for text.",
+)
 @_decisions_option
 @_switch("verbose", "List every finding per file.", "-v")
 @_switch("quiet", "Print only the files that need a look; the exit code says the rest.", "-q")
 def check(paths, as_json, report, verbose, quiet, **kw):
     """Report what still identifies a patient in PATHS, writing nothing.
 
-    Every detector runs: metadata, DICOM headers, burned-in text, barcodes, faces, identifying file and
-    folder names, captions beside images (--fast: metadata, DICOM headers and names only). Exit status:
-    0 clean, 1 identifiers found, 2 a file could not be checked.
+    Every detector runs on a file until one refuses it: metadata, DICOM headers, identifying file and
+    folder names, captions beside images, faces, then burned-in text and barcodes (--all-stages: all of
+    them; --fast: metadata, DICOM headers and names only). Exit status: 0 clean, 1 identifiers found, 2 a
+    file could not be checked.
     """
     from deident.findings import Status
 
     options = _review_options(_options(**kw), paths, None, kw.get("decisions"))
     results = _run("check", paths, options, as_json=as_json, report=report, details=verbose, quiet=quiet)
-    _say_checked_before(results, quiet or as_json)
+    _say_not_looked_at(results, quiet or as_json)
     if any(r.status is Status.FAILED for r in results):
         sys.exit(2)
     sys.exit(1 if any(r.status is Status.UNSAFE for r in results) else 0)
 
 
-def _say_checked_before(results, quiet: bool) -> None:
+def _say_not_looked_at(results, quiet: bool) -> None:
     from rich.console import Console
 
-    from deident.checked import CHECKED_BEFORE
+    from deident.checked import CHECKED_BEFORE, LOOKED_NO_FURTHER
 
-    cached = sum(r.reason == CHECKED_BEFORE for r in results)
-    if cached and not quiet:
-        Console(stderr=True).print(f"[dim]{cached} file{'s' if cached != 1 else ''}: {CHECKED_BEFORE}[/]")
+    if quiet:
+        return
+    for said in (CHECKED_BEFORE, LOOKED_NO_FURTHER):
+        count = sum(r.reason == said for r in results)
+        if count:
+            Console(stderr=True).print(f"[dim]{count} file{'s' if count != 1 else ''}: {said}[/]")
 
 
 @cli.command()

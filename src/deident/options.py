@@ -79,6 +79,7 @@ class Options:
     max_pixels: int = DEFAULT_MAX_PIXELS
     fast: bool = False  # check: metadata, DICOM headers and names only
     cache: bool = True  # check: pixels found clean before (a check, a scrub's output) not looked at again
+    all_stages: bool = True  # False (the check gate): a file refused by a first stage is looked at no further
     rename: bool = False  # neutral names; the mapping goes to ``mapping_file``, never the output folder
     mapping_file: Path | None = None
     fuzz_history: bool = False

@@ -60,7 +60,7 @@ class Made:
 # batch runs (a cluster's outputs are a local run's, byte for byte) and whether a review page is written.
 NOT_IN_RECIPE = frozenset(
     {"jobs", "resume", "overwrite", "key", "output_dir", "in_place", "mapping_file"}
-    | {"scheduler", "review_dir", "review_outputs_only", "cache"}
+    | {"scheduler", "review_dir", "review_outputs_only", "cache", "all_stages"}
 )
 
 

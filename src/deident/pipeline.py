@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from deident.atomic import Staged, discard, mode_like, stage, write_bytes_atomic
@@ -124,10 +126,24 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     result.findings += [f.as_found() for f in doc.metadata_findings()]
     result.findings += _name_findings(item.input)
     result.findings += _caption_findings(item.input)
-    if ctx.options.pixel_stages:
+    if ctx.options.pixel_stages and not _refused(result.findings, result, ctx):
         result.findings += _pixel_findings(source, doc, ctx, result)
-    unsafe = any(f.action is not Action.KEPT for f in result.findings)  # what a reviewer kept is no finding
-    result.status = Status.UNSAFE if unsafe else Status.CLEAN
+    result.status = Status.UNSAFE if _unsafe(result.findings) else Status.CLEAN
+
+
+def _unsafe(findings: list[Finding]) -> bool:
+    return any(f.action is not Action.KEPT for f in findings)  # what a reviewer kept is no finding
+
+
+def _refused(findings: list[Finding], result: FileResult, ctx: Context) -> bool:
+    """True when the check gate (``all_stages`` off) need look no further: ``findings`` refuse the file
+    already, and its reason says so (``deident inspect`` lists every identifier)."""
+    from deident.checked import LOOKED_NO_FURTHER
+
+    if ctx.options.all_stages or not _unsafe(findings):
+        return False
+    result.reason = LOOKED_NO_FURTHER
+    return True
 
 
 def _pixel_findings(source: Source, doc: Document, ctx: Context, result: FileResult) -> list[Finding]:
@@ -143,12 +159,33 @@ def _pixel_findings(source: Source, doc: Document, ctx: Context, result: FileRes
     if before is not None and before.seen():
         result.reason = CHECKED_BEFORE
         return []
-    found = _detect_all(doc, ctx, redact=False)[0]
+    found = _gate_look(doc, ctx, result)
     if before is None or found:
         return found
     if held or entry_for(source, doc.format, ctx.options, ctx.deny_terms) == before:
         before.remember()
     return found
+
+
+def _gate_look(doc: Document, ctx: Context, result: FileResult) -> list[Finding]:
+    """The pixel stages of a check. For the gate (``all_stages`` off) a one-frame picture is looked at for
+    faces first, and for text and codes only when it shows none: a photo with a face is refused without
+    the text look, and the text models are not loaded for it."""
+    from deident.stages import detectors_for
+
+    detectors = detectors_for(ctx.options)
+    first = [d for d in detectors if d.name == "faces"]
+    frames = doc.frames(ctx)
+    head = list(itertools.islice(frames, 2))  # decoded once for both looks
+    if ctx.options.all_stages or not first or len(first) == len(detectors) or len(head) != 1:
+        return _detect_all(doc, ctx, redact=False, detectors=detectors, frames=itertools.chain(head, frames))[
+            0
+        ]
+    found = _detect_all(doc, ctx, redact=False, detectors=first, frames=head)[0]
+    if _refused(found, result, ctx):
+        return found
+    rest = [d for d in detectors if d not in first]
+    return found + _detect_all(doc, ctx, redact=False, detectors=rest, frames=head)[0]
 
 
 def _remember_verified(written: Source, fmt: str, ctx: Context) -> None:
@@ -284,27 +321,37 @@ def _write(doc: Document, out: Staged, ctx: Context, *, streaming: bool) -> Sour
 # ---------------------------------------------------------------- pixel stages
 
 
-def _detectors(ctx: Context):
+def _detectors(ctx: Context, only: list | None = None):
+    """The run's detectors (or ``only`` these), each loaded."""
     from deident.stages import detectors_for
 
-    detectors = detectors_for(ctx.options)
+    detectors = detectors_for(ctx.options) if only is None else only
     for d in detectors:
         d.ensure_available()
     return detectors
 
 
-def _detect_all(doc: Document, ctx: Context, *, redact: bool):
-    """Run every pixel stage over every frame; redact in place when asked.
+def _detect_all(
+    doc: Document,
+    ctx: Context,
+    *,
+    redact: bool,
+    detectors: list | None = None,
+    frames: Iterable | None = None,
+):
+    """Run every pixel stage (or ``detectors``) over every frame (or ``frames``, the document's already
+    taken); redact in place when asked.
 
     Returns (findings, {frame index: regions redacted}, stage names).
     """
     from deident.stages import redactions_for
 
-    detectors = _detectors(ctx)
+    detectors = _detectors(ctx, detectors)
     findings: list[Finding] = []
     redacted: dict[int, list] = {}
-    frames = detect_frames(doc.frames(ctx), detectors, ctx, total=doc.frame_count(), ahead=doc.frames_ahead())
-    for frame, regions in frames:
+    taken = doc.frames(ctx) if frames is None else frames
+    looked = detect_frames(taken, detectors, ctx, total=doc.frame_count(), ahead=doc.frames_ahead())
+    for frame, regions in looked:
         regions, kept = _reviewed(frame, regions, ctx)
         findings += kept
         if not regions:

@@ -1,0 +1,120 @@
+"""``deident check`` is a gate: it looks at a file only until something refuses it (metadata, names and
+captions, then faces, then text and codes), and it refuses exactly the files that every stage together
+refuses (``check --all-stages``, ``inspect``). What a file holds is known from how it was made: planted
+EXIF bytes, scikit-image's astronaut (a face), text that Tesseract reads, not from deident's own check."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytesseract
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw, ImageFont
+
+from deident.checked import LOOKED_NO_FURTHER
+from deident.cli import cli
+from support import need
+from support.photos import segment, with_segments
+from support.planted import OWNER, exif_block
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+ID_LINE = "MRN 4455667"
+ROOT = Path(__file__).resolve().parents[1]
+REALWORLD = ROOT.parent / "shared" / "corpora" / "realworld"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configuration file from outside the test
+
+
+def labelled(path: Path, rgb: np.ndarray | None = None, exif: bool = False) -> Path:
+    """A JPEG of ``rgb`` (default: a smooth gradient) with ID_LINE burned into a white strip at the bottom,
+    and with ``exif`` a planted EXIF block (GPS, owner, dates)."""
+    if rgb is None:
+        yy, xx = np.mgrid[0:240, 0:320]
+        rgb = np.stack([xx * 255 // 319, yy * 255 // 239, np.full_like(xx, 90)], 2).astype(np.uint8)
+    img = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, img.height - 44, 300, img.height), fill=(255, 255, 255))
+    draw.text((10, img.height - 40), ID_LINE, fill=(0, 0, 0), font=ImageFont.truetype(FONT, 28))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=92)
+    data = buf.getvalue()
+    if exif:
+        data = with_segments(data, segment(0xE1, b"Exif\0\0" + exif_block(1)))
+    path.write_bytes(data)
+    strip = Image.open(path).crop((0, img.height - 44, 300, img.height))
+    assert "4455667" in pytesseract.image_to_string(strip).replace(" ", "")  # the text is legible
+    return path
+
+
+def checked(*args) -> list[dict]:
+    """Each file's entry of ``deident check --json -j 1 ARGS``, with the run's exit code."""
+    result = CliRunner().invoke(cli, ["check", "--json", "-j", "1", *map(str, args)])
+    assert result.exit_code in (0, 1), result.output
+    return [f | {"exit": result.exit_code} for f in json.loads(result.stdout)["files"]]
+
+
+def stages(entry: dict) -> set[str]:
+    return {f["stage"] for f in entry["findings"] if f["action"] != "kept"}
+
+
+def test_a_file_refused_by_its_metadata_is_not_looked_at_further(tmp_path):
+    path = labelled(tmp_path / "case.jpg", exif=True)
+    assert OWNER.encode() in path.read_bytes()
+    [gate] = checked(path)
+    assert (gate["status"], gate["exit"], gate["reason"]) == ("unsafe", 1, LOOKED_NO_FURTHER)
+    assert stages(gate) == {"metadata"}
+    [every] = checked("--all-stages", path)
+    assert every["status"] == "unsafe" and every["reason"] == ""
+    assert stages(every) == {"metadata", "text"}
+
+
+def test_a_picture_with_a_face_is_refused_without_a_text_look(tmp_path, monkeypatch):
+    data = need("skimage.data", "scikit-image's sample photos")
+    from deident.text import TextDetector
+
+    path = labelled(tmp_path / "astronaut.jpg", data.astronaut())
+    looks = []
+    look = TextDetector.look
+    monkeypatch.setattr(TextDetector, "look", lambda self, *a, **k: looks.append(1) or look(self, *a, **k))
+    [gate] = checked(path)  # one file, -j 1: looked at in this process
+    assert (gate["status"], gate["exit"], gate["reason"]) == ("unsafe", 1, LOOKED_NO_FURTHER)
+    assert stages(gate) == {"faces"} and looks == []
+    [every] = checked("--all-stages", path)
+    assert stages(every) == {"faces", "text"} and every["reason"] == "" and looks
+
+
+def test_text_is_looked_for_where_nothing_refused_the_file_before(tmp_path):
+    [gate] = checked(labelled(tmp_path / "label.jpg"))
+    assert (gate["status"], gate["exit"], gate["reason"]) == ("unsafe", 1, "")
+    assert stages(gate) == {"text"}
+
+
+def test_inspect_lists_every_identifier(tmp_path):
+    path = labelled(tmp_path / "case.jpg", exif=True)
+    result = CliRunner().invoke(cli, ["inspect", "--json", "-j", "1", str(path)])
+    [entry] = json.loads(result.stdout)["files"]
+    assert stages(entry) == {"metadata", "text"} and entry["reason"] == ""
+
+
+def _pictures(tmp_path: Path) -> list[Path]:
+    """The bundled sample images, the planted cases above, and ../shared's real-world photos if present."""
+    out = sorted(p for p in (ROOT / "sample_images").rglob("*") if p.suffix.lower() in (".jpg", ".png"))
+    out += [labelled(tmp_path / "label.jpg"), labelled(tmp_path / "case.jpg", exif=True)]
+    if REALWORLD.is_dir():
+        out += sorted(p for d in ("faces", "controls", "text") for p in (REALWORLD / d).glob("*.[jp][pn]g"))
+    return out
+
+
+def test_the_gate_refuses_exactly_what_every_stage_refuses(tmp_path):
+    pictures = _pictures(tmp_path)
+    gate = {f["input"]: f["status"] for f in checked(*pictures)}
+    every = {f["input"]: f["status"] for f in checked("--all-stages", "--no-cache", *pictures)}
+    assert gate == every
+    assert {"unsafe", "clean"} <= set(gate.values())  # both verdicts are among them
