@@ -185,6 +185,9 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         # clinical terms whose words alone count as names, and label words with no number after them
         ("white matter", False),
         ("GREY MATTER", False),
+        ("histogram of grey values:", False),  # image analysis (issue 17, page.png)
+        ("Grey", True),  # alone, as common a surname as a word
+        ("Dr Grey values", True),
         ("long axis", False),
         ("Hodgkin lymphoma", False),
         ("methyl green", False),
