@@ -238,7 +238,8 @@ def main() -> int:
         '(the cine\'s 120 frames: one process over a list). "burning": one busy-loop process per core '
         "beside both. Medians over rounds; CPU-s from getrusage of the children. Ratio = deident / "
         "Tesseract.\n\n" + table(rows) + f"\n\n{size_note}\n\n"
-        "`deident check` as a pre-commit hook runs it (default jobs, every detector), on real-world "
+        "`deident check` as a pre-commit hook runs it (default jobs; the gate stops at the first stage "
+        "that refuses a file, unless `--all-stages`), on real-world "
         "photos:\n\n" + "\n".join(hook) + "\n"
     )
     print(section)
