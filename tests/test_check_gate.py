@@ -118,3 +118,20 @@ def test_the_gate_refuses_exactly_what_every_stage_refuses(tmp_path):
     every = {f["input"]: f["status"] for f in checked("--all-stages", "--no-cache", *pictures)}
     assert gate == every
     assert {"unsafe", "clean"} <= set(gate.values())  # both verdicts are among them
+
+
+def test_a_check_with_a_reviewers_decisions_runs_every_stage(tmp_path):
+    """Each decision must meet the detection it keeps (else it is reported as unused): with decisions,
+    a file refused by its metadata is still read for text, and the kept line is matched."""
+    from deident.review.decisions import FORMAT, VERSION, checksum, file_sha256
+
+    path = labelled(tmp_path / "case.jpg", exif=True)
+    files = {file_sha256(path): {"keep": [{"frame": 0, "box": [0, 196, 300, 240], "stage": "text"}]}}
+    decisions = tmp_path / "decisions.json"
+    decisions.write_text(
+        json.dumps({"format": FORMAT, "version": VERSION, "files": files, "sha256": checksum(files)})
+    )
+    [entry] = checked("--decisions", decisions, path)
+    assert entry["status"] == "unsafe" and entry["reason"] == ""  # the metadata refuses it
+    user = sorted((f["kind"], f["action"]) for f in entry["findings"] if f["stage"] == "user")
+    assert user == [("user.keep", "kept")]  # the text look ran and met the kept line

@@ -135,12 +135,18 @@ def _unsafe(findings: list[Finding]) -> bool:
     return any(f.action is not Action.KEPT for f in findings)  # what a reviewer kept is no finding
 
 
+def _gate(ctx: Context) -> bool:
+    """True when a check may stop at the first stage that refuses a file: ``all_stages`` off, and no
+    reviewer's decisions (each must meet the detection it keeps, or be reported as unused)."""
+    return not ctx.options.all_stages and ctx.review is None
+
+
 def _refused(findings: list[Finding], result: FileResult, ctx: Context) -> bool:
-    """True when the check gate (``all_stages`` off) need look no further: ``findings`` refuse the file
-    already, and its reason says so (``deident inspect`` lists every identifier)."""
+    """True when the check gate need look no further: ``findings`` refuse the file already, and its
+    reason says so (``deident inspect`` lists every identifier)."""
     from deident.checked import LOOKED_NO_FURTHER
 
-    if ctx.options.all_stages or not _unsafe(findings):
+    if not _gate(ctx) or not _unsafe(findings):
         return False
     result.reason = LOOKED_NO_FURTHER
     return True
@@ -168,16 +174,16 @@ def _pixel_findings(source: Source, doc: Document, ctx: Context, result: FileRes
 
 
 def _gate_look(doc: Document, ctx: Context, result: FileResult) -> list[Finding]:
-    """The pixel stages of a check. For the gate (``all_stages`` off) a one-frame picture is looked at for
-    faces first, and for text and codes only when it shows none: a photo with a face is refused without
-    the text look, and the text models are not loaded for it."""
+    """The pixel stages of a check. For the gate (``_gate``) a one-frame picture is looked at for faces
+    first, and for text and codes only when it shows none: a photo with a face is refused without the text
+    look."""
     from deident.stages import detectors_for
 
     detectors = detectors_for(ctx.options)
     first = [d for d in detectors if d.name == "faces"]
     frames = doc.frames(ctx)
     head = list(itertools.islice(frames, 2))  # decoded once for both looks
-    if ctx.options.all_stages or not first or len(first) == len(detectors) or len(head) != 1:
+    if not _gate(ctx) or not first or len(first) == len(detectors) or len(head) != 1:
         return _detect_all(doc, ctx, redact=False, detectors=detectors, frames=itertools.chain(head, frames))[
             0
         ]
