@@ -184,9 +184,8 @@ def _gate_look(doc: Document, ctx: Context, result: FileResult) -> list[Finding]
     frames = doc.frames(ctx)
     head = list(itertools.islice(frames, 2))  # decoded once for both looks
     if not _gate(ctx) or not first or len(first) == len(detectors) or len(head) != 1:
-        return _detect_all(doc, ctx, redact=False, detectors=detectors, frames=itertools.chain(head, frames))[
-            0
-        ]
+        every = itertools.chain(head, frames)
+        return _detect_all(doc, ctx, redact=False, detectors=detectors, frames=every)[0]
     found = _detect_all(doc, ctx, redact=False, detectors=first, frames=head)[0]
     if _refused(found, result, ctx):
         return found
