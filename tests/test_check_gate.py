@@ -1,7 +1,8 @@
 """``deident check`` is a gate: it looks at a file only until something refuses it (metadata, names and
-captions, then faces, then text and codes), and it refuses exactly the files that every stage together
-refuses (``check --all-stages``, ``inspect``). What a file holds is known from how it was made: planted
-EXIF bytes, scikit-image's astronaut (a face), text that Tesseract reads, not from deident's own check."""
+captions, then faces, then text and codes, the text look ending with its first pass that finds a line), and
+it refuses exactly the files that every stage together refuses (``check --all-stages``, ``inspect``). What a
+file holds is known from how it was made: planted EXIF bytes, scikit-image's astronaut (a face), text that
+Tesseract reads, not from deident's own check."""
 
 from __future__ import annotations
 
@@ -90,10 +91,19 @@ def test_a_picture_with_a_face_is_refused_without_a_text_look(tmp_path, monkeypa
     assert stages(every) == {"faces", "text"} and every["reason"] == "" and looks
 
 
-def test_text_is_looked_for_where_nothing_refused_the_file_before(tmp_path):
-    [gate] = checked(labelled(tmp_path / "label.jpg"))
-    assert (gate["status"], gate["exit"], gate["reason"]) == ("unsafe", 1, "")
-    assert stages(gate) == {"text"}
+def test_text_is_looked_for_where_nothing_refused_the_file_before(tmp_path, monkeypatch):
+    """...and the text look ends with its first pass that finds a line: no closer look at faint heat."""
+    from deident.text import detect
+
+    closer = []
+    faint = detect._faint
+    monkeypatch.setattr(detect, "_faint", lambda *a, **k: closer.append(1) or faint(*a, **k))
+    path = labelled(tmp_path / "label.jpg")
+    [gate] = checked(path)
+    assert (gate["status"], gate["exit"], gate["reason"]) == ("unsafe", 1, LOOKED_NO_FURTHER)
+    assert stages(gate) == {"text"} and closer == []
+    [every] = checked("--all-stages", path)
+    assert stages(every) == {"text"} and every["reason"] == "" and closer
 
 
 def test_inspect_lists_every_identifier(tmp_path):

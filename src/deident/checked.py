@@ -44,8 +44,9 @@ CHECKED_BEFORE = (
 )
 
 
-# Said of a file the check gate refused before every stage had looked at it (``Options.all_stages`` off).
-LOOKED_NO_FURTHER = "refused before every stage had looked (deident inspect lists every identifier)"
+# Said of a file the check gate refused on the first identifiers it found (``Context.gate``): metadata, a
+# name or a caption before any pixel stage, a face before the text look, a first pass's text line.
+LOOKED_NO_FURTHER = "refused on the first identifiers found (deident inspect lists every one)"
 
 
 def cache_dir() -> Path:

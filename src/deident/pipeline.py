@@ -135,18 +135,12 @@ def _unsafe(findings: list[Finding]) -> bool:
     return any(f.action is not Action.KEPT for f in findings)  # what a reviewer kept is no finding
 
 
-def _gate(ctx: Context) -> bool:
-    """True when a check may stop at the first stage that refuses a file: ``all_stages`` off, and no
-    reviewer's decisions (each must meet the detection it keeps, or be reported as unused)."""
-    return not ctx.options.all_stages and ctx.review is None
-
-
 def _refused(findings: list[Finding], result: FileResult, ctx: Context) -> bool:
     """True when the check gate need look no further: ``findings`` refuse the file already, and its
     reason says so (``deident inspect`` lists every identifier)."""
     from deident.checked import LOOKED_NO_FURTHER
 
-    if not _gate(ctx) or not _unsafe(findings):
+    if not ctx.gate or not _unsafe(findings):
         return False
     result.reason = LOOKED_NO_FURTHER
     return True
@@ -174,23 +168,26 @@ def _pixel_findings(source: Source, doc: Document, ctx: Context, result: FileRes
 
 
 def _gate_look(doc: Document, ctx: Context, result: FileResult) -> list[Finding]:
-    """The pixel stages of a check. For the gate (``_gate``) a one-frame picture is looked at for faces
-    first, and for text and codes only when it shows none: a photo with a face is refused without the text
-    look."""
+    """The pixel stages of a check. For the gate (``Context.gate``) a one-frame picture is looked at for
+    faces first, and for text and codes only when it shows none: a photo with a face is refused without the
+    text look. The gate's text look ends with the first pass that finds a line (``TextDetector.look``), so
+    a refused file's list can be short, and its reason says so."""
     from deident.stages import detectors_for
 
     detectors = detectors_for(ctx.options)
     first = [d for d in detectors if d.name == "faces"]
     frames = doc.frames(ctx)
     head = list(itertools.islice(frames, 2))  # decoded once for both looks
-    if not _gate(ctx) or not first or len(first) == len(detectors) or len(head) != 1:
+    if not ctx.gate or not first or len(first) == len(detectors) or len(head) != 1:
         every = itertools.chain(head, frames)
-        return _detect_all(doc, ctx, redact=False, detectors=detectors, frames=every)[0]
-    found = _detect_all(doc, ctx, redact=False, detectors=first, frames=head)[0]
-    if _refused(found, result, ctx):
-        return found
-    rest = [d for d in detectors if d not in first]
-    return found + _detect_all(doc, ctx, redact=False, detectors=rest, frames=head)[0]
+        found = _detect_all(doc, ctx, redact=False, detectors=detectors, frames=every)[0]
+    else:
+        found = _detect_all(doc, ctx, redact=False, detectors=first, frames=head)[0]
+        if not _unsafe(found):
+            rest = [d for d in detectors if d not in first]
+            found += _detect_all(doc, ctx, redact=False, detectors=rest, frames=head)[0]
+    _refused(found, result, ctx)  # the gate's text look stops at its first pass that finds a line
+    return found
 
 
 def _remember_verified(written: Source, fmt: str, ctx: Context) -> None:

@@ -66,6 +66,13 @@ class Context:
     review: Applying | None = None  # this file's reviewer decisions (--decisions), if any
     output: Path | None = None  # the final output name (formats that also write a folder beside it: MRXS)
 
+    @property
+    def gate(self) -> bool:
+        """True when a check may stop at the first finding that refuses the file (``check`` without
+        ``--all-stages``), except with a reviewer's decisions: each must meet the detection it keeps, or
+        be reported as unused."""
+        return not self.options.all_stages and self.review is None
+
 
 @dataclass
 class Frame:

@@ -76,8 +76,12 @@ class TextDetector:
         def settled(found: list) -> list:
             return _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint))
 
-        lines = settled(detect.find_lines(eng, bgr, faint=faint, work=work, plain=not faint, settle=settled))
         reading = options.text is TextMode.PHI or bool(self._keep)
+        enough = faint and ctx.gate and not reading  # a check's gate: one line found refuses the file
+        found = detect.find_lines(
+            eng, bgr, faint=faint, work=work, plain=not faint, settle=settled, enough=enough
+        )
+        lines = settled(found)
         texts = _read(eng, bgr, lines) if reading else []
         deny = None
         if options.text is TextMode.PHI and ctx.deny_terms:

@@ -253,6 +253,7 @@ def find_lines(
     work: np.ndarray | None = None,
     plain: bool = False,
     settle: Callable[[list[Line]], list[Line]] | None = None,
+    enough: bool = False,
 ) -> list[Line]:
     """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates; with ``faint``,
     also those its heat only hints at (``_faint``). ``work``: ``neutralise_boxes(bgr, plain)``, if the
@@ -267,7 +268,8 @@ def find_lines(
     run again on three photos with no text (a portrait's face and hair, a giraffe), which found
     only two rivets on a leather jerkin. What it drops is filled all the same, or the second round finds
     it again as a slightly different quad that reads otherwise (an ultrasound's marker triangle, read as
-    a glyph there).
+    a glyph there). ``enough``: a first pass that keeps a line is the answer (a check's gate needs one
+    line to refuse a file): no closer look at faint heat, no second round.
     """
     import cv2
 
@@ -276,6 +278,8 @@ def find_lines(
     lines = drop_contained(lines + _fine(engine, work, box_thresh, None))
     if max(bgr.shape[:2]) > OVERVIEW_SIDE:
         lines = drop_contained(lines + _refine(engine, work, lines, box_thresh))
+    if enough and settle is not None and (kept := settle(lines)):
+        return kept
     if faint:
         lines = drop_contained(lines + _faint(engine, work, lines, heat, box_thresh))
     first = lines
