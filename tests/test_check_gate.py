@@ -145,3 +145,42 @@ def test_a_check_with_a_reviewers_decisions_runs_every_stage(tmp_path):
     assert entry["status"] == "unsafe" and entry["reason"] == ""  # the metadata refuses it
     user = sorted((f["kind"], f["action"]) for f in entry["findings"] if f["stage"] == "user")
     assert user == [("user.keep", "kept")]  # the text look ran and met the kept line
+
+
+def _animation_with_text(path: Path, frames: int = 6) -> Path:
+    """An animated GIF whose every frame shows ID_LINE over a moving gradient (GIF holds no metadata)."""
+    yy, xx = np.mgrid[0:240, 0:320]
+    stack = []
+    for k in range(frames):
+        img = Image.fromarray(
+            np.stack([(xx + 9 * k) % 256, yy * 255 // 239, np.full_like(xx, 90)], 2).astype(np.uint8)
+        )
+        draw = ImageDraw.Draw(img)
+        draw.rectangle((0, 196, 300, 240), fill=(255, 255, 255))
+        draw.text((10, 200), ID_LINE, fill=(0, 0, 0), font=ImageFont.truetype(FONT, 28))
+        stack.append(img)
+    stack[0].save(path, save_all=True, append_images=stack[1:], duration=100, loop=0)
+    return path
+
+
+def test_a_multi_frame_file_is_refused_at_its_first_frame_with_a_finding(tmp_path):
+    """The gate stops at the first frame with a finding; every stage looks at all of them. The animation's
+    metadata (unused palette entries) is scrubbed first (``--text off``); Pillow reads the frames back and
+    Tesseract the label in each."""
+    from PIL import ImageSequence
+
+    source = _animation_with_text(tmp_path / "loop.gif")
+    scrub = ["scrub", "-j", "1", "--text", "off", "--faces", "off", str(source), "-o", str(tmp_path / "out")]
+    made = CliRunner().invoke(cli, scrub)
+    assert made.exit_code == 0, made.output
+    path = tmp_path / "out" / "loop.gif"
+    frames = [f.convert("RGB") for f in ImageSequence.Iterator(Image.open(path))]
+    assert len(frames) == 6
+    assert all(
+        "4455667" in pytesseract.image_to_string(f.crop((0, 196, 300, 240))).replace(" ", "") for f in frames
+    )
+    [gate] = checked(path)
+    assert (gate["status"], gate["reason"]) == ("unsafe", LOOKED_NO_FURTHER) and stages(gate) == {"text"}
+    assert {f["area"]["frame"] for f in gate["findings"]} == {0}
+    [every] = checked("--all-stages", path)
+    assert stages(every) == {"text"} and {f["area"]["frame"] for f in every["findings"]} == set(range(6))

@@ -342,7 +342,8 @@ def _detect_all(
     frames: Iterable | None = None,
 ):
     """Run every pixel stage (or ``detectors``) over every frame (or ``frames``, the document's already
-    taken); redact in place when asked.
+    taken); redact in place when asked. A check's gate (``Context.gate``) stops at the first frame with a
+    finding: a cine refused by its first frame is not looked at through its other 119.
 
     Returns (findings, {frame index: regions redacted}, stage names).
     """
@@ -353,18 +354,21 @@ def _detect_all(
     redacted: dict[int, list] = {}
     taken = doc.frames(ctx) if frames is None else frames
     looked = detect_frames(taken, detectors, ctx, total=doc.frame_count(), ahead=doc.frames_ahead())
-    for frame, regions in looked:
-        regions, kept = _reviewed(frame, regions, ctx)
-        findings += kept
-        if not regions:
-            continue
-        action = Action.REDACTED if redact else Action.FOUND
-        findings += [_region_finding(frame.where, r, action, ctx, frame.index) for r in regions]
-        if redact:
-            findings += doc.redact(frame.index, redactions_for(regions, ctx.options), ctx)
-            # One picture can be shown more than once (DICOM windows, an alpha plane): what each view
-            # found was redacted, so verification must know all of it.
-            redacted.setdefault(frame.index, []).extend(regions)
+    with contextlib.closing(looked):  # a break stops the frames taken ahead
+        for frame, regions in looked:
+            regions, kept = _reviewed(frame, regions, ctx)
+            findings += kept
+            if not regions:
+                continue
+            action = Action.REDACTED if redact else Action.FOUND
+            findings += [_region_finding(frame.where, r, action, ctx, frame.index) for r in regions]
+            if ctx.gate and not redact:
+                break
+            if redact:
+                findings += doc.redact(frame.index, redactions_for(regions, ctx.options), ctx)
+                # One picture can be shown more than once (DICOM windows, an alpha plane): what each view
+                # found was redacted, so verification must know all of it.
+                redacted.setdefault(frame.index, []).extend(regions)
     return findings, redacted, [d.name for d in detectors]
 
 
