@@ -391,8 +391,8 @@ def _say_review_files(options, started: float) -> None:
 @_switch(
     "all-stages",
     "Run every stage on a file already refused (as inspect does): a full list of what identifies it. "
-    "Without it a file refused by its metadata, name or caption is not looked at, and a picture with a "
-    "face is not read for text.",
+    "Without it each file is looked at only until something refuses it (metadata, names and captions, "
+    "then faces, then text and codes), and a refused file's list of findings can be short.",
 )
 @_decisions_option
 @_switch("verbose", "List every finding per file.", "-v")
