@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,15 @@ def test_a_multi_frame_file_is_refused_at_its_first_frame_with_a_finding(tmp_pat
     assert {f["area"]["frame"] for f in gate["findings"]} == {0}
     [every] = checked("--all-stages", path)
     assert stages(every) == {"text"} and {f["area"]["frame"] for f in every["findings"]} == set(range(6))
+
+
+def test_the_configuration_can_ask_for_every_stage(tmp_path):
+    """A coordinator's audit folder can keep ``all_stages = true`` in its configuration."""
+    path = labelled(tmp_path / "case.jpg", exif=True)
+    shown = CliRunner().invoke(cli, ["config"]).output
+    assert re.search(r"check\s+│\s+--all-stages\s+│\s+False\s+│\s+default", shown), shown
+    (tmp_path / ".deident.toml").write_text("[check]\nall_stages = true\n")
+    shown = CliRunner().invoke(cli, ["config"]).output
+    assert re.search(r"check\s+│\s+--all-stages\s+│\s+True\s+│", shown), shown
+    [entry] = checked(path)
+    assert stages(entry) == {"metadata", "text"} and entry["reason"] == ""
