@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw, ImageFont
 
-from deident.checked import LOOKED_NO_FURTHER
 from deident.cli import cli
+from deident.pipeline import LOOKED_NO_FURTHER
 from support import need
 from support.photos import segment, with_segments
 from support.planted import OWNER, exif_block

@@ -44,11 +44,6 @@ CHECKED_BEFORE = (
 )
 
 
-# Said of a file the check gate refused on the first identifiers it found (``Context.gate``): metadata, a
-# name or a caption before any pixel stage, a face before the text look, a first pass's text line.
-LOOKED_NO_FURTHER = "refused on the first identifiers found (deident inspect lists every one)"
-
-
 def cache_dir() -> Path:
     """``$DEIDENT_CACHE_DIR`` (a CI job can keep it between runs), else under the user's cache folder."""
     if os.environ.get("DEIDENT_CACHE_DIR"):

@@ -418,7 +418,8 @@ def check(paths, as_json, report, verbose, quiet, **kw):
 def _say_not_looked_at(results, quiet: bool) -> None:
     from rich.console import Console
 
-    from deident.checked import CHECKED_BEFORE, LOOKED_NO_FURTHER
+    from deident.checked import CHECKED_BEFORE
+    from deident.pipeline import LOOKED_NO_FURTHER
 
     if quiet:
         return

@@ -131,6 +131,11 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     result.status = Status.UNSAFE if _unsafe(result.findings) else Status.CLEAN
 
 
+# Said of a file the check gate refused on the first identifiers it found (``Context.gate``): metadata, a
+# name or a caption before any pixel stage, a face before the text look, a first pass's text line.
+LOOKED_NO_FURTHER = "refused on the first identifiers found (deident inspect lists every one)"
+
+
 def _unsafe(findings: list[Finding]) -> bool:
     return any(f.action is not Action.KEPT for f in findings)  # what a reviewer kept is no finding
 
@@ -138,8 +143,6 @@ def _unsafe(findings: list[Finding]) -> bool:
 def _refused(findings: list[Finding], result: FileResult, ctx: Context) -> bool:
     """True when the check gate need look no further: ``findings`` refuse the file already, and its
     reason says so (``deident inspect`` lists every identifier)."""
-    from deident.checked import LOOKED_NO_FURTHER
-
     if not ctx.gate or not _unsafe(findings):
         return False
     result.reason = LOOKED_NO_FURTHER
@@ -175,16 +178,19 @@ def _gate_look(doc: Document, ctx: Context, result: FileResult) -> list[Finding]
     from deident.stages import detectors_for
 
     detectors = detectors_for(ctx.options)
-    first = [d for d in detectors if d.name == "faces"]
+    if not ctx.gate:
+        return _detect_all(doc, ctx, redact=False, detectors=detectors)[0]
+    faces = [d for d in detectors if d.name == "faces"]
     frames = doc.frames(ctx)
     head = list(itertools.islice(frames, 2))  # decoded once for both looks
-    if not ctx.gate or not first or len(first) == len(detectors) or len(head) != 1:
-        every = itertools.chain(head, frames)
-        found = _detect_all(doc, ctx, redact=False, detectors=detectors, frames=every)[0]
+    if not faces or len(faces) == len(detectors) or len(head) != 1:
+        found = _detect_all(
+            doc, ctx, redact=False, detectors=detectors, frames=itertools.chain(head, frames)
+        )[0]
     else:
-        found = _detect_all(doc, ctx, redact=False, detectors=first, frames=head)[0]
+        found = _detect_all(doc, ctx, redact=False, detectors=faces, frames=head)[0]
         if not _unsafe(found):
-            rest = [d for d in detectors if d not in first]
+            rest = [d for d in detectors if d not in faces]
             found += _detect_all(doc, ctx, redact=False, detectors=rest, frames=head)[0]
     _refused(found, result, ctx)  # the gate's text look stops at its first pass that finds a line
     return found
