@@ -34,16 +34,27 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no configuration file from outside the test
 
 
-def labelled(path: Path, rgb: np.ndarray | None = None, exif: bool = False) -> Path:
-    """A JPEG of ``rgb`` (default: a smooth gradient) with ID_LINE burned into a white strip at the bottom,
-    and with ``exif`` a planted EXIF block (GPS, owner, dates)."""
-    if rgb is None:
-        yy, xx = np.mgrid[0:240, 0:320]
-        rgb = np.stack([xx * 255 // 319, yy * 255 // 239, np.full_like(xx, 90)], 2).astype(np.uint8)
+def gradient(shift: int = 0) -> np.ndarray:
+    """A smooth 320x240 RGB picture, text-free and face-free (``shift`` moves it sideways)."""
+    yy, xx = np.mgrid[0:240, 0:320]
+    return np.stack([(xx + shift) * 255 // 319 % 256, yy * 255 // 239, np.full_like(xx, 90)], 2).astype(
+        np.uint8
+    )
+
+
+def with_label(rgb: np.ndarray) -> Image.Image:
+    """``rgb`` with ID_LINE burned into a white strip at its bottom left."""
     img = Image.fromarray(rgb)
     draw = ImageDraw.Draw(img)
     draw.rectangle((0, img.height - 44, 300, img.height), fill=(255, 255, 255))
     draw.text((10, img.height - 40), ID_LINE, fill=(0, 0, 0), font=ImageFont.truetype(FONT, 28))
+    return img
+
+
+def labelled(path: Path, rgb: np.ndarray | None = None, exif: bool = False) -> Path:
+    """A JPEG of ``rgb`` (default: ``gradient``) with ``with_label``'s strip, and with ``exif`` a planted
+    EXIF block (GPS, owner, dates)."""
+    img = with_label(gradient() if rgb is None else rgb)
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=92)
     data = buf.getvalue()
@@ -149,17 +160,8 @@ def test_a_check_with_a_reviewers_decisions_runs_every_stage(tmp_path):
 
 
 def _animation_with_text(path: Path, frames: int = 6) -> Path:
-    """An animated GIF whose every frame shows ID_LINE over a moving gradient (GIF holds no metadata)."""
-    yy, xx = np.mgrid[0:240, 0:320]
-    stack = []
-    for k in range(frames):
-        img = Image.fromarray(
-            np.stack([(xx + 9 * k) % 256, yy * 255 // 239, np.full_like(xx, 90)], 2).astype(np.uint8)
-        )
-        draw = ImageDraw.Draw(img)
-        draw.rectangle((0, 196, 300, 240), fill=(255, 255, 255))
-        draw.text((10, 200), ID_LINE, fill=(0, 0, 0), font=ImageFont.truetype(FONT, 28))
-        stack.append(img)
+    """An animated GIF whose every frame shows ``with_label``'s strip over a moving gradient."""
+    stack = [with_label(gradient(9 * k)) for k in range(frames)]
     stack[0].save(path, save_all=True, append_images=stack[1:], duration=100, loop=0)
     return path
 
