@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,14 @@ def checked(*args) -> dict:
 
 
 def entries() -> list[Path]:
-    return sorted(p for p in Path(os.environ["DEIDENT_CACHE_DIR"]).rglob("*") if p.is_file())
+    """The verdicts kept (files in the cache's two-letter folders; not its ``pruned`` mark)."""
+    root = Path(os.environ["DEIDENT_CACHE_DIR"])
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.parent != root)
+
+
+def aged(path: Path, days: float) -> None:
+    then = time.time() - days * 86400
+    os.utime(path, (then, then))
 
 
 def test_a_clean_photo_checked_again_is_not_looked_at_again(tmp_path):
@@ -136,6 +144,35 @@ def test_a_scrubbed_sign_passes_a_check_that_looks_at_it_whole(shared_dir, tmp_p
     assert json.loads(scrubbed.stdout)["files"][0]["status"] == "safe", scrubbed.output
     verdict = checked("--no-cache", tmp_path / "out" / "sign.png")
     assert (verdict["exit"], verdict["status"]) == (0, "clean"), verdict["findings"]
+
+
+def test_entries_unused_for_months_are_deleted_and_used_ones_kept(tmp_path):
+    """Each new version of deident (or of a package it requires) leaves every entry made before unused
+    for good: they were never deleted, one empty file per clean file ever checked."""
+    root = Path(os.environ["DEIDENT_CACHE_DIR"])
+    clean = photo(tmp_path / "wrist.jpg")
+    checked(clean)
+    [used] = entries()
+    stale = root / "ab" / ("c" * 62)  # a verdict of an older deident, not used since
+    stale.parent.mkdir(exist_ok=True)
+    stale.touch()
+    foreign = root / "ab" / "notes.txt"  # the folder can be anyone's: what is no entry stays
+    foreign.touch()
+    for path in (used, stale, foreign, root / "pruned"):
+        aged(path, 100)
+    assert checked(clean)["reason"] == CHECKED_BEFORE  # used again: kept another 90 days
+    other = tmp_path / "knee.jpg"
+    Image.open(clean).save(other, "JPEG", quality=80)  # other bytes: a verdict made, the folder pruned
+    assert checked(other)["status"] == "clean"
+    assert not stale.exists()
+    assert used.exists() and foreign.exists() and len(entries()) == 3
+    later = root / "cd" / ("e" * 62)  # unused as long, but the folder was looked through today
+    later.parent.mkdir()
+    later.touch()
+    aged(later, 100)
+    Image.open(clean).save(tmp_path / "hip.jpg", "JPEG", quality=70)
+    checked(tmp_path / "hip.jpg")
+    assert later.exists()
 
 
 def test_a_phi_mode_scrub_output_passes_a_phi_mode_check_without_its_inputs_deny_list(tmp_path):

@@ -13,7 +13,8 @@ remembered.
 
 The entries are empty files named by a SHA-256 of all of that, under ``$DEIDENT_CACHE_DIR`` or
 ``$XDG_CACHE_HOME/deident/checked`` (``~/.cache/deident/checked``): no name, path or pixel of any file,
-only digests. A cache that cannot be read or written is no cache: the file is looked at.
+only digests. A cache that cannot be read or written is no cache: the file is looked at. Entries unused
+for 90 days are deleted (``prune``): each new version leaves all the old ones unused.
 """
 
 from __future__ import annotations
@@ -59,14 +60,62 @@ class Entry:
     path: Path
 
     def seen(self) -> bool:
-        return self.path.is_file()
+        if not self.path.is_file():
+            return False
+        with contextlib.suppress(OSError):
+            os.utime(self.path)  # in use: kept another KEEP_UNUSED (``prune``)
+        return True
 
     def remember(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         except OSError:
-            pass  # no entry: the next run looks again
+            return  # no entry: the next run looks again
+        prune(self.path.parent.parent)
+
+
+# Entries unused for this long are deleted: another version of deident or of a package it requires, or
+# other options, leave every entry made before unused for good (one empty file per clean file checked).
+# A hit refreshes its entry. The folder is looked through when an entry is made, at most once a day.
+KEEP_UNUSED = 90 * 24 * 3600
+PRUNE_EVERY = 24 * 3600
+PRUNED = "pruned"  # an empty file in the cache folder: its time is when the entries were last looked through
+_ENTRY = re.compile(r"[0-9a-f]{62}")
+
+
+def prune(root: Path, now: float | None = None) -> int:
+    """Delete the entries under ``root`` unused for ``KEEP_UNUSED`` seconds, unless that was done less than
+    ``PRUNE_EVERY`` ago; returns how many. Only files named and sized as entries are touched (the folder
+    can be anyone's ``$DEIDENT_CACHE_DIR``), and nothing here fails a run: a cache is a convenience."""
+    import time
+
+    now = time.time() if now is None else now
+    marker = root / PRUNED
+    try:
+        if now - marker.stat().st_mtime < PRUNE_EVERY:
+            return 0
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return 0
+    try:
+        marker.touch(mode=0o600)
+        os.utime(marker, (now, now))
+        shards = [d.path for d in os.scandir(root) if re.fullmatch(r"[0-9a-f]{2}", d.name) and d.is_dir()]
+    except OSError:
+        return 0
+    deleted = 0
+    for shard in shards:
+        with contextlib.suppress(OSError), os.scandir(shard) as found:
+            for entry in found:
+                with contextlib.suppress(OSError):
+                    st = entry.stat(follow_symlinks=False)
+                    entry_like = entry.is_file(follow_symlinks=False) and _ENTRY.fullmatch(entry.name)
+                    if entry_like and st.st_size == 0 and now - st.st_mtime > KEEP_UNUSED:
+                        os.unlink(entry.path)
+                        deleted += 1
+    return deleted
 
 
 def entry_for(source: Source, fmt: str, options: Options, deny_terms: tuple[str, ...]) -> Entry | None:
