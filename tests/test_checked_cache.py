@@ -132,20 +132,6 @@ def test_check_says_of_an_output_what_the_scrub_that_wrote_it_said(tmp_path):
     assert checked(out)["reason"] != CHECKED_BEFORE
 
 
-def test_a_scrubbed_sign_passes_a_check_that_looks_at_it_whole(shared_dir, tmp_path):
-    """../shared's sign photo (easyocr_example3.png), scrubbed: its yellow sign frame holds two fills,
-    which verification reads with the fills repainted (no glyph, "b" at 0.41). A check with no cache read
-    the same near-square quad over the black fills as "D" (0.51), a glyph, and refused the safe output."""
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "sign.png").write_bytes(
-        (shared_dir / "corpora" / "realworld" / "text" / "easyocr_example3.png").read_bytes()
-    )
-    scrubbed = CliRunner().invoke(cli, ["scrub", "-j", "1", "--json", str(tmp_path / "in"), "-o", "out"])
-    assert json.loads(scrubbed.stdout)["files"][0]["status"] == "safe", scrubbed.output
-    verdict = checked("--no-cache", tmp_path / "out" / "sign.png")
-    assert (verdict["exit"], verdict["status"]) == (0, "clean"), verdict["findings"]
-
-
 def test_entries_unused_for_months_are_deleted_and_used_ones_kept(tmp_path):
     """Each new version of deident (or of a package it requires) leaves every entry made before unused
     for good: they were never deleted, one empty file per clean file ever checked."""

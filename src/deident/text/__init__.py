@@ -66,14 +66,12 @@ class TextDetector:
         options = ctx.options
         eng = self._engine(options)
         bgr = frame.rgb[..., ::-1]
-        # Tall and near-square lines are read with the frame's solid fills repainted, as the detector saw
-        # it: on a sign of ../shared's real-world set (easyocr_example3.png) two fresh fills stacked in a
-        # yellow frame read as "D" (0.51) and counted as a glyph, and the whole sign was filled in a second
-        # round of verification (23 % of the frame); with the fills repainted the quad reads "b" at 0.41.
-        # A check of that output looked at it as a detection pass does, read the fills as they are, and
-        # refused the scrub's safe output. Where no fill is found, the frame is the detector's view too.
-        shown = detect.neutralise_boxes(bgr, plain=True)
-        work = shown if not faint or shown is bgr else None  # None: find_lines inpaints the fills itself
+        # Verification reads tall and near-square lines with the frame's solid fills repainted, as the
+        # detector saw it: on a sign of ../shared's real-world set (easyocr_example3.png) two fresh fills
+        # stacked in a yellow frame read as "D" (0.51) and counted as a glyph, and the whole sign was filled
+        # in a second round (23 % of the frame); with the fills repainted the quad reads "b" at 0.41.
+        work = None if faint else detect.neutralise_boxes(bgr, plain=True)
+        shown = bgr if work is None else work
 
         def settled(found: list) -> list:
             return _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint))
