@@ -144,14 +144,18 @@ def test_entries_unused_for_months_are_deleted_and_used_ones_kept(tmp_path):
     stale.touch()
     foreign = root / "ab" / "notes.txt"  # the folder can be anyone's: what is no entry stays
     foreign.touch()
-    for path in (used, stale, foreign, root / "pruned"):
+    elsewhere = tmp_path / "elsewhere" / ("d" * 62)  # shaped like an entry, in a folder linked in
+    elsewhere.parent.mkdir()
+    elsewhere.touch()
+    (root / "ef").symlink_to(elsewhere.parent)
+    for path in (used, stale, foreign, elsewhere, root / "pruned"):
         aged(path, 100)
     assert checked(clean)["reason"] == CHECKED_BEFORE  # used again: kept another 90 days
     other = tmp_path / "knee.jpg"
     Image.open(clean).save(other, "JPEG", quality=80)  # other bytes: a verdict made, the folder pruned
     assert checked(other)["status"] == "clean"
     assert not stale.exists()
-    assert used.exists() and foreign.exists() and len(entries()) == 3
+    assert used.exists() and foreign.exists() and elsewhere.exists() and len(entries()) == 3
     later = root / "cd" / ("e" * 62)  # unused as long, but the folder was looked through today
     later.parent.mkdir()
     later.touch()

@@ -81,7 +81,7 @@ class Entry:
 KEEP_UNUSED = 90 * 24 * 3600
 PRUNE_EVERY = 24 * 3600
 PRUNED = "pruned"  # an empty file in the cache folder: its time is when the entries were last looked through
-_ENTRY = re.compile(r"[0-9a-f]{62}")
+_SHARD, _ENTRY = re.compile(r"[0-9a-f]{2}"), re.compile(r"[0-9a-f]{62}")  # what ``entry_for`` names
 
 
 def prune(root: Path, now: float | None = None) -> int:
@@ -102,17 +102,19 @@ def prune(root: Path, now: float | None = None) -> int:
     try:
         marker.touch(mode=0o600)
         os.utime(marker, (now, now))
-        shards = [d.path for d in os.scandir(root) if re.fullmatch(r"[0-9a-f]{2}", d.name) and d.is_dir()]
+        with os.scandir(root) as listed:  # a linked folder is not followed: it is no shard of ours
+            shards = [d.path for d in listed if _SHARD.fullmatch(d.name) and d.is_dir(follow_symlinks=False)]
     except OSError:
         return 0
     deleted = 0
     for shard in shards:
         with contextlib.suppress(OSError), os.scandir(shard) as found:
             for entry in found:
+                if not (_ENTRY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)):
+                    continue
                 with contextlib.suppress(OSError):
                     st = entry.stat(follow_symlinks=False)
-                    entry_like = entry.is_file(follow_symlinks=False) and _ENTRY.fullmatch(entry.name)
-                    if entry_like and st.st_size == 0 and now - st.st_mtime > KEEP_UNUSED:
+                    if st.st_size == 0 and now - st.st_mtime > KEEP_UNUSED:
                         os.unlink(entry.path)
                         deleted += 1
     return deleted
