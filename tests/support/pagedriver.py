@@ -115,30 +115,46 @@ class Page:
             time.sleep(0.05)
         return value
 
+    def in_view(self, css: str, within: str = "") -> list[float]:
+        """Scroll the element into the middle of the view and wait until it holds still there (two reads of
+        its box alike), with every picture in view loaded: on a loaded CI run a drag read the box while the
+        page still moved and landed 123 px low. Its box in viewport coordinates: left, top, width, height."""
+        last: list = []
+
+        def still():
+            loaded = self.js(
+                "const root = arguments[1] ? document.querySelector(arguments[1]) : document;"
+                "root.querySelector(arguments[0]).scrollIntoView({block: 'center'});"
+                "return [...document.images].filter(i => { const r = i.getBoundingClientRect();"
+                " return r.bottom > 0 && r.top < innerHeight; }).every(i => i.complete)",
+                css,
+                within,
+            )
+            rect = self.js(
+                "const root = arguments[1] ? document.querySelector(arguments[1]) : document;"
+                "const r = root.querySelector(arguments[0]).getBoundingClientRect();"
+                "return [r.left, r.top, r.width, r.height];",
+                css,
+                within,
+            )
+            steady = loaded and rect == last
+            last[:] = rect
+            return steady
+
+        self.until(still)
+        return last
+
     def center(self, css: str, within: str = "") -> tuple[float, float]:
-        """Scroll the element into the middle of the view; its centre in viewport coordinates."""
-        rect = self.js(
-            "const root = arguments[1] ? document.querySelector(arguments[1]) : document;"
-            "const e = root.querySelector(arguments[0]); e.scrollIntoView({block: 'center'});"
-            "const r = e.getBoundingClientRect(); return [r.left, r.top, r.width, r.height];",
-            css,
-            within,
-        )
-        return rect[0] + rect[2] / 2, rect[1] + rect[3] / 2
+        """Scroll the element into the middle of the view (``in_view``); its centre in the viewport."""
+        x, y, w, h = self.in_view(css, within)
+        return x + w / 2, y + h / 2
 
     def click(self, css: str, within: str = "") -> None:
         self.pointer([self.center(css, within)])
 
     def drag(self, css: str, start: tuple[float, float], end: tuple[float, float], within: str = "") -> None:
         """Drag across the element from ``start`` to ``end``, given as fractions of its width and height."""
-        self.center(css, within)
-        x, y, w, h = self.js(
-            "const root = arguments[1] ? document.querySelector(arguments[1]) : document;"
-            "const r = root.querySelector(arguments[0]).getBoundingClientRect();"
-            "return [r.left, r.top, r.width, r.height];",
-            css,
-            within,
-        )
+        x, y, w, h = self.in_view(css, within)
         a = (x + start[0] * w, y + start[1] * h)
         b = (x + end[0] * w, y + end[1] * h)
         self.pointer([a, ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2), b])
