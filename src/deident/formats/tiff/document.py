@@ -11,11 +11,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from deident.errors import CorruptFile
+from deident.errors import CorruptFile, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, ImageDims, Source
 from deident.formats.exif import ExifSummary, walk_exif_ifd
-from deident.formats.items import Item, clean_values
+from deident.formats.items import Item, clean_values, plural
 from deident.formats.tiff.reader import IFD, Entry, TiffReader, samples
 from deident.formats.tiff.rewrite import (
     Blocks,
@@ -26,7 +26,7 @@ from deident.formats.tiff.rewrite import (
     declared_blocks,
     rewrite_tiff,
     structural_page,
-    unused_tables,
+    unused_tags,
     used_colormap,
 )
 from deident.formats.tiff.tags import (
@@ -53,6 +53,7 @@ class PageInfo:
     width: int
     height: int
     orientation: int = 1
+    samples: int = 1  # SamplesPerPixel: how many the decoded picture must show (``shown_samples``)
     items: list[Item] = field(default_factory=list)
     identifiers: list[str] = field(default_factory=list)
     blocks: Blocks | None = None  # declared_blocks, for the rewriter (None: unreadable, refused there)
@@ -77,17 +78,23 @@ class PageInfo:
             reader.first_value(e, Tag.ImageWidth),
             reader.first_value(e, Tag.ImageLength),
             reader.first_value(e, Tag.Orientation, 1),
+            reader.first_value(e, Tag.SamplesPerPixel, 1),
         )
         where = f"page {index}"
         if blocks:
             info.read_blocks(reader, ifd)
         if palette and Tag.ColorMap in keep and used_colormap(reader, ifd, index) is not None:
             info.items.append(Item("tiff.ColorMap", f"{where} tag 320", "colour-map entries no pixel uses"))
-        for tag in unused_tables(reader, ifd) & set(keep):
+        unused = unused_tags(reader, ifd)
+        for tag in unused & set(keep):
             name = DECODE_TAGS[tag]
             info.items.append(
                 Item(f"tiff.{name}", f"{where} tag {int(tag)}", f"{name} this page does not use")
             )
+        if Tag.JPEGTables in e and Tag.JPEGTables in keep and Tag.JPEGTables not in unused:
+            from deident.formats.tiff.jpeg_streams import clean_tables
+
+            info.items += clean_tables(reader.raw(e[Tag.JPEGTables]), f"{where} tag 347")[1]
         for tag, entry in e.items():
             if tag == Tag.InterColorProfile and tag in keep:
                 from deident.formats import icc
@@ -159,7 +166,39 @@ def _beyond_declared(
         kind = "tiff.tiles" if data_tag == Tag.TileOffsets else "tiff.strips"
         detail = f"{len(changed)} {what} hold data beyond the image"
         items.append(Item(kind, f"{where} {what}", detail))
+    items += _filtered_segments(fixes, f"{where} JPEG {'tile' if data_tag == Tag.TileOffsets else 'strip'}")
     return items, blocks
+
+
+def _filtered_segments(fixes: dict, where: str) -> list[Item]:
+    """What the JPEG filter took out of the blocks, one item per kind (a slide has thousands of tiles):
+    the first block's detail and how many blocks held that kind."""
+    found: dict[str, list[Item]] = {}
+    for fix in fixes.values():
+        dropped = fix.dropped if isinstance(fix, Recoded) else ()
+        for kind, item in {it.kind: it for it in reversed(dropped)}.items():
+            found.setdefault(kind, []).append(item)
+    block = where.split()[-1]
+    return [
+        Item(kind, f"{where}s", f"{its[0].detail} ({plural(len(its), block)})") for kind, its in found.items()
+    ]
+
+
+def shown_samples(img, page: PageInfo):
+    """``img`` when it holds every sample the page stores, else UnsupportedFormat.
+
+    Pillow decodes the colour samples and a first extra sample that is alpha (the text stage sees it as
+    ``alpha_view``) and silently drops the rest: an unspecified extra sample (ExtraSamples 0) or any extra
+    sample after the first. A name drawn there would be copied unchecked, and deident has no decoder of its
+    own for them, so the file is refused.
+    """
+    decoded = len(img.getbands())
+    if decoded < page.samples:
+        raise UnsupportedFormat(
+            f"TIFF page {page.index}: {page.samples - decoded} of its {page.samples} samples per pixel "
+            "(extra samples other than a first alpha) cannot be decoded for the text and face checks"
+        )
+    return img
 
 
 # Pillow's encoder for each lossless TIFF compression; an edited page is re-encoded with its own.
@@ -248,7 +287,7 @@ class TiffDocument(Document):
 
         self.check_size(ctx)
         for i, p in enumerate(self.pages):
-            shown = orient(self.stored(i, ctx), p.orientation)
+            shown = orient(shown_samples(self.stored(i, ctx), p), p.orientation)
             yield from shown_frames(i, shown, f"page {i + 1}" if len(self.pages) > 1 else "image")
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from deident.errors import CorruptFile, UnsupportedFormat
+from deident.formats.items import Item
 from deident.formats.tiff import codecs
 from deident.formats.tiff.picture_codecs import BlockShape, blank_beyond
 from deident.formats.tiff.reader import IFD, Entry, TiffReader, check_form, samples
@@ -34,8 +35,8 @@ from deident.formats.tiff.tags import (
     LONG,
     LONG8,
     MAX_ENTRIES,
+    NDPI_MCU_STARTS,
     OFFSET_TAGS,
-    PHOTOMETRIC_PALETTE,
     PHOTOMETRIC_YCBCR,
     PIXEL_TAGS,
     POINTER_TYPES,
@@ -43,6 +44,7 @@ from deident.formats.tiff.tags import (
     SUB_IFD_TAGS,
     TYPES,
     UNDEFINED,
+    USED_ONLY_WITH,
     Tag,
 )
 
@@ -77,9 +79,10 @@ PagePolicy = Callable[[Page], PagePlan | None]
 
 def structural_page(page: Page) -> PagePlan | None:
     """Default policy: keep every page, only the tags needed to decode and display it (the ICC profile
-    cleaned by ``formats.icc``)."""
-    plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS} - unused_tables(page.reader, page.ifd))
+    cleaned by ``formats.icc``, JPEGTables by ``tiff.jpeg_streams``)."""
+    plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS} - unused_tags(page.reader, page.ifd))
     clean_icc(page, plan)
+    clean_jpeg_tables(page, plan)
     colormap = used_colormap(page.reader, page.ifd, page.index)
     if colormap is not None and Tag.ColorMap in plan.keep_tags:
         values = struct.pack(f"{page.reader.bo}{len(colormap)}H", *colormap)
@@ -92,7 +95,7 @@ def used_colormap(reader: TiffReader, ifd: IFD, index: int) -> list[int] | None:
     used (or this is no 8-bit-or-less palette page). Unused entries are free numbers that can spell text;
     finding them decodes the page (Pillow), which only palette pages pay for."""
     e = ifd.entries.get(Tag.ColorMap)
-    if e is None or Tag.ColorMap in unused_tables(reader, ifd) or e.type != SHORT or e.count > 3 * 256:
+    if e is None or Tag.ColorMap in unused_tags(reader, ifd) or e.type != SHORT or e.count > 3 * 256:
         return None
     from deident.formats.pixels import DECODE_ERRORS, open_image
 
@@ -111,9 +114,9 @@ def used_colormap(reader: TiffReader, ifd: IFD, index: int) -> list[int] | None:
     return None if blanked == values else blanked
 
 
-def unused_tables(reader: TiffReader, ifd: IFD) -> set[int]:
-    """Table tags a decoder ignores on this page: JPEGTables unless the page is JPEG (7), ColorMap unless
-    it is a palette page (photometric 3). Their bytes would travel through the filter unread."""
+def unused_tags(reader: TiffReader, ifd: IFD) -> set[int]:
+    """Tags a decoder ignores on this page (``USED_ONLY_WITH``: JPEGTables unless the page is JPEG, ColorMap
+    unless it is a palette page, the YCbCr fields unless it is YCbCr). Their bytes would travel unread."""
 
     def first(tag: int) -> int | None:
         try:
@@ -121,12 +124,9 @@ def unused_tables(reader: TiffReader, ifd: IFD) -> set[int]:
         except (CorruptFile, struct.error):
             return None
 
-    unused = set()
-    if Tag.JPEGTables in ifd.entries and first(Tag.Compression) != COMPRESSION_JPEG:
-        unused.add(Tag.JPEGTables)
-    if Tag.ColorMap in ifd.entries and first(Tag.PhotometricInterpretation) != PHOTOMETRIC_PALETTE:
-        unused.add(Tag.ColorMap)
-    return unused
+    return {
+        tag for tag, (by, values) in USED_ONLY_WITH.items() if tag in ifd.entries and first(by) not in values
+    }
 
 
 def clean_icc(page: Page, plan: PagePlan) -> None:
@@ -142,6 +142,19 @@ def clean_icc(page: Page, plan: PagePlan) -> None:
         plan.keep_tags.discard(Tag.InterColorProfile)
     elif profile != raw:
         plan.extra[Tag.InterColorProfile] = (UNDEFINED, profile, len(profile))
+
+
+def clean_jpeg_tables(page: Page, plan: PagePlan) -> None:
+    """JPEGTables written with its coding tables only (``jpeg_streams.clean_tables``)."""
+    from deident.formats.tiff.jpeg_streams import clean_tables
+
+    entry = page.ifd.entries.get(Tag.JPEGTables)
+    if entry is None or Tag.JPEGTables not in plan.keep_tags:
+        return
+    raw = page.reader.raw(entry)
+    tables = clean_tables(raw, f"page {page.index}")[0]
+    if tables != raw:
+        plan.extra[Tag.JPEGTables] = (entry.type, tables, len(tables))
 
 
 def rewrite_tiff(
@@ -313,7 +326,10 @@ def _layout(page: Page, plan: PagePlan) -> _Layout:
     count_type = LONG if max(counts, default=0) <= 0xFFFF_FFFF else LONG8
     packed = struct.pack(f"{page.reader.bo}{len(counts)}{TYPES[count_type][1]}", *counts)
     tags[OFFSET_TAGS[data_tag]] = (count_type, packed, len(counts))
-    tags |= plan.extra
+    # a pixel tag's new value only where the new pixels have that tag (a re-encoded page has no JPEGTables)
+    tags |= {
+        t: v for t, v in plan.extra.items() if plan.pixels is None or t not in PIXEL_TAGS or t in entries
+    }
     blocks = list(zip(offsets, counts, strict=True))
     return _Layout(reader, tags, data_tag, blocks, copied=copied, padding=padding)
 
@@ -373,7 +389,9 @@ def declared_blocks(
         shapes = [EdgePadding(row, row, min(rps, length - k)) for k in range(0, length, rps)] * planes
     offsets, counts = offsets[:needed], counts[:needed]
     if compression == COMPRESSION_JPEG:
-        return _jpeg_blocks(reader, entries, (offsets, counts), shapes, per_pixel, full if tiled else 0)
+        return _jpeg_blocks(
+            where, reader, entries, (offsets, counts), shapes, per_pixel, full if tiled else 0
+        )
     if photometric == PHOTOMETRIC_YCBCR and _subsampled(reader, entries):
         # the coded layout differs (blocks of luma and chroma): what lies beyond the image is not located
         if not tiled or any(s.outside(full) for s in shapes):
@@ -449,33 +467,48 @@ def _coded_blocks(
 
 
 def _jpeg_blocks(
+    where: str,
     reader: TiffReader,
     entries: dict[int, Entry],
     blocks: tuple[tuple, tuple],
-    shapes,
+    shapes: list[EdgePadding],
     per_pixel: int,
     tile_bytes: int,
 ) -> Blocks:
-    """JPEG (7) strips and edge tiles with content coded beyond the image, written blank.
+    """JPEG (7) blocks through the segment filter (``jpeg_streams.filter_block``), and strips and edge
+    tiles with content coded beyond the image written blank.
 
     An edge tile's JPEG codes the whole tile, and a strip's may code more rows than the image has: what a
     reader crops is checked as a JPEG frame's MCU padding is (``formats.jpeg_padding``). A block with
     content there is written as the complete stream that function returns (its own tables, which TIFF
-    readers take over JPEGTables); every other block is copied. Interior tiles code nothing outside.
+    readers take over JPEGTables); interior tiles code nothing outside. Every block loses what a decoder
+    does not read (APPn, COM, bytes after EOI: ``Filtered``); its coded data stays byte for byte.
     """
     from deident.formats.jpeg_padding import padding_fix
+    from deident.formats.tiff.jpeg_streams import clean_tables, filter_block
 
     entry = entries.get(Tag.JPEGTables)
-    tables = reader.raw(entry) if entry is not None else b""
-    tables = tables[2:-2] if tables[:2] == b"\xff\xd8" and tables[-2:] == b"\xff\xd9" else b""
-
-    def recode(stream: bytes, visible: tuple[int, int]) -> bytes | None:
-        if stream[:2] == b"\xff\xd8":  # the page's shared tables first; the block's own ones override
-            stream = stream[:2] + tables + stream[2:]
-        fix = padding_fix(stream, *visible)
-        return None if fix is None else fix.data
-
-    return _recoded_edges(reader, blocks, shapes, per_pixel, tile_bytes, recode)
+    tables = clean_tables(reader.raw(entry), where)[0][2:-2] if entry is not None else b""
+    offsets, counts = blocks
+    kept, fixes = list(counts), {}
+    for i, (off, count, shape) in enumerate(zip(offsets, counts, shapes, strict=True)):
+        stream = reader.read(off, count)
+        filtered, dropped = filter_block(stream)
+        fix = None
+        if not tile_bytes or shape.outside(tile_bytes):
+            merged = stream[:2] + tables + stream[2:] if stream[:2] == b"\xff\xd8" else stream
+            fix = padding_fix(merged, shape.used * 8 // per_pixel, shape.rows)
+        if fix is not None:  # the block's own segments are reported from the block as it was
+            fixes[i] = Recoded(filter_block(fix.data)[0], tuple(dropped))
+        elif filtered != stream:
+            fixes[i] = Filtered(filtered, tuple(dropped))
+        kept[i] = len(fixes[i].data) if i in fixes else count
+    if NDPI_MCU_STARTS in entries and any(isinstance(f, Filtered) for f in fixes.values()):
+        raise UnsupportedFormat(
+            f"{where}: an NDPI JPEG strip holds segments a decoder does not read; removing them would move "
+            "the MCU starts (tag 65426) the file gives"
+        )
+    return offsets, tuple(kept), fixes
 
 
 def _recoded_edges(
@@ -537,18 +570,29 @@ class EdgePadding:
 
 @dataclass(frozen=True)
 class Recoded:
-    """A coded block written anew (its padding blank), in place of the source's bytes."""
+    """A coded block written anew (its padding blank), in place of the source's bytes; ``dropped``: the
+    segments the JPEG filter took out of it (``tiff.jpeg_streams``)."""
 
     data: bytes
+    dropped: tuple[Item, ...] = ()
 
     def block(self, reader: TiffReader, offset: int, count: int) -> bytes:
         return self.data
 
     def changes(self, reader: TiffReader, offset: int, count: int) -> bool:
+        """Whether what the block codes beyond the image changed (its own finding: ``tiff.strips``)."""
         return True
 
 
-BlockFix = EdgePadding | Recoded
+@dataclass(frozen=True)
+class Filtered(Recoded):
+    """A JPEG block without the segments a decoder does not read; what it codes is as it was."""
+
+    def changes(self, reader: TiffReader, offset: int, count: int) -> bool:
+        return False
+
+
+BlockFix = EdgePadding | Recoded | Filtered
 Blocks = tuple[tuple, tuple, dict[int, BlockFix]]  # offsets, byte counts, blocks written changed
 
 

@@ -149,6 +149,18 @@ DECODE_TAGS: dict[int, str] = {
 }
 OFFSET_TAGS = {Tag.StripOffsets: Tag.StripByteCounts, Tag.TileOffsets: Tag.TileByteCounts}
 
+# Decode tags a decoder reads only on some pages: tag -> (the tag that decides, its values where the tag is
+# read). Anywhere else libtiff and Pillow ignore them and their values would travel through unread.
+USED_ONLY_WITH: dict[int, tuple[int, frozenset[int]]] = {
+    Tag.JPEGTables: (Tag.Compression, frozenset({COMPRESSION_JPEG})),
+    Tag.ColorMap: (Tag.PhotometricInterpretation, frozenset({PHOTOMETRIC_PALETTE})),
+    **dict.fromkeys(
+        (Tag.YCbCrCoefficients, Tag.YCbCrSubSampling, Tag.YCbCrPositioning, Tag.ReferenceBlackWhite),
+        (Tag.PhotometricInterpretation, frozenset({PHOTOMETRIC_YCBCR})),
+    ),
+}
+NDPI_MCU_STARTS = 65426  # Hamamatsu: offsets of restart intervals inside a page's one JPEG strip
+
 # Tags that define the pixels: a page whose pixels are replaced takes these from the replacement.
 PIXEL_TAGS = {256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 338, 339, 347}
 PIXEL_TAGS |= {529, 530, 531, 532, 32997, 32998, 266, 280, 281, 340, 341}

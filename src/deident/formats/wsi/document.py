@@ -16,7 +16,7 @@ from deident.findings import Action, Finding
 from deident.formats.base import Context, Document, Frame, Source
 from deident.formats.tiff.document import PageInfo
 from deident.formats.tiff.reader import TiffReader
-from deident.formats.tiff.rewrite import Page, PagePlan, rewrite_tiff
+from deident.formats.tiff.rewrite import Page, PagePlan, clean_jpeg_tables, rewrite_tiff, unused_tags
 from deident.formats.tiff.tags import ASCII, DECODE_TAGS, Tag
 from deident.formats.wsi.description import DIM_BOUND, clean_svs_description
 from deident.formats.wsi.macro import FILL_VALUE, FILLED, filled_ok, label_columns
@@ -336,7 +336,9 @@ class SlideDocument(Document):
 
     def _plan(self, page: Page, description: str | None = None) -> PagePlan:
         keep = DECODE_TAGS.keys() | (NDPI_KEEP if self.vendor == "ndpi" else set())
-        plan = PagePlan({t for t in page.ifd.entries if t in keep}, blocks=self.pages[page.index].info.blocks)
+        kept = {t for t in page.ifd.entries if t in keep} - unused_tags(page.reader, page.ifd)
+        plan = PagePlan(kept, blocks=self.pages[page.index].info.blocks)
+        clean_jpeg_tables(page, plan)
         if description is None and self.vendor == "svs" and page.index in self.descriptions:
             description = self.descriptions[page.index].text
         if description is not None:
