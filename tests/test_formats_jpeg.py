@@ -236,3 +236,56 @@ def test_the_per_bytes_memo_answers_for_equal_bytes_only():
     first = size(b"abc" * 10, None)
     assert size(bytes(bytearray(b"abc" * 10)), None) is first  # another object, the same bytes
     assert size(b"abd" * 10, None) == [30] and len(calls) == 2  # other bytes: computed again
+
+
+def _dc_first_group(data: bytes) -> tuple[int, int]:
+    """(start, end) of the first scan of a progressive JPEG (DC first) with the DHT segments before it."""
+    chunks = walk(data).chunks
+    i = next(k for k, s in enumerate(chunks) if s.marker == 0xDA)
+    j = i
+    while chunks[j - 1].marker == 0xC4:
+        j -= 1
+    return chunks[j].start, chunks[i].scan_end
+
+
+def test_a_scan_coding_coefficients_an_earlier_scan_coded_is_refused(tmp_path):
+    """A picture's DC scan put before a flat picture's own: libjpeg shows the later one, the earlier hides."""
+    from deident.errors import UnsupportedFormat
+
+    cover, secret = Image.new("L", (256, 64), 128), Image.new("L", (256, 64), 255)
+    secret.paste(0, (16, 16, 120, 48))  # the "name": a dark bar, carried by the DC coefficients
+    coded = []
+    for img in (cover, secret):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=90, progressive=True)
+        coded.append(buf.getvalue())
+    (c_at, c_end), (s_at, s_end) = _dc_first_group(coded[0]), _dc_first_group(coded[1])
+    hidden = coded[0][:c_at] + coded[1][s_at:s_end] + coded[0][c_at:]
+    shown = np.asarray(Image.open(io.BytesIO(hidden)))
+    assert np.array_equal(shown, np.asarray(Image.open(io.BytesIO(coded[0]))))  # hidden from Pillow
+    # Without the cover's own DC scan the hidden one shows.
+    revealed = np.asarray(Image.open(io.BytesIO(coded[0][:c_at] + coded[1][s_at:s_end] + coded[0][c_end:])))
+    assert revealed[20:44, 20:110].mean() < 64 < shown[20:44, 20:110].mean()
+    path = tmp_path / "hidden.jpg"
+    path.write_bytes(hidden)
+    with pytest.raises(UnsupportedFormat, match="codes coefficients an earlier scan already coded"):
+        scrub_bytes(path)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+@pytest.mark.parametrize("save", [{"subsampling": 0}, {"subsampling": 2, "optimize": True}])
+def test_real_progressions_are_kept(tmp_path, mode, save):
+    """libjpeg's progression (Pillow) and MozJPEG's pass the progression rule, pixels unchanged."""
+    buf = io.BytesIO()
+    picture(93, 67).convert(mode).save(buf, "JPEG", progressive=True, **save)
+    versions = [buf.getvalue()]
+    if importlib.util.find_spec("mozjpeg_lossless_optimization") is not None:
+        import mozjpeg_lossless_optimization
+
+        versions.append(mozjpeg_lossless_optimization.optimize(versions[0]))
+    for n, data in enumerate(versions):
+        path = tmp_path / f"p{n}.jpg"
+        path.write_bytes(data)
+        out, _ = scrub_bytes(path)
+        assert sum(s.marker == 0xDA for s in walk(out).chunks) > 2
+        assert_same_pixels(data, out)

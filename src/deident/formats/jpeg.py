@@ -332,6 +332,7 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
     used: set[int] = set()  # indices into defs
     latest: dict[tuple[str, int], int] = {}
     changes: list[tuple[int, bytes | None, str, str]] = []
+    scans: list = []  # jpeg_scan.ScanHeader, in order
     for i, (marker, payload) in enumerate(segments):
         if marker == 0xDB:
             for tid, raw in js.parse_dqt(payload):
@@ -351,6 +352,7 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
             )
         elif marker == SOS and frame is not None:
             scan = js.ScanHeader.parse(payload)
+            scans.append(scan)
             for cid, td, ta in scan.components:
                 keys = [("q", tq.get(cid, -1))]
                 if not progressive or scan.ss == 0:
@@ -358,6 +360,8 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
                 if not progressive or scan.ss > 0:
                     keys.append(("ac", ta))
                 used.update(latest[k] for k in keys if k in latest)
+    if frame is not None:
+        js.check_progression(frame, scans)
     by_segment: dict[int, list[tuple[int, tuple[str, int], bytes]]] = {}
     for n, (i, key, raw) in enumerate(defs):
         by_segment.setdefault(i, []).append((n, key, raw))

@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from deident.errors import CorruptFile
+from deident.errors import CorruptFile, UnsupportedFormat
 
 PROGRESSIVE_HUFFMAN = 0xC2
 DHT, DNL, DRI, DQT = 0xC4, 0xDC, 0xDD, 0xDB
@@ -178,6 +178,35 @@ class ScanHeader:
             (payload[1 + 2 * i], payload[2 + 2 * i] >> 4, payload[2 + 2 * i] & 15) for i in range(n)
         )
         return cls(comps, payload[1 + 2 * n], payload[2 + 2 * n], payload[3 + 2 * n])
+
+
+def check_progression(frame: FrameHeader, scans: list[ScanHeader]) -> None:
+    """Raise UnsupportedFormat unless each coefficient's bits are coded once, in T.81's order (G.1.1.1).
+
+    Per component and coefficient: a first scan (Ah 0) once, then refinements each one bit lower (Ah the
+    last Al, Al = Ah - 1); AC after DC. A sequential scan codes every coefficient in full (Al 0), so a
+    component may appear in one scan only. A second first scan of the same coefficients replaces (DC) or
+    overlays (AC) the earlier one in the decoder, without a warning: the earlier picture is hidden yet
+    copied by the metadata filter. Dropping it would be exact for DC only, so it is refused.
+    """
+    progressive = frame.marker == PROGRESSIVE_HUFFMAN
+    coded: dict[int, list[int | None]] = {c.id: [None] * 64 for c in frame.components}  # Al so far
+    for n, scan in enumerate(scans):
+        ah, al = (scan.al_ah >> 4, scan.al_ah & 15) if progressive else (0, 0)
+        band = range(scan.ss, scan.se + 1) if progressive else range(64)
+        for cid, _, _ in scan.components:
+            bits = coded.get(cid)
+            if bits is None:
+                raise CorruptFile("JPEG: a scan names a component the frame does not have")
+            for k in band:
+                if ah == 0 and bits[k] is None and (k == 0 or bits[0] is not None):
+                    pass  # first pass, after the DC
+                elif not (ah and bits[k] == ah and al == ah - 1):
+                    raise UnsupportedFormat(
+                        f"JPEG scan {n + 1} codes coefficients an earlier scan already coded, or out of"
+                        " the progression's order: the decoder would hide the earlier scan's picture"
+                    )
+                bits[k] = al
 
 
 def mcu_layout(frame: FrameHeader, scan: ScanHeader) -> tuple[int, list[int]]:
