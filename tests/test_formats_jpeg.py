@@ -289,3 +289,26 @@ def test_real_progressions_are_kept(tmp_path, mode, save):
         out, _ = scrub_bytes(path)
         assert sum(s.marker == 0xDA for s in walk(out).chunks) > 2
         assert_same_pixels(data, out)
+
+
+def test_a_dc_table_before_a_dc_refinement_scan_is_dropped(tmp_path):
+    """A DC refinement scan reads one raw bit per block, no Huffman code: a DC table before it is unused."""
+    buf = io.BytesIO()
+    picture().save(buf, "JPEG", quality=90, progressive=True)
+    data = buf.getvalue()
+    refine = next(
+        s
+        for s in walk(data).chunks
+        if s.marker == 0xDA and s.payload[1 + 2 * s.payload[0]] == 0 and s.payload[-1] >> 4
+    )
+    table = b"\x00" + bytes(15) + bytes([len(COMMENT)]) + COMMENT  # DC table 0: 16-bit codes, our bytes
+    planted = data[: refine.start] + segment(0xC4, table) + data[refine.start :]
+    path = tmp_path / "dc.jpg"
+    path.write_bytes(planted)
+    out, findings = scrub_bytes(path)
+    assert COMMENT in planted and COMMENT not in out
+    assert [(f.kind, f.detail) for f in findings] == [
+        ("jpeg.table", f"DC Huffman table 0 that no scan uses, {len(table)} bytes")
+    ]
+    assert_same_pixels(planted, out)
+    assert_same_pixels(data, out)

@@ -304,6 +304,16 @@ class _TablePlan:
     ]  # (segment index, new payload or None, kind, detail)
 
 
+def _huffman_read(scan, progressive: bool) -> tuple[str, ...]:
+    """The Huffman table classes a scan decodes with (T.81 G.1.2): a sequential scan both; a progressive
+    one DC (first pass) or AC (first pass and refinement), and a DC refinement none: it reads raw bits."""
+    if not progressive:
+        return ("dc", "ac")
+    if scan.ss:
+        return ("ac",)
+    return () if scan.al_ah >> 4 else ("dc",)
+
+
 def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
     """Which tables no scan uses, and DNL, from the table, frame and scan headers alone.
 
@@ -353,12 +363,9 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
         elif marker == SOS and frame is not None:
             scan = js.ScanHeader.parse(payload)
             scans.append(scan)
+            read = _huffman_read(scan, progressive)
             for cid, td, ta in scan.components:
-                keys = [("q", tq.get(cid, -1))]
-                if not progressive or scan.ss == 0:
-                    keys.append(("dc", td))
-                if not progressive or scan.ss > 0:
-                    keys.append(("ac", ta))
+                keys = [("q", tq.get(cid, -1)), *((cls, {"dc": td, "ac": ta}[cls]) for cls in read)]
                 used.update(latest[k] for k in keys if k in latest)
     if frame is not None:
         js.check_progression(frame, scans)
