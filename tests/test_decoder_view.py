@@ -405,6 +405,55 @@ def _raw_profile(fmt: str, data: bytes) -> bytes:
     return out
 
 
+def _with_tone_curves(curve: bytes) -> bytes:
+    """The sRGB profile with ``curve`` as its red, green and blue tone curves (one shared element)."""
+    (n,) = struct.unpack(">I", SRGB_ICC[128:132])
+    tags = [struct.unpack(">4sII", SRGB_ICC[132 + 12 * i : 144 + 12 * i]) for i in range(n)]
+    elements = [
+        (sig, curve if sig.endswith(b"TRC") else SRGB_ICC[off : off + size]) for sig, off, size in tags
+    ]
+    return _assembled(SRGB_ICC[4:128], elements)
+
+
+def _curv(values: list[int]) -> bytes:
+    return b"curv\0\0\0\0" + struct.pack(f">I{len(values)}H", len(values), *values)
+
+
+CARRIERS = {  # tone curves whose numbers are the planted name
+    "curv": _curv([int.from_bytes(SENTINEL[i : i + 2], "big") for i in range(0, len(SENTINEL), 2)]),
+    "para": b"para\0\0\0\0\0\4\0\0" + SENTINEL[:28],  # function 4: seven s15Fixed16 parameters
+}
+
+
+@pytest.mark.parametrize("carrier", sorted(CARRIERS))
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "tiff", "webp", "gif"])
+def test_a_tone_curve_that_is_no_tone_curve_drops_the_profile(tmp_path, fmt, carrier):
+    """A curve whose entries rise and fall (or whose parameters no curve uses) is text, not colour."""
+    from PIL import ImageCms
+
+    planted = _with_tone_curves(CARRIERS[carrier])
+    ImageCms.ImageCmsProfile(io.BytesIO(planted))  # LittleCMS reads it as a profile
+    data = _saved(fmt, planted)
+    assert SENTINEL[:16] in _raw_profile(fmt, data)
+    path = tmp_path / f"curve.{fmt}"
+    path.write_bytes(data)
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:4] not in out and b"HIDD" not in out
+    assert "icc_profile" not in Image.open(io.BytesIO(out)).info or fmt == "gif"
+    assert b"ICCRGBG1012" not in out
+    assert [f.kind for f in findings if "tone curve" in f.detail] == ["icc"]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(Image.open(path)))
+
+
+def test_a_monotone_tone_curve_keeps_the_profile(tmp_path):
+    """A 256-entry gamma curve, as camera and monitor profiles carry, is kept entry for entry."""
+    curve = _curv([round(65535 * (i / 255) ** 2.2) for i in range(256)])
+    path = tmp_path / "gamma.png"
+    path.write_bytes(_saved("png", _with_tone_curves(curve)))
+    out, _ = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert curve in Image.open(io.BytesIO(out)).info["icc_profile"]
+
+
 @pytest.mark.parametrize("fmt", ["jpeg", "gif"])
 def test_other_data_under_the_icc_name_is_dropped(tmp_path, fmt):
     fake = b"\0" * 36 + b"acsp" + SENTINEL * 4  # passes a look at the signature, parses as nothing
@@ -443,6 +492,29 @@ def test_heic_icc_text_is_made_neutral(tmp_path):
     assert (
         ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(written))).strip() == "ICC profile"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["heic", "avif"])
+def test_heif_tone_curve_that_is_no_tone_curve_drops_the_profile(tmp_path, fmt):
+    """HEIC and AVIF are re-encoded with the profile alone: one that is no profile is not handed on."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    if fmt == "avif" and "AVIF" not in Image.registered_extensions().values():
+        pytest.skip("Pillow writes no AVIF here")
+    buf = io.BytesIO()
+    planted = _with_tone_curves(CARRIERS["curv"])
+    if fmt == "heic":
+        pillow_heif.from_pillow(bars()).save(buf, quality=90, icc_profile=planted)
+    else:
+        bars().save(buf, "AVIF", quality=90, icc_profile=planted)
+    assert SENTINEL[:16] in buf.getvalue()
+    path = tmp_path / f"curve.{fmt}"
+    path.write_bytes(buf.getvalue())
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert SENTINEL[:4] not in out and b"HIDD" not in out
+    assert [f.kind for f in findings if "tone curve" in f.detail] == ["icc"]
+    reread = pillow_heif.open_heif(io.BytesIO(out)) if fmt == "heic" else Image.open(io.BytesIO(out))
+    assert not reread.info.get("icc_profile")
 
 
 # ---------------------------------------------------------------- text in the alpha channel (item 3)

@@ -519,6 +519,7 @@ class HeifDocument(WholeFileDocument):
         self.cropped = any(b.type == b"clap" for b in self.transforms)
         self.depth, self.subsampling = _av1_config(parsed) if self.avif else (8, "4:2:0")
         self.icc: bytes | None = None
+        self.icc_item: Item | None = None  # the profile's text reset, or the profile dropped (not one)
         self.nclx: dict | None = None
         self.decoded = None  # PIL image of the primary picture as displayed, without any info
         self._heif = None  # pillow-heif's HeifFile, opened on first need
@@ -543,6 +544,8 @@ class HeifDocument(WholeFileDocument):
             detail = "clean-aperture crop applied: the hidden border is not written"
             kept.append(Item("heif.crop", "clap property", detail, Action.REMOVED))
         self._decode_header()
+        if self.icc_item:
+            kept.append(self.icc_item)
         if self.icc:
             kept.append(Item("heif.icc", "colr box", "ICC colour profile (colour fidelity)", Action.KEPT))
         return kept
@@ -586,7 +589,7 @@ class HeifDocument(WholeFileDocument):
         except (*DECODE_ERRORS, RuntimeError) as exc:
             raise CorruptFile(f"HEIF: cannot decode ({exc})") from None
         if info.get("icc_profile"):
-            self.icc = icc.neutral(bytes(info["icc_profile"]))  # text reset; not a profile: dropped
+            self.icc, self.icc_item = icc.profile_item(bytes(info["icc_profile"]), "colr box")
         elif isinstance(info.get("nclx_profile"), dict):
             self.nclx = dict(info["nclx_profile"])
         self._heif = heif
@@ -606,7 +609,7 @@ class HeifDocument(WholeFileDocument):
         if getattr(img, "n_frames", 1) != 1 or img.size != self.size:
             raise CorruptFile(f"AVIF: libavif decodes {img.size}, not the primary image's {self.size}")
         if img.info.get("icc_profile"):
-            self.icc = icc.neutral(bytes(img.info["icc_profile"]))  # text reset; not a profile: dropped
+            self.icc, self.icc_item = icc.profile_item(bytes(img.info["icc_profile"]), "colr box")
         self._pil = img
         return img
 

@@ -11,6 +11,7 @@ unchanged, so verification finds nothing on the second look.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ COLOUR_TAGS: dict[bytes, frozenset[bytes]] = {
     b"cicp": frozenset({b"cicp"}),
 }
 TEXT_TAGS = {b"desc": "ICC profile", b"cprt": "No copyright"}
-PARA_PARAMS = {0: 1, 1: 3, 2: 4, 3: 5, 4: 7}
+PARA_PARAMS = {0: 1, 1: 3, 2: 4, 3: 5, 4: 7}  # parametricCurveType function -> its parameter count
+PARA_LIMIT = 256  # |parameter| of a real tone curve (s15Fixed16): sRGB's gamma is 2.4, its others below 1
 
 
 class NotAProfile(ValueError):
@@ -130,10 +132,10 @@ def _cut(element: bytes) -> bytes:
     if kind == b"XYZ ":
         return element[: 8 + 12 * ((len(element) - 8) // 12)]
     if kind == b"curv" and len(element) >= 12:
-        return element[: 12 + 2 * struct.unpack(">I", element[8:12])[0]]
+        return _tone_curve(element[: 12 + 2 * struct.unpack(">I", element[8:12])[0]])
     if kind == b"para" and len(element) >= 12:
         params = PARA_PARAMS.get(struct.unpack(">H", element[8:10])[0], 0)
-        return element[:10] + b"\0\0" + element[12 : 12 + 4 * params]  # two reserved bytes: zero
+        return _parametric(element[:10] + b"\0\0" + element[12 : 12 + 4 * params])  # reserved bytes: zero
     if kind == b"sf32":
         return element[: 8 + 4 * ((len(element) - 8) // 4)]
     if kind == b"chrm" and len(element) >= 12:
@@ -141,6 +143,31 @@ def _cut(element: bytes) -> bytes:
     if kind == b"cicp":
         return element[:12]
     return element
+
+
+def _tone_curve(curve: bytes) -> bytes:
+    """A ``curv`` whose entries all exist and run one way (ICC.1 10.6: a tone curve is monotone); else
+    the profile is not one. Entries that rise and fall are no colour data: they can spell a name."""
+    count = (len(curve) - 12) // 2
+    if count != struct.unpack(">I", curve[8:12])[0]:
+        raise NotAProfile("a tone curve runs past its tag")
+    values = struct.unpack(f">{count}H", curve[12:])
+    pairs = list(itertools.pairwise(values))
+    if not all(a <= b for a, b in pairs) and not all(a >= b for a, b in pairs):
+        raise NotAProfile("a tone curve that is not monotone")
+    return curve
+
+
+def _parametric(curve: bytes) -> bytes:
+    """A ``para`` whose parameters are ones a tone curve uses (below ``PARA_LIMIT``; sRGB's reach 2.4)
+    and all present; else the profile is not one. A parameter's high byte is then 0 or 0xFF, so no four
+    characters of text run through them."""
+    count = PARA_PARAMS.get(struct.unpack(">H", curve[8:10])[0])
+    if count is None or len(curve) != 12 + 4 * count:
+        raise NotAProfile("a parametric tone curve runs past its tag or has an unknown function")
+    if any(abs(v) >= PARA_LIMIT << 16 for v in struct.unpack(f">{count}i", curve[12:])):
+        raise NotAProfile("a parametric tone curve with parameters no tone curve uses")
+    return curve
 
 
 def _lut(element: bytes) -> bytes:
