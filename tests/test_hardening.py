@@ -1013,3 +1013,42 @@ def test_json_report_is_valid_utf8_with_non_utf8_names(tmp_path):
     table = cli(*args, "-o", str(tmp_path / "out2"))
     assert table.returncode == 0, table.stderr[-2000:]
     assert "caf\\xe9 [bold].jpg" in table.stdout.decode("utf-8")
+
+
+def _typed(fmt: str, code: bytes, whole: bool) -> bytes:
+    """A file of ``fmt`` with a chunk or box of type ``code`` added: ``whole`` or running past the end."""
+    if fmt == "heic":
+        from support.photos import heic_bytes
+
+        base, header = heic_bytes(loaded=False), struct.pack(">I4s", 24 if whole else 4096, code)
+        return base + header + bytes(16)
+    buf = io.BytesIO()
+    picture(32, 16).save(buf, fmt.upper(), **({"lossless": True} if fmt == "webp" else {}))
+    base = buf.getvalue()
+    if fmt == "png":
+        body = chunk(code, bytes(8))
+        at = base.index(b"IDAT") - 4
+        return base[:at] + (body if whole else body[:-4] + b"\0\0\0\0") + base[at:]  # bad CRC: refused
+    size = 8 if whole else 4096
+    riff = base[12:] + code + struct.pack("<I", size) + bytes(8)
+    return b"RIFF" + struct.pack("<I", 4 + len(riff)) + b"WEBP" + riff
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp", "heic"])
+def test_reports_never_quote_a_type_the_file_chose(tmp_path, fmt):
+    """A chunk or box type is four bytes of the file's choosing: an unknown one is named "unknown", in a
+    finding and in a refusal, never by its letters (findings never carry values)."""
+    code = b"smIT" if fmt == "png" else b"SMIT"
+    for whole in (True, False):
+        path = tmp_path / f"t{whole}.{fmt}"
+        path.write_bytes(_typed(fmt, code, whole))
+        assert code in path.read_bytes()
+        try:
+            said = " ".join(
+                f"{f.kind} {f.where} {f.detail}" for f in open_document(Source(path)).metadata_findings()
+            )
+            assert whole and "unknown" in said
+        except CorruptFile as exc:
+            said = str(exc)
+            assert not whole and "unknown" in said
+        assert code.decode() not in said and code.decode().lower() not in said.lower()

@@ -33,7 +33,7 @@ from deident.findings import Action, Finding
 from deident.formats import icc
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_items
-from deident.formats.items import Item, clean_values
+from deident.formats.items import Item, clean_values, type_name
 from deident.formats.photo import WholeFileDocument
 from deident.formats.pixels import DECODE_ERRORS
 from deident.formats.xmp import xmp_identifiers
@@ -65,9 +65,20 @@ IMAGE_TYPES = {b"hvc1", b"av01", b"grid", b"iden", b"iovl", b"jpeg", b"vvc1", b"
 HEVC_TYPES = {b"hvc1", b"grid", b"iden", b"iovl"}
 AVIF_TYPES = {b"av01", b"grid"}  # what libavif decodes as a primary item
 QUARTER_TURNS = ("", "ROTATE_90", "ROTATE_180", "ROTATE_270")  # irot angle -> Pillow (anticlockwise)
+# Box, item and property types reports name (ISO/IEC 14496-12, 23008-12, AV1-ISOBMFF); any other is
+# "unknown": a type the file chose is four bytes of anything.
+BOX_TYPES = TOP_KEEP | FREE | META_KEEP | PROPERTY_KEEP | IMAGE_TYPES | {b"moov", b"moof", b"mfra", b"uuid"}
+BOX_TYPES |= {b"styp", b"sidx", b"wide", b"pdin", b"meco", b"grpl", b"ipco", b"ipma", b"infe", b"Exif"}
+BOX_TYPES |= {b"mime", b"uri ", b"auxC", b"pasp", b"clli", b"mdcv", b"cclv", b"amve", b"lsel", b"a1op"}
+BOX_TYPES |= {b"a1lx", b"udes", b"iscl", b"rloc", b"jumb", b"altr", b"ster", b"xml ", b"bxml", b"iloc"}
 XMP_TYPES = {"application/rdf+xml", "application/xmp+xml"}
 ALPHA_AUX = {"urn:mpeg:hevc:2015:auxid:1", "urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"}
 DEPTH_AUX = {"urn:mpeg:hevc:2015:auxid:2", "urn:mpeg:mpegB:cicp:systems:auxiliary:depth"}
+# Auxiliary and content types reports name; the file may write anything there, so others are not quoted.
+APPLE_AUX = "urn:com:apple:photo:"
+AUX_TYPES = ALPHA_AUX | {APPLE_AUX + "2020:aux:hdrgainmap", APPLE_AUX + "2018:aux:portraiteffectsmatte"}
+AUX_TYPES |= {f"{APPLE_AUX}2019:aux:semantic{part}matte" for part in ("skin", "hair", "teeth", "glasses")}
+CONTENT_TYPES = XMP_TYPES | {"application/json", "text/plain", "application/octet-stream", "image/jpeg"}
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,7 @@ def boxes(data: bytes, start: int, end: int) -> Iterator[Box]:
         elif size == 0:
             size = end - pos
         if size < body - pos or pos + size > end:
-            raise CorruptFile(f"HEIF: box {btype!r} at {pos} runs past its container")
+            raise CorruptFile(f"HEIF: {_name(btype)} box at {pos} runs past its container")
         yield Box(btype, pos, body, pos + size)
         pos += size
 
@@ -326,8 +337,12 @@ def exif_payload(parsed: Parsed, item: ItemInfo) -> bytes:
     return blob[skip:]
 
 
+def _name(code: bytes) -> str:
+    return type_name(code, BOX_TYPES)
+
+
 def _item_where(item: ItemInfo) -> str:
-    return f"item {item.id} ({item.type.decode('latin-1').strip()})"
+    return f"item {item.id} ({_name(item.type)})"
 
 
 def heif_items(parsed: Parsed) -> Iterator[Item]:
@@ -336,7 +351,7 @@ def heif_items(parsed: Parsed) -> Iterator[Item]:
     for box in parsed.top:
         if box.type in TOP_KEEP:
             continue
-        name = box.type.decode("latin-1")
+        name = _name(box.type)
         if box.type in FREE:
             if data[box.body : box.end].strip(b"\0"):
                 yield Item(
@@ -348,7 +363,7 @@ def heif_items(parsed: Parsed) -> Iterator[Item]:
             yield Item("heif.box", f"{name} box at {box.start}", f"unknown box, {box.end - box.body} bytes")
     for box in parsed.meta_children:
         if box.type not in META_KEEP:
-            name = box.type.decode("latin-1")
+            name = _name(box.type)
             yield Item("heif.box", f"{name} box in meta", f"{box.end - box.body} bytes")
     picture = parsed.picture()
     reported: set[int] = set(picture)
@@ -362,7 +377,7 @@ def heif_items(parsed: Parsed) -> Iterator[Item]:
         elif item.type == b"mime" and item.content_type in XMP_TYPES:
             yield Item("xmp", where, f"XMP packet, {item.size} bytes")
         elif item.type in (b"mime", b"uri "):
-            label = item.content_type or "metadata"
+            label = item.content_type if item.content_type in CONTENT_TYPES else "a private content type"
             yield Item("heif.metadata", where, f"metadata item ({label}), {item.size} bytes")
         elif item.type in IMAGE_TYPES:
             parts = parsed.parts_of(item.id)
@@ -374,7 +389,8 @@ def heif_items(parsed: Parsed) -> Iterator[Item]:
             elif aux in DEPTH_AUX:
                 yield Item("heif.depth", where, f"depth map, {size} bytes")
             elif aux:
-                yield Item("heif.aux", where, f"auxiliary image ({aux[:60]}), {size} bytes")
+                label = aux if aux in AUX_TYPES else "a private type"
+                yield Item("heif.aux", where, f"auxiliary image ({label}), {size} bytes")
             else:
                 yield Item("heif.image", where, f"another image in the file, {size} bytes")
         else:
@@ -384,7 +400,7 @@ def heif_items(parsed: Parsed) -> Iterator[Item]:
         for index in parsed.items[item_id].properties if item_id in parsed.items else []:
             box = parsed.properties[index - 1] if index <= len(parsed.properties) else None
             if box is not None and box.type not in PROPERTY_KEEP:
-                name = box.type.decode("latin-1")
+                name = _name(box.type)
                 yield Item(
                     "heif.property", f"{name} property of item {item_id}", f"{box.end - box.body} bytes"
                 )
@@ -495,7 +511,7 @@ class HeifDocument(WholeFileDocument):
         if self.avif:
             self.format = "avif"
             if primary.type not in AVIF_TYPES:
-                raise UnsupportedFormat(f"AVIF: primary image of type {primary.type!r} is not supported")
+                raise UnsupportedFormat(f"AVIF: primary image of type {_name(primary.type)} is not supported")
             if pillow_avif_decodes():
                 self.decoder = "pillow"
                 # libavif decodes the track, not the still image, of a sequence not branded avif
@@ -506,7 +522,7 @@ class HeifDocument(WholeFileDocument):
                     "AVIF: neither Pillow's AVIF plugin nor pillow-heif can decode AV1 here, cannot check it"
                 )
         elif primary.type not in HEVC_TYPES:
-            raise UnsupportedFormat(f"HEIF: primary image of type {primary.type!r} is not supported")
+            raise UnsupportedFormat(f"HEIF: primary image of type {_name(primary.type)} is not supported")
         ispe = parsed.property_box(primary, b"ispe")
         if ispe is None or ispe.end - ispe.body < 12:
             raise CorruptFile("HEIF: the primary image has no size (ispe) property")

@@ -4,6 +4,7 @@ small helpers every walker uses (identifying values for the deny-list, plural co
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -51,6 +52,12 @@ REASONS = {
     "jpeg.com": Reason.COMMENT,
     "trailer": Reason.TRAILER,
 }
+
+
+def type_name(code: bytes, known: Collection[bytes]) -> str:
+    """A chunk or box type as findings and reasons name it: its letters when ``known`` (a spec's name),
+    else "unknown". A type the file chose is four bytes of anything (of a name, say): never quoted."""
+    return code.decode("latin-1").strip() if code in known else "unknown"
 
 
 C = TypeVar("C")

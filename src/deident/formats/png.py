@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from deident.errors import CorruptFile
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_block_items
-from deident.formats.items import Item, Parsed, clean_values, per_bytes
+from deident.formats.items import Item, Parsed, clean_values, per_bytes, type_name
 from deident.formats.photo import WholeFileDocument
 from deident.formats.xmp import xmp_identifiers
 
@@ -52,6 +52,10 @@ TYPE_SIZE = {
 # Adam7 passes: (first column, first row, column step, row step).
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 # Decompressed text read for the deny-list: values are short; a zTXt "bomb" must not fill memory.
+# Registered chunk types (PNG 3rd edition and its extensions register): reports name these, no other.
+CHUNK_TYPES = KEEP | TEXT | ONCE_BEFORE_IDAT | {b"eXIf", b"tIME", b"hIST", b"sPLT", b"acTL", b"fcTL", b"fdAT"}
+CHUNK_TYPES |= {b"mDCv", b"cLLi", b"oFFs", b"pCAL", b"sCAL", b"sTER", b"gIFg", b"gIFx", b"gIFt", b"fRAc"}
+CHUNK_TYPES |= {b"dSIG", b"iDOT", b"vpAg", b"orNT", b"caBX"}
 MAX_TEXT = 1 << 20
 MAX_ICC = 16 << 20
 
@@ -81,11 +85,11 @@ def walk(data: bytes) -> Parsed[Chunk]:
             raise CorruptFile("PNG is truncated (no IEND chunk)")
         length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
         if length > n - pos - 12:
-            raise CorruptFile(f"PNG: chunk {ctype!r} at {pos} runs past the end of the file")
+            raise CorruptFile(f"PNG: {_name(ctype)} chunk at {pos} runs past the end of the file")
         body = data[pos + 8 : pos + 8 + length]
         (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
         if zlib.crc32(ctype + body) != crc:
-            raise CorruptFile(f"PNG: CRC mismatch in chunk {ctype!r} at {pos}")
+            raise CorruptFile(f"PNG: CRC mismatch in the {_name(ctype)} chunk at {pos}")
         if not chunks and (ctype != b"IHDR" or length != 13):
             raise CorruptFile("PNG: first chunk is not a 13-byte IHDR")
         chunks.append(Chunk(ctype, pos, body))
@@ -236,8 +240,8 @@ def decoder_view(data: bytes, parsed: Parsed) -> View:
     animated = any(c.type == b"acTL" for c in parsed.chunks[:first])
     seen: set[bytes] = set()
     for c in parsed.chunks:
-        where = f"{c.type.decode('latin-1')} chunk at {c.start}"
-        name = c.type.decode("latin-1")
+        name = _name(c.type)
+        where = f"{name} chunk at {c.start}"
         if c.type in ONCE_BEFORE_IDAT:  # a second one, or one after the image data: a decoder ignores it
             if c.type in seen or default:
                 view.replaced[c.start] = None
@@ -368,17 +372,18 @@ def _blank(view: View, c: Chunk, entries: int, used: set[int], size: int, where:
     if bytes(body) != current.data:
         view.replaced[c.start] = Chunk(c.type, c.start, bytes(body))
         what = "palette" if size == 3 else "transparency"
-        view.items.append(
-            Item(f"png.{c.type.decode('latin-1')}", where, f"{what} entries no pixel uses (blanked)")
-        )
+        view.items.append(Item(f"png.{_name(c.type)}", where, f"{what} entries no pixel uses (blanked)"))
 
 
 def _trim(view: View, c: Chunk, size: int, where: str, what: str) -> None:
     if len(c.data) > size:
         view.replaced[c.start] = Chunk(c.type, c.start, c.data[:size]) if size else None
-        view.items.append(
-            Item(f"png.{c.type.decode('latin-1')}", where, f"{what}, {len(c.data) - size} bytes")
-        )
+        view.items.append(Item(f"png.{_name(c.type)}", where, f"{what}, {len(c.data) - size} bytes"))
+
+
+def _name(ctype: bytes) -> str:
+    """A chunk type as a report names it: a registered one by its letters, any other "unknown"."""
+    return type_name(ctype, CHUNK_TYPES)
 
 
 def _keyword(key: bytes) -> str:
@@ -399,7 +404,8 @@ def chunk_items(data: bytes, parsed: Parsed, image_data: bool = True) -> Iterato
             yield Item("png.IEND", f"IEND chunk at {c.start}", f"{len(c.data)} bytes inside IEND")
         if _kept(c, header):
             continue
-        where, name = f"{c.type.decode('latin-1')} chunk at {c.start}", c.type.decode("latin-1")
+        name = _name(c.type)
+        where = f"{name} chunk at {c.start}"
         if c.type in KEEP:  # a kept type with the wrong size or numbers out of range: not copied
             if c.type == b"PLTE":
                 raise CorruptFile(f"PNG: palette chunk at {c.start} is too long ({len(c.data)} bytes)")

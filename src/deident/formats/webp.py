@@ -12,7 +12,7 @@ from deident.findings import Finding
 from deident.formats import webp_stream
 from deident.formats.base import Context, ImageDims, Source
 from deident.formats.exif import exif_block_items
-from deident.formats.items import Item, Parsed
+from deident.formats.items import Item, Parsed, type_name
 from deident.formats.photo import WholeFileDocument
 from deident.formats.xmp import xmp_identifiers
 
@@ -22,6 +22,7 @@ VP8X_FLAGS = 0x3E  # ICC, alpha, EXIF, XMP, animation; the other bits are reserv
 # Kept chunks of one size (WebP container spec): the canonical form is written, so no extra or
 # reserved bytes travel through the filter. ANMF is a 16-byte frame header followed by frame chunks.
 FIXED = {b"VP8X": 10, b"ANIM": 6}
+CHUNK_TYPES = KEEP | {b"EXIF", b"XMP ", b"FRGM"}  # chunk types reports name; any other is "unknown"
 ANMF_HEADER = 16
 
 
@@ -35,6 +36,10 @@ class Chunk:
         return self.fourcc + struct.pack("<I", len(self.data)) + self.data + b"\0" * (len(self.data) & 1)
 
 
+def _name(fourcc: bytes) -> str:
+    return type_name(fourcc, CHUNK_TYPES)
+
+
 def _chunks(data: bytes, pos: int, end: int, base: int = 0) -> list[Chunk]:
     """The chunks in ``data[pos:end]``; ``base`` makes offsets absolute for nested (ANMF) chunks."""
     chunks = []
@@ -43,7 +48,8 @@ def _chunks(data: bytes, pos: int, end: int, base: int = 0) -> list[Chunk]:
             raise CorruptFile(f"WebP: truncated chunk header at {base + pos}")
         fourcc, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
         if pos + 8 + size > end:
-            raise CorruptFile(f"WebP: chunk {fourcc!r} at {base + pos} runs past the end of the RIFF data")
+            where = f"{_name(fourcc)} chunk at {base + pos}"
+            raise CorruptFile(f"WebP: {where} runs past the end of the RIFF data")
         chunks.append(Chunk(fourcc, base + pos, data[pos + 8 : pos + 8 + size]))
         pos += 8 + size + (size & 1)
     return chunks
@@ -65,7 +71,7 @@ def walk(data: bytes) -> Parsed[Chunk]:
     chunks = _chunks(data, 12, riff_end)
     for c in chunks:
         if c.fourcc in FIXED and len(c.data) < FIXED[c.fourcc]:
-            raise CorruptFile(f"WebP: {c.fourcc.decode('latin-1')} chunk at {c.start} is too short")
+            raise CorruptFile(f"WebP: {_name(c.fourcc)} chunk at {c.start} is too short")
         if c.fourcc == b"ANMF":
             frame_chunks(c)  # raises when damaged
     if not any(c.fourcc in (b"VP8 ", b"VP8L", b"ANMF") for c in chunks):
@@ -153,7 +159,7 @@ def _bitstream(c: Chunk, limit: int | None, size: tuple[int, int] | None = None)
     try:
         return Chunk(c.fourcc, c.start, webp_stream.trimmed(c.fourcc, c.data, limit, size))
     except CorruptFile as exc:
-        raise CorruptFile(f"{exc} ({c.fourcc.decode('latin-1').strip()} chunk at {c.start})") from None
+        raise CorruptFile(f"{exc} ({_name(c.fourcc)} chunk at {c.start})") from None
 
 
 def canonical(
@@ -209,7 +215,7 @@ def _slack(c: Chunk, size: tuple[int, int] | None, limit: int | None) -> Iterato
         return
     cut = len(c.data) - len(canonical(c, size=size, limit=limit).data)
     if cut:
-        where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
+        where = f"{_name(c.fourcc)} chunk at {c.start}"
         yield Item("webp.slack", where, f"bytes after the end of its bitstream ({cut} bytes)")
 
 
@@ -218,7 +224,7 @@ def chunk_items(parsed: Parsed, limit: int | None = None) -> Iterator[Item]:
     skipped, size = unread(parsed.chunks), canvas(parsed.chunks)
     for c in parsed.chunks:
         if c.start in skipped:
-            where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
+            where = f"{_name(c.fourcc)} chunk at {c.start}"
             yield Item("webp.chunk", where, f"chunk a decoder does not read, {len(c.data)} bytes")
             continue
         if c.fourcc == b"ICCP":
@@ -229,11 +235,11 @@ def chunk_items(parsed: Parsed, limit: int | None = None) -> Iterator[Item]:
         if c.fourcc in KEEP:
             extra = _extra_bytes(c)
             if extra:
-                where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
+                where = f"{_name(c.fourcc)} chunk at {c.start}"
                 yield Item("webp.chunk", where, f"extra or reserved data in a kept chunk ({extra} bytes)")
             yield from _slack(c, size, limit)
             continue
-        where = f"{c.fourcc.decode('latin-1').strip()} chunk at {c.start}"
+        where = f"{_name(c.fourcc)} chunk at {c.start}"
         if c.fourcc == b"EXIF":
             data = c.data[6:] if c.data.startswith(b"Exif\0\0") else c.data
             yield from exif_block_items(data, where, len(c.data))
