@@ -312,3 +312,26 @@ def test_a_dc_table_before_a_dc_refinement_scan_is_dropped(tmp_path):
     ]
     assert_same_pixels(planted, out)
     assert_same_pixels(data, out)
+
+
+@pytest.mark.parametrize("transform", [b"\0", b"D"])
+def test_adobe_version_and_flags_are_rewritten_canonically(tmp_path, transform):
+    """APP14's version and flags are read by no decoder, so 6 bytes could carry anything: only the colour
+    transform stays (one libjpeg does not know written as the one it assumes: YCCK for 4 components)."""
+    buf = io.BytesIO()
+    picture().convert("CMYK").save(buf, "JPEG")
+    data = buf.getvalue()
+    (adobe,) = [s for s in walk(data).chunks if s.marker == 0xEE]
+    fields = b"PLANTE" + transform  # version, flags0, flags1, transform: "PLANTED" with an unknown one
+    planted = data[: adobe.start] + segment(0xEE, b"Adobe" + fields) + data[adobe.start + 16 :]
+    path = tmp_path / "a.jpg"
+    path.write_bytes(planted)
+    out, findings = scrub_bytes(path)
+    assert b"PLANTE" in planted and b"PLANTE" not in out
+    assert [(f.kind, f.action) for f in findings] == [("jpeg.app14", Action.REPLACED)]
+    expected = b"Adobe\0\x64\0\0\0\0" + (b"\0" if transform == b"\0" else b"\2")
+    assert [s.payload for s in walk(out).chunks if s.marker == 0xEE] == [expected]
+    assert_same_pixels(planted, out)
+    if transform == b"\0":
+        assert_same_pixels(data, out)
+    assert reopen_findings(tmp_path, out, "a.jpg") == []

@@ -56,6 +56,10 @@ ADOBE_SIG, PHOTOSHOP_SIG = b"Adobe", b"Photoshop 3.0\0"
 # Kept APPn segments: (marker, signature). Anything else of type APPn is dropped.
 KEEP_APP = {(APP0, JFIF_SIG), (APP2, ICC_SIG), (APP14, ADOBE_SIG)}
 ADOBE_SIZE = 12  # "Adobe", version, flags0, flags1, colour transform: all a decoder reads of APP14
+ADOBE_VERSION = b"\x00\x64"  # 100, as libjpeg and Photoshop write it
+# Colour transforms libjpeg knows, per component count, and the one it assumes for any other
+# (jdapimin.c default_decompress_parms); with other counts it reads none.
+ADOBE_TRANSFORMS: dict[int, tuple[tuple[int, ...], int]] = {3: ((0, 1), 1), 4: ((0, 2), 2)}
 JFIF_SIZE = 14  # "JFIF\0", version, units, densities, thumbnail size (0x0 once its pixels are gone)
 # Kinds for dropped APPn segments recognised by signature; the rest become "jpeg.appN".
 APP_KIND = {
@@ -82,6 +86,39 @@ def exif_orientation(parsed: Parsed) -> int:
             _, summary = exif_items(seg.payload[6:], "")
             return summary.orientation if 1 <= summary.orientation <= 8 else 1
     return 1
+
+
+def _adobe(payload: bytes, components: int) -> bytes | None:
+    """An APP14 Adobe payload as decoding needs it: signature, version 100, flags zero and the colour
+    transform (one libjpeg does not know written as the one it assumes); None when too short for libjpeg
+    to read (it ignores it). Version and flags are read by nobody, so they could say anything."""
+    if len(payload) < ADOBE_SIZE:
+        return None
+    known, assumed = ADOBE_TRANSFORMS.get(components, ((payload[11],), 0))
+    return ADOBE_SIG + ADOBE_VERSION + bytes(4) + bytes((payload[11] if payload[11] in known else assumed,))
+
+
+def _adobe_items(payload: bytes, components: int, where: str) -> Iterator[Item]:
+    """What ``_adobe`` leaves out of an APP14 Adobe segment: bytes after its fields, the segment when
+    too short, and version/flags/transform values rewritten."""
+    kept = _adobe(payload, components)
+    if kept is None:
+        yield Item(
+            "jpeg.app14", where, f"Adobe segment too short for a decoder to read, {len(payload)} bytes"
+        )
+        return
+    if len(payload) > ADOBE_SIZE:
+        extra = len(payload) - ADOBE_SIZE
+        yield Item("jpeg.app14", where, f"{extra} bytes after the Adobe colour-transform fields")
+    if kept != payload[:ADOBE_SIZE]:
+        detail = "Adobe version and flags (no decoder reads them) or an unknown transform rewritten"
+        yield Item("jpeg.app14", where, detail, Action.REPLACED)
+
+
+def _components(parsed: Parsed) -> int:
+    """The frame's component count (0 without a frame header)."""
+    sof = next((s for s in parsed.chunks if s.marker in SOF and len(s.payload) >= 6), None)
+    return sof.payload[5] if sof else 0
 
 
 def _jfif_without_thumbnail(payload: bytes) -> bytes:
@@ -156,9 +193,8 @@ def segment_items(data: bytes, parsed: Parsed, decode: bool = True) -> Iterator[
             jfif_seen = True
         elif 0xE0 <= m <= 0xEF:
             key = _app_key(seg)
-            if key == (APP14, ADOBE_SIG) and len(seg.payload) > ADOBE_SIZE:
-                extra = len(seg.payload) - ADOBE_SIZE
-                yield Item("jpeg.app14", where, f"{extra} bytes after the Adobe colour-transform fields")
+            if key == (APP14, ADOBE_SIG):
+                yield from _adobe_items(seg.payload, _components(parsed), where)
             if key in KEEP_APP:
                 continue
             kind, label = APP_KIND.get(key, (f"jpeg.app{m - 0xE0}", f"{len(seg.payload)} bytes"))
@@ -188,8 +224,10 @@ def clean_jpeg(data: bytes, orientation: int = 1, decode: bool = True) -> bytes:
     for s in segs:
         if 0xE0 <= s.marker <= 0xEF:
             key = _app_key(s)
-            if key == (APP14, ADOBE_SIG):  # its standard form only: anything after it could be anything
-                out.append(segment_bytes(Segment(APP14, s.start, s.payload[:ADOBE_SIZE])))
+            if key == (APP14, ADOBE_SIG):  # its standard form only: anything else could be anything
+                adobe = _adobe(s.payload, _components(parsed))
+                if adobe is not None:
+                    out.append(segment_bytes(Segment(APP14, s.start, adobe)))
             elif key == (APP2, ICC_SIG):  # the profile, cleaned, where its first segment was
                 if profile is not None and s is icc_segs[0]:
                     out += _icc_segments(profile)
