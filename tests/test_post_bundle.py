@@ -226,6 +226,58 @@ def test_rebuild_replaces_the_earlier_bundle_and_is_deterministic(tmp_path):
     assert fewer.ok and sorted(p.name for p in out.iterdir()) == ["post-1.jpg", "post.txt"]
 
 
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_files_with_bundle_names_that_deident_did_not_write_are_never_replaced(tmp_path):
+    """A user's post-1.jpg, post-2.jpg and post.txt are not an earlier bundle: their names say nothing."""
+    out = tmp_path / "b"
+    out.mkdir()
+    for name in ("post-1.jpg", "post-2.jpg"):
+        slide_photo(out / name, size=(320, 200))
+    (out / "post.txt").write_text("my draft\n")
+    before = {p.name: _sha(p) for p in out.iterdir()}
+    result = build_post([slide_photo(tmp_path / "h.jpg")], out, caption="x", options=FAST)
+    assert not result.ok and "did not write as a bundle" in result.reason and "post-1.jpg" in result.reason
+    assert {p.name: _sha(p) for p in out.iterdir()} == before
+
+
+def test_an_input_inside_the_output_folder_is_never_replaced(tmp_path):
+    out = tmp_path / "c"
+    first = build_post([slide_photo(tmp_path / "a.jpg")], out, options=FAST)
+    assert first.ok, first.reason  # c/post-1.jpg is now a bundle file deident wrote...
+    before = _sha(out / "post-1.jpg")
+    again = build_post([out / "post-1.jpg"], out, options=FAST)  # ...and the input of the next post
+    assert not again.ok and "is an input" in again.reason
+    assert _sha(out / "post-1.jpg") == before and sorted(p.name for p in out.iterdir()) == [
+        "post-1.jpg",
+        "post.txt",
+    ]
+
+
+def test_a_file_put_in_the_folder_while_the_bundle_is_made_is_left_alone(tmp_path, monkeypatch):
+    from deident.post import bundle as bundle_mod
+
+    photos = [slide_photo(tmp_path / f"{n}.jpg", size=(400 + 40 * n, 300)) for n in range(2)]
+    out = tmp_path / "bundle"
+    assert build_post(photos[:1], out, options=FAST).ok
+    earlier = {p.name: _sha(p) for p in out.iterdir()}
+    real_verify = bundle_mod._verify_metadata
+
+    def verify_then_intrude(paths, options):  # after the first look at the folder, before publishing
+        real_verify(paths, options)
+        (out / "post-2.jpg").write_bytes(b"the user's own picture")
+
+    monkeypatch.setattr(bundle_mod, "_verify_metadata", verify_then_intrude)
+    result = build_post(photos, out, options=FAST)
+    assert not result.ok and "post-2.jpg" in result.reason
+    assert (out / "post-2.jpg").read_bytes() == b"the user's own picture"
+    assert {p.name: _sha(p) for p in out.iterdir() if p.name != "post-2.jpg"} == earlier
+
+
 def test_icc_converted_and_size_bounds_through_the_pipeline(tmp_path):
     from support.post import swapped_profile
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import functools
 import os
 import stat
@@ -25,6 +27,13 @@ STALE_AFTER = 600.0
 LISTING_TTL = 60.0  # a folder is listed for stale temporaries at most once a minute per process
 
 
+FileKey = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns: any edit changes one
+
+
+def file_key(st: os.stat_result) -> FileKey:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 @dataclass
 class Staged:
     """An output written under a temporary name beside its final one, not yet visible there."""
@@ -34,6 +43,13 @@ class Staged:
     mode: int | None = None  # None: keep the mode of the file it replaces, else the umask default
     fd: int | None = None  # held open, and locked, while the temporary is ours
     swept: int = 0  # stale temporaries of the same output (from a killed run) removed by commit()
+    # What the rename may replace, settled before the work started (deident.outputs): with ``replaces``
+    # None the final name must still be free; else only the very file whose ``file_key`` it is, still
+    # unchanged (an original being scrubbed in place, deident's own earlier output). ``overwrite``
+    # (--overwrite) replaces whatever is there.
+    replaces: FileKey | None = None
+    overwrite: bool = True
+    source: Path | None = None  # the input this output is made from (journaled with it)
 
     def writer(self) -> BinaryIO:
         """The temporary, emptied, for writing from the start (each redaction round rewrites it).
@@ -47,12 +63,21 @@ class Staged:
         return open(self.fd, "wb", closefd=False)
 
 
-def stage(final: Path, mode: int | None = None) -> Staged:
+def stage(
+    final: Path,
+    mode: int | None = None,
+    *,
+    replaces: FileKey | None = None,
+    overwrite: bool = True,
+    source: Path | None = None,
+) -> Staged:
+    """A temporary beside ``final``; ``replaces`` and ``overwrite`` say what its rename may replace
+    (the defaults replace anything: a report or mapping rewritten in place)."""
     fd, name = tempfile.mkstemp(prefix=temp_prefix(final.name), dir=final.parent)
     if _try_lock(fd) is not True:
         os.close(fd)
         fd = None
-    return Staged(Path(name), final, mode, fd)
+    return Staged(Path(name), final, mode, fd, replaces=replaces, overwrite=overwrite, source=source)
 
 
 def discard(staged: Staged) -> None:
@@ -203,7 +228,16 @@ def atomic_output(final: Path, mode: int | None = None) -> Iterator[Path]:
         discard(staged)
 
 
+class NameTaken(FileExistsError):
+    """The final name holds a file the rename must not replace: it is left as it is."""
+
+
 def _rename(staged: Staged) -> None:
+    """Put the temporary at its final name, replacing only what ``staged`` allows (see ``Staged``).
+
+    What is there is looked at just before the rename: an original edited while it was being scrubbed,
+    or a file another run or the user put at the output name meanwhile, is never replaced.
+    """
     mode = staged.mode
     if mode is None:
         try:
@@ -211,7 +245,64 @@ def _rename(staged: Staged) -> None:
         except FileNotFoundError:
             mode = 0o666 & ~_UMASK
     os.chmod(staged.temp, mode)
-    os.replace(staged.temp, staged.final)
+    if staged.overwrite:
+        os.replace(staged.temp, staged.final)
+    elif staged.replaces is None:
+        rename_noreplace(staged.temp, staged.final)
+    else:
+        try:
+            now = file_key(os.stat(staged.final))
+        except FileNotFoundError:
+            now = None
+        if now != staged.replaces:
+            raise NameTaken(errno.EEXIST, CHANGED_MEANWHILE, str(staged.final))
+        os.replace(staged.temp, staged.final)
+
+
+NAME_TAKEN = "output name taken meanwhile by another file, left as it is"
+CHANGED_MEANWHILE = "changed while being scrubbed; left as it is (run again to scrub it as it is now)"
+
+
+def rename_noreplace(source: Path, final: Path) -> None:
+    """Rename ``source`` to ``final`` only if no file has that name: ``NameTaken`` otherwise.
+
+    One ``renameat2(RENAME_NOREPLACE)`` where the kernel and the filesystem have it; else a hard link
+    (which fails when the name exists) and the removal of ``source``. Never a look and then a rename: a
+    file created between the two would be lost.
+    """
+    try:
+        if _renameat2(source, final):
+            return
+        os.link(source, final)
+    except FileExistsError:
+        raise NameTaken(errno.EEXIST, NAME_TAKEN, str(final)) from None
+    os.unlink(source)
+
+
+@functools.cache
+def _renameat2_fn():
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    return fn
+
+
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+
+
+def _renameat2(source: Path, final: Path) -> bool:
+    """True once renamed; False where renameat2 or its flag is not supported here (the caller links)."""
+    fn = _renameat2_fn()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(final), _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(final))
 
 
 def _flush(staged: Sequence[Staged]) -> list[OSError | None]:

@@ -8,7 +8,7 @@ In this order (each step fails the whole bundle, nothing is written to ``out_dir
     check        batch.check_paths on the rendered JPEGs (eyes mode: every eye band still flat)
     watermark    optional credit drawn on the checked pixels (after the check: it is our own text)
     verify       metadata check of the final files (nothing but a JFIF header)
-    publish      post-1.jpg ... and post.txt moved into out_dir
+    publish      post-1.jpg ... and post.txt flushed, journaled, moved into out_dir
 
 All work happens in a temporary folder beside ``out_dir`` (same file system, removed afterwards), so a
 failure or a crash never leaves a half bundle, and the full-size scrubbed copies never stay on disk.
@@ -222,25 +222,88 @@ def _render(results: list[FileResult], folder: Path, options: Options, long_side
 # ---------------------------------------------------------------- publishing
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    """A bundle goes into a new or empty folder, or replaces an earlier bundle; nothing else is touched."""
+BUNDLE_RECIPE = "post-bundle"  # what the outputs journal says made a file a bundle published
+
+
+def _earlier_bundle(out_dir: Path, images: Sequence[Path]) -> list[Path]:
+    """The files of an earlier bundle in ``out_dir``, which a new bundle replaces; ``PostFailed`` when the
+    folder holds anything else, or an input.
+
+    A file is an earlier bundle's only when deident's outputs journal records that very file as one a
+    bundle published (``deident.outputs``): a user's ``post-1.jpg`` or ``post.txt`` is never replaced or
+    deleted, whatever its name.
+    """
+    from deident.outputs import Journal
+
     if out_dir.exists() and not out_dir.is_dir():
         raise PostFailed(f"{out_dir} exists and is not a folder")
-    if out_dir.is_dir():
-        others = sorted(p.name for p in out_dir.iterdir() if not _BUNDLE_FILE.match(p.name))
-        if others:
-            raise PostFailed(f"{out_dir} holds other files ({', '.join(others[:3])}); choose an empty folder")
+    if not out_dir.is_dir():
+        return []
+    here = os.path.realpath(out_dir)
+    for image in images:
+        if os.path.dirname(os.path.realpath(image)) == here:
+            raise PostFailed(
+                f"{image} is an input and is in the output folder {out_dir}: it would be replaced or "
+                "removed; choose another output folder (nothing was changed)"
+            )
+    journal = Journal()
+    earlier, others = [], []
+    for path in sorted(out_dir.iterdir()):
+        made = journal.made(path)
+        ours = _BUNDLE_FILE.match(path.name) and made is not None and made.recipe == BUNDLE_RECIPE
+        (earlier if ours else others).append(path)
+    if others:
+        names = ", ".join(p.name for p in others[:3]) + (" …" if len(others) > 3 else "")
+        raise PostFailed(
+            f"{out_dir} holds other files, which deident did not write as a bundle ({names}): nothing "
+            "there is replaced or removed; choose a new or empty folder"
+        )
+    return earlier
 
 
-def _publish(bundle: Path, out_dir: Path) -> None:
+def _publish(bundle: Path, out_dir: Path, images: Sequence[Path], options: Options) -> None:
+    """Flush the bundle to disk, journal it, then move it into ``out_dir``.
+
+    The folder is looked at again here, after the slow steps: a file put there meanwhile refuses the
+    bundle rather than being replaced. A new picture name is taken only if it is still free.
+    """
+    from deident.atomic import rename_noreplace, sync_dirs
+    from deident.outputs import Made, made_by, record
+
+    files = sorted(bundle.iterdir())
+    for path in files:
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    made = Made(made_by(options).key_id, BUNDLE_RECIPE)
+    record([(out_dir / p.name, None, p) for p in files], made)
+    earlier = _earlier_bundle(out_dir, images)
     if not out_dir.exists():
-        os.replace(bundle, out_dir)
+        os.rename(bundle, out_dir)  # fails, changing nothing, if a folder with files appeared meanwhile
+        sync_dirs([out_dir.parent])
         return
-    for old in out_dir.iterdir():
-        if _BUNDLE_FILE.match(old.name) and not (bundle / old.name).exists():
+    keys = {p.name: _key(p) for p in earlier}
+    for new in files:
+        final = out_dir / new.name
+        if keys.get(final.name) is None:
+            rename_noreplace(new, final)
+        elif _key(final) == keys[final.name]:
+            os.replace(new, final)  # the earlier bundle's own file, as it was a moment ago
+        else:
+            raise PostFailed(f"{final} changed while the bundle was made: left as it is")
+    published = {p.name for p in files}
+    for old in earlier:  # an earlier bundle's pictures beyond this one's count
+        if old.name not in published and _key(old) == keys[old.name]:
             old.unlink()
-    for new in sorted(bundle.iterdir()):
-        os.replace(new, out_dir / new.name)
+    sync_dirs([out_dir])
+
+
+def _key(path: Path):
+    from deident.atomic import file_key
+
+    try:
+        return file_key(os.stat(path))
+    except FileNotFoundError:
+        return None
 
 
 def _validate(images: list[Path], long_side: int, watermark: bool, credit: str | None) -> None:
@@ -291,7 +354,7 @@ def build_post(
     work: Path | None = None
     try:
         _validate(images, long_side, watermark, credit)
-        _check_out_dir(out_dir)
+        _earlier_bundle(out_dir, images)  # refuse before the slow steps; looked at again when publishing
         options, _ = prepare_options(dataclasses.replace(options, seed=seed), read_only=False)
         text, fuzzed, hashtags, caption_findings = prepare_text(
             caption, credit=credit, fields=fields, tags=tags, seed=seed
@@ -316,7 +379,7 @@ def build_post(
             _watermark(pictures, paths, credit, result)
         _verify_metadata(paths, options)
         (bundle / TEXT_NAME).write_text(text, encoding="utf-8")
-        _publish(bundle, out_dir)
+        _publish(bundle, out_dir, images, options)
         result.images = [str(out_dir / p.name) for p in paths]
     except PostFailed as exc:
         result.reason = str(exc)
