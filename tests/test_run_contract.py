@@ -487,3 +487,45 @@ def test_converted_names_that_collide_are_refused_before_writing(tmp_path):
     with pytest.raises(BatchRefused, match=r"a\.heic and .*a\.png would both be written to .*a\.deid\.png"):
         batch.scrub_paths([d], Options(output_format="png", **METADATA_ONLY))
     assert sorted(p.name for p in d.iterdir()) == ["a.heic", "a.png"]
+
+
+# ------------------------------------------------------------ 13: reports, mappings, names taken meanwhile
+
+
+def test_report_never_replaces_an_input_or_a_file_that_is_not_a_report(tmp_path):
+    p1, p2 = photo(tmp_path / "p1.jpg"), photo(tmp_path / "p2.jpg", seed("png"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    before = {p: digest(p) for p in (p1, p2, notes)}
+    out = tmp_path / "out"
+    for args in ((str(p1), str(p2), "--report", str(p1)), (str(p1), "--report", str(notes))):
+        proc = cli("scrub", *OFF, *args, "-o", str(out))
+        assert proc.returncode == 2, proc.stderr
+        assert "--report" in proc.stderr.decode() and "Nothing was written" in proc.stderr.decode()
+        assert {p: digest(p) for p in before} == before
+        assert not out.exists()  # refused before any work
+    report = tmp_path / "r.json"
+    for _ in range(2):  # an earlier deident report is replaced
+        proc = cli("scrub", *OFF, str(p1), "-o", str(out), "--report", str(report))
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(report.read_text())["files"][0]["input"] == str(p1)
+
+
+def test_a_report_named_like_an_output_of_the_run_leaves_the_output(tmp_path):
+    """Free when the run starts, the report's name is taken by an output: the output stays."""
+    p1, out = photo(tmp_path / "p1.jpg"), tmp_path / "out"
+    proc = cli("scrub", *OFF, str(p1), "-o", str(out), "--report", str(out / "p1.jpg"))
+    assert proc.returncode == 2 and "report not written" in proc.stderr.decode()
+    with Image.open(out / "p1.jpg") as img:
+        assert img.format == "JPEG"
+    assert not leaked((out / "p1.jpg").read_bytes())
+
+
+def test_a_mapping_that_is_not_a_mapping_is_refused_before_any_work(tmp_path):
+    p1, notes, out = photo(tmp_path / "p1.jpg"), tmp_path / "notes.txt", tmp_path / "out"
+    notes.write_text("my notes, not a mapping\n")
+    proc = cli("scrub", *OFF, str(p1), "-o", str(out), "--rename", "--mapping", str(notes))
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.decode()
+    assert "Traceback" not in err and str(notes) in err and "not a deident mapping" in err
+    assert notes.read_text() == "my notes, not a mapping\n" and not out.exists()

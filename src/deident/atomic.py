@@ -213,13 +213,16 @@ def commit(
 
 
 @contextlib.contextmanager
-def atomic_output(final: Path, mode: int | None = None) -> Iterator[Path]:
+def atomic_output(
+    final: Path, mode: int | None = None, *, replaces: FileKey | None = None, overwrite: bool = True
+) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; on success it replaces ``final`` in one rename.
 
     The original (``--in-place``) stays untouched until that rename, so a failed write never loses it.
     The caller fsyncs the temporary file, so a crash leaves the old name or the whole new file.
+    ``replaces`` and ``overwrite``: what the rename may replace (see ``Staged``).
     """
-    staged = stage(final, mode)
+    staged = stage(final, mode, replaces=replaces, overwrite=overwrite)
     try:
         yield staged.temp
         _rename(staged)
@@ -344,9 +347,16 @@ if hasattr(os, "register_at_fork"):  # a forked worker has none of its parent's 
     os.register_at_fork(after_in_child=_flush_pool.cache_clear)
 
 
-def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+def write_bytes_atomic(
+    path: Path,
+    data: bytes,
+    mode: int | None = None,
+    *,
+    replaces: FileKey | None = None,
+    overwrite: bool = True,
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path, mode) as temp, open(temp, "wb") as fh:
+    with atomic_output(path, mode, replaces=replaces, overwrite=overwrite) as temp, open(temp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

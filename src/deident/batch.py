@@ -24,7 +24,7 @@ from deident.findings import FileResult, Finding, Stage, Status
 from deident.formats.base import Context, Source
 from deident.keys import Keyring, load_key
 from deident.options import Options
-from deident.outputs import settle
+from deident.outputs import read_mapping, settle
 from deident.paths import Planned, plan
 from deident.pipeline import open_input
 
@@ -65,6 +65,8 @@ def _run_batch(paths: Iterable, options: Options, *, read_only: bool, progress: 
     options, _ = prepare_options(options, read_only=read_only)
     rename = options.rename and not read_only
     mapping = mapping_path(options) if rename else None  # refuse a bad mapping place before writing
+    if mapping is not None:
+        read_mapping(mapping)  # a file there that is not a mapping: refused before any work
     planned, results = _split_plan(paths, options, read_only)
     if rename:
         planned = [_neutral_name(p, options) for p in planned]
@@ -223,10 +225,7 @@ def write_mapping(path: Path, results: list[FileResult]) -> None:
     import csv
     import io
 
-    rows: dict[str, str] = {}
-    if path.exists():
-        with open(path, newline="", encoding=_NAMES_AS_ON_DISK[0], errors=_NAMES_AS_ON_DISK[1]) as fh:
-            rows.update({r["original"]: r["output"] for r in csv.DictReader(fh)})
+    rows = read_mapping(path)
     rows.update({r.input: r.output for r in results if r.written and r.output})
     buf = io.StringIO()
     writer = csv.writer(buf)

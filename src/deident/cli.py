@@ -209,6 +209,7 @@ def _run(
 
     err = Console(stderr=True)
     read_only = command != "scrub"
+    _refuse_report_place(report, paths, err)
     options, note = batch.prepare_options(options, read_only=read_only)
     notes = [note] if note else []
     if note:
@@ -228,8 +229,9 @@ def _run(
             results = _run_batch(batch, paths, options, read_only, progress, err)
     except Interrupted as exc:
         results, interrupted = exc.results, True
-    if report:
-        rep.write_json(report, command, results, notes)
+    report_failed = report is not None and not _write_report(
+        report, rep.to_json(command, results, notes), err
+    )
     if as_json:
         click.echo(rep.to_json(command, results, notes))
     else:
@@ -244,9 +246,34 @@ def _run(
     if not results:
         err.print(escape(f"nothing to do: no files under {', '.join(map(str, paths))}"))
         sys.exit(2)
-    if any(not Path(p).exists() and not Path(p).is_symlink() for p in paths):
+    if any(not Path(p).exists() and not Path(p).is_symlink() for p in paths) or report_failed:
         sys.exit(2)  # a path that does not exist: a usage error in every command (its row says which)
     return results
+
+
+def _refuse_report_place(report: Path | None, paths, err) -> None:
+    """--report FILE that is an input or a file other than a deident report: refused before any work."""
+    from rich.markup import escape
+
+    from deident.outputs import report_problem
+
+    problem = report and report_problem(report, paths)
+    if problem:
+        err.print(f"[bold red]refused:[/] {escape(problem)}\nNothing was written.", soft_wrap=True)
+        sys.exit(2)
+
+
+def _write_report(report: Path, text: str, err) -> bool:
+    from rich.markup import escape
+
+    from deident.outputs import BatchRefused, write_report
+
+    try:
+        write_report(report, text)
+    except (BatchRefused, OSError) as exc:
+        err.print(f"[bold red]report not written:[/] {escape(str(exc))}", soft_wrap=True)
+        return False
+    return True
 
 
 def _run_batch(batch, paths, options, read_only: bool, progress, err) -> list:

@@ -337,3 +337,85 @@ def unwritable_folders(outputs) -> list[str]:
         os.close(fd)
         os.unlink(probe)
     return problems
+
+
+# ---------------------------------------------------------------- reports and mappings
+
+
+def report_problem(path: Path, inputs: Sequence[str | os.PathLike] = ()) -> str | None:
+    """Why ``--report`` must not write ``path``; None when it may.
+
+    The report may only take a free name or replace an earlier deident report (a JSON document whose
+    ``tool`` is ``deident``): never an input, nor any other file, whatever its name.
+    """
+    real = os.path.realpath(path)
+    for given in inputs:
+        if os.path.realpath(given) == real:
+            return f"--report {path} is an input of this run: not overwritten; choose another report file"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"--report {path}: {exc.strerror}"
+    if not stat.S_ISREG(st.st_mode) or not _is_report(path):
+        return (
+            f"--report {path} exists and is not a deident report: not overwritten; choose another "
+            "report file (or move that one away)"
+        )
+    return None
+
+
+def _is_report(path: Path) -> bool:
+    import json
+
+    try:
+        with open(path, "rb") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("tool") == "deident"
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a report atomically where ``report_problem`` allows it; ``BatchRefused`` otherwise.
+
+    Looked at again here, after the run: an output of the run may have taken the name meanwhile. The
+    rename replaces only the earlier report just looked at (``atomic.Staged``).
+    """
+    from deident.atomic import file_key, write_bytes_atomic
+
+    problem = report_problem(path)
+    if problem:
+        raise BatchRefused([problem])
+    try:
+        key = file_key(os.stat(path))
+    except FileNotFoundError:
+        key = None
+    write_bytes_atomic(path, text.encode("utf-8"), replaces=key, overwrite=False)
+
+
+MAPPING_HEADER = ["original", "output"]
+
+
+def read_mapping(path: Path) -> dict[str, str]:
+    """The rows of an existing ``--rename`` mapping ({} when there is none); ``BatchRefused`` when the file
+    there is not one (it is never replaced: it may be anything of the user's)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+            reader = csv.reader(fh)
+            if next(reader, None) != MAPPING_HEADER:
+                raise ValueError("no original,output header")
+            rows = dict((row[0], row[1]) for row in reader if len(row) == 2)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, csv.Error) as exc:
+        raise BatchRefused(
+            [
+                f"--mapping {path} exists and is not a deident mapping ({exc}): not overwritten; choose "
+                "another mapping file (or move that one away)"
+            ]
+        ) from None
+    return rows

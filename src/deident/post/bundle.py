@@ -57,6 +57,8 @@ class PostResult:
 
     def to_dict(self) -> dict:
         return {
+            "tool": "deident",  # what --report looks for before it replaces an earlier report
+            "command": "post",
             "ok": self.ok,
             "reason": self.reason,
             "out_dir": self.out_dir,

@@ -53,15 +53,18 @@ def command(stage_options: Callable, build_options: Callable) -> click.Command:
     def post(ctx, images, out_dir, caption, caption_file, credit, watermark, tags, fields, long_side,
              consented, seed, as_json, report, **kw):  # fmt: skip
         """Scrub IMAGES and write a bundle ready to share: pictures, fuzzed caption, credit, hashtags."""
-        from deident.atomic import write_bytes_atomic
         from deident.batch import prepare_options
         from deident.options import FaceMode
+        from deident.outputs import BatchRefused, report_problem, write_report
         from deident.post.bundle import build_post
 
         if caption is not None and caption_file is not None:
             raise click.UsageError("--caption and --caption-file exclude each other")
         if caption_file is not None:
             caption = caption_file.read_text(encoding="utf-8")
+        problem = report and report_problem(report, images)
+        if problem:
+            raise click.BadParameter(f"{problem}. Nothing was written.", param_hint="--report")
         options = build_options(**kw)
         if consented and not _faces_given(ctx):
             options = dataclasses.replace(options, faces=FaceMode.EYES)
@@ -82,7 +85,11 @@ def command(stage_options: Callable, build_options: Callable) -> click.Command:
         )
         dumped = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
         if report:
-            write_bytes_atomic(report, (dumped + "\n").encode("utf-8"))
+            try:
+                write_report(report, dumped + "\n")
+            except (BatchRefused, OSError) as exc:
+                click.echo(f"error: report not written: {exc}", err=True)
+                sys.exit(1)
         if as_json:
             click.echo(dumped)
         elif result.ok:
