@@ -529,3 +529,32 @@ def test_a_mapping_that_is_not_a_mapping_is_refused_before_any_work(tmp_path):
     err = proc.stderr.decode()
     assert "Traceback" not in err and str(notes) in err and "not a deident mapping" in err
     assert notes.read_text() == "my notes, not a mapping\n" and not out.exists()
+
+
+def test_an_output_folder_inside_an_input_folder_may_hold_only_deidents_outputs(tmp_path):
+    d = tmp_path / "D"
+    photo(d / "a.jpg")
+    photo(d / "sub" / "b.jpg", seed("png"))  # a raw original where the outputs would go
+    before = tree_state(d)
+    proc = cli("scrub", *OFF, str(d), "-o", str(d / "sub"))
+    assert proc.returncode == 2 and "sub/b.jpg" in proc.stderr.decode(), proc.stderr
+    assert tree_state(d) == before
+    photo(d / "sub" / "a.jpg", seed("png"))  # an original at the very name of an output
+    before = tree_state(d)
+    proc = cli("scrub", *OFF, str(d), "-o", str(d / "sub"), "--overwrite")
+    assert proc.returncode == 2 and tree_state(d) == before
+    clean = tmp_path / "C"
+    photo(clean / "a.jpg")
+    for _ in range(2):  # outputs of its own inside the input folder: left out of the walk, replaced
+        proc = cli("scrub", *OFF, str(clean), "-o", str(clean / "safe"))
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(tree_state(clean)) == ["a.jpg", "safe/a.jpg"]
+
+
+def test_rename_into_the_input_folder_is_refused(tmp_path):
+    d = tmp_path / "d"
+    photo(d / "a.jpg")
+    before = tree_state(d)
+    proc = cli("scrub", *OFF, str(d), "-o", str(d), "--rename", "--mapping", str(tmp_path / "m.csv"))
+    assert proc.returncode == 2 and "input folder" in proc.stderr.decode(), proc.stderr
+    assert tree_state(d) == before and not (tmp_path / "m.csv").exists()

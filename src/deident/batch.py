@@ -24,7 +24,7 @@ from deident.findings import FileResult, Finding, Stage, Status
 from deident.formats.base import Context, Source
 from deident.keys import Keyring, load_key
 from deident.options import Options
-from deident.outputs import read_mapping, settle
+from deident.outputs import BatchRefused, output_folder_problems, read_mapping, settle
 from deident.paths import Planned, plan
 from deident.pipeline import open_input
 
@@ -67,6 +67,9 @@ def _run_batch(paths: Iterable, options: Options, *, read_only: bool, progress: 
     mapping = mapping_path(options) if rename else None  # refuse a bad mapping place before writing
     if mapping is not None:
         read_mapping(mapping)  # a file there that is not a mapping: refused before any work
+    paths = list(paths)  # walked twice when the output folder is inside an input folder
+    if not read_only and (problems := output_folder_problems(paths, options)):
+        raise BatchRefused(problems)
     planned, results = _split_plan(paths, options, read_only)
     if rename:
         planned = [_neutral_name(p, options) for p in planned]

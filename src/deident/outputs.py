@@ -215,6 +215,52 @@ def settle(planned: Sequence[Planned], options: Options) -> Settled:
     return settled
 
 
+def output_folder_problems(arguments: Sequence[str | os.PathLike], options: Options) -> list[str]:
+    """An output folder inside an input folder (``scrub D -o D/sub``) is left out of that folder's walk,
+    so it may hold only what deident wrote there: any other file would be neither scrubbed nor listed, and
+    ``--overwrite`` could replace it. With ``--rename`` the output folder must not be an input folder at
+    all: neutral names beside the originals would be taken as inputs by the next run.
+    """
+    out = options.output_dir
+    if out is None or options.in_place or not os.path.isdir(out):
+        return []
+    out_real = Path(os.path.realpath(out))
+    problems: list[str] = []
+    for arg in arguments:
+        root = Path(os.path.realpath(arg))
+        if not os.path.isdir(arg) or not out_real.is_relative_to(root):
+            continue
+        if out_real == root:
+            if options.rename:  # without --rename every output would be its own input: settle() says so
+                problems.append(
+                    f"output folder {out} is the input folder {arg}: outputs would lie beside the "
+                    "originals and be taken as inputs by the next run; choose an output folder outside it"
+                )
+            continue
+        foreign = _not_written_by_deident(out)
+        if foreign is not None:
+            problems.append(
+                f"output folder {out} is inside the input folder {arg} and holds {foreign}, which deident "
+                f"did not write: it would be neither scrubbed nor listed; choose an output folder outside "
+                f"{arg} (or move that file out)"
+            )
+    return problems
+
+
+def _not_written_by_deident(folder: Path) -> Path | None:
+    """The first file under ``folder`` a scrub would take as an input that deident did not write there."""
+    from deident.paths import plan
+
+    journal = Journal()
+    for item in plan([folder], output_dir=None, in_place=False, read_only=False):
+        path = item.input if isinstance(item, Planned) else item[0]
+        if isinstance(item, Planned) and item.skip_reason:
+            continue  # its own temporaries, links, operating-system files, review pages
+        if journal.made(path) is None and not _is_report(path):
+            return path
+    return None
+
+
 class Realpaths:
     """``os.path.realpath`` for a batch's files, each folder resolved once rather than once per file.
 
