@@ -558,3 +558,81 @@ def test_rename_into_the_input_folder_is_refused(tmp_path):
     proc = cli("scrub", *OFF, str(d), "-o", str(d), "--rename", "--mapping", str(tmp_path / "m.csv"))
     assert proc.returncode == 2 and "input folder" in proc.stderr.decode(), proc.stderr
     assert tree_state(d) == before and not (tmp_path / "m.csv").exists()
+
+
+def _during_commit(monkeypatch, action) -> None:
+    """Run ``action`` once, after the outputs were planned and written and before their renames."""
+    from deident import chunks
+
+    real, done = chunks._journal, []
+
+    def journal_then_act(group, made):
+        real(group, made)
+        if not done:
+            done.append(True)
+            action()
+
+    monkeypatch.setattr(chunks, "_journal", journal_then_act)
+
+
+def _other_jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (9, 90, 200)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_a_file_put_at_a_free_output_name_meanwhile_is_left_and_that_file_fails(tmp_path, monkeypatch):
+    a = photo(tmp_path / "in" / "a.jpg")
+    photo(tmp_path / "in" / "b.jpg")
+    out = tmp_path / "out"
+    _during_commit(monkeypatch, lambda: (out / "a.jpg").write_bytes(b"the user's own file"))
+    results = {Path(r.input).name: r for r in scrub([a.parent], out)}
+    assert (out / "a.jpg").read_bytes() == b"the user's own file"
+    assert results["a.jpg"].status is Status.FAILED and "taken meanwhile" in results["a.jpg"].reason
+    assert results["b.jpg"].status is Status.SAFE and not leaked((out / "b.jpg").read_bytes())
+    assert final_files(out) == [out / "a.jpg", out / "b.jpg"]  # no temporary left behind
+
+
+def test_deidents_own_output_replaced_meanwhile_by_another_file_is_left(tmp_path, monkeypatch):
+    a, out = photo(tmp_path / "in" / "a.jpg"), tmp_path / "out"
+    assert scrub([a], out)[0].status is Status.SAFE
+    _during_commit(monkeypatch, lambda: (out / "a.jpg").write_bytes(b"edited by hand"))
+    result = scrub([a], out)[0]
+    assert result.status is Status.FAILED and (out / "a.jpg").read_bytes() == b"edited by hand"
+
+
+def test_two_runs_writing_the_same_output_name_at_once_lose_neither(tmp_path, monkeypatch):
+    """Both runs see out/a.jpg free when they plan; the one renaming second fails, the first's file stays."""
+    first, second = photo(tmp_path / "d1" / "a.jpg"), photo(tmp_path / "d2" / "a.jpg", _other_jpeg())
+    out = tmp_path / "out"
+    other: list = []
+    _during_commit(monkeypatch, lambda: other.extend(scrub([second.parent], out)))
+    mine = scrub([first.parent], out)
+    assert other[0].status is Status.SAFE
+    assert mine[0].status is Status.FAILED and "taken meanwhile" in mine[0].reason
+    with Image.open(out / "a.jpg") as img:
+        assert img.size == (40, 30)  # the other run's output, whole
+
+
+def test_a_rerun_from_another_input_does_not_replace_the_first_runs_output(tmp_path):
+    a1, a2 = photo(tmp_path / "d1" / "a.jpg"), photo(tmp_path / "d2" / "a.jpg", _other_jpeg())
+    out = tmp_path / "out"
+    assert cli("scrub", *OFF, str(a1.parent), "-o", str(out)).returncode == 0
+    kept = digest(out / "a.jpg")
+    assert cli("scrub", *OFF, str(a1.parent), "-o", str(out)).returncode == 0  # the same input: replaced
+    proc = cli("scrub", *OFF, str(a2.parent), "-o", str(out))
+    assert proc.returncode == 2 and "another input" in proc.stderr.decode(), proc.stderr
+    assert digest(out / "a.jpg") == kept
+    assert cli("scrub", *OFF, str(a2.parent), "-o", str(out), "--overwrite").returncode == 0
+    assert digest(out / "a.jpg") != kept
+
+
+def test_in_place_never_loses_an_edit_made_while_the_file_is_scrubbed(tmp_path, monkeypatch):
+    original = photo(tmp_path / "a.jpg")
+    edited = seed("jpeg") + b"\0edited"  # still a JPEG (bytes after the end) with new content
+
+    _during_commit(monkeypatch, lambda: original.write_bytes(edited))
+    result = batch.scrub_paths([original], Options(in_place=True, **METADATA_ONLY))[0]
+    assert result.status is Status.FAILED and "changed while being scrubbed" in result.reason
+    assert original.read_bytes() == edited
+    assert final_files(tmp_path) == [original]

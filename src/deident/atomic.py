@@ -258,12 +258,17 @@ def _rename(staged: Staged) -> None:
         except FileNotFoundError:
             now = None
         if now != staged.replaces:
-            raise NameTaken(errno.EEXIST, CHANGED_MEANWHILE, str(staged.final))
+            in_place = staged.source is not None and os.path.realpath(staged.source) == os.path.realpath(
+                staged.final
+            )
+            why = CHANGED_WHILE_SCRUBBED if in_place else CHANGED_MEANWHILE
+            raise NameTaken(errno.EEXIST, why, str(staged.final))
         os.replace(staged.temp, staged.final)
 
 
 NAME_TAKEN = "output name taken meanwhile by another file, left as it is"
-CHANGED_MEANWHILE = "changed while being scrubbed; left as it is (run again to scrub it as it is now)"
+CHANGED_WHILE_SCRUBBED = "changed while being scrubbed; left as it is (run again to scrub it as it is now)"
+CHANGED_MEANWHILE = "the file at the output name changed meanwhile; left as it is"
 
 
 def rename_noreplace(source: Path, final: Path) -> None:

@@ -124,7 +124,7 @@ def _commit_group(staged: list[tuple[Staged, FileResult]], made) -> None:
 
 def _journal(group, made) -> None:
     """Record what made each output, once its data is on disk and before its rename (deident.outputs)."""
-    record([(s.final, s.fd, s.temp) for s in group], made)
+    record([(s.final, s.fd, s.temp, s.source) for s in group], made)
 
 
 __all__ = [

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deident.atomic import FileKey, file_key
 from deident.errors import DeidentError
 from deident.keys import Keyring
 from deident.options import Options
@@ -54,6 +55,7 @@ class Made:
 
     key_id: str  # keyed fingerprint of the key: overwriting an earlier output needs the same key
     recipe: str  # options, key and deident version: --resume keeps an output only when all are the same
+    source: str = ""  # which input it was made from (``source_id``); "" in lines older than that field
 
 
 # Options that do not change what a file's output holds, so they do not enter its recipe: where and how the
@@ -92,6 +94,16 @@ def _name_id(name: str) -> str:
     return hashlib.sha256(os.fsencode(name)).hexdigest()[:24]
 
 
+NO_SOURCE = "-"  # an output made from no single input (a post bundle's picture)
+
+
+def source_id(path: Path | None) -> str:
+    """The input an output was made from, as the journal names it: a hash of its real path."""
+    if path is None:
+        return NO_SOURCE
+    return hashlib.sha256(os.fsencode(os.path.realpath(path))).hexdigest()[:24]
+
+
 Identity = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns: a rename keeps all four
 
 
@@ -99,20 +111,21 @@ def _identity(st: os.stat_result) -> Identity:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def record(entries: Sequence[tuple[Path, int | None, Path]], made: Made) -> None:
-    """Journal outputs about to be renamed into place: (final name, open descriptor or None, temporary).
+def record(entries: Sequence[tuple[Path, int | None, Path, Path | None]], made: Made) -> None:
+    """Journal outputs about to be renamed into place: (final name, open descriptor or None, temporary,
+    the input it was made from or None).
 
     Best effort: an output that could not be journaled is only treated, later, as a file deident did not
     write (a rerun asks for ``--overwrite``), never the other way round.
     """
     lines: dict[Path, list[str]] = {}
-    for final, fd, temp in entries:
+    for final, fd, temp, source in entries:
         try:
             st = os.fstat(fd) if fd is not None else os.stat(temp)
         except OSError:
             continue
         ident = " ".join(map(str, _identity(st)))
-        line = f"{_name_id(final.name)} {ident} {made.key_id} {made.recipe}\n"
+        line = f"{_name_id(final.name)} {ident} {made.key_id} {made.recipe} {source_id(source)}\n"
         lines.setdefault(_journal_of(final.parent), []).append(line)
     for journal, rows in lines.items():
         try:
@@ -152,9 +165,9 @@ class Journal:
                 text = ""
             for line in text.splitlines():
                 parts = line.split()
-                if len(parts) == 7 and all(p.isdigit() for p in parts[1:5]):
+                if len(parts) in (7, 8) and all(p.isdigit() for p in parts[1:5]):
                     ident = (int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]))
-                    entries[(parts[0], ident)] = Made(parts[5], parts[6])
+                    entries[(parts[0], ident)] = Made(*parts[5:])
             self._folders[journal] = entries
         return self._folders[journal]
 
@@ -196,15 +209,15 @@ def settle(planned: Sequence[Planned], options: Options) -> Settled:
         if options.in_place:
             if _read_only(item.output) and not options.overwrite:
                 settled.refused.append((item, "read-only file: not replaced (--overwrite replaces it)"))
-            else:
-                settled.work.append(item)
+            else:  # replaced only as it is now: an edit made while it is scrubbed is never lost
+                settled.work.append(dataclasses.replace(item, replaces=_key(item.output)))
             continue
         if target in inputs:
             problems.append(_replaces_input(item, inputs[target]))
             continue
         verdict, why = _existing(item, journal, made, options)
         if verdict == WRITE:
-            settled.work.append(item)
+            settled.work.append(_may_replace(item, options))
         elif verdict == RESUMED:
             settled.done.append((item, why))
         else:
@@ -313,6 +326,21 @@ def _replaces_input(item: Planned, other: Path) -> str:
     )
 
 
+def _may_replace(item: Planned, options: Options) -> Planned:
+    """What the output's rename may replace (``atomic.Staged``): with --overwrite anything; else only the
+    file now at its name (deident's own earlier output), or nothing when the name is free. Whatever
+    takes the name meanwhile (another run, the user) is left as it is and the file fails."""
+    assert item.output is not None
+    return dataclasses.replace(item, replaces=_key(item.output), overwrite=options.overwrite)
+
+
+def _key(path: Path) -> FileKey | None:
+    try:
+        return file_key(os.stat(path))
+    except OSError:
+        return None
+
+
 def _read_only(path: Path) -> bool:
     try:
         return not os.stat(path).st_mode & 0o222
@@ -341,13 +369,19 @@ def _existing(item: Planned, journal: Journal, made: Made, options: Options) -> 
             f"{item.input}: its output {item.output} exists and is not a regular file: not replaced",
         )
     earlier = journal.made(item.output, st)
-    if earlier is not None and earlier.key_id == made.key_id:
+    same_input = earlier is not None and earlier.source in ("", source_id(item.input))
+    if earlier is not None and earlier.key_id == made.key_id and same_input:
         if options.resume and earlier.recipe == made.recipe and _newer(st, item.input):
             return RESUMED, "output already written (same input, options, key and deident version)"
         return WRITE, ""
     if options.overwrite:
         return WRITE, ""
-    who = "deident did not write it" if earlier is None else "deident wrote it with another key"
+    if earlier is None:
+        who = "deident did not write it"
+    elif earlier.key_id != made.key_id:
+        who = "deident wrote it with another key"
+    else:
+        who = "deident wrote it from another input"
     return (
         REFUSED,
         f"{item.input}: its output {item.output} exists and {who}: not overwritten (--overwrite replaces it)",

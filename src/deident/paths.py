@@ -38,6 +38,10 @@ class Planned:
     output: Path | None  # None for read-only commands
     skip_reason: str = ""  # non-empty: reported as skipped, not processed
     walked: bool = False  # found inside a folder argument (not named on the command line)
+    # What the output may replace, settled by deident.outputs (see atomic.Staged): the file key of the
+    # file now at the output name (None: the name must still be free), or anything with ``overwrite``.
+    replaces: tuple[int, ...] | None = None
+    overwrite: bool = False
 
 
 def is_temp(path: Path) -> bool:

@@ -240,7 +240,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
             result.reason += f"; {NAME_KEPT}"
         return
     mode = None if options.in_place else mode_like(item.input)  # in place: the original's mode stays
-    out = _stage_in_folder(output, mode)  # committed with its group by process_chunk; run() syncs folders
+    out = _stage_in_folder(output, mode, item)  # committed with its group by process_chunk; run() syncs
     streaming = _streaming(source)
     try:
         for round_ in range(MAX_REDACTION_ROUNDS):
@@ -294,13 +294,15 @@ MAX_BYTES_PER_PIXEL = 8
 MAX_METADATA_BYTES = 64 << 20
 
 
-def _stage_in_folder(output: Path, mode: int | None) -> Staged:
-    """Stage the output, creating its folder the first time it is missing (not a mkdir per file)."""
+def _stage_in_folder(output: Path, mode: int | None, item: Planned) -> Staged:
+    """Stage the output, creating its folder the first time it is missing (not a mkdir per file); its
+    rename replaces only what ``deident.outputs.settle`` allowed (``item.replaces``, ``item.overwrite``)."""
+    how = {"replaces": item.replaces, "overwrite": item.overwrite, "source": item.input}
     try:
-        return stage(output, mode)
+        return stage(output, mode, **how)
     except FileNotFoundError:
         output.parent.mkdir(parents=True, exist_ok=True)
-        return stage(output, mode)
+        return stage(output, mode, **how)
 
 
 def _streaming(source: Source) -> bool:

@@ -277,7 +277,7 @@ def _publish(bundle: Path, out_dir: Path, images: Sequence[Path], options: Optio
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())
     made = Made(made_by(options).key_id, BUNDLE_RECIPE)
-    record([(out_dir / p.name, None, p) for p in files], made)
+    record([(out_dir / p.name, None, p, None) for p in files], made)
     earlier = _earlier_bundle(out_dir, images)
     if not out_dir.exists():
         os.rename(bundle, out_dir)  # fails, changing nothing, if a folder with files appeared meanwhile
