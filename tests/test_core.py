@@ -93,7 +93,7 @@ def test_plan_mirrors_folders_and_skips_temps_sidecars_and_links_never_names(tmp
     assert set(work) == {"a.jpg", "sub/b.png", "a.deid.jpg"}
     assert work["a.jpg"].output == src / "a.deid.jpg"
     skipped = {p.input.name for p in items if p.skip_reason}
-    assert skipped == {"b.txt", ".a.jpg.deid-tmp-123", ".DS_Store", "link.jpg"}
+    assert skipped == {"b.txt", ".a.jpg.deid-tmp-123", ".DS_Store", "link.jpg", "loop"}  # links named
 
     out = tmp_path / "out"
     mirrored = {

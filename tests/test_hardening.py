@@ -617,7 +617,8 @@ def test_symlink_loops_named_on_the_command_line_fail_cleanly(tmp_path):
     by_name = {Path(r.input).name: r for r in results}
     for name in ("a.jpg", "self.jpg"):
         assert by_name[name].status is Status.FAILED and "symbolic links" in by_name[name].reason
-    assert by_name["x.jpg"].status is Status.SAFE and "up" not in by_name  # the loop is not followed
+    assert by_name["x.jpg"].status is Status.SAFE  # the loop is not followed, only named
+    assert by_name["up"].status is Status.SKIPPED and "not followed" in by_name["up"].reason
 
 
 def test_unreadable_files_fail_and_the_batch_goes_on(tmp_path, monkeypatch):

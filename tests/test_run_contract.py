@@ -636,3 +636,38 @@ def test_in_place_never_loses_an_edit_made_while_the_file_is_scrubbed(tmp_path, 
     assert result.status is Status.FAILED and "changed while being scrubbed" in result.reason
     assert original.read_bytes() == edited
     assert final_files(tmp_path) == [original]
+
+
+# ---------------------------------------------------------------- 13: the walk names what it does not look at
+
+
+def test_a_folder_that_cannot_be_read_fails_the_gate_and_the_scrub(tmp_path, monkeypatch):
+    root = tmp_path / "in"
+    photo(root / "ok.jpg")
+    locked = root / "locked"
+    photo(locked / "raw.jpg")  # as root, chmod 000 would not stop the walk: refuse its listing instead
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    for run in (batch.check_paths, batch.scrub_paths):
+        extra = {} if run is batch.check_paths else {"output_dir": tmp_path / "out"}
+        results = {r.input: r for r in run([root], Options(fast=True, **METADATA_ONLY, **extra))}
+        assert results[str(locked)].status is Status.FAILED
+        assert "could not be read" in results[str(locked)].reason
+
+
+def test_a_link_to_a_folder_inside_a_folder_is_named_and_fails_the_gate(tmp_path):
+    phi, clean = tmp_path / "phi", tmp_path / "clean"
+    photo(phi / "raw.jpg")
+    clean.mkdir()
+    (clean / "linkdir").symlink_to(phi, target_is_directory=True)
+    proc = cli("check", "--fast", str(clean), "--json")
+    assert proc.returncode == 2, proc.stdout
+    files = {f["input"]: f for f in json.loads(proc.stdout)["files"]}
+    assert files[str(clean / "linkdir")]["status"] == "failed"
+    assert "symbolic link" in files[str(clean / "linkdir")]["reason"]

@@ -65,10 +65,15 @@ def temp_owner(name: str) -> str | None:
     return final if final and _TEMP_RANDOM.fullmatch(rest) else None
 
 
-def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path]:
-    """Every file under ``root``; scrub leaves out its output folder and deident's ``.deid*`` folders."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path | tuple[Path, str]]:
+    """Every file under ``root``, and every link to a folder (named, never followed); ``(folder,
+    reason)`` for a folder that could not be read, so that nothing under it passes unseen. Scrub leaves
+    out its output folder and deident's ``.deid*`` folders."""
+    unread: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unread.append, followlinks=False):
+        yield from _unread(unread)
         here = Path(dirpath)
+        links = [d for d in dirnames if (here / d).is_symlink() and not _slide_folder(here / d)]
         dirnames[:] = sorted(
             d
             for d in dirnames
@@ -78,8 +83,16 @@ def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path
                 or not ((exclude and _same(here / d, exclude)) or d.startswith(".deid") or TEMP_MARK in d)
             )
         )
-        for name in sorted(filenames):
+        for name in sorted([*filenames, *links]):
             yield here / name
+    yield from _unread(unread)
+
+
+def _unread(errors: list[OSError]) -> Iterator[tuple[Path, str]]:
+    while errors:
+        exc = errors.pop(0)
+        why = exc.strerror or str(exc)
+        yield (Path(exc.filename), f"folder could not be read ({why}): nothing in it was looked at")
 
 
 def _slide_folder(path: Path) -> bool:
@@ -128,6 +141,9 @@ def plan(
             continue
         if arg.is_dir():
             for path in _walk(arg, out_root, read_only=read_only):
+                if isinstance(path, tuple):
+                    yield path
+                    continue
                 yield _planned(path, path.relative_to(arg), out_root, in_place, read_only, walked=True)
         else:
             yield _planned(arg, Path(arg.name), out_root, in_place, read_only, walked=False)
