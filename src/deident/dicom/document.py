@@ -2,7 +2,8 @@
 
 Order of a scrub, as the pipeline calls it::
 
-    open_dicom(source)          parse (force: files without preamble/meta too); truncated -> CorruptFile
+    open_dicom(source)          parse (force: files without preamble/meta too); truncated, an invalid VR
+                                or bytes after the dataset (read as an element) -> CorruptFile
     scrub_metadata(ctx)         table actions on every element, recursively; private, overlay, curve groups
                                 removed; PatientIdentityRemoved, DeidentificationMethod(+CodeSequence) set
     frames(ctx) / redact(...)   only when a pixel stage runs: stored values decoded, windowed for display
@@ -83,7 +84,44 @@ def open_dicom(source: Source) -> DicomDocument:
         raise CorruptFile(f"DICOM cannot be parsed: {exc}") from exc
     except Exception as exc:  # pydicom raises many kinds on damaged data; none may surface as a traceback
         raise CorruptFile(f"DICOM cannot be parsed ({type(exc).__name__}: {exc})") from exc
+    with _readable("structure"):
+        problem = _unaccounted(ds)
+    if problem:
+        raise CorruptFile(f"DICOM cannot be read through: {problem}")
     return DicomDocument(ds)
+
+
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _unaccounted(ds, path: str = "") -> str:
+    """Why the parsed elements are not the file's bytes, element for element ("" when they are).
+
+    pydicom reads on to the end of the file: bytes appended after the dataset become an element with
+    whatever VR their letters spell (written back by the scrub), and a last element whose length runs
+    past the end keeps what is there. So every element, in every sequence item, must carry a valid VR
+    and exactly the bytes its length declares. The reason names the tag, never the bytes.
+    """
+    from pydicom.valuerep import VR
+
+    from deident.dicom.scrub import vr_of
+
+    for elem in ds.elements():  # raw elements: nothing decoded but the sequences walked below
+        tag = f"{path}({elem.tag >> 16:04X},{elem.tag & 0xFFFF:04X})"
+        vr = elem.VR
+        explicit = not getattr(elem, "is_implicit_VR", True)  # implicit: pydicom's dictionary VR
+        if explicit and (len(vr or "") != 2 or vr not in VR.__members__):
+            return f"element {tag} has an invalid VR"
+        value, length = elem.value, getattr(elem, "length", None)
+        whole = length in (None, UNDEFINED_LENGTH) or value is None
+        if not whole and len(value) != length:
+            return f"element {tag} declares {length} bytes, the file holds {len(value)} (truncated)"
+        if vr_of(ds, int(elem.tag)) == "SQ":
+            for i, item in enumerate(ds[elem.tag].value or []):
+                problem = _unaccounted(item, f"{tag}[{i}] > ")
+                if problem:
+                    return problem
+    return ""
 
 
 class DicomDocument(Document):

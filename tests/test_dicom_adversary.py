@@ -1,0 +1,130 @@
+"""Leaks an adversarial tester found (issue 13): identifiers hidden where the profile's walk trusted the
+file's own account of itself (its explicit VRs, its binary attributes, its unlisted UIDs, its length).
+
+Every case builds its file here with pydicom, plants a token, scrubs it, and judges the output on its own:
+the raw bytes, and pydicom's read-back of every element (File Meta and every sequence item), never
+deident's ``check``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+
+from deident.dicom.document import open_dicom
+from deident.formats.base import Source
+from support.dicom import context
+
+TOKEN = "PLANTED_NAME_7731"
+
+
+def _dataset() -> Dataset:
+    """A small greyscale secondary capture whose patient is TOKEN."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.99887766.1"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = TOKEN, "PLANTED_ID_7731", "19700312"
+    ds.Modality = "OT"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 8, 8, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = np.zeros((8, 8), np.uint8).tobytes()
+    return ds
+
+
+def _save(ds: Dataset, path: Path) -> Path:
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _holders(data: bytes, token: bytes) -> list[str]:
+    """Where ``token`` is in ``data``: "raw" for the bytes, and the path of every element holding it."""
+    out = ["raw"] if token in data else []
+
+    def walk(ds, path: str) -> None:
+        for elem in ds:
+            here = f"{path}{elem.tag}"
+            if elem.VR == "SQ":
+                for i, item in enumerate(elem.value):
+                    walk(item, f"{here}[{i}]>")
+                continue
+            value = elem.value
+            text = (
+                bytes(value)
+                if isinstance(value, bytes | bytearray)
+                else str(value).encode("latin-1", "replace")
+            )
+            if token in text:
+                out.append(here)
+
+    read = pydicom.dcmread(io.BytesIO(data), force=True)
+    walk(read.file_meta, "meta")
+    walk(read, "")
+    return out
+
+
+LONG_FORM = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}  # 4-byte length
+
+
+def _with_vr(ds: Dataset, tag: int, vr: str, value: bytes, path: Path) -> Path:
+    """``ds`` written with ``tag`` holding ``value`` under explicit ``vr``, whatever the VR's encoding
+    rules (pydicom will not encode text as US): written under a VR of the same header form, retyped."""
+    stand_in = "OB" if vr in LONG_FORM else "LO"
+    ds.add(DataElement(tag, stand_in, value))
+    _save(ds, path)
+    header = tag.to_bytes(4, "big")
+    header = header[1::-1] + header[:1:-1]  # group and element, each little endian
+    data = path.read_bytes()
+    assert data.count(header + stand_in.encode()) == 1
+    path.write_bytes(data.replace(header + stand_in.encode(), header + vr.encode()))
+    return path
+
+
+# ---------------------------------------------------------------- 5: bytes the parse did not account for
+
+
+def _refused(path: Path) -> str:
+    from deident.errors import CorruptFile
+
+    with pytest.raises(CorruptFile) as refused:
+        open_dicom(Source(path)).scrub_metadata(context())
+    reason = str(refused.value)
+    assert TOKEN not in reason and "19700312" not in reason  # the reason never quotes the file's bytes
+    return reason
+
+
+def test_bytes_after_the_dataset_are_refused(tmp_path):
+    src = _save(_dataset(), tmp_path / "trailing.dcm")
+    src.write_bytes(src.read_bytes() + b"PLANTED_NAME_7731 19700312 garbage")
+    assert "cannot be read" in _refused(src)
+
+
+def test_an_element_running_past_the_end_of_the_file_is_refused(tmp_path):
+    ds = _dataset()
+    del ds.PixelData
+    ds.add(DataElement(0x00580040, "OB", b"PLANTED_NAME_7731 "))  # an unknown even tag: the last element
+    src = _save(ds, tmp_path / "past.dcm")
+    data = src.read_bytes()
+    header = b"\x58\x00\x40\x00OB\0\0" + (18).to_bytes(4, "little")
+    assert data.endswith(header + b"PLANTED_NAME_7731 ")
+    src.write_bytes(data.replace(header, header[:-4] + (1000).to_bytes(4, "little")))
+    assert "cannot be read" in _refused(src)
+
+
+def test_an_invalid_vr_is_refused_at_any_depth(tmp_path):
+    ds = _dataset()
+    item = Dataset()
+    item.CodeMeaning = TOKEN
+    ds.ViewCodeSequence = [item]
+    src = _save(ds, tmp_path / "vr.dcm")
+    data = src.read_bytes()
+    src.write_bytes(data.replace(b"\x08\x00\x04\x01LO", b"\x08\x00\x04\x01ZZ", 1))
+    assert "cannot be read" in _refused(src)
