@@ -20,7 +20,7 @@ from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
 from deident.dicom.document import open_dicom
 from deident.formats.base import Source
-from support.dicom import context
+from support.dicom import context, scrub_bytes
 
 TOKEN = "PLANTED_NAME_7731"
 
@@ -86,6 +86,33 @@ def _with_vr(ds: Dataset, tag: int, vr: str, value: bytes, path: Path) -> Path:
     assert data.count(header + stand_in.encode()) == 1
     path.write_bytes(data.replace(header + stand_in.encode(), header + vr.encode()))
     return path
+
+
+# ---------------------------------------------------------------- 1: text under a VR not allowed for its tag
+
+
+@pytest.mark.parametrize(
+    "vr", ["OB", "OW", "OF", "OD", "OL", "OV", "FD", "FL", "UL", "US", "SL", "SS", "SV", "UV", "AT"]
+)
+def test_a_kept_attribute_under_a_foreign_vr_is_removed(tmp_path, vr):
+    src = _with_vr(_dataset(), 0x00180015, vr, b"PLANTED_NAME_7731 " + b"\0" * 6, tmp_path / "vr.dcm")
+    assert _holders(src.read_bytes(), TOKEN.encode())
+
+    out = scrub_bytes(src, context())
+    assert _holders(out, TOKEN.encode()) == []
+    assert 0x00180015 not in pydicom.dcmread(io.BytesIO(out))
+    flagged = open_dicom(Source(src)).metadata_findings()
+    assert any("BodyPartExamined" in f.where and "VR" in f.detail for f in flagged)
+
+
+def test_allowed_alternative_vrs_stay(tmp_path):
+    ds = _dataset()
+    ds.add(DataElement(0x00280106, "US", 0))  # SmallestImagePixelValue: "US or SS"
+    ds.add(DataElement(0x00280107, "SS", 200))  # LargestImagePixelValue
+    ds.BodyPartExamined = "CHEST"
+    out = pydicom.dcmread(io.BytesIO(scrub_bytes(_save(ds, tmp_path / "ok.dcm"), context())))
+    assert out.SmallestImagePixelValue == 0 and out.LargestImagePixelValue == 200
+    assert out.BodyPartExamined == "CHEST"
 
 
 # ---------------------------------------------------------------- 5: bytes the parse did not account for

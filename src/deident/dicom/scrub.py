@@ -95,6 +95,32 @@ def _dictionary_vr(tag: int) -> str:
         return "UN"
 
 
+def foreign_vr(ds, tag: int) -> str:
+    """The element's explicit VR when the dictionary does not allow it for this standard tag, else "".
+
+    Private and unknown tags have no dictionary VR; an explicit UN is read by the dictionary's (``vr_of``).
+    """
+    if (tag >> 16) & 1:
+        return ""
+    vr = str(getattr(ds.get_item(tag), "VR", None) or "")
+    allowed = _allowed_vrs(tag)
+    return "" if not vr or vr == "UN" or not allowed or vr in allowed else vr
+
+
+@cache
+def _allowed_vrs(tag: int) -> frozenset[str]:
+    """Every VR the dictionary lists for a tag ("US or SS or OW" lists three); empty when it is unknown."""
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return frozenset(dictionary_VR(tag).split(" or "))
+    except KeyError:
+        return frozenset()
+
+
+FOREIGN_VR = "explicit VR {} is not one the dictionary allows for this attribute"
+
+
 @cache
 def action_for(tag: int, vr: str, keyword: str, columns: tuple[str, ...]) -> tuple[str, str]:
     """(action, why) for one element; the pseudonymised attributes report "P" for Z and D."""
@@ -136,8 +162,14 @@ class Scrubber:
         out: list[Finding] = []
         for tag in list(ds.keys()):
             tag = int(tag)
-            vr = vr_of(ds, tag)
             kw = _keyword(tag)
+            foreign = foreign_vr(ds, tag)
+            if foreign:
+                del ds[tag]
+                detail = f"removed ({FOREIGN_VR.format(foreign)})"
+                out.append(element_finding(tag, kw, where(path, tag, kw), Action.REMOVED, detail))
+                continue
+            vr = vr_of(ds, tag)
             action, why = action_for(tag, vr, kw, self.columns)
             if action == "K" and vr != "SQ":
                 continue
@@ -225,8 +257,14 @@ def audit(ds, columns: tuple[str, ...], path: str = "") -> list[Finding]:
     out: list[Finding] = []
     for tag in list(ds.keys()):
         tag = int(tag)
-        vr = vr_of(ds, tag)
         kw = _keyword(tag)
+        foreign = foreign_vr(ds, tag)
+        if foreign:
+            out.append(
+                element_finding(tag, kw, where(path, tag, kw), Action.FOUND, FOREIGN_VR.format(foreign))
+            )
+            continue
+        vr = vr_of(ds, tag)
         action, why = action_for(tag, vr, kw, columns)
         if (action == "K" and vr != "SQ") or tag & 0xFFFF == 0:  # group lengths are structure, not identity
             continue
