@@ -155,3 +155,90 @@ def test_an_invalid_vr_is_refused_at_any_depth(tmp_path):
     data = src.read_bytes()
     src.write_bytes(data.replace(b"\x08\x00\x04\x01LO", b"\x08\x00\x04\x01ZZ", 1))
     assert "cannot be read" in _refused(src)
+
+
+# ---------------------------------------------------------------- 2: unlisted binary attributes
+
+
+def _in_item(keyword: str, tag: int, vr: str, value: bytes):
+    def plant(ds: Dataset) -> None:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "R-10202", "SRT", "frontal"
+        item.add(DataElement(tag, vr, value))
+        setattr(ds, keyword, [item])
+
+    return plant
+
+
+def _top(tag: int, vr: str, value: bytes):
+    return lambda ds: ds.add(DataElement(tag, vr, value))
+
+
+PAYLOAD = b"PLANTED_NAME_7731 19700312 "  # 28 bytes: a whole number of OB, OW, OF, OL, OD and OV values
+BINARY_PLACES = {
+    "ICCProfile": _top(0x00282000, "OB", PAYLOAD),
+    "RecordKey": _top(0x0008041B, "OB", PAYLOAD),
+    "HPGLDocument": _top(0x00686300, "OB", PAYLOAD),
+    "WaveformData": _top(0x54001010, "OW", PAYLOAD),
+    "VariablePixelData": _top(0x7F020010, "OW", PAYLOAD),
+    "ExtendedOffsetTable": _top(0x7FE00001, "OV", PAYLOAD + b"\0" * 4),
+    "unknown even tag": _top(0x00581010, "OB", PAYLOAD),
+    "FloatPixelData beside PixelData": _top(0x7FE00008, "OF", PAYLOAD),
+    "PixelData in an item": _in_item("ViewCodeSequence", 0x7FE00010, "OB", PAYLOAD),
+    "PrivateInformation in an item": _in_item("ViewCodeSequence", 0x00020102, "OB", PAYLOAD),
+    "LUTData in an unlisted sequence": _in_item("ViewCodeSequence", 0x00283006, "OW", PAYLOAD),
+}
+
+
+@pytest.mark.parametrize("place", BINARY_PLACES)
+def test_unlisted_binary_attributes_are_removed(tmp_path, place):
+    ds = _dataset()
+    BINARY_PLACES[place](ds)
+    src = _save(ds, tmp_path / "binary.dcm")
+    assert _holders(src.read_bytes(), TOKEN.encode())
+
+    out = scrub_bytes(src, context())
+    assert _holders(out, TOKEN.encode()) == []
+    assert _holders(out, b"19700312") == []
+    assert np.array_equal(pydicom.dcmread(io.BytesIO(out)).pixel_array, np.zeros((8, 8), np.uint8))
+    assert open_dicom(Source(src)).metadata_findings()  # check flags the input
+
+
+def _palette(ds: Dataset, extra: bytes) -> None:
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    ds.PixelData = np.arange(64, dtype=np.uint8).reshape(8, 8).tobytes()
+    ramp = (np.arange(256, dtype="<u2") * 257).tobytes()
+    for colour in ("Red", "Green", "Blue"):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
+        setattr(ds, f"{colour}PaletteColorLookupTableData", ramp + extra)
+
+
+def test_palette_and_voi_lut_data_keep_only_their_declared_entries(tmp_path):
+    from pydicom.pixels import apply_color_lut
+
+    ds = _dataset()
+    _palette(ds, PAYLOAD + b"\0")
+    voi = Dataset()
+    voi.LUTDescriptor = [4, 0, 16]
+    voi.add(DataElement(0x00283006, "OW", b"\0\0\x10\0\x20\0\x30\0" + PAYLOAD))
+    ds.VOILUTSequence = [voi]
+    src = _save(ds, tmp_path / "palette.dcm")
+    out = scrub_bytes(src, context())
+    assert _holders(out, TOKEN.encode()) == []
+    read = pydicom.dcmread(io.BytesIO(out))
+    assert len(read.RedPaletteColorLookupTableData) == 512 and len(read.VOILUTSequence[0].LUTData) == 8
+    rgb = apply_color_lut(read.pixel_array, read)
+    assert rgb.shape == (8, 8, 3) and rgb[7, 7, 0] == 63 * 257
+
+
+def test_an_icc_profile_is_rebuilt_like_a_photos(tmp_path):
+    from deident.formats.icc import clean_profile
+    from support.post import SRGB_D50, icc_profile
+
+    ds = _dataset()
+    ds.ICCProfile = icc_profile(SRGB_D50, desc=TOKEN) + PAYLOAD
+    src = _save(ds, tmp_path / "icc.dcm")
+    out = scrub_bytes(src, context())
+    assert _holders(out, TOKEN.encode()) == []
+    kept = pydicom.dcmread(io.BytesIO(out)).ICCProfile
+    assert not clean_profile(kept).changed  # an ICC profile still, and already clean

@@ -84,10 +84,6 @@ def open_dicom(source: Source) -> DicomDocument:
         raise CorruptFile(f"DICOM cannot be parsed: {exc}") from exc
     except Exception as exc:  # pydicom raises many kinds on damaged data; none may surface as a traceback
         raise CorruptFile(f"DICOM cannot be parsed ({type(exc).__name__}: {exc})") from exc
-    with _readable("structure"):
-        problem = _unaccounted(ds)
-    if problem:
-        raise CorruptFile(f"DICOM cannot be read through: {problem}")
     return DicomDocument(ds)
 
 
@@ -135,6 +131,10 @@ class DicomDocument(Document):
             sop_class = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID") or "")
         if not has_dataset or not UID_SHAPE.fullmatch(sop_class):
             raise UnsupportedFormat("not a DICOM dataset (no valid SOP Class UID): content not recognised")
+        with _readable("structure"):
+            problem = _unaccounted(ds)
+        if problem:
+            raise CorruptFile(f"DICOM cannot be read through: {problem}")
         self.ds = ds
         with _readable("transfer syntax, pixel data length"):
             self._transfer_syntax = self._original_transfer_syntax()

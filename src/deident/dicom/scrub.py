@@ -2,8 +2,14 @@
 
 Both walk every element, recursively inside sequences, and look its action up in the shipped table, so
 "what the scrub does" and "what the check flags" are one piece of knowledge. Attributes the table does not
-list are handled by ``BY_VR`` (every DA/DT and PN value, as PS3.15 allows) and ``BY_GROUP`` (whole
-overlay and curve groups, group lengths); everything else is kept.
+list are handled by ``BY_VR`` (every DA/DT and PN value, as PS3.15 allows), ``BY_GROUP`` (whole overlay
+and curve groups, group lengths) and ``binary`` (unlisted binary values are removed but for what display
+needs); everything else is kept.
+
+A standard attribute stored under an explicit VR its dictionary entry does not allow (BodyPartExamined as
+OB or US) is removed first: the action and the sweep go by VR, and a text value under a binary or numeric
+VR was kept unread. Removing is safer than reading it by the dictionary's VR, which would have to trust
+bytes of unknown encoding and length to convert.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
+from deident.dicom.binary import BINARY_ONLY_VRS, handle, kept
 from deident.dicom.profile import Rule, columns_for_codes, load_profile, mask_matches, resolve
 from deident.dicom.values import (
     BINARY_VRS,
@@ -98,13 +105,15 @@ def _dictionary_vr(tag: int) -> str:
 def foreign_vr(ds, tag: int) -> str:
     """The element's explicit VR when the dictionary does not allow it for this standard tag, else "".
 
-    Private and unknown tags have no dictionary VR; an explicit UN is read by the dictionary's (``vr_of``).
+    Private and unknown tags have no dictionary VR; an explicit UN is read by the dictionary's (``vr_of``),
+    and an implicit element has the VR pydicom gave it ("OB or OW" when the dictionary lists two).
     """
-    if (tag >> 16) & 1:
+    raw = ds.get_item(tag)
+    if (tag >> 16) & 1 or getattr(raw, "is_implicit_VR", False):
         return ""
-    vr = str(getattr(ds.get_item(tag), "VR", None) or "")
+    vr = str(getattr(raw, "VR", None) or "")
     allowed = _allowed_vrs(tag)
-    return "" if not vr or vr == "UN" or not allowed or vr in allowed else vr
+    return "" if not vr or vr == "UN" or " or " in vr or not allowed or vr in allowed else vr
 
 
 @cache
@@ -122,12 +131,17 @@ FOREIGN_VR = "explicit VR {} is not one the dictionary allows for this attribute
 
 
 @cache
-def action_for(tag: int, vr: str, keyword: str, columns: tuple[str, ...]) -> tuple[str, str]:
-    """(action, why) for one element; the pseudonymised attributes report "P" for Z and D."""
+def action_for(
+    tag: int, vr: str, keyword: str, columns: tuple[str, ...], within: str = ""
+) -> tuple[str, str]:
+    """(action, why) for one element (``within``: the enclosing sequence's keyword, "" at top level); the
+    pseudonymised attributes report "P" for Z and D."""
     special = group_rule(tag)
     if special:
         return special
     rule: Rule | None = load_profile().rule_for(tag)
+    if rule is None and vr in BINARY_ONLY_VRS and kept(tag, within) is None:
+        return "X", f"{vr} value not listed in Table E.1-1, not needed for display"
     if rule is None:
         action, why = BY_VR.get(vr, "K"), f"{vr} value not listed in Table E.1-1"
     else:
@@ -158,7 +172,7 @@ class Scrubber:
     replacer: Replacer
     columns: tuple[str, ...]
 
-    def scrub(self, ds, path: str = "") -> list[Finding]:
+    def scrub(self, ds, path: str = "", within: str = "") -> list[Finding]:
         out: list[Finding] = []
         for tag in list(ds.keys()):
             tag = int(tag)
@@ -170,8 +184,12 @@ class Scrubber:
                 out.append(element_finding(tag, kw, where(path, tag, kw), Action.REMOVED, detail))
                 continue
             vr = vr_of(ds, tag)
-            action, why = action_for(tag, vr, kw, self.columns)
+            action, why = action_for(tag, vr, kw, self.columns, within)
             if action == "K" and vr != "SQ":
+                keep = kept(tag, within)
+                changed = keep and handle(ds, keep, where(path, tag, kw), fix=True)
+                if changed:
+                    out.append(element_finding(tag, kw, where(path, tag, kw), *changed))
                 continue
             loc = where(path, tag, kw)
             if action == "X":
@@ -198,7 +216,7 @@ class Scrubber:
             return []
         out: list[Finding] = []
         for i, item in enumerate(elem.value):
-            out += self.scrub(item, f"{loc}[{i}]")
+            out += self.scrub(item, f"{loc}[{i}]", _keyword(tag))
         return out
 
     def _replace(self, value, vr: str, action: str, keyword: str):
@@ -252,7 +270,7 @@ def claimed_columns(ds) -> tuple[str, ...]:
     return columns_for_codes(codes)
 
 
-def audit(ds, columns: tuple[str, ...], path: str = "") -> list[Finding]:
+def audit(ds, columns: tuple[str, ...], path: str = "", within: str = "") -> list[Finding]:
     """Every element whose value is not what the profile (under ``columns``) leaves behind."""
     out: list[Finding] = []
     for tag in list(ds.keys()):
@@ -265,8 +283,14 @@ def audit(ds, columns: tuple[str, ...], path: str = "") -> list[Finding]:
             )
             continue
         vr = vr_of(ds, tag)
-        action, why = action_for(tag, vr, kw, columns)
-        if (action == "K" and vr != "SQ") or tag & 0xFFFF == 0:  # group lengths are structure, not identity
+        action, why = action_for(tag, vr, kw, columns, within)
+        if tag & 0xFFFF == 0:  # group lengths are structure, not identity
+            continue
+        if action == "K" and vr != "SQ":
+            keep = kept(tag, within)
+            changed = keep and handle(ds, keep, where(path, tag, kw), fix=False)
+            if changed:
+                out.append(element_finding(tag, kw, where(path, tag, kw), Action.FOUND, changed[1]))
             continue
         loc = where(path, tag, kw)
         try:
@@ -280,7 +304,7 @@ def audit(ds, columns: tuple[str, ...], path: str = "") -> list[Finding]:
                 out.append(element_finding(tag, kw, loc, Action.FOUND, detail))
             elif action not in ("Z", "D", "P"):
                 for i, item in enumerate(value):
-                    out += audit(item, columns, f"{loc}[{i}]")
+                    out += audit(item, columns, f"{loc}[{i}]", kw)
             continue
         problem = _problem(value, vr, action, kw)
         if problem:
