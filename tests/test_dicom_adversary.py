@@ -242,3 +242,45 @@ def test_an_icc_profile_is_rebuilt_like_a_photos(tmp_path):
     assert _holders(out, TOKEN.encode()) == []
     kept = pydicom.dcmread(io.BytesIO(out)).ICCProfile
     assert not clean_profile(kept).changed  # an ICC profile still, and already clean
+
+
+# ---------------------------------------------------------------- 3: UIDs the table does not list
+
+
+UNLISTED_UIDS = (
+    "SOPInstanceUIDOfConcatenationSource",
+    "MultiFrameSourceSOPInstanceUID",
+    "TargetFrameOfReferenceUID",
+    "VolumeFrameOfReferenceUID",
+    "ReferencedColorPaletteInstanceUID",
+)
+
+
+def test_unlisted_uids_are_remapped_consistently_across_a_batch(tmp_path):
+    from pydicom.uid import CTImageStorage
+
+    from support.runs import scrub
+
+    source = _dataset()
+    source.SOPInstanceUID = source.file_meta.MediaStorageSOPInstanceUID = "1.2.3.99887766.19700312.5"
+    derived = _dataset()
+    derived.SOPInstanceUID = derived.file_meta.MediaStorageSOPInstanceUID = "1.2.3.99887766.19700312.6"
+    for keyword in UNLISTED_UIDS:
+        setattr(derived, keyword, source.SOPInstanceUID)  # each refers to the first file
+    item = Dataset()
+    item.ReferencedSOPClassUID = CTImageStorage  # the registry's: names a kind of object, kept
+    item.ReferencedSOPInstanceUID = source.SOPInstanceUID
+    derived.ReferencedImageSequence = [item]
+    paths = [_save(source, tmp_path / "a.dcm"), _save(derived, tmp_path / "b.dcm")]
+
+    results = scrub(paths, tmp_path / "out")
+    assert all(r.output for r in results), [r.reason for r in results]
+    first, second = (pydicom.dcmread(r.output) for r in results)
+    for r in results:
+        assert _holders(Path(r.output).read_bytes(), b"99887766") == []
+    assert first.SOPInstanceUID.startswith("2.25.")
+    for keyword in UNLISTED_UIDS:
+        assert getattr(second, keyword) == first.SOPInstanceUID, keyword
+    assert second.ReferencedImageSequence[0].ReferencedSOPInstanceUID == first.SOPInstanceUID
+    assert second.ReferencedImageSequence[0].ReferencedSOPClassUID == CTImageStorage
+    assert first.SOPClassUID == SecondaryCaptureImageStorage

@@ -30,11 +30,13 @@ from deident.dicom.values import (
     is_clean,
     is_dummy,
     is_new_uid,
+    is_registry_uid,
 )
 from deident.findings import Action, Finding, Reason
 
-# Attributes not in Table E.1-1, by VR: "D" dates become dummies (or are shifted with option 113107).
-BY_VR = {"DA": "D", "DT": "D", "PN": "Z"}
+# Attributes not in Table E.1-1, by VR: "D" dates become dummies (or are shifted with option 113107); UIDs
+# get the keyed new UID as the table's U rows do (consistent across files; registry UIDs stay).
+BY_VR = {"DA": "D", "DT": "D", "PN": "Z", "UI": "U"}
 # (tag mask, action, why) for what the table names only in part; masks as in profile.csv.
 BY_GROUP = (
     ("60xxxxxx", "X", "overlay group (60xx): overlays can carry burned-in annotation"),
@@ -230,7 +232,7 @@ class Scrubber:
 
     def _one(self, value, vr: str, action: str):
         if vr == "UI" and action in ("U", "D"):
-            return self.replacer.uid(str(value))
+            return value if is_registry_uid(str(value)) else self.replacer.uid(str(value))
         if action == "S":
             return self.replacer.shift(vr, str(value)) if vr in DATE_VRS else value
         if action == "C":
@@ -323,7 +325,7 @@ def _problem(value, vr: str, action: str, keyword: str) -> str:
     if action == "X" or action == "Z":
         return f"value present ({size})"
     if vr == "UI" and action in ("U", "D"):
-        return "" if all(is_new_uid(v) for v in values) else f"original UID ({size})"
+        return "" if all(is_new_uid(v) or is_registry_uid(v) for v in values) else f"original UID ({size})"
     if action == "D":
         return "" if all(is_dummy(vr, v) for v in _values(value)) else f"value present, not a dummy ({size})"
     if action == "C":

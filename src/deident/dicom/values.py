@@ -118,3 +118,13 @@ def is_dummy(vr: str, value) -> bool:
 
 def is_new_uid(value: str) -> bool:
     return not value or value.startswith(UID_ROOT)
+
+
+@cache
+def is_registry_uid(value: str) -> bool:
+    """A UID of the DICOM registry (SOP classes, transfer syntaxes, coding schemes, well-known frames of
+    reference, as pydicom lists them): it names a kind of thing, never a patient or an instance, and a
+    reader needs it as it is, so no replacement of a UID touches it."""
+    from pydicom._uid_dict import UID_dictionary
+
+    return value.strip().rstrip("\0") in UID_dictionary
