@@ -284,3 +284,21 @@ def test_unlisted_uids_are_remapped_consistently_across_a_batch(tmp_path):
     assert second.ReferencedImageSequence[0].ReferencedSOPInstanceUID == first.SOPInstanceUID
     assert second.ReferencedImageSequence[0].ReferencedSOPClassUID == CTImageStorage
     assert first.SOPClassUID == SecondaryCaptureImageStorage
+
+
+# ---------------------------------------------------------------- 4: the de-identification record, nested
+
+
+def test_a_nested_deidentification_record_is_swept(tmp_path):
+    ds = _dataset()
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = "113100", "DCM"
+    code.CodeMeaning = f"{TOKEN} 19700312"
+    item = Dataset()
+    item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = SecondaryCaptureImageStorage, "1.2.3.4"
+    item.DeidentificationMethod = f"{TOKEN} 19700312"
+    item.DeidentificationMethodCodeSequence = [code]
+    ds.ReferencedImageSequence = [item]
+    out = scrub_bytes(_save(ds, tmp_path / "nested.dcm"), context())
+    assert _holders(out, TOKEN.encode()) == [] and _holders(out, b"19700312") == []
+    assert "deident" in pydicom.dcmread(io.BytesIO(out)).DeidentificationMethod[0]  # ours, at top level

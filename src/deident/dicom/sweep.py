@@ -36,9 +36,11 @@ NUMERIC_STRING = {  # valid forms of the numeric string VRs (PS3.5 6.2)
     "DS": re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"),
 }
 # Attributes whose values are checked against the deny-list only: coded concept identifiers are long
-# numbers by design (SNOMED CT), and the de-identification record is ours.
+# numbers by design (SNOMED CT).
 PATTERNS_EXEMPT = {"CodeValue", "LongCodeValue", "ContextIdentifier"}
-NOT_SWEPT = {"DeidentificationMethod", "DeidentificationMethodCodeSequence", "PixelData"}
+# The de-identification record: ours at top level only (written after the sweep); one in an item is the
+# file's own text and is swept like any other.
+NOT_SWEPT_AT_TOP = {"DeidentificationMethod", "DeidentificationMethodCodeSequence"}
 # Defined terms with long numbers (compression methods ISO_10918_1, character sets ISO 2022 IR 100).
 STANDARD_TERMS = re.compile(r"ISO_\d+(?:_\d+)*|ISO[ _]?(?:2022[ _]?)?IR[ _]?\d+", re.I)
 VERSION = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
@@ -89,7 +91,7 @@ class Sweeper:
         for elem in list(ds.elements()):  # raw elements stay raw: no value is decoded here
             tag = int(elem.tag)
             kw = _keyword(tag)
-            if kw in NOT_SWEPT or (tag >> 16) & 1 or tag & 0xFFFF == 0:
+            if (not path and kw in NOT_SWEPT_AT_TOP) or (tag >> 16) & 1 or tag & 0xFFFF == 0:
                 continue
             vr = vr_of(ds, tag)  # a known attribute read as UN: pydicom decodes it by its dictionary VR
             if vr == "SQ":
