@@ -302,3 +302,34 @@ def test_a_nested_deidentification_record_is_swept(tmp_path):
     out = scrub_bytes(_save(ds, tmp_path / "nested.dcm"), context())
     assert _holders(out, TOKEN.encode()) == [] and _holders(out, b"19700312") == []
     assert "deident" in pydicom.dcmread(io.BytesIO(out)).DeidentificationMethod[0]  # ours, at top level
+
+
+# ---------------------------------------------------------------- 6: the file's own identifiers, nested
+
+
+def test_a_dicomdir_patient_is_cut_from_its_file_ids(tmp_path):
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.99887766.1"
+    patient = Dataset()
+    patient.DirectoryRecordType, patient.PatientName, patient.PatientID = "PATIENT", TOKEN, "PLANTED_ID_7731"
+    image = Dataset()
+    image.DirectoryRecordType, image.ReferencedFileID = "IMAGE", [TOKEN, "IM1"]
+    ds.DirectoryRecordSequence = [patient, image]
+    out = scrub_bytes(_save(ds, tmp_path / "DICOMDIR"), context())
+    assert _holders(out, TOKEN.encode()) == [] and _holders(out, b"PLANTED_ID") == []
+
+
+def test_a_name_only_in_a_nested_person_name_is_cut_from_other_text(tmp_path):
+    ds = _dataset()
+    step = Dataset()
+    step.ScheduledPerformingPhysicianName = "Quirkley^Zebedee"
+    ds.ScheduledProcedureStepSequence = [step]
+    view = Dataset()
+    view.CodeValue, view.CodingSchemeDesignator, view.CodeMeaning = "R-10202", "SRT", "frontal, Quirkley"
+    ds.ViewCodeSequence = [view]
+    out = scrub_bytes(_save(ds, tmp_path / "nested_pn.dcm"), context())
+    assert _holders(out, b"Quirkley") == []
+    assert pydicom.dcmread(io.BytesIO(out)).ViewCodeSequence[0].CodeMeaning.startswith("frontal")

@@ -258,20 +258,26 @@ class DicomDocument(Document):
         return self._identifiers(dates=True)
 
     def _identifiers(self, dates: bool) -> list[str]:
-        """Names, IDs and (``dates``) the main dates in their common renderings."""
-        ds = self.ds
+        """Names (every PN value), IDs and (``dates``) the main dates in their common renderings, from the
+        dataset and every sequence item: a DICOMDIR names its patient in a directory record only, and a
+        physician named in an item can be typed again into a code meaning elsewhere."""
         out: list[str] = []
         with _readable("identifiers"):
-            for kw in IDENTIFIER_NAMES:  # whole names: the deny-list derives the spellings (docs/denylist.md)
-                for name in _strings(ds.get(kw)):
-                    out += [group for group in name.split("=") if group.strip()]  # alphabetic/ideographic
-            for kw in IDENTIFIER_VALUES:
-                out += [v for v in _strings(ds.get(kw)) if not (kw == "InstitutionName" and _maker(ds, v))]
-            for kw in IDENTIFIER_DATES if dates else ():
-                for value in _strings(ds.get(kw)):
-                    if len(value) >= 8 and value[:8].isdigit():
-                        y, m, d = value[:4], value[4:6], value[6:8]
-                        out += [r.format(y=y, m=m, d=d) for r in DATE_RENDERINGS]
+            for ds in _datasets(self.ds):
+                names = [_strings(ds.get(kw)) for kw in IDENTIFIER_NAMES] + [
+                    _strings(ds[t]) for t in _pn_tags(ds)
+                ]
+                for name in (n for values in names for n in values):  # whole names: the deny-list derives
+                    out += [group for group in name.split("=") if group.strip()]  # the spellings
+                for kw in IDENTIFIER_VALUES:
+                    out += [
+                        v for v in _strings(ds.get(kw)) if not (kw == "InstitutionName" and _maker(ds, v))
+                    ]
+                for kw in IDENTIFIER_DATES if dates else ():
+                    for value in _strings(ds.get(kw)):
+                        if len(value) >= 8 and value[:8].isdigit():
+                            y, m, d = value[:4], value[4:6], value[6:8]
+                            out += [r.format(y=y, m=m, d=d) for r in DATE_RENDERINGS]
         return sorted({v.strip() for v in out if len(v.strip()) > 1})
 
     # ------------------------------------------------------------ pixels
@@ -436,6 +442,23 @@ def _strings(elem) -> list[str]:
     value = elem.value if hasattr(elem, "value") else elem
     values = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
     return [str(v) for v in values if v not in (None, "")]
+
+
+def _datasets(ds) -> Iterator:
+    """``ds`` and every item of its sequences, at every depth (raw values stay raw)."""
+    from deident.dicom.scrub import vr_of
+
+    yield ds
+    for tag in list(ds.keys()):
+        if vr_of(ds, int(tag)) == "SQ":
+            for item in ds[tag].value or []:
+                yield from _datasets(item)
+
+
+def _pn_tags(ds) -> list[int]:
+    from deident.dicom.scrub import vr_of
+
+    return [int(t) for t in ds.keys() if vr_of(ds, int(t)) == "PN"]  # noqa: SIM118 (keys: no decoding)
 
 
 def _maker(ds, institution: str) -> bool:
