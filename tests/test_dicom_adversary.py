@@ -333,3 +333,13 @@ def test_a_name_only_in_a_nested_person_name_is_cut_from_other_text(tmp_path):
     out = scrub_bytes(_save(ds, tmp_path / "nested_pn.dcm"), context())
     assert _holders(out, b"Quirkley") == []
     assert pydicom.dcmread(io.BytesIO(out)).ViewCodeSequence[0].CodeMeaning.startswith("frontal")
+
+
+def test_file_meta_attributes_inside_an_item_are_removed(tmp_path):
+    ds = _dataset()
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "R-10202", "SRT", "frontal"
+    item.add(DataElement(0x00020016, "AE", "PLANTED_AE"))  # SourceApplicationEntityTitle
+    ds.ViewCodeSequence = [item]
+    out = scrub_bytes(_save(ds, tmp_path / "meta_in_item.dcm"), context())
+    assert _holders(out, b"PLANTED_AE") == []

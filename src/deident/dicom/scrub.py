@@ -43,6 +43,10 @@ BY_GROUP = (
     ("50xxxxxx", "X", "curve group (50xx, retired)"),
     ("xxxx0000", "X", "group length: recomputed or omitted on write"),
 )
+# (tag mask, action, why) for attributes the table does not list, by group.
+UNLISTED_GROUPS = (
+    ("0002xxxx", "X", "File Meta attribute inside the dataset: the File Meta is written afresh"),
+)
 ACTION_VERB = {"X": "removed", "Z": "emptied", "D": "replaced by a dummy", "U": "new UID", "C": "cleaned",
                "S": "date shifted", "P": "pseudonym"}  # fmt: skip
 
@@ -142,6 +146,9 @@ def action_for(
     if special:
         return special
     rule: Rule | None = load_profile().rule_for(tag)
+    unlisted_group = next(((a, why) for mask, a, why in UNLISTED_GROUPS if mask_matches(mask, tag)), None)
+    if rule is None and unlisted_group:
+        return unlisted_group
     if rule is None and vr in BINARY_ONLY_VRS and kept(tag, within) is None:
         return "X", f"{vr} value not listed in Table E.1-1, not needed for display"
     if rule is None:
