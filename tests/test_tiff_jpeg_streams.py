@@ -198,3 +198,32 @@ def test_ycbcr_fields_on_a_page_that_is_not_ycbcr_are_dropped(tmp_path):
         assert not tags & {"ReferenceBlackWhite", "YCbCrCoefficients", "YCbCrSubSampling", "YCbCrPositioning"}
         assert np.array_equal(tif.pages[0].asarray(), np.frombuffer(pixels, np.uint8).reshape(H, W))
     assert {"tiff.ReferenceBlackWhite", "tiff.YCbCrCoefficients", "tiff.YCbCrSubSampling"} <= kinds
+
+
+def _with_transfer_function(values: list[int]) -> bytes:
+    """An 8-bit grey page with one TransferFunction table (256 SHORTs, the form the tag must have)."""
+    pixels = bytes(range(256)) * 2
+    return grey_tiff(W, H, pixels, ((301, 3, struct.pack("<256H", *values)),))
+
+
+def test_a_transfer_function_that_is_no_curve_is_dropped(tmp_path):
+    """A transfer curve rises (or falls) with the sample value; one that does neither carries free numbers
+    (here a planted name, two characters a SHORT), and goes as an ICC profile's tone curve does."""
+    planted = list(struct.unpack("<8H", TOKEN[:16])) + list(range(248))
+    data = _with_transfer_function(planted)
+    assert TOKEN[:16] in data
+    out, kinds = _scrubbed(tmp_path, data)
+    assert TOKEN[:16] not in out
+    with tifffile.TiffFile(io.BytesIO(out)) as tif:
+        assert "TransferFunction" not in {t.name for t in tif.pages[0].tags}
+        assert np.array_equal(
+            tif.pages[0].asarray(), np.frombuffer(bytes(range(256)) * 2, np.uint8).reshape(H, W)
+        )
+    assert "tiff.TransferFunction" in kinds
+
+
+def test_a_monotone_transfer_function_is_kept(tmp_path):
+    curve = [round(65535 * (v / 255) ** 2.2) for v in range(256)]
+    out, _ = _scrubbed(tmp_path, _with_transfer_function(curve))
+    with tifffile.TiffFile(io.BytesIO(out)) as tif:
+        assert list(tif.pages[0].tags["TransferFunction"].value) == curve

@@ -14,6 +14,7 @@ something beyond the declared image (``declared_blocks``): those are written wit
 from __future__ import annotations
 
 import bisect
+import itertools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from deident.formats.tiff.tags import (
     COMPRESSION_JPEG,
     COMPRESSION_NONE,
     COMPRESSION_OLD_JPEG,
+    CURVE_TAGS,
     DECODE_TAGS,
     INT_TYPES,
     LONG,
@@ -116,7 +118,8 @@ def used_colormap(reader: TiffReader, ifd: IFD, index: int) -> list[int] | None:
 
 def unused_tags(reader: TiffReader, ifd: IFD) -> set[int]:
     """Tags a decoder ignores on this page (``USED_ONLY_WITH``: JPEGTables unless the page is JPEG, ColorMap
-    unless it is a palette page, the YCbCr fields unless it is YCbCr). Their bytes would travel unread."""
+    unless it is a palette page, the YCbCr fields unless it is YCbCr), and curves that are none
+    (``_not_a_curve``). Their bytes would travel unread, or hold what no curve holds."""
 
     def first(tag: int) -> int | None:
         try:
@@ -124,9 +127,30 @@ def unused_tags(reader: TiffReader, ifd: IFD) -> set[int]:
         except (CorruptFile, struct.error):
             return None
 
-    return {
+    unused = {
         tag for tag, (by, values) in USED_ONLY_WITH.items() if tag in ifd.entries and first(by) not in values
     }
+    return unused | {tag for tag in CURVE_TAGS if tag in ifd.entries and _not_a_curve(reader, ifd, tag)}
+
+
+def _not_a_curve(reader: TiffReader, ifd: IFD, tag: int) -> bool:
+    """True when a table indexed by sample value (TransferFunction: one or three of them) rises and falls.
+
+    A transfer or grey response curve is monotone; one that is not carries free numbers (1,536 bytes for an
+    8-bit page's three tables): a planted name survived in them. As with an ICC profile's tone curves
+    (``formats.icc``), such a tag is dropped rather than mended."""
+    try:
+        values = reader.values(ifd.entries[tag])
+    except (CorruptFile, struct.error):
+        return True
+    size = 1 << reader.first_value(ifd.entries, Tag.BitsPerSample, 1)
+    tables = [values[i : i + size] for i in range(0, len(values), size)] if size < len(values) else [values]
+    return not all(_monotone(t) for t in tables)
+
+
+def _monotone(values) -> bool:
+    steps = [b - a for a, b in itertools.pairwise(values)]
+    return all(d >= 0 for d in steps) or all(d <= 0 for d in steps)
 
 
 def clean_icc(page: Page, plan: PagePlan) -> None:

@@ -159,6 +159,8 @@ USED_ONLY_WITH: dict[int, tuple[int, frozenset[int]]] = {
         (Tag.PhotometricInterpretation, frozenset({PHOTOMETRIC_YCBCR})),
     ),
 }
+# Tables indexed by sample value: monotone wherever they are curves (``rewrite.unused_tags``).
+CURVE_TAGS = (Tag.TransferFunction, Tag.GrayResponseCurve)
 NDPI_MCU_STARTS = 65426  # Hamamatsu: offsets of restart intervals inside a page's one JPEG strip
 
 # Tags that define the pixels: a page whose pixels are replaced takes these from the replacement.
