@@ -14,7 +14,6 @@ bytes of unknown encoding and length to convert.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -38,12 +37,6 @@ from deident.findings import Action, Finding, Reason
 # Attributes not in Table E.1-1, by VR: "D" dates become dummies (or are shifted with option 113107); UIDs
 # get the keyed new UID as the table's U rows do (consistent across files; registry UIDs stay).
 BY_VR = {"DA": "D", "DT": "D", "PN": "Z", "UI": "U"}
-# Unlisted UI attributes that name a kind of thing (an object's class, an encoding, a coding resource, the
-# writing software), not an instance: kept as written even when the UID is a vendor's own and so missing
-# from the registry (a private SOP class given a new UID is an object no viewer recognises).
-CLASS_UID = re.compile(
-    r"\w*(?:SOPClass|TransferSyntax)\w*|\w*ClassUID|(?:CodingScheme|MappingResource|Context)UID"
-)
 # (tag mask, action, why) for what the table names only in part; masks as in profile.csv.
 BY_GROUP = (
     ("60xxxxxx", "X", "overlay group (60xx): overlays can carry burned-in annotation"),
@@ -158,8 +151,6 @@ def action_for(
         return unlisted_group
     if rule is None and vr in BINARY_ONLY_VRS and kept(tag, within) is None:
         return "X", f"{vr} value not listed in Table E.1-1, not needed for display"
-    if rule is None and vr == "UI" and CLASS_UID.fullmatch(keyword):
-        return "K", "UID of a class, encoding or coding resource, not listed in Table E.1-1"
     if rule is None:
         action, why = BY_VR.get(vr, "K"), f"{vr} value not listed in Table E.1-1"
     else:
