@@ -301,6 +301,18 @@ def test_a_uid_outside_the_registry_in_a_class_slot_gets_a_new_uid(tmp_path):
     assert pydicom.dcmread(result.output).ReferencedImageSequence[0].ReferencedSOPClassUID.startswith("2.25.")
 
 
+@pytest.mark.parametrize("written", ["seen 12th March 1970", "on the 1st of March 1970", "March 12th, 1970"])
+def test_a_date_written_with_an_ordinal_day_is_cut_from_free_text(tmp_path, written):
+    from support.runs import scrub
+
+    ds = _dataset()
+    ds.add(DataElement(0x00189917, "UT", f"lesion {written}, biopsy"))  # InstructionDescription
+    (result,) = scrub([_save(ds, tmp_path / "a.dcm")], tmp_path / "out")
+    assert result.output, result.reason
+    kept = str(pydicom.dcmread(result.output)[0x00189917].value)
+    assert "1970" not in kept and "lesion" in kept
+
+
 # ---------------------------------------------------------------- 4: the de-identification record, nested
 
 
