@@ -313,6 +313,24 @@ def test_a_date_written_with_an_ordinal_day_is_cut_from_free_text(tmp_path, writ
     assert "1970" not in kept and "lesion" in kept
 
 
+def test_the_files_own_birth_date_is_cut_where_only_the_deny_list_looks(tmp_path):
+    """A code value (read against the deny-list only: SNOMED codes are long numbers) and a number (an
+    InstanceNumber) holding the patient's birth date; an ordinary InstanceNumber stays."""
+    from support.runs import scrub
+
+    ds = _dataset()
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "19700312", "99X", "view"
+    ds.ViewCodeSequence = [code]
+    ds.InstanceNumber = "19700312"
+    ds.SeriesNumber = "1001"
+    (result,) = scrub([_save(ds, tmp_path / "a.dcm")], tmp_path / "out")  # metadata only: no batch list
+    assert result.output, result.reason
+    assert _holders(Path(result.output).read_bytes(), b"19700312") == []
+    out = pydicom.dcmread(result.output)
+    assert str(out.InstanceNumber) == "0" and str(out.SeriesNumber) == "1001"
+
+
 # ---------------------------------------------------------------- 4: the de-identification record, nested
 
 

@@ -217,8 +217,9 @@ class DicomDocument(Document):
             patient = (
                 str(ds.get("PatientID", "") or "").strip() or str(ds.get("PatientName", "") or "").strip()
             )
-            # this file's names and IDs (its dates are found by the date patterns), then the batch's list
-            own = tuple(self._identifiers(dates=False))
+            # this file's names, IDs and dates (the patterns find dates in text, but not in a CodeValue, which
+            # only the deny-list reads, nor in a number), then the batch's list
+            own = tuple(self._identifiers(dates=True))
             deny = [deny_list_for(own)] + ([deny_list_for(ctx.deny_terms)] if ctx.deny_terms else [])
             scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
             out = scrubber.scrub(ds)

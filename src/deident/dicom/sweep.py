@@ -115,7 +115,22 @@ class Sweeper:
         return out
 
     def _numeric(self, vr: str, values: list[str]) -> list[int]:
-        return [i for i, v in enumerate(values) if v.strip() and not NUMERIC_STRING[vr].fullmatch(v)]
+        return [
+            i
+            for i, v in enumerate(values)
+            if v.strip() and (not NUMERIC_STRING[vr].fullmatch(v) or self._listed_number(v))
+        ]
+
+    def _listed_number(self, value: str) -> bool:
+        """A number of at least MIN_LONG_ID digits that is a listed identifier or date as a whole (a birth
+        date written as an InstanceNumber); shorter ones are left: a StudyID of "1001" is an ordinary
+        InstanceNumber too."""
+        from deident.denylist import MIN_LONG_ID
+
+        number = value.strip()
+        if sum(c.isdigit() for c in number) < MIN_LONG_ID:
+            return False
+        return any((0, len(number)) in deny.find(number) for deny in self.deny)
 
     def _text(self, vr: str, kw: str, values: list[str]) -> list[int]:
         if vr == "AE" or kw in PSEUDONYMS:  # our own replacements: keyed pseudonyms, never identifiers
@@ -131,7 +146,7 @@ class Sweeper:
             return element_finding(tag, kw, loc, Action.REMOVED if self.fix else action, detail)
         if vr in NUMERIC_STRING:
             new = [DUMMY[vr] if i in hits else v for i, v in enumerate(values)]
-            detail = f"{len(hits)} value(s) not a valid {vr} (free text in a number)"
+            detail = f"{len(hits)} value(s) not a valid {vr} or a listed identifier"
             detail += f": replaced by {DUMMY[vr]}" if self.fix else ""
         else:
             new = [self._cut(v, kw) if i in hits else v for i, v in enumerate(values)]
