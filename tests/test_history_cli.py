@@ -137,3 +137,25 @@ def test_scrub_without_fuzz_history_writes_no_caption(tmp_path: Path):
     result = _invoke("scrub", str(source), "-o", str(out))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["case1.png"]
+
+
+def test_fuzzed_captions_never_replace_a_file_deident_did_not_write(tmp_path: Path):
+    """A caption is written beside the output under the output's stem: a user's file there stays, byte for
+    byte, and that image fails naming why; a rerun writes the same (seeded) caption and passes."""
+    source = tmp_path / "in"
+    _case(source)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "case1.txt").write_text("my own notes\n")
+    result = _invoke("scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4")
+    assert result.exit_code != 0, result.output
+    assert (out / "case1.txt").read_text() == "my own notes\n"
+    (reason,) = [r["reason"] for r in _report(result)["files"] if r["input"].endswith(".png")]
+    assert "caption" in reason and "--overwrite" in reason
+    assert not (out / "case1.md").exists() and not (out / "case1.json").exists()  # none of its captions
+
+    (out / "case1.txt").unlink()
+    first = _invoke("scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4")
+    assert first.exit_code == 0, first.output
+    again = _invoke("scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4")
+    assert again.exit_code == 0, again.output

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import itertools
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from deident.atomic import Staged, discard, mode_like, stage, write_bytes_atomic
+from deident.atomic import NameTaken, Staged, discard, mode_like, stage, write_bytes_atomic
 from deident.errors import DeidentError, TooLarge, UnsupportedFormat, VerificationFailed
 from deident.findings import HEADER_STAGES, Action, Area, FileResult, Finding, Reason, Stage, Status
 from deident.formats.base import Context, Document, Source, detect, open_document
@@ -577,13 +578,30 @@ def _fuzz_sidecars(source: Path, output: Path, ctx: Context) -> list[Finding]:
         return []
     from deident.history import FuzzSettings, find_sidecars, fuzz_sidecar
 
-    findings: list[Finding] = []
-    for sidecar in find_sidecars(source):
-        data, changes = fuzz_sidecar(sidecar, ctx.options.seed, FuzzSettings())
-        target = output.with_name(output.stem + sidecar.suffix)
-        write_bytes_atomic(target, data)
-        findings += changes
-    return findings
+    replace = ctx.options.overwrite or ctx.options.in_place  # in place: the caption is the original's own
+    settings = FuzzSettings()
+    fuzzed = [
+        (output.with_name(output.stem + s.suffix), *fuzz_sidecar(s, ctx.options.seed, settings))
+        for s in find_sidecars(source)
+    ]
+    # A rerun's caption is the same bytes (the fuzz is seeded): kept. Any other file there is the user's.
+    todo = [(target, data) for target, data, _ in fuzzed if not _holds(target, data)]
+    taken = [target for target, _ in todo if not replace and target.exists()]
+    if taken:
+        raise NameTaken(errno.EEXIST, CAPTION_TAKEN, str(taken[0]))
+    for target, data in todo:
+        write_bytes_atomic(target, data, overwrite=replace)
+    return [f for _, _, changes in fuzzed for f in changes]
+
+
+CAPTION_TAKEN = "a file has the caption's output name already; left as it is (--overwrite replaces it)"
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 __all__ = ["identifiers_of", "open_input", "process_one"]
