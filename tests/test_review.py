@@ -97,6 +97,19 @@ def test_review_page_is_refused_inside_the_output_folder(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_review_page_is_refused_in_a_folder_holding_other_files(tmp_path):
+    """The page makes its folder owner-only and writes into it: given the input folder, it turned it
+    700 and mixed thumbnails of originals with them."""
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    src = plain_jpeg(cases / "a.jpg")
+    mode = stat.S_IMODE(cases.stat().st_mode)
+    result = deident("scrub", src, "-o", tmp_path / "out", f"--review={cases}")
+    assert result.returncode == 2 and "deident did not write" in result.stderr
+    assert stat.S_IMODE(cases.stat().st_mode) == mode and sorted(p.name for p in cases.iterdir()) == ["a.jpg"]
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------- decisions files that cannot be trusted
 
 

@@ -42,7 +42,22 @@ def place(paths: Sequence[Path], output_dir: Path | None, value: str) -> tuple[P
         folder = first.parent / f"{first.name}{suffix}"
     if output_dir is not None and folder.resolve().is_relative_to(output_dir.resolve()):
         raise ValueError("the review page must not be inside the output folder (it shows the originals)")
+    if not _ours_or_new(folder):
+        raise ValueError(
+            f"{folder} holds files deident did not write: the page makes its folder owner-only and writes "
+            "into it; give a new or empty folder"
+        )
     return folder, outputs_only
+
+
+def _ours_or_new(folder: Path) -> bool:
+    """True for a folder that does not exist, is empty, or is an earlier review page (its marker): an
+    input folder given as the page's made it owner-only (755 -> 700) and mixed thumbnails with originals."""
+    from deident.paths import REVIEW_MARK
+
+    if not folder.exists():
+        return True
+    return folder.is_dir() and (not any(folder.iterdir()) or (folder / REVIEW_MARK).is_file())
 
 
 def page_data(results: Iterable[FileResult], outputs_only: bool) -> dict:
