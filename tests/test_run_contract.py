@@ -227,6 +227,19 @@ def test_in_place_on_a_link_scrubs_its_target_and_keeps_the_link(tmp_path):
     Image.open(target).load()
 
 
+def test_in_place_on_a_hard_linked_file_says_the_other_links_keep_the_original(tmp_path):
+    """Only this name gets the scrubbed file; a second hard link still holds the original (checked on its
+    bytes), and the report says so."""
+    target = photo(tmp_path / "a.jpg")
+    other = tmp_path / "b.jpg"
+    os.link(target, other)
+    (result,) = batch.scrub_paths([target], Options(in_place=True, **METADATA_ONLY))
+    assert result.status is Status.SAFE, result.reason
+    assert leaked(target.read_bytes()) == [] and leaked(other.read_bytes()) != []
+    (finding,) = [f for f in result.findings if f.kind == "output.hard-links"]
+    assert finding.detail.startswith("1 other hard link")
+
+
 def test_in_place_respects_a_read_only_original_unless_overwrite(tmp_path):
     ro = photo(tmp_path / "ro.jpg")
     other = photo(tmp_path / "rw.jpg")

@@ -225,6 +225,8 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         result.reason = f"kept as {doc.format}: --format converts HEIC and AVIF photos only"
         result.findings.append(Finding("output", "output.format-kept", "file", Action.KEPT, result.reason))
     ctx.output = output  # where a format that writes a folder beside its file (MRXS) puts it
+    if options.in_place:
+        result.findings += _other_links(item.input)
     doc.prepare(ctx)
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
@@ -571,6 +573,16 @@ def _caption_findings(path: Path) -> list[Finding]:
         for f in check_caption(sidecar.read_text(errors="replace")):
             found.append(dataclasses.replace(f, where=f"{sidecar.name}: {f.where}"))
     return found
+
+
+def _other_links(path: Path) -> list[Finding]:
+    """``--in-place`` replaces this name's file; other hard links to it keep the original, identifying
+    content, and the user should know."""
+    links = os.stat(path).st_nlink - 1
+    if links < 1:
+        return []
+    detail = f"{links} other hard link(s) to this file still hold the original: only this name is scrubbed"
+    return [Finding("output", "output.hard-links", str(path), Action.KEPT, detail)]
 
 
 def _fuzz_sidecars(source: Path, output: Path, ctx: Context) -> list[Finding]:
