@@ -6,7 +6,6 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 
 from deident.findings import Action, FileResult, Finding, Reason, Stage, Status, printable
 from deident.version import __version__
@@ -32,12 +31,6 @@ def to_json(command: str, results: Sequence[FileResult], notes: Sequence[str] = 
         "files": [r.to_dict() for r in results],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
-
-
-def write_json(path: Path, command: str, results: Sequence[FileResult], notes: Sequence[str] = ()) -> None:
-    from deident.atomic import write_text_atomic
-
-    write_text_atomic(path, to_json(command, results, notes) + "\n")
 
 
 def summary_line(command: str, results: Sequence[FileResult]) -> str:
