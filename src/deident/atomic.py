@@ -367,10 +367,6 @@ def write_bytes_atomic(
         os.fsync(fh.fileno())
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
 def sync_dirs(folders: Iterable[Path]) -> None:
     """Make the renames into these folders durable: one fsync per folder, not per file."""
     for folder in sorted(set(folders)):
