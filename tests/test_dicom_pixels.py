@@ -15,7 +15,7 @@ from deident.formats.base import Context, Source
 from deident.keys import Keyring
 from deident.options import Options
 from deident.regions import Redaction, Region
-from support.dicom import context, multiframe, pydicom_file
+from support.dicom import context, multiframe, pydicom_file, secondary_capture
 
 
 def test_redact_one_frame_in_original_values(tmp_path):
@@ -200,3 +200,113 @@ def test_ycbcr_jpeg_frames_turned_rgb_by_libjpeg_have_pydicom_s_values(monkeypat
         ds = _frames_of(name, 2)
         ds.PhotometricInterpretation = "YBR_FULL"  # labelled YCbCr, coded RGB: left to pydicom
         assert pixels._ycbcr_jpeg_frames(ds, ds.file_meta.TransferSyntaxUID, 2) is None, name
+
+
+TOKEN = b"PLANTED_NAME_7731\0"  # 18 bytes: the frame keeps an even length
+
+
+def _plant_in_rle(frame: bytes, place: str) -> bytes:
+    """An RLE frame that decodes as before with TOKEN where no decoder reads (PS3.5 G.5)."""
+    import struct
+
+    count, *offsets = struct.unpack("<16I", frame[:64])
+    if place == "unused offsets":
+        free = b"\0" * 4 * (15 - count)
+        return (
+            struct.pack(f"<{1 + count}I", count, *offsets[:count]) + TOKEN + free[len(TOKEN) :] + frame[64:]
+        )
+    cut = {"after a segment": offsets[1], "after the header": 64, "after the last segment": len(frame)}[place]
+    moved = [o + len(TOKEN) if o >= cut else o for o in offsets]
+    return struct.pack("<16I", count, *moved) + frame[64:cut] + TOKEN + frame[cut:]
+
+
+def _scrubbed(src, check: bool = False) -> tuple[bytes, list]:
+    doc = open_dicom(Source(src))
+    if check:
+        return b"", doc.metadata_findings()
+    found = doc.scrub_metadata(ctx := context())
+    doc.write(buf := io.BytesIO(), ctx)
+    return buf.getvalue(), found
+
+
+@pytest.mark.filterwarnings("ignore:The decoded RLE segment contains non-conformant padding")
+@pytest.mark.parametrize(
+    "place",
+    ["after a segment", "after the header", "after the last segment", "unused offsets", "offset table"],
+)
+def test_bytes_no_rle_decoder_reads_are_removed(tmp_path, place):
+    """Text after a segment's PackBits data, in a gap before the first segment, in the header's unused
+    offsets or in a Basic Offset Table decodes to nothing: it is found, and the frames are coded again
+    with the same pixels."""
+    from pydicom.encaps import encapsulate, generate_frames
+
+    src = tmp_path / "rle.dcm"
+    original = multiframe(src, frames=2, rle=True)
+    ds = pydicom.dcmread(src)
+    first, second = generate_frames(ds.PixelData, number_of_frames=2)
+    if place == "offset table":
+        table = TOKEN + b"\0\0"
+        ds.PixelData = (
+            b"\xfe\xff\x00\xe0"
+            + len(table).to_bytes(4, "little")
+            + table
+            + encapsulate([first, second], has_bot=False)[8:]
+        )
+    else:
+        ds.PixelData = encapsulate([first, _plant_in_rle(second, place)], has_bot=True)
+    ds.save_as(src)
+    assert TOKEN[:-1] in src.read_bytes()
+    if place != "offset table":  # pydicom follows that table, and fails
+        assert np.array_equal(pydicom.dcmread(src).pixel_array, original)
+    _, checked = _scrubbed(src, check=True)
+    data, found = _scrubbed(src)
+    assert TOKEN[:-1] not in data
+    out = pydicom.dcmread(io.BytesIO(data))
+    assert out.file_meta.TransferSyntaxUID == RLELossless and np.array_equal(out.pixel_array, original)
+    excess = [f for f in found if f.kind == "dicom.pixel-data.rle-excess"]
+    assert [f.action.value for f in excess] == ["replaced"]
+    said = "Basic Offset Table of 20 bytes" if place == "offset table" else "in 1 of 2 frames"
+    assert said in excess[0].detail and "PLANTED" not in excess[0].detail
+    assert [f.action.value for f in checked if f.kind == "dicom.pixel-data.rle-excess"] == ["found"]
+
+
+@pytest.mark.filterwarnings("ignore:The decoded RLE segment contains non-conformant padding")
+def test_a_literal_past_a_segment_s_length_is_removed(tmp_path):
+    """A literal run may say more bytes than the segment holds: decoders stop, the rest stays unread."""
+    from pydicom.encaps import encapsulate
+
+    pixels = bytes(range(16))
+    segment = bytes([len(pixels) + len(TOKEN) - 1]) + pixels + TOKEN + b"\0"  # one 34-byte literal run
+    src = secondary_capture(tmp_path / "sc.dcm", np.frombuffer(pixels, np.uint8).reshape(2, 8))
+    ds = pydicom.dcmread(src)
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    ds.PixelData = encapsulate([(1).to_bytes(4, "little") + (64).to_bytes(4, "little") + bytes(56) + segment])
+    ds.save_as(src)
+    data, found = _scrubbed(src)
+    assert TOKEN[:-1] not in data and pydicom.dcmread(io.BytesIO(data)).pixel_array.tobytes() == pixels
+    assert [f.detail for f in found if f.kind == "dicom.pixel-data.rle-excess"] == [
+        "18 bytes outside the segments' data in 1 of 1 frames"
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pydicom-written",
+        "MR_small_RLE.dcm",
+        "emri_small_RLE.dcm",
+        "SC_rgb_rle.dcm",
+        "SC_rgb_rle_16bit.dcm",
+        "SC_rgb_rle_2frame.dcm",
+        "rtdose_rle.dcm",  # odd segments unpadded, the frame padded to an even length
+    ],
+)
+def test_exact_rle_pixel_data_stays_byte_for_byte(tmp_path, name):
+    src = tmp_path / "rle.dcm"
+    if name == "pydicom-written":
+        multiframe(src, rle=True)
+    else:
+        src = pydicom_file(name)
+    data, found = _scrubbed(src)
+    assert pydicom.dcmread(io.BytesIO(data)).PixelData == pydicom.dcmread(src).PixelData
+    assert not [f for f in found if f.kind.startswith("dicom.pixel-data")]

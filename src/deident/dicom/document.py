@@ -159,7 +159,7 @@ class DicomDocument(Document):
     def metadata_findings(self) -> list[Finding]:
         from deident.dicom.encode import recode_lossless_jpeg
         from deident.dicom.fragments import filter_fragments
-        from deident.dicom.pixels import clean_rle_bits
+        from deident.dicom.pixels import clean_rle
         from deident.dicom.scrub import audit, claimed_columns
         from deident.dicom.sweep import Sweeper
 
@@ -169,7 +169,7 @@ class DicomDocument(Document):
             out = _meta_findings(ds.file_meta, columns) + audit(ds, columns)
             recoded = recode_lossless_jpeg(ds, fix=False, max_pixels=0)
             out += recoded or filter_fragments(ds).findings(Action.FOUND)
-            out += self._clean_native(fix=False) + clean_rle_bits(ds, fix=False)
+            out += self._clean_native(fix=False) + clean_rle(ds, fix=False)
             out += Sweeper([], fix=False).sweep(ds)
         out += self._marks_findings(columns)
         out += whole_slide_associated(ds, blank=False)  # a slide's LABEL / OVERVIEW picture (dicom/wsi.py)
@@ -206,7 +206,7 @@ class DicomDocument(Document):
         from deident.denylist import deny_list_for
         from deident.dicom.encode import recode_lossless_jpeg
         from deident.dicom.fragments import filter_fragments
-        from deident.dicom.pixels import clean_rle_bits
+        from deident.dicom.pixels import clean_rle
         from deident.dicom.profile import enabled_columns
         from deident.dicom.scrub import Scrubber
         from deident.dicom.sweep import Sweeper
@@ -230,7 +230,7 @@ class DicomDocument(Document):
             filtered.apply(ds)
             out += filtered.findings(Action.REMOVED)
             out += self._clean_native(fix=True)  # bytes past the last frame, bits outside BitsStored
-            out += clean_rle_bits(ds, fix=True)  # the same bits inside RLE, re-encoded losslessly
+            out += clean_rle(ds, fix=True)  # the same bits inside RLE, and bytes no decoder reads: re-encoded
             out += Sweeper(deny, fix=True).sweep(ds)  # identifiers in what the table keeps
         self._mark(ctx)
         return out

@@ -11,7 +11,10 @@ codec's own grammar and keeps the codestream only:
 * JPEG 2000 / HTJ2K codestreams (T.800): COM markers go (main and tile-part headers, Psot adjusted, TLM
   dropped since its lengths would be stale); a JP2 wrapper is reduced to its signature, file type, header and
   codestream boxes;
-* every frame: the bytes after its end marker; the Basic Offset Table is rebuilt from the frames.
+* every frame: the bytes after its end marker; the Basic Offset Table is rebuilt from the frames;
+* RLE (PS3.5 Annex G): ``rle_excess`` says what lies outside the segments' PackBits data; the frames are
+  then coded again from their pixels (``pixels.clean_rle``), the one lossless path RLE already has for
+  bits outside BitsStored.
 
 The entropy-coded data is never decoded or changed, so the pixels are exactly what they were. When nothing
 had to go, Pixel Data is left byte for byte as it was. ``fragment_findings`` is the same walk, read-only,
@@ -235,6 +238,100 @@ def _filter_jp2(data: bytes) -> tuple[bytes, list[Dropped]]:
     raise CorruptFile("JPEG 2000 frame: JP2 file without a codestream box")
 
 
+# ---------------------------------------------------------------- RLE (PS3.5 Annex G)
+
+RLE_HEADER = 64  # the segment count and 15 offsets, little endian UL (G.5)
+
+
+def packbits_end(data: bytes, pos: int, end: int, length: int) -> tuple[int, int]:
+    """Where the PackBits data from ``pos`` has yielded ``length`` bytes (G.3.2), and how many of its
+    bytes say more than that: the literal bytes past the length, or 1 (the count byte) for a run past it.
+    One step per control byte, so a run costs one step and a literal one slice. Raises CorruptFile when
+    the data up to ``end`` yields fewer bytes: no decoder can fill the segment."""
+    literal = False
+    while length > 0:
+        if pos >= end:
+            raise CorruptFile(f"an RLE segment decodes to {length} bytes fewer than Rows x Columns")
+        control = data[pos]
+        if control == 128:  # -128: no operation
+            pos += 1
+            continue
+        literal = control < 128  # a literal of control + 1 bytes, else the next byte 257 - control times
+        length -= control + 1 if literal else 257 - control
+        pos += control + 2 if literal else 2
+        if pos > end:
+            raise CorruptFile("an RLE segment ends inside its last literal or run")
+    return pos, (-length if literal else 1) if length else 0
+
+
+def rle_frame_excess(frame: bytes, segments: int, length: int) -> int:
+    """How many bytes of an RLE frame no decoder needs to read its ``segments`` segments of ``length``
+    bytes: a gap after the header, nonzero unused offsets, bytes between one segment's data and the next
+    segment or the frame's end, and what a segment's last step yields past its length. A segment of odd
+    length may end with one zero byte (G.5), and so may the frame when it would be odd (an Item's
+    padding, PS3.5 A.4); nothing else. Raises CorruptFile for a header no decoder can follow (its count,
+    offsets out of order or outside the frame)."""
+    if len(frame) < RLE_HEADER:
+        raise CorruptFile(f"an RLE frame of {len(frame)} bytes is shorter than its 64-byte header")
+    header = struct.unpack("<16I", frame[:RLE_HEADER])
+    count, offsets = header[0], list(header[1 : 1 + segments])
+    if count != segments:
+        raise CorruptFile(f"an RLE frame has {count} segments where its header needs {segments}")
+    bounds = [*offsets[1:], len(frame)]
+    if offsets[0] < RLE_HEADER or any(a >= b for a, b in zip(offsets, bounds, strict=True)):
+        raise CorruptFile("an RLE frame's segment offsets are out of order or outside the frame")
+    excess = offsets[0] - RLE_HEADER + 4 * sum(1 for o in header[1 + segments :] if o)
+    for start, bound in zip(offsets, bounds, strict=True):
+        end, past = packbits_end(frame, start, bound, length)
+        odd = (end - start) % 2 == 1 or (bound == len(frame) and end % 2 == 1)  # the segment or fragment
+        excess += past + bound - end - (odd and end < bound and frame[end] == 0)
+    return excess
+
+
+def rle_excess(ds) -> tuple[str, bytes]:
+    """What RLE Pixel Data holds besides its frames' segment data (``rle_frame_excess``), frames after
+    NumberOfFrames and a Basic Offset Table that is not the frames' offsets, said in sizes ("" when it is
+    exactly its RLE data); and the Pixel Data with such a table emptied, which decoders can follow.
+    Raises CorruptFile for a frame no decoder can read."""
+    from pydicom.encaps import generate_frames
+
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        segments = int(ds.get("SamplesPerPixel", 1) or 1) * (int(ds.BitsAllocated) // 8)
+        frames_n = max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise CorruptFile(f"DICOM RLE pixel data has no usable frame size: {exc}") from exc
+    if not 1 <= segments <= 15 or int(ds.BitsAllocated) % 8:
+        raise CorruptFile(f"DICOM RLE cannot hold {segments} segments of BitsAllocated {ds.BitsAllocated}")
+    try:
+        data, bad_table = _valid_offset_table(bytes(ds.PixelData), frames_n)
+        frames = generate_frames(data, number_of_frames=frames_n)
+        excess, count = [], 0
+        for count, frame in enumerate(frames, 1):  # one frame at a time
+            if count <= frames_n:
+                excess.append(_rle_frame(frame, segments, rows * columns, count - 1))
+    except (ValueError, KeyError, struct.error) as exc:
+        raise CorruptFile(f"DICOM encapsulated pixel data cannot be split into frames: {exc}") from exc
+    if count < frames_n:
+        raise CorruptFile(f"DICOM declares {frames_n} frames but its RLE pixel data holds {count}: truncated")
+    parts = []
+    if any(excess):
+        frames_with = sum(1 for n in excess if n)
+        parts.append(f"{sum(excess)} bytes outside the segments' data in {frames_with} of {frames_n} frames")
+    if count > frames_n:
+        parts.append(f"{count - frames_n} frame(s) after the {frames_n} declared (NumberOfFrames)")
+    if bad_table:
+        parts.append(f"a Basic Offset Table of {bad_table}")
+    return "; ".join(parts), data
+
+
+def _rle_frame(frame: bytes, segments: int, length: int, index: int) -> int:
+    try:
+        return rle_frame_excess(frame, segments, length)
+    except CorruptFile as exc:
+        raise CorruptFile(f"DICOM RLE frame {index}: {exc}; it cannot be checked") from exc
+
+
 # ---------------------------------------------------------------- transfer syntax -> filter
 
 _PREFIX = "1.2.840.10008.1.2.4."
@@ -268,7 +365,8 @@ class Filtered:
 def filter_fragments(ds) -> Filtered:
     """Every frame of encapsulated Pixel Data through its codec's filter; the offset table rebuilt.
 
-    Transfer syntaxes without a filter here (RLE, MPEG/HEVC video, JPEG XL) are left as they are.
+    Transfer syntaxes without a filter here are left as they are: RLE (``rle_excess``), MPEG/HEVC video,
+    JPEG XL.
     Raises CorruptFile when a frame does not follow its codec's grammar: it cannot be shown clean.
     """
     from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames

@@ -158,36 +158,56 @@ def _within_bits(arr: np.ndarray, mask: int, sign: int) -> tuple[np.ndarray, int
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 
 
-def clean_rle_bits(ds, fix: bool) -> list[Finding]:
-    """RLE keeps every bit of every byte, so an overlay in bit 15 survives compression; pydicom masks it
-    away when decoding (so the text stage never sees it) but other readers may show it. The frames are
-    decoded without that masking, and re-encoded with pydicom's RLE encoder (lossless) when a word had
-    bits outside BitsStored/HighBit. Every other compressed syntax stores the codec's precision only."""
+def clean_rle(ds, fix: bool) -> list[Finding]:
+    """RLE Pixel Data holds its pixels' every bit, and nothing else.
+
+    RLE keeps every bit of every byte, so an overlay in bit 15 survives compression; pydicom masks it away
+    when decoding (so the text stage never sees it) but other readers may show it. And a decoder reads only
+    what each segment's offset and length lead it to, so text can sit in bytes none reads: after a
+    segment's data, between the header and the first segment, in the header's unused offsets
+    (``fragments.rle_excess``). Either way the frames are decoded without masking and, with ``fix``,
+    re-encoded with pydicom's RLE encoder (lossless, the bits outside BitsStored/HighBit cleared). Exact
+    RLE data with clean bits stays byte for byte. Every other compressed syntax stores the codec's
+    precision only, and its frames are filtered by ``fragments.filter_fragments``."""
     from pydicom.pixels import pixel_array
     from pydicom.pixels.utils import get_expected_length
+
+    from deident.dicom.fragments import rle_excess
 
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if "PixelData" not in ds or str(ts or "") != RLE_LOSSLESS:
         return []
+    excess, data = rle_excess(ds)
     try:
         words, mask, sign = _word_layout(ds, int(get_expected_length(ds, unit="bytes")))
     except (AttributeError, KeyError, TypeError, ValueError):
-        return []
-    if words is None:
-        return []
+        words = None
+    if words is None and not (excess and fix):
+        return _rle_findings(excess, 0, fix)
+    original, ds.PixelData = ds.PixelData, data  # an offset table that is not offsets, emptied
     try:
         arr = pixel_array(ds, raw=True, correct_unused_bits=False)
     except Exception as exc:
-        raise CorruptFile(f"DICOM RLE pixel data cannot be decoded to check its unused bits: {exc}") from exc
-    stored = arr.view(words.newbyteorder("="))
-    new, changed = _within_bits(stored, mask, sign)
-    if not changed:
-        return []
-    if fix:
-        ds.compress(RLE_LOSSLESS, new.view(arr.dtype), encoding_plugin="pydicom", generate_instance_uid=False)
-    detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
+        raise CorruptFile(f"DICOM RLE pixel data cannot be decoded to check it: {exc}") from exc
+    finally:
+        ds.PixelData = original
+    new, changed = arr, 0
+    if words is not None:
+        stored, changed = _within_bits(arr.view(words.newbyteorder("=")), mask, sign)
+        new = stored.view(arr.dtype)
+    if fix and (changed or excess):
+        ds.compress(RLE_LOSSLESS, new, encoding_plugin="pydicom", generate_instance_uid=False)
+    return _rle_findings(excess, changed, fix)
+
+
+def _rle_findings(excess: str, changed: int, fix: bool) -> list[Finding]:
+    where = PIXEL_ELEMENTS["PixelData"]
     action = Action.REPLACED if fix else Action.FOUND
-    return [Finding("dicom", "dicom.pixel-data.unused-bits", PIXEL_ELEMENTS["PixelData"], action, detail)]
+    out = [Finding("dicom", "dicom.pixel-data.rle-excess", where, action, excess)] if excess else []
+    if changed:
+        detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
+        out.append(Finding("dicom", "dicom.pixel-data.unused-bits", where, action, detail))
+    return out
 
 
 def _word_layout(ds, expected: int):
