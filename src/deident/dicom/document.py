@@ -14,6 +14,7 @@ Order of a scrub, as the pipeline calls it::
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 import struct
@@ -102,22 +103,27 @@ def _unaccounted(ds, path: str = "") -> str:
 
     from deident.dicom.scrub import vr_of
 
+    valid = VR.__members__
     for elem in ds.elements():  # raw elements: nothing decoded but the sequences walked below
-        tag = f"{path}({elem.tag >> 16:04X},{elem.tag & 0xFFFF:04X})"
         vr = elem.VR
         explicit = not getattr(elem, "is_implicit_VR", True)  # implicit: pydicom's dictionary VR
-        if explicit and (len(vr or "") != 2 or vr not in VR.__members__):
-            return f"element {tag} has an invalid VR"
+        if explicit and (len(vr or "") != 2 or vr not in valid):
+            return f"element {_where(path, elem.tag)} has an invalid VR"
         value, length = elem.value, getattr(elem, "length", None)
         whole = length in (None, UNDEFINED_LENGTH) or value is None
         if not whole and len(value) != length:
-            return f"element {tag} declares {length} bytes, the file holds {len(value)} (truncated)"
-        if vr_of(ds, int(elem.tag)) == "SQ":
+            where = _where(path, elem.tag)
+            return f"element {where} declares {length} bytes, the file holds {len(value)} (truncated)"
+        if vr == "SQ" or (vr in (None, "UN") and vr_of(ds, int(elem.tag)) == "SQ"):
             for i, item in enumerate(ds[elem.tag].value or []):
-                problem = _unaccounted(item, f"{tag}[{i}] > ")
+                problem = _unaccounted(item, f"{_where(path, elem.tag)}[{i}] > ")
                 if problem:
                     return problem
     return ""
+
+
+def _where(path: str, tag: int) -> str:
+    return f"{path}({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
 class DicomDocument(Document):
@@ -261,24 +267,35 @@ class DicomDocument(Document):
     def _identifiers(self, dates: bool) -> list[str]:
         """Names (every PN value), IDs and (``dates``) the main dates in their common renderings, from the
         dataset and every sequence item: a DICOMDIR names its patient in a directory record only, and a
-        physician named in an item can be typed again into a code meaning elsewhere."""
+        physician named in an item can be typed again into a code meaning elsewhere. One pass over each
+        item's tags (looking each keyword up in every item doubled a metadata-only scrub's DICOM time)."""
+        from deident.dicom.scrub import vr_of
+
+        names, values, wanted_dates = (
+            _tags_of(IDENTIFIER_NAMES),
+            _tags_of(IDENTIFIER_VALUES),
+            _tags_of(IDENTIFIER_DATES if dates else ()),
+        )
+        institution = _tags_of(("InstitutionName",))
         out: list[str] = []
         with _readable("identifiers"):
-            for ds in _datasets(self.ds):
-                names = [_strings(ds.get(kw)) for kw in IDENTIFIER_NAMES] + [
-                    _strings(ds[t]) for t in _pn_tags(ds)
-                ]
-                for name in (n for values in names for n in values):  # whole names: the deny-list derives
-                    out += [group for group in name.split("=") if group.strip()]  # the spellings
-                for kw in IDENTIFIER_VALUES:
-                    out += [
-                        v for v in _strings(ds.get(kw)) if not (kw == "InstitutionName" and _maker(ds, v))
-                    ]
-                for kw in IDENTIFIER_DATES if dates else ():
-                    for value in _strings(ds.get(kw)):
-                        if len(value) >= 8 and value[:8].isdigit():
-                            y, m, d = value[:4], value[4:6], value[6:8]
-                            out += [r.format(y=y, m=m, d=d) for r in DATE_RENDERINGS]
+            pending = [self.ds]
+            while pending:
+                ds = pending.pop()
+                for tag in map(int, ds.keys()):
+                    vr = vr_of(ds, tag)
+                    if vr == "SQ":
+                        pending += list(ds[tag].value or [])
+                    elif tag in names or vr == "PN":  # whole names: the deny-list derives the spellings
+                        out += [g for name in _strings(ds[tag]) for g in name.split("=") if g.strip()]
+                    elif tag in values:
+                        maker = tag in institution
+                        out += [v for v in _strings(ds[tag]) if not (maker and _maker(ds, v))]
+                    elif tag in wanted_dates:
+                        for value in _strings(ds[tag]):
+                            if len(value) >= 8 and value[:8].isdigit():
+                                y, m, d = value[:4], value[4:6], value[6:8]
+                                out += [r.format(y=y, m=m, d=d) for r in DATE_RENDERINGS]
         return sorted({v.strip() for v in out if len(v.strip()) > 1})
 
     # ------------------------------------------------------------ pixels
@@ -445,21 +462,11 @@ def _strings(elem) -> list[str]:
     return [str(v) for v in values if v not in (None, "")]
 
 
-def _datasets(ds) -> Iterator:
-    """``ds`` and every item of its sequences, at every depth (raw values stay raw)."""
-    from deident.dicom.scrub import vr_of
+@functools.cache
+def _tags_of(keywords: tuple[str, ...]) -> frozenset[int]:
+    from pydicom.datadict import tag_for_keyword
 
-    yield ds
-    for tag in list(ds.keys()):
-        if vr_of(ds, int(tag)) == "SQ":
-            for item in ds[tag].value or []:
-                yield from _datasets(item)
-
-
-def _pn_tags(ds) -> list[int]:
-    from deident.dicom.scrub import vr_of
-
-    return [int(t) for t in ds.keys() if vr_of(ds, int(t)) == "PN"]  # noqa: SIM118 (keys: no decoding)
+    return frozenset(tag_for_keyword(kw) for kw in keywords)
 
 
 def _maker(ds, institution: str) -> bool:
