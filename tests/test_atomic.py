@@ -88,3 +88,22 @@ def test_a_completed_commit_shows_every_output_whole_and_no_temporary(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.jpg", "1.jpg", "2.jpg"]
     assert all(p.read_bytes() == WHOLE for p in tmp_path.iterdir())
+
+
+def test_a_name_taken_by_the_same_output_is_kept_and_by_another_file_fails(tmp_path):
+    """A task retried after its worker died renames what its first attempt may have renamed already: the
+    same bytes at the name are that output (kept, nothing raised); other bytes there are someone else's
+    file, left as it is."""
+    from deident import atomic
+
+    for there, ok in ((WHOLE, True), (b"someone else's file", False)):
+        final = tmp_path / ("same.jpg" if ok else "other.jpg")
+        staged = atomic.stage(final, overwrite=False)
+        staged.temp.write_bytes(WHOLE)
+        final.write_bytes(there)
+        (error,) = atomic.commit([staged])
+        assert (error is None) is ok, error
+        assert final.read_bytes() == there
+        assert not staged.temp.exists()
+        if not ok:
+            assert isinstance(error, atomic.NameTaken)

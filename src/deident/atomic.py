@@ -250,9 +250,11 @@ def _rename(staged: Staged) -> None:
     os.chmod(staged.temp, mode)
     if staged.overwrite:
         os.replace(staged.temp, staged.final)
-    elif staged.replaces is None:
-        rename_noreplace(staged.temp, staged.final)
-    else:
+        return
+    try:
+        if staged.replaces is None:
+            rename_noreplace(staged.temp, staged.final)
+            return
         try:
             now = file_key(os.stat(staged.final))
         except FileNotFoundError:
@@ -263,7 +265,31 @@ def _rename(staged: Staged) -> None:
             )
             why = CHANGED_WHILE_SCRUBBED if in_place else CHANGED_MEANWHILE
             raise NameTaken(errno.EEXIST, why, str(staged.final))
-        os.replace(staged.temp, staged.final)
+    except NameTaken:
+        if not _holds_the_same(staged):
+            raise
+        os.unlink(staged.temp)  # this very output is there already: a retried task's first attempt
+        return
+    os.replace(staged.temp, staged.final)
+
+
+def _holds_the_same(staged: Staged) -> bool:
+    """True when the file at the final name is byte for byte what was staged for it (and is no
+    ``--in-place`` original). A Dask task retried after its worker died renames outputs its first attempt
+    may already have renamed: the same input, options and key give the same bytes, and nothing is lost by
+    keeping them."""
+    if staged.source is not None and os.path.realpath(staged.source) == os.path.realpath(staged.final):
+        return False
+    try:
+        if os.path.getsize(staged.final) != os.path.getsize(staged.temp):
+            return False
+        with open(staged.final, "rb") as there, open(staged.temp, "rb") as ours:
+            while chunk := ours.read(1 << 20):
+                if there.read(len(chunk)) != chunk:
+                    return False
+        return True
+    except OSError:
+        return False
 
 
 NAME_TAKEN = "output name taken meanwhile by another file, left as it is"
