@@ -30,7 +30,13 @@ LISTING_TTL = 60.0  # a folder is listed for stale temporaries at most once a mi
 FileKey = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns: any edit changes one
 
 
-def file_key(st: os.stat_result) -> FileKey:
+def key_of(path: Path) -> FileKey | None:
+    """The file key of the file at ``path`` (any edit changes it); None when there is none (or no path
+    to one: a file where a folder of the path should be)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -44,7 +50,7 @@ class Staged:
     fd: int | None = None  # held open, and locked, while the temporary is ours
     swept: int = 0  # stale temporaries of the same output (from a killed run) removed by commit()
     # What the rename may replace, settled before the work started (deident.outputs): with ``replaces``
-    # None the final name must still be free; else only the very file whose ``file_key`` it is, still
+    # None the final name must still be free; else only the very file whose ``key_of`` it is, still
     # unchanged (an original being scrubbed in place, deident's own earlier output). ``overwrite``
     # (--overwrite) replaces whatever is there.
     replaces: FileKey | None = None
@@ -255,11 +261,7 @@ def _rename(staged: Staged) -> None:
         if staged.replaces is None:
             rename_noreplace(staged.temp, staged.final)
             return
-        try:
-            now = file_key(os.stat(staged.final))
-        except FileNotFoundError:
-            now = None
-        if now != staged.replaces:
+        if key_of(staged.final) != staged.replaces:
             in_place = staged.source is not None and os.path.realpath(staged.source) == os.path.realpath(
                 staged.final
             )

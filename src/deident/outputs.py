@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deident.atomic import FileKey, file_key
+from deident.atomic import key_of
 from deident.errors import DeidentError
 from deident.keys import Keyring
 from deident.options import Options
@@ -210,7 +210,7 @@ def settle(planned: Sequence[Planned], options: Options) -> Settled:
             if _read_only(item.output) and not options.overwrite:
                 settled.refused.append((item, "read-only file: not replaced (--overwrite replaces it)"))
             else:  # replaced only as it is now: an edit made while it is scrubbed is never lost
-                settled.work.append(dataclasses.replace(item, replaces=_key(item.output)))
+                settled.work.append(dataclasses.replace(item, replaces=key_of(item.output)))
             continue
         if target in inputs:
             problems.append(_replaces_input(item, inputs[target]))
@@ -331,14 +331,7 @@ def _may_replace(item: Planned, options: Options) -> Planned:
     file now at its name (deident's own earlier output), or nothing when the name is free. Whatever
     takes the name meanwhile (another run, the user) is left as it is and the file fails."""
     assert item.output is not None
-    return dataclasses.replace(item, replaces=_key(item.output), overwrite=options.overwrite)
-
-
-def _key(path: Path) -> FileKey | None:
-    try:
-        return file_key(os.stat(path))
-    except OSError:
-        return None
+    return dataclasses.replace(item, replaces=key_of(item.output), overwrite=options.overwrite)
 
 
 def _read_only(path: Path) -> bool:
@@ -463,16 +456,12 @@ def write_report(path: Path, text: str) -> None:
     Looked at again here, after the run: an output of the run may have taken the name meanwhile. The
     rename replaces only the earlier report just looked at (``atomic.Staged``).
     """
-    from deident.atomic import file_key, write_bytes_atomic
+    from deident.atomic import write_bytes_atomic
 
     problem = report_problem(path)
     if problem:
         raise BatchRefused([problem])
-    try:
-        key = file_key(os.stat(path))
-    except FileNotFoundError:
-        key = None
-    write_bytes_atomic(path, text.encode("utf-8"), replaces=key, overwrite=False)
+    write_bytes_atomic(path, text.encode("utf-8"), replaces=key_of(path), overwrite=False)
 
 
 MAPPING_HEADER = ["original", "output"]

@@ -269,7 +269,7 @@ def _publish(bundle: Path, out_dir: Path, images: Sequence[Path], options: Optio
     The folder is looked at again here, after the slow steps: a file put there meanwhile refuses the
     bundle rather than being replaced. A new picture name is taken only if it is still free.
     """
-    from deident.atomic import rename_noreplace, sync_dirs
+    from deident.atomic import key_of, rename_noreplace, sync_dirs
     from deident.outputs import Made, made_by, record
 
     files = sorted(bundle.iterdir())
@@ -283,29 +283,20 @@ def _publish(bundle: Path, out_dir: Path, images: Sequence[Path], options: Optio
         os.rename(bundle, out_dir)  # fails, changing nothing, if a folder with files appeared meanwhile
         sync_dirs([out_dir.parent])
         return
-    keys = {p.name: _key(p) for p in earlier}
+    keys = {p.name: key_of(p) for p in earlier}
     for new in files:
         final = out_dir / new.name
         if keys.get(final.name) is None:
             rename_noreplace(new, final)
-        elif _key(final) == keys[final.name]:
+        elif key_of(final) == keys[final.name]:
             os.replace(new, final)  # the earlier bundle's own file, as it was a moment ago
         else:
             raise PostFailed(f"{final} changed while the bundle was made: left as it is")
     published = {p.name for p in files}
     for old in earlier:  # an earlier bundle's pictures beyond this one's count
-        if old.name not in published and _key(old) == keys[old.name]:
+        if old.name not in published and key_of(old) == keys[old.name]:
             old.unlink()
     sync_dirs([out_dir])
-
-
-def _key(path: Path):
-    from deident.atomic import file_key
-
-    try:
-        return file_key(os.stat(path))
-    except FileNotFoundError:
-        return None
 
 
 def _validate(images: list[Path], long_side: int, watermark: bool, credit: str | None) -> None:
