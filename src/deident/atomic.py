@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import functools
 import os
@@ -317,6 +316,9 @@ def rename_noreplace(source: Path, final: Path) -> None:
 
 @functools.cache
 def _renameat2_fn():
+    """libc's renameat2, or None; ctypes is imported here, at the first rename (not at ``check``'s start)."""
+    import ctypes
+
     try:
         fn = ctypes.CDLL(None, use_errno=True).renameat2
     except (AttributeError, OSError):
@@ -335,6 +337,8 @@ def _renameat2(source: Path, final: Path) -> bool:
         return False
     if fn(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(final), _RENAME_NOREPLACE) == 0:
         return True
+    import ctypes
+
     err = ctypes.get_errno()
     if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
         return False
