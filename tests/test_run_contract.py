@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -185,6 +186,47 @@ def test_ctrl_c_stops_cleanly_reports_what_finished_and_resume_goes_on(tmp_path,
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     statuses = [f["status"] for f in json.loads(rerun.stdout)["files"]]
     assert statuses.count("skipped") == done and statuses.count("safe") == n - done
+
+
+@pytest.mark.slow
+def test_workers_end_with_a_run_killed_outright_their_outputs_whole(tmp_path):
+    """SIGKILL gives the run no chance to stop its pool: each worker must notice and end by itself."""
+    from support.runs import assert_whole_and_clean, batch_of, running_batch
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    batch_of(src, 3000)
+    argv = [DEIDENT, "scrub", str(src), "-o", str(out), *OFF, "-j", "2"]
+    proc = running_batch(argv, out, 50, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = _children(proc.pid)  # the pool's workers (and multiprocessing's helper, if any)
+    assert len(started) >= 2
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while (alive := [pid for pid in started if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive == [], "workers still running after their run was killed"
+    assert [p.name for p in out.rglob("*") if ".deid-tmp-" in p.name] == []  # each ended between chunks
+    assert assert_whole_and_clean(out) >= 50
+
+
+def _children(pid: int) -> list[int]:
+    return [int(d) for d in os.listdir("/proc") if d.isdigit() and _parent_of(d) == pid]
+
+
+def _parent_of(pid: str) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (one whose parent is gone is reaped by init, but not at once)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 # ---------------------------------------------------------------- 20.8: --resume only over the same recipe
@@ -684,3 +726,15 @@ def test_a_link_to_a_folder_inside_a_folder_is_named_and_fails_the_gate(tmp_path
     files = {f["input"]: f for f in json.loads(proc.stdout)["files"]}
     assert files[str(clean / "linkdir")]["status"] == "failed"
     assert "symbolic link" in files[str(clean / "linkdir")]["reason"]
+
+
+def test_a_users_folder_named_like_deidents_is_scrubbed_and_its_temporaries_are_not(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    photo(src / ".deidentified" / "a.jpg")  # the user's folder: only the name looks like deident's
+    photo(src / ".b.jpg.deid-tmp-abcdefgh" / "c.jpg")  # a temporary folder a killed run left
+    proc = cli("scrub", str(src), "-o", str(out), "--json", *OFF)
+    assert proc.returncode == 0, proc.stderr
+    assert [f["input"] for f in json.loads(proc.stdout)["files"]] == [str(src / ".deidentified" / "a.jpg")]
+    written = out / ".deidentified" / "a.jpg"
+    assert leaked(written.read_bytes()) == []
+    Image.open(written).load()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -323,7 +324,7 @@ def _workers(options: Options, files: int) -> Iterator[ProcessPoolExecutor | Non
         max_workers=jobs,
         mp_context=multiprocessing.get_context(_start_method(options)),
         initializer=worker_init,
-        initargs=(options.pixel_stages,),
+        initargs=(options.pixel_stages, os.getpid()),
     ) as pool:
         yield pool
 

@@ -6,8 +6,11 @@ shares (a worker's setup, the progress callback).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 
 from deident.atomic import Staged, commit, discard, stale_finding
@@ -27,8 +30,11 @@ def reported(results: list, progress) -> Iterator:
         yield result
 
 
-def worker_init(pixel_stages: bool) -> None:
-    """A worker process's setup, before its first chunk: Ctrl-C is the parent's, one thread per library."""
+def worker_init(pixel_stages: bool, parent: int | None = None) -> None:
+    """A worker process's setup, before its first chunk: Ctrl-C is the parent's, one thread per library;
+    a local pool's worker (``parent``: the run's process) ends with the run."""
+    if parent is not None:
+        _end_with(parent)
     with contextlib.suppress(ValueError):  # not the main thread (a Dask worker's setup): not ours to set
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     # One process per core already; native libraries must not each spawn a thread per core too.
@@ -40,6 +46,24 @@ def worker_init(pixel_stages: bool) -> None:
     import cv2
 
     cv2.setNumThreads(1)
+
+
+# Held while a chunk runs, so that a worker whose run is gone ends between chunks, its outputs committed.
+_WORKING = threading.Lock()
+
+
+def _end_with(parent: int) -> None:
+    """End this pool worker once the run that started it is gone (killed with SIGKILL, say), after the
+    chunk in hand. Its task queue never tells it: every worker holds that pipe's writing end too, so the
+    worker would wait for a next chunk for ever. The parent's death shows as a new parent process id."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        _WORKING.acquire()  # never released: no chunk starts after this
+        os._exit(1)
+
+    threading.Thread(target=watch, name="deident-run-watch", daemon=True).start()
 
 
 def _keep_freed_memory() -> None:
@@ -68,11 +92,24 @@ def travels_alone(fn, options: Options) -> bool:
     return options.pixel_stages and fn is not identifiers_of_chunk
 
 
+def _whole(task):
+    """``task`` run under ``_WORKING``: a worker whose run is gone ends only between chunks."""
+
+    @functools.wraps(task)
+    def run(*args, **kwargs):
+        with _WORKING:
+            return task(*args, **kwargs)
+
+    return run
+
+
+@_whole
 def identifiers_of_chunk(items: list[Planned], options: Options) -> list[list[str]]:
     """The deny-list phase's task: each file's identifying values (``pipeline.identifiers_of``)."""
     return [identifiers_of(item, options) for item in items]
 
 
+@_whole
 def process_chunk(
     items: list[Planned], options: Options, read_only: bool, deny_terms: tuple[str, ...]
 ) -> list[FileResult]:

@@ -68,7 +68,8 @@ def temp_owner(name: str) -> str | None:
 def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path | tuple[Path, str]]:
     """Every file under ``root``, and every link to a folder (named, never followed); ``(folder,
     reason)`` for a folder that could not be read, so that nothing under it passes unseen. Scrub leaves
-    out its output folder and deident's ``.deid*`` folders."""
+    out its output folder and deident's temporary folders (``TEMP_MARK`` in the name); a folder of the
+    user's named ``.deid…`` is walked like any other."""
     unread: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=unread.append, followlinks=False):
         yield from _unread(unread)
@@ -80,7 +81,7 @@ def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path
             if not _slide_folder(here / d)  # read and checked with its slide
             and (
                 read_only
-                or not ((exclude and _same(here / d, exclude)) or d.startswith(".deid") or TEMP_MARK in d)
+                or not ((exclude and _same(here / d, exclude)) or TEMP_MARK in d)
             )
         )
         for name in sorted([*filenames, *links]):
