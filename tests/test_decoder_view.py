@@ -193,6 +193,108 @@ def test_png_bytes_after_the_zlib_stream_are_cut(tmp_path):
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(bars()))
 
 
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _passes(pixels: np.ndarray, interlace: bool) -> list[np.ndarray]:
+    return [pixels[y::dy, x::dx] for x, y, dx, dy in _ADAM7] if interlace else [pixels]
+
+
+def _filtered(rows: np.ndarray) -> bytes:
+    """Scanlines of one reduced image, filter types 0-4 in turn (PNG 9.2; one byte per filter unit)."""
+    out, prior = [], np.zeros(rows.shape[1], np.int16)
+    for y, row in enumerate(rows.astype(np.int16)):
+        kind, left = y % 5, np.concatenate([[0], row[:-1]])
+        upleft = np.concatenate([[0], prior[:-1]])
+        p = left + prior - upleft
+        pa, pb, pc = abs(p - left), abs(p - prior), abs(p - upleft)
+        paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prior, upleft))
+        guess = [0, left, prior, (left + prior) // 2, paeth][kind]
+        out.append(bytes([kind]) + ((row - guess) % 256).astype(np.uint8).tobytes())
+        prior = row
+    return b"".join(out)
+
+
+def _unfiltered(data: bytes, widths: list[tuple[int, int]], bits: int) -> list[np.ndarray]:
+    """The scanline bytes of each reduced image (an independent reader: PNG 9.2 by hand)."""
+    images, at = [], 0
+    for w, h in widths:
+        stride = (w * bits + 7) // 8
+        prior, rows = [0] * stride, []
+        for _ in range(h if w else 0):
+            kind, line, at = data[at], data[at + 1 : at + 1 + stride], at + 1 + stride
+            row: list[int] = []
+            for x, value in enumerate(line):
+                a, b, c = (row[x - 1] if x else 0), prior[x], (prior[x - 1] if x else 0)
+                p = a + b - c
+                paeth = (
+                    a
+                    if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c)
+                    else b
+                    if abs(p - b) <= abs(p - c)
+                    else c
+                )
+                row.append((value + [0, a, b, (a + b) // 2, paeth][kind]) % 256)
+            rows.append(row)
+            prior = row
+        images.append(np.array(rows, np.uint8).reshape(-1, stride))
+    return images
+
+
+@pytest.mark.parametrize("interlace", [False, True])
+def test_png_bits_past_the_last_pixel_of_each_row_are_cleared(tmp_path, interlace):
+    """A 1-bit image 9 pixels wide codes 7 bits a row that no decoder shows: room for a name."""
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 2, (20, 9), dtype=np.uint8)
+    hidden = np.unpackbits(np.frombuffer(SENTINEL * 4, np.uint8))
+    scan, widths, used = b"", [], 0
+    for part in _passes(pixels, interlace):
+        packed = np.packbits(part, axis=1)  # spare bits zero
+        spare = packed.shape[1] * 8 - part.shape[1]
+        for row in packed:
+            row[-1] |= np.packbits(hidden[used : used + spare], bitorder="big")[0] >> (8 - spare)
+            used += spare
+        widths.append(part.shape[1::-1])
+        scan += _filtered(packed) if part.size else b""
+    ihdr = struct.pack(">IIBBBBB", 9, 20, 1, 0, 0, 0, int(interlace))
+    path = tmp_path / "bits.png"
+    path.write_bytes(png_file([(b"IHDR", ihdr), (b"IDAT", zlib.compress(scan)), (b"IEND", b"")]))
+    spare = [0xFF >> (w % 8) if w % 8 else 0 for w, _ in widths]  # the low bits of a row's last byte
+
+    def planted(data: bytes) -> int:
+        rows = _unfiltered(zlib.decompress(_idat(data)), widths, 1)
+        return sum(
+            int(np.count_nonzero(img[:, -1] & m)) for img, m in zip(rows, spare, strict=True) if img.size
+        )
+
+    assert planted(path.read_bytes()) > 10
+    out, findings = scrub_bytes(path, ctx(**METADATA_ONLY))
+    assert any(f.kind == "png.IDAT" and "past the last pixel" in f.detail for f in findings)
+    assert planted(out) == 0
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(Image.open(path)))
+    # a 1-bit image whose spare bits are clear already is copied as it was
+    clean = tmp_path / "clean.png"
+    Image.fromarray(pixels.astype(bool)).save(clean)
+    out, findings = scrub_bytes(clean, ctx(**METADATA_ONLY))
+    assert _idat(out) == _idat(clean.read_bytes()) and not findings
+
+
+def test_an_apng_frame_with_bits_past_its_rows_is_refused(tmp_path):
+    def control(seq: int) -> bytes:
+        return struct.pack(">IIIIIHHBB", seq, 9, 4, 0, 0, 1, 10, 0, 0)
+
+    clean, marked = b"\0\xff\x80" * 4, b"\0\xff\x80" * 3 + b"\0\xff\xc0"  # one spare bit set
+    chunks = [(b"IHDR", struct.pack(">IIBBBBB", 9, 4, 1, 0, 0, 0, 0)), (b"acTL", struct.pack(">II", 2, 0))]
+    chunks += [(b"fcTL", control(0)), (b"IDAT", zlib.compress(clean)), (b"fcTL", control(1))]
+    chunks += [(b"fdAT", struct.pack(">I", 2) + zlib.compress(marked)), (b"IEND", b"")]
+    path = tmp_path / "anim.png"
+    path.write_bytes(png_file(chunks))
+    assert Image.open(path).n_frames == 2
+    (result,) = scrub_paths([path], Options(jobs=1, output_dir=tmp_path / "out", **METADATA_ONLY))
+    assert result.status is Status.FAILED and "past the last pixel" in result.reason
+    assert not (tmp_path / "out" / "anim.png").exists()
+
+
 def test_png_tables_are_kept_only_at_the_size_a_decoder_uses(tmp_path):
     planted = np.frombuffer(SENTINEL.ljust(30, b"!"), np.uint8)
     chunks = _png_of(bars())

@@ -4,7 +4,8 @@ Text chunks, eXIf, tIME, unknown chunks and anything after IEND (aCropalypse) ar
 chunks are copied unchanged, so the decoded pixels are identical. Every kept byte is one a decoder uses:
 each image's data is inflated (counted, not kept) and must fill exactly the size its header declares:
 less is a truncated file (refused), more is re-compressed without the excess, bytes after the zlib stream
-are cut; a palette or transparency table is kept only at the size the colour type uses.
+are cut; bits past the last pixel of a row (under 8 bits a pixel) are cleared; a palette or transparency
+table is kept only at the size the colour type uses.
 """
 
 from __future__ import annotations
@@ -201,9 +202,81 @@ class Header:
         def rows(w: int, h: int) -> int:
             return h * (1 + (w * bits + 7) // 8) if w and h else 0
 
+        return sum(rows(w, h) for w, h in self.passes(width, height))
+
+    def passes(self, width: int, height: int) -> list[tuple[int, int]]:
+        """(width, height) of each reduced image the scanlines are stored as: one, or Adam7's seven."""
         if not self.interlace:
-            return rows(width, height)
-        return sum(rows(-(-(width - x) // dx), -(-(height - y) // dy)) for x, y, dx, dy in ADAM7)
+            return [(width, height)]
+        return [(-(-(width - x) // dx), -(-(height - y) // dy)) for x, y, dx, dy in ADAM7]
+
+    def row_padding(self, width: int, height: int) -> bool:
+        """Whether some scanline ends in bits no pixel uses (fewer than 8 bits a pixel)."""
+        bits = CHANNELS[self.colour] * self.depth
+        return any(w and h and w * bits % 8 for w, h in self.passes(width, height))
+
+
+def _clear_row_padding(raw: bytes, header: Header, width: int, height: int) -> tuple[bytes, int] | None:
+    """(``raw``'s scanlines with the bits past each row's last pixel cleared, rows that held any), or None
+    when none did. A decoder never shows those bits, so they can carry a planted name as the coded
+    padding of a JPEG can (``jpeg_padding``). Reduced images that held any are written unfiltered."""
+    import numpy as np
+
+    bits = CHANNELS[header.colour] * header.depth
+    parts, held, at = [], 0, 0
+    for w, h in header.passes(width, height):
+        stride = (w * bits + 7) // 8
+        block, at = raw[at : at + h * (stride + 1)], at + h * (stride + 1)
+        spare = stride * 8 - w * bits
+        if not (w and h and spare):
+            parts.append(block)
+            continue
+        rows = _unfiltered(np.frombuffer(block, np.uint8).reshape(h, stride + 1))
+        keep = (0xFF << spare) & 0xFF
+        dirty = int(np.count_nonzero(rows[:, -1] & ~np.uint8(keep)))
+        if not dirty:
+            parts.append(block)
+            continue
+        held += dirty
+        rows[:, -1] &= keep
+        parts.append(np.hstack([np.zeros((h, 1), np.uint8), rows]).tobytes())  # filter type 0: none
+    return (b"".join(parts), held) if held else None
+
+
+def _unfiltered(lines):
+    """The scanlines of one reduced image, filters undone (PNG 3rd edition 9.2; a pixel of under 8 bits
+    filters byte by byte). None/Sub/Up by numpy, Average and Paeth byte by byte."""
+    import numpy as np
+
+    out = np.empty((lines.shape[0], lines.shape[1] - 1), np.uint8)
+    prior = np.zeros(out.shape[1], np.uint8)
+    for y, (kind, line) in enumerate(zip(lines[:, 0].tolist(), lines[:, 1:], strict=True)):
+        if kind == 0:
+            out[y] = line
+        elif kind == 1:
+            out[y] = np.cumsum(line, dtype=np.uint64) & 0xFF
+        elif kind == 2:
+            out[y] = line + prior
+        elif kind in (3, 4):
+            out[y] = np.frombuffer(_average_or_paeth(kind, line.tolist(), prior.tolist()), np.uint8)
+        else:
+            raise CorruptFile(f"PNG: unknown filter type {kind} in a scanline")
+        prior = out[y]
+    return out
+
+
+def _average_or_paeth(kind: int, line: list[int], prior: list[int]) -> bytes:
+    row, left, upleft = bytearray(len(line)), 0, 0
+    for x, (value, up) in enumerate(zip(line, prior, strict=True)):
+        if kind == 3:
+            guess = (left + up) >> 1
+        else:
+            p = left + up - upleft
+            pa, pb, pc = abs(p - left), abs(p - up), abs(p - upleft)
+            guess = left if pa <= pb and pa <= pc else up if pb <= pc else upleft
+        left = row[x] = (value + guess) & 0xFF
+        upleft = up
+    return bytes(row)
 
 
 def inflated_size(compressed: bytes, limit: int) -> tuple[int, int, bool]:
@@ -308,12 +381,22 @@ def decoder_view(data: bytes, parsed: Parsed) -> View:
             raise CorruptFile(
                 f"PNG is truncated: the {label} holds {total} of the {expected} bytes its header declares"
             )
-        if total == expected and not after:
+        padded = header.row_padding(w, h) and _clear_row_padding(
+            zlib.decompressobj().decompress(compressed, expected), header, w, h
+        )
+        if total == expected and not after and not padded:
             continue
         if n:
-            raise CorruptFile(f"PNG: the {label} holds data beyond its declared size (refused)")
+            what = "bits past the last pixel of its rows" if padded else "data beyond its declared size"
+            raise CorruptFile(f"PNG: the {label} holds {what} (refused)")
         where = f"IDAT chunk at {chunks[0].start}"
-        if total > expected:
+        if padded:
+            cleared, rows = padded
+            recoded = zlib.compress(cleared, 9)
+            detail = f"bits past the last pixel set in {rows} row(s) (cleared; every pixel as before)"
+            if total > expected or after:
+                detail += "; data beyond the declared size or the compressed stream (left out)"
+        elif total > expected:
             recoded = zlib.compress(zlib.decompressobj().decompress(compressed, expected), 9)
             detail = "image data beyond the declared size (re-compressed without it)"
         else:
