@@ -588,3 +588,38 @@ def test_subsampled_ycbcr_blocks_of_a_lossless_codec_refuse_the_file(tmp_path, t
     sub[tag.valueoffset : tag.valueoffset + 4] = struct.pack("<HH", 2, 2)
     with pytest.raises(DeidentError, match="subsampled YCbCr"):
         _scrub(tmp_path, bytes(sub))
+
+
+def _bilevel(width: int, rows: list[bytes], fill_order: int) -> bytes:
+    """A little-endian 1-bit TIFF, one uncompressed strip of ``rows``."""
+    strip = b"".join(rows)
+    tags = [(256, width), (257, len(rows)), (258, 1), (259, 1), (262, 1), (266, fill_order), (273, 0)]
+    tags += [(277, 1), (278, len(rows)), (279, len(strip))]
+    at = 8 + 2 + 12 * len(tags) + 4
+    ifd = b"".join(struct.pack("<HHII", t, 4, 1, at if t == 273 else v) for t, v in tags)
+    return b"II*\0" + struct.pack("<IH", 8, len(tags)) + ifd + b"\0\0\0\0" + strip
+
+
+@pytest.mark.parametrize("coder", ["raw", "tiff_lzw", "packbits", "fill-order-2"])
+def test_bits_past_the_last_pixel_of_a_1_bit_row_are_cleared(tmp_path, coder):
+    """9 pixels of 1 bit: each row's second byte holds 7 bits no decoder shows. Declared 16 wide again,
+    Pillow (libtiff) shows them: random bits in the input, nothing but zeros in the output."""
+    rng = np.random.default_rng(3)
+    arr = rng.integers(0, 2, (20, 16), dtype=np.uint8).astype(bool)
+    if coder == "fill-order-2":
+        bits = np.packbits(arr, axis=1, bitorder="little")
+        data = _bilevel(9, [bytes(r) for r in bits], 2)
+        wide = _bilevel(16, [bytes(r) for r in bits], 2)
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "TIFF", compression=coder)
+        wide = buf.getvalue()
+        data = _set(wide, "ImageWidth", 9)
+    hidden = np.asarray(Image.open(io.BytesIO(wide)))[:, 9:]
+    assert hidden.any() and not hidden.all()  # the leak is real
+    out, kinds = _scrub(tmp_path, data)
+    assert "tiff.strips" in kinds
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))), np.asarray(Image.open(io.BytesIO(data))))
+    shown = np.asarray(Image.open(io.BytesIO(_set(out, "ImageWidth", 16))))
+    assert shown.shape == (20, 16) and not shown[:, 9:].any()
+    assert np.array_equal(shown[:, :9], arr[:, :9])

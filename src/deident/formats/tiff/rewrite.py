@@ -399,18 +399,25 @@ def declared_blocks(
         raise CorruptFile(f"{where}: strip or tile offsets and byte counts disagree")
     if len(offsets) < needed:  # before any list of that length is made: the size fields can be anything
         raise CorruptFile(f"{where} is truncated: {len(offsets)} of the {needed} strips or tiles it declares")
+    low_first = reader.first_value(entries, Tag.FillOrder, 1) == 2
     if tiled:
         row = -(-tw * per_pixel // 8)
         full = tl * row
         cols = [min(tw, width - i % across * tw) for i in range(needed)]
         shapes = [
-            EdgePadding(row, -(-c * per_pixel // 8), min(tl, length - i // across % down * tl))
+            EdgePadding(
+                row,
+                -(-c * per_pixel // 8),
+                min(tl, length - i // across % down * tl),
+                _last_byte_bits(c * per_pixel, low_first),
+            )
             for i, c in enumerate(cols)
         ]
     else:
         row = -(-width * per_pixel // 8)
         full = rps * row
-        shapes = [EdgePadding(row, row, min(rps, length - k)) for k in range(0, length, rps)] * planes
+        last = _last_byte_bits(width * per_pixel, low_first)
+        shapes = [EdgePadding(row, row, min(rps, length - k), last) for k in range(0, length, rps)] * planes
     offsets, counts = offsets[:needed], counts[:needed]
     if compression == COMPRESSION_JPEG:
         return _jpeg_blocks(
@@ -447,8 +454,16 @@ def declared_blocks(
     sizes = tuple(s.rows * s.row if not tiled else full for s in shapes)
     if any(c < n for c, n in zip(counts, sizes, strict=True)):
         raise CorruptFile(f"{where} is truncated: a strip or tile holds fewer bytes than its pixels need")
-    padding = {i: s for i, s in enumerate(shapes) if tiled and s.outside(full)}
+    padding = {i: s for i, s in enumerate(shapes) if (tiled and s.outside(full)) or s.last != 0xFF}
     return offsets, sizes, padding
+
+
+def _last_byte_bits(bits: int, low_first: bool) -> int:
+    """The bits of a row's last byte that hold pixels, when a row holds ``bits`` (under 8 bits a pixel,
+    a row ends inside a byte: the rest of it is coded and never shown). FillOrder 2 fills a byte from its
+    low bit."""
+    spare = -bits % 8
+    return (0xFF >> spare) if low_first else (0xFF << spare) & 0xFF
 
 
 def _coded_blocks(
@@ -572,16 +587,19 @@ class EdgePadding:
     row: int
     used: int
     rows: int
+    last: int = 0xFF  # the bits of a row's last image byte that hold pixels (``_last_byte_bits``)
 
     def outside(self, size: int) -> bool:
         """Whether a block of ``size`` decoded bytes holds anything beyond the image."""
-        return self.used < self.row or size > self.rows * self.row
+        return self.used < self.row or size > self.rows * self.row or self.last != 0xFF
 
     def blank(self, tile: bytes) -> bytes:
         out = bytearray(tile)
         for r in range(len(out) // self.row if self.row else 0):
             start = r * self.row + (self.used if r < self.rows else 0)
             out[start : (r + 1) * self.row] = bytes((r + 1) * self.row - start)
+            if r < self.rows and self.used:
+                out[start - 1] &= self.last
         return bytes(out)
 
     def block(self, reader: TiffReader, offset: int, count: int) -> bytes:
