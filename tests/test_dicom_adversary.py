@@ -438,3 +438,34 @@ def test_a_dicomdir_s_file_set_identification_is_emptied(tmp_path):
     assert record.ReferencedTransferSyntaxUIDInFile == ExplicitVRLittleEndian
     flagged = open_dicom(Source(src)).metadata_findings()  # check names the input's label
     assert any("FileSetID" in f.where for f in flagged) and all("SMITH7731" not in f.detail for f in flagged)
+
+
+YEARLESS = (  # (planted, cut, kept around it)
+    ("lesion Thursday 12 March, follow-up", ("Thursday", "12", "March"), ("lesion", "follow-up")),
+    ("lesion seen 12 March follow-up", ("12", "March"), ("lesion seen", "follow-up")),
+    ("lesion March 12th follow-up", ("March", "12th"), ("lesion", "follow-up")),
+    ("Tue 3 Nov. follow-up", ("Tue", "3", "Nov"), ("follow-up",)),
+    ("seen 12/3, take 1/2 tablet, 3/4 dose", ("12/3",), ("seen", "take 1/2 tablet, 3/4 dose")),
+    ("DOB: 3/4 on 1/2 tablet", ("3/4",), ("DOB", "on 1/2 tablet")),
+)
+
+
+@pytest.mark.parametrize(("written", "cut", "kept"), YEARLESS)
+def test_a_date_without_a_year_is_cut_from_free_text(tmp_path, written, cut, kept):
+    """A day and month identify as a full date does (PS3.15 removes every date); a bare d/m counts only
+    after a date word, so a ratio ("1/2 tablet", "3/4 dose") is kept."""
+    from support.runs import scrub
+
+    ds = _dataset()
+    ds.add(DataElement(0x00189917, "UT", written))  # InstructionDescription: kept by Table E.1-1
+    view = Dataset()
+    view.CodeValue, view.CodingSchemeDesignator, view.CodeMeaning = "R-10202", "SRT", written
+    ds.ViewCodeSequence = [view]
+    (result,) = scrub([_save(ds, tmp_path / "a.dcm")], tmp_path / "out")
+    assert result.output, result.reason
+    out = pydicom.dcmread(result.output)
+    for text in (str(out[0x00189917].value), str(out.ViewCodeSequence[0].CodeMeaning)):
+        words = text.replace(",", " ").split()
+        assert not [c for c in cut if c in words], text
+        assert all(k in text for k in kept), text
+    assert any("identifier cut" in f.detail for f in result.findings)
