@@ -469,3 +469,18 @@ def test_a_date_without_a_year_is_cut_from_free_text(tmp_path, written, cut, kep
         assert not [c for c in cut if c in words], text
         assert all(k in text for k in kept), text
     assert any("identifier cut" in f.detail for f in result.findings)
+
+
+def test_a_given_name_alone_is_cut_unless_an_ordinary_word(tmp_path):
+    """The file's own PatientName SMITH^EILEEN: "Eileen" alone is cut from a kept text like the surname
+    (no ordinary word); the referring physician JONES^WILL leaves the verb "will" where it is."""
+    ds = _dataset()
+    ds.PatientName, ds.ReferringPhysicianName = "SMITH^EILEEN", "JONES^WILL"
+    ds.add(DataElement(0x00189917, "UT", "Eileen follow-up, will review; EILEEN to call"))
+    ds.StudyDescription = "Eileen follow-up"  # removed by the Basic profile anyway
+    src = _save(ds, tmp_path / "given.dcm")
+
+    out = _cli_scrub(src, tmp_path / "out").read_bytes()
+    assert _holders(out, b"Eileen") == [] and _holders(out, b"EILEEN") == []
+    kept = str(pydicom.dcmread(io.BytesIO(out))[0x00189917].value)
+    assert kept == "follow-up, will review; to call"
