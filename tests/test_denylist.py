@@ -311,3 +311,21 @@ def test_an_ultrasound_keeps_its_maker_s_name_when_the_header_gives_it_as_instit
     after = np.dstack([pydicom.dcmread(result.output).pixel_array.astype(np.uint8)] * 3)
     visible = {ln.text for ln in sample.lines if ts.leaked(ln, sample.rgb, after)}
     assert visible == {"Philips Healthcare"}
+
+
+def test_a_given_name_alone_is_a_whole_word_term_unless_an_ordinary_word() -> None:
+    """EILEEN, EVA and JANE alone are terms; WILL and MAY are ordinary words (the text stage's judgement)
+    and stay; a PN's prefix and suffix (MRS, III) are never terms alone; a given name is matched as one
+    whole token only, never joined from pieces or inside a longer word."""
+    deny = DenyList(["SMITH^EILEEN", "JONES^WILL^MAY", "POE^EVA^^MRS^III", "Jane Doe"])
+
+    def found(text: str) -> list[str]:
+        return [text[a:b] for a, b in deny.find(text)]
+
+    assert found("Eileen follow-up") == ["Eileen"]
+    assert found("call EILEEN, then Jane") == ["EILEEN", "Jane"]
+    assert found("Eva seen") == ["Eva"]
+    assert found("Evans, E VA, Evan") == []
+    assert found("will review, may call") == []
+    assert found("Mrs III grade") == []
+    assert found("Smith") == ["Smith"]  # the family name alone, as before

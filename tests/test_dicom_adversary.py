@@ -388,3 +388,99 @@ def test_file_meta_attributes_inside_an_item_are_removed(tmp_path):
     ds.ViewCodeSequence = [item]
     out = scrub_bytes(_save(ds, tmp_path / "meta_in_item.dcm"), context())
     assert _holders(out, b"PLANTED_AE") == []
+
+
+# ---------------------------------------------------------------- 7: text the profile's table does not reach
+
+
+def _cli_scrub(src: Path, out: Path) -> Path:
+    """``deident scrub SRC -o OUT --text off --faces off`` (the real command); the one output written."""
+    from support.runs import cli
+
+    run = cli("scrub", src, "-o", out, "--text", "off", "--faces", "off", "-q")
+    assert run.returncode == 0, run.stderr
+    (written,) = [p for p in out.rglob("*") if p.is_file()]
+    return written
+
+
+def test_a_dicomdir_s_file_set_identification_is_emptied(tmp_path):
+    """PS3.3 F.5: File-set ID (Type 2) is the creator's label, File-set Descriptor File ID (Type 3) names a
+    file of free-text comments and its character set (Type 1C) goes with it; the directory's structure (the
+    record types, the referenced file's path and SOP class) stays usable."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.99887766.1"
+    ds.file_meta.SourceApplicationEntityTitle = "SMITH7731"
+    ds.FileSetID = "SMITH7731"
+    ds.FileSetDescriptorFileID = ["SMITH7731", "README"]
+    ds.SpecificCharacterSetOfFileSetDescriptorFile = "ISO_IR 100"
+    patient = Dataset()
+    patient.DirectoryRecordType, patient.PatientName, patient.PatientID = "PATIENT", "SMITH^EILEEN", "ID7731"
+    image = Dataset()
+    image.DirectoryRecordType, image.ReferencedFileID = "IMAGE", ["IMAGES", "IM1"]
+    image.ReferencedSOPClassUIDInFile = SecondaryCaptureImageStorage
+    image.ReferencedTransferSyntaxUIDInFile = ExplicitVRLittleEndian
+    ds.DirectoryRecordSequence = [patient, image]
+    src = _save(ds, tmp_path / "DICOMDIR")
+    assert _holders(src.read_bytes(), b"SMITH7731")
+
+    out = _cli_scrub(src, tmp_path / "out").read_bytes()
+    assert _holders(out, b"SMITH7731") == [] and _holders(out, b"EILEEN") == []
+    read = pydicom.dcmread(io.BytesIO(out))
+    assert "FileSetID" in read and read.FileSetID == ""  # Type 2: present, empty
+    assert "FileSetDescriptorFileID" not in read and "SpecificCharacterSetOfFileSetDescriptorFile" not in read
+    record = read.DirectoryRecordSequence[1]
+    assert [r.DirectoryRecordType for r in read.DirectoryRecordSequence] == ["PATIENT", "IMAGE"]
+    assert list(record.ReferencedFileID) == ["IMAGES", "IM1"]
+    assert record.ReferencedSOPClassUIDInFile == SecondaryCaptureImageStorage
+    assert record.ReferencedTransferSyntaxUIDInFile == ExplicitVRLittleEndian
+    flagged = open_dicom(Source(src)).metadata_findings()  # check names the input's label
+    assert any("FileSetID" in f.where for f in flagged) and all("SMITH7731" not in f.detail for f in flagged)
+
+
+YEARLESS = (  # (planted, cut, kept around it)
+    ("lesion Thursday 12 March, follow-up", ("Thursday", "12", "March"), ("lesion", "follow-up")),
+    ("lesion seen 12 March follow-up", ("12", "March"), ("lesion seen", "follow-up")),
+    ("lesion March 12th follow-up", ("March", "12th"), ("lesion", "follow-up")),
+    ("Tue 3 Nov. follow-up", ("Tue", "3", "Nov"), ("follow-up",)),
+    ("seen 12/3, take 1/2 tablet, 3/4 dose", ("12/3",), ("seen", "take 1/2 tablet, 3/4 dose")),
+    ("DOB: 3/4 on 1/2 tablet", ("3/4",), ("DOB", "on 1/2 tablet")),
+)
+
+
+@pytest.mark.parametrize(("written", "cut", "kept"), YEARLESS)
+def test_a_date_without_a_year_is_cut_from_free_text(tmp_path, written, cut, kept):
+    """A day and month identify as a full date does (PS3.15 removes every date); a bare d/m counts only
+    after a date word, so a ratio ("1/2 tablet", "3/4 dose") is kept."""
+    from support.runs import scrub
+
+    ds = _dataset()
+    ds.add(DataElement(0x00189917, "UT", written))  # InstructionDescription: kept by Table E.1-1
+    view = Dataset()
+    view.CodeValue, view.CodingSchemeDesignator, view.CodeMeaning = "R-10202", "SRT", written
+    ds.ViewCodeSequence = [view]
+    (result,) = scrub([_save(ds, tmp_path / "a.dcm")], tmp_path / "out")
+    assert result.output, result.reason
+    out = pydicom.dcmread(result.output)
+    for text in (str(out[0x00189917].value), str(out.ViewCodeSequence[0].CodeMeaning)):
+        words = text.replace(",", " ").split()
+        assert not [c for c in cut if c in words], text
+        assert all(k in text for k in kept), text
+    assert any("identifier cut" in f.detail for f in result.findings)
+
+
+def test_a_given_name_alone_is_cut_unless_an_ordinary_word(tmp_path):
+    """The file's own PatientName SMITH^EILEEN: "Eileen" alone is cut from a kept text like the surname
+    (no ordinary word); the referring physician JONES^WILL leaves the verb "will" where it is."""
+    ds = _dataset()
+    ds.PatientName, ds.ReferringPhysicianName = "SMITH^EILEEN", "JONES^WILL"
+    ds.add(DataElement(0x00189917, "UT", "Eileen follow-up, will review; EILEEN to call"))
+    ds.StudyDescription = "Eileen follow-up"  # removed by the Basic profile anyway
+    src = _save(ds, tmp_path / "given.dcm")
+
+    out = _cli_scrub(src, tmp_path / "out").read_bytes()
+    assert _holders(out, b"Eileen") == [] and _holders(out, b"EILEEN") == []
+    kept = str(pydicom.dcmread(io.BytesIO(out))[0x00189917].value)
+    assert kept == "follow-up, will review; to call"

@@ -158,3 +158,19 @@ def test_shipped_table_is_generated_from_the_standard(shared_dir, tmp_path):
         rule = by_key[generate_profile.tag_key(row["tag"])]
         assert rule.basic == row["basicProfile"]
         assert {k: v for k, v in row.items() if k.endswith("Opt")} == rule.options
+
+
+def test_unlisted_rows_name_attributes_the_table_does_not_list():
+    """unlisted.csv decides only where Table E.1-1 is silent: a row for a listed attribute would never
+    apply. Each exact tag's keyword is the dictionary's, and the actions are the table's own codes."""
+    from pydicom.datadict import keyword_for_tag
+
+    from deident.dicom.scrub import UNLISTED_ACTIONS, unlisted_rules
+
+    profile = load_profile()
+    for row in unlisted_rules():
+        assert row.action in UNLISTED_ACTIONS, row
+        if "x" not in row.mask:
+            tag = int(row.mask, 16)
+            assert profile.rule_for(tag) is None, row.keyword
+            assert keyword_for_tag(tag) == row.keyword, row

@@ -15,9 +15,13 @@ How matching works (see docs/denylist.md):
   up as one key, so "S17-04522", "S17 04522" and "S1704522" meet, while a term never matches half a word
   ("CD" never matches inside "CD20");
 * a key shorter than ``MIN_KEY`` characters or in ``STOP_WORDS`` is never a term ("M", "CT", "YES", "12").
-  Initials are the one exception: two or three letters, taken from a name with at least two parts,
+  Initials are one exception: two or three letters, taken from a name with at least two parts,
   matched only against a whole upper-case text word such as "JS" or "J.S." and never against
   ``STOP_INITIALS`` (clinical abbreviations such as "AP", "HE", "LR").
+* a given (or middle) name alone is a term when it has at least ``MIN_GIVEN`` letters, and is found where
+  the text's word is no ordinary word (``ordinary_word``): "Eileen" of "SMITH^EILEEN" is, "will" and
+  "may" of "JONES^WILL^MAY" are not. It is matched only as one whole token of the text, never joined
+  from several ("Eva" is found, "E VA" and "Evans" are not).
 
 Keys can be kept as keyed hashes (``hashed`` / ``from_hashes``): matching then hashes each text window
 with the same key, so a saved deny-list never holds a value in clear.
@@ -38,6 +42,8 @@ from deident.keys import Keyring
 MIN_KEY = 4  # canonical characters a term needs: "12", "CT", "YES" never become terms
 MAX_WINDOW = 8  # consecutive text tokens joined into one key
 MIN_LONG_ID = 6  # digit runs at least this long are also found glued to a prefix ("MRN00123456")
+MIN_GIVEN = 3  # letters a given name needs to be a term alone ("Eva", "Ann"; never "Al", "Jo")
+ALONE = "="  # marks a given name alone: a key matched only against one whole token (see _token_spans)
 HASH_PURPOSE = "denylist"
 
 # OCR confusions folded into one canonical symbol (applied after upper-casing).
@@ -156,25 +162,30 @@ def _date_variants(day: date) -> set[str]:
     return out
 
 
-def _name_parts(value: str) -> tuple[str, list[str]] | None:
-    """(family name, given names) for DICOM PN, "LAST, First" or "First Last"; None for non-names."""
+def _name_parts(value: str) -> tuple[str, list[str], list[str]] | None:
+    """(family name, given names, the given and middle names proper) for DICOM PN, "LAST, First" or
+    "First Last"; None for non-names. A PN's prefix and suffix ("Mrs", "III") are given names in the
+    spellings, never names alone."""
     if "^" in value:
         family, *given = value.split("^")
+        proper = [g for g in " ".join(given[:2]).split() if g]
         given = [g for g in " ".join(given).split() if g]
-        return (family.strip(), given) if family.strip() else None
+        return (family.strip(), given, proper) if family.strip() else None
     words = value.replace(",", " , ").split()
     if any(any(c.isdigit() for c in w) for w in words):
         return None
     if "," in words and words[0] != "," and 2 <= len(words) <= 5:
         i = words.index(",")
-        return " ".join(words[:i]), [w for w in words[i + 1 :] if w != ","]
+        given = [w for w in words[i + 1 :] if w != ","]
+        return " ".join(words[:i]), given, given
     if 2 <= len(words) <= 4 and all(w.replace("-", "").replace("'", "").isalpha() for w in words):
-        return words[-1], words[:-1]
+        return words[-1], words[:-1], words[:-1]
     return None
 
 
-def _name_variants(family: str, given: list[str]) -> set[str]:
-    out = {family}
+def _name_variants(family: str, given: list[str], proper: list[str]) -> set[str]:
+    # each given name alone; a hyphenated one (Mary-Jane) by its parts, which the text's tokens are
+    out = {family} | {ALONE + part for name in proper for part in _WORD.findall(name)}
     if not given:
         return out
     first, middle = given[0], given[1:]
@@ -224,6 +235,8 @@ def _tokens(text: str) -> list[_Token]:
 
 def _keys_of(variant: str) -> str | None:
     """The lookup key of one variant, or None when the stop rules forbid it."""
+    if variant.startswith(ALONE):
+        return _alone_key(variant[len(ALONE) :])
     if variant.startswith("#"):
         letters = variant[1:]
         if 2 <= len(letters) <= 3 and letters not in STOP_INITIALS:
@@ -245,6 +258,29 @@ def _term_keys(term: str) -> frozenset[str]:
 
 
 _CANON_STOP = frozenset(canonical(w) for w in STOP_WORDS)
+
+
+def _alone_key(name: str) -> str | None:
+    """The whole-token key of a given name alone, or None when it is too short, not only letters or a
+    stop word. Whether it is an ordinary word is asked of the text's word where the key matches
+    (``DenyList._token_spans``): the word lists take seconds to load and most texts never hold the name."""
+    if len(name) < MIN_GIVEN or not name.isalpha() or name.upper() in STOP_WORDS:
+        return None
+    return ALONE + canonical(name)
+
+
+def ordinary_word(word: str) -> bool:
+    """``word`` is ordinary English as the text stage's PHI vocabulary judges it (``text.phi``: a keep
+    word or a title, or common in English and not more common as a name): one list of words for both.
+    Rose, Mark and Grace are more often names than words by that judgement, so a patient's own given
+    name "Rose" is taken out of the text; without wordfreq and the census lists no word is ordinary
+    (fails closed)."""
+    from deident.text.phi import ordinary, vocabulary  # data only; the word lists load at the first call
+
+    lower, voc = word.lower(), vocabulary()
+    return voc.keeps(lower) or lower in voc.titles or ordinary(lower)
+
+
 _INITIALS_WORD = re.compile(r"(?<!\S)((?:[A-Z]\.?){2,3})(?!\S)")
 
 
@@ -298,6 +334,8 @@ class DenyList:
         tokens = _tokens(text)
         spans = []
         for i, first in enumerate(tokens):
+            if self._has(ALONE + first.key) and not ordinary_word(text[first.start : first.end]):
+                spans.append((first.start, first.end))  # a given name alone: Eileen, not will or may
             key = ""
             for tok in tokens[i : i + MAX_WINDOW]:
                 key += tok.key

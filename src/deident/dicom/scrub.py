@@ -2,9 +2,10 @@
 
 Both walk every element, recursively inside sequences, and look its action up in the shipped table, so
 "what the scrub does" and "what the check flags" are one piece of knowledge. Attributes the table does not
-list are handled by ``BY_VR`` (every DA/DT and PN value, as PS3.15 allows), ``BY_GROUP`` (whole overlay
-and curve groups, group lengths) and ``binary`` (unlisted binary values are removed but for what display
-needs); everything else is kept.
+list are handled by ``unlisted.csv`` (File Meta attributes in the dataset, the DICOMDIR's file-set
+identification and directory structure, each decided from the module that defines it), ``BY_VR`` (every
+DA/DT and PN value, as PS3.15 allows), ``BY_GROUP`` (whole overlay and curve groups, group lengths) and
+``binary`` (unlisted binary values are removed but for what display needs); everything else is kept.
 
 A standard attribute stored under an explicit VR its dictionary entry does not allow (BodyPartExamined as
 OB or US) is removed first: the action and the sweep go by VR, and a text value under a binary or numeric
@@ -14,9 +15,11 @@ bytes of unknown encoding and length to convert.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 
 from deident.dicom.binary import BINARY_ONLY_VRS, handle, kept
 from deident.dicom.profile import Rule, columns_for_codes, load_profile, mask_matches, resolve
@@ -43,10 +46,37 @@ BY_GROUP = (
     ("50xxxxxx", "X", "curve group (50xx, retired)"),
     ("xxxx0000", "X", "group length: recomputed or omitted on write"),
 )
-# (tag mask, action, why) for attributes the table does not list, by group.
-UNLISTED_GROUPS = (
-    ("0002xxxx", "X", "File Meta attribute inside the dataset: the File Meta is written afresh"),
-)
+
+
+@dataclass(frozen=True)
+class Unlisted:
+    """One row of ``unlisted.csv``: an attribute (or a mask) Table E.1-1 does not list, and its action."""
+
+    mask: str  # 8 hex digits, "x" matching any digit (as profile.csv)
+    keyword: str
+    action: str  # X Z D K U
+    why: str
+
+
+UNLISTED_ACTIONS = frozenset("XZDKU")
+
+
+@cache
+def unlisted_rules() -> tuple[Unlisted, ...]:
+    """The rows of ``unlisted.csv``; an action outside ``UNLISTED_ACTIONS`` is a packaging error."""
+    text = resources.files("deident.dicom").joinpath("unlisted.csv").read_text("utf-8")
+    rows = csv.DictReader(ln for ln in text.splitlines() if not ln.startswith("#"))
+    rules = tuple(Unlisted(r["tag"].lower(), r["keyword"], r["action"], r["why"]) for r in rows)
+    bad = [r.keyword for r in rules if r.action not in UNLISTED_ACTIONS]
+    if bad:
+        raise ValueError(f"unlisted.csv: unknown action for {', '.join(bad)}")
+    return rules
+
+
+def unlisted_rule(tag: int) -> Unlisted | None:
+    return next((r for r in unlisted_rules() if mask_matches(r.mask, tag)), None)
+
+
 ACTION_VERB = {"X": "removed", "Z": "emptied", "D": "replaced by a dummy", "U": "new UID", "C": "cleaned",
                "S": "date shifted", "P": "pseudonym"}  # fmt: skip
 
@@ -146,15 +176,15 @@ def action_for(
     if special:
         return special
     rule: Rule | None = load_profile().rule_for(tag)
-    unlisted_group = next(((a, why) for mask, a, why in UNLISTED_GROUPS if mask_matches(mask, tag)), None)
-    if rule is None and unlisted_group:
-        return unlisted_group
-    if rule is None and vr in BINARY_ONLY_VRS and kept(tag, within) is None:
-        return "X", f"{vr} value not listed in Table E.1-1, not needed for display"
-    if rule is None:
-        action, why = BY_VR.get(vr, "K"), f"{vr} value not listed in Table E.1-1"
-    else:
+    unlisted = unlisted_rule(tag) if rule is None else None
+    if rule is not None:
         action, why = resolve(rule, columns), f"PS3.15 {rule.basic}"
+    elif unlisted is not None:
+        action, why = unlisted.action, unlisted.why
+    elif vr in BINARY_ONLY_VRS and kept(tag, within) is None:
+        return "X", f"{vr} value not listed in Table E.1-1, not needed for display"
+    else:
+        action, why = BY_VR.get(vr, "K"), f"{vr} value not listed in Table E.1-1"
     if action == "D" and vr in DATE_VRS and "rtnLongModifDatesOpt" in columns:
         action = "S"
     if action in ("Z", "D") and keyword in PSEUDONYMS:

@@ -7,8 +7,10 @@ decoded), inside every sequence, and looks for
 
 * the batch deny-list (``denylist.DenyList``: this file's own names, IDs and dates and the other files'),
 * identifier shapes: ``denylist.ID_PATTERNS`` and the PHI patterns of ``text/phi.json`` (dates, phone
-  numbers, e-mail addresses, record numbers, long digit runs); a pattern counts only where what it
-  matched holds a digit or an "@", so words such as "date" or "patient" in a code meaning never do.
+  numbers, e-mail addresses, record numbers, long digit runs, dates with or without a year); a pattern
+  counts only where what it matched holds a digit or an "@", so words such as "date" or "patient" in a
+  code meaning never do, and where it has a group named ``IDENTIFIER_GROUP`` only that group is cut ("seen
+  12/3" keeps "seen": the date word only tells a day and month from a ratio such as "1/2 tablet").
 
 What matches is cut out of the text (the rest kept: "report Jane Doe" -> "report"); an UN value that
 matches is removed whole. IS and DS values that are not numbers are replaced by the VR's dummy (0).
@@ -45,6 +47,8 @@ NOT_SWEPT_AT_TOP = {"DeidentificationMethod", "DeidentificationMethodCodeSequenc
 STANDARD_TERMS = re.compile(r"ISO_\d+(?:_\d+)*|ISO[ _]?(?:2022[ _]?)?IR[ _]?\d+", re.I)
 VERSION = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 DIGIT_OR_AT = re.compile(r"[\d@]")  # what every counted pattern match holds
+# A pattern's group of this name is what is cut; the rest of its match is context ("seen" before "12/3").
+IDENTIFIER_GROUP = "phi"
 MAX_PASSES = 3  # cutting a match can join what is left into a new one; after this the value is emptied
 
 
@@ -61,7 +65,7 @@ def _pattern_spans(text: str) -> list[tuple[int, int]]:
         return []
     text = STANDARD_TERMS.sub(lambda m: " " * len(m.group()), text)  # positions kept
     return [
-        m.span()
+        m.span(IDENTIFIER_GROUP if IDENTIFIER_GROUP in p.groupindex else 0)
         for p in identifier_patterns()
         for m in p.finditer(text)
         if DIGIT_OR_AT.search(m.group()) and not _version_number(m.group())

@@ -57,7 +57,11 @@ class Vocabulary:
 def vocabulary() -> Vocabulary:
     data = json.loads(resources.files("deident.text").joinpath("phi.json").read_text("utf-8"))
     data["keep_words"] = data["keep_words"] + data["makers"]
-    phi = tuple((label, re.compile(p, re.I)) for label, pats in data["phi"].items() for p in pats)
+    phi = tuple(
+        (label, re.compile(_with_parts(p, data["parts"]), re.I))
+        for label, pats in data["phi"].items()
+        for p in pats
+    )
     # OCR often drops the space between tokens ("H&E40x"), so a word may be a run of keep pieces;
     # single letters (L, R, x) count only as whole words, never as pieces of a longer one.
     pieces = [re.escape(w) for w in sorted(data["keep_words"], key=len, reverse=True) if len(w) > 1]
@@ -82,6 +86,14 @@ def vocabulary() -> Vocabulary:
     degreed = re.compile(rf"(?P<name>[^\W\d_][\w'-]*)[.,]?\s+(?i:{degrees})\b\.?")
     title_words = frozenset(titles["any_case"] + titles["capitalised_or_dotted"])
     return Vocabulary(phi, words, keep, harmless, makers, titled, degreed, title_words, phrases)
+
+
+def _with_parts(pattern: str, parts: dict[str, str]) -> str:
+    """``pattern`` with every ``(?&name)`` replaced by the regex ``parts`` names: the month and weekday
+    alternations are written once in phi.json, not in every date pattern that needs them."""
+    for name, part in parts.items():
+        pattern = pattern.replace(f"(?&{name})", f"(?:{part})")
+    return pattern
 
 
 def _has_digit(text: str) -> bool:
