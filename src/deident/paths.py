@@ -79,10 +79,7 @@ def _walk(root: Path, exclude: Path | None, *, read_only: bool) -> Iterator[Path
             d
             for d in dirnames
             if not _slide_folder(here / d)  # read and checked with its slide
-            and (
-                read_only
-                or not ((exclude and _same(here / d, exclude)) or TEMP_MARK in d)
-            )
+            and (read_only or not ((exclude and _same(here / d, exclude)) or TEMP_MARK in d))
         )
         for name in sorted([*filenames, *links]):
             yield here / name
