@@ -114,7 +114,7 @@ def _unaccounted(ds, path: str = "") -> str:
         if not whole and len(value) != length:
             where = _where(path, elem.tag)
             return f"element {where} declares {length} bytes, the file holds {len(value)} (truncated)"
-        if vr == "SQ" or (vr in (None, "UN") and vr_of(ds, int(elem.tag)) == "SQ"):
+        if vr == "SQ" or (vr in (None, "UN") and vr_of(ds, elem.tag) == "SQ"):
             for i, item in enumerate(ds[elem.tag].value or []):
                 problem = _unaccounted(item, f"{_where(path, elem.tag)}[{i}] > ")
                 if problem:
@@ -269,7 +269,7 @@ class DicomDocument(Document):
         dataset and every sequence item: a DICOMDIR names its patient in a directory record only, and a
         physician named in an item can be typed again into a code meaning elsewhere. One pass over each
         item's tags (looking each keyword up in every item doubled a metadata-only scrub's DICOM time)."""
-        from deident.dicom.scrub import vr_of
+        from deident.dicom.scrub import tags, vr_of
 
         names, values, wanted_dates = (
             _tags_of(IDENTIFIER_NAMES),
@@ -282,17 +282,17 @@ class DicomDocument(Document):
             pending = [self.ds]
             while pending:
                 ds = pending.pop()
-                for tag in map(int, ds.keys()):
-                    vr = vr_of(ds, tag)
+                for key in tags(ds):
+                    tag, vr = int(key), vr_of(ds, key)
                     if vr == "SQ":
-                        pending += list(ds[tag].value or [])
+                        pending += list(ds[key].value or [])
                     elif tag in names or vr == "PN":  # whole names: the deny-list derives the spellings
-                        out += [g for name in _strings(ds[tag]) for g in name.split("=") if g.strip()]
+                        out += [g for name in _strings(ds[key]) for g in name.split("=") if g.strip()]
                     elif tag in values:
                         maker = tag in institution
-                        out += [v for v in _strings(ds[tag]) if not (maker and _maker(ds, v))]
+                        out += [v for v in _strings(ds[key]) if not (maker and _maker(ds, v))]
                     elif tag in wanted_dates:
-                        for value in _strings(ds[tag]):
+                        for value in _strings(ds[key]):
                             if len(value) >= 8 and value[:8].isdigit():
                                 y, m, d = value[:4], value[4:6], value[6:8]
                                 out += [r.format(y=y, m=m, d=d) for r in DATE_RENDERINGS]

@@ -97,7 +97,7 @@ class Sweeper:
             kw = _keyword(tag)
             if (not path and kw in NOT_SWEPT_AT_TOP) or (tag >> 16) & 1 or tag & 0xFFFF == 0:
                 continue
-            vr = vr_of(ds, tag)  # a known attribute read as UN: pydicom decodes it by its dictionary VR
+            vr = vr_of(ds, elem.tag)  # a known attribute read as UN: pydicom decodes it by its dictionary VR
             if vr == "SQ":
                 loc = where(path, tag, kw)
                 try:
