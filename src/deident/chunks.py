@@ -48,8 +48,10 @@ def worker_init(pixel_stages: bool, parent: int | None = None) -> None:
     cv2.setNumThreads(1)
 
 
-# Held while a chunk runs, so that a worker whose run is gone ends between chunks, its outputs committed.
-_WORKING = threading.Lock()
+# In a local pool's worker: held while a chunk runs, so that a worker whose run is gone ends between
+# chunks, its outputs committed. None elsewhere: in the run's own process a chunk may start another run
+# (a test's commit does), which must not wait for it.
+_WORKING: threading.Lock | None = None
 
 
 def _end_with(parent: int) -> None:
@@ -57,10 +59,13 @@ def _end_with(parent: int) -> None:
     chunk in hand. Its task queue never tells it: every worker holds that pipe's writing end too, so the
     worker would wait for a next chunk for ever. The parent's death shows as a new parent process id."""
 
+    global _WORKING
+    working = _WORKING = threading.Lock()
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
-        _WORKING.acquire()  # never released: no chunk starts after this
+        working.acquire()  # never released: no chunk starts after this
         os._exit(1)
 
     threading.Thread(target=watch, name="deident-run-watch", daemon=True).start()
@@ -93,11 +98,12 @@ def travels_alone(fn, options: Options) -> bool:
 
 
 def _whole(task):
-    """``task`` run under ``_WORKING``: a worker whose run is gone ends only between chunks."""
+    """``task`` run under ``_WORKING`` (where there is one): a worker whose run is gone ends only between
+    chunks."""
 
     @functools.wraps(task)
     def run(*args, **kwargs):
-        with _WORKING:
+        with _WORKING or contextlib.nullcontext():
             return task(*args, **kwargs)
 
     return run
