@@ -316,8 +316,8 @@ def find_lines(
 # BADGE_HEIGHT px high (at most BODY_SCALE times), and what is found there must read as text confidently
 # (``reads_confidently``) on the enlarged pixels, as the faint look asks. Where it does, the window is
 # looked at once more at BADGE_AGAIN times that scale: the patch's curved 7-px names are found whole at
-# one scale or another, a pixel's shift of the window apart (all five names in 6-12 of 18 shifted windows
-# at one scale from 5x to 6.5x, in 16 with two).
+# one scale or another, a pixel's shift of the window apart (all five names in 6-12 of 18 windows shifted
+# by up to 4 px at one scale from 5x to 6.5x, 0-2 at 3.5x-4x; in 16-18 with two).
 BODY_ACROSS = 2.5
 BODY_BELOW = 3.5
 BODY_PEAK = 0.03
@@ -328,7 +328,7 @@ BADGE_AGAIN = 1.18
 BODY_MIN_FACE = 64  # px: a smaller face's badge print is under 4 px, legible to no one
 BODY_SCALE = 6.0
 BODY_MIN_SCALE = 2.0  # a face so large that less would do: its badges are found by the normal look
-BODY_PAD = 0.3  # face heights around a cluster's box
+BODY_PAD = 0.25  # face heights round a cluster's box (all five names in 18 of 18 shifted windows; 0.3: 16)
 MAX_BODY = 4  # windows per frame at most, the strongest clusters first
 
 
@@ -341,32 +341,33 @@ def near_faces(
     box_thresh: float,
 ) -> list[Line]:
     """Small lines on the body around each face (see BODY_ACROSS), read on the enlarged window where
-    they were found; none when no heat hints at text there (the faces are then not even asked for)."""
+    they were found; none when no heat hints at text anywhere (the faces are then not even asked for)."""
     import cv2
 
     from deident.frames_cache import merged
 
-    if heat is None:
+    hot = None if heat is None else heat >= BODY_PEAK
+    if hot is None or not hot.any():
+        return []
+    shapes = [(fx0, fy0, fx1, fy1) for fx0, fy0, fx1, fy1 in faces() if fy1 - fy0 >= BODY_MIN_FACE]
+    if not shapes:
         return []
     h, w = bgr.shape[:2]
     sx, sy = w / heat.shape[1], h / heat.shape[0]
     near = cv2.dilate((heat > BODY_LEVEL).astype(np.uint8), np.ones((3, 7), np.uint8))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
-    peaks = np.zeros(n, np.float32)
-    np.maximum.at(peaks, labels.ravel(), heat.ravel())
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
     clusters = []
-    for i in np.flatnonzero(peaks[1:] >= BODY_PEAK) + 1:
-        x, y, cw, ch = stats[i, 0] * sx, stats[i, 1] * sy, stats[i, 2] * sx, stats[i, 3] * sy
+    for i in np.unique(labels[hot]):
+        x, y, cw, ch = (int(v) for v in stats[i, :4])
+        peak = float(heat[y : y + ch, x : x + cw][labels[y : y + ch, x : x + cw] == i].max())
+        x, y, cw, ch = x * sx, y * sy, cw * sx, ch * sy
         if ch < REFINE_BELOW and not _touches(lines, x, y, cw, ch):
-            clusters.append((float(peaks[i]), x, y, x + cw, y + ch))
-    if not clusters:
-        return []
+            clusters.append((peak, x, y, x + cw, y + ch))
     # Each cluster goes with the face it is nearest to, below it. A window (clusters padded, merged) is
     # looked at when one of its clusters' own boxes reads as a letter or digit (``reads_as_a_glyph``; one
     # reading for all): on ../shared's real-world set no cluster on a group photo's shirts does (0.22-0.41),
     # the patch's first line reads "COLLINS ASMBY" at 0.95.
     claimed: dict[int, list[tuple]] = {}
-    shapes = [(fx0, fy0, fx1, fy1) for fx0, fy0, fx1, fy1 in faces() if fy1 - fy0 >= BODY_MIN_FACE]
     for c in clusters:
         _, x0, y0, x1, y1 = c
         best = None
