@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from deident.errors import StageUnavailable
 from deident.formats.base import Context, Frame
+from deident.memo import Memo
 from deident.options import FaceMode, Options
 from deident.regions import Region
 
@@ -22,6 +23,11 @@ INSTALL_HINT = (
     "the face model could not load: reinstall deident (it ships faces/models/"
     "face_detection_yunet_2023mar.onnx) and make sure opencv-python-headless >= 4.8 is installed"
 )
+
+
+# The faces of the last few frames, by content: the text stage asks for a frame's faces first when it
+# looks for badges around them (``deident.text.detect.near_faces``), and the face stage then finds them here.
+_found: Memo[list] = Memo(4)
 
 
 class FaceDetector:
@@ -51,9 +57,16 @@ class FaceDetector:
         if not frame.photographic:
             return []
         self.ensure_available()
+        import hashlib
+
+        import numpy as np
+
         from deident.faces import yunet
 
-        return yunet.find_faces(frame.rgb, self._threads(ctx))
+        rgb = np.ascontiguousarray(frame.rgb)
+        threads = self._threads(ctx)
+        key = (rgb.shape, threads, hashlib.blake2b(rgb.data, digest_size=16).digest())
+        return list(_found.get(key, lambda: yunet.find_faces(rgb, threads)))
 
     def detect(self, frame: Frame, ctx: Context) -> list[Region]:
         from deident.faces import geometry

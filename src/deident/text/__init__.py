@@ -78,8 +78,9 @@ class TextDetector:
 
         reading = options.text is TextMode.PHI or bool(self._keep)
         enough = faint and ctx.gate and not reading  # a check's gate: one line found refuses the file
+        faces = _faces_of(frame, ctx) if faint else None
         found = detect.find_lines(
-            eng, bgr, faint=faint, work=work, plain=not faint, settle=settled, enough=enough
+            eng, bgr, faint=faint, work=work, plain=not faint, settle=settled, enough=enough, faces=faces
         )
         lines = settled(found)
         texts = _read(eng, bgr, lines) if reading else []
@@ -107,6 +108,23 @@ class TextDetector:
         return regions
 
 
+def _faces_of(frame: Frame, ctx: Context):
+    """The face stage's face boxes in the frame, asked for later (``detect.near_faces``), or None when
+    the run looks for no faces or the frame is no photograph: badges are looked for around faces."""
+    from deident.options import FaceMode
+
+    if ctx.options.faces is FaceMode.OFF or not frame.photographic:
+        return None
+
+    def boxes() -> list[tuple[float, float, float, float]]:
+        from deident.stages import detectors_for
+
+        stage = next((d for d in detectors_for(ctx.options) if d.name == "faces"), None)
+        return [] if stage is None else [f.box for f in stage.faces(frame, ctx)]
+
+    return boxes
+
+
 # A line read with less confidence than this is read again from the middle of its quad: on small, dense
 # print the detector's quads reach into the lines above and below (page.png of ../shared's real-world set:
 # 26-px quads on 12-px lines, read as "Leut t s t e t s s the" at 0.59), and the core alone reads right
@@ -126,7 +144,8 @@ def _read(eng, bgr, lines: list) -> list:
     from deident.text import detect, engine
 
     texts = engine.recognise(eng, bgr, [ln.quad for ln in lines])
-    poor = [i for i, t in enumerate(texts) if t.score < REREAD_BELOW]
+    texts = [t if ln.read is None else ln.read for ln, t in zip(lines, texts, strict=True)]
+    poor = [i for i, t in enumerate(texts) if t.score < REREAD_BELOW and lines[i].read is None]
     if not poor:
         return texts
     again = engine.recognise(eng, bgr, [detect.core(lines[i].quad, REREAD_TRIM) for i in poor])
@@ -349,7 +368,11 @@ def _glyphs_read(eng, bgr, lines: list) -> list:
     """``lines`` without the near-square ones that do not read as a letter or digit (logos, emblems)."""
     from deident.text import engine
 
-    glyphs = [ln for ln in lines if _axes(ln.quad)[1] < GLYPH_ASPECT and ln.height <= TALL_LINE_PX]
+    glyphs = [
+        ln
+        for ln in lines
+        if _axes(ln.quad)[1] < GLYPH_ASPECT and ln.height <= TALL_LINE_PX and ln.read is None  # read closer
+    ]
     if not glyphs:
         return lines
     reads = engine.recognise(eng, bgr, [ln.quad for ln in glyphs])

@@ -55,6 +55,7 @@ MAX_FAINT = 16  # closer as a small line is (``_refine``), the strongest this ma
 class Line:
     quad: np.ndarray  # 4x2 float, frame coordinates, clockwise from top-left of the text
     score: float
+    read: ocr.Recognised | None = None  # its reading where a closer look read it (``near_faces``)
 
     @property
     def height(self) -> float:
@@ -254,6 +255,7 @@ def find_lines(
     plain: bool = False,
     settle: Callable[[list[Line]], list[Line]] | None = None,
     enough: bool = False,
+    faces: Callable[[], list[tuple[float, float, float, float]]] | None = None,
 ) -> list[Line]:
     """Every text line the detector finds in ``bgr`` (HxWx3 uint8), in frame coordinates; with ``faint``,
     also those its heat only hints at (``_faint``). ``work``: ``neutralise_boxes(bgr, plain)``, if the
@@ -282,7 +284,7 @@ def find_lines(
         return kept
     if faint:
         lines = drop_contained(lines + _faint(engine, work, lines, heat, box_thresh))
-    first = lines
+    first, seen = lines, work
     if settle is not None:
         lines = settle(lines)
     new = lines
@@ -301,7 +303,142 @@ def find_lines(
             found = _overview(engine, work, box_thresh) + tiles
         lines = drop_contained(lines + found)
         new = [ln for ln in found if any(ln is k for k in lines)]
+    if faint and faces is not None:
+        lines = drop_contained(lines + near_faces(engine, seen, lines, heat, faces, box_thresh))
     return lines
+
+
+# Badges, name tags, wristbands: small print on the body around a face. The overview sees 6-8 px text
+# there as faint heat only (scikit-image's astronaut, 512x512: the crew names on a mission patch peak at
+# 0.068, under FAINT_PEAK). Around each face big enough for such print to be legible, in BODY_ACROSS face
+# widths either side of its centre and BODY_BELOW face heights below it, each cluster of heat peaking at
+# BODY_PEAK or more is looked at again, enlarged so that print of BADGE_TEXT of the face's height stands
+# BADGE_HEIGHT px high (at most BODY_SCALE times), and what is found there must read as text confidently
+# (``reads_confidently``) on the enlarged pixels, as the faint look asks. Where it does, the window is
+# looked at once more at BADGE_AGAIN times that scale: the patch's curved 7-px names are found whole at
+# one scale or another, a pixel's shift of the window apart (all five names in 6-12 of 18 windows shifted
+# by up to 4 px at one scale from 5x to 6.5x, 0-2 at 3.5x-4x; in 16-18 with two).
+BODY_ACROSS = 2.5
+BODY_BELOW = 3.5
+BODY_PEAK = 0.03
+BODY_LEVEL = 0.01  # heat level a cluster spans
+BADGE_TEXT = 0.065
+BADGE_HEIGHT = 40  # px: the height the detector finds such print at best (the patch: 5.5x)
+BADGE_AGAIN = 1.18
+BODY_MIN_FACE = 64  # px: a smaller face's badge print is under 4 px, legible to no one
+BODY_SCALE = 6.0
+BODY_MIN_SCALE = 2.0  # a face so large that less would do: its badges are found by the normal look
+BODY_PAD = 0.25  # face heights round a cluster's box (all five names in 18 of 18 shifted windows; 0.3: 16)
+MAX_BODY = 4  # windows per frame at most, the strongest clusters first
+
+
+def near_faces(
+    engine,
+    bgr: np.ndarray,
+    lines: list[Line],
+    heat: np.ndarray | None,
+    faces: Callable[[], list[tuple[float, float, float, float]]],
+    box_thresh: float,
+) -> list[Line]:
+    """Small lines on the body around each face (see BODY_ACROSS), read on the enlarged window where
+    they were found; none when no heat hints at text anywhere (the faces are then not even asked for)."""
+    import cv2
+
+    from deident.frames_cache import merged
+
+    hot = None if heat is None else heat >= BODY_PEAK
+    if hot is None or not hot.any():
+        return []
+    shapes = [(fx0, fy0, fx1, fy1) for fx0, fy0, fx1, fy1 in faces() if fy1 - fy0 >= BODY_MIN_FACE]
+    if not shapes:
+        return []
+    h, w = bgr.shape[:2]
+    sx, sy = w / heat.shape[1], h / heat.shape[0]
+    near = cv2.dilate((heat > BODY_LEVEL).astype(np.uint8), np.ones((3, 7), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
+    clusters = []
+    for i in np.unique(labels[hot]):
+        x, y, cw, ch = (int(v) for v in stats[i, :4])
+        peak = float(heat[y : y + ch, x : x + cw][labels[y : y + ch, x : x + cw] == i].max())
+        x, y, cw, ch = x * sx, y * sy, cw * sx, ch * sy
+        if ch < REFINE_BELOW and not _touches(lines, x, y, cw, ch):
+            clusters.append((peak, x, y, x + cw, y + ch))
+    # Each cluster goes with the face it is nearest to, below it. A window (clusters padded, merged) is
+    # looked at when one of its clusters' own boxes reads as a letter or digit (``reads_as_a_glyph``; one
+    # reading for all): on ../shared's real-world set no cluster on a group photo's shirts does (0.22-0.41),
+    # the patch's first line reads "COLLINS ASMBY" at 0.95.
+    claimed: dict[int, list[tuple]] = {}
+    for c in clusters:
+        _, x0, y0, x1, y1 = c
+        best = None
+        for k, (fx0, fy0, fx1, fy1) in enumerate(shapes):
+            fw, fh, cx = fx1 - fx0, fy1 - fy0, (fx0 + fx1) / 2
+            if (
+                x0 < cx + BODY_ACROSS * fw
+                and x1 > cx - BODY_ACROSS * fw
+                and y0 < fy1 + BODY_BELOW * fh
+                and y1 > fy1
+            ):
+                far = math.hypot((x0 + x1) / 2 - cx, (y0 + y1) / 2 - fy1) / fh
+                best = (far, k) if best is None or far < best[0] else best
+        if best is not None:
+            claimed.setdefault(best[1], []).append(c)
+    if not claimed:
+        return []
+    boxes = [
+        np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+        for cs in claimed.values()
+        for _, x0, y0, x1, y1 in cs
+    ]
+    hints = iter(ocr.recognise(engine, bgr, boxes))
+    windows: list[tuple[float, tuple[int, int, int, int], float]] = []
+    for k, cs in claimed.items():
+        fh = shapes[k][3] - shapes[k][1]
+        scale = min(BODY_SCALE, BADGE_HEIGHT / (BADGE_TEXT * fh))
+        pad = BODY_PAD * fh
+        read = [c for c in cs if _not_round(next(hints), reads_as_a_glyph)]
+        if scale < BODY_MIN_SCALE or not read:
+            continue
+        boxes = [
+            (int(max(0, x0 - pad)), int(max(0, y0 - pad)), int(min(w, x1 + pad)), int(min(h, y1 + pad)))
+            for _, x0, y0, x1, y1 in cs
+        ]
+        for box in merged(boxes):  # a window with a cluster that reads, its neighbours with it
+            x0, y0, x1, y1 = box
+            inside = [c[0] for c in read if c[1] < x1 and c[3] > x0 and c[2] < y1 and c[4] > y0]
+            if inside:
+                windows.append((max(inside), box, scale))
+    found: list[Line] = []
+    for _, box, scale in sorted(windows, key=lambda t: -t[0])[:MAX_BODY]:
+        read = _read_closer(engine, bgr, box, scale, box_thresh)
+        if read:
+            found += read + _read_closer(engine, bgr, box, scale * BADGE_AGAIN, box_thresh)
+    return [ln for ln in drop_contained(found) if has_ink(bgr, ln.quad)]
+
+
+def _read_closer(engine, bgr: np.ndarray, box: tuple[int, int, int, int], scale: float, box_thresh: float):
+    """The lines the detector finds in ``box`` of the frame enlarged ``scale`` times that read as text
+    confidently there, in frame coordinates, each with its reading."""
+    x0, y0, x1, y1 = box
+    big = _resize(np.ascontiguousarray(bgr[y0:y1, x0:x1]), scale)
+    quads, scores = ocr.detect_boxes(engine, big, box_thresh)
+    reads = ocr.recognise(engine, big, list(quads))
+    shift = np.array([x0, y0], np.float32)
+    return [
+        Line(q / scale + shift, float(s), read)
+        for q, s, read in zip(quads, scores, reads, strict=True)
+        if _not_round(read, reads_confidently)
+    ]
+
+
+# Glyphs a row of buttons, rivets or eyelets reads as: a reading of these alone is no evidence of text
+# (the coat of scikit-image's cameraman read "C000" at 0.81 as a cluster of heat, and at 0.82 enlarged 6x).
+ROUND = set("0OoCcQ")
+
+
+def _not_round(read, evidence) -> bool:
+    """``evidence(read)``, from a reading with some glyph other than the ROUND ones."""
+    return evidence(read) and not set(read.text.replace(" ", "")) <= ROUND
 
 
 def _faint(
