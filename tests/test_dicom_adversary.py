@@ -447,13 +447,16 @@ YEARLESS = (  # (planted, cut, kept around it)
     ("Tue 3 Nov. follow-up", ("Tue", "3", "Nov"), ("follow-up",)),
     ("seen 12/3, take 1/2 tablet, 3/4 dose", ("12/3",), ("seen", "take 1/2 tablet, 3/4 dose")),
     ("DOB: 3/4 on 1/2 tablet", ("3/4",), ("DOB", "on 1/2 tablet")),
+    ("lesion since June 2019, follow-up", ("June",), ("lesion since", "2019", "follow-up")),  # the year stays
+    ("biopsy Mar. 2021; grade 2 may progress", ("Mar",), ("biopsy", "2021", "grade 2 may progress")),
 )
 
 
 @pytest.mark.parametrize(("written", "cut", "kept"), YEARLESS)
 def test_a_date_without_a_year_is_cut_from_free_text(tmp_path, written, cut, kept):
-    """A day and month identify as a full date does (PS3.15 removes every date); a bare d/m counts only
-    after a date word, so a ratio ("1/2 tablet", "3/4 dose") is kept."""
+    """A day and month identify as a full date does (PS3.15 removes every date), and so does a month with
+    its year (Safe Harbor keeps the year alone); a bare d/m counts only after a date word, so a ratio
+    ("1/2 tablet", "3/4 dose") is kept."""
     from support.runs import scrub
 
     ds = _dataset()
