@@ -440,6 +440,36 @@ def test_a_dicomdir_s_file_set_identification_is_emptied(tmp_path):
     assert any("FileSetID" in f.where for f in flagged) and all("SMITH7731" not in f.detail for f in flagged)
 
 
+def test_a_scrubbed_dicomdir_still_links_its_records(tmp_path):
+    """The scrub shortens values, so every record moves: each link (root first/last, next, lower level) must
+    name where its record now is. pydicom's FileSet follows them as a viewer does (before: KeyError)."""
+    import shutil
+    import warnings
+
+    from pydicom.data import get_testdata_file
+    from pydicom.fileset import FileSet
+
+    src = tmp_path / "in" / "DICOMDIR"
+    src.parent.mkdir()
+    shutil.copy(get_testdata_file("DICOMDIR"), src)
+    out = _cli_scrub(src, tmp_path / "out")
+
+    def tree(path: Path) -> list[tuple[int, str]]:
+        def walk(node, depth: int) -> list[tuple[int, str]]:
+            return [(depth, node.record_type)] + [r for c in node.children for r in walk(c, depth + 1)]
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the referenced images are not copied here
+            root = FileSet(pydicom.dcmread(path))._tree
+        return [r for c in root.children for r in walk(c, 0)]
+
+    before = tree(src)
+    assert len(before) == 52 and tree(out) == before
+    assert (
+        out.read_bytes() != src.read_bytes() and b"77654033" not in out.read_bytes()
+    )  # scrubbed all the same
+
+
 YEARLESS = (  # (planted, cut, kept around it)
     ("lesion Thursday 12 March, follow-up", ("Thursday", "12", "March"), ("lesion", "follow-up")),
     ("lesion seen 12 March follow-up", ("12", "March"), ("lesion seen", "follow-up")),

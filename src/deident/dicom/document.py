@@ -414,10 +414,42 @@ class DicomDocument(Document):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                if "DirectoryRecordSequence" in ds:
+                    _relink_directory(ds)
                 pydicom.dcmwrite(out, ds, enforce_file_format=True)
         except (*UNREADABLE, AttributeError) as exc:
             said = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # pydicom appends a traceback
             raise CorruptFile(f"DICOM cannot be written: {said}") from exc
+
+
+# Where a DICOMDIR's records point at each other (PS3.3 F.3.2.1): byte offsets from the file's first byte.
+DIRECTORY_LINKS = (
+    "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity",
+    "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity",
+)
+RECORD_LINKS = ("OffsetOfTheNextDirectoryRecord", "OffsetOfReferencedLowerLevelDirectoryEntity")
+
+
+def _relink_directory(ds) -> None:
+    """Point a DICOMDIR's links at its records where the output holds them. The scrub changes value
+    lengths, so every record moves: written with the input's offsets, the output pointed into the middle
+    of records and no reader could follow it (pydicom's FileSet: KeyError). Each offset is mapped from
+    the input's record at it to the same record in the output as written (an offset is a fixed 4-byte
+    UL, so setting them moves nothing); one that names no record of the input becomes 0, none."""
+    import pydicom
+
+    records = ds.DirectoryRecordSequence
+    before = [getattr(r, "seq_item_tell", None) for r in records]
+    if None in before:  # not read from a file: nothing to map from
+        return
+    probe = io.BytesIO()
+    pydicom.dcmwrite(probe, ds, enforce_file_format=True)
+    after = [r.seq_item_tell for r in pydicom.dcmread(io.BytesIO(probe.getvalue())).DirectoryRecordSequence]
+    moved = dict(zip(before, after, strict=True))
+    for holder, links in ((ds, DIRECTORY_LINKS), *((r, RECORD_LINKS) for r in records)):
+        for keyword in links:
+            if keyword in holder:
+                holder[keyword].value = moved.get(holder[keyword].value, 0)
 
 
 # What pydicom raises on a damaged element (an unknown VR, a value that does not parse): the file cannot be
