@@ -28,12 +28,14 @@ def _tiff(h: bytes) -> bool:
 def _dicom(h: bytes) -> bool:
     if len(h) >= 132 and h[128:132] == b"DICM":
         return True
-    # No preamble: a dataset that starts with group 0002 or 0008 little-endian (explicit or implicit VR).
+    # No preamble: a dataset that starts with group 0002 or 0008 little-endian, explicit VR (two letters) or
+    # implicit (a 32-bit little-endian length, under 64 KiB for a first element). Legacy archives and
+    # pydicom's OT-PAL-8-face.dcm are written so.
     return (
         len(h) >= 8
         and h[:2] in (b"\x02\x00", b"\x08\x00")
         and h[3:4] == b"\x00"
-        and (h[4:6].isalpha() or h[4:8] < b"\x00\x01\x00\x00")
+        and (h[4:6].isalpha() or h[6:8] == b"\x00\x00")
     )
 
 
