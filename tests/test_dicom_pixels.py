@@ -310,3 +310,47 @@ def test_exact_rle_pixel_data_stays_byte_for_byte(tmp_path, name):
     data, found = _scrubbed(src)
     assert pydicom.dcmread(io.BytesIO(data)).PixelData == pydicom.dcmread(src).PixelData
     assert not [f for f in found if f.kind.startswith("dicom.pixel-data")]
+
+
+def _palette_photo(path, rgb: np.ndarray) -> None:
+    """``rgb`` as an 8-bit PALETTE COLOR secondary capture (Modality OT), its 256 colours chosen by Pillow."""
+    from PIL import Image
+
+    quantised = Image.fromarray(rgb).quantize(256, dither=Image.Dither.NONE)
+    lut = np.zeros((256, 3), np.uint16)
+    palette = np.array(quantised.getpalette()[: 3 * 256], np.uint16).reshape(-1, 3)
+    lut[: len(palette)] = palette * 257
+    secondary_capture(path, np.asarray(quantised, np.uint8), PatientName="Quixote^Dulcinea")
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    for i in range(3):  # Red, Green, Blue
+        ds.add_new(0x00281101 + i, "US", [256, 0, 16])
+        ds.add_new(0x00281201 + i, "OW", lut[:, i].astype("<u2").tobytes())
+    ds.save_as(path, enforce_file_format=True)
+
+
+def test_a_face_in_a_palette_colour_photo_is_blurred_in_its_colours(tmp_path):
+    """pydicom's OT-PAL-8-face.dcm (a frontal face, Modality OT, palette colour) was written as safe with
+    the face untouched; blurring its stored indices then gave bands of unrelated palette colours."""
+    from pydicom.pixels import apply_color_lut
+
+    from deident.batch import scrub_paths
+    from deident.findings import Status
+    from support.facesynth import face_sample, laplacian_detail
+
+    sample = face_sample(np.random.default_rng(3), 0, sizes=(150.0,))
+    src = tmp_path / "in" / "face.dcm"
+    src.parent.mkdir()
+    _palette_photo(src, sample.rgb)
+    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
+    assert result.status is Status.SAFE, result.reason
+    before, after = pydicom.dcmread(src), pydicom.dcmread(result.output)
+    assert after.PhotometricInterpretation == "PALETTE COLOR"
+    shown = [(apply_color_lut(d.pixel_array, d) >> 8).astype(np.uint8) for d in (before, after)]
+    (face,) = sample.faces
+    x0, y0, x1, y1 = (round(v) for v in face.box)
+    assert laplacian_detail(shown[1], face.box) < 0.15 * laplacian_detail(shown[0], face.box)
+    inside = [s[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0) for s in shown]
+    assert np.abs(inside[1] - inside[0]).max() < 40  # the face's own colours, blurred
+    changed = (before.pixel_array != after.pixel_array).mean()
+    assert 0 < changed < 0.5

@@ -39,7 +39,7 @@ DECODED_PHOTOMETRIC = {p: "RGB" for p in COLOUR_PHOTOMETRICS}
 
 
 def is_photographic(ds) -> bool:
-    colour = str(ds.get("PhotometricInterpretation", "")).strip() in COLOUR_PHOTOMETRICS
+    colour = str(ds.get("PhotometricInterpretation", "")).strip() in COLOUR_PHOTOMETRICS | {"PALETTE COLOR"}
     rule = PHOTOGRAPHIC_MODALITIES.get(str(ds.get("Modality", "")).strip().upper())
     if rule is None and str(ds.get("SOPClassUID", "")).startswith(SECONDARY_CAPTURE_PREFIX):
         rule = "colour"
@@ -357,9 +357,40 @@ class Pixels:
     def redact(self, index: int, redactions: list[Redaction]) -> None:
         if not self.array.flags.writeable:
             self.array = self.array.copy()
-        self.array[index] = redact(self.array[index], redactions, self.fill_value(index))
+        frame, stored = self.array[index], redactions
+        if self.photometric == "PALETTE COLOR" and any(r.style != "fill" for r in redactions):
+            frame = self._redact_shown(index, [r for r in redactions if r.style != "fill"])
+            stored = [r for r in redactions if r.style == "fill"]  # fills last: they stay solid
+        self.array[index] = redact(frame, stored, self.fill_value(index))
         self.dirty.add(index)
         self.redactions.setdefault(index, []).extend(redactions)
+
+    def _redact_shown(self, index: int, redactions: list[Redaction]) -> np.ndarray:
+        """Frame ``index`` of a palette image with ``redactions`` (blur, pixelate) applied to its colours,
+        each changed pixel then stored as the palette entry nearest its new colour. Averaged palette
+        indices are colours of no meaning: a blurred face of pydicom's OT-PAL-8-face.dcm came out as
+        bands of blue."""
+        shown = self.display(index)
+        hidden = redact(shown, redactions)
+        changed = (hidden != shown).any(axis=2)
+        out = self.array[index].copy()
+        if changed.any():
+            values, colours = self._palette()
+            wanted, where = np.unique(hidden[changed], axis=0, return_inverse=True)
+            out[changed] = values[_nearest(wanted.astype(np.int32), colours)][where.ravel()]
+        return out
+
+    def _palette(self) -> tuple[np.ndarray, np.ndarray]:
+        """(stored values, their displayed colours as int32), one value per distinct colour."""
+        from pydicom.pixels import apply_color_lut
+
+        entries, first = (int(v) for v in self.ds.RedPaletteColorLookupTableDescriptor[:2])
+        values = np.arange(first, first + (entries or 65536))
+        info = np.iinfo(self.array.dtype)
+        values = values[(values >= info.min) & (values <= info.max)].astype(self.array.dtype)
+        shown = _to_uint8(apply_color_lut(values, self.ds), lut=True)
+        colours, keep = np.unique(shown, axis=0, return_index=True)
+        return values[keep], colours.astype(np.int32)
 
     def store(self) -> None:
         """Write the (changed) frames back into the dataset, uncompressed little endian: lossless."""
@@ -530,6 +561,12 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     if hi <= lo:
         return np.zeros(values.shape, np.uint8)
     return np.rint((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _nearest(wanted: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Index of the colour nearest each of ``wanted`` (both Nx3 int32), about a million pairs at a time."""
+    parts = np.array_split(wanted, 1 + len(wanted) * len(colours) // 2**20)
+    return np.concatenate([((p[:, None, :] - colours[None]) ** 2).sum(axis=2).argmin(axis=1) for p in parts])
 
 
 def _to_uint8(rgb: np.ndarray, bits: int = 8, lut: bool = False) -> np.ndarray:
