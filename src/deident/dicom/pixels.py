@@ -537,10 +537,10 @@ def _local_contrast(values: np.ndarray) -> np.ndarray:
     size = max(15, (max(values.shape) // 16) | 1)
     kernel = np.ones((size, size), np.uint8)
     v = values.astype(np.float32)
-    low, high = cv2.erode(v, kernel), cv2.dilate(v, kernel)
+    low, high = (cv2.blur(f(v, kernel), (size, size)) for f in (cv2.erode, cv2.dilate))
     span = high - low
     out = np.divide(v - low, span, out=np.zeros_like(v), where=span > 0)
-    return np.rint(out * 255).astype(np.uint8)
+    return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
