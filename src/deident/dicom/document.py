@@ -350,7 +350,7 @@ class DicomDocument(Document):
         for i in range(pixels.array.shape[0]):  # one Frame per rendering, all in the frame's geometry
             for mapping, rgb in _rendered(pixels, i):
                 label = f"frame {i}, {mapping}" if mapping else f"frame {i}"
-                yield Frame(i, rgb, photographic=photo and not mapping, label=label)
+                yield Frame(i, rgb, photographic=photo and not mapping, label=label, revealed=bool(mapping))
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         pixels = self._decoded(ctx)

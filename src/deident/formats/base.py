@@ -80,6 +80,9 @@ class Frame:
     rgb: np.ndarray  # HxWx3 uint8, oriented as a viewer displays it
     photographic: bool = True  # the face stage looks at photographic frames only
     label: str = ""  # e.g. "page 2", "frame 17", "label image"
+    # A further rendering of stored values (another window, the full range, local contrast): what a viewer
+    # can make visible, with noise and texture turned up as much as a faint label.
+    revealed: bool = False
 
     @property
     def where(self) -> str:

@@ -22,6 +22,7 @@ from deident.text.evidence import (
     alnum,
     reads_as,
     reads_as_a_glyph,
+    reads_confidently,
 )
 
 
@@ -83,6 +84,8 @@ class TextDetector:
             eng, bgr, faint=faint, work=work, plain=not faint, settle=settled, enough=enough, faces=faces
         )
         lines = settled(found)
+        if frame.revealed:
+            lines = _read_confidently(eng, bgr, lines)
         texts = _read(eng, bgr, lines) if reading else []
         deny = None
         if options.text is TextMode.PHI and ctx.deny_terms:
@@ -106,6 +109,17 @@ class TextDetector:
                 quad = detect.spared(quad, ln.quad, visible)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), kind, label, ln.score))
         return regions
+
+
+def _read_confidently(eng, bgr, lines: list) -> list:
+    """The lines that read as text confidently (``evidence.reads_confidently``): what a frame rendered to
+    reveal faint labels must show. Such a rendering turns texture up as much as a label: a blob in the
+    local contrast of pydicom's JPEG2000_UNC.dcm ("0" at 0.47) was filled; a label hidden at 3,100 on a
+    3,000 field reads whole there."""
+    from deident.text import engine
+
+    reads = engine.recognise(eng, bgr, [ln.quad for ln in lines]) if lines else []
+    return [ln for ln, read in zip(lines, reads, strict=True) if reads_confidently(ln.read or read)]
 
 
 def _faces_of(frame: Frame, ctx: Context):
