@@ -214,6 +214,11 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Fisher", True),
         ("Chester", True),
         ("H&E40x", False),
+        # digits, letters, digits in one word are a code, though each piece is a keep form (GE's US1_UNCR)
+        ("630P630", True),
+        ("12A3456", True),
+        ("area 1.2cm2", False),
+        ("3x4 cm", False),
     ],
 )
 def test_phi_vocabulary(text, identifying):
