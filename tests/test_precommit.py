@@ -62,6 +62,16 @@ def test_hook_files_pattern_selects_images_dicom_and_slides(name):
         assert re.search(hook["files"], name), (hook["id"], name)
 
 
+def test_hook_files_pattern_selects_every_name_that_promises_a_picture():
+    """The names a scrub fails on when it cannot read them (a BMP, a raw file, a clip) are the names the
+    gate checks: a picture the hook never looked at would be committed."""
+    from deident.paths import IMAGE_SUFFIXES
+
+    for hook in _hooks().values():
+        missing = [s for s in sorted(IMAGE_SUFFIXES) if not re.search(hook["files"], f"case{s}")]
+        assert missing == [], (hook["id"], missing)
+
+
 @pytest.mark.parametrize("name", ["README.md", "notes.txt", "case.json", "make.py", "jpg", "x.jpg.orig"])
 def test_hook_files_pattern_leaves_other_files_alone(name):
     for hook in _hooks().values():

@@ -404,6 +404,24 @@ def test_a_folders_other_files_are_listed_not_copied_and_do_not_fail_the_run(tmp
     assert named.returncode == 1  # asked for by name: it fails
 
 
+def test_a_picture_deident_cannot_read_fails_the_run_inside_a_folder_too(tmp_path):
+    """A BMP, a camera's raw file or an ultrasound clip may show a patient: listed as skipped with exit 0,
+    a script checking the exit code would take the folder as done."""
+    tf = tmp_path / "tf"
+    photo(tf / "a.jpg")
+    Image.new("RGB", (32, 32), "white").save(tf / "scan.bmp")
+    (tf / "loop.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 an ultrasound clip")
+    (tf / "IMG_0001.CR2").write_bytes(b"II*\x00\x10\x00\x00\x00CR\x02\x00 a camera's raw file")
+    out = tmp_path / "out"
+    proc = cli("scrub", str(tf), "-o", str(out), *OFF, "--json")
+    assert proc.returncode == 1, proc.stdout
+    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert files["a.jpg"]["status"] == "safe"
+    for name in ("scan.bmp", "loop.mp4", "IMG_0001.CR2"):
+        assert files[name]["status"] == "failed" and files[name]["reason"], files[name]
+    assert [p.name for p in final_files(out)] == ["a.jpg"]
+
+
 def test_quiet_prints_only_what_needs_a_look(tmp_path):
     photo(tmp_path / "in" / "a.jpg")
     photo(tmp_path / "in" / "b.jpg")

@@ -21,12 +21,19 @@ OUTPUT_MARK = ".deid"
 REVIEW_MARK = ".deident-review"  # in a review page's folder: a later scrub over its parent leaves it out
 # Written by operating systems, never images; Thumbs.db even holds thumbnails: never copy, never fail on.
 SYSTEM_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", "ehthumbs.db", ".directory"}
-# Names that promise an image or a DICOM file (as the pre-commit hooks select them): such a file whose
-# content deident cannot read fails; a folder's other files (notes, slide decks, PDFs) are only listed.
+# Names that promise a picture (as the pre-commit hooks select them): such a file whose content deident
+# cannot read fails, with the run; a folder's other files (notes, slide decks, PDFs) are only listed. The
+# pictures deident reads, then other pictures, scans, slides and clips a teaching folder holds: a BMP, a
+# camera's raw file or a cine clip left out with exit 0 would pass a script's check unread.
 IMAGE_SUFFIXES = {
     *(".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".tif", ".tiff", ".webp", ".gif"),
     *(".dcm", ".dicom", ".dic", ".heic", ".heif", ".hif", ".avif"),
     *(".svs", ".ndpi", ".scn", ".bif", ".qptiff"),
+    *(".bmp", ".dib", ".tga", ".jp2", ".j2k", ".jpx", ".jxl", ".psd", ".pcx", ".ppm", ".pgm", ".pnm", ".exr"),
+    *(".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw"),
+    *(".ima", ".img", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".mnc"),
+    *(".mrxs", ".czi", ".vsi", ".lif", ".nd2", ".lsm", ".isyntax", ".vms", ".zvi"),
+    *(".mp4", ".mov", ".avi", ".m4v", ".mkv", ".wmv", ".mpg", ".mpeg", ".webm"),
 }
 # Text beside an image is a caption (handled with its image), not an input of its own.
 SIDECAR_SUFFIXES = {".txt", ".md", ".json"}
