@@ -43,16 +43,17 @@ def identifiers_of(item: Planned, options: Options) -> list[str]:
     """The values a batch's deny-list takes from one file: its name, its headers, its captions."""
     from deident.denylist import collect_from_path
     from deident.history import find_sidecars
+    from deident.history.sidecars import read_caption
 
     values: list[str] = []
     values += collect_from_path(item.input)
     with contextlib.suppress(DeidentError, OSError, ValueError):
         values += open_input(Source(item.input), options).identifiers()
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, DeidentError):  # an unreadable caption fails its image
         for sidecar in find_sidecars(item.input):
             from deident.history import identifiers_in  # only a file with a caption needs its rules
 
-            values += identifiers_in(sidecar.read_text(errors="replace"))
+            values += identifiers_in(read_caption(sidecar).text)
     return values
 
 
@@ -565,12 +566,13 @@ def _name_findings(path: Path, action: Action = Action.FOUND) -> list[Finding]:
 
 def _caption_findings(path: Path) -> list[Finding]:
     from deident.history import find_sidecars
+    from deident.history.sidecars import read_caption
 
     found: list[Finding] = []
     for sidecar in find_sidecars(path):
         from deident.history import check_caption  # only a file with a caption needs its rules
 
-        for f in check_caption(sidecar.read_text(errors="replace")):
+        for f in check_caption(read_caption(sidecar).text):  # one it cannot read fails the file
             found.append(dataclasses.replace(f, where=f"{sidecar.name}: {f.where}"))
     return found
 
