@@ -517,3 +517,36 @@ def test_a_given_name_alone_is_cut_unless_an_ordinary_word(tmp_path):
     assert _holders(out, b"Eileen") == [] and _holders(out, b"EILEEN") == []
     kept = str(pydicom.dcmread(io.BytesIO(out))[0x00189917].value)
     assert kept == "follow-up, will review; to call"
+
+
+def test_a_folder_or_file_named_by_its_own_patient_is_an_identifying_name(tmp_path):
+    """A DICOM export names a folder by its patient ("Zorro Plantedname/IM0001.dcm") or a file by the
+    surname ("plantedname.dcm"): no shape of an identifying name (``SMITH_John``, a date, an MRN) matches,
+    and the scrub wrote the name into the output's path and called the file safe. The file's own header
+    says whose it is: such a name is kept only as an unsafe output, and --rename writes neutral names."""
+    import json
+
+    from support.runs import cli
+
+    ds = _dataset()
+    ds.PatientName = "PLANTEDNAME^ZORRO"
+    folder = tmp_path / "in" / "Zorro Plantedname"
+    folder.mkdir(parents=True)
+    (tmp_path / "in" / "x").mkdir()
+    _save(ds, folder / "IM0001.dcm")
+    _save(ds, tmp_path / "in" / "x" / "plantedname.dcm")
+
+    run = cli("scrub", tmp_path / "in", "-o", tmp_path / "out", "--text", "off", "--faces", "off", "--json")
+    assert run.returncode == 1, run.stderr
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.dcm"))
+    assert written == ["Zorro Plantedname/IM0001.dcm", "x/plantedname.dcm"]  # the names as they were kept
+    statuses = {Path(f["input"]).name: f["status"] for f in json.loads(run.stdout)["files"]}
+    assert statuses == {"IM0001.dcm": "unsafe", "plantedname.dcm": "unsafe"}
+    assert cli("check", "--fast", tmp_path / "in" / "x").returncode == 1
+
+    renamed = cli("scrub", tmp_path / "in", "-o", tmp_path / "renamed", "--text", "off", "--faces", "off",
+                  "--rename")  # fmt: skip
+    assert renamed.returncode == 0, renamed.stdout
+    for path in (tmp_path / "renamed").rglob("*"):
+        assert "plantedname" not in str(path.relative_to(tmp_path)).lower()
+        assert "zorro" not in str(path.relative_to(tmp_path)).lower()

@@ -377,6 +377,11 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 # ---------------------------------------------------------------- file and folder names
 
 
+def _path_parts(path: Path) -> list[str]:
+    """The names a path shows: each folder's and the file's stem."""
+    return [p for p in [*path.parent.parts, path.stem] if p not in (path.anchor, "", ".", "..")]
+
+
 def collect_from_path(path: Path) -> list[str]:
     """Identifying parts of a file's name and of its folders' names (values in clear, memory only).
 
@@ -384,12 +389,22 @@ def collect_from_path(path: Path) -> list[str]:
     """
     path = Path(path)
     found: list[str] = []
-    for part in [*path.parent.parts, path.stem]:
-        if part in (path.anchor, "", ".", ".."):
-            continue
+    for part in _path_parts(path):
         for m in _NAME_IN_PATH.finditer(part):
             family, given = m.group(1), m.group(2)
             if family.upper() not in STOP_WORDS and given.upper() not in STOP_WORDS and len(family) >= 2:
                 found.append(f"{family}^{given}")
         found += [m.group() for m in _ID_RE.finditer(part)]
     return list(dict.fromkeys(found))
+
+
+def terms_in_path(path: Path, *deny: DenyList) -> list[str]:
+    """What ``deny`` finds in a file's name and its folders' names (values in clear, memory only).
+
+    A DICOM export names a folder by its patient ("Jane Doe/IM0001.dcm", "doe.dcm"), which no shape in
+    ``collect_from_path`` tells from an ordinary name; the file's own header says whose it is."""
+    return list(
+        dict.fromkeys(
+            part[a:b] for part in _path_parts(Path(path)) for d in deny if d for a, b in d.find(part)
+        )
+    )
