@@ -550,3 +550,36 @@ def test_a_folder_or_file_named_by_its_own_patient_is_an_identifying_name(tmp_pa
     for path in (tmp_path / "renamed").rglob("*"):
         assert "plantedname" not in str(path.relative_to(tmp_path)).lower()
         assert "zorro" not in str(path.relative_to(tmp_path)).lower()
+
+
+@pytest.mark.parametrize(
+    "patient, charset, tag, vr, raw, token",
+    [
+        ("PLANTEDNAME^ZORRO", None, 0x00560012, "UN", "Zorro Plantedname".encode("utf-16-le"), "Plantedname"),
+        ("Müller^Jürgen", "ISO_IR 192", 0x00560010, "UN", "Jürgen Müller".encode(), "Müller"),
+        ("DUPRE^ZOE", None, 0x00420010, "ST", "Zoë Dupré knee".encode(), "Dupré"),
+        ("Dupré^Zoë", "ISO_IR 100", 0x00420010, "ST", "Zoë Dupré knee".encode(), "Dupré"),
+    ],
+    ids=["un-utf16", "un-utf8", "st-utf8-undeclared", "st-utf8-declared-latin1"],
+)
+def test_a_name_in_another_encoding_than_the_file_declares_is_removed(
+    tmp_path, patient, charset, tag, vr, raw, token
+):
+    """The sweep read an UN value as Latin-1 and a text value in the declared character set (Latin-1 when
+    none is declared): a name written in UTF-8 or UTF-16 then read "MÃ¼ller" or "Z\\0o\\0r...", matched no
+    term, and was kept; ExifTool shows it as the name. A value that spells an identifier in UTF-8 or
+    UTF-16 goes whole; harmless non-ASCII text stays."""
+    ds = _dataset()
+    ds.PatientName = patient
+    if charset:
+        ds.SpecificCharacterSet = charset
+    ds.add(DataElement(tag, vr, raw))
+    harmless = "Hämatom, Knie".encode("utf-8" if charset == "ISO_IR 192" else "latin-1")  # as declared
+    ds.add(DataElement(0x00189917, "UT", harmless))
+    out = _cli_scrub(_save(ds, tmp_path / "enc.dcm"), tmp_path / "out").read_bytes()
+    for encoding in ("utf-8", "utf-16-le", "latin-1"):
+        assert token.encode(encoding) not in out, encoding
+    assert _holders(out, token.encode()) == []
+    kept = pydicom.dcmread(io.BytesIO(out)).get_item(0x00189917).value  # raw: as the file stores it
+    assert kept.rstrip(b" ") == harmless
+
