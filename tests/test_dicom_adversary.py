@@ -583,3 +583,41 @@ def test_a_name_in_another_encoding_than_the_file_declares_is_removed(
     kept = pydicom.dcmread(io.BytesIO(out)).get_item(0x00189917).value  # raw: as the file stores it
     assert kept.rstrip(b" ") == harmless
 
+
+@pytest.mark.parametrize(
+    "patient, text, cut, kept",
+    [
+        (
+            "GARCIA LOPEZ^MARIA",
+            "Sra. Garcia, seen; Lopez to call",
+            ["Garcia", "Lopez"],
+            ["Sra.", "seen", "call"],
+        ),
+        (
+            "SMITH-JONES^ANNABEL",
+            "Mrs Jones knee, Smith family",
+            ["Jones", "Smith"],
+            ["Mrs", "knee", "family"],
+        ),
+        (
+            "VAN DER PLANTEDNAME^ZORRO",
+            "Mr Plantedname van der Wal",
+            ["Plantedname"],
+            ["Mr", "van", "der", "Wal"],
+        ),
+    ],
+    ids=["two-surnames", "hyphenated", "particles"],
+)
+def test_a_part_of_a_family_name_alone_is_cut(tmp_path, patient, text, cut, kept):
+    """A person with a family name of several parts is called by one of them ("Sra. Garcia" of GARCIA
+    LOPEZ^MARIA, "Mrs Jones" of SMITH-JONES): only the whole family name was a term, and a kept text
+    kept the part. Each part alone is cut as a given name is; particles ("van der") stay."""
+    ds = _dataset()
+    ds.PatientName = patient
+    ds.add(DataElement(0x00189917, "UT", text))
+    out = _cli_scrub(_save(ds, tmp_path / "parts.dcm"), tmp_path / "out").read_bytes()
+    words = (
+        str(pydicom.dcmread(io.BytesIO(out))[0x00189917].value).replace(",", " ").replace(";", " ").split()
+    )
+    assert not [c for c in cut if c in words or c.encode() in out], words
+    assert all(k in words for k in kept), words

@@ -76,6 +76,15 @@ STOP_INITIALS = frozenset(
     """
     )
 )
+# Particles of family names (van der Berg, de la Cruz, bin Said): never a part alone (``_name_variants``).
+FAMILY_PARTICLES = frozenset(
+    _words(
+        """
+    VAN VON DER DEN DE DEL DELLA DELLE DEGLI DEI LA LE LES LO DI DA DU DES DOS DAS TER TEN ZU ZUR
+    BIN BINTI BINT IBN AL EL BEN BAT MAC MC ST SAINT SAN SANTA Y E
+    """
+    )
+)
 
 # English month names written out (strftime's %b/%B follow the locale, so they are never used here).
 _MONTH_NAMES = _words("JANUARY FEBRUARY MARCH APRIL MAY JUNE JULY AUGUST SEPTEMBER OCTOBER NOVEMBER DECEMBER")
@@ -186,6 +195,12 @@ def _name_parts(value: str) -> tuple[str, list[str], list[str]] | None:
 def _name_variants(family: str, given: list[str], proper: list[str]) -> set[str]:
     # each given name alone; a hyphenated one (Mary-Jane) by its parts, which the text's tokens are
     out = {family} | {ALONE + part for name in proper for part in _WORD.findall(name)}
+    # a family name of several parts (Garcia Lopez, Smith-Jones, van der Berg) by each part alone, as a
+    # person is called by one ("Sra. Garcia", "Mrs Jones"): of MIN_KEY letters (as a family name alone),
+    # never a particle, found as a given name is (a whole token, no ordinary word)
+    parts = _WORD.findall(family)
+    if len(parts) > 1:
+        out |= {ALONE + p for p in parts if len(p) >= MIN_KEY and p.upper() not in FAMILY_PARTICLES}
     if not given:
         return out
     first, middle = given[0], given[1:]
