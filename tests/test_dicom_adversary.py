@@ -552,6 +552,21 @@ def test_a_folder_or_file_named_by_its_own_patient_is_an_identifying_name(tmp_pa
         assert "zorro" not in str(path.relative_to(tmp_path)).lower()
 
 
+def test_a_folder_named_by_an_ordinary_word_of_the_header_is_no_identifying_name(tmp_path):
+    """Archives sort files into folders named by department or modality: a folder "Radiology" holding files
+    whose InstitutionalDepartmentName is "Radiology" is no name of anyone's."""
+    from support.runs import cli
+
+    ds = _dataset()
+    ds.InstitutionalDepartmentName = "Radiology"
+    folder = tmp_path / "in" / "Radiology"
+    folder.mkdir(parents=True)
+    _save(ds, folder / "IM0001.dcm")
+    run = cli("scrub", tmp_path / "in", "-o", tmp_path / "out", "--text", "off", "--faces", "off")
+    assert run.returncode == 0, run.stdout
+    assert [p.name for p in (tmp_path / "out").rglob("*.dcm")] == ["IM0001.dcm"]
+
+
 @pytest.mark.parametrize(
     "patient, charset, tag, vr, raw, token",
     [

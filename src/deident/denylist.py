@@ -417,9 +417,8 @@ def terms_in_path(path: Path, *deny: DenyList) -> list[str]:
     """What ``deny`` finds in a file's name and its folders' names (values in clear, memory only).
 
     A DICOM export names a folder by its patient ("Jane Doe/IM0001.dcm", "doe.dcm"), which no shape in
-    ``collect_from_path`` tells from an ordinary name; the file's own header says whose it is."""
-    return list(
-        dict.fromkeys(
-            part[a:b] for part in _path_parts(Path(path)) for d in deny if d for a, b in d.find(part)
-        )
-    )
+    ``collect_from_path`` tells from an ordinary name; the file's own header says whose it is. A match
+    made only of ordinary words is left out: an archive's "Radiology" folder matched the department its
+    files name (InstitutionalDepartmentName) and every file in it was refused."""
+    found = (part[a:b] for part in _path_parts(Path(path)) for d in deny if d for a, b in d.find(part))
+    return list(dict.fromkeys(t for t in found if not all(ordinary_word(w) for w in _WORD.findall(t))))
