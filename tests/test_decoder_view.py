@@ -145,6 +145,31 @@ def test_jpeg_whose_coded_data_cannot_be_walked_is_refused(tmp_path, how):
     assert checked.status is Status.FAILED
 
 
+@pytest.mark.parametrize("marker", [0xC0, 0xDA, 0xDD], ids=["SOF0", "SOS", "DRI"])
+def test_a_jpeg_header_segment_longer_than_its_fields_is_refused(tmp_path, marker):
+    """SOF, SOS and DRI segments were copied at their declared length: bytes after their fields (a name)
+    went into a metadata-only output reported safe, which no decoder opens (libjpeg: "Bogus marker
+    length"). Such a file is refused in every mode, nothing written."""
+    from support.runs import cli
+
+    data = _jpeg(bars())
+    if marker == 0xDD:
+        data = data[:2] + b"\xff\xdd\x00\x04\x00\x00" + data[2:]
+    at = data.index(bytes([0xFF, marker]))
+    length = struct.unpack(">H", data[at + 2 : at + 4])[0]
+    body = data[at + 4 : at + 2 + length] + SENTINEL
+    path = tmp_path / "long.jpg"
+    path.write_bytes(
+        data[:at] + bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body + data[at + 2 + length :]
+    )
+    out = tmp_path / "out"
+    for mode in (("--text", "off", "--faces", "off"), ("--faces", "off")):
+        run = cli("scrub", path, "-o", out, *mode)
+        assert run.returncode == 1 and b"longer than its fields" in run.stdout, run.stdout
+    assert not out.exists() or not [p for p in out.rglob("*") if SENTINEL in p.read_bytes()]
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+
+
 @pytest.mark.slow
 def test_check_finds_hidden_rows_when_it_looks_at_pixels(tmp_path):
     path = tmp_path / "crop.jpg"

@@ -329,3 +329,17 @@ def test_a_given_name_alone_is_a_whole_word_term_unless_an_ordinary_word() -> No
     assert found("will review, may call") == []
     assert found("Mrs III grade") == []
     assert found("Smith") == ["Smith"]  # the family name alone, as before
+
+
+def test_each_part_of_a_family_name_of_several_parts_is_a_term_alone() -> None:
+    """GARCIA LOPEZ, SMITH-JONES and VAN DER BERG: each part of 4+ letters alone, as a person is called by
+    one; the particles and a part of three letters (LI of LI-WANG) are no term."""
+    deny = DenyList(["GARCIA LOPEZ^MARIA", "SMITH-JONES^ANNABEL", "VAN DER BERG^ANNA", "LI-WANG^MEI"])
+
+    def found(text: str) -> list[str]:
+        return [text[a:b] for a, b in deny.find(text)]
+
+    assert found("Sra. Garcia seen, Lopez") == ["Garcia", "Lopez"]
+    assert found("Mrs Jones seen, Smith") == ["Jones", "Smith"]
+    assert found("Dr Berg, van der Wal") == ["Berg"]
+    assert found("Wang") == ["Wang"] and found("Li") == []

@@ -517,3 +517,122 @@ def test_a_given_name_alone_is_cut_unless_an_ordinary_word(tmp_path):
     assert _holders(out, b"Eileen") == [] and _holders(out, b"EILEEN") == []
     kept = str(pydicom.dcmread(io.BytesIO(out))[0x00189917].value)
     assert kept == "follow-up, will review; to call"
+
+
+def test_a_folder_or_file_named_by_its_own_patient_is_an_identifying_name(tmp_path):
+    """A DICOM export names a folder by its patient ("Zorro Plantedname/IM0001.dcm") or a file by the
+    surname ("plantedname.dcm"): no shape of an identifying name (``SMITH_John``, a date, an MRN) matches,
+    and the scrub wrote the name into the output's path and called the file safe. The file's own header
+    says whose it is: such a name is kept only as an unsafe output, and --rename writes neutral names."""
+    import json
+
+    from support.runs import cli
+
+    ds = _dataset()
+    ds.PatientName = "PLANTEDNAME^ZORRO"
+    folder = tmp_path / "in" / "Zorro Plantedname"
+    folder.mkdir(parents=True)
+    (tmp_path / "in" / "x").mkdir()
+    _save(ds, folder / "IM0001.dcm")
+    _save(ds, tmp_path / "in" / "x" / "plantedname.dcm")
+
+    run = cli("scrub", tmp_path / "in", "-o", tmp_path / "out", "--text", "off", "--faces", "off", "--json")
+    assert run.returncode == 1, run.stderr
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.dcm"))
+    assert written == ["Zorro Plantedname/IM0001.dcm", "x/plantedname.dcm"]  # the names as they were kept
+    statuses = {Path(f["input"]).name: f["status"] for f in json.loads(run.stdout)["files"]}
+    assert statuses == {"IM0001.dcm": "unsafe", "plantedname.dcm": "unsafe"}
+    assert cli("check", "--fast", tmp_path / "in" / "x").returncode == 1
+
+    renamed = cli("scrub", tmp_path / "in", "-o", tmp_path / "renamed", "--text", "off", "--faces", "off",
+                  "--rename")  # fmt: skip
+    assert renamed.returncode == 0, renamed.stdout
+    for path in (tmp_path / "renamed").rglob("*"):
+        assert "plantedname" not in str(path.relative_to(tmp_path)).lower()
+        assert "zorro" not in str(path.relative_to(tmp_path)).lower()
+
+
+def test_a_folder_named_by_an_ordinary_word_of_the_header_is_no_identifying_name(tmp_path):
+    """Archives sort files into folders named by department or modality: a folder "Radiology" holding files
+    whose InstitutionalDepartmentName is "Radiology" is no name of anyone's."""
+    from support.runs import cli
+
+    ds = _dataset()
+    ds.InstitutionalDepartmentName = "Radiology"
+    folder = tmp_path / "in" / "Radiology"
+    folder.mkdir(parents=True)
+    _save(ds, folder / "IM0001.dcm")
+    run = cli("scrub", tmp_path / "in", "-o", tmp_path / "out", "--text", "off", "--faces", "off")
+    assert run.returncode == 0, run.stdout
+    assert [p.name for p in (tmp_path / "out").rglob("*.dcm")] == ["IM0001.dcm"]
+
+
+@pytest.mark.parametrize(
+    "patient, charset, tag, vr, raw, token",
+    [
+        ("PLANTEDNAME^ZORRO", None, 0x00560012, "UN", "Zorro Plantedname".encode("utf-16-le"), "Plantedname"),
+        ("Müller^Jürgen", "ISO_IR 192", 0x00560010, "UN", "Jürgen Müller".encode(), "Müller"),
+        ("DUPRE^ZOE", None, 0x00420010, "ST", "Zoë Dupré knee".encode(), "Dupré"),
+        ("Dupré^Zoë", "ISO_IR 100", 0x00420010, "ST", "Zoë Dupré knee".encode(), "Dupré"),
+    ],
+    ids=["un-utf16", "un-utf8", "st-utf8-undeclared", "st-utf8-declared-latin1"],
+)
+def test_a_name_in_another_encoding_than_the_file_declares_is_removed(
+    tmp_path, patient, charset, tag, vr, raw, token
+):
+    """The sweep read an UN value as Latin-1 and a text value in the declared character set (Latin-1 when
+    none is declared): a name written in UTF-8 or UTF-16 then read "MÃ¼ller" or "Z\\0o\\0r...", matched no
+    term, and was kept; ExifTool shows it as the name. A value that spells an identifier in UTF-8 or
+    UTF-16 goes whole; harmless non-ASCII text stays."""
+    ds = _dataset()
+    ds.PatientName = patient
+    if charset:
+        ds.SpecificCharacterSet = charset
+    ds.add(DataElement(tag, vr, raw))
+    harmless = "Hämatom, Knie".encode("utf-8" if charset == "ISO_IR 192" else "latin-1")  # as declared
+    ds.add(DataElement(0x00189917, "UT", harmless))
+    out = _cli_scrub(_save(ds, tmp_path / "enc.dcm"), tmp_path / "out").read_bytes()
+    for encoding in ("utf-8", "utf-16-le", "latin-1"):
+        assert token.encode(encoding) not in out, encoding
+    assert _holders(out, token.encode()) == []
+    kept = pydicom.dcmread(io.BytesIO(out)).get_item(0x00189917).value  # raw: as the file stores it
+    assert kept.rstrip(b" ") == harmless
+
+
+@pytest.mark.parametrize(
+    "patient, text, cut, kept",
+    [
+        (
+            "GARCIA LOPEZ^MARIA",
+            "Sra. Garcia, seen; Lopez to call",
+            ["Garcia", "Lopez"],
+            ["Sra.", "seen", "call"],
+        ),
+        (
+            "SMITH-JONES^ANNABEL",
+            "Mrs Jones knee, Smith family",
+            ["Jones", "Smith"],
+            ["Mrs", "knee", "family"],
+        ),
+        (
+            "VAN DER PLANTEDNAME^ZORRO",
+            "Mr Plantedname van der Wal",
+            ["Plantedname"],
+            ["Mr", "van", "der", "Wal"],
+        ),
+    ],
+    ids=["two-surnames", "hyphenated", "particles"],
+)
+def test_a_part_of_a_family_name_alone_is_cut(tmp_path, patient, text, cut, kept):
+    """A person with a family name of several parts is called by one of them ("Sra. Garcia" of GARCIA
+    LOPEZ^MARIA, "Mrs Jones" of SMITH-JONES): only the whole family name was a term, and a kept text
+    kept the part. Each part alone is cut as a given name is; particles ("van der") stay."""
+    ds = _dataset()
+    ds.PatientName = patient
+    ds.add(DataElement(0x00189917, "UT", text))
+    out = _cli_scrub(_save(ds, tmp_path / "parts.dcm"), tmp_path / "out").read_bytes()
+    words = (
+        str(pydicom.dcmread(io.BytesIO(out))[0x00189917].value).replace(",", " ").replace(";", " ").split()
+    )
+    assert not [c for c in cut if c in words or c.encode() in out], words
+    assert all(k in words for k in kept), words

@@ -139,7 +139,7 @@ def test_identifiers_in():
     assert identifiers_in("A 45-year-old woman with a mass.") == []
 
 
-@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp1252"])
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp1252", "utf-16", "utf-16-be", "utf-32"])
 def test_text_sidecar_keeps_its_encoding(tmp_path: Path, encoding: str):
     path = tmp_path / "case1.txt"
     path.write_bytes(("Café visit: Mrs. Müller, 54, seen yesterday.\n").encode(encoding))

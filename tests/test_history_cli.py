@@ -159,3 +159,49 @@ def test_fuzzed_captions_never_replace_a_file_deident_did_not_write(tmp_path: Pa
     assert first.exit_code == 0, first.output
     again = _invoke("scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4")
     assert again.exit_code == 0, again.output
+
+
+def _utf16_case(folder: Path, raw: bytes) -> Path:
+    folder.mkdir()
+    image = folder / "case1.png"
+    Image.new("RGB", (64, 48), (200, 180, 190)).save(image)
+    (folder / "case1.txt").write_bytes(raw)
+    return image
+
+
+# (encoding, byte-order mark): Notepad's "Unicode" is UTF-16 LE with its mark
+MARKED = [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b""), ("utf-32-le", b"\xff\xfe\0\0")]
+MARKED += [("utf-8", b"\xef\xbb\xbf")]
+
+
+@pytest.mark.parametrize("encoding, bom", MARKED)
+def test_a_caption_in_utf16_or_utf32_is_fuzzed_and_checked_as_text(tmp_path: Path, encoding: str, bom: bytes):
+    """Notepad's "Unicode" is UTF-16 with a byte-order mark. Read as Windows-1252 it was letters between
+    NULs: no rule saw the name, the MRN or the date, the check called it clean and --fuzz-history copied
+    it unchanged beside an output reported safe."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    _utf16_case(source, bom + (CAPTION + "\n").encode(encoding))
+    result = _invoke("scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    written = (out / "case1.txt").read_bytes()
+    assert written.startswith(bom)
+    text = written[len(bom) :].decode(encoding)
+    assert not any(s in text for s in CAPTION_SECRETS), text
+    assert "thigh mass" in text and "lipoma" in text
+    before = _invoke("check", str(source))
+    assert before.exit_code == 1, before.output
+    found = {f["kind"] for r in _report(before)["files"] for f in r["findings"] if f["stage"] == "caption"}
+    assert found >= {"name", "date", "identifier"}
+
+
+def test_a_caption_deident_cannot_read_as_text_fails_its_image(tmp_path: Path):
+    """Bytes that decode only to text with control characters (odd-length UTF-16, binary) are no caption
+    deident can check: the image fails, nothing is written for it, and the check cannot pass it."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    _utf16_case(source, (CAPTION + "\n").encode("utf-16-le") + b"\0")
+    result = _invoke("scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4")
+    assert result.exit_code != 0, result.output
+    (reason,) = [r["reason"] for r in _report(result)["files"] if r["input"].endswith(".png")]
+    assert "caption" in reason and "encoding" in reason
+    assert not out.exists() or not any(out.iterdir())
+    assert _invoke("check", str(source)).exit_code == 2

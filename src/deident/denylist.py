@@ -76,6 +76,15 @@ STOP_INITIALS = frozenset(
     """
     )
 )
+# Particles of family names (van der Berg, de la Cruz, bin Said): never a part alone (``_name_variants``).
+FAMILY_PARTICLES = frozenset(
+    _words(
+        """
+    VAN VON DER DEN DE DEL DELLA DELLE DEGLI DEI LA LE LES LO DI DA DU DES DOS DAS TER TEN ZU ZUR
+    BIN BINTI BINT IBN AL EL BEN BAT MAC MC ST SAINT SAN SANTA Y E
+    """
+    )
+)
 
 # English month names written out (strftime's %b/%B follow the locale, so they are never used here).
 _MONTH_NAMES = _words("JANUARY FEBRUARY MARCH APRIL MAY JUNE JULY AUGUST SEPTEMBER OCTOBER NOVEMBER DECEMBER")
@@ -186,6 +195,12 @@ def _name_parts(value: str) -> tuple[str, list[str], list[str]] | None:
 def _name_variants(family: str, given: list[str], proper: list[str]) -> set[str]:
     # each given name alone; a hyphenated one (Mary-Jane) by its parts, which the text's tokens are
     out = {family} | {ALONE + part for name in proper for part in _WORD.findall(name)}
+    # a family name of several parts (Garcia Lopez, Smith-Jones, van der Berg) by each part alone, as a
+    # person is called by one ("Sra. Garcia", "Mrs Jones"): of MIN_KEY letters (as a family name alone),
+    # never a particle, found as a given name is (a whole token, no ordinary word)
+    parts = _WORD.findall(family)
+    if len(parts) > 1:
+        out |= {ALONE + p for p in parts if len(p) >= MIN_KEY and p.upper() not in FAMILY_PARTICLES}
     if not given:
         return out
     first, middle = given[0], given[1:]
@@ -377,6 +392,11 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 # ---------------------------------------------------------------- file and folder names
 
 
+def _path_parts(path: Path) -> list[str]:
+    """The names a path shows: each folder's and the file's stem."""
+    return [p for p in [*path.parent.parts, path.stem] if p not in (path.anchor, "", ".", "..")]
+
+
 def collect_from_path(path: Path) -> list[str]:
     """Identifying parts of a file's name and of its folders' names (values in clear, memory only).
 
@@ -384,12 +404,21 @@ def collect_from_path(path: Path) -> list[str]:
     """
     path = Path(path)
     found: list[str] = []
-    for part in [*path.parent.parts, path.stem]:
-        if part in (path.anchor, "", ".", ".."):
-            continue
+    for part in _path_parts(path):
         for m in _NAME_IN_PATH.finditer(part):
             family, given = m.group(1), m.group(2)
             if family.upper() not in STOP_WORDS and given.upper() not in STOP_WORDS and len(family) >= 2:
                 found.append(f"{family}^{given}")
         found += [m.group() for m in _ID_RE.finditer(part)]
     return list(dict.fromkeys(found))
+
+
+def terms_in_path(path: Path, *deny: DenyList) -> list[str]:
+    """What ``deny`` finds in a file's name and its folders' names (values in clear, memory only).
+
+    A DICOM export names a folder by its patient ("Jane Doe/IM0001.dcm", "doe.dcm"), which no shape in
+    ``collect_from_path`` tells from an ordinary name; the file's own header says whose it is. A match
+    made only of ordinary words is left out: an archive's "Radiology" folder matched the department its
+    files name (InstitutionalDepartmentName) and every file in it was refused."""
+    found = (part[a:b] for part in _path_parts(Path(path)) for d in deny if d for a, b in d.find(part))
+    return list(dict.fromkeys(t for t in found if not all(ordinary_word(w) for w in _WORD.findall(t))))

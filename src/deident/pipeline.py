@@ -43,16 +43,17 @@ def identifiers_of(item: Planned, options: Options) -> list[str]:
     """The values a batch's deny-list takes from one file: its name, its headers, its captions."""
     from deident.denylist import collect_from_path
     from deident.history import find_sidecars
+    from deident.history.sidecars import read_caption
 
     values: list[str] = []
     values += collect_from_path(item.input)
     with contextlib.suppress(DeidentError, OSError, ValueError):
         values += open_input(Source(item.input), options).identifiers()
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, DeidentError):  # an unreadable caption fails its image
         for sidecar in find_sidecars(item.input):
             from deident.history import identifiers_in  # only a file with a caption needs its rules
 
-            values += identifiers_in(sidecar.read_text(errors="replace"))
+            values += identifiers_in(read_caption(sidecar).text)
     return values
 
 
@@ -125,7 +126,7 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     doc.check_size(ctx)
     doc.prepare(ctx)
     result.findings += [f.as_found() for f in doc.metadata_findings()]
-    result.findings += _name_findings(item.input)
+    result.findings += _name_findings(item.input, own=doc.identifiers(), ctx=ctx)
     result.findings += _caption_findings(item.input)
     if ctx.options.pixel_stages and not _refused(result.findings, result, ctx):
         result.findings += _pixel_findings(source, doc, ctx, result)
@@ -228,6 +229,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     if options.in_place:
         result.findings += _other_links(item.input)
     doc.prepare(ctx)
+    own = () if options.rename else doc.identifiers()  # whose file it is, for its name: before the scrub
     result.findings += doc.scrub_metadata(ctx)
     stages: list[str] = []
     redacted: dict[int, list] = {}
@@ -236,7 +238,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         result.findings += found
         result.findings += doc.pixels_verified(stages, ctx)
     if options.dry_run:  # what would be removed and redacted; nothing written
-        names = [] if options.rename else _name_findings(item.input, Action.KEPT)
+        names = [] if options.rename else _name_findings(item.input, Action.KEPT, own, ctx)
         result.findings += names
         result.status, result.output, result.reason = Status.PLANNED, str(output), "dry run: nothing written"
         if names and not options.keep_names:
@@ -255,7 +257,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
             if round_ == MAX_REDACTION_ROUNDS - 1 or not fixable:
                 raise VerificationFailed(_refusal(leftovers))
             _redact_leftovers(doc, pixel_leftovers, ctx, result, redacted)
-        names = [] if options.rename else _name_findings(item.input, Action.KEPT)
+        names = [] if options.rename else _name_findings(item.input, Action.KEPT, own, ctx)
         result.findings += names
         result.findings += _fuzz_sidecars(item.input, output, ctx)
     except OSError as exc:
@@ -545,10 +547,16 @@ def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result,
 # ---------------------------------------------------------------- names and captions
 
 
-def _name_findings(path: Path, action: Action = Action.FOUND) -> list[Finding]:
-    from deident.denylist import collect_from_path
+def _name_findings(
+    path: Path, action: Action = Action.FOUND, own: Iterable[str] = (), ctx=None
+) -> list[Finding]:
+    """Identifying parts of the file's and its folders' names: by their shape, and where they hold one of
+    the file's ``own`` identifiers (from its headers, read before the scrub) or the batch's deny-list."""
+    from deident.denylist import DenyList, collect_from_path, deny_list_for, terms_in_path
 
     parts = collect_from_path(path)
+    batch = deny_list_for(ctx.deny_terms) if ctx is not None and ctx.deny_terms else DenyList()
+    parts += [p for p in terms_in_path(path, DenyList(own), batch) if p not in parts]
     return [
         Finding(
             Stage.FILENAME,
@@ -565,12 +573,13 @@ def _name_findings(path: Path, action: Action = Action.FOUND) -> list[Finding]:
 
 def _caption_findings(path: Path) -> list[Finding]:
     from deident.history import find_sidecars
+    from deident.history.sidecars import read_caption
 
     found: list[Finding] = []
     for sidecar in find_sidecars(path):
         from deident.history import check_caption  # only a file with a caption needs its rules
 
-        for f in check_caption(sidecar.read_text(errors="replace")):
+        for f in check_caption(read_caption(sidecar).text):  # one it cannot read fails the file
             found.append(dataclasses.replace(f, where=f"{sidecar.name}: {f.where}"))
     return found
 

@@ -142,6 +142,7 @@ class DicomDocument(Document):
         if problem:
             raise CorruptFile(f"DICOM cannot be read through: {problem}")
         self.ds = ds
+        self._own: list[str] | None = None  # ``identifiers``, as the file was opened
         with _readable("transfer syntax, pixel data length"):
             self._transfer_syntax = self._original_transfer_syntax()
             check_length(ds)
@@ -225,7 +226,7 @@ class DicomDocument(Document):
             )
             # this file's names, IDs and dates (the patterns find dates in text, but not in a CodeValue, which
             # only the deny-list reads, nor in a number), then the batch's list
-            own = tuple(self._identifiers(dates=True))
+            own = tuple(self.identifiers())
             deny = [deny_list_for(own)] + ([deny_list_for(ctx.deny_terms)] if ctx.deny_terms else [])
             scrubber = Scrubber(Replacer(ctx.keyring, patient), enabled_columns(ctx.options.dicom))
             out = scrubber.scrub(ds)
@@ -262,7 +263,11 @@ class DicomDocument(Document):
         ds.LongitudinalTemporalInformationModified = "MODIFIED" if dates else "REMOVED"
 
     def identifiers(self) -> list[str]:
-        return self._identifiers(dates=True)
+        """The file's own identifiers as it was opened (one walk: the scrub's sweep and the check of the
+        file's name both ask, the name after the scrub has changed the dataset)."""
+        if self._own is None:
+            self._own = self._identifiers(dates=True)
+        return list(self._own)
 
     def _identifiers(self, dates: bool) -> list[str]:
         """Names (every PN value), IDs and (``dates``) the main dates in their common renderings, from the

@@ -116,6 +116,8 @@ class Sweeper:
             hits = self._numeric(vr, values) if vr in NUMERIC_STRING else self._text(vr, kw, values)
             if hits:
                 out.append(self._fix(ds, tag, vr, kw, where(path, tag, kw), values, hits))
+            elif vr not in NUMERIC_STRING and any(self._spans(t, kw) for t in _misread(elem, values)):
+                out.append(self._fix(ds, tag, vr, kw, where(path, tag, kw), values, None))
         return out
 
     def _numeric(self, vr: str, values: list[str]) -> list[int]:
@@ -141,8 +143,17 @@ class Sweeper:
             values = ["" if AE_SHAPE.fullmatch(v.strip()) or _is_pseudonym(kw, v) else v for v in values]
         return [i for i, v in enumerate(values) if self._spans(v, kw)]
 
-    def _fix(self, ds, tag: int, vr: str, kw: str, loc: str, values: list[str], hits: list[int]) -> Finding:
+    def _fix(
+        self, ds, tag: int, vr: str, kw: str, loc: str, values: list[str], hits: list[int] | None
+    ) -> Finding:
+        """Cut what ``hits`` (value indexes) hold; None: the identifier is in another encoding than the
+        value is read in (``_misread``), where nothing can be cut by position: the value goes whole."""
         action = Action.REPLACED if self.fix else Action.FOUND
+        if hits is None and vr != "UN":
+            if self.fix:
+                ds[tag].value = ""
+            detail = "identifier in another encoding than the file declares"
+            return element_finding(tag, kw, loc, action, detail + (": emptied" if self.fix else ""))
         if vr == "UN":
             if self.fix:
                 del ds[tag]
@@ -183,6 +194,38 @@ def _is_pseudonym(keyword: str, value: str) -> bool:
 
 
 SINGLE_VALUED = {"LT", "ST", "UT", "UR", "UN"}  # a backslash is text there, not a value separator
+
+
+# Encodings a value may really be in when it is not what the file declares: writers put UTF-8 into files
+# that declare no character set, and UTF-16 into UN and text elements. Read as declared (or as Latin-1, an
+# UN value), "Müller" is "MÃ¼ller" and "Zorro" is "Z\0o\0r\0r\0o\0": no term and no pattern matches,
+# while a viewer that guesses (ExifTool, a hex dump) shows the name.
+OTHER_ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be")
+
+
+def _misread(elem, values: list[str]) -> list[str]:
+    """The value's other readings (``OTHER_ENCODINGS``) that decode without error and differ from how
+    it was read; UTF-16 only for bytes holding a NUL. Plain ASCII has none."""
+    raw = elem.value
+    if not isinstance(raw, bytes | bytearray):
+        try:  # decoded by pydicom: undone where the declared set was Latin-1 or none
+            raw = "\\".join(values).encode("latin-1")
+        except UnicodeEncodeError:
+            return []
+    if raw.isascii() and b"\0" not in raw:
+        return []
+    read = "\\".join(values)
+    out = []
+    for encoding in OTHER_ENCODINGS:
+        if encoding.startswith("utf-16") and (b"\0" not in raw or len(raw) % 2):
+            continue
+        try:
+            text = bytes(raw).decode(encoding).rstrip(" \0")
+        except UnicodeDecodeError:
+            continue
+        if text != read:
+            out.append(text)
+    return out
 
 
 def _strings(ds, elem, vr: str) -> list[str]:

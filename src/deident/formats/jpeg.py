@@ -382,6 +382,10 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
     changes: list[tuple[int, bytes | None, str, str]] = []
     scans: list = []  # jpeg_scan.ScanHeader, in order
     for i, (marker, payload) in enumerate(segments):
+        if marker == DRI and len(payload) != 2:
+            raise CorruptFile(
+                js.LONGER.format("restart interval") if payload[2:] else "JPEG: truncated DRI segment"
+            )
         if marker == 0xDB:
             for tid, raw in js.parse_dqt(payload):
                 latest[("q", tid)] = len(defs)

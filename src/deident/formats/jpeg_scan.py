@@ -43,6 +43,11 @@ class Component:
     tq: int
 
 
+# A header segment longer than its fields: the rest is bytes no decoder reads (libjpeg refuses the file),
+# copied with the segment they would carry anything into an output that nothing can open to look at.
+LONGER = "JPEG: {} segment longer than its fields (bytes no decoder reads)"
+
+
 @dataclass(frozen=True)
 class FrameHeader:
     marker: int
@@ -58,6 +63,8 @@ class FrameHeader:
         precision, height, width, n = struct.unpack(">BHHB", payload[:6])
         if len(payload) < 6 + 3 * n or n == 0:
             raise CorruptFile("JPEG: frame header lists components it does not hold")
+        if len(payload) > 6 + 3 * n:  # libjpeg refuses it too ("Bogus marker length")
+            raise CorruptFile(LONGER.format("frame header"))
         comps = []
         for i in range(n):
             cid, hv, tq = payload[6 + 3 * i : 9 + 3 * i]
@@ -174,6 +181,8 @@ class ScanHeader:
         n = payload[0]
         if len(payload) < 1 + 2 * n + 3 or n == 0:
             raise CorruptFile("JPEG: truncated scan header")
+        if len(payload) > 1 + 2 * n + 3:
+            raise CorruptFile(LONGER.format("scan header"))
         comps = tuple(
             (payload[1 + 2 * i], payload[2 + 2 * i] >> 4, payload[2 + 2 * i] & 15) for i in range(n)
         )

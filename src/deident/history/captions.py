@@ -9,7 +9,7 @@ from pathlib import Path
 from deident.findings import Action, Finding
 from deident.history.fuzz import FuzzSettings, fuzz_edits
 from deident.history.rules import Edit
-from deident.history.sidecars import json_fields, load_json
+from deident.history.sidecars import json_fields, load_json, read_caption
 
 STAGE = "caption"
 # What a report says about each kind of change: never the value itself.
@@ -67,25 +67,11 @@ def fuzz_sidecar(path: Path, seed: int | None, settings: FuzzSettings) -> tuple[
         for key in json_fields(data):
             data[key], edits = fuzz_edits(data[key], seed, settings)
             findings += _findings(edits, f"{path.name}: {key}")
-        indent = 2 if "\n" in path.read_text(encoding="utf-8").strip() else None
+        indent = 2 if "\n" in read_caption(path).text.strip() else None
         return (json.dumps(data, ensure_ascii=False, indent=indent) + "\n").encode("utf-8"), findings
-    raw = path.read_bytes()
-    encoding = _encoding(raw)
-    text, edits = fuzz_edits(raw.decode(encoding), seed, settings)
-    return text.encode(encoding), _findings(edits, path.name)
-
-
-def _encoding(raw: bytes) -> str:
-    """Write a caption back as it was read: UTF-8 (BOM kept if present), else Windows-1252/Latin-1."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            raw.decode(encoding)
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    return "latin-1"  # decodes any byte string
+    caption = read_caption(path)  # written back as it was read (``sidecars.read_caption``)
+    text, edits = fuzz_edits(caption.text, seed, settings)
+    return caption.encode(text), _findings(edits, path.name)
 
 
 def _check_edits(text: str) -> list[Edit]:
