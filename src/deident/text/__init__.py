@@ -187,11 +187,14 @@ def reads_as_text(rgb, region: Region, options: Options, score: float = TALL_LIN
 
 def _shows_text(bgr, quad, read, score: float = TALL_LINE_MIN_SCORE) -> bool:
     """The evidence a very tall "line" must give to count as text: two letters or digits read at
-    ``score`` (by default confidently), or the strokes of print (texture, fur and blurred heads give
-    neither)."""
+    ``score`` (by default confidently), or the strokes of print read as some letter or digit, however
+    poorly (texture, fur and blurred heads give neither; Hangul reads at 0.24-0.60 with strokes; the stars
+    of a flag behind matplotlib's Grace Hopper have strokes and read as "***")."""
     from deident.text import detect
 
-    return reads_as(read, score, TALL_LINE_MIN_CHARS) or detect.has_strokes(bgr, quad)
+    return reads_as(read, score, TALL_LINE_MIN_CHARS) or (
+        alnum(read.text) > 0 and detect.has_strokes(bgr, quad)
+    )
 
 
 def _phi_categories(eng, bgr, lines: list, texts: list, deny) -> list[str | None]:
@@ -390,8 +393,19 @@ def _glyphs_read(eng, bgr, lines: list) -> list:
     if not glyphs:
         return lines
     reads = engine.recognise(eng, bgr, [ln.quad for ln in glyphs])
-    unread = {id(ln) for ln, r in zip(glyphs, reads, strict=True) if not reads_as_a_glyph(r)}
+    unread = {id(ln) for ln, r in zip(glyphs, reads, strict=True) if not _a_glyph(bgr, ln.quad, r)}
     return [ln for ln in lines if id(ln) not in unread]
+
+
+def _a_glyph(bgr, quad, read) -> bool:
+    """A letter or digit read confidently (``TALL_LINE_MIN_SCORE``), or read at all
+    (``reads_as_a_glyph``) with the strokes of print: the stars of a flag behind matplotlib's Grace Hopper
+    read as "X1" at 0.69 and have none."""
+    from deident.text import detect
+
+    return reads_as(read, TALL_LINE_MIN_SCORE, 1) or (
+        reads_as_a_glyph(read) and detect.has_strokes(bgr, quad)
+    )
 
 
 def _read_inside(eng, bgr, line, faint: bool = True) -> list:
