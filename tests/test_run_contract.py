@@ -342,6 +342,19 @@ def test_scrub_and_check_agree_on_an_identifying_name(tmp_path):
     assert cli("check", "--fast", output).returncode == 0
 
 
+@pytest.mark.parametrize("name", ["12 March 1970.jpg", "DOB 12.03.70.jpg", "seen_March_12th.jpg"])
+def test_a_date_written_out_in_a_name_is_an_identifying_name(tmp_path, name):
+    """Dates the text stage knows, in a file's name: only year-first numeric ones were seen, and these
+    names were written into the output's path of a file reported safe."""
+    src = photo(tmp_path / "in" / name)
+    proc = cli("scrub", str(src), "-o", str(tmp_path / "out"), *OFF, "--json")
+    assert proc.returncode == 1
+    (row,) = json.loads(proc.stdout)["files"]
+    assert row["status"] == "unsafe" and any(f["kind"] == "filename.identifier" for f in row["findings"])
+    plain = photo(tmp_path / "in2" / "knee case 3 of 12.jpg")
+    assert cli("scrub", str(plain), "-o", str(tmp_path / "out2"), *OFF).returncode == 0
+
+
 def test_rows_summary_and_json_count_the_same_findings(tmp_path):
     for name in ("SMITH_John_2023-04-01.jpg", "b.jpg", "c.jpg"):
         photo(tmp_path / "in" / name)

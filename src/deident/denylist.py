@@ -410,7 +410,20 @@ def collect_from_path(path: Path) -> list[str]:
             if family.upper() not in STOP_WORDS and given.upper() not in STOP_WORDS and len(family) >= 2:
                 found.append(f"{family}^{given}")
         found += [m.group() for m in _ID_RE.finditer(part)]
+        found += _written_dates(part)
     return list(dict.fromkeys(found))
+
+
+def _written_dates(part: str) -> list[str]:
+    """Dates as the text stage knows them (``text/phi.json``: "12 March 1970", "DOB 12.03.70", "seen
+    March 12th"), in a name whose words may be joined by "_": the shapes of ``ID_PATTERNS`` are numeric,
+    year first. A version number of three parts ("v1.2.10") reads as a date too: the name is kept only
+    with --keep-names."""
+    from deident.text.phi import vocabulary  # data only
+
+    spaced = part.replace("_", " ")
+    found = (m.group() for label, rx in vocabulary().phi if label == "date" for m in rx.finditer(spaced))
+    return [d for d in found if any(c.isdigit() for c in d)]  # not the label words ("DOB") alone
 
 
 def terms_in_path(path: Path, *deny: DenyList) -> list[str]:
