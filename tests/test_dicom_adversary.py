@@ -479,6 +479,11 @@ YEARLESS = (  # (planted, cut, kept around it)
     ("DOB: 3/4 on 1/2 tablet", ("3/4",), ("DOB", "on 1/2 tablet")),
     ("lesion since June 2019, follow-up", ("June",), ("lesion since", "2019", "follow-up")),  # the year stays
     ("biopsy Mar. 2021; grade 2 may progress", ("Mar",), ("biopsy", "2021", "grade 2 may progress")),
+    # in the languages of reports from Germany, France, Spain and Italy
+    ("Kontrolle am 12. März, Befund", ("12.", "März"), ("Kontrolle am", "Befund")),
+    ("revu le 12 mars, biopsie", ("12", "mars"), ("revu le", "biopsie")),
+    ("visto el 12 de marzo, biopsia", ("12", "marzo"), ("visto el", "biopsia")),
+    ("visto il 3 maggio, biopsia", ("3", "maggio"), ("visto il", "biopsia")),
 )
 
 

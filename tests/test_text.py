@@ -219,6 +219,11 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("12A3456", True),
         ("area 1.2cm2", False),
         ("3x4 cm", False),
+        # day and month in the languages of reports from Germany, France, Spain and Italy
+        ("am 12. März", True),
+        ("le 12 mars", True),
+        ("12 de marzo", True),
+        ("Mai 2020", True),
     ],
 )
 def test_phi_vocabulary(text, identifying):
