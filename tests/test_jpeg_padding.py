@@ -459,3 +459,19 @@ def test_turbojpeg_and_jpeglib_give_the_same_verdict(monkeypatch, stream):
         assert read_by and all(r is not None for r in read_by)
     if "cut short" in stream:
         assert fast[1], "libjpeg warned"
+
+
+def test_checks_in_a_row_of_one_size_each_read_their_own_coefficients(monkeypatch):
+    """The planes of the raised copy are reused from one check to the next of the same size: a photo
+    with content in its padding, then one without, then the first again, each gives its own verdict."""
+    from deident.formats import jpeg_padding
+
+    planted = _planted(157, 105, 2, False)
+    img = Image.new("RGB", (160, 112), (BACKGROUND,) * 3)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, subsampling=2)
+    clean = _with_size(buf.getvalue(), 157, 105)
+    in_a_row = [_verdict(d) for d in (planted, clean, planted, clean)]
+    monkeypatch.setattr(jpeg_padding, "_scratch_planes", jpeg_padding._zero_planes)
+    assert in_a_row == [_verdict(d) for d in (planted, clean, planted, clean)]
+    assert in_a_row[0][0] and not in_a_row[1][0]

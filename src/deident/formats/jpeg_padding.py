@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 import struct
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -362,7 +363,9 @@ def _read_turbojpeg(
     lib, region, transform, callback = tj
     import ctypes
 
-    planes = _zero_planes(frame, width, height)
+    # the raised copy's planes are the thread's scratch planes (the declared copy's are copied into them)
+    raised = (width, height) == frame.coded
+    planes = _scratch_planes(frame, width, height) if raised else _zero_planes(frame, width, height)
     shapes = [(p.shape[1] * 8, p.shape[0] * 8) for p in planes]  # (width, height) in coefficients
     rows = [(p.ctypes.data, p[0].nbytes, p.shape[0]) for p in planes]
     missing = [p.shape[0] for p in planes]  # block rows not yet handed over, per component
@@ -464,6 +467,23 @@ def _quant_tables(parsed) -> dict[int, np.ndarray]:
 _NATURAL_ORDER = np.array(
     [n for *_, n in sorted((x + y, y if (x + y) % 2 else x, 8 * y + x) for y in range(8) for x in range(8))]
 )
+
+
+def _scratch_planes(frame: FrameHeader, width: int, height: int) -> list[np.ndarray]:
+    """Planes, not zeroed, for a read that fills every block (``_read_turbojpeg``) at ``width`` x
+    ``height``: the thread's planes of its last read of the same size, else new ones (kept up to
+    ``SCRATCH_BYTES``). Fresh planes cost a page fault a page once the coefficients land in them."""
+    shapes = [_blocks(frame.component_size(i, width, height)) for i in range(len(frame.components))]
+    kept = getattr(_SCRATCH, "planes", None)
+    if kept is not None and kept[0] == shapes:
+        return kept[1]
+    planes = [np.empty((rows, cols, 8, 8), np.int16) for cols, rows in shapes]
+    _SCRATCH.planes = (shapes, planes) if sum(p.nbytes for p in planes) <= SCRATCH_BYTES else None
+    return planes
+
+
+_SCRATCH = threading.local()
+SCRATCH_BYTES = 64 << 20  # a 20 MP photo's planes
 
 
 def _zero_planes(frame: FrameHeader, width: int, height: int) -> list[np.ndarray]:
