@@ -138,23 +138,27 @@ def _content_blocks(
     found = []
     for key, where in _edge_blocks(rows, cols, cw, ch).items():
         if 0 in key:  # wholly outside: libjpeg codes these flat, with the DC of a block before them
-            flat = _flat_as_neighbour(plane, *where, last)
-            found += [(int(r), int(c)) for r, c, ok in zip(*where, flat, strict=True) if not ok]
-            continue
-        y = plane[where].reshape(-1, 64).astype(np.float64)
-        off = np.full(len(y), np.inf)
-        for pad in PADDINGS:
-            # einsum, not a BLAS product: on so small a product BLAS threads cost 3x the CPU (A/B, 2026-12-05)
-            fitted = np.einsum("nk,jk->nj", y, _projection(key, pad, subsampled, q.tobytes()))
-            off = np.minimum(off, np.abs(y - fitted).max(axis=1))
-        found += [(int(r), int(c)) for r, c, o in zip(*where, off, strict=True) if o > TOLERANCE]
+            content = ~_flat_as_neighbour(plane, *where, last)
+        else:
+            y = plane[where].reshape(-1, 64).astype(np.float64)
+            off = np.full(len(y), np.inf)
+            qt = q.tobytes()
+            for pad in PADDINGS:
+                # einsum, not a BLAS product: on so small a product BLAS threads cost 3x the CPU (A/B,
+                # 2026-12-05)
+                fitted = np.einsum("nk,jk->nj", y, _projection(key, pad, subsampled, qt))
+                off = np.minimum(off, np.abs(y - fitted).max(axis=1))
+            content = off > TOLERANCE
+        found += zip(where[0][content].tolist(), where[1][content].tolist(), strict=True)
     return sorted(found)
 
 
+@functools.lru_cache(maxsize=32)
 def _edge_blocks(
     rows: int, cols: int, cw: int, ch: int
 ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-    """Blocks holding hidden pixels, by (visible columns, visible rows) in the block."""
+    """Blocks holding hidden pixels, by (visible columns, visible rows) in the block (kept: a batch's
+    photos share a few sizes; the arrays are read-only)."""
     vis_c = np.clip(cw - 8 * np.arange(cols), 0, 8)
     vis_r = np.clip(ch - 8 * np.arange(rows), 0, 8)
     out: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -163,6 +167,7 @@ def _edge_blocks(
             if a == 8 and b == 8:
                 continue
             rr, cc = np.nonzero((vis_r[:, None] == b) & (vis_c[None, :] == a))
+            rr.flags.writeable = cc.flags.writeable = False
             out[(int(a), int(b))] = (rr, cc)
     return out
 
