@@ -7,13 +7,14 @@ nothing there: libjpeg replicates the last column and row before the transform a
 outside as flat blocks (AC zero); others pad flat. A name drawn there is copied with the coded data and
 reads back once the frame header declares a few more pixels.
 
-``padding_fix`` reads the coefficients of every coded block (libjpeg through ``jpeglib``, with the frame
-header raised to whole MCUs on a copy), compares what lies beyond the declared size with what encoders put
-there (``PADDINGS``; a block wholly outside: flat, with the DC libjpeg copies), and where that differs by
-more than quantisation noise writes the blocks again: a block wholly
-outside becomes flat with its visible neighbour's DC (every visible pixel bit-identical), a block across
-the edge is decoded, its hidden part replaced by the replicated edge and coded with the same quantisation
-table (its visible pixels may move by quantisation noise). Other blocks keep their coefficients.
+``padding_fix`` reads the coefficients of every coded block (libjpeg-turbo through libturbojpeg, or
+``jpeglib`` where that is missing or stops; the frame header raised to whole MCUs on a copy), compares
+what lies beyond the declared size with what encoders put there (``PADDINGS``; a block wholly outside:
+flat, with the DC libjpeg copies), and where that differs by more than quantisation noise writes the
+blocks again: a block wholly outside becomes flat with its visible neighbour's DC (every visible pixel
+bit-identical), a block across the edge is decoded, its hidden part replaced by the replicated edge and
+coded with the same quantisation table (its visible pixels may move by quantisation noise). Other blocks
+keep their coefficients.
 """
 
 from __future__ import annotations
