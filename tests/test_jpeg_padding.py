@@ -381,3 +381,97 @@ def test_a_damaged_header_is_refused_not_a_crash(tmp_path, damage):
     run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-500:]
     assert "refused: CorruptFile" in run.stdout
+
+
+def _verdict(data: bytes):
+    from deident.errors import DeidentError
+    from deident.formats.jpeg_padding import check_padding
+
+    try:
+        checked = check_padding(data)
+    except DeidentError as exc:
+        return type(exc).__name__
+    if checked is None:
+        return None
+    fix = checked.fix
+    return (fix and (fix.data, fix.blanked, fix.recoded)), checked.decoder_warned
+
+
+def _cmyk(width: int, height: int) -> bytes:
+    img = Image.new("CMYK", (width, height), (10, 20, 30, 0))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, subsampling=2)  # the first component 2x2, the others 1x1
+    return buf.getvalue()
+
+
+def _scan_cut(data: bytes) -> bytes:
+    """The scan data cut in the middle, then an EOI: libjpeg warns and reads the rest as zero."""
+    sos = data.index(b"\xff\xda")
+    return data[: sos + (len(data) - sos) // 2] + b"\xff\xd9"
+
+
+def _scan_flipped(data: bytes) -> bytes:
+    """Bytes of the scan data changed: libjpeg warns, or stops with an error."""
+    out = bytearray(data)
+    sos = data.index(b"\xff\xda")
+    for pos in range(sos + 40, len(out) - 2, 97):
+        out[pos] = 0xFF if out[pos] != 0xFF else 0
+    return bytes(out)
+
+
+STREAMS = {
+    "4:4:4": lambda: _planted(157, 105, 0, False),
+    "4:2:2 progressive": lambda: _planted(161, 113, 1, True),
+    "4:2:0": lambda: _planted(157, 105, 2, False),
+    "4:2:0 restart markers": lambda: _planted(157, 105, 2, False, restart_marker_blocks=3),
+    "one-component scans": lambda: _one_component_scans(150, 100, bar_from=150),
+    "CMYK (TurboJPEG does not read this sampling: jpeglib)": lambda: _cmyk(157, 105),
+    "scan cut short": lambda: _scan_cut(_planted(157, 105, 2, False)),
+    "progressive scan cut short": lambda: _scan_cut(_planted(161, 113, 2, True)),
+    "scan bytes changed": lambda: _scan_flipped(_planted(157, 105, 2, False)),
+    "progressive scan bytes changed": lambda: _scan_flipped(_planted(157, 105, 0, True)),
+}
+
+
+@pytest.mark.parametrize("stream", list(STREAMS))
+def test_turbojpeg_and_jpeglib_give_the_same_verdict(monkeypatch, stream):
+    """The coefficients are read by libturbojpeg where it reads the stream to the end (with warnings at
+    most), else by jpeglib: the verdict, the fix's bytes and the decoder warning are the same either way,
+    on damaged scans too."""
+    from deident.formats import jpeg_padding
+
+    assert jpeg_padding._turbojpeg() is not None, "libturbojpeg0 is installed by .ci/setup"
+    data = STREAMS[stream]()
+    read_by = []  # what TurboJPEG gave each read (None: jpeglib read it)
+    turbo = jpeg_padding._read_turbojpeg
+
+    def spied(*args):
+        read_by.append(turbo(*args))
+        return read_by[-1]
+
+    monkeypatch.setattr(jpeg_padding, "_read_turbojpeg", spied)
+    fast = _verdict(data)
+    monkeypatch.setattr(jpeg_padding, "_read_turbojpeg", lambda *a: None)
+    assert _verdict(data) == fast
+    if "CMYK" in stream:
+        assert read_by == [None]
+    elif "changed" not in stream:
+        assert read_by and all(r is not None for r in read_by)
+    if "cut short" in stream:
+        assert fast[1], "libjpeg warned"
+
+
+def test_checks_in_a_row_of_one_size_each_read_their_own_coefficients(monkeypatch):
+    """The planes of the raised copy are reused from one check to the next of the same size: a photo
+    with content in its padding, then one without, then the first again, each gives its own verdict."""
+    from deident.formats import jpeg_padding
+
+    planted = _planted(157, 105, 2, False)
+    img = Image.new("RGB", (160, 112), (BACKGROUND,) * 3)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, subsampling=2)
+    clean = _with_size(buf.getvalue(), 157, 105)
+    in_a_row = [_verdict(d) for d in (planted, clean, planted, clean)]
+    monkeypatch.setattr(jpeg_padding, "_scratch_planes", jpeg_padding._zero_planes)
+    assert in_a_row == [_verdict(d) for d in (planted, clean, planted, clean)]
+    assert in_a_row[0][0] and not in_a_row[1][0]

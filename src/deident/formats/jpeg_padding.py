@@ -7,13 +7,14 @@ nothing there: libjpeg replicates the last column and row before the transform a
 outside as flat blocks (AC zero); others pad flat. A name drawn there is copied with the coded data and
 reads back once the frame header declares a few more pixels.
 
-``padding_fix`` reads the coefficients of every coded block (libjpeg through ``jpeglib``, with the frame
-header raised to whole MCUs on a copy), compares what lies beyond the declared size with what encoders put
-there (``PADDINGS``; a block wholly outside: flat, with the DC libjpeg copies), and where that differs by
-more than quantisation noise writes the blocks again: a block wholly
-outside becomes flat with its visible neighbour's DC (every visible pixel bit-identical), a block across
-the edge is decoded, its hidden part replaced by the replicated edge and coded with the same quantisation
-table (its visible pixels may move by quantisation noise). Other blocks keep their coefficients.
+``padding_fix`` reads the coefficients of every coded block (libjpeg-turbo through libturbojpeg, or
+``jpeglib`` where that is missing or stops; the frame header raised to whole MCUs on a copy), compares
+what lies beyond the declared size with what encoders put there (``PADDINGS``; a block wholly outside:
+flat, with the DC libjpeg copies), and where that differs by more than quantisation noise writes the
+blocks again: a block wholly outside becomes flat with its visible neighbour's DC (every visible pixel
+bit-identical), a block across the edge is decoded, its hidden part replaced by the replicated edge and
+coded with the same quantisation table (its visible pixels may move by quantisation noise). Other blocks
+keep their coefficients.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from __future__ import annotations
 import functools
 import math
 import struct
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.formats.jpeg_dct import DCT, _have, _progressive, jpeglib_file
-from deident.formats.jpeg_scan import FrameHeader, ScanHeader, stderr_captured
+from deident.formats.jpeg_scan import DQT, FrameHeader, ScanHeader, parse_dqt, stderr_captured
 from deident.formats.jpeg_segments import HUFFMAN_DCT, SOF, SOS, TABLES, Segment, segment_bytes, walk
 
 # A block is padding when its coefficients lie within this many quantisation steps (least squares) of a
@@ -137,23 +139,27 @@ def _content_blocks(
     found = []
     for key, where in _edge_blocks(rows, cols, cw, ch).items():
         if 0 in key:  # wholly outside: libjpeg codes these flat, with the DC of a block before them
-            flat = _flat_as_neighbour(plane, *where, last)
-            found += [(int(r), int(c)) for r, c, ok in zip(*where, flat, strict=True) if not ok]
-            continue
-        y = plane[where].reshape(-1, 64).astype(np.float64)
-        off = np.full(len(y), np.inf)
-        for pad in PADDINGS:
-            # einsum, not a BLAS product: on so small a product BLAS threads cost 3x the CPU (A/B, 2026-12-05)
-            fitted = np.einsum("nk,jk->nj", y, _projection(key, pad, subsampled, q.tobytes()))
-            off = np.minimum(off, np.abs(y - fitted).max(axis=1))
-        found += [(int(r), int(c)) for r, c, o in zip(*where, off, strict=True) if o > TOLERANCE]
+            content = ~_flat_as_neighbour(plane, *where, last)
+        else:
+            y = plane[where].reshape(-1, 64).astype(np.float64)
+            content = np.ones(len(y), bool)  # no padding fits yet; each is fitted to the blocks left
+            qt = q.tobytes()
+            for pad in PADDINGS:
+                left = np.flatnonzero(content)
+                # einsum, not a BLAS product: on so small a product BLAS threads cost 3x the CPU (A/B,
+                # 2026-12-05)
+                fitted = np.einsum("nk,jk->nj", y[left], _projection(key, pad, subsampled, qt))
+                content[left] = np.abs(y[left] - fitted).max(axis=1) > TOLERANCE
+        found += zip(where[0][content].tolist(), where[1][content].tolist(), strict=True)
     return sorted(found)
 
 
+@functools.lru_cache(maxsize=32)
 def _edge_blocks(
     rows: int, cols: int, cw: int, ch: int
 ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-    """Blocks holding hidden pixels, by (visible columns, visible rows) in the block."""
+    """Blocks holding hidden pixels, by (visible columns, visible rows) in the block (kept: a batch's
+    photos share a few sizes; the arrays are read-only)."""
     vis_c = np.clip(cw - 8 * np.arange(cols), 0, 8)
     vis_r = np.clip(ch - 8 * np.arange(rows), 0, 8)
     out: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -162,6 +168,7 @@ def _edge_blocks(
             if a == 8 and b == 8:
                 continue
             rr, cc = np.nonzero((vis_r[:, None] == b) & (vis_c[None, :] == a))
+            rr.flags.writeable = cc.flags.writeable = False
             out[(int(a), int(b))] = (rr, cc)
     return out
 
@@ -280,18 +287,21 @@ def _coefficients(jpeg: bytes, parsed, frame: FrameHeader):
             in_raised.update(scanned)
         raised.append(kept)
     stream = b"".join([*raised, b"\xff\xd9"])
-    with stderr_captured() as said:
-        if in_raised:
-            planes, qts = _read_planes(stream, frame, cw, ch)
-        if len(raised) < len(declared):  # scans left out of the raised copy
-            parts, qts = _read_planes(b"".join([*declared, b"\xff\xd9"]), frame, frame.width, frame.height)
-            if not in_raised:
-                planes = _zero_planes(frame, cw, ch)
-            for i, (plane, part) in enumerate(zip(planes, parts, strict=True)):
-                plane[: part.shape[0], : part.shape[1]] = part
-                if ids[i] not in in_raised:
-                    _pad_as_libjpeg(plane, part.shape[:2])
-    return stream if in_raised else None, planes, qts, bool(said)
+    tables = _quant_tables(parsed)
+    warned = False
+    if in_raised:
+        planes, qts, warned = _read_planes(stream, frame, cw, ch, tables)
+    if len(raised) < len(declared):  # scans left out of the raised copy
+        declared_stream = b"".join([*declared, b"\xff\xd9"])
+        parts, qts, warned_too = _read_planes(declared_stream, frame, frame.width, frame.height, tables)
+        warned = warned or warned_too
+        if not in_raised:
+            planes = _zero_planes(frame, cw, ch)
+        for i, (plane, part) in enumerate(zip(planes, parts, strict=True)):
+            plane[: part.shape[0], : part.shape[1]] = part
+            if ids[i] not in in_raised:
+                _pad_as_libjpeg(plane, part.shape[:2])
+    return stream if in_raised else None, planes, qts, warned
 
 
 def _pad_as_libjpeg(plane: np.ndarray, coded: tuple[int, int]) -> None:
@@ -306,15 +316,21 @@ def _pad_as_libjpeg(plane: np.ndarray, coded: tuple[int, int]) -> None:
 
 
 def _read_planes(
-    stream: bytes, frame: FrameHeader, width: int, height: int
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    stream: bytes, frame: FrameHeader, width: int, height: int, tables: dict[int, np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
     """The coefficient planes and quantisation tables libjpeg reads from ``stream``, a JPEG rebuilt by
     ``_coefficients`` (no APPn or COM segment) whose frame header is ``frame`` at ``width`` x ``height``
-    and which holds a scan (jpeglib's reader crashes the process on a stream without one).
+    and which holds a scan (jpeglib's reader crashes the process on a stream without one); and whether
+    libjpeg warned. ``tables``: the stream's quantisation tables (``_quant_tables``).
 
-    jpeglib's C reader is called with planes sized from that header: ``jpeglib.read_dct`` first decodes
-    the whole stream once more for header facts this module already has (A/B in docs/benchmarks.md).
+    TurboJPEG reads it first (``_read_turbojpeg``); where it is not installed or does not read the
+    stream to the end, jpeglib's C reader, called with planes sized from that header
+    (``jpeglib.read_dct`` first decodes the whole stream once more for header facts this module already
+    has: A/B in docs/benchmarks.md), gives the planes or the error.
     """
+    read = _read_turbojpeg(stream, frame, width, height, tables)
+    if read is not None:
+        return read
     import ctypes
 
     from jpeglib._bind import CJpegLib
@@ -322,7 +338,7 @@ def _read_planes(
     planes = _zero_planes(frame, width, height)
     slots = ([p.ctypes.data_as(ctypes.POINTER(ctypes.c_short)) for p in planes] + [None] * 4)[:4]  # Y Cb Cr K
     qt, table_of = ((ctypes.c_ushort * 64) * 4)(), (ctypes.c_short * 4)()
-    with jpeglib_file(stream) as path:
+    with jpeglib_file(stream) as path, stderr_captured() as said:
         try:
             # the header first, on its own: jpeglib's coefficient reader crashes the process on an error
             # in it (its file handle is not yet set when the error unwinds), this reader does not
@@ -330,8 +346,150 @@ def _read_planes(
             CJpegLib.read_jpeg_dct(str(path), *slots, qt, table_of)
         except OSError as exc:
             raise CorruptFile(f"libjpeg could not read the JPEG coefficients: {exc}") from exc
-    tables = np.ctypeslib.as_array(qt).reshape(4, 8, 8).astype(np.float64)
-    return planes, [tables[table_of[i]] for i in range(len(planes))]
+    tables_read = np.ctypeslib.as_array(qt).reshape(4, 8, 8).astype(np.float64)
+    return planes, [tables_read[table_of[i]] for i in range(len(planes))], bool(said)
+
+
+def _read_turbojpeg(
+    stream: bytes, frame: FrameHeader, width: int, height: int, tables: dict[int, np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray], bool] | None:
+    """What ``_read_planes`` returns, read by libturbojpeg (Debian's libturbojpeg0); None where it is not
+    installed, or where it stops with an error (jpeglib then reads the stream and tells the error).
+
+    Its lossless transform (none, no output) hands each row of coefficient blocks of every component to a
+    callback, straight from libjpeg's buffers, where jpeglib copies coefficient by coefficient through a
+    temporary file (13 -> 6.5 CPU-ms a 1.5 MP photo: A/B in docs/benchmarks.md). An error unwinds
+    inside the library (setjmp): no stream crashes the process. Its planes come only from a read that
+    ended with every row handed over and no error but warnings; the quantisation tables are the ones
+    libjpeg keeps after the read: the last definition of each in the stream (``tables``).
+    """
+    tj = _turbojpeg()
+    if tj is None or any(c.tq not in tables for c in frame.components):
+        return None
+    lib, region, transform, callback = tj
+    import ctypes
+
+    # the raised copy's planes are the thread's scratch planes (the declared copy's are copied into them)
+    raised = (width, height) == frame.coded
+    planes = _scratch_planes(frame, width, height) if raised else _zero_planes(frame, width, height)
+    shapes = [(p.shape[1] * 8, p.shape[0] * 8) for p in planes]  # (width, height) in coefficients
+    rows = [(p.ctypes.data, p[0].nbytes, p.shape[0]) for p in planes]
+    missing = [p.shape[0] for p in planes]  # block rows not yet handed over, per component
+
+    def row(coeffs, array, plane, ci, _index, _transform):  # one row of blocks of component ci
+        try:
+            if ci >= len(planes) or (array.w, plane.h) != shapes[ci]:
+                return -1  # not the planes the frame header gives: an error (jpeglib reads the stream)
+            start, size, count = rows[ci]
+            if array.y // 8 < count:  # libjpeg rounds the rows up to a multiple of the sampling factor
+                ctypes.memmove(start + array.y // 8 * size, coeffs, size)
+                missing[ci] -= 1
+            return 0
+        except Exception:  # an error: jpeglib reads the stream
+            return -1
+
+    keep = callback(row)
+    xform = transform(region(0, 0, 0, 0), 0, 16 | 64, None, keep)  # TJXOP_NONE, TJXOPT_NOOUTPUT|COPYNONE
+    bufs, sizes = (ctypes.c_void_p * 1)(), (ctypes.c_ulong * 1)()
+    handle = lib.tjInitTransform()
+    if not handle:
+        return None
+    try:
+        failed = lib.tjTransform(handle, stream, len(stream), 1, bufs, sizes, ctypes.byref(xform), 0) != 0
+        warned = failed and lib.tjGetErrorCode(handle) == 0  # TJERR_WARNING: read on after a warning
+    finally:
+        lib.tjDestroy(handle)
+    if any(missing) or (failed and not warned):
+        return None
+    return planes, [tables[c.tq] for c in frame.components], warned
+
+
+@functools.cache
+def _turbojpeg():
+    """(libturbojpeg, tjregion, tjtransform, the custom filter's type) through ctypes, or None where the
+    library is not installed. The TurboJPEG 2 API (``tjTransform``), which libturbojpeg 3 keeps."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        lib = ctypes.CDLL("libturbojpeg.so.0")  # Debian's libturbojpeg0 (find_library runs ldconfig)
+    except OSError:
+        name = ctypes.util.find_library("turbojpeg")
+        try:
+            lib = ctypes.CDLL(name) if name else None
+        except OSError:
+            lib = None
+    if lib is None:
+        return None
+
+    class Region(ctypes.Structure):
+        _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_int), ("w", ctypes.c_int), ("h", ctypes.c_int)]
+
+    class Transform(ctypes.Structure):
+        pass
+
+    callback = ctypes.CFUNCTYPE(
+        ctypes.c_int, ctypes.c_void_p, Region, Region, ctypes.c_int, ctypes.c_int, ctypes.POINTER(Transform)
+    )
+    Transform._fields_ = [
+        ("r", Region),
+        ("op", ctypes.c_int),
+        ("options", ctypes.c_int),
+        ("data", ctypes.c_void_p),
+        ("customFilter", callback),
+    ]
+    lib.tjInitTransform.restype = ctypes.c_void_p
+    lib.tjInitTransform.argtypes = []
+    lib.tjDestroy.argtypes = [ctypes.c_void_p]
+    lib.tjGetErrorCode.argtypes = [ctypes.c_void_p]
+    lib.tjTransform.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_ulong,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.POINTER(ctypes.c_ulong),
+        ctypes.POINTER(Transform),
+        ctypes.c_int,
+    ]
+    return lib, Region, Transform, callback
+
+
+def _quant_tables(parsed) -> dict[int, np.ndarray]:
+    """Each quantisation table of the stream in natural order, as libjpeg keeps it after reading the
+    stream: the last definition of each."""
+    tables = {}
+    for s in parsed.chunks:
+        if s.marker == DQT:
+            for tid, raw in parse_dqt(s.payload):
+                values = np.frombuffer(raw[1:], ">u2" if raw[0] >> 4 else np.uint8)
+                table = np.zeros(64)
+                table[_NATURAL_ORDER] = values
+                tables[tid] = table.reshape(8, 8)
+    return tables
+
+
+# The natural (row-major) index of each coefficient in zigzag order (T.81 figure A.6).
+_NATURAL_ORDER = np.array(
+    [n for *_, n in sorted((x + y, y if (x + y) % 2 else x, 8 * y + x) for y in range(8) for x in range(8))]
+)
+
+
+def _scratch_planes(frame: FrameHeader, width: int, height: int) -> list[np.ndarray]:
+    """Planes, not zeroed, for a read that fills every block (``_read_turbojpeg``) at ``width`` x
+    ``height``: the thread's planes of its last read of the same size, else new ones (kept up to
+    ``SCRATCH_BYTES``). Fresh planes cost a page fault a page once the coefficients land in them."""
+    shapes = [_blocks(frame.component_size(i, width, height)) for i in range(len(frame.components))]
+    kept = getattr(_SCRATCH, "planes", None)
+    if kept is not None and kept[0] == shapes:
+        return kept[1]
+    planes = [np.empty((rows, cols, 8, 8), np.int16) for cols, rows in shapes]
+    _SCRATCH.planes = (shapes, planes) if sum(p.nbytes for p in planes) <= SCRATCH_BYTES else None
+    return planes
+
+
+_SCRATCH = threading.local()
+SCRATCH_BYTES = 64 << 20  # a 20 MP photo's planes
 
 
 def _zero_planes(frame: FrameHeader, width: int, height: int) -> list[np.ndarray]:
