@@ -400,39 +400,42 @@ def test_with_rename_the_report_names_only_neutral_names(tmp_path):
 # ---------------------------------------------------------------- 20.16: other files, -q, --dry-run
 
 
-def test_a_folders_other_files_are_listed_not_copied_and_do_not_fail_the_run(tmp_path):
-    tf = tmp_path / "tf"
+def _folder_run(tmp_path: Path, others: dict[str, bytes]) -> tuple[int, dict[str, dict]]:
+    """``scrub`` over a folder of one photo and ``others`` (name: bytes); (exit code, rows by name), and
+    only the photo written."""
+    tf, out = tmp_path / "tf", tmp_path / "out"
     photo(tf / "a.jpg")
-    (tf / "README.txt").write_text("teaching file notes\n")
-    (tf / "talk.pptx").write_bytes(b"PK\x03\x04 a slide deck")
-    (tf / "paper.pdf").write_bytes(b"%PDF-1.4 a paper")
-    out = tmp_path / "out"
+    for name, data in others.items():
+        (tf / name).write_bytes(data)
     proc = cli("scrub", str(tf), "-o", str(out), *OFF, "--json")
-    assert proc.returncode == 0, proc.stdout
-    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert [p.name for p in final_files(out)] == ["a.jpg"]
+    return proc.returncode, {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
+
+
+def test_a_folders_other_files_are_listed_not_copied_and_do_not_fail_the_run(tmp_path):
+    others = {"README.txt": b"teaching file notes\n", "talk.pptx": b"PK\x03\x04 a slide deck"}
+    code, files = _folder_run(tmp_path, others | {"paper.pdf": b"%PDF-1.4 a paper"})
+    assert code == 0, files
     for name in ("README.txt", "talk.pptx", "paper.pdf"):
         assert files[name]["status"] == "skipped" and files[name]["reason"].startswith("not an image")
-    assert [p.name for p in final_files(out)] == ["a.jpg"]
-    named = cli("scrub", str(tf / "paper.pdf"), "-o", str(tmp_path / "o2"), *OFF)
+    named = cli("scrub", str(tmp_path / "tf" / "paper.pdf"), "-o", str(tmp_path / "o2"), *OFF)
     assert named.returncode == 1  # asked for by name: it fails
 
 
 def test_a_picture_deident_cannot_read_fails_the_run_inside_a_folder_too(tmp_path):
     """A BMP, a camera's raw file or an ultrasound clip may show a patient: listed as skipped with exit 0,
     a script checking the exit code would take the folder as done."""
-    tf = tmp_path / "tf"
-    photo(tf / "a.jpg")
-    Image.new("RGB", (32, 32), "white").save(tf / "scan.bmp")
-    (tf / "loop.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 an ultrasound clip")
-    (tf / "IMG_0001.CR2").write_bytes(b"II*\x00\x10\x00\x00\x00CR\x02\x00 a camera's raw file")
-    out = tmp_path / "out"
-    proc = cli("scrub", str(tf), "-o", str(out), *OFF, "--json")
-    assert proc.returncode == 1, proc.stdout
-    files = {Path(f["input"]).name: f for f in json.loads(proc.stdout)["files"]}
-    assert files["a.jpg"]["status"] == "safe"
-    for name in ("scan.bmp", "loop.mp4", "IMG_0001.CR2"):
+    bmp = io.BytesIO()
+    Image.new("RGB", (32, 32), "white").save(bmp, "BMP")
+    pictures = {
+        "scan.bmp": bmp.getvalue(),
+        "loop.mp4": b"\x00\x00\x00\x18ftypmp42 an ultrasound clip",
+        "IMG_0001.CR2": b"II*\x00\x10\x00\x00\x00CR\x02\x00 a camera's raw file",
+    }
+    code, files = _folder_run(tmp_path, pictures)
+    assert code == 1 and files["a.jpg"]["status"] == "safe", files
+    for name in pictures:
         assert files[name]["status"] == "failed" and files[name]["reason"], files[name]
-    assert [p.name for p in final_files(out)] == ["a.jpg"]
 
 
 def test_quiet_prints_only_what_needs_a_look(tmp_path):
