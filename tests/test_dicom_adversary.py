@@ -477,6 +477,7 @@ YEARLESS = (  # (planted, cut, kept around it)
     ("Tue 3 Nov. follow-up", ("Tue", "3", "Nov"), ("follow-up",)),
     ("seen 12/3, take 1/2 tablet, 3/4 dose", ("12/3",), ("seen", "take 1/2 tablet, 3/4 dose")),
     ("DOB: 3/4 on 1/2 tablet", ("3/4",), ("DOB", "on 1/2 tablet")),
+    ("review Tue 12/3, Mon 1/2 tablet", ("12/3",), ("review Tue", "Mon 1/2 tablet")),  # a weekday, too
     ("lesion since June 2019, follow-up", ("June",), ("lesion since", "2019", "follow-up")),  # the year stays
     ("biopsy Mar. 2021; grade 2 may progress", ("Mar",), ("biopsy", "2021", "grade 2 may progress")),
     # in the languages of reports from Germany, France, Spain and Italy
