@@ -138,6 +138,20 @@ def test_collect_from_path() -> None:
     assert DenyList(found).matches("Label: John SMITH 04.03.2017")
 
 
+@pytest.mark.parametrize(
+    "name, person",
+    [
+        ("RGB_ORIGINAL.png", None),  # presidio's test images: a colour space and an ordinary word
+        ("FINAL_COPY.jpg", None),  # two ordinary words
+        ("GREEN_JOHN.jpg", "GREEN^JOHN"),  # a colour, but more often a surname
+        ("JONES_Hope.jpg", "JONES^Hope"),  # an ordinary word as given name, after a surname
+        ("PLANTEDNAME_ZORRO.jpg", "PLANTEDNAME^ZORRO"),  # unknown words: a name (fails closed)
+    ],
+)
+def test_a_name_shape_of_two_ordinary_words_is_no_person(name: str, person: str | None) -> None:
+    assert collect_from_path(Path(name)) == ([person] if person else [])
+
+
 def test_thousand_terms_over_ten_thousand_lines(capsys) -> None:
     """Performance sanity: measured and printed, not asserted (the machine is shared)."""
     rng = random.Random(7)

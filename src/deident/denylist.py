@@ -64,6 +64,7 @@ STOP_WORDS = frozenset(
     H&E HE IHC CD20 CD3 CD4 CD8 CD45 KI67 KI-67 PAS GMS TRICHROME GIEMSA SLIDE BLOCK STAIN LABEL
     IMAGE IMAGES PHOTO SCAN SERIES STUDY CASE SAMPLE SPECIMEN DEFAULT ADMIN ROOT USER OWNER CAMERA
     CANON NIKON SONY APPLE IPHONE SAMSUNG OLYMPUS IMG DSC DSCN DCIM PXL SCREENSHOT SCAN EXPORT
+    RGB RGBA CMYK YCBCR JPEG JPG PNG TIFF DICOM DCM
     """
     )
 )
@@ -407,11 +408,19 @@ def collect_from_path(path: Path) -> list[str]:
     for part in _path_parts(path):
         for m in _NAME_IN_PATH.finditer(part):
             family, given = m.group(1), m.group(2)
-            if family.upper() not in STOP_WORDS and given.upper() not in STOP_WORDS and len(family) >= 2:
+            if _person(family, given):
                 found.append(f"{family}^{given}")
         found += [m.group() for m in _ID_RE.finditer(part)]
         found += _written_dates(part)
     return list(dict.fromkeys(found))
+
+
+def _person(family: str, given: str) -> bool:
+    """A name-shaped pair (``SMITH_John``) that may be a person: no stop word in it, and not two ordinary
+    words (presidio's ``RGB_ORIGINAL.png``, ``FINAL_COPY``); a colour or word that is more often a name
+    (GREEN, Hope after JONES) still counts."""
+    stop = family.upper() in STOP_WORDS or given.upper() in STOP_WORDS
+    return not stop and len(family) >= 2 and not (ordinary_word(family) and ordinary_word(given))
 
 
 def _written_dates(part: str) -> list[str]:
