@@ -73,3 +73,24 @@ def test_no_identifier_survives(shared_dir, keyring, name):
     after = _read(out)
     survived = {t for t in before if t in after}
     assert survived == set()
+
+
+@pytest.mark.slow
+def test_a_faint_label_seen_over_the_full_stored_range_is_filled(shared_dir, tmp_path):
+    """presidio's 2_ORIGINAL.dcm: a faint "Portable" shows only over the full stored range, where it reads
+    "git" at 0.46. A line found only in such a rendering must read as text, and two letters read at all do:
+    requiring two read at 0.8 (as a tall line must) left it."""
+    import pydicom
+
+    from deident.batch import scrub_paths
+    from deident.options import FaceMode
+
+    src = shared_dir / "corpora" / "presidio" / "dicom" / "2_ORIGINAL.dcm"
+    if not src.is_file():
+        pytest.skip("2_ORIGINAL.dcm not in the shared corpus")
+    (result,) = scrub_paths([src], Options(faces=FaceMode.OFF, output_dir=tmp_path / "out", jobs=1))
+    assert result.status.value == "safe", result.reason
+    assert any("full stored range" in f.where for f in result.findings if f.stage == "text")
+    before, after = pydicom.dcmread(src).pixel_array, pydicom.dcmread(result.output).pixel_array
+    label = (slice(145, 180), slice(38, 95))  # the label's ink, inside the box found (33,141-98,186)
+    assert (before[label] != after[label]).mean() > 0.9
