@@ -436,6 +436,9 @@ def test_a_picture_deident_cannot_read_fails_the_run_inside_a_folder_too(tmp_pat
     assert code == 1 and files["a.jpg"]["status"] == "safe", files
     for name in pictures:
         assert files[name]["status"] == "failed" and files[name]["reason"], files[name]
+    # what to do, where the content is one deident knows but does not read
+    assert "BMP" in files["scan.bmp"]["reason"] and "PNG" in files["scan.bmp"]["reason"]
+    assert "video" in files["loop.mp4"]["reason"]
 
 
 def test_quiet_prints_only_what_needs_a_look(tmp_path):

@@ -204,9 +204,12 @@ def open_document(source: Source) -> Document:
     if folder_format:
         module, func = folder_format.split(":")
         return getattr(importlib.import_module(module), func)(source)
-    spec = detect(source.head())
+    head = source.head()
+    spec = detect(head)
     if spec is None:
-        raise UnsupportedFormat("not a supported image or DICOM file (content not recognised)")
+        from deident.formats import unread_reason
+
+        raise UnsupportedFormat(unread_reason(head))
     module, func = spec.opener.split(":")
     opener: Callable[[Source], Document] = getattr(importlib.import_module(module), func)
     return opener(source)
