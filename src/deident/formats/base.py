@@ -207,7 +207,7 @@ def open_document(source: Source) -> Document:
     head = source.head()
     spec = detect(head)
     if spec is None:
-        from deident.formats import unread_reason
+        from deident.formats.unread import unread_reason
 
         raise UnsupportedFormat(unread_reason(head))
     module, func = spec.opener.split(":")
