@@ -556,7 +556,7 @@ def _name_findings(
 
     parts = collect_from_path(path)
     batch = deny_list_for(ctx.deny_terms) if ctx is not None and ctx.deny_terms else DenyList()
-    parts += [p for p in terms_in_path(path, DenyList(own), batch) if p not in parts]
+    parts += [p for p in terms_in_path(path, deny_list_for(tuple(own)), batch) if p not in parts]
     return [
         Finding(
             Stage.FILENAME,
