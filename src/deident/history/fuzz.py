@@ -208,8 +208,9 @@ def _swap_word(m: re.Match[str]) -> str:
     old = m.group(0)
     word = old.lower()
     rest = m.string[m.end() :]
-    follower = re.match(r"\s*([A-Za-z]+)", rest)
-    standalone = follower is None or not re.match(r"[ \t]+[A-Za-z]", rest)
+    # A number after it is a noun phrase too: "in her 40s", "her 3 children" (possessive, not "him 40s").
+    follower = re.match(r"\s*([A-Za-z0-9]+)", rest)
+    standalone = follower is None or not re.match(r"[ \t]+[A-Za-z0-9]", rest)
     if word == "her":
         new = "him" if standalone or follower.group(1).lower() in _OBJECT_NEXT else "his"
     elif word == "his":
