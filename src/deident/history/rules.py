@@ -102,11 +102,17 @@ ABS_DATE = (
 )
 # A name: optional initials, then one to three capitalised words ("X", "J. Smith", "Mary-Ann O'Neil").
 _UP, _LOW = "A-ZÀ-ÖØ-Þ\u0100-\u017f", "a-zß-öø-ÿ\u0100-\u017f"  # Latin letters, accented ones included
-_WORD = rf"[{_UP}][{_LOW}]+(?:[-'’][{_UP}][{_LOW}]+)*"
+# O'Brien, D'Angelo; McDonald, MacLeod (one capital inside); Garcia-Lopez
+_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:[-'’][{_UP}][{_LOW}]+)*"
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
-NAME = rf"(?:(?:[{_UP}]\.\s?){{1,2}}{_WORD}|{_WORD}(?:\s+{_WORD}){{0,2}}|[{_UP}]\b\.?)"
+_PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|du|dos|das)\s+"  # de la Cruz, van der Berg
+NAME = (
+    rf"(?:(?:[{_UP}]\.\s?){{1,2}}{_WORD}|(?:[{_UP}]\.\s?){{2,3}}(?![{_LOW}])"  # "J. Smith", "J.K."
+    rf"|(?:{_PARTICLE}){{0,2}}{_WORD}(?:\s+(?:{_PARTICLE}){{0,2}}{_WORD}){{0,2}}|[{_UP}]\b\.?)"
+)
 _CAPS_NAME = rf"[{_UP}][{_UP}'’-]+(?:\s+[{_UP}][{_UP}'’-]+)?\b"
-PATIENT_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Master)"
+# English, and the German, French, Spanish and Italian titles of captions posted in those languages
+PATIENT_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Master|Frau|Herr|Mme|Mlle|Sra|Srta|Sr|Sig\.ra|Sig)"
 DOCTOR_TITLES = r"(?:Dr|Prof|Professor)"
 # Capitalised words that follow "patient" without being a name.
 NOT_NAMES = {
