@@ -175,7 +175,8 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
             r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hospital\s+(?:number|no\.?|#)"
             r"|NHS\s+(?:number|no\.?)|chart\s+(?:number|no\.?|#)|patient\s+(?:ID|number|no\.?)|ID"
             r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#))"
-            r"\s*(?:[:#]|no\.?|number)?\s*(?P<v>[A-Z]{0,3}[-\s]?\d[\d-]{1,}[A-Z]?)\b",
+            # groups of 3+ digits after a space belong to it too ("0045 2231", "943 476 5919")
+            r"\s*(?:[:#]|no\.?|number)?\s*(?P<v>[A-Z]{0,3}[-\s]?\d[\d-]{1,}(?:\s\d{3,}[\d-]*)*[A-Z]?)\b",
             _I,
         ),
         "",
@@ -282,7 +283,8 @@ DATE_RULES: tuple[Rule, ...] = (
     Rule(
         "date",
         re.compile(
-            rf"\b(?:(?P<prep>[Oo]n|[Ss]ince|[Ff]rom)\s+)?(?P<rel>{words_pattern(list(relative_dates()))})"
+            rf"\b(?:(?P<prep>[Oo]n|[Ss]ince|[Ff]rom|[Aa]t|[Oo]ver|[Dd]uring)\s+)?"
+            rf"(?P<rel>{words_pattern(list(relative_dates()))})"
             r"(?:\s+(?:morning|afternoon|evening|night))?\b",
             _I,
         ),
