@@ -31,9 +31,11 @@ def words_pattern(words: list[str]) -> str:
 
 @cache
 def sex_specific() -> re.Pattern[str]:
-    """Any word that ties the case to one sex ("ovarian", "PSA"); a trailing ``$`` means whole word."""
+    """Any word that ties the case to one sex ("ovarian", "PSA"); a trailing ``$`` means whole word, a
+    leading ``re:`` a regular expression (obstetric shorthand "G2P1" is no word)."""
     parts = [
-        re.escape(s[:-1]) + r"\b" if s.endswith("$") else re.escape(s) for s in _lines("sex_specific.txt")
+        s[3:] if s.startswith("re:") else re.escape(s[:-1]) + r"\b" if s.endswith("$") else re.escape(s)
+        for s in _lines("sex_specific.txt")
     ]
     return re.compile(r"\b(?:" + "|".join(parts) + ")", re.IGNORECASE)
 
