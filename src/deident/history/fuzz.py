@@ -33,6 +33,7 @@ from deident.history.vocab import (
     lateral_words,
     laterality,
     laterality_fixed,
+    number_words,
     sex_specific,
     sex_swaps,
     sites,
@@ -96,9 +97,25 @@ _AGE_FORMS: tuple[_AgeForm, ...] = (
     _AgeForm(
         re.compile(rf"{_ART}(?<![\d.,/:])\b{_N}(?=\s?y?\s?[FM]\b(?!\s*(?:catheter|sheath|tube|gauge)))")
     ),
-    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}\b", re.I), over89="90 or older"),
+    _AgeForm(
+        re.compile(rf"\b(?:aged|age:?)\s*{_N}\b(?![\s-]*(?:months?|mos?|m/o|weeks?|wks?|days?)\b)", re.I),
+        over89="90 or older",
+    ),
+    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}(?=[\s-]*(?:months?|mos?)\b)", re.I), True),
     _AgeForm(re.compile(rf"\b{_WHO},\s{_N}(?=\s*(?:[,);]|\.(?:\s|$)))", re.I), over89="90 or older"),
     _AgeForm(re.compile(rf"\b{_WHO}\s?\({_N}\)", re.I), over89="90 or older"),
+)
+_UNITS = words_pattern([w for w, n in number_words().items() if n < 10])
+_TENS = words_pattern([w for w, n in number_words().items() if n >= 20])
+_TEENS = words_pattern([w for w, n in number_words().items() if 10 <= n < 20])
+_AGE_FORMS += (  # "forty-two-year-old", "a seventeen year old"
+    _AgeForm(
+        re.compile(
+            rf"{_ART}(?<![\w-])(?<!hundred\s)(?<!and\s)(?P<n>(?:{_TENS})(?:[\s-](?:{_UNITS}))?|{_TEENS}|{_UNITS})"
+            r"(?=[\s-]+(?:years?|yrs?)[\s-]+old\b)",
+            re.I,
+        )
+    ),
 )
 _WORDS_90 = (
     r"(?:ninety|(?:one|a)\s+hundred)(?:[\s-]+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|nine))?"
@@ -122,6 +139,13 @@ def _moved(n: int, jitter: int, brackets: tuple[tuple[int, int], ...], rng: rand
         return n
     options = [a for a in range(n - jitter, n + jitter + 1) if a != n and bracket[0] <= a <= bracket[1]]
     return rng.choice(options) if options else n
+
+
+def _as_number(written: str) -> int:
+    """ "54" -> 54, "forty-two" -> 42."""
+    if written.isdigit():
+        return int(written)
+    return sum(number_words()[w] for w in re.split(r"[\s-]+", written.lower()))
 
 
 def _article(word: str, number: str) -> str:
@@ -160,7 +184,7 @@ def _fuzz_ages(text: str, jitter: int, rng: random.Random, edits: list[Edit]) ->
     for start, _, m, form in found:
         if start < cursor:
             continue
-        n = int(m.group("n"))
+        n = _as_number(m.group("n"))
         if n > 120 or (n > OLDEST and _FEVER.search(text[:start])):
             continue
         number = new_number(n, form)

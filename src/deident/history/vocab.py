@@ -94,3 +94,9 @@ def grammar() -> dict[str, list[str]]:
 def lateral_words() -> tuple[str, ...]:
     """Stems after left/right that show it names a side of the body."""
     return tuple(_lines("lateral_words.txt"))
+
+
+@cache
+def number_words() -> dict[str, int]:
+    """Number words up to eighty ("forty" -> 40): ages written out move like digits (90 up is "90+")."""
+    return {row["word"]: int(row["value"]) for row in _rows("number_words.csv")}
