@@ -11,7 +11,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from deident.history.vocab import relative_dates, words_pattern
+from deident.history.vocab import (
+    eponyms,
+    institutions,
+    regions,
+    relative_dates,
+    street_words,
+    uk_postcode_areas,
+    us_states,
+    words_pattern,
+)
 
 REMOVED = "[removed]"
 
@@ -155,10 +164,42 @@ def _patient_name(m: re.Match[str]) -> str:
 
 
 _I = re.IGNORECASE
+_THE = r"(?:\b(?P<the>[Tt]he)\s+)?"
+_STREET = words_pattern(list(street_words()))
+_NOT_AFTER_HOSPITAL = r"Course|Day|Stay|Admission|Discharge|Number|No"
+_CALENDAR = re.compile(rf"(?:{MONTH}|{WEEKDAY})$")
+
+
+def _institution(position: str) -> Callable[[re.Match[str]], str]:
+    """An institution becomes its generic kind with the right article ("an emergency department")."""
+
+    def render(m: re.Match[str]) -> str:
+        generic = institutions()[position][re.sub(r"[\s-]+", " ", m.group("what"))]
+        return ("an " if generic[0] in "aeiou" and not generic.startswith("uni") else "a ") + generic
+
+    return render
+
+
+def _town(m: re.Match[str]) -> str:
+    """A place after "from": kept if it is a country or state, else removed (its country or state stays)."""
+    place, tail = m.group("place"), m.group("tail")
+    if place in regions() or place.split()[0] in eponyms() or _CALENDAR.match(place):
+        return m.group(0)
+    if place.split()[0].lower() in NOT_NAMES:
+        return m.group(0)
+    if tail and (tail in regions() or tail in us_states()):
+        return f" from {tail}"
+    return f", {tail}" if tail else ""
+
+
 _NUMWORD = r"(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|a\s+few|several|a\s+couple\s+of)"
 
 IDENTIFIER_RULES: tuple[Rule, ...] = (
+    Rule(
+        "identifier", re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"']+?(?=[.,;:!?)\]]*(?:\s|$))", _I), REMOVED
+    ),
     Rule("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), REMOVED),
+    Rule("name", re.compile(r"(?<![\w@.])@[A-Za-z_]\w{1,29}\b"), "a colleague"),  # a handle: @jsmith_md
     Rule(
         "dob",
         re.compile(
@@ -195,14 +236,36 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         REMOVED,
     ),
     Rule("identifier", re.compile(r"(?<![\d.,])\b\d{6,}\b(?![.,]\d)"), REMOVED),
-    Rule(
+    Rule(  # "St Mary's Hospital", "the Royal Infirmary", "St Mary's ED" (institutions.csv, suffix)
         "place",
         re.compile(
-            rf"\b(?:(?:St\.?|Saint)\s+)?{_PLACE_WORD}(?:['’]s)?(?:\s+{_PLACE_WORD}(?:['’]s)?){{0,3}}\s+"
-            r"(?P<what>Hospital|Clinic|Infirmary|(?:Medical|Health|Cancer)\s+Cent(?:er|re))\b"
+            rf"{_THE}\b(?:(?:St\.?|Saint)\s+)?{_PLACE_WORD}(?:['’]s)?(?:\s+{_PLACE_WORD}(?:['’]s)?){{0,3}}\s+"
+            rf"(?P<what>{words_pattern(list(institutions()['suffix']))})(?![\w&])"
         ),
-        lambda m: "a " + m.group("what").lower(),
+        _institution("suffix"),
         0,
+    ),
+    Rule(  # "Hospital Universitario La Paz", "the University of Manchester" (institutions.csv, prefix)
+        "place",
+        re.compile(
+            rf"{_THE}\b(?P<what>{words_pattern(list(institutions()['prefix']))})(?!\s+(?:{_NOT_AFTER_HOSPITAL})\b)"
+            rf"(?:\s+(?:{_PARTICLE})?{_PLACE_WORD}(?:['’]s)?){{1,5}}"
+        ),
+        _institution("prefix"),
+        0,
+    ),
+    Rule("place", re.compile(rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_WORD}\s+){{1,3}}(?:{_STREET})\b\.?"), REMOVED),
+    Rule(  # a UK postcode ("NW1 6XE") in one of the real postcode areas
+        "place",
+        re.compile(rf"\b(?:{'|'.join(uk_postcode_areas())})\d[A-Z\d]?\s\d[A-Z]{{2}}\b"),
+        REMOVED,
+    ),
+    Rule("place", re.compile(r"\bZIP(?:\s*code)?\s*[:#]?\s*(?P<v>\d{5}(?:-\d{4})?)\b", _I), "", "v"),
+    Rule(  # a ZIP after a state's code ("AZ 86503"): the state stays
+        "place",
+        re.compile(rf"\b(?P<st>{'|'.join(us_states())})\s+(?P<v>\d{{5}}(?:-\d{{4}})?)\b"),
+        lambda m: m.group("st"),
+        "v",
     ),
     Rule(
         "name",
@@ -231,6 +294,15 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
     ),
     Rule("name", re.compile(rf",?\s+named\s+(?P<name>{NAME})"), "", "name"),
+    Rule(  # "from Leeds", "from Tromsø, Norway" -> "from Norway": a town goes, a country or state stays
+        "place",
+        re.compile(
+            rf"\s+from\s+(?P<place>{_WORD}(?:\s+{_WORD}){{0,2}})(?:,\s+(?P<tail>{_WORD}(?:\s+{_WORD}){{0,2}}|[A-Z]{{2}}\b))?"
+            r"(?=\s*(?:[,.;:)!?]|$)|\s+(?:with|who|and|was|presented|had|has|is|for|in|on|at|to)\b)"
+        ),
+        _town,
+        "place",
+    ),
 )
 
 DATE_RULES: tuple[Rule, ...] = (
@@ -314,6 +386,7 @@ _CLEANUP: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(^|\n)[ \t]*[,;:][ \t]*"), r"\1"),
     (re.compile(r"[ \t]{2,}"), " "),
     (re.compile(r"^[ \t]+|[ \t]+$", re.MULTILINE), ""),
+    (re.compile(r"(?<=\w)[,;:]+$", re.MULTILINE), ""),  # "haemoptysis; MRN 0045" ends without its ";"
 )
 
 
