@@ -67,7 +67,7 @@ _YEAR_BRACKETS = ((1, ADULT - 1), (ADULT, OLDEST))
 _MONTH_BRACKETS = ((1, 11), (12, 23), (24, 12 * ADULT - 1))
 _N = r"(?P<n>\d{1,3})(?![\d.,]\d|\+|\s+or\s+older)"  # "90+" and "90 or older" are final
 _ART = r"(?:\b(?P<art>[Aa]n?)\s+)?"
-_WHO = r"(?:patient|pt|woman|man|lady|gentleman|female|male|girl|boy|child|infant)"
+_WHO = r"(?:patient|pt|woman|man|lady|gentleman|female|male|girl|boy|child|infant|she|he)"  # "She (47)"
 _FEVER = re.compile(r"(?:temp|fever|febrile|°|\bT\b)[^.]{0,20}$", re.IGNORECASE)
 
 

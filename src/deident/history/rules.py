@@ -225,6 +225,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     ),
     Rule("identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
     Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}-\d{2}-\d{4}\b(?!-)"), REMOVED),
+    Rule("identifier", re.compile(r"(?<![\w&#])#\d{3,}\b"), REMOVED),  # "Case #2341" (a word tag stays)
     Rule(
         "phone",
         re.compile(
@@ -239,7 +240,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(  # "St Mary's Hospital", "the Royal Infirmary", "St Mary's ED" (institutions.csv, suffix)
         "place",
         re.compile(
-            rf"{_THE}\b(?:(?:St\.?|Saint)\s+)?{_PLACE_WORD}(?:['’]s)?(?:\s+{_PLACE_WORD}(?:['’]s)?){{0,3}}\s+"
+            rf"{_THE}\b(?:(?:St\.?|Saint)\s+)?{_PLACE_WORD}(?:['’]s?)?(?:\s+{_PLACE_WORD}(?:['’]s?)?){{0,3}}\s+"
             rf"(?P<what>{words_pattern(list(institutions()['suffix']))})(?![\w&])"
         ),
         _institution("suffix"),
