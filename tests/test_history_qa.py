@@ -176,13 +176,15 @@ def test_eponyms_and_countries_after_from_stay(text: str):
         "She fell over Easter and broke her wrist.",
         "Admitted on New Year's Day with chest pain.",
         "Biopsied at Thanksgiving, benign.",
+        "Cough since Christmas, chest X-ray clear.",
+        "Seen just before Christmas with a rash.",
     ],
 )
 def test_holidays_become_vague(text: str):
     for out in outputs(text):
         for day in ("Christmas", "Boxing", "Easter", "New Year", "Thanksgiving"):
             assert day not in out, out
-        assert "recently" in out.lower(), out
+        assert "recently" in out.lower() or "for some time" in out, out
         assert " at recently" not in out and " over recently" not in out, out
 
 
