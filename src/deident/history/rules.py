@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from deident.history.vocab import (
     eponyms,
     institutions,
+    number_words,
     regions,
     relative_dates,
+    sentence_starters,
     street_words,
     uk_postcode_areas,
     us_states,
@@ -180,6 +182,26 @@ def _institution(position: str) -> Callable[[re.Match[str]], str]:
     return render
 
 
+# what makes the number after "Name, " an age: "44," "44)" "23-year-old" "45 yo" "45F" "6 months"
+_AGE_UNIT = r"(?:(?=\s*[,;)])|[\s-]?(?:years?|yrs?|yo\b|y/o|y\.o\.|months?|mos?\b|[FM]\b))"
+_NUMBER_WORD = rf"(?i:(?:{words_pattern(list(number_words()))})(?:[\s-]+\w+)?[\s-]+(?:years?|months?)\b)"
+
+
+def _bare_name(m: re.Match[str]) -> str:
+    """A capitalised word opening a sentence before an age is a name unless it is a known opener."""
+    first = m.group("name").split()[0].rstrip(".").lower()
+    if (
+        first in NOT_NAMES
+        or first in sentence_starters()
+        or first.endswith("ly")
+        or m.group("name") in regions()
+        or m.group("name").split()[0] in eponyms()
+        or _CALENDAR.match(m.group("name"))
+    ):
+        return m.group(0)
+    return "the patient"
+
+
 def _town(m: re.Match[str]) -> str:
     """A place after "from": kept if it is a country or state, else removed (its country or state stays)."""
     place, tail = m.group("place"), m.group("tail")
@@ -295,6 +317,15 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
     ),
     Rule("name", re.compile(rf",?\s+named\s+(?P<name>{NAME})"), "", "name"),
+    Rule(  # a bare name opening a sentence before an age: "Hope, a 23-year-old woman", "May Rose, 44,"
+        "name",
+        re.compile(
+            rf"(?:^|(?<=[.!?]\s))(?P<name>{NAME})(?=,\s+(?:an?\s+)?(?:\d{{1,3}}{_AGE_UNIT}|{_NUMBER_WORD}))",
+            re.MULTILINE,
+        ),
+        _bare_name,
+        "name",
+    ),
     Rule(  # "from Leeds", "from Tromsø, Norway" -> "from Norway": a town goes, a country or state stays
         "place",
         re.compile(

@@ -137,3 +137,8 @@ def eponyms() -> frozenset[str]:
 @cache
 def uk_postcode_areas() -> tuple[str, ...]:
     return tuple(_lines("uk_postcode_areas.txt"))
+
+
+@cache
+def sentence_starters() -> frozenset[str]:
+    return frozenset(_lines("sentence_starters.txt"))
