@@ -297,3 +297,16 @@ def test_sentence_openers_before_a_number_stay(text: str):
     first = text.split(",")[0]
     for out in outputs(text, ALWAYS_SWAP):
         assert out.split(",")[0].lower() in (first.lower(), "man", "woman"), out
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("Nonagenarian lady with bullous pemphigoid.", "Lady aged 90 or older with"),
+        ("A nonagenarian with a BCC on the nose.", "A patient aged 90 or older with"),
+        ("This centenarian woman had a fall.", "This woman aged 90 or older had"),
+    ],
+)
+def test_nonagenarians_read_as_english(text: str, want: str):
+    for out in outputs(text, FuzzSettings(sex_change_rate=0.0)):
+        assert want in out and "nagenarian" not in out, out

@@ -82,7 +82,7 @@ CASES = [
       "2 mm|lentigo maligna|90+"),
     Q("Nonagenarian lady with bullous pemphigoid, BP180 positive, on prednisolone 30 mg daily.",
       "Nonagenarian", "bullous pemphigoid|BP180 positive|prednisolone 30 mg daily",
-      "LEFT: 'aged 90 or older lady' reads awkwardly (no leak)"),
+      "'aged 90 or older lady' at the start of the sentence (fixed)"),
     Q("An 8-year-old boy with a left humerus lesion, Langerhans cell histiocytosis, CD1a+ langerin+.",
       "8-year", "Langerhans cell histiocytosis|CD1a+|langerin+|humerus"),
     Q("A 16 yo girl with a right ovarian mass, teratoma.", "16 yo", "girl|ovarian mass|teratoma"),

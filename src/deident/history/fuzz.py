@@ -122,7 +122,7 @@ _WORDS_90 = (
 )
 _DECADE_90 = re.compile(
     r"\b(?:in|during)\s+(?:his|her|their)\s+(?:(?:early|mid|late)[\s-]+)?(?:9\d'?s|nineties)\b"
-    r"|\b(?:nonagenarian|centenarian)\b"
+    r"|\b(?P<nona>nonagenarian|centenarian)(?:\s+(?P<who>woman|man|lady|gentleman|patient|female|male))?\b"
     rf"|\b{_WORDS_90}(?=[\s-]+(?:years?|yrs?)[\s-]+old\b)",
     re.IGNORECASE,
 )
@@ -200,6 +200,9 @@ def _fuzz_ages(text: str, jitter: int, rng: random.Random, edits: list[Edit]) ->
 
     def decade(m: re.Match[str]) -> str:
         new = AGGREGATED if re.match(_WORDS_90, m.group(0), re.IGNORECASE) else "aged 90 or older"
+        if m.group("nona"):  # a noun or an adjective: "a nonagenarian with", "nonagenarian lady"
+            new = f"{m.group('who') or 'patient'} aged 90 or older"
+            new = new[0].upper() + new[1:] if m.group(0)[0].isupper() else new
         edits.append(Edit(Change("age", m.group(0), new), m.group(0)))
         return new
 
