@@ -202,6 +202,16 @@ def test_identifying_credit_refused(tmp_path):
     assert not out.exists()
 
 
+def test_credit_handle_passes_while_a_handle_in_the_caption_goes():
+    from deident.post.bundle import PostFailed, prepare_text
+
+    caption = "Case from @other_doc: 45F with a basal cell carcinoma."
+    final, *_ = prepare_text(caption, credit="@path_doc42", fields=(), tags=(), seed=1)
+    assert "Image courtesy of @path_doc42" in final and "other_doc" not in final, final
+    with pytest.raises(PostFailed):
+        prepare_text(caption, credit="@path_doc42, call 555-123-4567", fields=(), tags=(), seed=1)
+
+
 def test_watermark_needs_credit_and_folder_must_be_ours(tmp_path):
     photo = slide_photo(tmp_path / "a.jpg")
     assert "credit" in build_post([photo], tmp_path / "x", watermark=True, options=FAST).reason

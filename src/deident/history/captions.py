@@ -25,7 +25,7 @@ DETAILS = {
     "phone": ("phone number removed", Action.REMOVED),
     "email": ("email address removed", Action.REMOVED),
     "dob": ("date of birth removed", Action.REMOVED),
-    "place": ("institution removed", Action.REMOVED),
+    "place": ("place or institution removed", Action.REMOVED),
 }
 CHECK_DETAILS = {
     "age": "age over 89",
@@ -36,7 +36,7 @@ CHECK_DETAILS = {
     "phone": "phone number",
     "email": "email address",
     "dob": "date of birth",
-    "place": "hospital or clinic name",
+    "place": "place, address or institution",
 }
 # Kinds whose value is worth searching for in the image itself (relative dates and times are not).
 DENY_KINDS = frozenset({"name", "identifier", "phone", "email", "dob", "date", "place"})

@@ -33,6 +33,7 @@ from deident.history.vocab import (
     lateral_words,
     laterality,
     laterality_fixed,
+    number_words,
     sex_specific,
     sex_swaps,
     sites,
@@ -66,7 +67,7 @@ _YEAR_BRACKETS = ((1, ADULT - 1), (ADULT, OLDEST))
 _MONTH_BRACKETS = ((1, 11), (12, 23), (24, 12 * ADULT - 1))
 _N = r"(?P<n>\d{1,3})(?![\d.,]\d|\+|\s+or\s+older)"  # "90+" and "90 or older" are final
 _ART = r"(?:\b(?P<art>[Aa]n?)\s+)?"
-_WHO = r"(?:patient|pt|woman|man|lady|gentleman|female|male|girl|boy|child|infant)"
+_WHO = r"(?:patient|pt|woman|man|lady|gentleman|female|male|girl|boy|child|infant|she|he)"  # "She (47)"
 _FEVER = re.compile(r"(?:temp|fever|febrile|°|\bT\b)[^.]{0,20}$", re.IGNORECASE)
 
 
@@ -96,16 +97,32 @@ _AGE_FORMS: tuple[_AgeForm, ...] = (
     _AgeForm(
         re.compile(rf"{_ART}(?<![\d.,/:])\b{_N}(?=\s?y?\s?[FM]\b(?!\s*(?:catheter|sheath|tube|gauge)))")
     ),
-    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}\b", re.I), over89="90 or older"),
+    _AgeForm(
+        re.compile(rf"\b(?:aged|age:?)\s*{_N}\b(?![\s-]*(?:months?|mos?|m/o|weeks?|wks?|days?)\b)", re.I),
+        over89="90 or older",
+    ),
+    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}(?=[\s-]*(?:months?|mos?)\b)", re.I), True),
     _AgeForm(re.compile(rf"\b{_WHO},\s{_N}(?=\s*(?:[,);]|\.(?:\s|$)))", re.I), over89="90 or older"),
     _AgeForm(re.compile(rf"\b{_WHO}\s?\({_N}\)", re.I), over89="90 or older"),
+)
+_UNITS = words_pattern([w for w, n in number_words().items() if n < 10])
+_TENS = words_pattern([w for w, n in number_words().items() if n >= 20])
+_TEENS = words_pattern([w for w, n in number_words().items() if 10 <= n < 20])
+_AGE_FORMS += (  # "forty-two-year-old", "a seventeen year old"
+    _AgeForm(
+        re.compile(
+            rf"{_ART}(?<![\w-])(?<!hundred\s)(?<!and\s)(?P<n>(?:{_TENS})(?:[\s-](?:{_UNITS}))?|{_TEENS}|{_UNITS})"
+            r"(?=[\s-]+(?:years?|yrs?)[\s-]+old\b)",
+            re.I,
+        )
+    ),
 )
 _WORDS_90 = (
     r"(?:ninety|(?:one|a)\s+hundred)(?:[\s-]+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|nine))?"
 )
 _DECADE_90 = re.compile(
     r"\b(?:in|during)\s+(?:his|her|their)\s+(?:(?:early|mid|late)[\s-]+)?(?:9\d'?s|nineties)\b"
-    r"|\b(?:nonagenarian|centenarian)\b"
+    r"|\b(?P<nona>nonagenarian|centenarian)(?:\s+(?P<who>woman|man|lady|gentleman|patient|female|male))?\b"
     rf"|\b{_WORDS_90}(?=[\s-]+(?:years?|yrs?)[\s-]+old\b)",
     re.IGNORECASE,
 )
@@ -122,6 +139,13 @@ def _moved(n: int, jitter: int, brackets: tuple[tuple[int, int], ...], rng: rand
         return n
     options = [a for a in range(n - jitter, n + jitter + 1) if a != n and bracket[0] <= a <= bracket[1]]
     return rng.choice(options) if options else n
+
+
+def _as_number(written: str) -> int:
+    """ "54" -> 54, "forty-two" -> 42."""
+    if written.isdigit():
+        return int(written)
+    return sum(number_words()[w] for w in re.split(r"[\s-]+", written.lower()))
 
 
 def _article(word: str, number: str) -> str:
@@ -160,7 +184,7 @@ def _fuzz_ages(text: str, jitter: int, rng: random.Random, edits: list[Edit]) ->
     for start, _, m, form in found:
         if start < cursor:
             continue
-        n = int(m.group("n"))
+        n = _as_number(m.group("n"))
         if n > 120 or (n > OLDEST and _FEVER.search(text[:start])):
             continue
         number = new_number(n, form)
@@ -176,6 +200,9 @@ def _fuzz_ages(text: str, jitter: int, rng: random.Random, edits: list[Edit]) ->
 
     def decade(m: re.Match[str]) -> str:
         new = AGGREGATED if re.match(_WORDS_90, m.group(0), re.IGNORECASE) else "aged 90 or older"
+        if m.group("nona"):  # a noun or an adjective: "a nonagenarian with", "nonagenarian lady"
+            new = f"{m.group('who') or 'patient'} aged 90 or older"
+            new = new[0].upper() + new[1:] if m.group(0)[0].isupper() else new
         edits.append(Edit(Change("age", m.group(0), new), m.group(0)))
         return new
 
@@ -208,8 +235,9 @@ def _swap_word(m: re.Match[str]) -> str:
     old = m.group(0)
     word = old.lower()
     rest = m.string[m.end() :]
-    follower = re.match(r"\s*([A-Za-z]+)", rest)
-    standalone = follower is None or not re.match(r"[ \t]+[A-Za-z]", rest)
+    # A number after it is a noun phrase too: "in her 40s", "her 3 children" (possessive, not "him 40s").
+    follower = re.match(r"\s*([A-Za-z0-9]+)", rest)
+    standalone = follower is None or not re.match(r"[ \t]+[A-Za-z0-9]", rest)
     if word == "her":
         new = "him" if standalone or follower.group(1).lower() in _OBJECT_NEXT else "his"
     elif word == "his":

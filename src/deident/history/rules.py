@@ -11,7 +11,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from deident.history.vocab import relative_dates, words_pattern
+from deident.history.vocab import (
+    eponyms,
+    institutions,
+    number_words,
+    regions,
+    relative_dates,
+    sentence_starters,
+    street_words,
+    uk_postcode_areas,
+    us_states,
+    words_pattern,
+)
 
 REMOVED = "[removed]"
 
@@ -102,11 +113,17 @@ ABS_DATE = (
 )
 # A name: optional initials, then one to three capitalised words ("X", "J. Smith", "Mary-Ann O'Neil").
 _UP, _LOW = "A-ZÀ-ÖØ-Þ\u0100-\u017f", "a-zß-öø-ÿ\u0100-\u017f"  # Latin letters, accented ones included
-_WORD = rf"[{_UP}][{_LOW}]+(?:[-'’][{_UP}][{_LOW}]+)*"
+# O'Brien, D'Angelo; McDonald, MacLeod (one capital inside); Garcia-Lopez
+_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:[-'’][{_UP}][{_LOW}]+)*"
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
-NAME = rf"(?:(?:[{_UP}]\.\s?){{1,2}}{_WORD}|{_WORD}(?:\s+{_WORD}){{0,2}}|[{_UP}]\b\.?)"
+_PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|du|dos|das)\s+"  # de la Cruz, van der Berg
+NAME = (
+    rf"(?:(?:[{_UP}]\.\s?){{1,2}}{_WORD}|(?:[{_UP}]\.\s?){{2,3}}(?![{_LOW}])"  # "J. Smith", "J.K."
+    rf"|(?:{_PARTICLE}){{0,2}}{_WORD}(?:\s+(?:{_PARTICLE}){{0,2}}{_WORD}){{0,2}}|[{_UP}]\b\.?)"
+)
 _CAPS_NAME = rf"[{_UP}][{_UP}'’-]+(?:\s+[{_UP}][{_UP}'’-]+)?\b"
-PATIENT_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Master)"
+# English, and the German, French, Spanish and Italian titles of captions posted in those languages
+PATIENT_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Master|Frau|Herr|Mme|Mlle|Sra|Srta|Sr|Sig\.ra|Sig)"
 DOCTOR_TITLES = r"(?:Dr|Prof|Professor)"
 # Capitalised words that follow "patient" without being a name.
 NOT_NAMES = {
@@ -149,10 +166,62 @@ def _patient_name(m: re.Match[str]) -> str:
 
 
 _I = re.IGNORECASE
+_THE = r"(?:\b(?P<the>[Tt]he)\s+)?"
+_STREET = words_pattern(list(street_words()))
+_NOT_AFTER_HOSPITAL = r"Course|Day|Stay|Admission|Discharge|Number|No"
+_CALENDAR = re.compile(rf"(?:{MONTH}|{WEEKDAY})$")
+
+
+def _institution(position: str) -> Callable[[re.Match[str]], str]:
+    """An institution becomes its generic kind with the right article ("an emergency department")."""
+
+    def render(m: re.Match[str]) -> str:
+        generic = institutions()[position][re.sub(r"[\s-]+", " ", m.group("what"))]
+        return ("an " if generic[0] in "aeiou" and not generic.startswith("uni") else "a ") + generic
+
+    return render
+
+
+# what makes the number after "Name, " an age: "44," "44)" "23-year-old" "45 yo" "45F" "6 months"
+_AGE_UNIT = r"(?:(?=\s*[,;)])|[\s-]?(?:years?|yrs?|yo\b|y/o|y\.o\.|months?|mos?\b|[FM]\b))"
+_NUMBER_WORD = rf"(?i:(?:{words_pattern(list(number_words()))})(?:[\s-]+\w+)?[\s-]+(?:years?|months?)\b)"
+
+
+def _bare_name(m: re.Match[str]) -> str:
+    """A capitalised word opening a sentence before an age is a name unless it is a known opener."""
+    first = m.group("name").split()[0].rstrip(".").lower()
+    if (
+        first in NOT_NAMES
+        or first in sentence_starters()
+        or first.endswith("ly")
+        or m.group("name") in regions()
+        or m.group("name").split()[0] in eponyms()
+        or _CALENDAR.match(m.group("name"))
+    ):
+        return m.group(0)
+    return "the patient"
+
+
+def _town(m: re.Match[str]) -> str:
+    """A place after "from": kept if it is a country or state, else removed (its country or state stays)."""
+    place, tail = m.group("place"), m.group("tail")
+    if place in regions() or place.split()[0] in eponyms() or _CALENDAR.match(place):
+        return m.group(0)
+    if place.split()[0].lower() in NOT_NAMES:
+        return m.group(0)
+    if tail and (tail in regions() or tail in us_states()):
+        return f" from {tail}"
+    return f", {tail}" if tail else ""
+
+
 _NUMWORD = r"(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|a\s+few|several|a\s+couple\s+of)"
 
 IDENTIFIER_RULES: tuple[Rule, ...] = (
+    Rule(
+        "identifier", re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"']+?(?=[.,;:!?)\]]*(?:\s|$))", _I), REMOVED
+    ),
     Rule("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), REMOVED),
+    Rule("name", re.compile(r"(?<![\w@.])@[A-Za-z_]\w{1,29}\b"), "a colleague"),  # a handle: @jsmith_md
     Rule(
         "dob",
         re.compile(
@@ -169,7 +238,8 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
             r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hospital\s+(?:number|no\.?|#)"
             r"|NHS\s+(?:number|no\.?)|chart\s+(?:number|no\.?|#)|patient\s+(?:ID|number|no\.?)|ID"
             r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#))"
-            r"\s*(?:[:#]|no\.?|number)?\s*(?P<v>[A-Z]{0,3}[-\s]?\d[\d-]{1,}[A-Z]?)\b",
+            # groups of 3+ digits after a space belong to it too ("0045 2231", "943 476 5919")
+            r"\s*(?:[:#]|no\.?|number)?\s*(?P<v>[A-Z]{0,3}[-\s]?\d[\d-]{1,}(?:\s\d{3,}[\d-]*)*[A-Z]?)\b",
             _I,
         ),
         "",
@@ -177,6 +247,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     ),
     Rule("identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
     Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}-\d{2}-\d{4}\b(?!-)"), REMOVED),
+    Rule("identifier", re.compile(r"(?<![\w&#])#\d{3,}\b"), REMOVED),  # "Case #2341" (a word tag stays)
     Rule(
         "phone",
         re.compile(
@@ -188,14 +259,36 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         REMOVED,
     ),
     Rule("identifier", re.compile(r"(?<![\d.,])\b\d{6,}\b(?![.,]\d)"), REMOVED),
-    Rule(
+    Rule(  # "St Mary's Hospital", "the Royal Infirmary", "St Mary's ED" (institutions.csv, suffix)
         "place",
         re.compile(
-            rf"\b(?:(?:St\.?|Saint)\s+)?{_PLACE_WORD}(?:['’]s)?(?:\s+{_PLACE_WORD}(?:['’]s)?){{0,3}}\s+"
-            r"(?P<what>Hospital|Clinic|Infirmary|(?:Medical|Health|Cancer)\s+Cent(?:er|re))\b"
+            rf"{_THE}\b(?:(?:St\.?|Saint)\s+)?{_PLACE_WORD}(?:['’]s?)?(?:\s+{_PLACE_WORD}(?:['’]s?)?){{0,3}}\s+"
+            rf"(?P<what>{words_pattern(list(institutions()['suffix']))})(?![\w&])"
         ),
-        lambda m: "a " + m.group("what").lower(),
+        _institution("suffix"),
         0,
+    ),
+    Rule(  # "Hospital Universitario La Paz", "the University of Manchester" (institutions.csv, prefix)
+        "place",
+        re.compile(
+            rf"{_THE}\b(?P<what>{words_pattern(list(institutions()['prefix']))})(?!\s+(?:{_NOT_AFTER_HOSPITAL})\b)"
+            rf"(?:\s+(?:{_PARTICLE})?{_PLACE_WORD}(?:['’]s)?){{1,5}}"
+        ),
+        _institution("prefix"),
+        0,
+    ),
+    Rule("place", re.compile(rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_WORD}\s+){{1,3}}(?:{_STREET})\b\.?"), REMOVED),
+    Rule(  # a UK postcode ("NW1 6XE") in one of the real postcode areas
+        "place",
+        re.compile(rf"\b(?:{'|'.join(uk_postcode_areas())})\d[A-Z\d]?\s\d[A-Z]{{2}}\b"),
+        REMOVED,
+    ),
+    Rule("place", re.compile(r"\bZIP(?:\s*code)?\s*[:#]?\s*(?P<v>\d{5}(?:-\d{4})?)\b", _I), "", "v"),
+    Rule(  # a ZIP after a state's code ("AZ 86503"): the state stays
+        "place",
+        re.compile(rf"\b(?P<st>{'|'.join(us_states())})\s+(?P<v>\d{{5}}(?:-\d{{4}})?)\b"),
+        lambda m: m.group("st"),
+        "v",
     ),
     Rule(
         "name",
@@ -224,6 +317,24 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
     ),
     Rule("name", re.compile(rf",?\s+named\s+(?P<name>{NAME})"), "", "name"),
+    Rule(  # a bare name opening a sentence before an age: "Hope, a 23-year-old woman", "May Rose, 44,"
+        "name",
+        re.compile(
+            rf"(?:^|(?<=[.!?]\s))(?P<name>{NAME})(?=,\s+(?:an?\s+)?(?:\d{{1,3}}{_AGE_UNIT}|{_NUMBER_WORD}))",
+            re.MULTILINE,
+        ),
+        _bare_name,
+        "name",
+    ),
+    Rule(  # "from Leeds", "from Tromsø, Norway" -> "from Norway": a town goes, a country or state stays
+        "place",
+        re.compile(
+            rf"\s+from\s+(?P<place>{_WORD}(?:\s+{_WORD}){{0,2}})(?:,\s+(?P<tail>{_WORD}(?:\s+{_WORD}){{0,2}}|[A-Z]{{2}}\b))?"
+            r"(?=\s*(?:[,.;:)!?]|$)|\s+(?:with|who|and|was|presented|had|has|is|for|in|on|at|to)\b)"
+        ),
+        _town,
+        "place",
+    ),
 )
 
 DATE_RULES: tuple[Rule, ...] = (
@@ -276,7 +387,8 @@ DATE_RULES: tuple[Rule, ...] = (
     Rule(
         "date",
         re.compile(
-            rf"\b(?:(?P<prep>[Oo]n|[Ss]ince|[Ff]rom)\s+)?(?P<rel>{words_pattern(list(relative_dates()))})"
+            rf"\b(?:(?P<prep>[Oo]n|[Ss]ince|[Ff]rom|[Aa]t|[Oo]ver|[Dd]uring)\s+)?"
+            rf"(?P<rel>{words_pattern(list(relative_dates()))})"
             r"(?:\s+(?:morning|afternoon|evening|night))?\b",
             _I,
         ),
@@ -306,6 +418,7 @@ _CLEANUP: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(^|\n)[ \t]*[,;:][ \t]*"), r"\1"),
     (re.compile(r"[ \t]{2,}"), " "),
     (re.compile(r"^[ \t]+|[ \t]+$", re.MULTILINE), ""),
+    (re.compile(r"(?<=\w)[,;:]+$", re.MULTILINE), ""),  # "haemoptysis; MRN 0045" ends without its ";"
 )
 
 

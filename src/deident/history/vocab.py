@@ -31,9 +31,11 @@ def words_pattern(words: list[str]) -> str:
 
 @cache
 def sex_specific() -> re.Pattern[str]:
-    """Any word that ties the case to one sex ("ovarian", "PSA"); a trailing ``$`` means whole word."""
+    """Any word that ties the case to one sex ("ovarian", "PSA"); a trailing ``$`` means whole word, a
+    leading ``re:`` a regular expression (obstetric shorthand "G2P1" is no word)."""
     parts = [
-        re.escape(s[:-1]) + r"\b" if s.endswith("$") else re.escape(s) for s in _lines("sex_specific.txt")
+        s[3:] if s.startswith("re:") else re.escape(s[:-1]) + r"\b" if s.endswith("$") else re.escape(s)
+        for s in _lines("sex_specific.txt")
     ]
     return re.compile(r"\b(?:" + "|".join(parts) + ")", re.IGNORECASE)
 
@@ -92,3 +94,51 @@ def grammar() -> dict[str, list[str]]:
 def lateral_words() -> tuple[str, ...]:
     """Stems after left/right that show it names a side of the body."""
     return tuple(_lines("lateral_words.txt"))
+
+
+@cache
+def number_words() -> dict[str, int]:
+    """Number words up to eighty ("forty" -> 40): ages written out move like digits (90 up is "90+")."""
+    return {row["word"]: int(row["value"]) for row in _rows("number_words.csv")}
+
+
+@cache
+def institutions() -> dict[str, dict[str, str]]:
+    """Position ("suffix"/"prefix") -> institution word -> its generic name (ED -> emergency department)."""
+    out: dict[str, dict[str, str]] = {"suffix": {}, "prefix": {}}
+    for row in _rows("institutions.csv"):
+        out[row["position"]][row["word"]] = row["generic"]
+    return out
+
+
+@cache
+def street_words() -> tuple[str, ...]:
+    return tuple(_lines("street_words.txt"))
+
+
+@cache
+def us_states() -> dict[str, str]:
+    """Two-letter code -> state name (a ZIP follows the code; the state itself is kept, as HIPAA does)."""
+    return {row["code"]: row["name"] for row in _rows("us_states.csv")}
+
+
+@cache
+def regions() -> frozenset[str]:
+    """Countries, large regions and US states: kept after "from"; anything smaller is removed."""
+    return frozenset(_lines("regions.txt")) | frozenset(us_states().values())
+
+
+@cache
+def eponyms() -> frozenset[str]:
+    """Capitalised clinical words that may stand alone after "from" and are not towns."""
+    return frozenset(_lines("eponyms.txt"))
+
+
+@cache
+def uk_postcode_areas() -> tuple[str, ...]:
+    return tuple(_lines("uk_postcode_areas.txt"))
+
+
+@cache
+def sentence_starters() -> frozenset[str]:
+    return frozenset(_lines("sentence_starters.txt"))
