@@ -143,6 +143,10 @@ def test_institutions_go_with_their_article(text: str, gone: str, want: str):
             "Tobermory",
             "keeper, Scottish,",
         ),
+        # a bracket or a dash after the town (a record number removed before it left "from Leeds (")
+        ("A 20-year-old woman from Leeds (MRN 0045 2231) with a mass.", "Leeds", " with a mass."),
+        ("A 20-year-old woman from Leeds (seen in 2020) with a mass.", "Leeds", " with a mass."),
+        ("A teacher from Leeds - a keen runner - with a mass.", "Leeds", "a keen runner"),
     ],
 )
 def test_towns_go_and_countries_stay(text: str, gone: str, want: str):

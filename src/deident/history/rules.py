@@ -330,7 +330,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "place",
         re.compile(
             rf"\s+from\s+(?P<place>{_WORD}(?:\s+{_WORD}){{0,2}})(?:,\s+(?P<tail>{_WORD}(?:\s+{_WORD}){{0,2}}|[A-Z]{{2}}\b))?"
-            r"(?=\s*(?:[,.;:)!?]|$)|\s+(?:with|who|and|was|presented|had|has|is|for|in|on|at|to)\b)"
+            r"(?=\s*(?:[,.;:()!?\-\u2013\u2014]|$)|\s+(?:with|who|and|was|presented|had|has|is|for|in|on|at|to)\b)"
         ),
         _town,
         "place",
