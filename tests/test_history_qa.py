@@ -192,6 +192,20 @@ def test_holidays_become_vague(text: str):
         assert " at recently" not in out and " over recently" not in out, out
 
 
+@pytest.mark.parametrize(
+    ("text", "date"),
+    [
+        ("Patient ID 4455 667, DOB 12 03 1970, CT chest clear.", "12 03 1970"),
+        ("DOB 12 03 70, CT chest clear.", "12 03 70"),
+        ("The biopsy on 12 03 2024 showed a naevus.", "12 03 2024"),
+    ],
+)
+def test_dates_written_with_spaces_go(text: str, date: str):
+    for out in outputs(text):
+        assert date not in out and "03" not in out, out
+        assert "CT chest clear." in out or "showed a naevus." in out, out
+
+
 # ---------------------------------------------------------------- ages
 
 

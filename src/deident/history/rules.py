@@ -107,6 +107,7 @@ ABS_DATE = (
     rf"(?:(?<![\d/.-]){YEAR}[-/.]\d{{1,2}}[-/.]\d{{1,2}}(?![\d/])"
     rf"|(?<![\d/.-])\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:{YEAR}|\d{{2}})(?![\d/])"
     rf"|(?<![\d/.])\d{{1,2}}/{YEAR}(?![\d/])"
+    rf"|(?<![\d/.-])\d{{1,2}}\s\d{{1,2}}\s{YEAR}(?![\d/])"  # "12 03 1970", as forms print it
     rf"|\b{MONTH}\s+{ORD}(?:,?\s+{YEAR})?\b"
     rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+{YEAR})?\b"
     rf"|\b{MONTH}\s+{YEAR}\b)"
@@ -226,7 +227,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "dob",
         re.compile(
             rf"\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|born(?:\s+on|\s+in)?)\s*[:#-]?\s*"
-            rf"(?P<v>{ABS_DATE}|{YEAR}\b)",
+            rf"(?P<v>{ABS_DATE}|\d{{1,2}}\s\d{{1,2}}\s\d{{2}}\b|{YEAR}\b)",  # "DOB 12 03 70"
             _I,
         ),
         "",
