@@ -694,6 +694,108 @@ def test_text_drawn_only_in_alpha_is_redacted(tmp_path, fmt, mode):
     assert "4455667" not in text and "DOE" not in text and "JANE" not in text
 
 
+def _name_mask(size: tuple[int, int] = (520, 90)) -> np.ndarray:
+    from PIL import ImageDraw, ImageFont
+
+    img = Image.new("L", size, 0)
+    font = ImageFont.truetype("DejaVuSans-Bold.ttf", 40)
+    ImageDraw.Draw(img).text((12, 18), "DOE JANE 4455667", fill=255, font=font)
+    return np.asarray(img) > 127
+
+
+def _ocr(grey: np.ndarray) -> str:
+    import pytesseract
+
+    padded = np.pad(grey.astype(np.uint8), 20, constant_values=255)
+    return pytesseract.image_to_string(Image.fromarray(padded), config="--psm 7")
+
+
+def _apng_frame_as_stored(data: bytes, n: int) -> np.ndarray:
+    """Frame ``n`` (after the default image) as a frame extractor gives it: its fdAT data alone."""
+    chunks = png_chunks(data)
+    ihdr = chunks[0][1]
+    controls = [i for i, (t, _) in enumerate(chunks) if t == b"fcTL"]
+    at = controls[n]
+    body = b"".join(b[4:] for t, b in chunks[at + 1 :] if t == b"fdAT")  # the last frame here
+    w, h = struct.unpack(">II", chunks[at][1][4:12])
+    single = png_file([(b"IHDR", struct.pack(">II", w, h) + ihdr[8:]), (b"IDAT", body), (b"IEND", b"")])
+    return np.asarray(Image.open(io.BytesIO(single)).convert("RGBA"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hidden", [True, False])
+def test_an_apng_frame_blended_over_its_canvas_is_read_as_stored(tmp_path, hidden):
+    """Blending OVER hides a frame's colours where its alpha is 0; a frame extractor shows them."""
+    mask = _name_mask()
+    first = Image.new("RGBA", (520, 90), (200, 200, 200, 255))
+    frame = np.zeros((90, 520, 4), np.uint8)
+    frame[..., :3] = 255
+    frame[mask, :3] = 0 if hidden else 255
+    path = tmp_path / "anim.png"
+    first.save(
+        path, save_all=True, append_images=[Image.fromarray(frame, "RGBA")], blend=[0, 1], default_image=False
+    )
+    stored = _apng_frame_as_stored(path.read_bytes(), 1)
+    assert ("4455667" in _ocr(stored[..., 0])) is hidden
+    img = Image.open(path)
+    img.seek(1)
+    assert np.ptp(np.asarray(img.convert("RGB"))) == 0  # a viewer shows the grey canvas only
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    if hidden:  # redacting an APNG is refused: the file fails, nothing is written
+        assert result.status is Status.FAILED and not (tmp_path / "o" / path.name).exists()
+    else:
+        assert result.status is Status.SAFE, result.reason
+        assert (tmp_path / "o" / path.name).read_bytes() == path.read_bytes()
+
+
+def _palette_image(mask: np.ndarray) -> Image.Image:
+    """Entries 0 and 1 of one grey: every viewer shows a flat picture, the indices spell a name."""
+    img = Image.fromarray(mask.astype(np.uint8), "P")
+    img.putpalette([128, 128, 128] * 2)
+    return img
+
+
+def _gif_image_alone(data: bytes, n: int) -> Image.Image:
+    """Image block ``n`` as a one-frame GIF (header, global table, the block): Pillow's indices of it."""
+    from deident.formats import gif
+
+    parsed = gif.walk(data)
+    block = [b for b in parsed.blocks if b.kind == gif.IMAGE][n]
+    end = next((b.start for b in parsed.blocks if b.start > block.start), len(data) - 1)
+    head = bytearray(data[: parsed.header_end])
+    head[6:10] = data[block.start + 5 : block.start + 9]  # the screen is the block's size
+    return Image.open(io.BytesIO(bytes(head) + b"\x2c\0\0\0\0" + data[block.start + 5 : end] + b";"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["png", "gif", "gif frame 1"])
+def test_a_name_drawn_between_palette_entries_of_one_colour_is_redacted(tmp_path, where):
+    mask = _name_mask()
+    path = tmp_path / f"flat.{where[:3]}"
+    if where == "gif frame 1":
+        blank = _palette_image(np.zeros_like(mask))
+        blank.save(path, save_all=True, append_images=[_palette_image(mask)], optimize=False, disposal=1)
+    else:
+        _palette_image(mask).save(path)
+
+    def indices(data: bytes) -> np.ndarray:
+        img = _gif_image_alone(data, 1) if where == "gif frame 1" else Image.open(io.BytesIO(data))
+        return np.asarray(img)
+
+    source = _gif_image_alone(path.read_bytes(), 1) if where == "gif frame 1" else Image.open(path)
+    assert np.ptp(np.asarray(source.convert("RGB"))) == 0  # nothing a viewer can show
+    assert "4455667" in _ocr(255 - 255 * (indices(path.read_bytes()) == 1))
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    out = indices((tmp_path / "o" / path.name).read_bytes())
+    text = " ".join(_ocr(255 - 255 * (out == u)) for u in np.unique(out))
+    assert "4455667" not in text and "DOE" not in text and "JANE" not in text
+
+
 # ---------------------------------------------------------------- reports never quote a value (item 8)
 
 

@@ -123,12 +123,60 @@ def alpha_view(img) -> np.ndarray | None:
     return np.repeat((255 - alpha)[:, :, None], 3, axis=2)
 
 
+def palette_rgba(palette: list[int] | bytes, transparency: int | bytes | None = None) -> np.ndarray:
+    """Nx4 uint8: each palette entry's colour and alpha (tRNS bytes, or one transparent index)."""
+    import numpy as np
+
+    rgb = np.frombuffer(bytes(palette), np.uint8)
+    rgb = rgb[: len(rgb) // 3 * 3].reshape(-1, 3)
+    alpha = np.full((len(rgb), 1), 255, np.uint8)
+    if isinstance(transparency, int) and 0 <= transparency < len(rgb):
+        alpha[transparency] = 0
+    elif isinstance(transparency, bytes):
+        given = np.frombuffer(transparency[: len(rgb)], np.uint8)
+        alpha[: len(given), 0] = given
+    return np.concatenate([rgb, alpha], axis=1)
+
+
+def duplicate_view(indices: np.ndarray, colours: np.ndarray) -> np.ndarray | None:
+    """Which of several palette entries of one colour each pixel stores, as a picture (the first entry
+    white, the last black), or None when no two used entries look alike. A name drawn by switching
+    between entries of the same colour is invisible in every viewer but read by any decoder that
+    returns indices; shown this way it reaches the text stage, and a redaction maps it to one entry."""
+    import numpy as np
+
+    used = np.unique(indices)
+    used = used[used < len(colours)]
+    keys = colours[used].astype(np.uint32) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.uint32)
+    _, group, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    if counts.max(initial=1) < 2:
+        return None
+    rank = np.zeros(len(used), np.int64)
+    seen: dict[int, int] = {}
+    for n, g in enumerate(group.tolist()):  # entries in index order: rank within their colour group
+        rank[n] = seen.get(g, 0)
+        seen[g] = rank[n] + 1
+    shade = np.full(256, 255, np.uint8)
+    size = counts[group]
+    shade[used] = np.where(size > 1, 255 - rank * 255 // np.maximum(size - 1, 1), 255).astype(np.uint8)
+    grey = shade[indices]
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
 def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
-    """What a viewer may show of one picture: its colours, and its alpha channel when it has one."""
+    """What a viewer may show of one picture: its colours, its alpha channel when it has one, and which
+    of its palette entries of one colour it stores when it has such entries."""
+    import numpy as np
+
     yield Frame(index, to_rgb8(shown), True, label)
     alpha = alpha_view(shown)
     if alpha is not None:
         yield Frame(index, alpha, False, f"{label} alpha")
+    if shown.mode == "P":
+        colours = palette_rgba(shown.getpalette() or [], shown.info.get("transparency"))
+        entries = duplicate_view(np.asarray(shown), colours)
+        if entries is not None:
+            yield Frame(index, entries, False, f"{label} palette entries", revealed=True)
 
 
 def redact_image(img, redactions: list[Redaction]):
