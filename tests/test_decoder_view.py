@@ -21,7 +21,7 @@ from deident.formats import jpeg
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
 from support import need
-from support.photos import bars, grey_tiff, png_chunks, png_file, riff, riff_chunks, sub_blocks
+from support.photos import bars, grey_tiff, png_chunks, png_file, riff, riff_body, riff_chunks, sub_blocks
 from support.planted import SRGB_ICC, ctx, scrub_bytes
 
 SENTINEL = b"MRK-HIDDEN-Doe-Jane-MRN4455667"
@@ -722,32 +722,63 @@ def _apng_frame_as_stored(data: bytes, n: int) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(single)).convert("RGBA"))
 
 
+def _animated_webp(first: Image.Image, frame: Image.Image) -> bytes:
+    """Two ANMF frames of lossless, exact data (colours under alpha 0 kept); the second blended."""
+
+    def vp8l(img: Image.Image) -> tuple[bytes, bytes]:
+        buf = io.BytesIO()
+        img.save(buf, "WEBP", lossless=True, exact=True)
+        return riff_chunks(buf.getvalue())[0]
+
+    w, h = (v - 1 for v in first.size)
+    size = w.to_bytes(3, "little") + h.to_bytes(3, "little")
+    frames = [
+        (b"ANMF", b"\0" * 6 + size + (500).to_bytes(3, "little") + bytes([flags]) + riff_body([vp8l(img)]))
+        for img, flags in ((first, 2), (frame, 0))  # 2: do not blend, 0: blend
+    ]
+    return riff([(b"VP8X", bytes([0x12, 0, 0, 0]) + size), (b"ANIM", b"\0" * 6), *frames])
+
+
+def _stored_frame(data: bytes, fmt: str) -> np.ndarray:
+    """The second frame as a frame extractor gives it: its own image data alone."""
+    if fmt == "webp":
+        anmf = [b for t, b in riff_chunks(data) if t == b"ANMF"][1]
+        return np.asarray(Image.open(io.BytesIO(riff(riff_chunks(anmf, 16)))).convert("RGBA"))
+    return _apng_frame_as_stored(data, 1)
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["png", "webp"])
 @pytest.mark.parametrize("hidden", [True, False])
-def test_an_apng_frame_blended_over_its_canvas_is_read_as_stored(tmp_path, hidden):
+def test_an_animation_frame_blended_over_its_canvas_is_read_as_stored(tmp_path, hidden, fmt):
     """Blending OVER hides a frame's colours where its alpha is 0; a frame extractor shows them."""
     mask = _name_mask()
     first = Image.new("RGBA", (520, 90), (200, 200, 200, 255))
-    frame = np.zeros((90, 520, 4), np.uint8)
-    frame[..., :3] = 255
-    frame[mask, :3] = 0 if hidden else 255
-    path = tmp_path / "anim.png"
-    first.save(
-        path, save_all=True, append_images=[Image.fromarray(frame, "RGBA")], blend=[0, 1], default_image=False
-    )
-    stored = _apng_frame_as_stored(path.read_bytes(), 1)
-    assert ("4455667" in _ocr(stored[..., 0])) is hidden
+    colours = np.zeros((90, 520, 4), np.uint8)
+    colours[..., :3] = 255
+    colours[mask, :3] = 0 if hidden else 255
+    frame = Image.fromarray(colours, "RGBA")
+    path = tmp_path / f"anim.{fmt}"
+    if fmt == "webp":
+        path.write_bytes(_animated_webp(first, frame))
+    else:
+        first.save(path, save_all=True, append_images=[frame], blend=[0, 1], default_image=False)
+    assert ("4455667" in _ocr(_stored_frame(path.read_bytes(), fmt)[..., 0])) is hidden
     img = Image.open(path)
     img.seek(1)
     assert np.ptp(np.asarray(img.convert("RGB"))) == 0  # a viewer shows the grey canvas only
     (result,) = scrub_paths(
         [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
     )
-    if hidden:  # redacting an APNG is refused: the file fails, nothing is written
-        assert result.status is Status.FAILED and not (tmp_path / "o" / path.name).exists()
+    out = tmp_path / "o" / path.name
+    if hidden and fmt == "png":  # redacting an APNG is refused: the file fails, nothing is written
+        assert result.status is Status.FAILED and not out.exists()
+    elif hidden:
+        assert result.status is Status.SAFE, result.reason
+        assert "4455667" not in _ocr(_stored_frame(out.read_bytes(), fmt)[..., 0])
     else:
         assert result.status is Status.SAFE, result.reason
-        assert (tmp_path / "o" / path.name).read_bytes() == path.read_bytes()
+        assert out.read_bytes() == path.read_bytes()
 
 
 def _palette_image(mask: np.ndarray) -> Image.Image:

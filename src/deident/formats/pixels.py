@@ -179,6 +179,20 @@ def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
             yield Frame(index, entries, False, f"{label} palette entries", revealed=True)
 
 
+def unblended_frame(index: int, img, at: tuple[int, int], dims, label: str) -> Iterator[Frame]:
+    """An animation frame as stored, its colours on a white canvas at its place, when it has transparent
+    pixels: blending it OVER the canvas hides its colours there, a frame extractor hands them out."""
+    import numpy as np
+
+    if alpha_view(img) is None:  # opaque: blending shows the frame as stored
+        return
+    x, y = at
+    canvas = np.full((dims.height, dims.width, 3), 255, np.uint8)
+    colours = to_rgb8(img)[: max(0, dims.height - y), : max(0, dims.width - x)]
+    canvas[y : y + colours.shape[0], x : x + colours.shape[1]] = colours
+    yield Frame(index, canvas, False, label)
+
+
 def redact_image(img, redactions: list[Redaction]):
     """A copy of ``img`` (stored pixels, native mode) with the redactions (stored coordinates) applied."""
     import numpy as np

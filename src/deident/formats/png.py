@@ -553,7 +553,7 @@ class PngDocument(WholeFileDocument):
         blending OVER hides a frame's colours wherever its alpha is 0, while a frame extractor (apngdis,
         libpng) hands them out whole, so a name there must reach the text stage too (redacting an APNG is
         refused, so any text found there fails the file)."""
-        from deident.formats.pixels import decode_frame, shown_frames
+        from deident.formats.pixels import decode_frame, shown_frames, unblended_frame
 
         dims = self.check_size(ctx)
         blended = dict(_blended_frames(self.data))
@@ -563,7 +563,7 @@ class PngDocument(WholeFileDocument):
             if i in blended:
                 before = blended[i]
                 img = decode_frame(before.png, 0, "APNG frame")
-                yield from _unblended(i, img, before, dims, f"{label} before blending")
+                yield from unblended_frame(i, img, (before.x, before.y), dims, f"{label} before blending")
 
     def _encode(self, ctx: Context) -> bytes:
         if self._dims().frames > 1:
@@ -621,20 +621,6 @@ def _blended_frames(data: bytes) -> Iterator[tuple[int, StoredFrame]]:
         head = Chunk(b"IHDR", 0, struct.pack(">II", w, h) + ihdr.data[8:])
         chunks = [head, *tables, Chunk(b"IDAT", 0, body), Chunk(b"IEND", 0, b"")]
         yield index, StoredFrame(SIGNATURE + b"".join(k.raw() for k in chunks), x, y)
-
-
-def _unblended(index: int, img, frame: StoredFrame, dims: ImageDims, label: str) -> Iterator[Frame]:
-    """The stored frame's colours on a white canvas at its place, when blending hides any of them."""
-    import numpy as np
-
-    from deident.formats.pixels import alpha_view, to_rgb8
-
-    if alpha_view(img) is None:  # opaque: blending OVER shows the frame as stored
-        return
-    canvas = np.full((dims.height, dims.width, 3), 255, np.uint8)
-    colours = to_rgb8(img)[: dims.height - frame.y, : dims.width - frame.x]
-    canvas[frame.y : frame.y + colours.shape[0], frame.x : frame.x + colours.shape[1]] = colours
-    yield Frame(index, canvas, False, label)
 
 
 def open_png(source: Source) -> PngDocument:
