@@ -781,6 +781,32 @@ def test_an_animation_frame_blended_over_its_canvas_is_read_as_stored(tmp_path, 
         assert out.read_bytes() == path.read_bytes()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["png", "tiff"])
+def test_a_faint_label_in_a_deep_grey_picture_is_redacted(tmp_path, fmt):
+    """A label 100 levels above a 16-bit field: flat in the min..max stretch (one pixel at 65535), plain
+    under the window any viewer's contrast control sets."""
+    mask = _name_mask((520, 120))
+    values = np.full(mask.shape, 3000, np.uint16) + np.random.default_rng(0).integers(
+        0, 20, mask.shape, np.uint16
+    )
+    values[mask] += 100
+    values[0, 0] = 65535
+    path = tmp_path / f"faint.{fmt}"
+    Image.fromarray(values).save(path)
+
+    def windowed(data: bytes) -> str:
+        shown = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64)
+        return _ocr(np.clip((shown - 2950) * 255 / 250, 0, 255))
+
+    assert "4455667" in windowed(path.read_bytes())
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    assert "4455667" not in windowed((tmp_path / "o" / path.name).read_bytes())
+
+
 def _palette_image(mask: np.ndarray) -> Image.Image:
     """Entries 0 and 1 of one grey: every viewer shows a flat picture, the indices spell a name."""
     img = Image.fromarray(mask.astype(np.uint8), "P")

@@ -18,6 +18,7 @@ import numpy as np
 
 from deident.errors import CorruptFile, StageUnavailable, TooLarge
 from deident.findings import Action, Finding
+from deident.formats.pixels import local_contrast
 from deident.regions import Redaction, redact
 
 # Modality -> when its frames are photographs (the face stage only looks at photographs).
@@ -333,7 +334,7 @@ class Pixels:
         low, high = float(values.min()), float(values.max())
         if not any(c - w / 2 <= low and high <= c + w / 2 for c, w in windows) or not windows:
             candidates.append(("full stored range", _minmax(values)))  # a window clips some values
-        candidates.append(("local contrast", _local_contrast(values)))
+        candidates.append(("local contrast", local_contrast(values)))
         for label, grey in candidates:
             if self.photometric == "MONOCHROME1":
                 grey = 255 - grey
@@ -528,19 +529,6 @@ def _linear(values: np.ndarray, centre: float, width: float) -> np.ndarray:
     """The PS3.3 C.11.2.1.2 linear VOI function to 8 bits."""
     scaled = ((values - (centre - 0.5)) / max(width - 1, 1) + 0.5) * 255.0
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-def _local_contrast(values: np.ndarray) -> np.ndarray:
-    """Each value scaled between the lowest and highest value within ~1/16 of the frame around it."""
-    import cv2
-
-    size = max(15, (max(values.shape) // 16) | 1)
-    kernel = np.ones((size, size), np.uint8)
-    v = values.astype(np.float32)
-    low, high = (cv2.blur(f(v, kernel), (size, size)) for f in (cv2.erode, cv2.dilate))
-    span = high - low
-    out = np.divide(v - low, span, out=np.zeros_like(v), where=span > 0)
-    return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -20,7 +20,14 @@ if TYPE_CHECKING:  # numpy only where pixels are touched: metadata-only runs sta
 
 # Everything Pillow (and struct/zlib underneath it) raises on a damaged file.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError)
-DECODE_ERRORS += (OverflowError,)  # Pillow, on a fuzzed TIFF whose tile size overflows a C int
+DECODE_ERRORS += (OverflowError,)
+DEEP_MODES = (
+    "I;16",
+    "I;16B",
+    "I;16L",
+    "I",
+    "F",
+)  # deep grey: more levels than a screen shows  # Pillow, on a fuzzed TIFF whose tile size overflows a C int
 
 # ---------------------------------------------------------------- orientation (EXIF 0x0112 values)
 
@@ -93,7 +100,7 @@ def to_rgb8(img) -> np.ndarray:
     """HxWx3 uint8: deep grey levels are stretched to their own min..max so faint text stays visible."""
     import numpy as np
 
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if img.mode in DEEP_MODES:
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
         grey = (
@@ -101,6 +108,33 @@ def to_rgb8(img) -> np.ndarray:
         )
         return np.repeat(grey[:, :, None], 3, axis=2)
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def local_contrast(values: np.ndarray) -> np.ndarray:
+    """Each value scaled between the lowest and highest value within ~1/16 of the frame around it."""
+    import cv2
+    import numpy as np
+
+    size = max(15, (max(values.shape) // 16) | 1)
+    kernel = np.ones((size, size), np.uint8)
+    v = values.astype(np.float32)
+    low, high = (cv2.blur(f(v, kernel), (size, size)) for f in (cv2.erode, cv2.dilate))
+    span = high - low
+    out = np.divide(v - low, span, out=np.zeros_like(v), where=span > 0)
+    return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)
+
+
+def deep_view(img) -> np.ndarray | None:
+    """A deep grey picture (16-bit, 32-bit, float) with local contrast, or None for any other: a label a
+    few levels above its field is flat in the min..max stretch (one bright pixel squashes the rest) and
+    plain under a window any viewer's contrast control sets, as in DICOM (``dicom.pixels``)."""
+    import numpy as np
+
+    if img.mode not in DEEP_MODES:
+        return None
+    values = np.asarray(img, dtype=np.float64)
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.repeat(local_contrast(values)[:, :, None], 3, axis=2)
 
 
 # Modes where filling/blurring native values makes sense; others go through RGB(A) and back.
@@ -164,14 +198,18 @@ def duplicate_view(indices: np.ndarray, colours: np.ndarray) -> np.ndarray | Non
 
 
 def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
-    """What a viewer may show of one picture: its colours, its alpha channel when it has one, and which
-    of its palette entries of one colour it stores when it has such entries."""
+    """What a viewer may show of one picture: its colours, its alpha channel when it has one, a deep grey
+    picture with local contrast, and which of its palette entries of one colour it stores when it has
+    such entries."""
     import numpy as np
 
     yield Frame(index, to_rgb8(shown), True, label)
     alpha = alpha_view(shown)
     if alpha is not None:
         yield Frame(index, alpha, False, f"{label} alpha")
+    deep = deep_view(shown)
+    if deep is not None:
+        yield Frame(index, deep, False, f"{label}, local contrast", revealed=True)
     if shown.mode == "P":
         colours = palette_rgba(shown.getpalette() or [], shown.info.get("transparency"))
         entries = duplicate_view(np.asarray(shown), colours)
