@@ -642,3 +642,27 @@ def test_a_part_of_a_family_name_alone_is_cut(tmp_path, patient, text, cut, kept
     )
     assert not [c for c in cut if c in words or c.encode() in out], words
     assert all(k in words for k in kept), words
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "Hope Z\u043erander",
+        "H\u043ep\u0435 Z\u03bf\u0433ander",
+        "Hope Zo\u200brander",
+        "Hope \uff3a\uff4frander",
+    ],
+    ids=["cyrillic-o", "greek-and-cyrillic", "zero-width", "fullwidth"],
+)
+def test_a_name_spelled_with_look_alike_letters_is_cut(tmp_path, written):
+    """A kept text naming the patient with a Cyrillic or Greek letter drawn like a Latin one ("Zоrander",
+    its о Cyrillic) reads as the name to anyone; NFKD leaves the letter as it is, so the key differed
+    from the name's and the sweep kept it. Zero-width and fullwidth spellings were cut already."""
+    ds = _dataset()
+    ds.PatientName, ds.SpecificCharacterSet = "Zorander^Hope", "ISO_IR 192"
+    ds.Manufacturer = f"{written} clinic"
+    out = _cli_scrub(_save(ds, tmp_path / "glyphs.dcm"), tmp_path / "out").read_bytes()
+    kept = str(pydicom.dcmread(io.BytesIO(out)).Manufacturer)
+    assert "rander" not in kept and "\u0433ander" not in kept, kept
+    assert written.split()[-1].encode() not in out and written.split()[-1].encode("utf-16-le") not in out
+    assert "clinic" in kept
