@@ -402,6 +402,7 @@ def filter_fragments(ds) -> Filtered:
         if i >= frames_n:
             continue
         clean, found = _filter_frame(codec, frame, i)
+        _check_coded_size(clean, ds, i)
         prefix = f"frame {i}" if frames_n > 1 else "frame"
         dropped += [Dropped(d.kind, f"{prefix}: {d.where}", d.detail) for d in found]
         same = same and frame.startswith(clean) and frame[len(clean) :] in PADDING
@@ -421,6 +422,38 @@ def filter_fragments(ds) -> Filtered:
         rebuilt, offsets, lengths = encapsulate_extended(cleaned)
         return Filtered(rebuilt, dropped, (offsets, lengths))
     return Filtered(encapsulate(cleaned, has_bot=len(cleaned) > 1), dropped)
+
+
+# Start-of-frame markers whose segment gives the coded size: JPEG's SOFn (T.81 B.2.2) and JPEG-LS's SOF55.
+SIZE_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+
+
+def coded_size(frame: bytes) -> tuple[int, int] | None:
+    """(columns, rows) a filtered JPEG, JPEG-LS or JPEG 2000 frame codes, or None when not found."""
+    siz = frame.find(b"\xff\x4f\xff\x51")  # SOC then SIZ (T.800 A.5.1), also inside a JP2 wrapper
+    if siz >= 0 and len(frame) >= siz + 24:
+        x, y, x0, y0 = struct.unpack(">IIII", frame[siz + 8 : siz + 24])
+        return x - x0, y - y0
+    pos = 2 if frame[:2] == b"\xff\xd8" else len(frame)
+    while pos + 9 <= len(frame) and frame[pos] == 0xFF and frame[pos + 1] != 0xDA:
+        if frame[pos + 1] in SIZE_MARKERS:
+            rows, columns = struct.unpack(">HH", frame[pos + 5 : pos + 9])
+            return columns, rows
+        pos += 2 + struct.unpack(">H", frame[pos + 2 : pos + 4])[0]
+    return None
+
+
+def _check_coded_size(frame: bytes, ds, index: int) -> None:
+    """A frame must code the size the header declares: rows a JPEG codes below Rows (a label cropped off
+    by lowering Rows) are shown by any JPEG decoder of the frame and copied unchecked by a scrub that
+    decodes nothing, so such a file is refused (pydicom refuses to decode it too)."""
+    size = coded_size(frame)
+    declared = (int(ds.get("Columns", 0) or 0), int(ds.get("Rows", 0) or 0))
+    if size is not None and size != declared:
+        raise CorruptFile(
+            f"DICOM frame {index} codes {size[0]}x{size[1]} pixels, the header declares "
+            f"{declared[0]}x{declared[1]} (Columns x Rows): what lies beyond cannot be checked"
+        )
 
 
 def _filter_frame(codec: FrameFilter, frame: bytes, index: int) -> tuple[bytes, list[Dropped]]:
