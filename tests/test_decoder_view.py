@@ -827,7 +827,7 @@ def _gif_image_alone(data: bytes, n: int) -> Image.Image:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["png", "gif", "gif frame 1"])
+@pytest.mark.parametrize("where", ["png", "gif", "gif frame 1", "tif"])
 def test_a_name_drawn_between_palette_entries_of_one_colour_is_redacted(tmp_path, where):
     mask = _name_mask()
     path = tmp_path / f"flat.{where[:3]}"
@@ -851,6 +851,26 @@ def test_a_name_drawn_between_palette_entries_of_one_colour_is_redacted(tmp_path
     out = indices((tmp_path / "o" / path.name).read_bytes())
     text = " ".join(_ocr(255 - 255 * (out == u)) for u in np.unique(out))
     assert "4455667" not in text and "DOE" not in text and "JANE" not in text
+
+
+@pytest.mark.slow
+def test_a_palette_tiff_page_redacted_in_a_colour_the_fill_leaves_unused_is_written(tmp_path):
+    """The fill covers every pixel of the text's colour: the re-encoded page kept that colour-map entry,
+    unused, and the re-check of the output failed the file (an ordinary palette scan with a label)."""
+    img = Image.fromarray(_name_mask().astype(np.uint8), "P")
+    img.putpalette([200, 200, 200, 20, 20, 200, 0, 0, 0])
+    path = tmp_path / "label.tif"
+    img.save(path)
+    assert "4455667" in _ocr(np.asarray(img.convert("L")))
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    out = Image.open(tmp_path / "o" / path.name)
+    assert out.mode == "P" and "4455667" not in _ocr(np.asarray(out.convert("L")))
+    used = set(np.unique(np.asarray(out)).tolist())
+    palette = out.getpalette()
+    assert all(palette[3 * i : 3 * i + 3] == [0, 0, 0] for i in range(len(palette) // 3) if i not in used)
 
 
 # ---------------------------------------------------------------- reports never quote a value (item 8)

@@ -85,11 +85,18 @@ def structural_page(page: Page) -> PagePlan | None:
     plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS} - unused_tags(page.reader, page.ifd))
     clean_icc(page, plan)
     clean_jpeg_tables(page, plan)
-    colormap = used_colormap(page.reader, page.ifd, page.index)
+    blank_colormap(plan, page, page)
+    return plan
+
+
+def blank_colormap(plan: PagePlan, page: Page, pixels: Page) -> None:
+    """``plan`` writes the ColorMap of ``pixels`` (the page, or its re-encoded redaction, whose fill can
+    leave the colour it covered unused) with the entries its pixels do not use set to black."""
+    plan.extra.pop(Tag.ColorMap, None)
+    colormap = used_colormap(pixels.reader, pixels.ifd, pixels.index)
     if colormap is not None and Tag.ColorMap in plan.keep_tags:
         values = struct.pack(f"{page.reader.bo}{len(colormap)}H", *colormap)
         plan.extra[Tag.ColorMap] = (SHORT, values, len(colormap))
-    return plan
 
 
 def used_colormap(reader: TiffReader, ifd: IFD, index: int) -> list[int] | None:
