@@ -323,6 +323,11 @@ class Pixels:
         first = self.display(index)
         yield "", first
         frame = self.array[index]
+        if self.photometric == "PALETTE COLOR":
+            entries = self._duplicate_entries(frame)
+            if entries is not None:
+                yield "palette entries", entries
+            return
         if one_rendering(self.ds):
             return
         from pydicom.pixels import apply_modality_lut
@@ -380,6 +385,21 @@ class Pixels:
             wanted, where = np.unique(hidden[changed], axis=0, return_inverse=True)
             out[changed] = values[_nearest(wanted.astype(np.int32), colours)][where.ravel()]
         return out
+
+    def _duplicate_entries(self, frame: np.ndarray) -> np.ndarray | None:
+        """Which of several stored values shown in one colour each pixel holds (``formats.pixels``), or
+        None: pixel_array hands any reader the stored values, so a name drawn in two values of one
+        colour (duplicate LUT entries, or values past the LUT's end) is plain there and flat on screen."""
+        from pydicom.pixels import apply_color_lut
+
+        from deident.formats.pixels import duplicate_view
+
+        if frame.dtype.kind not in "ui" or frame.min() < 0:
+            return None
+        values = np.arange(int(frame.max()) + 1)
+        shown = _to_uint8(apply_color_lut(values.astype(frame.dtype), self.ds), lut=True)
+        colours = np.concatenate([shown, np.full((len(shown), 1), 255, np.uint8)], axis=1)
+        return duplicate_view(frame, colours)
 
     def _palette(self) -> tuple[np.ndarray, np.ndarray]:
         """(stored values, their displayed colours as int32), one value per distinct colour."""

@@ -190,10 +190,10 @@ def duplicate_view(indices: np.ndarray, colours: np.ndarray) -> np.ndarray | Non
     for n, g in enumerate(group.tolist()):  # entries in index order: rank within their colour group
         rank[n] = seen.get(g, 0)
         seen[g] = rank[n] + 1
-    shade = np.full(256, 255, np.uint8)
+    shade = np.full(max(256, len(colours)), 255, np.uint8)
     size = counts[group]
     shade[used] = np.where(size > 1, 255 - rank * 255 // np.maximum(size - 1, 1), 255).astype(np.uint8)
-    grey = shade[indices]
+    grey = shade[np.clip(indices, 0, len(shade) - 1)]
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
