@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from deident.errors import CorruptFile
 from deident.findings import Action, Finding
+from deident.formats.items import type_name
 
 WHERE = "(7FE0,0010) PixelData"
 PADDING = (b"", b"\0", b"\xff")  # fragments are padded to an even length with one byte (0x00, some 0xFF)
@@ -142,6 +143,62 @@ def _jls_scan_end(frame: bytes, pos: int) -> int:
 J2K_SOC, J2K_SOT, J2K_SOD, J2K_EOC, J2K_COM, J2K_TLM = 0x4F, 0x90, 0x93, 0xD9, 0x64, 0x55
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 JP2_KEEP_BOXES = {b"jP  ", b"ftyp", b"jp2h"}  # the codestream box (jp2c) is filtered, everything else goes
+# Box types of T.800 Annex I and T.801 a report may name; any other is four bytes the file chose.
+JP2_BOX_TYPES = JP2_KEEP_BOXES | {b"jp2c", b"jp2i", b"xml ", b"uuid", b"uinf", b"ulst", b"url ", b"res "}
+JP2_BOX_TYPES |= {b"rreq", b"asoc", b"lbl ", b"ftbl", b"dtbl", b"jpch", b"jplh", b"cgrp", b"free"}
+
+
+JP2_FTYP = struct.pack(">I4s4sI4s", 20, b"ftyp", b"jp2 ", 0, b"jp2 ")  # brand, version, one compatible
+
+
+def _ihdr_components(body: bytes) -> int | None:
+    return struct.unpack(">H", body[8:10])[0] if len(body) == 14 else None
+
+
+def _pclr_size(body: bytes) -> int | None:
+    """Bytes a palette box needs (T.800 I.5.3.4): entries x the bytes of each column's depth."""
+    if len(body) < 3:
+        return None
+    entries, columns = struct.unpack(">HB", body[:3])
+    depths = body[3 : 3 + columns]
+    return 3 + columns + entries * sum((d & 0x7F) // 8 + 1 for d in depths)
+
+
+# The boxes of a JP2 header a decoder reads (T.800 I.5.3), each the size its fields give it (components:
+# from ihdr); a colour box only as an enumerated colour space (method 1: an ICC profile is free text).
+JP2_HEADER_SIZES: dict[bytes, Callable[[bytes, int], int | None]] = {
+    b"ihdr": lambda body, nc: 14,
+    b"bpcc": lambda body, nc: nc,
+    b"colr": lambda body, nc: 7 if body[:1] == b"\x01" else None,
+    b"pclr": lambda body, nc: _pclr_size(body),
+    b"cmap": lambda body, nc: len(body) - len(body) % 4 if body else None,
+    b"cdef": lambda body, nc: 2 + 6 * struct.unpack(">H", body[:2])[0] if len(body) >= 2 else None,
+}
+
+
+def _jp2_header(data: bytes, base: int) -> tuple[bytes, list[Dropped]]:
+    """The JP2 header box's contents with only ``JP2_HEADER_SIZES`` boxes, each at its size: any other
+    box (XML, UUID, resolution), an ICC colour box and bytes past a box's fields go."""
+    out, dropped, pos, components = [], [], 0, 0
+    while pos + 8 <= len(data):
+        size, box = struct.unpack(">I4s", data[pos : pos + 8])
+        if size < 8 or pos + size > len(data):
+            raise CorruptFile(f"JPEG 2000 frame: JP2 header box at byte {base + pos} runs past its end")
+        body = data[pos + 8 : pos + size]
+        if box == b"ihdr":
+            components = _ihdr_components(body) or 0
+        sized = JP2_HEADER_SIZES.get(box)
+        wanted = sized(body, components) if sized is not None else None
+        if wanted is not None and wanted == len(body):
+            out.append(data[pos : pos + size])
+        else:
+            name = type_name(box, set(JP2_HEADER_SIZES) | JP2_BOX_TYPES)
+            detail = f"{size} bytes a decoder does not read"
+            dropped.append(Dropped("dicom.pixel-data.jp2.box", f"JP2 '{name}' box at {base + pos}", detail))
+        pos += size
+    if pos != len(data):
+        dropped.append(Dropped("dicom.pixel-data.jp2.box", f"JP2 header at {base + pos}", "trailing bytes"))
+    return b"".join(out), dropped
 
 
 def filter_jpeg2000(frame: bytes) -> tuple[bytes, list[Dropped]]:
@@ -229,10 +286,19 @@ def _filter_jp2(data: bytes) -> tuple[bytes, list[Dropped]]:
             stream, found = _filter_codestream(data[pos + header : pos + size], pos + header)
             out.append(struct.pack(">I4s", 8 + len(stream), box) + stream)
             return b"".join(out), dropped + found + _trailer(data, pos + size)
-        if box in JP2_KEEP_BOXES:
+        if box == b"ftyp":
+            out.append(JP2_FTYP)
+            if data[pos + header : pos + size] != JP2_FTYP[8:]:
+                detail = f"{size} bytes (written as brand jp2, nothing else)"
+                dropped.append(Dropped("dicom.pixel-data.jp2.box", f"JP2 'ftyp' box at {pos}", detail))
+        elif box == b"jp2h":
+            kept, lost = _jp2_header(data[pos + header : pos + size], pos + header)
+            out.append(struct.pack(">I4s", 8 + len(kept), box) + kept)
+            dropped += lost
+        elif box in JP2_KEEP_BOXES:
             out.append(data[pos : pos + size])
         else:
-            name = box.decode("latin-1").strip() or "?"
+            name = type_name(box, JP2_BOX_TYPES)
             dropped.append(Dropped("dicom.pixel-data.jp2.box", f"JP2 '{name}' box at {pos}", f"{size} bytes"))
         pos += size
     raise CorruptFile("JPEG 2000 frame: JP2 file without a codestream box")
