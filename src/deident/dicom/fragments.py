@@ -141,6 +141,12 @@ def _jls_scan_end(frame: bytes, pos: int) -> int:
 # ---------------------------------------------------------------- JPEG 2000 (T.800)
 
 J2K_SOC, J2K_SOT, J2K_SOD, J2K_EOC, J2K_COM, J2K_TLM = 0x4F, 0x90, 0x93, 0xD9, 0x64, 0x55
+J2K_DROPPED = {J2K_COM: ("com", "COM"), J2K_TLM: ("tlm", "TLM")}
+# Marker segments a decoder reads (T.800 A.2, T.801 A.2 for Part 2, T.814 for HTJ2K's CAP and CPF); any
+# other (a COM, TLM with stale lengths, a code no decoder knows) goes. Tile-part headers hold fewer.
+J2K_TILE_PART = {0x52, 0x53, 0x5C, 0x5D, 0x5E, 0x5F, 0x58, 0x61}  # COD COC QCD QCC RGN POC PLT PPT
+J2K_TILE_PART |= {0x70, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79}  # Part 2: DCO MCT MCC NLT MCO CBD ATK
+J2K_MAIN = (J2K_TILE_PART - {0x58, 0x61}) | {0x51, 0x57, 0x60, 0x63, 0x50, 0x56, 0x59, 0x71, 0x72, 0x73}
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 JP2_KEEP_BOXES = {b"jP  ", b"ftyp", b"jp2h"}  # the codestream box (jp2c) is filtered, everything else goes
 # Box types of T.800 Annex I and T.801 a report may name; any other is four bytes the file chose.
@@ -224,14 +230,14 @@ def _filter_codestream(data: bytes, base: int = 0) -> tuple[bytes, list[Dropped]
         return data[pos + 1], pos + 2 + length, data[pos + 4 : pos + 2 + length]
 
     def drop(marker: int, at: int, payload: bytes) -> None:
-        kind, label = ("com", "COM") if marker == J2K_COM else ("tlm", "TLM")
+        kind, label = J2K_DROPPED.get(marker, ("marker", f"0xFF{marker:02X}"))
         dropped.append(
             Dropped(f"dicom.pixel-data.j2k.{kind}", f"{label} marker at {base + at}", f"{len(payload)} bytes")
         )
 
     while pos + 2 <= n and data[pos : pos + 2] != b"\xff\x90":  # main header, up to the first SOT
         marker, end, payload = segment(pos)
-        if marker in (J2K_COM, J2K_TLM):
+        if marker not in J2K_MAIN:
             drop(marker, pos, payload)
         else:
             out.append(data[pos:end])
@@ -247,7 +253,7 @@ def _filter_codestream(data: bytes, base: int = 0) -> tuple[bytes, list[Dropped]
         kept, at = [], header_end
         while data[at : at + 2] != b"\xff\x93":
             marker, end, payload = segment(at)
-            if marker == J2K_COM:
+            if marker not in J2K_TILE_PART:
                 drop(marker, at, payload)
             else:
                 kept.append(data[at:end])
