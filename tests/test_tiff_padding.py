@@ -599,6 +599,24 @@ def test_picture_tiles_keep_nothing_a_decoder_does_not_read(tmp_path, compressio
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(tile), formats=[fmt])), np.asarray(part))
 
 
+def _zstd_raw(data: bytes) -> bytes:
+    """One Zstandard frame (RFC 8878) holding ``data`` as a raw block: single segment, 2-byte size."""
+    header = struct.pack("<IBH", 0xFD2FB528, 0x60, len(data) - 256)
+    return header + (len(data) << 3 | 1).to_bytes(3, "little") + data
+
+
+def test_zstd_tiles_keep_their_frames_only(tmp_path):
+    """Interior ZSTD tiles were copied whole: a skippable frame (data every decoder skips) or bytes after
+    the last frame carried a name into a safe output. Walked by block headers, nothing decoded."""
+    picture = _picture("uint8", 1)[:128]
+    frames = [_zstd_raw(np.ascontiguousarray(picture[:, x : x + 128]).tobytes()) for x in (0, 128)]
+    skippable = struct.pack("<II", 0x184D2A50, len(SENTINEL)) + SENTINEL
+    data = _laid_out([skippable + f + SENTINEL for f in frames], picture, 50000)
+    out, kinds = _scrub(tmp_path, data)
+    assert SENTINEL not in out and {"tiff.zstd", "trailer"} <= kinds
+    assert _segments(out) == frames
+
+
 @pytest.mark.parametrize("compression", [50000, 34887, 50002])  # ZSTD, LERC, JPEG XL
 def test_edge_tiles_of_a_codec_that_cannot_be_checked_refuse_the_file(tmp_path, compression):
     from deident.errors import DeidentError

@@ -597,8 +597,11 @@ StreamFilter = Callable[[bytes], tuple[bytes, list[Item]]]
 def _stream_filter(compression: int, pixels: int) -> StreamFilter | None:
     """What keeps only the bytes a decoder reads of a block of a picture codec (``picture_codecs``):
     a JPEG 2000 codestream's headers (``formats.j2k_stream``), a WebP file's chunks and bitstreams
-    (``formats.webp``: EXIF, XMP, bytes after the RIFF data, slack; decoding at most ``pixels``)."""
+    (``formats.webp``: EXIF, XMP, bytes after the RIFF data, slack; decoding at most ``pixels``); of a
+    ZSTD block its Zstandard frames (``codecs.zstd_frames``: skippable frames and trailing bytes go)."""
     fmt = PICTURE.get(compression)
+    if compression == codecs.ZSTD:
+        return codecs.zstd_frames
     if fmt == "JPEG2000":
         from deident.formats.j2k_stream import filter_jpeg2000
 
