@@ -617,6 +617,17 @@ def test_zstd_tiles_keep_their_frames_only(tmp_path):
     assert _segments(out) == frames
 
 
+@pytest.mark.parametrize("compression", [34887, 50002])  # LERC, JPEG XL
+def test_interior_tiles_of_a_codec_that_cannot_be_checked_refuse_the_file(tmp_path, compression):
+    """Tiles wholly inside the image were copied as they were: whatever their streams hold beside the
+    picture (a JPEG XL container's Exif and XML boxes) went into a safe output unread."""
+    from deident.errors import DeidentError
+
+    data = _set(_tifffile(_picture()[:128, :256], True), "Compression", compression)
+    with pytest.raises(DeidentError, match="cannot be checked"):
+        _scrub(tmp_path, data)
+
+
 @pytest.mark.parametrize("compression", [50000, 34887, 50002])  # ZSTD, LERC, JPEG XL
 def test_edge_tiles_of_a_codec_that_cannot_be_checked_refuse_the_file(tmp_path, compression):
     from deident.errors import DeidentError

@@ -450,6 +450,9 @@ def declared_blocks(
         return _coded_blocks(where, reader, compression, predictor, (offsets, counts), shapes, full, tiled)
     if compression != COMPRESSION_NONE:  # JPEG 2000, WebP: decoded; ZSTD and the rest: refused
         size = BlockShape(tw, tl, per_pixel) if tiled else BlockShape(width, None, per_pixel)
+        clean = _stream_filter(compression, tw * tl if tiled else width * length)
+        if clean is None:  # interior tiles too: nothing here reads what their streams hold
+            raise UnsupportedFormat(f"TIFF compression {compression}: what its blocks hold cannot be checked")
         return _recoded_edges(
             reader,
             (offsets, counts),
@@ -457,7 +460,7 @@ def declared_blocks(
             per_pixel,
             full if tiled else 0,
             lambda block, visible: blank_beyond(compression, block, size, visible),
-            _stream_filter(compression, tw * tl if tiled else width * length),
+            clean,
         )
     sizes = tuple(s.rows * s.row if not tiled else full for s in shapes)
     if any(c < n for c, n in zip(counts, sizes, strict=True)):
