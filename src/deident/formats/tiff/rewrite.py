@@ -450,7 +450,7 @@ def declared_blocks(
         return _coded_blocks(where, reader, compression, predictor, (offsets, counts), shapes, full, tiled)
     if compression != COMPRESSION_NONE:  # JPEG 2000, WebP: decoded; ZSTD and the rest: refused
         size = BlockShape(tw, tl, per_pixel) if tiled else BlockShape(width, None, per_pixel)
-        clean = _stream_filter(compression, tw * tl if tiled else width * length)
+        clean = _stream_filter(compression)
         if clean is None:  # interior tiles too: nothing here reads what their streams hold
             raise UnsupportedFormat(f"TIFF compression {compression}: what its blocks hold cannot be checked")
         return _recoded_edges(
@@ -597,10 +597,11 @@ def _recoded_edges(
 StreamFilter = Callable[[bytes], tuple[bytes, list[Item]]]
 
 
-def _stream_filter(compression: int, pixels: int) -> StreamFilter | None:
+def _stream_filter(compression: int) -> StreamFilter | None:
     """What keeps only the bytes a decoder reads of a block of a picture codec (``picture_codecs``):
     a JPEG 2000 codestream's headers (``formats.j2k_stream``), a WebP file's chunks and bitstreams
-    (``formats.webp``: EXIF, XMP, bytes after the RIFF data, slack; decoding at most ``pixels``); of a
+    (``formats.webp``: EXIF, XMP, bytes after the RIFF data; not the slack after a bitstream, which
+    costs decodes a tile, and a slide has thousands); of a
     ZSTD block its Zstandard frames (``codecs.zstd_frames``: skippable frames and trailing bytes go)."""
     fmt = PICTURE.get(compression)
     if compression == codecs.ZSTD:
@@ -612,7 +613,7 @@ def _stream_filter(compression: int, pixels: int) -> StreamFilter | None:
     if fmt == "WEBP":
         from deident.formats.webp import chunk_items, clean_webp, walk
 
-        return lambda stream: (clean_webp(stream, pixels), list(chunk_items(walk(stream), pixels)))
+        return lambda stream: (clean_webp(stream), list(chunk_items(walk(stream))))
     return None
 
 
