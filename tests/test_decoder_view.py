@@ -807,6 +807,32 @@ def test_a_faint_label_in_a_deep_grey_picture_is_redacted(tmp_path, fmt):
     assert "4455667" not in windowed((tmp_path / "o" / path.name).read_bytes())
 
 
+@pytest.mark.slow
+def test_a_gif_frame_drawn_in_the_colour_under_it_is_read_as_stored(tmp_path):
+    """A later frame, transparent but for a name in the very grey of the frame under it: flat once
+    composed, plain in the frame a GIF frame extractor (gifsicle --explode, giflib) hands out alone."""
+    mask = _name_mask()
+    first = Image.fromarray(np.full(mask.shape, 2, np.uint8), "P")
+    first.putpalette([0, 0, 0, 128, 128, 128, 128, 128, 128])
+    frame = Image.fromarray(mask.astype(np.uint8), "P")
+    frame.putpalette([0, 0, 0, 128, 128, 128])
+    path = tmp_path / "anim.gif"
+    first.save(path, save_all=True, append_images=[frame], optimize=False, disposal=1, transparency=0)
+    img = Image.open(path)
+    img.seek(1)
+    assert np.ptp(np.asarray(img.convert("RGB"))) == 0  # a viewer shows one grey
+    stored = np.asarray(_gif_image_alone(path.read_bytes(), 1))
+    assert "4455667" in _ocr(np.where(stored == 0, 255, 0))  # the frame alone: grey text, transparent field
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    out = (tmp_path / "o" / path.name).read_bytes()
+    for n in range(1, Image.open(io.BytesIO(out)).n_frames):
+        stored = np.asarray(_gif_image_alone(out, n))
+        assert all("4455667" not in _ocr(np.where(stored == u, 0, 255)) for u in np.unique(stored))
+
+
 def _palette_image(mask: np.ndarray) -> Image.Image:
     """Entries 0 and 1 of one grey: every viewer shows a flat picture, the indices spell a name."""
     img = Image.fromarray(mask.astype(np.uint8), "P")

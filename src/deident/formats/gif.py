@@ -316,16 +316,20 @@ class GifDocument(WholeFileDocument):
     def frames(self, ctx: Context) -> Iterator[Frame]:
         """Each frame as Pillow composes it; after every frame but the first (which Pillow keeps as
         indices, so ``shown_frames`` looks at them) which of several colour-table entries of one colour
-        its pixels store, since Pillow gives those frames as colours only."""
-        from deident.formats.pixels import shown_frames
+        its pixels store, since Pillow gives those frames as colours only, and the frame as stored when it
+        has transparent pixels (text drawn in the colour under it is flat once composed)."""
+        from deident.formats.pixels import shown_frames, unblended_frame
 
         dims = self.check_size(ctx)
         stored = dict(enumerate(_stored_indices(self.data)))
         for i in range(dims.frames):
             label = f"frame {i}" if dims.frames > 1 else "image"
             yield from shown_frames(i, self.stored(i, ctx), label)
-            if i and i in stored:
+            if i and i in stored and stored[i].width and stored[i].height:
                 yield from _duplicate_frame(i, stored[i], dims, f"{label} palette entries")
+                yield from unblended_frame(
+                    i, stored[i].image(), stored[i].at, dims, f"{label} as stored", False
+                )
 
     def _encode(self, ctx: Context) -> bytes:
         """All frames again (GIF frames depend on each other), with the original timing and looping."""
@@ -343,6 +347,20 @@ class StoredImage:
     top: int
     colours: bytes  # the local colour table, else the global one
     transparent: int | None
+
+    @property
+    def at(self) -> tuple[int, int]:
+        return self.left, self.top
+
+    def image(self):
+        """The block alone as a Pillow palette image, its transparency index applied."""
+        from PIL import Image
+
+        img = Image.frombytes("P", (self.width, self.height), self.indices)
+        img.putpalette(self.colours or b"\0\0\0")
+        if self.transparent is not None:
+            img.info["transparency"] = self.transparent
+        return img
 
 
 def _stored_indices(data: bytes) -> Iterator[StoredImage]:

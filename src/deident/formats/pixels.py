@@ -217,18 +217,24 @@ def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
             yield Frame(index, entries, False, f"{label} palette entries", revealed=True)
 
 
-def unblended_frame(index: int, img, at: tuple[int, int], dims, label: str) -> Iterator[Frame]:
-    """An animation frame as stored, its colours on a white canvas at its place, when it has transparent
-    pixels: blending it OVER the canvas hides its colours there, a frame extractor hands them out."""
+def unblended_frame(
+    index: int, img, at: tuple[int, int], dims, label: str, colours: bool = True
+) -> Iterator[Frame]:
+    """An animation frame as stored, its colours and its alpha each on a white canvas at its place, when it
+    has transparent pixels: blending it OVER the canvas hides its colours there and any shape drawn in
+    the colour under it, while a frame extractor hands the frame out alone."""
     import numpy as np
 
-    if alpha_view(img) is None:  # opaque: blending shows the frame as stored
+    alpha = alpha_view(img)
+    if alpha is None:  # opaque: blending shows the frame as stored
         return
     x, y = at
-    canvas = np.full((dims.height, dims.width, 3), 255, np.uint8)
-    colours = to_rgb8(img)[: max(0, dims.height - y), : max(0, dims.width - x)]
-    canvas[y : y + colours.shape[0], x : x + colours.shape[1]] = colours
-    yield Frame(index, canvas, False, label)
+    views = [(to_rgb8(img), label)] if colours else []  # a GIF's transparent pixels hide one colour
+    for view, what in [*views, (alpha, f"{label} alpha")]:
+        canvas = np.full((dims.height, dims.width, 3), 255, np.uint8)
+        part = view[: max(0, dims.height - y), : max(0, dims.width - x)]
+        canvas[y : y + part.shape[0], x : x + part.shape[1]] = part
+        yield Frame(index, canvas, False, what)
 
 
 def redact_image(img, redactions: list[Redaction]):
