@@ -129,9 +129,41 @@ def clean_native(ds, fix: bool) -> list[Finding]:
             detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
             out.append(Finding("dicom", "dicom.pixel-data.unused-bits", where, action, detail))
             data = new.astype(words).tobytes() + data[expected:]
+    if kw in NAN_WORDS:
+        data, changed = _canonical_nans(data, expected, kw, _little_endian(ds))
+        if changed:
+            detail = f"{changed} NaN values carried bits of their own (a payload of up to 51 bits each)"
+            out.append(Finding("dicom", "dicom.pixel-data.nan-payload", where, action, detail))
     if fix and out:
         ds[kw].value = data
     return out
+
+
+# Float pixels: (unsigned word, exponent mask, mantissa mask, the one quiet NaN written for every NaN).
+# A NaN's sign and mantissa bits are free (IEEE 754): shown as the lowest finite value, read by any
+# reader of the words.
+NAN_WORDS = {
+    "FloatPixelData": ("u4", 0x7F800000, 0x007FFFFF, 0x7FC00000),
+    "DoubleFloatPixelData": ("u8", 0x7FF0000000000000, 0x000FFFFFFFFFFFFF, 0x7FF8000000000000),
+}
+
+
+def _canonical_nans(data: bytes, expected: int, kw: str, little: bool) -> tuple[bytes, int]:
+    """``data`` with every NaN written as the quiet NaN, and how many NaNs differed from it."""
+    word, exponent, mantissa, quiet = NAN_WORDS[kw]
+    dtype = np.dtype(("<" if little else ">") + word)
+    arr = np.frombuffer(data, dtype, count=expected // dtype.itemsize)
+    nan = ((arr & dtype.type(exponent)) == exponent) & ((arr & dtype.type(mantissa)) != 0)
+    changed = int(np.count_nonzero(nan & (arr != quiet)))
+    if not changed:
+        return data, 0
+    new = np.where(nan, np.array(quiet, dtype), arr).astype(dtype)
+    return new.tobytes() + data[expected:], changed
+
+
+def _little_endian(ds) -> bool:
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    return ts is None or ts.is_little_endian
 
 
 def native_layout(ds) -> tuple | None:
