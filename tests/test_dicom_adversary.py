@@ -231,6 +231,26 @@ def test_palette_and_voi_lut_data_keep_only_their_declared_entries(tmp_path):
     assert rgb.shape == (8, 8, 3) and rgb[7, 7, 0] == 63 * 257
 
 
+def test_palette_entries_no_pixel_uses_are_set_to_zero(tmp_path):
+    """The 192 entries of a 256-entry palette that no stored value reaches were copied: free numbers (a
+    name spelled across them), as a photo's unused palette entries were before they were blanked."""
+    from pydicom.pixels import apply_color_lut
+
+    ds = _dataset()
+    _palette(ds, b"")
+    planted = bytearray(ds.RedPaletteColorLookupTableData)
+    planted[2 * 100 : 2 * 100 + len(PAYLOAD)] = PAYLOAD  # entries 100-113: no pixel value reaches them
+    ds.RedPaletteColorLookupTableData = bytes(planted)
+    src = _save(ds, tmp_path / "palette.dcm")
+    out = scrub_bytes(src, context())
+    assert _holders(out, TOKEN.encode()) == []
+    read, before = pydicom.dcmread(io.BytesIO(out)), pydicom.dcmread(src)
+    assert np.array_equal(
+        apply_color_lut(read.pixel_array, read), apply_color_lut(before.pixel_array, before)
+    )
+    assert not np.frombuffer(read.RedPaletteColorLookupTableData, "<u2")[64:].any()
+
+
 def test_an_icc_profile_is_rebuilt_like_a_photos(tmp_path):
     from deident.formats.icc import clean_profile
     from support.post import SRGB_D50, icc_profile
