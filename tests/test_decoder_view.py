@@ -21,7 +21,7 @@ from deident.formats import jpeg
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
 from support import need
-from support.photos import bars, grey_tiff, png_chunks, png_file, riff, riff_chunks, sub_blocks
+from support.photos import bars, grey_tiff, png_chunks, png_file, riff, riff_body, riff_chunks, sub_blocks
 from support.planted import SRGB_ICC, ctx, scrub_bytes
 
 SENTINEL = b"MRK-HIDDEN-Doe-Jane-MRN4455667"
@@ -692,6 +692,211 @@ def test_text_drawn_only_in_alpha_is_redacted(tmp_path, fmt, mode):
     assert result.status is Status.SAFE, result.reason
     text = _alpha_ocr((tmp_path / "o" / path.name).read_bytes())
     assert "4455667" not in text and "DOE" not in text and "JANE" not in text
+
+
+def _name_mask(size: tuple[int, int] = (520, 90)) -> np.ndarray:
+    from PIL import ImageDraw, ImageFont
+
+    img = Image.new("L", size, 0)
+    font = ImageFont.truetype("DejaVuSans-Bold.ttf", 40)
+    ImageDraw.Draw(img).text((12, 18), "DOE JANE 4455667", fill=255, font=font)
+    return np.asarray(img) > 127
+
+
+def _ocr(grey: np.ndarray) -> str:
+    import pytesseract
+
+    padded = np.pad(grey.astype(np.uint8), 20, constant_values=255)
+    return pytesseract.image_to_string(Image.fromarray(padded), config="--psm 7")
+
+
+def _apng_frame_as_stored(data: bytes, n: int) -> np.ndarray:
+    """Frame ``n`` (after the default image) as a frame extractor gives it: its fdAT data alone."""
+    chunks = png_chunks(data)
+    ihdr = chunks[0][1]
+    controls = [i for i, (t, _) in enumerate(chunks) if t == b"fcTL"]
+    at = controls[n]
+    body = b"".join(b[4:] for t, b in chunks[at + 1 :] if t == b"fdAT")  # the last frame here
+    w, h = struct.unpack(">II", chunks[at][1][4:12])
+    single = png_file([(b"IHDR", struct.pack(">II", w, h) + ihdr[8:]), (b"IDAT", body), (b"IEND", b"")])
+    return np.asarray(Image.open(io.BytesIO(single)).convert("RGBA"))
+
+
+def _animated_webp(first: Image.Image, frame: Image.Image) -> bytes:
+    """Two ANMF frames of lossless, exact data (colours under alpha 0 kept); the second blended."""
+
+    def vp8l(img: Image.Image) -> tuple[bytes, bytes]:
+        buf = io.BytesIO()
+        img.save(buf, "WEBP", lossless=True, exact=True)
+        return riff_chunks(buf.getvalue())[0]
+
+    w, h = (v - 1 for v in first.size)
+    size = w.to_bytes(3, "little") + h.to_bytes(3, "little")
+    frames = [
+        (b"ANMF", b"\0" * 6 + size + (500).to_bytes(3, "little") + bytes([flags]) + riff_body([vp8l(img)]))
+        for img, flags in ((first, 2), (frame, 0))  # 2: do not blend, 0: blend
+    ]
+    return riff([(b"VP8X", bytes([0x12, 0, 0, 0]) + size), (b"ANIM", b"\0" * 6), *frames])
+
+
+def _stored_frame(data: bytes, fmt: str) -> np.ndarray:
+    """The second frame as a frame extractor gives it: its own image data alone."""
+    if fmt == "webp":
+        anmf = [b for t, b in riff_chunks(data) if t == b"ANMF"][1]
+        return np.asarray(Image.open(io.BytesIO(riff(riff_chunks(anmf, 16)))).convert("RGBA"))
+    return _apng_frame_as_stored(data, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+@pytest.mark.parametrize("hidden", [True, False])
+def test_an_animation_frame_blended_over_its_canvas_is_read_as_stored(tmp_path, hidden, fmt):
+    """Blending OVER hides a frame's colours where its alpha is 0; a frame extractor shows them."""
+    mask = _name_mask()
+    first = Image.new("RGBA", (520, 90), (200, 200, 200, 255))
+    colours = np.zeros((90, 520, 4), np.uint8)
+    colours[..., :3] = 255
+    colours[mask, :3] = 0 if hidden else 255
+    frame = Image.fromarray(colours, "RGBA")
+    path = tmp_path / f"anim.{fmt}"
+    if fmt == "webp":
+        path.write_bytes(_animated_webp(first, frame))
+    else:
+        first.save(path, save_all=True, append_images=[frame], blend=[0, 1], default_image=False)
+    assert ("4455667" in _ocr(_stored_frame(path.read_bytes(), fmt)[..., 0])) is hidden
+    img = Image.open(path)
+    img.seek(1)
+    assert np.ptp(np.asarray(img.convert("RGB"))) == 0  # a viewer shows the grey canvas only
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    out = tmp_path / "o" / path.name
+    if hidden and fmt == "png":  # redacting an APNG is refused: the file fails, nothing is written
+        assert result.status is Status.FAILED and not out.exists()
+    elif hidden:
+        assert result.status is Status.SAFE, result.reason
+        assert "4455667" not in _ocr(_stored_frame(out.read_bytes(), fmt)[..., 0])
+    else:
+        assert result.status is Status.SAFE, result.reason
+        assert out.read_bytes() == path.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["png", "tiff"])
+def test_a_faint_label_in_a_deep_grey_picture_is_redacted(tmp_path, fmt):
+    """A label 100 levels above a 16-bit field: flat in the min..max stretch (one pixel at 65535), plain
+    under the window any viewer's contrast control sets."""
+    mask = _name_mask((520, 120))
+    values = np.full(mask.shape, 3000, np.uint16) + np.random.default_rng(0).integers(
+        0, 20, mask.shape, np.uint16
+    )
+    values[mask] += 100
+    values[0, 0] = 65535
+    path = tmp_path / f"faint.{fmt}"
+    Image.fromarray(values).save(path)
+
+    def windowed(data: bytes) -> str:
+        shown = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64)
+        return _ocr(np.clip((shown - 2950) * 255 / 250, 0, 255))
+
+    assert "4455667" in windowed(path.read_bytes())
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    assert "4455667" not in windowed((tmp_path / "o" / path.name).read_bytes())
+
+
+@pytest.mark.slow
+def test_a_gif_frame_drawn_in_the_colour_under_it_is_read_as_stored(tmp_path):
+    """A later frame, transparent but for a name in the very grey of the frame under it: flat once
+    composed, plain in the frame a GIF frame extractor (gifsicle --explode, giflib) hands out alone."""
+    mask = _name_mask()
+    first = Image.fromarray(np.full(mask.shape, 2, np.uint8), "P")
+    first.putpalette([0, 0, 0, 128, 128, 128, 128, 128, 128])
+    frame = Image.fromarray(mask.astype(np.uint8), "P")
+    frame.putpalette([0, 0, 0, 128, 128, 128])
+    path = tmp_path / "anim.gif"
+    first.save(path, save_all=True, append_images=[frame], optimize=False, disposal=1, transparency=0)
+    img = Image.open(path)
+    img.seek(1)
+    assert np.ptp(np.asarray(img.convert("RGB"))) == 0  # a viewer shows one grey
+    stored = np.asarray(_gif_image_alone(path.read_bytes(), 1))
+    assert "4455667" in _ocr(np.where(stored == 0, 255, 0))  # the frame alone: grey text, transparent field
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    out = (tmp_path / "o" / path.name).read_bytes()
+    for n in range(1, Image.open(io.BytesIO(out)).n_frames):
+        stored = np.asarray(_gif_image_alone(out, n))
+        assert all("4455667" not in _ocr(np.where(stored == u, 0, 255)) for u in np.unique(stored))
+
+
+def _palette_image(mask: np.ndarray) -> Image.Image:
+    """Entries 0 and 1 of one grey: every viewer shows a flat picture, the indices spell a name."""
+    img = Image.fromarray(mask.astype(np.uint8), "P")
+    img.putpalette([128, 128, 128] * 2)
+    return img
+
+
+def _gif_image_alone(data: bytes, n: int) -> Image.Image:
+    """Image block ``n`` as a one-frame GIF (header, global table, the block): Pillow's indices of it."""
+    from deident.formats import gif
+
+    parsed = gif.walk(data)
+    block = [b for b in parsed.blocks if b.kind == gif.IMAGE][n]
+    end = next((b.start for b in parsed.blocks if b.start > block.start), len(data) - 1)
+    head = bytearray(data[: parsed.header_end])
+    head[6:10] = data[block.start + 5 : block.start + 9]  # the screen is the block's size
+    return Image.open(io.BytesIO(bytes(head) + b"\x2c\0\0\0\0" + data[block.start + 5 : end] + b";"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["png", "gif", "gif frame 1", "tif"])
+def test_a_name_drawn_between_palette_entries_of_one_colour_is_redacted(tmp_path, where):
+    mask = _name_mask()
+    path = tmp_path / f"flat.{where[:3]}"
+    if where == "gif frame 1":
+        blank = _palette_image(np.zeros_like(mask))
+        blank.save(path, save_all=True, append_images=[_palette_image(mask)], optimize=False, disposal=1)
+    else:
+        _palette_image(mask).save(path)
+
+    def indices(data: bytes) -> np.ndarray:
+        img = _gif_image_alone(data, 1) if where == "gif frame 1" else Image.open(io.BytesIO(data))
+        return np.asarray(img)
+
+    source = _gif_image_alone(path.read_bytes(), 1) if where == "gif frame 1" else Image.open(path)
+    assert np.ptp(np.asarray(source.convert("RGB"))) == 0  # nothing a viewer can show
+    assert "4455667" in _ocr(255 - 255 * (indices(path.read_bytes()) == 1))
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    out = indices((tmp_path / "o" / path.name).read_bytes())
+    text = " ".join(_ocr(255 - 255 * (out == u)) for u in np.unique(out))
+    assert "4455667" not in text and "DOE" not in text and "JANE" not in text
+
+
+@pytest.mark.slow
+def test_a_palette_tiff_page_redacted_in_a_colour_the_fill_leaves_unused_is_written(tmp_path):
+    """The fill covers every pixel of the text's colour: the re-encoded page kept that colour-map entry,
+    unused, and the re-check of the output failed the file (an ordinary palette scan with a label)."""
+    img = Image.fromarray(_name_mask().astype(np.uint8), "P")
+    img.putpalette([200, 200, 200, 20, 20, 200, 0, 0, 0])
+    path = tmp_path / "label.tif"
+    img.save(path)
+    assert "4455667" in _ocr(np.asarray(img.convert("L")))
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    out = Image.open(tmp_path / "o" / path.name)
+    assert out.mode == "P" and "4455667" not in _ocr(np.asarray(out.convert("L")))
+    used = set(np.unique(np.asarray(out)).tolist())
+    palette = out.getpalette()
+    assert all(palette[3 * i : 3 * i + 3] == [0, 0, 0] for i in range(len(palette) // 3) if i not in used)
 
 
 # ---------------------------------------------------------------- reports never quote a value (item 8)

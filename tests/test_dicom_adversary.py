@@ -231,6 +231,26 @@ def test_palette_and_voi_lut_data_keep_only_their_declared_entries(tmp_path):
     assert rgb.shape == (8, 8, 3) and rgb[7, 7, 0] == 63 * 257
 
 
+def test_palette_entries_no_pixel_uses_are_set_to_zero(tmp_path):
+    """The 192 entries of a 256-entry palette that no stored value reaches were copied: free numbers (a
+    name spelled across them), as a photo's unused palette entries were before they were blanked."""
+    from pydicom.pixels import apply_color_lut
+
+    ds = _dataset()
+    _palette(ds, b"")
+    planted = bytearray(ds.RedPaletteColorLookupTableData)
+    planted[2 * 100 : 2 * 100 + len(PAYLOAD)] = PAYLOAD  # entries 100-113: no pixel value reaches them
+    ds.RedPaletteColorLookupTableData = bytes(planted)
+    src = _save(ds, tmp_path / "palette.dcm")
+    out = scrub_bytes(src, context())
+    assert _holders(out, TOKEN.encode()) == []
+    read, before = pydicom.dcmread(io.BytesIO(out)), pydicom.dcmread(src)
+    assert np.array_equal(
+        apply_color_lut(read.pixel_array, read), apply_color_lut(before.pixel_array, before)
+    )
+    assert not np.frombuffer(read.RedPaletteColorLookupTableData, "<u2")[64:].any()
+
+
 def test_an_icc_profile_is_rebuilt_like_a_photos(tmp_path):
     from deident.formats.icc import clean_profile
     from support.post import SRGB_D50, icc_profile
@@ -642,3 +662,27 @@ def test_a_part_of_a_family_name_alone_is_cut(tmp_path, patient, text, cut, kept
     )
     assert not [c for c in cut if c in words or c.encode() in out], words
     assert all(k in words for k in kept), words
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "Hope Z\u043erander",
+        "H\u043ep\u0435 Z\u03bf\u0433ander",
+        "Hope Zo\u200brander",
+        "Hope \uff3a\uff4frander",
+    ],
+    ids=["cyrillic-o", "greek-and-cyrillic", "zero-width", "fullwidth"],
+)
+def test_a_name_spelled_with_look_alike_letters_is_cut(tmp_path, written):
+    """A kept text naming the patient with a Cyrillic or Greek letter drawn like a Latin one ("Zоrander",
+    its о Cyrillic) reads as the name to anyone; NFKD leaves the letter as it is, so the key differed
+    from the name's and the sweep kept it. Zero-width and fullwidth spellings were cut already."""
+    ds = _dataset()
+    ds.PatientName, ds.SpecificCharacterSet = "Zorander^Hope", "ISO_IR 192"
+    ds.Manufacturer = f"{written} clinic"
+    out = _cli_scrub(_save(ds, tmp_path / "glyphs.dcm"), tmp_path / "out").read_bytes()
+    kept = str(pydicom.dcmread(io.BytesIO(out)).Manufacturer)
+    assert "rander" not in kept and "\u0433ander" not in kept, kept
+    assert written.split()[-1].encode() not in out and written.split()[-1].encode("utf-16-le") not in out
+    assert "clinic" in kept

@@ -93,6 +93,7 @@ def test_lossless_frame_reencoded_in_its_syntax_others_copied(tmp_path, name):
     original, written = fragments(before), fragments(out)
     assert [a == b for a, b in zip(original, written, strict=True)].count(False) == 1
     assert written[0] == original[0] and written[1] != original[1]
+    assert filter_fragments(out).dropped == []  # no encoder comment for the re-check of the output to refuse
     decoded, redacted = before.pixel_array, out.pixel_array  # pydicom's decoders
     box = np.zeros(decoded.shape[1:], bool)
     box[5:20, 10:30] = True

@@ -102,7 +102,7 @@ def test_redacting_a_16_bit_page_reencodes_only_that_page(tmp_path):
     c = ctx()
     doc.scrub_metadata(c)
     frames = list(doc.frames(c))
-    assert [f.label for f in frames] == ["page 1", "page 2", "page 3"]
+    assert [f.label for f in frames] == ["page 1", "page 2", "page 2, local contrast", "page 3"]
     out = filled_bytes(doc, 1, (4, 4, 20, 12), c)
     assert leaked(out) == []
     p = pages()

@@ -552,14 +552,80 @@ def test_a_name_in_jpeg2000_and_webp_edge_tiles_is_written_blank(tmp_path, compr
     assert NAME.split()[0] not in _ocr(whole)
 
 
-def test_jpeg2000_edge_tiles_with_blank_padding_are_copied_byte_for_byte(tmp_path):
+def _without_comment(codestream: bytes) -> bytes:
+    """The codestream without its main header's COM marker segment (OpenJPEG writes one naming itself)."""
+    at = codestream.index(b"\xff\x64")
+    return codestream[:at] + codestream[at + 2 + struct.unpack(">H", codestream[at + 2 : at + 4])[0] :]
+
+
+def test_jpeg2000_edge_tiles_with_blank_padding_keep_their_coded_data(tmp_path):
     picture = _picture("uint8", 3)
     picture[H:] = 0
     picture[:, W:] = 0
     data = _picture_tiled(picture, 34712)
     out, kinds = _scrub(tmp_path, data)
-    assert _segments(out) == _segments(data)
-    assert "tiff.tiles" not in kinds
+    assert _segments(out) == [_without_comment(s) for s in _segments(data)]  # the comment alone goes
+    assert "tiff.tiles" not in kinds and "j2k.com" in kinds
+
+
+def _planted_tile(tile: Image.Image, compression: int) -> bytes:
+    """A JPEG 2000 codestream with a COM and an unknown marker segment, or a WebP file with EXIF and XMP
+    chunks, each holding SENTINEL, and SENTINEL after its end."""
+    if PICTURE[compression] == "WEBP":
+        exif = b"Exif\0\0II*\0" + SENTINEL
+        return _saved(tile, "WEBP", lossless=True, exact=True, exif=exif, xmp=SENTINEL) + SENTINEL
+    stream = _saved(tile, "JPEG2000", no_jp2=True, irreversible=False)
+    siz_end = 4 + struct.unpack(">H", stream[4:6])[0]
+    com = b"\xff\x64" + struct.pack(">H", 4 + len(SENTINEL)) + b"\0\1" + SENTINEL
+    unknown = b"\xff\x6a" + struct.pack(">H", 2 + len(SENTINEL)) + SENTINEL
+    return stream[:siz_end] + com + unknown + stream[siz_end:] + SENTINEL
+
+
+@pytest.mark.parametrize(
+    ("compression", "dropped"), [(34712, {"j2k.com", "j2k.marker", "trailer"}), (50001, {"xmp", "trailer"})]
+)
+def test_picture_tiles_keep_nothing_a_decoder_does_not_read(tmp_path, compression, dropped):
+    """Every JPEG 2000 or WebP tile, interior ones too, kept what its decoder skips (COM marker segments,
+    codes no decoder reads; EXIF and XMP chunks) and bytes after its end: a name there went into a safe
+    output."""
+    picture = _picture("uint8", 3)[:128]
+    parts = [Image.fromarray(np.ascontiguousarray(picture[:, x : x + 128])) for x in (0, 128)]
+    data = _laid_out([_planted_tile(p, compression) for p in parts], picture, compression)
+    out, kinds = _scrub(tmp_path, data)
+    assert SENTINEL not in out and SENTINEL[:8] not in out
+    assert dropped <= kinds
+    fmt = PICTURE[compression]
+    for tile, part in zip(_segments(out), parts, strict=True):
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(tile), formats=[fmt])), np.asarray(part))
+
+
+def _zstd_raw(data: bytes) -> bytes:
+    """One Zstandard frame (RFC 8878) holding ``data`` as a raw block: single segment, 2-byte size."""
+    header = struct.pack("<IBH", 0xFD2FB528, 0x60, len(data) - 256)
+    return header + (len(data) << 3 | 1).to_bytes(3, "little") + data
+
+
+def test_zstd_tiles_keep_their_frames_only(tmp_path):
+    """Interior ZSTD tiles were copied whole: a skippable frame (data every decoder skips) or bytes after
+    the last frame carried a name into a safe output. Walked by block headers, nothing decoded."""
+    picture = _picture("uint8", 1)[:128]
+    frames = [_zstd_raw(np.ascontiguousarray(picture[:, x : x + 128]).tobytes()) for x in (0, 128)]
+    skippable = struct.pack("<II", 0x184D2A50, len(SENTINEL)) + SENTINEL
+    data = _laid_out([skippable + f + SENTINEL for f in frames], picture, 50000)
+    out, kinds = _scrub(tmp_path, data)
+    assert SENTINEL not in out and {"tiff.zstd", "trailer"} <= kinds
+    assert _segments(out) == frames
+
+
+@pytest.mark.parametrize("compression", [34887, 50002])  # LERC, JPEG XL
+def test_interior_tiles_of_a_codec_that_cannot_be_checked_refuse_the_file(tmp_path, compression):
+    """Tiles wholly inside the image were copied as they were: whatever their streams hold beside the
+    picture (a JPEG XL container's Exif and XML boxes) went into a safe output unread."""
+    from deident.errors import DeidentError
+
+    data = _set(_tifffile(_picture()[:128, :256], True), "Compression", compression)
+    with pytest.raises(DeidentError, match="cannot be checked"):
+        _scrub(tmp_path, data)
 
 
 @pytest.mark.parametrize("compression", [50000, 34887, 50002])  # ZSTD, LERC, JPEG XL

@@ -48,6 +48,12 @@ HASH_PURPOSE = "denylist"
 
 # OCR confusions folded into one canonical symbol (applied after upper-casing).
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1", "|": "1", "S": "5", "B": "8", "Z": "2"})
+# Cyrillic and Greek letters drawn like Latin ones (Unicode confusables), read as the Latin letter before
+# upper-casing: "Zоrander" with a Cyrillic о reads as the name to anyone, and NFKD leaves it Cyrillic.
+_HOMOGLYPHS = str.maketrans(
+    "АВЕКМНОРСТХУІЈЅԚԜаеорсухіјѕԁԛԝɡгп" + "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧαιοκνρυχ",
+    "ABEKMHOPCTXYIJSQWaeopcyxijsdqwgrn" + "ABEZHIKMNOPTYXaiokvpux",
+)
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -116,9 +122,10 @@ _LONG_DIGITS = re.compile(rf"\d{{{MIN_LONG_ID},}}")
 
 
 def canonical(text: str) -> str:
-    """Upper case, no accents, confusables folded, only letters and digits kept."""
+    """Upper case, no accents, look-alike letters and confusables folded, only letters and digits kept."""
     folded = unicodedata.normalize("NFKD", text)
-    folded = "".join(c for c in folded if not unicodedata.combining(c)).upper().translate(_CONFUSABLE)
+    folded = "".join(c for c in folded if not unicodedata.combining(c)).translate(_HOMOGLYPHS)
+    folded = folded.upper().translate(_CONFUSABLE)
     return "".join(c for c in folded if c.isalnum())
 
 

@@ -76,11 +76,62 @@ def _lut(ds, kept: Kept, where: str, fix: bool) -> tuple[Action, str] | None:
     else:  # US values
         value, limit = list(value) if hasattr(value, "__len__") else [value], entries
     if len(value) <= limit:
-        return None
+        return _unused_palette_entries(ds, kept, entries, fix)
     if fix:
         ds[kept.tag].value = value[:limit]
     unit = "bytes" if isinstance(value, bytes | bytearray) else "values"
     return Action.REPLACED, f"{len(value) - limit} {unit} past the {entries} entries its descriptor declares"
+
+
+PALETTE_DATA = {0x00281201, 0x00281202, 0x00281203, 0x00281204}  # Red, Green, Blue, Alpha
+
+
+def blank_unused_palette(ds, stored) -> None:
+    """After a redaction: the entries the redacted ``stored`` values no longer reach set to 0 too (a fill
+    covers every pixel of a colour), as ``_lut`` left the others when the metadata was scrubbed."""
+    for tag in sorted(PALETTE_DATA):
+        entries = _declared_entries(ds, kept(tag, "")) if tag in ds else None
+        if entries is not None:
+            _unused_palette_entries(ds, kept(tag, ""), entries, True, stored)
+
+
+def _unused_palette_entries(
+    ds, kept: Kept, entries: int, fix: bool, stored=None
+) -> tuple[Action, str] | None:
+    """16-bit palette entries no stored value reaches are set to 0, as a photo's unused palette entries
+    are: 254 entries of a two-colour palette hold 1.5 KB of free numbers a channel. Finding them decodes
+    the frames (pydicom), which only palette images pay; a frame that cannot be decoded leaves them."""
+    value = ds[kept.tag].value
+    if kept.tag not in PALETTE_DATA or kept.within or not isinstance(value, bytes | bytearray):
+        return None
+    if len(value) != 2 * entries or str(ds.get("PhotometricInterpretation", "")).strip() != "PALETTE COLOR":
+        return None
+    used = _used_entries(ds, int(ds[kept.descriptor].value[1]), entries, stored)
+    if used is None:
+        return None
+    import numpy as np
+
+    table = np.frombuffer(value, "<u2").copy()
+    unused = np.ones(entries, bool)
+    unused[used] = False
+    if not table[unused].any():
+        return None
+    table[unused] = 0
+    if fix:
+        ds[kept.tag].value = table.tobytes()
+    return Action.REPLACED, f"{int(unused.sum())} palette entries no pixel uses (set to 0)"
+
+
+def _used_entries(ds, first: int, entries: int, stored=None):
+    """The palette entries the stored values (``stored``, else pydicom's decode) reach; values outside
+    the table take its first or last entry."""
+    import numpy as np
+
+    try:
+        values = np.unique(ds.pixel_array if stored is None else stored)
+    except Exception:  # any decoder failure: the pixel stages report it; the entries stay as they are
+        return None
+    return np.unique(np.clip(values.astype(np.int64) - first, 0, entries - 1))
 
 
 def _declared_entries(ds, kept: Kept) -> int | None:

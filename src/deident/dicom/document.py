@@ -400,8 +400,10 @@ class DicomDocument(Document):
         ds = self.ds
         if self._pixels is not None and self._pixels.dirty:
             from deident.dicom import encode
+            from deident.dicom.binary import blank_unused_palette
 
             encode.store(self._pixels)
+            blank_unused_palette(ds, self._pixels.array)
         sop_class = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
         instance = ds.get("SOPInstanceUID") or (
             ctx.keyring.uid(self._original_instance) if self._original_instance else ""

@@ -98,12 +98,22 @@ def store(pixels) -> None:
             except DctUnsupported as exc:  # planned as possible: a libjpeg refusal here is a damaged frame
                 raise CorruptFile(f"frame {i} cannot be redacted in the DCT domain: {exc}") from exc
         else:
-            frames[i] = _encoder(ts).encode(np.ascontiguousarray(pixels.array[i]), **_encode_args(ds))
+            coded = _encoder(ts).encode(np.ascontiguousarray(pixels.array[i]), **_encode_args(ds))
+            frames[i] = _as_filtered(ts, coded)
     for tag in (0x7FE00001, 0x7FE00002):  # extended offset table: rebuilt as a basic one below
         ds.pop(tag, None)
     ds.PixelData = encapsulate(frames, has_bot=True)
     ds["PixelData"].VR = "OB"
     ds["PixelData"].is_undefined_length = True
+
+
+def _as_filtered(ts: str, frame: bytes) -> bytes:
+    """A frame our encoder wrote, as the fragment filter leaves it: OpenJPEG writes a COM marker naming
+    itself, which the re-check of the output reports as one more comment and so fails the file."""
+    from deident.dicom.fragments import FILTERS
+
+    codec = FILTERS.get(ts)
+    return codec(frame)[0] if codec is not None else frame
 
 
 def _encoder(ts: str):

@@ -137,105 +137,15 @@ def _jls_scan_end(frame: bytes, pos: int) -> int:
         pos += 1
 
 
-# ---------------------------------------------------------------- JPEG 2000 (T.800)
-
-J2K_SOC, J2K_SOT, J2K_SOD, J2K_EOC, J2K_COM, J2K_TLM = 0x4F, 0x90, 0x93, 0xD9, 0x64, 0x55
-JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
-JP2_KEEP_BOXES = {b"jP  ", b"ftyp", b"jp2h"}  # the codestream box (jp2c) is filtered, everything else goes
+# ---------------------------------------------------------------- JPEG 2000 (T.800): formats.j2k_stream
 
 
 def filter_jpeg2000(frame: bytes) -> tuple[bytes, list[Dropped]]:
-    if frame.startswith(JP2_SIGNATURE):
-        return _filter_jp2(frame)
-    return _filter_codestream(frame)
+    """The adapter to ``formats.j2k_stream``: what it took out, as DICOM findings."""
+    from deident.formats import j2k_stream
 
-
-def _filter_codestream(data: bytes, base: int = 0) -> tuple[bytes, list[Dropped]]:
-    """Main header and tile-parts, without COM (and TLM, whose tile-part lengths would be stale)."""
-    if data[:2] != b"\xff\x4f":
-        raise CorruptFile("JPEG 2000 frame has no start-of-codestream marker")
-    out, dropped, pos, n = [b"\xff\x4f"], [], 2, len(data)
-
-    def segment(pos: int) -> tuple[int, int, bytes]:
-        if pos + 4 > n or data[pos] != 0xFF:
-            raise CorruptFile(
-                f"JPEG 2000 frame: expected a marker at byte {base + pos} (truncated or damaged)"
-            )
-        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
-        if length < 2 or pos + 2 + length > n:
-            raise CorruptFile(f"JPEG 2000 frame: segment 0xFF{data[pos + 1]:02X} runs past the end")
-        return data[pos + 1], pos + 2 + length, data[pos + 4 : pos + 2 + length]
-
-    def drop(marker: int, at: int, payload: bytes) -> None:
-        kind, label = ("com", "COM") if marker == J2K_COM else ("tlm", "TLM")
-        dropped.append(
-            Dropped(f"dicom.pixel-data.j2k.{kind}", f"{label} marker at {base + at}", f"{len(payload)} bytes")
-        )
-
-    while pos + 2 <= n and data[pos : pos + 2] != b"\xff\x90":  # main header, up to the first SOT
-        marker, end, payload = segment(pos)
-        if marker in (J2K_COM, J2K_TLM):
-            drop(marker, pos, payload)
-        else:
-            out.append(data[pos:end])
-        pos = end
-    while pos + 2 <= n and data[pos : pos + 2] == b"\xff\x90":  # tile-parts: SOT header ... SOD data
-        marker, header_end, sot = segment(pos)
-        if len(sot) != 8:
-            raise CorruptFile(f"JPEG 2000 frame: malformed SOT at byte {base + pos}")
-        psot = struct.unpack(">I", sot[2:6])[0]
-        part_end = pos + psot if psot else _j2k_last_part_end(data)
-        if part_end > n or part_end <= header_end:
-            raise CorruptFile(f"JPEG 2000 frame: tile-part at byte {base + pos} runs past the end")
-        kept, at = [], header_end
-        while data[at : at + 2] != b"\xff\x93":
-            marker, end, payload = segment(at)
-            if marker == J2K_COM:
-                drop(marker, at, payload)
-            else:
-                kept.append(data[at:end])
-            at = end
-        body = b"".join(kept) + data[at:part_end]  # SOD and the packet data, as they are
-        new_psot = 12 + len(body) if psot else 0
-        out.append(data[pos : pos + 6] + struct.pack(">I", new_psot) + sot[6:] + body)
-        pos = part_end
-    if data[pos : pos + 2] != b"\xff\xd9":
-        raise CorruptFile(f"JPEG 2000 frame: no end-of-codestream marker at byte {base + pos}")
-    out.append(b"\xff\xd9")
-    return b"".join(out), dropped + _trailer(data, pos + 2)
-
-
-def _j2k_last_part_end(data: bytes) -> int:
-    """Psot 0: the last tile-part runs to the EOC marker that ends the codestream."""
-    end = data.rfind(b"\xff\xd9")
-    if end < 0:
-        raise CorruptFile("JPEG 2000 frame: no end-of-codestream marker")
-    return end
-
-
-def _filter_jp2(data: bytes) -> tuple[bytes, list[Dropped]]:
-    """A JP2 file in a fragment: the boxes a decoder needs, the codestream filtered, nothing after it."""
-    out, dropped, pos, n = [], [], 0, len(data)
-    while pos + 8 <= n:
-        size, box = struct.unpack(">I4s", data[pos : pos + 8])
-        header = 8
-        if size == 1 and pos + 16 <= n:
-            size, header = struct.unpack(">Q", data[pos + 8 : pos + 16])[0], 16
-        elif size == 0:
-            size = n - pos
-        if size < header or pos + size > n:
-            raise CorruptFile(f"JPEG 2000 frame: JP2 box at byte {pos} runs past the end")
-        if box == b"jp2c":
-            stream, found = _filter_codestream(data[pos + header : pos + size], pos + header)
-            out.append(struct.pack(">I4s", 8 + len(stream), box) + stream)
-            return b"".join(out), dropped + found + _trailer(data, pos + size)
-        if box in JP2_KEEP_BOXES:
-            out.append(data[pos : pos + size])
-        else:
-            name = box.decode("latin-1").strip() or "?"
-            dropped.append(Dropped("dicom.pixel-data.jp2.box", f"JP2 '{name}' box at {pos}", f"{size} bytes"))
-        pos += size
-    raise CorruptFile("JPEG 2000 frame: JP2 file without a codestream box")
+    clean, items = j2k_stream.filter_jpeg2000(frame)
+    return clean, [Dropped(f"dicom.pixel-data.{i.kind}", i.where, i.detail) for i in items]
 
 
 # ---------------------------------------------------------------- RLE (PS3.5 Annex G)
@@ -402,6 +312,7 @@ def filter_fragments(ds) -> Filtered:
         if i >= frames_n:
             continue
         clean, found = _filter_frame(codec, frame, i)
+        _check_coded_size(clean, ds, i)
         prefix = f"frame {i}" if frames_n > 1 else "frame"
         dropped += [Dropped(d.kind, f"{prefix}: {d.where}", d.detail) for d in found]
         same = same and frame.startswith(clean) and frame[len(clean) :] in PADDING
@@ -421,6 +332,38 @@ def filter_fragments(ds) -> Filtered:
         rebuilt, offsets, lengths = encapsulate_extended(cleaned)
         return Filtered(rebuilt, dropped, (offsets, lengths))
     return Filtered(encapsulate(cleaned, has_bot=len(cleaned) > 1), dropped)
+
+
+# Start-of-frame markers whose segment gives the coded size: JPEG's SOFn (T.81 B.2.2) and JPEG-LS's SOF55.
+SIZE_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+
+
+def coded_size(frame: bytes) -> tuple[int, int] | None:
+    """(columns, rows) a filtered JPEG, JPEG-LS or JPEG 2000 frame codes, or None when not found."""
+    siz = frame.find(b"\xff\x4f\xff\x51")  # SOC then SIZ (T.800 A.5.1), also inside a JP2 wrapper
+    if siz >= 0 and len(frame) >= siz + 24:
+        x, y, x0, y0 = struct.unpack(">IIII", frame[siz + 8 : siz + 24])
+        return x - x0, y - y0
+    pos = 2 if frame[:2] == b"\xff\xd8" else len(frame)
+    while pos + 9 <= len(frame) and frame[pos] == 0xFF and frame[pos + 1] != 0xDA:
+        if frame[pos + 1] in SIZE_MARKERS:
+            rows, columns = struct.unpack(">HH", frame[pos + 5 : pos + 9])
+            return columns, rows
+        pos += 2 + struct.unpack(">H", frame[pos + 2 : pos + 4])[0]
+    return None
+
+
+def _check_coded_size(frame: bytes, ds, index: int) -> None:
+    """A frame must code the size the header declares: rows a JPEG codes below Rows (a label cropped off
+    by lowering Rows) are shown by any JPEG decoder of the frame and copied unchecked by a scrub that
+    decodes nothing, so such a file is refused (pydicom refuses to decode it too)."""
+    size = coded_size(frame)
+    declared = (int(ds.get("Columns", 0) or 0), int(ds.get("Rows", 0) or 0))
+    if size is not None and size != declared:
+        raise CorruptFile(
+            f"DICOM frame {index} codes {size[0]}x{size[1]} pixels, the header declares "
+            f"{declared[0]}x{declared[1]} (Columns x Rows): what lies beyond cannot be checked"
+        )
 
 
 def _filter_frame(codec: FrameFilter, frame: bytes, index: int) -> tuple[bytes, list[Dropped]]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from deident.errors import CorruptFile, StageUnavailable, TooLarge
 from deident.findings import Action, Finding
+from deident.formats.pixels import local_contrast
 from deident.regions import Redaction, redact
 
 # Modality -> when its frames are photographs (the face stage only looks at photographs).
@@ -128,9 +129,41 @@ def clean_native(ds, fix: bool) -> list[Finding]:
             detail = f"{changed} stored values had bits set outside BitsStored/HighBit (an overlay or text)"
             out.append(Finding("dicom", "dicom.pixel-data.unused-bits", where, action, detail))
             data = new.astype(words).tobytes() + data[expected:]
+    if kw in NAN_WORDS:
+        data, changed = _canonical_nans(data, expected, kw, _little_endian(ds))
+        if changed:
+            detail = f"{changed} NaN values carried bits of their own (a payload of up to 51 bits each)"
+            out.append(Finding("dicom", "dicom.pixel-data.nan-payload", where, action, detail))
     if fix and out:
         ds[kw].value = data
     return out
+
+
+# Float pixels: (unsigned word, exponent mask, mantissa mask, the one quiet NaN written for every NaN).
+# A NaN's sign and mantissa bits are free (IEEE 754): shown as the lowest finite value, read by any
+# reader of the words.
+NAN_WORDS = {
+    "FloatPixelData": ("u4", 0x7F800000, 0x007FFFFF, 0x7FC00000),
+    "DoubleFloatPixelData": ("u8", 0x7FF0000000000000, 0x000FFFFFFFFFFFFF, 0x7FF8000000000000),
+}
+
+
+def _canonical_nans(data: bytes, expected: int, kw: str, little: bool) -> tuple[bytes, int]:
+    """``data`` with every NaN written as the quiet NaN, and how many NaNs differed from it."""
+    word, exponent, mantissa, quiet = NAN_WORDS[kw]
+    dtype = np.dtype(("<" if little else ">") + word)
+    arr = np.frombuffer(data, dtype, count=expected // dtype.itemsize)
+    nan = ((arr & dtype.type(exponent)) == exponent) & ((arr & dtype.type(mantissa)) != 0)
+    changed = int(np.count_nonzero(nan & (arr != quiet)))
+    if not changed:
+        return data, 0
+    new = np.where(nan, np.array(quiet, dtype), arr).astype(dtype)
+    return new.tobytes() + data[expected:], changed
+
+
+def _little_endian(ds) -> bool:
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    return ts is None or ts.is_little_endian
 
 
 def native_layout(ds) -> tuple | None:
@@ -322,6 +355,11 @@ class Pixels:
         first = self.display(index)
         yield "", first
         frame = self.array[index]
+        if self.photometric == "PALETTE COLOR":
+            entries = self._duplicate_entries(frame)
+            if entries is not None:
+                yield "palette entries", entries
+            return
         if one_rendering(self.ds):
             return
         from pydicom.pixels import apply_modality_lut
@@ -333,7 +371,7 @@ class Pixels:
         low, high = float(values.min()), float(values.max())
         if not any(c - w / 2 <= low and high <= c + w / 2 for c, w in windows) or not windows:
             candidates.append(("full stored range", _minmax(values)))  # a window clips some values
-        candidates.append(("local contrast", _local_contrast(values)))
+        candidates.append(("local contrast", local_contrast(values)))
         for label, grey in candidates:
             if self.photometric == "MONOCHROME1":
                 grey = 255 - grey
@@ -379,6 +417,21 @@ class Pixels:
             wanted, where = np.unique(hidden[changed], axis=0, return_inverse=True)
             out[changed] = values[_nearest(wanted.astype(np.int32), colours)][where.ravel()]
         return out
+
+    def _duplicate_entries(self, frame: np.ndarray) -> np.ndarray | None:
+        """Which of several stored values shown in one colour each pixel holds (``formats.pixels``), or
+        None: pixel_array hands any reader the stored values, so a name drawn in two values of one
+        colour (duplicate LUT entries, or values past the LUT's end) is plain there and flat on screen."""
+        from pydicom.pixels import apply_color_lut
+
+        from deident.formats.pixels import duplicate_view
+
+        if frame.dtype.kind not in "ui" or frame.min() < 0:
+            return None
+        values = np.arange(int(frame.max()) + 1)
+        shown = _to_uint8(apply_color_lut(values.astype(frame.dtype), self.ds), lut=True)
+        colours = np.concatenate([shown, np.full((len(shown), 1), 255, np.uint8)], axis=1)
+        return duplicate_view(frame, colours)
 
     def _palette(self) -> tuple[np.ndarray, np.ndarray]:
         """(stored values, their displayed colours as int32), one value per distinct colour."""
@@ -528,19 +581,6 @@ def _linear(values: np.ndarray, centre: float, width: float) -> np.ndarray:
     """The PS3.3 C.11.2.1.2 linear VOI function to 8 bits."""
     scaled = ((values - (centre - 0.5)) / max(width - 1, 1) + 0.5) * 255.0
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-def _local_contrast(values: np.ndarray) -> np.ndarray:
-    """Each value scaled between the lowest and highest value within ~1/16 of the frame around it."""
-    import cv2
-
-    size = max(15, (max(values.shape) // 16) | 1)
-    kernel = np.ones((size, size), np.uint8)
-    v = values.astype(np.float32)
-    low, high = (cv2.blur(f(v, kernel), (size, size)) for f in (cv2.erode, cv2.dilate))
-    span = high - low
-    out = np.divide(v - low, span, out=np.zeros_like(v), where=span > 0)
-    return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

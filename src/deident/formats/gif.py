@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
-from deident.formats.base import Context, ImageDims, Source
+from deident.formats.base import Context, Frame, ImageDims, Source
 from deident.formats.items import Item, per_bytes
 from deident.formats.photo import WholeFileDocument
 from deident.formats.xmp import xmp_identifiers
@@ -313,9 +313,97 @@ class GifDocument(WholeFileDocument):
         parsed = walk(self.data)
         return ImageDims(parsed.width, parsed.height, max(1, sum(b.kind == IMAGE for b in parsed.blocks)))
 
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        """Each frame as Pillow composes it; after every frame but the first (which Pillow keeps as
+        indices, so ``shown_frames`` looks at them) which of several colour-table entries of one colour
+        its pixels store, since Pillow gives those frames as colours only, and the frame as stored when it
+        has transparent pixels (text drawn in the colour under it is flat once composed)."""
+        from deident.formats.pixels import shown_frames, unblended_frame
+
+        dims = self.check_size(ctx)
+        stored = dict(enumerate(_stored_indices(self.data)))
+        for i in range(dims.frames):
+            label = f"frame {i}" if dims.frames > 1 else "image"
+            yield from shown_frames(i, self.stored(i, ctx), label)
+            if i and i in stored and stored[i].width and stored[i].height:
+                yield from _duplicate_frame(i, stored[i], dims, f"{label} palette entries")
+                yield from unblended_frame(
+                    i, stored[i].image(), stored[i].at, dims, f"{label} as stored", False
+                )
+
     def _encode(self, ctx: Context) -> bytes:
         """All frames again (GIF frames depend on each other), with the original timing and looping."""
         return self._encode_frames(ctx, "GIF", _save_options)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One image block as stored: its colour indices (rows in display order), colours and place."""
+
+    indices: bytes
+    width: int
+    height: int
+    left: int
+    top: int
+    colours: bytes  # the local colour table, else the global one
+    transparent: int | None
+
+    @property
+    def at(self) -> tuple[int, int]:
+        return self.left, self.top
+
+    def image(self):
+        """The block alone as a Pillow palette image, its transparency index applied."""
+        from PIL import Image
+
+        img = Image.frombytes("P", (self.width, self.height), self.indices)
+        img.putpalette(self.colours or b"\0\0\0")
+        if self.transparent is not None:
+            img.info["transparency"] = self.transparent
+        return img
+
+
+def _stored_indices(data: bytes) -> Iterator[StoredImage]:
+    parsed = walk(data)
+    transparent: int | None = None
+    for b in parsed.blocks:
+        if b.kind == EXTENSION and b.label == GRAPHIC_CONTROL and len(b.body(data)) == 8:
+            transparent = data[b.start + 6] if data[b.start + 3] & 1 else None
+        if b.kind != IMAGE:
+            continue
+        left, top, w, h = (
+            int.from_bytes(data[b.start + k : b.start + k + 2], "little") for k in (1, 3, 5, 7)
+        )
+        flags = data[b.start + 9]
+        table_end = b.start + 10 + _table_size(flags)
+        _, _, indices = lzw_extent(_sub_block_data(data, table_end + 1), data[table_end], w * h)
+        if flags & 0x40:  # interlaced: rows stored by pass (every 8th from 0, 8th from 4, 4th from 2, odd)
+            order = [r for start, step in ((0, 8), (4, 8), (2, 4), (1, 2)) for r in range(start, h, step)]
+            rows = [bytes(indices[n * w : (n + 1) * w]) for n in range(h)]
+            shown = [b""] * h
+            for n, r in enumerate(order):
+                shown[r] = rows[n]
+            indices = bytearray(b"".join(shown))
+        colours = data[b.start + 10 : table_end] if flags & 0x80 else data[13 : parsed.header_end]
+        yield StoredImage(bytes(indices), w, h, left, top, bytes(colours), transparent)
+        transparent = None
+
+
+def _duplicate_frame(index: int, image: StoredImage, dims: ImageDims, label: str) -> Iterator[Frame]:
+    import numpy as np
+
+    from deident.formats.pixels import duplicate_view, palette_rgba
+
+    if not image.width or not image.height:
+        return
+    indices = np.frombuffer(image.indices, np.uint8).reshape(image.height, image.width)
+    view = duplicate_view(indices, palette_rgba(image.colours, image.transparent))
+    if view is None:
+        return
+    canvas = np.full((dims.height, dims.width, 3), 255, np.uint8)
+    part = view[: max(0, dims.height - image.top), : max(0, dims.width - image.left)]
+    canvas[image.top : image.top + part.shape[0], image.left : image.left + part.shape[1]] = part
+    yield Frame(index, canvas, False, label, revealed=True)
 
 
 def _save_options(info: dict, animated: bool) -> dict:

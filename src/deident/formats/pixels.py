@@ -20,7 +20,14 @@ if TYPE_CHECKING:  # numpy only where pixels are touched: metadata-only runs sta
 
 # Everything Pillow (and struct/zlib underneath it) raises on a damaged file.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError)
-DECODE_ERRORS += (OverflowError,)  # Pillow, on a fuzzed TIFF whose tile size overflows a C int
+DECODE_ERRORS += (OverflowError,)
+DEEP_MODES = (
+    "I;16",
+    "I;16B",
+    "I;16L",
+    "I",
+    "F",
+)  # deep grey: more levels than a screen shows  # Pillow, on a fuzzed TIFF whose tile size overflows a C int
 
 # ---------------------------------------------------------------- orientation (EXIF 0x0112 values)
 
@@ -93,7 +100,7 @@ def to_rgb8(img) -> np.ndarray:
     """HxWx3 uint8: deep grey levels are stretched to their own min..max so faint text stays visible."""
     import numpy as np
 
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if img.mode in DEEP_MODES:
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
         grey = (
@@ -101,6 +108,33 @@ def to_rgb8(img) -> np.ndarray:
         )
         return np.repeat(grey[:, :, None], 3, axis=2)
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def local_contrast(values: np.ndarray) -> np.ndarray:
+    """Each value scaled between the lowest and highest value within ~1/16 of the frame around it."""
+    import cv2
+    import numpy as np
+
+    size = max(15, (max(values.shape) // 16) | 1)
+    kernel = np.ones((size, size), np.uint8)
+    v = values.astype(np.float32)
+    low, high = (cv2.blur(f(v, kernel), (size, size)) for f in (cv2.erode, cv2.dilate))
+    span = high - low
+    out = np.divide(v - low, span, out=np.zeros_like(v), where=span > 0)
+    return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)
+
+
+def deep_view(img) -> np.ndarray | None:
+    """A deep grey picture (16-bit, 32-bit, float) with local contrast, or None for any other: a label a
+    few levels above its field is flat in the min..max stretch (one bright pixel squashes the rest) and
+    plain under a window any viewer's contrast control sets, as in DICOM (``dicom.pixels``)."""
+    import numpy as np
+
+    if img.mode not in DEEP_MODES:
+        return None
+    values = np.asarray(img, dtype=np.float64)
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.repeat(local_contrast(values)[:, :, None], 3, axis=2)
 
 
 # Modes where filling/blurring native values makes sense; others go through RGB(A) and back.
@@ -123,12 +157,84 @@ def alpha_view(img) -> np.ndarray | None:
     return np.repeat((255 - alpha)[:, :, None], 3, axis=2)
 
 
+def palette_rgba(palette: list[int] | bytes, transparency: int | bytes | None = None) -> np.ndarray:
+    """Nx4 uint8: each palette entry's colour and alpha (tRNS bytes, or one transparent index)."""
+    import numpy as np
+
+    rgb = np.frombuffer(bytes(palette), np.uint8)
+    rgb = rgb[: len(rgb) // 3 * 3].reshape(-1, 3)
+    alpha = np.full((len(rgb), 1), 255, np.uint8)
+    if isinstance(transparency, int) and 0 <= transparency < len(rgb):
+        alpha[transparency] = 0
+    elif isinstance(transparency, bytes):
+        given = np.frombuffer(transparency[: len(rgb)], np.uint8)
+        alpha[: len(given), 0] = given
+    return np.concatenate([rgb, alpha], axis=1)
+
+
+def duplicate_view(indices: np.ndarray, colours: np.ndarray) -> np.ndarray | None:
+    """Which of several palette entries of one colour each pixel stores, as a picture (the first entry
+    white, the last black), or None when no two used entries look alike. A name drawn by switching
+    between entries of the same colour is invisible in every viewer but read by any decoder that
+    returns indices; shown this way it reaches the text stage, and a redaction maps it to one entry."""
+    import numpy as np
+
+    used = np.unique(indices)
+    used = used[used < len(colours)]
+    keys = colours[used].astype(np.uint32) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.uint32)
+    _, group, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    if counts.max(initial=1) < 2:
+        return None
+    rank = np.zeros(len(used), np.int64)
+    seen: dict[int, int] = {}
+    for n, g in enumerate(group.tolist()):  # entries in index order: rank within their colour group
+        rank[n] = seen.get(g, 0)
+        seen[g] = rank[n] + 1
+    shade = np.full(max(256, len(colours)), 255, np.uint8)
+    size = counts[group]
+    shade[used] = np.where(size > 1, 255 - rank * 255 // np.maximum(size - 1, 1), 255).astype(np.uint8)
+    grey = shade[np.clip(indices, 0, len(shade) - 1)]
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
 def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
-    """What a viewer may show of one picture: its colours, and its alpha channel when it has one."""
+    """What a viewer may show of one picture: its colours, its alpha channel when it has one, a deep grey
+    picture with local contrast, and which of its palette entries of one colour it stores when it has
+    such entries."""
+    import numpy as np
+
     yield Frame(index, to_rgb8(shown), True, label)
     alpha = alpha_view(shown)
     if alpha is not None:
         yield Frame(index, alpha, False, f"{label} alpha")
+    deep = deep_view(shown)
+    if deep is not None:
+        yield Frame(index, deep, False, f"{label}, local contrast", revealed=True)
+    if shown.mode == "P":
+        colours = palette_rgba(shown.getpalette() or [], shown.info.get("transparency"))
+        entries = duplicate_view(np.asarray(shown), colours)
+        if entries is not None:
+            yield Frame(index, entries, False, f"{label} palette entries", revealed=True)
+
+
+def unblended_frame(
+    index: int, img, at: tuple[int, int], dims, label: str, colours: bool = True
+) -> Iterator[Frame]:
+    """An animation frame as stored, its colours and its alpha each on a white canvas at its place, when it
+    has transparent pixels: blending it OVER the canvas hides its colours there and any shape drawn in
+    the colour under it, while a frame extractor hands the frame out alone."""
+    import numpy as np
+
+    alpha = alpha_view(img)
+    if alpha is None:  # opaque: blending shows the frame as stored
+        return
+    x, y = at
+    views = [(to_rgb8(img), label)] if colours else []  # a GIF's transparent pixels hide one colour
+    for view, what in [*views, (alpha, f"{label} alpha")]:
+        canvas = np.full((dims.height, dims.width, 3), 255, np.uint8)
+        part = view[: max(0, dims.height - y), : max(0, dims.width - x)]
+        canvas[y : y + part.shape[0], x : x + part.shape[1]] = part
+        yield Frame(index, canvas, False, what)
 
 
 def redact_image(img, redactions: list[Redaction]):

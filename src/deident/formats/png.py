@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from deident.errors import CorruptFile
-from deident.formats.base import Context, ImageDims, Source
+from deident.formats.base import Context, Frame, ImageDims, Source
 from deident.formats.exif import exif_block_items
 from deident.formats.items import Item, Parsed, clean_values, per_bytes, type_name
 from deident.formats.photo import WholeFileDocument
@@ -548,6 +548,23 @@ class PngDocument(WholeFileDocument):
         first = next(i for i, c in enumerate(parsed.chunks) if c.type == b"IDAT")
         return ImageDims(w, h, 1 + sum(c.type == b"fcTL" for c in parsed.chunks[first:]))
 
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        """Each picture as Pillow composes it, and after it the frame an APNG blends onto it as stored:
+        blending OVER hides a frame's colours wherever its alpha is 0, while a frame extractor (apngdis,
+        libpng) hands them out whole, so a name there must reach the text stage too (redacting an APNG is
+        refused, so any text found there fails the file)."""
+        from deident.formats.pixels import decode_frame, shown_frames, unblended_frame
+
+        dims = self.check_size(ctx)
+        blended = dict(_blended_frames(self.data))
+        for i in range(dims.frames):
+            label = f"frame {i}" if dims.frames > 1 else "image"
+            yield from shown_frames(i, self.stored(i, ctx), label)
+            if i in blended:
+                before = blended[i]
+                img = decode_frame(before.png, 0, "APNG frame")
+                yield from unblended_frame(i, img, (before.x, before.y), dims, f"{label} before blending")
+
     def _encode(self, ctx: Context) -> bytes:
         if self._dims().frames > 1:
             from deident.errors import UnsupportedFormat
@@ -569,6 +586,41 @@ class PngDocument(WholeFileDocument):
         header to ``--max-pixels``, so the image data is not inflated here."""
         items = chunk_items(self.data, walk(self.data), image_data=False)
         return clean_values(v for it in items for v in it.values)
+
+
+@dataclass(frozen=True)
+class StoredFrame:
+    """An APNG frame as its own PNG (header at the frame's size, the palette and transparency of the
+    file, its fdAT data as IDAT), and where the frame control places it on the canvas."""
+
+    png: bytes
+    x: int
+    y: int
+
+
+def _blended_frames(data: bytes) -> Iterator[tuple[int, StoredFrame]]:
+    """(picture index as Pillow counts them, frame) for every APNG frame after the default image that is
+    blended OVER (blend_op 1); the first picture has nothing under it and is decoded as stored."""
+    parsed = walk(data)
+    if not any(c.type == b"acTL" for c in parsed.chunks):
+        return
+    ihdr = parsed.chunks[0]
+    tables = [c for c in parsed.chunks if c.type in (b"PLTE", b"tRNS")]
+    first = next(i for i, c in enumerate(parsed.chunks) if c.type == b"IDAT")
+    controls = [i for i, c in enumerate(parsed.chunks) if c.type == b"fcTL" and i > first]
+    for index, at in enumerate(controls, start=1):
+        control = parsed.chunks[at].data
+        if len(control) != 26 or control[25] != 1:
+            continue
+        body = b""
+        for c in parsed.chunks[at + 1 :]:
+            if c.type == b"fcTL":
+                break
+            body += c.data[4:] if c.type == b"fdAT" else b""
+        w, h, x, y = struct.unpack(">IIII", control[4:20])
+        head = Chunk(b"IHDR", 0, struct.pack(">II", w, h) + ihdr.data[8:])
+        chunks = [head, *tables, Chunk(b"IDAT", 0, body), Chunk(b"IEND", 0, b"")]
+        yield index, StoredFrame(SIGNATURE + b"".join(k.raw() for k in chunks), x, y)
 
 
 def open_png(source: Source) -> PngDocument:

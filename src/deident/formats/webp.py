@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from deident.errors import CorruptFile
 from deident.findings import Finding
 from deident.formats import webp_stream
-from deident.formats.base import Context, ImageDims, Source
+from deident.formats.base import Context, Frame, ImageDims, Source
 from deident.formats.exif import exif_block_items
 from deident.formats.items import Item, Parsed, type_name
 from deident.formats.photo import WholeFileDocument
@@ -330,9 +330,43 @@ class WebpDocument(WholeFileDocument):
         img = open_image(self.data)
         return ImageDims(img.width, img.height, frames)
 
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        """Each frame as libwebp composes it, and after it the frame as stored when it is blended onto
+        the canvas (ANMF blending bit 0): blending hides its colours where its alpha is 0, a frame
+        extractor (anim_dump, webpmux -get frame) hands them out."""
+        from deident.formats.pixels import decode_frame, shown_frames, unblended_frame
+
+        dims = self.check_size(ctx)
+        blended = dict(_blended_frames(self.data))
+        for i in range(dims.frames):
+            label = f"frame {i}" if dims.frames > 1 else "image"
+            yield from shown_frames(i, self.stored(i, ctx), label)
+            if i in blended:
+                webp, at = blended[i]
+                img = decode_frame(webp, 0, "WebP frame")
+                yield from unblended_frame(i, img, at, dims, f"{label} before blending")
+
     def _encode(self, ctx: Context) -> bytes:
         """Lossless WebP (no second generation of lossy artefacts), every frame with its timing."""
         return self._encode_frames(ctx, "WEBP", _save_options)
+
+
+def _blended_frames(data: bytes) -> Iterator[tuple[int, tuple[bytes, tuple[int, int]]]]:
+    """(frame index, (the frame as a still WebP, its place)) for every ANMF frame blended onto the canvas;
+    the still is a VP8X file of the frame's size holding the chunks libwebp reads of the frame."""
+    anmfs = [c for c in walk(data).chunks if c.fourcc == b"ANMF"]
+    for i, anmf in enumerate(anmfs):
+        if anmf.data[15] & 2:  # "do not blend": the frame replaces its area, colours and alpha as stored
+            continue
+        pictures = frame_pictures(anmf)
+        if not pictures:
+            continue
+        w, h = pictures[0][1]
+        size = (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
+        vp8x = Chunk(b"VP8X", 0, bytes([VP8X_ALPHA, 0, 0, 0]) + size)
+        body = b"WEBP" + vp8x.raw() + b"".join(c.raw() for c, _ in pictures)
+        x, y = (2 * int.from_bytes(anmf.data[k : k + 3], "little") for k in (0, 3))
+        yield i, (b"RIFF" + struct.pack("<I", len(body)) + body, (x, y))
 
 
 def _save_options(info: dict, animated: bool) -> dict:

@@ -350,3 +350,59 @@ def _differences(a: np.ndarray) -> np.ndarray:
     out = a.copy()
     out[:, 1:] -= a[:, :-1]
     return out
+
+
+# ---------------------------------------------------------------- Zstandard frames (RFC 8878), undecoded
+
+ZSTD = 50000
+ZSTD_MAGIC, SKIPPABLE = 0xFD2FB528, range(0x184D2A50, 0x184D2A60)
+_ZSTD_FCS = {0: 0, 1: 2, 2: 4, 3: 8}  # Frame_Content_Size bytes per FCS flag (0: 1 with Single_Segment)
+
+
+def zstd_frames(data: bytes) -> tuple[bytes, list]:
+    """A ZSTD block with only its Zstandard frames: skippable frames (RFC 8878 3.1.2: data any decoder
+    skips, of any content) and bytes after the last frame go. Walked by the block headers, which give
+    each block's size: nothing is decoded (no zstd library here)."""
+    from deident.formats.items import Item
+
+    kept, items, pos, n = [], [], 0, len(data)
+    while pos + 4 <= n:
+        magic = int.from_bytes(data[pos : pos + 4], "little")
+        if magic in SKIPPABLE and pos + 8 <= n:
+            end = pos + 8 + int.from_bytes(data[pos + 4 : pos + 8], "little")
+            items.append(Item("tiff.zstd", f"skippable frame at {pos}", f"{min(end, n) - pos} bytes"))
+            pos = end
+            continue
+        if magic != ZSTD_MAGIC:
+            break
+        end = _zstd_frame_end(data, pos)
+        kept.append(data[pos:end])
+        pos = end
+    if not kept:
+        raise CorruptFile("a ZSTD block holds no Zstandard frame")
+    if pos < n:
+        items.append(Item("trailer", f"after the last frame at {pos}", f"{n - pos} bytes"))
+    return b"".join(kept), items
+
+
+def _zstd_frame_end(data: bytes, pos: int) -> int:
+    fhd = data[pos + 4] if pos + 4 < len(data) else 0
+    single = fhd >> 5 & 1
+    if fhd & 0x08:
+        raise CorruptFile(f"a ZSTD frame at {pos} sets a reserved bit")
+    at = pos + 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3]
+    at += _ZSTD_FCS[fhd >> 6] or single
+    while True:
+        if at + 3 > len(data):
+            raise CorruptFile(f"the ZSTD frame at {pos} is truncated")
+        header = int.from_bytes(data[at : at + 3], "little")
+        kind, size = header >> 1 & 3, header >> 3
+        if kind == 3:
+            raise CorruptFile(f"a ZSTD block of the reserved type at {at}")
+        at += 3 + (1 if kind == 1 else size)
+        if header & 1:
+            break
+    at += 4 if fhd & 0x04 else 0  # content checksum
+    if at > len(data):
+        raise CorruptFile(f"the ZSTD frame at {pos} is truncated")
+    return at

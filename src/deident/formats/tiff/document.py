@@ -22,6 +22,7 @@ from deident.formats.tiff.rewrite import (
     Page,
     PagePlan,
     Recoded,
+    blank_colormap,
     check_data_tags,
     declared_blocks,
     rewrite_tiff,
@@ -340,6 +341,7 @@ class TiffDocument(Document):
             plan.blocks = self.pages[page.index].blocks
             if page.index in replaced:
                 plan.pixels = replaced[page.index]
+                blank_colormap(plan, page, plan.pixels)
             return plan
 
         rewrite_tiff(self.source.path, out, policy)

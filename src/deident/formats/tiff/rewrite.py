@@ -24,7 +24,7 @@ from typing import BinaryIO
 from deident.errors import CorruptFile, UnsupportedFormat
 from deident.formats.items import Item
 from deident.formats.tiff import codecs
-from deident.formats.tiff.picture_codecs import BlockShape, blank_beyond
+from deident.formats.tiff.picture_codecs import PICTURE, BlockShape, blank_beyond
 from deident.formats.tiff.reader import IFD, Entry, TiffReader, check_form, samples
 from deident.formats.tiff.tags import (
     BYTE_TYPES,
@@ -85,11 +85,18 @@ def structural_page(page: Page) -> PagePlan | None:
     plan = PagePlan({t for t in page.ifd.entries if t in DECODE_TAGS} - unused_tags(page.reader, page.ifd))
     clean_icc(page, plan)
     clean_jpeg_tables(page, plan)
-    colormap = used_colormap(page.reader, page.ifd, page.index)
+    blank_colormap(plan, page, page)
+    return plan
+
+
+def blank_colormap(plan: PagePlan, page: Page, pixels: Page) -> None:
+    """``plan`` writes the ColorMap of ``pixels`` (the page, or its re-encoded redaction, whose fill can
+    leave the colour it covered unused) with the entries its pixels do not use set to black."""
+    plan.extra.pop(Tag.ColorMap, None)
+    colormap = used_colormap(pixels.reader, pixels.ifd, pixels.index)
     if colormap is not None and Tag.ColorMap in plan.keep_tags:
         values = struct.pack(f"{page.reader.bo}{len(colormap)}H", *colormap)
         plan.extra[Tag.ColorMap] = (SHORT, values, len(colormap))
-    return plan
 
 
 def used_colormap(reader: TiffReader, ifd: IFD, index: int) -> list[int] | None:
@@ -443,6 +450,9 @@ def declared_blocks(
         return _coded_blocks(where, reader, compression, predictor, (offsets, counts), shapes, full, tiled)
     if compression != COMPRESSION_NONE:  # JPEG 2000, WebP: decoded; ZSTD and the rest: refused
         size = BlockShape(tw, tl, per_pixel) if tiled else BlockShape(width, None, per_pixel)
+        clean = _stream_filter(compression)
+        if clean is None:  # interior tiles too: nothing here reads what their streams hold
+            raise UnsupportedFormat(f"TIFF compression {compression}: what its blocks hold cannot be checked")
         return _recoded_edges(
             reader,
             (offsets, counts),
@@ -450,6 +460,7 @@ def declared_blocks(
             per_pixel,
             full if tiled else 0,
             lambda block, visible: blank_beyond(compression, block, size, visible),
+            clean,
         )
     sizes = tuple(s.rows * s.row if not tiled else full for s in shapes)
     if any(c < n for c, n in zip(counts, sizes, strict=True)):
@@ -557,20 +568,53 @@ def _recoded_edges(
     per_pixel: int,
     tile_bytes: int,
     recode: Callable[[bytes, tuple[int, int]], bytes | None],
+    clean: StreamFilter | None = None,
 ) -> Blocks:
     """Each strip, and each tile reaching beyond the image, through ``recode`` (its stream and visible
-    columns and rows -> the block written anew, or None to copy it). Interior tiles code nothing outside
-    and are copied; every strip may code rows below the image, so each is looked at."""
+    columns and rows -> the block written anew, or None to copy it). Interior tiles code nothing outside;
+    every strip may code rows below the image, so each is looked at. With ``clean`` (JPEG 2000: comments,
+    marker segments no decoder reads, bytes after the end) every block, a recoded one too (OpenJPEG
+    writes a comment naming itself), keeps only what a decoder reads."""
     offsets, counts = blocks
     kept, fixes = list(counts), {}
     for i, (off, count, shape) in enumerate(zip(offsets, counts, shapes, strict=True)):
-        if tile_bytes and not shape.outside(tile_bytes):
+        edge = not tile_bytes or shape.outside(tile_bytes)
+        if not edge and clean is None:
             continue
-        data = recode(reader.read(off, count), (shape.used * 8 // per_pixel, shape.rows))
+        stream = reader.read(off, count)
+        data = recode(stream, (shape.used * 8 // per_pixel, shape.rows)) if edge else None
         if data is not None:
-            fixes[i] = Recoded(data)
-            kept[i] = len(data)
+            fixes[i] = Recoded(clean(data)[0] if clean else data)
+        elif clean is not None:
+            filtered, dropped = clean(stream)
+            if filtered != stream:
+                fixes[i] = Filtered(filtered, tuple(dropped))
+        if i in fixes:
+            kept[i] = len(fixes[i].data)
     return offsets, tuple(kept), fixes
+
+
+StreamFilter = Callable[[bytes], tuple[bytes, list[Item]]]
+
+
+def _stream_filter(compression: int) -> StreamFilter | None:
+    """What keeps only the bytes a decoder reads of a block of a picture codec (``picture_codecs``):
+    a JPEG 2000 codestream's headers (``formats.j2k_stream``), a WebP file's chunks and bitstreams
+    (``formats.webp``: EXIF, XMP, bytes after the RIFF data; not the slack after a bitstream, which
+    costs decodes a tile, and a slide has thousands); of a
+    ZSTD block its Zstandard frames (``codecs.zstd_frames``: skippable frames and trailing bytes go)."""
+    fmt = PICTURE.get(compression)
+    if compression == codecs.ZSTD:
+        return codecs.zstd_frames
+    if fmt == "JPEG2000":
+        from deident.formats.j2k_stream import filter_jpeg2000
+
+        return filter_jpeg2000
+    if fmt == "WEBP":
+        from deident.formats.webp import chunk_items, clean_webp, walk
+
+        return lambda stream: (clean_webp(stream), list(chunk_items(walk(stream))))
+    return None
 
 
 def _subsampled(reader: TiffReader, entries: dict[int, Entry]) -> bool:
