@@ -1118,3 +1118,57 @@ def test_webp_raw_alpha_keeps_one_byte_a_pixel(tmp_path):
     assert SENTINEL not in out and "webp.slack" in {f.kind for f in findings}
     assert len(dict(riff_chunks(out))[b"ALPH"]) == 1 + 64 * 64
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(out)).convert("RGBA")), before)
+
+
+def _sprite_webp(path: Path) -> None:
+    """A square moving over a real photo, encoded as libwebp's animation encoder writes deltas: each
+    frame the changed rectangle, its unchanged pixels cleared to alpha 0 and blended."""
+    skimage_data = need("skimage.data", "scikit-image's sample photos")
+    background = skimage_data.coffee()[::2, ::2].copy()
+    frames = []
+    for k in range(10):
+        f = background.copy()
+        y, x = 40 + 5 * k, 60 + 12 * k
+        f[y : y + 40, x : x + 40] = (np.array([200, 60, 60]) * (0.7 + 0.03 * k)).astype(np.uint8)
+        frames.append(Image.fromarray(f))
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0, lossless=True)
+
+
+def _focus_stack_webp(path: Path) -> None:
+    """A histology micrograph through focus, lossy, as a microscope camera's clip is shared."""
+    import cv2
+
+    skimage_data = need("skimage.data", "scikit-image's sample photos")
+    ihc = skimage_data.immunohistochemistry()[::2, ::2]
+    frames = [Image.fromarray(cv2.GaussianBlur(ihc, (0, 0), 0.5 + abs(k - 4) * 0.6)) for k in range(9)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=120, loop=0, quality=85)
+
+
+def _tiny_gif(path: Path) -> None:
+    """scikit-image's animated GIF: a figure walking, each later frame a delta with transparency."""
+    skimage_data = need("skimage.data", "scikit-image's sample photos")
+    path.write_bytes((Path(skimage_data.__file__).parent / "no_time_for_that_tiny.gif").read_bytes())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", [_tiny_gif, _sprite_webp, _focus_stack_webp])
+def test_an_ordinary_animation_keeps_its_frames(tmp_path, make):
+    """The frames an animation encoder writes (deltas: changed pixels opaque, the rest transparent) are
+    not text: showing their whole alpha, or their cleared colours, drew each delta's outline, and the
+    walking figure lost 22 of its 24 frames to fills, the sprite and the focus stack a block each."""
+    from PIL import ImageSequence
+
+    path = tmp_path / f"{make.__name__.strip('_')}.{'gif' if 'gif' in make.__name__ else 'webp'}"
+    make(path)
+    (result,) = scrub_paths(
+        [path], Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    )
+    assert result.status is Status.SAFE, result.reason
+    assert not [f for f in result.findings if f.stage == "text"]
+
+    def composed(p: Path) -> list[np.ndarray]:
+        return [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(Image.open(p))]
+
+    before, after = composed(path), composed(tmp_path / "o" / path.name)
+    assert len(before) == len(after)
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))

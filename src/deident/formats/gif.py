@@ -318,18 +318,21 @@ class GifDocument(WholeFileDocument):
         indices, so ``shown_frames`` looks at them) which of several colour-table entries of one colour
         its pixels store, since Pillow gives those frames as colours only, and the frame as stored when it
         has transparent pixels (text drawn in the colour under it is flat once composed)."""
-        from deident.formats.pixels import shown_frames, unblended_frame
+        from deident.formats.pixels import shown_frames, to_rgb8, unblended_frame
 
         dims = self.check_size(ctx)
         stored = dict(enumerate(_stored_indices(self.data)))
+        under = None  # the canvas the next frame is drawn onto: this frame as composed
         for i in range(dims.frames):
             label = f"frame {i}" if dims.frames > 1 else "image"
-            yield from shown_frames(i, self.stored(i, ctx), label)
+            shown = self.stored(i, ctx)
+            yield from shown_frames(i, shown, label)
             if i and i in stored and stored[i].width and stored[i].height:
                 yield from _duplicate_frame(i, stored[i], dims, f"{label} palette entries")
                 yield from unblended_frame(
-                    i, stored[i].image(), stored[i].at, dims, f"{label} as stored", False
+                    i, stored[i].image(), stored[i].at, dims, f"{label} as stored", under, False
                 )
+            under = to_rgb8(shown)
 
     def _encode(self, ctx: Context) -> bytes:
         """All frames again (GIF frames depend on each other), with the original timing and looping."""

@@ -553,17 +553,21 @@ class PngDocument(WholeFileDocument):
         blending OVER hides a frame's colours wherever its alpha is 0, while a frame extractor (apngdis,
         libpng) hands them out whole, so a name there must reach the text stage too (redacting an APNG is
         refused, so any text found there fails the file)."""
-        from deident.formats.pixels import decode_frame, shown_frames, unblended_frame
+        from deident.formats.pixels import decode_frame, shown_frames, to_rgb8, unblended_frame
 
         dims = self.check_size(ctx)
         blended = dict(_blended_frames(self.data))
+        under = None  # the canvas the next frame is blended onto: this frame as composed
         for i in range(dims.frames):
             label = f"frame {i}" if dims.frames > 1 else "image"
-            yield from shown_frames(i, self.stored(i, ctx), label)
+            shown = self.stored(i, ctx)
+            yield from shown_frames(i, shown, label)
             if i in blended:
                 before = blended[i]
                 img = decode_frame(before.png, 0, "APNG frame")
-                yield from unblended_frame(i, img, (before.x, before.y), dims, f"{label} before blending")
+                at = (before.x, before.y)
+                yield from unblended_frame(i, img, at, dims, f"{label} before blending", under)
+            under = to_rgb8(shown)
 
     def _encode(self, ctx: Context) -> bytes:
         if self._dims().frames > 1:
