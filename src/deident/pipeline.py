@@ -537,11 +537,60 @@ def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result,
     """A second round over what verification still saw in the output, grown a little further."""
     from deident.stages import redactions_for
 
-    for index, (where, regions) in leftovers.items():
+    for index, (where, regions) in _on_frames_showing_them(doc, leftovers, ctx).items():
         grown = [r.grown(max(4.0, 0.25 * (r.bbox()[3] - r.bbox()[1]))) for r in regions]
         result.findings += doc.redact(index, redactions_for(grown, ctx.options), ctx)
         result.findings += [_region_finding(where, r, Action.REDACTED, ctx, index) for r in grown]
         redacted.setdefault(index, []).extend(grown)
+
+
+# A frame shows a leftover line too when at most this share of the line's box differs from the frame it
+# was found in by more than frames_cache.TOLERANCE (JPEG noise on a static overlay stays under it).
+STATIC_CHANGED = 0.01
+
+
+def _on_frames_showing_them(doc: Document, leftovers: Leftovers, ctx: Context) -> Leftovers:
+    """The leftover text lines of a multi-frame picture added to every frame that shows their very pixels.
+
+    Verification looks at crops around what changed, and a faint static label is read in some crops only:
+    pydicom-data's 30-frame echo examples_ybr_color.dcm showed "TIS 0.7" to no detection look, to the
+    first verification on frames 4, 17, 24 and 26, and to the second on frame 8 alone, which then had no
+    round left: the whole cine was refused. The same overlay on every frame is the same text there.
+    """
+    found = [(i, r) for i, (_, regions) in leftovers.items() for r in regions if r.kind == "text"]
+    if not found or (doc.frame_count() or 1) < 2:
+        return leftovers
+    import numpy as np
+
+    from deident.frames_cache import TOLERANCE
+
+    crops: dict[int, list] = {}  # frame index -> the crop of every found line's box, as that frame shows it
+    wheres: dict[int, str] = {}
+    for frame in doc.frames(ctx):
+        if frame.revealed or frame.index in crops:  # the displayed rendering of each stored frame
+            continue
+        h, w = frame.rgb.shape[:2]
+        boxes = [
+            (max(0, x0), max(0, y0), min(w, x1), min(h, y1))
+            for x0, y0, x1, y1 in (r.bbox() for _, r in found)
+        ]
+        crops[frame.index] = [frame.rgb[y0:y1, x0:x1].astype(np.int16) for x0, y0, x1, y1 in boxes]
+        wheres[frame.index] = frame.where
+    out = {i: (where, list(regions)) for i, (where, regions) in leftovers.items()}
+    for k, (index, region) in enumerate(found):
+        seen = crops.get(index, [None] * len(found))[k]
+        if seen is None or seen.size == 0:
+            continue
+        for other, theirs in crops.items():
+            if other == index or theirs[k].shape != seen.shape:
+                continue
+            changed = np.abs(theirs[k] - seen)
+            changed = changed.max(axis=2) if changed.ndim == 3 else changed
+            if (changed > TOLERANCE).mean() <= STATIC_CHANGED:
+                entry = out.setdefault(other, (wheres[other], []))
+                if region not in entry[1]:
+                    entry[1].append(region)
+    return dict(sorted(out.items()))
 
 
 # ---------------------------------------------------------------- names and captions
