@@ -120,3 +120,28 @@ def test_pydicom_data_cine_keeps_its_size(tmp_path, name):
     assert out.file_meta.TransferSyntaxUID == JPEGBaseline8Bit
     assert len(buf.getvalue()) <= 1.2 * path.stat().st_size
     assert out.pixel_array[7, :40, :90].max() <= 8
+
+
+def _scrubbed_file(tmp_path, name: str):
+    from deident.batch import scrub_paths
+    from deident.findings import Status
+    from deident.options import Options
+
+    src = tmp_path / "in" / name
+    src.parent.mkdir()
+    src.write_bytes(pydicom_file(name).read_bytes())
+    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
+    assert result.status is Status.SAFE, result.reason
+    return src, Path(result.output)
+
+
+def test_a_jpeg_2000_lossless_radiograph_with_a_marker_is_not_refused(tmp_path):
+    """pydicom-data's RG3_J2KR.dcm (a leg radiograph with an "R" marker): the re-encoded frame carried
+    OpenJPEG's COM marker, which verification found, and the file was refused. The output holds no
+    encoder signature and keeps its pixels outside the marker's fill (pydicom's decoder)."""
+    src, out = _scrubbed_file(tmp_path, "RG3_J2KR.dcm")
+    assert b"OpenJPEG" not in out.read_bytes()
+    before, after = pydicom.dcmread(src), pydicom.dcmread(out)
+    assert after.file_meta.TransferSyntaxUID == before.file_meta.TransferSyntaxUID
+    same = before.pixel_array == after.pixel_array
+    assert 0.99 < same.mean() < 1.0

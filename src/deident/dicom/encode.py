@@ -98,12 +98,24 @@ def store(pixels) -> None:
             except DctUnsupported as exc:  # planned as possible: a libjpeg refusal here is a damaged frame
                 raise CorruptFile(f"frame {i} cannot be redacted in the DCT domain: {exc}") from exc
         else:
-            frames[i] = _encoder(ts).encode(np.ascontiguousarray(pixels.array[i]), **_encode_args(ds))
+            frames[i] = _encoded(ts, np.ascontiguousarray(pixels.array[i]), ds)
     for tag in (0x7FE00001, 0x7FE00002):  # extended offset table: rebuilt as a basic one below
         ds.pop(tag, None)
     ds.PixelData = encapsulate(frames, has_bot=True)
     ds["PixelData"].VR = "OB"
     ds["PixelData"].is_undefined_length = True
+
+
+def _encoded(ts: str, values, ds) -> bytes:
+    """A frame coded again by pydicom's encoder, through the filter every input frame goes through: the
+    JPEG 2000 encoder signs its codestream with a COM marker ("Created by OpenJPEG version 2.5.2"), which
+    verification then found in the written file, and every JPEG 2000 Lossless object with a redacted
+    frame was refused (pydicom-data's RG3_J2KR.dcm, a radiograph with burned-in text)."""
+    from deident.dicom.fragments import FILTERS
+
+    frame = _encoder(ts).encode(values, **_encode_args(ds))
+    codec = FILTERS.get(ts)
+    return codec(frame)[0] if codec is not None else frame
 
 
 def _encoder(ts: str):
