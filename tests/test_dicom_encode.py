@@ -145,3 +145,16 @@ def test_a_jpeg_2000_lossless_radiograph_with_a_marker_is_not_refused(tmp_path):
     assert after.file_meta.TransferSyntaxUID == before.file_meta.TransferSyntaxUID
     same = before.pixel_array == after.pixel_array
     assert 0.99 < same.mean() < 1.0
+
+
+def test_a_jpeg_2000_lossless_colour_ultrasound_stays_compressed(tmp_path):
+    """pydicom-data's US1_J2KR.dcm stores YBR_RCT, which decodes to RGB: written uncompressed once its
+    labels were filled, 154 KB became 923 KB. JPEG 2000's reversible colour transform takes the RGB back
+    exactly: the output keeps the syntax, the photometric and the size, and every pixel outside the fills."""
+    src, out = _scrubbed_file(tmp_path, "US1_J2KR.dcm")
+    before, after = pydicom.dcmread(src), pydicom.dcmread(out)
+    assert after.file_meta.TransferSyntaxUID == before.file_meta.TransferSyntaxUID
+    assert after.PhotometricInterpretation == "YBR_RCT"
+    assert out.stat().st_size <= 1.2 * src.stat().st_size
+    same = (before.pixel_array == after.pixel_array).all(axis=2)
+    assert 0.9 < same.mean() < 1.0  # the fills changed a few per cent; nothing else moved
