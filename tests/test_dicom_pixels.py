@@ -379,9 +379,10 @@ def test_pydicoms_palette_face_photo_is_read_and_its_face_hidden(tmp_path):
 
 
 def test_an_echo_cine_s_static_label_is_filled_on_every_frame_not_refused(tmp_path):
-    """pydicom-data's 30-frame YBR echo shows "TIS 0.7" on every frame; no detection look read it, the
-    verification crops read it on a few frames per round, and the last round found one more frame: the
-    cine was refused. Read with pydicom: the label's bright ink is gone from every frame."""
+    """pydicom-data's 30-frame YBR echo shows an "A" marker beside an icon on every frame; verification
+    crops read it on four frames in one round and on one more in the next, with no round left: the cine
+    was refused. Then it was found on one frame only and filled there alone. Read with pydicom: the
+    marker's grey ink is gone from every frame."""
     from deident.batch import scrub_paths
     from deident.findings import Status
 
@@ -390,7 +391,7 @@ def test_an_echo_cine_s_static_label_is_filled_on_every_frame_not_refused(tmp_pa
     src.write_bytes(pydicom_file("examples_ybr_color.dcm").read_bytes())
     (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
     assert result.status is Status.SAFE, result.reason
-    label = np.s_[:, 126:145, 296:320]  # "TIS 0.7" in the right-hand column
+    label = np.s_[:, 126:145, 296:320]  # the "A" marker in the right-hand column
     before, after = (pydicom.dcmread(p).pixel_array[label] for p in (src, result.output))
     assert (before.max(axis=(1, 2, 3)) > 60).all()  # the label's grey ink shows on every frame
     assert (after.max(axis=(1, 2, 3)) < 20).all()
