@@ -79,8 +79,10 @@ def findings(pixels, frame: int, before: Plan | None) -> list[Finding]:
         return [Finding("dicom", f"dicom.frame-{now.how}", f"frame {frame}", Action.REPLACED, now.reason)]
     if before is not None and before.how == NATIVE:
         return []
-    n = pixels.array.shape[0]
-    detail = f"all {n} frames decoded and written uncompressed (Explicit VR Little Endian): {now.reason}"
+    from deident.dicom.pixels import native_syntax
+
+    n, syntax = pixels.array.shape[0], native_syntax(pixels.ds).name
+    detail = f"all {n} frames decoded and written uncompressed ({syntax}): {now.reason}"
     return [Finding("dicom", "dicom.pixels-uncompressed", "(7FE0,0010) PixelData", Action.REPLACED, detail)]
 
 
