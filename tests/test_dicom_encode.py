@@ -121,3 +121,67 @@ def test_pydicom_data_cine_keeps_its_size(tmp_path, name):
     assert out.file_meta.TransferSyntaxUID == JPEGBaseline8Bit
     assert len(buf.getvalue()) <= 1.2 * path.stat().st_size
     assert out.pixel_array[7, :40, :90].max() <= 8
+
+
+def _scrubbed_file(tmp_path, name: str):
+    from deident.batch import scrub_paths
+    from deident.findings import Status
+    from deident.options import Options
+
+    src = tmp_path / "in" / name
+    src.parent.mkdir()
+    src.write_bytes(pydicom_file(name).read_bytes())
+    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
+    assert result.status is Status.SAFE, result.reason
+    return src, Path(result.output)
+
+
+def test_a_jpeg_2000_lossless_radiograph_with_a_marker_is_not_refused(tmp_path):
+    """pydicom-data's RG3_J2KR.dcm (a leg radiograph with an "R" marker): the re-encoded frame carried
+    OpenJPEG's COM marker, which verification found, and the file was refused. The output holds no
+    encoder signature and keeps its pixels outside the marker's fill (pydicom's decoder)."""
+    src, out = _scrubbed_file(tmp_path, "RG3_J2KR.dcm")
+    assert b"OpenJPEG" not in out.read_bytes()
+    before, after = pydicom.dcmread(src), pydicom.dcmread(out)
+    assert after.file_meta.TransferSyntaxUID == before.file_meta.TransferSyntaxUID
+    same = before.pixel_array == after.pixel_array
+    assert 0.99 < same.mean() < 1.0
+
+
+def test_a_jpeg_2000_lossless_colour_ultrasound_stays_compressed(tmp_path):
+    """pydicom-data's US1_J2KR.dcm stores YBR_RCT, which decodes to RGB: written uncompressed once its
+    labels were filled, 154 KB became 923 KB. JPEG 2000's reversible colour transform takes the RGB back
+    exactly: the output keeps the syntax, the photometric and the size, and every pixel outside the fills."""
+    src, out = _scrubbed_file(tmp_path, "US1_J2KR.dcm")
+    before, after = pydicom.dcmread(src), pydicom.dcmread(out)
+    assert after.file_meta.TransferSyntaxUID == before.file_meta.TransferSyntaxUID
+    assert after.PhotometricInterpretation == "YBR_RCT"
+    assert out.stat().st_size <= 1.2 * src.stat().st_size
+    same = (before.pixel_array == after.pixel_array).all(axis=2)
+    assert 0.9 < same.mean() < 1.0  # the fills changed a few per cent; nothing else moved
+
+
+def test_a_deflated_object_with_a_filled_label_stays_deflated(tmp_path):
+    """pydicom-data's image_dfl.dcm (Deflated Explicit VR Little Endian, 4.6 KB) came out at 263 KB once
+    a frame changed: written as plain Explicit VR Little Endian. Here with a planted label: the output is
+    deflated, near the input's size, and the label's ink is gone (pydicom's reader)."""
+    from PIL import ImageDraw, ImageFont
+
+    ds = pydicom.dcmread(pydicom_file("image_dfl.dcm"))
+    label = Image.fromarray(ds.pixel_array)
+    ImageDraw.Draw(label).text((300, 440), "SMITH JOHN 1962", fill=255, font=ImageFont.load_default(28))
+    ds.PixelData = np.asarray(label).tobytes()
+    src = tmp_path / "in" / "dfl.dcm"
+    src.parent.mkdir()
+    ds.save_as(src, enforce_file_format=True)
+    assert pydicom.dcmread(src).file_meta.TransferSyntaxUID == pydicom.uid.DeflatedExplicitVRLittleEndian
+    from deident.batch import scrub_paths
+    from deident.findings import Status
+    from deident.options import Options
+
+    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
+    assert result.status is Status.SAFE, result.reason
+    out = pydicom.dcmread(result.output)
+    assert out.file_meta.TransferSyntaxUID == pydicom.uid.DeflatedExplicitVRLittleEndian
+    assert Path(result.output).stat().st_size < 3 * src.stat().st_size
+    assert np.asarray(label)[440:475, 300:500].max() == 255 and out.pixel_array[440:475, 300:500].max() < 60

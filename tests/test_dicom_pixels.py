@@ -376,3 +376,41 @@ def test_pydicoms_palette_face_photo_is_read_and_its_face_hidden(tmp_path):
     before.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
     shown = [(apply_color_lut(d.pixel_array, d) >> 8).astype(np.uint8) for d in (before, after)]
     assert len(oracle_faces(shown[0])) == 1 and oracle_faces(shown[1]) == []
+
+
+def test_an_echo_cine_s_static_label_is_filled_on_every_frame_not_refused(tmp_path):
+    """pydicom-data's 30-frame YBR echo shows an "A" marker beside an icon on every frame; verification
+    crops read it on four frames in one round and on one more in the next, with no round left: the cine
+    was refused. Then it was found on one frame only and filled there alone. Read with pydicom: the
+    marker's grey ink is gone from every frame."""
+    from deident.batch import scrub_paths
+    from deident.findings import Status
+
+    src = tmp_path / "in" / "echo.dcm"
+    src.parent.mkdir()
+    src.write_bytes(pydicom_file("examples_ybr_color.dcm").read_bytes())
+    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
+    assert result.status is Status.SAFE, result.reason
+    label = np.s_[:, 126:145, 296:320]  # the "A" marker in the right-hand column
+    before, after = (pydicom.dcmread(p).pixel_array[label] for p in (src, result.output))
+    assert (before.max(axis=(1, 2, 3)) > 60).all()  # the label's grey ink shows on every frame
+    assert (after.max(axis=(1, 2, 3)) < 20).all()
+
+
+def test_an_echo_s_grey_scale_legend_is_not_filled_as_text(tmp_path):
+    """pydicom-data's 8-bit echo has an 18x170 px grey gradient beside its sector, which the detector took
+    for a line (read "_", no strokes) and filled black. Read with pydicom: the legend keeps its pixels
+    and its labels ("Adult Echo", "65bpm") lose their ink."""
+    from deident.batch import scrub_paths
+    from deident.findings import Status
+
+    src = tmp_path / "in" / "echo.dcm"
+    src.parent.mkdir()
+    src.write_bytes(pydicom_file("JPGLosslessP14SV1_1s_1f_8b.dcm").read_bytes())
+    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
+    assert result.status is Status.SAFE, result.reason
+    before, after = (pydicom.dcmread(p).pixel_array.astype(int) for p in (src, result.output))
+    legend = np.s_[118:285, 958:990]
+    assert before[legend].max() > 200 and np.abs(after[legend] - before[legend]).max() <= 2
+    for label in (np.s_[19:49, 0:146], np.s_[726:753, 930:996]):
+        assert before[label].max() > 200 and after[label].max() < 40

@@ -236,6 +236,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
     if options.pixel_stages or (ctx.review is not None and ctx.review.decision.hide):  # reviewer's boxes too
         found, redacted, stages = _detect_all(doc, ctx, redact=True)
         result.findings += found
+        _static_lines(source, doc, ctx, result, redacted)
         result.findings += doc.pixels_verified(stages, ctx)
     if options.dry_run:  # what would be removed and redacted; nothing written
         names = [] if options.rename else _name_findings(item.input, Action.KEPT, own, ctx)
@@ -256,7 +257,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
             fixable = not any(f.stage in HEADER_STAGES for f in leftovers)
             if round_ == MAX_REDACTION_ROUNDS - 1 or not fixable:
                 raise VerificationFailed(_refusal(leftovers))
-            _redact_leftovers(doc, pixel_leftovers, ctx, result, redacted)
+            _redact_leftovers(doc, pixel_leftovers, ctx, result, redacted, source)
         names = [] if options.rename else _name_findings(item.input, Action.KEPT, own, ctx)
         result.findings += names
         result.findings += _fuzz_sidecars(item.input, output, ctx)
@@ -533,15 +534,104 @@ def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
     return ctx.options.text.value == "off" and finding.reason is Reason.PIXELS_UNVERIFIED
 
 
-def _redact_leftovers(doc: Document, leftovers: Leftovers, ctx: Context, result, redacted: dict) -> None:
-    """A second round over what verification still saw in the output, grown a little further."""
+def _redact_leftovers(
+    doc: Document, leftovers: Leftovers, ctx: Context, result, redacted: dict, source: Source
+) -> None:
+    """A second round over what verification still saw in the output, grown a little further, on every
+    frame of a multi-frame picture that shows the very same line (``_on_frames_showing_them``)."""
     from deident.stages import redactions_for
 
-    for index, (where, regions) in leftovers.items():
+    wheres = {index: where for index, (where, _) in leftovers.items()}
+    found = {index: regions for index, (_, regions) in leftovers.items()}
+    for index, more in _on_frames_showing_them(source, doc, found, ctx).items():
+        found[index] = found.get(index, []) + more
+    for index, regions in sorted(found.items()):
+        where = wheres.get(index, f"frame {index}")
         grown = [r.grown(max(4.0, 0.25 * (r.bbox()[3] - r.bbox()[1]))) for r in regions]
         result.findings += doc.redact(index, redactions_for(grown, ctx.options), ctx)
         result.findings += [_region_finding(where, r, Action.REDACTED, ctx, index) for r in grown]
         redacted.setdefault(index, []).extend(grown)
+
+
+def _static_lines(source: Source, doc: Document, ctx: Context, result, redacted: dict) -> None:
+    """Every frame of a multi-frame picture that shows a line found in another frame gets it redacted too.
+
+    A cine's frames are looked at where they changed, and a faint static label is found in some crops
+    only: on pydicom-data's 30-frame echo examples_ybr_color.dcm the "A" marker beside its icon was
+    filled on frame 16 alone, and the other 29 frames kept it."""
+    from deident.stages import redactions_for
+
+    if ctx.review is not None:  # the reviewer decided frame by frame what stays visible
+        return
+    found = {index: regions for index, regions in redacted.items()}
+    for index, more in _on_frames_showing_them(source, doc, found, ctx).items():
+        result.findings += doc.redact(index, redactions_for(more, ctx.options), ctx)
+        result.findings += [_region_finding(f"frame {index}", r, Action.REDACTED, ctx, index) for r in more]
+        redacted.setdefault(index, []).extend(more)
+
+
+# A frame shows a line found in another frame too when at most this share of the line's box differs from
+# that frame by more than frames_cache.TOLERANCE (JPEG noise on a static overlay stays under it).
+STATIC_CHANGED = 0.01
+
+
+def _on_frames_showing_them(
+    source: Source, doc: Document, found: dict[int, list], ctx: Context
+) -> dict[int, list]:
+    """The text lines ``found`` on some frames of a multi-frame picture, for each other frame whose
+    original pixels in the line's box are those of the frame it was found on: the same overlay on every
+    frame is the same text there. Frames are compared as the input shows them (a fill already made on
+    the frame it was found on would hide the match).
+
+    Verification looks at crops around what changed, and a faint static label is read in some crops only:
+    on pydicom-data's 30-frame echo examples_ybr_color.dcm a marker turned up on four frames in one round
+    and on one more in the next, which then had no round left: the whole cine was refused."""
+    if (doc.frame_count() or 1) < 2:
+        return {}
+    where: dict[tuple, tuple[int, object]] = {}  # a line's box -> the first frame it was found on, the line
+    for index, regions in sorted(found.items()):
+        for r in regions:
+            if r.kind == "text":
+                where.setdefault(r.bbox(), (index, r))
+    if not where:
+        return {}
+    import numpy as np
+
+    from deident.frames_cache import TOLERANCE
+
+    boxes = list(where)
+    crops: dict[int, list] = {}  # frame index -> the crop of every box, as that frame shows it
+    for frame in open_input(source, ctx.options).frames(ctx):
+        if frame.revealed or frame.index in crops:  # the displayed rendering of each stored frame
+            continue
+        h, w = frame.rgb.shape[:2]
+        crops[frame.index] = [
+            frame.rgb[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)].astype(np.int16)
+            for x0, y0, x1, y1 in boxes
+        ]
+    out: dict[int, list] = {}
+    for k, box in enumerate(boxes):
+        index, region = where[box]
+        seen = crops[index][k] if index in crops else None
+        if seen is None or seen.size == 0:
+            continue
+        for other, theirs in crops.items():
+            if other == index or theirs[k].shape != seen.shape:
+                continue
+            if any(_same_place(region, r) for r in found.get(other, []) + out.get(other, [])):
+                continue
+            changed = np.abs(theirs[k] - seen)
+            changed = changed.max(axis=2) if changed.ndim == 3 else changed
+            if (changed > TOLERANCE).mean() <= STATIC_CHANGED:
+                out.setdefault(other, []).append(region)
+    return dict(sorted(out.items()))
+
+
+def _same_place(a, b) -> bool:
+    """True when region ``b`` covers region ``a``'s box (the frame already has that line)."""
+    ax0, ay0, ax1, ay1 = a.bbox()
+    bx0, by0, bx1, by1 = b.bbox()
+    return bx0 <= ax0 and by0 <= ay0 and bx1 >= ax1 and by1 >= ay1
 
 
 # ---------------------------------------------------------------- names and captions

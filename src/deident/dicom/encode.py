@@ -26,6 +26,11 @@ LOSSLESS_SYNTAXES = {
     "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
     "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
 }
+# (transfer syntax, stored photometric) -> the photometric its frames decode to that its encoder takes back
+# as they are: JPEG 2000's reversible colour transform (YBR_RCT) is the codec's own, so RGB frames are coded
+# again exactly (pydicom-data's US1_J2KR.dcm, an ultrasound with burned-in text: 154 KB in; 923 KB out when
+# written uncompressed, 152 KB re-encoded).
+ENCODES_FROM = {("1.2.840.10008.1.2.4.90", "YBR_RCT"): "RGB"}
 DCT, LOSSLESS, NATIVE = "dct", "lossless", "native"
 # JPEG Lossless (Process 14): coded data deident cannot walk, so it is coded again (``recode_lossless_jpeg``)
 LOSSLESS_JPEG_SYNTAXES = {"1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"}
@@ -60,7 +65,8 @@ def plan(pixels, frame: int) -> Plan:
         stored = str(ds.get("PhotometricInterpretation", "")).strip()
         if encoder is None:
             return Plan(NATIVE, f"no {name} encoder installed")
-        if stored != pixels.photometric or int(ds.get("BitsAllocated", 8)) == 1:
+        takes = ENCODES_FROM.get((ts, stored), stored)
+        if takes != pixels.photometric or int(ds.get("BitsAllocated", 8)) == 1:
             return Plan(NATIVE, f"{name} frames decode to {pixels.photometric}, stored as {stored}")
         return Plan(LOSSLESS, f"re-encoded losslessly ({name})")
     return Plan(NATIVE, f"{name} is written uncompressed once a frame changes")
@@ -73,8 +79,10 @@ def findings(pixels, frame: int, before: Plan | None) -> list[Finding]:
         return [Finding("dicom", f"dicom.frame-{now.how}", f"frame {frame}", Action.REPLACED, now.reason)]
     if before is not None and before.how == NATIVE:
         return []
-    n = pixels.array.shape[0]
-    detail = f"all {n} frames decoded and written uncompressed (Explicit VR Little Endian): {now.reason}"
+    from deident.dicom.pixels import native_syntax
+
+    n, syntax = pixels.array.shape[0], native_syntax(pixels.ds).name
+    detail = f"all {n} frames decoded and written uncompressed ({syntax}): {now.reason}"
     return [Finding("dicom", "dicom.pixels-uncompressed", "(7FE0,0010) PixelData", Action.REPLACED, detail)]
 
 
@@ -98,8 +106,7 @@ def store(pixels) -> None:
             except DctUnsupported as exc:  # planned as possible: a libjpeg refusal here is a damaged frame
                 raise CorruptFile(f"frame {i} cannot be redacted in the DCT domain: {exc}") from exc
         else:
-            coded = _encoder(ts).encode(np.ascontiguousarray(pixels.array[i]), **_encode_args(ds))
-            frames[i] = _as_filtered(ts, coded)
+            frames[i] = _encoded(ts, np.ascontiguousarray(pixels.array[i]), ds)
     for tag in (0x7FE00001, 0x7FE00002):  # extended offset table: rebuilt as a basic one below
         ds.pop(tag, None)
     ds.PixelData = encapsulate(frames, has_bot=True)
@@ -107,11 +114,14 @@ def store(pixels) -> None:
     ds["PixelData"].is_undefined_length = True
 
 
-def _as_filtered(ts: str, frame: bytes) -> bytes:
-    """A frame our encoder wrote, as the fragment filter leaves it: OpenJPEG writes a COM marker naming
-    itself, which the re-check of the output reports as one more comment and so fails the file."""
+def _encoded(ts: str, values, ds) -> bytes:
+    """A frame coded again by pydicom's encoder, through the filter every input frame goes through: the
+    JPEG 2000 encoder signs its codestream with a COM marker ("Created by OpenJPEG version 2.5.2"), which
+    verification then found in the written file, and every JPEG 2000 Lossless object with a redacted
+    frame was refused (pydicom-data's RG3_J2KR.dcm, a radiograph with burned-in text)."""
     from deident.dicom.fragments import FILTERS
 
+    frame = _encoder(ts).encode(values, **_encode_args(ds))
     codec = FILTERS.get(ts)
     return codec(frame)[0] if codec is not None else frame
 

@@ -447,16 +447,15 @@ class Pixels:
 
     def store(self) -> None:
         """Write the (changed) frames back into the dataset, uncompressed little endian: lossless."""
-        from pydicom.uid import ExplicitVRLittleEndian
-
         ds = self.ds
+        syntax = native_syntax(ds)
         for _ in ds.iterall():  # convert raw elements before the encoding changes
             pass
         arr = self.array if self.array.shape[0] > 1 else self.array[0]
         kw = pixel_element(ds)
         if kw != "PixelData":  # float pixels: always native, written back in their own element
             ds[kw].value = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
-            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds.file_meta.TransferSyntaxUID = syntax
             return
         if int(ds.get("BitsAllocated", 8)) == 1:
             from pydicom.pixels import pack_bits
@@ -465,7 +464,7 @@ class Pixels:
         else:
             data = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
         data += b"\0" * (len(data) % 2)
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.TransferSyntaxUID = syntax
         for tag in (0x7FE00001, 0x7FE00002):  # extended offset table: encapsulated data only
             ds.pop(tag, None)
         ds.PixelData = data
@@ -474,6 +473,15 @@ class Pixels:
         ds.PhotometricInterpretation = self.photometric
         if self.array.ndim == 4:
             ds.PlanarConfiguration = 0
+
+
+def native_syntax(ds):
+    """The transfer syntax a changed object's frames are written uncompressed in: Explicit VR Little
+    Endian, or deflated where the input was (pydicom-data's image_dfl.dcm, 4.6 KB in, was 263 KB out)."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+    ts = ds.file_meta.get("TransferSyntaxUID", "") if hasattr(ds, "file_meta") else ""
+    return DeflatedExplicitVRLittleEndian if ts == DeflatedExplicitVRLittleEndian else ExplicitVRLittleEndian
 
 
 def _decoded_frames(ds) -> np.ndarray:

@@ -82,7 +82,7 @@ class TextDetector:
         found = detect.find_lines(
             eng, bgr, faint=faint, work=work, plain=not faint, settle=settled, enough=enough, faces=faces
         )
-        lines = settled(found)
+        lines = _shows_a_letter(eng, bgr, settled(found))
         if frame.revealed:
             lines = _read_as_text(eng, bgr, lines)
         texts = _read(eng, bgr, lines) if reading else []
@@ -125,6 +125,24 @@ def _read_as_text(eng, bgr, lines: list) -> list:
         if reads_as(ln.read or read, TALL_LINE_MIN_SCORE, 1)
         or alnum((ln.read or read).text) >= TALL_LINE_MIN_CHARS
     ]
+
+
+def _shows_a_letter(eng, bgr, lines: list) -> list:
+    """The lines that read as some letter or digit, however poorly, or show the strokes of print.
+
+    A grey-scale legend is a smooth bar the detector takes for a line: on pydicom-data's 8-bit echo
+    (JPGLosslessP14SV1_1s_1f_8b.dcm) the 18x170 px gradient bar beside the sector read "_" (0.50), had
+    no strokes, and was filled black. Text, even misread, gives the recogniser a letter or digit."""
+    from deident.text import detect, engine
+
+    unread = [ln for ln in lines if ln.read is None]
+    reads = engine.recognise(eng, bgr, [ln.quad for ln in unread]) if unread else []
+    blank = {
+        id(ln)
+        for ln, read in zip(unread, reads, strict=True)
+        if alnum(read.text) == 0 and not detect.has_strokes(bgr, ln.quad)
+    }
+    return [ln for ln in lines if id(ln) not in blank]
 
 
 def _faces_of(frame: Frame, ctx: Context):
