@@ -570,68 +570,16 @@ def _static_lines(source: Source, doc: Document, ctx: Context, result, redacted:
         redacted.setdefault(index, []).extend(more)
 
 
-# A frame shows a line found in another frame too when at most this share of the line's box differs from
-# that frame by more than frames_cache.TOLERANCE (JPEG noise on a static overlay stays under it).
-STATIC_CHANGED = 0.01
-
-
 def _on_frames_showing_them(
     source: Source, doc: Document, found: dict[int, list], ctx: Context
 ) -> dict[int, list]:
-    """The text lines ``found`` on some frames of a multi-frame picture, for each other frame whose
-    original pixels in the line's box are those of the frame it was found on: the same overlay on every
-    frame is the same text there. Frames are compared as the input shows them (a fill already made on
-    the frame it was found on would hide the match).
+    """``frames_cache.shown_on_other_frames`` over the input's frames (decoded only when a text line was
+    found on a multi-frame picture)."""
+    from deident.frames_cache import shown_on_other_frames
 
-    Verification looks at crops around what changed, and a faint static label is read in some crops only:
-    on pydicom-data's 30-frame echo examples_ybr_color.dcm a marker turned up on four frames in one round
-    and on one more in the next, which then had no round left: the whole cine was refused."""
     if (doc.frame_count() or 1) < 2:
         return {}
-    where: dict[tuple, tuple[int, object]] = {}  # a line's box -> the first frame it was found on, the line
-    for index, regions in sorted(found.items()):
-        for r in regions:
-            if r.kind == "text":
-                where.setdefault(r.bbox(), (index, r))
-    if not where:
-        return {}
-    import numpy as np
-
-    from deident.frames_cache import TOLERANCE
-
-    boxes = list(where)
-    crops: dict[int, list] = {}  # frame index -> the crop of every box, as that frame shows it
-    for frame in open_input(source, ctx.options).frames(ctx):
-        if frame.revealed or frame.index in crops:  # the displayed rendering of each stored frame
-            continue
-        h, w = frame.rgb.shape[:2]
-        crops[frame.index] = [
-            frame.rgb[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)].astype(np.int16)
-            for x0, y0, x1, y1 in boxes
-        ]
-    out: dict[int, list] = {}
-    for k, box in enumerate(boxes):
-        index, region = where[box]
-        seen = crops[index][k] if index in crops else None
-        if seen is None or seen.size == 0:
-            continue
-        for other, theirs in crops.items():
-            if other == index or theirs[k].shape != seen.shape:
-                continue
-            if any(_same_place(region, r) for r in found.get(other, []) + out.get(other, [])):
-                continue
-            changed = np.abs(theirs[k] - seen)
-            changed = changed.max(axis=2) if changed.ndim == 3 else changed
-            if (changed > TOLERANCE).mean() <= STATIC_CHANGED:
-                out.setdefault(other, []).append(region)
-    return dict(sorted(out.items()))
-
-
-def _same_place(a, b) -> bool:
-    """True when region ``b`` covers region ``a``'s box (the frame already has that line)."""
-    ax0, ay0, ax1, ay1 = a.bbox()
-    bx0, by0, bx1, by1 = b.bbox()
-    return bx0 <= ax0 and by0 <= ay0 and bx1 >= ax1 and by1 >= ay1
+    return shown_on_other_frames(open_input(source, ctx.options).frames(ctx), found)
 
 
 # ---------------------------------------------------------------- names and captions
