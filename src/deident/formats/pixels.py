@@ -256,6 +256,23 @@ def unblended_frame(
         yield Frame(index, canvas, False, what, revealed=True)
 
 
+def animation_frames(doc, ctx, blended: dict, what: str) -> Iterator[Frame]:
+    """Each frame of an APNG or animated WebP as composed (``shown_frames``), and after each frame
+    blended onto its canvas what blending hides (``unblended_frame``); ``blended``: frame index -> (the
+    frame alone as a still file of its format, its place on the canvas)."""
+    dims = doc.check_size(ctx)
+    under = None  # the canvas the next frame is blended onto: this frame as composed
+    for i in range(dims.frames):
+        label = f"frame {i}" if dims.frames > 1 else "image"
+        shown = doc.stored(i, ctx)
+        yield from shown_frames(i, shown, label)
+        if i in blended:
+            alone, at = blended[i]
+            img = decode_frame(alone, 0, what)
+            yield from unblended_frame(i, img, at, dims, f"{label} before blending", under)
+        under = to_rgb8(shown)
+
+
 def redact_image(img, redactions: list[Redaction]):
     """A copy of ``img`` (stored pixels, native mode) with the redactions (stored coordinates) applied."""
     import numpy as np

@@ -553,21 +553,10 @@ class PngDocument(WholeFileDocument):
         blending OVER hides a frame's colours wherever its alpha is 0, while a frame extractor (apngdis,
         libpng) hands them out whole, so a name there must reach the text stage too (redacting an APNG is
         refused, so any text found there fails the file)."""
-        from deident.formats.pixels import decode_frame, shown_frames, to_rgb8, unblended_frame
+        from deident.formats.pixels import animation_frames
 
-        dims = self.check_size(ctx)
-        blended = dict(_blended_frames(self.data))
-        under = None  # the canvas the next frame is blended onto: this frame as composed
-        for i in range(dims.frames):
-            label = f"frame {i}" if dims.frames > 1 else "image"
-            shown = self.stored(i, ctx)
-            yield from shown_frames(i, shown, label)
-            if i in blended:
-                before = blended[i]
-                img = decode_frame(before.png, 0, "APNG frame")
-                at = (before.x, before.y)
-                yield from unblended_frame(i, img, at, dims, f"{label} before blending", under)
-            under = to_rgb8(shown)
+        blended = {i: (f.png, (f.x, f.y)) for i, f in _blended_frames(self.data)}
+        yield from animation_frames(self, ctx, blended, "APNG frame")
 
     def _encode(self, ctx: Context) -> bytes:
         if self._dims().frames > 1:

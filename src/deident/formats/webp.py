@@ -334,20 +334,9 @@ class WebpDocument(WholeFileDocument):
         """Each frame as libwebp composes it, and after it the frame as stored when it is blended onto
         the canvas (ANMF blending bit 0): blending hides its colours where its alpha is 0, a frame
         extractor (anim_dump, webpmux -get frame) hands them out."""
-        from deident.formats.pixels import decode_frame, shown_frames, to_rgb8, unblended_frame
+        from deident.formats.pixels import animation_frames
 
-        dims = self.check_size(ctx)
-        blended = dict(_blended_frames(self.data))
-        under = None  # the canvas the next frame is blended onto: this frame as composed
-        for i in range(dims.frames):
-            label = f"frame {i}" if dims.frames > 1 else "image"
-            shown = self.stored(i, ctx)
-            yield from shown_frames(i, shown, label)
-            if i in blended:
-                webp, at = blended[i]
-                img = decode_frame(webp, 0, "WebP frame")
-                yield from unblended_frame(i, img, at, dims, f"{label} before blending", under)
-            under = to_rgb8(shown)
+        yield from animation_frames(self, ctx, dict(_blended_frames(self.data)), "WebP frame")
 
     def _encode(self, ctx: Context) -> bytes:
         """Lossless WebP (no second generation of lossy artefacts), every frame with its timing."""
