@@ -126,9 +126,14 @@ def test_inspect_lists_every_identifier(tmp_path):
 
 
 def _pictures(tmp_path: Path) -> list[Path]:
-    """The bundled sample images, the planted cases above, and ../shared's real-world photos if present."""
+    """The bundled sample images, the planted cases above, a plain picture (clean: every other one here
+    carries an identifier, so without ../shared the gate's "clean" verdict went untested), and ../shared's
+    real-world photos if present."""
     out = sorted(p for p in (ROOT / "sample_images").rglob("*") if p.suffix.lower() in (".jpg", ".png"))
     out += [labelled(tmp_path / "label.jpg"), labelled(tmp_path / "case.jpg", exif=True)]
+    ramp = np.linspace(40, 220, 320, dtype=np.uint8)
+    Image.fromarray(np.dstack([np.tile(ramp, (240, 1))] * 3)).save(tmp_path / "plain.png")
+    out.append(tmp_path / "plain.png")
     if REALWORLD.is_dir():
         out += sorted(p for d in ("faces", "controls", "text") for p in (REALWORLD / d).glob("*.[jp][pn]g"))
     return out

@@ -21,6 +21,8 @@ import pytest
 import yaml
 from PIL import Image
 
+from support import need
+
 REPO = Path(__file__).resolve().parents[1]
 HOOKS_FILE = REPO / ".pre-commit-hooks.yaml"
 VENV_BIN = Path(sys.executable).parent
@@ -121,6 +123,7 @@ def _git(*args, cwd, env) -> str:
 def env(tmp_path_factory) -> dict[str, str]:
     if GIT is None:
         pytest.skip("git is not installed")
+    need("pre_commit", "the pre-commit framework that runs the hook")
     home = tmp_path_factory.mktemp("precommit-home")
     gitconfig = home / "gitconfig"
     gitconfig.write_text("[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n")
