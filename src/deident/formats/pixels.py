@@ -20,14 +20,8 @@ if TYPE_CHECKING:  # numpy only where pixels are touched: metadata-only runs sta
 
 # Everything Pillow (and struct/zlib underneath it) raises on a damaged file.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError)
-DECODE_ERRORS += (OverflowError,)
-DEEP_MODES = (
-    "I;16",
-    "I;16B",
-    "I;16L",
-    "I",
-    "F",
-)  # deep grey: more levels than a screen shows  # Pillow, on a fuzzed TIFF whose tile size overflows a C int
+DECODE_ERRORS += (OverflowError,)  # Pillow, on a fuzzed TIFF whose tile size overflows a C int
+DEEP_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # deep grey: more levels than a screen shows
 
 # ---------------------------------------------------------------- orientation (EXIF 0x0112 values)
 
