@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from deident.errors import CorruptFile
 from deident.formats.base import Context, Frame, ImageDims, Source
@@ -175,9 +176,13 @@ def clean_gif(data: bytes) -> bytes:
     return view.header + body + b";"
 
 
-def lzw_extent(lzw: bytes, min_size: int, pixels: int) -> tuple[int, int, bytearray]:
+@lru_cache(maxsize=32)
+def lzw_extent(lzw: bytes, min_size: int, pixels: int) -> tuple[int, int, bytes]:
     """Decode a GIF LZW stream (GIF89a appendix F) only as far as a decoder does: until ``pixels`` pixels
-    or the end code. Returns (pixels decoded, bytes those codes take, the colour indices decoded)."""
+    or the end code. Returns (pixels decoded, bytes those codes take, the colour indices decoded).
+
+    Remembered: the metadata scrub (``image_view``) and the pixel stages (``_stored_indices``) decode
+    each frame, and this decoder is Python's (0.07 s a 300x250 frame)."""
     if not 2 <= min_size <= 8:
         raise CorruptFile(f"GIF: invalid LZW code size {min_size}")
     clear, end = 1 << min_size, (1 << min_size) + 1
@@ -215,7 +220,7 @@ def lzw_extent(lzw: bytes, min_size: int, pixels: int) -> tuple[int, int, bytear
         if code == end:
             break
         size = min_size + 1
-    return min(len(out), pixels), (pos + 7) // 8, out[:pixels]
+    return min(len(out), pixels), (pos + 7) // 8, bytes(out[:pixels])
 
 
 @dataclass
