@@ -1155,7 +1155,7 @@ def _tiny_gif(path: Path) -> None:
 def test_an_ordinary_animation_keeps_its_frames(tmp_path, make):
     """The frames an animation encoder writes (deltas: changed pixels opaque, the rest transparent) are
     not text: showing their whole alpha, or their cleared colours, drew each delta's outline, and the
-    walking figure lost 22 of its 24 frames to fills, the sprite and the focus stack a block each."""
+    walking figure had 21 of its 23 later frames filled, the sprite and the focus stack a block each."""
     from PIL import ImageSequence
 
     path = tmp_path / f"{make.__name__.strip('_')}.{'gif' if 'gif' in make.__name__ else 'webp'}"

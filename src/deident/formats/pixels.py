@@ -220,7 +220,8 @@ def unblended_frame(
     None when that is empty). Each is shown only where it is hidden: the frames an animation encoder
     writes are the changed pixels of a delta, and showing their whole alpha or their cleared colours drew
     each delta's outline, which an animated sprite and a focus stack had filled as text (skimage's
-    no_time_for_that_tiny.gif lost 22 of its 24 frames). Further renderings: a line needs a letter read."""
+    no_time_for_that_tiny.gif had 21 of its 23 later frames filled). Further renderings: a line needs a
+    letter read."""
     import numpy as np
 
     rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
