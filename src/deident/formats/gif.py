@@ -400,7 +400,7 @@ def _stored_indices(data: bytes) -> Iterator[StoredImage]:
 def _duplicate_frame(index: int, image: StoredImage, dims: ImageDims, label: str) -> Iterator[Frame]:
     import numpy as np
 
-    from deident.formats.pixels import duplicate_view, palette_rgba
+    from deident.formats.pixels import duplicate_view, on_canvas, palette_rgba
 
     if not image.width or not image.height:
         return
@@ -408,10 +408,7 @@ def _duplicate_frame(index: int, image: StoredImage, dims: ImageDims, label: str
     view = duplicate_view(indices, palette_rgba(image.colours, image.transparent))
     if view is None:
         return
-    canvas = np.full((dims.height, dims.width, 3), 255, np.uint8)
-    part = view[: max(0, dims.height - image.top), : max(0, dims.width - image.left)]
-    canvas[image.top : image.top + part.shape[0], image.left : image.left + part.shape[1]] = part
-    yield Frame(index, canvas, False, label, revealed=True)
+    yield Frame(index, on_canvas(view, image.at, dims), False, label, revealed=True)
 
 
 def _save_options(info: dict, animated: bool) -> dict:

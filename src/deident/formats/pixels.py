@@ -245,10 +245,20 @@ def unblended_frame(
             white = np.array([255, 255, 255], np.uint8)
             views.append((np.where(same[:, :, None], np.uint8(0), white), white, f"{label} alpha"))
     for view, fill, what in views:
-        canvas = np.empty((dims.height, dims.width, 3), np.uint8)
-        canvas[:] = fill
-        canvas[y : y + h, x : x + w] = view
-        yield Frame(index, canvas, False, what, revealed=True)
+        yield Frame(index, on_canvas(view, at, dims, fill), False, what, revealed=True)
+
+
+def on_canvas(view: np.ndarray, at: tuple[int, int], dims, fill=255) -> np.ndarray:
+    """``view`` (HxWx3) placed at ``at`` on a canvas of the picture's size filled with ``fill``, cut at its
+    edges: where a frame extractor's frame lies on the picture."""
+    import numpy as np
+
+    x, y = at
+    part = view[: max(0, dims.height - y), : max(0, dims.width - x)]
+    canvas = np.empty((dims.height, dims.width, 3), np.uint8)
+    canvas[:] = fill
+    canvas[y : y + part.shape[0], x : x + part.shape[1]] = part
+    return canvas
 
 
 def animation_frames(doc, ctx, blended: dict, what: str) -> Iterator[Frame]:

@@ -549,10 +549,9 @@ class PngDocument(WholeFileDocument):
         return ImageDims(w, h, 1 + sum(c.type == b"fcTL" for c in parsed.chunks[first:]))
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
-        """Each picture as Pillow composes it, and after it the frame an APNG blends onto it as stored:
-        blending OVER hides a frame's colours wherever its alpha is 0, while a frame extractor (apngdis,
-        libpng) hands them out whole, so a name there must reach the text stage too (redacting an APNG is
-        refused, so any text found there fails the file)."""
+        """Each picture as Pillow composes it, and after each frame an APNG blends OVER its canvas what
+        blending hides and a frame extractor (apngdis, libpng) hands out (``animation_frames``): a name
+        there must reach the text stage too (redacting an APNG is refused, so such text fails the file)."""
         from deident.formats.pixels import animation_frames
 
         blended = {i: (f.png, (f.x, f.y)) for i, f in _blended_frames(self.data)}

@@ -331,9 +331,9 @@ class WebpDocument(WholeFileDocument):
         return ImageDims(img.width, img.height, frames)
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
-        """Each frame as libwebp composes it, and after it the frame as stored when it is blended onto
-        the canvas (ANMF blending bit 0): blending hides its colours where its alpha is 0, a frame
-        extractor (anim_dump, webpmux -get frame) hands them out."""
+        """Each frame as libwebp composes it, and after each frame blended onto the canvas (ANMF blending
+        bit 0) what blending hides and a frame extractor (anim_dump, webpmux -get frame) hands out
+        (``animation_frames``)."""
         from deident.formats.pixels import animation_frames
 
         yield from animation_frames(self, ctx, dict(_blended_frames(self.data)), "WebP frame")
