@@ -397,6 +397,32 @@ def test_an_echo_cine_s_static_label_is_filled_on_every_frame_not_refused(tmp_pa
     assert (after.max(axis=(1, 2, 3)) < 20).all()
 
 
+def test_a_cine_s_orientation_dot_cut_by_a_changed_area_is_not_filled(tmp_path):
+    """pydicom-data's 120-frame echo (here its first 10 frames, the fragments as stored) has the probe's
+    orientation dot at its sector's apex. The crop around frame 9's moving sector showed the pixels
+    around it black along 8x8 blocks, which cut the dot in half; the half-disc read as a glyph and the
+    dot, static, was filled on every frame. Read with pydicom: the dot is untouched on all 10 frames,
+    while the labels in the corner are still filled."""
+    from pydicom.encaps import encapsulate, generate_frames
+
+    from deident.batch import scrub_paths
+    from deident.findings import Status
+
+    ds = pydicom.dcmread(pydicom_file("color3d_jpeg_baseline.dcm"))
+    ds.PixelData = encapsulate(list(generate_frames(ds.PixelData, number_of_frames=120))[:10])
+    ds.NumberOfFrames = 10
+    src = tmp_path / "in" / "cine.dcm"
+    src.parent.mkdir()
+    ds.save_as(src)
+    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
+    assert result.status is Status.SAFE, result.reason
+    before, after = (pydicom.dcmread(p).pixel_array.astype(int) for p in (src, result.output))
+    dot, label = np.s_[:, 34:52, 369:392], np.s_[:, 4:24, 20:58]  # the dot; "PLA" in the top-left corner
+    assert (before[dot].max(axis=(1, 2, 3)) > 150).all()  # the dot shows on every frame
+    assert np.array_equal(after[dot], before[dot])
+    assert (after[label].max(axis=(1, 2, 3)) < 20).all()
+
+
 def test_an_echo_s_grey_scale_legend_is_not_filled_as_text(tmp_path):
     """pydicom-data's 8-bit echo has an 18x170 px grey gradient beside its sector, which the detector took
     for a line (read "_", no strokes) and filled black. Read with pydicom: the legend keeps its pixels
