@@ -426,8 +426,10 @@ def _not_cut_by_the_mask(
 
     The mask's edge follows 8x8 blocks, not objects: on pydicom-data's 120-frame echo
     color3d_jpeg_baseline.dcm it cut the probe's orientation dot at the sector's apex in half on one
-    frame, the half-disc read as a glyph, and the dot, static, was filled on all 120 frames. Seen whole,
-    the dot is no text. A line the mask cut is seen at least as well whole, so nothing real is lost.
+    frame, the half-disc read as a glyph, and the dot, static, was filled on all 120 frames. In the same
+    crop shown whole the dot is no text. The same box, not a window around the region: a faint static
+    label that only some crops read (the "A" marker of examples_ybr_color.dcm) was lost when looked at
+    in a small window. On pydicom-data's other multi-frame files nothing else is dropped.
     """
     from deident.regions import polygon_mask
 
