@@ -397,30 +397,51 @@ def test_an_echo_cine_s_static_label_is_filled_on_every_frame_not_refused(tmp_pa
     assert (after.max(axis=(1, 2, 3)) < 20).all()
 
 
-def test_a_cine_s_orientation_dot_cut_by_a_changed_area_is_not_filled(tmp_path):
-    """pydicom-data's 120-frame echo (here its first 10 frames, the fragments as stored) has the probe's
-    orientation dot at its sector's apex. The crop around frame 9's moving sector showed the pixels
-    around it black along 8x8 blocks, which cut the dot in half; the half-disc read as a glyph and the
-    dot, static, was filled on every frame. Read with pydicom: the dot is untouched on all 10 frames,
-    while the labels in the corner are still filled."""
+def _echo_cine(tmp_path, frames: int = 10, **options):
+    """pydicom-data's 120-frame echo color3d_jpeg_baseline.dcm cut to its first ``frames`` (the fragments
+    as stored), and its ``scrub`` output: (input, output) pixels read with pydicom."""
     from pydicom.encaps import encapsulate, generate_frames
 
     from deident.batch import scrub_paths
     from deident.findings import Status
 
     ds = pydicom.dcmread(pydicom_file("color3d_jpeg_baseline.dcm"))
-    ds.PixelData = encapsulate(list(generate_frames(ds.PixelData, number_of_frames=120))[:10])
-    ds.NumberOfFrames = 10
+    ds.PixelData = encapsulate(list(generate_frames(ds.PixelData, number_of_frames=120))[:frames])
+    ds.NumberOfFrames = frames
     src = tmp_path / "in" / "cine.dcm"
     src.parent.mkdir()
     ds.save_as(src)
-    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out"))
+    (result,) = scrub_paths([src], Options(jobs=1, output_dir=tmp_path / "out", **options))
     assert result.status is Status.SAFE, result.reason
-    before, after = (pydicom.dcmread(p).pixel_array.astype(int) for p in (src, result.output))
-    dot, label = np.s_[:, 34:52, 369:392], np.s_[:, 4:24, 20:58]  # the dot; "PLA" in the top-left corner
+    return tuple(pydicom.dcmread(p).pixel_array.astype(int) for p in (src, result.output))
+
+
+ECHO_VIEW = np.s_[:, 4:24, 20:58]  # "PLA" (parasternal long axis) in the echo's top-left corner
+
+
+def test_a_cine_s_orientation_dot_cut_by_a_changed_area_is_not_filled(tmp_path):
+    """The echo's first 10 frames show the probe's orientation dot at the sector's apex. The crop around
+    frame 9's moving sector showed the pixels around it black along 8x8 blocks, which cut the dot in half;
+    the half-disc read as a glyph and the dot, static, was filled on every frame. Read with pydicom: the
+    dot is untouched on all 10 frames, while the labels in the corner are still filled."""
+    before, after = _echo_cine(tmp_path)
+    dot = np.s_[:, 34:52, 369:392]
     assert (before[dot].max(axis=(1, 2, 3)) > 150).all()  # the dot shows on every frame
     assert np.array_equal(after[dot], before[dot])
-    assert (after[label].max(axis=(1, 2, 3)) < 20).all()
+    assert (after[ECHO_VIEW].max(axis=(1, 2, 3)) < 20).all()
+
+
+def test_an_echo_s_view_preset_and_page_labels_stay_in_phi_mode(tmp_path):
+    """``--text phi`` keeps what an echo's labels say about the study, not the patient: the view "PLA",
+    the preset "Crd" and "On Page 1/3" were filled as possible names ("long", "page" are surnames too,
+    the abbreviations unknown words). Read with pydicom: their pixels are the input's on every frame
+    (Crd's rows above the JPEG block row it shares with the probe's name "P21", which is still filled)."""
+    from deident.options import TextMode
+
+    before, after = _echo_cine(tmp_path, frames=3, text=TextMode.PHI)
+    for label in (ECHO_VIEW, np.s_[:, 26:40, 604:638], np.s_[:, 460:477, 446:553]):  # PLA, Crd, On Page 1/3
+        assert (before[label].max(axis=(1, 2, 3)) > 100).all()
+        assert np.array_equal(after[label], before[label])
 
 
 def test_an_echo_s_grey_scale_legend_is_not_filled_as_text(tmp_path):

@@ -189,6 +189,17 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Grey", True),  # alone, as common a surname as a word
         ("Dr Grey values", True),
         ("long axis", False),
+        # ultrasound and echo labels: planes, views, vessels, presets (words also surnames: Long, Page)
+        ("RT KIDNEY LONG", False),
+        ("THYROID RT LONG", False),
+        ("PLAX", False),
+        ("A4C", False),
+        ("RT CCA PROX", False),
+        ("SPLEEN LONG", False),
+        ("Page 1/3", False),
+        ("JOHN LONG", True),
+        ("Dr Page", True),
+        ("LONG 4455667", True),
         ("Hodgkin lymphoma", False),
         ("methyl green", False),
         ("Dr White matter", True),
