@@ -76,8 +76,8 @@ def test_same_input_same_regions(all_ctx):
     assert detector.detect(Frame(0, s.rgb), all_ctx) == detector.detect(Frame(0, s.rgb.copy()), all_ctx)
 
 
-def _label_image(texts: list[tuple[str, str]]) -> ts.Sample:
-    sample = ts.Sample("labels", ts.background("histology", (900, 700)))
+def _label_image(texts: list[tuple[str, str]], ground: str = "histology") -> ts.Sample:
+    sample = ts.Sample("labels", ts.background(ground, (900, 700)))
     rng = np.random.default_rng(11)
     font = ts.fonts()[0]
     for kind, text in texts:
@@ -200,6 +200,13 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("JOHN LONG", True),
         ("Dr Page", True),
         ("LONG 4455667", True),
+        ("GA 20w3d", False),
+        ("LVIDd 4.8 cm", False),
+        ("PG 25 mmHg", False),
+        ("ROTATOR CUFF", False),
+        ("EDD 12/03/2027", True),
+        ("JOHN BPD", True),
+        ("AVA 1.2 cm2", True),  # Ava is a given name: fails closed
         ("Hodgkin lymphoma", False),
         ("methyl green", False),
         ("Dr White matter", True),
@@ -723,6 +730,26 @@ def test_phi_mode_keeps_a_pathologist_s_labels_and_hides_a_titled_name(keyring):
     out, _ = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
     visible = {ln.text for ln in sample.lines if ts.leaked(ln, sample.rgb, out)}
     assert visible == {"Squamous cell carcinoma", "keratinocytes with mitoses", "white matter, pH 7.4"}
+
+
+def test_phi_mode_keeps_ultrasound_measurements_and_hides_the_patient(keyring):
+    """An ultrasound's labels in PHI mode, judged by pixels: the view, the plane and the measurements
+    stay legible; the patient's name and record number are hidden. Before, every clinical line was
+    filled: "LONG" is a surname too, and BPD, EF, TAPSE, PSV and the rest were unknown words."""
+    sample = _label_image(
+        [
+            ("safe", "RT KIDNEY LONG"),
+            ("safe", "BPD 4.52 cm"),
+            ("safe", "EF 60% TAPSE 2.1 cm"),
+            ("safe", "LT ICA PSV 85 cm/s"),
+            ("name", "DOE JANE"),
+            ("mrn", "MRN 4455667"),
+        ],
+        ground="radiograph",
+    )
+    out, _ = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
+    visible = {ln.text for ln in sample.lines if ts.leaked(ln, sample.rgb, out)}
+    assert visible == {"RT KIDNEY LONG", "BPD 4.52 cm", "EF 60% TAPSE 2.1 cm", "LT ICA PSV 85 cm/s"}
 
 
 # The mission patch on scikit-image's astronaut (512x512): its centre and radius, and the ring of radii its
