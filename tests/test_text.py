@@ -207,6 +207,19 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("EDD 12/03/2027", True),
         ("JOHN BPD", True),
         ("AVA 1.2 cm2", True),  # Ava is a given name: fails closed
+        # radiology, anatomy, devices and endoscopy
+        ("Sag T1 FSE", False),
+        ("DWI b1000", False),
+        ("CTDIvol 12 mGy", False),
+        ("L5-S1", False),
+        ("Corpus callosum", False),
+        ("Temporal bone", False),
+        ("Foley catheter", False),
+        ("Gastric antrum", False),
+        ("Melanoma in situ", False),
+        ("JOHN ULNA", True),
+        ("C12345", True),
+        ("Foley", True),  # the eponym alone is a surname
         ("Hodgkin lymphoma", False),
         ("methyl green", False),
         ("Dr White matter", True),
