@@ -220,6 +220,18 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("JOHN ULNA", True),
         ("C12345", True),
         ("Foley", True),  # the eponym alone is a surname
+        # dermatology, pathology blocks and panels, a ruler's figures
+        ("L forearm", False),
+        ("R cheek", False),
+        ("CHEEK", True),  # alone, a surname in the census lists
+        ("DermLite polarized", False),
+        ("Block A1", False),
+        ("Figure 2A", False),
+        ("A1B2C3", True),  # codes run together are a code
+        ("mm 10 20 30 40", False),
+        ("0 5 10 15 20", False),
+        ("12 34 56", True),  # groups that run up, but not by a ruler's step
+        ("MRN 10 20 30 40", True),
         ("Hodgkin lymphoma", False),
         ("methyl green", False),
         ("Dr White matter", True),

@@ -16,6 +16,7 @@ real-world set that costs all 5 harmless Japanese and Hangul sign lines.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class Vocabulary:
     degreed: re.Pattern  # a word and the degree after it ("Hope, MD"; group "name")
     titles: frozenset[str]  # the titles and roles themselves ("resident doctor" names no one)
     phrases: re.Pattern  # clinical terms made of words that alone count as names
+    codes: re.Pattern  # short codes that explain a whole word, never a piece of one
 
     def keeps(self, word: str) -> bool:
         """``word`` (lower case, edges stripped) is a keep word, or made only of keep pieces, or of such
@@ -45,7 +47,7 @@ class Vocabulary:
 
         Pieces joined without a space ("h&e40x") never make a name: "ma" + "rt" + "in" is MARTIN, and 385
         names of the census lists were kept that way."""
-        if word in self.keep_words:
+        if word in self.keep_words or self.codes.fullmatch(word):
             return True
         if self.keep.fullmatch(word):
             return _has_digit(word) or not name_like(word)
@@ -85,7 +87,8 @@ def vocabulary() -> Vocabulary:
     degrees = "|".join(re.escape(d) for d in titles["after_name"])
     degreed = re.compile(rf"(?P<name>[^\W\d_][\w'-]*)[.,]?\s+(?i:{degrees})\b\.?")
     title_words = frozenset(titles["any_case"] + titles["capitalised_or_dotted"])
-    return Vocabulary(phi, words, keep, harmless, makers, titled, degreed, title_words, phrases)
+    codes = re.compile("|".join(f"(?:{c})" for c in data["keep_codes"]), re.I)
+    return Vocabulary(phi, words, keep, harmless, makers, titled, degreed, title_words, phrases, codes)
 
 
 def _with_parts(pattern: str, parts: dict[str, str]) -> str:
@@ -167,6 +170,7 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
         return "unreadable"
     if deny is not None and deny.matches(text):
         return "listed identifier"
+    text = _SCALE.sub(_scale_or_not, text)
     voc = vocabulary()
     for label, pattern in voc.phi:
         if pattern.search(text):
@@ -197,6 +201,20 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")
+
+# A ruler's or a scale bar's figures ("0 1 2 3", "10 20 30 40"): three or more numbers, each a whole
+# step on from the last, the steps a ruler uses and the first a multiple of it. Read as one line, they
+# matched an ID written with spaces ("590 601"); an ID whose groups run up like a ruler's is not seen.
+_SCALE = re.compile(r"(?<![\d.,/:-])\d{1,4}(?:\s+\d{1,4}){2,}(?![\d.,/:-])")
+SCALE_STEPS = (1, 2, 5, 10, 20, 25, 50, 100)
+
+
+def _scale_or_not(m: re.Match[str]) -> str:
+    values = [int(v) for v in m.group().split()]
+    step = values[1] - values[0]
+    ruled = step in SCALE_STEPS and values[0] % step == 0
+    return " " if ruled and all(b - a == step for a, b in itertools.pairwise(values)) else m.group()
+
 
 # An ordinary word: at least this common in English (Zipf scale, wordfreq's "small" list: 3.5 is about
 # 3 in a million words). Given names and surnames not in the census lists (Müller 3.05, Priya 2.92,
