@@ -228,6 +228,8 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("Block A1", False),
         ("Figure 2A", False),
         ("A1B2C3", True),  # codes run together are a code
+        ("Crd P21", False),  # an echo's preset and probe
+        ("P214", True),
         ("mm 10 20 30 40", False),
         ("0 5 10 15 20", False),
         ("12 34 56", True),  # groups that run up, but not by a ruler's step
