@@ -434,13 +434,14 @@ def test_a_cine_s_orientation_dot_cut_by_a_changed_area_is_not_filled(tmp_path):
 def test_an_echo_s_view_preset_and_page_labels_stay_in_phi_mode(tmp_path):
     """``--text phi`` keeps what an echo's labels say about the study, not the patient: the view "PLA",
     the preset "Crd" and probe "P21" and "On Page 1/3" were filled as possible names ("page" is a
-    surname too, the abbreviations unknown words). Read with pydicom: their pixels are the input's on
-    every frame."""
+    surname too, the abbreviations unknown words), and the bar's "Gen", a bars icon and "0" as an ID (the
+    icon read "0001", joined to the "0" a word space away). Read with pydicom: their pixels are the
+    input's on every frame."""
     from deident.options import TextMode
 
     before, after = _echo_cine(tmp_path, frames=3, text=TextMode.PHI)
-    crd_p21, page = np.s_[:, 26:66, 604:638], np.s_[:, 460:477, 446:553]
-    for label in (ECHO_VIEW, crd_p21, page):
+    crd_p21, page, gen = np.s_[:, 26:66, 604:638], np.s_[:, 460:477, 446:553], np.s_[:, 458:478, 118:221]
+    for label in (ECHO_VIEW, crd_p21, page, gen):
         assert (before[label].max(axis=(1, 2, 3)) > 100).all()
         assert np.array_equal(after[label], before[label])
 

@@ -10,6 +10,7 @@ read, only a category. Heavy imports stay inside functions so the CLI starts fas
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import cached_property
 
@@ -240,14 +241,20 @@ def _phi_categories(eng, bgr, lines: list, texts: list, deny) -> list[str | None
     for run in _runs(lines):
         if all(cats[i] is not None for i in run):
             continue
-        readable = [texts[i] for i in run if texts[i].score >= phi.MIN_SCORE]
+        readable = [i for i in run if texts[i].score >= phi.MIN_SCORE]
         category = None
         if len(readable) > 1:
-            score = min(t.score for t in readable)
-            for order in (readable, readable[::-1]):
-                for sep in (" ", ""):  # joined without a space, only numbers count (no new "words")
-                    joined = sep.join(t.text for t in order)
-                    category = category or phi.classify(joined, score, deny, words=bool(sep))
+            score = min(texts[i].score for i in readable)
+            touching = _touching(readable, lines)
+            for order, gaps in ((readable, touching), (readable[::-1], touching[::-1])):
+                for seps in ([" "] * len(gaps), ["" if t else " " for t in gaps]):
+                    joined = texts[order[0]].text + "".join(
+                        s + texts[i].text for s, i in zip(seps, order[1:], strict=True)
+                    )
+                    # joined without a space, only numbers count (no new "words")
+                    category = category or phi.classify(
+                        joined, score, deny, words=" " in seps and "" not in seps
+                    )
         if category is None:
             pending.append(run)
         else:
@@ -259,6 +266,33 @@ def _phi_categories(eng, bgr, lines: list, texts: list, deny) -> list[str | None
             if read.score >= phi.MIN_SCORE and (category := phi.classify(read.text, read.score, deny)):
                 _mark(cats, run, category, texts)
     return cats
+
+
+# Fragments of a run are joined without a space only across a gap under this share of their height: a
+# line the detector split inside a word ("4455" "667" of one ID). On an echo's bottom bar an icon read
+# as "0001" stood 0.9 heights from the setting "0": joined as "00010", they were filled as an ID.
+TOUCHING_GAP = 0.5
+
+
+def _touching(run: list[int], lines: list) -> list[bool]:
+    """For each pair of neighbours along ``run`` (ordered along its axis): whether they nearly touch."""
+    import numpy as np
+
+    quads = [np.asarray(lines[i].quad, np.float64) for i in run]
+    u = _axes(max(quads, key=lambda q: _axes(q)[1]))[0]
+    out = []
+    for a, b in itertools.pairwise(quads):
+        (a0, a1), (b0, b1) = ((float(p.min()), float(p.max())) for p in (a @ u, b @ u))
+        out.append(max(b0 - a1, a0 - b1) < TOUCHING_GAP * _height_across(a, b, u))
+    return out
+
+
+def _height_across(a, b, u) -> float:
+    """The mean height of two quads across the axis ``u``."""
+    import numpy as np
+
+    across = np.array([-u[1], u[0]])
+    return float(np.mean([np.ptp(q @ across) for q in (a, b)]))
 
 
 def _mark(cats: list, run: list[int], category: str, texts: list) -> None:
