@@ -331,3 +331,41 @@ def test_sentence_openers_before_a_number_stay(text: str):
 def test_nonagenarians_read_as_english(text: str, want: str):
     for out in outputs(text, FuzzSettings(sex_change_rate=0.0)):
         assert want in out and "nagenarian" not in out, out
+
+
+# ---------------------------------------------------------------- places of care without a kind word
+
+
+@pytest.mark.parametrize(
+    ("text", "gone", "kept"),
+    [
+        ("Seen at Mount Sinai last week with a rash.", "Sinai", "rash"),
+        ("Treated at Johns Hopkins for melanoma.", "Hopkins", "melanoma"),
+        ("Referred to Great Ormond Street for review.", "Ormond", "review"),
+        ("Admitted to Charité with fever.", "Charité", "fever"),
+        ("Presented to the Royal Marsden with a lump.", "Marsden", "lump"),
+        ("Seen at St Elsewhere with a rash.", "St Elsewhere", "rash"),
+        ("Operated on at Karolinska for a sarcoma.", "Karolinska", "sarcoma"),
+        ("Transferred from Cedars-Sinai to our unit.", "Sinai", "unit"),
+    ],
+)
+def test_a_named_place_of_care_goes(text, gone, kept):
+    """A hospital known by name alone, after a care verb ("seen at Mount Sinai"), was kept: only names
+    with a kind word ("St Mary's Hospital") and towns after "from" were found."""
+    assert_rewritten(text, gone, kept)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Admitted to ICU with sepsis.", "ICU"),
+        ("Referred to Dermatology for a biopsy.", "Dermatology"),
+        ("Referred to Plastics for reconstruction.", "Plastics"),
+        ("Seen in the Paget clinic with bone pain.", "Paget"),
+        ("Treated in Germany for a sarcoma.", "Germany"),
+        ("Born in Texas, now with a rash.", "Texas"),
+    ],
+)
+def test_a_department_country_or_state_after_a_care_verb_stays(text, kept):
+    for out in outputs(text):
+        assert kept in out, out

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from deident.history.vocab import (
+    care_units,
     eponyms,
     institutions,
     number_words,
@@ -215,6 +216,33 @@ def _town(m: re.Match[str]) -> str:
     return f", {tail}" if tail else ""
 
 
+def _care_place(m: re.Match[str]) -> str:
+    """A place of care named after a care verb ("seen at Mount Sinai", "referred to Great Ormond Street")
+    goes ("seen elsewhere", "from another hospital") unless its words are a department or unit, or
+    ordinary or clinical words ("admitted to ICU", "referred to Plastics", "seen at Week 12"). A saint's
+    name ("St Elsewhere") always names an institution."""
+    from deident.text.phi import clinical_words, ordinary
+
+    place = m.group("place")
+    if place in regions() or place in us_states().values() or _CALENDAR.match(place):
+        return m.group(0)  # a country or state (Safe Harbor keeps them), a month, a weekday
+    if place.split()[0] in eponyms():
+        return m.group(0)  # a disease's clinic ("seen in the Paget clinic")
+    if any(place.lower() in phrase.split() for phrase in relative_dates()):
+        return m.group(0)  # a holiday ("seen at Christmas"): the date rules make it vague
+    words = [w.lower().removesuffix("'s").removesuffix("’s") for w in re.findall(r"[^\W\d_][\w'’&-]*", place)]
+    saint = re.match(r"(?:St\.?|Saint)\s", place)
+    if not saint and all(w in care_units() or w in clinical_words() or ordinary(w) for w in words):
+        return m.group(0)
+    return m.group("verb") + (" from another hospital" if m.group("prep").lower() == "from" else " elsewhere")
+
+
+_CARE_VERB = (
+    r"seen|treated|referred|admitted|transferred|presented|operated(?:\s+on)?|biopsied|diagnosed|followed"
+    r"(?:\s+up)?|managed|imaged|scanned|reviewed|evaluated|assessed|examined|delivered|born|resected|excised"
+    r"|hospitali[sz]ed|done|performed|undertaken|follow-?up|opinion|surgery|biopsy|care|work-?up"
+)
+
 _NUMWORD = r"(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|a\s+few|several|a\s+couple\s+of)"
 
 IDENTIFIER_RULES: tuple[Rule, ...] = (
@@ -326,6 +354,16 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         ),
         _bare_name,
         "name",
+    ),
+    Rule(  # "seen at Mount Sinai" -> "seen elsewhere"; "admitted to ICU" stays (_care_place)
+        "place",
+        re.compile(
+            rf"\b(?P<verb>(?i:{_CARE_VERB}))\s+(?P<prep>(?i:at|to|from|in))\s+(?:the\s+)?"
+            rf"(?P<place>(?:(?:St\.?|Saint)\s+)?{_PLACE_WORD}(?:['’]s)?(?:\s+(?:of\s+)?{_PLACE_WORD}(?:['’]s)?){{0,3}})"
+            r"(?![\w&'’])"
+        ),
+        _care_place,
+        "place",
     ),
     Rule(  # "from Leeds", "from Tromsø, Norway" -> "from Norway": a town goes, a country or state stays
         "place",

@@ -112,6 +112,13 @@ def institutions() -> dict[str, dict[str, str]]:
 
 
 @cache
+def care_units() -> frozenset[str]:
+    """Departments, units and services (lower case): a place of care named only by them is no
+    institution ("admitted to ICU", "referred to Plastics")."""
+    return frozenset(w.lower() for w in _lines("care_units.txt"))
+
+
+@cache
 def street_words() -> tuple[str, ...]:
     return tuple(_lines("street_words.txt"))
 
