@@ -130,6 +130,40 @@ def test_scrub_fuzz_history_writes_fuzzed_sidecars_and_check_gates_them(tmp_path
     assert after.exit_code == 0, after.output
 
 
+# A JSON caption's other fields, as a case database exports them: each identifying, read after its key.
+JSON_FIELDS = {
+    "patient": "Jane Plantedname",
+    "patient_name": "PLANTEDNAME^JANE",
+    "mrn": 4455667,
+    "dateOfBirth": "1970-03-12",
+    "seen": {"by": "Dr John Plantedname", "on": "12 March 2021"},
+    "ids": ["S23-004512"],
+}
+
+
+def test_a_json_captions_other_fields_are_checked_and_never_copied_identifying(tmp_path: Path):
+    """Only the caption and history fields were fuzzed and checked field by field; the file's other fields
+    were copied beside an output reported safe (a record number, a birth date, the patient's name)."""
+    source = tmp_path / "in"
+    _case(source)
+    fields = {"caption": "A 40-year-old woman with a thigh mass.", "stain": "H&E", "n": 2, **JSON_FIELDS}
+    (source / "case1.json").write_text(json.dumps(fields))
+    before = _invoke("check", str(source / "case1.png"), "--fast")
+    assert before.exit_code == 1, before.output
+    where = {f["where"].split(":")[1].strip() for r in _report(before)["files"] for f in r["findings"]}
+    assert {"patient", "patient_name", "mrn", "dateOfBirth", "seen.by", "seen.on", "ids[0]"} <= where
+    out = tmp_path / "out"
+    result = _invoke("scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    written = (out / "case1.json").read_text(encoding="utf-8")
+    for planted in ("Plantedname", "PLANTEDNAME", "4455667", "1970", "12 March", "S23-004512"):
+        assert planted not in written, (planted, written)
+    kept = json.loads(written)
+    assert kept["stain"] == "H&E" and kept["n"] == 2 and "thigh mass" in kept["caption"]
+    after = _invoke("check", str(out), "--fast")
+    assert after.exit_code == 0, after.output
+
+
 def test_scrub_without_fuzz_history_writes_no_caption(tmp_path: Path):
     source = tmp_path / "in"
     _case(source)

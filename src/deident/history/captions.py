@@ -9,7 +9,7 @@ from pathlib import Path
 from deident.findings import Action, Finding
 from deident.history.fuzz import FuzzSettings, fuzz_edits
 from deident.history.rules import Edit
-from deident.history.sidecars import json_fields, load_json, read_caption
+from deident.history.sidecars import json_cue, json_fields, load_json, read_caption
 
 STAGE = "caption"
 # What a report says about each kind of change: never the value itself.
@@ -67,11 +67,98 @@ def fuzz_sidecar(path: Path, seed: int | None, settings: FuzzSettings) -> tuple[
         for key in json_fields(data):
             data[key], edits = fuzz_edits(data[key], seed, settings)
             findings += _findings(edits, f"{path.name}: {key}")
+        data, removed = _without_identifying_fields(data, skip=json_fields(data))
+        findings += [
+            Finding(
+                STAGE,
+                kind,
+                f"{path.name}: {where}",
+                Action.REMOVED,
+                FIELD_REMOVED.format(CHECK_DETAILS.get(kind, kind)),
+            )
+            for where, kind in removed
+        ]
         indent = 2 if "\n" in read_caption(path).text.strip() else None
         return (json.dumps(data, ensure_ascii=False, indent=indent) + "\n").encode("utf-8"), findings
     caption = read_caption(path)  # written back as it was read (``sidecars.read_caption``)
     text, edits = fuzz_edits(caption.text, seed, settings)
     return caption.encode(text), _findings(edits, path.name)
+
+
+FIELD_REMOVED = "field removed ({})"
+JsonValue = dict | list | str | int | float | bool | None
+
+
+def _without_identifying_fields(data: dict, skip: list[str]) -> tuple[dict, list[tuple[str, str]]]:
+    """``data`` without every entry whose key, or whose value read after its key, the caption check finds
+    identifying ("patient": "Jane Roe", "mrn": 4455667, "dob": "1970-03-12"), at any depth; the fields
+    in ``skip`` (the fuzzed caption and history) stay. The other fields were copied as they were, and
+    such a JSON went beside an output reported safe. Returns the data and (where, kind) per removal."""
+    removed: list[tuple[str, str]] = []
+
+    def clean(value: JsonValue, cue: str, where: str) -> tuple[bool, JsonValue]:
+        if isinstance(value, dict):
+            kept = {}
+            for key, item in value.items():
+                at = f"{where}.{key}" if where else str(key)
+                if not where and key in skip:
+                    kept[key] = item
+                    continue
+                found = [e.change.kind for e in _check_edits(json_cue(key))]
+                if found:
+                    removed.append((at, found[0]))
+                    continue
+                ok, item = clean(item, json_cue(key), at)
+                if ok:
+                    kept[key] = item
+            return True, kept
+        if isinstance(value, list):
+            pairs = [clean(item, cue, f"{where}[{i}]") for i, item in enumerate(value)]
+            return True, [item for ok, item in pairs if ok]
+        if isinstance(value, bool) or value is None:
+            return True, value
+        found = [e.change.kind for e in _check_edits(f"{cue}: {value}" if cue else str(value))]
+        if found:
+            removed.append((where, found[0]))
+        return not found, value
+
+    return clean(data, "", "")[1], removed
+
+
+def _check_texts(path: Path) -> list[tuple[str, str]]:
+    """What the caption check reads in a caption file, with where: a text file whole; of a JSON file the
+    caption and history fields, and every other key and value, each value after its key (the cue)."""
+    if path.suffix.lower() != ".json":
+        return [(path.name, read_caption(path).text)]
+    data = load_json(path)
+    if data is None:
+        return [(path.name, read_caption(path).text)]
+    texts = [(f"{path.name}: {key}", data[key]) for key in json_fields(data)]
+    pending: list[tuple[str, str, JsonValue]] = [("", "", data)]
+    while pending:
+        where, cue, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                at = f"{where}.{key}" if where else str(key)
+                if not where and key in json_fields(data):
+                    continue
+                texts.append((f"{path.name}: {at}", json_cue(key)))
+                pending.append((at, json_cue(key), item))
+        elif isinstance(value, list):
+            pending += [(f"{where}[{i}]", cue, item) for i, item in enumerate(value)]
+        elif not (isinstance(value, bool) or value is None):
+            texts.append((f"{path.name}: {where}", f"{cue}: {value}" if cue else str(value)))
+    return texts
+
+
+def check_sidecar(path: Path) -> list[Finding]:
+    """Identifying content in a caption file (read-only), each finding saying the file and the field."""
+    found = []
+    for where, text in _check_texts(Path(path)):
+        found += [
+            Finding(f.stage, f.kind, f"{where}: {f.where}", f.action, f.detail) for f in check_caption(text)
+        ]
+    return found
 
 
 def _check_edits(text: str) -> list[Edit]:

@@ -74,6 +74,12 @@ def json_fields(data: object) -> list[str]:
     return [k for k in JSON_FIELDS if isinstance(data.get(k), str)]
 
 
+def json_cue(key: object) -> str:
+    """A JSON key as words, the cue a caption rule reads before a value ("patient_name" -> "patient name",
+    "dateOfBirth" -> "date Of Birth"): "patient name: Jane Roe" is a name where "Jane Roe" alone is not."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", re.sub(r"[_\-.]+", " ", str(key))).strip()
+
+
 def load_json(path: Path) -> dict | None:
     try:
         data = json.loads(read_caption(path).text)
