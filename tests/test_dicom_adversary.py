@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
 from deident.dicom.document import open_dicom
+from deident.errors import DeidentError
 from deident.formats.base import Source
 from support.dicom import context, scrub_bytes
 
@@ -105,13 +106,41 @@ def test_a_kept_attribute_under_a_foreign_vr_is_removed(tmp_path, vr):
     assert any("BodyPartExamined" in f.where and "VR" in f.detail for f in flagged)
 
 
+# (tag, its VR, multiplicity): each written with 32 bytes of a name, more values than its VM allows
+TOO_MANY_VALUES = [
+    (0x00189219, "SS", "1"),  # TagAngleSecondAxis
+    (0x00189089, "FD", "3"),  # DiffusionGradientOrientation
+    (0x00280010, "US", "1"),  # Rows: a file without it is refused, never written
+    (0x00181310, "US", "4"),  # AcquisitionMatrix
+]
+
+
+@pytest.mark.parametrize(("tag", "vr", "vm"), TOO_MANY_VALUES)
+def test_a_number_attribute_with_more_values_than_its_multiplicity_is_removed(tmp_path, tag, vr, vm):
+    """A binary number VR is never swept: a standard attribute of VM 1 written with 14 values carried a
+    name in their bytes to every reader (pydicom lists the values, the bytes spell it)."""
+    src = _with_vr(_dataset(), tag, vr, (TOKEN + "_19700312").encode().ljust(32, b"!"), tmp_path / "vm.dcm")
+    assert _holders(src.read_bytes(), TOKEN.encode())
+    flagged = open_dicom(Source(src)).metadata_findings()
+    assert any(f"{tag >> 16:04X},{tag & 0xFFFF:04X}" in f.where and "at most" in f.detail for f in flagged)
+    try:
+        out = scrub_bytes(src, context())
+    except DeidentError as refused:  # a file without its Rows cannot be written: refused
+        assert tag == 0x00280010 and TOKEN not in str(refused)
+        return
+    assert _holders(out, TOKEN.encode()) == []
+    assert tag not in pydicom.dcmread(io.BytesIO(out))
+
+
 def test_allowed_alternative_vrs_stay(tmp_path):
     ds = _dataset()
     ds.add(DataElement(0x00280106, "US", 0))  # SmallestImagePixelValue: "US or SS"
     ds.add(DataElement(0x00280107, "SS", 200))  # LargestImagePixelValue
     ds.BodyPartExamined = "CHEST"
+    ds.AcquisitionMatrix = [0, 256, 256, 0]  # VM 4: as many values as it allows
     out = pydicom.dcmread(io.BytesIO(scrub_bytes(_save(ds, tmp_path / "ok.dcm"), context())))
     assert out.SmallestImagePixelValue == 0 and out.LargestImagePixelValue == 200
+    assert out.AcquisitionMatrix == [0, 256, 256, 0]
     assert out.BodyPartExamined == "CHEST"
 
 

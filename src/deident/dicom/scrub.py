@@ -175,6 +175,45 @@ def _allowed_vrs(tag: int) -> frozenset[str]:
 
 
 FOREIGN_VR = "explicit VR {} is not one the dictionary allows for this attribute"
+TOO_MANY = "{} values where the dictionary allows at most {}"
+# Binary numeric VRs and the size of one value: no sweep reads their bytes, only their count limits them.
+NUMERIC_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8}
+
+
+def unfit(ds, key) -> str:
+    """Why a standard element is not in a form its dictionary entry allows, else "": an explicit VR it does
+    not allow (``foreign_vr``), or a binary number VR holding more values than its multiplicity allows
+    (TagAngleSecondAxis, VM 1, written as 14 SS values carried 28 bytes of a name that pydicom and ExifTool
+    list). Either way the element is removed (by its VR the sweep reads no such bytes) and check flags it."""
+    foreign = foreign_vr(ds, key)
+    if foreign:
+        return FOREIGN_VR.format(foreign)
+    tag = int(key)
+    if (tag >> 16) & 1:
+        return ""
+    vr = vr_of(ds, key)
+    size = NUMERIC_SIZES.get(vr)
+    limit = _max_values(tag) if size else None
+    if limit is None:
+        return ""
+    raw = ds.get_item(key)
+    value = getattr(raw, "value", None)
+    count = len(value) // size if isinstance(value, bytes) else ds[key].VM
+    return TOO_MANY.format(count, limit) if count > limit else ""
+
+
+@cache
+def _max_values(tag: int) -> int | None:
+    """The most values the dictionary's multiplicity allows ("1-2" -> 2, "16" -> 16); None when it has no
+    bound ("1-n", "2-2n") or the tag is unknown."""
+    from pydicom.datadict import dictionary_VM
+
+    try:
+        vm = dictionary_VM(tag)
+    except KeyError:
+        return None
+    top = vm.split("-")[-1]
+    return int(top) if top.isdigit() else None
 
 
 @cache
@@ -227,10 +266,10 @@ class Scrubber:
         for key in tags(ds):
             tag = int(key)
             kw = _keyword(tag)
-            foreign = foreign_vr(ds, key)
+            foreign = unfit(ds, key)
             if foreign:
                 del ds[key]
-                detail = f"removed ({FOREIGN_VR.format(foreign)})"
+                detail = f"removed ({foreign})"
                 out.append(element_finding(tag, kw, where(path, tag, kw), Action.REMOVED, detail))
                 continue
             vr = vr_of(ds, key)
@@ -326,11 +365,9 @@ def audit(ds, columns: tuple[str, ...], path: str = "", within: str = "") -> lis
     for key in tags(ds):
         tag = int(key)
         kw = _keyword(tag)
-        foreign = foreign_vr(ds, key)
+        foreign = unfit(ds, key)
         if foreign:
-            out.append(
-                element_finding(tag, kw, where(path, tag, kw), Action.FOUND, FOREIGN_VR.format(foreign))
-            )
+            out.append(element_finding(tag, kw, where(path, tag, kw), Action.FOUND, foreign))
             continue
         vr = vr_of(ds, key)
         action, why = action_for(tag, vr, kw, columns, within)
