@@ -132,6 +132,25 @@ def test_a_number_attribute_with_more_values_than_its_multiplicity_is_removed(tm
     assert tag not in pydicom.dcmread(io.BytesIO(out))
 
 
+def test_a_tag_the_dictionary_does_not_define_is_removed_at_any_depth(tmp_path):
+    """A standard-group tag unknown to the DICOM dictionary was kept and only swept: a name that is in no
+    header ("Zelda Otherperson") went to every reader. Nothing reads such a tag; a known one stays."""
+    ds = _dataset()
+    ds.add_new(0x00089998, "LO", "Zelda Otherperson seen")
+    item = Dataset()
+    item.add_new(0x00089998, "LO", "Zelda Otherperson seen")
+    item.add_new(0x00189996, "OB", b"Zelda Otherperson!")
+    item.SegmentLabel = "Liver"
+    ds.SegmentSequence = [item]
+    src = _save(ds, tmp_path / "unknown.dcm")
+    flagged = open_dicom(Source(src)).metadata_findings()
+    assert sum("(0008,9998)" in f.where for f in flagged) == 2
+    out = scrub_bytes(src, context())
+    assert _holders(out, b"Otherperson") == []
+    read = pydicom.dcmread(io.BytesIO(out))
+    assert 0x00089998 not in read and read.SegmentSequence[0].SegmentLabel == "Liver"
+
+
 def test_allowed_alternative_vrs_stay(tmp_path):
     ds = _dataset()
     ds.add(DataElement(0x00280106, "US", 0))  # SmallestImagePixelValue: "US or SS"
