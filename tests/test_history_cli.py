@@ -164,6 +164,31 @@ def test_a_json_captions_other_fields_are_checked_and_never_copied_identifying(t
     assert after.exit_code == 0, after.output
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "verdict"),
+    [
+        ("case1.TXT", "Mrs. Jane Plantedname, DOB 12/03/1970, MRN 4455667", 1),  # read with its image
+        ("case1.Md", "Mrs. Jane Plantedname, DOB 12/03/1970, MRN 4455667", 1),
+        ("case1.json", json.dumps({"patient": "Jane Plantedname", "mrn": 4455667}), 2),  # no caption: a file
+    ],
+)
+def test_a_file_set_aside_as_a_caption_is_one_the_gate_reads(
+    tmp_path: Path, name: str, content: str, verdict
+):
+    """A folder walk set these aside as "caption beside an image (checked with the image)", and the image's
+    check never read them: an upper-case suffix, a JSON file without a caption field. The gate passed."""
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    Image.new("RGB", (64, 48), (200, 180, 190)).save(folder / "case1.png")
+    (folder / name).write_text(content, encoding="utf-8")
+    result = _invoke("check", str(folder), "--fast")
+    assert result.exit_code == verdict, result.output
+    statuses = {Path(r["input"]).name: r["status"] for r in _report(result)["files"]}
+    assert statuses == (
+        {"case1.png": "unsafe", name: "skipped"} if verdict == 1 else {"case1.png": "clean", name: "failed"}
+    )
+
+
 def test_scrub_without_fuzz_history_writes_no_caption(tmp_path: Path):
     source = tmp_path / "in"
     _case(source)
