@@ -151,6 +151,17 @@ def test_a_tag_the_dictionary_does_not_define_is_removed_at_any_depth(tmp_path):
     assert 0x00089998 not in read and read.SegmentSequence[0].SegmentLabel == "Liver"
 
 
+def test_a_japanese_name_written_without_a_space_is_cut_from_kept_text(tmp_path):
+    """Japanese writes a name in one run with the text around it: "山田太郎の検査" kept the patient
+    山田^太郎 whole (pydicom read it back), where "山田 太郎" was cut."""
+    ds = _dataset()
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    ds.PatientName = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    ds.ContentDescription = "山田太郎の検査"
+    out = pydicom.dcmread(io.BytesIO(scrub_bytes(_save(ds, tmp_path / "jis.dcm"), context())))
+    assert out.ContentDescription == "の検査"
+
+
 def test_allowed_alternative_vrs_stay(tmp_path):
     ds = _dataset()
     ds.add(DataElement(0x00280106, "US", 0))  # SmallestImagePixelValue: "US or SS"
