@@ -162,6 +162,18 @@ def test_a_japanese_name_written_without_a_space_is_cut_from_kept_text(tmp_path)
     assert out.ContentDescription == "の検査"
 
 
+def test_a_chinese_file_keeps_its_character_set_and_its_text(tmp_path):
+    """GB18030's five digits were cut as a digit run: the file lost its character set, its kept Chinese text
+    was written as "??", and check called the character set an identifier."""
+    ds = _dataset()
+    ds.SpecificCharacterSet = "GB18030"
+    ds.ContentDescription = "胸部 检查"
+    src = _save(ds, tmp_path / "gb.dcm")
+    assert not any("SpecificCharacterSet" in f.where for f in open_dicom(Source(src)).metadata_findings())
+    out = pydicom.dcmread(io.BytesIO(scrub_bytes(src, context())))
+    assert out.SpecificCharacterSet == "GB18030" and out.ContentDescription == "胸部 检查"
+
+
 def test_allowed_alternative_vrs_stay(tmp_path):
     ds = _dataset()
     ds.add(DataElement(0x00280106, "US", 0))  # SmallestImagePixelValue: "US or SS"
