@@ -174,6 +174,29 @@ def test_a_chinese_file_keeps_its_character_set_and_its_text(tmp_path):
     assert out.SpecificCharacterSet == "GB18030" and out.ContentDescription == "胸部 检查"
 
 
+@pytest.mark.parametrize(
+    ("age", "kept"), [("097Y", "090Y"), ("1100M", "090Y"), ("090Y", "090Y"), ("054Y", "054Y")]
+)
+def test_an_age_over_89_kept_with_the_patients_characteristics_is_90_or_older(tmp_path, age, kept):
+    """Retain Patient Characteristics kept PatientAge "097Y", an identifier as a date is (HIPAA Safe Harbor:
+    every age over 89 is "90 or older"), while the sweep cut "97 year old" from free text; check passed it."""
+    ds = _dataset()
+    ds.PatientAge = age
+    src = _save(ds, tmp_path / "age.dcm")
+    out = scrub_bytes(src, context(retain_patient_characteristics=True))
+    assert pydicom.dcmread(io.BytesIO(out)).PatientAge == kept
+    written = tmp_path / "written.dcm"
+    written.write_bytes(out)
+    flagged = [f for f in open_dicom(Source(written)).metadata_findings() if "PatientAge" in f.where]
+    assert flagged == []
+    ds.PatientIdentityRemoved = "YES"  # an input claiming 113108 with an age over 89 is flagged
+    ds.DeidentificationMethodCodeSequence = [Dataset(), Dataset()]
+    for item, code in zip(ds.DeidentificationMethodCodeSequence, ("113100", "113108"), strict=True):
+        item.CodeValue, item.CodingSchemeDesignator = code, "DCM"
+    claimed = open_dicom(Source(_save(ds, tmp_path / "claimed.dcm"))).metadata_findings()
+    assert any("PatientAge" in f.where for f in claimed) == (age != kept)
+
+
 def test_allowed_alternative_vrs_stay(tmp_path):
     ds = _dataset()
     ds.add(DataElement(0x00280106, "US", 0))  # SmallestImagePixelValue: "US or SS"

@@ -16,6 +16,7 @@ bytes of unknown encoding and length to convert.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -176,6 +177,27 @@ def _allowed_vrs(tag: int) -> frozenset[str]:
 
 FOREIGN_VR = "explicit VR {} is not one the dictionary allows for this attribute"
 TOO_MANY = "{} values where the dictionary allows at most {}"
+# An age kept (Retain Patient Characteristics) over 89 years identifies as a date would (HIPAA Safe Harbor:
+# "90 or older"); the sweep cut "97 year old" from free text while PatientAge kept "097Y".
+AGE_90 = "090Y"  # the one category of every age over 89
+AGE_OVER_89 = f"age over 89 years, not written as {AGE_90} (90 or older)"
+AGE_CAPPED = f"age over 89 years written as {AGE_90} (90 or older)"
+_AGE = re.compile(r"\s*(\d{1,4})\s*([DWMY]?)\s*", re.I)  # written loosely too ("45Y", "45": years)
+_DAYS_IN = {"D": 1, "W": 7, "M": 365.25 / 12, "Y": 365.25}
+
+
+def over_89(value) -> bool:
+    """An AS value over 90 years, the category every age over 89 goes into ("097Y", "1100M", "4700W");
+    an unreadable one is judged so."""
+    for v in _values(value):
+        m = _AGE.fullmatch(str(v))
+        if not m:
+            return bool(str(v).strip())
+        if int(m.group(1)) * _DAYS_IN[m.group(2).upper() or "Y"] > 90 * 365.25:
+            return True
+    return False
+
+
 # A standard-group tag the DICOM dictionary does not define: no reader knows what it is, so nothing needs it,
 # and its text was kept and only swept ("Jane Roe seen" in (0008,9998) LO went to every reader). pydicom's
 # 230 test files hold none outside the overlay and curve groups, which have rules of their own.
@@ -280,6 +302,10 @@ class Scrubber:
                 continue
             vr = vr_of(ds, key)
             action, why = action_for(tag, vr, kw, self.columns, within)
+            if action == "K" and vr == "AS" and over_89(ds[key].value):
+                ds[key].value = AGE_90
+                out.append(element_finding(tag, kw, where(path, tag, kw), Action.REPLACED, AGE_CAPPED))
+                continue
             if action == "K" and vr != "SQ":
                 keep = kept(tag, within)
                 changed = keep and handle(ds, keep, where(path, tag, kw), fix=True)
@@ -378,6 +404,9 @@ def audit(ds, columns: tuple[str, ...], path: str = "", within: str = "") -> lis
         vr = vr_of(ds, key)
         action, why = action_for(tag, vr, kw, columns, within)
         if tag & 0xFFFF == 0:  # group lengths are structure, not identity
+            continue
+        if action == "K" and vr == "AS" and over_89(ds[key].value):
+            out.append(element_finding(tag, kw, where(path, tag, kw), Action.FOUND, AGE_OVER_89))
             continue
         if action == "K" and vr != "SQ":
             keep = kept(tag, within)
