@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from deident.findings import Action, Finding
@@ -67,16 +68,18 @@ def fuzz_sidecar(path: Path, seed: int | None, settings: FuzzSettings) -> tuple[
         for key in json_fields(data):
             data[key], edits = fuzz_edits(data[key], seed, settings)
             findings += _findings(edits, f"{path.name}: {key}")
-        data, removed = _without_identifying_fields(data, skip=json_fields(data))
+        removed = [(leaf, found[0]) for leaf in _leaves(data) if (found := _check_edits(leaf.text))]
+        for leaf, _ in sorted(removed, key=lambda r: r[0].path, reverse=True):  # deepest, last first
+            _remove(data, leaf.path)
         findings += [
             Finding(
                 STAGE,
-                kind,
-                f"{path.name}: {where}",
+                e.change.kind,
+                f"{path.name}: {leaf.where}",
                 Action.REMOVED,
-                FIELD_REMOVED.format(CHECK_DETAILS.get(kind, kind)),
+                FIELD_REMOVED.format(CHECK_DETAILS.get(e.change.kind, e.change.kind)),
             )
-            for where, kind in removed
+            for leaf, e in removed
         ]
         indent = 2 if "\n" in read_caption(path).text.strip() else None
         return (json.dumps(data, ensure_ascii=False, indent=indent) + "\n").encode("utf-8"), findings
@@ -86,69 +89,65 @@ def fuzz_sidecar(path: Path, seed: int | None, settings: FuzzSettings) -> tuple[
 
 
 FIELD_REMOVED = "field removed ({})"
-JsonValue = dict | list | str | int | float | bool | None
 
 
-def _without_identifying_fields(data: dict, skip: list[str]) -> tuple[dict, list[tuple[str, str]]]:
-    """``data`` without every entry whose key, or whose value read after its key, the caption check finds
-    identifying ("patient": "Jane Roe", "mrn": 4455667, "dob": "1970-03-12"), at any depth; the fields
-    in ``skip`` (the fuzzed caption and history) stay. The other fields were copied as they were, and
-    such a JSON went beside an output reported safe. Returns the data and (where, kind) per removal."""
-    removed: list[tuple[str, str]] = []
+@dataclass(frozen=True)
+class Leaf:
+    """What the caption check reads of a JSON caption outside its caption and history fields: a key alone,
+    or a value read after its key ("patient: Jane Roe", where "Jane Roe" alone is no name to the rules).
+    ``path`` leads to the entry (keys and list positions); ``where`` names it by position, never by a key
+    the file chose (a report quotes no value)."""
 
-    def clean(value: JsonValue, cue: str, where: str) -> tuple[bool, JsonValue]:
+    path: tuple
+    where: str
+    text: str
+
+
+def _leaves(data: dict) -> list[Leaf]:
+    """Every key and scalar value of ``data`` at any depth, except the top-level caption and history."""
+    out: list[Leaf] = []
+    skip = json_fields(data)
+
+    def walk(value, path: tuple, where: str, cue: str) -> None:
         if isinstance(value, dict):
-            kept = {}
-            for key, item in value.items():
-                at = f"{where}.{key}" if where else str(key)
-                if not where and key in skip:
-                    kept[key] = item
+            for n, (key, item) in enumerate(value.items(), 1):
+                if not path and key in skip:
                     continue
-                found = [e.change.kind for e in _check_edits(json_cue(key))]
-                if found:
-                    removed.append((at, found[0]))
-                    continue
-                ok, item = clean(item, json_cue(key), at)
-                if ok:
-                    kept[key] = item
-            return True, kept
-        if isinstance(value, list):
-            pairs = [clean(item, cue, f"{where}[{i}]") for i, item in enumerate(value)]
-            return True, [item for ok, item in pairs if ok]
-        if isinstance(value, bool) or value is None:
-            return True, value
-        found = [e.change.kind for e in _check_edits(f"{cue}: {value}" if cue else str(value))]
-        if found:
-            removed.append((where, found[0]))
-        return not found, value
+                at = f"{where}.{n}" if where else f"field {n}"
+                out.append(Leaf((*path, key), at, json_cue(key)))
+                walk(item, (*path, key), at, json_cue(key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, (*path, i), f"{where}[{i}]", cue)
+        elif not (isinstance(value, bool) or value is None):
+            out.append(Leaf(path, where, f"{cue}: {value}" if cue else str(value)))
 
-    return clean(data, "", "")[1], removed
+    walk(data, (), "", "")
+    return out
+
+
+def _remove(data, path: tuple) -> None:
+    """Remove the entry ``path`` leads to (a dict's key or a list's item); one removed already is gone."""
+    *parents, last = path
+    for step in parents:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(data, dict):
+        data.pop(last, None)
+    elif isinstance(data, list) and isinstance(last, int) and last < len(data):
+        del data[last]
 
 
 def _check_texts(path: Path) -> list[tuple[str, str]]:
     """What the caption check reads in a caption file, with where: a text file whole; of a JSON file the
-    caption and history fields, and every other key and value, each value after its key (the cue)."""
-    if path.suffix.lower() != ".json":
-        return [(path.name, read_caption(path).text)]
-    data = load_json(path)
+    caption and history fields, and every other key and value (``_leaves``)."""
+    data = load_json(path) if path.suffix.lower() == ".json" else None
     if data is None:
         return [(path.name, read_caption(path).text)]
     texts = [(f"{path.name}: {key}", data[key]) for key in json_fields(data)]
-    pending: list[tuple[str, str, JsonValue]] = [("", "", data)]
-    while pending:
-        where, cue, value = pending.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                at = f"{where}.{key}" if where else str(key)
-                if not where and key in json_fields(data):
-                    continue
-                texts.append((f"{path.name}: {at}", json_cue(key)))
-                pending.append((at, json_cue(key), item))
-        elif isinstance(value, list):
-            pending += [(f"{where}[{i}]", cue, item) for i, item in enumerate(value)]
-        elif not (isinstance(value, bool) or value is None):
-            texts.append((f"{path.name}: {where}", f"{cue}: {value}" if cue else str(value)))
-    return texts
+    return texts + [(f"{path.name}: {leaf.where}", leaf.text) for leaf in _leaves(data)]
 
 
 def check_sidecar(path: Path) -> list[Finding]:
