@@ -298,6 +298,24 @@ def test_unlisted_binary_attributes_are_removed(tmp_path, place):
     assert open_dicom(Source(src)).metadata_findings()  # check flags the input
 
 
+def test_an_ecg_keeps_its_samples_and_loses_what_follows_them(tmp_path):
+    """An ECG's WaveformData was removed as any unlisted binary value: the output had no signal and was
+    called safe. The samples its multiplex group declares stay; bytes past them go."""
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("waveform_ecg.dcm"))
+    signal = [ds.waveform_array(i) for i in range(len(ds.WaveformSequence))]
+    group = ds.WaveformSequence[0]
+    group.WaveformData = group.WaveformData + PAYLOAD
+    src = _save(ds, tmp_path / "ecg.dcm")
+    written = scrub_bytes(src, context())
+    assert _holders(written, TOKEN.encode()) == []
+    out = pydicom.dcmread(io.BytesIO(written))
+    for i, before in enumerate(signal):
+        assert np.array_equal(out.waveform_array(i), before)
+    assert any("WaveformData" in f.where for f in open_dicom(Source(src)).metadata_findings())
+
+
 def _palette(ds: Dataset, extra: bytes) -> None:
     ds.PhotometricInterpretation = "PALETTE COLOR"
     ds.PixelData = np.arange(64, dtype=np.uint8).reshape(8, 8).tobytes()
