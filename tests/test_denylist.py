@@ -357,3 +357,25 @@ def test_each_part_of_a_family_name_of_several_parts_is_a_term_alone() -> None:
     assert found("Mrs Jones seen, Smith") == ["Jones", "Smith"]
     assert found("Dr Berg, van der Wal") == ["Berg"]
     assert found("Wang") == ["Wang"] and found("Li") == []
+
+
+# (the patient's DICOM name, a text that writes it as its script does: no space between the parts)
+WITHOUT_SPACES = [
+    ("山田^太郎", "山田太郎の検査", "山田太郎"),  # Japanese: family then given, in one run with the text
+    ("王^小明", "患者：王小明，胸部", "王小明"),  # Chinese: a one-character family name
+    ("홍^길동", "홍길동님 검사", "홍길동"),  # Korean: an honorific glued to the name
+]
+
+
+@pytest.mark.parametrize(("name", "text", "found"), WITHOUT_SPACES)
+def test_a_name_in_a_script_written_without_spaces_is_found_inside_its_run(name, text, found) -> None:
+    """A whole run of kanji, hanzi or hangul was one token, so '山田太郎の検査' never met the key of
+    山田^太郎 and kept DICOM text (and --text phi) kept the name; each such character is now a token."""
+    spans = DenyList([name]).find(text)
+    assert [text[a:b] for a, b in spans] == [found]
+
+
+def test_no_initials_and_no_short_keys_from_characters_of_such_scripts() -> None:
+    deny = DenyList(["王^小明"])
+    assert deny.find("王 先生") == [] and deny.find("小明") == []  # one character, a given name alone
+    assert not any(v.startswith("#") for v in term_variants("王^小明"))

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
 from deident.dicom.document import open_dicom
+from deident.errors import DeidentError
 from deident.formats.base import Source
 from support.dicom import context, scrub_bytes
 
@@ -105,13 +106,106 @@ def test_a_kept_attribute_under_a_foreign_vr_is_removed(tmp_path, vr):
     assert any("BodyPartExamined" in f.where and "VR" in f.detail for f in flagged)
 
 
+# (tag, its VR, multiplicity): each written with 32 bytes of a name, more values than its VM allows
+TOO_MANY_VALUES = [
+    (0x00189219, "SS", "1"),  # TagAngleSecondAxis
+    (0x00189089, "FD", "3"),  # DiffusionGradientOrientation
+    (0x00280010, "US", "1"),  # Rows: a file without it is refused, never written
+    (0x00181310, "US", "4"),  # AcquisitionMatrix
+]
+
+
+@pytest.mark.parametrize(("tag", "vr", "vm"), TOO_MANY_VALUES)
+def test_a_number_attribute_with_more_values_than_its_multiplicity_is_removed(tmp_path, tag, vr, vm):
+    """A binary number VR is never swept: a standard attribute of VM 1 written with 14 values carried a
+    name in their bytes to every reader (pydicom lists the values, the bytes spell it)."""
+    src = _with_vr(_dataset(), tag, vr, (TOKEN + "_19700312").encode().ljust(32, b"!"), tmp_path / "vm.dcm")
+    assert _holders(src.read_bytes(), TOKEN.encode())
+    flagged = open_dicom(Source(src)).metadata_findings()
+    assert any(f"{tag >> 16:04X},{tag & 0xFFFF:04X}" in f.where and "at most" in f.detail for f in flagged)
+    try:
+        out = scrub_bytes(src, context())
+    except DeidentError as refused:  # a file without its Rows cannot be written: refused
+        assert tag == 0x00280010 and TOKEN not in str(refused)
+        return
+    assert _holders(out, TOKEN.encode()) == []
+    assert tag not in pydicom.dcmread(io.BytesIO(out))
+
+
+def test_a_tag_the_dictionary_does_not_define_is_removed_at_any_depth(tmp_path):
+    """A standard-group tag unknown to the DICOM dictionary was kept and only swept: a name that is in no
+    header ("Zelda Otherperson") went to every reader. Nothing reads such a tag; a known one stays."""
+    ds = _dataset()
+    ds.add_new(0x00089998, "LO", "Zelda Otherperson seen")
+    item = Dataset()
+    item.add_new(0x00089998, "LO", "Zelda Otherperson seen")
+    item.add_new(0x00189996, "OB", b"Zelda Otherperson!")
+    item.SegmentLabel = "Liver"
+    ds.SegmentSequence = [item]
+    src = _save(ds, tmp_path / "unknown.dcm")
+    flagged = open_dicom(Source(src)).metadata_findings()
+    assert sum("(0008,9998)" in f.where for f in flagged) == 2
+    out = scrub_bytes(src, context())
+    assert _holders(out, b"Otherperson") == []
+    read = pydicom.dcmread(io.BytesIO(out))
+    assert 0x00089998 not in read and read.SegmentSequence[0].SegmentLabel == "Liver"
+
+
+def test_a_japanese_name_written_without_a_space_is_cut_from_kept_text(tmp_path):
+    """Japanese writes a name in one run with the text around it: "山田太郎の検査" kept the patient
+    山田^太郎 whole (pydicom read it back), where "山田 太郎" was cut."""
+    ds = _dataset()
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    ds.PatientName = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    ds.ContentDescription = "山田太郎の検査"
+    out = pydicom.dcmread(io.BytesIO(scrub_bytes(_save(ds, tmp_path / "jis.dcm"), context())))
+    assert out.ContentDescription == "の検査"
+
+
+def test_a_chinese_file_keeps_its_character_set_and_its_text(tmp_path):
+    """GB18030's five digits were cut as a digit run: the file lost its character set, its kept Chinese text
+    was written as "??", and check called the character set an identifier."""
+    ds = _dataset()
+    ds.SpecificCharacterSet = "GB18030"
+    ds.ContentDescription = "胸部 检查"
+    src = _save(ds, tmp_path / "gb.dcm")
+    assert not any("SpecificCharacterSet" in f.where for f in open_dicom(Source(src)).metadata_findings())
+    out = pydicom.dcmread(io.BytesIO(scrub_bytes(src, context())))
+    assert out.SpecificCharacterSet == "GB18030" and out.ContentDescription == "胸部 检查"
+
+
+@pytest.mark.parametrize(
+    ("age", "kept"), [("097Y", "090Y"), ("1100M", "090Y"), ("090Y", "090Y"), ("054Y", "054Y")]
+)
+def test_an_age_over_89_kept_with_the_patients_characteristics_is_90_or_older(tmp_path, age, kept):
+    """Retain Patient Characteristics kept PatientAge "097Y", an identifier as a date is (HIPAA Safe Harbor:
+    every age over 89 is "90 or older"), while the sweep cut "97 year old" from free text; check passed it."""
+    ds = _dataset()
+    ds.PatientAge = age
+    src = _save(ds, tmp_path / "age.dcm")
+    out = scrub_bytes(src, context(retain_patient_characteristics=True))
+    assert pydicom.dcmread(io.BytesIO(out)).PatientAge == kept
+    written = tmp_path / "written.dcm"
+    written.write_bytes(out)
+    flagged = [f for f in open_dicom(Source(written)).metadata_findings() if "PatientAge" in f.where]
+    assert flagged == []
+    ds.PatientIdentityRemoved = "YES"  # an input claiming 113108 with an age over 89 is flagged
+    ds.DeidentificationMethodCodeSequence = [Dataset(), Dataset()]
+    for item, code in zip(ds.DeidentificationMethodCodeSequence, ("113100", "113108"), strict=True):
+        item.CodeValue, item.CodingSchemeDesignator = code, "DCM"
+    claimed = open_dicom(Source(_save(ds, tmp_path / "claimed.dcm"))).metadata_findings()
+    assert any("PatientAge" in f.where for f in claimed) == (age != kept)
+
+
 def test_allowed_alternative_vrs_stay(tmp_path):
     ds = _dataset()
     ds.add(DataElement(0x00280106, "US", 0))  # SmallestImagePixelValue: "US or SS"
     ds.add(DataElement(0x00280107, "SS", 200))  # LargestImagePixelValue
     ds.BodyPartExamined = "CHEST"
+    ds.AcquisitionMatrix = [0, 256, 256, 0]  # VM 4: as many values as it allows
     out = pydicom.dcmread(io.BytesIO(scrub_bytes(_save(ds, tmp_path / "ok.dcm"), context())))
     assert out.SmallestImagePixelValue == 0 and out.LargestImagePixelValue == 200
+    assert out.AcquisitionMatrix == [0, 256, 256, 0]
     assert out.BodyPartExamined == "CHEST"
 
 
@@ -202,6 +296,24 @@ def test_unlisted_binary_attributes_are_removed(tmp_path, place):
     assert _holders(out, b"19700312") == []
     assert np.array_equal(pydicom.dcmread(io.BytesIO(out)).pixel_array, np.zeros((8, 8), np.uint8))
     assert open_dicom(Source(src)).metadata_findings()  # check flags the input
+
+
+def test_an_ecg_keeps_its_samples_and_loses_what_follows_them(tmp_path):
+    """An ECG's WaveformData was removed as any unlisted binary value: the output had no signal and was
+    called safe. The samples its multiplex group declares stay; bytes past them go."""
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("waveform_ecg.dcm"))
+    signal = [ds.waveform_array(i) for i in range(len(ds.WaveformSequence))]
+    group = ds.WaveformSequence[0]
+    group.WaveformData = group.WaveformData + PAYLOAD
+    src = _save(ds, tmp_path / "ecg.dcm")
+    written = scrub_bytes(src, context())
+    assert _holders(written, TOKEN.encode()) == []
+    out = pydicom.dcmread(io.BytesIO(written))
+    for i, before in enumerate(signal):
+        assert np.array_equal(out.waveform_array(i), before)
+    assert any("WaveformData" in f.where for f in open_dicom(Source(src)).metadata_findings())
 
 
 def _palette(ds: Dataset, extra: bytes) -> None:

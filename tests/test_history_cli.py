@@ -130,6 +130,67 @@ def test_scrub_fuzz_history_writes_fuzzed_sidecars_and_check_gates_them(tmp_path
     assert after.exit_code == 0, after.output
 
 
+# A JSON caption's other fields, as a case database exports them: each identifying, read after its key.
+JSON_FIELDS = {
+    "patient": "Jane Plantedname",
+    "patient_name": "PLANTEDNAME^JANE",
+    "mrn": 4455667,
+    "dateOfBirth": "1970-03-12",
+    "seen": {"by": "Dr John Plantedname", "on": "12 March 2021"},
+    "ids": ["S23-004512"],
+}
+
+
+def test_a_json_captions_other_fields_are_checked_and_never_copied_identifying(tmp_path: Path):
+    """Only the caption and history fields were fuzzed and checked field by field; the file's other fields
+    were copied beside an output reported safe (a record number, a birth date, the patient's name)."""
+    source = tmp_path / "in"
+    _case(source)
+    fields = {"caption": "A 40-year-old woman with a thigh mass.", "stain": "H&E", "n": 2, **JSON_FIELDS}
+    (source / "case1.json").write_text(json.dumps(fields))
+    before = _invoke("check", str(source / "case1.png"), "--fast")
+    assert before.exit_code == 1, before.output
+    where = {f["where"].split(":")[1].strip() for r in _report(before)["files"] for f in r["findings"]}
+    # named by position (the caption, stain and n first): a key is the file's own text, never quoted
+    assert {"field 4", "field 5", "field 6", "field 7", "field 8.1", "field 8.2", "field 9[0]"} <= where
+    assert not any(key in before.output for key in ("patient", "dateOfBirth"))
+    out = tmp_path / "out"
+    result = _invoke("scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    written = (out / "case1.json").read_text(encoding="utf-8")
+    for planted in ("Plantedname", "PLANTEDNAME", "4455667", "1970", "12 March", "S23-004512"):
+        assert planted not in written, (planted, written)
+    kept = json.loads(written)
+    assert kept["stain"] == "H&E" and kept["n"] == 2 and "thigh mass" in kept["caption"]
+    after = _invoke("check", str(out), "--fast")
+    assert after.exit_code == 0, after.output
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "verdict"),
+    [
+        ("case1.TXT", "Mrs. Jane Plantedname, DOB 12/03/1970, MRN 4455667", 1),  # read with its image
+        ("case1.Md", "Mrs. Jane Plantedname, DOB 12/03/1970, MRN 4455667", 1),
+        ("case1.json", json.dumps({"patient": "Jane Plantedname", "mrn": 4455667}), 2),  # no caption: a file
+    ],
+)
+def test_a_file_set_aside_as_a_caption_is_one_the_gate_reads(
+    tmp_path: Path, name: str, content: str, verdict
+):
+    """A folder walk set these aside as "caption beside an image (checked with the image)", and the image's
+    check never read them: an upper-case suffix, a JSON file without a caption field. The gate passed."""
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    Image.new("RGB", (64, 48), (200, 180, 190)).save(folder / "case1.png")
+    (folder / name).write_text(content, encoding="utf-8")
+    result = _invoke("check", str(folder), "--fast")
+    assert result.exit_code == verdict, result.output
+    statuses = {Path(r["input"]).name: r["status"] for r in _report(result)["files"]}
+    assert statuses == (
+        {"case1.png": "unsafe", name: "skipped"} if verdict == 1 else {"case1.png": "clean", name: "failed"}
+    )
+
+
 def test_scrub_without_fuzz_history_writes_no_caption(tmp_path: Path):
     source = tmp_path / "in"
     _case(source)

@@ -471,6 +471,24 @@ def test_outputs_only_page_holds_no_original(tmp_path):
     assert shown.std() > 10
 
 
+def test_outputs_only_page_names_no_input_it_wrote_nothing_for(tmp_path):
+    """A failed or skipped file has no output to be named by: its input's path (a patient's name, a date,
+    a record number) stayed on the page meant for sharing."""
+    cases = tmp_path / "cases"
+    (cases / "Doe_Jane").mkdir(parents=True)
+    plain_jpeg(cases / "ok.jpg")
+    Image.new("RGB", (32, 32)).save(cases / "SMITH_John_19700312.bmp")  # fails: convert it to PNG
+    (cases / "Doe_Jane" / "notes MRN4455667.txt").write_text("seen")  # skipped: not an image
+    off = ("--text", "off", "--faces", "off")
+    result = deident("scrub", cases, "-o", tmp_path / "safe", *off, "--review", "outputs")
+    assert result.returncode == 1, result.stderr  # the BMP failed
+    data = (tmp_path / "safe-review-outputs" / "data.js").read_text()
+    page = json.loads(data.split(" = ", 1)[1].rstrip(";\n"))
+    assert sorted(f["status"] for f in page["files"]) == ["failed", "safe", "skipped"]
+    for planted in ("SMITH", "19700312", "Doe_Jane", "MRN4455667"):
+        assert planted not in data
+
+
 @pytest.mark.slow
 def test_a_multi_frame_file_shows_the_strip_of_its_changed_frames(tmp_path):
     rng = np.random.default_rng(1)

@@ -487,6 +487,22 @@ def test_format_that_cannot_apply_is_said_not_silent(tmp_path):
     assert Image.open(result.output).format == "JPEG" and result.output.endswith(".jpg")
 
 
+def test_in_place_never_converts_leaving_the_original_beside_its_copy(tmp_path):
+    """--in-place replaces originals, and --format gives a converted picture a new name: a.heic was kept
+    as it was (GPS, owner, depth map) beside a.png, and the run called it safe. The two are refused
+    together, before anything is written."""
+    from support import need
+
+    heif = need("pillow_heif", "writes the HEIC picture")
+    heif.register_heif_opener()
+    src = tmp_path / "a.heic"
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(src)
+    before = tree_state(tmp_path)
+    proc = cli("scrub", str(src), "--in-place", "--format", "png", *OFF)
+    assert proc.returncode == 2 and b"--in-place and --format" in proc.stderr, proc.stdout + proc.stderr
+    assert tree_state(tmp_path) == before
+
+
 @pytest.mark.slow
 def test_nothing_to_do_and_missing_paths_are_usage_errors_in_every_command(tmp_path):
     (tmp_path / "empty").mkdir()

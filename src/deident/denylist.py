@@ -117,7 +117,13 @@ _ID_RE = re.compile("|".join(f"(?:{p})" for p, _ in ID_PATTERNS))
 # File-name person names: an upper-case surname joined by _ ^ or , to a given name ("SMITH_John").
 _NAME_IN_PATH = re.compile(r"(?<![A-Za-z])([A-Z][A-Z'-]+)[_^,]+([A-Z][a-z]+|[A-Z]{2,})(?![a-z])")
 _PERSON_HINT = re.compile(r"\^|^[A-Za-z'-]+,\s*[A-Za-z]")
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Scripts written without spaces between words (kana, CJK ideographs, Hangul syllables): each character is a
+# token of its own, so a name meets its key inside a run ("山田太郎の検査" holds 山田 太郎), and a key of them
+# needs MIN_CJK_KEY characters (two ideographs name a person as specifically as four Latin letters).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+MIN_CJK_KEY = 2
+_CJK_ONLY = re.compile(f"[{_CJK}]+")
+_WORD = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+", re.UNICODE)
 _LONG_DIGITS = re.compile(rf"\d{{{MIN_LONG_ID},}}")
 
 
@@ -223,7 +229,7 @@ def _name_variants(family: str, given: list[str], proper: list[str]) -> set[str]
         " ".join([family, first, *middle]),
     }
     initials = "".join(p[0] for p in [first, *middle, family] if p).upper()
-    if initials.isalpha():
+    if initials.isalpha() and not _CJK_ONLY.search(initials):  # no initials in scripts without letters
         out.add("#" + initials)  # "#" marks a whole-word initials key (see _Term.key)
         out.add("#" + (first[0] + family[0]).upper())
     return out
@@ -268,9 +274,14 @@ def _keys_of(variant: str) -> str | None:
     if variant.upper() in STOP_WORDS:
         return None
     key = canonical(variant)
-    if len(key) < MIN_KEY or canonical(variant) in _CANON_STOP:
+    if not _long_enough(key) or canonical(variant) in _CANON_STOP:
         return None
     return key
+
+
+def _long_enough(key: str) -> bool:
+    """A key of ``MIN_KEY`` characters, or of ``MIN_CJK_KEY`` in a script written without spaces."""
+    return len(key) >= (MIN_CJK_KEY if _CJK_ONLY.fullmatch(key) else MIN_KEY)
 
 
 @lru_cache(maxsize=4096)
@@ -362,7 +373,7 @@ class DenyList:
             key = ""
             for tok in tokens[i : i + MAX_WINDOW]:
                 key += tok.key
-                if len(key) >= MIN_KEY and (self._has(key) or (key[0] == "0" and self._has(key.lstrip("0")))):
+                if _long_enough(key) and (self._has(key) or (key[0] == "0" and self._has(key.lstrip("0")))):
                     spans.append((first.start, tok.end))
             for m in _LONG_DIGITS.finditer(first.key):
                 if (m.start(), m.end()) != (0, len(first.key)) and self._has(m.group()):

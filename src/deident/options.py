@@ -122,6 +122,12 @@ class Options:
         """Refuse options that contradict each other before any key is loaded or any file read."""
         if self.in_place and self.output_dir:
             raise ValueError("--in-place and --output-dir exclude each other")
+        if self.in_place and self.output_format:
+            # a converted picture has a new name (a.heic -> a.png): the original stayed beside it, named safe
+            raise ValueError(
+                "--in-place and --format exclude each other: a converted picture gets a new name, so its "
+                "original would stay beside it; convert into a folder with --output-dir"
+            )
         if self.rename and not self.output_dir:
             raise ValueError("--rename needs --output-dir: neutral names go into a folder of their own")
         if (

@@ -118,7 +118,11 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def _is_sidecar(path: Path) -> bool:
-    if path.suffix.lower() not in SIDECAR_SUFFIXES:
+    """A caption an image beside it reads (``history.sidecars``): a JSON file without a caption or history
+    field is none, and was set aside unread by a check ("checked with the image") that never read it."""
+    from deident.history.sidecars import is_caption
+
+    if path.suffix.lower() not in SIDECAR_SUFFIXES or not is_caption(path):
         return False
     return any(
         p != path and p.stem == path.stem and p.suffix.lower() not in SIDECAR_SUFFIXES

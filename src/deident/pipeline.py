@@ -20,7 +20,6 @@ pool, the commits) is ``deident.batch``'s and ``deident.chunks``' work.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import itertools
 import os
@@ -611,14 +610,12 @@ def _name_findings(
 
 def _caption_findings(path: Path) -> list[Finding]:
     from deident.history import find_sidecars
-    from deident.history.sidecars import read_caption
 
     found: list[Finding] = []
     for sidecar in find_sidecars(path):
-        from deident.history import check_caption  # only a file with a caption needs its rules
+        from deident.history import check_sidecar  # only a file with a caption needs its rules
 
-        for f in check_caption(read_caption(sidecar).text):  # one it cannot read fails the file
-            found.append(dataclasses.replace(f, where=f"{sidecar.name}: {f.where}"))
+        found += check_sidecar(sidecar)  # one it cannot read fails the file
     return found
 
 

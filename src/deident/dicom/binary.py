@@ -4,7 +4,8 @@ Table E.1-1 names the attributes that usually identify; an ICC profile, a wavefo
 an unknown tag stored as OB can hold anything, and the sweep reads text VRs only. So an unlisted value
 of a binary VR is removed (``scrub.action_for``) unless ``binary_kept.csv`` lists it where it is found,
 and then only as its handling leaves it: the one pixel data element, LUT data no longer than its
-descriptor declares, an ICC profile rebuilt by ``formats.icc`` (as photos' profiles are).
+descriptor declares, an ICC profile rebuilt by ``formats.icc`` (as photos' profiles are), a waveform's
+samples no more than its item declares (an ECG without them is no ECG).
 """
 
 from __future__ import annotations
@@ -182,9 +183,34 @@ def _icc(ds, kept: Kept, where: str, fix: bool) -> tuple[Action, str] | None:
     return (Action.REMOVED if profile is None else Action.REPLACED), item.detail
 
 
+def _waveform(ds, kept: Kept, where: str, fix: bool) -> tuple[Action, str] | None:
+    """A waveform's samples (PS3.3 C.10.9): channels x samples x bytes a sample, as its multiplex group's
+    item declares; bytes past them are read by no display and go. Removed with the group's data, an ECG
+    came out with no signal and was called safe; without a usable declaration the samples go still."""
+    value = bytes(ds[kept.tag].value or b"")
+    try:
+        size = int(ds.NumberOfWaveformChannels) * int(ds.NumberOfWaveformSamples)
+        size *= {8: 1, 16: 2, 32: 4, 64: 8}[int(ds.WaveformBitsAllocated)]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        if fix:
+            del ds[kept.tag]
+        return Action.REMOVED, "waveform data without a usable size (channels, samples, bits allocated)"
+    if len(value) < size:
+        if fix:
+            del ds[kept.tag]
+        return Action.REMOVED, f"waveform data shorter ({len(value)} bytes) than its item declares ({size})"
+    limit = size + size % 2  # padded to an even length
+    if len(value) <= limit:
+        return None
+    if fix:
+        ds[kept.tag].value = value[:size] + b"\0" * (size % 2)
+    return Action.REPLACED, f"{len(value) - limit} bytes past the samples its item declares"
+
+
 HANDLERS: dict[str, Callable[[object, Kept, str, bool], tuple[Action, str] | None]] = {
     "pixels": _pixels,
     "lut": _lut,
     "segments": _segments,
     "icc": _icc,
+    "waveform": _waveform,
 }

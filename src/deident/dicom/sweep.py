@@ -43,8 +43,10 @@ PATTERNS_EXEMPT = {"CodeValue", "LongCodeValue", "ContextIdentifier"}
 # The de-identification record: ours at top level only (written after the sweep); one in an item is the
 # file's own text and is swept like any other.
 NOT_SWEPT_AT_TOP = {"DeidentificationMethod", "DeidentificationMethodCodeSequence"}
-# Defined terms with long numbers (compression methods ISO_10918_1, character sets ISO 2022 IR 100).
-STANDARD_TERMS = re.compile(r"ISO_\d+(?:_\d+)*|ISO[ _]?(?:2022[ _]?)?IR[ _]?\d+", re.I)
+# Defined terms with long numbers (compression methods ISO_10918_1, character sets ISO 2022 IR 100 and
+# GB18030, whose five digits read as a digit run: cut, it left a Chinese file no character set, and every
+# kept value in Chinese was written as "??").
+STANDARD_TERMS = re.compile(r"ISO_\d+(?:_\d+)*|ISO[ _]?(?:2022[ _]?)?IR[ _]?\d+|GB18030", re.I)
 VERSION = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 DIGIT_OR_AT = re.compile(r"[\d@]")  # what every counted pattern match holds
 # A pattern's group of this name is what is cut; the rest of its match is context ("seen" before "12/3").

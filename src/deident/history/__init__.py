@@ -15,6 +15,7 @@ _WHERE = {
     "FuzzResult": "fuzz",
     "FuzzSettings": "fuzz",
     "check_caption": "captions",
+    "check_sidecar": "captions",
     "find_sidecars": "sidecars",
     "fuzz_sidecar": "captions",
     "fuzz_text": "fuzz",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from deident.findings import Action, Finding
 from deident.history.fuzz import FuzzSettings, fuzz_edits
 from deident.history.rules import Edit
-from deident.history.sidecars import json_fields, load_json, read_caption
+from deident.history.sidecars import json_cue, json_fields, load_json, read_caption
 
 STAGE = "caption"
 # What a report says about each kind of change: never the value itself.
@@ -67,11 +68,96 @@ def fuzz_sidecar(path: Path, seed: int | None, settings: FuzzSettings) -> tuple[
         for key in json_fields(data):
             data[key], edits = fuzz_edits(data[key], seed, settings)
             findings += _findings(edits, f"{path.name}: {key}")
+        removed = [(leaf, found[0]) for leaf in _leaves(data) if (found := _check_edits(leaf.text))]
+        for leaf, _ in sorted(removed, key=lambda r: r[0].path, reverse=True):  # deepest, last first
+            _remove(data, leaf.path)
+        findings += [
+            Finding(
+                STAGE,
+                e.change.kind,
+                f"{path.name}: {leaf.where}",
+                Action.REMOVED,
+                FIELD_REMOVED.format(CHECK_DETAILS.get(e.change.kind, e.change.kind)),
+            )
+            for leaf, e in removed
+        ]
         indent = 2 if "\n" in read_caption(path).text.strip() else None
         return (json.dumps(data, ensure_ascii=False, indent=indent) + "\n").encode("utf-8"), findings
     caption = read_caption(path)  # written back as it was read (``sidecars.read_caption``)
     text, edits = fuzz_edits(caption.text, seed, settings)
     return caption.encode(text), _findings(edits, path.name)
+
+
+FIELD_REMOVED = "field removed ({})"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """What the caption check reads of a JSON caption outside its caption and history fields: a key alone,
+    or a value read after its key ("patient: Jane Roe", where "Jane Roe" alone is no name to the rules).
+    ``path`` leads to the entry (keys and list positions); ``where`` names it by position, never by a key
+    the file chose (a report quotes no value)."""
+
+    path: tuple
+    where: str
+    text: str
+
+
+def _leaves(data: dict) -> list[Leaf]:
+    """Every key and scalar value of ``data`` at any depth, except the top-level caption and history."""
+    out: list[Leaf] = []
+    skip = json_fields(data)
+
+    def walk(value, path: tuple, where: str, cue: str) -> None:
+        if isinstance(value, dict):
+            for n, (key, item) in enumerate(value.items(), 1):
+                if not path and key in skip:
+                    continue
+                at = f"{where}.{n}" if where else f"field {n}"
+                out.append(Leaf((*path, key), at, json_cue(key)))
+                walk(item, (*path, key), at, json_cue(key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, (*path, i), f"{where}[{i}]", cue)
+        elif not (isinstance(value, bool) or value is None):
+            out.append(Leaf(path, where, f"{cue}: {value}" if cue else str(value)))
+
+    walk(data, (), "", "")
+    return out
+
+
+def _remove(data, path: tuple) -> None:
+    """Remove the entry ``path`` leads to (a dict's key or a list's item); one removed already is gone."""
+    *parents, last = path
+    for step in parents:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(data, dict):
+        data.pop(last, None)
+    elif isinstance(data, list) and isinstance(last, int) and last < len(data):
+        del data[last]
+
+
+def _check_texts(path: Path) -> list[tuple[str, str]]:
+    """What the caption check reads in a caption file, with where: a text file whole; of a JSON file the
+    caption and history fields, and every other key and value (``_leaves``)."""
+    data = load_json(path) if path.suffix.lower() == ".json" else None
+    if data is None:
+        return [(path.name, read_caption(path).text)]
+    texts = [(f"{path.name}: {key}", data[key]) for key in json_fields(data)]
+    return texts + [(f"{path.name}: {leaf.where}", leaf.text) for leaf in _leaves(data)]
+
+
+def check_sidecar(path: Path) -> list[Finding]:
+    """Identifying content in a caption file (read-only), each finding saying the file and the field."""
+    found = []
+    for where, text in _check_texts(Path(path)):
+        found += [
+            Finding(f.stage, f.kind, f"{where}: {f.where}", f.action, f.detail) for f in check_caption(text)
+        ]
+    return found
 
 
 def _check_edits(text: str) -> list[Edit]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,12 @@ def json_fields(data: object) -> list[str]:
     return [k for k in JSON_FIELDS if isinstance(data.get(k), str)]
 
 
+def json_cue(key: object) -> str:
+    """A JSON key as words, the cue a caption rule reads before a value ("patient_name" -> "patient name",
+    "dateOfBirth" -> "date Of Birth"): "patient name: Jane Roe" is a name where "Jane Roe" alone is not."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", re.sub(r"[_\-.]+", " ", str(key))).strip()
+
+
 def load_json(path: Path) -> dict | None:
     try:
         data = json.loads(read_caption(path).text)
@@ -83,14 +90,31 @@ def load_json(path: Path) -> dict | None:
 
 
 def find_sidecars(image_path: Path) -> list[Path]:
-    """Caption files for an image: same stem, .txt/.md, or .json with a caption/history string."""
+    """Caption files for an image: same stem, .txt/.md, or .json with a caption/history string, the
+    suffix in any case (``case1.TXT``, as Windows and cameras write them: a folder walk sets such a file
+    aside as a caption, so the image's check must read it, or nothing does)."""
     image_path = Path(image_path)
+    order = (*TEXT_SUFFIXES, ".json")
+    try:
+        with os.scandir(image_path.parent) as listed:
+            names = sorted(e.name for e in listed if e.name != image_path.name)
+    except OSError:
+        return []
     found = []
-    for suffix in (*TEXT_SUFFIXES, ".json"):
-        candidate = image_path.with_suffix(suffix)
-        if candidate == image_path or not candidate.is_file():
+    for name in names:
+        candidate = image_path.parent / name
+        suffix = candidate.suffix.lower()
+        if candidate.stem != image_path.stem or suffix not in order or not candidate.is_file():
             continue
         if suffix == ".json" and load_json(candidate) is None:
             continue
         found.append(candidate)
-    return found
+    return sorted(found, key=lambda c: (order.index(c.suffix.lower()), c.name))
+
+
+def is_caption(path: Path) -> bool:
+    """True for a caption file an image beside it has (``find_sidecars``): what a walk sets aside."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    # a JSON file without a caption field: no image reads it, so it is a file of its own
+    return suffix in TEXT_SUFFIXES or (suffix == ".json" and load_json(path) is not None)

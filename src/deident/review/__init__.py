@@ -67,7 +67,7 @@ def page_data(results: Iterable[FileResult], outputs_only: bool) -> dict:
         findings = [f.to_dict() for f in r.findings if not (outputs_only and f.stage is Stage.FILENAME)]
         entry = {
             "id": i,
-            "name": printable(r.output or r.input) if outputs_only else printable(r.input),
+            "name": _shown_name(r, i) if outputs_only else printable(r.input),
             "output": None if r.output is None else printable(r.output),
             "status": r.status.value,
             "reason": printable(r.reason),
@@ -83,6 +83,13 @@ def page_data(results: Iterable[FileResult], outputs_only: bool) -> dict:
             entry["path"] = printable(str(Path(r.input).resolve()))
         files.append(entry)
     return {"outputs_only": outputs_only, "files": files}
+
+
+def _shown_name(r: FileResult, i: int) -> str:
+    """A file's name on the outputs-only page: its output's, or for a file nothing was written for (failed,
+    skipped) a neutral one. Its input's path is no name for a page meant to be shared: a BMP or a refused
+    scan named ``SMITH_John_19700312.bmp``, a folder ``Doe_Jane/``, went onto it in clear."""
+    return printable(r.output) if r.output else f"file {i + 1} (nothing written)"
 
 
 def _size(path: str) -> int | None:
