@@ -369,3 +369,30 @@ def test_a_named_place_of_care_goes(text, gone, kept):
 def test_a_department_country_or_state_after_a_care_verb_stays(text, kept):
     for out in outputs(text):
         assert kept in out, out
+
+
+# ---------------------------------------------------------------- surnames written in capitals
+
+
+@pytest.mark.parametrize(
+    ("text", "gone", "kept"),
+    [
+        ("Seen by Dr John SMITH with a rash.", "SMITH", "rash"),
+        ("Patient John SMITH, 45, with a rash.", "SMITH", "rash"),
+        ("Pt: Jean DUPONT has psoriasis.", "DUPONT", "psoriasis"),
+        ("Referred by Prof. Anna KOWALSKA for a biopsy.", "KOWALSKA", "biopsy"),
+        ("Mrs Mary O'NEIL presented with a lump.", "NEIL", "lump"),
+        ("Seen by Dr J. SMITH for a rash.", "SMITH", "rash"),
+    ],
+)
+def test_a_surname_in_capitals_after_a_given_name_goes(text, gone, kept):
+    """European notes write the surname in capitals ("Jean DUPONT"): the name after a title or "Patient"
+    stopped at the given name, and "A colleague SMITH" or "The patient'NEIL" was left."""
+    assert_rewritten(text, gone, kept)
+
+
+@pytest.mark.parametrize("text", ["Dr Smith MRI showed a mass.", "Seen by Dr Jones ICU team."])
+def test_an_acronym_after_a_name_is_no_surname(text):
+    acronym = "MRI" if "MRI" in text else "ICU"
+    for out in outputs(text):
+        assert acronym in out, out

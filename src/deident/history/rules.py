@@ -119,9 +119,27 @@ _UP, _LOW = "A-ZÀ-ÖØ-Þ\u0100-\u017f", "a-zß-öø-ÿ\u0100-\u017f"  # Latin 
 _WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:[-'’][{_UP}][{_LOW}]+)*"
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
 _PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|du|dos|das)\s+"  # de la Cruz, van der Berg
-NAME = (
-    rf"(?:(?:[{_UP}]\.\s?){{1,2}}{_WORD}|(?:[{_UP}]\.\s?){{2,3}}(?![{_LOW}])"  # "J. Smith", "J.K."
-    rf"|(?:{_PARTICLE}){{0,2}}{_WORD}(?:\s+(?:{_PARTICLE}){{0,2}}{_WORD}){{0,2}}|[{_UP}]\b\.?)"
+
+
+def _acronyms() -> frozenset[str]:
+    """Capitalised words a caption writes that are no surname: the text stage's keep words (MRI, CT,
+    H&E, BPD ...) and the departments and units a case is seen in (ICU, ED)."""
+    from deident.text.phi import vocabulary
+
+    words = vocabulary().keep_words | care_units()
+    return frozenset(w.upper() for w in words if w.replace("&", "").isalpha())
+
+
+# A surname in capitals after a given name or initials ("John SMITH", "J. O'NEIL", "Anna KOWALSKA-NOWAK"),
+# as European notes write it; not an acronym a caption uses ("Dr Smith MRI showed", "Jones ICU").
+_CAPS_SURNAME = (
+    rf"(?!(?:{words_pattern(list(_acronyms()))})(?![\w'’-]))"
+    rf"(?:[{_UP}]['’])?[{_UP}]{{2,}}(?:[-'’][{_UP}]{{2,}})*(?![\w'’])"
+)
+NAME = (  # "J. Smith", "J.K.", "Mary-Ann O'Neil", "de la Cruz", "John SMITH"
+    rf"(?:(?:[{_UP}]\.\s?){{1,2}}(?:{_WORD}|{_CAPS_SURNAME})|(?:[{_UP}]\.\s?){{2,3}}(?![{_LOW}])"
+    rf"|(?:{_PARTICLE}){{0,2}}{_WORD}(?:\s+(?:{_PARTICLE}){{0,2}}{_WORD}){{0,2}}(?:\s+{_CAPS_SURNAME})?"
+    rf"|[{_UP}]\b\.?)"
 )
 _CAPS_NAME = rf"[{_UP}][{_UP}'’-]+(?:\s+[{_UP}][{_UP}'’-]+)?\b"
 # English, and the German, French, Spanish and Italian titles of captions posted in those languages
