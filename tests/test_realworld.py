@@ -340,6 +340,33 @@ def test_ct_slice_gets_no_frame_sized_box(tmp_path):
     assert np.array_equal(before, after)
 
 
+# ---------------------------------------------------------------- crops of real photos (tests/data/real)
+
+REAL = Path(__file__).resolve().parent / "data" / "real"
+
+
+def _crop(name: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(REAL / name) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_a_closer_look_at_a_small_line_keeps_to_that_line():
+    """face_recognition's biden.jpg (970x2204): the overview found the flag pin on the lapel (a 22-px
+    quad) and the closer look along it (``detect._refine``, a strip at full resolution) returned the
+    striped tie beside it as a 148-px "line" (read "N" at 0.74, the stripes' strokes): a 280x182 px black
+    box over tie and shirt. The strip's pixels are kept in tests/data/real/biden_tie.jpg; nothing the
+    closer look returns there may be taller than twice the pin."""
+    from deident.text import detect, engine
+
+    bgr = np.ascontiguousarray(_crop("biden_tie.jpg")[..., ::-1])
+    pin = np.array([[675.0, 740.4], [719.7, 743.8], [716.3, 766.2], [673.3, 762.8]], np.float32)
+    line = detect.Line(pin - np.array([430, 670], np.float32), 0.5)  # the overview's quad, in the crop
+    found = detect._refine(engine.load(1), bgr, [line], detect.BOX_THRESH)
+    assert all(f.height <= 2 * line.height for f in found), [round(f.height) for f in found]
+
+
 # ---------------------------------------------------------------- verification and refusals
 
 
