@@ -352,6 +352,25 @@ def _crop(name: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+@pytest.mark.slow
+def test_a_flag_pin_on_a_lapel_is_not_filled(tmp_path):
+    """face_recognition's obama2.jpg (626x1200; tests/data/real/README.md): the flag pin on the lapel, a
+    26-px quad the detector finds on the overview (1.8x as long as high), reads "盟" at 0.36 and was filled
+    black as a text line. The lapel's crop, at its place in a frame of the photo's size on its suit's
+    colour, comes out as it was."""
+    crop = _crop("obama2_pin.jpg")
+    frame = np.empty((1200, 626, 3), np.uint8)
+    frame[:] = np.median(crop.reshape(-1, 3), axis=0).astype(np.uint8)
+    frame[700:950, 380:600] = crop
+    path = _png(tmp_path, "obama2_lapel", frame)
+    r = _scrub([path], tmp_path / "out", faces=FaceMode.OFF)[path.name]
+    assert r.status is Status.SAFE, r.reason
+    a, _ = rw.display(path)
+    b, _ = rw.display(Path(r.output))
+    changed = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > rw.OVER_LEVEL
+    assert changed[790:845, 450:525].mean() < 0.05  # the pin (was a 57x51 px black box)
+
+
 def test_a_closer_look_at_a_small_line_keeps_to_that_line():
     """face_recognition's biden.jpg (970x2204): the overview found the flag pin on the lapel (a 22-px
     quad) and the closer look along it (``detect._refine``, a strip at full resolution) returned the
