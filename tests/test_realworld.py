@@ -386,6 +386,33 @@ def test_a_closer_look_at_a_small_line_keeps_to_that_line():
     assert all(f.height <= 2 * line.height for f in found), [round(f.height) for f in found]
 
 
+@pytest.mark.slow
+def test_phi_mode_keeps_the_labels_of_a_radiology_teaching_figure(tmp_path):
+    """nibabel's documentation figures (tests/data/real/README.md): "Radiological" beside "Neurological",
+    and a scanner localizer's labels ("Scanner localizer image", "EPI FOV center", "Magnet isocenter",
+    "Structural FOV center") were filled as possible names with --text phi: radiological, localizer,
+    isocenter, EPI and FOV were words it did not know. Each line stays legible to Tesseract."""
+    lines = {
+        "rorden_radio_neuro_top.jpg": [
+            ("Neurological", [70, 8, 215, 52]),
+            ("Radiological", [415, 8, 212, 52]),
+        ],
+        "localizer_labels.jpg": [
+            ("Scanner localizer image", [16, 12, 250, 28]),
+            ("EPI FOV center", [140, 238, 130, 22]),
+            ("Magnet isocenter", [158, 280, 145, 20]),
+            ("Structural FOV center", [155, 298, 190, 24]),
+        ],
+    }
+    results = _scrub([REAL / n for n in lines], tmp_path, text=TextMode.PHI)
+    for name, wanted in lines.items():
+        r = results[name]
+        assert r.status is Status.SAFE, r.reason
+        out, _ = rw.display(Path(r.output))
+        for text, box in wanted:
+            assert rw.ocr_similarity(out, {"text": text, "box": box}) >= rw.LINE_SIMILAR, (name, text)
+
+
 # ---------------------------------------------------------------- verification and refusals
 
 
