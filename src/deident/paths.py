@@ -29,7 +29,7 @@ IMAGE_SUFFIXES = {
     *(".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".tif", ".tiff", ".webp", ".gif"),
     *(".dcm", ".dicom", ".dic", ".heic", ".heif", ".hif", ".avif"),
     *(".svs", ".ndpi", ".scn", ".bif", ".qptiff"),
-    *(".bmp", ".dib", ".tga", ".jp2", ".j2k", ".jpx", ".jxl", ".psd", ".pcx", ".ppm", ".pgm", ".pnm", ".exr"),
+    *(".bmp", ".dib", ".tga", ".jp2", ".j2k", ".jpx", ".jxl", ".psd", ".pcx", ".ppm", ".pgm", ".pbm", ".pnm", ".exr"),
     *(".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw"),
     *(".ima", ".img", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".mnc"),
     *(".mrxs", ".czi", ".vsi", ".lif", ".nd2", ".lsm", ".isyntax", ".vms", ".zvi"),
