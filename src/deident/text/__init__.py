@@ -75,7 +75,7 @@ class TextDetector:
         shown = bgr if work is None else work
 
         def settled(found: list) -> list:
-            return _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint))
+            return _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint), frame.photographic)
 
         reading = options.text is TextMode.PHI or bool(self._keep)
         enough = faint and ctx.gate and not reading  # a check's gate: one line found refuses the file
@@ -440,21 +440,34 @@ def _resolve_tall(eng, bgr, lines: list, depth: int = 0, faint: bool = True) -> 
 # real-world set ("T" at 0.36) and a ward's emblem beside a Japanese sign line ("e" at 0.21) were filled as
 # text; a taxi's fleet number "72" reads at 0.83.
 GLYPH_ASPECT = 1.5
+# On a photograph, a "line" less elongated than this holds three glyphs at most, and counts only when it
+# reads as a letter or digit at all (``reads_as_a_glyph``, without the strokes asked of a near-square one):
+# the flag pins on the lapels of face_recognition's portraits (1.6-2.3x) read "M" 0.28-0.36, "盟" 0.36,
+# "一" 0.15, "S" 0.18 and were filled black; an airframe's "SX336" (1.9x) on Pillow's exif_gps_typeerror.jpg
+# reads at 1.00. Not on other frames, where faint markers read poorly: pydicom-data's echo's "A" and the
+# "Portable" of presidio's radiograph (seen over the full stored range, "git" at 0.46) must stay lines.
+SHORT_ASPECT = 2.5
 
 
-def _glyphs_read(eng, bgr, lines: list) -> list:
-    """``lines`` without the near-square ones that do not read as a letter or digit (logos, emblems)."""
+def _glyphs_read(eng, bgr, lines: list, photographic: bool) -> list:
+    """``lines`` without the near-square ones, and on a ``photographic`` frame the short ones, that do
+    not read as a letter or digit (logos, emblems, pins)."""
     from deident.text import engine
 
-    glyphs = [
+    widest = SHORT_ASPECT if photographic else GLYPH_ASPECT
+    short = [
         ln
         for ln in lines
-        if _axes(ln.quad)[1] < GLYPH_ASPECT and ln.height <= TALL_LINE_PX and ln.read is None  # read closer
+        if _axes(ln.quad)[1] < widest and ln.height <= TALL_LINE_PX and ln.read is None  # read closer
     ]
-    if not glyphs:
+    if not short:
         return lines
-    reads = engine.recognise(eng, bgr, [ln.quad for ln in glyphs])
-    unread = {id(ln) for ln, r in zip(glyphs, reads, strict=True) if not _a_glyph(bgr, ln.quad, r)}
+    reads = engine.recognise(eng, bgr, [ln.quad for ln in short])
+    unread = {
+        id(ln)
+        for ln, r in zip(short, reads, strict=True)
+        if not (_a_glyph(bgr, ln.quad, r) if _axes(ln.quad)[1] < GLYPH_ASPECT else reads_as_a_glyph(r))
+    }
     return [ln for ln in lines if id(ln) not in unread]
 
 

@@ -41,6 +41,7 @@ MAX_LINE_PX = 200  # ...but a line up to this height always counts (small frames
 FLAT = 8  # grey levels: a quad whose core spans fewer (2nd-98th percentile) holds no ink
 REFINE_BELOW = 48  # px: lines thinner than this, found on a downscaled frame, are looked at again...
 REFINE_HEIGHT = 28  # ...in a strip along the line, scaled so the text stands this many px high
+REFINE_TALLER = 2.0  # a line found in such a strip more than this many times the looked-at line's height...
 MAX_REFINE = 64  # strips per frame at most (dense documents are found whole by the overview anyway)
 NEAR = 4.0  # a second round looks this many line heights around each line the first found...
 NEAR_MIN = 64  # ...and at least this many px (the detector needs room around the ink)...
@@ -499,6 +500,10 @@ def _refine(
 
     Thin strokes shrunk below two pixels by the overview or the 0.6-scale tiles are found only in part
     (the brightest glyphs); the rest of such a line lies along its axis, so a strip there sees it whole.
+    What the strip shows taller than REFINE_TALLER times the line (and than REFINE_BELOW) is not that
+    line: the overview sees lines so tall itself. On face_recognition's biden.jpg (970x2204) the strip
+    around a 22-px flag pin on a lapel found the striped tie beside it as a 148-px "line" (read "N" at
+    0.74, with the stripes' strokes), and a 280x182 px black box covered tie and shirt.
     """
     h, w = bgr.shape[:2]
     found: list[Line] = []
@@ -513,7 +518,9 @@ def _refine(
         scale = min(3.0, max(1.0, REFINE_HEIGHT / t))
         quads, scores = ocr.detect_boxes(engine, _resize(bgr[cy0:cy1, cx0:cx1], scale), box_thresh)
         shift = np.array([cx0, cy0], np.float32)
-        found += [Line(q / scale + shift, float(s)) for q, s in zip(quads, scores, strict=True)]
+        tallest = max(REFINE_BELOW, REFINE_TALLER * ln.height)
+        seen = (Line(q / scale + shift, float(s)) for q, s in zip(quads, scores, strict=True))
+        found += [f for f in seen if f.height <= tallest]
     return [ln for ln in found if has_ink(bgr, ln.quad)]
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deident.errors import CorruptFile, UnsupportedFormat
+from deident.formats.tiff.tags import compression_unchecked
 
 # TIFF Compression values whose blocks are one JPEG 2000 codestream (Aperio 33003/33005 and 33004,
 # tifffile/Leica 34712) or one WebP file (50001), by Pillow's format name.
@@ -38,9 +39,7 @@ def blank_beyond(compression: int, block: bytes, shape: BlockShape, visible: tup
     pixels are zero already (the block is copied as it is)."""
     fmt = PICTURE.get(compression)
     if fmt is None:
-        raise UnsupportedFormat(
-            f"TIFF compression {compression}: what its blocks code beyond the image cannot be checked"
-        )
+        raise UnsupportedFormat(compression_unchecked(compression))
     pixels = _decoded(block, fmt, shape, visible[1])
     columns, rows = visible
     if not pixels[rows:].any() and not pixels[:, columns:].any():

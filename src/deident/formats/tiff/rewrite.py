@@ -48,6 +48,7 @@ from deident.formats.tiff.tags import (
     UNDEFINED,
     USED_ONLY_WITH,
     Tag,
+    compression_unchecked,
 )
 
 
@@ -452,7 +453,7 @@ def declared_blocks(
         size = BlockShape(tw, tl, per_pixel) if tiled else BlockShape(width, None, per_pixel)
         clean = _stream_filter(compression)
         if clean is None:  # interior tiles too: nothing here reads what their streams hold
-            raise UnsupportedFormat(f"TIFF compression {compression}: what its blocks hold cannot be checked")
+            raise UnsupportedFormat(compression_unchecked(compression))
         return _recoded_edges(
             reader,
             (offsets, counts),

@@ -126,6 +126,29 @@ class Tag(IntEnum):
 
 # Values of Compression and PhotometricInterpretation the code tests for.
 COMPRESSION_NONE, COMPRESSION_OLD_JPEG, COMPRESSION_JPEG = 1, 6, 7
+
+# Compressions a refusal names, the ones a user meets: scanners and fax software write CCITT pages (2-4).
+COMPRESSION_NAMES = {
+    2: "CCITT modified Huffman",
+    3: "CCITT Group 3 fax",
+    4: "CCITT Group 4 fax",
+    34887: "LERC",
+    50000: "ZSTD",
+    50002: "JPEG XL",
+}
+
+
+def compression_unchecked(compression: int) -> str:
+    """Why a page whose blocks are coded in ``compression`` is refused, and the way out: a scanned page
+    in CCITT Group 4 (pillow's Tests/images/pport_g4.tif) failed with its number alone."""
+    name = COMPRESSION_NAMES.get(compression)
+    named = f"{compression} ({name})" if name else str(compression)
+    return (
+        f"TIFF compression {named}: what its blocks hold cannot be checked; convert the page to PNG or to "
+        "an uncompressed or LZW TIFF and scrub that"
+    )
+
+
 PHOTOMETRIC_PALETTE, PHOTOMETRIC_YCBCR = 3, 6
 
 # Windows XPTitle .. XPSubject: UTF-16LE text in BYTE arrays.
