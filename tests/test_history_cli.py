@@ -172,6 +172,7 @@ def test_a_json_captions_other_fields_are_checked_and_never_copied_identifying(t
         ("case1.TXT", "Mrs. Jane Plantedname, DOB 12/03/1970, MRN 4455667", 1),  # read with its image
         ("case1.Md", "Mrs. Jane Plantedname, DOB 12/03/1970, MRN 4455667", 1),
         ("case1.json", json.dumps({"patient": "Jane Plantedname", "mrn": 4455667}), 2),  # no caption: a file
+        ("case1.mD", "Mrs. Jane Plantedname, DOB 12/03/1970, MRN 4455667", 2),  # no way a suffix is written
     ],
 )
 def test_a_file_set_aside_as_a_caption_is_one_the_gate_reads(

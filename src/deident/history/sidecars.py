@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,29 +92,40 @@ def load_json(path: Path) -> dict | None:
 def find_sidecars(image_path: Path) -> list[Path]:
     """Caption files for an image: same stem, .txt/.md, or .json with a caption/history string, the
     suffix in any case (``case1.TXT``, as Windows and cameras write them: a folder walk sets such a file
-    aside as a caption, so the image's check must read it, or nothing does)."""
+    aside as a caption, so the image's check must read it, or nothing does).
+
+    Each spelling is looked up by name, not found by listing the folder: a listing per image made a walk
+    of a folder of N pictures cost N listings of N names."""
     image_path = Path(image_path)
-    order = (*TEXT_SUFFIXES, ".json")
-    try:
-        with os.scandir(image_path.parent) as listed:
-            names = sorted(e.name for e in listed if e.name != image_path.name)
-    except OSError:
-        return []
-    found = []
-    for name in names:
-        candidate = image_path.parent / name
-        suffix = candidate.suffix.lower()
-        if candidate.stem != image_path.stem or suffix not in order or not candidate.is_file():
-            continue
-        if suffix == ".json" and load_json(candidate) is None:
-            continue
-        found.append(candidate)
-    return sorted(found, key=lambda c: (order.index(c.suffix.lower()), c.name))
+    found, seen = [], set()
+    for suffix in (*TEXT_SUFFIXES, ".json"):
+        for spelled in _spellings(suffix):
+            candidate = image_path.with_suffix(spelled)
+            try:
+                st = candidate.stat()
+            except (OSError, ValueError):
+                continue
+            if candidate == image_path or not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+                continue  # a case-insensitive file system gives one file under every spelling
+            seen.add((st.st_dev, st.st_ino))
+            if suffix == ".json" and load_json(candidate) is None:
+                continue
+            found.append(candidate)
+    return found
+
+
+def _spellings(suffix: str) -> tuple[str, ...]:
+    """How ``suffix`` is written: in lower case, in capitals, or capitalised (".md", ".MD", ".Md"). A
+    caption spelled otherwise (".mD") is no caption: a walk passes it on as a file of its own, which
+    fails as content not recognised."""
+    return tuple(sorted({suffix.lower(), suffix.upper(), suffix[:2].upper() + suffix[2:].lower()}))
 
 
 def is_caption(path: Path) -> bool:
     """True for a caption file an image beside it has (``find_sidecars``): what a walk sets aside."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.suffix not in _spellings(suffix):
+        return False
     # a JSON file without a caption field: no image reads it, so it is a file of its own
     return suffix in TEXT_SUFFIXES or (suffix == ".json" and load_json(path) is not None)
