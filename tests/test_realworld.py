@@ -531,3 +531,20 @@ def test_the_ink_oracle_measures_glyphs_against_what_is_right_around_them():
     half = orig.copy()
     half[:30, :] = 0  # the upper half blackened, the lower half of the glyphs still shows
     assert rw.ink_kept(orig, half, line) > rw.INK_KEPT
+
+
+def test_a_short_word_in_a_script_the_recogniser_cannot_read_is_still_text(shared_dir, tmp_path):
+    """../shared's easyocr_example3.png: the sign's second Devanagari line, two glyphs (2.4x as long as
+    high), reads "h" at 0.46. The rule that a short line on a photograph must read as a letter or digit
+    (for the flag pins on lapels) left it legible in ``--text all``; it shows the strokes of print, which
+    the pins do not, and is filled again (judged by the set's legibility rule)."""
+    name = "text/easyocr_example3.png"
+    root = shared_dir / "corpora" / "realworld"
+    r = _scrub([root / name], tmp_path)[Path(name).name]
+    assert r.status is Status.SAFE, r.reason
+    entry = _entries(shared_dir)[name]
+    orig, window = rw.display(root / name)
+    out, _ = rw.display(Path(r.output), window)
+    (line,) = [ln for ln in entry.lines(False) if ln["text"] == "Hindi sign line 2"]
+    assert rw.line_legible(orig, orig, line)  # the oracle reads it on the input
+    assert not rw.line_legible(orig, out, line)

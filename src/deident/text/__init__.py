@@ -441,7 +441,7 @@ def _resolve_tall(eng, bgr, lines: list, depth: int = 0, faint: bool = True) -> 
 # text; a taxi's fleet number "72" reads at 0.83.
 GLYPH_ASPECT = 1.5
 # On a photograph, a "line" less elongated than this holds three glyphs at most, and counts only when it
-# reads as a letter or digit at all (``reads_as_a_glyph``, without the strokes asked of a near-square one):
+# reads as a letter or digit at all or shows strokes (``_short_text``; a near-square one, ``_a_glyph``):
 # the flag pins on the lapels of face_recognition's portraits (1.6-2.3x) read "M" 0.28-0.36, "盟" 0.36,
 # "一" 0.15, "S" 0.18 and were filled black; an airframe's "SX336" (1.9x) on Pillow's exif_gps_typeerror.jpg
 # reads at 1.00. Not on other frames, where faint markers read poorly: pydicom-data's echo's "A" and the
@@ -466,9 +466,21 @@ def _glyphs_read(eng, bgr, lines: list, photographic: bool) -> list:
     unread = {
         id(ln)
         for ln, r in zip(short, reads, strict=True)
-        if not (_a_glyph(bgr, ln.quad, r) if _axes(ln.quad)[1] < GLYPH_ASPECT else reads_as_a_glyph(r))
+        if not (
+            _a_glyph(bgr, ln.quad, r) if _axes(ln.quad)[1] < GLYPH_ASPECT else _short_text(bgr, ln.quad, r)
+        )
     }
     return [ln for ln in lines if id(ln) not in unread]
+
+
+def _short_text(bgr, quad, read) -> bool:
+    """A short line on a photograph is text when it reads as a letter or digit, or shows the strokes of
+    print: a sign in a script the recogniser does not read has strokes (a two-glyph Devanagari word on
+    ../shared's easyocr_example3.png reads "h" at 0.46, and without this was left in ``--text all``); the
+    flag pins on lapels have neither."""
+    from deident.text import detect
+
+    return reads_as_a_glyph(read) or detect.has_strokes(bgr, quad)
 
 
 def _a_glyph(bgr, quad, read) -> bool:
