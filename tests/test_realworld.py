@@ -548,3 +548,20 @@ def test_a_short_word_in_a_script_the_recogniser_cannot_read_is_still_text(share
     (line,) = [ln for ln in entry.lines(False) if ln["text"] == "Hindi sign line 2"]
     assert rw.line_legible(orig, orig, line)  # the oracle reads it on the input
     assert not rw.line_legible(orig, out, line)
+
+
+def test_a_short_fragment_the_detector_is_sure_of_is_text_unread(shared_dir, tmp_path):
+    """../shared's easyocr_Photo-8.jpg: the upside-down, embossed "EMPTY" at the frame's top edge shows a
+    short fragment (1.7x as long as high) that reads "k1e" at 0.30 and has no print strokes, but the
+    detector found it at 0.78. The rule that a short line on a photograph must read or show strokes (for
+    lapel pins, found at 0.43-0.51) left it legible in ``--text all``; it is filled again."""
+    name = "text/easyocr_Photo-8.jpg"
+    root = shared_dir / "corpora" / "realworld"
+    r = _scrub([root / name], tmp_path, faces=FaceMode.OFF)[Path(name).name]
+    assert r.status is Status.SAFE, r.reason
+    entry = _entries(shared_dir)[name]
+    orig, window = rw.display(root / name)
+    out, _ = rw.display(Path(r.output), window)
+    (line,) = [ln for ln in entry.lines(False) if ln["text"] == "EMPTY" and ln["box"][1] < 200]
+    assert rw.line_legible(orig, orig, line)  # the oracle reads it on the input
+    assert not rw.line_legible(orig, out, line)

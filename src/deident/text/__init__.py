@@ -447,6 +447,10 @@ GLYPH_ASPECT = 1.5
 # reads at 1.00. Not on other frames, where faint markers read poorly: pydicom-data's echo's "A" and the
 # "Portable" of presidio's radiograph (seen over the full stored range, "git" at 0.46) must stay lines.
 SHORT_ASPECT = 2.5
+# ...and only where the detector found it weakly: the pins scored 0.43-0.51, while an upside-down, embossed
+# "EMPTY" cut by the frame's edge on ../shared's parts-label photo (0.78) reads "k1e" at 0.30 with no
+# strokes, and was left in ``--text all`` when every short line had to read.
+SHORT_WEAK = 0.6
 
 
 def _glyphs_read(eng, bgr, lines: list, photographic: bool) -> list:
@@ -454,12 +458,7 @@ def _glyphs_read(eng, bgr, lines: list, photographic: bool) -> list:
     not read as a letter or digit (logos, emblems, pins)."""
     from deident.text import engine
 
-    widest = SHORT_ASPECT if photographic else GLYPH_ASPECT
-    short = [
-        ln
-        for ln in lines
-        if _axes(ln.quad)[1] < widest and ln.height <= TALL_LINE_PX and ln.read is None  # read closer
-    ]
+    short = [ln for ln in lines if _doubtful(ln, photographic)]
     if not short:
         return lines
     reads = engine.recognise(eng, bgr, [ln.quad for ln in short])
@@ -471,6 +470,16 @@ def _glyphs_read(eng, bgr, lines: list, photographic: bool) -> list:
         )
     }
     return [ln for ln in lines if id(ln) not in unread]
+
+
+def _doubtful(line, photographic: bool) -> bool:
+    """Whether ``line`` must read as text to count: a near-square one, and on a ``photographic`` frame a
+    short one the detector itself found weakly (under SHORT_WEAK). Not one read closer already, nor a tall
+    one (``_resolve_tall``)."""
+    if line.height > TALL_LINE_PX or line.read is not None:
+        return False
+    aspect = _axes(line.quad)[1]
+    return aspect < GLYPH_ASPECT or (photographic and aspect < SHORT_ASPECT and line.score < SHORT_WEAK)
 
 
 def _short_text(bgr, quad, read) -> bool:
