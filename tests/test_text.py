@@ -60,6 +60,14 @@ def test_a_fit_to_the_ink_leaves_no_glyph_of_the_line_out(all_ctx):
     _assert_scrubbed([sample], all_ctx, 4)
 
 
+def test_a_large_line_turned_on_its_side_is_covered_glyph_by_glyph(all_ctx):
+    """The detector cuts "CD20" at 96 px, turned 90 degrees, into one quad a glyph, and a turned glyph
+    reads as itself once in four: "D20" was left legible. Glyphs in line with text are text."""
+    sample = ts.make_sample(15, (1024, 768), seed=5)
+    assert ("CD20", 96, 90) in [(ln.text, ln.size, ln.angle) for ln in sample.lines]
+    _assert_scrubbed([sample], all_ctx, 4)
+
+
 @pytest.mark.slow
 def test_verification_pass_finds_nothing_on_filled_boxes(all_ctx):
     detector = TextDetector(all_ctx.options)

@@ -75,7 +75,8 @@ class TextDetector:
         shown = bgr if work is None else work
 
         def settled(found: list) -> list:
-            return _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint), frame.photographic)
+            kept = _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint), frame.photographic)
+            return _with_continuations(kept, found)
 
         reading = options.text is TextMode.PHI or bool(self._keep)
         enough = faint and ctx.gate and not reading  # a check's gate: one line found refuses the file
@@ -109,6 +110,30 @@ class TextDetector:
                 quad = detect.spared(quad, ln.quad, visible)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), kind, label, ln.score))
         return regions
+
+
+RUN_GLYPHS = 3  # glyph quads in line that make a line (two may be stacked words)
+
+
+def _with_continuations(kept: list, found: list) -> list:
+    """``kept`` and the glyphs of ``found`` in a run of at least RUN_GLYPHS glyphs (``_same_line``, link
+    by link) with a kept one.
+
+    Large text turned 90 degrees comes out of the detector as one quad a glyph, and a single turned glyph
+    rarely reads as itself: "CD20" and the end of "j.smith@hospital.org" at 96 px on textsynth's label
+    photos were left legible but for one glyph. Two glyphs in line are not yet a line: "FULL" stacked on
+    "EMPTY" on ../shared's parts-label photo, both cut by the frame's edge."""
+    ids = {id(ln) for ln in kept}
+    glyphs = [
+        ln for ln in (*kept, *(ln for ln in found if id(ln) not in ids)) if _axes(ln.quad)[1] < SHORT_ASPECT
+    ]
+    return kept + [
+        glyphs[i]
+        for run in _runs(glyphs, SHORT_ASPECT)
+        if len(run) >= RUN_GLYPHS and any(id(glyphs[i]) in ids for i in run)
+        for i in run
+        if id(glyphs[i]) not in ids
+    ]
 
 
 def _read_as_text(eng, bgr, lines: list) -> list:
@@ -331,18 +356,19 @@ def _axes(quad) -> tuple:
     return b / nb, nb / max(na, 1e-6)
 
 
-def _same_line(qa, qb) -> bool:
-    """True when quads ``qa`` and ``qb`` look like neighbouring fragments of one line of text."""
+def _same_line(qa, qb, square: float = _SQUARE) -> bool:
+    """True when quads ``qa`` and ``qb`` look like neighbouring fragments of one line of text; quads less
+    elongated than ``square`` have no axis of their own."""
     import math
 
     import numpy as np
 
     (ua, ea), (ub, eb) = _axes(qa), _axes(qb)
     ref, other, u, e_other = (qa, qb, ua, eb) if ea >= eb else (qb, qa, ub, ea)
-    if e_other >= _SQUARE and abs(float(u @ _axes(other)[0])) < math.cos(math.radians(RUN_ANGLE)):
+    if e_other >= square and abs(float(u @ _axes(other)[0])) < math.cos(math.radians(RUN_ANGLE)):
         return False
     # Near-square pairs (single glyphs) have no axis to trust: either direction may be the line.
-    directions = [u] if max(ea, eb) >= _SQUARE else [u, np.array([-u[1], u[0]])]
+    directions = [u] if max(ea, eb) >= square else [u, np.array([-u[1], u[0]])]
     r, o = np.asarray(ref, np.float64), np.asarray(other, np.float64)
     for along in directions:
         across = np.array([-along[1], along[0]])
@@ -358,8 +384,9 @@ def _same_line(qa, qb) -> bool:
     return False
 
 
-def _runs(lines: list) -> list[list[int]]:
-    """Indices of lines grouped into runs of neighbouring fragments on one baseline (2 or more each)."""
+def _runs(lines: list, square: float = _SQUARE) -> list[list[int]]:
+    """Indices of lines grouped into runs of neighbouring fragments on one baseline (2 or more each);
+    ``square`` as in ``_same_line``."""
     import numpy as np
 
     n = len(lines)
@@ -379,7 +406,7 @@ def _runs(lines: list) -> list[list[int]]:
         return i
 
     for i, j in zip(*np.nonzero(np.triu(near, 1)), strict=True):
-        if root(int(i)) != root(int(j)) and _same_line(quads[i], quads[j]):
+        if root(int(i)) != root(int(j)) and _same_line(quads[i], quads[j], square):
             parent[root(int(i))] = root(int(j))
     groups: dict[int, list[int]] = {}
     for i in range(n):
