@@ -68,6 +68,14 @@ def test_a_large_line_turned_on_its_side_is_covered_glyph_by_glyph(all_ctx):
     _assert_scrubbed([sample], all_ctx, 4)
 
 
+def test_a_tall_line_is_read_by_its_core_too(all_ctx):
+    """The label "AP" at 96 px turned 270 degrees: its quad reads "A" (0.93), too little for a line that
+    tall, and was dropped as texture; its core reads "AP" (1.00), as the reading of every other line may."""
+    sample = ts.make_sample(102, (1632, 1224), n_lines=6, seed=42)
+    assert ("AP", 96, 270) in [(ln.text, ln.size, ln.angle) for ln in sample.lines]
+    _assert_scrubbed([sample], all_ctx, 6)
+
+
 @pytest.mark.slow
 def test_verification_pass_finds_nothing_on_filled_boxes(all_ctx):
     detector = TextDetector(all_ctx.options)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from functools import cached_property
 
 from deident.formats.base import Context, Frame
@@ -23,6 +24,7 @@ from deident.text.evidence import (
     alnum,
     reads_as,
     reads_as_a_glyph,
+    reads_confidently,
 )
 
 
@@ -201,8 +203,9 @@ REREAD_BELOW = 0.97
 REREAD_TRIM = 0.12
 
 
-def _read(eng, bgr, lines: list) -> list:
-    """Each line's reading: the whole quad's, or its core's where that reads better and no shorter.
+def _read(eng, bgr, lines: list, poor: Callable = lambda read: read.score < REREAD_BELOW) -> list:
+    """Each line's reading: the whole quad's, or its core's where that reads better and no shorter (asked
+    only of ``poor`` readings).
 
     The core's reading replaces the first only with a higher confidence and at least as many letters and
     digits, so a line the trim cut off the top or bottom of the quad can never read as a shorter, tidier
@@ -212,7 +215,7 @@ def _read(eng, bgr, lines: list) -> list:
 
     texts = engine.recognise(eng, bgr, [ln.quad for ln in lines])
     texts = [t if ln.read is None else ln.read for ln, t in zip(lines, texts, strict=True)]
-    poor = [i for i, t in enumerate(texts) if t.score < REREAD_BELOW and lines[i].read is None]
+    poor = [i for i, t in enumerate(texts) if poor(t) and lines[i].read is None]
     if not poor:
         return texts
     again = engine.recognise(eng, bgr, [detect.core(lines[i].quad, REREAD_TRIM) for i in poor])
@@ -447,14 +450,21 @@ def _union_quad(quads: list):
 TALL_LINE_PX = 64
 
 
+def _a_glyph_at_least(read) -> bool:
+    """Whether a very tall line's reading is worth its core's: it reads as a glyph, not yet as text.
+    "AP" at 96 px turned 270 degrees on a textsynth label photo reads "A" (0.93) whole and "AP" (1.00)
+    by its core; texture seldom reads as a glyph at all, so its lines cost no second read."""
+    return reads_as_a_glyph(read) and not reads_confidently(read)
+
+
 def _resolve_tall(eng, bgr, lines: list, depth: int = 0, faint: bool = True) -> list:
-    from deident.text import detect, engine
+    from deident.text import detect
 
     tall = [ln for ln in lines if ln.height > TALL_LINE_PX]
     if not tall:
         return lines
     out = [ln for ln in lines if ln.height <= TALL_LINE_PX]
-    for ln, read in zip(tall, engine.recognise(eng, bgr, [ln.quad for ln in tall]), strict=True):
+    for ln, read in zip(tall, _read(eng, bgr, tall, _a_glyph_at_least), strict=True):
         if _shows_text(bgr, ln.quad, read):
             out.append(ln)
         elif depth == 0:
