@@ -76,6 +76,29 @@ def test_a_tall_line_is_read_by_its_core_too(all_ctx):
     _assert_scrubbed([sample], all_ctx, 6)
 
 
+def test_a_second_round_blob_does_not_swallow_a_line_kept_before_it(all_ctx):
+    """A 14-px name 30 px below another label on tissue: the second round saw the two fresh fills and the
+    tissue between them as one tall blob, which took the name's place and was then dropped as texture."""
+    sample = ts.make_sample(5, (640, 480), seed=13)
+    assert ("DAVIDSON, Douglas", 14, 0) in [(ln.text, ln.size, ln.angle) for ln in sample.lines]
+    _assert_scrubbed([sample], all_ctx, 4)
+
+
+def test_large_text_turned_a_quarter_is_found_whole(all_ctx):
+    """A 96-px date turned 90 degrees on a radiograph: the detector saw only two 14-px slivers of it."""
+    sample = ts.make_sample(14, (1280, 960), seed=14)
+    assert ("2019-07-23 14:02", 96, 90) in [(ln.text, ln.size, ln.angle) for ln in sample.lines]
+    _assert_scrubbed([sample], all_ctx, 4)
+
+
+def test_a_glyph_between_two_pieces_of_a_line_is_text(all_ctx):
+    """A 96-px date tilted 7 degrees, found as "2019", "-07" and "-23 14:02": the middle piece, 66 px
+    tall, reads "0" alone and was dropped, leaving "-07" legible between two fills."""
+    sample = ts.make_sample(2, (1280, 960), seed=14)
+    assert ("2019-07-23 14:02", 96, -7) in [(ln.text, ln.size, ln.angle) for ln in sample.lines]
+    _assert_scrubbed([sample], all_ctx, 4)
+
+
 @pytest.mark.slow
 def test_verification_pass_finds_nothing_on_filled_boxes(all_ctx):
     detector = TextDetector(all_ctx.options)

@@ -114,28 +114,29 @@ class TextDetector:
         return regions
 
 
-RUN_GLYPHS = 3  # glyph quads in line that make a line (two may be stacked words)
-
-
 def _with_continuations(kept: list, found: list) -> list:
-    """``kept`` and the glyphs of ``found`` in a run of at least RUN_GLYPHS glyphs (``_same_line``, link
-    by link) with a kept one.
+    """``kept`` and the glyphs of ``found`` that lie between two kept lines of one line of text (``_runs``),
+    each long enough to have an axis of its own (SHORT_ASPECT).
 
-    Large text turned 90 degrees comes out of the detector as one quad a glyph, and a single turned glyph
-    rarely reads as itself: "CD20" and the end of "j.smith@hospital.org" at 96 px on textsynth's label
-    photos were left legible but for one glyph. Two glyphs in line are not yet a line: "FULL" stacked on
-    "EMPTY" on ../shared's parts-label photo, both cut by the frame's edge."""
+    Large text tilted comes out of the detector in pieces, and a piece of a glyph or two rarely reads as
+    itself: the "-07" of a 96-px date tilted 7 degrees, between "2019" and "-23 14:02" on a textsynth
+    label photo, read "0" and was left legible between two fills. Between short pieces a glyph is no
+    part of a line: the icons between an echo's settings on its bottom bar, or a short label in a column
+    of them."""
     ids = {id(ln) for ln in kept}
-    glyphs = [
-        ln for ln in (*kept, *(ln for ln in found if id(ln) not in ids)) if _axes(ln.quad)[1] < SHORT_ASPECT
-    ]
-    return kept + [
-        glyphs[i]
-        for run in _runs(glyphs, SHORT_ASPECT)
-        if len(run) >= RUN_GLYPHS and any(id(glyphs[i]) in ids for i in run)
-        for i in run
-        if id(glyphs[i]) not in ids
-    ]
+    dropped = [ln for ln in found if id(ln) not in ids and _axes(ln.quad)[1] < SHORT_ASPECT]
+    pieces = kept + dropped
+    out = list(kept)
+    for run in _runs(pieces, SHORT_ASPECT) if dropped else []:
+        long = [
+            k for k, i in enumerate(run) if id(pieces[i]) in ids and _axes(pieces[i].quad)[1] >= SHORT_ASPECT
+        ]
+        out += [
+            pieces[i]
+            for k, i in enumerate(run)
+            if id(pieces[i]) not in ids and long and long[0] < k < long[-1]
+        ]
+    return out
 
 
 def _read_as_text(eng, bgr, lines: list) -> list:
