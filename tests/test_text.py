@@ -303,6 +303,18 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("12A3456", True),
         ("area 1.2cm2", False),
         ("3x4 cm", False),
+        # an ultrasound's read-outs as OCR gives them (deid-data's ultrasounds), and a probe's name
+        ("4.0cm⁻", False),
+        ("TIS0.0MI 0.6", False),
+        ("2D--100%", False),
+        ("H4.00 MHz", False),
+        ("20dB/DR60", False),
+        ("6C1 HD", False),
+        ("18L6", False),
+        ("78F78", True),
+        ("2A1", True),
+        ("HOPE--SMITH", True),
+        ("Smith⁻", True),
         # day and month in the languages of reports from Germany, France, Spain and Italy
         ("am 12. März", True),
         ("le 12 mars", True),

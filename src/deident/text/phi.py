@@ -43,7 +43,8 @@ class Vocabulary:
 
     def keeps(self, word: str) -> bool:
         """``word`` (lower case, edges stripped) is a keep word, or made only of keep pieces, or of such
-        words joined by "/" ("cd3/cd20").
+        words joined by "/" or dashes ("cd3/cd20"; an ultrasound's "2D -- 100%", read without its spaces as
+        "2D--100%", was filled as a possible name).
 
         Pieces joined without a space ("h&e40x") never make a name: "ma" + "rt" + "in" is MARTIN, and 385
         names of the census lists were kept that way."""
@@ -51,7 +52,7 @@ class Vocabulary:
             return True
         if self.keep.fullmatch(word):
             return _has_digit(word) or not name_like(word)
-        parts = word.split("/")
+        parts = _JOINS.split(word)
         return len(parts) > 1 and all(part and self.keeps(part) for part in parts)
 
 
@@ -111,7 +112,16 @@ _NUMBER_RUN = re.compile(r"[\d./:-]+")
 _SEPARATED = re.compile(r"\d[./:-]|[./:-]\d")
 
 _WORD = re.compile(r"[^\s,;:()\[\]{}<>\"'|^]+")  # "^" parts a DICOM person name (HOPE^MAY)
-_EDGE = ".,;:!?*#=_~`'\"-/\\"
+# What a word's edges lose before it is judged: every character that is neither a letter nor a digit, in
+# any script. Punctuation is no part of a name or of a keep form, and OCR reads the marks beside a label
+# as such characters: the tick of an ultrasound's depth scale right of "4.0cm" read as a superscript
+# minus ("4.0cm⁻"), which an ASCII list of edge marks kept, and the depth was filled as a possible name.
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def _bare(word: str) -> str:
+    """``word`` lower-cased, without the marks at its edges (``_EDGES``)."""
+    return _EDGES.sub("", word).lower()
 
 
 def names_a_maker(value: str, manufacturer: str) -> bool:
@@ -135,7 +145,7 @@ def read_out(text: str) -> bool:
     begin an ID written with a space, "0.2" cannot.
     """
     voc = vocabulary()
-    words = [w.strip(_EDGE).lower() for w in _WORD.findall(text)]
+    words = [_bare(w) for w in _WORD.findall(text)]
     words = [w for w in words if _LETTERS.search(w)]  # numbers are judged below
     if not _has_digit(text) or not all(voc.keeps(w) for w in words):
         return False
@@ -148,6 +158,9 @@ def read_out(text: str) -> bool:
 
 
 _DECIMAL = re.compile(r"\d+\.\d+")
+# What joins keep words into one word: "/" (a panel's "cd3/cd20") or a run of dashes (a setting and its
+# value, "2D--100%"). A name so joined stays a name: each part must be a keep word on its own.
+_JOINS = re.compile(r"/|-+")
 
 
 def kept_by(text: str, patterns: tuple[re.Pattern, ...]) -> bool:
@@ -186,7 +199,7 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
     lettered, named = 0, 0
     plain = not _has_digit(text)  # a line with digits may be an ID with a word beside it: no derivations
     for word in _WORD.findall(text):
-        w = word.strip(_EDGE).lower()
+        w = _bare(word)
         if not w or not re.search(r"[^\W\d_]", w):
             continue
         lettered += 1
