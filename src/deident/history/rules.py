@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from deident.history.vocab import (
     care_units,
     eponyms,
+    foreign_months,
     institutions,
     number_words,
     regions,
@@ -112,6 +113,15 @@ ABS_DATE = (
     rf"|\b{MONTH}\s+{ORD}(?:,?\s+{YEAR})?\b"
     rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+{YEAR})?\b"
     rf"|\b{MONTH}\s+{YEAR}\b)"
+)
+# A date in another language's words (months.txt): a day before the month ("12 mars", "3 de marzo",
+# "12. März", "1er mai"), a year after it or both ("marzo de 1970"). A full birth date in a French caption
+# identifies as one in English does; the month alone ("mars", "mayo") is no date.
+_FOREIGN_MONTH = rf"(?i:{words_pattern(list(foreign_months()))})"
+FOREIGN_DATE = (
+    rf"(?:(?<![\d/.,-])\d{{1,2}}(?:er|º|°|\.)?\s*(?:(?i:de|del)\s+)?{_FOREIGN_MONTH}"
+    rf"(?:,?\s+(?:(?i:de|del)\s+)?{YEAR})?(?!\w)"
+    rf"|(?<!\w){_FOREIGN_MONTH},?\s+(?:(?i:de|del)\s+)?{YEAR}\b)"
 )
 # A name: optional initials, then one to three capitalised words ("X", "J. Smith", "Mary-Ann O'Neil").
 _UP, _LOW = "A-ZÀ-ÖØ-Þ\u0100-\u017f", "a-zß-öø-ÿ\u0100-\u017f"  # Latin letters, accented ones included
@@ -395,6 +405,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
 )
 
 DATE_RULES: tuple[Rule, ...] = (
+    Rule("date", re.compile(FOREIGN_DATE), REMOVED),  # before the English rules: "le 12 mars" has no "on"
     Rule(
         "time",
         re.compile(

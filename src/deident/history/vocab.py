@@ -149,3 +149,16 @@ def uk_postcode_areas() -> tuple[str, ...]:
 @cache
 def sentence_starters() -> frozenset[str]:
     return frozenset(_lines("sentence_starters.txt"))
+
+
+@cache
+def foreign_months() -> tuple[str, ...]:
+    """Month names in the other languages captions are posted in (``months.txt``)."""
+    return tuple(_lines("months.txt"))
+
+
+@cache
+def foreign_ages() -> dict[str, list[str]]:
+    """The words around an age in other languages (``foreign_ages.json``): before it, its unit, its
+    adjective."""
+    return json.loads(_text("foreign_ages.json"))
