@@ -127,3 +127,39 @@ def test_dicom_kept_text_loses_portuguese_and_dutch_dates(tmp_path: Path, text: 
     month = text.split()[-2] if "de" not in text else "março"
     assert month not in kept, kept  # the year alone may stay (Safe Harbor)
     assert month.encode() not in (out / "a.dcm").read_bytes()
+
+
+@pytest.mark.parametrize("mode", ["all", "phi"])
+def test_keep_text_too_wide_still_hides_a_date_and_a_record_number(tmp_path: Path, mode: str):
+    """'H&E.*' meant "H&E 40x"; it also covers a line holding a birth date and an MRN."""
+    import pytesseract
+    from PIL import ImageDraw, ImageFont
+
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 34)
+    image = Image.new("RGB", (900, 300), (235, 225, 215))
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 40), "H&E 40x", fill=(0, 0, 0), font=font)
+    draw.text((40, 140), "H&E DOB 12/03/1970 MRN4455667", fill=(0, 0, 0), font=font)
+    image.save(source / "slide.png")
+    assert "4455667" in pytesseract.image_to_string(image)  # legible before
+    args = [
+        "scrub",
+        str(source),
+        "-o",
+        str(out),
+        "--faces",
+        "off",
+        "--text",
+        mode,
+        "--keep-text",
+        "H&E.*",
+        "-j",
+        "1",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    read = pytesseract.image_to_string(Image.open(out / "slide.png")).replace(" ", "")
+    assert "4455667" not in read and "1970" not in read, read
+    assert "40x" in read  # the line the regex was meant for stays

@@ -88,7 +88,7 @@ class TextDetector:
             lines = _read_as_text(eng, bgr, lines)
         texts = _read(eng, bgr, lines) if reading else []
         deny = None
-        if options.text is TextMode.PHI and ctx.deny_terms:
+        if reading and ctx.deny_terms:
             from deident.denylist import deny_list_for  # part of the package: never optional
 
             deny = deny_list_for(ctx.deny_terms)
@@ -100,8 +100,11 @@ class TextDetector:
             if reading:
                 read = texts[i]
                 if read.score >= phi.MIN_SCORE and phi.kept_by(read.text, self._keep):
-                    continue
-                if options.text is TextMode.PHI:
+                    held = phi.identifier_in(read.text, deny)
+                    if held is None:
+                        continue
+                    label = f"text line ({held}; --keep-text keeps no identifier)"
+                elif options.text is TextMode.PHI:
                     harmless = categories[i] is None
                     kind, label = (KEPT, "kept") if harmless else ("text", f"text line ({categories[i]})")
             quad = detect.covering(bgr, ln.quad, lambda quads: engine.recognise(eng, bgr, quads))

@@ -160,6 +160,22 @@ def kept_by(text: str, patterns: tuple[re.Pattern, ...]) -> bool:
     return not re.sub(r"[\W_]+", "", rest)
 
 
+def identifier_in(text: str, deny=None) -> str | None:
+    """The label of an identifier a line holds by rule (the deny-list, a 'phi' pattern), else None.
+
+    Asked of a line the user's --keep-text regexes cover: a regex meant for "H&E 40x" and written
+    'H&E.*' also covers "H&E DOB 12/03/1970 MRN4455667", which kept whole leaked the date and the
+    record number. A date, number or address is not the site vocabulary --keep-text is for; words are
+    not judged here (the user's regex is what says a word is harmless)."""
+    if deny is not None and deny.matches(text):
+        return "listed identifier"
+    text = _SCALE.sub(_scale_or_not, text)
+    for label, pattern in vocabulary().phi:
+        if pattern.search(text):
+            return label
+    return None
+
+
 def classify(text: str, score: float, deny=None, words: bool = True) -> str | None:
     """A safe label ("date", "possible name", ...) when the line is identifying, else None.
 
