@@ -163,3 +163,27 @@ def test_keep_text_too_wide_still_hides_a_date_and_a_record_number(tmp_path: Pat
     read = pytesseract.image_to_string(Image.open(out / "slide.png")).replace(" ", "")
     assert "4455667" not in read and "1970" not in read, read
     assert "40x" in read  # the line the regex was meant for stays
+
+
+def test_dicom_name_glued_to_digits_in_kept_text_is_cut(tmp_path: Path):
+    """The patient's own family name typed against digits ("99SMITH", "SMITH01") in attributes the
+    profile keeps was one token to the deny-list, and stayed."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "T-D3000", "99SMITH", "Chest"
+    _dicom(source / "a.dcm", ContentDescription="Photo SMITH01 wound")
+    ds = pydicom.dcmread(source / "a.dcm")
+    ds.PatientName, ds.AnatomicRegionSequence = "Smith^John", Sequence([code])
+    ds.save_as(source / "a.dcm")
+    result = CliRunner().invoke(cli, ["scrub", str(source), "-o", str(out), "--text", "off", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    written = pydicom.dcmread(out / "a.dcm")
+    values = [str(e.value) for e in written.iterall() if e.VR != "SQ"]
+    assert not any("smith" in v.lower() for v in values), values
+    assert b"SMITH" not in (out / "a.dcm").read_bytes().upper()
+    assert "wound" in str(written.get("ContentDescription", ""))  # the rest of the text stays
