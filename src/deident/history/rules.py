@@ -21,6 +21,7 @@ from deident.history.vocab import (
     relative_dates,
     sentence_starters,
     street_words,
+    titles,
     uk_postcode_areas,
     us_states,
     words_pattern,
@@ -126,9 +127,12 @@ FOREIGN_DATE = (
 # A name: optional initials, then one to three capitalised words ("X", "J. Smith", "Mary-Ann O'Neil").
 _UP, _LOW = "A-ZÀ-ÖØ-Þ\u0100-\u017f", "a-zß-öø-ÿ\u0100-\u017f"  # Latin letters, accented ones included
 # O'Brien, D'Angelo; McDonald, MacLeod (one capital inside); Garcia-Lopez
-_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:[-'’][{_UP}][{_LOW}]+)*"
+_WORD = (  # "MacGillivray-O'Neill": each part of a double name may open with O' or D'
+    rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:(?:-(?:[{_UP}]['’])?|['’])[{_UP}][{_LOW}]+)*"
+)
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
-_PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|du|dos|das)\s+"  # de la Cruz, van der Berg
+# de la Cruz, van der Berg; the Irish Ó Briain, Ní Dhonnchadha, Nic Aodha, Mac Giolla, Uí Bhriain
+_PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|du|dos|das|Ó|Ní|Nic|Mac|Mhic|Uí|Ua)\s+"
 
 
 def _acronyms() -> frozenset[str]:
@@ -153,8 +157,9 @@ NAME = (  # "J. Smith", "J.K.", "Mary-Ann O'Neil", "de la Cruz", "John SMITH"
 )
 _CAPS_NAME = rf"[{_UP}][{_UP}'’-]+(?:\s+[{_UP}][{_UP}'’-]+)?\b"
 # English, and the German, French, Spanish and Italian titles of captions posted in those languages
-PATIENT_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Master|Frau|Herr|Mme|Mlle|Sra|Srta|Sr|Sig\.ra|Sig)"
-DOCTOR_TITLES = r"(?:Dr|Prof|Professor)"
+# (titles.csv; a title that ends in its own full stop, "M." or "Hr.", needs it: "M" alone is a sex)
+PATIENT_TITLES = rf"(?:{words_pattern([t for t, role in titles().items() if role == 'patient'])})"
+DOCTOR_TITLES = rf"(?:{words_pattern([t for t, role in titles().items() if role == 'doctor'])})"
 # Capitalised words that follow "patient" without being a name.
 NOT_NAMES = {
     "history", "information", "summary", "notes", "note", "details", "was", "is", "has", "had", "presented",
@@ -355,7 +360,10 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "name",
-        re.compile(rf"\b(?P<title>{PATIENT_TITLES}|{DOCTOR_TITLES})\b\.?\s+(?P<name>{NAME})"),
+        re.compile(
+            rf"\b(?P<title>{PATIENT_TITLES}|{DOCTOR_TITLES})(?!\w)\.?\s+"
+            rf"(?P<name>(?:{_PARTICLE}){{0,2}}{_CAPS_SURNAME}|{NAME})"  # "Mr SMITH-JONES", "Mrs O'BRIEN"
+        ),
         _title_name,
         "name",
     ),

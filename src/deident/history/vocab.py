@@ -162,3 +162,10 @@ def foreign_ages() -> dict[str, list[str]]:
     """The words around an age in other languages (``foreign_ages.json``): before it, its unit, its
     adjective."""
     return json.loads(_text("foreign_ages.json"))
+
+
+@cache
+def titles() -> dict[str, str]:
+    """Title -> "patient" or "doctor": the cue before a name, in English and the languages captions are
+    posted in ("M. Dupont", "Dña. García", "Dott.ssa Rossi"); a doctor's name becomes "a colleague"."""
+    return {row["title"]: row["role"] for row in _rows("titles.csv")}
