@@ -18,10 +18,12 @@ from deident.history.vocab import (
     institutions,
     number_words,
     regions,
+    relations,
     relative_dates,
     sentence_starters,
     street_words,
     titles,
+    tlds,
     uk_postcode_areas,
     us_states,
     words_pattern,
@@ -113,7 +115,8 @@ ABS_DATE = (
     rf"|(?<![\d/.-])\d{{1,2}}\s\d{{1,2}}\s{YEAR}(?![\d/])"  # "12 03 1970", as forms print it
     rf"|\b{MONTH}\s+{ORD}(?:,?\s+{YEAR})?\b"
     rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+{YEAR})?\b"
-    rf"|\b{MONTH}\s+{YEAR}\b)"
+    rf"|\b{MONTH}\s+{YEAR}\b"
+    rf"|(?<![\d/.-])\d{{1,2}}[-/.]{MONTH}[-/.]?(?:{YEAR}|\d{{2}})(?![\d/]))"  # "12-Mar-1970", "12/Mar/70"
 )
 # A date in another language's words (months.txt): a day before the month ("12 mars", "3 de marzo",
 # "12. März", "1er mai"), a year after it or both ("marzo de 1970"). A full birth date in a French caption
@@ -168,7 +171,13 @@ NOT_NAMES = {
     "a", "an", "male", "female", "man", "woman", "boy", "girl", "child", "infant", "unknown", "anonymous",
 }  # fmt: skip
 
+_RELATIVE = rf"(?=[{_UP}][{_UP}{_LOW}])(?!(?i:{'|'.join(sorted(NOT_NAMES))})\b)(?:{NAME})"
 _PREP = r"(?:(?P<prep>[Oo]n|[Ii]n|[Aa]t|[Dd]uring|[Aa]round|[Bb]y|[Ss]ince|[Ff]rom|[Oo]f)\s+(?:the\s+)?)?"
+
+
+def _value_removed(m: re.Match[str]) -> str:
+    """The match with its ``v`` group (the identifier) removed and its cue kept: "Call [removed]"."""
+    return m.group(0)[: m.start("v") - m.start()] + REMOVED + m.group(0)[m.end("v") - m.start() :]
 
 
 def _vague(word: str) -> Callable[[re.Match[str]], str]:
@@ -282,6 +291,65 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(
         "identifier", re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"']+?(?=[.,;:!?)\]]*(?:\s|$))", _I), REMOVED
     ),
+    # a web address without its scheme but with a path ("twitter.com/drsmith", "hospital.org/patients/12"):
+    # the path names a person or a record; a bare site ("Radiopaedia.org") stays
+    Rule(
+        "identifier",
+        re.compile(
+            rf"(?<![\w@./-])(?:[a-z0-9-]+\.)+(?:{'|'.join(tlds())})/[^\s<>\"']*?(?=[.,;:!?)\]]*(?:\s|$))", _I
+        ),
+        REMOVED,
+    ),
+    # an e-mail address written out against harvesters ("jane dot doe at example dot org", "jdoe [at] x.org")
+    Rule(
+        "email",
+        re.compile(
+            r"\b[\w+-]+(?:(?:\s+dot\s+|\s*[\[(]dot[\])]\s*|\.)[\w+-]+)*"
+            r"(?:\s+at\s+|\s*[\[(]at[\])]\s*)[\w-]+(?:(?:\s+dot\s+|\s*[\[(]dot[\])]\s*)[\w-]+)+\b"
+            r"|\b[\w.+-]+\s*[\[(]at[\])]\s*[\w-]+(?:\.[\w-]+)+\b",
+            _I,
+        ),
+        REMOVED,
+    ),
+    # a handle after its network's name, with or without the @ ("IG: drsmith_derm", "Twitter @x")
+    Rule(
+        "name",
+        re.compile(
+            r"\b(?:IG|Insta(?:gram)?|Twitter|X|TikTok|Facebook|FB|Threads|Bluesky|Mastodon|Snapchat)\s*[:@]\s*"
+            r"(?P<v>@?[A-Za-z_][\w.]{1,29})\b"
+        ),
+        _value_removed,
+        "v",
+    ),
+    Rule(
+        "identifier", re.compile(r"(?<![\d.])\b(?:\d{1,3}\.){3}\d{1,3}\b(?!\.\d)"), REMOVED
+    ),  # an IP address
+    Rule(  # a vehicle's plate ("licence plate AB12 CDE"), a Safe Harbor identifier
+        "identifier",
+        re.compile(
+            r"\b(?:licen[cs]e|number|registration)\s+plate\s*(?:no\.?|number)?\s*:?\s*"
+            r"(?P<v>[A-Z0-9][A-Z0-9 -]{1,9}[A-Z0-9])\b",
+            _I,
+        ),
+        _value_removed,
+        "v",
+    ),
+    Rule(  # initials given as such ("initials J.S.", "initials are JS")
+        "name",
+        re.compile(r"\binitials\s*(?:are|were|:)?\s*(?P<v>(?:[A-Z]\.?\s?){1,3}[A-Z]\b\.?)"),
+        _value_removed,
+        "v",
+    ),
+    Rule(  # a phone number after its cue, in any grouping ("Call 555-0199", "Tel. (020) 7946 0958")
+        "phone",
+        re.compile(
+            r"\b(?:tel|telephone|phone|ph|call|ring|text|fax|mobile|mob|cell|whatsapp)\b\.?\s*(?:no\.?|number|#)?"
+            r"\s*(?:is\s+|on\s+|at\s+)?:?\s*(?P<v>\+?\(?\d[\d ()./-]{4,}\d)",
+            _I,
+        ),
+        _value_removed,
+        "v",
+    ),
     Rule("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), REMOVED),
     Rule("name", re.compile(r"(?<![\w@.])@[A-Za-z_]\w{1,29}\b"), "a colleague"),  # a handle: @jsmith_md
     Rule(
@@ -382,6 +450,17 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
     ),
     Rule("name", re.compile(rf",?\s+named\s+(?P<name>{NAME})"), "", "name"),
+    # a relative's name after the relation, written in lower case ("her son Tom, 20", "his wife, Anne Smith,",
+    # "her sons, Tom and Jack,"): the relation stays; "Sister Mary Joseph nodule" is an eponym
+    Rule(
+        "name",
+        re.compile(
+            rf"\b(?P<kin>(?:{words_pattern(list(relations()))})s?)(?P<comma>,)?\s+(?P<name>{_RELATIVE}"
+            rf"(?:\s+(?:and|&)\s+{_RELATIVE})?)(?(comma),?)"
+        ),
+        lambda m: m.group("kin"),
+        "name",
+    ),
     Rule(  # a bare name opening a sentence before an age: "Hope, a 23-year-old woman", "May Rose, 44,"
         "name",
         re.compile(

@@ -169,3 +169,15 @@ def titles() -> dict[str, str]:
     """Title -> "patient" or "doctor": the cue before a name, in English and the languages captions are
     posted in ("M. Dupont", "Dña. García", "Dott.ssa Rossi"); a doctor's name becomes "a colleague"."""
     return {row["title"]: row["role"] for row in _rows("titles.csv")}
+
+
+@cache
+def relations() -> tuple[str, ...]:
+    """Words for the people around a patient, gendered or not (``kin_words.txt``, ``relations.txt``)."""
+    return tuple(_lines("kin_words.txt")) + tuple(_lines("relations.txt"))
+
+
+@cache
+def tlds() -> tuple[str, ...]:
+    """Top-level domains of web addresses written without a scheme (``tlds.txt``)."""
+    return tuple(_lines("tlds.txt"))
