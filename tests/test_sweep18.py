@@ -258,3 +258,17 @@ def test_fuzz_removes_identifiers_of_new_shapes(text: str, secret: str, kept: st
 )
 def test_fuzz_new_identifier_shapes_leave_clinical_text(text: str):
     assert fuzz_text(text, seed=1).text == text
+
+
+@pytest.mark.parametrize(
+    "tags", [["--tags", "+JohnSmith"], ["--tags", "+smith_john"], ["--credit", "Photo: John Smith"]]
+)
+def test_post_refuses_a_hashtag_or_credit_that_spells_the_caption_name(tmp_path: Path, tags: list[str]):
+    image = tmp_path / "a.png"
+    Image.new("RGB", (96, 64), (90, 120, 150)).save(image)
+    out = tmp_path / "bundle"
+    args = ["post", str(image), "-o", str(out), "--caption", "Mr John Smith, 45, a rash on the arm."]
+    result = CliRunner().invoke(cli, [*args, *tags, "--faces", "off", "--text", "off", "--seed", "1"])
+    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file()) if out.exists() else b""
+    assert b"smith" not in written.lower(), written[:200]
+    assert result.exit_code != 0 or not written
