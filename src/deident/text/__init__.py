@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from functools import cached_property
+from functools import lru_cache
 
 from deident.formats.base import Context, Frame
 from deident.options import Options, TextMode
@@ -26,16 +26,21 @@ from deident.text.evidence import (
 )
 
 
+@lru_cache(maxsize=16)
+def _keep_patterns(keep_text: tuple[str, ...]) -> tuple[re.Pattern, ...]:
+    """The --keep-text regexes of a run. Read from each file's options, not from the detector: detectors
+    are made once per process (``stages.detectors_for``, keyed by mode), and a Dask worker or a library
+    caller serves run after run, so the first run's regexes ('.*' keeps every line) were applied to
+    every later run of the process, and a later run's were never applied."""
+    return tuple(re.compile(p, re.I) for p in keep_text)
+
+
 class TextDetector:
     name = "text"
     runs_beside = False  # its models run on the worker's cores (``engine.threads_for``)
 
     def __init__(self, options: Options):
         self.options = options
-
-    @cached_property
-    def _keep(self) -> tuple[re.Pattern, ...]:
-        return tuple(re.compile(p, re.I) for p in self.options.keep_text)
 
     @staticmethod
     def _engine(options: Options):
@@ -77,7 +82,8 @@ class TextDetector:
         def settled(found: list) -> list:
             return _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint), frame.photographic)
 
-        reading = options.text is TextMode.PHI or bool(self._keep)
+        keep = _keep_patterns(options.keep_text)  # this run's, never the first run's of the process
+        reading = options.text is TextMode.PHI or bool(keep)
         enough = faint and ctx.gate and not reading  # a check's gate: one line found refuses the file
         faces = _faces_of(frame, ctx) if faint else None
         found = detect.find_lines(
@@ -99,7 +105,7 @@ class TextDetector:
             kind, label = "text", "text line"
             if reading:
                 read = texts[i]
-                if read.score >= phi.MIN_SCORE and phi.kept_by(read.text, self._keep):
+                if read.score >= phi.MIN_SCORE and phi.kept_by(read.text, keep):
                     held = phi.identifier_in(read.text, deny)
                     if held is None:
                         continue
