@@ -176,6 +176,42 @@ def identifier_in(text: str, deny=None) -> str | None:
     return None
 
 
+def titled_name_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of names after a title or role, or before a degree ("Photo by Dr Roe", "Mrs Roe left
+    knee", "Roe MD"), with the capitalised name-like words that follow ("Dr Jane Roe"): the rule by which
+    ``classify`` calls a line a possible name, for texts cut word by word (DICOM values the profile
+    keeps, ``dicom.sweep``), where a name in no header was kept beside its title."""
+    from deident.denylist import FAMILY_PARTICLES
+
+    voc = vocabulary()
+    spans = []
+    for rx in (voc.titled, voc.degreed):
+        for m in rx.finditer(text):
+            start, end = m.span("name")
+            name = m["name"].lower()
+            particle = name.upper() in FAMILY_PARTICLES
+            if name in voc.titles or not (particle or (m["name"][0].isupper() and name_like(name))):
+                continue  # a name is written capitalised: "Mrs knee" (what a cut left) names no one
+            named, pos = not particle, end
+            for more in _NEXT_NAME.finditer(text, end):  # "Jane" + " Roe", "van" + " der" + " Wal"
+                word = more["word"]
+                if more.start() != pos:
+                    break
+                pos = more.end()
+                if word.upper() in FAMILY_PARTICLES:
+                    continue  # part of the name only if a name follows
+                if not (word[0].isupper() and name_like(word.lower())):
+                    break
+                end, named = pos, True
+            if named:
+                spans.append((start, end))
+    return spans
+
+
+# The word right after a name: the family name after a given name, or a particle before one.
+_NEXT_NAME = re.compile(r"\s+(?P<word>[^\W\d_]+(?:['-][^\W\d_]+)*)")
+
+
 def classify(text: str, score: float, deny=None, words: bool = True) -> str | None:
     """A safe label ("date", "possible name", ...) when the line is identifying, else None.
 
