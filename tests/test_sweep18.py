@@ -319,3 +319,24 @@ def test_dicom_kept_text_loses_a_titled_name_in_no_header(tmp_path: Path, text: 
     written = str(pydicom.dcmread(out / "a.dcm").get("ContentDescription", ""))
     assert name not in written and kept in written, written
     assert name.encode() not in (out / "a.dcm").read_bytes()
+
+
+def test_a_configuration_file_that_turns_a_stage_off_is_named_in_the_report(tmp_path: Path, monkeypatch):
+    """A .deident.toml in a parent folder turned the text stage off: the outputs were reported safe with a
+    legible birth date, and nothing said where the setting came from."""
+    import json
+
+    (tmp_path / ".deident.toml").write_text('[scrub]\ntext = "off"\nfaces = "off"\n', encoding="utf-8")
+    work = tmp_path / "cases"
+    work.mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(work / "a.png")
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(cli, ["scrub", ".", "-o", str(tmp_path / "out"), "-j", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.output[result.output.index("{") :])["notes"]
+    assert any(".deident.toml" in n and "text=off" in n and "faces=off" in n for n in notes), notes
+    given = CliRunner().invoke(
+        cli, ["scrub", ".", "-o", str(tmp_path / "o2"), "-j", "1", "--json", "--text", "all"]
+    )
+    notes = json.loads(given.output[given.output.index("{") :])["notes"]
+    assert not any("text=" in n for n in notes), notes  # the command line's own choice is no note
