@@ -235,6 +235,8 @@ def test_fuzz_titles_need_their_shape(text: str):
         ("Her son Tom, 20, had the same rash.", "Tom", "rash"),
         ("Her husband John Smith drove her; a rash.", "Smith", "rash"),
         ("His wife, Anne Smith, saw the rash.", "Anne", "rash"),
+        ("A 45-year-old woman, Mary Smith, presented with a rash.", "Smith", "rash"),
+        ("An eighty-two year old man, Seán Ó Briain, had a rash.", "Briain", "rash"),
     ],
 )
 def test_fuzz_removes_identifiers_of_new_shapes(text: str, secret: str, kept: str):
@@ -254,6 +256,7 @@ def test_fuzz_removes_identifiers_of_new_shapes(text: str, secret: str, kept: st
         "See Radiopaedia.org for more.",
         "Sister Mary Joseph, 2 cm nodule.",
         "Her sister had the rash.",
+        "A patient, Type 2 diabetic, had a rash.",
     ],
 )
 def test_fuzz_new_identifier_shapes_leave_clinical_text(text: str):

@@ -450,6 +450,17 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
     ),
     Rule("name", re.compile(rf",?\s+named\s+(?P<name>{NAME})"), "", "name"),
+    # a name in apposition to the person it names, between commas ("a 82-year-old man, Seán Ó Briain, from
+    # Cork"): two words or more, so "a woman, Type 2 diabetic," and "a man, Bristol," stay
+    Rule(
+        "name",
+        re.compile(
+            r"\b(?P<who>(?:man|woman|boy|girl|lady|gentleman|patient|child|infant|baby|male|female)),\s+"
+            rf"(?P<name>(?:{_PARTICLE}){{0,2}}{_WORD}(?:\s+(?:{_PARTICLE}){{0,2}}{_WORD}){{1,3}}),"
+        ),
+        lambda m: m.group("who"),
+        "name",
+    ),
     # a relative's name after the relation, written in lower case ("her son Tom, 20", "his wife, Anne Smith,",
     # "her sons, Tom and Jack,"): the relation stays; "Sister Mary Joseph nodule" is an eponym
     Rule(
