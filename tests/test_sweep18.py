@@ -129,6 +129,7 @@ def test_dicom_kept_text_loses_portuguese_and_dutch_dates(tmp_path: Path, text: 
     assert month.encode() not in (out / "a.dcm").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["all", "phi"])
 def test_keep_text_too_wide_still_hides_a_date_and_a_record_number(tmp_path: Path, mode: str):
     """'H&E.*' meant "H&E 40x"; it also covers a line holding a birth date and an MRN."""
@@ -277,6 +278,7 @@ def test_post_refuses_a_hashtag_or_credit_that_spells_the_caption_name(tmp_path:
     assert result.exit_code != 0 or not written
 
 
+@pytest.mark.slow
 def test_keep_text_of_one_run_is_not_applied_to_the_next_run_of_the_process(tmp_path: Path):
     """Detectors are made once per process; the first run's --keep-text '.*' kept every line of every
     later run (a Dask worker, a library caller), and a later run's regexes were never read."""
