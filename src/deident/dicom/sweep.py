@@ -80,9 +80,10 @@ def _titled_spans(text: str) -> list[tuple[int, int]]:
     deny-list knows only the names the headers give. The word lists load at the first title seen."""
     if not _TITLE_HINT.search(text):
         return []
+    from deident.denylist import FAMILY_PARTICLES
     from deident.text.phi import titled_name_spans
 
-    return titled_name_spans(text)
+    return titled_name_spans(text, FAMILY_PARTICLES)
 
 
 def _version_number(text: str) -> bool:

@@ -176,20 +176,19 @@ def identifier_in(text: str, deny=None) -> str | None:
     return None
 
 
-def titled_name_spans(text: str) -> list[tuple[int, int]]:
+def titled_name_spans(text: str, particles: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
     """Spans of names after a title or role, or before a degree ("Photo by Dr Roe", "Mrs Roe left
     knee", "Roe MD"), with the capitalised name-like words that follow ("Dr Jane Roe"): the rule by which
     ``classify`` calls a line a possible name, for texts cut word by word (DICOM values the profile
-    keeps, ``dicom.sweep``), where a name in no header was kept beside its title."""
-    from deident.denylist import FAMILY_PARTICLES
-
+    keeps, ``dicom.sweep``), where a name in no header was kept beside its title. ``particles`` (upper
+    case: "VAN", "DE") may stand between the parts of a name ("Dr de la Cruz")."""
     voc = vocabulary()
     spans = []
     for rx in (voc.titled, voc.degreed):
         for m in rx.finditer(text):
             start, end = m.span("name")
             name = m["name"].lower()
-            particle = name.upper() in FAMILY_PARTICLES
+            particle = name.upper() in particles
             if name in voc.titles or not (particle or (m["name"][0].isupper() and name_like(name))):
                 continue  # a name is written capitalised: "Mrs knee" (what a cut left) names no one
             named, pos = not particle, end
@@ -198,7 +197,7 @@ def titled_name_spans(text: str) -> list[tuple[int, int]]:
                 if more.start() != pos:
                     break
                 pos = more.end()
-                if word.upper() in FAMILY_PARTICLES:
+                if word.upper() in particles:
                     continue  # part of the name only if a name follows
                 if not (word[0].isupper() and name_like(word.lower())):
                     break
