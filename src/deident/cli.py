@@ -40,6 +40,35 @@ def _find_config():
         raise click.UsageError(str(exc)) from exc
 
 
+def _config_note() -> str | None:
+    """The options a configuration file set for this run, as a note for the report and the terminal.
+
+    The file is found walking up from the working directory, so a ``.deident.toml`` in a parent folder
+    can turn the text or face stage off, keep identifying names or keep text by a regex: the run then
+    reported its outputs "safe" with a birth date legible on them and not a word of where the setting
+    came from."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    given = [
+        f"{name.replace('_', '-')}={_configured_value(value)}"
+        for name, value in ctx.params.items()
+        if ctx.get_parameter_source(name) is ParameterSource.DEFAULT_MAP
+    ]
+    if not given:
+        return None
+    return f"options from {_find_config().path}: " + ", ".join(given)
+
+
+def _configured_value(value) -> str:
+    value = getattr(value, "value", value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 class _Group(click.Group):
     """Defaults from the configuration file for every command; ``post`` imported only when used."""
 
@@ -214,6 +243,9 @@ def _run(
     notes = [note] if note else []
     if note:
         err.print(f"[yellow]{note}[/] — keep it private; the same key gives the same pseudonyms and UIDs.")
+    if configured := _config_note():
+        notes.append(configured)
+        err.print(f"[yellow]{escape(configured)}[/]")
     several = len(paths) > 1 or any(Path(p).is_dir() for p in paths)
     _refuse_unavailable_stages(options, several, err, exit_code=2 if read_only else 1)
     interrupted = False

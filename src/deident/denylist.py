@@ -124,6 +124,10 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 MIN_CJK_KEY = 2
 _CJK_ONLY = re.compile(f"[{_CJK}]+")
 _WORD = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+", re.UNICODE)
+# A token's letters and digits apart: a name or number glued to another ("99SMITH" in a coding scheme,
+# "SMITH01", "Smith2024") is a term inside one token (``DenyList._glued_spans``).
+_PIECE = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
+_MIXED = re.compile(r"[^\W_]*(?:\d[^\W\d_]|[^\W\d_]\d)[^\W_]*", re.UNICODE)  # a token of both
 _LONG_DIGITS = re.compile(rf"\d{{{MIN_LONG_ID},}}")
 
 
@@ -254,11 +258,15 @@ class _Token:
 
 
 def _tokens(text: str) -> list[_Token]:
+    return _tokens_of(_WORD, text)
+
+
+def _tokens_of(pattern: re.Pattern[str], text: str, offset: int = 0) -> list[_Token]:
     out = []
-    for m in _WORD.finditer(text):
+    for m in pattern.finditer(text):
         key = canonical(m.group())
         if key:
-            out.append(_Token(m.start(), m.end(), key))
+            out.append(_Token(offset + m.start(), offset + m.end(), key))
     return out
 
 
@@ -358,7 +366,7 @@ class DenyList:
         """Spans of ``text`` that spell a term, merged and sorted."""
         if not self._keys or not text:
             return []
-        spans = self._token_spans(text) + self._initials_spans(text)
+        spans = self._token_spans(text) + self._initials_spans(text) + self._glued_spans(text)
         return _merge(spans)
 
     def matches(self, text: str) -> bool:
@@ -378,6 +386,25 @@ class DenyList:
             for m in _LONG_DIGITS.finditer(first.key):
                 if (m.start(), m.end()) != (0, len(first.key)) and self._has(m.group()):
                     spans.append((first.start, first.end))
+        return spans
+
+    def _glued_spans(self, text: str) -> list[tuple[int, int]]:
+        """Terms inside a token of letters and digits: the name in "99SMITH" or "SMITH01", which the
+        window of whole tokens never sees. Only mixed tokens are split (most values have none); a term
+        spelled with both ("MRN4455667") is found whole by ``_token_spans``."""
+        spans = []
+        for tok in _MIXED.finditer(text):
+            if tok.end() - tok.start() <= MIN_GIVEN:
+                continue  # "T2", "5mm", "3D": no piece long enough to be a term
+            pieces = _tokens_of(_PIECE, tok.group(), tok.start())
+            for i, first in enumerate(pieces):
+                if self._has(ALONE + first.key) and not ordinary_word(text[first.start : first.end]):
+                    spans.append((first.start, first.end))
+                key = ""
+                for piece in pieces[i:]:
+                    key += piece.key
+                    if _long_enough(key) and self._has(key):
+                        spans.append((first.start, piece.end))
         return spans
 
     def _initials_spans(self, text: str) -> list[tuple[int, int]]:

@@ -51,6 +51,7 @@ VERSION = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 DIGIT_OR_AT = re.compile(r"[\d@]")  # what every counted pattern match holds
 # A pattern's group of this name is what is cut; the rest of its match is context ("seen" before "12/3").
 IDENTIFIER_GROUP = "phi"
+_TITLE_HINT = re.compile(r"[A-Za-z]{2}")  # a value without two letters in a row holds no title (cheap skip)
 MAX_PASSES = 3  # cutting a match can join what is left into a new one; after this the value is emptied
 
 
@@ -72,6 +73,17 @@ def _pattern_spans(text: str) -> list[tuple[int, int]]:
         for m in p.finditer(text)
         if DIGIT_OR_AT.search(m.group()) and not _version_number(m.group())
     ]
+
+
+def _titled_spans(text: str) -> list[tuple[int, int]]:
+    """A name in no header beside its title or degree ("Photo by Dr Roe", "Mrs Roe left knee"): the
+    deny-list knows only the names the headers give. The word lists load at the first title seen."""
+    if not _TITLE_HINT.search(text):
+        return []
+    from deident.denylist import FAMILY_PARTICLES
+    from deident.text.phi import titled_name_spans
+
+    return titled_name_spans(text, FAMILY_PARTICLES)
 
 
 def _version_number(text: str) -> bool:
@@ -174,7 +186,7 @@ class Sweeper:
         return element_finding(tag, kw, loc, action, detail)
 
     def _spans(self, text: str, kw: str) -> list[tuple[int, int]]:
-        spans = [] if kw in PATTERNS_EXEMPT else _pattern_spans(text)
+        spans = [] if kw in PATTERNS_EXEMPT else _pattern_spans(text) + _titled_spans(text)
         for deny in self.deny:
             spans += deny.find(text)
         return spans

@@ -28,6 +28,7 @@ from deident.history.rules import (
     tidy,
 )
 from deident.history.vocab import (
+    foreign_ages,
     grammar,
     kin_words,
     lateral_words,
@@ -104,6 +105,16 @@ _AGE_FORMS: tuple[_AgeForm, ...] = (
     _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}(?=[\s-]*(?:months?|mos?)\b)", re.I), True),
     _AgeForm(re.compile(rf"\b{_WHO},\s{_N}(?=\s*(?:[,);]|\.(?:\s|$)))", re.I), over89="90 or older"),
     _AgeForm(re.compile(rf"\b{_WHO}\s?\({_N}\)", re.I), over89="90 or older"),
+)
+_FOREIGN = foreign_ages()
+_AGE_FORMS += (  # "patiente de 45 ans", "paciente de 95 años" (90+), "ein 63-jähriger Patient"
+    _AgeForm(
+        re.compile(
+            rf"\b(?:{words_pattern(_FOREIGN['of'])})\s+{_N}(?=\s+(?:{words_pattern(_FOREIGN['years'])})(?!\w))",
+            re.I,
+        )
+    ),
+    _AgeForm(re.compile(rf"(?<![\d.,])\b{_N}(?=[\s-]?(?:{words_pattern(_FOREIGN['aged'])})(?!\w))", re.I)),
 )
 _UNITS = words_pattern([w for w, n in number_words().items() if n < 10])
 _TENS = words_pattern([w for w, n in number_words().items() if n >= 20])

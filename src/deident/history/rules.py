@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from deident.history.vocab import (
     care_units,
     eponyms,
+    foreign_months,
     institutions,
     number_words,
     regions,
+    relations,
     relative_dates,
     sentence_starters,
     street_words,
+    titles,
+    tlds,
     uk_postcode_areas,
     us_states,
     words_pattern,
@@ -111,14 +115,27 @@ ABS_DATE = (
     rf"|(?<![\d/.-])\d{{1,2}}\s\d{{1,2}}\s{YEAR}(?![\d/])"  # "12 03 1970", as forms print it
     rf"|\b{MONTH}\s+{ORD}(?:,?\s+{YEAR})?\b"
     rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+{YEAR})?\b"
-    rf"|\b{MONTH}\s+{YEAR}\b)"
+    rf"|\b{MONTH}\s+{YEAR}\b"
+    rf"|(?<![\d/.-])\d{{1,2}}[-/.]{MONTH}[-/.]?(?:{YEAR}|\d{{2}})(?![\d/]))"  # "12-Mar-1970", "12/Mar/70"
+)
+# A date in another language's words (months.txt): a day before the month ("12 mars", "3 de marzo",
+# "12. März", "1er mai"), a year after it or both ("marzo de 1970"). A full birth date in a French caption
+# identifies as one in English does; the month alone ("mars", "mayo") is no date.
+_FOREIGN_MONTH = rf"(?i:{words_pattern(list(foreign_months()))})"
+FOREIGN_DATE = (
+    rf"(?:(?<![\d/.,-])\d{{1,2}}(?:er|º|°|\.)?\s*(?:(?i:de|del)\s+)?{_FOREIGN_MONTH}"
+    rf"(?:,?\s+(?:(?i:de|del)\s+)?{YEAR})?(?!\w)"
+    rf"|(?<!\w){_FOREIGN_MONTH},?\s+(?:(?i:de|del)\s+)?{YEAR}\b)"
 )
 # A name: optional initials, then one to three capitalised words ("X", "J. Smith", "Mary-Ann O'Neil").
 _UP, _LOW = "A-ZÀ-ÖØ-Þ\u0100-\u017f", "a-zß-öø-ÿ\u0100-\u017f"  # Latin letters, accented ones included
 # O'Brien, D'Angelo; McDonald, MacLeod (one capital inside); Garcia-Lopez
-_WORD = rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:[-'’][{_UP}][{_LOW}]+)*"
+_WORD = (  # "MacGillivray-O'Neill": each part of a double name may open with O' or D'
+    rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:(?:-(?:[{_UP}]['’])?|['’])[{_UP}][{_LOW}]+)*"
+)
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
-_PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|du|dos|das)\s+"  # de la Cruz, van der Berg
+# de la Cruz, van der Berg; the Irish Ó Briain, Ní Dhonnchadha, Nic Aodha, Mac Giolla, Uí Bhriain
+_PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|du|dos|das|Ó|Ní|Nic|Mac|Mhic|Uí|Ua)\s+"
 
 
 def _acronyms() -> frozenset[str]:
@@ -143,8 +160,9 @@ NAME = (  # "J. Smith", "J.K.", "Mary-Ann O'Neil", "de la Cruz", "John SMITH"
 )
 _CAPS_NAME = rf"[{_UP}][{_UP}'’-]+(?:\s+[{_UP}][{_UP}'’-]+)?\b"
 # English, and the German, French, Spanish and Italian titles of captions posted in those languages
-PATIENT_TITLES = r"(?:Mrs|Mr|Ms|Miss|Mx|Master|Frau|Herr|Mme|Mlle|Sra|Srta|Sr|Sig\.ra|Sig)"
-DOCTOR_TITLES = r"(?:Dr|Prof|Professor)"
+# (titles.csv; a title that ends in its own full stop, "M." or "Hr.", needs it: "M" alone is a sex)
+PATIENT_TITLES = rf"(?:{words_pattern([t for t, role in titles().items() if role == 'patient'])})"
+DOCTOR_TITLES = rf"(?:{words_pattern([t for t, role in titles().items() if role == 'doctor'])})"
 # Capitalised words that follow "patient" without being a name.
 NOT_NAMES = {
     "history", "information", "summary", "notes", "note", "details", "was", "is", "has", "had", "presented",
@@ -153,7 +171,13 @@ NOT_NAMES = {
     "a", "an", "male", "female", "man", "woman", "boy", "girl", "child", "infant", "unknown", "anonymous",
 }  # fmt: skip
 
+_RELATIVE = rf"(?=[{_UP}][{_UP}{_LOW}])(?!(?i:{'|'.join(sorted(NOT_NAMES))})\b)(?:{NAME})"
 _PREP = r"(?:(?P<prep>[Oo]n|[Ii]n|[Aa]t|[Dd]uring|[Aa]round|[Bb]y|[Ss]ince|[Ff]rom|[Oo]f)\s+(?:the\s+)?)?"
+
+
+def _value_removed(m: re.Match[str]) -> str:
+    """The match with its ``v`` group (the identifier) removed and its cue kept: "Call [removed]"."""
+    return m.group(0)[: m.start("v") - m.start()] + REMOVED + m.group(0)[m.end("v") - m.start() :]
 
 
 def _vague(word: str) -> Callable[[re.Match[str]], str]:
@@ -267,6 +291,65 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(
         "identifier", re.compile(r"(?:\bhttps?://|\bwww\.)[^\s<>\"']+?(?=[.,;:!?)\]]*(?:\s|$))", _I), REMOVED
     ),
+    # a web address without its scheme but with a path ("twitter.com/drsmith", "hospital.org/patients/12"):
+    # the path names a person or a record; a bare site ("Radiopaedia.org") stays
+    Rule(
+        "identifier",
+        re.compile(
+            rf"(?<![\w@./-])(?:[a-z0-9-]+\.)+(?:{'|'.join(tlds())})/[^\s<>\"']*?(?=[.,;:!?)\]]*(?:\s|$))", _I
+        ),
+        REMOVED,
+    ),
+    # an e-mail address written out against harvesters ("jane dot doe at example dot org", "jdoe [at] x.org")
+    Rule(
+        "email",
+        re.compile(
+            r"\b[\w+-]+(?:(?:\s+dot\s+|\s*[\[(]dot[\])]\s*|\.)[\w+-]+)*"
+            r"(?:\s+at\s+|\s*[\[(]at[\])]\s*)[\w-]+(?:(?:\s+dot\s+|\s*[\[(]dot[\])]\s*)[\w-]+)+\b"
+            r"|\b[\w.+-]+\s*[\[(]at[\])]\s*[\w-]+(?:\.[\w-]+)+\b",
+            _I,
+        ),
+        REMOVED,
+    ),
+    # a handle after its network's name, with or without the @ ("IG: drsmith_derm", "Twitter @x")
+    Rule(
+        "name",
+        re.compile(
+            r"\b(?:IG|Insta(?:gram)?|Twitter|X|TikTok|Facebook|FB|Threads|Bluesky|Mastodon|Snapchat)\s*[:@]\s*"
+            r"(?P<v>@?[A-Za-z_][\w.]{1,29})\b"
+        ),
+        _value_removed,
+        "v",
+    ),
+    Rule(
+        "identifier", re.compile(r"(?<![\d.])\b(?:\d{1,3}\.){3}\d{1,3}\b(?!\.\d)"), REMOVED
+    ),  # an IP address
+    Rule(  # a vehicle's plate ("licence plate AB12 CDE"), a Safe Harbor identifier
+        "identifier",
+        re.compile(
+            r"\b(?:licen[cs]e|number|registration)\s+plate\s*(?:no\.?|number)?\s*:?\s*"
+            r"(?P<v>[A-Z0-9][A-Z0-9 -]{1,9}[A-Z0-9])\b",
+            _I,
+        ),
+        _value_removed,
+        "v",
+    ),
+    Rule(  # initials given as such ("initials J.S.", "initials are JS")
+        "name",
+        re.compile(r"\binitials\s*(?:are|were|:)?\s*(?P<v>(?:[A-Z]\.?\s?){1,3}[A-Z]\b\.?)"),
+        _value_removed,
+        "v",
+    ),
+    Rule(  # a phone number after its cue, in any grouping ("Call 555-0199", "Tel. (020) 7946 0958")
+        "phone",
+        re.compile(
+            r"\b(?:tel|telephone|phone|ph|call|ring|text|fax|mobile|mob|cell|whatsapp)\b\.?\s*(?:no\.?|number|#)?"
+            r"\s*(?:is\s+|on\s+|at\s+)?:?\s*(?P<v>\+?\(?\d[\d ()./-]{4,}\d)",
+            _I,
+        ),
+        _value_removed,
+        "v",
+    ),
     Rule("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), REMOVED),
     Rule("name", re.compile(r"(?<![\w@.])@[A-Za-z_]\w{1,29}\b"), "a colleague"),  # a handle: @jsmith_md
     Rule(
@@ -345,7 +428,10 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "name",
-        re.compile(rf"\b(?P<title>{PATIENT_TITLES}|{DOCTOR_TITLES})\b\.?\s+(?P<name>{NAME})"),
+        re.compile(
+            rf"\b(?P<title>{PATIENT_TITLES}|{DOCTOR_TITLES})(?!\w)\.?\s+"
+            rf"(?P<name>(?:{_PARTICLE}){{0,2}}{_CAPS_SURNAME}|{NAME})"  # "Mr SMITH-JONES", "Mrs O'BRIEN"
+        ),
         _title_name,
         "name",
     ),
@@ -364,6 +450,28 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
     ),
     Rule("name", re.compile(rf",?\s+named\s+(?P<name>{NAME})"), "", "name"),
+    # a name in apposition to the person it names, between commas ("a 82-year-old man, Seán Ó Briain, from
+    # Cork"): two words or more, so "a woman, Type 2 diabetic," and "a man, Bristol," stay
+    Rule(
+        "name",
+        re.compile(
+            r"\b(?P<who>(?:man|woman|boy|girl|lady|gentleman|patient|child|infant|baby|male|female)),\s+"
+            rf"(?P<name>(?:{_PARTICLE}){{0,2}}{_WORD}(?:\s+(?:{_PARTICLE}){{0,2}}{_WORD}){{1,3}}),"
+        ),
+        lambda m: m.group("who"),
+        "name",
+    ),
+    # a relative's name after the relation, written in lower case ("her son Tom, 20", "his wife, Anne Smith,",
+    # "her sons, Tom and Jack,"): the relation stays; "Sister Mary Joseph nodule" is an eponym
+    Rule(
+        "name",
+        re.compile(
+            rf"\b(?P<kin>(?:{words_pattern(list(relations()))})s?)(?P<comma>,)?\s+(?P<name>{_RELATIVE}"
+            rf"(?:\s+(?:and|&)\s+{_RELATIVE})?)(?(comma),?)"
+        ),
+        lambda m: m.group("kin"),
+        "name",
+    ),
     Rule(  # a bare name opening a sentence before an age: "Hope, a 23-year-old woman", "May Rose, 44,"
         "name",
         re.compile(
@@ -395,6 +503,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
 )
 
 DATE_RULES: tuple[Rule, ...] = (
+    Rule("date", re.compile(FOREIGN_DATE), REMOVED),  # before the English rules: "le 12 mars" has no "on"
     Rule(
         "time",
         re.compile(

@@ -149,3 +149,35 @@ def uk_postcode_areas() -> tuple[str, ...]:
 @cache
 def sentence_starters() -> frozenset[str]:
     return frozenset(_lines("sentence_starters.txt"))
+
+
+@cache
+def foreign_months() -> tuple[str, ...]:
+    """Month names in the other languages captions are posted in (``months.txt``)."""
+    return tuple(_lines("months.txt"))
+
+
+@cache
+def foreign_ages() -> dict[str, list[str]]:
+    """The words around an age in other languages (``foreign_ages.json``): before it, its unit, its
+    adjective."""
+    return json.loads(_text("foreign_ages.json"))
+
+
+@cache
+def titles() -> dict[str, str]:
+    """Title -> "patient" or "doctor": the cue before a name, in English and the languages captions are
+    posted in ("M. Dupont", "Dña. García", "Dott.ssa Rossi"); a doctor's name becomes "a colleague"."""
+    return {row["title"]: row["role"] for row in _rows("titles.csv")}
+
+
+@cache
+def relations() -> tuple[str, ...]:
+    """Words for the people around a patient, gendered or not (``kin_words.txt``, ``relations.txt``)."""
+    return tuple(_lines("kin_words.txt")) + tuple(_lines("relations.txt"))
+
+
+@cache
+def tlds() -> tuple[str, ...]:
+    """Top-level domains of web addresses written without a scheme (``tlds.txt``)."""
+    return tuple(_lines("tlds.txt"))

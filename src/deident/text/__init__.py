@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable
-from functools import cached_property
+from functools import lru_cache
 
 from deident.formats.base import Context, Frame
 from deident.options import Options, TextMode
@@ -28,16 +28,21 @@ from deident.text.evidence import (
 )
 
 
+@lru_cache(maxsize=16)
+def _keep_patterns(keep_text: tuple[str, ...]) -> tuple[re.Pattern, ...]:
+    """The --keep-text regexes of a run. Read from each file's options, not from the detector: detectors
+    are made once per process (``stages.detectors_for``, keyed by mode), and a Dask worker or a library
+    caller serves run after run, so the first run's regexes ('.*' keeps every line) were applied to
+    every later run of the process, and a later run's were never applied."""
+    return tuple(re.compile(p, re.I) for p in keep_text)
+
+
 class TextDetector:
     name = "text"
     runs_beside = False  # its models run on the worker's cores (``engine.threads_for``)
 
     def __init__(self, options: Options):
         self.options = options
-
-    @cached_property
-    def _keep(self) -> tuple[re.Pattern, ...]:
-        return tuple(re.compile(p, re.I) for p in self.options.keep_text)
 
     @staticmethod
     def _engine(options: Options):
@@ -80,7 +85,8 @@ class TextDetector:
             kept = _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint), frame.photographic)
             return _with_continuations(kept, found)
 
-        reading = options.text is TextMode.PHI or bool(self._keep)
+        keep = _keep_patterns(options.keep_text)  # this run's, never the first run's of the process
+        reading = options.text is TextMode.PHI or bool(keep)
         enough = faint and ctx.gate and not reading  # a check's gate: one line found refuses the file
         faces = _faces_of(frame, ctx) if faint else None
         found = detect.find_lines(
@@ -91,7 +97,7 @@ class TextDetector:
             lines = _read_as_text(eng, bgr, lines)
         texts = _read(eng, bgr, lines) if reading else []
         deny = None
-        if options.text is TextMode.PHI and ctx.deny_terms:
+        if reading and ctx.deny_terms:
             from deident.denylist import deny_list_for  # part of the package: never optional
 
             deny = deny_list_for(ctx.deny_terms)
@@ -102,9 +108,12 @@ class TextDetector:
             kind, label = "text", "text line"
             if reading:
                 read = texts[i]
-                if read.score >= phi.MIN_SCORE and phi.kept_by(read.text, self._keep):
-                    continue
-                if options.text is TextMode.PHI:
+                if read.score >= phi.MIN_SCORE and phi.kept_by(read.text, keep):
+                    held = phi.identifier_in(read.text, deny)
+                    if held is None:
+                        continue
+                    label = f"text line ({held}; --keep-text keeps no identifier)"
+                elif options.text is TextMode.PHI:
                     harmless = categories[i] is None
                     kind, label = (KEPT, "kept") if harmless else ("text", f"text line ({categories[i]})")
             quad = detect.covering(bgr, ln.quad, lambda quads: engine.recognise(eng, bgr, quads))

@@ -173,6 +173,57 @@ def kept_by(text: str, patterns: tuple[re.Pattern, ...]) -> bool:
     return not re.sub(r"[\W_]+", "", rest)
 
 
+def identifier_in(text: str, deny=None) -> str | None:
+    """The label of an identifier a line holds by rule (the deny-list, a 'phi' pattern), else None.
+
+    Asked of a line the user's --keep-text regexes cover: a regex meant for "H&E 40x" and written
+    'H&E.*' also covers "H&E DOB 12/03/1970 MRN4455667", which kept whole leaked the date and the
+    record number. A date, number or address is not the site vocabulary --keep-text is for; words are
+    not judged here (the user's regex is what says a word is harmless)."""
+    if deny is not None and deny.matches(text):
+        return "listed identifier"
+    text = _SCALE.sub(_scale_or_not, text)
+    for label, pattern in vocabulary().phi:
+        if pattern.search(text):
+            return label
+    return None
+
+
+def titled_name_spans(text: str, particles: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
+    """Spans of names after a title or role, or before a degree ("Photo by Dr Roe", "Mrs Roe left
+    knee", "Roe MD"), with the capitalised name-like words that follow ("Dr Jane Roe"): the rule by which
+    ``classify`` calls a line a possible name, for texts cut word by word (DICOM values the profile
+    keeps, ``dicom.sweep``), where a name in no header was kept beside its title. ``particles`` (upper
+    case: "VAN", "DE") may stand between the parts of a name ("Dr de la Cruz")."""
+    voc = vocabulary()
+    spans = []
+    for rx in (voc.titled, voc.degreed):
+        for m in rx.finditer(text):
+            start, end = m.span("name")
+            name = m["name"].lower()
+            particle = name.upper() in particles
+            if name in voc.titles or not (particle or (m["name"][0].isupper() and name_like(name))):
+                continue  # a name is written capitalised: "Mrs knee" (what a cut left) names no one
+            named, pos = not particle, end
+            for more in _NEXT_NAME.finditer(text, end):  # "Jane" + " Roe", "van" + " der" + " Wal"
+                word = more["word"]
+                if more.start() != pos:
+                    break
+                pos = more.end()
+                if word.upper() in particles:
+                    continue  # part of the name only if a name follows
+                if not (word[0].isupper() and name_like(word.lower())):
+                    break
+                end, named = pos, True
+            if named:
+                spans.append((start, end))
+    return spans
+
+
+# The word right after a name: the family name after a given name, or a particle before one.
+_NEXT_NAME = re.compile(r"\s+(?P<word>[^\W\d_]+(?:['-][^\W\d_]+)*)")
+
+
 def classify(text: str, score: float, deny=None, words: bool = True) -> str | None:
     """A safe label ("date", "possible name", ...) when the line is identifying, else None.
 
