@@ -1,4 +1,6 @@
-"""Eighteenth adversarial sweep: channels found leaking, each read back with a reader of its own."""
+"""Identifiers planted where an adversary found them kept: foreign dates and ages, titles and particles,
+contact forms in captions, --keep-text too wide, glued deny-list terms, post tags, config files and DICOM
+text beside a title. Each case read back with a reader of its own."""
 
 from __future__ import annotations
 
