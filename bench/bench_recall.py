@@ -1,10 +1,10 @@
 """Recall of ``deident scrub --faces off`` (``--text all``) on synthetic label photos the tests do not hold.
 
-tests/ scrubs textsynth's seeds 0, 3 and 9; this scrubs other seeds at three sizes through the CLI, as a
-user would, and scores every planted line with textsynth's leak rule (a stretch of its ink keeps more than
-35 % of its contrast). With ``--against REV`` the same images are scrubbed by that commit too (a worktree
-under bench/.work, put first on PYTHONPATH) and the outputs compared. Prints the leaked lines and, unless
-``--dry-run``, appends a dated section to docs/benchmarks.md.
+tests/ scrubs textsynth's seeds 0, 3 and 9 (and three pictures of seeds 13 and 14); this scrubs other
+seeds at four sizes through the CLI, as a user would, and scores every planted line with textsynth's leak
+rule (a stretch of its ink keeps more than 35 % of its contrast). With ``--against REV`` the same images
+are scrubbed by that commit too (a worktree under bench/.work, put first on PYTHONPATH) and the outputs
+compared. Prints the leaked lines and, unless ``--dry-run``, appends a dated section to docs/benchmarks.md.
 
     python bench/bench_recall.py [--against 5b64a3e] [--dry-run]
 """
@@ -28,7 +28,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support import textsynth as ts  # noqa: E402
 
-SETS = ((5, (1024, 768), 30), (6, (1600, 1200), 12), (7, (640, 480), 20))  # seed, size, labelled images
+SETS = (  # seed, size, labelled images
+    (5, (1024, 768), 30),
+    (6, (1600, 1200), 12),
+    (7, (640, 480), 20),
+    (11, (1024, 768), 20),
+    (12, (1600, 1200), 10),
+    (13, (640, 480), 20),
+    (14, (1280, 960), 15),
+)
 CONTROLS = 4  # text-free images per set
 
 

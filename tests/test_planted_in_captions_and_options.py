@@ -94,26 +94,13 @@ def test_scrub_fuzz_history_removes_a_french_birth_date_from_the_sidecar(tmp_pat
 
 
 def _dicom(path: Path, **values: str) -> None:
-    """A small Secondary Capture with ``values`` set by keyword."""
+    """A small Secondary Capture of a known patient with ``values`` set by keyword."""
     import numpy as np
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.PatientName, ds.PatientID, ds.Modality = "Doe^Jane", "MRN4455667", "OT"
-    ds.Rows = ds.Columns = 32
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = np.full((32, 32), 90, np.uint8).tobytes()
-    for keyword, value in values.items():
-        setattr(ds, keyword, value)
-    ds.save_as(path, enforce_file_format=True)
+    from support.dicom import secondary_capture
+
+    patient = {"PatientName": "Doe^Jane", "PatientID": "MRN4455667"}
+    secondary_capture(path, np.full((32, 32), 90, np.uint8), **patient, **values)
 
 
 @pytest.mark.parametrize("text", ["Foto 5 de março de 1970", "Foto março de 1970", "Foto 12 maart 1970"])
