@@ -20,22 +20,24 @@ from support import need
 from support.dicom import context, multiframe, pydicom_file
 
 
-def jpeg_cine(path, frames: int = 5) -> np.ndarray:
-    """A JPEG Baseline (YBR_FULL_422) multi-frame ultrasound, each frame compressed by Pillow."""
+def jpeg_cine(path, frames: int = 5, photometric: str = "YBR_FULL_422") -> np.ndarray:
+    """A JPEG Baseline multi-frame ultrasound, each frame compressed by Pillow: YBR_FULL_422, or RGB (the
+    JPEG without a colour transform, as whole-slide scanners write their tiles)."""
     data = need("skimage.data", "scikit-image's sample photos")
 
     base = data.astronaut()[::4, ::4]  # 128x128 RGB
     video = np.stack([np.roll(base, 3 * i, axis=1) for i in range(frames)])
     encoded = []
     for f in video:
-        Image.fromarray(f).save(buf := io.BytesIO(), "JPEG", quality=90, subsampling=1)
+        rgb = {"keep_rgb": True} if photometric == "RGB" else {"subsampling": 1}
+        Image.fromarray(f).save(buf := io.BytesIO(), "JPEG", quality=90, **rgb)
         encoded.append(buf.getvalue())
     from support.dicom import secondary_capture
 
     secondary_capture(path, np.zeros((128, 128), np.uint8), Modality="US")
     ds = pydicom.dcmread(path)
     ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, photometric, 0
     ds.NumberOfFrames, ds.LossyImageCompression = frames, "01"
     ds.PixelData = encapsulate(encoded, has_bot=True)
     ds["PixelData"].VR, ds["PixelData"].is_undefined_length = "OB", True
@@ -57,12 +59,15 @@ def fragments(ds) -> list[bytes]:
     return list(generate_frames(ds.PixelData, number_of_frames=int(ds.NumberOfFrames)))
 
 
-def test_jpeg_cine_frame_redacted_in_the_dct_domain_others_copied(tmp_path):
+@pytest.mark.parametrize("photometric", ["YBR_FULL_422", "RGB"])
+def test_jpeg_cine_frame_redacted_in_the_dct_domain_others_copied(tmp_path, photometric):
+    """An RGB JPEG (no colour transform) was written uncompressed once a frame changed: every component
+    must be filled black, not the first alone."""
     src = tmp_path / "cine.dcm"
-    before = jpeg_cine(src)
+    before = jpeg_cine(src, photometric=photometric)
     out, found, size = scrub(src, 2, (16, 16, 63, 31))
     assert out.file_meta.TransferSyntaxUID == JPEGBaseline8Bit
-    assert out.PhotometricInterpretation == "YBR_FULL_422" and out.LossyImageCompression == "01"
+    assert out.PhotometricInterpretation == photometric and out.LossyImageCompression == "01"
     assert [(f.kind, f.where) for f in found] == [("dicom.frame-dct", "frame 2")]
     original = fragments(pydicom.dcmread(src))
     written = fragments(out)

@@ -263,6 +263,20 @@ def test_unsupported_flavours_are_refused(patch):
         redact_dct(bad, [Redaction(Region.box(10, 10, 50, 50, "text"), "fill")])
 
 
+def test_an_rgb_jpeg_is_filled_black_in_every_component(tmp_path):
+    """A JPEG without a colour transform (Adobe flag 0: R, G and B coded as they are) was re-encoded
+    whole; on coefficients each component takes the black DC, not the first alone (that made green)."""
+    src = encode(Image.fromarray(_photos().astronaut()), keep_rgb=True)
+    assert read_layout(src).color == "rgb"
+    out = redact_dct(src, [Redaction(Region.box(100, 100, 199, 139, "text"), "fill")])
+    after, before = decode(out), decode(src)
+    assert after.shape == before.shape and after[100:140, 100:200].max() <= 4
+    a, b = read_coefs(src, tmp_path), read_coefs(out, tmp_path)
+    far = np.ones(a.planes[0].shape[:2], bool)
+    far[10:20, 10:28] = False  # the redacted blocks and their margin (x 96-207, y 96-143), blocks of 8 px
+    assert all(np.array_equal(p[far], q[far]) for p, q in zip(a.planes, b.planes, strict=True))
+
+
 def test_cmyk_is_refused():
     src = encode(Image.fromarray(_photos().astronaut()).convert("CMYK"))
     assert read_layout(src).color == "cmyk"

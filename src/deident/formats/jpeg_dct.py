@@ -3,10 +3,11 @@
 A re-encode costs every block of the picture a generation of loss; here only the 8x8 blocks under a
 redaction change. The coefficients are read with libjpeg (through ``jpeglib``), the blocks of every MCU a
 redaction touches (plus a small margin) are replaced by one flat colour (``fill``: the DC value that decodes
-to black luma and neutral chroma, every AC coefficient zero) or by their cell's mean colour (``pixelate``:
-DC averaged over cells of whole MCUs, AC zero), and the coefficients are entropy-coded again losslessly
-with the original quantisation tables and sampling factors (optimised Huffman tables). Progressive inputs
-are made progressive again by MozJPEG's lossless transcoder. Every other block keeps its exact values.
+to black luma and neutral chroma, or black R, G and B in an RGB JPEG, every AC coefficient zero) or by their
+cell's mean colour (``pixelate``: DC averaged over cells of whole MCUs, AC zero), and the coefficients are
+entropy-coded again losslessly with the original quantisation tables and sampling factors (optimised
+Huffman tables). Progressive inputs are made progressive again by MozJPEG's lossless transcoder. Every
+other block keeps its exact values.
 
 The caller (``deident.formats.jpeg``) passes redactions in stored pixel coordinates (before EXIF
 orientation), runs the result through its metadata filter, and falls back to decode/re-encode when this
@@ -108,9 +109,14 @@ class JpegLayout:
             return f"{self.process} JPEG"
         if self.precision != 8:
             return f"{self.precision}-bit JPEG"
-        if self.color not in ("gray", "ycbcr"):
+        if self.color not in ("gray", "ycbcr", "rgb"):
             return f"{self.color} JPEG"
         return None
+
+    @property
+    def dark(self) -> tuple[bool, ...]:
+        """Per component, whether a fill makes it black (luma; each of R, G and B) or neutral (chroma)."""
+        return tuple(i == 0 or self.color == "rgb" for i in range(len(self.factors)))
 
 
 # MCUs a redaction touches (a window of the MCU grid), the share of each inside the redaction itself, and
@@ -262,7 +268,7 @@ def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
         left_out = _flat_grazed(grid, [f for red, f in found if f and red.style == "fill"], planes, qts)
         for red, mcus in found:
             if mcus:
-                _apply(red, mcus, left_out, grid, planes, qts)
+                _apply(red, mcus, left_out, grid, planes, qts, layout.dark)
         # libjpeg writes its own JFIF header (density copied from the source): drop the copied one.
         jpeg.markers = [m for m in (jpeg.markers or []) if not _is_jfif(m)]
         try:
@@ -302,9 +308,9 @@ def _progressive(baseline: bytes) -> bytes:
         raise DctUnsupported(f"MozJPEG could not make the output progressive: {exc}") from exc
 
 
-def fill_dc(qdc: int, luma: bool) -> int:
-    """The quantised DC giving black luma (mean 0 after the +128 level shift) or neutral chroma (128)."""
-    return -math.ceil(1024 / qdc) if luma else 0
+def fill_dc(qdc: int, dark: bool) -> int:
+    """The quantised DC giving black (mean 0 after the +128 level shift) or neutral chroma (128)."""
+    return -math.ceil(1024 / qdc) if dark else 0
 
 
 def _flat_grazed(
@@ -338,6 +344,7 @@ def _apply(
     grid: _Grid,
     planes: list[np.ndarray],
     qts: list[np.ndarray],
+    dark: tuple[bool, ...],
 ) -> None:
     mask, _, (r0, c0) = mcus
     if red.style == "fill":
@@ -354,7 +361,7 @@ def _apply(
         keep = (rows < plane.shape[0]) & (cols < plane.shape[1])
         rows, cols = rows[keep], cols[keep]
         if red.style == "fill":
-            dc = np.full(rows.shape, fill_dc(qdc[i], i == 0))
+            dc = np.full(rows.shape, fill_dc(qdc[i], dark[i]))
         else:
             cy, cx = (rows - r0 * v) // (cell * v), (cols - c0 * h) // (cell * h)
             ids = cy * (int(cx.max(initial=0)) + 1) + cx
