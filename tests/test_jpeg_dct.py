@@ -296,9 +296,9 @@ def test_corrupt_headers(data):
 
 @given(st.integers(min_value=1, max_value=255))
 def test_fill_dc_decodes_to_black_and_neutral(q):
-    mean = fill_dc(q, luma=True) * q / 8 + 128  # block mean after the level shift
+    mean = fill_dc(q, dark=True) * q / 8 + 128  # block mean after the level shift
     assert -q / 8 < mean <= 0
-    assert fill_dc(q, luma=False) == 0
+    assert fill_dc(q, dark=False) == 0
 
 
 def test_deterministic_and_ignores_regions_off_the_frame(tmp_path):
