@@ -38,8 +38,8 @@ from deident.formats.photo import WholeFileDocument
 from deident.formats.pixels import DECODE_ERRORS
 from deident.formats.xmp import xmp_identifiers
 
-# x265 quality for the one lossy generation a clean HEIC costs: visually transparent, about 1.5-2x the
-# size of a phone's own encode (measured in docs/formats.md). ``--format png`` is the lossless way out.
+# x265 quality for the one lossy generation a clean HEIC costs: visually transparent, 1.5-2.6x the size
+# of the input (measured in docs/formats.md). ``--format png`` is the lossless way out.
 HEIC_QUALITY = 92
 JPEG_QUALITY = 95
 # x265 preset "fast": 4-5x quicker than the default "slow" at the same PSNR, files about 7% larger.
