@@ -213,9 +213,9 @@ REREAD_BELOW = 0.97
 REREAD_TRIM = 0.12
 
 
-def _read(eng, bgr, lines: list, poor: Callable = lambda read: read.score < REREAD_BELOW) -> list:
+def _read(eng, bgr, lines: list, worth_a_core: Callable = lambda read: read.score < REREAD_BELOW) -> list:
     """Each line's reading: the whole quad's, or its core's where that reads better and no shorter (asked
-    only of ``poor`` readings).
+    only of readings ``worth_a_core``).
 
     The core's reading replaces the first only with a higher confidence and at least as many letters and
     digits, so a line the trim cut off the top or bottom of the quad can never read as a shorter, tidier
@@ -225,7 +225,7 @@ def _read(eng, bgr, lines: list, poor: Callable = lambda read: read.score < RERE
 
     texts = engine.recognise(eng, bgr, [ln.quad for ln in lines])
     texts = [t if ln.read is None else ln.read for ln, t in zip(lines, texts, strict=True)]
-    poor = [i for i, t in enumerate(texts) if poor(t) and lines[i].read is None]
+    poor = [i for i, t in enumerate(texts) if worth_a_core(t) and lines[i].read is None]
     if not poor:
         return texts
     again = engine.recognise(eng, bgr, [detect.core(lines[i].quad, REREAD_TRIM) for i in poor])
