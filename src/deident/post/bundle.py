@@ -124,13 +124,15 @@ def prepare_text(
     final = compose_text(text, credit, hashtags)
     # The credit's own handles are the poster's, published on purpose; the rest of the credit is checked.
     own = sorted(set(re.findall(r"@\w+", credit or "")), key=len, reverse=True)
-    checked = re.sub("|".join(map(re.escape, own)), "", final) if own else final
-    left = check_caption(checked)
+
+    def without_own(text: str) -> str:
+        return re.sub("|".join(map(re.escape, own)), "", text) if own else text
+
+    left = check_caption(without_own(final))
     # The caption's own names, numbers and dates, however the user's hashtags spell them: the fuzz takes
     # "Mr John Smith" out of the caption, and "--tags +JohnSmith" put it back as "#JohnSmith".
     # Only what the user added is read so ("Smith fracture" in a caption about Mr Smith is the fuzz's call).
-    added = compose_text("", credit, hashtags)
-    added = re.sub("|".join(map(re.escape, own)), "", added) if own else added
+    added = without_own(compose_text("", credit, hashtags))
     spelled = DenyList(identifiers_in(caption)).find(added) if caption.strip() else []
     if spelled and not left:
         raise PostFailed(
