@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -334,3 +335,53 @@ def test_a_configuration_file_that_turns_a_stage_off_is_named_in_the_report(tmp_
     )
     notes = json.loads(given.output[given.output.index("{") :])["notes"]
     assert not any("text=" in n for n in notes), notes  # the command line's own choice is no note
+
+
+@pytest.mark.parametrize("stages", [["--text", "off"], ["--text", "off", "--faces", "off"]])
+def test_text_off_on_the_command_line_is_said_of_every_file(tmp_path: Path, stages: list[str]):
+    """``--text off`` given on the command line: a PNG with a name burned in was reported plainly "safe"
+    (and "clean" by check), while a configuration file's same choice was noted. Every format's row, the
+    JSON and the terminal now say that its text was not looked at; the exit stays 0 (the user chose it)."""
+    import json
+    import shutil
+
+    from PIL import ImageDraw
+
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    page = Image.new("RGB", (320, 60), "white")
+    ImageDraw.Draw(page).text((10, 20), "JOHN SMITH DOB 12/03/1970", fill="black")
+    page.save(source / "a.png")
+    page.save(source / "b.jpg", quality=95)
+    shutil.copy(Path(__file__).parents[1] / "sample_images" / "radiograph.dcm", source / "c.dcm")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["scrub", str(source), "-o", str(out), "-j", "1", "--json", *stages])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    rows = {Path(r["input"]).name: r for r in report["files"]}
+    assert set(rows) == {"a.png", "b.jpg", "c.dcm"}
+    for row in rows.values():
+        assert row["status"] == "safe", row
+        assert re.search(r"(text|pixels).* not checked \(--text off", row["reason"]), row
+    assert any("not checked (--text off" in n for n in report["notes"]), report["notes"]
+    written = np.asarray(Image.open(out / "a.png").convert("RGB"))
+    assert np.array_equal(written, np.asarray(page))  # the name is still in the pixels
+    table = runner.invoke(cli, ["scrub", str(source / "a.png"), "-o", str(tmp_path / "o2"), *stages])
+    assert table.exit_code == 0 and "not checked" in table.output, table.output
+    checked = runner.invoke(cli, ["check", "--no-cache", "--json", str(out / "a.png"), *stages])
+    assert checked.exit_code == 0, checked.output
+    (row,) = json.loads(checked.output[checked.output.index("{") :])["files"]
+    assert row["status"] == "clean" and "not checked (--text off" in row["reason"]
+    fast = runner.invoke(cli, ["check", "--fast", str(out / "a.png")])
+    assert fast.exit_code == 0 and "pixels not checked (--fast)" in fast.output, fast.output
+
+
+def test_a_run_with_every_pixel_stage_says_nothing_was_left_unchecked(tmp_path: Path):
+    import json
+
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(tmp_path / "a.png")
+    argv = ["scrub", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--json"]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["files"][0]["reason"] == "" and report["notes"] == []

@@ -90,6 +90,10 @@ def process_one(
         result.status, result.reason = Status.FAILED, f"{exc.strerror or exc}: {exc.filename or item.input}"
     except Exception as exc:  # a bug in one stage must not pass a file as safe, nor stop the batch
         result.status, result.reason = Status.FAILED, INTERNAL_ERROR.format(f"{type(exc).__name__}: {exc}")
+    if result.status not in (Status.FAILED, Status.SKIPPED):
+        from deident.stages import not_checked
+
+        result.not_checked = not_checked(options)
     if options.review_dir is not None:
         from deident.review.render import render_file
 
