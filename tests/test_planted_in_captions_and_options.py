@@ -410,6 +410,10 @@ CAPTION_LEAKS = [
     ("Employed by Quigley & Sons, rash on the arm.", r"Quigley", "rash on the arm"),
     ("Admitted to room 412, bed 7, with a rash on the arm.", r"\b412\b|\b7\b", "rash on the arm"),
     ("Seen in Bay 3B with a rash on the arm.", r"\b3B\b", "rash on the arm"),
+    # found by this sweep: a birth date with a Roman month (Poland, Czechia), a spaced SSN, initials
+    ("DOB: 12.III.1970, rash on the arm.", r"III|1970", "rash on the arm"),
+    ("Her SSN is 123 45 6789; rash on the arm.", r"6789|\b45\b", "rash on the arm"),
+    ("The patient (J.S.) had a rash on the arm.", r"J\.\s?S\.", "rash on the arm"),
 ]
 
 
@@ -437,6 +441,7 @@ def test_caption_leaks_of_earlier_sweeps_go(text: str, planted: str, kept: str):
         ("Room temperature storage; bed rest for 2 days; 3 beds free.", None),
         ("She works at the ICU and he works in IT.", None),
         ("Ki-67 of 40%, ER positive, CD20 negative, Gleason 3+4.", None),
+        ("The patient (HIV) had stage II.III disease, type I diabetes.", None),
     ],
 )
 def test_clinical_words_around_the_new_rules_stay(text: str, expected: str | None):

@@ -108,6 +108,7 @@ ORD = r"\d{1,2}(?:st|nd|rd|th)?"
 YEAR = r"(?:19|20)\d{2}"
 SEASON = r"(?:spring|summer|fall|autumn|winter)"
 WEEKDAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+ROMAN_MONTH = r"(?:XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)"
 ABS_DATE = (
     rf"(?:(?<![\d/.-]){YEAR}[-/.]\d{{1,2}}[-/.]\d{{1,2}}(?![\d/])"
     rf"|(?<![\d/.-])\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:{YEAR}|\d{{2}})(?![\d/])"
@@ -116,7 +117,8 @@ ABS_DATE = (
     rf"|\b{MONTH}\s+{ORD}(?:,?\s+{YEAR})?\b"
     rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+{YEAR})?\b"
     rf"|\b{MONTH}\s+{YEAR}\b"
-    rf"|(?<![\d/.-])\d{{1,2}}[-/.]{MONTH}[-/.]?(?:{YEAR}|\d{{2}})(?![\d/]))"  # "12-Mar-1970", "12/Mar/70"
+    rf"|(?<![\d/.-])\d{{1,2}}[-/.]{MONTH}[-/.]?(?:{YEAR}|\d{{2}})(?![\d/])"  # "12-Mar-1970", "12/Mar/70"
+    rf"|(?<![\d/.-])\d{{1,2}}\.\s?{ROMAN_MONTH}\.\s?(?:{YEAR}|\d{{2}})(?![\d/]))"  # "12.III.1970"
 )
 # A date in another language's words (months.txt): a day before the month ("12 mars", "3 de marzo",
 # "12. März", "1er mai"), a year after it or both ("marzo de 1970"). A full birth date in a French caption
@@ -212,7 +214,11 @@ ID_VALUE = (
 
 
 def _id_removed(m: re.Match[str]) -> str:
-    return "" if sum(c.isdigit() for c in m.group("v")) >= 2 else m.group(0)
+    """The cue and its value go; after a possessive the cue stays ("her SSN is [removed]", not "Her.")."""
+    if sum(c.isdigit() for c in m.group("v")) < 2:
+        return m.group(0)
+    owned = re.search(r"\b(?:her|his|their|the)\s+$", m.string[: m.start()], re.IGNORECASE)
+    return _value_removed(m) if owned else ""
 
 
 def _particle_name(m: re.Match[str]) -> str:
@@ -417,6 +423,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         re.compile(
             r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hospital\s+(?:number|no\.?|#)"
             r"|NHS\s+(?:number|no\.?)|chart\s+(?:number|no\.?|#)|patient\s+(?:ID|number|no\.?)|ID"
+            r"|SSN|social\s+security(?:\s+(?:number|no\.?|#))?"
             r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#))"
             r"\s*(?:[:#]|no\.?|number)?\s*(?:is\s+|was\s+)?(?P<v>" + ID_VALUE + ")",
             _I,
@@ -425,7 +432,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "v",
     ),
     Rule("identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
-    Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}-\d{2}-\d{4}\b(?!-)"), REMOVED),
+    Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}([-. ])\d{2}\1\d{4}\b(?![-.]\d)"), REMOVED),  # SSN-like
     Rule("identifier", re.compile(r"(?<![\w&#])#\d{3,}\b"), REMOVED),  # "Case #2341" (a word tag stays)
     Rule(
         "phone",
@@ -499,6 +506,12 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
     ),
     Rule("name", re.compile(rf",?\s+named\s+(?P<name>{NAME})"), "", "name"),
+    Rule(  # initials in brackets after the patient ("the patient (J.S.)"); "(HIV)" has no full stops
+        "name",
+        re.compile(r"\b(?P<who>[Pp]atient|[Pp]t\.?)\s*\((?P<name>(?:[A-Z]\.\s?){2,3})\)"),
+        lambda m: m.group("who"),
+        "name",
+    ),
     # a name in apposition to the person it names, between commas ("a 82-year-old man, Seán Ó Briain, from
     # Cork"): two words or more, so "a woman, Type 2 diabetic," and "a man, Bristol," stay
     Rule(
