@@ -214,11 +214,52 @@ def test_full_check_runs_every_detector_and_reads_captions(tmp_path):
 )
 def test_identifying_names_are_findings(tmp_path, rel):
     image = photo(tmp_path / "cases" / rel)
-    result = run("check", "--fast", "--json", image)
+    result = run("check", "--fast", "--json", tmp_path / "cases")  # a folder: the names below it count
     assert result.exit_code == 1, result.output
     findings = json.loads(result.stdout)["files"][0]["findings"]
     assert [f["stage"] for f in findings] == ["filename"]
     assert Path(rel).stem not in json.dumps(findings).replace(str(image), "")  # the value is not repeated
+
+
+def test_a_folder_above_what_is_shared_is_not_judged(tmp_path):
+    """A version number in a folder above the input ("0.0.20", read as a date) refused the scrub of a file
+    whose output, out/img.jpg, never carried that folder; check of that output said clean."""
+    src = photo(tmp_path / "x" / "deid-data-0.0.20" / "ultrasounds" / "img.jpg", gps_exif())
+    scrubbed = run("scrub", src, "-o", "out", "--json", *METADATA_ONLY)  # an absolute input
+    assert scrubbed.exit_code == 0, scrubbed.output
+    (row,) = json.loads(scrubbed.stdout)["files"]
+    assert row["status"] == "safe" and "filename" not in {f["stage"] for f in row["findings"]}
+    assert Image.open(tmp_path / "out" / "img.jpg").getexif() == {}  # written, its GPS gone
+    assert run("check", "--fast", "out").exit_code == 0
+    assert run("check", "--fast", "out/img.jpg").exit_code == 0
+    # The input named by its absolute path: only its name is shared; a folder given: its name and below.
+    clean = photo(tmp_path / "x" / "deid-data-0.0.20" / "photos" / "clean.jpg")
+    assert run("check", "--fast", clean).exit_code == 0
+    assert run("check", "--fast", clean.parent).exit_code == 0
+    assert run("check", "--fast", clean.parent.parent).exit_code == 1
+
+
+def test_a_folder_the_output_carries_is_judged_and_check_agrees(tmp_path):
+    """A folder named after a patient is kept in the output of a folder scrub: unsafe, as check of the
+    output folder says; a scrub of that very folder writes its files without its name: safe, both ways."""
+    photo(tmp_path / "teaching" / "John_Smith_1970-03-12" / "x.jpg")
+    carried = run("scrub", "teaching", "-o", "safe", "--json", *METADATA_ONLY)
+    assert carried.exit_code == 1, carried.output
+    (row,) = json.loads(carried.stdout)["files"]
+    assert row["status"] == "unsafe" and any(f["stage"] == "filename" for f in row["findings"])
+    assert (tmp_path / "safe" / "John_Smith_1970-03-12" / "x.jpg").is_file()
+    assert run("check", "--fast", "safe").exit_code == 1
+    assert run("check", "--fast", tmp_path / "safe").exit_code == 1  # absolute: its own name and below
+    # As a pre-commit hook gives it (relative to the repository): the folders named are shared with it.
+    assert run("check", "--fast", "teaching/John_Smith_1970-03-12/x.jpg").exit_code == 1
+    alone = run("scrub", "teaching/John_Smith_1970-03-12", "-o", "safe2", *METADATA_ONLY)
+    assert alone.exit_code == 0, alone.output
+    assert [p.name for p in (tmp_path / "safe2").iterdir()] == ["x.jpg"]
+    assert run("check", "--fast", "safe2").exit_code == 0
+    beside = run("scrub", "teaching", *METADATA_ONLY)  # outputs beside the inputs, in the named folder
+    assert beside.exit_code == 1
+    assert (tmp_path / "teaching" / "John_Smith_1970-03-12" / "x.deid.jpg").is_file()
+    assert run("check", "--fast", "teaching/John_Smith_1970-03-12/x.deid.jpg").exit_code == 1
 
 
 @pytest.mark.parametrize("rel", ["IMG_1234.jpg", "wrist_x40.jpg", "case-12/he stain.jpg", "2023/wrist.jpg"])

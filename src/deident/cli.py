@@ -62,6 +62,16 @@ def _config_note() -> str | None:
     return f"options from {_find_config().path}: " + ", ".join(given)
 
 
+def _not_checked_note(options, command: str) -> str | None:
+    """A run that leaves a pixel stage out says so once, above its table: its rows say it too, but a
+    large batch lists only the files that need a look."""
+    from deident.stages import not_checked
+
+    unlooked = not_checked(options)
+    called = "clean" if command == "check" else "safe"
+    return f"{unlooked}: files are called {called} without that look" if unlooked else None
+
+
 def _configured_value(value) -> str:
     value = getattr(value, "value", value)
     if isinstance(value, tuple | list):
@@ -246,6 +256,9 @@ def _run(
     if configured := _config_note():
         notes.append(configured)
         err.print(f"[yellow]{escape(configured)}[/]")
+    if unlooked := _not_checked_note(options, command):
+        notes.append(unlooked)
+        err.print(f"[yellow]{escape(unlooked)}[/]")
     several = len(paths) > 1 or any(Path(p).is_dir() for p in paths)
     _refuse_unavailable_stages(options, several, err, exit_code=2 if read_only else 1)
     interrupted = False

@@ -160,10 +160,16 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     sha256: str | None = None  # the input's content hash, when a review page or decisions need it
     preview: dict | None = None  # the review page's thumbnails of this file (--review); not in reports
+    not_checked: str = ""  # what the run's options left unlooked-at in its pixels (``stages.not_checked``)
 
     @property
     def ok(self) -> bool:
         return self.status in (Status.SAFE, Status.CLEAN, Status.SKIPPED, Status.PLANNED)
+
+    @property
+    def said(self) -> str:
+        """The reason, and what was not looked at: a file called safe unlooked-at for text says so."""
+        return "; ".join(r for r in (self.reason, self.not_checked) if r)
 
     @property
     def written(self) -> bool:
@@ -177,6 +183,6 @@ class FileResult:
             "output": None if self.output is None else printable(self.output),
             "format": self.format,
             "status": self.status.value,
-            "reason": printable(self.reason),
+            "reason": printable(self.said),
             "findings": [f.to_dict() for f in self.findings],
         }

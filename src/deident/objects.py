@@ -34,6 +34,7 @@ class ObjectItem:
     local: Path  # BUCKET/KEY, relative to the task's staging folder
     output_url: str | None
     skip_reason: str = ""
+    shown: str = ""  # what the name check judges: the prefix's own name and below, or below ``-o URL``
 
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.*)$")
@@ -75,7 +76,9 @@ def plan_objects(paths: Iterable, options, *, read_only: bool) -> tuple[list[Obj
         for key in keys:
             rel = key[len(base) :].lstrip("/")
             output = None if read_only else f"{out.rstrip('/')}/{rel}"
-            items.append(ObjectItem(f"{protocol}://{key}", Path(key), output, _skip_reason(key)))
+            top = out if output else (root if base == root else "")  # below -o; a prefix's own name
+            shown = f"{top.rstrip('/').rpartition('/')[2]}/{rel}".lstrip("/")
+            items.append(ObjectItem(f"{protocol}://{key}", Path(key), output, _skip_reason(key), shown))
     return items, errors
 
 
@@ -131,7 +134,7 @@ def _download(chunk: list[ObjectItem]) -> tuple[list[Planned], dict[str, str]]:
         except (OSError, ValueError) as exc:
             unread[item.url] = f"could not read the object: {exc}"
         output = Path(".deident-out") / item.local if item.output_url else None
-        local.append(Planned(item.local, output))
+        local.append(Planned(item.local, output, shown=Path(item.shown) if item.shown else None))
     return local, unread
 
 

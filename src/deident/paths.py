@@ -9,6 +9,7 @@ names: every file it is given is checked, or named as not checkable.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -50,6 +51,8 @@ class Planned:
     # file now at the output name (None: the name must still be free), or anything with ``overwrite``.
     replaces: tuple[int, ...] | None = None
     overwrite: bool = False
+    # The path whose file and folder names the name check judges (see ``shown``); None: the input's.
+    shown: Path | None = None
 
 
 def is_temp(path: Path) -> bool:
@@ -131,6 +134,20 @@ def _is_sidecar(path: Path) -> bool:
     )
 
 
+def shown(arg: Path) -> Path:
+    """The path an argument names, as far as it is shared: what the name check judges of it and below it.
+
+    A relative path's folders are part of what the user named (a repository's, as a pre-commit hook gives
+    them); an absolute path's are only where it lies on this machine ("/tmp/x/deid-data-0.0.20/…": a
+    version number read as a date refused a file whose output never carried that folder): its own name.
+    """
+    if not arg.is_absolute():
+        parts = [p for p in Path(os.path.normpath(arg)).parts if p not in (".", "..")]
+        if parts:
+            return Path(*parts)
+    return Path(Path(os.path.abspath(arg)).name)
+
+
 def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
@@ -144,6 +161,7 @@ def plan(
 ) -> Iterator[Planned | tuple[Path, str]]:
     """Yield a ``Planned`` per input file, or ``(path, reason)`` for an argument that cannot be used."""
     out_root = output_dir.resolve() if output_dir else None
+    out_shown = shown(output_dir) if output_dir else None
     for arg in arguments:
         arg = Path(arg)
         if not arg.exists() and not arg.is_symlink():
@@ -154,9 +172,22 @@ def plan(
                 if isinstance(path, tuple):
                     yield path
                     continue
-                yield _planned(path, path.relative_to(arg), out_root, in_place, read_only, walked=True)
+                rel = path.relative_to(arg)
+                item = _planned(path, rel, out_root, in_place, read_only, walked=True)
+                yield _with_shown(item, shown(arg) / rel, out_shown and out_shown / rel)
         else:
-            yield _planned(arg, Path(arg.name), out_root, in_place, read_only, walked=False)
+            item = _planned(arg, Path(arg.name), out_root, in_place, read_only, walked=False)
+            yield _with_shown(item, shown(arg), out_shown and out_shown / arg.name)
+
+
+def _with_shown(item: Planned | tuple, given: Path, under_output: Path | None) -> Planned | tuple:
+    """What the name check judges: a check, the input as given; a scrub, what its output carries (the
+    path below ``-o`` as the folder was given, or beside its input the input's folders as given)."""
+    if not isinstance(item, Planned):
+        return item
+    if item.output is None:
+        return dataclasses.replace(item, shown=given)
+    return dataclasses.replace(item, shown=under_output or given.with_name(item.output.name))
 
 
 def special_kind(path: Path) -> str | None:

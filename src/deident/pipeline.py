@@ -90,6 +90,10 @@ def process_one(
         result.status, result.reason = Status.FAILED, f"{exc.strerror or exc}: {exc.filename or item.input}"
     except Exception as exc:  # a bug in one stage must not pass a file as safe, nor stop the batch
         result.status, result.reason = Status.FAILED, INTERNAL_ERROR.format(f"{type(exc).__name__}: {exc}")
+    if result.status not in (Status.FAILED, Status.SKIPPED):
+        from deident.stages import not_checked
+
+        result.not_checked = not_checked(options)
     if options.review_dir is not None:
         from deident.review.render import render_file
 
@@ -125,7 +129,7 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     doc.check_size(ctx)
     doc.prepare(ctx)
     result.findings += [f.as_found() for f in doc.metadata_findings()]
-    result.findings += _name_findings(item.input, own=doc.identifiers(), ctx=ctx)
+    result.findings += _name_findings(item, own=doc.identifiers(), ctx=ctx)
     result.findings += _caption_findings(item.input)
     if ctx.options.pixel_stages and not _refused(result.findings, result, ctx):
         result.findings += _pixel_findings(source, doc, ctx, result)
@@ -238,7 +242,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
         _static_lines(source, doc, ctx, result, redacted)
         result.findings += doc.pixels_verified(stages, ctx)
     if options.dry_run:  # what would be removed and redacted; nothing written
-        names = [] if options.rename else _name_findings(item.input, Action.KEPT, own, ctx)
+        names = [] if options.rename else _name_findings(item, Action.KEPT, own, ctx)
         result.findings += names
         result.status, result.output, result.reason = Status.PLANNED, str(output), "dry run: nothing written"
         if names and not options.keep_names:
@@ -257,7 +261,7 @@ def _scrub(item: Planned, ctx: Context, result: FileResult, staged: list[tuple[S
             if round_ == MAX_REDACTION_ROUNDS - 1 or not fixable:
                 raise VerificationFailed(_refusal(leftovers))
             _redact_leftovers(doc, pixel_leftovers, ctx, result, redacted, source)
-        names = [] if options.rename else _name_findings(item.input, Action.KEPT, own, ctx)
+        names = [] if options.rename else _name_findings(item, Action.KEPT, own, ctx)
         result.findings += names
         result.findings += _fuzz_sidecars(item.input, output, ctx)
     except OSError as exc:
@@ -585,12 +589,16 @@ def _on_frames_showing_them(
 
 
 def _name_findings(
-    path: Path, action: Action = Action.FOUND, own: Iterable[str] = (), ctx=None
+    item: Planned, action: Action = Action.FOUND, own: Iterable[str] = (), ctx=None
 ) -> list[Finding]:
     """Identifying parts of the file's and its folders' names: by their shape, and where they hold one of
-    the file's ``own`` identifiers (from its headers, read before the scrub) or the batch's deny-list."""
+    the file's ``own`` identifiers (from its headers, read before the scrub) or the batch's deny-list.
+
+    Only the names a user shares are judged (``Planned.shown``): a check's argument as given, a scrub's
+    output below ``-o``; a folder above them is never shared, and scrub and check of its output agree."""
     from deident.denylist import DenyList, collect_from_path, deny_list_for, terms_in_path
 
+    path = item.shown or item.input
     parts = collect_from_path(path)
     batch = deny_list_for(ctx.deny_terms) if ctx is not None and ctx.deny_terms else DenyList()
     parts += [p for p in terms_in_path(path, deny_list_for(tuple(own)), batch) if p not in parts]
@@ -598,7 +606,7 @@ def _name_findings(
         Finding(
             Stage.FILENAME,
             "filename.identifier",
-            str(path),
+            str(item.input),
             action,
             f"identifying file or folder name part ({len(p)} chars)"
             + (" kept: use --rename" if action is Action.KEPT else ""),

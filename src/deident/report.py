@@ -111,7 +111,8 @@ def why(result: FileResult, limit: int = 6) -> str:
     ordered = sorted(counts, key=order)
     items = [f"{counts[d]}× {d}" if counts[d] > 1 else d for d in ordered]
     more = len(items) - limit
-    return "; ".join(items[:limit]) + (f"; +{more} more" if more > 0 else "")
+    listed = "; ".join(items[:limit]) + (f"; +{more} more" if more > 0 else "")
+    return "; ".join(s for s in (listed, result.not_checked) if s)
 
 
 def render_table(
@@ -152,9 +153,9 @@ def _last_cell(command: str, r: FileResult) -> str:
     """scrub: where the output went, and why when it needs a look; check: why."""
     if command != "scrub" or r.status is Status.FAILED:
         return why(r)
-    if r.output and r.reason:
-        return f"{r.output} — {r.reason}"
-    return r.output or r.reason or ""
+    if r.output and r.said:
+        return f"{r.output} — {r.said}"
+    return r.output or r.said or ""
 
 
 def _cell(text: str) -> str:

@@ -32,7 +32,27 @@ _STAGES = (
     ("faces", "deident.faces:FaceDetector", lambda o: o.faces is not FaceMode.OFF),
 )
 
+# What a run's options can leave unlooked-at in every picture, and the option that did.
+_OFF = (
+    ("burned-in text and barcodes", "--text off", lambda o: o.text is TextMode.OFF),
+    ("faces", "--faces off", lambda o: o.faces is FaceMode.OFF),
+)
+
 _cache: dict[tuple[str, str], Detector] = {}
+
+
+def not_checked(options: Options) -> str:
+    """What these options leave unlooked-at in every picture; "" when every pixel stage runs.
+
+    The user chose it, so no file fails for it; but a PNG with a name burned in was reported plainly
+    "safe" with ``--text off`` on the command line (a configuration file's choice was at least noted)."""
+    if options.fast:
+        return "pixels not checked (--fast)"
+    off = [(what, flag) for what, flag, is_off in _OFF if is_off(options)]
+    if not off:
+        return ""
+    what = "pixels" if len(off) == len(_OFF) else off[0][0]
+    return f"{what} not checked ({', '.join(flag for _, flag in off)})"
 
 
 def detectors_for(options: Options) -> list[Detector]:

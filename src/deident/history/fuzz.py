@@ -119,14 +119,29 @@ _AGE_FORMS += (  # "patiente de 45 ans", "paciente de 95 años" (90+), "ein 63-j
 _UNITS = words_pattern([w for w, n in number_words().items() if n < 10])
 _TENS = words_pattern([w for w, n in number_words().items() if n >= 20])
 _TEENS = words_pattern([w for w, n in number_words().items() if 10 <= n < 20])
-_AGE_FORMS += (  # "forty-two-year-old", "a seventeen year old"
+_WRITTEN = rf"(?P<n>(?:{_TENS})(?:[\s-](?:{_UNITS}))?|{_TEENS}|{_UNITS})"  # "forty-two", "fourteen"
+_WORD_END = r"(?![\w-])"
+_NOT_MONTHS = r"(?![\s-]*(?:months?|mos?|m/o|weeks?|wks?|days?)\b)"
+# After "a woman of 42": what ends an age there ("a man of 60 kg", "a woman of two minds" are none)
+_AGE_ENDS = (
+    r"(?=\s*(?:[,.;:)]|$)|\s+(?:with|who|and|presented|presenting|presents|had|has|was|is|from|years?)\b)"
+)
+_AGE_FORMS += (  # "forty-two-year-old", "a seventeen year old", "fourteen years of age"
     _AgeForm(
         re.compile(
-            rf"{_ART}(?<![\w-])(?<!hundred\s)(?<!and\s)(?P<n>(?:{_TENS})(?:[\s-](?:{_UNITS}))?|{_TEENS}|{_UNITS})"
-            r"(?=[\s-]+(?:years?|yrs?)[\s-]+old\b)",
+            rf"{_ART}(?<![\w-])(?<!hundred\s)(?<!and\s){_WRITTEN}"
+            r"(?=[\s-]+(?:years?|yrs?)(?:[\s-]+old|\s+of\s+age)\b)",
             re.I,
         )
     ),
+    # "aged fourteen", "Age: twenty-three", "aged eighteen months", "a girl, fourteen,", as digits are
+    _AgeForm(
+        re.compile(rf"\b(?:aged|age:?)\s*{_WRITTEN}{_WORD_END}{_NOT_MONTHS}", re.I), over89="90 or older"
+    ),
+    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_WRITTEN}(?=[\s-]*(?:months?|mos?)\b)", re.I), True),
+    _AgeForm(re.compile(rf"\b{_WHO},\s{_WRITTEN}(?=\s*(?:[,);]|\.(?:\s|$)))", re.I)),
+    # "a woman of 42", "a boy of fourteen"
+    *(_AgeForm(re.compile(rf"\b{_WHO}\s+of\s+{n}{_AGE_ENDS}", re.I)) for n in (_N, _WRITTEN)),
 )
 _WORDS_90 = (
     r"(?:ninety|(?:one|a)\s+hundred)(?:[\s-]+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|nine))?"
@@ -134,7 +149,8 @@ _WORDS_90 = (
 _DECADE_90 = re.compile(
     r"\b(?:in|during)\s+(?:his|her|their)\s+(?:(?:early|mid|late)[\s-]+)?(?:9\d'?s|nineties)\b"
     r"|\b(?P<nona>nonagenarian|centenarian)(?:\s+(?P<who>woman|man|lady|gentleman|patient|female|male))?\b"
-    rf"|\b{_WORDS_90}(?=[\s-]+(?:years?|yrs?)[\s-]+old\b)",
+    rf"|\b{_WORDS_90}(?=[\s-]+(?:years?|yrs?)(?:[\s-]+old|\s+of\s+age)\b)"
+    rf"|\b(?:aged|age:?)\s*{_WORDS_90}\b",  # "aged ninety-two"
     re.IGNORECASE,
 )
 
@@ -211,6 +227,7 @@ def _fuzz_ages(text: str, jitter: int, rng: random.Random, edits: list[Edit]) ->
 
     def decade(m: re.Match[str]) -> str:
         new = AGGREGATED if re.match(_WORDS_90, m.group(0), re.IGNORECASE) else "aged 90 or older"
+        new = new[0].upper() + new[1:] if m.group(0)[0].isupper() else new  # "Aged ninety-two, …"
         if m.group("nona"):  # a noun or an adjective: "a nonagenarian with", "nonagenarian lady"
             new = f"{m.group('who') or 'patient'} aged 90 or older"
             new = new[0].upper() + new[1:] if m.group(0)[0].isupper() else new

@@ -108,6 +108,7 @@ ORD = r"\d{1,2}(?:st|nd|rd|th)?"
 YEAR = r"(?:19|20)\d{2}"
 SEASON = r"(?:spring|summer|fall|autumn|winter)"
 WEEKDAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+ROMAN_MONTH = r"(?:XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)"
 ABS_DATE = (
     rf"(?:(?<![\d/.-]){YEAR}[-/.]\d{{1,2}}[-/.]\d{{1,2}}(?![\d/])"
     rf"|(?<![\d/.-])\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:{YEAR}|\d{{2}})(?![\d/])"
@@ -116,7 +117,8 @@ ABS_DATE = (
     rf"|\b{MONTH}\s+{ORD}(?:,?\s+{YEAR})?\b"
     rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+{YEAR})?\b"
     rf"|\b{MONTH}\s+{YEAR}\b"
-    rf"|(?<![\d/.-])\d{{1,2}}[-/.]{MONTH}[-/.]?(?:{YEAR}|\d{{2}})(?![\d/]))"  # "12-Mar-1970", "12/Mar/70"
+    rf"|(?<![\d/.-])\d{{1,2}}[-/.]{MONTH}[-/.]?(?:{YEAR}|\d{{2}})(?![\d/])"  # "12-Mar-1970", "12/Mar/70"
+    rf"|(?<![\d/.-])\d{{1,2}}\.\s?{ROMAN_MONTH}\.\s?(?:{YEAR}|\d{{2}})(?![\d/]))"  # "12.III.1970"
 )
 # A date in another language's words (months.txt): a day before the month ("12 mars", "3 de marzo",
 # "12. März", "1er mai"), a year after it or both ("marzo de 1970"). A full birth date in a French caption
@@ -135,7 +137,7 @@ _WORD = (  # "MacGillivray-O'Neill": each part of a double name may open with O'
 )
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
 # de la Cruz, van der Berg; the Irish Ó Briain, Ní Dhonnchadha, Nic Aodha, Mac Giolla, Uí Bhriain
-_PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|du|dos|das|Ó|Ní|Nic|Mac|Mhic|Uí|Ua)\s+"
+_PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|ter|het|du|dos|das|Ó|Ní|Nic|Mac|Mhic|Uí|Ua)\s+"
 
 
 def _acronyms() -> frozenset[str]:
@@ -162,7 +164,9 @@ _CAPS_NAME = rf"[{_UP}][{_UP}'’-]+(?:\s+[{_UP}][{_UP}'’-]+)?\b"
 # English, and the German, French, Spanish and Italian titles of captions posted in those languages
 # (titles.csv; a title that ends in its own full stop, "M." or "Hr.", needs it: "M" alone is a sex)
 PATIENT_TITLES = rf"(?:{words_pattern([t for t, role in titles().items() if role == 'patient'])})"
-DOCTOR_TITLES = rf"(?:{words_pattern([t for t, role in titles().items() if role == 'doctor'])})"
+DOCTOR_TITLES = (
+    rf"(?:{words_pattern([t for t, role in titles().items() if role != 'patient'])})"  # "a colleague"
+)
 # Capitalised words that follow "patient" without being a name.
 NOT_NAMES = {
     "history", "information", "summary", "notes", "note", "details", "was", "is", "has", "had", "presented",
@@ -197,6 +201,58 @@ def _relative(m: re.Match[str]) -> str:
 
 def _ago(m: re.Match[str]) -> str:
     return _vague("previously" if m.group("unit").lower().startswith(("month", "year")) else "recently")(m)
+
+
+# A record number's value: letters and digits in any order, joined by - / . ("ABCD12345", "AB-12-CD-34",
+# "RX/12345"), and groups of two digits or more after a space ("K 12345 67", "0045 2231"): the cue and
+# the whole value go; taking "AB-12" and leaving "CD-34" left half an identifier. ``_id_removed`` keeps
+# a value with fewer than two digits ("ID consult", "ID 2 days ago": infectious diseases).
+ID_VALUE = (
+    r"(?:[A-Z]{1,4}\s)?[A-Z0-9]+(?:[-/.][A-Z0-9]+)*"
+    r"(?:\s\d{2,}[A-Z0-9]*(?:[-/.][A-Z0-9]+)*(?!\s*(?:cm|mm|ml|kg|g|%|x)\b))*(?![\w-])"
+)
+
+
+def _id_removed(m: re.Match[str]) -> str:
+    """The cue and its value go; after a possessive the cue stays ("her SSN is [removed]", not "Her.")."""
+    if sum(c.isdigit() for c in m.group("v")) < 2:
+        return m.group(0)
+    owned = re.search(r"\b(?:her|his|their|the)\s+$", m.string[: m.start()], re.IGNORECASE)
+    return _value_removed(m) if owned else ""
+
+
+def _particle_name(m: re.Match[str]) -> str:
+    """A surname with its particle and no cue ("seen by van der Wal", "Pieter de Vries") goes; an eponym
+    ("von Willebrand disease", "van Gieson stain", "Cornelia de Lange") and ordinary words stay."""
+    from deident.text.phi import clinical_words, ordinary
+
+    def plain(word: str) -> bool:
+        low = word.lower()
+        return bool(
+            word.split("-")[0] in eponyms()
+            or word in regions()
+            or _CALENDAR.match(word)
+            or low in sentence_starters()
+        ) or (ordinary(low) or low in clinical_words() or low in NOT_NAMES)
+
+    surname = m.group("surname") or m.group("surname2")
+    given = m.group("given") or m.group("given2") or ""
+    if plain(surname):
+        return m.group(0)
+    if given and plain(given):  # "Saw van der Wal": the verb stays; "Syndrome de Down" is no name
+        return m.group(0) if m.group("given2") else f"{given} someone"
+    return "someone"
+
+
+def _employer(m: re.Match[str]) -> str:
+    """ "works at Acme Logistics" -> "works at a company"; a unit, sector or ordinary words stay."""
+    from deident.text.phi import clinical_words, ordinary
+
+    place = m.group("place")
+    words = [w.lower() for w in re.findall(r"[^\W\d_][\w'’&-]*", place)]
+    if place in regions() or all(w in care_units() or w in clinical_words() or ordinary(w) for w in words):
+        return m.group(0)
+    return f"{m.group('verb')} {m.group('prep')} a company"
 
 
 def _title_name(m: re.Match[str]) -> str:
@@ -367,16 +423,16 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         re.compile(
             r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hospital\s+(?:number|no\.?|#)"
             r"|NHS\s+(?:number|no\.?)|chart\s+(?:number|no\.?|#)|patient\s+(?:ID|number|no\.?)|ID"
+            r"|SSN|social\s+security(?:\s+(?:number|no\.?|#))?"
             r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#))"
-            # groups of 3+ digits after a space belong to it too ("0045 2231", "943 476 5919")
-            r"\s*(?:[:#]|no\.?|number)?\s*(?P<v>[A-Z]{0,3}[-\s]?\d[\d-]{1,}(?:\s\d{3,}[\d-]*)*[A-Z]?)\b",
+            r"\s*(?:[:#]|no\.?|number)?\s*(?:is\s+|was\s+)?(?P<v>" + ID_VALUE + ")",
             _I,
         ),
-        "",
+        _id_removed,
         "v",
     ),
     Rule("identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
-    Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}-\d{2}-\d{4}\b(?!-)"), REMOVED),
+    Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}([-. ])\d{2}\1\d{4}\b(?![-.]\d)"), REMOVED),  # SSN-like
     Rule("identifier", re.compile(r"(?<![\w&#])#\d{3,}\b"), REMOVED),  # "Case #2341" (a word tag stays)
     Rule(
         "phone",
@@ -450,6 +506,12 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
     ),
     Rule("name", re.compile(rf",?\s+named\s+(?P<name>{NAME})"), "", "name"),
+    Rule(  # initials in brackets after the patient ("the patient (J.S.)"); "(HIV)" has no full stops
+        "name",
+        re.compile(r"\b(?P<who>[Pp]atient|[Pp]t\.?)\s*\((?P<name>(?:[A-Z]\.\s?){2,3})\)"),
+        lambda m: m.group("who"),
+        "name",
+    ),
     # a name in apposition to the person it names, between commas ("a 82-year-old man, Seán Ó Briain, from
     # Cork"): two words or more, so "a woman, Type 2 diabetic," and "a man, Bristol," stay
     Rule(
@@ -480,6 +542,42 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         ),
         _bare_name,
         "name",
+    ),
+    # a surname with its particle and no cue: "seen by van der Wal", "ter Horst", "Pieter de Vries"; a
+    # Romance particle only after a given name ("maladie de Crohn", "Hospital de Clínicas" are no names)
+    Rule(
+        "name",
+        re.compile(
+            rf"(?<![\w'’-])(?P<name>(?:(?P<given>{_WORD})\s+)?(?:[Vv][ao]n(?:\s+(?:der|den|de|het))?|ter)"
+            rf"\s+(?P<surname>{_WORD})|(?P<given2>{_WORD})\s+(?:de\s+la|de|da|di|du|dos|das|del|della)\s+"
+            rf"(?P<surname2>{_WORD}))"
+        ),
+        _particle_name,
+        "name",
+    ),
+    # the employer a patient works for, a Safe Harbor identifier ("works at Acme Logistics", "employed
+    # by Tesco"): the verb stays ("works at a company"); work in a sector or a unit ("works in IT",
+    # "works at the ICU") is no employer
+    Rule(
+        "place",
+        re.compile(
+            r"\b(?P<verb>(?i:works?|working|worked|employed|employee|job|jobs))\s+(?P<prep>at|for|by|with|of)\s+"
+            rf"(?:the\s+)?(?P<place>{_PLACE_WORD}(?:\s+(?:&\s+|and\s+|of\s+)?{_PLACE_WORD}){{0,3}})(?![\w&'’])"
+        ),
+        _employer,
+        "place",
+    ),
+    # a room, bed or bay number places the patient on a ward ("room 412", "bed 7", "Bay 3B"): the number
+    # goes, the word stays
+    Rule(
+        "place",
+        re.compile(
+            r"\b(?:room|rm|bed|bay|cubicle|cot|side\s+room)\.?\s*(?:no\.?|number|#)?\s*"
+            r"(?P<v>[A-Z]?\d{1,4}[A-Z]?)(?![\w.,:/-]\w)",
+            _I,
+        ),
+        _value_removed,
+        "v",
     ),
     Rule(  # "seen at Mount Sinai" -> "seen elsewhere"; "admitted to ICU" stays (_care_place)
         "place",

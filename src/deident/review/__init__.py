@@ -70,7 +70,7 @@ def page_data(results: Iterable[FileResult], outputs_only: bool) -> dict:
             "name": _shown_name(r, i) if outputs_only else printable(r.input),
             "output": None if r.output is None else printable(r.output),
             "status": r.status.value,
-            "reason": printable(r.reason),
+            "reason": printable(r.said),
             "format": r.format,
             "findings": findings,
             "frames": (r.preview or {}).get("frames", []),
