@@ -213,6 +213,13 @@ ID_VALUE = (
 )
 
 
+# What a number after "room" or "bed" measures or counts, when it is not the room's or bed's number.
+_MEASURES = (
+    r"mm|cm|m|µm|um|ml|l|kg|g|mg|%|x|°|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?|wks?|weeks?"
+    r"|mos?|months?|yrs?|years?|times|nights?"
+)
+
+
 def _id_removed(m: re.Match[str]) -> str:
     """The cue and its value go; after a possessive the cue stays ("her SSN is [removed]", not "Her.")."""
     if sum(c.isdigit() for c in m.group("v")) < 2:
@@ -568,12 +575,13 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "place",
     ),
     # a room, bed or bay number places the patient on a ward ("room 412", "bed 7", "Bay 3B"): the number
-    # goes, the word stays
+    # goes, the word stays; a number that measures or counts stays ("nail bed 3 mm", "the emergency room
+    # 2 days ago")
     Rule(
         "place",
         re.compile(
             r"\b(?:room|rm|bed|bay|cubicle|cot|side\s+room)\.?\s*(?:no\.?|number|#)?\s*"
-            r"(?P<v>[A-Z]?\d{1,4}[A-Z]?)(?![\w.,:/-]\w)",
+            r"(?P<v>[A-Z]?\d{1,4}[A-Z]?)(?![\w.,:/-]\w)(?!\s*(?:" + _MEASURES + r")\b)",
             _I,
         ),
         _value_removed,
