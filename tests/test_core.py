@@ -48,6 +48,29 @@ def test_short_keys_are_refused(tmp_path):
         load_key(short)
 
 
+@pytest.mark.parametrize("variable", ["DEIDENT_KEY", "DEIDENT_KEY_FILE"])
+def test_a_key_from_the_environment_that_cannot_be_used_is_a_usage_error(tmp_path, monkeypatch, variable):
+    """A short $DEIDENT_KEY, or a $DEIDENT_KEY_FILE that is missing, ended scrub and check in a Python
+    traceback; --key-file gave a clean error. Now each names the setting to fix, exit 2, nothing written."""
+    from click.testing import CliRunner
+
+    from deident.cli import cli
+
+    monkeypatch.delenv("DEIDENT_KEY", raising=False)
+    monkeypatch.delenv("DEIDENT_KEY_FILE", raising=False)
+    monkeypatch.setenv(variable, "abc" if variable == "DEIDENT_KEY" else str(tmp_path / "missing"))
+    image = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(image)
+    for command in (["scrub", str(image), "-o", str(tmp_path / "out")], ["check", str(image)]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert variable in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_fill_covers_rotated_polygon_only():
     img = np.full((100, 100, 3), 200, np.uint8)
     quad = Region(((50, 10), (90, 50), (50, 90), (10, 50)), "text")

@@ -167,6 +167,18 @@ def _stage_options(fn):
     return fn
 
 
+def _with_key(options: Options, read_only: bool):
+    """``batch.prepare_options``: the options with the run's key, and a note for the user; a key that
+    cannot be used ($DEIDENT_KEY too short, $DEIDENT_KEY_FILE missing) is a usage error naming it."""
+    from deident import batch
+    from deident.keys import KeyUnusable
+
+    try:
+        return batch.prepare_options(options, read_only=read_only)
+    except KeyUnusable as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 def _options(**kw):
     """``Options`` from a command's parameters (``Options.from_values`` checks them), then the key file
     and the scheduler, which need reading and importing."""
@@ -249,7 +261,7 @@ def _run(
     err = Console(stderr=True)
     read_only = command != "scrub"
     _refuse_report_place(report, paths, err)
-    options, note = batch.prepare_options(options, read_only=read_only)
+    options, note = _with_key(options, read_only)
     notes = [note] if note else []
     if note:
         err.print(f"[yellow]{note}[/] — keep it private; the same key gives the same pseudonyms and UIDs.")

@@ -78,22 +78,27 @@ def exposure(path: Path) -> str:
     return f"key file {path} is readable by others (mode {mode:04o}): chmod 600 {path}"
 
 
+class KeyUnusable(ValueError):
+    """A key that cannot be read, or is too short; the message names where it came from, so a run says
+    which setting to fix instead of ending in a traceback (a short $DEIDENT_KEY did)."""
+
+
 def load_key(key_file: str | os.PathLike | None = None, *, create: bool = True) -> KeySource:
     if key_file:
-        path = Path(key_file)
-        return KeySource(Keyring(_read_key(path)), f"file {key_file}", warning=exposure(path))
+        return _from_file(Path(key_file), f"file {key_file}")
     env = os.environ.get("DEIDENT_KEY")
     if env:
-        return KeySource(Keyring(_parse(env.encode())), "environment variable DEIDENT_KEY")
+        origin = "environment variable DEIDENT_KEY"
+        try:
+            return KeySource(Keyring(_parse(env.encode())), origin)
+        except ValueError as exc:
+            raise KeyUnusable(f"{origin}: {exc}") from exc
     env_file = os.environ.get("DEIDENT_KEY_FILE")
     if env_file:
-        path = Path(env_file)
-        return KeySource(
-            Keyring(_read_key(path)), f"file {env_file} (DEIDENT_KEY_FILE)", warning=exposure(path)
-        )
+        return _from_file(Path(env_file), f"file {env_file} (DEIDENT_KEY_FILE)")
     path = default_key_path()
     if path.exists():
-        return KeySource(Keyring(_read_key(path)), f"file {path}", warning=exposure(path))
+        return _from_file(path, f"file {path}")
     secret = secrets.token_bytes(32)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +106,15 @@ def load_key(key_file: str | os.PathLike | None = None, *, create: bool = True) 
         with os.fdopen(fd, "w") as fh:
             fh.write(secret.hex() + "\n")
     return KeySource(Keyring(secret), f"new key saved to {path}" if create else "ephemeral", created=True)
+
+
+def _from_file(path: Path, origin: str) -> KeySource:
+    try:
+        return KeySource(Keyring(_read_key(path)), origin, warning=exposure(path))
+    except OSError as exc:
+        raise KeyUnusable(f"{origin}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise KeyUnusable(f"{origin}: {exc}") from exc
 
 
 def _read_key(path: Path) -> bytes:

@@ -54,6 +54,7 @@ def command(stage_options: Callable, build_options: Callable) -> click.Command:
              consented, seed, as_json, report, **kw):  # fmt: skip
         """Scrub IMAGES and write a bundle ready to share: pictures, fuzzed caption, credit, hashtags."""
         from deident.batch import prepare_options
+        from deident.keys import KeyUnusable
         from deident.options import FaceMode
         from deident.outputs import BatchRefused, report_problem, write_report
         from deident.post.bundle import build_post
@@ -68,7 +69,10 @@ def command(stage_options: Callable, build_options: Callable) -> click.Command:
         options = build_options(**kw)
         if consented and not _faces_given(ctx):
             options = dataclasses.replace(options, faces=FaceMode.EYES)
-        options, note = prepare_options(options, read_only=False)
+        try:
+            options, note = prepare_options(options, read_only=False)
+        except KeyUnusable as exc:
+            raise click.UsageError(str(exc)) from exc
         if note:
             click.echo(f"{note} — keep it private.", err=True)
         result = build_post(
