@@ -413,6 +413,23 @@ def test_phi_mode_keeps_the_labels_of_a_radiology_teaching_figure(tmp_path):
             assert rw.ocr_similarity(out, {"text": text, "box": box}) >= rw.LINE_SIMILAR, (name, text)
 
 
+def test_an_mr_phantom_filling_its_frame_is_no_text_line(tmp_path):
+    """heudiconv's Enhanced MR phantom (tests/data/real/README.md), as an MR secondary capture: the ring
+    filling the 162-px frame read "0" at 0.99 with the strokes of a thick ring, and 49 % of the frame was
+    filled as one text line. On a frame that is no photograph a line is at most MAX_LINE_SHARE of the
+    short side; the taller lines small frames may hold are photographs of a label. Nothing is filled."""
+    import pydicom
+
+    from support.dicom import secondary_capture
+
+    pixels = _crop("mr_phantom.png")[..., 0].copy()
+    path = secondary_capture(tmp_path / "phantom.dcm", pixels, Modality="MR")
+    r = _scrub([path], tmp_path / "out")["phantom.dcm"]
+    assert r.status is Status.SAFE, r.reason
+    assert not [f for f in r.findings if f.stage == "text"]
+    assert np.array_equal(pydicom.dcmread(r.output).pixel_array, pixels)
+
+
 @pytest.mark.slow
 def test_phi_mode_keeps_an_ultrasound_s_settings_and_depth(tmp_path):
     """deid-data's two ultrasounds (tests/data/real/README.md; their read-outs at their places in black

@@ -82,7 +82,8 @@ class TextDetector:
         shown = bgr if work is None else work
 
         def settled(found: list) -> list:
-            kept = _glyphs_read(eng, shown, _resolve_tall(eng, shown, found, faint=faint), frame.photographic)
+            tall = _resolve_tall(eng, shown, found, faint=faint, photographic=frame.photographic)
+            kept = _glyphs_read(eng, shown, tall, frame.photographic)
             return _with_continuations(kept, found)
 
         keep = _keep_patterns(options.keep_text)  # this run's, never the first run's of the process
@@ -467,7 +468,9 @@ def _a_glyph_at_least(read) -> bool:
     return reads_as_a_glyph(read) and not reads_confidently(read)
 
 
-def _resolve_tall(eng, bgr, lines: list, depth: int = 0, faint: bool = True) -> list:
+def _resolve_tall(
+    eng, bgr, lines: list, depth: int = 0, faint: bool = True, photographic: bool = True
+) -> list:
     from deident.text import detect
 
     tall = [ln for ln in lines if ln.height > TALL_LINE_PX]
@@ -475,11 +478,24 @@ def _resolve_tall(eng, bgr, lines: list, depth: int = 0, faint: bool = True) -> 
         return lines
     out = [ln for ln in lines if ln.height <= TALL_LINE_PX]
     for ln, read in zip(tall, _read(eng, bgr, tall, _a_glyph_at_least), strict=True):
-        if _shows_text(bgr, ln.quad, read):
+        if _shows_text(bgr, ln.quad, read) if photographic else _printed(bgr, ln, read):
             out.append(ln)
         elif depth == 0:
-            out += _resolve_tall(eng, bgr, _read_inside(eng, bgr, ln, faint), depth + 1, faint)
+            inside = _read_inside(eng, bgr, ln, faint)
+            out += _resolve_tall(eng, bgr, inside, depth + 1, faint, photographic)
     return detect.drop_contained(out)
+
+
+def _printed(bgr, line, read) -> bool:
+    """What a very tall line must show on a frame that is no photograph (a radiograph, an MR slice, a
+    rendering): what it must show on a photograph, within MAX_LINE_SHARE of the frame's short side. The
+    small frames that may hold taller lines (``detect.MAX_LINE_PX``) are photographs of a label; an MR
+    phantom filling its 162-px frame (heudiconv's Enhanced MR test file) read "0" at 0.99, showed the
+    strokes of a thick ring, and was filled whole."""
+    from deident.text import detect
+
+    within = line.height <= detect.MAX_LINE_SHARE * min(bgr.shape[:2])
+    return within and _shows_text(bgr, line.quad, read)
 
 
 # A "line" this close to square holds a glyph or two at most, and counts as text only when it reads as one
