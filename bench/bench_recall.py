@@ -4,9 +4,11 @@ tests/ scrubs textsynth's seeds 0, 3 and 9 (and three pictures of seeds 13 and 1
 seeds at four sizes through the CLI, as a user would, and scores every planted line with textsynth's leak
 rule (a stretch of its ink keeps more than 35 % of its contrast). With ``--against REV`` the same images
 are scrubbed by that commit too (a worktree under bench/.work, put first on PYTHONPATH) and the outputs
-compared. Prints the leaked lines and, unless ``--dry-run``, appends a dated section to docs/benchmarks.md.
+compared. With ``--grey`` every picture is turned grey first (as a radiograph or a grey micrograph shows
+its labels): coloured print keeps only its difference in brightness. Prints the leaked lines and, unless
+``--dry-run``, appends a dated section to docs/benchmarks.md.
 
-    python bench/bench_recall.py [--against 5b64a3e] [--dry-run]
+    python bench/bench_recall.py [--against 5b64a3e] [--grey] [--dry-run]
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def score(samples: list, out: Path) -> tuple[list[str], int]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--against", help="a commit to scrub the same images with")
+    ap.add_argument("--grey", action="store_true", help="every picture turned grey first")
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
@@ -69,6 +72,8 @@ def main() -> int:
     samples = []
     for seed, size, n in SETS:
         for s in ts.make_set(n, size, controls=CONTROLS, seed=seed):
+            if args.grey:
+                s.rgb = np.repeat(s.rgb.mean(axis=2).round().astype(np.uint8)[:, :, None], 3, axis=2)
             name = f"{seed}_{s.name}.png"
             Image.fromarray(s.rgb).save(WORK / "in" / name)
             samples.append((name, s))
@@ -92,8 +97,10 @@ def main() -> int:
             subprocess.run(["git", "worktree", "remove", "--force", str(WORK / "against")], cwd=ROOT)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sets = ", ".join(f"seed {s} at {w}x{h} ({n} + {CONTROLS} text-free)" for s, (w, h), n in SETS)
-    text = [f"\n## Recall on synthetic label photos the tests do not hold — {now} (bench/bench_recall.py)\n"]
-    text.append(f"`deident scrub --faces off` on textsynth's {sets}; textsynth's leak rule.\n")
+    grey = ", turned grey" if args.grey else ""
+    title = f"Recall on synthetic label photos the tests do not hold{grey}"
+    text = [f"\n## {title} — {now} (bench/bench_recall.py)\n"]
+    text.append(f"`deident scrub --faces off` on textsynth's {sets}{grey}; textsynth's leak rule.\n")
     text += ["| code | lines leaked | which |", "|---|---|---|"]
     for label, _, leaked, lines in rows:
         text.append(f"| {label} | {len(leaked)} of {lines} | {'; '.join(leaked) or 'none'} |")

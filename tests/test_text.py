@@ -99,6 +99,17 @@ def test_a_glyph_between_two_pieces_of_a_line_is_text(all_ctx):
     _assert_scrubbed([sample], all_ctx, 4)
 
 
+def test_a_small_line_going_on_over_a_ground_of_its_own_grey_is_followed(all_ctx):
+    """A 14-px name in dark grey on a greyscale picture: "Douglas" of "DAVIDSON, Douglas" runs over dark
+    bark, where the detector's heat is 0.01 at the frame's own scale (0.99 at 1.5): only "DAVIDSON," was
+    found, and "Douglas" was left legible beside its fill. Past a small line's ends the detector looks
+    again, enlarged, for the line's own continuation."""
+    sample = ts.make_sample(5, (1024, 768), seed=22)
+    sample.rgb = np.repeat(sample.rgb.mean(axis=2).round().astype(np.uint8)[:, :, None], 3, axis=2)
+    assert ("DAVIDSON, Douglas", 14, 0) in [(ln.text, ln.size, ln.angle) for ln in sample.lines]
+    _assert_scrubbed([sample], all_ctx, 3)
+
+
 @pytest.mark.slow
 def test_verification_pass_finds_nothing_on_filled_boxes(all_ctx):
     detector = TextDetector(all_ctx.options)

@@ -314,6 +314,8 @@ def find_lines(
     lines = drop_contained(lines + _fine(engine, work, box_thresh, None) + _turned(engine, work, box_thresh))
     if max(bgr.shape[:2]) > OVERVIEW_SIDE:
         lines = drop_contained(lines + _refine(engine, work, lines, box_thresh))
+    elif _grey(bgr):
+        lines = drop_contained(lines + _beyond_ends(engine, work, lines, box_thresh))
     if enough and settle is not None and (kept := settle(lines)):
         return kept
     if faint:
@@ -559,6 +561,64 @@ def _refine(
         seen = (Line(q / scale + shift, float(s)) for q, s in zip(quads, scores, strict=True))
         found += [f for f in seen if f.height <= tallest]
     return [ln for ln in found if has_ink(bgr, ln.quad)]
+
+
+# On a grey frame (a radiograph, a grey micrograph) a small line seen at the frame's own scale can stop
+# where its text goes on over a ground of about its own brightness, which in colour its hue sets apart:
+# "DAVIDSON, Douglas" (14 px, dark grey) on a greyscale textsynth picture, "Douglas" over dark bark, heats
+# 0.01 at scale 1 and 0.99 at 1.5, and was left legible beside the fill of "DAVIDSON,". From each small
+# line's middle, a window ENDS_ALONG of its heights past each end is looked at ENDS_SCALE times larger,
+# and what it finds counts only as the line's own continuation: on its baseline, of its height, reaching
+# past its end (``deident.text._same_line``). Whatever else such windows found on ../shared's real-world
+# photos (texture, a sign's frame) filled up to 5 % of a frame. bench_recall.py's seven seeds turned grey:
+# 28 -> 25 of 485 lines leaked (in colour 0 before and after); on colour photos the look cost 38 % of the
+# text stage's CPU and found nothing, so only grey frames get it, their windows merged where they overlap
+# (a grey printed page, 384x191 px: +0.5 CPU-s a window each, +0.1 merged).
+ENDS_SCALE = 2.0
+ENDS_ALONG = 8.0
+ENDS_PAST = 0.5  # a continuation reaches past the line's end by at least this share of its height...
+ENDS_HEIGHT = 0.3  # ...and its height is the line's within this share
+
+
+def _grey(bgr: np.ndarray) -> bool:
+    return bool(np.array_equal(bgr[..., 0], bgr[..., 1]) and np.array_equal(bgr[..., 1], bgr[..., 2]))
+
+
+def _beyond_ends(engine, bgr: np.ndarray, lines: list[Line], box_thresh: float) -> list[Line]:
+    """The continuations of small lines past their ends, found enlarged (overlapping windows looked at
+    once: a page's lines share theirs)."""
+    from deident.frames_cache import merged
+    from deident.text import _axes, _same_line
+
+    h, w = bgr.shape[:2]
+    small = sorted((ln for ln in lines if ln.height < REFINE_BELOW), key=lambda ln: -ln.score)[:MAX_REFINE]
+    boxes = []
+    for ln in small:
+        (x0, y0), (x1, y1) = ln.quad.min(axis=0), ln.quad.max(axis=0)
+        t = max(2.0, ln.height)
+        reach, side = ENDS_ALONG * t, 2 * t + 16  # the detector needs room around the ink (``_refine``)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2  # from the line's middle: its own ink gives the context
+        if x1 - x0 >= y1 - y0:
+            windows = [(x0 - reach, y0 - side, cx, y1 + side), (cx, y0 - side, x1 + reach, y1 + side)]
+        else:
+            windows = [(x0 - side, y0 - reach, x1 + side, cy), (x0 - side, cy, x1 + side, y1 + reach)]
+        boxes += [(int(max(0, a)), int(max(0, b)), int(min(w, c)), int(min(h, d))) for a, b, c, d in windows]
+    pieces: list[Line] = []
+    for cx0, cy0, cx1, cy1 in merged([b for b in boxes if b[2] - b[0] >= 4 and b[3] - b[1] >= 4]):
+        quads, scores = ocr.detect_boxes(engine, _resize(bgr[cy0:cy1, cx0:cx1], ENDS_SCALE), box_thresh)
+        shift = np.array([cx0, cy0], np.float32)
+        pieces += [Line(q / ENDS_SCALE + shift, float(sc)) for q, sc in zip(quads, scores, strict=True)]
+    found = []
+    for piece in pieces:
+        for ln in small:
+            u, t = _axes(ln.quad)[0], max(2.0, ln.height)
+            (a0, a1), (b0, b1) = ((float(v.min()), float(v.max())) for v in (ln.quad @ u, piece.quad @ u))
+            past = max(a0 - b0, b1 - a1) >= ENDS_PAST * t
+            alike = abs(piece.height - ln.height) <= ENDS_HEIGHT * ln.height
+            if past and alike and _same_line(ln.quad, piece.quad) and has_ink(bgr, piece.quad):
+                found.append(piece)
+                break
+    return found
 
 
 def _upright(img: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
