@@ -410,7 +410,7 @@ CAPTION_LEAKS = [
     ("Employed by Quigley & Sons, rash on the arm.", r"Quigley", "rash on the arm"),
     ("Admitted to room 412, bed 7, with a rash on the arm.", r"\b412\b|\b7\b", "rash on the arm"),
     ("Seen in Bay 3B with a rash on the arm.", r"\b3B\b", "rash on the arm"),
-    # found by this sweep: a birth date with a Roman month (Poland, Czechia), a spaced SSN, initials
+    # a birth date with a Roman month (Poland, Czechia), a spaced SSN, initials in brackets
     ("DOB: 12.III.1970, rash on the arm.", r"III|1970", "rash on the arm"),
     ("Her SSN is 123 45 6789; rash on the arm.", r"6789|\b45\b", "rash on the arm"),
     ("The patient (J.S.) had a rash on the arm.", r"J\.\s?S\.", "rash on the arm"),
