@@ -26,6 +26,7 @@ from deident.text.evidence import (
     reads_as_a_glyph,
     reads_confidently,
 )
+from deident.text.geometry import RUN_GAP, SQUARE, axes, same_line
 
 
 @lru_cache(maxsize=16)
@@ -134,12 +135,12 @@ def _with_continuations(kept: list, found: list) -> list:
     part of a line: the icons between an echo's settings on its bottom bar, or a short label in a column
     of them."""
     ids = {id(ln) for ln in kept}
-    dropped = [ln for ln in found if id(ln) not in ids and _axes(ln.quad)[1] < SHORT_ASPECT]
+    dropped = [ln for ln in found if id(ln) not in ids and axes(ln.quad)[1] < SHORT_ASPECT]
     pieces = kept + dropped
     out = list(kept)
     for run in _runs(pieces, SHORT_ASPECT) if dropped else []:
         long = [
-            k for k, i in enumerate(run) if id(pieces[i]) in ids and _axes(pieces[i].quad)[1] >= SHORT_ASPECT
+            k for k, i in enumerate(run) if id(pieces[i]) in ids and axes(pieces[i].quad)[1] >= SHORT_ASPECT
         ]
         out += [
             pieces[i]
@@ -318,7 +319,7 @@ def _touching(run: list[int], lines: list) -> list[bool]:
     import numpy as np
 
     quads = [np.asarray(lines[i].quad, np.float64) for i in run]
-    u = _axes(max(quads, key=lambda q: _axes(q)[1]))[0]
+    u = axes(max(quads, key=lambda q: axes(q)[1]))[0]
     out = []
     for a, b in itertools.pairwise(quads):
         (a0, a1), (b0, b1) = ((float(p.min()), float(p.max())) for p in (a @ u, b @ u))
@@ -347,60 +348,9 @@ def _mark(cats: list, run: list[int], category: str, texts: list) -> None:
             cats[i] = category
 
 
-# Fragments of one line: extents across the line overlapping by this share of the smaller one, heights
-# within this ratio, at most this many (mean) heights apart along it, axes within this angle.
-RUN_ACROSS = 0.6
-RUN_HEIGHT = 0.6
-RUN_GAP = 1.0
-RUN_ANGLE = 15.0
-_SQUARE = 1.3  # a quad less elongated than this has no reliable axis of its own (one or two glyphs)
-
-
-def _axes(quad) -> tuple:
-    """(unit vector along the line, elongation) of a quad, the line taken as its longer side."""
-    import numpy as np
-
-    q = np.asarray(quad, np.float64)
-    a, b = (q[1] - q[0]) + (q[2] - q[3]), (q[3] - q[0]) + (q[2] - q[1])
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if max(na, nb) < 1e-6:
-        return np.array([1.0, 0.0]), 1.0
-    if na >= nb:
-        return a / na, na / max(nb, 1e-6)
-    return b / nb, nb / max(na, 1e-6)
-
-
-def _same_line(qa, qb, square: float = _SQUARE) -> bool:
-    """True when quads ``qa`` and ``qb`` look like neighbouring fragments of one line of text; quads less
-    elongated than ``square`` have no axis of their own."""
-    import math
-
-    import numpy as np
-
-    (ua, ea), (ub, eb) = _axes(qa), _axes(qb)
-    ref, other, u, e_other = (qa, qb, ua, eb) if ea >= eb else (qb, qa, ub, ea)
-    if e_other >= square and abs(float(u @ _axes(other)[0])) < math.cos(math.radians(RUN_ANGLE)):
-        return False
-    # Near-square pairs (single glyphs) have no axis to trust: either direction may be the line.
-    directions = [u] if max(ea, eb) >= square else [u, np.array([-u[1], u[0]])]
-    r, o = np.asarray(ref, np.float64), np.asarray(other, np.float64)
-    for along in directions:
-        across = np.array([-along[1], along[0]])
-        (r0, r1), (o0, o1) = ((float(p.min()), float(p.max())) for p in (r @ across, o @ across))
-        hr, ho = r1 - r0, o1 - o0
-        if min(hr, ho) <= 0 or min(hr, ho) < RUN_HEIGHT * max(hr, ho):
-            continue
-        if min(r1, o1) - max(r0, o0) < RUN_ACROSS * min(hr, ho):
-            continue
-        (a0, a1), (b0, b1) = ((float(p.min()), float(p.max())) for p in (r @ along, o @ along))
-        if max(b0 - a1, a0 - b1) <= RUN_GAP * (hr + ho) / 2:
-            return True
-    return False
-
-
-def _runs(lines: list, square: float = _SQUARE) -> list[list[int]]:
+def _runs(lines: list, square: float = SQUARE) -> list[list[int]]:
     """Indices of lines grouped into runs of neighbouring fragments on one baseline (2 or more each);
-    ``square`` as in ``_same_line``."""
+    ``square`` as in ``same_line``."""
     import numpy as np
 
     n = len(lines)
@@ -420,7 +370,7 @@ def _runs(lines: list, square: float = _SQUARE) -> list[list[int]]:
         return i
 
     for i, j in zip(*np.nonzero(np.triu(near, 1)), strict=True):
-        if root(int(i)) != root(int(j)) and _same_line(quads[i], quads[j], square):
+        if root(int(i)) != root(int(j)) and same_line(quads[i], quads[j], square):
             parent[root(int(i))] = root(int(j))
     groups: dict[int, list[int]] = {}
     for i in range(n):
@@ -431,8 +381,8 @@ def _runs(lines: list, square: float = _SQUARE) -> list[list[int]]:
 
 def _along(run: list[int], quads) -> list[int]:
     """``run`` ordered along the axis of its most elongated fragment."""
-    ref = max(run, key=lambda i: (_axes(quads[i])[1], -i))
-    u = _axes(quads[ref])[0]
+    ref = max(run, key=lambda i: (axes(quads[i])[1], -i))
+    u = axes(quads[ref])[0]
     return sorted(run, key=lambda i: (float(quads[i].mean(axis=0) @ u), i))
 
 
@@ -440,7 +390,7 @@ def _union_quad(quads: list):
     """One quad around all ``quads``, on the axes (and corner order) of the most elongated of them."""
     import numpy as np
 
-    ref = np.asarray(max(quads, key=lambda q: _axes(q)[1]), np.float64)
+    ref = np.asarray(max(quads, key=lambda q: axes(q)[1]), np.float64)
     a = (ref[1] - ref[0]) + (ref[2] - ref[3])
     a /= max(float(np.linalg.norm(a)), 1e-6)
     b = (ref[3] - ref[0]) + (ref[2] - ref[1])
@@ -529,7 +479,7 @@ def _glyphs_read(eng, bgr, lines: list, photographic: bool) -> list:
         id(ln)
         for ln, r in zip(short, reads, strict=True)
         if not (
-            _a_glyph(bgr, ln.quad, r) if _axes(ln.quad)[1] < GLYPH_ASPECT else _short_text(bgr, ln.quad, r)
+            _a_glyph(bgr, ln.quad, r) if axes(ln.quad)[1] < GLYPH_ASPECT else _short_text(bgr, ln.quad, r)
         )
     }
     return [ln for ln in lines if id(ln) not in unread]
@@ -541,7 +491,7 @@ def _doubtful(line, photographic: bool) -> bool:
     one (``_resolve_tall``)."""
     if line.height > TALL_LINE_PX or line.read is not None:
         return False
-    aspect = _axes(line.quad)[1]
+    aspect = axes(line.quad)[1]
     return aspect < GLYPH_ASPECT or (photographic and aspect < SHORT_ASPECT and line.score < SHORT_WEAK)
 
 

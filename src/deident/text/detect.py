@@ -17,6 +17,7 @@ import numpy as np
 
 from deident.text import engine as ocr
 from deident.text.evidence import reads_as_a_glyph, reads_confidently
+from deident.text.geometry import axes, same_line
 
 OVERVIEW_SIDE = 1280  # long side of the overview pass
 TILE = 1536  # longest tile side (in fine-pass pixels)
@@ -569,7 +570,7 @@ def _refine(
 # 0.01 at scale 1 and 0.99 at 1.5, and was left legible beside the fill of "DAVIDSON,". From each small
 # line's middle, a window ENDS_ALONG of its heights past each end is looked at ENDS_SCALE times larger,
 # and what it finds counts only as the line's own continuation: on its baseline, of its height, reaching
-# past its end (``deident.text._same_line``). Whatever else such windows found on ../shared's real-world
+# past its end (``geometry.same_line``). Whatever else such windows found on ../shared's real-world
 # photos (texture, a sign's frame) filled up to 5 % of a frame. bench_recall.py's seven seeds turned grey:
 # 28 -> 25 of 485 lines leaked (in colour 0 before and after); on colour photos the look cost 38 % of the
 # text stage's CPU and found nothing, so only grey frames get it, their windows merged where they overlap
@@ -588,7 +589,6 @@ def _beyond_ends(engine, bgr: np.ndarray, lines: list[Line], box_thresh: float) 
     """The continuations of small lines past their ends, found enlarged (overlapping windows looked at
     once: a page's lines share theirs)."""
     from deident.frames_cache import merged
-    from deident.text import _axes, _same_line
 
     h, w = bgr.shape[:2]
     small = sorted((ln for ln in lines if ln.height < REFINE_BELOW), key=lambda ln: -ln.score)[:MAX_REFINE]
@@ -611,11 +611,11 @@ def _beyond_ends(engine, bgr: np.ndarray, lines: list[Line], box_thresh: float) 
     found = []
     for piece in pieces:
         for ln in small:
-            u, t = _axes(ln.quad)[0], max(2.0, ln.height)
+            u, t = axes(ln.quad)[0], max(2.0, ln.height)
             (a0, a1), (b0, b1) = ((float(v.min()), float(v.max())) for v in (ln.quad @ u, piece.quad @ u))
             past = max(a0 - b0, b1 - a1) >= ENDS_PAST * t
             alike = abs(piece.height - ln.height) <= ENDS_HEIGHT * ln.height
-            if past and alike and _same_line(ln.quad, piece.quad) and has_ink(bgr, piece.quad):
+            if past and alike and same_line(ln.quad, piece.quad) and has_ink(bgr, piece.quad):
                 found.append(piece)
                 break
     return found
@@ -721,7 +721,7 @@ def grown(quad: np.ndarray, share: float = GROW) -> np.ndarray:
     """
     q = quad.astype(np.float64)
     centre = q.mean(axis=0)
-    u, v, nu, nv = _unit_axes(q)
+    u, v, nu, nv = _unitaxes(q)
     if nu < 1e-6 or nv < 1e-6:
         return q
     height = min(nu, nv) / 2
@@ -937,7 +937,7 @@ END_TRIM_CHECK = 0.5
 def _ends_trimmed(quad: np.ndarray, fit: np.ndarray) -> bool:
     """True when ``fit`` stops short of either end of the line ``quad`` by more than END_TRIM_CHECK."""
     q, f = quad.astype(np.float64), fit.astype(np.float64)
-    u, v, nu, nv = _unit_axes(q)
+    u, v, nu, nv = _unitaxes(q)
     along = u if nu >= nv else v
     (a0, a1), (b0, b1) = ((float(p.min()), float(p.max())) for p in (q @ along, f @ along))
     return max(b0 - a0, a1 - b1) > END_TRIM_CHECK * min(nu, nv) / 2
@@ -958,7 +958,7 @@ def spared(cover: np.ndarray, quad: np.ndarray, neighbours: list[np.ndarray]) ->
     if not any(cv2.intersectConvexConvex(c, n.astype(np.float32))[0] > 0 for n in neighbours):
         return cover
     q = quad.astype(np.float64)
-    u, v, nu, nv = _unit_axes(q)
+    u, v, nu, nv = _unitaxes(q)
     if nv > nu:
         u = v
     v = np.array([-u[1], u[0]])
@@ -992,7 +992,7 @@ def core(quad: np.ndarray, trim: float) -> np.ndarray:
     return np.array(out, np.float32)
 
 
-def _unit_axes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _unitaxes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Unit vectors along the quad's first and second side pairs, and the pairs' summed lengths."""
     u = (q[1] - q[0]) + (q[2] - q[3])
     v = (q[3] - q[0]) + (q[2] - q[1])
@@ -1011,7 +1011,7 @@ def to_border(quad: np.ndarray, shape, line: np.ndarray, height: float) -> np.nd
     which ends are cut.
     """
     q = quad.astype(np.float64)
-    u, v, nu, nv = _unit_axes(q)
+    u, v, nu, nv = _unitaxes(q)
     if nu < 1e-6 or nv < 1e-6:
         return q
     if nv > nu:  # the line runs along the longer side pair
