@@ -414,6 +414,10 @@ CAPTION_LEAKS = [
     ("DOB: 12.III.1970, rash on the arm.", r"III|1970", "rash on the arm"),
     ("Her SSN is 123 45 6789; rash on the arm.", r"6789|\b45\b", "rash on the arm"),
     ("The patient (J.S.) had a rash on the arm.", r"J\.\s?S\.", "rash on the arm"),
+    # a time joined to an ISO date, a year with an apostrophe
+    ("Biopsy on 2024-03-12T10:15 of the skin of the arm.", r"T?10:15|2024", "of the skin"),
+    ("Seen 12th March '24 with a rash on the arm.", r"'24|March", "rash on the arm"),
+    ("Seen in March '24 with a rash on the arm.", r"'24|March", "rash on the arm"),
 ]
 
 

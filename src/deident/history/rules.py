@@ -109,14 +109,17 @@ YEAR = r"(?:19|20)\d{2}"
 SEASON = r"(?:spring|summer|fall|autumn|winter)"
 WEEKDAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
 ROMAN_MONTH = r"(?:XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)"
+# A time joined to an ISO date ("2024-03-12T10:15:00Z"), and a year written with an apostrophe ("'24")
+ISO_TIME = r"(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+SHORT_YEAR = r"['’]\d{2}\b"
 ABS_DATE = (
-    rf"(?:(?<![\d/.-]){YEAR}[-/.]\d{{1,2}}[-/.]\d{{1,2}}(?![\d/])"
+    rf"(?:(?<![\d/.-]){YEAR}[-/.]\d{{1,2}}[-/.]\d{{1,2}}{ISO_TIME}(?![\d/])"
     rf"|(?<![\d/.-])\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:{YEAR}|\d{{2}})(?![\d/])"
     rf"|(?<![\d/.])\d{{1,2}}/{YEAR}(?![\d/])"
     rf"|(?<![\d/.-])\d{{1,2}}\s\d{{1,2}}\s{YEAR}(?![\d/])"  # "12 03 1970", as forms print it
-    rf"|\b{MONTH}\s+{ORD}(?:,?\s+{YEAR})?\b"
-    rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+{YEAR})?\b"
-    rf"|\b{MONTH}\s+{YEAR}\b"
+    rf"|\b{MONTH}\s+{ORD}(?:,?\s+(?:{YEAR}\b|{SHORT_YEAR}))?\b"
+    rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+(?:{YEAR}\b|{SHORT_YEAR}))?\b"
+    rf"|\b{MONTH}\s+(?:{YEAR}\b|{SHORT_YEAR})"
     rf"|(?<![\d/.-])\d{{1,2}}[-/.]{MONTH}[-/.]?(?:{YEAR}|\d{{2}})(?![\d/])"  # "12-Mar-1970", "12/Mar/70"
     rf"|(?<![\d/.-])\d{{1,2}}\.\s?{ROMAN_MONTH}\.\s?(?:{YEAR}|\d{{2}})(?![\d/]))"  # "12.III.1970"
 )
