@@ -17,7 +17,7 @@ import numpy as np
 
 from deident.text import engine as ocr
 from deident.text.evidence import reads_as_a_glyph, reads_confidently
-from deident.text.geometry import axes, same_line
+from deident.text.geometry import axes, same_line, side_axes
 
 OVERVIEW_SIDE = 1280  # long side of the overview pass
 TILE = 1536  # longest tile side (in fine-pass pixels)
@@ -608,12 +608,15 @@ def _beyond_ends(engine, bgr: np.ndarray, lines: list[Line], box_thresh: float) 
         quads, scores = ocr.detect_boxes(engine, _resize(bgr[cy0:cy1, cx0:cx1], ENDS_SCALE), box_thresh)
         shift = np.array([cx0, cy0], np.float32)
         pieces += [Line(q / ENDS_SCALE + shift, float(sc)) for q, sc in zip(quads, scores, strict=True)]
+    spans = []  # each small line, its axis, and its extent along it
+    for ln in small:
+        u = axes(ln.quad)[0]
+        spans.append((ln, u, float((ln.quad @ u).min()), float((ln.quad @ u).max())))
     found = []
     for piece in pieces:
-        for ln in small:
-            u, t = axes(ln.quad)[0], max(2.0, ln.height)
-            (a0, a1), (b0, b1) = ((float(v.min()), float(v.max())) for v in (ln.quad @ u, piece.quad @ u))
-            past = max(a0 - b0, b1 - a1) >= ENDS_PAST * t
+        for ln, u, a0, a1 in spans:
+            b0, b1 = float((piece.quad @ u).min()), float((piece.quad @ u).max())
+            past = max(a0 - b0, b1 - a1) >= ENDS_PAST * max(2.0, ln.height)
             alike = abs(piece.height - ln.height) <= ENDS_HEIGHT * ln.height
             if past and alike and same_line(ln.quad, piece.quad) and has_ink(bgr, piece.quad):
                 found.append(piece)
@@ -721,7 +724,7 @@ def grown(quad: np.ndarray, share: float = GROW) -> np.ndarray:
     """
     q = quad.astype(np.float64)
     centre = q.mean(axis=0)
-    u, v, nu, nv = _unitaxes(q)
+    u, v, nu, nv = side_axes(q)
     if nu < 1e-6 or nv < 1e-6:
         return q
     height = min(nu, nv) / 2
@@ -937,7 +940,7 @@ END_TRIM_CHECK = 0.5
 def _ends_trimmed(quad: np.ndarray, fit: np.ndarray) -> bool:
     """True when ``fit`` stops short of either end of the line ``quad`` by more than END_TRIM_CHECK."""
     q, f = quad.astype(np.float64), fit.astype(np.float64)
-    u, v, nu, nv = _unitaxes(q)
+    u, v, nu, nv = side_axes(q)
     along = u if nu >= nv else v
     (a0, a1), (b0, b1) = ((float(p.min()), float(p.max())) for p in (q @ along, f @ along))
     return max(b0 - a0, a1 - b1) > END_TRIM_CHECK * min(nu, nv) / 2
@@ -958,7 +961,7 @@ def spared(cover: np.ndarray, quad: np.ndarray, neighbours: list[np.ndarray]) ->
     if not any(cv2.intersectConvexConvex(c, n.astype(np.float32))[0] > 0 for n in neighbours):
         return cover
     q = quad.astype(np.float64)
-    u, v, nu, nv = _unitaxes(q)
+    u, v, nu, nv = side_axes(q)
     if nv > nu:
         u = v
     v = np.array([-u[1], u[0]])
@@ -992,14 +995,6 @@ def core(quad: np.ndarray, trim: float) -> np.ndarray:
     return np.array(out, np.float32)
 
 
-def _unitaxes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Unit vectors along the quad's first and second side pairs, and the pairs' summed lengths."""
-    u = (q[1] - q[0]) + (q[2] - q[3])
-    v = (q[3] - q[0]) + (q[2] - q[1])
-    nu, nv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
-    return u / max(nu, 1e-6), v / max(nv, 1e-6), nu, nv
-
-
 def to_border(quad: np.ndarray, shape, line: np.ndarray, height: float) -> np.ndarray:
     """A line whose end stops near the frame's edge, as a rectangle carried past that edge.
 
@@ -1011,7 +1006,7 @@ def to_border(quad: np.ndarray, shape, line: np.ndarray, height: float) -> np.nd
     which ends are cut.
     """
     q = quad.astype(np.float64)
-    u, v, nu, nv = _unitaxes(q)
+    u, v, nu, nv = side_axes(q)
     if nu < 1e-6 or nv < 1e-6:
         return q
     if nv > nu:  # the line runs along the longer side pair

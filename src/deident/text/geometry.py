@@ -12,18 +12,25 @@ RUN_ANGLE = 15.0
 SQUARE = 1.3  # a quad less elongated than this has no reliable axis of its own (one or two glyphs)
 
 
+def side_axes(q) -> tuple:
+    """Unit vectors along the quad's first and second side pairs, and the pairs' summed lengths."""
+    import numpy as np
+
+    q = np.asarray(q, np.float64)
+    u = (q[1] - q[0]) + (q[2] - q[3])
+    v = (q[3] - q[0]) + (q[2] - q[1])
+    nu, nv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+    return u / max(nu, 1e-6), v / max(nv, 1e-6), nu, nv
+
+
 def axes(quad) -> tuple:
     """(unit vector along the line, elongation) of a quad, the line taken as its longer side."""
     import numpy as np
 
-    q = np.asarray(quad, np.float64)
-    a, b = (q[1] - q[0]) + (q[2] - q[3]), (q[3] - q[0]) + (q[2] - q[1])
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if max(na, nb) < 1e-6:
+    u, v, nu, nv = side_axes(quad)
+    if max(nu, nv) < 1e-6:
         return np.array([1.0, 0.0]), 1.0
-    if na >= nb:
-        return a / na, na / max(nb, 1e-6)
-    return b / nb, nb / max(na, 1e-6)
+    return (u, nu / max(nv, 1e-6)) if nu >= nv else (v, nv / max(nu, 1e-6))
 
 
 def same_line(qa, qb, square: float = SQUARE) -> bool:
