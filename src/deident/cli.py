@@ -167,9 +167,10 @@ def _stage_options(fn):
     return fn
 
 
-def _with_key(options: Options, read_only: bool):
+def with_key(options: Options, read_only: bool):
     """``batch.prepare_options``: the options with the run's key, and a note for the user; a key that
-    cannot be used ($DEIDENT_KEY too short, $DEIDENT_KEY_FILE missing) is a usage error naming it."""
+    cannot be used ($DEIDENT_KEY too short, $DEIDENT_KEY_FILE missing) is a usage error naming it (for
+    every command that writes or checks: ``post`` too)."""
     from deident import batch
     from deident.keys import KeyUnusable
 
@@ -261,7 +262,7 @@ def _run(
     err = Console(stderr=True)
     read_only = command != "scrub"
     _refuse_report_place(report, paths, err)
-    options, note = _with_key(options, read_only)
+    options, note = with_key(options, read_only)
     notes = [note] if note else []
     if note:
         err.print(f"[yellow]{note}[/] — keep it private; the same key gives the same pseudonyms and UIDs.")

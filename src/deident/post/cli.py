@@ -53,8 +53,7 @@ def command(stage_options: Callable, build_options: Callable) -> click.Command:
     def post(ctx, images, out_dir, caption, caption_file, credit, watermark, tags, fields, long_side,
              consented, seed, as_json, report, **kw):  # fmt: skip
         """Scrub IMAGES and write a bundle ready to share: pictures, fuzzed caption, credit, hashtags."""
-        from deident.batch import prepare_options
-        from deident.keys import KeyUnusable
+        from deident.cli import with_key
         from deident.options import FaceMode
         from deident.outputs import BatchRefused, report_problem, write_report
         from deident.post.bundle import build_post
@@ -69,10 +68,7 @@ def command(stage_options: Callable, build_options: Callable) -> click.Command:
         options = build_options(**kw)
         if consented and not _faces_given(ctx):
             options = dataclasses.replace(options, faces=FaceMode.EYES)
-        try:
-            options, note = prepare_options(options, read_only=False)
-        except KeyUnusable as exc:
-            raise click.UsageError(str(exc)) from exc
+        options, note = with_key(options, read_only=False)
         if note:
             click.echo(f"{note} — keep it private.", err=True)
         result = build_post(
