@@ -68,6 +68,8 @@ _YEAR_BRACKETS = ((1, ADULT - 1), (ADULT, OLDEST))
 _MONTH_BRACKETS = ((1, 11), (12, 23), (24, 12 * ADULT - 1))
 _N = r"(?P<n>\d{1,3})(?![\d.,]\d|\+|\s+or\s+older)"  # "90+" and "90 or older" are final
 _ART = r"(?:\b(?P<art>[Aa]n?)\s+)?"
+_NOT_MONTHS = r"(?![\s-]*(?:months?|mos?|m/o|weeks?|wks?|days?)\b)"  # "aged 6 months" is an infant's age...
+_IN_MONTHS = r"(?=[\s-]*(?:months?|mos?)\b)"  # ...moved in months
 _WHO = r"(?:patient|pt|woman|man|lady|gentleman|female|male|girl|boy|child|infant|she|he)"  # "She (47)"
 _FEVER = re.compile(r"(?:temp|fever|febrile|°|\bT\b)[^.]{0,20}$", re.IGNORECASE)
 
@@ -99,10 +101,10 @@ _AGE_FORMS: tuple[_AgeForm, ...] = (
         re.compile(rf"{_ART}(?<![\d.,/:])\b{_N}(?=\s?y?\s?[FM]\b(?!\s*(?:catheter|sheath|tube|gauge)))")
     ),
     _AgeForm(
-        re.compile(rf"\b(?:aged|age:?)\s*{_N}\b(?![\s-]*(?:months?|mos?|m/o|weeks?|wks?|days?)\b)", re.I),
+        re.compile(rf"\b(?:aged|age:?)\s*{_N}\b{_NOT_MONTHS}", re.I),
         over89="90 or older",
     ),
-    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}(?=[\s-]*(?:months?|mos?)\b)", re.I), True),
+    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}{_IN_MONTHS}", re.I), True),
     _AgeForm(re.compile(rf"\b{_WHO},\s{_N}(?=\s*(?:[,);]|\.(?:\s|$)))", re.I), over89="90 or older"),
     _AgeForm(re.compile(rf"\b{_WHO}\s?\({_N}\)", re.I), over89="90 or older"),
 )
@@ -121,7 +123,6 @@ _TENS = words_pattern([w for w, n in number_words().items() if n >= 20])
 _TEENS = words_pattern([w for w, n in number_words().items() if 10 <= n < 20])
 _WRITTEN = rf"(?P<n>(?:{_TENS})(?:[\s-](?:{_UNITS}))?|{_TEENS}|{_UNITS})"  # "forty-two", "fourteen"
 _WORD_END = r"(?![\w-])"
-_NOT_MONTHS = r"(?![\s-]*(?:months?|mos?|m/o|weeks?|wks?|days?)\b)"
 # After "a woman of 42": what ends an age there ("a man of 60 kg", "a woman of two minds" are none)
 _AGE_ENDS = (
     r"(?=\s*(?:[,.;:)]|$)|\s+(?:with|who|and|presented|presenting|presents|had|has|was|is|from|years?)\b)"
@@ -138,7 +139,7 @@ _AGE_FORMS += (  # "forty-two-year-old", "a seventeen year old", "fourteen years
     _AgeForm(
         re.compile(rf"\b(?:aged|age:?)\s*{_WRITTEN}{_WORD_END}{_NOT_MONTHS}", re.I), over89="90 or older"
     ),
-    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_WRITTEN}(?=[\s-]*(?:months?|mos?)\b)", re.I), True),
+    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_WRITTEN}{_IN_MONTHS}", re.I), True),
     _AgeForm(re.compile(rf"\b{_WHO},\s{_WRITTEN}(?=\s*(?:[,);]|\.(?:\s|$)))", re.I)),
     # "a woman of 42", "a boy of fourteen"
     *(_AgeForm(re.compile(rf"\b{_WHO}\s+of\s+{n}{_AGE_ENDS}", re.I)) for n in (_N, _WRITTEN)),
