@@ -127,6 +127,9 @@ _WORD_END = r"(?![\w-])"
 _AGE_ENDS = (
     r"(?=\s*(?:[,.;:)]|$)|\s+(?:with|who|and|presented|presenting|presents|had|has|was|is|from|years?)\b)"
 )
+# After "he was 14": what makes the number an age ("he was 14 kg", "she was 3 days post-op" are none)
+_CLAUSE_ENDS = rf"{_WORD_END}{_NOT_MONTHS}(?=\s*(?:[,;)]|\.(?:\s|$)|$)|\s+(?:when|and|at|but|then|so)\b)"
+_CLAUSE_START = r"(?:^|(?<=[.!?;,:]\s)|(?<=\n))"  # "At 3 he" inside a clause may be a clock's hour
 _AGE_FORMS += (  # "forty-two-year-old", "a seventeen year old", "fourteen years of age"
     _AgeForm(
         re.compile(
@@ -143,6 +146,22 @@ _AGE_FORMS += (  # "forty-two-year-old", "a seventeen year old", "fourteen years
     _AgeForm(re.compile(rf"\b{_WHO},\s{_WRITTEN}(?=\s*(?:[,);]|\.(?:\s|$)))", re.I)),
     # "a woman of 42", "a boy of fourteen"
     *(_AgeForm(re.compile(rf"\b{_WHO}\s+of\s+{n}{_AGE_ENDS}", re.I)) for n in (_N, _WRITTEN)),
+    # an age as a clause's predicate: "He was fourteen when it began", "she is 7 and well"
+    *(
+        _AgeForm(
+            re.compile(rf"\b{_WHO}\s+(?:was|is|turned)\s+(?:only\s+|just\s+)?{n}{_CLAUSE_ENDS}", re.I),
+            over89="90 or older",
+        )
+        for n in (_N, _WRITTEN)
+    ),
+    # an age opening a clause: "At fourteen he noticed", "at the age of 9, she"
+    *(
+        _AgeForm(
+            re.compile(rf"{_CLAUSE_START}[Aa]t\s+(?:the\s+age\s+of\s+)?{n}(?=,?\s+(?:{_WHO})\b)", re.I),
+            over89="90 or older",
+        )
+        for n in (_N, _WRITTEN)
+    ),
 )
 _WORDS_90 = (
     r"(?:ninety|(?:one|a)\s+hundred)(?:[\s-]+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|nine))?"
@@ -151,7 +170,10 @@ _DECADE_90 = re.compile(
     r"\b(?:in|during)\s+(?:his|her|their)\s+(?:(?:early|mid|late)[\s-]+)?(?:9\d'?s|nineties)\b"
     r"|\b(?P<nona>nonagenarian|centenarian)(?:\s+(?P<who>woman|man|lady|gentleman|patient|female|male))?\b"
     rf"|\b{_WORDS_90}(?=[\s-]+(?:years?|yrs?)(?:[\s-]+old|\s+of\s+age)\b)"
-    rf"|\b(?:aged|age:?)\s*{_WORDS_90}\b",  # "aged ninety-two"
+    rf"|\b(?:aged|age:?)\s*{_WORDS_90}\b"  # "aged ninety-two"
+    # "he was ninety-five when", "At ninety-two she": the number alone becomes "90 or older"
+    rf"|(?P<lead>\b(?:{_WHO})\s+(?:was|is|turned)\s+|{_CLAUSE_START}[Aa]t\s+(?:the\s+age\s+of\s+)?)"
+    rf"(?P<pred>{_WORDS_90})(?:{_CLAUSE_ENDS}|(?=,?\s+(?:{_WHO})\b))",
     re.IGNORECASE,
 )
 
@@ -232,6 +254,8 @@ def _fuzz_ages(text: str, jitter: int, rng: random.Random, edits: list[Edit]) ->
         if m.group("nona"):  # a noun or an adjective: "a nonagenarian with", "nonagenarian lady"
             new = f"{m.group('who') or 'patient'} aged 90 or older"
             new = new[0].upper() + new[1:] if m.group(0)[0].isupper() else new
+        if m.group("pred"):
+            new = m.group("lead") + "90 or older"
         edits.append(Edit(Change("age", m.group(0), new), m.group(0)))
         return new
 

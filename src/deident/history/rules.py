@@ -15,6 +15,7 @@ from deident.history.vocab import (
     care_units,
     eponyms,
     foreign_months,
+    grammar,
     institutions,
     number_words,
     regions,
@@ -139,6 +140,7 @@ _WORD = (  # "MacGillivray-O'Neill": each part of a double name may open with O'
     rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:(?:-(?:[{_UP}]['’])?|['’])[{_UP}][{_LOW}]+)*"
 )
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
+_ROMANCE = r"(?:de\s+la|de|da|di|du|dos|das|del|della)"  # a particle that names no one without its cue
 # de la Cruz, van der Berg; the Irish Ó Briain, Ní Dhonnchadha, Nic Aodha, Mac Giolla, Uí Bhriain
 _PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|ter|het|du|dos|das|Ó|Ní|Nic|Mac|Mhic|Uí|Ua)\s+"
 
@@ -245,13 +247,14 @@ def _particle_name(m: re.Match[str]) -> str:
             or low in sentence_starters()
         ) or (ordinary(low) or low in clinical_words() or low in NOT_NAMES)
 
-    surname = m.group("surname") or m.group("surname2")
-    given = m.group("given") or m.group("given2") or ""
+    groups = m.groupdict()
+    surname = groups["surname"] or groups.get("surname2")
+    given = groups.get("given") or groups.get("given2") or ""
     if plain(surname):
         return m.group(0)
     if given and plain(given):  # "Saw van der Wal": the verb stays; "Syndrome de Down" is no name
-        return m.group(0) if m.group("given2") else f"{given} someone"
-    return "someone"
+        return m.group(0) if groups.get("given2") else f"{given} someone"
+    return (groups.get("cue") or "") + "someone"
 
 
 def _employer(m: re.Match[str]) -> str:
@@ -266,6 +269,8 @@ def _employer(m: re.Match[str]) -> str:
 
 
 def _title_name(m: re.Match[str]) -> str:
+    if f"{m.group('title')} {m.group('name')}" in eponyms():  # "Sister Mary Joseph nodule" is a sign
+        return m.group(0)
     return "a colleague" if re.match(DOCTOR_TITLES, m.group("title"), re.IGNORECASE) else "the patient"
 
 
@@ -559,8 +564,19 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
         re.compile(
             rf"(?<![\w'’-])(?P<name>(?:(?P<given>{_WORD})\s+)?(?:[Vv][ao]n(?:\s+(?:der|den|de|het))?|ter)"
-            rf"\s+(?P<surname>{_WORD})|(?P<given2>{_WORD})\s+(?:de\s+la|de|da|di|du|dos|das|del|della)\s+"
-            rf"(?P<surname2>{_WORD}))"
+            rf"\s+(?P<surname>{_WORD})|(?P<given2>{_WORD})\s+{_ROMANCE}\s+(?P<surname2>{_WORD}))"
+        ),
+        _particle_name,
+        "name",
+    ),
+    # a Romance particle without a given name after a word that cues a person, or opening a sentence
+    # ("seen by de Vries", "De Souza agreed"); grammar.json lists the cues
+    Rule(
+        "name",
+        re.compile(
+            rf"(?P<cue>\b(?:{words_pattern(grammar()['before_a_bare_particle_name'])})\s+|^|(?<=[.!?]\s))"
+            rf"(?P<name>(?i:{_ROMANCE})\s+(?P<surname>{_WORD}))(?![\w'’-])",
+            re.MULTILINE,
         ),
         _particle_name,
         "name",
@@ -686,11 +702,13 @@ _CLEANUP: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(recently|previously)(?:[\s,]+(?:recently|previously)\b)+", re.IGNORECASE), r"\1"),
     (re.compile(r"([.!?])[ \t]+[,;:.](?=\s|$)"), r"\1"),
     (re.compile(r"[ \t]+([.,;:!?)])"), r"\1"),
-    (re.compile(r"([.!?])[.,;:](?!\.)"), r"\1"),
+    (re.compile(r"(?<!\.)([.!?])[.,;:](?!\.)"), r"\1"),  # a doubled stop; an ellipsis stays
     (re.compile(r"([(\[])[ \t]+"), r"\1"),
     (re.compile(r"([,;:])(?:[ \t]*[,;:])+"), r"\1"),
     (re.compile(r"[,;:]+(?=[.!?](?:\s|$))"), ""),
-    (re.compile(r"(^|\n)[ \t]*[,;:][ \t]*"), r"\1"),
+    # a line a removal left opening on the stop after it ("MRN: 12345. Rash" -> "Rash", as "arm. MRN:
+    # 12345. Rash" -> "arm. Rash"); an ellipsis ("...and then") is the writer's own
+    (re.compile(r"(^|\n)[ \t]*(?:[,;:]|\.(?!\.))[ \t]*"), r"\1"),
     (re.compile(r"[ \t]{2,}"), " "),
     (re.compile(r"^[ \t]+|[ \t]+$", re.MULTILINE), ""),
     (re.compile(r"(?<=\w)[,;:]+$", re.MULTILINE), ""),  # "haemoptysis; MRN 0045" ends without its ";"
