@@ -100,6 +100,9 @@ _AGE_FORMS: tuple[_AgeForm, ...] = (
     _AgeForm(
         re.compile(rf"{_ART}(?<![\d.,/:])\b{_N}(?=\s?y?\s?[FM]\b(?!\s*(?:catheter|sheath|tube|gauge)))")
     ),
+    # a radiology request's "92/F", "F/92", "45 / M"
+    _AgeForm(re.compile(rf"(?<![\d.,/:])\b{_N}(?=\s?/\s?[FM]\b)")),
+    _AgeForm(re.compile(rf"(?<![\w/])[FM]\s?/\s?{_N}\b(?![/.,]?\d)")),
     _AgeForm(
         re.compile(rf"\b(?:aged|age:?)\s*{_N}\b{_NOT_MONTHS}", re.I),
         over89="90 or older",
@@ -274,7 +277,8 @@ _SEX_WORDS = re.compile(
     re.IGNORECASE,
 )
 _SEX_CODES = re.compile(
-    r"(?<=\d)(?P<sp>\s?(?i:yo|y/o|y\.o\.?|y)?\s?)(?P<c>[FM])\b|(?<=\b[Ss]ex:\s)(?P<c2>[FM])\b"
+    r"(?<=\d)(?P<sp>\s?(?:/\s?)?(?i:yo|y/o|y\.o\.?|y)?\s?)(?P<c>[FM])\b|(?<=\b[Ss]ex:\s)(?P<c2>[FM])\b"
+    r"|(?<![\w/])(?P<c3>[FM])(?=\s?/\s?\d)"  # "F/92"
 )
 
 
@@ -307,7 +311,7 @@ def _swap_sex(text: str, edits: list[Edit]) -> str:
         return new
 
     def code(m: re.Match[str]) -> str:
-        letter = m.group("c") or m.group("c2")
+        letter = m.group("c") or m.group("c2") or m.group("c3")
         new = "M" if letter == "F" else "F"
         edits.append(Edit(Change("sex", letter, new)))
         return (m.group("sp") or "") + new

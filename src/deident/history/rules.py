@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from deident.history.vocab import (
     care_units,
@@ -17,6 +18,7 @@ from deident.history.vocab import (
     foreign_months,
     grammar,
     institutions,
+    name_cues,
     number_words,
     regions,
     relations,
@@ -145,6 +147,7 @@ _ROMANCE = r"(?:de\s+la|de|da|di|du|dos|das|del|della)"  # a particle that names
 _PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|ter|het|du|dos|das|Ó|Ní|Nic|Mac|Mhic|Uí|Ua)\s+"
 
 
+@cache
 def _acronyms() -> frozenset[str]:
     """Capitalised words a caption writes that are no surname: the text stage's keep words (MRI, CT,
     H&E, BPD ...) and the departments and units a case is seen in (ICU, ED)."""
@@ -181,6 +184,8 @@ NOT_NAMES = {
 }  # fmt: skip
 
 _RELATIVE = rf"(?=[{_UP}][{_UP}{_LOW}])(?!(?i:{'|'.join(sorted(NOT_NAMES))})\b)(?:{NAME})"
+# a name after a cue: capitalised, not a word that follows "patient" without being one ("History")
+_CUED = rf"(?=[{_UP}])(?!(?i:{'|'.join(sorted(NOT_NAMES))})\b)(?:{NAME})"
 _PREP = r"(?:(?P<prep>[Oo]n|[Ii]n|[Aa]t|[Dd]uring|[Aa]round|[Bb]y|[Ss]ince|[Ff]rom|[Oo]f)\s+(?:the\s+)?)?"
 
 
@@ -218,6 +223,17 @@ ID_VALUE = (
 )
 
 
+# Safe Harbor's health plan, account, licence and device numbers, by the words that introduce them
+# ("Medicare no 1EG4-TE5-MK73", "driver's licence D1234567", "pacemaker serial no. AB12345"); "serial"
+# alone stays a word ("serial 12-lead ECGs"), as "account" and "policy" do without a number word.
+_NUMBER_WORD_AFTER = r"\s+(?:ID|number|no\.?|#)"
+_PLAN_LICENCE_DEVICE = (
+    rf"(?:health\s+)?insurance{_NUMBER_WORD_AFTER}|policy{_NUMBER_WORD_AFTER}|member{_NUMBER_WORD_AFTER}"
+    rf"|medicare|medicaid|health\s+(?:card|plan)|account{_NUMBER_WORD_AFTER}|passport"
+    rf"|driver['’]?s\s+licen[cs]e|licen[cs]e{_NUMBER_WORD_AFTER}|certificate{_NUMBER_WORD_AFTER}"
+    rf"|serial{_NUMBER_WORD_AFTER}|S/N|device{_NUMBER_WORD_AFTER}|IMEI|UDI"
+)
+
 # What a number after "room" or "bed" measures or counts, when it is not the room's or bed's number.
 _MEASURES = (
     r"mm|cm|m|µm|um|ml|l|kg|g|mg|%|x|°|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?|wks?|weeks?"
@@ -231,6 +247,40 @@ def _id_removed(m: re.Match[str]) -> str:
         return m.group(0)
     owned = re.search(r"\b(?:her|his|their|the)\s+$", m.string[: m.start()], re.IGNORECASE)
     return _value_removed(m) if owned else ""
+
+
+def _plain(word: str) -> bool:
+    """A capitalised word that names no one: an eponym, a place, a month, a sentence opener, an ordinary,
+    clinical or non-name word ("Radiology", "Spitz", "March")."""
+    from deident.text.phi import clinical_words, ordinary
+
+    low = word.lower()
+    return bool(
+        word.split("-")[0] in eponyms()
+        or word in regions()
+        or _CALENDAR.match(word)
+        or low in sentence_starters()
+        or ordinary(low)
+        or low in clinical_words()
+        or low in NOT_NAMES
+        or word.upper() in _acronyms()
+    )
+
+
+def _cued_name(replacement: str) -> Callable[[re.Match[str]], str]:
+    """A name after a credit or before a credential becomes "a colleague"; after a label or "name is",
+    its value is removed ("Consultant: [removed]"); words that name no one stay ("courtesy of Radiology")."""
+
+    def render(m: re.Match[str]) -> str:
+        words = re.findall(rf"[{_UP}][\w'’-]+", m.group("name"))
+        if not words or all(_plain(w) for w in words):
+            return m.group(0)
+        # plain words opening the match stay ("Saw Jane Roe MD" -> "Saw a colleague")
+        opening = re.match(rf"(?:(?:{'|'.join(re.escape(w) for w in words if _plain(w))})\s+)*", m.group(0))
+        kept = opening.group(0) if opening and not m.groupdict().get("lead") else ""
+        return kept + (m.groupdict().get("lead") or "") + replacement
+
+    return render
 
 
 def _particle_name(m: re.Match[str]) -> str:
@@ -327,6 +377,25 @@ def _town(m: re.Match[str]) -> str:
     if tail and (tail in regions() or tail in us_states()):
         return f" from {tail}"
     return f", {tail}" if tail else ""
+
+
+def _home_town(m: re.Match[str]) -> str:
+    """ "lives in Leeds with" -> "lives with", "resident of Tromsø, Norway" -> "resident of Norway": a town
+    goes as after "from" (``_town``); a country or state, a unit or clinical words stay. Common English
+    is no test here: "leeds" and "toronto" are frequent words."""
+    from deident.text.phi import clinical_words
+
+    place, tail = m.group("place"), m.group("tail")
+    words = [w.lower() for w in re.findall(r"[^\W\d_][\w'’-]*", place)]
+    if (
+        place in regions()
+        or place in us_states().values()
+        or all(w in care_units() or w in clinical_words() for w in words)
+    ):
+        return m.group(0)
+    if tail and (tail in regions() or tail in us_states() or tail in us_states().values()):
+        return f"{m.group('verb')} {m.group('prep')} {tail}"
+    return m.group("verb")
 
 
 def _care_place(m: re.Match[str]) -> str:
@@ -439,7 +508,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
             r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hospital\s+(?:number|no\.?|#)"
             r"|NHS\s+(?:number|no\.?)|chart\s+(?:number|no\.?|#)|patient\s+(?:ID|number|no\.?)|ID"
             r"|SSN|social\s+security(?:\s+(?:number|no\.?|#))?"
-            r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#))"
+            r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#)|" + _PLAN_LICENCE_DEVICE + ")"
             r"\s*(?:[:#]|no\.?|number)?\s*(?:is\s+|was\s+)?(?P<v>" + ID_VALUE + ")",
             _I,
         ),
@@ -484,6 +553,11 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         re.compile(rf"\b(?:{'|'.join(uk_postcode_areas())})\d[A-Z\d]?\s\d[A-Z]{{2}}\b"),
         REMOVED,
     ),
+    Rule(  # a Canadian postal code ("M5V 3L9"), its halves apart: "T2N0M0" is a tumour's stage
+        "place",
+        re.compile(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]\d[ABCEGHJ-NPRSTV-Z]\d\b"),
+        REMOVED,
+    ),
     Rule("place", re.compile(r"\bZIP(?:\s*code)?\s*[:#]?\s*(?P<v>\d{5}(?:-\d{4})?)\b", _I), "", "v"),
     Rule(  # a ZIP after a state's code ("AZ 86503"): the state stays
         "place",
@@ -525,6 +599,40 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
         re.compile(r"\b(?P<who>[Pp]atient|[Pp]t\.?)\s*\((?P<name>(?:[A-Z]\.\s?){2,3})\)"),
         lambda m: m.group("who"),
+        "name",
+    ),
+    # a name before a credential ("Jane Roe MD reviewed", "Reported by J. Roe, FRCPath")
+    Rule(
+        "name",
+        re.compile(
+            rf"(?<![\w'’-])(?P<name>(?:[{_UP}]\.\s?){{0,2}}{_WORD}(?:\s+(?:[{_UP}]\.\s?)?{_WORD}){{0,2}}),?\s+"
+            rf"(?:{words_pattern(name_cues()['credentials'])})(?![\w-])"
+        ),
+        _cued_name("a colleague"),
+        "name",
+    ),
+    # a name after a credit ("photo courtesy of Jane Roe", "thanks to Jane Roe for the image")
+    Rule(
+        "name",
+        re.compile(rf"(?P<lead>\b(?i:{words_pattern(name_cues()['before_name'])})\s*:?\s+)(?P<name>{_CUED})"),
+        _cued_name("a colleague"),
+        "name",
+    ),
+    # a name after a role or a relation written as a label ("Consultant: Roe", "Mother: Jane Roe")
+    Rule(
+        "name",
+        re.compile(
+            rf"(?P<lead>\b(?:(?i:{words_pattern([*name_cues()['labels'], *relations()])}))\s*:\s*)"
+            rf"(?P<name>{_CUED})"
+        ),
+        _cued_name(REMOVED),
+        "name",
+    ),
+    # "her name is Jane", "the patient's name was Jane Roe"
+    Rule(
+        "name",
+        re.compile(rf"(?P<lead>\b(?i:name|surname|first\s+name)\s+(?:is|was)\s+)(?P<name>{_CUED})"),
+        _cued_name(REMOVED),
         "name",
     ),
     # a name in apposition to the person it names, between commas ("a 82-year-old man, Seán Ó Briain, from
@@ -614,6 +722,17 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
             r"(?![\w&'’])"
         ),
         _care_place,
+        "place",
+    ),
+    Rule(  # "lives in Leeds", "resident of Tromsø, Norway" -> "resident of Norway" (_home_town)
+        "place",
+        re.compile(
+            r"\b(?P<verb>(?i:lives|living|lived|resides|residing|resided|resident|residents|native|born|grew\s+up"
+            r"|raised|settled))\s+(?P<prep>in|of)\s+"
+            rf"(?P<place>{_WORD}(?:\s+{_WORD}){{0,2}})(?:,\s+(?P<tail>{_WORD}(?:\s+{_WORD}){{0,2}}|[A-Z]{{2}}\b))?"
+            r"(?![\w'’-])"
+        ),
+        _home_town,
         "place",
     ),
     Rule(  # "from Leeds", "from Tromsø, Norway" -> "from Norway": a town goes, a country or state stays
