@@ -118,3 +118,53 @@ def test_a_name_beside_its_title_in_kept_dicom_text_goes_though_no_census_lists_
     values += [str(item.UnformattedTextValue) for item in ds.WaveformAnnotationSequence]
     assert gone.encode() not in written.read_bytes(), values
     assert any(kept in v for v in values) and "Sinus rhythm" in values, values
+
+
+def test_a_name_a_json_caption_gives_in_a_field_goes_from_its_caption_and_tags(tmp_path: Path):
+    """The "patient" field was removed while the same surname stayed in the caption and the tags."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "case1.jpg")
+    caption = {
+        "caption": "Quixotez family history of psoriasis, rash on the arm.",
+        "patient": "Jane Quixotez",
+        "tags": ["Quixotez family", "psoriasis"],
+    }
+    (source / "case1.json").write_text(json.dumps(caption), encoding="utf-8")
+    args = ["scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "2"]
+    result = CliRunner().invoke(cli, [*args, "--text", "off", "--faces", "off", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    raw = (out / "case1.json").read_bytes()
+    written = json.loads(raw)
+    assert b"Quixotez" not in raw and b"Jane" not in raw, raw
+    assert "rash on the arm" in written["caption"] and "psoriasis" in written["tags"], written
+
+
+def test_the_image_s_own_name_goes_from_the_captions_of_a_batch(tmp_path: Path):
+    """The EXIF Artist names the patient; the captions beside it and beside another image name her too."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    exif = Image.Exif()
+    exif[0x013B] = "Jane Quixotez"  # Artist
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "a.jpg", exif=exif.tobytes())
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "b.jpg")
+    (source / "a.txt").write_text("Quixotez family history of psoriasis.", encoding="utf-8")
+    (source / "b.txt").write_text("Same family as Quixotez, rash on the arm.", encoding="utf-8")
+    args = [
+        "scrub",
+        str(source),
+        "-o",
+        str(out),
+        "--fuzz-history",
+        "--seed",
+        "2",
+        "--faces",
+        "off",
+        "-j",
+        "1",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    for name, kept in (("a.txt", "family history of psoriasis"), ("b.txt", "rash on the arm")):
+        written = (out / name).read_text(encoding="utf-8")
+        assert "Quixotez" not in written and kept in written, written

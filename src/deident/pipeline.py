@@ -653,7 +653,10 @@ def _fuzz_sidecars(source: Path, output: Path, ctx: Context) -> list[Finding]:
     replace = ctx.options.overwrite or ctx.options.in_place  # in place: the caption is the original's own
     settings = FuzzSettings()
     fuzzed = [
-        (output.with_name(output.stem + s.suffix), *fuzz_sidecar(s, ctx.options.seed, settings))
+        (
+            output.with_name(output.stem + s.suffix),
+            *fuzz_sidecar(s, ctx.options.seed, settings, ctx.deny_terms),
+        )
         for s in find_sidecars(source)
     ]
     # A rerun's caption is the same bytes (the fuzz is seeded): kept. Any other file there is the user's.
