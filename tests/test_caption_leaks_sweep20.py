@@ -37,6 +37,12 @@ LEAKS = [
     ("Mother: Jane Quixotez. Rash on the arm.", r"Quixotez|Jane", "Rash on the arm"),
     ("Consultant: Quixotez. Rash on the arm.", r"Quixotez", "Consultant: [removed]"),
     ("The patient's name is Jane Quixotez.", r"Quixotez|Jane", "name is [removed]"),
+    # a day and month without a year after a birth, a care verb or an admission label
+    ("DOB: 12/03, rash on the arm.", r"12/03", "rash on the arm"),
+    ("Admitted 17/03 with a rash on the arm.", r"17/03", "Admitted recently with a rash"),
+    ("Seen 3/17 with a rash on the arm.", r"3/17", "Seen recently with a rash"),
+    ("Admitted on 17.03. with a rash on the arm.", r"17\.03", "Admitted recently with a rash"),
+    ("Day of admission: 17.03. Rash on the arm.", r"17\.03", "Rash on the arm"),
 ]
 
 
@@ -67,6 +73,10 @@ def test_caption_identifier_goes(text: str, gone: str, kept: str):
         "Seen in MS clinic.",
         "Case of Stevens-Johnson syndrome.",
         "Dose 10 mg/M2.",
+        "Seen 2/3 of the time.",
+        "Admission: 7/10 pain.",
+        "Pain score 7/10 on admission.",
+        "Seen 17.03 mm wide.",
     ],
 )
 def test_words_around_the_new_rules_stay(text: str):

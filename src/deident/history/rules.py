@@ -115,6 +115,12 @@ ROMAN_MONTH = r"(?:XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)"
 # A time joined to an ISO date ("2024-03-12T10:15:00Z"), and a year written with an apostrophe ("'24")
 ISO_TIME = r"(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 SHORT_YEAR = r"['’]\d{2}\b"
+# A day and a month without a year: "12/03", or "17.03." with the closing stop German and Polish notes write
+# ("17.03" alone may be a measurement). Elements of a date other than the year identify (Safe Harbor).
+DAY_MONTH = (  # either order for "/": "12/03" (day first), "3/17" (month first)
+    r"(?<![\d/.])(?:(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])|(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![\d/])"
+    r"|(?<![\d/.])(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?!\d)"
+)
 ABS_DATE = (
     rf"(?:(?<![\d/.-]){YEAR}[-/.]\d{{1,2}}[-/.]\d{{1,2}}{ISO_TIME}(?![\d/])"
     rf"|(?<![\d/.-])\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:{YEAR}|\d{{2}})(?![\d/])"
@@ -496,7 +502,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "dob",
         re.compile(
             rf"\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|born(?:\s+on|\s+in)?)\s*[:#-]?\s*"
-            rf"(?P<v>{ABS_DATE}|\d{{1,2}}\s\d{{1,2}}\s\d{{2}}\b|{YEAR}\b)",  # "DOB 12 03 70"
+            rf"(?P<v>{ABS_DATE}|\d{{1,2}}\s\d{{1,2}}\s\d{{2}}\b|{YEAR}\b|{DAY_MONTH})",  # "DOB 12 03 70"
             _I,
         ),
         "",
@@ -763,8 +769,19 @@ DATE_RULES: tuple[Rule, ...] = (
     Rule("date", re.compile(rf"\b{_PREP}(?P<v>{ABS_DATE})"), _vague("recently"), "v"),
     Rule(
         "date",
-        re.compile(r"\b(?P<prep>[Oo]n|[Ii]n|[Ss]ince|[Ff]rom)\s+(?:the\s+)?(?P<v>\d{1,2}/\d{1,2})(?![\d/])"),
+        re.compile(
+            rf"\b(?P<prep>[Oo]n|[Ii]n|[Ss]ince|[Ff]rom)\s+(?:the\s+)?(?P<v>\d{{1,2}}/\d{{1,2}}(?![\d/])|{DAY_MONTH})"
+        ),
         _vague("recently"),
+        "v",
+    ),
+    Rule(  # "Admitted 17/03", "Day of admission: 17.03.": a day and month after what happened on it
+        "date",
+        re.compile(
+            rf"\b(?P<lead>(?i:{_CARE_VERB}|admission|discharge|operation|noticed|started|excised)\s*:?\s+)"
+            rf"(?P<v>{DAY_MONTH})(?:(?<=\.)(?=\s|$)|(?=\s*(?:[,;:)]|\.?$|\.\s|\s+(?:with|for|and|at|in|to|by|when)\b)))"
+        ),  # what follows a date: "Seen 2/3 of the time", "Admission: 7/10 pain" are no dates
+        lambda m: m.group("lead") + "recently",
         "v",
     ),
     Rule(
