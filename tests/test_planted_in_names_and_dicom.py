@@ -168,3 +168,20 @@ def test_the_image_s_own_name_goes_from_the_captions_of_a_batch(tmp_path: Path):
     for name, kept in (("a.txt", "family history of psoriasis"), ("b.txt", "rash on the arm")):
         written = (out / name).read_text(encoding="utf-8")
         assert "Quixotez" not in written and kept in written, written
+
+
+def test_check_finds_the_image_s_own_name_in_its_caption(tmp_path: Path):
+    """``check`` read a caption with the caption rules alone: "Quixotez family" beside an image whose
+    EXIF Artist is Jane Quixotez was clean, while a scrub cuts it. The caption file is read back as is."""
+    source = tmp_path / "in"
+    source.mkdir()
+    exif = Image.Exif()
+    exif[0x013B] = "Jane Quixotez"  # Artist
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "a.jpg", exif=exif.tobytes())
+    (source / "a.txt").write_text("Quixotez family history of psoriasis.", encoding="utf-8")
+    args = ["check", "--no-cache", "--json", "--text", "off", "--faces", "off", str(source / "a.jpg")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    (row,) = json.loads(result.output[result.output.index("{") :])["files"]
+    assert [f for f in row["findings"] if f["stage"] == "caption" and f["kind"] == "name"], row
+    assert "Quixotez" in (source / "a.txt").read_text(encoding="utf-8")  # read-only

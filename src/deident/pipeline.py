@@ -130,7 +130,7 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     doc.prepare(ctx)
     result.findings += [f.as_found() for f in doc.metadata_findings() if not _unlooked_pixels(f, ctx)]
     result.findings += _name_findings(item, own=doc.identifiers(), ctx=ctx)
-    result.findings += _caption_findings(item.input)
+    result.findings += _caption_findings(item.input, (*doc.identifiers(), *ctx.deny_terms))
     if ctx.options.pixel_stages and not _refused(result.findings, result, ctx):
         result.findings += _pixel_findings(source, doc, ctx, result)
     result.status = Status.UNSAFE if _unsafe(result.findings) else Status.CLEAN
@@ -624,14 +624,16 @@ def _name_findings(
     ]
 
 
-def _caption_findings(path: Path) -> list[Finding]:
+def _caption_findings(path: Path, own: tuple[str, ...] = ()) -> list[Finding]:
+    """What the caption rules find in the captions beside ``path``, and the image's ``own`` identifiers
+    (its headers' names, the batch's deny-list) written there, which a scrub cuts (``fuzz_sidecar``)."""
     from deident.history import find_sidecars
 
     found: list[Finding] = []
     for sidecar in find_sidecars(path):
         from deident.history import check_sidecar  # only a file with a caption needs its rules
 
-        found += check_sidecar(sidecar)  # one it cannot read fails the file
+        found += check_sidecar(sidecar, own)  # one it cannot read fails the file
     return found
 
 

@@ -87,18 +87,18 @@ def fuzz_sidecar(
         ]
         own = [e.value for leaf, _ in removed for e in _check_edits(leaf.text) if e.change.kind in DENY_KINDS]
         data, cut = _cut_named(data, (*own, *deny))
-        findings += [Finding(STAGE, "name", path.name, Action.REMOVED, NAMED_ELSEWHERE)] * cut
+        findings += [Finding(STAGE, "name", path.name, Action.REMOVED, NAMED_ELSEWHERE + " removed")] * cut
         indent = 2 if "\n" in read_caption(path).text.strip() else None
         return (json.dumps(data, ensure_ascii=False, indent=indent) + "\n").encode("utf-8"), findings
     caption = read_caption(path)  # written back as it was read (``sidecars.read_caption``)
     text, edits = fuzz_edits(caption.text, seed, settings)
     text, cut = _cut_named(text, deny)
-    named = [Finding(STAGE, "name", path.name, Action.REMOVED, NAMED_ELSEWHERE)] * cut
+    named = [Finding(STAGE, "name", path.name, Action.REMOVED, NAMED_ELSEWHERE + " removed")] * cut
     return caption.encode(text), _findings(edits, path.name) + named
 
 
 FIELD_REMOVED = "field removed ({})"
-NAMED_ELSEWHERE = "identifier that the file or its image names elsewhere removed"
+NAMED_ELSEWHERE = "identifier that the file or its image names elsewhere"
 
 
 def _cut_named(value, terms) -> tuple[object, int]:
@@ -189,12 +189,23 @@ def _check_texts(path: Path) -> list[tuple[str, str]]:
     return texts + [(f"{path.name}: {leaf.where}", leaf.text) for leaf in _leaves(data)]
 
 
-def check_sidecar(path: Path) -> list[Finding]:
-    """Identifying content in a caption file (read-only), each finding saying the file and the field."""
+def check_sidecar(path: Path, own: tuple[str, ...] = ()) -> list[Finding]:
+    """Identifying content in a caption file (read-only), each finding saying the file and the field; and
+    ``own`` identifiers (the image's headers, the batch's deny-list) written in it, as a scrub cuts them."""
     found = []
-    for where, text in _check_texts(Path(path)):
+    texts = _check_texts(Path(path))
+    for where, text in texts:
         found += [
             Finding(f.stage, f.kind, f"{where}: {f.where}", f.action, f.detail) for f in check_caption(text)
+        ]
+    if terms := tuple(t for t in own if t):
+        from deident.denylist import deny_list_for
+
+        deny = deny_list_for(terms)
+        found += [
+            Finding(STAGE, "name", where, Action.FOUND, NAMED_ELSEWHERE)
+            for where, text in texts
+            if deny.find(text)
         ]
     return found
 
