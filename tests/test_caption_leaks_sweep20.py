@@ -43,6 +43,15 @@ LEAKS = [
     ("Seen 3/17 with a rash on the arm.", r"3/17", "Seen recently with a rash"),
     ("Admitted on 17.03. with a rash on the arm.", r"17\.03", "Admitted recently with a rash"),
     ("Day of admission: 17.03. Rash on the arm.", r"17\.03", "Rash on the arm"),
+    # an age over 89 as a birthday, a month after "last", pathology numbers, a home, a trip, a family
+    ("She celebrated her 95th birthday with a rash.", r"95", "aged 90 or older"),
+    ("Rash since last March on the arm.", r"March", "on the arm"),
+    ("Case 2023-0457, rash on the arm.", r"0457", "rash on the arm"),
+    ("Lab no. 23-12345, rash on the arm.", r"12345", "rash on the arm"),
+    ("Path no 23/12345, rash on the arm.", r"12345", "rash on the arm"),
+    ("Discharged to Meadowbrook Nursing Home with a rash.", r"Meadowbrook", "a nursing home"),
+    ("Recently travelled to Orlando, rash on the arm.", r"Orlando", "rash on the arm"),
+    ("The Quixotez family came in with a rash.", r"Quixotez", "The family came in"),
 ]
 
 
@@ -77,6 +86,9 @@ def test_caption_identifier_goes(text: str, gone: str, kept: str):
         "Admission: 7/10 pain.",
         "Pain score 7/10 on admission.",
         "Seen 17.03 mm wide.",
+        "Case no. 12: a rash on the arm.",
+        "The whole family came in.",
+        "Recently travelled to Spain, rash on the arm.",
     ],
 )
 def test_words_around_the_new_rules_stay(text: str):

@@ -174,6 +174,7 @@ _DECADE_90 = re.compile(
     r"|\b(?P<nona>nonagenarian|centenarian)(?:\s+(?P<who>woman|man|lady|gentleman|patient|female|male))?\b"
     rf"|\b{_WORDS_90}(?=[\s-]+(?:years?|yrs?)(?:[\s-]+old|\s+of\s+age)\b)"
     rf"|\b(?:aged|age:?)\s*{_WORDS_90}\b"  # "aged ninety-two"
+    r"|\b(?P<bday>(?:9\d|1[01]\d)(?:st|nd|rd|th))\s+birthday\b"  # "her 95th birthday"
     # "he was ninety-five when", "At ninety-two she": the number alone becomes "90 or older"
     rf"|(?P<lead>\b(?:{_WHO})\s+(?:was|is|turned)\s+|{_CLAUSE_START}[Aa]t\s+(?:the\s+age\s+of\s+)?)"
     rf"(?P<pred>{_WORDS_90})(?:{_CLAUSE_ENDS}|(?=,?\s+(?:{_WHO})\b))",
@@ -259,6 +260,8 @@ def _fuzz_ages(text: str, jitter: int, rng: random.Random, edits: list[Edit]) ->
             new = new[0].upper() + new[1:] if m.group(0)[0].isupper() else new
         if m.group("pred"):
             new = m.group("lead") + "90 or older"
+        if m.group("bday"):
+            new = "birthday (aged 90 or older)"
         edits.append(Edit(Change("age", m.group(0), new), m.group(0)))
         return new
 

@@ -514,7 +514,9 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
             r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hospital\s+(?:number|no\.?|#)"
             r"|NHS\s+(?:number|no\.?)|chart\s+(?:number|no\.?|#)|patient\s+(?:ID|number|no\.?)|ID"
             r"|SSN|social\s+security(?:\s+(?:number|no\.?|#))?"
-            r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#)|" + _PLAN_LICENCE_DEVICE + ")"
+            r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#)|"
+            + _PLAN_LICENCE_DEVICE
+            + r"|(?:lab|path(?:ology)?|specimen|report|histology|cytology)\s+(?:number|no\.?|#))"
             r"\s*(?:[:#]|no\.?|number)?\s*(?:is\s+|was\s+)?(?P<v>" + ID_VALUE + ")",
             _I,
         ),
@@ -523,6 +525,13 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     ),
     Rule("identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
     Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}([-. ])\d{2}\1\d{4}\b(?![-.]\d)"), REMOVED),  # SSN-like
+    # a year and a serial, as pathology and radiology number cases ("Case 2023-0457", "2019/004512"); a
+    # year range ("2019-2023") is none
+    Rule(
+        "identifier",
+        re.compile(r"(?<![\w/.-])(?:19|20)\d{2}[-/](?!(?:19|20)\d{2}\b)\d{4,7}\b(?![-/.]\d)"),
+        REMOVED,
+    ),
     Rule("identifier", re.compile(r"(?<![\w&#])#\d{3,}\b"), REMOVED),  # "Case #2341" (a word tag stays)
     Rule(
         "phone",
@@ -641,6 +650,13 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         _cued_name(REMOVED),
         "name",
     ),
+    # a family by its surname ("the Quixotez family" -> "the family"); "the Addams family" is one too
+    Rule(
+        "name",
+        re.compile(rf"(?P<lead>\b[Tt]he\s+)(?P<name>{_WORD})(?=\s+(?:family|families|twins|household)\b)"),
+        lambda m: m.group(0) if _plain(m.group("name")) else m.group("lead").rstrip(),
+        "name",
+    ),
     # a name in apposition to the person it names, between commas ("a 82-year-old man, Seán Ó Briain, from
     # Cork"): two words or more, so "a woman, Type 2 diabetic," and "a man, Bristol," stay
     Rule(
@@ -734,7 +750,8 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "place",
         re.compile(
             r"\b(?P<verb>(?i:lives|living|lived|resides|residing|resided|resident|residents|native|born|grew\s+up"
-            r"|raised|settled))\s+(?P<prep>in|of)\s+"
+            r"|raised|settled|travell?ed|travell?ing|holiday|holidays|holidaying|vacation|vacationing|trip|moved"
+            r"|relocated))\s+(?P<prep>in|of|to)\s+"
             rf"(?P<place>{_WORD}(?:\s+{_WORD}){{0,2}})(?:,\s+(?P<tail>{_WORD}(?:\s+{_WORD}){{0,2}}|[A-Z]{{2}}\b))?"
             r"(?![\w'’-])"
         ),
@@ -787,7 +804,7 @@ DATE_RULES: tuple[Rule, ...] = (
     Rule(
         "date",
         re.compile(
-            rf"\b(?P<prep>[Ii]n|[Dd]uring|[Ss]ince|[Ff]rom|[Aa]round)\s+(?:(?:early|late|mid)[\s-]+)?"
+            rf"\b(?P<prep>[Ii]n|[Dd]uring|[Ss]ince|[Ff]rom|[Aa]round)\s+(?:(?:early|late|mid|last|this|next)[\s-]+)?"
             rf"(?:(?:the\s+)?{SEASON}\s+(?:of\s+)?)?(?P<v>(?!May\b){MONTH}(?:\s+{YEAR})?|{YEAR})(?!\w)"
         ),
         _vague("recently"),
@@ -821,6 +838,12 @@ DATE_RULES: tuple[Rule, ...] = (
         ),
         _relative,
         None,
+    ),
+    Rule(  # "last March", "this June": the month of an event
+        "date",
+        re.compile(rf"\b(?P<prep>[Ll]ast|[Tt]his|[Nn]ext)\s+(?P<v>{MONTH})(?!\w)"),
+        _vague("recently"),
+        "v",
     ),
     Rule(
         "date",
