@@ -210,9 +210,9 @@ def test_the_verdict_is_kept_for_the_bytes_looked_at_not_for_what_the_file_becam
     labelled = photo(tmp_path / "labelled.jpg", ID_LINE).read_bytes()
     captions = pipeline._caption_findings
 
-    def swap_then_read_captions(input_path):
+    def swap_then_read_captions(input_path, *own):
         path.write_bytes(labelled)
-        return captions(input_path)
+        return captions(input_path, *own)
 
     monkeypatch.setattr(pipeline, "_caption_findings", swap_then_read_captions)
     assert checked(path)["status"] == "clean"  # the bytes held, not those now on disk

@@ -114,8 +114,17 @@ ID_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"(?<![0-9])\d{6,}(?![0-9])", "digit run"),
 )
 _ID_RE = re.compile("|".join(f"(?:{p})" for p, _ in ID_PATTERNS))
-# File-name person names: an upper-case surname joined by _ ^ or , to a given name ("SMITH_John").
-_NAME_IN_PATH = re.compile(r"(?<![A-Za-z])([A-Z][A-Z'-]+)[_^,]+([A-Z][a-z]+|[A-Z]{2,})(?![a-z])")
+# File-name person names: an upper-case surname joined by _ ^ or , to a given name ("SMITH_John", "DOE,
+# JOHN"); and any capitalised pair joined by DICOM's person-name caret (PS3.5 6.2), which no other name
+# uses: a viewer's export names a folder by the PatientName as stored ("Doe^John", "Müller^Jürgen"), which
+# the upper-case shape passed as safe.
+_CAPITAL, _LETTERS = "A-ZÀ-ÖØ-Þ", r"[^\W\d_]"
+_NAMES_IN_PATH = (
+    re.compile(r"(?<![A-Za-z])([A-Z][A-Z'-]+)(?:[_^,]+|,\s+)([A-Z][a-z]+|[A-Z]{2,})(?![a-z])"),
+    re.compile(
+        rf"(?<!{_LETTERS})([{_CAPITAL}]{_LETTERS}*(?:['’-]{_LETTERS}+)*)\^+([{_CAPITAL}]{_LETTERS}*)(?!{_LETTERS})"
+    ),
+)
 _PERSON_HINT = re.compile(r"\^|^[A-Za-z'-]+,\s*[A-Za-z]")
 # Scripts written without spaces between words (kana, CJK ideographs, Hangul syllables): each character is a
 # token of its own, so a name meets its key inside a run ("山田太郎の検査" holds 山田 太郎), and a key of them
@@ -451,7 +460,7 @@ def collect_from_path(path: Path) -> list[str]:
     path = Path(path)
     found: list[str] = []
     for part in _path_parts(path):
-        for m in _NAME_IN_PATH.finditer(part):
+        for m in (m for pattern in _NAMES_IN_PATH for m in pattern.finditer(part)):
             family, given = m.group(1), m.group(2)
             if _person(family, given):
                 found.append(f"{family}^{given}")

@@ -128,9 +128,9 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     result.format = doc.format
     doc.check_size(ctx)
     doc.prepare(ctx)
-    result.findings += [f.as_found() for f in doc.metadata_findings()]
+    result.findings += [f.as_found() for f in doc.metadata_findings() if not _unlooked_pixels(f, ctx)]
     result.findings += _name_findings(item, own=doc.identifiers(), ctx=ctx)
-    result.findings += _caption_findings(item.input)
+    result.findings += _caption_findings(item.input, (*doc.identifiers(), *ctx.deny_terms))
     if ctx.options.pixel_stages and not _refused(result.findings, result, ctx):
         result.findings += _pixel_findings(source, doc, ctx, result)
     result.status = Status.UNSAFE if _unsafe(result.findings) else Status.CLEAN
@@ -537,6 +537,14 @@ def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
     return ctx.options.text.value == "off" and finding.reason is Reason.PIXELS_UNVERIFIED
 
 
+def _unlooked_pixels(finding: Finding, ctx: Context) -> bool:
+    """With the text stage off, a DICOM's "pixel data not verified clean" is the user's choice, said of the
+    file by ``not_checked`` as of a photo: ``check --text off`` failed every DICOM scrubbed with --text off
+    (exit 1) while it passed the same picture as a PNG. A header that declares text burned in
+    (BurnedInAnnotation=YES) is evidence already read, not a look left out, and still fails the file."""
+    return _is_pixel_notice(finding, ctx) and finding.kind == "dicom.pixels-unverified"
+
+
 def _redact_leftovers(
     doc: Document, leftovers: Leftovers, ctx: Context, result, redacted: dict, source: Source
 ) -> None:
@@ -616,14 +624,16 @@ def _name_findings(
     ]
 
 
-def _caption_findings(path: Path) -> list[Finding]:
+def _caption_findings(path: Path, own: tuple[str, ...] = ()) -> list[Finding]:
+    """What the caption rules find in the captions beside ``path``, and the image's ``own`` identifiers
+    (its headers' names, the batch's deny-list) written there, which a scrub cuts (``fuzz_sidecar``)."""
     from deident.history import find_sidecars
 
     found: list[Finding] = []
     for sidecar in find_sidecars(path):
         from deident.history import check_sidecar  # only a file with a caption needs its rules
 
-        found += check_sidecar(sidecar)  # one it cannot read fails the file
+        found += check_sidecar(sidecar, own)  # one it cannot read fails the file
     return found
 
 
@@ -645,7 +655,10 @@ def _fuzz_sidecars(source: Path, output: Path, ctx: Context) -> list[Finding]:
     replace = ctx.options.overwrite or ctx.options.in_place  # in place: the caption is the original's own
     settings = FuzzSettings()
     fuzzed = [
-        (output.with_name(output.stem + s.suffix), *fuzz_sidecar(s, ctx.options.seed, settings))
+        (
+            output.with_name(output.stem + s.suffix),
+            *fuzz_sidecar(s, ctx.options.seed, settings, ctx.deny_terms),
+        )
         for s in find_sidecars(source)
     ]
     # A rerun's caption is the same bytes (the fuzz is seeded): kept. Any other file there is the user's.

@@ -55,8 +55,12 @@ def _findings(edits: list[Edit], where: str) -> list[Finding]:
     return out
 
 
-def fuzz_sidecar(path: Path, seed: int | None, settings: FuzzSettings) -> tuple[bytes, list[Finding]]:
-    """The rewritten caption file and one finding per change; JSON keeps its structure and other keys."""
+def fuzz_sidecar(
+    path: Path, seed: int | None, settings: FuzzSettings, deny: tuple[str, ...] = ()
+) -> tuple[bytes, list[Finding]]:
+    """The rewritten caption file and one finding per change; JSON keeps its structure and other keys.
+    Identifiers a JSON caption's removed fields name, and the ``deny`` terms (the batch's deny-list:
+    the image's own headers, names and other captions), are cut wherever else they are written."""
     path = Path(path)
     if seed is None:  # one seed for the whole file, so every field gets the same sex and side decisions
         seed = random.SystemRandom().getrandbits(64)
@@ -81,14 +85,49 @@ def fuzz_sidecar(path: Path, seed: int | None, settings: FuzzSettings) -> tuple[
             )
             for leaf, e in removed
         ]
+        own = [e.value for leaf, _ in removed for e in _check_edits(leaf.text) if e.change.kind in DENY_KINDS]
+        data, cut = _cut_named(data, (*own, *deny))
+        findings += [Finding(STAGE, "name", path.name, Action.REMOVED, NAMED_ELSEWHERE + " removed")] * cut
         indent = 2 if "\n" in read_caption(path).text.strip() else None
         return (json.dumps(data, ensure_ascii=False, indent=indent) + "\n").encode("utf-8"), findings
     caption = read_caption(path)  # written back as it was read (``sidecars.read_caption``)
     text, edits = fuzz_edits(caption.text, seed, settings)
-    return caption.encode(text), _findings(edits, path.name)
+    text, cut = _cut_named(text, deny)
+    named = [Finding(STAGE, "name", path.name, Action.REMOVED, NAMED_ELSEWHERE + " removed")] * cut
+    return caption.encode(text), _findings(edits, path.name) + named
 
 
 FIELD_REMOVED = "field removed ({})"
+NAMED_ELSEWHERE = "identifier that the file or its image names elsewhere"
+
+
+def _cut_named(value, terms) -> tuple[object, int]:
+    """``value`` (a text, or JSON at any depth) without the ``terms`` a caption names elsewhere: a JSON
+    caption's "patient" field went, and "Quixotez family history" in its caption or its tags stayed.
+    Returns the value and how many texts were cut."""
+    terms = tuple(t for t in terms if t)
+    if not terms:
+        return value, 0
+    from deident.denylist import deny_list_for
+    from deident.history.rules import REMOVED, tidy
+
+    deny = deny_list_for(terms)
+
+    def cut(item) -> tuple[object, int]:
+        if isinstance(item, str):
+            spans = deny.find(item)
+            for start, end in reversed(spans):
+                item = item[:start] + REMOVED + item[end:]
+            return (tidy(item), 1) if spans else (item, 0)
+        if isinstance(item, dict):
+            done = {k: cut(v) for k, v in item.items()}
+            return {k: v for k, (v, _) in done.items()}, sum(n for _, n in done.values())
+        if isinstance(item, list):
+            done = [cut(v) for v in item]
+            return [v for v, _ in done], sum(n for _, n in done)
+        return item, 0
+
+    return cut(value)
 
 
 @dataclass(frozen=True)
@@ -150,12 +189,23 @@ def _check_texts(path: Path) -> list[tuple[str, str]]:
     return texts + [(f"{path.name}: {leaf.where}", leaf.text) for leaf in _leaves(data)]
 
 
-def check_sidecar(path: Path) -> list[Finding]:
-    """Identifying content in a caption file (read-only), each finding saying the file and the field."""
+def check_sidecar(path: Path, own: tuple[str, ...] = ()) -> list[Finding]:
+    """Identifying content in a caption file (read-only), each finding saying the file and the field; and
+    ``own`` identifiers (the image's headers, the batch's deny-list) written in it, as a scrub cuts them."""
     found = []
-    for where, text in _check_texts(Path(path)):
+    texts = _check_texts(Path(path))
+    for where, text in texts:
         found += [
             Finding(f.stage, f.kind, f"{where}: {f.where}", f.action, f.detail) for f in check_caption(text)
+        ]
+    if terms := tuple(t for t in own if t):
+        from deident.denylist import deny_list_for
+
+        deny = deny_list_for(terms)
+        found += [
+            Finding(STAGE, "name", where, Action.FOUND, NAMED_ELSEWHERE)
+            for where, text in texts
+            if deny.find(text)
         ]
     return found
 

@@ -100,6 +100,9 @@ _AGE_FORMS: tuple[_AgeForm, ...] = (
     _AgeForm(
         re.compile(rf"{_ART}(?<![\d.,/:])\b{_N}(?=\s?y?\s?[FM]\b(?!\s*(?:catheter|sheath|tube|gauge)))")
     ),
+    # a radiology request's "92/F", "F/92", "45 / M"
+    _AgeForm(re.compile(rf"(?<![\d.,/:])\b{_N}(?=\s?/\s?[FM]\b)")),
+    _AgeForm(re.compile(rf"(?<![\w/])[FM]\s?/\s?{_N}\b(?![/.,]?\d)")),
     _AgeForm(
         re.compile(rf"\b(?:aged|age:?)\s*{_N}\b{_NOT_MONTHS}", re.I),
         over89="90 or older",
@@ -127,6 +130,9 @@ _WORD_END = r"(?![\w-])"
 _AGE_ENDS = (
     r"(?=\s*(?:[,.;:)]|$)|\s+(?:with|who|and|presented|presenting|presents|had|has|was|is|from|years?)\b)"
 )
+# After "he was 14": what makes the number an age ("he was 14 kg", "she was 3 days post-op" are none)
+_CLAUSE_ENDS = rf"{_WORD_END}{_NOT_MONTHS}(?=\s*(?:[,;)]|\.(?:\s|$)|$)|\s+(?:when|and|at|but|then|so)\b)"
+_CLAUSE_START = r"(?:^|(?<=[.!?;,:]\s)|(?<=\n))"  # "At 3 he" inside a clause may be a clock's hour
 _AGE_FORMS += (  # "forty-two-year-old", "a seventeen year old", "fourteen years of age"
     _AgeForm(
         re.compile(
@@ -143,6 +149,22 @@ _AGE_FORMS += (  # "forty-two-year-old", "a seventeen year old", "fourteen years
     _AgeForm(re.compile(rf"\b{_WHO},\s{_WRITTEN}(?=\s*(?:[,);]|\.(?:\s|$)))", re.I)),
     # "a woman of 42", "a boy of fourteen"
     *(_AgeForm(re.compile(rf"\b{_WHO}\s+of\s+{n}{_AGE_ENDS}", re.I)) for n in (_N, _WRITTEN)),
+    # an age as a clause's predicate: "He was fourteen when it began", "she is 7 and well"
+    *(
+        _AgeForm(
+            re.compile(rf"\b{_WHO}\s+(?:was|is|turned)\s+(?:only\s+|just\s+)?{n}{_CLAUSE_ENDS}", re.I),
+            over89="90 or older",
+        )
+        for n in (_N, _WRITTEN)
+    ),
+    # an age opening a clause: "At fourteen he noticed", "at the age of 9, she"
+    *(
+        _AgeForm(
+            re.compile(rf"{_CLAUSE_START}[Aa]t\s+(?:the\s+age\s+of\s+)?{n}(?=,?\s+(?:{_WHO})\b)", re.I),
+            over89="90 or older",
+        )
+        for n in (_N, _WRITTEN)
+    ),
 )
 _WORDS_90 = (
     r"(?:ninety|(?:one|a)\s+hundred)(?:[\s-]+(?:and\s+)?(?:one|two|three|four|five|six|seven|eight|nine))?"
@@ -151,7 +173,11 @@ _DECADE_90 = re.compile(
     r"\b(?:in|during)\s+(?:his|her|their)\s+(?:(?:early|mid|late)[\s-]+)?(?:9\d'?s|nineties)\b"
     r"|\b(?P<nona>nonagenarian|centenarian)(?:\s+(?P<who>woman|man|lady|gentleman|patient|female|male))?\b"
     rf"|\b{_WORDS_90}(?=[\s-]+(?:years?|yrs?)(?:[\s-]+old|\s+of\s+age)\b)"
-    rf"|\b(?:aged|age:?)\s*{_WORDS_90}\b",  # "aged ninety-two"
+    rf"|\b(?:aged|age:?)\s*{_WORDS_90}\b"  # "aged ninety-two"
+    r"|\b(?P<bday>(?:9\d|1[01]\d)(?:st|nd|rd|th))\s+birthday\b"  # "her 95th birthday"
+    # "he was ninety-five when", "At ninety-two she": the number alone becomes "90 or older"
+    rf"|(?P<lead>\b(?:{_WHO})\s+(?:was|is|turned)\s+|{_CLAUSE_START}[Aa]t\s+(?:the\s+age\s+of\s+)?)"
+    rf"(?P<pred>{_WORDS_90})(?:{_CLAUSE_ENDS}|(?=,?\s+(?:{_WHO})\b))",
     re.IGNORECASE,
 )
 
@@ -232,6 +258,10 @@ def _fuzz_ages(text: str, jitter: int, rng: random.Random, edits: list[Edit]) ->
         if m.group("nona"):  # a noun or an adjective: "a nonagenarian with", "nonagenarian lady"
             new = f"{m.group('who') or 'patient'} aged 90 or older"
             new = new[0].upper() + new[1:] if m.group(0)[0].isupper() else new
+        if m.group("pred"):
+            new = m.group("lead") + "90 or older"
+        if m.group("bday"):
+            new = "birthday (aged 90 or older)"
         edits.append(Edit(Change("age", m.group(0), new), m.group(0)))
         return new
 
@@ -250,7 +280,8 @@ _SEX_WORDS = re.compile(
     re.IGNORECASE,
 )
 _SEX_CODES = re.compile(
-    r"(?<=\d)(?P<sp>\s?(?i:yo|y/o|y\.o\.?|y)?\s?)(?P<c>[FM])\b|(?<=\b[Ss]ex:\s)(?P<c2>[FM])\b"
+    r"(?<=\d)(?P<sp>\s?(?:/\s?)?(?i:yo|y/o|y\.o\.?|y)?\s?)(?P<c>[FM])\b|(?<=\b[Ss]ex:\s)(?P<c2>[FM])\b"
+    r"|(?<![\w/])(?P<c3>[FM])(?=\s?/\s?\d)"  # "F/92"
 )
 
 
@@ -283,7 +314,7 @@ def _swap_sex(text: str, edits: list[Edit]) -> str:
         return new
 
     def code(m: re.Match[str]) -> str:
-        letter = m.group("c") or m.group("c2")
+        letter = m.group("c") or m.group("c2") or m.group("c3")
         new = "M" if letter == "F" else "F"
         edits.append(Edit(Change("sex", letter, new)))
         return (m.group("sp") or "") + new

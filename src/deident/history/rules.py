@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from deident.history.vocab import (
     care_units,
     eponyms,
     foreign_months,
+    grammar,
     institutions,
+    name_cues,
     number_words,
     regions,
     relations,
@@ -112,6 +115,12 @@ ROMAN_MONTH = r"(?:XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)"
 # A time joined to an ISO date ("2024-03-12T10:15:00Z"), and a year written with an apostrophe ("'24")
 ISO_TIME = r"(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 SHORT_YEAR = r"['’]\d{2}\b"
+# A day and a month without a year: "12/03", or "17.03." with the closing stop German and Polish notes write
+# ("17.03" alone may be a measurement). Elements of a date other than the year identify (Safe Harbor).
+DAY_MONTH = (  # either order for "/": "12/03" (day first), "3/17" (month first)
+    r"(?<![\d/.])(?:(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])|(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2]))(?![\d/])"
+    r"|(?<![\d/.])(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?!\d)"
+)
 ABS_DATE = (
     rf"(?:(?<![\d/.-]){YEAR}[-/.]\d{{1,2}}[-/.]\d{{1,2}}{ISO_TIME}(?![\d/])"
     rf"|(?<![\d/.-])\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:{YEAR}|\d{{2}})(?![\d/])"
@@ -139,10 +148,12 @@ _WORD = (  # "MacGillivray-O'Neill": each part of a double name may open with O'
     rf"(?:[{_UP}]['’])?[{_UP}][{_LOW}]+(?:[{_UP}][{_LOW}]+)?(?:(?:-(?:[{_UP}]['’])?|['’])[{_UP}][{_LOW}]+)*"
 )
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
+_ROMANCE = r"(?:de\s+la|de|da|di|du|dos|das|del|della)"  # a particle that names no one without its cue
 # de la Cruz, van der Berg; the Irish Ó Briain, Ní Dhonnchadha, Nic Aodha, Mac Giolla, Uí Bhriain
 _PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|ter|het|du|dos|das|Ó|Ní|Nic|Mac|Mhic|Uí|Ua)\s+"
 
 
+@cache
 def _acronyms() -> frozenset[str]:
     """Capitalised words a caption writes that are no surname: the text stage's keep words (MRI, CT,
     H&E, BPD ...) and the departments and units a case is seen in (ICU, ED)."""
@@ -179,6 +190,8 @@ NOT_NAMES = {
 }  # fmt: skip
 
 _RELATIVE = rf"(?=[{_UP}][{_UP}{_LOW}])(?!(?i:{'|'.join(sorted(NOT_NAMES))})\b)(?:{NAME})"
+# a name after a cue: capitalised, not a word that follows "patient" without being one ("History")
+_CUED = rf"(?=[{_UP}])(?!(?i:{'|'.join(sorted(NOT_NAMES))})\b)(?:{NAME})"
 _PREP = r"(?:(?P<prep>[Oo]n|[Ii]n|[Aa]t|[Dd]uring|[Aa]round|[Bb]y|[Ss]ince|[Ff]rom|[Oo]f)\s+(?:the\s+)?)?"
 
 
@@ -216,6 +229,17 @@ ID_VALUE = (
 )
 
 
+# Safe Harbor's health plan, account, licence and device numbers, by the words that introduce them
+# ("Medicare no 1EG4-TE5-MK73", "driver's licence D1234567", "pacemaker serial no. AB12345"); "serial"
+# alone stays a word ("serial 12-lead ECGs"), as "account" and "policy" do without a number word.
+_NUMBER_WORD_AFTER = r"\s+(?:ID|number|no\.?|#)"
+_PLAN_LICENCE_DEVICE = (
+    rf"(?:health\s+)?insurance{_NUMBER_WORD_AFTER}|policy{_NUMBER_WORD_AFTER}|member{_NUMBER_WORD_AFTER}"
+    rf"|medicare|medicaid|health\s+(?:card|plan)|account{_NUMBER_WORD_AFTER}|passport"
+    rf"|driver['’]?s\s+licen[cs]e|licen[cs]e{_NUMBER_WORD_AFTER}|certificate{_NUMBER_WORD_AFTER}"
+    rf"|serial{_NUMBER_WORD_AFTER}|S/N|device{_NUMBER_WORD_AFTER}|IMEI|UDI"
+)
+
 # What a number after "room" or "bed" measures or counts, when it is not the room's or bed's number.
 _MEASURES = (
     r"mm|cm|m|µm|um|ml|l|kg|g|mg|%|x|°|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?|wks?|weeks?"
@@ -229,6 +253,40 @@ def _id_removed(m: re.Match[str]) -> str:
         return m.group(0)
     owned = re.search(r"\b(?:her|his|their|the)\s+$", m.string[: m.start()], re.IGNORECASE)
     return _value_removed(m) if owned else ""
+
+
+def _plain(word: str) -> bool:
+    """A capitalised word that names no one: an eponym, a place, a month, a sentence opener, an ordinary,
+    clinical or non-name word ("Radiology", "Spitz", "March")."""
+    from deident.text.phi import clinical_words, ordinary
+
+    low = word.lower()
+    return bool(
+        word.split("-")[0] in eponyms()
+        or word in regions()
+        or _CALENDAR.match(word)
+        or low in sentence_starters()
+        or ordinary(low)
+        or low in clinical_words()
+        or low in NOT_NAMES
+        or word.upper() in _acronyms()
+    )
+
+
+def _cued_name(replacement: str) -> Callable[[re.Match[str]], str]:
+    """A name after a credit or before a credential becomes "a colleague"; after a label or "name is",
+    its value is removed ("Consultant: [removed]"); words that name no one stay ("courtesy of Radiology")."""
+
+    def render(m: re.Match[str]) -> str:
+        words = re.findall(rf"[{_UP}][\w'’-]+", m.group("name"))
+        if not words or all(_plain(w) for w in words):
+            return m.group(0)
+        # plain words opening the match stay ("Saw Jane Roe MD" -> "Saw a colleague")
+        opening = re.match(rf"(?:(?:{'|'.join(re.escape(w) for w in words if _plain(w))})\s+)*", m.group(0))
+        kept = opening.group(0) if opening and not m.groupdict().get("lead") else ""
+        return kept + (m.groupdict().get("lead") or "") + replacement
+
+    return render
 
 
 def _particle_name(m: re.Match[str]) -> str:
@@ -245,13 +303,14 @@ def _particle_name(m: re.Match[str]) -> str:
             or low in sentence_starters()
         ) or (ordinary(low) or low in clinical_words() or low in NOT_NAMES)
 
-    surname = m.group("surname") or m.group("surname2")
-    given = m.group("given") or m.group("given2") or ""
+    groups = m.groupdict()
+    surname = groups["surname"] or groups.get("surname2")
+    given = groups.get("given") or groups.get("given2") or ""
     if plain(surname):
         return m.group(0)
     if given and plain(given):  # "Saw van der Wal": the verb stays; "Syndrome de Down" is no name
-        return m.group(0) if m.group("given2") else f"{given} someone"
-    return "someone"
+        return m.group(0) if groups.get("given2") else f"{given} someone"
+    return (groups.get("cue") or "") + "someone"
 
 
 def _employer(m: re.Match[str]) -> str:
@@ -266,6 +325,8 @@ def _employer(m: re.Match[str]) -> str:
 
 
 def _title_name(m: re.Match[str]) -> str:
+    if f"{m.group('title')} {m.group('name')}" in eponyms():  # "Sister Mary Joseph nodule" is a sign
+        return m.group(0)
     return "a colleague" if re.match(DOCTOR_TITLES, m.group("title"), re.IGNORECASE) else "the patient"
 
 
@@ -322,6 +383,25 @@ def _town(m: re.Match[str]) -> str:
     if tail and (tail in regions() or tail in us_states()):
         return f" from {tail}"
     return f", {tail}" if tail else ""
+
+
+def _home_town(m: re.Match[str]) -> str:
+    """ "lives in Leeds with" -> "lives with", "resident of Tromsø, Norway" -> "resident of Norway": a town
+    goes as after "from" (``_town``); a country or state, a unit or clinical words stay. Common English
+    is no test here: "leeds" and "toronto" are frequent words."""
+    from deident.text.phi import clinical_words
+
+    place, tail = m.group("place"), m.group("tail")
+    words = [w.lower() for w in re.findall(r"[^\W\d_][\w'’-]*", place)]
+    if (
+        place in regions()
+        or place in us_states().values()
+        or all(w in care_units() or w in clinical_words() for w in words)
+    ):
+        return m.group(0)
+    if tail and (tail in regions() or tail in us_states() or tail in us_states().values()):
+        return f"{m.group('verb')} {m.group('prep')} {tail}"
+    return m.group("verb")
 
 
 def _care_place(m: re.Match[str]) -> str:
@@ -422,7 +502,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "dob",
         re.compile(
             rf"\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|born(?:\s+on|\s+in)?)\s*[:#-]?\s*"
-            rf"(?P<v>{ABS_DATE}|\d{{1,2}}\s\d{{1,2}}\s\d{{2}}\b|{YEAR}\b)",  # "DOB 12 03 70"
+            rf"(?P<v>{ABS_DATE}|\d{{1,2}}\s\d{{1,2}}\s\d{{2}}\b|{YEAR}\b|{DAY_MONTH})",  # "DOB 12 03 70"
             _I,
         ),
         "",
@@ -434,7 +514,9 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
             r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hospital\s+(?:number|no\.?|#)"
             r"|NHS\s+(?:number|no\.?)|chart\s+(?:number|no\.?|#)|patient\s+(?:ID|number|no\.?)|ID"
             r"|SSN|social\s+security(?:\s+(?:number|no\.?|#))?"
-            r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#))"
+            r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#)|"
+            + _PLAN_LICENCE_DEVICE
+            + r"|(?:lab|path(?:ology)?|specimen|report|histology|cytology)\s+(?:number|no\.?|#))"
             r"\s*(?:[:#]|no\.?|number)?\s*(?:is\s+|was\s+)?(?P<v>" + ID_VALUE + ")",
             _I,
         ),
@@ -443,6 +525,13 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     ),
     Rule("identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
     Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}([-. ])\d{2}\1\d{4}\b(?![-.]\d)"), REMOVED),  # SSN-like
+    # a year and a serial, as pathology and radiology number cases ("Case 2023-0457", "2019/004512"); a
+    # year range ("2019-2023") is none
+    Rule(
+        "identifier",
+        re.compile(r"(?<![\w/.-])(?:19|20)\d{2}[-/](?!(?:19|20)\d{2}\b)\d{4,7}\b(?![-/.]\d)"),
+        REMOVED,
+    ),
     Rule("identifier", re.compile(r"(?<![\w&#])#\d{3,}\b"), REMOVED),  # "Case #2341" (a word tag stays)
     Rule(
         "phone",
@@ -477,6 +566,11 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(  # a UK postcode ("NW1 6XE") in one of the real postcode areas
         "place",
         re.compile(rf"\b(?:{'|'.join(uk_postcode_areas())})\d[A-Z\d]?\s\d[A-Z]{{2}}\b"),
+        REMOVED,
+    ),
+    Rule(  # a Canadian postal code ("M5V 3L9"), its halves apart: "T2N0M0" is a tumour's stage
+        "place",
+        re.compile(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]\d[ABCEGHJ-NPRSTV-Z]\d\b"),
         REMOVED,
     ),
     Rule("place", re.compile(r"\bZIP(?:\s*code)?\s*[:#]?\s*(?P<v>\d{5}(?:-\d{4})?)\b", _I), "", "v"),
@@ -522,6 +616,47 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         lambda m: m.group("who"),
         "name",
     ),
+    # a name before a credential ("Jane Roe MD reviewed", "Reported by J. Roe, FRCPath")
+    Rule(
+        "name",
+        re.compile(
+            rf"(?<![\w'’-])(?P<name>(?:[{_UP}]\.\s?){{0,2}}{_WORD}(?:\s+(?:[{_UP}]\.\s?)?{_WORD}){{0,2}}),?\s+"
+            rf"(?:{words_pattern(name_cues()['credentials'])})(?![\w-])"
+        ),
+        _cued_name("a colleague"),
+        "name",
+    ),
+    # a name after a credit ("photo courtesy of Jane Roe", "thanks to Jane Roe for the image")
+    Rule(
+        "name",
+        re.compile(rf"(?P<lead>\b(?i:{words_pattern(name_cues()['before_name'])})\s*:?\s+)(?P<name>{_CUED})"),
+        _cued_name("a colleague"),
+        "name",
+    ),
+    # a name after a role or a relation written as a label ("Consultant: Roe", "Mother: Jane Roe")
+    Rule(
+        "name",
+        re.compile(
+            rf"(?P<lead>\b(?:(?i:{words_pattern([*name_cues()['labels'], *relations()])}))\s*:\s*)"
+            rf"(?P<name>{_CUED})"
+        ),
+        _cued_name(REMOVED),
+        "name",
+    ),
+    # "her name is Jane", "the patient's name was Jane Roe"
+    Rule(
+        "name",
+        re.compile(rf"(?P<lead>\b(?i:name|surname|first\s+name)\s+(?:is|was)\s+)(?P<name>{_CUED})"),
+        _cued_name(REMOVED),
+        "name",
+    ),
+    # a family by its surname ("the Quixotez family" -> "the family"); "the Addams family" is one too
+    Rule(
+        "name",
+        re.compile(rf"(?P<lead>\b[Tt]he\s+)(?P<name>{_WORD})(?=\s+(?:family|families|twins|household)\b)"),
+        lambda m: m.group(0) if _plain(m.group("name")) else m.group("lead").rstrip(),
+        "name",
+    ),
     # a name in apposition to the person it names, between commas ("a 82-year-old man, Seán Ó Briain, from
     # Cork"): two words or more, so "a woman, Type 2 diabetic," and "a man, Bristol," stay
     Rule(
@@ -559,8 +694,19 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
         re.compile(
             rf"(?<![\w'’-])(?P<name>(?:(?P<given>{_WORD})\s+)?(?:[Vv][ao]n(?:\s+(?:der|den|de|het))?|ter)"
-            rf"\s+(?P<surname>{_WORD})|(?P<given2>{_WORD})\s+(?:de\s+la|de|da|di|du|dos|das|del|della)\s+"
-            rf"(?P<surname2>{_WORD}))"
+            rf"\s+(?P<surname>{_WORD})|(?P<given2>{_WORD})\s+{_ROMANCE}\s+(?P<surname2>{_WORD}))"
+        ),
+        _particle_name,
+        "name",
+    ),
+    # a Romance particle without a given name after a word that cues a person, or opening a sentence
+    # ("seen by de Vries", "De Souza agreed"); grammar.json lists the cues
+    Rule(
+        "name",
+        re.compile(
+            rf"(?P<cue>\b(?:{words_pattern(grammar()['before_a_bare_particle_name'])})\s+|^|(?<=[.!?]\s))"
+            rf"(?P<name>(?i:{_ROMANCE})\s+(?P<surname>{_WORD}))(?![\w'’-])",
+            re.MULTILINE,
         ),
         _particle_name,
         "name",
@@ -600,6 +746,18 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         _care_place,
         "place",
     ),
+    Rule(  # "lives in Leeds", "resident of Tromsø, Norway" -> "resident of Norway" (_home_town)
+        "place",
+        re.compile(
+            r"\b(?P<verb>(?i:lives|living|lived|resides|residing|resided|resident|residents|native|born|grew\s+up"
+            r"|raised|settled|travell?ed|travell?ing|holiday|holidays|holidaying|vacation|vacationing|trip|moved"
+            r"|relocated))\s+(?P<prep>in|of|to)\s+"
+            rf"(?P<place>{_WORD}(?:\s+{_WORD}){{0,2}})(?:,\s+(?P<tail>{_WORD}(?:\s+{_WORD}){{0,2}}|[A-Z]{{2}}\b))?"
+            r"(?![\w'’-])"
+        ),
+        _home_town,
+        "place",
+    ),
     Rule(  # "from Leeds", "from Tromsø, Norway" -> "from Norway": a town goes, a country or state stays
         "place",
         re.compile(
@@ -628,14 +786,25 @@ DATE_RULES: tuple[Rule, ...] = (
     Rule("date", re.compile(rf"\b{_PREP}(?P<v>{ABS_DATE})"), _vague("recently"), "v"),
     Rule(
         "date",
-        re.compile(r"\b(?P<prep>[Oo]n|[Ii]n|[Ss]ince|[Ff]rom)\s+(?:the\s+)?(?P<v>\d{1,2}/\d{1,2})(?![\d/])"),
+        re.compile(
+            rf"\b(?P<prep>[Oo]n|[Ii]n|[Ss]ince|[Ff]rom)\s+(?:the\s+)?(?P<v>\d{{1,2}}/\d{{1,2}}(?![\d/])|{DAY_MONTH})"
+        ),
         _vague("recently"),
+        "v",
+    ),
+    Rule(  # "Admitted 17/03", "Day of admission: 17.03.": a day and month after what happened on it
+        "date",
+        re.compile(
+            rf"\b(?P<lead>(?i:{_CARE_VERB}|admission|discharge|operation|noticed|started|excised)\s*:?\s+)"
+            rf"(?P<v>{DAY_MONTH})(?:(?<=\.)(?=\s|$)|(?=\s*(?:[,;:)]|\.?$|\.\s|\s+(?:with|for|and|at|in|to|by|when)\b)))"
+        ),  # what follows a date: "Seen 2/3 of the time", "Admission: 7/10 pain" are no dates
+        lambda m: m.group("lead") + "recently",
         "v",
     ),
     Rule(
         "date",
         re.compile(
-            rf"\b(?P<prep>[Ii]n|[Dd]uring|[Ss]ince|[Ff]rom|[Aa]round)\s+(?:(?:early|late|mid)[\s-]+)?"
+            rf"\b(?P<prep>[Ii]n|[Dd]uring|[Ss]ince|[Ff]rom|[Aa]round)\s+(?:(?:early|late|mid|last|this|next)[\s-]+)?"
             rf"(?:(?:the\s+)?{SEASON}\s+(?:of\s+)?)?(?P<v>(?!May\b){MONTH}(?:\s+{YEAR})?|{YEAR})(?!\w)"
         ),
         _vague("recently"),
@@ -670,6 +839,12 @@ DATE_RULES: tuple[Rule, ...] = (
         _relative,
         None,
     ),
+    Rule(  # "last March", "this June": the month of an event
+        "date",
+        re.compile(rf"\b(?P<prep>[Ll]ast|[Tt]his|[Nn]ext)\s+(?P<v>{MONTH})(?!\w)"),
+        _vague("recently"),
+        "v",
+    ),
     Rule(
         "date",
         re.compile(
@@ -686,11 +861,13 @@ _CLEANUP: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(recently|previously)(?:[\s,]+(?:recently|previously)\b)+", re.IGNORECASE), r"\1"),
     (re.compile(r"([.!?])[ \t]+[,;:.](?=\s|$)"), r"\1"),
     (re.compile(r"[ \t]+([.,;:!?)])"), r"\1"),
-    (re.compile(r"([.!?])[.,;:](?!\.)"), r"\1"),
+    (re.compile(r"(?<!\.)([.!?])[.,;:](?!\.)"), r"\1"),  # a doubled stop; an ellipsis stays
     (re.compile(r"([(\[])[ \t]+"), r"\1"),
     (re.compile(r"([,;:])(?:[ \t]*[,;:])+"), r"\1"),
     (re.compile(r"[,;:]+(?=[.!?](?:\s|$))"), ""),
-    (re.compile(r"(^|\n)[ \t]*[,;:][ \t]*"), r"\1"),
+    # a line a removal left opening on the stop after it ("MRN: 12345. Rash" -> "Rash", as "arm. MRN:
+    # 12345. Rash" -> "arm. Rash"); an ellipsis ("...and then") is the writer's own
+    (re.compile(r"(^|\n)[ \t]*(?:[,;:]|\.(?!\.))[ \t]*"), r"\1"),
     (re.compile(r"[ \t]{2,}"), " "),
     (re.compile(r"^[ \t]+|[ \t]+$", re.MULTILINE), ""),
     (re.compile(r"(?<=\w)[,;:]+$", re.MULTILINE), ""),  # "haemoptysis; MRN 0045" ends without its ";"

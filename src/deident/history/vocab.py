@@ -181,3 +181,10 @@ def relations() -> tuple[str, ...]:
 def tlds() -> tuple[str, ...]:
     """Top-level domains of web addresses written without a scheme (``tlds.txt``)."""
     return tuple(_lines("tlds.txt"))
+
+
+@cache
+def name_cues() -> dict[str, list[str]]:
+    """Credentials after a name, phrases that credit a person and role labels before one
+    (``name_cues.json``)."""
+    return json.loads(_text("name_cues.json"))

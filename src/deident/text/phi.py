@@ -202,22 +202,44 @@ def titled_name_spans(text: str, particles: frozenset[str] = frozenset()) -> lis
             start, end = m.span("name")
             name = m["name"].lower()
             particle = name.upper() in particles
-            if name in voc.titles or not (particle or (m["name"][0].isupper() and name_like(name))):
+            if name in voc.titles or not (particle or _capitalised_name(m["name"])):
                 continue  # a name is written capitalised: "Mrs knee" (what a cut left) names no one
-            named, pos = not particle, end
+            named, pos, after_particle = not particle, end, particle
             for more in _NEXT_NAME.finditer(text, end):  # "Jane" + " Roe", "van" + " der" + " Wal"
                 word = more["word"]
                 if more.start() != pos:
                     break
                 pos = more.end()
                 if word.upper() in particles:
+                    after_particle = True
                     continue  # part of the name only if a name follows
-                if not (word[0].isupper() and name_like(word.lower())):
+                # after a particle, only a listed name continues it ("Mr Roe van der Wal" may be two people)
+                if word.lower() in voc.titles or not (
+                    name_like(word.lower()) if after_particle else _capitalised_name(word)
+                ):
                     break
-                end, named = pos, True
+                end, named, after_particle = pos, True, False
+            if rx is voc.degreed:  # the given name before the family name: "Jane Roe MD"
+                while (before := _NAME_BEFORE.search(text, 0, start)) and _capitalised_name(before["word"]):
+                    if before["word"].lower() in voc.titles or ordinary(before["word"].lower()):
+                        break  # "MRI Brain Jane Roe, MD": "Brain" is a word, also a surname
+                    start = before.start("word")
             if named:
                 spans.append((start, end))
     return spans
+
+
+# The word right before a name, with the space between them.
+_NAME_BEFORE = re.compile(r"(?P<word>[^\W\d_]+(?:['-][^\W\d_]+)*)\s+\Z")
+
+
+def _capitalised_name(word: str) -> bool:
+    """A capitalised word beside a title or a degree that may be a name: one of the census lists' names,
+    or any word that is not ordinary English. The census lists alone passed "Dr Okafor" and "Dr
+    Fairbairn" in a DICOM value the profile keeps (classify, reading a line, already took any word that
+    is not ordinary)."""
+    low = word.lower()
+    return word[0].isupper() and (name_like(low) or not ordinary(low))
 
 
 # The word right after a name: the family name after a given name, or a particle before one.

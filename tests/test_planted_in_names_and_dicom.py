@@ -1,0 +1,187 @@
+"""Identifiers an adversarial sweep planted where a reader still reaches them after a scrub: a patient's
+name in DICOM's person-name form as a folder or file name. Read back from the file system (os.walk) and
+the run's exit code, never from deident's own check."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from deident.cli import cli
+
+
+def _names_under(root: Path) -> str:
+    return " ".join(part for _, dirs, files in os.walk(root) for part in (*dirs, *files))
+
+
+def _scrub(*args: str):
+    return CliRunner().invoke(cli, ["scrub", *args, "--text", "off", "--faces", "off", "-j", "1", "--json"])
+
+
+@pytest.mark.parametrize(
+    ("place", "name"),
+    [
+        ("Doe^John/IM0001.jpg", "Doe"),  # a viewer's export folder, the PatientName as stored
+        ("Müller^Jürgen.jpg", "Müller"),
+        ("O'Brien^Mary^^Mrs/a.jpg", "O'Brien"),
+        ("Quixotez^D/a.jpg", "Quixotez"),
+        ("DOE, JOHN/a.jpg", "DOE"),
+    ],
+)
+def test_a_person_name_in_dicom_form_in_a_path_is_caught(tmp_path: Path, place: str, name: str):
+    source = tmp_path / "in"
+    (source / place).parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / place)
+    kept = _scrub(str(source), "-o", str(tmp_path / "kept"))
+    assert kept.exit_code != 0, kept.output
+    (row,) = json.loads(kept.output[kept.output.index("{") :])["files"]
+    assert row["status"] == "unsafe" and "identifying file or folder name" in row["reason"], row
+    renamed = _scrub(str(source), "-o", str(tmp_path / "renamed"), "--rename")
+    assert renamed.exit_code == 0, renamed.output
+    written = _names_under(tmp_path / "renamed")
+    assert written and name not in written, written
+
+
+def test_a_caret_in_an_ordinary_name_is_no_person(tmp_path: Path):
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "x^2 plot.png")
+    result = _scrub(str(source), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "x^2 plot.png").is_file()
+
+
+def _ecg(path: Path, annotations: list[str], **attributes: str) -> Path:
+    """A one-channel waveform with ``annotations`` as an ECG cart writes its statements."""
+    import numpy as np
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from support.dicom import secondary_capture
+
+    secondary_capture(path, np.full((8, 8), 90, np.uint8), PatientName="Doe^Jane", **attributes)
+    ds = pydicom.dcmread(path)
+    waveform = Dataset()
+    waveform.WaveformOriginality, waveform.NumberOfWaveformChannels = "ORIGINAL", 1
+    waveform.NumberOfWaveformSamples, waveform.SamplingFrequency = 4, "500"
+    waveform.WaveformBitsAllocated, waveform.WaveformSampleInterpretation = 16, "SS"
+    channel = Dataset()
+    channel.ChannelLabel = "Lead II"
+    waveform.ChannelDefinitionSequence = Sequence([channel])
+    waveform.WaveformData = b"\1\0\2\0\3\0\4\0"
+    ds.WaveformSequence = Sequence([waveform])
+    items = []
+    for text in annotations:
+        item = Dataset()
+        item.UnformattedTextValue, item.ReferencedWaveformChannels = text, [1, 1]
+        items.append(item)
+    ds.WaveformAnnotationSequence = Sequence(items)
+    ds.save_as(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "gone", "kept"),
+    [
+        ("ContentDescription", "Photo by Dr Okafor, wound day 3", "Okafor", "wound day"),
+        ("ContentDescription", "Dr Fairbairn left knee", "Fairbairn", "left knee"),
+        ("ContentDescription", "Dr Jane Okafor wound", "Okafor", "wound"),
+        ("annotation", "Confirmed by Jane Quixotez MD", "Quixotez", "Confirmed by"),
+        ("annotation", "Reviewed by Dr Okafor", "Okafor", "Reviewed by"),
+    ],
+)
+def test_a_name_beside_its_title_in_kept_dicom_text_goes_though_no_census_lists_it(
+    tmp_path: Path, where: str, text: str, gone: str, kept: str
+):
+    """A DICOM value the profile keeps was cut only of names in the 1990 US census lists beside a title:
+    "Dr Okafor" and "Jane Quixotez MD" were written out. Read back with pydicom and as raw bytes."""
+    import pydicom
+
+    source = tmp_path / "in"
+    source.mkdir()
+    annotations = [text, "Sinus rhythm"] if where == "annotation" else ["Sinus rhythm"]
+    extra = {where: text} if where != "annotation" else {}
+    _ecg(source / "a.dcm", annotations, **extra)
+    result = CliRunner().invoke(
+        cli, ["scrub", str(source), "-o", str(tmp_path / "out"), "--text", "off", "-j", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "out" / "a.dcm"
+    ds = pydicom.dcmread(written)
+    values = [str(ds.get("ContentDescription", ""))]
+    values += [str(item.UnformattedTextValue) for item in ds.WaveformAnnotationSequence]
+    assert gone.encode() not in written.read_bytes(), values
+    assert any(kept in v for v in values) and "Sinus rhythm" in values, values
+
+
+def test_a_name_a_json_caption_gives_in_a_field_goes_from_its_caption_and_tags(tmp_path: Path):
+    """The "patient" field was removed while the same surname stayed in the caption and the tags."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "case1.jpg")
+    caption = {
+        "caption": "Quixotez family history of psoriasis, rash on the arm.",
+        "patient": "Jane Quixotez",
+        "tags": ["Quixotez family", "psoriasis"],
+    }
+    (source / "case1.json").write_text(json.dumps(caption), encoding="utf-8")
+    args = ["scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "2"]
+    result = CliRunner().invoke(cli, [*args, "--text", "off", "--faces", "off", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    raw = (out / "case1.json").read_bytes()
+    written = json.loads(raw)
+    assert b"Quixotez" not in raw and b"Jane" not in raw, raw
+    assert "rash on the arm" in written["caption"] and "psoriasis" in written["tags"], written
+
+
+def test_the_image_s_own_name_goes_from_the_captions_of_a_batch(tmp_path: Path):
+    """The EXIF Artist names the patient; the captions beside it and beside another image name her too."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    exif = Image.Exif()
+    exif[0x013B] = "Jane Quixotez"  # Artist
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "a.jpg", exif=exif.tobytes())
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "b.jpg")
+    (source / "a.txt").write_text("Quixotez family history of psoriasis.", encoding="utf-8")
+    (source / "b.txt").write_text("Same family as Quixotez, rash on the arm.", encoding="utf-8")
+    args = [
+        "scrub",
+        str(source),
+        "-o",
+        str(out),
+        "--fuzz-history",
+        "--seed",
+        "2",
+        "--faces",
+        "off",
+        "-j",
+        "1",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    for name, kept in (("a.txt", "family history of psoriasis"), ("b.txt", "rash on the arm")):
+        written = (out / name).read_text(encoding="utf-8")
+        assert "Quixotez" not in written and kept in written, written
+
+
+def test_check_finds_the_image_s_own_name_in_its_caption(tmp_path: Path):
+    """``check`` read a caption with the caption rules alone: "Quixotez family" beside an image whose
+    EXIF Artist is Jane Quixotez was clean, while a scrub cuts it. The caption file is read back as is."""
+    source = tmp_path / "in"
+    source.mkdir()
+    exif = Image.Exif()
+    exif[0x013B] = "Jane Quixotez"  # Artist
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "a.jpg", exif=exif.tobytes())
+    (source / "a.txt").write_text("Quixotez family history of psoriasis.", encoding="utf-8")
+    args = ["check", "--no-cache", "--json", "--text", "off", "--faces", "off", str(source / "a.jpg")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    (row,) = json.loads(result.output[result.output.index("{") :])["files"]
+    assert [f for f in row["findings"] if f["stage"] == "caption" and f["kind"] == "name"], row
+    assert "Quixotez" in (source / "a.txt").read_text(encoding="utf-8")  # read-only
