@@ -1,4 +1,4 @@
-"""Caption identifiers an adversarial sweep found kept: Safe Harbor's plan, account, licence and device
+"""Caption identifiers once kept: Safe Harbor's plan, account, licence and device
 numbers, a radiology request's "92/F", a home town after "lives in", a Canadian postal code, and names
 after a credit, before a credential or after a role label. Read back as plain text with a regex of its own
 over several seeds; words around them that name no one stay."""

@@ -1,4 +1,4 @@
-"""Caption identifiers the nineteenth sweep left: a particle surname without a given name, a nursing title,
+"""Caption identifiers once kept: a particle surname without a given name, a nursing title,
 an age written as a clause's predicate, a record number opening the caption. Each read back as plain
 text with a regex of its own, over several seeds, in the fuzzer and in a sidecar beside a scrubbed image."""
 
