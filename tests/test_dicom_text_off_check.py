@@ -60,3 +60,27 @@ def test_check_text_off_still_fails_a_dicom_whose_header_says_text_is_burned_in(
     row = _row(result.output)
     assert row["status"] == "unsafe"
     assert [f["kind"] for f in row["findings"]] == ["dicom.BurnedInAnnotation"], row
+
+
+def test_scrub_text_off_refuses_a_dicom_whose_header_says_text_is_burned_in(tmp_path: Path):
+    """The scrub says what a check of its output would: with the text stage off, a header declaring text
+    burned in is not a look left out but evidence, and no "safe" file is written."""
+    source = secondary_capture(
+        tmp_path / "in.dcm", np.full((32, 32), 90, np.uint8), PatientName="Doe^Jane", BurnedInAnnotation="YES"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["scrub", str(source), "-o", str(out), "--text", "off", "--json", "-j", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    row = _row(result.output)
+    assert row["status"] == "failed" and "BurnedInAnnotation=YES" in row["reason"], row
+    assert "without --text off" in row["reason"], row
+    assert not out.exists() or not list(out.rglob("*.dcm"))
+    # the same file without the declaration is written and said to be unchecked, as before
+    plain = secondary_capture(tmp_path / "plain.dcm", np.full((32, 32), 90, np.uint8), PatientName="Doe^Jane")
+    done = CliRunner().invoke(
+        cli, ["scrub", str(plain), "-o", str(out), "--text", "off", "--json", "-j", "1"]
+    )
+    assert done.exit_code == 0 and _row(done.output)["status"] == "safe", done.output
+    assert pydicom.dcmread(next(out.rglob("*.dcm"))).get("BurnedInAnnotation", "") != "YES"

@@ -433,7 +433,7 @@ def _verify(written: Source, ctx: Context, redacted: dict[int, list]) -> tuple[l
     inside what the pipeline itself just blurred or filled is the redaction seen again, not a leftover.
     """
     doc = open_document(written)
-    leftovers = [f for f in doc.metadata_findings() if not _is_pixel_notice(f, ctx)]
+    leftovers = [f for f in doc.metadata_findings() if not _unlooked_pixels(f, ctx)]
     regions: Leftovers = {}
     if redacted:
         chosen = (f for f in doc.frames(ctx) if f.index in redacted)
@@ -529,20 +529,23 @@ def _refusal(leftovers: list[Finding]) -> str:
         )
     elif pixel:
         hint = " — check the region by eye; scrub with a stronger --faces style (fill) to hide it"
+    elif any(f.kind == "dicom.BurnedInAnnotation" for f in leftovers):  # left by --text off only
+        hint = " — scrub with the text stage on (without --text off) to find and redact that text"
     return "output still carries identifiers after scrub: " + "; ".join(parts) + hint
-
-
-def _is_pixel_notice(finding: Finding, ctx: Context) -> bool:
-    """With the text stage off the user chose not to clean pixels: that notice must not fail the file."""
-    return ctx.options.text.value == "off" and finding.reason is Reason.PIXELS_UNVERIFIED
 
 
 def _unlooked_pixels(finding: Finding, ctx: Context) -> bool:
     """With the text stage off, a DICOM's "pixel data not verified clean" is the user's choice, said of the
     file by ``not_checked`` as of a photo: ``check --text off`` failed every DICOM scrubbed with --text off
     (exit 1) while it passed the same picture as a PNG. A header that declares text burned in
-    (BurnedInAnnotation=YES) is evidence already read, not a look left out, and still fails the file."""
-    return _is_pixel_notice(finding, ctx) and finding.kind == "dicom.pixels-unverified"
+    (BurnedInAnnotation=YES) is evidence already read, not a look left out: it fails the file in a check
+    and in a scrub's verification alike (a scrub with --text off called such a file safe, and a check of
+    its output refused it)."""
+    return (
+        ctx.options.text.value == "off"
+        and finding.reason is Reason.PIXELS_UNVERIFIED
+        and finding.kind == "dicom.pixels-unverified"
+    )
 
 
 def _redact_leftovers(
