@@ -54,7 +54,7 @@ def scene(rng: random.Random, photos: list[np.ndarray]) -> dict | None:
     if degradation == "low":
         code = (70 + code.astype(np.float32) * 100 / 255).astype(np.uint8)
     h, w = code.shape
-    if h + 20 > photo.shape[0] or w + 20 > photo.shape[1]:
+    if h + 20 >= photo.shape[0] or w + 20 >= photo.shape[1]:
         return None
     y, x = rng.randrange(10, photo.shape[0] - h - 10), rng.randrange(10, photo.shape[1] - w - 10)
     photo[y : y + h, x : x + w] = code[..., None]
