@@ -288,6 +288,33 @@ def test_every_symbology_at_several_sizes_and_angles(fmt, value, module, angle, 
     assert_found_and_hidden(slide_label(rotate(symbol(fmt, value, module), angle)), fmt, detector, ctx)
 
 
+# Turned codes that one part of the turned views alone reads: each was lost by a cut tried for speed
+# (docs/benchmarks.md, "Issue 24: where the CPU goes"), in sweeps of 216 labels a symbology (modules 2-4,
+# every 2.5 degrees). PDF417 between the 30-degree views: only the 15, 45 and 75 degree views (without
+# them 89 of 216 lost); a large-module PDF417 half-way between views: only zxing's downscaled copies of
+# a turned view (without them 7 lost); a large-module linear code near 20 degrees: only the linear
+# readers of the turned views, as OpenCV's proposals miss it (without them 17 Code128 and 2 EAN-13 lost).
+@pytest.mark.parametrize(
+    ("fmt", "value", "module", "angle"),
+    [
+        ("PDF417", "SMITH JOHN 19600101", 3, 12.5),
+        ("PDF417", "SMITH JOHN 19600101", 4, 22.5),
+        ("Code128", "S17-04522", 4, 20),
+    ],
+)
+def test_turned_codes_only_one_part_of_the_turned_views_reads(fmt, value, module, angle, detector, ctx):
+    """Judged on the label turned back level, where zxing reads the code before the fill and nothing after."""
+    label = slide_label(rotate(symbol(fmt, value, module), angle))
+
+    def level(rgb: np.ndarray) -> np.ndarray:
+        return np.dstack([rotate(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), -angle)] * 3)
+
+    assert decodes_anything(level(label)), "test image must carry a readable code"
+    regions, out = scrub(label, detector, ctx)
+    assert regions, f"{fmt} not found"
+    assert not decodes_anything(level(out))
+
+
 # ---------------------------------------------------------------- through the pipeline: scrub and check
 
 LABEL_TEXT = ("PATIENT SMITH JOHN", "S17-04522", "H&E 2012")
