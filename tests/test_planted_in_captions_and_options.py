@@ -354,9 +354,8 @@ def test_text_off_on_the_command_line_is_said_of_every_file(tmp_path: Path, stag
     page.save(source / "a.png")
     page.save(source / "b.jpg", quality=95)
     radiograph = pydicom.dcmread(Path(__file__).parents[1] / "sample_images" / "radiograph.dcm")
-    del (
-        radiograph.BurnedInAnnotation
-    )  # a header declaring text burned in fails --text off (test_dicom_text_off_check)
+    # a header declaring text burned in fails --text off (test_dicom_text_off_check)
+    del radiograph.BurnedInAnnotation
     radiograph.save_as(source / "c.dcm")
     runner = CliRunner()
     result = runner.invoke(cli, ["scrub", str(source), "-o", str(out), "-j", "1", "--json", *stages])
