@@ -351,8 +351,8 @@ def _rehearse(first: Planned, options: Options, read_only: bool) -> None:
     """Before forking, run the batch's first file through the per-file flow here as a dry run (nothing
     written, the result dropped): forked workers inherit what it loaded (pydicom, deident's DICOM
     modules, the PS3.15 table, compiled patterns), where each would otherwise load all of it itself.
-    A worker's first DICOM file took 360 CPU-ms, its next ones 10. 300 header-only DICOM files, -j 2, four
-    interleaved rounds: 15.7 -> 14.6 CPU-ms a file (-7 %); -j 1 forks nothing and is unchanged. What it
+    A worker's first DICOM file took 360 CPU-ms, its next ones 10. 300 header-only DICOM files, -j 2, seven
+    interleaved rounds: 15.9 -> 14.6 CPU-ms a file (-8 %, docs/benchmarks.md); -j 1 forks nothing. What it
     loads starts no thread but numpy's and OpenCV's idle OpenBLAS pools, which OpenBLAS rebuilds in a
     forked child (as for any multiprocessing fork after ``import numpy``)."""
     from deident.pipeline import process_one
