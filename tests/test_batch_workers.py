@@ -47,12 +47,14 @@ def _imported(log: str, module: str) -> int:
 
 def test_two_forked_workers_load_the_dicom_reader_once_per_run_not_once_each(tmp_path):
     """A worker's first DICOM file cost 360 CPU-ms (pydicom and deident's DICOM modules imported, the
-    PS3.15 table read), its next ones 10: the parent loads them once, before it forks."""
+    PS3.15 table read), its next ones 10: the parent loads them once, before it forks. A header-only
+    batch loads no OCR engine anywhere."""
     folder = _dicom_batch(tmp_path)
     run = _scrub(folder, tmp_path / "out", 2, "-X", "importtime")
     assert run.returncode == 0, run.stderr[-2000:]
     assert _imported(run.stderr, "pydicom") == 1
     assert _imported(run.stderr, "deident.dicom.scrub") == 1
+    assert not [m for m in ("onnxruntime", "rapidocr", "pytesseract") if _imported(run.stderr, m)]  # no OCR
     outputs = sorted((tmp_path / "out").iterdir())
     assert len(outputs) == 8
     for path in outputs:  # the outputs are whole and clean, read by pydicom and by their bytes
