@@ -29,6 +29,8 @@ LEAKS = [
     ("Lives in Tromsø, Norway, rash on the arm.", r"Tromsø", "Lives in Norway"),
     ("Lives in Toronto, M5V 3L9, rash on the arm.", r"M5V|3L9|Toronto", "rash on the arm"),
     ("Photo courtesy of Jane Quixotez.", r"Quixotez|Jane", "Photo courtesy of a colleague"),
+    # a given name that is also a unit's acronym as written upper-case ("ED") is still a given name
+    ("Reviewed by Ed Quixotez MD on the ward.", r"Quixotez|\bEd\b", "on the ward"),
     ("Thanks to Jane Quixotez for the photo.", r"Quixotez|Jane", "for the photo"),
     ("Image credit: J. Quixotez", r"Quixotez", "Image credit"),
     ("Reported by Jane Quixotez, MD.", r"Quixotez|Jane", "Reported by a colleague"),

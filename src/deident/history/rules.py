@@ -269,7 +269,7 @@ def _plain(word: str) -> bool:
         or ordinary(low)
         or low in clinical_words()
         or low in NOT_NAMES
-        or word.upper() in _acronyms()
+        or word in _acronyms()  # as written: "ICU" is a unit, "Ed" a given name (ED)
     )
 
 
@@ -292,23 +292,12 @@ def _cued_name(replacement: str) -> Callable[[re.Match[str]], str]:
 def _particle_name(m: re.Match[str]) -> str:
     """A surname with its particle and no cue ("seen by van der Wal", "Pieter de Vries") goes; an eponym
     ("von Willebrand disease", "van Gieson stain", "Cornelia de Lange") and ordinary words stay."""
-    from deident.text.phi import clinical_words, ordinary
-
-    def plain(word: str) -> bool:
-        low = word.lower()
-        return bool(
-            word.split("-")[0] in eponyms()
-            or word in regions()
-            or _CALENDAR.match(word)
-            or low in sentence_starters()
-        ) or (ordinary(low) or low in clinical_words() or low in NOT_NAMES)
-
     groups = m.groupdict()
     surname = groups["surname"] or groups.get("surname2")
     given = groups.get("given") or groups.get("given2") or ""
-    if plain(surname):
+    if _plain(surname):
         return m.group(0)
-    if given and plain(given):  # "Saw van der Wal": the verb stays; "Syndrome de Down" is no name
+    if given and _plain(given):  # "Saw van der Wal": the verb stays; "Syndrome de Down" is no name
         return m.group(0) if groups.get("given2") else f"{given} someone"
     return (groups.get("cue") or "") + "someone"
 
