@@ -395,7 +395,7 @@ def _look(
     for look in looks:
         key = (look, box, digest)
         if key not in _memo:
-            part = part or dataclasses.replace(frame, rgb=crop)
+            part = part or frame.cropped(x0, y0, crop)
             _memo[key] = run(_looked_at, look, part, ctx, x0, y0, whole)
         out.append(_memo[key])
     return out

@@ -142,6 +142,30 @@ def secondary_capture(path: Path, pixels, **attributes) -> Path:
     return path
 
 
+def mr_image(path: Path, pixels, bits_stored: int, **attributes) -> Path:
+    """An MR Image Storage DICOM of greyscale ``pixels`` (uint8 or uint16, ``bits_stored`` of them used)
+    with the given attributes (ImageType, AcquisitionMatrix, WindowCenter ...), written to ``path``."""
+    from pydicom.dataset import FileDataset
+    from pydicom.uid import MRImageStorage
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = MRImageStorage, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality = "MR"
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored = pixels.dtype.itemsize * 8, bits_stored
+    ds.HighBit, ds.PixelRepresentation = bits_stored - 1, 0
+    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
 def multiframe(path, photometric="MONOCHROME2", frames=3, rle=False, window=None):
     rng = np.random.default_rng(7)
     arr = rng.integers(200, 4000, size=(frames, 48, 64), dtype=np.uint16)

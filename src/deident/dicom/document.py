@@ -343,7 +343,7 @@ class DicomDocument(Document):
         return one_rendering(self.ds)
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
-        from deident.dicom.pixels import is_photographic, pixel_element
+        from deident.dicom.pixels import is_photographic, mosaic_tiles, pixel_element
         from deident.options import FaceMode, TextMode
 
         if pixel_element(self.ds) is None:
@@ -352,10 +352,12 @@ class DicomDocument(Document):
         if not photo and ctx.options.text is TextMode.OFF and ctx.options.faces is not FaceMode.OFF:
             return  # only the face stage runs, and it looks at photographs only: nothing to decode
         pixels = self._decoded(ctx)
+        tiles = mosaic_tiles(self.ds)
         for i in range(pixels.array.shape[0]):  # one Frame per rendering, all in the frame's geometry
             for mapping, rgb in _rendered(pixels, i):
                 label = f"frame {i}, {mapping}" if mapping else f"frame {i}"
-                yield Frame(i, rgb, photographic=photo and not mapping, label=label, revealed=bool(mapping))
+                photographic, revealed = photo and not mapping, bool(mapping)
+                yield Frame(i, rgb, photographic, label, revealed, tiles)
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         pixels = self._decoded(ctx)

@@ -13,6 +13,7 @@ import itertools
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from deident.errors import CorruptFile, StageUnavailable, TooLarge
 from deident.findings import Action, Finding
 from deident.formats.pixels import local_contrast
 from deident.regions import Redaction, redact
+
+if TYPE_CHECKING:
+    from deident.formats.base import Tiles
 
 # Modality -> when its frames are photographs (the face stage only looks at photographs).
 PHOTOGRAPHIC_MODALITIES = {
@@ -45,6 +49,37 @@ def is_photographic(ds) -> bool:
     if rule is None and str(ds.get("SOPClassUID", "")).startswith(SECONDARY_CAPTURE_PREFIX):
         rule = "colour"
     return rule == "always" or (rule == "colour" and colour)
+
+
+def mosaic_tiles(ds) -> Tiles | None:
+    """The tile grid of a Siemens MOSAIC frame (ImageType holds MOSAIC: a volume's slices side by side in
+    one frame), or None. A tile is the acquisition matrix's two sizes (AcquisitionMatrix: frequency rows,
+    frequency columns, phase rows, phase columns; two of them are 0), in the order that divides the frame
+    into as many tile columns as rows, as a mosaic is laid out (heudiconv's b0dwi_for_fmap: 150 x 152 px
+    tiles, 9 x 9 in 1350 x 1368). Read from what the scrub keeps (not the private CSA header), so the
+    output is looked at on the same grid as the input. A header whose sizes do not divide the frame (an
+    interpolated mosaic) gives None: the frame is looked at whole, as before."""
+    from deident.formats.base import Tiles
+
+    if "MOSAIC" not in {str(v).strip().upper() for v in _values(ds.get("ImageType"))}:
+        return None
+    try:
+        sizes = [int(v) for v in _values(ds.get("AcquisitionMatrix")) if int(v) > 0]
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if len(sizes) != 2:
+        return None
+    for width, height in (sizes, sizes[::-1]):
+        across, down = divmod(columns, width), divmod(rows, height)
+        if across[1] == down[1] == 0 and across[0] == down[0] > 1:
+            return Tiles(width, height)
+    return None
+
+
+def _values(value) -> list:
+    """A header value as a list (pydicom gives one value bare, several as a MultiValue)."""
+    return [] if value is None else [value] if isinstance(value, str | int) else list(value)
 
 
 def one_rendering(ds) -> bool:

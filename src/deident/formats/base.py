@@ -11,7 +11,7 @@ import importlib
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -74,6 +74,36 @@ class Context:
         return not self.options.all_stages and self.review is None
 
 
+@dataclass(frozen=True)
+class Tiles:
+    """A mosaic's grid: pictures of ``width`` x ``height`` px side by side in one frame (Siemens MR stores
+    a volume's slices so), a corner of the grid at (``x``, ``y``): negative in a crop that starts inside a
+    tile."""
+
+    width: int
+    height: int
+    x: int = 0
+    y: int = 0
+
+    def boxes(self, w: int, h: int) -> list[tuple[int, int, int, int]]:
+        """Each tile (x0, y0, x1, y1) as far as it lies in a ``w`` x ``h`` picture."""
+        return [
+            (x0, y0, x1, y1)
+            for y0, y1 in _spans(self.y, self.height, h)
+            for x0, x1 in _spans(self.x, self.width, w)
+        ]
+
+    def moved(self, dx: int, dy: int) -> Tiles:
+        """The grid as a crop whose corner is at (``dx``, ``dy``) sees it."""
+        return Tiles(self.width, self.height, self.x - dx, self.y - dy)
+
+
+def _spans(origin: int, size: int, length: int) -> list[tuple[int, int]]:
+    """The spans of a grid of ``size`` through ``origin`` within 0..``length``."""
+    first = origin % size - size if origin % size else 0
+    return [(max(0, a), min(length, a + size)) for a in range(first, length, size)]
+
+
 @dataclass
 class Frame:
     index: int
@@ -83,11 +113,17 @@ class Frame:
     # A further rendering of stored values (another window, the full range, local contrast): what a viewer
     # can make visible, with noise and texture turned up as much as a faint label.
     revealed: bool = False
+    tiles: Tiles | None = None  # a mosaic's grid: the text stage looks at each tile as a picture
 
     @property
     def where(self) -> str:
         """How findings name this picture."""
         return self.label or f"frame {self.index}"
+
+    def cropped(self, x0: int, y0: int, rgb: np.ndarray) -> Frame:
+        """This frame's pixels ``rgb`` from (``x0``, ``y0``) on, its grid moved with them."""
+        tiles = None if self.tiles is None else self.tiles.moved(x0, y0)
+        return replace(self, rgb=rgb, tiles=tiles)
 
 
 class Document(ABC):

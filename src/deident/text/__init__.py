@@ -10,6 +10,7 @@ read, only a category. Heavy imports stay inside functions so the CLI starts fas
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Callable
@@ -66,12 +67,16 @@ class TextDetector:
         line, read with the cut name as a name, and filled in a second round."""
         return [r for r in self.look(frame, ctx, faint=False) if r.kind != KEPT]
 
-    def look(self, frame: Frame, ctx: Context, faint: bool = True) -> list[Region]:
+    def look(
+        self, frame: Frame, ctx: Context, faint: bool = True, tallest: float | None = None
+    ) -> list[Region]:
         """``detect``'s regions, plus (PHI mode) each line read whole and judged harmless, as a region of
         kind ``KEPT``: verification must not re-judge such a line from a crop that cuts it off
-        (``frames_cache.unchanged_kept``)."""
+        (``frames_cache.unchanged_kept``). ``tallest``: lines taller than this (px) are no text."""
         from deident.text import detect, engine, phi
 
+        if frame.tiles is not None:
+            return _tile_by_tile(self.look, frame, ctx, faint)
         options = ctx.options
         eng = self._engine(options)
         bgr = frame.rgb[..., ::-1]
@@ -95,6 +100,8 @@ class TextDetector:
             eng, bgr, faint=faint, work=work, plain=not faint, settle=settled, enough=enough, faces=faces
         )
         lines = settled(found) if frame.photographic else _shows_a_letter(eng, bgr, settled(found))
+        if tallest is not None:
+            lines = [ln for ln in lines if ln.height <= tallest]
         if frame.revealed:
             lines = _read_as_text(eng, bgr, lines)
         texts = _read(eng, bgr, lines) if reading else []
@@ -123,6 +130,41 @@ class TextDetector:
                 quad = detect.spared(quad, ln.quad, visible)
             regions.append(Region(tuple((float(x), float(y)) for x, y in quad), kind, label, ln.score))
         return regions
+
+
+# A line in a mosaic's tile is at most this share of the tile's short side. The slices the detector took
+# for lines fill most of their tile: 54 of axasc35's 64 px, 130-155 px of b0dwi_for_fmap's 150 x 152 (as
+# rows of slices); an 11-px "Pt: DOE" burned into a 64-px tile is a 28-px quad (0.44).
+TILE_LINE_SHARE = 0.5
+
+
+def _tile_by_tile(look: Callable, frame: Frame, ctx: Context, faint: bool) -> list[Region]:
+    """A mosaic's regions: each tile's, looked at as a picture of its own, and the whole frame's lines
+    that cross tiles (a label written across them); in both, a line is no taller than TILE_LINE_SHARE of
+    a tile.
+
+    Looked at whole, a row of round slices is one "line" to the detector and reads as "000000000", "C:CC"
+    or "398", and the rules for a frame that is no photograph (``_printed``: a very tall line's share of
+    the frame) see a 1350 x 1368 frame, not a 150 x 152 slice: on heudiconv's b0dwi_for_fmap mosaics
+    35-42 % of the frame was filled, on axasc35.dcm a column of three slices (8 %)."""
+    import numpy as np
+
+    whole = dataclasses.replace(frame, tiles=None)
+    boxes = frame.tiles.boxes(*frame.rgb.shape[1::-1])
+    tallest = TILE_LINE_SHARE * min(frame.tiles.width, frame.tiles.height)
+    regions = []
+    for x0, y0, x1, y1 in boxes:
+        tile = dataclasses.replace(whole, rgb=np.ascontiguousarray(frame.rgb[y0:y1, x0:x1]))
+        found = look(tile, ctx, faint, tallest)
+        regions += [r.mapped(lambda x, y, dx=x0, dy=y0: (x + dx, y + dy)) for r in found]
+    across = look(whole, ctx, faint, tallest)
+    return regions + [r for r in across if r.kind == KEPT or _across(r.bbox(), boxes)]
+
+
+def _across(box: tuple[int, int, int, int], tiles: list[tuple[int, int, int, int]]) -> bool:
+    """Whether ``box`` reaches into more than one of ``tiles``."""
+    x0, y0, x1, y1 = box
+    return sum(x0 < tx1 and tx0 < x1 and y0 < ty1 and ty0 < y1 for tx0, ty0, tx1, ty1 in tiles) > 1
 
 
 def _with_continuations(kept: list, found: list) -> list:
@@ -506,12 +548,14 @@ def _short_text(bgr, quad, read) -> bool:
 
 
 def _a_glyph(bgr, quad, read) -> bool:
-    """A letter or digit read confidently (``TALL_LINE_MIN_SCORE``), or read at all
-    (``reads_as_a_glyph``) with the strokes of print: the stars of a flag behind matplotlib's Grace Hopper
-    read as "X1" at 0.69 and have none."""
+    """A letter or digit read confidently (``TALL_LINE_MIN_SCORE``), not only a round one
+    (``detect.ROUND``), or read at all (``reads_as_a_glyph``) with the strokes of print: the stars of a
+    flag behind matplotlib's Grace Hopper read as "X1" at 0.69 and have none; the ring phantom of
+    heudiconv's MR scout (01-anat-scout/0001.dcm) reads "O" at 0.83 over local contrast, has no strokes
+    either, and was filled (15 % of the frame)."""
     from deident.text import detect
 
-    return reads_as(read, TALL_LINE_MIN_SCORE, 1) or (
+    return detect.not_round(read, lambda r: reads_as(r, TALL_LINE_MIN_SCORE, 1)) or (
         reads_as_a_glyph(read) and detect.has_strokes(bgr, quad)
     )
 

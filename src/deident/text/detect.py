@@ -437,7 +437,7 @@ def near_faces(
         fh = shapes[k][3] - shapes[k][1]
         scale = min(BODY_SCALE, BADGE_HEIGHT / (BADGE_TEXT * fh))
         pad = BODY_PAD * fh
-        read = [c for c in cs if _not_round(next(hints), reads_as_a_glyph)]
+        read = [c for c in cs if not_round(next(hints), reads_as_a_glyph)]
         if scale < BODY_MIN_SCALE or not read:
             continue
         boxes = [
@@ -468,7 +468,7 @@ def _read_closer(engine, bgr: np.ndarray, box: tuple[int, int, int, int], scale:
     return [
         Line(q / scale + shift, float(s), read)
         for q, s, read in zip(quads, scores, reads, strict=True)
-        if _not_round(read, reads_confidently)
+        if not_round(read, reads_confidently)
     ]
 
 
@@ -477,7 +477,7 @@ def _read_closer(engine, bgr: np.ndarray, box: tuple[int, int, int, int], scale:
 ROUND = set("0OoCcQ")
 
 
-def _not_round(read, evidence) -> bool:
+def not_round(read, evidence) -> bool:
     """``evidence(read)``, from a reading with some glyph other than the ROUND ones."""
     return evidence(read) and not set(read.text.replace(" ", "")) <= ROUND
 
