@@ -43,7 +43,7 @@ def scene(rng: random.Random, photos: list[np.ndarray]) -> dict | None:
     """One seeded scene: a code turned, pasted on a photo and degraded; None when it does not fit."""
     import cv2
 
-    from test_barcodes import CODES, rotate, symbol
+    from support.barcodes import CODES, rotate, symbol
 
     fmt, value = rng.choice(CODES)
     module = rng.choice(MODULES)
@@ -84,7 +84,7 @@ def main() -> int:
     from deident.keys import Keyring
     from deident.options import Options
     from deident.regions import Redaction, redact
-    from test_barcodes import decodes_anything
+    from support.barcodes import decodes_anything
 
     photos = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(CONTROLS.iterdir())]
     detector = BarcodeDetector(Options())

@@ -183,5 +183,5 @@ def test_check_finds_the_image_s_own_name_in_its_caption(tmp_path: Path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     (row,) = json.loads(result.output[result.output.index("{") :])["files"]
-    assert [f for f in row["findings"] if f["stage"] == "caption" and f["kind"] == "name"], row
+    assert any(f["stage"] == "caption" and f["kind"] == "name" for f in row["findings"]), row
     assert "Quixotez" in (source / "a.txt").read_text(encoding="utf-8")  # read-only
