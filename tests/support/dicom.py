@@ -121,40 +121,27 @@ def scrub_bytes(path: Path, ctx: Context, verified: bool = True) -> bytes:
 def secondary_capture(path: Path, pixels, **attributes) -> Path:
     """A small 8-bit greyscale secondary-capture DICOM of ``pixels`` with the given attributes
     (PatientName, PatientID, StudyDate ...), written to ``path``."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality = "OT"
-    for keyword, value in attributes.items():
-        setattr(ds, keyword, value)
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = pixels.tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return _greyscale(path, SecondaryCaptureImageStorage, "OT", pixels, 8, attributes)
 
 
 def mr_image(path: Path, pixels, bits_stored: int, **attributes) -> Path:
     """An MR Image Storage DICOM of greyscale ``pixels`` (uint8 or uint16, ``bits_stored`` of them used)
     with the given attributes (ImageType, AcquisitionMatrix, WindowCenter ...), written to ``path``."""
-    from pydicom.dataset import FileDataset
     from pydicom.uid import MRImageStorage
 
+    return _greyscale(path, MRImageStorage, "MR", pixels, bits_stored, attributes)
+
+
+def _greyscale(path: Path, sop_class: str, modality: str, pixels, bits_stored: int, attributes: dict) -> Path:
+    from pydicom.dataset import FileDataset
+
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = MRImageStorage, generate_uid()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality = "MR"
+    ds.Modality = modality
     for keyword, value in attributes.items():
         setattr(ds, keyword, value)
     ds.Rows, ds.Columns = pixels.shape
