@@ -894,3 +894,38 @@ def test_the_crew_names_on_the_astronaut_s_patch_are_hidden(tmp_path, monkeypatc
     out = np.asarray(Image.open(tmp_path / "out" / "astronaut.png").convert("RGB"))
     read = _crew_read(out)
     assert max(read.values()) < 0.7, read
+
+
+@pytest.mark.parametrize(
+    ("line", "category"),
+    [
+        ("Leeds Teaching Hospitals", "institution"),
+        ("UNIVERSITY HOSPITAL LEEDS", "institution"),
+        ("University of Leeds", "institution"),
+        ("Moffitt Cancer Center", "institution"),
+        ("Dermatology Clinic", None),  # a unit's own name
+        ("Radiology Department, University Hospital", None),
+        ("Emergency Department", None),
+        ("H&E 40x", None),
+    ],
+)
+def test_a_line_naming_an_institution_is_identifying(line, category):
+    """Institutions are named with words wordfreq rates as common English ("Leeds" among them): a line
+    with an institution word and any other word that is no unit, clinical or keep word names one."""
+    from deident.text import phi
+
+    assert phi.classify(line, 0.99) == category
+
+
+def test_phi_mode_fills_a_hospital_s_name_and_keeps_the_stain(keyring):
+    """An ultrasound-like header band: the hospital's name is filled, the read-out beside it stays
+    (pixels judged by textsynth's leak rule)."""
+    rgb = np.zeros((120, 640, 3), np.uint8)
+    rgb[:90] = (38, 58, 92)
+    sample, font = ts.Sample("header", rgb), ts.fonts()[0]
+    white = (255, 255, 255)
+    _draw(sample, "institution", "University Hospital Leeds", 16, font, 0, (40, 12), white)
+    _draw(sample, "safe", "H&E 40x", 16, font, 0, (40, 52), white)
+    out, _ = _scrub(sample, Context(Options(text=TextMode.PHI, jobs=1), keyring))
+    visible = {ln.text for ln in sample.lines if ts.leaked(ln, sample.rgb, out)}
+    assert visible == {"H&E 40x"}

@@ -265,6 +265,8 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
         return "partial date or number"
     if not words:
         return None
+    if _names_an_institution(text, voc):
+        return "institution"
     titled = [m["name"].lower() for rx in (voc.titled, voc.degreed) for m in rx.finditer(text)]
     if any(name_like(p) for name in titled if name not in voc.titles for p in _LETTERS.findall(name)):
         return "possible name"
@@ -287,6 +289,40 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")
+
+# Words that join an institution's name without naming it ("University of Leeds", "Hôpital de la Pitié").
+_JOINERS = frozenset({"of", "the", "and", "de", "la", "le", "du", "des", "di", "del", "y", "und", "für"})
+
+
+def _names_an_institution(text: str, voc: Vocabulary) -> bool:
+    """A line that names a hospital, clinic or university: an institution word (the captions' own list,
+    ``history/data/institutions.csv``) beside any word that is neither one, a keep word nor a joiner.
+    Such names are made of ordinary words and places that wordfreq rates as common English ("Leeds
+    Teaching Hospitals", "University Hospital Leeds" were kept in --text phi); a ward's or unit's own
+    name ("Dermatology Clinic", "Radiology Department, University Hospital") stays."""
+    pattern = _institution_words()
+    found = pattern.findall(text)
+    if not found:
+        return False
+    rest = pattern.sub(" ", text)
+    unnamed = _care_units() | clinical_words() | _JOINERS
+    return any(
+        w.lower() not in unnamed and not voc.keeps(w.lower()) for w in _LETTERS.findall(rest) if len(w) > 1
+    )
+
+
+@cache
+def _institution_words() -> re.Pattern[str]:
+    rows = read_lines("deident", "history", "data", "institutions.csv")[1:]  # below the header
+    words = sorted({row.split(",")[0] for row in rows}, key=len, reverse=True)
+    return re.compile(r"(?<![^\W\d_])(?:" + "|".join(re.escape(w) for w in words) + r")(?![^\W\d_])", re.I)
+
+
+@cache
+def _care_units() -> frozenset[str]:
+    """Departments, units and services, which name no institution (the captions' ``care_units.txt``)."""
+    return frozenset(w.lower() for w in read_lines("deident", "history", "data", "care_units.txt"))
+
 
 # A ruler's or a scale bar's figures ("0 1 2 3", "10 20 30 40"): three or more numbers, each a whole
 # step on from the last, the steps a ruler uses and the first a multiple of it. Read as one line, they
