@@ -592,11 +592,16 @@ def test_a_read_out_beside_an_identifying_fragment_stays(monkeypatch):
         assert None not in _phi_categories(None, None, lines, texts, None), pair
 
 
+def _header_band(rows: int) -> tuple[ts.Sample, str]:
+    """A black picture with a blue band over its top ``rows``, as an ultrasound's header, and a font."""
+    rgb = np.zeros((120, 640, 3), np.uint8)
+    rgb[:rows] = (38, 58, 92)
+    return ts.Sample("header", rgb), ts.fonts()[0]
+
+
 def _scanner_header(gap: int) -> ts.Sample:
     """An ultrasound's header band: white 16-px read-outs, a date and a time, as on OBXXXX1A.dcm."""
-    rgb = np.zeros((120, 640, 3), np.uint8)
-    rgb[:70] = (38, 58, 92)
-    sample, font = ts.Sample("header", rgb), ts.fonts()[0]
+    sample, font = _header_band(70)
     white = (255, 255, 255)
     _draw(sample, "safe", "MI 1.1", 16, font, 0, (300, 8), white)
     _draw(sample, "date", "5/25/2011", 16, font, 0, (420, 8), white)
@@ -920,9 +925,7 @@ def test_a_line_naming_an_institution_is_identifying(line, category):
 def test_phi_mode_fills_a_hospital_s_name_and_keeps_the_stain(keyring):
     """An ultrasound-like header band: the hospital's name is filled, the read-out beside it stays
     (pixels judged by textsynth's leak rule)."""
-    rgb = np.zeros((120, 640, 3), np.uint8)
-    rgb[:90] = (38, 58, 92)
-    sample, font = ts.Sample("header", rgb), ts.fonts()[0]
+    sample, font = _header_band(90)
     white = (255, 255, 255)
     _draw(sample, "institution", "University Hospital Leeds", 16, font, 0, (40, 12), white)
     _draw(sample, "safe", "H&E 40x", 16, font, 0, (40, 52), white)
