@@ -94,6 +94,8 @@ def _ecg(path: Path, annotations: list[str], **attributes: str) -> Path:
         ("ContentDescription", "Dr Jane Okafor wound", "Okafor", "wound"),
         ("annotation", "Confirmed by Jane Quixotez MD", "Quixotez", "Confirmed by"),
         ("annotation", "Reviewed by Dr Okafor", "Okafor", "Reviewed by"),
+        ("ContentDescription", "Technician: Brightwater, wound day 3", "Brightwater", "wound day"),
+        ("annotation", "Radiographer J Brightwater", "Brightwater", "Radiographer"),
     ],
 )
 def test_a_name_beside_its_title_in_kept_dicom_text_goes_though_no_census_lists_it(
