@@ -301,27 +301,30 @@ def _names_an_institution(text: str, voc: Vocabulary) -> bool:
     Teaching Hospitals", "University Hospital Leeds" were kept in --text phi); a ward's or unit's own
     name ("Dermatology Clinic", "Radiology Department, University Hospital") stays."""
     pattern = _institution_words()
-    found = pattern.findall(text)
-    if not found:
+    if not pattern.search(text):
         return False
-    rest = pattern.sub(" ", text)
-    unnamed = _care_units() | clinical_words() | _JOINERS
     return any(
-        w.lower() not in unnamed and not voc.keeps(w.lower()) for w in _LETTERS.findall(rest) if len(w) > 1
+        w.lower() not in _naming_none() and not voc.keeps(w.lower())
+        for w in _LETTERS.findall(pattern.sub(" ", text))
+        if len(w) > 1
     )
 
 
 @cache
 def _institution_words() -> re.Pattern[str]:
-    rows = read_lines("deident", "history", "data", "institutions.csv")[1:]  # below the header
-    words = sorted({row.split(",")[0] for row in rows}, key=len, reverse=True)
+    from deident.history.vocab import institutions
+
+    words = sorted({w for by_word in institutions().values() for w in by_word}, key=len, reverse=True)
     return re.compile(r"(?<![^\W\d_])(?:" + "|".join(re.escape(w) for w in words) + r")(?![^\W\d_])", re.I)
 
 
 @cache
-def _care_units() -> frozenset[str]:
-    """Departments, units and services, which name no institution (the captions' ``care_units.txt``)."""
-    return frozenset(w.lower() for w in read_lines("deident", "history", "data", "care_units.txt"))
+def _naming_none() -> frozenset[str]:
+    """Words beside an institution word that name none: departments, units and services (the captions'
+    ``care_units``), clinical words and joiners."""
+    from deident.history.vocab import care_units
+
+    return care_units() | clinical_words() | _JOINERS
 
 
 # A ruler's or a scale bar's figures ("0 1 2 3", "10 20 30 40"): three or more numbers, each a whole
