@@ -129,8 +129,9 @@ def _check(item: Planned, ctx: Context, result: FileResult) -> None:
     doc.check_size(ctx)
     doc.prepare(ctx)
     result.findings += [f.as_found() for f in doc.metadata_findings() if not _unlooked_pixels(f, ctx)]
-    result.findings += _name_findings(item, own=doc.identifiers(), ctx=ctx)
-    result.findings += _caption_findings(item.input, (*doc.identifiers(), *ctx.deny_terms))
+    own = doc.identifiers()
+    result.findings += _name_findings(item, own=own, ctx=ctx)
+    result.findings += _caption_findings(item.input, (*own, *ctx.deny_terms))
     if ctx.options.pixel_stages and not _refused(result.findings, result, ctx):
         result.findings += _pixel_findings(source, doc, ctx, result)
     result.status = Status.UNSAFE if _unsafe(result.findings) else Status.CLEAN
@@ -541,11 +542,7 @@ def _unlooked_pixels(finding: Finding, ctx: Context) -> bool:
     (BurnedInAnnotation=YES) is evidence already read, not a look left out: it fails the file in a check
     and in a scrub's verification alike (a scrub with --text off called such a file safe, and a check of
     its output refused it)."""
-    return (
-        ctx.options.text.value == "off"
-        and finding.reason is Reason.PIXELS_UNVERIFIED
-        and finding.kind == "dicom.pixels-unverified"
-    )
+    return ctx.options.text.value == "off" and finding.kind == "dicom.pixels-unverified"
 
 
 def _redact_leftovers(
