@@ -313,7 +313,7 @@ MAX_CHUNK = 32  # files per worker task (and per disk flush) for metadata-only w
 
 @contextlib.contextmanager
 def _workers(
-    options: Options, files: int, first: Planned | None = None, read_only: bool = False
+    options: Options, files: int, first: Planned | None, read_only: bool
 ) -> Iterator[ProcessPoolExecutor | None]:
     """The worker processes of a batch of ``files``, shared by its deny-list phase and its processing:
     a pixel-stage worker's start (Python, deident and OpenCV: 0.25 CPU-s) is paid once per run, not once
