@@ -59,12 +59,13 @@ def mosaic_tiles(ds) -> Tiles | None:
     tiles, 9 x 9 in 1350 x 1368). Read from what the scrub keeps (not the private CSA header), so the
     output is looked at on the same grid as the input. A header whose sizes do not divide the frame (an
     interpolated mosaic) gives None: the frame is looked at whole, as before."""
+    from deident.dicom.values import values_of
     from deident.formats.base import Tiles
 
-    if "MOSAIC" not in {str(v).strip().upper() for v in _values(ds.get("ImageType"))}:
+    if "MOSAIC" not in {str(v).strip().upper() for v in values_of(ds.get("ImageType"))}:
         return None
     try:
-        sizes = [int(v) for v in _values(ds.get("AcquisitionMatrix")) if int(v) > 0]
+        sizes = [int(v) for v in values_of(ds.get("AcquisitionMatrix")) if int(v) > 0]
         rows, columns = int(ds.Rows), int(ds.Columns)
     except (AttributeError, TypeError, ValueError):
         return None
@@ -75,11 +76,6 @@ def mosaic_tiles(ds) -> Tiles | None:
         if across[1] == down[1] == 0 and across[0] == down[0] > 1:
             return Tiles(width, height)
     return None
-
-
-def _values(value) -> list:
-    """A header value as a list (pydicom gives one value bare, several as a MultiValue)."""
-    return [] if value is None else [value] if isinstance(value, str | int) else list(value)
 
 
 def one_rendering(ds) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -35,6 +34,7 @@ from deident.dicom.values import (
     is_dummy,
     is_new_uid,
     is_registry_uid,
+    values_of,
 )
 from deident.findings import Action, Finding, Reason
 
@@ -189,7 +189,7 @@ _DAYS_IN = {"D": 1, "W": 7, "M": 365.25 / 12, "Y": 365.25}
 def over_89(value) -> bool:
     """An AS value over 90 years, the category every age over 89 goes into ("097Y", "1100M", "4700W");
     an unreadable one is judged so."""
-    for v in _values(value):
+    for v in values_of(value):
         m = _AGE.fullmatch(str(v))
         if not m:
             return bool(str(v).strip())
@@ -370,12 +370,6 @@ def _map(value, fn):
     return fn(value)
 
 
-def _values(value) -> Iterator:
-    from pydicom.multival import MultiValue
-
-    yield from (value if isinstance(value, (MultiValue, list, tuple)) else [value])
-
-
 def _empty(value) -> bool:
     return value is None or value == "" or value == b"" or (hasattr(value, "__len__") and len(value) == 0)
 
@@ -438,7 +432,7 @@ def _problem(value, vr: str, action: str, keyword: str) -> str:
     if _empty(value) or (action == "S" and vr not in BINARY_VRS):
         return ""
     size = f"{len(value) if hasattr(value, '__len__') else 1} {'bytes' if vr in BINARY_VRS else 'chars'}"
-    values = [str(v) for v in _values(value)]
+    values = [str(v) for v in values_of(value)]
     if action == "P":
         ok = all(PSEUDONYMS[keyword][1].fullmatch(v.strip()) for v in values)
         return "" if ok else f"value present, not a pseudonym ({size})"
@@ -447,7 +441,8 @@ def _problem(value, vr: str, action: str, keyword: str) -> str:
     if vr == "UI" and action in ("U", "D"):
         return "" if all(is_new_uid(v) or is_registry_uid(v) for v in values) else f"original UID ({size})"
     if action == "D":
-        return "" if all(is_dummy(vr, v) for v in _values(value)) else f"value present, not a dummy ({size})"
+        dummy = all(is_dummy(vr, v) for v in values_of(value))
+        return "" if dummy else f"value present, not a dummy ({size})"
     if action == "C":
         return "" if all(is_clean(vr, v) for v in values) else f"free text not cleaned ({size})"
     return ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -128,3 +129,10 @@ def is_registry_uid(value: str) -> bool:
     from pydicom._uid_dict import UID_dictionary
 
     return value.strip().rstrip("\0") in UID_dictionary
+
+
+def values_of(value) -> Iterator:
+    """A header value's values (pydicom gives one value bare, several as a MultiValue)."""
+    from pydicom.multival import MultiValue
+
+    yield from (value if isinstance(value, (MultiValue, list, tuple)) else [value])
