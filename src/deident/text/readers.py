@@ -16,6 +16,11 @@ import numpy as np
 BATCH = 6  # crops per model call, sorted by width first (rapidocr's batching, so the padding is the same)
 CLS_SHAPE = (3, 48, 192)
 CLS_THRESH = 0.9  # a crop is turned when the classifier says 180 degrees with more than this
+# Every batch is padded to at least 320 px wide, as rapidocr pads it, though most crops are short (median
+# 1.9 heights on ../shared's real-world set; half the input is padding): the model reads the padding too. At
+# 288 px 36 of 505 real crops read other text; at 96 px (-13 % CPU on the text photos) 211, and the default
+# run left a sign's "50 40" unredacted (bench/bench_rec_padding.py; docs/benchmarks.md, "The recogniser's
+# padding").
 REC_SHAPE = (3, 48, 320)
 
 
