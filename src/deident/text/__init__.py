@@ -20,6 +20,7 @@ from deident.formats.base import Context, Frame
 from deident.options import Options, TextMode
 from deident.regions import KEPT, Region
 from deident.text.evidence import (
+    INSIDE_MIN_SCORE,
     TALL_LINE_MIN_CHARS,
     TALL_LINE_MIN_SCORE,
     alnum,
@@ -538,13 +539,16 @@ def _doubtful(line, photographic: bool) -> bool:
 
 
 def _short_text(bgr, quad, read) -> bool:
-    """A short line on a photograph is text when it reads as a letter or digit, or shows the strokes of
-    print: a sign in a script the recogniser does not read has strokes (a two-glyph Devanagari word on
-    ../shared's easyocr_example3.png reads "h" at 0.46, and without this was left in ``--text all``); the
-    flag pins on lapels have neither."""
+    """A short line on a photograph is text when it reads as a letter or digit (round ones alone,
+    ``detect.ROUND``, confidently), or shows the strokes of print: a sign in a script the recogniser does
+    not read has strokes (a two-glyph Devanagari word on ../shared's easyocr_example3.png reads "h" at
+    0.46, and without this was left in ``--text all``); the flag pins on lapels have neither, nor a leather
+    jerkin's rivet, which read "O" at 0.61 in a check of face_recognition's scrubbed Jon Snow portrait and
+    refused it. A piece of a 96-px e-mail address tilted 7 degrees on a textsynth label reads "C" at 0.84."""
     from deident.text import detect
 
-    return reads_as_a_glyph(read) or detect.has_strokes(bgr, quad)
+    score = TALL_LINE_MIN_SCORE if detect.round_only(read) else INSIDE_MIN_SCORE
+    return reads_as(read, score, 1) or detect.has_strokes(bgr, quad)
 
 
 def _a_glyph(bgr, quad, read) -> bool:

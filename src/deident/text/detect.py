@@ -477,9 +477,14 @@ def _read_closer(engine, bgr: np.ndarray, box: tuple[int, int, int, int], scale:
 ROUND = set("0OoCcQ")
 
 
+def round_only(read) -> bool:
+    """Whether a reading holds no glyph other than the ROUND ones."""
+    return set(read.text.replace(" ", "")) <= ROUND
+
+
 def not_round(read, evidence) -> bool:
     """``evidence(read)``, from a reading with some glyph other than the ROUND ones."""
-    return evidence(read) and not set(read.text.replace(" ", "")) <= ROUND
+    return evidence(read) and not round_only(read)
 
 
 def _faint(
@@ -492,7 +497,9 @@ def _faint(
     whole frame at 2.5x (3.5 CPU-s instead of 0.5) was needed to find it. Each cluster of faint heat that
     no line covers is looked at in a window scaled by its own height (the text's, not the frame's), and
     what is found there must read as text, two letters or digits confidently: hair, fur and buttons give
-    heat too, and a logo's crisp strokes are no line (a car maker's "B" on a label read at 1.00).
+    heat too, and a logo's crisp strokes are no line (a car maker's "B" on a label read at 1.00), nor a
+    reading of round glyphs alone (``ROUND``): the coat buttons of scikit-image's cameraman, their face
+    blurred, read "0000" at 0.90 here, and a check of the scrubbed photo refused it.
     """
     import cv2
 
@@ -515,7 +522,7 @@ def _faint(
     if not found:
         return []
     reads = ocr.recognise(engine, bgr, [ln.quad for ln in found])
-    return [ln for ln, read in zip(found, reads, strict=True) if reads_confidently(read)]
+    return [ln for ln, read in zip(found, reads, strict=True) if not_round(read, reads_confidently)]
 
 
 def _hinting(engine, bgr: np.ndarray, clusters: list[Line]) -> list[Line]:
