@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from deident.history.vocab import (
+    addresses_abroad,
     care_units,
     eponyms,
     foreign_months,
@@ -73,8 +74,8 @@ def fit_case(new: str, old: str, text: str, pos: int) -> str:
         return new
     if len(old) > 1 and old.isalpha() and old.isupper():
         return new.upper()
-    if at_sentence_start(text, pos):
-        return new[0].upper() + new[1:]
+    if at_sentence_start(text, pos):  # a cue the match keeps keeps its own capital ("cc: [removed]")
+        return (old[0] if new[0].lower() == old[0].lower() else new[0].upper()) + new[1:]
     return new
 
 
@@ -128,7 +129,9 @@ ABS_DATE = (
     rf"|(?<![\d/.-])\d{{1,2}}\s\d{{1,2}}\s{YEAR}(?![\d/])"  # "12 03 1970", as forms print it
     rf"|\b{MONTH}\s+{ORD}(?:,?\s+(?:{YEAR}\b|{SHORT_YEAR}))?\b"
     rf"|\b(?:the\s+)?{ORD}\s+(?:of\s+)?{MONTH}(?:,?\s+(?:{YEAR}\b|{SHORT_YEAR}))?\b"
-    rf"|\b{MONTH}\s+(?:{YEAR}\b|{SHORT_YEAR})"
+    rf"|\b{MONTH}(?:\s+|-)(?:{YEAR}\b|{SHORT_YEAR})"  # "March 2023", "Feb-2023"
+    # "2023-02"; "2010-11" and "2011-12" stay: a season's or school year's range as often as a month
+    rf"|(?<![\d/.-]){YEAR}-0[1-9](?![\d/-]|\.\d)"
     rf"|(?<![\d/.-])\d{{1,2}}[-/.]{MONTH}[-/.]?(?:{YEAR}|\d{{2}})(?![\d/])"  # "12-Mar-1970", "12/Mar/70"
     rf"|(?<![\d/.-])\d{{1,2}}\.\s?{ROMAN_MONTH}\.\s?(?:{YEAR}|\d{{2}})(?![\d/]))"  # "12.III.1970"
 )
@@ -169,12 +172,17 @@ _CAPS_SURNAME = (
     rf"(?!(?:{words_pattern(list(_acronyms()))})(?![\w'’-]))"
     rf"(?:[{_UP}]['’])?[{_UP}]{{2,}}(?:[-'’][{_UP}]{{2,}})*(?![\w'’])"
 )
-NAME = (  # "J. Smith", "J.K.", "Mary-Ann O'Neil", "de la Cruz", "John SMITH"
-    rf"(?:(?:[{_UP}]\.\s?){{1,2}}(?:{_WORD}|{_CAPS_SURNAME})|(?:[{_UP}]\.\s?){{2,3}}(?![{_LOW}])"
+NAME = (  # "J. Smith", "A Smith", "J.K.", "Mary-Ann O'Neil", "de la Cruz", "John SMITH"
+    rf"(?:(?:[{_UP}](?:\.\s?|\s)){{1,2}}(?:{_WORD}|{_CAPS_SURNAME})|(?:[{_UP}]\.\s?){{2,3}}(?![{_LOW}])"
     rf"|(?:{_PARTICLE}){{0,2}}{_WORD}(?:\s+(?:{_PARTICLE}){{0,2}}{_WORD}){{0,2}}(?:\s+{_CAPS_SURNAME})?"
     rf"|[{_UP}]\b\.?)"
 )
 _CAPS_NAME = rf"[{_UP}][{_UP}'’-]+(?:\s+[{_UP}][{_UP}'’-]+)?\b"
+# A person as records and reports write one after a label: the surname in capitals first ("WHITCOMBE,
+# Alan", "WHITCOMBE Alan", "WHITCOMBE^ALAN" as DICOM stores it) or the whole name in capitals ("ALAN
+# WHITCOMBE"); NAME needs a capital and a small letter, so "Patient: WHITCOMBE, Alan" kept the name.
+_CAPS_PERSON = rf"{_CAPS_SURNAME}(?:(?:,[ \t]*|[ \t]+|\^)(?:{_WORD}|{_CAPS_SURNAME})){{1,2}}"
+_CAPS_SURNAME_FIRST = rf"{_CAPS_SURNAME}(?:,[ \t]*|\^)(?:{_WORD}|{_CAPS_SURNAME})"  # "ROE, Jane", "ROE^JANE"
 # English, and the German, French, Spanish and Italian titles of captions posted in those languages
 # (titles.csv; a title that ends in its own full stop, "M." or "Hr.", needs it: "M" alone is a sex)
 PATIENT_TITLES = rf"(?:{words_pattern([t for t, role in titles().items() if role == 'patient'])})"
@@ -190,8 +198,27 @@ NOT_NAMES = {
 }  # fmt: skip
 
 _RELATIVE = rf"(?=[{_UP}][{_UP}{_LOW}])(?!(?i:{'|'.join(sorted(NOT_NAMES))})\b)(?:{NAME})"
-# a name after a cue: capitalised, not a word that follows "patient" without being one ("History")
-_CUED = rf"(?=[{_UP}])(?!(?i:{'|'.join(sorted(NOT_NAMES))})\b)(?:{NAME})"
+# "A" is an initial before a surname ("cc: A. Roe", "dictated by A Roe"), else the article
+_NOT_A_NAME = rf"(?=[{_UP}])(?!(?i:{'|'.join(sorted(NOT_NAMES - {'a'}))})\b)(?!(?i:a)\b(?!\.?[ \t]?[{_UP}]))"
+# a name after a cue: capitalised, not a word that follows "patient" without being one ("History"), nor
+# the next label of a form ("Surname: Roe, Forename: Jane"); in capitals after a credit only surname
+# first ("signed by: WHITCOMBE, ALAN": "courtesy of UCLH Pathology", "CC BY-SA" name no one), after a
+# label's colon in any order and alone
+_CUED = rf"{_NOT_A_NAME}(?:{_CAPS_SURNAME_FIRST}|{NAME})(?![\w'’.-]*\s*:)"
+_LABELLED = rf"{_NOT_A_NAME}(?:{_CAPS_PERSON}|{_CAPS_SURNAME}|{NAME})(?![\w'’.-]*\s*:)"
+# Names in a list ("cc: Alan Roe; Priya Das", "courtesy of J. Roe and P. Das"): the list goes up to its
+# last name, and "a colleague" a title's name became is an item of it ("cc: Dr Roe, Priya Das").
+_SEP = r"(?:[ \t]*[,;&/][ \t]*(?:and[ \t]+)?|[ \t]+(?:and|&)[ \t]+)"
+
+
+def _item(one: str) -> str:
+    return rf"(?:{one}|[Aa][ \t]colleague\b)"
+
+
+def _listed(one: str) -> str:
+    return rf"{_item(one)}(?:{_SEP}{_item(one)}){{0,5}}"
+
+
 _PREP = r"(?:(?P<prep>[Oo]n|[Ii]n|[Aa]t|[Dd]uring|[Aa]round|[Bb]y|[Ss]ince|[Ff]rom|[Oo]f)\s+(?:the\s+)?)?"
 
 
@@ -238,6 +265,8 @@ _PLAN_LICENCE_DEVICE = (
     rf"|medicare|medicaid|health\s+(?:card|plan)|account{_NUMBER_WORD_AFTER}|passport"
     rf"|driver['’]?s\s+licen[cs]e|licen[cs]e{_NUMBER_WORD_AFTER}|certificate{_NUMBER_WORD_AFTER}"
     rf"|serial{_NUMBER_WORD_AFTER}|S/N|device{_NUMBER_WORD_AFTER}|IMEI|UDI"
+    # "device serial 4471-AB-9921", "SN: PM1234567", "lot no. 12345A"
+    rf"|device\s+serial|SN(?=\s*[:#])|lot{_NUMBER_WORD_AFTER}"
 )
 
 # What a number after "room" or "bed" measures or counts, when it is not the room's or bed's number.
@@ -273,18 +302,40 @@ def _plain(word: str) -> bool:
     )
 
 
-def _cued_name(replacement: str) -> Callable[[re.Match[str]], str]:
+def _names_someone(text: str) -> bool:
+    words = re.findall(rf"[{_UP}][\w'’-]+", text)
+    return bool(words) and not all(_plain(w) for w in words)
+
+
+def _cued_name(replacement: str, several: str = "", one: str = "") -> Callable[[re.Match[str]], str]:
     """A name after a credit or before a credential becomes "a colleague"; after a label or "name is",
-    its value is removed ("Consultant: [removed]"); words that name no one stay ("courtesy of Radiology")."""
+    its value is removed ("Consultant: [removed]"); words that name no one stay ("courtesy of Radiology").
+    A list goes up to its last name ("courtesy of Jane Roe, Radiology" -> "a colleague, Radiology"); two
+    names or more become ``several`` ("colleagues"); ``one`` is the pattern of a list's item."""
+    item = re.compile(rf"(?P<item>{_item(one)})(?:{_SEP}|$)") if one else None
 
     def render(m: re.Match[str]) -> str:
-        words = re.findall(rf"[{_UP}][\w'’-]+", m.group("name"))
-        if not words or all(_plain(w) for w in words):
+        name = m.group("name")
+        items, at = [], 0
+        while item and (i := item.match(name, at)) and i.end() > at:
+            items.append(i.span("item"))
+            at = i.end()
+        items = items or [(0, len(name))]
+        named = [n for n, (a, b) in enumerate(items) if _names_someone(name[a:b])]
+        if not named:
             return m.group(0)
+        words = re.findall(rf"[{_UP}][\w'’-]+", name)
         # plain words opening the match stay ("Saw Jane Roe MD" -> "Saw a colleague")
         opening = re.match(rf"(?:(?:{'|'.join(re.escape(w) for w in words if _plain(w))})\s+)*", m.group(0))
         kept = opening.group(0) if opening and not m.groupdict().get("lead") else ""
-        return kept + (m.groupdict().get("lead") or "") + replacement
+        last = named[-1]
+        word = several if several and last > 0 else replacement
+        lead = m.groupdict().get("lead") or ""
+        if (
+            lead.strip() and word and word.split()[-1] == lead.split()[-1].lower()
+        ):  # "my colleague Jane Roe" -> "my colleague"
+            lead, word = lead.rstrip(), ""
+        return kept + lead + word + name[items[last][1] :]
 
     return render
 
@@ -328,6 +379,11 @@ def _patient_name(m: re.Match[str]) -> str:
 _I = re.IGNORECASE
 _THE = r"(?:\b(?P<the>[Tt]he)\s+)?"
 _STREET = words_pattern(list(street_words()))
+_ABROAD = addresses_abroad()
+_STREET_KIND = rf"(?i:{words_pattern(_ABROAD['street_before_name'])})(?![\w'’])"  # "rue", "Via"
+_STREET_PARTICLE = rf"(?:(?i:{words_pattern(_ABROAD['particles'])})(?:\s+|(?<=['’])))?"
+# a European postcode and town after an address ("..., 75002 Paris", "..., 10115 Berlin-Mitte")
+_POSTCODE_TOWN = rf"(?:,?\s+(?:[A-Z]{{1,2}}-)?\d{{4,5}}\s+{_WORD}(?:[\s-]+{_WORD}){{0,2}})?"
 _NOT_AFTER_HOSPITAL = r"Course|Day|Stay|Admission|Discharge|Number|No"
 _CALENDAR = re.compile(rf"(?:{MONTH}|{WEEKDAY})$")
 
@@ -500,7 +556,9 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(
         "identifier",
         re.compile(
-            r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hospital\s+(?:number|no\.?|#)"
+            r"\b(?:MRN|MR\s?#|MR\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|hosp(?:ital|\.)?\s*(?:number|no\.?|#)"
+            # a reference given as such ("Our ref: DERM/2023/0451"); Australia's IHI
+            r"|(?:our\s+|your\s+)?ref(?:erence)?(?=\s*(?:[:#]|no\b|number\b))|IHI"
             r"|NHS\s+(?:number|no\.?)|chart\s+(?:number|no\.?|#)|patient\s+(?:ID|number|no\.?)|ID"
             r"|SSN|social\s+security(?:\s+(?:number|no\.?|#))?"
             r"|accession(?:\s+(?:number|no\.?|#))?|acc\.?\s*(?:no\.?|#)|"
@@ -529,6 +587,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
             r"|(?<![\w/.-])\+?\b0\d{3,4}\s?\d{6}\b"
             r"|(?<![\w/.-])\+\d{1,3}(?:[\s.-]?\(?\d{1,5}\)?){2,5}(?![\d.,]?\d)"  # +44 20 7946 0958
             r"|(?<![\w/.-])\b0\d{2,4}[\s.-]\d{3,4}[\s.-]\d{3,4}\b"  # 020 7946 0958
+            r"|(?<![\w/.-])\(0\d{1,4}\)\s?\d{3,4}[\s.-]?\d{3,4}\b"  # (03) 9123 4567
         ),
         REMOVED,
     ),
@@ -552,6 +611,18 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         0,
     ),
     Rule("place", re.compile(rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_WORD}\s+){{1,3}}(?:{_STREET})\b\.?"), REMOVED),
+    # "12 rue de la Paix, 75002 Paris", "Via Roma 12", "Hauptstraße 5, 10115 Berlin" (addresses_abroad.json)
+    Rule(
+        "place",
+        re.compile(
+            rf"\b\d{{1,4}}(?:\s?(?:bis|ter|[a-z]))?,?\s+{_STREET_KIND}\s*{_STREET_PARTICLE}{_WORD}(?:\s+{_WORD}){{0,2}}"
+            rf"{_POSTCODE_TOWN}"
+            rf"|(?<![\w'’])(?=[{_UP}]){_STREET_KIND}\s*{_STREET_PARTICLE}{_WORD}(?:\s+{_WORD}){{0,2}},?\s+\d{{1,4}}[a-z]?\b"
+            rf"{_POSTCODE_TOWN}"
+            rf"|\b[{_UP}][{_LOW}]+(?i:{words_pattern(_ABROAD['street_name_endings'])})\s+\d{{1,4}}[a-z]?\b{_POSTCODE_TOWN}"
+        ),
+        REMOVED,
+    ),
     Rule(  # a UK postcode ("NW1 6XE") in one of the real postcode areas
         "place",
         re.compile(rf"\b(?:{'|'.join(uk_postcode_areas())})\d[A-Z\d]?\s\d[A-Z]{{2}}\b"),
@@ -569,10 +640,24 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         lambda m: m.group("st"),
         "v",
     ),
+    Rule(  # a postcode after an Australian state ("Sydney NSW 2000"): the state stays
+        "place",
+        re.compile(
+            rf"(?<=[{_LOW}])\s+(?P<st>{words_pattern(_ABROAD['postcode_after_state'])})\s+(?P<v>\d{{4}})\b(?![.,]\d)"
+        ),
+        lambda m: " " + m.group("st"),
+        "v",
+    ),
     Rule(
         "name",
         re.compile(rf"\b(?:patient\s+|pt\s+)?name\s*:\s*(?P<name>{NAME})", _I),
         "",
+        "name",
+    ),
+    Rule(  # a plural title before a list of names ("Drs Roe and Das reviewed" kept "Das")
+        "name",
+        re.compile(rf"\b(?:Drs|Profs|DRS)\b\.?\s+(?P<name>{NAME}(?:{_SEP}{NAME}){{1,5}})"),
+        _cued_name("colleagues", "colleagues", NAME),
         "name",
     ),
     Rule(
@@ -618,8 +703,10 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     # a name after a credit ("photo courtesy of Jane Roe", "thanks to Jane Roe for the image")
     Rule(
         "name",
-        re.compile(rf"(?P<lead>\b(?i:{words_pattern(name_cues()['before_name'])})\s*:?\s+)(?P<name>{_CUED})"),
-        _cued_name("a colleague"),
+        re.compile(
+            rf"(?P<lead>\b(?i:{words_pattern(name_cues()['before_name'])})\s*:?\s+)(?P<name>{_listed(_CUED)})"
+        ),
+        _cued_name("a colleague", "colleagues", _CUED),
         "name",
     ),
     # a name after a role or a relation written as a label ("Consultant: Roe", "Mother: Jane Roe")
@@ -627,9 +714,33 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
         re.compile(
             rf"(?P<lead>\b(?:(?i:{words_pattern([*name_cues()['labels'], *relations()])}))\s*:\s*)"
-            rf"(?P<name>{_CUED})"
+            rf"(?P<name>{_listed(_LABELLED)})"
         ),
-        _cued_name(REMOVED),
+        _cued_name(REMOVED, REMOVED, _LABELLED),
+        "name",
+    ),
+    # a signature: a line opening with a sign-off and a comma, or a dash, then a name ("Regards, Jane Roe",
+    # "-- Jane Roe, Consultant"), the name alone or before a comma or bracket
+    Rule(
+        "name",
+        re.compile(
+            rf"(?P<lead>^[ \t]*(?:--+|—|–|(?i:{words_pattern(name_cues()['sign_offs'])})[ \t]*,)"
+            rf"[ \t]*\n?[ \t]*)(?P<name>{_listed(_LABELLED)})(?=[ \t]*(?:[,(]|$))",
+            re.MULTILINE,
+        ),
+        _cued_name("a colleague", "colleagues", _LABELLED),
+        "name",
+    ),
+    # a name before its role, after a comma ("Margaret Okonkwo-Bell, Consultant Dermatologist"): two words
+    # or more, so "Spitz, consultant opinion" stays (and so does a name of plain words)
+    Rule(
+        "name",
+        re.compile(
+            rf"(?<![\w'’-])(?P<name>{_CAPS_PERSON}|(?:[{_UP}](?:\.\s?|\s))?{_WORD}(?:\s+{_WORD}){{1,2}}"
+            rf"|(?:[{_UP}](?:\.\s?|\s)){{1,2}}{_WORD})"
+            rf"(?=,[ \t]+(?:[{_UP}{_LOW}]+[ \t]+)?(?i:{words_pattern(name_cues()['roles_after_name'])})\b)"
+        ),
+        _cued_name("a colleague"),
         "name",
     ),
     # "her name is Jane", "the patient's name was Jane Roe"

@@ -1,0 +1,133 @@
+"""Caption identifiers a clinician's note writes and the caption rules kept: names in a "cc:" line, a
+signature, a list after a credit or a label, a surname first in capitals ("Patient: WHITCOMBE, Alan",
+"WHITCOMBE^ALAN"), an initial without its full stop, "Drs Roe and Das"; an Australian phone number and
+postcode, addresses written as France, Spain, Italy and Germany write them; device serials after "SN:",
+lot numbers, hospital numbers abbreviated, references, a month joined to its year by a hyphen. Read back
+as plain text (and as the bytes of the caption a scrub writes) over several seeds; the clinical words
+around them stay."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from deident.cli import cli
+from deident.history import FuzzSettings, fuzz_text
+from deident.history.captions import check_caption
+
+SEEDS = range(6)
+KEEP_SEX_AND_SIDE = FuzzSettings(sex_change_rate=0.0, laterality_swap_rate=0.0)
+
+# (caption, what must be gone, what must stay)
+LEAKS = [
+    (
+        "cc: Alan Whitcombe; Priya Ramaswamy. Rash on the arm.",
+        r"Whitcombe|Ramaswamy|Priya",
+        "Rash on the arm",
+    ),
+    ("cc: Dr. Alan Whitcombe, Priya Ramaswamy", r"Whitcombe|Ramaswamy|Priya", "cc:"),
+    ("CC: A. Whitcombe. Rash on the arm.", r"Whitcombe", "Rash on the arm"),
+    ("Dictated by A Whitcombe. Rash on the arm.", r"Whitcombe", "Dictated by a colleague"),
+    ("Electronically signed by: WHITCOMBE, ALAN", r"WHITCOMBE|ALAN", "signed by"),
+    ("Patient: WHITCOMBE, Alan. Rash on the arm.", r"WHITCOMBE|Alan", "Rash on the arm"),
+    ("Pt: WHITCOMBE Alan, 67M, rash on the arm.", r"WHITCOMBE|Alan", "rash on the arm"),
+    ("PATIENT: ALAN WHITCOMBE\nRash on the arm.", r"WHITCOMBE|ALAN", "Rash on the arm"),
+    ("Referring physician: WHITCOMBE^ALAN", r"WHITCOMBE|ALAN", "Referring physician"),
+    ("Patients: J. Whitcombe, P. Ramaswamy, K. Nakamura", r"Whitcombe|Ramaswamy|Nakamura", "Patients"),
+    ("Surname: Whitcombe, Forename: Alan", r"Whitcombe|Alan", "Forename"),
+    ("Images courtesy of Alan Whitcombe and Priya Ramaswamy.", r"Whitcombe|Ramaswamy|Priya", "courtesy of"),
+    ("Thanks to Jane Whitcombe, Radiology, for the image.", r"Whitcombe|Jane", "Radiology, for the image"),
+    ("Drs Whitcombe and Ramaswamy reviewed the rash.", r"Whitcombe|Ramaswamy", "reviewed the rash"),
+    ("Shoutout to Priya Ramaswamy for the slides.", r"Ramaswamy|Priya", "for the slides"),
+    ("Great case from my colleague Alan Whitcombe.", r"Whitcombe|Alan", "from my colleague"),
+    ("Rash on the arm.\nSigned, Margaret Okonkwo-Bell", r"Okonkwo|Margaret", "Rash on the arm"),
+    (
+        "Rash on the arm.\n-- Margaret Okonkwo-Bell, Consultant Dermatologist",
+        r"Okonkwo|Margaret",
+        "Consultant",
+    ),
+    ("Rash on the arm.\nKind regards,\nPriya Ramaswamy", r"Ramaswamy|Priya", "Rash on the arm"),
+    ("Contact: (03) 9123 4567 about the rash.", r"9123|4567", "about the rash"),
+    ("Address: 42 Wallaby Way, Sydney NSW 2000. Rash.", r"2000|Wallaby", "NSW"),
+    ("Lives at 12 rue de la Paix, 75002 Paris. Rash.", r"Paix|75002|Paris", "Rash"),
+    ("Vive en Calle Mayor 3, 28013 Madrid. Rash.", r"Mayor|28013", "Rash"),
+    ("Address: Via Roma 12, 00184 Roma. Rash.", r"Roma|00184", "Rash"),
+    ("Wohnt Hauptstraße 5, 10115 Berlin. Rash.", r"Hauptstra|10115|Berlin", "Rash"),
+    ("Device serial 4471-AB-9921, rash on the arm.", r"4471|9921", "rash on the arm"),
+    ("Pacemaker SN: PM1234567, rash on the arm.", r"1234567", "rash on the arm"),
+    ("Implant lot number 12345A, rash on the arm.", r"12345", "rash on the arm"),
+    ("Hosp no: K123456, rash on the arm.", r"123456", "rash on the arm"),
+    ("Our ref: DERM/2023/0451, rash on the arm.", r"0451", "rash on the arm"),
+    ("IHI 8003 6012 3456 7890, rash on the arm.", r"6012|7890", "rash on the arm"),
+    ("Excised 2023-02. Rash on the arm.", r"2023-02", "Rash on the arm"),
+    ("Seen Feb-2023 with a rash on the arm.", r"Feb", "with a rash on the arm"),
+]
+
+
+@pytest.mark.parametrize(("text", "gone", "kept"), LEAKS, ids=[t[:32] for t, _, _ in LEAKS])
+def test_caption_identifier_goes(text: str, gone: str, kept: str):
+    for seed in SEEDS:
+        out = fuzz_text(text, seed=seed, settings=KEEP_SEX_AND_SIDE).text
+        assert not re.search(gone, out), out
+        assert kept in out, out
+    assert check_caption(text), "check must report what a scrub removes"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Regards, Dermatology Team",
+        "-- Dermatology Department",
+        "Cheers, Radiology",
+        "Spitz Naevus, Consultant opinion requested.",
+        "Basal Cell Carcinoma, Consultant Dermatologist confirmed.",
+        "cc: Dermatology, Plastics",
+        "Patient: Male, 45",
+        "Patients: Adults and Children",
+        "Courtesy of Radiology and Pathology.",
+        "Photo courtesy of Jane Roe, CC BY-SA.",
+        "Courtesy of UCLH Pathology.",
+        "Given via IV line.",
+        "Place 2 sutures.",
+        "In the 2010-11 season.",
+        "Between 2019-2023 she had three flares.",
+        "Serial 12-lead ECGs were normal.",
+        "SN ratio was poor.",
+        "A lot of scale, 2 lots of steroid.",
+        "Reference range 3.5-5.0 mmol/L",
+        "See reference 12 for details.",
+        "Surname unknown.",
+        "Drs in training should note this.",
+        "A Spitz naevus.",
+        "ASA 2, NSW Health guidelines.",
+        "VIC 1234 protocol.",
+        "Walked 5 km via Hyde Park.",
+    ],
+)
+def test_words_around_the_new_rules_stay(text: str):
+    expected = text.replace(", Jane Roe", ", a colleague").replace("of Jane Roe", "of a colleague")
+    for seed in SEEDS:
+        assert fuzz_text(text, seed=seed, settings=KEEP_SEX_AND_SIDE).text == expected
+
+
+def test_scrub_fuzz_history_writes_no_name_of_a_cc_line_or_signature(tmp_path: Path):
+    """The caption a scrub writes beside its output, read back as bytes."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "case1.png")
+    (source / "case1.txt").write_text(
+        "Patient: WHITCOMBE, Alan. Nodular BCC on the nose.\ncc: Priya Ramaswamy; K. Nakamura\n"
+        "Kind regards,\nMargaret Okonkwo-Bell\n",
+        encoding="utf-8",
+    )
+    args = ["scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4"]
+    result = CliRunner().invoke(cli, [*args, "--text", "off", "--faces", "off", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    written = (out / "case1.txt").read_bytes()
+    for secret in (b"WHITCOMBE", b"Alan", b"Priya", b"Ramaswamy", b"Nakamura", b"Margaret", b"Okonkwo"):
+        assert secret not in written, written
+    assert b"Nodular BCC on the nose" in written
