@@ -65,6 +65,20 @@ LEAKS = [
     ("IHI 8003 6012 3456 7890, rash on the arm.", r"6012|7890", "rash on the arm"),
     ("Excised 2023-02. Rash on the arm.", r"2023-02", "Rash on the arm"),
     ("Seen Feb-2023 with a rash on the arm.", r"Feb", "with a rash on the arm"),
+    ("Credit: Whitcombe A, Ramaswamy P. Rash on the arm.", r"Whitcombe|Ramaswamy", "Rash on the arm"),
+    (
+        "Case courtesy of Dr Alan Whitcombe, Radiopaedia.org",
+        r"Whitcombe|Alan",
+        "a colleague, Radiopaedia.org",
+    ),
+    ("Patient: Mohammed bin Salman Al-Saud, rash on the arm.", r"Salman|Saud", "rash on the arm"),
+    ("Codice fiscale RSSMRA85T10A562S, rash on the arm.", r"RSSMRA|562S", "rash on the arm"),
+    ("DNI 12345678Z, rash on the arm.", r"12345678", "rash on the arm"),
+    ("Aadhaar 1234 5678 9012, rash on the arm.", r"5678|9012", "rash on the arm"),
+    ("Personnummer 19121212-1212, rash on the arm.", r"1212", "rash on the arm"),
+    ("CPF 123.456.789-09, rash on the arm.", r"456|789", "rash on the arm"),
+    ("Tues 14/2: rash on the arm.", r"14/2", "rash on the arm"),
+    ("Age: 93y, rash on the arm.", r"\b93", "90+"),
 ]
 
 
@@ -106,6 +120,11 @@ def test_caption_identifier_goes(text: str, gone: str, kept: str):
         "ASA 2, NSW Health guidelines.",
         "VIC 1234 protocol.",
         "Walked 5 km via Hyde Park.",
+        "CPR for 20 mins.",
+        "CPR 20 min then ROSC.",
+        "DNI 48 hours then extubated.",
+        "Chi-square 12.5",
+        "Mon 1/2 tablet",
     ],
 )
 def test_words_around_the_new_rules_stay(text: str):

@@ -103,6 +103,7 @@ _AGE_FORMS: tuple[_AgeForm, ...] = (
     # a radiology request's "92/F", "F/92", "45 / M"
     _AgeForm(re.compile(rf"(?<![\d.,/:])\b{_N}(?=\s?/\s?[FM]\b)")),
     _AgeForm(re.compile(rf"(?<![\w/])[FM]\s?/\s?{_N}\b(?![/.,]?\d)")),
+    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}(?=\s?(?:y|yrs?|years?)\b)", re.I)),  # "Age: 93y" -> "90+y"
     _AgeForm(
         re.compile(rf"\b(?:aged|age:?)\s*{_N}\b{_NOT_MONTHS}", re.I),
         over89="90 or older",

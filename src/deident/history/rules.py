@@ -20,6 +20,7 @@ from deident.history.vocab import (
     grammar,
     institutions,
     name_cues,
+    national_ids,
     number_words,
     regions,
     relations,
@@ -153,7 +154,11 @@ _WORD = (  # "MacGillivray-O'Neill": each part of a double name may open with O'
 _PLACE_WORD = rf"(?:{_WORD}|[{_UP}]{{2,5}})"  # "Mayo", "MD" (Anderson)
 _ROMANCE = r"(?:de\s+la|de|da|di|du|dos|das|del|della)"  # a particle that names no one without its cue
 # de la Cruz, van der Berg; the Irish Ó Briain, Ní Dhonnchadha, Nic Aodha, Mac Giolla, Uí Bhriain
-_PARTICLE = r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|ter|het|du|dos|das|Ó|Ní|Nic|Mac|Mhic|Uí|Ua)\s+"
+# and the Arabic bin, bint, ibn, abu, al ("Mohammed bin Salman Al-Saud")
+_PARTICLE = (
+    r"(?:de|del|della|di|da|la|le|van|von|der|den|ten|ter|het|du|dos|das|Ó|Ní|Nic|Mac|Mhic|Uí|Ua"
+    r"|bin|bint|binti|ibn|abu|al|el)\s+"
+)
 
 
 @cache
@@ -212,7 +217,10 @@ _SEP = r"(?:[ \t]*[,;&/][ \t]*(?:and[ \t]+)?|[ \t]+(?:and|&)[ \t]+)"
 
 
 def _item(one: str) -> str:
-    return rf"(?:{one}|[Aa][ \t]colleague\b)"
+    """One name of a list: ``one``, a surname and initials as a citation writes them ("Roe A, Das PK"),
+    or "a colleague"; not a web address's first part ("Radiopaedia.org")."""
+    cited = rf"{_NOT_A_NAME}{_WORD}[ \t][{_UP}]{{1,2}}\b\.?"
+    return rf"(?:{cited}|{one}|[Aa][ \t]colleague\b)(?![\w'’-]*\.[a-z])"
 
 
 def _listed(one: str) -> str:
@@ -476,6 +484,8 @@ _CARE_VERB = (
     r"|hospitali[sz]ed|done|performed|undertaken|follow-?up|opinion|surgery|biopsy|care|work-?up"
 )
 
+# What follows a day and month that is a date: "Seen 2/3 of the time", "Admission: 7/10 pain" are none
+_AFTER_A_DATE = r"(?:(?<=\.)(?=\s|$)|(?=\s*(?:[,;:)]|\.?$|\.\s|\s+(?:with|for|and|at|in|to|by|when)\b)))"
 _NUMWORD = r"(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|a\s+few|several|a\s+couple\s+of)"
 
 IDENTIFIER_RULES: tuple[Rule, ...] = (
@@ -568,6 +578,18 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
             _I,
         ),
         _id_removed,
+        "v",
+    ),
+    # a national identity or health number after its name (national_ids.txt: "DNI 12345678Z", "Codice fiscale
+    # RSSMRA85T10A562S", "Aadhaar 1234 5678 9012"): capitals and digits with five digits or more, since
+    # several names are also clinical words ("CPR 20 min", "DNI 48 hours", "CHI" opening "Child")
+    Rule(
+        "identifier",
+        re.compile(
+            rf"\b(?i:{words_pattern(list(national_ids()))})(?![\w-])\s*(?i:no\.?|number|#)?\s*[:#]?\s*"
+            r"(?P<v>[A-Z]{0,6}\d[\dA-Z]*(?:[ ./-]?[A-Z]{0,3}\d[\dA-Z]*)*)\b"
+        ),
+        lambda m: _id_removed(m) if sum(c.isdigit() for c in m.group("v")) >= 5 else m.group(0),
         "v",
     ),
     Rule("identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
@@ -892,12 +914,20 @@ DATE_RULES: tuple[Rule, ...] = (
         _vague("recently"),
         "v",
     ),
+    Rule(  # "Tues 14/2", "Fri. 14.02.": a weekday's short name marks a day and month as a date
+        "date",
+        re.compile(
+            rf"\b(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\.?,?\s+(?P<v>{DAY_MONTH}){_AFTER_A_DATE}"
+        ),  # "Mon 1/2 tablet" is a dose
+        "recently",
+        "v",
+    ),
     Rule(  # "Admitted 17/03", "Day of admission: 17.03.": a day and month after what happened on it
         "date",
         re.compile(
             rf"\b(?P<lead>(?i:{_CARE_VERB}|admission|discharge|operation|noticed|started|excised)\s*:?\s+)"
-            rf"(?P<v>{DAY_MONTH})(?:(?<=\.)(?=\s|$)|(?=\s*(?:[,;:)]|\.?$|\.\s|\s+(?:with|for|and|at|in|to|by|when)\b)))"
-        ),  # what follows a date: "Seen 2/3 of the time", "Admission: 7/10 pain" are no dates
+            rf"(?P<v>{DAY_MONTH}){_AFTER_A_DATE}"
+        ),
         lambda m: m.group("lead") + "recently",
         "v",
     ),

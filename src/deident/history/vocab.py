@@ -149,6 +149,12 @@ def addresses_abroad() -> dict[str, list[str]]:
 
 
 @cache
+def national_ids() -> tuple[str, ...]:
+    """Names of national identity and health numbers (``national_ids.txt``)."""
+    return tuple(_lines("national_ids.txt"))
+
+
+@cache
 def uk_postcode_areas() -> tuple[str, ...]:
     return tuple(_lines("uk_postcode_areas.txt"))
 
