@@ -33,6 +33,8 @@ def _scrub(*args: str):
         ("Jane_Roe_MD.png", "Roe"),
         ("Sister_Hope.png", "Hope"),
         ("Whitcombe, Alan/a.png", "Whitcombe"),
+        ("Pt_Whitcombe/a.png", "Whitcombe"),
+        ("patient Okonkwo rash.png", "Okonkwo"),
     ],
 )
 def test_a_titled_or_comma_filed_name_in_a_path_is_caught(tmp_path: Path, place: str, name: str):
@@ -51,7 +53,16 @@ def test_a_titled_or_comma_filed_name_in_a_path_is_caught(tmp_path: Path, place:
 
 @pytest.mark.parametrize(
     "place",
-    ["MR_brain.png", "MR_knee_T2.png", "Prof_Lecture_slides.png", "Nurse_notes.png", "Melanoma, Back.png"],
+    [
+        "MR_brain.png",
+        "MR_knee_T2.png",
+        "Prof_Lecture_slides.png",
+        "Nurse_notes.png",
+        "Melanoma, Back.png",
+        "Patient_Consent.png",
+        "PT_CT_fused.png",
+        "patient 3.png",
+    ],
 )
 def test_a_title_word_or_comma_beside_no_name_keeps_the_path(tmp_path: Path, place: str):
     source = tmp_path / "in"

@@ -483,7 +483,19 @@ def _titled_names(part: str) -> list[str]:
     from deident.text.phi import titled_name_spans
 
     spaced = re.sub(r"[_-]", " ", part)
-    return [part[a:b] for a, b in titled_name_spans(spaced, FAMILY_PARTICLES)]
+    found = [part[a:b] for a, b in titled_name_spans(spaced, FAMILY_PARTICLES)]
+    # "Pt_Whitcombe", "patient Whitcombe": the patient's name after the word (not "Patient_Consent")
+    found += [
+        m["name"]
+        for m in _AFTER_PATIENT.finditer(spaced)
+        if m["name"].upper() not in STOP_WORDS and not ordinary_word(m["name"])
+    ]
+    return found
+
+
+_AFTER_PATIENT = re.compile(
+    rf"\b(?:[Pp]atient|PATIENT|[Pp]t|PT)\s+(?P<name>[{_CAPITAL}]{_LETTERS}+(?:['’]{_LETTERS}+)*)"
+)
 
 
 def _person(family: str, given: str) -> bool:
