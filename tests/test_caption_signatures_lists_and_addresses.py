@@ -79,6 +79,15 @@ LEAKS = [
     ("CPF 123.456.789-09, rash on the arm.", r"456|789", "rash on the arm"),
     ("Tues 14/2: rash on the arm.", r"14/2", "rash on the arm"),
     ("Age: 93y, rash on the arm.", r"\b93", "90+"),
+    ("Seen by Whitcombe and Ramaswamy in clinic.", r"Whitcombe|Ramaswamy", "in clinic"),
+    ("Her son (Tom Whitcombe, 0412 345 678) consented.", r"Whitcombe|Tom|0412", "consented"),
+    ("NOK - Tom Whitcombe. Rash on the arm.", r"Whitcombe|Tom", "Rash on the arm"),
+    ("Skype: alan.whitcombe, rash on the arm.", r"whitcombe", "rash on the arm"),
+    ("YOB 1930, rash on the arm.", r"1930", "rash on the arm"),
+    ("b. 1930, rash on the arm.", r"1930", "rash on the arm"),
+    ("Post-mortem PM23/0451, rash on the arm.", r"0451", "rash on the arm"),
+    ("PO Box 1234, Sydney NSW 2001. Rash.", r"1234|2001", "Rash"),
+    ("67M, lives alone in Little Snoring.", r"Snoring", "lives alone"),
 ]
 
 
@@ -125,6 +134,16 @@ def test_caption_identifier_goes(text: str, gone: str, kept: str):
         "DNI 48 hours then extubated.",
         "Chi-square 12.5",
         "Mon 1/2 tablet",
+        "Seen by Dermatology in clinic.",
+        "Referred by GP for a rash.",
+        "Mother (G2P1) well.",
+        "Consultant - Dermatology",
+        "Nurse (night shift) noted it.",
+        "Lives alone in a flat.",
+        "b. cereus infection",
+        "BP 120/80",
+        "CD20/45",
+        "Box 1 of 3.",
     ],
 )
 def test_words_around_the_new_rules_stay(text: str):

@@ -529,7 +529,8 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(
         "name",
         re.compile(
-            r"\b(?:IG|Insta(?:gram)?|Twitter|X|TikTok|Facebook|FB|Threads|Bluesky|Mastodon|Snapchat)\s*[:@]\s*"
+            r"\b(?:IG|Insta(?:gram)?|Twitter|X|TikTok|Facebook|FB|Threads|Bluesky|Mastodon|Snapchat|Skype|LinkedIn"
+            r"|Telegram|WeChat|Reddit|YouTube)\s*[:@]\s*"
             r"(?P<v>@?[A-Za-z_][\w.]{1,29})\b"
         ),
         _value_removed,
@@ -569,7 +570,9 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(
         "dob",
         re.compile(
-            rf"\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|born(?:\s+on|\s+in)?)\s*[:#-]?\s*"
+            # a year of birth too: born in 1930, a patient is over 89 ("YOB 1930", "b. 1930")
+            rf"\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|born(?:\s+on|\s+in)?|YOB|year\s+of\s+birth"
+            rf"|b\.(?=\s*{YEAR}\b))\s*[:#-]?\s*"
             rf"(?P<v>{ABS_DATE}|\d{{1,2}}\s\d{{1,2}}\s\d{{2}}\b|{YEAR}\b|{DAY_MONTH})",  # "DOB 12 03 70"
             _I,
         ),
@@ -605,7 +608,9 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         lambda m: _id_removed(m) if sum(c.isdigit() for c in m.group("v")) >= 5 else m.group(0),
         "v",
     ),
-    Rule("identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}-\d{2,7}\b"), REMOVED),
+    Rule(
+        "identifier", re.compile(r"\b(?<![\d.])[A-Za-z]{1,3}-?\d{2}(?:-\d{2,7}|/\d{4,7})\b"), REMOVED
+    ),  # PM23/0451
     Rule("identifier", re.compile(r"(?<![\d-])\b\d{3}([-. ])\d{2}\1\d{4}\b(?![-.]\d)"), REMOVED),  # SSN-like
     # a year and a serial, as pathology and radiology number cases ("Case 2023-0457", "2019/004512"); a
     # year range ("2019-2023") is none
@@ -658,6 +663,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         ),
         REMOVED,
     ),
+    Rule("place", re.compile(r"\b(?:P\.?\s?O\.?\s+Box|Post\s+Office\s+Box|GPO\s+Box)\s+\d+\b", _I), REMOVED),
     Rule(  # a UK postcode ("NW1 6XE") in one of the real postcode areas
         "place",
         re.compile(rf"\b(?:{'|'.join(uk_postcode_areas())})\d[A-Z\d]?\s\d[A-Z]{{2}}\b"),
@@ -748,7 +754,9 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(
         "name",
         re.compile(
-            rf"(?P<lead>\b(?:(?i:{words_pattern([*name_cues()['labels'], *relations()])}))\s*:\s*)"
+            # the label's colon, a dash or a bracket: "NOK - Tom Roe", "her son (Tom Roe, 0412 345 678)"
+            rf"(?P<lead>\b(?:(?i:{words_pattern([*name_cues()['labels'], *relations()])}))"
+            r"(?:\s*:|\s+[-–—]|\s*\()\s*)"
             rf"(?P<name>{_listed(_LABELLED)})"
         ),
         _cued_name(REMOVED, REMOVED),
@@ -886,7 +894,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         re.compile(
             r"\b(?P<verb>(?i:lives|living|lived|resides|residing|resided|resident|residents|native|born|grew\s+up"
             r"|raised|settled|travell?ed|travell?ing|holiday|holidays|holidaying|vacation|vacationing|trip|moved"
-            r"|relocated))\s+(?P<prep>in|of|to)\s+"
+            r"|relocated)(?:\s+(?i:alone|locally|independently|now|currently|together))?)\s+(?P<prep>in|of|to)\s+"
             rf"(?P<place>{_WORD}(?:\s+{_WORD}){{0,2}})(?:,\s+(?P<tail>{_WORD}(?:\s+{_WORD}){{0,2}}|[A-Z]{{2}}\b))?"
             r"(?![\w'’-])"
         ),
