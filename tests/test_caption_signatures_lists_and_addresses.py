@@ -88,6 +88,9 @@ LEAKS = [
     ("Post-mortem PM23/0451, rash on the arm.", r"0451", "rash on the arm"),
     ("PO Box 1234, Sydney NSW 2001. Rash.", r"1234|2001", "Rash"),
     ("67M, lives alone in Little Snoring.", r"Snoring", "lives alone"),
+    ("Patient name - Alan Whitcombe. Rash on the arm.", r"Whitcombe|Alan", "Rash on the arm"),
+    ("Patient's name (Alan Whitcombe) withheld.", r"Whitcombe|Alan", "withheld"),
+    ("Full name: WHITCOMBE, Alan. Rash on the arm.", r"WHITCOMBE|Alan", "Rash on the arm"),
 ]
 
 
@@ -144,6 +147,8 @@ def test_caption_identifier_goes(text: str, gone: str, kept: str):
         "BP 120/80",
         "CD20/45",
         "Box 1 of 3.",
+        "Brand name (Dermovate) cream.",
+        "Patient name - unknown.",
     ],
 )
 def test_words_around_the_new_rules_stay(text: str):

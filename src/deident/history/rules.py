@@ -691,7 +691,9 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "name",
-        re.compile(rf"\b(?:patient\s+|pt\s+)?name\s*:\s*(?P<name>{NAME})", _I),
+        re.compile(
+            rf"\b(?:patient\s+|pt\s+)?name\s*:\s*(?P<name>{_CAPS_SURNAME_FIRST}|{NAME})", _I
+        ),  # "ROE, Jane"
         "",
         "name",
     ),
