@@ -91,6 +91,7 @@ LEAKS = [
     ("Patient name - Alan Whitcombe. Rash on the arm.", r"Whitcombe|Alan", "Rash on the arm"),
     ("Patient's name (Alan Whitcombe) withheld.", r"Whitcombe|Alan", "withheld"),
     ("Full name: WHITCOMBE, Alan. Rash on the arm.", r"WHITCOMBE|Alan", "Rash on the arm"),
+    ("Name: Whitcombe, Alan   seen 09-Jan-2012 (portable)", r"Whitcombe|Alan", "(portable)"),
 ]
 
 

@@ -692,8 +692,11 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(
         "name",
         re.compile(
-            rf"\b(?:patient\s+|pt\s+)?name\s*:\s*(?P<name>{_CAPS_SURNAME_FIRST}|{NAME})", _I
-        ),  # "ROE, Jane"
+            # surname first, as written ("ROE, Jane", "Roe, Jane"): the rule's _I made NAME take "Roe" alone
+            rf"\b(?:patient\s+|pt\s+)?name\s*:\s*(?P<name>(?-i:{_CAPS_SURNAME_FIRST}|{_WORD},[ \t]*{_WORD})"
+            rf"|{NAME})",
+            _I,
+        ),
         "",
         "name",
     ),
