@@ -175,3 +175,62 @@ def test_scrub_fuzz_history_writes_no_name_of_a_cc_line_or_signature(tmp_path: P
     for secret in (b"WHITCOMBE", b"Alan", b"Priya", b"Ramaswamy", b"Nakamura", b"Margaret", b"Okonkwo"):
         assert secret not in written, written
     assert b"Nodular BCC on the nose" in written
+
+
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        ("**Patient:** Jane Whitcombe\n**Diagnosis:** Basal cell carcinoma", r"Whitcombe|Jane"),
+        ("- **Name**: Jane Whitcombe\n**Diagnosis:** Basal cell carcinoma", r"Whitcombe|Jane"),
+        ("| Patient | Jane Whitcombe |\n**Diagnosis:** Basal cell carcinoma", r"Whitcombe|Jane"),
+        ("| Name | WHITCOMBE, Jane |\n**Diagnosis:** Basal cell carcinoma", r"WHITCOMBE|Jane"),
+        ("Patient: _Jane Whitcombe_\n**Diagnosis:** Basal cell carcinoma", r"Whitcombe|Jane"),
+        ("> Photo courtesy of **Priya Ramaswamy**\n**Diagnosis:** Basal cell carcinoma", r"Ramaswamy|Priya"),
+        (
+            "Credit: [Priya Ramaswamy](https://example.org/p)\n**Diagnosis:** Basal cell carcinoma",
+            r"Ramaswamy",
+        ),
+    ],
+)
+def test_markdown_around_a_label_or_name_hides_no_name(text: str, gone: str):
+    """A caption beside an image may be NAME.md: emphasis, a table's cells or a link around the cue or the
+    name kept the name ("**Patient:** Jane Whitcombe" was written as it was)."""
+    for seed in SEEDS:
+        out = fuzz_text(text, seed=seed, settings=KEEP_SEX_AND_SIDE).text
+        assert not re.search(gone, out), out
+        assert "**Diagnosis:** Basal cell carcinoma" in out, out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "| Stain | H&E |",
+        "| Site | Left Cheek |",
+        "**Consultant:** Dermatology",
+        "- *Courtesy of Radiology*",
+        "| Patient | Adult |",
+        "**Name of stain:** PAS",
+        "_Courtesy of the ICU team_",
+    ],
+)
+def test_markdown_that_names_no_one_stays(text: str):
+    for seed in SEEDS:
+        assert fuzz_text(text, seed=seed, settings=KEEP_SEX_AND_SIDE).text == text
+
+
+def test_scrub_fuzz_history_writes_no_name_of_a_markdown_caption(tmp_path: Path):
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "case2.png")
+    (source / "case2.md").write_text(
+        "# Teaching case\n\n| Patient | Jane Whitcombe |\n|---|---|\n| Stain | H&E |\n\n"
+        "**Referring physician:** Priya Ramaswamy\n\n> Photo courtesy of **K. Nakamura**\n",
+        encoding="utf-8",
+    )
+    args = ["scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4"]
+    result = CliRunner().invoke(cli, [*args, "--text", "off", "--faces", "off", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    written = (out / "case2.md").read_bytes()
+    for secret in (b"Whitcombe", b"Jane", b"Priya", b"Ramaswamy", b"Nakamura"):
+        assert secret not in written, written
+    assert b"| Stain | H&E |" in written

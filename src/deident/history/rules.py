@@ -217,6 +217,10 @@ _CUED = rf"{_NOT_A_NAME}(?:{_CAPS_SURNAME_FIRST}|{NAME})(?![\w'’.-]*\s*:)"
 _LABELLED = rf"{_NOT_A_NAME}(?:{_CAPS_PERSON}|{_CAPITALS}(?=[ \t]*(?:[,;.)\n]|$))|{NAME})(?![\w'’.-]*\s*:)"
 # Names in a list ("cc: Alan Roe; Priya Das", "courtesy of J. Roe and P. Das"): the list goes up to its
 # last name, and "a colleague" a title's name became is an item of it ("cc: Dr Roe, Priya Das").
+# Markdown around a label or a name (a caption may be NAME.md): "**Patient:** Jane Roe", "| Name | Roe |",
+# "Credit: [Jane Roe](https://…)"; what opens the name stays with the cue, what closes it after the name
+_MARK = r"[*_]{0,3}"
+_OPEN = r"[*_\[]{0,3}"
 _SEP = r"(?:[ \t]*[,;&/][ \t]*(?:and[ \t]+)?|[ \t]+(?:and|&)[ \t]+)"
 
 
@@ -693,8 +697,8 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
         re.compile(
             # surname first, as written ("ROE, Jane", "Roe, Jane"): the rule's _I made NAME take "Roe" alone
-            rf"\b(?:patient\s+|pt\s+)?name\s*:\s*(?P<name>(?-i:{_CAPS_SURNAME_FIRST}|{_WORD},[ \t]*{_WORD})"
-            rf"|{NAME})",
+            rf"\b(?:patient\s+|pt\s+)?name{_MARK}\s*[:|]{_MARK}\s*{_OPEN}"
+            rf"(?P<name>(?-i:{_CAPS_SURNAME_FIRST}|{_WORD},[ \t]*{_WORD})|{NAME})",
             _I,
         ),
         "",
@@ -750,7 +754,8 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(
         "name",
         re.compile(
-            rf"(?P<lead>\b(?i:{words_pattern(name_cues()['before_name'])})\s*:?\s+)(?P<name>{_listed(_CUED)})"
+            rf"(?P<lead>\b(?i:{words_pattern(name_cues()['before_name'])}){_MARK}\s*:?{_MARK}\s+{_OPEN})"
+            rf"(?P<name>{_listed(_CUED)})"
         ),
         _cued_name("a colleague", "colleagues"),
         "name",
@@ -761,7 +766,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         re.compile(
             # the label's colon, a dash or a bracket: "NOK - Tom Roe", "her son (Tom Roe, 0412 345 678)"
             rf"(?P<lead>\b(?:(?i:{words_pattern([*name_cues()['labels'], *relations()])}))"
-            r"(?:\s*:|\s+[-–—]|\s*\()\s*)"
+            rf"{_MARK}(?:\s*:|\s+[-–—]|\s*\(|\s*\|){_MARK}\s*{_OPEN})"
             rf"(?P<name>{_listed(_LABELLED)})"
         ),
         _cued_name(REMOVED, REMOVED),
