@@ -92,6 +92,7 @@ LEAKS = [
     ("Patient's name (Alan Whitcombe) withheld.", r"Whitcombe|Alan", "withheld"),
     ("Full name: WHITCOMBE, Alan. Rash on the arm.", r"WHITCOMBE|Alan", "Rash on the arm"),
     ("Name: Whitcombe, Alan   seen 09-Jan-2012 (portable)", r"Whitcombe|Alan", "(portable)"),
+    ("Photo: Jane Quixotez. Rash on the arm.", r"Quixotez|Jane", "Rash on the arm"),
 ]
 
 
@@ -150,6 +151,11 @@ def test_caption_identifier_goes(text: str, gone: str, kept: str):
         "Box 1 of 3.",
         "Brand name (Dermovate) cream.",
         "Patient name - unknown.",
+        "Photo: Axial T2",
+        "Photo: Gross specimen",
+        "Photo: Biopsy site",
+        "Photo: Dermoscopy, Polarised",
+        "Image: Axial T2 FLAIR",
     ],
 )
 def test_words_around_the_new_rules_stay(text: str):

@@ -312,8 +312,9 @@ def _id_removed(m: re.Match[str]) -> str:
 
 def _plain(word: str) -> bool:
     """A capitalised word that names no one: an eponym, a place, a month, a sentence opener, an ordinary,
-    clinical or non-name word ("Radiology", "Spitz", "March")."""
-    from deident.text.phi import clinical_words, ordinary
+    clinical or non-name word ("Radiology", "Spitz", "March"), or a keep word of the text stage that is no
+    name ("Axial", "Biopsy", "Sagittal": "Photo: Axial T2" is no credit)."""
+    from deident.text.phi import clinical_words, name_like, ordinary, vocabulary
 
     low = word.lower()
     return bool(
@@ -325,6 +326,7 @@ def _plain(word: str) -> bool:
         or low in clinical_words()
         or low in NOT_NAMES
         or word in _acronyms()  # as written: "ICU" is a unit, "Ed" a given name (ED)
+        or (low in vocabulary().keep_words and not name_like(low))
     )
 
 
