@@ -240,3 +240,27 @@ def test_scrub_fuzz_history_writes_no_name_of_a_markdown_caption(tmp_path: Path)
     for secret in (b"Whitcombe", b"Jane", b"Priya", b"Ramaswamy", b"Nakamura"):
         assert secret not in written, written
     assert b"| Stain | H&E |" in written
+
+
+def test_scrub_fuzz_history_writes_no_name_of_a_json_caption_s_credit_or_cc(tmp_path: Path):
+    """A JSON caption's other fields are read after their key ("credit: Photo: Jane Quixotez")."""
+    import json
+
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "case3.png")
+    caption = {
+        "caption": "Nodular BCC on the nose. cc: Priya Ramaswamy",
+        "credit": "Photo: Jane Quixotez",
+        "signed": "WHITCOMBE, Alan",
+        "tags": ["#dermpath"],
+    }
+    (source / "case3.json").write_text(json.dumps(caption), encoding="utf-8")
+    args = ["scrub", str(source), "-o", str(out), "--fuzz-history", "--seed", "4"]
+    result = CliRunner().invoke(cli, [*args, "--text", "off", "--faces", "off", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    written = (out / "case3.json").read_text(encoding="utf-8")
+    for secret in ("Quixotez", "Jane", "Priya", "Ramaswamy", "WHITCOMBE", "Alan"):
+        assert secret not in written, written
+    assert json.loads(written)["tags"] == ["#dermpath"]
+    assert "Nodular BCC on the nose" in json.loads(written)["caption"]
