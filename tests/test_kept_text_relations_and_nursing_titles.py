@@ -54,3 +54,26 @@ def test_dicom_kept_text_loses_a_name_after_a_relation_or_nursing_title(
 )
 def test_dicom_kept_text_keeps_relation_words_before_no_name(tmp_path: Path, text: str):
     assert _scrubbed_description(tmp_path, text)[0] == text
+
+
+@pytest.mark.slow
+def test_text_phi_hides_a_name_after_a_nursing_title_and_keeps_the_stain(tmp_path: Path):
+    """A label photo in --text phi: "Sister Hope" was left legible (Tesseract read it in the output)."""
+    import pytesseract
+    from PIL import Image, ImageDraw, ImageFont
+
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    image = Image.new("RGB", (640, 200), (235, 225, 215))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=28)
+    draw.text((20, 30), "Sister Hope", fill=(10, 10, 10), font=font)
+    draw.text((20, 110), "H&E 40x", fill=(10, 10, 10), font=font)
+    image.save(source / "label.png")
+    assert "Hope" in pytesseract.image_to_string(image)  # legible before
+    args = ["scrub", str(source), "-o", str(out), "--text", "phi", "--faces", "off", "-j", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    read = pytesseract.image_to_string(Image.open(out / "label.png"))
+    assert "Hope" not in read and "Sister" not in read, read
+    assert "H&E" in read, read
