@@ -93,6 +93,9 @@ LEAKS = [
     ("Full name: WHITCOMBE, Alan. Rash on the arm.", r"WHITCOMBE|Alan", "Rash on the arm"),
     ("Name: Whitcombe, Alan   seen 09-Jan-2012 (portable)", r"Whitcombe|Alan", "(portable)"),
     ("Photo: Jane Quixotez. Rash on the arm.", r"Quixotez|Jane", "Rash on the arm"),
+    ("Patient: OKONKWO-BELL, Margaret (92y), rash on the arm.", r"OKONKWO|Margaret|\b92", "rash on the arm"),
+    ("Lives with her husband in Didsbury. Rash on the arm.", r"Didsbury", "Rash on the arm"),
+    ("Former teacher at Burnage High School, rash on the arm.", r"Burnage", "rash on the arm"),
 ]
 
 
@@ -156,6 +159,9 @@ def test_caption_identifier_goes(text: str, gone: str, kept: str):
         "Photo: Biopsy site",
         "Photo: Dermoscopy, Polarised",
         "Image: Axial T2 FLAIR",
+        "Lesion (5 yrs) on the arm.",
+        "Lives with family in a flat.",
+        "Lives with her daughter in Spain.",
     ],
 )
 def test_words_around_the_new_rules_stay(text: str):

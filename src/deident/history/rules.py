@@ -906,7 +906,8 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         re.compile(
             r"\b(?P<verb>(?i:lives|living|lived|resides|residing|resided|resident|residents|native|born|grew\s+up"
             r"|raised|settled|travell?ed|travell?ing|holiday|holidays|holidaying|vacation|vacationing|trip|moved"
-            r"|relocated)(?:\s+(?i:alone|locally|independently|now|currently|together))?)\s+(?P<prep>in|of|to)\s+"
+            r"|relocated)(?:\s+(?i:alone|locally|independently|now|currently|together|with\s+(?:(?:her|his|their)\s+)?\w+))?)"
+            r"\s+(?P<prep>in|of|to)\s+"
             rf"(?P<place>{_WORD}(?:\s+{_WORD}){{0,2}})(?:,\s+(?P<tail>{_WORD}(?:\s+{_WORD}){{0,2}}|[A-Z]{{2}}\b))?"
             r"(?![\w'’-])"
         ),
