@@ -96,6 +96,11 @@ LEAKS = [
     ("Patient: OKONKWO-BELL, Margaret (92y), rash on the arm.", r"OKONKWO|Margaret|\b92", "rash on the arm"),
     ("Lives with her husband in Didsbury. Rash on the arm.", r"Didsbury", "Rash on the arm"),
     ("Former teacher at Burnage High School, rash on the arm.", r"Burnage", "rash on the arm"),
+    ("Thanks to our PA Priya Ramaswamy for the rash photo.", r"Ramaswamy|Priya", "for the rash photo"),
+    ("Slide courtesy of the Whitcombe lab. Rash on the arm.", r"Whitcombe", "Rash on the arm"),
+    ("Figure by A. Whitcombe and P. Ramaswamy. Rash on the arm.", r"Whitcombe|Ramaswamy", "Rash on the arm"),
+    ("With permission from J Whitcombe. Rash on the arm.", r"Whitcombe", "Rash on the arm"),
+    ("Jane Q., 45F, rash on the arm.", r"Jane", "rash on the arm"),
 ]
 
 
@@ -162,6 +167,13 @@ def test_caption_identifier_goes(text: str, gone: str, kept: str):
         "Lesion (5 yrs) on the arm.",
         "Lives with family in a flat.",
         "Lives with her daughter in Spain.",
+        "The resident Medical Officer saw her.",
+        "Our PA Program is great.",
+        "The Mohs lab processed it.",
+        "Thanks to the Radiology team.",
+        "Figure by the author.",
+        "With permission from BMJ.",
+        "Seen by the registrar on call.",
     ],
 )
 def test_words_around_the_new_rules_stay(text: str):

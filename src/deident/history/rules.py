@@ -798,6 +798,17 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         _cued_name("a colleague"),
         "name",
     ),
+    # a name after its role ("our PA Priya Ramaswamy", "resident Jane Roe"): two words or more, or an
+    # initial and a surname, so "resident Medical Officer" and "the surgeon's" stay (plain words)
+    Rule(
+        "name",
+        re.compile(
+            rf"(?P<lead>\b(?i:{words_pattern([*name_cues()['roles_after_name'], 'PA', 'NP'])})\s+)"
+            rf"(?P<name>{_WORD}(?:[ \t]+{_WORD}){{1,2}}|[{_UP}]\.?[ \t]{_WORD})(?![\w'’-])"
+        ),
+        lambda m: m.group("lead").rstrip() if _names_someone(m.group("name")) else m.group(0),
+        "name",
+    ),
     # "her name is Jane", "the patient's name was Jane Roe"
     Rule(
         "name",
@@ -808,7 +819,10 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     # a family by its surname ("the Quixotez family" -> "the family"); "the Addams family" is one too
     Rule(
         "name",
-        re.compile(rf"(?P<lead>\b[Tt]he\s+)(?P<name>{_WORD})(?=\s+(?:family|families|twins|household)\b)"),
+        re.compile(
+            rf"(?P<lead>\b[Tt]he\s+)(?P<name>{_WORD})"
+            r"(?=\s+(?:family|families|twins|household|(?i:lab|laboratory|group|team))\b)"  # "the Roe lab"
+        ),
         lambda m: m.group(0) if _plain(m.group("name")) else m.group("lead").rstrip(),
         "name",
     ),
@@ -837,7 +851,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
     Rule(  # a bare name opening a sentence before an age: "Hope, a 23-year-old woman", "May Rose, 44,"
         "name",
         re.compile(
-            rf"(?:^|(?<=[.!?]\s))(?P<name>{NAME})(?=,\s+(?:an?\s+)?(?:\d{{1,3}}{_AGE_UNIT}|{_NUMBER_WORD}))",
+            rf"(?:^|(?<=[.!?]\s))(?P<name>{NAME}(?:\s[{_UP}]\.)?)(?=,\s+(?:an?\s+)?(?:\d{{1,3}}{_AGE_UNIT}|{_NUMBER_WORD}))",
             re.MULTILINE,
         ),
         _bare_name,
