@@ -101,6 +101,13 @@ LEAKS = [
     ("Figure by A. Whitcombe and P. Ramaswamy. Rash on the arm.", r"Whitcombe|Ramaswamy", "Rash on the arm"),
     ("With permission from J Whitcombe. Rash on the arm.", r"Whitcombe", "Rash on the arm"),
     ("Jane Q., 45F, rash on the arm.", r"Jane", "rash on the arm"),
+    # captions in German, French and Spanish: stacked titles and the labels of their forms
+    ("Frau Dr. Schmidt hat die Biopsie entnommen.", r"Schmidt", "die Biopsie"),
+    ("Befund von Prof. Dr. Weißenfels, Hautklinik.", r"Weißenfels", "Hautklinik"),
+    ("Dr. med. Müller-Lüdenscheidt hat untersucht.", r"Müller|Lüdenscheidt", "untersucht"),
+    ("Name: Müller, Vorname: Hans. Befund: Basaliom.", r"Müller|Hans", "Basaliom"),
+    ("Nom: Dupont Prénom: Jean. Carcinome basocellulaire.", r"Dupont|Jean", "Carcinome"),
+    ("Paciente: GARCÍA LÓPEZ, María José. Carcinoma basocelular.", r"GARC|LÓPEZ|María|José", "Carcinoma"),
 ]
 
 
@@ -174,6 +181,7 @@ def test_caption_identifier_goes(text: str, gone: str, kept: str):
         "Figure by the author.",
         "With permission from BMJ.",
         "Seen by the registrar on call.",
+        "Nom: inconnu.",
     ],
 )
 def test_words_around_the_new_rules_stay(text: str):

@@ -189,7 +189,9 @@ _CAPS_NAME = rf"[{_UP}][{_UP}'’-]+(?:\s+[{_UP}][{_UP}'’-]+)?\b"
 # An acronym is told from a surname when the match is judged (_names_someone), not in the pattern: the
 # lookahead of _CAPS_SURNAME, repeated in each list item, took the rules' first use from 0.4 s to 0.7 s.
 _CAPITALS = rf"(?:[{_UP}]['’])?[{_UP}]{{2,}}(?:[-'’][{_UP}]{{2,}})*(?![\w'’])"
-_CAPS_PERSON = rf"{_CAPITALS}(?:(?:,[ \t]*|[ \t]+|\^)(?:{_WORD}|{_CAPITALS})){{1,2}}"
+_CAPS_PERSON = (
+    rf"{_CAPITALS}(?:(?:,[ \t]*|[ \t]+|\^)(?:{_WORD}|{_CAPITALS})){{1,3}}"  # "GARCÍA LÓPEZ, María José"
+)
 _CAPS_SURNAME_FIRST = rf"{_CAPITALS}(?:,[ \t]*|\^)(?:{_WORD}|{_CAPITALS})"  # "ROE, Jane", "ROE^JANE"
 # English, and the German, French, Spanish and Italian titles of captions posted in those languages
 # (titles.csv; a title that ends in its own full stop, "M." or "Hr.", needs it: "M" alone is a sex)
@@ -394,7 +396,9 @@ def _employer(m: re.Match[str]) -> str:
 def _title_name(m: re.Match[str]) -> str:
     if f"{m.group('title')} {m.group('name')}" in eponyms():  # "Sister Mary Joseph nodule" is a sign
         return m.group(0)
-    return "a colleague" if re.match(DOCTOR_TITLES, m.group("title"), re.IGNORECASE) else "the patient"
+    titles = [m.group("title"), *m.group("more").split()] if m.groupdict().get("more") else [m.group("title")]
+    doctor = any(re.fullmatch(rf"(?:{DOCTOR_TITLES})\.?", t, re.IGNORECASE) for t in titles)
+    return "a colleague" if doctor else "the patient"
 
 
 def _patient_name(m: re.Match[str]) -> str:
@@ -700,7 +704,7 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         re.compile(
             # surname first, as written ("ROE, Jane", "Roe, Jane"): the rule's _I made NAME take "Roe" alone
             rf"\b(?:patient\s+|pt\s+)?name{_MARK}\s*[:|]{_MARK}\s*{_OPEN}"
-            rf"(?P<name>(?-i:{_CAPS_SURNAME_FIRST}|{_WORD},[ \t]*{_WORD})|{NAME})",
+            rf"(?P<name>(?-i:{_CAPS_SURNAME_FIRST}|{_WORD},[ \t]*{_WORD}(?![\w'’.-]*\s*:))|{NAME})",
             _I,
         ),
         "",
@@ -716,6 +720,8 @@ IDENTIFIER_RULES: tuple[Rule, ...] = (
         "name",
         re.compile(
             rf"\b(?P<title>{PATIENT_TITLES}|{DOCTOR_TITLES})(?!\w)\.?\s+"
+            # titles stacked as German and Austrian notes write them ("Frau Dr. Roe", "Prof. Dr. med. Roe")
+            rf"(?P<more>(?:(?:{PATIENT_TITLES}|{DOCTOR_TITLES}|med|dent|rer\.\s?nat|phil)(?!\w)\.?\s+)*)"
             rf"(?P<name>(?:{_PARTICLE}){{0,2}}{_CAPS_SURNAME}|{NAME})"  # "Mr SMITH-JONES", "Mrs O'BRIEN"
         ),
         _title_name,
