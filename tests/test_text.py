@@ -331,6 +331,14 @@ def test_keep_text_stays_visible_in_all_mode(keyring):
         ("le 12 mars", True),
         ("12 de marzo", True),
         ("Mai 2020", True),
+        # a name that is an English word after a nursing title, a relation or a form's label
+        ("Sister Hope", True),
+        ("Mother: Hope", True),
+        ("cc: Hope", True),
+        ("his wife Grace", True),
+        ("mother lesion", False),
+        ("5 cc", False),
+        ("Wife present", False),
     ],
 )
 def test_phi_vocabulary(text, identifying):

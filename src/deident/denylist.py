@@ -117,12 +117,16 @@ _ID_RE = re.compile("|".join(f"(?:{p})" for p, _ in ID_PATTERNS))
 # File-name person names: an upper-case surname joined by _ ^ or , to a given name ("SMITH_John", "DOE,
 # JOHN"); and any capitalised pair joined by DICOM's person-name caret (PS3.5 6.2), which no other name
 # uses: a viewer's export names a folder by the PatientName as stored ("Doe^John", "Müller^Jürgen"), which
-# the upper-case shape passed as safe.
+# the upper-case shape passed as safe; and a capitalised surname, a comma and a given name, as a letter
+# or a list files a patient ("Whitcombe, Alan.png").
 _CAPITAL, _LETTERS = "A-ZÀ-ÖØ-Þ", r"[^\W\d_]"
 _NAMES_IN_PATH = (
     re.compile(r"(?<![A-Za-z])([A-Z][A-Z'-]+)(?:[_^,]+|,\s+)([A-Z][a-z]+|[A-Z]{2,})(?![a-z])"),
     re.compile(
         rf"(?<!{_LETTERS})([{_CAPITAL}]{_LETTERS}*(?:['’-]{_LETTERS}+)*)\^+([{_CAPITAL}]{_LETTERS}*)(?!{_LETTERS})"
+    ),
+    re.compile(
+        rf"(?<!{_LETTERS})([{_CAPITAL}][a-zß-ÿ]+(?:['’-][{_CAPITAL}][a-zß-ÿ]+)*),\s*([{_CAPITAL}][a-zß-ÿ]+)(?!{_LETTERS})"
     ),
 )
 _PERSON_HINT = re.compile(r"\^|^[A-Za-z'-]+,\s*[A-Za-z]")
@@ -466,7 +470,32 @@ def collect_from_path(path: Path) -> list[str]:
                 found.append(f"{family}^{given}")
         found += [m.group() for m in _ID_RE.finditer(part)]
         found += _written_dates(part)
+        found += _titled_names(part)
     return list(dict.fromkeys(found))
+
+
+def _titled_names(part: str) -> list[str]:
+    """Names beside a title or a degree in a name whose words may be joined by "_" or "-" ("Dr Whitcombe
+    case.png", "Mrs_Okonkwo_rash.jpg", "Jane_Roe_MD"), by the text stage's rule (``phi.titled_name_spans``):
+    no shape above has a title, and such names were written out as safe."""
+    if not re.search(r"[A-Za-z]{2}", part):
+        return []
+    from deident.text.phi import titled_name_spans
+
+    spaced = re.sub(r"[_-]", " ", part)
+    found = [part[a:b] for a, b in titled_name_spans(spaced, FAMILY_PARTICLES)]
+    # "Pt_Whitcombe", "patient Whitcombe": the patient's name after the word (not "Patient_Consent")
+    found += [
+        m["name"]
+        for m in _AFTER_PATIENT.finditer(spaced)
+        if m["name"].upper() not in STOP_WORDS and not ordinary_word(m["name"])
+    ]
+    return found
+
+
+_AFTER_PATIENT = re.compile(
+    rf"\b(?:[Pp]atient|PATIENT|[Pp]t|PT)\s+(?P<name>[{_CAPITAL}]{_LETTERS}+(?:['’]{_LETTERS}+)*)"
+)
 
 
 def _person(family: str, given: str) -> bool:

@@ -103,6 +103,9 @@ _AGE_FORMS: tuple[_AgeForm, ...] = (
     # a radiology request's "92/F", "F/92", "45 / M"
     _AgeForm(re.compile(rf"(?<![\d.,/:])\b{_N}(?=\s?/\s?[FM]\b)")),
     _AgeForm(re.compile(rf"(?<![\w/])[FM]\s?/\s?{_N}\b(?![/.,]?\d)")),
+    _AgeForm(re.compile(rf"\b(?:aged|age:?)\s*{_N}(?=\s?(?:y|yrs?|years?)\b)", re.I)),  # "Age: 93y" -> "90+y"
+    # "Jane Roe (92y)" -> "(90+y)": over 89 only, as "(5 yrs)" after a lesion is how long it has grown
+    _AgeForm(re.compile(r"\(\s*(?P<n>9\d|1[01]\d)(?=\s?(?:y|yrs?|yo|y/o)\s*\))", re.I)),
     _AgeForm(
         re.compile(rf"\b(?:aged|age:?)\s*{_N}\b{_NOT_MONTHS}", re.I),
         over89="90 or older",

@@ -142,6 +142,19 @@ def eponyms() -> frozenset[str]:
 
 
 @cache
+def addresses_abroad() -> dict[str, list[str]]:
+    """Street kinds, street-name endings and postcode cues of addresses outside the UK and US
+    (``addresses_abroad.json``)."""
+    return json.loads(_text("addresses_abroad.json"))
+
+
+@cache
+def national_ids() -> tuple[str, ...]:
+    """Names of national identity and health numbers (``national_ids.txt``)."""
+    return tuple(_lines("national_ids.txt"))
+
+
+@cache
 def uk_postcode_areas() -> tuple[str, ...]:
     return tuple(_lines("uk_postcode_areas.txt"))
 
