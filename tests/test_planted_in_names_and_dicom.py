@@ -1,6 +1,7 @@
 """Identifiers an adversarial sweep planted where a reader still reaches them after a scrub: a patient's
-name in DICOM's person-name form as a folder or file name. Read back from the file system (os.walk) and
-the run's exit code, never from deident's own check."""
+name as a folder or file name, in DICOM's person-name form, beside a title or degree
+("Dr_Whitcombe_case.png", "Jane_Roe_MD.png") or filed "Surname, Given" in title case ("Whitcombe, Alan/").
+Read back from the file system (os.walk) and the run's exit code, never from deident's own check."""
 
 from __future__ import annotations
 
@@ -31,9 +32,18 @@ def _scrub(*args: str):
         ("O'Brien^Mary^^Mrs/a.jpg", "O'Brien"),
         ("Quixotez^D/a.jpg", "Quixotez"),
         ("DOE, JOHN/a.jpg", "DOE"),
+        # beside a title or degree, or filed "Surname, Given" in title case
+        ("Dr_Whitcombe_case.png", "Whitcombe"),
+        ("Dr Whitcombe case.png", "Whitcombe"),
+        ("Mrs_Okonkwo_rash.jpg", "Okonkwo"),
+        ("Jane_Roe_MD.png", "Roe"),
+        ("Sister_Hope.png", "Hope"),
+        ("Whitcombe, Alan/a.png", "Whitcombe"),
+        ("Pt_Whitcombe/a.png", "Whitcombe"),
+        ("patient Okonkwo rash.png", "Okonkwo"),
     ],
 )
-def test_a_person_name_in_dicom_form_in_a_path_is_caught(tmp_path: Path, place: str, name: str):
+def test_a_person_name_in_a_path_is_caught(tmp_path: Path, place: str, name: str):
     source = tmp_path / "in"
     (source / place).parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (64, 48), (90, 120, 150)).save(source / place)
@@ -47,13 +57,28 @@ def test_a_person_name_in_dicom_form_in_a_path_is_caught(tmp_path: Path, place: 
     assert written and name not in written, written
 
 
-def test_a_caret_in_an_ordinary_name_is_no_person(tmp_path: Path):
+@pytest.mark.parametrize(
+    "place",
+    [
+        "x^2 plot.png",  # a caret in an ordinary name
+        # a title word or a comma beside no name
+        "MR_brain.png",
+        "MR_knee_T2.png",
+        "Prof_Lecture_slides.png",
+        "Nurse_notes.png",
+        "Melanoma, Back.png",
+        "Patient_Consent.png",
+        "PT_CT_fused.png",
+        "patient 3.png",
+    ],
+)
+def test_a_path_that_names_no_one_is_kept(tmp_path: Path, place: str):
     source = tmp_path / "in"
     source.mkdir()
-    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / "x^2 plot.png")
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(source / place)
     result = _scrub(str(source), "-o", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "out" / "x^2 plot.png").is_file()
+    assert (tmp_path / "out" / place).is_file()
 
 
 def _ecg(path: Path, annotations: list[str], **attributes: str) -> Path:
