@@ -2,7 +2,8 @@
 a detection the pipeline caused itself).
 
 Such a check has no entry of the scrub's verdict (``--no-cache``) and looks at the output whole. On real
-photos it took texture beside a fresh blur for text: a coat's buttons ("0000"), a jerkin's rivet ("O").
+photos it took texture beside a fresh blur for text: a coat's buttons ("0000"), a jerkin's rivet ("O"), a
+tie's pattern ("8").
 Judged by Pillow too: the pixels the check took for text are the original's, so the scrub left them.
 """
 
@@ -45,6 +46,7 @@ def _unchanged(original: Path, output: Path, box: tuple[int, int, int, int]) -> 
     [
         ("camera.png", (150, 270, 195, 310)),  # scikit-image's cameraman: the coat's row of buttons
         ("faces/test_johnsnow_test1.jpg", (398, 785, 422, 815)),  # a rivet on the leather jerkin
+        ("faces/obama_small.jpg", (108, 222, 172, 240)),  # the tie's pattern below the blurred face
     ],
 )
 def test_texture_beside_a_blurred_face_is_no_text_to_a_check_elsewhere(name, texture, tmp_path, request):

@@ -477,14 +477,9 @@ def _read_closer(engine, bgr: np.ndarray, box: tuple[int, int, int, int], scale:
 ROUND = set("0OoCcQ")
 
 
-def round_only(read) -> bool:
-    """Whether a reading holds no glyph other than the ROUND ones."""
-    return set(read.text.replace(" ", "")) <= ROUND
-
-
 def not_round(read, evidence) -> bool:
     """``evidence(read)``, from a reading with some glyph other than the ROUND ones."""
-    return evidence(read) and not round_only(read)
+    return evidence(read) and not set(read.text.replace(" ", "")) <= ROUND
 
 
 def _faint(
