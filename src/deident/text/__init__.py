@@ -194,12 +194,15 @@ def _with_continuations(kept: list, found: list) -> list:
 
 
 def _read_as_text(eng, bgr, lines: list) -> list:
-    """The lines that read as text: a letter or digit read confidently, or two or more read at all. What
-    a frame rendered to reveal faint labels must show, since such a rendering turns texture up as much
-    as a label: a dark blob in the local contrast of pydicom's JPEG2000_UNC.dcm read "0" at 0.47 and was
-    filled; the faint "Portable" of presidio's 2_ORIGINAL.dcm, seen over the full stored range only,
-    reads "git" at 0.46; a leg radiograph's "R" marker reads at 1.00."""
-    from deident.text import engine
+    """The lines that read as text: a letter or digit read confidently, or as a glyph (``reads_as_a_glyph``)
+    with the strokes of print, or two or more read at all. What a frame rendered to reveal faint labels
+    must show, since such a rendering turns texture up as much as a label: a dark blob in the local
+    contrast of pydicom's JPEG2000_UNC.dcm read "0" at 0.47 and was filled; the faint "Portable" of
+    presidio's 2_ORIGINAL.dcm, seen over the full stored range only, reads "git" at 0.46; a leg
+    radiograph's "R" marker reads at 1.00. The orientation "P" of pydicom-data's palette ultrasound
+    OBXXXX1A.dcm, found only in its palette-entries rendering, reads at 0.73 with strokes: it was left,
+    and a check of the output, with the labels beside it filled, read it at 0.95 and refused the file."""
+    from deident.text import detect, engine
 
     reads = engine.recognise(eng, bgr, [ln.quad for ln in lines]) if lines else []
     return [
@@ -207,6 +210,7 @@ def _read_as_text(eng, bgr, lines: list) -> list:
         for ln, read in zip(lines, reads, strict=True)
         if reads_as(ln.read or read, TALL_LINE_MIN_SCORE, 1)
         or alnum((ln.read or read).text) >= TALL_LINE_MIN_CHARS
+        or (reads_as_a_glyph(ln.read or read) and detect.has_strokes(bgr, ln.quad))
     ]
 
 
