@@ -215,11 +215,15 @@ def _read_as_text(eng, bgr, lines: list) -> list:
 
 
 def _shows_a_letter(eng, bgr, lines: list) -> list:
-    """The lines that read as some letter or digit, however poorly, or show the strokes of print.
+    """The lines that read as some letter or digit, however poorly, or show the strokes of print, and
+    are no smooth scale bar (``detect.is_scale``).
 
     A grey-scale legend is a smooth bar the detector takes for a line: on pydicom-data's 8-bit echo
     (JPGLosslessP14SV1_1s_1f_8b.dcm) the 18x170 px gradient bar beside the sector read "_" (0.50), had
-    no strokes, and was filled black. Text, even misread, gives the recogniser a letter or digit.
+    no strokes, and was filled black. Text, even misread, gives the recogniser a letter or digit. A
+    colour bar can read as one, too: on US1_UNCR.dcm, with the "PWR" labels above and below it filled,
+    a check of the scrubbed echo read the power Doppler bar as "1" (0.58) and refused the file. A
+    printed lone "1" has no strokes by ``has_strokes`` either, but it is no scale: two tones, not many.
 
     Asked of frames that are not photographs only (radiographs, ultrasounds, renderings), where scales
     and legends are drawn: on photos most lines show no strokes by this test and need a read of their
@@ -231,7 +235,7 @@ def _shows_a_letter(eng, bgr, lines: list) -> list:
     blank = {
         id(ln)
         for ln, read in zip(unread, reads, strict=True)
-        if alnum(read.text) == 0 and not detect.has_strokes(bgr, ln.quad)
+        if (alnum(read.text) == 0 and not detect.has_strokes(bgr, ln.quad)) or detect.is_scale(bgr, ln.quad)
     }
     return [ln for ln in lines if id(ln) not in blank]
 
