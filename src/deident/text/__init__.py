@@ -193,12 +193,15 @@ def _with_continuations(kept: list, found: list) -> list:
 
 
 def _read_as_text(eng, bgr, lines: list) -> list:
-    """The lines that read as text: a letter or digit read confidently, or two or more read at all. What
-    a frame rendered to reveal faint labels must show, since such a rendering turns texture up as much
-    as a label: a dark blob in the local contrast of pydicom's JPEG2000_UNC.dcm read "0" at 0.47 and was
-    filled; the faint "Portable" of presidio's 2_ORIGINAL.dcm, seen over the full stored range only,
-    reads "git" at 0.46; a leg radiograph's "R" marker reads at 1.00."""
-    from deident.text import engine
+    """The lines that read as text: a letter or digit read confidently, or as a glyph (``reads_as_a_glyph``)
+    with the strokes of print, or two or more read at all. What a frame rendered to reveal faint labels
+    must show, since such a rendering turns texture up as much as a label: a dark blob in the local
+    contrast of pydicom's JPEG2000_UNC.dcm read "0" at 0.47 and was filled; the faint "Portable" of
+    presidio's 2_ORIGINAL.dcm, seen over the full stored range only, reads "git" at 0.46; a leg
+    radiograph's "R" marker reads at 1.00. The orientation "P" of pydicom-data's palette ultrasound
+    OBXXXX1A.dcm, found only in its palette-entries rendering, reads at 0.73 with strokes: it was left,
+    and a check of the output, with the labels beside it filled, read it at 0.95 and refused the file."""
+    from deident.text import detect, engine
 
     reads = engine.recognise(eng, bgr, [ln.quad for ln in lines]) if lines else []
     return [
@@ -206,15 +209,20 @@ def _read_as_text(eng, bgr, lines: list) -> list:
         for ln, read in zip(lines, reads, strict=True)
         if reads_as(ln.read or read, TALL_LINE_MIN_SCORE, 1)
         or alnum((ln.read or read).text) >= TALL_LINE_MIN_CHARS
+        or (reads_as_a_glyph(ln.read or read) and detect.has_strokes(bgr, ln.quad))
     ]
 
 
 def _shows_a_letter(eng, bgr, lines: list) -> list:
-    """The lines that read as some letter or digit, however poorly, or show the strokes of print.
+    """The lines that read as some letter or digit, however poorly, or show the strokes of print, and
+    are no smooth scale bar (``detect.is_scale``).
 
     A grey-scale legend is a smooth bar the detector takes for a line: on pydicom-data's 8-bit echo
     (JPGLosslessP14SV1_1s_1f_8b.dcm) the 18x170 px gradient bar beside the sector read "_" (0.50), had
-    no strokes, and was filled black. Text, even misread, gives the recogniser a letter or digit.
+    no strokes, and was filled black. Text, even misread, gives the recogniser a letter or digit. A
+    colour bar can read as one, too: on US1_UNCR.dcm, with the "PWR" labels above and below it filled,
+    a check of the scrubbed echo read the power Doppler bar as "1" (0.58) and refused the file. A
+    printed lone "1" has no strokes by ``has_strokes`` either, but it is no scale: two tones, not many.
 
     Asked of frames that are not photographs only (radiographs, ultrasounds, renderings), where scales
     and legends are drawn: on photos most lines show no strokes by this test and need a read of their
@@ -226,7 +234,7 @@ def _shows_a_letter(eng, bgr, lines: list) -> list:
     blank = {
         id(ln)
         for ln, read in zip(unread, reads, strict=True)
-        if alnum(read.text) == 0 and not detect.has_strokes(bgr, ln.quad)
+        if (alnum(read.text) == 0 and not detect.has_strokes(bgr, ln.quad)) or detect.is_scale(bgr, ln.quad)
     }
     return [ln for ln in lines if id(ln) not in blank]
 

@@ -691,6 +691,38 @@ def has_strokes(img: np.ndarray, quad: np.ndarray) -> bool:
     return float(np.percentile(depth[ink], 95)) <= STROKE_HALF_WIDTH * min(grey.shape[:2])
 
 
+# A scale bar (a colour or grey legend): the middle of its quad, SCALE_TRIM of each side left out, is flat
+# across one axis (pixels within SCALE_FLAT grey levels of their row's or column's median, on average)
+# and takes at least SCALE_TONES tones along the other (medians in 8-level bins). Measured: the power
+# Doppler bar of pydicom-data's US1_UNCR.dcm between its two filled "PWR" labels, 0.0 levels across and
+# 16-24 tones along, in each quad the detector gave it; DejaVu "1", "l", "I", "i" at 12-40 px in a quad
+# 0-3 px beyond their ink are flat across too (a stem), but take 3-4 tones along (ink, ground, an edge).
+SCALE_TRIM = 0.2
+SCALE_FLAT = 3.0
+SCALE_TONES = 8
+
+
+def is_scale(img: np.ndarray, quad: np.ndarray) -> bool:
+    """True when the quad holds a smooth scale bar rather than a glyph (see SCALE_TONES)."""
+    import cv2
+
+    patch = _upright(img, quad)
+    if patch is None:
+        return False
+    grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float64)
+    h, w = grey.shape
+    dy, dx = int(SCALE_TRIM * h), int(SCALE_TRIM * w)
+    middle = grey[dy : h - dy, dx : w - dx]
+    for lines in (middle, middle.T):  # rows flat and tones along the columns, or the other way round
+        if lines.size == 0:
+            return False
+        medians = np.median(lines, axis=1, keepdims=True)
+        flat = float(np.mean(np.abs(lines - medians))) <= SCALE_FLAT
+        if flat and len(np.unique(medians // 8)) >= SCALE_TONES:
+            return True
+    return False
+
+
 def _area(q: np.ndarray) -> float:
     import cv2
 
