@@ -24,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from trees import source_of
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora" / "realworld"
 WORK = ROOT / "bench" / ".work" / "check-elsewhere"
@@ -121,24 +123,15 @@ def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "in").mkdir(parents=True)
     counts = gather(WORK / "in")
-    runs: dict[str, Path | None] = {"this code": None}
-    if args.against:
-        tree = WORK / "against"
-        subprocess.run(
-            ["git", "worktree", "add", "-f", "--detach", str(tree), args.against], cwd=ROOT, check=True
-        )
-        runs[args.against] = tree / "src"
     rows = []
-    try:
+    with source_of(args.against, WORK / "against") as other:
+        runs = {"this code": None} | ({args.against: other} if args.against else {})
         for label, src in runs.items():
             out = WORK / f"out-{len(rows)}"
             scrub, check = run(src, WORK / "in", out, args.jobs)
             written = sum(1 for f in scrub["files"] if f.get("output"))
             rows.append((label, written, refused(check, out)))
             print(label, f"{len(rows[-1][2])} of {written} outputs refused", *rows[-1][2], sep="\n  ")
-    finally:
-        if args.against:
-            subprocess.run(["git", "worktree", "remove", "--force", str(WORK / "against")], cwd=ROOT)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sources = ", ".join(f"{name} {n}" for name, n in counts.items())
     text = [f"\n## A check elsewhere on scrubbed real images — {now} (bench/bench_check_elsewhere.py)\n"]

@@ -29,6 +29,7 @@ WORK = ROOT / "bench" / ".work" / "recall"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support import textsynth as ts  # noqa: E402
+from trees import source_of  # noqa: E402
 
 SETS = (  # seed, size, labelled images
     (5, (1024, 768), 30),
@@ -77,24 +78,15 @@ def main() -> int:
             name = f"{seed}_{s.name}.png"
             Image.fromarray(s.rgb).save(WORK / "in" / name)
             samples.append((name, s))
-    runs = {"this code": None}
-    if args.against:
-        tree = WORK / "against"
-        subprocess.run(
-            ["git", "worktree", "add", "-f", "--detach", str(tree), args.against], cwd=ROOT, check=True
-        )
-        runs[args.against] = tree / "src"
     rows = []
-    try:
+    with source_of(args.against, WORK / "against") as other:
+        runs = {"this code": None} | ({args.against: other} if args.against else {})
         for label, src in runs.items():
             out = WORK / f"out-{len(rows)}"
             scrub(WORK / "in", out, src)
             leaked, lines = score(samples, out)
             rows.append((label, out, leaked, lines))
             print(label, f"{len(leaked)} of {lines} lines leaked", *leaked, sep="\n  ")
-    finally:
-        if args.against:
-            subprocess.run(["git", "worktree", "remove", "--force", str(WORK / "against")], cwd=ROOT)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sets = ", ".join(f"seed {s} at {w}x{h} ({n} + {CONTROLS} text-free)" for s, (w, h), n in SETS)
     grey = ", turned grey" if args.grey else ""
