@@ -639,6 +639,16 @@ def _upright(img: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     return cv2.warpPerspective(img, cv2.getPerspectiveTransform(q, rect), (w, h), flags=cv2.INTER_NEAREST)
 
 
+def _upright_grey(img: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
+    """``_upright`` in grey levels (None when under 4 px either way)."""
+    import cv2
+
+    patch = _upright(img, quad)
+    if patch is None or patch.ndim == 2:
+        return patch
+    return cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)
+
+
 def has_ink(img: np.ndarray, quad: np.ndarray) -> bool:
     """False for a quad whose core is one flat colour: a filled redaction box the detector took for text.
 
@@ -673,10 +683,9 @@ def has_strokes(img: np.ndarray, quad: np.ndarray) -> bool:
     """True when the quad's pixels split into crisp, thin ink on a background, as printed text does."""
     import cv2
 
-    patch = _upright(img, quad)
-    if patch is None:
+    grey = _upright_grey(img, quad)
+    if grey is None:
         return False
-    grey = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch
     _, split = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     bright = split > 0
     a, b = grey[bright].astype(np.float64), grey[~bright].astype(np.float64)
@@ -704,12 +713,10 @@ SCALE_TONES = 8
 
 def is_scale(img: np.ndarray, quad: np.ndarray) -> bool:
     """True when the quad holds a smooth scale bar rather than a glyph (see SCALE_TONES)."""
-    import cv2
-
-    patch = _upright(img, quad)
+    patch = _upright_grey(img, quad)
     if patch is None:
         return False
-    grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float64)
+    grey = patch.astype(np.float64)
     h, w = grey.shape
     dy, dx = int(SCALE_TRIM * h), int(SCALE_TRIM * w)
     middle = grey[dy : h - dy, dx : w - dx]
