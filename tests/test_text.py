@@ -84,6 +84,32 @@ def test_a_second_round_blob_does_not_swallow_a_line_kept_before_it(all_ctx):
     _assert_scrubbed([sample], all_ctx, 4)
 
 
+def test_a_blob_in_a_tall_line_s_second_round_does_not_swallow_a_number_found_inside(all_ctx, monkeypatch):
+    """Inside a very tall "line" that read as no text (the white swoosh on ultralytics' bus photo, AGPL and
+    not bundled), the closer look found a fleet number, "10"; its second round, with the number filled,
+    took the whole 188 x 201 crop for one line, which swallowed the number and was then dropped as
+    texture: the scrub left the number and a check of its output refused the file. The crop's second
+    round is simulated here (its overview returns that blob); the detector's first round, the recogniser
+    and the rule that drops the blob are real."""
+    from deident.text import _lines_inside, detect
+
+    h, w = 201, 188
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[:] = (30, 80, 200)  # the bus's blue
+    ink = ts.render("10", 26, ts.fonts()[0], 0) > 127
+    rgb[40 : 40 + ink.shape[0], 6 : 6 + ink.shape[1]][ink] = (235, 235, 235)
+    whole = Line(np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32), 0.62)
+    blob = Line(whole.quad.copy(), 0.52)
+    monkeypatch.setattr(detect, "_overview", lambda *a, **k: [blob])
+
+    eng = TextDetector._engine(all_ctx.options)
+    inside = _lines_inside(eng, np.ascontiguousarray(rgb[..., ::-1]), whole)
+
+    tops = [ln.quad.min(axis=0) for ln in inside]
+    assert inside and all(ln.height < 64 for ln in inside), [ln.height for ln in inside]
+    assert any(x <= 12 and 36 <= y <= 52 for x, y in tops), tops
+
+
 def test_large_text_turned_a_quarter_is_found_whole(all_ctx):
     """A 96-px date turned 90 degrees on a radiograph: the detector saw only two 14-px slivers of it."""
     sample = ts.make_sample(14, (1280, 960), seed=14)

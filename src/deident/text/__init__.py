@@ -481,8 +481,7 @@ def _resolve_tall(
         if _shows_text(bgr, ln.quad, read) if photographic else _printed(bgr, ln, read):
             out.append(ln)
         elif depth == 0:
-            inside = _read_inside(eng, bgr, ln, faint)
-            out += _resolve_tall(eng, bgr, inside, depth + 1, faint, photographic)
+            out += _read_inside(eng, bgr, ln, faint, photographic)
     return detect.drop_contained(out)
 
 
@@ -573,18 +572,26 @@ def _a_glyph(bgr, quad, read) -> bool:
     )
 
 
-def _read_inside(eng, bgr, line, faint: bool = True) -> list:
+def _read_inside(eng, bgr, line, faint: bool = True, photographic: bool = True) -> list:
     """The lines inside rejected texture that read as text on their own (hair, fur and fabric do not)."""
     from deident.text import engine
 
-    inside = _lines_inside(eng, bgr, line, faint)
+    inside = _lines_inside(eng, bgr, line, faint, photographic)
     reads = engine.recognise(eng, bgr, [ln.quad for ln in inside])
     return [ln for ln, read in zip(inside, reads, strict=True) if reads_as_a_glyph(read)]
 
 
-def _lines_inside(eng, bgr, line, faint: bool = True) -> list:
+def _lines_inside(eng, bgr, line, faint: bool = True, photographic: bool = True) -> list:
     """The detector's lines within ``line``'s bounding box, looked at on their own (with the closer look
-    at faint heat unless ``faint`` is off, as in verification)."""
+    at faint heat unless ``faint`` is off, as in verification), each very tall one kept only where it
+    shows text (``_resolve_tall``, once more, no deeper).
+
+    That rule is also the look's ``settle``, so that a blob of its second round cannot swallow a line of
+    its first and then be dropped itself: on ultralytics' bus photo the white swoosh beside a fleet
+    number is a tall line reading "2"; inside it, the number "10" was found, filled, and the second
+    round's overview took the whole 188 x 201 crop for one line, which swallowed the "10" and read "2" at
+    0.49. The scrub left the number; a check of its output (the face blurred, the second round finding
+    nothing) found it and refused the file."""
     import numpy as np
 
     from deident.text import detect
@@ -595,6 +602,11 @@ def _lines_inside(eng, bgr, line, faint: bool = True) -> list:
     x1, y1 = min(w, int(x1) + 1), min(h, int(y1) + 1)
     if x1 - x0 < 8 or y1 - y0 < 8:
         return []
+    crop = np.ascontiguousarray(bgr[y0:y1, x0:x1])
+
+    def settled(found: list) -> list:
+        return _resolve_tall(eng, crop, found, depth=1, faint=faint, photographic=photographic)
+
     shift = np.array([x0, y0], np.float32)
-    found = detect.find_lines(eng, np.ascontiguousarray(bgr[y0:y1, x0:x1]), faint=faint)
+    found = detect.find_lines(eng, crop, faint=faint, settle=settled)
     return [detect.Line(ln.quad + shift, ln.score) for ln in found]
