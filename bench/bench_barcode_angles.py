@@ -20,7 +20,6 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import random
 import sys
 import time
@@ -28,6 +27,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTROLS = ROOT.parent / "shared" / "corpora" / "realworld" / "controls"
@@ -115,14 +116,9 @@ def main() -> int:
     total = [sum(counts[(*r, k)] for r in rows) for k in ("scenes", "readable", "found", "leaked")]
     lines.append("| all | | " + " | ".join(map(str, total)) + " |")
     lines.append(f"\nBarcode stage: {cpu:.1f} CPU-s over {total[0]} scenes.")
-    table = "\n".join(lines)
-    print(table)
-    if not args.dry_run:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        cmd = f"python bench/bench_barcode_angles.py --scenes {args.scenes} --seed {args.seed}"
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write(f"\n## Barcodes turned on real photos — {stamp} (bench/bench_barcode_angles.py)\n\n")
-            fh.write(f"`{cmd}`\n\n{table}\n")
+    cmd = f"python bench/bench_barcode_angles.py --scenes {args.scenes} --seed {args.seed}"
+    title = f"## Barcodes turned on real photos — {utc_now()} (bench/bench_barcode_angles.py)"
+    publish(f"{title}\n\n`{cmd}`\n\n" + "\n".join(lines), args.dry_run)
     return 0
 
 

@@ -21,10 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+from published import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "dicom"
 VENV_PY = ROOT / "bench" / ".work" / "venv" / "bin" / "python"
-DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))
 
 SOURCES = [
@@ -147,11 +148,7 @@ def main() -> int:
         n, with_leak, strings, private, code = results[tool]
         cells = [tool, f"{rate:.0f}", ratio, n, with_leak, strings, private, code]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
-    if not args.dry_run:
-        DOCS.parent.mkdir(exist_ok=True)
-        with open(DOCS, "a") as fh:
-            fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("\n".join(lines), args.dry_run)
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import hashlib
 import statistics
 import sys
@@ -26,6 +25,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 SET = ROOT.parent / "shared" / "corpora" / "realworld"
@@ -181,14 +182,9 @@ def main() -> int:
             f"{' / '.join(str(n[t]) for t in thresholds())} | "
             f"{n['alnum differs']} | {n['class differs']} |"
         )
-    table = "\n".join(lines)
-    print(table)
-    if not args.dry_run:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            title = f"The recogniser's padding on real photos — {stamp} (bench/bench_rec_padding.py)"
-            fh.write(f"\n## {title}\n\n")
-            fh.write(f"`python bench/bench_rec_padding.py --widths {args.widths}`\n\n{table}\n")
+    title = f"## The recogniser's padding on real photos — {utc_now()} (bench/bench_rec_padding.py)"
+    cmd = f"python bench/bench_rec_padding.py --widths {args.widths}"
+    publish(f"{title}\n\n`{cmd}`\n\n" + "\n".join(lines), args.dry_run)
     return 0
 
 

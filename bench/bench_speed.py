@@ -16,7 +16,6 @@ load average is noted. Appends a dated section to docs/benchmarks.md (``--dry-ru
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import multiprocessing
 import os
 import resource
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora" / "realworld"
@@ -230,7 +231,7 @@ def main() -> int:
         else:
             size_note = "cine: pydicom-data not installed, skipped."
             size_note = "cine: not run (--no-cine)." if args.no_cine else size_note
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     section = (
         f"\n## Pixel stages vs one Tesseract pass, quiet and burning — {now} (bench/bench_speed.py)\n\n"
         f"`python bench/bench_speed.py {' '.join(sys.argv[1:])}`".rstrip()
@@ -242,10 +243,7 @@ def main() -> int:
         "that refuses a file, unless `--all-stages`), on real-world "
         "photos:\n\n" + "\n".join(hook) + "\n"
     )
-    print(section)
-    if not args.dry_run:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write(section)
+    publish(section, args.dry_run)
     return 0
 
 
