@@ -36,6 +36,7 @@ SKIMAGE = [  # scikit-image's pictures: photos, micrographs, scans and a few dra
 ]
 DICOM_MAX = 1 << 20  # bytes: pydicom-data's larger files are cines and whole volumes
 PIXEL_STAGES = ("text", "barcodes", "faces")
+sys.path.insert(0, str(ROOT / "tests"))  # support.dicom finds pydicom-data
 
 
 def gather(into: Path) -> dict[str, int]:
@@ -66,14 +67,11 @@ def gather(into: Path) -> dict[str, int]:
             counts["matplotlib"] = 1
     except ImportError:
         pass
-    try:
-        from pydicom.data import get_testdata_file
+    from support.dicom import CINE, find_pydicom_file
 
-        anchor = get_testdata_file("color3d_jpeg_baseline.dcm")  # any file of pydicom-data's store
-    except (ImportError, ValueError):
-        anchor = None
+    anchor = find_pydicom_file(CINE)  # any file of pydicom-data's store
     if anchor:
-        small = sorted(p for p in Path(anchor).parent.glob("*.dcm") if p.stat().st_size <= DICOM_MAX)
+        small = sorted(p for p in anchor.parent.glob("*.dcm") if p.stat().st_size <= DICOM_MAX)
         (into / "pydicom-data").mkdir()
         for p in small:
             shutil.copyfile(p, into / "pydicom-data" / p.name)

@@ -44,16 +44,15 @@ replace_identifiers(list(get_files(sys.argv[1])), save=True, output_folder=sys.a
 def generate(n: int) -> Path:
     """n planted files, ten per patient/study, written with a zeroed preamble."""
     import pydicom
-    from pydicom.data import get_testdata_file
 
-    from support.dicom import SECRETS, plant
+    from support.dicom import SECRETS, find_pydicom_file, plant
 
     folder = WORK / "in"
     if folder.is_dir() and len(list(folder.iterdir())) == n:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    bases = [pydicom.dcmread(get_testdata_file(name)) for name in SOURCES]
+    bases = [pydicom.dcmread(find_pydicom_file(name)) for name in SOURCES]
     for i in range(n):
         ds = bases[i % len(bases)].copy()
         ds.file_meta = bases[i % len(bases)].file_meta.copy()

@@ -30,6 +30,7 @@ from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 SET = ROOT.parent / "shared" / "corpora" / "realworld"
+sys.path.insert(0, str(ROOT / "tests"))  # support.dicom finds the cine
 RUNS = (  # folders of the set (or "cine"), extra options
     (("faces", "text", "controls"), ()),
     (("faces",), ("--faces", "eyes")),
@@ -37,16 +38,6 @@ RUNS = (  # folders of the set (or "cine"), extra options
     (("cine",), ()),
     (("cine",), ("--text", "phi")),
 )
-
-
-def cine() -> Path | None:
-    try:
-        from pydicom.data import get_testdata_file
-
-        path = get_testdata_file("color3d_jpeg_baseline.dcm")
-    except (ImportError, ValueError):
-        return None
-    return Path(path) if path else None
 
 
 @contextlib.contextmanager
@@ -73,9 +64,10 @@ def record() -> list:
     from click.testing import CliRunner
 
     from deident.cli import cli
+    from support.dicom import CINE, find_pydicom_file
 
     calls: list = []
-    folders = {"cine": cine(), **{f: SET / f for f in ("faces", "text", "controls")}}
+    folders = {"cine": find_pydicom_file(CINE), **{f: SET / f for f in ("faces", "text", "controls")}}
     for names, extra in RUNS:
         if any(folders[n] is None for n in names):
             print(f"skipped {names}: pydicom-data is not installed", file=sys.stderr)

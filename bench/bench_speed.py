@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora" / "realworld"
 DEIDENT = str(Path(sys.executable).with_name("deident"))
 IMAGES = (".jpg", ".jpeg", ".png")
+sys.path.insert(0, str(ROOT / "tests"))  # support.dicom finds the cine
 
 
 def _burn() -> None:
@@ -100,13 +101,10 @@ def images_of(folder: Path, work: Path) -> tuple[Path, list[Path]]:
 
 
 def cine_frames(work: Path) -> tuple[Path, list[Path]] | None:
-    try:
-        from pydicom.data import get_testdata_file
+    from support.dicom import CINE, find_pydicom_file
 
-        path = get_testdata_file("color3d_jpeg_baseline.dcm")
-    except (ImportError, ValueError):
-        path = None
-    if not path:
+    path = find_pydicom_file(CINE)
+    if path is None:
         return None
     import pydicom
     from PIL import Image
@@ -117,7 +115,7 @@ def cine_frames(work: Path) -> tuple[Path, list[Path]] | None:
     for i, f in enumerate(pydicom.dcmread(path).pixel_array):
         out.append(frames / f"{i:03d}.png")
         Image.fromarray(f).save(out[-1])
-    return Path(path), out
+    return path, out
 
 
 def compare(rows: list, label: str, run_deident, images: list[Path], rounds: int, burn: bool) -> None:

@@ -1,10 +1,16 @@
-"""bench/published.py: the one place a benchmark prints its section and appends it to docs/benchmarks.md."""
+"""What the benchmarks share: bench/published.py prints a section and appends it to docs/benchmarks.md;
+support.dicom finds pydicom-data's files."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
 from pathlib import Path
+
+import pydicom
+import pytest
+
+from support.dicom import CINE, find_pydicom_file
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -40,5 +46,23 @@ def test_no_bench_appends_to_a_doc_by_itself():
         for p in sorted(BENCH.glob("bench_*.py"))
         if re.search(r"open\([^)]*(DOCS?|benchmarks\.md|doc)\b[^)]*\"a\"", p.read_text(encoding="utf-8"))
         or re.search(r"DOCS?\.open\(\"a\"\)", p.read_text(encoding="utf-8"))
+    ]
+    assert own == []
+
+
+def test_the_cine_is_found_where_pydicom_data_is_installed():
+    path = find_pydicom_file(CINE)
+    if path is None:
+        pytest.skip("pydicom-data is not installed (its 120-frame cine)")
+    assert pydicom.dcmread(path, stop_before_pixels=True).NumberOfFrames == 120
+    assert find_pydicom_file("no-such-file-in-any-store.dcm") is None
+
+
+def test_no_bench_looks_up_pydicom_data_by_itself():
+    """support.dicom.find_pydicom_file is the one lookup (three benches had five lines each for the cine)."""
+    own = [
+        p.name
+        for p in sorted(BENCH.glob("bench_*.py"))
+        if "get_testdata_file" in p.read_text(encoding="utf-8")
     ]
     assert own == []
