@@ -20,7 +20,6 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import random
 import sys
 import time
@@ -28,6 +27,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTROLS = ROOT.parent / "shared" / "corpora" / "realworld" / "controls"
@@ -107,22 +108,21 @@ def main() -> int:
         counts[(*row, "found")] += bool(regions)
         counts[(*row, "leaked")] += decodes_anything(filled)
     rows = sorted({k[:2] for k in counts})
-    head = "| family | angle | scenes | readable by zxing | found by the stage | leaked after fill |"
-    lines = [head, "|---|---|---|---|---|---|"]
+    lines = [
+        f"## Barcodes turned on real photos — {utc_now()} (bench/bench_barcode_angles.py)",
+        "",
+        f"`python bench/bench_barcode_angles.py --scenes {args.scenes} --seed {args.seed}`",
+        "",
+        "| family | angle | scenes | readable by zxing | found by the stage | leaked after fill |",
+        "|---|---|---|---|---|---|",
+    ]
     for fam, band in rows:
         n = [counts[(fam, band, k)] for k in ("scenes", "readable", "found", "leaked")]
         lines.append(f"| {fam} | {band} | " + " | ".join(map(str, n)) + " |")
     total = [sum(counts[(*r, k)] for r in rows) for k in ("scenes", "readable", "found", "leaked")]
     lines.append("| all | | " + " | ".join(map(str, total)) + " |")
     lines.append(f"\nBarcode stage: {cpu:.1f} CPU-s over {total[0]} scenes.")
-    table = "\n".join(lines)
-    print(table)
-    if not args.dry_run:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        cmd = f"python bench/bench_barcode_angles.py --scenes {args.scenes} --seed {args.seed}"
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write(f"\n## Barcodes turned on real photos — {stamp} (bench/bench_barcode_angles.py)\n\n")
-            fh.write(f"`{cmd}`\n\n{table}\n")
+    publish("\n".join(lines), args.dry_run)
     return 0
 
 

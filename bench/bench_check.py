@@ -17,7 +17,6 @@ Appends a dated section to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import io
 import os
 import re
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "check"
@@ -157,7 +158,7 @@ def report(args, fast: list[float], folder: dict, n_files: int) -> str:
     growth = (statistics.mean(q4) - statistics.mean(q2)) / 1024 if q2 and q4 else float("nan")
     procs = max(s[2] for s in samples)
     last_bar = folder["bars"][-1] if folder["bars"] else None
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     load = os.getloadavg()[0]
     lines = [
         f"## deident check: start-up and a folder of clean photos — {now}",
@@ -207,10 +208,7 @@ def main() -> None:
     result = run_folder(folder, args.jobs)
     print(f"check DIR: {result['wall']:.0f} s, rc {result['rc']}, {result['summary']}", flush=True)
     section = report(args, fast, result, args.files)
-    print(section)
-    if not args.no_write:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:  # append-only: other benches add theirs
-            fh.write("\n" + section)
+    publish(section, args.no_write)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ commit's code on the same images too (a worktree under bench/.work, first on PYT
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from published import publish, utc_now
 from trees import source_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +36,7 @@ SKIMAGE = [  # scikit-image's pictures: photos, micrographs, scans and a few dra
 ]
 DICOM_MAX = 1 << 20  # bytes: pydicom-data's larger files are cines and whole volumes
 PIXEL_STAGES = ("text", "barcodes", "faces")
+sys.path.insert(0, str(ROOT / "tests"))  # support.dicom finds pydicom-data
 
 
 def gather(into: Path) -> dict[str, int]:
@@ -66,14 +67,11 @@ def gather(into: Path) -> dict[str, int]:
             counts["matplotlib"] = 1
     except ImportError:
         pass
-    try:
-        from pydicom.data import get_testdata_file
+    from support.dicom import CINE, find_pydicom_file
 
-        anchor = get_testdata_file("color3d_jpeg_baseline.dcm")  # any file of pydicom-data's store
-    except (ImportError, ValueError):
-        anchor = None
+    anchor = find_pydicom_file(CINE)  # any file of pydicom-data's store
     if anchor:
-        small = sorted(p for p in Path(anchor).parent.glob("*.dcm") if p.stat().st_size <= DICOM_MAX)
+        small = sorted(p for p in anchor.parent.glob("*.dcm") if p.stat().st_size <= DICOM_MAX)
         (into / "pydicom-data").mkdir()
         for p in small:
             shutil.copyfile(p, into / "pydicom-data" / p.name)
@@ -132,7 +130,7 @@ def main() -> int:
             written = sum(1 for f in scrub["files"] if f.get("output"))
             rows.append((label, written, refused(check, out)))
             print(label, f"{len(rows[-1][2])} of {written} outputs refused", *rows[-1][2], sep="\n  ")
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     sources = ", ".join(f"{name} {n}" for name, n in counts.items())
     text = [f"\n## A check elsewhere on scrubbed real images — {now} (bench/bench_check_elsewhere.py)\n"]
     text.append(
@@ -142,10 +140,7 @@ def main() -> int:
     text += ["| code | outputs written | refused for their pixels | which |", "|---|---|---|---|"]
     for label, written, which in rows:
         text.append(f"| {label} | {written} | {len(which)} | {'; '.join(which) or 'none'} |")
-    print("\n".join(text))
-    if not args.dry_run:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write("\n".join(text) + "\n")
+    publish("\n".join(text), args.dry_run)
     return 0
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from published import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "dask"
 DOCS = ROOT / "docs" / "scaling.md"
@@ -250,8 +252,7 @@ def append(m: Measured, rows) -> None:
         "|---|---|---|---|---|",
         *(f"| {w:,} | {k:,} | {c:.2f} | {s:.2f} | {t:.2f} |" for w, k, c, s, t in rows),
     ]
-    with open(DOCS, "a", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+    publish("\n".join(lines), doc=DOCS)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ docs/benchmarks.md (``--dry-run``: print only).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora" / "realworld"
@@ -75,7 +76,7 @@ def main() -> None:
                 ulp = max(ulp, int(np.abs(a - b).max()))
         rows.append((threads, cpu, wall, ulp))
     load = os.getloadavg()[0]
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_now()
     lines = [
         f"## The DB detector's denormal weights: shipped vs flushed — {stamp} (bench/bench_detector.py)",
         "",
@@ -93,11 +94,7 @@ def main() -> None:
             f"| {threads} | {cpu['shipped']:.2f} | {cpu['flushed']:.2f} | {change:+.0%} | "
             f"{wall['shipped']:.2f} s | {wall['flushed']:.2f} s | {ulp} ulp |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.dry_run:
-        with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as doc:
-            doc.write("\n" + text)
+    publish("\n".join(lines), args.dry_run)
 
 
 if __name__ == "__main__":

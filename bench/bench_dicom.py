@@ -21,10 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+from published import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "dicom"
 VENV_PY = ROOT / "bench" / ".work" / "venv" / "bin" / "python"
-DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))
 
 SOURCES = [
@@ -43,16 +44,15 @@ replace_identifiers(list(get_files(sys.argv[1])), save=True, output_folder=sys.a
 def generate(n: int) -> Path:
     """n planted files, ten per patient/study, written with a zeroed preamble."""
     import pydicom
-    from pydicom.data import get_testdata_file
 
-    from support.dicom import SECRETS, plant
+    from support.dicom import SECRETS, find_pydicom_file, plant
 
     folder = WORK / "in"
     if folder.is_dir() and len(list(folder.iterdir())) == n:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    bases = [pydicom.dcmread(get_testdata_file(name)) for name in SOURCES]
+    bases = [pydicom.dcmread(find_pydicom_file(name)) for name in SOURCES]
     for i in range(n):
         ds = bases[i % len(bases)].copy()
         ds.file_meta = bases[i % len(bases)].file_meta.copy()
@@ -147,11 +147,7 @@ def main() -> int:
         n, with_leak, strings, private, code = results[tool]
         cells = [tool, f"{rate:.0f}", ratio, n, with_leak, strings, private, code]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
-    if not args.dry_run:
-        DOCS.parent.mkdir(exist_ok=True)
-        with open(DOCS, "a") as fh:
-            fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("\n".join(lines), args.dry_run)
     return 0
 
 

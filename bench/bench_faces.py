@@ -11,7 +11,6 @@ Appends a dated section to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "faces"
@@ -129,7 +130,7 @@ def main() -> None:
     ours, haar = score(recall, deident_boxes(paths)), score(recall, haar_boxes(py, paths))
     t_ours, t_haar = float(np.median(times["deident"])), float(np.median(times["haar"]))
     section = f"""
-## Faces: deident (YuNet pyramid) vs OpenCV 4 Haar cascade — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC
+## Faces: deident (YuNet pyramid) vs OpenCV 4 Haar cascade — {utc_now()}
 
 `python bench/bench_faces.py --faces {args.faces} --rounds {args.rounds}`;
 set: tests/support/facesynth.py seed 123
@@ -145,12 +146,7 @@ Haar: `haarcascade_frontalface_default.xml`, scaleFactor 1.1, minNeighbors 5, mi
 
 Ratio: deident takes {t_ours / t_haar:.2f}x Haar's time per 12 MP photo, recall {ours[0] - haar[0]:+d} faces.
 """
-    doc = ROOT / "docs" / "benchmarks.md"
-    if not doc.exists():
-        doc.write_text("# Benchmarks\n")
-    with open(doc, "a") as fh:
-        fh.write(section)
-    print(section)
+    publish(section)
 
 
 if __name__ == "__main__":

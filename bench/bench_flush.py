@@ -20,6 +20,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from published import publish
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_metadata as meta
 
@@ -87,10 +89,7 @@ def main() -> None:
     ]
     for k, v in times.items():
         lines.append(f"| {k} | {med[k]:.2f} s ({', '.join(f'{x:.2f}' for x in v)}) | {ratio[k]:.2f} |")
-    print("\n".join(lines))
-    if not args.no_append:
-        with open(meta.ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write("\n".join(lines) + "\n")
+    publish("\n".join(lines), args.no_append)
 
 
 if __name__ == "__main__":

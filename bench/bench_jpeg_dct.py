@@ -22,10 +22,10 @@ from PIL import Image, ImageDraw
 
 from deident.formats.jpeg_dct import redact_dct
 from deident.regions import Redaction, Region, redact
+from published import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work"
-DOC = ROOT / "docs" / "benchmarks.md"
 SIZE = (4000, 3000)  # 12 MP
 # A label line and a face-sized box, as the text and face stages would ask for them.
 REDACTIONS = [
@@ -133,14 +133,7 @@ Shared machine ({platform.machine()}, 2 cores used by other sessions too): times
 |---|---|---|---|---|---|---|---|---|
 {table}
 """
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    if not DOC.exists():
-        DOC.write_text(
-            "# Benchmarks\n\nEach section is appended by the script it names; never edited by hand.\n"
-        )
-    with DOC.open("a") as fh:
-        fh.write(section)
-    print(section)
+    publish(section)
 
 
 if __name__ == "__main__":

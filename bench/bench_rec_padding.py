@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import hashlib
 import statistics
 import sys
@@ -27,8 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from published import publish, utc_now
+
 ROOT = Path(__file__).resolve().parents[1]
 SET = ROOT.parent / "shared" / "corpora" / "realworld"
+sys.path.insert(0, str(ROOT / "tests"))  # support.dicom finds the cine
 RUNS = (  # folders of the set (or "cine"), extra options
     (("faces", "text", "controls"), ()),
     (("faces",), ("--faces", "eyes")),
@@ -36,16 +38,6 @@ RUNS = (  # folders of the set (or "cine"), extra options
     (("cine",), ()),
     (("cine",), ("--text", "phi")),
 )
-
-
-def cine() -> Path | None:
-    try:
-        from pydicom.data import get_testdata_file
-
-        path = get_testdata_file("color3d_jpeg_baseline.dcm")
-    except (ImportError, ValueError):
-        return None
-    return Path(path) if path else None
 
 
 @contextlib.contextmanager
@@ -72,9 +64,10 @@ def record() -> list:
     from click.testing import CliRunner
 
     from deident.cli import cli
+    from support.dicom import CINE, find_pydicom_file
 
     calls: list = []
-    folders = {"cine": cine(), **{f: SET / f for f in ("faces", "text", "controls")}}
+    folders = {"cine": find_pydicom_file(CINE), **{f: SET / f for f in ("faces", "text", "controls")}}
     for names, extra in RUNS:
         if any(folders[n] is None for n in names):
             print(f"skipped {names}: pydicom-data is not installed", file=sys.stderr)
@@ -165,6 +158,10 @@ def main() -> int:
     )
     crossing = " / ".join(map(str, thresholds()))
     lines = [
+        f"## The recogniser's padding on real photos — {utc_now()} (bench/bench_rec_padding.py)",
+        "",
+        f"`python bench/bench_rec_padding.py --widths {args.widths}`",
+        "",
         head,
         "",
         "| minimum width | model input (% of shipped) | readings whose text differs | of them lines read "
@@ -181,14 +178,7 @@ def main() -> int:
             f"{' / '.join(str(n[t]) for t in thresholds())} | "
             f"{n['alnum differs']} | {n['class differs']} |"
         )
-    table = "\n".join(lines)
-    print(table)
-    if not args.dry_run:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            title = f"The recogniser's padding on real photos — {stamp} (bench/bench_rec_padding.py)"
-            fh.write(f"\n## {title}\n\n")
-            fh.write(f"`python bench/bench_rec_padding.py --widths {args.widths}`\n\n{table}\n")
+    publish("\n".join(lines), args.dry_run)
     return 0
 
 

@@ -14,7 +14,6 @@ its labels): coloured print keeps only its difference in brightness. Prints the 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "recall"
@@ -87,7 +88,7 @@ def main() -> int:
             leaked, lines = score(samples, out)
             rows.append((label, out, leaked, lines))
             print(label, f"{len(leaked)} of {lines} lines leaked", *leaked, sep="\n  ")
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     sets = ", ".join(f"seed {s} at {w}x{h} ({n} + {CONTROLS} text-free)" for s, (w, h), n in SETS)
     grey = ", turned grey" if args.grey else ""
     title = f"Recall on synthetic label photos the tests do not hold{grey}"
@@ -103,10 +104,7 @@ def main() -> int:
             if (rows[0][1] / name).read_bytes() != (rows[1][1] / name).read_bytes()
         ]
         text.append(f"\nOutputs that differ between the two: {len(differ)} ({', '.join(differ) or 'none'}).")
-    print("\n".join(text))
-    if not args.dry_run:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write("\n".join(text) + "\n")
+    publish("\n".join(text), args.dry_run)
     return 0
 
 

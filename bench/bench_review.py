@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import io
 import resource
 import shutil
@@ -31,9 +30,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from published import publish, utc_now
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "review"
-DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support import photos, planted  # noqa: E402
@@ -266,8 +266,7 @@ def main() -> None:
         (f"{args.photos} photos (640x480 JPEG)", photos),
     ]
     lines = [
-        f"## Review page cost — {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC "
-        "(bench/bench_review.py)",
+        f"## Review page cost — {utc_now()} (bench/bench_review.py)",
         "",
         "`deident scrub DIR -o OUT` with the default stages, without and with `--review`, alternating, "
         f"median of {args.rounds} rounds (default `--jobs` = 2 CPUs). CPU is user + system time of the "
@@ -309,11 +308,7 @@ def main() -> None:
         + " (cards are added 30 at a time as the list scrolls; thumbnails load lazily).",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_append:
-        with open(DOCS, "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+    publish("\n".join(lines), args.no_append)
     shutil.rmtree(WORK, ignore_errors=True)
 
 

@@ -18,7 +18,6 @@ Memory is measured two ways, both for the whole process tree of one run (the CLI
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import io
 import json
 import os
@@ -32,9 +31,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from published import publish, utc_now
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "scaling"
-DOCS = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "tests"))  # the planted-EXIF builder and marker list, one definition
 
 from support import planted  # noqa: E402
@@ -133,7 +133,7 @@ def fit(ns: list[int], ts: list[float]) -> tuple[float, float]:
 
 
 def section(rows: list[dict], a: float, b: float, jobs: int) -> str:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     lines = [
         "",
         f"## Scaling: metadata-only scrub of 10 to 10,000 files — {now}",
@@ -195,10 +195,8 @@ def main() -> None:
             shutil.rmtree(WORK, ignore_errors=True)
     a, b = fit([r["n"] for r in rows], [r["wall"] for r in rows])
     text = section(rows, a, b, os.cpu_count() or 1)
-    print(text)
+    publish(text, args.no_append)
     if not args.no_append:
-        with open(DOCS, "a") as fh:
-            fh.write(text)
         sys.path.insert(0, str(ROOT / "bench"))
         import chart
 

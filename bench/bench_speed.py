@@ -16,7 +16,6 @@ load average is noted. Appends a dated section to docs/benchmarks.md (``--dry-ru
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import multiprocessing
 import os
 import resource
@@ -28,10 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from published import publish, utc_now
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora" / "realworld"
 DEIDENT = str(Path(sys.executable).with_name("deident"))
 IMAGES = (".jpg", ".jpeg", ".png")
+sys.path.insert(0, str(ROOT / "tests"))  # support.dicom finds the cine
 
 
 def _burn() -> None:
@@ -99,13 +101,10 @@ def images_of(folder: Path, work: Path) -> tuple[Path, list[Path]]:
 
 
 def cine_frames(work: Path) -> tuple[Path, list[Path]] | None:
-    try:
-        from pydicom.data import get_testdata_file
+    from support.dicom import CINE, find_pydicom_file
 
-        path = get_testdata_file("color3d_jpeg_baseline.dcm")
-    except (ImportError, ValueError):
-        path = None
-    if not path:
+    path = find_pydicom_file(CINE)
+    if path is None:
         return None
     import pydicom
     from PIL import Image
@@ -116,7 +115,7 @@ def cine_frames(work: Path) -> tuple[Path, list[Path]] | None:
     for i, f in enumerate(pydicom.dcmread(path).pixel_array):
         out.append(frames / f"{i:03d}.png")
         Image.fromarray(f).save(out[-1])
-    return Path(path), out
+    return path, out
 
 
 def compare(rows: list, label: str, run_deident, images: list[Path], rounds: int, burn: bool) -> None:
@@ -230,7 +229,7 @@ def main() -> int:
         else:
             size_note = "cine: pydicom-data not installed, skipped."
             size_note = "cine: not run (--no-cine)." if args.no_cine else size_note
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     section = (
         f"\n## Pixel stages vs one Tesseract pass, quiet and burning — {now} (bench/bench_speed.py)\n\n"
         f"`python bench/bench_speed.py {' '.join(sys.argv[1:])}`".rstrip()
@@ -242,10 +241,7 @@ def main() -> int:
         "that refuses a file, unless `--all-stages`), on real-world "
         "photos:\n\n" + "\n".join(hook) + "\n"
     )
-    print(section)
-    if not args.dry_run:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write(section)
+    publish(section, args.dry_run)
     return 0
 
 

@@ -23,7 +23,6 @@ Appends a dated section to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -33,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "text"
@@ -322,7 +323,7 @@ def _table(results: dict, names: tuple[str, ...], phi_only: bool) -> list[str]:
 
 
 def append(results: dict, counts: dict[str, int], presidio: Presidio | None, why_not: str) -> None:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     # The title (before " —") is the earlier text sections' one: bench/chart.py keeps the latest per title.
     also = " — and vs presidio-image-redactor" if presidio else ""
@@ -365,9 +366,7 @@ def append(results: dict, counts: dict[str, int], presidio: Presidio | None, why
                 lines.append(f"\n{label}: `{mine}` takes **{a / b:.2f}x** the time of {what}.")
     if not presidio:
         lines.append(f"\npresidio-image-redactor was not compared: {why_not}")
-    lines.append("")
-    with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+    publish("\n".join(lines))
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ in the same rotation. Appends a dated section to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import io
 import sys
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "tiff_padding"
@@ -112,7 +113,7 @@ def main() -> None:
     run(files[:4], 1)  # warm-up: imports, page cache
     cpu = run(files, args.rounds)
     mb = sum(p.stat().st_size for p in files) / 1e6
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_now()
     lines = [
         f"## Coded TIFF blocks checked for what lies beyond the image (issue 18) — {stamp}",
         "",
@@ -132,10 +133,7 @@ def main() -> None:
         lines.append(f"| {kind} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {d:.2f} |")
     a, b, d = (sum(cpu[v].values()) for v in "ABD")
     lines += [f"| all | {a:.2f} | {b:.2f} | {b / a:.1f}x | {d:.2f} |", ""]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-        fh.write("\n" + text)
+    publish("\n".join(lines))
 
 
 if __name__ == "__main__":

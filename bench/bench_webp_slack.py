@@ -13,7 +13,6 @@ Appends a dated section to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import resource
 import shutil
 import statistics
@@ -25,6 +24,7 @@ from PIL import Image
 import deident.formats.webp_stream as webp_stream
 from deident import batch
 from deident.options import FaceMode, Options, TextMode
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "webp"
@@ -106,7 +106,7 @@ def main() -> None:
             f"| {label} | {len(files)} ({size:.1f} MB) | {shipped:.2f} s | {base:.2f} s "
             f"| +{(shipped - base) / len(files) * 1000:.0f} ms | {shipped / base:.2f}x | {each} |"
         )
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_now()
     table = "\n".join(
         [
             f"## WebP: cutting bitstreams to what libwebp reads (A/B, {stamp}, issue 18 class 6)",
@@ -121,10 +121,7 @@ def main() -> None:
             "",
         ]
     )
-    print(table)
-    if not args.no_write:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write("\n" + table)
+    publish(table, args.no_write)
 
 
 if __name__ == "__main__":

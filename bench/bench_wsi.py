@@ -13,7 +13,6 @@ it with the same levels. Appends a dated section to docs/benchmarks.md and remov
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import re
 import shutil
@@ -24,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from published import publish, utc_now
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "wsi"
-DOCS = ROOT / "docs" / "benchmarks.md"
 DEIDENT = Path(sys.executable).with_name("deident")
 TILE = 512
 HEADER = "Aperio Image Library v12.0.15"
@@ -149,7 +149,7 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(WORK, ignore_errors=True)
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     section = f"""
 ## Whole-slide image: streaming scrub of a 2 GB-class pyramid — {now} (bench/bench_wsi.py)
 
@@ -164,10 +164,7 @@ Shared machine (2 cores, other sessions running): times are indicative.
 |---|---|---|---|---|---|---|---|---|---|---|
 {row}
 """
-    print(section)
-    if not args.dry_run:
-        with open(DOCS, "a") as fh:
-            fh.write(section)
+    publish(section, args.dry_run)
     return 0 if code == 0 and same_tiles and levels_ok and left == 0 else 1
 
 

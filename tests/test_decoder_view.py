@@ -17,7 +17,6 @@ from PIL import Image, ImageFile
 
 from deident.batch import check_paths, scrub_paths
 from deident.findings import Status
-from deident.formats import jpeg
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
 from support import need
@@ -102,12 +101,15 @@ def test_jpeg_unused_tables_and_dnl_are_dropped(tmp_path):
     assert np.array_equal(_decode(out), _decode(data))
 
 
-def test_filter_segments_is_the_public_jpeg_filter():
+def test_a_dicom_fragments_jpeg_filter_cuts_what_follows_the_coded_data():
+    from deident.dicom.fragments import filter_jpeg
+
     data = _jpeg(bars())
     eoi = data.rindex(b"\xff\xd9")
-    out, findings = jpeg.filter_segments(data[:eoi] + SENTINEL + data[eoi:])
-    assert SENTINEL not in out and [f.kind for f in findings] == ["jpeg.scan"]
-    assert jpeg.filter_segments(out)[1] == []
+    out, dropped = filter_jpeg(data[:eoi] + SENTINEL + data[eoi:])
+    assert SENTINEL not in out and [d.kind for d in dropped] == ["dicom.pixel-data.jpeg.scan"]
+    assert filter_jpeg(out)[1] == []
+    assert np.array_equal(_decode(out), _decode(data))
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,10 @@ from deident.errors import CorruptFile
 from deident.formats.jpeg_dct import (
     MARGIN_PX,
     DctUnsupported,
-    dct_supported,
     fill_dc,
     read_layout,
     redact_dct,
+    unsupported_reason,
 )
 from deident.regions import Redaction, Region
 from support import need
@@ -256,9 +256,9 @@ def _patched_sof(data: bytes, marker: int | None = None, precision: int | None =
 )
 def test_unsupported_flavours_are_refused(patch):
     src = encode(Image.fromarray(_photos().astronaut()))
-    assert dct_supported(src)
+    assert unsupported_reason(src) is None
     bad = _patched_sof(src, **patch)
-    assert not dct_supported(bad)
+    assert unsupported_reason(bad)
     with pytest.raises(DctUnsupported):
         redact_dct(bad, [Redaction(Region.box(10, 10, 50, 50, "text"), "fill")])
 
@@ -280,7 +280,7 @@ def test_an_rgb_jpeg_is_filled_black_in_every_component(tmp_path):
 def test_cmyk_is_refused():
     src = encode(Image.fromarray(_photos().astronaut()).convert("CMYK"))
     assert read_layout(src).color == "cmyk"
-    assert not dct_supported(src)
+    assert unsupported_reason(src)
     with pytest.raises(DctUnsupported):
         redact_dct(src, [])
 
@@ -289,7 +289,7 @@ def test_cmyk_is_refused():
     "data", [b"", b"\xff\xd8", b"\xff\xd8\xff\xe0\x00\x10JFIF", b"\xff\xd8\xff\xda\x00\x02"]
 )
 def test_corrupt_headers(data):
-    assert not dct_supported(data)
+    assert unsupported_reason(data)
     with pytest.raises(CorruptFile):
         redact_dct(data, [])
 

@@ -6,10 +6,11 @@ so that a report can be shared without becoming a leak itself.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field, replace
 from enum import Enum
+
+from deident.regions import bounding_box
 
 
 def printable(text: str) -> str:
@@ -107,9 +108,7 @@ class Area:
     polygon: tuple[tuple[float, float], ...]
 
     def bbox(self) -> tuple[int, int, int, int]:
-        xs = [p[0] for p in self.polygon]
-        ys = [p[1] for p in self.polygon]
-        return math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys))
+        return bounding_box(self.polygon)
 
     def to_dict(self) -> dict:
         return {

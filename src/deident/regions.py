@@ -22,6 +22,13 @@ Point = tuple[float, float]
 KEPT = "kept text"
 
 
+def bounding_box(polygon: Sequence[Point]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the whole pixels' box that holds every corner of ``polygon``."""
+    xs = [p[0] for p in polygon]
+    ys = [p[1] for p in polygon]
+    return math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys))
+
+
 @dataclass(frozen=True)
 class Region:
     polygon: tuple[Point, ...]  # (x, y) corners in frame coordinates
@@ -34,9 +41,7 @@ class Region:
         return cls(((x0, y0), (x1, y0), (x1, y1), (x0, y1)), kind, label, score)
 
     def bbox(self) -> tuple[int, int, int, int]:
-        xs = [p[0] for p in self.polygon]
-        ys = [p[1] for p in self.polygon]
-        return math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys))
+        return bounding_box(self.polygon)
 
     def grown(self, margin: float) -> Region:
         """Push every corner ``margin`` pixels away from the centroid along both axes' directions."""

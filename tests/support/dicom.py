@@ -58,13 +58,22 @@ REPRESENTATIVE = [
 ]
 
 
-def pydicom_file(name: str) -> Path:
+CINE = "color3d_jpeg_baseline.dcm"  # pydicom-data's 120-frame JPEG Baseline echo, 640x480
+
+
+def find_pydicom_file(name: str) -> Path | None:
+    """pydicom's (or pydicom-data's) test file ``name``; None where it is not installed."""
     from pydicom.data import get_testdata_file
 
     path = get_testdata_file(name)
-    if not path:
+    return Path(path) if path else None
+
+
+def pydicom_file(name: str) -> Path:
+    path = find_pydicom_file(name)
+    if path is None:
         pytest.skip(f"pydicom test file {name} not available offline")
-    return Path(path)
+    return path
 
 
 def context(key: bytes = b"dicom-test-key-0123456789abcdef", **dicom) -> Context:

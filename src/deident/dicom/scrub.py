@@ -282,6 +282,19 @@ def _keyword(tag: int) -> str:
     return "" if (tag >> 16) & 1 else keyword_for_tag(tag)
 
 
+def _kept_change(ds, key, vr: str, path: str, kw: str, within: str, fix: bool) -> tuple[Action, str] | None:
+    """What an element the profile keeps still needs (with ``fix``, gets), as (action, detail): an age
+    over 89 written as 90 or older, or its binary handling (``binary.handle``); None when nothing."""
+    if vr == "AS" and over_89(ds[key].value):
+        if fix:
+            ds[key].value = AGE_90
+            return Action.REPLACED, AGE_CAPPED
+        return Action.FOUND, AGE_OVER_89
+    tag = int(key)
+    keep = kept(tag, within)
+    return handle(ds, keep, where(path, tag, kw), fix=fix) if keep else None
+
+
 @dataclass
 class Scrubber:
     """Applies the resolved action to every element of a dataset and its sequences."""
@@ -302,13 +315,8 @@ class Scrubber:
                 continue
             vr = vr_of(ds, key)
             action, why = action_for(tag, vr, kw, self.columns, within)
-            if action == "K" and vr == "AS" and over_89(ds[key].value):
-                ds[key].value = AGE_90
-                out.append(element_finding(tag, kw, where(path, tag, kw), Action.REPLACED, AGE_CAPPED))
-                continue
             if action == "K" and vr != "SQ":
-                keep = kept(tag, within)
-                changed = keep and handle(ds, keep, where(path, tag, kw), fix=True)
+                changed = _kept_change(ds, key, vr, path, kw, within, fix=True)
                 if changed:
                     out.append(element_finding(tag, kw, where(path, tag, kw), *changed))
                 continue
@@ -399,12 +407,8 @@ def audit(ds, columns: tuple[str, ...], path: str = "", within: str = "") -> lis
         action, why = action_for(tag, vr, kw, columns, within)
         if tag & 0xFFFF == 0:  # group lengths are structure, not identity
             continue
-        if action == "K" and vr == "AS" and over_89(ds[key].value):
-            out.append(element_finding(tag, kw, where(path, tag, kw), Action.FOUND, AGE_OVER_89))
-            continue
         if action == "K" and vr != "SQ":
-            keep = kept(tag, within)
-            changed = keep and handle(ds, keep, where(path, tag, kw), fix=False)
+            changed = _kept_change(ds, key, vr, path, kw, within, fix=False)
             if changed:
                 out.append(element_finding(tag, kw, where(path, tag, kw), Action.FOUND, changed[1]))
             continue

@@ -18,7 +18,7 @@ from deident.formats.items import Item, type_name
 PADDING = (b"", b"\0", b"\xff")  # one byte a container may pad with (DICOM fragments are even)
 
 
-J2K_SOC, J2K_SOT, J2K_SOD, J2K_EOC, J2K_COM, J2K_TLM = 0x4F, 0x90, 0x93, 0xD9, 0x64, 0x55
+J2K_COM, J2K_TLM = 0x64, 0x55
 J2K_DROPPED = {J2K_COM: ("com", "COM"), J2K_TLM: ("tlm", "TLM")}
 # Marker segments a decoder reads (T.800 A.2, T.801 A.2 for Part 2, T.814 for HTJ2K's CAP and CPF); any
 # other (a COM, TLM with stale lengths, a code no decoder knows) goes. Tile-part headers hold fewer.

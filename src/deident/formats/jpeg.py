@@ -427,18 +427,6 @@ def _table_plan(segments: tuple[tuple[int, bytes], ...]) -> _TablePlan:
     return _TablePlan(frame, restart, tuple(changes))
 
 
-def filter_segments(data: bytes) -> tuple[bytes, list[Finding]]:
-    """A JPEG stream (a file, or a DICOM fragment) with only what a decoder uses, and what went.
-
-    The public filter other modules call: the keep list of ``clean_jpeg`` (no orientation written back)
-    and every removal as a ``Finding``, coded data beyond the declared image and content in the MCU
-    padding included.
-    """
-    parsed = walk(data)
-    findings = [it.finding() for it in segment_items(data, parsed)]
-    return clean_jpeg(data, 1), findings
-
-
 def redact_jpeg(original: bytes, redactions: list, redacted_pixels, reencode: bool = False) -> bytes:
     """The JPEG with ``redactions`` (stored coordinates) applied: the one place JPEG pixels change.
 

@@ -234,10 +234,6 @@ def unsupported_reason(jpeg_bytes: bytes) -> str | None:
     return reason
 
 
-def dct_supported(jpeg_bytes: bytes) -> bool:
-    return unsupported_reason(jpeg_bytes) is None
-
-
 def redact_dct(jpeg_bytes: bytes, redactions: list[Redaction]) -> bytes:
     """A new JPEG with every redaction applied to whole MCUs and every other block bit-identical.
 

@@ -204,12 +204,13 @@ def _read_as_text(eng, bgr, lines: list) -> list:
     from deident.text import detect, engine
 
     reads = engine.recognise(eng, bgr, [ln.quad for ln in lines]) if lines else []
+    readings = ((ln, ln.read or read) for ln, read in zip(lines, reads, strict=True))  # a closer look first
     return [
         ln
-        for ln, read in zip(lines, reads, strict=True)
-        if reads_as(ln.read or read, TALL_LINE_MIN_SCORE, 1)
-        or alnum((ln.read or read).text) >= TALL_LINE_MIN_CHARS
-        or (reads_as_a_glyph(ln.read or read) and detect.has_strokes(bgr, ln.quad))
+        for ln, read in readings
+        if reads_as(read, TALL_LINE_MIN_SCORE, 1)
+        or alnum(read.text) >= TALL_LINE_MIN_CHARS
+        or (reads_as_a_glyph(read) and detect.has_strokes(bgr, ln.quad))
     ]
 
 

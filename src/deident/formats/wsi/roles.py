@@ -11,7 +11,7 @@ from deident.formats.tiff.tags import ASCII, Tag
 
 # Hamamatsu NDPI private tags a reader needs (format flag, source lens = magnification or -1 macro / -2 map,
 # slide offsets, focal plane, JPEG restart offsets relative to the strip and their high words).
-NDPI_FORMAT_FLAG, NDPI_SOURCELENS, NDPI_REFERENCE = 65420, 65421, 65427
+NDPI_FORMAT_FLAG, NDPI_SOURCELENS = 65420, 65421
 NDPI_KEEP = {65420, 65421, 65422, 65423, 65424, 65426, 65432}
 
 
