@@ -371,6 +371,22 @@ def test_a_flag_pin_on_a_lapel_is_not_filled(tmp_path):
     assert changed[790:845, 450:525].mean() < 0.05  # the pin (was a 57x51 px black box)
 
 
+@pytest.mark.slow
+def test_a_row_of_cuff_buttons_is_not_filled(tmp_path):
+    """face_recognition's obama.jpg (910x1137; tests/data/real/README.md): three buttons on a jacket's cuff,
+    a weak line (0.54) 3.4 times as long as high, read "OO0" at 0.28 with no strokes and were filled black
+    as a text line; a check of the output then read the shirt cuff beside the fill as "V" and refused the
+    file. A weak line of any length must read as a letter or digit confidently or show print's strokes.
+    The cuff's crop, at its size, comes out as it was."""
+    path = REAL / "obama_cuff.jpg"
+    r = _scrub([path], tmp_path / "out", faces=FaceMode.OFF)[path.name]
+    assert r.status is Status.SAFE, r.reason
+    a, _ = rw.display(path)
+    b, _ = rw.display(Path(r.output))
+    changed = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) > 8  # a dark cuff: black is near
+    assert changed[150:185, 145:255].mean() < 0.05  # the buttons (were a 110x35 px black box: 66 %)
+
+
 def test_a_closer_look_at_a_small_line_keeps_to_that_line():
     """face_recognition's biden.jpg (970x2204): the overview found the flag pin on the lapel (a 22-px
     quad) and the closer look along it (``detect._refine``, a strip at full resolution) returned the

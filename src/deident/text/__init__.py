@@ -512,13 +512,18 @@ GLYPH_ASPECT = 1.5
 SHORT_ASPECT = 2.5
 # ...and only where the detector found it weakly: the pins scored 0.43-0.51, while an upside-down, embossed
 # "EMPTY" cut by the frame's edge on ../shared's parts-label photo (0.78) reads "k1e" at 0.30 with no
-# strokes, and was left in ``--text all`` when every short line had to read.
+# strokes, and was left in ``--text all`` when every short line had to read. A weak line longer than
+# SHORT_ASPECT must give the same evidence: the three cuff buttons of face_recognition's obama.jpg (0.54,
+# 3.4x) read "OO0" at 0.28 and were filled black, and a check of the output then read the shirt cuff
+# beside the fill as "V". Of the weak long lines on 58 real photos and bench_recall's 155 label photos,
+# the 5 that were text read at 0.85-1.00; the 7 that did not (buttons, a rocket's gantry, sky at a frame's
+# top edge, a retina's rim, buildings) read at most "C600" at 0.56, none with strokes.
 SHORT_WEAK = 0.6
 
 
 def _glyphs_read(eng, bgr, lines: list, photographic: bool) -> list:
-    """``lines`` without the near-square ones, and on a ``photographic`` frame the short ones, that do
-    not read as a letter or digit (logos, emblems, pins)."""
+    """``lines`` without the near-square ones, and on a ``photographic`` frame the weak ones, that do
+    not read as a letter or digit (logos, emblems, pins, buttons)."""
     from deident.text import engine
 
     short = [ln for ln in lines if _doubtful(ln, photographic)]
@@ -536,17 +541,16 @@ def _glyphs_read(eng, bgr, lines: list, photographic: bool) -> list:
 
 
 def _doubtful(line, photographic: bool) -> bool:
-    """Whether ``line`` must read as text to count: a near-square one, and on a ``photographic`` frame a
-    short one the detector itself found weakly (under SHORT_WEAK). Not one read closer already, nor a tall
-    one (``_resolve_tall``)."""
+    """Whether ``line`` must read as text to count: a near-square one, and on a ``photographic`` frame one
+    the detector itself found weakly (under SHORT_WEAK). Not one read closer already, nor a tall one
+    (``_resolve_tall``)."""
     if line.height > TALL_LINE_PX or line.read is not None:
         return False
-    aspect = axes(line.quad)[1]
-    return aspect < GLYPH_ASPECT or (photographic and aspect < SHORT_ASPECT and line.score < SHORT_WEAK)
+    return axes(line.quad)[1] < GLYPH_ASPECT or (photographic and line.score < SHORT_WEAK)
 
 
 def _short_text(bgr, quad, read) -> bool:
-    """A short line on a photograph is text when it reads as a letter or digit confidently
+    """A weak or short line on a photograph is text when it reads as a letter or digit confidently
     (``TALL_LINE_MIN_SCORE``), or shows the strokes of print: a sign in a script the recogniser does not
     read has strokes (a two-glyph Devanagari word on ../shared's easyocr_example3.png reads "h" at 0.46,
     and without this was left in ``--text all``); a piece of a 96-px e-mail address tilted 7 degrees on a
