@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from deident.errors import CorruptFile, TooLarge
+from deident.errors import CorruptFile, TooLarge, UnsupportedFormat
 from deident.formats.base import Context, Frame
 from deident.regions import Redaction
 
@@ -131,6 +131,55 @@ def deep_view(img) -> np.ndarray | None:
     return np.repeat(local_contrast(values)[:, :, None], 3, axis=2)
 
 
+def deep_colour_frames(index: int, values: np.ndarray, label: str) -> Iterator[Frame]:
+    """Each sample of a picture of 16 bits a sample with more than one sample (colour, grey with alpha:
+    HxWxC as ``deep_samples`` gives it) with local contrast, as ``deep_view`` shows a deep grey one.
+
+    Pillow keeps only the high byte of each such sample, so every other view showed a name drawn in the
+    low bytes (0x8000 against 0x80F0) as flat colour, while a reader at full depth (OpenCV, tifffile, any
+    viewer's levels control) shows it plainly. One view per sample: a mix of them (luma) can be made to
+    cancel by drawing a name in two samples with opposite signs."""
+    import numpy as np
+
+    for c in range(values.shape[2]):
+        view = np.repeat(local_contrast(values[:, :, c])[:, :, None], 3, axis=2)
+        yield Frame(index, view, False, f"{label} sample {c + 1}, 16 bits, local contrast", revealed=True)
+
+
+def deep_samples(data: bytes | str, stored, orientation: int, page: int = 0) -> np.ndarray:
+    """HxWxC uint16, as a viewer shows it: every sample of a 16-bit PNG (bytes) or TIFF page (a path) at
+    full depth, read by OpenCV (libpng, libtiff) in Pillow's sample order. Pillow's ``stored`` picture
+    holds the high bytes: OpenCV's must equal them, as stored or already turned by the orientation
+    (``imreadmulti`` applies a TIFF's Orientation whatever its flags), or the file fails closed: the low
+    bytes would go unread."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(data, bytes):
+        values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    else:
+        ok, mats = cv2.imreadmulti(data, page, 1, None, cv2.IMREAD_UNCHANGED)
+        values = mats[0] if ok and mats else None
+    if values is not None and values.dtype == np.uint16:
+        values = values if values.ndim == 3 else values[:, :, None]
+        if values.shape[2] >= 3:
+            values = values[:, :, [2, 1, 0, *range(3, values.shape[2])]]  # OpenCV's BGR(A)
+        high = (values >> 8).astype(np.uint8)
+        if np.array_equal(high, np.asarray(orient(stored, orientation))):
+            return values
+        if np.array_equal(high, np.asarray(stored)):
+            turned = [
+                orient(Image.fromarray(np.ascontiguousarray(values[:, :, c])), orientation)
+                for c in range(values.shape[2])
+            ]
+            return np.stack([np.asarray(t) for t in turned], axis=2)
+    raise UnsupportedFormat(
+        f"picture {page + 1} has 16 bits a sample, whose low bytes the text and face checks read with "
+        "OpenCV, which decodes it otherwise or not at all (convert it to 8 bits a sample)"
+    )
+
+
 # Modes where filling/blurring native values makes sense; others go through RGB(A) and back.
 _NATIVE_MODES = {"L", "RGB", "RGBA", "LA", "I;16", "I;16B", "I;16L", "I", "1"}
 _OPAQUE_BLACK = {"RGBA": (0, 0, 0, 255), "LA": (0, 255), "1": False}
@@ -149,6 +198,21 @@ def alpha_view(img) -> np.ndarray | None:
     if alpha.min() == 255:
         return None
     return np.repeat((255 - alpha)[:, :, None], 3, axis=2)
+
+
+def plate_views(img) -> Iterator[tuple[str, np.ndarray]]:
+    """Each ink plate of a CMYK picture that is not flat, as a grey picture (ink dark), named by its
+    letter. Pillow's composite (``to_rgb8``) is R = (255 - C)(255 - K) / 255: under full black the cyan
+    plate adds nothing, so a name drawn in it alone was invisible to every stage while a separations view
+    (or any reader of the stored plates) shows it plainly; a plate of one value everywhere shows nothing."""
+    import numpy as np
+
+    if img.mode != "CMYK":
+        return
+    for letter, plate in zip("CMYK", img.split(), strict=True):
+        low, high = plate.getextrema()
+        if low != high:
+            yield letter, np.repeat((255 - np.asarray(plate, dtype=np.uint8))[:, :, None], 3, axis=2)
 
 
 def palette_rgba(palette: list[int] | bytes, transparency: int | bytes | None = None) -> np.ndarray:
@@ -192,15 +256,17 @@ def duplicate_view(indices: np.ndarray, colours: np.ndarray) -> np.ndarray | Non
 
 
 def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
-    """What a viewer may show of one picture: its colours, its alpha channel when it has one, a deep grey
-    picture with local contrast, and which of its palette entries of one colour it stores when it has
-    such entries."""
+    """What a viewer may show of one picture: its colours, its alpha channel when it has one, each ink
+    plate of a CMYK picture, a deep grey picture with local contrast, and which of its palette entries of
+    one colour it stores when it has such entries."""
     import numpy as np
 
     yield Frame(index, to_rgb8(shown), True, label)
     alpha = alpha_view(shown)
     if alpha is not None:
         yield Frame(index, alpha, False, f"{label} alpha")
+    for letter, plate in plate_views(shown):
+        yield Frame(index, plate, False, f"{label} {letter} plate")
     deep = deep_view(shown)
     if deep is not None:
         yield Frame(index, deep, False, f"{label}, local contrast", revealed=True)
