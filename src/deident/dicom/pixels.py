@@ -381,7 +381,10 @@ class Pixels:
         A greyscale frame is also rendered under each further stored window, over its full stored range
         and with local contrast (each pixel scaled between the lowest and highest value around it), so a
         label drawn at 3,100 on a 3,000 background, flat under a 1000/400 window, is read too (issue 19,
-        item 3). Renderings equal to one already given are skipped. Colour frames have one rendering.
+        item 3). Renderings equal to one already given are skipped. A colour frame of more than 8 bits
+        stored is also rendered sample by sample with local contrast: its first rendering keeps each
+        sample's high 8 bits, so a name drawn in the low byte (0x8000 against 0x80F0) was flat on screen
+        and plain to pixel_array; one sample at a time, since a mix can be made to cancel.
         """
         first = self.display(index)
         yield "", first
@@ -391,6 +394,10 @@ class Pixels:
             if entries is not None:
                 yield "palette entries", entries
             return
+        if frame.ndim == 3 and int(self.ds.get("BitsStored", 8) or 8) > 8:
+            for c in range(frame.shape[2]):
+                grey = local_contrast(_finite(frame[:, :, c].astype(np.float64)))
+                yield f"sample {c + 1}, local contrast", np.repeat(grey[:, :, None], 3, axis=2)
         if one_rendering(self.ds):
             return
         from pydicom.pixels import apply_modality_lut
