@@ -200,6 +200,53 @@ def alpha_view(img) -> np.ndarray | None:
     return np.repeat((255 - alpha)[:, :, None], 3, axis=2)
 
 
+# A colour-managed rendering is shown to the text stage when it spreads some 4 neighbouring levels of a
+# grey ramp at least this far apart (3x the contrast the stored picture shows). Measured (ramp spread,
+# LittleCMS to sRGB): sRGB 4, a gamma 2.2 curve (Adobe RGB's) 5, gamma 1.8 (ProPhoto's) 7; a linear
+# profile 34 and a PNG gAMA of 1.0 39 (level 1 shown at 13 and 20), a curv of gamma 0.1 212.
+MANAGED_SPREAD = 12
+
+
+def managed_view(img) -> np.ndarray | None:
+    """The picture as a colour-managed viewer shows it, or None when that raises no contrast 3x.
+
+    Browsers and viewers apply the ICC profile (here LittleCMS, to sRGB) or, in a PNG without sRGB or
+    iCCP, its gAMA (PNG 3rd edition 13.13: the sample to the power 1 / (gamma x 2.2) on a 2.2 display);
+    the other views show the stored values. A profile whose tone curve is steep near black (a curv of
+    gamma 0.1) shows a name drawn at level 2 on black at level 205, plain to any reader, while the stored
+    picture is black to every stage. A profile LittleCMS cannot read is left to the stored views: a
+    viewer then shows the stored colours."""
+    import numpy as np
+    from PIL import Image
+
+    ramp = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :], 3, axis=0)).convert("RGB")
+    profile, gamma = img.info.get("icc_profile"), img.info.get("gamma")
+    if profile:
+        from PIL import ImageCms
+
+        mode = img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB"
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            transform = ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), mode, "RGB")
+            shown = np.asarray(ImageCms.applyTransform(ramp.convert(mode), transform), np.int16)[0]
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            return None
+        if _spread(shown) < MANAGED_SPREAD:
+            return None
+        return np.asarray(ImageCms.applyTransform(img.convert(mode), transform), np.uint8)
+    if not gamma or gamma <= 0 or "srgb" in img.info:
+        return None
+    lut = np.rint(255 * (np.arange(256) / 255) ** (1 / (gamma * 2.2))).astype(np.uint8)
+    if _spread(lut[:, None].astype(np.int16)) < MANAGED_SPREAD:
+        return None
+    return lut[to_rgb8(img)]
+
+
+def _spread(shown: np.ndarray) -> int:
+    """The widest any 4 neighbouring levels of a grey ramp (256 x channels, as shown) are shown apart."""
+    return int(abs(shown[4:] - shown[:-4]).max())
+
+
 def plate_views(img) -> Iterator[tuple[str, np.ndarray]]:
     """Each ink plate of a CMYK picture that is not flat, as a grey picture (ink dark), named by its
     letter. Pillow's composite (``to_rgb8``) is R = (255 - C)(255 - K) / 255: under full black the cyan
@@ -257,8 +304,9 @@ def duplicate_view(indices: np.ndarray, colours: np.ndarray) -> np.ndarray | Non
 
 def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
     """What a viewer may show of one picture: its colours, its alpha channel when it has one, each ink
-    plate of a CMYK picture, a deep grey picture with local contrast, and which of its palette entries of
-    one colour it stores when it has such entries."""
+    plate of a CMYK picture, its colour-managed rendering when that lifts dark levels, a deep grey
+    picture with local contrast, and which of its palette entries of one colour it stores when it has
+    such entries."""
     import numpy as np
 
     yield Frame(index, to_rgb8(shown), True, label)
@@ -267,6 +315,9 @@ def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
         yield Frame(index, alpha, False, f"{label} alpha")
     for letter, plate in plate_views(shown):
         yield Frame(index, plate, False, f"{label} {letter} plate")
+    managed = managed_view(shown)
+    if managed is not None:
+        yield Frame(index, managed, False, f"{label} as colour-managed")
     deep = deep_view(shown)
     if deep is not None:
         yield Frame(index, deep, False, f"{label}, local contrast", revealed=True)

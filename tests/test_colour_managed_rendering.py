@@ -1,0 +1,101 @@
+"""A name drawn a few levels above black, lifted into plain sight by the file's own tone curve: an ICC
+profile whose curve is steep near black, a PNG gAMA. Browsers and viewers apply both; the text stage saw
+the stored levels. Read back as LittleCMS (ICC) and the PNG rule (gAMA) show the output, with Tesseract."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageDraw, ImageFont
+
+from deident.batch import check_paths, scrub_paths
+from deident.findings import Status
+from deident.options import FaceMode, Options, TextMode
+from support import need
+
+NAME, NUMBER = "QUIXOTEZ", "4455667"
+SIZE = (520, 90)
+
+
+def _name_at(level: int) -> np.ndarray:
+    """Black, the name and number drawn at ``level``."""
+    img = Image.new("L", SIZE, 0)
+    font = ImageFont.truetype("DejaVuSans-Bold.ttf", 40)
+    ImageDraw.Draw(img).text((12, 18), f"{NAME} {NUMBER}", fill=level, font=font)
+    return np.asarray(img)
+
+
+def _steep_profile(gamma_256: int = 26) -> bytes:
+    """Pillow's sRGB profile with each tone curve replaced by one ``curv`` of gamma ``gamma_256``/256
+    (26: about 0.1, monotone, so the ICC cleaner keeps it)."""
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    count = struct.unpack(">I", profile[128:132])[0]
+    body = bytearray(profile)
+    at = len(body)
+    body += b"curv" + b"\0" * 4 + struct.pack(">IH", 1, gamma_256) + b"\0\0"
+    for i in range(count):
+        signature = profile[132 + 12 * i : 136 + 12 * i]
+        if signature in (b"rTRC", b"gTRC", b"bTRC"):
+            struct.pack_into(">4sII", body, 132 + 12 * i, signature, at, 14)
+    struct.pack_into(">I", body, 0, len(body))
+    return bytes(body)
+
+
+def _with_gama(png: bytes, gamma: float) -> bytes:
+    body = b"gAMA" + struct.pack(">I", round(gamma * 100000))
+    chunk = struct.pack(">I", 4) + body + struct.pack(">I", zlib.crc32(body))
+    return png[:33] + chunk + png[33:]  # after the signature and IHDR
+
+
+def _as_shown(path) -> np.ndarray:
+    """Grey, as a colour-managed viewer shows the file: its profile to sRGB, or its gAMA on a 2.2 display."""
+    img = Image.open(path)
+    profile = img.info.get("icc_profile")
+    if profile:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        shown = ImageCms.profileToProfile(img.convert("RGB"), source, ImageCms.createProfile("sRGB"))
+        return np.asarray(shown.convert("L"))
+    values = np.asarray(img.convert("L"), np.float64) / 255
+    gamma = img.info.get("gamma", 1 / 2.2)
+    return np.rint(255 * values ** (1 / (gamma * 2.2))).astype(np.uint8)
+
+
+def _legible(grey: np.ndarray) -> bool:
+    need("pytesseract", "reads the planted name back")
+    import pytesseract
+
+    padded = np.pad(255 - grey, 20, constant_values=255)  # light text on black, read as dark on light
+    text = pytesseract.image_to_string(Image.fromarray(padded), config="--psm 7")
+    return NAME in text.replace(" ", "") or NUMBER in text
+
+
+CASES = {
+    "png, gAMA 10": ("png", 2, None, 10.0),
+    "png, gAMA 1.0": ("png", 3, None, 1.0),
+    "png, steep profile": ("png", 2, _steep_profile, None),
+    "jpeg, steep profile": ("jpg", 2, _steep_profile, None),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_a_name_a_tone_curve_lifts_into_sight_is_redacted(tmp_path, case):
+    fmt, level, profile, gamma = CASES[case]
+    path = tmp_path / f"lifted.{fmt}"
+    img = Image.fromarray(np.repeat(_name_at(level)[:, :, None], 3, axis=2))
+    save = {"quality": 100, "subsampling": 0} if fmt == "jpg" else {}
+    img.save(path, icc_profile=profile() if profile else None, **save)
+    if gamma is not None:
+        path.write_bytes(_with_gama(path.read_bytes(), gamma))
+    assert np.asarray(Image.open(path).convert("L")).max() <= level + 1  # stored: black to the eye
+    assert _legible(_as_shown(path))
+    (checked,) = check_paths([path], Options(faces=FaceMode.OFF, jobs=1, cache=False, all_stages=True))
+    assert "text" in {f.stage for f in checked.findings}
+    options = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.SAFE, result.reason
+    assert not _legible(_as_shown(tmp_path / "o" / path.name))
