@@ -99,3 +99,40 @@ def test_a_name_a_tone_curve_lifts_into_sight_is_redacted(tmp_path, case):
     (result,) = scrub_paths([path], options)
     assert result.status is Status.SAFE, result.reason
     assert not _legible(_as_shown(tmp_path / "o" / path.name))
+
+
+@pytest.mark.slow
+def test_a_name_a_dicom_frames_icc_profile_lifts_into_sight_is_redacted(tmp_path):
+    """A VL photograph's ICC Profile (0028,2000) is applied by viewers as a photo's is."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    def as_shown(path) -> np.ndarray:
+        ds = pydicom.dcmread(path)
+        source = ImageCms.ImageCmsProfile(io.BytesIO(ds.ICCProfile))
+        shown = ImageCms.profileToProfile(
+            Image.fromarray(ds.pixel_array), source, ImageCms.createProfile("sRGB")
+        )
+        return np.asarray(shown.convert("L"))
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = generate_uid(), generate_uid(), "OT"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PlanarConfiguration = SIZE[1], SIZE[0], 3, 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PhotometricInterpretation = "RGB"
+    ds.PixelData = np.repeat(_name_at(2)[:, :, None], 3, axis=2).tobytes()
+    ds.ICCProfile = _steep_profile()
+    path = tmp_path / "lifted.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _legible(as_shown(path))
+    (checked,) = check_paths([path], Options(faces=FaceMode.OFF, jobs=1, cache=False, all_stages=True))
+    assert "text" in {f.stage for f in checked.findings}
+    options = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.SAFE, result.reason
+    assert not _legible(as_shown(tmp_path / "o" / path.name))

@@ -384,7 +384,9 @@ class Pixels:
         item 3). Renderings equal to one already given are skipped. A colour frame of more than 8 bits
         stored is also rendered sample by sample with local contrast: its first rendering keeps each
         sample's high 8 bits, so a name drawn in the low byte (0x8000 against 0x80F0) was flat on screen
-        and plain to pixel_array; one sample at a time, since a mix can be made to cancel.
+        and plain to pixel_array; one sample at a time, since a mix can be made to cancel. A colour frame
+        with an ICC profile whose tone curve raises contrast is also rendered through it, as viewers do
+        (``formats.pixels.managed_view``: a curve steep near black shows a name at level 2 at 205).
         """
         first = self.display(index)
         yield "", first
@@ -398,6 +400,10 @@ class Pixels:
             for c in range(frame.shape[2]):
                 grey = local_contrast(_finite(frame[:, :, c].astype(np.float64)))
                 yield f"sample {c + 1}, local contrast", np.repeat(grey[:, :, None], 3, axis=2)
+        if frame.ndim == 3 and self.ds.get("ICCProfile"):
+            managed = _managed(first, self.ds.ICCProfile)
+            if managed is not None:
+                yield "as colour-managed", managed
         if one_rendering(self.ds):
             return
         from pydicom.pixels import apply_modality_lut
@@ -653,6 +659,17 @@ def _nearest(wanted: np.ndarray, colours: np.ndarray) -> np.ndarray:
     """Index of the colour nearest each of ``wanted`` (both Nx3 int32), about a million pairs at a time."""
     parts = np.array_split(wanted, 1 + len(wanted) * len(colours) // 2**20)
     return np.concatenate([((p[:, None, :] - colours[None]) ** 2).sum(axis=2).argmin(axis=1) for p in parts])
+
+
+def _managed(shown: np.ndarray, profile: bytes) -> np.ndarray | None:
+    """The displayed frame (HxWx3 uint8) through its ICC profile, when that raises contrast 3x."""
+    from PIL import Image
+
+    from deident.formats.pixels import managed_view
+
+    img = Image.fromarray(shown)
+    img.info["icc_profile"] = bytes(profile)
+    return managed_view(img)
 
 
 def _to_uint8(rgb: np.ndarray, bits: int = 8, lut: bool = False) -> np.ndarray:
