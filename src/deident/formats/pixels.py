@@ -221,7 +221,7 @@ def managed_view(img) -> np.ndarray | None:
 
     ramp = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :], 3, axis=0)).convert("RGB")
     profile, gamma = img.info.get("icc_profile"), img.info.get("gamma")
-    if profile:
+    if isinstance(profile, bytes) and profile:  # Pillow hands a TIFF's ICC tag of a wrong type as text
         from PIL import ImageCms
 
         mode = img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB"
