@@ -4,6 +4,7 @@ the stored levels. Read back as LittleCMS (ICC) and the PNG rule (gAMA) show the
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 import zlib
@@ -136,3 +137,52 @@ def test_a_name_a_dicom_frames_icc_profile_lifts_into_sight_is_redacted(tmp_path
     (result,) = scrub_paths([path], options)
     assert result.status is Status.SAFE, result.reason
     assert not _legible(as_shown(tmp_path / "o" / path.name))
+
+
+def _png_chunk_types(data: bytes) -> list[bytes]:
+    types, at = [], 8
+    while at < len(data):
+        length = struct.unpack(">I", data[at : at + 4])[0]
+        types.append(data[at + 4 : at + 8])
+        at += 12 + length
+    return types
+
+
+@pytest.mark.parametrize(("transfer", "kept"), [(8, False), (9, False), (13, True), (1, True)])
+def test_a_png_cicp_whose_transfer_raises_contrast_is_dropped(tmp_path, transfer, kept):
+    """cICP 8 (linear) shows level 3 at 28 and 9 (log 100:1) at 26; sRGB (13) and BT.709 (1) keep them
+    within 11. A browser honours cICP first; dropped, the stored levels every stage saw are shown."""
+    buf = io.BytesIO()
+    Image.fromarray(np.repeat(_name_at(3)[:, :, None], 3, axis=2)).save(buf, "PNG")
+    body = b"cICP" + bytes([1, transfer, 0, 1])
+    chunk = struct.pack(">I", 4) + body + struct.pack(">I", zlib.crc32(body))
+    path = tmp_path / "signalled.png"
+    path.write_bytes(buf.getvalue()[:33] + chunk + buf.getvalue()[33:])
+    fast = Options(text=TextMode.OFF, faces=FaceMode.OFF, jobs=1, cache=False)
+    (checked,) = check_paths([path], fast)
+    assert (checked.status is Status.CLEAN) is kept
+    (result,) = scrub_paths([path], dataclasses.replace(fast, output_dir=tmp_path / "o"))
+    assert result.status is Status.SAFE, result.reason
+    assert (b"cICP" in _png_chunk_types((tmp_path / "o" / path.name).read_bytes())) is kept
+
+
+def test_a_heic_colour_description_whose_transfer_raises_contrast_is_dropped(tmp_path):
+    pillow_heif = need("pillow_heif", "writes and reads the HEIC")
+    img = Image.fromarray(np.repeat(_name_at(3)[:, :, None], 3, axis=2))
+    nclx = {
+        "color_primaries": 1,
+        "transfer_characteristics": 8,
+        "matrix_coefficients": 1,
+        "full_range_flag": 1,
+    }
+    path = tmp_path / "linear.heic"
+    with path.open("wb") as out:
+        pillow_heif.encode("RGB", img.size, img.tobytes(), out, quality=100, nclx_profile=nclx)
+    assert pillow_heif.open_heif(path).info["nclx_profile"]["transfer_characteristics"] == 8
+    fast = Options(text=TextMode.OFF, faces=FaceMode.OFF, jobs=1, cache=False)
+    (checked,) = check_paths([path], fast)
+    assert checked.status is Status.UNSAFE
+    (result,) = scrub_paths([path], dataclasses.replace(fast, output_dir=tmp_path / "o"))
+    assert result.status is Status.SAFE, result.reason
+    written = pillow_heif.open_heif(tmp_path / "o" / path.name).info.get("nclx_profile") or {}
+    assert written.get("transfer_characteristics") != 8

@@ -206,6 +206,12 @@ def alpha_view(img) -> np.ndarray | None:
 # profile 34 and a PNG gAMA of 1.0 39 (level 1 shown at 13 and 20), a curv of gamma 0.1 212.
 MANAGED_SPREAD = 12
 
+# Transfer characteristics (ITU-T H.273) a PNG cICP or a HEIF nclx may declare whose rendering to sRGB
+# spreads 4 neighbouring levels MANAGED_SPREAD or more apart: linear 34, logarithmic 100:1 27 (BT.709's
+# and log 316:1's 11, gamma 2.2/2.6/2.8 5, sRGB 4). Such a declaration is dropped rather than rendered:
+# the stored levels are what every stage sees, and then what a viewer shows.
+CONTRAST_RAISING_TRANSFERS = {8: "linear", 9: "logarithmic 100:1"}
+
 
 def managed_view(img) -> np.ndarray | None:
     """The picture as a colour-managed viewer shows it, or None when that raises no contrast 3x.

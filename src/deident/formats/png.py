@@ -21,6 +21,7 @@ from deident.formats.base import Context, Frame, ImageDims, Source
 from deident.formats.exif import exif_block_items
 from deident.formats.items import Item, Parsed, clean_values, per_bytes, type_name
 from deident.formats.photo import WholeFileDocument
+from deident.formats.pixels import CONTRAST_RAISING_TRANSFERS
 from deident.formats.xmp import xmp_identifiers
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -154,7 +155,8 @@ def _in_range(c: Chunk) -> bool:
         return unit in (0, 1) and max(x, y) <= MAX_PIXELS_PER_METRE
     if c.type == b"cICP":
         primaries, transfer, matrix, full_range = c.data
-        return primaries <= 22 and transfer <= 18 and matrix == 0 and full_range in (0, 1)
+        shown_as_stored = transfer not in CONTRAST_RAISING_TRANSFERS  # a name at level 3 shown at 28
+        return primaries <= 22 and transfer <= 18 and shown_as_stored and matrix == 0 and full_range in (0, 1)
     return True
 
 
