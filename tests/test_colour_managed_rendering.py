@@ -186,3 +186,29 @@ def test_a_heic_colour_description_whose_transfer_raises_contrast_is_dropped(tmp
     assert result.status is Status.SAFE, result.reason
     written = pillow_heif.open_heif(tmp_path / "o" / path.name).info.get("nclx_profile") or {}
     assert written.get("transfer_characteristics") != 8
+
+
+@pytest.mark.slow
+def test_a_name_a_heic_icc_profile_lifts_into_sight_is_redacted(tmp_path):
+    """The profile the re-encoded HEIC keeps was never in the decoded picture's info: no view applied it."""
+    pillow_heif = need("pillow_heif", "writes and reads the HEIC")
+
+    def as_shown(path) -> np.ndarray:
+        heif = pillow_heif.open_heif(path)
+        source = ImageCms.ImageCmsProfile(io.BytesIO(heif.info["icc_profile"]))
+        shown = ImageCms.profileToProfile(
+            heif.to_pillow().convert("RGB"), source, ImageCms.createProfile("sRGB")
+        )
+        return np.asarray(shown.convert("L"))
+
+    img = Image.fromarray(np.repeat(_name_at(2)[:, :, None], 3, axis=2))
+    path = tmp_path / "lifted.heic"
+    with path.open("wb") as out:
+        pillow_heif.encode("RGB", img.size, img.tobytes(), out, quality=100, icc_profile=_steep_profile())
+    assert _legible(as_shown(path))
+    (checked,) = check_paths([path], Options(faces=FaceMode.OFF, jobs=1, cache=False, all_stages=True))
+    assert "text" in {f.stage for f in checked.findings}
+    options = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.SAFE, result.reason
+    assert not _legible(as_shown(tmp_path / "o" / path.name))

@@ -31,7 +31,7 @@ from fractions import Fraction
 from deident.errors import CorruptFile, DeidentError, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats import icc
-from deident.formats.base import Context, ImageDims, Source
+from deident.formats.base import Context, Frame, ImageDims, Source
 from deident.formats.exif import exif_items
 from deident.formats.items import Item, clean_values, type_name
 from deident.formats.photo import WholeFileDocument
@@ -635,6 +635,14 @@ class HeifDocument(WholeFileDocument):
             self.icc, self.icc_item = icc.profile_item(bytes(img.info["icc_profile"]), "colr box")
         self._pil = img
         return img
+
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        """The one picture's views; the ICC profile the output keeps (never in the picture's info) is
+        applied as viewers apply it (``pixels.managed_view``): a curve steep near black lifts a name."""
+        from deident.formats.pixels import shown_frames
+
+        picture = self.stored(0, ctx)  # reads the header, and so self.icc, first
+        yield from shown_frames(0, picture, "image", self.icc)
 
     def stored(self, index: int, ctx: Context):
         """The displayed picture (clap/irot/imir applied), so display and stored coordinates agree."""

@@ -213,7 +213,7 @@ MANAGED_SPREAD = 12
 CONTRAST_RAISING_TRANSFERS = {8: "linear", 9: "logarithmic 100:1"}
 
 
-def managed_view(img) -> np.ndarray | None:
+def managed_view(img, profile: bytes | None = None) -> np.ndarray | None:
     """The picture as a colour-managed viewer shows it, or None when that raises no contrast 3x.
 
     Browsers and viewers apply the ICC profile (here LittleCMS, to sRGB) or, in a PNG without sRGB or
@@ -221,12 +221,12 @@ def managed_view(img) -> np.ndarray | None:
     the other views show the stored values. A profile whose tone curve is steep near black (a curv of
     gamma 0.1) shows a name drawn at level 2 on black at level 205, plain to any reader, while the stored
     picture is black to every stage. A profile LittleCMS cannot read is left to the stored views: a
-    viewer then shows the stored colours."""
+    viewer then shows the stored colours. ``profile``: the one a decoder kept out of ``img.info``."""
     import numpy as np
     from PIL import Image
 
     ramp = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :], 3, axis=0)).convert("RGB")
-    profile, gamma = img.info.get("icc_profile"), img.info.get("gamma")
+    profile, gamma = profile or img.info.get("icc_profile"), img.info.get("gamma")
     if isinstance(profile, bytes) and profile:  # Pillow hands a TIFF's ICC tag of a wrong type as text
         from PIL import ImageCms
 
@@ -308,7 +308,7 @@ def duplicate_view(indices: np.ndarray, colours: np.ndarray) -> np.ndarray | Non
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
-def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
+def shown_frames(index: int, shown, label: str, profile: bytes | None = None) -> Iterator[Frame]:
     """What a viewer may show of one picture: its colours, its alpha channel when it has one, each ink
     plate of a CMYK picture, its colour-managed rendering when that lifts dark levels, a deep grey
     picture with local contrast, and which of its palette entries of one colour it stores when it has
@@ -321,7 +321,7 @@ def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
         yield Frame(index, alpha, False, f"{label} alpha")
     for letter, plate in plate_views(shown):
         yield Frame(index, plate, False, f"{label} {letter} plate")
-    managed = managed_view(shown)
+    managed = managed_view(shown, profile)
     if managed is not None:
         yield Frame(index, managed, False, f"{label} as colour-managed")
     deep = deep_view(shown)
