@@ -212,3 +212,44 @@ def test_a_name_a_heic_icc_profile_lifts_into_sight_is_redacted(tmp_path):
     (result,) = scrub_paths([path], options)
     assert result.status is Status.SAFE, result.reason
     assert not _legible(as_shown(tmp_path / "o" / path.name))
+
+
+def _gif_profile(data: bytes) -> bytes:
+    """The ICC profile of a GIF's ICCRGBG1012 application extension, read from its sub-blocks."""
+    at = data.index(b"ICCRGBG1012") + 11
+    profile = b""
+    while data[at]:
+        profile += data[at + 1 : at + 1 + data[at]]
+        at += 1 + data[at]
+    return profile
+
+
+@pytest.mark.slow
+def test_a_name_a_gif_icc_profile_lifts_into_sight_is_redacted(tmp_path):
+    """Pillow neither reads nor writes a GIF's profile, which the GIF filter keeps (cleaned)."""
+
+    def as_shown(path) -> np.ndarray:
+        stored = Image.open(path).convert("RGB")
+        if b"ICCRGBG1012" not in path.read_bytes():  # a redacted GIF is written again without it
+            return np.asarray(stored.convert("L"))
+        source = ImageCms.ImageCmsProfile(io.BytesIO(_gif_profile(path.read_bytes())))
+        shown = ImageCms.profileToProfile(stored, source, ImageCms.createProfile("sRGB"))
+        return np.asarray(shown.convert("L"))
+
+    buf = io.BytesIO()
+    Image.fromarray(_name_at(2)).convert("P").save(buf, "GIF")
+    gif = buf.getvalue()
+    flags = gif[10]
+    at = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)  # after the global colour table
+    profile = _steep_profile()
+    chunks = (profile[i : i + 255] for i in range(0, len(profile), 255))
+    extension = b"\x21\xff\x0bICCRGBG1012" + b"".join(bytes([len(c)]) + c for c in chunks) + b"\0"
+    path = tmp_path / "lifted.gif"
+    path.write_bytes(gif[:at] + extension + gif[at:])
+    assert _legible(as_shown(path))
+    (checked,) = check_paths([path], Options(faces=FaceMode.OFF, jobs=1, cache=False, all_stages=True))
+    assert "text" in {f.stage for f in checked.findings}
+    options = Options(text=TextMode.ALL, faces=FaceMode.OFF, jobs=1, output_dir=tmp_path / "o")
+    (result,) = scrub_paths([path], options)
+    assert result.status is Status.SAFE, result.reason
+    assert not _legible(as_shown(tmp_path / "o" / path.name))
