@@ -79,7 +79,10 @@ CASES = {
     "png, gAMA 1.0": ("png", 3, None, 1.0),
     "png, steep profile": ("png", 2, _steep_profile, None),
     "jpeg, steep profile": ("jpg", 2, _steep_profile, None),
+    "tiff, steep profile": ("tif", 2, _steep_profile, None),
+    "webp, steep profile": ("webp", 2, _steep_profile, None),
 }
+SAVE = {"jpg": {"quality": 100, "subsampling": 0}, "webp": {"lossless": True}}
 
 
 @pytest.mark.slow
@@ -88,8 +91,7 @@ def test_a_name_a_tone_curve_lifts_into_sight_is_redacted(tmp_path, case):
     fmt, level, profile, gamma = CASES[case]
     path = tmp_path / f"lifted.{fmt}"
     img = Image.fromarray(np.repeat(_name_at(level)[:, :, None], 3, axis=2))
-    save = {"quality": 100, "subsampling": 0} if fmt == "jpg" else {}
-    img.save(path, icc_profile=profile() if profile else None, **save)
+    img.save(path, icc_profile=profile() if profile else None, **SAVE.get(fmt, {}))
     if gamma is not None:
         path.write_bytes(_with_gama(path.read_bytes(), gamma))
     assert np.asarray(Image.open(path).convert("L")).max() <= level + 1  # stored: black to the eye
