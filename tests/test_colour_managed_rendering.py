@@ -105,15 +105,18 @@ def test_a_name_a_tone_curve_lifts_into_sight_is_redacted(tmp_path, case):
 
 
 @pytest.mark.slow
-def test_a_name_a_dicom_frames_icc_profile_lifts_into_sight_is_redacted(tmp_path):
-    """A VL photograph's ICC Profile (0028,2000) is applied by viewers as a photo's is."""
+@pytest.mark.parametrize("where", ["top level", "optical path"])
+def test_a_name_a_dicom_frames_icc_profile_lifts_into_sight_is_redacted(tmp_path, where):
+    """A VL photograph's ICC Profile (0028,2000), or a slide's in its Optical Path Sequence, is applied
+    by viewers as a photo's is."""
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
     def as_shown(path) -> np.ndarray:
         ds = pydicom.dcmread(path)
-        source = ImageCms.ImageCmsProfile(io.BytesIO(ds.ICCProfile))
+        profile = ds.ICCProfile if where == "top level" else ds.OpticalPathSequence[0].ICCProfile
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
         shown = ImageCms.profileToProfile(
             Image.fromarray(ds.pixel_array), source, ImageCms.createProfile("sRGB")
         )
@@ -129,7 +132,13 @@ def test_a_name_a_dicom_frames_icc_profile_lifts_into_sight_is_redacted(tmp_path
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PhotometricInterpretation = "RGB"
     ds.PixelData = np.repeat(_name_at(2)[:, :, None], 3, axis=2).tobytes()
-    ds.ICCProfile = _steep_profile()
+    if where == "top level":
+        ds.ICCProfile = _steep_profile()
+    else:
+        path_item = Dataset()
+        path_item.OpticalPathIdentifier = "1"
+        path_item.ICCProfile = _steep_profile()
+        ds.OpticalPathSequence = [path_item]
     path = tmp_path / "lifted.dcm"
     ds.save_as(path, enforce_file_format=True)
     assert _legible(as_shown(path))

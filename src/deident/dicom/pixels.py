@@ -400,10 +400,10 @@ class Pixels:
             for c in range(frame.shape[2]):
                 grey = local_contrast(_finite(frame[:, :, c].astype(np.float64)))
                 yield f"sample {c + 1}, local contrast", np.repeat(grey[:, :, None], 3, axis=2)
-        if frame.ndim == 3 and self.ds.get("ICCProfile"):
-            managed = _managed(first, self.ds.ICCProfile)
-            if managed is not None:
-                yield "as colour-managed", managed
+        profile = _icc_profile(self.ds) if frame.ndim == 3 else None
+        managed = _managed(first, profile) if profile else None
+        if managed is not None:
+            yield "as colour-managed", managed
         if one_rendering(self.ds):
             return
         from pydicom.pixels import apply_modality_lut
@@ -661,15 +661,22 @@ def _nearest(wanted: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return np.concatenate([((p[:, None, :] - colours[None]) ** 2).sum(axis=2).argmin(axis=1) for p in parts])
 
 
+def _icc_profile(ds) -> bytes | None:
+    """The ICC Profile a viewer applies to colour frames: the top-level one, else the first optical path's
+    (a whole-slide image keeps it there; both are kept, cleaned, by ``binary_kept.csv``)."""
+    if ds.get("ICCProfile"):
+        return bytes(ds.ICCProfile)
+    paths = ds.get("OpticalPathSequence") or []
+    return next((bytes(item.ICCProfile) for item in paths if item.get("ICCProfile")), None)
+
+
 def _managed(shown: np.ndarray, profile: bytes) -> np.ndarray | None:
     """The displayed frame (HxWx3 uint8) through its ICC profile, when that raises contrast 3x."""
     from PIL import Image
 
     from deident.formats.pixels import managed_view
 
-    img = Image.fromarray(shown)
-    img.info["icc_profile"] = bytes(profile)
-    return managed_view(img)
+    return managed_view(Image.fromarray(shown), profile)
 
 
 def _to_uint8(rgb: np.ndarray, bits: int = 8, lut: bool = False) -> np.ndarray:
