@@ -381,7 +381,12 @@ class Pixels:
         A greyscale frame is also rendered under each further stored window, over its full stored range
         and with local contrast (each pixel scaled between the lowest and highest value around it), so a
         label drawn at 3,100 on a 3,000 background, flat under a 1000/400 window, is read too (issue 19,
-        item 3). Renderings equal to one already given are skipped. Colour frames have one rendering.
+        item 3). Renderings equal to one already given are skipped. A colour frame of more than 8 bits
+        stored is also rendered sample by sample with local contrast: its first rendering keeps each
+        sample's high 8 bits, so a name drawn in the low byte (0x8000 against 0x80F0) was flat on screen
+        and plain to pixel_array; one sample at a time, since a mix can be made to cancel. A colour frame
+        with an ICC profile whose tone curve raises contrast is also rendered through it, as viewers do
+        (``formats.pixels.managed_view``: a curve steep near black shows a name at level 2 at 205).
         """
         first = self.display(index)
         yield "", first
@@ -391,6 +396,14 @@ class Pixels:
             if entries is not None:
                 yield "palette entries", entries
             return
+        if frame.ndim == 3 and int(self.ds.get("BitsStored", 8) or 8) > 8:
+            for c in range(frame.shape[2]):
+                grey = local_contrast(_finite(frame[:, :, c].astype(np.float64)))
+                yield f"sample {c + 1}, local contrast", np.repeat(grey[:, :, None], 3, axis=2)
+        profile = _icc_profile(self.ds) if frame.ndim == 3 else None
+        managed = _managed(first, profile) if profile else None
+        if managed is not None:
+            yield "as colour-managed", managed
         if one_rendering(self.ds):
             return
         from pydicom.pixels import apply_modality_lut
@@ -646,6 +659,24 @@ def _nearest(wanted: np.ndarray, colours: np.ndarray) -> np.ndarray:
     """Index of the colour nearest each of ``wanted`` (both Nx3 int32), about a million pairs at a time."""
     parts = np.array_split(wanted, 1 + len(wanted) * len(colours) // 2**20)
     return np.concatenate([((p[:, None, :] - colours[None]) ** 2).sum(axis=2).argmin(axis=1) for p in parts])
+
+
+def _icc_profile(ds) -> bytes | None:
+    """The ICC Profile a viewer applies to colour frames: the top-level one, else the first optical path's
+    (a whole-slide image keeps it there; both are kept, cleaned, by ``binary_kept.csv``)."""
+    if ds.get("ICCProfile"):
+        return bytes(ds.ICCProfile)
+    paths = ds.get("OpticalPathSequence") or []
+    return next((bytes(item.ICCProfile) for item in paths if item.get("ICCProfile")), None)
+
+
+def _managed(shown: np.ndarray, profile: bytes) -> np.ndarray | None:
+    """The displayed frame (HxWx3 uint8) through its ICC profile, when that raises contrast 3x."""
+    from PIL import Image
+
+    from deident.formats.pixels import managed_view
+
+    return managed_view(Image.fromarray(shown), profile)
 
 
 def _to_uint8(rgb: np.ndarray, bits: int = 8, lut: bool = False) -> np.ndarray:

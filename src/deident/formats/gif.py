@@ -125,6 +125,17 @@ def _profile(block: Block, data: bytes) -> tuple[bytes | None, Item | None]:
     return icc.profile_item(_sub_block_data(data, block.start + 14), where)
 
 
+def kept_profile(data: bytes) -> bytes | None:
+    """The first ICC profile as the output keeps it (cleaned), or None: what a colour-managed viewer
+    applies, and Pillow does not hand on (``pixels.managed_view``)."""
+    for b in walk(data).blocks:
+        if b.app == b"ICCRGBG1012" and b.body(data)[2] == 11:
+            profile = _profile(b, data)[0]
+            if profile is not None:
+                return profile
+    return None
+
+
 def _as_sub_blocks(payload: bytes) -> bytes:
     """Data sub-blocks of at most 255 bytes each, then the terminator."""
     return (
@@ -328,10 +339,11 @@ class GifDocument(WholeFileDocument):
         dims = self.check_size(ctx)
         stored = dict(enumerate(_stored_indices(self.data)))
         under = None  # the canvas the next frame is drawn onto: this frame as composed
+        profile = kept_profile(self.data)
         for i in range(dims.frames):
             label = f"frame {i}" if dims.frames > 1 else "image"
             shown = self.stored(i, ctx)
-            yield from shown_frames(i, shown, label)
+            yield from shown_frames(i, shown, label, profile)
             if i and i in stored and stored[i].width and stored[i].height:
                 yield from _duplicate_frame(i, stored[i], dims, f"{label} palette entries")
                 yield from unblended_frame(

@@ -31,11 +31,11 @@ from fractions import Fraction
 from deident.errors import CorruptFile, DeidentError, UnsupportedFormat
 from deident.findings import Action, Finding
 from deident.formats import icc
-from deident.formats.base import Context, ImageDims, Source
+from deident.formats.base import Context, Frame, ImageDims, Source
 from deident.formats.exif import exif_items
 from deident.formats.items import Item, clean_values, type_name
 from deident.formats.photo import WholeFileDocument
-from deident.formats.pixels import DECODE_ERRORS
+from deident.formats.pixels import CONTRAST_RAISING_TRANSFERS, DECODE_ERRORS
 from deident.formats.xmp import xmp_identifiers
 
 # x265 quality for the one lossy generation a clean HEIC costs: visually transparent, 1.5-2.6x the size
@@ -404,6 +404,11 @@ def heif_items(parsed: Parsed) -> Iterator[Item]:
                 yield Item(
                     "heif.property", f"{name} property of item {item_id}", f"{box.end - box.body} bytes"
                 )
+            elif box is not None and box.type == b"colr" and data[box.body : box.body + 4] == b"nclx":
+                transfer = int.from_bytes(data[box.body + 6 : box.body + 8], "big")
+                if transfer in CONTRAST_RAISING_TRANSFERS:  # viewers would show levels no stage saw apart
+                    detail = f"colour description with a {CONTRAST_RAISING_TRANSFERS[transfer]} transfer"
+                    yield Item("heif.nclx", f"colr property of item {item_id}", detail)
     unreferenced = _unreferenced(parsed)
     if unreferenced:
         yield Item("heif.unreferenced", "mdat box", f"{unreferenced} bytes of media data no item points to")
@@ -608,6 +613,8 @@ class HeifDocument(WholeFileDocument):
             self.icc, self.icc_item = icc.profile_item(bytes(info["icc_profile"]), "colr box")
         elif isinstance(info.get("nclx_profile"), dict):
             self.nclx = dict(info["nclx_profile"])
+            if self.nclx.get("transfer_characteristics") in CONTRAST_RAISING_TRANSFERS:  # heif_items said so
+                self.nclx = None
         self._heif = heif
         return heif
 
@@ -628,6 +635,14 @@ class HeifDocument(WholeFileDocument):
             self.icc, self.icc_item = icc.profile_item(bytes(img.info["icc_profile"]), "colr box")
         self._pil = img
         return img
+
+    def frames(self, ctx: Context) -> Iterator[Frame]:
+        """The one picture's views; the ICC profile the output keeps (never in the picture's info) is
+        applied as viewers apply it (``pixels.managed_view``): a curve steep near black lifts a name."""
+        from deident.formats.pixels import shown_frames
+
+        picture = self.stored(0, ctx)  # reads the header, and so self.icc, first
+        yield from shown_frames(0, picture, "image", self.icc)
 
     def stored(self, index: int, ctx: Context):
         """The displayed picture (clap/irot/imir applied), so display and stored coordinates agree."""

@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from deident.errors import CorruptFile, TooLarge
+from deident.errors import CorruptFile, TooLarge, UnsupportedFormat
 from deident.formats.base import Context, Frame
 from deident.regions import Redaction
 
@@ -131,6 +131,55 @@ def deep_view(img) -> np.ndarray | None:
     return np.repeat(local_contrast(values)[:, :, None], 3, axis=2)
 
 
+def deep_colour_frames(index: int, values: np.ndarray, label: str) -> Iterator[Frame]:
+    """Each sample of a picture of 16 bits a sample with more than one sample (colour, grey with alpha:
+    HxWxC as ``deep_samples`` gives it) with local contrast, as ``deep_view`` shows a deep grey one.
+
+    Pillow keeps only the high byte of each such sample, so every other view showed a name drawn in the
+    low bytes (0x8000 against 0x80F0) as flat colour, while a reader at full depth (OpenCV, tifffile, any
+    viewer's levels control) shows it plainly. One view per sample: a mix of them (luma) can be made to
+    cancel by drawing a name in two samples with opposite signs."""
+    import numpy as np
+
+    for c in range(values.shape[2]):
+        view = np.repeat(local_contrast(values[:, :, c])[:, :, None], 3, axis=2)
+        yield Frame(index, view, False, f"{label} sample {c + 1}, 16 bits, local contrast", revealed=True)
+
+
+def deep_samples(data: bytes | str, stored, orientation: int, page: int = 0) -> np.ndarray:
+    """HxWxC uint16, as a viewer shows it: every sample of a 16-bit PNG (bytes) or TIFF page (a path) at
+    full depth, read by OpenCV (libpng, libtiff) in Pillow's sample order. Pillow's ``stored`` picture
+    holds the high bytes: OpenCV's must equal them, as stored or already turned by the orientation
+    (``imreadmulti`` applies a TIFF's Orientation whatever its flags), or the file fails closed: the low
+    bytes would go unread."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(data, bytes):
+        values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    else:
+        ok, mats = cv2.imreadmulti(data, page, 1, None, cv2.IMREAD_UNCHANGED)
+        values = mats[0] if ok and mats else None
+    if values is not None and values.dtype == np.uint16:
+        values = values if values.ndim == 3 else values[:, :, None]
+        if values.shape[2] >= 3:
+            values = values[:, :, [2, 1, 0, *range(3, values.shape[2])]]  # OpenCV's BGR(A)
+        high = (values >> 8).astype(np.uint8)
+        if np.array_equal(high, np.asarray(orient(stored, orientation))):
+            return values
+        if np.array_equal(high, np.asarray(stored)):
+            turned = [
+                orient(Image.fromarray(np.ascontiguousarray(values[:, :, c])), orientation)
+                for c in range(values.shape[2])
+            ]
+            return np.stack([np.asarray(t) for t in turned], axis=2)
+    raise UnsupportedFormat(
+        f"picture {page + 1} has 16 bits a sample, whose low bytes the text and face checks read with "
+        "OpenCV, which decodes it otherwise or not at all (convert it to 8 bits a sample)"
+    )
+
+
 # Modes where filling/blurring native values makes sense; others go through RGB(A) and back.
 _NATIVE_MODES = {"L", "RGB", "RGBA", "LA", "I;16", "I;16B", "I;16L", "I", "1"}
 _OPAQUE_BLACK = {"RGBA": (0, 0, 0, 255), "LA": (0, 255), "1": False}
@@ -149,6 +198,89 @@ def alpha_view(img) -> np.ndarray | None:
     if alpha.min() == 255:
         return None
     return np.repeat((255 - alpha)[:, :, None], 3, axis=2)
+
+
+# A colour-managed rendering is shown to the text stage when it spreads some 4 neighbouring levels of a
+# grey ramp at least this far apart (3x the contrast the stored picture shows). Measured (ramp spread,
+# LittleCMS to sRGB): sRGB 4, a gamma 2.2 curve (Adobe RGB's) 5, gamma 1.8 (ProPhoto's) 7; a linear
+# profile 34 and a PNG gAMA of 1.0 39 (level 1 shown at 13 and 20), a curv of gamma 0.1 212.
+MANAGED_SPREAD = 12
+
+# Transfer characteristics (ITU-T H.273) a PNG cICP or a HEIF nclx may declare whose rendering to sRGB
+# spreads 4 neighbouring levels MANAGED_SPREAD or more apart: linear 34, logarithmic 100:1 27 (BT.709's
+# and log 316:1's 11, gamma 2.2/2.6/2.8 5, sRGB 4). Such a declaration is dropped rather than rendered:
+# the stored levels are what every stage sees, and then what a viewer shows.
+CONTRAST_RAISING_TRANSFERS = {8: "linear", 9: "logarithmic 100:1"}
+
+
+def managed_view(img, profile: bytes | None = None) -> np.ndarray | None:
+    """The picture as a colour-managed viewer shows it, or None when that raises no contrast 3x.
+
+    Browsers and viewers apply the ICC profile (here LittleCMS, to sRGB) or, in a PNG without sRGB or
+    iCCP, its gAMA (PNG 3rd edition 13.13: the sample to the power 1 / (gamma x 2.2) on a 2.2 display);
+    the other views show the stored values. A profile whose tone curve is steep near black (a curv of
+    gamma 0.1) shows a name drawn at level 2 on black at level 205, plain to any reader, while the stored
+    picture is black to every stage. A profile LittleCMS cannot read is left to the stored views: a
+    viewer then shows the stored colours. ``profile``: the one a decoder kept out of ``img.info``."""
+    import numpy as np
+
+    profile, gamma = profile or img.info.get("icc_profile"), img.info.get("gamma")
+    if isinstance(profile, bytes) and profile:  # Pillow hands a TIFF's ICC tag of a wrong type as text
+        from PIL import ImageCms
+
+        mode = img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB"
+        if not _lifts(profile, mode):
+            return None
+        return np.asarray(ImageCms.applyTransform(img.convert(mode), _to_srgb(profile, mode)))
+    if not gamma or gamma <= 0 or "srgb" in img.info:
+        return None
+    lut = np.rint(255 * (np.arange(256) / 255) ** (1 / (gamma * 2.2))).astype(np.uint8)
+    if _spread(lut[:, None].astype(np.int16)) < MANAGED_SPREAD:
+        return None
+    return lut[to_rgb8(img)]
+
+
+def _to_srgb(profile: bytes, mode: str):
+    """LittleCMS's transform of ``mode`` pictures through ``profile`` to sRGB."""
+    from PIL import ImageCms
+
+    source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), mode, "RGB")
+
+
+def _lifts(profile: bytes, mode: str) -> bool:
+    """Whether ``profile`` spreads some 4 neighbouring grey levels MANAGED_SPREAD apart (False when
+    LittleCMS cannot read it). 8 ms a picture or DICOM frame with a profile (remembering it per profile
+    saves that, about 4 % of a cine frame's CPU: not kept)."""
+    import numpy as np
+    from PIL import Image, ImageCms
+
+    ramp = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :], 3, axis=0)).convert(mode)
+    try:
+        shown = np.asarray(ImageCms.applyTransform(ramp, _to_srgb(profile, mode)), np.int16)[0]
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return False
+    return _spread(shown) >= MANAGED_SPREAD
+
+
+def _spread(shown: np.ndarray) -> int:
+    """The widest any 4 neighbouring levels of a grey ramp (256 x channels, as shown) are shown apart."""
+    return int(abs(shown[4:] - shown[:-4]).max())
+
+
+def plate_views(img) -> Iterator[tuple[str, np.ndarray]]:
+    """Each ink plate of a CMYK picture that is not flat, as a grey picture (ink dark), named by its
+    letter. Pillow's composite (``to_rgb8``) is R = (255 - C)(255 - K) / 255: under full black the cyan
+    plate adds nothing, so a name drawn in it alone was invisible to every stage while a separations view
+    (or any reader of the stored plates) shows it plainly; a plate of one value everywhere shows nothing."""
+    import numpy as np
+
+    if img.mode != "CMYK":
+        return
+    for letter, plate in zip("CMYK", img.split(), strict=True):
+        low, high = plate.getextrema()
+        if low != high:
+            yield letter, np.repeat((255 - np.asarray(plate, dtype=np.uint8))[:, :, None], 3, axis=2)
 
 
 def palette_rgba(palette: list[int] | bytes, transparency: int | bytes | None = None) -> np.ndarray:
@@ -191,8 +323,9 @@ def duplicate_view(indices: np.ndarray, colours: np.ndarray) -> np.ndarray | Non
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
-def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
-    """What a viewer may show of one picture: its colours, its alpha channel when it has one, a deep grey
+def shown_frames(index: int, shown, label: str, profile: bytes | None = None) -> Iterator[Frame]:
+    """What a viewer may show of one picture: its colours, its alpha channel when it has one, each ink
+    plate of a CMYK picture, its colour-managed rendering when that lifts dark levels, a deep grey
     picture with local contrast, and which of its palette entries of one colour it stores when it has
     such entries."""
     import numpy as np
@@ -201,6 +334,11 @@ def shown_frames(index: int, shown, label: str) -> Iterator[Frame]:
     alpha = alpha_view(shown)
     if alpha is not None:
         yield Frame(index, alpha, False, f"{label} alpha")
+    for letter, plate in plate_views(shown):
+        yield Frame(index, plate, False, f"{label} {letter} plate")
+    managed = managed_view(shown, profile)
+    if managed is not None:
+        yield Frame(index, managed, False, f"{label} as colour-managed")
     deep = deep_view(shown)
     if deep is not None:
         yield Frame(index, deep, False, f"{label}, local contrast", revealed=True)

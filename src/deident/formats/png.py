@@ -21,6 +21,7 @@ from deident.formats.base import Context, Frame, ImageDims, Source
 from deident.formats.exif import exif_block_items
 from deident.formats.items import Item, Parsed, clean_values, per_bytes, type_name
 from deident.formats.photo import WholeFileDocument
+from deident.formats.pixels import CONTRAST_RAISING_TRANSFERS
 from deident.formats.xmp import xmp_identifiers
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -154,7 +155,8 @@ def _in_range(c: Chunk) -> bool:
         return unit in (0, 1) and max(x, y) <= MAX_PIXELS_PER_METRE
     if c.type == b"cICP":
         primaries, transfer, matrix, full_range = c.data
-        return primaries <= 22 and transfer <= 18 and matrix == 0 and full_range in (0, 1)
+        shown_as_stored = transfer not in CONTRAST_RAISING_TRANSFERS  # a name at level 3 shown at 28
+        return primaries <= 22 and transfer <= 18 and shown_as_stored and matrix == 0 and full_range in (0, 1)
     return True
 
 
@@ -552,10 +554,22 @@ class PngDocument(WholeFileDocument):
         """Each picture as Pillow composes it, and after each frame an APNG blends OVER its canvas what
         blending hides and a frame extractor (apngdis, libpng) hands out (``animation_frames``): a name
         there must reach the text stage too (redacting an APNG is refused, so such text fails the file)."""
-        from deident.formats.pixels import animation_frames
+        from deident.formats.pixels import animation_frames, deep_colour_frames, deep_samples
 
         blended = {i: (f.png, (f.x, f.y)) for i, f in _blended_frames(self.data)}
         yield from animation_frames(self, ctx, blended, "APNG frame")
+        head = Header.parse(walk(self.data).chunks[0])
+        if head.depth < 16 or CHANNELS[head.colour] == 1 or 0 in self.edited:  # redacted: written at 8 bits
+            return
+        if self._dims().frames > 1:
+            from deident.errors import UnsupportedFormat
+
+            raise UnsupportedFormat(
+                "PNG: an animated PNG of 16 bits a sample: the low bytes of its later frames cannot be read "
+                "for the text and face checks (convert it to 8 bits a sample)"
+            )
+        deep = deep_samples(self.data, self.stored(0, ctx), self.orientation)
+        yield from deep_colour_frames(0, deep, "image")
 
     def _encode(self, ctx: Context) -> bytes:
         if self._dims().frames > 1:

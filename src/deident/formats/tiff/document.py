@@ -55,6 +55,7 @@ class PageInfo:
     height: int
     orientation: int = 1
     samples: int = 1  # SamplesPerPixel: how many the decoded picture must show (``shown_samples``)
+    bits: int = 8  # the first BitsPerSample: Pillow keeps the high byte of 16-bit samples of more than one
     items: list[Item] = field(default_factory=list)
     identifiers: list[str] = field(default_factory=list)
     blocks: Blocks | None = None  # declared_blocks, for the rewriter (None: unreadable, refused there)
@@ -80,6 +81,7 @@ class PageInfo:
             reader.first_value(e, Tag.ImageLength),
             reader.first_value(e, Tag.Orientation, 1),
             reader.first_value(e, Tag.SamplesPerPixel, 1),
+            reader.first_value(e, Tag.BitsPerSample, 1),
         )
         where = f"page {index}"
         if blocks:
@@ -284,12 +286,16 @@ class TiffDocument(Document):
         return decode_frame(str(self.source.path), index, "TIFF page")
 
     def frames(self, ctx: Context) -> Iterator[Frame]:
-        from deident.formats.pixels import orient, shown_frames
+        from deident.formats.pixels import deep_colour_frames, deep_samples, orient, shown_frames
 
         self.check_size(ctx)
         for i, p in enumerate(self.pages):
-            shown = orient(shown_samples(self.stored(i, ctx), p), p.orientation)
-            yield from shown_frames(i, shown, f"page {i + 1}" if len(self.pages) > 1 else "image")
+            stored = shown_samples(self.stored(i, ctx), p)
+            label = f"page {i + 1}" if len(self.pages) > 1 else "image"
+            yield from shown_frames(i, orient(stored, p.orientation), label)
+            if p.bits == 16 and p.samples > 1 and i not in self.edited:  # redacted: written at 8 bits
+                deep = deep_samples(str(self.source.path), stored, p.orientation, i)
+                yield from deep_colour_frames(i, deep, label)
 
     def redact(self, frame_index: int, redactions: list[Redaction], ctx: Context) -> list[Finding]:
         from deident.formats.pixels import redact_image, to_stored
