@@ -36,6 +36,9 @@ CONTAINED = 0.85  # a quad this much inside another adds nothing
 MIN_BOX_AREA = 100  # px: smaller flat patches are left alone
 FILL_NOISE = 4  # grey levels: black this close to 0 is a fill's black after lossy coding
 SOLID = 0.97  # area / convex hull area of a patch that is a filled box rather than a background
+# The second pass costs one more overview on a text photo (0.9 of 7.0 CPU-s on ../shared's 7 text photos,
+# no region of their own there), but found 25 of bench_recall's 543 colour regions alone: without it one
+# line leaked there and an echo's orientation letter was left (docs/benchmarks.md, "per-look cost").
 ROUNDS = 2  # detector passes at most: the first, then after filling what was found
 MAX_LINE_SHARE = 0.35  # a "line" taller than this share of the frame's short side is texture, not text
 MAX_LINE_PX = 200  # ...but a line up to this height always counts (small frames, e.g. a cropped label)
