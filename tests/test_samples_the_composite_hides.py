@@ -212,21 +212,10 @@ def test_an_animated_png_of_16_bit_colour_is_refused_when_pixels_are_checked(tmp
 @pytest.mark.slow
 def test_a_name_in_the_low_bytes_of_a_16_bit_colour_dicom_frame_is_redacted(tmp_path):
     import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = generate_uid(), generate_uid(), "OT"
-    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PlanarConfiguration = SIZE[1], SIZE[0], 3, 0
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.PhotometricInterpretation = "RGB"
-    ds.PixelData = _deep_colour().tobytes()
-    path = tmp_path / "deep.dcm"
-    ds.save_as(path, enforce_file_format=True)
+    from support.dicom import colour_capture
+
+    path = colour_capture(tmp_path / "deep.dcm", _deep_colour())
     assert _legible(pydicom.dcmread(path).pixel_array)
     assert "text" in _gate(path)[1]
     out = _scrub(path, tmp_path)

@@ -130,7 +130,13 @@ def scrub_bytes(path: Path, ctx: Context, verified: bool = True) -> bytes:
 def secondary_capture(path: Path, pixels, **attributes) -> Path:
     """A small 8-bit greyscale secondary-capture DICOM of ``pixels`` with the given attributes
     (PatientName, PatientID, StudyDate ...), written to ``path``."""
-    return _greyscale(path, SecondaryCaptureImageStorage, "OT", pixels, 8, attributes)
+    return _image(path, SecondaryCaptureImageStorage, "OT", pixels, 8, attributes)
+
+
+def colour_capture(path: Path, rgb, **attributes) -> Path:
+    """A secondary-capture DICOM of ``rgb`` (HxWx3, uint8 or uint16, every bit stored) with the given
+    attributes (ICCProfile, OpticalPathSequence ...), written to ``path``."""
+    return _image(path, SecondaryCaptureImageStorage, "OT", rgb, rgb.dtype.itemsize * 8, attributes)
 
 
 def mr_image(path: Path, pixels, bits_stored: int, **attributes) -> Path:
@@ -138,10 +144,10 @@ def mr_image(path: Path, pixels, bits_stored: int, **attributes) -> Path:
     with the given attributes (ImageType, AcquisitionMatrix, WindowCenter ...), written to ``path``."""
     from pydicom.uid import MRImageStorage
 
-    return _greyscale(path, MRImageStorage, "MR", pixels, bits_stored, attributes)
+    return _image(path, MRImageStorage, "MR", pixels, bits_stored, attributes)
 
 
-def _greyscale(path: Path, sop_class: str, modality: str, pixels, bits_stored: int, attributes: dict) -> Path:
+def _image(path: Path, sop_class: str, modality: str, pixels, bits_stored: int, attributes: dict) -> Path:
     from pydicom.dataset import FileDataset
 
     meta = FileMetaDataset()
@@ -153,8 +159,11 @@ def _greyscale(path: Path, sop_class: str, modality: str, pixels, bits_stored: i
     ds.Modality = modality
     for keyword, value in attributes.items():
         setattr(ds, keyword, value)
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows, ds.Columns = pixels.shape[:2]
+    if pixels.ndim == 3:
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    else:
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored = pixels.dtype.itemsize * 8, bits_stored
     ds.HighBit, ds.PixelRepresentation = bits_stored - 1, 0
     ds.PixelData = np.ascontiguousarray(pixels).tobytes()
