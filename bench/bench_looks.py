@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import functools
 import json
 import os
@@ -31,6 +30,8 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from published import publish, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 SET = ROOT.parent / "shared" / "corpora" / "realworld"
@@ -227,14 +228,10 @@ def main() -> int:
         for label, folder, options in sets:
             results[label] = traced(folder, options, work)
             print(label, f"{results[label]['total']:.2f} CPU-s", flush=True)
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    text = [f"\n## The text stage's looks: CPU, calls and outcome — {now} (bench/bench_looks.py)\n"]
+    text = [f"## The text stage's looks: CPU, calls and outcome — {utc_now()} (bench/bench_looks.py)\n"]
     text.append("Each cell: CPU-s / detector calls / crops read / final regions the look alone found.\n")
     text += table(results)
-    print("\n".join(text))
-    if not args.dry_run:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write("\n".join(text) + "\n")
+    publish("\n".join(text), args.dry_run)
     return 0
 
 
