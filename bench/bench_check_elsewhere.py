@@ -6,11 +6,12 @@ whole. Counts the outputs such a check refuses for their pixels (a text, code or
 detection the pipeline caused itself, or text the scrub left.
 
 Images: ``../shared/corpora/realworld`` (faces, text, controls; skipped when absent), scikit-image's and
-matplotlib's real photos, and pydicom-data's DICOM files up to 1 MiB (each set skipped when not installed).
+matplotlib's real photos, and pydicom-data's DICOM files up to 1 MiB (each set skipped when not installed);
+``--also DIR``: a folder of further real images (e.g. the test photos of packages' source archives).
 Appends a dated section to docs/benchmarks.md (``--dry-run``: print only); ``--against COMMIT`` runs that
 commit's code on the same images too (a worktree under bench/.work, first on PYTHONPATH).
 
-    python bench/bench_check_elsewhere.py [--against COMMIT] [-j 2] [--dry-run]
+    python bench/bench_check_elsewhere.py [--against COMMIT] [--also DIR] [-j 2] [--dry-run]
 """
 
 from __future__ import annotations
@@ -39,9 +40,16 @@ PIXEL_STAGES = ("text", "barcodes", "faces")
 sys.path.insert(0, str(ROOT / "tests"))  # support.dicom finds pydicom-data
 
 
-def gather(into: Path) -> dict[str, int]:
-    """Copy the images into ``into``, a folder per source; {source: files}."""
+def gather(into: Path, also: list[Path]) -> dict[str, int]:
+    """Copy the images into ``into``, a folder per source (``also``: folders of further images, each a
+    source of its own); {source: files}."""
     counts = {}
+    for folder in also:
+        found = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".dcm"))
+        (into / folder.name).mkdir()
+        for p in found:
+            shutil.copyfile(p, into / folder.name / p.name)
+        counts[folder.name] = len(found)
     if SHARED.is_dir():
         for part in ("faces", "text", "controls"):
             shutil.copytree(SHARED / part, into / "realworld" / part)
@@ -116,11 +124,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--against", help="a commit to run on the same images too")
     ap.add_argument("-j", "--jobs", type=int, default=2)
+    ap.add_argument("--also", action="append", type=Path, default=[], help="a folder of more real images")
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "in").mkdir(parents=True)
-    counts = gather(WORK / "in")
+    counts = gather(WORK / "in", args.also)
     rows = []
     with source_of(args.against, WORK / "against") as other:
         runs = {"this code": None} | ({args.against: other} if args.against else {})
