@@ -17,6 +17,7 @@ from deident.batch import check_paths, scrub_paths
 from deident.findings import Status
 from deident.options import FaceMode, Options, TextMode
 from support import need
+from support.photos import gif_icc_profile, sub_blocks
 
 NAME, NUMBER = "QUIXOTEZ", "4455667"
 SIZE = (520, 90)
@@ -209,16 +210,6 @@ def test_a_name_a_heic_icc_profile_lifts_into_sight_is_redacted(tmp_path):
     _found_then_filled(path, tmp_path, as_shown)
 
 
-def _gif_profile(data: bytes) -> bytes:
-    """The ICC profile of a GIF's ICCRGBG1012 application extension, read from its sub-blocks."""
-    at = data.index(b"ICCRGBG1012") + 11
-    profile = b""
-    while data[at]:
-        profile += data[at + 1 : at + 1 + data[at]]
-        at += 1 + data[at]
-    return profile
-
-
 @pytest.mark.slow
 def test_a_name_a_gif_icc_profile_lifts_into_sight_is_redacted(tmp_path):
     """Pillow neither reads nor writes a GIF's profile, which the GIF filter keeps (cleaned)."""
@@ -227,7 +218,7 @@ def test_a_name_a_gif_icc_profile_lifts_into_sight_is_redacted(tmp_path):
         stored = Image.open(path).convert("RGB")
         if b"ICCRGBG1012" not in path.read_bytes():  # a redacted GIF is written again without it
             return np.asarray(stored.convert("L"))
-        source = ImageCms.ImageCmsProfile(io.BytesIO(_gif_profile(path.read_bytes())))
+        source = ImageCms.ImageCmsProfile(io.BytesIO(gif_icc_profile(path.read_bytes())))
         shown = ImageCms.profileToProfile(stored, source, ImageCms.createProfile("sRGB"))
         return np.asarray(shown.convert("L"))
 
@@ -236,9 +227,7 @@ def test_a_name_a_gif_icc_profile_lifts_into_sight_is_redacted(tmp_path):
     gif = buf.getvalue()
     flags = gif[10]
     at = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)  # after the global colour table
-    profile = _steep_profile()
-    chunks = (profile[i : i + 255] for i in range(0, len(profile), 255))
-    extension = b"\x21\xff\x0bICCRGBG1012" + b"".join(bytes([len(c)]) + c for c in chunks) + b"\0"
+    extension = b"\x21\xff\x0bICCRGBG1012" + sub_blocks(_steep_profile())
     path = tmp_path / "lifted.gif"
     path.write_bytes(gif[:at] + extension + gif[at:])
     _found_then_filled(path, tmp_path, as_shown)

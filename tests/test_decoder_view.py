@@ -20,7 +20,17 @@ from deident.findings import Status
 from deident.formats.base import Source, open_document
 from deident.options import FaceMode, Options, TextMode
 from support import need
-from support.photos import bars, grey_tiff, png_chunks, png_file, riff, riff_body, riff_chunks, sub_blocks
+from support.photos import (
+    bars,
+    gif_icc_profile,
+    grey_tiff,
+    png_chunks,
+    png_file,
+    riff,
+    riff_body,
+    riff_chunks,
+    sub_blocks,
+)
 from support.planted import SRGB_ICC, ctx, scrub_bytes
 
 SENTINEL = b"MRK-HIDDEN-Doe-Jane-MRN4455667"
@@ -526,12 +536,7 @@ def _raw_profile(fmt: str, data: bytes) -> bytes:
     """The profile as written, read without deident: Pillow, or the GIF extension's sub-blocks."""
     if fmt != "gif":
         return Image.open(io.BytesIO(data)).info["icc_profile"]
-    at = data.index(b"ICCRGBG1012") + 11
-    out = b""
-    while data[at]:
-        out += data[at + 1 : at + 1 + data[at]]
-        at += 1 + data[at]
-    return out
+    return gif_icc_profile(data)
 
 
 def _with_tone_curves(curve: bytes) -> bytes:

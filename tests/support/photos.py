@@ -59,6 +59,17 @@ def sub_blocks(data: bytes) -> bytes:
     )
 
 
+def gif_icc_profile(data: bytes) -> bytes:
+    """The ICC profile of a GIF's ICCRGBG1012 application extension, read from its sub-blocks without
+    deident (``sub_blocks`` writes them)."""
+    at = data.index(b"ICCRGBG1012") + 11
+    profile = b""
+    while data[at]:
+        profile += data[at + 1 : at + 1 + data[at]]
+        at += 1 + data[at]
+    return profile
+
+
 def loaded_gif(tmp_path, frames: int = 3) -> tuple:
     imgs = [picture(40, 30, seed=i).convert("P") for i in range(frames)]
     buf = io.BytesIO()
