@@ -396,7 +396,7 @@ def _employer(m: re.Match[str]) -> str:
 def _title_name(m: re.Match[str]) -> str:
     if f"{m.group('title')} {m.group('name')}" in eponyms():  # "Sister Mary Joseph nodule" is a sign
         return m.group(0)
-    titles = [m.group("title"), *m.group("more").split()] if m.groupdict().get("more") else [m.group("title")]
+    titles = [m.group("title"), *(m.groupdict().get("more") or "").split()]  # "more": stacked titles
     doctor = any(re.fullmatch(rf"(?:{DOCTOR_TITLES})\.?", t, re.IGNORECASE) for t in titles)
     return "a colleague" if doctor else "the patient"
 
