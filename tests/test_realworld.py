@@ -229,7 +229,26 @@ def test_phi_verification_does_not_re_judge_kept_lines_from_cut_crops(shared_dir
     fill as "6,001 271 61", an ID, and filled it and more in two more rounds: 10.71 % over-redaction."""
     score = _phi_score(shared_dir, tmp_path, "text/easyocr_width_ths.png", keep_names=True)
     assert score.over <= rw.OVER_MAX
-    assert score.harmless_legible >= 2  # both "6,001,271.61" (measured 2 of 4: "width_ths" is no word)
+    assert score.harmless_legible >= 2  # both "6,001,271.61" (4 of 4 since "width_ths" counts as code)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [
+        # all 4: "ポイ捨て禁止!", "NO LITTER", a sentence and "港区 MINATO CITY" (1 of 4 before: the Japanese
+        # lines were redacted as possible names)
+        ("text/easyocr_japanese.jpg", 4),
+        # "Seoul", "56Km", "205Km" and "Pyeongyang" (a misspelt city of 3 million); not the Hangul, which
+        # the recogniser reads as kanji (3 of 6 before)
+        ("text/easyocr_korean.png", 4),
+        ("text/easyocr_width_ths.png", 4),  # and the two "width_ths = 0.5" labels (2 of 4 before)
+    ],
+)
+def test_phi_mode_keeps_a_sign_s_places_japanese_and_code(shared_dir, tmp_path, name, kept):
+    score = _phi_score(shared_dir, tmp_path, name, keep_names=True)
+    assert score.id_legible == []
+    assert score.harmless_legible == kept
 
 
 @pytest.mark.slow

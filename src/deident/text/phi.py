@@ -284,8 +284,47 @@ def classify(text: str, score: float, deny=None, words: bool = True) -> str | No
         if not _has_digit(w) and all(ordinary(piece) or (plain and derived(piece)) for piece in pieces):
             named += any(name_like(piece) for piece in pieces)
             continue
+        if not _has_digit(w) and _names_no_one(w, pieces, score, text):
+            continue
         return "possible name"
     return "possible name" if named >= 2 and named == lettered else None
+
+
+# A recognised line in Japanese or Chinese characters is judged only when read at least this well: the
+# recogniser, which knows no Hangul, read a Korean sign's place names as kanji at 0.72 and 0.28; the
+# Japanese signs of ../shared's real-world set read at 0.98-1.00.
+CJK_MIN_SCORE = 0.9
+# A piece of a programming identifier ("width_ths") that is no English word: an abbreviation this short.
+CODE_ABBREVIATION = 3
+
+
+def _names_no_one(word: str, pieces: list[str], score: float, line: str) -> bool:
+    """True for a word that is no ordinary English word and still names no one: a populous place
+    (``places``; ``line`` may name its kind), Japanese text the dictionary explains (``japanese``), or a
+    programming identifier whose pieces are ordinary words and short abbreviations that are no census
+    name ("width_ths"; "mary_jones" is a user name, and stays).
+
+    Hangul and the other scripts the recogniser cannot read are never explained."""
+    from deident.text import japanese, places
+
+    kind_beside = any(w.lower() in places.KINDS for w in _LETTERS.findall(line))
+    explained = []
+    for piece in pieces:
+        if japanese.KANA.search(piece) or japanese.KANJI.search(piece):
+            explained.append(score >= CJK_MIN_SCORE and japanese.explained(piece))
+        else:
+            explained.append(not name_like(piece) and places.populous(piece, kind_beside))
+    if all(explained):
+        return True
+    ordinary_pieces = [ordinary(piece) for piece in pieces]
+    return (
+        "_" in word.strip("_")
+        and any(ordinary_pieces)
+        and all(
+            known or (len(piece) <= CODE_ABBREVIATION and piece.isascii() and not name_like(piece))
+            for piece, known in zip(pieces, ordinary_pieces, strict=True)
+        )
+    )
 
 
 _LETTERS = re.compile(r"[^\W\d_]+")
