@@ -17,11 +17,11 @@ blossom"; めい) are kept, as "Hope" and "May" are in English.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 
-KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
-KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+from deident.text import places
+from deident.text.places import KANA, KANJI
+
 # Parts of speech that carry no meaning of their own: particles, auxiliaries, marks.
 _GRAMMAR = frozenset({"助詞", "助動詞", "記号"})
 # Institutions in Japanese: a name before them is the institution's (山田病院, 港区クリニック).
@@ -31,8 +31,6 @@ INSTITUTIONS = ("病院", "医院", "クリニック", "診療所", "医療セ�
 def explained(run: str) -> bool:
     """True when ``run`` (one word of a recognised line holding Japanese or Chinese characters) names
     no person, institution or number."""
-    from deident.text import places
-
     tokenizer = _tokenizer()
     if tokenizer is None or any(word in run for word in INSTITUTIONS):
         return False
@@ -63,9 +61,8 @@ def explained(run: str) -> bool:
 
 
 def _closed(place: str) -> str | None:
-    """ "" once a run of place tokens ends in a populous place (or there was none), else None."""
-    from deident.text import places
-
+    """An empty string once a run of place tokens ends in a populous place (or there was none), else
+    None."""
     return "" if not place or places.populous(place) else None
 
 

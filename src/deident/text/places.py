@@ -19,9 +19,8 @@ names of places count from 20,000 people, and ``japanese`` judges whether they a
 from __future__ import annotations
 
 import difflib
+import re
 from functools import cache
-
-from deident.text.japanese import KANA, KANJI
 
 SAFE_HARBOR_POPULATION = 20_000
 LARGE_CITY = 1_000_000  # a Latin-letter word alone is a place only as a city this large
@@ -30,6 +29,11 @@ MIN_LATIN_LETTERS = 4  # short names are codes and syllables as often as places 
 # Words that say the word beside them names a place ("MINATO CITY", "Kent County"); judged themselves
 # as any other word ("ward" is a census name).
 KINDS = frozenset({"city", "town", "ward", "prefecture", "province", "county", "district"})
+
+
+# Kana and kanji (CJK ideographs): the Japanese and Chinese names of places, and what ``japanese`` judges.
+KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def _cjk(text: str) -> bool:
