@@ -25,6 +25,7 @@ from deident.text.evidence import (
     alnum,
     reads_as,
     reads_as_a_glyph,
+    reads_as_a_word,
     reads_confidently,
 )
 from deident.text.geometry import RUN_GAP, SQUARE, axes, same_line
@@ -552,17 +553,18 @@ def _doubtful(line, photographic: bool) -> bool:
 
 def _short_text(bgr, quad, read) -> bool:
     """A weak or short line on a photograph is text when it reads as a letter or digit confidently
-    (``TALL_LINE_MIN_SCORE``), or shows the strokes of print: a sign in a script the recogniser does not
-    read has strokes (a two-glyph Devanagari word on ../shared's easyocr_example3.png reads "h" at 0.46,
-    and without this was left in ``--text all``); a piece of a 96-px e-mail address tilted 7 degrees on a
-    textsynth label reads "C" at 0.84. The flag pins on lapels have neither, nor texture beside a fresh
-    blur, which a check of the scrubbed portrait elsewhere took for text: a leather jerkin's rivet read
-    "O" at 0.61 on face_recognition's Jon Snow, the pattern of a tie "8" at 0.59 on its Obama. Asked
-    (at 0.5) only whether some glyph read, those texture lines refused the outputs; on the real-world
-    and synthetic sets no line of text needed less (bench_realworld, bench_recall: the same tables)."""
+    (``TALL_LINE_MIN_SCORE``) or as a word at all (``reads_as_a_word``), or shows the strokes of print: a
+    sign in a script the recogniser does not read has strokes (a two-glyph Devanagari word on ../shared's
+    easyocr_example3.png reads "h" at 0.46, and without this was left in ``--text all``); a piece of a
+    96-px e-mail address tilted 7 degrees on a textsynth label reads "C" at 0.84. The flag pins on lapels
+    have neither, nor texture beside a fresh blur, which a check of the scrubbed portrait elsewhere took
+    for text: a leather jerkin's rivet read "O" at 0.61 on face_recognition's Jon Snow, the pattern of a
+    tie "8" at 0.59 on its Obama. Asked (at 0.5) only whether some glyph read, those texture lines refused
+    the outputs; on the real-world and synthetic sets no line of text needed less (bench_realworld,
+    bench_recall: the same tables)."""
     from deident.text import detect
 
-    return reads_as(read, TALL_LINE_MIN_SCORE, 1) or detect.has_strokes(bgr, quad)
+    return reads_as(read, TALL_LINE_MIN_SCORE, 1) or reads_as_a_word(read) or detect.has_strokes(bgr, quad)
 
 
 def _a_glyph(bgr, quad, read) -> bool:

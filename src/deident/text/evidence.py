@@ -27,6 +27,18 @@ def reads_as_a_glyph(read) -> bool:
     return reads_as(read, INSIDE_MIN_SCORE, 1)
 
 
+# A weak line on a photograph that reads no letter confidently still counts when it reads a word at all:
+# a 14-px "Semi-Upright" on a 12 MP textsynth label (bench_text.py's first large image) scored 0.59 and
+# read "sem-u-rht" at 0.59 with no strokes seen at that size, and was left in ``--text all``; the texture
+# lines that give weak readings read four characters at most ("C600" at 0.56, "AVBTCCRT" at 0.39).
+WORD_CHARS = 5
+
+
+def reads_as_a_word(read) -> bool:
+    """``WORD_CHARS`` letters or digits read at ``INSIDE_MIN_SCORE``."""
+    return reads_as(read, INSIDE_MIN_SCORE, WORD_CHARS)
+
+
 def reads_confidently(read) -> bool:
     """Two letters or digits read at ``TALL_LINE_MIN_SCORE``: the evidence a doubtful line must give
     (a coat's four buttons read "0000" at 0.79; a taxi's soft phone number "653-5050" at 0.98)."""
