@@ -17,8 +17,8 @@ DATA = Path(__file__).parent / "data"
 SURE = 0.99  # a line read as well as the set's Japanese signs (0.98-1.00)
 
 # The commonest Japanese surnames and given names (kanji and kana): each a name to PHI mode in each
-# sentence below. Not among them: the given names that are ordinary words (さくら "cherry blossom",
-# めい), kept where the sentence has no other cause to redact, as "Hope" and "May" are in English.
+# sentence below (hiragana names were cut into grammar and fragments: は + な + この). Not among them: a
+# given name that is an ordinary noun (さくら, "cherry blossom"), kept as "Hope" is in English.
 NAMES = [
     n
     for line in (DATA / "japanese_names.txt").read_text("utf-8").splitlines()

@@ -5,18 +5,20 @@ mountain"), so a word counts only when the dictionary knows it and knows it as n
 word must be a dictionary word that IPADIC lists under no person-name reading at all (左, "left", has a
 surname reading and is redacted: PHI mode fails closed), tagged neither a proper noun (a person, an
 organisation, a brand) nor a number, and two single-kanji nouns in a row (結 + 菜, a given name split
-into kanji the dictionary knows one by one) are taken for a name. A proper noun of place is kept when
+into kanji the dictionary knows one by one) are taken for a name; hiragana stands alone only as common
+grammar or a noun of three letters or more (``HIRAGANA_GRAMMAR``). A proper noun of place is kept when
 it names a populous place (``places``), as in Latin letters.
 
 Only text with kana is judged as Japanese; a run of kanji alone may be Chinese, or Hangul the
 recogniser misread as kanji (a Korean sign read "品印"), and is kept only when the whole run names a
-populous place (港区). Each of 136 common Japanese surnames and given names is redacted in three
-sentences (tests/test_phi_places_and_scripts.py); given names that are ordinary words (さくら, "cherry
-blossom"; めい) are kept, as "Hope" and "May" are in English.
+populous place (港区). Each of 148 common Japanese surnames and given names is redacted in three
+sentences (tests/test_phi_places_and_scripts.py), hiragana ones among them; a given name that is an
+ordinary noun (さくら, "cherry blossom") is kept, as "Hope" is in English.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from deident.text import places
@@ -24,6 +26,16 @@ from deident.text.places import KANA, KANJI
 
 # Parts of speech that carry no meaning of their own: particles, auxiliaries, marks.
 _GRAMMAR = frozenset({"助詞", "助動詞", "記号"})
+# A given name written in hiragana is cut by the dictionary into grammar and fragments: 患者はなこの写真
+# ("patient Hanako's photo") became は + な + この, たろう the auxiliaries たろ + う, けんじ and つむぎ verbs,
+# そうた a suffix and an auxiliary. So a token written in hiragana alone must be one of these common
+# particles, auxiliaries and polite forms, or a noun of HIRAGANA_NOUN letters or more (きれい, こちら).
+HIRAGANA_GRAMMAR = frozenset(
+    {"の", "を", "に", "で", "は", "が", "と", "も", "へ", "や", "か", "な", "だ", "です", "ます", "た", "て"}
+    | {"し", "から", "まで", "より", "ね", "よ", "ください", "ご", "お"}
+)
+HIRAGANA_NOUN = 3
+_HIRAGANA = re.compile(r"[\u3041-\u309f]+")
 # Institutions in Japanese: a name before them is the institution's (山田病院, 港区クリニック).
 INSTITUTIONS = ("病院", "医院", "クリニック", "診療所", "医療センター", "大学", "研究所")
 
@@ -41,7 +53,11 @@ def explained(run: str) -> bool:
     single_kanji = 0
     for token in tokens:
         pos = token.part_of_speech.split(",")
-        if pos[0] in _GRAMMAR or not any(c.isalnum() for c in token.surface):  # "!" is no noun
+        hiragana = _HIRAGANA.fullmatch(token.surface)
+        if hiragana and token.surface not in HIRAGANA_GRAMMAR:
+            if pos[0] != "名詞" or len(token.surface) < HIRAGANA_NOUN:
+                return False
+        elif hiragana or pos[0] in _GRAMMAR or not any(c.isalnum() for c in token.surface):  # "!" no noun
             single_kanji, place = 0, _closed(place)
             if place is None:
                 return False
