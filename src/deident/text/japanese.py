@@ -11,9 +11,9 @@ it names a populous place (``places``), as in Latin letters.
 
 Only text with kana is judged as Japanese; a run of kanji alone may be Chinese, or Hangul the
 recogniser misread as kanji (a Korean sign read "品印"), and is kept only when the whole run names a
-populous place (港区). Each of 148 common Japanese surnames and given names is redacted in three
-sentences (tests/test_phi_places_and_scripts.py), hiragana ones among them; a given name that is an
-ordinary noun (さくら, "cherry blossom") is kept, as "Hope" is in English.
+populous place (港区). Each of 162 common Japanese surnames and given names (kanji, hiragana and
+katakana) is redacted in three sentences (tests/test_phi_places_and_scripts.py); a given name that is
+an ordinary noun (さくら or サクラ, "cherry blossom") is kept, as "Hope" is in English.
 """
 
 from __future__ import annotations
