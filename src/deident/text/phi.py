@@ -310,7 +310,7 @@ def _names_no_one(word: str, pieces: list[str], score: float, line: str) -> bool
     kind_beside = any(w.lower() in places.KINDS for w in _LETTERS.findall(line))
     explained = []
     for piece in pieces:
-        if japanese.KANA.search(piece) or japanese.KANJI.search(piece):
+        if places.cjk(piece):
             explained.append(score >= CJK_MIN_SCORE and japanese.explained(piece))
         else:
             explained.append(not name_like(piece) and places.populous(piece, kind_beside))

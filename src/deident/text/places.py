@@ -36,7 +36,8 @@ KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
-def _cjk(text: str) -> bool:
+def cjk(text: str) -> bool:
+    """True when ``text`` holds Japanese or Chinese characters."""
     return bool(KANA.search(text) or KANJI.search(text))
 
 
@@ -44,7 +45,7 @@ def populous(word: str, kind_beside: bool = False) -> bool:
     """True when ``word`` (one word) names a place by the rules above; ``kind_beside`` when a word of
     KINDS stands in the same line."""
     low = word.lower()
-    if _cjk(low):
+    if cjk(low):
         return low in _names().cjk
     if len(low) < MIN_LATIN_LETTERS:
         return False
@@ -52,6 +53,8 @@ def populous(word: str, kind_beside: bool = False) -> bool:
 
 
 class _Names:
+    """The place names ``populous`` looks up, from GeoNames' city records."""
+
     def __init__(self, cities) -> None:
         self.large: set[str] = set()  # cities of LARGE_CITY people: names and close spellings
         self.any_size: set[str] = set()  # cities of SAFE_HARBOR_POPULATION people: their own names
@@ -61,13 +64,13 @@ class _Names:
                 continue
             own = city["name"].lower()
             self.any_size.add(own)
-            self.cjk.update(n for n in city["alternatenames"] if _cjk(n) and " " not in n)
+            self.cjk.update(n for n in city["alternatenames"] if cjk(n) and " " not in n)
             if city["population"] >= LARGE_CITY:
                 self.large.add(own)
                 self.large.update(
                     n.lower()
                     for n in city["alternatenames"]
-                    if not _cjk(n) and difflib.SequenceMatcher(None, n.lower(), own).ratio() >= SPELLING
+                    if not cjk(n) and difflib.SequenceMatcher(None, n.lower(), own).ratio() >= SPELLING
                 )
 
 
