@@ -62,3 +62,26 @@ def _save(tmp_path, data: bytes):
     p = tmp_path / "w.gif"
     p.write_bytes(data)
     return p
+
+
+def test_a_redacted_gif_keeps_its_colour_profile(tmp_path):
+    """Pillow neither reads nor writes a GIF's ICC profile: a copy with a box filled was written without
+    the profile the metadata filter keeps, and a colour-managed viewer showed it in other colours. The
+    profile is read from the output's sub-blocks and by LittleCMS (Pillow's ImageCms)."""
+    from PIL import ImageCms
+
+    from support.photos import gif_icc_profile, sub_blocks
+    from support.planted import ctx, filled_bytes, scrub_bytes
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 40, 40)).convert("P").save(buf, "GIF")
+    gif = buf.getvalue()
+    at = 13 + (3 * (2 << (gif[10] & 7)) if gif[10] & 0x80 else 0)  # after the global colour table
+    path = tmp_path / "a.gif"
+    path.write_bytes(gif[:at] + b"\x21\xff\x0bICCRGBG1012" + sub_blocks(profile) + gif[at:])
+    kept = gif_icc_profile(scrub_bytes(path)[0])  # what the metadata-only scrub keeps
+    out = filled_bytes(open_document(Source(path)), 0, (4, 4, 12, 12), ctx())
+    assert Image.open(io.BytesIO(out)).convert("RGB").getpixel((8, 8)) != (200, 40, 40)  # filled
+    assert gif_icc_profile(out) == kept
+    assert ImageCms.ImageCmsProfile(io.BytesIO(gif_icc_profile(out))).profile.xcolor_space.strip() == "Lab"

@@ -129,3 +129,32 @@ def test_colour_and_size_chunks_in_range_are_kept(tmp_path):
     assert b"pHYs" in {c.type for c in walk(scrub_bytes(path)[0]).chunks}
     path.write_bytes(_with_chunk(b"gAMA", struct.pack(">I", 45455)))
     assert b"gAMA" in {c.type for c in walk(scrub_bytes(path)[0]).chunks}
+
+
+def test_a_redacted_png_is_shown_in_the_colours_of_the_original(tmp_path):
+    """Pillow reads gAMA and cHRM but does not write them: a copy with a box filled lost both, and every
+    mid-tone of it was shown darker or lighter than in the original (a gamma of 0.55 dropped). Read by
+    exiftool and by Pillow."""
+    import shutil
+    import struct
+    import subprocess
+
+    from support.photos import chunk
+    from support.planted import ctx, filled_bytes
+
+    chrm = struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
+    plain = _with_chunk(b"gAMA", struct.pack(">I", 55000))
+    end_of_ihdr = 8 + 12 + 13
+    path = tmp_path / "a.png"
+    path.write_bytes(plain[:end_of_ihdr] + chunk(b"cHRM", chrm) + plain[end_of_ihdr:])
+    out = tmp_path / "out.png"
+    out.write_bytes(filled_bytes(open_document(Source(path)), 0, (2, 2, 8, 8), ctx()))
+    shown = Image.open(out)
+    assert shown.getpixel((4, 4)) != (200, 40, 40)  # the box was filled: Pillow wrote this file
+    assert shown.info["gamma"] == 0.55 and shown.info["chromaticity"][:2] == (0.3127, 0.329)
+    types = [c.type for c in walk(out.read_bytes()).chunks]
+    assert types.index(b"gAMA") < types.index(b"IDAT") and types.count(b"gAMA") == 1
+    if exiftool := shutil.which("exiftool"):
+        args = [exiftool, "-s", "-Gamma", "-WhitePointX", str(out)]
+        said = subprocess.run(args, capture_output=True, text=True)
+        assert "1.8182" in said.stdout and "0.3127" in said.stdout

@@ -352,8 +352,15 @@ class GifDocument(WholeFileDocument):
             under = to_rgb8(shown)
 
     def _encode(self, ctx: Context) -> bytes:
-        """All frames again (GIF frames depend on each other), with the original timing and looping."""
-        return self._encode_frames(ctx, "GIF", _save_options)
+        """All frames again (GIF frames depend on each other), with the original timing and looping, and
+        the profile the filter keeps: Pillow writes none, and a redacted copy was shown in other colours
+        than the original by a colour-managed viewer."""
+        encoded = self._encode_frames(ctx, "GIF", _save_options)
+        profile = kept_profile(self.data)
+        if profile is None:
+            return encoded
+        at = walk(encoded).header_end
+        return encoded[:at] + b"\x21\xff\x0bICCRGBG1012" + _as_sub_blocks(profile) + encoded[at:]
 
 
 @dataclass(frozen=True)

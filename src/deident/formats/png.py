@@ -580,18 +580,31 @@ class PngDocument(WholeFileDocument):
 
         src = open_image(self.data)
         img = self.edited[0]
-        kwargs = {k: src.info[k] for k in ("icc_profile", "transparency", "gamma", "dpi") if k in src.info}
+        kwargs = {k: src.info[k] for k in ("icc_profile", "transparency", "dpi") if k in src.info}
         if src.mode != img.mode:
             img = img.convert(src.mode)
         buf = io.BytesIO()
         img.save(buf, "PNG", optimize=False, **kwargs)
-        return buf.getvalue()
+        return _with_colour_space(buf.getvalue(), self.data)
 
     def identifiers(self) -> list[str]:
         """From the chunk structure only: called right after opening, before ``check_size`` has held the
         header to ``--max-pixels``, so the image data is not inflated here."""
         items = chunk_items(self.data, walk(self.data), image_data=False)
         return clean_values(v for it in items for v in it.values)
+
+
+# How the samples are to be shown, which Pillow reads but does not write: a redacted copy without them was
+# shown with other tones and colours than the original (a gamma of 0.55 dropped: every mid-tone changed).
+COLOUR_SPACE = (b"gAMA", b"cHRM", b"sRGB", b"cICP")
+
+
+def _with_colour_space(encoded: bytes, source: bytes) -> bytes:
+    """``encoded`` (Pillow's PNG of the redacted picture) with the colour-space chunks ``clean_png`` keeps
+    of ``source``, right after the header, where the specification places them (before PLTE and IDAT)."""
+    kept = [c.raw() for c in walk(clean_png(source)).chunks if c.type in COLOUR_SPACE]
+    header_end = len(SIGNATURE) + len(walk(encoded).chunks[0].raw())
+    return encoded[:header_end] + b"".join(kept) + encoded[header_end:]
 
 
 @dataclass(frozen=True)
