@@ -81,6 +81,55 @@ def test_a_path_that_names_no_one_is_kept(tmp_path: Path, place: str):
     assert (tmp_path / "out" / place).is_file()
 
 
+def _file_set(root: Path, patient_id: str = "PT-TEST") -> Path:
+    """A DICOM file-set as pydicom's FileSet writes it: DICOMDIR and PT000000/ST000000/SE000000/IM000000."""
+    import numpy as np
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    from support.dicom import secondary_capture
+
+    study = {"StudyDate": "20240105", "StudyTime": "101010", "StudyID": "1", "SeriesNumber": 1}
+    study |= {"InstanceNumber": 1, "PatientName": "Doe^Jane"}
+    pixels = np.full((8, 8), 90, np.uint8)
+    image = secondary_capture(root.parent / "sc.dcm", pixels, PatientID=patient_id, **study)
+    file_set = FileSet()
+    file_set.add(pydicom.dcmread(image))
+    file_set.write(root)
+    return root
+
+
+def test_a_dicom_file_set_s_counted_folder_names_are_no_identifiers(tmp_path: Path):
+    """Every file of a DICOM CD export was written unsafe and refused by check: its writer's counters
+    (PT000000, IM000000) were read as an ID's digit run. Read back by os.walk and by pydicom's FileSet."""
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    source = _file_set(tmp_path / "in")
+    result = _scrub(str(source), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output[result.output.index("{") :])["files"]
+    assert {row["status"] for row in rows} == {"safe"} and len(rows) == 2
+    assert _names_under(tmp_path / "out") == _names_under(source)
+    (instance,) = FileSet(pydicom.dcmread(tmp_path / "out" / "DICOMDIR"))
+    assert instance.path == str(tmp_path / "out" / "PT000000" / "ST000000" / "SE000000" / "IM000000")
+    checked = CliRunner().invoke(cli, ["check", str(tmp_path / "out"), "--no-cache", "--text", "off"])
+    assert checked.exit_code == 0, checked.output
+
+
+def test_counted_names_outside_a_file_set_or_holding_the_patient_id_are_still_identifiers(tmp_path: Path):
+    """The counters pass only inside a file-set, and a folder named by the file's own PatientID still goes."""
+    source = _file_set(tmp_path / "in")
+    (source / "DICOMDIR").unlink()
+    assert _scrub(str(source), "-o", str(tmp_path / "loose")).exit_code != 0
+    named = _file_set(tmp_path / "named", patient_id="PT483920")
+    (named / "PT000000").rename(named / "PT483920")
+    result = _scrub(str(named), "-o", str(tmp_path / "out"))
+    assert result.exit_code != 0
+    rows = json.loads(result.output[result.output.index("{") :])["files"]
+    assert any("identifying file or folder name" in (row["reason"] or "") for row in rows), rows
+
+
 def _ecg(path: Path, annotations: list[str], **attributes: str) -> Path:
     """A one-channel waveform with ``annotations`` as an ECG cart writes its statements."""
     import numpy as np

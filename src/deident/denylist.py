@@ -456,14 +456,37 @@ def _path_parts(path: Path) -> list[str]:
     return [p for p in [*path.parent.parts, path.stem] if p not in (path.anchor, "", ".", "..")]
 
 
-def collect_from_path(path: Path) -> list[str]:
-    """Identifying parts of a file's name and of its folders' names (values in clear, memory only).
+# The names a DICOM file-set's writer counts its folders and files with: PS3.10 file IDs (up to 8 of A-Z,
+# 0-9 and _), as pydicom's FileSet writes them (PT000000/ST000000/SE000000/IM000000) and other media
+# writers (P0000001, S0000001, I0000001; PAT00000, STU00000, SER00000, IMG00000). Read as an ID's digit
+# run, they made every file of a DICOM CD export unsafe for its folder names.
+FILE_SET_COUNTER = re.compile(r"(?:PT|ST|SE|IM|P|S|I|PAT|STU|SER|IMG|DIR)\d{1,7}")
+FILE_ID_CHARS = 8
+
+
+def file_set_counter(part: str) -> bool:
+    """True for a file ID component shaped as a file-set writer's counter (``FILE_SET_COUNTER``)."""
+    return len(part) <= FILE_ID_CHARS and bool(FILE_SET_COUNTER.fullmatch(part))
+
+
+def in_file_set(path: Path) -> bool:
+    """True when a folder above ``path`` holds a DICOMDIR: the file lies in a DICOM file-set (PS3.10),
+    whose component names its writer counted. A file's own identifiers are still looked for in them
+    (``terms_in_path``): a writer that names a folder by the PatientID is caught that way."""
+    return any((folder / "DICOMDIR").is_file() for folder in Path(path).absolute().parents)
+
+
+def collect_from_path(path: Path, file_set: bool = False) -> list[str]:
+    """Identifying parts of a file's name and of its folders' names (values in clear, memory only);
+    in a DICOM ``file_set`` (``in_file_set``), its writer's counters are no part of them.
 
     Person names come back as DICOM PN ("SMITH^John") so ``term_variants`` expands them as names.
     """
     path = Path(path)
     found: list[str] = []
     for part in _path_parts(path):
+        if file_set and file_set_counter(part):
+            continue
         for m in (m for pattern in _NAMES_IN_PATH for m in pattern.finditer(part)):
             family, given = m.group(1), m.group(2)
             if _person(family, given):

@@ -40,12 +40,12 @@ MAX_REDACTION_ROUNDS = 3  # redact, re-check the output, redact what is left; th
 
 def identifiers_of(item: Planned, options: Options) -> list[str]:
     """The values a batch's deny-list takes from one file: its name, its headers, its captions."""
-    from deident.denylist import collect_from_path
+    from deident.denylist import collect_from_path, in_file_set
     from deident.history import find_sidecars
     from deident.history.sidecars import read_caption
 
     values: list[str] = []
-    values += collect_from_path(item.input)
+    values += collect_from_path(item.input, in_file_set(item.input))
     with contextlib.suppress(DeidentError, OSError, ValueError):
         values += open_input(Source(item.input), options).identifiers()
     with contextlib.suppress(OSError, ValueError, DeidentError):  # an unreadable caption fails its image
@@ -604,10 +604,10 @@ def _name_findings(
 
     Only the names a user shares are judged (``Planned.shown``): a check's argument as given, a scrub's
     output below ``-o``; a folder above them is never shared, and scrub and check of its output agree."""
-    from deident.denylist import DenyList, collect_from_path, deny_list_for, terms_in_path
+    from deident.denylist import DenyList, collect_from_path, deny_list_for, in_file_set, terms_in_path
 
     path = item.shown or item.input
-    parts = collect_from_path(path)
+    parts = collect_from_path(path, in_file_set(item.input))
     batch = deny_list_for(ctx.deny_terms) if ctx is not None and ctx.deny_terms else DenyList()
     parts += [p for p in terms_in_path(path, deny_list_for(tuple(own)), batch) if p not in parts]
     return [

@@ -155,6 +155,10 @@ class Sweeper:
     def _text(self, vr: str, kw: str, values: list[str]) -> list[int]:
         if vr == "AE" or kw in PSEUDONYMS:  # our own replacements: keyed pseudonyms, never identifiers
             values = ["" if AE_SHAPE.fullmatch(v.strip()) or _is_pseudonym(kw, v) else v for v in values]
+        if kw == "ReferencedFileID":  # a DICOMDIR's path to a file: its writer's counters name no one
+            from deident.denylist import file_set_counter
+
+            values = ["" if file_set_counter(v.strip()) else v for v in values]
         return [i for i, v in enumerate(values) if self._spans(v, kw)]
 
     def _fix(
