@@ -118,16 +118,25 @@ def test_a_dicom_file_set_s_counted_folder_names_are_no_identifiers(tmp_path: Pa
 
 
 def test_counted_names_outside_a_file_set_or_holding_the_patient_id_are_still_identifiers(tmp_path: Path):
-    """The counters pass only inside a file-set, and a folder named by the file's own PatientID still goes."""
+    """The counters pass only inside a file-set, and a folder named by the file's own PatientID still goes,
+    from the paths and from the DICOMDIR's path to the file (read back by pydicom)."""
+    import pydicom
+
     source = _file_set(tmp_path / "in")
     (source / "DICOMDIR").unlink()
     assert _scrub(str(source), "-o", str(tmp_path / "loose")).exit_code != 0
     named = _file_set(tmp_path / "named", patient_id="PT483920")
     (named / "PT000000").rename(named / "PT483920")
+    dicomdir = pydicom.dcmread(named / "DICOMDIR")  # its path to the file names the folder as it is now
+    (record,) = [r for r in dicomdir.DirectoryRecordSequence if "ReferencedFileID" in r]
+    record.ReferencedFileID = ["PT483920", *record.ReferencedFileID[1:]]  # the same length: offsets hold
+    dicomdir.save_as(named / "DICOMDIR")
     result = _scrub(str(named), "-o", str(tmp_path / "out"))
     assert result.exit_code != 0
     rows = json.loads(result.output[result.output.index("{") :])["files"]
     assert any("identifying file or folder name" in (row["reason"] or "") for row in rows), rows
+    written = pydicom.dcmread(tmp_path / "out" / "DICOMDIR").DirectoryRecordSequence
+    assert "PT483920" not in {c for r in written if "ReferencedFileID" in r for c in r.ReferencedFileID}
 
 
 def _ecg(path: Path, annotations: list[str], **attributes: str) -> Path:

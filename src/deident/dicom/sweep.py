@@ -155,10 +155,6 @@ class Sweeper:
     def _text(self, vr: str, kw: str, values: list[str]) -> list[int]:
         if vr == "AE" or kw in PSEUDONYMS:  # our own replacements: keyed pseudonyms, never identifiers
             values = ["" if AE_SHAPE.fullmatch(v.strip()) or _is_pseudonym(kw, v) else v for v in values]
-        if kw == "ReferencedFileID":  # a DICOMDIR's path to a file: its writer's counters name no one
-            from deident.denylist import file_set_counter
-
-            values = ["" if file_set_counter(v.strip()) else v for v in values]
         return [i for i, v in enumerate(values) if self._spans(v, kw)]
 
     def _fix(
@@ -190,7 +186,8 @@ class Sweeper:
         return element_finding(tag, kw, loc, action, detail)
 
     def _spans(self, text: str, kw: str) -> list[tuple[int, int]]:
-        spans = [] if kw in PATTERNS_EXEMPT else _pattern_spans(text) + _titled_spans(text)
+        shapes = kw not in PATTERNS_EXEMPT and not (kw == "ReferencedFileID" and _counter(text))
+        spans = _pattern_spans(text) + _titled_spans(text) if shapes else []
         for deny in self.deny:
             spans += deny.find(text)
         return spans
@@ -205,6 +202,14 @@ class Sweeper:
                 cut[start:end] = b"\1" * (end - start)
             text = " ".join("".join(" " if gone else c for c, gone in zip(text, cut, strict=True)).split())
         return "" if self._spans(text, kw) else text
+
+
+def _counter(file_id: str) -> bool:
+    """A DICOMDIR's path component shaped as its writer's counter (``PT000000``), which names no one: cut
+    as a digit run, it left the output's DICOMDIR pointing at no file. The deny-list still applies."""
+    from deident.denylist import file_set_counter
+
+    return file_set_counter(file_id.strip())
 
 
 def _is_pseudonym(keyword: str, value: str) -> bool:
