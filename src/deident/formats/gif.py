@@ -112,7 +112,7 @@ def _kept_bytes(block: Block, data: bytes) -> bytes | None:
         if len(sub) >= 3 and sub[0] == 1:
             return b"!\xff\x0b" + block.app + b"\x03\x01" + sub[1:3] + b"\x00"
         return None
-    if block.app == b"ICCRGBG1012" and body[2] == 11:
+    if _is_icc(block, data):
         profile = _profile(block, data)[0]  # an ICC profile, cleaned; other data under its name goes
         return None if profile is None else b"!\xff\x0b" + block.app + _as_sub_blocks(profile)
     return None
@@ -125,15 +125,22 @@ def _profile(block: Block, data: bytes) -> tuple[bytes | None, Item | None]:
     return icc.profile_item(_sub_block_data(data, block.start + 14), where)
 
 
+def _is_icc(block: Block, data: bytes) -> bool:
+    """An ICC profile's application extension (identifier and code, 11 bytes)."""
+    return block.app == b"ICCRGBG1012" and block.body(data)[2] == 11
+
+
 def kept_profile(data: bytes) -> bytes | None:
     """The first ICC profile as the output keeps it (cleaned), or None: what a colour-managed viewer
     applies, and Pillow does not hand on (``pixels.managed_view``)."""
-    for b in walk(data).blocks:
-        if b.app == b"ICCRGBG1012" and b.body(data)[2] == 11:
-            profile = _profile(b, data)[0]
-            if profile is not None:
-                return profile
-    return None
+    profiles = (_profile(b, data)[0] for b in walk(data).blocks if _is_icc(b, data))
+    return next((p for p in profiles if p is not None), None)
+
+
+def _kept_profile_block(data: bytes) -> bytes | None:
+    """The extension of that first profile as the metadata filter writes it (``_kept_bytes``), or None."""
+    blocks = (_kept_bytes(b, data) for b in walk(data).blocks if _is_icc(b, data))
+    return next((kept for kept in blocks if kept is not None), None)
 
 
 def _as_sub_blocks(payload: bytes) -> bytes:
@@ -147,7 +154,7 @@ def _as_sub_blocks(payload: bytes) -> bytes:
 def block_items(parsed: Parsed, data: bytes) -> Iterator[Item]:
     yield from image_view(data, parsed).items
     for b in parsed.blocks:
-        if b.app == b"ICCRGBG1012" and b.body(data)[2] == 11:
+        if _is_icc(b, data):
             item = _profile(b, data)[1]
             if item is not None:
                 yield item
@@ -356,11 +363,11 @@ class GifDocument(WholeFileDocument):
         the profile the filter keeps: Pillow writes none, and a redacted copy was shown in other colours
         than the original by a colour-managed viewer."""
         encoded = self._encode_frames(ctx, "GIF", _save_options)
-        profile = kept_profile(self.data)
+        profile = _kept_profile_block(self.data)
         if profile is None:
             return encoded
         at = walk(encoded).header_end
-        return encoded[:at] + b"\x21\xff\x0bICCRGBG1012" + _as_sub_blocks(profile) + encoded[at:]
+        return encoded[:at] + profile + encoded[at:]
 
 
 @dataclass(frozen=True)
