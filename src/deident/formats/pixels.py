@@ -229,9 +229,10 @@ def managed_view(img, profile: bytes | None = None) -> np.ndarray | None:
         from PIL import ImageCms
 
         mode = img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB"
-        if not _lifts(profile, mode):
+        transform = _to_srgb(profile, mode)
+        if transform is None or not _lifts(transform, mode):
             return None
-        return np.asarray(ImageCms.applyTransform(img.convert(mode), _to_srgb(profile, mode)))
+        return np.asarray(ImageCms.applyTransform(img.convert(mode), transform))
     if not gamma or gamma <= 0 or "srgb" in img.info:
         return None
     lut = np.rint(255 * (np.arange(256) / 255) ** (1 / (gamma * 2.2))).astype(np.uint8)
@@ -241,23 +242,27 @@ def managed_view(img, profile: bytes | None = None) -> np.ndarray | None:
 
 
 def _to_srgb(profile: bytes, mode: str):
-    """LittleCMS's transform of ``mode`` pictures through ``profile`` to sRGB."""
+    """LittleCMS's transform of ``mode`` pictures through ``profile`` to sRGB, or None when it cannot read
+    the profile. Built once a picture, for the ramp ``_lifts`` shows and the picture itself."""
     from PIL import ImageCms
 
-    source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-    return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), mode, "RGB")
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), mode, "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
 
 
-def _lifts(profile: bytes, mode: str) -> bool:
-    """Whether ``profile`` spreads some 4 neighbouring grey levels MANAGED_SPREAD apart (False when
-    LittleCMS cannot read it). 8 ms a picture or DICOM frame with a profile (remembering it per profile
-    saves that, about 4 % of a cine frame's CPU: not kept)."""
+def _lifts(transform, mode: str) -> bool:
+    """Whether ``transform`` (``_to_srgb``) spreads some 4 neighbouring grey levels MANAGED_SPREAD apart
+    (False when LittleCMS cannot apply it). 8 ms a picture or DICOM frame with a profile (remembering it
+    per profile saves that, about 4 % of a cine frame's CPU: not kept)."""
     import numpy as np
     from PIL import Image, ImageCms
 
     ramp = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :], 3, axis=0)).convert(mode)
     try:
-        shown = np.asarray(ImageCms.applyTransform(ramp, _to_srgb(profile, mode)), np.int16)[0]
+        shown = np.asarray(ImageCms.applyTransform(ramp, transform), np.int16)[0]
     except (ImageCms.PyCMSError, OSError, ValueError):
         return False
     return _spread(shown) >= MANAGED_SPREAD
