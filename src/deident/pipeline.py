@@ -374,6 +374,8 @@ def _detect_all(
     looked = detect_frames(taken, detectors, ctx, total=doc.frame_count(), ahead=doc.frames_ahead())
     with contextlib.closing(looked):  # a break stops the frames taken ahead
         for frame, regions in looked:
+            if frame.revealed and frame.index in redacted:
+                regions = _adding_to(regions, redacted[frame.index], frame.rgb.shape)
             regions, kept = _reviewed(frame, regions, ctx)
             findings += kept
             if not regions:
@@ -388,6 +390,24 @@ def _detect_all(
                 # found was redacted, so verification must know all of it.
                 redacted.setdefault(frame.index, []).extend(regions)
     return findings, redacted, [d.name for d in detectors]
+
+
+# A further rendering of a picture (local contrast) finds again the lines its displayed rendering found,
+# a pixel or two off: a region within this many px of what was redacted adds nothing to it.
+SAME_REGION_SLACK = 3
+
+
+def _adding_to(regions: list, redacted: list, shape) -> list:
+    """The regions that reach beyond ``redacted`` (grown by SAME_REGION_SLACK px): a line found again is
+    not reported twice, while one found longer ("+44" before a phone number the first look found) is."""
+    import cv2
+    import numpy as np
+
+    from deident.regions import polygon_mask
+
+    slack = 2 * SAME_REGION_SLACK + 1
+    covered = cv2.dilate(polygon_mask(shape, redacted).astype(np.uint8), np.ones((slack, slack), np.uint8))
+    return [r for r in regions if (polygon_mask(shape, [r]) & ~covered.astype(bool)).any()]
 
 
 def _region_finding(where: str, region, action: Action, ctx: Context, frame: int) -> Finding:

@@ -104,8 +104,9 @@ def to_rgb8(img) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
-def local_contrast(values: np.ndarray) -> np.ndarray:
-    """Each value scaled between the lowest and highest value within ~1/16 of the frame around it."""
+def local_contrast(values: np.ndarray, least: float = 0.0) -> np.ndarray:
+    """Each value scaled between the lowest and highest value within ~1/16 of the frame around it, a span
+    under ``least`` as if it were ``least`` (so that it stays dim)."""
     import cv2
     import numpy as np
 
@@ -113,9 +114,27 @@ def local_contrast(values: np.ndarray) -> np.ndarray:
     kernel = np.ones((size, size), np.uint8)
     v = values.astype(np.float32)
     low, high = (cv2.blur(f(v, kernel), (size, size)) for f in (cv2.erode, cv2.dilate))
-    span = high - low
+    span = np.maximum(high - low, least)
     out = np.divide(v - low, span, out=np.zeros_like(v), where=span > 0)
     return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)
+
+
+def grey_view(rgb: np.ndarray) -> np.ndarray | None:
+    """An 8-bit grey picture (three equal channels) with local contrast, or None for any other.
+
+    Turned grey, coloured print keeps only its difference in brightness: print of a ground's own
+    brightness, plain in colour and under a viewer's contrast control, is faint as displayed
+    (bench_recall.py's seven seeds turned grey: 25 of 485 lines left legible, none in colour). A span
+    under ``GREY_LEAST_SPAN`` levels stays dim: a retina's black surround (levels 0 and 1) read "4.π" at
+    0.71 when stretched to full range."""
+    import numpy as np
+
+    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+        return None
+    return np.repeat(local_contrast(rgb[..., 0], GREY_LEAST_SPAN)[:, :, None], 3, axis=2)
+
+
+GREY_LEAST_SPAN = 8.0  # levels
 
 
 def deep_view(img) -> np.ndarray | None:
@@ -335,7 +354,11 @@ def shown_frames(index: int, shown, label: str, profile: bytes | None = None) ->
     such entries."""
     import numpy as np
 
-    yield Frame(index, to_rgb8(shown), True, label)
+    rgb = to_rgb8(shown)
+    yield Frame(index, rgb, True, label)
+    grey = grey_view(rgb) if shown.mode not in DEEP_MODES else None
+    if grey is not None:
+        yield Frame(index, grey, False, f"{label}, local contrast", revealed=True)
     alpha = alpha_view(shown)
     if alpha is not None:
         yield Frame(index, alpha, False, f"{label} alpha")

@@ -209,8 +209,9 @@ def _read_as_text(eng, bgr, lines: list) -> list:
     return [
         ln
         for ln, read in readings
-        if reads_as(read, TALL_LINE_MIN_SCORE, 1)
-        or alnum(read.text) >= TALL_LINE_MIN_CHARS
+        if detect.not_round(
+            read, lambda r: reads_as(r, TALL_LINE_MIN_SCORE, 1) or alnum(r.text) >= TALL_LINE_MIN_CHARS
+        )
         or (reads_as_a_glyph(read) and detect.has_strokes(bgr, ln.quad))
     ]
 
