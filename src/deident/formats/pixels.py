@@ -348,10 +348,10 @@ def duplicate_view(indices: np.ndarray, colours: np.ndarray) -> np.ndarray | Non
 
 
 def shown_frames(index: int, shown, label: str, profile: bytes | None = None) -> Iterator[Frame]:
-    """What a viewer may show of one picture: its colours, its alpha channel when it has one, each ink
-    plate of a CMYK picture, its colour-managed rendering when that lifts dark levels, a deep grey
-    picture with local contrast, and which of its palette entries of one colour it stores when it has
-    such entries."""
+    """What a viewer may show of one picture: its colours, an 8-bit or deep grey picture with local
+    contrast, its alpha channel when it has one, each ink plate of a CMYK picture, its colour-managed
+    rendering when that lifts dark levels, and which of its palette entries of one colour it stores when
+    it has such entries."""
     import numpy as np
 
     rgb = to_rgb8(shown)

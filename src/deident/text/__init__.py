@@ -194,10 +194,11 @@ def _with_continuations(kept: list, found: list) -> list:
 
 
 def _read_as_text(eng, bgr, lines: list) -> list:
-    """The lines that read as text: a letter or digit read confidently, or as a glyph (``reads_as_a_glyph``)
-    with the strokes of print, or two or more read at all. What a frame rendered to reveal faint labels
-    must show, since such a rendering turns texture up as much as a label: a dark blob in the local
-    contrast of pydicom's JPEG2000_UNC.dcm read "0" at 0.47 and was filled; the faint "Portable" of
+    """The lines that read as text: a letter or digit read confidently, or two or more read at all, not
+    only round ones (``detect.ROUND``: local contrast turns scikit-image's cameraman's cuff buttons into
+    "0000"), or a glyph (``reads_as_a_glyph``) with the strokes of print. What a frame rendered to reveal
+    faint labels must show, since such a rendering turns texture up as much as a label: a dark blob in the
+    local contrast of pydicom's JPEG2000_UNC.dcm read "0" at 0.47 and was filled; the faint "Portable" of
     presidio's 2_ORIGINAL.dcm, seen over the full stored range only, reads "git" at 0.46; a leg
     radiograph's "R" marker reads at 1.00. The orientation "P" of pydicom-data's palette ultrasound
     OBXXXX1A.dcm, found only in its palette-entries rendering, reads at 0.73 with strokes: it was left,
