@@ -67,3 +67,19 @@ def test_a_line_both_renderings_show_is_one_finding(tmp_path):
     texts = [f.where for f in result.findings if f.kind == "text.text"]
     assert len(texts) == len(sample.lines) == 2, texts
     assert not any("local contrast" in w for w in texts)
+
+
+def test_a_grey_picture_over_the_bound_is_looked_at_as_displayed_only(tmp_path):
+    """The grey view is a second text look; past ``GREY_VIEW_PIXELS`` it would take a worker over its
+    memory bound (a 12 MP grey photo: 1,047 MiB), so such a picture is shown once."""
+    from deident.formats.base import Context, Source, open_document
+    from deident.formats.pixels import GREY_VIEW_PIXELS
+    from deident.keys import Keyring
+    from deident.options import Options
+
+    ctx = Context(Options(jobs=1), Keyring(b"deident-test-key-0123456789abcdef"))
+    for name, side in (("small", 1000), ("large", int(GREY_VIEW_PIXELS**0.5) + 1)):
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(np.full((side, side), 128, np.uint8)).save(path)
+        labels = [f.label for f in open_document(Source(path)).frames(ctx)]
+        assert labels == (["image", "image, local contrast"] if name == "small" else ["image"]), name

@@ -135,6 +135,10 @@ def grey_view(rgb: np.ndarray) -> np.ndarray | None:
 
 
 GREY_LEAST_SPAN = 8.0  # levels
+# The view is a second text look: on a 12 MP grey photo it took the peak RSS from 800 to 1,047 MiB, over
+# issue 24's 1 GB a worker (876 MiB at 6 MP), so larger grey pictures are looked at as displayed only
+# (bench_recall's are 0.3-1.9 MP).
+GREY_VIEW_PIXELS = 6_000_000
 
 
 def deep_view(img) -> np.ndarray | None:
@@ -356,7 +360,7 @@ def shown_frames(index: int, shown, label: str, profile: bytes | None = None) ->
 
     rgb = to_rgb8(shown)
     yield Frame(index, rgb, True, label)
-    grey = grey_view(rgb) if shown.mode not in DEEP_MODES else None
+    grey = grey_view(rgb) if shown.mode not in DEEP_MODES and rgb[..., 0].size <= GREY_VIEW_PIXELS else None
     if grey is not None:
         yield Frame(index, grey, False, f"{label}, local contrast", revealed=True)
     alpha = alpha_view(shown)
