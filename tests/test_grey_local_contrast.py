@@ -71,7 +71,7 @@ def test_a_line_both_renderings_show_is_one_finding(tmp_path):
 
 def test_a_grey_picture_over_the_bound_is_looked_at_as_displayed_only(tmp_path):
     """The grey view is a second text look; past ``GREY_VIEW_PIXELS`` it would take a worker over its
-    memory bound (a 12 MP grey photo: 1,047 MiB), so such a picture is shown once."""
+    memory bound (a 12 MP grey photo: 1,066 MiB), so such a picture is shown once."""
     from deident.formats.base import Context, Source, open_document
     from deident.formats.pixels import GREY_VIEW_PIXELS
     from deident.keys import Keyring

@@ -135,7 +135,7 @@ def grey_view(rgb: np.ndarray) -> np.ndarray | None:
 
 
 GREY_LEAST_SPAN = 8.0  # levels
-# The view is a second text look: on a 12 MP grey photo it took the peak RSS from 800 to 1,047 MiB, over
+# The view is a second text look: on a 12 MP grey photo it took the peak RSS from 800 to 1,066 MiB, over
 # issue 24's 1 GB a worker (876 MiB at 6 MP), so larger grey pictures are looked at as displayed only
 # (bench_recall's are 0.3-1.9 MP).
 GREY_VIEW_PIXELS = 6_000_000
