@@ -119,8 +119,15 @@ def local_contrast(values: np.ndarray, least: float = 0.0) -> np.ndarray:
     return np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
+def is_grey(rgb: np.ndarray) -> bool:
+    """Three equal channels: a grey picture, however it is stored (the text stage asks it too)."""
+    import numpy as np
+
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
 def grey_view(rgb: np.ndarray) -> np.ndarray | None:
-    """An 8-bit grey picture (three equal channels) with local contrast, or None for any other.
+    """An 8-bit grey picture (``is_grey``) with local contrast, or None for any other.
 
     Turned grey, coloured print keeps only its difference in brightness: print of a ground's own
     brightness, plain in colour and under a viewer's contrast control, is faint as displayed
@@ -129,7 +136,7 @@ def grey_view(rgb: np.ndarray) -> np.ndarray | None:
     0.71 when stretched to full range."""
     import numpy as np
 
-    if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+    if not is_grey(rgb):
         return None
     return np.repeat(local_contrast(rgb[..., 0], GREY_LEAST_SPAN)[:, :, None], 3, axis=2)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deident.formats.pixels import is_grey
 from deident.text import engine as ocr
 from deident.text.evidence import reads_as_a_glyph, reads_confidently
 from deident.text.geometry import axes, same_line, side_axes
@@ -318,7 +319,7 @@ def find_lines(
     lines = drop_contained(lines + _fine(engine, work, box_thresh, None) + _turned(engine, work, box_thresh))
     if max(bgr.shape[:2]) > OVERVIEW_SIDE:
         lines = drop_contained(lines + _refine(engine, work, lines, box_thresh))
-    elif _grey(bgr):
+    elif is_grey(bgr):
         lines = drop_contained(lines + _beyond_ends(engine, work, lines, box_thresh))
     if enough and settle is not None and (kept := settle(lines)):
         return kept
@@ -584,10 +585,6 @@ ENDS_SCALE = 2.0
 ENDS_ALONG = 8.0
 ENDS_PAST = 0.5  # a continuation reaches past the line's end by at least this share of its height...
 ENDS_HEIGHT = 0.3  # ...and its height is the line's within this share
-
-
-def _grey(bgr: np.ndarray) -> bool:
-    return bool(np.array_equal(bgr[..., 0], bgr[..., 1]) and np.array_equal(bgr[..., 1], bgr[..., 2]))
 
 
 def _beyond_ends(engine, bgr: np.ndarray, lines: list[Line], box_thresh: float) -> list[Line]:
